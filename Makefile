@@ -1,0 +1,97 @@
+# sipmesh - one non-recursive Makefile; each folder adds its sources in
+# <dir>/module.mk.  Objects go under $(BUILD) so a sanitizer build
+# (make SANITIZE=address,undefined) never mixes with a plain one.
+#
+#   make                 build sipmesh-edge, sipmesh-core
+#   make run             install deps, build, start the cluster on loopback
+#   make test            install deps, build, run unit + integration tests
+#   make test-san        the same tests under ASan + UBSan
+#   make bench           load tests against sipmesh and Kamailio
+#   make build/core/core_txn.o   one object
+
+CC      ?= cc
+SANITIZE ?=
+PKGS    := libosip2 hiredis nanomsg libuv inih
+
+ifneq ($(SANITIZE),)
+BUILD   ?= build/san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE -I. \
+	   $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lrt
+
+BIN     := $(BUILD)/bin
+BINS    :=
+UNIT_TESTS :=
+
+# Sources of each component, filled by the module.mk files.
+LIB_SRCS :=
+LOC_SRCS :=
+CORE_SRCS :=
+EDGE_SRCS :=
+
+objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/libsm.a
+
+all: build-all
+
+include lib/module.mk
+include location/module.mk
+include core/module.mk
+include edge/module.mk
+include tests/unit/module.mk
+
+# One static archive per component: tests link the real objects from it.
+$(BUILD)/libsm.a: $(call objs,$(LIB_SRCS))
+$(BUILD)/libloc.a: $(call objs,$(LOC_SRCS))
+$(BUILD)/libcore.a: $(call objs,$(CORE_SRCS))
+$(BUILD)/libedge.a: $(call objs,$(EDGE_SRCS))
+$(BUILD)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+build-all: $(BINS)
+
+.PHONY: all build-all deps run test test-unit test-integ test-san bench clean
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory build-all
+	@sh scripts/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build-all $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory test-unit test-integ
+
+test-unit: $(UNIT_TESTS)
+	@sh tests/unit/run.sh $(UNIT_TESTS)
+
+test-integ: $(BINS)
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh
+
+test-san:
+	@$(MAKE) --no-print-directory test SANITIZE=address,undefined
+
+bench: deps
+	@sh scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory build-all
+	@SIPMESH_BIN=$(abspath $(BIN)) sh bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

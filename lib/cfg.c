@@ -1,0 +1,478 @@
+/*
+ * cfg.c - INI loading for cfg.h.
+ *
+ * Each key is one row of a table: section, name, type, offset into its
+ * struct, default, bounds (redis config.c standardConfig).  Parsing
+ * collects entries; validation checks every entry against the tables
+ * before anything is applied, so a bad file changes nothing.
+ */
+#include "lib/cfg.h"
+#include "lib/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LOGLEVEL };
+
+enum cfg_scope { CFG_GLOBAL, CFG_EDGE, CFG_CORE };
+
+struct cfg_key {
+	const char *section;	/* for CFG_GLOBAL keys */
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	size_t size;		/* for CFG_STR */
+	const char *def;
+	long min, max;
+};
+
+#define S(sec, name, field, def) \
+	{ sec, name, CFG_STR, offsetof(struct cfg, field), \
+	  sizeof(((struct cfg *)0)->field), def, 0, 0 }
+#define I(sec, name, field, def, lo, hi) \
+	{ sec, name, CFG_INT, offsetof(struct cfg, field), 0, def, lo, hi }
+#define B(sec, name, field, def) \
+	{ sec, name, CFG_BOOL, offsetof(struct cfg, field), 0, def, 0, 1 }
+
+static const struct cfg_key cfg_global_keys[] = {
+	S("cluster", "run_dir", run_dir, "/tmp/sipmesh"),
+	I("cluster", "edges", n_edges_wanted, "1", 1, CFG_MAX_EDGES),
+	I("cluster", "cores", n_cores_wanted, "2", 1, CFG_MAX_CORES),
+	{ "log", "level", CFG_LOGLEVEL, offsetof(struct cfg, log_level), 0,
+	  "notice", 0, 0 },
+	S("redis", "address", redis, ""),
+	S("redis", "prefix", redis_prefix, "sm"),
+	S("location", "shm_name", shm_name, "/sipmesh-loc"),
+	I("location", "shm_size_mb", shm_size_mb, "64", 1, 65536),
+	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
+	I("registrar", "min_expires", min_expires, "60", 0, 86400),
+	I("registrar", "max_expires", max_expires, "86400", 1, 31536000),
+	I("registrar", "default_expires", default_expires, "3600", 1, 31536000),
+	I("registrar", "max_contacts", max_contacts, "10", 1, 64),
+	S("registrar", "domains", domains_raw, ""),
+	I("proxy", "t1_ms", t1_ms, "500", 10, 10000),
+	I("proxy", "t2_ms", t2_ms, "4000", 10, 60000),
+	I("proxy", "t4_ms", t4_ms, "5000", 10, 60000),
+	I("proxy", "timer_c_s", timer_c_s, "180", 1, 3600),
+	I("proxy", "max_forwards", max_forwards, "70", 1, 255),
+	B("proxy", "record_route", record_route, "yes"),
+};
+
+#define ES(name, field, def) \
+	{ "edge", name, CFG_STR, offsetof(struct cfg_edge, field), \
+	  sizeof(((struct cfg_edge *)0)->field), def, 0, 0 }
+#define EI(name, field, def, lo, hi) \
+	{ "edge", name, CFG_INT, offsetof(struct cfg_edge, field), 0, def, lo, hi }
+
+static const struct cfg_key cfg_edge_keys[] = {
+	ES("udp", udp, "127.0.0.1:5060"),
+	ES("advertise", advertise, ""),
+	ES("ipc", ipc, ""),
+	{ "edge", "reuseport", CFG_BOOL, offsetof(struct cfg_edge, reuseport),
+	  0, "no", 0, 1 },
+	EI("max_msg", max_msg, "65535", 512, 1048576),
+};
+
+static const struct cfg_key cfg_core_keys[] = {
+	{ "core", "ipc", CFG_STR, offsetof(struct cfg_core, ipc),
+	  sizeof(((struct cfg_core *)0)->ipc), "", 0, 0 },
+};
+
+#define NKEYS(t) (sizeof(t) / sizeof(*(t)))
+
+struct cfg_entry {
+	char section[64];
+	char name[64];
+	char value[1024];
+	int line;
+};
+
+struct cfg_parse {
+	FILE *f;
+	int line;		/* lines read so far: Debian's libinih is
+				   built without INI_HANDLER_LINENO */
+	struct cfg_entry *v;
+	size_t n, cap;
+	int overflow;		/* a name or value did not fit */
+	int bad_line;
+};
+
+static char *
+cfg_read_line(char *str, int num, void *stream)
+{
+	struct cfg_parse *p = stream;
+	char *r = fgets(str, num, p->f);
+
+	if (r)
+		p->line++;
+	return r;
+}
+
+static int
+cfg_on_entry(void *user, const char *section, const char *name,
+	     const char *value)
+{
+	struct cfg_parse *p = user;
+	struct cfg_entry *e;
+	int lineno = p->line;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		struct cfg_entry *v = realloc(p->v, cap * sizeof(*v));
+		if (v == NULL)
+			return 0;
+		p->v = v;
+		p->cap = cap;
+	}
+	e = &p->v[p->n];
+	if (strlen(section) >= sizeof(e->section) ||
+	    strlen(name) >= sizeof(e->name) ||
+	    strlen(value) >= sizeof(e->value)) {
+		p->overflow = 1;
+		p->bad_line = lineno;
+		return 0;
+	}
+	strcpy(e->section, section);
+	strcpy(e->name, name);
+	strcpy(e->value, value);
+	e->line = lineno;
+	p->n++;
+	return 1;
+}
+
+/* "edge 3" -> CFG_EDGE, id 3; "edge" -> CFG_EDGE, id 0; else global. */
+static int
+cfg_section_scope(const char *section, int *id)
+{
+	static const struct { const char *kind; int scope; } kinds[] = {
+		{ "edge", CFG_EDGE }, { "core", CFG_CORE },
+	};
+
+	*id = 0;
+	for (size_t i = 0; i < NKEYS(kinds); i++) {
+		size_t n = strlen(kinds[i].kind);
+		char *end;
+		long v;
+
+		if (strncasecmp(section, kinds[i].kind, n) != 0)
+			continue;
+		if (section[n] == '\0')
+			return kinds[i].scope;
+		if (section[n] != ' ')
+			continue;
+		v = strtol(section + n + 1, &end, 10);
+		if (*end != '\0' || v < 1 || v > CFG_MAX_EDGES)
+			return -1;
+		*id = (int)v;
+		return kinds[i].scope;
+	}
+	return CFG_GLOBAL;
+}
+
+static const struct cfg_key *
+cfg_key_find(const struct cfg_key *t, size_t n, const char *section,
+	     const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(t[i].section, section) == 0 &&
+		    strcasecmp(t[i].name, name) == 0)
+			return &t[i];
+	return NULL;
+}
+
+/* Stores value into base+k->off; returns 0 or -EINVAL with a reason. */
+static int
+cfg_key_set(const struct cfg_key *k, void *base, const char *value,
+	    const char **why)
+{
+	char *dst = (char *)base + k->off;
+	char *end;
+	long v;
+
+	switch (k->type) {
+	case CFG_STR:
+		if (strlen(value) >= k->size) {
+			*why = "value too long";
+			return -EINVAL;
+		}
+		strcpy(dst, value);
+		return 0;
+	case CFG_INT:
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno || end == value || *end != '\0') {
+			*why = "not an integer";
+			return -EINVAL;
+		}
+		if (v < k->min || v > k->max) {
+			*why = "out of range";
+			return -EINVAL;
+		}
+		*(int *)dst = (int)v;
+		return 0;
+	case CFG_BOOL:
+		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") ||
+		    !strcmp(value, "1") || !strcasecmp(value, "on"))
+			*(int *)dst = 1;
+		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") ||
+			 !strcmp(value, "0") || !strcasecmp(value, "off"))
+			*(int *)dst = 0;
+		else {
+			*why = "not a boolean (yes/no)";
+			return -EINVAL;
+		}
+		return 0;
+	case CFG_LOGLEVEL:
+		v = log_level_parse(value);
+		if (v < 0) {
+			*why = "not one of err, warn, notice, info, debug";
+			return -EINVAL;
+		}
+		*(int *)dst = (int)v;
+		return 0;
+	}
+	*why = "unknown type";
+	return -EINVAL;
+}
+
+static void
+cfg_defaults(const struct cfg_key *t, size_t n, void *base)
+{
+	const char *why;
+
+	for (size_t i = 0; i < n; i++)
+		if (cfg_key_set(&t[i], base, t[i].def, &why) != 0)
+			abort();	/* a bad default is a programming error */
+}
+
+/* Applies every entry of one scope/id to base. */
+static int
+cfg_apply(const struct cfg_parse *p, int scope, int id,
+	  const struct cfg_key *t, size_t n, void *base,
+	  const char *path, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct cfg_entry *e = &p->v[i];
+		const struct cfg_key *k;
+		const char *why = "unknown key";
+		int eid, sc = cfg_section_scope(e->section, &eid);
+
+		if (sc != scope || eid != id)
+			continue;
+		k = cfg_key_find(t, n, scope == CFG_GLOBAL ? e->section :
+				 scope == CFG_EDGE ? "edge" : "core", e->name);
+		if (k == NULL || cfg_key_set(k, base, e->value, &why) != 0) {
+			snprintf(err, errlen, "%s:%d %s: %s", path, e->line,
+				 e->name, why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int
+cfg_split_domains(struct cfg *c, char *err, size_t errlen)
+{
+	char buf[sizeof(c->domains_raw)], *save = NULL, *tok;
+
+	strcpy(buf, c->domains_raw);
+	c->n_domains = 0;
+	for (tok = strtok_r(buf, " ,\t", &save); tok;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		if (c->n_domains == CFG_MAX_DOMAINS ||
+		    strlen(tok) >= sizeof(c->domains[0])) {
+			snprintf(err, errlen, "%s registrar.domains: too many "
+				 "or too long", c->path);
+			return -EINVAL;
+		}
+		for (char *s = tok; *s; s++)
+			*s = (char)tolower((unsigned char)*s);
+		strcpy(c->domains[c->n_domains++], tok);
+	}
+	return 0;
+}
+
+int
+cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+	struct cfg_parse p = { 0 };
+	int ids_edge[CFG_MAX_EDGES + 1] = { 0 }, ids_core[CFG_MAX_CORES + 1] = { 0 };
+	int rc = -EINVAL, r;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->path, sizeof(c->path), "%s", path ? path : "(defaults)");
+	cfg_defaults(cfg_global_keys, NKEYS(cfg_global_keys), c);
+
+	if (path) {
+		p.f = fopen(path, "r");
+		if (p.f == NULL) {
+			snprintf(err, errlen, "%s: cannot open", path);
+			goto fail;
+		}
+		r = ini_parse_stream(cfg_read_line, &p, cfg_on_entry, &p);
+		fclose(p.f);
+		if (r > 0 || p.overflow) {
+			snprintf(err, errlen, "%s:%d: syntax error or value "
+				 "too long", path, r > 0 ? r : p.bad_line);
+			goto fail;
+		}
+	}
+
+	/* Which instances exist: explicit sections, then the counts. */
+	for (size_t i = 0; i < p.n; i++) {
+		int id, sc = cfg_section_scope(p.v[i].section, &id);
+
+		if (sc < 0) {
+			snprintf(err, errlen, "%s:%d [%s]: bad instance number",
+				 path, p.v[i].line, p.v[i].section);
+			goto fail;
+		}
+		if (sc == CFG_EDGE && id)
+			ids_edge[id] = 1;
+		if (sc == CFG_CORE && id)
+			ids_core[id] = 1;
+	}
+
+	if (cfg_apply(&p, CFG_GLOBAL, 0, cfg_global_keys,
+		      NKEYS(cfg_global_keys), c, c->path, err, errlen) != 0)
+		goto fail;
+	for (int id = 1; id <= c->n_edges_wanted; id++)
+		ids_edge[id] = 1;
+	for (int id = 1; id <= c->n_cores_wanted; id++)
+		ids_core[id] = 1;
+
+	for (int id = 1; id <= CFG_MAX_EDGES; id++) {
+		struct cfg_edge *e;
+
+		if (!ids_edge[id])
+			continue;
+		e = &c->edges[c->n_edges++];
+		cfg_defaults(cfg_edge_keys, NKEYS(cfg_edge_keys), e);
+		e->id = id;
+		if (cfg_apply(&p, CFG_EDGE, 0, cfg_edge_keys,
+			      NKEYS(cfg_edge_keys), e, c->path, err, errlen) ||
+		    cfg_apply(&p, CFG_EDGE, id, cfg_edge_keys,
+			      NKEYS(cfg_edge_keys), e, c->path, err, errlen))
+			goto fail;
+		if (e->ipc[0] == '\0')
+			snprintf(e->ipc, sizeof(e->ipc), "ipc://%.200s/edge-%d",
+				 c->run_dir, id);
+		if (e->advertise[0] == '\0')
+			strcpy(e->advertise, e->udp);
+	}
+	for (int id = 1; id <= CFG_MAX_CORES; id++) {
+		struct cfg_core *k;
+
+		if (!ids_core[id])
+			continue;
+		k = &c->cores[c->n_cores++];
+		cfg_defaults(cfg_core_keys, NKEYS(cfg_core_keys), k);
+		k->id = id;
+		if (cfg_apply(&p, CFG_CORE, 0, cfg_core_keys,
+			      NKEYS(cfg_core_keys), k, c->path, err, errlen) ||
+		    cfg_apply(&p, CFG_CORE, id, cfg_core_keys,
+			      NKEYS(cfg_core_keys), k, c->path, err, errlen))
+			goto fail;
+		if (k->ipc[0] == '\0')
+			snprintf(k->ipc, sizeof(k->ipc), "ipc://%.200s/core-%d",
+				 c->run_dir, id);
+	}
+
+	if (c->min_expires > c->max_expires) {
+		snprintf(err, errlen, "%s registrar.min_expires: above "
+			 "max_expires", c->path);
+		goto fail;
+	}
+	for (int i = 0; i < c->n_edges; i++) {
+		char host[CFG_ADDR_LEN];
+		int port;
+
+		if (cfg_addr_split(c->edges[i].udp, host, sizeof(host), &port,
+				   5060) != 0 ||
+		    cfg_addr_split(c->edges[i].advertise, host, sizeof(host),
+				   &port, 5060) != 0) {
+			snprintf(err, errlen, "%s [edge %d] udp/advertise: not "
+				 "host:port", c->path, c->edges[i].id);
+			goto fail;
+		}
+	}
+	if (cfg_split_domains(c, err, errlen) != 0)
+		goto fail;
+	rc = 0;
+fail:
+	free(p.v);
+	return rc;
+}
+
+const struct cfg_edge *
+cfg_edge_find(const struct cfg *c, int id)
+{
+	for (int i = 0; i < c->n_edges; i++)
+		if (c->edges[i].id == id)
+			return &c->edges[i];
+	return NULL;
+}
+
+const struct cfg_core *
+cfg_core_find(const struct cfg *c, int id)
+{
+	for (int i = 0; i < c->n_cores; i++)
+		if (c->cores[i].id == id)
+			return &c->cores[i];
+	return NULL;
+}
+
+int
+cfg_domain_is_local(const struct cfg *c, const char *host, size_t len)
+{
+	if (c->n_domains == 0)
+		return 1;
+	for (int i = 0; i < c->n_domains; i++)
+		if (strlen(c->domains[i]) == len &&
+		    strncasecmp(c->domains[i], host, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+cfg_addr_split(const char *addr, char *host, size_t hostlen, int *port,
+	       int defport)
+{
+	const char *h = addr, *colon, *end;
+	size_t n;
+	long v = defport;
+
+	if (*addr == '[') {
+		end = strchr(addr, ']');
+		if (end == NULL)
+			return -EINVAL;
+		h = addr + 1;
+		n = end - h;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -EINVAL;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon && strchr(addr, ':') != colon)
+			colon = NULL;	/* bare IPv6 without port */
+		n = colon ? (size_t)(colon - addr) : strlen(addr);
+	}
+	if (n == 0 || n >= hostlen)
+		return -EINVAL;
+	if (colon) {
+		char *e;
+
+		v = strtol(colon + 1, &e, 10);
+		if (*e != '\0' || e == colon + 1 || v < 1 || v > 65535)
+			return -EINVAL;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (int)v;
+	return 0;
+}

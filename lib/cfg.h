@@ -1,0 +1,100 @@
+/*
+ * cfg.h - the one configuration of a sipmesh cluster.
+ *
+ * Every process reads the same INI file (libinih): cores must know
+ * every edge's nanomsg address and edges every core's.  Instances are
+ * sections "[edge N]" and "[core N]"; keys in a plain "[edge]" or
+ * "[core]" section are defaults for all instances of that kind, and
+ * "[cluster] edges = N / cores = N" creates instances 1..N that have
+ * no section of their own.
+ *
+ * Loading is three steps (redis config.c): parse the file into a list
+ * of entries, check every entry against the key tables, then apply.
+ * Any error names "file:line key" and loading stops.
+ */
+#ifndef SM_CFG_H
+#define SM_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_EDGES   32
+#define CFG_MAX_CORES   32
+#define CFG_MAX_DOMAINS 32
+#define CFG_ADDR_LEN    128
+#define CFG_PATH_LEN    256
+
+struct cfg_edge {
+	int id;			/* 1..CFG_MAX_EDGES, from the section name */
+	char udp[CFG_ADDR_LEN];	/* "ip:port" the SIP UDP socket binds */
+	char advertise[CFG_ADDR_LEN];	/* "host:port" for Via/Record-Route;
+					   empty: the udp address */
+	char ipc[CFG_PATH_LEN];	/* nanomsg endpoint the edge binds */
+	int reuseport;		/* SO_REUSEPORT on the SIP sockets */
+	int max_msg;		/* largest SIP message accepted, bytes */
+};
+
+struct cfg_core {
+	int id;
+	char ipc[CFG_PATH_LEN];
+};
+
+struct cfg {
+	char path[CFG_PATH_LEN];	/* the file this came from */
+
+	/* [cluster] */
+	char run_dir[CFG_PATH_LEN];	/* default home of ipc endpoints */
+	int n_edges_wanted, n_cores_wanted;
+
+	/* [log] */
+	int log_level;
+
+	/* [redis] */
+	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */
+	char redis_prefix[64];		/* key prefix, so clusters can share */
+
+	/* [location] */
+	char shm_name[64];		/* POSIX shm name, "/sipmesh-loc" */
+	int shm_size_mb;
+	int max_bindings;		/* slots in the shared store */
+
+	/* [registrar] */
+	int min_expires, max_expires, default_expires, max_contacts;
+	char domains_raw[1024];
+	int n_domains;			/* 0: every domain is local */
+	char domains[CFG_MAX_DOMAINS][128];
+
+	/* [proxy] */
+	int t1_ms, t2_ms, t4_ms;
+	int timer_c_s;
+	int max_forwards;
+	int record_route;
+
+	struct cfg_edge edges[CFG_MAX_EDGES];
+	int n_edges;
+	struct cfg_core cores[CFG_MAX_CORES];
+	int n_cores;
+};
+
+/*
+ * Fills *c with defaults, then the file's values.  path NULL loads
+ * defaults only.  Returns 0, or -EINVAL with a "file:line key: why"
+ * message in err.
+ */
+int cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Returns the instance with that id, or NULL. */
+const struct cfg_edge *cfg_edge_find(const struct cfg *c, int id);
+const struct cfg_core *cfg_core_find(const struct cfg *c, int id);
+
+/* Whether the domain (case-insensitive) is served here. */
+int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);
+
+/*
+ * Splits "host:port", "[v6]:port" or "host" (port = defport) into
+ * host (NUL-terminated, no brackets) and *port.  Returns 0 or -EINVAL.
+ */
+int cfg_addr_split(const char *addr, char *host, size_t hostlen,
+		   int *port, int defport);
+
+#endif

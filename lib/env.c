@@ -1,0 +1,212 @@
+/*
+ * env.c - envelope codec, see env.h for the wire format.  Fixed
+ * offsets, no allocation: encoding is a few stores and one memcpy.
+ */
+#include "lib/env.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+put16(char *p, uint16_t v)
+{
+	p[0] = (char)(v >> 8);
+	p[1] = (char)v;
+}
+
+static void
+put32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static uint16_t
+get16(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	return (uint16_t)(u[0] << 8 | u[1]);
+}
+
+static uint32_t
+get32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
+	       (uint32_t)u[2] << 8 | u[3];
+}
+
+static int
+sa_put(char *p, const union env_sa *sa)
+{
+	memset(p, 0, 20);
+	switch (sa->sa.sa_family) {
+	case AF_UNSPEC:
+		return 0;
+	case AF_INET:
+		p[0] = 4;
+		memcpy(p + 2, &sa->in.sin_port, 2);
+		memcpy(p + 4, &sa->in.sin_addr, 4);
+		return 0;
+	case AF_INET6:
+		p[0] = 6;
+		memcpy(p + 2, &sa->in6.sin6_port, 2);
+		memcpy(p + 4, &sa->in6.sin6_addr, 16);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int
+sa_get(const char *p, union env_sa *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	switch (p[0]) {
+	case 0:
+		sa->sa.sa_family = AF_UNSPEC;
+		return 0;
+	case 4:
+		sa->in.sin_family = AF_INET;
+		memcpy(&sa->in.sin_port, p + 2, 2);
+		memcpy(&sa->in.sin_addr, p + 4, 4);
+		return 0;
+	case 6:
+		sa->in6.sin6_family = AF_INET6;
+		memcpy(&sa->in6.sin6_port, p + 2, 2);
+		memcpy(&sa->in6.sin6_addr, p + 4, 16);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int
+env_encode(const struct env *e, char *buf, size_t cap)
+{
+	if (cap < ENV_HDR_LEN || e->len > cap - ENV_HDR_LEN)
+		return -ENOSPC;
+	if (e->len > UINT32_MAX)
+		return -EINVAL;
+	buf[0] = 'S';
+	buf[1] = 'M';
+	buf[2] = ENV_VERSION;
+	buf[3] = (char)e->type;
+	buf[4] = (char)e->transport;
+	buf[5] = (char)e->flags;
+	put16(buf + 6, e->edge_id);
+	put32(buf + 8, e->conn_id);
+	if (sa_put(buf + 12, &e->src) || sa_put(buf + 32, &e->local))
+		return -EINVAL;
+	put16(buf + 52, e->core_id);
+	put16(buf + 54, 0);
+	put32(buf + 56, (uint32_t)e->len);
+	if (e->len)
+		memcpy(buf + ENV_HDR_LEN, e->msg, e->len);
+	return (int)(ENV_HDR_LEN + e->len);
+}
+
+int
+env_decode(struct env *e, const char *buf, size_t len)
+{
+	uint32_t mlen;
+
+	if (len < 3 || buf[0] != 'S' || buf[1] != 'M')
+		return -EPROTO;
+	if (buf[2] != ENV_VERSION)
+		return -EPROTO;
+	if (len < ENV_HDR_LEN)
+		return -EINVAL;
+	memset(e, 0, sizeof(*e));
+	e->type = (uint8_t)buf[3];
+	e->transport = (uint8_t)buf[4];
+	e->flags = (uint8_t)buf[5];
+	e->edge_id = get16(buf + 6);
+	e->conn_id = get32(buf + 8);
+	if (sa_get(buf + 12, &e->src) || sa_get(buf + 32, &e->local))
+		return -EINVAL;
+	e->core_id = get16(buf + 52);
+	mlen = get32(buf + 56);
+	if (mlen != len - ENV_HDR_LEN)
+		return -EINVAL;
+	if (e->type != ENV_SIP && e->type != ENV_CONN_CLOSED)
+		return -EINVAL;
+	if (e->transport < ENV_UDP || e->transport > ENV_WSS)
+		return -EINVAL;
+	e->msg = buf + ENV_HDR_LEN;
+	e->len = mlen;
+	return 0;
+}
+
+char *
+env_sa_ip(const union env_sa *sa, char *out, size_t len)
+{
+	const void *a = sa->sa.sa_family == AF_INET6 ?
+		(const void *)&sa->in6.sin6_addr : (const void *)&sa->in.sin_addr;
+
+	if (sa->sa.sa_family != AF_INET && sa->sa.sa_family != AF_INET6) {
+		snprintf(out, len, "-");
+		return out;
+	}
+	if (inet_ntop(sa->sa.sa_family, a, out, (socklen_t)len) == NULL)
+		snprintf(out, len, "?");
+	return out;
+}
+
+int
+env_sa_port(const union env_sa *sa)
+{
+	if (sa->sa.sa_family == AF_INET6)
+		return ntohs(sa->in6.sin6_port);
+	if (sa->sa.sa_family == AF_INET)
+		return ntohs(sa->in.sin_port);
+	return 0;
+}
+
+char *
+env_sa_str(const union env_sa *sa, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	env_sa_ip(sa, ip, sizeof(ip));
+	if (sa->sa.sa_family == AF_INET6)
+		snprintf(out, len, "[%s]:%d", ip, env_sa_port(sa));
+	else
+		snprintf(out, len, "%s:%d", ip, env_sa_port(sa));
+	return out;
+}
+
+int
+env_sa_from(union env_sa *sa, const char *ip, int port)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (port < 0 || port > 65535)
+		return -EINVAL;
+	if (inet_pton(AF_INET, ip, &sa->in.sin_addr) == 1) {
+		sa->in.sin_family = AF_INET;
+		sa->in.sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, &sa->in6.sin6_addr) == 1) {
+		sa->in6.sin6_family = AF_INET6;
+		sa->in6.sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *
+env_transport_name(int transport)
+{
+	static const char *const names[] = {
+		"?", "UDP", "TCP", "TLS", "WS", "WSS",
+	};
+
+	if (transport < ENV_UDP || transport > ENV_WSS)
+		return "?";
+	return names[transport];
+}

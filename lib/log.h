@@ -1,0 +1,69 @@
+/*
+ * log.h - the one logging API of every sipmesh process.
+ *
+ * Each subsystem has its own level so that, say, transaction debugging
+ * can be switched on without drowning in edge traffic.  The level is
+ * checked in the macro, before any argument is evaluated, so a debug
+ * line on the hot path costs one compare when it is off (redis
+ * serverLog).  Lines go to stderr, one write(2) each, prefixed with a
+ * monotonic-ish wall clock, the process name and the subsystem.
+ */
+#ifndef SM_LOG_H
+#define SM_LOG_H
+
+#include <stddef.h>
+
+enum log_level {
+	LOG_LVL_ERR = 0,
+	LOG_LVL_WARN,
+	LOG_LVL_NOTICE,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+};
+
+enum log_sys {
+	LOG_SYS_MAIN = 0,
+	LOG_SYS_CFG,
+	LOG_SYS_NET,	/* sockets, nanomsg, envelopes */
+	LOG_SYS_SIP,	/* parsing, routing */
+	LOG_SYS_TXN,	/* transactions and timers */
+	LOG_SYS_REG,	/* registrar */
+	LOG_SYS_LOC,	/* location store, Redis */
+	LOG_SYS_RTP,	/* rtpctl, rtpengine */
+	LOG_SYS__COUNT
+};
+
+extern int log_levels[LOG_SYS__COUNT];
+
+/* Sets the process name printed on every line; borrows the string. */
+void log_init(const char *procname, int level);
+
+/* Sets one subsystem's level, or all of them with sys < 0. */
+void log_set_level(int sys, int level);
+
+/* Parses "err", "warn", "notice", "info", "debug"; returns -1 if unknown. */
+int log_level_parse(const char *name);
+
+void log_write(int sys, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_at(sys, lvl, ...) \
+	do { \
+		if ((lvl) <= log_levels[(sys)]) \
+			log_write((sys), (lvl), __VA_ARGS__); \
+	} while (0)
+
+#define log_err(sys, ...)    log_at(sys, LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(sys, ...)   log_at(sys, LOG_LVL_WARN, __VA_ARGS__)
+#define log_notice(sys, ...) log_at(sys, LOG_LVL_NOTICE, __VA_ARGS__)
+#define log_info(sys, ...)   log_at(sys, LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(sys, ...)  log_at(sys, LOG_LVL_DEBUG, __VA_ARGS__)
+
+/*
+ * Lines about a call carry its Call-ID (rtpengine log_d.h); cid is a
+ * slice {const char *, int len} so nothing is copied.
+ */
+#define log_call(sys, lvl, cid, cidlen, fmt, ...) \
+	log_at(sys, lvl, "[%.*s] " fmt, (int)(cidlen), (cid), ##__VA_ARGS__)
+
+#endif

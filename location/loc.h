@@ -1,0 +1,131 @@
+/*
+ * loc.h - the location service: where an address of record (AOR) can
+ * be reached.  A library linked into every core.
+ *
+ * Redis holds the truth for the cluster; a shared-memory store on each
+ * host, one mapping shared by every core process there, answers every
+ * lookup without a Redis round trip.  Writes go to the shared store and
+ * then to Redis (asynchronously, hiredis on the caller's libuv loop),
+ * and are published so that other hosts refresh their copy.  Without a
+ * Redis address the shared store alone is the truth (LOC_MODE_SHM).
+ *
+ * All functions are called from the owning process's loop thread; the
+ * shared store is safe across processes (a robust lock per bucket).
+ */
+#ifndef SM_LOC_H
+#define SM_LOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/env.h"
+
+#define LOC_AOR_MAX      128	/* "user@domain" */
+#define LOC_URI_MAX      256	/* contact URI */
+#define LOC_CALLID_MAX   128
+#define LOC_INSTANCE_MAX 96	/* +sip.instance */
+#define LOC_UA_MAX       64	/* User-Agent, truncated */
+#define LOC_PATH_MAX     256	/* Path header value, "" if none */
+
+/* Store policy (Kamailio usrloc db_mode). */
+enum loc_mode {
+	LOC_MODE_SHM = 0,	/* shared memory only: one host, no Redis */
+	LOC_MODE_REDIS,		/* write-through to Redis, shm as a replica */
+};
+
+#define LOC_F_WS 0x01		/* contact reached over WebSocket */
+
+struct loc_binding {
+	char aor[LOC_AOR_MAX];
+	char contact[LOC_URI_MAX];
+	char callid[LOC_CALLID_MAX];
+	uint32_t cseq;
+	int64_t expires;	/* absolute, unix seconds */
+	uint16_t q;		/* q-value x 1000; 1000 when absent */
+	uint8_t transport;	/* enum env_transport */
+	uint8_t flags;		/* LOC_F_* */
+	uint16_t edge_id;	/* edge that holds the flow */
+	uint32_t conn_id;	/* its connection, 0 for UDP */
+	union env_sa received;	/* source address of the REGISTER */
+	char instance[LOC_INSTANCE_MAX];
+	uint32_t reg_id;
+	char user_agent[LOC_UA_MAX];
+	char path[LOC_PATH_MAX];
+};
+
+struct loc_config {
+	const char *shm_name;	/* POSIX shm name, e.g. "/sipmesh-loc" */
+	size_t shm_size;	/* bytes of the mapping */
+	int max_bindings;
+	const char *redis_host;	/* NULL or "": LOC_MODE_SHM */
+	int redis_port;
+	const char *prefix;	/* Redis key prefix, e.g. "sm" */
+	int aor_ttl;		/* seconds an AOR stays known after its
+				   last binding is gone (404 vs 480) */
+};
+
+struct loc;
+
+/*
+ * Opens (creating when first) the host's shared store and, in Redis
+ * mode, connects to Redis on loop.  The first process on a host loads
+ * every binding from Redis before returning (a blocking start-up
+ * step, before the loop runs).  Writes *out on success only.
+ * Returns 0, -ENOMEM, -ENOSPC (shm too small for max_bindings), or a
+ * negative errno from shm_open/mmap; Redis being unreachable is not
+ * an error (it is retried in the background and counted).
+ */
+int loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop);
+
+/* Closes Redis and unmaps; the shared store stays for other processes.
+ * Accepts NULL. */
+void loc_free(struct loc *l);
+
+/* Removes the host's shared store (for tests and `make run` cleanup). */
+int loc_shm_unlink(const char *shm_name);
+
+/*
+ * Copies up to max live bindings (expires > now) of aor, highest q
+ * first, into out.  Returns how many (0..max), or a negative errno.
+ * *known is set to 1 when the AOR has registered within aor_ttl even
+ * if no binding is live now (so the proxy can answer 480, not 404).
+ */
+int loc_lookup(struct loc *l, const char *aor, int64_t now,
+	       struct loc_binding *out, int max, int *known);
+
+/*
+ * Adds or replaces one binding.  A binding is the same as a stored one
+ * when the AOR matches and either both carry the same instance and
+ * reg-id (RFC 5626: a re-registration after a reload replaces the old
+ * contact) or the contact URIs are equal.  Returns 0, -ENOSPC when the
+ * store is full, -E2BIG when a field does not fit.
+ */
+int loc_save(struct loc *l, const struct loc_binding *b, int64_t now);
+
+/* Removes aor's binding with this contact URI.  0 or -ENOENT. */
+int loc_remove(struct loc *l, const char *aor, const char *contact,
+	       int64_t now);
+
+/* Removes every binding of aor.  Returns how many were removed. */
+int loc_remove_aor(struct loc *l, const char *aor, int64_t now);
+
+/* Removes every binding held by that edge connection (flow closed).
+ * Returns how many were removed. */
+int loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
+		    int64_t now);
+
+/* Drops bindings that expired by now, from the shared store and Redis.
+ * Cheap to call every second: a bounded slice of the table per call. */
+void loc_expire(struct loc *l, int64_t now);
+
+struct loc_stats {
+	uint64_t bindings;	/* live slots in the shared store */
+	uint64_t capacity;
+	uint64_t redis_errors;	/* commands that failed or were dropped */
+	uint64_t redis_connected;
+};
+
+void loc_stats_get(struct loc *l, struct loc_stats *st);
+
+#endif
