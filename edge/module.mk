@@ -1,4 +1,4 @@
-EDGE_SRCS += 
+EDGE_SRCS += edge/edge_sip.c edge/edge_fwd.c edge/edge_udp.c
 BINS += $(BIN)/sipmesh-edge
 $(BIN)/sipmesh-edge: $(call objs,edge/edge_main.c) $(BUILD)/libedge.a $(BUILD)/libsm.a
 	@mkdir -p $(dir $@)

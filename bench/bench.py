@@ -1,0 +1,864 @@
+#!/usr/bin/env python3
+"""sipmesh bench: sipp against the sipmesh cluster and against Kamailio.
+
+For each server (sipmesh: redis + 1 edge + 2 cores; Kamailio from
+Debian with bench/kamailio.cfg) and each scenario (REGISTER with 10,000
+distinct users, MESSAGE to registered users, record-routed calls
+INVITE..BYE), find the highest rate sipp sustains with under 1% failed
+calls, and report response-time percentiles, server CPU per operation
+and server memory, side by side with the ratio sipmesh/Kamailio.
+
+Only loopback, free ports, processes stopped by PID.  Python 3 standard
+library only.  See bench/run.sh for the environment variables.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCN = os.path.join(HERE, "scenarios")
+HZ = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+NCPU = os.cpu_count() or 1
+
+DOMAIN = "sipmesh.test"
+NUSERS = 10000      # distinct REGISTER users
+NTARGETS = 100      # users registered by the UAS (MESSAGE / call targets)
+
+
+def env(name, default):
+    v = os.environ.get(name)
+    return default if v in (None, "") else v
+
+
+QUICK = env("BENCH_QUICK", "0") not in ("0", "no", "")
+DURATION = float(env("BENCH_DURATION", "3" if QUICK else "10"))
+BISECT = int(env("BENCH_BISECT", "1" if QUICK else "3"))
+SETTLE = float(env("BENCH_SETTLE", "1" if QUICK else "2"))
+HOLD_MS = int(env("BENCH_CALL_HOLD_MS", "1000"))
+SERVERS = env("BENCH_SERVERS", "sipmesh,kamailio").split(",")
+SCENARIOS = env("BENCH_SCENARIOS", "register,message,call").split(",")
+KAM_SHM = int(env("BENCH_KAM_SHM_MB", "2048"))
+KAM_PKG = int(env("BENCH_KAM_PKG_MB", "64"))
+KAM_CHILDREN = int(env("BENCH_KAM_CHILDREN", "2"))
+OUT = os.path.abspath(env("BENCH_OUT", os.path.join(HERE, "out")))
+SIPMESH_BIN = env("SIPMESH_BIN", os.path.join(os.path.dirname(HERE), "build", "bin"))
+FAIL_LIMIT = 1.0      # percent
+KEEPUP = 0.95         # achieved / target rate
+START = {"register": 5000, "message": 2000, "call": 500}
+MAXRATE = {"register": 400000, "message": 200000, "call": 50000}
+FIXED = {}
+for item in env("BENCH_RATES", "").split(","):
+    if "=" in item:
+        k, v = item.split("=", 1)
+        FIXED[k.strip()] = int(v)
+
+TITLE = {
+    "register": "REGISTER/s (10,000 distinct users)",
+    "message": "MESSAGE/s (to registered users, relayed to a sipp UAS)",
+    "call": "calls/s (INVITE/180/200/ACK/%d ms/BYE/200, record-routed)" % HOLD_MS,
+}
+
+LOG = None
+
+
+def log(*a):
+    s = " ".join(str(x) for x in a)
+    print(s, flush=True)
+    if LOG:
+        LOG.write(s + "\n")
+        LOG.flush()
+
+
+# ---------------------------------------------------------------- helpers
+
+_used_ports = set()
+
+
+def free_port():
+    """A free UDP port on 127.0.0.1 (also free for TCP), never 5060."""
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+        if port in _used_ports or port in (5060, 5061):
+            continue
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free port")
+
+
+def children_of(pids):
+    """pids plus all their descendants (from /proc)."""
+    ppid = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                s = f.read()
+        except OSError:
+            continue
+        rest = s[s.rindex(")") + 2:].split()
+        ppid.setdefault(int(rest[1]), []).append(int(d))
+    out, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        if p in out:
+            continue
+        out.append(p)
+        todo.extend(ppid.get(p, []))
+    return out
+
+
+def cpu_ticks(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return 0
+    rest = s[s.rindex(")") + 2:].split()
+    return int(rest[11]) + int(rest[12])      # utime + stime
+
+
+def pss_bytes(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def rss_bytes(pid):
+    try:
+        with open("/proc/%d/statm" % pid) as f:
+            return int(f.read().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+def sip_options_ok(port, timeout=0.5):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(timeout)
+    lp = s.getsockname()[1]
+    msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-bench-%d;rport\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <sip:bench@127.0.0.1>;tag=b%d\r\n"
+           "To: <sip:127.0.0.1:%d>\r\n"
+           "Call-ID: bench-options-%d-%f\r\n"
+           "CSeq: 1 OPTIONS\r\n"
+           "Content-Length: 0\r\n\r\n") % (port, lp, os.getpid(), lp, port, lp, time.time())
+    try:
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        while True:
+            data = s.recv(65535).decode("latin-1")
+            first = data.split("\r\n", 1)[0]
+            if first.startswith("SIP/2.0 1"):
+                continue
+            return first.startswith("SIP/2.0 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_ready(port, procs, what, secs=20):
+    end = time.time() + secs
+    while time.time() < end:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError("%s exited (status %s) while starting" % (what, p.returncode))
+        if sip_options_ok(port):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("%s does not answer OPTIONS on 127.0.0.1:%d" % (what, port))
+
+
+def stop_proc(p, name, secs=5):
+    if p is None or p.poll() is not None:
+        return
+    try:
+        p.send_signal(signal.SIGTERM)
+        p.wait(secs)
+    except subprocess.TimeoutExpired:
+        log("  %s (pid %d) did not stop on SIGTERM: SIGKILL" % (name, p.pid))
+        p.kill()
+        p.wait()
+
+
+def percentile(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    k = min(len(sorted_vals) - 1, max(0, int(round(q / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+# ---------------------------------------------------------------- servers
+
+class Server:
+    name = "?"
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.port = None
+        self.procs = {}          # label -> Popen
+
+    def pids(self):
+        """label -> [pids] of every server process (with children)."""
+        out = {}
+        for label, p in self.procs.items():
+            if p.poll() is None:
+                out[label] = children_of([p.pid])
+        return out
+
+    def all_pids(self):
+        return [pid for l in self.pids().values() for pid in l]
+
+    def cpu(self):
+        """label -> CPU ticks (utime+stime) summed over the processes."""
+        return {label: sum(cpu_ticks(x) for x in pl) for label, pl in self.pids().items()}
+
+    def memory(self):
+        """Sum of PSS (shared memory counted once) over server processes."""
+        return sum(pss_bytes(x) for x in self.all_pids())
+
+    def rss(self):
+        return sum(rss_bytes(x) for x in self.all_pids())
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs.values())
+
+    def extra_memory(self):
+        return {}
+
+    def stop(self):
+        for label in reversed(list(self.procs)):
+            stop_proc(self.procs[label], "%s %s" % (self.name, label))
+
+
+class Kamailio(Server):
+    name = "Kamailio"
+
+    def start(self):
+        self.port = free_port()
+        self.ctl = os.path.join(self.dir, "kamailio_ctl")
+        cmd = ["kamailio", "-f", os.path.join(HERE, "kamailio.cfg"),
+               "-DD", "-E", "-m", str(KAM_SHM), "-M", str(KAM_PKG),
+               "-n", str(KAM_CHILDREN), "-l", "udp:127.0.0.1:%d" % self.port,
+               "-A", 'CTL_SOCK="unix:%s"' % self.ctl,
+               "-P", os.path.join(self.dir, "kamailio.pid")]
+        self.cmd = cmd
+        logf = open(os.path.join(OUT, "kamailio.log"), "w")
+        self.procs["kamailio"] = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL)
+        wait_ready(self.port, self.procs.values(), "kamailio")
+        v = subprocess.run(["kamailio", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+        return "%s; %s -m %d -M %d -n %d (%d processes)" % (
+            v.strip(), os.path.relpath(os.path.join(HERE, "kamailio.cfg"), os.getcwd()),
+            KAM_SHM, KAM_PKG, KAM_CHILDREN, len(self.all_pids()))
+
+    def kamcmd(self, *args):
+        try:
+            r = subprocess.run(["kamcmd", "-s", "unix:" + self.ctl] + list(args),
+                               capture_output=True, text=True, timeout=5)
+            return r.stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    def extra_memory(self):
+        m = re.search(r"real_used:\s*(\d+)", self.kamcmd("core.shmmem"))
+        return {"shm_real_used": int(m.group(1))} if m else {}
+
+
+class Sipmesh(Server):
+    name = "sipmesh"
+
+    def start(self):
+        for b in ("sipmesh-edge", "sipmesh-core"):
+            if not os.access(os.path.join(SIPMESH_BIN, b), os.X_OK):
+                raise FileNotFoundError("%s/%s not built" % (SIPMESH_BIN, b))
+        self.port = free_port()
+        rport = free_port()
+        self.shm = "/sm-bench-%d" % os.getpid()
+        run_dir = os.path.join(self.dir, "run")
+        os.makedirs(run_dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "sipmesh.conf")
+        with open(self.conf, "w") as f:
+            f.write("""; written by bench/bench.py
+[cluster]
+run_dir = %s
+edges = 1
+cores = 2
+
+[log]
+level = warn
+
+[redis]
+address = 127.0.0.1:%d
+prefix = smbench
+
+[location]
+shm_name = %s
+
+[edge 1]
+udp = 127.0.0.1:%d
+""" % (run_dir, rport, self.shm, self.port))
+        rlog = open(os.path.join(OUT, "sipmesh-redis.log"), "w")
+        self.procs["redis"] = subprocess.Popen(
+            ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=rlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        end = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", rport), 0.2).close()
+                break
+            except OSError:
+                if time.time() > end or self.procs["redis"].poll() is not None:
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.1)
+        for label, binary, inst in (("core1", "sipmesh-core", 1), ("core2", "sipmesh-core", 2),
+                                    ("edge1", "sipmesh-edge", 1)):
+            lf = open(os.path.join(OUT, "sipmesh-%s.log" % label), "w")
+            self.procs[label] = subprocess.Popen(
+                [os.path.join(SIPMESH_BIN, binary), "-c", self.conf, "-i", str(inst)],
+                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_ready(self.port, self.procs.values(), "sipmesh")
+        time.sleep(0.5)   # let both cores join
+        return "redis + 1 edge + 2 cores, %s (%d processes)" % (SIPMESH_BIN, len(self.all_pids()))
+
+    def shm_path(self):
+        return "/dev/shm" + self.shm
+
+    def extra_memory(self):
+        try:
+            st = os.stat(self.shm_path())
+            return {"shm_file_size": st.st_size, "shm_file_allocated": st.st_blocks * 512}
+        except OSError:
+            return {}
+
+    def stop(self):
+        Server.stop(self)
+        try:
+            os.unlink(self.shm_path())
+        except (OSError, AttributeError):
+            pass
+
+
+# ---------------------------------------------------------------- sipp
+
+class Sipp:
+    """One sipp process, waited for with its rusage (CPU of sipp itself)."""
+
+    def __init__(self, args, cwd, label):
+        self.label = label
+        self.cwd = cwd
+        self.out = open(os.path.join(cwd, label + ".out"), "w")
+        self.args = ["sipp"] + args + ["-nostdin", "-buff_size", "4194304"]
+        self.t0 = time.time()
+        self.p = subprocess.Popen(self.args, cwd=cwd, stdout=self.out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.cpu = None
+        self.rc = None
+
+    def wait(self, timeout):
+        end = time.time() + timeout
+        while True:
+            pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.time() > end:
+                log("  sipp %s still running after %.0f s: SIGKILL" % (self.label, timeout))
+                self.p.kill()
+                pid, status, ru = os.wait4(self.p.pid, 0)
+                break
+            time.sleep(0.05)
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+        self.rc = self.p.returncode
+        self.cpu = ru.ru_utime + ru.ru_stime
+        self.wall = time.time() - self.t0
+        return self.rc
+
+    def stop(self):
+        if self.rc is None:
+            try:
+                self.p.send_signal(signal.SIGUSR1)   # sipp: dump and quit
+            except OSError:
+                pass
+            self.wait(3)
+
+
+def read_stat(path):
+    """Last line of a sipp -trace_stat file as a dict."""
+    try:
+        with open(path) as f:
+            lines = [l for l in f.read().split("\n") if l.strip()]
+    except OSError:
+        return {}
+    if len(lines) < 2:
+        return {}
+    head = lines[0].split(";")
+    vals = lines[-1].split(";")
+    return dict(zip(head, vals))
+
+
+def read_rtt(cwd, rtd="1"):
+    """(sorted response times ms, first ms, last ms) from *_rtt.csv."""
+    times, first, last = [], None, None
+    for fn in os.listdir(cwd):
+        if not fn.endswith("_rtt.csv"):
+            continue
+        with open(os.path.join(cwd, fn)) as f:
+            for line in f:
+                parts = line.strip().split(";")
+                if len(parts) != 3 or parts[2] != rtd:
+                    continue
+                try:
+                    d, t = float(parts[0]), float(parts[1])
+                except ValueError:
+                    continue
+                times.append(t)
+                first = d if first is None or d < first else first
+                last = d if last is None or d > last else last
+    times.sort()
+    return times, first, last
+
+
+def write_csv(path, header, rows):
+    with open(path, "w") as f:
+        f.write(header + "\n")
+        for r in rows:
+            f.write(r + "\n")
+
+
+# ---------------------------------------------------------------- bench
+
+class Bench:
+    def __init__(self, server, tmp):
+        self.srv = server
+        self.tmp = tmp
+        self.n = 0
+        self.uas_port = free_port()
+        self.uac_port = free_port()
+        self.users_csv = os.path.join(tmp, "users.csv")
+        self.reg_targets_csv = os.path.join(tmp, "targets-seq.csv")
+        self.targets_csv = os.path.join(tmp, "targets.csv")
+        write_csv(self.users_csv, "SEQUENTIAL",
+                  ["u%05d;%s;" % (i, DOMAIN) for i in range(NUSERS)])
+        write_csv(self.reg_targets_csv, "SEQUENTIAL",
+                  ["callee%03d;%s;" % (i, DOMAIN) for i in range(NTARGETS)])
+        write_csv(self.targets_csv, "RANDOM",
+                  ["callee%03d;%s;" % (i, DOMAIN) for i in range(NTARGETS)])
+
+    def trialdir(self, tag):
+        self.n += 1
+        d = os.path.join(self.tmp, "%02d-%s" % (self.n, tag))
+        os.makedirs(d)
+        return d
+
+    def remote(self):
+        return "127.0.0.1:%d" % self.srv.port
+
+    def register_once(self, csv, count, contact, port, rate):
+        """A plain registration pass (no measurement); returns successes."""
+        d = self.trialdir("reg-setup")
+        s = Sipp([self.remote(), "-sf", os.path.join(SCN, "register.xml"),
+                  "-inf", csv, "-key", "contact", contact,
+                  "-i", "127.0.0.1", "-p", str(port), "-m", str(count), "-r", str(rate),
+                  "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-timeout", "60s"],
+                 d, "uac")
+        s.wait(70)
+        st = read_stat(os.path.join(d, "stat.csv"))
+        return int(st.get("SuccessfulCall(C)", 0) or 0)
+
+    def memory_per_binding(self):
+        """Memory before and after 10,000 registrations on a fresh server."""
+        time.sleep(SETTLE)
+        m0, x0 = self.srv.memory(), self.srv.extra_memory()
+        ok = self.register_once(self.users_csv, NUSERS, "127.0.0.1:%d" % self.uac_port,
+                                self.uac_port, 2000)
+        time.sleep(SETTLE)
+        m1, x1 = self.srv.memory(), self.srv.extra_memory()
+        res = {"registered": ok, "mem_before": m0, "mem_after": m1,
+               "per_binding": (m1 - m0) / float(NUSERS), "extra_before": x0, "extra_after": x1}
+        if "shm_real_used" in x0 and "shm_real_used" in x1:
+            res["shm_per_binding"] = (x1["shm_real_used"] - x0["shm_real_used"]) / float(NUSERS)
+        return res
+
+    def trial(self, scn, rate):
+        d = self.trialdir("%s-%d" % (scn, rate))
+        total = max(1, int(rate * DURATION))
+        uas = None
+        if scn in ("message", "call"):
+            uas = Sipp(["-sf", os.path.join(SCN, "%s_uas.xml" % scn), "-i", "127.0.0.1",
+                        "-p", str(self.uas_port), "-trace_stat", "-stf", "uas-stat.csv",
+                        "-fd", "60"], d, "uas")
+            time.sleep(0.4)
+            if uas.p.poll() is not None:
+                raise RuntimeError("sipp UAS exited: see %s/uas.out" % d)
+        args = [self.remote(), "-i", "127.0.0.1", "-p", str(self.uac_port),
+                "-m", str(total), "-r", str(rate), "-rp", "1000",
+                "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+                "-trace_rtt", "-rtt_freq", "1000"]
+        guard = DURATION * 1.5 + 15
+        if scn == "register":
+            args += ["-sf", os.path.join(SCN, "register.xml"), "-inf", self.users_csv,
+                     "-key", "contact", "127.0.0.1:%d" % self.uac_port]
+        elif scn == "message":
+            args += ["-sf", os.path.join(SCN, "message_uac.xml"), "-inf", self.targets_csv]
+        else:
+            args += ["-sf", os.path.join(SCN, "call_uac.xml"), "-inf", self.targets_csv,
+                     "-d", str(HOLD_MS)]
+            guard += HOLD_MS / 1000.0 + 10
+        args += ["-timeout", "%ds" % int(guard)]
+
+        peak = [self.srv.memory()]
+        stop_sampling = threading.Event()
+
+        def sampler():
+            while not stop_sampling.wait(0.5):
+                peak[0] = max(peak[0], self.srv.memory())
+        th = threading.Thread(target=sampler, daemon=True)
+        cpu0 = self.srv.cpu()
+        t0 = time.time()
+        th.start()
+        uac = Sipp(args, d, "uac")
+        uac.wait(guard + 10)
+        time.sleep(SETTLE)      # deferred work (timers, writes) counts too
+        cpu1 = self.srv.cpu()
+        wall = time.time() - t0
+        stop_sampling.set()
+        th.join()
+        if uas:
+            uas.stop()
+        alive = self.srv.alive()
+
+        st = read_stat(os.path.join(d, "stat.csv"))
+
+        def g(k):
+            try:
+                return int(st.get(k, 0) or 0)
+            except ValueError:
+                return 0
+        ok, failed, created = g("SuccessfulCall(C)"), g("FailedCall(C)"), g("TotalCallCreated")
+        created = max(created, ok + failed)
+        rtts, first, last = read_rtt(d, "1")
+        span = (last - first) / 1000.0 if first is not None and last > first else 0
+        achieved = (len(rtts) - 1) / span if span > 0 else 0.0
+        fail_pct = 100.0 * (created - ok) / created if created else 100.0
+        ticks = sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1)
+        cpu_s = ticks / float(HZ)
+        r = {
+            "scenario": scn, "target": rate, "achieved": achieved, "created": created,
+            "ok": ok, "failed": failed, "fail_pct": fail_pct,
+            "retrans": g("Retransmissions(C)"),
+            "p50": percentile(rtts, 50), "p90": percentile(rtts, 90), "p99": percentile(rtts, 99),
+            "cpu_s": cpu_s, "cpu_us_op": cpu_s * 1e6 / ok if ok else None,
+            "cpu_by_proc": {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) / float(HZ) for k in cpu1},
+            "server_cores": cpu_s / wall if wall else 0,
+            "mem_peak": peak[0], "sipp_rc": uac.rc,
+            "sipp_uac_cores": uac.cpu / uac.wall if uac.wall else 0,
+            "sipp_uas_cores": (uas.cpu / uas.wall) if uas and uas.wall else None,
+            "dir": d, "server_alive": alive,
+        }
+        why = []
+        if not alive:
+            why.append("server died")
+        if uac.rc not in (0, 1):
+            why.append("sipp exit %s" % uac.rc)
+        if fail_pct >= FAIL_LIMIT:
+            why.append("failures %.2f%%" % fail_pct)
+        if achieved < KEEPUP * rate:
+            why.append("achieved %.0f/s < %d%% of target" % (achieved, KEEPUP * 100))
+        r["pass"] = not why
+        r["why"] = ", ".join(why)
+        sipp_note = " sipp uac %.2f%s cores" % (
+            r["sipp_uac_cores"], "" if uas is None else " uas %.2f" % (r["sipp_uas_cores"] or 0))
+        log("  %-8s %-8s target %7d/s achieved %8.0f/s ok %7d fail %5.2f%% retrans %6d "
+            "p50/p90/p99 %s/%s/%s ms  cpu %s us/op server %.2f cores%s  %s" % (
+                self.srv.name, scn, rate, achieved, ok, fail_pct, r["retrans"],
+                r["p50"], r["p90"], r["p99"],
+                "%.1f" % r["cpu_us_op"] if r["cpu_us_op"] is not None else "-",
+                r["server_cores"], sipp_note, "PASS" if r["pass"] else "FAIL: " + r["why"]))
+        if not r["pass"]:
+            time.sleep(4)   # let retransmissions and timers drain before the next trial
+        if not alive:
+            raise RuntimeError("%s died during %s at %d/s" % (self.srv.name, scn, rate))
+        return r
+
+    def search(self, scn):
+        """Highest rate with < 1% failures that sipp sustains."""
+        trials = []
+        if scn in FIXED:
+            r = self.trial(scn, FIXED[scn])
+            return r, [r]
+        rate, lo, hi, best = START[scn], None, None, None
+        while True:
+            r = self.trial(scn, rate)
+            trials.append(r)
+            if r["pass"]:
+                lo, best = rate, r
+                if rate * 2 > MAXRATE[scn]:
+                    break
+                rate *= 2
+            else:
+                hi = rate
+                break
+        if lo is None:        # even the start rate failed: go down
+            rate = hi
+            for _ in range(5):
+                rate = max(1, rate // 2)
+                r = self.trial(scn, rate)
+                trials.append(r)
+                if r["pass"]:
+                    lo, best = rate, r
+                    break
+                hi = rate
+            if lo is None:
+                return None, trials
+        for _ in range(BISECT if hi else 0):
+            mid = (lo + hi) // 2
+            step = 50 if mid >= 1000 else 10
+            mid = int(round(mid / float(step)) * step)
+            if mid <= lo or mid >= hi:
+                break
+            r = self.trial(scn, mid)
+            trials.append(r)
+            if r["pass"]:
+                lo, best = mid, r
+            else:
+                hi = mid
+        return best, trials
+
+    def run(self, scenarios):
+        out = {"trials": [], "best": {}}
+        # the bindings the UAS answers for: registered from the UAS port
+        if any(s in scenarios for s in ("message", "call")):
+            n = self.register_once(self.reg_targets_csv, NTARGETS,
+                                   "127.0.0.1:%d" % self.uas_port, self.uas_port, 1000)
+            if n != NTARGETS:
+                raise RuntimeError("only %d of %d UAS users registered" % (n, NTARGETS))
+        for scn in scenarios:
+            log("%s: %s" % (self.srv.name, TITLE[scn]))
+            best, trials = self.search(scn)
+            out["trials"] += trials
+            out["best"][scn] = best
+        return out
+
+
+# ---------------------------------------------------------------- report
+
+def fmt_rate(r):
+    return "%.0f" % r if r is not None else "-"
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return "<1" if v < 1 else "%g" % v
+
+
+def mb(b):
+    return "%.1f MB" % (b / 1048576.0) if b is not None else "-"
+
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or not b:
+        return "-"
+    return "%.*f" % (digits, a / float(b))
+
+
+def report(results, info):
+    lines = []
+    w = lines.append
+    w("sipmesh bench, %s" % time.strftime("%Y-%m-%d %H:%M:%S"))
+    w("")
+    w("NOTE: sipp shares the %d CPU cores with the server under test (sipp UAC, and for "
+      "MESSAGE and calls a sipp UAS too, run on the same machine), so rates are a lower "
+      "bound on the server's capacity and are noisy on a shared machine; server CPU per "
+      "operation is the figure that holds on a noisy machine." % NCPU)
+    w("Rate: highest sipp call rate (one call = one REGISTER, one MESSAGE, or one "
+      "INVITE..BYE call) with under %g%% failed calls and an achieved rate >= %d%% of "
+      "the target, %g s of load per trial (doubling, then %d bisection steps)." % (
+          FAIL_LIMIT, KEEPUP * 100, DURATION, BISECT))
+    w("Response time: sipp rtd (REGISTER->200, MESSAGE->200, INVITE->200) at that rate; "
+      "sipp measures whole milliseconds, '<1' means under 1 ms.")
+    w("Server CPU: utime+stime from /proc/<pid>/stat summed over every server process "
+      "(sipmesh: edge, 2 cores and redis), during the trial plus %g s, divided by "
+      "successful operations." % SETTLE)
+    w("Server memory: sum of PSS over the server processes (shared memory, /dev/shm and "
+      "Kamailio's -m pool, counted once for the pages in use), peak during the trial.")
+    for name in ("sipmesh", "Kamailio"):
+        if name in info:
+            w("  %-9s %s" % (name + ":", info[name]))
+    w("")
+    sm = results.get("sipmesh", {}).get("best", {})
+    km = results.get("Kamailio", {}).get("best", {})
+    for scn in SCENARIOS:
+        a, b = sm.get(scn), km.get(scn)
+        w(TITLE[scn])
+        w("  %-26s %14s %14s %18s" % ("", "sipmesh", "Kamailio", "sipmesh/Kamailio"))
+
+        def row(label, fa, fb, ra):
+            w("  %-26s %14s %14s %18s" % (label, fa, fb, ra))
+        ga = lambda k: a.get(k) if a else None
+        gb = lambda k: b.get(k) if b else None
+        row("rate (ops/s)", fmt_rate(ga("target")), fmt_rate(gb("target")),
+            ratio(ga("target"), gb("target")))
+        row("  achieved (ops/s)", fmt_rate(ga("achieved")), fmt_rate(gb("achieved")),
+            ratio(ga("achieved"), gb("achieved")))
+        row("failures %", "%.2f" % ga("fail_pct") if a else "-",
+            "%.2f" % gb("fail_pct") if b else "-", "")
+        for p in ("p50", "p90", "p99"):
+            row("%s response (ms)" % p, fmt_ms(ga(p)), fmt_ms(gb(p)), "")
+        row("server CPU (us/op)", "%.1f" % ga("cpu_us_op") if a and ga("cpu_us_op") else "-",
+            "%.1f" % gb("cpu_us_op") if b and gb("cpu_us_op") else "-",
+            ratio(ga("cpu_us_op"), gb("cpu_us_op")) + " (lower=better)")
+        row("server CPU (cores busy)", "%.2f" % ga("server_cores") if a else "-",
+            "%.2f" % gb("server_cores") if b else "-", "")
+        row("server memory (peak)", mb(ga("mem_peak")), mb(gb("mem_peak")),
+            ratio(ga("mem_peak"), gb("mem_peak")))
+        row("sipp UAC CPU (cores)", "%.2f" % ga("sipp_uac_cores") if a else "-",
+            "%.2f" % gb("sipp_uac_cores") if b else "-", "")
+        if scn != "register":
+            row("sipp UAS CPU (cores)", "%.2f" % (ga("sipp_uas_cores") or 0) if a else "-",
+                "%.2f" % (gb("sipp_uas_cores") or 0) if b else "-", "")
+        if a and a.get("cpu_by_proc"):
+            w("  sipmesh CPU by process (s): " + ", ".join(
+                "%s %.2f" % (k, v) for k, v in sorted(a["cpu_by_proc"].items())))
+        w("")
+    w("Memory per binding (10,000 REGISTERs on a fresh server, PSS after - before)")
+    ma = results.get("sipmesh", {}).get("membind")
+    mk = results.get("Kamailio", {}).get("membind")
+    w("  %-26s %14s %14s %18s" % ("", "sipmesh", "Kamailio", "sipmesh/Kamailio"))
+    w("  %-26s %14s %14s %18s" % ("before", mb(ma["mem_before"]) if ma else "-",
+                                   mb(mk["mem_before"]) if mk else "-", ""))
+    w("  %-26s %14s %14s %18s" % ("after 10,000 bindings", mb(ma["mem_after"]) if ma else "-",
+                                   mb(mk["mem_after"]) if mk else "-", ""))
+    w("  %-26s %14s %14s %18s" % (
+        "per binding (bytes)", "%.0f" % ma["per_binding"] if ma else "-",
+        "%.0f" % mk["per_binding"] if mk else "-",
+        ratio(ma["per_binding"] if ma else None, mk["per_binding"] if mk else None)))
+    if mk and "shm_per_binding" in mk:
+        w("  Kamailio shm allocator (core.shmmem real_used): %.0f bytes per binding"
+          % mk["shm_per_binding"])
+    if ma and ma.get("extra_after"):
+        x = ma["extra_after"]
+        if "shm_file_size" in x:
+            w("  sipmesh /dev/shm store: %s file, %s allocated (its touched pages are in the PSS)"
+              % (mb(x["shm_file_size"]), mb(x["shm_file_allocated"])))
+    for name in ("sipmesh", "Kamailio"):
+        m = results.get(name, {}).get("membind")
+        if m and m["registered"] != NUSERS:
+            w("  WARNING: %s registered only %d of %d users" % (name, m["registered"], NUSERS))
+    for name, why in info.get("skipped", {}).items():
+        w("")
+        w("%s not measured: %s" % (name, why))
+    w("")
+    w("Trials (target/s, achieved/s, failures %, p50/p90/p99 ms, server CPU us/op):")
+    for name in ("sipmesh", "Kamailio"):
+        for t in results.get(name, {}).get("trials", []):
+            w("  %-8s %-8s %7d %8.0f %6.2f%% %s/%s/%s %8s  %s" % (
+                name, t["scenario"], t["target"], t["achieved"], t["fail_pct"],
+                fmt_ms(t["p50"]), fmt_ms(t["p90"]), fmt_ms(t["p99"]),
+                "%.1f" % t["cpu_us_op"] if t["cpu_us_op"] else "-",
+                "pass" if t["pass"] else "FAIL (%s)" % t["why"]))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    global LOG
+    os.makedirs(OUT, exist_ok=True)
+    LOG = open(os.path.join(OUT, "bench.log"), "w")
+    for tool in ("sipp", "kamailio", "redis-server"):
+        if not shutil.which(tool):
+            log("bench: %s not found (make bench installs it)" % tool)
+            return 2
+    t_start = time.time()
+    log("sipmesh bench: %d cores; sipp shares the %d cores with the server under test."
+        % (NCPU, NCPU))
+    log("trials of %g s%s; servers %s; scenarios %s" % (
+        DURATION, " (BENCH_QUICK)" if QUICK else "", ",".join(SERVERS), ",".join(SCENARIOS)))
+    results, info = {}, {"skipped": {}}
+    tmp = tempfile.mkdtemp(prefix="sipmesh-bench-")
+    interrupted = []
+
+    def on_signal(sig, frame):
+        interrupted.append(sig)
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for sname in SERVERS:
+            cls = {"sipmesh": Sipmesh, "kamailio": Kamailio}.get(sname.strip().lower())
+            if cls is None:
+                log("bench: unknown server %r" % sname)
+                continue
+            wd = os.path.join(tmp, cls.name)
+            os.makedirs(wd)
+            srv = cls(wd)
+            try:
+                try:
+                    info[srv.name] = srv.start()
+                except FileNotFoundError as e:
+                    log("%s: skipped: %s" % (cls.name, e))
+                    info["skipped"][cls.name] = str(e)
+                    continue
+                log("%s started: %s" % (srv.name, info[srv.name]))
+                b = Bench(srv, wd)
+                res = {"membind": b.memory_per_binding()}
+                m = res["membind"]
+                log("%s: memory %s before, %s after %d registrations: %.0f bytes per binding"
+                    % (srv.name, mb(m["mem_before"]), mb(m["mem_after"]), m["registered"],
+                       m["per_binding"]))
+                res.update(b.run([s for s in SCENARIOS if s in TITLE]))
+                results[srv.name] = res
+            except (RuntimeError, OSError) as e:
+                log("%s: ERROR: %s" % (cls.name, e))
+                info["skipped"][cls.name] = "error: %s" % e
+            finally:
+                srv.stop()
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+    text = report(results, info)
+    text += "\nTotal bench time: %.0f s. Logs and sipp traces: %s (kept: BENCH_KEEP=1)\n" % (
+        time.time() - t_start, OUT)
+    print()
+    print(text, end="")
+    with open(os.path.join(OUT, "results.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump({"results": results, "info": info}, f, indent=1, default=str)
+    if env("BENCH_KEEP", "0") != "0":
+        dst = os.path.join(OUT, "work")
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(tmp, dst)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

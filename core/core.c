@@ -1,0 +1,192 @@
+/*
+ * core.c - the core process object: its nanomsg link to the edges, the
+ * location store, and the dispatch of each envelope to the proxy.
+ */
+#include "core/core_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "lib/link.h"
+#include "lib/log.h"
+
+static void
+core_on_envelope(void *arg, const char *buf, size_t len)
+{
+	struct core *c = arg;
+	osip_message_t *m = NULL;
+	struct env e;
+	int rc;
+
+	rc = env_decode(&e, buf, len);
+	if (rc != 0 || e.type != ENV_SIP) {
+		if (rc == 0 && e.type == ENV_CONN_CLOSED) {
+			loc_remove_conn(c->loc, e.edge_id, e.conn_id,
+					(int64_t)time(NULL));
+			return;
+		}
+		c->st.rx_bad++;
+		log_warn(LOG_SYS_NET, "bad envelope (%zu bytes): %s", len,
+			 strerror(-rc));
+		return;
+	}
+	if (osip_message_init(&m) != 0)
+		return;
+	if (osip_message_parse(m, e.msg, e.len) != 0 || m->sip_version == NULL) {
+		/* The edge validated it; a failure here is a bug to count. */
+		c->st.rx_bad++;
+		log_info(LOG_SYS_SIP, "unparsable message from edge %d dropped",
+			 e.edge_id);
+		osip_message_free(m);
+		return;
+	}
+	if (MSG_IS_RESPONSE(m)) {
+		c->st.rx_responses++;
+		core_txn_on_response(c, &e, m);
+	} else {
+		core_proxy_request(c, &e, m);
+	}
+}
+
+static void
+core_expire_cb(uv_timer_t *t)
+{
+	struct core *c = t->data;
+
+	loc_expire(c->loc, (int64_t)time(NULL));
+}
+
+int
+core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
+{
+	const struct cfg_core *me = cfg_core_find(cfg, id);
+	struct loc_config lc = { 0 };
+	char host[CFG_ADDR_LEN];
+	struct core *c;
+	int rc, port = 0;
+
+	if (me == NULL)
+		return -ENOENT;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->loop = loop;
+	c->cfg = cfg;
+	c->id = id;
+	if (getrandom(&c->token, sizeof(c->token), 0) != sizeof(c->token))
+		c->token = (uint64_t)time(NULL) << 20;
+	c->sendcap = ENV_HDR_LEN + 65536 + 4096;
+	c->sendbuf = malloc(c->sendcap);
+	c->bindings = calloc((size_t)cfg->max_contacts, sizeof(*c->bindings));
+	if (c->sendbuf == NULL || c->bindings == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = core_htab_init(&c->stx_tab, 4096)) != 0 ||
+	    (rc = core_htab_init(&c->ctx_tab, 4096)) != 0)
+		goto fail;
+
+	lc.shm_name = cfg->shm_name;
+	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
+	lc.max_bindings = cfg->max_bindings;
+	lc.prefix = cfg->redis_prefix;
+	lc.aor_ttl = cfg->max_expires;
+	if (cfg->redis[0]) {
+		if (cfg_addr_split(cfg->redis, host, sizeof(host), &port,
+				   6379) != 0) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		lc.redis_host = host;
+		lc.redis_port = port;
+	}
+	rc = loc_new(&c->loc, &lc, loop);
+	if (rc != 0) {
+		log_err(LOG_SYS_MAIN, "location store %s: %s", cfg->shm_name,
+			strerror(-rc));
+		goto fail;
+	}
+	rc = link_new(&c->link, loop, me->ipc, core_on_envelope, c);
+	if (rc != 0) {
+		log_err(LOG_SYS_MAIN, "bind %s: %s", me->ipc, strerror(-rc));
+		goto fail;
+	}
+	for (int i = 0; i < cfg->n_edges; i++) {
+		rc = link_peer_add(c->link, cfg->edges[i].id, cfg->edges[i].ipc);
+		if (rc != 0) {
+			log_err(LOG_SYS_MAIN, "connect edge %d at %s: %s",
+				cfg->edges[i].id, cfg->edges[i].ipc,
+				strerror(-rc));
+			goto fail;
+		}
+	}
+	uv_timer_init(loop, &c->expire_timer);
+	c->expire_timer.data = c;
+	uv_timer_start(&c->expire_timer, core_expire_cb, 1000, 1000);
+	*out = c;
+	return 0;
+fail:
+	link_free(c->link);
+	loc_free(c->loc);
+	core_htab_fini(&c->stx_tab);
+	core_htab_fini(&c->ctx_tab);
+	free(c->bindings);
+	free(c->sendbuf);
+	free(c);
+	return rc;
+}
+
+void
+core_stop(struct core *c)
+{
+	if (c == NULL || c->stopping)
+		return;
+	c->stopping = 1;
+	core_txn_shutdown(c);
+	uv_close((uv_handle_t *)&c->expire_timer, NULL);
+	link_free(c->link);
+	c->link = NULL;
+	loc_free(c->loc);
+	c->loc = NULL;
+}
+
+void
+core_free(struct core *c)
+{
+	if (c == NULL)
+		return;
+	core_htab_fini(&c->stx_tab);
+	core_htab_fini(&c->ctx_tab);
+	free(c->bindings);
+	free(c->sendbuf);
+	free(c);
+}
+
+void
+core_stats_log(struct core *c)
+{
+	const struct core_stats *s = &c->st;
+
+	log_notice(LOG_SYS_MAIN, "stats: requests %llu responses %llu bad %llu "
+		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
+		   "registers %llu (ok %llu, failed %llu) retrans %llu "
+		   "stateless %llu timeouts %llu stx %llu ctx %llu",
+		   (unsigned long long)s->rx_requests,
+		   (unsigned long long)s->rx_responses,
+		   (unsigned long long)s->rx_bad, (unsigned long long)s->tx,
+		   (unsigned long long)s->tx_fail,
+		   (unsigned long long)s->forwarded,
+		   (unsigned long long)s->replies_local,
+		   (unsigned long long)s->registers,
+		   (unsigned long long)s->reg_ok,
+		   (unsigned long long)s->reg_fail,
+		   (unsigned long long)s->retrans_absorbed,
+		   (unsigned long long)s->stateless_fwd,
+		   (unsigned long long)s->timeouts,
+		   (unsigned long long)s->stx_live,
+		   (unsigned long long)s->ctx_live);
+}

@@ -1,0 +1,180 @@
+/*
+ * core_int.h - private declarations shared by the core's files.
+ *
+ * Object model: a server transaction (struct core_stx) is also the
+ * proxy context of RFC 3261 16: it owns the client transactions
+ * (struct core_ctx, one per branch of a fork) and lives until its own
+ * linger timer ends, then frees its branches with it.  Every object is
+ * destroyed only from its own timer callback (mark, then reap), so no
+ * caller up the stack is left holding a freed pointer.
+ */
+#ifndef SM_CORE_INT_H
+#define SM_CORE_INT_H
+
+#include <osipparser2/osip_message.h>
+#include <osipparser2/osip_parser.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/core.h"
+#include "lib/cfg.h"
+#include "lib/env.h"
+#include "lib/sip.h"
+#include "location/loc.h"
+
+#define CORE_KEY_MAX 200
+#define CORE_MAX_BRANCHES 32	/* forks plus the CANCELs sent to them */
+
+/* Intrusive hash node: embedded first in stx and ctx. */
+struct core_hnode {
+	struct core_hnode *next;
+	uint64_t hash;
+	char key[CORE_KEY_MAX];
+};
+
+struct core_htab {
+	struct core_hnode **b;
+	size_t mask;
+	size_t n;
+};
+
+int core_htab_init(struct core_htab *t, size_t buckets);
+void core_htab_fini(struct core_htab *t);
+struct core_hnode *core_htab_find(struct core_htab *t, const char *key);
+int core_htab_add(struct core_htab *t, struct core_hnode *n);
+void core_htab_del(struct core_htab *t, struct core_hnode *n);
+
+struct core_stats {
+	uint64_t rx_requests, rx_responses, rx_bad;
+	uint64_t tx, tx_fail;
+	uint64_t registers, reg_ok, reg_fail;
+	uint64_t forwarded, replies_local, retrans_absorbed;
+	uint64_t stx_live, ctx_live;
+	uint64_t stateless_fwd, timeouts;
+};
+
+struct core {
+	uv_loop_t *loop;
+	const struct cfg *cfg;
+	int id;
+	struct link *link;
+	struct loc *loc;
+	struct core_htab stx_tab;
+	struct core_htab ctx_tab;
+	uint64_t token;		/* branch/tag source, seeded at start */
+	char *sendbuf;		/* envelope scratch, ENV_HDR_LEN + max msg */
+	size_t sendcap;
+	uv_timer_t expire_timer;
+	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
+	struct core_stats st;
+	int stopping;
+};
+
+enum core_stx_state {
+	STX_PROCEEDING = 1,	/* no final response sent yet */
+	STX_COMPLETED,		/* final non-2xx sent (retransmitted for INVITE) */
+	STX_CONFIRMED,		/* INVITE: ACK received */
+	STX_ACCEPTED,		/* INVITE: a 2xx was forwarded (RFC 6026) */
+	STX_TERMINATED,		/* waiting for its timer to reap it */
+};
+
+enum core_ctx_state {
+	CTX_CALLING = 1,	/* sent, no response yet (timers A/E, B/F) */
+	CTX_PROCEEDING,		/* got a provisional response */
+	CTX_COMPLETED,		/* got a final non-2xx (or timed out) */
+	CTX_ACCEPTED,		/* INVITE: got a 2xx; more may follow */
+};
+
+struct core_stx;
+
+/* A client transaction: one branch of a proxied request. */
+struct core_ctx {
+	struct core_hnode h;	/* key: branch, "C" suffix for a CANCEL */
+	struct core *core;
+	struct core_stx *stx;
+	uv_timer_t timer;
+	int state;
+	int invite;
+	int is_cancel;		/* a CANCEL we sent for a sibling branch */
+	uint16_t edge_id;	/* edge that sends it */
+	union env_sa dst;
+	char branch[SIP_BRANCH_MAX];
+	char *req;		/* serialised request, for retransmission */
+	size_t req_len;
+	uint64_t retx_at, timeout_at;	/* loop ms; 0: not armed */
+	int retx_ms;
+	int code;		/* final status, 0 while pending */
+	osip_message_t *final;	/* final non-2xx kept for best response */
+	int cancel_wanted;	/* CANCEL once a provisional arrives */
+	int cancel_sent;
+	int timer_c;		/* timeout_at is timer C, not B */
+};
+
+/* A server transaction and its proxy context. */
+struct core_stx {
+	struct core_hnode h;	/* key: branch, sent-by, method */
+	struct core *core;
+	uv_timer_t timer;
+	int state;
+	int invite;
+	uint16_t edge_id;	/* edge the request came through */
+	uint8_t transport;
+	union env_sa src;	/* where responses go */
+	osip_message_t *req;	/* owned until the final response */
+	char *resp;		/* last response sent, for retransmission */
+	size_t resp_len;
+	int resp_code;
+	uint64_t g_at, end_at;	/* loop ms; 0: not armed */
+	int g_ms;
+	struct core_ctx *br[CORE_MAX_BRANCHES];
+	int n_br;
+	int cancelled;
+	int answered_2xx;
+};
+
+/* core_msg.c: building and sending messages. */
+int core_send(struct core *c, int edge_id, int transport,
+	      const union env_sa *dst, const char *buf, size_t len);
+int core_send_msg(struct core *c, int edge_id, int transport,
+		  const union env_sa *dst, osip_message_t *m);
+osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
+				int code, const char *reason);
+int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
+	       int code, const char *reason);
+const char *core_reason(int code);
+int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
+int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
+int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
+const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
+uint64_t core_now_ms(struct core *c);
+
+/* core_txn.c: transactions. */
+struct core_stx *core_stx_find(struct core *c, const osip_message_t *req,
+			       int as_invite);
+struct core_stx *core_stx_new(struct core *c, const struct env *in,
+			      osip_message_t *req);
+void core_stx_respond(struct core_stx *s, osip_message_t *resp);
+void core_stx_respond_code(struct core_stx *s, int code, const char *reason);
+void core_stx_retransmit(struct core_stx *s);
+void core_stx_ack(struct core_stx *s);
+struct core_ctx *core_ctx_new(struct core_stx *s, int edge_id,
+			      const union env_sa *dst, osip_message_t *fwd);
+struct core_ctx *core_ctx_find(struct core *c, const char *branch,
+			       int is_cancel);
+void core_ctx_cancel(struct core_ctx *x);
+void core_stx_cancel(struct core_stx *s);
+void core_stx_branch_done(struct core_stx *s);
+int core_via_push(struct core *c, osip_message_t *m, int edge_id,
+		  uint64_t token, char *branch, size_t cap);
+void core_txn_on_response(struct core *c, const struct env *in,
+			  osip_message_t *resp);
+void core_txn_shutdown(struct core *c);
+
+/* core_proxy.c: routing. */
+void core_proxy_request(struct core *c, const struct env *in,
+			osip_message_t *req);
+
+/* core_registrar.c */
+void core_registrar(struct core *c, const struct env *in, osip_message_t *req);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * core_msg.c - building, addressing and sending SIP messages for the
+ * core.  libosip2 parses and serialises; this file adds what a proxy
+ * needs around it: responses built from a request, "is this URI one of
+ * our edges", AOR keys, and the envelope to the edge that sends.
+ */
+#include "core/core_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/hash.h"
+#include "lib/link.h"
+#include "lib/log.h"
+
+uint64_t
+core_now_ms(struct core *c)
+{
+	return uv_now(c->loop);
+}
+
+const char *
+core_reason(int code)
+{
+	static const struct { int code; const char *text; } reasons[] = {
+		{ 100, "Trying" }, { 180, "Ringing" }, { 183, "Session Progress" },
+		{ 200, "OK" }, { 400, "Bad Request" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
+		{ 408, "Request Timeout" }, { 416, "Unsupported URI Scheme" },
+		{ 420, "Bad Extension" }, { 423, "Interval Too Brief" },
+		{ 480, "Temporarily Unavailable" },
+		{ 481, "Call/Transaction Does Not Exist" },
+		{ 482, "Loop Detected" }, { 483, "Too Many Hops" },
+		{ 487, "Request Terminated" }, { 488, "Not Acceptable Here" },
+		{ 500, "Server Internal Error" }, { 501, "Not Implemented" },
+		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+		{ 504, "Server Time-out" }, { 513, "Message Too Large" },
+	};
+
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
+		if (reasons[i].code == code)
+			return reasons[i].text;
+	return code < 200 ? "Progress" : code < 300 ? "OK" : "Error";
+}
+
+const struct cfg_edge *
+core_edge_or_first(struct core *c, int edge_id)
+{
+	const struct cfg_edge *e = cfg_edge_find(c->cfg, edge_id);
+
+	return e ? e : &c->cfg->edges[0];
+}
+
+/* Tries the wanted edge, then (UDP only: any edge can send a datagram)
+ * the others, so a restarting edge does not lose the message. */
+int
+core_send(struct core *c, int edge_id, int transport, const union env_sa *dst,
+	  const char *buf, size_t len)
+{
+	struct env e = {
+		.type = ENV_SIP, .transport = (uint8_t)transport,
+		.core_id = (uint16_t)c->id, .src = *dst, .msg = buf, .len = len,
+	};
+	int n, rc;
+
+	e.edge_id = (uint16_t)edge_id;
+	n = env_encode(&e, c->sendbuf, c->sendcap);
+	if (n < 0) {
+		c->st.tx_fail++;
+		log_warn(LOG_SYS_NET, "message of %zu bytes not sent: %s", len,
+			 strerror(-n));
+		return n;
+	}
+	rc = link_send(c->link, edge_id, c->sendbuf, (size_t)n);
+	for (int i = 0; rc < 0 && transport == ENV_UDP &&
+	     i < c->cfg->n_edges; i++) {
+		if (c->cfg->edges[i].id == edge_id)
+			continue;
+		rc = link_send(c->link, c->cfg->edges[i].id, c->sendbuf,
+			       (size_t)n);
+	}
+	if (rc < 0) {
+		c->st.tx_fail++;
+		log_info(LOG_SYS_NET, "no edge took the message for edge %d: %s",
+			 edge_id, strerror(-rc));
+		return rc;
+	}
+	c->st.tx++;
+	return 0;
+}
+
+int
+core_send_msg(struct core *c, int edge_id, int transport,
+	      const union env_sa *dst, osip_message_t *m)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (osip_message_to_str(m, &buf, &len) != 0) {
+		c->st.tx_fail++;
+		return -EINVAL;
+	}
+	rc = core_send(c, edge_id, transport, dst, buf, len);
+	osip_free(buf);
+	return rc;
+}
+
+/* A To tag that is the same for every retransmission of a request, so
+ * locally generated responses are stable without keeping state. */
+static void
+core_local_tag(const osip_message_t *req, char *out, size_t cap)
+{
+	osip_via_t *via = NULL;
+	osip_generic_param_t *br = NULL;
+	osip_generic_param_t *ft = NULL;
+	uint64_t h = 0;
+
+	if (req->call_id && req->call_id->number)
+		h = hash_fnv1a64(req->call_id->number,
+				 strlen(req->call_id->number));
+	if (req->from && osip_from_get_tag(req->from, &ft) == 0 && ft->gvalue)
+		h ^= hash_fnv1a64(ft->gvalue, strlen(ft->gvalue)) * 31;
+	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
+	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
+	    br->gvalue)
+		h ^= hash_fnv1a64(br->gvalue, strlen(br->gvalue)) * 17;
+	snprintf(out, cap, "sm%016llx", (unsigned long long)h);
+}
+
+osip_message_t *
+core_resp_build(struct core *c, const osip_message_t *req, int code,
+		const char *reason)
+{
+	osip_message_t *r = NULL;
+	char tag[32];
+
+	(void)c;
+	if (req->from == NULL || req->to == NULL || req->call_id == NULL ||
+	    req->cseq == NULL || osip_list_size(&req->vias) == 0)
+		return NULL;
+	if (osip_message_init(&r) != 0)
+		return NULL;
+	osip_message_set_version(r, osip_strdup("SIP/2.0"));
+	osip_message_set_status_code(r, code);
+	osip_message_set_reason_phrase(r, osip_strdup(reason ? reason :
+						      core_reason(code)));
+	if (osip_list_clone(&req->vias, &r->vias,
+			    (int (*)(void *, void **))osip_via_clone) != 0 ||
+	    osip_from_clone(req->from, &r->from) != 0 ||
+	    osip_to_clone(req->to, &r->to) != 0 ||
+	    osip_call_id_clone(req->call_id, &r->call_id) != 0 ||
+	    osip_cseq_clone(req->cseq, &r->cseq) != 0)
+		goto fail;
+	if (code > 100) {
+		osip_generic_param_t *tt = NULL;
+
+		if (osip_to_get_tag(r->to, &tt) != 0) {
+			core_local_tag(req, tag, sizeof(tag));
+			osip_to_set_tag(r->to, osip_strdup(tag));
+		}
+	}
+	osip_message_set_header(r, "Server", "sipmesh");
+	osip_message_set_content_length(r, "0");
+	return r;
+fail:
+	osip_message_free(r);
+	return NULL;
+}
+
+int
+core_reply(struct core *c, const struct env *in, const osip_message_t *req,
+	   int code, const char *reason)
+{
+	osip_message_t *r = core_resp_build(c, req, code, reason);
+	int rc;
+
+	if (r == NULL)
+		return -EINVAL;
+	c->st.replies_local++;
+	rc = core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+	osip_message_free(r);
+	return rc;
+}
+
+static int
+core_hostport_eq(const char *host, int port, const char *addr)
+{
+	char h[CFG_ADDR_LEN];
+	int p;
+
+	if (cfg_addr_split(addr, h, sizeof(h), &p, 5060) != 0)
+		return 0;
+	return p == port && strcasecmp(h, host) == 0;
+}
+
+/* The host of a URI without IPv6 brackets, in out. */
+static const char *
+core_uri_host(const osip_uri_t *u, char *out, size_t cap)
+{
+	const char *h = u->host;
+	size_t n;
+
+	if (h == NULL)
+		return NULL;
+	n = strlen(h);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n >= cap)
+		return NULL;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return out;
+}
+
+int
+core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
+{
+	char host[CFG_ADDR_LEN];
+	int port = u->port ? atoi(u->port) : 5060;
+
+	if (core_uri_host(u, host, sizeof(host)) == NULL)
+		return 0;
+	for (int i = 0; i < c->cfg->n_edges; i++) {
+		const struct cfg_edge *e = &c->cfg->edges[i];
+
+		if (core_hostport_eq(host, port, e->advertise) ||
+		    core_hostport_eq(host, port, e->udp)) {
+			if (edge_id)
+				*edge_id = e->id;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+core_uri_dest(const osip_uri_t *u, union env_sa *dst)
+{
+	char host[CFG_ADDR_LEN];
+	osip_uri_param_t *maddr = NULL;
+	int port = 5060;
+
+	if (u->port) {
+		port = atoi(u->port);
+		if (port <= 0 || port > 65535)
+			return -EINVAL;
+	}
+	osip_uri_uparam_get_byname((osip_uri_t *)u, "maddr", &maddr);
+	if (maddr && maddr->gvalue)
+		return env_sa_from(dst, maddr->gvalue, port);
+	if (core_uri_host(u, host, sizeof(host)) == NULL)
+		return -EINVAL;
+	/* Names need RFC 3263 resolution (c-ares), which comes with
+	 * federation; until then only numeric hosts are reachable. */
+	return env_sa_from(dst, host, port) == 0 ? 0 : -EHOSTUNREACH;
+}
+
+int
+core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap)
+{
+	size_t ul, hl;
+
+	if (u == NULL || u->username == NULL || u->host == NULL ||
+	    u->username[0] == '\0')
+		return -EINVAL;
+	ul = strlen(u->username);
+	hl = strlen(u->host);
+	if (ul + 1 + hl + 1 > cap)
+		return -E2BIG;
+	memcpy(out, u->username, ul);
+	out[ul] = '@';
+	for (size_t i = 0; i < hl; i++) {
+		char ch = u->host[i];
+
+		out[ul + 1 + i] = (ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
+	}
+	out[ul + 1 + hl] = '\0';
+	return 0;
+}

@@ -1,0 +1,429 @@
+/*
+ * core_proxy.c - what the proxy does with a request (RFC 3261 16):
+ * sanity checks, transaction matching, loose routing, the registrar,
+ * location lookup and parallel forking.
+ *
+ * Order of decisions, as in the reference Kamailio/OpenSIPS script:
+ *   1. broken request -> 400; bad URI scheme -> 416
+ *   2. ACK / CANCEL / retransmission -> their transaction
+ *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
+ *   4. a Route naming us -> strip it and relay to the next hop
+ *   5. in dialog (To tag) without our Route -> 404
+ *   6. REGISTER -> registrar; OPTIONS to us -> 200
+ *   7. local domain -> lookup: 404 unknown, 480 nobody now, else fork
+ *   8. other domain -> 404 (federation by DNS comes later)
+ */
+#include "core/core_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "lib/hash.h"
+#include "lib/log.h"
+
+#define CORE_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REGISTER, " \
+		   "UPDATE, INFO, PRACK, SUBSCRIBE, NOTIFY, REFER"
+
+static int
+core_method_is(const osip_message_t *m, const char *method)
+{
+	return strcmp(m->sip_method, method) == 0;
+}
+
+/* Requests that may create a dialog get Record-Route. */
+static int
+core_method_dialog(const osip_message_t *m)
+{
+	return core_method_is(m, "INVITE") || core_method_is(m, "SUBSCRIBE") ||
+	       core_method_is(m, "REFER") || core_method_is(m, "NOTIFY");
+}
+
+static int
+core_has_to_tag(const osip_message_t *m)
+{
+	osip_generic_param_t *t = NULL;
+
+	return m->to && osip_to_get_tag(m->to, &t) == 0 && t && t->gvalue;
+}
+
+/* Sanity checks (RFC 3261 16.3); returns a status code or 0. */
+static int
+core_sanity(const osip_message_t *m, const char **why)
+{
+	if (m->from == NULL || m->to == NULL || m->call_id == NULL ||
+	    m->cseq == NULL || osip_list_size(&m->vias) == 0) {
+		*why = "Missing Mandatory Header";
+		return 400;
+	}
+	if (m->cseq->method == NULL || m->cseq->number == NULL ||
+	    strcasecmp(m->cseq->method, m->sip_method) != 0) {
+		*why = "CSeq Method Mismatch";
+		return 400;
+	}
+	for (const char *p = m->cseq->number; *p; p++)
+		if (*p < '0' || *p > '9') {
+			*why = "Bad CSeq";
+			return 400;
+		}
+	if (m->req_uri == NULL || m->req_uri->scheme == NULL ||
+	    (strcasecmp(m->req_uri->scheme, "sip") != 0 &&
+	     strcasecmp(m->req_uri->scheme, "sips") != 0)) {
+		*why = NULL;
+		return 416;
+	}
+	return 0;
+}
+
+/*
+ * Reads Max-Forwards: returns its value, the configured default when
+ * absent (and adds the header), or -1 when it is not a number.
+ */
+static int
+core_max_forwards(struct core *c, osip_message_t *m, osip_header_t **hdr)
+{
+	osip_header_t *h = NULL;
+	char *end;
+	long v;
+
+	if (osip_message_get_max_forwards(m, 0, &h) < 0 || h == NULL) {
+		char buf[16];
+
+		snprintf(buf, sizeof(buf), "%d", c->cfg->max_forwards);
+		osip_message_set_max_forwards(m, buf);
+		osip_message_get_max_forwards(m, 0, &h);
+		*hdr = h;
+		return c->cfg->max_forwards;
+	}
+	*hdr = h;
+	if (h->hvalue == NULL)
+		return -1;
+	v = strtol(h->hvalue, &end, 10);
+	if (end == h->hvalue || *end != '\0' || v < 0 || v > 255)
+		return -1;
+	return (int)v;
+}
+
+static void
+core_set_max_forwards(osip_header_t *h, int v)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", v);
+	osip_free(h->hvalue);
+	h->hvalue = osip_strdup(buf);
+}
+
+/*
+ * Pops the Route entries that name one of our edges (two with double
+ * Record-Route).  Returns how many; *out_edge is the edge named by the
+ * last one popped, which faces the next hop.  Also undoes a strict
+ * router's rewrite (RFC 3261 16.4) when the Request-URI is ours.
+ */
+static int
+core_strip_routes(struct core *c, osip_message_t *m, int *out_edge)
+{
+	osip_route_t *r;
+	int n = 0, eid;
+
+	if (m->req_uri && m->req_uri->username == NULL &&
+	    core_uri_is_self(c, m->req_uri, &eid) &&
+	    osip_list_size(&m->routes) > 0) {
+		int last = osip_list_size(&m->routes) - 1;
+
+		r = osip_list_get(&m->routes, last);
+		osip_list_remove(&m->routes, last);
+		osip_uri_free(m->req_uri);
+		m->req_uri = r->url;
+		r->url = NULL;
+		osip_route_free(r);
+		*out_edge = eid;
+		n++;
+	}
+	while (n < 3 && (r = osip_list_get(&m->routes, 0)) != NULL &&
+	       r->url && core_uri_is_self(c, r->url, &eid)) {
+		osip_list_remove(&m->routes, 0);
+		osip_route_free(r);
+		*out_edge = eid;
+		n++;
+	}
+	return n;
+}
+
+/* Where a routed request goes next: the top Route, else the R-URI. */
+static int
+core_next_hop(const osip_message_t *m, union env_sa *dst)
+{
+	osip_route_t *r = osip_list_get(&m->routes, 0);
+
+	return core_uri_dest(r && r->url ? r->url : m->req_uri, dst);
+}
+
+static int
+core_add_rr(struct core *c, osip_message_t *m, int edge_id)
+{
+	const struct cfg_edge *e = core_edge_or_first(c, edge_id);
+	osip_record_route_t *rr = NULL;
+	char v[CFG_ADDR_LEN + 32];
+
+	snprintf(v, sizeof(v), "<sip:%s;lr>", e->advertise);
+	if (osip_record_route_init(&rr) != 0)
+		return -ENOMEM;
+	if (osip_record_route_parse(rr, v) != 0 ||
+	    osip_list_add(&m->record_routes, rr, 0) < 0) {
+		osip_record_route_free(rr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Record-Route for a request entering on in_edge and leaving on
+ * out_edge: one entry, or two when the edges differ, the top one
+ * facing the callee and the second the caller.
+ */
+static int
+core_record_route(struct core *c, osip_message_t *m, int in_edge, int out_edge)
+{
+	if (in_edge != out_edge && core_add_rr(c, m, in_edge) != 0)
+		return -EINVAL;
+	return core_add_rr(c, m, out_edge);
+}
+
+static int
+core_ok_options(struct core *c, const struct env *in, const osip_message_t *req)
+{
+	osip_message_t *r = core_resp_build(c, req, 200, NULL);
+
+	if (r == NULL)
+		return -EINVAL;
+	osip_message_set_allow(r, CORE_ALLOW);
+	osip_message_set_accept(r, "application/sdp");
+	c->st.replies_local++;
+	core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+	osip_message_free(r);
+	return 0;
+}
+
+/*
+ * ACK for a 2xx: end to end, no transaction (RFC 3261 16.11).  The
+ * Via branch we add is derived from the upstream one, so an ACK
+ * retransmission carries the same branch.
+ */
+static void
+core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
+{
+	int out_edge = in->edge_id, mf;
+	osip_header_t *mfh = NULL;
+	osip_via_t *via = NULL;
+	osip_generic_param_t *br = NULL;
+	char branch[SIP_BRANCH_MAX];
+	uint64_t token = 0;
+	union env_sa dst;
+
+	if (core_strip_routes(c, req, &out_edge) == 0)
+		return;		/* not for us to route: drop it */
+	mf = core_max_forwards(c, req, &mfh);
+	if (mf <= 0 || core_next_hop(req, &dst) != 0)
+		return;
+	core_set_max_forwards(mfh, mf - 1);
+	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
+	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
+	    br->gvalue)
+		token = hash_fnv1a64(br->gvalue, strlen(br->gvalue));
+	if (core_via_push(c, req, out_edge, token, branch, sizeof(branch)) != 0)
+		return;
+	c->st.stateless_fwd++;
+	core_send_msg(c, out_edge, ENV_UDP, &dst, req);
+}
+
+/* Relays a request that named us in its Route set to the next hop. */
+static void
+core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
+		 int out_edge)
+{
+	osip_message_t *fwd = NULL;
+	struct core_stx *s;
+	union env_sa dst;
+
+	if (core_next_hop(req, &dst) != 0) {
+		core_reply(c, in, req, 503, "Next Hop Unreachable");
+		osip_message_free(req);
+		return;
+	}
+	s = core_stx_new(c, in, req);
+	if (s == NULL) {
+		core_reply(c, in, req, 500, NULL);
+		osip_message_free(req);
+		return;
+	}
+	if (osip_message_clone(req, &fwd) != 0) {
+		core_stx_respond_code(s, 500, NULL);
+		return;
+	}
+	if (core_method_dialog(req) && !core_has_to_tag(req) &&
+	    c->cfg->record_route)
+		core_record_route(c, fwd, in->edge_id, out_edge);
+	core_ctx_new(s, out_edge, &dst, fwd);
+	osip_message_free(fwd);
+	core_stx_branch_done(s);
+}
+
+/* One branch of a fork: the request retargeted to a binding. */
+static void
+core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
+		 const struct loc_binding *b)
+{
+	osip_message_t *fwd = NULL;
+	osip_uri_t *u = NULL;
+	union env_sa dst;
+	int out_edge = cfg_edge_find(c->cfg, b->edge_id) ? b->edge_id :
+		       in->edge_id;
+
+	if (osip_uri_init(&u) != 0)
+		return;
+	if (osip_uri_parse(u, b->contact) != 0)
+		goto fail;
+	if (b->received.sa.sa_family != AF_UNSPEC)
+		dst = b->received;
+	else if (core_uri_dest(u, &dst) != 0)
+		goto fail;
+	if (osip_message_clone(s->req, &fwd) != 0)
+		goto fail;
+	osip_uri_free(fwd->req_uri);
+	fwd->req_uri = u;
+	u = NULL;
+	if (core_method_dialog(fwd) && c->cfg->record_route)
+		core_record_route(c, fwd, in->edge_id, out_edge);
+	core_ctx_new(s, out_edge, &dst, fwd);
+	osip_message_free(fwd);
+	return;
+fail:
+	log_info(LOG_SYS_SIP, "binding %s -> %s unusable", b->aor, b->contact);
+	osip_uri_free(u);
+}
+
+static void
+core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
+{
+	struct loc_binding *b;
+	char aor[LOC_AOR_MAX];
+	struct core_stx *s;
+	int n, known = 0;
+
+	if (core_aor_from_uri(req->req_uri, aor, sizeof(aor)) != 0) {
+		core_reply(c, in, req, 404, NULL);
+		osip_message_free(req);
+		return;
+	}
+	b = c->bindings;
+	n = loc_lookup(c->loc, aor, (int64_t)time(NULL), b,
+		       c->cfg->max_contacts, &known);
+	if (n <= 0) {
+		core_reply(c, in, req, n < 0 ? 500 : known ? 480 : 404, NULL);
+		osip_message_free(req);
+		return;
+	}
+	s = core_stx_new(c, in, req);
+	if (s == NULL) {
+		core_reply(c, in, req, 500, NULL);
+		osip_message_free(req);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		core_fork_branch(c, s, in, &b[i]);
+	core_stx_branch_done(s);	/* answers now if no branch went out */
+}
+
+void
+core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
+{
+	const char *why = NULL;
+	osip_header_t *mfh = NULL;
+	struct core_stx *s;
+	int code, mf, out_edge = in->edge_id, eid;
+
+	c->st.rx_requests++;
+	code = core_sanity(req, &why);
+	if (code) {
+		if (!core_method_is(req, "ACK"))
+			core_reply(c, in, req, code, why);
+		goto done;
+	}
+
+	if (core_method_is(req, "ACK")) {
+		s = core_stx_find(c, req, 1);
+		if (s && (s->state == STX_COMPLETED || s->state == STX_CONFIRMED))
+			core_stx_ack(s);
+		else
+			core_proxy_ack(c, in, req);
+		goto done;
+	}
+	if (core_method_is(req, "CANCEL")) {
+		s = core_stx_find(c, req, 1);
+		core_reply(c, in, req, s ? 200 : 481, NULL);
+		if (s)
+			core_stx_cancel(s);
+		goto done;
+	}
+	s = core_stx_find(c, req, 0);
+	if (s) {
+		core_stx_retransmit(s);
+		goto done;
+	}
+
+	mf = core_max_forwards(c, req, &mfh);
+	if (mf < 0) {
+		core_reply(c, in, req, 400, "Bad Max-Forwards");
+		goto done;
+	}
+	if (mf == 0) {
+		if (core_method_is(req, "OPTIONS") &&
+		    req->req_uri->username == NULL)
+			core_ok_options(c, in, req);
+		else
+			core_reply(c, in, req, 483, NULL);
+		goto done;
+	}
+	core_set_max_forwards(mfh, mf - 1);
+
+	if (core_strip_routes(c, req, &out_edge) > 0 ||
+	    osip_list_size(&req->routes) > 0) {
+		/* A Route set that is not ours was put there by the UA for
+		 * a next hop it chose (a preloaded outbound route). */
+		core_proxy_relay(c, in, req, out_edge);
+		return;
+	}
+	if (core_has_to_tag(req)) {
+		core_reply(c, in, req, 404, "Not Here");
+		goto done;
+	}
+	if (core_method_is(req, "REGISTER")) {
+		core_registrar(c, in, req);
+		goto done;
+	}
+	if (req->req_uri->host == NULL) {
+		core_reply(c, in, req, 400, "Bad Request-URI");
+		goto done;
+	}
+	if (!core_uri_is_self(c, req->req_uri, &eid) &&
+	    !cfg_domain_is_local(c->cfg, req->req_uri->host,
+				 strlen(req->req_uri->host))) {
+		core_reply(c, in, req, 404, "Domain Not Served Here");
+		goto done;
+	}
+	if (req->req_uri->username == NULL) {
+		if (core_method_is(req, "OPTIONS"))
+			core_ok_options(c, in, req);
+		else
+			core_reply(c, in, req, 404, NULL);
+		goto done;
+	}
+	core_proxy_lookup(c, in, req);
+	return;
+done:
+	osip_message_free(req);
+}

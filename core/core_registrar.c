@@ -1,0 +1,375 @@
+/*
+ * core_registrar.c - REGISTER (RFC 3261 10.3) without authentication:
+ * an address of record appears the first time someone registers it,
+ * as in the reference OpenSIPS WebRTC configuration.
+ *
+ * The request is checked whole before anything changes (423, stale
+ * CSeq, too many contacts), then applied binding by binding to the
+ * location store, and the 200 lists every live contact with its
+ * remaining time.  REGISTER is answered statelessly: a retransmission
+ * carries the same Call-ID and CSeq and gets the same answer, so no
+ * transaction needs to be kept for it.
+ */
+#include "core/core_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "lib/log.h"
+
+#define CORE_REG_MAX_CONTACTS 64	/* in one REGISTER */
+
+_Static_assert(LOC_URI_MAX == sizeof(((struct loc_binding *)0)->contact),
+	       "a decoded contact must fit a binding's");
+
+int
+core_reg_expires(const struct cfg *c, long param, long hdr, int *granted)
+{
+	long v = param >= 0 ? param : hdr >= 0 ? hdr : c->default_expires;
+
+	if (v != 0 && v < c->min_expires)
+		return -ERANGE;
+	if (v > c->max_expires)
+		v = c->max_expires;
+	*granted = (int)v;
+	return 0;
+}
+
+enum core_reg_cseq
+core_reg_cseq_check(const char *old_callid, uint32_t old_cseq,
+		    const char *callid, uint32_t cseq)
+{
+	if (strcmp(old_callid, callid) != 0 || cseq > old_cseq)
+		return CORE_REG_APPLY;
+	return cseq == old_cseq ? CORE_REG_RETRANS : CORE_REG_STALE;
+}
+
+/* One Contact of the request, decoded. */
+struct core_reg_contact {
+	char uri[LOC_URI_MAX];		/* same size as loc_binding.contact */
+	char instance[LOC_INSTANCE_MAX];
+	uint32_t reg_id;
+	uint16_t q;
+	int granted;
+	const struct loc_binding *old;	/* the binding it updates, if any */
+};
+
+static long
+core_reg_number(const char *s)
+{
+	char *end;
+	long v;
+
+	if (s == NULL)
+		return -2;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || v < 0)
+		return -2;
+	return v;
+}
+
+static void
+core_reg_unquote(const char *in, char *out, size_t cap)
+{
+	size_t n = strlen(in);
+
+	if (n >= 2 && in[0] == '"' && in[n - 1] == '"') {
+		in++;
+		n -= 2;
+	}
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, in, n);
+	out[n] = '\0';
+}
+
+/* Decodes one Contact; returns 0, or a status code to answer with. */
+static int
+core_reg_contact_read(struct core *c, osip_contact_t *ct, long hdr_expires,
+		      struct core_reg_contact *out, const char **why)
+{
+	osip_generic_param_t *p = NULL;
+	char *uri = NULL;
+	long param = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (ct->url == NULL || osip_uri_to_str(ct->url, &uri) != 0) {
+		*why = "Bad Contact";
+		return 400;
+	}
+	if (strlen(uri) >= sizeof(out->uri)) {
+		osip_free(uri);
+		*why = "Contact Too Long";
+		return 400;
+	}
+	strcpy(out->uri, uri);
+	osip_free(uri);
+	if (osip_contact_param_get_byname(ct, "expires", &p) == 0 && p) {
+		param = core_reg_number(p->gvalue);
+		if (param < 0) {
+			*why = "Bad Contact Expires";
+			return 400;
+		}
+	}
+	if (core_reg_expires(c->cfg, param, hdr_expires, &out->granted) != 0)
+		return 423;
+	out->q = 1000;
+	p = NULL;
+	if (osip_contact_param_get_byname(ct, "q", &p) == 0 && p && p->gvalue) {
+		double q = atof(p->gvalue);
+
+		if (q < 0 || q > 1) {
+			*why = "Bad q";
+			return 400;
+		}
+		out->q = (uint16_t)(q * 1000 + 0.5);
+	}
+	p = NULL;
+	if (osip_contact_param_get_byname(ct, "+sip.instance", &p) == 0 && p &&
+	    p->gvalue)
+		core_reg_unquote(p->gvalue, out->instance, sizeof(out->instance));
+	p = NULL;
+	if (osip_contact_param_get_byname(ct, "reg-id", &p) == 0 && p &&
+	    p->gvalue)
+		out->reg_id = (uint32_t)strtoul(p->gvalue, NULL, 10);
+	return 0;
+}
+
+static const struct loc_binding *
+core_reg_match(const struct loc_binding *b, int n,
+	       const struct core_reg_contact *k)
+{
+	for (int i = 0; i < n; i++) {
+		if (k->instance[0] && b[i].instance[0] &&
+		    strcmp(k->instance, b[i].instance) == 0 &&
+		    k->reg_id == b[i].reg_id)
+			return &b[i];
+		if (strcmp(k->uri, b[i].contact) == 0)
+			return &b[i];
+	}
+	return NULL;
+}
+
+static void
+core_reg_answer(struct core *c, const struct env *in,
+		const osip_message_t *req, const char *aor, int64_t now)
+{
+	struct loc_binding *b = c->bindings;
+	osip_message_t *r;
+	int n, known;
+
+	n = loc_lookup(c->loc, aor, now, b, c->cfg->max_contacts, &known);
+	r = core_resp_build(c, req, 200, NULL);
+	if (r == NULL)
+		return;
+	for (int i = 0; i < n; i++) {
+		char v[LOC_URI_MAX + 64];
+		int left = (int)(b[i].expires - now);
+
+		if (b[i].q != 1000)
+			snprintf(v, sizeof(v), "<%s>;expires=%d;q=%d.%03d",
+				 b[i].contact, left, b[i].q / 1000,
+				 b[i].q % 1000);
+		else
+			snprintf(v, sizeof(v), "<%s>;expires=%d", b[i].contact,
+				 left);
+		osip_message_set_contact(r, v);
+	}
+	c->st.reg_ok++;
+	c->st.replies_local++;
+	core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+	osip_message_free(r);
+}
+
+static void
+core_reg_fail(struct core *c, const struct env *in, const osip_message_t *req,
+	      int code, const char *why)
+{
+	c->st.reg_fail++;
+	if (code == 423) {
+		osip_message_t *r = core_resp_build(c, req, 423, NULL);
+		char v[16];
+
+		if (r == NULL)
+			return;
+		snprintf(v, sizeof(v), "%d", c->cfg->min_expires);
+		osip_message_set_header(r, "Min-Expires", v);
+		c->st.replies_local++;
+		core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+		osip_message_free(r);
+		return;
+	}
+	core_reply(c, in, req, code, why);
+}
+
+void
+core_registrar(struct core *c, const struct env *in, osip_message_t *req)
+{
+	struct core_reg_contact kbuf[8], *k = kbuf;
+	struct loc_binding *cur = c->bindings, nb;
+	osip_header_t *eh = NULL, *ua = NULL;
+	osip_contact_t *ct;
+	const char *why = NULL;
+	char aor[LOC_AOR_MAX], *callid = NULL;
+	int64_t now = (int64_t)time(NULL);
+	long hdr_expires = -1;
+	int n_ct, n_cur, known, code = 0, live, star = 0;
+	uint32_t cseq;
+
+	c->st.registers++;
+	if (core_aor_from_uri(req->to->url, aor, sizeof(aor)) != 0) {
+		core_reg_fail(c, in, req, 400, "Bad To AOR");
+		return;
+	}
+	if (!cfg_domain_is_local(c->cfg, req->to->url->host,
+				 strlen(req->to->url->host)) &&
+	    !core_uri_is_self(c, req->to->url, NULL)) {
+		core_reg_fail(c, in, req, 403, "Domain Not Served Here");
+		return;
+	}
+	if (osip_message_get_expires(req, 0, &eh) >= 0 && eh) {
+		hdr_expires = core_reg_number(eh->hvalue);
+		if (hdr_expires < 0) {
+			core_reg_fail(c, in, req, 400, "Bad Expires");
+			return;
+		}
+	}
+	n_ct = osip_list_size(&req->contacts);
+	if (n_ct == 0) {
+		core_reg_answer(c, in, req, aor, now);	/* a query */
+		return;
+	}
+	if (n_ct > CORE_REG_MAX_CONTACTS) {
+		core_reg_fail(c, in, req, 400, "Too Many Contacts");
+		return;
+	}
+	if (osip_call_id_to_str(req->call_id, &callid) != 0 ||
+	    strlen(callid) >= LOC_CALLID_MAX) {
+		code = 400;
+		why = "Bad Call-ID";
+		goto out;
+	}
+	cseq = (uint32_t)strtoul(req->cseq->number, NULL, 10);
+	/* The common case needs no allocation; c->bindings holds the
+	 * current contacts until core_reg_answer reuses it at the end. */
+	if (n_ct > (int)(sizeof(kbuf) / sizeof(*kbuf))) {
+		k = calloc((size_t)n_ct, sizeof(*k));
+		if (k == NULL) {
+			code = 500;
+			goto out;
+		}
+	}
+	n_cur = loc_lookup(c->loc, aor, now, cur, c->cfg->max_contacts, &known);
+	if (n_cur < 0) {
+		code = 500;
+		why = "Location Store Error";
+		goto out;
+	}
+
+	/* Check the whole request before changing anything. */
+	for (int i = 0; i < n_ct; i++) {
+		ct = osip_list_get(&req->contacts, i);
+		if (ct->displayname && strcmp(ct->displayname, "*") == 0) {
+			star = 1;
+			continue;
+		}
+		code = core_reg_contact_read(c, ct, hdr_expires, &k[i], &why);
+		if (code)
+			goto out;
+		k[i].old = core_reg_match(cur, n_cur, &k[i]);
+	}
+	if (star) {
+		/* RFC 3261 10.3 step 6: "*" alone, with Expires: 0. */
+		if (n_ct != 1 || hdr_expires != 0) {
+			code = 400;
+			why = "Bad Wildcard Contact";
+			goto out;
+		}
+		for (int i = 0; i < n_cur; i++)
+			if (core_reg_cseq_check(cur[i].callid, cur[i].cseq,
+						callid, cseq) == CORE_REG_STALE) {
+				code = 500;
+				why = "Stale CSeq";
+				goto out;
+			}
+		loc_remove_aor(c->loc, aor, now);
+		core_reg_answer(c, in, req, aor, now);
+		goto out;
+	}
+	live = n_cur;
+	for (int i = 0; i < n_ct; i++) {
+		if (k[i].old) {
+			switch (core_reg_cseq_check(k[i].old->callid,
+						    k[i].old->cseq, callid, cseq)) {
+			case CORE_REG_STALE:
+				code = 500;
+				why = "Stale CSeq";
+				goto out;
+			case CORE_REG_RETRANS:
+				k[i].granted = -1;	/* leave it as it is */
+				break;
+			case CORE_REG_APPLY:
+				if (k[i].granted == 0)
+					live--;
+				break;
+			}
+		} else if (k[i].granted > 0) {
+			live++;
+		}
+	}
+	if (live > c->cfg->max_contacts) {
+		code = 503;
+		why = "Too Many Registered Contacts";
+		goto out;
+	}
+
+	osip_message_get_user_agent(req, 0, &ua);
+	for (int i = 0; i < n_ct; i++) {
+		int rc;
+
+		if (k[i].granted < 0)
+			continue;
+		if (k[i].granted == 0) {
+			if (k[i].old)
+				loc_remove(c->loc, aor, k[i].old->contact, now);
+			continue;
+		}
+		memset(&nb, 0, sizeof(nb));
+		snprintf(nb.aor, sizeof(nb.aor), "%s", aor);
+		memcpy(nb.contact, k[i].uri, sizeof(nb.contact));
+		snprintf(nb.callid, sizeof(nb.callid), "%s", callid);
+		snprintf(nb.instance, sizeof(nb.instance), "%s", k[i].instance);
+		if (ua && ua->hvalue)
+			snprintf(nb.user_agent, sizeof(nb.user_agent), "%s",
+				 ua->hvalue);
+		nb.cseq = cseq;
+		nb.expires = now + k[i].granted;
+		nb.q = k[i].q;
+		nb.reg_id = k[i].reg_id;
+		nb.transport = in->transport;
+		nb.flags = (in->flags & ENV_F_WS) ? LOC_F_WS : 0;
+		nb.edge_id = in->edge_id;
+		nb.conn_id = in->conn_id;
+		nb.received = in->src;
+		rc = loc_save(c->loc, &nb, now);
+		if (rc != 0) {
+			log_warn(LOG_SYS_REG, "save %s %s: %s", aor, nb.contact,
+				 strerror(-rc));
+			code = 500;
+			why = rc == -ENOSPC ? "Location Store Full" :
+					      "Location Store Error";
+			goto out;
+		}
+	}
+	core_reg_answer(c, in, req, aor, now);
+out:
+	if (code)
+		core_reg_fail(c, in, req, code, why);
+	osip_free(callid);
+	if (k != kbuf)
+		free(k);
+}

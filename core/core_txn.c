@@ -1,0 +1,854 @@
+/*
+ * core_txn.c - RFC 3261 section 17 transactions as a proxy uses them.
+ *
+ * A server transaction (stx) is keyed by the top Via's branch, its
+ * sent-by and the method (ACK and CANCEL find the INVITE's); a client
+ * transaction (ctx) by the branch this core wrote, which also names the
+ * core (lib/sip.h) so responses come back here through any edge.
+ *
+ * Timers: each object has one uv_timer armed to its earliest deadline
+ * (retransmission A/E/G, timeout B/F/C, lifetime H/I/J/K and the
+ * RFC 6026 Accepted wait), so a transaction costs one timer node in
+ * libuv's heap.  Everything is UDP here, so the "unreliable" timer
+ * values apply.  Objects are freed only from their own timer callback
+ * (core_stx_kill arms it at 0): nothing up the stack is left dangling.
+ */
+#include "core/core_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/hash.h"
+#include "lib/log.h"
+
+/* ---- hash table ---------------------------------------------------- */
+
+int
+core_htab_init(struct core_htab *t, size_t buckets)
+{
+	size_t n = 16;
+
+	while (n < buckets)
+		n <<= 1;
+	t->b = calloc(n, sizeof(*t->b));
+	if (t->b == NULL)
+		return -ENOMEM;
+	t->mask = n - 1;
+	t->n = 0;
+	return 0;
+}
+
+void
+core_htab_fini(struct core_htab *t)
+{
+	free(t->b);
+	t->b = NULL;
+}
+
+struct core_hnode *
+core_htab_find(struct core_htab *t, const char *key)
+{
+	uint64_t h = hash_fnv1a64(key, strlen(key));
+
+	for (struct core_hnode *n = t->b[h & t->mask]; n; n = n->next)
+		if (n->hash == h && strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+/* Doubles the bucket array; on allocation failure the table just stays
+ * denser, which is slower but correct. */
+static void
+core_htab_grow(struct core_htab *t)
+{
+	size_t n = (t->mask + 1) * 2;
+	struct core_hnode **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct core_hnode *x = t->b[i], *next;
+
+		for (; x; x = next) {
+			next = x->next;
+			x->next = b[x->hash & (n - 1)];
+			b[x->hash & (n - 1)] = x;
+		}
+	}
+	free(t->b);
+	t->b = b;
+	t->mask = n - 1;
+}
+
+int
+core_htab_add(struct core_htab *t, struct core_hnode *n)
+{
+	n->hash = hash_fnv1a64(n->key, strlen(n->key));
+	if (t->n >= 2 * (t->mask + 1))
+		core_htab_grow(t);
+	n->next = t->b[n->hash & t->mask];
+	t->b[n->hash & t->mask] = n;
+	t->n++;
+	return 0;
+}
+
+void
+core_htab_del(struct core_htab *t, struct core_hnode *n)
+{
+	struct core_hnode **pp = &t->b[n->hash & t->mask];
+
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == n) {
+			*pp = n->next;
+			t->n--;
+			return;
+		}
+}
+
+/* ---- helpers ------------------------------------------------------- */
+
+static const char *
+core_top_branch(const osip_message_t *m, osip_via_t **via_out)
+{
+	osip_via_t *via = NULL;
+	osip_generic_param_t *br = NULL;
+
+	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
+		return NULL;
+	if (via_out)
+		*via_out = via;
+	if (osip_via_param_get_byname(via, "branch", &br) != 0 || br == NULL)
+		return NULL;
+	return br->gvalue;
+}
+
+/*
+ * The server transaction key (RFC 3261 17.2.3): branch, sent-by and
+ * method, with ACK and (when as_invite) CANCEL mapped to INVITE.  A
+ * request without an RFC 3261 branch falls back to Call-ID, CSeq
+ * number and From tag.
+ */
+static int
+core_stx_key(const osip_message_t *req, int as_invite, char *out, size_t cap)
+{
+	osip_via_t *via = NULL;
+	const char *br = core_top_branch(req, &via);
+	const char *method = req->sip_method;
+	int n;
+
+	if (as_invite || strcmp(method, "ACK") == 0)
+		method = "INVITE";
+	if (via == NULL || req->cseq == NULL || req->call_id == NULL)
+		return -EINVAL;
+	if (br && strncmp(br, "z9hG4bK", 7) == 0) {
+		n = snprintf(out, cap, "%s|%s:%s|%s", br,
+			     via->host ? via->host : "",
+			     via->port ? via->port : "5060", method);
+	} else {
+		osip_generic_param_t *ft = NULL;
+
+		osip_from_get_tag(req->from, &ft);
+		n = snprintf(out, cap, "%s|%s|%s|%s", req->call_id->number,
+			     req->cseq->number ? req->cseq->number : "",
+			     ft && ft->gvalue ? ft->gvalue : "", method);
+	}
+	return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
+}
+
+static int
+core_t1(struct core *c)
+{
+	return c->cfg->t1_ms;
+}
+
+/* ---- server transactions ------------------------------------------- */
+
+static void core_stx_timer_cb(uv_timer_t *t);
+static void core_ctx_timer_cb(uv_timer_t *t);
+
+static void
+core_arm(uv_timer_t *t, uint64_t now, uint64_t a, uint64_t b, uv_timer_cb cb)
+{
+	uint64_t at = a && (!b || a < b) ? a : b;
+
+	if (at == 0) {
+		uv_timer_stop(t);
+		return;
+	}
+	uv_timer_start(t, cb, at > now ? at - now : 0, 0);
+}
+
+static void
+core_stx_arm(struct core_stx *s)
+{
+	core_arm(&s->timer, core_now_ms(s->core), s->g_at, s->end_at,
+		 core_stx_timer_cb);
+}
+
+static void
+core_stx_kill(struct core_stx *s)
+{
+	s->state = STX_TERMINATED;
+	s->g_at = 0;
+	s->end_at = core_now_ms(s->core);
+	uv_timer_start(&s->timer, core_stx_timer_cb, 0, 0);
+}
+
+struct core_stx *
+core_stx_find(struct core *c, const osip_message_t *req, int as_invite)
+{
+	char key[CORE_KEY_MAX];
+	struct core_hnode *n;
+
+	if (core_stx_key(req, as_invite, key, sizeof(key)) != 0)
+		return NULL;
+	n = core_htab_find(&c->stx_tab, key);
+	return (struct core_stx *)n;
+}
+
+struct core_stx *
+core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
+{
+	struct core_stx *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->core = c;
+	s->state = STX_PROCEEDING;
+	s->invite = MSG_IS_INVITE(req);
+	s->edge_id = in->edge_id;
+	s->transport = in->transport;
+	s->src = in->src;
+	s->req = req;
+	uv_timer_init(c->loop, &s->timer);
+	s->timer.data = s;
+	core_htab_add(&c->stx_tab, &s->h);
+	c->st.stx_live++;
+	/* RFC 3261 16.2: a stateful proxy answers an INVITE with 100 at
+	 * once, which stops the upstream retransmissions (timer A). */
+	if (s->invite)
+		core_stx_respond_code(s, 100, NULL);
+	return s;
+}
+
+static void
+core_stx_closed_cb(uv_handle_t *h)
+{
+	struct core_stx *s = h->data;
+
+	if (s->req)
+		osip_message_free(s->req);
+	free(s->resp);
+	free(s);
+}
+
+static void
+core_ctx_closed_cb(uv_handle_t *h)
+{
+	struct core_ctx *x = h->data;
+
+	free(x->req);
+	if (x->final)
+		osip_message_free(x->final);
+	free(x);
+}
+
+static void
+core_stx_destroy(struct core_stx *s)
+{
+	struct core *c = s->core;
+
+	core_htab_del(&c->stx_tab, &s->h);
+	for (int i = 0; i < s->n_br; i++) {
+		struct core_ctx *x = s->br[i];
+
+		core_htab_del(&c->ctx_tab, &x->h);
+		c->st.ctx_live--;
+		uv_close((uv_handle_t *)&x->timer, core_ctx_closed_cb);
+	}
+	s->n_br = 0;
+	c->st.stx_live--;
+	uv_close((uv_handle_t *)&s->timer, core_stx_closed_cb);
+}
+
+static void
+core_stx_timer_cb(uv_timer_t *t)
+{
+	struct core_stx *s = t->data;
+	struct core *c = s->core;
+	uint64_t now = core_now_ms(c);
+
+	if (s->state == STX_TERMINATED || (s->end_at && now >= s->end_at)) {
+		core_stx_destroy(s);
+		return;
+	}
+	if (s->g_at && now >= s->g_at) {
+		/* Timer G: the final response until the ACK comes. */
+		core_send(c, s->edge_id, s->transport, &s->src, s->resp,
+			  s->resp_len);
+		s->g_ms = s->g_ms * 2 > c->cfg->t2_ms ? c->cfg->t2_ms :
+			  s->g_ms * 2;
+		s->g_at = now + (uint64_t)s->g_ms;
+	}
+	core_stx_arm(s);
+}
+
+void
+core_stx_respond(struct core_stx *s, osip_message_t *resp)
+{
+	struct core *c = s->core;
+	uint64_t now = core_now_ms(c);
+	int code = resp->status_code;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (s->state == STX_TERMINATED || s->state == STX_CONFIRMED ||
+	    s->state == STX_COMPLETED || (s->state == STX_ACCEPTED &&
+					  (code < 200 || code >= 300))) {
+		osip_message_free(resp);
+		return;
+	}
+	if (osip_message_to_str(resp, &buf, &len) != 0) {
+		osip_message_free(resp);
+		return;
+	}
+	osip_message_free(resp);
+	core_send(c, s->edge_id, s->transport, &s->src, buf, len);
+	free(s->resp);
+	s->resp = malloc(len);
+	if (s->resp) {
+		memcpy(s->resp, buf, len);
+		s->resp_len = len;
+	} else {
+		s->resp_len = 0;
+	}
+	osip_free(buf);
+	s->resp_code = code;
+	if (code < 200)
+		return;
+
+	/* Final: the request is no longer needed to build responses. */
+	if (s->req) {
+		osip_message_free(s->req);
+		s->req = NULL;
+	}
+	if (code < 300 && s->invite) {
+		s->state = STX_ACCEPTED;	/* RFC 6026 timer L */
+		s->end_at = now + 64 * (uint64_t)core_t1(c);
+	} else if (s->invite) {
+		s->state = STX_COMPLETED;	/* timers G and H */
+		s->g_ms = core_t1(c);
+		s->g_at = s->resp ? now + (uint64_t)s->g_ms : 0;
+		s->end_at = now + 64 * (uint64_t)core_t1(c);
+	} else {
+		s->state = STX_COMPLETED;	/* timer J */
+		s->end_at = now + 64 * (uint64_t)core_t1(c);
+	}
+	core_stx_arm(s);
+}
+
+void
+core_stx_respond_code(struct core_stx *s, int code, const char *reason)
+{
+	osip_message_t *r;
+
+	if (s->req == NULL)
+		return;
+	r = core_resp_build(s->core, s->req, code, reason);
+	if (r)
+		core_stx_respond(s, r);
+	else if (code >= 200)
+		core_stx_kill(s);
+}
+
+void
+core_stx_retransmit(struct core_stx *s)
+{
+	struct core *c = s->core;
+
+	c->st.retrans_absorbed++;
+	if (s->resp && s->state != STX_TERMINATED)
+		core_send(c, s->edge_id, s->transport, &s->src, s->resp,
+			  s->resp_len);
+}
+
+void
+core_stx_ack(struct core_stx *s)
+{
+	if (s->state != STX_COMPLETED)
+		return;
+	s->state = STX_CONFIRMED;	/* timer I */
+	s->g_at = 0;
+	s->end_at = core_now_ms(s->core) + (uint64_t)s->core->cfg->t4_ms;
+	core_stx_arm(s);
+}
+
+/* ---- client transactions ------------------------------------------- */
+
+static void
+core_ctx_arm(struct core_ctx *x)
+{
+	core_arm(&x->timer, core_now_ms(x->core), x->retx_at, x->timeout_at,
+		 core_ctx_timer_cb);
+}
+
+/* A branch is over: no retransmission, no timeout. */
+static void
+core_ctx_finish(struct core_ctx *x, int state, int code)
+{
+	x->state = state;
+	x->code = code;
+	x->retx_at = 0;
+	x->timeout_at = 0;
+	x->timer_c = 0;
+	core_ctx_arm(x);
+}
+
+static struct core_ctx *
+core_ctx_alloc(struct core_stx *s, int edge_id, const union env_sa *dst,
+	       const char *branch, int is_cancel)
+{
+	struct core *c = s->core;
+	struct core_ctx *x;
+
+	if (s->n_br == CORE_MAX_BRANCHES)
+		return NULL;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return NULL;
+	snprintf(x->branch, sizeof(x->branch), "%s", branch);
+	snprintf(x->h.key, sizeof(x->h.key), "%s%s", branch,
+		 is_cancel ? "|C" : "");
+	x->core = c;
+	x->stx = s;
+	x->is_cancel = is_cancel;
+	x->edge_id = (uint16_t)edge_id;
+	x->dst = *dst;
+	x->state = CTX_CALLING;
+	uv_timer_init(c->loop, &x->timer);
+	x->timer.data = x;
+	core_htab_add(&c->ctx_tab, &x->h);
+	s->br[s->n_br++] = x;
+	c->st.ctx_live++;
+	return x;
+}
+
+/* Serialises m into x->req and sends it, starting timers A/E and B/F. */
+static int
+core_ctx_start(struct core_ctx *x, osip_message_t *m)
+{
+	struct core *c = x->core;
+	uint64_t now = core_now_ms(c);
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (osip_message_to_str(m, &buf, &len) != 0)
+		return -EINVAL;
+	x->req = malloc(len);
+	if (x->req == NULL) {
+		osip_free(buf);
+		return -ENOMEM;
+	}
+	memcpy(x->req, buf, len);
+	x->req_len = len;
+	osip_free(buf);
+	core_send(c, x->edge_id, ENV_UDP, &x->dst, x->req, x->req_len);
+	x->retx_ms = core_t1(c);
+	x->retx_at = now + (uint64_t)x->retx_ms;
+	x->timeout_at = now + 64 * (uint64_t)core_t1(c);
+	core_ctx_arm(x);
+	return 0;
+}
+
+int
+core_via_push(struct core *c, osip_message_t *m, int edge_id, uint64_t token,
+	      char *branch, size_t cap)
+{
+	const struct cfg_edge *e = core_edge_or_first(c, edge_id);
+	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64];
+	osip_via_t *via = NULL;
+
+	if (sip_branch_make(branch, cap, c->id, token) < 0)
+		return -ENOSPC;
+	snprintf(v, sizeof(v), "SIP/2.0/UDP %s;branch=%s;rport", e->advertise,
+		 branch);
+	if (osip_via_init(&via) != 0)
+		return -ENOMEM;
+	if (osip_via_parse(via, v) != 0 ||
+	    osip_list_add(&m->vias, via, 0) < 0) {
+		osip_via_free(via);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct core_ctx *
+core_ctx_new(struct core_stx *s, int edge_id, const union env_sa *dst,
+	     osip_message_t *fwd)
+{
+	struct core *c = s->core;
+	char branch[SIP_BRANCH_MAX];
+	struct core_ctx *x;
+
+	if (s->n_br == CORE_MAX_BRANCHES ||
+	    core_via_push(c, fwd, edge_id, ++c->token, branch,
+			  sizeof(branch)) != 0)
+		return NULL;
+	x = core_ctx_alloc(s, edge_id, dst, branch, 0);
+	if (x == NULL)
+		return NULL;
+	x->invite = MSG_IS_INVITE(fwd);
+	if (core_ctx_start(x, fwd) != 0) {
+		/* Counted as a branch that failed at once: 500-class. */
+		x->state = CTX_COMPLETED;
+		x->code = 500;
+		return x;
+	}
+	c->st.forwarded++;
+	return x;
+}
+
+struct core_ctx *
+core_ctx_find(struct core *c, const char *branch, int is_cancel)
+{
+	char key[CORE_KEY_MAX];
+
+	snprintf(key, sizeof(key), "%s%s", branch, is_cancel ? "|C" : "");
+	return (struct core_ctx *)core_htab_find(&c->ctx_tab, key);
+}
+
+/*
+ * Builds the CANCEL or ACK (RFC 3261 9.1, 17.1.1.3) for the request a
+ * branch sent: same Request-URI, top Via, Route set, From, Call-ID and
+ * CSeq number; the To of `to` (the final response, for an ACK).
+ */
+static osip_message_t *
+core_ctx_derive(struct core_ctx *x, const char *method, const osip_to_t *to)
+{
+	osip_message_t *orig = NULL, *m = NULL;
+	osip_via_t *via = NULL;
+	char *num;
+
+	if (osip_message_init(&orig) != 0)
+		return NULL;
+	if (osip_message_parse(orig, x->req, x->req_len) != 0 ||
+	    osip_message_init(&m) != 0)
+		goto fail;
+	osip_message_set_method(m, osip_strdup(method));
+	osip_message_set_version(m, osip_strdup("SIP/2.0"));
+	if (osip_uri_clone(orig->req_uri, &m->req_uri) != 0 ||
+	    osip_message_get_via(orig, 0, &via) < 0 ||
+	    osip_via_clone(via, &via) != 0)
+		goto fail;
+	osip_list_add(&m->vias, via, 0);
+	if (osip_list_clone(&orig->routes, &m->routes,
+			    (int (*)(void *, void **))osip_route_clone) != 0 ||
+	    osip_from_clone(orig->from, &m->from) != 0 ||
+	    osip_to_clone(to ? to : orig->to, &m->to) != 0 ||
+	    osip_call_id_clone(orig->call_id, &m->call_id) != 0 ||
+	    osip_cseq_init(&m->cseq) != 0)
+		goto fail;
+	num = osip_strdup(orig->cseq->number);
+	osip_cseq_set_number(m->cseq, num);
+	osip_cseq_set_method(m->cseq, osip_strdup(method));
+	osip_message_set_max_forwards(m, "70");
+	osip_message_set_content_length(m, "0");
+	osip_message_free(orig);
+	return m;
+fail:
+	osip_message_free(orig);
+	if (m)
+		osip_message_free(m);
+	return NULL;
+}
+
+static void
+core_ctx_send_cancel(struct core_ctx *x)
+{
+	struct core_stx *s = x->stx;
+	osip_message_t *m;
+	struct core_ctx *cx;
+
+	x->cancel_sent = 1;
+	m = core_ctx_derive(x, "CANCEL", NULL);
+	if (m == NULL)
+		return;
+	cx = core_ctx_alloc(s, x->edge_id, &x->dst, x->branch, 1);
+	if (cx && core_ctx_start(cx, m) != 0)
+		cx->state = CTX_COMPLETED;
+	osip_message_free(m);
+}
+
+void
+core_ctx_cancel(struct core_ctx *x)
+{
+	if (!x->invite || x->is_cancel || x->cancel_sent)
+		return;
+	if (x->state == CTX_PROCEEDING) {
+		core_ctx_send_cancel(x);
+	} else if (x->state == CTX_CALLING) {
+		/* RFC 3261 9.1: no CANCEL before a provisional response.
+		 * Stop retransmitting and count the branch as 487 now (as
+		 * Kamailio's default cancel_b_method does), so the caller is
+		 * not kept waiting for timer B; a late 1xx still gets its
+		 * CANCEL. */
+		x->cancel_wanted = 1;
+		core_ctx_finish(x, CTX_COMPLETED, 487);
+	}
+}
+
+static void
+core_ctx_send_ack(struct core_ctx *x, const osip_message_t *resp)
+{
+	osip_message_t *m = core_ctx_derive(x, "ACK", resp->to);
+
+	if (m == NULL)
+		return;
+	core_send_msg(x->core, x->edge_id, ENV_UDP, &x->dst, m);
+	osip_message_free(m);
+}
+
+static void
+core_ctx_timer_cb(uv_timer_t *t)
+{
+	struct core_ctx *x = t->data;
+	struct core *c = x->core;
+	uint64_t now = core_now_ms(c);
+
+	if (x->retx_at && now >= x->retx_at) {
+		/* Timers A (doubling) and E (doubling, capped at T2). */
+		core_send(c, x->edge_id, ENV_UDP, &x->dst, x->req, x->req_len);
+		x->retx_ms *= 2;
+		if (!x->invite && x->retx_ms > c->cfg->t2_ms)
+			x->retx_ms = c->cfg->t2_ms;
+		x->retx_at = now + (uint64_t)x->retx_ms;
+	}
+	if (x->timeout_at && now >= x->timeout_at) {
+		if (x->timer_c) {
+			/* Timer C (RFC 3261 16.8): ringing too long. */
+			x->timer_c = 0;
+			core_ctx_send_cancel(x);
+			x->timeout_at = now + 64 * (uint64_t)core_t1(c);
+		} else {
+			c->st.timeouts++;
+			core_ctx_finish(x, CTX_COMPLETED,
+					x->stx->cancelled ? 487 : 408);
+			if (!x->is_cancel)
+				core_stx_branch_done(x->stx);
+			return;
+		}
+	}
+	core_ctx_arm(x);
+}
+
+/* Lower is better: 6xx wins, then the lowest class (RFC 3261 16.7.6);
+ * answers we made up (timeouts) lose to real ones of the same class. */
+static int
+core_resp_rank(const struct core_ctx *x)
+{
+	int cls = x->code / 100;
+	int rank = cls == 6 ? 0 : cls * 10;
+
+	return rank + (x->final == NULL);
+}
+
+void
+core_stx_branch_done(struct core_stx *s)
+{
+	struct core_ctx *best = NULL;
+	osip_message_t *r;
+
+	if (s->state != STX_PROCEEDING || s->answered_2xx)
+		return;
+	for (int i = 0; i < s->n_br; i++) {
+		struct core_ctx *x = s->br[i];
+
+		if (x->is_cancel)
+			continue;
+		if (x->state == CTX_CALLING || x->state == CTX_PROCEEDING)
+			return;
+		if (best == NULL || core_resp_rank(x) < core_resp_rank(best))
+			best = x;
+	}
+	if (best == NULL) {
+		core_stx_respond_code(s, 500, "No Branch Forwarded");
+		return;
+	}
+	if (best->final) {
+		r = best->final;
+		best->final = NULL;
+		if (r->status_code == 503) {
+			/* RFC 3261 16.7.6: 503 means this proxy is down. */
+			osip_message_set_status_code(r, 500);
+			osip_free(r->reason_phrase);
+			r->reason_phrase = osip_strdup("Server Internal Error");
+		}
+		core_stx_respond(s, r);
+	} else {
+		core_stx_respond_code(s, best->code, NULL);
+	}
+}
+
+/* Cancels every pending INVITE branch of s except `except`. */
+static void
+core_stx_cancel_others(struct core_stx *s, struct core_ctx *except)
+{
+	for (int i = 0; i < s->n_br; i++)
+		if (s->br[i] != except)
+			core_ctx_cancel(s->br[i]);
+}
+
+/*
+ * A response that matches no client transaction: forward it statelessly
+ * along its Via (RFC 3261 16.11), as for 2xx retransmissions after the
+ * transaction has gone.
+ */
+static void
+core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
+{
+	osip_via_t *via = NULL;
+	osip_generic_param_t *p = NULL;
+	union env_sa dst;
+	const char *host;
+	int port = 5060;
+
+	osip_list_remove(&m->vias, 0);
+	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
+		return;
+	host = via->host;
+	if (osip_via_param_get_byname(via, "received", &p) == 0 && p &&
+	    p->gvalue)
+		host = p->gvalue;
+	if (via->port)
+		port = atoi(via->port);
+	p = NULL;
+	if (osip_via_param_get_byname(via, "rport", &p) == 0 && p &&
+	    p->gvalue)
+		port = atoi(p->gvalue);
+	if (host == NULL || env_sa_from(&dst, host, port) != 0)
+		return;
+	c->st.stateless_fwd++;
+	core_send_msg(c, in->edge_id, in->transport, &dst, m);
+}
+
+void
+core_txn_on_response(struct core *c, const struct env *in,
+		     osip_message_t *resp)
+{
+	const char *br = core_top_branch(resp, NULL);
+	int is_cancel, code = resp->status_code;
+	struct core_ctx *x;
+	struct core_stx *s;
+	osip_via_t *top;
+
+	if (br == NULL || sip_branch_core(br, strlen(br)) != c->id ||
+	    resp->cseq == NULL || resp->cseq->method == NULL) {
+		c->st.rx_bad++;
+		goto drop;
+	}
+	is_cancel = strcmp(resp->cseq->method, "CANCEL") == 0;
+	x = core_ctx_find(c, br, is_cancel);
+	if (x == NULL) {
+		top = osip_list_get(&resp->vias, 0);
+		if (!is_cancel && code >= 200 && code < 300) {
+			core_resp_stateless(c, in, resp);
+			osip_via_free(top);
+		}
+		goto drop;
+	}
+	s = x->stx;
+	if (x->is_cancel) {
+		/* The answer to our CANCEL only stops its retransmissions. */
+		if (code >= 200)
+			core_ctx_finish(x, CTX_COMPLETED, code);
+		else
+			x->retx_at = 0, core_ctx_arm(x);
+		goto drop;
+	}
+
+	/* What goes upstream loses our Via. */
+	top = osip_list_get(&resp->vias, 0);
+	osip_list_remove(&resp->vias, 0);
+	osip_via_free(top);
+
+	if (code < 200) {
+		if (x->state == CTX_CALLING) {
+			x->state = CTX_PROCEEDING;
+			if (x->invite)
+				x->retx_at = 0;		/* stop timer A */
+			else
+				x->retx_ms = c->cfg->t2_ms;
+		}
+		if (x->invite && x->state == CTX_PROCEEDING) {
+			x->timer_c = 1;
+			x->timeout_at = core_now_ms(c) +
+					1000 * (uint64_t)c->cfg->timer_c_s;
+		}
+		core_ctx_arm(x);
+		if (x->cancel_wanted && !x->cancel_sent)
+			core_ctx_send_cancel(x);
+		if (code > 100 && s->state == STX_PROCEEDING) {
+			core_stx_respond(s, resp);
+			return;
+		}
+		goto drop;
+	}
+
+	if (code < 300) {
+		if (x->state == CTX_CALLING || x->state == CTX_PROCEEDING)
+			core_ctx_finish(x, x->invite ? CTX_ACCEPTED :
+					CTX_COMPLETED, code);
+		else if (!x->invite)
+			goto drop;	/* a retransmitted non-INVITE final */
+		if (x->invite) {
+			/* Every 2xx of an INVITE goes upstream, retransmissions
+			 * too: the UACs' ACK is end to end (RFC 3261 16.7.4). */
+			s->answered_2xx = 1;
+			core_stx_cancel_others(s, x);
+			core_stx_respond(s, resp);
+			return;
+		}
+		if (s->state == STX_PROCEEDING) {
+			core_stx_respond(s, resp);
+			return;
+		}
+		goto drop;
+	}
+
+	if (x->invite)
+		core_ctx_send_ack(x, resp);	/* hop by hop, each time */
+	if (x->state == CTX_COMPLETED || x->state == CTX_ACCEPTED)
+		goto drop;
+	core_ctx_finish(x, CTX_COMPLETED, code);
+	x->final = resp;
+	if (code >= 600)
+		core_stx_cancel_others(s, x);
+	core_stx_branch_done(s);
+	return;
+drop:
+	osip_message_free(resp);
+}
+
+void
+core_txn_shutdown(struct core *c)
+{
+	for (size_t i = 0; i <= c->stx_tab.mask; i++)
+		while (c->stx_tab.b[i])
+			core_stx_destroy((struct core_stx *)c->stx_tab.b[i]);
+}
+
+void
+core_stx_cancel(struct core_stx *s)
+{
+	s->cancelled = 1;
+	core_stx_cancel_others(s, NULL);
+	/* Branches that never answered at all end as 487 via their
+	 * timeout; none pending at all means answer now. */
+	core_stx_branch_done(s);
+}

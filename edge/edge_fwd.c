@@ -1,0 +1,366 @@
+/*
+ * edge_fwd.c - the edge's one job: move messages between transports
+ * and cores.
+ *
+ * Client -> core: drop keepalives and oversized messages, check the
+ * message (edge_sip.c), answer 400 to what is broken but answerable,
+ * fix the top Via of a request and send it to the first core of the
+ * rendezvous order of its Call-ID that takes it (the order is the same
+ * on every edge, so retransmissions and in-dialog requests meet their
+ * transaction), or send a response to the core named in its branch.
+ * Core -> client: unwrap the envelope and hand the message to the
+ * transport it names.
+ *
+ * Every outcome is a counter in struct edge_stats.  Buffers are
+ * allocated once at start, sized from max_msg: nothing on this path
+ * allocates except libosip2's check.
+ */
+#include "edge/edge_int.h"
+#include "lib/hash.h"
+#include "lib/link.h"
+#include "lib/log.h"
+#include "lib/sip.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room the Via fix-up and a reply's own headers may add to a message. */
+#define EDGE_BUF_SLACK 1024
+#define EDGE_LOG_BURST 10
+
+int
+edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
+	  const struct cfg_edge *me)
+{
+	memset(e, 0, sizeof(*e));
+	e->loop = loop;
+	e->cfg = cfg;
+	e->me = me;
+	for (int i = 0; i < cfg->n_cores; i++)
+		e->core_ids[e->n_cores++] = cfg->cores[i].id;
+	e->buf_cap = (size_t)me->max_msg + EDGE_BUF_SLACK;
+	e->msg_buf = malloc(e->buf_cap);
+	e->reply_buf = malloc(e->buf_cap);
+	e->env_buf = malloc(e->buf_cap + ENV_HDR_LEN);
+	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL) {
+		edge_fini(e);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+edge_fini(struct edge *e)
+{
+	free(e->msg_buf);
+	free(e->reply_buf);
+	free(e->env_buf);
+	e->msg_buf = e->reply_buf = e->env_buf = NULL;
+}
+
+int
+edge_ratelimit_allow(struct edge_ratelimit *rl, uint64_t now_ms)
+{
+	uint64_t sec = now_ms / 1000;
+
+	if (sec != rl->sec) {
+		if (rl->suppressed)
+			log_notice(LOG_SYS_SIP, "%llu similar log lines suppressed",
+				   (unsigned long long)rl->suppressed);
+		rl->sec = sec;
+		rl->n = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->n < EDGE_LOG_BURST) {
+		rl->n++;
+		return 1;
+	}
+	rl->suppressed++;
+	return 0;
+}
+
+/* CRLF and CRLFCRLF pings (RFC 5626 4.4.1), or an empty datagram. */
+static int
+edge_is_keepalive(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != '\r' && buf[i] != '\n')
+			return 0;
+	return 1;
+}
+
+static int
+edge_core_known(const struct edge *e, int id)
+{
+	for (int i = 0; i < e->n_cores; i++)
+		if (e->core_ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/* Sends a stateless reply to the request msg (already Via-fixed when
+ * that was possible).  Returns 0 or a negative errno. */
+static int
+edge_reply(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+	   const union env_sa *src, const struct edge_sip_scan *sc,
+	   const char *msg, size_t len, int code, const char *reason,
+	   const char *warning)
+{
+	union env_sa dst;
+	int n;
+
+	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc, code,
+				 reason, warning);
+	if (n < 0)
+		return n;
+	edge_sip_reply_dest(sc, src, &dst);
+	return tp->send(tp, &dst, conn_id, e->reply_buf, (size_t)n);
+}
+
+static void
+edge_reject(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+	    const union env_sa *src, const struct edge_sip_scan *sc,
+	    const char *buf, size_t len, const char *why)
+{
+	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
+	const struct edge_sip_scan *rsc = sc;
+	struct edge_sip_scan fixed;
+	const char *msg = buf;
+	char from[64];
+	int n, rc = -EINVAL;
+
+	if (cid.s == NULL)
+		cid.s = "";
+	if (edge_sip_can_reply(sc)) {
+		/* The reply follows the Via rules of a good request. */
+		n = edge_sip_via_fix(buf, len, sc, src, e->msg_buf, e->buf_cap);
+		if (n >= 0 && edge_sip_scan(&fixed, e->msg_buf, (size_t)n) == 0) {
+			msg = e->msg_buf;
+			len = (size_t)n;
+			rsc = &fixed;
+		}
+		rc = edge_reply(e, tp, conn_id, src, rsc, msg, len, 400,
+				"Bad Request", why);
+		if (rc == 0)
+			e->st.sent_400++;
+		else
+			e->st.drop_reply++;
+	} else {
+		e->st.malformed++;
+	}
+	if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+		log_call(LOG_SYS_SIP, LOG_LVL_NOTICE, cid.s, cid.len,
+			 "%s from %s: %s%s", sc->is_request ? "request" :
+			 "message", env_sa_str(src, from, sizeof(from)), why,
+			 rc == 0 ? ", 400 sent" : ", dropped");
+}
+
+static void
+edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
+	      uint32_t conn_id, const union env_sa *src, const char *msg,
+	      size_t len)
+{
+	memset(env, 0, sizeof(*env));
+	env->type = ENV_SIP;
+	env->transport = (uint8_t)tp->transport;
+	env->edge_id = (uint16_t)e->me->id;
+	env->conn_id = conn_id;
+	env->src = *src;
+	env->local = tp->local;
+	env->msg = msg;
+	env->len = len;
+}
+
+static void
+edge_fwd_request(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+		 const union env_sa *src, const struct edge_sip_scan *sc,
+		 const char *buf, size_t len)
+{
+	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
+	int order[CFG_MAX_CORES], n, k;
+	struct edge_sip_scan fixed;
+	struct env env;
+	char from[64];
+
+	n = edge_sip_via_fix(buf, len, sc, src, e->msg_buf, e->buf_cap);
+	if (n < 0) {
+		edge_reject(e, tp, conn_id, src, sc, buf, len, "Bad Via header");
+		return;
+	}
+	edge_env_fill(&env, e, tp, conn_id, src, e->msg_buf, (size_t)n);
+	k = env_encode(&env, e->env_buf, e->buf_cap + ENV_HDR_LEN);
+	if (k < 0) {
+		edge_reject(e, tp, conn_id, src, sc, buf, len, "Message too large");
+		return;
+	}
+	hash_rendezvous_order(cid.s, cid.len, e->core_ids, e->n_cores, order);
+	for (int i = 0; i < e->n_cores; i++) {
+		int rc = link_send(e->link, order[i], e->env_buf, (size_t)k);
+
+		if (rc == 0) {
+			e->st.fwd_requests++;
+			return;
+		}
+		log_call(LOG_SYS_NET, LOG_LVL_DEBUG, cid.s, cid.len,
+			 "core %d refused request: %s", order[i], strerror(-rc));
+	}
+	e->st.drop_no_core++;
+	if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+		log_call(LOG_SYS_NET, LOG_LVL_WARN, cid.s, cid.len,
+			 "%.*s from %s: no core reachable", (int)sc->method.len,
+			 sc->method.s, env_sa_str(src, from, sizeof(from)));
+	if (!edge_sip_can_reply(sc) ||
+	    edge_sip_scan(&fixed, e->msg_buf, (size_t)n) != 0)
+		return;
+	if (edge_reply(e, tp, conn_id, src, &fixed, e->msg_buf, (size_t)n, 503,
+		       "Service Unavailable", "No core reachable") == 0)
+		e->st.sent_503++;
+	else
+		e->st.drop_reply++;
+}
+
+static void
+edge_fwd_response(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+		  const union env_sa *src, const struct edge_sip_scan *sc,
+		  const char *buf, size_t len)
+{
+	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
+	struct edge_via v;
+	struct env env;
+	int core = -1, k, rc;
+
+	if (edge_sip_via_parse(&v, vh->value.s, vh->value.len) == 0 &&
+	    v.branch.len)
+		core = sip_branch_core(v.branch.s, v.branch.len);
+	if (core < 0 || !edge_core_known(e, core)) {
+		e->st.drop_resp_foreign++;
+		log_call(LOG_SYS_SIP, LOG_LVL_DEBUG, cid.s, cid.len,
+			 "%d response with a foreign branch dropped", sc->status);
+		return;
+	}
+	edge_env_fill(&env, e, tp, conn_id, src, buf, len);
+	k = env_encode(&env, e->env_buf, e->buf_cap + ENV_HDR_LEN);
+	rc = k < 0 ? k : link_send(e->link, core, e->env_buf, (size_t)k);
+	if (rc < 0) {
+		e->st.drop_resp_core++;
+		log_call(LOG_SYS_NET, LOG_LVL_DEBUG, cid.s, cid.len,
+			 "%d response for core %d dropped: %s", sc->status,
+			 core, strerror(-rc));
+		return;
+	}
+	e->st.fwd_responses++;
+}
+
+void
+edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+	       const union env_sa *src, const char *buf, size_t len)
+{
+	struct edge_sip_scan sc;
+	const char *why;
+	size_t use = len;
+	char from[64];
+
+	e->st.received++;
+	if (edge_is_keepalive(buf, len)) {
+		e->st.keepalives++;
+		return;
+	}
+	if (len > (size_t)e->me->max_msg) {
+		e->st.oversized++;
+		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+			log_notice(LOG_SYS_SIP, "%zu-byte message from %s over "
+				   "max_msg %d, dropped", len,
+				   env_sa_str(src, from, sizeof(from)),
+				   e->me->max_msg);
+		return;
+	}
+	if (edge_sip_scan(&sc, buf, len) != 0)
+		why = "Bad start line";
+	else
+		why = edge_sip_check(&sc, buf, len, &use);
+	if (why) {
+		edge_reject(e, tp, conn_id, src, &sc, buf, len, why);
+		return;
+	}
+	if (sc.is_request)
+		edge_fwd_request(e, tp, conn_id, src, &sc, buf, use);
+	else
+		edge_fwd_response(e, tp, conn_id, src, &sc, buf, use);
+}
+
+void
+edge_fwd_from_core(void *arg, const char *buf, size_t len)
+{
+	struct edge *e = arg;
+	struct edge_tp *tp;
+	struct env env;
+	char to[64];
+	int rc;
+
+	e->st.from_cores++;
+	rc = env_decode(&env, buf, len);
+	if (rc < 0 || env.type != ENV_SIP) {
+		e->st.drop_bad_env++;
+		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+			log_warn(LOG_SYS_NET, "bad envelope from a core (%zu "
+				 "bytes): %s", len, rc < 0 ? strerror(-rc) :
+				 "not a SIP message");
+		return;
+	}
+	tp = e->tp[env.transport];
+	if (tp == NULL) {
+		e->st.drop_no_tp++;
+		log_debug(LOG_SYS_NET, "no %s transport for core %d's message",
+			  env_transport_name(env.transport), env.core_id);
+		return;
+	}
+	rc = tp->send(tp, &env.src, env.conn_id, env.msg, env.len);
+	if (rc == 0) {
+		e->st.sent++;
+	} else if (rc == -EAGAIN) {
+		e->st.drop_send_full++;
+	} else {
+		e->st.drop_send_err++;
+		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+			log_warn(LOG_SYS_NET, "send to %s: %s",
+				 env_sa_str(&env.src, to, sizeof(to)),
+				 strerror(-rc));
+	}
+}
+
+void
+edge_stats_log(const struct edge *e)
+{
+	static const struct { const char *name; size_t off; } t[] = {
+#define EDGE_STAT(f) { #f, offsetof(struct edge_stats, f) }
+		EDGE_STAT(received), EDGE_STAT(keepalives),
+		EDGE_STAT(oversized), EDGE_STAT(malformed),
+		EDGE_STAT(sent_400), EDGE_STAT(sent_503),
+		EDGE_STAT(fwd_requests), EDGE_STAT(fwd_responses),
+		EDGE_STAT(from_cores), EDGE_STAT(sent),
+		EDGE_STAT(drop_no_core), EDGE_STAT(drop_resp_foreign),
+		EDGE_STAT(drop_resp_core), EDGE_STAT(drop_bad_env),
+		EDGE_STAT(drop_no_tp), EDGE_STAT(drop_send_full),
+		EDGE_STAT(drop_send_err), EDGE_STAT(drop_reply),
+#undef EDGE_STAT
+	};
+	char line[1024];
+	size_t o = 0;
+
+	_Static_assert(sizeof(t) / sizeof(*t) ==
+		       sizeof(struct edge_stats) / sizeof(uint64_t),
+		       "every counter of struct edge_stats is logged");
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t) && o < sizeof(line); i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&e->st + t[i].off, sizeof(v));
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s=%llu",
+				      i ? " " : "", t[i].name,
+				      (unsigned long long)v);
+	}
+	log_notice(LOG_SYS_MAIN, "edge %d stats: %s", e->me->id, line);
+}

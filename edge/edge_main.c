@@ -1,0 +1,182 @@
+/*
+ * edge_main.c - sipmesh-edge: sipmesh-edge -c FILE -i ID [-l LEVEL].
+ *
+ * Loads the cluster configuration, binds this edge's nanomsg endpoint
+ * and adds every core as a peer, opens the SIP transports and runs one
+ * libuv loop.  SIGINT/SIGTERM close every handle so the loop ends by
+ * itself and everything is freed; SIGUSR1 logs the counters.
+ */
+#include "edge/edge_int.h"
+#include "lib/link.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct edge_proc {
+	struct edge edge;
+	uv_signal_t sig_int, sig_term, sig_usr1;
+	int stopping;
+};
+
+static void
+edge_usage(void)
+{
+	fprintf(stderr, "usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
+		"  LEVEL: err, warn, notice, info, debug\n");
+}
+
+/* Closes every handle; the loop then runs out of work and returns. */
+static void
+edge_stop(struct edge_proc *p)
+{
+	struct edge *e = &p->edge;
+
+	if (p->stopping)
+		return;
+	p->stopping = 1;
+	link_free(e->link);
+	e->link = NULL;
+	for (size_t i = 0; i < sizeof(e->tp) / sizeof(*e->tp); i++) {
+		if (e->tp[i])
+			e->tp[i]->free(e->tp[i]);
+		e->tp[i] = NULL;
+	}
+	uv_close((uv_handle_t *)&p->sig_int, NULL);
+	uv_close((uv_handle_t *)&p->sig_term, NULL);
+	uv_close((uv_handle_t *)&p->sig_usr1, NULL);
+}
+
+static void
+edge_on_signal(uv_signal_t *h, int signum)
+{
+	struct edge_proc *p = h->data;
+
+	if (signum == SIGUSR1) {
+		edge_stats_log(&p->edge);
+		return;
+	}
+	log_notice(LOG_SYS_MAIN, "edge %d: %s, stopping", p->edge.me->id,
+		   strsignal(signum));
+	edge_stop(p);
+}
+
+static int
+edge_signals_start(struct edge_proc *p, uv_loop_t *loop)
+{
+	struct { uv_signal_t *h; int sig; } t[] = {
+		{ &p->sig_int, SIGINT }, { &p->sig_term, SIGTERM },
+		{ &p->sig_usr1, SIGUSR1 },
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		uv_signal_init(loop, t[i].h);
+		t[i].h->data = p;
+		if (rc == 0)
+			rc = uv_signal_start(t[i].h, edge_on_signal, t[i].sig);
+	}
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct cfg cfg;	/* large: keep it off the stack */
+	static struct edge_proc proc;
+	struct edge *e = &proc.edge;
+	const struct cfg_edge *me;
+	const char *path = NULL, *level = NULL;
+	char err[512];
+	uv_loop_t loop;
+	int id = 0, opt, rc, status = 1;
+
+	while ((opt = getopt(argc, argv, "c:i:l:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'i':
+			id = atoi(optarg);
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		default:
+			edge_usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (path == NULL || id <= 0 || optind != argc) {
+		edge_usage();
+		return 2;
+	}
+	log_init("sipmesh-edge", LOG_LVL_NOTICE);
+	if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
+		log_err(LOG_SYS_CFG, "%s", err);
+		return 1;
+	}
+	log_set_level(-1, cfg.log_level);
+	if (level) {
+		int lvl = log_level_parse(level);
+
+		if (lvl < 0) {
+			edge_usage();
+			return 2;
+		}
+		log_set_level(-1, lvl);
+	}
+	me = cfg_edge_find(&cfg, id);
+	if (me == NULL) {
+		log_err(LOG_SYS_CFG, "%s: no [edge %d]", path, id);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	edge_sip_init();
+
+	if (uv_loop_init(&loop) != 0)
+		return 1;
+	if (edge_init(e, &loop, &cfg, me) != 0)
+		goto done;
+	rc = edge_signals_start(&proc, &loop);
+	if (rc < 0) {
+		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
+		goto stop;
+	}
+	rc = link_new(&e->link, &loop, me->ipc, edge_fwd_from_core, e);
+	if (rc < 0) {
+		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", id, me->ipc,
+			strerror(-rc));
+		goto stop;
+	}
+	for (int i = 0; i < cfg.n_cores; i++) {
+		rc = link_peer_add(e->link, cfg.cores[i].id, cfg.cores[i].ipc);
+		if (rc < 0) {
+			log_err(LOG_SYS_NET, "core %d at %s: %s", cfg.cores[i].id,
+				cfg.cores[i].ipc, strerror(-rc));
+			goto stop;
+		}
+	}
+	rc = edge_udp_new(&e->tp[ENV_UDP], e);
+	if (rc < 0)
+		goto stop;
+	status = 0;
+stop:
+	/* On failure, stop at once; the loop still has to run the close
+	 * callbacks. */
+	if (status != 0)
+		edge_stop(&proc);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	edge_stats_log(e);
+done:
+	edge_fini(e);
+	if (uv_loop_close(&loop) != 0) {
+		log_err(LOG_SYS_MAIN, "handles left open at exit");
+		status = 1;
+	}
+	return status;
+}

@@ -1,0 +1,675 @@
+/*
+ * edge_sip.c - what the edge must understand of SIP, and no more.
+ *
+ * A hand-written line scan finds the start line and the handful of
+ * headers the edge needs (Via, From, To, Call-ID, CSeq, Max-Forwards,
+ * Content-Length) as slices of the received buffer: it works on
+ * messages libosip2 refuses, which is when a 400 needs them.  libosip2
+ * then parses the message once to reject what the cores would choke
+ * on; its result is thrown away, because the edge forwards the bytes it
+ * received, not a re-serialisation.  The one change a request gets is
+ * received/rport on its top Via, spliced into a copy of the text.
+ *
+ * Cost: the scan and the splice are O(len) with no allocation; the
+ * libosip2 parse allocates per header, which is the price of a real
+ * parser at the door.
+ */
+#include "edge/edge_int.h"
+#include "lib/hash.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <osipparser2/osip_message.h>
+#include <osipparser2/osip_parser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* libosip2 explains each refusal on stdout; one line per bad message
+ * is the flood a garbage sender wants, so keep it for debugging. */
+static void
+edge_osip_trace(const char *file, int line, osip_trace_level_t level,
+		const char *fmt, va_list ap)
+{
+	char buf[256];
+
+	(void)file;
+	(void)line;
+	(void)level;
+	if (LOG_LVL_DEBUG > log_levels[LOG_SYS_SIP])
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	log_debug(LOG_SYS_SIP, "libosip2: %s", buf);
+}
+
+void
+edge_sip_init(void)
+{
+	parser_init();
+	osip_trace_initialize_func(OSIP_WARNING, edge_osip_trace);
+}
+
+static int
+edge_is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Whitespace inside a header value, where folding left CRLF behind. */
+static int
+edge_is_lws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int
+edge_is_token(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr("-.!%*_+`'~", c) != NULL;
+}
+
+static int
+edge_slice_is(struct edge_slice s, const char *lit)
+{
+	return strlen(lit) == s.len && strncasecmp(s.s, lit, s.len) == 0;
+}
+
+/* Offset of the end of the line at pos (before CR LF or LF), and of
+ * the next line in *next. */
+static size_t
+edge_line_end(const char *buf, size_t len, size_t pos, size_t *next)
+{
+	const char *lf = memchr(buf + pos, '\n', len - pos);
+	size_t end = lf ? (size_t)(lf - buf) : len;
+
+	*next = lf ? end + 1 : len;
+	if (end > pos && buf[end - 1] == '\r')
+		end--;
+	return end;
+}
+
+static int
+edge_hdr_id_of(struct edge_slice name)
+{
+	static const struct { const char *name, *compact; int id; } t[] = {
+		{ "via", "v", EDGE_H_VIA },
+		{ "from", "f", EDGE_H_FROM },
+		{ "to", "t", EDGE_H_TO },
+		{ "call-id", "i", EDGE_H_CALL_ID },
+		{ "cseq", NULL, EDGE_H_CSEQ },
+		{ "max-forwards", NULL, EDGE_H_MAX_FORWARDS },
+		{ "content-length", "l", EDGE_H_CONTENT_LENGTH },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++)
+		if (edge_slice_is(name, t[i].name) ||
+		    (t[i].compact && edge_slice_is(name, t[i].compact)))
+			return t[i].id;
+	return EDGE_H_OTHER;
+}
+
+int
+edge_sip_hdr_next(const char *buf, size_t len, size_t *pos,
+		  struct edge_hdr *h)
+{
+	size_t start = *pos, end, next, i;
+	const char *colon;
+
+	if (start >= len)
+		return -1;
+	end = edge_line_end(buf, len, start, &next);
+	if (end == start) {
+		*pos = next;
+		return 0;
+	}
+	/* A line that starts with SP/HT continues this one (folding). */
+	while (next < len && edge_is_wsp(buf[next]))
+		end = edge_line_end(buf, len, next, &next);
+	*pos = next;
+
+	memset(h, 0, sizeof(*h));
+	while (start < end && edge_is_wsp(buf[start]))
+		start++;
+	h->line.s = buf + start;
+	h->line.len = end - start;
+	colon = memchr(buf + start, ':', end - start);
+	if (colon == NULL) {
+		h->name.s = buf + start;
+		h->value = h->line;
+		return 1;
+	}
+	i = (size_t)(colon - buf);
+	h->name.s = buf + start;
+	h->name.len = i - start;
+	while (h->name.len && edge_is_wsp(h->name.s[h->name.len - 1]))
+		h->name.len--;
+	for (i++; i < end && edge_is_lws(buf[i]); i++)
+		;
+	while (end > i && edge_is_lws(buf[end - 1]))
+		end--;
+	h->value.s = buf + i;
+	h->value.len = end - i;
+	h->id = edge_hdr_id_of(h->name);
+	return 1;
+}
+
+/* "METHOD SP uri SP SIP/2.0" or "SIP/2.0 SP 3DIGIT SP reason". */
+static int
+edge_start_line(struct edge_sip_scan *sc, const char *s, size_t n)
+{
+	static const char ver[] = "SIP/2.0";
+	const size_t vl = sizeof(ver) - 1;
+	size_t i = 0, uri;
+
+	if (n > vl && strncasecmp(s, ver, vl) == 0 && s[vl] == ' ') {
+		const char *d = s + vl + 1;
+
+		/* The reason phrase may be empty, even its SP is often lost. */
+		if (n < vl + 4 || d[0] < '1' || d[0] > '6' || d[1] < '0' ||
+		    d[1] > '9' || d[2] < '0' || d[2] > '9' ||
+		    (n > vl + 4 && d[3] != ' '))
+			return -EINVAL;
+		sc->status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + d[2] - '0';
+		return 0;
+	}
+	while (i < n && edge_is_token(s[i]))
+		i++;
+	if (i == 0 || i >= n || s[i] != ' ')
+		return -EINVAL;
+	sc->method.s = s;
+	sc->method.len = i;
+	uri = ++i;
+	while (i < n && s[i] != ' ')
+		i++;
+	if (i == uri || i >= n || n - i - 1 != vl ||
+	    strncasecmp(s + i + 1, ver, vl) != 0)
+		return -EINVAL;
+	sc->is_request = 1;
+	return 0;
+}
+
+int
+edge_sip_scan(struct edge_sip_scan *sc, const char *buf, size_t len)
+{
+	struct edge_hdr h;
+	size_t pos = 0, end, next;
+	int r;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->body_off = len;
+	/* RFC 3261 7.5: CRLFs before the start line are ignored. */
+	while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
+		pos++;
+	if (pos == len)
+		return -EINVAL;
+	end = edge_line_end(buf, len, pos, &next);
+	if (edge_start_line(sc, buf + pos, end - pos) != 0)
+		return -EINVAL;
+	pos = next;
+	sc->hdr_off = pos;
+	while ((r = edge_sip_hdr_next(buf, len, &pos, &h)) == 1) {
+		if (h.name.len == 0)
+			sc->bad_line = 1;
+		else if (h.id != EDGE_H_OTHER && sc->first[h.id].line.s == NULL)
+			sc->first[h.id] = h;
+	}
+	if (r == 0) {
+		sc->has_end = 1;
+		sc->body_off = pos;
+	}
+	return 0;
+}
+
+/* ---- Via ---- */
+
+static size_t
+edge_skip_lws(const char *s, size_t len, size_t i)
+{
+	while (i < len && edge_is_lws(s[i]))
+		i++;
+	return i;
+}
+
+static size_t
+edge_skip_token(const char *s, size_t len, size_t i)
+{
+	while (i < len && edge_is_token(s[i]))
+		i++;
+	return i;
+}
+
+/* A param value: quoted string, or a run of token chars plus those an
+ * IPv6 address brings (':' '[' ']').  Returns the end, 0 on error. */
+static size_t
+edge_skip_pvalue(const char *s, size_t len, size_t i)
+{
+	size_t start = i;
+
+	if (i < len && s[i] == '"') {
+		for (i++; i < len && s[i] != '"'; i++)
+			if (s[i] == '\\')
+				i++;
+		return i < len ? i + 1 : 0;
+	}
+	while (i < len && (edge_is_token(s[i]) || s[i] == ':' ||
+			   s[i] == '[' || s[i] == ']'))
+		i++;
+	return i > start ? i : 0;
+}
+
+int
+edge_sip_via_parse(struct edge_via *v, const char *s, size_t len)
+{
+	size_t i = 0, t;
+
+	memset(v, 0, sizeof(*v));
+	/* sent-protocol: "SIP" / "2.0" / transport, LWS allowed at '/' */
+	for (int part = 0; part < 3; part++) {
+		i = edge_skip_lws(s, len, i);
+		t = edge_skip_token(s, len, i);
+		if (t == i)
+			return -EINVAL;
+		if (part == 0 && (t - i != 3 || strncasecmp(s + i, "SIP", 3)))
+			return -EINVAL;
+		if (part == 2) {
+			v->transport.s = s + i;
+			v->transport.len = t - i;
+		}
+		i = edge_skip_lws(s, len, t);
+		if (part < 2) {
+			if (i >= len || s[i] != '/')
+				return -EINVAL;
+			i++;
+		}
+	}
+	/* sent-by: host [ ":" port ] */
+	if (i < len && s[i] == '[') {
+		const char *rb = memchr(s + i, ']', len - i);
+
+		if (rb == NULL || rb == s + i + 1)
+			return -EINVAL;
+		v->host.s = s + i + 1;
+		v->host.len = (size_t)(rb - s) - i - 1;
+		i = (size_t)(rb - s) + 1;
+	} else {
+		t = edge_skip_token(s, len, i);
+		if (t == i)
+			return -EINVAL;
+		v->host.s = s + i;
+		v->host.len = t - i;
+		i = t;
+	}
+	t = edge_skip_lws(s, len, i);
+	if (t < len && s[t] == ':') {
+		int digits = 0;
+
+		for (i = edge_skip_lws(s, len, t + 1); i < len &&
+		     s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+			v->port = v->port * 10 + (s[i] - '0');
+			if (v->port > 65535)
+				return -EINVAL;
+		}
+		if (digits == 0 || v->port == 0)
+			return -EINVAL;
+	}
+	v->end = s + i;
+	/* *( SEMI via-params ) up to a comma or the end */
+	for (;;) {
+		size_t semi, name, name_end, pend;
+
+		i = edge_skip_lws(s, len, i);
+		if (i >= len || s[i] == ',')
+			return 0;
+		if (s[i] != ';')
+			return -EINVAL;
+		semi = i;
+		name = edge_skip_lws(s, len, i + 1);
+		name_end = edge_skip_token(s, len, name);
+		if (name_end == name)
+			return -EINVAL;
+		pend = name_end;
+		i = edge_skip_lws(s, len, name_end);
+		if (i < len && s[i] == '=') {
+			size_t val = edge_skip_lws(s, len, i + 1);
+
+			pend = edge_skip_pvalue(s, len, val);
+			if (pend == 0)
+				return -EINVAL;
+			if (name_end - name == 6 &&
+			    strncasecmp(s + name, "branch", 6) == 0) {
+				v->branch.s = s + val;
+				v->branch.len = pend - val;
+			}
+		}
+		if (name_end - name == 5 && strncasecmp(s + name, "rport", 5) == 0) {
+			v->has_rport = 1;
+			v->rport.s = s + name;
+			v->rport.len = pend - name;
+		} else if (name_end - name == 8 &&
+			   strncasecmp(s + name, "received", 8) == 0) {
+			if (v->n_received == (int)(sizeof(v->received) /
+						   sizeof(*v->received)))
+				return -EINVAL;
+			v->received[v->n_received].s = s + semi;
+			v->received[v->n_received++].len = pend - semi;
+		}
+		i = pend;
+		v->end = s + i;
+	}
+}
+
+/* Whether the sent-by host is src's address, compared as addresses so
+ * that "::1" and "0:0::1" agree. */
+static int
+edge_host_is(struct edge_slice host, const union env_sa *src)
+{
+	char tmp[INET6_ADDRSTRLEN];
+	unsigned char a[16];
+
+	if (host.len >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, host.s, host.len);
+	tmp[host.len] = '\0';
+	if (src->sa.sa_family == AF_INET)
+		return inet_pton(AF_INET, tmp, a) == 1 &&
+		       memcmp(a, &src->in.sin_addr, 4) == 0;
+	if (src->sa.sa_family == AF_INET6)
+		return inet_pton(AF_INET6, tmp, a) == 1 &&
+		       memcmp(a, &src->in6.sin6_addr, 16) == 0;
+	return 0;
+}
+
+struct edge_edit {
+	const char *start, *end;	/* replaced span of the input */
+	char text[64];
+};
+
+static int
+edge_edit_cmp(const void *a, const void *b)
+{
+	const struct edge_edit *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+int
+edge_sip_via_fix(const char *buf, size_t len, const struct edge_sip_scan *sc,
+		 const union env_sa *src, char *out, size_t cap)
+{
+	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+	struct edge_edit ed[8];
+	struct edge_via v;
+	const char *cur = buf;
+	char ip[INET6_ADDRSTRLEN];
+	size_t n = 0, o = 0;
+
+	if (vh->line.s == NULL ||
+	    edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0)
+		return -EINVAL;
+	env_sa_ip(src, ip, sizeof(ip));
+	/* A received= from the sender would steer our replies: drop it. */
+	for (int i = 0; i < v.n_received; i++) {
+		ed[n].start = v.received[i].s;
+		ed[n].end = v.received[i].s + v.received[i].len;
+		ed[n++].text[0] = '\0';
+	}
+	if (v.has_rport) {
+		ed[n].start = v.rport.s;
+		ed[n].end = v.rport.s + v.rport.len;
+		snprintf(ed[n++].text, sizeof(ed[0].text), "rport=%d",
+			 env_sa_port(src));
+	}
+	/* RFC 3581 4: with rport, received is added even when equal. */
+	if (v.has_rport || !edge_host_is(v.host, src)) {
+		ed[n].start = ed[n].end = v.end;
+		snprintf(ed[n++].text, sizeof(ed[0].text), ";received=%s", ip);
+	}
+	qsort(ed, n, sizeof(*ed), edge_edit_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t keep = (size_t)(ed[i].start - cur), tl = strlen(ed[i].text);
+
+		if (cap - o < keep + tl)
+			return -ENOSPC;
+		memcpy(out + o, cur, keep);
+		memcpy(out + o + keep, ed[i].text, tl);
+		o += keep + tl;
+		cur = ed[i].end;
+	}
+	if (cap - o < (size_t)(buf + len - cur))
+		return -ENOSPC;
+	memcpy(out + o, cur, (size_t)(buf + len - cur));
+	return (int)(o + (size_t)(buf + len - cur));
+}
+
+/* ---- checks ---- */
+
+/* Parses 1*DIGIT filling all of s; returns -1 if not, or above max. */
+static long
+edge_digits(struct edge_slice s, long max)
+{
+	long v = 0;
+
+	if (s.len == 0 || s.len > 10)
+		return -1;
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.s[i] < '0' || s.s[i] > '9')
+			return -1;
+		v = v * 10 + (s.s[i] - '0');
+	}
+	return v > max ? -1 : v;
+}
+
+static const char *
+edge_check_cseq(const struct edge_sip_scan *sc)
+{
+	struct edge_slice cs = sc->first[EDGE_H_CSEQ].value, num, m;
+	size_t i = 0;
+
+	while (i < cs.len && cs.s[i] >= '0' && cs.s[i] <= '9')
+		i++;
+	num.s = cs.s;
+	num.len = i;
+	if (edge_digits(num, 0x7fffffffL) < 0)	/* RFC 3261 8.1.1.5 */
+		return "Bad CSeq number";
+	i = edge_skip_lws(cs.s, cs.len, i);
+	m.s = cs.s + i;
+	m.len = edge_skip_token(cs.s, cs.len, i) - i;
+	if (m.len == 0 || i + m.len != cs.len)
+		return "Bad CSeq method";
+	if (sc->is_request && (m.len != sc->method.len ||
+			       memcmp(m.s, sc->method.s, m.len) != 0))
+		return "CSeq method does not match the request";
+	return NULL;
+}
+
+const char *
+edge_sip_check(const struct edge_sip_scan *sc, const char *buf, size_t len,
+	       size_t *use_len)
+{
+	static const char *const missing[EDGE_H__COUNT] = {
+		[EDGE_H_VIA] = "Missing Via header",
+		[EDGE_H_FROM] = "Missing From header",
+		[EDGE_H_TO] = "Missing To header",
+		[EDGE_H_CALL_ID] = "Missing Call-ID header",
+		[EDGE_H_CSEQ] = "Missing CSeq header",
+	};
+	const struct edge_hdr *cl = &sc->first[EDGE_H_CONTENT_LENGTH];
+	const struct edge_hdr *mf = &sc->first[EDGE_H_MAX_FORWARDS];
+	struct edge_via v;
+	osip_message_t *m = NULL;
+	const char *why;
+	int rc;
+
+	*use_len = len;
+	for (int id = 0; id < EDGE_H__COUNT; id++)
+		if (missing[id] && sc->first[id].line.s == NULL)
+			return missing[id];
+	if (sc->bad_line)
+		return "Header line without a colon";
+	if (!sc->has_end)
+		return "No empty line after the headers";
+	if (sc->first[EDGE_H_CALL_ID].value.len == 0)
+		return "Empty Call-ID";
+	why = edge_check_cseq(sc);
+	if (why)
+		return why;
+	if (mf->line.s && edge_digits(mf->value, 255) < 0)
+		return "Bad Max-Forwards";
+	if (edge_sip_via_parse(&v, sc->first[EDGE_H_VIA].value.s,
+			       sc->first[EDGE_H_VIA].value.len) != 0)
+		return "Bad Via header";
+	if (cl->line.s) {
+		long n = edge_digits(cl->value, 1L << 30);
+
+		if (n < 0)
+			return "Bad Content-Length";
+		if ((size_t)n > len - sc->body_off)
+			return "Content-Length larger than the body";
+		*use_len = sc->body_off + (size_t)n;
+	}
+	if (osip_message_init(&m) != 0)
+		return "Out of memory";
+	rc = osip_message_parse(m, buf, *use_len);
+	osip_message_free(m);
+	return rc == 0 ? NULL : "Unparsable message";
+}
+
+/* ---- stateless replies ---- */
+
+int
+edge_sip_can_reply(const struct edge_sip_scan *sc)
+{
+	static const int need[] = {
+		EDGE_H_VIA, EDGE_H_FROM, EDGE_H_TO, EDGE_H_CALL_ID, EDGE_H_CSEQ,
+	};
+
+	/* An ACK is never answered (RFC 3261 17.2.3 / 8.2). */
+	if (!sc->is_request || edge_slice_is(sc->method, "ACK"))
+		return 0;
+	for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++)
+		if (sc->first[need[i]].line.s == NULL)
+			return 0;
+	return 1;
+}
+
+/* Whether a From/To value has a tag param outside its URI. */
+static int
+edge_has_tag(struct edge_slice v)
+{
+	int quote = 0, angle = 0;
+
+	for (size_t i = 0; i < v.len; i++) {
+		char c = v.s[i];
+
+		if (quote) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				quote = 0;
+		} else if (c == '"') {
+			quote = 1;
+		} else if (c == '<') {
+			angle = 1;
+		} else if (c == '>') {
+			angle = 0;
+		} else if (c == ';' && !angle) {
+			size_t j = edge_skip_lws(v.s, v.len, i + 1);
+
+			if (v.len - j >= 3 && strncasecmp(v.s + j, "tag", 3) == 0) {
+				j = edge_skip_lws(v.s, v.len, j + 3);
+				if (j < v.len && v.s[j] == '=')
+					return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+edge_put(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+	if (cap - *o < n)
+		return -ENOSPC;
+	memcpy(out + *o, s, n);
+	*o += n;
+	return 0;
+}
+
+int
+edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
+		     const struct edge_sip_scan *sc, int code,
+		     const char *reason, const char *warning)
+{
+	const struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
+	const struct edge_slice via = sc->first[EDGE_H_VIA].value;
+	struct edge_hdr h;
+	size_t pos = sc->hdr_off, o = 0;
+	char tmp[256];
+	int n;
+
+	if (!sc->is_request || sc->first[EDGE_H_VIA].line.s == NULL ||
+	    sc->first[EDGE_H_FROM].line.s == NULL ||
+	    sc->first[EDGE_H_TO].line.s == NULL ||
+	    cid.s == NULL || sc->first[EDGE_H_CSEQ].line.s == NULL)
+		return -EINVAL;
+	n = snprintf(tmp, sizeof(tmp), "SIP/2.0 %d %s\r\n", code, reason);
+	if (edge_put(out, cap, &o, tmp, (size_t)n))
+		return -ENOSPC;
+	while (edge_sip_hdr_next(buf, len, &pos, &h) == 1) {
+		if (h.id == EDGE_H_OTHER || h.id == EDGE_H_MAX_FORWARDS ||
+		    h.id == EDGE_H_CONTENT_LENGTH)
+			continue;
+		if (h.id != EDGE_H_VIA && sc->first[h.id].line.s != h.line.s)
+			continue;
+		if (edge_put(out, cap, &o, h.line.s, h.line.len))
+			return -ENOSPC;
+		if (h.id == EDGE_H_TO && !edge_has_tag(h.value)) {
+			/* Same request, same tag: a retransmitted request
+			 * gets an identical reply. */
+			uint64_t t = hash_fnv1a64(cid.s, cid.len) ^
+				     hash_fnv1a64(via.s, via.len);
+
+			n = snprintf(tmp, sizeof(tmp), ";tag=sm%016llx",
+				     (unsigned long long)t);
+			if (edge_put(out, cap, &o, tmp, (size_t)n))
+				return -ENOSPC;
+		}
+		if (edge_put(out, cap, &o, "\r\n", 2))
+			return -ENOSPC;
+	}
+	if (warning) {
+		n = snprintf(tmp, sizeof(tmp), "Warning: 399 sipmesh-edge \"%s\"\r\n",
+			     warning);
+		if (n < 0 || (size_t)n >= sizeof(tmp) ||
+		    edge_put(out, cap, &o, tmp, (size_t)n))
+			return -ENOSPC;
+	}
+	if (edge_put(out, cap, &o, "Content-Length: 0\r\n\r\n", 21))
+		return -ENOSPC;
+	return (int)o;
+}
+
+void
+edge_sip_reply_dest(const struct edge_sip_scan *sc, const union env_sa *src,
+		    union env_sa *dst)
+{
+	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+	struct edge_via v;
+	uint16_t port;
+
+	*dst = *src;
+	if (vh->line.s == NULL ||
+	    edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
+	    v.has_rport)
+		return;
+	port = htons((uint16_t)(v.port ? v.port : 5060));
+	if (dst->sa.sa_family == AF_INET6)
+		dst->in6.sin6_port = port;
+	else
+		dst->in.sin_port = port;
+}

@@ -1,0 +1,202 @@
+/*
+ * loc.c - the location service's public API (loc.h): checks arguments,
+ * then runs each operation on the host's shared store (loc_shm.c) and,
+ * in LOC_MODE_REDIS, writes the same change to Redis (loc_redis.c)
+ * through the store's change sink.
+ *
+ * Why a separate file: the store and the Redis replica are each tested
+ * on their own; this is the only place that knows the store policy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "location/loc_int.h"
+
+struct loc {
+	enum loc_mode mode;
+	struct loc_shm shm;
+	struct loc_sink sink;	/* LOC_MODE_REDIS: writes to Redis */
+	struct loc_redis redis;
+};
+
+/* NULL in LOC_MODE_SHM: the store then reports its changes to no one. */
+static const struct loc_sink *
+loc_sink(struct loc *l)
+{
+	return l->mode == LOC_MODE_REDIS ? &l->sink : NULL;
+}
+
+int
+loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
+{
+	struct loc *l;
+	int rc;
+
+	if (!out || !cfg || !cfg->shm_name || cfg->max_bindings <= 0 ||
+	    cfg->aor_ttl < 0)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->mode = cfg->redis_host && cfg->redis_host[0] ?
+		LOC_MODE_REDIS : LOC_MODE_SHM;
+	rc = -EINVAL;
+	if (l->mode == LOC_MODE_REDIS && !loop)
+		goto fail;
+	rc = loc_shm_open(&l->shm, cfg);
+	if (rc < 0)
+		goto fail;
+	if (l->mode == LOC_MODE_REDIS) {
+		rc = loc_redis_init(&l->redis, cfg, loop, &l->shm);
+		if (rc < 0)
+			goto fail;
+		loc_redis_sink(&l->redis, &l->sink);
+		if (l->shm.created)
+			loc_redis_load(&l->redis, time(NULL));
+		loc_redis_start(&l->redis);
+	}
+	if (l->shm.created)
+		loc_shm_init_done(&l->shm);
+	*out = l;
+	return 0;
+fail:
+	loc_shm_close(&l->shm);
+	free(l);
+	return rc;
+}
+
+static void
+loc_free_now(void *arg)
+{
+	free(arg);
+}
+
+void
+loc_free(struct loc *l)
+{
+	if (!l)
+		return;
+	loc_shm_close(&l->shm);
+	if (l->mode == LOC_MODE_REDIS)
+		loc_redis_close(&l->redis, loc_free_now, l);
+	else
+		loc_free_now(l);
+}
+
+int
+loc_shm_unlink(const char *shm_name)
+{
+	if (!shm_name)
+		return -EINVAL;
+	return shm_unlink(shm_name) < 0 ? -errno : 0;
+}
+
+/* Whether s is a NUL-terminated string that fits its field of cap. */
+static int
+loc_fits(const char *s, size_t cap)
+{
+	return strnlen(s, cap) < cap;
+}
+
+static int
+loc_check_aor(const char *aor)
+{
+	if (!aor || !aor[0])
+		return -EINVAL;
+	return loc_fits(aor, LOC_AOR_MAX) ? 0 : -E2BIG;
+}
+
+int
+loc_lookup(struct loc *l, const char *aor, int64_t now,
+	   struct loc_binding *out, int max, int *known)
+{
+	int rc = loc_check_aor(aor);
+
+	if (known)
+		*known = 0;
+	if (!l || max < 0 || (max > 0 && !out))
+		return -EINVAL;
+	if (rc < 0)
+		return rc;
+	return loc_shm_lookup(&l->shm, aor, now, out, max, known);
+}
+
+int
+loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
+{
+	int rc;
+
+	if (!l || !b)
+		return -EINVAL;
+	rc = loc_check_aor(b->aor);
+	if (rc == 0 && !b->contact[0])
+		rc = -EINVAL;
+	if (rc == 0 && !(loc_fits(b->contact, LOC_URI_MAX) &&
+			 loc_fits(b->callid, LOC_CALLID_MAX) &&
+			 loc_fits(b->instance, LOC_INSTANCE_MAX) &&
+			 loc_fits(b->user_agent, LOC_UA_MAX) &&
+			 loc_fits(b->path, LOC_PATH_MAX)))
+		rc = -E2BIG;
+	if (rc < 0)
+		return rc;
+	return loc_shm_save(&l->shm, b, now, loc_sink(l));
+}
+
+int
+loc_remove(struct loc *l, const char *aor, const char *contact, int64_t now)
+{
+	int rc = loc_check_aor(aor);
+
+	if (!l || !contact)
+		return -EINVAL;
+	if (rc < 0)
+		return rc;
+	return loc_shm_remove(&l->shm, aor, contact, now, loc_sink(l));
+}
+
+int
+loc_remove_aor(struct loc *l, const char *aor, int64_t now)
+{
+	int rc = loc_check_aor(aor);
+
+	if (!l)
+		return -EINVAL;
+	if (rc < 0)
+		return rc;
+	return loc_shm_remove_aor(&l->shm, aor, now, loc_sink(l));
+}
+
+int
+loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
+		int64_t now)
+{
+	if (!l)
+		return -EINVAL;
+	return loc_shm_remove_conn(&l->shm, edge_id, conn_id, now, loc_sink(l));
+}
+
+void
+loc_expire(struct loc *l, int64_t now)
+{
+	if (l)
+		loc_shm_expire(&l->shm, now, loc_sink(l));
+}
+
+void
+loc_stats_get(struct loc *l, struct loc_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!l)
+		return;
+	st->bindings = __atomic_load_n(&l->shm.hdr->nbindings,
+				       __ATOMIC_RELAXED);
+	st->capacity = l->shm.hdr->nslots;
+	if (l->mode == LOC_MODE_REDIS) {
+		st->redis_errors = l->redis.errors;
+		st->redis_connected = l->redis.cmd_up && l->redis.sub_up;
+	}
+}

@@ -1,0 +1,840 @@
+/*
+ * loc_shm.c - the host's shared-memory binding store, one POSIX shm
+ * segment mapped by every core process on the host.
+ *
+ * Why: a lookup (every INVITE, every MESSAGE) must not wait for Redis.
+ * The store is a full replica of the cluster's bindings, not an LRU,
+ * so a miss here is a real miss.
+ *
+ * Layout: a header, a bucket array and max_bindings fixed-size slots.
+ * An AOR hashes (FNV-1a, case folded) to one bucket; the bucket's
+ * chain links the AOR's slots by index (no pointers in shared memory).
+ * Each bucket has its own robust process-shared mutex, so one core
+ * that dies holding it costs a chain check, not a frozen host; free
+ * slots form a list under its own lock, always taken after a bucket
+ * lock.  No code path holds two bucket locks.
+ *
+ * An AOR with no binding left stays known (the proxy answers 480, not
+ * 404) for aor_ttl seconds: the slot of its last binding becomes a
+ * KNOWN marker.  An AOR therefore holds either bindings or one marker,
+ * and markers only use slots that no binding needs: a save that finds
+ * no free slot sweeps expired entries, then drops the marker that
+ * expires first, and only then fails with -ENOSPC.  Live bindings are
+ * never evicted.
+ *
+ * Cost: lookup and save are one hash, one lock and a walk of a chain
+ * of about one AOR (nbuckets >= max_bindings); loc_expire sweeps a
+ * slice of nbuckets/32 buckets per call; remove_conn and a save into a
+ * full store walk the whole table.
+ *
+ * Binding identity (RFC 5626): same AOR and either the same non-empty
+ * instance and reg-id, or the same contact URI.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/hash.h"
+#include "lib/log.h"
+#include "location/loc_int.h"
+
+#define LOC_INIT_WAIT_MS 30000	/* a later process waits this long for
+				   the creator's start-up load */
+#define LOC_ALIGN(x) (((x) + 63) & ~(size_t)63)
+
+/* Takes a robust lock; repairs the chain when its owner died. */
+static int
+loc_lock(struct loc_shm *s, pthread_mutex_t *m, struct loc_bucket *bk)
+{
+	int rc = pthread_mutex_lock(m);
+
+	if (rc == EOWNERDEAD) {
+		uint32_t *link = bk ? &bk->head : &s->hdr->free_head;
+		uint32_t n = 0;
+
+		/* The dead process may have left the chain half-changed:
+		 * cut it at the first link that is out of range or to a
+		 * slot of the wrong kind (the slots past it leak until the
+		 * segment is recreated). */
+		while (*link != LOC_NIL) {
+			struct loc_slot *sl;
+
+			if (*link >= s->hdr->nslots || n++ > s->hdr->nslots)
+				break;
+			sl = &s->slots[*link];
+			if (bk ? sl->kind != LOC_SLOT_BINDING &&
+				 sl->kind != LOC_SLOT_KNOWN :
+				 sl->kind != LOC_SLOT_FREE)
+				break;
+			link = &sl->next;
+		}
+		*link = LOC_NIL;
+		__atomic_fetch_add(&s->hdr->lock_recoveries, 1,
+				   __ATOMIC_RELAXED);
+		log_warn(LOG_SYS_LOC, "recovered a lock left by a dead process");
+		rc = pthread_mutex_consistent(m);
+	}
+	return -rc;
+}
+
+static void
+loc_unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
+}
+
+static struct loc_bucket *
+loc_bucket_of(struct loc_shm *s, const char *aor)
+{
+	uint64_t h = hash_fnv1a64_nocase(aor, strlen(aor));
+
+	return &s->buckets[h & (s->hdr->nbuckets - 1)];
+}
+
+/* Pops a free slot, or LOC_NIL.  Called with a bucket lock held. */
+static uint32_t
+loc_slot_alloc(struct loc_shm *s)
+{
+	uint32_t i;
+
+	if (loc_lock(s, &s->hdr->free_lock, NULL) < 0)
+		return LOC_NIL;
+	i = s->hdr->free_head;
+	if (i != LOC_NIL)
+		s->hdr->free_head = s->slots[i].next;
+	loc_unlock(&s->hdr->free_lock);
+	return i;
+}
+
+static void
+loc_slot_free(struct loc_shm *s, uint32_t i)
+{
+	struct loc_slot *sl = &s->slots[i];
+
+	sl->kind = LOC_SLOT_FREE;
+	sl->b.aor[0] = '\0';
+	if (loc_lock(s, &s->hdr->free_lock, NULL) < 0)
+		return;		/* leaks the slot; the lock is gone anyway */
+	sl->next = s->hdr->free_head;
+	s->hdr->free_head = i;
+	loc_unlock(&s->hdr->free_lock);
+}
+
+static void
+loc_count(struct loc_shm *s, int64_t d)
+{
+	__atomic_fetch_add(&s->hdr->nbindings, (uint64_t)d, __ATOMIC_RELAXED);
+}
+
+int
+loc_binding_same(const struct loc_binding *a, const struct loc_binding *b)
+{
+	if (strcasecmp(a->aor, b->aor) != 0)
+		return 0;
+	if (a->instance[0] && strcmp(a->instance, b->instance) == 0 &&
+	    a->reg_id == b->reg_id)
+		return 1;
+	return strcmp(a->contact, b->contact) == 0;
+}
+
+/* Whether a and b are stored under the same Redis field. */
+int
+loc_binding_same_key(const struct loc_binding *a, const struct loc_binding *b)
+{
+	if (a->instance[0] || b->instance[0])
+		return strcmp(a->instance, b->instance) == 0 &&
+		       a->reg_id == b->reg_id;
+	return strcmp(a->contact, b->contact) == 0;
+}
+
+static void
+loc_pthread_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+static void
+loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
+	       size_t bucket_off, size_t slot_off)
+{
+	struct loc_shm_hdr *h = s->hdr;
+	uint64_t id = 0;
+
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+		id = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
+	id |= 1;	/* never 0 */
+	h->magic = LOC_SHM_MAGIC;
+	h->version = LOC_SHM_VERSION;
+	h->seg_id = id;
+	h->size = s->size;
+	h->slot_size = sizeof(struct loc_slot);
+	h->nbuckets = nbuckets;
+	h->nslots = nslots;
+	h->bucket_off = bucket_off;
+	h->slot_off = slot_off;
+	loc_pthread_init(&h->free_lock);
+	s->buckets = (struct loc_bucket *)((char *)h + bucket_off);
+	s->slots = (struct loc_slot *)((char *)h + slot_off);
+	for (uint32_t i = 0; i < nbuckets; i++) {
+		loc_pthread_init(&s->buckets[i].lock);
+		s->buckets[i].head = LOC_NIL;
+	}
+	for (uint32_t i = 0; i < nslots; i++)
+		s->slots[i].next = i + 1 < nslots ? i + 1 : LOC_NIL;
+	h->free_head = 0;
+}
+
+/* Waits for the creator's ftruncate and init flag, then maps. */
+static int
+loc_shm_attach(struct loc_shm *s, int fd)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	struct stat st;
+	int waited = 0;
+
+	for (;;) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if ((size_t)st.st_size >= sizeof(struct loc_shm_hdr))
+			break;
+		if ((waited += 10) > LOC_INIT_WAIT_MS)
+			return -ETIMEDOUT;
+		nanosleep(&tick, NULL);
+	}
+	s->size = st.st_size;
+	s->hdr = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s->hdr == MAP_FAILED) {
+		s->hdr = NULL;
+		return -errno;
+	}
+	while (!__atomic_load_n(&s->hdr->init_done, __ATOMIC_ACQUIRE)) {
+		if ((waited += 10) > LOC_INIT_WAIT_MS)
+			return -ETIMEDOUT;
+		nanosleep(&tick, NULL);
+	}
+	if (s->hdr->magic != LOC_SHM_MAGIC ||
+	    s->hdr->version != LOC_SHM_VERSION ||
+	    s->hdr->slot_size != sizeof(struct loc_slot) ||
+	    s->hdr->size > s->size)
+		return -EPROTO;
+	s->buckets = (struct loc_bucket *)((char *)s->hdr +
+					   s->hdr->bucket_off);
+	s->slots = (struct loc_slot *)((char *)s->hdr + s->hdr->slot_off);
+	return 0;
+}
+
+/*
+ * Maps the segment cfg names, creating and formatting it when it does
+ * not exist (s->created is then 1, and the caller loads it and calls
+ * loc_shm_init_done).  Otherwise waits for the creator to finish.
+ */
+int
+loc_shm_open(struct loc_shm *s, const struct loc_config *cfg)
+{
+	uint32_t nbuckets = 16, nslots = (uint32_t)cfg->max_bindings;
+	size_t bucket_off, slot_off, need;
+	int fd, rc;
+
+	memset(s, 0, sizeof(*s));
+	if (snprintf(s->name, sizeof(s->name), "%s", cfg->shm_name) >=
+	    (int)sizeof(s->name))
+		return -ENAMETOOLONG;
+	s->aor_ttl = cfg->aor_ttl;
+	while (nbuckets < nslots)
+		nbuckets <<= 1;
+	bucket_off = LOC_ALIGN(sizeof(struct loc_shm_hdr));
+	slot_off = LOC_ALIGN(bucket_off +
+			     (size_t)nbuckets * sizeof(struct loc_bucket));
+	need = slot_off + (size_t)nslots * sizeof(struct loc_slot);
+	if (need > cfg->shm_size)
+		return -ENOSPC;
+
+	fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		fd = shm_open(s->name, O_RDWR, 0600);
+		if (fd < 0)
+			return -errno;
+		rc = loc_shm_attach(s, fd);
+		goto out;
+	}
+	if (fd < 0)
+		return -errno;
+	s->created = 1;
+	s->size = need;
+	/* posix_fallocate, not ftruncate alone: a full /dev/shm must fail
+	 * here, not raise SIGBUS in the middle of a REGISTER later. */
+	rc = -posix_fallocate(fd, 0, need);
+	if (rc < 0)
+		goto out;
+	s->hdr = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s->hdr == MAP_FAILED) {
+		rc = -errno;
+		s->hdr = NULL;
+		goto out;
+	}
+	loc_shm_format(s, nbuckets, nslots, bucket_off, slot_off);
+	log_info(LOG_SYS_LOC, "created %s: %u slots, %u buckets, %zu bytes",
+		 s->name, nslots, nbuckets, need);
+out:
+	close(fd);
+	if (rc < 0)
+		loc_shm_close(s);
+	return rc;
+}
+
+/* Publishes the creator's work to the processes waiting in attach. */
+int
+loc_shm_init_done(struct loc_shm *s)
+{
+	__atomic_store_n(&s->hdr->init_done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Unmaps; a creator that never finished removes the segment so later
+ * processes do not wait for it.  Accepts a zeroed s. */
+void
+loc_shm_close(struct loc_shm *s)
+{
+	int unfinished = s->created &&
+		(!s->hdr || !__atomic_load_n(&s->hdr->init_done, __ATOMIC_ACQUIRE));
+
+	if (s->hdr)
+		munmap(s->hdr, s->size);
+	if (unfinished)
+		shm_unlink(s->name);
+	s->hdr = NULL;
+}
+
+/* Whether aor still has a binding in bk, and the latest expiry. */
+static int
+loc_aor_latest_locked(struct loc_shm *s, struct loc_bucket *bk,
+		      const char *aor, int64_t *latest)
+{
+	int n = 0;
+
+	*latest = 0;
+	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+		struct loc_slot *sl = &s->slots[i];
+
+		if (sl->kind != LOC_SLOT_BINDING || strcasecmp(sl->b.aor, aor))
+			continue;
+		n++;
+		if (sl->b.expires > *latest)
+			*latest = sl->b.expires;
+	}
+	return n;
+}
+
+/*
+ * Ends a change of aor: when no binding is left and the AOR stays
+ * known past now, spare (a slot just freed from the chain, or LOC_NIL)
+ * becomes its KNOWN marker.  gone is when its last binding went.
+ */
+static void
+loc_aor_finish_locked(struct loc_shm *s, struct loc_bucket *bk,
+		      const char *aor, uint32_t spare, int64_t gone,
+		      int64_t now, const struct loc_sink *k)
+{
+	int64_t latest, known_until = gone + s->aor_ttl;
+
+	if (loc_aor_latest_locked(s, bk, aor, &latest) > 0) {
+		if (spare != LOC_NIL)
+			loc_slot_free(s, spare);
+		if (k)
+			k->aor_done(k->arg, aor, latest + s->aor_ttl, 0);
+		return;
+	}
+	if (known_until > now && spare != LOC_NIL) {
+		struct loc_slot *sl = &s->slots[spare];
+
+		memset(&sl->b, 0, sizeof(sl->b));
+		strcpy(sl->b.aor, aor);
+		sl->kind = LOC_SLOT_KNOWN;
+		sl->known_until = known_until;
+		sl->next = bk->head;
+		bk->head = spare;
+	} else {
+		if (spare != LOC_NIL)
+			loc_slot_free(s, spare);
+		known_until = 0;
+	}
+	if (k)
+		k->aor_done(k->arg, aor, 0, known_until);
+}
+
+typedef int (*loc_match_fn)(const struct loc_binding *b, const void *arg,
+			    int64_t now);
+
+static int
+loc_match_contact(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	(void)now;
+	return strcmp(b->contact, arg) == 0;
+}
+
+static int
+loc_match_all(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	(void)b, (void)arg, (void)now;
+	return 1;
+}
+
+struct loc_conn {
+	uint16_t edge_id;
+	uint32_t conn_id;
+};
+
+static int
+loc_match_conn(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	const struct loc_conn *c = arg;
+
+	(void)now;
+	return b->edge_id == c->edge_id && b->conn_id == c->conn_id;
+}
+
+static int
+loc_match_expired(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	(void)arg;
+	return b->expires <= now;
+}
+
+/* Removes aor's bindings that match; returns how many. */
+static int
+loc_aor_remove_locked(struct loc_shm *s, struct loc_bucket *bk,
+		      const char *aor_in, loc_match_fn match, const void *arg,
+		      int64_t now, const struct loc_sink *k)
+{
+	char aor[LOC_AOR_MAX];
+	uint32_t *link = &bk->head, spare = LOC_NIL;
+	int64_t gone = 0;
+	int n = 0;
+
+	strcpy(aor, aor_in);	/* aor_in may live in a slot we free */
+	while (*link != LOC_NIL) {
+		uint32_t i = *link;
+		struct loc_slot *sl = &s->slots[i];
+		int64_t g;
+
+		if (sl->kind != LOC_SLOT_BINDING || strcasecmp(sl->b.aor, aor) ||
+		    !match(&sl->b, arg, now)) {
+			link = &sl->next;
+			continue;
+		}
+		*link = sl->next;
+		if (k)
+			k->del(k->arg, &sl->b);
+		g = sl->b.expires < now ? sl->b.expires : now;
+		if (g > gone)
+			gone = g;
+		if (spare == LOC_NIL)
+			spare = i;
+		else
+			loc_slot_free(s, i);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	loc_count(s, -n);
+	bk->wseq++;
+	loc_aor_finish_locked(s, bk, aor, spare, gone, now, k);
+	return n;
+}
+
+/* Copies b into the top-max array out[0..*n) kept in lookup order:
+ * q descending, then the latest expiry, then the contact. */
+static int
+loc_binding_before(const struct loc_binding *a, const struct loc_binding *b)
+{
+	if (a->q != b->q)
+		return a->q > b->q;
+	if (a->expires != b->expires)
+		return a->expires > b->expires;
+	return strcmp(a->contact, b->contact) < 0;
+}
+
+static void
+loc_top_insert(struct loc_binding *out, int max, int *n,
+	       const struct loc_binding *b)
+{
+	int pos;
+
+	if (*n < max)
+		pos = (*n)++;
+	else if (max > 0 && loc_binding_before(b, &out[max - 1]))
+		pos = max - 1;
+	else
+		return;
+	while (pos > 0 && loc_binding_before(b, &out[pos - 1])) {
+		out[pos] = out[pos - 1];
+		pos--;
+	}
+	out[pos] = *b;
+}
+
+int
+loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
+	       struct loc_binding *out, int max, int *known)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	int n = 0, kn = 0, rc;
+
+	rc = loc_lock(s, &bk->lock, bk);
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+		struct loc_slot *sl = &s->slots[i];
+
+		if (strcasecmp(sl->b.aor, aor) != 0)
+			continue;
+		if (sl->kind == LOC_SLOT_KNOWN) {
+			kn |= sl->known_until > now;
+			continue;
+		}
+		kn |= sl->b.expires + s->aor_ttl > now;
+		if (sl->b.expires > now)
+			loc_top_insert(out, max, &n, &sl->b);
+	}
+	loc_unlock(&bk->lock);
+	if (known)
+		*known = kn;
+	return n;
+}
+
+static void loc_shm_reclaim(struct loc_shm *s, int64_t now,
+			    const struct loc_sink *k);
+
+int
+loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
+	     const struct loc_sink *k)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, b->aor);
+	uint32_t target, *link;
+	int64_t latest;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		rc = loc_lock(s, &bk->lock, bk);
+		if (rc < 0)
+			return rc;
+		/* The first matching binding is overwritten in place, else
+		 * the AOR's marker is reused, else a free slot is taken;
+		 * nothing changes until the slot is secured. */
+		target = LOC_NIL;
+		for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+			struct loc_slot *sl = &s->slots[i];
+
+			if (sl->kind == LOC_SLOT_BINDING ?
+			    loc_binding_same(&sl->b, b) :
+			    !strcasecmp(sl->b.aor, b->aor)) {
+				target = i;
+				break;
+			}
+		}
+		if (target == LOC_NIL)
+			target = loc_slot_alloc(s);
+		if (target != LOC_NIL)
+			break;
+		loc_unlock(&bk->lock);
+		if (attempt > 0)
+			return -ENOSPC;
+		loc_shm_reclaim(s, now, k);
+	}
+
+	/* Other stored bindings that are the same as b (one matched by
+	 * instance, another by contact) and a marker go: b replaces all. */
+	link = &bk->head;
+	while (*link != LOC_NIL) {
+		uint32_t i = *link;
+		struct loc_slot *sl = &s->slots[i];
+
+		if (i == target || strcasecmp(sl->b.aor, b->aor) ||
+		    (sl->kind == LOC_SLOT_BINDING && !loc_binding_same(&sl->b, b))) {
+			link = &sl->next;
+			continue;
+		}
+		*link = sl->next;
+		if (sl->kind == LOC_SLOT_BINDING) {
+			if (k)
+				k->del(k->arg, &sl->b);
+			loc_count(s, -1);
+		}
+		loc_slot_free(s, i);
+	}
+
+	if (s->slots[target].kind == LOC_SLOT_BINDING) {
+		if (k && !loc_binding_same_key(&s->slots[target].b, b))
+			k->del(k->arg, &s->slots[target].b);
+	} else {
+		if (s->slots[target].kind == LOC_SLOT_FREE) {
+			s->slots[target].next = bk->head;
+			bk->head = target;
+		}
+		s->slots[target].kind = LOC_SLOT_BINDING;
+		loc_count(s, 1);
+	}
+	s->slots[target].b = *b;
+	bk->wseq++;
+	if (k) {
+		k->set(k->arg, b);
+		loc_aor_latest_locked(s, bk, b->aor, &latest);
+		k->aor_done(k->arg, b->aor, latest + s->aor_ttl, 0);
+	}
+	loc_unlock(&bk->lock);
+	return 0;
+}
+
+int
+loc_shm_remove(struct loc_shm *s, const char *aor, const char *contact,
+	       int64_t now, const struct loc_sink *k)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	int rc = loc_lock(s, &bk->lock, bk);
+
+	if (rc < 0)
+		return rc;
+	rc = loc_aor_remove_locked(s, bk, aor, loc_match_contact, contact,
+				   now, k);
+	loc_unlock(&bk->lock);
+	return rc > 0 ? 0 : -ENOENT;
+}
+
+int
+loc_shm_remove_aor(struct loc_shm *s, const char *aor, int64_t now,
+		   const struct loc_sink *k)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	int rc = loc_lock(s, &bk->lock, bk);
+
+	if (rc < 0)
+		return rc;
+	rc = loc_aor_remove_locked(s, bk, aor, loc_match_all, NULL, now, k);
+	loc_unlock(&bk->lock);
+	return rc;
+}
+
+/*
+ * In one locked bucket, removes the bindings that match, AOR by AOR
+ * (each AOR's change ends with its own aor_done), and with drop_known
+ * the markers that expired.  Returns how many bindings went.
+ */
+static int
+loc_bucket_sweep_locked(struct loc_shm *s, struct loc_bucket *bk,
+			loc_match_fn match, const void *arg, int drop_known,
+			int64_t now, const struct loc_sink *k)
+{
+	uint32_t *link = &bk->head;
+	int n = 0;
+
+	while (*link != LOC_NIL) {
+		uint32_t i = *link;
+		struct loc_slot *sl = &s->slots[i];
+
+		if (sl->kind == LOC_SLOT_KNOWN && drop_known &&
+		    sl->known_until <= now) {
+			*link = sl->next;
+			loc_slot_free(s, i);
+		} else if (sl->kind == LOC_SLOT_BINDING &&
+			   match(&sl->b, arg, now)) {
+			n += loc_aor_remove_locked(s, bk, sl->b.aor, match,
+						   arg, now, k);
+			link = &bk->head;	/* the chain changed */
+		} else {
+			link = &sl->next;
+		}
+	}
+	return n;
+}
+
+int
+loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
+		    int64_t now, const struct loc_sink *k)
+{
+	struct loc_conn c = { edge_id, conn_id };
+	int n = 0;
+
+	if (conn_id == 0)	/* UDP: no connection holds a binding */
+		return 0;
+	for (uint32_t b = 0; b < s->hdr->nbuckets; b++) {
+		struct loc_bucket *bk = &s->buckets[b];
+
+		if (loc_lock(s, &bk->lock, bk) < 0)
+			continue;
+		n += loc_bucket_sweep_locked(s, bk, loc_match_conn, &c, 0,
+					     now, k);
+		loc_unlock(&bk->lock);
+	}
+	return n;
+}
+
+void
+loc_shm_expire(struct loc_shm *s, int64_t now, const struct loc_sink *k)
+{
+	uint32_t nb = s->hdr->nbuckets, slice = nb / 32 > 64 ? nb / 32 : 64;
+	uint32_t start;
+
+	if (slice > nb)
+		slice = nb;
+	start = __atomic_fetch_add(&s->hdr->expire_cursor, slice,
+				   __ATOMIC_RELAXED);
+	for (uint32_t j = 0; j < slice; j++) {
+		struct loc_bucket *bk = &s->buckets[(start + j) & (nb - 1)];
+
+		if (loc_lock(s, &bk->lock, bk) < 0)
+			continue;
+		loc_bucket_sweep_locked(s, bk, loc_match_expired, NULL, 1, now,
+					k);
+		loc_unlock(&bk->lock);
+	}
+}
+
+/*
+ * Frees slots for a save into a full store: every expired binding and
+ * marker; if that freed nothing, the marker that expires first (an
+ * AOR then answers 404 before its time: better than refusing a
+ * REGISTER).  Holds one bucket lock at a time.
+ */
+static void
+loc_shm_reclaim(struct loc_shm *s, int64_t now, const struct loc_sink *k)
+{
+	uint32_t best_b = LOC_NIL, best_i = LOC_NIL;
+	int64_t best = INT64_MAX;
+	struct loc_bucket *bk;
+	int have;
+
+	for (uint32_t b = 0; b < s->hdr->nbuckets; b++) {
+		bk = &s->buckets[b];
+		if (loc_lock(s, &bk->lock, bk) < 0)
+			continue;
+		loc_bucket_sweep_locked(s, bk, loc_match_expired, NULL, 1, now,
+					k);
+		for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next)
+			if (s->slots[i].kind == LOC_SLOT_KNOWN &&
+			    s->slots[i].known_until < best) {
+				best = s->slots[i].known_until;
+				best_b = b;
+				best_i = i;
+			}
+		loc_unlock(&bk->lock);
+	}
+	if (loc_lock(s, &s->hdr->free_lock, NULL) < 0)
+		return;
+	have = s->hdr->free_head != LOC_NIL;
+	loc_unlock(&s->hdr->free_lock);
+	if (have || best_b == LOC_NIL)
+		return;
+	bk = &s->buckets[best_b];
+	if (loc_lock(s, &bk->lock, bk) < 0)
+		return;
+	for (uint32_t *link = &bk->head; *link != LOC_NIL;
+	     link = &s->slots[*link].next) {
+		if (*link == best_i && s->slots[best_i].kind == LOC_SLOT_KNOWN) {
+			*link = s->slots[best_i].next;
+			loc_slot_free(s, best_i);
+			break;
+		}
+	}
+	loc_unlock(&bk->lock);
+}
+
+/*
+ * Replaces everything stored for aor with bs[0..n) and, when n is 0
+ * and known_until > now, a marker: the view another host wrote to
+ * Redis.  Writes nothing back (no sink).  With wseq, refuses with
+ * -EAGAIN when a local write happened since *wseq was read.  Returns
+ * 0, -EAGAIN or -ENOSPC (then the old bindings are left as they were).
+ */
+int
+loc_shm_replace_aor(struct loc_shm *s, const char *aor,
+		    const struct loc_binding *bs, int n, int64_t known_until,
+		    int64_t now, const uint32_t *wseq)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	uint32_t *link, pool = LOC_NIL, i;
+	int have = 0, need = n, old = 0, rc;
+
+	if (n == 0 && known_until > now)
+		need = 1;
+	rc = loc_lock(s, &bk->lock, bk);
+	if (rc < 0)
+		return rc;
+	if (wseq && *wseq != bk->wseq) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	/* Unlink the AOR's slots into a private pool, topped up from the
+	 * free list; put them back if the pool cannot be filled. */
+	link = &bk->head;
+	while (*link != LOC_NIL) {
+		i = *link;
+		if (strcasecmp(s->slots[i].b.aor, aor)) {
+			link = &s->slots[i].next;
+			continue;
+		}
+		old += s->slots[i].kind == LOC_SLOT_BINDING;
+		*link = s->slots[i].next;
+		s->slots[i].next = pool;
+		pool = i;
+		have++;
+	}
+	while (have < need && (i = loc_slot_alloc(s)) != LOC_NIL) {
+		s->slots[i].next = pool;
+		s->slots[i].kind = LOC_SLOT_FREE;
+		pool = i;
+		have++;
+	}
+	if (have < need)
+		rc = -ENOSPC;
+	for (int j = 0; pool != LOC_NIL; j++) {
+		struct loc_slot *sl = &s->slots[pool];
+
+		i = pool;
+		pool = sl->next;
+		if (rc == 0 && j < n) {
+			sl->kind = LOC_SLOT_BINDING;
+			sl->b = bs[j];
+		} else if (rc == 0 && j == 0 && known_until > now) {
+			memset(&sl->b, 0, sizeof(sl->b));
+			strcpy(sl->b.aor, aor);
+			sl->kind = LOC_SLOT_KNOWN;
+			sl->known_until = known_until;
+		} else if (rc == 0 || sl->kind == LOC_SLOT_FREE) {
+			loc_slot_free(s, i);
+			continue;
+		}	/* else rc < 0: an old slot goes back unchanged */
+		sl->next = bk->head;
+		bk->head = i;
+	}
+	if (rc == 0)
+		loc_count(s, n - old);
+out:
+	loc_unlock(&bk->lock);
+	return rc;
+}
+
+/* The write sequence of aor's bucket, for loc_shm_replace_aor. */
+uint32_t
+loc_shm_wseq(struct loc_shm *s, const char *aor)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	uint32_t w = 0;
+
+	if (loc_lock(s, &bk->lock, bk) == 0) {
+		w = bk->wseq;
+		loc_unlock(&bk->lock);
+	}
+	return w;
+}

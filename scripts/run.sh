@@ -1,0 +1,68 @@
+#!/bin/sh
+# `make run`: starts a whole sipmesh cluster on loopback in the
+# foreground - Redis (when configured and not already listening), the
+# cores and the edges of the configuration - and stops all of it on
+# Ctrl-C.  The configuration is etc/sipmesh.conf, or the sample.
+set -u
+cd "$(dirname "$0")/.."
+BIN=${SIPMESH_BIN:-build/bin}
+CONF=${SIPMESH_CONF:-etc/sipmesh.conf}
+[ -f "$CONF" ] || CONF=etc/sipmesh.conf.sample
+
+layout=$("$BIN/sipmesh-core" -c "$CONF" -L) || exit 1
+pids=""
+
+stop() {
+	trap - INT TERM
+	echo "sipmesh: stopping"
+	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+	for p in $pids; do wait "$p" 2>/dev/null; done
+	shm=$(echo "$layout" | awk '$1 == "shm" { print $2 }')
+	rm -f "/dev/shm${shm}"
+	exit "${1:-0}"
+}
+trap 'stop 0' INT TERM
+
+redis=$(echo "$layout" | awk '$1 == "redis" { print $2 }')
+if [ -n "$redis" ]; then
+	rhost=${redis%:*}
+	rport=${redis##*:}
+	if redis-cli -h "$rhost" -p "$rport" ping >/dev/null 2>&1; then
+		echo "sipmesh: using the Redis already on $redis"
+	else
+		redis-server --bind "$rhost" --port "$rport" --save '' \
+			--appendonly no --loglevel warning &
+		pids="$pids $!"
+		i=0
+		until redis-cli -h "$rhost" -p "$rport" ping >/dev/null 2>&1; do
+			i=$((i + 1))
+			[ $i -gt 50 ] && { echo "sipmesh: redis did not start"; stop 1; }
+			sleep 0.1
+		done
+		echo "sipmesh: Redis on $redis"
+	fi
+fi
+
+for id in $(echo "$layout" | awk '$1 == "core" { print $2 }'); do
+	"$BIN/sipmesh-core" -c "$CONF" -i "$id" &
+	pids="$pids $!"
+done
+for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
+	"$BIN/sipmesh-edge" -c "$CONF" -i "$id" &
+	pids="$pids $!"
+done
+
+echo "$layout" | awk '$1 == "edge" { print "sipmesh: SIP UDP on " $3 " (edge " $2 ")" }'
+echo "sipmesh: running with $CONF; Ctrl-C stops everything"
+
+# Any process that dies takes the cluster down with it, loudly.
+while :; do
+	for p in $pids; do
+		if ! kill -0 "$p" 2>/dev/null; then
+			wait "$p"
+			echo "sipmesh: process $p exited ($?)"
+			stop 1
+		fi
+	done
+	sleep 1
+done
