@@ -272,6 +272,36 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 	core_stx_branch_done(s);
 }
 
+/*
+ * Where to send a request for a binding.  The Contact, unless it looks
+ * NATed or unreachable (Kamailio nat_uac_test): a host that is not an
+ * IP address (SIP.js writes "*.invalid"), or an IP other than the one
+ * the REGISTER came from; then the REGISTER's source address, which is
+ * where the UA's NAT binding points.
+ */
+static int
+core_binding_dest(const struct loc_binding *b, const osip_uri_t *u,
+		  union env_sa *dst)
+{
+	union env_sa c;
+	int have_src = b->received.sa.sa_family != AF_UNSPEC;
+
+	if (core_uri_dest(u, &c) == 0) {
+		char a[64], r[64];
+
+		if (!have_src || strcmp(env_sa_ip(&c, a, sizeof(a)),
+					env_sa_ip(&b->received, r,
+						  sizeof(r))) == 0) {
+			*dst = c;
+			return 0;
+		}
+	}
+	if (!have_src)
+		return -EHOSTUNREACH;
+	*dst = b->received;
+	return 0;
+}
+
 /* One branch of a fork: the request retargeted to a binding. */
 static void
 core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
@@ -287,9 +317,7 @@ core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
 		return;
 	if (osip_uri_parse(u, b->contact) != 0)
 		goto fail;
-	if (b->received.sa.sa_family != AF_UNSPEC)
-		dst = b->received;
-	else if (core_uri_dest(u, &dst) != 0)
+	if (core_binding_dest(b, u, &dst) != 0)
 		goto fail;
 	if (osip_message_clone(s->req, &fwd) != 0)
 		goto fail;

@@ -48,7 +48,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("redis", "address", redis, ""),
 	S("redis", "prefix", redis_prefix, "sm"),
 	S("location", "shm_name", shm_name, "/sipmesh-loc"),
-	I("location", "shm_size_mb", shm_size_mb, "64", 1, 65536),
+	I("location", "shm_size_mb", shm_size_mb, "192", 1, 65536),
 	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
 	I("registrar", "min_expires", min_expires, "60", 0, 86400),
 	I("registrar", "max_expires", max_expires, "86400", 1, 31536000),

@@ -260,10 +260,11 @@ loc_redis_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 	(void)priv;
 	if (r->closing)
 		return;
-	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+	if (!rep) {		/* the disconnect itself is logged once */
 		r->errors++;
-		log_warn(LOG_SYS_LOC, "redis: %s",
-			 rep ? rep->str : "connection lost");
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		r->errors++;
+		log_warn(LOG_SYS_LOC, "redis: %s", rep->str);
 	}
 }
 

@@ -202,7 +202,7 @@ class Proc {
 			try { this.child.kill('SIGTERM'); } catch { /* raced with exit */ }
 			const t = await Promise.race([
 				this.exited.then(() => 'exit'),
-				new Promise((r) => setTimeout(() => r('timeout'), ms)),
+				new Promise((r) => setTimeout(() => r('timeout'), ms).unref()),
 			]);
 			if (t === 'timeout' && wasAlive) {
 				forced = true;
@@ -212,7 +212,7 @@ class Proc {
 		} else {
 			this.diedEarly = true;
 		}
-		await Promise.race([this.closed, new Promise((r) => setTimeout(r, 1000))]);
+		await Promise.race([this.closed, new Promise((r) => setTimeout(r, 1000).unref())]);
 		return this.problem(forced);
 	}
 

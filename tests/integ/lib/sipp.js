@@ -101,7 +101,7 @@ class SippRun {
 	}
 
 	async _result() {
-		await Promise.race([this.proc.closed, new Promise((r) => setTimeout(r, 1000))]);
+		await Promise.race([this.proc.closed, new Promise((r) => setTimeout(r, 1000).unref())]);
 		const r = {
 			code: this.proc.code,
 			signal: this.proc.signal,
@@ -130,7 +130,7 @@ class SippRun {
 	async wait(ms) {
 		const t = await Promise.race([
 			this.done.then(() => 'done'),
-			new Promise((r) => setTimeout(() => r('timeout'), ms)),
+			new Promise((r) => setTimeout(() => r('timeout'), ms).unref()),
 		]);
 		if (t === 'timeout') {
 			await this.stop(1000);

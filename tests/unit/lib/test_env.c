@@ -1,0 +1,227 @@
+/*
+ * test_env.c - the envelope codec: round trips for both address
+ * families, and refusal of every hostile header (bad magic or version,
+ * lengths that lie, unknown type, transport or family, truncation at
+ * every byte).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "lib/env.h"
+
+static const char sipmsg[] = "OPTIONS sip:a@x SIP/2.0\r\n\r\n";
+
+static struct env
+env_sample(const char *src_ip, const char *local_ip)
+{
+	struct env e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = ENV_SIP;
+	e.transport = ENV_WSS;
+	e.flags = ENV_F_WS;
+	e.edge_id = 513;
+	e.core_id = 65535;
+	e.conn_id = 0xdeadbeef;
+	assert_int_equal(env_sa_from(&e.src, src_ip, 40000), 0);
+	assert_int_equal(env_sa_from(&e.local, local_ip, 5060), 0);
+	e.msg = sipmsg;
+	e.len = sizeof(sipmsg) - 1;
+	return e;
+}
+
+static void
+test_env__round_trip_v4_and_v6(void **state)
+{
+	static const char *const ips[][2] = {
+		{ "192.0.2.1", "127.0.0.1" }, { "2001:db8::1", "::1" },
+		{ "10.1.2.3", "fe80::1" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ips) / sizeof(*ips); i++) {
+		struct env e = env_sample(ips[i][0], ips[i][1]), d;
+		char buf[256], a[64], b[64];
+		int n = env_encode(&e, buf, sizeof(buf));
+
+		assert_int_equal(n, ENV_HDR_LEN + (int)e.len);
+		assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+		assert_int_equal(d.type, ENV_SIP);
+		assert_int_equal(d.transport, ENV_WSS);
+		assert_int_equal(d.flags, ENV_F_WS);
+		assert_int_equal(d.edge_id, 513);
+		assert_int_equal(d.core_id, 65535);
+		assert_int_equal(d.conn_id, 0xdeadbeef);
+		assert_string_equal(env_sa_str(&d.src, a, sizeof(a)),
+				    env_sa_str(&e.src, b, sizeof(b)));
+		assert_string_equal(env_sa_str(&d.local, a, sizeof(a)),
+				    env_sa_str(&e.local, b, sizeof(b)));
+		assert_int_equal(d.len, e.len);
+		assert_ptr_equal(d.msg, buf + ENV_HDR_LEN);
+		assert_memory_equal(d.msg, sipmsg, e.len);
+	}
+}
+
+static void
+test_env__empty_message_and_unset_local(void **state)
+{
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[ENV_HDR_LEN];
+
+	(void)state;
+	e.type = ENV_CONN_CLOSED;
+	e.len = 0;
+	memset(&e.local, 0, sizeof(e.local));
+	assert_int_equal(env_encode(&e, buf, sizeof(buf)), ENV_HDR_LEN);
+	assert_int_equal(env_decode(&d, buf, sizeof(buf)), 0);
+	assert_int_equal(d.type, ENV_CONN_CLOSED);
+	assert_int_equal(d.local.sa.sa_family, AF_UNSPEC);
+	assert_int_equal(d.len, 0);
+}
+
+static void
+test_env__encode_refuses_small_buffer_and_unknown_family(void **state)
+{
+	struct env e = env_sample("192.0.2.1", "127.0.0.1");
+	char buf[256];
+
+	(void)state;
+	for (size_t cap = 0; cap < ENV_HDR_LEN + e.len; cap++)
+		assert_int_equal(env_encode(&e, buf, cap), -ENOSPC);
+	e.src.sa.sa_family = AF_UNIX;
+	assert_int_equal(env_encode(&e, buf, sizeof(buf)), -EINVAL);
+}
+
+static void
+test_env__decode_refuses_bad_magic_and_version(void **state)
+{
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[256];
+	int n = env_encode(&e, buf, sizeof(buf));
+
+	(void)state;
+	buf[0] = 'X';
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EPROTO);
+	buf[0] = 'S';
+	buf[1] = 'm';
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EPROTO);
+	buf[1] = 'M';
+	for (int v = 0; v < 256; v++) {
+		buf[2] = (char)v;
+		assert_int_equal(env_decode(&d, buf, (size_t)n),
+				 v == ENV_VERSION ? 0 : -EPROTO);
+	}
+}
+
+static void
+test_env__decode_refuses_every_truncation(void **state)
+{
+	struct env e = env_sample("2001:db8::1", "::1"), d;
+	char buf[256];
+	int n = env_encode(&e, buf, sizeof(buf));
+
+	(void)state;
+	for (int len = 0; len < n; len++) {
+		/* A copy of exactly len bytes, so ASan sees any over-read. */
+		char *cut = test_malloc(len ? (size_t)len : 1);
+		int rc;
+
+		memcpy(cut, buf, (size_t)len);
+		rc = env_decode(&d, cut, (size_t)len);
+		assert_true(rc == -EINVAL || rc == -EPROTO);
+		test_free(cut);
+	}
+}
+
+/* The u32 length at offset 56 against the bytes really present. */
+static void
+test_env__decode_refuses_lying_lengths(void **state)
+{
+	static const unsigned char lens[][4] = {
+		{ 0, 0, 0, 0 }, { 0, 0, 0, 26 }, { 0, 0, 0, 28 },
+		{ 0x7f, 0xff, 0xff, 0xff }, { 0xff, 0xff, 0xff, 0xff },
+		{ 0x80, 0, 0, 27 }, { 0, 1, 0, 27 },
+	};
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[256];
+	int n = env_encode(&e, buf, sizeof(buf));
+
+	(void)state;
+	assert_int_equal((int)e.len, 27);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(*lens); i++) {
+		memcpy(buf + 56, lens[i], 4);
+		assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	}
+	/* Trailing bytes past the message are a lie too. */
+	memcpy(buf + 56, "\0\0\0\x1b", 4);
+	assert_int_equal(env_decode(&d, buf, (size_t)n + 1), -EINVAL);
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+}
+
+static void
+test_env__decode_refuses_unknown_type_transport_family(void **state)
+{
+	static const struct { int off; unsigned char v; } bad[] = {
+		{ 3, 0 }, { 3, 3 }, { 3, 255 },		/* type */
+		{ 4, 0 }, { 4, ENV_WSS + 1 }, { 4, 255 },	/* transport */
+		{ 12, 5 }, { 12, 255 }, { 32, 2 },	/* address family */
+	};
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[256], orig[256];
+	int n = env_encode(&e, orig, sizeof(orig));
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		memcpy(buf, orig, (size_t)n);
+		buf[bad[i].off] = (char)bad[i].v;
+		assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	}
+}
+
+static void
+test_env__addresses_format_and_parse(void **state)
+{
+	union env_sa sa;
+	char s[64];
+
+	(void)state;
+	assert_int_equal(env_sa_from(&sa, "::1", 5060), 0);
+	assert_string_equal(env_sa_str(&sa, s, sizeof(s)), "[::1]:5060");
+	assert_string_equal(env_sa_ip(&sa, s, sizeof(s)), "::1");
+	assert_int_equal(env_sa_port(&sa), 5060);
+	assert_int_equal(env_sa_from(&sa, "127.0.0.1", 65535), 0);
+	assert_string_equal(env_sa_str(&sa, s, sizeof(s)), "127.0.0.1:65535");
+	assert_int_equal(env_sa_from(&sa, "localhost", 1), -EINVAL);
+	assert_int_equal(env_sa_from(&sa, "1.2.3.4", 65536), -EINVAL);
+	assert_int_equal(env_sa_from(&sa, "1.2.3.4", -1), -EINVAL);
+	assert_int_equal(env_sa_from(&sa, "[::1]", 1), -EINVAL);
+	memset(&sa, 0, sizeof(sa));
+	assert_string_equal(env_sa_ip(&sa, s, sizeof(s)), "-");
+	assert_string_equal(env_transport_name(ENV_UDP), "UDP");
+	assert_string_equal(env_transport_name(ENV_WSS), "WSS");
+	assert_string_equal(env_transport_name(0), "?");
+	assert_string_equal(env_transport_name(99), "?");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_env__round_trip_v4_and_v6),
+		cmocka_unit_test(test_env__empty_message_and_unset_local),
+		cmocka_unit_test(test_env__encode_refuses_small_buffer_and_unknown_family),
+		cmocka_unit_test(test_env__decode_refuses_bad_magic_and_version),
+		cmocka_unit_test(test_env__decode_refuses_every_truncation),
+		cmocka_unit_test(test_env__decode_refuses_lying_lengths),
+		cmocka_unit_test(test_env__decode_refuses_unknown_type_transport_family),
+		cmocka_unit_test(test_env__addresses_format_and_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

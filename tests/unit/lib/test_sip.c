@@ -1,0 +1,86 @@
+/*
+ * test_sip.c - the Via branch that names a core: make/core round trip,
+ * and refusal of branches this cluster did not make.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/sip.h"
+
+static void
+test_sip__branch_round_trip(void **state)
+{
+	static const int ids[] = { 1, 2, 9, 10, 255, 4096, 65535 };
+	static const uint64_t tokens[] = { 0, 1, 0xffffffffffffffffULL, 0x1234abcd };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
+		for (size_t j = 0; j < sizeof(tokens) / sizeof(*tokens); j++) {
+			char b[SIP_BRANCH_MAX];
+			int n = sip_branch_make(b, sizeof(b), ids[i], tokens[j]);
+
+			assert_true(n > 0 && n < SIP_BRANCH_MAX);
+			assert_int_equal(strlen(b), n);
+			assert_memory_equal(b, "z9hG4bK", 7);	/* RFC 3261 cookie */
+			assert_int_equal(sip_branch_core(b, (size_t)n), ids[i]);
+		}
+}
+
+static void
+test_sip__branch_make_reports_short_buffer(void **state)
+{
+	char b[SIP_BRANCH_MAX];
+	int n = sip_branch_make(b, sizeof(b), 12, 42);
+
+	(void)state;
+	for (size_t cap = 0; cap <= (size_t)n; cap++)
+		assert_int_equal(sip_branch_make(b, cap, 12, 42), -ENOSPC);
+}
+
+static void
+test_sip__branch_core_rejects_foreign_branches(void **state)
+{
+	static const char *const bad[] = {
+		"", "z9hG4bK", "z9hG4bK1234", "z9hG4bKsm", "z9hG4bKsm.1",
+		"z9hG4bKsm1", "z9hG4bKsm1x.1", "z9hG4bKsm0.1", "z9hG4bKsm65536.1",
+		"z9hG4bKsm99999999999999999999.1", "z9hG4bKSM1.1", "Z9HG4BKsm1.1",
+		"z9hG4bKsm-1.1", "z9hG4bKsm 1.1", "1234", "sm1.1",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (sip_branch_core(bad[i], strlen(bad[i])) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void
+test_sip__branch_core_respects_the_slice_length(void **state)
+{
+	static const char b[] = "z9hG4bKsm12.00ab;rport";
+
+	(void)state;
+	/* Not NUL-terminated slices: the length is the end. */
+	assert_int_equal(sip_branch_core(b, 16), 12);
+	assert_int_equal(sip_branch_core(b, 11), -1);
+	assert_int_equal(sip_branch_core(b, 10), -1);
+	assert_int_equal(sip_branch_core(b, 3), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sip__branch_round_trip),
+		cmocka_unit_test(test_sip__branch_make_reports_short_buffer),
+		cmocka_unit_test(test_sip__branch_core_rejects_foreign_branches),
+		cmocka_unit_test(test_sip__branch_core_respects_the_slice_length),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,558 @@
+/*
+ * test_loc_redis.c - the Redis replica (location/loc_redis.c) against a
+ * real redis-server started by each test on a free loopback port: the
+ * binding codec, writes seen by another host (another shm segment)
+ * after its loop handles the invalidation, the start-up load, deletes,
+ * and Redis dying under a running store.  No fixed sleeps: the loop
+ * runs until a condition holds or a deadline passes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "location/loc.h"
+#include "location/loc_int.h"
+
+#define DEADLINE_MS 5000
+
+struct srv {
+	pid_t pid;
+	int port;
+};
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static redisContext *
+srv_client(int port)
+{
+	struct timeval tv = { 1, 0 };
+
+	return redisConnectWithTimeout("127.0.0.1", port, tv);
+}
+
+/* Starts redis-server on port (0: a free one) and waits for PONG. */
+static void
+srv_start(struct srv *s, int port)
+{
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	char p[16];
+
+	s->port = port ? port : free_port();
+	snprintf(p, sizeof(p), "%d", s->port);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execl("/usr/bin/redis-server", "redis-server", "--port", p,
+		      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		      "--loglevel", "warning", (char *)NULL);
+		_exit(127);
+	}
+	for (int waited = 0; waited < DEADLINE_MS; waited += 20) {
+		redisContext *c = srv_client(s->port);
+		redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+		int up = r && r->type == REDIS_REPLY_STATUS;
+
+		if (r)
+			freeReplyObject(r);
+		if (c)
+			redisFree(c);
+		if (up)
+			return;
+		nanosleep(&tick, NULL);	/* polling for the server, bounded */
+	}
+	fail_msg("redis-server did not start on port %d", s->port);
+}
+
+static void
+srv_stop(struct srv *s, int sig)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, sig);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+/* A Redis reply's integer, for checks from the test's own client. */
+static long long
+srv_int(int port, const char *fmt, ...)
+{
+	redisContext *c = srv_client(port);
+	redisReply *r;
+	long long v;
+	va_list ap;
+
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	v = r->integer;
+	freeReplyObject(r);
+	redisFree(c);
+	return v;
+}
+
+struct fix {
+	struct srv srv;
+	uv_loop_t loop;
+	char names[3][64];
+	struct loc_config cfg[3];
+	struct loc *l[3];
+};
+
+static int
+fix_setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	srv_start(&f->srv, 0);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(f->names[i], sizeof(f->names[i]), "/smloc-rtest-%d-%c",
+			 (int)getpid(), 'x' + i);
+		loc_shm_unlink(f->names[i]);
+		f->cfg[i] = (struct loc_config){
+			.shm_name = f->names[i],
+			.shm_size = 8 << 20,
+			.max_bindings = 256,
+			.redis_host = "127.0.0.1",
+			.redis_port = f->srv.port,
+			.prefix = "smt",
+			.aor_ttl = 100,
+		};
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+fix_teardown(void **state)
+{
+	struct fix *f = *state;
+
+	for (int i = 0; i < 3; i++) {
+		loc_free(f->l[i]);
+		loc_shm_unlink(f->names[i]);
+	}
+	/* loc_free releases its handles on the next turn of the loop */
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	srv_stop(&f->srv, SIGTERM);
+	free(f);
+	return 0;
+}
+
+/* ---- running the loop until a condition holds */
+
+typedef int (*cond_fn)(struct fix *f, void *arg);
+
+struct wait {
+	struct fix *f;
+	cond_fn cond;
+	void *arg;
+	uint64_t until;
+	int ok;
+};
+
+static void
+wait_tick(uv_timer_t *t)
+{
+	struct wait *w = t->data;
+
+	w->ok = w->cond(w->f, w->arg);
+	if (w->ok || uv_now(t->loop) >= w->until)
+		uv_stop(t->loop);
+}
+
+static int
+run_until(struct fix *f, cond_fn cond, void *arg)
+{
+	struct wait w = { f, cond, arg, 0, 0 };
+	uv_timer_t t;
+
+	uv_update_time(&f->loop);
+	w.until = uv_now(&f->loop) + DEADLINE_MS;
+	uv_timer_init(&f->loop, &t);
+	t.data = &w;
+	uv_timer_start(&t, wait_tick, 0, 5);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	return w.ok;
+}
+
+static int
+connected(struct fix *f, void *arg)
+{
+	struct loc_stats st;
+	int n = (int)(intptr_t)arg;
+
+	for (int i = 0; i < n; i++) {
+		loc_stats_get(f->l[i], &st);
+		if (!st.redis_connected)
+			return 0;
+	}
+	return 1;
+}
+
+struct expect {
+	int who;
+	const char *aor;
+	int n;
+	int known;
+};
+
+static int
+lookup_is(struct fix *f, void *arg)
+{
+	struct expect *e = arg;
+	struct loc_binding out[8];
+	int known;
+
+	return loc_lookup(f->l[e->who], e->aor, time(NULL), out, 8, &known) ==
+		e->n && known == e->known;
+}
+
+/* Host 1's first binding of alice@a.test has this contact. */
+static int
+first_contact_is(struct fix *f, void *arg)
+{
+	struct loc_binding out[4];
+
+	return loc_lookup(f->l[1], "alice@a.test", time(NULL), out, 4, NULL) > 0 &&
+		strcmp(out[0].contact, arg) == 0;
+}
+
+static struct loc_binding
+mk(const char *aor, const char *contact, int64_t expires)
+{
+	struct loc_binding b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.aor, sizeof(b.aor), "%s", aor);
+	snprintf(b.contact, sizeof(b.contact), "%s", contact);
+	snprintf(b.callid, sizeof(b.callid), "cid-%s", contact);
+	b.expires = expires;
+	b.q = 1000;
+	return b;
+}
+
+static void
+open_hosts(struct fix *f, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(loc_new(&f->l[i], &f->cfg[i], &f->loop), 0);
+	assert_true(run_until(f, connected, (void *)(intptr_t)n));
+}
+
+/* The key exists / does not exist in Redis (the test's own client). */
+static int
+hash_exists(struct fix *f, const char *key)
+{
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = c && !c->err ? redisCommand(c, "EXISTS %s", key) : NULL;
+	int v = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		redisFree(c);
+	return v;
+}
+
+static int
+hash_is_there(struct fix *f, void *key)
+{
+	return hash_exists(f, key) == 1;
+}
+
+/* x@a.test's binding has left Redis and only the known marker stays. */
+static int
+x_binding_gone(struct fix *f, void *arg)
+{
+	(void)arg;
+	return srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:x@a.test",
+		       "c:sip:x@h") == 0 &&
+	       srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:x@a.test",
+		       "k") == 1;
+}
+
+static int
+disconnected_with_errors(struct fix *f, void *arg)
+{
+	struct loc_stats st;
+
+	(void)arg;
+	loc_stats_get(f->l[0], &st);
+	return !st.redis_connected && st.redis_errors > 0;
+}
+
+/* ---- tests */
+
+static void
+test_loc_redis__codec_roundtrip_and_hostile_input(void **state)
+{
+	struct loc_binding b = mk("Alice@A.test", "sip:alice@[::1]:5060", 1700000000123LL);
+	struct loc_binding d;
+	char buf[LOC_REDIS_VAL_MAX];
+	int n;
+
+	(void)state;
+	b.cseq = 4242;
+	b.q = 700;
+	b.transport = 4;
+	b.flags = LOC_F_WS;
+	b.edge_id = 9;
+	b.conn_id = 123456;
+	b.reg_id = 2;
+	snprintf(b.instance, sizeof(b.instance), "<urn:uuid:abc>");
+	snprintf(b.user_agent, sizeof(b.user_agent), "SIP.js/0.21");
+	snprintf(b.path, sizeof(b.path), "<sip:edge9;lr;ob>");
+	b.received.in6.sin6_family = AF_INET6;
+	b.received.in6.sin6_port = htons(40000);
+	inet_pton(AF_INET6, "2001:db8::7", &b.received.in6.sin6_addr);
+
+	n = loc_binding_encode(&b, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(loc_binding_decode(&d, buf, n), 0);
+	assert_memory_equal(&d, &b, sizeof(b));
+
+	/* every truncation and one byte too many are refused */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(loc_binding_decode(&d, buf, i), -EPROTO);
+	buf[n] = 'x';
+	assert_int_equal(loc_binding_decode(&d, buf, n + 1), -EPROTO);
+	buf[1] = 9;		/* unknown version */
+	assert_int_equal(loc_binding_decode(&d, buf, n), -EPROTO);
+	buf[1] = 1;
+	/* the aor's length claims more than the field holds */
+	buf[2 + 8 + 4 + 2 + 1 + 1 + 2 + 4 + 4 + 1 + 2 + 16] = 0x7f;
+	assert_int_equal(loc_binding_decode(&d, buf, n), -EPROTO);
+	assert_int_equal(loc_binding_encode(&b, buf, 10), -ENOSPC);
+
+	/* IPv4 */
+	memset(&b.received, 0, sizeof(b.received));
+	b.received.in.sin_family = AF_INET;
+	b.received.in.sin_port = htons(5060);
+	b.received.in.sin_addr.s_addr = htonl(0x7f000001);
+	n = loc_binding_encode(&b, buf, sizeof(buf));
+	assert_int_equal(loc_binding_decode(&d, buf, n), 0);
+	assert_memory_equal(&d, &b, sizeof(b));
+}
+
+static void
+test_loc_redis__save_seen_by_other_host(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = mk("alice@a.test", "sip:alice@10.0.0.1", now + 300);
+	struct loc_binding out[4];
+	struct expect e = { 1, "ALICE@a.test", 1, 1 };
+	struct loc_stats st;
+
+	open_hosts(f, 2);
+	b.conn_id = 17;
+	b.edge_id = 2;
+	snprintf(b.instance, sizeof(b.instance), "<urn:uuid:a>");
+	b.reg_id = 1;
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_int_equal(loc_lookup(f->l[1], "alice@a.test", now, out, 4, NULL), 0);
+	assert_true(run_until(f, lookup_is, &e));
+	assert_int_equal(loc_lookup(f->l[1], "alice@a.test", now, out, 4, NULL), 1);
+	assert_memory_equal(&out[0], &b, sizeof(b));
+	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:alice@a.test"), 1);
+	assert_true(srv_int(f->srv.port, "PTTL %s", "smt:aor:alice@a.test") > 0);
+
+	/* a reload replaces the binding on the other host too */
+	snprintf(b.contact, sizeof(b.contact), "sip:new@10.0.0.2");
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, first_contact_is, "sip:new@10.0.0.2"));
+	assert_int_equal(loc_lookup(f->l[1], "alice@a.test", now, out, 4, NULL), 1);
+	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:alice@a.test"), 1);
+	loc_stats_get(f->l[0], &st);
+	assert_int_equal(st.redis_errors, 0);
+	loc_stats_get(f->l[1], &st);
+	assert_int_equal(st.redis_errors, 0);
+}
+
+static void
+test_loc_redis__fresh_segment_loads_at_start(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b, out[4];
+	struct expect e = { 1, "gone@a.test", 0, 1 };
+	char aor[32];
+	int known;
+
+	open_hosts(f, 2);
+	for (int i = 0; i < 50; i++) {
+		snprintf(aor, sizeof(aor), "u%d@a.test", i);
+		b = mk(aor, "sip:u@h", now + 300);
+		assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	}
+	b = mk("gone@a.test", "sip:g@h", now + 300);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_int_equal(loc_remove_aor(f->l[0], "gone@a.test", now), 1);
+	b = mk("old@a.test", "sip:o@h", now - 1);	/* already expired */
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	/* host 1 has seen the last write, so Redis holds them all */
+	assert_true(run_until(f, lookup_is, &e));
+
+	/* a third host starts with nothing but Redis */
+	assert_int_equal(loc_new(&f->l[2], &f->cfg[2], &f->loop), 0);
+	for (int i = 0; i < 50; i++) {
+		snprintf(aor, sizeof(aor), "u%d@a.test", i);
+		assert_int_equal(loc_lookup(f->l[2], aor, now, out, 4, NULL), 1);
+		assert_string_equal(out[0].contact, "sip:u@h");
+	}
+	assert_int_equal(loc_lookup(f->l[2], "gone@a.test", now, out, 4, &known), 0);
+	assert_int_equal(known, 1);
+	assert_int_equal(loc_lookup(f->l[2], "old@a.test", now, out, 4, &known), 0);
+	assert_int_equal(known, 1);
+	assert_int_equal(loc_lookup(f->l[2], "never@a.test", now, out, 4, &known), 0);
+	assert_int_equal(known, 0);
+}
+
+static void
+test_loc_redis__deletes_propagate(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b;
+	struct expect e = { 1, "d@a.test", 3, 1 };
+
+	open_hosts(f, 2);
+	b = mk("d@a.test", "sip:d1@h", now + 300);
+	b.edge_id = 1, b.conn_id = 9;
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	b = mk("d@a.test", "sip:d2@h", now + 300);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	b = mk("d@a.test", "sip:d3@h", now + 300);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, lookup_is, &e));
+
+	assert_int_equal(loc_remove(f->l[0], "d@a.test", "sip:d2@h", now), 0);
+	e.n = 2;
+	assert_true(run_until(f, lookup_is, &e));
+	assert_int_equal(loc_remove_conn(f->l[0], 1, 9, now), 1);
+	e.n = 1;
+	assert_true(run_until(f, lookup_is, &e));
+	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:d@a.test"), 1);
+	/* the other host deletes: the first one follows */
+	assert_int_equal(loc_remove_aor(f->l[1], "d@a.test", now), 1);
+	e = (struct expect){ 0, "d@a.test", 0, 1 };
+	assert_true(run_until(f, lookup_is, &e));
+	assert_int_equal(srv_int(f->srv.port, "HEXISTS %s %s",
+					 "smt:aor:d@a.test", "c:sip:d3@h"), 0);
+
+	/* expiry swept on one host leaves Redis too */
+	b = mk("x@a.test", "sip:x@h", now + 1);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	e = (struct expect){ 1, "x@a.test", 1, 1 };
+	assert_true(run_until(f, lookup_is, &e));
+	loc_expire(f->l[0], now + 2);
+	assert_true(run_until(f, x_binding_gone, NULL));
+}
+
+static void
+test_loc_redis__redis_killed_store_keeps_working(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b;
+	struct loc_stats st;
+	char aor[32];
+
+	open_hosts(f, 1);
+	for (int i = 0; i < 20; i++) {
+		if (i == 5) {
+			/* five writes are still queued in hiredis */
+			srv_stop(&f->srv, SIGKILL);
+			assert_true(run_until(f, disconnected_with_errors, NULL));
+		}
+		snprintf(aor, sizeof(aor), "k%d@a.test", i);
+		b = mk(aor, "sip:k@h", now + 300);
+		assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(aor, sizeof(aor), "k%d@a.test", i);
+		assert_int_equal(loc_lookup(f->l[0], aor, now, &b, 1, NULL), 1);
+	}
+	loc_stats_get(f->l[0], &st);
+	assert_true(st.redis_errors > 0);
+	assert_int_equal(st.redis_connected, 0);
+	assert_int_equal(st.bindings, 20);
+
+	/* Redis back on the same port: the store reconnects by itself */
+	srv_start(&f->srv, f->srv.port);
+	assert_true(run_until(f, connected, (void *)(intptr_t)1));
+	b = mk("back@a.test", "sip:b@h", now + 300);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, hash_is_there, "smt:aor:back@a.test"));
+}
+
+static void
+test_loc_redis__unreachable_at_start_is_not_an_error(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = mk("z@a.test", "sip:z@h", now + 300);
+	struct loc_stats st;
+
+	srv_stop(&f->srv, SIGTERM);
+	assert_int_equal(loc_new(&f->l[0], &f->cfg[0], &f->loop), 0);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_int_equal(loc_lookup(f->l[0], "z@a.test", now, &b, 1, NULL), 1);
+	loc_stats_get(f->l[0], &st);
+	assert_true(st.redis_errors > 0);
+	assert_int_equal(st.redis_connected, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_loc_redis__codec_roundtrip_and_hostile_input),
+		cmocka_unit_test_setup_teardown(test_loc_redis__save_seen_by_other_host, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__redis_killed_store_keeps_working, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__unreachable_at_start_is_not_an_error, fix_setup, fix_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,672 @@
+/*
+ * test_loc_shm.c - the host's shared binding store (location/loc_shm.c)
+ * through the public API in LOC_MODE_SHM: identity rules, q order,
+ * expiry and known AORs with an explicit clock, removal, a full store,
+ * two processes on one segment, a lock left by a dead process, and a
+ * differential run against a trivial model.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "location/loc.h"
+#include "location/loc_int.h"
+
+#define T0 1000000
+
+struct fix {
+	char name[64];
+	struct loc_config cfg;
+	struct loc *l;
+};
+
+static int
+fix_setup_n(void **state, int max_bindings)
+{
+	static int seq;
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->name, sizeof(f->name), "/smloc-test-%d-%d", (int)getpid(),
+		 seq++);
+	loc_shm_unlink(f->name);
+	f->cfg.shm_name = f->name;
+	f->cfg.shm_size = 64 << 20;
+	f->cfg.max_bindings = max_bindings;
+	f->cfg.aor_ttl = 100;
+	assert_int_equal(loc_new(&f->l, &f->cfg, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+fix_setup(void **state)
+{
+	return fix_setup_n(state, 64);
+}
+
+static int
+fix_setup_small(void **state)
+{
+	return fix_setup_n(state, 16);
+}
+
+static int
+fix_teardown(void **state)
+{
+	struct fix *f = *state;
+
+	loc_free(f->l);
+	loc_shm_unlink(f->name);
+	free(f);
+	return 0;
+}
+
+static struct loc_binding
+mk(const char *aor, const char *contact, int64_t expires)
+{
+	struct loc_binding b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.aor, sizeof(b.aor), "%s", aor);
+	snprintf(b.contact, sizeof(b.contact), "%s", contact);
+	snprintf(b.callid, sizeof(b.callid), "cid-%s", contact);
+	b.expires = expires;
+	b.q = 1000;
+	b.cseq = 1;
+	return b;
+}
+
+static int
+count(struct loc *l, const char *aor, int64_t now, int *known)
+{
+	struct loc_binding out[8];
+
+	return loc_lookup(l, aor, now, out, 8, known);
+}
+
+static void
+test_loc_shm__save_lookup_replace_by_contact(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("alice@a.test", "sip:alice@10.0.0.1", T0 + 60);
+	struct loc_binding out[4];
+	int known;
+
+	assert_int_equal(count(f->l, "alice@a.test", T0, &known), 0);
+	assert_int_equal(known, 0);
+	b.edge_id = 3;
+	b.conn_id = 77;
+	b.flags = LOC_F_WS;
+	snprintf(b.path, sizeof(b.path), "<sip:edge3;lr>");
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "alice@a.test", T0, out, 4, &known), 1);
+	assert_int_equal(known, 1);
+	assert_string_equal(out[0].contact, "sip:alice@10.0.0.1");
+	assert_string_equal(out[0].path, "<sip:edge3;lr>");
+	assert_int_equal(out[0].conn_id, 77);
+	assert_int_equal(out[0].flags, LOC_F_WS);
+
+	b.cseq = 2;
+	b.expires = T0 + 120;
+	assert_int_equal(loc_save(f->l, &b, T0 + 1), 0);
+	assert_int_equal(loc_lookup(f->l, "alice@a.test", T0, out, 4, NULL), 1);
+	assert_int_equal(out[0].cseq, 2);
+	assert_int_equal(out[0].expires, T0 + 120);
+}
+
+static void
+test_loc_shm__replace_by_instance_reg_id(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("bob@a.test", "sip:bob@1.1.1.1;transport=ws",
+				  T0 + 60);
+	struct loc_binding out[4];
+	struct loc_stats st;
+
+	snprintf(b.instance, sizeof(b.instance), "<urn:uuid:1>");
+	b.reg_id = 1;
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	/* a reload: new random contact, same instance and reg-id */
+	snprintf(b.contact, sizeof(b.contact), "sip:xyz@2.2.2.2;transport=ws");
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "bob@a.test", T0, out, 4, NULL), 1);
+	assert_string_equal(out[0].contact, "sip:xyz@2.2.2.2;transport=ws");
+	/* another reg-id of the same instance is another flow */
+	b.reg_id = 2;
+	snprintf(b.contact, sizeof(b.contact), "sip:flow2@2.2.2.2");
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "bob@a.test", T0, out, 4, NULL), 2);
+	/* a binding matching one by instance and another by contact
+	 * replaces both */
+	b.reg_id = 1;
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "bob@a.test", T0, out, 4, NULL), 1);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 1);
+}
+
+static void
+test_loc_shm__several_contacts_ordered_by_q(void **state)
+{
+	struct fix *f = *state;
+	const uint16_t qs[] = { 500, 1000, 100, 700 };
+	struct loc_binding out[4];
+	char c[32];
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(c, sizeof(c), "sip:c%d@h", i);
+		struct loc_binding b = mk("carol@a.test", c, T0 + 60);
+
+		b.q = qs[i];
+		assert_int_equal(loc_save(f->l, &b, T0), 0);
+	}
+	assert_int_equal(loc_lookup(f->l, "carol@a.test", T0, out, 4, NULL), 4);
+	assert_int_equal(out[0].q, 1000);
+	assert_int_equal(out[1].q, 700);
+	assert_int_equal(out[2].q, 500);
+	assert_int_equal(out[3].q, 100);
+	/* max 2: the two best, not the first two stored */
+	assert_int_equal(loc_lookup(f->l, "carol@a.test", T0, out, 2, NULL), 2);
+	assert_string_equal(out[0].contact, "sip:c1@h");
+	assert_string_equal(out[1].contact, "sip:c3@h");
+}
+
+static void
+test_loc_shm__aor_domain_matters_case_does_not(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("alice@a.test", "sip:alice@h", T0 + 60);
+	int known;
+
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(count(f->l, "alice@b.test", T0, &known), 0);
+	assert_int_equal(known, 0);
+	assert_int_equal(count(f->l, "alice@a.tes", T0, &known), 0);
+	assert_int_equal(count(f->l, "ALICE@A.Test", T0, &known), 1);
+	assert_int_equal(known, 1);
+}
+
+static void
+test_loc_shm__expires_on_time(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("dave@a.test", "sip:dave@h", T0 + 60);
+	struct loc_stats st;
+
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(count(f->l, "dave@a.test", T0 + 59, NULL), 1);
+	assert_int_equal(count(f->l, "dave@a.test", T0 + 60, NULL), 0);
+	loc_expire(f->l, T0 + 59);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 1);
+	loc_expire(f->l, T0 + 60);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 0);
+	assert_int_equal(st.capacity, 64);
+}
+
+static void
+test_loc_shm__known_after_last_binding_then_forgotten(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("erin@a.test", "sip:erin@h", T0 + 60);
+	struct loc_binding c = mk("erin@a.test", "sip:erin@g", T0 + 30);
+	int known;
+
+	/* removed at T0+10: known until T0+10+aor_ttl */
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(loc_save(f->l, &c, T0), 0);
+	assert_int_equal(loc_remove_aor(f->l, "erin@a.test", T0 + 10), 2);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 10, &known), 0);
+	assert_int_equal(known, 1);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 109, &known), 0);
+	assert_int_equal(known, 1);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 110, &known), 0);
+	assert_int_equal(known, 0);
+
+	/* expired at T0+60 and swept late: known until T0+160 */
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 159, &known), 0);
+	assert_int_equal(known, 1);
+	loc_expire(f->l, T0 + 150);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 159, &known), 0);
+	assert_int_equal(known, 1);
+	loc_expire(f->l, T0 + 200);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 159, &known), 0);
+	assert_int_equal(known, 0);
+
+	/* a new binding clears the marker; lookups see it again */
+	assert_int_equal(loc_remove(f->l, "erin@a.test", "sip:erin@h", T0), -ENOENT);
+	b.expires = T0 + 400;
+	assert_int_equal(loc_save(f->l, &b, T0 + 300), 0);
+	assert_int_equal(count(f->l, "erin@a.test", T0 + 300, &known), 1);
+}
+
+static void
+test_loc_shm__remove_remove_aor_remove_conn(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b;
+	struct loc_binding out[4];
+	struct loc_stats st;
+
+	b = mk("f@a.test", "sip:f1@h", T0 + 60);
+	b.edge_id = 1, b.conn_id = 5;
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	b = mk("f@a.test", "sip:f2@h", T0 + 60);
+	b.edge_id = 2, b.conn_id = 5;
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	b = mk("g@a.test", "sip:g1@h", T0 + 60);
+	b.edge_id = 1, b.conn_id = 5;
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	b = mk("g@a.test", "sip:g2@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	b = mk("h@a.test", "sip:h1@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+
+	assert_int_equal(loc_remove_conn(f->l, 1, 5, T0), 2);
+	assert_int_equal(loc_remove_conn(f->l, 1, 5, T0), 0);
+	assert_int_equal(loc_remove_conn(f->l, 1, 0, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "f@a.test", T0, out, 4, NULL), 1);
+	assert_string_equal(out[0].contact, "sip:f2@h");
+	assert_int_equal(loc_lookup(f->l, "g@a.test", T0, out, 4, NULL), 1);
+	assert_string_equal(out[0].contact, "sip:g2@h");
+
+	assert_int_equal(loc_remove(f->l, "g@a.test", "sip:g1@h", T0), -ENOENT);
+	assert_int_equal(loc_remove(f->l, "g@a.test", "sip:g2@h", T0), 0);
+	assert_int_equal(count(f->l, "g@a.test", T0, NULL), 0);
+	assert_int_equal(loc_remove_aor(f->l, "h@a.test", T0), 1);
+	assert_int_equal(loc_remove_aor(f->l, "h@a.test", T0), 0);
+	assert_int_equal(count(f->l, "f@a.test", T0, NULL), 1);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 1);
+}
+
+static void
+test_loc_shm__full_store_enospc_keeps_bindings(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b;
+	struct loc_stats st;
+	char aor[32];
+	int known;
+
+	for (int i = 0; i < 16; i++) {
+		snprintf(aor, sizeof(aor), "u%d@a.test", i);
+		b = mk(aor, "sip:x@h", T0 + 60);
+		assert_int_equal(loc_save(f->l, &b, T0), 0);
+	}
+	b = mk("late@a.test", "sip:x@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), -ENOSPC);
+	b = mk("u3@a.test", "sip:other@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), -ENOSPC);
+	/* replacing an existing binding needs no slot */
+	b = mk("u3@a.test", "sip:x@h", T0 + 90);
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	for (int i = 0; i < 16; i++) {
+		snprintf(aor, sizeof(aor), "u%d@a.test", i);
+		assert_int_equal(count(f->l, aor, T0, NULL), 1);
+	}
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 16);
+
+	/* known markers give their slot to a new binding */
+	assert_int_equal(loc_remove_aor(f->l, "u0@a.test", T0), 1);
+	assert_int_equal(count(f->l, "u0@a.test", T0, &known), 0);
+	assert_int_equal(known, 1);
+	b = mk("late@a.test", "sip:x@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(count(f->l, "u0@a.test", T0, &known), 0);
+	assert_int_equal(known, 0);
+	/* expired bindings too, at save time, without loc_expire */
+	b = mk("later@a.test", "sip:x@h", T0 + 200);
+	assert_int_equal(loc_save(f->l, &b, T0 + 60), 0);
+	assert_int_equal(count(f->l, "later@a.test", T0 + 60, NULL), 1);
+}
+
+static void
+test_loc_shm__bad_arguments(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("i@a.test", "sip:i@h", T0 + 60);
+	struct loc_config cfg = f->cfg;
+	struct loc *l = NULL;
+	char name[64];
+
+	memset(b.user_agent, 'x', sizeof(b.user_agent));
+	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
+	b = mk("i@a.test", "", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), -EINVAL);
+	memset(b.aor, 'a', sizeof(b.aor));
+	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
+	assert_int_equal(loc_lookup(f->l, NULL, T0, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(loc_lookup(f->l, "i@a.test", T0, NULL, 1, NULL), -EINVAL);
+	loc_free(NULL);
+
+	snprintf(name, sizeof(name), "/smloc-test-%d-small", (int)getpid());
+	cfg.shm_name = name;
+	cfg.shm_size = 16 * sizeof(struct loc_slot);
+	assert_int_equal(loc_new(&l, &cfg, NULL), -ENOSPC);
+	assert_null(l);
+	assert_int_equal(loc_shm_unlink(name), -ENOENT);
+	cfg.redis_host = "127.0.0.1";
+	cfg.shm_size = 64 << 20;
+	assert_int_equal(loc_new(&l, &cfg, NULL), -EINVAL);	/* no loop */
+	assert_null(l);
+}
+
+/* The child opens the segment on its own, sees the parent's binding,
+ * adds one; the parent then sees the child's. */
+static void
+test_loc_shm__two_processes_share_one_segment(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("p@a.test", "sip:parent@h", T0 + 60);
+	int status;
+	pid_t pid;
+
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc *l;
+		int ok;
+
+		if (loc_new(&l, &f->cfg, NULL) != 0)
+			_exit(2);
+		ok = count(l, "p@a.test", T0, NULL) == 1;
+		b = mk("c@a.test", "sip:child@h", T0 + 60);
+		ok = ok && loc_save(l, &b, T0) == 0;
+		loc_free(l);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(count(f->l, "c@a.test", T0, NULL), 1);
+}
+
+/* A process that dies holding every bucket lock costs nothing more
+ * than a recovery. */
+static void
+test_loc_shm__lock_of_dead_process_recovered(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b = mk("q@a.test", "sip:q@h", T0 + 60);
+	int status;
+	pid_t pid;
+
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm s;
+
+		if (loc_shm_open(&s, &f->cfg) != 0)
+			_exit(2);
+		for (uint32_t i = 0; i < s.hdr->nbuckets; i++)
+			pthread_mutex_lock(&s.buckets[i].lock);
+		pthread_mutex_lock(&s.hdr->free_lock);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(count(f->l, "q@a.test", T0, NULL), 1);
+	b = mk("r@a.test", "sip:r@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), 0);
+	assert_int_equal(count(f->l, "r@a.test", T0, NULL), 1);
+	assert_int_equal(count(f->l, "q@a.test", T0, NULL), 1);
+}
+
+/* ---- differential test: the store against a list and a marker
+ * table, with the same identity, order and known rules. */
+
+#define M_AORS 3
+#define M_MAX  64
+
+struct model {
+	struct loc_binding b[M_MAX];
+	int n;
+	int64_t known_until[M_AORS];
+};
+
+static const char *m_aors[M_AORS] = { "m@a.test", "m@b.test", "n@a.test" };
+
+static int
+m_aor(const char *aor)
+{
+	for (int i = 0; i < M_AORS; i++)
+		if (strcasecmp(aor, m_aors[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+m_same(const struct loc_binding *a, const struct loc_binding *b)
+{
+	if (strcasecmp(a->aor, b->aor))
+		return 0;
+	if (a->instance[0] && !strcmp(a->instance, b->instance) &&
+	    a->reg_id == b->reg_id)
+		return 1;
+	return !strcmp(a->contact, b->contact);
+}
+
+/* Removes the model's bindings of aor that match; returns how many. */
+static int
+m_remove(struct model *m, int aor, int64_t now,
+	 int (*match)(const struct loc_binding *, const void *, int64_t),
+	 const void *arg)
+{
+	int64_t gone = 0;
+	int n = 0, left = 0;
+
+	for (int i = 0; i < m->n;) {
+		struct loc_binding *b = &m->b[i];
+
+		if (m_aor(b->aor) != aor) {
+			i++;
+			continue;
+		}
+		if (!match(b, arg, now)) {
+			left++;
+			i++;
+			continue;
+		}
+		int64_t g = b->expires < now ? b->expires : now;
+
+		gone = g > gone ? g : gone;
+		m->b[i] = m->b[--m->n];
+		n++;
+	}
+	if (n && !left)
+		m->known_until[aor] = gone + 100 > now ? gone + 100 : 0;
+	return n;
+}
+
+static int
+mm_contact(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	(void)now;
+	return !strcmp(b->contact, arg);
+}
+
+static int
+mm_all(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	(void)b, (void)arg, (void)now;
+	return 1;
+}
+
+static int
+mm_conn(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	const uint32_t *c = arg;
+
+	(void)now;
+	return b->edge_id == c[0] && b->conn_id == c[1];
+}
+
+static int
+mm_expired(const struct loc_binding *b, const void *arg, int64_t now)
+{
+	(void)arg;
+	return b->expires <= now;
+}
+
+static int
+m_before(const void *pa, const void *pb)
+{
+	const struct loc_binding *a = pa, *b = pb;
+
+	if (a->q != b->q)
+		return a->q > b->q ? -1 : 1;
+	if (a->expires != b->expires)
+		return a->expires > b->expires ? -1 : 1;
+	return strcmp(a->contact, b->contact);
+}
+
+static int
+m_lookup(const struct model *m, int aor, int64_t now, struct loc_binding *out,
+	 int *known)
+{
+	int n = 0;
+
+	*known = m->known_until[aor] > now;
+	for (int i = 0; i < m->n; i++) {
+		if (m_aor(m->b[i].aor) != aor)
+			continue;
+		*known |= m->b[i].expires + 100 > now;
+		if (m->b[i].expires > now)
+			out[n++] = m->b[i];
+	}
+	qsort(out, n, sizeof(*out), m_before);
+	return n;
+}
+
+static unsigned
+rnd(unsigned *s, unsigned n)
+{
+	*s = *s * 1103515245u + 12345u;
+	return (*s >> 16) % n;
+}
+
+static void
+test_loc_shm__differential_random_ops(void **state)
+{
+	static const char *contacts[] = { "sip:a@h", "sip:b@h", "sip:c@h",
+					  "sip:d@h" };
+	static const char *inst[] = { "", "", "<urn:uuid:x>", "<urn:uuid:y>" };
+	static const uint16_t qs[] = { 100, 500, 1000 };
+	struct fix *f = *state;
+	struct model m = { .n = 0 };
+	struct loc_binding got[M_MAX], want[M_MAX];
+	unsigned seed = 12345;
+	int64_t now = T0;
+
+	for (int op = 0; op < 4000; op++) {
+		int aor = rnd(&seed, M_AORS), r = rnd(&seed, 10), rc, mrc;
+		const char *aor_s = m_aors[aor];
+		char upper[64];
+
+		if (rnd(&seed, 4) == 0) {	/* the same AOR, other case */
+			snprintf(upper, sizeof(upper), "%s", aor_s);
+			upper[0] = (char)(upper[0] - 32);
+			aor_s = upper;
+		}
+		if (r < 5) {
+			struct loc_binding b = mk(aor_s, contacts[rnd(&seed, 4)],
+						  now + (int)rnd(&seed, 90) - 10);
+
+			snprintf(b.instance, sizeof(b.instance), "%s",
+				 inst[rnd(&seed, 4)]);
+			b.reg_id = b.instance[0] ? 1 + rnd(&seed, 2) : 0;
+			b.q = qs[rnd(&seed, 3)];
+			b.edge_id = 1 + rnd(&seed, 2);
+			b.conn_id = rnd(&seed, 3);
+			b.cseq = op;
+			rc = loc_save(f->l, &b, now);
+			for (int i = 0; i < m.n;)
+				if (m_same(&m.b[i], &b))
+					m.b[i] = m.b[--m.n];
+				else
+					i++;
+			m.b[m.n++] = b;
+			m.known_until[aor] = 0;
+			mrc = 0;
+		} else if (r == 5) {
+			const char *c = contacts[rnd(&seed, 4)];
+
+			rc = loc_remove(f->l, aor_s, c, now);
+			mrc = m_remove(&m, aor, now, mm_contact, c) ? 0 : -ENOENT;
+		} else if (r == 6) {
+			rc = loc_remove_aor(f->l, aor_s, now);
+			mrc = m_remove(&m, aor, now, mm_all, NULL);
+		} else if (r == 7) {
+			uint32_t c[2] = { 1 + rnd(&seed, 2), 1 + rnd(&seed, 2) };
+
+			rc = loc_remove_conn(f->l, (uint16_t)c[0], c[1], now);
+			mrc = 0;
+			for (int a = 0; a < M_AORS; a++)
+				mrc += m_remove(&m, a, now, mm_conn, c);
+		} else if (r == 8) {
+			loc_expire(f->l, now);	/* 64 buckets: one slice */
+			rc = mrc = 0;
+			for (int a = 0; a < M_AORS; a++) {
+				m_remove(&m, a, now, mm_expired, NULL);
+				if (m.known_until[a] <= now)
+					m.known_until[a] = 0;
+			}
+		} else {
+			now += rnd(&seed, 20);
+			rc = mrc = 0;
+		}
+		if (rc != mrc)
+			fail_msg("op %d (kind %d): store %d, model %d", op, r,
+				 rc, mrc);
+		for (int a = 0; a < M_AORS; a++) {
+			int kg, kw;
+			int ng = loc_lookup(f->l, m_aors[a], now, got, M_MAX, &kg);
+			int nw = m_lookup(&m, a, now, want, &kw);
+
+			if (ng != nw || kg != kw)
+				fail_msg("op %d: %s: store %d known %d, model %d "
+					 "known %d", op, m_aors[a], ng, kg, nw, kw);
+			for (int i = 0; i < ng; i++) {
+				assert_string_equal(got[i].contact, want[i].contact);
+				assert_int_equal(got[i].cseq, want[i].cseq);
+			}
+		}
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_loc_shm__save_lookup_replace_by_contact, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__replace_by_instance_reg_id, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__several_contacts_ordered_by_q, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__aor_domain_matters_case_does_not, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__expires_on_time, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__known_after_last_binding_then_forgotten, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__remove_remove_aor_remove_conn, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__full_store_enospc_keeps_bindings, fix_setup_small, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__bad_arguments, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__two_processes_share_one_segment, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__lock_of_dead_process_recovered, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__differential_random_ops, fix_setup, fix_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
