@@ -107,9 +107,28 @@ cfg_read_line(char *str, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
 	char *r = fgets(str, num, p->f);
+	size_t n;
+	int c;
 
-	if (r)
-		p->line++;
+	if (r == NULL)
+		return NULL;
+	p->line++;
+	/*
+	 * inih reads at most num bytes a line: the rest of a longer line
+	 * would come back as a line of its own, cutting the value and
+	 * shifting every later line number.  Refuse the line instead.
+	 */
+	n = strlen(r);
+	if (n == (size_t)num - 1 && r[n - 1] != '\n' &&
+	    (c = fgetc(p->f)) != EOF && c != '\n') {
+		while ((c = fgetc(p->f)) != EOF && c != '\n')
+			;
+		if (!p->overflow) {
+			p->overflow = 1;
+			p->bad_line = p->line;
+		}
+		r[0] = '\0';
+	}
 	return r;
 }
 
@@ -318,7 +337,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 		fclose(p.f);
 		if (r > 0 || p.overflow) {
 			snprintf(err, errlen, "%s:%d: syntax error or value "
-				 "too long", path, r > 0 ? r : p.bad_line);
+				 "too long", path, r > 0 && (!p.overflow ||
+				 r < p.bad_line) ? r : p.bad_line);
 			goto fail;
 		}
 	}

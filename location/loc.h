@@ -11,6 +11,10 @@
  *
  * All functions are called from the owning process's loop thread; the
  * shared store is safe across processes (a robust lock per bucket).
+ * `now` is unix seconds; in LOC_MODE_REDIS it must be the real clock,
+ * since Redis key expiry is derived from it.  In LOC_MODE_REDIS, loc_new
+ * ignores SIGPIPE unless the process already handles it (hiredis
+ * writes with write(2)).
  */
 #ifndef SM_LOC_H
 #define SM_LOC_H
@@ -72,14 +76,18 @@ struct loc;
  * mode, connects to Redis on loop.  The first process on a host loads
  * every binding from Redis before returning (a blocking start-up
  * step, before the loop runs).  Writes *out on success only.
- * Returns 0, -ENOMEM, -ENOSPC (shm too small for max_bindings), or a
- * negative errno from shm_open/mmap; Redis being unreachable is not
- * an error (it is retried in the background and counted).
+ * Returns 0, -ENOMEM, -ENOSPC (shm too small for max_bindings: each slot
+ * takes ~1 KiB), -EINVAL (Redis mode without a loop), -EPROTO (an
+ * existing segment of another layout), -ETIMEDOUT (its creator never
+ * finished), or a negative errno from shm_open/mmap; loop may be NULL
+ * in LOC_MODE_SHM.  Redis being unreachable is not an error (it is
+ * retried in the background and counted).
  */
 int loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop);
 
 /* Closes Redis and unmaps; the shared store stays for other processes.
- * Accepts NULL. */
+ * Accepts NULL.  In LOC_MODE_REDIS the memory is released by the loop's
+ * next turn (uv_close): run the loop once more before uv_loop_close. */
 void loc_free(struct loc *l);
 
 /* Removes the host's shared store (for tests and `make run` cleanup). */
@@ -111,12 +119,15 @@ int loc_remove(struct loc *l, const char *aor, const char *contact,
 int loc_remove_aor(struct loc *l, const char *aor, int64_t now);
 
 /* Removes every binding held by that edge connection (flow closed).
- * Returns how many were removed. */
+ * Returns how many were removed (0 for conn_id 0: UDP has no flow).
+ * Walks the whole table: O(max_bindings). */
 int loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
 		    int64_t now);
 
 /* Drops bindings that expired by now, from the shared store and Redis.
- * Cheap to call every second: a bounded slice of the table per call. */
+ * Cheap to call every second: a bounded slice of the table per call
+ * (1/32 of the buckets, at least 64), so a full pass takes ~32 calls;
+ * lookups never return an expired binding meanwhile. */
 void loc_expire(struct loc *l, int64_t now);
 
 struct loc_stats {

@@ -90,7 +90,7 @@ struct loc_sink {
 
 /* loc_shm.c */
 int loc_shm_open(struct loc_shm *s, const struct loc_config *cfg);
-int loc_shm_init_done(struct loc_shm *s);
+void loc_shm_init_done(struct loc_shm *s);
 void loc_shm_close(struct loc_shm *s);
 int loc_binding_same(const struct loc_binding *a, const struct loc_binding *b);
 int loc_binding_same_key(const struct loc_binding *a,

@@ -303,6 +303,10 @@ loc_redis_sink_set(void *arg, const struct loc_binding *b)
 	char key[LOC_KEY_MAX], field[LOC_FIELD_MAX], val[LOC_REDIS_VAL_MAX];
 	int n = loc_binding_encode(b, val, sizeof(val));
 
+	if (n < 0) {		/* loc_save checked every field: cannot be */
+		r->errors++;
+		return;
+	}
 	loc_redis_key(r, b->aor, key);
 	loc_binding_field(b, field, sizeof(field));
 	loc_redis_cmd(r, loc_redis_on_reply, NULL, "HSET %s %s %b", key, field,

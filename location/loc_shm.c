@@ -295,11 +295,10 @@ out:
 }
 
 /* Publishes the creator's work to the processes waiting in attach. */
-int
+void
 loc_shm_init_done(struct loc_shm *s)
 {
 	__atomic_store_n(&s->hdr->init_done, 1, __ATOMIC_RELEASE);
-	return 0;
 }
 
 /* Unmaps; a creator that never finished removes the segment so later

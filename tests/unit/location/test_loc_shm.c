@@ -334,37 +334,6 @@ test_loc_shm__full_store_enospc_keeps_bindings(void **state)
 	assert_int_equal(count(f->l, "later@a.test", T0 + 60, NULL), 1);
 }
 
-static void
-test_loc_shm__bad_arguments(void **state)
-{
-	struct fix *f = *state;
-	struct loc_binding b = mk("i@a.test", "sip:i@h", T0 + 60);
-	struct loc_config cfg = f->cfg;
-	struct loc *l = NULL;
-	char name[64];
-
-	memset(b.user_agent, 'x', sizeof(b.user_agent));
-	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
-	b = mk("i@a.test", "", T0 + 60);
-	assert_int_equal(loc_save(f->l, &b, T0), -EINVAL);
-	memset(b.aor, 'a', sizeof(b.aor));
-	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
-	assert_int_equal(loc_lookup(f->l, NULL, T0, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(loc_lookup(f->l, "i@a.test", T0, NULL, 1, NULL), -EINVAL);
-	loc_free(NULL);
-
-	snprintf(name, sizeof(name), "/smloc-test-%d-small", (int)getpid());
-	cfg.shm_name = name;
-	cfg.shm_size = 16 * sizeof(struct loc_slot);
-	assert_int_equal(loc_new(&l, &cfg, NULL), -ENOSPC);
-	assert_null(l);
-	assert_int_equal(loc_shm_unlink(name), -ENOENT);
-	cfg.redis_host = "127.0.0.1";
-	cfg.shm_size = 64 << 20;
-	assert_int_equal(loc_new(&l, &cfg, NULL), -EINVAL);	/* no loop */
-	assert_null(l);
-}
-
 /* The child opens the segment on its own, sees the parent's binding,
  * adds one; the parent then sees the child's. */
 static void
@@ -662,7 +631,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_shm__known_after_last_binding_then_forgotten, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__remove_remove_aor_remove_conn, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__full_store_enospc_keeps_bindings, fix_setup_small, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__bad_arguments, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__two_processes_share_one_segment, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__lock_of_dead_process_recovered, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__differential_random_ops, fix_setup, fix_teardown),

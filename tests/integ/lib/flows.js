@@ -1,0 +1,135 @@
+'use strict';
+/*
+ * flows.js - small SIP exchanges the tests repeat: REGISTER with a
+ * stable Call-ID and growing CSeq (as a real UA does), reading the
+ * bindings of a 200, MESSAGE from one UA to an AOR.
+ */
+const assert = require('node:assert/strict');
+const { rand } = require('./sip');
+
+/* One UA's registration of one AOR: same Call-ID, CSeq + 1 each time. */
+class Registration {
+	/*
+	 * ua: SipUA; edge: {host, port}; user, domain: the AOR.
+	 * The default contact is the UA's own address.
+	 */
+	constructor(ua, edge, user, domain = 'a.test') {
+		this.ua = ua;
+		this.edge = edge;
+		this.user = user;
+		this.domain = domain;
+		this.aor = `sip:${user}@${domain}`;
+		this.callId = `reg-${rand(8)}@integ`;
+		this.cseq = 0;
+		this.fromTag = rand(4);
+	}
+
+	get contact() { return this.ua.contactUri(this.user); }
+
+	/*
+	 * Sends one REGISTER.  o: {contacts: raw Contact values (default
+	 * [<own contact>]; [] for none, i.e. a query), expires (Expires
+	 * header; undefined: none), headers, cseq, callId}.
+	 * Resolves with the final response.
+	 */
+	send(o = {}) {
+		this.cseq = o.cseq !== undefined ? o.cseq : this.cseq + 1;
+		return this.ua.send(this.edge, {
+			method: 'REGISTER', ruri: `sip:${this.domain}`, aor: this.aor,
+			from: this.aor, to: this.aor, fromTag: this.fromTag,
+			callId: o.callId || this.callId, cseq: this.cseq,
+			contact: o.contacts !== undefined ? o.contacts : [`<${this.contact}>`],
+			expires: o.expires, headers: o.headers,
+		}, o.timeout || 5000);
+	}
+
+	/* REGISTER for `expires` seconds; asserts 200; returns the response. */
+	async register(expires = 300, o = {}) {
+		const r = await this.send({ expires, ...o });
+		assert.equal(r.status, 200, `REGISTER ${this.aor} (Expires ${expires}) got ${r.status} ${r.reason}`);
+		return r;
+	}
+
+	/* Un-REGISTERs this contact (Expires: 0); asserts 200. */
+	async unregister() {
+		return this.register(0);
+	}
+
+	/* A REGISTER without Contact: resolves with the bindings listed. */
+	async query() {
+		const r = await this.send({ contacts: [] });
+		assert.equal(r.status, 200, `query REGISTER for ${this.aor} got ${r.status} ${r.reason}`);
+		return bindings(r);
+	}
+}
+
+/* Normalises a contact URI for comparison: scheme/host lower case. */
+function normUri(u) {
+	return u.trim().replace(/^sips?:/i, (s) => s.toLowerCase())
+		.replace(/@([^;:>]+)/, (m, h) => `@${h.toLowerCase()}`);
+}
+
+/*
+ * The bindings a REGISTER's 200 lists: [{uri, expires}], expires from
+ * the contact's expires parameter, else the Expires header.
+ */
+function bindings(res) {
+	const hdr = res.get('expires');
+	return res.contacts().map((c) => ({
+		uri: normUri(c.uri),
+		expires: c.expires !== null ? c.expires : (hdr !== undefined ? Number(hdr) : null),
+		params: c.params,
+	}));
+}
+
+/* The binding for uri in res's list, or undefined. */
+function binding(res, uri) {
+	return bindings(res).find((b) => b.uri === normUri(uri));
+}
+
+/* Asserts res lists exactly these contact URIs (any order). */
+function assertContacts(res, uris, what = '') {
+	const got = bindings(res).map((b) => b.uri).sort();
+	const want = uris.map(normUri).sort();
+	assert.deepEqual(got, want, `${what}: the 200 lists [${got.join(', ')}], expected [${want.join(', ')}]` +
+		`\n(Contact headers: ${JSON.stringify(res.all('contact'))})`);
+}
+
+/* Asserts lo <= expires <= hi for the binding of uri in res. */
+function assertExpires(res, uri, lo, hi, what = '') {
+	const b = binding(res, uri);
+	assert.ok(b, `${what}: ${uri} is not in the 200's Contact list ${JSON.stringify(res.all('contact'))}`);
+	assert.ok(b.expires !== null && Number.isFinite(b.expires),
+		`${what}: ${uri} listed without expires (Contact ${JSON.stringify(res.all('contact'))})`);
+	assert.ok(b.expires >= lo && b.expires <= hi,
+		`${what}: ${uri} expires=${b.expires}, expected ${lo}..${hi}`);
+}
+
+/* Sends a MESSAGE from ua to sip:user@domain through edge; resolves with the final response. */
+function message(ua, edge, user, domain = 'a.test', o = {}) {
+	const to = `sip:${user}@${domain}`;
+	return ua.send(edge, {
+		method: 'MESSAGE', ruri: o.ruri || to, from: o.from || `sip:${ua.label}@${domain}`, to,
+		body: o.body === undefined ? `hello ${user} ${rand(4)}` : o.body,
+		contentType: 'text/plain', maxForwards: o.maxForwards, headers: o.headers,
+		callId: o.callId,
+	}, o.timeout || 5000);
+}
+
+/*
+ * Sends an INVITE from ua to sip:user@domain; resolves with the final
+ * response (a non-2xx is ACKed by the UA).
+ */
+function invite(ua, edge, user, domain = 'a.test', o = {}) {
+	const to = `sip:${user}@${domain}`;
+	return ua.send(edge, {
+		method: 'INVITE', ruri: o.ruri || to, from: `sip:${ua.label}@${domain}`, to,
+		contact: [`<${ua.contactUri(ua.label)}>`],
+		body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n',
+		contentType: 'application/sdp', maxForwards: o.maxForwards, headers: o.headers,
+	}, o.timeout || 8000);
+}
+
+module.exports = {
+	Registration, bindings, binding, assertContacts, assertExpires, normUri, message, invite,
+};

@@ -1,0 +1,393 @@
+/*
+ * test_edge_fwd.c - the edge's routing with real nanomsg: a fake
+ * transport records what the edge sends to clients, and two nanomsg
+ * PULL sockets stand in for cores 1 and 2 (core 3 is configured but
+ * never listens).  Waits use nn_poll/NN_RCVTIMEO deadlines, no sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pipeline.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "edge/edge_int.h"
+#include "lib/hash.h"
+#include "lib/link.h"
+
+struct fake_tp {
+	struct edge_tp tp;
+	int rc;			/* what send returns */
+	int calls;
+	union env_sa dst;
+	char buf[4096];
+	size_t len;
+};
+
+struct fixture {
+	uv_loop_t loop;
+	struct cfg cfg;
+	struct edge edge;
+	struct fake_tp tp;
+	char dir[64];
+	int core[4];		/* PULL sockets of cores 1, 2; -1 for 3 */
+	union env_sa src;
+};
+
+static int
+fake_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+	  const char *buf, size_t len)
+{
+	struct fake_tp *f = (struct fake_tp *)tp;
+
+	(void)conn_id;
+	f->calls++;
+	f->dst = *dst;
+	f->len = len < sizeof(f->buf) ? len : sizeof(f->buf);
+	memcpy(f->buf, buf, f->len);
+	return f->rc;
+}
+
+/* Receives one envelope at core id within the deadline. */
+static int
+core_recv(struct fixture *f, int id, struct env *e, char **msg)
+{
+	int n = nn_recv(f->core[id], msg, NN_MSG, 0);
+
+	if (n < 0)
+		return -nn_errno();
+	return env_decode(e, *msg, (size_t)n);
+}
+
+static int
+core_idle(struct fixture *f, int id)
+{
+	struct nn_pollfd p = { .fd = f->core[id], .events = NN_POLLIN };
+
+	return nn_poll(&p, 1, 50) == 0;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+	int timeout = 5000;
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sm-test-fwd-XXXXXX");
+	if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0 ||
+	    cfg_load(&f->cfg, NULL, err, sizeof(err)) != 0)
+		return -1;
+	f->cfg.n_cores = 3;
+	for (int i = 0; i < 3; i++) {
+		f->cfg.cores[i].id = i + 1;
+		snprintf(f->cfg.cores[i].ipc, sizeof(f->cfg.cores[i].ipc),
+			 "ipc://%s/core-%d", f->dir, i + 1);
+	}
+	snprintf(f->cfg.edges[0].ipc, sizeof(f->cfg.edges[0].ipc),
+		 "ipc://%s/edge-1", f->dir);
+	f->cfg.edges[0].max_msg = 1024;
+	if (edge_init(&f->edge, &f->loop, &f->cfg, &f->cfg.edges[0]) != 0 ||
+	    link_new(&f->edge.link, &f->loop, f->cfg.edges[0].ipc,
+		     edge_fwd_from_core, &f->edge) != 0)
+		return -1;
+	f->core[3] = -1;
+	for (int i = 1; i <= 2; i++) {
+		f->core[i] = nn_socket(AF_SP, NN_PULL);
+		if (f->core[i] < 0 ||
+		    nn_bind(f->core[i], f->cfg.cores[i - 1].ipc) < 0 ||
+		    nn_setsockopt(f->core[i], NN_SOL_SOCKET, NN_RCVTIMEO,
+				  &timeout, sizeof(timeout)) < 0)
+			return -1;
+	}
+	for (int i = 1; i <= 3; i++)
+		if (link_peer_add(f->edge.link, i, f->cfg.cores[i - 1].ipc) != 0)
+			return -1;
+	/* nanomsg connects in the background: probe each live core until
+	 * a send is taken, then take the probe off the core's queue. */
+	for (int i = 1; i <= 2; i++) {
+		struct nn_pollfd p = { .fd = f->core[i], .events = NN_POLLIN };
+		int tries = 0;
+		char *m;
+
+		while (link_send(f->edge.link, i, "probe", 5) != 0) {
+			if (++tries > 5000)
+				return -1;
+			nn_poll(&p, 1, 1);	/* 1 ms deadline per try */
+		}
+		if (nn_recv(f->core[i], &m, NN_MSG, 0) != 5)
+			return -1;
+		nn_freemsg(m);
+	}
+	f->tp.tp.transport = ENV_UDP;
+	f->tp.tp.send = fake_send;
+	env_sa_from(&f->tp.tp.local, "127.0.0.1", 5060);
+	f->edge.tp[ENV_UDP] = &f->tp.tp;
+	env_sa_from(&f->src, "192.0.2.7", 4000);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+
+	link_free(f->edge.link);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	edge_fini(&f->edge);
+	for (int i = 1; i <= 2; i++)
+		nn_close(f->core[i]);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "%s/core-%d", f->dir, i);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/edge-1", f->dir);
+	unlink(path);
+	rmdir(f->dir);
+	if (uv_loop_close(&f->loop) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static int
+request(char *out, size_t cap, const char *callid, const char *extra)
+{
+	return snprintf(out, cap, "OPTIONS sip:a@x SIP/2.0\r\n"
+			"Via: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK1;rport\r\n"
+			"From: <sip:b@x>;tag=1\r\nTo: <sip:a@x>\r\n"
+			"Call-ID: %s\r\nCSeq: 1 OPTIONS\r\n%sContent-Length: 0\r\n\r\n",
+			callid, extra);
+}
+
+/* A Call-ID whose rendezvous order starts with core first. */
+static void
+callid_for(char *out, size_t cap, int first, const struct edge *e)
+{
+	for (int k = 0; ; k++) {
+		int order[CFG_MAX_CORES];
+		int n = snprintf(out, cap, "cid-%d@h", k);
+
+		hash_rendezvous_order(out, (size_t)n, e->core_ids, e->n_cores,
+				      order);
+		if (order[0] == first)
+			return;
+	}
+}
+
+static void
+test_edge_fwd__keepalive_and_oversized_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	char big[2000];
+
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, "\r\n\r\n", 4);
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, "\r\n", 2);
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "OPTIONS ", 8);
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, big, sizeof(big));
+	assert_int_equal(f->edge.st.received, 3);
+	assert_int_equal(f->edge.st.keepalives, 2);
+	assert_int_equal(f->edge.st.oversized, 1);
+	assert_int_equal(f->tp.calls, 0);
+	assert_true(core_idle(f, 1) && core_idle(f, 2));
+}
+
+static void
+test_edge_fwd__request_goes_to_its_core_with_via_fixed(void **state)
+{
+	struct fixture *f = *state;
+	char msg[1024], cid[32], ip[64], *m;
+	struct env e;
+	int n;
+
+	for (int core = 1; core <= 2; core++) {
+		callid_for(cid, sizeof(cid), core, &f->edge);
+		n = request(msg, sizeof(msg), cid, "");
+		edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+		assert_int_equal(core_recv(f, core, &e, &m), 0);
+		assert_int_equal(e.type, ENV_SIP);
+		assert_int_equal(e.transport, ENV_UDP);
+		assert_int_equal(e.edge_id, 1);
+		assert_int_equal(e.conn_id, 0);
+		assert_string_equal(env_sa_ip(&e.src, ip, sizeof(ip)), "192.0.2.7");
+		assert_int_equal(env_sa_port(&e.src), 4000);
+		assert_int_equal(env_sa_port(&e.local), 5060);
+		assert_non_null(memmem(e.msg, e.len, ";branch=z9hG4bK1;rport=4000;"
+				       "received=192.0.2.7\r\n", 45));
+		assert_int_equal(e.len, (size_t)n + strlen("=4000;received=192.0.2.7"));
+		nn_freemsg(m);
+	}
+	assert_int_equal(f->edge.st.fwd_requests, 2);
+	assert_int_equal(f->tp.calls, 0);
+}
+
+static void
+test_edge_fwd__dead_core_falls_over_then_503(void **state)
+{
+	struct fixture *f = *state;
+	char msg[1024], cid[32], *m;
+	struct edge_sip_scan sc;
+	int order[CFG_MAX_CORES], n;
+	struct env e;
+
+	/* Core 3 first: the request goes to the next in the order. */
+	callid_for(cid, sizeof(cid), 3, &f->edge);
+	hash_rendezvous_order(cid, strlen(cid), f->edge.core_ids,
+			      f->edge.n_cores, order);
+	n = request(msg, sizeof(msg), cid, "");
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+	assert_int_equal(core_recv(f, order[1], &e, &m), 0);
+	nn_freemsg(m);
+	assert_int_equal(f->tp.calls, 0);
+
+	/* Only core 3 left: a 503 from the edge, to the rport address. */
+	f->edge.core_ids[0] = 3;
+	f->edge.n_cores = 1;
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+	assert_int_equal(f->edge.st.drop_no_core, 1);
+	assert_int_equal(f->edge.st.sent_503, 1);
+	assert_int_equal(f->tp.calls, 1);
+	assert_int_equal(env_sa_port(&f->tp.dst), 4000);
+	assert_int_equal(edge_sip_scan(&sc, f->tp.buf, f->tp.len), 0);
+	assert_int_equal(sc.status, 503);
+	assert_non_null(memmem(f->tp.buf, f->tp.len, "rport=4000;received=192.0.2.7", 29));
+
+	/* No 503 to an ACK. */
+	n = snprintf(msg, sizeof(msg), "ACK sip:a@x SIP/2.0\r\n"
+		     "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:b@x>;tag=1\r\n"
+		     "To: <sip:a@x>;tag=2\r\nCall-ID: x\r\nCSeq: 1 ACK\r\n\r\n");
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+	assert_int_equal(f->edge.st.drop_no_core, 2);
+	assert_int_equal(f->tp.calls, 1);
+}
+
+static void
+test_edge_fwd__malformed_gets_400_or_is_dropped(void **state)
+{
+	struct fixture *f = *state;
+	static const char nocid[] = "OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n"
+		"From: <sip:b@x>\r\nTo: <sip:a@x>\r\nCSeq: 1 OPTIONS\r\n\r\n";
+	char msg[1024], ip[64];
+	struct edge_sip_scan sc;
+	int n = request(msg, sizeof(msg), "c1", "Max-Forwards: 300\r\n");
+
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+	assert_int_equal(f->edge.st.sent_400, 1);
+	assert_int_equal(f->tp.calls, 1);
+	assert_string_equal(env_sa_ip(&f->tp.dst, ip, sizeof(ip)), "192.0.2.7");
+	assert_int_equal(env_sa_port(&f->tp.dst), 4000);
+	assert_int_equal(edge_sip_scan(&sc, f->tp.buf, f->tp.len), 0);
+	assert_int_equal(sc.status, 400);
+	assert_non_null(memmem(f->tp.buf, f->tp.len,
+			       "Warning: 399 sipmesh-edge \"Bad Max-Forwards\"", 43));
+
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, nocid, sizeof(nocid) - 1);
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, "\x16\x03\x01garbage", 10);
+	assert_int_equal(f->edge.st.malformed, 2);
+	assert_int_equal(f->tp.calls, 1);
+	assert_true(core_idle(f, 1) && core_idle(f, 2));
+}
+
+static void
+test_edge_fwd__response_follows_its_branch(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const branches[] = {
+		"z9hG4bKsm2.00ff", "z9hG4bKsm1.1", "z9hG4bKother", "z9hG4bKsm3.1",
+		"z9hG4bKsm9.1",
+	};
+	char msg[1024], *m;
+	struct env e;
+
+	for (size_t i = 0; i < sizeof(branches) / sizeof(*branches); i++) {
+		int n = snprintf(msg, sizeof(msg), "SIP/2.0 200 OK\r\n"
+				 "Via: SIP/2.0/UDP 10.0.0.9;branch=%s;rport\r\n"
+				 "From: <sip:b@x>;tag=1\r\nTo: <sip:a@x>;tag=2\r\n"
+				 "Call-ID: r\r\nCSeq: 1 OPTIONS\r\n\r\n", branches[i]);
+
+		edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+		if (i < 2) {
+			assert_int_equal(core_recv(f, 2 - (int)i, &e, &m), 0);
+			/* Responses are forwarded untouched. */
+			assert_int_equal(e.len, (size_t)n);
+			assert_memory_equal(e.msg, msg, (size_t)n);
+			nn_freemsg(m);
+		}
+	}
+	assert_int_equal(f->edge.st.fwd_responses, 2);
+	assert_int_equal(f->edge.st.drop_resp_foreign, 2);
+	assert_int_equal(f->edge.st.drop_resp_core, 1);
+	assert_int_equal(f->tp.calls, 0);
+}
+
+static void
+test_edge_fwd__core_envelopes_go_out_or_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	static const char sip[] = "SIP/2.0 200 OK\r\n\r\n";
+	char buf[256], ip[64];
+	struct env e;
+	int n;
+
+	memset(&e, 0, sizeof(e));
+	e.type = ENV_SIP;
+	e.transport = ENV_UDP;
+	e.core_id = 2;
+	env_sa_from(&e.src, "198.51.100.2", 5099);
+	e.msg = sip;
+	e.len = sizeof(sip) - 1;
+	n = env_encode(&e, buf, sizeof(buf));
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(f->tp.calls, 1);
+	assert_string_equal(env_sa_ip(&f->tp.dst, ip, sizeof(ip)), "198.51.100.2");
+	assert_int_equal(env_sa_port(&f->tp.dst), 5099);
+	assert_int_equal(f->tp.len, sizeof(sip) - 1);
+	assert_int_equal(f->edge.st.sent, 1);
+
+	f->tp.rc = -EAGAIN;
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(f->edge.st.drop_send_full, 1);
+	f->tp.rc = -EAFNOSUPPORT;
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(f->edge.st.drop_send_err, 1);
+
+	edge_fwd_from_core(&f->edge, buf, (size_t)n - 1);	/* truncated */
+	edge_fwd_from_core(&f->edge, "SM", 2);
+	assert_int_equal(f->edge.st.drop_bad_env, 2);
+
+	e.transport = ENV_WS;	/* no such transport on this edge */
+	n = env_encode(&e, buf, sizeof(buf));
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(f->edge.st.drop_no_tp, 1);
+	assert_int_equal(f->edge.st.from_cores, 6);
+	assert_int_equal(f->tp.calls, 3);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_edge_fwd__keepalive_and_oversized_are_counted),
+		T(test_edge_fwd__request_goes_to_its_core_with_via_fixed),
+		T(test_edge_fwd__dead_core_falls_over_then_503),
+		T(test_edge_fwd__malformed_gets_400_or_is_dropped),
+		T(test_edge_fwd__response_follows_its_branch),
+		T(test_edge_fwd__core_envelopes_go_out_or_are_counted),
+#undef T
+	};
+
+	edge_sip_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,293 @@
+/*
+ * test_cfg.c - configuration loading: defaults, instances from counts
+ * and sections, "[edge]"/"[core]" defaults, and every kind of error
+ * naming "file:line key" (or the section) and stopping the load.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/cfg.h"
+#include "lib/log.h"
+
+static char cfg_dir[64];
+
+static int
+setup_dir(void **state)
+{
+	(void)state;
+	snprintf(cfg_dir, sizeof(cfg_dir), "/tmp/sm-test-cfg-XXXXXX");
+	return mkdtemp(cfg_dir) ? 0 : -1;
+}
+
+static int
+remove_dir(void **state)
+{
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/t.conf", cfg_dir);
+	unlink(path);
+	return rmdir(cfg_dir);
+}
+
+/* Writes text to the test file and loads it. */
+static int
+load_text(struct cfg *c, const char *text, char *err, size_t errlen,
+	  char *path, size_t pathlen)
+{
+	FILE *f;
+
+	snprintf(path, pathlen, "%s/t.conf", cfg_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	err[0] = '\0';
+	return cfg_load(c, path, err, errlen);
+}
+
+static void
+test_cfg__defaults(void **state)
+{
+	static struct cfg c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.n_edges, 1);
+	assert_int_equal(c.n_cores, 2);
+	assert_int_equal(c.edges[0].id, 1);
+	assert_string_equal(c.edges[0].udp, "127.0.0.1:5060");
+	assert_string_equal(c.edges[0].advertise, "127.0.0.1:5060");
+	assert_string_equal(c.edges[0].ipc, "ipc:///tmp/sipmesh/edge-1");
+	assert_int_equal(c.edges[0].max_msg, 65535);
+	assert_false(c.edges[0].reuseport);
+	assert_string_equal(c.cores[1].ipc, "ipc:///tmp/sipmesh/core-2");
+	assert_int_equal(c.log_level, LOG_LVL_NOTICE);
+	assert_int_equal(c.t1_ms, 500);
+	assert_true(c.record_route);
+	assert_int_equal(c.n_domains, 0);
+	assert_true(cfg_domain_is_local(&c, "anything.org", 12));
+	assert_null(cfg_edge_find(&c, 2));
+	assert_non_null(cfg_core_find(&c, 2));
+}
+
+static void
+test_cfg__instances_sections_and_defaults(void **state)
+{
+	static struct cfg c;
+	static const char text[] =
+		"; comment\n"
+		"[cluster]\n"
+		"run_dir = /run/sm\n"
+		"edges = 2\n"
+		"cores = 1\n"
+		"[log]\n"
+		"level = debug\n"
+		"[registrar]\n"
+		"domains = Example.com, b.org  c.net\n"
+		"[edge]\n"
+		"max_msg = 4096\n"
+		"[edge 2]\n"
+		"udp = [::1]:5070\n"
+		"reuseport = yes\n"
+		"[edge 5]\n"
+		"udp = 127.0.0.1:5080\n"
+		"max_msg = 2048\n"
+		"[core 3]\n"
+		"ipc = tcp://127.0.0.1:7000\n";
+	char err[256], path[128];
+	const struct cfg_edge *e;
+
+	(void)state;
+	assert_int_equal(load_text(&c, text, err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_int_equal(c.n_edges, 3);
+	assert_int_equal(c.n_cores, 2);
+	assert_int_equal(c.log_level, LOG_LVL_DEBUG);
+	e = cfg_edge_find(&c, 1);
+	assert_non_null(e);
+	assert_int_equal(e->max_msg, 4096);
+	assert_string_equal(e->ipc, "ipc:///run/sm/edge-1");
+	e = cfg_edge_find(&c, 2);
+	assert_non_null(e);
+	assert_string_equal(e->udp, "[::1]:5070");
+	assert_string_equal(e->advertise, "[::1]:5070");
+	assert_true(e->reuseport);
+	assert_int_equal(e->max_msg, 4096);
+	e = cfg_edge_find(&c, 5);
+	assert_non_null(e);
+	assert_int_equal(e->max_msg, 2048);	/* instance beats [edge] */
+	assert_string_equal(cfg_core_find(&c, 1)->ipc, "ipc:///run/sm/core-1");
+	assert_string_equal(cfg_core_find(&c, 3)->ipc, "tcp://127.0.0.1:7000");
+	assert_null(cfg_core_find(&c, 2));
+	assert_int_equal(c.n_domains, 3);
+	assert_true(cfg_domain_is_local(&c, "EXAMPLE.COM", 11));
+	assert_true(cfg_domain_is_local(&c, "c.net", 5));
+	assert_false(cfg_domain_is_local(&c, "c.ne", 4));
+	assert_false(cfg_domain_is_local(&c, "d.net", 5));
+}
+
+struct cfg_err_case {
+	const char *text;
+	const char *want;	/* expected after "<path>" in the error */
+};
+
+static const struct cfg_err_case cfg_err_cases[] = {
+	{ "[proxy]\nt1_ms = abc\n", ":2 t1_ms: not an integer" },
+	{ "[proxy]\n\nt1_ms = 5\n", ":3 t1_ms: out of range" },
+	{ "[proxy]\nt1_ms = 99999999999999999999\n", ":2 t1_ms: not an integer" },
+	{ "[proxy]\nt1_ms = 10x\n", ":2 t1_ms: not an integer" },
+	{ "[proxy]\nbogus = 1\n", ":2 bogus: unknown key" },
+	{ "[nosuch]\nkey = 1\n", ":2 key: unknown key" },
+	{ "[edge 1]\nreuseport = maybe\n", ":2 reuseport: not a boolean (yes/no)" },
+	{ "[edge]\nmax_msg = 100\n", ":2 max_msg: out of range" },
+	{ "[core]\nudp = 1.2.3.4\n", ":2 udp: unknown key" },
+	{ "[log]\nlevel = loud\n",
+	  ":2 level: not one of err, warn, notice, info, debug" },
+	{ "[edge 99]\nudp = 1.2.3.4\n", ":2 [edge 99]: bad instance number" },
+	{ "[core 0]\nipc = x\n", ":2 [core 0]: bad instance number" },
+	{ "[core x]\nipc = x\n", ":2 [core x]: bad instance number" },
+	{ "[cluster]\nedges = 33\n", ":2 edges: out of range" },
+	{ "[cluster\nedges = 1\n", ":1: syntax error or value too long" },
+	{ "[cluster]\nedges\n", ":2: syntax error or value too long" },
+	{ "[edge 1]\nudp = nohost:port\n", " [edge 1] udp/advertise: not host:port" },
+	{ "[edge 1]\nadvertise = [::1\n", " [edge 1] udp/advertise: not host:port" },
+	{ "[registrar]\nmin_expires = 600\nmax_expires = 60\n",
+	  " registrar.min_expires: above max_expires" },
+};
+
+static void
+test_cfg__errors_name_file_line_and_key(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cfg_err_cases) / sizeof(*cfg_err_cases); i++) {
+		static struct cfg c;
+		char err[256], path[128], want[512];
+
+		assert_int_equal(load_text(&c, cfg_err_cases[i].text, err,
+					   sizeof(err), path, sizeof(path)),
+				 -EINVAL);
+		snprintf(want, sizeof(want), "%s%s", path, cfg_err_cases[i].want);
+		if (strcmp(err, want) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err, want);
+	}
+}
+
+static void
+test_cfg__long_value_is_an_error_not_a_truncation(void **state)
+{
+	static struct cfg c;
+	char text[2048], err[256], path[128], want[256];
+	int n = snprintf(text, sizeof(text), "[cluster]\nrun_dir = ");
+
+	(void)state;
+	memset(text + n, 'a', 300);
+	strcpy(text + n + 300, "\n");
+	assert_int_equal(load_text(&c, text, err, sizeof(err), path,
+				   sizeof(path)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: syntax error or value too long",
+		 path);
+	assert_string_equal(err, want);
+}
+
+/* Lines around inih's 200-byte line buffer: later line numbers stay
+ * right whether or not the long line fits. */
+static void
+test_cfg__line_numbers_survive_long_lines(void **state)
+{
+	static struct cfg c;
+	char text[2048], err[256], path[128], want[256];
+
+	(void)state;
+	for (int len = 180; len < 220; len++) {
+		int n = snprintf(text, sizeof(text), "[cluster]\n; ");
+
+		memset(text + n, 'x', (size_t)len);
+		strcpy(text + n + len, "\n[proxy]\nt1_ms = x\n");
+		assert_int_equal(load_text(&c, text, err, sizeof(err), path,
+					   sizeof(path)), -EINVAL);
+		if (len + 2 < 200)	/* the comment line fits */
+			snprintf(want, sizeof(want), "%s:4 t1_ms: not an integer",
+				 path);
+		else
+			snprintf(want, sizeof(want), "%s:2: syntax error or "
+				 "value too long", path);
+		if (strcmp(err, want) != 0)
+			fail_msg("len %d: got \"%s\"", len, err);
+	}
+}
+
+static void
+test_cfg__missing_file(void **state)
+{
+	static struct cfg c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, "/nonexistent/sipmesh.conf", err,
+				  sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/nonexistent/sipmesh.conf: cannot open");
+}
+
+static void
+test_cfg__addr_split(void **state)
+{
+	static const struct {
+		const char *in; int rc; const char *host; int port;
+	} t[] = {
+		{ "127.0.0.1:5060", 0, "127.0.0.1", 5060 },
+		{ "example.com", 0, "example.com", 5060 },
+		{ "[::1]:5070", 0, "::1", 5070 },
+		{ "[::1]", 0, "::1", 5060 },
+		{ "::1", 0, "::1", 5060 },
+		{ "h:65535", 0, "h", 65535 },
+		{ "h:65536", -EINVAL, NULL, 0 },
+		{ "h:0", -EINVAL, NULL, 0 },
+		{ "h:", -EINVAL, NULL, 0 },
+		{ "h:5x", -EINVAL, NULL, 0 },
+		{ ":5060", -EINVAL, NULL, 0 },
+		{ "", -EINVAL, NULL, 0 },
+		{ "[::1", -EINVAL, NULL, 0 },
+		{ "[::1]x", -EINVAL, NULL, 0 },
+		{ "[]:5", -EINVAL, NULL, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		char host[64];
+		int port = -1;
+
+		if (cfg_addr_split(t[i].in, host, sizeof(host), &port, 5060) !=
+		    t[i].rc)
+			fail_msg("\"%s\": wrong result", t[i].in);
+		if (t[i].rc == 0) {
+			assert_string_equal(host, t[i].host);
+			assert_int_equal(port, t[i].port);
+		}
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cfg__defaults),
+		cmocka_unit_test(test_cfg__instances_sections_and_defaults),
+		cmocka_unit_test(test_cfg__errors_name_file_line_and_key),
+		cmocka_unit_test(test_cfg__long_value_is_an_error_not_a_truncation),
+		cmocka_unit_test(test_cfg__line_numbers_survive_long_lines),
+		cmocka_unit_test(test_cfg__missing_file),
+		cmocka_unit_test(test_cfg__addr_split),
+	};
+
+	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+}
