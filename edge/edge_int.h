@@ -79,9 +79,10 @@ int edge_sip_scan(struct edge_sip_scan *sc, const char *buf, size_t len);
 
 /*
  * Iterates the header lines of buf from *pos (start at the offset
- * after the start line's newline; edge_sip_scan() does that).  Returns
- * 1 with *h filled, 0 at the blank line or end of buffer.  A line with
- * no colon comes back with an empty name.
+ * after the start line's newline: sc->hdr_off).  Returns 1 with *h
+ * filled, 0 at the blank line ending the headers (*pos then points at
+ * the body), -1 at the end of buf with no blank line.  A line with no
+ * colon comes back with an empty name.
  */
 int edge_sip_hdr_next(const char *buf, size_t len, size_t *pos,
 		      struct edge_hdr *h);

@@ -183,6 +183,8 @@ edge_udp_new(struct edge_tp **out, struct edge *e)
 		uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
 		return rc;
 	}
+	log_info(LOG_SYS_NET, "udp: %s", uv_udp_using_recvmmsg(&u->h) ?
+		 "recvmmsg batches" : "one recvmsg per datagram");
 	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: SIP UDP on %s", e->me->id,
 		   env_sa_str(&u->tp.local, name, sizeof(name)));
 	*out = &u->tp;

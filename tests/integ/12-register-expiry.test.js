@@ -27,7 +27,8 @@ describe('12 register expiry', () => {
 			const b = await q.query();
 			return !b.some((x) => x.uri === normUri(short.contact));
 		}, 6000, `the 2 s binding of ${u} to expire`, 200);
-		assert.ok(Date.now() - t0 >= 1500, `expired after ${Date.now() - t0} ms, before its 2 s`);
+		/* Expiry may be kept in whole seconds: a 2 s binding lives more than 1 s. */
+		assert.ok(Date.now() - t0 >= 900, `expired after ${Date.now() - t0} ms, well before its 2 s`);
 		const b = await q.query();
 		assert.deepEqual(b.map((x) => x.uri), [normUri(long.contact)], 'the 600 s binding is still there');
 		/* Delivery goes to the live contact only. */
