@@ -521,7 +521,7 @@ class Bench:
         args = [self.remote(), "-i", "127.0.0.1", "-p", str(self.uac_port),
                 "-m", str(total), "-r", str(rate), "-rp", "1000",
                 "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-                "-trace_rtt", "-rtt_freq", "1000", "-trace_err"]
+                "-trace_rtt", "-rtt_freq", "1000", "-trace_err"] + (["-trace_msg"] if env("BENCH_TRACE_MSG", "0") != "0" else [])
         guard = DURATION * 1.5 + 15
         if scn == "register":
             args += ["-sf", os.path.join(SCN, "register.xml"), "-inf", self.users_csv,

@@ -25,8 +25,7 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	rc = env_decode(&e, buf, len);
 	if (rc != 0 || e.type != ENV_SIP) {
 		if (rc == 0 && e.type == ENV_CONN_CLOSED) {
-			loc_remove_conn(c->loc, e.edge_id, e.conn_id,
-					(int64_t)time(NULL));
+			core_flow_failed(c, &e);
 			return;
 		}
 		c->st.rx_bad++;

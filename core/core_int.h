@@ -87,6 +87,20 @@ enum core_ctx_state {
 
 struct core_stx;
 
+/*
+ * One hop as the core sees it: the edge that sends, on which transport
+ * and connection (0: none, or open one for TCP/TLS), to which address.
+ * A flow (RFC 5626) is a leg with a connection: WebSocket clients can
+ * only be reached that way.
+ */
+struct core_leg {
+	uint16_t edge_id;
+	uint8_t transport;	/* enum env_transport */
+	uint8_t flags;		/* ENV_F_WS */
+	uint32_t conn_id;
+	union env_sa dst;
+};
+
 /* A client transaction: one branch of a proxied request. */
 struct core_ctx {
 	struct core_hnode h;	/* key: branch, "C" suffix for a CANCEL */
@@ -96,8 +110,7 @@ struct core_ctx {
 	int state;
 	int invite;
 	int is_cancel;		/* a CANCEL we sent for a sibling branch */
-	uint16_t edge_id;	/* edge that sends it */
-	union env_sa dst;
+	struct core_leg down;	/* towards the callee */
 	char branch[SIP_BRANCH_MAX];
 	char *req;		/* serialised request, for retransmission */
 	size_t req_len;
@@ -117,9 +130,7 @@ struct core_stx {
 	uv_timer_t timer;
 	int state;
 	int invite;
-	uint16_t edge_id;	/* edge the request came through */
-	uint8_t transport;
-	union env_sa src;	/* where responses go */
+	struct core_leg up;	/* where the request came from: responses */
 	osip_message_t *req;	/* owned until the final response */
 	char *resp;		/* last response sent, for retransmission */
 	size_t resp_len;
@@ -133,17 +144,21 @@ struct core_stx {
 };
 
 /* core_msg.c: building and sending messages. */
-int core_send(struct core *c, int edge_id, int transport,
-	      const union env_sa *dst, const char *buf, size_t len);
-int core_send_msg(struct core *c, int edge_id, int transport,
-		  const union env_sa *dst, osip_message_t *m);
+void core_leg_from_env(struct core_leg *l, const struct env *in);
+int core_send(struct core *c, const struct core_leg *to, const char *buf,
+	      size_t len);
+int core_send_msg(struct core *c, const struct core_leg *to,
+		  osip_message_t *m);
 osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
 				int code, const char *reason);
 int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
 const char *core_reason(int code);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
+int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
+int core_flow_token(const struct core_leg *l, char *out, size_t cap);
+int core_flow_parse(const char *user, struct core_leg *l);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
 uint64_t core_now_ms(struct core *c);
@@ -157,15 +172,17 @@ void core_stx_respond(struct core_stx *s, osip_message_t *resp);
 void core_stx_respond_code(struct core_stx *s, int code, const char *reason);
 void core_stx_retransmit(struct core_stx *s);
 void core_stx_ack(struct core_stx *s);
-struct core_ctx *core_ctx_new(struct core_stx *s, int edge_id,
-			      const union env_sa *dst, osip_message_t *fwd);
+struct core_ctx *core_ctx_new(struct core_stx *s, const struct core_leg *down,
+			      osip_message_t *fwd);
 struct core_ctx *core_ctx_find(struct core *c, const char *branch,
 			       int is_cancel);
 void core_ctx_cancel(struct core_ctx *x);
 void core_stx_cancel(struct core_stx *s);
 void core_stx_branch_done(struct core_stx *s);
-int core_via_push(struct core *c, osip_message_t *m, int edge_id,
-		  uint64_t token, char *branch, size_t cap);
+int core_via_push(struct core *c, osip_message_t *m,
+		  const struct core_leg *leg, uint64_t token, char *branch,
+		  size_t cap);
+void core_flow_failed(struct core *c, const struct env *in);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
 void core_txn_shutdown(struct core *c);

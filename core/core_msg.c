@@ -55,19 +55,32 @@ core_edge_or_first(struct core *c, int edge_id)
 	return e ? e : &c->cfg->edges[0];
 }
 
+void
+core_leg_from_env(struct core_leg *l, const struct env *in)
+{
+	l->edge_id = in->edge_id;
+	l->transport = in->transport;
+	l->flags = in->flags;
+	l->conn_id = in->conn_id;
+	l->dst = in->src;
+}
+
 /* Tries the wanted edge, then (UDP only: any edge can send a datagram)
- * the others, so a restarting edge does not lose the message. */
+ * the others, so a restarting edge does not lose the message.  A
+ * connection lives in one edge only: no fallback for it. */
 int
-core_send(struct core *c, int edge_id, int transport, const union env_sa *dst,
-	  const char *buf, size_t len)
+core_send(struct core *c, const struct core_leg *to, const char *buf,
+	  size_t len)
 {
 	struct env e = {
-		.type = ENV_SIP, .transport = (uint8_t)transport,
-		.core_id = (uint16_t)c->id, .src = *dst, .msg = buf, .len = len,
+		.type = ENV_SIP, .transport = to->transport,
+		.flags = to->flags, .edge_id = to->edge_id,
+		.core_id = (uint16_t)c->id, .conn_id = to->conn_id,
+		.src = to->dst, .msg = buf, .len = len,
 	};
+	int edge_id = to->edge_id, transport = to->transport;
 	int n, rc;
 
-	e.edge_id = (uint16_t)edge_id;
 	n = env_encode(&e, c->sendbuf, c->sendcap);
 	if (n < 0) {
 		c->st.tx_fail++;
@@ -94,8 +107,7 @@ core_send(struct core *c, int edge_id, int transport, const union env_sa *dst,
 }
 
 int
-core_send_msg(struct core *c, int edge_id, int transport,
-	      const union env_sa *dst, osip_message_t *m)
+core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -105,7 +117,7 @@ core_send_msg(struct core *c, int edge_id, int transport,
 		c->st.tx_fail++;
 		return -EINVAL;
 	}
-	rc = core_send(c, edge_id, transport, dst, buf, len);
+	rc = core_send(c, to, buf, len);
 	osip_free(buf);
 	return rc;
 }
@@ -177,12 +189,14 @@ core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	   int code, const char *reason)
 {
 	osip_message_t *r = core_resp_build(c, req, code, reason);
+	struct core_leg up;
 	int rc;
 
 	if (r == NULL)
 		return -EINVAL;
+	core_leg_from_env(&up, in);
 	c->st.replies_local++;
-	rc = core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+	rc = core_send_msg(c, &up, r);
 	osip_message_free(r);
 	return rc;
 }
@@ -199,6 +213,8 @@ core_hostport_eq(const char *host, int port, const char *addr)
 }
 
 /* The host of a URI without IPv6 brackets, in out. */
+static int core_uri_transport(const osip_uri_t *u);
+
 static const char *
 core_uri_host(const osip_uri_t *u, char *out, size_t cap)
 {
@@ -219,6 +235,24 @@ core_uri_host(const osip_uri_t *u, char *out, size_t cap)
 	return out;
 }
 
+/* Whether host:port is where edge e listens or what it advertises, on
+ * any transport. */
+static int
+core_edge_is(const struct cfg_edge *e, const char *host, int port)
+{
+	const char *listen[] = { e->udp, e->tcp, e->tls, e->ws, e->wss };
+	char sb[CFG_ADDR_LEN + 8];
+
+	for (int t = ENV_UDP; t <= ENV_WSS; t++) {
+		if (core_hostport_eq(host, port, listen[t - 1]))
+			return 1;
+		if (cfg_edge_sent_by(e, t, sb, sizeof(sb)) == 0 &&
+		    core_hostport_eq(host, port, sb))
+			return 1;
+	}
+	return 0;
+}
+
 int
 core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 {
@@ -227,16 +261,93 @@ core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 
 	if (core_uri_host(u, host, sizeof(host)) == NULL)
 		return 0;
+	if (u->port == NULL && u->scheme && strcasecmp(u->scheme, "sips") == 0)
+		port = 5061;
 	for (int i = 0; i < c->cfg->n_edges; i++) {
-		const struct cfg_edge *e = &c->cfg->edges[i];
-
-		if (core_hostport_eq(host, port, e->advertise) ||
-		    core_hostport_eq(host, port, e->udp)) {
+		if (core_edge_is(&c->cfg->edges[i], host, port)) {
 			if (edge_id)
-				*edge_id = e->id;
+				*edge_id = c->cfg->edges[i].id;
 			return 1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * Flow tokens (RFC 5626 5.2 in spirit): the user part of a Record-Route
+ * entry we write facing a party that is reachable only over its own
+ * connection, "sm-f<edge>-<conn>-<transport>".  An in-dialog request
+ * that pops that entry goes back down the same connection, whatever
+ * its Request-URI says (SIP.js writes "*.invalid" hosts).
+ */
+int
+core_flow_token(const struct core_leg *l, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "sm-f%u-%u-%u", l->edge_id, l->conn_id,
+			 l->transport);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+int
+core_flow_parse(const char *user, struct core_leg *l)
+{
+	unsigned e, cn, t;
+	int used = 0;
+
+	if (user == NULL || sscanf(user, "sm-f%u-%u-%u%n", &e, &cn, &t,
+				   &used) != 3 || user[used] != '\0' ||
+	    e == 0 || e > 65535 || cn == 0 || t < ENV_UDP || t > ENV_WSS)
+		return -EINVAL;
+	memset(l, 0, sizeof(*l));
+	l->edge_id = (uint16_t)e;
+	l->conn_id = cn;
+	l->transport = (uint8_t)t;
+	l->flags = (t == ENV_WS || t == ENV_WSS) ? ENV_F_WS : 0;
+	return 0;
+}
+
+/* The transport a URI asks for: its transport parameter, else TLS for
+ * sips, else UDP. */
+static int
+core_uri_transport(const osip_uri_t *u)
+{
+	static const struct { const char *name; int tp; } tps[] = {
+		{ "udp", ENV_UDP }, { "tcp", ENV_TCP }, { "tls", ENV_TLS },
+		{ "ws", ENV_WS }, { "wss", ENV_WSS },
+	};
+	osip_uri_param_t *p = NULL;
+
+	osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p);
+	if (p && p->gvalue) {
+		for (size_t i = 0; i < sizeof(tps) / sizeof(*tps); i++)
+			if (strcasecmp(p->gvalue, tps[i].name) == 0)
+				return tps[i].tp;
+		return -1;
+	}
+	if (u->scheme && strcasecmp(u->scheme, "sips") == 0)
+		return ENV_TLS;
+	return ENV_UDP;
+}
+
+/*
+ * Fills leg->transport and leg->dst for sending to a URI with no
+ * connection of our own (conn_id 0: the edge opens or reuses one for
+ * TCP/TLS).  WebSocket URIs cannot be dialled: -EHOSTUNREACH.
+ */
+int
+core_uri_leg(const osip_uri_t *u, struct core_leg *leg)
+{
+	int tp = core_uri_transport(u), rc;
+
+	if (tp < 0 || tp == ENV_WS || tp == ENV_WSS)
+		return -EHOSTUNREACH;
+	rc = core_uri_dest(u, &leg->dst);
+	if (rc != 0)
+		return rc;
+	leg->transport = (uint8_t)tp;
+	leg->conn_id = 0;
+	leg->flags = 0;
 	return 0;
 }
 
@@ -245,7 +356,7 @@ core_uri_dest(const osip_uri_t *u, union env_sa *dst)
 {
 	char host[CFG_ADDR_LEN];
 	osip_uri_param_t *maddr = NULL;
-	int port = 5060;
+	int port = core_uri_transport(u) == ENV_TLS ? 5061 : 5060;
 
 	if (u->port) {
 		port = atoi(u->port);

@@ -15,6 +15,7 @@
  */
 #include "core/core_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,12 +120,13 @@ core_set_max_forwards(osip_header_t *h, int v)
 
 /*
  * Pops the Route entries that name one of our edges (two with double
- * Record-Route).  Returns how many; *out_edge is the edge named by the
- * last one popped, which faces the next hop.  Also undoes a strict
- * router's rewrite (RFC 3261 16.4) when the Request-URI is ours.
+ * Record-Route).  Returns how many.  *out is the hop the last one
+ * popped faces: its edge, and its flow when it carries a flow token.
+ * Also undoes a strict router's rewrite (RFC 3261 16.4) when the
+ * Request-URI is ours.
  */
 static int
-core_strip_routes(struct core *c, osip_message_t *m, int *out_edge)
+core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out)
 {
 	osip_route_t *r;
 	int n = 0, eid;
@@ -140,36 +142,58 @@ core_strip_routes(struct core *c, osip_message_t *m, int *out_edge)
 		m->req_uri = r->url;
 		r->url = NULL;
 		osip_route_free(r);
-		*out_edge = eid;
+		out->edge_id = (uint16_t)eid;
+		out->conn_id = 0;
 		n++;
 	}
 	while (n < 3 && (r = osip_list_get(&m->routes, 0)) != NULL &&
 	       r->url && core_uri_is_self(c, r->url, &eid)) {
+		if (core_flow_parse(r->url->username, out) != 0) {
+			out->edge_id = (uint16_t)eid;
+			out->conn_id = 0;
+		}
 		osip_list_remove(&m->routes, 0);
 		osip_route_free(r);
-		*out_edge = eid;
 		n++;
 	}
 	return n;
 }
 
-/* Where a routed request goes next: the top Route, else the R-URI. */
+/*
+ * Completes the leg of a routed request: a flow found in our Route is
+ * used as it is; otherwise the top Route, else the Request-URI, names
+ * the address and transport.
+ */
 static int
-core_next_hop(const osip_message_t *m, union env_sa *dst)
+core_next_leg(const osip_message_t *m, struct core_leg *leg)
 {
 	osip_route_t *r = osip_list_get(&m->routes, 0);
 
-	return core_uri_dest(r && r->url ? r->url : m->req_uri, dst);
+	if (leg->conn_id)
+		return 0;
+	return core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
 }
 
+/* One Record-Route entry naming the edge of `l` on its transport, with
+ * the flow token of the party behind `l` when it has a connection. */
 static int
-core_add_rr(struct core *c, osip_message_t *m, int edge_id)
+core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 {
-	const struct cfg_edge *e = core_edge_or_first(c, edge_id);
+	const struct cfg_edge *e = core_edge_or_first(c, l->edge_id);
 	osip_record_route_t *rr = NULL;
-	char v[CFG_ADDR_LEN + 32];
+	char v[CFG_ADDR_LEN + 96], sb[CFG_ADDR_LEN + 8], tok[48] = "";
+	char tp[24] = "";
 
-	snprintf(v, sizeof(v), "<sip:%s;lr>", e->advertise);
+	if (cfg_edge_sent_by(e, l->transport, sb, sizeof(sb)) != 0)
+		snprintf(sb, sizeof(sb), "%s", e->advertise);
+	if (l->conn_id && core_flow_token(l, tok, sizeof(tok) - 1) == 0)
+		strcat(tok, "@");
+	if (l->transport != ENV_UDP)
+		snprintf(tp, sizeof(tp), ";transport=%s",
+			 env_transport_name(l->transport));
+	for (char *p = tp; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	snprintf(v, sizeof(v), "<sip:%s%s%s;lr>", tok, sb, tp);
 	if (osip_record_route_init(&rr) != 0)
 		return -ENOMEM;
 	if (osip_record_route_parse(rr, v) != 0 ||
@@ -181,29 +205,34 @@ core_add_rr(struct core *c, osip_message_t *m, int edge_id)
 }
 
 /*
- * Record-Route for a request entering on in_edge and leaving on
- * out_edge: one entry, or two when the edges differ, the top one
- * facing the callee and the second the caller.
+ * Record-Route for a request arriving on `in` and leaving on `out`:
+ * one entry when both sides are plain datagrams through one edge, else
+ * two (RFC 5658 double Record-Route), the top one facing the callee
+ * and the second the caller, each with its side's flow token.
  */
 static int
-core_record_route(struct core *c, osip_message_t *m, int in_edge, int out_edge)
+core_record_route(struct core *c, osip_message_t *m,
+		  const struct core_leg *in, const struct core_leg *out)
 {
-	if (in_edge != out_edge && core_add_rr(c, m, in_edge) != 0)
+	if ((in->edge_id != out->edge_id || in->transport != out->transport ||
+	     in->conn_id || out->conn_id) && core_add_rr(c, m, in) != 0)
 		return -EINVAL;
-	return core_add_rr(c, m, out_edge);
+	return core_add_rr(c, m, out);
 }
 
 static int
 core_ok_options(struct core *c, const struct env *in, const osip_message_t *req)
 {
 	osip_message_t *r = core_resp_build(c, req, 200, NULL);
+	struct core_leg up;
 
 	if (r == NULL)
 		return -EINVAL;
 	osip_message_set_allow(r, CORE_ALLOW);
 	osip_message_set_accept(r, "application/sdp");
+	core_leg_from_env(&up, in);
 	c->st.replies_local++;
-	core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+	core_send_msg(c, &up, r);
 	osip_message_free(r);
 	return 0;
 }
@@ -216,40 +245,42 @@ core_ok_options(struct core *c, const struct env *in, const osip_message_t *req)
 static void
 core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 {
-	int out_edge = in->edge_id, mf;
 	osip_header_t *mfh = NULL;
 	osip_via_t *via = NULL;
 	osip_generic_param_t *br = NULL;
 	char branch[SIP_BRANCH_MAX];
 	uint64_t token = 0;
-	union env_sa dst;
+	struct core_leg out;
+	int mf;
 
-	if (core_strip_routes(c, req, &out_edge) == 0)
+	core_leg_from_env(&out, in);
+	out.conn_id = 0;
+	if (core_strip_routes(c, req, &out) == 0)
 		return;		/* not for us to route: drop it */
 	mf = core_max_forwards(c, req, &mfh);
-	if (mf <= 0 || core_next_hop(req, &dst) != 0)
+	if (mf <= 0 || core_next_leg(req, &out) != 0)
 		return;
 	core_set_max_forwards(mfh, mf - 1);
 	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
 	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
 	    br->gvalue)
 		token = hash_fnv1a64(br->gvalue, strlen(br->gvalue));
-	if (core_via_push(c, req, out_edge, token, branch, sizeof(branch)) != 0)
+	if (core_via_push(c, req, &out, token, branch, sizeof(branch)) != 0)
 		return;
 	c->st.stateless_fwd++;
-	core_send_msg(c, out_edge, ENV_UDP, &dst, req);
+	core_send_msg(c, &out, req);
 }
 
 /* Relays a request that named us in its Route set to the next hop. */
 static void
 core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
-		 int out_edge)
+		 struct core_leg *out)
 {
 	osip_message_t *fwd = NULL;
+	struct core_leg up;
 	struct core_stx *s;
-	union env_sa dst;
 
-	if (core_next_hop(req, &dst) != 0) {
+	if (core_next_leg(req, out) != 0) {
 		core_reply(c, in, req, 503, "Next Hop Unreachable");
 		osip_message_free(req);
 		return;
@@ -264,41 +295,50 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 		core_stx_respond_code(s, 500, NULL);
 		return;
 	}
+	core_leg_from_env(&up, in);
 	if (core_method_dialog(req) && !core_has_to_tag(req) &&
 	    c->cfg->record_route)
-		core_record_route(c, fwd, in->edge_id, out_edge);
-	core_ctx_new(s, out_edge, &dst, fwd);
+		core_record_route(c, fwd, &up, out);
+	core_ctx_new(s, out, fwd);
 	osip_message_free(fwd);
 	core_stx_branch_done(s);
 }
 
 /*
- * Where to send a request for a binding.  The Contact, unless it looks
- * NATed or unreachable (Kamailio nat_uac_test): a host that is not an
- * IP address (SIP.js writes "*.invalid"), or an IP other than the one
- * the REGISTER came from; then the REGISTER's source address, which is
- * where the UA's NAT binding points.
+ * The leg towards a binding.  Over a connection (TCP, TLS, WebSocket):
+ * that flow, through the edge that holds it.  Otherwise the Contact,
+ * unless it looks NATed or unreachable (Kamailio nat_uac_test): a host
+ * that is not an IP address, or an IP other than the one the REGISTER
+ * came from; then the REGISTER's source address, where the UA's NAT
+ * binding points.
  */
 static int
-core_binding_dest(const struct loc_binding *b, const osip_uri_t *u,
-		  union env_sa *dst)
+core_binding_leg(struct core *c, const struct loc_binding *b,
+		 const osip_uri_t *u, struct core_leg *leg)
 {
-	union env_sa c;
 	int have_src = b->received.sa.sa_family != AF_UNSPEC;
+	char a[64], r[64];
 
-	if (core_uri_dest(u, &c) == 0) {
-		char a[64], r[64];
-
-		if (!have_src || strcmp(env_sa_ip(&c, a, sizeof(a)),
-					env_sa_ip(&b->received, r,
-						  sizeof(r))) == 0) {
-			*dst = c;
-			return 0;
-		}
+	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
+		return -ENOENT;
+	leg->edge_id = b->edge_id;
+	if (b->conn_id) {
+		leg->transport = b->transport;
+		leg->flags = (b->flags & LOC_F_WS) ? ENV_F_WS : 0;
+		leg->conn_id = b->conn_id;
+		leg->dst = b->received;
+		return 0;
 	}
+	if (core_uri_leg(u, leg) == 0 &&
+	    (!have_src || strcmp(env_sa_ip(&leg->dst, a, sizeof(a)),
+				 env_sa_ip(&b->received, r, sizeof(r))) == 0))
+		return 0;
 	if (!have_src)
 		return -EHOSTUNREACH;
-	*dst = b->received;
+	leg->transport = b->transport ? b->transport : ENV_UDP;
+	leg->conn_id = 0;
+	leg->flags = 0;
+	leg->dst = b->received;
 	return 0;
 }
 
@@ -309,24 +349,22 @@ core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
 {
 	osip_message_t *fwd = NULL;
 	osip_uri_t *u = NULL;
-	union env_sa dst;
-	int out_edge = cfg_edge_find(c->cfg, b->edge_id) ? b->edge_id :
-		       in->edge_id;
+	struct core_leg out, up;
 
 	if (osip_uri_init(&u) != 0)
 		return;
-	if (osip_uri_parse(u, b->contact) != 0)
-		goto fail;
-	if (core_binding_dest(b, u, &dst) != 0)
+	if (osip_uri_parse(u, b->contact) != 0 ||
+	    core_binding_leg(c, b, u, &out) != 0)
 		goto fail;
 	if (osip_message_clone(s->req, &fwd) != 0)
 		goto fail;
 	osip_uri_free(fwd->req_uri);
 	fwd->req_uri = u;
 	u = NULL;
+	core_leg_from_env(&up, in);
 	if (core_method_dialog(fwd) && c->cfg->record_route)
-		core_record_route(c, fwd, in->edge_id, out_edge);
-	core_ctx_new(s, out_edge, &dst, fwd);
+		core_record_route(c, fwd, &up, &out);
+	core_ctx_new(s, &out, fwd);
 	osip_message_free(fwd);
 	return;
 fail:
@@ -372,7 +410,8 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	const char *why = NULL;
 	osip_header_t *mfh = NULL;
 	struct core_stx *s;
-	int code, mf, out_edge = in->edge_id, eid;
+	struct core_leg out;
+	int code, mf, eid;
 
 	c->st.rx_requests++;
 	code = core_sanity(req, &why);
@@ -418,11 +457,13 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	}
 	core_set_max_forwards(mfh, mf - 1);
 
-	if (core_strip_routes(c, req, &out_edge) > 0 ||
+	core_leg_from_env(&out, in);
+	out.conn_id = 0;
+	if (core_strip_routes(c, req, &out) > 0 ||
 	    osip_list_size(&req->routes) > 0) {
 		/* A Route set that is not ours was put there by the UA for
 		 * a next hop it chose (a preloaded outbound route). */
-		core_proxy_relay(c, in, req, out_edge);
+		core_proxy_relay(c, in, req, &out);
 		return;
 	}
 	if (core_has_to_tag(req)) {

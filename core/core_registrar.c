@@ -159,6 +159,7 @@ core_reg_answer(struct core *c, const struct env *in,
 		const osip_message_t *req, const char *aor, int64_t now)
 {
 	struct loc_binding *b = c->bindings;
+	struct core_leg up;
 	osip_message_t *r;
 	int n, known;
 
@@ -181,7 +182,8 @@ core_reg_answer(struct core *c, const struct env *in,
 	}
 	c->st.reg_ok++;
 	c->st.replies_local++;
-	core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+	core_leg_from_env(&up, in);
+	core_send_msg(c, &up, r);
 	osip_message_free(r);
 }
 
@@ -192,14 +194,16 @@ core_reg_fail(struct core *c, const struct env *in, const osip_message_t *req,
 	c->st.reg_fail++;
 	if (code == 423) {
 		osip_message_t *r = core_resp_build(c, req, 423, NULL);
+		struct core_leg up;
 		char v[16];
 
 		if (r == NULL)
 			return;
 		snprintf(v, sizeof(v), "%d", c->cfg->min_expires);
 		osip_message_set_header(r, "Min-Expires", v);
+		core_leg_from_env(&up, in);
 		c->st.replies_local++;
-		core_send_msg(c, in->edge_id, in->transport, &in->src, r);
+		core_send_msg(c, &up, r);
 		osip_message_free(r);
 		return;
 	}

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/log.h"
@@ -222,9 +223,7 @@ core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 	s->core = c;
 	s->state = STX_PROCEEDING;
 	s->invite = MSG_IS_INVITE(req);
-	s->edge_id = in->edge_id;
-	s->transport = in->transport;
-	s->src = in->src;
+	core_leg_from_env(&s->up, in);
 	s->req = req;
 	uv_timer_init(c->loop, &s->timer);
 	s->timer.data = s;
@@ -290,8 +289,7 @@ core_stx_timer_cb(uv_timer_t *t)
 	}
 	if (s->g_at && now >= s->g_at) {
 		/* Timer G: the final response until the ACK comes. */
-		core_send(c, s->edge_id, s->transport, &s->src, s->resp,
-			  s->resp_len);
+		core_send(c, &s->up, s->resp, s->resp_len);
 		s->g_ms = s->g_ms * 2 > c->cfg->t2_ms ? c->cfg->t2_ms :
 			  s->g_ms * 2;
 		s->g_at = now + (uint64_t)s->g_ms;
@@ -319,7 +317,7 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 		return;
 	}
 	osip_message_free(resp);
-	core_send(c, s->edge_id, s->transport, &s->src, buf, len);
+	core_send(c, &s->up, buf, len);
 	free(s->resp);
 	s->resp = malloc(len);
 	if (s->resp) {
@@ -344,7 +342,8 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	} else if (s->invite) {
 		s->state = STX_COMPLETED;	/* timers G and H */
 		s->g_ms = core_t1(c);
-		s->g_at = s->resp ? now + (uint64_t)s->g_ms : 0;
+		s->g_at = s->resp && s->up.transport == ENV_UDP ?
+			  now + (uint64_t)s->g_ms : 0;
 		s->end_at = now + 64 * (uint64_t)core_t1(c);
 	} else {
 		s->state = STX_COMPLETED;	/* timer J */
@@ -374,8 +373,7 @@ core_stx_retransmit(struct core_stx *s)
 
 	c->st.retrans_absorbed++;
 	if (s->resp && s->state != STX_TERMINATED)
-		core_send(c, s->edge_id, s->transport, &s->src, s->resp,
-			  s->resp_len);
+		core_send(c, &s->up, s->resp, s->resp_len);
 }
 
 void
@@ -411,7 +409,7 @@ core_ctx_finish(struct core_ctx *x, int state, int code)
 }
 
 static struct core_ctx *
-core_ctx_alloc(struct core_stx *s, int edge_id, const union env_sa *dst,
+core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	       const char *branch, int is_cancel)
 {
 	struct core *c = s->core;
@@ -428,8 +426,7 @@ core_ctx_alloc(struct core_stx *s, int edge_id, const union env_sa *dst,
 	x->core = c;
 	x->stx = s;
 	x->is_cancel = is_cancel;
-	x->edge_id = (uint16_t)edge_id;
-	x->dst = *dst;
+	x->down = *down;
 	x->state = CTX_CALLING;
 	uv_timer_init(c->loop, &x->timer);
 	x->timer.data = x;
@@ -458,26 +455,30 @@ core_ctx_start(struct core_ctx *x, osip_message_t *m)
 	memcpy(x->req, buf, len);
 	x->req_len = len;
 	osip_free(buf);
-	core_send(c, x->edge_id, ENV_UDP, &x->dst, x->req, x->req_len);
+	core_send(c, &x->down, x->req, x->req_len);
 	x->retx_ms = core_t1(c);
-	x->retx_at = now + (uint64_t)x->retx_ms;
+	/* Timers A and E only where the transport may lose messages. */
+	x->retx_at = x->down.transport == ENV_UDP ?
+		     now + (uint64_t)x->retx_ms : 0;
 	x->timeout_at = now + 64 * (uint64_t)core_t1(c);
 	core_ctx_arm(x);
 	return 0;
 }
 
 int
-core_via_push(struct core *c, osip_message_t *m, int edge_id, uint64_t token,
-	      char *branch, size_t cap)
+core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
+	      uint64_t token, char *branch, size_t cap)
 {
-	const struct cfg_edge *e = core_edge_or_first(c, edge_id);
-	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64];
+	const struct cfg_edge *e = core_edge_or_first(c, leg->edge_id);
+	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64], sb[CFG_ADDR_LEN + 8];
 	osip_via_t *via = NULL;
 
 	if (sip_branch_make(branch, cap, c->id, token) < 0)
 		return -ENOSPC;
-	snprintf(v, sizeof(v), "SIP/2.0/UDP %s;branch=%s;rport", e->advertise,
-		 branch);
+	if (cfg_edge_sent_by(e, leg->transport, sb, sizeof(sb)) != 0)
+		snprintf(sb, sizeof(sb), "%s", e->advertise);
+	snprintf(v, sizeof(v), "SIP/2.0/%s %s;branch=%s;rport",
+		 env_transport_name(leg->transport), sb, branch);
 	if (osip_via_init(&via) != 0)
 		return -ENOMEM;
 	if (osip_via_parse(via, v) != 0 ||
@@ -489,7 +490,7 @@ core_via_push(struct core *c, osip_message_t *m, int edge_id, uint64_t token,
 }
 
 struct core_ctx *
-core_ctx_new(struct core_stx *s, int edge_id, const union env_sa *dst,
+core_ctx_new(struct core_stx *s, const struct core_leg *down,
 	     osip_message_t *fwd)
 {
 	struct core *c = s->core;
@@ -497,10 +498,10 @@ core_ctx_new(struct core_stx *s, int edge_id, const union env_sa *dst,
 	struct core_ctx *x;
 
 	if (s->n_br == CORE_MAX_BRANCHES ||
-	    core_via_push(c, fwd, edge_id, ++c->token, branch,
+	    core_via_push(c, fwd, down, ++c->token, branch,
 			  sizeof(branch)) != 0)
 		return NULL;
-	x = core_ctx_alloc(s, edge_id, dst, branch, 0);
+	x = core_ctx_alloc(s, down, branch, 0);
 	if (x == NULL)
 		return NULL;
 	x->invite = MSG_IS_INVITE(fwd);
@@ -579,7 +580,7 @@ core_ctx_send_cancel(struct core_ctx *x)
 	m = core_ctx_derive(x, "CANCEL", NULL);
 	if (m == NULL)
 		return;
-	cx = core_ctx_alloc(s, x->edge_id, &x->dst, x->branch, 1);
+	cx = core_ctx_alloc(s, &x->down, x->branch, 1);
 	if (cx && core_ctx_start(cx, m) != 0)
 		cx->state = CTX_COMPLETED;
 	osip_message_free(m);
@@ -610,7 +611,7 @@ core_ctx_send_ack(struct core_ctx *x, const osip_message_t *resp)
 
 	if (m == NULL)
 		return;
-	core_send_msg(x->core, x->edge_id, ENV_UDP, &x->dst, m);
+	core_send_msg(x->core, &x->down, m);
 	osip_message_free(m);
 }
 
@@ -623,7 +624,7 @@ core_ctx_timer_cb(uv_timer_t *t)
 
 	if (x->retx_at && now >= x->retx_at) {
 		/* Timers A (doubling) and E (doubling, capped at T2). */
-		core_send(c, x->edge_id, ENV_UDP, &x->dst, x->req, x->req_len);
+		core_send(c, &x->down, x->req, x->req_len);
 		x->retx_ms *= 2;
 		if (!x->invite && x->retx_ms > c->cfg->t2_ms)
 			x->retx_ms = c->cfg->t2_ms;
@@ -714,10 +715,12 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 {
 	osip_via_t *via = NULL;
 	osip_generic_param_t *p = NULL;
-	union env_sa dst;
+	struct core_leg up;
 	const char *host;
 	int port = 5060;
 
+	core_leg_from_env(&up, in);
+	up.conn_id = 0;		/* the edge finds a connection to dst */
 	osip_list_remove(&m->vias, 0);
 	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
 		return;
@@ -731,10 +734,10 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 	if (osip_via_param_get_byname(via, "rport", &p) == 0 && p &&
 	    p->gvalue)
 		port = atoi(p->gvalue);
-	if (host == NULL || env_sa_from(&dst, host, port) != 0)
+	if (host == NULL || env_sa_from(&up.dst, host, port) != 0)
 		return;
 	c->st.stateless_fwd++;
-	core_send_msg(c, in->edge_id, in->transport, &dst, m);
+	core_send_msg(c, &up, m);
 }
 
 void
@@ -851,4 +854,33 @@ core_stx_cancel(struct core_stx *s)
 	/* Branches that never answered at all end as 487 via their
 	 * timeout; none pending at all means answer now. */
 	core_stx_branch_done(s);
+}
+
+/*
+ * An edge says a connection is gone: its bindings stop being used and,
+ * when the edge hands back a request it could not deliver down that
+ * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3)
+ * instead of waiting for timer B or F.
+ */
+void
+core_flow_failed(struct core *c, const struct env *in)
+{
+	osip_message_t *m = NULL;
+	struct core_ctx *x;
+	const char *br;
+
+	loc_remove_conn(c->loc, in->edge_id, in->conn_id, (int64_t)time(NULL));
+	if (in->len == 0 || osip_message_init(&m) != 0)
+		return;
+	if (osip_message_parse(m, in->msg, in->len) != 0 || !MSG_IS_REQUEST(m) ||
+	    (br = core_top_branch(m, NULL)) == NULL)
+		goto done;
+	x = core_ctx_find(c, br, MSG_IS_CANCEL(m));
+	if (x && (x->state == CTX_CALLING || x->state == CTX_PROCEEDING)) {
+		core_ctx_finish(x, CTX_COMPLETED, 430);
+		if (!x->is_cancel)
+			core_stx_branch_done(x->stx);
+	}
+done:
+	osip_message_free(m);
 }

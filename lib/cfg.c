@@ -7,6 +7,7 @@
  * before anything is applied, so a bad file changes nothing.
  */
 #include "lib/cfg.h"
+#include "lib/env.h"
 #include "lib/log.h"
 
 #include <ctype.h>
@@ -71,6 +72,10 @@ static const struct cfg_key cfg_global_keys[] = {
 
 static const struct cfg_key cfg_edge_keys[] = {
 	ES("udp", udp, "127.0.0.1:5060"),
+	ES("tcp", tcp, "127.0.0.1:5060"),
+	ES("tls", tls, "127.0.0.1:5061"),
+	ES("ws", ws, "127.0.0.1:8080"),
+	ES("wss", wss, "127.0.0.1:8443"),
 	ES("advertise", advertise, ""),
 	ES("ipc", ipc, ""),
 	{ "edge", "reuseport", CFG_BOOL, offsetof(struct cfg_edge, reuseport),
@@ -445,6 +450,27 @@ cfg_core_find(const struct cfg *c, int id)
 		if (c->cores[i].id == id)
 			return &c->cores[i];
 	return NULL;
+}
+
+int
+cfg_edge_sent_by(const struct cfg_edge *e, int transport, char *out,
+		 size_t cap)
+{
+	const char *listen[] = { NULL, e->udp, e->tcp, e->tls, e->ws, e->wss };
+	char host[CFG_ADDR_LEN], lhost[CFG_ADDR_LEN];
+	int port, lport, n;
+
+	if (transport < ENV_UDP || transport > ENV_WSS ||
+	    listen[transport][0] == '\0' ||
+	    cfg_addr_split(listen[transport], lhost, sizeof(lhost), &lport,
+			   5060) != 0 ||
+	    cfg_addr_split(e->advertise, host, sizeof(host), &port, 5060) != 0)
+		return -ENOENT;
+	if (transport == ENV_UDP)
+		lport = port;
+	n = snprintf(out, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+		     lport);
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }
 
 int

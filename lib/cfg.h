@@ -27,8 +27,14 @@
 struct cfg_edge {
 	int id;			/* 1..CFG_MAX_EDGES, from the section name */
 	char udp[CFG_ADDR_LEN];	/* "ip:port" the SIP UDP socket binds */
+	char tcp[CFG_ADDR_LEN];	/* SIP over TCP; empty: none */
+	char tls[CFG_ADDR_LEN];	/* SIP over TLS; empty: none */
+	char ws[CFG_ADDR_LEN];	/* SIP over WebSocket (and HTTP) */
+	char wss[CFG_ADDR_LEN];	/* SIP over secure WebSocket (and HTTPS) */
 	char advertise[CFG_ADDR_LEN];	/* "host:port" for Via/Record-Route;
-					   empty: the udp address */
+					   empty: the udp address.  Other
+					   transports use its host with
+					   their own port. */
 	char ipc[CFG_PATH_LEN];	/* nanomsg endpoint the edge binds */
 	int reuseport;		/* SO_REUSEPORT on the SIP sockets */
 	int max_msg;		/* largest SIP message accepted, bytes */
@@ -86,6 +92,15 @@ int cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
 /* Returns the instance with that id, or NULL. */
 const struct cfg_edge *cfg_edge_find(const struct cfg *c, int id);
 const struct cfg_core *cfg_core_find(const struct cfg *c, int id);
+
+/*
+ * The "host:port" an edge writes in Via and Record-Route for a
+ * transport (enum env_transport): the advertised host with that
+ * transport's port.  Returns 0, or -ENOENT when the edge does not
+ * listen on that transport.
+ */
+int cfg_edge_sent_by(const struct cfg_edge *e, int transport, char *out,
+		     size_t cap);
 
 /* Whether the domain (case-insensitive) is served here. */
 int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);

@@ -317,6 +317,7 @@ class Cluster {
 		this.name = this.opts.name || 'cluster';
 		this.n = ++clusterSeq;
 		this.procs = [];
+		this.retired = [];	/* processes replaced by a restart */
 		this.edges = [];
 		this.cores = [];
 		this.evidence = [];
@@ -350,7 +351,26 @@ class Cluster {
 			e.proc = new Proc(`edge-${e.id}`, edgeBin, ['-c', this.confPath, '-i', String(e.id)]);
 			this.procs.push(e.proc);
 		}
+		await Promise.all(this.cores.map((k) => this._waitCoreNotice(k.proc)));
 		await Promise.all(this.edges.map((e) => this._waitEdgeReady(e)));
+	}
+
+	/*
+	 * A core has no port to probe, and the edges' answers cannot tell
+	 * which core served them: wait for the core's "ready" notice, so that
+	 * a quick teardown cannot SIGTERM it before it handles signals.
+	 * Skipped when the log level hides notices.
+	 */
+	async _waitCoreNotice(p) {
+		const lvl = process.env.SIPMESH_INTEG_LOG || this.opts.log || 'info';
+		if (['err', 'warn'].includes(lvl)) return;
+		await waitUntil(() => {
+			if (!p.alive) throw new Error(`${p.name} ${p.status} during start-up:\n${p.tail()}`);
+			return p.lines.some((l) => /\bready\b/i.test(l.s));
+		}, READY_DEADLINE_MS, `${p.name} to log its "ready" notice`, 20).catch((err) => {
+			err.message = `cluster ${this.name} did not start: ${err.message}\n\n${this.processReport(0)}`;
+			throw err;
+		});
 	}
 
 	_config() {
@@ -408,6 +428,25 @@ class Cluster {
 		return keys;
 	}
 
+	/* Every key under the prefix with its value, as text (any type). */
+	async redisDump() {
+		const out = [];
+		for (const k of (await this.redisKeys()).sort()) {
+			const type = await this.redisCmd('TYPE', k);
+			let v;
+			switch (type) {
+			case 'string': v = await this.redisCmd('GET', k); break;
+			case 'hash': v = await this.redisCmd('HGETALL', k); break;
+			case 'set': v = await this.redisCmd('SMEMBERS', k); break;
+			case 'zset': v = await this.redisCmd('ZRANGE', k, 0, -1, 'WITHSCORES'); break;
+			case 'list': v = await this.redisCmd('LRANGE', k, 0, -1); break;
+			default: v = `(${type})`;
+			}
+			out.push(`${k} [${type}] ${JSON.stringify(v)}`);
+		}
+		return out.join('\n');
+	}
+
 	async _waitEdgeReady(e) {
 		const ua = await SipUA.open({ label: `ready-edge-${e.id}` });
 		const dest = { host: e.host, port: e.port };
@@ -445,6 +484,31 @@ class Cluster {
 		} finally {
 			ua.close();
 		}
+	}
+
+	/*
+	 * Stops every core (each must exit cleanly), optionally removes the
+	 * host's shared-memory store so that only Redis remembers the
+	 * bindings, starts the cores again and waits until the edges answer
+	 * through them.
+	 */
+	async restartCores({ wipeShm = false } = {}) {
+		const problems = [];
+		for (const k of this.cores) {
+			const pr = await k.proc.stop();
+			if (pr) problems.push(pr);
+		}
+		if (problems.length) throw new Error(`cores did not stop cleanly: ${problems.join('; ')}`);
+		if (wipeShm) fs.rmSync(path.join('/dev/shm', this.shmName.replace(/^\//, '')), { force: true });
+		const coreBin = binPath('sipmesh-core');
+		for (const k of this.cores) {
+			this.retired.push(k.proc);
+			this.procs = this.procs.filter((p) => p !== k.proc);
+			k.proc = new Proc(`core-${k.id}`, coreBin, ['-c', this.confPath, '-i', String(k.id)]);
+			this.procs.push(k.proc);
+		}
+		await Promise.all(this.cores.map((k) => this._waitCoreNotice(k.proc)));
+		await Promise.all(this.edges.map((e) => this._waitEdgeReady(e)));
 	}
 
 	/* Throws if any process has exited. */
@@ -496,7 +560,7 @@ class Cluster {
 
 	processReport(since = this.testStart, n = 80) {
 		const out = [];
-		for (const p of this.procs) {
+		for (const p of [...this.retired, ...this.procs]) {
 			out.push(`---- ${p.name} (pid ${p.pid}, ${p.status}) log${since ? ' during this test' : ''}:\n${p.tail(since, n) || '(nothing)'}`);
 		}
 		return out.join('\n');

@@ -474,7 +474,10 @@ class SipUA {
 		m.at = Date.now();
 		if (m.isResponse) {
 			const tx = this.txns.get(m.branch);
-			if (tx && (!m.cseq || m.cseq.method === tx.method || tx.method === undefined))
+			/* Branch, then CSeq method as we sent it (17.1.3); a request
+			 * sent with a broken CSeq gets it echoed. */
+			const sent = tx && tx.req && tx.req.cseq ? tx.req.cseq.method : undefined;
+			if (tx && (!m.cseq || !sent || m.cseq.method === sent))
 				tx._onResponse(m);
 			else
 				this.stray.push(m);
