@@ -33,6 +33,7 @@ NCPU = os.cpu_count() or 1
 DOMAIN = "sipmesh.test"
 NUSERS = 10000      # distinct REGISTER users
 NTARGETS = 100      # users registered by the UAS (MESSAGE / call targets)
+MAX_BINDINGS = 100000   # [location] max_bindings default (etc/sipmesh.conf.sample)
 
 
 def env(name, default):
@@ -495,13 +496,16 @@ class Bench:
 
     def memory_per_binding(self):
         """Memory before and after 10,000 registrations on a fresh server."""
-        time.sleep(SETTLE)
+        c0, t0 = self.srv.cpu(), time.time()
+        time.sleep(max(SETTLE, 2.0))
+        c1, t1 = self.srv.cpu(), time.time()
+        idle = sum(c1.get(k, 0) - c0.get(k, 0) for k in c1) / float(HZ) / (t1 - t0)
         m0, x0 = self.srv.memory(), self.srv.extra_memory()
         ok = self.register_once(self.users_csv, NUSERS, "127.0.0.1:%d" % self.uac_port,
                                 self.uac_port, 2000)
         time.sleep(SETTLE)
         m1, x1 = self.srv.memory(), self.srv.extra_memory()
-        res = {"registered": ok, "mem_before": m0, "mem_after": m1,
+        res = {"registered": ok, "idle_cores": idle, "mem_before": m0, "mem_after": m1,
                "per_binding": (m1 - m0) / float(NUSERS), "extra_before": x0, "extra_after": x1}
         if "shm_real_used" in x0 and "shm_real_used" in x1:
             res["shm_per_binding"] = (x1["shm_real_used"] - x0["shm_real_used"]) / float(NUSERS)
@@ -521,8 +525,11 @@ class Bench:
         args = [self.remote(), "-i", "127.0.0.1", "-p", str(self.uac_port),
                 "-m", str(total), "-r", str(rate), "-rp", "1000",
                 "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-                "-trace_rtt", "-rtt_freq", "1000", "-trace_err"] + (["-trace_msg"] if env("BENCH_TRACE_MSG", "0") != "0" else [])
-        guard = DURATION * 1.5 + 15
+                "-trace_rtt", "-rtt_freq", str(min(100, max(1, total // 50))), "-trace_err"] + (["-trace_msg"] if env("BENCH_TRACE_MSG", "0") != "0" else [])
+        # sipp needs DURATION (+ the call hold) to finish; a trial still
+        # running at DURATION/KEEPUP + hold + 5 s has failed anyway
+        # (achieved < KEEPUP of the target, or responses seconds late).
+        guard = DURATION / KEEPUP + 5
         if scn == "register":
             args += ["-sf", os.path.join(SCN, "register.xml"), "-inf", self.users_csv,
                      "-key", "contact", "127.0.0.1:%d" % self.uac_port]
@@ -531,8 +538,8 @@ class Bench:
         else:
             args += ["-sf", os.path.join(SCN, "call_uac.xml"), "-inf", self.targets_csv,
                      "-d", str(HOLD_MS)]
-            guard += HOLD_MS / 1000.0 + 10
-        args += ["-timeout", "%ds" % int(guard)]
+            guard += HOLD_MS / 1000.0
+        args += ["-timeout", "%ds" % int(guard + 1)]
 
         peak = [self.srv.memory()]
         stop_sampling = threading.Event()
@@ -545,7 +552,7 @@ class Bench:
         t0 = time.time()
         th.start()
         uac = Sipp(args, d, "uac")
-        uac.wait(guard + 10)
+        uac.wait(guard + 3)
         time.sleep(SETTLE)      # deferred work (timers, writes) counts too
         cpu1 = self.srv.cpu()
         wall = time.time() - t0
@@ -568,6 +575,8 @@ class Bench:
         span = (last - first) / 1000.0 if first is not None and last > first else 0
         achieved = (len(rtts) - 1) / span if span > 0 else 0.0
         fail_pct = 100.0 * (created - ok) / created if created else 100.0
+        # seconds the load lasted (for "cores busy"): responses span + call hold
+        load_s = (span + (HOLD_MS / 1000.0 if scn == "call" else 0)) or wall
         ticks = sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1)
         cpu_s = ticks / float(HZ)
         r = {
@@ -577,16 +586,18 @@ class Bench:
             "p50": percentile(rtts, 50), "p90": percentile(rtts, 90), "p99": percentile(rtts, 99),
             "cpu_s": cpu_s, "cpu_us_op": cpu_s * 1e6 / ok if ok else None,
             "cpu_by_proc": {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) / float(HZ) for k in cpu1},
-            "server_cores": cpu_s / wall if wall else 0,
+            "server_cores": cpu_s / load_s if load_s else 0,
             "mem_peak": peak[0], "sipp_rc": uac.rc,
-            "sipp_uac_cores": uac.cpu / uac.wall if uac.wall else 0,
-            "sipp_uas_cores": (uas.cpu / uas.wall) if uas and uas.wall else None,
+            "sipp_uac_cores": uac.cpu / load_s if load_s else 0,
+            "sipp_uas_cores": (uas.cpu / load_s) if uas and load_s else None,
             "dir": d, "server_alive": alive,
         }
         why = []
         if not alive:
             why.append("server died")
-        if uac.rc not in (0, 1):
+        if uac.rc == -9:
+            why.append("sipp still running after %.0f s, stopped" % guard)
+        elif uac.rc not in (0, 1):
             why.append("sipp exit %s" % uac.rc)
         if fail_pct >= FAIL_LIMIT:
             why.append("failures %.2f%%" % fail_pct)
@@ -599,7 +610,7 @@ class Bench:
         log("  %-8s %-8s target %7d/s achieved %8.0f/s ok %7d fail %5.2f%% retrans %6d "
             "p50/p90/p99 %s/%s/%s ms  cpu %s us/op server %.2f cores%s  %s" % (
                 self.srv.name, scn, rate, achieved, ok, fail_pct, r["retrans"],
-                r["p50"], r["p90"], r["p99"],
+                fmt_ms(r["p50"]), fmt_ms(r["p90"]), fmt_ms(r["p99"]),
                 "%.1f" % r["cpu_us_op"] if r["cpu_us_op"] is not None else "-",
                 r["server_cores"], sipp_note, "PASS" if r["pass"] else "FAIL: " + r["why"]))
         if not r["pass"]:
@@ -677,7 +688,7 @@ def fmt_rate(r):
 def fmt_ms(v):
     if v is None:
         return "-"
-    return "<1" if v < 1 else "%g" % v
+    return "<1" if v < 1 else "%.0f" % v
 
 
 def mb(b):
@@ -710,6 +721,8 @@ def report(results, info):
       "successful operations." % SETTLE)
     w("Server memory: sum of PSS over the server processes (shared memory, /dev/shm and "
       "Kamailio's -m pool, counted once for the pages in use), peak during the trial.")
+    w("Machine: %s, %d cores; %s; load average at start %s." % (
+        info.get("cpu", "?"), NCPU, info.get("sipp", "sipp"), info.get("loadavg", "?")))
     for name in ("sipmesh", "Kamailio"):
         if name in info:
             w("  %-9s %s" % (name + ":", info[name]))
@@ -736,7 +749,7 @@ def report(results, info):
         row("server CPU (us/op)", "%.1f" % ga("cpu_us_op") if a and ga("cpu_us_op") else "-",
             "%.1f" % gb("cpu_us_op") if b and gb("cpu_us_op") else "-",
             ratio(ga("cpu_us_op"), gb("cpu_us_op")) + " (lower=better)")
-        row("server CPU (cores busy)", "%.2f" % ga("server_cores") if a else "-",
+        row("server CPU (cores, load)", "%.2f" % ga("server_cores") if a else "-",
             "%.2f" % gb("server_cores") if b else "-", "")
         row("server memory (peak)", mb(ga("mem_peak")), mb(gb("mem_peak")),
             ratio(ga("mem_peak"), gb("mem_peak")))
@@ -767,8 +780,11 @@ def report(results, info):
     if ma and ma.get("extra_after"):
         x = ma["extra_after"]
         if "shm_file_size" in x:
-            w("  sipmesh /dev/shm store: %s file, %s allocated (its touched pages are in the PSS)"
+            w("  sipmesh /dev/shm store: %s file, %s allocated from the start (in 'before'),"
               % (mb(x["shm_file_size"]), mb(x["shm_file_allocated"])))
+            w("    i.e. %.0f bytes per slot for max_bindings = %d; the per-binding figure "
+              "above is what grows (Redis, heaps)" % (x["shm_file_allocated"] / float(MAX_BINDINGS),
+                                                      MAX_BINDINGS))
     for name in ("sipmesh", "Kamailio"):
         m = results.get(name, {}).get("membind")
         if m and m["registered"] != NUSERS:
@@ -804,6 +820,16 @@ def main():
     log("trials of %g s%s; servers %s; scenarios %s" % (
         DURATION, " (BENCH_QUICK)" if QUICK else "", ",".join(SERVERS), ",".join(SCENARIOS)))
     results, info = {}, {"skipped": {}}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")][0]
+        with open("/proc/loadavg") as f:
+            info["loadavg"] = " ".join(f.read().split()[:3])
+        v = subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout
+        m = re.search(r"SIPp v[\w.\-]*\w", v)
+        info["sipp"] = m.group(0) if m else "sipp"
+    except (OSError, IndexError):
+        pass
     tmp = tempfile.mkdtemp(prefix="sipmesh-bench-")
     interrupted = []
 
@@ -831,9 +857,10 @@ def main():
                 b = Bench(srv, wd)
                 res = {"membind": b.memory_per_binding()}
                 m = res["membind"]
-                log("%s: memory %s before, %s after %d registrations: %.0f bytes per binding"
-                    % (srv.name, mb(m["mem_before"]), mb(m["mem_after"]), m["registered"],
-                       m["per_binding"]))
+                log("%s: idle CPU %.3f cores; memory %s before, %s after %d registrations: "
+                    "%.0f bytes per binding" % (srv.name, m["idle_cores"], mb(m["mem_before"]),
+                                                mb(m["mem_after"]), m["registered"],
+                                                m["per_binding"]))
                 res.update(b.run([s for s in SCENARIOS if s in TITLE]))
                 results[srv.name] = res
             except (RuntimeError, OSError) as e:

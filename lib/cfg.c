@@ -62,6 +62,14 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("proxy", "timer_c_s", timer_c_s, "180", 1, 3600),
 	I("proxy", "max_forwards", max_forwards, "70", 1, 255),
 	B("proxy", "record_route", record_route, "yes"),
+	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
+	S("rtpctl", "ipc", rtpctl_ipc, ""),
+	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
+	I("rtpctl", "fail_threshold", rtpctl_fail_threshold, "2", 1, 100),
+	I("rtpctl", "ng_timeout_ms", rtpctl_ng_timeout_ms, "500", 20, 10000),
+	I("rtpctl", "ng_tries", rtpctl_ng_tries, "3", 1, 10),
+	I("rtpctl", "call_ttl_s", rtpctl_call_ttl_s, "86400", 10, 2592000),
+	I("rtpctl", "max_calls", rtpctl_max_calls, "100000", 16, 10000000),
 };
 
 #define ES(name, field, def) \

@@ -76,6 +76,19 @@ struct cfg {
 	int max_forwards;
 	int record_route;
 
+	/* [rtpctl] */
+	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the
+					   rtpengine ng sockets */
+	char rtpctl_ipc[1024];		/* nanomsg endpoint of rtpctl 1..N,
+					   space separated; empty:
+					   ipc://<run_dir>/rtpctl-1 */
+	int rtpctl_ping_ms;		/* health-check interval */
+	int rtpctl_fail_threshold;	/* consecutive failures: down */
+	int rtpctl_ng_timeout_ms;	/* wait before retransmitting */
+	int rtpctl_ng_tries;		/* sends of one ng command */
+	int rtpctl_call_ttl_s;		/* sticky Call-ID entry lifetime */
+	int rtpctl_max_calls;		/* local sticky table size */
+
 	struct cfg_edge edges[CFG_MAX_EDGES];
 	int n_edges;
 	struct cfg_core cores[CFG_MAX_CORES];

@@ -10,8 +10,8 @@
  */
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
-const { cluster, rand } = require('./lib/cluster');
-const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { cluster, rand, freePort } = require('./lib/cluster');
+const { runSipp, startSipp, startUas, assertOk } = require('./lib/sipp');
 const { Registration, assertContacts, message } = require('./lib/flows');
 
 describe('50 cluster', () => {
@@ -48,6 +48,24 @@ describe('50 cluster', () => {
 		});
 		assertOk(uac, `sender of ${n} MESSAGEs through edge 2`);
 		assertOk(await uas.wait(15000), `callee registered through edge 1 (${n} MESSAGEs)`);
+	});
+
+	c.test('20 AORs registered through edge 1 from a CSV, one MESSAGE to each through edge 2', async () => {
+		const users = Array.from({ length: 20 }, (_, i) => `csv${i}-${rand(2)}`);
+		const port = await freePort();
+		const reg = await runSipp(c, {
+			scenario: 'register_inf.xml', dest: c.edge(1), port, inf: users, calls: users.length, rate: 100,
+			keys: { sm_domain: 'a.test', sm_expires: 600 },
+		});
+		assertOk(reg, `REGISTER of ${users.length} AORs, all with contact 127.0.0.1:${port}`);
+		const uas = await startSipp(c, { scenario: 'uas_message.xml', port, calls: users.length, timeout: 30 });
+		await uas.ready();
+		const uac = await runSipp(c, {
+			scenario: 'uac_message_inf.xml', dest: c.edge(2), inf: users, calls: users.length, rate: 50,
+			keys: { sm_domain: 'a.test' }, timeout: 30,
+		});
+		assertOk(uac, `one MESSAGE to each of ${users.length} AORs through edge 2`);
+		assertOk(await uas.wait(15000), `the contact of ${users.length} AORs`);
 	});
 
 	c.test('a call through edge 2 to a callee registered through edge 1 (Record-Route, ACK, BYE)', async () => {

@@ -548,9 +548,11 @@ class Cluster {
 
 	/* A SipUA closed at the end of the test, its transcript in the report. */
 	async ua(label, opts = {}) {
-		const u = await SipUA.open({ label, ...opts });
+		const { keep, ...rest } = opts;
+		const u = await SipUA.open({ label, ...rest });
 		this.uas.push(u);
-		this.testUas.push(u);
+		/* keep: lives until the cluster stops (a binding several tests use). */
+		if (!keep) this.testUas.push(u);
 		return u;
 	}
 
@@ -588,6 +590,8 @@ class Cluster {
 			this.testChildren = extra;
 			try {
 				await fn(t);
+				/* A process that died during this test fails this test. */
+				this.assertAlive();
 			} catch (err) {
 				const rep = this.report();
 				if (err && typeof err === 'object') {

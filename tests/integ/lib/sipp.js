@@ -9,6 +9,8 @@
  * instead of hanging), -trace_err and -trace_msg into a private
  * directory.  Exit code 0 means every call of the run succeeded.
  *
+ * o.inf (rows of fields) becomes a SEQUENTIAL -inf CSV: [field0]...
+ *
  * A callee is a sipp UAS: first a REGISTER scenario runs from the very
  * port the UAS will then bind, so the proxy's binding (contact and
  * received address alike) points at the UAS.
@@ -80,6 +82,12 @@ class SippRun {
 		if (o.rate) args.push('-r', String(o.rate));
 		if (o.limit) args.push('-l', String(o.limit));
 		for (const [k, v] of Object.entries(o.keys || {})) args.push('-key', k, String(v));
+		if (o.inf) {
+			/* Injection file: one call per row, fields [field0], [field1]... */
+			const inf = path.join(this.dir, 'inject.csv');
+			fs.writeFileSync(inf, 'SEQUENTIAL\n' + o.inf.map((row) => [].concat(row).join(';') + ';\n').join(''));
+			args.push('-inf', inf);
+		}
 		args.push(...(o.args || []));
 		this.label = o.label || `sipp ${o.scenario} on ${HOST}:${this.port}` +
 			(o.dest ? ` -> ${o.dest.host}:${o.dest.port}` : ' (UAS)');
