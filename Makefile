@@ -64,7 +64,7 @@ $(BUILD)/%.o: %.c
 
 build-all: $(BINS)
 
-.PHONY: all build-all deps run test test-unit test-integ test-san bench clean
+.PHONY: all build-all deps run test test-unit test-integ test-deploy test-san bench clean
 
 deps:
 	@sh scripts/deps.sh
@@ -75,13 +75,16 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory build-all $(UNIT_TESTS)
-	@$(MAKE) --no-print-directory test-unit test-integ
+	@$(MAKE) --no-print-directory test-unit test-integ test-deploy
 
 test-unit: $(UNIT_TESTS)
 	@sh tests/unit/run.sh $(UNIT_TESTS)
 
 test-integ: $(BINS)
 	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh
+
+test-deploy: $(BINS)
+	@SIPMESH_CORE=$(abspath $(BIN))/sipmesh-core sh deploy/check.sh
 
 test-san:
 	@$(MAKE) --no-print-directory test SANITIZE=address,undefined

@@ -541,20 +541,18 @@ edge_sip_check(const struct edge_sip_scan *sc, const char *buf, size_t len,
 
 /* ---- stateless replies ---- */
 
+/*
+ * A Via is all a reply needs to find its way back; a request that lacks
+ * From, To, Call-ID or CSeq still gets a 400 naming what is missing
+ * (RFC 3261 16.3), with whichever of them it has, so the sender stops
+ * retransmitting instead of timing out.  An ACK is never answered
+ * (RFC 3261 17.2.3 / 8.2).
+ */
 int
 edge_sip_can_reply(const struct edge_sip_scan *sc)
 {
-	static const int need[] = {
-		EDGE_H_VIA, EDGE_H_FROM, EDGE_H_TO, EDGE_H_CALL_ID, EDGE_H_CSEQ,
-	};
-
-	/* An ACK is never answered (RFC 3261 17.2.3 / 8.2). */
-	if (!sc->is_request || edge_slice_is(sc->method, "ACK"))
-		return 0;
-	for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++)
-		if (sc->first[need[i]].line.s == NULL)
-			return 0;
-	return 1;
+	return sc->is_request && !edge_slice_is(sc->method, "ACK") &&
+	       sc->first[EDGE_H_VIA].line.s != NULL;
 }
 
 /* Whether a From/To value has a tag param outside its URI. */
@@ -612,10 +610,7 @@ edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 	char tmp[256];
 	int n;
 
-	if (!sc->is_request || sc->first[EDGE_H_VIA].line.s == NULL ||
-	    sc->first[EDGE_H_FROM].line.s == NULL ||
-	    sc->first[EDGE_H_TO].line.s == NULL ||
-	    cid.s == NULL || sc->first[EDGE_H_CSEQ].line.s == NULL)
+	if (!edge_sip_can_reply(sc))
 		return -EINVAL;
 	n = snprintf(tmp, sizeof(tmp), "SIP/2.0 %d %s\r\n", code, reason);
 	if (edge_put(out, cap, &o, tmp, (size_t)n))
@@ -631,7 +626,7 @@ edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 		if (h.id == EDGE_H_TO && !edge_has_tag(h.value)) {
 			/* Same request, same tag: a retransmitted request
 			 * gets an identical reply. */
-			uint64_t t = hash_fnv1a64(cid.s, cid.len) ^
+			uint64_t t = hash_fnv1a64(cid.s ? cid.s : "", cid.len) ^
 				     hash_fnv1a64(via.s, via.len);
 
 			n = snprintf(tmp, sizeof(tmp), ";tag=sm%016llx",

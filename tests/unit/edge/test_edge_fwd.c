@@ -292,10 +292,16 @@ test_edge_fwd__malformed_gets_400_or_is_dropped(void **state)
 	assert_non_null(memmem(f->tp.buf, f->tp.len,
 			       "Warning: 399 sipmesh-edge \"Bad Max-Forwards\"", 43));
 
+	/* No Call-ID: still answerable through its Via. */
 	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, nocid, sizeof(nocid) - 1);
+	assert_int_equal(f->edge.st.sent_400, 2);
+	assert_int_equal(f->tp.calls, 2);
+	assert_non_null(memmem(f->tp.buf, f->tp.len,
+			       "Missing Call-ID header", 22));
+	/* Garbage: nothing to answer, counted. */
 	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, "\x16\x03\x01garbage", 10);
-	assert_int_equal(f->edge.st.malformed, 2);
-	assert_int_equal(f->tp.calls, 1);
+	assert_int_equal(f->edge.st.malformed, 1);
+	assert_int_equal(f->tp.calls, 2);
 	assert_true(core_idle(f, 1) && core_idle(f, 2));
 }
 
