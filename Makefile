@@ -39,7 +39,7 @@ EDGE_SRCS :=
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/libsm.a
+ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/librtpc.a $(BUILD)/libsm.a
 
 all: build-all
 
@@ -47,6 +47,7 @@ include lib/module.mk
 include location/module.mk
 include core/module.mk
 include edge/module.mk
+include rtpctl/module.mk
 include tests/unit/module.mk
 
 # One static archive per component: tests link the real objects from it.

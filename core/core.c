@@ -13,6 +13,7 @@
 
 #include "lib/link.h"
 #include "lib/log.h"
+#include "rtpctl/rtpc.h"
 
 static void
 core_on_envelope(void *arg, const char *buf, size_t len)
@@ -123,12 +124,24 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			goto fail;
 		}
 	}
+	if (cfg->media) {
+		char url[2048];
+
+		rc = rtpc_ipc_url(cfg, 0, url, sizeof(url));
+		if (rc == 0)
+			rc = rtpc_client_new(&c->rtpc, loop, url);
+		if (rc != 0) {
+			log_err(LOG_SYS_MAIN, "rtpctl client: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	uv_timer_init(loop, &c->expire_timer);
 	c->expire_timer.data = c;
 	uv_timer_start(&c->expire_timer, core_expire_cb, 1000, 1000);
 	*out = c;
 	return 0;
 fail:
+	rtpc_client_free(c->rtpc);
 	link_free(c->link);
 	loc_free(c->loc);
 	core_htab_fini(&c->stx_tab);
@@ -146,6 +159,8 @@ core_stop(struct core *c)
 		return;
 	c->stopping = 1;
 	core_txn_shutdown(c);
+	rtpc_client_free(c->rtpc);
+	c->rtpc = NULL;
 	uv_close((uv_handle_t *)&c->expire_timer, NULL);
 	link_free(c->link);
 	c->link = NULL;

@@ -61,4 +61,25 @@ enum core_reg_cseq core_reg_cseq_check(const char *old_callid,
 				       uint32_t old_cseq,
 				       const char *callid, uint32_t cseq);
 
+/*
+ * The rtpengine flags for one SDP crossing the proxy (the table of
+ * ../shared/DESIGN.md, kept here and nowhere else).  sender_ws and
+ * receiver_ws say whether the side that wrote the SDP and the side it
+ * goes to speak WebRTC (a WebSocket client); answer is 0 for an offer,
+ * 1 for an answer.  An offer's flags follow the side receiving it, an
+ * answer's the side receiving it too (the caller), with browser to
+ * browser kept end to end encrypted (ICE=force-relay DTLS=passive).
+ */
+struct core_media_flags {
+	const char *transport;	/* "transport-protocol" or NULL */
+	const char *ice;	/* "ICE" */
+	const char *dtls;	/* "DTLS" or NULL */
+	const char *rtcp_mux;	/* one "rtcp-mux" item or NULL */
+	int replace;		/* "replace": session-connection, origin */
+};
+
+const struct core_media_flags *core_media_flags_for(int sender_ws,
+						     int receiver_ws,
+						     int answer);
+
 #endif

@@ -51,7 +51,11 @@ struct core_stats {
 	uint64_t forwarded, replies_local, retrans_absorbed;
 	uint64_t stx_live, ctx_live;
 	uint64_t stateless_fwd, timeouts;
+	uint64_t media_cmds, media_errors;
 };
+
+struct rtpc_client;
+struct core_media_op;
 
 struct core {
 	uv_loop_t *loop;
@@ -66,6 +70,7 @@ struct core {
 	size_t sendcap;
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
+	struct rtpc_client *rtpc;	/* NULL: media not anchored */
 	struct core_stats st;
 	int stopping;
 };
@@ -79,7 +84,8 @@ enum core_stx_state {
 };
 
 enum core_ctx_state {
-	CTX_CALLING = 1,	/* sent, no response yet (timers A/E, B/F) */
+	CTX_MEDIA_WAIT = 1,	/* not sent yet: rtpctl rewrites its SDP */
+	CTX_CALLING,		/* sent, no response yet (timers A/E, B/F) */
 	CTX_PROCEEDING,		/* got a provisional response */
 	CTX_COMPLETED,		/* got a final non-2xx (or timed out) */
 	CTX_ACCEPTED,		/* INVITE: got a 2xx; more may follow */
@@ -118,6 +124,8 @@ struct core_ctx {
 	int retx_ms;
 	int code;		/* final status, 0 while pending */
 	osip_message_t *final;	/* final non-2xx kept for best response */
+	int offered;		/* the request carried SDP */
+	char why[128];		/* Warning text for a code we made up */
 	int cancel_wanted;	/* CANCEL once a provisional arrives */
 	int cancel_sent;
 	int timer_c;		/* timeout_at is timer C, not B */
@@ -141,6 +149,7 @@ struct core_stx {
 	int n_br;
 	int cancelled;
 	int answered_2xx;
+	struct core_media_op *media_ops;	/* rtpctl commands out */
 };
 
 /* core_msg.c: building and sending messages. */
@@ -154,6 +163,7 @@ osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
 int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
 const char *core_reason(int code);
+int core_has_to_tag(const osip_message_t *m);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
 int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
@@ -170,10 +180,13 @@ struct core_stx *core_stx_new(struct core *c, const struct env *in,
 			      osip_message_t *req);
 void core_stx_respond(struct core_stx *s, osip_message_t *resp);
 void core_stx_respond_code(struct core_stx *s, int code, const char *reason);
+void core_stx_respond_warn(struct core_stx *s, int code, const char *warning);
 void core_stx_retransmit(struct core_stx *s);
 void core_stx_ack(struct core_stx *s);
 struct core_ctx *core_ctx_new(struct core_stx *s, const struct core_leg *down,
 			      osip_message_t *fwd);
+void core_ctx_send_first(struct core_ctx *x, osip_message_t *m);
+void core_ctx_fail(struct core_ctx *x, int code, const char *why);
 struct core_ctx *core_ctx_find(struct core *c, const char *branch,
 			       int is_cancel);
 void core_ctx_cancel(struct core_ctx *x);
@@ -190,6 +203,19 @@ void core_txn_shutdown(struct core *c);
 /* core_proxy.c: routing. */
 void core_proxy_request(struct core *c, const struct env *in,
 			osip_message_t *req);
+
+/* core_media.c: rtpengine through rtpctl.  The functions returning int
+ * give 1 when they took the message (it goes on once rewritten), 0 when
+ * no media handling applies, or a negative errno. */
+int core_media_has_sdp(const osip_message_t *m, const char **sdp,
+		       size_t *len);
+int core_media_branch(struct core_ctx *x, osip_message_t *fwd);
+int core_media_response(struct core_stx *s, struct core_ctx *x,
+			osip_message_t *resp);
+int core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
+		   const struct core_leg *out);
+void core_media_delete(struct core *c, const osip_message_t *m);
+void core_media_stx_gone(struct core_stx *s);
 
 /* core_registrar.c */
 void core_registrar(struct core *c, const struct env *in, osip_message_t *req);

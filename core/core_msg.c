@@ -47,6 +47,14 @@ core_reason(int code)
 	return code < 200 ? "Progress" : code < 300 ? "OK" : "Error";
 }
 
+int
+core_has_to_tag(const osip_message_t *m)
+{
+	osip_generic_param_t *t = NULL;
+
+	return m->to && osip_to_get_tag(m->to, &t) == 0 && t && t->gvalue;
+}
+
 const struct cfg_edge *
 core_edge_or_first(struct core *c, int edge_id)
 {

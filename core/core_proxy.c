@@ -43,14 +43,6 @@ core_method_dialog(const osip_message_t *m)
 	       core_method_is(m, "REFER") || core_method_is(m, "NOTIFY");
 }
 
-static int
-core_has_to_tag(const osip_message_t *m)
-{
-	osip_generic_param_t *t = NULL;
-
-	return m->to && osip_to_get_tag(m->to, &t) == 0 && t && t->gvalue;
-}
-
 /* Sanity checks (RFC 3261 16.3); returns a status code or 0. */
 static int
 core_sanity(const osip_message_t *m, const char **why)
@@ -240,9 +232,10 @@ core_ok_options(struct core *c, const struct env *in, const osip_message_t *req)
 /*
  * ACK for a 2xx: end to end, no transaction (RFC 3261 16.11).  The
  * Via branch we add is derived from the upstream one, so an ACK
- * retransmission carries the same branch.
+ * retransmission carries the same branch.  Returns 1 when the ACK
+ * waits for rtpctl (it took req), else 0.
  */
-static void
+static int
 core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 {
 	osip_header_t *mfh = NULL;
@@ -256,19 +249,22 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
 	if (core_strip_routes(c, req, &out) == 0)
-		return;		/* not for us to route: drop it */
+		return 0;	/* not for us to route: drop it */
 	mf = core_max_forwards(c, req, &mfh);
 	if (mf <= 0 || core_next_leg(req, &out) != 0)
-		return;
+		return 0;
 	core_set_max_forwards(mfh, mf - 1);
 	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
 	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
 	    br->gvalue)
 		token = hash_fnv1a64(br->gvalue, strlen(br->gvalue));
 	if (core_via_push(c, req, &out, token, branch, sizeof(branch)) != 0)
-		return;
+		return 0;
 	c->st.stateless_fwd++;
+	if (core_media_ack(c, in, req, &out) > 0)
+		return 1;
 	core_send_msg(c, &out, req);
+	return 0;
 }
 
 /* Relays a request that named us in its Route set to the next hop. */
@@ -300,7 +296,6 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 	    c->cfg->record_route)
 		core_record_route(c, fwd, &up, out);
 	core_ctx_new(s, out, fwd);
-	osip_message_free(fwd);
 	core_stx_branch_done(s);
 }
 
@@ -365,7 +360,6 @@ core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
 	if (core_method_dialog(fwd) && c->cfg->record_route)
 		core_record_route(c, fwd, &up, &out);
 	core_ctx_new(s, &out, fwd);
-	osip_message_free(fwd);
 	return;
 fail:
 	log_info(LOG_SYS_SIP, "binding %s -> %s unusable", b->aor, b->contact);
@@ -425,8 +419,8 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 		s = core_stx_find(c, req, 1);
 		if (s && (s->state == STX_COMPLETED || s->state == STX_CONFIRMED))
 			core_stx_ack(s);
-		else
-			core_proxy_ack(c, in, req);
+		else if (core_proxy_ack(c, in, req))
+			return;
 		goto done;
 	}
 	if (core_method_is(req, "CANCEL")) {
@@ -456,6 +450,8 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 		goto done;
 	}
 	core_set_max_forwards(mfh, mf - 1);
+	if (core_method_is(req, "BYE"))
+		core_media_delete(c, req);
 
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;

@@ -264,6 +264,7 @@ core_stx_destroy(struct core_stx *s)
 	struct core *c = s->core;
 
 	core_htab_del(&c->stx_tab, &s->h);
+	core_media_stx_gone(s);
 	for (int i = 0; i < s->n_br; i++) {
 		struct core_ctx *x = s->br[i];
 
@@ -331,7 +332,11 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	if (code < 200)
 		return;
 
-	/* Final: the request is no longer needed to build responses. */
+	/* Final: the request is no longer needed to build responses.  An
+	 * initial INVITE that failed leaves no media session behind. */
+	if (code >= 300 && s->invite && s->req && !core_has_to_tag(s->req) &&
+	    core_media_has_sdp(s->req, NULL, NULL))
+		core_media_delete(c, s->req);
 	if (s->req) {
 		osip_message_free(s->req);
 		s->req = NULL;
@@ -364,6 +369,27 @@ core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 		core_stx_respond(s, r);
 	else if (code >= 200)
 		core_stx_kill(s);
+}
+
+/* A response we make up, with a Warning (RFC 3261 20.43) naming why. */
+void
+core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
+{
+	osip_message_t *r;
+	char w[300];
+
+	if (s->req == NULL)
+		return;
+	r = core_resp_build(s->core, s->req, code, NULL);
+	if (r == NULL) {
+		core_stx_kill(s);
+		return;
+	}
+	if (warning) {
+		snprintf(w, sizeof(w), "399 sipmesh \"%.250s\"", warning);
+		osip_message_set_header(r, "Warning", w);
+	}
+	core_stx_respond(s, r);
 }
 
 void
@@ -489,30 +515,66 @@ core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
 	return 0;
 }
 
+/*
+ * Takes ownership of fwd.  The branch goes out at once, or once
+ * rtpctl has rewritten its SDP (CTX_MEDIA_WAIT).
+ */
 struct core_ctx *
 core_ctx_new(struct core_stx *s, const struct core_leg *down,
 	     osip_message_t *fwd)
 {
 	struct core *c = s->core;
 	char branch[SIP_BRANCH_MAX];
-	struct core_ctx *x;
+	struct core_ctx *x = NULL;
+	int rc;
 
 	if (s->n_br == CORE_MAX_BRANCHES ||
 	    core_via_push(c, fwd, down, ++c->token, branch,
 			  sizeof(branch)) != 0)
-		return NULL;
+		goto done;
 	x = core_ctx_alloc(s, down, branch, 0);
 	if (x == NULL)
-		return NULL;
+		goto done;
 	x->invite = MSG_IS_INVITE(fwd);
-	if (core_ctx_start(x, fwd) != 0) {
-		/* Counted as a branch that failed at once: 500-class. */
-		x->state = CTX_COMPLETED;
-		x->code = 500;
-		return x;
-	}
-	c->st.forwarded++;
+	x->offered = core_media_has_sdp(fwd, NULL, NULL);
+	x->state = CTX_MEDIA_WAIT;
+	rc = core_media_branch(x, fwd);
+	if (rc > 0)
+		return x;	/* fwd now belongs to the media command */
+	if (rc < 0)
+		core_ctx_fail(x, 503, "no rtpctl reachable");
+	else
+		core_ctx_send_first(x, fwd);
+done:
+	osip_message_free(fwd);
 	return x;
+}
+
+/* Sends a branch's request for the first time; borrows m. */
+void
+core_ctx_send_first(struct core_ctx *x, osip_message_t *m)
+{
+	if (x->state != CTX_MEDIA_WAIT)
+		return;		/* cancelled meanwhile */
+	x->state = CTX_CALLING;
+	if (core_ctx_start(x, m) != 0) {
+		core_ctx_fail(x, 500, "cannot send the request");
+		return;
+	}
+	x->core->st.forwarded++;
+}
+
+/* A branch that never got a response ends with a code we make up. */
+void
+core_ctx_fail(struct core_ctx *x, int code, const char *why)
+{
+	if (x->state != CTX_MEDIA_WAIT && x->state != CTX_CALLING &&
+	    x->state != CTX_PROCEEDING)
+		return;
+	snprintf(x->why, sizeof(x->why), "%s", why);
+	core_ctx_finish(x, CTX_COMPLETED, code);
+	if (!x->is_cancel)
+		core_stx_branch_done(x->stx);
 }
 
 struct core_ctx *
@@ -593,7 +655,7 @@ core_ctx_cancel(struct core_ctx *x)
 		return;
 	if (x->state == CTX_PROCEEDING) {
 		core_ctx_send_cancel(x);
-	} else if (x->state == CTX_CALLING) {
+	} else if (x->state == CTX_CALLING || x->state == CTX_MEDIA_WAIT) {
 		/* RFC 3261 9.1: no CANCEL before a provisional response.
 		 * Stop retransmitting and count the branch as 487 now (as
 		 * Kamailio's default cancel_b_method does), so the caller is
@@ -672,7 +734,8 @@ core_stx_branch_done(struct core_stx *s)
 
 		if (x->is_cancel)
 			continue;
-		if (x->state == CTX_CALLING || x->state == CTX_PROCEEDING)
+		if (x->state == CTX_MEDIA_WAIT || x->state == CTX_CALLING ||
+		    x->state == CTX_PROCEEDING)
 			return;
 		if (best == NULL || core_resp_rank(x) < core_resp_rank(best))
 			best = x;
@@ -692,7 +755,8 @@ core_stx_branch_done(struct core_stx *s)
 		}
 		core_stx_respond(s, r);
 	} else {
-		core_stx_respond_code(s, best->code, NULL);
+		core_stx_respond_warn(s, best->code,
+				      best->why[0] ? best->why : NULL);
 	}
 }
 
@@ -738,6 +802,25 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 		return;
 	c->st.stateless_fwd++;
 	core_send_msg(c, &up, m);
+}
+
+/* Sends a branch's response upstream, through rtpengine when it
+ * carries SDP. */
+static void
+core_forward_up(struct core_stx *s, struct core_ctx *x, osip_message_t *resp)
+{
+	int rc = core_media_response(s, x, resp);
+
+	if (rc > 0)
+		return;
+	if (rc < 0) {
+		s->core->st.media_errors++;
+		if (resp->status_code >= 200)
+			core_stx_respond_warn(s, 503, "no rtpctl reachable");
+		osip_message_free(resp);
+		return;
+	}
+	core_stx_respond(s, resp);
 }
 
 void
@@ -797,7 +880,7 @@ core_txn_on_response(struct core *c, const struct env *in,
 		if (x->cancel_wanted && !x->cancel_sent)
 			core_ctx_send_cancel(x);
 		if (code > 100 && s->state == STX_PROCEEDING) {
-			core_stx_respond(s, resp);
+			core_forward_up(s, x, resp);
 			return;
 		}
 		goto drop;
@@ -814,11 +897,11 @@ core_txn_on_response(struct core *c, const struct env *in,
 			 * too: the UACs' ACK is end to end (RFC 3261 16.7.4). */
 			s->answered_2xx = 1;
 			core_stx_cancel_others(s, x);
-			core_stx_respond(s, resp);
+			core_forward_up(s, x, resp);
 			return;
 		}
 		if (s->state == STX_PROCEEDING) {
-			core_stx_respond(s, resp);
+			core_forward_up(s, x, resp);
 			return;
 		}
 		goto drop;

@@ -62,6 +62,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("proxy", "timer_c_s", timer_c_s, "180", 1, 3600),
 	I("proxy", "max_forwards", max_forwards, "70", 1, 255),
 	B("proxy", "record_route", record_route, "yes"),
+	B("proxy", "media", media, "no"),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
@@ -89,6 +90,12 @@ static const struct cfg_key cfg_edge_keys[] = {
 	{ "edge", "reuseport", CFG_BOOL, offsetof(struct cfg_edge, reuseport),
 	  0, "no", 0, 1 },
 	EI("max_msg", max_msg, "65535", 512, 1048576),
+	ES("tls_cert", tls_cert, ""),
+	ES("tls_key", tls_key, ""),
+	ES("http_root", http_root, "web/dist"),
+	EI("idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
+	EI("max_conns_per_ip", max_conns_per_ip, "1000", 0, 1000000),
+	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
 };
 
 static const struct cfg_key cfg_core_keys[] = {

@@ -38,6 +38,14 @@ struct cfg_edge {
 	char ipc[CFG_PATH_LEN];	/* nanomsg endpoint the edge binds */
 	int reuseport;		/* SO_REUSEPORT on the SIP sockets */
 	int max_msg;		/* largest SIP message accepted, bytes */
+	char tls_cert[CFG_PATH_LEN];	/* PEM chain for TLS and WSS; empty:
+					   those two stay off */
+	char tls_key[CFG_PATH_LEN];	/* PEM private key */
+	char http_root[CFG_PATH_LEN];	/* static files on the WS/WSS port;
+					   empty or missing: 404 */
+	int idle_timeout_s;	/* close a silent stream/WS connection */
+	int max_conns_per_ip;	/* inbound connections per source IP */
+	int ws_ping_s;		/* WebSocket ping after this much silence */
 };
 
 struct cfg_core {
@@ -75,6 +83,7 @@ struct cfg {
 	int timer_c_s;
 	int max_forwards;
 	int record_route;
+	int media;		/* anchor SDP on rtpengine via rtpctl */
 
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the

@@ -123,7 +123,7 @@ void rtpc_ng_sent(struct rtpc_ng_tab *t, struct rtpc_ng *ng, uint64_t now);
 
 /*
  * Finds the command a datagram answers: the cookie before the first
- * space, looked up by value.  On a match, *dict/*dlen is the rest of
+ * space, looked up by value.  On a match, *dict and *dlen are the rest of
  * the datagram.  Returns NULL for an unknown cookie (a late duplicate,
  * another process's) or a datagram with no space.
  */

@@ -1,0 +1,471 @@
+/*
+ * rtpc_client.c - the library a core links to talk to rtpctl, see
+ * rtpc.h for the API and the wire protocol.
+ *
+ * One AF_SP_RAW NN_REQ socket: raw, because a cooked REQ socket allows
+ * one request at a time and a core has many calls setting up at once.
+ * Being raw, nanomsg neither numbers nor retries requests: each call
+ * gets an id (in the SP header, bit 31 set), sits in a hash table by
+ * id and in a list by deadline, and a single uv_timer fires for the
+ * earliest deadline.  Replies are read from NN_RCVFD with uv_poll, a
+ * bounded batch per wake-up, as lib/link.c does.
+ *
+ * A callback may call rtpc_call() or rtpc_cancel(); the call being
+ * answered is unlinked before its callback runs.
+ */
+#include "rtpctl/rtpc.h"
+#include "lib/benc.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RTPC_CL_BUCKETS 1024
+#define RTPC_CL_BATCH   256
+#define RTPC_CL_MAXMSG  (1024 * 1024)
+#define RTPC_CL_NODES   512
+
+struct rtpc_pending {
+	struct rtpc_pending *hnext;
+	struct rtpc_pending *prev, *next;	/* deadline order */
+	uint32_t id;
+	uint64_t deadline;
+	int timeout_ms;
+	rtpc_reply_cb cb;
+	void *arg;
+};
+
+struct rtpc_client {
+	uv_loop_t *loop;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	int sock;
+	int closing;
+	int n_open;			/* handles not yet closed */
+	uint32_t next_id;
+	int count;
+	struct rtpc_pending *bucket[RTPC_CL_BUCKETS];
+	struct rtpc_pending *head, *tail;
+};
+
+static int
+rtpc_nn_err(void)
+{
+	int e = nn_errno();
+
+	return e ? -e : -EIO;
+}
+
+static void
+rtpc_cl_unlink(struct rtpc_client *cl, struct rtpc_pending *p)
+{
+	struct rtpc_pending **pp;
+
+	for (pp = &cl->bucket[p->id % RTPC_CL_BUCKETS]; *pp;
+	     pp = &(*pp)->hnext)
+		if (*pp == p) {
+			*pp = p->hnext;
+			break;
+		}
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		cl->head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		cl->tail = p->prev;
+	cl->count--;
+}
+
+static struct rtpc_pending *
+rtpc_cl_find(const struct rtpc_client *cl, uint32_t id)
+{
+	struct rtpc_pending *p = cl->bucket[id % RTPC_CL_BUCKETS];
+
+	while (p && p->id != id)
+		p = p->hnext;
+	return p;
+}
+
+/* Inserts p by deadline, scanning from the tail: usually O(1). */
+static void
+rtpc_cl_link(struct rtpc_client *cl, struct rtpc_pending *p)
+{
+	struct rtpc_pending *after = cl->tail, **b;
+
+	while (after && after->deadline > p->deadline)
+		after = after->prev;
+	p->prev = after;
+	p->next = after ? after->next : cl->head;
+	if (p->next)
+		p->next->prev = p;
+	else
+		cl->tail = p;
+	if (after)
+		after->next = p;
+	else
+		cl->head = p;
+	b = &cl->bucket[p->id % RTPC_CL_BUCKETS];
+	p->hnext = *b;
+	*b = p;
+	cl->count++;
+}
+
+static void rtpc_cl_on_timer(uv_timer_t *t);
+
+static void
+rtpc_cl_arm(struct rtpc_client *cl)
+{
+	uint64_t now = uv_now(cl->loop);
+
+	if (cl->closing)
+		return;
+	if (cl->head == NULL) {
+		uv_timer_stop(&cl->timer);
+		return;
+	}
+	uv_timer_start(&cl->timer, rtpc_cl_on_timer,
+		       cl->head->deadline > now ? cl->head->deadline - now : 0,
+		       0);
+}
+
+/* Unlinks p, runs its callback with r, frees it. */
+static void
+rtpc_cl_finish(struct rtpc_client *cl, struct rtpc_pending *p,
+	       const struct rtpc_result *r)
+{
+	rtpc_cl_unlink(cl, p);
+	p->cb(p->arg, r);
+	free(p);
+}
+
+static void
+rtpc_cl_fail(struct rtpc_client *cl, struct rtpc_pending *p, int status,
+	     const char *reason)
+{
+	struct rtpc_result r = { status, reason, NULL, 0, "" };
+
+	rtpc_cl_finish(cl, p, &r);
+}
+
+static void
+rtpc_cl_on_timer(uv_timer_t *t)
+{
+	struct rtpc_client *cl = t->data;
+	uint64_t now = uv_now(cl->loop);
+	char why[64];
+
+	while (cl->head && cl->head->deadline <= now) {
+		snprintf(why, sizeof(why), "rtpctl did not answer in %d ms",
+			 cl->head->timeout_ms);
+		rtpc_cl_fail(cl, cl->head, -ETIMEDOUT, why);
+	}
+	rtpc_cl_arm(cl);
+}
+
+/*
+ * Delivers one reply body to its call: see the reply dictionary in
+ * rtpc.h.  rtpengine's "result": "error" becomes -EREMOTEIO with its
+ * error-reason.
+ */
+static void
+rtpc_cl_deliver(struct rtpc_client *cl, struct rtpc_pending *p,
+		const char *body, size_t len)
+{
+	struct benc_node nd[RTPC_CL_NODES];
+	const struct benc_node *e, *reply, *res;
+	struct rtpc_result r = { 0, NULL, NULL, 0, "" };
+	char inst[64] = "", reason[512];
+	const char *s;
+	size_t sl;
+
+	if (benc_decode(nd, RTPC_CL_NODES, body, len) < 0 ||
+	    nd[0].type != BENC_DICT) {
+		rtpc_cl_fail(cl, p, -EPROTO, "malformed reply from rtpctl");
+		return;
+	}
+	s = benc_dict_str(&nd[0], "instance", &sl);
+	if (s && sl < sizeof(inst)) {
+		memcpy(inst, s, sl);
+		inst[sl] = '\0';
+	}
+	r.instance = inst;
+	e = benc_dict_get(&nd[0], "errno");
+	reply = benc_dict_get(&nd[0], "reply");
+	if (e) {
+		s = benc_dict_str(&nd[0], "reason", &sl);
+		snprintf(reason, sizeof(reason), "%.*s", s ? (int)sl : 6,
+			 s ? s : "rtpctl");
+		r.status = e->type == BENC_INT && e->i > 0 && e->i < 4096 ?
+			   -(int)e->i : -EPROTO;
+		r.reason = reason;
+	} else if (reply && reply->type == BENC_DICT) {
+		r.reply = reply->raw;
+		r.reply_len = reply->raw_len;
+		res = benc_dict_get(reply, "result");
+		if (benc_str_eq(res, "error")) {
+			s = benc_dict_str(reply, "error-reason", &sl);
+			snprintf(reason, sizeof(reason), "rtpengine %s: %.*s",
+				 inst, s ? (int)sl : 13, s ? s : "unknown error");
+			r.status = -EREMOTEIO;
+			r.reason = reason;
+		}
+	} else {
+		rtpc_cl_fail(cl, p, -EPROTO, "malformed reply from rtpctl");
+		return;
+	}
+	rtpc_cl_finish(cl, p, &r);
+}
+
+/* The request id from the SP header cmsg, or 0. */
+static uint32_t
+rtpc_cl_hdr_id(struct nn_msghdr *h)
+{
+	struct nn_cmsghdr *c;
+
+	for (c = NN_CMSG_FIRSTHDR(h); c; c = NN_CMSG_NXTHDR(h, c)) {
+		unsigned char *d = NN_CMSG_DATA(c);
+		size_t n;
+		uint32_t id;
+
+		if (c->cmsg_level != PROTO_SP || c->cmsg_type != SP_HDR)
+			continue;
+		memcpy(&n, d, sizeof(n));
+		if (n != 4)
+			return 0;
+		memcpy(&id, d + sizeof(n), 4);
+		return ntohl(id) & 0x7fffffff;
+	}
+	return 0;
+}
+
+static void
+rtpc_cl_on_readable(uv_poll_t *h, int status, int events)
+{
+	struct rtpc_client *cl = h->data;
+
+	(void)events;
+	if (status < 0) {
+		log_warn(LOG_SYS_RTP, "rtpc client: poll: %s",
+			 uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < RTPC_CL_BATCH && !cl->closing; i++) {
+		/* Room for the SP_HDR cmsg: length word + 4-byte id,
+		 * with a margin for a longer backtrace. */
+		size_t ctrl[16];
+		void *body = NULL;
+		struct nn_iovec iov = { &body, NN_MSG };
+		struct nn_msghdr mh = { &iov, 1, ctrl, sizeof(ctrl) };
+		struct rtpc_pending *p;
+		uint32_t id;
+		int n;
+
+		memset(ctrl, 0, sizeof(ctrl));
+		n = nn_recvmsg(cl->sock, &mh, NN_DONTWAIT);
+
+		if (n < 0) {
+			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
+				log_warn(LOG_SYS_RTP, "rtpc client: recv: %s",
+					 nn_strerror(nn_errno()));
+			break;
+		}
+		id = rtpc_cl_hdr_id(&mh);
+		p = id ? rtpc_cl_find(cl, id) : NULL;
+		if (p)
+			rtpc_cl_deliver(cl, p, body, (size_t)n);
+		else
+			log_debug(LOG_SYS_RTP, "rtpc client: reply %u for no "
+				  "open call (late or cancelled)", id);
+		nn_freemsg(body);
+	}
+	rtpc_cl_arm(cl);
+}
+
+/* Connects sock to each space-separated URL of list. */
+static int
+rtpc_cl_connect_all(int sock, const char *list)
+{
+	char buf[2048], *save = NULL, *tok;
+	int n = 0;
+
+	if (strlen(list) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, list);
+	for (tok = strtok_r(buf, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		if (nn_connect(sock, tok) < 0)
+			return rtpc_nn_err();
+		n++;
+	}
+	return n ? 0 : -EINVAL;
+}
+
+int
+rtpc_client_new(struct rtpc_client **out, uv_loop_t *loop, const char *url)
+{
+	struct rtpc_client *cl;
+	size_t sz = sizeof(int);
+	int fd, rc, maxsz = RTPC_CL_MAXMSG;
+
+	if (url == NULL)
+		return -EINVAL;
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL)
+		return -ENOMEM;
+	cl->loop = loop;
+	cl->next_id = 1;
+	cl->sock = nn_socket(AF_SP_RAW, NN_REQ);
+	if (cl->sock < 0) {
+		rc = rtpc_nn_err();
+		free(cl);
+		return rc;
+	}
+	if (nn_setsockopt(cl->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
+			  sizeof(maxsz)) < 0 ||
+	    nn_getsockopt(cl->sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) {
+		rc = rtpc_nn_err();
+		goto fail;
+	}
+	rc = rtpc_cl_connect_all(cl->sock, url);
+	if (rc < 0)
+		goto fail;
+	rc = uv_poll_init(loop, &cl->poll, fd);
+	if (rc < 0)
+		goto fail;
+	cl->poll.data = cl;
+	uv_timer_init(loop, &cl->timer);
+	cl->timer.data = cl;
+	cl->n_open = 2;
+	rc = uv_poll_start(&cl->poll, UV_READABLE, rtpc_cl_on_readable);
+	if (rc < 0) {
+		rtpc_client_free(cl);
+		return rc;
+	}
+	*out = cl;
+	return 0;
+fail:
+	nn_close(cl->sock);
+	free(cl);
+	return rc;
+}
+
+static void
+rtpc_cl_on_close(uv_handle_t *h)
+{
+	struct rtpc_client *cl = h->data;
+
+	if (--cl->n_open == 0)
+		free(cl);
+}
+
+void
+rtpc_client_free(struct rtpc_client *cl)
+{
+	if (cl == NULL || cl->closing)
+		return;
+	while (cl->head)
+		rtpc_cl_fail(cl, cl->head, -ECANCELED, "client closed");
+	cl->closing = 1;
+	uv_poll_stop(&cl->poll);
+	nn_close(cl->sock);
+	uv_close((uv_handle_t *)&cl->poll, rtpc_cl_on_close);
+	uv_close((uv_handle_t *)&cl->timer, rtpc_cl_on_close);
+}
+
+int
+rtpc_call(struct rtpc_client *cl, const char *dict, size_t len,
+	  int timeout_ms, rtpc_reply_cb cb, void *arg)
+{
+	size_t ctrl[(NN_CMSG_SPACE(sizeof(size_t) + 4) + sizeof(size_t) - 1) /
+		    sizeof(size_t)];
+	struct nn_iovec iov = { (void *)dict, len };
+	struct nn_msghdr mh = { &iov, 1, ctrl, NN_CMSG_SPACE(sizeof(size_t) + 4) };
+	struct nn_cmsghdr *c = (struct nn_cmsghdr *)(void *)ctrl;
+	struct rtpc_pending *p;
+	size_t hl = 4;
+	uint32_t wire;
+	int rc;
+
+	if (cl == NULL || cl->closing || dict == NULL || len == 0 ||
+	    timeout_ms <= 0 || cb == NULL)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	/* Ids are 31 bits, never 0, never one still open. */
+	do {
+		p->id = cl->next_id++ & 0x7fffffff;
+	} while (p->id == 0 || rtpc_cl_find(cl, p->id));
+	memset(ctrl, 0, sizeof(ctrl));
+	c->cmsg_len = NN_CMSG_LEN(sizeof(size_t) + 4);
+	c->cmsg_level = PROTO_SP;
+	c->cmsg_type = SP_HDR;
+	wire = htonl(p->id | 0x80000000u);
+	memcpy(NN_CMSG_DATA(c), &hl, sizeof(hl));
+	memcpy(NN_CMSG_DATA(c) + sizeof(hl), &wire, 4);
+	if (nn_sendmsg(cl->sock, &mh, NN_DONTWAIT) < 0) {
+		rc = rtpc_nn_err();
+		free(p);
+		return rc;
+	}
+	p->timeout_ms = timeout_ms;
+	p->deadline = uv_now(cl->loop) + (uint64_t)timeout_ms;
+	p->cb = cb;
+	p->arg = arg;
+	rtpc_cl_link(cl, p);
+	if (cl->head == p)
+		rtpc_cl_arm(cl);
+	return (int)p->id;
+}
+
+int
+rtpc_cancel(struct rtpc_client *cl, int id)
+{
+	struct rtpc_pending *p = id > 0 ? rtpc_cl_find(cl, (uint32_t)id) : NULL;
+
+	if (p == NULL)
+		return -ENOENT;
+	rtpc_cl_unlink(cl, p);
+	free(p);
+	return 0;
+}
+
+int
+rtpc_client_pending(const struct rtpc_client *cl)
+{
+	return cl ? cl->count : 0;
+}
+
+int
+rtpc_ipc_url(const struct cfg *c, int id, char *out, size_t len)
+{
+	char buf[sizeof(c->rtpctl_ipc)], *save = NULL, *tok;
+	int i = 0, n;
+
+	if (c->rtpctl_ipc[0] == '\0') {
+		if (id > 1)
+			return -ENOENT;
+		n = snprintf(out, len, "ipc://%s/rtpctl-1", c->run_dir);
+		return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	if (id == 0) {
+		n = snprintf(out, len, "%s", c->rtpctl_ipc);
+		return (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	strcpy(buf, c->rtpctl_ipc);
+	for (tok = strtok_r(buf, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save))
+		if (++i == id) {
+			n = snprintf(out, len, "%s", tok);
+			return (size_t)n >= len ? -ENAMETOOLONG : 0;
+		}
+	return -ENOENT;
+}

@@ -1,0 +1,1088 @@
+/*
+ * rtpc_srv.c - the sipmesh-rtpctl process: requests from cores over
+ * nanomsg, ng commands to a pool of rtpengine instances over UDP.
+ *
+ * A request (wire format in rtpc.h) goes through these steps, each
+ * driven by an event on the one libuv loop, never blocking:
+ *   1. decode the ng dictionary (lib/benc.h), find "command", "call-id";
+ *   2. find the call's instance: the local table, else Redis GET
+ *      <prefix>:rtpc:<call-id>; for an offer of an unknown call pick
+ *      an instance (rtpc_pool_choose) and claim the call with
+ *      SET NX PX, so two rtpctl processes racing on one call agree
+ *      (the loser adopts the winner's instance);
+ *   3. send "<cookie> <dict>" to that instance's connected UDP socket,
+ *      resend with the same cookie every ng_timeout_ms, ng_tries sends
+ *      in all;
+ *   4. relay rtpengine's reply, or a clear error, to the core.
+ * Every command of a call refreshes its entry (PEXPIRE, call_ttl_s); a
+ * delete without via-branch (the whole call) removes it.
+ *
+ * Failures.  Pings every ping_interval_ms; fail_threshold unanswered in
+ * a row take an instance out, one answer brings it back.  Certain
+ * death takes it out at once: "connection refused" (an ICMP port
+ * unreachable on the connected socket: nothing listens) or a command
+ * unanswered after all its sends.  When an instance goes out, each of
+ * its open commands is settled: the first offer of a call that this
+ * very request placed there moves to another instance (so a new call
+ * does not fail because its first pick died), anything else of a call
+ * held there gets "rtpengine ADDR is down"/"timed out".  Later
+ * requests for those calls get the error at once, new calls go to the
+ * other instances.
+ *
+ * Without Redis (or while it is down) the local table is the truth for
+ * this process.
+ */
+#include "rtpctl/rtpc.h"
+#include "rtpctl/rtpc_int.h"
+#include "lib/benc.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define RTPC_NODES        512
+#define RTPC_MAX_OPEN     20000	/* requests in progress */
+#define RTPC_BATCH        256
+#define RTPC_MAX_MSG      (1024 * 1024)
+#define RTPC_BACKOFF_MIN  100	/* ms, Redis reconnect */
+#define RTPC_BACKOFF_MAX  5000
+
+struct rtpc_stats {
+	uint64_t requests;
+	uint64_t replied;	/* rtpengine's reply relayed */
+	uint64_t errors;	/* rtpctl's own error replies */
+	uint64_t bad_requests;
+	uint64_t retransmits;
+	uint64_t timeouts;
+	uint64_t failovers;
+	uint64_t new_calls;
+	uint64_t redis_errors;
+	uint64_t stray_replies;	/* unknown cookie */
+};
+
+struct rtpc_srv;
+
+struct rtpc_req {
+	struct rtpc_srv *s;
+	struct rtpc_req *prev, *next;	/* open requests */
+	void *body;			/* NN_MSG chunk; slices below */
+	size_t len;
+	void *ctrl;			/* NN_MSG SP header, for the reply */
+	const char *cmd, *cid;
+	size_t cmd_len, cid_len;
+	int is_offer;
+	int ends_call;			/* delete of the whole call */
+	int inst;			/* -1 until known */
+	int fresh;			/* this request placed the call */
+	uint64_t tried;			/* instances tried, bit per index */
+	struct rtpc_ng *ng;
+	int redis_wait;			/* a Redis callback will come */
+	int done;			/* answered; free once Redis is done */
+};
+
+struct rtpc_srv {
+	uv_loop_t *loop;
+	const struct cfg *cfg;
+	int id;
+	int stopping;
+	int rep;			/* AF_SP_RAW NN_REP */
+	uv_poll_t poll;
+	uv_timer_t ng_timer, ping_timer, redis_timer;
+	uv_udp_t udp[RTPC_MAX_INST];
+	int timers_init, poll_init;	/* handles to close in stop */
+	struct rtpc_pool pool;
+	struct rtpc_ng_tab ng;
+	struct rtpc_calls calls;
+	struct rtpc_req *reqs;
+	int n_open;
+	/* Redis */
+	char rhost[CFG_ADDR_LEN];
+	int rport;
+	redisAsyncContext *redis;
+	int redis_up;
+	int backoff_ms;
+	char rbuf[65536];		/* UDP receive buffer */
+	struct rtpc_stats st;
+};
+
+static void rtpc_req_send(struct rtpc_req *r);
+static void rtpc_req_place(struct rtpc_req *r);
+static void rtpc_srv_arm(struct rtpc_srv *s);
+
+static uint64_t
+rtpc_now(const struct rtpc_srv *s)
+{
+	return uv_now(s->loop);
+}
+
+static const char *
+rtpc_inst_addr(const struct rtpc_srv *s, int i)
+{
+	return i >= 0 && i < s->pool.n ? s->pool.inst[i].addr : "";
+}
+
+/* ---- replies to the core ---- */
+
+static void
+rtpc_req_free(struct rtpc_req *r)
+{
+	struct rtpc_srv *s = r->s;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		s->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	s->n_open--;
+	if (r->ctrl)
+		nn_freemsg(r->ctrl);
+	if (r->body)
+		nn_freemsg(r->body);
+	free(r);
+}
+
+/* Ends r: frees it now, or once its Redis callback has come. */
+static void
+rtpc_req_end(struct rtpc_req *r)
+{
+	r->done = 1;
+	if (!r->redis_wait)
+		rtpc_req_free(r);
+}
+
+/* Sends body to the core that asked, under r's SP header. */
+static void
+rtpc_req_reply(struct rtpc_req *r, const char *body, size_t len)
+{
+	struct rtpc_srv *s = r->s;
+	struct nn_iovec iov = { (void *)body, len };
+	struct nn_msghdr mh = { &iov, 1, &r->ctrl, NN_MSG };
+
+	if (s->stopping || r->ctrl == NULL)
+		return;
+	/* nanomsg takes the control chunk, whether or not it sends. */
+	if (nn_sendmsg(s->rep, &mh, NN_DONTWAIT) < 0)
+		log_warn(LOG_SYS_RTP, "reply to core: %s",
+			 nn_strerror(nn_errno()));
+	r->ctrl = NULL;
+}
+
+static void
+rtpc_req_fail(struct rtpc_req *r, int err, const char *reason)
+{
+	char buf[1024];
+	struct benc_enc e;
+	int n;
+
+	r->s->st.errors++;
+	log_call(LOG_SYS_RTP, LOG_LVL_INFO, r->cid ? r->cid : "-",
+		 r->cid ? r->cid_len : 1, "%.*s: %s", (int)r->cmd_len,
+		 r->cmd ? r->cmd : "?", reason);
+	benc_enc_init(&e, buf, sizeof(buf));
+	benc_put_dict(&e);
+	benc_put_cstr(&e, "errno");
+	benc_put_int(&e, err);
+	if (r->inst >= 0)
+		benc_put_kv(&e, "instance", rtpc_inst_addr(r->s, r->inst));
+	benc_put_kv(&e, "reason", reason);
+	benc_put_end(&e);
+	n = benc_enc_finish(&e);
+	if (n > 0)
+		rtpc_req_reply(r, buf, (size_t)n);
+	rtpc_req_end(r);
+}
+
+/* ---- Redis: the cluster's sticky table ---- */
+
+/* Queues a command; returns 0, or -EIO when hiredis refused it (the
+ * callback will then not run). */
+static int
+rtpc_redis_cmd(struct rtpc_srv *s, redisCallbackFn *cb, void *priv,
+	       const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	if (s->redis == NULL)
+		return -EIO;
+	va_start(ap, fmt);
+	rc = redisvAsyncCommand(s->redis, cb, priv, fmt, ap);
+	va_end(ap);
+	if (rc != REDIS_OK) {
+		s->st.redis_errors++;
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Refreshes (or, inst >= 0 and set, overwrites) the call's entry. */
+static void
+rtpc_redis_touch(struct rtpc_srv *s, const char *cid, size_t len, int inst)
+{
+	long long ttl = (long long)s->cfg->rtpctl_call_ttl_s * 1000;
+
+	if (!s->redis_up)
+		return;
+	if (inst >= 0)
+		rtpc_redis_cmd(s, NULL, NULL, "SET %s:rtpc:%b %s PX %lld",
+			       s->cfg->redis_prefix, cid, len,
+			       rtpc_inst_addr(s, inst), ttl);
+	else
+		rtpc_redis_cmd(s, NULL, NULL, "PEXPIRE %s:rtpc:%b %lld",
+			       s->cfg->redis_prefix, cid, len, ttl);
+}
+
+static void rtpc_redis_connect(struct rtpc_srv *s);
+
+static void
+rtpc_redis_on_timer(uv_timer_t *t)
+{
+	rtpc_redis_connect(t->data);
+}
+
+static void
+rtpc_redis_gone(struct rtpc_srv *s, const char *what, const char *errstr)
+{
+	s->redis = NULL;
+	s->redis_up = 0;
+	if (s->stopping)
+		return;
+	s->st.redis_errors++;
+	log_warn(LOG_SYS_RTP, "redis %s:%d: %s: %s; sticky calls from the "
+		 "local table until it is back", s->rhost, s->rport, what,
+		 errstr && errstr[0] ? errstr : "closed");
+	uv_timer_start(&s->redis_timer, rtpc_redis_on_timer, s->backoff_ms, 0);
+	s->backoff_ms = s->backoff_ms * 2 > RTPC_BACKOFF_MAX ?
+			RTPC_BACKOFF_MAX : s->backoff_ms * 2;
+}
+
+static void
+rtpc_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rtpc_srv *s = ac->data;
+
+	if (status != REDIS_OK) {
+		rtpc_redis_gone(s, "connect", ac->errstr);
+		return;
+	}
+	s->redis_up = 1;
+	s->backoff_ms = RTPC_BACKOFF_MIN;
+	log_info(LOG_SYS_RTP, "redis %s:%d: connected", s->rhost, s->rport);
+}
+
+static void
+rtpc_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)status;
+	rtpc_redis_gone(ac->data, "disconnected", ac->errstr);
+}
+
+static void
+rtpc_redis_connect(struct rtpc_srv *s)
+{
+	redisAsyncContext *ac;
+
+	if (s->stopping || s->redis)
+		return;
+	ac = redisAsyncConnect(s->rhost, s->rport);
+	if (!ac || ac->err || redisLibuvAttach(ac, s->loop) != REDIS_OK) {
+		const char *why = ac ? ac->errstr : "out of memory";
+
+		if (ac)
+			redisAsyncFree(ac);
+		rtpc_redis_gone(s, "connect", why);
+		return;
+	}
+	ac->data = s;
+	redisAsyncSetConnectCallback(ac, rtpc_redis_on_connect);
+	redisAsyncSetDisconnectCallback(ac, rtpc_redis_on_disconnect);
+	s->redis = ac;
+}
+
+/*
+ * Common start of a Redis callback for a request: clears the wait and
+ * returns 0 when the request is still wanted.
+ */
+static int
+rtpc_redis_req_back(struct rtpc_req *r)
+{
+	r->redis_wait = 0;
+	if (r->done) {
+		rtpc_req_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+/* The call's instance from a Redis string reply; -2: none, -1: unknown
+ * address (a different pool). */
+static int
+rtpc_redis_inst(struct rtpc_srv *s, const redisReply *rep)
+{
+	if (rep == NULL || rep->type != REDIS_REPLY_STRING)
+		return -2;
+	return rtpc_pool_find(&s->pool, rep->str, rep->len);
+}
+
+/* Adopts instance i for r's call after a lookup. */
+static void
+rtpc_req_adopt(struct rtpc_req *r, int i, const redisReply *rep)
+{
+	struct rtpc_srv *s = r->s;
+	char why[256];
+
+	if (i < 0) {
+		snprintf(why, sizeof(why), "call held by rtpengine %.*s, "
+			 "not in this pool", (int)rep->len, rep->str);
+		rtpc_req_fail(r, EHOSTDOWN, why);
+		return;
+	}
+	r->inst = i;
+	rtpc_calls_put(&s->calls, r->cid, r->cid_len, i, rtpc_now(s));
+	rtpc_redis_touch(s, r->cid, r->cid_len, -1);
+	rtpc_req_send(r);
+	rtpc_srv_arm(s);
+}
+
+static void
+rtpc_redis_on_claim_get(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rtpc_req *r = priv;
+	struct rtpc_srv *s = r->s;
+	redisReply *rep = reply;
+	int i;
+
+	(void)ac;
+	if (rtpc_redis_req_back(r))
+		return;
+	i = rtpc_redis_inst(s, rep);
+	if (i == -2) {
+		/* Deleted in between, or Redis failed: keep our pick. */
+		rtpc_req_send(r);
+		rtpc_srv_arm(s);
+		return;
+	}
+	r->fresh = 0;		/* another process placed it */
+	rtpc_req_adopt(r, i, rep);
+}
+
+static void
+rtpc_redis_on_claim(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rtpc_req *r = priv;
+	struct rtpc_srv *s = r->s;
+	redisReply *rep = reply;
+
+	(void)ac;
+	if (rtpc_redis_req_back(r))
+		return;
+	if (rep && rep->type == REDIS_REPLY_NIL && s->redis_up) {
+		/* Another rtpctl claimed the call first: use its pick. */
+		if (rtpc_redis_cmd(s, rtpc_redis_on_claim_get, r,
+				   "GET %s:rtpc:%b", s->cfg->redis_prefix,
+				   r->cid, r->cid_len) == 0) {
+			r->redis_wait = 1;
+			return;
+		}
+	}
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+		s->st.redis_errors++;
+	rtpc_req_send(r);
+	rtpc_srv_arm(s);
+}
+
+static void
+rtpc_redis_on_get(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rtpc_req *r = priv;
+	struct rtpc_srv *s = r->s;
+	redisReply *rep = reply;
+	int i;
+
+	(void)ac;
+	if (rtpc_redis_req_back(r))
+		return;
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+		s->st.redis_errors++;
+	i = rtpc_redis_inst(s, rep);
+	if (i == -2)
+		rtpc_req_place(r);
+	else
+		rtpc_req_adopt(r, i, rep);
+	rtpc_srv_arm(s);
+}
+
+/* ---- routing ---- */
+
+/*
+ * Picks an instance for r's call (an offer the table does not know)
+ * and claims it; fails r when no instance is left.  Returns 0 when r
+ * goes on (sent, or waiting for Redis).
+ */
+static int
+rtpc_req_pick(struct rtpc_req *r)
+{
+	struct rtpc_srv *s = r->s;
+	int i = rtpc_pool_choose(&s->pool, r->tried);
+
+	if (i < 0) {
+		rtpc_req_fail(r, EHOSTUNREACH, "no rtpengine available");
+		return -1;
+	}
+	r->inst = i;
+	r->fresh = 1;
+	s->st.new_calls++;
+	if (r->cid)
+		rtpc_calls_put(&s->calls, r->cid, r->cid_len, i, rtpc_now(s));
+	return 0;
+}
+
+/* The call is known nowhere: an offer places it, anything else fails. */
+static void
+rtpc_req_place(struct rtpc_req *r)
+{
+	struct rtpc_srv *s = r->s;
+
+	if (!r->is_offer) {
+		rtpc_req_fail(r, ENOENT, "call unknown to rtpctl");
+		return;
+	}
+	if (rtpc_req_pick(r) < 0)
+		return;
+	if (s->redis_up) {
+		if (rtpc_redis_cmd(s, rtpc_redis_on_claim, r,
+				   "SET %s:rtpc:%b %s NX PX %lld",
+				   s->cfg->redis_prefix, r->cid, r->cid_len,
+				   rtpc_inst_addr(s, r->inst),
+				   (long long)s->cfg->rtpctl_call_ttl_s *
+				   1000) == 0) {
+			r->redis_wait = 1;
+			return;
+		}
+	}
+	rtpc_req_send(r);
+}
+
+/* r's first offer could not be served where it was placed: try the
+ * next instance. */
+static void
+rtpc_req_failover(struct rtpc_req *r)
+{
+	struct rtpc_srv *s = r->s;
+	int from = r->inst;
+
+	r->tried |= 1ULL << from;
+	if (rtpc_req_pick(r) < 0)
+		return;
+	s->st.failovers++;
+	log_call(LOG_SYS_RTP, LOG_LVL_NOTICE, r->cid, r->cid_len,
+		 "offer moves from rtpengine %s to %s", rtpc_inst_addr(s, from),
+		 rtpc_inst_addr(s, r->inst));
+	rtpc_redis_touch(s, r->cid, r->cid_len, r->inst);
+	rtpc_req_send(r);
+}
+
+/* Sends ng's datagram; a refused send takes its instance down. */
+static void rtpc_inst_dead(struct rtpc_srv *s, int i, const char *why);
+
+static void
+rtpc_ng_send(struct rtpc_srv *s, struct rtpc_ng *ng)
+{
+	uv_buf_t b = uv_buf_init(ng->msg, (unsigned)ng->len);
+	int i = ng->inst, rc, was_empty = s->ng.head == NULL;
+
+	rc = uv_udp_try_send(&s->udp[i], &b, 1, NULL);
+	rtpc_ng_sent(&s->ng, ng, rtpc_now(s));
+	if (was_empty)
+		rtpc_srv_arm(s);
+	if (rc == UV_ECONNREFUSED) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "rtpengine %s refused the command "
+			 "(not running)", s->pool.inst[i].addr);
+		rtpc_inst_dead(s, i, why);
+	} else if (rc < 0 && rc != UV_EAGAIN) {
+		log_warn(LOG_SYS_RTP, "rtpengine %s: send: %s",
+			 s->pool.inst[i].addr, uv_strerror(rc));
+	}
+}
+
+static void
+rtpc_req_send(struct rtpc_req *r)
+{
+	struct rtpc_srv *s = r->s;
+	struct rtpc_inst *in = &s->pool.inst[r->inst];
+	char why[128];
+
+	if (!in->up) {
+		if (r->fresh && r->is_offer) {
+			rtpc_req_failover(r);
+			return;
+		}
+		snprintf(why, sizeof(why), "rtpengine %s holding this call "
+			 "is down", in->addr);
+		rtpc_req_fail(r, EHOSTDOWN, why);
+		return;
+	}
+	r->ng = rtpc_ng_new(&s->ng, r->inst, r->body, r->len,
+			    s->cfg->rtpctl_ng_tries, r);
+	if (r->ng == NULL) {
+		rtpc_req_fail(r, ENOMEM, "rtpctl out of memory");
+		return;
+	}
+	in->inflight++;
+	log_call(LOG_SYS_RTP, LOG_LVL_DEBUG, r->cid ? r->cid : "-",
+		 r->cid ? r->cid_len : 1, "%.*s -> rtpengine %s",
+		 (int)r->cmd_len, r->cmd, in->addr);
+	rtpc_ng_send(s, r->ng);
+}
+
+/* Finishes ng (answered or given up): frees it, lowers the load. */
+static void
+rtpc_ng_close(struct rtpc_srv *s, struct rtpc_ng *ng)
+{
+	struct rtpc_req *r = ng->owner;
+
+	if (r) {
+		s->pool.inst[ng->inst].inflight--;
+		r->ng = NULL;
+	} else {
+		s->pool.inst[ng->inst].ping_open = 0;
+	}
+	rtpc_ng_free(&s->ng, ng);
+}
+
+/* ng got no answer in time, or its instance died. */
+static void
+rtpc_ng_give_up(struct rtpc_srv *s, struct rtpc_ng *ng, int err,
+		const char *why)
+{
+	struct rtpc_req *r = ng->owner;
+
+	rtpc_ng_close(s, ng);
+	if (r == NULL)
+		return;
+	if (r->fresh && r->is_offer)
+		rtpc_req_failover(r);
+	else
+		rtpc_req_fail(r, err, why);
+}
+
+static void
+rtpc_inst_log_change(struct rtpc_srv *s, int i, const char *why)
+{
+	struct rtpc_inst *in = &s->pool.inst[i];
+
+	if (in->up)
+		log_notice(LOG_SYS_RTP, "rtpengine %s is up", in->addr);
+	else
+		log_warn(LOG_SYS_RTP, "rtpengine %s is down: %s", in->addr, why);
+}
+
+/* Takes instance i out and settles every command open on it. */
+static void
+rtpc_inst_dead(struct rtpc_srv *s, int i, const char *why)
+{
+	struct rtpc_ng *ng;
+
+	if (rtpc_pool_down(&s->pool, i, rtpc_now(s)))
+		rtpc_inst_log_change(s, i, why);
+	/* Failovers append commands for other instances: rescan. */
+	for (;;) {
+		for (ng = s->ng.head; ng && ng->inst != i; ng = ng->next)
+			;
+		if (ng == NULL)
+			break;
+		rtpc_ng_give_up(s, ng, EHOSTDOWN, why);
+	}
+}
+
+/* ---- ng replies and timers ---- */
+
+static void
+rtpc_ng_answered(struct rtpc_srv *s, struct rtpc_ng *ng, const char *dict,
+		 size_t dlen)
+{
+	struct benc_node nd[RTPC_NODES];
+	struct rtpc_req *r = ng->owner;
+	int i = ng->inst, n;
+	struct benc_enc e;
+	char *buf;
+
+	if (rtpc_pool_ok(&s->pool, i, rtpc_now(s)))
+		rtpc_inst_log_change(s, i, NULL);
+	rtpc_ng_close(s, ng);
+	if (r == NULL)
+		return;			/* a ping */
+	n = benc_decode(nd, RTPC_NODES, dict, dlen);
+	if (n < 0 || nd[0].type != BENC_DICT) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "malformed reply from rtpengine %s",
+			 s->pool.inst[i].addr);
+		rtpc_req_fail(r, EPROTO, why);
+		return;
+	}
+	if (r->ends_call) {
+		rtpc_calls_del(&s->calls, r->cid, r->cid_len);
+		if (s->redis_up)
+			rtpc_redis_cmd(s, NULL, NULL, "DEL %s:rtpc:%b",
+				       s->cfg->redis_prefix, r->cid,
+				       r->cid_len);
+	}
+	buf = malloc(dlen + 128);
+	if (buf == NULL) {
+		rtpc_req_fail(r, ENOMEM, "rtpctl out of memory");
+		return;
+	}
+	benc_enc_init(&e, buf, dlen + 128);
+	benc_put_dict(&e);
+	benc_put_kv(&e, "instance", s->pool.inst[i].addr);
+	benc_put_cstr(&e, "reply");
+	benc_put_raw(&e, dict, dlen);
+	benc_put_end(&e);
+	n = benc_enc_finish(&e);
+	if (n > 0) {
+		rtpc_req_reply(r, buf, (size_t)n);
+		s->st.replied++;
+	}
+	free(buf);
+	rtpc_req_end(r);
+}
+
+static void
+rtpc_udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct rtpc_srv *s = h->data;
+
+	(void)hint;
+	*b = uv_buf_init(s->rbuf, sizeof(s->rbuf));
+}
+
+static void
+rtpc_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
+		 const struct sockaddr *addr, unsigned flags)
+{
+	struct rtpc_srv *s = h->data;
+	int i = (int)(h - s->udp);
+	struct rtpc_ng *ng;
+	const char *dict;
+	size_t dlen;
+
+	(void)addr;
+	(void)flags;
+	if (nread == UV_ECONNREFUSED) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "rtpengine %s refused the command "
+			 "(not running)", s->pool.inst[i].addr);
+		rtpc_inst_dead(s, i, why);
+		rtpc_srv_arm(s);
+		return;
+	}
+	if (nread < 0) {
+		log_warn(LOG_SYS_RTP, "rtpengine %s: recv: %s",
+			 s->pool.inst[i].addr, uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0)
+		return;
+	ng = rtpc_ng_match(&s->ng, b->base, (size_t)nread, &dict, &dlen);
+	if (ng == NULL || ng->inst != i) {
+		s->st.stray_replies++;
+		log_debug(LOG_SYS_RTP, "rtpengine %s: reply with unknown "
+			  "cookie (late duplicate?)", s->pool.inst[i].addr);
+		return;
+	}
+	rtpc_ng_answered(s, ng, dict, dlen);
+	rtpc_srv_arm(s);
+}
+
+static void
+rtpc_on_ng_timer(uv_timer_t *t)
+{
+	struct rtpc_srv *s = t->data;
+	uint64_t now = rtpc_now(s);
+	struct rtpc_ng *ng;
+
+	while ((ng = rtpc_ng_due(&s->ng, now)) != NULL) {
+		struct rtpc_inst *in = &s->pool.inst[ng->inst];
+		char why[128];
+
+		if (ng->tries < ng->max_tries) {
+			s->st.retransmits++;
+			rtpc_ng_send(s, ng);
+			continue;
+		}
+		if (ng->owner == NULL) {
+			rtpc_ng_close(s, ng);
+			if (rtpc_pool_fail(&s->pool, (int)(in - s->pool.inst),
+					   now))
+				rtpc_inst_log_change(s, (int)(in - s->pool.inst),
+						     "pings unanswered");
+			continue;
+		}
+		s->st.timeouts++;
+		snprintf(why, sizeof(why), "rtpengine %s timed out", in->addr);
+		rtpc_inst_dead(s, (int)(in - s->pool.inst), why);
+	}
+	rtpc_srv_arm(s);
+}
+
+static void
+rtpc_srv_arm(struct rtpc_srv *s)
+{
+	uint64_t d = rtpc_ng_next_deadline(&s->ng), now = rtpc_now(s);
+
+	if (s->stopping)
+		return;
+	if (d == 0)
+		uv_timer_stop(&s->ng_timer);
+	else
+		uv_timer_start(&s->ng_timer, rtpc_on_ng_timer,
+			       d > now ? d - now : 0, 0);
+}
+
+static void
+rtpc_on_ping_timer(uv_timer_t *t)
+{
+	static const char ping[] = "d7:command4:pinge";
+	struct rtpc_srv *s = t->data;
+
+	for (int i = 0; i < s->pool.n; i++) {
+		struct rtpc_ng *ng;
+
+		if (s->pool.inst[i].ping_open)
+			continue;
+		ng = rtpc_ng_new(&s->ng, i, ping, sizeof(ping) - 1, 1, NULL);
+		if (ng == NULL)
+			continue;
+		s->pool.inst[i].ping_open = 1;
+		rtpc_ng_send(s, ng);
+	}
+	rtpc_calls_sweep(&s->calls, rtpc_now(s));
+	rtpc_srv_arm(s);
+}
+
+/* ---- requests from cores ---- */
+
+/* Fills r from its decoded dictionary; returns 0 or a reason. */
+static const char *
+rtpc_req_parse(struct rtpc_req *r, struct benc_node *nd)
+{
+	int n = benc_decode(nd, RTPC_NODES, r->body, r->len);
+	const struct benc_node *fl;
+
+	if (n == -ENOSPC)
+		return "request too complex";
+	if (n < 0 || nd[0].type != BENC_DICT)
+		return "request is not a bencoded dictionary";
+	r->cmd = benc_dict_str(&nd[0], "command", &r->cmd_len);
+	if (r->cmd == NULL || r->cmd_len == 0)
+		return "request without command";
+	r->cid = benc_dict_str(&nd[0], "call-id", &r->cid_len);
+	if (r->cid && (r->cid_len == 0 || r->cid_len > 512))
+		return "bad call-id";
+	r->is_offer = r->cmd_len == 5 && memcmp(r->cmd, "offer", 5) == 0;
+	fl = benc_dict_get(&nd[0], "via-branch");
+	r->ends_call = r->cid && fl == NULL && r->cmd_len == 6 &&
+		       memcmp(r->cmd, "delete", 6) == 0;
+	return NULL;
+}
+
+static void
+rtpc_on_request(struct rtpc_srv *s, void *body, size_t len, void *ctrl)
+{
+	struct benc_node nd[RTPC_NODES];
+	struct rtpc_req *r = calloc(1, sizeof(*r));
+	const char *bad;
+	int i;
+
+	if (r == NULL) {
+		nn_freemsg(body);
+		nn_freemsg(ctrl);
+		return;
+	}
+	r->s = s;
+	r->body = body;
+	r->len = len;
+	r->ctrl = ctrl;
+	r->inst = -1;
+	r->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = r;
+	s->reqs = r;
+	s->n_open++;
+	s->st.requests++;
+
+	bad = rtpc_req_parse(r, nd);
+	if (bad) {
+		s->st.bad_requests++;
+		rtpc_req_fail(r, EPROTO, bad);
+		return;
+	}
+	if (s->n_open > RTPC_MAX_OPEN) {
+		rtpc_req_fail(r, EBUSY, "rtpctl has too many requests open");
+		return;
+	}
+	if (r->cid == NULL) {
+		/* ping, list, statistics...: any healthy instance. */
+		i = rtpc_pool_choose(&s->pool, 0);
+		if (i < 0) {
+			rtpc_req_fail(r, EHOSTUNREACH, "no rtpengine available");
+			return;
+		}
+		r->inst = i;
+		rtpc_req_send(r);
+		return;
+	}
+	i = rtpc_calls_get(&s->calls, r->cid, r->cid_len, rtpc_now(s));
+	if (i >= 0) {
+		r->inst = i;
+		rtpc_calls_put(&s->calls, r->cid, r->cid_len, i, rtpc_now(s));
+		/* An offer (re)writes the entry: another process may have
+		 * deleted the call since this cache learnt it. */
+		rtpc_redis_touch(s, r->cid, r->cid_len, r->is_offer ? i : -1);
+		rtpc_req_send(r);
+		return;
+	}
+	if (s->redis_up) {
+		if (rtpc_redis_cmd(s, rtpc_redis_on_get, r, "GET %s:rtpc:%b",
+				   s->cfg->redis_prefix, r->cid,
+				   r->cid_len) == 0) {
+			r->redis_wait = 1;
+			return;
+		}
+	}
+	rtpc_req_place(r);
+}
+
+static void
+rtpc_on_readable(uv_poll_t *h, int status, int events)
+{
+	struct rtpc_srv *s = h->data;
+
+	(void)events;
+	if (status < 0) {
+		log_warn(LOG_SYS_RTP, "rtpctl: poll: %s", uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < RTPC_BATCH && !s->stopping; i++) {
+		void *body = NULL, *ctrl = NULL;
+		struct nn_iovec iov = { &body, NN_MSG };
+		struct nn_msghdr mh = { &iov, 1, &ctrl, NN_MSG };
+		int n = nn_recvmsg(s->rep, &mh, NN_DONTWAIT);
+
+		if (n < 0) {
+			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
+				log_warn(LOG_SYS_RTP, "rtpctl: recv: %s",
+					 nn_strerror(nn_errno()));
+			break;
+		}
+		rtpc_on_request(s, body, (size_t)n, ctrl);
+	}
+	rtpc_srv_arm(s);
+}
+
+/* ---- life cycle ---- */
+
+static int
+rtpc_srv_bind(struct rtpc_srv *s, const char *url)
+{
+	int fd, maxsz = RTPC_MAX_MSG, rc;
+	size_t sz = sizeof(fd);
+
+	s->rep = nn_socket(AF_SP_RAW, NN_REP);
+	if (s->rep < 0)
+		return -nn_errno();
+	if (strncmp(url, "ipc://", 6) == 0) {
+		/* A stale socket file from a crashed run refuses the bind. */
+		unlink(url + 6);
+	}
+	if (nn_setsockopt(s->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
+			  sizeof(maxsz)) < 0 ||
+	    nn_bind(s->rep, url) < 0 ||
+	    nn_getsockopt(s->rep, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) {
+		rc = -nn_errno();
+		nn_close(s->rep);
+		s->rep = -1;
+		return rc;
+	}
+	rc = uv_poll_init(s->loop, &s->poll, fd);
+	if (rc < 0)
+		return rc;
+	s->poll_init = 1;
+	s->poll.data = s;
+	return uv_poll_start(&s->poll, UV_READABLE, rtpc_on_readable);
+}
+
+int
+rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
+	     int id)
+{
+	struct rtpc_srv *s = calloc(1, sizeof(*s));
+	char err[256], url[CFG_PATH_LEN];
+	uint64_t nonce = 0;
+	int rc;
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->loop = loop;
+	s->cfg = cfg;
+	s->id = id;
+	s->rep = -1;
+	s->backoff_ms = RTPC_BACKOFF_MIN;
+	*out = s;	/* so that the caller can stop and free on failure */
+	rc = rtpc_pool_parse(&s->pool, cfg->rtpctl_instances,
+			     cfg->rtpctl_fail_threshold, err, sizeof(err));
+	if (rc < 0) {
+		log_err(LOG_SYS_CFG, "%s [rtpctl] instances: %s", cfg->path, err);
+		return rc;
+	}
+	rc = rtpc_ipc_url(cfg, id, url, sizeof(url));
+	if (rc < 0) {
+		log_err(LOG_SYS_CFG, "%s [rtpctl] ipc: no endpoint for rtpctl "
+			"%d", cfg->path, id);
+		return rc;
+	}
+	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
+		nonce = (uint64_t)getpid() << 32 ^ (uint64_t)uv_hrtime();
+	rtpc_ng_init(&s->ng, nonce, cfg->rtpctl_ng_timeout_ms);
+	rc = rtpc_calls_init(&s->calls, cfg->rtpctl_max_calls,
+			     (uint64_t)cfg->rtpctl_call_ttl_s * 1000);
+	if (rc < 0)
+		return rc;
+
+	uv_timer_init(loop, &s->ng_timer);
+	uv_timer_init(loop, &s->ping_timer);
+	uv_timer_init(loop, &s->redis_timer);
+	s->timers_init = 1;
+	s->ng_timer.data = s->ping_timer.data = s->redis_timer.data = s;
+	for (int i = 0; i < s->pool.n; i++) {
+		uv_udp_t *u = &s->udp[i];
+
+		uv_udp_init(loop, u);
+		u->data = s;
+		s->pool.inst[i].io = u;
+		rc = uv_udp_connect(u, &s->pool.inst[i].sa.sa);
+		if (rc == 0)
+			rc = uv_udp_recv_start(u, rtpc_udp_alloc,
+					       rtpc_udp_on_recv);
+		if (rc < 0) {
+			log_err(LOG_SYS_RTP, "rtpengine %s: socket: %s",
+				s->pool.inst[i].addr, uv_strerror(rc));
+			return rc;
+		}
+	}
+	rc = rtpc_srv_bind(s, url);
+	if (rc < 0) {
+		log_err(LOG_SYS_NET, "rtpctl %d: bind %s: %s", id, url,
+			strerror(-rc));
+		return rc;
+	}
+	if (cfg->redis[0]) {
+		if (cfg_addr_split(cfg->redis, s->rhost, sizeof(s->rhost),
+				   &s->rport, 6379) != 0) {
+			log_err(LOG_SYS_CFG, "%s [redis] address: not host:port",
+				cfg->path);
+			return -EINVAL;
+		}
+		rtpc_redis_connect(s);
+	}
+	/* First pings at once: a dead instance is out before traffic. */
+	uv_timer_start(&s->ping_timer, rtpc_on_ping_timer, 0,
+		       (uint64_t)cfg->rtpctl_ping_ms);
+	log_notice(LOG_SYS_MAIN, "rtpctl %d on %s: %d rtpengine instance(s), "
+		   "sticky calls in %s", id, url, s->pool.n,
+		   cfg->redis[0] ? "Redis + local cache" : "the local table");
+	return 0;
+}
+
+static void
+rtpc_srv_on_close(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void
+rtpc_srv_stop(struct rtpc_srv *s)
+{
+	if (s == NULL || s->stopping)
+		return;
+	s->stopping = 1;
+	/* Open requests get no reply: their cores time out. */
+	while (s->ng.head)
+		rtpc_ng_close(s, s->ng.head);
+	for (struct rtpc_req *r = s->reqs, *next; r; r = next) {
+		next = r->next;
+		r->ng = NULL;
+		rtpc_req_end(r);
+	}
+	if (s->redis) {
+		/* Runs the pending callbacks (reply NULL), which free the
+		 * requests that waited, then the disconnect callback. */
+		redisAsyncContext *ac = s->redis;
+
+		redisAsyncFree(ac);
+	}
+	if (s->poll_init) {
+		uv_poll_stop(&s->poll);
+		uv_close((uv_handle_t *)&s->poll, rtpc_srv_on_close);
+	}
+	if (s->rep >= 0)
+		nn_close(s->rep);
+	s->rep = -1;
+	if (s->timers_init) {
+		uv_close((uv_handle_t *)&s->ng_timer, rtpc_srv_on_close);
+		uv_close((uv_handle_t *)&s->ping_timer, rtpc_srv_on_close);
+		uv_close((uv_handle_t *)&s->redis_timer, rtpc_srv_on_close);
+	}
+	for (int i = 0; i < s->pool.n; i++)
+		if (s->pool.inst[i].io)
+			uv_close((uv_handle_t *)&s->udp[i], rtpc_srv_on_close);
+}
+
+void
+rtpc_srv_free(struct rtpc_srv *s)
+{
+	if (s == NULL)
+		return;
+	rtpc_calls_fini(&s->calls);
+	free(s);
+}
+
+void
+rtpc_srv_stats_log(const struct rtpc_srv *s)
+{
+	const struct rtpc_stats *t = &s->st;
+
+	log_notice(LOG_SYS_MAIN, "rtpctl %d: requests %" PRIu64 " replied %"
+		   PRIu64 " errors %" PRIu64 " bad %" PRIu64 " retransmits %"
+		   PRIu64 " timeouts %" PRIu64 " failovers %" PRIu64
+		   " new_calls %" PRIu64 " redis_errors %" PRIu64 " stray %"
+		   PRIu64 " calls_cached %d", s->id, t->requests, t->replied,
+		   t->errors, t->bad_requests, t->retransmits, t->timeouts,
+		   t->failovers, t->new_calls, t->redis_errors,
+		   t->stray_replies, s->calls.count);
+	for (int i = 0; i < s->pool.n; i++) {
+		const struct rtpc_inst *in = &s->pool.inst[i];
+
+		log_notice(LOG_SYS_MAIN, "rtpengine %s: %s weight %d calls %"
+			   PRIu64 " inflight %d", in->addr,
+			   in->up ? "up" : "down", in->weight, in->chosen,
+			   in->inflight);
+	}
+}
