@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "core/core.h"
 #include "lib/log.h"
+#include "rtpctl/rtpc.h"
 
 static struct core *core_g;
 static uv_signal_t sig_int, sig_term, sig_usr1;
@@ -59,6 +59,23 @@ print_layout(const struct cfg *cfg)
 		printf("edge %d %s\n", cfg->edges[i].id, cfg->edges[i].udp);
 	for (int i = 0; i < cfg->n_cores; i++)
 		printf("core %d %s\n", cfg->cores[i].id, cfg->cores[i].ipc);
+	if (!cfg->media)
+		return;
+	for (int i = 1;; i++) {
+		char url[CFG_PATH_LEN];
+
+		if (rtpc_ipc_url(cfg, i, url, sizeof(url)) != 0)
+			break;
+		printf("rtpctl %d %s\n", i, url);
+	}
+	for (const char *p = cfg->rtpctl_instances; *p;) {
+		size_t n = strcspn(p, " ,\t");
+
+		if (n)
+			printf("rtpengine %.*s\n", (int)strcspn(p, "/ ,\t"), p);
+		p += n;
+		p += strspn(p, " ,\t");
+	}
 }
 
 int
@@ -66,7 +83,7 @@ main(int argc, char **argv)
 {
 	static struct cfg cfg;
 	const char *path = NULL, *level = NULL;
-	char err[512], name[32];
+	char name[32];
 	uv_loop_t *loop = uv_default_loop();
 	int opt, id = 0, rc, layout = 0;
 
@@ -82,25 +99,18 @@ main(int argc, char **argv)
 	if (path == NULL || (id <= 0 && !layout))
 		usage();
 	snprintf(name, sizeof(name), "core-%d", id);
-	log_init(name, LOG_LVL_NOTICE);
-	if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
-		log_err(LOG_SYS_CFG, "%s", err);
-		return 1;
-	}
 	if (layout) {
+		char err[512];
+
+		if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
 		print_layout(&cfg);
 		return 0;
 	}
-	log_set_level(-1, cfg.log_level);
-	if (level) {
-		int l = log_level_parse(level);
-
-		if (l < 0)
-			usage();
-		log_set_level(-1, l);
-	}
-	mkdir(cfg.run_dir, 0755);
-	signal(SIGPIPE, SIG_IGN);
+	if (cfg_start(&cfg, name, path, level) != 0)
+		return 1;
 	parser_init();
 
 	rc = core_new(&core_g, &cfg, id, loop);

@@ -13,10 +13,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LOGLEVEL };
 
@@ -447,6 +449,33 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 fail:
 	free(p.v);
 	return rc;
+}
+
+int
+cfg_start(struct cfg *c, const char *procname, const char *path,
+	  const char *level)
+{
+	char err[512];
+	int lvl;
+
+	log_init(procname, LOG_LVL_NOTICE);
+	if (cfg_load(c, path, err, sizeof(err)) != 0) {
+		log_err(LOG_SYS_CFG, "%s", err);
+		return -EINVAL;
+	}
+	lvl = level ? log_level_parse(level) : c->log_level;
+	if (lvl < 0) {
+		log_err(LOG_SYS_CFG, "unknown log level %s", level);
+		return -EINVAL;
+	}
+	log_set_level(-1, lvl);
+	if (mkdir(c->run_dir, 0755) != 0 && errno != EEXIST) {
+		log_err(LOG_SYS_CFG, "run_dir %s: %s", c->run_dir,
+			strerror(errno));
+		return -EINVAL;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
 }
 
 const struct cfg_edge *

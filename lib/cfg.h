@@ -111,6 +111,16 @@ struct cfg {
  */
 int cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
 
+/*
+ * The start of every sipmesh process: names its log lines (procname is
+ * borrowed), loads path, applies the file's log level or `level` when
+ * not NULL, creates run_dir for the ipc endpoints and ignores SIGPIPE
+ * (a peer going away must not kill the process).  Returns 0, or
+ * -EINVAL after logging why.
+ */
+int cfg_start(struct cfg *c, const char *procname, const char *path,
+	      const char *level);
+
 /* Returns the instance with that id, or NULL. */
 const struct cfg_edge *cfg_edge_find(const struct cfg *c, int id);
 const struct cfg_core *cfg_core_find(const struct cfg *c, int id);

@@ -29,7 +29,7 @@
 #define RTPC_CL_BUCKETS 1024
 #define RTPC_CL_BATCH   256
 #define RTPC_CL_MAXMSG  (1024 * 1024)
-#define RTPC_CL_NODES   512
+#define RTPC_CL_NODES   8192	/* a query reply of a big call is large */
 
 struct rtpc_pending {
 	struct rtpc_pending *hnext;
@@ -52,6 +52,7 @@ struct rtpc_client {
 	int count;
 	struct rtpc_pending *bucket[RTPC_CL_BUCKETS];
 	struct rtpc_pending *head, *tail;
+	struct benc_node nodes[RTPC_CL_NODES];	/* decoding scratch */
 };
 
 static int
@@ -179,7 +180,7 @@ static void
 rtpc_cl_deliver(struct rtpc_client *cl, struct rtpc_pending *p,
 		const char *body, size_t len)
 {
-	struct benc_node nd[RTPC_CL_NODES];
+	struct benc_node *nd = cl->nodes;
 	const struct benc_node *e, *reply, *res;
 	struct rtpc_result r = { 0, NULL, NULL, 0, "" };
 	char inst[64] = "", reason[512];

@@ -54,12 +54,12 @@ int rtpc_pool_parse(struct rtpc_pool *p, const char *spec,
 
 /*
  * Picks an instance for a new call among those up and not in the
- * tried mask (bit i = instance i): smooth weighted round robin (nginx
- * ngx_http_upstream_get_peer), each instance's score lowered by its
- * in-flight commands times the total weight, so with no load the
- * picks follow the weights exactly and a slow instance that piles up
- * commands gets fewer.  Returns the index, or -1 when none is left.
- * O(n).
+ * tried mask (bit i = instance i): those with the fewest in-flight
+ * commands per unit of weight, and among them smooth weighted round
+ * robin (nginx ngx_http_upstream_get_peer).  With no load the picks
+ * follow the weights exactly; a slow instance that piles up commands
+ * gets none until it drains.  Returns the index, or -1 when none is
+ * left.  O(n).
  */
 int rtpc_pool_choose(struct rtpc_pool *p, uint64_t tried);
 

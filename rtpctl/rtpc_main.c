@@ -65,7 +65,6 @@ main(int argc, char **argv)
 		{ &proc.sig_usr1, SIGUSR1 },
 	};
 	const char *path = NULL, *level = NULL;
-	char err[512];
 	uv_loop_t loop;
 	int id = 0, opt, rc = 0, status = 1;
 
@@ -89,22 +88,8 @@ main(int argc, char **argv)
 		rtpc_usage();
 		return 2;
 	}
-	log_init("sipmesh-rtpctl", LOG_LVL_NOTICE);
-	if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
-		log_err(LOG_SYS_CFG, "%s", err);
+	if (cfg_start(&cfg, "sipmesh-rtpctl", path, level) != 0)
 		return 1;
-	}
-	log_set_level(-1, cfg.log_level);
-	if (level) {
-		int lvl = log_level_parse(level);
-
-		if (lvl < 0) {
-			rtpc_usage();
-			return 2;
-		}
-		log_set_level(-1, lvl);
-	}
-	signal(SIGPIPE, SIG_IGN);
 	if (uv_loop_init(&loop) != 0)
 		return 1;
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {

@@ -2,13 +2,15 @@
  * rtpc_pool.c - the rtpengine instances: parsing the pool, choosing one
  * for a new call, and the up/down state machine, see rtpc_int.h.
  *
- * Choosing is smooth weighted round robin (nginx): every pick adds each
+ * Choosing is weighted least load, ties broken by smooth weighted round
+ * robin (nginx): the candidates are the usable instances with the
+ * fewest in-flight commands per unit of weight; every pick adds each
  * candidate's weight to its running score, takes the highest and
- * subtracts the total from the winner.  With weights 1 and 2 the picks
- * go B A B, B A B...: exact proportions, well interleaved, no random
- * numbers (so tests are exact).  Load enters as a penalty of the
- * candidate's in-flight commands times the total weight, as if each
- * open command were an extra pick.  Cost O(n) per pick.
+ * subtracts the candidates' total from the winner.  With no load and
+ * weights 1 and 2 the picks go B A B, B A B...: exact proportions,
+ * well interleaved, no random numbers (so tests are exact).  An
+ * instance that answers slowly piles up commands and drops out of the
+ * candidates until it drains.  Cost O(n) per pick.
  */
 #include "rtpctl/rtpc_int.h"
 #include "lib/cfg.h"
@@ -92,32 +94,52 @@ rtpc_pool_parse(struct rtpc_pool *p, const char *spec, int fail_threshold,
 	return 0;
 }
 
+/* Whether a carries less load per weight than b: inflight/weight,
+ * cross-multiplied to stay in integers. */
+static int
+rtpc_pool_lighter(const struct rtpc_inst *a, const struct rtpc_inst *b)
+{
+	return (int64_t)a->inflight * b->weight <
+	       (int64_t)b->inflight * a->weight;
+}
+
+static int
+rtpc_pool_usable(const struct rtpc_pool *p, int i, uint64_t tried)
+{
+	return p->inst[i].up && !(tried & (1ULL << i));
+}
+
 int
 rtpc_pool_choose(struct rtpc_pool *p, uint64_t tried)
 {
-	int64_t total = 0, best_score = 0;
+	const struct rtpc_inst *least = NULL;
+	int64_t total = 0;
 	int best = -1;
 
+	/* The lowest load per weight among the usable instances... */
 	for (int i = 0; i < p->n; i++)
-		if (p->inst[i].up && !(tried & (1ULL << i)))
+		if (rtpc_pool_usable(p, i, tried) &&
+		    (least == NULL || rtpc_pool_lighter(&p->inst[i], least)))
+			least = &p->inst[i];
+	if (least == NULL)
+		return -1;
+	/* ...then smooth weighted round robin among those that have it. */
+	for (int i = 0; i < p->n; i++)
+		if (rtpc_pool_usable(p, i, tried) &&
+		    !rtpc_pool_lighter(least, &p->inst[i]))
 			total += p->inst[i].weight;
 	for (int i = 0; i < p->n; i++) {
 		struct rtpc_inst *in = &p->inst[i];
-		int64_t score;
 
-		if (!in->up || (tried & (1ULL << i)))
+		if (!rtpc_pool_usable(p, i, tried) ||
+		    rtpc_pool_lighter(least, in))
 			continue;
 		in->cur += in->weight;
-		score = in->cur - (int64_t)in->inflight * total;
-		if (best < 0 || score > best_score) {
+		if (best < 0 || in->cur > p->inst[best].cur)
 			best = i;
-			best_score = score;
-		}
 	}
-	if (best >= 0) {
-		p->inst[best].cur -= total;
-		p->inst[best].chosen++;
-	}
+	p->inst[best].cur -= total;
+	p->inst[best].chosen++;
 	return best;
 }
 

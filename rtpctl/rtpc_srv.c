@@ -52,7 +52,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define RTPC_NODES        512
+#define RTPC_NODES        8192	/* a query reply of a big call is large */
 #define RTPC_MAX_OPEN     20000	/* requests in progress */
 #define RTPC_BATCH        256
 #define RTPC_MAX_MSG      (1024 * 1024)
@@ -114,6 +114,7 @@ struct rtpc_srv {
 	int redis_up;
 	int backoff_ms;
 	char rbuf[65536];		/* UDP receive buffer */
+	struct benc_node nodes[RTPC_NODES];	/* decoding scratch */
 	struct rtpc_stats st;
 };
 
@@ -496,7 +497,8 @@ rtpc_req_failover(struct rtpc_req *r)
 }
 
 /* Sends ng's datagram; a refused send takes its instance down. */
-static void rtpc_inst_dead(struct rtpc_srv *s, int i, const char *why);
+static void rtpc_inst_dead(struct rtpc_srv *s, int i, int err,
+			   const char *why);
 
 static void
 rtpc_ng_send(struct rtpc_srv *s, struct rtpc_ng *ng)
@@ -513,7 +515,7 @@ rtpc_ng_send(struct rtpc_srv *s, struct rtpc_ng *ng)
 
 		snprintf(why, sizeof(why), "rtpengine %s refused the command "
 			 "(not running)", s->pool.inst[i].addr);
-		rtpc_inst_dead(s, i, why);
+		rtpc_inst_dead(s, i, EHOSTDOWN, why);
 	} else if (rc < 0 && rc != UV_EAGAIN) {
 		log_warn(LOG_SYS_RTP, "rtpengine %s: send: %s",
 			 s->pool.inst[i].addr, uv_strerror(rc));
@@ -592,22 +594,32 @@ rtpc_inst_log_change(struct rtpc_srv *s, int i, const char *why)
 		log_warn(LOG_SYS_RTP, "rtpengine %s is down: %s", in->addr, why);
 }
 
-/* Takes instance i out and settles every command open on it. */
+/*
+ * Settles every command open on instance i, which is out: err and why
+ * for each (the first offers of new calls move on instead).
+ */
 static void
-rtpc_inst_dead(struct rtpc_srv *s, int i, const char *why)
+rtpc_inst_settle(struct rtpc_srv *s, int i, int err, const char *why)
 {
 	struct rtpc_ng *ng;
 
-	if (rtpc_pool_down(&s->pool, i, rtpc_now(s)))
-		rtpc_inst_log_change(s, i, why);
 	/* Failovers append commands for other instances: rescan. */
 	for (;;) {
 		for (ng = s->ng.head; ng && ng->inst != i; ng = ng->next)
 			;
 		if (ng == NULL)
 			break;
-		rtpc_ng_give_up(s, ng, EHOSTDOWN, why);
+		rtpc_ng_give_up(s, ng, err, why);
 	}
+}
+
+/* Takes instance i out at once and settles its open commands. */
+static void
+rtpc_inst_dead(struct rtpc_srv *s, int i, int err, const char *why)
+{
+	if (rtpc_pool_down(&s->pool, i, rtpc_now(s)))
+		rtpc_inst_log_change(s, i, why);
+	rtpc_inst_settle(s, i, err, why);
 }
 
 /* ---- ng replies and timers ---- */
@@ -616,7 +628,7 @@ static void
 rtpc_ng_answered(struct rtpc_srv *s, struct rtpc_ng *ng, const char *dict,
 		 size_t dlen)
 {
-	struct benc_node nd[RTPC_NODES];
+	struct benc_node *nd = s->nodes;
 	struct rtpc_req *r = ng->owner;
 	int i = ng->inst, n;
 	struct benc_enc e;
@@ -689,7 +701,7 @@ rtpc_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
 
 		snprintf(why, sizeof(why), "rtpengine %s refused the command "
 			 "(not running)", s->pool.inst[i].addr);
-		rtpc_inst_dead(s, i, why);
+		rtpc_inst_dead(s, i, EHOSTDOWN, why);
 		rtpc_srv_arm(s);
 		return;
 	}
@@ -728,16 +740,20 @@ rtpc_on_ng_timer(uv_timer_t *t)
 			continue;
 		}
 		if (ng->owner == NULL) {
+			int i = ng->inst;
+
 			rtpc_ng_close(s, ng);
-			if (rtpc_pool_fail(&s->pool, (int)(in - s->pool.inst),
-					   now))
-				rtpc_inst_log_change(s, (int)(in - s->pool.inst),
-						     "pings unanswered");
+			if (rtpc_pool_fail(&s->pool, i, now)) {
+				rtpc_inst_log_change(s, i, "pings unanswered");
+				snprintf(why, sizeof(why), "rtpengine %s holding "
+					 "this call is down", in->addr);
+				rtpc_inst_settle(s, i, EHOSTDOWN, why);
+			}
 			continue;
 		}
 		s->st.timeouts++;
 		snprintf(why, sizeof(why), "rtpengine %s timed out", in->addr);
-		rtpc_inst_dead(s, (int)(in - s->pool.inst), why);
+		rtpc_inst_dead(s, ng->inst, ETIMEDOUT, why);
 	}
 	rtpc_srv_arm(s);
 }
@@ -806,7 +822,7 @@ rtpc_req_parse(struct rtpc_req *r, struct benc_node *nd)
 static void
 rtpc_on_request(struct rtpc_srv *s, void *body, size_t len, void *ctrl)
 {
-	struct benc_node nd[RTPC_NODES];
+	struct benc_node *nd = s->nodes;
 	struct rtpc_req *r = calloc(1, sizeof(*r));
 	const char *bad;
 	int i;

@@ -36,3 +36,9 @@ chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
+# rtpengine's package enables its own service; sipmesh starts its
+# rtpengine instances itself (make run, tests), so keep it off at boot.
+if command -v deb-systemd-helper >/dev/null 2>&1; then
+	deb-systemd-helper disable rtpengine-daemon.service >/dev/null 2>&1 || true
+fi
+update-rc.d rtpengine-daemon disable >/dev/null 2>&1 || true

@@ -43,6 +43,24 @@ if [ -n "$redis" ]; then
 	fi
 fi
 
+# rtpengine in userspace (no kernel module, no Debian config file),
+# one media port range each, then the rtpctl processes that pool them.
+i=0
+for ng in $(echo "$layout" | awk '$1 == "rtpengine" { print $2 }'); do
+	lo=$((30000 + i * 2000))
+	rtpengine --config-file=none --table=-1 --foreground \
+		--listen-ng="$ng" --interface="${ng%:*}" \
+		--port-min=$lo --port-max=$((lo + 1999)) --log-stderr \
+		--log-level=5 &
+	pids="$pids $!"
+	echo "sipmesh: rtpengine ng $ng, media ports $lo-$((lo + 1999))"
+	i=$((i + 1))
+done
+for id in $(echo "$layout" | awk '$1 == "rtpctl" { print $2 }'); do
+	"$BIN/sipmesh-rtpctl" -c "$CONF" -i "$id" &
+	pids="$pids $!"
+done
+
 for id in $(echo "$layout" | awk '$1 == "core" { print $2 }'); do
 	"$BIN/sipmesh-core" -c "$CONF" -i "$id" &
 	pids="$pids $!"

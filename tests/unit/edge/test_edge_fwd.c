@@ -372,12 +372,146 @@ test_edge_fwd__core_envelopes_go_out_or_are_counted(void **state)
 	edge_fwd_from_core(&f->edge, "SM", 2);
 	assert_int_equal(f->edge.st.drop_bad_env, 2);
 
-	e.transport = ENV_WS;	/* no such transport on this edge */
+	e.transport = ENV_TLS;	/* no such transport on this edge */
 	n = env_encode(&e, buf, sizeof(buf));
 	edge_fwd_from_core(&f->edge, buf, (size_t)n);
 	assert_int_equal(f->edge.st.drop_no_tp, 1);
-	assert_int_equal(f->edge.st.from_cores, 6);
+	e.transport = ENV_WS;	/* a browser cannot be dialled */
+	n = env_encode(&e, buf, sizeof(buf));
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(f->edge.st.drop_ws_no_conn, 1);
+	assert_int_equal(f->edge.st.from_cores, 7);
 	assert_int_equal(f->tp.calls, 3);
+}
+
+/* A connection of a fake WebSocket transport: records what it is sent. */
+struct fake_conn {
+	struct edge_conn c;
+	int rc, sends, closes;
+	struct edge *e;
+};
+
+static int
+fake_conn_send(struct edge_conn *c, const char *buf, size_t len)
+{
+	struct fake_conn *fc = (struct fake_conn *)c;
+
+	(void)buf;
+	(void)len;
+	fc->sends++;
+	return fc->rc;
+}
+
+static void
+fake_conn_close(struct edge_conn *c, const char *why)
+{
+	struct fake_conn *fc = (struct fake_conn *)c;
+
+	fc->closes++;
+	edge_conn_closed(fc->e, c, why);
+}
+
+static const struct edge_conn_ops fake_conn_ops = {
+	.send = fake_conn_send, .close = fake_conn_close,
+};
+
+/* The first live core (1 or 2; 3 never listens) for a conn id. */
+static int
+closed_core_for(const struct edge *e, uint32_t id)
+{
+	unsigned char key[4] = { (unsigned char)(id >> 24), (unsigned char)(id >> 16),
+				 (unsigned char)(id >> 8), (unsigned char)id };
+	int order[CFG_MAX_CORES];
+
+	hash_rendezvous_order(key, 4, e->core_ids, e->n_cores, order);
+	return order[0] != 3 ? order[0] : order[1];
+}
+
+static void
+test_edge_fwd__connections_carry_flags_and_report_closing(void **state)
+{
+	struct fixture *f = *state;
+	static const char sip[] = "SIP/2.0 200 OK\r\n\r\n";
+	struct fake_tp ws = { .tp = { .transport = ENV_WS, .send = fake_send } };
+	struct fake_conn fc = { .e = &f->edge };
+	char buf[1024], cid[64], *m;
+	struct env e;
+	int n, core;
+
+	fc.c.transport = ENV_WS;
+	fc.c.ops = &fake_conn_ops;
+	env_sa_from(&fc.c.peer, "127.0.0.1", 40000);
+	env_sa_from(&ws.tp.local, "127.0.0.1", 8080);
+	assert_int_equal(edge_conn_add(&f->edge.conns, &fc.c, 0), 0);
+	edge_conn_open(&f->edge.conns, &fc.c, 0);
+	f->edge.tp[ENV_WS] = &ws.tp;
+
+	/* In: transport, WS flag, conn id, source, listener. */
+	callid_for(cid, sizeof(cid), 1, &f->edge);
+	n = request(buf, sizeof(buf), cid, "");
+	fc.c.used = 1;
+	edge_fwd_input(&f->edge, &ws.tp, fc.c.id, &fc.c.peer, buf, (size_t)n);
+	assert_int_equal(core_recv(f, 1, &e, &m) , 0);
+	assert_int_equal(e.transport, ENV_WS);
+	assert_int_equal(e.flags, ENV_F_WS);
+	assert_int_equal(e.conn_id, fc.c.id);
+	assert_int_equal(env_sa_port(&e.src), 40000);
+	assert_int_equal(env_sa_port(&e.local), 8080);
+	assert_non_null(memmem(e.msg, e.len, ";received=127.0.0.1", 19));
+	nn_freemsg(m);
+
+	/* Out on the connection it names. */
+	memset(&e, 0, sizeof(e));
+	e.type = ENV_SIP;
+	e.transport = ENV_WS;
+	e.flags = ENV_F_WS;
+	e.core_id = 2;
+	e.conn_id = fc.c.id;
+	env_sa_from(&e.src, "127.0.0.1", 40000);
+	e.msg = sip;
+	e.len = sizeof(sip) - 1;
+	n = env_encode(&e, buf, sizeof(buf));
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(fc.sends, 1);
+	assert_int_equal(f->edge.st.sent, 1);
+
+	/* A connection that is gone: the core that sent gets the message
+	 * back in ENV_CONN_CLOSED. */
+	e.conn_id = fc.c.id + 1000;
+	n = env_encode(&e, buf, sizeof(buf));
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(f->edge.st.drop_conn_gone, 1);
+	assert_int_equal(core_recv(f, 2, &e, &m), 0);
+	assert_int_equal(e.type, ENV_CONN_CLOSED);
+	assert_int_equal(e.conn_id, fc.c.id + 1000);
+	assert_int_equal(e.transport, ENV_WS);
+	assert_int_equal(e.len, sizeof(sip) - 1);
+	nn_freemsg(m);
+
+	/* A full write queue closes it (slow reader); one core hears. */
+	fc.rc = -ENOBUFS;
+	e.type = ENV_SIP;
+	e.conn_id = fc.c.id;
+	e.msg = sip;
+	e.len = sizeof(sip) - 1;
+	n = env_encode(&e, buf, sizeof(buf));
+	edge_fwd_from_core(&f->edge, buf, (size_t)n);
+	assert_int_equal(fc.closes, 1);
+	assert_int_equal(f->edge.st.conns_slow, 1);
+	assert_null(edge_conn_find(&f->edge.conns, fc.c.id));
+	core = closed_core_for(&f->edge, fc.c.id);
+	assert_int_equal(core_recv(f, core, &e, &m), 0);
+	assert_int_equal(e.type, ENV_CONN_CLOSED);
+	assert_int_equal(e.conn_id, fc.c.id);
+	assert_int_equal(e.edge_id, f->edge.me->id);
+	assert_int_equal(e.flags, ENV_F_WS);
+	assert_int_equal(e.len, 0);
+	nn_freemsg(m);
+	assert_int_equal(f->edge.st.conn_closed_sent, 2);
+	/* Closing again tells nobody twice. */
+	edge_conn_closed(&f->edge, &fc.c, "again");
+	assert_true(core_idle(f, 1) && core_idle(f, 2));
+	f->edge.tp[ENV_WS] = NULL;
 }
 
 int
@@ -391,6 +525,7 @@ main(void)
 		T(test_edge_fwd__malformed_gets_400_or_is_dropped),
 		T(test_edge_fwd__response_follows_its_branch),
 		T(test_edge_fwd__core_envelopes_go_out_or_are_counted),
+		T(test_edge_fwd__connections_carry_flags_and_report_closing),
 #undef T
 	};
 
