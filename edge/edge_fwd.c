@@ -9,7 +9,11 @@
  * on every edge, so retransmissions and in-dialog requests meet their
  * transaction), or send a response to the core named in its branch.
  * Core -> client: unwrap the envelope and hand the message to the
- * transport it names.
+ * connection it names (conn_id), or to the transport it names, which
+ * for TCP/TLS reuses or opens a connection to the destination.  A
+ * message for a connection that is gone goes back to its core as
+ * ENV_CONN_CLOSED, so the core fails the branch at once (430) and
+ * stops using the bindings of that flow.
  *
  * Every outcome is a counter in struct edge_stats.  Buffers are
  * allocated once at start, sized from max_msg: nothing on this path
@@ -44,7 +48,8 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
 	e->env_buf = malloc(e->buf_cap + ENV_HDR_LEN);
-	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL) {
+	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL ||
+	    edge_conn_table_init(&e->conns, 14, me->max_conns_per_ip) != 0) {
 		edge_fini(e);
 		return -ENOMEM;
 	}
@@ -58,6 +63,7 @@ edge_fini(struct edge *e)
 	free(e->reply_buf);
 	free(e->env_buf);
 	e->msg_buf = e->reply_buf = e->env_buf = NULL;
+	edge_conn_table_fini(&e->conns);
 }
 
 int
@@ -165,6 +171,8 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 	memset(env, 0, sizeof(*env));
 	env->type = ENV_SIP;
 	env->transport = (uint8_t)tp->transport;
+	if (tp->transport == ENV_WS || tp->transport == ENV_WSS)
+		env->flags = ENV_F_WS;
 	env->edge_id = (uint16_t)e->me->id;
 	env->conn_id = conn_id;
 	env->src = *src;
@@ -291,6 +299,105 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 		edge_fwd_response(e, tp, conn_id, src, &sc, buf, use);
 }
 
+/*
+ * Sends ENV_CONN_CLOSED for (transport, conn_id) to core_id, or when
+ * core_id is 0 to the first core of the rendezvous order of the conn
+ * id that takes it.  msg: a request that could not be delivered down
+ * that connection (the core answers its branch with 430), or NULL.
+ */
+static void
+edge_conn_closed_send(struct edge *e, int core_id, int transport,
+		      uint32_t conn_id, const union env_sa *peer,
+		      const union env_sa *local, const char *msg, size_t len)
+{
+	int order[CFG_MAX_CORES], k, rc = -EAGAIN;
+	unsigned char key[4] = {
+		(unsigned char)(conn_id >> 24), (unsigned char)(conn_id >> 16),
+		(unsigned char)(conn_id >> 8), (unsigned char)conn_id,
+	};
+	struct env env;
+
+	memset(&env, 0, sizeof(env));
+	env.type = ENV_CONN_CLOSED;
+	env.transport = (uint8_t)transport;
+	env.flags = (transport == ENV_WS || transport == ENV_WSS) ? ENV_F_WS : 0;
+	env.edge_id = (uint16_t)e->me->id;
+	env.conn_id = conn_id;
+	env.src = *peer;
+	if (local)
+		env.local = *local;
+	else
+		env.local.sa.sa_family = peer->sa.sa_family;
+	env.msg = msg ? msg : "";
+	env.len = msg ? len : 0;
+	k = env_encode(&env, e->env_buf, e->buf_cap + ENV_HDR_LEN);
+	if (k < 0)
+		return;
+	if (core_id) {
+		rc = link_send(e->link, core_id, e->env_buf, (size_t)k);
+	} else {
+		hash_rendezvous_order(key, sizeof(key), e->core_ids, e->n_cores,
+				      order);
+		for (int i = 0; i < e->n_cores && rc < 0; i++)
+			rc = link_send(e->link, order[i], e->env_buf, (size_t)k);
+	}
+	if (rc == 0)
+		e->st.conn_closed_sent++;
+	else
+		log_info(LOG_SYS_NET, "connection %u closed: no core told (%s)",
+			 conn_id, strerror(-rc));
+}
+
+void
+edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
+{
+	char peer[64];
+
+	if (!c->in_table)
+		return;
+	edge_conn_del(&e->conns, c);
+	e->st.conns_closed++;
+	log_at(LOG_SYS_NET, c->used ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	       "%s connection %u %s %s closed: %s",
+	       env_transport_name(c->transport), c->id,
+	       c->outbound ? "to" : "from",
+	       env_sa_str(&c->peer, peer, sizeof(peer)), why);
+	if (c->used && e->link)
+		edge_conn_closed_send(e, 0, c->transport, c->id, &c->peer,
+				      &c->local, NULL, 0);
+}
+
+/* A core's message for a connection: write it, or tell the core the
+ * connection is gone.  Returns what the send returned. */
+static int
+edge_fwd_to_conn(struct edge *e, const struct env *env)
+{
+	struct edge_conn *c = edge_conn_find(&e->conns, env->conn_id);
+	int rc;
+
+	if (c == NULL) {
+		e->st.drop_conn_gone++;
+		log_debug(LOG_SYS_NET, "core %d's message for closed %s "
+			  "connection %u dropped", env->core_id,
+			  env_transport_name(env->transport), env->conn_id);
+		edge_conn_closed_send(e, env->core_id, env->transport,
+				      env->conn_id, &env->src, NULL, env->msg,
+				      env->len);
+		return 0;
+	}
+	rc = c->ops->send(c, env->msg, env->len);
+	if (rc == 0) {
+		c->used = 1;
+		e->st.sent++;
+	} else if (rc == -ENOBUFS) {
+		e->st.drop_send_full++;
+		e->st.conns_slow++;
+		c->used = 1;
+		c->ops->close(c, "write queue full (slow reader)");
+	}
+	return rc;
+}
+
 void
 edge_fwd_from_core(void *arg, const char *buf, size_t len)
 {
@@ -310,6 +417,25 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 				 "not a SIP message");
 		return;
 	}
+	if (env.conn_id) {
+		rc = edge_fwd_to_conn(e, &env);
+		if (rc < 0 && rc != -ENOBUFS) {
+			e->st.drop_send_err++;
+			if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+				log_warn(LOG_SYS_NET, "send on connection %u: %s",
+					 env.conn_id, strerror(-rc));
+		}
+		return;
+	}
+	if (env.transport == ENV_WS || env.transport == ENV_WSS) {
+		/* A browser cannot be dialled: only its own connection
+		 * reaches it. */
+		e->st.drop_ws_no_conn++;
+		log_debug(LOG_SYS_NET, "core %d: %s message without a "
+			  "connection dropped", env.core_id,
+			  env_transport_name(env.transport));
+		return;
+	}
 	tp = e->tp[env.transport];
 	if (tp == NULL) {
 		e->st.drop_no_tp++;
@@ -320,7 +446,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 	rc = tp->send(tp, &env.src, env.conn_id, env.msg, env.len);
 	if (rc == 0) {
 		e->st.sent++;
-	} else if (rc == -EAGAIN) {
+	} else if (rc == -EAGAIN || rc == -ENOBUFS) {
 		e->st.drop_send_full++;
 	} else {
 		e->st.drop_send_err++;
@@ -345,9 +471,14 @@ edge_stats_log(const struct edge *e)
 		EDGE_STAT(drop_resp_core), EDGE_STAT(drop_bad_env),
 		EDGE_STAT(drop_no_tp), EDGE_STAT(drop_send_full),
 		EDGE_STAT(drop_send_err), EDGE_STAT(drop_reply),
+		EDGE_STAT(conns_opened), EDGE_STAT(conns_closed),
+		EDGE_STAT(conns_refused), EDGE_STAT(conns_bad),
+		EDGE_STAT(conns_slow), EDGE_STAT(conns_idle),
+		EDGE_STAT(drop_conn_gone), EDGE_STAT(drop_ws_no_conn),
+		EDGE_STAT(conn_closed_sent),
 #undef EDGE_STAT
 	};
-	char line[1024];
+	char line[2048];
 	size_t o = 0;
 
 	_Static_assert(sizeof(t) / sizeof(*t) ==

@@ -3,12 +3,14 @@
  * tests.  Nothing outside edge/ includes this.
  *
  * The edge is a pipe between client sockets and cores with no SIP
- * state: a transport (edge_udp.c; TCP/TLS/WS later) hands each message
- * to edge_fwd_input(), which checks it (edge_sip.c), fixes the top Via
- * and wraps it in an envelope for one core (edge_fwd.c).  Envelopes
- * from cores go back out through the transport they name.  Each
- * transport is a struct edge_tp with a send function, so a new one
- * plugs in by filling edge.tp[its env transport].
+ * state: a transport (edge_udp.c, edge_stream.c for TCP/TLS, edge_ws.c
+ * for WS/WSS) hands each message to edge_fwd_input(), which checks it
+ * (edge_sip.c), fixes the top Via and wraps it in an envelope for one
+ * core (edge_fwd.c).  Envelopes from cores go back out through the
+ * connection (conn_id) or the transport they name.  Each transport is
+ * a struct edge_tp with a send function, so a new one plugs in by
+ * filling edge.tp[its env transport].  Its only state is the table of
+ * open connections (edge_conn.c).
  */
 #ifndef SM_EDGE_INT_H
 #define SM_EDGE_INT_H
@@ -178,6 +180,154 @@ struct edge;
 /* edge_udp.c: binds me->udp and feeds datagrams to edge_fwd_input(). */
 int edge_udp_new(struct edge_tp **out, struct edge *e);
 
+/*
+ * edge_stream.c: SIP over TCP (transport ENV_TCP, listening on me->tcp)
+ * or TLS (ENV_TLS, me->tls, with me->tls_cert/tls_key).  Writes *out
+ * on success only; returns 0, -ENOENT when the transport is not
+ * configured (empty address, or no certificate for TLS), another
+ * negative errno when it cannot listen.
+ */
+int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the
+ * edge's libuv loop: WS on me->ws and WSS on me->wss, one HTTP(S)
+ * listener each that also serves me->http_root.  Fills out[0] (WS)
+ * and out[1] (WSS) or leaves NULL what is not configured.  Returns 0
+ * or a negative errno (nothing is left open then).
+ */
+int edge_ws_new(struct edge_tp *out[2], struct edge *e);
+
+/* ---- edge_stream.c: framing of a byte stream (RFC 3261 18.3) ---- */
+
+enum edge_frame_kind {
+	EDGE_FRAME_MORE = 0,	/* need more bytes */
+	EDGE_FRAME_MSG,		/* a whole message of len bytes at buf */
+	EDGE_FRAME_PING,	/* CRLFCRLF keepalive (RFC 5626 3.5.1): pong */
+	EDGE_FRAME_SKIP,	/* stray CR/LF bytes before a message */
+};
+
+struct edge_frame {
+	int kind;		/* enum edge_frame_kind */
+	size_t len;		/* bytes to consume from buf */
+};
+
+/*
+ * Finds the first frame at buf[0..len): a message delimited by its
+ * headers' end and Content-Length, or keepalive CRLFs.  *scan carries
+ * the header-end search across calls on a growing buffer (start at 0,
+ * reset to 0 once a frame is consumed) so split reads cost O(total).
+ * Returns 0 with *f filled, -EMSGSIZE when the message is or would be
+ * larger than max, -EBADMSG when Content-Length is missing, not a
+ * number or given twice with different values (a stream cannot be
+ * resynchronised after that); *why then names the problem.
+ */
+int edge_stream_frame(const char *buf, size_t len, size_t max, size_t *scan,
+		      struct edge_frame *f, const char **why);
+
+/* ---- edge_conn.c: the table of open connections ---- */
+
+enum edge_conn_state {
+	EDGE_CONN_PENDING = 0,	/* TCP connect or TLS handshake running */
+	EDGE_CONN_OPEN,		/* carries SIP */
+};
+
+struct edge_conn;
+
+struct edge_conn_ops {
+	/*
+	 * Queues one SIP message for the peer (WebSocket: one text
+	 * frame).  Returns 0, -ENOBUFS when the connection's bounded
+	 * write queue is full (a slow reader: the caller closes it), or
+	 * another negative errno.  Never blocks.
+	 */
+	int (*send)(struct edge_conn *c, const char *buf, size_t len);
+	/*
+	 * Starts closing: removes c from the table at once (through
+	 * edge_conn_closed()) and frees it later, so c stays valid until
+	 * the caller returns to the loop.  Idempotent.
+	 */
+	void (*close)(struct edge_conn *c, const char *why);
+};
+
+struct edge_conn_ip;
+
+struct edge_conn {
+	uint32_t id;		/* unique for the process lifetime, never 0 */
+	uint8_t transport;	/* enum env_transport */
+	uint8_t state;		/* enum edge_conn_state */
+	uint8_t outbound;	/* we connected; exempt from the per-IP cap */
+	uint8_t used;		/* carried SIP: cores hear when it closes */
+	uint8_t in_table;
+	union env_sa peer;
+	union env_sa local;
+	uint64_t last_ms;	/* PENDING: created; OPEN: last activity */
+	const struct edge_conn_ops *ops;
+	/* table links */
+	struct edge_conn *id_next, *dst_next;
+	struct edge_conn *prev, *next;	/* in the list of its state */
+	struct edge_conn_ip *ip;
+};
+
+struct edge_conn_list {
+	struct edge_conn *head, *tail;
+};
+
+/*
+ * Connections by id, by peer address (to reuse one for an outbound
+ * request) and counted per source IP, plus one list per state in the
+ * order of last activity so the idle sweep looks only at the oldest.
+ * Every operation is O(1) on average.
+ */
+struct edge_conn_table {
+	struct edge_conn **by_id, **by_dst;
+	struct edge_conn_ip **by_ip;
+	size_t mask;		/* buckets - 1, a power of two */
+	struct edge_conn_list list[2];	/* by enum edge_conn_state */
+	size_t n;
+	uint32_t next_id;
+	int max_per_ip;		/* 0: no cap */
+};
+
+/* Allocates 2^bits buckets.  Returns 0 or -ENOMEM. */
+int edge_conn_table_init(struct edge_conn_table *t, unsigned bits,
+			 int max_per_ip);
+/* Frees the buckets and the per-IP counters; the connections are the
+ * transports' to free. */
+void edge_conn_table_fini(struct edge_conn_table *t);
+
+/*
+ * Adds c (transport, peer, local, outbound and ops filled) as PENDING
+ * at now_ms and gives it a fresh id.  Returns 0, -EMFILE when c's
+ * source IP already holds max_per_ip inbound connections, -ENOMEM.
+ */
+int edge_conn_add(struct edge_conn_table *t, struct edge_conn *c,
+		  uint64_t now_ms);
+/* PENDING -> OPEN at now_ms. */
+void edge_conn_open(struct edge_conn_table *t, struct edge_conn *c,
+		    uint64_t now_ms);
+/* Records activity on an OPEN connection (no-op for PENDING: its
+ * deadline runs from its creation). */
+void edge_conn_touch(struct edge_conn_table *t, struct edge_conn *c,
+		     uint64_t now_ms);
+/* Removes c; a no-op when it is not in the table. */
+void edge_conn_del(struct edge_conn_table *t, struct edge_conn *c);
+struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
+				 uint32_t id);
+/* An open or pending connection of that transport to exactly dst. */
+struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
+				     int transport, const union env_sa *dst);
+/* Inbound connections from sa's IP (any port). */
+int edge_conn_ip_count(const struct edge_conn_table *t,
+		       const union env_sa *sa);
+/*
+ * The oldest connection past its deadline (PENDING: pending_ms since
+ * creation; OPEN: idle_ms without activity, 0 = never), or NULL.
+ */
+struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
+				    uint64_t now_ms, uint64_t pending_ms,
+				    uint64_t idle_ms);
+
 /* ---- edge_fwd.c: transports <-> cores ---- */
 
 /* Every counter is a uint64_t so edge_stats_log() can walk them. */
@@ -200,6 +350,15 @@ struct edge_stats {
 	uint64_t drop_send_full;	/* socket EAGAIN */
 	uint64_t drop_send_err;
 	uint64_t drop_reply;	/* a 400/503 we could not send */
+	uint64_t conns_opened;	/* accepted or connected stream/WS */
+	uint64_t conns_closed;
+	uint64_t conns_refused;	/* over max_conns_per_ip */
+	uint64_t conns_bad;	/* closed for a bad frame, size, content */
+	uint64_t conns_slow;	/* closed: write queue full */
+	uint64_t conns_idle;	/* closed: idle or handshake timeout */
+	uint64_t drop_conn_gone;	/* core message for a closed conn */
+	uint64_t drop_ws_no_conn;	/* WS message without a conn_id */
+	uint64_t conn_closed_sent;	/* ENV_CONN_CLOSED to a core */
 };
 
 /* Allows a burst of log lines per second, then stays quiet. */
@@ -217,6 +376,9 @@ struct edge {
 	int core_ids[CFG_MAX_CORES];
 	int n_cores;
 	struct edge_tp *tp[ENV_WSS + 1];	/* by enum env_transport */
+	struct edge_conn_table conns;
+	uv_timer_t sweep;	/* idle and handshake timeouts */
+	int sweeping;		/* sweep timer initialised */
 	struct edge_stats st;
 	struct edge_ratelimit rl;
 	char *msg_buf;		/* the Via-fixed message */
@@ -244,6 +406,23 @@ void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 
 /* link_recv_cb for envelopes from cores; arg is the struct edge. */
 void edge_fwd_from_core(void *arg, const char *buf, size_t len);
+
+/*
+ * A transport says c is closing (why: for the log; counted by the
+ * caller): removes it from the table and, when it carried SIP, sends
+ * ENV_CONN_CLOSED (edge id, conn id, transport, peer) to the first
+ * live core in the rendezvous order of the conn id's bytes - the
+ * location store is shared, one core suffices.  Idempotent.
+ */
+void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
+
+/* Starts the 1 s sweep that closes idle and stuck connections. */
+int edge_conns_start(struct edge *e);
+/* Stops it (close callback on the loop).  Accepts a never-started e. */
+void edge_conns_stop(struct edge *e);
+
+/* The write-queue bound of one connection, from max_msg. */
+size_t edge_conn_wq_max(const struct edge *e);
 
 /* Logs every counter at notice level. */
 void edge_stats_log(const struct edge *e);

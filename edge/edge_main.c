@@ -2,9 +2,11 @@
  * edge_main.c - sipmesh-edge: sipmesh-edge -c FILE -i ID [-l LEVEL].
  *
  * Loads the cluster configuration, binds this edge's nanomsg endpoint
- * and adds every core as a peer, opens the SIP transports and runs one
- * libuv loop.  SIGINT/SIGTERM close every handle so the loop ends by
- * itself and everything is freed; SIGUSR1 logs the counters.
+ * and adds every core as a peer, opens the SIP transports (UDP, TCP,
+ * TLS, WS, WSS: each that is configured) and runs one libuv loop.
+ * With -L it only prints the listen addresses (for scripts/run.sh).
+ * SIGINT/SIGTERM close every handle so the loop ends by itself and
+ * everything is freed; SIGUSR1 logs the counters.
  */
 #include "edge/edge_int.h"
 #include "lib/link.h"
@@ -27,6 +29,7 @@ static void
 edge_usage(void)
 {
 	fprintf(stderr, "usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
+		"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n"
 		"  LEVEL: err, warn, notice, info, debug\n");
 }
 
@@ -41,6 +44,7 @@ edge_stop(struct edge_proc *p)
 	p->stopping = 1;
 	link_free(e->link);
 	e->link = NULL;
+	edge_conns_stop(e);
 	for (size_t i = 0; i < sizeof(e->tp) / sizeof(*e->tp); i++) {
 		if (e->tp[i])
 			e->tp[i]->free(e->tp[i]);
@@ -63,6 +67,39 @@ edge_on_signal(uv_signal_t *h, int signum)
 	log_notice(LOG_SYS_MAIN, "edge %d: %s, stopping", p->edge.me->id,
 		   strsignal(signum));
 	edge_stop(p);
+}
+
+/* What scripts/run.sh needs: one "key value" line each. */
+static void
+edge_print_listeners(const struct cfg_edge *me)
+{
+	printf("udp %s\ntcp %s\ntls %s\nws %s\nwss %s\ntls_cert %s\n"
+	       "tls_key %s\nhttp_root %s\n", me->udp, me->tcp, me->tls, me->ws,
+	       me->wss, me->tls_cert, me->tls_key, me->http_root);
+}
+
+/* Opens every configured transport after UDP; stops at an error. */
+static int
+edge_transports_start(struct edge *e)
+{
+	struct edge_tp *ws[2];
+	int rc;
+
+	rc = edge_udp_new(&e->tp[ENV_UDP], e);
+	if (rc < 0)
+		return rc;
+	rc = edge_conns_start(e);
+	if (rc < 0)
+		return rc;
+	for (int t = ENV_TCP; t <= ENV_TLS; t++) {
+		rc = edge_stream_new(&e->tp[t], e, t);
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+	}
+	rc = edge_ws_new(ws, e);
+	e->tp[ENV_WS] = ws[0];
+	e->tp[ENV_WSS] = ws[1];
+	return rc;
 }
 
 static int
@@ -93,9 +130,9 @@ main(int argc, char **argv)
 	const char *path = NULL, *level = NULL;
 	char err[512];
 	uv_loop_t loop;
-	int id = 0, opt, rc, status = 1;
+	int id = 0, opt, rc, status = 1, listeners = 0;
 
-	while ((opt = getopt(argc, argv, "c:i:l:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:i:l:Lh")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -105,6 +142,9 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			level = optarg;
+			break;
+		case 'L':
+			listeners = 1;
 			break;
 		default:
 			edge_usage();
@@ -135,6 +175,10 @@ main(int argc, char **argv)
 		log_err(LOG_SYS_CFG, "%s: no [edge %d]", path, id);
 		return 1;
 	}
+	if (listeners) {
+		edge_print_listeners(me);
+		return 0;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	edge_sip_init();
 
@@ -161,7 +205,7 @@ main(int argc, char **argv)
 			goto stop;
 		}
 	}
-	rc = edge_udp_new(&e->tp[ENV_UDP], e);
+	rc = edge_transports_start(e);
 	if (rc < 0)
 		goto stop;
 	status = 0;

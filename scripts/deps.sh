@@ -8,7 +8,7 @@ set -eu
 PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
-redis-server sip-tester iproute2 procps rtpengine-daemon ansible-core"
+redis-server sip-tester iproute2 procps rtpengine-daemon ansible-core openssl"
 
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio kamailio-extra-modules"
 

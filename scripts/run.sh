@@ -12,6 +12,36 @@ CONF=${SIPMESH_CONF:-etc/sipmesh.conf}
 layout=$("$BIN/sipmesh-core" -c "$CONF" -L) || exit 1
 pids=""
 
+# SIP over TLS and WSS need a certificate.  When an edge listens on
+# either and the configuration names none, make a self-signed pair
+# once (build/run/tls/) and run with a copy of the configuration that
+# points every edge at it.
+need_cert=0
+for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
+	l=$("$BIN/sipmesh-edge" -c "$CONF" -i "$id" -L) || exit 1
+	if echo "$l" | awk '$1 == "tls_cert" && $2 != "" { c = 1 }
+	    ($1 == "tls" || $1 == "wss") && $2 != "" { t = 1 }
+	    END { exit !(t && !c) }'; then
+		need_cert=1
+	fi
+done
+if [ $need_cert = 1 ]; then
+	tlsdir=build/run/tls
+	if [ ! -s "$tlsdir/cert.pem" ] || [ ! -s "$tlsdir/key.pem" ]; then
+		mkdir -p "$tlsdir"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 825 \
+			-subj /CN=localhost \
+			-addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+			-keyout "$tlsdir/key.pem" -out "$tlsdir/cert.pem" \
+			>/dev/null 2>&1 || { echo "sipmesh: openssl failed"; exit 1; }
+		chmod 600 "$tlsdir/key.pem"
+		echo "sipmesh: made a self-signed TLS certificate in $tlsdir"
+	fi
+	{ cat "$CONF"; printf '\n[edge]\ntls_cert = %s\ntls_key = %s\n' \
+		"$PWD/$tlsdir/cert.pem" "$PWD/$tlsdir/key.pem"; } > build/run/sipmesh.conf
+	CONF=build/run/sipmesh.conf
+fi
+
 stop() {
 	trap - INT TERM
 	echo "sipmesh: stopping"
@@ -70,7 +100,14 @@ for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
 	pids="$pids $!"
 done
 
-echo "$layout" | awk '$1 == "edge" { print "sipmesh: SIP UDP on " $3 " (edge " $2 ")" }'
+for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
+	"$BIN/sipmesh-edge" -c "$CONF" -i "$id" -L | awk -v id="$id" '
+	    $2 == "" { next }
+	    $1 == "udp" || $1 == "tcp" || $1 == "tls" {
+		printf "sipmesh: SIP %s on %s (edge %s)\n", toupper($1), $2, id }
+	    $1 == "ws" || $1 == "wss" {
+		printf "sipmesh: SIP %s on %s://%s (edge %s)\n", toupper($1), $1, $2, id }'
+done
 echo "sipmesh: running with $CONF; Ctrl-C stops everything"
 
 # Any process that dies takes the cluster down with it, loudly.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Integration tests: real sipmesh processes, real Redis and real sipp on
-# 127.0.0.1, driven by Node's built-in test runner (no npm packages).
+# 127.0.0.1, driven by Node's built-in test runner; SIP.js, JsSIP and ws
+# come from npm (package-lock.json), installed here when missing.
 #
 #   SIPMESH_BIN=/abs/build/bin sh tests/integ/run.sh [test files...]
 #
@@ -21,6 +22,13 @@ for t in node sipp redis-server; do
 done
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || fail "Node.js >= 20 needed, found $(node --version)"
+
+# npm packages: installed once, again only when the lock file changes.
+if [ ! -f "$here/node_modules/.package-lock.json" ] ||
+   [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+	npm ci --prefix "$here" --no-audit --no-fund --loglevel=error ||
+		fail "npm ci failed"
+fi
 
 if [ $# -eq 0 ]; then
 	set -- "$here"/[0-9][0-9]-*.test.js

@@ -27,6 +27,17 @@
  * c.test() wraps node:test's it(): when the test fails, the error gets
  * the processes' log lines from that test, the SIP transcript of every
  * UA it used and the logs of every sipp it ran.
+ *
+ * Media: cluster({ media: { rtpengines: N, rtpctls: M } }) also starts N
+ * real rtpengine daemons (userspace, loopback only, free ng ports,
+ * disjoint media port ranges below the ephemeral range) and M
+ * sipmesh-rtpctl processes, writes [proxy] media = yes and the [rtpctl]
+ * keys, and (M > 1) a Redis for the sticky Call-ID table.  rtpctl
+ * processes count as cluster processes (liveness, clean exit 0 at
+ * teardown); rtpengines do not (tests kill them on purpose): they get
+ * SIGTERM at teardown.  Helpers: c.rtpengines, c.ng(), c.ngQuery(),
+ * c.ngList(), c.engineHolding(), c.killRtpengine(), c.restartRtpengine(),
+ * c.waitRtpctlLog().
  */
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -286,6 +297,123 @@ function parseResp(buf, i) {
 	}
 }
 
+/* ---- rtpengine ng protocol: bencode over UDP with a cookie ---- */
+
+function benc(v) {
+	if (Buffer.isBuffer(v)) return Buffer.concat([Buffer.from(`${v.length}:`), v]);
+	if (typeof v === 'string') return benc(Buffer.from(v, 'latin1'));
+	if (typeof v === 'number') return Buffer.from(`i${Math.trunc(v)}e`);
+	if (Array.isArray(v)) return Buffer.concat([Buffer.from('l'), ...v.map(benc), Buffer.from('e')]);
+	const keys = Object.keys(v).sort();
+	return Buffer.concat([Buffer.from('d'),
+		...keys.flatMap((k) => [benc(k), benc(v[k])]), Buffer.from('e')]);
+}
+
+function unbenc(buf) {
+	let i = 0;
+	const val = () => {
+		const ch = String.fromCharCode(buf[i]);
+		if (ch === 'i') {
+			const e = buf.indexOf('e', i);
+			const n = Number(buf.toString('latin1', i + 1, e));
+			i = e + 1;
+			return n;
+		}
+		if (ch === 'l' || ch === 'd') {
+			i++;
+			const out = ch === 'l' ? [] : {};
+			while (i < buf.length && buf[i] !== 0x65) {
+				if (ch === 'l') out.push(val());
+				else { const k = val(); out[k] = val(); }
+			}
+			if (i >= buf.length) throw new Error('bencode: truncated');
+			i++;
+			return out;
+		}
+		const colon = buf.indexOf(':', i);
+		if (colon < 0) throw new Error('bencode: bad string');
+		const n = Number(buf.toString('latin1', i, colon));
+		const str = buf.toString('latin1', colon + 1, colon + 1 + n);
+		i = colon + 1 + n;
+		return str;
+	};
+	const v = val();
+	if (i !== buf.length) throw new Error(`bencode: ${buf.length - i} trailing bytes`);
+	return v;
+}
+
+/*
+ * One ng command straight to the rtpengine at 127.0.0.1:port; resolves
+ * with its reply dictionary.  Resent with the same cookie every 300 ms
+ * (as an ng client does) until ms pass.
+ */
+function ngCommand(port, dict, ms = 2000) {
+	return new Promise((resolve, reject) => {
+		const s = dgram.createSocket('udp4');
+		const cookie = `i${process.pid}_${rand(6)}`;
+		const msg = Buffer.concat([Buffer.from(`${cookie} `), benc(dict)]);
+		let timer = null;
+		const done = (f, v) => {
+			clearTimeout(timer);
+			clearInterval(resend);
+			try { s.close(); } catch { /* closed */ }
+			f(v);
+		};
+		const resend = setInterval(() => s.send(msg, port, HOST, () => {}), 300);
+		timer = setTimeout(() => done(reject, new Error(`ng ${dict.command} to ${HOST}:${port}: no answer in ${ms} ms`)), ms);
+		s.on('error', () => { /* ICMP refused: keep trying until ms */ });
+		s.on('message', (m) => {
+			const sp = m.indexOf(' ');
+			if (m.toString('latin1', 0, sp) !== cookie) return;
+			try { done(resolve, unbenc(m.subarray(sp + 1))); } catch (e) { done(reject, e); }
+		});
+		s.send(msg, port, HOST, () => {});
+	});
+}
+
+/* Whether any UDP socket on this host is bound in lo..hi (read-only). */
+function udpRangeBusy(lo, hi) {
+	for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
+		let text = '';
+		try { text = fs.readFileSync(f, 'latin1'); } catch { continue; }
+		for (const l of text.split('\n').slice(1)) {
+			const local = l.trim().split(/\s+/)[1];
+			if (!local) continue;
+			const port = parseInt(local.split(':').pop(), 16);
+			if (port >= lo && port <= hi) return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * count disjoint ranges of size ports each, below the ephemeral range
+ * (sipp and the UAs take their ports there), with nothing bound in
+ * them right now and never handed out twice by this process.
+ */
+const handedRanges = [];
+function freePortRanges(count, size) {
+	let ephemeralLo = 32768;
+	try {
+		ephemeralLo = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().split(/\s+/)[0]) || 32768;
+	} catch { /* default */ }
+	const lo = 10000, hi = Math.min(ephemeralLo, 32768) - 1;
+	const slots = Math.floor((hi - lo + 1) / size);
+	if (slots < count) throw new Error(`freePortRanges: no room for ${count} x ${size} ports in ${lo}-${hi}`);
+	const out = [];
+	const start = (process.pid * 7 + clusterSeq * 3) % slots;
+	for (let k = 0; k < slots && out.length < count; k++) {
+		const slot = (start + k) % slots;
+		const min = lo + slot * size, max = min + size - 1;
+		if (handedRanges.some((r) => r.min === min)) continue;
+		if (udpRangeBusy(min, max)) continue;
+		handedRanges.push({ min, max });
+		out.push({ min, max });
+	}
+	if (out.length < count) throw new Error(`freePortRanges: only ${out.length} of ${count} free ranges of ${size} ports`);
+	return out;
+}
+
 function binPath(name) {
 	const dir = process.env.SIPMESH_BIN;
 	if (!dir)
@@ -310,10 +438,21 @@ class Cluster {
 	/*
 	 * opts: {name, edges (1), cores (2), redis (false), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
-	 * edge: {...} keys for every edge}.
+	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
+	 * for one edge, over the defaults), media: {rtpengines (2),
+	 * rtpctls (1), portsPerEngine (400), rtpctl: {...} extra [rtpctl]
+	 * keys over fast test defaults (ping 200 ms, threshold 2, ng
+	 * timeout 200 ms x 3)}}.
 	 */
 	constructor(opts = {}) {
 		this.opts = { edges: 1, cores: 2, redis: false, ...opts };
+		if (this.opts.media) {
+			this.opts.media = { rtpengines: 2, rtpctls: 1, ...this.opts.media };
+			/* Several rtpctl processes share the sticky table in Redis. */
+			if (this.opts.media.rtpctls > 1 && !this.opts.redis) this.opts.redis = true;
+		}
+		this.rtpengines = [];	/* {id, name, ng, addr, min, max, proc} */
+		this.rtpctls = [];	/* {id, url, proc} */
 		this.name = this.opts.name || 'cluster';
 		this.n = ++clusterSeq;
 		this.procs = [];
@@ -339,9 +478,11 @@ class Cluster {
 		for (let i = 1; i <= this.opts.edges; i++)
 			this.edges.push({ id: i, host: HOST, port: await freePort() });
 		if (this.opts.redis) await this._startRedis();
+		if (this.opts.media) await this._prepareMedia();
 		this.confPath = path.join(this.dir, 'sipmesh.conf');
 		fs.writeFileSync(this.confPath, this._config());
 		this.started = true;
+		if (this.opts.media) await this._startMedia();
 		for (let i = 1; i <= this.opts.cores; i++) {
 			const p = new Proc(`core-${i}`, coreBin, ['-c', this.confPath, '-i', String(i)]);
 			this.procs.push(p);
@@ -387,11 +528,167 @@ class Cluster {
 			...(o.location || {}),
 		});
 		if (o.registrar) s += iniSection('registrar', o.registrar);
-		if (o.proxy) s += iniSection('proxy', o.proxy);
+		if (o.proxy || o.media) s += iniSection('proxy', { ...(o.proxy || {}), ...(o.media ? { media: 'yes' } : {}) });
+		if (o.media) {
+			s += iniSection('rtpctl', {
+				instances: this.rtpengines.map((e) => `${e.addr}/1`).join(' '),
+				ipc: this.rtpctls.map((r) => r.url).join(' '),
+				ping_interval_ms: 200, fail_threshold: 2, ng_timeout_ms: 200, ng_tries: 3,
+				call_ttl_s: 600,
+				...(o.media.rtpctl || {}),
+			});
+		}
 		if (o.edge) s += iniSection('edge', o.edge);
-		for (const e of this.edges)
-			s += iniSection(`edge ${e.id}`, { udp: `${e.host}:${e.port}` });
+		for (const e of this.edges) {
+			/* TCP shares the UDP port (freePort checked both); TLS, WS
+			 * and WSS are off unless edgeKeys(e) turns them on on free
+			 * ports (tests/integ/lib/ws.js): never the default ports. */
+			s += iniSection(`edge ${e.id}`, {
+				udp: `${e.host}:${e.port}`, tcp: `${e.host}:${e.port}`,
+				tls: '', ws: '', wss: '',
+				...((o.edgeKeys && o.edgeKeys(e)) || {}),
+			});
+		}
 		return s;
+	}
+
+	/* Ports and endpoints of the media processes (before the config). */
+	async _prepareMedia() {
+		const m = this.opts.media;
+		const ranges = freePortRanges(m.rtpengines, m.portsPerEngine || 400);
+		for (let i = 1; i <= m.rtpengines; i++) {
+			const ng = await freePort();
+			this.rtpengines.push({
+				id: i, name: `rtpengine-${i}`, ng, addr: `${HOST}:${ng}`,
+				min: ranges[i - 1].min, max: ranges[i - 1].max, proc: null, starts: 0,
+			});
+		}
+		for (let i = 1; i <= m.rtpctls; i++)
+			this.rtpctls.push({ id: i, url: `ipc://${this.runDir}/rtpctl-${i}`, proc: null });
+	}
+
+	_spawnRtpengine(e) {
+		e.starts++;
+		const name = e.starts > 1 ? `${e.name}#${e.starts}` : e.name;
+		if (e.proc) this.retiredEngines.push(e.proc);
+		e.proc = new Proc(name, 'rtpengine', [
+			'--config-file=none', '--table=-1', '--foreground', '--log-stderr',
+			`--listen-ng=${e.addr}`, `--interface=${HOST}`,
+			`--port-min=${e.min}`, `--port-max=${e.max}`,
+			`--pidfile=${path.join(this.dir, `${e.name}.pid`)}`,
+			'--delete-delay=0', '--num-threads=1', '--media-num-threads=1',
+			'--log-level=5',
+		]);
+		e.killed = false;
+		return e.proc;
+	}
+
+	async _waitRtpengine(e) {
+		await waitUntil(async () => {
+			if (!e.proc.alive) throw new Error(`${e.proc.name} ${e.proc.status}:\n${e.proc.tail()}`);
+			try { return (await ngCommand(e.ng, { command: 'ping' }, 300)).result === 'pong'; } catch { return false; }
+		}, READY_DEADLINE_MS, `${e.name} answering ng ping on ${e.addr}`);
+	}
+
+	/*
+	 * rtpengines (answering ng ping), then rtpctl processes (bound and
+	 * logging their start notice), before the cores connect to them.
+	 */
+	async _startMedia() {
+		this.retiredEngines = this.retiredEngines || [];
+		for (const e of this.rtpengines) this._spawnRtpengine(e);
+		try {
+			await Promise.all(this.rtpengines.map((e) => this._waitRtpengine(e)));
+		} catch (err) {
+			err.message = `cluster ${this.name} did not start: ${err.message}`;
+			throw err;
+		}
+		const bin = binPath('sipmesh-rtpctl');
+		for (const r of this.rtpctls) {
+			r.proc = new Proc(`rtpctl-${r.id}`, bin, ['-c', this.confPath, '-i', String(r.id)]);
+			this.procs.push(r.proc);
+		}
+		await Promise.all(this.rtpctls.map((r) => waitUntil(() => {
+			if (!r.proc.alive) throw new Error(`${r.proc.name} ${r.proc.status} during start-up:\n${r.proc.tail()}`);
+			return r.proc.lines.some((l) => l.s.includes(`rtpctl ${r.id} on `));
+		}, READY_DEADLINE_MS, `rtpctl-${r.id} to log its start notice`, 20))).catch((err) => {
+			err.message = `cluster ${this.name} did not start: ${err.message}\n\n${this.processReport(0)}`;
+			throw err;
+		});
+	}
+
+	_engine(which) {
+		const e = typeof which === 'object' ? which
+			: this.rtpengines.find((x) => x.id === which || x.addr === which || x.name === which);
+		if (!e) throw new Error(`no rtpengine ${JSON.stringify(which)} in cluster ${this.name}`);
+		return e;
+	}
+
+	/* One ng command straight to rtpengine `which` (id, addr or object). */
+	ng(which, dict, ms = 2000) {
+		return ngCommand(this._engine(which).ng, dict, ms);
+	}
+
+	/* ng query for callId on one rtpengine: its reply ({result: 'error'} when unknown). */
+	ngQuery(which, callId, extra = {}) {
+		return this.ng(which, { command: 'query', 'call-id': callId, ...extra });
+	}
+
+	/* The Call-IDs one rtpengine holds (ng list). */
+	async ngList(which, limit = 10000) {
+		const r = await this.ng(which, { command: 'list', limit });
+		if (r.result !== 'ok') throw new Error(`ng list: ${JSON.stringify(r)}`);
+		return r.calls || [];
+	}
+
+	/*
+	 * The running rtpengines holding callId: [{engine, reply}] from ng
+	 * query (a dead engine is skipped).
+	 */
+	async engineHolding(callId) {
+		const out = [];
+		for (const e of this.rtpengines) {
+			if (!e.proc || !e.proc.alive) continue;
+			const r = await this.ngQuery(e, callId);
+			if (r.result === 'ok') out.push({ engine: e, reply: r });
+		}
+		return out;
+	}
+
+	/* Kills one rtpengine (SIGKILL by default) and waits for its exit. */
+	async killRtpengine(which, signal = 'SIGKILL') {
+		const e = this._engine(which);
+		e.killed = true;
+		e.killedAt = Date.now();
+		try { process.kill(e.proc.pid, signal); } catch { /* gone */ }
+		await e.proc.exited;
+		return e;
+	}
+
+	/* Starts a dead rtpengine again on the same ng port and range. */
+	async restartRtpengine(which) {
+		const e = this._engine(which);
+		if (e.proc && e.proc.alive) throw new Error(`${e.name} is still running`);
+		this._spawnRtpengine(e);
+		await this._waitRtpengine(e);
+		return e;
+	}
+
+	/*
+	 * Waits until every rtpctl logged a line matching re (string or
+	 * RegExp) at or after since; returns the latest such line's time.
+	 */
+	async waitRtpctlLog(re, since = 0, ms = 5000) {
+		const match = (s) => (typeof re === 'string' ? s.includes(re) : re.test(s));
+		let times = [];
+		await waitUntil(() => {
+			times = this.rtpctls.map((r) => {
+				const l = r.proc.lines.find((x) => x.t >= since && match(x.s));
+				return l ? l.t : null;
+			});
+			return times.every((t) => t !== null);
+		}, ms, `every rtpctl to log ${re}`);
+		return Math.max(...times);
 	}
 
 	async _startRedis() {
@@ -522,13 +819,21 @@ class Cluster {
 	async stop() {
 		const problems = [];
 		for (const u of this.uas) u.close();
-		/* Edges first (no new work), then cores, then Redis. */
+		/* Edges first (no new work), then cores, then rtpctl, then Redis. */
 		const order = [...this.procs.filter((p) => p.name.startsWith('edge')),
 			...this.procs.filter((p) => p.name.startsWith('core')),
+			...this.procs.filter((p) => p.name.startsWith('rtpctl')),
 			...this.procs.filter((p) => p.name === 'redis')];
 		for (const p of order) {
 			const pr = await p.stop();
 			if (pr) problems.push(pr);
+		}
+		/* rtpengines last, by SIGTERM; one a test killed is not a problem. */
+		for (const e of this.rtpengines) {
+			if (!e.proc) continue;
+			if (!e.proc.alive && e.killed) continue;
+			const pr = await e.proc.stop();
+			if (pr && !/exited with code 0|killed by SIGTERM/.test(pr)) problems.push(pr);
 		}
 		if (this.shmName) {
 			try { fs.rmSync(path.join('/dev/shm', this.shmName.replace(/^\//, '')), { force: true }); } catch { /* ignore */ }
@@ -562,7 +867,8 @@ class Cluster {
 
 	processReport(since = this.testStart, n = 80) {
 		const out = [];
-		for (const p of [...this.retired, ...this.procs]) {
+		const engines = [...(this.retiredEngines || []), ...this.rtpengines.map((e) => e.proc).filter(Boolean)];
+		for (const p of [...this.retired, ...this.procs, ...engines]) {
 			out.push(`---- ${p.name} (pid ${p.pid}, ${p.status}) log${since ? ' during this test' : ''}:\n${p.tail(since, n) || '(nothing)'}`);
 		}
 		return out.join('\n');
@@ -624,4 +930,5 @@ function cluster(opts) {
 
 module.exports = {
 	cluster, Cluster, Proc, freePort, udpPortBusy, waitUntil, redisCommand, rand, HOST,
+	benc, unbenc, ngCommand,
 };

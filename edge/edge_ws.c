@@ -1,0 +1,630 @@
+/*
+ * edge_ws.c - SIP over WebSocket (RFC 7118), WS and WSS, with
+ * libwebsockets running on the edge's own libuv loop (foreign loop,
+ * LWS_SERVER_OPTION_LIBUV; Debian loads it from libwebsockets-evlib-uv).
+ *
+ * One lws context holds up to two vhosts: WS on me->ws and WSS on
+ * me->wss (OpenSSL, me->tls_cert/tls_key).  Each listener speaks
+ * HTTP/1.1 too: it serves the files under me->http_root and answers
+ * 404 to anything else; an Upgrade with subprotocol "sip" becomes a
+ * SIP connection.  Every accepted socket is entered in the edge's
+ * connection table at once (so max_conns_per_ip and the 10 s
+ * handshake deadline cover TLS handshakes and slow upgrades), becomes
+ * OPEN when the WebSocket is established, and leaves the table when
+ * lws closes it.
+ *
+ * One text (or binary) message carries one SIP message.  Frames of a
+ * message are gathered up to max_msg; larger closes with 1009.  A
+ * binary message that is not SIP closes with 1003, a text message that
+ * is not UTF-8 with 1007; bad frames (reserved opcodes and bits, a
+ * continuation first, long control frames) are lws's to refuse: it
+ * sends a close frame and drops the socket after its close timeout.
+ * lws 4.1.6 does not refuse unmasked client frames; their payload is
+ * judged like any other.  A
+ * CRLFCRLF message is a keepalive answered with CRLF (SIP.js sends
+ * those); WebSocket pings go out after ws_ping_s of silence (lws's
+ * validity policy) and a peer that does not answer is dropped.
+ *
+ * Writes only happen in LWS_CALLBACK_SERVER_WRITEABLE: a message from
+ * a core is queued (bounded by edge_conn_wq_max(); a full queue is a
+ * slow reader and closes the connection) and sent one frame per
+ * writable event.
+ *
+ * The lws context and its vhosts are one per process; lws calls back
+ * into them while it winds down after the edge asked it to stop, so
+ * they live in static storage rather than in memory freed on stop.
+ */
+#include "edge/edge_int.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+struct edge_ws;
+
+/* One per vhost: WS, WSS. */
+struct edge_ws_vh {
+	struct edge_tp tp;	/* first */
+	struct edge_ws *w;
+	struct lws_vhost *vh;
+};
+
+struct edge_ws {
+	struct edge *edge;
+	struct lws_context *ctx;
+	struct edge_ws_vh v[2];
+	int refs;		/* vhosts whose tp->free has not run */
+	struct lws_protocols protocols[2];
+	struct lws_http_mount mount;
+	lws_retry_bo_t retry;
+	char root[PATH_MAX];
+	void *loops[1];
+};
+
+struct edge_wsmsg {
+	struct edge_wsmsg *next;
+	size_t len;
+	unsigned char buf[];	/* LWS_PRE bytes of room, then the message */
+};
+
+struct edge_wsconn {
+	struct edge_conn c;	/* first */
+	struct edge_ws_vh *v;
+	struct lws *wsi;
+	char *rx;		/* message being gathered */
+	size_t rx_len;
+	struct edge_wsmsg *q_head, *q_tail;
+	size_t q_bytes;
+	int peer_code;		/* close code the peer sent */
+	int killing;
+};
+
+static struct edge_ws edge_ws_g;
+
+/* ---- queue ---- */
+
+static int
+edge_wsconn_queue(struct edge_wsconn *wc, const char *buf, size_t len)
+{
+	struct edge_wsmsg *m;
+
+	if (wc->killing || wc->wsi == NULL)
+		return -ENOTCONN;
+	if (wc->q_bytes + len > edge_conn_wq_max(wc->v->w->edge))
+		return -ENOBUFS;
+	m = malloc(sizeof(*m) + LWS_PRE + len);
+	if (m == NULL)
+		return -ENOMEM;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->buf + LWS_PRE, buf, len);
+	if (wc->q_tail)
+		wc->q_tail->next = m;
+	else
+		wc->q_head = m;
+	wc->q_tail = m;
+	wc->q_bytes += len;
+	lws_callback_on_writable(wc->wsi);
+	return 0;
+}
+
+static int
+edge_wsconn_send(struct edge_conn *c, const char *buf, size_t len)
+{
+	struct edge_wsconn *wc = (struct edge_wsconn *)c;
+
+	if (c->state != EDGE_CONN_OPEN)
+		return -ENOTCONN;
+	return edge_wsconn_queue(wc, buf, len);
+}
+
+/* From outside lws callbacks: drop it from the table now, and have lws
+ * close the socket on its next turn (a slow reader never becomes
+ * writable, so no close frame is waited for). */
+static void
+edge_wsconn_close(struct edge_conn *c, const char *why)
+{
+	struct edge_wsconn *wc = (struct edge_wsconn *)c;
+
+	if (wc->killing)
+		return;
+	wc->killing = 1;
+	edge_conn_closed(wc->v->w->edge, c, why);
+	if (wc->wsi)
+		lws_set_timeout(wc->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+}
+
+static const struct edge_conn_ops edge_wsconn_ops = {
+	.send = edge_wsconn_send,
+	.close = edge_wsconn_close,
+};
+
+static void
+edge_wsconn_free(struct edge_wsconn *wc)
+{
+	struct edge_wsmsg *m, *nx;
+
+	for (m = wc->q_head; m; m = nx) {
+		nx = m->next;
+		free(m);
+	}
+	free(wc->rx);
+	free(wc);
+}
+
+/* The socket is gone or going: leave the table (once) and free. */
+static void
+edge_wsconn_gone(struct lws *wsi, const char *why)
+{
+	struct edge_wsconn *wc = lws_get_opaque_user_data(wsi);
+
+	if (wc == NULL)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	edge_conn_closed(wc->v->w->edge, &wc->c, why);
+	edge_wsconn_free(wc);
+}
+
+/* ---- callbacks ---- */
+
+static void
+edge_ws_new_conn(struct edge_ws_vh *v, struct lws *wsi)
+{
+	struct edge *e = v->w->edge;
+	struct edge_wsconn *wc = calloc(1, sizeof(*wc));
+	socklen_t sl = sizeof(union env_sa);
+	int fd = (int)lws_get_socket_fd(wsi), rc = -ENOMEM;
+	char peer[64];
+
+	if (wc) {
+		wc->v = v;
+		wc->wsi = wsi;
+		wc->c.transport = (uint8_t)v->tp.transport;
+		wc->c.ops = &edge_wsconn_ops;
+		rc = -ENOTCONN;
+		if (getpeername(fd, &wc->c.peer.sa, &sl) == 0) {
+			sl = sizeof(union env_sa);
+			getsockname(fd, &wc->c.local.sa, &sl);
+			rc = edge_conn_add(&e->conns, &wc->c, uv_now(e->loop));
+		}
+	}
+	if (rc < 0) {
+		if (rc == -EMFILE)
+			e->st.conns_refused++;
+		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+			log_notice(LOG_SYS_NET, "%s connection from %s refused: %s",
+				   env_transport_name(v->tp.transport),
+				   wc ? env_sa_str(&wc->c.peer, peer, sizeof(peer)) : "?",
+				   rc == -EMFILE ? "max_conns_per_ip reached" :
+				   strerror(-rc));
+		free(wc);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	e->st.conns_opened++;
+	lws_set_opaque_user_data(wsi, wc);
+}
+
+/* Whether the network filter lets this peer in (max_conns_per_ip). */
+static int
+edge_ws_filter(struct edge *e, const struct lws_filter_network_conn_args *a)
+{
+	union env_sa sa;
+
+	if (a == NULL || e->me->max_conns_per_ip <= 0 ||
+	    a->clilen > sizeof(sa))
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	memcpy(&sa, &a->cli_addr, a->clilen);
+	if (edge_conn_ip_count(&e->conns, &sa) < e->me->max_conns_per_ip)
+		return 0;
+	e->st.conns_refused++;
+	return 1;
+}
+
+/* Closes from inside a callback, with a WebSocket close code. */
+static int
+edge_ws_refuse(struct lws *wsi, struct edge_wsconn *wc,
+	       enum lws_close_status code, const char *why)
+{
+	struct edge *e = wc->v->w->edge;
+
+	e->st.conns_bad++;
+	wc->killing = 1;
+	edge_conn_closed(e, &wc->c, why);
+	lws_close_reason(wsi, code, (unsigned char *)why, strlen(why));
+	return -1;
+}
+
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, at most U+10FFFF.
+ * lws 4.1.6 leaves text frames unchecked in this configuration, and
+ * RFC 7118 sends SIP as UTF-8 text. */
+static int
+edge_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return 0;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		if (len - i - 1 < n || s[i + 1] < lo || s[i + 1] > hi)
+			return 0;
+		for (size_t k = 2; k <= n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* A whole message arrived. */
+static int
+edge_ws_message(struct lws *wsi, struct edge_wsconn *wc, const char *buf,
+		size_t len, int binary)
+{
+	struct edge *e = wc->v->w->edge;
+	struct edge_sip_scan sc;
+	size_t i;
+
+	edge_conn_touch(&e->conns, &wc->c, uv_now(e->loop));
+	for (i = 0; i < len && (buf[i] == '\r' || buf[i] == '\n'); i++)
+		;
+	if (i == len) {
+		/* CRLF keepalive; a CRLFCRLF ping gets its CRLF pong. */
+		e->st.received++;
+		e->st.keepalives++;
+		if (len == 4 && memcmp(buf, "\r\n\r\n", 4) == 0 &&
+		    edge_wsconn_queue(wc, "\r\n", 2) == -ENOBUFS)
+			return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+					      "write queue full (slow reader)");
+		return 0;
+	}
+	if (!binary && !edge_utf8_valid((const unsigned char *)buf, len)) {
+		e->st.received++;
+		e->st.malformed++;
+		return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+				      "text message that is not UTF-8");
+	}
+	if (binary && edge_sip_scan(&sc, buf, len) != 0) {
+		e->st.received++;
+		e->st.malformed++;
+		return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+				      "binary message that is not SIP");
+	}
+	wc->c.used = 1;
+	edge_fwd_input(e, &wc->v->tp, wc->c.id, &wc->c.peer, buf, len);
+	return 0;
+}
+
+static int
+edge_ws_receive(struct lws *wsi, struct edge_wsconn *wc, const char *in,
+		size_t len)
+{
+	struct edge *e = wc->v->w->edge;
+	size_t max = (size_t)e->me->max_msg;
+	int first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi) &&
+		lws_remaining_packet_payload(wsi) == 0;
+	int binary = lws_frame_is_binary(wsi), rc;
+
+	if (wc->killing)
+		return -1;
+	if (first && wc->rx_len == 0 && last) {
+		if (len > max)
+			goto too_big;
+		return edge_ws_message(wsi, wc, in, len, binary);
+	}
+	if (first && wc->rx == NULL) {
+		wc->rx = malloc(max);
+		if (wc->rx == NULL)
+			return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+					      "out of memory");
+	}
+	if (wc->rx == NULL || wc->rx_len + len > max)
+		goto too_big;
+	memcpy(wc->rx + wc->rx_len, in, len);
+	wc->rx_len += len;
+	if (!last)
+		return 0;
+	rc = edge_ws_message(wsi, wc, wc->rx, wc->rx_len, binary);
+	free(wc->rx);
+	wc->rx = NULL;
+	wc->rx_len = 0;
+	return rc;
+too_big:
+	e->st.received++;
+	e->st.oversized++;
+	return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			      "message larger than max_msg");
+}
+
+static int
+edge_ws_writeable(struct lws *wsi, struct edge_wsconn *wc)
+{
+	struct edge_wsmsg *m = wc->q_head;
+	int n;
+
+	if (wc->killing)
+		return -1;
+	if (m == NULL)
+		return 0;
+	wc->q_head = m->next;
+	if (wc->q_head == NULL)
+		wc->q_tail = NULL;
+	wc->q_bytes -= m->len;
+	n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	free(m);
+	if (n < 0)
+		return -1;
+	if (wc->q_head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	   void *in, size_t len)
+{
+	struct lws_vhost *lvh = lws_get_vhost(wsi);
+	struct edge_ws_vh *v = lvh ? lws_vhost_user(lvh) : NULL;
+	struct edge_wsconn *wc = lws_get_opaque_user_data(wsi);
+	const struct lws_protocols *pr;
+	char why[64];
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return v ? edge_ws_filter(v->w->edge, user) : 0;
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		if (v)
+			edge_ws_new_conn(v, wsi);
+		return 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		pr = lws_get_protocol(wsi);
+		if (wc == NULL || wc->killing)
+			return -1;
+		if (pr == NULL || pr->name == NULL || strcmp(pr->name, "sip") != 0)
+			return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+					      "subprotocol is not sip");
+		edge_conn_open(&v->w->edge->conns, &wc->c,
+			       uv_now(v->w->edge->loop));
+		log_debug(LOG_SYS_NET, "%s connection %u established",
+			  env_transport_name(wc->c.transport), wc->c.id);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (wc == NULL)
+			return -1;
+		return edge_ws_receive(wsi, wc, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (wc)
+			edge_conn_touch(&v->w->edge->conns, &wc->c,
+					uv_now(v->w->edge->loop));
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return wc ? edge_ws_writeable(wsi, wc) : -1;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (wc && len >= 2)
+			wc->peer_code = ((unsigned char *)in)[0] << 8 |
+					((unsigned char *)in)[1];
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		if (wc && wc->peer_code)
+			snprintf(why, sizeof(why), "closed by peer (code %d)",
+				 wc->peer_code);
+		else
+			snprintf(why, sizeof(why), "connection lost or bad frame");
+		edge_wsconn_gone(wsi, why);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		edge_wsconn_gone(wsi, "closed");
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		/* Not under the static mount (or none): a plain 404. */
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- the transport ---- */
+
+static int
+edge_ws_tp_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+		const char *buf, size_t len)
+{
+	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;
+	struct edge_conn *c;
+
+	(void)dst;
+	if (conn_id == 0)
+		return -EHOSTUNREACH;	/* a browser cannot be dialled */
+	c = edge_conn_find(&v->w->edge->conns, conn_id);
+	return c ? c->ops->send(c, buf, len) : -ENOTCONN;
+}
+
+static void
+edge_ws_tp_free(struct edge_tp *tp)
+{
+	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;
+	struct edge_ws *w = v->w;
+
+	if (--w->refs > 0 || w->ctx == NULL)
+		return;
+	/* lws closes every connection (WSI_DESTROY takes them out of the
+	 * table) and then its libuv handles; the loop runs on until they
+	 * are closed. */
+	lws_context_destroy(w->ctx);
+	w->ctx = NULL;
+}
+
+static void
+edge_ws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_at(LOG_SYS_NET, level & (LLL_ERR | LLL_WARN) ? LOG_LVL_INFO :
+	       LOG_LVL_DEBUG, "lws: %.*s", (int)n, line);
+}
+
+static int
+edge_ws_vhost(struct edge_ws *w, int i, const char *addr, int tls)
+{
+	const struct cfg_edge *me = w->edge->me;
+	struct lws_context_creation_info info;
+	struct edge_ws_vh *v = &w->v[i];
+	char host[CFG_ADDR_LEN], name[64];
+	int port;
+
+	if (cfg_addr_split(addr, host, sizeof(host), &port, tls ? 8443 : 8080) ||
+	    env_sa_from(&v->tp.local, host, port) != 0) {
+		log_err(LOG_SYS_NET, "edge %d %s = %s: not a numeric ip:port",
+			me->id, tls ? "wss" : "ws", addr);
+		return -EINVAL;
+	}
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = tls ? "wss" : "ws";
+	info.iface = host;
+	info.port = port;
+	info.protocols = w->protocols;
+	info.mounts = w->root[0] ? &w->mount : NULL;
+	info.user = v;
+	info.keepalive_timeout = 10;
+	info.timeout_secs = 10;
+	if (w->retry.secs_since_valid_ping)
+		info.retry_and_idle_policy = &w->retry;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		(me->reuseport ? LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE : 0) |
+		(strchr(host, ':') ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
+	if (tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = me->tls_cert;
+		info.ssl_private_key_filepath = me->tls_key;
+	}
+	v->w = w;
+	v->tp.transport = tls ? ENV_WSS : ENV_WS;
+	v->tp.send = edge_ws_tp_send;
+	v->tp.free = edge_ws_tp_free;
+	v->vh = lws_create_vhost(w->ctx, &info);
+	if (v->vh == NULL) {
+		log_err(LOG_SYS_NET, "%s listen %s failed (address in use, or "
+			"a bad certificate?)", tls ? "wss" : "ws", addr);
+		return -EADDRINUSE;
+	}
+	if (port == 0)
+		env_sa_from(&v->tp.local, host, lws_get_vhost_listen_port(v->vh));
+	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: SIP %s on %s", me->id,
+		   tls ? "WSS" : "WS", env_sa_str(&v->tp.local, name, sizeof(name)));
+	return 0;
+}
+
+int
+edge_ws_new(struct edge_tp *out[2], struct edge *e)
+{
+	const struct cfg_edge *me = e->me;
+	struct edge_ws *w = &edge_ws_g;
+	struct lws_context_creation_info info;
+	int want_wss = me->wss[0] != '\0', rc;
+	struct stat sb;
+
+	out[0] = out[1] = NULL;
+	if (w->ctx) {
+		log_err(LOG_SYS_NET, "one WebSocket service per process");
+		return -EBUSY;
+	}
+	if (want_wss && (me->tls_cert[0] == '\0' || me->tls_key[0] == '\0')) {
+		log_notice(LOG_SYS_MAIN, "edge %d: no tls_cert/tls_key, WSS off",
+			   me->id);
+		want_wss = 0;
+	}
+	if (me->ws[0] == '\0' && !want_wss)
+		return 0;
+	memset(w, 0, sizeof(*w));
+	w->edge = e;
+	w->protocols[0].name = "sip";
+	w->protocols[0].callback = edge_ws_cb;
+	w->protocols[0].rx_buffer_size = 16384;
+	if (me->http_root[0] && stat(me->http_root, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode) && realpath(me->http_root, w->root)) {
+		w->mount.mountpoint = "/";
+		w->mount.mountpoint_len = 1;
+		w->mount.origin = w->root;
+		w->mount.def = "index.html";
+		w->mount.origin_protocol = LWSMPRO_FILE;
+	} else {
+		w->root[0] = '\0';
+		if (me->http_root[0])
+			log_info(LOG_SYS_NET, "http_root %s: not a folder, HTTP "
+				 "answers 404", me->http_root);
+	}
+	if (me->ws_ping_s > 0) {
+		w->retry.secs_since_valid_ping = (uint16_t)me->ws_ping_s;
+		w->retry.secs_since_valid_hangup = (uint16_t)(me->ws_ping_s * 2 + 5);
+	}
+	lws_set_log_level(LLL_ERR | LLL_WARN |
+			  (log_levels[LOG_SYS_NET] >= LOG_LVL_DEBUG ? LLL_NOTICE : 0),
+			  edge_ws_log);
+	w->loops[0] = e->loop;
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
+		(want_wss ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+	info.foreign_loops = w->loops;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.timeout_secs = 10;
+	info.gid = -1;
+	info.uid = -1;
+	w->ctx = lws_create_context(&info);
+	if (w->ctx == NULL) {
+		log_err(LOG_SYS_NET, "libwebsockets context failed (is "
+			"libwebsockets-evlib-uv installed?)");
+		return -ENOMEM;
+	}
+	rc = 0;
+	if (me->ws[0])
+		rc = edge_ws_vhost(w, 0, me->ws, 0);
+	if (rc == 0 && want_wss)
+		rc = edge_ws_vhost(w, 1, me->wss, 1);
+	if (rc < 0) {
+		lws_context_destroy(w->ctx);
+		w->ctx = NULL;
+		return rc;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (w->v[i].vh) {
+			out[i] = &w->v[i].tp;
+			w->refs++;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,161 @@
+'use strict';
+/*
+ * 30 ws sipjs: browsers' SIP stacks (SIP.js 0.21 and JsSIP, in Node
+ * over the `ws` package) against a real cluster over WS and WSS:
+ * registration, MESSAGE between WebSocket users and to an AOR held by
+ * two of them, un-registration, a closed WebSocket whose binding must
+ * not be used any more, and a SIP.js user talking to a sipp UDP user
+ * (MESSAGE both ways; INVITE/200/ACK/BYE with the BYE from either
+ * side).  Signaling only: INVITEs carry a fixed SDP, no media runs.
+ */
+const assert = require('node:assert/strict');
+const { describe } = require('node:test');
+const { rand } = require('./lib/cluster');
+const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { streamCluster, SipJsUA, jssipUA } = require('./lib/ws');
+
+describe('30 ws sipjs', () => {
+	const c = streamCluster({ name: '30-ws-sipjs', edges: 1, cores: 2, proxy: { t1_ms: 100, t2_ms: 400 } });
+	const open = [];
+
+	/* A registered SIP.js user, stopped at the end of the test. */
+	async function user(name, o = {}) {
+		const u = await SipJsUA.open({
+			user: `${name}-${rand(3)}`, server: c.wsUrl(1, !!o.secure), ...o,
+			...(o.user ? { user: o.user } : {}),
+		});
+		open.push(u);
+		c.addEvidence(`SIP.js ${u.user} log`, u.log.join('\n'));
+		return u;
+	}
+
+	/* c.test with the SIP.js users stopped afterwards. */
+	function wsTest(name, fn) {
+		c.test(name, async (t) => {
+			try {
+				await fn(t);
+			} finally {
+				for (const u of open.splice(0)) await u.stop();
+			}
+		});
+	}
+
+	wsTest('SIP.js registers over WS and over WSS', async () => {
+		const a = await user('wsreg');
+		const b = await user('wssreg', { secure: true });
+		assert.ok(a.registerer && b.registerer);
+	});
+
+	wsTest('MESSAGE between two WebSocket users (WS to WSS and back)', async () => {
+		const a = await user('alice');
+		const b = await user('bob', { secure: true });
+		assert.equal(await a.message(b.aor, 'hello bob'), 200);
+		await b.waitMessage('hello bob');
+		assert.equal(await b.message(a.aor, 'hello alice'), 200);
+		await a.waitMessage('hello alice');
+	});
+
+	wsTest('MESSAGE to an AOR registered by two WebSocket clients reaches both', async () => {
+		const name = `conf-${rand(4)}`;
+		const p1 = await user('p1', { user: name });
+		const p2 = await user('p2', { user: name, secure: true });
+		const s = await user('sender');
+		assert.equal(await s.message(p1.aor, 'to the room'), 200);
+		await p1.waitMessage('to the room');
+		await p2.waitMessage('to the room');
+	});
+
+	wsTest('after un-REGISTER a MESSAGE gets 404 or 480', async () => {
+		const a = await user('gone');
+		const s = await user('sender');
+		await a.unregister();
+		const st = await s.message(a.aor, 'anyone?');
+		assert.ok(st === 404 || st === 480, `status ${st}`);
+		assert.equal(a.messages.length, 0);
+	});
+
+	wsTest('a closed WebSocket\'s binding is not used afterwards', async () => {
+		const name = `flow-${rand(4)}`;
+		const keep = await user('keep', { user: name });
+		const lost = await user('lost', { user: name });
+		const s = await user('sender');
+		/* The tab crashes: the socket dies without un-REGISTER. */
+		lost.socket.terminate();
+		await new Promise((r) => setTimeout(r, 300));
+		const t0 = Date.now();
+		assert.equal(await s.message(keep.aor, 'after the crash'), 200);
+		await keep.waitMessage('after the crash');
+		assert.equal(lost.messages.length, 0);
+		assert.ok(Date.now() - t0 < 3000, 'no wait for a dead branch');
+		/* With no live contact left the AOR is unknown. */
+		keep.socket.terminate();
+		await new Promise((r) => setTimeout(r, 300));
+		const st = await s.message(keep.aor, 'nobody');
+		assert.ok(st === 404 || st === 480 || st === 430, `status ${st}`);
+	});
+
+	wsTest('JsSIP registers over WS and exchanges MESSAGE with a SIP.js user', async () => {
+		const j = await jssipUA({ user: `jssip-${rand(3)}`, server: c.wsUrl(1, true) });
+		try {
+			const a = await user('sipjs');
+			assert.equal(await a.message(`sip:${j.user}@ws.test`, 'hi jssip'), 200);
+			await a.waitFor(() => j.messages.includes('hi jssip'), 5000, 'JsSIP got it');
+			assert.equal(await j.message(a.aor, 'hi sipjs'), 200);
+			await a.waitMessage('hi sipjs');
+		} finally {
+			await j.stop();
+		}
+	});
+
+	wsTest('SIP.js and a sipp UDP user exchange MESSAGE both ways', async () => {
+		const a = await user('web', { domain: 'a.test' });
+		const u = `sipp-${rand(3)}`;
+		const uas = await startUas(c, { user: u, scenario: 'uas_message.xml', calls: 1 });
+		assert.equal(await a.message(`sip:${u}@a.test`, 'hello sipmesh from the web'), 200);
+		assertOk(await uas.wait(10000), 'sipp got the MESSAGE');
+		const uac = await runSipp(c, {
+			scenario: 'uac_message.xml', dest: c.edge(), service: a.user, keys: { sm_domain: 'a.test' },
+		});
+		assertOk(uac, 'sipp sender');
+		await a.waitFor(() => a.messages.some((m) => /^hello sipmesh/.test(m.body)), 3000, 'MESSAGE from sipp');
+	});
+
+	wsTest('SIP.js calls a sipp UDP user and hangs up (BYE from the WebSocket side)', async () => {
+		const a = await user('caller', { domain: 'a.test' });
+		const u = `callee-${rand(3)}`;
+		const uas = await startUas(c, { user: u, scenario: 'uas_call.xml', calls: 1 });
+		const s = await a.invite(`sip:${u}@a.test`);
+		await a.bye(s);
+		assertOk(await uas.wait(10000), 'sipp callee');
+	});
+
+	wsTest('SIP.js calls a sipp UDP user who hangs up (BYE to the WebSocket side)', async () => {
+		const a = await user('caller', { domain: 'a.test' });
+		const u = `callee-${rand(3)}`;
+		const uas = await startUas(c, { user: u, scenario: 'uas_call_bye.xml', calls: 1 });
+		const s = await a.invite(`sip:${u}@a.test`);
+		await a.waitFor(() => a.byes.length === 1, 5000, 'BYE from sipp');
+		assert.equal(a.byes[0], s.request.callId);
+		assertOk(await uas.wait(10000), 'sipp callee');
+	});
+
+	wsTest('a sipp UDP user calls SIP.js and hangs up', async () => {
+		const a = await user('callee', { domain: 'a.test' });
+		const r = await runSipp(c, {
+			scenario: 'uac_call.xml', dest: c.edge(), service: a.user, keys: { sm_domain: 'a.test' },
+		});
+		assertOk(r, 'sipp caller');
+		await a.waitFor(() => a.byes.length === 1, 3000, 'BYE from sipp');
+	});
+
+	wsTest('a sipp UDP user calls SIP.js, which hangs up', async () => {
+		const a = await user('callee', { domain: 'a.test' });
+		const sipp = runSipp(c, {
+			scenario: 'uac_call_bye.xml', dest: c.edge(), service: a.user, keys: { sm_domain: 'a.test' },
+		});
+		await a.waitFor(() => a.invites.length === 1 && a.invites[0].state === 'Established',
+			10000, 'call established');
+		await a.bye(a.invites[0]);
+		assertOk(await sipp, 'sipp caller');
+	});
+});
