@@ -128,7 +128,6 @@ main(int argc, char **argv)
 	struct edge *e = &proc.edge;
 	const struct cfg_edge *me;
 	const char *path = NULL, *level = NULL;
-	char err[512];
 	uv_loop_t loop;
 	int id = 0, opt, rc, status = 1, listeners = 0;
 
@@ -155,21 +154,8 @@ main(int argc, char **argv)
 		edge_usage();
 		return 2;
 	}
-	log_init("sipmesh-edge", LOG_LVL_NOTICE);
-	if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
-		log_err(LOG_SYS_CFG, "%s", err);
+	if (cfg_start(&cfg, "sipmesh-edge", path, level) != 0)
 		return 1;
-	}
-	log_set_level(-1, cfg.log_level);
-	if (level) {
-		int lvl = log_level_parse(level);
-
-		if (lvl < 0) {
-			edge_usage();
-			return 2;
-		}
-		log_set_level(-1, lvl);
-	}
 	me = cfg_edge_find(&cfg, id);
 	if (me == NULL) {
 		log_err(LOG_SYS_CFG, "%s: no [edge %d]", path, id);
@@ -179,7 +165,6 @@ main(int argc, char **argv)
 		edge_print_listeners(me);
 		return 0;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	edge_sip_init();
 
 	if (uv_loop_init(&loop) != 0)
