@@ -84,8 +84,11 @@ core_tag(const osip_from_t *h)
 }
 
 /*
- * Builds the ng dictionary for cmd about message m.  from_tag_of_to
- * swaps the tags, for SDP the callee offered (late offer).  Returns
+ * Builds the ng dictionary for cmd about message m.  swap_tags swaps
+ * the tags, for SDP the callee offered (late offer).  Without flags (a
+ * delete) only the Call-ID goes: rtpengine then ends the whole call,
+ * every branch of a fork included, whereas a delete naming tags would
+ * end one dialogue and leave a cancelled branch's leg behind.  Returns
  * the length, or a negative errno.
  */
 static int
@@ -112,9 +115,9 @@ core_media_dict(char *buf, size_t cap, const char *cmd,
 	benc_put_dict(&e);
 	benc_put_kv(&e, "command", cmd);
 	benc_put_kv(&e, "call-id", cid);
-	if (from)
+	if (from && f)
 		benc_put_kv(&e, "from-tag", from);
-	if (to)
+	if (to && f)
 		benc_put_kv(&e, "to-tag", to);
 	if (branch)
 		benc_put_kv(&e, "via-branch", branch);

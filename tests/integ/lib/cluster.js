@@ -387,9 +387,36 @@ function udpRangeBusy(lo, hi) {
 }
 
 /*
+ * The media port ranges of the rtpengines running on this host (any
+ * owner: other test runs, make bench), from their command lines.
+ * rtpengine binds its ports only when calls come, so /proc/net/udp
+ * does not show them.
+ */
+function rtpengineRanges() {
+	const out = [];
+	let pids = [];
+	try { pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return out; }
+	for (const pid of pids) {
+		let argv;
+		try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0'); } catch { continue; }
+		if (!/(^|\/)rtpengine$/.test(argv[0] || '')) continue;
+		const opt = (name) => {
+			for (let i = 0; i < argv.length; i++) {
+				if (argv[i].startsWith(`--${name}=`)) return Number(argv[i].slice(name.length + 3));
+				if (argv[i] === `--${name}`) return Number(argv[i + 1]);
+			}
+			return undefined;
+		};
+		out.push({ min: opt('port-min') || 30000, max: opt('port-max') || 40000 });
+	}
+	return out;
+}
+
+/*
  * count disjoint ranges of size ports each, below the ephemeral range
  * (sipp and the UAs take their ports there), with nothing bound in
- * them right now and never handed out twice by this process.
+ * them right now, outside every running rtpengine's range, and never
+ * handed out twice by this process.
  */
 const handedRanges = [];
 function freePortRanges(count, size) {
@@ -401,11 +428,13 @@ function freePortRanges(count, size) {
 	const slots = Math.floor((hi - lo + 1) / size);
 	if (slots < count) throw new Error(`freePortRanges: no room for ${count} x ${size} ports in ${lo}-${hi}`);
 	const out = [];
+	const others = rtpengineRanges();
 	const start = (process.pid * 7 + clusterSeq * 3) % slots;
 	for (let k = 0; k < slots && out.length < count; k++) {
 		const slot = (start + k) % slots;
 		const min = lo + slot * size, max = min + size - 1;
 		if (handedRanges.some((r) => r.min === min)) continue;
+		if (others.some((r) => r.min <= max && r.max >= min)) continue;
 		if (udpRangeBusy(min, max)) continue;
 		handedRanges.push({ min, max });
 		out.push({ min, max });
@@ -440,7 +469,8 @@ class Cluster {
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
 	 * for one edge, over the defaults), media: {rtpengines (2),
-	 * rtpctls (1), portsPerEngine (400), rtpctl: {...} extra [rtpctl]
+	 * rtpctls (1), portsPerEngine (400), logLevel (rtpengine's, 5),
+	 * rtpctl: {...} extra [rtpctl]
 	 * keys over fast test defaults (ping 200 ms, threshold 2, ng
 	 * timeout 200 ms x 3)}}.
 	 */
@@ -577,7 +607,7 @@ class Cluster {
 			`--port-min=${e.min}`, `--port-max=${e.max}`,
 			`--pidfile=${path.join(this.dir, `${e.name}.pid`)}`,
 			'--delete-delay=0', '--num-threads=1', '--media-num-threads=1',
-			'--log-level=5',
+			`--log-level=${this.opts.media.logLevel || 5}`,
 		]);
 		e.killed = false;
 		return e.proc;
@@ -608,10 +638,13 @@ class Cluster {
 			r.proc = new Proc(`rtpctl-${r.id}`, bin, ['-c', this.confPath, '-i', String(r.id)]);
 			this.procs.push(r.proc);
 		}
+		/* Ready once its ipc socket exists (it binds, then logs a notice
+		 * that a quiet log level would hide). */
 		await Promise.all(this.rtpctls.map((r) => waitUntil(() => {
 			if (!r.proc.alive) throw new Error(`${r.proc.name} ${r.proc.status} during start-up:\n${r.proc.tail()}`);
-			return r.proc.lines.some((l) => l.s.includes(`rtpctl ${r.id} on `));
-		}, READY_DEADLINE_MS, `rtpctl-${r.id} to log its start notice`, 20))).catch((err) => {
+			return fs.existsSync(r.url.replace(/^ipc:\/\//, '')) ||
+				r.proc.lines.some((l) => l.s.includes(`rtpctl ${r.id} on `));
+		}, READY_DEADLINE_MS, `rtpctl-${r.id} to bind ${r.url}`, 20))).catch((err) => {
 			err.message = `cluster ${this.name} did not start: ${err.message}\n\n${this.processReport(0)}`;
 			throw err;
 		});
@@ -677,6 +710,8 @@ class Cluster {
 	/*
 	 * Waits until every rtpctl logged a line matching re (string or
 	 * RegExp) at or after since; returns the latest such line's time.
+	 * ("rtpengine ADDR is down" is a warning, "... is up" a notice: the
+	 * log level must show them.)
 	 */
 	async waitRtpctlLog(re, since = 0, ms = 5000) {
 		const match = (s) => (typeof re === 'string' ? s.includes(re) : re.test(s));
