@@ -4,14 +4,15 @@
 #
 #   make                 build sipmesh-edge, sipmesh-core
 #   make run             install deps, build, start the cluster on loopback
-#   make test            install deps, build, run unit + integration tests
+#   make test            install deps, build, run unit + integration + browser tests
+#   make web             build the KwikyKonf bundle (web/dist/)
 #   make test-san        the same tests under ASan + UBSan
 #   make bench           load tests against sipmesh and Kamailio
 #   make build/core/core_txn.o   one object
 
 CC      ?= cc
 SANITIZE ?=
-PKGS    := libosip2 hiredis nanomsg libuv inih
+PKGS    := libosip2 hiredis nanomsg libuv inih libcrypto
 
 ifneq ($(SANITIZE),)
 BUILD   ?= build/san
@@ -49,6 +50,7 @@ include core/module.mk
 include edge/module.mk
 include rtpctl/module.mk
 include tests/unit/module.mk
+include web/module.mk
 
 # One static archive per component: tests link the real objects from it.
 $(BUILD)/libsm.a: $(call objs,$(LIB_SRCS))
@@ -65,7 +67,7 @@ $(BUILD)/%.o: %.c
 
 build-all: $(BINS)
 
-.PHONY: all build-all deps run test test-unit test-integ test-deploy test-san bench clean
+.PHONY: all build-all deps run test test-unit test-integ test-deploy test-browser test-san bench clean
 
 deps:
 	@sh scripts/deps.sh
@@ -76,13 +78,16 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory build-all $(UNIT_TESTS)
-	@$(MAKE) --no-print-directory test-unit test-integ test-deploy
+	@$(MAKE) --no-print-directory test-unit test-integ test-deploy test-browser
 
 test-unit: $(UNIT_TESTS)
 	@sh tests/unit/run.sh $(UNIT_TESTS)
 
 test-integ: $(BINS)
 	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh
+
+test-browser: $(BINS)
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/browser/run.sh
 
 test-deploy: $(BINS)
 	@SIPMESH_CORE=$(abspath $(BIN))/sipmesh-core sh deploy/check.sh

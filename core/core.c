@@ -52,6 +52,45 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	}
 }
 
+/* Adds "host:port" to the addresses no request may be sent to. */
+static void
+core_infra_add(struct core *c, const char *addr, int defport)
+{
+	char host[CFG_ADDR_LEN];
+	int port;
+
+	if (addr[0] == '\0' ||
+	    c->n_infra == (int)(sizeof(c->infra) / sizeof(*c->infra)) ||
+	    cfg_addr_split(addr, host, sizeof(host), &port, defport) != 0 ||
+	    env_sa_from(&c->infra[c->n_infra], host, port) != 0)
+		return;
+	c->n_infra++;
+}
+
+static void
+core_infra_init(struct core *c)
+{
+	const struct cfg *cfg = c->cfg;
+	char inst[sizeof(cfg->rtpctl_instances)], *save = NULL, *tok;
+
+	core_infra_add(c, cfg->redis, 6379);
+	snprintf(inst, sizeof(inst), "%s", cfg->rtpctl_instances);
+	for (tok = strtok_r(inst, " ,\t", &save); tok;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		tok[strcspn(tok, "/")] = '\0';
+		core_infra_add(c, tok, 2223);
+	}
+	for (int i = 0; i < cfg->n_edges; i++) {
+		const struct cfg_edge *e = &cfg->edges[i];
+
+		core_infra_add(c, e->udp, 5060);
+		core_infra_add(c, e->tcp, 5060);
+		core_infra_add(c, e->tls, 5061);
+		core_infra_add(c, e->ws, 8080);
+		core_infra_add(c, e->wss, 8443);
+	}
+}
+
 static void
 core_expire_cb(uv_timer_t *t)
 {
@@ -89,6 +128,13 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	if ((rc = core_htab_init(&c->stx_tab, 4096)) != 0 ||
 	    (rc = core_htab_init(&c->ctx_tab, 4096)) != 0)
 		goto fail;
+	rc = core_flow_key_load(c);
+	if (rc != 0) {
+		log_err(LOG_SYS_MAIN, "flow key in %s: %s", cfg->run_dir,
+			strerror(-rc));
+		goto fail;
+	}
+	core_infra_init(c);
 
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;

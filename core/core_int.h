@@ -71,6 +71,9 @@ struct core {
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
+	unsigned char flow_key[32];	/* HMAC key of flow tokens */
+	union env_sa infra[8 + 64 + 5 * CFG_MAX_EDGES];	/* never a next hop */
+	int n_infra;
 	struct core_stats st;
 	int stopping;
 };
@@ -167,8 +170,12 @@ int core_has_to_tag(const osip_message_t *m);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
 int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
-int core_flow_token(const struct core_leg *l, char *out, size_t cap);
-int core_flow_parse(const char *user, struct core_leg *l);
+int core_flow_token(const struct core *c, const struct core_leg *l,
+		    char *out, size_t cap);
+int core_flow_parse(const struct core *c, const char *user,
+		    struct core_leg *l);
+int core_flow_key_load(struct core *c);
+int core_dest_is_infra(const struct core *c, const union env_sa *sa);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
 uint64_t core_now_ms(struct core *c);

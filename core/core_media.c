@@ -303,7 +303,11 @@ core_media_branch(struct core_ctx *x, osip_message_t *fwd)
 	struct core_media_op *op;
 	int rc;
 
-	if (c->rtpc == NULL || !core_media_has_sdp(fwd, NULL, NULL))
+	/* Offers come in INVITE and UPDATE; SDP in anything else (a
+	 * MESSAGE body, say) is not a session to anchor. */
+	if (c->rtpc == NULL || !core_media_has_sdp(fwd, NULL, NULL) ||
+	    (strcmp(fwd->sip_method, "INVITE") != 0 &&
+	     strcmp(fwd->sip_method, "UPDATE") != 0))
 		return 0;
 	op = calloc(1, sizeof(*op));
 	if (op == NULL)

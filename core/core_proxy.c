@@ -57,11 +57,13 @@ core_sanity(const osip_message_t *m, const char **why)
 		*why = "CSeq Method Mismatch";
 		return 400;
 	}
-	for (const char *p = m->cseq->number; *p; p++)
-		if (*p < '0' || *p > '9') {
-			*why = "Bad CSeq";
-			return 400;
-		}
+	/* RFC 3261 8.1.1.5: a CSeq number is below 2^31. */
+	if (m->cseq->number[0] == '\0' || strlen(m->cseq->number) > 10 ||
+	    strspn(m->cseq->number, "0123456789") != strlen(m->cseq->number) ||
+	    strtoull(m->cseq->number, NULL, 10) >= 1ULL << 31) {
+		*why = "Bad CSeq";
+		return 400;
+	}
 	if (m->req_uri == NULL || m->req_uri->scheme == NULL ||
 	    (strcasecmp(m->req_uri->scheme, "sip") != 0 &&
 	     strcasecmp(m->req_uri->scheme, "sips") != 0)) {
@@ -140,7 +142,7 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out)
 	}
 	while (n < 3 && (r = osip_list_get(&m->routes, 0)) != NULL &&
 	       r->url && core_uri_is_self(c, r->url, &eid)) {
-		if (core_flow_parse(r->url->username, out) != 0) {
+		if (core_flow_parse(c, r->url->username, out) != 0) {
 			out->edge_id = (uint16_t)eid;
 			out->conn_id = 0;
 		}
@@ -157,13 +159,17 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out)
  * the address and transport.
  */
 static int
-core_next_leg(const osip_message_t *m, struct core_leg *leg)
+core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 {
 	osip_route_t *r = osip_list_get(&m->routes, 0);
+	int rc;
 
 	if (leg->conn_id)
 		return 0;
-	return core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
+	rc = core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
+	if (rc == 0 && core_dest_is_infra(c, &leg->dst))
+		return -EACCES;
+	return rc;
 }
 
 /* One Record-Route entry naming the edge of `l` on its transport, with
@@ -178,7 +184,7 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 
 	if (cfg_edge_sent_by(e, l->transport, sb, sizeof(sb)) != 0)
 		snprintf(sb, sizeof(sb), "%s", e->advertise);
-	if (l->conn_id && core_flow_token(l, tok, sizeof(tok) - 1) == 0)
+	if (l->conn_id && core_flow_token(c, l, tok, sizeof(tok) - 1) == 0)
 		strcat(tok, "@");
 	if (l->transport != ENV_UDP)
 		snprintf(tp, sizeof(tp), ";transport=%s",
@@ -251,7 +257,7 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	if (core_strip_routes(c, req, &out) == 0)
 		return 0;	/* not for us to route: drop it */
 	mf = core_max_forwards(c, req, &mfh);
-	if (mf <= 0 || core_next_leg(req, &out) != 0)
+	if (mf <= 0 || core_next_leg(c, req, &out) != 0)
 		return 0;
 	core_set_max_forwards(mfh, mf - 1);
 	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
@@ -276,7 +282,7 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 	struct core_leg up;
 	struct core_stx *s;
 
-	if (core_next_leg(req, out) != 0) {
+	if (core_next_leg(c, req, out) != 0) {
 		core_reply(c, in, req, 503, "Next Hop Unreachable");
 		osip_message_free(req);
 		return;
@@ -316,6 +322,8 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 
 	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
 		return -ENOENT;
+	if (!b->conn_id && core_dest_is_infra(c, &b->received))
+		return -EACCES;
 	leg->edge_id = b->edge_id;
 	if (b->conn_id) {
 		leg->transport = b->transport;
@@ -324,7 +332,7 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 		leg->dst = b->received;
 		return 0;
 	}
-	if (core_uri_leg(u, leg) == 0 &&
+	if (core_uri_leg(u, leg) == 0 && !core_dest_is_infra(c, &leg->dst) &&
 	    (!have_src || strcmp(env_sa_ip(&leg->dst, a, sizeof(a)),
 				 env_sa_ip(&b->received, r, sizeof(r))) == 0))
 		return 0;
@@ -450,22 +458,28 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 		goto done;
 	}
 	core_set_max_forwards(mfh, mf - 1);
-	if (core_method_is(req, "BYE"))
-		core_media_delete(c, req);
 
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
-	if (core_strip_routes(c, req, &out) > 0 ||
-	    osip_list_size(&req->routes) > 0) {
-		/* A Route set that is not ours was put there by the UA for
-		 * a next hop it chose (a preloaded outbound route). */
+	if (core_has_to_tag(req)) {
+		/* In dialog: only what our Record-Route brought here is
+		 * ours to route (Kamailio's loose_route()). */
+		if (core_strip_routes(c, req, &out) == 0) {
+			core_reply(c, in, req, 404, "Not Here");
+			goto done;
+		}
+		if (core_method_is(req, "BYE"))
+			core_media_delete(c, req);
 		core_proxy_relay(c, in, req, &out);
 		return;
 	}
-	if (core_has_to_tag(req)) {
-		core_reply(c, in, req, 404, "Not Here");
-		goto done;
-	}
+	/* An initial request: our own Route (we are the UA's outbound
+	 * proxy) is consumed; any other preloaded Route is dropped, as the
+	 * Kamailio default configuration does, so that nobody can make us
+	 * relay to a next hop of their choosing. */
+	core_strip_routes(c, req, &out);
+	osip_list_special_free(&req->routes,
+			       (void (*)(void *))osip_route_free);
 	if (core_method_is(req, "REGISTER")) {
 		core_registrar(c, in, req);
 		goto done;

@@ -120,9 +120,10 @@ core_reg_contact_read(struct core *c, osip_contact_t *ct, long hdr_expires,
 	out->q = 1000;
 	p = NULL;
 	if (osip_contact_param_get_byname(ct, "q", &p) == 0 && p && p->gvalue) {
-		double q = atof(p->gvalue);
+		char *end;
+		double q = strtod(p->gvalue, &end);
 
-		if (q < 0 || q > 1) {
+		if (end == p->gvalue || *end != '\0' || !(q >= 0 && q <= 1)) {
 			*why = "Bad q";
 			return 400;
 		}

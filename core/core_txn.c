@@ -307,6 +307,15 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	char *buf = NULL;
 	size_t len = 0;
 
+	if (s->invite && code >= 200 && code < 300 &&
+	    (s->state == STX_COMPLETED || s->state == STX_CONFIRMED)) {
+		/* A callee's 2xx racing our final answer (a CANCEL, a 6xx,
+		 * a timeout): RFC 3261 16.7 step 5 forwards every 2xx, so the
+		 * caller can ACK and BYE the call it did not want. */
+		core_send_msg(c, &s->up, resp);
+		osip_message_free(resp);
+		return;
+	}
 	if (s->state == STX_TERMINATED || s->state == STX_CONFIRMED ||
 	    s->state == STX_COMPLETED || (s->state == STX_ACCEPTED &&
 					  (code < 200 || code >= 300))) {
@@ -638,7 +647,14 @@ core_ctx_send_cancel(struct core_ctx *x)
 	osip_message_t *m;
 	struct core_ctx *cx;
 
+	if (x->cancel_sent)
+		return;
 	x->cancel_sent = 1;
+	/* RFC 3261 9.1: no final response 64*T1 after the CANCEL and the
+	 * branch counts as cancelled; timer C no longer applies. */
+	x->timer_c = 0;
+	x->timeout_at = core_now_ms(s->core) + 64 * (uint64_t)core_t1(s->core);
+	core_ctx_arm(x);
 	m = core_ctx_derive(x, "CANCEL", NULL);
 	if (m == NULL)
 		return;
@@ -696,8 +712,8 @@ core_ctx_timer_cb(uv_timer_t *t)
 		if (x->timer_c) {
 			/* Timer C (RFC 3261 16.8): ringing too long. */
 			x->timer_c = 0;
-			core_ctx_send_cancel(x);
 			x->timeout_at = now + 64 * (uint64_t)core_t1(c);
+			core_ctx_send_cancel(x);
 		} else {
 			c->st.timeouts++;
 			core_ctx_finish(x, CTX_COMPLETED,
@@ -871,7 +887,10 @@ core_txn_on_response(struct core *c, const struct env *in,
 			else
 				x->retx_ms = c->cfg->t2_ms;
 		}
-		if (x->invite && x->state == CTX_PROCEEDING) {
+		if (x->invite && x->state == CTX_PROCEEDING && !x->cancel_sent &&
+		    (code > 100 || !x->timer_c)) {
+			/* Timer C replaces timer B once the branch answers;
+			 * it restarts on 101-199 only (RFC 3261 16.7). */
 			x->timer_c = 1;
 			x->timeout_at = core_now_ms(c) +
 					1000 * (uint64_t)c->cfg->timer_c_s;

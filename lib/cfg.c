@@ -44,6 +44,7 @@ struct cfg_key {
 
 static const struct cfg_key cfg_global_keys[] = {
 	S("cluster", "run_dir", run_dir, "/tmp/sipmesh"),
+	S("cluster", "secret", secret, ""),
 	I("cluster", "edges", n_edges_wanted, "1", 1, CFG_MAX_EDGES),
 	I("cluster", "cores", n_cores_wanted, "2", 1, CFG_MAX_CORES),
 	{ "log", "level", CFG_LOGLEVEL, offsetof(struct cfg, log_level), 0,
@@ -56,7 +57,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("registrar", "min_expires", min_expires, "60", 0, 86400),
 	I("registrar", "max_expires", max_expires, "86400", 1, 31536000),
 	I("registrar", "default_expires", default_expires, "3600", 1, 31536000),
-	I("registrar", "max_contacts", max_contacts, "10", 1, 64),
+	/* At most 16: a fork keeps a CANCEL slot per branch (core). */
+	I("registrar", "max_contacts", max_contacts, "10", 1, 16),
 	S("registrar", "domains", domains_raw, ""),
 	I("proxy", "t1_ms", t1_ms, "500", 10, 10000),
 	I("proxy", "t2_ms", t2_ms, "4000", 10, 60000),

@@ -27,6 +27,18 @@ const path = require('node:path');
 const { describe, before, after, it } = require('node:test');
 const { Proc, freePort, waitUntil, redisCommand, HOST } = require('./lib/cluster');
 
+/* Resolves once /proc says pid is stopped (state T). */
+async function waitStopped(pid) {
+	const deadline = Date.now() + 2000;
+	while (Date.now() < deadline) {
+		const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+		if (st.slice(st.lastIndexOf(')') + 2)[0] === 'T')
+			return;
+		await new Promise((r) => setTimeout(r, 5));
+	}
+	throw new Error(`process ${pid} did not stop`);
+}
+
 const DEADLINE_MS = 15000;
 const PING_MS = 200;
 const NG_TIMEOUT_MS = 200;
@@ -378,6 +390,9 @@ describe('40 media rtpctl', () => {
 		}
 		const t0 = Date.now();
 		process.kill(A.proc.pid, 'SIGSTOP');
+		/* The signal is asynchronous: on a loaded machine A may still
+		 * answer one more command unless we wait until it is stopped. */
+		await waitStopped(A.proc.pid);
 		try {
 			/* A call A holds: resent, then a clear error. */
 			const q = env.probe[1].send({ command: 'query', 'call-id': held });
