@@ -530,6 +530,10 @@ edge_ws_vhost(struct edge_ws *w, int i, const char *addr, int tls)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = me->tls_cert;
 		info.ssl_private_key_filepath = me->tls_key;
+		/* HTTP/1.1 only: over h2 Chromium runs WebSockets as h2
+		 * streams (RFC 8441), which never pass the callback that
+		 * adds a connection to the edge's table. */
+		info.alpn = "http/1.1";
 	}
 	v->w = w;
 	v->tp.transport = tls ? ENV_WSS : ENV_WS;

@@ -8,9 +8,9 @@ set -eu
 PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
-redis-server sip-tester iproute2 procps rtpengine-daemon ansible-core openssl"
+redis-server sip-tester iproute2 procps rtpengine-daemon ansible-core openssl chromium"
 
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio kamailio-extra-modules"
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio kamailio-extra-modules kamailio-websocket-modules"
 
 missing=""
 for p in $PKGS; do

@@ -12,6 +12,13 @@ CONF=${SIPMESH_CONF:-etc/sipmesh.conf}
 layout=$("$BIN/sipmesh-core" -c "$CONF" -L) || exit 1
 pids=""
 
+# The KwikyKonf web app the edges serve (http_root, web/dist by
+# default): built when missing or older than its sources.  Without
+# npm packages and no network the cluster still runs, without it.
+if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -1)" ]; then
+	sh web/build.sh || echo "sipmesh: could not build KwikyKonf (web/dist); HTTP will answer 404"
+fi
+
 # SIP over TLS and WSS need a certificate.  When an edge listens on
 # either and the configuration names none, make a self-signed pair
 # once (build/run/tls/) and run with a copy of the configuration that
@@ -106,7 +113,15 @@ for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
 	    $1 == "udp" || $1 == "tcp" || $1 == "tls" {
 		printf "sipmesh: SIP %s on %s (edge %s)\n", toupper($1), $2, id }
 	    $1 == "ws" || $1 == "wss" {
-		printf "sipmesh: SIP %s on %s://%s (edge %s)\n", toupper($1), $1, $2, id }'
+		printf "sipmesh: SIP %s on %s://%s (edge %s)\n", toupper($1), $1, $2, id }
+	    $1 == "ws" || $1 == "wss" { a[$1] = $2; sub(/^0\.0\.0\.0:/, "127.0.0.1:", a[$1]) }
+	    $1 == "http_root" { root = $2 }
+	    END {
+		if (root == "" || (a["ws"] == "" && a["wss"] == "")) exit
+		if (a["ws"] != "") printf "sipmesh: KwikyKonf on http://%s/", a["ws"]
+		if (a["ws"] != "" && a["wss"] != "") printf " and "
+		if (a["wss"] != "") printf "https://%s/", a["wss"]
+		printf " (edge %s; open it in two tabs)\n", id }'
 done
 echo "sipmesh: running with $CONF; Ctrl-C stops everything"
 
