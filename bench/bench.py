@@ -4,9 +4,12 @@
 For each server (sipmesh: redis + 1 edge + 2 cores; Kamailio from
 Debian with bench/kamailio.cfg) and each scenario (REGISTER with 10,000
 distinct users, MESSAGE to registered users, record-routed calls
-INVITE..BYE), find the highest rate sipp sustains with under 1% failed
-calls, and report response-time percentiles, server CPU per operation
-and server memory, side by side with the ratio sipmesh/Kamailio.
+INVITE..BYE, the same calls with media anchored on rtpengine), find the
+highest rate sipp sustains with under 1% failed calls, and report
+response-time percentiles, server CPU per operation and server memory,
+side by side with the ratio sipmesh/Kamailio.  Scenario "ws": WebSocket
+clients (bench/wsload.js) registered and kept open on one edge, memory
+per connection.
 
 Only loopback, free ports, processes stopped by PID.  Python 3 standard
 library only.  See bench/run.sh for the environment variables.
@@ -15,6 +18,7 @@ library only.  See bench/run.sh for the environment variables.
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -47,17 +51,33 @@ BISECT = int(env("BENCH_BISECT", "1" if QUICK else "2"))
 SETTLE = float(env("BENCH_SETTLE", "1" if QUICK else "2"))
 HOLD_MS = int(env("BENCH_CALL_HOLD_MS", "1000"))
 SERVERS = env("BENCH_SERVERS", "sipmesh,kamailio").split(",")
-SCENARIOS = env("BENCH_SCENARIOS", "register,message,call").split(",")
+SCENARIOS = [x.strip() for x in env("BENCH_SCENARIOS", "register,message,call,media,ws").split(",")
+             if x.strip()]
+SIPP_SCENARIOS = ("register", "message", "call", "media")
+# media: as many userspace rtpengine daemons for either server, each with
+# its own range of RTP_PORTS media ports (4 per call: RTP+RTCP per side)
+RTPENGINES = int(env("BENCH_RTPENGINES", "2"))
+RTP_PORTS = int(env("BENCH_RTP_PORTS", "8000"))
+# ws: cumulative numbers of WebSocket connections held open on one edge
+WS_STAGES = [int(x) for x in env("BENCH_WS_STAGES", "1000,5000,10000,19000").split(",") if x]
+WS_SOURCES = int(env("BENCH_WS_SOURCES", "4"))      # 127.0.0.2 .. 127.0.0.(1+N)
+WS_WINDOW = int(env("BENCH_WS_WINDOW", "100"))      # connections in progress at once
+NODE = env("BENCH_NODE", "node")
 KAM_SHM = int(env("BENCH_KAM_SHM_MB", "2048"))
 KAM_PKG = int(env("BENCH_KAM_PKG_MB", "64"))
 KAM_CHILDREN = int(env("BENCH_KAM_CHILDREN", "2"))
+# media: Kamailio's rtpengine module waits for every ng reply inside the
+# SIP worker, so with -n 2 any rtpengine delay stalls all SIP traffic;
+# deployments with rtpengine run more workers than cores.  8 by default.
+KAM_MEDIA_CHILDREN = int(env("BENCH_KAM_MEDIA_CHILDREN", "8"))
 OUT = os.path.abspath(env("BENCH_OUT", os.path.join(HERE, "out")))
 SIPMESH_BIN = env("SIPMESH_BIN", os.path.join(os.path.dirname(HERE), "build", "bin"))
 CONFIRM = env("BENCH_CONFIRM", "1") not in ("0", "no")
+KAM_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 FAIL_LIMIT = 1.0      # percent
 KEEPUP = 0.95         # achieved / target rate
-START = {"register": 10000, "message": 4000, "call": 1000}
-MAXRATE = {"register": 400000, "message": 200000, "call": 50000}
+START = {"register": 10000, "message": 4000, "call": 1000, "media": 500}
+MAXRATE = {"register": 400000, "message": 200000, "call": 50000, "media": 50000}
 FIXED = {}
 for item in env("BENCH_RATES", "").split(","):
     if "=" in item:
@@ -68,6 +88,8 @@ TITLE = {
     "register": "REGISTER/s (10,000 distinct users)",
     "message": "MESSAGE/s (to registered users, relayed to a sipp UAS)",
     "call": "calls/s (INVITE/180/200/ACK/%d ms/BYE/200, record-routed)" % HOLD_MS,
+    "media": "calls/s with media anchored on rtpengine (the same calls; offer/answer/delete "
+             "through %d rtpengine daemon%s)" % (RTPENGINES, "s" if RTPENGINES != 1 else ""),
 }
 
 LOG = None
@@ -217,6 +239,178 @@ def percentile(sorted_vals, q):
     return sorted_vals[k]
 
 
+# ---------------------------------------------------------------- rtpengine
+
+def benc(v):
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, str):
+        return benc(v.encode("latin-1"))
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, list):
+        return b"l" + b"".join(benc(x) for x in v) + b"e"
+    return b"d" + b"".join(benc(k) + benc(v[k]) for k in sorted(v)) + b"e"
+
+
+def unbenc(buf):
+    def val(i):
+        c = buf[i:i + 1]
+        if c == b"i":
+            e = buf.index(b"e", i)
+            return int(buf[i + 1:e]), e + 1
+        if c in (b"l", b"d"):
+            i += 1
+            out = [] if c == b"l" else {}
+            while buf[i:i + 1] != b"e":
+                if c == b"l":
+                    x, i = val(i)
+                    out.append(x)
+                else:
+                    k, i = val(i)
+                    x, i = val(i)
+                    out[k] = x
+            return out, i + 1
+        colon = buf.index(b":", i)
+        n = int(buf[i:colon])
+        return buf[colon + 1:colon + 1 + n].decode("latin-1"), colon + 1 + n
+    return val(0)[0]
+
+
+def ng_command(port, d, timeout=1.0):
+    """One ng command to the rtpengine at 127.0.0.1:port; its reply dict."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    cookie = b"b%d_%d" % (os.getpid(), int(time.time() * 1e6))
+    try:
+        s.sendto(cookie + b" " + benc(d), ("127.0.0.1", port))
+        data = s.recv(1 << 20)
+        return unbenc(data[data.index(b" ") + 1:])
+    finally:
+        s.close()
+
+
+def udp_ports_in_use():
+    used = set()
+    for fn in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(fn) as f:
+                next(f)
+                for line in f:
+                    used.add(int(line.split()[1].rsplit(":", 1)[1], 16))
+        except (OSError, StopIteration, ValueError, IndexError):
+            pass
+    return used
+
+
+def media_port_ranges(n, size):
+    """n disjoint ranges of media ports below the ephemeral range (the
+    least used ones now), as tests/integ/lib/cluster.js picks them."""
+    lo = 10000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = min(int(f.read().split()[0]), 32768) - 1
+    except (OSError, ValueError, IndexError):
+        hi = 32767
+    size = min(size, (hi - lo + 1) // n)
+    used = udp_ports_in_use()
+    slots = [(lo + k * size, lo + (k + 1) * size - 1) for k in range((hi - lo + 1) // size)]
+    slots.sort(key=lambda r: sum(1 for p in used if r[0] <= p <= r[1]))
+    return sorted(slots[:n])
+
+
+class Rtpengines:
+    """RTPENGINES userspace rtpengine daemons on free ng ports and
+    disjoint media port ranges; the same for sipmesh and Kamailio."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.engines = []     # {label, ng, min, max}
+
+    def start(self, procs):
+        """Starts the daemons into procs (label -> Popen), waits for ng ping."""
+        self.engines = []
+        for i, (pmin, pmax) in enumerate(media_port_ranges(RTPENGINES, RTP_PORTS), 1):
+            e = {"label": "rtpengine%d" % i, "ng": free_port(), "min": pmin, "max": pmax}
+            lf = open(os.path.join(OUT, "%s.log" % e["label"]), "a")
+            procs[e["label"]] = subprocess.Popen(
+                ["rtpengine", "--config-file=none", "--table=-1", "--foreground",
+                 "--log-stderr", "--listen-ng=127.0.0.1:%d" % e["ng"],
+                 "--interface=127.0.0.1", "--port-min=%d" % pmin, "--port-max=%d" % pmax,
+                 "--log-level=4", "--delete-delay=0",
+                 "--pidfile=%s" % os.path.join(self.dir, "%s.pid" % e["label"])],
+                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            e["proc"] = procs[e["label"]]
+            self.engines.append(e)
+        for e in self.engines:
+            end = time.time() + 15
+            while True:
+                if e["proc"].poll() is not None:
+                    raise RuntimeError("%s exited (status %s) while starting: see %s/%s.log"
+                                       % (e["label"], e["proc"].returncode, OUT, e["label"]))
+                try:
+                    if ng_command(e["ng"], {"command": "ping"}, 0.3).get("result") == "pong":
+                        break
+                except (OSError, ValueError):
+                    pass
+                if time.time() > end:
+                    raise RuntimeError("%s does not answer ng ping" % e["label"])
+                time.sleep(0.1)
+
+    def addrs(self):
+        return ["127.0.0.1:%d" % e["ng"] for e in self.engines]
+
+    def describe(self):
+        return "%d userspace rtpengine (%s)" % (len(self.engines), ", ".join(
+            "ng %d, ports %d-%d" % (e["ng"], e["min"], e["max"]) for e in self.engines))
+
+    def calls(self):
+        """(ng port, Call-ID) of every call the daemons hold now (ng list);
+        None if one does not answer."""
+        out = []
+        for e in self.engines:
+            try:
+                r = ng_command(e["ng"], {"command": "list", "limit": 1000000}, 2.0)
+                out += [(e["ng"], c) for c in r.get("calls", [])]
+            except (OSError, ValueError):
+                return None
+        return out
+
+    def sessions(self):
+        c = self.calls()
+        return None if c is None else len(c)
+
+    def purge(self):
+        """Deletes every call still held (calls whose caller gave up in an
+        overloaded trial are never BYEd and would hold their ports for
+        rtpengine's 60 s media timeout, failing the next trials)."""
+        n = 0
+        for port, cid in self.calls() or []:
+            try:
+                ng_command(port, {"command": "delete", "call-id": cid}, 1.0)
+                n += 1
+            except (OSError, ValueError):
+                pass
+        return n
+
+    COUNTS = ("offer", "answer", "delete", "ping", "query")
+
+    def counts(self):
+        """ng commands each daemon has handled so far (summed), and errors."""
+        out = dict.fromkeys(self.COUNTS + ("error", "sessions"), 0)
+        for e in self.engines:
+            try:
+                st = ng_command(e["ng"], {"command": "statistics"}, 2.0)["statistics"]
+            except (OSError, ValueError, KeyError):
+                return None
+            cs = st.get("controlstatistics", {})
+            for k in self.COUNTS:
+                out[k] += int(cs.get("total%scount" % k, 0))
+            out["error"] += sum(int(p.get("errorcount", 0)) for p in cs.get("proxies", []))
+            out["sessions"] += int(st.get("totalstatistics", {}).get("managedsessions", 0))
+        return out
+
+
 # ---------------------------------------------------------------- servers
 
 class Server:
@@ -226,6 +420,14 @@ class Server:
         self.dir = workdir
         self.port = None
         self.procs = {}          # label -> Popen
+        self.media = False       # anchor media on rtpengine (scenario media)
+        self.ws = False          # listen on WebSocket (scenario ws)
+        self.ws_port = None
+        self.rtp = Rtpengines(workdir)
+
+    def label_pids(self, labels):
+        """pids of the processes with these labels (and their children)."""
+        return [pid for l, pl in self.pids().items() if l in labels for pid in pl]
 
     def pids(self):
         """label -> [pids] of every server process (with children)."""
@@ -271,18 +473,38 @@ class Kamailio(Server):
             os.unlink(self.ctl)
         cmd = ["kamailio", "-f", os.path.join(HERE, "kamailio.cfg"),
                "-DD", "-E", "-m", str(KAM_SHM), "-M", str(KAM_PKG),
-               "-n", str(KAM_CHILDREN), "-l", "udp:127.0.0.1:%d" % self.port,
+               "-n", str(self.children()), "-l", "udp:127.0.0.1:%d" % self.port,
                "-A", 'CTL_SOCK="unix:%s"' % self.ctl,
                "-P", os.path.join(self.dir, "kamailio.pid")]
+        extra = ""
+        if self.media:
+            self.rtp.start(self.procs)
+            cmd += ["-A", "WITH_MEDIA", "-A", 'RTPENGINE_SOCK="%s"' % " ".join(
+                "udp:%s=1" % a for a in self.rtp.addrs())]
+            extra += "; -A WITH_MEDIA, " + self.rtp.describe()
+        if self.ws:
+            if not os.path.exists(os.path.join(KAM_MODULES, "websocket.so")):
+                raise FileNotFoundError("%s/websocket.so missing (Debian package "
+                                        "kamailio-websocket-modules)" % KAM_MODULES)
+            self.ws_port = free_port()
+            cmd += ["-A", "WITH_WS", "-l", "tcp:127.0.0.1:%d" % self.ws_port]
+            extra += "; -A WITH_WS, ws://127.0.0.1:%d" % self.ws_port
         self.cmd = cmd
         logf = open(os.path.join(OUT, "kamailio.log"), "a")
         self.procs["kamailio"] = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                                   stdin=subprocess.DEVNULL)
         wait_ready(self.port, self.procs.values(), "kamailio")
         v = subprocess.run(["kamailio", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-        return "%s; %s -m %d -M %d -n %d (%d processes)" % (
+        return "%s; %s -m %d -M %d -n %d (%d processes)%s" % (
             v.strip(), os.path.relpath(os.path.join(HERE, "kamailio.cfg"), os.getcwd()),
-            KAM_SHM, KAM_PKG, KAM_CHILDREN, len(self.all_pids()))
+            KAM_SHM, KAM_PKG, self.children(), len(self.all_pids()), extra)
+
+    def children(self):
+        return KAM_MEDIA_CHILDREN if self.media else KAM_CHILDREN
+
+    def ws_pids(self):
+        """The processes that hold WebSocket connections: all of Kamailio's."""
+        return self.label_pids(["kamailio"])
 
     def kamcmd(self, *args):
         try:
@@ -301,10 +523,12 @@ class Sipmesh(Server):
     name = "sipmesh"
 
     def start(self):
-        for b in ("sipmesh-edge", "sipmesh-core"):
+        for b in ("sipmesh-edge", "sipmesh-core") + (("sipmesh-rtpctl",) if self.media else ()):
             if not os.access(os.path.join(SIPMESH_BIN, b), os.X_OK):
                 raise FileNotFoundError("%s/%s not built" % (SIPMESH_BIN, b))
         self.procs = {}
+        if self.media:
+            self.rtp.start(self.procs)
         self.port = free_port()
         rport = free_port()
         self.shm = "/sm-bench-%d" % os.getpid()
@@ -331,6 +555,22 @@ shm_name = %s
 [edge 1]
 udp = 127.0.0.1:%d
 """ % (run_dir, rport, self.shm, self.port))
+            if self.ws:
+                self.ws_port = free_port()
+                f.write("""ws = 127.0.0.1:%d
+max_conns_per_ip = 100000
+idle_timeout_s = 86400
+ws_ping_s = 0
+""" % self.ws_port)
+            if self.media:
+                # sipmesh-rtpctl -i 1 on ipc://<run_dir>/rtpctl-1 (the default)
+                f.write("""
+[proxy]
+media = yes
+
+[rtpctl]
+instances = %s
+""" % " ".join("%s/1" % a for a in self.rtp.addrs()))
         rlog = open(os.path.join(OUT, "sipmesh-redis.log"), "a")
         self.procs["redis"] = subprocess.Popen(
             ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
@@ -345,6 +585,18 @@ udp = 127.0.0.1:%d
                 if time.time() > end or self.procs["redis"].poll() is not None:
                     raise RuntimeError("redis-server did not start")
                 time.sleep(0.1)
+        if self.media:
+            lf = open(os.path.join(OUT, "sipmesh-rtpctl1.log"), "a")
+            self.procs["rtpctl1"] = subprocess.Popen(
+                [os.path.join(SIPMESH_BIN, "sipmesh-rtpctl"), "-c", self.conf, "-i", "1"],
+                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            sock = os.path.join(run_dir, "rtpctl-1")
+            end = time.time() + 10
+            while not os.path.exists(sock):
+                if time.time() > end or self.procs["rtpctl1"].poll() is not None:
+                    raise RuntimeError("sipmesh-rtpctl did not start: see %s/sipmesh-rtpctl1.log"
+                                       % OUT)
+                time.sleep(0.1)
         for label, binary, inst in (("core1", "sipmesh-core", 1), ("core2", "sipmesh-core", 2),
                                     ("edge1", "sipmesh-edge", 1)):
             lf = open(os.path.join(OUT, "sipmesh-%s.log" % label), "a")
@@ -353,7 +605,16 @@ udp = 127.0.0.1:%d
                 stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_ready(self.port, self.procs.values(), "sipmesh")
         time.sleep(0.5)   # let both cores join
-        return "redis + 1 edge + 2 cores, %s (%d processes)" % (SIPMESH_BIN, len(self.all_pids()))
+        if self.media:
+            time.sleep(1.0)   # rtpctl's first health pings (ping_interval_ms 1000)
+        return "redis + 1 edge + 2 cores%s, %s (%d processes)%s" % (
+            " + 1 rtpctl" if self.media else "", SIPMESH_BIN, len(self.all_pids()),
+            ("; [proxy] media = yes, " + self.rtp.describe()) if self.media else
+            ("; ws://127.0.0.1:%d" % self.ws_port) if self.ws else "")
+
+    def ws_pids(self):
+        """The process that holds WebSocket connections: the edge."""
+        return self.label_pids(["edge1"])
 
     def shm_path(self):
         return "/dev/shm" + self.shm
@@ -531,7 +792,7 @@ class Bench:
         d = self.trialdir("%s-%d" % (scn, rate))
         total = max(1, int(rate * DURATION))
         uas = None
-        if scn in ("message", "call"):
+        if scn in ("message", "call", "media"):
             uas = Sipp(["-sf", os.path.join(SCN, "%s_uas.xml" % scn), "-i", "127.0.0.1",
                         "-p", str(self.uas_port), "-trace_stat", "-stf", "uas-stat.csv",
                         "-fd", "60"], d, "uas")
@@ -551,8 +812,8 @@ class Bench:
                      "-key", "contact", "127.0.0.1:%d" % self.uac_port]
         elif scn == "message":
             args += ["-sf", os.path.join(SCN, "message_uac.xml"), "-inf", self.targets_csv]
-        else:
-            args += ["-sf", os.path.join(SCN, "call_uac.xml"), "-inf", self.targets_csv,
+        else:   # call, media (media_uac.xml: call_uac.xml + the SDP checked anchored)
+            args += ["-sf", os.path.join(SCN, "%s_uac.xml" % scn), "-inf", self.targets_csv,
                      "-d", str(HOLD_MS)]
             guard += HOLD_MS / 1000.0
         args += ["-timeout", "%ds" % int(guard + 1)]
@@ -564,6 +825,7 @@ class Bench:
             while not stop_sampling.wait(0.5):
                 peak[0] = max(peak[0], self.srv.memory())
         th = threading.Thread(target=sampler, daemon=True)
+        ng0 = self.srv.rtp.counts() if scn == "media" else None
         cpu0 = self.srv.cpu()
         t0 = time.time()
         th.start()
@@ -592,7 +854,7 @@ class Bench:
         achieved = (len(rtts) - 1) / span if span > 0 else 0.0
         fail_pct = 100.0 * (created - ok) / created if created else 100.0
         # seconds the load lasted (for "cores busy"): responses span + call hold
-        load_s = (span + (HOLD_MS / 1000.0 if scn == "call" else 0)) or wall
+        load_s = (span + (HOLD_MS / 1000.0 if scn in ("call", "media") else 0)) or wall
         ticks = sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1)
         cpu_s = ticks / float(HZ)
         r = {
@@ -608,6 +870,16 @@ class Bench:
             "sipp_uas_cores": (uas.cpu / load_s) if uas and load_s else None,
             "dir": d, "server_alive": alive,
         }
+        if scn == "media":
+            # ng commands per successful call (the statistics and list
+            # commands of the bench itself are not in these counts)
+            ng1 = self.srv.rtp.counts()
+            if ng0 and ng1:
+                r["ng"] = {k: ng1[k] - ng0[k] for k in ng1}
+            # every call's session deleted (BYE): none left on rtpengine
+            r["rtp_sessions_left"] = self.srv.rtp.sessions()
+            if r["rtp_sessions_left"]:
+                r["rtp_purged"] = self.srv.rtp.purge()
         why = []
         if not alive:
             why.append("server died")
@@ -623,6 +895,10 @@ class Bench:
         r["why"] = ", ".join(why)
         sipp_note = " sipp uac %.2f%s cores" % (
             r["sipp_uac_cores"], "" if uas is None else " uas %.2f" % (r["sipp_uas_cores"] or 0))
+        if scn == "media":
+            sipp_note += " rtpengine sessions left %s" % r["rtp_sessions_left"]
+            if r.get("ng"):
+                sipp_note += " ng " + " ".join("%s %d" % (k, v) for k, v in r["ng"].items() if v)
         log("  %-8s %-8s target %7d/s achieved %8.0f/s ok %7d fail %5.2f%% retrans %6d "
             "p50/p90/p99 %s/%s/%s ms  cpu %s us/op server %.2f cores%s  %s" % (
                 self.srv.name, scn, rate, achieved, ok, fail_pct, r["retrans"],
@@ -687,7 +963,7 @@ class Bench:
     def fresh(self):
         """Restart the server with the same state: 10,000 users, the callees."""
         self.srv.stop()
-        self.srv.start()
+        self.description = self.srv.start()
         n = self.register_once(self.users_csv, NUSERS, "127.0.0.1:%d" % self.uac_port,
                                self.uac_port, 5000)
         if n != NUSERS:
@@ -700,6 +976,16 @@ class Bench:
         if any(s in scenarios for s in ("message", "call")):
             self.register_callees()
         for scn in scenarios:
+            if self.srv.media != (scn == "media"):
+                # media on (or off again): the same server restarted with
+                # [proxy] media / the rtpengine module and the daemons
+                self.srv.media = scn == "media"
+                log("  %s: restarting with media %s" % (self.srv.name,
+                                                        "on" if self.srv.media else "off"))
+                self.fresh()
+                if self.srv.media:
+                    out["media_server"] = self.description
+                    log("  %s started: %s" % (self.srv.name, self.description))
             log("%s: %s" % (self.srv.name, TITLE[scn]))
             best, trials = self.search(scn)
             out["trials"] += trials
@@ -727,6 +1013,155 @@ class Bench:
                     best = final
             out["best"][scn] = best
         return out
+
+
+# ---------------------------------------------------------------- ws
+
+def options_ms(port, n=10):
+    """UDP OPTIONS round trips (ms, sorted; None = no 200 within 2 s)."""
+    out = []
+    for _ in range(n):
+        t0 = time.time()
+        ok = sip_options_ok(port, 2.0)
+        out.append((time.time() - t0) * 1000.0 if ok else None)
+        time.sleep(0.05)
+    return sorted(out, key=lambda v: float("inf") if v is None else v)
+
+
+class WsLoader:
+    """One bench/wsload.js process: count connections registered and held."""
+
+    def __init__(self, url, count, first, label):
+        srcs = ",".join("127.0.0.%d" % (2 + i) for i in range(max(1, WS_SOURCES)))
+        self.err = open(os.path.join(OUT, "wsload-%s.log" % label), "a")
+        self.p = subprocess.Popen(
+            [NODE, os.path.join(HERE, "wsload.js"), "--url", url, "--count", str(count),
+             "--first", str(first), "--src", srcs, "--window", str(WS_WINDOW),
+             "--tag", label],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, cwd=HERE)
+        self.buf = b""
+
+    def line(self, timeout):
+        """The next JSON line it prints, or None after timeout."""
+        end = time.time() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.time()
+            if left <= 0 or self.p.poll() is not None and not select.select([self.p.stdout], [], [], 0)[0]:
+                return None
+            r, _, _ = select.select([self.p.stdout], [], [], min(left, 1.0))
+            if r:
+                chunk = os.read(self.p.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                self.buf += chunk
+        l, self.buf = self.buf.split(b"\n", 1)
+        try:
+            return json.loads(l)
+        except ValueError:
+            return None
+
+    def status(self):
+        try:
+            self.p.stdin.write(b"status\n")
+            self.p.stdin.flush()
+        except OSError:
+            return None
+        return self.line(10)
+
+    def stop(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def ws_bench(srv):
+    """WebSocket clients registered and kept open on one edge, in stages."""
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "ws")):
+        raise FileNotFoundError("bench/node_modules/ws missing (bench/run.sh runs npm install "
+                                "in bench/)")
+    srv.media, srv.ws = False, True
+    desc = srv.start()
+    log("%s started: %s" % (srv.name, desc))
+    url = "ws://127.0.0.1:%d" % srv.ws_port
+    res = {"server": desc, "stages": [], "url": url}
+    time.sleep(max(SETTLE, 2.0))
+    base = {"ws_rss": sum(rss_bytes(x) for x in srv.ws_pids()),
+            "ws_pss": sum(pss_bytes(x) for x in srv.ws_pids()),
+            "pss": srv.memory(), "extra": srv.extra_memory()}
+    res["base"] = base
+    loaders, have, registered = [], 0, 0
+    try:
+        for target in WS_STAGES:
+            n = target - have
+            if n <= 0:
+                continue
+            c0, t0 = srv.cpu(), time.time()
+            ld = WsLoader(url, n, have, "%s-%d" % (srv.name, target))
+            loaders.append(ld)
+            r = ld.line(60 + n / 100.0)
+            if r is None:
+                log("  %s ws: the loader for %d..%d gave no result (see %s/wsload-*.log)"
+                    % (srv.name, have, target, OUT))
+                break
+            wall = time.time() - t0
+            time.sleep(SETTLE)
+            c1 = srv.cpu()
+            have = target
+            registered += r["registered"]
+            ws_pids = srv.ws_pids()
+            st = {"target": target, "registered": registered, "new": n,
+                  "new_registered": r["registered"], "failed": r["failed"],
+                  "errors": r["errors"], "connect_ms": r["connect_ms"],
+                  "register_ms": r["register_ms"], "elapsed_s": r["elapsed_s"],
+                  "rate": r["registered"] / r["elapsed_s"] if r["elapsed_s"] else None,
+                  "ws_rss": sum(rss_bytes(x) for x in ws_pids),
+                  "ws_pss": sum(pss_bytes(x) for x in ws_pids),
+                  "pss": srv.memory(), "extra": srv.extra_memory(),
+                  "cpu_s": sum(c1.get(k, 0) - c0.get(k, 0) for k in c1) / float(HZ),
+                  "wall_s": wall, "alive": srv.alive()}
+            st["options_ms"] = options_ms(srv.port)
+            for k in ("ws_rss", "ws_pss", "pss"):
+                st[k + "_per_conn"] = ((st[k] - base[k]) / float(registered)
+                                       if registered else None)
+            if "shm_real_used" in base["extra"] and "shm_real_used" in st["extra"] and registered:
+                st["shm_per_conn"] = (st["extra"]["shm_real_used"] -
+                                      base["extra"]["shm_real_used"]) / float(registered)
+            res["stages"].append(st)
+            om = [v for v in st["options_ms"] if v is not None]
+            log("  %-8s ws %6d connections: %6d registered (%d failed%s) in %.1f s; "
+                "connect p50/p99 %s/%s ms, REGISTER->200 p50/p90/p99 %s/%s/%s ms; "
+                "%s RSS %s PSS %s (+%.0f / +%.0f bytes per connection), all PSS %s; "
+                "UDP OPTIONS %s ms (median of %d, %d unanswered)" % (
+                    srv.name, target, registered, st["failed"],
+                    (" " + json.dumps(st["errors"])) if st["errors"] else "", r["elapsed_s"],
+                    r["connect_ms"][0], r["connect_ms"][2], r["register_ms"][0],
+                    r["register_ms"][1], r["register_ms"][2],
+                    "edge" if srv.name == "sipmesh" else "kamailio", mb(st["ws_rss"]),
+                    mb(st["ws_pss"]), st["ws_rss_per_conn"] or 0, st["ws_pss_per_conn"] or 0,
+                    mb(st["pss"]), "%.1f" % om[len(om) // 2] if om else "-", len(om),
+                    len(st["options_ms"]) - len(om)))
+            if not st["alive"]:
+                log("  %s died with %d WebSocket connections" % (srv.name, registered))
+                break
+            if r["failed"] > 0.05 * n:
+                log("  %s ws: over 5%% failed, no further stage" % srv.name)
+                break
+        # still open at the end?
+        time.sleep(1)
+        res["open_at_end"] = sum((ld.status() or {}).get("open", 0) for ld in loaders)
+        log("  %s ws: %d connections still open at the end" % (srv.name, res["open_at_end"]))
+    finally:
+        for ld in loaders:
+            ld.stop()
+        srv.stop()
+        srv.ws = False
+    return res
 
 
 # ---------------------------------------------------------------- report
@@ -771,8 +1206,9 @@ def report(results, info):
     w("Response time: sipp rtd (REGISTER->200, MESSAGE->200, INVITE->200) at that rate; "
       "sipp measures whole milliseconds, '<1' means under 1 ms.")
     w("Server CPU: utime+stime from /proc/<pid>/stat summed over every server process "
-      "(sipmesh: edge, 2 cores and redis), during the trial plus %g s, divided by "
-      "successful operations." % SETTLE)
+      "(sipmesh: edge, 2 cores and redis; media: + rtpctl and the rtpengine daemons; "
+      "Kamailio: its processes; media: + the rtpengine daemons), during the trial plus "
+      "%g s, divided by successful operations." % SETTLE)
     w("Server memory: sum of PSS over the server processes (shared memory, /dev/shm and "
       "Kamailio's -m pool, counted once for the pages in use), peak during the trial.")
     w("Machine: %s, %d cores; %s; load average at start %s." % (
@@ -783,9 +1219,22 @@ def report(results, info):
     w("")
     sm = results.get("sipmesh", {}).get("best", {})
     km = results.get("Kamailio", {}).get("best", {})
-    for scn in SCENARIOS:
+    for scn in [x for x in SCENARIOS if x in TITLE]:
         a, b = sm.get(scn), km.get(scn)
         w(TITLE[scn])
+        if scn == "media":
+            w("  Media packets do not flow: what is measured is the signalling plus the "
+              "rtpengine session setup and teardown (ng offer on the INVITE, answer on the "
+              "200, delete on the BYE; userspace rtpengine, --delete-delay=0), flags "
+              "RTP/AVP replace-origin replace-session-connection ICE=remove (sipmesh's "
+              "phone -> phone row; Kamailio: rtpengine module, bench/kamailio.cfg "
+              "WITH_MEDIA). A call whose SDP was not rewritten by rtpengine fails "
+              "(scenarios/media_*.xml). Reference from the issue: Kamailio 1,125 calls/s "
+              "with rtpengine anchoring on this kind of machine.")
+            for name, r in (("sipmesh", results.get("sipmesh", {})),
+                            ("Kamailio", results.get("Kamailio", {}))):
+                if r.get("media_server"):
+                    w("  %-9s %s" % (name + ":", r["media_server"]))
         w("  %-26s %14s %14s %18s" % ("", "sipmesh", "Kamailio", "sipmesh/Kamailio"))
 
         def row(label, fa, fb, ra):
@@ -827,13 +1276,50 @@ def report(results, info):
                 "%.2f" % (gb("sipp_uas_cores") or 0) if b else "-", "")
         if (a and a.get("unconfirmed")) or (b and b.get("unconfirmed")):
             w("  ?: failed its confirmation trial on a fresh server; figures from the search")
+        if scn == "media":
+            row("rtpengine sessions left", str(ga("rtp_sessions_left")) if a else "-",
+                str(gb("rtp_sessions_left")) if b else "-", "(after the trial; 0 = all deleted)")
+
+            def ngper(t, k):
+                if not t or not t.get("ng") or not t.get("ok"):
+                    return "-"
+                return "%.2f" % (t["ng"].get(k, 0) / float(t["ok"]))
+            for k in ("sessions", "offer", "answer", "delete", "ping", "error"):
+                row("rtpengine %s / call" % ("ng " + k if k != "sessions" else "sessions"),
+                    ngper(a, k), ngper(b, k), "")
         if a and a.get("cpu_by_proc"):
             w("  sipmesh CPU by process (s): " + ", ".join(
                 "%s %.2f" % (k, v) for k, v in sorted(a["cpu_by_proc"].items())))
+        if scn == "media" and b and b.get("cpu_by_proc"):
+            w("  Kamailio CPU by process (s): " + ", ".join(
+                "%s %.2f" % (k, v) for k, v in sorted(b["cpu_by_proc"].items())))
         w("")
-    w("Memory per binding (10,000 REGISTERs on a fresh server, PSS after - before)")
     ma = results.get("sipmesh", {}).get("membind")
     mk = results.get("Kamailio", {}).get("membind")
+    if ma or mk:
+        report_membind(w, ma, mk)
+    wa = results.get("sipmesh", {}).get("ws")
+    wk = results.get("Kamailio", {}).get("ws")
+    if wa or wk:
+        report_ws(w, wa, wk)
+    for name, why in info.get("skipped", {}).items():
+        w("")
+        w("%s not measured: %s" % (name, why))
+    w("")
+    w("Trials (target/s, achieved/s, failures %, p50/p90/p99 ms, server CPU us/op):")
+    for name in ("sipmesh", "Kamailio"):
+        for t in results.get(name, {}).get("trials", []):
+            w("  %-8s %-8s %7d %8.0f %6.2f%% %s/%s/%s %8s  %s" % (
+                name, t["scenario"], t["target"], t["achieved"], t["fail_pct"],
+                fmt_ms(t["p50"]), fmt_ms(t["p90"]), fmt_ms(t["p99"]),
+                "%.1f" % t["cpu_us_op"] if t["cpu_us_op"] else "-",
+                ("pass" if t["pass"] else "FAIL (%s)" % t["why"]) +
+                (" [confirmation, fresh server]" if t.get("confirm") else "")))
+    return "\n".join(lines) + "\n"
+
+
+def report_membind(w, ma, mk):
+    w("Memory per binding (10,000 REGISTERs on a fresh server, PSS after - before)")
     w("  %-26s %14s %14s %18s" % ("", "sipmesh", "Kamailio", "sipmesh/Kamailio"))
     w("  %-26s %14s %14s %18s" % ("before", mb(ma["mem_before"]) if ma else "-",
                                    mb(mk["mem_before"]) if mk else "-", ""))
@@ -854,24 +1340,71 @@ def report(results, info):
             w("    i.e. %.0f bytes per slot for max_bindings = %d; the per-binding figure "
               "above is what grows (Redis, heaps)" % (x["shm_file_allocated"] / float(MAX_BINDINGS),
                                                       MAX_BINDINGS))
-    for name in ("sipmesh", "Kamailio"):
-        m = results.get(name, {}).get("membind")
+    for name, m in (("sipmesh", ma), ("Kamailio", mk)):
         if m and m["registered"] != NUSERS:
             w("  WARNING: %s registered only %d of %d users" % (name, m["registered"], NUSERS))
-    for name, why in info.get("skipped", {}).items():
-        w("")
-        w("%s not measured: %s" % (name, why))
+
+
+def report_ws(w, wa, wk):
     w("")
-    w("Trials (target/s, achieved/s, failures %, p50/p90/p99 ms, server CPU us/op):")
-    for name in ("sipmesh", "Kamailio"):
-        for t in results.get(name, {}).get("trials", []):
-            w("  %-8s %-8s %7d %8.0f %6.2f%% %s/%s/%s %8s  %s" % (
-                name, t["scenario"], t["target"], t["achieved"], t["fail_pct"],
-                fmt_ms(t["p50"]), fmt_ms(t["p90"]), fmt_ms(t["p99"]),
-                "%.1f" % t["cpu_us_op"] if t["cpu_us_op"] else "-",
-                ("pass" if t["pass"] else "FAIL (%s)" % t["why"]) +
-                (" [confirmation, fresh server]" if t.get("confirm") else "")))
-    return "\n".join(lines) + "\n"
+    w("WebSocket clients on one edge: SIP over WebSocket (ws://, subprotocol sip), one "
+      "REGISTER per connection as SIP.js sends it (Contact <sip:x@<random>.invalid;"
+      "transport=ws>, Expires 3600), every connection kept open; the connections are "
+      "added in stages (bench/wsload.js, Node + ws, %d in progress at a time, from "
+      "%d loopback source addresses 127.0.0.2..). Each process here may hold 20,000 open "
+      "files (a hard limit), so one edge holds ~19,900 connections at most."
+      % (WS_WINDOW, WS_SOURCES))
+    w("Memory: growth from before the first connection, divided by the connections "
+      "registered. sipmesh: 'edge' is the sipmesh-edge process (which holds the "
+      "connections), 'all' edge + 2 cores + redis (the bindings too). Kamailio: every "
+      "process (its TCP main process holds the connections; shm counted once in PSS).")
+    w("UDP OPTIONS: 10 pings to the server's UDP port with all the connections open "
+      "(median / max ms).")
+    for name, r in (("sipmesh", wa), ("Kamailio", wk)):
+        if r:
+            w("  %-9s %s" % (name + ":", r["server"]))
+    w("  %-34s %14s %14s %18s" % ("", "sipmesh", "Kamailio", "sipmesh/Kamailio"))
+
+    def row(label, fa, fb, ra=""):
+        w("  %-34s %14s %14s %18s" % (label, fa, fb, ra))
+
+    def by_target(r):
+        return {st["target"]: st for st in (r or {}).get("stages", [])}
+    sa, sk = by_target(wa), by_target(wk)
+
+    def pct3(v):
+        return "/".join("-" if x is None else "%d" % x for x in v[:3]) if v else "-"
+
+    def om(st):
+        v = [x for x in st["options_ms"] if x is not None]
+        if not v:
+            return "none"
+        return "%.1f/%.1f%s" % (v[len(v) // 2], v[-1], "" if len(v) == len(st["options_ms"])
+                                else " (%d lost)" % (len(st["options_ms"]) - len(v)))
+    for t in sorted(set(sa) | set(sk)):
+        a, b = sa.get(t), sk.get(t)
+        w("  %d connections" % t)
+        g = lambda st, k, f="%.0f": (f % st[k]) if st and st.get(k) is not None else "-"
+        row("  registered", g(a, "registered", "%d"), g(b, "registered", "%d"))
+        row("  failed (this stage)", g(a, "failed", "%d"), g(b, "failed", "%d"))
+        row("  connect p50/p90/p99 (ms)", pct3(a and a["connect_ms"]), pct3(b and b["connect_ms"]))
+        row("  REGISTER->200 p50/p90/p99 (ms)", pct3(a and a["register_ms"]),
+            pct3(b and b["register_ms"]))
+        row("  registrations/s (this stage)", g(a, "rate"), g(b, "rate"))
+        row("  edge RSS", mb(a["ws_rss"]) if a else "-", "-")
+        row("  edge RSS growth / conn (bytes)", g(a, "ws_rss_per_conn"), "-")
+        row("  edge PSS growth / conn (bytes)", g(a, "ws_pss_per_conn"), "-")
+        row("  all PSS", mb(a["pss"]) if a else "-", mb(b["pss"]) if b else "-")
+        row("  all PSS growth / conn (bytes)", g(a, "pss_per_conn"), g(b, "pss_per_conn"),
+            ratio(a and a.get("pss_per_conn"), b and b.get("pss_per_conn")) + " (lower=better)")
+        if b and b.get("shm_per_conn") is not None:
+            row("  Kamailio shm used / conn (bytes)", "", g(b, "shm_per_conn"))
+        row("  server CPU / registration (us)",
+            "%.0f" % (a["cpu_s"] * 1e6 / a["new_registered"]) if a and a["new_registered"] else "-",
+            "%.0f" % (b["cpu_s"] * 1e6 / b["new_registered"]) if b and b["new_registered"] else "-")
+        row("  UDP OPTIONS median/max (ms)", om(a) if a else "-", om(b) if b else "-")
+    row("still open at the end", "%d" % wa["open_at_end"] if wa and "open_at_end" in wa else "-",
+        "%d" % wk["open_at_end"] if wk and "open_at_end" in wk else "-")
 
 
 # ---------------------------------------------------------------- main
@@ -880,11 +1413,14 @@ def main():
     global LOG
     os.makedirs(OUT, exist_ok=True)
     for fn in os.listdir(OUT):      # logs of the previous run
-        if fn == "kamailio.log" or (fn.startswith("sipmesh-") and fn.endswith(".log")):
+        if fn == "kamailio.log" or (fn.startswith(("sipmesh-", "rtpengine", "wsload-"))
+                                    and fn.endswith(".log")):
             os.unlink(os.path.join(OUT, fn))
     shutil.rmtree(os.path.join(OUT, "work"), ignore_errors=True)
     LOG = open(os.path.join(OUT, "bench.log"), "w")
-    for tool in ("sipp", "kamailio", "redis-server"):
+    for tool in ("sipp", "kamailio", "redis-server") + (
+            ("rtpengine",) if "media" in SCENARIOS else ()) + (
+            (NODE,) if "ws" in SCENARIOS else ()):
         if not shutil.which(tool):
             log("bench: %s not found (make bench installs it)" % tool)
             return 2
@@ -920,28 +1456,46 @@ def main():
             wd = os.path.join(tmp, cls.name)
             os.makedirs(wd)
             srv = cls(wd)
+            res = {}
+            sipp_scns = [x for x in SCENARIOS if x in TITLE]
             try:
-                try:
-                    info[srv.name] = srv.start()
-                except FileNotFoundError as e:
-                    log("%s: skipped: %s" % (cls.name, e))
-                    info["skipped"][cls.name] = str(e)
-                    continue
-                log("%s started: %s" % (srv.name, info[srv.name]))
-                b = Bench(srv, wd)
-                res = {"membind": b.memory_per_binding()}
-                m = res["membind"]
-                log("%s: idle CPU %.3f cores; memory %s before, %s after %d registrations: "
-                    "%.0f bytes per binding" % (srv.name, m["idle_cores"], mb(m["mem_before"]),
-                                                mb(m["mem_after"]), m["registered"],
-                                                m["per_binding"]))
-                res.update(b.run([s for s in SCENARIOS if s in TITLE]))
-                results[srv.name] = res
+                if sipp_scns:
+                    try:
+                        info[srv.name] = srv.start()
+                    except FileNotFoundError as e:
+                        log("%s: skipped: %s" % (cls.name, e))
+                        info["skipped"][cls.name] = str(e)
+                        continue
+                    log("%s started: %s" % (srv.name, info[srv.name]))
+                    b = Bench(srv, wd)
+                    results[srv.name] = res
+                    res["membind"] = b.memory_per_binding()
+                    m = res["membind"]
+                    log("%s: idle CPU %.3f cores; memory %s before, %s after %d registrations: "
+                        "%.0f bytes per binding" % (srv.name, m["idle_cores"], mb(m["mem_before"]),
+                                                    mb(m["mem_after"]), m["registered"],
+                                                    m["per_binding"]))
+                    try:
+                        res.update(b.run(sipp_scns))
+                    finally:
+                        srv.stop()
             except (RuntimeError, OSError) as e:
                 log("%s: ERROR: %s" % (cls.name, e))
                 info["skipped"][cls.name] = "error: %s" % e
             finally:
                 srv.stop()
+            if "ws" in SCENARIOS:
+                try:
+                    res["ws"] = ws_bench(srv)
+                    results[srv.name] = res
+                except FileNotFoundError as e:
+                    log("%s ws: left out: %s" % (cls.name, e))
+                    info["skipped"][cls.name + " WebSocket"] = str(e)
+                except (RuntimeError, OSError) as e:
+                    log("%s ws: ERROR: %s" % (cls.name, e))
+                    info["skipped"][cls.name + " WebSocket"] = "error: %s" % e
+                finally:
+                    srv.stop()
     except KeyboardInterrupt:
         log("bench: interrupted")
     finally:
