@@ -273,6 +273,23 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	return 0;
 }
 
+/*
+ * The server transaction for req, which then owns it; or NULL after
+ * answering 500 and freeing req when none can be made.  The relay and
+ * the lookup both give up on a request this way.
+ */
+static struct core_stx *
+core_proxy_stx_new(struct core *c, const struct env *in, osip_message_t *req)
+{
+	struct core_stx *s = core_stx_new(c, in, req);
+
+	if (s == NULL) {
+		core_reply(c, in, req, 500, NULL);
+		osip_message_free(req);
+	}
+	return s;
+}
+
 /* Relays a request that named us in its Route set to the next hop. */
 static void
 core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
@@ -287,12 +304,9 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 		osip_message_free(req);
 		return;
 	}
-	s = core_stx_new(c, in, req);
-	if (s == NULL) {
-		core_reply(c, in, req, 500, NULL);
-		osip_message_free(req);
+	s = core_proxy_stx_new(c, in, req);
+	if (s == NULL)
 		return;
-	}
 	if (osip_message_clone(req, &fwd) != 0) {
 		core_stx_respond_code(s, 500, NULL);
 		return;
@@ -395,12 +409,9 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 		osip_message_free(req);
 		return;
 	}
-	s = core_stx_new(c, in, req);
-	if (s == NULL) {
-		core_reply(c, in, req, 500, NULL);
-		osip_message_free(req);
+	s = core_proxy_stx_new(c, in, req);
+	if (s == NULL)
 		return;
-	}
 	for (int i = 0; i < n; i++)
 		core_fork_branch(c, s, in, &b[i]);
 	core_stx_branch_done(s);	/* answers now if no branch went out */

@@ -181,6 +181,15 @@ struct edge;
 int edge_udp_new(struct edge_tp **out, struct edge *e);
 
 /*
+ * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
+ * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to sa, IPv6 only for
+ * an IPv6 address, with SO_REUSEADDR and SO_REUSEPORT when asked.
+ * Returns the fd or a negative errno (nothing left open then).
+ */
+int edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
+		   int reuseport);
+
+/*
  * edge_stream.c: SIP over TCP (transport ENV_TCP, listening on me->tcp)
  * or TLS (ENV_TLS, me->tls, with me->tls_cert/tls_key).  Writes *out
  * on success only; returns 0, -ENOENT when the transport is not

@@ -11,6 +11,7 @@
 #include "edge/edge_int.h"
 #include "lib/link.h"
 #include "lib/log.h"
+#include "lib/sig.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -21,7 +22,7 @@
 
 struct edge_proc {
 	struct edge edge;
-	uv_signal_t sig_int, sig_term, sig_usr1;
+	struct sig_set sigs;
 	int stopping;
 };
 
@@ -50,9 +51,7 @@ edge_stop(struct edge_proc *p)
 			e->tp[i]->free(e->tp[i]);
 		e->tp[i] = NULL;
 	}
-	uv_close((uv_handle_t *)&p->sig_int, NULL);
-	uv_close((uv_handle_t *)&p->sig_term, NULL);
-	uv_close((uv_handle_t *)&p->sig_usr1, NULL);
+	sig_set_close(&p->sigs);
 }
 
 static void
@@ -99,24 +98,6 @@ edge_transports_start(struct edge *e)
 	rc = edge_ws_new(ws, e);
 	e->tp[ENV_WS] = ws[0];
 	e->tp[ENV_WSS] = ws[1];
-	return rc;
-}
-
-static int
-edge_signals_start(struct edge_proc *p, uv_loop_t *loop)
-{
-	struct { uv_signal_t *h; int sig; } t[] = {
-		{ &p->sig_int, SIGINT }, { &p->sig_term, SIGTERM },
-		{ &p->sig_usr1, SIGUSR1 },
-	};
-	int rc = 0;
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
-		uv_signal_init(loop, t[i].h);
-		t[i].h->data = p;
-		if (rc == 0)
-			rc = uv_signal_start(t[i].h, edge_on_signal, t[i].sig);
-	}
 	return rc;
 }
 
@@ -171,7 +152,7 @@ main(int argc, char **argv)
 		return 1;
 	if (edge_init(e, &loop, &cfg, me) != 0)
 		goto done;
-	rc = edge_signals_start(&proc, &loop);
+	rc = sig_set_start(&proc.sigs, &loop, edge_on_signal, &proc);
 	if (rc < 0) {
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;

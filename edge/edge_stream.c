@@ -757,30 +757,6 @@ edge_stream_free(struct edge_tp *tp)
 }
 
 static int
-edge_stream_socket(const union env_sa *sa, int reuseport)
-{
-	int fd, one = 1;
-	socklen_t sl = sa->sa.sa_family == AF_INET6 ?
-		sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-
-	fd = socket(sa->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (reuseport &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-	    (sa->sa.sa_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    bind(fd, &sa->sa, sl) < 0) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
-static int
 edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 {
 	char err[160];
@@ -843,7 +819,7 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	}
 	if (transport == ENV_TLS && (rc = edge_stream_tls_ctx(st, me)) < 0)
 		goto fail;
-	fd = edge_stream_socket(&sa, me->reuseport);
+	fd = edge_tp_socket(&sa, SOCK_STREAM, 1, me->reuseport);
 	if (fd < 0) {
 		rc = fd;
 		log_err(LOG_SYS_NET, "%s bind %s: %s",

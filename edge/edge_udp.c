@@ -104,18 +104,24 @@ edge_udp_free(struct edge_tp *tp)
 	uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
 }
 
-/* Makes the bound, non-blocking socket; returns the fd or -errno. */
-static int
-edge_udp_socket(const union env_sa *sa, int reuseport)
+/*
+ * Shared with edge_stream.c, which binds the same way but also sets
+ * SO_REUSEADDR; here because UDP is the transport every edge has.
+ */
+int
+edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
+	       int reuseport)
 {
-	int fd, one = 1, sz = EDGE_UDP_SOCKBUF;
+	int fd, one = 1;
 	socklen_t sl = sa->sa.sa_family == AF_INET6 ?
 		sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 
-	fd = socket(sa->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if ((reuseport &&
+	if ((reuseaddr &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    (reuseport &&
 	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
 	    /* One family per socket: no v4-mapped sources to special-case. */
 	    (sa->sa.sa_family == AF_INET6 &&
@@ -126,6 +132,18 @@ edge_udp_socket(const union env_sa *sa, int reuseport)
 		close(fd);
 		return rc;
 	}
+	return fd;
+}
+
+/* Makes the bound, non-blocking socket; returns the fd or -errno. */
+static int
+edge_udp_socket(const union env_sa *sa, int reuseport)
+{
+	int fd, sz = EDGE_UDP_SOCKBUF;
+
+	fd = edge_tp_socket(sa, SOCK_DGRAM, 0, reuseport);
+	if (fd < 0)
+		return fd;
 	/* Best effort: a smaller buffer only drops earlier under load. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)

@@ -10,6 +10,7 @@
 #include "rtpctl/rtpc_int.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "lib/sig.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 
 struct rtpc_proc {
 	struct rtpc_srv *srv;
-	uv_signal_t sig_int, sig_term, sig_usr1;
+	struct sig_set sigs;
 	int stopping;
 };
 
@@ -37,9 +38,7 @@ rtpc_proc_stop(struct rtpc_proc *p)
 		return;
 	p->stopping = 1;
 	rtpc_srv_stop(p->srv);
-	uv_close((uv_handle_t *)&p->sig_int, NULL);
-	uv_close((uv_handle_t *)&p->sig_term, NULL);
-	uv_close((uv_handle_t *)&p->sig_usr1, NULL);
+	sig_set_close(&p->sigs);
 }
 
 static void
@@ -60,10 +59,6 @@ main(int argc, char **argv)
 {
 	static struct cfg cfg;	/* large: keep it off the stack */
 	static struct rtpc_proc proc;
-	struct { uv_signal_t *h; int sig; } sigs[] = {
-		{ &proc.sig_int, SIGINT }, { &proc.sig_term, SIGTERM },
-		{ &proc.sig_usr1, SIGUSR1 },
-	};
 	const char *path = NULL, *level = NULL;
 	uv_loop_t loop;
 	int id = 0, opt, rc = 0, status = 1;
@@ -92,13 +87,7 @@ main(int argc, char **argv)
 		return 1;
 	if (uv_loop_init(&loop) != 0)
 		return 1;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
-		uv_signal_init(&loop, sigs[i].h);
-		sigs[i].h->data = &proc;
-		if (rc == 0)
-			rc = uv_signal_start(sigs[i].h, rtpc_on_signal,
-					     sigs[i].sig);
-	}
+	rc = sig_set_start(&proc.sigs, &loop, rtpc_on_signal, &proc);
 	if (rc == 0 && rtpc_srv_new(&proc.srv, &loop, &cfg, id) == 0)
 		status = 0;
 	if (status != 0)

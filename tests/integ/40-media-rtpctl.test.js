@@ -25,7 +25,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { describe, before, after, it } = require('node:test');
-const { Proc, freePort, waitUntil, redisCommand, HOST } = require('./lib/cluster');
+/* bencode and rtpengine start-up are the harness's, so that this file
+ * and cluster() start rtpengine the same way. */
+const {
+	Proc, freePort, waitUntil, redisCommand, HOST, benc, unbenc, rtpengineProc, rtpengineReady,
+} = require('./lib/cluster');
 
 /* Resolves once /proc says pid is stopped (state T). */
 async function waitStopped(pid) {
@@ -45,54 +49,7 @@ const NG_TIMEOUT_MS = 200;
 const NG_TRIES = 3;
 const FAIL_THRESHOLD = 2;
 
-/* ---- bencode, enough for ng dictionaries ---- */
-
-function benc(v) {
-	if (Buffer.isBuffer(v)) return Buffer.concat([Buffer.from(`${v.length}:`), v]);
-	if (typeof v === 'string') return benc(Buffer.from(v, 'latin1'));
-	if (typeof v === 'number') return Buffer.from(`i${Math.trunc(v)}e`);
-	if (Array.isArray(v)) return Buffer.concat([Buffer.from('l'), ...v.map(benc), Buffer.from('e')]);
-	const keys = Object.keys(v).sort();
-	return Buffer.concat([Buffer.from('d'),
-		...keys.flatMap((k) => [benc(k), benc(v[k])]), Buffer.from('e')]);
-}
-
-function unbenc(buf) {
-	let i = 0;
-	const val = () => {
-		const c = String.fromCharCode(buf[i]);
-		if (c === 'i') {
-			const e = buf.indexOf('e', i);
-			const n = Number(buf.toString('latin1', i + 1, e));
-			i = e + 1;
-			return n;
-		}
-		if (c === 'l' || c === 'd') {
-			i++;
-			const out = c === 'l' ? [] : {};
-			while (buf[i] !== 0x65) {
-				if (c === 'l') out.push(val());
-				else { const k = val(); out[k] = val(); }
-			}
-			i++;
-			return out;
-		}
-		const colon = buf.indexOf(':', i);
-		const n = Number(buf.toString('latin1', i, colon));
-		const s = buf.toString('latin1', colon + 1, colon + 1 + n);
-		i = colon + 1 + n;
-		return s;
-	};
-	const v = val();
-	if (i !== buf.length) throw new Error(`bencode: ${buf.length - i} trailing bytes`);
-	return v;
-}
-
 /* ---- processes ---- */
-
-async function ngPing(port) {
-	try { return (await ngDirect(port, { command: 'ping' }, 300)).result === 'pong'; } catch { return false; }
-}
 
 /* One ng command straight to an rtpengine, bypassing rtpctl. */
 function ngDirect(port, dict, ms = 1000) {
@@ -108,17 +65,6 @@ function ngDirect(port, dict, ms = 1000) {
 		});
 		s.send(Buffer.concat([Buffer.from(`${cookie} `), benc(dict)]), port, HOST);
 	});
-}
-
-function startRtpengine(name, dir, ngPort, portMin, portMax) {
-	return new Proc(name, 'rtpengine', [
-		'--config-file=none', '--table=-1', '--foreground', '--log-stderr',
-		`--listen-ng=${HOST}:${ngPort}`, `--interface=${HOST}`,
-		`--port-min=${portMin}`, `--port-max=${portMax}`,
-		`--pidfile=${path.join(dir, `${name}.pid`)}`,
-		'--delete-delay=0', '--num-threads=1', '--media-num-threads=1',
-		'--log-level=5',
-	]);
 }
 
 /*
@@ -218,7 +164,7 @@ describe('40 media rtpctl', () => {
 		];
 		for (const e of env.eng) {
 			e.addr = `${HOST}:${e.ng}`;
-			e.proc = startRtpengine(e.name, env.dir, e.ng, e.min, e.max);
+			e.proc = rtpengineProc(e.name, path.join(env.dir, `${e.name}.pid`), e);
 			procs.push(e.proc);
 		}
 		env.redisPort = await freePort();
@@ -238,12 +184,7 @@ describe('40 media rtpctl', () => {
 			`fail_threshold = ${FAIL_THRESHOLD}`, `ng_timeout_ms = ${NG_TIMEOUT_MS}`,
 			`ng_tries = ${NG_TRIES}`, 'call_ttl_s = 600', '',
 		].join('\n'));
-		for (const e of env.eng) {
-			await waitUntil(async () => {
-				if (!e.proc.alive) throw new Error(`${e.name} ${e.proc.status}:\n${e.proc.tail()}`);
-				return ngPing(e.ng);
-			}, DEADLINE_MS, `${e.name} answering ng ping on ${e.addr}`);
-		}
+		for (const e of env.eng) await rtpengineReady(e, DEADLINE_MS);
 		await waitUntil(async () => {
 			if (!env.redis.alive) throw new Error(`redis ${env.redis.status}`);
 			try { return (await redisCommand(env.redisPort, 'PING')) === 'PONG'; } catch { return false; }
@@ -499,7 +440,7 @@ describe('40 media rtpctl', () => {
 		for (const p of env.rtpctl) assert.ok(p.alive, `${p.name} is up`);
 		/* A comes back on its port: the pings bring it in. */
 		const restart = Date.now();
-		A.proc = startRtpengine(`${A.name}-again`, env.dir, A.ng, A.min, A.max);
+		A.proc = rtpengineProc(`${A.name}-again`, path.join(env.dir, `${A.name}-again.pid`), A);
 		procs.push(A.proc);
 		await waitUntil(() => env.rtpctl.every((p) => p.lines.some((l) => l.t >= restart &&
 			l.s.includes(`rtpengine ${A.addr} is up`))), DEADLINE_MS, 'A back up');

@@ -136,38 +136,6 @@ describe('41 media call', () => {
 	const c = cluster({ name: '41-media-call', cores: 2, media: { rtpengines: 2, rtpctls: 2 } });
 	let forked = null;	/* the forked call, for the test after it */
 
-	/* Waits until some running rtpengine holds callId; returns {engine, reply}. */
-	async function holder(callId, ms = 4000) {
-		let h = [];
-		await waitUntil(async () => { h = await c.engineHolding(callId); return h.length > 0; },
-			ms, `an rtpengine to hold call ${callId}`);
-		assert.equal(h.length, 1, `call ${callId} is on ${h.length} rtpengines: ${h.map((x) => x.engine.name)}`);
-		return h[0];
-	}
-
-	/* Asserts that no rtpengine knows callId any more (query and list). */
-	async function assertGone(callId, what) {
-		const left = async () => {
-			const out = [];
-			for (const e of c.rtpengines) {
-				if (!e.proc.alive) continue;
-				const q = await c.ngQuery(e, callId);
-				const listed = (await c.ngList(e)).includes(callId);
-				if (q.result === 'ok' || listed)
-					out.push(`${e.name}: query ${q.result}${listed ? ', listed' : ''}`);
-				else
-					assert.match(q['error-reason'] || '', /unknown call/i, `${e.name} query after ${what}`);
-			}
-			return out;
-		};
-		let l = [];
-		try {
-			await waitUntil(async () => (l = await left()).length === 0, 3000, `the session to go after ${what}`);
-		} catch (err) {
-			throw new Error(`after ${what} rtpengine still holds ${callId}: ${l.join('; ')}`);
-		}
-	}
-
 	c.test('RTP flows through the relay: both SDPs point at rtpengine with RTP/AVP, packets on both legs; BYE deletes the session', async (t) => {
 		assert.ok(fs.existsSync(PCAP), `${PCAP} is missing (package sip-tester)`);
 		const user = `echo-${rand(3)}`;
@@ -179,7 +147,7 @@ describe('41 media call', () => {
 			scenario: 'media_uac_rtp.xml', dest: c.edge(1), service: user,
 			keys: { sm_domain: 'a.test' }, args,
 		});
-		const { engine } = await holder(cid);
+		const { engine } = await c.engineHolder(cid);
 		/* The caller talks for 3 s: both legs must count packets by then. */
 		let q = null;
 		await waitUntil(async () => {
@@ -213,7 +181,7 @@ describe('41 media call', () => {
 		assert.equal(calleeLeg.rtp.endpointPort, calleePort, "RTP (echo) from the callee's media port");
 		t.diagnostic(`call on ${engine.name}: caller ${callerPort} <-> relay ${toCaller}|${toCallee} <-> callee ${calleePort}; ` +
 			`packets from caller ${callerLeg.rtp.packets}, from callee ${calleeLeg.rtp.packets}`);
-		await assertGone(cid, 'BYE');
+		await c.assertEngineGone(cid, 'BYE');
 	});
 
 	c.test('CANCEL during early media: the 183 SDP is relayed, and the session is gone from rtpengine afterwards', async () => {
@@ -224,7 +192,7 @@ describe('41 media call', () => {
 			scenario: 'media_uac_cancel.xml', dest: c.edge(1), service: user, keys: { sm_domain: 'a.test' }, args,
 		});
 		/* The caller waits 1.5 s in early media: the session exists. */
-		const { engine, reply } = await holder(cid);
+		const { engine, reply } = await c.engineHolder(cid);
 		assert.equal(legs(reply).length, 2, `both legs known during early media: ${JSON.stringify(legs(reply))}`);
 		const [rc, re] = [await caller.wait(30000), await callee.wait(30000)];
 		assertOk(rc, 'caller (media_uac_cancel.xml)');
@@ -233,7 +201,7 @@ describe('41 media call', () => {
 		const calleePort = audioPort(sdpOf(msgOf(re, 'sent', /^SIP\/2\.0 183/)));
 		assertRelayed(sdpOf(msgOf(re, 'received', /^INVITE /)), "the callee's INVITE", { engine, otherPort: callerPort });
 		assertRelayed(sdpOf(msgOf(rc, 'received', /^SIP\/2\.0 183/)), "the caller's 183", { engine, otherPort: calleePort });
-		await assertGone(cid, 'CANCEL (487)');
+		await c.assertEngineGone(cid, 'CANCEL (487)');
 	});
 
 	c.test('486 after early media: the session is gone from rtpengine afterwards', async () => {
@@ -243,14 +211,14 @@ describe('41 media call', () => {
 		const caller = await startSipp(c, {
 			scenario: 'media_uac_busy.xml', dest: c.edge(1), service: user, keys: { sm_domain: 'a.test' }, args,
 		});
-		const { engine, reply } = await holder(cid);
+		const { engine, reply } = await c.engineHolder(cid);
 		assert.equal(legs(reply).length, 2, `both legs known during early media: ${JSON.stringify(legs(reply))}`);
 		const [rc, re] = [await caller.wait(30000), await callee.wait(30000)];
 		assertOk(rc, 'caller (media_uac_busy.xml)');
 		assertOk(re, 'callee (media_uas_early_busy.xml)');
 		const calleePort = audioPort(sdpOf(msgOf(re, 'sent', /^SIP\/2\.0 183/)));
 		assertRelayed(sdpOf(msgOf(rc, 'received', /^SIP\/2\.0 183/)), "the caller's 183", { engine, otherPort: calleePort });
-		await assertGone(cid, '486');
+		await c.assertEngineGone(cid, '486');
 	});
 
 	c.test('the callee hangs up: its BYE (From and To swapped) deletes the session too', async () => {
@@ -260,13 +228,13 @@ describe('41 media call', () => {
 		const caller = await startSipp(c, {
 			scenario: 'uac_call_bye.xml', dest: c.edge(1), service: user, keys: { sm_domain: 'a.test' }, args,
 		});
-		const { engine } = await holder(cid);
+		const { engine } = await c.engineHolder(cid);
 		const [rc, re] = [await caller.wait(30000), await callee.wait(30000)];
 		assertOk(rc, 'caller (uac_call_bye.xml)');
 		assertOk(re, 'callee (uas_call_bye.xml)');
 		const callerPort = audioPort(sdpOf(msgOf(rc, 'sent', /^INVITE /)));
 		assertRelayed(sdpOf(msgOf(re, 'received', /^INVITE /)), "the callee's INVITE", { engine, otherPort: callerPort });
-		await assertGone(cid, "the callee's BYE");
+		await c.assertEngineGone(cid, "the callee's BYE");
 	});
 
 	c.test('forked INVITE to two UDP contacts: own relay ports per branch (via-branch), the winner\'s answer and RTP reach the caller', async (t) => {
@@ -281,7 +249,7 @@ describe('41 media call', () => {
 		const caller = await startSipp(c, {
 			scenario: 'media_uac_rtp.xml', dest: c.edge(1), service: user, keys: { sm_domain: 'a.test' }, args,
 		});
-		const { engine } = await holder(cid);
+		const { engine } = await c.engineHolder(cid);
 		/* Wait for RTP both ways: from the caller (its From tag is
 		 * sipp's [pid]SIPpTag00[call_number]) and from a callee. */
 		const callerTag = `${caller.proc.pid}SIPpTag001`;
@@ -353,7 +321,7 @@ describe('41 media call', () => {
 		if (q.result === 'ok')
 			t.diagnostic(`left in ${forked.engine.name} after BYE: ` +
 				legs(q).map((l) => `${l.tag || '(no tag)'} via-branch=${l.viaBranch || '-'}`).join(', '));
-		await assertGone(forked.cid, 'BYE of the forked call');
+		await c.assertEngineGone(forked.cid, 'BYE of the forked call');
 	});
 
 	c.test('one rtpengine SIGKILLed under a stream of calls: every call after rtpctl noticed succeeds on the other', { timeout: 120000 }, async (t) => {
@@ -462,7 +430,7 @@ describe('41 media call', () => {
 		const inv = msgOf(callee2.result, 'received', /^INVITE /);
 		const p = audioPort(sdpOf(inv));
 		assert.ok([A, B].some((x) => p >= x.min && p <= x.max), `relay port ${p} after the restart`);
-		await assertGone(cid, 'BYE after the restart');
+		await c.assertEngineGone(cid, 'BYE after the restart');
 		c.assertAlive();
 	});
 });

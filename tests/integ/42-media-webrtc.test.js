@@ -521,36 +521,6 @@ describe('42 media webrtc', () => {
 		});
 	}
 
-	/* Waits until an rtpengine holds callId; returns {engine, reply}. */
-	async function holder(callId, ms = 4000) {
-		let h = [];
-		await waitUntil(async () => { h = await c.engineHolding(callId); return h.length > 0; },
-			ms, `an rtpengine to hold call ${callId}`);
-		assert.equal(h.length, 1, `call ${callId} is on ${h.length} rtpengines`);
-		return h[0];
-	}
-
-	/* Asserts that no rtpengine knows callId any more (ng query and list). */
-	async function assertGone(callId, what) {
-		const left = async () => {
-			const out = [];
-			for (const e of c.rtpengines) {
-				if (!e.proc.alive) continue;
-				const q = await c.ngQuery(e, callId);
-				const listed = (await c.ngList(e)).includes(callId);
-				if (q.result === 'ok' || listed) out.push(`${e.name}: query ${q.result}${listed ? ', listed' : ''}`);
-				else assert.match(q['error-reason'] || '', /unknown call/i, `${e.name} query after ${what}`);
-			}
-			return out;
-		};
-		let l = [];
-		try {
-			await waitUntil(async () => (l = await left()).length === 0, 3000, `the session to go after ${what}`);
-		} catch (err) {
-			throw new Error(`after ${what} rtpengine still holds ${callId}: ${l.join('; ')}`);
-		}
-	}
-
 	/* Waits for a SIP.js session's state, naming the SDP errors if it ends instead. */
 	async function waitState(u, s, state, what) {
 		await u.waitFor(() => s.state === state || s.state === SIP.SessionState.Terminated, 10000, what);
@@ -611,7 +581,7 @@ describe('42 media webrtc', () => {
 		});
 		const s = await a.invite(`sip:${user}@a.test`);
 		const cid = s.request.callId;
-		const { engine, reply } = await holder(cid);
+		const { engine, reply } = await c.engineHolder(cid);
 		const h = a.sdhOf(s);
 		assert.equal(h.local.length, 1, 'one offer sent');
 		assert.equal(h.remote.length, 1, 'one answer received');
@@ -641,7 +611,7 @@ describe('42 media webrtc', () => {
 		assert.equal(pl.medias[0].protocol, 'RTP/AVP', `phone leg: ${JSON.stringify(pl)}`);
 		assert.equal(bl.medias[0].protocol, SAVPF, `browser leg: ${JSON.stringify(bl)}`);
 		assert.ok(bl.medias[0].flags.includes('ICE'), `browser leg has ICE: ${JSON.stringify(bl)}`);
-		await assertGone(cid, phoneHangsUp ? "the phone's BYE" : "the browser's BYE");
+		await c.assertEngineGone(cid, phoneHangsUp ? "the phone's BYE" : "the browser's BYE");
 		t.diagnostic(`browser->phone on ${engine.name}: browser offer ports ${ownPorts(offerSent)}, ` +
 			`relay to phone ${parseSdp(bodyOf(inv)).media[0].port}, relay to browser ${ans.media[0].port}; ` +
 			`rtpengine ICE checks to the browser's candidate: ${h.stun.length}`);
@@ -670,7 +640,7 @@ describe('42 media webrtc', () => {
 		const s = b.invites[0];
 		await waitState(b, s, SIP.SessionState.Established, 'call from the phone established');
 		assert.equal(s.request.callId, cid);
-		const { engine, reply } = await holder(cid);
+		const { engine, reply } = await c.engineHolder(cid);
 		const h = b.sdhOf(s);
 		assert.equal(h.remote.length, 1, 'one offer received');
 		assert.equal(h.local.length, 1, 'one answer sent');
@@ -693,7 +663,7 @@ describe('42 media webrtc', () => {
 		assert.equal(pl.medias[0].protocol, 'RTP/AVP', `phone leg: ${JSON.stringify(pl)}`);
 		assert.ok(bl && bl.medias[0].protocol === SAVPF && bl.medias[0].flags.includes('ICE'),
 			`browser leg: ${JSON.stringify(bl)}`);
-		await assertGone(cid, browserHangsUp ? "the browser's BYE" : "the phone's BYE");
+		await c.assertEngineGone(cid, browserHangsUp ? "the browser's BYE" : "the phone's BYE");
 		t.diagnostic(`phone->browser on ${engine.name}: relay to browser ${m.port} (candidates ` +
 			`${attrsIn(m.lines, 'candidate').map((v) => `${candidate(v).port}/${candidate(v).component}`)}), ` +
 			`relay to phone ${parseSdp(bodyOf(ok)).media[0].port}; rtpengine ICE checks to the browser: ${h.stun.length}`);
@@ -721,7 +691,7 @@ describe('42 media webrtc', () => {
 		await b.waitFor(() => b.invites.length === 1, 5000, 'INVITE');
 		const sb = b.invites[0];
 		await waitState(b, sb, SIP.SessionState.Established, 'call established');
-		const { engine, reply } = await holder(cid);
+		const { engine, reply } = await c.engineHolder(cid);
 		const ha = a.sdhOf(s), hb = b.sdhOf(sb);
 		const offer = assertWebRtc(hb.remote[0].sdp, "bob's INVITE (alice's offer)", {
 			engine, setups: ['actpass'], relayTyp: 'relay', force: false, sections: 2,
@@ -748,7 +718,7 @@ describe('42 media webrtc', () => {
 			await a.bye(s);
 			await b.waitFor(() => b.byes.includes(cid), 5000, 'BYE from alice');
 		}
-		await assertGone(cid, calleeHangsUp ? "the callee's BYE" : "the caller's BYE");
+		await c.assertEngineGone(cid, calleeHangsUp ? "the callee's BYE" : "the caller's BYE");
 		const relays = (sdp) => sdp.media.map((m) => attrsIn(m.lines, 'candidate').map(candidate)
 			.filter((x) => x.typ === 'relay').map((x) => `${m.type}:${x.port}/${x.component}`).join(',')).join(' ');
 		t.diagnostic(`browser<->browser on ${engine.name}: relay candidates to bob ${relays(offer)}; to alice ${relays(answer)}; ` +

@@ -36,9 +36,10 @@
  * processes count as cluster processes (liveness, clean exit 0 at
  * teardown); rtpengines do not (tests kill them on purpose): they get
  * SIGTERM at teardown.  Helpers: c.rtpengines, c.ng(), c.ngQuery(),
- * c.ngList(), c.engineHolding(), c.killRtpengine(), c.restartRtpengine(),
- * c.waitRtpctlLog().
+ * c.ngList(), c.engineHolding(), c.engineHolder(), c.assertEngineGone(),
+ * c.killRtpengine(), c.restartRtpengine(), c.waitRtpctlLog().
  */
+const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -371,6 +372,31 @@ function ngCommand(port, dict, ms = 2000) {
 	});
 }
 
+/*
+ * A userspace rtpengine for e = {addr, min, max}: ng on e.addr, media
+ * on 127.0.0.1 ports e.min..e.max, one thread each, and deleted calls
+ * gone at once (--delete-delay=0; its default keeps them 30 s).  Also
+ * used by tests that run rtpengines without a cluster.
+ */
+function rtpengineProc(name, pidfile, e, logLevel = 5) {
+	return new Proc(name, 'rtpengine', [
+		'--config-file=none', '--table=-1', '--foreground', '--log-stderr',
+		`--listen-ng=${e.addr}`, `--interface=${HOST}`,
+		`--port-min=${e.min}`, `--port-max=${e.max}`,
+		`--pidfile=${pidfile}`,
+		'--delete-delay=0', '--num-threads=1', '--media-num-threads=1',
+		`--log-level=${logLevel}`,
+	]);
+}
+
+/* Resolves once e.proc answers ng ping on e.ng; fails if it exits. */
+async function rtpengineReady(e, ms) {
+	await waitUntil(async () => {
+		if (!e.proc.alive) throw new Error(`${e.proc.name} ${e.proc.status}:\n${e.proc.tail()}`);
+		try { return (await ngCommand(e.ng, { command: 'ping' }, 300)).result === 'pong'; } catch { return false; }
+	}, ms, `${e.name} answering ng ping on ${e.addr}`);
+}
+
 /* Whether any UDP socket on this host is bound in lo..hi (read-only). */
 function udpRangeBusy(lo, hi) {
 	for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
@@ -601,23 +627,14 @@ class Cluster {
 		e.starts++;
 		const name = e.starts > 1 ? `${e.name}#${e.starts}` : e.name;
 		if (e.proc) this.retiredEngines.push(e.proc);
-		e.proc = new Proc(name, 'rtpengine', [
-			'--config-file=none', '--table=-1', '--foreground', '--log-stderr',
-			`--listen-ng=${e.addr}`, `--interface=${HOST}`,
-			`--port-min=${e.min}`, `--port-max=${e.max}`,
-			`--pidfile=${path.join(this.dir, `${e.name}.pid`)}`,
-			'--delete-delay=0', '--num-threads=1', '--media-num-threads=1',
-			`--log-level=${this.opts.media.logLevel || 5}`,
-		]);
+		e.proc = rtpengineProc(name, path.join(this.dir, `${e.name}.pid`), e,
+			this.opts.media.logLevel || 5);
 		e.killed = false;
 		return e.proc;
 	}
 
 	async _waitRtpengine(e) {
-		await waitUntil(async () => {
-			if (!e.proc.alive) throw new Error(`${e.proc.name} ${e.proc.status}:\n${e.proc.tail()}`);
-			try { return (await ngCommand(e.ng, { command: 'ping' }, 300)).result === 'pong'; } catch { return false; }
-		}, READY_DEADLINE_MS, `${e.name} answering ng ping on ${e.addr}`);
+		await rtpengineReady(e, READY_DEADLINE_MS);
 	}
 
 	/*
@@ -686,6 +703,44 @@ class Cluster {
 			if (r.result === 'ok') out.push({ engine: e, reply: r });
 		}
 		return out;
+	}
+
+	/*
+	 * Waits until a running rtpengine holds callId and asserts that only
+	 * one does; returns its {engine, reply}.
+	 */
+	async engineHolder(callId, ms = 4000) {
+		let h = [];
+		await waitUntil(async () => { h = await this.engineHolding(callId); return h.length > 0; },
+			ms, `an rtpengine to hold call ${callId}`);
+		assert.equal(h.length, 1, `call ${callId} is on ${h.length} rtpengines: ${h.map((x) => x.engine.name)}`);
+		return h[0];
+	}
+
+	/*
+	 * Asserts that within 3 s no running rtpengine knows callId any more
+	 * (ng query and list), `what` naming what should have removed it.
+	 */
+	async assertEngineGone(callId, what) {
+		const left = async () => {
+			const out = [];
+			for (const e of this.rtpengines) {
+				if (!e.proc.alive) continue;
+				const q = await this.ngQuery(e, callId);
+				const listed = (await this.ngList(e)).includes(callId);
+				if (q.result === 'ok' || listed)
+					out.push(`${e.name}: query ${q.result}${listed ? ', listed' : ''}`);
+				else
+					assert.match(q['error-reason'] || '', /unknown call/i, `${e.name} query after ${what}`);
+			}
+			return out;
+		};
+		let l = [];
+		try {
+			await waitUntil(async () => (l = await left()).length === 0, 3000, `the session to go after ${what}`);
+		} catch (err) {
+			throw new Error(`after ${what} rtpengine still holds ${callId}: ${l.join('; ')}`);
+		}
 	}
 
 	/* Kills one rtpengine (SIGKILL by default) and waits for its exit. */
@@ -965,5 +1020,5 @@ function cluster(opts) {
 
 module.exports = {
 	cluster, Cluster, Proc, freePort, udpPortBusy, waitUntil, redisCommand, rand, HOST,
-	benc, unbenc, ngCommand,
+	benc, unbenc, ngCommand, rtpengineProc, rtpengineReady,
 };
