@@ -153,6 +153,8 @@ struct core_stx {
 	int cancelled;
 	int answered_2xx;
 	struct core_media_op *media_ops;	/* rtpctl commands out */
+	int media_used;		/* a command went to rtpctl for this call */
+	char *media_cid;	/* Call-ID to delete once media_ops drain */
 };
 
 /* core_msg.c: building and sending messages. */
@@ -222,6 +224,7 @@ int core_media_response(struct core_stx *s, struct core_ctx *x,
 int core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
 		   const struct core_leg *out);
 void core_media_delete(struct core *c, const osip_message_t *m);
+void core_media_call_failed(struct core_stx *s);
 void core_media_stx_gone(struct core_stx *s);
 
 /* core_registrar.c */

@@ -228,6 +228,8 @@ core_media_apply(osip_message_t *m, const struct rtpc_result *r)
 	return 0;
 }
 
+static void core_media_drained(struct core_stx *s);
+
 static void
 core_media_done(void *arg, const struct rtpc_result *r)
 {
@@ -270,6 +272,8 @@ core_media_done(void *arg, const struct rtpc_result *r)
 			core_send_msg(c, &op->leg, op->msg);
 		break;
 	}
+	if (op->stx)
+		core_media_drained(op->stx);
 	core_media_op_free(op);
 }
 
@@ -292,6 +296,7 @@ core_media_send(struct core *c, struct core_media_op *op, const char *cmd,
 	if (op->stx) {
 		op->next = op->stx->media_ops;
 		op->stx->media_ops = op;
+		op->stx->media_used = 1;
 	}
 	return 0;
 }
@@ -387,19 +392,75 @@ core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
 	return 1;
 }
 
-void
-core_media_delete(struct core *c, const osip_message_t *m)
+/* "delete" for a whole call, fire and forget. */
+static void
+core_media_delete_cid(struct core *c, const char *cid)
 {
 	struct core_media_op *op;
+	struct benc_enc e;
+	char buf[512];
+	int n;
 
 	if (c->rtpc == NULL)
 		return;
+	benc_enc_init(&e, buf, sizeof(buf));
+	benc_put_dict(&e);
+	benc_put_kv(&e, "command", "delete");
+	benc_put_kv(&e, "call-id", cid);
+	benc_put_end(&e);
+	n = benc_enc_finish(&e);
 	op = calloc(1, sizeof(*op));
-	if (op == NULL)
-		return;
-	op->kind = CORE_MEDIA_DELETE;
-	if (core_media_send(c, op, "delete", m, 0, NULL, NULL) != 0)
+	if (n < 0 || op == NULL) {
 		free(op);
+		return;
+	}
+	op->core = c;
+	op->kind = CORE_MEDIA_DELETE;
+	op->id = rtpc_call(c->rtpc, buf, (size_t)n, CORE_MEDIA_TIMEOUT_MS,
+			   core_media_done, op);
+	if (op->id < 0)
+		free(op);
+	else
+		c->st.media_cmds++;
+}
+
+void
+core_media_delete(struct core *c, const osip_message_t *m)
+{
+	char *cid = NULL;
+
+	if (c->rtpc == NULL || m->call_id == NULL ||
+	    osip_call_id_to_str(m->call_id, &cid) != 0)
+		return;
+	core_media_delete_cid(c, cid);
+	osip_free(cid);
+}
+
+/*
+ * An initial INVITE failed after media commands went out for it: delete
+ * the call, but only once no offer or answer is still on its way, or
+ * the delete could overtake the offer and leave a session behind.
+ */
+void
+core_media_call_failed(struct core_stx *s)
+{
+	if (s->media_ops == NULL) {
+		core_media_delete(s->core, s->req);
+		return;
+	}
+	if (s->media_cid == NULL && s->req->call_id)
+		osip_call_id_to_str(s->req->call_id, &s->media_cid);
+}
+
+/* After an op of s completed: the delete that was waiting for it. */
+static void
+core_media_drained(struct core_stx *s)
+{
+	if (s->media_ops || s->media_cid == NULL)
+		return;
+	core_media_delete_cid(s->core, s->media_cid);
+	osip_free(s->media_cid);
+	s->media_cid = NULL;
 }
 
 void
@@ -414,4 +475,5 @@ core_media_stx_gone(struct core_stx *s)
 		rtpc_cancel(c->rtpc, op->id);
 		core_media_op_free(op);
 	}
+	core_media_drained(s);
 }

@@ -344,8 +344,8 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	/* Final: the request is no longer needed to build responses.  An
 	 * initial INVITE that failed leaves no media session behind. */
 	if (code >= 300 && s->invite && s->req && !core_has_to_tag(s->req) &&
-	    core_media_has_sdp(s->req, NULL, NULL))
-		core_media_delete(c, s->req);
+	    s->media_used)
+		core_media_call_failed(s);
 	if (s->req) {
 		osip_message_free(s->req);
 		s->req = NULL;
