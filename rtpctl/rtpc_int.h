@@ -7,7 +7,9 @@
  * then Redis), or picks one for a new call (rtpc_pool.c), and sends
  * the ng command over UDP (rtpc_ng.c: cookies, retransmission, reply
  * matching).  The three helpers are plain data structures driven with
- * an explicit `now` (milliseconds) so tests control time.
+ * an explicit `now` (milliseconds) so tests control time.  The Redis
+ * copy of the call table, shared by all rtpctl processes, is
+ * rtpc_redis.c.
  */
 #ifndef SM_RTPC_INT_H
 #define SM_RTPC_INT_H
@@ -17,6 +19,8 @@
 
 #include <uv.h>
 
+#include "lib/benc.h"
+#include "lib/cfg.h"
 #include "lib/env.h"
 
 #define RTPC_MAX_INST   64	/* a request's tried set is a uint64_t */
@@ -186,8 +190,69 @@ int rtpc_calls_sweep(struct rtpc_calls *t, uint64_t now);
 
 /* ---- rtpc_srv.c: the process ---- */
 
-struct cfg;
+/* Its state, here because rtpc_redis.c works on it too. */
+#define RTPC_NODES        8192	/* a query reply of a big call is large */
+
+struct redisAsyncContext;
+
+struct rtpc_stats {
+	uint64_t requests;
+	uint64_t replied;	/* rtpengine's reply relayed */
+	uint64_t errors;	/* rtpctl's own error replies */
+	uint64_t bad_requests;
+	uint64_t retransmits;
+	uint64_t timeouts;
+	uint64_t failovers;
+	uint64_t new_calls;
+	uint64_t redis_errors;
+	uint64_t stray_replies;	/* unknown cookie */
+};
+
 struct rtpc_srv;
+
+struct rtpc_req {
+	struct rtpc_srv *s;
+	struct rtpc_req *prev, *next;	/* open requests */
+	void *body;			/* NN_MSG chunk; slices below */
+	size_t len;
+	void *ctrl;			/* NN_MSG SP header, for the reply */
+	const char *cmd, *cid;
+	size_t cmd_len, cid_len;
+	int is_offer;
+	int ends_call;			/* delete of the whole call */
+	int inst;			/* -1 until known */
+	int fresh;			/* this request placed the call */
+	uint64_t tried;			/* instances tried, bit per index */
+	struct rtpc_ng *ng;
+	int redis_wait;			/* a Redis callback will come */
+	int done;			/* answered; free once Redis is done */
+};
+
+struct rtpc_srv {
+	uv_loop_t *loop;
+	const struct cfg *cfg;
+	int id;
+	int stopping;
+	int rep;			/* AF_SP_RAW NN_REP */
+	uv_poll_t poll;
+	uv_timer_t ng_timer, ping_timer, redis_timer;
+	uv_udp_t udp[RTPC_MAX_INST];
+	int timers_init, poll_init;	/* handles to close in stop */
+	struct rtpc_pool pool;
+	struct rtpc_ng_tab ng;
+	struct rtpc_calls calls;
+	struct rtpc_req *reqs;
+	int n_open;
+	/* Redis */
+	char rhost[CFG_ADDR_LEN];
+	int rport;
+	struct redisAsyncContext *redis;
+	int redis_up;
+	int backoff_ms;
+	char rbuf[65536];		/* UDP receive buffer */
+	struct benc_node nodes[RTPC_NODES];	/* decoding scratch */
+	struct rtpc_stats st;
+};
 
 /*
  * Starts rtpctl process id on loop: binds its endpoint, opens one UDP
@@ -204,5 +269,72 @@ void rtpc_srv_free(struct rtpc_srv *s);
 
 /* Logs the counters. */
 void rtpc_srv_stats_log(const struct rtpc_srv *s);
+
+/*
+ * Shared with rtpc_redis.c, whose callbacks carry requests on.  All run
+ * on the loop, from any callback.
+ *
+ * rtpc_now: the loop's time, ms.  rtpc_inst_addr: instance i's
+ * "ip:port", "" when i is out of range.
+ */
+uint64_t rtpc_now(const struct rtpc_srv *s);
+const char *rtpc_inst_addr(const struct rtpc_srv *s, int i);
+
+/* Frees r now (unlinks it, frees its nanomsg chunks); r is gone. */
+void rtpc_req_free(struct rtpc_req *r);
+
+/* Replies the error {errno, instance, reason} to r's core and ends r
+ * (freed now, or once its Redis callback has come). */
+void rtpc_req_fail(struct rtpc_req *r, int err, const char *reason);
+
+/* Sends r to instance r->inst; when it is down, a first offer moves to
+ * another instance and anything else fails. */
+void rtpc_req_send(struct rtpc_req *r);
+
+/* The call is known nowhere: an offer places it (picks an instance,
+ * claims the call in Redis), anything else fails. */
+void rtpc_req_place(struct rtpc_req *r);
+
+/* (Re)arms the ng timer for the earliest open command. */
+void rtpc_srv_arm(struct rtpc_srv *s);
+
+/* ---- rtpc_redis.c: the cluster's sticky table in Redis ---- */
+
+/*
+ * Connects to cfg->redis (host:port) on s's loop; a failed connection
+ * is retried with backoff, never fatal.  Returns 0, or -EINVAL (logged)
+ * for an address that is not host:port.
+ */
+int rtpc_redis_start(struct rtpc_srv *s);
+
+/* Frees the connection: pending callbacks run with a NULL reply (and
+ * free the requests that were done), then the disconnect callback.
+ * Call with s->stopping set.  Nothing when not connected. */
+void rtpc_redis_stop(struct rtpc_srv *s);
+
+/*
+ * Looks r's call up (GET).  Returns 0 when the command is queued: r
+ * waits (redis_wait), and the reply adopts the instance found or, when
+ * none, places the call (rtpc_req_place).  Returns -ENOTCONN (Redis not
+ * up) or -EIO (refused) and does nothing else: the caller goes on.
+ */
+int rtpc_redis_get(struct rtpc_req *r);
+
+/*
+ * Claims r's new call for r->inst (SET NX PX call_ttl_s).  Returns 0
+ * when queued: r waits, and the reply sends r, or when another rtpctl
+ * claimed the call first, adopts its instance (GET).  Returns
+ * -ENOTCONN or -EIO as rtpc_redis_get().
+ */
+int rtpc_redis_claim(struct rtpc_req *r);
+
+/*
+ * Refreshes the call's entry (PEXPIRE call_ttl_s), or with inst >= 0
+ * sets it to instance inst.  DEL removes it.  No reply is awaited;
+ * nothing happens while Redis is not up.  cid is borrowed.
+ */
+void rtpc_redis_touch(struct rtpc_srv *s, const char *cid, size_t len,
+		      int inst);
+void rtpc_redis_del(struct rtpc_srv *s, const char *cid, size_t len);
 
 #endif

@@ -31,6 +31,10 @@
  *
  * Without Redis (or while it is down) the local table is the truth for
  * this process.
+ *
+ * The Redis side of step 2 (the connection, GET, the SET NX PX claim,
+ * touch, DEL and their callbacks) is rtpc_redis.c; this file decides
+ * what to ask and carries a request on when the answer comes.
  */
 #include "rtpctl/rtpc.h"
 #include "rtpctl/rtpc_int.h"
@@ -39,96 +43,26 @@
 #include "lib/log.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-#define RTPC_NODES        8192	/* a query reply of a big call is large */
 #define RTPC_MAX_OPEN     20000	/* requests in progress */
 #define RTPC_BATCH        256
 #define RTPC_MAX_MSG      (1024 * 1024)
-#define RTPC_BACKOFF_MIN  100	/* ms, Redis reconnect */
-#define RTPC_BACKOFF_MAX  5000
 
-struct rtpc_stats {
-	uint64_t requests;
-	uint64_t replied;	/* rtpengine's reply relayed */
-	uint64_t errors;	/* rtpctl's own error replies */
-	uint64_t bad_requests;
-	uint64_t retransmits;
-	uint64_t timeouts;
-	uint64_t failovers;
-	uint64_t new_calls;
-	uint64_t redis_errors;
-	uint64_t stray_replies;	/* unknown cookie */
-};
-
-struct rtpc_srv;
-
-struct rtpc_req {
-	struct rtpc_srv *s;
-	struct rtpc_req *prev, *next;	/* open requests */
-	void *body;			/* NN_MSG chunk; slices below */
-	size_t len;
-	void *ctrl;			/* NN_MSG SP header, for the reply */
-	const char *cmd, *cid;
-	size_t cmd_len, cid_len;
-	int is_offer;
-	int ends_call;			/* delete of the whole call */
-	int inst;			/* -1 until known */
-	int fresh;			/* this request placed the call */
-	uint64_t tried;			/* instances tried, bit per index */
-	struct rtpc_ng *ng;
-	int redis_wait;			/* a Redis callback will come */
-	int done;			/* answered; free once Redis is done */
-};
-
-struct rtpc_srv {
-	uv_loop_t *loop;
-	const struct cfg *cfg;
-	int id;
-	int stopping;
-	int rep;			/* AF_SP_RAW NN_REP */
-	uv_poll_t poll;
-	uv_timer_t ng_timer, ping_timer, redis_timer;
-	uv_udp_t udp[RTPC_MAX_INST];
-	int timers_init, poll_init;	/* handles to close in stop */
-	struct rtpc_pool pool;
-	struct rtpc_ng_tab ng;
-	struct rtpc_calls calls;
-	struct rtpc_req *reqs;
-	int n_open;
-	/* Redis */
-	char rhost[CFG_ADDR_LEN];
-	int rport;
-	redisAsyncContext *redis;
-	int redis_up;
-	int backoff_ms;
-	char rbuf[65536];		/* UDP receive buffer */
-	struct benc_node nodes[RTPC_NODES];	/* decoding scratch */
-	struct rtpc_stats st;
-};
-
-static void rtpc_req_send(struct rtpc_req *r);
-static void rtpc_req_place(struct rtpc_req *r);
-static void rtpc_srv_arm(struct rtpc_srv *s);
-
-static uint64_t
+uint64_t
 rtpc_now(const struct rtpc_srv *s)
 {
 	return uv_now(s->loop);
 }
 
-static const char *
+const char *
 rtpc_inst_addr(const struct rtpc_srv *s, int i)
 {
 	return i >= 0 && i < s->pool.n ? s->pool.inst[i].addr : "";
@@ -136,7 +70,7 @@ rtpc_inst_addr(const struct rtpc_srv *s, int i)
 
 /* ---- replies to the core ---- */
 
-static void
+void
 rtpc_req_free(struct rtpc_req *r)
 {
 	struct rtpc_srv *s = r->s;
@@ -181,7 +115,7 @@ rtpc_req_reply(struct rtpc_req *r, const char *body, size_t len)
 	r->ctrl = NULL;
 }
 
-static void
+void
 rtpc_req_fail(struct rtpc_req *r, int err, const char *reason)
 {
 	char buf[1024];
@@ -204,226 +138,6 @@ rtpc_req_fail(struct rtpc_req *r, int err, const char *reason)
 	if (n > 0)
 		rtpc_req_reply(r, buf, (size_t)n);
 	rtpc_req_end(r);
-}
-
-/* ---- Redis: the cluster's sticky table ---- */
-
-/* Queues a command; returns 0, or -EIO when hiredis refused it (the
- * callback will then not run). */
-static int
-rtpc_redis_cmd(struct rtpc_srv *s, redisCallbackFn *cb, void *priv,
-	       const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	if (s->redis == NULL)
-		return -EIO;
-	va_start(ap, fmt);
-	rc = redisvAsyncCommand(s->redis, cb, priv, fmt, ap);
-	va_end(ap);
-	if (rc != REDIS_OK) {
-		s->st.redis_errors++;
-		return -EIO;
-	}
-	return 0;
-}
-
-/* Refreshes (or, inst >= 0 and set, overwrites) the call's entry. */
-static void
-rtpc_redis_touch(struct rtpc_srv *s, const char *cid, size_t len, int inst)
-{
-	long long ttl = (long long)s->cfg->rtpctl_call_ttl_s * 1000;
-
-	if (!s->redis_up)
-		return;
-	if (inst >= 0)
-		rtpc_redis_cmd(s, NULL, NULL, "SET %s:rtpc:%b %s PX %lld",
-			       s->cfg->redis_prefix, cid, len,
-			       rtpc_inst_addr(s, inst), ttl);
-	else
-		rtpc_redis_cmd(s, NULL, NULL, "PEXPIRE %s:rtpc:%b %lld",
-			       s->cfg->redis_prefix, cid, len, ttl);
-}
-
-static void rtpc_redis_connect(struct rtpc_srv *s);
-
-static void
-rtpc_redis_on_timer(uv_timer_t *t)
-{
-	rtpc_redis_connect(t->data);
-}
-
-static void
-rtpc_redis_gone(struct rtpc_srv *s, const char *what, const char *errstr)
-{
-	s->redis = NULL;
-	s->redis_up = 0;
-	if (s->stopping)
-		return;
-	s->st.redis_errors++;
-	log_warn(LOG_SYS_RTP, "redis %s:%d: %s: %s; sticky calls from the "
-		 "local table until it is back", s->rhost, s->rport, what,
-		 errstr && errstr[0] ? errstr : "closed");
-	uv_timer_start(&s->redis_timer, rtpc_redis_on_timer, s->backoff_ms, 0);
-	s->backoff_ms = s->backoff_ms * 2 > RTPC_BACKOFF_MAX ?
-			RTPC_BACKOFF_MAX : s->backoff_ms * 2;
-}
-
-static void
-rtpc_redis_on_connect(const redisAsyncContext *ac, int status)
-{
-	struct rtpc_srv *s = ac->data;
-
-	if (status != REDIS_OK) {
-		rtpc_redis_gone(s, "connect", ac->errstr);
-		return;
-	}
-	s->redis_up = 1;
-	s->backoff_ms = RTPC_BACKOFF_MIN;
-	log_info(LOG_SYS_RTP, "redis %s:%d: connected", s->rhost, s->rport);
-}
-
-static void
-rtpc_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-	(void)status;
-	rtpc_redis_gone(ac->data, "disconnected", ac->errstr);
-}
-
-static void
-rtpc_redis_connect(struct rtpc_srv *s)
-{
-	redisAsyncContext *ac;
-
-	if (s->stopping || s->redis)
-		return;
-	ac = redisAsyncConnect(s->rhost, s->rport);
-	if (!ac || ac->err || redisLibuvAttach(ac, s->loop) != REDIS_OK) {
-		const char *why = ac ? ac->errstr : "out of memory";
-
-		if (ac)
-			redisAsyncFree(ac);
-		rtpc_redis_gone(s, "connect", why);
-		return;
-	}
-	ac->data = s;
-	redisAsyncSetConnectCallback(ac, rtpc_redis_on_connect);
-	redisAsyncSetDisconnectCallback(ac, rtpc_redis_on_disconnect);
-	s->redis = ac;
-}
-
-/*
- * Common start of a Redis callback for a request: clears the wait and
- * returns 0 when the request is still wanted.
- */
-static int
-rtpc_redis_req_back(struct rtpc_req *r)
-{
-	r->redis_wait = 0;
-	if (r->done) {
-		rtpc_req_free(r);
-		return -1;
-	}
-	return 0;
-}
-
-/* The call's instance from a Redis string reply; -2: none, -1: unknown
- * address (a different pool). */
-static int
-rtpc_redis_inst(struct rtpc_srv *s, const redisReply *rep)
-{
-	if (rep == NULL || rep->type != REDIS_REPLY_STRING)
-		return -2;
-	return rtpc_pool_find(&s->pool, rep->str, rep->len);
-}
-
-/* Adopts instance i for r's call after a lookup. */
-static void
-rtpc_req_adopt(struct rtpc_req *r, int i, const redisReply *rep)
-{
-	struct rtpc_srv *s = r->s;
-	char why[256];
-
-	if (i < 0) {
-		snprintf(why, sizeof(why), "call held by rtpengine %.*s, "
-			 "not in this pool", (int)rep->len, rep->str);
-		rtpc_req_fail(r, EHOSTDOWN, why);
-		return;
-	}
-	r->inst = i;
-	rtpc_calls_put(&s->calls, r->cid, r->cid_len, i, rtpc_now(s));
-	rtpc_redis_touch(s, r->cid, r->cid_len, -1);
-	rtpc_req_send(r);
-	rtpc_srv_arm(s);
-}
-
-static void
-rtpc_redis_on_claim_get(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct rtpc_req *r = priv;
-	struct rtpc_srv *s = r->s;
-	redisReply *rep = reply;
-	int i;
-
-	(void)ac;
-	if (rtpc_redis_req_back(r))
-		return;
-	i = rtpc_redis_inst(s, rep);
-	if (i == -2) {
-		/* Deleted in between, or Redis failed: keep our pick. */
-		rtpc_req_send(r);
-		rtpc_srv_arm(s);
-		return;
-	}
-	r->fresh = 0;		/* another process placed it */
-	rtpc_req_adopt(r, i, rep);
-}
-
-static void
-rtpc_redis_on_claim(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct rtpc_req *r = priv;
-	struct rtpc_srv *s = r->s;
-	redisReply *rep = reply;
-
-	(void)ac;
-	if (rtpc_redis_req_back(r))
-		return;
-	if (rep && rep->type == REDIS_REPLY_NIL && s->redis_up) {
-		/* Another rtpctl claimed the call first: use its pick. */
-		if (rtpc_redis_cmd(s, rtpc_redis_on_claim_get, r,
-				   "GET %s:rtpc:%b", s->cfg->redis_prefix,
-				   r->cid, r->cid_len) == 0) {
-			r->redis_wait = 1;
-			return;
-		}
-	}
-	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-		s->st.redis_errors++;
-	rtpc_req_send(r);
-	rtpc_srv_arm(s);
-}
-
-static void
-rtpc_redis_on_get(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct rtpc_req *r = priv;
-	struct rtpc_srv *s = r->s;
-	redisReply *rep = reply;
-	int i;
-
-	(void)ac;
-	if (rtpc_redis_req_back(r))
-		return;
-	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-		s->st.redis_errors++;
-	i = rtpc_redis_inst(s, rep);
-	if (i == -2)
-		rtpc_req_place(r);
-	else
-		rtpc_req_adopt(r, i, rep);
-	rtpc_srv_arm(s);
 }
 
 /* ---- routing ---- */
@@ -452,28 +166,17 @@ rtpc_req_pick(struct rtpc_req *r)
 }
 
 /* The call is known nowhere: an offer places it, anything else fails. */
-static void
+void
 rtpc_req_place(struct rtpc_req *r)
 {
-	struct rtpc_srv *s = r->s;
-
 	if (!r->is_offer) {
 		rtpc_req_fail(r, ENOENT, "call unknown to rtpctl");
 		return;
 	}
 	if (rtpc_req_pick(r) < 0)
 		return;
-	if (s->redis_up) {
-		if (rtpc_redis_cmd(s, rtpc_redis_on_claim, r,
-				   "SET %s:rtpc:%b %s NX PX %lld",
-				   s->cfg->redis_prefix, r->cid, r->cid_len,
-				   rtpc_inst_addr(s, r->inst),
-				   (long long)s->cfg->rtpctl_call_ttl_s *
-				   1000) == 0) {
-			r->redis_wait = 1;
-			return;
-		}
-	}
+	if (rtpc_redis_claim(r) == 0)
+		return;
 	rtpc_req_send(r);
 }
 
@@ -522,7 +225,7 @@ rtpc_ng_send(struct rtpc_srv *s, struct rtpc_ng *ng)
 	}
 }
 
-static void
+void
 rtpc_req_send(struct rtpc_req *r)
 {
 	struct rtpc_srv *s = r->s;
@@ -650,10 +353,7 @@ rtpc_ng_answered(struct rtpc_srv *s, struct rtpc_ng *ng, const char *dict,
 	}
 	if (r->ends_call) {
 		rtpc_calls_del(&s->calls, r->cid, r->cid_len);
-		if (s->redis_up)
-			rtpc_redis_cmd(s, NULL, NULL, "DEL %s:rtpc:%b",
-				       s->cfg->redis_prefix, r->cid,
-				       r->cid_len);
+		rtpc_redis_del(s, r->cid, r->cid_len);
 	}
 	buf = malloc(dlen + 128);
 	if (buf == NULL) {
@@ -758,7 +458,7 @@ rtpc_on_ng_timer(uv_timer_t *t)
 	rtpc_srv_arm(s);
 }
 
-static void
+void
 rtpc_srv_arm(struct rtpc_srv *s)
 {
 	uint64_t d = rtpc_ng_next_deadline(&s->ng), now = rtpc_now(s);
@@ -875,14 +575,8 @@ rtpc_on_request(struct rtpc_srv *s, void *body, size_t len, void *ctrl)
 		rtpc_req_send(r);
 		return;
 	}
-	if (s->redis_up) {
-		if (rtpc_redis_cmd(s, rtpc_redis_on_get, r, "GET %s:rtpc:%b",
-				   s->cfg->redis_prefix, r->cid,
-				   r->cid_len) == 0) {
-			r->redis_wait = 1;
-			return;
-		}
-	}
+	if (rtpc_redis_get(r) == 0)
+		return;
 	rtpc_req_place(r);
 }
 
@@ -960,7 +654,6 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 	s->cfg = cfg;
 	s->id = id;
 	s->rep = -1;
-	s->backoff_ms = RTPC_BACKOFF_MIN;
 	*out = s;	/* so that the caller can stop and free on failure */
 	rc = rtpc_pool_parse(&s->pool, cfg->rtpctl_instances,
 			     cfg->rtpctl_fail_threshold, err, sizeof(err));
@@ -1010,13 +703,9 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 		return rc;
 	}
 	if (cfg->redis[0]) {
-		if (cfg_addr_split(cfg->redis, s->rhost, sizeof(s->rhost),
-				   &s->rport, 6379) != 0) {
-			log_err(LOG_SYS_CFG, "%s [redis] address: not host:port",
-				cfg->path);
-			return -EINVAL;
-		}
-		rtpc_redis_connect(s);
+		rc = rtpc_redis_start(s);
+		if (rc < 0)
+			return rc;
 	}
 	/* First pings at once: a dead instance is out before traffic. */
 	uv_timer_start(&s->ping_timer, rtpc_on_ping_timer, 0,
@@ -1047,13 +736,7 @@ rtpc_srv_stop(struct rtpc_srv *s)
 		r->ng = NULL;
 		rtpc_req_end(r);
 	}
-	if (s->redis) {
-		/* Runs the pending callbacks (reply NULL), which free the
-		 * requests that waited, then the disconnect callback. */
-		redisAsyncContext *ac = s->redis;
-
-		redisAsyncFree(ac);
-	}
+	rtpc_redis_stop(s);
 	if (s->poll_init) {
 		uv_poll_stop(&s->poll);
 		uv_close((uv_handle_t *)&s->poll, rtpc_srv_on_close);
