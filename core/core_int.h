@@ -196,6 +196,7 @@ struct core_ctx *core_ctx_new(struct core_stx *s, const struct core_leg *down,
 			      osip_message_t *fwd);
 void core_ctx_send_first(struct core_ctx *x, osip_message_t *m);
 void core_ctx_fail(struct core_ctx *x, int code, const char *why);
+void core_ctx_hangup(struct core_ctx *x, const osip_message_t *resp);
 struct core_ctx *core_ctx_find(struct core *c, const char *branch,
 			       int is_cancel);
 void core_ctx_cancel(struct core_ctx *x);

@@ -259,12 +259,15 @@ core_media_done(void *arg, const struct rtpc_result *r)
 			op->msg = NULL;
 		} else if (op->msg->status_code >= 200) {
 			/* The callee answered but no relay serves its SDP:
-			 * the caller gets the error, not an unanchored call. */
+			 * the caller gets the error, not an unanchored call,
+			 * and the callee's dialog is ended. */
 			c->st.media_errors++;
 			core_stx_respond_warn(op->stx, core_media_error_code(r) ==
 					      488 ? 488 : 500,
 					      r->reason ? r->reason :
 					      "media relay error");
+			if (op->msg->status_code < 300)
+				core_ctx_hangup(op->x, op->msg);
 		}
 		break;
 	case CORE_MEDIA_ACK:

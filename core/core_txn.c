@@ -682,6 +682,72 @@ core_ctx_cancel(struct core_ctx *x)
 	}
 }
 
+/*
+ * A callee answered 2xx but the call cannot go on (no media relay
+ * serves its SDP, and the caller got a 5xx instead): the proxy ends that
+ * dialog itself, an ACK then a BYE down the same branch (RFC 3261
+ * 13.2.2.4, 15), so the callee is not left in a call nobody will end.
+ * The route set towards the callee is the Record-Route entries above
+ * ours, reversed.
+ */
+void
+core_ctx_hangup(struct core_ctx *x, const osip_message_t *resp)
+{
+	static const char *const methods[] = { "ACK", "BYE" };
+	struct core *c = x->core;
+	osip_contact_t *ct = NULL;
+	int n_rr = osip_list_size(&resp->record_routes), ours = 0;
+	char branch[SIP_BRANCH_MAX], num[16];
+
+	if (osip_message_get_contact(resp, 0, &ct) < 0 || ct == NULL ||
+	    ct->url == NULL || resp->cseq == NULL || resp->cseq->number == NULL)
+		return;
+	while (ours < n_rr) {
+		osip_record_route_t *rr = osip_list_get(&resp->record_routes,
+							 ours);
+
+		if (rr->url && core_uri_is_self(c, rr->url, NULL))
+			break;
+		ours++;
+	}
+	if (ours == n_rr)
+		ours = 0;	/* not record-routed by us: no route set */
+	for (int k = 0; k < 2; k++) {
+		osip_message_t *m = NULL;
+
+		if (osip_message_init(&m) != 0)
+			return;
+		osip_message_set_method(m, osip_strdup(methods[k]));
+		osip_message_set_version(m, osip_strdup("SIP/2.0"));
+		snprintf(num, sizeof(num), "%lu",
+			 strtoul(resp->cseq->number, NULL, 10) + (unsigned)k);
+		if (osip_uri_clone(ct->url, &m->req_uri) != 0 ||
+		    core_via_push(c, m, &x->down, ++c->token, branch,
+				  sizeof(branch)) != 0 ||
+		    osip_from_clone(resp->from, &m->from) != 0 ||
+		    osip_to_clone(resp->to, &m->to) != 0 ||
+		    osip_call_id_clone(resp->call_id, &m->call_id) != 0 ||
+		    osip_cseq_init(&m->cseq) != 0) {
+			osip_message_free(m);
+			return;
+		}
+		osip_cseq_set_number(m->cseq, osip_strdup(num));
+		osip_cseq_set_method(m->cseq, osip_strdup(methods[k]));
+		for (int i = ours - 1; i >= 0; i--) {
+			osip_record_route_t *rr = osip_list_get(
+				&resp->record_routes, i);
+			osip_route_t *r = NULL;
+
+			if (osip_route_clone(rr, &r) == 0)
+				osip_list_add(&m->routes, r, -1);
+		}
+		osip_message_set_max_forwards(m, "70");
+		osip_message_set_content_length(m, "0");
+		core_send_msg(c, &x->down, m);
+		osip_message_free(m);
+	}
+}
+
 static void
 core_ctx_send_ack(struct core_ctx *x, const osip_message_t *resp)
 {

@@ -505,5 +505,31 @@ describe('45 security rfc', () => {
 			assert.equal(got.length, 1);
 			assert.equal(got[0].body.toString('latin1'), body, 'the SDP body was not rewritten');
 		});
+
+		/* Runs last in this cluster: it kills the rtpengine. */
+		c.test('a 2xx whose media answer fails: the caller gets 5xx with a Warning, the proxy ACKs and BYEs the callee', async () => {
+			const callee = await c.ua('mcallee');
+			const user = `mfail-${rand(3)}`;
+			await new Registration(callee, c.edge(), user).register(300);
+			callee.handler = (req) => (req.method === 'INVITE' ? null : 200);
+			const caller = await c.ua('mcaller');
+			const tx = caller.request(c.edge(), {
+				method: 'INVITE', ruri: `sip:${user}@a.test`, from: 'sip:caller@a.test', to: `sip:${user}@a.test`,
+				contact: [`<${caller.contactUri('caller')}>`], body: SDP('caller'), contentType: 'application/sdp',
+			});
+			const inv = await callee.waitRequest((m) => m.method === 'INVITE', 5000, 'INVITE (its offer went through)');
+			await c.killRtpengine(1);
+			await callee.sendRaw(inv.source, buildResponse(inv, 200, 'OK', {
+				toTag: callee.toTag, headers: [['Contact', `<${callee.contactUri(user)}>`]],
+				body: SDP('callee'), contentType: 'application/sdp',
+			}));
+			const f = await tx.waitFor((r) => r.status >= 200, 8000, 'a final response');
+			assert.ok(f.status >= 500, `the caller got ${f.status} ${f.reason}, not an unanchored call`);
+			assert.match(f.get('warning') || '', /sipmesh/, 'a Warning names the cause');
+			const ack = await callee.waitRequest((m) => m.method === 'ACK', 3000, 'the proxy\'s ACK of the 200');
+			const bye = await callee.waitRequest((m) => m.method === 'BYE', 3000, 'the proxy\'s BYE');
+			for (const m of [ack, bye])
+				assert.equal(tagOf(m.get('to')), callee.toTag, `${m.method} is in the callee's dialog`);
+		});
 	});
 });
