@@ -120,7 +120,8 @@ int loc_remove_aor(struct loc *l, const char *aor, int64_t now);
 
 /* Removes every binding held by that edge connection (flow closed).
  * Returns how many were removed (0 for conn_id 0: UDP has no flow).
- * Walks the whole table: O(max_bindings). */
+ * Costs that connection's bindings (the shared store indexes bindings
+ * by connection), not the size of the table. */
 int loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
 		    int64_t now);
 

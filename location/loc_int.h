@@ -14,7 +14,7 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 1
+#define LOC_SHM_VERSION 2
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 enum loc_slot_kind {
@@ -27,7 +27,12 @@ enum loc_slot_kind {
 /* One fixed-size slot; slots link by index, never by pointer. */
 struct loc_slot {
 	uint32_t next;		/* next slot in the bucket or free list */
+	uint32_t cnext;		/* next slot in the conn bucket's chain */
 	uint8_t kind;		/* enum loc_slot_kind */
+	uint8_t conn_linked;	/* set (atomic, under the conn bucket lock)
+				   before the slot joins its conn chain,
+				   cleared after it leaves; b's edge_id and
+				   conn_id only change while clear */
 	int64_t known_until;	/* LOC_SLOT_KNOWN only */
 	struct loc_binding b;	/* LOC_SLOT_KNOWN: only b.aor is set */
 };
@@ -38,6 +43,14 @@ struct loc_bucket {
 	uint32_t wseq;		/* bumped on every local write, so an
 				   invalidation reply older than a local
 				   write is not applied over it */
+};
+
+/* The index by connection: the BINDING slots with a conn_id that hash
+ * (edge_id, conn_id) to this bucket, chained through cnext. */
+struct loc_conn_bucket {
+	pthread_mutex_t lock;	/* robust, process-shared; taken after an
+				   AOR bucket lock, never before one */
+	uint32_t head;		/* first slot of the chain, LOC_NIL if none */
 };
 
 /* The start of the segment.  Offsets are from the segment's base. */
@@ -52,6 +65,7 @@ struct loc_shm_hdr {
 	uint32_t nslots;
 	uint32_t expire_cursor;	/* next bucket loc_expire sweeps (atomic) */
 	uint64_t bucket_off;
+	uint64_t cbucket_off;	/* nbuckets struct loc_conn_bucket */
 	uint64_t slot_off;
 	uint64_t nbindings;	/* LOC_SLOT_BINDING slots (atomic) */
 	uint64_t lock_recoveries;	/* EOWNERDEAD seen (atomic) */
@@ -64,8 +78,11 @@ struct loc_shm {
 	char name[256];
 	struct loc_shm_hdr *hdr;
 	struct loc_bucket *buckets;
+	struct loc_conn_bucket *cbuckets;
 	struct loc_slot *slots;
 	size_t size;
+	uint64_t rc_slots;	/* debug: conn chain slots remove_conn read */
+	uint64_t rc_buckets;	/* debug: AOR buckets remove_conn locked */
 	int aor_ttl;
 	int created;		/* this process created (and must load) it */
 };
@@ -111,6 +128,12 @@ int loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 			int64_t known_until, int64_t now,
 			const uint32_t *wseq);
 uint32_t loc_shm_wseq(struct loc_shm *s, const char *aor);
+/* Debug (tests): checks the connection index against the AOR chains,
+ * one lock at a time, so only on a quiet store.  Returns how many
+ * bindings it indexes under (edge_id, conn_id), or all of them when
+ * conn_id is 0; -EUCLEAN when a binding with a conn_id is not indexed
+ * exactly once under its own key or anything else is indexed. */
+int loc_shm_conn_check(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id);
 
 /* loc_redis.c: the per-process Redis side of a struct loc */
 struct loc_redis {

@@ -6,13 +6,31 @@
  * The store is a full replica of the cluster's bindings, not an LRU,
  * so a miss here is a real miss.
  *
- * Layout: a header, a bucket array and max_bindings fixed-size slots.
- * An AOR hashes (FNV-1a, case folded) to one bucket; the bucket's
- * chain links the AOR's slots by index (no pointers in shared memory).
- * Each bucket has its own robust process-shared mutex, so one core
- * that dies holding it costs a chain check, not a frozen host; free
- * slots form a list under its own lock, always taken after a bucket
- * lock.  No code path holds two bucket locks.
+ * Layout: a header, a bucket array, a conn bucket array of the same
+ * size and max_bindings fixed-size slots.  An AOR hashes (FNV-1a, case
+ * folded) to one bucket; the bucket's chain links the AOR's slots by
+ * index through next (no pointers in shared memory).  Each bucket has
+ * its own robust process-shared mutex, so one core that dies holding
+ * it costs a chain check, not a frozen host; free slots form a list
+ * under its own lock, always taken after a bucket lock.
+ *
+ * Index by connection: (edge_id, conn_id) hashes to a conn bucket whose
+ * chain links, through cnext, every BINDING slot with that conn_id != 0
+ * (and other connections' that collide); so a closed flow costs its own
+ * bindings, not a walk of the table (20,000 browsers dropping at an
+ * edge restart).  A slot's b is only written while it is out of the
+ * index: every path that frees a binding, turns it into a marker or
+ * overwrites it (save, replace_aor) unlinks it first and links it
+ * again after.  Lock order: an AOR bucket lock, then a conn bucket
+ * lock, never the reverse, and never two of a kind; remove_conn copies
+ * the AORs of the conn chain under the conn lock, lets go, then removes
+ * AOR by AOR under each AOR lock.  The slot's conn_linked flag is set
+ * before it joins a chain and cleared after it leaves, so it covers at
+ * least the chain's members: a conn lock left by a dead process is
+ * recovered by rebuilding its chain from the flags (one scan of the
+ * slots), and a slot is never freed while still in a chain.  Slots an
+ * AOR lock recovery cuts off leak, and stay indexed harmlessly (the
+ * per-AOR removal does not find them).
  *
  * An AOR with no binding left stays known (the proxy answers 480, not
  * 404) for aor_ttl seconds: the slot of its last binding becomes a
@@ -23,15 +41,18 @@
  * never evicted.
  *
  * Cost: lookup and save are one hash, one lock and a walk of a chain
- * of about one AOR (nbuckets >= max_bindings); loc_expire sweeps a
- * slice of nbuckets/32 buckets per call; remove_conn and a save into a
- * full store walk the whole table.
+ * of about one AOR (nbuckets >= max_bindings), plus a conn lock for a
+ * binding with a conn_id; remove_conn is one conn chain walk and one
+ * AOR lock per binding of the connection; loc_expire sweeps a slice of
+ * nbuckets/32 buckets per call; a save into a full store walks the
+ * whole table.
  *
  * Binding identity (RFC 5626): same AOR and either the same non-empty
  * instance and reg-id, or the same contact URI.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
@@ -97,6 +118,100 @@ loc_bucket_of(struct loc_shm *s, const char *aor)
 	return &s->buckets[h & (s->hdr->nbuckets - 1)];
 }
 
+/* (edge_id, conn_id) mixed by the splitmix64 finalizer: conn ids are
+ * sequential per edge, the low bits must spread. */
+static struct loc_conn_bucket *
+loc_cbucket_of(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id)
+{
+	uint64_t h = (uint64_t)edge_id << 32 | conn_id;
+
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return &s->cbuckets[h & (s->hdr->nbuckets - 1)];
+}
+
+/*
+ * Takes a conn bucket's robust lock.  When its owner died the chain may
+ * be half-changed: it is rebuilt from the slots whose conn_linked flag
+ * is set and whose key hashes here (only this lock's holder changes
+ * those flags and, while one is set, the slot's key).
+ */
+static int
+loc_conn_lock(struct loc_shm *s, struct loc_conn_bucket *cb)
+{
+	int rc = pthread_mutex_lock(&cb->lock);
+
+	if (rc == EOWNERDEAD) {
+		cb->head = LOC_NIL;
+		for (uint32_t i = 0; i < s->hdr->nslots; i++) {
+			struct loc_slot *sl = &s->slots[i];
+
+			if (!__atomic_load_n(&sl->conn_linked, __ATOMIC_ACQUIRE) ||
+			    loc_cbucket_of(s, sl->b.edge_id,
+					   sl->b.conn_id) != cb)
+				continue;
+			sl->cnext = cb->head;
+			cb->head = i;
+		}
+		__atomic_fetch_add(&s->hdr->lock_recoveries, 1,
+				   __ATOMIC_RELAXED);
+		log_warn(LOG_SYS_LOC, "recovered a conn lock left by a dead "
+			 "process");
+		rc = pthread_mutex_consistent(&cb->lock);
+	}
+	return -rc;
+}
+
+/* Indexes binding slot i under its connection, if it has one.  Called
+ * with the slot's AOR bucket lock held, after b is written. */
+static void
+loc_conn_link(struct loc_shm *s, uint32_t i)
+{
+	struct loc_slot *sl = &s->slots[i];
+	struct loc_conn_bucket *cb;
+
+	if (sl->kind != LOC_SLOT_BINDING || sl->b.conn_id == 0 ||
+	    sl->conn_linked)
+		return;
+	cb = loc_cbucket_of(s, sl->b.edge_id, sl->b.conn_id);
+	if (loc_conn_lock(s, cb) < 0)
+		return;		/* not indexed: remove_conn misses it */
+	__atomic_store_n(&sl->conn_linked, 1, __ATOMIC_RELEASE);
+	sl->cnext = cb->head;
+	cb->head = i;
+	loc_unlock(&cb->lock);
+}
+
+/* Takes slot i out of the index before its b changes or it is freed.
+ * Called with the slot's AOR bucket lock held. */
+static void
+loc_conn_unlink(struct loc_shm *s, uint32_t i)
+{
+	struct loc_slot *sl = &s->slots[i];
+	struct loc_conn_bucket *cb;
+	uint32_t *link, hops = 0;
+
+	if (!sl->conn_linked)
+		return;
+	cb = loc_cbucket_of(s, sl->b.edge_id, sl->b.conn_id);
+	if (loc_conn_lock(s, cb) < 0) {
+		__atomic_store_n(&sl->conn_linked, 0, __ATOMIC_RELEASE);
+		return;		/* the chain is gone with its lock */
+	}
+	for (link = &cb->head; *link != LOC_NIL && hops++ <= s->hdr->nslots;
+	     link = &s->slots[*link].cnext) {
+		if (*link == i) {
+			*link = sl->cnext;
+			break;
+		}
+	}
+	__atomic_store_n(&sl->conn_linked, 0, __ATOMIC_RELEASE);
+	loc_unlock(&cb->lock);
+}
+
 /* Pops a free slot, or LOC_NIL.  Called with a bucket lock held. */
 static uint32_t
 loc_slot_alloc(struct loc_shm *s)
@@ -117,6 +232,7 @@ loc_slot_free(struct loc_shm *s, uint32_t i)
 {
 	struct loc_slot *sl = &s->slots[i];
 
+	loc_conn_unlink(s, i);
 	sl->kind = LOC_SLOT_FREE;
 	sl->b.aor[0] = '\0';
 	if (loc_lock(s, &s->hdr->free_lock, NULL) < 0)
@@ -167,7 +283,7 @@ loc_pthread_init(pthread_mutex_t *m)
 
 static void
 loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
-	       size_t bucket_off, size_t slot_off)
+	       size_t bucket_off, size_t cbucket_off, size_t slot_off)
 {
 	struct loc_shm_hdr *h = s->hdr;
 	uint64_t id = 0;
@@ -183,16 +299,24 @@ loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
 	h->nbuckets = nbuckets;
 	h->nslots = nslots;
 	h->bucket_off = bucket_off;
+	h->cbucket_off = cbucket_off;
 	h->slot_off = slot_off;
 	loc_pthread_init(&h->free_lock);
 	s->buckets = (struct loc_bucket *)((char *)h + bucket_off);
+	s->cbuckets = (struct loc_conn_bucket *)((char *)h + cbucket_off);
 	s->slots = (struct loc_slot *)((char *)h + slot_off);
 	for (uint32_t i = 0; i < nbuckets; i++) {
 		loc_pthread_init(&s->buckets[i].lock);
 		s->buckets[i].head = LOC_NIL;
+		loc_pthread_init(&s->cbuckets[i].lock);
+		s->cbuckets[i].head = LOC_NIL;
 	}
-	for (uint32_t i = 0; i < nslots; i++)
+	for (uint32_t i = 0; i < nslots; i++) {
 		s->slots[i].next = i + 1 < nslots ? i + 1 : LOC_NIL;
+		s->slots[i].cnext = LOC_NIL;
+		s->slots[i].kind = LOC_SLOT_FREE;
+		s->slots[i].conn_linked = 0;
+	}
 	h->free_head = 0;
 }
 
@@ -231,6 +355,8 @@ loc_shm_attach(struct loc_shm *s, int fd)
 		return -EPROTO;
 	s->buckets = (struct loc_bucket *)((char *)s->hdr +
 					   s->hdr->bucket_off);
+	s->cbuckets = (struct loc_conn_bucket *)((char *)s->hdr +
+						 s->hdr->cbucket_off);
 	s->slots = (struct loc_slot *)((char *)s->hdr + s->hdr->slot_off);
 	return 0;
 }
@@ -244,7 +370,7 @@ int
 loc_shm_open(struct loc_shm *s, const struct loc_config *cfg)
 {
 	uint32_t nbuckets = 16, nslots = (uint32_t)cfg->max_bindings;
-	size_t bucket_off, slot_off, need;
+	size_t bucket_off, cbucket_off, slot_off, need;
 	int fd, rc;
 
 	memset(s, 0, sizeof(*s));
@@ -255,8 +381,10 @@ loc_shm_open(struct loc_shm *s, const struct loc_config *cfg)
 	while (nbuckets < nslots)
 		nbuckets <<= 1;
 	bucket_off = LOC_ALIGN(sizeof(struct loc_shm_hdr));
-	slot_off = LOC_ALIGN(bucket_off +
-			     (size_t)nbuckets * sizeof(struct loc_bucket));
+	cbucket_off = LOC_ALIGN(bucket_off +
+				(size_t)nbuckets * sizeof(struct loc_bucket));
+	slot_off = LOC_ALIGN(cbucket_off +
+			     (size_t)nbuckets * sizeof(struct loc_conn_bucket));
 	need = slot_off + (size_t)nslots * sizeof(struct loc_slot);
 	if (need > cfg->shm_size)
 		return -ENOSPC;
@@ -284,7 +412,7 @@ loc_shm_open(struct loc_shm *s, const struct loc_config *cfg)
 		s->hdr = NULL;
 		goto out;
 	}
-	loc_shm_format(s, nbuckets, nslots, bucket_off, slot_off);
+	loc_shm_format(s, nbuckets, nslots, bucket_off, cbucket_off, slot_off);
 	log_info(LOG_SYS_LOC, "created %s: %u slots, %u buckets, %zu bytes",
 		 s->name, nslots, nbuckets, need);
 out:
@@ -358,6 +486,7 @@ loc_aor_finish_locked(struct loc_shm *s, struct loc_bucket *bk,
 	if (known_until > now && spare != LOC_NIL) {
 		struct loc_slot *sl = &s->slots[spare];
 
+		loc_conn_unlink(s, spare);
 		memset(&sl->b, 0, sizeof(sl->b));
 		strcpy(sl->b.aor, aor);
 		sl->kind = LOC_SLOT_KNOWN;
@@ -434,6 +563,7 @@ loc_aor_remove_locked(struct loc_shm *s, struct loc_bucket *bk,
 			continue;
 		}
 		*link = sl->next;
+		loc_conn_unlink(s, i);
 		if (k)
 			k->del(k->arg, &sl->b);
 		g = sl->b.expires < now ? sl->b.expires : now;
@@ -585,7 +715,9 @@ loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 		s->slots[target].kind = LOC_SLOT_BINDING;
 		loc_count(s, 1);
 	}
+	loc_conn_unlink(s, target);	/* b changes only out of the index */
 	s->slots[target].b = *b;
+	loc_conn_link(s, target);
 	bk->wseq++;
 	if (k) {
 		k->set(k->arg, b);
@@ -658,24 +790,90 @@ loc_bucket_sweep_locked(struct loc_shm *s, struct loc_bucket *bk,
 	return n;
 }
 
-int
-loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
-		    int64_t now, const struct loc_sink *k)
+/* remove_conn without the index (when the AOR list cannot grow): every
+ * bucket, O(max_bindings). */
+static int
+loc_shm_remove_conn_sweep(struct loc_shm *s, const struct loc_conn *c,
+			  int64_t now, const struct loc_sink *k)
 {
-	struct loc_conn c = { edge_id, conn_id };
 	int n = 0;
 
-	if (conn_id == 0)	/* UDP: no connection holds a binding */
-		return 0;
 	for (uint32_t b = 0; b < s->hdr->nbuckets; b++) {
 		struct loc_bucket *bk = &s->buckets[b];
 
 		if (loc_lock(s, &bk->lock, bk) < 0)
 			continue;
-		n += loc_bucket_sweep_locked(s, bk, loc_match_conn, &c, 0,
+		n += loc_bucket_sweep_locked(s, bk, loc_match_conn, c, 0,
 					     now, k);
 		loc_unlock(&bk->lock);
 	}
+	return n;
+}
+
+#define LOC_CONN_AORS 8		/* AORs of a conn kept on the stack */
+
+/*
+ * Copies the AORs of the connection's bindings from its conn chain
+ * (one entry per binding: an AOR seen twice just finds nothing the
+ * second time), lets the conn lock go, then removes AOR by AOR under
+ * each AOR's lock with the same rule as loc_aor_remove_locked's other
+ * callers, so the sink sees the same changes as before the index.
+ */
+int
+loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
+		    int64_t now, const struct loc_sink *k)
+{
+	char stack[LOC_CONN_AORS][LOC_AOR_MAX];
+	char (*aors)[LOC_AOR_MAX] = stack, (*more)[LOC_AOR_MAX];
+	struct loc_conn c = { edge_id, conn_id };
+	struct loc_conn_bucket *cb;
+	uint32_t hops = 0;
+	int n = 0, naor = 0, cap = LOC_CONN_AORS, oom = 0, rc;
+
+	if (conn_id == 0)	/* UDP: no connection holds a binding */
+		return 0;
+	cb = loc_cbucket_of(s, edge_id, conn_id);
+	rc = loc_conn_lock(s, cb);
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = cb->head; i != LOC_NIL && hops++ <= s->hdr->nslots;
+	     i = s->slots[i].cnext) {
+		struct loc_slot *sl = &s->slots[i];
+
+		s->rc_slots++;
+		if (sl->b.edge_id != edge_id || sl->b.conn_id != conn_id)
+			continue;
+		if (naor == cap) {
+			more = aors == stack ?
+				malloc(sizeof(*aors) * (size_t)cap * 2) :
+				realloc(aors, sizeof(*aors) * (size_t)cap * 2);
+			if (!more) {
+				oom = 1;
+				break;
+			}
+			if (aors == stack)
+				memcpy(more, stack, sizeof(stack));
+			aors = more;
+			cap *= 2;
+		}
+		memcpy(aors[naor], sl->b.aor, LOC_AOR_MAX);
+		aors[naor++][LOC_AOR_MAX - 1] = '\0';
+	}
+	loc_unlock(&cb->lock);
+	for (int j = 0; j < naor && !oom; j++) {
+		struct loc_bucket *bk = loc_bucket_of(s, aors[j]);
+
+		if (loc_lock(s, &bk->lock, bk) < 0)
+			continue;
+		s->rc_buckets++;
+		n += loc_aor_remove_locked(s, bk, aors[j], loc_match_conn, &c,
+					   now, k);
+		loc_unlock(&bk->lock);
+	}
+	if (aors != stack)
+		free(aors);
+	if (oom)
+		n = loc_shm_remove_conn_sweep(s, &c, now, k);
 	return n;
 }
 
@@ -803,9 +1001,12 @@ loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 		i = pool;
 		pool = sl->next;
 		if (rc == 0 && j < n) {
+			loc_conn_unlink(s, i);
 			sl->kind = LOC_SLOT_BINDING;
 			sl->b = bs[j];
+			loc_conn_link(s, i);
 		} else if (rc == 0 && j == 0 && known_until > now) {
+			loc_conn_unlink(s, i);
 			memset(&sl->b, 0, sizeof(sl->b));
 			strcpy(sl->b.aor, aor);
 			sl->kind = LOC_SLOT_KNOWN;
@@ -836,4 +1037,72 @@ loc_shm_wseq(struct loc_shm *s, const char *aor)
 		loc_unlock(&bk->lock);
 	}
 	return w;
+}
+
+/* Debug (tests): see loc_int.h.  mark[i]: 1 in a conn chain, 2 in an
+ * AOR chain. */
+int
+loc_shm_conn_check(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id)
+{
+	uint32_t nb = s->hdr->nbuckets, ns = s->hdr->nslots;
+	uint8_t *mark = calloc(ns, 1);
+	int n = 0, bad = 0;
+
+	if (!mark)
+		return -ENOMEM;
+	for (uint32_t c = 0; c < nb && !bad; c++) {
+		struct loc_conn_bucket *cb = &s->cbuckets[c];
+
+		if (loc_conn_lock(s, cb) < 0) {
+			bad = 1;
+			break;
+		}
+		for (uint32_t i = cb->head; i != LOC_NIL; i = s->slots[i].cnext) {
+			struct loc_slot *sl;
+
+			if (i >= ns || mark[i]) {	/* a cycle or a cross */
+				bad = 1;
+				break;
+			}
+			sl = &s->slots[i];
+			if (sl->kind != LOC_SLOT_BINDING || !sl->conn_linked ||
+			    sl->b.conn_id == 0 ||
+			    loc_cbucket_of(s, sl->b.edge_id, sl->b.conn_id) != cb) {
+				bad = 1;
+				break;
+			}
+			mark[i] = 1;
+			n += conn_id == 0 || (sl->b.edge_id == edge_id &&
+					      sl->b.conn_id == conn_id);
+		}
+		loc_unlock(&cb->lock);
+	}
+	for (uint32_t b = 0; b < nb && !bad; b++) {
+		struct loc_bucket *bk = &s->buckets[b];
+
+		if (loc_lock(s, &bk->lock, bk) < 0) {
+			bad = 1;
+			break;
+		}
+		for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+			struct loc_slot *sl;
+
+			if (i >= ns || (mark[i] & 2)) {
+				bad = 1;
+				break;
+			}
+			sl = &s->slots[i];
+			if (sl->kind == LOC_SLOT_BINDING && sl->b.conn_id ?
+			    !(mark[i] & 1) : (mark[i] & 1) != 0) {
+				bad = 1;
+				break;
+			}
+			mark[i] |= 2;
+		}
+		loc_unlock(&bk->lock);
+	}
+	for (uint32_t i = 0; i < ns && !bad; i++)
+		bad = mark[i] == 1 || (s->slots[i].conn_linked && !mark[i]);
+	free(mark);
+	return bad ? -EUCLEAN : n;
 }

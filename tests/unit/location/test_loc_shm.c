@@ -2,8 +2,10 @@
  * test_loc_shm.c - the host's shared binding store (location/loc_shm.c)
  * through the public API in LOC_MODE_SHM: identity rules, q order,
  * expiry and known AORs with an explicit clock, removal, a full store,
- * two processes on one segment, a lock left by a dead process, and a
- * differential run against a trivial model.
+ * two processes on one segment, a lock left by a dead process, the
+ * index by connection (remove_conn costs the connection's bindings,
+ * checked by counting what it visits), and a differential run against
+ * a trivial model that checks the index after every operation.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -55,6 +57,12 @@ fix_setup(void **state)
 }
 
 static int
+fix_setup_big(void **state)
+{
+	return fix_setup_n(state, 4096);
+}
+
+static int
 fix_setup_small(void **state)
 {
 	return fix_setup_n(state, 16);
@@ -84,6 +92,14 @@ mk(const char *aor, const char *contact, int64_t expires)
 	b.q = 1000;
 	b.cseq = 1;
 	return b;
+}
+
+/* A second view of the fixture's segment, for the debug helpers. */
+static void
+view_open(struct fix *f, struct loc_shm *v)
+{
+	assert_int_equal(loc_shm_open(v, &f->cfg), 0);
+	assert_int_equal(v->created, 0);
 }
 
 static int
@@ -372,9 +388,11 @@ test_loc_shm__lock_of_dead_process_recovered(void **state)
 {
 	struct fix *f = *state;
 	struct loc_binding b = mk("q@a.test", "sip:q@h", T0 + 60);
+	struct loc_shm v;
 	int status;
 	pid_t pid;
 
+	b.edge_id = 1, b.conn_id = 9;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -383,8 +401,10 @@ test_loc_shm__lock_of_dead_process_recovered(void **state)
 
 		if (loc_shm_open(&s, &f->cfg) != 0)
 			_exit(2);
-		for (uint32_t i = 0; i < s.hdr->nbuckets; i++)
+		for (uint32_t i = 0; i < s.hdr->nbuckets; i++) {
 			pthread_mutex_lock(&s.buckets[i].lock);
+			pthread_mutex_lock(&s.cbuckets[i].lock);
+		}
 		pthread_mutex_lock(&s.hdr->free_lock);
 		_exit(0);
 	}
@@ -392,9 +412,189 @@ test_loc_shm__lock_of_dead_process_recovered(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(count(f->l, "q@a.test", T0, NULL), 1);
 	b = mk("r@a.test", "sip:r@h", T0 + 60);
+	b.edge_id = 1, b.conn_id = 9;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
 	assert_int_equal(count(f->l, "r@a.test", T0, NULL), 1);
 	assert_int_equal(count(f->l, "q@a.test", T0, NULL), 1);
+	view_open(f, &v);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 9), 2);
+	assert_int_equal(loc_remove_conn(f->l, 1, 9, T0), 2);
+	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 0);
+	loc_shm_close(&v);
+}
+
+/* A process that dies holding a conn lock with its chain broken: the
+ * chain is rebuilt from the slots, nothing is lost from the index. */
+static void
+test_loc_shm__broken_conn_chain_of_dead_process_rebuilt(void **state)
+{
+	struct fix *f = *state;
+	struct loc_binding b;
+	struct loc_shm v;
+	int status;
+	pid_t pid;
+
+	for (int i = 0; i < 3; i++) {
+		char c[32];
+
+		snprintf(c, sizeof(c), "sip:s%d@h", i);
+		b = mk(i == 2 ? "t@a.test" : "s@a.test", c, T0 + 60);
+		b.edge_id = 4, b.conn_id = 44;
+		assert_int_equal(loc_save(f->l, &b, T0), 0);
+	}
+	view_open(f, &v);
+	assert_int_equal(loc_shm_conn_check(&v, 4, 44), 3);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm s;
+
+		if (loc_shm_open(&s, &f->cfg) != 0)
+			_exit(2);
+		for (uint32_t i = 0; i < s.hdr->nbuckets; i++) {
+			pthread_mutex_lock(&s.cbuckets[i].lock);
+			if (s.cbuckets[i].head != LOC_NIL)
+				s.cbuckets[i].head = 0x7ffffff0;  /* garbage */
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(loc_shm_conn_check(&v, 4, 44), 3);
+	assert_int_equal(loc_remove_conn(f->l, 4, 44, T0), 3);
+	assert_int_equal(count(f->l, "s@a.test", T0, NULL), 0);
+	assert_int_equal(count(f->l, "t@a.test", T0, NULL), 0);
+	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 0);
+	loc_shm_close(&v);
+}
+
+/* A sink that records what the store reports. */
+struct rec {
+	int del, set, done;
+	char del_contact[8][LOC_URI_MAX];
+};
+
+static void
+rec_del(void *arg, const struct loc_binding *b)
+{
+	struct rec *r = arg;
+
+	if (r->del < 8)
+		snprintf(r->del_contact[r->del], LOC_URI_MAX, "%s", b->contact);
+	r->del++;
+}
+
+static void
+rec_set(void *arg, const struct loc_binding *b)
+{
+	(void)b;
+	((struct rec *)arg)->set++;
+}
+
+static void
+rec_done(void *arg, const char *aor, int64_t expire_at, int64_t known_until)
+{
+	(void)aor, (void)expire_at, (void)known_until;
+	((struct rec *)arg)->done++;
+}
+
+static void
+save_conn(struct loc *l, const char *aor, const char *contact,
+	  uint16_t edge_id, uint32_t conn_id)
+{
+	struct loc_binding b = mk(aor, contact, T0 + 60);
+
+	b.edge_id = edge_id, b.conn_id = conn_id;
+	assert_int_equal(loc_save(l, &b, T0), 0);
+}
+
+/* remove_conn removes that (edge, conn)'s bindings and nothing else:
+ * not the same conn id on another edge, not another conn of the edge,
+ * not UDP, not another binding of the same AOR; the sink hears one del
+ * per binding and one aor_done per AOR removal. */
+static void
+test_loc_shm__remove_conn_touches_only_its_bindings(void **state)
+{
+	struct fix *f = *state;
+	struct rec r = { 0 };
+	struct loc_sink k = { rec_del, rec_set, rec_done, &r };
+	struct loc_binding out[8];
+	struct loc_shm v;
+
+	save_conn(f->l, "u@a.test", "sip:u1@h", 1, 7);
+	save_conn(f->l, "u@a.test", "sip:u2@h", 2, 7);
+	save_conn(f->l, "u@a.test", "sip:u3@h", 1, 8);
+	save_conn(f->l, "u@a.test", "sip:u4@h", 1, 0);
+	save_conn(f->l, "w@a.test", "sip:w1@h", 1, 7);
+	save_conn(f->l, "w@a.test", "sip:w2@h", 1, 7);
+	save_conn(f->l, "x@a.test", "sip:x1@h", 2, 7);
+	view_open(f, &v);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 3);
+	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 6);
+	/* a re-REGISTER moving a contact to another flow moves its entry */
+	save_conn(f->l, "u@a.test", "sip:u3@h", 1, 7);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 4);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 8), 0);
+	save_conn(f->l, "u@a.test", "sip:u3@h", 1, 8);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 3);
+
+	assert_int_equal(loc_shm_remove_conn(&v, 1, 7, T0, &k), 3);
+	assert_int_equal(r.del, 3);
+	assert_int_equal(r.set, 0);
+	assert_int_equal(r.done, 2);	/* u once, w once */
+	for (int i = 0; i < 3; i++)
+		assert_true(!strcmp(r.del_contact[i], "sip:u1@h") ||
+			    !strcmp(r.del_contact[i], "sip:w1@h") ||
+			    !strcmp(r.del_contact[i], "sip:w2@h"));
+	assert_int_equal(loc_lookup(f->l, "u@a.test", T0, out, 8, NULL), 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_not_equal(out[i].contact, "sip:u1@h");
+	assert_int_equal(count(f->l, "w@a.test", T0, NULL), 0);
+	assert_int_equal(count(f->l, "x@a.test", T0, NULL), 1);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 0);
+	assert_int_equal(loc_shm_conn_check(&v, 2, 7), 2);
+	assert_int_equal(loc_shm_conn_check(&v, 1, 8), 1);
+	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 3);
+	loc_shm_close(&v);
+}
+
+/* Timing-independent cost: in a store of 4096 buckets holding 3000
+ * bindings, removing a conn of 3 bindings reads its conn chain (plus
+ * the few colliding entries) and locks one AOR bucket per binding. */
+static void
+test_loc_shm__remove_conn_visits_only_its_chain(void **state)
+{
+	struct fix *f = *state;
+	struct loc_shm v;
+	char aor[32];
+
+	for (int i = 0; i < 3000; i++) {
+		snprintf(aor, sizeof(aor), "bulk%d@a.test", i);
+		save_conn(f->l, aor, "sip:b@h", 1, i % 3 ? 100 + i : 0);
+	}
+	save_conn(f->l, "y@a.test", "sip:y1@h", 2, 5);
+	save_conn(f->l, "y@a.test", "sip:y2@h", 2, 5);
+	save_conn(f->l, "z@a.test", "sip:z1@h", 2, 5);
+	view_open(f, &v);
+	assert_int_equal(v.hdr->nbuckets, 4096);
+	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 2000 + 3);
+	assert_int_equal(loc_shm_remove_conn(&v, 2, 5, T0, NULL), 3);
+	assert_int_equal(v.rc_buckets, 3);
+	assert_true(v.rc_slots >= 3 && v.rc_slots <= 3 + 8);
+	assert_int_equal(count(f->l, "y@a.test", T0, NULL), 0);
+	assert_int_equal(count(f->l, "z@a.test", T0, NULL), 0);
+	/* a conn with no binding: no AOR bucket at all */
+	v.rc_buckets = v.rc_slots = 0;
+	assert_int_equal(loc_shm_remove_conn(&v, 2, 6, T0, NULL), 0);
+	assert_int_equal(v.rc_buckets, 0);
+	assert_true(v.rc_slots <= 8);
+	assert_int_equal(loc_shm_remove_conn(&v, 1, 0, T0, NULL), 0);
+	assert_int_equal(v.rc_buckets, 0);
+	/* the 2000 other conns still work */
+	assert_int_equal(loc_shm_remove_conn(&v, 1, 101, T0, NULL), 1);
+	assert_int_equal(count(f->l, "bulk1@a.test", T0, NULL), 0);
+	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 1999);
+	loc_shm_close(&v);
 }
 
 /* ---- differential test: the store against a list and a marker
@@ -542,9 +742,11 @@ test_loc_shm__differential_random_ops(void **state)
 	struct loc_binding got[M_MAX], want[M_MAX];
 	unsigned seed = 12345;
 	int64_t now = T0;
+	struct loc_shm v;
 
+	view_open(f, &v);
 	for (int op = 0; op < 4000; op++) {
-		int aor = rnd(&seed, M_AORS), r = rnd(&seed, 10), rc, mrc;
+		int aor = rnd(&seed, M_AORS), r = rnd(&seed, 11), rc, mrc;
 		const char *aor_s = m_aors[aor];
 		char upper[64];
 
@@ -596,6 +798,29 @@ test_loc_shm__differential_random_ops(void **state)
 				if (m.known_until[a] <= now)
 					m.known_until[a] = 0;
 			}
+		} else if (r == 10) {	/* another host's view (Redis) */
+			struct loc_binding bs[2];
+			int n = rnd(&seed, 3);
+			int64_t ku = now + (int)rnd(&seed, 60) - 20;
+
+			for (int j = 0; j < n; j++) {
+				bs[j] = mk(m_aors[aor], contacts[j + rnd(&seed, 2) * 2],
+					   now + (int)rnd(&seed, 90) - 10);
+				bs[j].q = qs[rnd(&seed, 3)];
+				bs[j].edge_id = 1 + rnd(&seed, 2);
+				bs[j].conn_id = rnd(&seed, 3);
+				bs[j].cseq = op;
+			}
+			rc = loc_shm_replace_aor(&v, aor_s, bs, n, ku, now, NULL);
+			for (int i = 0; i < m.n;)
+				if (m_aor(m.b[i].aor) == aor)
+					m.b[i] = m.b[--m.n];
+				else
+					i++;
+			for (int j = 0; j < n; j++)
+				m.b[m.n++] = bs[j];
+			m.known_until[aor] = n == 0 && ku > now ? ku : 0;
+			mrc = 0;
 		} else {
 			now += rnd(&seed, 20);
 			rc = mrc = 0;
@@ -616,7 +841,23 @@ test_loc_shm__differential_random_ops(void **state)
 				assert_int_equal(got[i].cseq, want[i].cseq);
 			}
 		}
+		/* the index holds exactly the model's bindings with a conn */
+		for (int e = 0; e <= 2; e++)
+			for (uint32_t c = e ? 0 : 1; c <= 2; c++) {
+				int want_n = 0, got_n;
+
+				for (int i = 0; i < m.n; i++)
+					want_n += m.b[i].conn_id &&
+						  (c == 0 || (m.b[i].edge_id == e &&
+							      m.b[i].conn_id == c));
+				got_n = loc_shm_conn_check(&v, (uint16_t)e, c);
+				if (got_n != want_n)
+					fail_msg("op %d (kind %d): index (%d, %u) "
+						 "holds %d, model %d", op, r, e,
+						 c, got_n, want_n);
+			}
 	}
+	loc_shm_close(&v);
 }
 
 int
@@ -633,6 +874,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_shm__full_store_enospc_keeps_bindings, fix_setup_small, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__two_processes_share_one_segment, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__lock_of_dead_process_recovered, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__broken_conn_chain_of_dead_process_rebuilt, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__remove_conn_touches_only_its_bindings, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_shm__remove_conn_visits_only_its_chain, fix_setup_big, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_shm__differential_random_ops, fix_setup, fix_teardown),
 	};
 
