@@ -84,12 +84,9 @@ core_tag(const osip_from_t *h)
 }
 
 /*
- * Builds the ng dictionary for cmd about message m.  swap_tags swaps
- * the tags, for SDP the callee offered (late offer).  Without flags (a
- * delete) only the Call-ID goes: rtpengine then ends the whole call,
- * every branch of a fork included, whereas a delete naming tags would
- * end one dialogue and leave a cancelled branch's leg behind.  Returns
- * the length, or a negative errno.
+ * Builds the ng offer/answer dictionary for cmd about message m, with
+ * its SDP and the flags f.  swap_tags swaps the tags, for SDP the
+ * callee offered (late offer).  Returns the length, or a negative errno.
  */
 static int
 core_media_dict(char *buf, size_t cap, const char *cmd,
@@ -115,34 +112,32 @@ core_media_dict(char *buf, size_t cap, const char *cmd,
 	benc_put_dict(&e);
 	benc_put_kv(&e, "command", cmd);
 	benc_put_kv(&e, "call-id", cid);
-	if (from && f)
+	if (from)
 		benc_put_kv(&e, "from-tag", from);
-	if (to && f)
+	if (to)
 		benc_put_kv(&e, "to-tag", to);
 	if (branch)
 		benc_put_kv(&e, "via-branch", branch);
-	if (f) {
-		core_media_has_sdp(m, &sdp, &len);
-		benc_put_cstr(&e, "sdp");
-		benc_put_str(&e, sdp, len);
-		if (f->transport)
-			benc_put_kv(&e, "transport-protocol", f->transport);
-		benc_put_kv(&e, "ICE", f->ice);
-		if (f->dtls)
-			benc_put_kv(&e, "DTLS", f->dtls);
-		if (f->rtcp_mux) {
-			benc_put_cstr(&e, "rtcp-mux");
-			benc_put_list(&e);
-			benc_put_cstr(&e, f->rtcp_mux);
-			benc_put_end(&e);
-		}
-		if (f->replace) {
-			benc_put_cstr(&e, "replace");
-			benc_put_list(&e);
-			benc_put_cstr(&e, "session-connection");
-			benc_put_cstr(&e, "origin");
-			benc_put_end(&e);
-		}
+	core_media_has_sdp(m, &sdp, &len);
+	benc_put_cstr(&e, "sdp");
+	benc_put_str(&e, sdp, len);
+	if (f->transport)
+		benc_put_kv(&e, "transport-protocol", f->transport);
+	benc_put_kv(&e, "ICE", f->ice);
+	if (f->dtls)
+		benc_put_kv(&e, "DTLS", f->dtls);
+	if (f->rtcp_mux) {
+		benc_put_cstr(&e, "rtcp-mux");
+		benc_put_list(&e);
+		benc_put_cstr(&e, f->rtcp_mux);
+		benc_put_end(&e);
+	}
+	if (f->replace) {
+		benc_put_cstr(&e, "replace");
+		benc_put_list(&e);
+		benc_put_cstr(&e, "session-connection");
+		benc_put_cstr(&e, "origin");
+		benc_put_end(&e);
 	}
 	benc_put_end(&e);
 	osip_free(cid);
@@ -280,18 +275,14 @@ core_media_done(void *arg, const struct rtpc_result *r)
 	core_media_op_free(op);
 }
 
+/* Sends an encoded ng dictionary for op; op belongs to the call until
+ * core_media_done.  Returns 0 or a negative errno (op not taken). */
 static int
-core_media_send(struct core *c, struct core_media_op *op, const char *cmd,
-		const osip_message_t *m, int swap, const char *branch,
-		const struct core_media_flags *f)
+core_media_submit(struct core *c, struct core_media_op *op, const char *buf,
+		  size_t n)
 {
-	char buf[16384];
-	int n = core_media_dict(buf, sizeof(buf), cmd, m, swap, branch, f);
-
-	if (n < 0)
-		return n;
 	op->core = c;
-	op->id = rtpc_call(c->rtpc, buf, (size_t)n, CORE_MEDIA_TIMEOUT_MS,
+	op->id = rtpc_call(c->rtpc, buf, n, CORE_MEDIA_TIMEOUT_MS,
 			   core_media_done, op);
 	if (op->id < 0)
 		return op->id;
@@ -302,6 +293,19 @@ core_media_send(struct core *c, struct core_media_op *op, const char *cmd,
 		op->stx->media_used = 1;
 	}
 	return 0;
+}
+
+static int
+core_media_send(struct core *c, struct core_media_op *op, const char *cmd,
+		const osip_message_t *m, int swap, const char *branch,
+		const struct core_media_flags *f)
+{
+	char buf[16384];
+	int n = core_media_dict(buf, sizeof(buf), cmd, m, swap, branch, f);
+
+	if (n < 0)
+		return n;
+	return core_media_submit(c, op, buf, (size_t)n);
 }
 
 int
@@ -395,7 +399,11 @@ core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
 	return 1;
 }
 
-/* "delete" for a whole call, fire and forget. */
+/*
+ * "delete" for a whole call, fire and forget.  Only the Call-ID goes:
+ * rtpengine then ends every branch of a fork, whereas a delete naming
+ * tags would end one dialogue and leave a cancelled branch's leg behind.
+ */
 static void
 core_media_delete_cid(struct core *c, const char *cid)
 {
@@ -417,14 +425,9 @@ core_media_delete_cid(struct core *c, const char *cid)
 		free(op);
 		return;
 	}
-	op->core = c;
 	op->kind = CORE_MEDIA_DELETE;
-	op->id = rtpc_call(c->rtpc, buf, (size_t)n, CORE_MEDIA_TIMEOUT_MS,
-			   core_media_done, op);
-	if (op->id < 0)
+	if (core_media_submit(c, op, buf, (size_t)n) != 0)
 		free(op);
-	else
-		c->st.media_cmds++;
 }
 
 void
