@@ -57,13 +57,22 @@ srv_client(int port)
 	return redisConnectWithTimeout("127.0.0.1", port, tv);
 }
 
-/* Starts redis-server on port (0: a free one) and waits for PONG. */
+/*
+ * Starts redis-server on port (0: a free one) and waits for PONG.  The
+ * binary is $SIPMESH_REDIS_SERVER, else "redis-server" on PATH; when it
+ * cannot be run the test fails at once and says so (a skipped Redis
+ * test would hide a broken install).
+ */
 static void
 srv_start(struct srv *s, int port)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	const char *bin = getenv("SIPMESH_REDIS_SERVER");
 	char p[16];
+	int status;
 
+	if (bin == NULL || bin[0] == '\0')
+		bin = "redis-server";
 	s->port = port ? port : free_port();
 	snprintf(p, sizeof(p), "%d", s->port);
 	s->pid = fork();
@@ -71,9 +80,9 @@ srv_start(struct srv *s, int port)
 	if (s->pid == 0) {
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(126);
-		execl("/usr/bin/redis-server", "redis-server", "--port", p,
-		      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		      "--loglevel", "warning", (char *)NULL);
+		execlp(bin, "redis-server", "--port", p, "--bind", "127.0.0.1",
+		       "--save", "", "--appendonly", "no", "--loglevel",
+		       "warning", (char *)NULL);
 		_exit(127);
 	}
 	for (int waited = 0; waited < DEADLINE_MS; waited += 20) {
@@ -87,9 +96,19 @@ srv_start(struct srv *s, int port)
 			redisFree(c);
 		if (up)
 			return;
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+				fail_msg("cannot run %s: not on PATH? (install "
+					 "redis-server or set SIPMESH_REDIS_SERVER)",
+					 bin);
+			fail_msg("%s exited (status 0x%x) before answering on "
+				 "port %d", bin, status, s->port);
+		}
 		nanosleep(&tick, NULL);	/* polling for the server, bounded */
 	}
-	fail_msg("redis-server did not start on port %d", s->port);
+	fail_msg("%s did not answer on port %d within %d ms", bin, s->port,
+		 DEADLINE_MS);
 }
 
 static void
