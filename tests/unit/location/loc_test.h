@@ -1,7 +1,8 @@
 /*
  * loc_test.h - what the location unit tests share: a binding made of
  * the fields that matter to them, a store in LOC_MODE_SHM on a segment
- * of its own per test, and a checker of the (edge, connection) index
+ * of its own per test, a process that dies holding its locks, and a
+ * checker of the (edge, connection) index
  * against the AOR chains (test code: it walks every chain of the
  * store).  Included only by tests/unit/location/test_*.c after
  * <cmocka.h>; everything is static inline, so a test takes what it
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "location/loc.h"
@@ -46,8 +48,10 @@ struct lt_fix {
 	struct loc *l;
 };
 
+/* cmocka setup: *state is the store's max_bindings (LT_TEST_N), or NULL
+ * for 64; it becomes the struct lt_fix. */
 static inline int
-lt_setup_n(void **state, int max_bindings, size_t shm_size)
+lt_setup(void **state)
 {
 	static int seq;
 	struct lt_fix *f = calloc(1, sizeof(*f));
@@ -57,19 +61,13 @@ lt_setup_n(void **state, int max_bindings, size_t shm_size)
 		 seq++);
 	loc_shm_unlink(f->name);
 	f->cfg.shm_name = f->name;
-	f->cfg.shm_size = shm_size;
-	f->cfg.max_bindings = max_bindings;
+	f->cfg.shm_size = 64 << 20;	/* a cap: the segment takes what
+					   max_bindings needs */
+	f->cfg.max_bindings = *state ? (int)(intptr_t)*state : 64;
 	f->cfg.aor_ttl = 100;
 	assert_int_equal(loc_new(&f->l, &f->cfg, NULL), 0);
 	*state = f;
 	return 0;
-}
-
-/* The usual store: 64 bindings, room to spare. */
-static inline int
-lt_setup(void **state)
-{
-	return lt_setup_n(state, 64, 64 << 20);
 }
 
 static inline int
@@ -83,12 +81,42 @@ lt_teardown(void **state)
 	return 0;
 }
 
+/* Rows of a CMUnitTest table: fn on a store of its own, of 64 or of
+ * max_bindings bindings. */
+#define LT_TEST(fn) cmocka_unit_test_setup_teardown(fn, lt_setup, lt_teardown)
+#define LT_TEST_N(fn, max_bindings)					\
+	cmocka_unit_test_prestate_setup_teardown(fn, lt_setup, lt_teardown, \
+						 (void *)(intptr_t)(max_bindings))
+
 /* A second view of the fixture's segment, to call the store directly. */
 static inline void
 lt_view_open(struct lt_fix *f, struct loc_shm *v)
 {
 	assert_int_equal(loc_shm_open(v, &f->cfg), 0);
 	assert_int_equal(v->created, 0);
+}
+
+/* A core that crashes in the middle of a change: a child process opens
+ * f's segment on its own, runs die on it and exits holding whatever
+ * locks die took. */
+static inline void
+lt_die_in_child(struct lt_fix *f, void (*die)(struct loc_shm *s))
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm s;
+
+		if (loc_shm_open(&s, &f->cfg) != 0)
+			_exit(2);
+		die(&s);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* How many live bindings aor has (at most 8). */

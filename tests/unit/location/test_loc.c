@@ -11,12 +11,6 @@
 
 #include "tests/unit/location/loc_test.h"
 
-static int
-fix_setup(void **state)
-{
-	return lt_setup_n(state, 64, 1 << 20);
-}
-
 static void
 test_loc__bad_arguments_refused(void **state)
 {
@@ -55,7 +49,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loc__bad_arguments_refused, fix_setup, lt_teardown),
+		LT_TEST(test_loc__bad_arguments_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

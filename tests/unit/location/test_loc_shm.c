@@ -11,17 +11,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <strings.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "tests/unit/location/loc_test.h"
-
-static int
-fix_setup_small(void **state)
-{
-	return lt_setup_n(state, 16, 64 << 20);
-}
 
 static void
 test_loc_shm__save_lookup_replace_by_contact(void **state)
@@ -294,6 +287,16 @@ test_loc_shm__two_processes_share_one_segment(void **state)
 	assert_int_equal(lt_count(f->l, "c@a.test", T0, NULL), 1);
 }
 
+static void
+hold_every_lock(struct loc_shm *s)
+{
+	for (uint32_t i = 0; i < s->hdr->nbuckets; i++) {
+		pthread_mutex_lock(&s->buckets[i].lock);
+		pthread_mutex_lock(&s->cbuckets[i].lock);
+	}
+	pthread_mutex_lock(&s->hdr->free_lock);
+}
+
 /* A process that dies holding every bucket lock costs nothing more
  * than a recovery. */
 static void
@@ -302,27 +305,10 @@ test_loc_shm__lock_of_dead_process_recovered(void **state)
 	struct lt_fix *f = *state;
 	struct loc_binding b = lt_binding("q@a.test", "sip:q@h", T0 + 60);
 	struct loc_shm v;
-	int status;
-	pid_t pid;
 
 	b.edge_id = 1, b.conn_id = 9;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct loc_shm s;
-
-		if (loc_shm_open(&s, &f->cfg) != 0)
-			_exit(2);
-		for (uint32_t i = 0; i < s.hdr->nbuckets; i++) {
-			pthread_mutex_lock(&s.buckets[i].lock);
-			pthread_mutex_lock(&s.cbuckets[i].lock);
-		}
-		pthread_mutex_lock(&s.hdr->free_lock);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(WEXITSTATUS(status), 0);
+	lt_die_in_child(f, hold_every_lock);
 	assert_int_equal(lt_count(f->l, "q@a.test", T0, NULL), 1);
 	b = lt_binding("r@a.test", "sip:r@h", T0 + 60);
 	b.edge_id = 1, b.conn_id = 9;
@@ -370,11 +356,29 @@ m_same(const struct loc_binding *a, const struct loc_binding *b)
 	return !strcmp(a->contact, b->contact);
 }
 
+/* What a model removal matches: one contact, one connection, the
+ * expired bindings, or (all zero) every binding. */
+struct m_what {
+	const char *contact;
+	uint32_t edge_id, conn_id;
+	int expired;
+};
+
+static int
+m_match(const struct loc_binding *b, const struct m_what *w, int64_t now)
+{
+	if (w->contact)
+		return !strcmp(b->contact, w->contact);
+	if (w->conn_id)
+		return b->edge_id == w->edge_id && b->conn_id == w->conn_id;
+	if (w->expired)
+		return b->expires <= now;
+	return 1;
+}
+
 /* Removes the model's bindings of aor that match; returns how many. */
 static int
-m_remove(struct model *m, int aor, int64_t now,
-	 int (*match)(const struct loc_binding *, const void *, int64_t),
-	 const void *arg)
+m_remove(struct model *m, int aor, int64_t now, struct m_what w)
 {
 	int64_t gone = 0;
 	int n = 0, left = 0;
@@ -386,7 +390,7 @@ m_remove(struct model *m, int aor, int64_t now,
 			i++;
 			continue;
 		}
-		if (!match(b, arg, now)) {
+		if (!m_match(b, &w, now)) {
 			left++;
 			i++;
 			continue;
@@ -400,36 +404,6 @@ m_remove(struct model *m, int aor, int64_t now,
 	if (n && !left)
 		m->known_until[aor] = gone + 100 > now ? gone + 100 : 0;
 	return n;
-}
-
-static int
-mm_contact(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	(void)now;
-	return !strcmp(b->contact, arg);
-}
-
-static int
-mm_all(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	(void)b, (void)arg, (void)now;
-	return 1;
-}
-
-static int
-mm_conn(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	const uint32_t *c = arg;
-
-	(void)now;
-	return b->edge_id == c[0] && b->conn_id == c[1];
-}
-
-static int
-mm_expired(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	(void)arg;
-	return b->expires <= now;
 }
 
 static int
@@ -518,22 +492,25 @@ test_loc_shm__differential_random_ops(void **state)
 			const char *c = contacts[rnd(&seed, 4)];
 
 			rc = loc_remove(f->l, aor_s, c, now);
-			mrc = m_remove(&m, aor, now, mm_contact, c) ? 0 : -ENOENT;
+			mrc = m_remove(&m, aor, now,
+				       (struct m_what){ .contact = c }) ? 0 : -ENOENT;
 		} else if (r == 6) {
 			rc = loc_remove_aor(f->l, aor_s, now);
-			mrc = m_remove(&m, aor, now, mm_all, NULL);
+			mrc = m_remove(&m, aor, now, (struct m_what){ 0 });
 		} else if (r == 7) {
-			uint32_t c[2] = { 1 + rnd(&seed, 2), 1 + rnd(&seed, 2) };
+			struct m_what w = { .edge_id = 1 + rnd(&seed, 2),
+					    .conn_id = 1 + rnd(&seed, 2) };
 
-			rc = loc_remove_conn(f->l, (uint16_t)c[0], c[1], now);
+			rc = loc_remove_conn(f->l, (uint16_t)w.edge_id, w.conn_id,
+					     now);
 			mrc = 0;
 			for (int a = 0; a < M_AORS; a++)
-				mrc += m_remove(&m, a, now, mm_conn, c);
+				mrc += m_remove(&m, a, now, w);
 		} else if (r == 8) {
 			loc_expire(f->l, now);	/* 64 buckets: one slice */
 			rc = mrc = 0;
 			for (int a = 0; a < M_AORS; a++) {
-				m_remove(&m, a, now, mm_expired, NULL);
+				m_remove(&m, a, now, (struct m_what){ .expired = 1 });
 				if (m.known_until[a] <= now)
 					m.known_until[a] = 0;
 			}
@@ -603,17 +580,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loc_shm__save_lookup_replace_by_contact, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__replace_by_instance_reg_id, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__several_contacts_ordered_by_q, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__aor_domain_matters_case_does_not, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__expires_on_time, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__known_after_last_binding_then_forgotten, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__remove_remove_aor_remove_conn, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__full_store_enospc_keeps_bindings, fix_setup_small, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__two_processes_share_one_segment, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__lock_of_dead_process_recovered, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__differential_random_ops, lt_setup, lt_teardown),
+		LT_TEST(test_loc_shm__save_lookup_replace_by_contact),
+		LT_TEST(test_loc_shm__replace_by_instance_reg_id),
+		LT_TEST(test_loc_shm__several_contacts_ordered_by_q),
+		LT_TEST(test_loc_shm__aor_domain_matters_case_does_not),
+		LT_TEST(test_loc_shm__expires_on_time),
+		LT_TEST(test_loc_shm__known_after_last_binding_then_forgotten),
+		LT_TEST(test_loc_shm__remove_remove_aor_remove_conn),
+		LT_TEST_N(test_loc_shm__full_store_enospc_keeps_bindings, 16),
+		LT_TEST(test_loc_shm__two_processes_share_one_segment),
+		LT_TEST(test_loc_shm__lock_of_dead_process_recovered),
+		LT_TEST(test_loc_shm__differential_random_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,16 +11,19 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "tests/unit/location/loc_test.h"
 
-static int
-fix_setup_big(void **state)
+static void
+break_conn_chains(struct loc_shm *s)
 {
-	return lt_setup_n(state, 4096, 64 << 20);
+	for (uint32_t i = 0; i < s->hdr->nbuckets; i++) {
+		pthread_mutex_lock(&s->cbuckets[i].lock);
+		if (s->cbuckets[i].head != LOC_NIL)
+			s->cbuckets[i].head = 0x7ffffff0;	/* garbage */
+	}
 }
 
 /* A process that dies holding a conn lock with its chain broken: the
@@ -31,8 +34,6 @@ test_loc_shm_conn__broken_conn_chain_of_dead_process_rebuilt(void **state)
 	struct lt_fix *f = *state;
 	struct loc_binding b;
 	struct loc_shm v;
-	int status;
-	pid_t pid;
 
 	for (int i = 0; i < 3; i++) {
 		char c[32];
@@ -44,22 +45,7 @@ test_loc_shm_conn__broken_conn_chain_of_dead_process_rebuilt(void **state)
 	}
 	lt_view_open(f, &v);
 	assert_int_equal(lt_conn_check(&v, 4, 44), 3);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct loc_shm s;
-
-		if (loc_shm_open(&s, &f->cfg) != 0)
-			_exit(2);
-		for (uint32_t i = 0; i < s.hdr->nbuckets; i++) {
-			pthread_mutex_lock(&s.cbuckets[i].lock);
-			if (s.cbuckets[i].head != LOC_NIL)
-				s.cbuckets[i].head = 0x7ffffff0;  /* garbage */
-		}
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(WEXITSTATUS(status), 0);
+	lt_die_in_child(f, break_conn_chains);
 	assert_int_equal(lt_conn_check(&v, 4, 44), 3);
 	assert_int_equal(loc_remove_conn(f->l, 4, 44, T0), 3);
 	assert_int_equal(lt_count(f->l, "s@a.test", T0, NULL), 0);
@@ -281,12 +267,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loc_shm_conn__remove_conn_touches_only_its_bindings, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm_conn__remove_conn_visits_only_its_chain, fix_setup_big, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm_conn__colliding_conns_stay_apart, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm_conn__sequential_ids_spread, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm_conn__marker_and_replace_leave_the_index, lt_setup, lt_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm_conn__broken_conn_chain_of_dead_process_rebuilt, lt_setup, lt_teardown),
+		LT_TEST(test_loc_shm_conn__remove_conn_touches_only_its_bindings),
+		LT_TEST_N(test_loc_shm_conn__remove_conn_visits_only_its_chain, 4096),
+		LT_TEST(test_loc_shm_conn__colliding_conns_stay_apart),
+		LT_TEST(test_loc_shm_conn__sequential_ids_spread),
+		LT_TEST(test_loc_shm_conn__marker_and_replace_leave_the_index),
+		LT_TEST(test_loc_shm_conn__broken_conn_chain_of_dead_process_rebuilt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
