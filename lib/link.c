@@ -150,14 +150,11 @@ link_poll_new(struct link_poll **out, uv_loop_t *loop, int sock,
 
 	if (nn_getsockopt(sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0)
 		return link_errno();
-	p = calloc(1, sizeof(*p));
+	p = malloc(sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
-	p->sock = sock;
-	p->flags = flags;
-	p->cb = cb;
-	p->arg = arg;
-	p->what = what;
+	*p = (struct link_poll){ .sock = sock, .flags = flags, .cb = cb,
+				 .arg = arg, .what = what };
 	rc = uv_poll_init(loop, &p->poll, fd);
 	if (rc < 0) {
 		free(p);
