@@ -49,10 +49,11 @@ typedef void (*link_msg_cb)(void *arg, struct link_msg *m);
 struct link_poll;
 
 /*
- * Starts draining sock on loop.  sock is borrowed: the caller closes it
- * after link_poll_free.  what names the socket in log lines (a string
- * that outlives the poller).  Writes *out on success only.  Returns 0,
- * -ENOMEM, or a negative errno from nanomsg or libuv.
+ * Starts draining sock on loop: cb(arg, m) runs from the loop for each
+ * message.  flags: 0 or LINK_POLL_CTRL.  sock is borrowed: the caller
+ * closes it after link_poll_free.  what names the socket in log lines
+ * (a string that outlives the poller).  Writes *out on success only.
+ * Returns 0, -ENOMEM, or a negative errno from nanomsg or libuv.
  */
 int link_poll_new(struct link_poll **out, uv_loop_t *loop, int sock,
 		  unsigned flags, link_msg_cb cb, void *arg, const char *what);
