@@ -3,12 +3,18 @@
  *
  * One NN_PULL socket bound at our own endpoint receives from every
  * peer; one NN_PUSH socket per peer sends, so a message can be aimed at
- * one process.  nanomsg does its I/O on its own worker thread and
- * signals a readable message through NN_RCVFD, an fd that stays
- * readable while messages are queued; uv_poll watches it on the
- * process's loop.  Each readable event drains at most LINK_BATCH
- * messages (zero-copy NN_MSG buffers, freed after the callback), so a
- * flood from one peer costs the loop at most one batch per iteration.
+ * one process.
+ *
+ * struct link_poll is the one receive loop of every nanomsg socket in
+ * sipmesh (this PULL socket, rtpctl's REP and the cores' REQ).  nanomsg
+ * does its I/O on its own worker thread and signals a readable message
+ * through NN_RCVFD, an fd that stays readable while messages are
+ * queued; uv_poll watches it on the process's loop.  Each readable
+ * event drains at most LINK_BATCH messages with nn_recvmsg (zero-copy
+ * NN_MSG chunks, freed after the callback unless it keeps them), so a
+ * flood costs the loop at most one batch per iteration.  The poller is
+ * heap memory of its own, freed in uv_close's callback, so its owner
+ * may free itself from a callback.
  */
 #include "lib/link.h"
 #include "lib/log.h"
@@ -21,14 +27,23 @@
 #include <sys/stat.h>
 
 #define LINK_MAX_PEERS 256
-#define LINK_BATCH     256
 /* Room for a burst of large SIP messages before senders see -EAGAIN. */
 #define LINK_BUF_BYTES (4 * 1024 * 1024)
 /* Envelope header + the largest max_msg cfg accepts, with margin. */
 #define LINK_MAX_MSG   (2 * 1024 * 1024)
 
-struct link {
+struct link_poll {
 	uv_poll_t poll;
+	int sock;
+	unsigned flags;
+	int closing;
+	link_msg_cb cb;
+	void *arg;
+	const char *what;
+};
+
+struct link {
+	struct link_poll *rx;
 	int pull;
 	int push[LINK_MAX_PEERS];	/* -1: no such peer */
 	link_recv_cb cb;
@@ -83,34 +98,97 @@ link_ipc_dir(const char *url)
 }
 
 static void
-link_on_readable(uv_poll_t *h, int status, int events)
+link_poll_on_readable(uv_poll_t *h, int status, int events)
 {
-	struct link *l = h->data;
+	struct link_poll *p = h->data;
 
 	(void)events;
 	if (status < 0) {
-		log_warn(LOG_SYS_NET, "link: poll error: %s", uv_strerror(status));
+		log_warn(LOG_SYS_NET, "%s: poll error: %s", p->what,
+			 uv_strerror(status));
 		return;
 	}
-	for (int i = 0; i < LINK_BATCH; i++) {
-		void *msg = NULL;
-		int n = nn_recv(l->pull, &msg, NN_MSG, NN_DONTWAIT);
+	for (int i = 0; i < LINK_BATCH && !p->closing; i++) {
+		struct link_msg m = { NULL, 0, NULL };
+		struct nn_iovec iov = { &m.body, NN_MSG };
+		struct nn_msghdr mh = { &iov, 1, NULL, 0 };
+		int n;
 
+		if (p->flags & LINK_POLL_CTRL) {
+			mh.msg_control = &m.ctrl;
+			mh.msg_controllen = NN_MSG;
+		}
+		n = nn_recvmsg(p->sock, &mh, NN_DONTWAIT);
 		if (n < 0) {
 			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
-				log_warn(LOG_SYS_NET, "link: recv: %s",
+				log_warn(LOG_SYS_NET, "%s: recv: %s", p->what,
 					 nn_strerror(nn_errno()));
 			return;
 		}
-		l->cb(l->arg, msg, (size_t)n);
-		nn_freemsg(msg);
+		m.len = (size_t)n;
+		p->cb(p->arg, &m);
+		if (m.body)
+			nn_freemsg(m.body);
+		if (m.ctrl)
+			nn_freemsg(m.ctrl);
 	}
 }
 
 static void
-link_on_close(uv_handle_t *h)
+link_poll_on_close(uv_handle_t *h)
 {
 	free(h->data);
+}
+
+int
+link_poll_new(struct link_poll **out, uv_loop_t *loop, int sock,
+	      unsigned flags, link_msg_cb cb, void *arg, const char *what)
+{
+	struct link_poll *p;
+	size_t sz = sizeof(int);
+	int fd, rc;
+
+	if (nn_getsockopt(sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0)
+		return link_errno();
+	p = malloc(sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	*p = (struct link_poll){ .sock = sock, .flags = flags, .cb = cb,
+				 .arg = arg, .what = what };
+	rc = uv_poll_init(loop, &p->poll, fd);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	p->poll.data = p;
+	rc = uv_poll_start(&p->poll, UV_READABLE, link_poll_on_readable);
+	if (rc < 0) {
+		/* The handle is live now: its close callback frees p. */
+		uv_close((uv_handle_t *)&p->poll, link_poll_on_close);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void
+link_poll_free(struct link_poll *p)
+{
+	if (p == NULL)
+		return;
+	p->closing = 1;
+	/* uv_close stops watching the fd at once, before its owner lets
+	 * nanomsg close it. */
+	uv_close((uv_handle_t *)&p->poll, link_poll_on_close);
+}
+
+/* The PULL socket's messages, to the link's callback. */
+static void
+link_on_msg(void *arg, struct link_msg *m)
+{
+	struct link *l = arg;
+
+	l->cb(l->arg, m->body, m->len);
 }
 
 static void
@@ -129,8 +207,7 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	 link_recv_cb cb, void *arg)
 {
 	struct link *l;
-	size_t sz = sizeof(int);
-	int fd, rc, maxsz = LINK_MAX_MSG;
+	int rc, maxsz = LINK_MAX_MSG;
 
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -157,21 +234,9 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 		rc = link_errno();
 		goto fail;
 	}
-	if (nn_getsockopt(l->pull, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) {
-		rc = link_errno();
-		goto fail;
-	}
-	rc = uv_poll_init(loop, &l->poll, fd);
+	rc = link_poll_new(&l->rx, loop, l->pull, 0, link_on_msg, l, "link");
 	if (rc < 0)
 		goto fail;
-	l->poll.data = l;
-	rc = uv_poll_start(&l->poll, UV_READABLE, link_on_readable);
-	if (rc < 0) {
-		/* The handle is live now: let its close callback free l. */
-		nn_close(l->pull);
-		uv_close((uv_handle_t *)&l->poll, link_on_close);
-		return rc;
-	}
 	*out = l;
 	return 0;
 fail:
@@ -218,11 +283,10 @@ link_free(struct link *l)
 {
 	if (l == NULL)
 		return;
-	/* Stop watching the fd before nanomsg closes it. */
-	uv_poll_stop(&l->poll);
+	link_poll_free(l->rx);
 	for (int i = 0; i < LINK_MAX_PEERS; i++)
 		if (l->push[i] >= 0)
 			nn_close(l->push[i]);
 	nn_close(l->pull);
-	uv_close((uv_handle_t *)&l->poll, link_on_close);
+	free(l);
 }

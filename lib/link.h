@@ -4,9 +4,8 @@
  * Each process binds one NN_PULL socket at its own endpoint and keeps
  * one NN_PUSH socket per peer, so it can address a given peer (the
  * core named in a Via branch, the edge that holds a connection).  The
- * PULL socket's NN_RCVFD is watched with uv_poll on the process's
- * loop; a readable event drains a bounded batch of messages so one
- * busy peer cannot starve the loop's other work.
+ * PULL socket is drained by a struct link_poll (below), which rtpctl's
+ * request/reply sockets use too.
  *
  * Sends never block: a peer that is not connected or whose queue is
  * full gives -EAGAIN and the caller decides (try the next core, or
@@ -18,6 +17,55 @@
 #include <stddef.h>
 #include <uv.h>
 
+/*
+ * struct link_poll: receiving from any nanomsg socket on a libuv loop.
+ * nanomsg signals queued messages through NN_RCVFD, an fd that stays
+ * readable while any is queued; uv_poll watches it, and each wake-up
+ * takes at most LINK_BATCH messages without blocking and hands each to
+ * the callback, so one busy peer costs the loop at most one batch per
+ * turn and the rest waits for the next turn.
+ */
+#define LINK_BATCH 256
+
+#define LINK_POLL_CTRL 0x1	/* also receive the SP header (raw sockets) */
+
+/*
+ * One received message.  body (len bytes) and ctrl are nanomsg chunks.
+ * A callback that keeps one sets the field to NULL and frees it later
+ * with nn_freemsg; the poller frees what is left when it returns.
+ */
+struct link_msg {
+	void *body;
+	size_t len;
+	void *ctrl;	/* the SP header as cmsgs, read with NN_CMSG_FIRSTHDR
+			   on { .msg_control = &ctrl, .msg_controllen =
+			   NN_MSG }; NULL without LINK_POLL_CTRL */
+};
+
+/* Called for each message; may call link_poll_free on its own poller
+ * (the batch then stops) and free what owns it. */
+typedef void (*link_msg_cb)(void *arg, struct link_msg *m);
+
+struct link_poll;
+
+/*
+ * Starts draining sock on loop: cb(arg, m) runs from the loop for each
+ * message.  flags: 0 or LINK_POLL_CTRL.  sock is borrowed: the caller
+ * closes it after link_poll_free.  what names the socket in log lines
+ * (a string that outlives the poller).  Writes *out on success only.
+ * Returns 0, -ENOMEM, or a negative errno from nanomsg or libuv.
+ */
+int link_poll_new(struct link_poll **out, uv_loop_t *loop, int sock,
+		  unsigned flags, link_msg_cb cb, void *arg, const char *what);
+
+/*
+ * Stops draining at once: no callback runs after it, not even for the
+ * rest of the batch being drained when a callback calls it.  Its memory
+ * goes on a later turn of the loop (uv_close): run the loop before
+ * uv_loop_close.  Accepts NULL.
+ */
+void link_poll_free(struct link_poll *p);
+
 /* Called for each received message; buf is valid only during the call. */
 typedef void (*link_recv_cb)(void *arg, const char *buf, size_t len);
 
@@ -25,8 +73,8 @@ struct link;
 
 /*
  * Binds self_url (e.g. "ipc:///tmp/sipmesh/core-1") and starts
- * receiving on loop.  Writes *out on success only.  Returns 0 or a
- * negative errno (-EADDRINUSE, -ENOMEM, ...).
+ * receiving on loop (a struct link_poll).  Writes *out on success only.
+ * Returns 0 or a negative errno (-EADDRINUSE, -ENOMEM, ...).
  */
 int link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	     link_recv_cb cb, void *arg);
@@ -42,8 +90,10 @@ int link_peer_add(struct link *l, int peer_id, const char *url);
  */
 int link_send(struct link *l, int peer_id, const void *buf, size_t len);
 
-/* Stops receiving and closes every socket.  Accepts NULL.  Must be
- * called before the loop is closed (it closes a uv_poll handle). */
+/* Stops receiving and closes every socket; cb is not called after it,
+ * even from the batch being drained.  Accepts NULL.  Must be called
+ * before the loop is closed, and the loop run once more (it closes a
+ * uv_poll handle). */
 void link_free(struct link *l);
 
 #endif

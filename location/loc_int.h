@@ -1,7 +1,9 @@
 /*
  * loc_int.h - private declarations of the location library, shared by
- * loc.c (the public API), loc_shm.c (the host's shared store) and
- * loc_redis.c (the Redis replica, its schema and codec).
+ * loc.c (the public API), loc_shm.c (the host's shared store),
+ * loc_shm_conn.c (its index by connection) and loc_redis.c (the Redis
+ * replica, its schema and codec).  The unit tests include it too, to
+ * look inside the store.
  */
 #ifndef SM_LOC_INT_H
 #define SM_LOC_INT_H
@@ -120,20 +122,45 @@ int loc_shm_remove(struct loc_shm *s, const char *aor, const char *contact,
 		   int64_t now, const struct loc_sink *k);
 int loc_shm_remove_aor(struct loc_shm *s, const char *aor, int64_t now,
 		       const struct loc_sink *k);
-int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
-			int64_t now, const struct loc_sink *k);
 void loc_shm_expire(struct loc_shm *s, int64_t now, const struct loc_sink *k);
 int loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 			const struct loc_binding *bs, int n,
 			int64_t known_until, int64_t now,
 			const uint32_t *wseq);
 uint32_t loc_shm_wseq(struct loc_shm *s, const char *aor);
-/* Debug (tests): checks the connection index against the AOR chains,
- * one lock at a time, so only on a quiet store.  Returns how many
- * bindings it indexes under (edge_id, conn_id), or all of them when
- * conn_id is 0; -EUCLEAN when a binding with a conn_id is not indexed
- * exactly once under its own key or anything else is indexed. */
-int loc_shm_conn_check(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id);
+
+/* loc_shm.c, for loc_shm_conn.c: the AOR side of the store. */
+typedef int (*loc_match_fn)(const struct loc_binding *b, const void *arg,
+			    int64_t now);
+/* Takes a robust lock (bk: the AOR bucket it guards, NULL for the free
+ * list), repairing the chain a dead owner left.  0 or a negative errno. */
+int loc_lock(struct loc_shm *s, pthread_mutex_t *m, struct loc_bucket *bk);
+void loc_unlock(pthread_mutex_t *m);
+struct loc_bucket *loc_bucket_of(struct loc_shm *s, const char *aor);
+/* Removes aor's bindings that match, as one change of aor reported to k;
+ * returns how many. */
+int loc_aor_remove_locked(struct loc_shm *s, struct loc_bucket *bk,
+			  const char *aor, loc_match_fn match, const void *arg,
+			  int64_t now, const struct loc_sink *k);
+/* The same over every bucket, one lock at a time: O(max_bindings). */
+int loc_shm_remove_match(struct loc_shm *s, loc_match_fn match,
+			 const void *arg, int64_t now, const struct loc_sink *k);
+
+/* loc_shm_conn.c: the index by (edge, connection). */
+struct loc_conn_bucket *loc_cbucket_of(struct loc_shm *s, uint16_t edge_id,
+				       uint32_t conn_id);
+/* Takes a conn bucket's robust lock, rebuilding its chain when a dead
+ * owner left it.  Only while holding no other conn lock. */
+int loc_conn_lock(struct loc_shm *s, struct loc_conn_bucket *cb);
+/* Indexes binding slot i under its connection, if it has one; called
+ * with its AOR bucket lock held, after its b is written. */
+void loc_conn_link(struct loc_shm *s, uint32_t i);
+/* Takes slot i out of the index before its b changes or it is freed;
+ * called with its AOR bucket lock held. */
+void loc_conn_unlink(struct loc_shm *s, uint32_t i);
+/* Removes every binding of (edge_id, conn_id); see loc_remove_conn. */
+int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
+			int64_t now, const struct loc_sink *k);
 
 /* loc_redis.c: the per-process Redis side of a struct loc */
 struct loc_redis {

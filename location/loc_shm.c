@@ -14,23 +14,11 @@
  * it costs a chain check, not a frozen host; free slots form a list
  * under its own lock, always taken after a bucket lock.
  *
- * Index by connection: (edge_id, conn_id) hashes to a conn bucket whose
- * chain links, through cnext, every BINDING slot with that conn_id != 0
- * (and other connections' that collide); so a closed flow costs its own
- * bindings, not a walk of the table (20,000 browsers dropping at an
- * edge restart).  A slot's b is only written while it is out of the
- * index: every path that frees a binding, turns it into a marker or
- * overwrites it (save, replace_aor) unlinks it first and links it
- * again after.  Lock order: an AOR bucket lock, then a conn bucket
- * lock, never the reverse, and never two of a kind; remove_conn copies
- * the AORs of the conn chain under the conn lock, lets go, then removes
- * AOR by AOR under each AOR lock.  The slot's conn_linked flag is set
- * before it joins a chain and cleared after it leaves, so it covers at
- * least the chain's members: a conn lock left by a dead process is
- * recovered by rebuilding its chain from the flags (one scan of the
- * slots), and a slot is never freed while still in a chain.  Slots an
- * AOR lock recovery cuts off leak, and stay indexed harmlessly (the
- * per-AOR removal does not find them).
+ * Every BINDING slot with a conn_id is also indexed by (edge, connection)
+ * so that a closed flow costs its own bindings: loc_shm_conn.c, which
+ * also states the rules this file keeps (a slot's b is only written
+ * while it is out of that index; an AOR bucket lock is taken before a
+ * conn bucket lock, never after).
  *
  * An AOR with no binding left stays known (the proxy answers 480, not
  * 404) for aor_ttl seconds: the slot of its last binding becomes a
@@ -42,10 +30,8 @@
  *
  * Cost: lookup and save are one hash, one lock and a walk of a chain
  * of about one AOR (nbuckets >= max_bindings), plus a conn lock for a
- * binding with a conn_id; remove_conn is one conn chain walk and one
- * AOR lock per binding of the connection; loc_expire sweeps a slice of
- * nbuckets/32 buckets per call; a save into a full store walks the
- * whole table.
+ * binding with a conn_id; loc_expire sweeps a slice of nbuckets/32
+ * buckets per call; a save into a full store walks the whole table.
  *
  * Binding identity (RFC 5626): same AOR and either the same non-empty
  * instance and reg-id, or the same contact URI.
@@ -69,8 +55,9 @@
 				   the creator's start-up load */
 #define LOC_ALIGN(x) (((x) + 63) & ~(size_t)63)
 
-/* Takes a robust lock; repairs the chain when its owner died. */
-static int
+/* Takes a robust lock; repairs the chain when its owner died (bk: the
+ * AOR bucket m guards, NULL for the free list). */
+int
 loc_lock(struct loc_shm *s, pthread_mutex_t *m, struct loc_bucket *bk)
 {
 	int rc = pthread_mutex_lock(m);
@@ -104,112 +91,18 @@ loc_lock(struct loc_shm *s, pthread_mutex_t *m, struct loc_bucket *bk)
 	return -rc;
 }
 
-static void
+void
 loc_unlock(pthread_mutex_t *m)
 {
 	pthread_mutex_unlock(m);
 }
 
-static struct loc_bucket *
+struct loc_bucket *
 loc_bucket_of(struct loc_shm *s, const char *aor)
 {
 	uint64_t h = hash_fnv1a64_nocase(aor, strlen(aor));
 
 	return &s->buckets[h & (s->hdr->nbuckets - 1)];
-}
-
-/* (edge_id, conn_id) mixed by the splitmix64 finalizer: conn ids are
- * sequential per edge, the low bits must spread. */
-static struct loc_conn_bucket *
-loc_cbucket_of(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id)
-{
-	uint64_t h = (uint64_t)edge_id << 32 | conn_id;
-
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return &s->cbuckets[h & (s->hdr->nbuckets - 1)];
-}
-
-/*
- * Takes a conn bucket's robust lock.  When its owner died the chain may
- * be half-changed: it is rebuilt from the slots whose conn_linked flag
- * is set and whose key hashes here (only this lock's holder changes
- * those flags and, while one is set, the slot's key).
- */
-static int
-loc_conn_lock(struct loc_shm *s, struct loc_conn_bucket *cb)
-{
-	int rc = pthread_mutex_lock(&cb->lock);
-
-	if (rc == EOWNERDEAD) {
-		cb->head = LOC_NIL;
-		for (uint32_t i = 0; i < s->hdr->nslots; i++) {
-			struct loc_slot *sl = &s->slots[i];
-
-			if (!__atomic_load_n(&sl->conn_linked, __ATOMIC_ACQUIRE) ||
-			    loc_cbucket_of(s, sl->b.edge_id,
-					   sl->b.conn_id) != cb)
-				continue;
-			sl->cnext = cb->head;
-			cb->head = i;
-		}
-		__atomic_fetch_add(&s->hdr->lock_recoveries, 1,
-				   __ATOMIC_RELAXED);
-		log_warn(LOG_SYS_LOC, "recovered a conn lock left by a dead "
-			 "process");
-		rc = pthread_mutex_consistent(&cb->lock);
-	}
-	return -rc;
-}
-
-/* Indexes binding slot i under its connection, if it has one.  Called
- * with the slot's AOR bucket lock held, after b is written. */
-static void
-loc_conn_link(struct loc_shm *s, uint32_t i)
-{
-	struct loc_slot *sl = &s->slots[i];
-	struct loc_conn_bucket *cb;
-
-	if (sl->kind != LOC_SLOT_BINDING || sl->b.conn_id == 0 ||
-	    sl->conn_linked)
-		return;
-	cb = loc_cbucket_of(s, sl->b.edge_id, sl->b.conn_id);
-	if (loc_conn_lock(s, cb) < 0)
-		return;		/* not indexed: remove_conn misses it */
-	__atomic_store_n(&sl->conn_linked, 1, __ATOMIC_RELEASE);
-	sl->cnext = cb->head;
-	cb->head = i;
-	loc_unlock(&cb->lock);
-}
-
-/* Takes slot i out of the index before its b changes or it is freed.
- * Called with the slot's AOR bucket lock held. */
-static void
-loc_conn_unlink(struct loc_shm *s, uint32_t i)
-{
-	struct loc_slot *sl = &s->slots[i];
-	struct loc_conn_bucket *cb;
-	uint32_t *link, hops = 0;
-
-	if (!sl->conn_linked)
-		return;
-	cb = loc_cbucket_of(s, sl->b.edge_id, sl->b.conn_id);
-	if (loc_conn_lock(s, cb) < 0) {
-		__atomic_store_n(&sl->conn_linked, 0, __ATOMIC_RELEASE);
-		return;		/* the chain is gone with its lock */
-	}
-	for (link = &cb->head; *link != LOC_NIL && hops++ <= s->hdr->nslots;
-	     link = &s->slots[*link].cnext) {
-		if (*link == i) {
-			*link = sl->cnext;
-			break;
-		}
-	}
-	__atomic_store_n(&sl->conn_linked, 0, __ATOMIC_RELEASE);
-	loc_unlock(&cb->lock);
 }
 
 /* Pops a free slot, or LOC_NIL.  Called with a bucket lock held. */
@@ -502,9 +395,6 @@ loc_aor_finish_locked(struct loc_shm *s, struct loc_bucket *bk,
 		k->aor_done(k->arg, aor, 0, known_until);
 }
 
-typedef int (*loc_match_fn)(const struct loc_binding *b, const void *arg,
-			    int64_t now);
-
 static int
 loc_match_contact(const struct loc_binding *b, const void *arg, int64_t now)
 {
@@ -519,20 +409,6 @@ loc_match_all(const struct loc_binding *b, const void *arg, int64_t now)
 	return 1;
 }
 
-struct loc_conn {
-	uint16_t edge_id;
-	uint32_t conn_id;
-};
-
-static int
-loc_match_conn(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	const struct loc_conn *c = arg;
-
-	(void)now;
-	return b->edge_id == c->edge_id && b->conn_id == c->conn_id;
-}
-
 static int
 loc_match_expired(const struct loc_binding *b, const void *arg, int64_t now)
 {
@@ -541,7 +417,7 @@ loc_match_expired(const struct loc_binding *b, const void *arg, int64_t now)
 }
 
 /* Removes aor's bindings that match; returns how many. */
-static int
+int
 loc_aor_remove_locked(struct loc_shm *s, struct loc_bucket *bk,
 		      const char *aor_in, loc_match_fn match, const void *arg,
 		      int64_t now, const struct loc_sink *k)
@@ -790,11 +666,11 @@ loc_bucket_sweep_locked(struct loc_shm *s, struct loc_bucket *bk,
 	return n;
 }
 
-/* remove_conn without the index (when the AOR list cannot grow): every
- * bucket, O(max_bindings). */
-static int
-loc_shm_remove_conn_sweep(struct loc_shm *s, const struct loc_conn *c,
-			  int64_t now, const struct loc_sink *k)
+/* Removes the bindings that match from every bucket, one lock at a time:
+ * O(max_bindings).  Returns how many went. */
+int
+loc_shm_remove_match(struct loc_shm *s, loc_match_fn match, const void *arg,
+		     int64_t now, const struct loc_sink *k)
 {
 	int n = 0;
 
@@ -803,77 +679,9 @@ loc_shm_remove_conn_sweep(struct loc_shm *s, const struct loc_conn *c,
 
 		if (loc_lock(s, &bk->lock, bk) < 0)
 			continue;
-		n += loc_bucket_sweep_locked(s, bk, loc_match_conn, c, 0,
-					     now, k);
+		n += loc_bucket_sweep_locked(s, bk, match, arg, 0, now, k);
 		loc_unlock(&bk->lock);
 	}
-	return n;
-}
-
-#define LOC_CONN_AORS 8		/* AORs of a conn kept on the stack */
-
-/*
- * Copies the AORs of the connection's bindings from its conn chain
- * (one entry per binding: an AOR seen twice just finds nothing the
- * second time), lets the conn lock go, then removes AOR by AOR under
- * each AOR's lock with the same rule as loc_aor_remove_locked's other
- * callers, so the sink sees the same changes as before the index.
- */
-int
-loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
-		    int64_t now, const struct loc_sink *k)
-{
-	char stack[LOC_CONN_AORS][LOC_AOR_MAX];
-	char (*aors)[LOC_AOR_MAX] = stack, (*more)[LOC_AOR_MAX];
-	struct loc_conn c = { edge_id, conn_id };
-	struct loc_conn_bucket *cb;
-	uint32_t hops = 0;
-	int n = 0, naor = 0, cap = LOC_CONN_AORS, oom = 0, rc;
-
-	if (conn_id == 0)	/* UDP: no connection holds a binding */
-		return 0;
-	cb = loc_cbucket_of(s, edge_id, conn_id);
-	rc = loc_conn_lock(s, cb);
-	if (rc < 0)
-		return rc;
-	for (uint32_t i = cb->head; i != LOC_NIL && hops++ <= s->hdr->nslots;
-	     i = s->slots[i].cnext) {
-		struct loc_slot *sl = &s->slots[i];
-
-		s->rc_slots++;
-		if (sl->b.edge_id != edge_id || sl->b.conn_id != conn_id)
-			continue;
-		if (naor == cap) {
-			more = aors == stack ?
-				malloc(sizeof(*aors) * (size_t)cap * 2) :
-				realloc(aors, sizeof(*aors) * (size_t)cap * 2);
-			if (!more) {
-				oom = 1;
-				break;
-			}
-			if (aors == stack)
-				memcpy(more, stack, sizeof(stack));
-			aors = more;
-			cap *= 2;
-		}
-		memcpy(aors[naor], sl->b.aor, LOC_AOR_MAX);
-		aors[naor++][LOC_AOR_MAX - 1] = '\0';
-	}
-	loc_unlock(&cb->lock);
-	for (int j = 0; j < naor && !oom; j++) {
-		struct loc_bucket *bk = loc_bucket_of(s, aors[j]);
-
-		if (loc_lock(s, &bk->lock, bk) < 0)
-			continue;
-		s->rc_buckets++;
-		n += loc_aor_remove_locked(s, bk, aors[j], loc_match_conn, &c,
-					   now, k);
-		loc_unlock(&bk->lock);
-	}
-	if (aors != stack)
-		free(aors);
-	if (oom)
-		n = loc_shm_remove_conn_sweep(s, &c, now, k);
 	return n;
 }
 
@@ -1037,72 +845,4 @@ loc_shm_wseq(struct loc_shm *s, const char *aor)
 		loc_unlock(&bk->lock);
 	}
 	return w;
-}
-
-/* Debug (tests): see loc_int.h.  mark[i]: 1 in a conn chain, 2 in an
- * AOR chain. */
-int
-loc_shm_conn_check(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id)
-{
-	uint32_t nb = s->hdr->nbuckets, ns = s->hdr->nslots;
-	uint8_t *mark = calloc(ns, 1);
-	int n = 0, bad = 0;
-
-	if (!mark)
-		return -ENOMEM;
-	for (uint32_t c = 0; c < nb && !bad; c++) {
-		struct loc_conn_bucket *cb = &s->cbuckets[c];
-
-		if (loc_conn_lock(s, cb) < 0) {
-			bad = 1;
-			break;
-		}
-		for (uint32_t i = cb->head; i != LOC_NIL; i = s->slots[i].cnext) {
-			struct loc_slot *sl;
-
-			if (i >= ns || mark[i]) {	/* a cycle or a cross */
-				bad = 1;
-				break;
-			}
-			sl = &s->slots[i];
-			if (sl->kind != LOC_SLOT_BINDING || !sl->conn_linked ||
-			    sl->b.conn_id == 0 ||
-			    loc_cbucket_of(s, sl->b.edge_id, sl->b.conn_id) != cb) {
-				bad = 1;
-				break;
-			}
-			mark[i] = 1;
-			n += conn_id == 0 || (sl->b.edge_id == edge_id &&
-					      sl->b.conn_id == conn_id);
-		}
-		loc_unlock(&cb->lock);
-	}
-	for (uint32_t b = 0; b < nb && !bad; b++) {
-		struct loc_bucket *bk = &s->buckets[b];
-
-		if (loc_lock(s, &bk->lock, bk) < 0) {
-			bad = 1;
-			break;
-		}
-		for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
-			struct loc_slot *sl;
-
-			if (i >= ns || (mark[i] & 2)) {
-				bad = 1;
-				break;
-			}
-			sl = &s->slots[i];
-			if (sl->kind == LOC_SLOT_BINDING && sl->b.conn_id ?
-			    !(mark[i] & 1) : (mark[i] & 1) != 0) {
-				bad = 1;
-				break;
-			}
-			mark[i] |= 2;
-		}
-		loc_unlock(&bk->lock);
-	}
-	for (uint32_t i = 0; i < ns && !bad; i++)
-		bad = mark[i] == 1 || (s->slots[i].conn_linked && !mark[i]);
-	free(mark);
-	return bad ? -EUCLEAN : n;
 }

@@ -7,8 +7,8 @@
  * Being raw, nanomsg neither numbers nor retries requests: each call
  * gets an id (in the SP header, bit 31 set), sits in a hash table by
  * id and in a list by deadline, and a single uv_timer fires for the
- * earliest deadline.  Replies are read from NN_RCVFD with uv_poll, a
- * bounded batch per wake-up, as lib/link.c does.
+ * earliest deadline.  Replies come through a struct link_poll (lib/link.h),
+ * a bounded batch per wake-up.
  *
  * A callback may call rtpc_call() or rtpc_cancel(); the call being
  * answered is unlinked before its callback runs.
@@ -16,6 +16,7 @@
 #include "rtpctl/rtpc.h"
 #include "lib/benc.h"
 #include "lib/cfg.h"
+#include "lib/link.h"
 #include "lib/log.h"
 
 #include <arpa/inet.h>
@@ -27,7 +28,6 @@
 #include <string.h>
 
 #define RTPC_CL_BUCKETS 1024
-#define RTPC_CL_BATCH   256
 #define RTPC_CL_MAXMSG  (1024 * 1024)
 #define RTPC_CL_NODES   8192	/* a query reply of a big call is large */
 
@@ -43,11 +43,10 @@ struct rtpc_pending {
 
 struct rtpc_client {
 	uv_loop_t *loop;
-	uv_poll_t poll;
+	struct link_poll *rx;		/* replies on sock */
 	uv_timer_t timer;
 	int sock;
 	int closing;
-	int n_open;			/* handles not yet closed */
 	uint32_t next_id;
 	int count;
 	struct rtpc_pending *bucket[RTPC_CL_BUCKETS];
@@ -225,13 +224,16 @@ rtpc_cl_deliver(struct rtpc_client *cl, struct rtpc_pending *p,
 	rtpc_cl_finish(cl, p, &r);
 }
 
-/* The request id from the SP header cmsg, or 0. */
+/* The request id from the SP header cmsgs (an NN_MSG chunk), or 0. */
 static uint32_t
-rtpc_cl_hdr_id(struct nn_msghdr *h)
+rtpc_cl_hdr_id(void *ctrl)
 {
+	struct nn_msghdr h = { NULL, 0, &ctrl, NN_MSG };
 	struct nn_cmsghdr *c;
 
-	for (c = NN_CMSG_FIRSTHDR(h); c; c = NN_CMSG_NXTHDR(h, c)) {
+	if (ctrl == NULL)
+		return 0;
+	for (c = NN_CMSG_FIRSTHDR(&h); c; c = NN_CMSG_NXTHDR(&h, c)) {
 		unsigned char *d = NN_CMSG_DATA(c);
 		size_t n;
 		uint32_t id;
@@ -247,46 +249,19 @@ rtpc_cl_hdr_id(struct nn_msghdr *h)
 	return 0;
 }
 
+/* A reply from the link_poll, to the call its SP header names. */
 static void
-rtpc_cl_on_readable(uv_poll_t *h, int status, int events)
+rtpc_cl_on_msg(void *arg, struct link_msg *m)
 {
-	struct rtpc_client *cl = h->data;
+	struct rtpc_client *cl = arg;
+	uint32_t id = rtpc_cl_hdr_id(m->ctrl);
+	struct rtpc_pending *p = id ? rtpc_cl_find(cl, id) : NULL;
 
-	(void)events;
-	if (status < 0) {
-		log_warn(LOG_SYS_RTP, "rtpc client: poll: %s",
-			 uv_strerror(status));
-		return;
-	}
-	for (int i = 0; i < RTPC_CL_BATCH && !cl->closing; i++) {
-		/* Room for the SP_HDR cmsg: length word + 4-byte id,
-		 * with a margin for a longer backtrace. */
-		size_t ctrl[16];
-		void *body = NULL;
-		struct nn_iovec iov = { &body, NN_MSG };
-		struct nn_msghdr mh = { &iov, 1, ctrl, sizeof(ctrl) };
-		struct rtpc_pending *p;
-		uint32_t id;
-		int n;
-
-		memset(ctrl, 0, sizeof(ctrl));
-		n = nn_recvmsg(cl->sock, &mh, NN_DONTWAIT);
-
-		if (n < 0) {
-			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
-				log_warn(LOG_SYS_RTP, "rtpc client: recv: %s",
-					 nn_strerror(nn_errno()));
-			break;
-		}
-		id = rtpc_cl_hdr_id(&mh);
-		p = id ? rtpc_cl_find(cl, id) : NULL;
-		if (p)
-			rtpc_cl_deliver(cl, p, body, (size_t)n);
-		else
-			log_debug(LOG_SYS_RTP, "rtpc client: reply %u for no "
-				  "open call (late or cancelled)", id);
-		nn_freemsg(body);
-	}
+	if (p)
+		rtpc_cl_deliver(cl, p, m->body, m->len);
+	else
+		log_debug(LOG_SYS_RTP, "rtpc client: reply %u for no open "
+			  "call (late or cancelled)", id);
 	rtpc_cl_arm(cl);
 }
 
@@ -313,8 +288,7 @@ int
 rtpc_client_new(struct rtpc_client **out, uv_loop_t *loop, const char *url)
 {
 	struct rtpc_client *cl;
-	size_t sz = sizeof(int);
-	int fd, rc, maxsz = RTPC_CL_MAXMSG;
+	int rc, maxsz = RTPC_CL_MAXMSG;
 
 	if (url == NULL)
 		return -EINVAL;
@@ -330,26 +304,19 @@ rtpc_client_new(struct rtpc_client **out, uv_loop_t *loop, const char *url)
 		return rc;
 	}
 	if (nn_setsockopt(cl->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
-			  sizeof(maxsz)) < 0 ||
-	    nn_getsockopt(cl->sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) {
+			  sizeof(maxsz)) < 0) {
 		rc = rtpc_nn_err();
 		goto fail;
 	}
 	rc = rtpc_cl_connect_all(cl->sock, url);
 	if (rc < 0)
 		goto fail;
-	rc = uv_poll_init(loop, &cl->poll, fd);
+	rc = link_poll_new(&cl->rx, loop, cl->sock, LINK_POLL_CTRL,
+			   rtpc_cl_on_msg, cl, "rtpc client");
 	if (rc < 0)
 		goto fail;
-	cl->poll.data = cl;
 	uv_timer_init(loop, &cl->timer);
 	cl->timer.data = cl;
-	cl->n_open = 2;
-	rc = uv_poll_start(&cl->poll, UV_READABLE, rtpc_cl_on_readable);
-	if (rc < 0) {
-		rtpc_client_free(cl);
-		return rc;
-	}
 	*out = cl;
 	return 0;
 fail:
@@ -361,10 +328,7 @@ fail:
 static void
 rtpc_cl_on_close(uv_handle_t *h)
 {
-	struct rtpc_client *cl = h->data;
-
-	if (--cl->n_open == 0)
-		free(cl);
+	free(h->data);
 }
 
 void
@@ -375,9 +339,8 @@ rtpc_client_free(struct rtpc_client *cl)
 	while (cl->head)
 		rtpc_cl_fail(cl, cl->head, -ECANCELED, "client closed");
 	cl->closing = 1;
-	uv_poll_stop(&cl->poll);
+	link_poll_free(cl->rx);	/* before nanomsg closes its fd */
 	nn_close(cl->sock);
-	uv_close((uv_handle_t *)&cl->poll, rtpc_cl_on_close);
 	uv_close((uv_handle_t *)&cl->timer, rtpc_cl_on_close);
 }
 

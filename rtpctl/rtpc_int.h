@@ -22,6 +22,7 @@
 #include "lib/benc.h"
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/link.h"
 
 #define RTPC_MAX_INST   64	/* a request's tried set is a uint64_t */
 #define RTPC_ADDR_LEN   64
@@ -234,10 +235,10 @@ struct rtpc_srv {
 	int id;
 	int stopping;
 	int rep;			/* AF_SP_RAW NN_REP */
-	uv_poll_t poll;
+	struct link_poll *rx;		/* requests on rep */
 	uv_timer_t ng_timer, ping_timer, redis_timer;
 	uv_udp_t udp[RTPC_MAX_INST];
-	int timers_init, poll_init;	/* handles to close in stop */
+	int timers_init;		/* handles to close in stop */
 	struct rtpc_pool pool;
 	struct rtpc_ng_tab ng;
 	struct rtpc_calls calls;

@@ -38,22 +38,29 @@
 /* Queues a command; returns 0, or -EIO when hiredis refused it (the
  * callback will then not run). */
 static int
+rtpc_redis_vcmd(struct rtpc_srv *s, redisCallbackFn *cb, void *priv,
+		const char *fmt, va_list ap)
+{
+	if (s->redis == NULL)
+		return -EIO;
+	if (redisvAsyncCommand(s->redis, cb, priv, fmt, ap) != REDIS_OK) {
+		s->st.redis_errors++;
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
 rtpc_redis_cmd(struct rtpc_srv *s, redisCallbackFn *cb, void *priv,
 	       const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
 
-	if (s->redis == NULL)
-		return -EIO;
 	va_start(ap, fmt);
-	rc = redisvAsyncCommand(s->redis, cb, priv, fmt, ap);
+	rc = rtpc_redis_vcmd(s, cb, priv, fmt, ap);
 	va_end(ap);
-	if (rc != REDIS_OK) {
-		s->st.redis_errors++;
-		return -EIO;
-	}
-	return 0;
+	return rc;
 }
 
 void
@@ -140,18 +147,23 @@ rtpc_redis_connect(struct rtpc_srv *s)
 }
 
 /*
- * Common start of a Redis callback for a request: clears the wait and
- * returns 0 when the request is still wanted.
+ * Common start of a Redis callback for a request: ends its wait and
+ * counts a failed command.  Returns the request, or NULL when it was
+ * answered meanwhile (it is then freed here).
  */
-static int
-rtpc_redis_req_back(struct rtpc_req *r)
+static struct rtpc_req *
+rtpc_redis_back(void *priv, const redisReply *rep)
 {
+	struct rtpc_req *r = priv;
+
 	r->redis_wait = 0;
 	if (r->done) {
 		rtpc_req_free(r);
-		return -1;
+		return NULL;
 	}
-	return 0;
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+		r->s->st.redis_errors++;
+	return r;
 }
 
 /* The call's instance from a Redis string reply; -2: none, -1: unknown
@@ -177,81 +189,76 @@ rtpc_req_adopt(struct rtpc_req *r, int i, const redisReply *rep)
 		rtpc_req_fail(r, EHOSTDOWN, why);
 		return;
 	}
+	r->fresh = 0;		/* whoever placed it, it was not r */
 	r->inst = i;
 	rtpc_calls_put(&s->calls, r->cid, r->cid_len, i, rtpc_now(s));
 	rtpc_redis_touch(s, r->cid, r->cid_len, -1);
 	rtpc_req_send(r);
-	rtpc_srv_arm(s);
 }
 
+/*
+ * The reply to a GET of r's call: before r placed it (rtpc_redis_get),
+ * or after another rtpctl won the claim of r's pick (r->fresh).  A
+ * stored instance is adopted; none (deleted in between, or Redis
+ * failed) places the call, or keeps r's own pick.
+ */
 static void
-rtpc_redis_on_claim_get(redisAsyncContext *ac, void *reply, void *priv)
+rtpc_redis_on_get(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rtpc_req *r = priv;
-	struct rtpc_srv *s = r->s;
-	redisReply *rep = reply;
+	struct rtpc_req *r = rtpc_redis_back(priv, reply);
+	struct rtpc_srv *s;
 	int i;
 
 	(void)ac;
-	if (rtpc_redis_req_back(r))
+	if (r == NULL)
 		return;
-	i = rtpc_redis_inst(s, rep);
-	if (i == -2) {
-		/* Deleted in between, or Redis failed: keep our pick. */
+	s = r->s;
+	i = rtpc_redis_inst(s, reply);
+	if (i != -2)
+		rtpc_req_adopt(r, i, reply);
+	else if (r->fresh)
 		rtpc_req_send(r);
-		rtpc_srv_arm(s);
-		return;
-	}
-	r->fresh = 0;		/* another process placed it */
-	rtpc_req_adopt(r, i, rep);
+	else
+		rtpc_req_place(r);
+	rtpc_srv_arm(s);
+}
+
+/* Queues a command about r's call whose reply, to cb, carries r on:
+ * 0 (r waits), -ENOTCONN or -EIO. */
+static int
+rtpc_redis_req_cmd(struct rtpc_req *r, redisCallbackFn *cb, const char *fmt,
+		   ...)
+{
+	va_list ap;
+	int rc;
+
+	if (!r->s->redis_up)
+		return -ENOTCONN;
+	va_start(ap, fmt);
+	rc = rtpc_redis_vcmd(r->s, cb, r, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		r->redis_wait = 1;
+	return rc;
 }
 
 static void
 rtpc_redis_on_claim(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct rtpc_req *r = priv;
-	struct rtpc_srv *s = r->s;
+	struct rtpc_req *r = rtpc_redis_back(priv, reply);
 	redisReply *rep = reply;
+	struct rtpc_srv *s;
 
 	(void)ac;
-	if (rtpc_redis_req_back(r))
+	if (r == NULL)
 		return;
-	if (rep && rep->type == REDIS_REPLY_NIL && s->redis_up) {
-		/* Another rtpctl claimed the call first: use its pick. */
-		if (rtpc_redis_cmd(s, rtpc_redis_on_claim_get, r,
-				   "GET %s:rtpc:%b", s->cfg->redis_prefix,
-				   r->cid, r->cid_len) == 0) {
-			r->redis_wait = 1;
-			return;
-		}
-	}
-	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-		s->st.redis_errors++;
+	s = r->s;
+	/* A nil reply: another rtpctl claimed the call first, use its pick. */
+	if (rep && rep->type == REDIS_REPLY_NIL && rtpc_redis_get(r) == 0)
+		return;
 	rtpc_req_send(r);
 	rtpc_srv_arm(s);
 }
-
-static void
-rtpc_redis_on_get(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct rtpc_req *r = priv;
-	struct rtpc_srv *s = r->s;
-	redisReply *rep = reply;
-	int i;
-
-	(void)ac;
-	if (rtpc_redis_req_back(r))
-		return;
-	if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-		s->st.redis_errors++;
-	i = rtpc_redis_inst(s, rep);
-	if (i == -2)
-		rtpc_req_place(r);
-	else
-		rtpc_req_adopt(r, i, rep);
-	rtpc_srv_arm(s);
-}
-
 
 int
 rtpc_redis_start(struct rtpc_srv *s)
@@ -284,15 +291,8 @@ rtpc_redis_stop(struct rtpc_srv *s)
 int
 rtpc_redis_get(struct rtpc_req *r)
 {
-	struct rtpc_srv *s = r->s;
-
-	if (!s->redis_up)
-		return -ENOTCONN;
-	if (rtpc_redis_cmd(s, rtpc_redis_on_get, r, "GET %s:rtpc:%b",
-			   s->cfg->redis_prefix, r->cid, r->cid_len) != 0)
-		return -EIO;
-	r->redis_wait = 1;
-	return 0;
+	return rtpc_redis_req_cmd(r, rtpc_redis_on_get, "GET %s:rtpc:%b",
+				  r->s->cfg->redis_prefix, r->cid, r->cid_len);
 }
 
 int
@@ -300,16 +300,11 @@ rtpc_redis_claim(struct rtpc_req *r)
 {
 	struct rtpc_srv *s = r->s;
 
-	if (!s->redis_up)
-		return -ENOTCONN;
-	if (rtpc_redis_cmd(s, rtpc_redis_on_claim, r,
-			   "SET %s:rtpc:%b %s NX PX %lld",
-			   s->cfg->redis_prefix, r->cid, r->cid_len,
-			   rtpc_inst_addr(s, r->inst),
-			   (long long)s->cfg->rtpctl_call_ttl_s * 1000) != 0)
-		return -EIO;
-	r->redis_wait = 1;
-	return 0;
+	return rtpc_redis_req_cmd(r, rtpc_redis_on_claim,
+				  "SET %s:rtpc:%b %s NX PX %lld",
+				  s->cfg->redis_prefix, r->cid, r->cid_len,
+				  rtpc_inst_addr(s, r->inst),
+				  (long long)s->cfg->rtpctl_call_ttl_s * 1000);
 }
 
 void

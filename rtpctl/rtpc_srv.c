@@ -53,7 +53,6 @@
 #include <unistd.h>
 
 #define RTPC_MAX_OPEN     20000	/* requests in progress */
-#define RTPC_BATCH        256
 #define RTPC_MAX_MSG      (1024 * 1024)
 
 uint64_t
@@ -580,30 +579,14 @@ rtpc_on_request(struct rtpc_srv *s, void *body, size_t len, void *ctrl)
 	rtpc_req_place(r);
 }
 
+/* A request from the link_poll: r keeps both chunks until it ends. */
 static void
-rtpc_on_readable(uv_poll_t *h, int status, int events)
+rtpc_on_msg(void *arg, struct link_msg *m)
 {
-	struct rtpc_srv *s = h->data;
+	struct rtpc_srv *s = arg;
 
-	(void)events;
-	if (status < 0) {
-		log_warn(LOG_SYS_RTP, "rtpctl: poll: %s", uv_strerror(status));
-		return;
-	}
-	for (int i = 0; i < RTPC_BATCH && !s->stopping; i++) {
-		void *body = NULL, *ctrl = NULL;
-		struct nn_iovec iov = { &body, NN_MSG };
-		struct nn_msghdr mh = { &iov, 1, &ctrl, NN_MSG };
-		int n = nn_recvmsg(s->rep, &mh, NN_DONTWAIT);
-
-		if (n < 0) {
-			if (nn_errno() != EAGAIN && nn_errno() != EINTR)
-				log_warn(LOG_SYS_RTP, "rtpctl: recv: %s",
-					 nn_strerror(nn_errno()));
-			break;
-		}
-		rtpc_on_request(s, body, (size_t)n, ctrl);
-	}
+	rtpc_on_request(s, m->body, m->len, m->ctrl);
+	m->body = m->ctrl = NULL;
 	rtpc_srv_arm(s);
 }
 
@@ -612,8 +595,7 @@ rtpc_on_readable(uv_poll_t *h, int status, int events)
 static int
 rtpc_srv_bind(struct rtpc_srv *s, const char *url)
 {
-	int fd, maxsz = RTPC_MAX_MSG, rc;
-	size_t sz = sizeof(fd);
+	int maxsz = RTPC_MAX_MSG, rc;
 
 	s->rep = nn_socket(AF_SP_RAW, NN_REP);
 	if (s->rep < 0)
@@ -624,19 +606,14 @@ rtpc_srv_bind(struct rtpc_srv *s, const char *url)
 	}
 	if (nn_setsockopt(s->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
 			  sizeof(maxsz)) < 0 ||
-	    nn_bind(s->rep, url) < 0 ||
-	    nn_getsockopt(s->rep, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) {
+	    nn_bind(s->rep, url) < 0) {
 		rc = -nn_errno();
 		nn_close(s->rep);
 		s->rep = -1;
 		return rc;
 	}
-	rc = uv_poll_init(s->loop, &s->poll, fd);
-	if (rc < 0)
-		return rc;
-	s->poll_init = 1;
-	s->poll.data = s;
-	return uv_poll_start(&s->poll, UV_READABLE, rtpc_on_readable);
+	return link_poll_new(&s->rx, s->loop, s->rep, LINK_POLL_CTRL,
+			     rtpc_on_msg, s, "rtpctl");
 }
 
 int
@@ -737,10 +714,8 @@ rtpc_srv_stop(struct rtpc_srv *s)
 		rtpc_req_end(r);
 	}
 	rtpc_redis_stop(s);
-	if (s->poll_init) {
-		uv_poll_stop(&s->poll);
-		uv_close((uv_handle_t *)&s->poll, rtpc_srv_on_close);
-	}
+	link_poll_free(s->rx);	/* before nanomsg closes its fd */
+	s->rx = NULL;
 	if (s->rep >= 0)
 		nn_close(s->rep);
 	s->rep = -1;

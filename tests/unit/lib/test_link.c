@@ -1,8 +1,13 @@
 /*
  * test_link.c - nanomsg links on a real loop: ipc directories are
  * created, messages arrive whole and in order, a burst larger than one
- * drain batch all arrives, and the error codes of link.h hold.
- * Waiting is on the loop with a deadline timer, never a sleep.
+ * drain batch all arrives, and the error codes of link.h hold.  The
+ * drain loop (struct link_poll) on its own, over inproc sockets: at most
+ * LINK_BATCH messages per wake-up, a callback that frees its poller
+ * stops the batch, and with LINK_POLL_CTRL the SP header comes along
+ * and a callback may keep it (here to answer a REQ through a raw REP,
+ * as rtpctl does).  Waiting is on the loop with a deadline timer, never
+ * a sleep.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/pipeline.h>
+#include <nanomsg/reqrep.h>
 
 #include "lib/link.h"
 
@@ -178,6 +187,173 @@ test_link__errors(void **state)
 	link_free(NULL);
 }
 
+/* ---- struct link_poll on inproc sockets */
+
+struct drain {
+	struct link_poll *p;
+	int n, in_wake, max_wake;
+	int free_at;		/* link_poll_free after this many (0: never) */
+	int want;		/* drain_run returns once this many came */
+	int rep;		/* answer on this raw REP socket (-1: no) */
+	int ctrl_seen;
+};
+
+static void
+drain_cb(void *arg, struct link_msg *m)
+{
+	struct drain *d = arg;
+
+	d->n++;
+	d->in_wake++;
+	if (d->in_wake > d->max_wake)
+		d->max_wake = d->in_wake;
+	d->ctrl_seen += m->ctrl != NULL;
+	if (d->rep >= 0) {
+		/* Keep body and header: the reply is sent under the header,
+		 * which nanomsg then owns; the body is freed here. */
+		struct nn_iovec iov = { "pong", 4 };
+		struct nn_msghdr mh = { &iov, 1, &m->ctrl, NN_MSG };
+		void *body = m->body;
+
+		m->body = NULL;
+		assert_int_equal(m->len, 4);
+		assert_memory_equal(body, "ping", 4);
+		nn_freemsg(body);
+		assert_int_equal(nn_sendmsg(d->rep, &mh, NN_DONTWAIT), 4);
+		m->ctrl = NULL;
+	}
+	if (d->n == d->free_at) {
+		link_poll_free(d->p);
+		d->p = NULL;
+	}
+}
+
+static void
+tick(uv_timer_t *t)
+{
+	(void)t;	/* only ends a uv_run(UV_RUN_ONCE) that saw nothing */
+}
+
+/* Before each poll phase of the loop: a new wake-up starts. */
+static void
+new_turn(uv_prepare_t *h)
+{
+	((struct drain *)h->data)->in_wake = 0;
+}
+
+/* Runs loop turns until d has want messages or 5 s pass, and notes the
+ * largest batch one turn delivered. */
+static void
+drain_run(uv_loop_t *loop, struct drain *d)
+{
+	uv_prepare_t turn;
+	uv_timer_t t;
+	uint64_t until;
+
+	uv_prepare_init(loop, &turn);
+	turn.data = d;
+	uv_prepare_start(&turn, new_turn);
+	uv_timer_init(loop, &t);
+	uv_update_time(loop);
+	until = uv_now(loop) + 5000;
+	while (d->n < d->want && uv_now(loop) < until) {
+		uv_timer_start(&t, tick, 100, 0);
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_close((uv_handle_t *)&turn, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* A PUSH/PULL pair over inproc with n messages already queued at the
+ * PULL (inproc hands them over in nn_send), drained into d. */
+static void
+pair_open(struct fixture *f, struct drain *d, const char *url, int n,
+	  int *push, int *pull)
+{
+	int ms = 5000;
+
+	*pull = nn_socket(AF_SP, NN_PULL);
+	*push = nn_socket(AF_SP, NN_PUSH);
+	assert_true(*pull >= 0 && *push >= 0);
+	assert_true(nn_bind(*pull, url) >= 0);
+	assert_true(nn_connect(*push, url) >= 0);
+	assert_int_equal(nn_setsockopt(*push, NN_SOL_SOCKET, NN_SNDTIMEO, &ms,
+				       sizeof(ms)), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(nn_send(*push, "m", 1, 0), 1);
+	assert_int_equal(link_poll_new(&d->p, &f->loop, *pull, 0, drain_cb, d,
+				       "test"), 0);
+}
+
+static void
+pair_close(struct drain *d, int push, int pull)
+{
+	link_poll_free(d->p);	/* before its socket closes */
+	nn_close(push);
+	nn_close(pull);
+}
+
+static void
+test_link__poll_batch_bounded_per_wakeup(void **state)
+{
+	struct fixture *f = *state;
+	struct drain d = { NULL, 0, 0, 0, 0, LINK_BATCH + 44, -1, 0 };
+	int push, pull;
+
+	pair_open(f, &d, "inproc://batch", LINK_BATCH + 44, &push, &pull);
+	drain_run(&f->loop, &d);
+	assert_int_equal(d.n, LINK_BATCH + 44);
+	assert_int_equal(d.max_wake, LINK_BATCH);
+	assert_int_equal(d.ctrl_seen, 0);
+	pair_close(&d, push, pull);
+}
+
+static void
+test_link__poll_freed_from_callback_stops(void **state)
+{
+	struct fixture *f = *state;
+	struct drain d = { NULL, 0, 0, 0, 3, 3, -1, 0 };
+	int push, pull;
+
+	pair_open(f, &d, "inproc://free", 10, &push, &pull);
+	drain_run(&f->loop, &d);
+	/* The other 7 were queued, in the same batch: none came. */
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(d.n, 3);
+	assert_null(d.p);
+	pair_close(&d, push, pull);
+}
+
+static void
+test_link__poll_ctrl_kept_for_the_reply(void **state)
+{
+	struct fixture *f = *state;
+	struct drain d = { NULL, 0, 0, 0, 0, 1, -1, 0 };
+	int req = nn_socket(AF_SP, NN_REQ), ms = 5000;
+	char *reply = NULL;
+
+	d.rep = nn_socket(AF_SP_RAW, NN_REP);
+	assert_true(req >= 0 && d.rep >= 0);
+	assert_true(nn_bind(d.rep, "inproc://rr") >= 0);
+	assert_true(nn_connect(req, "inproc://rr") >= 0);
+	assert_int_equal(nn_setsockopt(req, NN_SOL_SOCKET, NN_RCVTIMEO, &ms,
+				       sizeof(ms)), 0);
+	assert_int_equal(link_poll_new(&d.p, &f->loop, d.rep, LINK_POLL_CTRL,
+				       drain_cb, &d, "test"), 0);
+	assert_int_equal(nn_send(req, "ping", 4, 0), 4);
+	drain_run(&f->loop, &d);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.ctrl_seen, 1);
+	/* Blocks at most NN_RCVTIMEO: the reply was sent in the callback. */
+	assert_int_equal(nn_recv(req, &reply, NN_MSG, 0), 4);
+	assert_memory_equal(reply, "pong", 4);
+	nn_freemsg(reply);
+	link_poll_free(d.p);
+	nn_close(req);
+	nn_close(d.rep);
+}
+
 int
 main(void)
 {
@@ -185,6 +361,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link__burst_arrives_in_order,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__poll_batch_bounded_per_wakeup,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__poll_freed_from_callback_stops,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__poll_ctrl_kept_for_the_reply,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

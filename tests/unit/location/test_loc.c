@@ -3,81 +3,26 @@
  * that do not fit or make no sense are refused before the store sees
  * them, and a segment too small for max_bindings is -ENOSPC.
  */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "location/loc.h"
-#include "location/loc_int.h"
-
-#define T0 1000000
-
-struct fix {
-	char name[64];
-	struct loc_config cfg;
-	struct loc *l;
-};
-
-static int
-fix_setup(void **state)
-{
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->name, sizeof(f->name), "/smloc-test-%d-api", (int)getpid());
-	loc_shm_unlink(f->name);
-	f->cfg.shm_name = f->name;
-	f->cfg.shm_size = 1 << 20;
-	f->cfg.max_bindings = 64;
-	f->cfg.aor_ttl = 100;
-	assert_int_equal(loc_new(&f->l, &f->cfg, NULL), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-fix_teardown(void **state)
-{
-	struct fix *f = *state;
-
-	loc_free(f->l);
-	assert_int_equal(loc_shm_unlink(f->name), 0);
-	free(f);
-	return 0;
-}
-
-static struct loc_binding
-mk(const char *aor, const char *contact, int64_t expires)
-{
-	struct loc_binding b;
-
-	memset(&b, 0, sizeof(b));
-	snprintf(b.aor, sizeof(b.aor), "%s", aor);
-	snprintf(b.contact, sizeof(b.contact), "%s", contact);
-	b.expires = expires;
-	b.q = 1000;
-	return b;
-}
+#include "tests/unit/location/loc_test.h"
 
 static void
 test_loc__bad_arguments_refused(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("i@a.test", "sip:i@h", T0 + 60);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("i@a.test", "sip:i@h", T0 + 60);
 	struct loc_config cfg = f->cfg;
 	struct loc *l = NULL;
 	char name[64];
 
 	memset(b.user_agent, 'x', sizeof(b.user_agent));
 	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
-	b = mk("i@a.test", "", T0 + 60);
+	b = lt_binding("i@a.test", "", T0 + 60);
 	assert_int_equal(loc_save(f->l, &b, T0), -EINVAL);
 	memset(b.aor, 'a', sizeof(b.aor));
 	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
@@ -104,7 +49,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loc__bad_arguments_refused, fix_setup, fix_teardown),
+		LT_TEST(test_loc__bad_arguments_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

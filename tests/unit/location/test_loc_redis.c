@@ -23,8 +23,7 @@
 
 #include <cmocka.h>
 
-#include "location/loc.h"
-#include "location/loc_int.h"
+#include "tests/unit/location/loc_test.h"
 
 #define DEADLINE_MS 5000
 
@@ -57,13 +56,22 @@ srv_client(int port)
 	return redisConnectWithTimeout("127.0.0.1", port, tv);
 }
 
-/* Starts redis-server on port (0: a free one) and waits for PONG. */
+/*
+ * Starts redis-server on port (0: a free one) and waits for PONG.  The
+ * binary is $SIPMESH_REDIS_SERVER, else "redis-server" on PATH; when it
+ * cannot be run the test fails at once and says so (a skipped Redis
+ * test would hide a broken install).
+ */
 static void
 srv_start(struct srv *s, int port)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	const char *bin = getenv("SIPMESH_REDIS_SERVER");
 	char p[16];
+	int status;
 
+	if (bin == NULL || bin[0] == '\0')
+		bin = "redis-server";
 	s->port = port ? port : free_port();
 	snprintf(p, sizeof(p), "%d", s->port);
 	s->pid = fork();
@@ -71,9 +79,9 @@ srv_start(struct srv *s, int port)
 	if (s->pid == 0) {
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(126);
-		execl("/usr/bin/redis-server", "redis-server", "--port", p,
-		      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		      "--loglevel", "warning", (char *)NULL);
+		execlp(bin, "redis-server", "--port", p, "--bind", "127.0.0.1",
+		       "--save", "", "--appendonly", "no", "--loglevel",
+		       "warning", (char *)NULL);
 		_exit(127);
 	}
 	for (int waited = 0; waited < DEADLINE_MS; waited += 20) {
@@ -87,9 +95,19 @@ srv_start(struct srv *s, int port)
 			redisFree(c);
 		if (up)
 			return;
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+				fail_msg("cannot run %s: not on PATH? (install "
+					 "redis-server or set SIPMESH_REDIS_SERVER)",
+					 bin);
+			fail_msg("%s exited (status 0x%x) before answering on "
+				 "port %d", bin, status, s->port);
+		}
 		nanosleep(&tick, NULL);	/* polling for the server, bounded */
 	}
-	fail_msg("redis-server did not start on port %d", s->port);
+	fail_msg("%s did not answer on port %d within %d ms", bin, s->port,
+		 DEADLINE_MS);
 }
 
 static void
@@ -256,20 +274,6 @@ first_contact_is(struct fix *f, void *arg)
 		strcmp(out[0].contact, arg) == 0;
 }
 
-static struct loc_binding
-mk(const char *aor, const char *contact, int64_t expires)
-{
-	struct loc_binding b;
-
-	memset(&b, 0, sizeof(b));
-	snprintf(b.aor, sizeof(b.aor), "%s", aor);
-	snprintf(b.contact, sizeof(b.contact), "%s", contact);
-	snprintf(b.callid, sizeof(b.callid), "cid-%s", contact);
-	b.expires = expires;
-	b.q = 1000;
-	return b;
-}
-
 static void
 open_hosts(struct fix *f, int n)
 {
@@ -325,7 +329,7 @@ disconnected_with_errors(struct fix *f, void *arg)
 static void
 test_loc_redis__codec_roundtrip_and_hostile_input(void **state)
 {
-	struct loc_binding b = mk("Alice@A.test", "sip:alice@[::1]:5060", 1700000000123LL);
+	struct loc_binding b = lt_binding("Alice@A.test", "sip:alice@[::1]:5060", 1700000000123LL);
 	struct loc_binding d;
 	char buf[LOC_REDIS_VAL_MAX];
 	int n;
@@ -378,7 +382,7 @@ test_loc_redis__save_seen_by_other_host(void **state)
 {
 	struct fix *f = *state;
 	int64_t now = time(NULL);
-	struct loc_binding b = mk("alice@a.test", "sip:alice@10.0.0.1", now + 300);
+	struct loc_binding b = lt_binding("alice@a.test", "sip:alice@10.0.0.1", now + 300);
 	struct loc_binding out[4];
 	struct expect e = { 1, "ALICE@a.test", 1, 1 };
 	struct loc_stats st;
@@ -421,13 +425,13 @@ test_loc_redis__fresh_segment_loads_at_start(void **state)
 	open_hosts(f, 2);
 	for (int i = 0; i < 50; i++) {
 		snprintf(aor, sizeof(aor), "u%d@a.test", i);
-		b = mk(aor, "sip:u@h", now + 300);
+		b = lt_binding(aor, "sip:u@h", now + 300);
 		assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	}
-	b = mk("gone@a.test", "sip:g@h", now + 300);
+	b = lt_binding("gone@a.test", "sip:g@h", now + 300);
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	assert_int_equal(loc_remove_aor(f->l[0], "gone@a.test", now), 1);
-	b = mk("old@a.test", "sip:o@h", now - 1);	/* already expired */
+	b = lt_binding("old@a.test", "sip:o@h", now - 1);	/* already expired */
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	/* host 1 has seen the last write, so Redis holds them all */
 	assert_true(run_until(f, lookup_is, &e));
@@ -456,12 +460,12 @@ test_loc_redis__deletes_propagate(void **state)
 	struct expect e = { 1, "d@a.test", 3, 1 };
 
 	open_hosts(f, 2);
-	b = mk("d@a.test", "sip:d1@h", now + 300);
+	b = lt_binding("d@a.test", "sip:d1@h", now + 300);
 	b.edge_id = 1, b.conn_id = 9;
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
-	b = mk("d@a.test", "sip:d2@h", now + 300);
+	b = lt_binding("d@a.test", "sip:d2@h", now + 300);
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
-	b = mk("d@a.test", "sip:d3@h", now + 300);
+	b = lt_binding("d@a.test", "sip:d3@h", now + 300);
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	assert_true(run_until(f, lookup_is, &e));
 
@@ -481,7 +485,7 @@ test_loc_redis__deletes_propagate(void **state)
 
 	/* expiry swept on one host leaves Redis too */
 	now = time(NULL);	/* >= 1 s of margin before it expires */
-	b = mk("x@a.test", "sip:x@h", now + 2);
+	b = lt_binding("x@a.test", "sip:x@h", now + 2);
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	e = (struct expect){ 1, "x@a.test", 1, 1 };
 	assert_true(run_until(f, lookup_is, &e));
@@ -507,7 +511,7 @@ test_loc_redis__redis_killed_store_keeps_working(void **state)
 			assert_true(run_until(f, disconnected_with_errors, NULL));
 		}
 		snprintf(aor, sizeof(aor), "k%d@a.test", i);
-		b = mk(aor, "sip:k@h", now + 300);
+		b = lt_binding(aor, "sip:k@h", now + 300);
 		assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	}
 	for (int i = 0; i < 20; i++) {
@@ -522,7 +526,7 @@ test_loc_redis__redis_killed_store_keeps_working(void **state)
 	/* Redis back on the same port: the store reconnects by itself */
 	srv_start(&f->srv, f->srv.port);
 	assert_true(run_until(f, connected, (void *)(intptr_t)1));
-	b = mk("back@a.test", "sip:b@h", now + 300);
+	b = lt_binding("back@a.test", "sip:b@h", now + 300);
 	assert_int_equal(loc_save(f->l[0], &b, now), 0);
 	assert_true(run_until(f, hash_is_there, "smt:aor:back@a.test"));
 }
@@ -532,7 +536,7 @@ test_loc_redis__unreachable_at_start_is_not_an_error(void **state)
 {
 	struct fix *f = *state;
 	int64_t now = time(NULL);
-	struct loc_binding b = mk("z@a.test", "sip:z@h", now + 300);
+	struct loc_binding b = lt_binding("z@a.test", "sip:z@h", now + 300);
 	struct loc_stats st;
 
 	srv_stop(&f->srv, SIGTERM);

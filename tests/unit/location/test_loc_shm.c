@@ -2,123 +2,29 @@
  * test_loc_shm.c - the host's shared binding store (location/loc_shm.c)
  * through the public API in LOC_MODE_SHM: identity rules, q order,
  * expiry and known AORs with an explicit clock, removal, a full store,
- * two processes on one segment, a lock left by a dead process, the
- * index by connection (remove_conn costs the connection's bindings,
- * checked by counting what it visits), and a differential run against
- * a trivial model that checks the index after every operation.
+ * two processes on one segment, a lock left by a dead process, and a
+ * differential run against a trivial model that also checks the index
+ * by connection (test_loc_shm_conn.c tests that index on its own) after
+ * every operation.
  */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "location/loc.h"
-#include "location/loc_int.h"
-
-#define T0 1000000
-
-struct fix {
-	char name[64];
-	struct loc_config cfg;
-	struct loc *l;
-};
-
-static int
-fix_setup_n(void **state, int max_bindings)
-{
-	static int seq;
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->name, sizeof(f->name), "/smloc-test-%d-%d", (int)getpid(),
-		 seq++);
-	loc_shm_unlink(f->name);
-	f->cfg.shm_name = f->name;
-	f->cfg.shm_size = 64 << 20;
-	f->cfg.max_bindings = max_bindings;
-	f->cfg.aor_ttl = 100;
-	assert_int_equal(loc_new(&f->l, &f->cfg, NULL), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-fix_setup(void **state)
-{
-	return fix_setup_n(state, 64);
-}
-
-static int
-fix_setup_big(void **state)
-{
-	return fix_setup_n(state, 4096);
-}
-
-static int
-fix_setup_small(void **state)
-{
-	return fix_setup_n(state, 16);
-}
-
-static int
-fix_teardown(void **state)
-{
-	struct fix *f = *state;
-
-	loc_free(f->l);
-	loc_shm_unlink(f->name);
-	free(f);
-	return 0;
-}
-
-static struct loc_binding
-mk(const char *aor, const char *contact, int64_t expires)
-{
-	struct loc_binding b;
-
-	memset(&b, 0, sizeof(b));
-	snprintf(b.aor, sizeof(b.aor), "%s", aor);
-	snprintf(b.contact, sizeof(b.contact), "%s", contact);
-	snprintf(b.callid, sizeof(b.callid), "cid-%s", contact);
-	b.expires = expires;
-	b.q = 1000;
-	b.cseq = 1;
-	return b;
-}
-
-/* A second view of the fixture's segment, for the debug helpers. */
-static void
-view_open(struct fix *f, struct loc_shm *v)
-{
-	assert_int_equal(loc_shm_open(v, &f->cfg), 0);
-	assert_int_equal(v->created, 0);
-}
-
-static int
-count(struct loc *l, const char *aor, int64_t now, int *known)
-{
-	struct loc_binding out[8];
-
-	return loc_lookup(l, aor, now, out, 8, known);
-}
+#include "tests/unit/location/loc_test.h"
 
 static void
 test_loc_shm__save_lookup_replace_by_contact(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("alice@a.test", "sip:alice@10.0.0.1", T0 + 60);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("alice@a.test", "sip:alice@10.0.0.1", T0 + 60);
 	struct loc_binding out[4];
 	int known;
 
-	assert_int_equal(count(f->l, "alice@a.test", T0, &known), 0);
+	assert_int_equal(lt_count(f->l, "alice@a.test", T0, &known), 0);
 	assert_int_equal(known, 0);
 	b.edge_id = 3;
 	b.conn_id = 77;
@@ -143,8 +49,8 @@ test_loc_shm__save_lookup_replace_by_contact(void **state)
 static void
 test_loc_shm__replace_by_instance_reg_id(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("bob@a.test", "sip:bob@1.1.1.1;transport=ws",
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("bob@a.test", "sip:bob@1.1.1.1;transport=ws",
 				  T0 + 60);
 	struct loc_binding out[4];
 	struct loc_stats st;
@@ -174,14 +80,14 @@ test_loc_shm__replace_by_instance_reg_id(void **state)
 static void
 test_loc_shm__several_contacts_ordered_by_q(void **state)
 {
-	struct fix *f = *state;
+	struct lt_fix *f = *state;
 	const uint16_t qs[] = { 500, 1000, 100, 700 };
 	struct loc_binding out[4];
 	char c[32];
 
 	for (int i = 0; i < 4; i++) {
 		snprintf(c, sizeof(c), "sip:c%d@h", i);
-		struct loc_binding b = mk("carol@a.test", c, T0 + 60);
+		struct loc_binding b = lt_binding("carol@a.test", c, T0 + 60);
 
 		b.q = qs[i];
 		assert_int_equal(loc_save(f->l, &b, T0), 0);
@@ -200,28 +106,28 @@ test_loc_shm__several_contacts_ordered_by_q(void **state)
 static void
 test_loc_shm__aor_domain_matters_case_does_not(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("alice@a.test", "sip:alice@h", T0 + 60);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("alice@a.test", "sip:alice@h", T0 + 60);
 	int known;
 
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	assert_int_equal(count(f->l, "alice@b.test", T0, &known), 0);
+	assert_int_equal(lt_count(f->l, "alice@b.test", T0, &known), 0);
 	assert_int_equal(known, 0);
-	assert_int_equal(count(f->l, "alice@a.tes", T0, &known), 0);
-	assert_int_equal(count(f->l, "ALICE@A.Test", T0, &known), 1);
+	assert_int_equal(lt_count(f->l, "alice@a.tes", T0, &known), 0);
+	assert_int_equal(lt_count(f->l, "ALICE@A.Test", T0, &known), 1);
 	assert_int_equal(known, 1);
 }
 
 static void
 test_loc_shm__expires_on_time(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("dave@a.test", "sip:dave@h", T0 + 60);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("dave@a.test", "sip:dave@h", T0 + 60);
 	struct loc_stats st;
 
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	assert_int_equal(count(f->l, "dave@a.test", T0 + 59, NULL), 1);
-	assert_int_equal(count(f->l, "dave@a.test", T0 + 60, NULL), 0);
+	assert_int_equal(lt_count(f->l, "dave@a.test", T0 + 59, NULL), 1);
+	assert_int_equal(lt_count(f->l, "dave@a.test", T0 + 60, NULL), 0);
 	loc_expire(f->l, T0 + 59);
 	loc_stats_get(f->l, &st);
 	assert_int_equal(st.bindings, 1);
@@ -234,60 +140,60 @@ test_loc_shm__expires_on_time(void **state)
 static void
 test_loc_shm__known_after_last_binding_then_forgotten(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("erin@a.test", "sip:erin@h", T0 + 60);
-	struct loc_binding c = mk("erin@a.test", "sip:erin@g", T0 + 30);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("erin@a.test", "sip:erin@h", T0 + 60);
+	struct loc_binding c = lt_binding("erin@a.test", "sip:erin@g", T0 + 30);
 	int known;
 
 	/* removed at T0+10: known until T0+10+aor_ttl */
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
 	assert_int_equal(loc_save(f->l, &c, T0), 0);
 	assert_int_equal(loc_remove_aor(f->l, "erin@a.test", T0 + 10), 2);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 10, &known), 0);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 10, &known), 0);
 	assert_int_equal(known, 1);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 109, &known), 0);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 109, &known), 0);
 	assert_int_equal(known, 1);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 110, &known), 0);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 110, &known), 0);
 	assert_int_equal(known, 0);
 
 	/* expired at T0+60 and swept late: known until T0+160 */
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 159, &known), 0);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 159, &known), 0);
 	assert_int_equal(known, 1);
 	loc_expire(f->l, T0 + 150);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 159, &known), 0);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 159, &known), 0);
 	assert_int_equal(known, 1);
 	loc_expire(f->l, T0 + 200);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 159, &known), 0);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 159, &known), 0);
 	assert_int_equal(known, 0);
 
 	/* a new binding clears the marker; lookups see it again */
 	assert_int_equal(loc_remove(f->l, "erin@a.test", "sip:erin@h", T0), -ENOENT);
 	b.expires = T0 + 400;
 	assert_int_equal(loc_save(f->l, &b, T0 + 300), 0);
-	assert_int_equal(count(f->l, "erin@a.test", T0 + 300, &known), 1);
+	assert_int_equal(lt_count(f->l, "erin@a.test", T0 + 300, &known), 1);
 }
 
 static void
 test_loc_shm__remove_remove_aor_remove_conn(void **state)
 {
-	struct fix *f = *state;
+	struct lt_fix *f = *state;
 	struct loc_binding b;
 	struct loc_binding out[4];
 	struct loc_stats st;
 
-	b = mk("f@a.test", "sip:f1@h", T0 + 60);
+	b = lt_binding("f@a.test", "sip:f1@h", T0 + 60);
 	b.edge_id = 1, b.conn_id = 5;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	b = mk("f@a.test", "sip:f2@h", T0 + 60);
+	b = lt_binding("f@a.test", "sip:f2@h", T0 + 60);
 	b.edge_id = 2, b.conn_id = 5;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	b = mk("g@a.test", "sip:g1@h", T0 + 60);
+	b = lt_binding("g@a.test", "sip:g1@h", T0 + 60);
 	b.edge_id = 1, b.conn_id = 5;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	b = mk("g@a.test", "sip:g2@h", T0 + 60);
+	b = lt_binding("g@a.test", "sip:g2@h", T0 + 60);
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	b = mk("h@a.test", "sip:h1@h", T0 + 60);
+	b = lt_binding("h@a.test", "sip:h1@h", T0 + 60);
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
 
 	assert_int_equal(loc_remove_conn(f->l, 1, 5, T0), 2);
@@ -300,10 +206,10 @@ test_loc_shm__remove_remove_aor_remove_conn(void **state)
 
 	assert_int_equal(loc_remove(f->l, "g@a.test", "sip:g1@h", T0), -ENOENT);
 	assert_int_equal(loc_remove(f->l, "g@a.test", "sip:g2@h", T0), 0);
-	assert_int_equal(count(f->l, "g@a.test", T0, NULL), 0);
+	assert_int_equal(lt_count(f->l, "g@a.test", T0, NULL), 0);
 	assert_int_equal(loc_remove_aor(f->l, "h@a.test", T0), 1);
 	assert_int_equal(loc_remove_aor(f->l, "h@a.test", T0), 0);
-	assert_int_equal(count(f->l, "f@a.test", T0, NULL), 1);
+	assert_int_equal(lt_count(f->l, "f@a.test", T0, NULL), 1);
 	loc_stats_get(f->l, &st);
 	assert_int_equal(st.bindings, 1);
 }
@@ -311,7 +217,7 @@ test_loc_shm__remove_remove_aor_remove_conn(void **state)
 static void
 test_loc_shm__full_store_enospc_keeps_bindings(void **state)
 {
-	struct fix *f = *state;
+	struct lt_fix *f = *state;
 	struct loc_binding b;
 	struct loc_stats st;
 	char aor[32];
@@ -319,35 +225,35 @@ test_loc_shm__full_store_enospc_keeps_bindings(void **state)
 
 	for (int i = 0; i < 16; i++) {
 		snprintf(aor, sizeof(aor), "u%d@a.test", i);
-		b = mk(aor, "sip:x@h", T0 + 60);
+		b = lt_binding(aor, "sip:x@h", T0 + 60);
 		assert_int_equal(loc_save(f->l, &b, T0), 0);
 	}
-	b = mk("late@a.test", "sip:x@h", T0 + 60);
+	b = lt_binding("late@a.test", "sip:x@h", T0 + 60);
 	assert_int_equal(loc_save(f->l, &b, T0), -ENOSPC);
-	b = mk("u3@a.test", "sip:other@h", T0 + 60);
+	b = lt_binding("u3@a.test", "sip:other@h", T0 + 60);
 	assert_int_equal(loc_save(f->l, &b, T0), -ENOSPC);
 	/* replacing an existing binding needs no slot */
-	b = mk("u3@a.test", "sip:x@h", T0 + 90);
+	b = lt_binding("u3@a.test", "sip:x@h", T0 + 90);
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
 	for (int i = 0; i < 16; i++) {
 		snprintf(aor, sizeof(aor), "u%d@a.test", i);
-		assert_int_equal(count(f->l, aor, T0, NULL), 1);
+		assert_int_equal(lt_count(f->l, aor, T0, NULL), 1);
 	}
 	loc_stats_get(f->l, &st);
 	assert_int_equal(st.bindings, 16);
 
 	/* known markers give their slot to a new binding */
 	assert_int_equal(loc_remove_aor(f->l, "u0@a.test", T0), 1);
-	assert_int_equal(count(f->l, "u0@a.test", T0, &known), 0);
+	assert_int_equal(lt_count(f->l, "u0@a.test", T0, &known), 0);
 	assert_int_equal(known, 1);
-	b = mk("late@a.test", "sip:x@h", T0 + 60);
+	b = lt_binding("late@a.test", "sip:x@h", T0 + 60);
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	assert_int_equal(count(f->l, "u0@a.test", T0, &known), 0);
+	assert_int_equal(lt_count(f->l, "u0@a.test", T0, &known), 0);
 	assert_int_equal(known, 0);
 	/* expired bindings too, at save time, without loc_expire */
-	b = mk("later@a.test", "sip:x@h", T0 + 200);
+	b = lt_binding("later@a.test", "sip:x@h", T0 + 200);
 	assert_int_equal(loc_save(f->l, &b, T0 + 60), 0);
-	assert_int_equal(count(f->l, "later@a.test", T0 + 60, NULL), 1);
+	assert_int_equal(lt_count(f->l, "later@a.test", T0 + 60, NULL), 1);
 }
 
 /* The child opens the segment on its own, sees the parent's binding,
@@ -355,8 +261,8 @@ test_loc_shm__full_store_enospc_keeps_bindings(void **state)
 static void
 test_loc_shm__two_processes_share_one_segment(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("p@a.test", "sip:parent@h", T0 + 60);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("p@a.test", "sip:parent@h", T0 + 60);
 	int status;
 	pid_t pid;
 
@@ -369,8 +275,8 @@ test_loc_shm__two_processes_share_one_segment(void **state)
 
 		if (loc_new(&l, &f->cfg, NULL) != 0)
 			_exit(2);
-		ok = count(l, "p@a.test", T0, NULL) == 1;
-		b = mk("c@a.test", "sip:child@h", T0 + 60);
+		ok = lt_count(l, "p@a.test", T0, NULL) == 1;
+		b = lt_binding("c@a.test", "sip:child@h", T0 + 60);
 		ok = ok && loc_save(l, &b, T0) == 0;
 		loc_free(l);
 		_exit(ok ? 0 : 1);
@@ -378,7 +284,17 @@ test_loc_shm__two_processes_share_one_segment(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(count(f->l, "c@a.test", T0, NULL), 1);
+	assert_int_equal(lt_count(f->l, "c@a.test", T0, NULL), 1);
+}
+
+static void
+hold_every_lock(struct loc_shm *s)
+{
+	for (uint32_t i = 0; i < s->hdr->nbuckets; i++) {
+		pthread_mutex_lock(&s->buckets[i].lock);
+		pthread_mutex_lock(&s->cbuckets[i].lock);
+	}
+	pthread_mutex_lock(&s->hdr->free_lock);
 }
 
 /* A process that dies holding every bucket lock costs nothing more
@@ -386,214 +302,23 @@ test_loc_shm__two_processes_share_one_segment(void **state)
 static void
 test_loc_shm__lock_of_dead_process_recovered(void **state)
 {
-	struct fix *f = *state;
-	struct loc_binding b = mk("q@a.test", "sip:q@h", T0 + 60);
+	struct lt_fix *f = *state;
+	struct loc_binding b = lt_binding("q@a.test", "sip:q@h", T0 + 60);
 	struct loc_shm v;
-	int status;
-	pid_t pid;
 
 	b.edge_id = 1, b.conn_id = 9;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct loc_shm s;
-
-		if (loc_shm_open(&s, &f->cfg) != 0)
-			_exit(2);
-		for (uint32_t i = 0; i < s.hdr->nbuckets; i++) {
-			pthread_mutex_lock(&s.buckets[i].lock);
-			pthread_mutex_lock(&s.cbuckets[i].lock);
-		}
-		pthread_mutex_lock(&s.hdr->free_lock);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(count(f->l, "q@a.test", T0, NULL), 1);
-	b = mk("r@a.test", "sip:r@h", T0 + 60);
+	lt_die_in_child(f, hold_every_lock);
+	assert_int_equal(lt_count(f->l, "q@a.test", T0, NULL), 1);
+	b = lt_binding("r@a.test", "sip:r@h", T0 + 60);
 	b.edge_id = 1, b.conn_id = 9;
 	assert_int_equal(loc_save(f->l, &b, T0), 0);
-	assert_int_equal(count(f->l, "r@a.test", T0, NULL), 1);
-	assert_int_equal(count(f->l, "q@a.test", T0, NULL), 1);
-	view_open(f, &v);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 9), 2);
+	assert_int_equal(lt_count(f->l, "r@a.test", T0, NULL), 1);
+	assert_int_equal(lt_count(f->l, "q@a.test", T0, NULL), 1);
+	lt_view_open(f, &v);
+	assert_int_equal(lt_conn_check(&v, 1, 9), 2);
 	assert_int_equal(loc_remove_conn(f->l, 1, 9, T0), 2);
-	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 0);
-	loc_shm_close(&v);
-}
-
-/* A process that dies holding a conn lock with its chain broken: the
- * chain is rebuilt from the slots, nothing is lost from the index. */
-static void
-test_loc_shm__broken_conn_chain_of_dead_process_rebuilt(void **state)
-{
-	struct fix *f = *state;
-	struct loc_binding b;
-	struct loc_shm v;
-	int status;
-	pid_t pid;
-
-	for (int i = 0; i < 3; i++) {
-		char c[32];
-
-		snprintf(c, sizeof(c), "sip:s%d@h", i);
-		b = mk(i == 2 ? "t@a.test" : "s@a.test", c, T0 + 60);
-		b.edge_id = 4, b.conn_id = 44;
-		assert_int_equal(loc_save(f->l, &b, T0), 0);
-	}
-	view_open(f, &v);
-	assert_int_equal(loc_shm_conn_check(&v, 4, 44), 3);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct loc_shm s;
-
-		if (loc_shm_open(&s, &f->cfg) != 0)
-			_exit(2);
-		for (uint32_t i = 0; i < s.hdr->nbuckets; i++) {
-			pthread_mutex_lock(&s.cbuckets[i].lock);
-			if (s.cbuckets[i].head != LOC_NIL)
-				s.cbuckets[i].head = 0x7ffffff0;  /* garbage */
-		}
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(loc_shm_conn_check(&v, 4, 44), 3);
-	assert_int_equal(loc_remove_conn(f->l, 4, 44, T0), 3);
-	assert_int_equal(count(f->l, "s@a.test", T0, NULL), 0);
-	assert_int_equal(count(f->l, "t@a.test", T0, NULL), 0);
-	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 0);
-	loc_shm_close(&v);
-}
-
-/* A sink that records what the store reports. */
-struct rec {
-	int del, set, done;
-	char del_contact[8][LOC_URI_MAX];
-};
-
-static void
-rec_del(void *arg, const struct loc_binding *b)
-{
-	struct rec *r = arg;
-
-	if (r->del < 8)
-		snprintf(r->del_contact[r->del], LOC_URI_MAX, "%s", b->contact);
-	r->del++;
-}
-
-static void
-rec_set(void *arg, const struct loc_binding *b)
-{
-	(void)b;
-	((struct rec *)arg)->set++;
-}
-
-static void
-rec_done(void *arg, const char *aor, int64_t expire_at, int64_t known_until)
-{
-	(void)aor, (void)expire_at, (void)known_until;
-	((struct rec *)arg)->done++;
-}
-
-static void
-save_conn(struct loc *l, const char *aor, const char *contact,
-	  uint16_t edge_id, uint32_t conn_id)
-{
-	struct loc_binding b = mk(aor, contact, T0 + 60);
-
-	b.edge_id = edge_id, b.conn_id = conn_id;
-	assert_int_equal(loc_save(l, &b, T0), 0);
-}
-
-/* remove_conn removes that (edge, conn)'s bindings and nothing else:
- * not the same conn id on another edge, not another conn of the edge,
- * not UDP, not another binding of the same AOR; the sink hears one del
- * per binding and one aor_done per AOR removal. */
-static void
-test_loc_shm__remove_conn_touches_only_its_bindings(void **state)
-{
-	struct fix *f = *state;
-	struct rec r = { 0 };
-	struct loc_sink k = { rec_del, rec_set, rec_done, &r };
-	struct loc_binding out[8];
-	struct loc_shm v;
-
-	save_conn(f->l, "u@a.test", "sip:u1@h", 1, 7);
-	save_conn(f->l, "u@a.test", "sip:u2@h", 2, 7);
-	save_conn(f->l, "u@a.test", "sip:u3@h", 1, 8);
-	save_conn(f->l, "u@a.test", "sip:u4@h", 1, 0);
-	save_conn(f->l, "w@a.test", "sip:w1@h", 1, 7);
-	save_conn(f->l, "w@a.test", "sip:w2@h", 1, 7);
-	save_conn(f->l, "x@a.test", "sip:x1@h", 2, 7);
-	view_open(f, &v);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 3);
-	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 6);
-	/* a re-REGISTER moving a contact to another flow moves its entry */
-	save_conn(f->l, "u@a.test", "sip:u3@h", 1, 7);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 4);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 8), 0);
-	save_conn(f->l, "u@a.test", "sip:u3@h", 1, 8);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 3);
-
-	assert_int_equal(loc_shm_remove_conn(&v, 1, 7, T0, &k), 3);
-	assert_int_equal(r.del, 3);
-	assert_int_equal(r.set, 0);
-	assert_int_equal(r.done, 2);	/* u once, w once */
-	for (int i = 0; i < 3; i++)
-		assert_true(!strcmp(r.del_contact[i], "sip:u1@h") ||
-			    !strcmp(r.del_contact[i], "sip:w1@h") ||
-			    !strcmp(r.del_contact[i], "sip:w2@h"));
-	assert_int_equal(loc_lookup(f->l, "u@a.test", T0, out, 8, NULL), 3);
-	for (int i = 0; i < 3; i++)
-		assert_string_not_equal(out[i].contact, "sip:u1@h");
-	assert_int_equal(count(f->l, "w@a.test", T0, NULL), 0);
-	assert_int_equal(count(f->l, "x@a.test", T0, NULL), 1);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 7), 0);
-	assert_int_equal(loc_shm_conn_check(&v, 2, 7), 2);
-	assert_int_equal(loc_shm_conn_check(&v, 1, 8), 1);
-	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 3);
-	loc_shm_close(&v);
-}
-
-/* Timing-independent cost: in a store of 4096 buckets holding 3000
- * bindings, removing a conn of 3 bindings reads its conn chain (plus
- * the few colliding entries) and locks one AOR bucket per binding. */
-static void
-test_loc_shm__remove_conn_visits_only_its_chain(void **state)
-{
-	struct fix *f = *state;
-	struct loc_shm v;
-	char aor[32];
-
-	for (int i = 0; i < 3000; i++) {
-		snprintf(aor, sizeof(aor), "bulk%d@a.test", i);
-		save_conn(f->l, aor, "sip:b@h", 1, i % 3 ? 100 + i : 0);
-	}
-	save_conn(f->l, "y@a.test", "sip:y1@h", 2, 5);
-	save_conn(f->l, "y@a.test", "sip:y2@h", 2, 5);
-	save_conn(f->l, "z@a.test", "sip:z1@h", 2, 5);
-	view_open(f, &v);
-	assert_int_equal(v.hdr->nbuckets, 4096);
-	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 2000 + 3);
-	assert_int_equal(loc_shm_remove_conn(&v, 2, 5, T0, NULL), 3);
-	assert_int_equal(v.rc_buckets, 3);
-	assert_true(v.rc_slots >= 3 && v.rc_slots <= 3 + 8);
-	assert_int_equal(count(f->l, "y@a.test", T0, NULL), 0);
-	assert_int_equal(count(f->l, "z@a.test", T0, NULL), 0);
-	/* a conn with no binding: no AOR bucket at all */
-	v.rc_buckets = v.rc_slots = 0;
-	assert_int_equal(loc_shm_remove_conn(&v, 2, 6, T0, NULL), 0);
-	assert_int_equal(v.rc_buckets, 0);
-	assert_true(v.rc_slots <= 8);
-	assert_int_equal(loc_shm_remove_conn(&v, 1, 0, T0, NULL), 0);
-	assert_int_equal(v.rc_buckets, 0);
-	/* the 2000 other conns still work */
-	assert_int_equal(loc_shm_remove_conn(&v, 1, 101, T0, NULL), 1);
-	assert_int_equal(count(f->l, "bulk1@a.test", T0, NULL), 0);
-	assert_int_equal(loc_shm_conn_check(&v, 0, 0), 1999);
+	assert_int_equal(lt_conn_check(&v, 0, 0), 0);
 	loc_shm_close(&v);
 }
 
@@ -631,11 +356,29 @@ m_same(const struct loc_binding *a, const struct loc_binding *b)
 	return !strcmp(a->contact, b->contact);
 }
 
+/* What a model removal matches: one contact, one connection, the
+ * expired bindings, or (all zero) every binding. */
+struct m_what {
+	const char *contact;
+	uint32_t edge_id, conn_id;
+	int expired;
+};
+
+static int
+m_match(const struct loc_binding *b, const struct m_what *w, int64_t now)
+{
+	if (w->contact)
+		return !strcmp(b->contact, w->contact);
+	if (w->conn_id)
+		return b->edge_id == w->edge_id && b->conn_id == w->conn_id;
+	if (w->expired)
+		return b->expires <= now;
+	return 1;
+}
+
 /* Removes the model's bindings of aor that match; returns how many. */
 static int
-m_remove(struct model *m, int aor, int64_t now,
-	 int (*match)(const struct loc_binding *, const void *, int64_t),
-	 const void *arg)
+m_remove(struct model *m, int aor, int64_t now, struct m_what w)
 {
 	int64_t gone = 0;
 	int n = 0, left = 0;
@@ -647,7 +390,7 @@ m_remove(struct model *m, int aor, int64_t now,
 			i++;
 			continue;
 		}
-		if (!match(b, arg, now)) {
+		if (!m_match(b, &w, now)) {
 			left++;
 			i++;
 			continue;
@@ -661,36 +404,6 @@ m_remove(struct model *m, int aor, int64_t now,
 	if (n && !left)
 		m->known_until[aor] = gone + 100 > now ? gone + 100 : 0;
 	return n;
-}
-
-static int
-mm_contact(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	(void)now;
-	return !strcmp(b->contact, arg);
-}
-
-static int
-mm_all(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	(void)b, (void)arg, (void)now;
-	return 1;
-}
-
-static int
-mm_conn(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	const uint32_t *c = arg;
-
-	(void)now;
-	return b->edge_id == c[0] && b->conn_id == c[1];
-}
-
-static int
-mm_expired(const struct loc_binding *b, const void *arg, int64_t now)
-{
-	(void)arg;
-	return b->expires <= now;
 }
 
 static int
@@ -737,14 +450,14 @@ test_loc_shm__differential_random_ops(void **state)
 					  "sip:d@h" };
 	static const char *inst[] = { "", "", "<urn:uuid:x>", "<urn:uuid:y>" };
 	static const uint16_t qs[] = { 100, 500, 1000 };
-	struct fix *f = *state;
+	struct lt_fix *f = *state;
 	struct model m = { .n = 0 };
 	struct loc_binding got[M_MAX], want[M_MAX];
 	unsigned seed = 12345;
 	int64_t now = T0;
 	struct loc_shm v;
 
-	view_open(f, &v);
+	lt_view_open(f, &v);
 	for (int op = 0; op < 4000; op++) {
 		int aor = rnd(&seed, M_AORS), r = rnd(&seed, 11), rc, mrc;
 		const char *aor_s = m_aors[aor];
@@ -756,7 +469,7 @@ test_loc_shm__differential_random_ops(void **state)
 			aor_s = upper;
 		}
 		if (r < 5) {
-			struct loc_binding b = mk(aor_s, contacts[rnd(&seed, 4)],
+			struct loc_binding b = lt_binding(aor_s, contacts[rnd(&seed, 4)],
 						  now + (int)rnd(&seed, 90) - 10);
 
 			snprintf(b.instance, sizeof(b.instance), "%s",
@@ -779,22 +492,25 @@ test_loc_shm__differential_random_ops(void **state)
 			const char *c = contacts[rnd(&seed, 4)];
 
 			rc = loc_remove(f->l, aor_s, c, now);
-			mrc = m_remove(&m, aor, now, mm_contact, c) ? 0 : -ENOENT;
+			mrc = m_remove(&m, aor, now,
+				       (struct m_what){ .contact = c }) ? 0 : -ENOENT;
 		} else if (r == 6) {
 			rc = loc_remove_aor(f->l, aor_s, now);
-			mrc = m_remove(&m, aor, now, mm_all, NULL);
+			mrc = m_remove(&m, aor, now, (struct m_what){ 0 });
 		} else if (r == 7) {
-			uint32_t c[2] = { 1 + rnd(&seed, 2), 1 + rnd(&seed, 2) };
+			struct m_what w = { .edge_id = 1 + rnd(&seed, 2),
+					    .conn_id = 1 + rnd(&seed, 2) };
 
-			rc = loc_remove_conn(f->l, (uint16_t)c[0], c[1], now);
+			rc = loc_remove_conn(f->l, (uint16_t)w.edge_id, w.conn_id,
+					     now);
 			mrc = 0;
 			for (int a = 0; a < M_AORS; a++)
-				mrc += m_remove(&m, a, now, mm_conn, c);
+				mrc += m_remove(&m, a, now, w);
 		} else if (r == 8) {
 			loc_expire(f->l, now);	/* 64 buckets: one slice */
 			rc = mrc = 0;
 			for (int a = 0; a < M_AORS; a++) {
-				m_remove(&m, a, now, mm_expired, NULL);
+				m_remove(&m, a, now, (struct m_what){ .expired = 1 });
 				if (m.known_until[a] <= now)
 					m.known_until[a] = 0;
 			}
@@ -804,7 +520,7 @@ test_loc_shm__differential_random_ops(void **state)
 			int64_t ku = now + (int)rnd(&seed, 60) - 20;
 
 			for (int j = 0; j < n; j++) {
-				bs[j] = mk(m_aors[aor], contacts[j + rnd(&seed, 2) * 2],
+				bs[j] = lt_binding(m_aors[aor], contacts[j + rnd(&seed, 2) * 2],
 					   now + (int)rnd(&seed, 90) - 10);
 				bs[j].q = qs[rnd(&seed, 3)];
 				bs[j].edge_id = 1 + rnd(&seed, 2);
@@ -850,7 +566,7 @@ test_loc_shm__differential_random_ops(void **state)
 					want_n += m.b[i].conn_id &&
 						  (c == 0 || (m.b[i].edge_id == e &&
 							      m.b[i].conn_id == c));
-				got_n = loc_shm_conn_check(&v, (uint16_t)e, c);
+				got_n = lt_conn_check(&v, (uint16_t)e, c);
 				if (got_n != want_n)
 					fail_msg("op %d (kind %d): index (%d, %u) "
 						 "holds %d, model %d", op, r, e,
@@ -864,20 +580,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loc_shm__save_lookup_replace_by_contact, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__replace_by_instance_reg_id, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__several_contacts_ordered_by_q, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__aor_domain_matters_case_does_not, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__expires_on_time, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__known_after_last_binding_then_forgotten, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__remove_remove_aor_remove_conn, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__full_store_enospc_keeps_bindings, fix_setup_small, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__two_processes_share_one_segment, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__lock_of_dead_process_recovered, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__broken_conn_chain_of_dead_process_rebuilt, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__remove_conn_touches_only_its_bindings, fix_setup, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__remove_conn_visits_only_its_chain, fix_setup_big, fix_teardown),
-		cmocka_unit_test_setup_teardown(test_loc_shm__differential_random_ops, fix_setup, fix_teardown),
+		LT_TEST(test_loc_shm__save_lookup_replace_by_contact),
+		LT_TEST(test_loc_shm__replace_by_instance_reg_id),
+		LT_TEST(test_loc_shm__several_contacts_ordered_by_q),
+		LT_TEST(test_loc_shm__aor_domain_matters_case_does_not),
+		LT_TEST(test_loc_shm__expires_on_time),
+		LT_TEST(test_loc_shm__known_after_last_binding_then_forgotten),
+		LT_TEST(test_loc_shm__remove_remove_aor_remove_conn),
+		LT_TEST_N(test_loc_shm__full_store_enospc_keeps_bindings, 16),
+		LT_TEST(test_loc_shm__two_processes_share_one_segment),
+		LT_TEST(test_loc_shm__lock_of_dead_process_recovered),
+		LT_TEST(test_loc_shm__differential_random_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
