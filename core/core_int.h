@@ -195,20 +195,41 @@ void core_stx_ack(struct core_stx *s);
 struct core_ctx *core_ctx_new(struct core_stx *s, const struct core_leg *down,
 			      osip_message_t *fwd);
 void core_ctx_send_first(struct core_ctx *x, osip_message_t *m);
+/* Ends a branch still waiting for a response with code, which we make
+ * up; why (may be NULL) becomes its Warning. */
 void core_ctx_fail(struct core_ctx *x, int code, const char *why);
-void core_ctx_hangup(struct core_ctx *x, const osip_message_t *resp);
 struct core_ctx *core_ctx_find(struct core *c, const char *branch,
 			       int is_cancel);
 void core_ctx_cancel(struct core_ctx *x);
 void core_stx_cancel(struct core_stx *s);
 void core_stx_branch_done(struct core_stx *s);
-int core_via_push(struct core *c, osip_message_t *m,
-		  const struct core_leg *leg, uint64_t token, char *branch,
-		  size_t cap);
-void core_flow_failed(struct core *c, const struct env *in);
+const char *core_top_branch(const osip_message_t *m, osip_via_t **via_out);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
 void core_txn_shutdown(struct core *c);
+
+/* core_dialog.c: requests the proxy writes itself. */
+/* Pushes our Via (branch from token, naming this core) for leg; the
+ * branch is written to branch[cap].  Returns 0 or a negative errno. */
+int core_via_push(struct core *c, osip_message_t *m,
+		  const struct core_leg *leg, uint64_t token, char *branch,
+		  size_t cap);
+/* The CANCEL for x's request (RFC 3261 9.1); the caller frees it.
+ * NULL when it cannot be built. */
+osip_message_t *core_dialog_cancel(const struct core_ctx *x);
+/* Sends the hop-by-hop ACK of x's final non-2xx resp (borrowed). */
+void core_dialog_ack(struct core_ctx *x, const osip_message_t *resp);
+/* Ends the dialog a 2xx resp (borrowed) set up with an ACK and a BYE
+ * down x's leg, when the call cannot go on. */
+void core_dialog_hangup(struct core_ctx *x, const osip_message_t *resp);
+
+/* core_stateless.c: a response with no client transaction follows its
+ * Via; borrows m, whose top Via the caller still owns. */
+void core_resp_stateless(struct core *c, const struct env *in,
+			 osip_message_t *m);
+
+/* core_flow.c: an edge's connection closed (in: its envelope). */
+void core_flow_failed(struct core *c, const struct env *in);
 
 /* core_proxy.c: routing. */
 void core_proxy_request(struct core *c, const struct env *in,

@@ -262,7 +262,7 @@ core_media_done(void *arg, const struct rtpc_result *r)
 					      r->reason ? r->reason :
 					      "media relay error");
 			if (op->msg->status_code < 300)
-				core_ctx_hangup(op->x, op->msg);
+				core_dialog_hangup(op->x, op->msg);
 		}
 		break;
 	case CORE_MEDIA_ACK:

@@ -1,5 +1,8 @@
 /*
- * core_txn.c - RFC 3261 section 17 transactions as a proxy uses them.
+ * core_txn.c - RFC 3261 section 17 transactions as a proxy uses them,
+ * and the proxy's response context of section 16.7 (best response,
+ * CANCEL of the other branches).  The messages it sends on its own
+ * are built in core_dialog.c.
  *
  * A server transaction (stx) is keyed by the top Via's branch, its
  * sent-by and the method (ACK and CANCEL find the INVITE's); a client
@@ -110,7 +113,7 @@ core_htab_del(struct core_htab *t, struct core_hnode *n)
 
 /* ---- helpers ------------------------------------------------------- */
 
-static const char *
+const char *
 core_top_branch(const osip_message_t *m, osip_via_t **via_out)
 {
 	osip_via_t *via = NULL;
@@ -500,30 +503,6 @@ core_ctx_start(struct core_ctx *x, osip_message_t *m)
 	return 0;
 }
 
-int
-core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
-	      uint64_t token, char *branch, size_t cap)
-{
-	const struct cfg_edge *e = core_edge_or_first(c, leg->edge_id);
-	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64], sb[CFG_ADDR_LEN + 8];
-	osip_via_t *via = NULL;
-
-	if (sip_branch_make(branch, cap, c->id, token) < 0)
-		return -ENOSPC;
-	if (cfg_edge_sent_by(e, leg->transport, sb, sizeof(sb)) != 0)
-		snprintf(sb, sizeof(sb), "%s", e->advertise);
-	snprintf(v, sizeof(v), "SIP/2.0/%s %s;branch=%s;rport",
-		 env_transport_name(leg->transport), sb, branch);
-	if (osip_via_init(&via) != 0)
-		return -ENOMEM;
-	if (osip_via_parse(via, v) != 0 ||
-	    osip_list_add(&m->vias, via, 0) < 0) {
-		osip_via_free(via);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /*
  * Takes ownership of fwd.  The branch goes out at once, or once
  * rtpctl has rewritten its SDP (CTX_MEDIA_WAIT).
@@ -580,7 +559,7 @@ core_ctx_fail(struct core_ctx *x, int code, const char *why)
 	if (x->state != CTX_MEDIA_WAIT && x->state != CTX_CALLING &&
 	    x->state != CTX_PROCEEDING)
 		return;
-	snprintf(x->why, sizeof(x->why), "%s", why);
+	snprintf(x->why, sizeof(x->why), "%s", why ? why : "");
 	core_ctx_finish(x, CTX_COMPLETED, code);
 	if (!x->is_cancel)
 		core_stx_branch_done(x->stx);
@@ -593,51 +572,6 @@ core_ctx_find(struct core *c, const char *branch, int is_cancel)
 
 	snprintf(key, sizeof(key), "%s%s", branch, is_cancel ? "|C" : "");
 	return (struct core_ctx *)core_htab_find(&c->ctx_tab, key);
-}
-
-/*
- * Builds the CANCEL or ACK (RFC 3261 9.1, 17.1.1.3) for the request a
- * branch sent: same Request-URI, top Via, Route set, From, Call-ID and
- * CSeq number; the To of `to` (the final response, for an ACK).
- */
-static osip_message_t *
-core_ctx_derive(struct core_ctx *x, const char *method, const osip_to_t *to)
-{
-	osip_message_t *orig = NULL, *m = NULL;
-	osip_via_t *via = NULL;
-	char *num;
-
-	if (osip_message_init(&orig) != 0)
-		return NULL;
-	if (osip_message_parse(orig, x->req, x->req_len) != 0 ||
-	    osip_message_init(&m) != 0)
-		goto fail;
-	osip_message_set_method(m, osip_strdup(method));
-	osip_message_set_version(m, osip_strdup("SIP/2.0"));
-	if (osip_uri_clone(orig->req_uri, &m->req_uri) != 0 ||
-	    osip_message_get_via(orig, 0, &via) < 0 ||
-	    osip_via_clone(via, &via) != 0)
-		goto fail;
-	osip_list_add(&m->vias, via, 0);
-	if (osip_list_clone(&orig->routes, &m->routes,
-			    (int (*)(void *, void **))osip_route_clone) != 0 ||
-	    osip_from_clone(orig->from, &m->from) != 0 ||
-	    osip_to_clone(to ? to : orig->to, &m->to) != 0 ||
-	    osip_call_id_clone(orig->call_id, &m->call_id) != 0 ||
-	    osip_cseq_init(&m->cseq) != 0)
-		goto fail;
-	num = osip_strdup(orig->cseq->number);
-	osip_cseq_set_number(m->cseq, num);
-	osip_cseq_set_method(m->cseq, osip_strdup(method));
-	osip_message_set_max_forwards(m, "70");
-	osip_message_set_content_length(m, "0");
-	osip_message_free(orig);
-	return m;
-fail:
-	osip_message_free(orig);
-	if (m)
-		osip_message_free(m);
-	return NULL;
 }
 
 static void
@@ -655,7 +589,7 @@ core_ctx_send_cancel(struct core_ctx *x)
 	x->timer_c = 0;
 	x->timeout_at = core_now_ms(s->core) + 64 * (uint64_t)core_t1(s->core);
 	core_ctx_arm(x);
-	m = core_ctx_derive(x, "CANCEL", NULL);
+	m = core_dialog_cancel(x);
 	if (m == NULL)
 		return;
 	cx = core_ctx_alloc(s, &x->down, x->branch, 1);
@@ -680,83 +614,6 @@ core_ctx_cancel(struct core_ctx *x)
 		x->cancel_wanted = 1;
 		core_ctx_finish(x, CTX_COMPLETED, 487);
 	}
-}
-
-/*
- * A callee answered 2xx but the call cannot go on (no media relay
- * serves its SDP, and the caller got a 5xx instead): the proxy ends that
- * dialog itself, an ACK then a BYE down the same branch (RFC 3261
- * 13.2.2.4, 15), so the callee is not left in a call nobody will end.
- * The route set towards the callee is the Record-Route entries above
- * ours, reversed.
- */
-void
-core_ctx_hangup(struct core_ctx *x, const osip_message_t *resp)
-{
-	static const char *const methods[] = { "ACK", "BYE" };
-	struct core *c = x->core;
-	osip_contact_t *ct = NULL;
-	int n_rr = osip_list_size(&resp->record_routes), ours = 0;
-	char branch[SIP_BRANCH_MAX], num[16];
-
-	if (osip_message_get_contact(resp, 0, &ct) < 0 || ct == NULL ||
-	    ct->url == NULL || resp->cseq == NULL || resp->cseq->number == NULL)
-		return;
-	while (ours < n_rr) {
-		osip_record_route_t *rr = osip_list_get(&resp->record_routes,
-							 ours);
-
-		if (rr->url && core_uri_is_self(c, rr->url, NULL))
-			break;
-		ours++;
-	}
-	if (ours == n_rr)
-		ours = 0;	/* not record-routed by us: no route set */
-	for (int k = 0; k < 2; k++) {
-		osip_message_t *m = NULL;
-
-		if (osip_message_init(&m) != 0)
-			return;
-		osip_message_set_method(m, osip_strdup(methods[k]));
-		osip_message_set_version(m, osip_strdup("SIP/2.0"));
-		snprintf(num, sizeof(num), "%lu",
-			 strtoul(resp->cseq->number, NULL, 10) + (unsigned)k);
-		if (osip_uri_clone(ct->url, &m->req_uri) != 0 ||
-		    core_via_push(c, m, &x->down, ++c->token, branch,
-				  sizeof(branch)) != 0 ||
-		    osip_from_clone(resp->from, &m->from) != 0 ||
-		    osip_to_clone(resp->to, &m->to) != 0 ||
-		    osip_call_id_clone(resp->call_id, &m->call_id) != 0 ||
-		    osip_cseq_init(&m->cseq) != 0) {
-			osip_message_free(m);
-			return;
-		}
-		osip_cseq_set_number(m->cseq, osip_strdup(num));
-		osip_cseq_set_method(m->cseq, osip_strdup(methods[k]));
-		for (int i = ours - 1; i >= 0; i--) {
-			osip_record_route_t *rr = osip_list_get(
-				&resp->record_routes, i);
-			osip_route_t *r = NULL;
-
-			if (osip_route_clone(rr, &r) == 0)
-				osip_list_add(&m->routes, r, -1);
-		}
-		osip_message_set_max_forwards(m, "70");
-		osip_message_set_content_length(m, "0");
-		core_send_msg(c, &x->down, m);
-		osip_message_free(m);
-	}
-}
-
-static void
-core_ctx_send_ack(struct core_ctx *x, const osip_message_t *resp)
-{
-	osip_message_t *m = core_ctx_derive(x, "ACK", resp->to);
-
-	if (m == NULL)
-		return;
-	core_send_msg(x->core, &x->down, m);
-	osip_message_free(m);
 }
 
 static void
@@ -849,41 +706,6 @@ core_stx_cancel_others(struct core_stx *s, struct core_ctx *except)
 	for (int i = 0; i < s->n_br; i++)
 		if (s->br[i] != except)
 			core_ctx_cancel(s->br[i]);
-}
-
-/*
- * A response that matches no client transaction: forward it statelessly
- * along its Via (RFC 3261 16.11), as for 2xx retransmissions after the
- * transaction has gone.
- */
-static void
-core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
-{
-	osip_via_t *via = NULL;
-	osip_generic_param_t *p = NULL;
-	struct core_leg up;
-	const char *host;
-	int port = 5060;
-
-	core_leg_from_env(&up, in);
-	up.conn_id = 0;		/* the edge finds a connection to dst */
-	osip_list_remove(&m->vias, 0);
-	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
-		return;
-	host = via->host;
-	if (osip_via_param_get_byname(via, "received", &p) == 0 && p &&
-	    p->gvalue)
-		host = p->gvalue;
-	if (via->port)
-		port = atoi(via->port);
-	p = NULL;
-	if (osip_via_param_get_byname(via, "rport", &p) == 0 && p &&
-	    p->gvalue)
-		port = atoi(p->gvalue);
-	if (host == NULL || env_sa_from(&up.dst, host, port) != 0)
-		return;
-	c->st.stateless_fwd++;
-	core_send_msg(c, &up, m);
 }
 
 /* Sends a branch's response upstream, through rtpengine when it
@@ -993,7 +815,7 @@ core_txn_on_response(struct core *c, const struct env *in,
 	}
 
 	if (x->invite)
-		core_ctx_send_ack(x, resp);	/* hop by hop, each time */
+		core_dialog_ack(x, resp);	/* hop by hop, each time */
 	if (x->state == CTX_COMPLETED || x->state == CTX_ACCEPTED)
 		goto drop;
 	core_ctx_finish(x, CTX_COMPLETED, code);
@@ -1022,33 +844,4 @@ core_stx_cancel(struct core_stx *s)
 	/* Branches that never answered at all end as 487 via their
 	 * timeout; none pending at all means answer now. */
 	core_stx_branch_done(s);
-}
-
-/*
- * An edge says a connection is gone: its bindings stop being used and,
- * when the edge hands back a request it could not deliver down that
- * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3)
- * instead of waiting for timer B or F.
- */
-void
-core_flow_failed(struct core *c, const struct env *in)
-{
-	osip_message_t *m = NULL;
-	struct core_ctx *x;
-	const char *br;
-
-	loc_remove_conn(c->loc, in->edge_id, in->conn_id, (int64_t)time(NULL));
-	if (in->len == 0 || osip_message_init(&m) != 0)
-		return;
-	if (osip_message_parse(m, in->msg, in->len) != 0 || !MSG_IS_REQUEST(m) ||
-	    (br = core_top_branch(m, NULL)) == NULL)
-		goto done;
-	x = core_ctx_find(c, br, MSG_IS_CANCEL(m));
-	if (x && (x->state == CTX_CALLING || x->state == CTX_PROCEEDING)) {
-		core_ctx_finish(x, CTX_COMPLETED, 430);
-		if (!x->is_cancel)
-			core_stx_branch_done(x->stx);
-	}
-done:
-	osip_message_free(m);
 }
