@@ -125,9 +125,6 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = core_htab_init(&c->stx_tab, 4096)) != 0 ||
-	    (rc = core_htab_init(&c->ctx_tab, 4096)) != 0)
-		goto fail;
 	rc = core_flow_key_load(c);
 	if (rc != 0) {
 		log_err(LOG_SYS_MAIN, "flow key in %s: %s", cfg->run_dir,
@@ -190,8 +187,8 @@ fail:
 	rtpc_client_free(c->rtpc);
 	link_free(c->link);
 	loc_free(c->loc);
-	core_htab_fini(&c->stx_tab);
-	core_htab_fini(&c->ctx_tab);
+	htab_fini(&c->stx_tab);
+	htab_fini(&c->ctx_tab);
 	free(c->bindings);
 	free(c->sendbuf);
 	free(c);
@@ -219,8 +216,8 @@ core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
-	core_htab_fini(&c->stx_tab);
-	core_htab_fini(&c->ctx_tab);
+	htab_fini(&c->stx_tab);
+	htab_fini(&c->ctx_tab);
 	free(c->bindings);
 	free(c->sendbuf);
 	free(c);

@@ -19,30 +19,20 @@
 #include "core/core.h"
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/htab.h"
+#include "lib/list.h"
 #include "lib/sip.h"
 #include "location/loc.h"
 
 #define CORE_KEY_MAX 200
 #define CORE_MAX_BRANCHES 32	/* forks plus the CANCELs sent to them */
 
-/* Intrusive hash node: embedded first in stx and ctx. */
+/* A transaction's entry in its table (lib/htab.h), keyed by a string;
+ * embedded first in stx and ctx. */
 struct core_hnode {
-	struct core_hnode *next;
-	uint64_t hash;
+	struct htab_node h;
 	char key[CORE_KEY_MAX];
 };
-
-struct core_htab {
-	struct core_hnode **b;
-	size_t mask;
-	size_t n;
-};
-
-int core_htab_init(struct core_htab *t, size_t buckets);
-void core_htab_fini(struct core_htab *t);
-struct core_hnode *core_htab_find(struct core_htab *t, const char *key);
-int core_htab_add(struct core_htab *t, struct core_hnode *n);
-void core_htab_del(struct core_htab *t, struct core_hnode *n);
 
 struct core_stats {
 	uint64_t rx_requests, rx_responses, rx_bad;
@@ -63,8 +53,8 @@ struct core {
 	int id;
 	struct link *link;
 	struct loc *loc;
-	struct core_htab stx_tab;
-	struct core_htab ctx_tab;
+	struct htab stx_tab;	/* struct core_stx by core_hnode key */
+	struct htab ctx_tab;	/* struct core_ctx by core_hnode key */
 	uint64_t token;		/* branch/tag source, seeded at start */
 	char *sendbuf;		/* envelope scratch, ENV_HDR_LEN + max msg */
 	size_t sendcap;
@@ -152,7 +142,7 @@ struct core_stx {
 	int n_br;
 	int cancelled;
 	int answered_2xx;
-	struct core_media_op *media_ops;	/* rtpctl commands out */
+	struct list_node media_ops;	/* rtpctl commands out */
 	int media_used;		/* a command went to rtpctl for this call */
 	char *media_cid;	/* Call-ID to delete once media_ops drain */
 };

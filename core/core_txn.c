@@ -27,88 +27,25 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 
-/* ---- hash table ---------------------------------------------------- */
+/* ---- the tables ---------------------------------------------------- */
 
-int
-core_htab_init(struct core_htab *t, size_t buckets)
+static int
+core_key_eq(const struct htab_node *n, const void *key)
 {
-	size_t n = 16;
-
-	while (n < buckets)
-		n <<= 1;
-	t->b = calloc(n, sizeof(*t->b));
-	if (t->b == NULL)
-		return -ENOMEM;
-	t->mask = n - 1;
-	t->n = 0;
-	return 0;
+	return strcmp(((const struct core_hnode *)n)->key, key) == 0;
 }
 
-void
-core_htab_fini(struct core_htab *t)
+static struct core_hnode *
+core_key_find(const struct htab *t, const char *key)
 {
-	free(t->b);
-	t->b = NULL;
+	return (struct core_hnode *)htab_find(t, hash_fnv1a64(key, strlen(key)),
+					      core_key_eq, key);
 }
 
-struct core_hnode *
-core_htab_find(struct core_htab *t, const char *key)
+static int
+core_key_add(struct htab *t, struct core_hnode *n)
 {
-	uint64_t h = hash_fnv1a64(key, strlen(key));
-
-	for (struct core_hnode *n = t->b[h & t->mask]; n; n = n->next)
-		if (n->hash == h && strcmp(n->key, key) == 0)
-			return n;
-	return NULL;
-}
-
-/* Doubles the bucket array; on allocation failure the table just stays
- * denser, which is slower but correct. */
-static void
-core_htab_grow(struct core_htab *t)
-{
-	size_t n = (t->mask + 1) * 2;
-	struct core_hnode **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++) {
-		struct core_hnode *x = t->b[i], *next;
-
-		for (; x; x = next) {
-			next = x->next;
-			x->next = b[x->hash & (n - 1)];
-			b[x->hash & (n - 1)] = x;
-		}
-	}
-	free(t->b);
-	t->b = b;
-	t->mask = n - 1;
-}
-
-int
-core_htab_add(struct core_htab *t, struct core_hnode *n)
-{
-	n->hash = hash_fnv1a64(n->key, strlen(n->key));
-	if (t->n >= 2 * (t->mask + 1))
-		core_htab_grow(t);
-	n->next = t->b[n->hash & t->mask];
-	t->b[n->hash & t->mask] = n;
-	t->n++;
-	return 0;
-}
-
-void
-core_htab_del(struct core_htab *t, struct core_hnode *n)
-{
-	struct core_hnode **pp = &t->b[n->hash & t->mask];
-
-	for (; *pp; pp = &(*pp)->next)
-		if (*pp == n) {
-			*pp = n->next;
-			t->n--;
-			return;
-		}
+	return htab_add(t, &n->h, hash_fnv1a64(n->key, strlen(n->key)));
 }
 
 /* ---- helpers ------------------------------------------------------- */
@@ -204,12 +141,10 @@ struct core_stx *
 core_stx_find(struct core *c, const osip_message_t *req, int as_invite)
 {
 	char key[CORE_KEY_MAX];
-	struct core_hnode *n;
 
 	if (core_stx_key(req, as_invite, key, sizeof(key)) != 0)
 		return NULL;
-	n = core_htab_find(&c->stx_tab, key);
-	return (struct core_stx *)n;
+	return (struct core_stx *)core_key_find(&c->stx_tab, key);
 }
 
 struct core_stx *
@@ -219,18 +154,19 @@ core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 
 	if (s == NULL)
 		return NULL;
-	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0) {
+	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0 ||
+	    core_key_add(&c->stx_tab, &s->h) != 0) {
 		free(s);
 		return NULL;
 	}
 	s->core = c;
+	list_init(&s->media_ops);
 	s->state = STX_PROCEEDING;
 	s->invite = MSG_IS_INVITE(req);
 	core_leg_from_env(&s->up, in);
 	s->req = req;
 	uv_timer_init(c->loop, &s->timer);
 	s->timer.data = s;
-	core_htab_add(&c->stx_tab, &s->h);
 	c->st.stx_live++;
 	/* RFC 3261 16.2: a stateful proxy answers an INVITE with 100 at
 	 * once, which stops the upstream retransmissions (timer A). */
@@ -266,12 +202,12 @@ core_stx_destroy(struct core_stx *s)
 {
 	struct core *c = s->core;
 
-	core_htab_del(&c->stx_tab, &s->h);
+	htab_del(&c->stx_tab, &s->h.h);
 	core_media_stx_gone(s);
 	for (int i = 0; i < s->n_br; i++) {
 		struct core_ctx *x = s->br[i];
 
-		core_htab_del(&c->ctx_tab, &x->h);
+		htab_del(&c->ctx_tab, &x->h.h);
 		c->st.ctx_live--;
 		uv_close((uv_handle_t *)&x->timer, core_ctx_closed_cb);
 	}
@@ -461,6 +397,10 @@ core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	snprintf(x->branch, sizeof(x->branch), "%s", branch);
 	snprintf(x->h.key, sizeof(x->h.key), "%s%s", branch,
 		 is_cancel ? "|C" : "");
+	if (core_key_add(&c->ctx_tab, &x->h) != 0) {
+		free(x);
+		return NULL;
+	}
 	x->core = c;
 	x->stx = s;
 	x->is_cancel = is_cancel;
@@ -468,7 +408,6 @@ core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	x->state = CTX_CALLING;
 	uv_timer_init(c->loop, &x->timer);
 	x->timer.data = x;
-	core_htab_add(&c->ctx_tab, &x->h);
 	s->br[s->n_br++] = x;
 	c->st.ctx_live++;
 	return x;
@@ -571,7 +510,7 @@ core_ctx_find(struct core *c, const char *branch, int is_cancel)
 	char key[CORE_KEY_MAX];
 
 	snprintf(key, sizeof(key), "%s%s", branch, is_cancel ? "|C" : "");
-	return (struct core_ctx *)core_htab_find(&c->ctx_tab, key);
+	return (struct core_ctx *)core_key_find(&c->ctx_tab, key);
 }
 
 static void
@@ -831,9 +770,11 @@ drop:
 void
 core_txn_shutdown(struct core *c)
 {
-	for (size_t i = 0; i <= c->stx_tab.mask; i++)
-		while (c->stx_tab.b[i])
-			core_stx_destroy((struct core_stx *)c->stx_tab.b[i]);
+	struct htab_node *n;
+	size_t pos = 0;
+
+	while ((n = htab_any(&c->stx_tab, &pos)) != NULL)
+		core_stx_destroy((struct core_stx *)n);
 }
 
 void
