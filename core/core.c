@@ -96,7 +96,7 @@ core_expire_cb(uv_timer_t *t)
 {
 	struct core *c = t->data;
 
-	loc_expire(c->loc, (int64_t)time(NULL));
+	loc_expire(c->loc, core_wall_s(c));
 }
 
 int
@@ -114,6 +114,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	if (c == NULL)
 		return -ENOMEM;
 	c->loop = loop;
+	core_clock_loop(&c->clock, loop);
 	c->cfg = cfg;
 	c->id = id;
 	if (getrandom(&c->token, sizeof(c->token), 0) != sizeof(c->token))

@@ -7,8 +7,6 @@
  */
 #include "core/core_int.h"
 
-#include <time.h>
-
 /*
  * An edge says a connection is gone: its bindings stop being used and,
  * when the edge hands back a request it could not deliver down that
@@ -22,7 +20,7 @@ core_flow_failed(struct core *c, const struct env *in)
 	struct core_ctx *x;
 	const char *br;
 
-	loc_remove_conn(c->loc, in->edge_id, in->conn_id, (int64_t)time(NULL));
+	loc_remove_conn(c->loc, in->edge_id, in->conn_id, core_wall_s(c));
 	if (in->len == 0 || osip_message_init(&m) != 0)
 		return;
 	if (osip_message_parse(m, in->msg, in->len) != 0 || !MSG_IS_REQUEST(m) ||

@@ -47,8 +47,22 @@ struct core_stats {
 struct rtpc_client;
 struct core_media_op;
 
+/*
+ * The core's one clock.  Logic never reads time itself: it asks here
+ * (or is handed `now`, as h2o's timerwheel is), so a test can install
+ * its own clock and step it.  mono_ms: milliseconds for transaction
+ * timers (the loop's clock in production); wall_s: seconds since the
+ * epoch for binding expiry (time(2)).
+ */
+struct core_clock {
+	uint64_t (*mono_ms)(void *arg);
+	int64_t (*wall_s)(void *arg);
+	void *arg;
+};
+
 struct core {
 	uv_loop_t *loop;
+	struct core_clock clock;	/* core_clock_loop unless a test's */
 	const struct cfg *cfg;
 	int id;
 	struct link *link;
@@ -170,7 +184,10 @@ int core_flow_key_load(struct core *c);
 int core_dest_is_infra(const struct core *c, const union env_sa *sa);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
-uint64_t core_now_ms(struct core *c);
+uint64_t core_now_ms(const struct core *c);
+int64_t core_wall_s(const struct core *c);
+/* The production clock: libuv's loop time and time(2); arg is the loop. */
+void core_clock_loop(struct core_clock *k, uv_loop_t *loop);
 
 /* core_txn.c: transactions. */
 struct core_stx *core_stx_find(struct core *c, const osip_message_t *req,
@@ -182,6 +199,11 @@ void core_stx_respond_code(struct core_stx *s, int code, const char *reason);
 void core_stx_respond_warn(struct core_stx *s, int code, const char *warning);
 void core_stx_retransmit(struct core_stx *s);
 void core_stx_ack(struct core_stx *s);
+/* What the transactions' timers do at now (their uv callbacks pass
+ * core_now_ms); a test calls them with a time of its choosing.  Either
+ * may free its object: it must not be used afterwards. */
+void core_stx_timer_run(struct core_stx *s, uint64_t now);
+void core_ctx_timer_run(struct core_ctx *x, uint64_t now);
 struct core_ctx *core_ctx_new(struct core_stx *s, const struct core_leg *down,
 			      osip_message_t *fwd);
 void core_ctx_send_first(struct core_ctx *x, osip_message_t *m);

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/log.h"
@@ -220,8 +219,14 @@ static void
 core_stx_timer_cb(uv_timer_t *t)
 {
 	struct core_stx *s = t->data;
+
+	core_stx_timer_run(s, core_now_ms(s->core));
+}
+
+void
+core_stx_timer_run(struct core_stx *s, uint64_t now)
+{
 	struct core *c = s->core;
-	uint64_t now = core_now_ms(c);
 
 	if (s->state == STX_TERMINATED || (s->end_at && now >= s->end_at)) {
 		core_stx_destroy(s);
@@ -559,8 +564,14 @@ static void
 core_ctx_timer_cb(uv_timer_t *t)
 {
 	struct core_ctx *x = t->data;
+
+	core_ctx_timer_run(x, core_now_ms(x->core));
+}
+
+void
+core_ctx_timer_run(struct core_ctx *x, uint64_t now)
+{
 	struct core *c = x->core;
-	uint64_t now = core_now_ms(c);
 
 	if (x->retx_at && now >= x->retx_at) {
 		/* Timers A (doubling) and E (doubling, capped at T2). */
