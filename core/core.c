@@ -15,6 +15,29 @@
 #include "lib/log.h"
 #include "rtpctl/rtpc.h"
 
+size_t
+core_call_id(const osip_message_t *m, char *out, size_t cap)
+{
+	const osip_call_id_t *ci = m->call_id;
+	int n;
+
+	if (ci == NULL || ci->number == NULL) {
+		out[0] = '\0';
+		return 0;
+	}
+	n = snprintf(out, cap, "%s%s%s", ci->number, ci->host ? "@" : "",
+		     ci->host ? ci->host : "");
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+void
+core_log_ctx(const osip_message_t *m)
+{
+	char cid[LOG_CTX_MAX];
+
+	log_ctx_set(cid, core_call_id(m, cid, sizeof(cid)));
+}
+
 static void
 core_on_envelope(void *arg, const char *buf, size_t len)
 {
@@ -44,12 +67,15 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 		osip_message_free(m);
 		return;
 	}
+	/* Every line logged while this message is handled names its call. */
+	core_log_ctx(m);
 	if (MSG_IS_RESPONSE(m)) {
 		c->st.rx_responses++;
 		core_txn_on_response(c, &e, m);
 	} else {
 		core_proxy_request(c, &e, m);
 	}
+	log_ctx_clear();
 }
 
 /* Adds "host:port" to the addresses no request may be sent to. */

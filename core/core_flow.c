@@ -27,8 +27,11 @@ core_flow_failed(struct core *c, const struct env *in)
 	    (br = core_top_branch(m, NULL)) == NULL)
 		goto done;
 	x = core_ctx_find(c, br, MSG_IS_CANCEL(m));
-	if (x)
+	if (x) {
+		core_log_ctx(m);
 		core_ctx_fail(x, 430, NULL);
+		log_ctx_clear();
+	}
 done:
 	osip_message_free(m);
 }

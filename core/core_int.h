@@ -21,6 +21,7 @@
 #include "lib/env.h"
 #include "lib/htab.h"
 #include "lib/list.h"
+#include "lib/log.h"
 #include "lib/sip.h"
 #include "location/loc.h"
 
@@ -142,6 +143,7 @@ struct core_ctx {
 struct core_stx {
 	struct core_hnode h;	/* key: branch, sent-by, method */
 	struct core *core;
+	char call_id[LOG_CTX_MAX];	/* log context of its timers */
 	uv_timer_t timer;
 	int state;
 	int invite;
@@ -160,6 +162,12 @@ struct core_stx {
 	int media_used;		/* a command went to rtpctl for this call */
 	char *media_cid;	/* Call-ID to delete once media_ops drain */
 };
+
+/* core.c: m's Call-ID into out[cap] (cut to fit, NUL-terminated);
+ * returns its length, 0 when m has none.  core_log_ctx: makes it the
+ * log context (lib/log.h) until log_ctx_clear(). */
+size_t core_call_id(const osip_message_t *m, char *out, size_t cap);
+void core_log_ctx(const osip_message_t *m);
 
 /* core_msg.c: building and sending messages. */
 void core_leg_from_env(struct core_leg *l, const struct env *in);

@@ -218,6 +218,11 @@ core_media_done(void *arg, const struct rtpc_result *r)
 	struct core *c = op->core;
 	int rc = r->status;
 
+	/* rtpctl's answer comes from the loop, outside any message. */
+	if (op->stx)
+		log_ctx_set(op->stx->call_id, strlen(op->stx->call_id));
+	else if (op->msg)
+		core_log_ctx(op->msg);
 	list_remove(&op->link);
 	if (rc == 0 && op->msg)
 		rc = core_media_apply(op->msg, r);
@@ -259,6 +264,7 @@ core_media_done(void *arg, const struct rtpc_result *r)
 	if (op->stx)
 		core_media_drained(op->stx);
 	core_media_op_free(op);
+	log_ctx_clear();
 }
 
 /* Sends an encoded ng dictionary for op; op belongs to the call until

@@ -159,6 +159,7 @@ core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 		return NULL;
 	}
 	s->core = c;
+	core_call_id(req, s->call_id, sizeof(s->call_id));
 	list_init(&s->media_ops);
 	s->state = STX_PROCEEDING;
 	s->invite = MSG_IS_INVITE(req);
@@ -220,7 +221,9 @@ core_stx_timer_cb(uv_timer_t *t)
 {
 	struct core_stx *s = t->data;
 
+	log_ctx_set(s->call_id, strlen(s->call_id));
 	core_stx_timer_run(s, core_now_ms(s->core));
+	log_ctx_clear();
 }
 
 void
@@ -229,6 +232,9 @@ core_stx_timer_run(struct core_stx *s, uint64_t now)
 	struct core *c = s->core;
 
 	if (s->state == STX_TERMINATED || (s->end_at && now >= s->end_at)) {
+		if (s->state == STX_COMPLETED && s->invite)
+			log_info(LOG_SYS_TXN, "no ACK for our %d (timer H)",
+				 s->resp_code);
 		core_stx_destroy(s);
 		return;
 	}
@@ -310,6 +316,18 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	core_stx_arm(s);
 }
 
+/* Logs a final response the proxy makes up rather than forwards:
+ * failures of ours (5xx) and timeouts at notice, the rest at info. */
+static void
+core_stx_log_made_up(const struct core_stx *s, int code, const char *why)
+{
+	if (code < 200 || s->state != STX_PROCEEDING)
+		return;
+	log_at(LOG_SYS_TXN, code >= 500 || code == 408 ? LOG_LVL_NOTICE :
+	       LOG_LVL_INFO, "answering %d %s%s%s", code, core_reason(code),
+	       why ? ": " : "", why ? why : "");
+}
+
 void
 core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 {
@@ -317,6 +335,7 @@ core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 
 	if (s->req == NULL)
 		return;
+	core_stx_log_made_up(s, code, reason);
 	r = core_resp_build(s->core, s->req, code, reason);
 	if (r)
 		core_stx_respond(s, r);
@@ -333,6 +352,7 @@ core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
 
 	if (s->req == NULL)
 		return;
+	core_stx_log_made_up(s, code, warning);
 	r = core_resp_build(s->core, s->req, code, NULL);
 	if (r == NULL) {
 		core_stx_kill(s);
@@ -565,7 +585,28 @@ core_ctx_timer_cb(uv_timer_t *t)
 {
 	struct core_ctx *x = t->data;
 
+	log_ctx_set(x->stx->call_id, strlen(x->stx->call_id));
 	core_ctx_timer_run(x, core_now_ms(x->core));
+	log_ctx_clear();
+}
+
+static void
+core_ctx_log_timeout(const struct core_ctx *x)
+{
+	char dst[64];
+
+	env_sa_str(&x->down.dst, dst, sizeof(dst));
+	if (x->is_cancel)
+		log_info(LOG_SYS_TXN, "no answer from %s to our CANCEL of %s",
+			 dst, x->branch);
+	else if (x->cancel_sent)
+		log_notice(LOG_SYS_TXN, "no final response from %s to %s "
+			   "%d ms after our CANCEL", dst, x->branch,
+			   64 * core_t1(x->core));
+	else
+		log_notice(LOG_SYS_TXN, "no final response from %s to %s in "
+			   "%d ms (timer %c)", dst, x->branch,
+			   64 * core_t1(x->core), x->invite ? 'B' : 'F');
 }
 
 void
@@ -584,11 +625,14 @@ core_ctx_timer_run(struct core_ctx *x, uint64_t now)
 	if (x->timeout_at && now >= x->timeout_at) {
 		if (x->timer_c) {
 			/* Timer C (RFC 3261 16.8): ringing too long. */
+			log_info(LOG_SYS_TXN, "branch %s rang %d s (timer C): "
+				 "CANCEL", x->branch, c->cfg->timer_c_s);
 			x->timer_c = 0;
 			x->timeout_at = now + 64 * (uint64_t)core_t1(c);
 			core_ctx_send_cancel(x);
 		} else {
 			c->st.timeouts++;
+			core_ctx_log_timeout(x);
 			core_ctx_finish(x, CTX_COMPLETED,
 					x->stx->cancelled ? 487 : 408);
 			if (!x->is_cancel)

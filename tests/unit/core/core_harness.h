@@ -9,7 +9,8 @@
  * "What was sent" is read with a barrier: h_flush() sends a marker
  * through the core's own send path and collects envelopes until it
  * comes back (one PUSH pipe keeps order), so checking that nothing was
- * sent needs no sleep.  Included by the core's test files only.
+ * sent needs no sleep.  Included by the core's test files only; its
+ * functions are static inline so each file uses what it needs.
  */
 #ifndef SM_TEST_CORE_HARNESS_H
 #define SM_TEST_CORE_HARNESS_H
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "core/core_int.h"
@@ -59,7 +61,7 @@ h_wall_s(void *arg)
 	return ((struct harness *)arg)->now_s;
 }
 
-static void
+static inline void
 h_on_env(void *arg, const char *buf, size_t len)
 {
 	struct harness *h = arg;
@@ -81,13 +83,13 @@ h_on_env(void *arg, const char *buf, size_t len)
 	h->n++;
 }
 
-static void
+static inline void
 h_tick_cb(uv_timer_t *t)
 {
 	((struct harness *)t->data)->ticked = 1;
 }
 
-static void
+static inline void
 h_clear(struct harness *h)
 {
 	for (int i = 0; i < h->n; i++)
@@ -101,7 +103,7 @@ h_clear(struct harness *h)
  * deadline of 5 s.  Afterwards h->sent[0..n-1] is everything the core
  * sent since the previous flush.  Returns h->n.
  */
-static int
+static inline int
 h_flush(struct harness *h)
 {
 	struct core_leg mark = { .edge_id = 1, .transport = ENV_UDP };
@@ -120,8 +122,23 @@ h_flush(struct harness *h)
 	return h->n;
 }
 
+/* Pumps the loop until at least n messages were captured (5 s at
+ * most); returns h->n. */
+static inline int
+h_wait_sent(struct harness *h, int n)
+{
+	for (int round = 0; round < 1000 && h->n < n; round++) {
+		h->ticked = 0;
+		uv_timer_start(&h->tick, h_tick_cb, 5, 0);
+		while (h->n < n && !h->ticked)
+			uv_run(&h->loop, UV_RUN_ONCE);
+	}
+	uv_timer_stop(&h->tick);
+	return h->n;
+}
+
 /* The i-th message sent since the last flush begins with prefix. */
-static void
+static inline void
 h_assert_sent(struct harness *h, int i, const char *prefix)
 {
 	assert_true(i < h->n);
@@ -130,7 +147,7 @@ h_assert_sent(struct harness *h, int i, const char *prefix)
 			 h->sent[i], prefix);
 }
 
-static int
+static inline int
 h_setup(void **state)
 {
 	struct harness *h = calloc(1, sizeof(*h));
@@ -163,6 +180,7 @@ h_setup(void **state)
 	uv_timer_init(&h->loop, &h->tick);
 	h->tick.data = h;
 	if (link_new(&h->edge, &h->loop, h->cfg.edges[0].ipc, h_on_env, h) != 0 ||
+	    link_peer_add(h->edge, 1, h->cfg.cores[0].ipc) != 0 ||
 	    core_new(&h->c, &h->cfg, 1, &h->loop) != 0)
 		return -1;
 	h->now_ms = 1000000;
@@ -175,7 +193,7 @@ h_setup(void **state)
 	return 0;
 }
 
-static int
+static inline int
 h_teardown(void **state)
 {
 	struct harness *h = *state;
@@ -197,27 +215,37 @@ h_teardown(void **state)
 	return 0;
 }
 
-/* Parses text (with "\n" line ends, turned to CRLF) into a message. */
-static osip_message_t *
-h_parse(const char *text)
+/* Copies text into buf[cap] with each bare "\n" made CRLF; returns
+ * the length (buf is NUL-terminated). */
+static inline size_t
+h_crlf(const char *text, char *buf, size_t cap)
 {
-	char buf[4096];
 	size_t n = 0;
-	osip_message_t *m = NULL;
 
-	for (const char *p = text; *p && n < sizeof(buf) - 2; p++) {
+	for (const char *p = text; *p && n < cap - 3; p++) {
 		if (*p == '\n' && (p == text || p[-1] != '\r'))
 			buf[n++] = '\r';
 		buf[n++] = *p;
 	}
 	buf[n] = '\0';
+	return n;
+}
+
+/* Parses text (with "\n" line ends, turned to CRLF) into a message. */
+static inline osip_message_t *
+h_parse(const char *text)
+{
+	char buf[4096];
+	size_t n = h_crlf(text, buf, sizeof(buf));
+	osip_message_t *m = NULL;
+
 	assert_int_equal(osip_message_init(&m), 0);
 	assert_int_equal(osip_message_parse(m, buf, n), 0);
 	return m;
 }
 
 /* An envelope as edge 1 hands a UDP message from 127.0.0.1:port. */
-static void
+static inline void
 h_env(struct env *e, int port)
 {
 	memset(e, 0, sizeof(*e));
@@ -228,11 +256,37 @@ h_env(struct env *e, int port)
 }
 
 /*
+ * Sends text as edge 1 would, over the real link into the core's
+ * endpoint (the whole receive path: envelope, parse, dispatch).  The
+ * effect shows as messages the core sends: wait with h_wait_sent.
+ */
+static inline void
+h_deliver(struct harness *h, const char *text, int port)
+{
+	char buf[4096], env[4096 + ENV_HDR_LEN];
+	struct env e;
+	int len;
+
+	h_env(&e, port);
+	e.msg = buf;
+	e.len = h_crlf(text, buf, sizeof(buf));
+	len = env_encode(&e, env, sizeof(env));
+	assert_true(len > 0);
+	for (int i = 0; i < 1000 && link_send(h->edge, 1, env, (size_t)len) != 0;
+	     i++) {
+		h->ticked = 0;
+		uv_timer_start(&h->tick, h_tick_cb, 5, 0);
+		while (!h->ticked)
+			uv_run(&h->loop, UV_RUN_ONCE);
+	}
+}
+
+/*
  * The response `code` to the request sent[i] (as a UAS would write
  * it: the request's Vias, From, To with a tag, Call-ID, CSeq), fed to
  * the core as it arrives from the callee.
  */
-static void
+static inline void
 h_answer(struct harness *h, int i, int code)
 {
 	osip_message_t *req = h_parse(h->sent[i]), *r = NULL;
@@ -259,6 +313,38 @@ h_answer(struct harness *h, int i, int code)
 	h_env(&e, 5090);
 	core_txn_on_response(h->c, &e, h_parse(buf));
 	osip_free(buf);
+}
+
+/*
+ * Log capture: between h_log_start and h_log_stop, stderr (where
+ * lib/log writes) is a pipe; h_log_stop returns what was written.
+ */
+static int h_log_saved = -1, h_log_rd = -1;
+
+static inline void
+h_log_start(void)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	h_log_saved = dup(STDERR_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	close(p[1]);
+	h_log_rd = p[0];
+}
+
+static inline const char *
+h_log_stop(void)
+{
+	static char buf[8192];
+	ssize_t n = read(h_log_rd, buf, sizeof(buf) - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+	dup2(h_log_saved, STDERR_FILENO);
+	close(h_log_saved);
+	close(h_log_rd);
+	return buf;
 }
 
 #endif

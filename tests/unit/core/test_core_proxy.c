@@ -1,18 +1,21 @@
 /*
  * test_core_proxy.c - the proxy's request path on a real core (see
- * core_harness.h): an AOR registered with two contacts, an INVITE to
+ * core_harness.h), requests arriving over its nanomsg endpoint as an
+ * edge sends them: an AOR registered with two contacts, an INVITE to
  * it forked to both (RFC 3261 16.6), 100 Trying at once, and the
  * caller's final response only once both branches have finished.
  */
 #include "tests/unit/core/core_harness.h"
 
+/* Sends text to the core through its endpoint, as edge 1 would, and
+ * returns once it has sent `want` messages and nothing more. */
 static void
-request(struct harness *h, const char *text)
+request(struct harness *h, const char *text, int want)
 {
-	struct env e;
-
-	h_env(&e, 5070);
-	core_proxy_request(h->c, &e, h_parse(text));
+	h_deliver(h, text, 5070);
+	h_wait_sent(h, want);
+	h_flush(h);
+	assert_int_equal(h->n, want);
 }
 
 static void
@@ -31,9 +34,7 @@ register_contact(struct harness *h, int port)
 		 "Expires: 600\n"
 		 "Max-Forwards: 70\n"
 		 "Content-Length: 0\n\n", port, port, port, port, port);
-	request(h, text);
-	h_flush(h);
-	assert_int_equal(h->n, 1);
+	request(h, text, 1);
 	h_assert_sent(h, 0, "SIP/2.0 200");
 	h_clear(h);
 }
@@ -53,9 +54,7 @@ test_core_proxy__fork_answers_once_all_branches_end(void **state)
 		"Call-ID: fork-1@test\n"
 		"CSeq: 1 INVITE\n"
 		"Max-Forwards: 70\n"
-		"Content-Length: 0\n\n");
-	h_flush(h);
-	assert_int_equal(h->n, 3);
+		"Content-Length: 0\n\n", 3);
 	h_assert_sent(h, 0, "SIP/2.0 100");
 	h_assert_sent(h, 1, "INVITE sip:bob@127.0.0.1:508");
 	h_assert_sent(h, 2, "INVITE sip:bob@127.0.0.1:508");
@@ -83,9 +82,7 @@ test_core_proxy__unknown_aor_is_404(void **state)
 		"Call-ID: fork-2@test\n"
 		"CSeq: 1 INVITE\n"
 		"Max-Forwards: 70\n"
-		"Content-Length: 0\n\n");
-	h_flush(h);
-	assert_int_equal(h->n, 1);
+		"Content-Length: 0\n\n", 1);
 	h_assert_sent(h, 0, "SIP/2.0 404");
 }
 

@@ -203,13 +203,27 @@ test_core_txn__timer_f_times_out_with_408(void **state)
 	struct harness *h = *state;
 	struct core_stx *s = start(h, "MESSAGE", 1);
 	struct core_ctx *x = s->br[0];
+	const char *log;
+	char want[160];
 
 	assert_true(x->timeout_at == h->now_ms + 64 * T1);
 	h->now_ms = x->timeout_at;
+	/* As the timer's callback does: with the call's log context, the
+	 * timeout and the 408 we make up are logged with its Call-ID. */
+	h_log_start();
+	log_ctx_set(s->call_id, strlen(s->call_id));
 	core_ctx_timer_run(x, h->now_ms);
+	log_ctx_clear();
+	log = h_log_stop();
 	assert_int_equal(count(h, "SIP/2.0 408"), 1);
 	assert_int_equal(x->code, 408);
 	assert_int_equal(x->retx_at, 0);
+	snprintf(want, sizeof(want), "txn: [%s] no final response from "
+		 "127.0.0.1:5081", s->call_id);
+	assert_non_null(strstr(log, want));
+	assert_non_null(strstr(log, "(timer F)"));
+	snprintf(want, sizeof(want), "txn: [%s] answering 408", s->call_id);
+	assert_non_null(strstr(log, want));
 }
 
 static void
@@ -251,6 +265,29 @@ test_core_txn__timer_c_cancels_then_408(void **state)
 	assert_int_equal(count(h, "SIP/2.0 408"), 1);
 }
 
+static void
+test_core_txn__made_up_487_logged_with_call_id(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+	char text[1024], want[160];
+	const char *log;
+	int seq = 0;
+
+	sscanf(s->call_id, "txn-%d@", &seq);
+	snprintf(text, sizeof(text), invite, "CANCEL", seq, seq, "CANCEL");
+	log_set_level(LOG_SYS_TXN, LOG_LVL_INFO);
+	h_log_start();
+	h_deliver(h, text, 5070);
+	h_wait_sent(h, 2);		/* 200 to the CANCEL, 487 */
+	log = h_log_stop();
+	log_set_level(LOG_SYS_TXN, LOG_LVL_NOTICE);
+	h_assert_sent(h, 0, "SIP/2.0 200");
+	h_assert_sent(h, 1, "SIP/2.0 487");
+	snprintf(want, sizeof(want), "txn: [%s] answering 487", s->call_id);
+	assert_non_null(strstr(log, want));
+}
+
 int
 main(void)
 {
@@ -266,6 +303,7 @@ main(void)
 		T(test_core_txn__timer_f_times_out_with_408),
 		T(test_core_txn__timer_b_times_out_with_408),
 		T(test_core_txn__timer_c_cancels_then_408),
+		T(test_core_txn__made_up_487_logged_with_call_id),
 #undef T
 	};
 
