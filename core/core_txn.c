@@ -654,6 +654,38 @@ core_resp_rank(const struct core_ctx *x)
 	return rank + (x->final == NULL);
 }
 
+static void
+core_auth_append(osip_list_t *to, const osip_list_t *from)
+{
+	for (int k = 0; k < osip_list_size(from); k++) {
+		osip_www_authenticate_t *a = NULL;
+
+		if (osip_www_authenticate_clone(osip_list_get(from, k), &a) == 0 &&
+		    osip_list_add(to, a, -1) < 0)
+			osip_www_authenticate_free(a);
+	}
+}
+
+/*
+ * RFC 3261 16.7 step 6: a 401 or 407 sent upstream carries the
+ * WWW-Authenticate and Proxy-Authenticate values of every 401 and 407
+ * the other branches got, so the caller can answer every realm in one
+ * new request.  r is the chosen response, already taken from its branch.
+ */
+static void
+core_resp_auth_merge(const struct core_stx *s, osip_message_t *r)
+{
+	for (int i = 0; i < s->n_br; i++) {
+		const osip_message_t *f = s->br[i]->final;
+
+		if (f == NULL || (f->status_code != 401 && f->status_code != 407))
+			continue;
+		core_auth_append(&r->www_authenticates, &f->www_authenticates);
+		core_auth_append(&r->proxy_authenticates,
+				 &f->proxy_authenticates);
+	}
+}
+
 void
 core_stx_branch_done(struct core_stx *s)
 {
@@ -686,6 +718,8 @@ core_stx_branch_done(struct core_stx *s)
 			osip_free(r->reason_phrase);
 			r->reason_phrase = osip_strdup("Server Internal Error");
 		}
+		if (r->status_code == 401 || r->status_code == 407)
+			core_resp_auth_merge(s, r);
 		core_stx_respond(s, r);
 	} else {
 		core_stx_respond_warn(s, best->code,

@@ -284,10 +284,12 @@ h_deliver(struct harness *h, const char *text, int port)
 /*
  * The response `code` to the request sent[i] (as a UAS would write
  * it: the request's Vias, From, To with a tag, Call-ID, CSeq), fed to
- * the core as it arrives from the callee.
+ * the core as it arrives from the callee.  h_answer_with adds one
+ * header hname: hvalue.
  */
 static inline void
-h_answer(struct harness *h, int i, int code)
+h_answer_with(struct harness *h, int i, int code, const char *hname,
+	      const char *hvalue)
 {
 	osip_message_t *req = h_parse(h->sent[i]), *r = NULL;
 	char *buf = NULL;
@@ -306,6 +308,8 @@ h_answer(struct harness *h, int i, int code)
 		osip_to_set_tag(r->to, osip_strdup("callee"));
 	osip_call_id_clone(req->call_id, &r->call_id);
 	osip_cseq_clone(req->cseq, &r->cseq);
+	if (hname)
+		osip_message_set_header(r, hname, hvalue);
 	osip_message_set_content_length(r, "0");
 	osip_message_to_str(r, &buf, &len);
 	osip_message_free(r);
@@ -313,6 +317,12 @@ h_answer(struct harness *h, int i, int code)
 	h_env(&e, 5090);
 	core_txn_on_response(h->c, &e, h_parse(buf));
 	osip_free(buf);
+}
+
+static inline void
+h_answer(struct harness *h, int i, int code)
+{
+	h_answer_with(h, i, code, NULL, NULL);
 }
 
 /*

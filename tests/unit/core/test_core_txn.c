@@ -66,18 +66,26 @@ count(struct harness *h, const char *prefix)
 	return k;
 }
 
-/* The callee behind branch b answers code to the request the branch
- * sent.  What the core sends in return is left to the next flush. */
+/* The callee behind branch b answers code (with one header hname:
+ * hvalue when hname is not NULL) to the request the branch sent.  What
+ * the core sends in return is left to the next flush. */
 static void
-answer_branch(struct harness *h, struct core_stx *s, int b, int code)
+answer_branch_with(struct harness *h, struct core_stx *s, int b, int code,
+		   const char *hname, const char *hvalue)
 {
 	struct core_ctx *x = s->br[b];
 
 	h_clear(h);
 	h->sent[0] = strndup(x->req, x->req_len);
 	h->n = 1;
-	h_answer(h, 0, code);
+	h_answer_with(h, 0, code, hname, hvalue);
 	h_clear(h);
+}
+
+static void
+answer_branch(struct harness *h, struct core_stx *s, int b, int code)
+{
+	answer_branch_with(h, s, b, code, NULL, NULL);
 }
 
 static void
@@ -113,6 +121,32 @@ test_core_txn__503_goes_upstream_as_500(void **state)
 
 	answer_branch(h, s, 0, 503);
 	assert_int_equal(count(h, "SIP/2.0 500"), 1);
+}
+
+static void
+test_core_txn__401_407_challenges_aggregated(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 3);
+	osip_message_t *up;
+	osip_www_authenticate_t *a = NULL;
+
+	answer_branch_with(h, s, 0, 401, "WWW-Authenticate",
+			   "Digest realm=\"a.example\", nonce=\"n1\"");
+	answer_branch_with(h, s, 1, 407, "Proxy-Authenticate",
+			   "Digest realm=\"b.example\", nonce=\"n2\"");
+	answer_branch(h, s, 2, 404);
+	h_flush(h);
+	/* Three ACKs down, the 401 up with both challenges (16.7 step 6). */
+	assert_int_equal(h->n, 4);
+	h_assert_sent(h, 3, "SIP/2.0 401");
+	up = h_parse(h->sent[3]);
+	assert_int_equal(osip_list_size(&up->www_authenticates), 1);
+	assert_int_equal(osip_list_size(&up->proxy_authenticates), 1);
+	osip_message_get_proxy_authenticate(up, 0, &a);
+	assert_string_equal(osip_www_authenticate_get_realm(a),
+			    "\"b.example\"");
+	osip_message_free(up);
 }
 
 static void
@@ -296,6 +330,7 @@ main(void)
 		T(test_core_txn__6xx_beats_every_other_class),
 		T(test_core_txn__lowest_class_wins),
 		T(test_core_txn__503_goes_upstream_as_500),
+		T(test_core_txn__401_407_challenges_aggregated),
 		T(test_core_txn__final_once_all_branches_finish),
 		T(test_core_txn__cancel_waits_for_provisional),
 		T(test_core_txn__timer_e_caps_at_t2),
