@@ -15,6 +15,10 @@
  * libuv's heap.  Everything is UDP here, so the "unreliable" timer
  * values apply.  Objects are freed only from their own timer callback
  * (core_stx_kill arms it at 0): nothing up the stack is left dangling.
+ * Time is the core's clock (core_now_ms); what a timer does is
+ * core_stx_timer_run/core_ctx_timer_run(now), which the unit tests
+ * call with a time of their own.  Timeouts and every final response
+ * made up here are logged, under the call's log context.
  */
 #include "core/core_int.h"
 
