@@ -17,15 +17,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/link.h"
 #include "lib/log.h"
 
-uint64_t
-core_now_ms(struct core *c)
+static uint64_t
+core_clock_loop_ms(void *arg)
 {
-	return uv_now(c->loop);
+	return uv_now(arg);
+}
+
+static int64_t
+core_clock_time_s(void *arg)
+{
+	(void)arg;
+	return (int64_t)time(NULL);
+}
+
+void
+core_clock_loop(struct core_clock *k, uv_loop_t *loop)
+{
+	k->mono_ms = core_clock_loop_ms;
+	k->wall_s = core_clock_time_s;
+	k->arg = loop;
+}
+
+uint64_t
+core_now_ms(const struct core *c)
+{
+	return c->clock.mono_ms(c->clock.arg);
+}
+
+int64_t
+core_wall_s(const struct core *c)
+{
+	return c->clock.wall_s(c->clock.arg);
 }
 
 const char *

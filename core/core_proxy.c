@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/log.h"
@@ -402,7 +401,7 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 		return;
 	}
 	b = c->bindings;
-	n = loc_lookup(c->loc, aor, (int64_t)time(NULL), b,
+	n = loc_lookup(c->loc, aor, core_wall_s(c), b,
 		       c->cfg->max_contacts, &known);
 	if (n <= 0) {
 		core_reply(c, in, req, n < 0 ? 500 : known ? 480 : 404, NULL);

@@ -74,12 +74,7 @@ rtpc_req_free(struct rtpc_req *r)
 {
 	struct rtpc_srv *s = r->s;
 
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		s->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&r->link);
 	s->n_open--;
 	if (r->ctrl)
 		nn_freemsg(r->ctrl);
@@ -206,7 +201,7 @@ static void
 rtpc_ng_send(struct rtpc_srv *s, struct rtpc_ng *ng)
 {
 	uv_buf_t b = uv_buf_init(ng->msg, (unsigned)ng->len);
-	int i = ng->inst, rc, was_empty = s->ng.head == NULL;
+	int i = ng->inst, rc, was_empty = rtpc_ng_first(&s->ng) == NULL;
 
 	rc = uv_udp_try_send(&s->udp[i], &b, 1, NULL);
 	rtpc_ng_sent(&s->ng, ng, rtpc_now(s));
@@ -307,7 +302,8 @@ rtpc_inst_settle(struct rtpc_srv *s, int i, int err, const char *why)
 
 	/* Failovers append commands for other instances: rescan. */
 	for (;;) {
-		for (ng = s->ng.head; ng && ng->inst != i; ng = ng->next)
+		for (ng = rtpc_ng_first(&s->ng); ng && ng->inst != i;
+		     ng = rtpc_ng_after(&s->ng, ng))
 			;
 		if (ng == NULL)
 			break;
@@ -536,10 +532,7 @@ rtpc_on_request(struct rtpc_srv *s, void *body, size_t len, void *ctrl)
 	r->len = len;
 	r->ctrl = ctrl;
 	r->inst = -1;
-	r->next = s->reqs;
-	if (s->reqs)
-		s->reqs->prev = r;
-	s->reqs = r;
+	list_insert_head(&s->reqs, &r->link);
 	s->n_open++;
 	s->st.requests++;
 
@@ -631,6 +624,8 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 	s->cfg = cfg;
 	s->id = id;
 	s->rep = -1;
+	list_init(&s->reqs);
+	list_init(&s->ng.order);	/* stop walks it even before ng_init */
 	*out = s;	/* so that the caller can stop and free on failure */
 	rc = rtpc_pool_parse(&s->pool, cfg->rtpctl_instances,
 			     cfg->rtpctl_fail_threshold, err, sizeof(err));
@@ -702,14 +697,18 @@ rtpc_srv_on_close(uv_handle_t *h)
 void
 rtpc_srv_stop(struct rtpc_srv *s)
 {
+	struct list_node *n, *tmp;
+	struct rtpc_ng *ng;
+
 	if (s == NULL || s->stopping)
 		return;
 	s->stopping = 1;
 	/* Open requests get no reply: their cores time out. */
-	while (s->ng.head)
-		rtpc_ng_close(s, s->ng.head);
-	for (struct rtpc_req *r = s->reqs, *next; r; r = next) {
-		next = r->next;
+	while ((ng = rtpc_ng_first(&s->ng)) != NULL)
+		rtpc_ng_close(s, ng);
+	list_for_each_safe(&s->reqs, n, tmp) {
+		struct rtpc_req *r = list_entry(n, struct rtpc_req, link);
+
 		r->ng = NULL;
 		rtpc_req_end(r);
 	}
@@ -735,6 +734,7 @@ rtpc_srv_free(struct rtpc_srv *s)
 	if (s == NULL)
 		return;
 	rtpc_calls_fini(&s->calls);
+	rtpc_ng_fini(&s->ng);
 	free(s);
 }
 
