@@ -496,7 +496,7 @@ static void
 edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 {
 	struct edge_stream *st = s->st;
-	char err[160];
+	char err[160], why[128];
 	int n;
 
 	if (BIO_write(s->rbio, data, (int)len) != (int)len) {
@@ -516,7 +516,7 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 				return;
 			st->edge->st.conns_bad++;
 			snprintf(err, sizeof(err), "TLS handshake failed: %s",
-				 edge_tls_err(err + 64, sizeof(err) - 64));
+				 edge_tls_err(why, sizeof(why)));
 			edge_sconn_close(&s->c, err);
 			return;
 		}
