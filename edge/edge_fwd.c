@@ -171,7 +171,7 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 	memset(env, 0, sizeof(*env));
 	env->type = ENV_SIP;
 	env->transport = (uint8_t)tp->transport;
-	if (tp->transport == ENV_WS || tp->transport == ENV_WSS)
+	if (env_transport_is(tp->transport, ENV_TP_WS))
 		env->flags = ENV_F_WS;
 	env->edge_id = (uint16_t)e->me->id;
 	env->conn_id = conn_id;
@@ -320,7 +320,7 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	memset(&env, 0, sizeof(env));
 	env.type = ENV_CONN_CLOSED;
 	env.transport = (uint8_t)transport;
-	env.flags = (transport == ENV_WS || transport == ENV_WSS) ? ENV_F_WS : 0;
+	env.flags = env_transport_is(transport, ENV_TP_WS) ? ENV_F_WS : 0;
 	env.edge_id = (uint16_t)e->me->id;
 	env.conn_id = conn_id;
 	env.src = *peer;
@@ -427,7 +427,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		}
 		return;
 	}
-	if (env.transport == ENV_WS || env.transport == ENV_WSS) {
+	if (!env_transport_is(env.transport, ENV_TP_DIAL)) {
 		/* A browser cannot be dialled: only its own connection
 		 * reaches it. */
 		e->st.drop_ws_no_conn++;

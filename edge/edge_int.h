@@ -177,8 +177,43 @@ struct edge_tp {
 
 struct edge;
 
-/* edge_udp.c: binds me->udp and feeds datagrams to edge_fwd_input(). */
-int edge_udp_new(struct edge_tp **out, struct edge *e);
+/*
+ * The transports.  Each row of ENV_TRANSPORTS (lib/env.h) names the
+ * file that runs it, edge_<impl>.c, and its opener:
+ *   int edge_<impl>_new(struct edge_tp **out, struct edge *e,
+ *                       int transport);
+ * which listens on me->listen[transport], writes *out on success only
+ * and returns 0, -ENOENT when the transport is off (no address, or a
+ * secure one without tls_cert/tls_key), another negative errno (logged,
+ * nothing left open) when it cannot listen.
+ */
+typedef int (*edge_tp_new_cb)(struct edge_tp **out, struct edge *e,
+			      int transport);
+
+/* edge_udp.c: datagrams, fed to edge_fwd_input(). */
+int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_stream.c: SIP over a byte stream (RFC 3261 18.3), TCP or, for
+ * a secure transport, TLS with me->tls_cert/tls_key.
+ */
+int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the
+ * edge's libuv loop, one HTTP(S) listener per transport (WS, WSS) that
+ * also serves me->http_root.
+ */
+int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_udp.c, for every transport: the address e listens on for
+ * transport (its default port when the address names none) into *sa.
+ * Returns 0, -ENOENT when the transport is off (logged when only the
+ * certificate is missing), -EINVAL (logged) when the address is not a
+ * numeric ip[:port].
+ */
+int edge_tp_addr(const struct edge *e, int transport, union env_sa *sa);
 
 /*
  * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
@@ -188,24 +223,6 @@ int edge_udp_new(struct edge_tp **out, struct edge *e);
  */
 int edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
 		   int reuseport);
-
-/*
- * edge_stream.c: SIP over TCP (transport ENV_TCP, listening on me->tcp)
- * or TLS (ENV_TLS, me->tls, with me->tls_cert/tls_key).  Writes *out
- * on success only; returns 0, -ENOENT when the transport is not
- * configured (empty address, or no certificate for TLS), another
- * negative errno when it cannot listen.
- */
-int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
-
-/*
- * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the
- * edge's libuv loop: WS on me->ws and WSS on me->wss, one HTTP(S)
- * listener each that also serves me->http_root.  Fills out[0] (WS)
- * and out[1] (WSS) or leaves NULL what is not configured.  Returns 0
- * or a negative errno (nothing is left open then).
- */
-int edge_ws_new(struct edge_tp *out[2], struct edge *e);
 
 /* ---- edge_stream.c: framing of a byte stream (RFC 3261 18.3) ---- */
 
@@ -384,7 +401,7 @@ struct edge {
 	struct link *link;
 	int core_ids[CFG_MAX_CORES];
 	int n_cores;
-	struct edge_tp *tp[ENV_WSS + 1];	/* by enum env_transport */
+	struct edge_tp *tp[ENV_TP_END];	/* by enum env_transport */
 	struct edge_conn_table conns;
 	uv_timer_t sweep;	/* idle and handshake timeouts */
 	int sweeping;		/* sweep timer initialised */

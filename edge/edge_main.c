@@ -2,8 +2,9 @@
  * edge_main.c - sipmesh-edge: sipmesh-edge -c FILE -i ID [-l LEVEL].
  *
  * Loads the cluster configuration, binds this edge's nanomsg endpoint
- * and adds every core as a peer, opens the SIP transports (UDP, TCP,
- * TLS, WS, WSS: each that is configured) and runs one libuv loop.
+ * and adds every core as a peer, opens the SIP transports (each row
+ * of ENV_TRANSPORTS in lib/env.h that is configured) and runs one
+ * libuv loop.
  * With -L it only prints the listen addresses (for scripts/run.sh).
  * SIGINT/SIGTERM close every handle so the loop ends by itself and
  * everything is freed; SIGUSR1 logs the counters.
@@ -72,32 +73,30 @@ edge_on_signal(uv_signal_t *h, int signum)
 static void
 edge_print_listeners(const struct cfg_edge *me)
 {
-	printf("udp %s\ntcp %s\ntls %s\nws %s\nwss %s\ntls_cert %s\n"
-	       "tls_key %s\nhttp_root %s\n", me->udp, me->tcp, me->tls, me->ws,
-	       me->wss, me->tls_cert, me->tls_key, me->http_root);
+	for (int t = ENV_UDP; t < ENV_TP_END; t++)
+		printf("%s %s\n", env_transport_key(t), me->listen[t]);
+	printf("tls_cert %s\ntls_key %s\nhttp_root %s\n", me->tls_cert,
+	       me->tls_key, me->http_root);
 }
 
-/* Opens every configured transport after UDP; stops at an error. */
+/* The opener of each transport, from the impl column of the table. */
+static const edge_tp_new_cb edge_tp_new[ENV_TP_END] = {
+#define EDGE_TP_NEW(id, key, port, flags, impl) [ENV_##id] = edge_##impl##_new,
+	ENV_TRANSPORTS(EDGE_TP_NEW)
+#undef EDGE_TP_NEW
+};
+
+/* Opens every configured transport; stops at an error. */
 static int
 edge_transports_start(struct edge *e)
 {
-	struct edge_tp *ws[2];
-	int rc;
+	int rc = edge_conns_start(e);
 
-	rc = edge_udp_new(&e->tp[ENV_UDP], e);
-	if (rc < 0)
-		return rc;
-	rc = edge_conns_start(e);
-	if (rc < 0)
-		return rc;
-	for (int t = ENV_TCP; t <= ENV_TLS; t++) {
-		rc = edge_stream_new(&e->tp[t], e, t);
-		if (rc < 0 && rc != -ENOENT)
-			return rc;
+	for (int t = ENV_UDP; rc >= 0 && t < ENV_TP_END; t++) {
+		rc = edge_tp_new[t](&e->tp[t], e, t);
+		if (rc == -ENOENT)
+			rc = 0;
 	}
-	rc = edge_ws_new(ws, e);
-	e->tp[ENV_WS] = ws[0];
-	e->tp[ENV_WSS] = ws[1];
 	return rc;
 }
 

@@ -575,7 +575,7 @@ edge_sconn_alloc_one(struct edge_stream *st, int server)
 	s->h.data = s;
 	s->c.transport = (uint8_t)st->tp.transport;
 	s->c.ops = &edge_sconn_ops;
-	if (st->tp.transport == ENV_TLS) {
+	if (env_transport_is(st->tp.transport, ENV_TP_SECURE)) {
 		s->ssl = SSL_new(server ? st->srv_ctx : st->cli_ctx);
 		s->rbio = BIO_new(BIO_s_mem());
 		s->wbio = BIO_new(BIO_s_mem());
@@ -790,34 +790,23 @@ int
 edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 {
 	const struct cfg_edge *me = e->me;
-	const char *addr = transport == ENV_TLS ? me->tls : me->tcp;
-	char host[CFG_ADDR_LEN], name[64];
+	const char *addr = me->listen[transport];
+	char name[64];
 	struct edge_stream *st = NULL;
 	union env_sa sa;
-	int port, fd = -1, rc, len = sizeof(sa);
+	int fd = -1, rc, len = sizeof(sa);
 
-	if (addr[0] == '\0')
-		return -ENOENT;
-	if (transport == ENV_TLS &&
-	    (me->tls_cert[0] == '\0' || me->tls_key[0] == '\0')) {
-		log_notice(LOG_SYS_MAIN, "edge %d: no tls_cert/tls_key, SIP TLS "
-			   "off", me->id);
-		return -ENOENT;
-	}
-	if (cfg_addr_split(addr, host, sizeof(host), &port,
-			   transport == ENV_TLS ? 5061 : 5060) != 0 ||
-	    env_sa_from(&sa, host, port) != 0) {
-		log_err(LOG_SYS_NET, "edge %d %s = %s: not a numeric ip:port",
-			me->id, transport == ENV_TLS ? "tls" : "tcp", addr);
-		return -EINVAL;
-	}
+	rc = edge_tp_addr(e, transport, &sa);
+	if (rc < 0)
+		return rc;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->rbuf = malloc(EDGE_STREAM_RBUF)) == NULL ||
 	    (st->pbuf = malloc(EDGE_STREAM_RBUF)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (transport == ENV_TLS && (rc = edge_stream_tls_ctx(st, me)) < 0)
+	if (env_transport_is(transport, ENV_TP_SECURE) &&
+	    (rc = edge_stream_tls_ctx(st, me)) < 0)
 		goto fail;
 	fd = edge_tp_socket(&sa, SOCK_STREAM, 1, me->reuseport);
 	if (fd < 0) {
