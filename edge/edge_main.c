@@ -69,12 +69,29 @@ edge_on_signal(uv_signal_t *h, int signum)
 	edge_stop(p);
 }
 
-/* What scripts/run.sh needs: one "key value" line each. */
+/*
+ * What scripts/run.sh needs, one "key value..." line each: a line
+ * "listen <key> <address> <flag>..." per configured transport, its
+ * flags named from the table (stream, ws, secure, dial), so the script
+ * knows no transport by name; then the certificate and the web root.
+ */
 static void
 edge_print_listeners(const struct cfg_edge *me)
 {
-	for (int t = ENV_UDP; t < ENV_TP_END; t++)
-		printf("%s %s\n", env_transport_key(t), me->listen[t]);
+	static const struct { unsigned flag; const char *name; } flags[] = {
+		{ ENV_TP_STREAM, "stream" }, { ENV_TP_WS, "ws" },
+		{ ENV_TP_SECURE, "secure" }, { ENV_TP_DIAL, "dial" },
+	};
+
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		if (me->listen[t][0] == '\0')
+			continue;
+		printf("listen %s %s", env_transport_key(t), me->listen[t]);
+		for (size_t i = 0; i < sizeof(flags) / sizeof(*flags); i++)
+			if (env_transport_is(t, flags[i].flag))
+				printf(" %s", flags[i].name);
+		printf("\n");
+	}
 	printf("tls_cert %s\ntls_key %s\nhttp_root %s\n", me->tls_cert,
 	       me->tls_key, me->http_root);
 }
