@@ -15,11 +15,8 @@
 #include "lib/sig.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct edge_proc {
 	struct edge edge;
@@ -27,18 +24,15 @@ struct edge_proc {
 	int stopping;
 };
 
-static void
-edge_usage(void)
-{
-	fprintf(stderr, "usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
-		"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n"
-		"  LEVEL: err, warn, notice, info, debug\n");
-}
+static const char edge_usage[] =
+	"usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
+	"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n";
 
 /* Closes every handle; the loop then runs out of work and returns. */
 static void
-edge_stop(struct edge_proc *p)
+edge_stop(void *arg)
 {
+	struct edge_proc *p = arg;
 	struct edge *e = &p->edge;
 
 	if (p->stopping)
@@ -56,17 +50,11 @@ edge_stop(struct edge_proc *p)
 }
 
 static void
-edge_on_signal(uv_signal_t *h, int signum)
+edge_on_stats(void *arg)
 {
-	struct edge_proc *p = h->data;
+	struct edge_proc *p = arg;
 
-	if (signum == SIGUSR1) {
-		edge_stats_log(&p->edge);
-		return;
-	}
-	log_notice(LOG_SYS_MAIN, "edge %d: %s, stopping", p->edge.me->id,
-		   strsignal(signum));
-	edge_stop(p);
+	edge_stats_log(&p->edge);
 }
 
 /*
@@ -124,41 +112,20 @@ main(int argc, char **argv)
 	static struct edge_proc proc;
 	struct edge *e = &proc.edge;
 	const struct cfg_edge *me;
-	const char *path = NULL, *level = NULL;
+	struct cfg_args a;
+	char who[32];
 	uv_loop_t loop;
-	int id = 0, opt, rc, status = 1, listeners = 0;
+	int rc, status = 1;
 
-	while ((opt = getopt(argc, argv, "c:i:l:Lh")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'i':
-			id = atoi(optarg);
-			break;
-		case 'l':
-			level = optarg;
-			break;
-		case 'L':
-			listeners = 1;
-			break;
-		default:
-			edge_usage();
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (path == NULL || id <= 0 || optind != argc) {
-		edge_usage();
-		return 2;
-	}
-	if (cfg_start(&cfg, "sipmesh-edge", path, level) != 0)
+	cfg_args_parse(&a, argc, argv, edge_usage, 1);
+	if (cfg_start(&cfg, "sipmesh-edge", a.path, a.level) != 0)
 		return 1;
-	me = cfg_edge_find(&cfg, id);
+	me = cfg_edge_find(&cfg, a.id);
 	if (me == NULL) {
-		log_err(LOG_SYS_CFG, "%s: no [edge %d]", path, id);
+		log_err(LOG_SYS_CFG, "%s: no [edge %d]", a.path, a.id);
 		return 1;
 	}
-	if (listeners) {
+	if (a.list) {
 		edge_print_listeners(me);
 		return 0;
 	}
@@ -168,14 +135,16 @@ main(int argc, char **argv)
 		return 1;
 	if (edge_init(e, &loop, &cfg, me) != 0)
 		goto done;
-	rc = sig_set_start(&proc.sigs, &loop, edge_on_signal, &proc);
+	snprintf(who, sizeof(who), "edge %d", a.id);
+	rc = sig_set_start(&proc.sigs, &loop, who, edge_stop, edge_on_stats,
+			   &proc);
 	if (rc < 0) {
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;
 	}
 	rc = link_new(&e->link, &loop, me->ipc, edge_fwd_from_core, e);
 	if (rc < 0) {
-		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", id, me->ipc,
+		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", a.id, me->ipc,
 			strerror(-rc));
 		goto stop;
 	}

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LOGLEVEL };
 
@@ -460,6 +461,39 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 fail:
 	free(p.v);
 	return rc;
+}
+
+void
+cfg_args_parse(struct cfg_args *a, int argc, char **argv, const char *usage,
+	       int with_list)
+{
+	int opt;
+
+	memset(a, 0, sizeof(*a));
+	while ((opt = getopt(argc, argv, with_list ? "c:i:l:Lh" : "c:i:l:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			a->path = optarg;
+			break;
+		case 'i':
+			a->id = atoi(optarg);
+			break;
+		case 'l':
+			a->level = optarg;
+			break;
+		case 'L':
+			a->list = 1;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (a->path && a->id > 0 && optind == argc)
+		return;
+	opt = 0;
+usage:
+	fprintf(stderr, "%s  LEVEL: err, warn, notice, info, debug\n", usage);
+	exit(opt == 'h' ? 0 : 2);
 }
 
 int

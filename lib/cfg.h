@@ -124,6 +124,23 @@ int cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
 int cfg_start(struct cfg *c, const char *procname, const char *path,
 	      const char *level);
 
+/* The command line of a sipmesh daemon: -c FILE -i ID [-l LEVEL] [-L]. */
+struct cfg_args {
+	const char *path;	/* -c FILE, borrowed from argv */
+	const char *level;	/* -l LEVEL, or NULL */
+	int id;			/* -i ID, at least 1 */
+	int list;		/* -L: print something and exit */
+};
+
+/*
+ * Reads argv into *a; with_list allows -L.  On -h, or a command line
+ * without -c and a positive -i or with anything else, prints usage
+ * (borrowed; the levels follow it) on stderr and exits, with status 0
+ * or 2: nothing is running yet that would need a cleanup.
+ */
+void cfg_args_parse(struct cfg_args *a, int argc, char **argv,
+		    const char *usage, int with_list);
+
 /* Returns the instance with that id, or NULL. */
 const struct cfg_edge *cfg_edge_find(const struct cfg *c, int id);
 const struct cfg_core *cfg_core_find(const struct cfg *c, int id);
