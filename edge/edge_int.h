@@ -356,35 +356,44 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 
 /* ---- edge_fwd.c: transports <-> cores ---- */
 
-/* Every counter is a uint64_t so edge_stats_log() can walk them. */
+/*
+ * The edge's counters, one row each (X-macro): the rows make both the
+ * fields of struct edge_stats and the names edge_stats_log() prints,
+ * so a counter cannot be added to one and forgotten in the other.
+ */
+#define EDGE_STATS(X) \
+	X(received)		/* messages from clients */ \
+	X(keepalives) \
+	X(oversized) \
+	X(malformed)		/* dropped: could not even answer 400 */ \
+	X(sent_400) \
+	X(sent_503) \
+	X(fwd_requests) \
+	X(fwd_responses) \
+	X(from_cores)		/* envelopes received */ \
+	X(sent)			/* messages from cores sent to clients */ \
+	X(drop_no_core)		/* requests no core would take */ \
+	X(drop_resp_foreign)	/* response branch not ours */ \
+	X(drop_resp_core)	/* its core unreachable */ \
+	X(drop_bad_env)		/* undecodable envelope from a core */ \
+	X(drop_no_tp)		/* envelope for a transport we lack */ \
+	X(drop_send_full)	/* socket EAGAIN */ \
+	X(drop_send_err) \
+	X(drop_reply)		/* a 400/503 we could not send */ \
+	X(conns_opened)		/* accepted or connected stream/WS */ \
+	X(conns_closed) \
+	X(conns_refused)	/* over max_conns_per_ip */ \
+	X(conns_bad)		/* closed for a bad frame, size, content */ \
+	X(conns_slow)		/* closed: write queue full */ \
+	X(conns_idle)		/* closed: idle or handshake timeout */ \
+	X(drop_conn_gone)	/* core message for a closed conn */ \
+	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
+	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */
+
 struct edge_stats {
-	uint64_t received;	/* messages from clients */
-	uint64_t keepalives;
-	uint64_t oversized;
-	uint64_t malformed;	/* dropped: could not even answer 400 */
-	uint64_t sent_400;
-	uint64_t sent_503;
-	uint64_t fwd_requests;
-	uint64_t fwd_responses;
-	uint64_t from_cores;	/* envelopes received */
-	uint64_t sent;		/* messages from cores sent to clients */
-	uint64_t drop_no_core;	/* requests no core would take */
-	uint64_t drop_resp_foreign;	/* response branch not ours */
-	uint64_t drop_resp_core;	/* its core unreachable */
-	uint64_t drop_bad_env;	/* undecodable envelope from a core */
-	uint64_t drop_no_tp;	/* envelope for a transport we lack */
-	uint64_t drop_send_full;	/* socket EAGAIN */
-	uint64_t drop_send_err;
-	uint64_t drop_reply;	/* a 400/503 we could not send */
-	uint64_t conns_opened;	/* accepted or connected stream/WS */
-	uint64_t conns_closed;
-	uint64_t conns_refused;	/* over max_conns_per_ip */
-	uint64_t conns_bad;	/* closed for a bad frame, size, content */
-	uint64_t conns_slow;	/* closed: write queue full */
-	uint64_t conns_idle;	/* closed: idle or handshake timeout */
-	uint64_t drop_conn_gone;	/* core message for a closed conn */
-	uint64_t drop_ws_no_conn;	/* WS message without a conn_id */
-	uint64_t conn_closed_sent;	/* ENV_CONN_CLOSED to a core */
+#define EDGE_STAT_FIELD(f) uint64_t f;
+	EDGE_STATS(EDGE_STAT_FIELD)
+#undef EDGE_STAT_FIELD
 };
 
 /* Allows a burst of log lines per second, then stays quiet. */
