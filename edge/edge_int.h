@@ -217,12 +217,14 @@ int edge_tp_addr(const struct edge *e, int transport, union env_sa *sa);
 
 /*
  * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
- * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to sa, IPv6 only for
- * an IPv6 address, with SO_REUSEADDR and SO_REUSEPORT when asked.
- * Returns the fd or a negative errno (nothing left open then).
+ * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to the address of
+ * edge_tp_addr(), IPv6 only for an IPv6 address, with SO_REUSEADDR
+ * when asked and SO_REUSEPORT when configured.  Returns the fd, or
+ * edge_tp_addr()'s error, or another negative errno (logged); nothing
+ * is left open on error.
  */
-int edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
-		   int reuseport);
+int edge_tp_socket(const struct edge *e, int transport, int type,
+		   int reuseaddr);
 
 /* ---- edge_stream.c: framing of a byte stream (RFC 3261 18.3) ---- */
 

@@ -793,12 +793,11 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	const char *addr = me->listen[transport];
 	char name[64];
 	struct edge_stream *st = NULL;
-	union env_sa sa;
-	int fd = -1, rc, len = sizeof(sa);
+	int fd, rc, len = sizeof(st->tp.local);
 
-	rc = edge_tp_addr(e, transport, &sa);
-	if (rc < 0)
-		return rc;
+	fd = edge_tp_socket(e, transport, SOCK_STREAM, 1);
+	if (fd < 0)
+		return fd;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->rbuf = malloc(EDGE_STREAM_RBUF)) == NULL ||
 	    (st->pbuf = malloc(EDGE_STREAM_RBUF)) == NULL) {
@@ -808,13 +807,6 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	if (env_transport_is(transport, ENV_TP_SECURE) &&
 	    (rc = edge_stream_tls_ctx(st, me)) < 0)
 		goto fail;
-	fd = edge_tp_socket(&sa, SOCK_STREAM, 1, me->reuseport);
-	if (fd < 0) {
-		rc = fd;
-		log_err(LOG_SYS_NET, "%s bind %s: %s",
-			env_transport_name(transport), addr, strerror(-rc));
-		goto fail;
-	}
 	st->tp.transport = transport;
 	st->tp.send = edge_stream_send;
 	st->tp.free = edge_stream_free;
@@ -848,8 +840,7 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	*out = &st->tp;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (st) {
 		SSL_CTX_free(st->srv_ctx);
 		SSL_CTX_free(st->cli_ctx);

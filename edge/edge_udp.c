@@ -134,46 +134,39 @@ edge_tp_addr(const struct edge *e, int transport, union env_sa *sa)
 }
 
 int
-edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
-	       int reuseport)
+edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 {
-	int fd, one = 1;
-	socklen_t sl = sa->sa.sa_family == AF_INET6 ?
-		sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	union env_sa sa;
+	socklen_t sl;
+	int fd, rc, one = 1;
 
-	fd = socket(sa->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	rc = edge_tp_addr(e, transport, &sa);
+	if (rc < 0)
+		return rc;
+	sl = sa.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		sizeof(struct sockaddr_in);
+	fd = socket(sa.sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	if ((reuseaddr &&
 	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
-	    (reuseport &&
+	    (e->me->reuseport &&
 	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
 	    /* One family per socket: no v4-mapped sources to special-case. */
-	    (sa->sa.sa_family == AF_INET6 &&
+	    (sa.sa.sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    bind(fd, &sa->sa, sl) < 0) {
-		int rc = -errno;
-
+	    bind(fd, &sa.sa, sl) < 0) {
+		rc = -errno;
 		close(fd);
-		return rc;
+		goto fail;
 	}
 	return fd;
-}
-
-/* Makes the bound, non-blocking socket; returns the fd or -errno. */
-static int
-edge_udp_socket(const union env_sa *sa, int reuseport)
-{
-	int fd, sz = EDGE_UDP_SOCKBUF;
-
-	fd = edge_tp_socket(sa, SOCK_DGRAM, 0, reuseport);
-	if (fd < 0)
-		return fd;
-	/* Best effort: a smaller buffer only drops earlier under load. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
-		log_info(LOG_SYS_NET, "udp: socket buffers: %s", strerror(errno));
-	return fd;
+fail:
+	log_err(LOG_SYS_NET, "%s bind %s: %s", env_transport_name(transport),
+		e->me->listen[transport], strerror(-rc));
+	return rc;
 }
 
 int
@@ -181,24 +174,19 @@ edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
 {
 	char name[64];
 	struct edge_udp *u = NULL;
-	union env_sa sa;
-	socklen_t sl = sizeof(sa);
-	int fd = -1, rc;
+	socklen_t sl = sizeof(u->tp.local);
+	int fd, rc, sz = EDGE_UDP_SOCKBUF;
 
-	rc = edge_tp_addr(e, transport, &sa);
-	if (rc < 0)
-		return rc;
+	fd = edge_tp_socket(e, transport, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return fd;
+	/* Best effort: a smaller buffer only drops earlier under load. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+		log_info(LOG_SYS_NET, "udp: socket buffers: %s", strerror(errno));
 	u = calloc(1, sizeof(*u));
 	if (u == NULL || (u->rbuf = malloc(EDGE_UDP_RBUF)) == NULL) {
 		rc = -ENOMEM;
-		goto fail;
-	}
-	fd = edge_udp_socket(&sa, e->me->reuseport);
-	if (fd < 0) {
-		rc = fd;
-		log_err(LOG_SYS_NET, "%s bind %s: %s",
-			env_transport_name(transport), e->me->listen[transport],
-			strerror(-rc));
 		goto fail;
 	}
 	if (getsockname(fd, &u->tp.local.sa, &sl) < 0) {
@@ -233,8 +221,7 @@ edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
 	*out = &u->tp;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (u)
 		free(u->rbuf);
 	free(u);
