@@ -109,11 +109,8 @@ core_infra_init(struct core *c)
 	for (int i = 0; i < cfg->n_edges; i++) {
 		const struct cfg_edge *e = &cfg->edges[i];
 
-		core_infra_add(c, e->udp, 5060);
-		core_infra_add(c, e->tcp, 5060);
-		core_infra_add(c, e->tls, 5061);
-		core_infra_add(c, e->ws, 8080);
-		core_infra_add(c, e->wss, 8443);
+		for (int t = ENV_UDP; t < ENV_TP_END; t++)
+			core_infra_add(c, e->listen[t], env_transport_port(t));
 	}
 }
 

@@ -171,7 +171,7 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 	memset(env, 0, sizeof(*env));
 	env->type = ENV_SIP;
 	env->transport = (uint8_t)tp->transport;
-	if (tp->transport == ENV_WS || tp->transport == ENV_WSS)
+	if (env_transport_is(tp->transport, ENV_TP_WS))
 		env->flags = ENV_F_WS;
 	env->edge_id = (uint16_t)e->me->id;
 	env->conn_id = conn_id;
@@ -320,7 +320,7 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	memset(&env, 0, sizeof(env));
 	env.type = ENV_CONN_CLOSED;
 	env.transport = (uint8_t)transport;
-	env.flags = (transport == ENV_WS || transport == ENV_WSS) ? ENV_F_WS : 0;
+	env.flags = env_transport_is(transport, ENV_TP_WS) ? ENV_F_WS : 0;
 	env.edge_id = (uint16_t)e->me->id;
 	env.conn_id = conn_id;
 	env.src = *peer;
@@ -427,7 +427,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		}
 		return;
 	}
-	if (env.transport == ENV_WS || env.transport == ENV_WSS) {
+	if (!env_transport_is(env.transport, ENV_TP_DIAL)) {
 		/* A browser cannot be dialled: only its own connection
 		 * reaches it. */
 		e->st.drop_ws_no_conn++;
@@ -460,38 +460,15 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 void
 edge_stats_log(const struct edge *e)
 {
-	static const struct { const char *name; size_t off; } t[] = {
-#define EDGE_STAT(f) { #f, offsetof(struct edge_stats, f) }
-		EDGE_STAT(received), EDGE_STAT(keepalives),
-		EDGE_STAT(oversized), EDGE_STAT(malformed),
-		EDGE_STAT(sent_400), EDGE_STAT(sent_503),
-		EDGE_STAT(fwd_requests), EDGE_STAT(fwd_responses),
-		EDGE_STAT(from_cores), EDGE_STAT(sent),
-		EDGE_STAT(drop_no_core), EDGE_STAT(drop_resp_foreign),
-		EDGE_STAT(drop_resp_core), EDGE_STAT(drop_bad_env),
-		EDGE_STAT(drop_no_tp), EDGE_STAT(drop_send_full),
-		EDGE_STAT(drop_send_err), EDGE_STAT(drop_reply),
-		EDGE_STAT(conns_opened), EDGE_STAT(conns_closed),
-		EDGE_STAT(conns_refused), EDGE_STAT(conns_bad),
-		EDGE_STAT(conns_slow), EDGE_STAT(conns_idle),
-		EDGE_STAT(drop_conn_gone), EDGE_STAT(drop_ws_no_conn),
-		EDGE_STAT(conn_closed_sent),
-#undef EDGE_STAT
-	};
 	char line[2048];
 	size_t o = 0;
 
-	_Static_assert(sizeof(t) / sizeof(*t) ==
-		       sizeof(struct edge_stats) / sizeof(uint64_t),
-		       "every counter of struct edge_stats is logged");
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(*t) && o < sizeof(line); i++) {
-		uint64_t v;
-
-		memcpy(&v, (const char *)&e->st + t[i].off, sizeof(v));
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s=%llu",
-				      i ? " " : "", t[i].name,
-				      (unsigned long long)v);
-	}
+#define EDGE_STAT_PRINT(f) \
+	if (o < sizeof(line)) \
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s=%llu", \
+				      o ? " " : "", #f, \
+				      (unsigned long long)e->st.f);
+	EDGE_STATS(EDGE_STAT_PRINT)
+#undef EDGE_STAT_PRINT
 	log_notice(LOG_SYS_MAIN, "edge %d stats: %s", e->me->id, line);
 }

@@ -177,35 +177,54 @@ struct edge_tp {
 
 struct edge;
 
-/* edge_udp.c: binds me->udp and feeds datagrams to edge_fwd_input(). */
-int edge_udp_new(struct edge_tp **out, struct edge *e);
-
 /*
- * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
- * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to sa, IPv6 only for
- * an IPv6 address, with SO_REUSEADDR and SO_REUSEPORT when asked.
- * Returns the fd or a negative errno (nothing left open then).
+ * The transports.  Each row of ENV_TRANSPORTS (lib/env.h) names the
+ * file that runs it, edge_<impl>.c, and its opener:
+ *   int edge_<impl>_new(struct edge_tp **out, struct edge *e,
+ *                       int transport);
+ * which listens on me->listen[transport], writes *out on success only
+ * and returns 0, -ENOENT when the transport is off (no address, or a
+ * secure one without tls_cert/tls_key), another negative errno (logged,
+ * nothing left open) when it cannot listen.
  */
-int edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
-		   int reuseport);
+typedef int (*edge_tp_new_cb)(struct edge_tp **out, struct edge *e,
+			      int transport);
+
+/* edge_udp.c: datagrams, fed to edge_fwd_input(). */
+int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
- * edge_stream.c: SIP over TCP (transport ENV_TCP, listening on me->tcp)
- * or TLS (ENV_TLS, me->tls, with me->tls_cert/tls_key).  Writes *out
- * on success only; returns 0, -ENOENT when the transport is not
- * configured (empty address, or no certificate for TLS), another
- * negative errno when it cannot listen.
+ * edge_stream.c: SIP over a byte stream (RFC 3261 18.3), TCP or, for
+ * a secure transport, TLS with me->tls_cert/tls_key.
  */
 int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
  * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the
- * edge's libuv loop: WS on me->ws and WSS on me->wss, one HTTP(S)
- * listener each that also serves me->http_root.  Fills out[0] (WS)
- * and out[1] (WSS) or leaves NULL what is not configured.  Returns 0
- * or a negative errno (nothing is left open then).
+ * edge's libuv loop, one HTTP(S) listener per transport (WS, WSS) that
+ * also serves me->http_root.
  */
-int edge_ws_new(struct edge_tp *out[2], struct edge *e);
+int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_udp.c, for every transport: the address e listens on for
+ * transport (its default port when the address names none) into *sa.
+ * Returns 0, -ENOENT when the transport is off (logged when only the
+ * certificate is missing), -EINVAL (logged) when the address is not a
+ * numeric ip[:port].
+ */
+int edge_tp_addr(const struct edge *e, int transport, union env_sa *sa);
+
+/*
+ * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
+ * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to the address of
+ * edge_tp_addr(), IPv6 only for an IPv6 address, with SO_REUSEADDR
+ * when asked and SO_REUSEPORT when configured.  Returns the fd, or
+ * edge_tp_addr()'s error, or another negative errno (logged); nothing
+ * is left open on error.
+ */
+int edge_tp_socket(const struct edge *e, int transport, int type,
+		   int reuseaddr);
 
 /* ---- edge_stream.c: framing of a byte stream (RFC 3261 18.3) ---- */
 
@@ -339,35 +358,44 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 
 /* ---- edge_fwd.c: transports <-> cores ---- */
 
-/* Every counter is a uint64_t so edge_stats_log() can walk them. */
+/*
+ * The edge's counters, one row each (X-macro): the rows make both the
+ * fields of struct edge_stats and the names edge_stats_log() prints,
+ * so a counter cannot be added to one and forgotten in the other.
+ */
+#define EDGE_STATS(X) \
+	X(received)		/* messages from clients */ \
+	X(keepalives) \
+	X(oversized) \
+	X(malformed)		/* dropped: could not even answer 400 */ \
+	X(sent_400) \
+	X(sent_503) \
+	X(fwd_requests) \
+	X(fwd_responses) \
+	X(from_cores)		/* envelopes received */ \
+	X(sent)			/* messages from cores sent to clients */ \
+	X(drop_no_core)		/* requests no core would take */ \
+	X(drop_resp_foreign)	/* response branch not ours */ \
+	X(drop_resp_core)	/* its core unreachable */ \
+	X(drop_bad_env)		/* undecodable envelope from a core */ \
+	X(drop_no_tp)		/* envelope for a transport we lack */ \
+	X(drop_send_full)	/* socket EAGAIN */ \
+	X(drop_send_err) \
+	X(drop_reply)		/* a 400/503 we could not send */ \
+	X(conns_opened)		/* accepted or connected stream/WS */ \
+	X(conns_closed) \
+	X(conns_refused)	/* over max_conns_per_ip */ \
+	X(conns_bad)		/* closed for a bad frame, size, content */ \
+	X(conns_slow)		/* closed: write queue full */ \
+	X(conns_idle)		/* closed: idle or handshake timeout */ \
+	X(drop_conn_gone)	/* core message for a closed conn */ \
+	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
+	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */
+
 struct edge_stats {
-	uint64_t received;	/* messages from clients */
-	uint64_t keepalives;
-	uint64_t oversized;
-	uint64_t malformed;	/* dropped: could not even answer 400 */
-	uint64_t sent_400;
-	uint64_t sent_503;
-	uint64_t fwd_requests;
-	uint64_t fwd_responses;
-	uint64_t from_cores;	/* envelopes received */
-	uint64_t sent;		/* messages from cores sent to clients */
-	uint64_t drop_no_core;	/* requests no core would take */
-	uint64_t drop_resp_foreign;	/* response branch not ours */
-	uint64_t drop_resp_core;	/* its core unreachable */
-	uint64_t drop_bad_env;	/* undecodable envelope from a core */
-	uint64_t drop_no_tp;	/* envelope for a transport we lack */
-	uint64_t drop_send_full;	/* socket EAGAIN */
-	uint64_t drop_send_err;
-	uint64_t drop_reply;	/* a 400/503 we could not send */
-	uint64_t conns_opened;	/* accepted or connected stream/WS */
-	uint64_t conns_closed;
-	uint64_t conns_refused;	/* over max_conns_per_ip */
-	uint64_t conns_bad;	/* closed for a bad frame, size, content */
-	uint64_t conns_slow;	/* closed: write queue full */
-	uint64_t conns_idle;	/* closed: idle or handshake timeout */
-	uint64_t drop_conn_gone;	/* core message for a closed conn */
-	uint64_t drop_ws_no_conn;	/* WS message without a conn_id */
-	uint64_t conn_closed_sent;	/* ENV_CONN_CLOSED to a core */
+#define EDGE_STAT_FIELD(f) uint64_t f;
+	EDGE_STATS(EDGE_STAT_FIELD)
+#undef EDGE_STAT_FIELD
 };
 
 /* Allows a burst of log lines per second, then stays quiet. */
@@ -384,7 +412,7 @@ struct edge {
 	struct link *link;
 	int core_ids[CFG_MAX_CORES];
 	int n_cores;
-	struct edge_tp *tp[ENV_WSS + 1];	/* by enum env_transport */
+	struct edge_tp *tp[ENV_TP_END];	/* by enum env_transport */
 	struct edge_conn_table conns;
 	uv_timer_t sweep;	/* idle and handshake timeouts */
 	int sweeping;		/* sweep timer initialised */

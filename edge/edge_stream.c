@@ -496,7 +496,7 @@ static void
 edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 {
 	struct edge_stream *st = s->st;
-	char err[160];
+	char err[160], why[128];
 	int n;
 
 	if (BIO_write(s->rbio, data, (int)len) != (int)len) {
@@ -516,7 +516,7 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 				return;
 			st->edge->st.conns_bad++;
 			snprintf(err, sizeof(err), "TLS handshake failed: %s",
-				 edge_tls_err(err + 64, sizeof(err) - 64));
+				 edge_tls_err(why, sizeof(why)));
 			edge_sconn_close(&s->c, err);
 			return;
 		}
@@ -575,7 +575,7 @@ edge_sconn_alloc_one(struct edge_stream *st, int server)
 	s->h.data = s;
 	s->c.transport = (uint8_t)st->tp.transport;
 	s->c.ops = &edge_sconn_ops;
-	if (st->tp.transport == ENV_TLS) {
+	if (env_transport_is(st->tp.transport, ENV_TP_SECURE)) {
 		s->ssl = SSL_new(server ? st->srv_ctx : st->cli_ctx);
 		s->rbio = BIO_new(BIO_s_mem());
 		s->wbio = BIO_new(BIO_s_mem());
@@ -790,42 +790,23 @@ int
 edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 {
 	const struct cfg_edge *me = e->me;
-	const char *addr = transport == ENV_TLS ? me->tls : me->tcp;
-	char host[CFG_ADDR_LEN], name[64];
+	const char *addr = me->listen[transport];
+	char name[64];
 	struct edge_stream *st = NULL;
-	union env_sa sa;
-	int port, fd = -1, rc, len = sizeof(sa);
+	int fd, rc, len = sizeof(st->tp.local);
 
-	if (addr[0] == '\0')
-		return -ENOENT;
-	if (transport == ENV_TLS &&
-	    (me->tls_cert[0] == '\0' || me->tls_key[0] == '\0')) {
-		log_notice(LOG_SYS_MAIN, "edge %d: no tls_cert/tls_key, SIP TLS "
-			   "off", me->id);
-		return -ENOENT;
-	}
-	if (cfg_addr_split(addr, host, sizeof(host), &port,
-			   transport == ENV_TLS ? 5061 : 5060) != 0 ||
-	    env_sa_from(&sa, host, port) != 0) {
-		log_err(LOG_SYS_NET, "edge %d %s = %s: not a numeric ip:port",
-			me->id, transport == ENV_TLS ? "tls" : "tcp", addr);
-		return -EINVAL;
-	}
+	fd = edge_tp_socket(e, transport, SOCK_STREAM, 1);
+	if (fd < 0)
+		return fd;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->rbuf = malloc(EDGE_STREAM_RBUF)) == NULL ||
 	    (st->pbuf = malloc(EDGE_STREAM_RBUF)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (transport == ENV_TLS && (rc = edge_stream_tls_ctx(st, me)) < 0)
+	if (env_transport_is(transport, ENV_TP_SECURE) &&
+	    (rc = edge_stream_tls_ctx(st, me)) < 0)
 		goto fail;
-	fd = edge_tp_socket(&sa, SOCK_STREAM, 1, me->reuseport);
-	if (fd < 0) {
-		rc = fd;
-		log_err(LOG_SYS_NET, "%s bind %s: %s",
-			env_transport_name(transport), addr, strerror(-rc));
-		goto fail;
-	}
 	st->tp.transport = transport;
 	st->tp.send = edge_stream_send;
 	st->tp.free = edge_stream_free;
@@ -859,8 +840,7 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	*out = &st->tp;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (st) {
 		SSL_CTX_free(st->srv_ctx);
 		SSL_CTX_free(st->cli_ctx);
