@@ -224,6 +224,9 @@ void core_ctx_cancel(struct core_ctx *x);
 void core_stx_cancel(struct core_stx *s);
 void core_stx_branch_done(struct core_stx *s);
 const char *core_top_branch(const osip_message_t *m, osip_via_t **via_out);
+/* A Via's sent-by port, or the one its transport implies (RFC 3261
+ * 19.1.2) when it names none. */
+int core_via_port(const osip_via_t *via);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
 void core_txn_shutdown(struct core *c);

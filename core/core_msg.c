@@ -130,7 +130,7 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 		return n;
 	}
 	rc = link_send(c->link, edge_id, c->sendbuf, (size_t)n);
-	for (int i = 0; rc < 0 && transport == ENV_UDP &&
+	for (int i = 0; rc < 0 && !env_transport_is(transport, ENV_TP_STREAM) &&
 	     i < c->cfg->n_edges; i++) {
 		if (c->cfg->edges[i].id == edge_id)
 			continue;

@@ -15,7 +15,6 @@
  */
 #include "core/core_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,11 +184,9 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 		snprintf(sb, sizeof(sb), "%s", e->advertise);
 	if (l->conn_id && core_flow_token(c, l, tok, sizeof(tok) - 1) == 0)
 		strcat(tok, "@");
-	if (l->transport != ENV_UDP)
+	if (l->transport != ENV_UDP)	/* UDP is a URI's default */
 		snprintf(tp, sizeof(tp), ";transport=%s",
-			 env_transport_name(l->transport));
-	for (char *p = tp; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+			 env_transport_key(l->transport));
 	snprintf(v, sizeof(v), "<sip:%s%s%s;lr>", tok, sb, tp);
 	if (osip_record_route_init(&rr) != 0)
 		return -ENOMEM;

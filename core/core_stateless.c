@@ -21,7 +21,7 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 	osip_generic_param_t *p = NULL;
 	struct core_leg up;
 	const char *host;
-	int port = 5060;
+	int port;
 
 	core_leg_from_env(&up, in);
 	up.conn_id = 0;		/* the edge finds a connection to dst */
@@ -29,11 +29,10 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
 		return;
 	host = via->host;
+	port = core_via_port(via);
 	if (osip_via_param_get_byname(via, "received", &p) == 0 && p &&
 	    p->gvalue)
 		host = p->gvalue;
-	if (via->port)
-		port = atoi(via->port);
 	p = NULL;
 	if (osip_via_param_get_byname(via, "rport", &p) == 0 && p &&
 	    p->gvalue)

@@ -68,6 +68,15 @@ core_top_branch(const osip_message_t *m, osip_via_t **via_out)
 	return br->gvalue;
 }
 
+int
+core_via_port(const osip_via_t *via)
+{
+	if (via->port)
+		return atoi(via->port);
+	return env_transport_sip_port(via->protocol ?
+		env_transport_parse(via->protocol, strlen(via->protocol)) : -1);
+}
+
 /*
  * The server transaction key (RFC 3261 17.2.3): branch, sent-by and
  * method, with ACK and (when as_invite) CANCEL mapped to INVITE.  A
@@ -87,9 +96,10 @@ core_stx_key(const osip_message_t *req, int as_invite, char *out, size_t cap)
 	if (via == NULL || req->cseq == NULL || req->call_id == NULL)
 		return -EINVAL;
 	if (br && strncmp(br, "z9hG4bK", 7) == 0) {
-		n = snprintf(out, cap, "%s|%s:%s|%s", br,
-			     via->host ? via->host : "",
-			     via->port ? via->port : "5060", method);
+		/* The implied port, so an explicit default matches none. */
+		n = snprintf(out, cap, "%s|%s:%d|%s", br,
+			     via->host ? via->host : "", core_via_port(via),
+			     method);
 	} else {
 		osip_generic_param_t *ft = NULL;
 
@@ -310,7 +320,8 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	} else if (s->invite) {
 		s->state = STX_COMPLETED;	/* timers G and H */
 		s->g_ms = core_t1(c);
-		s->g_at = s->resp && s->up.transport == ENV_UDP ?
+		s->g_at = s->resp &&
+			  !env_transport_is(s->up.transport, ENV_TP_STREAM) ?
 			  now + (uint64_t)s->g_ms : 0;
 		s->end_at = now + 64 * (uint64_t)core_t1(c);
 	} else {
@@ -464,7 +475,7 @@ core_ctx_start(struct core_ctx *x, osip_message_t *m)
 	core_send(c, &x->down, x->req, x->req_len);
 	x->retx_ms = core_t1(c);
 	/* Timers A and E only where the transport may lose messages. */
-	x->retx_at = x->down.transport == ENV_UDP ?
+	x->retx_at = !env_transport_is(x->down.transport, ENV_TP_STREAM) ?
 		     now + (uint64_t)x->retx_ms : 0;
 	x->timeout_at = now + 64 * (uint64_t)core_t1(c);
 	core_ctx_arm(x);
