@@ -2,7 +2,7 @@
 # <dir>/module.mk.  Objects go under $(BUILD) so a sanitizer build
 # (make SANITIZE=address,undefined) never mixes with a plain one.
 #
-#   make                 build sipmesh-edge, sipmesh-core
+#   make                 build sipmesh-edge, sipmesh-core, sipmesh-rtpctl, sipmesh-ctl
 #   make run             install deps, build, start the cluster on loopback
 #   make test            install deps, build, run unit + integration + browser tests
 #   make web             build the KwikyKonf bundle (web/dist/)
@@ -35,20 +35,23 @@ UNIT_TESTS :=
 # Sources of each component, filled by the module.mk files.
 LIB_SRCS :=
 LOC_SRCS :=
+AUTH_SRCS :=
 CORE_SRCS :=
 EDGE_SRCS :=
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/librtpc.a $(BUILD)/libsm.a
+ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/librtpc.a $(BUILD)/libauth.a $(BUILD)/libsm.a
 
 all: build-all
 
 include lib/module.mk
 include location/module.mk
+include auth/module.mk
 include core/module.mk
 include edge/module.mk
 include rtpctl/module.mk
+include ctl/module.mk
 include tests/unit/module.mk
 include web/module.mk
 
