@@ -496,6 +496,35 @@ usage:
 	exit(opt == 'h' ? 0 : 2);
 }
 
+/*
+ * run_dir holds the nanomsg ipc endpoints and the flow-token key: whoever
+ * can write there can stand in for an edge or a core.  So it is made
+ * 0700, and an existing one is used only when it is a real directory
+ * (not a symlink someone planted in /tmp) of our own user that nobody
+ * else may write to.
+ */
+static int
+cfg_run_dir_make(const char *dir)
+{
+	struct stat st;
+	const char *why = NULL;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		why = strerror(errno);
+	else if (lstat(dir, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory (a symlink?)";
+	else if (st.st_uid != geteuid())
+		why = "owned by another user";
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		why = "writable by group or others";
+	if (why == NULL)
+		return 0;
+	log_err(LOG_SYS_CFG, "run_dir %s: %s; refusing to use it", dir, why);
+	return -EPERM;
+}
+
 int
 cfg_start(struct cfg *c, const char *procname, const char *path,
 	  const char *level)
@@ -514,11 +543,8 @@ cfg_start(struct cfg *c, const char *procname, const char *path,
 		return -EINVAL;
 	}
 	log_set_level(-1, lvl);
-	if (mkdir(c->run_dir, 0755) != 0 && errno != EEXIST) {
-		log_err(LOG_SYS_CFG, "run_dir %s: %s", c->run_dir,
-			strerror(errno));
+	if (cfg_run_dir_make(c->run_dir) != 0)
 		return -EINVAL;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }

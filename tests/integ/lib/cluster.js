@@ -528,7 +528,7 @@ class Cluster {
 		/* A short base: nanomsg ipc paths must fit a sockaddr_un. */
 		this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smi-'));
 		this.runDir = path.join(this.dir, 'run');
-		fs.mkdirSync(this.runDir);
+		fs.mkdirSync(this.runDir, { mode: 0o700 });
 		this.shmName = `/sm-test-${process.pid}-${this.n}`;
 		this.prefix = `smt${process.pid}n${this.n}`;
 		for (let i = 1; i <= this.opts.edges; i++)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/cfg.h"
@@ -330,6 +331,57 @@ test_cfg__addr_split(void **state)
 	}
 }
 
+/* Starts with run_dir set to dir; returns cfg_start's result. */
+static int
+start_with_run_dir(const char *dir)
+{
+	static struct cfg c;
+	char text[256], path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/t.conf", cfg_dir);
+	snprintf(text, sizeof(text), "[cluster]\nrun_dir = %s\n", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return cfg_start(&c, "test", path, "err");
+}
+
+static void
+test_cfg__run_dir_is_private_and_a_planted_one_is_refused(void **state)
+{
+	char dir[128], link[128];
+	struct stat st;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/run", cfg_dir);
+	snprintf(link, sizeof(link), "%s/link", cfg_dir);
+	/* Made by us: 0700. */
+	assert_int_equal(start_with_run_dir(dir), 0);
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* Ours and 0755 (systemd's RuntimeDirectory default): used. */
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(start_with_run_dir(dir), 0);
+	/* Writable by others, as anyone could have made it in /tmp. */
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(start_with_run_dir(dir), -EINVAL);
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_int_equal(start_with_run_dir(dir), -EINVAL);
+	/* A symlink to a good directory is still a planted path. */
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(symlink(dir, link), 0);
+	assert_int_equal(start_with_run_dir(link), -EINVAL);
+	/* Another user's directory (as root, we can make one). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(start_with_run_dir(dir), -EINVAL);
+	}
+	unlink(link);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -342,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_cfg__line_numbers_survive_long_lines),
 		cmocka_unit_test(test_cfg__missing_file),
 		cmocka_unit_test(test_cfg__addr_split),
+		cmocka_unit_test(test_cfg__run_dir_is_private_and_a_planted_one_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
