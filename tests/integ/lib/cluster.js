@@ -48,6 +48,7 @@ const net = require('node:net');
 const dgram = require('node:dgram');
 const { before, after, it } = require('node:test');
 const { SipUA, rand } = require('./sip');
+const { waitUntil } = require('./wait');
 
 const HOST = '127.0.0.1';
 const STOP_DEADLINE_MS = 5000;
@@ -116,16 +117,6 @@ async function udpPortBusy(port) {
 	if (!s) return true;
 	await new Promise((r) => s.close(r));
 	return false;
-}
-
-/* Polls cond() every stepMs until it is true or ms pass. */
-async function waitUntil(cond, ms, what, stepMs = 50) {
-	const end = Date.now() + ms;
-	for (;;) {
-		if (await cond()) return;
-		if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-		await new Promise((r) => setTimeout(r, stepMs));
-	}
 }
 
 /* One child process whose output is kept, line by line, with times. */
