@@ -28,7 +28,7 @@ const { describe, before, after, it } = require('node:test');
 /* bencode and rtpengine start-up are the harness's, so that this file
  * and cluster() start rtpengine the same way. */
 const {
-	Proc, freePort, waitUntil, redisCommand, HOST, benc, unbenc, rtpengineProc, rtpengineReady,
+	Proc, freePort, freePortRanges, waitUntil, redisCommand, HOST, benc, unbenc, rtpengineProc, rtpengineReady,
 } = require('./lib/cluster');
 
 /* Resolves once /proc says pid is stopped (state T). */
@@ -157,10 +157,10 @@ describe('40 media rtpctl', () => {
 		fs.mkdirSync(env.runDir);
 		/* Each offer takes up to four ports; the stream test makes
 		 * about 150 calls. */
-		const base = 20000 + (process.pid % 20) * 2000;
+		const [ra, rb] = freePortRanges(2, 1000);
 		env.eng = [
-			{ name: 'rtpengine-a', ng: await freePort(), min: base, max: base + 999 },
-			{ name: 'rtpengine-b', ng: await freePort(), min: base + 1000, max: base + 1999 },
+			{ name: 'rtpengine-a', ng: await freePort(), ...ra },
+			{ name: 'rtpengine-b', ng: await freePort(), ...rb },
 		];
 		for (const e of env.eng) {
 			e.addr = `${HOST}:${e.ng}`;
