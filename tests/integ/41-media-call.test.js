@@ -22,10 +22,6 @@
  *
  * Call-IDs are chosen with sipp's -cid_str so that the test can ask
  * rtpengine about the call while it runs.
- *
- * integ: serial - the failover test counts the calls of a timed stream
- * made after rtpctl noticed the kill; on a machine busy with other
- * files that detection comes late.  tests/integ/run.sh runs it alone.
  */
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
