@@ -62,6 +62,11 @@ process.on('exit', () => {
 		try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
 	}
 });
+/* The test runner ends a file past its deadline with SIGTERM, which
+ * would skip 'exit' handlers: exit instead, so the processes above die
+ * with it (and lib/ports.js lets go of its ports). */
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'])
+	process.once(sig, () => process.exit(128 + os.constants.signals[sig]));
 
 let clusterSeq = 0;
 
