@@ -5,10 +5,10 @@
 #
 #   SIPMESH_BIN=/abs/build/bin sh tests/integ/run.sh [-n name-pattern] [file|NN-name ...]
 #
-# Files run side by side: each cluster takes free loopback ports, its
-# own run_dir, shared-memory name, Redis (with its own key prefix) and
-# rtpengine port ranges (tests/integ/lib/cluster.js), so nothing global
-# is shared.  A file whose header says "integ: serial" (it times things
+# Files run side by side: each cluster has its own run_dir, shared-
+# memory name, Redis and key prefix (tests/integ/lib/cluster.js), and
+# ports and rtpengine ranges from blocks one test process holds
+# (tests/integ/lib/ports.js), so nothing global is shared.  A file whose header says "integ: serial" (it times things
 # that a busy machine delays) runs afterwards, alone.  Every file runs
 # under a wall-clock deadline (node --test-timeout applies to each file
 # as a whole, and to each test that sets no timeout of its own;
