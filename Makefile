@@ -5,6 +5,10 @@
 #   make                 build sipmesh-edge, sipmesh-core, sipmesh-rtpctl, sipmesh-ctl
 #   make run             install deps, build, start the cluster on loopback
 #   make test            install deps, build, run unit + integration + browser tests
+#   make test-unit T=test_loc_shm           one unit binary
+#   make test-integ T=20-message N='fork'   one integration file (or T=20),
+#                                           only the tests named like N
+#   make test-browser T=10 N='3-party'      the same for the browser tests
 #   make web             build the KwikyKonf bundle (web/dist/)
 #   make test-san        the same tests under ASan + UBSan
 #   make bench           load tests against sipmesh and Kamailio
@@ -83,14 +87,20 @@ test: deps
 	@$(MAKE) --no-print-directory build-all $(UNIT_TESTS)
 	@$(MAKE) --no-print-directory test-unit test-integ test-deploy test-browser
 
-test-unit: $(UNIT_TESTS)
-	@sh tests/unit/run.sh $(UNIT_TESTS)
+# T picks one unit binary (test_loc_shm) or test file (20-message, or
+# 20); N a test name pattern (node --test-name-pattern).
+UNIT_SEL = $(if $(T),$(filter %/$(T),$(UNIT_TESTS)),$(UNIT_TESTS))
+TEST_ARGS = $(if $(N),-n '$(N)') $(T)
+
+test-unit: $(UNIT_SEL)
+	@$(if $(UNIT_SEL),,echo "unit: no unit test binary $(T) (tests/unit/*/$(T).c)" >&2; exit 2;) \
+	sh tests/unit/run.sh $(UNIT_SEL)
 
 test-integ: $(BINS)
-	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh $(TEST_ARGS)
 
 test-browser: $(BINS)
-	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/browser/run.sh
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/browser/run.sh $(TEST_ARGS)
 
 test-deploy: $(BINS)
 	@SIPMESH_CORE=$(abspath $(BIN))/sipmesh-core sh deploy/check.sh
