@@ -43,6 +43,7 @@ struct rtpc_inst {
 	uint64_t since_ms;		/* last up/down change */
 	void *io;			/* the process's socket for it */
 	int ping_open;			/* a ping is in flight */
+	uint64_t heard_ms;		/* last datagram from it (0: never) */
 };
 
 struct rtpc_pool {
@@ -93,6 +94,7 @@ struct rtpc_ng {
 	uint64_t seq;
 	int inst;
 	int tries, max_tries;		/* sends so far, allowed */
+	uint64_t first_sent;		/* time of the first send */
 	uint64_t deadline;
 	void *owner;			/* the request, or NULL for a ping */
 	size_t cookie_len;

@@ -72,7 +72,8 @@ rtpc_ng_new(struct rtpc_ng_tab *t, int inst, const char *dict, size_t len,
 void
 rtpc_ng_sent(struct rtpc_ng_tab *t, struct rtpc_ng *ng, uint64_t now)
 {
-	ng->tries++;
+	if (ng->tries++ == 0)
+		ng->first_sent = now;
 	ng->deadline = now + (uint64_t)t->timeout_ms;
 	list_remove(&ng->order);
 	list_insert_tail(&t->order, &ng->order);

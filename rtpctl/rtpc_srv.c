@@ -21,7 +21,10 @@
  * a row take an instance out, one answer brings it back.  Certain
  * death takes it out at once: "connection refused" (an ICMP port
  * unreachable on the connected socket: nothing listens) or a command
- * unanswered after all its sends.  When an instance goes out, each of
+ * unanswered after all its sends.  Only silence counts: a ping or
+ * command that times out while the instance answered anything else
+ * since it was sent fails alone (a busy rtpengine under load is slow,
+ * not dead; taking it out would move every new call and flap).  When an instance goes out, each of
  * its open commands is settled: the first offer of a call that this
  * very request placed there moves to another instance (so a new call
  * does not fail because its first pick died), anything else of a call
@@ -407,6 +410,7 @@ rtpc_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
 	}
 	if (nread == 0)
 		return;
+	s->pool.inst[i].heard_ms = rtpc_now(s);
 	ng = rtpc_ng_match(&s->ng, b->base, (size_t)nread, &dict, &dlen);
 	if (ng == NULL || ng->inst != i) {
 		s->st.stray_replies++;
@@ -432,6 +436,19 @@ rtpc_on_ng_timer(uv_timer_t *t)
 		if (ng->tries < ng->max_tries) {
 			s->st.retransmits++;
 			rtpc_ng_send(s, ng);
+			continue;
+		}
+		if (in->heard_ms && in->heard_ms >= ng->first_sent) {
+			/* The instance answered something since this went
+			 * out: it is alive but busy, or this one datagram
+			 * was lost.  Only this command fails (a first offer
+			 * moves on); taking the instance out here would
+			 * flap the pool under load. */
+			if (ng->owner)
+				s->st.timeouts++;
+			snprintf(why, sizeof(why), "rtpengine %s timed out",
+				 in->addr);
+			rtpc_ng_give_up(s, ng, ETIMEDOUT, why);
 			continue;
 		}
 		if (ng->owner == NULL) {

@@ -154,7 +154,7 @@ describe('40 media rtpctl', () => {
 	before(async () => {
 		env.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smr-'));
 		env.runDir = path.join(env.dir, 'run');
-		fs.mkdirSync(env.runDir);
+		fs.mkdirSync(env.runDir, { mode: 0o700 });
 		/* Each offer takes up to four ports; the stream test makes
 		 * about 150 calls. */
 		const [ra, rb] = freePortRanges(2, 1000);
@@ -318,6 +318,81 @@ describe('40 media rtpctl', () => {
 		assert.equal(r4.status, -121, `rtpengine's own error is -EREMOTEIO: ${r4.status} ${r4.reason}`);
 		assert.match(r4.reason, /^rtpengine 127\.0\.0\.1:\d+: /);
 		assert.equal(r4.reply.result, 'error');
+	});
+
+	/*
+	 * A busy or lossy rtpengine is not a dead one.  A third rtpctl sees
+	 * A through a relay that drops every send of one offer and passes
+	 * everything else (pings included): that offer times out and moves
+	 * to B, and A stays in the pool, because A kept answering.
+	 */
+	test('one lost command does not take a live rtpengine out: the offer moves on, new calls still reach it', async (t) => {
+		const [A, B] = env.eng;
+		const relay = dgram.createSocket('udp4');
+		let client = null;
+		let dropped = 0;
+		let doomed = null;
+		relay.on('message', (m, rinfo) => {
+			if (rinfo.port === A.ng) {
+				if (client) relay.send(m, client.port, client.address);
+				return;
+			}
+			client = rinfo;
+			if (doomed === null && m.includes('slow-')) doomed = /slow-[^:\s]+@integ\.test/.exec(m.toString('latin1'))[0];
+			if (doomed && m.includes(doomed)) {
+				dropped++;
+				return;
+			}
+			relay.send(m, A.ng, HOST);
+		});
+		await new Promise((r) => relay.bind(0, HOST, r));
+		const relayAddr = `${HOST}:${relay.address().port}`;
+		const conf = path.join(env.dir, 'lossy.conf');
+		fs.writeFileSync(conf, fs.readFileSync(env.conf, 'latin1')
+			.replace(/^instances = .*$/m, `instances = ${relayAddr}/1 ${B.addr}/1`)
+			.replace(/^ipc = .*$/m, `ipc = ipc://${env.runDir}/rtpctl-lossy`));
+		const bin = path.join(process.env.SIPMESH_BIN || '', 'sipmesh-rtpctl');
+		const lossy = new Proc('rtpctl-lossy', bin, ['-c', conf, '-i', '1']);
+		procs.push(lossy);
+		const probe = new Probe(`ipc://${env.runDir}/rtpctl-lossy`);
+		try {
+			await waitUntil(async () => {
+				if (!lossy.alive) throw new Error(`rtpctl-lossy ${lossy.status}:\n${lossy.tail()}`);
+				return (await probe.send({ command: 'ping' }, 500)).status === 0;
+			}, DEADLINE_MS, 'rtpctl-lossy relaying a ping');
+			const t0 = Date.now();
+			/* Offers until one lands on the relay first and is lost
+			 * there: it must still succeed, on B, after the resends. */
+			let moved = null;
+			for (let i = 0; i < 20 && !moved; i++) {
+				const cid = callId('slow');
+				doomed = null;
+				const r = await probe.send(offer(cid));
+				assert.equal(r.status, 0, `offer ${cid}: ${r.reason}`);
+				if (doomed === cid) moved = r;
+				else doomed = 'none';	/* only the first slow offer to reach the relay */
+			}
+			assert.ok(moved, 'an offer went to the relay first');
+			assert.equal(moved.instance, B.addr, 'the lost offer moved to B');
+			assert.equal(dropped, NG_TRIES, 'every send of it was lost');
+			assert.ok(moved.ms >= NG_TIMEOUT_MS * NG_TRIES, `it waited for its resends (${moved.ms} ms)`);
+			/* A is still in: new calls reach it through the relay. */
+			doomed = 'none';
+			const used = new Set();
+			for (let i = 0; i < 6; i++) {
+				const r = await probe.send(offer(callId('after')));
+				assert.equal(r.status, 0, r.reason);
+				used.add(r.instance);
+			}
+			assert.ok(used.has(relayAddr), `new calls still go to A (used ${[...used]})`);
+			const down = lossy.lines.find((l) => l.t >= t0 && l.s.includes('is down'));
+			assert.equal(down, undefined, `no instance was taken out: ${down && down.s}`);
+			t.diagnostic(`lost offer answered from B after ${moved.ms} ms; A kept its calls`);
+		} finally {
+			await probe.close();
+			await lossy.stop();
+			relay.close();
+		}
 	});
 
 	test('a hung rtpengine (SIGSTOP): commands are resent, new calls move on, pings take it out and back', async (t) => {
