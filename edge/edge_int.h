@@ -207,6 +207,14 @@ int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
 int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
+ * edge_ws.c: whether s[0..len) is UTF-8 as RFC 3629 defines it: no
+ * overlong forms, no surrogates (U+D800..U+DFFF), nothing past
+ * U+10FFFF, no truncated sequence.  Decides a WebSocket frame's type
+ * both ways (RFC 6455 8.1).  O(len), no allocation; len 0 is valid.
+ */
+int edge_utf8_valid(const unsigned char *s, size_t len);
+
+/*
  * edge_udp.c, for every transport: the address e listens on for
  * transport (its default port when the address names none) into *sa.
  * Returns 0, -ENOENT when the transport is off (logged when only the
@@ -265,7 +273,7 @@ struct edge_conn;
 struct edge_conn_ops {
 	/*
 	 * Queues one SIP message for the peer (WebSocket: one text
-	 * frame).  Returns 0, -ENOBUFS when the connection's bounded
+	 * frame, or binary when it is not UTF-8).  Returns 0, -ENOBUFS when the connection's bounded
 	 * write queue is full (a slow reader: the caller closes it), or
 	 * another negative errno.  Never blocks.
 	 */
@@ -390,6 +398,7 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 	X(conns_idle)		/* closed: idle or handshake timeout */ \
 	X(drop_conn_gone)	/* core message for a closed conn */ \
 	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
+	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
 	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */
 
 struct edge_stats {
