@@ -154,6 +154,18 @@ int edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 void edge_sip_reply_dest(const struct edge_sip_scan *sc,
 			 const union env_sa *src, union env_sa *dst);
 
+/*
+ * The name a TLS connection opened for the message in buf must prove
+ * (RFC 5922 4, 7): for a request the host of the URI the next hop was
+ * found from (RFC 3263: the top Route, else the Request-URI; the host,
+ * not a maddr), for a response the sent-by host of its top Via (RFC
+ * 3261 18.2.2).  A name or a numeric address, IPv6 without brackets,
+ * NUL-terminated into out.  Returns 0, -EINVAL when there is no such
+ * URI or host, -ENOSPC when out is too small.
+ */
+int edge_sip_next_hop_host(const struct edge_sip_scan *sc, const char *buf,
+			   size_t len, char *out, size_t cap);
+
 /* ---- transports ---- */
 
 struct edge_tp;
@@ -353,6 +365,13 @@ struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
 /* An open or pending connection of that transport to exactly dst. */
 struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
 				     int transport, const union env_sa *dst);
+/* The next such connection after `after` (one edge_conn_find_dst()
+ * returned), or NULL: several TLS connections to one address may
+ * each have proved a different name. */
+struct edge_conn *edge_conn_find_dst_after(const struct edge_conn_table *t,
+					   int transport,
+					   const union env_sa *dst,
+					   const struct edge_conn *after);
 /* Inbound connections from sa's IP (any port). */
 int edge_conn_ip_count(const struct edge_conn_table *t,
 		       const union env_sa *sa);
@@ -399,7 +418,11 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 	X(drop_conn_gone)	/* core message for a closed conn */ \
 	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
 	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
-	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */
+	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */ \
+	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
+				   not for the URI's host */ \
+	X(undelivered)		/* requests handed back: their outbound
+				   connection never opened */
 
 struct edge_stats {
 #define EDGE_STAT_FIELD(f) uint64_t f;
@@ -461,6 +484,17 @@ void edge_fwd_from_core(void *arg, const char *buf, size_t len);
  * location store is shared, one core suffices.  Idempotent.
  */
 void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
+
+/*
+ * A transport's outbound connection c closed before it carried the
+ * message in buf (connect failed, TLS peer refused, handshake stuck):
+ * a request goes back to the core named in its branch as
+ * ENV_CONN_CLOSED with ENV_F_DIAL_FAILED, so that branch fails at once
+ * with 503 (RFC 3261 16.9) instead of timing out; anything else is
+ * dropped.  buf is borrowed for the call only.
+ */
+void edge_fwd_undelivered(struct edge *e, const struct edge_conn *c,
+			  const char *buf, size_t len);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);
