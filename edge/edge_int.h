@@ -207,7 +207,9 @@ int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
  * edge_stream.c: SIP over a byte stream (RFC 3261 18.3), TCP or, for
- * a secure transport, TLS with me->tls_cert/tls_key.
+ * a secure transport, TLS with me->tls_cert/tls_key; peers it dials
+ * must chain to me->tls_ca and prove the next hop's host (RFC 5922).
+ * Fails (logged) when a certificate, key or tls_ca does not load.
  */
 int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
 

@@ -53,6 +53,7 @@
 
 #define EDGE_STREAM_RBUF (64 * 1024)
 #define EDGE_STREAM_BACKLOG 1024
+#define EDGE_STREAM_NAME_MAX 256	/* a DNS name is at most 253 */
 
 struct edge_sconn;
 
@@ -810,7 +811,7 @@ edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
 	struct edge *e = st->edge;
 	struct edge_conn *c;
 	struct edge_sconn *s;
-	char to[64], name[CFG_ADDR_LEN];
+	char to[64], name[EDGE_STREAM_NAME_MAX];
 	int secure = env_transport_is(tp->transport, ENV_TP_SECURE), rc;
 
 	if (conn_id) {
