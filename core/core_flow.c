@@ -10,8 +10,9 @@
 /*
  * An edge says a connection is gone: its bindings stop being used and,
  * when the edge hands back a request it could not deliver down that
- * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3)
- * instead of waiting for timer B or F.
+ * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3),
+ * or with 503 when the edge dialled a connection for it that never
+ * opened (ENV_F_DIAL_FAILED), instead of waiting for timer B or F.
  */
 void
 core_flow_failed(struct core *c, const struct env *in)
@@ -29,7 +30,12 @@ core_flow_failed(struct core *c, const struct env *in)
 	x = core_ctx_find(c, br, MSG_IS_CANCEL(m));
 	if (x) {
 		core_log_ctx(m);
-		core_ctx_fail(x, 430, NULL);
+		/* RFC 3261 16.9: a transport error, not a flow that a
+		 * binding named. */
+		if (in->flags & ENV_F_DIAL_FAILED)
+			core_ctx_fail(x, 503, "next hop unreachable");
+		else
+			core_ctx_fail(x, 430, NULL);
 		log_ctx_clear();
 	}
 done:

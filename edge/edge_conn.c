@@ -290,10 +290,18 @@ struct edge_conn *
 edge_conn_find_dst(const struct edge_conn_table *t, int transport,
 		   const union env_sa *dst)
 {
+	return edge_conn_find_dst_after(t, transport, dst, NULL);
+}
+
+struct edge_conn *
+edge_conn_find_dst_after(const struct edge_conn_table *t, int transport,
+			 const union env_sa *dst, const struct edge_conn *after)
+{
 	struct edge_conn *c;
 
-	for (c = t->by_dst[edge_sa_bucket(t, transport, dst, 1)]; c;
-	     c = c->dst_next)
+	c = after ? after->dst_next :
+		t->by_dst[edge_sa_bucket(t, transport, dst, 1)];
+	for (; c; c = c->dst_next)
 		if (c->transport == transport && edge_sa_same(&c->peer, dst, 1))
 			return c;
 	return NULL;

@@ -229,21 +229,31 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 		e->st.drop_reply++;
 }
 
+/* The known core named in the top Via branch of sc's message, or -1. */
+static int
+edge_branch_core(const struct edge *e, const struct edge_sip_scan *sc)
+{
+	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+	struct edge_via v;
+	int core;
+
+	if (edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
+	    v.branch.len == 0)
+		return -1;
+	core = sip_branch_core(v.branch.s, v.branch.len);
+	return core >= 0 && edge_core_known(e, core) ? core : -1;
+}
+
 static void
 edge_fwd_response(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 		  const union env_sa *src, const struct edge_sip_scan *sc,
 		  const char *buf, size_t len)
 {
-	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
 	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
-	struct edge_via v;
 	struct env env;
-	int core = -1, k, rc;
+	int core = edge_branch_core(e, sc), k, rc;
 
-	if (edge_sip_via_parse(&v, vh->value.s, vh->value.len) == 0 &&
-	    v.branch.len)
-		core = sip_branch_core(v.branch.s, v.branch.len);
-	if (core < 0 || !edge_core_known(e, core)) {
+	if (core < 0) {
 		e->st.drop_resp_foreign++;
 		log_call(LOG_SYS_SIP, LOG_LVL_DEBUG, cid.s, cid.len,
 			 "%d response with a foreign branch dropped", sc->status);
@@ -303,12 +313,14 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
  * Sends ENV_CONN_CLOSED for (transport, conn_id) to core_id, or when
  * core_id is 0 to the first core of the rendezvous order of the conn
  * id that takes it.  msg: a request that could not be delivered down
- * that connection (the core answers its branch with 430), or NULL.
+ * that connection (the core answers its branch with 430, or 503 with
+ * ENV_F_DIAL_FAILED in flags), or NULL.
  */
 static void
 edge_conn_closed_send(struct edge *e, int core_id, int transport,
 		      uint32_t conn_id, const union env_sa *peer,
-		      const union env_sa *local, const char *msg, size_t len)
+		      const union env_sa *local, const char *msg, size_t len,
+		      unsigned flags)
 {
 	int order[CFG_MAX_CORES], k, rc = -EAGAIN;
 	unsigned char key[4] = {
@@ -320,7 +332,8 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	memset(&env, 0, sizeof(env));
 	env.type = ENV_CONN_CLOSED;
 	env.transport = (uint8_t)transport;
-	env.flags = env_transport_is(transport, ENV_TP_WS) ? ENV_F_WS : 0;
+	env.flags = (uint8_t)(flags |
+			      (env_transport_is(transport, ENV_TP_WS) ? ENV_F_WS : 0));
 	env.edge_id = (uint16_t)e->me->id;
 	env.conn_id = conn_id;
 	env.src = *peer;
@@ -364,7 +377,25 @@ edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
 	       env_sa_str(&c->peer, peer, sizeof(peer)), why);
 	if (c->used && e->link)
 		edge_conn_closed_send(e, 0, c->transport, c->id, &c->peer,
-				      &c->local, NULL, 0);
+				      &c->local, NULL, 0, 0);
+}
+
+void
+edge_fwd_undelivered(struct edge *e, const struct edge_conn *c,
+		     const char *buf, size_t len)
+{
+	struct edge_sip_scan sc;
+	int core;
+
+	/* An ACK has no transaction to fail; a response has no branch of
+	 * ours to fail: the sender retransmits or times out. */
+	if (edge_sip_scan(&sc, buf, len) != 0 || !sc.is_request ||
+	    (sc.method.len == 3 && memcmp(sc.method.s, "ACK", 3) == 0) ||
+	    (core = edge_branch_core(e, &sc)) < 0)
+		return;
+	e->st.undelivered++;
+	edge_conn_closed_send(e, core, c->transport, c->id, &c->peer, NULL,
+			      buf, len, ENV_F_DIAL_FAILED);
 }
 
 /* A core's message for a connection: write it, or tell the core the
@@ -382,7 +413,7 @@ edge_fwd_to_conn(struct edge *e, const struct env *env)
 			  env_transport_name(env->transport), env->conn_id);
 		edge_conn_closed_send(e, env->core_id, env->transport,
 				      env->conn_id, &env->src, NULL, env->msg,
-				      env->len);
+				      env->len, 0);
 		return 0;
 	}
 	rc = c->ops->send(c, env->msg, env->len);

@@ -154,6 +154,18 @@ int edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 void edge_sip_reply_dest(const struct edge_sip_scan *sc,
 			 const union env_sa *src, union env_sa *dst);
 
+/*
+ * The name a TLS connection opened for the message in buf must prove
+ * (RFC 5922 4, 7): for a request the host of the URI the next hop was
+ * found from (RFC 3263: the top Route, else the Request-URI; the host,
+ * not a maddr), for a response the sent-by host of its top Via (RFC
+ * 3261 18.2.2).  A name or a numeric address, IPv6 without brackets,
+ * NUL-terminated into out.  Returns 0, -EINVAL when there is no such
+ * URI or host, -ENOSPC when out is too small.
+ */
+int edge_sip_next_hop_host(const struct edge_sip_scan *sc, const char *buf,
+			   size_t len, char *out, size_t cap);
+
 /* ---- transports ---- */
 
 struct edge_tp;
@@ -195,7 +207,9 @@ int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
  * edge_stream.c: SIP over a byte stream (RFC 3261 18.3), TCP or, for
- * a secure transport, TLS with me->tls_cert/tls_key.
+ * a secure transport, TLS with me->tls_cert/tls_key; peers it dials
+ * must chain to me->tls_ca and prove the next hop's host (RFC 5922).
+ * Fails (logged) when a certificate, key or tls_ca does not load.
  */
 int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
 
@@ -205,6 +219,14 @@ int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
  * also serves me->http_root.
  */
 int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_ws.c: whether s[0..len) is UTF-8 as RFC 3629 defines it: no
+ * overlong forms, no surrogates (U+D800..U+DFFF), nothing past
+ * U+10FFFF, no truncated sequence.  Decides a WebSocket frame's type
+ * both ways (RFC 6455 8.1).  O(len), no allocation; len 0 is valid.
+ */
+int edge_utf8_valid(const unsigned char *s, size_t len);
 
 /*
  * edge_udp.c, for every transport: the address e listens on for
@@ -265,7 +287,7 @@ struct edge_conn;
 struct edge_conn_ops {
 	/*
 	 * Queues one SIP message for the peer (WebSocket: one text
-	 * frame).  Returns 0, -ENOBUFS when the connection's bounded
+	 * frame, or binary when it is not UTF-8).  Returns 0, -ENOBUFS when the connection's bounded
 	 * write queue is full (a slow reader: the caller closes it), or
 	 * another negative errno.  Never blocks.
 	 */
@@ -345,6 +367,13 @@ struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
 /* An open or pending connection of that transport to exactly dst. */
 struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
 				     int transport, const union env_sa *dst);
+/* The next such connection after `after` (one edge_conn_find_dst()
+ * returned), or NULL: several TLS connections to one address may
+ * each have proved a different name. */
+struct edge_conn *edge_conn_find_dst_after(const struct edge_conn_table *t,
+					   int transport,
+					   const union env_sa *dst,
+					   const struct edge_conn *after);
 /* Inbound connections from sa's IP (any port). */
 int edge_conn_ip_count(const struct edge_conn_table *t,
 		       const union env_sa *sa);
@@ -390,7 +419,12 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 	X(conns_idle)		/* closed: idle or handshake timeout */ \
 	X(drop_conn_gone)	/* core message for a closed conn */ \
 	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
-	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */
+	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
+	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */ \
+	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
+				   not for the URI's host */ \
+	X(undelivered)		/* requests handed back: their outbound
+				   connection never opened */
 
 struct edge_stats {
 #define EDGE_STAT_FIELD(f) uint64_t f;
@@ -452,6 +486,17 @@ void edge_fwd_from_core(void *arg, const char *buf, size_t len);
  * location store is shared, one core suffices.  Idempotent.
  */
 void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
+
+/*
+ * A transport's outbound connection c closed before it carried the
+ * message in buf (connect failed, TLS peer refused, handshake stuck):
+ * a request goes back to the core named in its branch as
+ * ENV_CONN_CLOSED with ENV_F_DIAL_FAILED, so that branch fails at once
+ * with 503 (RFC 3261 16.9) instead of timing out; anything else is
+ * dropped.  buf is borrowed for the call only.
+ */
+void edge_fwd_undelivered(struct edge *e, const struct edge_conn *c,
+			  const char *buf, size_t len);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);

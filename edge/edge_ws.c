@@ -30,7 +30,12 @@
  * Writes only happen in LWS_CALLBACK_SERVER_WRITEABLE: a message from
  * a core is queued (bounded by edge_conn_wq_max(); a full queue is a
  * slow reader and closes the connection) and sent one frame per
- * writable event.
+ * writable event.  A message goes out as text only when it is valid
+ * UTF-8, else as binary (RFC 7118 5 allows both): SIP bodies may hold
+ * any bytes, and a browser fails its WebSocket on a text frame that is
+ * not UTF-8 (RFC 6455 8.1), so one such MESSAGE forked to a room would
+ * cut off every participant.  The check is one pass over the message
+ * when it is queued.
  *
  * The lws context and its vhosts are one per process; lws calls back
  * into them while it winds down after the edge asked it to stop, so
@@ -71,6 +76,7 @@ struct edge_ws {
 struct edge_wsmsg {
 	struct edge_wsmsg *next;
 	size_t len;
+	int binary;		/* not UTF-8: a binary frame */
 	unsigned char buf[];	/* LWS_PRE bytes of room, then the message */
 };
 
@@ -88,6 +94,51 @@ struct edge_wsconn {
 
 static struct edge_ws edge_ws_g;
 
+/* ---- UTF-8 ---- */
+
+/* lws 4.1.6 leaves text frames unchecked in this configuration, and
+ * RFC 7118 sends SIP as UTF-8 text: incoming text is checked here, and
+ * outgoing messages pick their frame type with it. */
+int
+edge_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return 0;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		if (len - i - 1 < n || s[i + 1] < lo || s[i + 1] > hi)
+			return 0;
+		for (size_t k = 2; k <= n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
 /* ---- queue ---- */
 
 static int
@@ -104,6 +155,9 @@ edge_wsconn_queue(struct edge_wsconn *wc, const char *buf, size_t len)
 		return -ENOMEM;
 	m->next = NULL;
 	m->len = len;
+	m->binary = !edge_utf8_valid((const unsigned char *)buf, len);
+	if (m->binary)
+		wc->v->w->edge->st.ws_binary_out++;
 	memcpy(m->buf + LWS_PRE, buf, len);
 	if (wc->q_tail)
 		wc->q_tail->next = m;
@@ -244,49 +298,6 @@ edge_ws_refuse(struct lws *wsi, struct edge_wsconn *wc,
 	return -1;
 }
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, at most U+10FFFF.
- * lws 4.1.6 leaves text frames unchecked in this configuration, and
- * RFC 7118 sends SIP as UTF-8 text. */
-static int
-edge_utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned lo = 0x80, hi = 0xbf;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3;
-		else
-			return 0;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-		else if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-		if (len - i - 1 < n || s[i + 1] < lo || s[i + 1] > hi)
-			return 0;
-		for (size_t k = 2; k <= n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-		i += n + 1;
-	}
-	return 1;
-}
-
 /* A whole message arrived. */
 static int
 edge_ws_message(struct lws *wsi, struct edge_wsconn *wc, const char *buf,
@@ -381,7 +392,8 @@ edge_ws_writeable(struct lws *wsi, struct edge_wsconn *wc)
 	if (wc->q_head == NULL)
 		wc->q_tail = NULL;
 	wc->q_bytes -= m->len;
-	n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	n = lws_write(wsi, m->buf + LWS_PRE, m->len,
+		      m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	free(m);
 	if (n < 0)
 		return -1;

@@ -97,6 +97,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("max_msg", max_msg, "65535", 512, 1048576),
 	ES("tls_cert", tls_cert, ""),
 	ES("tls_key", tls_key, ""),
+	ES("tls_ca", tls_ca, "/etc/ssl/certs/ca-certificates.crt"),
 	ES("http_root", http_root, "web/dist"),
 	EI("idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
 	EI("max_conns_per_ip", max_conns_per_ip, "1000", 0, 1000000),

@@ -42,6 +42,8 @@ struct cfg_edge {
 	char tls_cert[CFG_PATH_LEN];	/* PEM chain for TLS and WSS; empty:
 					   those two stay off */
 	char tls_key[CFG_PATH_LEN];	/* PEM private key */
+	char tls_ca[CFG_PATH_LEN];	/* PEM CA bundle that outbound TLS
+					   peers' certificates must chain to */
 	char http_root[CFG_PATH_LEN];	/* static files on the WS/WSS port;
 					   empty or missing: 404 */
 	int idle_timeout_s;	/* close a silent stream/WS connection */

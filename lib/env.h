@@ -80,6 +80,11 @@ enum env_transport {
 };
 
 #define ENV_F_WS 0x01		/* the client speaks SIP over WebSocket */
+#define ENV_F_DIAL_FAILED 0x02	/* ENV_CONN_CLOSED with a request: the
+				   connection the edge opened for it never
+				   carried it (connect refused, TLS peer
+				   refused): a transport error (RFC 3261
+				   16.9), not a failed flow */
 
 union env_sa {
 	struct sockaddr sa;

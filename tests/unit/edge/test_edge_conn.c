@@ -77,6 +77,41 @@ test_edge_conn__ids_are_unique_and_found(void **state)
 	free(c);
 }
 
+/* Several connections to one address (TLS to one host serving two
+ * names): the iteration visits each once, and only those. */
+static void
+test_edge_conn__find_dst_after_visits_every_match(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *c[4] = {
+		conn(ENV_TLS, "127.0.0.1", 5061, 1),
+		conn(ENV_TLS, "127.0.0.1", 5061, 1),
+		conn(ENV_TCP, "127.0.0.1", 5061, 1),
+		conn(ENV_TLS, "127.0.0.1", 5062, 1),
+	};
+	struct edge_conn *x;
+	int seen[4] = { 0 }, n = 0;
+
+	(void)state;
+	/* One bucket: every connection shares the chain. */
+	assert_int_equal(edge_conn_table_init(&t, 0, 0), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(edge_conn_add(&t, c[i], 10), 0);
+	for (x = edge_conn_find_dst(&t, ENV_TLS, &c[0]->peer); x;
+	     x = edge_conn_find_dst_after(&t, ENV_TLS, &c[0]->peer, x), n++)
+		for (int i = 0; i < 4; i++)
+			seen[i] += x == c[i];
+	assert_int_equal(n, 2);
+	assert_int_equal(seen[0], 1);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2] + seen[3], 0);
+	for (int i = 0; i < 4; i++) {
+		edge_conn_del(&t, c[i]);
+		free(c[i]);
+	}
+	edge_conn_table_fini(&t);
+}
+
 static void
 test_edge_conn__per_ip_cap_counts_inbound_only(void **state)
 {
@@ -200,6 +235,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edge_conn__ids_are_unique_and_found),
+		cmocka_unit_test(test_edge_conn__find_dst_after_visits_every_match),
 		cmocka_unit_test(test_edge_conn__per_ip_cap_counts_inbound_only),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),
 		cmocka_unit_test(test_edge_conn__matches_a_trivial_model),
