@@ -11,8 +11,10 @@
  * An edge says a connection is gone: its bindings stop being used and,
  * when the edge hands back a request it could not deliver down that
  * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3),
- * or with 503 when the edge dialled a connection for it that never
- * opened (ENV_F_DIAL_FAILED), instead of waiting for timer B or F.
+ * or as a transport error (RFC 3261 16.9: a 503 for the branch, 500 for
+ * the caller) when the edge could not carry it (ENV_F_DIAL_FAILED: a
+ * connection that never opened, a datagram too big to send), instead
+ * of waiting for timer B or F.
  */
 void
 core_flow_failed(struct core *c, const struct env *in)
@@ -33,7 +35,7 @@ core_flow_failed(struct core *c, const struct env *in)
 		/* RFC 3261 16.9: a transport error, not a flow that a
 		 * binding named. */
 		if (in->flags & ENV_F_DIAL_FAILED)
-			core_ctx_fail(x, 503, "next hop unreachable");
+			core_ctx_transport_error(x, "next hop unreachable");
 		else
 			core_ctx_fail(x, 430, NULL);
 		log_ctx_clear();

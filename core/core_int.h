@@ -134,6 +134,7 @@ struct core_ctx {
 	osip_message_t *final;	/* final non-2xx kept for best response */
 	int offered;		/* the request carried SDP */
 	char why[128];		/* Warning text for a code we made up */
+	int downstream;		/* code is a transport error's 503 (16.9) */
 	int cancel_wanted;	/* CANCEL once a provisional arrives */
 	int cancel_sent;
 	int timer_c;		/* timeout_at is timer C, not B */
@@ -218,6 +219,9 @@ void core_ctx_send_first(struct core_ctx *x, osip_message_t *m);
 /* Ends a branch still waiting for a response with code, which we make
  * up; why (may be NULL) becomes its Warning. */
 void core_ctx_fail(struct core_ctx *x, int code, const char *why);
+/* The transport could not carry the branch's request: it ends as if
+ * it got a 503 (RFC 3261 16.9), which goes upstream as 500 (16.7). */
+void core_ctx_transport_error(struct core_ctx *x, const char *why);
 struct core_ctx *core_ctx_find(struct core *c, const char *branch,
 			       int is_cancel);
 void core_ctx_cancel(struct core_ctx *x);

@@ -544,6 +544,13 @@ core_ctx_fail(struct core_ctx *x, int code, const char *why)
 		core_stx_branch_done(x->stx);
 }
 
+void
+core_ctx_transport_error(struct core_ctx *x, const char *why)
+{
+	x->downstream = 1;
+	core_ctx_fail(x, 503, why);
+}
+
 struct core_ctx *
 core_ctx_find(struct core *c, const char *branch, int is_cancel)
 {
@@ -737,7 +744,10 @@ core_stx_branch_done(struct core_stx *s)
 			core_resp_auth_merge(s, r);
 		core_stx_respond(s, r);
 	} else {
-		core_stx_respond_warn(s, best->code,
+		/* A 503 we made up for a next hop we could not reach says
+		 * nothing about this proxy: 500, as for a received 503. */
+		core_stx_respond_warn(s, best->code == 503 && best->downstream ?
+				      500 : best->code,
 				      best->why[0] ? best->why : NULL);
 	}
 }

@@ -313,8 +313,8 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
  * Sends ENV_CONN_CLOSED for (transport, conn_id) to core_id, or when
  * core_id is 0 to the first core of the rendezvous order of the conn
  * id that takes it.  msg: a request that could not be delivered down
- * that connection (the core answers its branch with 430, or 503 with
- * ENV_F_DIAL_FAILED in flags), or NULL.
+ * that connection (the core answers its branch with 430, or, with
+ * ENV_F_DIAL_FAILED in flags, fails it as a transport error), or NULL.
  */
 static void
 edge_conn_closed_send(struct edge *e, int core_id, int transport,
@@ -381,8 +381,8 @@ edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
 }
 
 void
-edge_fwd_undelivered(struct edge *e, const struct edge_conn *c,
-		     const char *buf, size_t len)
+edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+		     const union env_sa *peer, const char *buf, size_t len)
 {
 	struct edge_sip_scan sc;
 	int core;
@@ -394,8 +394,8 @@ edge_fwd_undelivered(struct edge *e, const struct edge_conn *c,
 	    (core = edge_branch_core(e, &sc)) < 0)
 		return;
 	e->st.undelivered++;
-	edge_conn_closed_send(e, core, c->transport, c->id, &c->peer, NULL,
-			      buf, len, ENV_F_DIAL_FAILED);
+	edge_conn_closed_send(e, core, transport, conn_id, peer, NULL, buf,
+			      len, ENV_F_DIAL_FAILED);
 }
 
 /* A core's message for a connection: write it, or tell the core the
@@ -485,6 +485,8 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 			log_warn(LOG_SYS_NET, "send to %s: %s",
 				 env_sa_str(&env.src, to, sizeof(to)),
 				 strerror(-rc));
+		edge_fwd_undelivered(e, env.transport, 0, &env.src, env.msg,
+				     env.len);
 	}
 }
 

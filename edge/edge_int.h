@@ -488,15 +488,19 @@ void edge_fwd_from_core(void *arg, const char *buf, size_t len);
 void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
 
 /*
- * A transport's outbound connection c closed before it carried the
- * message in buf (connect failed, TLS peer refused, handshake stuck):
- * a request goes back to the core named in its branch as
- * ENV_CONN_CLOSED with ENV_F_DIAL_FAILED, so that branch fails at once
- * with 503 (RFC 3261 16.9) instead of timing out; anything else is
- * dropped.  buf is borrowed for the call only.
+ * The message in buf could not be sent to peer over transport: an
+ * outbound connection (conn_id) closed before it carried it (connect
+ * failed, TLS peer refused, handshake stuck), or a datagram send
+ * failed for good (conn_id 0; too big for UDP: RFC 3261 18.1.1 would
+ * want TCP, which the peer may not have).  A request goes back to the
+ * core named in its branch as ENV_CONN_CLOSED with ENV_F_DIAL_FAILED,
+ * so that branch fails at once with 503 (RFC 3261 16.9) instead of
+ * timing out; anything else is dropped.  buf and peer are borrowed for
+ * the call only.
  */
-void edge_fwd_undelivered(struct edge *e, const struct edge_conn *c,
-			  const char *buf, size_t len);
+void edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+			  const union env_sa *peer, const char *buf,
+			  size_t len);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);

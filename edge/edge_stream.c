@@ -34,7 +34,7 @@
  * address reuses it only for the same name.  An outbound connection
  * that closes before it opened (refused connect, refused certificate,
  * stuck handshake) hands its queued requests back to their cores
- * (edge_fwd_undelivered()): the caller hears 503 at once.
+ * (edge_fwd_undelivered()): the caller hears 500 at once (RFC 3261 16.9, 16.7).
  */
 #include "edge/edge_int.h"
 #include "lib/log.h"
@@ -346,7 +346,8 @@ edge_sconn_undelivered(struct edge_sconn *s)
 				 s->pend_len, &scan, &f, &why) == 0 &&
 	       f.kind != EDGE_FRAME_MORE) {
 		if (f.kind == EDGE_FRAME_MSG)
-			edge_fwd_undelivered(e, &s->c, s->pend + off, f.len);
+			edge_fwd_undelivered(e, s->c.transport, s->c.id,
+					     &s->c.peer, s->pend + off, f.len);
 		off += f.len;
 		scan = 0;
 	}

@@ -9,9 +9,9 @@
  * is for another name, is signed by no trusted CA, proves the name
  * only in its subject CN or only through a wildcard is refused inside
  * the handshake: it never completes a TLS session, never reads a byte
- * of SIP, and the caller gets 503 at once.  A right-name certificate
+ * of SIP, and the caller gets 500 at once.  A right-name certificate
  * signed by the CA gets the request, with SNI naming the host.  A
- * refused TCP connect is answered 503 at once too.
+ * refused TCP connect is answered 500 at once too.
  */
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
@@ -148,7 +148,7 @@ describe('31 tls verify', () => {
 		const named = `tlsipname-${rand(3)}`;
 		await register(named, p.port, 'peer.test');
 		const r = await message(named);
-		assert.equal(r.status, 503);
+		assert.equal(r.status, 500);
 		assert.equal(p.requests.length, 1, 'nothing more reached the peer');
 	});
 
@@ -158,13 +158,13 @@ describe('31 tls verify', () => {
 		['a wildcard certificate (RFC 5922 7.2)', 'wildcard', 'hostname mismatch'],
 		['a self-signed right-name certificate', 'selfSigned', 'self-signed certificate'],
 	]) {
-		c.test(`${label} is refused at the handshake; the caller gets 503 at once`, async (t) => {
+		c.test(`${label} is refused at the handshake; the caller gets 500 at once`, async (t) => {
 			const p = await tlsPeer(t, pki[cred]);
 			const user = `tlsbad-${rand(3)}`;
 			const host = cred === 'wildcard' ? 'a.peer.test' : 'peer.test';
 			await register(user, p.port, host);
 			const r = await message(user);
-			assert.equal(r.status, 503, 'caller told at once');
+			assert.equal(r.status, 500, 'caller told at once');
 			assert.ok(r.ms < 3000, `answered in ${r.ms} ms, not after a timer`);
 			await waitUntil(() => p.failed.length > 0, 5000, 'the peer sees the handshake fail');
 			assert.equal(p.sessions.length, 0, 'no TLS session completed');
@@ -178,12 +178,12 @@ describe('31 tls verify', () => {
 				method: 'INVITE', ruri: `sip:${user}@a.test`, from: 'sip:caller@a.test', to: `sip:${user}@a.test`,
 				contact: `<${ua.contactUri('caller')}>`,
 			}, 10000);
-			assert.equal(inv.status, 503, 'INVITE answered 503');
+			assert.equal(inv.status, 500, 'INVITE answered 500');
 			assert.equal(p.requests.length, 0);
 		});
 	}
 
-	c.test('a refused TCP connect is answered 503 at once', async () => {
+	c.test('a refused TCP connect is answered 500 at once', async () => {
 		const port = await freePort();	/* nobody listens there */
 		const user = `tcpdead-${rand(3)}`;
 		const ua = await c.ua('reg-tcp');
@@ -193,7 +193,7 @@ describe('31 tls verify', () => {
 		});
 		assert.equal(reg.status, 200);
 		const r = await message(user);
-		assert.equal(r.status, 503);
+		assert.equal(r.status, 500);
 		assert.ok(r.ms < 3000, `answered in ${r.ms} ms`);
 		/* The edge goes on: a TCP listener there now gets the next one. */
 		const got = [];

@@ -174,12 +174,10 @@ describe('60 bad input', () => {
 	 * RFC 3261 18.1.1: a request too big for UDP goes over TCP; this
 	 * callee has no TCP, a transport error counts as a 503 from the
 	 * branch (16.9), and a proxy turns a best response of 503 into 500
-	 * (16.7 step 6).  Today the core sends no answer at all (the sender
-	 * times out): a todo until it does.
+	 * (16.7 step 6).  The edge hands the datagram it could not send
+	 * back to the core, which fails the branch at once.
 	 */
-	c.test('a MESSAGE that fits as sent but not with the proxy\'s Via, to a UDP-only callee: 500', {
-		todo: 'sipmesh sends no final response (lead told)',
-	}, async () => {
+	c.test('a MESSAGE that fits as sent but not with the proxy\'s Via, to a UDP-only callee: 500', async () => {
 		const u = `bigrcpt-${rand(3)}`;
 		const callee = await c.ua('bigrcpt');
 		await new Registration(callee, c.edge(), u).register(600);
