@@ -2,6 +2,8 @@
  * htab.c - the chained hash table of htab.h.  Chains are singly linked
  * and new entries go to the front, so the entry added last is found
  * first (what a transaction retransmitted soon after is looked for).
+ * Entries of one key share a hash, hence a chain: htab_find_next goes
+ * on from one of them without going back to the bucket.
  */
 #include "lib/htab.h"
 
@@ -73,15 +75,28 @@ htab_del(struct htab *t, struct htab_node *n)
 		}
 }
 
+/* The first entry from n on along its chain with hash and key. */
+static struct htab_node *
+htab_walk(struct htab_node *n, uint64_t hash, htab_eq_cb eq, const void *key)
+{
+	for (; n; n = n->next)
+		if (n->hash == hash && eq(n, key))
+			return n;
+	return NULL;
+}
+
 struct htab_node *
 htab_find(const struct htab *t, uint64_t hash, htab_eq_cb eq, const void *key)
 {
 	if (t->b == NULL)
 		return NULL;
-	for (struct htab_node *n = t->b[hash & t->mask]; n; n = n->next)
-		if (n->hash == hash && eq(n, key))
-			return n;
-	return NULL;
+	return htab_walk(t->b[hash & t->mask], hash, eq, key);
+}
+
+struct htab_node *
+htab_find_next(const struct htab_node *prev, htab_eq_cb eq, const void *key)
+{
+	return htab_walk(prev->next, prev->hash, eq, key);
 }
 
 struct htab_node *

@@ -31,6 +31,10 @@ struct htab {
 	size_t n;		/* entries */
 };
 
+/* The object holding node n, which is its member `member`. */
+#define htab_entry(n, type, member) \
+	((type *)(void *)((char *)(n) - offsetof(type, member)))
+
 /* Returns nonzero when n's key is key (the caller's key type). */
 typedef int (*htab_eq_cb)(const struct htab_node *n, const void *key);
 
@@ -51,6 +55,16 @@ void htab_del(struct htab *t, struct htab_node *n);
 /* The entry under hash for which eq(node, key) holds, or NULL. */
 struct htab_node *htab_find(const struct htab *t, uint64_t hash,
 			    htab_eq_cb eq, const void *key);
+
+/*
+ * The next entry after prev (which htab_find or this returned and is
+ * still in the table) under the same hash for which eq(node, key)
+ * holds, or NULL: with htab_find it visits once each entry of a key
+ * added more than once.  No add may come between the calls (a
+ * doubling reorders the chains).
+ */
+struct htab_node *htab_find_next(const struct htab_node *prev, htab_eq_cb eq,
+				 const void *key);
 
 /*
  * For draining a table: the first entry in bucket *pos or after it,

@@ -2,7 +2,8 @@
  * test_htab.c - the intrusive hash table against a trivial model (an
  * array of present flags), over a long random run of adds, deletes and
  * finds with a hash narrow enough to force collisions and chains; then
- * growth, draining with htab_any, and the empty (zeroed) table.
+ * growth, draining with htab_any, a key held by several entries
+ * (htab_find_next), and the empty (zeroed) table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +114,31 @@ test_htab__grows_and_drains(void **state)
 	htab_fini(&t);
 }
 
+/* Several entries of one key, among others that share their chain:
+ * htab_find then htab_find_next visit each of them once. */
+static void
+test_htab__find_next_visits_every_entry_of_a_key(void **state)
+{
+	static struct item items[64];
+	struct htab t = { 0 };
+	struct htab_node *n;
+	int seen[64] = { 0 }, k = 1000, visits = 0;
+
+	(void)state;
+	for (int i = 0; i < 64; i++) {
+		items[i].key = i % 4 == 0 ? 1000 : i;
+		/* One hash for all: every entry is in one chain. */
+		assert_int_equal(htab_add(&t, &items[i].h, 7), 0);
+	}
+	for (n = htab_find(&t, 7, item_eq, &k); n;
+	     n = htab_find_next(n, item_eq, &k), visits++)
+		seen[(struct item *)n - items]++;
+	assert_int_equal(visits, 16);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(seen[i], i % 4 == 0);
+	htab_fini(&t);
+}
+
 static void
 test_htab__empty_table(void **state)
 {
@@ -133,6 +159,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_htab__matches_model),
 		cmocka_unit_test(test_htab__grows_and_drains),
+		cmocka_unit_test(test_htab__find_next_visits_every_entry_of_a_key),
 		cmocka_unit_test(test_htab__empty_table),
 	};
 
