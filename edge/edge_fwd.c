@@ -39,6 +39,7 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	  const struct cfg_edge *me)
 {
 	memset(e, 0, sizeof(*e));
+	edge_conn_table_init(&e->conns, me->max_conns_per_ip);
 	e->loop = loop;
 	e->cfg = cfg;
 	e->me = me;
@@ -48,8 +49,7 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
 	e->env_buf = malloc(e->buf_cap + ENV_HDR_LEN);
-	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL ||
-	    edge_conn_table_init(&e->conns, 14, me->max_conns_per_ip) != 0) {
+	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL) {
 		edge_fini(e);
 		return -ENOMEM;
 	}

@@ -21,6 +21,8 @@
 
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/htab.h"
+#include "lib/list.h"
 
 struct link;
 
@@ -314,13 +316,9 @@ struct edge_conn {
 	uint64_t last_ms;	/* PENDING: created; OPEN: last activity */
 	const struct edge_conn_ops *ops;
 	/* table links */
-	struct edge_conn *id_next, *dst_next;
-	struct edge_conn *prev, *next;	/* in the list of its state */
+	struct htab_node by_id, by_dst;
+	struct list_node link;	/* in the list of its state */
 	struct edge_conn_ip *ip;
-};
-
-struct edge_conn_list {
-	struct edge_conn *head, *tail;
 };
 
 /*
@@ -330,18 +328,15 @@ struct edge_conn_list {
  * Every operation is O(1) on average.
  */
 struct edge_conn_table {
-	struct edge_conn **by_id, **by_dst;
-	struct edge_conn_ip **by_ip;
-	size_t mask;		/* buckets - 1, a power of two */
-	struct edge_conn_list list[2];	/* by enum edge_conn_state */
-	size_t n;
+	struct htab by_id;	/* by_id.n: connections in the table */
+	struct htab by_dst, by_ip;
+	struct list_node list[2];	/* by enum edge_conn_state */
 	uint32_t next_id;
 	int max_per_ip;		/* 0: no cap */
 };
 
-/* Allocates 2^bits buckets.  Returns 0 or -ENOMEM. */
-int edge_conn_table_init(struct edge_conn_table *t, unsigned bits,
-			 int max_per_ip);
+/* An empty table; its hash tables grow as connections come. */
+void edge_conn_table_init(struct edge_conn_table *t, int max_per_ip);
 /* Frees the buckets and the per-IP counters; the connections are the
  * transports' to free. */
 void edge_conn_table_fini(struct edge_conn_table *t);
@@ -368,8 +363,10 @@ struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
 struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
 				     int transport, const union env_sa *dst);
 /* The next such connection after `after` (one edge_conn_find_dst()
- * returned), or NULL: several TLS connections to one address may
- * each have proved a different name. */
+ * or this returned, still in the table), or NULL: several TLS
+ * connections to one address may each have proved a different name.
+ * No connection may be added between the calls (the table may grow
+ * and reorder its chains). */
 struct edge_conn *edge_conn_find_dst_after(const struct edge_conn_table *t,
 					   int transport,
 					   const union env_sa *dst,
