@@ -790,8 +790,15 @@ core_txn_on_response(struct core *c, const struct env *in,
 	struct core_stx *s;
 	osip_via_t *top;
 
-	if (br == NULL || sip_branch_core(br, strlen(br)) != c->id ||
-	    resp->cseq == NULL || resp->cseq->method == NULL) {
+	/* Before any lookup: a branch this core did not mint for this call
+	 * is a forgery (or another cluster's), never matched nor forwarded. */
+	if (br == NULL || core_branch_verify(c, resp, br) != 0) {
+		c->st.resp_forged++;
+		log_info(LOG_SYS_TXN, "%d response on a branch we did not "
+			 "mint dropped", code);
+		goto drop;
+	}
+	if (resp->cseq == NULL || resp->cseq->method == NULL) {
 		c->st.rx_bad++;
 		goto drop;
 	}
