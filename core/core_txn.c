@@ -805,8 +805,11 @@ core_txn_on_response(struct core *c, const struct env *in,
 	is_cancel = strcmp(resp->cseq->method, "CANCEL") == 0;
 	x = core_ctx_find(c, br, is_cancel);
 	if (x == NULL) {
+		/* RFC 3261 16.7 step 5 needs only a stray 2xx of an INVITE
+		 * upstream (its ACK is end to end); nothing else leaves. */
 		top = osip_list_get(&resp->vias, 0);
-		if (!is_cancel && code >= 200 && code < 300) {
+		if (code >= 200 && code < 300 &&
+		    strcmp(resp->cseq->method, "INVITE") == 0) {
 			core_resp_stateless(c, in, resp);
 			osip_via_free(top);
 		}
