@@ -78,42 +78,6 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	log_ctx_clear();
 }
 
-/* Adds "host:port" to the addresses no request may be sent to. */
-static void
-core_infra_add(struct core *c, const char *addr, int defport)
-{
-	char host[CFG_ADDR_LEN];
-	int port;
-
-	if (addr[0] == '\0' ||
-	    c->n_infra == (int)(sizeof(c->infra) / sizeof(*c->infra)) ||
-	    cfg_addr_split(addr, host, sizeof(host), &port, defport) != 0 ||
-	    env_sa_from(&c->infra[c->n_infra], host, port) != 0)
-		return;
-	c->n_infra++;
-}
-
-static void
-core_infra_init(struct core *c)
-{
-	const struct cfg *cfg = c->cfg;
-	char inst[sizeof(cfg->rtpctl_instances)], *save = NULL, *tok;
-
-	core_infra_add(c, cfg->redis, 6379);
-	snprintf(inst, sizeof(inst), "%s", cfg->rtpctl_instances);
-	for (tok = strtok_r(inst, " ,\t", &save); tok;
-	     tok = strtok_r(NULL, " ,\t", &save)) {
-		tok[strcspn(tok, "/")] = '\0';
-		core_infra_add(c, tok, 2223);
-	}
-	for (int i = 0; i < cfg->n_edges; i++) {
-		const struct cfg_edge *e = &cfg->edges[i];
-
-		for (int t = ENV_UDP; t < ENV_TP_END; t++)
-			core_infra_add(c, e->listen[t], env_transport_port(t));
-	}
-}
-
 static void
 core_expire_cb(uv_timer_t *t)
 {
@@ -149,13 +113,15 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = core_flow_key_load(c);
+	rc = core_key_load(c);
 	if (rc != 0) {
-		log_err(LOG_SYS_MAIN, "flow key in %s: %s", cfg->run_dir,
+		log_err(LOG_SYS_MAIN, "key in %s: %s", cfg->run_dir,
 			strerror(-rc));
 		goto fail;
 	}
-	core_infra_init(c);
+	rc = core_infra_init(c);
+	if (rc != 0)
+		goto fail;
 
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
@@ -255,7 +221,9 @@ core_stats_log(struct core *c)
 	log_notice(LOG_SYS_MAIN, "stats: requests %llu responses %llu bad %llu "
 		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
 		   "registers %llu (ok %llu, failed %llu) retrans %llu "
-		   "stateless %llu timeouts %llu stx %llu ctx %llu",
+		   "stateless %llu timeouts %llu stx %llu ctx %llu "
+		   "forged-responses %llu refused-routes %llu stray-acks %llu "
+		   "not-sent-to-self %llu",
 		   (unsigned long long)s->rx_requests,
 		   (unsigned long long)s->rx_responses,
 		   (unsigned long long)s->rx_bad, (unsigned long long)s->tx,
@@ -269,5 +237,9 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->stateless_fwd,
 		   (unsigned long long)s->timeouts,
 		   (unsigned long long)s->stx_live,
-		   (unsigned long long)s->ctx_live);
+		   (unsigned long long)s->ctx_live,
+		   (unsigned long long)s->resp_forged,
+		   (unsigned long long)s->route_refused,
+		   (unsigned long long)s->ack_stray,
+		   (unsigned long long)s->tx_infra);
 }

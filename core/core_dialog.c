@@ -24,7 +24,7 @@ core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
 	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64], sb[CFG_ADDR_LEN + 8];
 	osip_via_t *via = NULL;
 
-	if (sip_branch_make(branch, cap, c->id, token) < 0)
+	if (core_branch_make(c, m, token, branch, cap) < 0)
 		return -ENOSPC;
 	if (cfg_edge_sent_by(e, leg->transport, sb, sizeof(sb)) != 0)
 		snprintf(sb, sizeof(sb), "%s", e->advertise);
@@ -124,12 +124,13 @@ core_dialog_hangup(struct core_ctx *x, const osip_message_t *resp)
 		osip_message_set_version(m, osip_strdup("SIP/2.0"));
 		snprintf(num, sizeof(num), "%lu",
 			 strtoul(resp->cseq->number, NULL, 10) + (unsigned)k);
+		/* The Call-ID first: our branch is signed for it. */
 		if (osip_uri_clone(ct->url, &m->req_uri) != 0 ||
+		    osip_call_id_clone(resp->call_id, &m->call_id) != 0 ||
 		    core_via_push(c, m, &x->down, ++c->token, branch,
 				  sizeof(branch)) != 0 ||
 		    osip_from_clone(resp->from, &m->from) != 0 ||
 		    osip_to_clone(resp->to, &m->to) != 0 ||
-		    osip_call_id_clone(resp->call_id, &m->call_id) != 0 ||
 		    osip_cseq_init(&m->cseq) != 0) {
 			osip_message_free(m);
 			return;

@@ -43,6 +43,17 @@ struct core_stats {
 	uint64_t stx_live, ctx_live;
 	uint64_t stateless_fwd, timeouts;
 	uint64_t media_cmds, media_errors;
+	uint64_t resp_forged;	/* responses on a branch we did not mint */
+	uint64_t route_refused;	/* in-dialog requests without our signed Route */
+	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
+	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
+};
+
+/* One of the cluster's own addresses (core_infra.c). */
+struct core_infra {
+	union env_sa sa;	/* normalised */
+	uint8_t stream;		/* a TCP service, else UDP */
+	uint8_t local;		/* on this host: any local address matches */
 };
 
 struct rtpc_client;
@@ -76,9 +87,12 @@ struct core {
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
-	unsigned char flow_key[32];	/* HMAC key of flow tokens */
-	union env_sa infra[8 + 64 + 5 * CFG_MAX_EDGES];	/* never a next hop */
-	int n_infra;
+	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
+	struct core_infra infra[8 + 64 + 1 + CFG_MAX_CORES +
+				(ENV_TP_END + 1) * CFG_MAX_EDGES];
+	int n_infra;		/* never a destination */
+	union env_sa local[64];	/* this host's interface addresses */
+	int n_local;
 	struct core_stats st;
 	int stopping;
 };
@@ -185,18 +199,56 @@ int core_has_to_tag(const osip_message_t *m);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
 int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
-int core_flow_token(const struct core *c, const struct core_leg *l,
-		    char *out, size_t cap);
-int core_flow_parse(const struct core *c, const char *user,
-		    struct core_leg *l);
-int core_flow_key_load(struct core *c);
-int core_dest_is_infra(const struct core *c, const union env_sa *sa);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
 uint64_t core_now_ms(const struct core *c);
 int64_t core_wall_s(const struct core *c);
 /* The production clock: libuv's loop time and time(2); arg is the loop. */
 void core_clock_loop(struct core_clock *k, uv_loop_t *loop);
+
+/* core_sign.c: what the core mints and later trusts, under its key. */
+/* Loads the key: 0 or a negative errno. */
+int core_key_load(struct core *c);
+/* A Via branch naming this core for m's Call-ID and serial; returns
+ * its length or -ENOSPC.  core_branch_verify: 0 when branch is one this
+ * core minted for m's Call-ID, else -EINVAL. */
+int core_branch_make(const struct core *c, const osip_message_t *m,
+		     uint64_t serial, char *out, size_t cap);
+int core_branch_verify(const struct core *c, const osip_message_t *m,
+		       const char *branch);
+/* The signature parameter (";smsig=...") of a Record-Route URI with
+ * user part user (NULL: none) for m's dialog, into out; 0 or -ENOSPC.
+ * core_rr_verify: 0 when URI u carries the signature for m's Call-ID,
+ * else -EACCES. */
+int core_rr_param(const struct core *c, const osip_message_t *m,
+		  const char *user, char *out, size_t cap);
+int core_rr_verify(const struct core *c, const osip_message_t *m,
+		   const osip_uri_t *u);
+/* The flow token of leg l into out ("sm-f<edge>-<conn>-<transport>");
+ * core_flow_parse reads one back into l (0), or gives -EINVAL.  Only a
+ * signed Record-Route makes a token trusted. */
+int core_flow_token(const struct core_leg *l, char *out, size_t cap);
+int core_flow_parse(const char *user, struct core_leg *l);
+
+/* core_infra.c: the cluster's own addresses, never a destination. */
+/* Fills the infra table from the configuration and this host's
+ * interfaces; -EINVAL (logged) when an address cannot be compared. */
+int core_infra_init(struct core *c);
+/* Reads this host's interface addresses into c->local. */
+void core_infra_local_load(struct core *c);
+/* Adds "host:port" (port defport when it names none) as a stream
+ * (TCP) or datagram (UDP) service: 0, -EINVAL or -ENOSPC. */
+int core_infra_add(struct core *c, const char *addr, int defport,
+		   int stream);
+/* A v4-mapped IPv6 address becomes its IPv4 address, in place. */
+void core_sa_normalise(union env_sa *sa);
+/* Whether normalised sa is this host: a wildcard, loopback or one of
+ * c->local. */
+int core_sa_is_local(const struct core *c, const union env_sa *sa);
+/* Whether sending over transport to sa would reach one of the
+ * cluster's own services. */
+int core_dest_is_infra(const struct core *c, int transport,
+		       const union env_sa *sa);
 
 /* core_txn.c: transactions. */
 struct core_stx *core_stx_find(struct core *c, const osip_message_t *req,
@@ -236,8 +288,9 @@ void core_txn_on_response(struct core *c, const struct env *in,
 void core_txn_shutdown(struct core *c);
 
 /* core_dialog.c: requests the proxy writes itself. */
-/* Pushes our Via (branch from token, naming this core) for leg; the
- * branch is written to branch[cap].  Returns 0 or a negative errno. */
+/* Pushes our Via (branch signed for token and m's Call-ID, naming this
+ * core) for leg; the branch is written to branch[cap].  Returns 0 or a
+ * negative errno. */
 int core_via_push(struct core *c, osip_message_t *m,
 		  const struct core_leg *leg, uint64_t token, char *branch,
 		  size_t cap);

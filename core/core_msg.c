@@ -7,11 +7,6 @@
 #include "core/core_int.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
-#include <sys/random.h>
-#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,8 +115,20 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 		.src = to->dst, .msg = buf, .len = len,
 	};
 	int edge_id = to->edge_id, transport = to->transport;
+	char dst[64];
 	int n, rc;
 
+	/* The one door out: whatever chose the address (a Contact, a
+	 * Route, a Via, a spoofed source), the cluster's own services are
+	 * never a destination.  An open connection goes to its peer. */
+	if (to->conn_id == 0 && core_dest_is_infra(c, transport, &to->dst)) {
+		c->st.tx_infra++;
+		log_notice(LOG_SYS_NET, "not sent to %s over %s: one of the "
+			   "cluster's own addresses",
+			   env_sa_str(&to->dst, dst, sizeof(dst)),
+			   env_transport_name(transport));
+		return -EACCES;
+	}
 	n = env_encode(&e, c->sendbuf, c->sendcap);
 	if (n < 0) {
 		c->st.tx_fail++;
@@ -318,134 +325,6 @@ core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 				*edge_id = c->cfg->edges[i].id;
 			return 1;
 		}
-	}
-	return 0;
-}
-
-/*
- * Flow tokens (RFC 5626 5.2): the user part of a Record-Route entry we
- * write facing a party that is reachable only over its own connection,
- * "sm-f<edge>-<conn>-<transport>-<mac>".  An in-dialog request that
- * pops that entry goes back down the same connection, whatever its
- * Request-URI says (SIP.js writes "*.invalid" hosts).  The mac, an
- * HMAC-SHA256 of the rest under a key every core shares, makes tokens
- * unforgeable: connection ids are small numbers anyone could guess.
- */
-static uint64_t
-core_flow_mac(const struct core *c, unsigned e, unsigned cn, unsigned t)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char data[48];
-	uint64_t v = 0;
-	int n = snprintf(data, sizeof(data), "%u-%u-%u", e, cn, t);
-
-	HMAC(EVP_sha256(), c->flow_key, sizeof(c->flow_key),
-	     (const unsigned char *)data, (size_t)n, md, &mdlen);
-	for (int i = 0; i < 8 && i < (int)mdlen; i++)
-		v = v << 8 | md[i];
-	return v;
-}
-
-int
-core_flow_token(const struct core *c, const struct core_leg *l, char *out,
-		size_t cap)
-{
-	int n = snprintf(out, cap, "sm-f%u-%u-%u-%016llx", l->edge_id,
-			 l->conn_id, l->transport,
-			 (unsigned long long)core_flow_mac(c, l->edge_id,
-							   l->conn_id,
-							   l->transport));
-
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
-}
-
-int
-core_flow_parse(const struct core *c, const char *user, struct core_leg *l)
-{
-	unsigned e, cn, t;
-	unsigned long long mac;
-	int used = 0;
-
-	if (user == NULL || sscanf(user, "sm-f%u-%u-%u-%16llx%n", &e, &cn, &t,
-				   &mac, &used) != 4 || user[used] != '\0' ||
-	    e == 0 || e > 65535 || cn == 0 || !env_transport_valid((int)t) ||
-	    mac != core_flow_mac(c, e, cn, t))
-		return -EINVAL;
-	memset(l, 0, sizeof(*l));
-	l->edge_id = (uint16_t)e;
-	l->conn_id = cn;
-	l->transport = (uint8_t)t;
-	l->flags = env_transport_is((int)t, ENV_TP_WS) ? ENV_F_WS : 0;
-	return 0;
-}
-
-/*
- * The flow key: from [cluster] secret when set (the same on every host
- * of a cluster), else 32 random bytes in run_dir/flow.key, created by
- * the first core of the host and read by the others.
- */
-int
-core_flow_key_load(struct core *c)
-{
-	char path[CFG_PATH_LEN + 16];
-	ssize_t n = 0;
-	int fd;
-
-	if (c->cfg->secret[0]) {
-		SHA256((const unsigned char *)c->cfg->secret,
-		       strlen(c->cfg->secret), c->flow_key);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "%s/flow.key", c->cfg->run_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd >= 0) {
-		unsigned char k[sizeof(c->flow_key)];
-
-		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k) ||
-		    write(fd, k, sizeof(k)) != (ssize_t)sizeof(k)) {
-			close(fd);
-			unlink(path);
-			return -EIO;
-		}
-		close(fd);
-	} else if (errno != EEXIST) {
-		return -errno;
-	}
-	/* Another core may be writing it right now: retry briefly. */
-	for (int i = 0; i < 100; i++) {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return -errno;
-		n = read(fd, c->flow_key, sizeof(c->flow_key));
-		close(fd);
-		if (n == (ssize_t)sizeof(c->flow_key))
-			return 0;
-		usleep(10000);
-	}
-	return -EIO;
-}
-
-/*
- * Whether sa is part of the cluster itself (an edge's listener, Redis,
- * an rtpengine control port): no request is ever sent there, so a
- * Contact or Route cannot turn the proxy against its own services.
- */
-int
-core_dest_is_infra(const struct core *c, const union env_sa *sa)
-{
-	for (int i = 0; i < c->n_infra; i++) {
-		const union env_sa *x = &c->infra[i];
-
-		if (x->sa.sa_family != sa->sa.sa_family ||
-		    env_sa_port(x) != env_sa_port(sa))
-			continue;
-		if (sa->sa.sa_family == AF_INET &&
-		    x->in.sin_addr.s_addr == sa->in.sin_addr.s_addr)
-			return 1;
-		if (sa->sa.sa_family == AF_INET6 &&
-		    memcmp(&x->in6.sin6_addr, &sa->in6.sin6_addr, 16) == 0)
-			return 1;
 	}
 	return 0;
 }

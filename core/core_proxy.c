@@ -7,11 +7,11 @@
  *   1. broken request -> 400; bad URI scheme -> 416
  *   2. ACK / CANCEL / retransmission -> their transaction
  *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
- *   4. a Route naming us -> strip it and relay to the next hop
- *   5. in dialog (To tag) without our Route -> 404
- *   6. REGISTER -> registrar; OPTIONS to us -> 200
- *   7. local domain -> lookup: 404 unknown, 480 nobody now, else fork
- *   8. other domain -> 404 (federation by DNS comes later)
+ *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
+ *      -> strip it and relay to the next hop; anything else -> 403
+ *   5. REGISTER -> registrar; OPTIONS to us -> 200
+ *   6. local domain -> lookup: 404 unknown, 480 nobody now, else fork
+ *   7. other domain -> 404 (federation by DNS comes later)
  */
 #include "core/core_int.h"
 
@@ -112,22 +112,27 @@ core_set_max_forwards(osip_header_t *h, int v)
 
 /*
  * Pops the Route entries that name one of our edges (two with double
- * Record-Route).  Returns how many.  *out is the hop the last one
- * popped faces: its edge, and its flow when it carries a flow token.
- * Also undoes a strict router's rewrite (RFC 3261 16.4) when the
- * Request-URI is ours.
+ * Record-Route).  Returns how many, or -EACCES when `dialog` is set and
+ * one of them is not a Record-Route value we signed for this Call-ID:
+ * an in-dialog request routes through us on nothing else.  *out is the
+ * hop the last one popped faces: its edge, and its flow when a signed
+ * entry carries a flow token.  Also undoes a strict router's rewrite
+ * (RFC 3261 16.4) when the Request-URI is ours.
  */
 static int
-core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out)
+core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
+		  int dialog)
 {
 	osip_route_t *r;
-	int n = 0, eid;
+	int n = 0, eid, ok;
 
 	if (m->req_uri && m->req_uri->username == NULL &&
 	    core_uri_is_self(c, m->req_uri, &eid) &&
 	    osip_list_size(&m->routes) > 0) {
 		int last = osip_list_size(&m->routes) - 1;
 
+		if (dialog && core_rr_verify(c, m, m->req_uri) != 0)
+			return -EACCES;
 		r = osip_list_get(&m->routes, last);
 		osip_list_remove(&m->routes, last);
 		osip_uri_free(m->req_uri);
@@ -140,7 +145,10 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out)
 	}
 	while (n < 3 && (r = osip_list_get(&m->routes, 0)) != NULL &&
 	       r->url && core_uri_is_self(c, r->url, &eid)) {
-		if (core_flow_parse(c, r->url->username, out) != 0) {
+		ok = core_rr_verify(c, m, r->url) == 0;
+		if (dialog && !ok)
+			return -EACCES;
+		if (!ok || core_flow_parse(r->url->username, out) != 0) {
 			out->edge_id = (uint16_t)eid;
 			out->conn_id = 0;
 		}
@@ -165,29 +173,33 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 	if (leg->conn_id)
 		return 0;
 	rc = core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
-	if (rc == 0 && core_dest_is_infra(c, &leg->dst))
+	if (rc == 0 && core_dest_is_infra(c, leg->transport, &leg->dst))
 		return -EACCES;
 	return rc;
 }
 
 /* One Record-Route entry naming the edge of `l` on its transport, with
- * the flow token of the party behind `l` when it has a connection. */
+ * the flow token of the party behind `l` when it has a connection,
+ * signed for m's Call-ID. */
 static int
 core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 {
 	const struct cfg_edge *e = core_edge_or_first(c, l->edge_id);
 	osip_record_route_t *rr = NULL;
-	char v[CFG_ADDR_LEN + 96], sb[CFG_ADDR_LEN + 8], tok[48] = "";
-	char tp[24] = "";
+	char v[CFG_ADDR_LEN + 128], sb[CFG_ADDR_LEN + 8], tok[48] = "";
+	char tp[24] = "", sig[40];
 
 	if (cfg_edge_sent_by(e, l->transport, sb, sizeof(sb)) != 0)
 		snprintf(sb, sizeof(sb), "%s", e->advertise);
-	if (l->conn_id && core_flow_token(c, l, tok, sizeof(tok) - 1) == 0)
-		strcat(tok, "@");
+	if (l->conn_id && core_flow_token(l, tok, sizeof(tok)) != 0)
+		return -ENOSPC;
+	if (core_rr_param(c, m, l->conn_id ? tok : NULL, sig, sizeof(sig)) != 0)
+		return -ENOSPC;
 	if (l->transport != ENV_UDP)	/* UDP is a URI's default */
 		snprintf(tp, sizeof(tp), ";transport=%s",
 			 env_transport_key(l->transport));
-	snprintf(v, sizeof(v), "<sip:%s%s%s;lr>", tok, sb, tp);
+	snprintf(v, sizeof(v), "<sip:%s%s%s%s;lr%s>", tok, tok[0] ? "@" : "",
+		 sb, tp, sig);
 	if (osip_record_route_init(&rr) != 0)
 		return -ENOMEM;
 	if (osip_record_route_parse(rr, v) != 0 ||
@@ -250,8 +262,12 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
-	if (core_strip_routes(c, req, &out) == 0)
-		return 0;	/* not for us to route: drop it */
+	if (core_strip_routes(c, req, &out, 1) <= 0) {
+		/* Not for us to route: no transaction, no signed Route. */
+		c->st.ack_stray++;
+		log_info(LOG_SYS_SIP, "stray ACK dropped");
+		return 0;
+	}
 	mf = core_max_forwards(c, req, &mfh);
 	if (mf <= 0 || core_next_leg(c, req, &out) != 0)
 		return 0;
@@ -332,7 +348,8 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 
 	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
 		return -ENOENT;
-	if (!b->conn_id && core_dest_is_infra(c, &b->received))
+	if (!b->conn_id && core_dest_is_infra(c, b->transport ? b->transport :
+					       ENV_UDP, &b->received))
 		return -EACCES;
 	leg->edge_id = b->edge_id;
 	if (b->conn_id) {
@@ -342,7 +359,8 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 		leg->dst = b->received;
 		return 0;
 	}
-	if (core_uri_leg(u, leg) == 0 && !core_dest_is_infra(c, &leg->dst) &&
+	if (core_uri_leg(u, leg) == 0 &&
+	    !core_dest_is_infra(c, leg->transport, &leg->dst) &&
 	    (!have_src || strcmp(env_sa_ip(&leg->dst, a, sizeof(a)),
 				 env_sa_ip(&b->received, r, sizeof(r))) == 0))
 		return 0;
@@ -469,10 +487,14 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
 	if (core_has_to_tag(req)) {
-		/* In dialog: only what our Record-Route brought here is
-		 * ours to route (Kamailio's loose_route()). */
-		if (core_strip_routes(c, req, &out) == 0) {
-			core_reply(c, in, req, 404, "Not Here");
+		/* In dialog: only a Route set our Record-Route gave this
+		 * dialog is ours to route (Kamailio's loose_route()); the
+		 * rest would make us an open relay. */
+		if (core_strip_routes(c, req, &out, 1) <= 0) {
+			c->st.route_refused++;
+			log_info(LOG_SYS_SIP, "%s in dialog without our signed "
+				 "Route: 403", req->sip_method);
+			core_reply(c, in, req, 403, "Not Routed Here");
 			goto done;
 		}
 		if (core_method_is(req, "BYE"))
@@ -484,7 +506,7 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	 * proxy) is consumed; any other preloaded Route is dropped, as the
 	 * Kamailio default configuration does, so that nobody can make us
 	 * relay to a next hop of their choosing. */
-	core_strip_routes(c, req, &out);
+	core_strip_routes(c, req, &out, 0);
 	osip_list_special_free(&req->routes,
 			       (void (*)(void *))osip_route_free);
 	if (core_method_is(req, "REGISTER")) {

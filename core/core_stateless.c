@@ -2,18 +2,16 @@
  * core_stateless.c - responses forwarded with no transaction: a 2xx
  * whose client transaction has gone (a retransmission after the first
  * was forwarded) still has to reach the caller, so it follows its Via
- * (RFC 3261 16.11, 18.2.2: received and rport when present).  Cost: one
- * Via parse, no state kept.
+ * (RFC 3261 16.11, 18.2.2: received and rport when present).  Only a
+ * response whose top branch this core minted for its Call-ID gets here
+ * (core_txn_on_response checks), and core_send never lets it reach the
+ * cluster's own addresses.  Cost: one Via parse, no state kept.
  */
 #include "core/core_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-/*
- * A response that matches no client transaction: forward it statelessly
- * along its Via (RFC 3261 16.11), as for 2xx retransmissions after the
- * transaction has gone.
- */
 void
 core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 {
@@ -21,13 +19,21 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 	osip_generic_param_t *p = NULL;
 	struct core_leg up;
 	const char *host;
-	int port;
+	int port, tp;
 
 	core_leg_from_env(&up, in);
 	up.conn_id = 0;		/* the edge finds a connection to dst */
 	osip_list_remove(&m->vias, 0);
-	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
+	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL ||
+	    via->protocol == NULL)
 		return;
+	/* The next hop's own transport, as its Via names it; a WebSocket
+	 * client is reached on its connection only. */
+	tp = env_transport_parse(via->protocol, strlen(via->protocol));
+	if (!env_transport_is(tp, ENV_TP_DIAL))
+		return;
+	up.transport = (uint8_t)tp;
+	up.flags = 0;
 	host = via->host;
 	port = core_via_port(via);
 	if (osip_via_param_get_byname(via, "received", &p) == 0 && p &&
@@ -42,4 +48,3 @@ core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
 	c->st.stateless_fwd++;
 	core_send_msg(c, &up, m);
 }
-

@@ -790,16 +790,26 @@ core_txn_on_response(struct core *c, const struct env *in,
 	struct core_stx *s;
 	osip_via_t *top;
 
-	if (br == NULL || sip_branch_core(br, strlen(br)) != c->id ||
-	    resp->cseq == NULL || resp->cseq->method == NULL) {
+	/* Before any lookup: a branch this core did not mint for this call
+	 * is a forgery (or another cluster's), never matched nor forwarded. */
+	if (br == NULL || core_branch_verify(c, resp, br) != 0) {
+		c->st.resp_forged++;
+		log_info(LOG_SYS_TXN, "%d response on a branch we did not "
+			 "mint dropped", code);
+		goto drop;
+	}
+	if (resp->cseq == NULL || resp->cseq->method == NULL) {
 		c->st.rx_bad++;
 		goto drop;
 	}
 	is_cancel = strcmp(resp->cseq->method, "CANCEL") == 0;
 	x = core_ctx_find(c, br, is_cancel);
 	if (x == NULL) {
+		/* RFC 3261 16.7 step 5 needs only a stray 2xx of an INVITE
+		 * upstream (its ACK is end to end); nothing else leaves. */
 		top = osip_list_get(&resp->vias, 0);
-		if (!is_cancel && code >= 200 && code < 300) {
+		if (code >= 200 && code < 300 &&
+		    strcmp(resp->cseq->method, "INVITE") == 0) {
 			core_resp_stateless(c, in, resp);
 			osip_via_free(top);
 		}

@@ -1,5 +1,6 @@
 /*
- * sip.c - Via branch encoding, see sip.h.
+ * sip.c - Via branch encoding, see sip.h.  Cost: one pass over the
+ * branch, no allocation.
  */
 #include "lib/sip.h"
 
@@ -9,32 +10,67 @@
 
 #define SIP_BRANCH_PREFIX "z9hG4bKsm"
 #define SIP_BRANCH_PREFIX_LEN (sizeof(SIP_BRANCH_PREFIX) - 1)
+#define SIP_BRANCH_HEX 16
 
 int
-sip_branch_make(char *out, size_t cap, int core_id, uint64_t token)
+sip_branch_make(char *out, size_t cap, int core_id, uint64_t serial,
+		uint64_t mac)
 {
-	int n = snprintf(out, cap, SIP_BRANCH_PREFIX "%d.%016llx", core_id,
-			 (unsigned long long)token);
+	int n = snprintf(out, cap, SIP_BRANCH_PREFIX "%d.%016llx.%016llx",
+			 core_id, (unsigned long long)serial,
+			 (unsigned long long)mac);
 
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
 	return n;
 }
 
+/* Reads exactly SIP_BRANCH_HEX lower-case hex digits at s. */
+static int
+sip_hex16(const char *s, uint64_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < SIP_BRANCH_HEX; i++) {
+		char ch = s[i];
+		int d = ch >= '0' && ch <= '9' ? ch - '0' :
+			ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+
+		if (d < 0)
+			return -EINVAL;
+		*v = *v << 4 | (uint64_t)d;
+	}
+	return 0;
+}
+
 int
-sip_branch_core(const char *branch, size_t len)
+sip_branch_parse(const char *branch, size_t len, int *core_id,
+		 uint64_t *serial, uint64_t *mac)
 {
 	size_t i = SIP_BRANCH_PREFIX_LEN;
 	int id = 0;
 
 	if (len <= i || strncmp(branch, SIP_BRANCH_PREFIX, i) != 0)
-		return -1;
+		return -EINVAL;
 	for (; i < len && branch[i] >= '0' && branch[i] <= '9'; i++) {
 		id = id * 10 + (branch[i] - '0');
 		if (id > 65535)
-			return -1;
+			return -EINVAL;
 	}
-	if (i == SIP_BRANCH_PREFIX_LEN || i >= len || branch[i] != '.' || id == 0)
-		return -1;
-	return id;
+	if (i == SIP_BRANCH_PREFIX_LEN || id == 0 ||
+	    len - i != 2 * (1 + SIP_BRANCH_HEX) || branch[i] != '.' ||
+	    branch[i + 1 + SIP_BRANCH_HEX] != '.' ||
+	    sip_hex16(branch + i + 1, serial) != 0 ||
+	    sip_hex16(branch + i + 2 + SIP_BRANCH_HEX, mac) != 0)
+		return -EINVAL;
+	*core_id = id;
+	return 0;
+}
+
+int
+sip_branch_core(const char *branch, size_t len)
+{
+	uint64_t serial, mac;
+	int id;
+
+	return sip_branch_parse(branch, len, &id, &serial, &mac) == 0 ? id : -1;
 }

@@ -389,25 +389,6 @@ describe('45 security rfc', () => {
 		const c = cluster({ name: '45-security-rfc-txn', edges: 1, cores: 2, redis: true,
 			proxy: { t1_ms: 50, t2_ms: 400, timer_c_s: 180 } });
 
-		/* Sum over the cores of one counter of their SIGUSR1 stats line. */
-		async function coreStat(name) {
-			const since = Date.now();
-			for (const k of c.cores) process.kill(k.proc.pid, 'SIGUSR1');
-			let sum = 0;
-			await waitUntil(() => {
-				sum = 0;
-				for (const k of c.cores) {
-					const l = k.proc.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
-					if (!l) return false;
-					const m = new RegExp(`\\b${name} (\\d+)`).exec(l.s);
-					if (!m) return false;
-					sum += Number(m[1]);
-				}
-				return true;
-			}, 3000, 'the cores\' stats lines');
-			return sum;
-		}
-
 		c.test('a Contact at the cluster\'s Redis is never a next hop: FLUSHALL in a body flushes nothing', async (t) => {
 			const canary = `${c.prefix}canary-${rand(3)}`;
 			await c.redisCmd('SET', canary, 'alive');
@@ -453,12 +434,12 @@ describe('45 security rfc', () => {
 			assert.equal(r.status, 200, `REGISTER got ${r.status} ${r.reason}`);
 			reg.close();
 			const sender = await c.ua('sender');
-			const before = await coreStat('requests');
+			const before = await c.coreStat('requests');
 			const m = await sender.send(edge, {
 				method: 'MESSAGE', ruri: aor, from: 'sip:sender@a.test', to: aor, body: 'loop?',
 				contentType: 'text/plain', retransmit: false,
 			}, 10000);
-			const after = await coreStat('requests');
+			const after = await c.coreStat('requests');
 			t.diagnostic(`MESSAGE to a Contact at the edge: ${m.status} ${m.reason}; core requests +${after - before}`);
 			assert.ok(m.status >= 300, `the sender gets an error, got ${m.status} ${m.reason}`);
 			assert.ok(m.status !== 482 && m.status !== 483, `a loop ended in ${m.status} ${m.reason}`);

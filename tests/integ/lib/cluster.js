@@ -805,6 +805,26 @@ class Cluster {
 		if (this.dir && !process.env.SIPMESH_INTEG_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
 	}
 
+	/* Sum over the cores of one counter of their SIGUSR1 stats line
+	 * ("stats: ... name N ..."), read from the line each logs now. */
+	async coreStat(name) {
+		const since = Date.now();
+		for (const k of this.cores) process.kill(k.proc.pid, 'SIGUSR1');
+		let sum = 0;
+		await waitUntil(() => {
+			sum = 0;
+			for (const k of this.cores) {
+				const l = k.proc.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
+				if (!l) return false;
+				const m = new RegExp(`\\b${name} (\\d+)`).exec(l.s);
+				if (!m) return false;
+				sum += Number(m[1]);
+			}
+			return true;
+		}, 3000, 'the cores\' stats lines');
+		return sum;
+	}
+
 	edge(id = 1) {
 		const e = this.edges.find((x) => x.id === id);
 		if (!e) throw new Error(`no edge ${id}`);

@@ -171,12 +171,12 @@ function assertOk(r, what) {
 }
 
 /*
- * Registers user@domain from a fresh port through edge, then starts a
- * sipp UAS running scenario on that port.  Returns the running
- * SippRun (ready: its port is bound).
+ * Registers user@domain from a fresh port (o.port when given) through
+ * edge, then starts a sipp UAS running scenario on that port.  Returns
+ * the running SippRun (ready: its port is bound).
  */
 async function startUas(c, o) {
-	const port = await freePort();
+	const port = o.port || await freePort();
 	const reg = await runSipp(c, {
 		scenario: 'register.xml', dest: c.edge(o.registerEdge || o.edge || 1), port,
 		keys: { sm_user: o.user, sm_domain: o.domain || 'a.test', sm_expires: o.expires || 300 },

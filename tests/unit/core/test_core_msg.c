@@ -2,7 +2,9 @@
  * test_core_msg.c - what the core reads from a URI through the
  * transport table (lib/env.h): the transport and default port it
  * dials, whether a URI names one of the cluster's own edges on any
- * transport, and flow tokens carrying every transport.
+ * transport, flow tokens carrying every transport; what it signs (Via
+ * branches, Record-Route values) and what it refuses as its own
+ * address once normalised (core_sign.c, core_infra.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,29 +111,219 @@ test_core_msg__uri_is_self_on_every_transport(void **state)
 }
 
 /* A flow token round-trips every transport of the table and marks the
- * WebSocket ones; a token of another key is refused. */
+ * WebSocket ones. */
 static void
 test_core_msg__flow_token_every_transport(void **state)
 {
-	static struct core c, other;
 	char tok[128];
 
 	(void)state;
-	memset(c.flow_key, 7, sizeof(c.flow_key));
-	memset(other.flow_key, 8, sizeof(other.flow_key));
 	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
 		struct core_leg in = { .edge_id = 3, .conn_id = 77,
 				       .transport = (uint8_t)t }, out;
 
-		assert_int_equal(core_flow_token(&c, &in, tok, sizeof(tok)), 0);
-		assert_int_equal(core_flow_parse(&c, tok, &out), 0);
+		assert_int_equal(core_flow_token(&in, tok, sizeof(tok)), 0);
+		assert_int_equal(core_flow_parse(tok, &out), 0);
 		assert_int_equal(out.edge_id, 3);
 		assert_int_equal(out.conn_id, 77);
 		assert_int_equal(out.transport, t);
 		assert_int_equal(out.flags, env_transport_is(t, ENV_TP_WS) ?
 				 ENV_F_WS : 0);
-		assert_int_equal(core_flow_parse(&other, tok, &out), -EINVAL);
 	}
+}
+
+static osip_message_t *
+with_call_id(const char *cid)
+{
+	osip_message_t *m = NULL;
+
+	assert_int_equal(osip_message_init(&m), 0);
+	assert_int_equal(osip_message_set_call_id(m, cid), 0);
+	return m;
+}
+
+/* A branch verifies for the core, serial and Call-ID it was minted
+ * for and nothing else: not the next or previous serial, not another
+ * call, core or key. */
+static void
+test_core_msg__branch_signed_for_core_serial_and_call(void **state)
+{
+	static struct core c, other_key, other_id;
+	osip_message_t *m = with_call_id("a84b4c76e66710@pc33.example.com");
+	osip_message_t *m2 = with_call_id("a84b4c76e66711@pc33.example.com");
+	char b[SIP_BRANCH_MAX], forged[SIP_BRANCH_MAX];
+	uint64_t serial, mac;
+	int id;
+
+	(void)state;
+	c.id = other_key.id = 2;
+	other_id.id = 3;
+	memset(c.key, 7, sizeof(c.key));
+	memset(other_key.key, 8, sizeof(other_key.key));
+	memcpy(other_id.key, c.key, sizeof(c.key));
+	assert_true(core_branch_make(&c, m, 1000, b, sizeof(b)) > 0);
+	assert_int_equal(sip_branch_core(b, strlen(b)), 2);
+	assert_int_equal(core_branch_verify(&c, m, b), 0);
+	assert_int_equal(core_branch_verify(&c, m2, b), -EINVAL);
+	assert_int_equal(core_branch_verify(&other_key, m, b), -EINVAL);
+	assert_int_equal(core_branch_verify(&other_id, m, b), -EINVAL);
+	assert_int_equal(core_branch_verify(&c, m, NULL), -EINVAL);
+	assert_int_equal(sip_branch_parse(b, strlen(b), &id, &serial, &mac), 0);
+	for (int d = -2; d <= 2; d++) {
+		if (d == 0)
+			continue;
+		sip_branch_make(forged, sizeof(forged), 2, serial + (uint64_t)d,
+				mac);
+		assert_int_equal(core_branch_verify(&c, m, forged), -EINVAL);
+		sip_branch_make(forged, sizeof(forged), 2, serial, mac + (uint64_t)d);
+		assert_int_equal(core_branch_verify(&c, m, forged), -EINVAL);
+	}
+	osip_message_free(m);
+	osip_message_free(m2);
+}
+
+/* A Record-Route URI verifies for its dialog's Call-ID with its own
+ * user part (flow token) only. */
+static void
+test_core_msg__record_route_signed_for_call_and_flow(void **state)
+{
+	static struct core c;
+	osip_message_t *m = with_call_id("call-1"), *m2 = with_call_id("call-2");
+	char sig[48], text[256];
+	osip_uri_t *u;
+
+	(void)state;
+	memset(c.key, 9, sizeof(c.key));
+	assert_int_equal(core_rr_param(&c, m, "sm-f1-5-4", sig, sizeof(sig)), 0);
+	snprintf(text, sizeof(text), "sip:sm-f1-5-4@127.0.0.1:8080;"
+		 "transport=ws;lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), 0);
+	assert_int_equal(core_rr_verify(&c, m2, u), -EACCES);
+	osip_uri_free(u);
+	/* The same signature on another connection's token. */
+	snprintf(text, sizeof(text), "sip:sm-f1-6-4@127.0.0.1:8080;"
+		 "transport=ws;lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
+	osip_uri_free(u);
+	/* No user part, no signature, a made-up one. */
+	assert_int_equal(core_rr_param(&c, m, NULL, sig, sizeof(sig)), 0);
+	snprintf(text, sizeof(text), "sip:127.0.0.1:5060;lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), 0);
+	osip_uri_free(u);
+	u = uri("sip:127.0.0.1:5060;lr");
+	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
+	osip_uri_free(u);
+	u = uri("sip:127.0.0.1:5060;lr;smsig=0123456789abcdef");
+	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
+	osip_uri_free(u);
+	osip_message_free(m);
+	osip_message_free(m2);
+}
+
+/*
+ * The cluster's own addresses after normalisation: wildcards, 127/8,
+ * ::1, v4-mapped IPv6 and the host's interface addresses are one host;
+ * a remote service matches only itself; datagram and stream ports are
+ * apart (a UDP client on the TLS listener's port is a client).
+ */
+static void
+test_core_msg__infra_normalised_with_transport(void **state)
+{
+	static struct core c;
+	static const struct {
+		int tp;
+		const char *ip;
+		int port, infra;
+	} cases[] = {
+		{ ENV_UDP, "127.0.0.1", 5060, 1 },
+		{ ENV_UDP, "127.0.0.5", 5060, 1 },
+		{ ENV_UDP, "0.0.0.0", 5060, 1 },
+		{ ENV_UDP, "::1", 5060, 1 },
+		{ ENV_UDP, "::", 5060, 1 },
+		{ ENV_UDP, "::ffff:127.0.0.1", 5060, 1 },
+		{ ENV_UDP, "192.0.2.7", 5060, 1 },	/* an interface */
+		{ ENV_UDP, "::ffff:192.0.2.7", 5060, 1 },
+		{ ENV_UDP, "2001:db8::7", 5060, 1 },	/* an interface */
+		{ ENV_UDP, "192.0.2.8", 5060, 0 },
+		{ ENV_UDP, "127.0.0.1", 5062, 0 },
+		{ ENV_TCP, "127.0.0.1", 5060, 0 },	/* no TCP listener */
+		{ ENV_UDP, "127.0.0.1", 5061, 0 },	/* UDP on the TLS port */
+		{ ENV_UDP, "::ffff:127.0.0.1", 5061, 0 },
+		{ ENV_TCP, "127.0.0.1", 5061, 1 },
+		{ ENV_TLS, "0.0.0.0", 5061, 1 },
+		{ ENV_TLS, "192.0.2.7", 5061, 1 },
+		{ ENV_TCP, "::", 6379, 1 },		/* Redis */
+		{ ENV_TCP, "::ffff:127.0.0.2", 6379, 1 },
+		{ ENV_UDP, "127.0.0.1", 6379, 0 },
+		{ ENV_TCP, "::ffff:127.0.0.1", 8080, 1 },	/* WS, mapped */
+		{ ENV_TLS, "127.0.0.1", 8080, 1 },
+		{ ENV_UDP, "10.9.8.7", 2223, 1 },	/* remote rtpengine */
+		{ ENV_UDP, "::ffff:10.9.8.7", 2223, 1 },
+		{ ENV_UDP, "10.9.8.6", 2223, 0 },
+		{ ENV_UDP, "127.0.0.1", 2223, 0 },
+		{ ENV_TCP, "10.9.8.7", 2223, 0 },
+		{ ENV_TCP, "127.0.0.1", 7001, 1 },	/* nanomsg "*:7001" */
+		{ ENV_TCP, "10.1.1.1", 7002, 1 },	/* "eth0;10.1.1.1:7002" */
+		{ ENV_TCP, "127.0.0.1", 7002, 0 },
+	};
+
+	(void)state;
+	env_sa_from(&c.local[0], "192.0.2.7", 0);
+	env_sa_from(&c.local[1], "2001:db8::7", 0);
+	c.n_local = 2;
+	assert_int_equal(core_infra_add(&c, "0.0.0.0:5060", 5060, 0), 0);
+	assert_int_equal(core_infra_add(&c, "[::]", 5061, 1), 0);
+	assert_int_equal(core_infra_add(&c, "127.0.0.1:6379", 6379, 1), 0);
+	assert_int_equal(core_infra_add(&c, "10.9.8.7", 2223, 0), 0);
+	assert_int_equal(core_infra_add(&c, "[::ffff:127.0.0.1]:8080", 0, 1), 0);
+	assert_int_equal(core_infra_add(&c, "*:7001", 0, 1), 0);
+	assert_int_equal(core_infra_add(&c, "10.1.1.1:7002", 0, 1), 0);
+	assert_int_equal(core_infra_add(&c, "", 0, 1), 0);
+	assert_int_equal(core_infra_add(&c, "redis.example:6379", 0, 1), -EINVAL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		union env_sa sa;
+		int got;
+
+		assert_int_equal(env_sa_from(&sa, cases[i].ip, cases[i].port), 0);
+		got = core_dest_is_infra(&c, cases[i].tp, &sa);
+		if (got != cases[i].infra)
+			fail_msg("%s [%s]:%d: got %d, want %d",
+				 env_transport_name(cases[i].tp), cases[i].ip,
+				 cases[i].port, got, cases[i].infra);
+	}
+}
+
+/* core_infra_init takes the nanomsg tcp:// endpoints of the
+ * configuration, and the interface addresses getifaddrs lists. */
+static void
+test_core_msg__infra_init_reads_config_and_interfaces(void **state)
+{
+	static struct cfg cfg;
+	static struct core c;
+	union env_sa sa;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	snprintf(cfg.cores[0].ipc, sizeof(cfg.cores[0].ipc), "tcp://*:7101");
+	snprintf(cfg.rtpctl_ipc, sizeof(cfg.rtpctl_ipc),
+		 "ipc:///tmp/x tcp://lo;10.1.1.2:7102");
+	c.cfg = &cfg;
+	assert_int_equal(core_infra_init(&c), 0);
+	env_sa_from(&sa, "127.0.0.1", 7101);
+	assert_int_equal(core_dest_is_infra(&c, ENV_TCP, &sa), 1);
+	assert_int_equal(core_dest_is_infra(&c, ENV_UDP, &sa), 0);
+	env_sa_from(&sa, "10.1.1.2", 7102);
+	assert_int_equal(core_dest_is_infra(&c, ENV_TCP, &sa), 1);
+	/* Loopback is an interface too. */
+	env_sa_from(&sa, "127.0.0.1", 0);
+	assert_true(c.n_local > 0);
+	assert_int_equal(core_sa_is_local(&c, &sa), 1);
+	snprintf(cfg.redis, sizeof(cfg.redis), "redis.example:6379");
+	assert_int_equal(core_infra_init(&c), -EINVAL);
 }
 
 int
@@ -141,6 +333,10 @@ main(void)
 		cmocka_unit_test(test_core_msg__uri_leg_by_transport),
 		cmocka_unit_test(test_core_msg__uri_is_self_on_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_every_transport),
+		cmocka_unit_test(test_core_msg__branch_signed_for_core_serial_and_call),
+		cmocka_unit_test(test_core_msg__record_route_signed_for_call_and_flow),
+		cmocka_unit_test(test_core_msg__infra_normalised_with_transport),
+		cmocka_unit_test(test_core_msg__infra_init_reads_config_and_interfaces),
 	};
 
 	parser_init();

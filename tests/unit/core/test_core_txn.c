@@ -3,7 +3,8 @@
  * core_harness.h): best-response selection (RFC 3261 16.7 step 6),
  * CANCEL held until a provisional response (9.1), the retransmission
  * timers and their T2 cap (17.1.1.2, 17.1.2.2), timers B/F and C
- * (16.8), and the final response sent once every branch is done.
+ * (16.8), the final response sent once every branch is done, and
+ * responses matching no transaction (forged, or stray 2xx).
  */
 #include "tests/unit/core/core_harness.h"
 
@@ -322,6 +323,68 @@ test_core_txn__made_up_487_logged_with_call_id(void **state)
 	assert_non_null(strstr(log, want));
 }
 
+/*
+ * A response with no transaction: top Via branch minted by the core
+ * for Call-ID `minted_for`, the response's own Call-ID `cid`, CSeq
+ * method `method` and second Via `via2`.  Returns how many messages
+ * the core sent for it (in h->sent, until the next clear).
+ */
+static int
+stray(struct harness *h, const char *minted_for, const char *cid,
+      const char *method, const char *via2)
+{
+	osip_message_t *m = NULL;
+	char branch[SIP_BRANCH_MAX], text[1024];
+	struct env e;
+
+	assert_int_equal(osip_message_init(&m), 0);
+	osip_message_set_call_id(m, minted_for);
+	assert_true(core_branch_make(h->c, m, 77, branch, sizeof(branch)) > 0);
+	osip_message_free(m);
+	snprintf(text, sizeof(text), "SIP/2.0 200 OK\n"
+		 "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=%s\n"
+		 "Via: %s\n"
+		 "From: <sip:alice@example.com>;tag=a1\n"
+		 "To: <sip:bob@example.com>;tag=b1\n"
+		 "Call-ID: %s\nCSeq: 1 %s\nContent-Length: 0\n\n",
+		 branch, via2, cid, method);
+	h_clear(h);
+	h_env(&e, 5090);
+	core_txn_on_response(h->c, &e, h_parse(text));
+	return h_flush(h);
+}
+
+/* Only a 2xx of an INVITE on a branch the core minted for its Call-ID
+ * goes on statelessly, on its next Via's transport, never to the
+ * cluster's own listener; the rest is counted and dropped. */
+static void
+test_core_txn__stray_2xx_only_on_our_branch(void **state)
+{
+	struct harness *h = *state;
+	const char *udp = "SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-up";
+	struct core_stats before = h->c->st;
+
+	assert_int_equal(stray(h, "s1@t", "s1@t", "INVITE", udp), 1);
+	h_assert_sent(h, 0, "SIP/2.0 200");
+	assert_int_equal(env_sa_port(&h->leg[0].dst), 5099);
+	assert_int_equal(h->leg[0].transport, ENV_UDP);
+	assert_null(strstr(h->sent[0], "z9hG4bKsm"));	/* our Via is gone */
+	assert_int_equal(stray(h, "s1@t", "s2@t", "INVITE", udp), 0);
+	assert_int_equal(h->c->st.resp_forged, before.resp_forged + 1);
+	assert_int_equal(stray(h, "s3@t", "s3@t", "MESSAGE", udp), 0);
+	/* Received/rport at the edge's own UDP listener: not sent. */
+	assert_int_equal(stray(h, "s4@t", "s4@t", "INVITE", "SIP/2.0/UDP "
+			       "192.0.2.1;received=127.0.0.1;rport=5060;"
+			       "branch=z9hG4bK-up"), 0);
+	assert_int_equal(h->c->st.tx_infra, before.tx_infra + 1);
+	/* The same port over TCP is no listener of ours. */
+	assert_int_equal(stray(h, "s5@t", "s5@t", "INVITE", "SIP/2.0/TCP "
+			       "[::ffff:127.0.0.1]:5060;branch=z9hG4bK-up"), 1);
+	assert_int_equal(h->leg[0].transport, ENV_TCP);
+	assert_int_equal(h->c->st.resp_forged, before.resp_forged + 1);
+	h_clear(h);
+}
+
 int
 main(void)
 {
@@ -339,6 +402,7 @@ main(void)
 		T(test_core_txn__timer_b_times_out_with_408),
 		T(test_core_txn__timer_c_cancels_then_408),
 		T(test_core_txn__made_up_487_logged_with_call_id),
+		T(test_core_txn__stray_2xx_only_on_our_branch),
 #undef T
 	};
 

@@ -310,8 +310,11 @@ test_edge_fwd__response_follows_its_branch(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const branches[] = {
-		"z9hG4bKsm2.00ff", "z9hG4bKsm1.1", "z9hG4bKother", "z9hG4bKsm3.1",
-		"z9hG4bKsm9.1",
+		"z9hG4bKsm2.00000000000000ff.0123456789abcdef",
+		"z9hG4bKsm1.0000000000000001.0123456789abcdef",
+		"z9hG4bKsm1.1",		/* the old, unsigned form */
+		"z9hG4bKsm3.0000000000000001.0123456789abcdef",
+		"z9hG4bKsm9.0000000000000001.0123456789abcdef",
 	};
 	char msg[1024], *m;
 	struct env e;

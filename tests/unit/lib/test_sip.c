@@ -1,6 +1,6 @@
 /*
- * test_sip.c - the Via branch that names a core: make/core round trip,
- * and refusal of branches this cluster did not make.
+ * test_sip.c - the Via branch that names a core: make/parse round trip,
+ * and refusal of branches not of that form.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,12 +23,18 @@ test_sip__branch_round_trip(void **state)
 	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
 		for (size_t j = 0; j < sizeof(tokens) / sizeof(*tokens); j++) {
 			char b[SIP_BRANCH_MAX];
-			int n = sip_branch_make(b, sizeof(b), ids[i], tokens[j]);
+			uint64_t mac = ~tokens[j] ^ 0x5a, s, m;
+			int n = sip_branch_make(b, sizeof(b), ids[i], tokens[j],
+						mac), id;
 
 			assert_true(n > 0 && n < SIP_BRANCH_MAX);
 			assert_int_equal(strlen(b), n);
 			assert_memory_equal(b, "z9hG4bK", 7);	/* RFC 3261 cookie */
 			assert_int_equal(sip_branch_core(b, (size_t)n), ids[i]);
+			assert_int_equal(sip_branch_parse(b, (size_t)n, &id, &s,
+							  &m), 0);
+			assert_int_equal(id, ids[i]);
+			assert_true(s == tokens[j] && m == mac);
 		}
 }
 
@@ -36,11 +42,11 @@ static void
 test_sip__branch_make_reports_short_buffer(void **state)
 {
 	char b[SIP_BRANCH_MAX];
-	int n = sip_branch_make(b, sizeof(b), 12, 42);
+	int n = sip_branch_make(b, sizeof(b), 12, 42, 43);
 
 	(void)state;
 	for (size_t cap = 0; cap <= (size_t)n; cap++)
-		assert_int_equal(sip_branch_make(b, cap, 12, 42), -ENOSPC);
+		assert_int_equal(sip_branch_make(b, cap, 12, 42, 43), -ENOSPC);
 }
 
 static void
@@ -51,6 +57,15 @@ test_sip__branch_core_rejects_foreign_branches(void **state)
 		"z9hG4bKsm1", "z9hG4bKsm1x.1", "z9hG4bKsm0.1", "z9hG4bKsm65536.1",
 		"z9hG4bKsm99999999999999999999.1", "z9hG4bKSM1.1", "Z9HG4BKsm1.1",
 		"z9hG4bKsm-1.1", "z9hG4bKsm 1.1", "1234", "sm1.1",
+		/* the old, unsigned form and near misses of the new one */
+		"z9hG4bKsm1.000000000000002a",
+		"z9hG4bKsm1.000000000000002a.",
+		"z9hG4bKsm1.000000000000002a.000000000000002",
+		"z9hG4bKsm1.000000000000002a.000000000000002b0",
+		"z9hG4bKsm1.000000000000002A.000000000000002b",
+		"z9hG4bKsm1.000000000000002a-000000000000002b",
+		"z9hG4bKsm1.00000000000002a.0000000000000002b",
+		"z9hG4bKsm1.000000000000002a.00000000000000g2",
 	};
 
 	(void)state;
@@ -62,13 +77,15 @@ test_sip__branch_core_rejects_foreign_branches(void **state)
 static void
 test_sip__branch_core_respects_the_slice_length(void **state)
 {
-	static const char b[] = "z9hG4bKsm12.00ab;rport";
+	static const char b[] =
+		"z9hG4bKsm12.00000000000000ab.00000000000000cd;rport";
 
 	(void)state;
 	/* Not NUL-terminated slices: the length is the end. */
-	assert_int_equal(sip_branch_core(b, 16), 12);
+	assert_int_equal(sip_branch_core(b, 45), 12);
+	assert_int_equal(sip_branch_core(b, 46), -1);
+	assert_int_equal(sip_branch_core(b, 44), -1);
 	assert_int_equal(sip_branch_core(b, 11), -1);
-	assert_int_equal(sip_branch_core(b, 10), -1);
 	assert_int_equal(sip_branch_core(b, 3), -1);
 }
 

@@ -1,0 +1,220 @@
+/*
+ * core_infra.c - the cluster's own addresses, which are never a next
+ * hop: no reply, request or response goes to an edge's listener, Redis,
+ * an rtpengine control port or a nanomsg tcp:// endpoint, so nothing a
+ * sender writes (Contact, Route, Via, its own source address) turns the
+ * proxy against its own services or into a loop.
+ *
+ * An address is compared after normalising it: a v4-mapped IPv6
+ * address is its IPv4 address, and every local address (0.0.0.0, ::,
+ * 127/8, ::1 and each interface address getifaddrs lists at start) is
+ * one and the same "this host", so a service bound to a wildcard or to
+ * any local address covers them all.  The comparison includes the
+ * transport: datagrams (UDP) and streams (TCP, TLS, WS, WSS, Redis,
+ * nanomsg) are different port spaces, and a UDP client on the TLS
+ * listener's port number is a client like any other.  Cost: a linear
+ * scan of a few dozen entries per message sent.
+ */
+#include "core/core_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+void
+core_sa_normalise(union env_sa *sa)
+{
+	if (sa->sa.sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sa->in6.sin6_addr)) {
+		uint16_t port = sa->in6.sin6_port;
+		struct in_addr a;
+
+		memcpy(&a, &sa->in6.sin6_addr.s6_addr[12], 4);
+		memset(sa, 0, sizeof(*sa));
+		sa->in.sin_family = AF_INET;
+		sa->in.sin_port = port;
+		sa->in.sin_addr = a;
+	}
+}
+
+/* Whether normalised a and b are the same address (ports aside). */
+static int
+core_sa_addr_eq(const union env_sa *a, const union env_sa *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return 0;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	return a->sa.sa_family == AF_INET6 &&
+	       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+}
+
+int
+core_sa_is_local(const struct core *c, const union env_sa *sa)
+{
+	if (sa->sa.sa_family == AF_INET) {
+		uint32_t a = ntohl(sa->in.sin_addr.s_addr);
+
+		if (a == INADDR_ANY || (a >> 24) == 127)
+			return 1;
+	} else if (sa->sa.sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr) ||
+		    IN6_IS_ADDR_LOOPBACK(&sa->in6.sin6_addr))
+			return 1;
+	} else {
+		return 0;
+	}
+	for (int i = 0; i < c->n_local; i++)
+		if (core_sa_addr_eq(&c->local[i], sa))
+			return 1;
+	return 0;
+}
+
+void
+core_infra_local_load(struct core *c)
+{
+	struct ifaddrs *ifs = NULL;
+
+	c->n_local = 0;
+	if (getifaddrs(&ifs) != 0) {
+		log_warn(LOG_SYS_MAIN, "getifaddrs: %s: only loopback and "
+			 "wildcards count as this host", strerror(errno));
+		return;
+	}
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		union env_sa *sa;
+
+		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
+					    i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		if (c->n_local == (int)(sizeof(c->local) / sizeof(*c->local))) {
+			log_warn(LOG_SYS_MAIN, "more than %d interface "
+				 "addresses: the rest are not known as this host",
+				 c->n_local);
+			break;
+		}
+		sa = &c->local[c->n_local++];
+		memset(sa, 0, sizeof(*sa));
+		memcpy(sa, i->ifa_addr, i->ifa_addr->sa_family == AF_INET ?
+		       sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+		core_sa_normalise(sa);
+	}
+	freeifaddrs(ifs);
+}
+
+int
+core_infra_add(struct core *c, const char *addr, int defport, int stream)
+{
+	struct core_infra *x;
+	char host[CFG_ADDR_LEN];
+	int port;
+
+	if (addr[0] == '\0')
+		return 0;
+	if (c->n_infra == (int)(sizeof(c->infra) / sizeof(*c->infra)))
+		return -ENOSPC;
+	x = &c->infra[c->n_infra];
+	if (cfg_addr_split(addr, host, sizeof(host), &port, defport) != 0)
+		return -EINVAL;
+	/* nanomsg writes "*" for every interface. */
+	if (env_sa_from(&x->sa, strcmp(host, "*") == 0 ? "0.0.0.0" : host,
+			port) != 0)
+		return -EINVAL;
+	core_sa_normalise(&x->sa);
+	x->stream = (uint8_t)(stream != 0);
+	x->local = (uint8_t)core_sa_is_local(c, &x->sa);
+	c->n_infra++;
+	return 0;
+}
+
+/* Adds the tcp:// endpoints among a list of nanomsg addresses. */
+static int
+core_infra_add_nn(struct core *c, const char *list)
+{
+	char buf[1024], *save = NULL, *tok, *semi;
+	int rc = 0;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, " ,\t", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		if (strncmp(tok, "tcp://", 6) != 0)
+			continue;
+		tok += 6;
+		/* "tcp://iface;host:port" binds host through iface. */
+		semi = strchr(tok, ';');
+		rc = core_infra_add(c, semi ? semi + 1 : tok, 0, 1);
+	}
+	return rc;
+}
+
+/* Logs an address that could not be added; returns 1 then, else 0. */
+static int
+core_infra_bad(int rc, const char *what, const char *addr)
+{
+	if (rc == 0)
+		return 0;
+	log_err(LOG_SYS_MAIN, "%s %s cannot be kept from being a next hop: %s",
+		what, addr, strerror(-rc));
+	return 1;
+}
+
+int
+core_infra_init(struct core *c)
+{
+	const struct cfg *cfg = c->cfg;
+	char inst[sizeof(cfg->rtpctl_instances)], *save = NULL, *tok;
+	int bad = 0;
+
+	core_infra_local_load(c);
+	c->n_infra = 0;
+	bad += core_infra_bad(core_infra_add(c, cfg->redis, 6379, 1), "Redis",
+			      cfg->redis);
+	snprintf(inst, sizeof(inst), "%s", cfg->rtpctl_instances);
+	for (tok = strtok_r(inst, " ,\t", &save); tok;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		tok[strcspn(tok, "/")] = '\0';
+		bad += core_infra_bad(core_infra_add(c, tok, 2223, 0),
+				      "rtpengine", tok);
+	}
+	bad += core_infra_bad(core_infra_add_nn(c, cfg->rtpctl_ipc), "rtpctl",
+			      cfg->rtpctl_ipc);
+	for (int i = 0; i < cfg->n_cores; i++)
+		bad += core_infra_bad(core_infra_add_nn(c, cfg->cores[i].ipc),
+				      "core", cfg->cores[i].ipc);
+	for (int i = 0; i < cfg->n_edges; i++) {
+		const struct cfg_edge *e = &cfg->edges[i];
+
+		bad += core_infra_bad(core_infra_add_nn(c, e->ipc), "edge",
+				      e->ipc);
+		for (int t = ENV_UDP; t < ENV_TP_END; t++)
+			bad += core_infra_bad(core_infra_add(c, e->listen[t],
+				env_transport_port(t),
+				env_transport_is(t, ENV_TP_STREAM)),
+				"listener", e->listen[t]);
+	}
+	return bad ? -EINVAL : 0;
+}
+
+int
+core_dest_is_infra(const struct core *c, int transport,
+		   const union env_sa *sa)
+{
+	union env_sa d = *sa;
+	int stream = env_transport_is(transport, ENV_TP_STREAM), local;
+
+	core_sa_normalise(&d);
+	local = core_sa_is_local(c, &d);
+	for (int i = 0; i < c->n_infra; i++) {
+		const struct core_infra *x = &c->infra[i];
+
+		if (x->stream != stream || env_sa_port(&x->sa) != env_sa_port(&d))
+			continue;
+		if ((x->local && local) || core_sa_addr_eq(&x->sa, &d))
+			return 1;
+	}
+	return 0;
+}

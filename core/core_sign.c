@@ -1,0 +1,200 @@
+/*
+ * core_sign.c - everything the core mints and later trusts, signed with
+ * the cluster key (HMAC-SHA256, truncated to 64 bits):
+ *   - Via branches "z9hG4bKsm<core>.<serial>.<mac>" (lib/sip.h), the MAC
+ *     over the core id, the serial and the Call-ID: a response is
+ *     accepted only for a branch this core minted for that call, so
+ *     nobody can end another caller's transaction by guessing branches;
+ *   - Record-Route values: a "smsig" URI parameter, the MAC over the
+ *     dialog's Call-ID and the URI's user part (the flow token, when
+ *     there is one), so only a Route set this cluster gave a dialog
+ *     routes through it, and a flow token works only for its dialog.
+ * Every MAC input starts with a letter naming its use, so one key
+ * serves all of them.  64 bits: a forger gets one try per packet and
+ * the values live as long as a dialog.  Cost: one HMAC per Via pushed,
+ * per Record-Route written, per response and per routed request.
+ *
+ * The key: [cluster] secret hashed when set (the same on every host),
+ * else 32 random bytes in run_dir/flow.key made by the first core of a
+ * host and read by the others.
+ */
+#include "core/core_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define CORE_RR_PARAM "smsig"
+
+/* HMAC-SHA256 under the cluster key of the `len` bytes at data,
+ * truncated to its first 64 bits. */
+static uint64_t
+core_sign_mac(const struct core *c, const char *data, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	uint64_t v = 0;
+
+	HMAC(EVP_sha256(), c->key, sizeof(c->key), (const unsigned char *)data,
+	     len, md, &mdlen);
+	for (int i = 0; i < 8 && i < (int)mdlen; i++)
+		v = v << 8 | md[i];
+	return v;
+}
+
+/* The MAC of use letter `use`, m's Call-ID and the string s. */
+static uint64_t
+core_sign_call(const struct core *c, char use, const osip_message_t *m,
+	       const char *s)
+{
+	char cid[512], data[600];
+	int n;
+
+	core_call_id(m, cid, sizeof(cid));
+	n = snprintf(data, sizeof(data), "%c|%s|%s", use, cid, s);
+	if (n < 0)
+		n = 0;
+	return core_sign_mac(c, data, (size_t)n < sizeof(data) ?
+			     (size_t)n : sizeof(data) - 1);
+}
+
+static uint64_t
+core_branch_mac(const struct core *c, const osip_message_t *m, int core_id,
+		uint64_t serial)
+{
+	char s[40];
+
+	snprintf(s, sizeof(s), "%d.%016llx", core_id,
+		 (unsigned long long)serial);
+	return core_sign_call(c, 'b', m, s);
+}
+
+int
+core_branch_make(const struct core *c, const osip_message_t *m,
+		 uint64_t serial, char *out, size_t cap)
+{
+	return sip_branch_make(out, cap, c->id, serial,
+			       core_branch_mac(c, m, c->id, serial));
+}
+
+int
+core_branch_verify(const struct core *c, const osip_message_t *m,
+		   const char *branch)
+{
+	uint64_t serial, mac;
+	int id;
+
+	if (branch == NULL ||
+	    sip_branch_parse(branch, strlen(branch), &id, &serial, &mac) != 0 ||
+	    id != c->id || mac != core_branch_mac(c, m, id, serial))
+		return -EINVAL;
+	return 0;
+}
+
+int
+core_rr_param(const struct core *c, const osip_message_t *m,
+	      const char *user, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, ";" CORE_RR_PARAM "=%016llx",
+			 (unsigned long long)core_sign_call(c, 'r', m,
+							    user ? user : ""));
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+int
+core_rr_verify(const struct core *c, const osip_message_t *m,
+	       const osip_uri_t *u)
+{
+	osip_uri_param_t *p = NULL;
+	char want[48];
+
+	osip_uri_uparam_get_byname((osip_uri_t *)u, CORE_RR_PARAM, &p);
+	if (p == NULL || p->gvalue == NULL ||
+	    core_rr_param(c, m, u->username, want, sizeof(want)) != 0 ||
+	    strcasecmp(p->gvalue, want + sizeof(CORE_RR_PARAM) + 1) != 0)
+		return -EACCES;
+	return 0;
+}
+
+/*
+ * Flow tokens (RFC 5626 5.2): the user part of a Record-Route entry we
+ * write facing a party that is reachable only over its own connection,
+ * "sm-f<edge>-<conn>-<transport>".  An in-dialog request that pops that
+ * entry goes back down the same connection, whatever its Request-URI
+ * says (SIP.js writes "*.invalid" hosts).  The token carries no MAC of
+ * its own: the Record-Route's signature covers it with the Call-ID.
+ */
+int
+core_flow_token(const struct core_leg *l, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "sm-f%u-%u-%u", l->edge_id, l->conn_id,
+			 l->transport);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+int
+core_flow_parse(const char *user, struct core_leg *l)
+{
+	unsigned e, cn, t;
+	int used = 0;
+
+	if (user == NULL || sscanf(user, "sm-f%u-%u-%u%n", &e, &cn, &t,
+				   &used) != 3 || user[used] != '\0' ||
+	    e == 0 || e > 65535 || cn == 0 || !env_transport_valid((int)t))
+		return -EINVAL;
+	memset(l, 0, sizeof(*l));
+	l->edge_id = (uint16_t)e;
+	l->conn_id = cn;
+	l->transport = (uint8_t)t;
+	l->flags = env_transport_is((int)t, ENV_TP_WS) ? ENV_F_WS : 0;
+	return 0;
+}
+
+int
+core_key_load(struct core *c)
+{
+	char path[CFG_PATH_LEN + 16];
+	ssize_t n = 0;
+	int fd;
+
+	if (c->cfg->secret[0]) {
+		SHA256((const unsigned char *)c->cfg->secret,
+		       strlen(c->cfg->secret), c->key);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/flow.key", c->cfg->run_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd >= 0) {
+		unsigned char k[sizeof(c->key)];
+
+		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k) ||
+		    write(fd, k, sizeof(k)) != (ssize_t)sizeof(k)) {
+			close(fd);
+			unlink(path);
+			return -EIO;
+		}
+		close(fd);
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	/* Another core may be writing it right now: retry briefly. */
+	for (int i = 0; i < 100; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -errno;
+		n = read(fd, c->key, sizeof(c->key));
+		close(fd);
+		if (n == (ssize_t)sizeof(c->key))
+			return 0;
+		usleep(10000);
+	}
+	return -EIO;
+}
