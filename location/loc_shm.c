@@ -846,3 +846,24 @@ loc_shm_wseq(struct loc_shm *s, const char *aor)
 	}
 	return w;
 }
+
+int
+loc_shm_bucket_aors(struct loc_shm *s, uint32_t i, char (*aors)[LOC_AOR_MAX],
+		    int max)
+{
+	struct loc_bucket *bk = &s->buckets[i];
+	int n = 0, seen;
+
+	if (loc_lock(s, &bk->lock, bk) < 0)
+		return 0;
+	for (uint32_t j = bk->head; j != LOC_NIL && n < max;
+	     j = s->slots[j].next) {
+		seen = 0;
+		for (int k = 0; k < n && !seen; k++)
+			seen = strcasecmp(aors[k], s->slots[j].b.aor) == 0;
+		if (!seen)
+			strcpy(aors[n++], s->slots[j].b.aor);
+	}
+	loc_unlock(&bk->lock);
+	return n;
+}
