@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/hash.h"
 #include "lib/log.h"
@@ -1154,11 +1155,13 @@ loc_redis_dial(struct loc_redis *r)
 }
 
 /* Dials both connections and queues the handshake: INFO (the run id)
- * and SUBSCRIBE; the link is UP once both answer. */
+ * and SUBSCRIBE; the link is UP once both answer.  Both are named
+ * sipmesh-loc-<pid> (CLIENT LIST tells an operator, or a test, whose
+ * they are). */
 static void
 loc_redis_connect(struct loc_redis *r)
 {
-	char chan[80];
+	char chan[80], name[32];
 
 	r->link = LOC_LINK_CONNECTING;
 	r->state_ms = loc_now_ms();
@@ -1166,16 +1169,21 @@ loc_redis_connect(struct loc_redis *r)
 	r->cmd = loc_redis_dial(r);
 	r->sub = loc_redis_dial(r);
 	snprintf(chan, sizeof(chan), "%s:inval", r->prefix);
+	snprintf(name, sizeof(name), "sipmesh-loc-%d", (int)getpid());
 	if (!r->cmd || !r->sub ||
+	    redisAsyncCommand(r->sub, NULL, NULL, "CLIENT SETNAME %s",
+			      name) != REDIS_OK ||
 	    redisAsyncCommand(r->sub, loc_redis_on_inval, NULL, "SUBSCRIBE %s",
-			      chan) != REDIS_OK) {
+			      chan) != REDIS_OK ||
+	    redisAsyncCommand(r->cmd, loc_redis_on_reply, NULL,
+			      "CLIENT SETNAME %s", name) != REDIS_OK ||
+	    redisAsyncCommand(r->cmd, loc_redis_on_hello, NULL,
+			      "INFO server") != REDIS_OK) {
 		loc_redis_fail(r, NULL, "cannot dial");
 		return;
 	}
-	r->pending++;
-	if (redisAsyncCommand(r->cmd, loc_redis_on_hello, NULL,
-			      "INFO server") != REDIS_OK)
-		loc_redis_fail(r, NULL, "cannot dial");
+	r->pending += 2;
+	r->progress_ms = r->state_ms;
 }
 
 /* Timeouts, retries, and the dirty AORs left by an overloaded link. */
