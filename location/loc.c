@@ -167,6 +167,7 @@ loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
 		return rc;
 	nb = *b;
 	nb.version = loc_stamp(l);
+	nb.origin = l->shm.hdr->seg_id;
 	return loc_shm_save(&l->shm, &nb, now, loc_sink(l));
 }
 

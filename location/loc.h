@@ -59,6 +59,8 @@ struct loc_binding {
 	int64_t version;	/* unix ms of its last write, set by loc_save
 				   (strictly increasing per process): Redis
 				   and a host's store reconcile by it */
+	uint64_t origin;	/* the host (store segment id) that wrote it,
+				   set by loc_save */
 };
 
 struct loc_config {

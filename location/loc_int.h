@@ -75,6 +75,11 @@ struct loc_shm_hdr {
 				   store was last loaded from or pushed
 				   to (atomic); a new one means a Redis
 				   that restarted, maybe empty */
+	int64_t unsync_ms;	/* INT64_MAX while Redis has confirmed every
+				   write of this host; else the earliest
+				   unix ms since which one may be missing
+				   (atomic min, loc_redis.c) */
+	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
 	pthread_mutex_t free_lock;	/* guards free_head */
 	uint32_t free_head;
 };
@@ -179,47 +184,53 @@ int loc_backoff_next(int cur_ms, int max_ms);
 
 /*
  * The AORs this process changed while Redis did not take the change
- * (down, stalled, or too many commands in flight): an open-addressing
- * set of at most cap names, and the earliest time one of them was
- * marked.  Past cap it only remembers that it overflowed: the caller
- * then treats every AOR as dirty.  Memory: ~2 x cap x 130 bytes,
- * calloc'ed, so untouched pages cost nothing.
+ * (down, stalled, or too many commands in flight), to replay: an
+ * open-addressing set of at most cap names.  Past cap it only
+ * remembers that it overflowed: the caller then reconciles every AOR.
+ * Memory: ~2 x cap x 130 bytes, calloc'ed, so untouched pages cost
+ * nothing.
  */
 struct loc_dirty {
 	char (*tab)[LOC_AOR_MAX];	/* "" is an empty slot */
 	uint32_t size;		/* a power of two, >= 2 x cap */
 	uint32_t cap, n;
 	int overflow;
-	int64_t since;		/* ms; INT64_MAX while empty */
 };
 
 int loc_dirty_init(struct loc_dirty *d, uint32_t cap);
 void loc_dirty_fini(struct loc_dirty *d);
-/* Adds aor (case folded), changed at t ms. */
-void loc_dirty_mark(struct loc_dirty *d, const char *aor, int64_t t);
+/* Adds aor (case folded). */
+void loc_dirty_mark(struct loc_dirty *d, const char *aor);
 int loc_dirty_has(const struct loc_dirty *d, const char *aor);
 /* Empties d (keeps its memory). */
 void loc_dirty_clear(struct loc_dirty *d);
-/* Marks every AOR of src into dst (and its overflow and since). */
+/* Marks every AOR of src into dst (and its overflow). */
 void loc_dirty_merge(struct loc_dirty *dst, const struct loc_dirty *src);
 
 /*
  * What a reconcile does with one binding key of an AOR, given the
- * host's copy l and Redis's r (either NULL when absent) and whether
- * this host changed the AOR without Redis taking it (dirty) since
- * `since` ms, the moment it stopped being sure to be in step.
+ * host's copy l and Redis's r (either NULL when absent).  self is the
+ * host's segment id (a binding's origin says who wrote it); since is
+ * the unix ms from which Redis may lack writes of the host (INT64_MAX:
+ * none); all is set when Redis restarted and may have lost anything.
  */
 enum loc_sync_act {
 	LOC_SYNC_KEEP = 0,	/* both hold the same write (or neither) */
 	LOC_SYNC_PUSH,		/* the host's copy is newer: write it */
 	LOC_SYNC_PULL,		/* Redis's copy is newer: take it */
 	LOC_SYNC_DROP_LOCAL,	/* removed elsewhere: drop the host's copy */
-	LOC_SYNC_DROP_REMOTE,	/* removed here while down: delete it */
+	LOC_SYNC_DROP_REMOTE,	/* removed here meanwhile: delete it */
+};
+
+struct loc_sync_ctx {
+	uint64_t self;
+	int64_t since;
+	int all;
 };
 
 enum loc_sync_act loc_sync_decide(const struct loc_binding *l,
-				  const struct loc_binding *r, int dirty,
-				  int64_t since);
+				  const struct loc_binding *r,
+				  const struct loc_sync_ctx *c);
 
 /*
  * Merges the host's bindings ls[0..nl) of one AOR with Redis's
@@ -227,7 +238,7 @@ enum loc_sync_act loc_sync_decide(const struct loc_binding *l,
  * Writes the AOR's resulting bindings to out (room for nl + nr), the
  * bindings to write to Redis to push[] and those to delete from it to
  * drop[] (pointers into ls/rs; room for nl and nr), with their counts.
- * Returns how many went to out; *changed is set when the host's copy
+ * Returns how many went to out; changed is set when the host's copy
  * differs from out.
  */
 struct loc_merge {
@@ -237,8 +248,8 @@ struct loc_merge {
 };
 
 int loc_sync_merge(const struct loc_binding *ls, int nl,
-		   const struct loc_binding *rs, int nr, int dirty,
-		   int64_t since, struct loc_merge *m);
+		   const struct loc_binding *rs, int nr,
+		   const struct loc_sync_ctx *c, struct loc_merge *m);
 
 /* loc_redis.c: the per-process Redis side of a struct loc */
 enum loc_link {
@@ -250,8 +261,9 @@ enum loc_link {
 /* A reconcile pass over every AOR (see loc_redis.c). */
 struct loc_pass {
 	int on;
-	int all;		/* every AOR counts as dirty */
-	int64_t since;
+	int all;		/* push and pull everything (push_all) */
+	int full;		/* every AOR, not only the dirty ones */
+	uint32_t unsync_gen;	/* the store's unsync_gen when it began */
 	uint32_t bucket;	/* next local bucket to walk; UINT32_MAX:
 				   the dirty AORs only */
 	uint32_t slot;		/* next replay slot, dirty AORs only */
@@ -291,9 +303,8 @@ struct loc_redis {
 	int timeout_ms, backoff_max_ms, max_pending;
 	int64_t op_ms;		/* time of the change the sink reports */
 	int batch_bad;		/* a command of this change was not sent */
-	int64_t unsync_ms;	/* INT64_MAX, or since when invalidations
-				   may have been missed */
-	int64_t full_since;	/* INT64_MAX, or every AOR is dirty since */
+	int need_full;		/* the link failed: reconcile every AOR */
+	int push_all;		/* Redis restarted: push everything */
 	struct loc_dirty dirty;	/* changes Redis did not take */
 	struct loc_dirty replay;	/* the dirty set a pass works on */
 	struct loc_pass pass;

@@ -37,16 +37,19 @@
  * backoff_max_ms; the state changes are logged, the attempts are not.
  * A write is only sent while UP and fewer than max_pending commands
  * are in flight; otherwise, or when its PUBLISH is not answered, its
- * AOR goes to the dirty set (bounded, loc_sync.c).  When the link comes
- * back UP a reconcile pass runs (paced: at most LOC_PASS_WINDOW
- * commands in flight): over every AOR of the host's store and every AOR
- * key in Redis when invalidations may have been missed (after any
- * failure), over the dirty AORs only when they are all it missed.
- * Each AOR is merged by binding version (loc_sync.c), and Redis is
- * written with a script that only replaces an older version and only
- * deletes the version it read.  INFO's run_id, remembered in the
- * segment, tells a restarted Redis (maybe empty): then every AOR counts
- * as dirty since 0, so the host pushes what Redis lacks.
+ * AOR goes to this process's dirty set (bounded, loc_sync.c) and the
+ * segment records since when the host is out of step (unsync_ms, the
+ * earliest such moment of any of its processes).  When the link is UP
+ * a reconcile pass runs (paced: at most LOC_PASS_WINDOW commands in
+ * flight): over every AOR of the host's store and every AOR key in
+ * Redis after a link failure (invalidations may have been missed) or
+ * an overflow of the dirty set, over the dirty AORs only otherwise.
+ * Each AOR is merged by binding version and origin (loc_sync.c), and
+ * Redis is written with a script that only replaces an older version
+ * and only deletes the version it read.  A full pass with no failure
+ * meanwhile puts the host back in step.  INFO's run_id, remembered in
+ * the segment, tells a restarted Redis (maybe empty): then the pass
+ * pushes and pulls everything and drops nothing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,7 +68,8 @@
 #include "location/loc_int.h"
 
 #define LOC_CODEC_V1     1
-#define LOC_CODEC_V2     2	/* V1 with the version after the header */
+#define LOC_CODEC_V2     2	/* V1 with version and origin after the
+				   header */
 #define LOC_FETCH_TRIES  3
 #define LOC_TICK_MS      100
 #define LOC_PASS_WINDOW  128	/* a pass's commands in flight */
@@ -74,7 +78,8 @@
 #define LOC_KEY_MAX      (64 + 5 + LOC_AOR_MAX)
 #define LOC_FIELD_MAX    (LOC_URI_MAX + 16)
 
-/* ---- codec: 'L', codec version, binding version (V2), fixed fields (network order), then each
+/* ---- codec: 'L', codec version, binding version and origin (V2), fixed
+ * fields (network order), then each
  * string as a u16 length and its bytes.  Decoding checks every length
  * against the field it fills: a value from Redis is untrusted. */
 
@@ -137,6 +142,8 @@ loc_binding_encode(const struct loc_binding *b, char *buf, size_t cap)
 	loc_put(&w, hdr, 2);
 	loc_put_u32(&w, (uint32_t)((uint64_t)b->version >> 32));
 	loc_put_u32(&w, (uint32_t)b->version);
+	loc_put_u32(&w, (uint32_t)(b->origin >> 32));
+	loc_put_u32(&w, (uint32_t)b->origin);
 	loc_put_u32(&w, (uint32_t)((uint64_t)b->expires >> 32));
 	loc_put_u32(&w, (uint32_t)b->expires);
 	loc_put_u32(&w, b->cseq);
@@ -220,6 +227,8 @@ loc_binding_decode(struct loc_binding *b, const char *buf, size_t len)
 	if (h[1] == LOC_CODEC_V2) {
 		hi = loc_get_u(&r, 4);
 		b->version = (int64_t)((uint64_t)hi << 32 | loc_get_u(&r, 4));
+		hi = loc_get_u(&r, 4);
+		b->origin = (uint64_t)hi << 32 | loc_get_u(&r, 4);
 	}
 	hi = loc_get_u(&r, 4);
 	b->expires = (int64_t)((uint64_t)hi << 32 | loc_get_u(&r, 4));
@@ -337,17 +346,39 @@ loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 	return rc;
 }
 
-/* Remembers that Redis did not take a change of aor made at t ms. */
+/* Redis may lack a write of the host made at t (unix ms). */
 static void
-loc_redis_mark(struct loc_redis *r, const char *aor, int64_t t)
+loc_redis_unsync(struct loc_redis *r, int64_t t)
+{
+	struct loc_shm_hdr *h = r->shm->hdr;
+	int64_t cur = __atomic_load_n(&h->unsync_ms, __ATOMIC_RELAXED);
+
+	while (t < cur && !__atomic_compare_exchange_n(&h->unsync_ms, &cur, t,
+						       0, __ATOMIC_RELEASE,
+						       __ATOMIC_RELAXED))
+		;
+	__atomic_fetch_add(&h->unsync_gen, 1, __ATOMIC_RELEASE);
+}
+
+/* Remembers aor for the next pass: a fetch of it failed. */
+static void
+loc_redis_refetch(struct loc_redis *r, const char *aor)
 {
 	int was = r->dirty.overflow;
 
-	loc_dirty_mark(&r->dirty, aor, t);
+	loc_dirty_mark(&r->dirty, aor);
 	if (r->dirty.overflow && !was)
 		log_warn(LOG_SYS_LOC, "redis: more than %u AORs unsent; the "
 			 "whole store is reconciled when Redis answers",
 			 r->dirty.cap);
+}
+
+/* Remembers that Redis did not confirm a change of aor made at t ms. */
+static void
+loc_redis_mark(struct loc_redis *r, const char *aor, int64_t t)
+{
+	loc_redis_unsync(r, t);
+	loc_redis_refetch(r, aor);
 }
 
 static void
@@ -563,22 +594,6 @@ static const char loc_lua_sync[] =
 	"if c and v(c) >= v(ARGV[2]) then return 0 end "
 	"return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])";
 
-/* Whether aor counts as dirty for a reconcile now, and since when. */
-static int
-loc_redis_dirty(struct loc_redis *r, const char *aor, int64_t *since)
-{
-	*since = r->dirty.since < r->replay.since ? r->dirty.since :
-		r->replay.since;
-	if (r->unsync_ms < *since)
-		*since = r->unsync_ms;
-	if (r->pass.on && r->pass.since < *since)
-		*since = r->pass.since;
-	if (r->full_since < *since)
-		*since = r->full_since;
-	return (r->pass.on && r->pass.all) || r->full_since != INT64_MAX ||
-		loc_dirty_has(&r->dirty, aor) || loc_dirty_has(&r->replay, aor);
-}
-
 /*
  * Reconciles aor between the store and an HGETALL reply of it
  * (loc_sync_merge), on both sides.  Returns 0, -EAGAIN when a local
@@ -591,9 +606,14 @@ loc_redis_reconcile(struct loc_redis *r, const char *aor,
 	struct loc_binding *rs, ls[LOC_SYNC_MAX], *out = NULL;
 	const struct loc_binding **ptrs = NULL;
 	struct loc_merge m = { 0 };
+	struct loc_sync_ctx ctx = {
+		r->seg_id,
+		__atomic_load_n(&r->shm->hdr->unsync_ms, __ATOMIC_ACQUIRE),
+		r->push_all,
+	};
 	char key[LOC_KEY_MAX], field[LOC_FIELD_MAX], val[LOC_REDIS_VAL_MAX];
-	int64_t now = time(NULL), since, known_until, latest = 0;
-	int nl, nr, n, dirty, known, rc;
+	int64_t now = time(NULL), known_until, latest = 0;
+	int nl, nr, n, known, rc;
 
 	rc = loc_redis_parse(r, aor, rep, now, &rs, &nr, &known_until);
 	if (rc < 0)
@@ -609,10 +629,9 @@ loc_redis_reconcile(struct loc_redis *r, const char *aor,
 	m.out = out;
 	m.push = ptrs;
 	m.drop = ptrs + nl;
-	dirty = loc_redis_dirty(r, aor, &since);
-	n = loc_sync_merge(ls, nl, rs, nr, dirty, since, &m);
+	n = loc_sync_merge(ls, nl, rs, nr, &ctx, &m);
 	/* No binding on either side: Redis says whether the AOR is known. */
-	if (n == 0 && nl == 0 && !dirty && known != (known_until > now))
+	if (n == 0 && nl == 0 && !ctx.all && known != (known_until > now))
 		m.changed = 1;
 	if (m.changed) {
 		rc = loc_shm_replace_aor(r->shm, aor, out, n,
@@ -642,8 +661,13 @@ loc_redis_reconcile(struct loc_redis *r, const char *aor,
 	if (m.npush)
 		loc_redis_write(r, "PEXPIREAT %s %lld", key,
 				(long long)(latest + r->shm->aor_ttl) * 1000);
+	/* Not confirmed, the pushes stay unsent writes as of their version */
+	latest = loc_now_ms();
+	for (int i = 0; i < m.npush; i++)
+		if (m.push[i]->version < latest)
+			latest = m.push[i]->version;
 	if (m.npush + m.ndrop)
-		loc_redis_publish(r, aor, loc_now_ms());
+		loc_redis_publish(r, aor, latest);
 	r->pass.pushed += m.npush;
 	r->pass.dropped += m.ndrop;
 	r->pass.pulled += m.changed;
@@ -691,7 +715,7 @@ loc_redis_on_fetch(redisAsyncContext *ac, void *reply, void *priv)
 	loc_redis_answered(r);
 	if (!reply) {		/* the link failed: the next pass covers it */
 		r->errors++;
-		loc_redis_mark(r, f->aor, loc_now_ms() - r->timeout_ms);
+		loc_redis_refetch(r, f->aor);
 		free(f);
 		loc_redis_fetch_end(r, pass, 0);
 		return;
@@ -722,7 +746,7 @@ loc_redis_fetch_send(struct loc_fetch *f)
 	f->wseq = loc_shm_wseq(r->shm, f->aor);
 	loc_redis_key(r, f->aor, key);
 	if (loc_redis_send(r, loc_redis_on_fetch, f, "HGETALL %s", key) < 0) {
-		loc_redis_mark(r, f->aor, loc_now_ms() - r->timeout_ms);
+		loc_redis_refetch(r, f->aor);
 		free(f);
 		return -EAGAIN;
 	}
@@ -738,7 +762,7 @@ loc_redis_fetch(struct loc_redis *r, const char *aor, uint32_t pass)
 
 	if (!f) {
 		r->errors++;
-		loc_redis_mark(r, aor, loc_now_ms() - r->timeout_ms);
+		loc_redis_refetch(r, aor);
 		return -ENOMEM;
 	}
 	f->r = r;
@@ -779,30 +803,29 @@ loc_redis_on_inval(redisAsyncContext *ac, void *reply, void *priv)
 
 /* ---- the reconcile pass */
 
-/* Begins a pass over the dirty AORs, or over every AOR when all (or
- * when invalidations may have been missed: unsync_ms is set). */
+/* Begins a pass over the dirty AORs, or over every AOR after a link
+ * failure or an overflow of the dirty set. */
 static void
-loc_redis_pass_start(struct loc_redis *r, int all)
+loc_redis_pass_start(struct loc_redis *r)
 {
 	struct loc_pass *p = &r->pass;
-	int64_t since;
 	uint32_t gen = p->gen + 1 ? p->gen + 1 : 1;
 
 	loc_dirty_merge(&r->replay, &r->dirty);
 	loc_dirty_clear(&r->dirty);
 	memset(p, 0, sizeof(*p));
-	loc_redis_dirty(r, "", &since);
-	p->since = since;
 	p->gen = gen;
 	p->on = 1;
-	p->all = all || r->replay.overflow || r->full_since != INT64_MAX;
-	/* Only the dirty AORs, when nothing else can be out of step. */
-	if (!p->all && r->unsync_ms == INT64_MAX)
+	p->all = r->push_all;
+	p->full = r->need_full || r->push_all || r->replay.overflow;
+	p->unsync_gen = __atomic_load_n(&r->shm->hdr->unsync_gen,
+					__ATOMIC_ACQUIRE);
+	if (!p->full)
 		p->bucket = UINT32_MAX;
 	p->start_ms = loc_now_ms();
 	log_info(LOG_SYS_LOC, "redis: reconciling %s, %u AORs dirty",
-		 p->all ? "every AOR" : p->bucket ? "the dirty AORs" :
-		 "every AOR with Redis", r->replay.n);
+		 p->all ? "every AOR (Redis restarted)" : p->full ?
+		 "every AOR" : "the dirty AORs", r->replay.n);
 	loc_redis_pass_step(r);
 }
 
@@ -825,8 +848,14 @@ loc_redis_pass_end(struct loc_redis *r)
 	p->on = 0;
 	r->syncs++;
 	loc_dirty_clear(&r->replay);
-	r->full_since = INT64_MAX;
-	r->unsync_ms = INT64_MAX;
+	/* A full pass without a new failure meanwhile put the whole host
+	 * back in step, writes of its other processes included. */
+	if (p->full && __atomic_load_n(&r->shm->hdr->unsync_gen,
+				       __ATOMIC_ACQUIRE) == p->unsync_gen)
+		__atomic_store_n(&r->shm->hdr->unsync_ms, INT64_MAX,
+				 __ATOMIC_RELEASE);
+	if (p->full)
+		r->need_full = r->push_all = 0;
 	log_notice(LOG_SYS_LOC, "redis %s:%d: reconciled %" PRIu64 " AORs in "
 		   "%" PRId64 " ms: %" PRIu64 " bindings pushed, %" PRIu64
 		   " deleted, %" PRIu64 " AORs updated here", r->host, r->port,
@@ -1027,7 +1056,7 @@ out:
 /*
  * Both connections answered: the link is UP.  A Redis with another
  * run_id than the one this process worked with has restarted (maybe
- * empty): every AOR is then dirty since 0.  After any failure, or with
+ * empty): the pass then pushes everything.  After any failure, or with
  * changes left unsent, a reconcile pass starts.
  */
 static void
@@ -1040,14 +1069,14 @@ loc_redis_maybe_up(struct loc_redis *r)
 	r->link = LOC_LINK_UP;
 	r->backoff_ms = LOC_BACKOFF_MIN_MS;
 	if (r->new_run != r->run) {
-		if (r->run || r->was_up || r->unsync_ms != INT64_MAX)
-			r->full_since = 0;
+		if (r->run || r->was_up || r->need_full)
+			r->push_all = 1;
 		loc_redis_set_run(r, r->new_run);
 	}
 	if (r->down_logged)
 		log_notice(LOG_SYS_LOC, "redis %s:%d: up again after %" PRId64
 			   " ms%s", r->host, r->port, now - r->down_ms,
-			   r->full_since == 0 ? " (restarted: pushing the "
+			   r->push_all ? " (restarted: pushing the "
 			   "host's bindings)" : "");
 	else
 		log_info(LOG_SYS_LOC, "redis %s:%d: connected", r->host,
@@ -1055,9 +1084,8 @@ loc_redis_maybe_up(struct loc_redis *r)
 	r->down_logged = 0;
 	r->was_up = 1;
 	r->state_ms = now;
-	if (r->full_since != INT64_MAX || r->unsync_ms != INT64_MAX ||
-	    r->dirty.n || r->dirty.overflow)
-		loc_redis_pass_start(r, 0);
+	if (r->push_all || r->need_full || r->dirty.n || r->dirty.overflow)
+		loc_redis_pass_start(r);
 }
 
 static void
@@ -1101,9 +1129,9 @@ loc_redis_fail(struct loc_redis *r, const redisAsyncContext *gone,
 	} else {
 		log_debug(LOG_SYS_LOC, "redis %s:%d: %s", r->host, r->port, why);
 	}
-	/* Writes and invalidations of the last timeout_ms may be lost. */
-	if (r->unsync_ms > now - r->timeout_ms)
-		r->unsync_ms = now - r->timeout_ms;
+	/* Invalidations may be lost; the writes in flight are marked by
+	 * their PUBLISH's callback. */
+	r->need_full = 1;
 	loc_redis_pass_abort(r);
 	r->link = LOC_LINK_DOWN;
 	r->state_ms = now;
@@ -1207,9 +1235,17 @@ loc_redis_on_tick(uv_timer_t *t)
 			loc_redis_fail(r, NULL, "command timed out");
 		else if (r->pass.on)
 			loc_redis_pass_step(r);
-		else if ((r->dirty.n || r->dirty.overflow) &&
-			 r->pending < r->max_pending / 2)
-			loc_redis_pass_start(r, 0);
+		else if (r->pending >= r->max_pending / 2)
+			break;
+		else if (r->dirty.n || r->dirty.overflow)
+			loc_redis_pass_start(r);
+		else if (__atomic_load_n(&r->shm->hdr->unsync_ms,
+					 __ATOMIC_RELAXED) != INT64_MAX) {
+			/* a failure during the last pass: until a full pass
+			 * runs clean, the host is out of step */
+			r->need_full = 1;
+			loc_redis_pass_start(r);
+		}
 		break;
 	}
 }
@@ -1239,7 +1275,6 @@ loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 	r->seg_id = shm->hdr->seg_id;
 	r->run = __atomic_load_n(&shm->hdr->redis_run, __ATOMIC_ACQUIRE);
 	r->backoff_ms = LOC_BACKOFF_MIN_MS;
-	r->unsync_ms = r->full_since = INT64_MAX;
 	rc = loc_dirty_init(&r->dirty, cfg->redis_dirty_max > 0 ?
 			    (uint32_t)cfg->redis_dirty_max : 10000);
 	if (rc == 0)

@@ -194,6 +194,7 @@ loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
 	h->bucket_off = bucket_off;
 	h->cbucket_off = cbucket_off;
 	h->slot_off = slot_off;
+	h->unsync_ms = INT64_MAX;	/* in step: nothing written yet */
 	loc_pthread_init(&h->free_lock);
 	s->buckets = (struct loc_bucket *)((char *)h + bucket_off);
 	s->cbuckets = (struct loc_conn_bucket *)((char *)h + cbucket_off);

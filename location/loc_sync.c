@@ -6,18 +6,22 @@
  * an AOR with Redis's.
  *
  * Reconcile without tombstones: every binding carries the unix ms of
- * its last write (version).  A host knows when it stopped being sure to
- * be in step with Redis (`since`: its first unsent change, or the moment
- * its subscription or connection went down, less the timeout) and which
- * AORs it changed meanwhile (dirty).  For an AOR it did not change,
- * Redis is the truth.  For a dirty AOR, a binding only one side holds is
- * judged by its version: written after `since`, it is a change the
- * other side has not seen (push or pull it); older, the side lacking it
- * removed it (drop it from the other).  Both sides holding a key keep
- * the newer write.  Clocks of hosts must agree to well under the
- * timeout (NTP does); one ambiguity is left: a binding written
- * elsewhere after `since` and removed here during the same outage comes
- * back (a removal leaves no trace to compare with).
+ * its last write (version) and the host that wrote it (origin).  A host
+ * knows since when Redis may lack some of its writes (`since`: the
+ * first of its changes Redis did not confirm; INT64_MAX when none).
+ * Both sides holding a key keep the newer write.  A binding only the
+ * host holds is its own write Redis missed when the host wrote it at
+ * or after `since` (push it); otherwise someone removed it from Redis
+ * (drop it here).  A binding of this host's that only Redis holds was
+ * removed here while Redis did not listen (delete it from Redis); any
+ * other was written elsewhere (take it: another host may also replay
+ * old writes late).  A Redis that restarted (maybe empty) has lost
+ * anything: then everything is pushed and pulled, nothing dropped.
+ * Clocks of one host's processes are one clock; across hosts only
+ * versions of one key are compared.  Left ambiguous, and resolved by
+ * keeping the binding (it expires at its time): a removal elsewhere of
+ * a binding this host wrote after `since`, and a removal here, while
+ * out of step, of a binding another host wrote.
  *
  * Cost: the dirty set is O(1) per mark and lookup; a merge is
  * O(nl x nr), both at most a few tens (max_contacts).
@@ -52,7 +56,6 @@ loc_dirty_init(struct loc_dirty *d, uint32_t cap)
 		return -ENOMEM;
 	d->size = size;
 	d->cap = cap;
-	d->since = INT64_MAX;
 	return 0;
 }
 
@@ -77,12 +80,10 @@ loc_dirty_slot(const struct loc_dirty *d, const char *aor)
 }
 
 void
-loc_dirty_mark(struct loc_dirty *d, const char *aor, int64_t t)
+loc_dirty_mark(struct loc_dirty *d, const char *aor)
 {
 	uint32_t i;
 
-	if (t < d->since)
-		d->since = t;
 	if (d->overflow)
 		return;
 	i = loc_dirty_slot(d, aor);
@@ -109,7 +110,6 @@ loc_dirty_clear(struct loc_dirty *d)
 		memset(d->tab, 0, d->size * sizeof(*d->tab));
 	d->n = 0;
 	d->overflow = 0;
-	d->since = INT64_MAX;
 }
 
 void
@@ -117,16 +117,14 @@ loc_dirty_merge(struct loc_dirty *dst, const struct loc_dirty *src)
 {
 	for (uint32_t i = 0; src->n && i < src->size; i++)
 		if (src->tab[i][0])
-			loc_dirty_mark(dst, src->tab[i], src->since);
-	if (src->since < dst->since)
-		dst->since = src->since;
+			loc_dirty_mark(dst, src->tab[i]);
 	if (src->overflow)
 		dst->overflow = 1;
 }
 
 enum loc_sync_act
 loc_sync_decide(const struct loc_binding *l, const struct loc_binding *r,
-		int dirty, int64_t since)
+		const struct loc_sync_ctx *c)
 {
 	if (l && r) {
 		if (l->version > r->version)
@@ -134,18 +132,20 @@ loc_sync_decide(const struct loc_binding *l, const struct loc_binding *r,
 		return r->version > l->version ? LOC_SYNC_PULL : LOC_SYNC_KEEP;
 	}
 	if (l)			/* Redis lacks it */
-		return dirty && l->version >= since ?
+		return c->all || (l->origin == c->self &&
+				  l->version >= c->since) ?
 			LOC_SYNC_PUSH : LOC_SYNC_DROP_LOCAL;
 	if (r)			/* the host lacks it */
-		return dirty && r->version < since ?
+		return !c->all && c->since != INT64_MAX &&
+			r->origin == c->self ?
 			LOC_SYNC_DROP_REMOTE : LOC_SYNC_PULL;
 	return LOC_SYNC_KEEP;
 }
 
 int
 loc_sync_merge(const struct loc_binding *ls, int nl,
-	       const struct loc_binding *rs, int nr, int dirty,
-	       int64_t since, struct loc_merge *m)
+	       const struct loc_binding *rs, int nr,
+	       const struct loc_sync_ctx *c, struct loc_merge *m)
 {
 	int n = 0;
 
@@ -156,7 +156,7 @@ loc_sync_merge(const struct loc_binding *ls, int nl,
 		for (int j = 0; j < nr && !r; j++)
 			if (loc_binding_same_key(&ls[i], &rs[j]))
 				r = &rs[j];
-		switch (loc_sync_decide(&ls[i], r, dirty, since)) {
+		switch (loc_sync_decide(&ls[i], r, c)) {
 		case LOC_SYNC_PUSH:
 			m->push[m->npush++] = &ls[i];
 			/* fall through */
@@ -179,8 +179,7 @@ loc_sync_merge(const struct loc_binding *ls, int nl,
 			mine = loc_binding_same_key(&ls[i], &rs[j]);
 		if (mine)
 			continue;
-		if (loc_sync_decide(NULL, &rs[j], dirty, since) ==
-		    LOC_SYNC_PULL) {
+		if (loc_sync_decide(NULL, &rs[j], c) == LOC_SYNC_PULL) {
 			m->out[n++] = rs[j];
 			m->changed = 1;
 		} else {

@@ -397,7 +397,9 @@ test_loc_redis__save_seen_by_other_host(void **state)
 	assert_true(run_until(f, lookup_is, &e));
 	assert_int_equal(loc_lookup(f->l[1], "alice@a.test", now, out, 4, NULL), 1);
 	assert_true(out[0].version > 0);	/* stamped by loc_save */
+	assert_true(out[0].origin != 0);
 	b.version = out[0].version;
+	b.origin = out[0].origin;
 	assert_memory_equal(&out[0], &b, sizeof(b));
 	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:alice@a.test"), 1);
 	assert_true(srv_int(f->srv.port, "PTTL %s", "smt:aor:alice@a.test") > 0);
