@@ -17,7 +17,7 @@
  * recovery time) as a diagnostic line "fault: ...".
  */
 const assert = require('node:assert/strict');
-const { describe } = require('node:test');
+const { describe, afterEach } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
 
@@ -61,17 +61,27 @@ function startLoad(sender, edge, regs) {
 			st.inflight--;
 		}
 	};
-	const timer = setInterval(() => { if (st.inflight < 16) one(); }, 10);
-	return {
+	/* unref: a test that fails before stop() must not keep node alive */
+	const timer = setInterval(() => { if (st.inflight < 16) one(); }, 10).unref();
+	let result;
+	const load = {
 		st,
 		async stop() {
 			clearInterval(timer);
-			await waitUntil(() => st.inflight === 0, 10000, 'the load to drain');
-			busy = new Set();
-			return { sent: st.sent, failed: st.failed, failures: st.failures.slice(0, 10) };
+			if (!result) {
+				await waitUntil(() => st.inflight === 0, 10000, 'the load to drain');
+				busy = new Set();
+				result = { sent: st.sent, failed: st.failed, failures: st.failures.slice(0, 10) };
+			}
+			return result;
 		},
 	};
+	loads.push(load);
+	return load;
 }
+
+/* Loads still running when a test ends (it failed): stopped after it. */
+const loads = [];
 
 /* The Redis hash field of a plain contact (loc_binding_field). */
 const field = (reg) => `c:${reg.contact}`;
@@ -121,6 +131,9 @@ function report(t, fault, fig) {
 describe('70 redis faults', () => {
 	const a = cluster({ name: '70-host-a', edges: 1, cores: 2, redis: REDIS_KEYS });
 	const b = cluster({ name: '70-host-b', edges: 1, cores: 1, shareRedis: a, redis: REDIS_KEYS });
+	afterEach(async () => {
+		for (const l of loads.splice(0)) await l.stop().catch(() => {});
+	});
 
 	a.test('kill -9 of Redis, restarted empty: every binding is back within seconds', async (t) => {
 		const ua = await a.ua('kill-ua');
@@ -159,12 +172,17 @@ describe('70 redis faults', () => {
 		const load = startLoad(await a.ua('stop-sender'), a.edge(1), staying);
 		await hold(300);
 		process.kill(a.redis.proc.pid, 'SIGSTOP');
+		const stopped = Date.now();
 		let added, rssMax = rss0.slice();
 		try {
-			/* writes during the stall: new AORs, and removals */
+			/* writes once the cores hold Redis for down (so that none
+			 * is still on its way): new AORs, and removals */
+			await Promise.all(a.cores.map((k) => waitUntil(
+				() => /serving from shared memory/.test(k.proc.text(stopped)), 5000,
+				`${k.proc.name} to find Redis stalled`)));
 			added = await registerMany(a, ua, a.edge(1), 'n', 20);
 			for (const reg of leaving) await reg.unregister();
-			const until = Date.now() + 10000;
+			const until = stopped + 10000;
 			while (Date.now() < until) {
 				await hold(500);
 				rssMax = rssMax.map((m, i) => Math.max(m, rssKiB(cores[i])));
