@@ -1,9 +1,10 @@
 /*
  * loc_int.h - private declarations of the location library, shared by
  * loc.c (the public API), loc_shm.c (the host's shared store),
- * loc_shm_conn.c (its index by connection) and loc_redis.c (the Redis
- * replica, its schema and codec).  The unit tests include it too, to
- * look inside the store.
+ * loc_shm_conn.c (its index by connection), loc_redis.c (the Redis
+ * replica and its schema), loc_codec.c (a binding's value in Redis) and
+ * loc_sync.c (the decisions that repair a Redis outage).  The unit
+ * tests include it too, to look inside the store.
  */
 #ifndef SM_LOC_INT_H
 #define SM_LOC_INT_H
@@ -316,6 +317,7 @@ struct loc_redis {
 
 #define LOC_REDIS_VAL_MAX 1200	/* a serialized binding fits in this */
 
+/* loc_codec.c */
 int loc_binding_encode(const struct loc_binding *b, char *buf, size_t cap);
 int loc_binding_decode(struct loc_binding *b, const char *buf, size_t len);
 int loc_binding_field(const struct loc_binding *b, char *buf, size_t cap);

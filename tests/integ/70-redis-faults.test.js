@@ -204,7 +204,8 @@ describe('70 redis faults', () => {
 		assert.equal(lost, 0, 'bindings missing from Redis');
 		assert.equal(bad, 0, 'AORs unreachable after the stall');
 		assert.ok(fig.failed <= 2, `${fig.failed} of ${fig.sent} requests failed: ${fig.failures.join('; ')}`);
-		assert.ok(growth < 32 * 1024, `a core grew by ${growth} KiB during the stall`);
+		/* bounded: max_pending commands at most (ASan quarantine adds ~20 MB) */
+		assert.ok(growth < 64 * 1024, `a core grew by ${growth} KiB during the stall`);
 		assert.ok(recovery < 5, `recovery took ${recovery} s`);
 	});
 
