@@ -899,6 +899,11 @@ loc_redis_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 	loc_redis_answered(r);
 	if (!reply || ac != r->cmd)
 		return;
+	/* A Redis still loading its data set answers an error: not UP. */
+	if (((redisReply *)reply)->type != REDIS_REPLY_STRING) {
+		loc_redis_fail(r, NULL, "INFO refused");
+		return;
+	}
 	r->new_run = loc_redis_run_id(reply);
 	r->cmd_ok = 1;
 	loc_redis_maybe_up(r);
