@@ -49,7 +49,12 @@
  * and only deletes the version it read.  A full pass with no failure
  * meanwhile puts the host back in step.  INFO's run_id, remembered in
  * the segment, tells a restarted Redis (maybe empty): then the pass
- * pushes and pulls everything and drops nothing.
+ * pushes and pulls everything and drops nothing (the "k" markers of
+ * AORs with no binding are not pushed: they come back as 404, not 480).
+ * Cost: a full pass is a SCAN of Redis's AOR keys and one HGETALL per
+ * AOR, in every core of the host (each reconciles its own view of the
+ * link); a dirty pass, one HGETALL per dirty AOR.  An AOR reconciles at
+ * most LOC_SYNC_MAX local bindings (max_contacts is at most 16).
  */
 #include <errno.h>
 #include <hiredis/adapters/libuv.h>
