@@ -2,9 +2,13 @@
 # <dir>/module.mk.  Objects go under $(BUILD) so a sanitizer build
 # (make SANITIZE=address,undefined) never mixes with a plain one.
 #
-#   make                 build sipmesh-edge, sipmesh-core
+#   make                 build sipmesh-edge, sipmesh-core, sipmesh-rtpctl, sipmesh-ctl
 #   make run             install deps, build, start the cluster on loopback
 #   make test            install deps, build, run unit + integration + browser tests
+#   make test-unit T=test_loc_shm           one unit binary
+#   make test-integ T=20-message N='fork'   one integration file (or T=20),
+#                                           only the tests named like N
+#   make test-browser T=10 N='3-party'      the same for the browser tests
 #   make web             build the KwikyKonf bundle (web/dist/)
 #   make test-san        the same tests under ASan + UBSan
 #   make bench           load tests against sipmesh and Kamailio
@@ -35,20 +39,23 @@ UNIT_TESTS :=
 # Sources of each component, filled by the module.mk files.
 LIB_SRCS :=
 LOC_SRCS :=
+AUTH_SRCS :=
 CORE_SRCS :=
 EDGE_SRCS :=
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/librtpc.a $(BUILD)/libsm.a
+ARCHIVES := $(BUILD)/libcore.a $(BUILD)/libedge.a $(BUILD)/libloc.a $(BUILD)/librtpc.a $(BUILD)/libauth.a $(BUILD)/libsm.a
 
 all: build-all
 
 include lib/module.mk
 include location/module.mk
+include auth/module.mk
 include core/module.mk
 include edge/module.mk
 include rtpctl/module.mk
+include ctl/module.mk
 include tests/unit/module.mk
 include web/module.mk
 
@@ -80,14 +87,20 @@ test: deps
 	@$(MAKE) --no-print-directory build-all $(UNIT_TESTS)
 	@$(MAKE) --no-print-directory test-unit test-integ test-deploy test-browser
 
-test-unit: $(UNIT_TESTS)
-	@sh tests/unit/run.sh $(UNIT_TESTS)
+# T picks one unit binary (test_loc_shm) or test file (20-message, or
+# 20); N a test name pattern (node --test-name-pattern).
+UNIT_SEL = $(if $(T),$(filter %/$(T),$(UNIT_TESTS)),$(UNIT_TESTS))
+TEST_ARGS = $(if $(N),-n '$(N)') $(T)
+
+test-unit: $(UNIT_SEL)
+	@$(if $(UNIT_SEL),,echo "unit: no unit test binary $(T) (tests/unit/*/$(T).c)" >&2; exit 2;) \
+	sh tests/unit/run.sh $(UNIT_SEL)
 
 test-integ: $(BINS)
-	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/integ/run.sh $(TEST_ARGS)
 
 test-browser: $(BINS)
-	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/browser/run.sh
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/browser/run.sh $(TEST_ARGS)
 
 test-deploy: $(BINS)
 	@SIPMESH_CORE=$(abspath $(BIN))/sipmesh-core sh deploy/check.sh

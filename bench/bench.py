@@ -533,7 +533,7 @@ class Sipmesh(Server):
         rport = free_port()
         self.shm = "/sm-bench-%d" % os.getpid()
         run_dir = os.path.join(self.dir, "run")
-        os.makedirs(run_dir, exist_ok=True)
+        os.makedirs(run_dir, mode=0o700, exist_ok=True)
         self.conf = os.path.join(self.dir, "sipmesh.conf")
         with open(self.conf, "w") as f:
             f.write("""; written by bench/bench.py

@@ -15,6 +15,29 @@
 #include "lib/log.h"
 #include "rtpctl/rtpc.h"
 
+size_t
+core_call_id(const osip_message_t *m, char *out, size_t cap)
+{
+	const osip_call_id_t *ci = m->call_id;
+	int n;
+
+	if (ci == NULL || ci->number == NULL) {
+		out[0] = '\0';
+		return 0;
+	}
+	n = snprintf(out, cap, "%s%s%s", ci->number, ci->host ? "@" : "",
+		     ci->host ? ci->host : "");
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+void
+core_log_ctx(const osip_message_t *m)
+{
+	char cid[LOG_CTX_MAX];
+
+	log_ctx_set(cid, core_call_id(m, cid, sizeof(cid)));
+}
+
 static void
 core_on_envelope(void *arg, const char *buf, size_t len)
 {
@@ -44,12 +67,15 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 		osip_message_free(m);
 		return;
 	}
+	/* Every line logged while this message is handled names its call. */
+	core_log_ctx(m);
 	if (MSG_IS_RESPONSE(m)) {
 		c->st.rx_responses++;
 		core_txn_on_response(c, &e, m);
 	} else {
 		core_proxy_request(c, &e, m);
 	}
+	log_ctx_clear();
 }
 
 /* Adds "host:port" to the addresses no request may be sent to. */
@@ -83,11 +109,8 @@ core_infra_init(struct core *c)
 	for (int i = 0; i < cfg->n_edges; i++) {
 		const struct cfg_edge *e = &cfg->edges[i];
 
-		core_infra_add(c, e->udp, 5060);
-		core_infra_add(c, e->tcp, 5060);
-		core_infra_add(c, e->tls, 5061);
-		core_infra_add(c, e->ws, 8080);
-		core_infra_add(c, e->wss, 8443);
+		for (int t = ENV_UDP; t < ENV_TP_END; t++)
+			core_infra_add(c, e->listen[t], env_transport_port(t));
 	}
 }
 
@@ -96,7 +119,7 @@ core_expire_cb(uv_timer_t *t)
 {
 	struct core *c = t->data;
 
-	loc_expire(c->loc, (int64_t)time(NULL));
+	loc_expire(c->loc, core_wall_s(c));
 }
 
 int
@@ -114,6 +137,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	if (c == NULL)
 		return -ENOMEM;
 	c->loop = loop;
+	core_clock_loop(&c->clock, loop);
 	c->cfg = cfg;
 	c->id = id;
 	if (getrandom(&c->token, sizeof(c->token), 0) != sizeof(c->token))
@@ -125,9 +149,6 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = core_htab_init(&c->stx_tab, 4096)) != 0 ||
-	    (rc = core_htab_init(&c->ctx_tab, 4096)) != 0)
-		goto fail;
 	rc = core_flow_key_load(c);
 	if (rc != 0) {
 		log_err(LOG_SYS_MAIN, "flow key in %s: %s", cfg->run_dir,
@@ -194,8 +215,8 @@ fail:
 	rtpc_client_free(c->rtpc);
 	link_free(c->link);
 	loc_free(c->loc);
-	core_htab_fini(&c->stx_tab);
-	core_htab_fini(&c->ctx_tab);
+	htab_fini(&c->stx_tab);
+	htab_fini(&c->ctx_tab);
 	free(c->bindings);
 	free(c->sendbuf);
 	free(c);
@@ -223,8 +244,8 @@ core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
-	core_htab_fini(&c->stx_tab);
-	core_htab_fini(&c->ctx_tab);
+	htab_fini(&c->stx_tab);
+	htab_fini(&c->ctx_tab);
 	free(c->bindings);
 	free(c->sendbuf);
 	free(c);

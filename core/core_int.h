@@ -19,30 +19,21 @@
 #include "core/core.h"
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/htab.h"
+#include "lib/list.h"
+#include "lib/log.h"
 #include "lib/sip.h"
 #include "location/loc.h"
 
 #define CORE_KEY_MAX 200
 #define CORE_MAX_BRANCHES 32	/* forks plus the CANCELs sent to them */
 
-/* Intrusive hash node: embedded first in stx and ctx. */
+/* A transaction's entry in its table (lib/htab.h), keyed by a string;
+ * embedded first in stx and ctx. */
 struct core_hnode {
-	struct core_hnode *next;
-	uint64_t hash;
+	struct htab_node h;
 	char key[CORE_KEY_MAX];
 };
-
-struct core_htab {
-	struct core_hnode **b;
-	size_t mask;
-	size_t n;
-};
-
-int core_htab_init(struct core_htab *t, size_t buckets);
-void core_htab_fini(struct core_htab *t);
-struct core_hnode *core_htab_find(struct core_htab *t, const char *key);
-int core_htab_add(struct core_htab *t, struct core_hnode *n);
-void core_htab_del(struct core_htab *t, struct core_hnode *n);
 
 struct core_stats {
 	uint64_t rx_requests, rx_responses, rx_bad;
@@ -57,14 +48,28 @@ struct core_stats {
 struct rtpc_client;
 struct core_media_op;
 
+/*
+ * The core's one clock.  Logic never reads time itself: it asks here
+ * (or is handed `now`, as h2o's timerwheel is), so a test can install
+ * its own clock and step it.  mono_ms: milliseconds for transaction
+ * timers (the loop's clock in production); wall_s: seconds since the
+ * epoch for binding expiry (time(2)).
+ */
+struct core_clock {
+	uint64_t (*mono_ms)(void *arg);
+	int64_t (*wall_s)(void *arg);
+	void *arg;
+};
+
 struct core {
 	uv_loop_t *loop;
+	struct core_clock clock;	/* core_clock_loop unless a test's */
 	const struct cfg *cfg;
 	int id;
 	struct link *link;
 	struct loc *loc;
-	struct core_htab stx_tab;
-	struct core_htab ctx_tab;
+	struct htab stx_tab;	/* struct core_stx by core_hnode key */
+	struct htab ctx_tab;	/* struct core_ctx by core_hnode key */
 	uint64_t token;		/* branch/tag source, seeded at start */
 	char *sendbuf;		/* envelope scratch, ENV_HDR_LEN + max msg */
 	size_t sendcap;
@@ -129,6 +134,7 @@ struct core_ctx {
 	osip_message_t *final;	/* final non-2xx kept for best response */
 	int offered;		/* the request carried SDP */
 	char why[128];		/* Warning text for a code we made up */
+	int downstream;		/* code is a transport error's 503 (16.9) */
 	int cancel_wanted;	/* CANCEL once a provisional arrives */
 	int cancel_sent;
 	int timer_c;		/* timeout_at is timer C, not B */
@@ -138,6 +144,7 @@ struct core_ctx {
 struct core_stx {
 	struct core_hnode h;	/* key: branch, sent-by, method */
 	struct core *core;
+	char call_id[LOG_CTX_MAX];	/* log context of its timers */
 	uv_timer_t timer;
 	int state;
 	int invite;
@@ -152,10 +159,16 @@ struct core_stx {
 	int n_br;
 	int cancelled;
 	int answered_2xx;
-	struct core_media_op *media_ops;	/* rtpctl commands out */
+	struct list_node media_ops;	/* rtpctl commands out */
 	int media_used;		/* a command went to rtpctl for this call */
 	char *media_cid;	/* Call-ID to delete once media_ops drain */
 };
+
+/* core.c: m's Call-ID into out[cap] (cut to fit, NUL-terminated);
+ * returns its length, 0 when m has none.  core_log_ctx: makes it the
+ * log context (lib/log.h) until log_ctx_clear(). */
+size_t core_call_id(const osip_message_t *m, char *out, size_t cap);
+void core_log_ctx(const osip_message_t *m);
 
 /* core_msg.c: building and sending messages. */
 void core_leg_from_env(struct core_leg *l, const struct env *in);
@@ -180,7 +193,10 @@ int core_flow_key_load(struct core *c);
 int core_dest_is_infra(const struct core *c, const union env_sa *sa);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
-uint64_t core_now_ms(struct core *c);
+uint64_t core_now_ms(const struct core *c);
+int64_t core_wall_s(const struct core *c);
+/* The production clock: libuv's loop time and time(2); arg is the loop. */
+void core_clock_loop(struct core_clock *k, uv_loop_t *loop);
 
 /* core_txn.c: transactions. */
 struct core_stx *core_stx_find(struct core *c, const osip_message_t *req,
@@ -192,23 +208,55 @@ void core_stx_respond_code(struct core_stx *s, int code, const char *reason);
 void core_stx_respond_warn(struct core_stx *s, int code, const char *warning);
 void core_stx_retransmit(struct core_stx *s);
 void core_stx_ack(struct core_stx *s);
+/* What the transactions' timers do at now (their uv callbacks pass
+ * core_now_ms); a test calls them with a time of its choosing.  Either
+ * may free its object: it must not be used afterwards. */
+void core_stx_timer_run(struct core_stx *s, uint64_t now);
+void core_ctx_timer_run(struct core_ctx *x, uint64_t now);
 struct core_ctx *core_ctx_new(struct core_stx *s, const struct core_leg *down,
 			      osip_message_t *fwd);
 void core_ctx_send_first(struct core_ctx *x, osip_message_t *m);
+/* Ends a branch still waiting for a response with code, which we make
+ * up; why (may be NULL) becomes its Warning. */
 void core_ctx_fail(struct core_ctx *x, int code, const char *why);
-void core_ctx_hangup(struct core_ctx *x, const osip_message_t *resp);
+/* The transport could not carry the branch's request: it ends as if
+ * it got a 503 (RFC 3261 16.9), which goes upstream as 500 (16.7). */
+void core_ctx_transport_error(struct core_ctx *x, const char *why);
 struct core_ctx *core_ctx_find(struct core *c, const char *branch,
 			       int is_cancel);
 void core_ctx_cancel(struct core_ctx *x);
 void core_stx_cancel(struct core_stx *s);
 void core_stx_branch_done(struct core_stx *s);
-int core_via_push(struct core *c, osip_message_t *m,
-		  const struct core_leg *leg, uint64_t token, char *branch,
-		  size_t cap);
-void core_flow_failed(struct core *c, const struct env *in);
+const char *core_top_branch(const osip_message_t *m, osip_via_t **via_out);
+/* A Via's sent-by port, or the one its transport implies (RFC 3261
+ * 19.1.2) when it names none. */
+int core_via_port(const osip_via_t *via);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
 void core_txn_shutdown(struct core *c);
+
+/* core_dialog.c: requests the proxy writes itself. */
+/* Pushes our Via (branch from token, naming this core) for leg; the
+ * branch is written to branch[cap].  Returns 0 or a negative errno. */
+int core_via_push(struct core *c, osip_message_t *m,
+		  const struct core_leg *leg, uint64_t token, char *branch,
+		  size_t cap);
+/* The CANCEL for x's request (RFC 3261 9.1); the caller frees it.
+ * NULL when it cannot be built. */
+osip_message_t *core_dialog_cancel(const struct core_ctx *x);
+/* Sends the hop-by-hop ACK of x's final non-2xx resp (borrowed). */
+void core_dialog_ack(struct core_ctx *x, const osip_message_t *resp);
+/* Ends the dialog a 2xx resp (borrowed) set up with an ACK and a BYE
+ * down x's leg, when the call cannot go on. */
+void core_dialog_hangup(struct core_ctx *x, const osip_message_t *resp);
+
+/* core_stateless.c: a response with no client transaction follows its
+ * Via; borrows m, whose top Via the caller still owns. */
+void core_resp_stateless(struct core *c, const struct env *in,
+			 osip_message_t *m);
+
+/* core_flow.c: an edge's connection closed (in: its envelope). */
+void core_flow_failed(struct core *c, const struct env *in);
 
 /* core_proxy.c: routing. */
 void core_proxy_request(struct core *c, const struct env *in,

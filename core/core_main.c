@@ -56,7 +56,8 @@ print_layout(const struct cfg *cfg)
 		printf("redis %s\n", cfg->redis);
 	printf("shm %s\n", cfg->shm_name);
 	for (int i = 0; i < cfg->n_edges; i++)
-		printf("edge %d %s\n", cfg->edges[i].id, cfg->edges[i].udp);
+		printf("edge %d %s\n", cfg->edges[i].id,
+		       cfg->edges[i].listen[ENV_UDP]);
 	for (int i = 0; i < cfg->n_cores; i++)
 		printf("core %d %s\n", cfg->cores[i].id, cfg->cores[i].ipc);
 	if (!cfg->media)

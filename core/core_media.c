@@ -153,7 +153,7 @@ enum core_media_kind {
 };
 
 struct core_media_op {
-	struct core_media_op *next;	/* in its stx's list */
+	struct list_node link;	/* in its stx's media_ops */
 	struct core *core;
 	int kind;
 	struct core_stx *stx;
@@ -169,20 +169,6 @@ core_media_op_free(struct core_media_op *op)
 	if (op->msg)
 		osip_message_free(op->msg);
 	free(op);
-}
-
-static void
-core_media_unlink(struct core_media_op *op)
-{
-	struct core_media_op **pp;
-
-	if (op->stx == NULL)
-		return;
-	for (pp = &op->stx->media_ops; *pp; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			return;
-		}
 }
 
 /* Status code and Warning text for a failed rtpctl command. */
@@ -232,7 +218,12 @@ core_media_done(void *arg, const struct rtpc_result *r)
 	struct core *c = op->core;
 	int rc = r->status;
 
-	core_media_unlink(op);
+	/* rtpctl's answer comes from the loop, outside any message. */
+	if (op->stx)
+		log_ctx_set(op->stx->call_id, strlen(op->stx->call_id));
+	else if (op->msg)
+		core_log_ctx(op->msg);
+	list_remove(&op->link);
 	if (rc == 0 && op->msg)
 		rc = core_media_apply(op->msg, r);
 	if (rc != 0)
@@ -262,7 +253,7 @@ core_media_done(void *arg, const struct rtpc_result *r)
 					      r->reason ? r->reason :
 					      "media relay error");
 			if (op->msg->status_code < 300)
-				core_ctx_hangup(op->x, op->msg);
+				core_dialog_hangup(op->x, op->msg);
 		}
 		break;
 	case CORE_MEDIA_ACK:
@@ -273,6 +264,7 @@ core_media_done(void *arg, const struct rtpc_result *r)
 	if (op->stx)
 		core_media_drained(op->stx);
 	core_media_op_free(op);
+	log_ctx_clear();
 }
 
 /* Sends an encoded ng dictionary for op; op belongs to the call until
@@ -288,8 +280,7 @@ core_media_submit(struct core *c, struct core_media_op *op, const char *buf,
 		return op->id;
 	c->st.media_cmds++;
 	if (op->stx) {
-		op->next = op->stx->media_ops;
-		op->stx->media_ops = op;
+		list_insert_head(&op->stx->media_ops, &op->link);
 		op->stx->media_used = 1;
 	}
 	return 0;
@@ -450,7 +441,7 @@ core_media_delete(struct core *c, const osip_message_t *m)
 void
 core_media_call_failed(struct core_stx *s)
 {
-	if (s->media_ops == NULL) {
+	if (list_empty(&s->media_ops)) {
 		core_media_delete(s->core, s->req);
 		return;
 	}
@@ -462,7 +453,7 @@ core_media_call_failed(struct core_stx *s)
 static void
 core_media_drained(struct core_stx *s)
 {
-	if (s->media_ops || s->media_cid == NULL)
+	if (!list_empty(&s->media_ops) || s->media_cid == NULL)
 		return;
 	core_media_delete_cid(s->core, s->media_cid);
 	osip_free(s->media_cid);
@@ -473,11 +464,13 @@ void
 core_media_stx_gone(struct core_stx *s)
 {
 	struct core *c = s->core;
+	struct list_node *n;
 
-	while (s->media_ops) {
-		struct core_media_op *op = s->media_ops;
+	while ((n = list_first(&s->media_ops)) != NULL) {
+		struct core_media_op *op = list_entry(n, struct core_media_op,
+						      link);
 
-		s->media_ops = op->next;
+		list_remove(n);
 		rtpc_cancel(c->rtpc, op->id);
 		core_media_op_free(op);
 	}

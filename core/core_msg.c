@@ -17,15 +17,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/link.h"
 #include "lib/log.h"
 
-uint64_t
-core_now_ms(struct core *c)
+static uint64_t
+core_clock_loop_ms(void *arg)
 {
-	return uv_now(c->loop);
+	return uv_now(arg);
+}
+
+static int64_t
+core_clock_time_s(void *arg)
+{
+	(void)arg;
+	return (int64_t)time(NULL);
+}
+
+void
+core_clock_loop(struct core_clock *k, uv_loop_t *loop)
+{
+	k->mono_ms = core_clock_loop_ms;
+	k->wall_s = core_clock_time_s;
+	k->arg = loop;
+}
+
+uint64_t
+core_now_ms(const struct core *c)
+{
+	return c->clock.mono_ms(c->clock.arg);
+}
+
+int64_t
+core_wall_s(const struct core *c)
+{
+	return c->clock.wall_s(c->clock.arg);
 }
 
 const char *
@@ -102,7 +130,7 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 		return n;
 	}
 	rc = link_send(c->link, edge_id, c->sendbuf, (size_t)n);
-	for (int i = 0; rc < 0 && transport == ENV_UDP &&
+	for (int i = 0; rc < 0 && !env_transport_is(transport, ENV_TP_STREAM) &&
 	     i < c->cfg->n_edges; i++) {
 		if (c->cfg->edges[i].id == edge_id)
 			continue;
@@ -215,19 +243,29 @@ core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 }
 
 static int
-core_hostport_eq(const char *host, int port, const char *addr)
+core_hostport_eq(const char *host, int port, const char *addr, int defport)
 {
 	char h[CFG_ADDR_LEN];
 	int p;
 
-	if (cfg_addr_split(addr, h, sizeof(h), &p, 5060) != 0)
+	if (cfg_addr_split(addr, h, sizeof(h), &p, defport) != 0)
 		return 0;
 	return p == port && strcasecmp(h, host) == 0;
 }
 
-/* The host of a URI without IPv6 brackets, in out. */
 static int core_uri_transport(const osip_uri_t *u);
 
+/* The port of a URI that names none: its transport's (RFC 3261
+ * 19.1.2), and 5061 for any sips: URI, over whatever transport. */
+static int
+core_uri_default_port(const osip_uri_t *u)
+{
+	if (u->scheme && strcasecmp(u->scheme, "sips") == 0)
+		return env_transport_sip_port(ENV_TLS);
+	return env_transport_sip_port(core_uri_transport(u));
+}
+
+/* The host of a URI without IPv6 brackets, in out. */
 static const char *
 core_uri_host(const osip_uri_t *u, char *out, size_t cap)
 {
@@ -253,14 +291,14 @@ core_uri_host(const osip_uri_t *u, char *out, size_t cap)
 static int
 core_edge_is(const struct cfg_edge *e, const char *host, int port)
 {
-	const char *listen[] = { e->udp, e->tcp, e->tls, e->ws, e->wss };
 	char sb[CFG_ADDR_LEN + 8];
 
-	for (int t = ENV_UDP; t <= ENV_WSS; t++) {
-		if (core_hostport_eq(host, port, listen[t - 1]))
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		if (core_hostport_eq(host, port, e->listen[t],
+				     env_transport_port(t)))
 			return 1;
 		if (cfg_edge_sent_by(e, t, sb, sizeof(sb)) == 0 &&
-		    core_hostport_eq(host, port, sb))
+		    core_hostport_eq(host, port, sb, env_transport_port(t)))
 			return 1;
 	}
 	return 0;
@@ -270,12 +308,10 @@ int
 core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 {
 	char host[CFG_ADDR_LEN];
-	int port = u->port ? atoi(u->port) : 5060;
+	int port = u->port ? atoi(u->port) : core_uri_default_port(u);
 
 	if (core_uri_host(u, host, sizeof(host)) == NULL)
 		return 0;
-	if (u->port == NULL && u->scheme && strcasecmp(u->scheme, "sips") == 0)
-		port = 5061;
 	for (int i = 0; i < c->cfg->n_edges; i++) {
 		if (core_edge_is(&c->cfg->edges[i], host, port)) {
 			if (edge_id)
@@ -333,14 +369,14 @@ core_flow_parse(const struct core *c, const char *user, struct core_leg *l)
 
 	if (user == NULL || sscanf(user, "sm-f%u-%u-%u-%16llx%n", &e, &cn, &t,
 				   &mac, &used) != 4 || user[used] != '\0' ||
-	    e == 0 || e > 65535 || cn == 0 || t < ENV_UDP || t > ENV_WSS ||
+	    e == 0 || e > 65535 || cn == 0 || !env_transport_valid((int)t) ||
 	    mac != core_flow_mac(c, e, cn, t))
 		return -EINVAL;
 	memset(l, 0, sizeof(*l));
 	l->edge_id = (uint16_t)e;
 	l->conn_id = cn;
 	l->transport = (uint8_t)t;
-	l->flags = (t == ENV_WS || t == ENV_WSS) ? ENV_F_WS : 0;
+	l->flags = env_transport_is((int)t, ENV_TP_WS) ? ENV_F_WS : 0;
 	return 0;
 }
 
@@ -414,24 +450,16 @@ core_dest_is_infra(const struct core *c, const union env_sa *sa)
 	return 0;
 }
 
-/* The transport a URI asks for: its transport parameter, else TLS for
- * sips, else UDP. */
+/* The transport a URI asks for: its transport parameter (-EINVAL for
+ * one we do not know), else TLS for sips, else UDP. */
 static int
 core_uri_transport(const osip_uri_t *u)
 {
-	static const struct { const char *name; int tp; } tps[] = {
-		{ "udp", ENV_UDP }, { "tcp", ENV_TCP }, { "tls", ENV_TLS },
-		{ "ws", ENV_WS }, { "wss", ENV_WSS },
-	};
 	osip_uri_param_t *p = NULL;
 
 	osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p);
-	if (p && p->gvalue) {
-		for (size_t i = 0; i < sizeof(tps) / sizeof(*tps); i++)
-			if (strcasecmp(p->gvalue, tps[i].name) == 0)
-				return tps[i].tp;
-		return -1;
-	}
+	if (p && p->gvalue)
+		return env_transport_parse(p->gvalue, strlen(p->gvalue));
 	if (u->scheme && strcasecmp(u->scheme, "sips") == 0)
 		return ENV_TLS;
 	return ENV_UDP;
@@ -447,7 +475,7 @@ core_uri_leg(const osip_uri_t *u, struct core_leg *leg)
 {
 	int tp = core_uri_transport(u), rc;
 
-	if (tp < 0 || tp == ENV_WS || tp == ENV_WSS)
+	if (!env_transport_is(tp, ENV_TP_DIAL))
 		return -EHOSTUNREACH;
 	rc = core_uri_dest(u, &leg->dst);
 	if (rc != 0)
@@ -463,7 +491,7 @@ core_uri_dest(const osip_uri_t *u, union env_sa *dst)
 {
 	char host[CFG_ADDR_LEN];
 	osip_uri_param_t *maddr = NULL;
-	int port = core_uri_transport(u) == ENV_TLS ? 5061 : 5060;
+	int port = core_uri_default_port(u);
 
 	if (u->port) {
 		port = atoi(u->port);

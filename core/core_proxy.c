@@ -15,13 +15,11 @@
  */
 #include "core/core_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/log.h"
@@ -186,11 +184,9 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 		snprintf(sb, sizeof(sb), "%s", e->advertise);
 	if (l->conn_id && core_flow_token(c, l, tok, sizeof(tok) - 1) == 0)
 		strcat(tok, "@");
-	if (l->transport != ENV_UDP)
+	if (l->transport != ENV_UDP)	/* UDP is a URI's default */
 		snprintf(tp, sizeof(tp), ";transport=%s",
-			 env_transport_name(l->transport));
-	for (char *p = tp; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+			 env_transport_key(l->transport));
 	snprintf(v, sizeof(v), "<sip:%s%s%s;lr>", tok, sb, tp);
 	if (osip_record_route_init(&rr) != 0)
 		return -ENOMEM;
@@ -402,7 +398,7 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 		return;
 	}
 	b = c->bindings;
-	n = loc_lookup(c->loc, aor, (int64_t)time(NULL), b,
+	n = loc_lookup(c->loc, aor, core_wall_s(c), b,
 		       c->cfg->max_contacts, &known);
 	if (n <= 0) {
 		core_reply(c, in, req, n < 0 ? 500 : known ? 480 : 404, NULL);

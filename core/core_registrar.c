@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "lib/log.h"
 
@@ -220,7 +219,7 @@ core_registrar(struct core *c, const struct env *in, osip_message_t *req)
 	osip_contact_t *ct;
 	const char *why = NULL;
 	char aor[LOC_AOR_MAX], *callid = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = core_wall_s(c);
 	long hdr_expires = -1;
 	int n_ct, n_cur, known, code = 0, live, star = 0;
 	uint32_t cseq;

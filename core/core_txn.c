@@ -1,5 +1,8 @@
 /*
- * core_txn.c - RFC 3261 section 17 transactions as a proxy uses them.
+ * core_txn.c - RFC 3261 section 17 transactions as a proxy uses them,
+ * and the proxy's response context of section 16.7 (best response,
+ * CANCEL of the other branches).  The messages it sends on its own
+ * are built in core_dialog.c.
  *
  * A server transaction (stx) is keyed by the top Via's branch, its
  * sent-by and the method (ACK and CANCEL find the INVITE's); a client
@@ -12,6 +15,10 @@
  * libuv's heap.  Everything is UDP here, so the "unreliable" timer
  * values apply.  Objects are freed only from their own timer callback
  * (core_stx_kill arms it at 0): nothing up the stack is left dangling.
+ * Time is the core's clock (core_now_ms); what a timer does is
+ * core_stx_timer_run/core_ctx_timer_run(now), which the unit tests
+ * call with a time of their own.  Timeouts and every final response
+ * made up here are logged, under the call's log context.
  */
 #include "core/core_int.h"
 
@@ -19,98 +26,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/hash.h"
 #include "lib/log.h"
 
-/* ---- hash table ---------------------------------------------------- */
+/* ---- the tables ---------------------------------------------------- */
 
-int
-core_htab_init(struct core_htab *t, size_t buckets)
+static int
+core_key_eq(const struct htab_node *n, const void *key)
 {
-	size_t n = 16;
-
-	while (n < buckets)
-		n <<= 1;
-	t->b = calloc(n, sizeof(*t->b));
-	if (t->b == NULL)
-		return -ENOMEM;
-	t->mask = n - 1;
-	t->n = 0;
-	return 0;
+	return strcmp(((const struct core_hnode *)n)->key, key) == 0;
 }
 
-void
-core_htab_fini(struct core_htab *t)
+static struct core_hnode *
+core_key_find(const struct htab *t, const char *key)
 {
-	free(t->b);
-	t->b = NULL;
+	return (struct core_hnode *)htab_find(t, hash_fnv1a64(key, strlen(key)),
+					      core_key_eq, key);
 }
 
-struct core_hnode *
-core_htab_find(struct core_htab *t, const char *key)
+static int
+core_key_add(struct htab *t, struct core_hnode *n)
 {
-	uint64_t h = hash_fnv1a64(key, strlen(key));
-
-	for (struct core_hnode *n = t->b[h & t->mask]; n; n = n->next)
-		if (n->hash == h && strcmp(n->key, key) == 0)
-			return n;
-	return NULL;
-}
-
-/* Doubles the bucket array; on allocation failure the table just stays
- * denser, which is slower but correct. */
-static void
-core_htab_grow(struct core_htab *t)
-{
-	size_t n = (t->mask + 1) * 2;
-	struct core_hnode **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++) {
-		struct core_hnode *x = t->b[i], *next;
-
-		for (; x; x = next) {
-			next = x->next;
-			x->next = b[x->hash & (n - 1)];
-			b[x->hash & (n - 1)] = x;
-		}
-	}
-	free(t->b);
-	t->b = b;
-	t->mask = n - 1;
-}
-
-int
-core_htab_add(struct core_htab *t, struct core_hnode *n)
-{
-	n->hash = hash_fnv1a64(n->key, strlen(n->key));
-	if (t->n >= 2 * (t->mask + 1))
-		core_htab_grow(t);
-	n->next = t->b[n->hash & t->mask];
-	t->b[n->hash & t->mask] = n;
-	t->n++;
-	return 0;
-}
-
-void
-core_htab_del(struct core_htab *t, struct core_hnode *n)
-{
-	struct core_hnode **pp = &t->b[n->hash & t->mask];
-
-	for (; *pp; pp = &(*pp)->next)
-		if (*pp == n) {
-			*pp = n->next;
-			t->n--;
-			return;
-		}
+	return htab_add(t, &n->h, hash_fnv1a64(n->key, strlen(n->key)));
 }
 
 /* ---- helpers ------------------------------------------------------- */
 
-static const char *
+const char *
 core_top_branch(const osip_message_t *m, osip_via_t **via_out)
 {
 	osip_via_t *via = NULL;
@@ -123,6 +66,15 @@ core_top_branch(const osip_message_t *m, osip_via_t **via_out)
 	if (osip_via_param_get_byname(via, "branch", &br) != 0 || br == NULL)
 		return NULL;
 	return br->gvalue;
+}
+
+int
+core_via_port(const osip_via_t *via)
+{
+	if (via->port)
+		return atoi(via->port);
+	return env_transport_sip_port(via->protocol ?
+		env_transport_parse(via->protocol, strlen(via->protocol)) : -1);
 }
 
 /*
@@ -144,9 +96,10 @@ core_stx_key(const osip_message_t *req, int as_invite, char *out, size_t cap)
 	if (via == NULL || req->cseq == NULL || req->call_id == NULL)
 		return -EINVAL;
 	if (br && strncmp(br, "z9hG4bK", 7) == 0) {
-		n = snprintf(out, cap, "%s|%s:%s|%s", br,
-			     via->host ? via->host : "",
-			     via->port ? via->port : "5060", method);
+		/* The implied port, so an explicit default matches none. */
+		n = snprintf(out, cap, "%s|%s:%d|%s", br,
+			     via->host ? via->host : "", core_via_port(via),
+			     method);
 	} else {
 		osip_generic_param_t *ft = NULL;
 
@@ -201,12 +154,10 @@ struct core_stx *
 core_stx_find(struct core *c, const osip_message_t *req, int as_invite)
 {
 	char key[CORE_KEY_MAX];
-	struct core_hnode *n;
 
 	if (core_stx_key(req, as_invite, key, sizeof(key)) != 0)
 		return NULL;
-	n = core_htab_find(&c->stx_tab, key);
-	return (struct core_stx *)n;
+	return (struct core_stx *)core_key_find(&c->stx_tab, key);
 }
 
 struct core_stx *
@@ -216,18 +167,20 @@ core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 
 	if (s == NULL)
 		return NULL;
-	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0) {
+	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0 ||
+	    core_key_add(&c->stx_tab, &s->h) != 0) {
 		free(s);
 		return NULL;
 	}
 	s->core = c;
+	core_call_id(req, s->call_id, sizeof(s->call_id));
+	list_init(&s->media_ops);
 	s->state = STX_PROCEEDING;
 	s->invite = MSG_IS_INVITE(req);
 	core_leg_from_env(&s->up, in);
 	s->req = req;
 	uv_timer_init(c->loop, &s->timer);
 	s->timer.data = s;
-	core_htab_add(&c->stx_tab, &s->h);
 	c->st.stx_live++;
 	/* RFC 3261 16.2: a stateful proxy answers an INVITE with 100 at
 	 * once, which stops the upstream retransmissions (timer A). */
@@ -263,12 +216,12 @@ core_stx_destroy(struct core_stx *s)
 {
 	struct core *c = s->core;
 
-	core_htab_del(&c->stx_tab, &s->h);
+	htab_del(&c->stx_tab, &s->h.h);
 	core_media_stx_gone(s);
 	for (int i = 0; i < s->n_br; i++) {
 		struct core_ctx *x = s->br[i];
 
-		core_htab_del(&c->ctx_tab, &x->h);
+		htab_del(&c->ctx_tab, &x->h.h);
 		c->st.ctx_live--;
 		uv_close((uv_handle_t *)&x->timer, core_ctx_closed_cb);
 	}
@@ -281,10 +234,21 @@ static void
 core_stx_timer_cb(uv_timer_t *t)
 {
 	struct core_stx *s = t->data;
+
+	log_ctx_set(s->call_id, strlen(s->call_id));
+	core_stx_timer_run(s, core_now_ms(s->core));
+	log_ctx_clear();
+}
+
+void
+core_stx_timer_run(struct core_stx *s, uint64_t now)
+{
 	struct core *c = s->core;
-	uint64_t now = core_now_ms(c);
 
 	if (s->state == STX_TERMINATED || (s->end_at && now >= s->end_at)) {
+		if (s->state == STX_COMPLETED && s->invite)
+			log_info(LOG_SYS_TXN, "no ACK for our %d (timer H)",
+				 s->resp_code);
 		core_stx_destroy(s);
 		return;
 	}
@@ -356,7 +320,8 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	} else if (s->invite) {
 		s->state = STX_COMPLETED;	/* timers G and H */
 		s->g_ms = core_t1(c);
-		s->g_at = s->resp && s->up.transport == ENV_UDP ?
+		s->g_at = s->resp &&
+			  !env_transport_is(s->up.transport, ENV_TP_STREAM) ?
 			  now + (uint64_t)s->g_ms : 0;
 		s->end_at = now + 64 * (uint64_t)core_t1(c);
 	} else {
@@ -366,6 +331,18 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	core_stx_arm(s);
 }
 
+/* Logs a final response the proxy makes up rather than forwards:
+ * failures of ours (5xx) and timeouts at notice, the rest at info. */
+static void
+core_stx_log_made_up(const struct core_stx *s, int code, const char *why)
+{
+	if (code < 200 || s->state != STX_PROCEEDING)
+		return;
+	log_at(LOG_SYS_TXN, code >= 500 || code == 408 ? LOG_LVL_NOTICE :
+	       LOG_LVL_INFO, "answering %d %s%s%s", code, core_reason(code),
+	       why ? ": " : "", why ? why : "");
+}
+
 void
 core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 {
@@ -373,6 +350,7 @@ core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 
 	if (s->req == NULL)
 		return;
+	core_stx_log_made_up(s, code, reason);
 	r = core_resp_build(s->core, s->req, code, reason);
 	if (r)
 		core_stx_respond(s, r);
@@ -389,6 +367,7 @@ core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
 
 	if (s->req == NULL)
 		return;
+	core_stx_log_made_up(s, code, warning);
 	r = core_resp_build(s->core, s->req, code, NULL);
 	if (r == NULL) {
 		core_stx_kill(s);
@@ -458,6 +437,10 @@ core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	snprintf(x->branch, sizeof(x->branch), "%s", branch);
 	snprintf(x->h.key, sizeof(x->h.key), "%s%s", branch,
 		 is_cancel ? "|C" : "");
+	if (core_key_add(&c->ctx_tab, &x->h) != 0) {
+		free(x);
+		return NULL;
+	}
 	x->core = c;
 	x->stx = s;
 	x->is_cancel = is_cancel;
@@ -465,7 +448,6 @@ core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	x->state = CTX_CALLING;
 	uv_timer_init(c->loop, &x->timer);
 	x->timer.data = x;
-	core_htab_add(&c->ctx_tab, &x->h);
 	s->br[s->n_br++] = x;
 	c->st.ctx_live++;
 	return x;
@@ -493,34 +475,10 @@ core_ctx_start(struct core_ctx *x, osip_message_t *m)
 	core_send(c, &x->down, x->req, x->req_len);
 	x->retx_ms = core_t1(c);
 	/* Timers A and E only where the transport may lose messages. */
-	x->retx_at = x->down.transport == ENV_UDP ?
+	x->retx_at = !env_transport_is(x->down.transport, ENV_TP_STREAM) ?
 		     now + (uint64_t)x->retx_ms : 0;
 	x->timeout_at = now + 64 * (uint64_t)core_t1(c);
 	core_ctx_arm(x);
-	return 0;
-}
-
-int
-core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
-	      uint64_t token, char *branch, size_t cap)
-{
-	const struct cfg_edge *e = core_edge_or_first(c, leg->edge_id);
-	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64], sb[CFG_ADDR_LEN + 8];
-	osip_via_t *via = NULL;
-
-	if (sip_branch_make(branch, cap, c->id, token) < 0)
-		return -ENOSPC;
-	if (cfg_edge_sent_by(e, leg->transport, sb, sizeof(sb)) != 0)
-		snprintf(sb, sizeof(sb), "%s", e->advertise);
-	snprintf(v, sizeof(v), "SIP/2.0/%s %s;branch=%s;rport",
-		 env_transport_name(leg->transport), sb, branch);
-	if (osip_via_init(&via) != 0)
-		return -ENOMEM;
-	if (osip_via_parse(via, v) != 0 ||
-	    osip_list_add(&m->vias, via, 0) < 0) {
-		osip_via_free(via);
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -580,10 +538,17 @@ core_ctx_fail(struct core_ctx *x, int code, const char *why)
 	if (x->state != CTX_MEDIA_WAIT && x->state != CTX_CALLING &&
 	    x->state != CTX_PROCEEDING)
 		return;
-	snprintf(x->why, sizeof(x->why), "%s", why);
+	snprintf(x->why, sizeof(x->why), "%s", why ? why : "");
 	core_ctx_finish(x, CTX_COMPLETED, code);
 	if (!x->is_cancel)
 		core_stx_branch_done(x->stx);
+}
+
+void
+core_ctx_transport_error(struct core_ctx *x, const char *why)
+{
+	x->downstream = 1;
+	core_ctx_fail(x, 503, why);
 }
 
 struct core_ctx *
@@ -592,52 +557,7 @@ core_ctx_find(struct core *c, const char *branch, int is_cancel)
 	char key[CORE_KEY_MAX];
 
 	snprintf(key, sizeof(key), "%s%s", branch, is_cancel ? "|C" : "");
-	return (struct core_ctx *)core_htab_find(&c->ctx_tab, key);
-}
-
-/*
- * Builds the CANCEL or ACK (RFC 3261 9.1, 17.1.1.3) for the request a
- * branch sent: same Request-URI, top Via, Route set, From, Call-ID and
- * CSeq number; the To of `to` (the final response, for an ACK).
- */
-static osip_message_t *
-core_ctx_derive(struct core_ctx *x, const char *method, const osip_to_t *to)
-{
-	osip_message_t *orig = NULL, *m = NULL;
-	osip_via_t *via = NULL;
-	char *num;
-
-	if (osip_message_init(&orig) != 0)
-		return NULL;
-	if (osip_message_parse(orig, x->req, x->req_len) != 0 ||
-	    osip_message_init(&m) != 0)
-		goto fail;
-	osip_message_set_method(m, osip_strdup(method));
-	osip_message_set_version(m, osip_strdup("SIP/2.0"));
-	if (osip_uri_clone(orig->req_uri, &m->req_uri) != 0 ||
-	    osip_message_get_via(orig, 0, &via) < 0 ||
-	    osip_via_clone(via, &via) != 0)
-		goto fail;
-	osip_list_add(&m->vias, via, 0);
-	if (osip_list_clone(&orig->routes, &m->routes,
-			    (int (*)(void *, void **))osip_route_clone) != 0 ||
-	    osip_from_clone(orig->from, &m->from) != 0 ||
-	    osip_to_clone(to ? to : orig->to, &m->to) != 0 ||
-	    osip_call_id_clone(orig->call_id, &m->call_id) != 0 ||
-	    osip_cseq_init(&m->cseq) != 0)
-		goto fail;
-	num = osip_strdup(orig->cseq->number);
-	osip_cseq_set_number(m->cseq, num);
-	osip_cseq_set_method(m->cseq, osip_strdup(method));
-	osip_message_set_max_forwards(m, "70");
-	osip_message_set_content_length(m, "0");
-	osip_message_free(orig);
-	return m;
-fail:
-	osip_message_free(orig);
-	if (m)
-		osip_message_free(m);
-	return NULL;
+	return (struct core_ctx *)core_key_find(&c->ctx_tab, key);
 }
 
 static void
@@ -655,7 +575,7 @@ core_ctx_send_cancel(struct core_ctx *x)
 	x->timer_c = 0;
 	x->timeout_at = core_now_ms(s->core) + 64 * (uint64_t)core_t1(s->core);
 	core_ctx_arm(x);
-	m = core_ctx_derive(x, "CANCEL", NULL);
+	m = core_dialog_cancel(x);
 	if (m == NULL)
 		return;
 	cx = core_ctx_alloc(s, &x->down, x->branch, 1);
@@ -682,89 +602,39 @@ core_ctx_cancel(struct core_ctx *x)
 	}
 }
 
-/*
- * A callee answered 2xx but the call cannot go on (no media relay
- * serves its SDP, and the caller got a 5xx instead): the proxy ends that
- * dialog itself, an ACK then a BYE down the same branch (RFC 3261
- * 13.2.2.4, 15), so the callee is not left in a call nobody will end.
- * The route set towards the callee is the Record-Route entries above
- * ours, reversed.
- */
-void
-core_ctx_hangup(struct core_ctx *x, const osip_message_t *resp)
-{
-	static const char *const methods[] = { "ACK", "BYE" };
-	struct core *c = x->core;
-	osip_contact_t *ct = NULL;
-	int n_rr = osip_list_size(&resp->record_routes), ours = 0;
-	char branch[SIP_BRANCH_MAX], num[16];
-
-	if (osip_message_get_contact(resp, 0, &ct) < 0 || ct == NULL ||
-	    ct->url == NULL || resp->cseq == NULL || resp->cseq->number == NULL)
-		return;
-	while (ours < n_rr) {
-		osip_record_route_t *rr = osip_list_get(&resp->record_routes,
-							 ours);
-
-		if (rr->url && core_uri_is_self(c, rr->url, NULL))
-			break;
-		ours++;
-	}
-	if (ours == n_rr)
-		ours = 0;	/* not record-routed by us: no route set */
-	for (int k = 0; k < 2; k++) {
-		osip_message_t *m = NULL;
-
-		if (osip_message_init(&m) != 0)
-			return;
-		osip_message_set_method(m, osip_strdup(methods[k]));
-		osip_message_set_version(m, osip_strdup("SIP/2.0"));
-		snprintf(num, sizeof(num), "%lu",
-			 strtoul(resp->cseq->number, NULL, 10) + (unsigned)k);
-		if (osip_uri_clone(ct->url, &m->req_uri) != 0 ||
-		    core_via_push(c, m, &x->down, ++c->token, branch,
-				  sizeof(branch)) != 0 ||
-		    osip_from_clone(resp->from, &m->from) != 0 ||
-		    osip_to_clone(resp->to, &m->to) != 0 ||
-		    osip_call_id_clone(resp->call_id, &m->call_id) != 0 ||
-		    osip_cseq_init(&m->cseq) != 0) {
-			osip_message_free(m);
-			return;
-		}
-		osip_cseq_set_number(m->cseq, osip_strdup(num));
-		osip_cseq_set_method(m->cseq, osip_strdup(methods[k]));
-		for (int i = ours - 1; i >= 0; i--) {
-			osip_record_route_t *rr = osip_list_get(
-				&resp->record_routes, i);
-			osip_route_t *r = NULL;
-
-			if (osip_route_clone(rr, &r) == 0)
-				osip_list_add(&m->routes, r, -1);
-		}
-		osip_message_set_max_forwards(m, "70");
-		osip_message_set_content_length(m, "0");
-		core_send_msg(c, &x->down, m);
-		osip_message_free(m);
-	}
-}
-
-static void
-core_ctx_send_ack(struct core_ctx *x, const osip_message_t *resp)
-{
-	osip_message_t *m = core_ctx_derive(x, "ACK", resp->to);
-
-	if (m == NULL)
-		return;
-	core_send_msg(x->core, &x->down, m);
-	osip_message_free(m);
-}
-
 static void
 core_ctx_timer_cb(uv_timer_t *t)
 {
 	struct core_ctx *x = t->data;
+
+	log_ctx_set(x->stx->call_id, strlen(x->stx->call_id));
+	core_ctx_timer_run(x, core_now_ms(x->core));
+	log_ctx_clear();
+}
+
+static void
+core_ctx_log_timeout(const struct core_ctx *x)
+{
+	char dst[64];
+
+	env_sa_str(&x->down.dst, dst, sizeof(dst));
+	if (x->is_cancel)
+		log_info(LOG_SYS_TXN, "no answer from %s to our CANCEL of %s",
+			 dst, x->branch);
+	else if (x->cancel_sent)
+		log_notice(LOG_SYS_TXN, "no final response from %s to %s "
+			   "%d ms after our CANCEL", dst, x->branch,
+			   64 * core_t1(x->core));
+	else
+		log_notice(LOG_SYS_TXN, "no final response from %s to %s in "
+			   "%d ms (timer %c)", dst, x->branch,
+			   64 * core_t1(x->core), x->invite ? 'B' : 'F');
+}
+
+void
+core_ctx_timer_run(struct core_ctx *x, uint64_t now)
+{
 	struct core *c = x->core;
-	uint64_t now = core_now_ms(c);
 
 	if (x->retx_at && now >= x->retx_at) {
 		/* Timers A (doubling) and E (doubling, capped at T2). */
@@ -777,11 +647,14 @@ core_ctx_timer_cb(uv_timer_t *t)
 	if (x->timeout_at && now >= x->timeout_at) {
 		if (x->timer_c) {
 			/* Timer C (RFC 3261 16.8): ringing too long. */
+			log_info(LOG_SYS_TXN, "branch %s rang %d s (timer C): "
+				 "CANCEL", x->branch, c->cfg->timer_c_s);
 			x->timer_c = 0;
 			x->timeout_at = now + 64 * (uint64_t)core_t1(c);
 			core_ctx_send_cancel(x);
 		} else {
 			c->st.timeouts++;
+			core_ctx_log_timeout(x);
 			core_ctx_finish(x, CTX_COMPLETED,
 					x->stx->cancelled ? 487 : 408);
 			if (!x->is_cancel)
@@ -801,6 +674,38 @@ core_resp_rank(const struct core_ctx *x)
 	int rank = cls == 6 ? 0 : cls * 10;
 
 	return rank + (x->final == NULL);
+}
+
+static void
+core_auth_append(osip_list_t *to, const osip_list_t *from)
+{
+	for (int k = 0; k < osip_list_size(from); k++) {
+		osip_www_authenticate_t *a = NULL;
+
+		if (osip_www_authenticate_clone(osip_list_get(from, k), &a) == 0 &&
+		    osip_list_add(to, a, -1) < 0)
+			osip_www_authenticate_free(a);
+	}
+}
+
+/*
+ * RFC 3261 16.7 step 6: a 401 or 407 sent upstream carries the
+ * WWW-Authenticate and Proxy-Authenticate values of every 401 and 407
+ * the other branches got, so the caller can answer every realm in one
+ * new request.  r is the chosen response, already taken from its branch.
+ */
+static void
+core_resp_auth_merge(const struct core_stx *s, osip_message_t *r)
+{
+	for (int i = 0; i < s->n_br; i++) {
+		const osip_message_t *f = s->br[i]->final;
+
+		if (f == NULL || (f->status_code != 401 && f->status_code != 407))
+			continue;
+		core_auth_append(&r->www_authenticates, &f->www_authenticates);
+		core_auth_append(&r->proxy_authenticates,
+				 &f->proxy_authenticates);
+	}
 }
 
 void
@@ -835,9 +740,14 @@ core_stx_branch_done(struct core_stx *s)
 			osip_free(r->reason_phrase);
 			r->reason_phrase = osip_strdup("Server Internal Error");
 		}
+		if (r->status_code == 401 || r->status_code == 407)
+			core_resp_auth_merge(s, r);
 		core_stx_respond(s, r);
 	} else {
-		core_stx_respond_warn(s, best->code,
+		/* A 503 we made up for a next hop we could not reach says
+		 * nothing about this proxy: 500, as for a received 503. */
+		core_stx_respond_warn(s, best->code == 503 && best->downstream ?
+				      500 : best->code,
 				      best->why[0] ? best->why : NULL);
 	}
 }
@@ -849,41 +759,6 @@ core_stx_cancel_others(struct core_stx *s, struct core_ctx *except)
 	for (int i = 0; i < s->n_br; i++)
 		if (s->br[i] != except)
 			core_ctx_cancel(s->br[i]);
-}
-
-/*
- * A response that matches no client transaction: forward it statelessly
- * along its Via (RFC 3261 16.11), as for 2xx retransmissions after the
- * transaction has gone.
- */
-static void
-core_resp_stateless(struct core *c, const struct env *in, osip_message_t *m)
-{
-	osip_via_t *via = NULL;
-	osip_generic_param_t *p = NULL;
-	struct core_leg up;
-	const char *host;
-	int port = 5060;
-
-	core_leg_from_env(&up, in);
-	up.conn_id = 0;		/* the edge finds a connection to dst */
-	osip_list_remove(&m->vias, 0);
-	if (osip_message_get_via(m, 0, &via) < 0 || via == NULL)
-		return;
-	host = via->host;
-	if (osip_via_param_get_byname(via, "received", &p) == 0 && p &&
-	    p->gvalue)
-		host = p->gvalue;
-	if (via->port)
-		port = atoi(via->port);
-	p = NULL;
-	if (osip_via_param_get_byname(via, "rport", &p) == 0 && p &&
-	    p->gvalue)
-		port = atoi(p->gvalue);
-	if (host == NULL || env_sa_from(&up.dst, host, port) != 0)
-		return;
-	c->st.stateless_fwd++;
-	core_send_msg(c, &up, m);
 }
 
 /* Sends a branch's response upstream, through rtpengine when it
@@ -993,7 +868,7 @@ core_txn_on_response(struct core *c, const struct env *in,
 	}
 
 	if (x->invite)
-		core_ctx_send_ack(x, resp);	/* hop by hop, each time */
+		core_dialog_ack(x, resp);	/* hop by hop, each time */
 	if (x->state == CTX_COMPLETED || x->state == CTX_ACCEPTED)
 		goto drop;
 	core_ctx_finish(x, CTX_COMPLETED, code);
@@ -1009,9 +884,11 @@ drop:
 void
 core_txn_shutdown(struct core *c)
 {
-	for (size_t i = 0; i <= c->stx_tab.mask; i++)
-		while (c->stx_tab.b[i])
-			core_stx_destroy((struct core_stx *)c->stx_tab.b[i]);
+	struct htab_node *n;
+	size_t pos = 0;
+
+	while ((n = htab_any(&c->stx_tab, &pos)) != NULL)
+		core_stx_destroy((struct core_stx *)n);
 }
 
 void
@@ -1022,33 +899,4 @@ core_stx_cancel(struct core_stx *s)
 	/* Branches that never answered at all end as 487 via their
 	 * timeout; none pending at all means answer now. */
 	core_stx_branch_done(s);
-}
-
-/*
- * An edge says a connection is gone: its bindings stop being used and,
- * when the edge hands back a request it could not deliver down that
- * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3)
- * instead of waiting for timer B or F.
- */
-void
-core_flow_failed(struct core *c, const struct env *in)
-{
-	osip_message_t *m = NULL;
-	struct core_ctx *x;
-	const char *br;
-
-	loc_remove_conn(c->loc, in->edge_id, in->conn_id, (int64_t)time(NULL));
-	if (in->len == 0 || osip_message_init(&m) != 0)
-		return;
-	if (osip_message_parse(m, in->msg, in->len) != 0 || !MSG_IS_REQUEST(m) ||
-	    (br = core_top_branch(m, NULL)) == NULL)
-		goto done;
-	x = core_ctx_find(c, br, MSG_IS_CANCEL(m));
-	if (x && (x->state == CTX_CALLING || x->state == CTX_PROCEEDING)) {
-		core_ctx_finish(x, CTX_COMPLETED, 430);
-		if (!x->is_cancel)
-			core_stx_branch_done(x->stx);
-	}
-done:
-	osip_message_free(m);
 }

@@ -13,8 +13,16 @@
  * Ids count up from 1 and are never reused while the process lives
  * (a u32 wraps after four billion connections; the wrap skips ids
  * still open), so a core holding a stale id can never reach a newer
- * client.  Hash chains are singly linked; buckets are fixed at start
- * (2^14 for ~20k connections per process).
+ * client.
+ *
+ * Cost: the three indexes are lib/htab.h tables over FNV-1a of the key
+ * (id; transport, IP and port; IP), so find, find_dst, the per-IP count,
+ * add and del are each a hash and a bucket walk, expected O(1); the
+ * buckets double with the number of connections (amortised O(1) per
+ * add), so nothing is sized at start.  Connections to one destination
+ * share a chain, and find_dst_after goes on along it.  Memory: two
+ * hash nodes and a list node inside each connection, plus one small
+ * counter per source IP that holds inbound connections.
  */
 #include "edge/edge_int.h"
 #include "lib/hash.h"
@@ -25,55 +33,40 @@
 #include <string.h>
 
 struct edge_conn_ip {
-	union env_sa addr;	/* port 0 */
+	struct htab_node h;
+	union env_sa addr;	/* the first connection's; its port is no key */
 	int n;
-	struct edge_conn_ip *next;
 };
 
-int
-edge_conn_table_init(struct edge_conn_table *t, unsigned bits, int max_per_ip)
-{
-	size_t nb = (size_t)1 << bits;
+/* What edge_conn_find_dst looks for. */
+struct edge_dst_key {
+	int transport;
+	const union env_sa *sa;
+};
 
+void
+edge_conn_table_init(struct edge_conn_table *t, int max_per_ip)
+{
 	memset(t, 0, sizeof(*t));
-	t->by_id = calloc(nb, sizeof(*t->by_id));
-	t->by_dst = calloc(nb, sizeof(*t->by_dst));
-	t->by_ip = calloc(nb, sizeof(*t->by_ip));
-	if (t->by_id == NULL || t->by_dst == NULL || t->by_ip == NULL) {
-		edge_conn_table_fini(t);
-		return -ENOMEM;
-	}
-	t->mask = nb - 1;
+	list_init(&t->list[EDGE_CONN_PENDING]);
+	list_init(&t->list[EDGE_CONN_OPEN]);
 	t->next_id = 1;
 	t->max_per_ip = max_per_ip;
-	return 0;
 }
 
 void
 edge_conn_table_fini(struct edge_conn_table *t)
 {
-	if (t->by_ip) {
-		for (size_t i = 0; i <= t->mask; i++) {
-			struct edge_conn_ip *p = t->by_ip[i], *nx;
+	struct htab_node *n;
+	size_t pos = 0;
 
-			for (; p; p = nx) {
-				nx = p->next;
-				free(p);
-			}
-		}
+	while ((n = htab_any(&t->by_ip, &pos)) != NULL) {
+		htab_del(&t->by_ip, n);
+		free(htab_entry(n, struct edge_conn_ip, h));
 	}
-	free(t->by_id);
-	free(t->by_dst);
-	free(t->by_ip);
-	t->by_id = t->by_dst = NULL;
-	t->by_ip = NULL;
-}
-
-static size_t
-edge_id_bucket(const struct edge_conn_table *t, uint32_t id)
-{
-	/* Ids are sequential: a multiplicative hash spreads them. */
-	return (size_t)((id * 2654435761u) >> 7) & t->mask;
+	htab_fini(&t->by_id);
+	htab_fini(&t->by_dst);
+	htab_fini(&t->by_ip);
 }
 
 /* The bytes of an address that matter: family, port, IP. */
@@ -110,25 +103,52 @@ edge_sa_same(const union env_sa *a, const union env_sa *b, int with_port)
 	return na == edge_sa_key(b, with_port, kb) && memcmp(ka, kb, na) == 0;
 }
 
-static size_t
-edge_sa_bucket(const struct edge_conn_table *t, int transport,
-	       const union env_sa *sa, int with_port)
+static uint64_t
+edge_sa_hash(int transport, const union env_sa *sa, int with_port)
 {
 	unsigned char k[32];
 	size_t n = edge_sa_key(sa, with_port, k);
 
 	k[n++] = (unsigned char)transport;
-	return (size_t)hash_fnv1a64(k, n) & t->mask;
+	return hash_fnv1a64(k, n);
+}
+
+static uint64_t
+edge_id_hash(uint32_t id)
+{
+	return hash_fnv1a64(&id, sizeof(id));
+}
+
+static int
+edge_id_eq(const struct htab_node *n, const void *key)
+{
+	return htab_entry(n, struct edge_conn, by_id)->id ==
+	       *(const uint32_t *)key;
+}
+
+static int
+edge_dst_eq(const struct htab_node *n, const void *key)
+{
+	const struct edge_conn *c = htab_entry(n, struct edge_conn, by_dst);
+	const struct edge_dst_key *k = key;
+
+	return c->transport == k->transport && edge_sa_same(&c->peer, k->sa, 1);
+}
+
+static int
+edge_ip_eq(const struct htab_node *n, const void *key)
+{
+	return edge_sa_same(&htab_entry(n, struct edge_conn_ip, h)->addr, key,
+			    0);
 }
 
 static struct edge_conn_ip *
 edge_ip_find(const struct edge_conn_table *t, const union env_sa *sa)
 {
-	struct edge_conn_ip *p = t->by_ip[edge_sa_bucket(t, 0, sa, 0)];
+	struct htab_node *n = htab_find(&t->by_ip, edge_sa_hash(0, sa, 0),
+					edge_ip_eq, sa);
 
-	while (p && !edge_sa_same(&p->addr, sa, 0))
-		p = p->next;
-	return p;
+	return n ? htab_entry(n, struct edge_conn_ip, h) : NULL;
 }
 
 int
@@ -137,32 +157,6 @@ edge_conn_ip_count(const struct edge_conn_table *t, const union env_sa *sa)
 	struct edge_conn_ip *p = edge_ip_find(t, sa);
 
 	return p ? p->n : 0;
-}
-
-static void
-edge_list_append(struct edge_conn_list *l, struct edge_conn *c)
-{
-	c->next = NULL;
-	c->prev = l->tail;
-	if (l->tail)
-		l->tail->next = c;
-	else
-		l->head = c;
-	l->tail = c;
-}
-
-static void
-edge_list_remove(struct edge_conn_list *l, struct edge_conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		l->tail = c->prev;
-	c->prev = c->next = NULL;
 }
 
 static uint32_t
@@ -182,7 +176,7 @@ int
 edge_conn_add(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 {
 	struct edge_conn_ip *ip = NULL;
-	size_t b;
+	int rc;
 
 	if (!c->outbound) {
 		ip = edge_ip_find(t, &c->peer);
@@ -193,26 +187,39 @@ edge_conn_add(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 			if (ip == NULL)
 				return -ENOMEM;
 			ip->addr = c->peer;
-			b = edge_sa_bucket(t, 0, &c->peer, 0);
-			ip->next = t->by_ip[b];
-			t->by_ip[b] = ip;
+			rc = htab_add(&t->by_ip, &ip->h,
+				      edge_sa_hash(0, &c->peer, 0));
+			if (rc < 0) {
+				free(ip);
+				return rc;
+			}
 		}
-		ip->n++;
 	}
-	c->ip = ip;
 	c->id = edge_conn_new_id(t);
-	b = edge_id_bucket(t, c->id);
-	c->id_next = t->by_id[b];
-	t->by_id[b] = c;
-	b = edge_sa_bucket(t, c->transport, &c->peer, 1);
-	c->dst_next = t->by_dst[b];
-	t->by_dst[b] = c;
+	rc = htab_add(&t->by_id, &c->by_id, edge_id_hash(c->id));
+	if (rc < 0)
+		goto fail;
+	rc = htab_add(&t->by_dst, &c->by_dst,
+		      edge_sa_hash(c->transport, &c->peer, 1));
+	if (rc < 0) {
+		htab_del(&t->by_id, &c->by_id);
+		goto fail;
+	}
+	if (ip)
+		ip->n++;
+	c->ip = ip;
 	c->state = EDGE_CONN_PENDING;
 	c->last_ms = now_ms;
-	edge_list_append(&t->list[EDGE_CONN_PENDING], c);
+	list_insert_tail(&t->list[EDGE_CONN_PENDING], &c->link);
 	c->in_table = 1;
-	t->n++;
 	return 0;
+fail:
+	/* A counter made for c alone goes with it. */
+	if (ip && ip->n == 0) {
+		htab_del(&t->by_ip, &ip->h);
+		free(ip);
+	}
+	return rc;
 }
 
 void
@@ -220,10 +227,10 @@ edge_conn_open(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 {
 	if (!c->in_table || c->state == EDGE_CONN_OPEN)
 		return;
-	edge_list_remove(&t->list[EDGE_CONN_PENDING], c);
+	list_remove(&c->link);
 	c->state = EDGE_CONN_OPEN;
 	c->last_ms = now_ms;
-	edge_list_append(&t->list[EDGE_CONN_OPEN], c);
+	list_insert_tail(&t->list[EDGE_CONN_OPEN], &c->link);
 }
 
 void
@@ -232,21 +239,8 @@ edge_conn_touch(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 	if (!c->in_table || c->state != EDGE_CONN_OPEN)
 		return;
 	c->last_ms = now_ms;
-	if (t->list[EDGE_CONN_OPEN].tail != c) {
-		edge_list_remove(&t->list[EDGE_CONN_OPEN], c);
-		edge_list_append(&t->list[EDGE_CONN_OPEN], c);
-	}
-}
-
-static void
-edge_chain_unlink(struct edge_conn **head, struct edge_conn *c, int dst)
-{
-	struct edge_conn **pp = head;
-
-	while (*pp && *pp != c)
-		pp = dst ? &(*pp)->dst_next : &(*pp)->id_next;
-	if (*pp)
-		*pp = dst ? c->dst_next : c->id_next;
+	list_remove(&c->link);
+	list_insert_tail(&t->list[EDGE_CONN_OPEN], &c->link);
 }
 
 void
@@ -254,60 +248,64 @@ edge_conn_del(struct edge_conn_table *t, struct edge_conn *c)
 {
 	if (!c->in_table)
 		return;
-	edge_chain_unlink(&t->by_id[edge_id_bucket(t, c->id)], c, 0);
-	edge_chain_unlink(&t->by_dst[edge_sa_bucket(t, c->transport, &c->peer,
-						    1)], c, 1);
-	edge_list_remove(&t->list[c->state], c);
+	htab_del(&t->by_id, &c->by_id);
+	htab_del(&t->by_dst, &c->by_dst);
+	list_remove(&c->link);
 	if (c->ip && --c->ip->n == 0) {
-		struct edge_conn_ip **pp =
-			&t->by_ip[edge_sa_bucket(t, 0, &c->ip->addr, 0)];
-
-		while (*pp != c->ip)
-			pp = &(*pp)->next;
-		*pp = c->ip->next;
+		htab_del(&t->by_ip, &c->ip->h);
 		free(c->ip);
 	}
 	c->ip = NULL;
-	c->id_next = c->dst_next = NULL;
 	c->in_table = 0;
-	t->n--;
 }
 
 struct edge_conn *
 edge_conn_find(const struct edge_conn_table *t, uint32_t id)
 {
-	struct edge_conn *c;
+	struct htab_node *n = htab_find(&t->by_id, edge_id_hash(id),
+					edge_id_eq, &id);
 
-	if (t->by_id == NULL)
-		return NULL;
-	for (c = t->by_id[edge_id_bucket(t, id)]; c; c = c->id_next)
-		if (c->id == id)
-			return c;
-	return NULL;
+	return n ? htab_entry(n, struct edge_conn, by_id) : NULL;
 }
 
 struct edge_conn *
 edge_conn_find_dst(const struct edge_conn_table *t, int transport,
 		   const union env_sa *dst)
 {
-	struct edge_conn *c;
+	return edge_conn_find_dst_after(t, transport, dst, NULL);
+}
 
-	for (c = t->by_dst[edge_sa_bucket(t, transport, dst, 1)]; c;
-	     c = c->dst_next)
-		if (c->transport == transport && edge_sa_same(&c->peer, dst, 1))
-			return c;
-	return NULL;
+struct edge_conn *
+edge_conn_find_dst_after(const struct edge_conn_table *t, int transport,
+			 const union env_sa *dst, const struct edge_conn *after)
+{
+	struct edge_dst_key k = { transport, dst };
+	struct htab_node *n;
+
+	n = after ? htab_find_next(&after->by_dst, edge_dst_eq, &k) :
+		htab_find(&t->by_dst, edge_sa_hash(transport, dst, 1),
+			  edge_dst_eq, &k);
+	return n ? htab_entry(n, struct edge_conn, by_dst) : NULL;
+}
+
+/* The oldest connection in the list of state, or NULL. */
+static struct edge_conn *
+edge_conn_oldest(const struct edge_conn_table *t, int state)
+{
+	struct list_node *n = list_first(&t->list[state]);
+
+	return n ? list_entry(n, struct edge_conn, link) : NULL;
 }
 
 struct edge_conn *
 edge_conn_expired(const struct edge_conn_table *t, uint64_t now_ms,
 		  uint64_t pending_ms, uint64_t idle_ms)
 {
-	struct edge_conn *c = t->list[EDGE_CONN_PENDING].head;
+	struct edge_conn *c = edge_conn_oldest(t, EDGE_CONN_PENDING);
 
 	if (c && now_ms - c->last_ms >= pending_ms)
 		return c;
-	c = t->list[EDGE_CONN_OPEN].head;
+	c = edge_conn_oldest(t, EDGE_CONN_OPEN);
 	if (c && idle_ms && now_ms - c->last_ms >= idle_ms)
 		return c;
 	return NULL;

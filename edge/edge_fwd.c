@@ -39,6 +39,7 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	  const struct cfg_edge *me)
 {
 	memset(e, 0, sizeof(*e));
+	edge_conn_table_init(&e->conns, me->max_conns_per_ip);
 	e->loop = loop;
 	e->cfg = cfg;
 	e->me = me;
@@ -48,8 +49,7 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
 	e->env_buf = malloc(e->buf_cap + ENV_HDR_LEN);
-	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL ||
-	    edge_conn_table_init(&e->conns, 14, me->max_conns_per_ip) != 0) {
+	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL) {
 		edge_fini(e);
 		return -ENOMEM;
 	}
@@ -171,7 +171,7 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 	memset(env, 0, sizeof(*env));
 	env->type = ENV_SIP;
 	env->transport = (uint8_t)tp->transport;
-	if (tp->transport == ENV_WS || tp->transport == ENV_WSS)
+	if (env_transport_is(tp->transport, ENV_TP_WS))
 		env->flags = ENV_F_WS;
 	env->edge_id = (uint16_t)e->me->id;
 	env->conn_id = conn_id;
@@ -229,21 +229,31 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 		e->st.drop_reply++;
 }
 
+/* The known core named in the top Via branch of sc's message, or -1. */
+static int
+edge_branch_core(const struct edge *e, const struct edge_sip_scan *sc)
+{
+	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+	struct edge_via v;
+	int core;
+
+	if (edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
+	    v.branch.len == 0)
+		return -1;
+	core = sip_branch_core(v.branch.s, v.branch.len);
+	return core >= 0 && edge_core_known(e, core) ? core : -1;
+}
+
 static void
 edge_fwd_response(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 		  const union env_sa *src, const struct edge_sip_scan *sc,
 		  const char *buf, size_t len)
 {
-	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
 	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
-	struct edge_via v;
 	struct env env;
-	int core = -1, k, rc;
+	int core = edge_branch_core(e, sc), k, rc;
 
-	if (edge_sip_via_parse(&v, vh->value.s, vh->value.len) == 0 &&
-	    v.branch.len)
-		core = sip_branch_core(v.branch.s, v.branch.len);
-	if (core < 0 || !edge_core_known(e, core)) {
+	if (core < 0) {
 		e->st.drop_resp_foreign++;
 		log_call(LOG_SYS_SIP, LOG_LVL_DEBUG, cid.s, cid.len,
 			 "%d response with a foreign branch dropped", sc->status);
@@ -303,12 +313,14 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
  * Sends ENV_CONN_CLOSED for (transport, conn_id) to core_id, or when
  * core_id is 0 to the first core of the rendezvous order of the conn
  * id that takes it.  msg: a request that could not be delivered down
- * that connection (the core answers its branch with 430), or NULL.
+ * that connection (the core answers its branch with 430, or, with
+ * ENV_F_DIAL_FAILED in flags, fails it as a transport error), or NULL.
  */
 static void
 edge_conn_closed_send(struct edge *e, int core_id, int transport,
 		      uint32_t conn_id, const union env_sa *peer,
-		      const union env_sa *local, const char *msg, size_t len)
+		      const union env_sa *local, const char *msg, size_t len,
+		      unsigned flags)
 {
 	int order[CFG_MAX_CORES], k, rc = -EAGAIN;
 	unsigned char key[4] = {
@@ -320,7 +332,8 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	memset(&env, 0, sizeof(env));
 	env.type = ENV_CONN_CLOSED;
 	env.transport = (uint8_t)transport;
-	env.flags = (transport == ENV_WS || transport == ENV_WSS) ? ENV_F_WS : 0;
+	env.flags = (uint8_t)(flags |
+			      (env_transport_is(transport, ENV_TP_WS) ? ENV_F_WS : 0));
 	env.edge_id = (uint16_t)e->me->id;
 	env.conn_id = conn_id;
 	env.src = *peer;
@@ -364,7 +377,25 @@ edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
 	       env_sa_str(&c->peer, peer, sizeof(peer)), why);
 	if (c->used && e->link)
 		edge_conn_closed_send(e, 0, c->transport, c->id, &c->peer,
-				      &c->local, NULL, 0);
+				      &c->local, NULL, 0, 0);
+}
+
+void
+edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+		     const union env_sa *peer, const char *buf, size_t len)
+{
+	struct edge_sip_scan sc;
+	int core;
+
+	/* An ACK has no transaction to fail; a response has no branch of
+	 * ours to fail: the sender retransmits or times out. */
+	if (edge_sip_scan(&sc, buf, len) != 0 || !sc.is_request ||
+	    (sc.method.len == 3 && memcmp(sc.method.s, "ACK", 3) == 0) ||
+	    (core = edge_branch_core(e, &sc)) < 0)
+		return;
+	e->st.undelivered++;
+	edge_conn_closed_send(e, core, transport, conn_id, peer, NULL, buf,
+			      len, ENV_F_DIAL_FAILED);
 }
 
 /* A core's message for a connection: write it, or tell the core the
@@ -382,7 +413,7 @@ edge_fwd_to_conn(struct edge *e, const struct env *env)
 			  env_transport_name(env->transport), env->conn_id);
 		edge_conn_closed_send(e, env->core_id, env->transport,
 				      env->conn_id, &env->src, NULL, env->msg,
-				      env->len);
+				      env->len, 0);
 		return 0;
 	}
 	rc = c->ops->send(c, env->msg, env->len);
@@ -427,7 +458,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		}
 		return;
 	}
-	if (env.transport == ENV_WS || env.transport == ENV_WSS) {
+	if (!env_transport_is(env.transport, ENV_TP_DIAL)) {
 		/* A browser cannot be dialled: only its own connection
 		 * reaches it. */
 		e->st.drop_ws_no_conn++;
@@ -454,44 +485,23 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 			log_warn(LOG_SYS_NET, "send to %s: %s",
 				 env_sa_str(&env.src, to, sizeof(to)),
 				 strerror(-rc));
+		edge_fwd_undelivered(e, env.transport, 0, &env.src, env.msg,
+				     env.len);
 	}
 }
 
 void
 edge_stats_log(const struct edge *e)
 {
-	static const struct { const char *name; size_t off; } t[] = {
-#define EDGE_STAT(f) { #f, offsetof(struct edge_stats, f) }
-		EDGE_STAT(received), EDGE_STAT(keepalives),
-		EDGE_STAT(oversized), EDGE_STAT(malformed),
-		EDGE_STAT(sent_400), EDGE_STAT(sent_503),
-		EDGE_STAT(fwd_requests), EDGE_STAT(fwd_responses),
-		EDGE_STAT(from_cores), EDGE_STAT(sent),
-		EDGE_STAT(drop_no_core), EDGE_STAT(drop_resp_foreign),
-		EDGE_STAT(drop_resp_core), EDGE_STAT(drop_bad_env),
-		EDGE_STAT(drop_no_tp), EDGE_STAT(drop_send_full),
-		EDGE_STAT(drop_send_err), EDGE_STAT(drop_reply),
-		EDGE_STAT(conns_opened), EDGE_STAT(conns_closed),
-		EDGE_STAT(conns_refused), EDGE_STAT(conns_bad),
-		EDGE_STAT(conns_slow), EDGE_STAT(conns_idle),
-		EDGE_STAT(drop_conn_gone), EDGE_STAT(drop_ws_no_conn),
-		EDGE_STAT(conn_closed_sent),
-#undef EDGE_STAT
-	};
 	char line[2048];
 	size_t o = 0;
 
-	_Static_assert(sizeof(t) / sizeof(*t) ==
-		       sizeof(struct edge_stats) / sizeof(uint64_t),
-		       "every counter of struct edge_stats is logged");
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(*t) && o < sizeof(line); i++) {
-		uint64_t v;
-
-		memcpy(&v, (const char *)&e->st + t[i].off, sizeof(v));
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s=%llu",
-				      i ? " " : "", t[i].name,
-				      (unsigned long long)v);
-	}
+#define EDGE_STAT_PRINT(f) \
+	if (o < sizeof(line)) \
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s=%llu", \
+				      o ? " " : "", #f, \
+				      (unsigned long long)e->st.f);
+	EDGE_STATS(EDGE_STAT_PRINT)
+#undef EDGE_STAT_PRINT
 	log_notice(LOG_SYS_MAIN, "edge %d stats: %s", e->me->id, line);
 }

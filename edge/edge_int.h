@@ -21,6 +21,8 @@
 
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/htab.h"
+#include "lib/list.h"
 
 struct link;
 
@@ -154,6 +156,18 @@ int edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 void edge_sip_reply_dest(const struct edge_sip_scan *sc,
 			 const union env_sa *src, union env_sa *dst);
 
+/*
+ * The name a TLS connection opened for the message in buf must prove
+ * (RFC 5922 4, 7): for a request the host of the URI the next hop was
+ * found from (RFC 3263: the top Route, else the Request-URI; the host,
+ * not a maddr), for a response the sent-by host of its top Via (RFC
+ * 3261 18.2.2).  A name or a numeric address, IPv6 without brackets,
+ * NUL-terminated into out.  Returns 0, -EINVAL when there is no such
+ * URI or host, -ENOSPC when out is too small.
+ */
+int edge_sip_next_hop_host(const struct edge_sip_scan *sc, const char *buf,
+			   size_t len, char *out, size_t cap);
+
 /* ---- transports ---- */
 
 struct edge_tp;
@@ -177,35 +191,64 @@ struct edge_tp {
 
 struct edge;
 
-/* edge_udp.c: binds me->udp and feeds datagrams to edge_fwd_input(). */
-int edge_udp_new(struct edge_tp **out, struct edge *e);
-
 /*
- * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
- * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to sa, IPv6 only for
- * an IPv6 address, with SO_REUSEADDR and SO_REUSEPORT when asked.
- * Returns the fd or a negative errno (nothing left open then).
+ * The transports.  Each row of ENV_TRANSPORTS (lib/env.h) names the
+ * file that runs it, edge_<impl>.c, and its opener:
+ *   int edge_<impl>_new(struct edge_tp **out, struct edge *e,
+ *                       int transport);
+ * which listens on me->listen[transport], writes *out on success only
+ * and returns 0, -ENOENT when the transport is off (no address, or a
+ * secure one without tls_cert/tls_key), another negative errno (logged,
+ * nothing left open) when it cannot listen.
  */
-int edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
-		   int reuseport);
+typedef int (*edge_tp_new_cb)(struct edge_tp **out, struct edge *e,
+			      int transport);
+
+/* edge_udp.c: datagrams, fed to edge_fwd_input(). */
+int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
- * edge_stream.c: SIP over TCP (transport ENV_TCP, listening on me->tcp)
- * or TLS (ENV_TLS, me->tls, with me->tls_cert/tls_key).  Writes *out
- * on success only; returns 0, -ENOENT when the transport is not
- * configured (empty address, or no certificate for TLS), another
- * negative errno when it cannot listen.
+ * edge_stream.c: SIP over a byte stream (RFC 3261 18.3), TCP or, for
+ * a secure transport, TLS with me->tls_cert/tls_key; peers it dials
+ * must chain to me->tls_ca and prove the next hop's host (RFC 5922).
+ * Fails (logged) when a certificate, key or tls_ca does not load.
  */
 int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
 
 /*
  * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the
- * edge's libuv loop: WS on me->ws and WSS on me->wss, one HTTP(S)
- * listener each that also serves me->http_root.  Fills out[0] (WS)
- * and out[1] (WSS) or leaves NULL what is not configured.  Returns 0
- * or a negative errno (nothing is left open then).
+ * edge's libuv loop, one HTTP(S) listener per transport (WS, WSS) that
+ * also serves me->http_root.
  */
-int edge_ws_new(struct edge_tp *out[2], struct edge *e);
+int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_ws.c: whether s[0..len) is UTF-8 as RFC 3629 defines it: no
+ * overlong forms, no surrogates (U+D800..U+DFFF), nothing past
+ * U+10FFFF, no truncated sequence.  Decides a WebSocket frame's type
+ * both ways (RFC 6455 8.1).  O(len), no allocation; len 0 is valid.
+ */
+int edge_utf8_valid(const unsigned char *s, size_t len);
+
+/*
+ * edge_udp.c, for every transport: the address e listens on for
+ * transport (its default port when the address names none) into *sa.
+ * Returns 0, -ENOENT when the transport is off (logged when only the
+ * certificate is missing), -EINVAL (logged) when the address is not a
+ * numeric ip[:port].
+ */
+int edge_tp_addr(const struct edge *e, int transport, union env_sa *sa);
+
+/*
+ * edge_udp.c, for every socket transport: a non-blocking, close-on-exec
+ * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to the address of
+ * edge_tp_addr(), IPv6 only for an IPv6 address, with SO_REUSEADDR
+ * when asked and SO_REUSEPORT when configured.  Returns the fd, or
+ * edge_tp_addr()'s error, or another negative errno (logged); nothing
+ * is left open on error.
+ */
+int edge_tp_socket(const struct edge *e, int transport, int type,
+		   int reuseaddr);
 
 /* ---- edge_stream.c: framing of a byte stream (RFC 3261 18.3) ---- */
 
@@ -246,7 +289,7 @@ struct edge_conn;
 struct edge_conn_ops {
 	/*
 	 * Queues one SIP message for the peer (WebSocket: one text
-	 * frame).  Returns 0, -ENOBUFS when the connection's bounded
+	 * frame, or binary when it is not UTF-8).  Returns 0, -ENOBUFS when the connection's bounded
 	 * write queue is full (a slow reader: the caller closes it), or
 	 * another negative errno.  Never blocks.
 	 */
@@ -273,13 +316,9 @@ struct edge_conn {
 	uint64_t last_ms;	/* PENDING: created; OPEN: last activity */
 	const struct edge_conn_ops *ops;
 	/* table links */
-	struct edge_conn *id_next, *dst_next;
-	struct edge_conn *prev, *next;	/* in the list of its state */
+	struct htab_node by_id, by_dst;
+	struct list_node link;	/* in the list of its state */
 	struct edge_conn_ip *ip;
-};
-
-struct edge_conn_list {
-	struct edge_conn *head, *tail;
 };
 
 /*
@@ -289,18 +328,15 @@ struct edge_conn_list {
  * Every operation is O(1) on average.
  */
 struct edge_conn_table {
-	struct edge_conn **by_id, **by_dst;
-	struct edge_conn_ip **by_ip;
-	size_t mask;		/* buckets - 1, a power of two */
-	struct edge_conn_list list[2];	/* by enum edge_conn_state */
-	size_t n;
+	struct htab by_id;	/* by_id.n: connections in the table */
+	struct htab by_dst, by_ip;
+	struct list_node list[2];	/* by enum edge_conn_state */
 	uint32_t next_id;
 	int max_per_ip;		/* 0: no cap */
 };
 
-/* Allocates 2^bits buckets.  Returns 0 or -ENOMEM. */
-int edge_conn_table_init(struct edge_conn_table *t, unsigned bits,
-			 int max_per_ip);
+/* An empty table; its hash tables grow as connections come. */
+void edge_conn_table_init(struct edge_conn_table *t, int max_per_ip);
 /* Frees the buckets and the per-IP counters; the connections are the
  * transports' to free. */
 void edge_conn_table_fini(struct edge_conn_table *t);
@@ -326,6 +362,15 @@ struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
 /* An open or pending connection of that transport to exactly dst. */
 struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
 				     int transport, const union env_sa *dst);
+/* The next such connection after `after` (one edge_conn_find_dst()
+ * or this returned, still in the table), or NULL: several TLS
+ * connections to one address may each have proved a different name.
+ * No connection may be added between the calls (the table may grow
+ * and reorder its chains). */
+struct edge_conn *edge_conn_find_dst_after(const struct edge_conn_table *t,
+					   int transport,
+					   const union env_sa *dst,
+					   const struct edge_conn *after);
 /* Inbound connections from sa's IP (any port). */
 int edge_conn_ip_count(const struct edge_conn_table *t,
 		       const union env_sa *sa);
@@ -339,35 +384,49 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 
 /* ---- edge_fwd.c: transports <-> cores ---- */
 
-/* Every counter is a uint64_t so edge_stats_log() can walk them. */
+/*
+ * The edge's counters, one row each (X-macro): the rows make both the
+ * fields of struct edge_stats and the names edge_stats_log() prints,
+ * so a counter cannot be added to one and forgotten in the other.
+ */
+#define EDGE_STATS(X) \
+	X(received)		/* messages from clients */ \
+	X(keepalives) \
+	X(oversized) \
+	X(malformed)		/* dropped: could not even answer 400 */ \
+	X(sent_400) \
+	X(sent_503) \
+	X(fwd_requests) \
+	X(fwd_responses) \
+	X(from_cores)		/* envelopes received */ \
+	X(sent)			/* messages from cores sent to clients */ \
+	X(drop_no_core)		/* requests no core would take */ \
+	X(drop_resp_foreign)	/* response branch not ours */ \
+	X(drop_resp_core)	/* its core unreachable */ \
+	X(drop_bad_env)		/* undecodable envelope from a core */ \
+	X(drop_no_tp)		/* envelope for a transport we lack */ \
+	X(drop_send_full)	/* socket EAGAIN */ \
+	X(drop_send_err) \
+	X(drop_reply)		/* a 400/503 we could not send */ \
+	X(conns_opened)		/* accepted or connected stream/WS */ \
+	X(conns_closed) \
+	X(conns_refused)	/* over max_conns_per_ip */ \
+	X(conns_bad)		/* closed for a bad frame, size, content */ \
+	X(conns_slow)		/* closed: write queue full */ \
+	X(conns_idle)		/* closed: idle or handshake timeout */ \
+	X(drop_conn_gone)	/* core message for a closed conn */ \
+	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
+	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
+	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */ \
+	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
+				   not for the URI's host */ \
+	X(undelivered)		/* requests handed back: their outbound
+				   connection never opened */
+
 struct edge_stats {
-	uint64_t received;	/* messages from clients */
-	uint64_t keepalives;
-	uint64_t oversized;
-	uint64_t malformed;	/* dropped: could not even answer 400 */
-	uint64_t sent_400;
-	uint64_t sent_503;
-	uint64_t fwd_requests;
-	uint64_t fwd_responses;
-	uint64_t from_cores;	/* envelopes received */
-	uint64_t sent;		/* messages from cores sent to clients */
-	uint64_t drop_no_core;	/* requests no core would take */
-	uint64_t drop_resp_foreign;	/* response branch not ours */
-	uint64_t drop_resp_core;	/* its core unreachable */
-	uint64_t drop_bad_env;	/* undecodable envelope from a core */
-	uint64_t drop_no_tp;	/* envelope for a transport we lack */
-	uint64_t drop_send_full;	/* socket EAGAIN */
-	uint64_t drop_send_err;
-	uint64_t drop_reply;	/* a 400/503 we could not send */
-	uint64_t conns_opened;	/* accepted or connected stream/WS */
-	uint64_t conns_closed;
-	uint64_t conns_refused;	/* over max_conns_per_ip */
-	uint64_t conns_bad;	/* closed for a bad frame, size, content */
-	uint64_t conns_slow;	/* closed: write queue full */
-	uint64_t conns_idle;	/* closed: idle or handshake timeout */
-	uint64_t drop_conn_gone;	/* core message for a closed conn */
-	uint64_t drop_ws_no_conn;	/* WS message without a conn_id */
-	uint64_t conn_closed_sent;	/* ENV_CONN_CLOSED to a core */
+#define EDGE_STAT_FIELD(f) uint64_t f;
+	EDGE_STATS(EDGE_STAT_FIELD)
+#undef EDGE_STAT_FIELD
 };
 
 /* Allows a burst of log lines per second, then stays quiet. */
@@ -384,7 +443,7 @@ struct edge {
 	struct link *link;
 	int core_ids[CFG_MAX_CORES];
 	int n_cores;
-	struct edge_tp *tp[ENV_WSS + 1];	/* by enum env_transport */
+	struct edge_tp *tp[ENV_TP_END];	/* by enum env_transport */
 	struct edge_conn_table conns;
 	uv_timer_t sweep;	/* idle and handshake timeouts */
 	int sweeping;		/* sweep timer initialised */
@@ -424,6 +483,21 @@ void edge_fwd_from_core(void *arg, const char *buf, size_t len);
  * location store is shared, one core suffices.  Idempotent.
  */
 void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
+
+/*
+ * The message in buf could not be sent to peer over transport: an
+ * outbound connection (conn_id) closed before it carried it (connect
+ * failed, TLS peer refused, handshake stuck), or a datagram send
+ * failed for good (conn_id 0; too big for UDP: RFC 3261 18.1.1 would
+ * want TCP, which the peer may not have).  A request goes back to the
+ * core named in its branch as ENV_CONN_CLOSED with ENV_F_DIAL_FAILED,
+ * so that branch fails at once with 503 (RFC 3261 16.9) instead of
+ * timing out; anything else is dropped.  buf and peer are borrowed for
+ * the call only.
+ */
+void edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+			  const union env_sa *peer, const char *buf,
+			  size_t len);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);

@@ -2,8 +2,9 @@
  * edge_main.c - sipmesh-edge: sipmesh-edge -c FILE -i ID [-l LEVEL].
  *
  * Loads the cluster configuration, binds this edge's nanomsg endpoint
- * and adds every core as a peer, opens the SIP transports (UDP, TCP,
- * TLS, WS, WSS: each that is configured) and runs one libuv loop.
+ * and adds every core as a peer, opens the SIP transports (each row
+ * of ENV_TRANSPORTS in lib/env.h that is configured) and runs one
+ * libuv loop.
  * With -L it only prints the listen addresses (for scripts/run.sh).
  * SIGINT/SIGTERM close every handle so the loop ends by itself and
  * everything is freed; SIGUSR1 logs the counters.
@@ -14,11 +15,8 @@
 #include "lib/sig.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct edge_proc {
 	struct edge edge;
@@ -26,18 +24,15 @@ struct edge_proc {
 	int stopping;
 };
 
-static void
-edge_usage(void)
-{
-	fprintf(stderr, "usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
-		"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n"
-		"  LEVEL: err, warn, notice, info, debug\n");
-}
+static const char edge_usage[] =
+	"usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
+	"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n";
 
 /* Closes every handle; the loop then runs out of work and returns. */
 static void
-edge_stop(struct edge_proc *p)
+edge_stop(void *arg)
 {
+	struct edge_proc *p = arg;
 	struct edge *e = &p->edge;
 
 	if (p->stopping)
@@ -55,49 +50,58 @@ edge_stop(struct edge_proc *p)
 }
 
 static void
-edge_on_signal(uv_signal_t *h, int signum)
+edge_on_stats(void *arg)
 {
-	struct edge_proc *p = h->data;
+	struct edge_proc *p = arg;
 
-	if (signum == SIGUSR1) {
-		edge_stats_log(&p->edge);
-		return;
-	}
-	log_notice(LOG_SYS_MAIN, "edge %d: %s, stopping", p->edge.me->id,
-		   strsignal(signum));
-	edge_stop(p);
+	edge_stats_log(&p->edge);
 }
 
-/* What scripts/run.sh needs: one "key value" line each. */
+/*
+ * What scripts/run.sh needs, one "key value..." line each: a line
+ * "listen <key> <address> <flag>..." per configured transport, its
+ * flags named from the table (stream, ws, secure, dial), so the script
+ * knows no transport by name; then the certificate and the web root.
+ */
 static void
 edge_print_listeners(const struct cfg_edge *me)
 {
-	printf("udp %s\ntcp %s\ntls %s\nws %s\nwss %s\ntls_cert %s\n"
-	       "tls_key %s\nhttp_root %s\n", me->udp, me->tcp, me->tls, me->ws,
-	       me->wss, me->tls_cert, me->tls_key, me->http_root);
+	static const struct { unsigned flag; const char *name; } flags[] = {
+		{ ENV_TP_STREAM, "stream" }, { ENV_TP_WS, "ws" },
+		{ ENV_TP_SECURE, "secure" }, { ENV_TP_DIAL, "dial" },
+	};
+
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		if (me->listen[t][0] == '\0')
+			continue;
+		printf("listen %s %s", env_transport_key(t), me->listen[t]);
+		for (size_t i = 0; i < sizeof(flags) / sizeof(*flags); i++)
+			if (env_transport_is(t, flags[i].flag))
+				printf(" %s", flags[i].name);
+		printf("\n");
+	}
+	printf("tls_cert %s\ntls_key %s\nhttp_root %s\n", me->tls_cert,
+	       me->tls_key, me->http_root);
 }
 
-/* Opens every configured transport after UDP; stops at an error. */
+/* The opener of each transport, from the impl column of the table. */
+static const edge_tp_new_cb edge_tp_new[ENV_TP_END] = {
+#define EDGE_TP_NEW(id, key, port, flags, impl) [ENV_##id] = edge_##impl##_new,
+	ENV_TRANSPORTS(EDGE_TP_NEW)
+#undef EDGE_TP_NEW
+};
+
+/* Opens every configured transport; stops at an error. */
 static int
 edge_transports_start(struct edge *e)
 {
-	struct edge_tp *ws[2];
-	int rc;
+	int rc = edge_conns_start(e);
 
-	rc = edge_udp_new(&e->tp[ENV_UDP], e);
-	if (rc < 0)
-		return rc;
-	rc = edge_conns_start(e);
-	if (rc < 0)
-		return rc;
-	for (int t = ENV_TCP; t <= ENV_TLS; t++) {
-		rc = edge_stream_new(&e->tp[t], e, t);
-		if (rc < 0 && rc != -ENOENT)
-			return rc;
+	for (int t = ENV_UDP; rc >= 0 && t < ENV_TP_END; t++) {
+		rc = edge_tp_new[t](&e->tp[t], e, t);
+		if (rc == -ENOENT)
+			rc = 0;
 	}
-	rc = edge_ws_new(ws, e);
-	e->tp[ENV_WS] = ws[0];
-	e->tp[ENV_WSS] = ws[1];
 	return rc;
 }
 
@@ -108,41 +112,20 @@ main(int argc, char **argv)
 	static struct edge_proc proc;
 	struct edge *e = &proc.edge;
 	const struct cfg_edge *me;
-	const char *path = NULL, *level = NULL;
+	struct cfg_args a;
+	char who[32];
 	uv_loop_t loop;
-	int id = 0, opt, rc, status = 1, listeners = 0;
+	int rc, status = 1;
 
-	while ((opt = getopt(argc, argv, "c:i:l:Lh")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'i':
-			id = atoi(optarg);
-			break;
-		case 'l':
-			level = optarg;
-			break;
-		case 'L':
-			listeners = 1;
-			break;
-		default:
-			edge_usage();
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (path == NULL || id <= 0 || optind != argc) {
-		edge_usage();
-		return 2;
-	}
-	if (cfg_start(&cfg, "sipmesh-edge", path, level) != 0)
+	cfg_args_parse(&a, argc, argv, edge_usage, 1);
+	if (cfg_start(&cfg, "sipmesh-edge", a.path, a.level) != 0)
 		return 1;
-	me = cfg_edge_find(&cfg, id);
+	me = cfg_edge_find(&cfg, a.id);
 	if (me == NULL) {
-		log_err(LOG_SYS_CFG, "%s: no [edge %d]", path, id);
+		log_err(LOG_SYS_CFG, "%s: no [edge %d]", a.path, a.id);
 		return 1;
 	}
-	if (listeners) {
+	if (a.list) {
 		edge_print_listeners(me);
 		return 0;
 	}
@@ -152,14 +135,16 @@ main(int argc, char **argv)
 		return 1;
 	if (edge_init(e, &loop, &cfg, me) != 0)
 		goto done;
-	rc = sig_set_start(&proc.sigs, &loop, edge_on_signal, &proc);
+	snprintf(who, sizeof(who), "edge %d", a.id);
+	rc = sig_set_start(&proc.sigs, &loop, who, edge_stop, edge_on_stats,
+			   &proc);
 	if (rc < 0) {
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;
 	}
 	rc = link_new(&e->link, &loop, me->ipc, edge_fwd_from_core, e);
 	if (rc < 0) {
-		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", id, me->ipc,
+		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", a.id, me->ipc,
 			strerror(-rc));
 		goto stop;
 	}

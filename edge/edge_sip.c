@@ -656,15 +656,111 @@ edge_sip_reply_dest(const struct edge_sip_scan *sc, const union env_sa *src,
 	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
 	struct edge_via v;
 	uint16_t port;
+	int tp;
 
 	*dst = *src;
 	if (vh->line.s == NULL ||
 	    edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
 	    v.has_rport)
 		return;
-	port = htons((uint16_t)(v.port ? v.port : 5060));
+	/* No port: the default of the Via's transport (RFC 3261 18.2.2). */
+	tp = env_transport_parse(v.transport.s, v.transport.len);
+	port = htons((uint16_t)(v.port ? v.port : env_transport_sip_port(tp)));
 	if (dst->sa.sa_family == AF_INET6)
 		dst->in6.sin6_port = port;
 	else
 		dst->in.sin_port = port;
+}
+
+/* ---- the name a TLS next hop must prove (RFC 5922) ---- */
+
+/* The host of the SIP or SIPS URI at u[0..len) (a name-addr's <...>
+ * or a bare URI), without brackets for IPv6. */
+static int
+edge_uri_host(const char *u, size_t len, struct edge_slice *host)
+{
+	const char *lt = memchr(u, '<', len), *end, *at, *p;
+
+	if (lt) {
+		const char *gt = memchr(lt, '>', len - (size_t)(lt - u));
+
+		if (gt == NULL)
+			return -EINVAL;
+		len = (size_t)(gt - lt - 1);
+		u = lt + 1;
+	}
+	if (len > 4 && strncasecmp(u, "sip:", 4) == 0) {
+		u += 4;
+		len -= 4;
+	} else if (len > 5 && strncasecmp(u, "sips:", 5) == 0) {
+		u += 5;
+		len -= 5;
+	} else {
+		return -EINVAL;
+	}
+	/* Headers (?...) may hold anything; userinfo ends at its '@',
+	 * which no uri-parameter may contain. */
+	end = memchr(u, '?', len);
+	end = end ? end : u + len;
+	for (at = NULL, p = u; p < end; p++)
+		if (*p == '@')
+			at = p;
+	p = at ? at + 1 : u;
+	if (p < end && *p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+
+		if (rb == NULL)
+			return -EINVAL;
+		host->s = p + 1;
+		host->len = (size_t)(rb - p - 1);
+	} else {
+		host->s = p;
+		for (host->len = 0; p + host->len < end &&
+		     strchr(":;>, \t", p[host->len]) == NULL; host->len++)
+			;
+	}
+	return host->len ? 0 : -EINVAL;
+}
+
+int
+edge_sip_next_hop_host(const struct edge_sip_scan *sc, const char *buf,
+		       size_t len, char *out, size_t cap)
+{
+	struct edge_slice host = { NULL, 0 };
+	struct edge_hdr h;
+	struct edge_via v;
+	size_t pos = sc->hdr_off;
+	int rc = -EINVAL, route = 0;
+
+	if (!sc->is_request) {
+		const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+
+		if (vh->line.s && edge_sip_via_parse(&v, vh->value.s,
+						     vh->value.len) == 0) {
+			host = v.host;
+			rc = host.len ? 0 : -EINVAL;
+		}
+	} else {
+		while (edge_sip_hdr_next(buf, len, &pos, &h) == 1)
+			if (edge_slice_is(h.name, "route")) {
+				rc = edge_uri_host(h.value.s, h.value.len, &host);
+				route = 1;
+				break;
+			}
+		if (!route) {
+			/* The Request-URI: after the method, up to the SP. */
+			const char *u = sc->method.s + sc->method.len + 1;
+			const char *sp = memchr(u, ' ', len - (size_t)(u - buf));
+
+			if (sp)
+				rc = edge_uri_host(u, (size_t)(sp - u), &host);
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (host.len >= cap)
+		return -ENOSPC;
+	memcpy(out, host.s, host.len);
+	out[host.len] = '\0';
+	return 0;
 }

@@ -24,23 +24,36 @@
  * connection whose queue passes edge_conn_wq_max() is closed as a slow
  * reader.
  *
- * Outbound TLS does not verify the server certificate yet (no CA
- * configuration exists): it encrypts, it does not authenticate.
+ * Outbound TLS authenticates the peer (RFC 5922): its chain must end
+ * at a CA of me->tls_ca, and its certificate must name the host of the
+ * URI the message was routed by (edge_sip_next_hop_host(): a dNSName
+ * SAN, wildcards refused, the subject CN never used; an IP address SAN
+ * for a numeric host), which SNI also carries.  OpenSSL checks both
+ * inside the handshake, so a refused peer never gets a byte of SIP.
+ * The name stays with the connection: a later message to the same
+ * address reuses it only for the same name.  An outbound connection
+ * that closes before it opened (refused connect, refused certificate,
+ * stuck handshake) hands its queued requests back to their cores
+ * (edge_fwd_undelivered()): the caller hears 500 at once (RFC 3261 16.9, 16.7).
  */
 #include "edge/edge_int.h"
 #include "lib/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define EDGE_STREAM_RBUF (64 * 1024)
 #define EDGE_STREAM_BACKLOG 1024
+#define EDGE_STREAM_NAME_MAX 256	/* a DNS name is at most 253 */
 
 struct edge_sconn;
 
@@ -68,6 +81,8 @@ struct edge_sconn {
 	size_t len, cap, scan;
 	char *pend;		/* plaintext waiting for connect/handshake */
 	size_t pend_len;
+	char *name;		/* outbound TLS: the host its certificate
+				   proves (RFC 5922); owned */
 	size_t wq;		/* bytes in libuv write requests */
 	int ready;		/* connected and, for TLS, handshake done */
 	int closing;
@@ -316,6 +331,31 @@ edge_sconn_ready(struct edge_sconn *s)
 
 /* ---- closing ---- */
 
+/* An outbound connection closing before it opened: its queued
+ * messages (whole, as the core sent them) go back to their cores. */
+static void
+edge_sconn_undelivered(struct edge_sconn *s)
+{
+	struct edge *e = s->st->edge;
+	size_t off = 0, scan = 0;
+	struct edge_frame f;
+	const char *why;
+
+	while (off < s->pend_len &&
+	       edge_stream_frame(s->pend + off, s->pend_len - off,
+				 s->pend_len, &scan, &f, &why) == 0 &&
+	       f.kind != EDGE_FRAME_MORE) {
+		if (f.kind == EDGE_FRAME_MSG)
+			edge_fwd_undelivered(e, s->c.transport, s->c.id,
+					     &s->c.peer, s->pend + off, f.len);
+		off += f.len;
+		scan = 0;
+	}
+	free(s->pend);
+	s->pend = NULL;
+	s->pend_len = 0;
+}
+
 static void
 edge_stream_unref(struct edge_stream *st)
 {
@@ -343,6 +383,7 @@ edge_sconn_on_close(uv_handle_t *h)
 	SSL_free(s->ssl);
 	free(s->buf);
 	free(s->pend);
+	free(s->name);
 	free(s);
 	edge_stream_unref(st);
 }
@@ -355,6 +396,8 @@ edge_sconn_close(struct edge_conn *c, const char *why)
 	if (s->closing)
 		return;
 	s->closing = 1;
+	if (c->outbound && !s->ready)
+		edge_sconn_undelivered(s);
 	edge_conn_closed(s->st->edge, c, why);
 	uv_read_stop((uv_stream_t *)&s->h);
 	/* Pending writes are cancelled; a pending connect gets
@@ -496,7 +539,7 @@ static void
 edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 {
 	struct edge_stream *st = s->st;
-	char err[160];
+	char err[160], why[128];
 	int n;
 
 	if (BIO_write(s->rbio, data, (int)len) != (int)len) {
@@ -515,8 +558,23 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 				return;
 			st->edge->st.conns_bad++;
-			snprintf(err, sizeof(err), "TLS handshake failed: %s",
-				 edge_tls_err(err + 64, sizeof(err) - 64));
+			if (s->name && SSL_get_verify_result(s->ssl) != X509_V_OK) {
+				st->edge->st.tls_peer_refused++;
+				ERR_clear_error();
+				snprintf(err, sizeof(err), "TLS peer refused for "
+					 "%s: %s", s->name,
+					 X509_verify_cert_error_string(
+						SSL_get_verify_result(s->ssl)));
+				if (edge_ratelimit_allow(&st->edge->rl,
+							 uv_now(st->edge->loop)))
+					log_notice(LOG_SYS_NET, "TLS connection %u "
+						   "to %s: %s", s->c.id,
+						   env_sa_str(&s->c.peer, why,
+							      sizeof(why)), err);
+			} else {
+				snprintf(err, sizeof(err), "TLS handshake failed: %s",
+					 edge_tls_err(why, sizeof(why)));
+			}
 			edge_sconn_close(&s->c, err);
 			return;
 		}
@@ -575,7 +633,7 @@ edge_sconn_alloc_one(struct edge_stream *st, int server)
 	s->h.data = s;
 	s->c.transport = (uint8_t)st->tp.transport;
 	s->c.ops = &edge_sconn_ops;
-	if (st->tp.transport == ENV_TLS) {
+	if (env_transport_is(st->tp.transport, ENV_TP_SECURE)) {
 		s->ssl = SSL_new(server ? st->srv_ctx : st->cli_ctx);
 		s->rbio = BIO_new(BIO_s_mem());
 		s->wbio = BIO_new(BIO_s_mem());
@@ -686,6 +744,64 @@ edge_sconn_on_connect(uv_connect_t *req, int status)
 		edge_sconn_close(&s->c, "write failed");
 }
 
+/*
+ * The name an outbound TLS connection for buf must prove (see
+ * edge_sip_next_hop_host()); dst's address when the message names no
+ * host, so the peer is still held to the address dialled.
+ */
+static void
+edge_stream_peer_name(const char *buf, size_t len, const union env_sa *dst,
+		      char *out, size_t cap)
+{
+	struct edge_sip_scan sc;
+
+	if (edge_sip_scan(&sc, buf, len) != 0 ||
+	    edge_sip_next_hop_host(&sc, buf, len, out, cap) != 0)
+		env_sa_ip(dst, out, cap);
+}
+
+/*
+ * Tells OpenSSL what the server of s must prove: a certificate that
+ * chains to tls_ca (the client context verifies) for name, with SNI
+ * for a host name (RFC 6066 3: never for an address).  RFC 5922 7.2:
+ * no wildcards; 7.1: the SAN decides, never the subject CN.
+ */
+static int
+edge_sconn_expect(struct edge_sconn *s, const char *name)
+{
+	unsigned char a[16];
+
+	s->name = strdup(name);
+	if (s->name == NULL)
+		return -ENOMEM;
+	if (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl),
+						     name) == 1 ? 0 : -EINVAL;
+	SSL_set_hostflags(s->ssl, X509_CHECK_FLAG_NO_WILDCARDS |
+			  X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+	if (SSL_set_tlsext_host_name(s->ssl, name) != 1 ||
+	    SSL_set1_host(s->ssl, name) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* An outbound connection to dst that may carry a message for name
+ * (NULL: TCP, any connection to dst). */
+static struct edge_conn *
+edge_stream_reuse(struct edge *e, int transport, const union env_sa *dst,
+		  const char *name)
+{
+	struct edge_conn *c = edge_conn_find_dst(&e->conns, transport, dst);
+
+	for (; c; c = edge_conn_find_dst_after(&e->conns, transport, dst, c)) {
+		const struct edge_sconn *s = (const struct edge_sconn *)c;
+
+		if (name == NULL || (s->name && strcasecmp(s->name, name) == 0))
+			return c;
+	}
+	return NULL;
+}
+
 /* conn_id 0: reuse a connection to dst or open one; the message waits
  * in it until it is ready. */
 static int
@@ -696,8 +812,8 @@ edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
 	struct edge *e = st->edge;
 	struct edge_conn *c;
 	struct edge_sconn *s;
-	char to[64];
-	int rc;
+	char to[64], name[EDGE_STREAM_NAME_MAX];
+	int secure = env_transport_is(tp->transport, ENV_TP_SECURE), rc;
 
 	if (conn_id) {
 		c = edge_conn_find(&e->conns, conn_id);
@@ -705,7 +821,9 @@ edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
 	}
 	if (st->closing)
 		return -ESHUTDOWN;
-	c = edge_conn_find_dst(&e->conns, tp->transport, dst);
+	if (secure)
+		edge_stream_peer_name(buf, len, dst, name, sizeof(name));
+	c = edge_stream_reuse(e, tp->transport, dst, secure ? name : NULL);
 	if (c)
 		return c->ops->send(c, buf, len);
 	if (dst->sa.sa_family != AF_INET && dst->sa.sa_family != AF_INET6)
@@ -713,6 +831,11 @@ edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
 	s = edge_sconn_alloc_one(st, 0);
 	if (s == NULL)
 		return -ENOMEM;
+	if (secure && (rc = edge_sconn_expect(s, name)) < 0) {
+		s->closing = 1;
+		uv_close((uv_handle_t *)&s->h, edge_sconn_on_close);
+		return rc;
+	}
 	s->c.peer = *dst;
 	s->c.local.sa.sa_family = dst->sa.sa_family;
 	s->c.outbound = 1;
@@ -730,9 +853,10 @@ edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
 		return rc;
 	}
 	e->st.conns_opened++;
-	log_debug(LOG_SYS_NET, "%s connection %u to %s opening",
+	log_debug(LOG_SYS_NET, "%s connection %u to %s%s%s opening",
 		  env_transport_name(tp->transport), s->c.id,
-		  env_sa_str(dst, to, sizeof(to)));
+		  env_sa_str(dst, to, sizeof(to)), secure ? " for " : "",
+		  secure ? name : "");
 	return edge_sconn_send(&s->c, buf, len);
 }
 
@@ -773,7 +897,13 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_mode(st->cli_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_verify(st->cli_ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_verify(st->cli_ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1) {
+		log_err(LOG_SYS_NET, "edge %d tls_ca %s: %s", me->id,
+			me->tls_ca[0] ? me->tls_ca : "(empty)",
+			edge_tls_err(err, sizeof(err)));
+		return -EINVAL;
+	}
 	if (SSL_CTX_use_certificate_chain_file(st->srv_ctx, me->tls_cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(st->srv_ctx, me->tls_key,
 					SSL_FILETYPE_PEM) != 1 ||
@@ -790,42 +920,23 @@ int
 edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 {
 	const struct cfg_edge *me = e->me;
-	const char *addr = transport == ENV_TLS ? me->tls : me->tcp;
-	char host[CFG_ADDR_LEN], name[64];
+	const char *addr = me->listen[transport];
+	char name[64];
 	struct edge_stream *st = NULL;
-	union env_sa sa;
-	int port, fd = -1, rc, len = sizeof(sa);
+	int fd, rc, len = sizeof(st->tp.local);
 
-	if (addr[0] == '\0')
-		return -ENOENT;
-	if (transport == ENV_TLS &&
-	    (me->tls_cert[0] == '\0' || me->tls_key[0] == '\0')) {
-		log_notice(LOG_SYS_MAIN, "edge %d: no tls_cert/tls_key, SIP TLS "
-			   "off", me->id);
-		return -ENOENT;
-	}
-	if (cfg_addr_split(addr, host, sizeof(host), &port,
-			   transport == ENV_TLS ? 5061 : 5060) != 0 ||
-	    env_sa_from(&sa, host, port) != 0) {
-		log_err(LOG_SYS_NET, "edge %d %s = %s: not a numeric ip:port",
-			me->id, transport == ENV_TLS ? "tls" : "tcp", addr);
-		return -EINVAL;
-	}
+	fd = edge_tp_socket(e, transport, SOCK_STREAM, 1);
+	if (fd < 0)
+		return fd;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->rbuf = malloc(EDGE_STREAM_RBUF)) == NULL ||
 	    (st->pbuf = malloc(EDGE_STREAM_RBUF)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (transport == ENV_TLS && (rc = edge_stream_tls_ctx(st, me)) < 0)
+	if (env_transport_is(transport, ENV_TP_SECURE) &&
+	    (rc = edge_stream_tls_ctx(st, me)) < 0)
 		goto fail;
-	fd = edge_tp_socket(&sa, SOCK_STREAM, 1, me->reuseport);
-	if (fd < 0) {
-		rc = fd;
-		log_err(LOG_SYS_NET, "%s bind %s: %s",
-			env_transport_name(transport), addr, strerror(-rc));
-		goto fail;
-	}
 	st->tp.transport = transport;
 	st->tp.send = edge_stream_send;
 	st->tp.free = edge_stream_free;
@@ -859,8 +970,7 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	*out = &st->tp;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (st) {
 		SSL_CTX_free(st->srv_ctx);
 		SSL_CTX_free(st->cli_ctx);

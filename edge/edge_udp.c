@@ -105,83 +105,95 @@ edge_udp_free(struct edge_tp *tp)
 }
 
 /*
- * Shared with edge_stream.c, which binds the same way but also sets
- * SO_REUSEADDR; here because UDP is the transport every edge has.
+ * edge_tp_addr() and edge_tp_socket() serve every transport; they are
+ * here because UDP is the transport every edge has.
  */
 int
-edge_tp_socket(const union env_sa *sa, int type, int reuseaddr,
-	       int reuseport)
+edge_tp_addr(const struct edge *e, int transport, union env_sa *sa)
 {
-	int fd, one = 1;
-	socklen_t sl = sa->sa.sa_family == AF_INET6 ?
-		sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	const struct cfg_edge *me = e->me;
+	char host[CFG_ADDR_LEN];
+	int port, rc;
 
-	fd = socket(sa->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if ((reuseaddr &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
-	    (reuseport &&
-	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-	    /* One family per socket: no v4-mapped sources to special-case. */
-	    (sa->sa.sa_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    bind(fd, &sa->sa, sl) < 0) {
-		int rc = -errno;
-
-		close(fd);
+	rc = cfg_edge_listen(me, transport, host, sizeof(host), &port);
+	if (rc == -ENOENT)
 		return rc;
+	if (env_transport_is(transport, ENV_TP_SECURE) &&
+	    (me->tls_cert[0] == '\0' || me->tls_key[0] == '\0')) {
+		log_notice(LOG_SYS_MAIN, "edge %d: no tls_cert/tls_key, SIP %s "
+			   "off", me->id, env_transport_name(transport));
+		return -ENOENT;
 	}
-	return fd;
+	if (rc != 0 || env_sa_from(sa, host, port) != 0) {
+		log_err(LOG_SYS_NET, "edge %d %s = %s: not a numeric ip:port",
+			me->id, env_transport_key(transport),
+			me->listen[transport]);
+		return -EINVAL;
+	}
+	return 0;
 }
 
-/* Makes the bound, non-blocking socket; returns the fd or -errno. */
-static int
-edge_udp_socket(const union env_sa *sa, int reuseport)
+int
+edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 {
-	int fd, sz = EDGE_UDP_SOCKBUF;
+	union env_sa sa;
+	socklen_t sl;
+	int fd, rc, one = 1;
 
-	fd = edge_tp_socket(sa, SOCK_DGRAM, 0, reuseport);
+	rc = edge_tp_addr(e, transport, &sa);
+	if (rc < 0)
+		return rc;
+	sl = sa.sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		sizeof(struct sockaddr_in);
+	fd = socket(sa.sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((reuseaddr &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    (e->me->reuseport &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    /* One family per socket: no v4-mapped sources to special-case. */
+	    (sa.sa.sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, &sa.sa, sl) < 0) {
+		rc = -errno;
+		close(fd);
+		goto fail;
+	}
+	return fd;
+fail:
+	log_err(LOG_SYS_NET, "%s bind %s: %s", env_transport_name(transport),
+		e->me->listen[transport], strerror(-rc));
+	return rc;
+}
+
+int
+edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
+{
+	char name[64];
+	struct edge_udp *u = NULL;
+	socklen_t sl = sizeof(u->tp.local);
+	int fd, rc, sz = EDGE_UDP_SOCKBUF;
+
+	fd = edge_tp_socket(e, transport, SOCK_DGRAM, 0);
 	if (fd < 0)
 		return fd;
 	/* Best effort: a smaller buffer only drops earlier under load. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
 		log_info(LOG_SYS_NET, "udp: socket buffers: %s", strerror(errno));
-	return fd;
-}
-
-int
-edge_udp_new(struct edge_tp **out, struct edge *e)
-{
-	char host[CFG_ADDR_LEN], name[64];
-	struct edge_udp *u = NULL;
-	union env_sa sa;
-	socklen_t sl = sizeof(sa);
-	int port, fd = -1, rc;
-
-	if (cfg_addr_split(e->me->udp, host, sizeof(host), &port, 5060) != 0 ||
-	    env_sa_from(&sa, host, port) != 0) {
-		log_err(LOG_SYS_NET, "edge %d udp = %s: not a numeric ip:port",
-			e->me->id, e->me->udp);
-		return -EINVAL;
-	}
 	u = calloc(1, sizeof(*u));
 	if (u == NULL || (u->rbuf = malloc(EDGE_UDP_RBUF)) == NULL) {
 		rc = -ENOMEM;
-		goto fail;
-	}
-	fd = edge_udp_socket(&sa, e->me->reuseport);
-	if (fd < 0) {
-		rc = fd;
-		log_err(LOG_SYS_NET, "udp bind %s: %s", e->me->udp, strerror(-rc));
 		goto fail;
 	}
 	if (getsockname(fd, &u->tp.local.sa, &sl) < 0) {
 		rc = -errno;
 		goto fail;
 	}
-	u->tp.transport = ENV_UDP;
+	u->tp.transport = transport;
 	u->tp.send = edge_udp_send;
 	u->tp.free = edge_udp_free;
 	u->edge = e;
@@ -203,13 +215,13 @@ edge_udp_new(struct edge_tp **out, struct edge *e)
 	}
 	log_info(LOG_SYS_NET, "udp: %s", uv_udp_using_recvmmsg(&u->h) ?
 		 "recvmmsg batches" : "one recvmsg per datagram");
-	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: SIP UDP on %s", e->me->id,
+	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: SIP %s on %s", e->me->id,
+		   env_transport_name(transport),
 		   env_sa_str(&u->tp.local, name, sizeof(name)));
 	*out = &u->tp;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (u)
 		free(u->rbuf);
 	free(u);

@@ -3,8 +3,10 @@
  * libwebsockets running on the edge's own libuv loop (foreign loop,
  * LWS_SERVER_OPTION_LIBUV; Debian loads it from libwebsockets-evlib-uv).
  *
- * One lws context holds up to two vhosts: WS on me->ws and WSS on
- * me->wss (OpenSSL, me->tls_cert/tls_key).  Each listener speaks
+ * One lws context holds a vhost per WebSocket transport of the table
+ * in lib/env.h: WS and WSS (OpenSSL, me->tls_cert/tls_key), each on
+ * its me->listen address; the first edge_ws_new() makes the context,
+ * the last tp->free destroys it.  Each listener speaks
  * HTTP/1.1 too: it serves the files under me->http_root and answers
  * 404 to anything else; an Upgrade with subprotocol "sip" becomes a
  * SIP connection.  Every accepted socket is entered in the edge's
@@ -28,7 +30,12 @@
  * Writes only happen in LWS_CALLBACK_SERVER_WRITEABLE: a message from
  * a core is queued (bounded by edge_conn_wq_max(); a full queue is a
  * slow reader and closes the connection) and sent one frame per
- * writable event.
+ * writable event.  A message goes out as text only when it is valid
+ * UTF-8, else as binary (RFC 7118 5 allows both): SIP bodies may hold
+ * any bytes, and a browser fails its WebSocket on a text frame that is
+ * not UTF-8 (RFC 6455 8.1), so one such MESSAGE forked to a room would
+ * cut off every participant.  The check is one pass over the message
+ * when it is queued.
  *
  * The lws context and its vhosts are one per process; lws calls back
  * into them while it winds down after the edge asked it to stop, so
@@ -47,7 +54,7 @@
 
 struct edge_ws;
 
-/* One per vhost: WS, WSS. */
+/* One per vhost, that is per transport: WS, WSS. */
 struct edge_ws_vh {
 	struct edge_tp tp;	/* first */
 	struct edge_ws *w;
@@ -57,7 +64,7 @@ struct edge_ws_vh {
 struct edge_ws {
 	struct edge *edge;
 	struct lws_context *ctx;
-	struct edge_ws_vh v[2];
+	struct edge_ws_vh v[ENV_TP_END];	/* by transport: WS, WSS */
 	int refs;		/* vhosts whose tp->free has not run */
 	struct lws_protocols protocols[2];
 	struct lws_http_mount mount;
@@ -69,6 +76,7 @@ struct edge_ws {
 struct edge_wsmsg {
 	struct edge_wsmsg *next;
 	size_t len;
+	int binary;		/* not UTF-8: a binary frame */
 	unsigned char buf[];	/* LWS_PRE bytes of room, then the message */
 };
 
@@ -86,6 +94,51 @@ struct edge_wsconn {
 
 static struct edge_ws edge_ws_g;
 
+/* ---- UTF-8 ---- */
+
+/* lws 4.1.6 leaves text frames unchecked in this configuration, and
+ * RFC 7118 sends SIP as UTF-8 text: incoming text is checked here, and
+ * outgoing messages pick their frame type with it. */
+int
+edge_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return 0;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		if (len - i - 1 < n || s[i + 1] < lo || s[i + 1] > hi)
+			return 0;
+		for (size_t k = 2; k <= n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
 /* ---- queue ---- */
 
 static int
@@ -102,6 +155,9 @@ edge_wsconn_queue(struct edge_wsconn *wc, const char *buf, size_t len)
 		return -ENOMEM;
 	m->next = NULL;
 	m->len = len;
+	m->binary = !edge_utf8_valid((const unsigned char *)buf, len);
+	if (m->binary)
+		wc->v->w->edge->st.ws_binary_out++;
 	memcpy(m->buf + LWS_PRE, buf, len);
 	if (wc->q_tail)
 		wc->q_tail->next = m;
@@ -242,49 +298,6 @@ edge_ws_refuse(struct lws *wsi, struct edge_wsconn *wc,
 	return -1;
 }
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, at most U+10FFFF.
- * lws 4.1.6 leaves text frames unchecked in this configuration, and
- * RFC 7118 sends SIP as UTF-8 text. */
-static int
-edge_utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned lo = 0x80, hi = 0xbf;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3;
-		else
-			return 0;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-		else if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-		if (len - i - 1 < n || s[i + 1] < lo || s[i + 1] > hi)
-			return 0;
-		for (size_t k = 2; k <= n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-		i += n + 1;
-	}
-	return 1;
-}
-
 /* A whole message arrived. */
 static int
 edge_ws_message(struct lws *wsi, struct edge_wsconn *wc, const char *buf,
@@ -379,7 +392,8 @@ edge_ws_writeable(struct lws *wsi, struct edge_wsconn *wc)
 	if (wc->q_head == NULL)
 		wc->q_tail = NULL;
 	wc->q_bytes -= m->len;
-	n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	n = lws_write(wsi, m->buf + LWS_PRE, m->len,
+		      m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	free(m);
 	if (n < 0)
 		return -1;
@@ -497,23 +511,19 @@ edge_ws_log(int level, const char *line)
 	       LOG_LVL_DEBUG, "lws: %.*s", (int)n, line);
 }
 
+/* Opens the listener of transport (WS or WSS) on sa in w's context. */
 static int
-edge_ws_vhost(struct edge_ws *w, int i, const char *addr, int tls)
+edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 {
 	const struct cfg_edge *me = w->edge->me;
 	struct lws_context_creation_info info;
-	struct edge_ws_vh *v = &w->v[i];
+	struct edge_ws_vh *v = &w->v[transport];
 	char host[CFG_ADDR_LEN], name[64];
-	int port;
+	int port = env_sa_port(sa);
 
-	if (cfg_addr_split(addr, host, sizeof(host), &port, tls ? 8443 : 8080) ||
-	    env_sa_from(&v->tp.local, host, port) != 0) {
-		log_err(LOG_SYS_NET, "edge %d %s = %s: not a numeric ip:port",
-			me->id, tls ? "wss" : "ws", addr);
-		return -EINVAL;
-	}
+	env_sa_ip(sa, host, sizeof(host));
 	memset(&info, 0, sizeof(info));
-	info.vhost_name = tls ? "wss" : "ws";
+	info.vhost_name = env_transport_key(transport);
 	info.iface = host;
 	info.port = port;
 	info.protocols = w->protocols;
@@ -525,8 +535,8 @@ edge_ws_vhost(struct edge_ws *w, int i, const char *addr, int tls)
 		info.retry_and_idle_policy = &w->retry;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		(me->reuseport ? LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE : 0) |
-		(strchr(host, ':') ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
-	if (tls) {
+		(sa->sa.sa_family == AF_INET6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
+	if (env_transport_is(transport, ENV_TP_SECURE)) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = me->tls_cert;
 		info.ssl_private_key_filepath = me->tls_key;
@@ -536,43 +546,33 @@ edge_ws_vhost(struct edge_ws *w, int i, const char *addr, int tls)
 		info.alpn = "http/1.1";
 	}
 	v->w = w;
-	v->tp.transport = tls ? ENV_WSS : ENV_WS;
+	v->tp.transport = transport;
+	v->tp.local = *sa;
 	v->tp.send = edge_ws_tp_send;
 	v->tp.free = edge_ws_tp_free;
 	v->vh = lws_create_vhost(w->ctx, &info);
 	if (v->vh == NULL) {
 		log_err(LOG_SYS_NET, "%s listen %s failed (address in use, or "
-			"a bad certificate?)", tls ? "wss" : "ws", addr);
+			"a bad certificate?)", env_transport_key(transport),
+			me->listen[transport]);
 		return -EADDRINUSE;
 	}
 	if (port == 0)
 		env_sa_from(&v->tp.local, host, lws_get_vhost_listen_port(v->vh));
 	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: SIP %s on %s", me->id,
-		   tls ? "WSS" : "WS", env_sa_str(&v->tp.local, name, sizeof(name)));
+		   env_transport_name(transport),
+		   env_sa_str(&v->tp.local, name, sizeof(name)));
 	return 0;
 }
 
-int
-edge_ws_new(struct edge_tp *out[2], struct edge *e)
+/* The lws context on e's loop that every WebSocket listener shares. */
+static int
+edge_ws_start(struct edge_ws *w, struct edge *e)
 {
 	const struct cfg_edge *me = e->me;
-	struct edge_ws *w = &edge_ws_g;
 	struct lws_context_creation_info info;
-	int want_wss = me->wss[0] != '\0', rc;
 	struct stat sb;
 
-	out[0] = out[1] = NULL;
-	if (w->ctx) {
-		log_err(LOG_SYS_NET, "one WebSocket service per process");
-		return -EBUSY;
-	}
-	if (want_wss && (me->tls_cert[0] == '\0' || me->tls_key[0] == '\0')) {
-		log_notice(LOG_SYS_MAIN, "edge %d: no tls_cert/tls_key, WSS off",
-			   me->id);
-		want_wss = 0;
-	}
-	if (me->ws[0] == '\0' && !want_wss)
-		return 0;
 	memset(w, 0, sizeof(*w));
 	w->edge = e;
 	w->protocols[0].name = "sip";
@@ -600,9 +600,12 @@ edge_ws_new(struct edge_tp *out[2], struct edge *e)
 			  edge_ws_log);
 	w->loops[0] = e->loop;
 	memset(&info, 0, sizeof(info));
+	/* OpenSSL is set up once, with the context, for any secure
+	 * listener that follows. */
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
 		LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
-		(want_wss ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+		(me->tls_cert[0] && me->tls_key[0] ?
+		 LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
 	info.foreign_loops = w->loops;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.timeout_secs = 10;
@@ -614,21 +617,34 @@ edge_ws_new(struct edge_tp *out[2], struct edge *e)
 			"libwebsockets-evlib-uv installed?)");
 		return -ENOMEM;
 	}
-	rc = 0;
-	if (me->ws[0])
-		rc = edge_ws_vhost(w, 0, me->ws, 0);
-	if (rc == 0 && want_wss)
-		rc = edge_ws_vhost(w, 1, me->wss, 1);
+	return 0;
+}
+
+int
+edge_ws_new(struct edge_tp **out, struct edge *e, int transport)
+{
+	struct edge_ws *w = &edge_ws_g;
+	union env_sa sa;
+	int rc;
+
+	rc = edge_tp_addr(e, transport, &sa);
+	if (rc < 0)
+		return rc;
+	if (w->ctx && (w->edge != e || w->v[transport].vh)) {
+		log_err(LOG_SYS_NET, "one WebSocket service per process");
+		return -EBUSY;
+	}
+	if (w->ctx == NULL && (rc = edge_ws_start(w, e)) < 0)
+		return rc;
+	rc = edge_ws_vhost(w, transport, &sa);
 	if (rc < 0) {
-		lws_context_destroy(w->ctx);
-		w->ctx = NULL;
+		if (w->refs == 0) {
+			lws_context_destroy(w->ctx);
+			w->ctx = NULL;
+		}
 		return rc;
 	}
-	for (int i = 0; i < 2; i++) {
-		if (w->v[i].vh) {
-			out[i] = &w->v[i].tp;
-			w->refs++;
-		}
-	}
+	w->refs++;
+	*out = &w->v[transport].tp;
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LOGLEVEL };
 
@@ -87,12 +88,12 @@ static const struct cfg_key cfg_global_keys[] = {
 #define EI(name, field, def, lo, hi) \
 	{ "edge", name, CFG_INT, offsetof(struct cfg_edge, field), 0, def, lo, hi }
 
+/* One listen key per transport, on loopback at its default port. */
+#define EL(id, key, port, flags, impl) \
+	ES(#key, listen[ENV_##id], "127.0.0.1:" #port),
+
 static const struct cfg_key cfg_edge_keys[] = {
-	ES("udp", udp, "127.0.0.1:5060"),
-	ES("tcp", tcp, "127.0.0.1:5060"),
-	ES("tls", tls, "127.0.0.1:5061"),
-	ES("ws", ws, "127.0.0.1:8080"),
-	ES("wss", wss, "127.0.0.1:8443"),
+	ENV_TRANSPORTS(EL)
 	ES("advertise", advertise, ""),
 	ES("ipc", ipc, ""),
 	{ "edge", "reuseport", CFG_BOOL, offsetof(struct cfg_edge, reuseport),
@@ -100,6 +101,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("max_msg", max_msg, "65535", 512, 1048576),
 	ES("tls_cert", tls_cert, ""),
 	ES("tls_key", tls_key, ""),
+	ES("tls_ca", tls_ca, "/etc/ssl/certs/ca-certificates.crt"),
 	ES("http_root", http_root, "web/dist"),
 	EI("idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
 	EI("max_conns_per_ip", max_conns_per_ip, "1000", 0, 1000000),
@@ -411,7 +413,7 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			snprintf(e->ipc, sizeof(e->ipc), "ipc://%.200s/edge-%d",
 				 c->run_dir, id);
 		if (e->advertise[0] == '\0')
-			strcpy(e->advertise, e->udp);
+			strcpy(e->advertise, e->listen[ENV_UDP]);
 	}
 	for (int id = 1; id <= CFG_MAX_CORES; id++) {
 		struct cfg_core *k;
@@ -437,16 +439,25 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	for (int i = 0; i < c->n_edges; i++) {
+		const struct cfg_edge *e = &c->edges[i];
 		char host[CFG_ADDR_LEN];
 		int port;
 
-		if (cfg_addr_split(c->edges[i].udp, host, sizeof(host), &port,
-				   5060) != 0 ||
-		    cfg_addr_split(c->edges[i].advertise, host, sizeof(host),
-				   &port, 5060) != 0) {
+		if (cfg_edge_listen(e, ENV_UDP, host, sizeof(host), &port) ||
+		    cfg_addr_split(e->advertise, host, sizeof(host), &port,
+				   env_transport_sip_port(ENV_UDP)) != 0) {
 			snprintf(err, errlen, "%s [edge %d] udp/advertise: not "
-				 "host:port", c->path, c->edges[i].id);
+				 "host:port", c->path, e->id);
 			goto fail;
+		}
+		for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+			if (cfg_edge_listen(e, t, host, sizeof(host),
+					    &port) == -EINVAL) {
+				snprintf(err, errlen, "%s [edge %d] %s: not "
+					 "host:port", c->path, e->id,
+					 env_transport_key(t));
+				goto fail;
+			}
 		}
 	}
 	if (cfg_split_domains(c, err, errlen) != 0)
@@ -455,6 +466,68 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 fail:
 	free(p.v);
 	return rc;
+}
+
+void
+cfg_args_parse(struct cfg_args *a, int argc, char **argv, const char *usage,
+	       int with_list)
+{
+	int opt;
+
+	memset(a, 0, sizeof(*a));
+	while ((opt = getopt(argc, argv, with_list ? "c:i:l:Lh" : "c:i:l:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			a->path = optarg;
+			break;
+		case 'i':
+			a->id = atoi(optarg);
+			break;
+		case 'l':
+			a->level = optarg;
+			break;
+		case 'L':
+			a->list = 1;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (a->path && a->id > 0 && optind == argc)
+		return;
+	opt = 0;
+usage:
+	fprintf(stderr, "%s  LEVEL: err, warn, notice, info, debug\n", usage);
+	exit(opt == 'h' ? 0 : 2);
+}
+
+/*
+ * run_dir holds the nanomsg ipc endpoints and the flow-token key: whoever
+ * can write there can stand in for an edge or a core.  So it is made
+ * 0700, and an existing one is used only when it is a real directory
+ * (not a symlink someone planted in /tmp) of our own user that nobody
+ * else may write to.
+ */
+static int
+cfg_run_dir_make(const char *dir)
+{
+	struct stat st;
+	const char *why = NULL;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		why = strerror(errno);
+	else if (lstat(dir, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory (a symlink?)";
+	else if (st.st_uid != geteuid())
+		why = "owned by another user";
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		why = "writable by group or others";
+	if (why == NULL)
+		return 0;
+	log_err(LOG_SYS_CFG, "run_dir %s: %s; refusing to use it", dir, why);
+	return -EPERM;
 }
 
 int
@@ -475,11 +548,8 @@ cfg_start(struct cfg *c, const char *procname, const char *path,
 		return -EINVAL;
 	}
 	log_set_level(-1, lvl);
-	if (mkdir(c->run_dir, 0755) != 0 && errno != EEXIST) {
-		log_err(LOG_SYS_CFG, "run_dir %s: %s", c->run_dir,
-			strerror(errno));
+	if (cfg_run_dir_make(c->run_dir) != 0)
 		return -EINVAL;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
@@ -503,18 +573,25 @@ cfg_core_find(const struct cfg *c, int id)
 }
 
 int
+cfg_edge_listen(const struct cfg_edge *e, int transport, char *host,
+		size_t hostlen, int *port)
+{
+	if (!env_transport_valid(transport) || e->listen[transport][0] == '\0')
+		return -ENOENT;
+	return cfg_addr_split(e->listen[transport], host, hostlen, port,
+			      env_transport_port(transport));
+}
+
+int
 cfg_edge_sent_by(const struct cfg_edge *e, int transport, char *out,
 		 size_t cap)
 {
-	const char *listen[] = { NULL, e->udp, e->tcp, e->tls, e->ws, e->wss };
 	char host[CFG_ADDR_LEN], lhost[CFG_ADDR_LEN];
 	int port, lport, n;
 
-	if (transport < ENV_UDP || transport > ENV_WSS ||
-	    listen[transport][0] == '\0' ||
-	    cfg_addr_split(listen[transport], lhost, sizeof(lhost), &lport,
-			   5060) != 0 ||
-	    cfg_addr_split(e->advertise, host, sizeof(host), &port, 5060) != 0)
+	if (cfg_edge_listen(e, transport, lhost, sizeof(lhost), &lport) != 0 ||
+	    cfg_addr_split(e->advertise, host, sizeof(host), &port,
+			   env_transport_sip_port(ENV_UDP)) != 0)
 		return -ENOENT;
 	if (transport == ENV_UDP)
 		lport = port;

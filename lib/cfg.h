@@ -15,6 +15,8 @@
 #ifndef SM_CFG_H
 #define SM_CFG_H
 
+#include "lib/env.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,11 +28,10 @@
 
 struct cfg_edge {
 	int id;			/* 1..CFG_MAX_EDGES, from the section name */
-	char udp[CFG_ADDR_LEN];	/* "ip:port" the SIP UDP socket binds */
-	char tcp[CFG_ADDR_LEN];	/* SIP over TCP; empty: none */
-	char tls[CFG_ADDR_LEN];	/* SIP over TLS; empty: none */
-	char ws[CFG_ADDR_LEN];	/* SIP over WebSocket (and HTTP) */
-	char wss[CFG_ADDR_LEN];	/* SIP over secure WebSocket (and HTTPS) */
+	/* "ip:port" each transport listens on, by enum env_transport,
+	   keyed by its env_transport_key() ("udp", "tcp", ...); empty:
+	   that transport is off.  UDP is always on. */
+	char listen[ENV_TP_END][CFG_ADDR_LEN];
 	char advertise[CFG_ADDR_LEN];	/* "host:port" for Via/Record-Route;
 					   empty: the udp address.  Other
 					   transports use its host with
@@ -41,6 +42,8 @@ struct cfg_edge {
 	char tls_cert[CFG_PATH_LEN];	/* PEM chain for TLS and WSS; empty:
 					   those two stay off */
 	char tls_key[CFG_PATH_LEN];	/* PEM private key */
+	char tls_ca[CFG_PATH_LEN];	/* PEM CA bundle that outbound TLS
+					   peers' certificates must chain to */
 	char http_root[CFG_PATH_LEN];	/* static files on the WS/WSS port;
 					   empty or missing: 404 */
 	int idle_timeout_s;	/* close a silent stream/WS connection */
@@ -127,6 +130,23 @@ int cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
 int cfg_start(struct cfg *c, const char *procname, const char *path,
 	      const char *level);
 
+/* The command line of a sipmesh daemon: -c FILE -i ID [-l LEVEL] [-L]. */
+struct cfg_args {
+	const char *path;	/* -c FILE, borrowed from argv */
+	const char *level;	/* -l LEVEL, or NULL */
+	int id;			/* -i ID, at least 1 */
+	int list;		/* -L: print something and exit */
+};
+
+/*
+ * Reads argv into *a; with_list allows -L.  On -h, or a command line
+ * without -c and a positive -i or with anything else, prints usage
+ * (borrowed; the levels follow it) on stderr and exits, with status 0
+ * or 2: nothing is running yet that would need a cleanup.
+ */
+void cfg_args_parse(struct cfg_args *a, int argc, char **argv,
+		    const char *usage, int with_list);
+
 /* Returns the instance with that id, or NULL. */
 const struct cfg_edge *cfg_edge_find(const struct cfg *c, int id);
 const struct cfg_core *cfg_core_find(const struct cfg *c, int id);
@@ -139,6 +159,15 @@ const struct cfg_core *cfg_core_find(const struct cfg *c, int id);
  */
 int cfg_edge_sent_by(const struct cfg_edge *e, int transport, char *out,
 		     size_t cap);
+
+/*
+ * Splits the address edge e listens on for transport into host and
+ * *port (the transport's default port when it names none).  Returns
+ * 0, -ENOENT when e does not listen on that transport, -EINVAL when
+ * the address is not "host[:port]".
+ */
+int cfg_edge_listen(const struct cfg_edge *e, int transport, char *host,
+		    size_t hostlen, int *port);
 
 /* Whether the domain (case-insensitive) is served here. */
 int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);

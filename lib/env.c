@@ -1,6 +1,8 @@
 /*
  * env.c - envelope codec, see env.h for the wire format.  Fixed
  * offsets, no allocation: encoding is a few stores and one memcpy.
+ * Also the transport table of env.h as data: properties are one
+ * array index, parsing a name is a scan of its five rows.
  */
 #include "lib/env.h"
 
@@ -8,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static void
 put16(char *p, uint16_t v)
@@ -135,7 +138,7 @@ env_decode(struct env *e, const char *buf, size_t len)
 		return -EINVAL;
 	if (e->type != ENV_SIP && e->type != ENV_CONN_CLOSED)
 		return -EINVAL;
-	if (e->transport < ENV_UDP || e->transport > ENV_WSS)
+	if (!env_transport_valid(e->transport))
 		return -EINVAL;
 	e->msg = buf + ENV_HDR_LEN;
 	e->len = mlen;
@@ -199,14 +202,61 @@ env_sa_from(union env_sa *sa, const char *ip, int port)
 	return -EINVAL;
 }
 
+/* The table of env.h as data; index 0 is ENV_TP_NONE and stays empty. */
+static const struct env_tp {
+	const char *name, *key;
+	int port;
+	unsigned flags;
+} env_tps[ENV_TP_END] = {
+#define ENV_TP_ROW(id, k, p, f, impl) \
+	[ENV_##id] = { .name = #id, .key = #k, .port = p, .flags = f },
+	ENV_TRANSPORTS(ENV_TP_ROW)
+#undef ENV_TP_ROW
+};
+
+int
+env_transport_valid(int transport)
+{
+	return transport > ENV_TP_NONE && transport < ENV_TP_END;
+}
+
 const char *
 env_transport_name(int transport)
 {
-	static const char *const names[] = {
-		"?", "UDP", "TCP", "TLS", "WS", "WSS",
-	};
+	return env_transport_valid(transport) ? env_tps[transport].name : "?";
+}
 
-	if (transport < ENV_UDP || transport > ENV_WSS)
-		return "?";
-	return names[transport];
+const char *
+env_transport_key(int transport)
+{
+	return env_transport_valid(transport) ? env_tps[transport].key : "?";
+}
+
+int
+env_transport_parse(const char *s, size_t len)
+{
+	for (int t = ENV_TP_NONE + 1; t < ENV_TP_END; t++)
+		if (strlen(env_tps[t].key) == len &&
+		    strncasecmp(env_tps[t].key, s, len) == 0)
+			return t;
+	return -EINVAL;
+}
+
+int
+env_transport_is(int transport, unsigned flags)
+{
+	return env_transport_valid(transport) &&
+	       (env_tps[transport].flags & flags) == flags;
+}
+
+int
+env_transport_port(int transport)
+{
+	return env_transport_valid(transport) ? env_tps[transport].port : 0;
+}
+
+int
+env_transport_sip_port(int transport)
+{
+	return env_transport_is(transport, ENV_TP_SECURE) ? 5061 : 5060;
 }

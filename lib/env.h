@@ -38,15 +38,53 @@ enum env_type {
 	ENV_CONN_CLOSED = 2,	/* edge -> core: conn_id has closed */
 };
 
+/*
+ * The transports, one row each: everything that tells one from another
+ * is a column here, so a new transport is one row plus the edge file
+ * that runs it (rtpengine's NG_COMMANDS in daemon/control_ng.c).
+ *   ID    the enum constant ENV_<ID>; spelled as the Via transport
+ *         token (RFC 3261 20.42 "SIP/2.0/UDP") and in logs
+ *   key   the same in lower case: the [edge] configuration key, the
+ *         URI transport parameter (RFC 3261 19.1.1, RFC 7118 5.2) and
+ *         the word sipmesh-edge -L prints
+ *   port  where an edge listens when its address names no port, and
+ *         the configuration default
+ *   flags ENV_TP_*
+ *   impl  the edge file that runs it: edge/edge_<impl>.c, whose
+ *         edge_<impl>_new() opens it
+ * Rows are numbered from 1 in order and the number travels (envelope,
+ * flow tokens, stored bindings): add rows at the end only.
+ */
+#define ENV_TP_STREAM 0x01	/* connections, not datagrams */
+#define ENV_TP_WS     0x02	/* SIP over WebSocket (RFC 7118) */
+#define ENV_TP_SECURE 0x04	/* TLS underneath: needs a certificate,
+				   sips: URIs, default SIP port 5061 */
+#define ENV_TP_DIAL   0x08	/* an edge can send to an address no
+				   connection came from (a browser cannot
+				   be dialled: only its own connection
+				   reaches it) */
+
+#define ENV_TRANSPORTS(X) \
+	X(UDP, udp, 5060, ENV_TP_DIAL, udp) \
+	X(TCP, tcp, 5060, ENV_TP_STREAM | ENV_TP_DIAL, stream) \
+	X(TLS, tls, 5061, ENV_TP_STREAM | ENV_TP_SECURE | ENV_TP_DIAL, stream) \
+	X(WS, ws, 8080, ENV_TP_STREAM | ENV_TP_WS, ws) \
+	X(WSS, wss, 8443, ENV_TP_STREAM | ENV_TP_WS | ENV_TP_SECURE, ws)
+
 enum env_transport {
-	ENV_UDP = 1,
-	ENV_TCP,
-	ENV_TLS,
-	ENV_WS,
-	ENV_WSS,
+	ENV_TP_NONE = 0,	/* unset; never valid on the wire */
+#define ENV_TP_ENUM(id, key, port, flags, impl) ENV_##id,
+	ENV_TRANSPORTS(ENV_TP_ENUM)
+#undef ENV_TP_ENUM
+	ENV_TP_END		/* one past the last: array sizes, loops */
 };
 
 #define ENV_F_WS 0x01		/* the client speaks SIP over WebSocket */
+#define ENV_F_DIAL_FAILED 0x02	/* ENV_CONN_CLOSED with a request: the
+				   connection the edge opened for it never
+				   carried it (connect refused, TLS peer
+				   refused): a transport error (RFC 3261
+				   16.9), not a failed flow */
 
 union env_sa {
 	struct sockaddr sa;
@@ -92,7 +130,39 @@ int env_sa_port(const union env_sa *sa);
 /* Numeric ip of sa (no port, no brackets) into out; returns out. */
 char *env_sa_ip(const union env_sa *sa, char *out, size_t len);
 
-/* "UDP", "TCP", ... for Via and logs. */
+/*
+ * Properties of a transport, from the table above.  Each accepts any
+ * int: outside ENV_UDP..ENV_TP_END-1 it says so (0, "?", -EINVAL), so
+ * a value off the wire can be asked directly.
+ */
+
+/* Whether transport is a row of the table. */
+int env_transport_valid(int transport);
+
+/* "UDP", "TCP", ... for Via and logs; "?" for an unknown one. */
 const char *env_transport_name(int transport);
+
+/* "udp", "tcp", ...: configuration key, URI parameter; "?" if unknown. */
+const char *env_transport_key(int transport);
+
+/*
+ * The transport named by s[0..len) (a Via token, a URI transport
+ * parameter, a configuration key), compared case-insensitively as
+ * SIP wants (RFC 3261 25: its ABNF literals ignore case; 19.1.4: so
+ * does URI comparison).  Returns ENV_UDP.. or -EINVAL.
+ */
+int env_transport_parse(const char *s, size_t len);
+
+/* Whether transport has every ENV_TP_* flag in flags; 0 if unknown. */
+int env_transport_is(int transport, unsigned flags);
+
+/* The listening port when an address names none; 0 if unknown. */
+int env_transport_port(int transport);
+
+/*
+ * The port of a SIP URI or Via that names none (RFC 3261 19.1.2):
+ * 5061 for a secure transport, 5060 otherwise, unknown ones included.
+ */
+int env_transport_sip_port(int transport);
 
 #endif

@@ -19,6 +19,10 @@ int log_levels[LOG_SYS__COUNT] = {
 
 static const char *log_proc = "sipmesh";
 
+/* The per-call context of log.h; len 0: none. */
+static char log_ctx[LOG_CTX_MAX];
+static size_t log_ctx_len;
+
 static const char *const log_sys_names[LOG_SYS__COUNT] = {
 	"main", "cfg", "net", "sip", "txn", "reg", "loc", "rtp",
 };
@@ -45,6 +49,21 @@ log_set_level(int sys, int level)
 		log_levels[i] = level;
 }
 
+void
+log_ctx_set(const char *cid, size_t len)
+{
+	if (cid == NULL)
+		len = 0;
+	log_ctx_len = len < sizeof(log_ctx) ? len : sizeof(log_ctx);
+	memcpy(log_ctx, cid ? cid : "", log_ctx_len);
+}
+
+void
+log_ctx_clear(void)
+{
+	log_ctx_len = 0;
+}
+
 int
 log_level_parse(const char *name)
 {
@@ -68,6 +87,9 @@ log_write(int sys, int level, const char *fmt, ...)
 	n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03d %s %s %s: ",
 		     tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
 		     log_proc, log_lvl_names[level], log_sys_names[sys]);
+	if (log_ctx_len)
+		n += snprintf(buf + n, sizeof(buf) - n, "[%.*s] ",
+			      (int)log_ctx_len, log_ctx);
 	va_start(ap, fmt);
 	m = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
 	va_end(ap);

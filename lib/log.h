@@ -60,9 +60,24 @@ void log_write(int sys, int level, const char *fmt, ...)
 #define log_debug(sys, ...)  log_at(sys, LOG_LVL_DEBUG, __VA_ARGS__)
 
 /*
- * Lines about a call carry its Call-ID (rtpengine log_d.h); cid is a
- * slice {const char *, int len} so nothing is copied.
+ * Lines about a call carry its Call-ID (rtpengine log_d.h).  Two ways:
+ *
+ * The per-call context: log_ctx_set() while a message or a timer of a
+ * call is being handled, log_ctx_clear() when done; meanwhile every
+ * line, whoever writes it, reads "<subsystem>: [<cid>] ...", so the
+ * code in between does not format the Call-ID itself.  The Call-ID is
+ * copied (up to LOG_CTX_MAX bytes), so the message may be freed while
+ * the context is set.  A process is one thread: one context at a time;
+ * setting replaces it.
+ *
+ * log_call: one line with an explicit Call-ID slice {const char *, int
+ * len}, for code that handles many calls at once (the edge, rtpctl).
  */
+#define LOG_CTX_MAX 128
+
+void log_ctx_set(const char *cid, size_t len);
+void log_ctx_clear(void);
+
 #define log_call(sys, lvl, cid, cidlen, fmt, ...) \
 	log_at(sys, lvl, "[%.*s] " fmt, (int)(cidlen), (cid), ##__VA_ARGS__)
 

@@ -1,17 +1,33 @@
 /*
  * sig.c - SIGINT, SIGTERM and SIGUSR1 on a libuv loop, see sig.h.
  *
- * Shared so that the edge and rtpctl, which start and close the same
- * three handles the same way, cannot drift apart.
+ * Shared so that the edge and rtpctl, which start, tell apart and
+ * close the same three handles the same way, cannot drift apart.
  */
 #include "lib/sig.h"
+#include "lib/log.h"
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+sig_set_on_signal(uv_signal_t *h, int signum)
+{
+	struct sig_set *s = h->data;
+
+	if (signum == SIGUSR1) {
+		s->stats(s->data);
+		return;
+	}
+	log_notice(LOG_SYS_MAIN, "%s: %s, stopping", s->who, strsignal(signum));
+	s->stop(s->data);
+}
 
 int
-sig_set_start(struct sig_set *s, uv_loop_t *loop, uv_signal_cb cb,
-	      void *data)
+sig_set_start(struct sig_set *s, uv_loop_t *loop, const char *who,
+	      sig_set_cb stop, sig_set_cb stats, void *data)
 {
 	struct { uv_signal_t *h; int sig; } t[] = {
 		{ &s->sig_int, SIGINT }, { &s->sig_term, SIGTERM },
@@ -19,11 +35,15 @@ sig_set_start(struct sig_set *s, uv_loop_t *loop, uv_signal_cb cb,
 	};
 	int rc = 0;
 
+	s->stop = stop;
+	s->stats = stats;
+	s->data = data;
+	snprintf(s->who, sizeof(s->who), "%s", who);
 	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
 		uv_signal_init(loop, t[i].h);
-		t[i].h->data = data;
+		t[i].h->data = s;
 		if (rc == 0)
-			rc = uv_signal_start(t[i].h, cb, t[i].sig);
+			rc = uv_signal_start(t[i].h, sig_set_on_signal, t[i].sig);
 	}
 	return rc;
 }

@@ -3,11 +3,11 @@
  * see rtpc_int.h.  With Redis configured it is a cache in front of the
  * cluster's table; without, it is the table.
  *
- * A chained hash table (FNV-1a of the Call-ID) plus one list in order
- * of last touch.  Every entry lives ttl_ms after its last touch, so
- * that list is also the expiry order: sweeping and evicting both take
- * from its head, O(1) per entry.  The bucket array doubles when the
- * table holds more entries than buckets, up to max entries.
+ * A hash table (lib/htab.h, FNV-1a of the Call-ID) plus one list in
+ * order of last touch (lib/list.h).  Every entry lives ttl_ms after its
+ * last touch, so that list is also the expiry order: sweeping and
+ * evicting both take from its head, O(1) per entry.  At most max
+ * entries.
  */
 #include "rtpctl/rtpc_int.h"
 #include "lib/hash.h"
@@ -20,10 +20,7 @@ int
 rtpc_calls_init(struct rtpc_calls *t, int max, uint64_t ttl_ms)
 {
 	memset(t, 0, sizeof(*t));
-	t->nbuckets = 256;
-	t->bucket = calloc(t->nbuckets, sizeof(*t->bucket));
-	if (t->bucket == NULL)
-		return -ENOMEM;
+	list_init(&t->lru);
 	t->max = max > 0 ? max : 1;
 	t->ttl_ms = ttl_ms;
 	return 0;
@@ -32,136 +29,92 @@ rtpc_calls_init(struct rtpc_calls *t, int max, uint64_t ttl_ms)
 void
 rtpc_calls_fini(struct rtpc_calls *t)
 {
-	struct rtpc_call *c = t->head, *next;
+	struct list_node *n, *tmp;
 
-	for (; c; c = next) {
-		next = c->next;
-		free(c);
-	}
-	free(t->bucket);
+	list_for_each_safe(&t->lru, n, tmp)
+		free(list_entry(n, struct rtpc_call, lru));
+	htab_fini(&t->tab);
 	memset(t, 0, sizeof(*t));
 }
 
-static struct rtpc_call **
-rtpc_calls_slot(struct rtpc_calls *t, const char *cid, size_t len,
-		uint64_t h)
-{
-	struct rtpc_call **pp = &t->bucket[h & (t->nbuckets - 1)];
+struct rtpc_calls_key {
+	const char *cid;
+	size_t len;
+};
 
-	for (; *pp; pp = &(*pp)->hnext)
-		if ((*pp)->hash == h && (*pp)->len == len &&
-		    memcmp((*pp)->cid, cid, len) == 0)
-			break;
-	return pp;
+static int
+rtpc_calls_eq(const struct htab_node *n, const void *key)
+{
+	const struct rtpc_call *c = (const struct rtpc_call *)n;
+	const struct rtpc_calls_key *k = key;
+
+	return c->len == k->len && memcmp(c->cid, k->cid, k->len) == 0;
+}
+
+static struct rtpc_call *
+rtpc_calls_find(struct rtpc_calls *t, const char *cid, size_t len)
+{
+	struct rtpc_calls_key k = { cid, len };
+
+	return (struct rtpc_call *)htab_find(&t->tab, hash_fnv1a64(cid, len),
+					     rtpc_calls_eq, &k);
 }
 
 static void
-rtpc_calls_lru_unlink(struct rtpc_calls *t, struct rtpc_call *c)
+rtpc_calls_drop(struct rtpc_calls *t, struct rtpc_call *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		t->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		t->tail = c->prev;
-}
-
-static void
-rtpc_calls_lru_append(struct rtpc_calls *t, struct rtpc_call *c)
-{
-	c->prev = t->tail;
-	c->next = NULL;
-	if (t->tail)
-		t->tail->next = c;
-	else
-		t->head = c;
-	t->tail = c;
-}
-
-/* Unlinks *pp (the slot that holds c) and frees c. */
-static void
-rtpc_calls_drop(struct rtpc_calls *t, struct rtpc_call **pp)
-{
-	struct rtpc_call *c = *pp;
-
-	*pp = c->hnext;
-	rtpc_calls_lru_unlink(t, c);
+	htab_del(&t->tab, &c->h);
+	list_remove(&c->lru);
 	t->count--;
 	free(c);
 }
 
-static void
-rtpc_calls_drop_entry(struct rtpc_calls *t, struct rtpc_call *c)
+static struct rtpc_call *
+rtpc_calls_oldest(const struct rtpc_calls *t)
 {
-	rtpc_calls_drop(t, rtpc_calls_slot(t, c->cid, c->len, c->hash));
-}
+	struct list_node *n = list_first(&t->lru);
 
-/* Doubles the buckets; on ENOMEM the table just stays slower. */
-static void
-rtpc_calls_grow(struct rtpc_calls *t)
-{
-	size_t n = t->nbuckets * 2;
-	struct rtpc_call **b = calloc(n, sizeof(*b));
-
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct rtpc_call *c = t->bucket[i], *next;
-
-		for (; c; c = next) {
-			next = c->hnext;
-			c->hnext = b[c->hash & (n - 1)];
-			b[c->hash & (n - 1)] = c;
-		}
-	}
-	free(t->bucket);
-	t->bucket = b;
-	t->nbuckets = n;
+	return n ? list_entry(n, struct rtpc_call, lru) : NULL;
 }
 
 int
 rtpc_calls_get(struct rtpc_calls *t, const char *cid, size_t len,
 	       uint64_t now)
 {
-	uint64_t h = hash_fnv1a64(cid, len);
-	struct rtpc_call **pp = rtpc_calls_slot(t, cid, len, h);
+	struct rtpc_call *c = rtpc_calls_find(t, cid, len);
 
-	if (*pp == NULL)
+	if (c == NULL)
 		return -1;
-	if ((*pp)->expires <= now) {
-		rtpc_calls_drop(t, pp);
+	if (c->expires <= now) {
+		rtpc_calls_drop(t, c);
 		return -1;
 	}
-	return (*pp)->inst;
+	return c->inst;
 }
 
 int
 rtpc_calls_put(struct rtpc_calls *t, const char *cid, size_t len, int inst,
 	       uint64_t now)
 {
-	uint64_t h = hash_fnv1a64(cid, len);
-	struct rtpc_call **pp = rtpc_calls_slot(t, cid, len, h), *c = *pp;
+	struct rtpc_call *c = rtpc_calls_find(t, cid, len);
 
 	if (c == NULL) {
-		c = malloc(sizeof(*c) + len);
+		c = calloc(1, sizeof(*c) + len);
 		if (c == NULL)
 			return -ENOMEM;
 		memcpy(c->cid, cid, len);
 		c->len = len;
-		c->hash = h;
-		c->hnext = NULL;
-		*pp = c;
-		rtpc_calls_lru_append(t, c);
+		if (htab_add(&t->tab, &c->h, hash_fnv1a64(cid, len)) != 0) {
+			free(c);
+			return -ENOMEM;
+		}
+		list_insert_tail(&t->lru, &c->lru);
 		t->count++;
 		while (t->count > t->max)
-			rtpc_calls_drop_entry(t, t->head);
-		if ((size_t)t->count > t->nbuckets)
-			rtpc_calls_grow(t);
+			rtpc_calls_drop(t, rtpc_calls_oldest(t));
 	} else {
-		rtpc_calls_lru_unlink(t, c);
-		rtpc_calls_lru_append(t, c);
+		list_remove(&c->lru);
+		list_insert_tail(&t->lru, &c->lru);
 	}
 	c->inst = inst;
 	c->expires = now + t->ttl_ms;
@@ -171,20 +124,20 @@ rtpc_calls_put(struct rtpc_calls *t, const char *cid, size_t len, int inst,
 void
 rtpc_calls_del(struct rtpc_calls *t, const char *cid, size_t len)
 {
-	struct rtpc_call **pp = rtpc_calls_slot(t, cid, len,
-						hash_fnv1a64(cid, len));
+	struct rtpc_call *c = rtpc_calls_find(t, cid, len);
 
-	if (*pp)
-		rtpc_calls_drop(t, pp);
+	if (c)
+		rtpc_calls_drop(t, c);
 }
 
 int
 rtpc_calls_sweep(struct rtpc_calls *t, uint64_t now)
 {
+	struct rtpc_call *c;
 	int n = 0;
 
-	while (t->head && t->head->expires <= now) {
-		rtpc_calls_drop_entry(t, t->head);
+	while ((c = rtpc_calls_oldest(t)) != NULL && c->expires <= now) {
+		rtpc_calls_drop(t, c);
 		n++;
 	}
 	return n;

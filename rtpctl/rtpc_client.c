@@ -16,7 +16,9 @@
 #include "rtpctl/rtpc.h"
 #include "lib/benc.h"
 #include "lib/cfg.h"
+#include "lib/htab.h"
 #include "lib/link.h"
+#include "lib/list.h"
 #include "lib/log.h"
 
 #include <arpa/inet.h>
@@ -27,13 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RTPC_CL_BUCKETS 1024
 #define RTPC_CL_MAXMSG  (1024 * 1024)
 #define RTPC_CL_NODES   8192	/* a query reply of a big call is large */
 
 struct rtpc_pending {
-	struct rtpc_pending *hnext;
-	struct rtpc_pending *prev, *next;	/* deadline order */
+	struct htab_node h;		/* by id */
+	struct list_node order;		/* deadline order */
 	uint32_t id;
 	uint64_t deadline;
 	int timeout_ms;
@@ -49,8 +50,8 @@ struct rtpc_client {
 	int closing;
 	uint32_t next_id;
 	int count;
-	struct rtpc_pending *bucket[RTPC_CL_BUCKETS];
-	struct rtpc_pending *head, *tail;
+	struct htab tab;		/* open calls by id */
+	struct list_node order;		/* earliest deadline first */
 	struct benc_node nodes[RTPC_CL_NODES];	/* decoding scratch */
 };
 
@@ -65,57 +66,46 @@ rtpc_nn_err(void)
 static void
 rtpc_cl_unlink(struct rtpc_client *cl, struct rtpc_pending *p)
 {
-	struct rtpc_pending **pp;
-
-	for (pp = &cl->bucket[p->id % RTPC_CL_BUCKETS]; *pp;
-	     pp = &(*pp)->hnext)
-		if (*pp == p) {
-			*pp = p->hnext;
-			break;
-		}
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		cl->head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		cl->tail = p->prev;
+	htab_del(&cl->tab, &p->h);
+	list_remove(&p->order);
 	cl->count--;
+}
+
+static int
+rtpc_cl_eq(const struct htab_node *n, const void *key)
+{
+	return ((const struct rtpc_pending *)n)->id == *(const uint32_t *)key;
 }
 
 static struct rtpc_pending *
 rtpc_cl_find(const struct rtpc_client *cl, uint32_t id)
 {
-	struct rtpc_pending *p = cl->bucket[id % RTPC_CL_BUCKETS];
-
-	while (p && p->id != id)
-		p = p->hnext;
-	return p;
+	return (struct rtpc_pending *)htab_find(&cl->tab, id, rtpc_cl_eq, &id);
 }
 
-/* Inserts p by deadline, scanning from the tail: usually O(1). */
-static void
+static struct rtpc_pending *
+rtpc_cl_first(const struct rtpc_client *cl)
+{
+	struct list_node *n = list_first(&cl->order);
+
+	return n ? list_entry(n, struct rtpc_pending, order) : NULL;
+}
+
+/* Inserts p by deadline, scanning from the tail: usually O(1).
+ * Returns 0 or -ENOMEM. */
+static int
 rtpc_cl_link(struct rtpc_client *cl, struct rtpc_pending *p)
 {
-	struct rtpc_pending *after = cl->tail, **b;
+	struct list_node *after = list_last(&cl->order);
 
-	while (after && after->deadline > p->deadline)
-		after = after->prev;
-	p->prev = after;
-	p->next = after ? after->next : cl->head;
-	if (p->next)
-		p->next->prev = p;
-	else
-		cl->tail = p;
-	if (after)
-		after->next = p;
-	else
-		cl->head = p;
-	b = &cl->bucket[p->id % RTPC_CL_BUCKETS];
-	p->hnext = *b;
-	*b = p;
+	if (htab_add(&cl->tab, &p->h, p->id) != 0)
+		return -ENOMEM;
+	while (after && list_entry(after, struct rtpc_pending,
+				   order)->deadline > p->deadline)
+		after = list_prev(&cl->order, after);
+	list_insert_after(after ? after : &cl->order, &p->order);
 	cl->count++;
+	return 0;
 }
 
 static void rtpc_cl_on_timer(uv_timer_t *t);
@@ -123,17 +113,17 @@ static void rtpc_cl_on_timer(uv_timer_t *t);
 static void
 rtpc_cl_arm(struct rtpc_client *cl)
 {
+	struct rtpc_pending *p = rtpc_cl_first(cl);
 	uint64_t now = uv_now(cl->loop);
 
 	if (cl->closing)
 		return;
-	if (cl->head == NULL) {
+	if (p == NULL) {
 		uv_timer_stop(&cl->timer);
 		return;
 	}
 	uv_timer_start(&cl->timer, rtpc_cl_on_timer,
-		       cl->head->deadline > now ? cl->head->deadline - now : 0,
-		       0);
+		       p->deadline > now ? p->deadline - now : 0, 0);
 }
 
 /* Unlinks p, runs its callback with r, frees it. */
@@ -160,12 +150,13 @@ rtpc_cl_on_timer(uv_timer_t *t)
 {
 	struct rtpc_client *cl = t->data;
 	uint64_t now = uv_now(cl->loop);
+	struct rtpc_pending *p;
 	char why[64];
 
-	while (cl->head && cl->head->deadline <= now) {
+	while ((p = rtpc_cl_first(cl)) != NULL && p->deadline <= now) {
 		snprintf(why, sizeof(why), "rtpctl did not answer in %d ms",
-			 cl->head->timeout_ms);
-		rtpc_cl_fail(cl, cl->head, -ETIMEDOUT, why);
+			 p->timeout_ms);
+		rtpc_cl_fail(cl, p, -ETIMEDOUT, why);
 	}
 	rtpc_cl_arm(cl);
 }
@@ -296,6 +287,7 @@ rtpc_client_new(struct rtpc_client **out, uv_loop_t *loop, const char *url)
 	if (cl == NULL)
 		return -ENOMEM;
 	cl->loop = loop;
+	list_init(&cl->order);
 	cl->next_id = 1;
 	cl->sock = nn_socket(AF_SP_RAW, NN_REQ);
 	if (cl->sock < 0) {
@@ -328,16 +320,21 @@ fail:
 static void
 rtpc_cl_on_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct rtpc_client *cl = h->data;
+
+	htab_fini(&cl->tab);
+	free(cl);
 }
 
 void
 rtpc_client_free(struct rtpc_client *cl)
 {
+	struct rtpc_pending *p;
+
 	if (cl == NULL || cl->closing)
 		return;
-	while (cl->head)
-		rtpc_cl_fail(cl, cl->head, -ECANCELED, "client closed");
+	while ((p = rtpc_cl_first(cl)) != NULL)
+		rtpc_cl_fail(cl, p, -ECANCELED, "client closed");
 	cl->closing = 1;
 	link_poll_free(cl->rx);	/* before nanomsg closes its fd */
 	nn_close(cl->sock);
@@ -375,17 +372,21 @@ rtpc_call(struct rtpc_client *cl, const char *dict, size_t len,
 	wire = htonl(p->id | 0x80000000u);
 	memcpy(NN_CMSG_DATA(c), &hl, sizeof(hl));
 	memcpy(NN_CMSG_DATA(c) + sizeof(hl), &wire, 4);
-	if (nn_sendmsg(cl->sock, &mh, NN_DONTWAIT) < 0) {
-		rc = rtpc_nn_err();
-		free(p);
-		return rc;
-	}
 	p->timeout_ms = timeout_ms;
 	p->deadline = uv_now(cl->loop) + (uint64_t)timeout_ms;
 	p->cb = cb;
 	p->arg = arg;
-	rtpc_cl_link(cl, p);
-	if (cl->head == p)
+	if (rtpc_cl_link(cl, p) != 0) {
+		free(p);
+		return -ENOMEM;
+	}
+	if (nn_sendmsg(cl->sock, &mh, NN_DONTWAIT) < 0) {
+		rc = rtpc_nn_err();
+		rtpc_cl_unlink(cl, p);
+		free(p);
+		return rc;
+	}
+	if (rtpc_cl_first(cl) == p)
 		rtpc_cl_arm(cl);
 	return (int)p->id;
 }

@@ -22,7 +22,9 @@
 #include "lib/benc.h"
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/htab.h"
 #include "lib/link.h"
+#include "lib/list.h"
 
 #define RTPC_MAX_INST   64	/* a request's tried set is a uint64_t */
 #define RTPC_ADDR_LEN   64
@@ -41,6 +43,7 @@ struct rtpc_inst {
 	uint64_t since_ms;		/* last up/down change */
 	void *io;			/* the process's socket for it */
 	int ping_open;			/* a ping is in flight */
+	uint64_t heard_ms;		/* last datagram from it (0: never) */
 };
 
 struct rtpc_pool {
@@ -86,11 +89,12 @@ int rtpc_pool_down(struct rtpc_pool *p, int i, uint64_t now);
 /* ---- rtpc_ng.c: ng commands in flight ---- */
 
 struct rtpc_ng {
-	struct rtpc_ng *prev, *next;	/* deadline order */
-	struct rtpc_ng *hnext;		/* cookie hash chain */
+	struct htab_node h;		/* by seq, the cookie's tail */
+	struct list_node order;		/* deadline order, once sent */
 	uint64_t seq;
 	int inst;
 	int tries, max_tries;		/* sends so far, allowed */
+	uint64_t first_sent;		/* time of the first send */
 	uint64_t deadline;
 	void *owner;			/* the request, or NULL for a ping */
 	size_t cookie_len;
@@ -98,11 +102,9 @@ struct rtpc_ng {
 	char *msg;			/* points just past this struct */
 };
 
-#define RTPC_NG_BUCKETS 4096
-
 struct rtpc_ng_tab {
-	struct rtpc_ng *bucket[RTPC_NG_BUCKETS];
-	struct rtpc_ng *head, *tail;	/* earliest deadline first */
+	struct htab tab;
+	struct list_node order;		/* earliest deadline first */
 	char nonce[17];			/* hex, unique to this process */
 	uint64_t next_seq;
 	int timeout_ms;
@@ -112,6 +114,9 @@ struct rtpc_ng_tab {
 /* nonce: a per-process random value so two rtpctl processes never send
  * the same cookie to one rtpengine (it caches replies by cookie). */
 void rtpc_ng_init(struct rtpc_ng_tab *t, uint64_t nonce, int timeout_ms);
+
+/* Frees what the table holds besides its commands (free those first). */
+void rtpc_ng_fini(struct rtpc_ng_tab *t);
 
 /*
  * Creates a command for instance inst: a fresh cookie
@@ -135,6 +140,12 @@ void rtpc_ng_sent(struct rtpc_ng_tab *t, struct rtpc_ng *ng, uint64_t now);
 struct rtpc_ng *rtpc_ng_match(struct rtpc_ng_tab *t, const char *buf,
 			      size_t len, const char **dict, size_t *dlen);
 
+/* The command with the earliest deadline, NULL when none was sent;
+ * rtpc_ng_after: the one after ng in deadline order, or NULL. */
+struct rtpc_ng *rtpc_ng_first(const struct rtpc_ng_tab *t);
+struct rtpc_ng *rtpc_ng_after(const struct rtpc_ng_tab *t,
+			      const struct rtpc_ng *ng);
+
 /* The first command whose deadline is <= now, or NULL. */
 struct rtpc_ng *rtpc_ng_due(struct rtpc_ng_tab *t, uint64_t now);
 
@@ -147,9 +158,8 @@ void rtpc_ng_free(struct rtpc_ng_tab *t, struct rtpc_ng *ng);
 /* ---- rtpc_calls.c: the local sticky table Call-ID -> instance ---- */
 
 struct rtpc_call {
-	struct rtpc_call *hnext;
-	struct rtpc_call *prev, *next;	/* least recently touched first */
-	uint64_t hash;
+	struct htab_node h;		/* by Call-ID */
+	struct list_node lru;		/* least recently touched first */
 	uint64_t expires;
 	int inst;
 	size_t len;
@@ -157,9 +167,8 @@ struct rtpc_call {
 };
 
 struct rtpc_calls {
-	struct rtpc_call **bucket;
-	size_t nbuckets;		/* power of two */
-	struct rtpc_call *head, *tail;
+	struct htab tab;
+	struct list_node lru;
 	int count, max;
 	uint64_t ttl_ms;
 };
@@ -213,7 +222,7 @@ struct rtpc_srv;
 
 struct rtpc_req {
 	struct rtpc_srv *s;
-	struct rtpc_req *prev, *next;	/* open requests */
+	struct list_node link;		/* in the server's reqs */
 	void *body;			/* NN_MSG chunk; slices below */
 	size_t len;
 	void *ctrl;			/* NN_MSG SP header, for the reply */
@@ -242,7 +251,7 @@ struct rtpc_srv {
 	struct rtpc_pool pool;
 	struct rtpc_ng_tab ng;
 	struct rtpc_calls calls;
-	struct rtpc_req *reqs;
+	struct list_node reqs;		/* open requests */
 	int n_open;
 	/* Redis */
 	char rhost[CFG_ADDR_LEN];

@@ -12,12 +12,6 @@
 #include "lib/log.h"
 #include "lib/sig.h"
 
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 struct rtpc_proc {
 	struct rtpc_srv *srv;
 	struct sig_set sigs;
@@ -25,15 +19,10 @@ struct rtpc_proc {
 };
 
 static void
-rtpc_usage(void)
+rtpc_proc_stop(void *arg)
 {
-	fprintf(stderr, "usage: sipmesh-rtpctl -c FILE -i ID [-l LEVEL]\n"
-		"  LEVEL: err, warn, notice, info, debug\n");
-}
+	struct rtpc_proc *p = arg;
 
-static void
-rtpc_proc_stop(struct rtpc_proc *p)
-{
 	if (p->stopping)
 		return;
 	p->stopping = 1;
@@ -42,16 +31,11 @@ rtpc_proc_stop(struct rtpc_proc *p)
 }
 
 static void
-rtpc_on_signal(uv_signal_t *h, int signum)
+rtpc_on_stats(void *arg)
 {
-	struct rtpc_proc *p = h->data;
+	struct rtpc_proc *p = arg;
 
-	if (signum == SIGUSR1) {
-		rtpc_srv_stats_log(p->srv);
-		return;
-	}
-	log_notice(LOG_SYS_MAIN, "rtpctl: %s, stopping", strsignal(signum));
-	rtpc_proc_stop(p);
+	rtpc_srv_stats_log(p->srv);
 }
 
 int
@@ -59,36 +43,19 @@ main(int argc, char **argv)
 {
 	static struct cfg cfg;	/* large: keep it off the stack */
 	static struct rtpc_proc proc;
-	const char *path = NULL, *level = NULL;
+	struct cfg_args a;
 	uv_loop_t loop;
-	int id = 0, opt, rc = 0, status = 1;
+	int rc = 0, status = 1;
 
-	while ((opt = getopt(argc, argv, "c:i:l:h")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'i':
-			id = atoi(optarg);
-			break;
-		case 'l':
-			level = optarg;
-			break;
-		default:
-			rtpc_usage();
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (path == NULL || id <= 0 || optind != argc) {
-		rtpc_usage();
-		return 2;
-	}
-	if (cfg_start(&cfg, "sipmesh-rtpctl", path, level) != 0)
+	cfg_args_parse(&a, argc, argv,
+		       "usage: sipmesh-rtpctl -c FILE -i ID [-l LEVEL]\n", 0);
+	if (cfg_start(&cfg, "sipmesh-rtpctl", a.path, a.level) != 0)
 		return 1;
 	if (uv_loop_init(&loop) != 0)
 		return 1;
-	rc = sig_set_start(&proc.sigs, &loop, rtpc_on_signal, &proc);
-	if (rc == 0 && rtpc_srv_new(&proc.srv, &loop, &cfg, id) == 0)
+	rc = sig_set_start(&proc.sigs, &loop, "rtpctl", rtpc_proc_stop,
+			   rtpc_on_stats, &proc);
+	if (rc == 0 && rtpc_srv_new(&proc.srv, &loop, &cfg, a.id) == 0)
 		status = 0;
 	if (status != 0)
 		rtpc_proc_stop(&proc);

@@ -8,8 +8,9 @@
  * daemon/control_ng.c, cookie_cache.h); for the same reason cookies
  * must never repeat between processes, hence the random nonce.
  *
- * Commands sit in a hash by sequence number (the cookie's tail) for
- * reply matching and in one list ordered by deadline.  Every command
+ * Commands sit in a hash table by sequence number (the cookie's tail)
+ * for reply matching and in one list ordered by deadline (lib/htab.h,
+ * lib/list.h).  Every command
  * waits the same timeout, so a (re)send goes to the tail and the list
  * stays sorted at O(1) per operation; the process arms one timer for
  * the head.
@@ -27,35 +28,16 @@ void
 rtpc_ng_init(struct rtpc_ng_tab *t, uint64_t nonce, int timeout_ms)
 {
 	memset(t, 0, sizeof(*t));
+	list_init(&t->order);
 	snprintf(t->nonce, sizeof(t->nonce), "%016" PRIx64, nonce);
 	t->next_seq = 1;
 	t->timeout_ms = timeout_ms;
 }
 
-static void
-rtpc_ng_unlink(struct rtpc_ng_tab *t, struct rtpc_ng *ng)
+void
+rtpc_ng_fini(struct rtpc_ng_tab *t)
 {
-	if (ng->prev)
-		ng->prev->next = ng->next;
-	else if (t->head == ng)
-		t->head = ng->next;
-	if (ng->next)
-		ng->next->prev = ng->prev;
-	else if (t->tail == ng)
-		t->tail = ng->prev;
-	ng->prev = ng->next = NULL;
-}
-
-static void
-rtpc_ng_append(struct rtpc_ng_tab *t, struct rtpc_ng *ng)
-{
-	ng->prev = t->tail;
-	ng->next = NULL;
-	if (t->tail)
-		t->tail->next = ng;
-	else
-		t->head = ng;
-	t->tail = ng;
+	htab_fini(&t->tab);
 }
 
 struct rtpc_ng *
@@ -63,7 +45,6 @@ rtpc_ng_new(struct rtpc_ng_tab *t, int inst, const char *dict, size_t len,
 	    int max_tries, void *owner)
 {
 	struct rtpc_ng *ng = malloc(sizeof(*ng) + RTPC_COOKIE_MAX + len);
-	struct rtpc_ng **b;
 	int n;
 
 	if (ng == NULL)
@@ -80,9 +61,10 @@ rtpc_ng_new(struct rtpc_ng_tab *t, int inst, const char *dict, size_t len,
 	ng->inst = inst;
 	ng->max_tries = max_tries > 0 ? max_tries : 1;
 	ng->owner = owner;
-	b = &t->bucket[ng->seq % RTPC_NG_BUCKETS];
-	ng->hnext = *b;
-	*b = ng;
+	if (htab_add(&t->tab, &ng->h, ng->seq) != 0) {
+		free(ng);
+		return NULL;
+	}
 	t->count++;
 	return ng;
 }
@@ -90,10 +72,26 @@ rtpc_ng_new(struct rtpc_ng_tab *t, int inst, const char *dict, size_t len,
 void
 rtpc_ng_sent(struct rtpc_ng_tab *t, struct rtpc_ng *ng, uint64_t now)
 {
-	ng->tries++;
+	if (ng->tries++ == 0)
+		ng->first_sent = now;
 	ng->deadline = now + (uint64_t)t->timeout_ms;
-	rtpc_ng_unlink(t, ng);
-	rtpc_ng_append(t, ng);
+	list_remove(&ng->order);
+	list_insert_tail(&t->order, &ng->order);
+}
+
+struct rtpc_ng_key {
+	const char *cookie;
+	size_t len;
+};
+
+static int
+rtpc_ng_eq(const struct htab_node *n, const void *key)
+{
+	const struct rtpc_ng *ng = (const struct rtpc_ng *)n;
+	const struct rtpc_ng_key *k = key;
+
+	return ng->cookie_len == k->len && memcmp(ng->msg, k->cookie,
+						  k->len) == 0;
 }
 
 struct rtpc_ng *
@@ -103,6 +101,8 @@ rtpc_ng_match(struct rtpc_ng_tab *t, const char *buf, size_t len,
 	const char *sp = memchr(buf, ' ', len < RTPC_COOKIE_MAX ? len :
 				RTPC_COOKIE_MAX);
 	size_t clen, nl = strlen(t->nonce);
+	struct rtpc_ng_key k;
+	struct rtpc_ng *ng;
 	uint64_t seq = 0;
 
 	if (sp == NULL)
@@ -119,44 +119,56 @@ rtpc_ng_match(struct rtpc_ng_tab *t, const char *buf, size_t len,
 			return NULL;
 		seq = seq << 4 | (uint64_t)d;
 	}
-	for (struct rtpc_ng *ng = t->bucket[seq % RTPC_NG_BUCKETS]; ng;
-	     ng = ng->hnext)
-		if (ng->seq == seq && ng->cookie_len == clen &&
-		    memcmp(ng->msg, buf, clen) == 0) {
-			*dict = sp + 1;
-			*dlen = len - clen - 1;
-			return ng;
-		}
-	return NULL;
+	k.cookie = buf;
+	k.len = clen;
+	ng = (struct rtpc_ng *)htab_find(&t->tab, seq, rtpc_ng_eq, &k);
+	if (ng == NULL)
+		return NULL;
+	*dict = sp + 1;
+	*dlen = len - clen - 1;
+	return ng;
+}
+
+struct rtpc_ng *
+rtpc_ng_first(const struct rtpc_ng_tab *t)
+{
+	struct list_node *n = list_first(&t->order);
+
+	return n ? list_entry(n, struct rtpc_ng, order) : NULL;
+}
+
+struct rtpc_ng *
+rtpc_ng_after(const struct rtpc_ng_tab *t, const struct rtpc_ng *ng)
+{
+	struct list_node *n = list_next(&t->order, &ng->order);
+
+	return n ? list_entry(n, struct rtpc_ng, order) : NULL;
 }
 
 struct rtpc_ng *
 rtpc_ng_due(struct rtpc_ng_tab *t, uint64_t now)
 {
 	/* A command not sent yet (tries 0) is not in the list. */
-	return t->head && t->head->deadline <= now ? t->head : NULL;
+	const struct rtpc_ng *ng = rtpc_ng_first(t);
+
+	return ng && ng->deadline <= now ? rtpc_ng_first(t) : NULL;
 }
 
 uint64_t
 rtpc_ng_next_deadline(const struct rtpc_ng_tab *t)
 {
-	return t->head ? t->head->deadline : 0;
+	struct rtpc_ng *ng = rtpc_ng_first(t);
+
+	return ng ? ng->deadline : 0;
 }
 
 void
 rtpc_ng_free(struct rtpc_ng_tab *t, struct rtpc_ng *ng)
 {
-	struct rtpc_ng **pp;
-
 	if (ng == NULL)
 		return;
-	rtpc_ng_unlink(t, ng);
-	for (pp = &t->bucket[ng->seq % RTPC_NG_BUCKETS]; *pp;
-	     pp = &(*pp)->hnext)
-		if (*pp == ng) {
-			*pp = ng->hnext;
-			break;
-		}
+	list_remove(&ng->order);
+	htab_del(&t->tab, &ng->h);
 	t->count--;
 	free(ng);
 }

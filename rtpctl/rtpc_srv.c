@@ -21,7 +21,10 @@
  * a row take an instance out, one answer brings it back.  Certain
  * death takes it out at once: "connection refused" (an ICMP port
  * unreachable on the connected socket: nothing listens) or a command
- * unanswered after all its sends.  When an instance goes out, each of
+ * unanswered after all its sends.  Only silence counts: a ping or
+ * command that times out while the instance answered anything else
+ * since it was sent fails alone (a busy rtpengine under load is slow,
+ * not dead; taking it out would move every new call and flap).  When an instance goes out, each of
  * its open commands is settled: the first offer of a call that this
  * very request placed there moves to another instance (so a new call
  * does not fail because its first pick died), anything else of a call
@@ -74,12 +77,7 @@ rtpc_req_free(struct rtpc_req *r)
 {
 	struct rtpc_srv *s = r->s;
 
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		s->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&r->link);
 	s->n_open--;
 	if (r->ctrl)
 		nn_freemsg(r->ctrl);
@@ -206,7 +204,7 @@ static void
 rtpc_ng_send(struct rtpc_srv *s, struct rtpc_ng *ng)
 {
 	uv_buf_t b = uv_buf_init(ng->msg, (unsigned)ng->len);
-	int i = ng->inst, rc, was_empty = s->ng.head == NULL;
+	int i = ng->inst, rc, was_empty = rtpc_ng_first(&s->ng) == NULL;
 
 	rc = uv_udp_try_send(&s->udp[i], &b, 1, NULL);
 	rtpc_ng_sent(&s->ng, ng, rtpc_now(s));
@@ -307,7 +305,8 @@ rtpc_inst_settle(struct rtpc_srv *s, int i, int err, const char *why)
 
 	/* Failovers append commands for other instances: rescan. */
 	for (;;) {
-		for (ng = s->ng.head; ng && ng->inst != i; ng = ng->next)
+		for (ng = rtpc_ng_first(&s->ng); ng && ng->inst != i;
+		     ng = rtpc_ng_after(&s->ng, ng))
 			;
 		if (ng == NULL)
 			break;
@@ -411,6 +410,7 @@ rtpc_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b,
 	}
 	if (nread == 0)
 		return;
+	s->pool.inst[i].heard_ms = rtpc_now(s);
 	ng = rtpc_ng_match(&s->ng, b->base, (size_t)nread, &dict, &dlen);
 	if (ng == NULL || ng->inst != i) {
 		s->st.stray_replies++;
@@ -436,6 +436,19 @@ rtpc_on_ng_timer(uv_timer_t *t)
 		if (ng->tries < ng->max_tries) {
 			s->st.retransmits++;
 			rtpc_ng_send(s, ng);
+			continue;
+		}
+		if (in->heard_ms && in->heard_ms >= ng->first_sent) {
+			/* The instance answered something since this went
+			 * out: it is alive but busy, or this one datagram
+			 * was lost.  Only this command fails (a first offer
+			 * moves on); taking the instance out here would
+			 * flap the pool under load. */
+			if (ng->owner)
+				s->st.timeouts++;
+			snprintf(why, sizeof(why), "rtpengine %s timed out",
+				 in->addr);
+			rtpc_ng_give_up(s, ng, ETIMEDOUT, why);
 			continue;
 		}
 		if (ng->owner == NULL) {
@@ -536,10 +549,7 @@ rtpc_on_request(struct rtpc_srv *s, void *body, size_t len, void *ctrl)
 	r->len = len;
 	r->ctrl = ctrl;
 	r->inst = -1;
-	r->next = s->reqs;
-	if (s->reqs)
-		s->reqs->prev = r;
-	s->reqs = r;
+	list_insert_head(&s->reqs, &r->link);
 	s->n_open++;
 	s->st.requests++;
 
@@ -631,6 +641,8 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 	s->cfg = cfg;
 	s->id = id;
 	s->rep = -1;
+	list_init(&s->reqs);
+	list_init(&s->ng.order);	/* stop walks it even before ng_init */
 	*out = s;	/* so that the caller can stop and free on failure */
 	rc = rtpc_pool_parse(&s->pool, cfg->rtpctl_instances,
 			     cfg->rtpctl_fail_threshold, err, sizeof(err));
@@ -702,14 +714,18 @@ rtpc_srv_on_close(uv_handle_t *h)
 void
 rtpc_srv_stop(struct rtpc_srv *s)
 {
+	struct list_node *n, *tmp;
+	struct rtpc_ng *ng;
+
 	if (s == NULL || s->stopping)
 		return;
 	s->stopping = 1;
 	/* Open requests get no reply: their cores time out. */
-	while (s->ng.head)
-		rtpc_ng_close(s, s->ng.head);
-	for (struct rtpc_req *r = s->reqs, *next; r; r = next) {
-		next = r->next;
+	while ((ng = rtpc_ng_first(&s->ng)) != NULL)
+		rtpc_ng_close(s, ng);
+	list_for_each_safe(&s->reqs, n, tmp) {
+		struct rtpc_req *r = list_entry(n, struct rtpc_req, link);
+
 		r->ng = NULL;
 		rtpc_req_end(r);
 	}
@@ -735,6 +751,7 @@ rtpc_srv_free(struct rtpc_srv *s)
 	if (s == NULL)
 		return;
 	rtpc_calls_fini(&s->calls);
+	rtpc_ng_fini(&s->ng);
 	free(s);
 }
 

@@ -19,15 +19,20 @@ if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/package-lock.json -n
 	sh web/build.sh || echo "sipmesh: could not build KwikyKonf (web/dist); HTTP will answer 404"
 fi
 
-# SIP over TLS and WSS need a certificate.  When an edge listens on
-# either and the configuration names none, make a self-signed pair
-# once (build/run/tls/) and run with a copy of the configuration that
-# points every edge at it.
+# The transports come from the edges themselves: `sipmesh-edge -L`
+# prints "listen <key> <address> <flags>" for each one configured,
+# with the flags of the table in lib/env.h (stream, ws, secure, dial),
+# so nothing here names a transport.
+#
+# Secure transports (SIP over TLS, WSS) need a certificate.  When an
+# edge listens on one and the configuration names none, make a
+# self-signed pair once (build/run/tls/) and run with a copy of the
+# configuration that points every edge at it.
 need_cert=0
 for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
 	l=$("$BIN/sipmesh-edge" -c "$CONF" -i "$id" -L) || exit 1
 	if echo "$l" | awk '$1 == "tls_cert" && $2 != "" { c = 1 }
-	    ($1 == "tls" || $1 == "wss") && $2 != "" { t = 1 }
+	    $1 == "listen" { for (i = 4; i <= NF; i++) if ($i == "secure") t = 1 }
 	    END { exit !(t && !c) }'; then
 		need_cert=1
 	fi
@@ -108,20 +113,28 @@ for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
 done
 
 for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
+	# A WebSocket transport's key is its URL scheme (RFC 6455: ws,
+	# wss) and its port serves KwikyKonf over HTTP(S).
 	"$BIN/sipmesh-edge" -c "$CONF" -i "$id" -L | awk -v id="$id" '
-	    $2 == "" { next }
-	    $1 == "udp" || $1 == "tcp" || $1 == "tls" {
-		printf "sipmesh: SIP %s on %s (edge %s)\n", toupper($1), $2, id }
-	    $1 == "ws" || $1 == "wss" {
-		printf "sipmesh: SIP %s on %s://%s (edge %s)\n", toupper($1), $1, $2, id }
-	    $1 == "ws" || $1 == "wss" { a[$1] = $2; sub(/^0\.0\.0\.0:/, "127.0.0.1:", a[$1]) }
+	    $1 == "listen" {
+		ws = sec = 0
+		for (i = 4; i <= NF; i++) {
+			if ($i == "ws") ws = 1
+			if ($i == "secure") sec = 1
+		}
+		if (!ws) {
+			printf "sipmesh: SIP %s on %s (edge %s)\n", toupper($2), $3, id
+			next
+		}
+		printf "sipmesh: SIP %s on %s://%s (edge %s)\n", toupper($2), $2, $3, id
+		a = $3
+		sub(/^0\.0\.0\.0:/, "127.0.0.1:", a)
+		web = web (web == "" ? "" : " and ") (sec ? "https" : "http") "://" a "/"
+	    }
 	    $1 == "http_root" { root = $2 }
 	    END {
-		if (root == "" || (a["ws"] == "" && a["wss"] == "")) exit
-		if (a["ws"] != "") printf "sipmesh: KwikyKonf on http://%s/", a["ws"]
-		if (a["ws"] != "" && a["wss"] != "") printf " and "
-		if (a["wss"] != "") printf "https://%s/", a["wss"]
-		printf " (edge %s; open it in two tabs)\n", id }'
+		if (root == "" || web == "") exit
+		printf "sipmesh: KwikyKonf on %s (edge %s; open it in two tabs)\n", web, id }'
 done
 echo "sipmesh: running with $CONF; Ctrl-C stops everything"
 

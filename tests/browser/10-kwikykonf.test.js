@@ -32,7 +32,7 @@ const { describe } = require('node:test');
 const { chromium } = require('playwright-core');
 const {
 	kkCluster, chromiumPool, state, lastStatus, waitPeers, waitJoined, assertMediaFlows, check,
-	launchArgs, ROOT, waitUntil,
+	launchArgs, ROOT, waitUntil, waitInvitesDone,
 } = require('./lib/browser');
 const { startSipp, startUas, assertOk } = require('../integ/lib/sipp');
 
@@ -180,8 +180,11 @@ describe('10 kwikykonf', () => {
 		await Promise.all(ws.map((w) => w.join()));
 		await Promise.all(ws.map((w) => waitJoined(w)));
 		const ids = await waitMesh(ws);
-		/* Let any late duplicate show up before counting. */
-		await new Promise((r) => setTimeout(r, 2000));
+		/* Once every INVITE has its answer both sides have counted it;
+		 * with a live session to a peer no page calls it again, so
+		 * no INVITE between them is still to come. */
+		const sent = await waitInvitesDone(ws);
+		check(sent === 3, `the pages sent ${sent} INVITEs (WebSocket frames), not one per pair`);
 		const counts = await Promise.all(ws.map((w) => w.page.evaluate(() => window.kk.counters)));
 		for (let i = 0; i < ws.length; i++) {
 			check(counts[i].refused === 0, `${ws[i].name} refused ${counts[i].refused} INVITEs`);
@@ -283,7 +286,18 @@ describe('10 kwikykonf', () => {
 			answered = ss.map((s) => s.peers.filter((x) => x.phone && x.state === 'connected').map((x) => x.key));
 			return answered.flat().length > 0;
 		}, 15000, 'a participant to answer the phone');
-		await new Promise((r) => setTimeout(r, 1500));
+		/* The proxy CANCELs the other branch when the oldest answers:
+		 * wait until Host2 ended its ringing (a final response to the
+		 * phone's INVITE, 487, and no phone tile).  Had it answered too,
+		 * its 200 would end the wait and show in the count below. */
+		const phoneCalls = (w) => w.sip.filter((f) => f.dir === 'in' && f.method === 'INVITE' &&
+			!/^X-KK:/im.test(f.text)).map((f) => f.callId);
+		await waitUntil(async () => {
+			const cids = phoneCalls(ws[1]);
+			const ended = ws[1].sip.some((f) => f.dir === 'out' && f.status >= 200 &&
+				/ INVITE$/.test(f.cseq || '') && cids.includes(f.callId));
+			return ended && (await state(ws[1])).peers.every((x) => !x.phone || x.state === 'connected');
+		}, 10000, 'Host2 to end the phone\'s ringing call', 100);
 		const ss = await Promise.all(ws.map(state));
 		const phones = ss.map((s) => s.peers.filter((x) => x.phone));
 		check(phones.flat().length === 1, `phone sessions: ${JSON.stringify(phones)}`);

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { cluster, rand } = require('./lib/cluster');
 const { runSipp, startUas, assertOk } = require('./lib/sipp');
-const { Registration, message } = require('./lib/flows');
+const { Registration, message, barrier } = require('./lib/flows');
 const { parseUri } = require('./lib/sip');
 
 describe('20 message', () => {
@@ -97,18 +97,26 @@ describe('20 message', () => {
 	c.test('forking to two Node contacts: both get the MESSAGE, the sender gets exactly one 200', async () => {
 		const { user, uas } = await aorWith(2, 'mo');
 		const sender = await c.ua('sender');
+		const me = `sender-${rand(3)}`;
+		await new Registration(sender, c.edge(), me).register(600);
 		const r = await message(sender, c.edge(), user);
 		assert.equal(r.status, 200);
 		for (const ua of uas)
 			await ua.waitRequest((m) => m.method === 'MESSAGE', 2000, `MESSAGE at ${ua.label}`);
-		/* A non-INVITE proxy forwards one final response only.  Waiting
-		 * for an absence needs a time: 300 ms is 150x the loopback RTT. */
-		await new Promise((res) => setTimeout(res, 300));
+		/* A non-INVITE proxy forwards one final response only.  Each
+		 * callee answered 200 on receipt; a barrier with the same
+		 * Call-ID from each, sent after its 200, reaches the sender
+		 * after any 200 the proxy forwarded. */
+		for (const ua of uas)
+			await barrier(ua, sender, c.edge(), me, r.tx.req.callId, `barrier from ${ua.label}`);
 		const finals = r.tx.responses.filter((x) => x.status >= 200);
 		assert.equal(finals.length, 1, `the sender got ${finals.length} final responses: ` +
 			`${finals.map((x) => x.status)} (stray: ${sender.stray.map((x) => x.status)})`);
+		assert.deepEqual(sender.stray.filter((x) => x.callId === r.tx.req.callId).map((x) => x.status), [],
+			'responses the sender could not match');
 		for (const ua of uas)
-			assert.equal(ua.distinctRequests((m) => m.method === 'MESSAGE').length, 1, `${ua.label} got it once`);
+			assert.equal(ua.distinctRequests((m) => m.method === 'MESSAGE' && m.callId === r.tx.req.callId &&
+				m.cseq.num === r.tx.req.cseq.num).length, 1, `${ua.label} got it once`);
 	});
 
 	for (const [codes, want, why] of [

@@ -28,7 +28,7 @@ const { describe, before, after, it } = require('node:test');
 /* bencode and rtpengine start-up are the harness's, so that this file
  * and cluster() start rtpengine the same way. */
 const {
-	Proc, freePort, waitUntil, redisCommand, HOST, benc, unbenc, rtpengineProc, rtpengineReady,
+	Proc, freePort, freePortRanges, waitUntil, redisCommand, HOST, benc, unbenc, rtpengineProc, rtpengineReady,
 } = require('./lib/cluster');
 
 /* Resolves once /proc says pid is stopped (state T). */
@@ -154,13 +154,13 @@ describe('40 media rtpctl', () => {
 	before(async () => {
 		env.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smr-'));
 		env.runDir = path.join(env.dir, 'run');
-		fs.mkdirSync(env.runDir);
+		fs.mkdirSync(env.runDir, { mode: 0o700 });
 		/* Each offer takes up to four ports; the stream test makes
 		 * about 150 calls. */
-		const base = 20000 + (process.pid % 20) * 2000;
+		const [ra, rb] = freePortRanges(2, 1000);
 		env.eng = [
-			{ name: 'rtpengine-a', ng: await freePort(), min: base, max: base + 999 },
-			{ name: 'rtpengine-b', ng: await freePort(), min: base + 1000, max: base + 1999 },
+			{ name: 'rtpengine-a', ng: await freePort(), ...ra },
+			{ name: 'rtpengine-b', ng: await freePort(), ...rb },
 		];
 		for (const e of env.eng) {
 			e.addr = `${HOST}:${e.ng}`;
@@ -320,6 +320,81 @@ describe('40 media rtpctl', () => {
 		assert.equal(r4.reply.result, 'error');
 	});
 
+	/*
+	 * A busy or lossy rtpengine is not a dead one.  A third rtpctl sees
+	 * A through a relay that drops every send of one offer and passes
+	 * everything else (pings included): that offer times out and moves
+	 * to B, and A stays in the pool, because A kept answering.
+	 */
+	test('one lost command does not take a live rtpengine out: the offer moves on, new calls still reach it', async (t) => {
+		const [A, B] = env.eng;
+		const relay = dgram.createSocket('udp4');
+		let client = null;
+		let dropped = 0;
+		let doomed = null;
+		relay.on('message', (m, rinfo) => {
+			if (rinfo.port === A.ng) {
+				if (client) relay.send(m, client.port, client.address);
+				return;
+			}
+			client = rinfo;
+			if (doomed === null && m.includes('slow-')) doomed = /slow-[^:\s]+@integ\.test/.exec(m.toString('latin1'))[0];
+			if (doomed && m.includes(doomed)) {
+				dropped++;
+				return;
+			}
+			relay.send(m, A.ng, HOST);
+		});
+		await new Promise((r) => relay.bind(0, HOST, r));
+		const relayAddr = `${HOST}:${relay.address().port}`;
+		const conf = path.join(env.dir, 'lossy.conf');
+		fs.writeFileSync(conf, fs.readFileSync(env.conf, 'latin1')
+			.replace(/^instances = .*$/m, `instances = ${relayAddr}/1 ${B.addr}/1`)
+			.replace(/^ipc = .*$/m, `ipc = ipc://${env.runDir}/rtpctl-lossy`));
+		const bin = path.join(process.env.SIPMESH_BIN || '', 'sipmesh-rtpctl');
+		const lossy = new Proc('rtpctl-lossy', bin, ['-c', conf, '-i', '1']);
+		procs.push(lossy);
+		const probe = new Probe(`ipc://${env.runDir}/rtpctl-lossy`);
+		try {
+			await waitUntil(async () => {
+				if (!lossy.alive) throw new Error(`rtpctl-lossy ${lossy.status}:\n${lossy.tail()}`);
+				return (await probe.send({ command: 'ping' }, 500)).status === 0;
+			}, DEADLINE_MS, 'rtpctl-lossy relaying a ping');
+			const t0 = Date.now();
+			/* Offers until one lands on the relay first and is lost
+			 * there: it must still succeed, on B, after the resends. */
+			let moved = null;
+			for (let i = 0; i < 20 && !moved; i++) {
+				const cid = callId('slow');
+				doomed = null;
+				const r = await probe.send(offer(cid));
+				assert.equal(r.status, 0, `offer ${cid}: ${r.reason}`);
+				if (doomed === cid) moved = r;
+				else doomed = 'none';	/* only the first slow offer to reach the relay */
+			}
+			assert.ok(moved, 'an offer went to the relay first');
+			assert.equal(moved.instance, B.addr, 'the lost offer moved to B');
+			assert.equal(dropped, NG_TRIES, 'every send of it was lost');
+			assert.ok(moved.ms >= NG_TIMEOUT_MS * NG_TRIES, `it waited for its resends (${moved.ms} ms)`);
+			/* A is still in: new calls reach it through the relay. */
+			doomed = 'none';
+			const used = new Set();
+			for (let i = 0; i < 6; i++) {
+				const r = await probe.send(offer(callId('after')));
+				assert.equal(r.status, 0, r.reason);
+				used.add(r.instance);
+			}
+			assert.ok(used.has(relayAddr), `new calls still go to A (used ${[...used]})`);
+			const down = lossy.lines.find((l) => l.t >= t0 && l.s.includes('is down'));
+			assert.equal(down, undefined, `no instance was taken out: ${down && down.s}`);
+			t.diagnostic(`lost offer answered from B after ${moved.ms} ms; A kept its calls`);
+		} finally {
+			await probe.close();
+			await lossy.stop();
+			relay.close();
+		}
+	});
+
 	test('a hung rtpengine (SIGSTOP): commands are resent, new calls move on, pings take it out and back', async (t) => {
 		const [A, B] = env.eng;
 		let held = null;
@@ -390,13 +465,15 @@ describe('40 media rtpctl', () => {
 		}
 		const rs = await Promise.all(results);
 		await A.proc.exited;
-		/* Detection: the "is down" line of each rtpctl. */
-		const down = env.rtpctl.map((p) => p.lines.find((l) => l.t >= killedAt &&
-			l.s.includes(`rtpengine ${A.addr} is down`)));
-		assert.ok(down.every(Boolean), 'both rtpctl processes took it out');
+		/* Detection: the "is down" line of each rtpctl, waited for
+		 * until the detection budget is spent. */
+		const budget = PING_MS * FAIL_THRESHOLD + NG_TIMEOUT_MS * NG_TRIES + 500;
+		let down = [];
+		await waitUntil(() => (down = env.rtpctl.map((p) => p.lines.find((l) => l.t >= killedAt &&
+			l.s.includes(`rtpengine ${A.addr} is down`)))).every(Boolean),
+		Math.max(0, killedAt + budget - Date.now()), 'both rtpctl processes to take A out', 10);
 		const detected = Math.max(...down.map((l) => l.t));
-		assert.ok(detected - killedAt < PING_MS * FAIL_THRESHOLD + NG_TIMEOUT_MS * NG_TRIES + 500,
-			`detected ${detected - killedAt} ms after the kill`);
+		assert.ok(detected - killedAt < budget, `detected ${detected - killedAt} ms after the kill`);
 		const afterDetect = rs.filter((r) => r.sentAt > detected);
 		assert.ok(afterDetect.length >= 60, `${afterDetect.length} calls after detection`);
 		for (const r of afterDetect) {

@@ -136,7 +136,12 @@ function chromiumPool(c) {
 					Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
 			});
 		}
-		const who = { name: o.name, page, ctx, console: [] };
+		const who = { name: o.name, page, ctx, console: [], sip: [] };
+		/* Every SIP message on the page's WebSockets, in order. */
+		page.on('websocket', (ws) => {
+			ws.on('framesent', (f) => who.sip.push(sipFrame('out', f.payload)));
+			ws.on('framereceived', (f) => who.sip.push(sipFrame('in', f.payload)));
+		});
 		page.on('console', (m) => who.console.push(`${m.type()}: ${m.text()}`));
 		page.on('pageerror', (e) => who.console.push(`pageerror: ${e.message}`));
 		pool.pages.push(who);
@@ -160,6 +165,42 @@ function chromiumPool(c) {
 		}
 	};
 	return pool;
+}
+
+/* A WebSocket frame as {dir, text, status, method, callId, cseq}. */
+function sipFrame(dir, payload) {
+	const text = String(payload);
+	const hdr = (re) => { const m = re.exec(text); return m ? m[1].trim() : undefined; };
+	const st = /^SIP\/2\.0 (\d{3})/.exec(text);
+	const cseq = /^CSeq:\s*(\d+)\s+(\S+)/im.exec(text);
+	return {
+		dir, text, status: st ? Number(st[1]) : 0,
+		method: st ? null : (/^([A-Z]+) /.exec(text) || [])[1],
+		callId: hdr(/^(?:Call-ID|i):(.*)$/im),
+		cseq: cseq ? `${cseq[1]} ${cseq[2]}` : undefined,
+	};
+}
+
+/*
+ * Waits until every INVITE any of the pages ws sent has its final
+ * response: then every INVITE between them has been counted by both
+ * sides (a refusal is counted before it is sent).  Resolves with how
+ * many INVITEs they sent.
+ */
+async function waitInvitesDone(ws, ms = 10000) {
+	let open = [];
+	const sent = () => ws.reduce((n, w) => n + w.sip.filter((f) => f.dir === 'out' && f.method === 'INVITE').length, 0);
+	await waitUntil(() => {
+		open = ws.flatMap((w) => w.sip.filter((f) => f.dir === 'out' && f.method === 'INVITE')
+			.filter((inv) => !w.sip.some((r) => r.dir === 'in' && r.status >= 200 &&
+				r.callId === inv.callId && r.cseq === inv.cseq))
+			.map((inv) => `${w.name}: ${inv.callId}`));
+		return open.length === 0;
+	}, ms, 'a final response to every INVITE the pages sent', 50).catch((e) => {
+		e.message += `; still open: ${open.join(', ')}`;
+		throw e;
+	});
+	return sent();
 }
 
 async function state(w) {
@@ -228,5 +269,6 @@ async function assertMediaFlows(w, { keys = null, gapMs = 2000, video = true } =
 
 module.exports = {
 	kkCluster, chromiumPool, launchArgs, check, state, lastStatus, waitJoined, waitPeers, assertMediaFlows, inNetns,
+	waitInvitesDone,
 	ROOT, WEB_DIST, waitUntil, HOST,
 };

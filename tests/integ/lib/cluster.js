@@ -48,6 +48,8 @@ const net = require('node:net');
 const dgram = require('node:dgram');
 const { before, after, it } = require('node:test');
 const { SipUA, rand } = require('./sip');
+const { waitUntil } = require('./wait');
+const { freePort, freePortRanges, udpPortBusy } = require('./ports');
 
 const HOST = '127.0.0.1';
 const STOP_DEADLINE_MS = 5000;
@@ -60,73 +62,13 @@ process.on('exit', () => {
 		try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
 	}
 });
+/* The test runner ends a file past its deadline with SIGTERM, which
+ * would skip 'exit' handlers: exit instead, so the processes above die
+ * with it (and lib/ports.js lets go of its ports). */
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'])
+	process.once(sig, () => process.exit(128 + os.constants.signals[sig]));
 
 let clusterSeq = 0;
-const handedOut = new Set();
-
-function bindUdp(port) {
-	return new Promise((resolve) => {
-		const s = dgram.createSocket('udp4');
-		s.once('error', () => { s.close(); resolve(null); });
-		s.bind(port, HOST, () => resolve(s));
-	});
-}
-
-function bindTcp(port) {
-	return new Promise((resolve) => {
-		const s = net.createServer();
-		s.once('error', () => resolve(null));
-		s.listen(port, HOST, () => resolve(s));
-	});
-}
-
-/*
- * A loopback port free for UDP and TCP right now (the edge may listen
- * on both), never handed out twice by this process.  pair: port+2 free
- * too (sipp's media echo sockets).
- */
-async function freePort({ pair = false } = {}) {
-	for (let i = 0; i < 100; i++) {
-		const u = await bindUdp(0);
-		const port = u.address().port;
-		const others = [];
-		let ok = !handedOut.has(port) && (!pair || port + 2 < 65536);
-		if (ok) {
-			const t = await bindTcp(port);
-			if (t) others.push(t); else ok = false;
-		}
-		if (ok && pair) {
-			const u2 = await bindUdp(port + 2);
-			if (u2) others.push(u2); else ok = false;
-		}
-		u.close();
-		for (const o of others) o.close();
-		if (ok) {
-			handedOut.add(port);
-			if (pair) handedOut.add(port + 2);
-			return port;
-		}
-	}
-	throw new Error('freePort: no free loopback port found');
-}
-
-/* Whether something has bound UDP port on 127.0.0.1. */
-async function udpPortBusy(port) {
-	const s = await bindUdp(port);
-	if (!s) return true;
-	await new Promise((r) => s.close(r));
-	return false;
-}
-
-/* Polls cond() every stepMs until it is true or ms pass. */
-async function waitUntil(cond, ms, what, stepMs = 50) {
-	const end = Date.now() + ms;
-	for (;;) {
-		if (await cond()) return;
-		if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-		await new Promise((r) => setTimeout(r, stepMs));
-	}
-}
 
 /* One child process whose output is kept, line by line, with times. */
 class Proc {
@@ -397,78 +339,6 @@ async function rtpengineReady(e, ms) {
 	}, ms, `${e.name} answering ng ping on ${e.addr}`);
 }
 
-/* Whether any UDP socket on this host is bound in lo..hi (read-only). */
-function udpRangeBusy(lo, hi) {
-	for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
-		let text = '';
-		try { text = fs.readFileSync(f, 'latin1'); } catch { continue; }
-		for (const l of text.split('\n').slice(1)) {
-			const local = l.trim().split(/\s+/)[1];
-			if (!local) continue;
-			const port = parseInt(local.split(':').pop(), 16);
-			if (port >= lo && port <= hi) return true;
-		}
-	}
-	return false;
-}
-
-/*
- * The media port ranges of the rtpengines running on this host (any
- * owner: other test runs, make bench), from their command lines.
- * rtpengine binds its ports only when calls come, so /proc/net/udp
- * does not show them.
- */
-function rtpengineRanges() {
-	const out = [];
-	let pids = [];
-	try { pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return out; }
-	for (const pid of pids) {
-		let argv;
-		try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0'); } catch { continue; }
-		if (!/(^|\/)rtpengine$/.test(argv[0] || '')) continue;
-		const opt = (name) => {
-			for (let i = 0; i < argv.length; i++) {
-				if (argv[i].startsWith(`--${name}=`)) return Number(argv[i].slice(name.length + 3));
-				if (argv[i] === `--${name}`) return Number(argv[i + 1]);
-			}
-			return undefined;
-		};
-		out.push({ min: opt('port-min') || 30000, max: opt('port-max') || 40000 });
-	}
-	return out;
-}
-
-/*
- * count disjoint ranges of size ports each, below the ephemeral range
- * (sipp and the UAs take their ports there), with nothing bound in
- * them right now, outside every running rtpengine's range, and never
- * handed out twice by this process.
- */
-const handedRanges = [];
-function freePortRanges(count, size) {
-	let ephemeralLo = 32768;
-	try {
-		ephemeralLo = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().split(/\s+/)[0]) || 32768;
-	} catch { /* default */ }
-	const lo = 10000, hi = Math.min(ephemeralLo, 32768) - 1;
-	const slots = Math.floor((hi - lo + 1) / size);
-	if (slots < count) throw new Error(`freePortRanges: no room for ${count} x ${size} ports in ${lo}-${hi}`);
-	const out = [];
-	const others = rtpengineRanges();
-	const start = (process.pid * 7 + clusterSeq * 3) % slots;
-	for (let k = 0; k < slots && out.length < count; k++) {
-		const slot = (start + k) % slots;
-		const min = lo + slot * size, max = min + size - 1;
-		if (handedRanges.some((r) => r.min === min)) continue;
-		if (others.some((r) => r.min <= max && r.max >= min)) continue;
-		if (udpRangeBusy(min, max)) continue;
-		handedRanges.push({ min, max });
-		out.push({ min, max });
-	}
-	if (out.length < count) throw new Error(`freePortRanges: only ${out.length} of ${count} free ranges of ${size} ports`);
-	return out;
-}
-
 function binPath(name) {
 	const dir = process.env.SIPMESH_BIN;
 	if (!dir)
@@ -530,7 +400,7 @@ class Cluster {
 		/* A short base: nanomsg ipc paths must fit a sockaddr_un. */
 		this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smi-'));
 		this.runDir = path.join(this.dir, 'run');
-		fs.mkdirSync(this.runDir);
+		fs.mkdirSync(this.runDir, { mode: 0o700 });
 		this.shmName = `/sm-test-${process.pid}-${this.n}`;
 		this.prefix = `smt${process.pid}n${this.n}`;
 		for (let i = 1; i <= this.opts.edges; i++)
@@ -1042,6 +912,6 @@ function cluster(opts) {
 }
 
 module.exports = {
-	cluster, Cluster, Proc, freePort, udpPortBusy, waitUntil, redisCommand, rand, HOST,
+	cluster, Cluster, Proc, freePort, freePortRanges, udpPortBusy, waitUntil, redisCommand, rand, HOST,
 	benc, unbenc, ngCommand, rtpengineProc, rtpengineReady,
 };

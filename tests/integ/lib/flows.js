@@ -2,10 +2,13 @@
 /*
  * flows.js - small SIP exchanges the tests repeat: REGISTER with a
  * stable Call-ID and growing CSeq (as a real UA does), reading the
- * bindings of a 200, MESSAGE from one UA to an AOR.
+ * bindings of a 200, MESSAGE from one UA to an AOR, and the SIP
+ * barriers that let a test check that something did NOT happen
+ * (wait.js says why).
  */
 const assert = require('node:assert/strict');
 const { rand } = require('./sip');
+const { waitUntil } = require('./wait');
 
 /* One UA's registration of one AOR: same Call-ID, CSeq + 1 each time. */
 class Registration {
@@ -130,6 +133,46 @@ function invite(ua, edge, user, domain = 'a.test', o = {}) {
 	}, o.timeout || 8000);
 }
 
+/*
+ * Polls the registrar (a query REGISTER through reg) until pred(the
+ * bindings it lists) holds, within ms; resolves with those bindings.
+ * The event a test waits on when a binding must go (a closed flow).
+ */
+async function waitBindings(reg, pred, ms, what) {
+	let last = [];
+	try {
+		await waitUntil(async () => pred(last = await reg.query()), ms, `${reg.aor}: ${what}`, 20);
+	} catch (err) {
+		err.message += `; the registrar lists [${last.map((b) => b.uri).join(', ')}]`;
+		throw err;
+	}
+	return last;
+}
+
+/*
+ * A barrier: from (a SipUA) sends a MESSAGE with body `body` and
+ * Call-ID callId to sip:user@domain through edge; resolves when to (the
+ * SipUA registered as that user) has received it.  The edge sends a
+ * request to the core that the Call-ID hashes to, and a response to the
+ * core its Via branch names, which for a response to a request of the
+ * same Call-ID is that same core; the datagrams from one socket, the
+ * edge-core pipes and the core's loop all keep order.  So anything from
+ * sent before the barrier with that Call-ID (a response the proxy must
+ * absorb, say) has been handled, and anything the proxy sent to `to`
+ * because of it has arrived, once the barrier has.
+ */
+async function barrier(from, to, edge, user, callId, body, domain = 'a.test', ms = 5000) {
+	const aor = `sip:${user}@${domain}`;
+	const tx = from.request(edge, {
+		method: 'MESSAGE', ruri: aor, from: `sip:${from.label}@${domain}`, to: aor, callId,
+		cseq: 1000 + Math.floor(Math.random() * 1000), body, contentType: 'text/plain',
+	});
+	await to.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString('latin1') === body, ms,
+		`barrier MESSAGE "${body}" (Call-ID ${callId})`);
+	return tx;
+}
+
 module.exports = {
 	Registration, bindings, binding, assertContacts, assertExpires, normUri, message, invite,
+	waitBindings, barrier,
 };

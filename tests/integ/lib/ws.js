@@ -22,6 +22,7 @@ const { before } = require('node:test');
 const WS = require('ws');
 const { cluster, freePort, waitUntil, rand, HOST } = require('./cluster');
 const { parse, buildRequest, buildResponse, newBranch } = require('./sip');
+const { within } = require('./wait');
 
 class NodeWebSocket extends WS {
 	constructor(url, protocols) {
@@ -64,6 +65,9 @@ function streamCluster(opts = {}) {
 		const p = tlsPair();
 		edge.tls_cert = p.cert;
 		edge.tls_key = p.key;
+		/* Outbound TLS trusts the test's own certificates, not
+		 * whatever CA bundle the machine has. */
+		if (!edge.tls_ca) edge.tls_ca = p.cert;
 	});
 	const c = cluster({
 		...opts, edge,
@@ -78,15 +82,6 @@ function streamCluster(opts = {}) {
 	c.tcpDest = (id = 1) => ({ host: HOST, port: c.edge(id).port });
 	c.tlsDest = (id = 1) => ({ host: HOST, port: ports[id].tls });
 	return c;
-}
-
-/* Resolves with v, or rejects after ms naming what was awaited. */
-function within(p, ms, what) {
-	let t;
-	return Promise.race([
-		p.finally(() => clearTimeout(t)),
-		new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-	]);
 }
 
 const SDP = (user) => 'v=0\r\no=' + user + ' 1 1 IN IP4 127.0.0.1\r\ns=-\r\n' +
@@ -249,6 +244,11 @@ class SipJsUA {
 
 	async stop() {
 		try { await within(this.ua.stop(), 3000, 'stop'); } catch { /* best effort */ }
+	}
+
+	/* The Contact URI it registers (sip:<random>@<random>.invalid;transport=ws). */
+	get contactUri() {
+		return this.ua.contact.uri.toString();
 	}
 
 	/* The underlying `ws` socket, to kill it without a goodbye. */

@@ -1,8 +1,9 @@
 /*
  * test_edge_conn.c - the connection table: ids, lookups by id and by
  * destination, the per-IP cap, state lists and the idle order, plus a
- * differential run against a plain array model with a tiny bucket
- * count so that every chain collides.
+ * differential run against a plain array model over few destinations
+ * and source IPs, so that keys repeat, the cap bites and the tables
+ * double on the way.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,7 +46,7 @@ test_edge_conn__ids_are_unique_and_found(void **state)
 	struct edge_conn *c = conn(ENV_TLS, "::1", 1000, 1);
 
 	(void)state;
-	assert_int_equal(edge_conn_table_init(&t, 4, 0), 0);
+	edge_conn_table_init(&t, 0);
 	assert_int_equal(edge_conn_add(&t, a, 10), 0);
 	assert_int_equal(edge_conn_add(&t, b, 10), 0);
 	assert_int_not_equal(a->id, 0);
@@ -58,7 +59,7 @@ test_edge_conn__ids_are_unique_and_found(void **state)
 	/* A closed id is never handed out again. */
 	assert_int_equal(edge_conn_add(&t, c, 10), 0);
 	assert_true(c->id > b->id);
-	assert_int_equal(t.n, 2);
+	assert_int_equal(t.by_id.n, 2);
 
 	/* By destination: exact transport, address and port. */
 	assert_ptr_equal(edge_conn_find_dst(&t, ENV_TLS, &c->peer), c);
@@ -70,11 +71,48 @@ test_edge_conn__ids_are_unique_and_found(void **state)
 	}
 	edge_conn_del(&t, b);
 	edge_conn_del(&t, c);
-	assert_int_equal(t.n, 0);
+	assert_int_equal(t.by_id.n, 0);
 	edge_conn_table_fini(&t);
 	free(a);
 	free(b);
 	free(c);
+}
+
+/* Several connections to one address (TLS to one host serving two
+ * names): the iteration visits each once, and only those. */
+static void
+test_edge_conn__find_dst_after_visits_every_match(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *c[4] = {
+		conn(ENV_TLS, "127.0.0.1", 5061, 1),
+		conn(ENV_TLS, "127.0.0.1", 5061, 1),
+		conn(ENV_TCP, "127.0.0.1", 5061, 1),
+		conn(ENV_TLS, "127.0.0.1", 5062, 1),
+	};
+	struct edge_conn *x;
+	int seen[4] = { 0 }, n = 0;
+
+	(void)state;
+	/* One transport and address hash alike: the two TLS connections
+	 * share a chain, and the iteration must skip whatever else is in
+	 * it. */
+	edge_conn_table_init(&t, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(edge_conn_add(&t, c[i], 10), 0);
+	for (x = edge_conn_find_dst(&t, ENV_TLS, &c[0]->peer); x;
+	     x = edge_conn_find_dst_after(&t, ENV_TLS, &c[0]->peer, x), n++)
+		for (int i = 0; i < 4; i++)
+			seen[i] += x == c[i];
+	assert_int_equal(n, 2);
+	assert_int_equal(seen[0], 1);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2] + seen[3], 0);
+	for (int i = 0; i < 4; i++) {
+		edge_conn_del(&t, c[i]);
+		free(c[i]);
+	}
+	edge_conn_table_fini(&t);
 }
 
 static void
@@ -85,7 +123,7 @@ test_edge_conn__per_ip_cap_counts_inbound_only(void **state)
 	union env_sa ip = sa("127.0.0.9", 0);
 
 	(void)state;
-	assert_int_equal(edge_conn_table_init(&t, 2, 3), 0);
+	edge_conn_table_init(&t, 3);
 	for (int i = 0; i < 3; i++) {
 		c[i] = conn(ENV_TCP, "127.0.0.9", 2000 + i, 0);
 		assert_int_equal(edge_conn_add(&t, c[i], 0), 0);
@@ -118,7 +156,7 @@ test_edge_conn__sweep_takes_the_oldest_first(void **state)
 	struct edge_conn *c = conn(ENV_TCP, "127.0.0.1", 3, 0);
 
 	(void)state;
-	assert_int_equal(edge_conn_table_init(&t, 4, 0), 0);
+	edge_conn_table_init(&t, 0);
 	assert_int_equal(edge_conn_add(&t, a, 0), 0);	/* handshake */
 	assert_int_equal(edge_conn_add(&t, b, 0), 0);
 	assert_int_equal(edge_conn_add(&t, c, 0), 0);
@@ -144,54 +182,201 @@ test_edge_conn__sweep_takes_the_oldest_first(void **state)
 	free(c);
 }
 
-/* Random adds, deletes and lookups against an array model, on a table
- * of 2 buckets so every chain is long. */
+/* ---- differential test against an array model ---- */
+
+enum { MODEL_MAX = 200, MODEL_TPS = 4, MODEL_PORTS = 3, MODEL_CAP = 3 };
+
+/* Distinct strings are distinct addresses, so the model compares
+ * indexes; v4-mapped and plain IPv4 must stay apart. */
+static const char *const model_ips[] = {
+	"127.0.0.1", "127.0.0.2", "10.0.0.1", "192.168.1.1",
+	"::1", "::2", "fe80::1", "::ffff:127.0.0.1",
+};
+#define MODEL_IPS (int)(sizeof(model_ips) / sizeof(model_ips[0]))
+
+struct model_conn {
+	struct edge_conn *c;
+	int tp, ip, port;	/* indexes into the key space */
+	int state;
+	uint64_t last_ms;
+	uint64_t seq;		/* when it joined the list of its state */
+};
+
+struct model {
+	struct model_conn live[MODEL_MAX];
+	int n;
+	uint64_t seq;
+};
+
+static unsigned
+model_rand(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+static int
+model_ip_inbound(const struct model *m, int ip)
+{
+	int n = 0;
+
+	for (int i = 0; i < m->n; i++)
+		n += m->live[i].ip == ip && !m->live[i].c->outbound;
+	return n;
+}
+
+/* The oldest connection of state in the model, or NULL. */
+static struct model_conn *
+model_oldest(struct model *m, int state)
+{
+	struct model_conn *o = NULL;
+
+	for (int i = 0; i < m->n; i++)
+		if (m->live[i].state == state &&
+		    (o == NULL || m->live[i].seq < o->seq))
+			o = &m->live[i];
+	return o;
+}
+
+static void
+model_add(struct edge_conn_table *t, struct model *m, unsigned *seed,
+	  uint64_t now)
+{
+	int tp = (int)(model_rand(seed) % MODEL_TPS);
+	int ip = (int)(model_rand(seed) % MODEL_IPS);
+	int port = (int)(model_rand(seed) % MODEL_PORTS);
+	int outbound = (int)(model_rand(seed) & 1);
+	struct edge_conn *c = conn(ENV_TCP + tp, model_ips[ip], 5060 + port,
+				   outbound);
+	struct model_conn *mc;
+
+	if (!outbound && model_ip_inbound(m, ip) >= MODEL_CAP) {
+		assert_int_equal(edge_conn_add(t, c, now), -EMFILE);
+		assert_false(c->in_table);
+		free(c);
+		return;
+	}
+	assert_int_equal(edge_conn_add(t, c, now), 0);
+	mc = &m->live[m->n++];
+	*mc = (struct model_conn){ c, tp, ip, port, EDGE_CONN_PENDING, now,
+				   ++m->seq };
+}
+
+static void
+model_del(struct edge_conn_table *t, struct model *m, int k)
+{
+	uint32_t id = m->live[k].c->id;
+
+	edge_conn_del(t, m->live[k].c);
+	assert_null(edge_conn_find(t, id));
+	free(m->live[k].c);
+	m->live[k] = m->live[--m->n];
+}
+
+/* Every connection of (tp, ip, port), each once, and no other. */
+static void
+model_check_dst(const struct edge_conn_table *t, const struct model *m,
+		int tp, int ip, int port)
+{
+	union env_sa dst = sa(model_ips[ip], 5060 + port);
+	int want = 0, got = 0;
+	struct edge_conn *x;
+
+	for (int i = 0; i < m->n; i++)
+		want += m->live[i].tp == tp && m->live[i].ip == ip &&
+			m->live[i].port == port;
+	for (x = edge_conn_find_dst(t, ENV_TCP + tp, &dst); x;
+	     x = edge_conn_find_dst_after(t, ENV_TCP + tp, &dst, x)) {
+		int found = 0;
+
+		for (int i = 0; i < m->n; i++)
+			if (m->live[i].c == x) {
+				assert_int_equal(m->live[i].tp, tp);
+				assert_int_equal(m->live[i].ip, ip);
+				assert_int_equal(m->live[i].port, port);
+				found = 1;
+			}
+		assert_true(found);
+		/* A repeat would make got pass want. */
+		assert_true(++got <= want);
+	}
+	assert_int_equal(got, want);
+}
+
+static void
+model_check(const struct edge_conn_table *t, struct model *m, unsigned *seed,
+	    uint64_t now)
+{
+	uint64_t pending_ms = model_rand(seed) % 400;
+	uint64_t idle_ms = model_rand(seed) % 400;
+	struct model_conn *p = model_oldest(m, EDGE_CONN_PENDING);
+	struct model_conn *o = model_oldest(m, EDGE_CONN_OPEN);
+	struct edge_conn *want = NULL;
+
+	assert_int_equal(t->by_id.n, (size_t)m->n);
+	for (int i = 0; i < m->n; i++)
+		assert_ptr_equal(edge_conn_find(t, m->live[i].c->id),
+				 m->live[i].c);
+	assert_null(edge_conn_find(t, t->next_id));
+	assert_null(edge_conn_find(t, 0));
+	for (int i = 0; i < 4; i++)
+		model_check_dst(t, m, (int)(model_rand(seed) % MODEL_TPS),
+				(int)(model_rand(seed) % MODEL_IPS),
+				(int)(model_rand(seed) % MODEL_PORTS));
+	for (int ip = 0; ip < MODEL_IPS; ip++) {
+		union env_sa a = sa(model_ips[ip], (int)(model_rand(seed) % 9));
+
+		assert_int_equal(edge_conn_ip_count(t, &a),
+				 model_ip_inbound(m, ip));
+	}
+	if (p && now - p->last_ms >= pending_ms)
+		want = p->c;
+	else if (o && idle_ms && now - o->last_ms >= idle_ms)
+		want = o->c;
+	assert_ptr_equal(edge_conn_expired(t, now, pending_ms, idle_ms), want);
+}
+
+/* Random adds, opens, touches and deletes, each followed by lookups
+ * compared with the model. */
 static void
 test_edge_conn__matches_a_trivial_model(void **state)
 {
-	enum { N = 300 };
+	static struct model m;
 	struct edge_conn_table t;
-	struct edge_conn *live[N];
-	int n = 0;
 	unsigned seed = 12345;
 
 	(void)state;
-	assert_int_equal(edge_conn_table_init(&t, 1, 0), 0);
-	for (int step = 0; step < 5000; step++) {
-		seed = seed * 1103515245u + 12345u;
-		if (n < N && (n == 0 || (seed >> 16) % 3 != 0)) {
-			char ip[32];
-			struct edge_conn *c;
+	edge_conn_table_init(&t, MODEL_CAP);
+	for (uint64_t now = 1; now <= 20000; now++) {
+		unsigned op = model_rand(&seed) % 8;
+		int k = m.n ? (int)(model_rand(&seed) % (unsigned)m.n) : 0;
+		struct model_conn *mc = &m.live[k];
 
-			snprintf(ip, sizeof(ip), "127.0.%u.%u", (seed >> 8) % 4,
-				 (seed >> 4) % 8);
-			c = conn(ENV_TCP + (int)((seed >> 20) % 4), ip,
-				 1 + (int)((seed >> 10) % 60000), (seed >> 3) & 1);
-			if (edge_conn_find_dst(&t, c->transport, &c->peer)) {
-				free(c);
-				continue;
+		if (m.n == 0 || (op < 3 && m.n < MODEL_MAX)) {
+			model_add(&t, &m, &seed, now);
+		} else if (op < 5) {
+			model_del(&t, &m, k);
+		} else if (op < 6) {
+			edge_conn_open(&t, mc->c, now);
+			if (mc->state == EDGE_CONN_PENDING) {
+				mc->state = EDGE_CONN_OPEN;
+				mc->last_ms = now;
+				mc->seq = ++m.seq;
 			}
-			assert_int_equal(edge_conn_add(&t, c, (uint64_t)step), 0);
-			live[n++] = c;
 		} else {
-			int k = (int)((seed >> 16) % (unsigned)n);
-
-			edge_conn_del(&t, live[k]);
-			assert_null(edge_conn_find(&t, live[k]->id));
-			free(live[k]);
-			live[k] = live[--n];
+			edge_conn_touch(&t, mc->c, now);
+			if (mc->state == EDGE_CONN_OPEN) {
+				mc->last_ms = now;
+				mc->seq = ++m.seq;
+			}
 		}
-		assert_int_equal(t.n, (size_t)n);
-		for (int i = 0; i < n; i++) {
-			assert_ptr_equal(edge_conn_find(&t, live[i]->id), live[i]);
-			assert_ptr_equal(edge_conn_find_dst(&t, live[i]->transport,
-							    &live[i]->peer), live[i]);
-		}
+		model_check(&t, &m, &seed, now);
 	}
-	for (int i = 0; i < n; i++) {
-		edge_conn_del(&t, live[i]);
-		free(live[i]);
-	}
+	while (m.n)
+		model_del(&t, &m, 0);
+	assert_int_equal(t.by_id.n, 0);
+	assert_int_equal(t.by_dst.n, 0);
+	assert_int_equal(t.by_ip.n, 0);
 	edge_conn_table_fini(&t);
 }
 
@@ -200,6 +385,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edge_conn__ids_are_unique_and_found),
+		cmocka_unit_test(test_edge_conn__find_dst_after_visits_every_match),
 		cmocka_unit_test(test_edge_conn__per_ip_cap_counts_inbound_only),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),
 		cmocka_unit_test(test_edge_conn__matches_a_trivial_model),

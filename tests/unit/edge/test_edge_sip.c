@@ -516,6 +516,79 @@ test_edge_sip__reply_dest_follows_rport_and_sent_by(void **state)
 	}
 }
 
+/* ---- the name a TLS next hop must prove ---- */
+
+struct hop_case {
+	const char *what;
+	const char *msg;
+	int rc;
+	const char *host;
+};
+
+#define VIA "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bK1\r\n"
+
+static const struct hop_case hop_cases[] = {
+	{ "Request-URI host", "MESSAGE sip:bob@peer.test SIP/2.0\r\n" VIA
+	  "\r\n", 0, "peer.test" },
+	{ "sips:, port, params", "INVITE sips:bob@Peer.Test:5071;transport=tls"
+	  " SIP/2.0\r\n" VIA "\r\n", 0, "Peer.Test" },
+	{ "maddr does not replace the host", "MESSAGE sip:b@peer.test:5061;"
+	  "transport=tls;maddr=127.0.0.1 SIP/2.0\r\n" VIA "\r\n", 0,
+	  "peer.test" },
+	{ "no userinfo", "OPTIONS sip:peer.test SIP/2.0\r\n" VIA "\r\n", 0,
+	  "peer.test" },
+	{ "numeric host", "MESSAGE sip:b@127.0.0.1:5071;transport=tls SIP/2.0"
+	  "\r\n" VIA "\r\n", 0, "127.0.0.1" },
+	{ "IPv6 host without brackets", "MESSAGE sip:b@[::1]:5071 SIP/2.0\r\n"
+	  VIA "\r\n", 0, "::1" },
+	{ "user with '@' escaped and params", "MESSAGE sip:a%40b;x=y@peer.test"
+	  " SIP/2.0\r\n" VIA "\r\n", 0, "peer.test" },
+	{ "'@' in URI headers is not userinfo", "MESSAGE sip:peer.test?"
+	  "Subject=a@b SIP/2.0\r\n" VIA "\r\n", 0, "peer.test" },
+	{ "top Route wins", "MESSAGE sip:b@peer.test SIP/2.0\r\n" VIA
+	  "Route: <sip:proxy.test;lr>, <sip:second.test;lr>\r\n"
+	  "Route: <sip:third.test;lr>\r\n\r\n", 0, "proxy.test" },
+	{ "Route with a display name", "BYE sip:b@10.0.0.9 SIP/2.0\r\n" VIA
+	  "route: \"p\" <sips:p.test:5061;lr>\r\n\r\n", 0, "p.test" },
+	{ "response: top Via sent-by", "SIP/2.0 200 OK\r\n"
+	  "Via: SIP/2.0/TLS phone.test:5061;branch=z9hG4bK1\r\n"
+	  "Via: SIP/2.0/TLS other.test;branch=z9hG4bK2\r\n\r\n", 0,
+	  "phone.test" },
+	{ "not a SIP URI", "MESSAGE tel:+15551234 SIP/2.0\r\n" VIA "\r\n",
+	  -EINVAL, NULL },
+	{ "empty host", "MESSAGE sip:b@ SIP/2.0\r\n" VIA "\r\n", -EINVAL,
+	  NULL },
+	{ "unclosed IPv6", "MESSAGE sip:b@[::1 SIP/2.0\r\n" VIA "\r\n",
+	  -EINVAL, NULL },
+	{ "Route without '>'", "MESSAGE sip:b@x SIP/2.0\r\n" VIA
+	  "Route: <sip:p.test;lr\r\n\r\n", -EINVAL, NULL },
+	{ "response without Via", "SIP/2.0 200 OK\r\nCall-ID: x\r\n\r\n",
+	  -EINVAL, NULL },
+	{ "host longer than out", "MESSAGE sip:b@a-host-name-longer-than-"
+	  "thirty-two.test SIP/2.0\r\n" VIA "\r\n", -ENOSPC, NULL },
+};
+
+static void
+test_edge_sip__next_hop_host_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(hop_cases) / sizeof(*hop_cases); i++) {
+		const struct hop_case *t = &hop_cases[i];
+		struct edge_sip_scan sc;
+		char out[32];
+		int rc;
+
+		assert_int_equal(edge_sip_scan(&sc, t->msg, strlen(t->msg)), 0);
+		rc = edge_sip_next_hop_host(&sc, t->msg, strlen(t->msg), out,
+					    sizeof(out));
+		if (rc != t->rc)
+			fail_msg("%s: rc %d, want %d", t->what, rc, t->rc);
+		if (t->host && strcmp(out, t->host) != 0)
+			fail_msg("%s: host \"%s\", want \"%s\"", t->what, out,
+				 t->host);
+	}
+}
+
 int
 main(void)
 {
@@ -532,6 +605,7 @@ main(void)
 		cmocka_unit_test(test_edge_sip__reply_keeps_an_existing_to_tag),
 		cmocka_unit_test(test_edge_sip__reply_needs_only_a_via),
 		cmocka_unit_test(test_edge_sip__reply_dest_follows_rport_and_sent_by),
+		cmocka_unit_test(test_edge_sip__next_hop_host_table),
 	};
 
 	edge_sip_init();

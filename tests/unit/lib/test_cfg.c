@@ -1,7 +1,8 @@
 /*
  * test_cfg.c - configuration loading: defaults, instances from counts
- * and sections, "[edge]"/"[core]" defaults, and every kind of error
- * naming "file:line key" (or the section) and stopping the load.
+ * and sections, "[edge]"/"[core]" defaults, one listen key per
+ * transport, and every kind of error naming "file:line key" (or the
+ * section) and stopping the load.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/cfg.h"
@@ -65,7 +67,7 @@ test_cfg__defaults(void **state)
 	assert_int_equal(c.n_edges, 1);
 	assert_int_equal(c.n_cores, 2);
 	assert_int_equal(c.edges[0].id, 1);
-	assert_string_equal(c.edges[0].udp, "127.0.0.1:5060");
+	assert_string_equal(c.edges[0].listen[ENV_UDP], "127.0.0.1:5060");
 	assert_string_equal(c.edges[0].advertise, "127.0.0.1:5060");
 	assert_string_equal(c.edges[0].ipc, "ipc:///tmp/sipmesh/edge-1");
 	assert_int_equal(c.edges[0].max_msg, 65535);
@@ -119,7 +121,7 @@ test_cfg__instances_sections_and_defaults(void **state)
 	assert_string_equal(e->ipc, "ipc:///run/sm/edge-1");
 	e = cfg_edge_find(&c, 2);
 	assert_non_null(e);
-	assert_string_equal(e->udp, "[::1]:5070");
+	assert_string_equal(e->listen[ENV_UDP], "[::1]:5070");
 	assert_string_equal(e->advertise, "[::1]:5070");
 	assert_true(e->reuseport);
 	assert_int_equal(e->max_msg, 4096);
@@ -161,6 +163,9 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[cluster]\nedges\n", ":2: syntax error or value too long" },
 	{ "[edge 1]\nudp = nohost:port\n", " [edge 1] udp/advertise: not host:port" },
 	{ "[edge 1]\nadvertise = [::1\n", " [edge 1] udp/advertise: not host:port" },
+	{ "[edge 1]\ntcp = 1.2.3.4:x\n", " [edge 1] tcp: not host:port" },
+	{ "[edge]\nWSS = [::1\n", " [edge 1] wss: not host:port" },
+	{ "[edge]\nsctp = 1.2.3.4\n", ":2 sctp: unknown key" },
 	{ "[registrar]\nmin_expires = 600\nmax_expires = 60\n",
 	  " registrar.min_expires: above max_expires" },
 };
@@ -179,6 +184,56 @@ test_cfg__errors_name_file_line_and_key(void **state)
 		snprintf(want, sizeof(want), "%s%s", path, cfg_err_cases[i].want);
 		if (strcmp(err, want) != 0)
 			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err, want);
+	}
+}
+
+/* Every transport of the table is an [edge] key (any case), on
+ * loopback at its default port; an address without a port gets that
+ * port, and Via/Record-Route use the advertised host with it. */
+static void
+test_cfg__listen_key_per_transport(void **state)
+{
+	static struct cfg c;
+	static const struct {
+		int tp, rc;
+		const char *host;
+		int port;
+		const char *sent_by;
+	} want[] = {
+		{ ENV_UDP, 0, "127.0.0.1", 5060, "sip.example:5070" },
+		{ ENV_TCP, -ENOENT, NULL, 0, NULL },
+		{ ENV_TLS, 0, "127.0.0.1", 5061, "sip.example:5061" },
+		{ ENV_WS, 0, "127.0.0.2", 8080, "sip.example:8080" },
+		{ ENV_WSS, 0, "::1", 9443, "sip.example:9443" },
+		{ ENV_TP_NONE, -ENOENT, NULL, 0, NULL },
+		{ ENV_TP_END, -ENOENT, NULL, 0, NULL },
+	};
+	char err[256], path[128], host[64], sb[80];
+	int port;
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		assert_int_equal(cfg_edge_listen(&c.edges[0], t, host,
+						 sizeof(host), &port), 0);
+		assert_string_equal(host, "127.0.0.1");
+		assert_int_equal(port, env_transport_port(t));
+	}
+	assert_int_equal(load_text(&c, "[edge]\nadvertise = sip.example:5070\n"
+				   "TCP =\nws = 127.0.0.2\nWsS = [::1]:9443\n",
+				   err, sizeof(err), path, sizeof(path)), 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
+		int rc = cfg_edge_listen(&c.edges[0], want[i].tp, host,
+					 sizeof(host), &port);
+
+		assert_int_equal(rc, want[i].rc);
+		assert_int_equal(cfg_edge_sent_by(&c.edges[0], want[i].tp, sb,
+						  sizeof(sb)), want[i].rc);
+		if (rc != 0)
+			continue;
+		assert_string_equal(host, want[i].host);
+		assert_int_equal(port, want[i].port);
+		assert_string_equal(sb, want[i].sent_by);
 	}
 }
 
@@ -276,6 +331,57 @@ test_cfg__addr_split(void **state)
 	}
 }
 
+/* Starts with run_dir set to dir; returns cfg_start's result. */
+static int
+start_with_run_dir(const char *dir)
+{
+	static struct cfg c;
+	char text[256], path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/t.conf", cfg_dir);
+	snprintf(text, sizeof(text), "[cluster]\nrun_dir = %s\n", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return cfg_start(&c, "test", path, "err");
+}
+
+static void
+test_cfg__run_dir_is_private_and_a_planted_one_is_refused(void **state)
+{
+	char dir[128], link[128];
+	struct stat st;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/run", cfg_dir);
+	snprintf(link, sizeof(link), "%s/link", cfg_dir);
+	/* Made by us: 0700. */
+	assert_int_equal(start_with_run_dir(dir), 0);
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	/* Ours and 0755 (systemd's RuntimeDirectory default): used. */
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(start_with_run_dir(dir), 0);
+	/* Writable by others, as anyone could have made it in /tmp. */
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_equal(start_with_run_dir(dir), -EINVAL);
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_int_equal(start_with_run_dir(dir), -EINVAL);
+	/* A symlink to a good directory is still a planted path. */
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(symlink(dir, link), 0);
+	assert_int_equal(start_with_run_dir(link), -EINVAL);
+	/* Another user's directory (as root, we can make one). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(start_with_run_dir(dir), -EINVAL);
+	}
+	unlink(link);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -283,10 +389,12 @@ main(void)
 		cmocka_unit_test(test_cfg__defaults),
 		cmocka_unit_test(test_cfg__instances_sections_and_defaults),
 		cmocka_unit_test(test_cfg__errors_name_file_line_and_key),
+		cmocka_unit_test(test_cfg__listen_key_per_transport),
 		cmocka_unit_test(test_cfg__long_value_is_an_error_not_a_truncation),
 		cmocka_unit_test(test_cfg__line_numbers_survive_long_lines),
 		cmocka_unit_test(test_cfg__missing_file),
 		cmocka_unit_test(test_cfg__addr_split),
+		cmocka_unit_test(test_cfg__run_dir_is_private_and_a_planted_one_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);

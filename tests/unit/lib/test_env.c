@@ -2,7 +2,8 @@
  * test_env.c - the envelope codec: round trips for both address
  * families, and refusal of every hostile header (bad magic or version,
  * lengths that lie, unknown type, transport or family, truncation at
- * every byte).
+ * every byte), and the transport table: its rows, its names parsed
+ * case-insensitively, values outside it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,7 +170,7 @@ test_env__decode_refuses_unknown_type_transport_family(void **state)
 {
 	static const struct { int off; unsigned char v; } bad[] = {
 		{ 3, 0 }, { 3, 3 }, { 3, 255 },		/* type */
-		{ 4, 0 }, { 4, ENV_WSS + 1 }, { 4, 255 },	/* transport */
+		{ 4, 0 }, { 4, ENV_TP_END }, { 4, 255 },	/* transport */
 		{ 12, 5 }, { 12, 255 }, { 32, 2 },	/* address family */
 	};
 	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
@@ -203,10 +204,94 @@ test_env__addresses_format_and_parse(void **state)
 	assert_int_equal(env_sa_from(&sa, "[::1]", 1), -EINVAL);
 	memset(&sa, 0, sizeof(sa));
 	assert_string_equal(env_sa_ip(&sa, s, sizeof(s)), "-");
-	assert_string_equal(env_transport_name(ENV_UDP), "UDP");
-	assert_string_equal(env_transport_name(ENV_WSS), "WSS");
-	assert_string_equal(env_transport_name(0), "?");
-	assert_string_equal(env_transport_name(99), "?");
+}
+
+/* Each row of the table, as every process sees it. */
+static void
+test_env__transport_rows(void **state)
+{
+	static const struct {
+		int tp;
+		const char *name, *key;
+		int port, sip_port, stream, ws, secure, dial;
+	} rows[] = {
+		{ ENV_UDP, "UDP", "udp", 5060, 5060, 0, 0, 0, 1 },
+		{ ENV_TCP, "TCP", "tcp", 5060, 5060, 1, 0, 0, 1 },
+		{ ENV_TLS, "TLS", "tls", 5061, 5061, 1, 0, 1, 1 },
+		{ ENV_WS, "WS", "ws", 8080, 5060, 1, 1, 0, 0 },
+		{ ENV_WSS, "WSS", "wss", 8443, 5061, 1, 1, 1, 0 },
+	};
+
+	(void)state;
+	/* The numbers travel in envelopes and stored bindings. */
+	assert_int_equal(ENV_UDP, 1);
+	assert_int_equal(ENV_WSS, 5);
+	assert_int_equal(ENV_TP_END, 6);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		int t = rows[i].tp;
+
+		assert_true(env_transport_valid(t));
+		assert_string_equal(env_transport_name(t), rows[i].name);
+		assert_string_equal(env_transport_key(t), rows[i].key);
+		assert_int_equal(env_transport_port(t), rows[i].port);
+		assert_int_equal(env_transport_sip_port(t), rows[i].sip_port);
+		assert_int_equal(env_transport_is(t, ENV_TP_STREAM), rows[i].stream);
+		assert_int_equal(env_transport_is(t, ENV_TP_WS), rows[i].ws);
+		assert_int_equal(env_transport_is(t, ENV_TP_SECURE), rows[i].secure);
+		assert_int_equal(env_transport_is(t, ENV_TP_DIAL), rows[i].dial);
+		assert_int_equal(env_transport_is(t, ENV_TP_WS | ENV_TP_SECURE),
+				 rows[i].ws && rows[i].secure);
+	}
+}
+
+/* Outside the table every property says "none". */
+static void
+test_env__transport_unknown_values(void **state)
+{
+	static const int bad[] = { ENV_TP_NONE, ENV_TP_END, -1, 99, 255 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		assert_false(env_transport_valid(bad[i]));
+		assert_string_equal(env_transport_name(bad[i]), "?");
+		assert_string_equal(env_transport_key(bad[i]), "?");
+		assert_int_equal(env_transport_port(bad[i]), 0);
+		assert_int_equal(env_transport_sip_port(bad[i]), 5060);
+		assert_false(env_transport_is(bad[i], 0));
+		assert_false(env_transport_is(bad[i], ENV_TP_DIAL));
+	}
+}
+
+/* Names parse case-insensitively (RFC 3261 25, 19.1.4); only whole
+ * names of the table, measured by len, are transports. */
+static void
+test_env__transport_parse(void **state)
+{
+	static const struct { const char *s; size_t len; int want; } cases[] = {
+		{ "udp", 3, ENV_UDP }, { "UDP", 3, ENV_UDP }, { "uDp", 3, ENV_UDP },
+		{ "tcp", 3, ENV_TCP }, { "TLS", 3, ENV_TLS }, { "Ws", 2, ENV_WS },
+		{ "wSS", 3, ENV_WSS },
+		{ "TCP;branch", 3, ENV_TCP },	/* a slice of a Via */
+		{ "wss", 2, ENV_WS },
+		{ "", 0, -EINVAL }, { "sctp", 4, -EINVAL }, { "tc", 2, -EINVAL },
+		{ "udpx", 4, -EINVAL }, { "udp ", 4, -EINVAL },
+		{ "u\0p", 3, -EINVAL }, { "?", 1, -EINVAL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		if (env_transport_parse(cases[i].s, cases[i].len) != cases[i].want)
+			fail_msg("case %zu \"%.*s\": got %d, want %d", i,
+				 (int)cases[i].len, cases[i].s,
+				 env_transport_parse(cases[i].s, cases[i].len),
+				 cases[i].want);
+	/* Every row parses back from both of its spellings. */
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		const char *n = env_transport_name(t), *k = env_transport_key(t);
+
+		assert_int_equal(env_transport_parse(n, strlen(n)), t);
+		assert_int_equal(env_transport_parse(k, strlen(k)), t);
+	}
 }
 
 int
@@ -221,6 +306,9 @@ main(void)
 		cmocka_unit_test(test_env__decode_refuses_lying_lengths),
 		cmocka_unit_test(test_env__decode_refuses_unknown_type_transport_family),
 		cmocka_unit_test(test_env__addresses_format_and_parse),
+		cmocka_unit_test(test_env__transport_rows),
+		cmocka_unit_test(test_env__transport_unknown_values),
+		cmocka_unit_test(test_env__transport_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

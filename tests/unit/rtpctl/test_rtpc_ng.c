@@ -51,6 +51,8 @@ test_rtpc_ng__cookie_and_message(void **state)
 	rtpc_ng_free(&u, c);
 	assert_int_equal(t.count, 0);
 	rtpc_ng_free(&t, NULL);
+	rtpc_ng_fini(&t);
+	rtpc_ng_fini(&u);
 }
 
 /* Builds "<cookie of ng> <reply>" as rtpengine would answer. */
@@ -118,7 +120,9 @@ test_rtpc_ng__match(void **state)
 			rtpc_ng_free(&t, ngs[i]);
 	rtpc_ng_free(&other, foreign);
 	assert_int_equal(t.count, 0);
-	assert_null(t.head);
+	assert_null(rtpc_ng_first(&t));
+	rtpc_ng_fini(&t);
+	rtpc_ng_fini(&other);
 }
 
 /*
@@ -161,6 +165,7 @@ test_rtpc_ng__retransmit_schedule(void **state)
 	rtpc_ng_free(&t, a);
 	assert_int_equal(rtpc_ng_next_deadline(&t), 0);
 	assert_int_equal(t.count, 0);
+	rtpc_ng_fini(&t);
 }
 
 /* Deadline order against a model under random sends and frees. */
@@ -198,7 +203,8 @@ test_rtpc_ng__order_model(void **state)
 			for (int i = 0; i < 64; i++)
 				if (live[i] && live[i]->deadline < min)
 					min = live[i]->deadline;
-			for (struct rtpc_ng *g = t.head; g; g = g->next) {
+			for (struct rtpc_ng *g = rtpc_ng_first(&t); g;
+			     g = rtpc_ng_after(&t, g)) {
 				assert_true(g->deadline >= prev);
 				prev = g->deadline;
 				n++;
@@ -211,6 +217,7 @@ test_rtpc_ng__order_model(void **state)
 	for (int i = 0; i < 64; i++)
 		rtpc_ng_free(&t, live[i]);
 	assert_int_equal(t.count, 0);
+	rtpc_ng_fini(&t);
 }
 
 int

@@ -1,0 +1,45 @@
+/*
+ * core_flow.c - what the core does when an edge reports a connection
+ * (an RFC 5626 flow) gone: the location store forgets the bindings
+ * reached through it, and a branch that was sent down it fails at once
+ * instead of waiting out its timers.  Cost: one location clean-up per
+ * closed connection, one parse when the edge hands a request back.
+ */
+#include "core/core_int.h"
+
+/*
+ * An edge says a connection is gone: its bindings stop being used and,
+ * when the edge hands back a request it could not deliver down that
+ * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3),
+ * or as a transport error (RFC 3261 16.9: a 503 for the branch, 500 for
+ * the caller) when the edge could not carry it (ENV_F_DIAL_FAILED: a
+ * connection that never opened, a datagram too big to send), instead
+ * of waiting for timer B or F.
+ */
+void
+core_flow_failed(struct core *c, const struct env *in)
+{
+	osip_message_t *m = NULL;
+	struct core_ctx *x;
+	const char *br;
+
+	loc_remove_conn(c->loc, in->edge_id, in->conn_id, core_wall_s(c));
+	if (in->len == 0 || osip_message_init(&m) != 0)
+		return;
+	if (osip_message_parse(m, in->msg, in->len) != 0 || !MSG_IS_REQUEST(m) ||
+	    (br = core_top_branch(m, NULL)) == NULL)
+		goto done;
+	x = core_ctx_find(c, br, MSG_IS_CANCEL(m));
+	if (x) {
+		core_log_ctx(m);
+		/* RFC 3261 16.9: a transport error, not a flow that a
+		 * binding named. */
+		if (in->flags & ENV_F_DIAL_FAILED)
+			core_ctx_transport_error(x, "next hop unreachable");
+		else
+			core_ctx_fail(x, 430, NULL);
+		log_ctx_clear();
+	}
+done:
+	osip_message_free(m);
+}

@@ -1,0 +1,346 @@
+/*
+ * test_core_txn.c - the transaction layer on a real core (see
+ * core_harness.h): best-response selection (RFC 3261 16.7 step 6),
+ * CANCEL held until a provisional response (9.1), the retransmission
+ * timers and their T2 cap (17.1.1.2, 17.1.2.2), timers B/F and C
+ * (16.8), and the final response sent once every branch is done.
+ */
+#include "tests/unit/core/core_harness.h"
+
+#define T1 500
+#define T2 4000
+
+static const char *const invite =
+	"%s sip:bob@example.com SIP/2.0\n"
+	"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-caller-%d\n"
+	"From: <sip:alice@example.com>;tag=a1\n"
+	"To: <sip:bob@example.com>\n"
+	"Call-ID: txn-%d@test\n"
+	"CSeq: 1 %s\n"
+	"Max-Forwards: 70\n"
+	"Content-Length: 0\n\n";
+
+/*
+ * A server transaction for a new request (INVITE or MESSAGE) and n
+ * branches to 127.0.0.1:5081.., as the proxy would fork it.  After it
+ * the sent list is cleared.
+ */
+static struct core_stx *
+start(struct harness *h, const char *method, int n)
+{
+	static int seq;
+	char text[1024];
+	struct core_stx *s;
+	struct env e;
+
+	seq++;
+	snprintf(text, sizeof(text), invite, method, seq, seq, method);
+	h_env(&e, 5070);
+	s = core_stx_new(h->c, &e, h_parse(text));
+	assert_non_null(s);
+	for (int i = 0; i < n; i++) {
+		osip_message_t *fwd = NULL;
+		struct core_leg down = { .edge_id = 1, .transport = ENV_UDP };
+
+		env_sa_from(&down.dst, "127.0.0.1", 5081 + i);
+		assert_int_equal(osip_message_clone(s->req, &fwd), 0);
+		assert_non_null(core_ctx_new(s, &down, fwd));
+	}
+	core_stx_branch_done(s);
+	h_flush(h);
+	h_clear(h);
+	return s;
+}
+
+/* How many messages sent since the last clear start with prefix;
+ * clears them. */
+static int
+count(struct harness *h, const char *prefix)
+{
+	int k = 0;
+
+	h_flush(h);
+	for (int i = 0; i < h->n; i++)
+		k += strncmp(h->sent[i], prefix, strlen(prefix)) == 0;
+	h_clear(h);
+	return k;
+}
+
+/* The callee behind branch b answers code (with one header hname:
+ * hvalue when hname is not NULL) to the request the branch sent.  What
+ * the core sends in return is left to the next flush. */
+static void
+answer_branch_with(struct harness *h, struct core_stx *s, int b, int code,
+		   const char *hname, const char *hvalue)
+{
+	struct core_ctx *x = s->br[b];
+
+	h_clear(h);
+	h->sent[0] = strndup(x->req, x->req_len);
+	h->n = 1;
+	h_answer_with(h, 0, code, hname, hvalue);
+	h_clear(h);
+}
+
+static void
+answer_branch(struct harness *h, struct core_stx *s, int b, int code)
+{
+	answer_branch_with(h, s, b, code, NULL, NULL);
+}
+
+static void
+test_core_txn__6xx_beats_every_other_class(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 3);
+
+	answer_branch(h, s, 0, 486);
+	answer_branch(h, s, 1, 302);
+	assert_int_equal(count(h, "SIP/2.0 "), 0);	/* one still open */
+	answer_branch(h, s, 2, 603);
+	assert_int_equal(count(h, "SIP/2.0 603"), 1);
+}
+
+static void
+test_core_txn__lowest_class_wins(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 3);
+
+	answer_branch(h, s, 0, 503);
+	answer_branch(h, s, 1, 486);
+	answer_branch(h, s, 2, 302);
+	assert_int_equal(count(h, "SIP/2.0 302"), 1);
+}
+
+static void
+test_core_txn__503_goes_upstream_as_500(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+
+	answer_branch(h, s, 0, 503);
+	assert_int_equal(count(h, "SIP/2.0 500"), 1);
+}
+
+static void
+test_core_txn__401_407_challenges_aggregated(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 3);
+	osip_message_t *up;
+	osip_www_authenticate_t *a = NULL;
+
+	answer_branch_with(h, s, 0, 401, "WWW-Authenticate",
+			   "Digest realm=\"a.example\", nonce=\"n1\"");
+	answer_branch_with(h, s, 1, 407, "Proxy-Authenticate",
+			   "Digest realm=\"b.example\", nonce=\"n2\"");
+	answer_branch(h, s, 2, 404);
+	h_flush(h);
+	/* Three ACKs down, the 401 up with both challenges (16.7 step 6). */
+	assert_int_equal(h->n, 4);
+	h_assert_sent(h, 3, "SIP/2.0 401");
+	up = h_parse(h->sent[3]);
+	assert_int_equal(osip_list_size(&up->www_authenticates), 1);
+	assert_int_equal(osip_list_size(&up->proxy_authenticates), 1);
+	osip_message_get_proxy_authenticate(up, 0, &a);
+	assert_string_equal(osip_www_authenticate_get_realm(a),
+			    "\"b.example\"");
+	osip_message_free(up);
+}
+
+static void
+test_core_txn__final_once_all_branches_finish(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 3);
+	int finals = 0;
+
+	assert_int_equal(s->n_br, 3);
+	for (int b = 0; b < 3; b++) {
+		assert_int_equal(s->br[b]->state, CTX_CALLING);
+		answer_branch(h, s, b, 480);
+		h_flush(h);
+		/* Each branch gets its ACK; only the last one a final. */
+		for (int i = 0; i < h->n; i++)
+			finals += strncmp(h->sent[i], "SIP/2.0 4", 9) == 0;
+		assert_int_equal(finals, b == 2);
+		h_clear(h);
+	}
+	assert_int_equal(s->state, STX_COMPLETED);
+	/* A late retransmission of a final changes nothing. */
+	answer_branch(h, s, 1, 480);
+	assert_int_equal(count(h, "SIP/2.0 4"), 0);
+}
+
+static void
+test_core_txn__cancel_waits_for_provisional(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+	struct core_ctx *x = s->br[0];
+
+	core_stx_cancel(s);
+	/* No CANCEL down a branch that has not answered; the caller gets
+	 * 487 at once. */
+	h_flush(h);
+	assert_int_equal(h->n, 1);
+	h_assert_sent(h, 0, "SIP/2.0 487");
+	h_clear(h);
+	assert_int_equal(x->cancel_sent, 0);
+	/* The first provisional response releases it. */
+	answer_branch(h, s, 0, 180);
+	assert_int_equal(count(h, "CANCEL "), 1);
+	assert_int_equal(x->cancel_sent, 1);
+}
+
+/* Runs x's timer at each deadline; returns the intervals seen. */
+static void
+retransmit_intervals(struct harness *h, struct core_ctx *x, int *iv, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t at = x->retx_at;
+
+		assert_true(at > h->now_ms);
+		iv[i] = (int)(at - h->now_ms);
+		h->now_ms = at;
+		core_ctx_timer_run(x, h->now_ms);
+		assert_int_equal(count(h, x->invite ? "INVITE " : "MESSAGE "), 1);
+	}
+}
+
+static void
+test_core_txn__timer_e_caps_at_t2(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "MESSAGE", 1);
+	int iv[6], want[6] = { T1, 2 * T1, 4 * T1, T2, T2, T2 };
+
+	retransmit_intervals(h, s->br[0], iv, 6);
+	assert_memory_equal(iv, want, sizeof(iv));
+}
+
+static void
+test_core_txn__timer_a_doubles_uncapped(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+	int iv[5], want[5] = { T1, 2 * T1, 4 * T1, 8 * T1, 16 * T1 };
+
+	retransmit_intervals(h, s->br[0], iv, 5);
+	assert_memory_equal(iv, want, sizeof(iv));
+}
+
+static void
+test_core_txn__timer_f_times_out_with_408(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "MESSAGE", 1);
+	struct core_ctx *x = s->br[0];
+	const char *log;
+	char want[160];
+
+	assert_true(x->timeout_at == h->now_ms + 64 * T1);
+	h->now_ms = x->timeout_at;
+	/* As the timer's callback does: with the call's log context, the
+	 * timeout and the 408 we make up are logged with its Call-ID. */
+	h_log_start();
+	log_ctx_set(s->call_id, strlen(s->call_id));
+	core_ctx_timer_run(x, h->now_ms);
+	log_ctx_clear();
+	log = h_log_stop();
+	assert_int_equal(count(h, "SIP/2.0 408"), 1);
+	assert_int_equal(x->code, 408);
+	assert_int_equal(x->retx_at, 0);
+	snprintf(want, sizeof(want), "txn: [%s] no final response from "
+		 "127.0.0.1:5081", s->call_id);
+	assert_non_null(strstr(log, want));
+	assert_non_null(strstr(log, "(timer F)"));
+	snprintf(want, sizeof(want), "txn: [%s] answering 408", s->call_id);
+	assert_non_null(strstr(log, want));
+}
+
+static void
+test_core_txn__timer_b_times_out_with_408(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+	struct core_ctx *x = s->br[0];
+
+	assert_true(x->timeout_at == h->now_ms + 64 * T1);
+	h->now_ms = x->timeout_at;
+	core_ctx_timer_run(x, h->now_ms);
+	assert_int_equal(count(h, "SIP/2.0 408"), 1);
+}
+
+static void
+test_core_txn__timer_c_cancels_then_408(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+	struct core_ctx *x = s->br[0];
+
+	answer_branch(h, s, 0, 180);
+	assert_int_equal(count(h, "SIP/2.0 180"), 1);
+	/* Timer C, not B, once the branch rings (RFC 3261 16.8). */
+	assert_int_equal(x->timer_c, 1);
+	assert_true(x->timeout_at == h->now_ms + 180 * 1000);
+	h->now_ms += 60 * 1000;
+	answer_branch(h, s, 0, 183);	/* restarts it */
+	assert_true(x->timeout_at == h->now_ms + 180 * 1000);
+	h_flush(h);
+	h_clear(h);
+	h->now_ms = x->timeout_at;
+	core_ctx_timer_run(x, h->now_ms);
+	assert_int_equal(count(h, "CANCEL "), 1);
+	/* No final answer to the CANCEL's 64*T1: as if 408 came. */
+	h->now_ms = x->timeout_at;
+	core_ctx_timer_run(x, h->now_ms);
+	assert_int_equal(count(h, "SIP/2.0 408"), 1);
+}
+
+static void
+test_core_txn__made_up_487_logged_with_call_id(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 1);
+	char text[1024], want[160];
+	const char *log;
+	int seq = 0;
+
+	sscanf(s->call_id, "txn-%d@", &seq);
+	snprintf(text, sizeof(text), invite, "CANCEL", seq, seq, "CANCEL");
+	log_set_level(LOG_SYS_TXN, LOG_LVL_INFO);
+	h_log_start();
+	h_deliver(h, text, 5070);
+	h_wait_sent(h, 2);		/* 200 to the CANCEL, 487 */
+	log = h_log_stop();
+	log_set_level(LOG_SYS_TXN, LOG_LVL_NOTICE);
+	h_assert_sent(h, 0, "SIP/2.0 200");
+	h_assert_sent(h, 1, "SIP/2.0 487");
+	snprintf(want, sizeof(want), "txn: [%s] answering 487", s->call_id);
+	assert_non_null(strstr(log, want));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, h_setup, h_teardown)
+		T(test_core_txn__6xx_beats_every_other_class),
+		T(test_core_txn__lowest_class_wins),
+		T(test_core_txn__503_goes_upstream_as_500),
+		T(test_core_txn__401_407_challenges_aggregated),
+		T(test_core_txn__final_once_all_branches_finish),
+		T(test_core_txn__cancel_waits_for_provisional),
+		T(test_core_txn__timer_e_caps_at_t2),
+		T(test_core_txn__timer_a_doubles_uncapped),
+		T(test_core_txn__timer_f_times_out_with_408),
+		T(test_core_txn__timer_b_times_out_with_408),
+		T(test_core_txn__timer_c_cancels_then_408),
+		T(test_core_txn__made_up_487_logged_with_call_id),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

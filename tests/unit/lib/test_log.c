@@ -1,0 +1,111 @@
+/*
+ * test_log.c - the per-call log context: set, every line carries
+ * "[<Call-ID>] " after the subsystem whoever writes it; cleared, none
+ * does; a long Call-ID is cut, and the context is a copy.  stderr is a
+ * pipe for the test so the lines can be read back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+
+static int saved_err, rd;
+
+static int
+setup(void **state)
+{
+	int p[2];
+
+	(void)state;
+	if (pipe(p) != 0)
+		return -1;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	saved_err = dup(STDERR_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	close(p[1]);
+	rd = p[0];
+	log_init("test", LOG_LVL_INFO);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	dup2(saved_err, STDERR_FILENO);
+	close(saved_err);
+	close(rd);
+	log_ctx_clear();
+	return 0;
+}
+
+/* What was logged since the last call, NUL-terminated. */
+static const char *
+logged(void)
+{
+	static char buf[4096];
+	ssize_t n = read(rd, buf, sizeof(buf) - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static void
+test_log__context_prefixes_every_line(void **state)
+{
+	char cid[] = "abc123@host";
+	const char *out;
+
+	(void)state;
+	log_ctx_set(cid, strlen(cid));
+	memset(cid, 'x', strlen(cid));	/* the context is a copy */
+	log_notice(LOG_SYS_TXN, "answering %d", 408);
+	log_info(LOG_SYS_REG, "second");
+	out = logged();
+	assert_non_null(strstr(out, "txn: [abc123@host] answering 408\n"));
+	assert_non_null(strstr(out, "reg: [abc123@host] second\n"));
+	log_ctx_clear();
+	log_notice(LOG_SYS_TXN, "after");
+	out = logged();
+	assert_non_null(strstr(out, "txn: after\n"));
+	assert_null(strchr(out, '['));
+}
+
+static void
+test_log__long_call_id_is_cut(void **state)
+{
+	char cid[LOG_CTX_MAX * 2 + 1];
+	const char *out, *open;
+
+	(void)state;
+	memset(cid, 'c', sizeof(cid) - 1);
+	cid[sizeof(cid) - 1] = '\0';
+	log_ctx_set(cid, strlen(cid));
+	log_notice(LOG_SYS_TXN, "x");
+	out = logged();
+	open = strchr(out, '[');
+	assert_non_null(open);
+	assert_int_equal(strcspn(open + 1, "]"), LOG_CTX_MAX);
+	log_ctx_set(NULL, 5);	/* no Call-ID: no context */
+	log_notice(LOG_SYS_TXN, "y");
+	assert_null(strchr(logged(), '['));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_log__context_prefixes_every_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_log__long_call_id_is_cut, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
