@@ -14,7 +14,9 @@
  *   not resurrected by A's reconcile when it comes back.
  *
  * Each test reports its figures (requests, failures, bindings lost,
- * recovery time) as a diagnostic line "fault: ...".
+ * recovery time) as a diagnostic line "fault: ...".  It times recovery
+ * and counts failures under load, which a busy machine distorts:
+ * integ: serial
  */
 const assert = require('node:assert/strict');
 const { describe, afterEach } = require('node:test');
