@@ -128,6 +128,10 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.max_bindings = cfg->max_bindings;
 	lc.prefix = cfg->redis_prefix;
 	lc.aor_ttl = cfg->max_expires;
+	lc.redis_timeout_ms = cfg->redis_timeout_ms;
+	lc.redis_backoff_max_ms = cfg->redis_backoff_max_ms;
+	lc.redis_max_pending = cfg->redis_max_pending;
+	lc.redis_dirty_max = cfg->redis_dirty_max;
 	if (cfg->redis[0]) {
 		if (cfg_addr_split(cfg->redis, host, sizeof(host), &port,
 				   6379) != 0) {

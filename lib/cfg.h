@@ -71,6 +71,10 @@ struct cfg {
 	/* [redis] */
 	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */
 	char redis_prefix[64];		/* key prefix, so clusters can share */
+	int redis_timeout_ms;		/* connect and command timeout */
+	int redis_backoff_max_ms;	/* reconnect back-off cap */
+	int redis_max_pending;		/* commands in flight per process */
+	int redis_dirty_max;		/* unsent AORs remembered */
 
 	/* [location] */
 	char shm_name[64];		/* POSIX shm name, "/sipmesh-loc" */

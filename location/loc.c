@@ -21,7 +21,28 @@ struct loc {
 	struct loc_shm shm;
 	struct loc_sink sink;	/* LOC_MODE_REDIS: writes to Redis */
 	struct loc_redis redis;
+	int64_t last_ms;	/* the last version stamped */
 };
+
+/*
+ * Stamps a change: the unix ms it is made at, strictly increasing in
+ * this process, so two writes of one binding always differ in version
+ * (the Redis reconcile keeps the newer one, loc_sync.c).
+ */
+static int64_t
+loc_stamp(struct loc *l)
+{
+	struct timespec ts;
+	int64_t ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (ms <= l->last_ms)
+		ms = l->last_ms + 1;
+	l->last_ms = ms;
+	l->redis.op_ms = ms;
+	return ms;
+}
 
 /* NULL in LOC_MODE_SHM: the store then reports its changes to no one. */
 static const struct loc_sink *
@@ -128,6 +149,7 @@ loc_lookup(struct loc *l, const char *aor, int64_t now,
 int
 loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
 {
+	struct loc_binding nb;
 	int rc;
 
 	if (!l || !b)
@@ -143,7 +165,10 @@ loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
 		rc = -E2BIG;
 	if (rc < 0)
 		return rc;
-	return loc_shm_save(&l->shm, b, now, loc_sink(l));
+	nb = *b;
+	nb.version = loc_stamp(l);
+	nb.origin = l->shm.hdr->seg_id;
+	return loc_shm_save(&l->shm, &nb, now, loc_sink(l));
 }
 
 int
@@ -155,6 +180,7 @@ loc_remove(struct loc *l, const char *aor, const char *contact, int64_t now)
 		return -EINVAL;
 	if (rc < 0)
 		return rc;
+	loc_stamp(l);
 	return loc_shm_remove(&l->shm, aor, contact, now, loc_sink(l));
 }
 
@@ -167,6 +193,7 @@ loc_remove_aor(struct loc *l, const char *aor, int64_t now)
 		return -EINVAL;
 	if (rc < 0)
 		return rc;
+	loc_stamp(l);
 	return loc_shm_remove_aor(&l->shm, aor, now, loc_sink(l));
 }
 
@@ -176,14 +203,17 @@ loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
 {
 	if (!l)
 		return -EINVAL;
+	loc_stamp(l);
 	return loc_shm_remove_conn(&l->shm, edge_id, conn_id, now, loc_sink(l));
 }
 
 void
 loc_expire(struct loc *l, int64_t now)
 {
-	if (l)
-		loc_shm_expire(&l->shm, now, loc_sink(l));
+	if (!l)
+		return;
+	loc_stamp(l);
+	loc_shm_expire(&l->shm, now, loc_sink(l));
 }
 
 void
@@ -197,6 +227,9 @@ loc_stats_get(struct loc *l, struct loc_stats *st)
 	st->capacity = l->shm.hdr->nslots;
 	if (l->mode == LOC_MODE_REDIS) {
 		st->redis_errors = l->redis.errors;
-		st->redis_connected = l->redis.cmd_up && l->redis.sub_up;
+		st->redis_connected = l->redis.link == LOC_LINK_UP;
+		st->redis_pending = (uint64_t)l->redis.pending;
+		st->redis_dirty = l->redis.dirty.n + l->redis.replay.n;
+		st->redis_syncs = l->redis.syncs;
 	}
 }

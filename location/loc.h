@@ -56,6 +56,11 @@ struct loc_binding {
 	uint32_t reg_id;
 	char user_agent[LOC_UA_MAX];
 	char path[LOC_PATH_MAX];
+	int64_t version;	/* unix ms of its last write, set by loc_save
+				   (strictly increasing per process): Redis
+				   and a host's store reconcile by it */
+	uint64_t origin;	/* the host (store segment id) that wrote it,
+				   set by loc_save */
 };
 
 struct loc_config {
@@ -67,6 +72,13 @@ struct loc_config {
 	const char *prefix;	/* Redis key prefix, e.g. "sm" */
 	int aor_ttl;		/* seconds an AOR stays known after its
 				   last binding is gone (404 vs 480) */
+	/* Redis faults; 0 takes the default in brackets. */
+	int redis_timeout_ms;	/* connect and command timeout [1000] */
+	int redis_backoff_max_ms; /* reconnect back-off cap [2000] */
+	int redis_max_pending;	/* commands in flight; past it a write is
+				   left to the dirty set [4096] */
+	int redis_dirty_max;	/* AORs remembered as unsent; past it the
+				   whole store is reconciled [10000] */
 };
 
 struct loc;
@@ -80,8 +92,9 @@ struct loc;
  * takes ~1 KiB), -EINVAL (Redis mode without a loop), -EPROTO (an
  * existing segment of another layout), -ETIMEDOUT (its creator never
  * finished), or a negative errno from shm_open/mmap; loop may be NULL
- * in LOC_MODE_SHM.  Redis being unreachable is not an error (it is
- * retried in the background and counted).
+ * in LOC_MODE_SHM.  Redis being unreachable is not an error: the
+ * store keeps answering, writes are remembered (bounded) and
+ * reconciled when Redis returns; see loc_redis.c.
  */
 int loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop);
 
@@ -136,6 +149,9 @@ struct loc_stats {
 	uint64_t capacity;
 	uint64_t redis_errors;	/* commands that failed or were dropped */
 	uint64_t redis_connected;
+	uint64_t redis_pending;	/* commands in flight */
+	uint64_t redis_dirty;	/* AORs waiting for a reconcile */
+	uint64_t redis_syncs;	/* reconcile passes completed */
 };
 
 void loc_stats_get(struct loc *l, struct loc_stats *st);

@@ -1,9 +1,10 @@
 /*
  * loc_int.h - private declarations of the location library, shared by
  * loc.c (the public API), loc_shm.c (the host's shared store),
- * loc_shm_conn.c (its index by connection) and loc_redis.c (the Redis
- * replica, its schema and codec).  The unit tests include it too, to
- * look inside the store.
+ * loc_shm_conn.c (its index by connection), loc_redis.c (the Redis
+ * replica and its schema), loc_codec.c (a binding's value in Redis) and
+ * loc_sync.c (the decisions that repair a Redis outage).  The unit
+ * tests include it too, to look inside the store.
  */
 #ifndef SM_LOC_INT_H
 #define SM_LOC_INT_H
@@ -16,7 +17,7 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 2
+#define LOC_SHM_VERSION 3
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 enum loc_slot_kind {
@@ -71,6 +72,15 @@ struct loc_shm_hdr {
 	uint64_t slot_off;
 	uint64_t nbindings;	/* LOC_SLOT_BINDING slots (atomic) */
 	uint64_t lock_recoveries;	/* EOWNERDEAD seen (atomic) */
+	uint64_t redis_run;	/* hash of the run_id of the Redis this
+				   store was last loaded from or pushed
+				   to (atomic); a new one means a Redis
+				   that restarted, maybe empty */
+	int64_t unsync_ms;	/* INT64_MAX while Redis has confirmed every
+				   write of this host; else the earliest
+				   unix ms since which one may be missing
+				   (atomic min, loc_redis.c) */
+	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
 	pthread_mutex_t free_lock;	/* guards free_head */
 	uint32_t free_head;
 };
@@ -128,6 +138,10 @@ int loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 			int64_t known_until, int64_t now,
 			const uint32_t *wseq);
 uint32_t loc_shm_wseq(struct loc_shm *s, const char *aor);
+/* Copies the distinct AORs stored in bucket i (bindings or markers),
+ * at most max; returns how many (more are rare: a chain holds ~1 AOR). */
+int loc_shm_bucket_aors(struct loc_shm *s, uint32_t i,
+			char (*aors)[LOC_AOR_MAX], int max);
 
 /* loc_shm.c, for loc_shm_conn.c: the AOR side of the store. */
 typedef int (*loc_match_fn)(const struct loc_binding *b, const void *arg,
@@ -162,7 +176,109 @@ void loc_conn_unlink(struct loc_shm *s, uint32_t i);
 int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
 			int64_t now, const struct loc_sink *k);
 
+/* loc_sync.c: the pure decisions of the Redis fault handling. */
+
+/* The reconnect delay after cur_ms: doubled, capped at max_ms, at least
+ * LOC_BACKOFF_MIN_MS. */
+#define LOC_BACKOFF_MIN_MS 100
+int loc_backoff_next(int cur_ms, int max_ms);
+
+/*
+ * The AORs this process changed while Redis did not take the change
+ * (down, stalled, or too many commands in flight), to replay: an
+ * open-addressing set of at most cap names.  Past cap it only
+ * remembers that it overflowed: the caller then reconciles every AOR.
+ * Memory: ~2 x cap x 130 bytes, calloc'ed, so untouched pages cost
+ * nothing.
+ */
+struct loc_dirty {
+	char (*tab)[LOC_AOR_MAX];	/* "" is an empty slot */
+	uint32_t size;		/* a power of two, >= 2 x cap */
+	uint32_t cap, n;
+	int overflow;
+};
+
+int loc_dirty_init(struct loc_dirty *d, uint32_t cap);
+void loc_dirty_fini(struct loc_dirty *d);
+/* Adds aor (case folded). */
+void loc_dirty_mark(struct loc_dirty *d, const char *aor);
+int loc_dirty_has(const struct loc_dirty *d, const char *aor);
+/* Empties d (keeps its memory). */
+void loc_dirty_clear(struct loc_dirty *d);
+/* Marks every AOR of src into dst (and its overflow). */
+void loc_dirty_merge(struct loc_dirty *dst, const struct loc_dirty *src);
+
+/*
+ * What a reconcile does with one binding key of an AOR, given the
+ * host's copy l and Redis's r (either NULL when absent).  self is the
+ * host's segment id (a binding's origin says who wrote it); since is
+ * the unix ms from which Redis may lack writes of the host (INT64_MAX:
+ * none); all is set when Redis restarted and may have lost anything.
+ */
+enum loc_sync_act {
+	LOC_SYNC_KEEP = 0,	/* both hold the same write (or neither) */
+	LOC_SYNC_PUSH,		/* the host's copy is newer: write it */
+	LOC_SYNC_PULL,		/* Redis's copy is newer: take it */
+	LOC_SYNC_DROP_LOCAL,	/* removed elsewhere: drop the host's copy */
+	LOC_SYNC_DROP_REMOTE,	/* removed here meanwhile: delete it */
+};
+
+struct loc_sync_ctx {
+	uint64_t self;
+	int64_t since;
+	int all;
+};
+
+enum loc_sync_act loc_sync_decide(const struct loc_binding *l,
+				  const struct loc_binding *r,
+				  const struct loc_sync_ctx *c);
+
+/*
+ * Merges the host's bindings ls[0..nl) of one AOR with Redis's
+ * rs[0..nr) (matched by loc_binding_same_key) by loc_sync_decide.
+ * Writes the AOR's resulting bindings to out (room for nl + nr), the
+ * bindings to write to Redis to push[] and those to delete from it to
+ * drop[] (pointers into ls/rs; room for nl and nr), with their counts.
+ * Returns how many went to out; changed is set when the host's copy
+ * differs from out.
+ */
+struct loc_merge {
+	struct loc_binding *out;
+	const struct loc_binding **push, **drop;
+	int npush, ndrop, changed;
+};
+
+int loc_sync_merge(const struct loc_binding *ls, int nl,
+		   const struct loc_binding *rs, int nr,
+		   const struct loc_sync_ctx *c, struct loc_merge *m);
+
 /* loc_redis.c: the per-process Redis side of a struct loc */
+enum loc_link {
+	LOC_LINK_DOWN = 0,	/* waiting for the next attempt */
+	LOC_LINK_CONNECTING,	/* dialled, handshake not answered yet */
+	LOC_LINK_UP,		/* both connections answer */
+};
+
+/* A reconcile pass over every AOR (see loc_redis.c). */
+struct loc_pass {
+	int on;
+	int all;		/* push and pull everything (push_all) */
+	int full;		/* every AOR, not only the dirty ones */
+	uint32_t unsync_gen;	/* the store's unsync_gen when it began */
+	uint32_t bucket;	/* next local bucket to walk; UINT32_MAX:
+				   the dirty AORs only */
+	uint32_t slot;		/* next replay slot, dirty AORs only */
+	int scanning;		/* local walk done, SCAN of Redis running */
+	int scan_sent;		/* a SCAN is in flight */
+	char cursor[32];
+	int inflight;		/* its HGETALLs and SCAN in flight */
+	uint32_t gen;		/* names the pass its replies belong to */
+	uint64_t aors;		/* AORs it fetched */
+	uint64_t pushed, dropped;	/* bindings written to, deleted from Redis */
+	uint64_t pulled;	/* AORs it changed in the store */
+	int64_t start_ms;
+};
+
 struct loc_redis {
 	uv_loop_t *loop;
 	char host[256];
@@ -172,17 +288,36 @@ struct loc_redis {
 	struct loc_shm *shm;
 	redisAsyncContext *cmd;	/* commands; NULL while down */
 	redisAsyncContext *sub;	/* SUBSCRIBE <prefix>:inval */
-	int cmd_up, sub_up;	/* connected (not just connecting) */
-	uv_timer_t timer;	/* reconnect with backoff */
+	enum loc_link link;
+	int cmd_ok, sub_ok;	/* handshake answered, while CONNECTING */
+	int was_up;		/* has been UP once */
+	int64_t state_ms;	/* when link took its state */
+	int64_t retry_ms;	/* next attempt, while DOWN */
+	int64_t progress_ms;	/* last reply, or first command sent */
+	uint64_t run;		/* hash of the run_id this process saw */
+	uint64_t new_run;	/* the one the handshake found */
+	int down_logged;	/* the failure was logged, not yet the return */
+	int64_t down_ms;	/* when the link failed */
+	int pending;		/* commands in flight on cmd */
+	uv_timer_t tick;	/* timeouts and retries */
 	int backoff_ms;
+	int timeout_ms, backoff_max_ms, max_pending;
+	int64_t op_ms;		/* time of the change the sink reports */
+	int batch_bad;		/* a command of this change was not sent */
+	int need_full;		/* the link failed: reconcile every AOR */
+	int push_all;		/* Redis restarted: push everything */
+	struct loc_dirty dirty;	/* changes Redis did not take */
+	struct loc_dirty replay;	/* the dirty set a pass works on */
+	struct loc_pass pass;
 	int closing;
-	uint64_t errors;
+	uint64_t errors, syncs;
 	void (*closed_cb)(void *arg);	/* after loc_redis_close */
 	void *closed_arg;
 };
 
 #define LOC_REDIS_VAL_MAX 1200	/* a serialized binding fits in this */
 
+/* loc_codec.c */
 int loc_binding_encode(const struct loc_binding *b, char *buf, size_t cap);
 int loc_binding_decode(struct loc_binding *b, const char *buf, size_t len);
 int loc_binding_field(const struct loc_binding *b, char *buf, size_t cap);

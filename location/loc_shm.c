@@ -194,6 +194,7 @@ loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
 	h->bucket_off = bucket_off;
 	h->cbucket_off = cbucket_off;
 	h->slot_off = slot_off;
+	h->unsync_ms = INT64_MAX;	/* in step: nothing written yet */
 	loc_pthread_init(&h->free_lock);
 	s->buckets = (struct loc_bucket *)((char *)h + bucket_off);
 	s->cbuckets = (struct loc_conn_bucket *)((char *)h + cbucket_off);
@@ -845,4 +846,25 @@ loc_shm_wseq(struct loc_shm *s, const char *aor)
 		loc_unlock(&bk->lock);
 	}
 	return w;
+}
+
+int
+loc_shm_bucket_aors(struct loc_shm *s, uint32_t i, char (*aors)[LOC_AOR_MAX],
+		    int max)
+{
+	struct loc_bucket *bk = &s->buckets[i];
+	int n = 0, seen;
+
+	if (loc_lock(s, &bk->lock, bk) < 0)
+		return 0;
+	for (uint32_t j = bk->head; j != LOC_NIL && n < max;
+	     j = s->slots[j].next) {
+		seen = 0;
+		for (int k = 0; k < n && !seen; k++)
+			seen = strcasecmp(aors[k], s->slots[j].b.aor) == 0;
+		if (!seen)
+			strcpy(aors[n++], s->slots[j].b.aor);
+	}
+	loc_unlock(&bk->lock);
+	return n;
 }

@@ -109,6 +109,7 @@ srv_stop(struct srv *s, int sig)
 	if (s->pid <= 0)
 		return;
 	kill(s->pid, sig);
+	kill(s->pid, SIGCONT);	/* a test that failed while it was stopped */
 	waitpid(s->pid, NULL, 0);
 	s->pid = 0;
 }

@@ -361,7 +361,9 @@ function iniSection(name, kv) {
 
 class Cluster {
 	/*
-	 * opts: {name, edges (1), cores (2), redis (false), log ('info'),
+	 * opts: {name, edges (1), cores (2), redis (false, true, or an
+	 * object of [redis] keys), shareRedis (a started cluster whose Redis
+	 * and prefix this one uses: a second host), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
 	 * for one edge, over the defaults), media: {rtpengines (2),
@@ -403,7 +405,12 @@ class Cluster {
 		this.prefix = `smt${process.pid}n${this.n}`;
 		for (let i = 1; i <= this.opts.edges; i++)
 			this.edges.push({ id: i, host: HOST, port: await freePort() });
-		if (this.opts.redis) await this._startRedis();
+		/* shareRedis: another host of that cluster (own shared store,
+		 * same Redis and prefix). */
+		if (this.opts.shareRedis) {
+			this.redis = { port: this.opts.shareRedis.redis.port };
+			this.prefix = this.opts.shareRedis.prefix;
+		} else if (this.opts.redis) await this._startRedis();
 		if (this.opts.media) await this._prepareMedia();
 		this.confPath = path.join(this.dir, 'sipmesh.conf');
 		fs.writeFileSync(this.confPath, this._config());
@@ -448,6 +455,7 @@ class Cluster {
 		s += iniSection('redis', {
 			address: this.redis ? `${HOST}:${this.redis.port}` : '',
 			prefix: this.prefix,
+			...(typeof o.redis === 'object' ? o.redis : {}),
 		});
 		s += iniSection('location', {
 			shm_name: this.shmName, shm_size_mb: 16, max_bindings: 10000,
@@ -651,10 +659,11 @@ class Cluster {
 		return Math.max(...times);
 	}
 
-	async _startRedis() {
-		const port = await freePort();
+	/* port: a restart on the same port; default a free one. */
+	async _startRedis(port) {
+		port = port || await freePort();
 		const dir = path.join(this.dir, 'redis');
-		fs.mkdirSync(dir);
+		fs.mkdirSync(dir, { recursive: true });
 		const p = new Proc('redis', 'redis-server', [
 			'--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
 			'--dir', dir, '--logfile', '', '--daemonize', 'no',
@@ -665,6 +674,20 @@ class Cluster {
 			if (!p.alive) throw new Error(`redis-server ${p.status}:\n${p.tail()}`);
 			try { return (await redisCommand(port, 'PING')) === 'PONG'; } catch { return false; }
 		}, READY_DEADLINE_MS, `redis-server on ${HOST}:${port}`);
+	}
+
+	/*
+	 * Kills Redis by PID (signal, SIGKILL by default), waits for its
+	 * exit and starts a new, empty one on the same port (no persistence).
+	 */
+	async restartRedis(signal = 'SIGKILL') {
+		const old = this.redis.proc;
+		if (!old) throw new Error(`${this.name} shares another cluster's Redis`);
+		try { process.kill(old.pid, signal); } catch { /* gone */ }
+		await old.exited;
+		this.procs = this.procs.filter((p) => p !== old);
+		this.retired.push(old);
+		await this._startRedis(this.redis.port);
 	}
 
 	/* Sends one command to this cluster's Redis; resolves with its reply. */

@@ -280,6 +280,10 @@ test_loc_redis__save_seen_by_other_host(void **state)
 	assert_int_equal(loc_lookup(f->l[1], "alice@a.test", now, out, 4, NULL), 0);
 	assert_true(run_until(f, lookup_is, &e));
 	assert_int_equal(loc_lookup(f->l[1], "alice@a.test", now, out, 4, NULL), 1);
+	assert_true(out[0].version > 0);	/* stamped by loc_save */
+	assert_true(out[0].origin != 0);
+	b.version = out[0].version;
+	b.origin = out[0].origin;
 	assert_memory_equal(&out[0], &b, sizeof(b));
 	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:alice@a.test"), 1);
 	assert_true(srv_int(f->srv.port, "PTTL %s", "smt:aor:alice@a.test") > 0);
@@ -415,6 +419,57 @@ test_loc_redis__redis_killed_store_keeps_working(void **state)
 	assert_true(run_until(f, hash_is_there, "smt:aor:back@a.test"));
 }
 
+/* Every AOR s<i>@a.test, i < n, has its hash in Redis. */
+static int
+stalled_aors_in_redis(struct fix *f, void *n)
+{
+	char key[64];
+
+	for (int i = 0; i < (int)(intptr_t)n; i++) {
+		snprintf(key, sizeof(key), "smt:aor:s%d@a.test", i);
+		if (hash_exists(f, key) != 1)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+test_loc_redis__stalled_redis_is_bounded_then_replayed(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct expect e = { 1, "s49@a.test", 1, 1 };
+	struct loc_binding b;
+	struct loc_stats st;
+	char aor[32];
+
+	f->cfg[0].redis_timeout_ms = 200;
+	f->cfg[0].redis_max_pending = 16;
+	open_hosts(f, 2);
+	kill(f->srv.pid, SIGSTOP);
+	for (int i = 0; i < 50; i++) {
+		snprintf(aor, sizeof(aor), "s%d@a.test", i);
+		b = lt_binding(aor, "sip:s@h", now + 300);
+		assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	}
+	/* at most max_pending commands wait for the stalled Redis; the
+	 * other AORs are remembered, not queued */
+	loc_stats_get(f->l[0], &st);
+	assert_true(st.redis_pending <= 16);
+	assert_true(st.redis_dirty > 0);
+	/* the stall times out: the link is dropped, nothing is queued */
+	assert_true(run_until(f, disconnected_with_errors, NULL));
+	loc_stats_get(f->l[0], &st);
+	assert_int_equal(st.redis_pending, 0);
+	assert_int_equal(loc_lookup(f->l[0], "s49@a.test", now, &b, 1, NULL), 1);
+
+	kill(f->srv.pid, SIGCONT);
+	assert_true(run_until(f, stalled_aors_in_redis, (void *)(intptr_t)50));
+	assert_true(run_until(f, lookup_is, &e));	/* and the other host */
+	loc_stats_get(f->l[0], &st);
+	assert_true(st.redis_syncs > 0);
+}
+
 static void
 test_loc_redis__unreachable_at_start_is_not_an_error(void **state)
 {
@@ -441,6 +496,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__redis_killed_store_keeps_working, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__stalled_redis_is_bounded_then_replayed, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__unreachable_at_start_is_not_an_error, fix_setup, fix_teardown),
 	};
 

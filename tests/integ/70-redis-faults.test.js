@@ -1,0 +1,252 @@
+'use strict';
+/*
+ * 70 Redis faults: the location store under REGISTER + MESSAGE load
+ * while Redis fails (location/loc_redis.c, "Faults").  Host A is one
+ * edge and two cores sharing a shared-memory store; host B is a second
+ * host (its own edge, core and store) on the same Redis.
+ *
+ * - kill -9 of Redis, restarted empty on the same port: the hosts push
+ *   every live binding back within seconds, and SIP never stops.
+ * - SIGSTOP of Redis for 10 s: REGISTER and MESSAGE go on from shared
+ *   memory, the cores' memory stays bounded, and after SIGCONT Redis
+ *   holds the bindings added and removed during the stall.
+ * - a binding removed on host B while host A's subscription is down is
+ *   not resurrected by A's reconcile when it comes back.
+ *
+ * Each test reports its figures (requests, failures, bindings lost,
+ * recovery time) as a diagnostic line "fault: ...".  It times recovery
+ * and counts failures under load, which a busy machine distorts:
+ * integ: serial
+ */
+const assert = require('node:assert/strict');
+const { describe, afterEach } = require('node:test');
+const { cluster, rand, waitUntil } = require('./lib/cluster');
+const { Registration, message } = require('./lib/flows');
+
+const REDIS_KEYS = { timeout_ms: 500, backoff_max_ms: 1000 };
+const AORS = 60;
+
+/* Resolves after ms: the length of a fault, not a wait for an event. */
+const hold = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/*
+ * A steady load through edge: every 10 ms one REGISTER refresh (round
+ * robin over regs, so one AOR never has two in flight) or one MESSAGE
+ * to a random AOR of regs, at most 16 in flight.  stop() resolves with
+ * {sent, failed, failures}.
+ */
+function startLoad(sender, edge, regs) {
+	const st = { sent: 0, failed: 0, failures: [], inflight: 0, i: 0 };
+	let busy = new Set();
+	const one = async () => {
+		const reg = regs[st.i++ % regs.length];
+		const isReg = st.i % 2 === 0 && !busy.has(reg);
+		st.sent++;
+		st.inflight++;
+		try {
+			let r;
+			if (isReg) {
+				busy.add(reg);
+				r = await reg.send({ expires: 600 }).finally(() => busy.delete(reg));
+			} else {
+				const to = regs[Math.floor(Math.random() * regs.length)];
+				r = await message(sender, edge, to.user);
+			}
+			if (r.status !== 200) {
+				st.failed++;
+				st.failures.push(`${isReg ? 'REGISTER' : 'MESSAGE'} ${r.status} ${r.reason}`);
+			}
+		} catch (e) {
+			st.failed++;
+			st.failures.push(`${isReg ? 'REGISTER' : 'MESSAGE'}: ${e.message.split('\n')[0]}`);
+		} finally {
+			st.inflight--;
+		}
+	};
+	/* unref: a test that fails before stop() must not keep node alive */
+	const timer = setInterval(() => { if (st.inflight < 16) one(); }, 10).unref();
+	let result;
+	const load = {
+		st,
+		async stop() {
+			clearInterval(timer);
+			if (!result) {
+				await waitUntil(() => st.inflight === 0, 10000, 'the load to drain');
+				busy = new Set();
+				result = { sent: st.sent, failed: st.failed, failures: st.failures.slice(0, 10) };
+			}
+			return result;
+		},
+	};
+	loads.push(load);
+	return load;
+}
+
+/* Loads still running when a test ends (it failed): stopped after it. */
+const loads = [];
+
+/* The Redis hash field of a plain contact (loc_binding_field). */
+const field = (reg) => `c:${reg.contact}`;
+const key = (c, reg) => `${c.prefix}:aor:${reg.user}@${reg.domain}`;
+
+/* How many of regs have their binding in Redis. */
+async function inRedis(c, regs) {
+	let n = 0;
+	for (const reg of regs)
+		n += Number(await c.redisCmd('HEXISTS', key(c, reg), field(reg))) === 1;
+	return n;
+}
+
+/* Registers n fresh AORs of one UA through edge. */
+async function registerMany(c, ua, edge, prefix, n) {
+	const regs = [];
+	for (let i = 0; i < n; i++) {
+		const reg = new Registration(ua, edge, `${prefix}${i}-${rand(3)}`);
+		await reg.register(600);
+		regs.push(reg);
+	}
+	return regs;
+}
+
+/* Every AOR of regs answers a MESSAGE through edge: returns how many do not. */
+async function unreachable(sender, edge, regs) {
+	let bad = 0;
+	for (const reg of regs) {
+		const r = await message(sender, edge, reg.user).catch(() => ({ status: 0 }));
+		bad += r.status !== 200;
+	}
+	return bad;
+}
+
+/* VmRSS of a process, in KiB. */
+function rssKiB(pid) {
+	const m = /VmRSS:\s+(\d+)/.exec(require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8'));
+	return m ? Number(m[1]) : 0;
+}
+
+function report(t, fault, fig) {
+	t.diagnostic(`fault: ${fault} | requests ${fig.sent} | failed ${fig.failed} | ` +
+		`bindings lost ${fig.lost} | recovery ${fig.recovery.toFixed(2)} s` +
+		(fig.extra ? ` | ${fig.extra}` : ''));
+}
+
+describe('70 redis faults', () => {
+	const a = cluster({ name: '70-host-a', edges: 1, cores: 2, redis: REDIS_KEYS });
+	const b = cluster({ name: '70-host-b', edges: 1, cores: 1, shareRedis: a, redis: REDIS_KEYS });
+	afterEach(async () => {
+		for (const l of loads.splice(0)) await l.stop().catch(() => {});
+	});
+
+	a.test('kill -9 of Redis, restarted empty: every binding is back within seconds', async (t) => {
+		const ua = await a.ua('kill-ua');
+		const regs = await registerMany(a, ua, a.edge(1), 'k', AORS);
+		await waitUntil(async () => (await inRedis(a, regs)) === AORS, 5000, 'the bindings in Redis');
+		const load = startLoad(await a.ua('kill-sender'), a.edge(1), regs);
+		await hold(500);
+		await a.restartRedis('SIGKILL');
+		const restarted = Date.now();
+		await waitUntil(async () => (await inRedis(a, regs)) === AORS, 10000,
+			`all ${AORS} bindings back in the restarted Redis`);
+		const recovery = (Date.now() - restarted) / 1000;
+		await hold(500);
+		const fig = await load.stop();
+		const lost = AORS - await inRedis(a, regs);
+		const bad = await unreachable(await a.ua('kill-check'), a.edge(1), regs);
+		report(t, 'Redis kill -9, restarted empty', { ...fig, lost, recovery });
+		a.addEvidence('load', JSON.stringify(fig));
+		assert.equal(lost, 0, 'bindings missing from Redis');
+		assert.equal(bad, 0, 'AORs unreachable after the restart');
+		assert.ok(fig.failed <= 2, `${fig.failed} of ${fig.sent} requests failed: ${fig.failures.join('; ')}`);
+		assert.ok(recovery < 5, `recovery took ${recovery} s`);
+		/* Host B, which never held these, learns them from Redis. */
+		const q = await new Registration(await b.ua('kill-q'), b.edge(1), regs[0].user).query();
+		assert.deepEqual(q.map((x) => x.uri), [regs[0].contact]);
+	});
+
+	a.test('SIGSTOP of Redis for 10 s: SIP goes on, memory stays bounded, Redis gets the writes', async (t) => {
+		const ua = await a.ua('stop-ua');
+		const regs = await registerMany(a, ua, a.edge(1), 's', AORS);
+		const leaving = regs.slice(0, 5);
+		const staying = regs.slice(5);
+		await waitUntil(async () => (await inRedis(a, regs)) === AORS, 5000, 'the bindings in Redis');
+		const cores = a.cores.map((k) => k.proc.pid);
+		const rss0 = cores.map(rssKiB);
+		const load = startLoad(await a.ua('stop-sender'), a.edge(1), staying);
+		await hold(300);
+		process.kill(a.redis.proc.pid, 'SIGSTOP');
+		const stopped = Date.now();
+		let added, rssMax = rss0.slice();
+		try {
+			/* writes once the cores hold Redis for down (so that none
+			 * is still on its way): new AORs, and removals */
+			await Promise.all(a.cores.map((k) => waitUntil(
+				() => /serving from shared memory/.test(k.proc.text(stopped)), 5000,
+				`${k.proc.name} to find Redis stalled`)));
+			added = await registerMany(a, ua, a.edge(1), 'n', 20);
+			for (const reg of leaving) await reg.unregister();
+			const until = stopped + 10000;
+			while (Date.now() < until) {
+				await hold(500);
+				rssMax = rssMax.map((m, i) => Math.max(m, rssKiB(cores[i])));
+			}
+		} finally {
+			process.kill(a.redis.proc.pid, 'SIGCONT');
+		}
+		const resumed = Date.now();
+		await waitUntil(async () => (await inRedis(a, added)) === added.length &&
+			(await inRedis(a, leaving)) === 0, 10000,
+			'the bindings added and removed during the stall, in Redis');
+		const recovery = (Date.now() - resumed) / 1000;
+		const fig = await load.stop();
+		const lost = AORS - leaving.length - await inRedis(a, staying);
+		const bad = await unreachable(await a.ua('stop-check'), a.edge(1), [...staying, ...added]);
+		const growth = Math.max(...rssMax.map((m, i) => m - rss0[i]));
+		report(t, 'Redis SIGSTOP 10 s', { ...fig, lost, recovery, extra: `core RSS growth ${growth} KiB` });
+		a.addEvidence('load', JSON.stringify(fig));
+		assert.equal(lost, 0, 'bindings missing from Redis');
+		assert.equal(bad, 0, 'AORs unreachable after the stall');
+		assert.ok(fig.failed <= 2, `${fig.failed} of ${fig.sent} requests failed: ${fig.failures.join('; ')}`);
+		/* bounded: max_pending commands at most (ASan quarantine adds ~20 MB) */
+		assert.ok(growth < 64 * 1024, `a core grew by ${growth} KiB during the stall`);
+		assert.ok(recovery < 5, `recovery took ${recovery} s`);
+	});
+
+	a.test('a binding removed on host B while host A was unsubscribed is not resurrected', async (t) => {
+		const ua = await a.ua('gone-ua');
+		const reg = new Registration(ua, a.edge(1), `gone-${rand(4)}`);
+		await reg.register(600);
+		const viaB = new Registration(await b.ua('gone-b'), b.edge(1), reg.user);
+		await waitUntil(async () => (await viaB.query()).length === 1, 5000, 'host B to see the binding');
+		/* Host A's cores stop; their Redis connections are cut, so the
+		 * invalidation of the removal never reaches them. */
+		const pids = a.cores.map((k) => k.proc.pid);
+		for (const pid of pids) process.kill(pid, 'SIGSTOP');
+		let resumed;
+		try {
+			const clients = String(await a.redisCmd('CLIENT', 'LIST')).split('\n');
+			for (const pid of pids) {
+				for (const line of clients.filter((l) => l.includes(`name=sipmesh-loc-${pid} `)))
+					await a.redisCmd('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)[1]);
+			}
+			const r = await viaB.send({ contacts: [`<${reg.contact}>`], expires: 0 });
+			assert.equal(r.status, 200, 'the removal through host B');
+			assert.equal(Number(await a.redisCmd('HEXISTS', key(a, reg), field(reg))), 0,
+				'the removal reached Redis');
+		} finally {
+			for (const pid of pids) process.kill(pid, 'SIGCONT');
+			resumed = Date.now();
+		}
+		await Promise.all(a.cores.map((k) => waitUntil(() => /reconciled/.test(k.proc.text(resumed)),
+			10000, `${k.proc.name} to reconcile with Redis`)));
+		const recovery = (Date.now() - resumed) / 1000;
+		const q = await new Registration(await a.ua('gone-q'), a.edge(1), reg.user).query();
+		const back = Number(await a.redisCmd('HEXISTS', key(a, reg), field(reg)));
+		const msg = await message(await a.ua('gone-sender'), a.edge(1), reg.user);
+		report(t, 'removal missed by an unsubscribed host', {
+			sent: 1, failed: 0, lost: 0, recovery, extra: `resurrected ${back + q.length}`,
+		});
+		assert.deepEqual(q, [], 'host A still lists the removed binding');
+		assert.equal(back, 0, 'the removed binding came back in Redis');
+		assert.notEqual(msg.status, 200, 'a MESSAGE through host A still reached the removed contact');
+	});
+});
