@@ -385,6 +385,47 @@ test_core_txn__stray_2xx_only_on_our_branch(void **state)
 	h_clear(h);
 }
 
+/* The edge hands back branch b's request: its flow (connection 7) is
+ * gone, or with ENV_F_DIAL_FAILED it could not be carried at all. */
+static void
+hand_back(struct harness *h, struct core_stx *s, int b, unsigned flags)
+{
+	struct core_ctx *x = s->br[b];
+	struct env e;
+
+	h_env(&e, 5081 + b);
+	e.type = ENV_CONN_CLOSED;
+	e.conn_id = 7;
+	e.flags = (uint8_t)flags;
+	e.msg = x->req;
+	e.len = x->req_len;
+	core_flow_failed(h->c, &e);
+}
+
+static void
+test_core_txn__failed_flow_answers_430(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "MESSAGE", 1);
+
+	hand_back(h, s, 0, 0);
+	assert_int_equal(count(h, "SIP/2.0 430"), 1);
+}
+
+static void
+test_core_txn__transport_error_goes_upstream_as_500(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 2);
+
+	hand_back(h, s, 0, ENV_F_DIAL_FAILED);
+	/* The other branch may still answer: nothing goes up yet. */
+	assert_int_equal(count(h, "SIP/2.0 5"), 0);
+	hand_back(h, s, 1, ENV_F_DIAL_FAILED);
+	/* RFC 3261 16.9 and 16.7: a 503 for each branch, 500 upstream. */
+	assert_int_equal(count(h, "SIP/2.0 500"), 1);
+}
+
 int
 main(void)
 {
@@ -403,6 +444,8 @@ main(void)
 		T(test_core_txn__timer_c_cancels_then_408),
 		T(test_core_txn__made_up_487_logged_with_call_id),
 		T(test_core_txn__stray_2xx_only_on_our_branch),
+		T(test_core_txn__failed_flow_answers_430),
+		T(test_core_txn__transport_error_goes_upstream_as_500),
 #undef T
 	};
 
