@@ -5,46 +5,36 @@
  */
 #include <errno.h>
 #include <osipparser2/osip_parser.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "core/core.h"
 #include "lib/log.h"
+#include "lib/sig.h"
 #include "rtpctl/rtpc.h"
 
-static struct core *core_g;
-static uv_signal_t sig_int, sig_term, sig_usr1;
+struct core_proc {
+	struct core *core;
+	struct sig_set sigs;
+};
 
 static void
-on_stop_signal(uv_signal_t *h, int signum)
+core_proc_stop(void *arg)
 {
-	log_notice(LOG_SYS_MAIN, "signal %d: stopping", signum);
-	core_stats_log(core_g);
-	core_stop(core_g);
-	uv_close((uv_handle_t *)&sig_int, NULL);
-	uv_close((uv_handle_t *)&sig_term, NULL);
-	uv_close((uv_handle_t *)&sig_usr1, NULL);
-	(void)h;
+	struct core_proc *p = arg;
+
+	core_stats_log(p->core);
+	core_stop(p->core);
+	sig_set_close(&p->sigs);
 }
 
 static void
-on_usr1(uv_signal_t *h, int signum)
+core_on_stats(void *arg)
 {
-	(void)h;
-	(void)signum;
-	core_stats_log(core_g);
-}
+	struct core_proc *p = arg;
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: sipmesh-core -c FILE -i ID [-l LEVEL]\n"
-			"       sipmesh-core -c FILE -L   (print the layout)\n");
-	exit(2);
+	core_stats_log(p->core);
 }
 
 /* The cluster's processes, one per line, for scripts (scripts/run.sh)
@@ -82,56 +72,53 @@ print_layout(const struct cfg *cfg)
 int
 main(int argc, char **argv)
 {
-	static struct cfg cfg;
-	const char *path = NULL, *level = NULL;
+	static struct cfg cfg;	/* large: keep it off the stack */
+	static struct core_proc proc;
+	struct cfg_args a;
 	char name[32];
 	uv_loop_t *loop = uv_default_loop();
-	int opt, id = 0, rc, layout = 0;
+	int rc;
 
-	while ((opt = getopt(argc, argv, "c:i:l:Lh")) != -1) {
-		switch (opt) {
-		case 'c': path = optarg; break;
-		case 'i': id = atoi(optarg); break;
-		case 'l': level = optarg; break;
-		case 'L': layout = 1; break;
-		default: usage();
-		}
-	}
-	if (path == NULL || (id <= 0 && !layout))
-		usage();
-	snprintf(name, sizeof(name), "core-%d", id);
-	if (layout) {
+	cfg_args_parse(&a, argc, argv,
+		       "usage: sipmesh-core -c FILE -i ID [-l LEVEL]\n"
+		       "       sipmesh-core -c FILE -L   (print the layout)\n",
+		       CFG_ARGS_LIST_ALL);
+	if (a.list) {
 		char err[512];
 
-		if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
+		if (cfg_load(&cfg, a.path, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
 		print_layout(&cfg);
 		return 0;
 	}
-	if (cfg_start(&cfg, name, path, level) != 0)
+	snprintf(name, sizeof(name), "core-%d", a.id);
+	if (cfg_start(&cfg, name, a.path, a.level) != 0)
 		return 1;
 	parser_init();
 
-	rc = core_new(&core_g, &cfg, id, loop);
+	rc = core_new(&proc.core, &cfg, a.id, loop);
 	if (rc != 0) {
-		log_err(LOG_SYS_MAIN, "cannot start core %d: %s", id,
+		log_err(LOG_SYS_MAIN, "cannot start core %d: %s", a.id,
 			strerror(-rc));
 		return 1;
 	}
-	uv_signal_init(loop, &sig_int);
-	uv_signal_init(loop, &sig_term);
-	uv_signal_init(loop, &sig_usr1);
-	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
-	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
-	uv_signal_start(&sig_usr1, on_usr1, SIGUSR1);
+	rc = sig_set_start(&proc.sigs, loop, name, core_proc_stop,
+			   core_on_stats, &proc);
+	if (rc != 0) {
+		log_err(LOG_SYS_MAIN, "signal handlers: %s", uv_strerror(rc));
+		core_proc_stop(&proc);
+		uv_run(loop, UV_RUN_DEFAULT);
+		core_free(proc.core);
+		return 1;
+	}
 	log_notice(LOG_SYS_MAIN, "sipmesh-core %d: ready on %s (%d edges, "
-		   "location %s%s)", id, cfg_core_find(&cfg, id)->ipc,
+		   "location %s%s)", a.id, cfg_core_find(&cfg, a.id)->ipc,
 		   cfg.n_edges, cfg.redis[0] ? "redis " : "shm ",
 		   cfg.redis[0] ? cfg.redis : cfg.shm_name);
 	uv_run(loop, UV_RUN_DEFAULT);
-	core_free(core_g);
+	core_free(proc.core);
 	uv_loop_close(loop);
 	return 0;
 }

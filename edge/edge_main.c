@@ -117,7 +117,7 @@ main(int argc, char **argv)
 	uv_loop_t loop;
 	int rc, status = 1;
 
-	cfg_args_parse(&a, argc, argv, edge_usage, 1);
+	cfg_args_parse(&a, argc, argv, edge_usage, CFG_ARGS_LIST);
 	if (cfg_start(&cfg, "sipmesh-edge", a.path, a.level) != 0)
 		return 1;
 	me = cfg_edge_find(&cfg, a.id);

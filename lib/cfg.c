@@ -470,12 +470,12 @@ fail:
 
 void
 cfg_args_parse(struct cfg_args *a, int argc, char **argv, const char *usage,
-	       int with_list)
+	       unsigned flags)
 {
 	int opt;
 
 	memset(a, 0, sizeof(*a));
-	while ((opt = getopt(argc, argv, with_list ? "c:i:l:Lh" : "c:i:l:h")) != -1) {
+	while ((opt = getopt(argc, argv, flags ? "c:i:l:Lh" : "c:i:l:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			a->path = optarg;
@@ -493,7 +493,8 @@ cfg_args_parse(struct cfg_args *a, int argc, char **argv, const char *usage,
 			goto usage;
 		}
 	}
-	if (a->path && a->id > 0 && optind == argc)
+	if (a->path && optind == argc &&
+	    (a->id > 0 || (a->list && (flags & CFG_ARGS_LIST_ALL))))
 		return;
 	opt = 0;
 usage:

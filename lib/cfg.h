@@ -134,18 +134,24 @@ int cfg_start(struct cfg *c, const char *procname, const char *path,
 struct cfg_args {
 	const char *path;	/* -c FILE, borrowed from argv */
 	const char *level;	/* -l LEVEL, or NULL */
-	int id;			/* -i ID, at least 1 */
+	int id;			/* -i ID, at least 1 (0 with a -L that
+				   needs none) */
 	int list;		/* -L: print something and exit */
 };
 
+#define CFG_ARGS_LIST		0x1	/* -L allowed, with -i */
+#define CFG_ARGS_LIST_ALL	0x2	/* -L allowed, -i not needed: it
+					   lists the whole cluster */
+
 /*
- * Reads argv into *a; with_list allows -L.  On -h, or a command line
- * without -c and a positive -i or with anything else, prints usage
+ * Reads argv into *a; flags (CFG_ARGS_*, or 0) say whether -L is
+ * allowed.  On -h, or a command line without -c and a positive -i
+ * (unless -L needs none) or with anything else, prints usage
  * (borrowed; the levels follow it) on stderr and exits, with status 0
  * or 2: nothing is running yet that would need a cleanup.
  */
 void cfg_args_parse(struct cfg_args *a, int argc, char **argv,
-		    const char *usage, int with_list);
+		    const char *usage, unsigned flags);
 
 /* Returns the instance with that id, or NULL. */
 const struct cfg_edge *cfg_edge_find(const struct cfg *c, int id);

@@ -1,8 +1,8 @@
 /*
  * sig.c - SIGINT, SIGTERM and SIGUSR1 on a libuv loop, see sig.h.
  *
- * Shared so that the edge and rtpctl, which start, tell apart and
- * close the same three handles the same way, cannot drift apart.
+ * Shared so that the edge, the core and rtpctl, which start, tell apart
+ * and close the same three handles the same way, cannot drift apart.
  */
 #include "lib/sig.h"
 #include "lib/log.h"
