@@ -157,7 +157,7 @@ int
 digest_response_check(const struct digest_creds *c, const char *ha1,
 		      const char *method, size_t method_len)
 {
-	char want[DIGEST_HEX_MAX];
+	char want[DIGEST_HEX_MAX], got[DIGEST_HEX_MAX];
 	size_t n = digest_alg_hexlen(c->alg);
 	int rc;
 
@@ -168,19 +168,15 @@ digest_response_check(const struct digest_creds *c, const char *ha1,
 			     &c->nonce, &c->nc, &c->cnonce, want);
 	if (rc < 0)
 		return rc;
-	/* Clients may send upper-case hex; ours is lower-case. */
 	if (c->response.len != n)
 		return -EACCES;
-	for (size_t i = 0; i < n; i++)
+	/* Clients may send upper-case hex; ours is lower-case. */
+	for (size_t i = 0; i < n; i++) {
 		if (hex_nibble(c->response.s[i]) < 0)
 			return -EACCES;
-	{
-		char got[DIGEST_HEX_MAX];
-
-		for (size_t i = 0; i < n; i++)
-			got[i] = (char)tolower((unsigned char)c->response.s[i]);
-		return CRYPTO_memcmp(got, want, n) ? -EACCES : 0;
+		got[i] = (char)tolower((unsigned char)c->response.s[i]);
 	}
+	return CRYPTO_memcmp(got, want, n) ? -EACCES : 0;
 }
 
 /* --- parsing ------------------------------------------------------- */
