@@ -204,16 +204,21 @@ core_dest_is_infra(const struct core *c, int transport,
 		   const union env_sa *sa)
 {
 	union env_sa d = *sa;
-	int stream = env_transport_is(transport, ENV_TP_STREAM), local;
+	int stream = env_transport_is(transport, ENV_TP_STREAM), local = -1;
 
 	core_sa_normalise(&d);
-	local = core_sa_is_local(c, &d);
 	for (int i = 0; i < c->n_infra; i++) {
 		const struct core_infra *x = &c->infra[i];
 
 		if (x->stream != stream || env_sa_port(&x->sa) != env_sa_port(&d))
 			continue;
-		if ((x->local && local) || core_sa_addr_eq(&x->sa, &d))
+		if (core_sa_addr_eq(&x->sa, &d))
+			return 1;
+		/* The walk over this host's addresses only when a port
+		 * matched: most sends match none. */
+		if (x->local && local < 0)
+			local = core_sa_is_local(c, &d);
+		if (x->local && local)
 			return 1;
 	}
 	return 0;
