@@ -14,21 +14,16 @@
  * the values live as long as a dialog.  Cost: one HMAC per Via pushed,
  * per Record-Route written, per response and per routed request.
  *
- * The key: [cluster] secret hashed when set (the same on every host),
- * else 32 random bytes in run_dir/flow.key made by the first core of a
- * host and read by the others.
+ * The key: the cluster's signing key (lib/key.h), the same on every
+ * host that shares [cluster] secret.
  */
 #include "core/core_int.h"
+#include "lib/key.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #define CORE_RR_PARAM "smsig"
 
@@ -161,40 +156,5 @@ core_flow_parse(const char *user, struct core_leg *l)
 int
 core_key_load(struct core *c)
 {
-	char path[CFG_PATH_LEN + 16];
-	ssize_t n = 0;
-	int fd;
-
-	if (c->cfg->secret[0]) {
-		SHA256((const unsigned char *)c->cfg->secret,
-		       strlen(c->cfg->secret), c->key);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "%s/flow.key", c->cfg->run_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd >= 0) {
-		unsigned char k[sizeof(c->key)];
-
-		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k) ||
-		    write(fd, k, sizeof(k)) != (ssize_t)sizeof(k)) {
-			close(fd);
-			unlink(path);
-			return -EIO;
-		}
-		close(fd);
-	} else if (errno != EEXIST) {
-		return -errno;
-	}
-	/* Another core may be writing it right now: retry briefly. */
-	for (int i = 0; i < 100; i++) {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return -errno;
-		n = read(fd, c->key, sizeof(c->key));
-		close(fd);
-		if (n == (ssize_t)sizeof(c->key))
-			return 0;
-		usleep(10000);
-	}
-	return -EIO;
+	return key_load(c->cfg, KEY_USE_SIGN, c->key);
 }

@@ -62,7 +62,8 @@ struct cfg {
 	/* [cluster] */
 	char run_dir[CFG_PATH_LEN];	/* default home of ipc endpoints */
 	char secret[128];		/* keys flow tokens; empty: a random
-					   key kept in run_dir/flow.key */
+					   key kept in run_dir/cluster.key
+					   (lib/key.h) */
 	int n_edges_wanted, n_cores_wanted;
 
 	/* [log] */

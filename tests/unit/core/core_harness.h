@@ -1,6 +1,6 @@
 /*
  * core_harness.h - a real sipmesh-core (core_new: location store in
- * shared memory, flow key, nanomsg links) on a private run_dir, with
+ * shared memory, cluster key, nanomsg links) on a private run_dir, with
  * the test standing in for its edge: a real link bound where edge 1
  * listens captures every envelope the core sends.  Time is the test's:
  * the core's clock is replaced by one the test steps, and timers are
