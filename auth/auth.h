@@ -20,6 +20,7 @@
 #define SM_AUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 
 #include "lib/digest.h"
@@ -77,5 +78,62 @@ typedef void (*auth_account_cb)(void *arg, const char *realm,
  */
 int auth_account_list(redisContext *r, const char *prefix, const char *realm,
 		      auth_account_cb cb, void *arg);
+
+/*
+ * KwikyKonf guests: accounts nobody stores, the TURN REST API pattern
+ * (draft-uberti-behave-turn-rest-00).  The edge's HTTP server hands a
+ * page credentials for a guest address the edge picks:
+ *   username  "<expiry>:guest.<room>.<id>"  (expiry: seconds since the
+ *             epoch; id: AUTH_GUEST_ID_LEN random [a-z0-9])
+ *   password  base64url(HMAC-SHA256(guest key, username)), no padding
+ * and any core recomputes the password from the username, so no state
+ * is shared.  The guest key is key_load(cfg, KEY_USE_GUEST) (lib/key.h).
+ * A guest may use only its own address and its room's addresses
+ * ("conf.<room>" and "conf.<room>.<tag>", the pass-phrase rooms).
+ */
+#define AUTH_GUEST_ROOM_MAX	32
+#define AUTH_GUEST_ID_LEN	10
+#define AUTH_GUEST_USER_MAX	(6 + AUTH_GUEST_ROOM_MAX + 1 + AUTH_GUEST_ID_LEN)
+#define AUTH_GUEST_NAME_MAX	(20 + 1 + AUTH_GUEST_USER_MAX)
+#define AUTH_GUEST_PASS_LEN	43	/* base64url of 32 bytes */
+
+struct auth_guest {
+	char user[AUTH_GUEST_USER_MAX + 1];	/* "guest.<room>.<id>" */
+	char username[AUTH_GUEST_NAME_MAX + 1];	/* the digest username */
+	char password[AUTH_GUEST_PASS_LEN + 1];
+	int64_t expires;			/* seconds since the epoch */
+};
+
+/* Whether room is 1..AUTH_GUEST_ROOM_MAX of [a-z0-9_-] (KwikyKonf's
+ * room names). */
+int auth_guest_room_valid(const char *room, size_t len);
+
+/*
+ * Mints credentials for a new guest of room, valid for ttl_s seconds
+ * from now, into *g; the id comes from getrandom(2).  Returns 0,
+ * -EINVAL for a bad room or ttl, -EIO when no random bytes came.
+ */
+int auth_guest_mint(const unsigned char *key, const char *room, size_t len,
+		    int64_t now, int ttl_s, struct auth_guest *g);
+
+/*
+ * Checks a digest username of guest shape at time now.  On 0, *user is
+ * the "guest.<room>.<id>" part (a slice of username) and password
+ * (AUTH_GUEST_PASS_LEN + 1 bytes) holds the password the edge gave for
+ * it, from which the caller computes HA1 with digest_ha1().  Returns
+ * -EINVAL when username is not of guest shape (an ordinary account),
+ * -EKEYEXPIRED when its expiry has passed.
+ */
+int auth_guest_check(const unsigned char *key, const char *username,
+		     size_t len, int64_t now, struct digest_str *user,
+		     char *password);
+
+/*
+ * Whether guest (a "guest.<room>.<id>" user) may register or send as
+ * the user part aor: its own address, "conf.<room>" or
+ * "conf.<room>.<tag>".
+ */
+int auth_guest_may_use(const struct digest_str *guest, const char *aor,
+		       size_t len);
 
 #endif
