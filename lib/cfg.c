@@ -346,6 +346,51 @@ cfg_split_domains(struct cfg *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether a nanomsg endpoint stays on this host (ipc files in the 0700
+ * run_dir, or inproc). */
+static int
+cfg_endpoint_local(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;
+}
+
+/*
+ * Envelopes between hosts are authenticated with a key derived from
+ * [cluster] secret (lib/link.h); without a secret every host has its
+ * own random key and nothing would verify, so an endpoint off the host
+ * needs one.  rtpctl's commands are not authenticated: it serves the
+ * cores of its own host only.
+ */
+static int
+cfg_check_endpoints(const struct cfg *c, char *err, size_t errlen)
+{
+	const char *off = NULL;
+
+	for (int i = 0; i < c->n_edges && !off; i++)
+		if (!cfg_endpoint_local(c->edges[i].ipc))
+			off = c->edges[i].ipc;
+	for (int i = 0; i < c->n_cores && !off; i++)
+		if (!cfg_endpoint_local(c->cores[i].ipc))
+			off = c->cores[i].ipc;
+	if (off && c->secret[0] == '\0') {
+		snprintf(err, errlen, "%s: ipc %s reaches other hosts: set "
+			 "[cluster] secret (the same on every host)", c->path,
+			 off);
+		return -EINVAL;
+	}
+	for (const char *u = c->rtpctl_ipc; *u; ) {
+		u += strspn(u, " \t");
+		if (*u && !cfg_endpoint_local(u)) {
+			snprintf(err, errlen, "%s [rtpctl] ipc: rtpctl serves "
+				 "the cores of its own host (ipc://) only",
+				 c->path);
+			return -EINVAL;
+		}
+		u += strcspn(u, " \t");
+	}
+	return 0;
+}
+
 int
 cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 {
@@ -460,7 +505,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			}
 		}
 	}
-	if (cfg_split_domains(c, err, errlen) != 0)
+	if (cfg_split_domains(c, err, errlen) != 0 ||
+	    cfg_check_endpoints(c, err, errlen) != 0)
 		goto fail;
 	rc = 0;
 fail:
