@@ -27,6 +27,7 @@
 
 #define CORE_KEY_MAX 200
 #define CORE_MAX_BRANCHES 32	/* forks plus the CANCELs sent to them */
+#define CORE_RETRY_AFTER "5"	/* seconds, in the 503s the core makes up */
 
 /* A transaction's entry in its table (lib/htab.h), keyed by a string;
  * embedded first in stx and ctx. */

@@ -377,6 +377,11 @@ core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
 		snprintf(w, sizeof(w), "399 sipmesh \"%.250s\"", warning);
 		osip_message_set_header(r, "Warning", w);
 	}
+	/* A 503 the cluster makes up is its own momentary lack (no media
+	 * relay, overload): tell the client when to try again (RFC 3261
+	 * 21.5.4) rather than let it fail over blindly. */
+	if (code == 503)
+		osip_message_set_header(r, "Retry-After", CORE_RETRY_AFTER);
 	core_stx_respond(s, r);
 }
 
