@@ -234,7 +234,7 @@ core_stats_log(struct core *c)
 		   "registers %llu (ok %llu, failed %llu) retrans %llu "
 		   "stateless %llu timeouts %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
-		   "not-sent-to-self %llu envelopes-forged %llu "
+		   "not-sent-to-self %llu overloaded %llu envelopes-forged %llu "
 		   "envelopes-stale %llu envelopes-replayed %llu",
 		   (unsigned long long)s->rx_requests,
 		   (unsigned long long)s->rx_responses,
@@ -253,6 +253,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->resp_forged,
 		   (unsigned long long)s->route_refused,
 		   (unsigned long long)s->ack_stray,
-		   (unsigned long long)s->tx_infra, ls.rx_forged, ls.rx_stale,
+		   (unsigned long long)s->tx_infra,
+		   (unsigned long long)s->overload, ls.rx_forged, ls.rx_stale,
 		   ls.rx_replayed);
 }

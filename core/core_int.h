@@ -48,6 +48,7 @@ struct core_stats {
 	uint64_t route_refused;	/* in-dialog requests without our signed Route */
 	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
 	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
+	uint64_t overload;	/* requests refused: max_transactions reached */
 };
 
 /* One of the cluster's own addresses (core_infra.c). */

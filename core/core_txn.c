@@ -163,8 +163,13 @@ core_stx_find(struct core *c, const osip_message_t *req, int as_invite)
 struct core_stx *
 core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 {
-	struct core_stx *s = calloc(1, sizeof(*s));
+	struct core_stx *s;
 
+	if (c->st.stx_live >= (uint64_t)c->cfg->max_transactions) {
+		c->st.overload++;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0 ||
@@ -377,11 +382,6 @@ core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
 		snprintf(w, sizeof(w), "399 sipmesh \"%.250s\"", warning);
 		osip_message_set_header(r, "Warning", w);
 	}
-	/* A 503 the cluster makes up is its own momentary lack (no media
-	 * relay, overload): tell the client when to try again (RFC 3261
-	 * 21.5.4) rather than let it fail over blindly. */
-	if (code == 503)
-		osip_message_set_header(r, "Retry-After", CORE_RETRY_AFTER);
 	core_stx_respond(s, r);
 }
 

@@ -70,6 +70,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("proxy", "t4_ms", t4_ms, "5000", 10, 60000),
 	I("proxy", "timer_c_s", timer_c_s, "180", 1, 3600),
 	I("proxy", "max_forwards", max_forwards, "70", 1, 255),
+	I("proxy", "max_transactions", max_transactions, "300000", 1,
+	  10000000),
 	B("proxy", "record_route", record_route, "yes"),
 	B("proxy", "media", media, "no"),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
