@@ -128,6 +128,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
 	lc.max_bindings = cfg->max_bindings;
+	lc.init_wait_ms = cfg->init_wait_ms;
 	lc.prefix = cfg->redis_prefix;
 	lc.aor_ttl = cfg->max_expires;
 	lc.redis_timeout_ms = cfg->redis_timeout_ms;

@@ -78,6 +78,9 @@ loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
 		loc_redis_sink(&l->redis, &l->sink);
 		if (l->shm.created)
 			loc_redis_load(&l->redis, time(NULL));
+		else if (l->shm.orphan)
+			/* bindings may have changed elsewhere since */
+			l->redis.need_full = 1;
 		loc_redis_start(&l->redis);
 	}
 	if (l->shm.created)

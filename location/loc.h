@@ -79,6 +79,9 @@ struct loc_config {
 				   left to the dirty set [4096] */
 	int redis_dirty_max;	/* AORs remembered as unsent; past it the
 				   whole store is reconciled [10000] */
+	int init_wait_ms;	/* how long a process waits for the live
+				   process loading the shared store [120000];
+				   a loader that dies is taken over at once */
 };
 
 struct loc;

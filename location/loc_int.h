@@ -17,7 +17,7 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 3
+#define LOC_SHM_VERSION 4
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 enum loc_slot_kind {
@@ -83,6 +83,10 @@ struct loc_shm_hdr {
 	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
 	pthread_mutex_t free_lock;	/* guards free_head */
 	uint32_t free_head;
+	int32_t creator_pid;	/* who formats and loads it, then keeps it
+				   (atomic; 0: not recorded yet) */
+	uint64_t creator_start;	/* that process's start time: a reused pid
+				   is another process */
 };
 
 /* A process's view of the segment. */
@@ -97,6 +101,8 @@ struct loc_shm {
 	uint64_t rc_buckets;	/* debug: AOR buckets remove_conn locked */
 	int aor_ttl;
 	int created;		/* this process created (and must load) it */
+	int orphan;		/* attached to a finished segment whose
+				   creator is gone: reconcile with Redis */
 };
 
 /*
