@@ -84,6 +84,7 @@ struct rconn {
 	int pending;			/* user commands on ac */
 	uint64_t progress_ms;		/* last reply, or first of pending */
 	uint64_t state_ms;		/* when state was entered */
+	uint64_t sub_ms;		/* last SUBSCRIBE sent */
 	uint64_t retry_ms;		/* next attempt, while DOWN */
 	int backoff_ms;
 	int down_logged;		/* a failure was logged since UP */
@@ -298,6 +299,7 @@ rconn_on_message(redisAsyncContext *ac, void *reply, void *priv)
 static int
 rconn_sub_send(struct rconn *c, struct rconn_sub *s)
 {
+	c->sub_ms = uv_now(c->loop);
 	return redisAsyncCommand(c->sub, rconn_on_message, s, "SUBSCRIBE %s",
 				 s->channel) == REDIS_OK ? 0 : -EIO;
 }
@@ -355,6 +357,12 @@ rconn_on_tick(uv_timer_t *t)
 		if (c->pending > 0 &&
 		    now - c->progress_ms >= (uint64_t)c->timeout_ms) {
 			snprintf(why, sizeof(why), "a command got no reply "
+				 "within %d ms", c->timeout_ms);
+			rconn_drop(c, NULL, why);
+		} else if (c->sub && c->sub_ok < c->nsubs &&
+			   now - c->sub_ms >= (uint64_t)c->timeout_ms) {
+			/* a subscription added while up, unconfirmed */
+			snprintf(why, sizeof(why), "no answer to SUBSCRIBE "
 				 "within %d ms", c->timeout_ms);
 			rconn_drop(c, NULL, why);
 		}

@@ -177,9 +177,8 @@ on_message(void *priv, const char *channel, const char *msg, size_t len)
 {
 	struct fix *f = priv;
 
-	assert_string_equal(channel, "rc-test");
 	f->msgs++;
-	snprintf(f->msg, sizeof(f->msg), "%.*s", (int)len, msg);
+	snprintf(f->msg, sizeof(f->msg), "%s %.*s", channel, (int)len, msg);
 }
 
 static void
@@ -243,16 +242,28 @@ test_rconn__up_reply_down_and_back_after_restart(void **state)
 	assert_string_equal(f->last, "v1");
 	assert_int_equal(rconn_pending(f->c), 0);
 
+	/* Commands written to a Redis that just died: EPIPE at worst, the
+	 * process lives (SIGPIPE ignored) and each callback gets NULL. */
+	signal(SIGPIPE, SIG_DFL);
+	rconn_free(f->c);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_int_equal(f->ups, 1);
+	assert_ptr_equal(signal(SIGPIPE, SIG_IGN), SIG_IGN);
+	assert_true(run_until(f, ups_are, (void *)2));
 	srv_stop(&f->srv, SIGKILL);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rconn_command(f->c, on_reply, f, "SET k %d",
+					       i), 0);
 	assert_true(run_until(f, downs_are, (void *)1));
+	assert_int_equal(f->nulls, 50);
 	assert_false(rconn_up(f->c));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), -EAGAIN);
 
 	srv_start(&f->srv, f->srv.port);
-	assert_true(run_until(f, ups_are, (void *)2));
+	assert_true(run_until(f, ups_are, (void *)3));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k v2"), 0);
 	assert_int_equal(rconn_command(f->c, on_reply, f, "GET k"), 0);
-	assert_true(run_until(f, replies_are, (void *)4));
+	assert_true(run_until(f, replies_are, (void *)54));
 	assert_string_equal(f->last, "v2");
 	assert_int_equal(f->downs, 1);
 }
@@ -366,11 +377,25 @@ test_rconn__max_pending_is_eagain(void **state)
 	assert_true(rconn_up(f->c));
 }
 
+/* Redis counts a subscriber of channel arg (PUBSUB NUMSUB). */
+static int
+subscribers_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = redisCommand(c, "PUBSUB NUMSUB %s", (char *)arg);
+	int n = r && r->elements == 2 ? (int)r->element[1]->integer : -1;
+
+	freeReplyObject(r);
+	redisFree(c);
+	return n == 1;
+}
+
 static void
-publish(struct fix *f, const char *msg)
+publish(struct fix *f, const char *chan, const char *msg)
 {
 	redisContext *c = srv_client(f->srv.port);
-	redisReply *r = redisCommand(c, "PUBLISH rc-test %s", msg);
+	redisReply *r = redisCommand(c, "PUBLISH %s %s", chan, msg);
 
 	assert_non_null(r);
 	assert_int_equal(r->integer, 1);	/* one subscriber: ours */
@@ -388,9 +413,15 @@ test_rconn__subscription_renewed_after_restart(void **state)
 	assert_int_equal(rconn_subscribe(f->c, "rc-test", on_message, f), 0);
 	/* up means subscribed: a publish right away is seen */
 	assert_true(run_until(f, ups_are, (void *)1));
-	publish(f, "one two");
+	publish(f, "rc-test", "one two");
 	assert_true(run_until(f, msgs_are, (void *)1));
-	assert_string_equal(f->msg, "one two");
+	assert_string_equal(f->msg, "rc-test one two");
+	/* one more channel, while up */
+	assert_int_equal(rconn_subscribe(f->c, "rc-more", on_message, f), 0);
+	assert_true(run_until(f, subscribers_are, "rc-more"));
+	publish(f, "rc-more", "x");
+	assert_true(run_until(f, msgs_are, (void *)2));
+	assert_string_equal(f->msg, "rc-more x");
 	/* commands still work beside the subscription */
 	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
 	assert_true(run_until(f, replies_are, (void *)1));
@@ -399,9 +430,12 @@ test_rconn__subscription_renewed_after_restart(void **state)
 	assert_true(run_until(f, downs_are, (void *)1));
 	srv_start(&f->srv, f->srv.port);
 	assert_true(run_until(f, ups_are, (void *)2));
-	publish(f, "three");
-	assert_true(run_until(f, msgs_are, (void *)2));
-	assert_string_equal(f->msg, "three");
+	publish(f, "rc-test", "three");
+	assert_true(run_until(f, msgs_are, (void *)3));
+	assert_string_equal(f->msg, "rc-test three");
+	publish(f, "rc-more", "four");
+	assert_true(run_until(f, msgs_are, (void *)4));
+	assert_string_equal(f->msg, "rc-more four");
 }
 
 static void
