@@ -84,9 +84,11 @@ struct rconn {
 	int pending;			/* user commands on ac */
 	uint64_t progress_ms;		/* last reply, or first of pending */
 	uint64_t state_ms;		/* when state was entered */
+	uint64_t sub_ms;		/* last SUBSCRIBE sent */
 	uint64_t retry_ms;		/* next attempt, while DOWN */
 	int backoff_ms;
 	int down_logged;		/* a failure was logged since UP */
+	unsigned long failures;
 	char why[160];			/* the reason logged last */
 	int closing;
 	uv_timer_t tick;
@@ -98,6 +100,14 @@ static int
 rconn_copy(char *dst, size_t cap, const char *src)
 {
 	return snprintf(dst, cap, "%s", src ? src : "") >= (int)cap ? -E2BIG : 0;
+}
+
+int
+rconn_backoff_next(int cur_ms, int max_ms)
+{
+	int next = cur_ms > max_ms / 2 ? max_ms : cur_ms * 2;
+
+	return next < RCONN_BACKOFF_MIN_MS ? RCONN_BACKOFF_MIN_MS : next;
 }
 
 /*
@@ -117,11 +127,11 @@ rconn_drop(struct rconn *c, const redisAsyncContext *gone, const char *why)
 		return;
 	c->ac = c->sub = NULL;
 	c->state = RCONN_DOWN;
+	c->failures++;
 	c->state_ms = now;
 	c->pending = 0;
 	c->retry_ms = now + (uint64_t)c->backoff_ms;
-	c->backoff_ms = c->backoff_ms * 2 > c->backoff_max_ms ?
-			c->backoff_max_ms : c->backoff_ms * 2;
+	c->backoff_ms = rconn_backoff_next(c->backoff_ms, c->backoff_max_ms);
 	if (was_up || !c->down_logged || strcmp(c->why, why) != 0) {
 		log_warn(c->log_sys, "redis %s:%d (%s): %s; retrying (back-off "
 			 "up to %d ms)", c->host, c->port, c->name, why,
@@ -289,6 +299,7 @@ rconn_on_message(redisAsyncContext *ac, void *reply, void *priv)
 static int
 rconn_sub_send(struct rconn *c, struct rconn_sub *s)
 {
+	c->sub_ms = uv_now(c->loop);
 	return redisAsyncCommand(c->sub, rconn_on_message, s, "SUBSCRIBE %s",
 				 s->channel) == REDIS_OK ? 0 : -EIO;
 }
@@ -346,6 +357,12 @@ rconn_on_tick(uv_timer_t *t)
 		if (c->pending > 0 &&
 		    now - c->progress_ms >= (uint64_t)c->timeout_ms) {
 			snprintf(why, sizeof(why), "a command got no reply "
+				 "within %d ms", c->timeout_ms);
+			rconn_drop(c, NULL, why);
+		} else if (c->sub && c->sub_ok < c->nsubs &&
+			   now - c->sub_ms >= (uint64_t)c->timeout_ms) {
+			/* a subscription added while up, unconfirmed */
+			snprintf(why, sizeof(why), "no answer to SUBSCRIBE "
 				 "within %d ms", c->timeout_ms);
 			rconn_drop(c, NULL, why);
 		}
@@ -413,6 +430,12 @@ int
 rconn_pending(const struct rconn *c)
 {
 	return c ? c->pending : 0;
+}
+
+unsigned long
+rconn_failures(const struct rconn *c)
+{
+	return c ? c->failures : 0;
 }
 
 void *

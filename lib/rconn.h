@@ -38,6 +38,10 @@ struct rconn_config {
 
 #define RCONN_BACKOFF_MIN_MS 100
 
+/* The reconnect delay after cur_ms: doubled, capped at max_ms, at
+ * least RCONN_BACKOFF_MIN_MS. */
+int rconn_backoff_next(int cur_ms, int max_ms);
+
 /*
  * Fills *rc from the [redis] section of cfg (address, user, password,
  * timeout_ms, backoff_max_ms, max_pending), with name and log_sys;
@@ -70,6 +74,9 @@ int rconn_up(const struct rconn *c);
 
 /* Commands in flight (sent, reply not yet delivered). */
 int rconn_pending(const struct rconn *c);
+
+/* Failed attempts and link failures since rconn_new. */
+unsigned long rconn_failures(const struct rconn *c);
 
 /* The arg given to rconn_new, from the ac a command callback got. */
 void *rconn_arg(const redisAsyncContext *ac);

@@ -21,6 +21,7 @@
 #include "auth/auth.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "tests/unit/loop_test.h"
 #include "tests/unit/redis_test.h"
 
 struct fix {
@@ -69,46 +70,17 @@ fix_teardown(void **state)
 	return 0;
 }
 
-typedef int (*cond_fn)(struct fix *f, void *arg);
-
-struct wait {
-	struct fix *f;
-	cond_fn cond;
-	void *arg;
-	uint64_t until;
-	int ok;
-};
-
-static void
-wait_tick(uv_timer_t *t)
+static int
+run_until(struct fix *f, loop_cond_fn cond, void *arg)
 {
-	struct wait *w = t->data;
-
-	w->ok = w->cond(w->f, w->arg);
-	if (w->ok || uv_now(t->loop) >= w->until)
-		uv_stop(t->loop);
+	return loop_run_until(&f->loop, cond, f, arg, DEADLINE_MS);
 }
 
 static int
-run_until(struct fix *f, cond_fn cond, void *arg)
+up_is(void *ctx, void *arg)
 {
-	struct wait w = { f, cond, arg, 0, 0 };
-	uv_timer_t t;
+	struct fix *f = ctx;
 
-	uv_update_time(&f->loop);
-	w.until = uv_now(&f->loop) + DEADLINE_MS;
-	uv_timer_init(&f->loop, &t);
-	t.data = &w;
-	uv_timer_start(&t, wait_tick, 0, 5);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&t, NULL);
-	uv_run(&f->loop, UV_RUN_NOWAIT);
-	return w.ok;
-}
-
-static int
-up_is(struct fix *f, void *arg)
-{
 	struct auth_store_stats st;
 
 	auth_store_stats(f->s, &st);
@@ -116,14 +88,18 @@ up_is(struct fix *f, void *arg)
 }
 
 static int
-calls_are(struct fix *f, void *arg)
+calls_are(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
+
 	return f->calls >= (int)(intptr_t)arg;
 }
 
 static int
-invalidations_are(struct fix *f, void *arg)
+invalidations_are(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
+
 	struct auth_store_stats st;
 
 	auth_store_stats(f->s, &st);

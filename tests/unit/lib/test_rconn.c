@@ -20,6 +20,7 @@
 
 #include "lib/log.h"
 #include "lib/rconn.h"
+#include "tests/unit/loop_test.h"
 #include "tests/unit/redis_test.h"
 
 struct fix {
@@ -96,79 +97,48 @@ log_read(struct fix *f)
 	return f->log;
 }
 
-/* ---- running the loop until a condition holds */
-
-typedef int (*cond_fn)(struct fix *f, void *arg);
-
-struct wait {
-	struct fix *f;
-	cond_fn cond;
-	void *arg;
-	uint64_t until;
-	int ok;
-};
-
-static void
-wait_tick(uv_timer_t *t)
+static int
+run_until(struct fix *f, loop_cond_fn cond, void *arg)
 {
-	struct wait *w = t->data;
-
-	w->ok = w->cond(w->f, w->arg);
-	if (w->ok || uv_now(t->loop) >= w->until)
-		uv_stop(t->loop);
+	return loop_run_until(&f->loop, cond, f, arg, DEADLINE_MS);
 }
 
 static int
-run_for(struct fix *f, cond_fn cond, void *arg, int ms)
+ups_are(void *ctx, void *arg)
 {
-	struct wait w = { f, cond, arg, 0, 0 };
-	uv_timer_t t;
+	struct fix *f = ctx;
 
-	uv_update_time(&f->loop);
-	w.until = uv_now(&f->loop) + (uint64_t)ms;
-	uv_timer_init(&f->loop, &t);
-	t.data = &w;
-	uv_timer_start(&t, wait_tick, 0, 5);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&t, NULL);
-	uv_run(&f->loop, UV_RUN_NOWAIT);
-	return w.ok;
-}
-
-static int
-run_until(struct fix *f, cond_fn cond, void *arg)
-{
-	return run_for(f, cond, arg, DEADLINE_MS);
-}
-
-static int
-ups_are(struct fix *f, void *arg)
-{
 	return f->ups >= (int)(intptr_t)arg;
 }
 
 static int
-downs_are(struct fix *f, void *arg)
+downs_are(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
+
 	return f->downs >= (int)(intptr_t)arg;
 }
 
 static int
-replies_are(struct fix *f, void *arg)
+replies_are(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
+
 	return f->replies + f->nulls >= (int)(intptr_t)arg;
 }
 
 static int
-msgs_are(struct fix *f, void *arg)
+msgs_are(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
+
 	return f->msgs >= (int)(intptr_t)arg;
 }
 
 static int
-never(struct fix *f, void *arg)
+never(void *ctx, void *arg)
 {
-	(void)f;
+	(void)ctx;
 	(void)arg;
 	return 0;
 }
@@ -207,9 +177,8 @@ on_message(void *priv, const char *channel, const char *msg, size_t len)
 {
 	struct fix *f = priv;
 
-	assert_string_equal(channel, "rc-test");
 	f->msgs++;
-	snprintf(f->msg, sizeof(f->msg), "%.*s", (int)len, msg);
+	snprintf(f->msg, sizeof(f->msg), "%s %.*s", channel, (int)len, msg);
 }
 
 static void
@@ -273,16 +242,28 @@ test_rconn__up_reply_down_and_back_after_restart(void **state)
 	assert_string_equal(f->last, "v1");
 	assert_int_equal(rconn_pending(f->c), 0);
 
+	/* Commands written to a Redis that just died: EPIPE at worst, the
+	 * process lives (SIGPIPE ignored) and each callback gets NULL. */
+	signal(SIGPIPE, SIG_DFL);
+	rconn_free(f->c);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_int_equal(f->ups, 1);
+	assert_ptr_equal(signal(SIGPIPE, SIG_IGN), SIG_IGN);
+	assert_true(run_until(f, ups_are, (void *)2));
 	srv_stop(&f->srv, SIGKILL);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rconn_command(f->c, on_reply, f, "SET k %d",
+					       i), 0);
 	assert_true(run_until(f, downs_are, (void *)1));
+	assert_int_equal(f->nulls, 50);
 	assert_false(rconn_up(f->c));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), -EAGAIN);
 
 	srv_start(&f->srv, f->srv.port);
-	assert_true(run_until(f, ups_are, (void *)2));
+	assert_true(run_until(f, ups_are, (void *)3));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k v2"), 0);
 	assert_int_equal(rconn_command(f->c, on_reply, f, "GET k"), 0);
-	assert_true(run_until(f, replies_are, (void *)4));
+	assert_true(run_until(f, replies_are, (void *)54));
 	assert_string_equal(f->last, "v2");
 	assert_int_equal(f->downs, 1);
 }
@@ -310,7 +291,7 @@ test_rconn__stalled_redis_fails_command_within_timeout(void **state)
 	assert_int_equal(f->downs, 1);
 	assert_false(rconn_up(f->c));
 	/* still stopped: the handshake of each attempt times out too */
-	assert_false(run_for(f, ups_are, (void *)2, 600));
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)2, 600));
 	kill(f->srv.pid, SIGCONT);
 	assert_true(run_until(f, ups_are, (void *)2));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
@@ -340,7 +321,7 @@ test_rconn__requirepass_wrong_or_no_password_stays_down(void **state)
 	log_capture(f);
 	open_conn(f, NULL, "guess", 200, 64);
 	/* several attempts (back-off 100, 200 ms), never up */
-	assert_false(run_for(f, ups_are, (void *)1, 1000));
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 1000));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), -EAGAIN);
 	assert_non_null(strstr(log_read(f), "AUTH refused: WRONGPASS"));
 	/* logged once, not at every attempt */
@@ -349,7 +330,7 @@ test_rconn__requirepass_wrong_or_no_password_stays_down(void **state)
 
 	f->loglen = 0;
 	open_conn(f, NULL, NULL, 200, 64);
-	assert_false(run_for(f, ups_are, (void *)1, 500));
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 500));
 	assert_non_null(strstr(log_read(f), "CLIENT SETNAME refused: NOAUTH"));
 }
 
@@ -365,7 +346,7 @@ test_rconn__acl_user(void **state)
 	assert_string_equal(ok, "OK");
 	log_capture(f);
 	open_conn(f, "sipmesh", "adminpw", 200, 64);	/* not its password */
-	assert_false(run_for(f, ups_are, (void *)1, 500));
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 500));
 	assert_non_null(strstr(log_read(f), "WRONGPASS"));
 	rconn_free(f->c);
 
@@ -396,11 +377,25 @@ test_rconn__max_pending_is_eagain(void **state)
 	assert_true(rconn_up(f->c));
 }
 
+/* Redis counts a subscriber of channel arg (PUBSUB NUMSUB). */
+static int
+subscribers_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = redisCommand(c, "PUBSUB NUMSUB %s", (char *)arg);
+	int n = r && r->elements == 2 ? (int)r->element[1]->integer : -1;
+
+	freeReplyObject(r);
+	redisFree(c);
+	return n == 1;
+}
+
 static void
-publish(struct fix *f, const char *msg)
+publish(struct fix *f, const char *chan, const char *msg)
 {
 	redisContext *c = srv_client(f->srv.port);
-	redisReply *r = redisCommand(c, "PUBLISH rc-test %s", msg);
+	redisReply *r = redisCommand(c, "PUBLISH %s %s", chan, msg);
 
 	assert_non_null(r);
 	assert_int_equal(r->integer, 1);	/* one subscriber: ours */
@@ -418,9 +413,15 @@ test_rconn__subscription_renewed_after_restart(void **state)
 	assert_int_equal(rconn_subscribe(f->c, "rc-test", on_message, f), 0);
 	/* up means subscribed: a publish right away is seen */
 	assert_true(run_until(f, ups_are, (void *)1));
-	publish(f, "one two");
+	publish(f, "rc-test", "one two");
 	assert_true(run_until(f, msgs_are, (void *)1));
-	assert_string_equal(f->msg, "one two");
+	assert_string_equal(f->msg, "rc-test one two");
+	/* one more channel, while up */
+	assert_int_equal(rconn_subscribe(f->c, "rc-more", on_message, f), 0);
+	assert_true(run_until(f, subscribers_are, "rc-more"));
+	publish(f, "rc-more", "x");
+	assert_true(run_until(f, msgs_are, (void *)2));
+	assert_string_equal(f->msg, "rc-more x");
 	/* commands still work beside the subscription */
 	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
 	assert_true(run_until(f, replies_are, (void *)1));
@@ -429,9 +430,12 @@ test_rconn__subscription_renewed_after_restart(void **state)
 	assert_true(run_until(f, downs_are, (void *)1));
 	srv_start(&f->srv, f->srv.port);
 	assert_true(run_until(f, ups_are, (void *)2));
-	publish(f, "three");
-	assert_true(run_until(f, msgs_are, (void *)2));
-	assert_string_equal(f->msg, "three");
+	publish(f, "rc-test", "three");
+	assert_true(run_until(f, msgs_are, (void *)3));
+	assert_string_equal(f->msg, "rc-test three");
+	publish(f, "rc-more", "four");
+	assert_true(run_until(f, msgs_are, (void *)4));
+	assert_string_equal(f->msg, "rc-more four");
 }
 
 static void
@@ -448,7 +452,7 @@ test_rconn__free_runs_pending_callbacks(void **state)
 	f->c = NULL;
 	assert_int_equal(f->nulls, 5);
 	assert_int_equal(f->downs, 0);	/* freeing is no failure */
-	assert_false(run_for(f, never, NULL, 100));
+	assert_false(loop_run_until(&f->loop, never, f, NULL, 100));
 	assert_int_equal(f->replies, 0);
 }
 
@@ -460,10 +464,31 @@ test_rconn__redis_absent_then_started(void **state)
 
 	f->srv.port = free_port();
 	open_conn(f, NULL, NULL, 200, 64);
-	assert_false(run_for(f, ups_are, (void *)1, 300));
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 300));
 	assert_int_equal(f->downs, 0);	/* never up: no down either */
 	srv_start(&f->srv, f->srv.port);
 	assert_true(run_until(f, ups_are, (void *)1));
+}
+
+static void
+test_rconn__backoff_doubles_to_the_cap(void **state)
+{
+	static const struct { int cur, max, next; } rows[] = {
+		{ 0, 2000, RCONN_BACKOFF_MIN_MS },
+		{ 100, 2000, 200 },
+		{ 800, 2000, 1600 },
+		{ 1600, 2000, 2000 },
+		{ 2000, 2000, 2000 },
+		{ 1999, 2000, 2000 },
+		{ 100, 150, 150 },
+		{ 1 << 30, 5000, 5000 },	/* no overflow */
+		{ -5, 1000, RCONN_BACKOFF_MIN_MS },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(rconn_backoff_next(rows[i].cur, rows[i].max),
+				 rows[i].next);
 }
 
 int
@@ -471,6 +496,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
+		cmocka_unit_test(test_rconn__backoff_doubles_to_the_cap),
 		T(test_rconn__up_reply_down_and_back_after_restart),
 		T(test_rconn__stalled_redis_fails_command_within_timeout),
 		T(test_rconn__requirepass_right_password_up),
