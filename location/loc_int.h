@@ -18,21 +18,34 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 4
+#define LOC_SHM_VERSION 5
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
+/*
+ * A slot's life, so that a process killed at any instant leaves nothing
+ * torn in a chain and no slot lost for good: a slot joins a chain only
+ * once written whole, and is marked LOC_SLOT_TAKEN (by its owner's
+ * pid) before it leaves one or the free list.  The next holder of a
+ * dead process's lock drops from the chain whatever is not BINDING or
+ * KNOWN (loc_lock); a TAKEN slot whose owner died goes back to the free
+ * list (loc_shm_expire's slot sweep).
+ */
 enum loc_slot_kind {
-	LOC_SLOT_FREE = 0,
+	LOC_SLOT_FREE = 0,	/* in the free list */
 	LOC_SLOT_BINDING,	/* a contact of b.aor */
 	LOC_SLOT_KNOWN,		/* b.aor has no binding but is known until
 				   known_until; reuses the last binding's slot */
+	LOC_SLOT_TAKEN,		/* in no list: owned by process `owner` */
+	LOC_SLOT_WRITING,	/* in its chain, being rewritten in place by
+				   the bucket lock's holder */
 };
 
 /* One fixed-size slot; slots link by index, never by pointer. */
 struct loc_slot {
 	uint32_t next;		/* next slot in the bucket or free list */
 	uint32_t cnext;		/* next slot in the conn bucket's chain */
-	uint8_t kind;		/* enum loc_slot_kind */
+	uint8_t kind;		/* enum loc_slot_kind (atomic) */
+	int32_t owner;		/* LOC_SLOT_TAKEN: the pid holding it */
 	uint8_t conn_linked;	/* set (atomic, under the conn bucket lock)
 				   before the slot joins its conn chain,
 				   cleared after it leaves; b's edge_id and
@@ -73,6 +86,11 @@ struct loc_shm_hdr {
 	uint64_t slot_off;
 	uint64_t nbindings;	/* LOC_SLOT_BINDING slots (atomic) */
 	uint64_t lock_recoveries;	/* EOWNERDEAD seen (atomic) */
+	uint64_t lock_timeouts;	/* locks given up on (atomic): a holder
+				   stopped, not dead */
+	uint64_t slots_recovered;	/* TAKEN slots of dead processes
+					   freed (atomic) */
+	uint32_t slot_cursor;	/* next slot the slot sweep looks at */
 	uint64_t redis_run;	/* hash of the run_id of the Redis this
 				   store was last loaded from or pushed
 				   to (atomic); a new one means a Redis
