@@ -136,4 +136,25 @@ int auth_guest_check(const unsigned char *key, const char *username,
 int auth_guest_may_use(const struct digest_str *guest, const char *aor,
 		       size_t len);
 
+/*
+ * The cores' account lookup (auth_store.c): asynchronous on the core's
+ * loop, with a bounded cache of accounts and of misses.
+ */
+struct auth_store;
+struct uv_loop_s;
+struct cfg;
+int auth_store_new(struct auth_store **out, struct uv_loop_s *loop,
+		   const struct cfg *cfg, const char *name, size_t cache_max,
+		   int ttl_s);
+/* rc: 0 found, -ENOENT no such account, -EIO Redis failed or timed
+ * out, -ECANCELED store freed. */
+typedef void (*auth_store_cb)(void *arg, int rc, const struct auth_account *a);
+/* 0: *a filled from cache (cb not called); -ENOENT: cached miss (cb not
+ * called); 1: lookup sent, cb runs exactly once later (never inside this
+ * call); -EAGAIN: Redis down or busy and nothing cached (cb not called). */
+int auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
+		   const char *user, size_t ulen, struct auth_account *a,
+		   auth_store_cb cb, void *arg);
+void auth_store_free(struct auth_store *s);
+
 #endif
