@@ -71,6 +71,8 @@ struct core_auth {
 	unsigned char guest_key[KEY_LEN];
 	struct htab wait;	/* struct core_auth_wait by h.key */
 	uint32_t salt;		/* makes nonces of one second differ */
+	enum digest_alg algs[DIGEST_NALGS];	/* offered, in order */
+	int n_algs;
 };
 
 /* The credentials' verdict, before authorization. */
@@ -81,6 +83,37 @@ enum core_auth_outcome {
 	AUTH_REPLAY,		/* a nonce-count seen before */
 	AUTH_DOWN,		/* no account store: 503 */
 };
+
+/* Reads [registrar] auth_algorithms ("SHA-256 MD5") into a->algs;
+ * 0, or -EINVAL (logged) for an unknown or repeated name. */
+static int
+core_auth_algs_parse(struct core_auth *a, const char *list)
+{
+	char buf[sizeof(((struct cfg *)0)->auth_algorithms)], *save = NULL;
+	int alg;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, " ,\t", &save); t;
+	     t = strtok_r(NULL, " ,\t", &save)) {
+		for (alg = 0; alg < DIGEST_NALGS; alg++)
+			if (strcasecmp(t, digest_alg_name(alg)) == 0)
+				break;
+		for (int i = 0; alg < DIGEST_NALGS && i < a->n_algs; i++)
+			if (a->algs[i] == (enum digest_alg)alg)
+				alg = DIGEST_NALGS;
+		if (alg == DIGEST_NALGS) {
+			log_err(LOG_SYS_CFG, "[registrar] auth_algorithms: \"%s\" "
+				"is not SHA-256 or MD5, or comes twice", t);
+			return -EINVAL;
+		}
+		a->algs[a->n_algs++] = alg;
+	}
+	if (a->n_algs == 0) {
+		log_err(LOG_SYS_CFG, "[registrar] auth_algorithms is empty");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int
 core_auth_new(struct core *c)
@@ -105,7 +138,9 @@ core_auth_new(struct core *c)
 		return -ENOMEM;
 	if (getrandom(&a->salt, sizeof(a->salt), 0) != sizeof(a->salt))
 		a->salt = (uint32_t)c->token;
-	rc = key_load(cfg, KEY_USE_NONCE, a->nonce_key);
+	rc = core_auth_algs_parse(a, cfg->auth_algorithms);
+	if (rc == 0)
+		rc = key_load(cfg, KEY_USE_NONCE, a->nonce_key);
 	if (rc == 0)
 		rc = key_load(cfg, KEY_USE_GUEST, a->guest_key);
 	if (rc == 0)
@@ -229,7 +264,6 @@ static void
 core_auth_challenge(struct core *c, const struct env *in,
 		    const osip_message_t *req, const char *realm, int stale)
 {
-	static const enum digest_alg algs[] = { DIGEST_SHA256, DIGEST_MD5 };
 	int reg = core_auth_is_register(req);
 	char nonce[DIGEST_NONCE_MAX], cid[1024], v[256];
 	osip_message_t *r;
@@ -243,10 +277,11 @@ core_auth_challenge(struct core *c, const struct env *in,
 			  (uint64_t)core_wall_s(c), c->auth->salt++, realm,
 			  strlen(realm), cid, core_call_id(req, cid, sizeof(cid)),
 			  nonce);
-	for (size_t i = 0; i < sizeof(algs) / sizeof(*algs); i++) {
+	for (int i = 0; i < c->auth->n_algs; i++) {
 		snprintf(v, sizeof(v), "Digest realm=\"%s\", nonce=\"%s\", "
 			 "algorithm=%s, qop=\"auth\"%s", realm, nonce,
-			 digest_alg_name(algs[i]), stale ? ", stale=true" : "");
+			 digest_alg_name(c->auth->algs[i]),
+			 stale ? ", stale=true" : "");
 		if (reg)
 			osip_message_set_www_authenticate(r, v);
 		else
@@ -289,9 +324,11 @@ static enum core_auth_outcome
 core_auth_verify(struct core *c, struct core_auth_wait *w, const char *ha1)
 {
 	const osip_message_t *req = w->req;
-	int rc;
+	int rc, offered = 0;
 
-	if (ha1 == NULL || ha1[0] == '\0' ||
+	for (int i = 0; i < c->auth->n_algs; i++)
+		offered |= c->auth->algs[i] == w->creds.alg;
+	if (!offered || ha1 == NULL || ha1[0] == '\0' ||
 	    digest_response_check(&w->creds, ha1, req->sip_method,
 				  strlen(req->sip_method)) != 0) {
 		c->st.auth_failures++;

@@ -68,6 +68,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	B("registrar", "auth", auth, "no"),
 	I("registrar", "nonce_lifetime_s", nonce_lifetime_s, "300", 1, 86400),
 	B("registrar", "guests", guests, "yes"),
+	S("registrar", "auth_algorithms", auth_algorithms, "SHA-256 MD5"),
 	I("registrar", "auth_cache_max", auth_cache_max, "10000", 0, 10000000),
 	I("registrar", "auth_cache_ttl_s", auth_cache_ttl_s, "60", 0, 86400),
 	I("registrar", "auth_nonces_max", auth_nonces_max, "100000", 16,

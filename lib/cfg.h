@@ -91,6 +91,7 @@ struct cfg {
 					   0: open mode, for loopback demos */
 	int nonce_lifetime_s;		/* a nonce older than this is stale */
 	int guests;			/* accept KwikyKonf guest credentials */
+	char auth_algorithms[64];	/* challenge order: "SHA-256 MD5" */
 	int auth_cache_max;		/* accounts cached per core */
 	int auth_cache_ttl_s;		/* how long a cached account is used */
 	int auth_nonces_max;		/* live nonces whose nc each core tracks */
