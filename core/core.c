@@ -130,6 +130,8 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
 	lc.max_bindings = cfg->max_bindings;
 	lc.prefix = cfg->redis_prefix;
+	lc.redis_user = cfg->redis_user;
+	lc.redis_password = cfg->redis_password;
 	lc.aor_ttl = cfg->max_expires;
 	lc.redis_timeout_ms = cfg->redis_timeout_ms;
 	lc.redis_backoff_max_ms = cfg->redis_backoff_max_ms;

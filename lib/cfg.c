@@ -52,6 +52,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	  "notice", 0, 0 },
 	S("redis", "address", redis, ""),
 	S("redis", "prefix", redis_prefix, "sm"),
+	S("redis", "user", redis_user, ""),
+	S("redis", "password", redis_password, ""),
 	I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000),
 	I("redis", "backoff_max_ms", redis_backoff_max_ms, "2000", 100, 300000),
 	I("redis", "max_pending", redis_max_pending, "4096", 16, 1000000),

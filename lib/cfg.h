@@ -72,6 +72,9 @@ struct cfg {
 	/* [redis] */
 	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */
 	char redis_prefix[64];		/* key prefix, so clusters can share */
+	char redis_user[64];		/* ACL user; empty: password only */
+	char redis_password[256];	/* AUTH on every connection; empty:
+					   none */
 	int redis_timeout_ms;		/* connect and command timeout */
 	int redis_backoff_max_ms;	/* reconnect back-off cap */
 	int redis_max_pending;		/* commands in flight per process */

@@ -666,9 +666,8 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 
 	uv_timer_init(loop, &s->ng_timer);
 	uv_timer_init(loop, &s->ping_timer);
-	uv_timer_init(loop, &s->redis_timer);
 	s->timers_init = 1;
-	s->ng_timer.data = s->ping_timer.data = s->redis_timer.data = s;
+	s->ng_timer.data = s->ping_timer.data = s;
 	for (int i = 0; i < s->pool.n; i++) {
 		uv_udp_t *u = &s->udp[i];
 
@@ -738,7 +737,6 @@ rtpc_srv_stop(struct rtpc_srv *s)
 	if (s->timers_init) {
 		uv_close((uv_handle_t *)&s->ng_timer, rtpc_srv_on_close);
 		uv_close((uv_handle_t *)&s->ping_timer, rtpc_srv_on_close);
-		uv_close((uv_handle_t *)&s->redis_timer, rtpc_srv_on_close);
 	}
 	for (int i = 0; i < s->pool.n; i++)
 		if (s->pool.inst[i].io)
