@@ -47,7 +47,6 @@
 #include "lib/key.h"
 #include "lib/log.h"
 
-#define CORE_AUTH_RETRY_AFTER "5"	/* seconds, with 503 */
 #define CORE_AUTH_USER_MAX AUTH_GUEST_NAME_MAX	/* the longer name */
 
 /* A request waiting for its account; keyed by its transaction. */
@@ -293,26 +292,17 @@ core_auth_challenge(struct core *c, const struct env *in,
 	osip_message_free(r);
 }
 
-/* No account store to ask: a clear 503 the client retries, never
- * silence (which would look like a network loss). */
+/* No account store to ask: a clear 503 (core_resp_build adds
+ * Retry-After) the client retries, never silence, which would look
+ * like a network loss. */
 static void
 core_auth_unavailable(struct core *c, const struct env *in,
 		      const osip_message_t *req)
 {
-	osip_message_t *r = core_resp_build(c, req, 503,
-					    "Account Store Unavailable");
-	struct core_leg up;
-
 	c->st.auth_unavailable++;
 	log_warn(LOG_SYS_REG, "%s: no account store answer: 503",
 		 req->sip_method);
-	if (r == NULL)
-		return;
-	osip_message_set_header(r, "Retry-After", CORE_AUTH_RETRY_AFTER);
-	core_leg_from_env(&up, in);
-	c->st.replies_local++;
-	core_send_msg(c, &up, r);
-	osip_message_free(r);
+	core_reply(c, in, req, 503, "Account Store Unavailable");
 }
 
 /*

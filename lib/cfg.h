@@ -103,6 +103,8 @@ struct cfg {
 	int t1_ms, t2_ms, t4_ms;
 	int timer_c_s;
 	int max_forwards;
+	int max_transactions;	/* live server transactions per core;
+				   beyond: 503 with Retry-After */
 	int record_route;
 	int media;		/* anchor SDP on rtpengine via rtpctl */
 

@@ -213,6 +213,7 @@ struct rtpc_stats {
 	uint64_t retransmits;
 	uint64_t timeouts;
 	uint64_t failovers;
+	uint64_t full;		/* offers an instance had no ports for */
 	uint64_t new_calls;
 	uint64_t redis_errors;
 	uint64_t stray_replies;	/* unknown cookie */
@@ -232,6 +233,7 @@ struct rtpc_req {
 	int ends_call;			/* delete of the whole call */
 	int inst;			/* -1 until known */
 	int fresh;			/* this request placed the call */
+	int full;			/* an instance had no port for it */
 	uint64_t tried;			/* instances tried, bit per index */
 	struct rtpc_ng *ng;
 	int redis_wait;			/* a Redis callback will come */
