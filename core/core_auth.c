@@ -154,6 +154,10 @@ core_auth_new(struct core *c)
 		core_auth_free(a);
 		return rc;
 	}
+	if (cfg->n_domains == 0)
+		log_warn(LOG_SYS_REG, "[registrar] domains is empty: every "
+			 "domain is local, so a request from any domain must "
+			 "authenticate; list the local domains");
 	c->auth = a;
 	return 0;
 }
