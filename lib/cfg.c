@@ -61,6 +61,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("location", "shm_name", shm_name, "/sipmesh-loc"),
 	I("location", "shm_size_mb", shm_size_mb, "192", 1, 65536),
 	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
+	I("location", "init_wait_ms", init_wait_ms, "120000", 100, 3600000),
 	I("registrar", "min_expires", min_expires, "60", 0, 86400),
 	I("registrar", "max_expires", max_expires, "86400", 1, 31536000),
 	I("registrar", "default_expires", default_expires, "3600", 1, 31536000),

@@ -84,6 +84,7 @@ struct cfg {
 	char shm_name[64];		/* POSIX shm name, "/sipmesh-loc" */
 	int shm_size_mb;
 	int max_bindings;		/* slots in the shared store */
+	int init_wait_ms;		/* wait for a live process loading it */
 
 	/* [registrar] */
 	int min_expires, max_expires, default_expires, max_contacts;

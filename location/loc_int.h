@@ -18,7 +18,7 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 3
+#define LOC_SHM_VERSION 4
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 enum loc_slot_kind {
@@ -84,6 +84,10 @@ struct loc_shm_hdr {
 	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
 	pthread_mutex_t free_lock;	/* guards free_head */
 	uint32_t free_head;
+	int32_t creator_pid;	/* who formats and loads it, then keeps it
+				   (atomic; 0: not recorded yet) */
+	uint64_t creator_start;	/* that process's start time: a reused pid
+				   is another process */
 };
 
 /* A process's view of the segment. */
@@ -98,6 +102,8 @@ struct loc_shm {
 	uint64_t rc_buckets;	/* debug: AOR buckets remove_conn locked */
 	int aor_ttl;
 	int created;		/* this process created (and must load) it */
+	int orphan;		/* attached to a finished segment whose
+				   creator is gone: reconcile with Redis */
 };
 
 /*
@@ -127,6 +133,14 @@ int loc_binding_same_key(const struct loc_binding *a,
 			 const struct loc_binding *b);
 int loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 		   struct loc_binding *out, int max, int *known);
+/* loc_shm_lookup, and the AOR's bucket write sequence read with it
+ * (seq may be NULL), for loc_shm_apply. */
+int loc_shm_lookup_seq(struct loc_shm *s, const char *aor, int64_t now,
+		       struct loc_binding *out, int max, int *known,
+		       uint32_t *seq);
+int loc_shm_apply(struct loc_shm *s, const char *aor, uint32_t seq,
+		  const struct loc_change *ch, int n, int64_t now,
+		  const struct loc_sink *k);
 int loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 		 const struct loc_sink *k);
 int loc_shm_remove(struct loc_shm *s, const char *aor, const char *contact,
@@ -334,6 +348,13 @@ int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 /* Sends a write of the change being reported, no reply awaited; one
  * not sent spoils the change (loc_redis_publish marks its AOR). */
 void loc_redis_write(struct loc_redis *r, const char *fmt, ...);
+
+/* Scripts every write to an AOR key goes through, so no host undoes
+ * what another did meanwhile (loc_recon.c): a binding written only
+ * over an older version of it, deleted only at the version this host
+ * holds; a key's expiry only ever moved later. */
+extern const char loc_lua_sync[];
+extern const char loc_lua_expire[];
 /* Ends a change of aor made at ms: PUBLISH on <prefix>:inval; when a
  * write of it or the PUBLISH fails, aor goes to the dirty set. */
 void loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms);

@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
+#include <time.h>
+
 #include "tests/unit/location/loc_test.h"
 
 static void
@@ -576,6 +579,233 @@ test_loc_shm__differential_random_ops(void **state)
 	loc_shm_close(&v);
 }
 
+
+/* A write to the AOR between the read and the update makes the update
+ * refuse, with nothing changed: the registrar decides again on what the
+ * other core stored. */
+static void
+test_loc_shm__update_refused_after_another_write(void **state)
+{
+	struct lt_fix *f = *state;
+	struct loc_binding out[4];
+	struct loc_change ch[2];
+	uint32_t seq;
+
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 0);
+	memset(ch, 0, sizeof(ch));
+	ch[0].op = LOC_CHANGE_SAVE;
+	ch[0].b = lt_binding("u@a.test", "sip:u1@h", T0 + 60);
+	ch[1].op = LOC_CHANGE_SAVE;
+	ch[1].b = lt_binding("u@a.test", "sip:u2@h", T0 + 60);
+	/* another core's REGISTER lands first */
+	out[0] = lt_binding("u@a.test", "sip:other@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &out[0], T0), 0);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 2, T0), -EAGAIN);
+	assert_int_equal(lt_count(f->l, "u@a.test", T0, NULL), 1);
+	/* read again: now it goes through, both at once */
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 1);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 2, T0), 0);
+	assert_int_equal(lt_count(f->l, "u@a.test", T0, NULL), 3);
+	/* a removal and a save at once; then all of them */
+	memset(ch, 0, sizeof(ch));
+	ch[0].op = LOC_CHANGE_REMOVE;
+	ch[0].b = lt_binding("u@a.test", "sip:other@h", 0);
+	ch[1].op = LOC_CHANGE_SAVE;
+	ch[1].b = lt_binding("u@a.test", "sip:u3@h", T0 + 60);
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 3);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 2, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "u@a.test", T0, out, 4, NULL), 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_not_equal(out[i].contact, "sip:other@h");
+	ch[0].op = LOC_CHANGE_REMOVE_ALL;
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 3);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 1, T0), 0);
+	assert_int_equal(lt_count(f->l, "u@a.test", T0, NULL), 0);
+}
+
+/* Either every change happens or none: three new bindings into a store
+ * with room for two change nothing. */
+static void
+test_loc_shm__update_all_or_nothing_when_full(void **state)
+{
+	struct lt_fix *f = *state;
+	struct loc_binding b, out[4];
+	struct loc_change ch[3];
+	char aor[32];
+	uint32_t seq;
+
+	for (int i = 0; i < 14; i++) {
+		snprintf(aor, sizeof(aor), "fill%d@a.test", i);
+		b = lt_binding(aor, "sip:f@h", T0 + 600);
+		assert_int_equal(loc_save(f->l, &b, T0), 0);
+	}
+	memset(ch, 0, sizeof(ch));
+	for (int i = 0; i < 3; i++) {
+		char c[32];
+
+		snprintf(c, sizeof(c), "sip:n%d@h", i);
+		ch[i].op = LOC_CHANGE_SAVE;
+		ch[i].b = lt_binding("n@a.test", c, T0 + 60);
+	}
+	assert_int_equal(loc_lookup_seq(f->l, "n@a.test", T0, out, 4, NULL,
+					&seq), 0);
+	assert_int_equal(loc_update(f->l, "n@a.test", seq, ch, 3, T0), -ENOSPC);
+	assert_int_equal(lt_count(f->l, "n@a.test", T0, NULL), 0);
+	assert_int_equal(loc_lookup_seq(f->l, "n@a.test", T0, out, 4, NULL,
+					&seq), 0);
+	assert_int_equal(loc_update(f->l, "n@a.test", seq, ch, 2, T0), 0);
+	assert_int_equal(lt_count(f->l, "n@a.test", T0, NULL), 2);
+}
+
+/* ---- start-up: the process that formats and loads the store */
+
+static void
+start_cfg(struct loc_config *cfg, char *name, size_t cap)
+{
+	static int seq;
+
+	snprintf(name, cap, "/smloc-start-%d-%d", (int)getpid(), seq++);
+	loc_shm_unlink(name);
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->shm_name = name;
+	cfg->shm_size = 64 << 20;
+	cfg->max_bindings = 64;
+	cfg->aor_ttl = 100;
+	cfg->init_wait_ms = 20000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A child makes the segment and dies before it is ready (a core killed
+ * while it loads from Redis): the next process takes it over at once
+ * and serves, instead of waiting for a creator that will never finish
+ * (it waited 30 s, then failed). */
+static void
+test_loc_shm__creator_killed_while_loading_is_taken_over(void **state)
+{
+	struct loc_config cfg;
+	struct loc_binding b;
+	struct loc *l;
+	char name[64];
+	int64_t t;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	start_cfg(&cfg, name, sizeof(name));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm sh;
+
+		if (loc_shm_open(&sh, &cfg) != 0 || !sh.created)
+			_exit(2);
+		kill(getpid(), SIGKILL);	/* no init_done, no close */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	t = mono_ms();
+	assert_int_equal(loc_new(&l, &cfg, NULL), 0);
+	assert_true(mono_ms() - t < 2000);
+	b = lt_binding("late@a.test", "sip:late@h", T0 + 60);
+	assert_int_equal(loc_save(l, &b, T0), 0);
+	assert_int_equal(lt_count(l, "late@a.test", T0, NULL), 1);
+	loc_free(l);
+	assert_int_equal(loc_shm_unlink(name), 0);
+}
+
+/* A live creator that is still loading is waited for, not taken over:
+ * what it loaded is there once it is ready. */
+static void
+test_loc_shm__live_creator_is_waited_for(void **state)
+{
+	struct loc_config cfg;
+	struct loc *l;
+	char name[64];
+	int pfd[2], status;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	start_cfg(&cfg, name, sizeof(name));
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm sh;
+		struct loc_binding b = lt_binding("early@a.test",
+						  "sip:early@h", T0 + 60);
+
+		close(pfd[0]);
+		if (loc_shm_open(&sh, &cfg) != 0 || !sh.created)
+			_exit(2);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(3);
+		usleep(300 * 1000);	/* "loading" */
+		if (loc_shm_save(&sh, &b, T0, NULL) != 0)
+			_exit(4);
+		loc_shm_init_done(&sh);
+		usleep(500 * 1000);	/* alive while the parent looks */
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	assert_int_equal(loc_new(&l, &cfg, NULL), 0);
+	assert_int_equal(lt_count(l, "early@a.test", T0, NULL), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	loc_free(l);
+	assert_int_equal(loc_shm_unlink(name), 0);
+}
+
+/* A finished store whose creator is gone (an earlier run's) is marked
+ * orphan for the one process that then keeps it, which reconciles it
+ * with Redis; the next one to attach beside that keeper is not. */
+static void
+test_loc_shm__store_of_an_earlier_run_is_an_orphan(void **state)
+{
+	struct loc_config cfg;
+	struct loc_shm a, b;
+	char name[64];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	start_cfg(&cfg, name, sizeof(name));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm sh;
+
+		if (loc_shm_open(&sh, &cfg) != 0 || !sh.created)
+			_exit(2);
+		loc_shm_init_done(&sh);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(loc_shm_open(&a, &cfg), 0);
+	assert_int_equal(a.created, 0);
+	assert_int_equal(a.orphan, 1);
+	assert_int_equal(loc_shm_open(&b, &cfg), 0);
+	assert_int_equal(b.orphan, 0);
+	loc_shm_close(&b);
+	loc_shm_close(&a);
+	assert_int_equal(loc_shm_unlink(name), 0);
+}
+
 int
 main(void)
 {
@@ -591,6 +821,11 @@ main(void)
 		LT_TEST(test_loc_shm__two_processes_share_one_segment),
 		LT_TEST(test_loc_shm__lock_of_dead_process_recovered),
 		LT_TEST(test_loc_shm__differential_random_ops),
+		LT_TEST(test_loc_shm__update_refused_after_another_write),
+		LT_TEST_N(test_loc_shm__update_all_or_nothing_when_full, 16),
+		cmocka_unit_test(test_loc_shm__creator_killed_while_loading_is_taken_over),
+		cmocka_unit_test(test_loc_shm__live_creator_is_waited_for),
+		cmocka_unit_test(test_loc_shm__store_of_an_earlier_run_is_an_orphan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
