@@ -133,6 +133,8 @@ class SipJsUA {
 				if (this.log.length < 2000) this.log.push(`${level} ${category}: ${content}`);
 			},
 			sessionDescriptionHandlerFactory: stubSdhFactory(this.user),
+			/* o.uaOptions: more SIP.UserAgent options (credentials). */
+			...(o.uaOptions || {}),
 			delegate: {
 				onMessage: (m) => {
 					this.messages.push({ from: m.request.from.uri.toString(), body: m.request.body });
@@ -435,7 +437,24 @@ function wsClosed(s, ms = 5000) {
 		ms, 'WebSocket close');
 }
 
+/*
+ * c.test for tests that open SIP.js users: the users pushed on the
+ * returned `open` list are stopped after each test, passed or failed.
+ * Returns {open, test}.
+ */
+function sipjsTests(c) {
+	const open = [];
+	const test = (name, fn) => c.test(name, async (t) => {
+		try {
+			await fn(t);
+		} finally {
+			for (const u of open.splice(0)) await u.stop();
+		}
+	});
+	return { open, test };
+}
+
 module.exports = {
-	streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
+	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
 	NodeWebSocket, assert,
 };
