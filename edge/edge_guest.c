@@ -41,10 +41,11 @@ edge_guest_init(struct edge_guest *g, const struct cfg *cfg, int ttl_s)
 	memset(g, 0, sizeof(*g));
 	g->ttl_s = ttl_s;
 	if (getrandom(&g->seed, sizeof(g->seed), 0) != (ssize_t)sizeof(g->seed))
-		return -EIO;
-	rc = key_load(cfg, KEY_USE_GUEST, g->key);
+		rc = -EIO;
+	else
+		rc = key_load(cfg, KEY_USE_GUEST, g->key);
 	if (rc < 0)
-		log_err(LOG_SYS_MAIN, "guest credentials: no cluster key (%s)",
+		log_err(LOG_SYS_MAIN, "guest credentials: no key (%s)",
 			strerror(-rc));
 	return rc;
 }

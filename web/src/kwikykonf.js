@@ -41,7 +41,8 @@
  * With [registrar] auth = no the cores never challenge and the
  * credentials go unused; the page fetches them all the same.  A tab
  * that stays longer than the ttl is refused when it next refreshes its
- * registrations (it then shows the server as unavailable).
+ * registrations: the others can no longer reach it, it has to join
+ * again (which fetches new credentials).
  *
  * Messages are MESSAGE requests with a JSON body (application/json),
  * {kk: 1, t: <type>, ...}:
