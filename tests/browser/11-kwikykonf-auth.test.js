@@ -18,30 +18,14 @@
 const http = require('node:http');
 const { describe } = require('node:test');
 const {
-	kkCluster, chromiumPool, state, lastStatus, waitPeers, waitJoined, assertMediaFlows, check, waitUntil,
+	kkCluster, chromiumPool, state, waitJoined, assertMediaFlows, check, waitUntil, waitMesh, assertJoinRefused,
 } = require('./lib/browser');
 
 describe('11 kwikykonf auth', () => {
 	const c = kkCluster({ name: '11-kwikykonf-auth', registrar: { auth: 'yes' } });
 	const b = chromiumPool(c);
 
-	function bt(name, fn, ms = 90000) {
-		c.test(name, { timeout: ms }, async (t) => {
-			try {
-				await fn(t);
-			} finally {
-				await b.closeAll();
-			}
-		});
-	}
-
-	const idOf = async (w) => (await state(w)).id;
-
-	async function waitMesh(ws, ms = 40000) {
-		const ids = await Promise.all(ws.map(idOf));
-		await Promise.all(ws.map((w, i) => waitPeers(w, ids.filter((_, j) => j !== i), ms)));
-		return ids;
-	}
+	const bt = b.test;
 
 	/*
 	 * Checks from w's WebSocket frames that the cores challenged it and
@@ -92,18 +76,8 @@ describe('11 kwikykonf auth', () => {
 		const owner = await b.open({ name: 'Owner', room, phrase: 'open sesame' });
 		check((await state(owner)).locked, 'the room is not protected');
 		const guest = await b.open({ name: 'Guest', room, join: false });
-		const refused = async (phrase, re) => {
-			await guest.page.fill('#phrase', phrase);
-			await guest.join();
-			await waitUntil(async () => {
-				const s = await state(guest);
-				const st = await lastStatus(guest);
-				return s.phase === 'idle' && st.length && re.test(st[st.length - 1]);
-			}, 15000, `Guest refused with ${re}`, 100);
-			check((await state(owner)).peers.length === 0, 'the owner got a session anyway');
-		};
-		await refused('', /protected: enter its pass phrase/);
-		await refused('open sesame!', /Wrong pass phrase/);
+		await assertJoinRefused(guest, owner, '', /protected: enter its pass phrase/);
+		await assertJoinRefused(guest, owner, 'open sesame!', /Wrong pass phrase/);
 		await guest.page.fill('#phrase', 'open sesame');
 		await guest.join();
 		await waitJoined(guest);
