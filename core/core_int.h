@@ -27,6 +27,7 @@
 
 #define CORE_KEY_MAX 200
 #define CORE_MAX_BRANCHES 32	/* forks plus the CANCELs sent to them */
+#define CORE_RETRY_AFTER "5"	/* seconds, in the 503s the core makes up */
 
 /* A transaction's entry in its table (lib/htab.h), keyed by a string;
  * embedded first in stx and ctx. */
@@ -47,6 +48,14 @@ struct core_stats {
 	uint64_t route_refused;	/* in-dialog requests without our signed Route */
 	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
 	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
+	uint64_t overload;	/* requests refused: max_transactions reached */
+	/* digest authentication (core_auth.c) */
+	uint64_t auth_ok, auth_challenges;
+	uint64_t auth_stale;	/* right response, expired or foreign nonce */
+	uint64_t auth_failures;	/* wrong response, forged nonce, no account */
+	uint64_t auth_replays;	/* nonce-count seen before */
+	uint64_t auth_forbidden;	/* 403: not the user's own address */
+	uint64_t auth_unavailable;	/* 503: no account store answer */
 };
 
 /* One of the cluster's own addresses (core_infra.c). */
@@ -58,6 +67,7 @@ struct core_infra {
 
 struct rtpc_client;
 struct core_media_op;
+struct core_auth;
 
 /*
  * The core's one clock.  Logic never reads time itself: it asks here
@@ -87,6 +97,7 @@ struct core {
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
+	struct core_auth *auth;		/* NULL: open mode */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
 	struct core_infra infra[8 + 64 + 1 + CFG_MAX_CORES +
 				(ENV_TP_END + 1) * CFG_MAX_EDGES];
@@ -314,6 +325,10 @@ void core_flow_failed(struct core *c, const struct env *in);
 /* core_proxy.c: routing. */
 void core_proxy_request(struct core *c, const struct env *in,
 			osip_message_t *req);
+/* An initial request past authentication: registrar or lookup; takes
+ * req. */
+void core_proxy_initial(struct core *c, const struct env *in,
+			osip_message_t *req);
 
 /* core_media.c: rtpengine through rtpctl.  The functions returning int
  * give 1 when they took the message (it goes on once rewritten), 0 when
@@ -328,6 +343,23 @@ int core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
 void core_media_delete(struct core *c, const osip_message_t *m);
 void core_media_call_failed(struct core_stx *s);
 void core_media_stx_gone(struct core_stx *s);
+
+/* core_auth.c: digest authentication ([registrar] auth). */
+/* Sets up c->auth when auth is on (else logs open mode): 0 or a
+ * negative errno, logged. */
+int core_auth_new(struct core *c);
+/* Drops the requests still waiting for an account; accepts NULL. */
+void core_auth_free(struct core_auth *a);
+enum core_auth_verdict {
+	CORE_AUTH_PASS,		/* go on; our realm's credentials removed */
+	CORE_AUTH_ANSWERED,	/* answered (401, 407, 403, 503) or a
+				   retransmission absorbed: caller frees req */
+	CORE_AUTH_HELD,		/* took req; core_proxy_initial gets it once
+				   its account is known */
+};
+/* Authenticates and authorizes an initial request (not ACK or CANCEL). */
+enum core_auth_verdict core_auth_request(struct core *c, const struct env *in,
+					 osip_message_t *req);
 
 /* core_registrar.c */
 void core_registrar(struct core *c, const struct env *in, osip_message_t *req);

@@ -9,9 +9,11 @@
  *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
  *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
  *      -> strip it and relay to the next hop; anything else -> 403
- *   5. REGISTER -> registrar; OPTIONS to us -> 200
- *   6. local domain -> lookup: 404 unknown, 480 nobody now, else fork
- *   7. other domain -> 404 (federation by DNS comes later)
+ *   5. REGISTER, or a request from a local domain, with auth on:
+ *      digest authentication and authorization (core_auth.c)
+ *   6. REGISTER -> registrar; OPTIONS to us -> 200
+ *   7. local domain -> lookup: 404 unknown, 480 nobody now, else fork
+ *   8. other domain -> 404 (federation by DNS comes later)
  */
 #include "core/core_int.h"
 
@@ -287,16 +289,22 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 
 /*
  * The server transaction for req, which then owns it; or NULL after
- * answering 500 and freeing req when none can be made.  The relay and
- * the lookup both give up on a request this way.
+ * answering and freeing req when none can be made: 503 (with
+ * Retry-After) when the core holds [proxy] max_transactions already,
+ * else 500.  The relay and the lookup both give up on a request this
+ * way.
  */
 static struct core_stx *
 core_proxy_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 {
+	uint64_t overload = c->st.overload;
 	struct core_stx *s = core_stx_new(c, in, req);
 
 	if (s == NULL) {
-		core_reply(c, in, req, 500, NULL);
+		if (c->st.overload != overload)
+			core_reply(c, in, req, 503, "Overloaded");
+		else
+			core_reply(c, in, req, 500, NULL);
 		osip_message_free(req);
 	}
 	return s;
@@ -438,7 +446,7 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	osip_header_t *mfh = NULL;
 	struct core_stx *s;
 	struct core_leg out;
-	int code, mf, eid;
+	int code, mf;
 
 	c->st.rx_requests++;
 	code = core_sanity(req, &why);
@@ -509,6 +517,24 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	core_strip_routes(c, req, &out, 0);
 	osip_list_special_free(&req->routes,
 			       (void (*)(void *))osip_route_free);
+	switch (core_auth_request(c, in, req)) {
+	case CORE_AUTH_PASS:
+		core_proxy_initial(c, in, req);
+		return;
+	case CORE_AUTH_HELD:
+		return;
+	case CORE_AUTH_ANSWERED:
+		break;
+	}
+done:
+	osip_message_free(req);
+}
+
+void
+core_proxy_initial(struct core *c, const struct env *in, osip_message_t *req)
+{
+	int eid;
+
 	if (core_method_is(req, "REGISTER")) {
 		core_registrar(c, in, req);
 		goto done;

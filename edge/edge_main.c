@@ -10,13 +10,16 @@
  * everything is freed; SIGUSR1 logs the counters.
  */
 #include "edge/edge_int.h"
+#include "lib/key.h"
 #include "lib/link.h"
 #include "lib/log.h"
 #include "lib/sig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct edge_proc {
 	struct edge edge;
@@ -105,6 +108,47 @@ edge_transports_start(struct edge *e)
 	return rc;
 }
 
+/* Whether host (a listen address) can only be reached from this
+ * machine: 127.0.0.0/8, ::1 or "localhost". */
+static int
+edge_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 &&
+	       IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/*
+ * Open mode ([registrar] auth = no) lets anyone register any address
+ * and send as any local user: fine for a demo on loopback, a takeover
+ * anywhere else, so say so loudly at start.
+ */
+static void
+edge_open_mode_warn(const struct cfg *cfg, const struct cfg_edge *me)
+{
+	char host[CFG_ADDR_LEN];
+	int port;
+
+	if (cfg->auth)
+		return;
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		if (cfg_edge_listen(me, t, host, sizeof(host), &port) != 0 ||
+		    edge_host_is_loopback(host))
+			continue;
+		log_warn(LOG_SYS_MAIN, "edge %d listens on %s (%s) in open "
+			 "mode: anyone who reaches it may register any address "
+			 "of a local domain; set [registrar] auth = yes",
+			 me->id, me->listen[t], env_transport_key(t));
+		return;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -114,6 +158,7 @@ main(int argc, char **argv)
 	const struct cfg_edge *me;
 	struct cfg_args a;
 	char who[32];
+	unsigned char lk[KEY_LEN];
 	uv_loop_t loop;
 	int rc, status = 1;
 
@@ -130,6 +175,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	edge_sip_init();
+	edge_open_mode_warn(&cfg, me);
 
 	if (uv_loop_init(&loop) != 0)
 		return 1;
@@ -142,7 +188,11 @@ main(int argc, char **argv)
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;
 	}
-	rc = link_new(&e->link, &loop, me->ipc, edge_fwd_from_core, e);
+	rc = key_load(&cfg, KEY_USE_LINK, lk);
+	if (rc == 0)
+		rc = link_new(&e->link, &loop, me->ipc, lk, edge_fwd_from_core,
+			      e);
+	explicit_bzero(lk, sizeof(lk));
 	if (rc < 0) {
 		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", a.id, me->ipc,
 			strerror(-rc));

@@ -73,6 +73,9 @@ struct cfg {
 	/* [redis] */
 	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */
 	char redis_prefix[64];		/* key prefix, so clusters can share */
+	char redis_user[64];		/* ACL user; empty: password only */
+	char redis_password[256];	/* AUTH on every connection; empty:
+					   none */
 	int redis_timeout_ms;		/* connect and command timeout */
 	int redis_backoff_max_ms;	/* reconnect back-off cap */
 	int redis_max_pending;		/* commands in flight per process */
@@ -88,11 +91,21 @@ struct cfg {
 	char domains_raw[1024];
 	int n_domains;			/* 0: every domain is local */
 	char domains[CFG_MAX_DOMAINS][128];
+	int auth;			/* digest authentication (core_auth.c);
+					   0: open mode, for loopback demos */
+	int nonce_lifetime_s;		/* a nonce older than this is stale */
+	int guests;			/* accept KwikyKonf guest credentials */
+	char auth_algorithms[64];	/* challenge order: "SHA-256 MD5" */
+	int auth_cache_max;		/* accounts cached per core */
+	int auth_cache_ttl_s;		/* how long a cached account is used */
+	int auth_nonces_max;		/* live nonces whose nc each core tracks */
 
 	/* [proxy] */
 	int t1_ms, t2_ms, t4_ms;
 	int timer_c_s;
 	int max_forwards;
+	int max_transactions;	/* live server transactions per core;
+				   beyond: 503 with Retry-After */
 	int record_route;
 	int media;		/* anchor SDP on rtpengine via rtpctl */
 

@@ -69,6 +69,8 @@ struct loc_config {
 	int max_bindings;
 	const char *redis_host;	/* NULL or "": LOC_MODE_SHM */
 	int redis_port;
+	const char *redis_user;	/* ACL user, NULL or "": none */
+	const char *redis_password;	/* AUTH, NULL or "": none */
 	const char *prefix;	/* Redis key prefix, e.g. "sm" */
 	int aor_ttl;		/* seconds an AOR stays known after its
 				   last binding is gone (404 vs 480) */

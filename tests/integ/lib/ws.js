@@ -133,6 +133,8 @@ class SipJsUA {
 				if (this.log.length < 2000) this.log.push(`${level} ${category}: ${content}`);
 			},
 			sessionDescriptionHandlerFactory: stubSdhFactory(this.user),
+			/* o.uaOptions: more SIP.UserAgent options (credentials). */
+			...(o.uaOptions || {}),
 			delegate: {
 				onMessage: (m) => {
 					this.messages.push({ from: m.request.from.uri.toString(), body: m.request.body });
