@@ -6,15 +6,15 @@
  * One lws context holds a vhost per WebSocket transport of the table
  * in lib/env.h: WS and WSS (OpenSSL, me->tls_cert/tls_key), each on
  * its me->listen address; the first edge_ws_new() makes the context,
- * the last tp->free destroys it.  Each listener speaks
- * HTTP/1.1 too: it serves the files under me->http_root, KwikyKonf
- * guest credentials on GET /kk/guest (edge_guest.c; a callback mount,
- * answered in one go with Cache-Control: no-store) and 404 to anything
- * else; an Upgrade with subprotocol "sip" becomes a SIP connection.  Every accepted socket is entered in the edge's
- * connection table at once (so max_conns_per_ip and the 10 s
- * handshake deadline cover TLS handshakes and slow upgrades), becomes
- * OPEN when the WebSocket is established, and leaves the table when
- * lws closes it.
+ * the last tp->free destroys it.  Each listener speaks HTTP/1.1 too:
+ * it serves the files under me->http_root, KwikyKonf guest credentials
+ * on GET /kk/guest (edge_guest.c; a callback mount, answered in one go
+ * with Cache-Control: no-store) and 404 to anything else; an Upgrade
+ * with subprotocol "sip" becomes a SIP connection.  Every accepted
+ * socket is entered in the edge's connection table at once (so
+ * max_conns_per_ip and the 10 s handshake deadline cover TLS
+ * handshakes, slow upgrades and HTTP requests), becomes OPEN when the
+ * WebSocket is established, and leaves the table when lws closes it.
  *
  * One text (or binary) message carries one SIP message.  Frames of a
  * message are gathered up to max_msg; larger closes with 1009.  A
