@@ -14,8 +14,12 @@
  * its nonce-counts.  stale=true goes only with a response that was
  * right for its nonce (RFC 7616 3.3): an expired nonce, or one of
  * another Call-ID, costs an honest client one round trip and an
- * attacker a plain challenge.  In-dialog requests pass on the signed
- * Record-Route (core_sign.c) and need none of this.
+ * attacker a plain challenge.  A nonce-count accepted once is refused
+ * on any other request (a replay), but not on the very same request
+ * within Timer F: a UDP REGISTER whose 200 was lost comes back
+ * unchanged and is answered again (core_auth_seen).  In-dialog
+ * requests pass on the signed Record-Route (core_sign.c) and need none
+ * of this.
  *
  * Accounts come from auth_store (Redis behind a cache): a request
  * waits in a table keyed by its transaction while its account is
@@ -29,8 +33,8 @@
  * Cost: a request with credentials costs one nonce MAC, one digest
  * (two for a guest) and, on a cache miss, one Redis round trip; a
  * challenge costs one nonce MAC.  Memory: the nonce-count table
- * ([registrar] auth_nonces_max entries) and one entry per waiting
- * request.
+ * ([registrar] auth_nonces_max entries), CORE_AUTH_SEEN accepted
+ * requests (96 KiB) and one entry per waiting request.
  */
 #include "core/core_int.h"
 
@@ -48,6 +52,21 @@
 #include "lib/log.h"
 
 #define CORE_AUTH_USER_MAX AUTH_GUEST_NAME_MAX	/* the longer name */
+#define CORE_AUTH_SEEN 4096	/* accepted requests remembered, per core */
+
+/*
+ * A request whose credentials were accepted lately.  A UDP client that
+ * missed our 200 sends the same REGISTER again, same nonce-count and
+ * all: that is a retransmission, answered again (the registrar makes it
+ * idempotent), where any other request with a used nonce-count is a
+ * replay.  Direct-mapped by transaction: a collision forgets the older
+ * one, whose retransmission then gets a fresh challenge.
+ */
+struct core_auth_seen {
+	uint64_t txn;		/* hash of the transaction key */
+	uint64_t msg;		/* hash of the whole message as received */
+	uint64_t until_ms;	/* Timer F: no retransmission after that */
+};
 
 /* A request waiting for its account; keyed by its transaction. */
 struct core_auth_wait {
@@ -59,6 +78,7 @@ struct core_auth_wait {
 	struct digest_creds creds;
 	enum digest_nonce_state nonce;
 	uint64_t minted;
+	uint64_t txn_hash, msg_hash;	/* for core_auth_seen */
 	char realm[AUTH_REALM_MAX + 1];
 	struct auth_account acct;	/* filled when the cache answers */
 };
@@ -72,6 +92,7 @@ struct core_auth {
 	uint32_t salt;		/* makes nonces of one second differ */
 	enum digest_alg algs[DIGEST_NALGS];	/* offered, in order */
 	int n_algs;
+	struct core_auth_seen seen[CORE_AUTH_SEEN];
 };
 
 /* The credentials' verdict, before authorization. */
@@ -318,6 +339,7 @@ static enum core_auth_outcome
 core_auth_verify(struct core *c, struct core_auth_wait *w, const char *ha1)
 {
 	const osip_message_t *req = w->req;
+	struct core_auth_seen *seen;
 	int rc, offered = 0;
 
 	for (int i = 0; i < c->auth->n_algs; i++)
@@ -333,8 +355,17 @@ core_auth_verify(struct core *c, struct core_auth_wait *w, const char *ha1)
 	}
 	if (w->nonce != DIGEST_NONCE_OK)
 		return AUTH_STALE;
+	seen = &c->auth->seen[w->txn_hash % CORE_AUTH_SEEN];
 	rc = digest_nc_accept(c->auth->nc, &w->creds.nonce, w->minted,
 			      w->creds.nc_value, (uint64_t)core_wall_s(c));
+	if (rc == 0) {
+		seen->txn = w->txn_hash;
+		seen->msg = w->msg_hash;
+		seen->until_ms = core_now_ms(c) + 64 * (uint64_t)c->cfg->t1_ms;
+	} else if (rc == -EALREADY && seen->txn == w->txn_hash &&
+		   seen->msg == w->msg_hash && core_now_ms(c) < seen->until_ms) {
+		return AUTH_OK;		/* the same request again */
+	}
 	if (rc == -EALREADY) {
 		c->st.auth_replays++;
 		log_info(LOG_SYS_REG, "%s: nonce-count %08x replayed by "
@@ -551,6 +582,8 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 	w->in.msg = NULL;
 	w->in.len = 0;
 	w->req = req;
+	w->txn_hash = hash;
+	w->msg_hash = in->msg ? hash_fnv1a64(in->msg, in->len) : 0;
 	snprintf(w->realm, sizeof(w->realm), "%s", realm);
 	snprintf(w->h.key, sizeof(w->h.key), "%s", key);
 	if (osip_authorization_to_str(h, &w->text) != 0 ||

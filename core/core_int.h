@@ -207,6 +207,9 @@ int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
 const char *core_reason(int code);
 int core_has_to_tag(const osip_message_t *m);
+/* Whether m's To tag is the one core_resp_build gives a response it
+ * makes up for m's transaction: the ACK of such a final response. */
+int core_to_tag_is_local(const osip_message_t *m);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
 int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);

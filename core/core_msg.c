@@ -192,6 +192,19 @@ core_local_tag(const osip_message_t *req, char *out, size_t cap)
 	snprintf(out, cap, "sm%016llx", (unsigned long long)h);
 }
 
+int
+core_to_tag_is_local(const osip_message_t *m)
+{
+	osip_generic_param_t *t = NULL;
+	char tag[32];
+
+	if (m->to == NULL || osip_to_get_tag(m->to, &t) != 0 || t == NULL ||
+	    t->gvalue == NULL)
+		return 0;
+	core_local_tag(m, tag, sizeof(tag));
+	return strcmp(tag, t->gvalue) == 0;
+}
+
 osip_message_t *
 core_resp_build(struct core *c, const osip_message_t *req, int code,
 		const char *reason)

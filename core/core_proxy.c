@@ -265,9 +265,13 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
 	if (core_strip_routes(c, req, &out, 1) <= 0) {
-		/* Not for us to route: no transaction, no signed Route. */
-		c->st.ack_stray++;
-		log_info(LOG_SYS_SIP, "stray ACK dropped");
+		/* Not for us to route: no transaction, no signed Route.  The
+		 * ACK of a final response we made up without a transaction
+		 * (a 407 challenge, a 404) is expected, and ends here too. */
+		if (!core_to_tag_is_local(req)) {
+			c->st.ack_stray++;
+			log_info(LOG_SYS_SIP, "stray ACK dropped");
+		}
 		return 0;
 	}
 	mf = core_max_forwards(c, req, &mfh);

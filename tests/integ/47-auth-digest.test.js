@@ -269,6 +269,21 @@ describe('47 auth digest', () => {
 		await reg.ua.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString() === body);
 	});
 
+	c.test('INVITE, SUBSCRIBE, REFER and PUBLISH from a local user without credentials: 407', async () => {
+		const ua = await c.ua('methods');
+		for (const method of ['INVITE', 'SUBSCRIBE', 'REFER', 'PUBLISH']) {
+			const to = `sip:${user('target')}@${DOMAIN}`;
+			const r = await ua.send(c.edge(), {
+				method, ruri: to, from: `sip:methods@${DOMAIN}`, to,
+				contact: [`<${ua.contactUri('methods')}>`],
+				headers: method === 'SUBSCRIBE' || method === 'PUBLISH' ? [['Event', 'presence']] :
+					method === 'REFER' ? [['Refer-To', `<sip:x@${DOMAIN}>`]] : [],
+			});
+			assert.equal(r.status, 407, `${method}: ${r.status} ${r.reason}`);
+			assert.equal(challenges(r).length, 2);
+		}
+	});
+
 	c.test('OPTIONS to the proxy itself (a keep-alive) needs no credentials', async () => {
 		const ua = await c.ua('pinger');
 		const e = c.edge();
@@ -296,5 +311,13 @@ describe('47 auth digest', () => {
 		assert.equal(r.status, 503, `${r.status} ${r.reason}`);
 		assert.match(r.get('retry-after') || '', /^\d+$/);
 		c.assertAlive();
+		/* Redis answers again: so does the registrar (the link comes
+		 * back within its back-off). */
+		let last;
+		await waitUntil(async () => {
+			last = await withAuth((hdrs) => reg.send({ expires: 300, headers: hdrs }), 'REGISTER',
+				REG_URI, u, PASS);
+			return last.res.status === 200;
+		}, 8000, 'a REGISTER to succeed once Redis is back', 200);
 	});
 });

@@ -14,7 +14,7 @@ const { describe } = require('node:test');
 const { rand } = require('./lib/cluster');
 const { startSipp, assertOk, countMessages } = require('./lib/sipp');
 const { Registration } = require('./lib/flows');
-const { streamCluster, SipJsUA } = require('./lib/ws');
+const { sipjsTests, streamCluster, SipJsUA } = require('./lib/ws');
 const { freePort } = require('./lib/ports');
 const { addUser, withAuth } = require('./lib/digest');
 
@@ -27,7 +27,7 @@ describe('47 auth sipjs', () => {
 		registrar: { auth: 'yes', domains: DOMAIN },
 		proxy: { t1_ms: 100, t2_ms: 400 },
 	});
-	const open = [];
+	const { open, test: wsTest } = sipjsTests(c);
 
 	async function user(name, o = {}) {
 		const u = `${name}-${rand(3)}`;
@@ -43,16 +43,6 @@ describe('47 auth sipjs', () => {
 			c.addEvidence(`SIP.js ${u} log`, ua.log.join('\n'));
 		}
 		return ua;
-	}
-
-	function wsTest(name, fn) {
-		c.test(name, async (t) => {
-			try {
-				await fn(t);
-			} finally {
-				for (const u of open.splice(0)) await u.stop();
-			}
-		});
 	}
 
 	wsTest('SIP.js registers with authorizationUsername/Password and exchanges MESSAGE', async () => {

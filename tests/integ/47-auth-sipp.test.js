@@ -62,6 +62,7 @@ describe('47 auth sipp', () => {
 		await addUser(c, caller, DOMAIN, PASS);
 		const port = await freePort();
 		assertOk(await register(callee, port), `REGISTER of ${callee}`);
+		const stray = await c.coreStat('stray-acks');
 		const uas = await (await startSipp(c, {
 			scenario: 'uas_call.xml', port, calls: 1, timeout: 20,
 			keys: { sm_user: callee, sm_domain: DOMAIN },
@@ -78,5 +79,7 @@ describe('47 auth sipp', () => {
 		assert.equal(countMessages(uac, 'received', /^SIP\/2\.0 407/), 1);
 		assert.equal(countMessages(uasRes, 'received', /Proxy-Authorization:/i), 0,
 			'the callee never sees the caller\'s credentials');
+		assert.equal(await c.coreStat('stray-acks'), stray,
+			'the ACK of the 407 is expected, not counted as stray');
 	});
 });

@@ -437,7 +437,24 @@ function wsClosed(s, ms = 5000) {
 		ms, 'WebSocket close');
 }
 
+/*
+ * c.test for tests that open SIP.js users: the users pushed on the
+ * returned `open` list are stopped after each test, passed or failed.
+ * Returns {open, test}.
+ */
+function sipjsTests(c) {
+	const open = [];
+	const test = (name, fn) => c.test(name, async (t) => {
+		try {
+			await fn(t);
+		} finally {
+			for (const u of open.splice(0)) await u.stop();
+		}
+	});
+	return { open, test };
+}
+
 module.exports = {
-	streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
+	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
 	NodeWebSocket, assert,
 };

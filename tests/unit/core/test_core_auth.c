@@ -61,6 +61,15 @@ struct t_creds {
 	const char *header;	/* "Authorization" or "Proxy-Authorization" */
 };
 
+/* Credentials of user for a REGISTER over nonce. */
+static struct t_creds
+t_reg_creds(const char *user, const char *pass, enum digest_alg alg,
+	    const char *nonce)
+{
+	return (struct t_creds){ user, pass, alg, nonce, 1, "sip:a.test",
+				 "REGISTER", "Authorization" };
+}
+
 /* The header line for c into out, "" when c->nonce is NULL. */
 static void
 t_auth_line(const struct t_creds *c, char *out, size_t cap)
@@ -197,8 +206,7 @@ t_challenge(struct harness *h, const char *cid, char *nonce)
 static int
 t_setup(void **state)
 {
-	struct t_creds cr = { "nobody", "x", DIGEST_MD5, NULL, 1, "sip:a.test",
-			      "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("nobody", "x", DIGEST_MD5, NULL);
 	char nonce[DIGEST_NONCE_MAX], br[32];
 	struct harness *h;
 
@@ -251,8 +259,7 @@ test_core_auth__register_with_credentials_binds(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "alice", T_PASS, DIGEST_SHA256, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_SHA256, nonce);
 
 	t_challenge(h, "c2@t", nonce);
 	t_register(h, "alice", "c2@t", 2, "a2", &cr);
@@ -272,8 +279,7 @@ test_core_auth__retransmission_during_lookup_is_absorbed(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "alice", T_PASS, DIGEST_SHA256, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_SHA256, nonce);
 	uint64_t rx;
 
 	t_challenge(h, "c3@t", nonce);
@@ -295,8 +301,7 @@ test_core_auth__message_retransmission_makes_one_transaction(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX], bn[DIGEST_NONCE_MAX];
-	struct t_creds bob = { "bob", "pw-bob", DIGEST_MD5, bn, 1,
-			       "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds bob = t_reg_creds("bob", "pw-bob", DIGEST_MD5, bn);
 	struct t_creds cr = { "alice", T_PASS, DIGEST_SHA256, nonce, 1,
 			      "sip:bob@a.test", "MESSAGE",
 			      "Proxy-Authorization" };
@@ -325,17 +330,24 @@ test_core_auth__message_retransmission_makes_one_transaction(void **state)
 	assert_int_equal(h->c->st.retrans_absorbed, 1);
 }
 
+/* A used nonce-count on another request is a replay; on the very same
+ * request, within Timer F, a retransmission. */
 static void
 test_core_auth__nonce_count_replay_is_refused(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "alice", T_PASS, DIGEST_SHA256, nonce, 7,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_SHA256, nonce);
 
+	cr.nc = 7;
 	t_challenge(h, "c5@t", nonce);
 	t_register(h, "alice", "c5@t", 2, "a5", &cr);
 	t_one(h, "SIP/2.0 200 ");
+	/* The client missed the 200 and sends the very same request: a
+	 * retransmission, answered again. */
+	t_register(h, "alice", "c5@t", 2, "a5", &cr);
+	t_one(h, "SIP/2.0 200 ");
+	assert_int_equal(h->c->st.auth_replays, 0);
 	t_register(h, "alice", "c5@t", 3, "a6", &cr);	/* nc 7 again */
 	t_one(h, "SIP/2.0 401 ");
 	assert_null(strstr(h->sent[0], "stale"));
@@ -355,8 +367,7 @@ test_core_auth__stale_nonce_gets_stale_true(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "alice", T_PASS, DIGEST_MD5, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_MD5, nonce);
 
 	t_challenge(h, "c6@t", nonce);
 	h->now_s += 61;
@@ -377,8 +388,7 @@ test_core_auth__forged_nonce_and_wrong_password_are_challenged(void **state)
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX] = "0000000000000000000000000000000000"
 				       "0000000000000000000000";
-	struct t_creds cr = { "alice", "guess", DIGEST_SHA256, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", "guess", DIGEST_SHA256, nonce);
 
 	t_register(h, "alice", "c7@t", 1, "f1", &cr);
 	t_one(h, "SIP/2.0 401 ");
@@ -402,8 +412,7 @@ test_core_auth__other_users_address_is_forbidden(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "alice", T_PASS, DIGEST_SHA256, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_SHA256, nonce);
 
 	t_register(h, "bob", "c8@t", 1, "h1", NULL);
 	t_one(h, "SIP/2.0 401 ");
@@ -449,8 +458,7 @@ test_core_auth__guest_uses_own_address_and_room_only(void **state)
 	unsigned char key[KEY_LEN];
 	struct auth_guest g, other;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { NULL, NULL, DIGEST_MD5, nonce, 1, "sip:a.test",
-			      "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds(NULL, NULL, DIGEST_MD5, nonce);
 
 	assert_int_equal(key_load(&h->cfg, KEY_USE_GUEST, key), 0);
 	assert_int_equal(auth_guest_mint(key, "room1", 5, h->now_s, 600, &g), 0);
@@ -490,8 +498,7 @@ test_core_auth__silent_redis_gets_503_retry_after(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "carol", "pw", DIGEST_SHA256, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("carol", "pw", DIGEST_SHA256, nonce);
 
 	t_register(h, "carol", "c11@t", 1, "r1", NULL);
 	t_one(h, "SIP/2.0 401 ");
@@ -515,8 +522,7 @@ test_core_auth__stop_with_a_lookup_pending(void **state)
 {
 	struct harness *h = *state;
 	char nonce[DIGEST_NONCE_MAX];
-	struct t_creds cr = { "alice", T_PASS, DIGEST_SHA256, nonce, 1,
-			      "sip:a.test", "REGISTER", "Authorization" };
+	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_SHA256, nonce);
 	uint64_t rx;
 
 	t_challenge(h, "c12@t", nonce);
