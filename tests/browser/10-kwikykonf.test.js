@@ -32,7 +32,7 @@ const { describe } = require('node:test');
 const { chromium } = require('playwright-core');
 const {
 	kkCluster, chromiumPool, state, waitPeers, waitJoined, assertMediaFlows, check,
-	launchArgs, ROOT, waitUntil, waitInvitesDone, waitMesh, assertJoinRefused,
+	launchArgs, ROOT, waitUntil, waitInvitesDone, waitMesh, protectedRoom,
 } = require('./lib/browser');
 const { startSipp, startUas, assertOk } = require('../integ/lib/sipp');
 
@@ -180,19 +180,9 @@ describe('10 kwikykonf', () => {
 	});
 
 	bt('a protected room: no phrase and a wrong phrase are refused, the right one joins', async () => {
-		const room = newRoom('locked');
-		const owner = await b.open({ name: 'Owner', room, phrase: 'open sesame' });
-		check((await state(owner)).locked, 'the room is not protected');
-
-		const guest = await b.open({ name: 'Guest', room, join: false });
-		await assertJoinRefused(guest, owner, '', /protected: enter its pass phrase/);
-		await assertJoinRefused(guest, owner, 'open sesame!', /Wrong pass phrase/);
-		await guest.page.fill('#phrase', 'open sesame');
-		await guest.join();
-		await waitJoined(guest);
-		await waitMesh([owner, guest]);
-		await assertMediaFlows(guest);
+		await protectedRoom(b, newRoom('locked'));
 	});
+
 
 	bt('a sipp UDP phone calls a browser user: the browser receives its audio', async () => {
 		const room = newRoom('phone');

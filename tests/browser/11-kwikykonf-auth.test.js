@@ -18,7 +18,7 @@
 const http = require('node:http');
 const { describe } = require('node:test');
 const {
-	kkCluster, chromiumPool, state, waitJoined, assertMediaFlows, check, waitUntil, waitMesh, assertJoinRefused,
+	kkCluster, chromiumPool, state, assertMediaFlows, check, waitUntil, waitMesh, protectedRoom,
 } = require('./lib/browser');
 
 describe('11 kwikykonf auth', () => {
@@ -72,20 +72,11 @@ describe('11 kwikykonf auth', () => {
 	});
 
 	bt('a protected room with auth on: no phrase and a wrong phrase are refused, the right one joins', async () => {
-		const room = 'authlocked';
-		const owner = await b.open({ name: 'Owner', room, phrase: 'open sesame' });
-		check((await state(owner)).locked, 'the room is not protected');
-		const guest = await b.open({ name: 'Guest', room, join: false });
-		await assertJoinRefused(guest, owner, '', /protected: enter its pass phrase/);
-		await assertJoinRefused(guest, owner, 'open sesame!', /Wrong pass phrase/);
-		await guest.page.fill('#phrase', 'open sesame');
-		await guest.join();
-		await waitJoined(guest);
-		await waitMesh([owner, guest]);
-		await assertMediaFlows(guest);
+		const { owner, guest } = await protectedRoom(b, 'authlocked');
 		await assertMediaFlows(owner);
 		for (const w of [owner, guest]) await assertAuthenticated(w);
 	});
+
 
 	/* Last: it spends this address's burst of guest credentials. */
 	bt('a page refused guest credentials (too many from its address) says so and stays at the form', async () => {

@@ -21,8 +21,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { describe } = require('node:test');
 const { rand } = require('./lib/cluster');
-const { streamCluster } = require('./lib/ws');
-const { within } = require('./lib/wait');
+const { streamCluster, sipjsTests, SipJsUA, within } = require('./lib/ws');
 const SIP = require('sip.js');
 
 const DOMAIN = 'ws.test';
@@ -58,34 +57,28 @@ describe('34 ws guest auth', () => {
 		 * the last WWW-/Proxy-Authenticate and speaks MD5 only. */
 		registrar: { auth: 'yes' }, proxy: { t1_ms: 100, t2_ms: 400 },
 	});
-	const agents = [];
+	const { open, test: gt } = sipjsTests(c);
 
-	/* A SIP.js agent whose own address is `as` (a user part) and whose
+	/* A SIP.js user whose own address is `as` (a user part) and whose
 	 * digest credentials are cred ({username, password}). */
 	async function agent(as, cred) {
-		const a = {
-			aor: `sip:${as}@${DOMAIN}`, messages: [], log: [],
-		};
-		a.ua = new SIP.UserAgent({
-			uri: SIP.UserAgent.makeURI(a.aor),
-			transportOptions: { server: c.wsUrl(1) },
-			authorizationUsername: cred.username,
-			authorizationPassword: cred.password,
-			logLevel: 'warn', logBuiltinEnabled: false,
-			logConnector: (level, cat, l, content) => { if (a.log.length < 500) a.log.push(`${level} ${cat}: ${content}`); },
-			delegate: { onMessage: (m) => { a.messages.push(m.request.body); m.accept(); } },
+		const u = await SipJsUA.open({
+			user: as, domain: DOMAIN, server: c.wsUrl(1), register: false,
+			uaOptions: { authorizationUsername: cred.username, authorizationPassword: cred.password },
 		});
-		agents.push(a);
-		c.addEvidence(`SIP.js ${as} log`, { toString: () => a.log.join('\n') });
-		await within(a.ua.start(), 5000, `${as}: WebSocket`);
-		return a;
+		open.push(u);
+		c.addEvidence(`SIP.js ${as} log`, { toString: () => u.log.join('\n') });
+		return u;
 	}
 
-	/* REGISTERs user part `user` from agent a; resolves with the final
-	 * status code (after SIP.js answered any challenge). */
-	async function register(a, user, want) {
-		const u = SIP.UserAgent.makeURI(`sip:${user}@${DOMAIN}`);
-		const r = new SIP.Registerer(a.ua, { expires: 300, params: { toUri: u, fromUri: u } });
+	const bodies = (u) => u.messages.map((m) => m.body);
+
+	/* REGISTERs user part `user` from u's agent; resolves with the final
+	 * status code (after SIP.js answered any challenge), checked
+	 * against want when given. */
+	async function register(u, user, want) {
+		const uri = SIP.UserAgent.makeURI(`sip:${user}@${DOMAIN}`);
+		const r = new SIP.Registerer(u.ua, { expires: 300, params: { toUri: uri, fromUri: uri } });
 		const code = await within(new Promise((res, rej) => {
 			r.register({
 				requestDelegate: {
@@ -94,33 +87,14 @@ describe('34 ws guest auth', () => {
 				},
 			}).catch(rej);
 		}), 8000, `REGISTER ${user}`);
-		if (want !== undefined) expectCode(code, want, `REGISTER ${user} by ${a.aor}`);
+		if (want !== undefined) expectCode(code, want, `REGISTER ${user} by ${u.aor}`);
 		return code;
 	}
 
-	async function message(a, target, body, want) {
-		const m = new SIP.Messager(a.ua, SIP.UserAgent.makeURI(target), body);
-		const code = await within(new Promise((res, rej) => {
-			m.message({
-				requestDelegate: {
-					onAccept: (r) => res(r.message.statusCode),
-					onReject: (r) => res(r.message.statusCode),
-				},
-			}).catch(rej);
-		}), 10000, `MESSAGE to ${target}`);
-		if (want !== undefined) expectCode(code, want, `MESSAGE from ${a.aor} to ${target}`);
+	async function message(u, target, body, want) {
+		const code = await u.message(target, body);
+		if (want !== undefined) expectCode(code, want, `MESSAGE from ${u.aor} to ${target}`);
 		return code;
-	}
-
-	function gt(name, fn) {
-		c.test(name, async (t) => {
-			try {
-				await fn(t);
-			} finally {
-				for (const a of agents.splice(0))
-					await within(a.ua.stop(), 3000, 'stop').catch(() => {});
-			}
-		});
 	}
 
 	gt('a guest registers its own address and its room\'s, and sends as itself', async () => {
@@ -134,10 +108,10 @@ describe('34 ws guest auth', () => {
 		const b = await agent(gb.user, gb);
 		await register(b, gb.user, 200);
 		await message(b, a.aor, 'hello a', 200);
-		assert.deepEqual(a.messages, ['hello a']);
+		assert.deepEqual(bodies(a), ['hello a']);
 		/* The room address forks to the guest that registered it. */
 		await message(b, `sip:conf.${room}@${DOMAIN}`, 'to the room', 200);
-		assert.deepEqual(a.messages, ['hello a', 'to the room']);
+		assert.deepEqual(bodies(a), ['hello a', 'to the room']);
 	});
 
 	gt('guest A cannot register guest B\'s address, another room\'s, nor an account\'s (403)', async () => {
@@ -155,8 +129,8 @@ describe('34 ws guest auth', () => {
 		const gc = await guestCreds(c, room);
 		const s = await agent(gc.user, gc);
 		await message(s, b.aor, 'for b', 200);
-		assert.deepEqual(b.messages, ['for b']);
-		assert.deepEqual(a.messages, []);
+		assert.deepEqual(bodies(b), ['for b']);
+		assert.deepEqual(bodies(a), []);
 	});
 
 	gt('guest A cannot send a MESSAGE as guest B (403)', async () => {
@@ -168,7 +142,7 @@ describe('34 ws guest auth', () => {
 		/* A's credentials, B's From. */
 		const forger = await agent(gb.user, ga);
 		await message(forger, b.aor, 'I am b', 403);
-		assert.deepEqual(b.messages, []);
+		assert.deepEqual(bodies(b), []);
 	});
 
 	gt('an expired username, a tampered password and a pushed-back expiry are refused', async () => {

@@ -280,6 +280,26 @@ async function assertJoinRefused(guest, owner, phrase, re) {
 }
 
 /*
+ * The protected-room story on pool: Owner opens room with a pass
+ * phrase, Guest is refused without it and with a wrong one, then joins
+ * with it; both connected, media reaching Guest.  Resolves with
+ * {owner, guest}.
+ */
+async function protectedRoom(pool, room) {
+	const owner = await pool.open({ name: 'Owner', room, phrase: 'open sesame' });
+	check((await state(owner)).locked, 'the room is not protected');
+	const guest = await pool.open({ name: 'Guest', room, join: false });
+	await assertJoinRefused(guest, owner, '', /protected: enter its pass phrase/);
+	await assertJoinRefused(guest, owner, 'open sesame!', /Wrong pass phrase/);
+	await guest.page.fill('#phrase', 'open sesame');
+	await guest.join();
+	await waitJoined(guest);
+	await waitMesh([owner, guest]);
+	await assertMediaFlows(guest);
+	return { owner, guest };
+}
+
+/*
  * Takes two getStats() samples gapMs apart and asserts that, on every
  * session of w (or those in keys), inbound audio bytes, video bytes and
  * decoded video frames increased.  video: false checks audio only.
@@ -305,6 +325,6 @@ async function assertMediaFlows(w, { keys = null, gapMs = 2000, video = true } =
 
 module.exports = {
 	kkCluster, chromiumPool, launchArgs, check, state, lastStatus, waitJoined, waitPeers, assertMediaFlows, inNetns,
-	waitInvitesDone, waitMesh, assertJoinRefused,
+	waitInvitesDone, waitMesh, protectedRoom,
 	ROOT, WEB_DIST, waitUntil, HOST,
 };
