@@ -22,6 +22,7 @@
 #include "lib/cfg.h"
 #include "lib/env.h"
 #include "lib/htab.h"
+#include "lib/key.h"
 #include "lib/list.h"
 
 struct link;
@@ -230,6 +231,58 @@ int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
  */
 int edge_utf8_valid(const unsigned char *s, size_t len);
 
+/* ---- edge_guest.c: KwikyKonf guest credentials over HTTP ---- */
+
+#define EDGE_GUEST_PATH		"/kk/guest"
+#define EDGE_GUEST_BURST	20	/* answers at once per source */
+#define EDGE_GUEST_EVERY_MS	2000	/* then one per this */
+#define EDGE_GUEST_WAYS		4
+#define EDGE_GUEST_SETS		1024
+
+/* One source (IPv4 address or IPv6 /64) and its GCRA arrival time. */
+struct edge_guest_slot {
+	unsigned char net[16];
+	uint64_t tat_ms;	/* allowed again in full once now reaches it */
+	int used;
+};
+
+/* The process's minting state: the guest key and the per-source
+ * limit, a fixed table (no allocation per request). */
+struct edge_guest {
+	unsigned char key[KEY_LEN];	/* key_load(KEY_USE_GUEST) */
+	uint64_t seed;			/* keys the source hash */
+	int ttl_s;
+	struct edge_guest_slot slot[EDGE_GUEST_SETS][EDGE_GUEST_WAYS];
+};
+
+/*
+ * Loads the guest key of cfg's cluster (lib/key.h) and a random hash
+ * seed into g; credentials last ttl_s.  Returns 0, or a negative errno
+ * (logged).  edge_guest_fini() wipes the key.
+ */
+int edge_guest_init(struct edge_guest *g, const struct cfg *cfg, int ttl_s);
+void edge_guest_fini(struct edge_guest *g);
+
+/*
+ * Counts one answer for src at now_ms.  Returns 0 when it may be given,
+ * else the milliseconds until one may (the source is over its burst).
+ */
+int64_t edge_guest_allow(struct edge_guest *g, const union env_sa *src,
+			 uint64_t now_ms);
+
+/*
+ * The answer to a request from src for room (the "room" argument,
+ * NUL-terminated; NULL when absent): writes a JSON body into body
+ * (cap bytes) and returns the HTTP status: 200 with {user, username,
+ * password, expires, ttl} (a fresh guest of room, valid ttl_s from
+ * now_s), 400 for a bad room, 429 over the source's limit (*retry_ms
+ * set), 500 when minting failed; -ENOSPC when cap is too small (256
+ * bytes suffice).  A 400 does not count against the limit.
+ */
+int edge_guest_answer(struct edge_guest *g, const union env_sa *src,
+		      const char *room, int64_t now_s, uint64_t now_ms,
+		      char *body, size_t cap, int64_t *retry_ms);
+
 /*
  * edge_udp.c, for every transport: the address e listens on for
  * transport (its default port when the address names none) into *sa.
@@ -417,6 +470,9 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 	X(drop_conn_gone)	/* core message for a closed conn */ \
 	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
 	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
+	X(guest_minted)		/* KwikyKonf guest credentials given */ \
+	X(guest_limited)	/* refused 429: over the per-source rate */ \
+	X(guest_bad)		/* refused 400/405: bad room or method */ \
 	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */ \
 	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
 				   not for the URI's host */ \

@@ -119,6 +119,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
 	EI("max_conns_per_ip", max_conns_per_ip, "1000", 0, 1000000),
 	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
+	EI("guest_ttl_s", guest_ttl_s, "43200", 60, 604800),
 };
 
 static const struct cfg_key cfg_core_keys[] = {

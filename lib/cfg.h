@@ -49,6 +49,7 @@ struct cfg_edge {
 	int idle_timeout_s;	/* close a silent stream/WS connection */
 	int max_conns_per_ip;	/* inbound connections per source IP */
 	int ws_ping_s;		/* WebSocket ping after this much silence */
+	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
 };
 
 struct cfg_core {
