@@ -791,6 +791,40 @@ class Cluster {
 		await Promise.all(this.edges.map((e) => this._waitEdgeReady(e)));
 	}
 
+	/*
+	 * Ends edge `id`'s process: SIGTERM waits for a clean exit (code 0,
+	 * within the stop deadline) and throws otherwise; any other signal
+	 * is sent to its PID as is (SIGKILL: no goodbye to anyone).  The
+	 * process is retired (its log stays in reports, teardown skips it)
+	 * until startEdge(id) runs a new one.
+	 */
+	async stopEdge(id = 1, signal = 'SIGTERM') {
+		const e = this.edges.find((x) => x.id === id);
+		if (!e) throw new Error(`no edge ${id}`);
+		const p = e.proc;
+		if (signal === 'SIGTERM') {
+			const pr = await p.stop();
+			if (pr) throw new Error(`edge ${id} did not stop cleanly: ${pr}`);
+		} else {
+			process.kill(p.pid, signal);
+			await p.exited;
+		}
+		this.retired.push(p);
+		this.procs = this.procs.filter((x) => x !== p);
+		e.proc = null;
+	}
+
+	/* Starts edge `id` again (after stopEdge) and waits until it answers. */
+	async startEdge(id = 1) {
+		const e = this.edges.find((x) => x.id === id);
+		if (!e) throw new Error(`no edge ${id}`);
+		e.starts = (e.starts || 1) + 1;
+		e.proc = new Proc(`edge-${id}#${e.starts}`, binPath('sipmesh-edge'),
+			['-c', this.confPath, '-i', String(id)]);
+		this.procs.push(e.proc);
+		await this._waitEdgeReady(e);
+	}
+
 	/* Throws if any process has exited. */
 	assertAlive() {
 		const d = this.procs.filter((p) => !p.alive);

@@ -1,0 +1,119 @@
+'use strict';
+/*
+ * 32 edge restart: a WebSocket user's binding names the edge and the
+ * connection that reaches it.  Two attacks on that, each a test:
+ *   - the edge dies (SIGKILL by PID, no goodbye) and starts again; its
+ *     connection numbering starts again too.  New users who connect
+ *     after the restart take the connections' would-be numbers, and a
+ *     MESSAGE for a user of the dead process must not reach them: the
+ *     caller gets 430 (RFC 5626 flow failed) or 480, the stale binding
+ *     goes (the next MESSAGE gets 480 at once), and once the old user
+ *     registers again messages reach it, and only it;
+ *   - the edge is stopped (SIGTERM): it tells the cores about every
+ *     open connection before it goes, so their bindings are dropped at
+ *     once and a caller gets 480 within a second, not a timeout or a
+ *     request sent to a dead process.
+ * Callers are UDP user agents on a second edge, which stays up.
+ */
+const assert = require('node:assert/strict');
+const { describe } = require('node:test');
+const { rand } = require('./lib/cluster');
+const { message } = require('./lib/flows');
+const { streamCluster, SipJsUA } = require('./lib/ws');
+
+describe('32 edge restart', () => {
+	const c = streamCluster({ name: '32-edge-restart', edges: 2, cores: 2, redis: true,
+		proxy: { t1_ms: 100, t2_ms: 400 } });
+	const open = [];
+
+	/* A SIP.js user registered over WS on edge 1, stopped after the test. */
+	async function user(name) {
+		const u = await SipJsUA.open({ user: name, server: c.wsUrl(1) });
+		open.push(u);
+		c.addEvidence(`SIP.js ${u.user} (${u.contactUri}) log`, u.log.join('\n'));
+		return u;
+	}
+
+	function wsTest(name, fn) {
+		c.test(name, async (t) => {
+			try {
+				await fn(t);
+			} finally {
+				for (const u of open.splice(0)) await u.stop();
+			}
+		});
+	}
+
+	/* A MESSAGE from caller (UDP, edge 2) to u's AOR: its final response. */
+	function send(caller, u, body, timeout = 8000) {
+		return message(caller, c.edge(2), u.user, u.domain, { body, timeout });
+	}
+
+	wsTest('after SIGKILL and restart, a MESSAGE for a user of the dead edge reaches nobody else', async () => {
+		const caller = await c.ua('caller');
+		const alice = await user(`alice-${rand(3)}`);
+		const bob = await user(`bob-${rand(3)}`);
+		/* Both reachable before the crash. */
+		assert.equal((await send(caller, alice, 'before')).status, 200);
+		await alice.waitMessage('before');
+		assert.equal((await send(caller, bob, 'before')).status, 200);
+		await bob.waitMessage('before');
+
+		await c.stopEdge(1, 'SIGKILL');
+		await c.startEdge(1);
+		/* The first WebSocket connections of the new process: the numbers
+		 * alice's and bob's connections had in the old one. */
+		const mallory = await user(`mallory-${rand(3)}`);
+		const trudy = await user(`trudy-${rand(3)}`);
+
+		for (const [victim, other] of [[alice, mallory], [bob, trudy]]) {
+			const body = `for ${victim.user} only ${rand(4)}`;
+			const r = await send(caller, victim, body);
+			assert.ok([430, 480].includes(r.status),
+				`MESSAGE to ${victim.aor} after the restart got ${r.status} ${r.reason}, expected 430 or 480`);
+			assert.deepEqual([mallory, trudy].flatMap((u) => u.messages.filter((m) => m.body === body)), [],
+				`${victim.user}'s MESSAGE reached a user who connected after the restart`);
+			/* Its binding is gone: the registrar knows the AOR, nothing reaches it. */
+			const t0 = Date.now();
+			const again = await send(caller, victim, `${body} again`);
+			assert.equal(again.status, 480, `second MESSAGE to ${victim.aor} got ${again.status} ${again.reason}`);
+			assert.ok(Date.now() - t0 < 2000, `480 took ${Date.now() - t0} ms`);
+			/* The newcomers themselves are reachable. */
+			assert.equal((await send(caller, other, 'hello newcomer')).status, 200);
+			await other.waitMessage('hello newcomer');
+		}
+		assert.equal(mallory.messages.length + trudy.messages.length, 2,
+			`newcomers got ${JSON.stringify([...mallory.messages, ...trudy.messages])}`);
+
+		/* alice comes back (the browser reconnects and registers): hers again. */
+		const alice2 = await user(alice.user);
+		assert.equal((await send(caller, alice2, 'welcome back')).status, 200);
+		await alice2.waitMessage('welcome back');
+		assert.equal(mallory.messages.length + trudy.messages.length, 2);
+	});
+
+	wsTest('SIGTERM: the edge reports its connections closed, their bindings go at once', async () => {
+		const caller = await c.ua('caller');
+		const dave = await user(`dave-${rand(3)}`);
+		const erin = await user(`erin-${rand(3)}`);
+		assert.equal((await send(caller, dave, 'before')).status, 200);
+		await dave.waitMessage('before');
+
+		await c.stopEdge(1, 'SIGTERM');
+		try {
+			for (const u of [dave, erin]) {
+				const t0 = Date.now();
+				const r = await send(caller, u, 'anyone?');
+				const ms = Date.now() - t0;
+				assert.equal(r.status, 480,
+					`MESSAGE to ${u.aor} after its edge stopped got ${r.status} ${r.reason} in ${ms} ms`);
+				assert.ok(ms < 1000, `480 took ${ms} ms`);
+			}
+		} finally {
+			await c.startEdge(1);
+		}
+		const dave2 = await user(dave.user);
+		assert.equal((await send(caller, dave2, 'back')).status, 200);
+		await dave2.waitMessage('back');
+	});
+});
