@@ -9,6 +9,9 @@
  *     caller gets 430 (RFC 5626 flow failed) or 480, the stale binding
  *     goes (the next MESSAGE gets 480 at once), and once the old user
  *     registers again messages reach it, and only it;
+ *   - the same for an in-dialog request: the callee's flow token in
+ *     the dialog's Route names a connection of the dead process; the
+ *     caller's BYE gets 430 and reaches no newcomer;
  *   - the edge is stopped (SIGTERM): it tells the cores about every
  *     open connection before it goes, so their bindings are dropped at
  *     once and a caller gets 480 within a second, not a timeout or a
@@ -17,7 +20,7 @@
  */
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
-const { rand } = require('./lib/cluster');
+const { rand, waitUntil } = require('./lib/cluster');
 const { message } = require('./lib/flows');
 const { streamCluster, SipJsUA } = require('./lib/ws');
 
@@ -26,12 +29,12 @@ describe('32 edge restart', () => {
 		proxy: { t1_ms: 100, t2_ms: 400 } });
 	const open = [];
 
-	/* A SIP.js user registered over WS on edge 1, stopped after the
-	 * test.  u.frames: every frame its WebSocket received, whatever
+	/* A SIP.js user registered over WS on edge `edge` (1), stopped
+	 * after the test.  u.frames: every frame its WebSocket received, whatever
 	 * SIP.js made of it (it answers 404 to a request for another
 	 * Contact, so its own MESSAGE list would not show a delivery). */
-	async function user(name) {
-		const u = await SipJsUA.open({ user: name, server: c.wsUrl(1) });
+	async function user(name, edge = 1) {
+		const u = await SipJsUA.open({ user: name, server: c.wsUrl(edge) });
 		u.frames = [];
 		u.socket.on('message', (d) => u.frames.push(String(d)));
 		open.push(u);
@@ -101,6 +104,28 @@ describe('32 edge restart', () => {
 		assert.equal((await send(caller, alice2, 'welcome back')).status, 200);
 		await alice2.waitMessage('welcome back');
 		assert.deepEqual(delivered([mallory, trudy], 'welcome back'), []);
+	});
+
+	wsTest('after SIGKILL and restart, a flow token of the dead edge routes to nobody else', async () => {
+		const callee = await user(`callee-${rand(3)}`);
+		const caller = await user(`caller-${rand(3)}`, 2);
+		const call = await caller.invite(callee.aor);
+		const callId = call.request.callId;
+
+		await c.stopEdge(1, 'SIGKILL');
+		await c.startEdge(1);
+		const mallory = await user(`mallory-${rand(3)}`);
+		const trudy = await user(`trudy-${rand(3)}`);
+
+		/* The BYE's Route carries the callee's flow token (edge 1, its
+		 * connection in the dead process). */
+		let status;
+		const done = (r) => { status = r.message.statusCode; };
+		await call.bye({ requestDelegate: { onAccept: done, onReject: done } });
+		await waitUntil(() => status !== undefined, 8000, 'the BYE\'s final response');
+		assert.deepEqual(delivered([mallory, trudy], callId), [],
+			`the BYE of a dialog with a user of the dead edge reached a newcomer (answered ${status})`);
+		assert.equal(status, 430, `BYE down a flow of the dead edge got ${status}`);
 	});
 
 	wsTest('SIGTERM: the edge reports its connections closed, their bindings go at once', async () => {
