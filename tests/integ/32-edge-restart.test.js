@@ -12,6 +12,11 @@
  *   - the same for an in-dialog request: the callee's flow token in
  *     the dialog's Route names a connection of the dead process; the
  *     caller's BYE gets 430 and reaches no newcomer;
+ *   - bindings stored before incarnations (binding codec V2 in Redis,
+ *     loaded by cores that start on an empty shared store): a UDP one
+ *     still works; a flow's names a bare serial that the edge does not
+ *     trust even when that serial is open, the caller gets 430, and
+ *     once the client registers again its messages arrive;
  *   - the edge is stopped (SIGTERM): it tells the cores about every
  *     open connection before it goes, so their bindings are dropped at
  *     once and a caller gets 480 at once, not a timeout (64*T1 = 6.4 s
@@ -24,7 +29,7 @@
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { rand, waitUntil } = require('./lib/cluster');
-const { message } = require('./lib/flows');
+const { message, Registration } = require('./lib/flows');
 const { streamCluster, SipJsUA } = require('./lib/ws');
 
 describe('32 edge restart', () => {
@@ -135,6 +140,52 @@ describe('32 edge restart', () => {
 		assert.deepEqual(delivered([mallory, trudy], callId), [],
 			`the BYE of a dialog with a user of the dead edge reached a newcomer (answered ${status})`);
 		assert.equal(status, 430, `BYE down a flow of the dead edge got ${status}`);
+	});
+
+	/* Rewrites every V3 binding value of aor in Redis as the V2 value
+	 * of before incarnations: the 4 incarnation bytes at offset 36
+	 * go (location/loc_codec.c).  Lua strings are binary-safe. */
+	const TO_V2 = `local n = 0
+		local all = redis.call('HGETALL', KEYS[1])
+		for i = 1, #all, 2 do
+			local v = all[i + 1]
+			if string.sub(v, 1, 2) == 'L\\3' then
+				redis.call('HSET', KEYS[1], all[i], 'L\\2' .. string.sub(v, 3, 36) .. string.sub(v, 41))
+				n = n + 1
+			end
+		end
+		return n`;
+
+	wsTest('bindings stored before incarnations: UDP ones work, flows fail with 430 until the client registers again', async () => {
+		const ws = await user(`legacy-ws-${rand(3)}`);
+		const phone = await c.ua('legacy-udp');
+		const reg = new Registration(phone, c.edge(2), `legacy-udp-${rand(3)}`, 'ws.test');
+		await reg.register(300);
+		const converted = [];
+		await c.restartCores({
+			wipeShm: true,
+			whileStopped: async () => {
+				for (const aor of [`${ws.user}@ws.test`, `${reg.user}@ws.test`])
+					converted.push(await c.redisCmd('EVAL', TO_V2, 1, `${c.prefix}:aor:${aor}`));
+			},
+		});
+		assert.deepEqual(converted, [1, 1], 'one V3 binding per AOR rewritten as V2');
+
+		const caller = await c.ua('caller');
+		const r = await message(caller, c.edge(2), reg.user, 'ws.test', { body: 'to the phone' });
+		assert.equal(r.status, 200, `MESSAGE to a UDP binding stored as V2 got ${r.status} ${r.reason}`);
+		await phone.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString() === 'to the phone',
+			5000, 'MESSAGE to the UDP phone');
+		/* The same serial is open on the same edge, yet a binding without
+		 * an incarnation reaches nobody. */
+		const lost = await send(caller, ws, 'to the old flow');
+		assert.equal(lost.status, 430, `MESSAGE to a flow stored as V2 got ${lost.status} ${lost.reason}`);
+		assert.deepEqual(delivered([ws], 'to the old flow'), []);
+		assert.equal((await send(caller, ws, 'again')).status, 480);
+		/* The client's next REGISTER (a refresh on the same connection). */
+		await ws.register(300);
+		assert.equal((await send(caller, ws, 'registered again')).status, 200);
+		await ws.waitMessage('registered again');
 	});
 
 	wsTest('SIGTERM: the edge reports its connections closed, their bindings go at once', async () => {

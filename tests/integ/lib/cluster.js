@@ -769,10 +769,11 @@ class Cluster {
 	/*
 	 * Stops every core (each must exit cleanly), optionally removes the
 	 * host's shared-memory store so that only Redis remembers the
-	 * bindings, starts the cores again and waits until the edges answer
+	 * bindings, runs whileStopped() (say, to change Redis behind their
+	 * back), starts the cores again and waits until the edges answer
 	 * through them.
 	 */
-	async restartCores({ wipeShm = false } = {}) {
+	async restartCores({ wipeShm = false, whileStopped } = {}) {
 		const problems = [];
 		for (const k of this.cores) {
 			const pr = await k.proc.stop();
@@ -780,6 +781,7 @@ class Cluster {
 		}
 		if (problems.length) throw new Error(`cores did not stop cleanly: ${problems.join('; ')}`);
 		if (wipeShm) fs.rmSync(path.join('/dev/shm', this.shmName.replace(/^\//, '')), { force: true });
+		if (whileStopped) await whileStopped();
 		const coreBin = binPath('sipmesh-core');
 		for (const k of this.cores) {
 			this.retired.push(k.proc);
