@@ -38,6 +38,10 @@
  * SIGTERM at teardown.  Helpers: c.rtpengines, c.ng(), c.ngQuery(),
  * c.ngList(), c.engineHolding(), c.engineHolder(), c.assertEngineGone(),
  * c.killRtpengine(), c.restartRtpengine(), c.waitRtpctlLog().
+ *
+ * Restarts: c.restartCores() (optionally on an empty shared store),
+ * c.stopEdge(id, signal) then c.startEdge(id) (a SIGKILLed edge is no
+ * teardown problem: the stopped process is retired).
  */
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
