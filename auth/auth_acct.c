@@ -1,8 +1,9 @@
 /*
  * auth_acct.c - the account schema in Redis and its administration
  * (see auth.h).  Blocking hiredis calls: used by sipmesh-ctl only.
- * Cost: one HSET / DEL / HMGET per call; listing is a SCAN over the
- * account keys, COUNT 500 per round trip.
+ * Cost: one HSET / DEL / HMGET / PUBLISH per call; listing is a SCAN
+ * over the account keys, COUNT 500 per round trip.  The reply parser
+ * is shared with the cores' asynchronous lookup (auth_store.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -95,45 +96,56 @@ auth_account_del(redisContext *r, const char *prefix, const char *realm,
 }
 
 int
-auth_account_get(redisContext *r, const char *prefix, const char *realm,
-		 const char *user, struct auth_account *a)
+auth_account_parse(const redisReply *reply, const char *realm,
+		   const char *user, struct auth_account *a)
 {
-	static const char *field[DIGEST_NALGS] = {
-		[DIGEST_MD5] = "md5",
-		[DIGEST_SHA256] = "sha256",
-	};
-	char key[AUTH_KEY_MAX];
-	redisReply *reply;
 	int rc = -ENOENT;
 
-	if (auth_account_key(prefix, realm, user, key) < 0)
-		return -EINVAL;
-	reply = redisCommand(r, "HMGET %s %s %s", key, field[DIGEST_MD5],
-			     field[DIGEST_SHA256]);
 	if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != DIGEST_NALGS) {
-		rc = -EIO;
-		goto out;
-	}
+	    reply->elements != DIGEST_NALGS)
+		return -EIO;
 	memset(a, 0, sizeof(*a));
 	snprintf(a->user, sizeof(a->user), "%s", user);
 	snprintf(a->realm, sizeof(a->realm), "%s", realm);
 	for (int i = 0; i < DIGEST_NALGS; i++) {
-		redisReply *v = reply->element[i];
+		const redisReply *v = reply->element[i];
 
 		if (v->type != REDIS_REPLY_STRING)
 			continue;
-		if (v->len != digest_alg_hexlen(i)) {
-			rc = -EIO;	/* not what this schema writes */
-			goto out;
-		}
+		if (v->len != digest_alg_hexlen(i))
+			return -EIO;	/* not what this schema writes */
 		memcpy(a->ha1[i], v->str, v->len);
 		rc = 0;
 	}
-out:
+	return rc;
+}
+
+int
+auth_account_get(redisContext *r, const char *prefix, const char *realm,
+		 const char *user, struct auth_account *a)
+{
+	char key[AUTH_KEY_MAX];
+	redisReply *reply;
+	int rc;
+
+	if (auth_account_key(prefix, realm, user, key) < 0)
+		return -EINVAL;
+	reply = redisCommand(r, "HMGET %s md5 sha256", key);
+	rc = auth_account_parse(reply, realm, user, a);
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
+}
+
+int
+auth_account_publish(redisContext *r, const char *prefix, const char *realm,
+		     const char *user)
+{
+	if (!auth_realm_valid(realm) || !auth_user_valid(user) ||
+	    strlen(prefix) > 64)
+		return -EINVAL;
+	return auth_reply_ok(redisCommand(r, "PUBLISH %s:acct %s:%s", prefix,
+					  realm, user));
 }
 
 int

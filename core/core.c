@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "lib/key.h"
 #include "lib/link.h"
 #include "lib/log.h"
 #include "rtpctl/rtpc.h"
@@ -92,6 +93,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	const struct cfg_core *me = cfg_core_find(cfg, id);
 	struct loc_config lc = { 0 };
 	char host[CFG_ADDR_LEN];
+	unsigned char lk[KEY_LEN];
 	struct core *c;
 	int rc, port = 0;
 
@@ -126,7 +128,10 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
 	lc.max_bindings = cfg->max_bindings;
+	lc.init_wait_ms = cfg->init_wait_ms;
 	lc.prefix = cfg->redis_prefix;
+	lc.redis_user = cfg->redis_user;
+	lc.redis_password = cfg->redis_password;
 	lc.aor_ttl = cfg->max_expires;
 	lc.redis_timeout_ms = cfg->redis_timeout_ms;
 	lc.redis_backoff_max_ms = cfg->redis_backoff_max_ms;
@@ -147,7 +152,10 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			strerror(-rc));
 		goto fail;
 	}
-	rc = link_new(&c->link, loop, me->ipc, core_on_envelope, c);
+	rc = key_load(cfg, KEY_USE_LINK, lk);
+	if (rc == 0)
+		rc = link_new(&c->link, loop, me->ipc, lk, core_on_envelope, c);
+	explicit_bzero(lk, sizeof(lk));
 	if (rc != 0) {
 		log_err(LOG_SYS_MAIN, "bind %s: %s", me->ipc, strerror(-rc));
 		goto fail;
@@ -221,13 +229,16 @@ void
 core_stats_log(struct core *c)
 {
 	const struct core_stats *s = &c->st;
+	struct link_stats ls;
 
+	link_stats_get(c->link, &ls);
 	log_notice(LOG_SYS_MAIN, "stats: requests %llu responses %llu bad %llu "
 		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
 		   "registers %llu (ok %llu, failed %llu) retrans %llu "
 		   "stateless %llu timeouts %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
-		   "not-sent-to-self %llu",
+		   "not-sent-to-self %llu overloaded %llu envelopes-forged %llu "
+		   "envelopes-stale %llu envelopes-replayed %llu",
 		   (unsigned long long)s->rx_requests,
 		   (unsigned long long)s->rx_responses,
 		   (unsigned long long)s->rx_bad, (unsigned long long)s->tx,
@@ -245,5 +256,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->resp_forged,
 		   (unsigned long long)s->route_refused,
 		   (unsigned long long)s->ack_stray,
-		   (unsigned long long)s->tx_infra);
+		   (unsigned long long)s->tx_infra,
+		   (unsigned long long)s->overload, ls.rx_forged, ls.rx_stale,
+		   ls.rx_replayed);
 }

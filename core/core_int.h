@@ -27,6 +27,7 @@
 
 #define CORE_KEY_MAX 200
 #define CORE_MAX_BRANCHES 32	/* forks plus the CANCELs sent to them */
+#define CORE_RETRY_AFTER "5"	/* seconds, in the 503s the core makes up */
 
 /* A transaction's entry in its table (lib/htab.h), keyed by a string;
  * embedded first in stx and ctx. */
@@ -47,6 +48,7 @@ struct core_stats {
 	uint64_t route_refused;	/* in-dialog requests without our signed Route */
 	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
 	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
+	uint64_t overload;	/* requests refused: max_transactions reached */
 };
 
 /* One of the cluster's own addresses (core_infra.c). */

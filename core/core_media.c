@@ -180,7 +180,8 @@ core_media_error_code(const struct rtpc_result *r)
 		return 488;	/* rtpengine could not parse the SDP */
 	if (r->status == -EREMOTEIO)
 		return 500;
-	return 503;		/* no relay reachable */
+	return 503;		/* no relay reachable, or none has ports:
+				   core_stx_respond_warn adds Retry-After */
 }
 
 /* Puts rtpengine's rewritten SDP into m.  Returns 0 or -EPROTO. */

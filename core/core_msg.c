@@ -226,6 +226,12 @@ core_resp_build(struct core *c, const osip_message_t *req, int code,
 		}
 	}
 	osip_message_set_header(r, "Server", "sipmesh");
+	/* A 503 the core makes up is the cluster's own momentary lack (no
+	 * media relay, too many transactions, no next hop): tell the client
+	 * when to try again (RFC 3261 21.5.4) rather than let it fail over
+	 * blindly or retry at once. */
+	if (code == 503)
+		osip_message_set_header(r, "Retry-After", CORE_RETRY_AFTER);
 	osip_message_set_content_length(r, "0");
 	return r;
 fail:

@@ -287,16 +287,22 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 
 /*
  * The server transaction for req, which then owns it; or NULL after
- * answering 500 and freeing req when none can be made.  The relay and
- * the lookup both give up on a request this way.
+ * answering and freeing req when none can be made: 503 (with
+ * Retry-After) when the core holds [proxy] max_transactions already,
+ * else 500.  The relay and the lookup both give up on a request this
+ * way.
  */
 static struct core_stx *
 core_proxy_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 {
+	uint64_t overload = c->st.overload;
 	struct core_stx *s = core_stx_new(c, in, req);
 
 	if (s == NULL) {
-		core_reply(c, in, req, 500, NULL);
+		if (c->st.overload != overload)
+			core_reply(c, in, req, 503, "Overloaded");
+		else
+			core_reply(c, in, req, 500, NULL);
 		osip_message_free(req);
 	}
 	return s;

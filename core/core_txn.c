@@ -163,8 +163,13 @@ core_stx_find(struct core *c, const osip_message_t *req, int as_invite)
 struct core_stx *
 core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 {
-	struct core_stx *s = calloc(1, sizeof(*s));
+	struct core_stx *s;
 
+	if (c->st.stx_live >= (uint64_t)c->cfg->max_transactions) {
+		c->st.overload++;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	if (core_stx_key(req, 0, s->h.key, sizeof(s->h.key)) != 0 ||

@@ -7,7 +7,9 @@
  *   sipmesh-ctl -c FILE user list [DOMAIN]
  *
  * Talks to the Redis of the configuration's [redis] section with a
- * blocking connection (it is a command, not a daemon).  Passwords are
+ * blocking connection (it is a command, not a daemon), with its AUTH.
+ * Every change is published on "<prefix>:acct" so that the cores drop
+ * their cached copy of the account at once.  Passwords are
  * read from standard input, never from the command line where `ps`
  * would show them: on a terminal it asks twice without echo, otherwise
  * it reads one line.  Only HA1 values reach Redis (auth/auth.h).
@@ -21,6 +23,8 @@
 
 #include "auth/auth.h"
 #include "lib/cfg.h"
+#include "lib/log.h"
+#include "lib/rconn.h"
 
 #define CTL_PASS_MAX 256
 
@@ -115,28 +119,27 @@ ctl_print(void *arg, const char *realm, const char *user)
 static redisContext *
 ctl_connect(const struct cfg *c)
 {
-	char host[CFG_ADDR_LEN];
-	struct timeval tv = { 2, 0 };
+	struct rconn_config rc;
+	char host[CFG_ADDR_LEN], err[256];
 	redisContext *r;
-	int port;
+	int e = rconn_config_cfg(&rc, host, sizeof(host), c, "sipmesh-ctl",
+				 LOG_SYS_MAIN);
 
-	if (!c->redis[0]) {
+	if (e == -ENOENT) {
 		fprintf(stderr, "sipmesh-ctl: %s has no [redis] address: "
 			"accounts live in Redis\n", c->path);
 		return NULL;
 	}
-	if (cfg_addr_split(c->redis, host, sizeof(host), &port, 6379) != 0) {
+	if (e < 0) {
 		fprintf(stderr, "sipmesh-ctl: bad [redis] address %s\n", c->redis);
 		return NULL;
 	}
-	r = redisConnectWithTimeout(host, port, tv);
-	if (!r || r->err) {
-		fprintf(stderr, "sipmesh-ctl: Redis %s: %s\n", c->redis,
-			r ? r->errstr : "out of memory");
-		redisFree(r);
-		return NULL;
-	}
-	redisSetTimeout(r, tv);
+	/* a person waits on it: not less than 2 s, whatever the cores use */
+	if (rc.timeout_ms < 2000)
+		rc.timeout_ms = 2000;
+	r = rconn_connect_sync(&rc, err, sizeof(err));
+	if (!r)
+		fprintf(stderr, "sipmesh-ctl: Redis %s: %s\n", c->redis, err);
 	return r;
 }
 
@@ -165,7 +168,7 @@ ctl_user(const struct cfg *c, redisContext *r, int argc, char **argv)
 		return 1;
 	if (!strcmp(verb, "del")) {
 		rc = auth_account_del(r, c->redis_prefix, realm, user);
-		goto done;
+		goto changed;
 	}
 	if (!strcmp(verb, "add") && c->n_domains &&
 	    !cfg_domain_is_local(c, realm, strlen(realm))) {
@@ -182,6 +185,15 @@ ctl_user(const struct cfg *c, redisContext *r, int argc, char **argv)
 		return 1;
 	rc = auth_account_set(r, c->redis_prefix, realm, user, pass);
 	explicit_bzero(pass, sizeof(pass));
+changed:
+	/* The cores cache accounts (auth_store): tell them, or they would
+	 * accept the old password until their cache entry ages out. */
+	if (rc == 0 && auth_account_publish(r, c->redis_prefix, realm,
+					    user) < 0)
+		fprintf(stderr, "sipmesh-ctl: warning: done, but the cores "
+			"were not told (Redis %s: %s); they may accept the old "
+			"password for a while\n", c->redis,
+			r->err ? r->errstr : "PUBLISH refused");
 done:
 	if (rc == -ENOENT)
 		fprintf(stderr, "sipmesh-ctl: no account %s\n", argv[1]);

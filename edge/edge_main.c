@@ -11,6 +11,7 @@
  * and everything is freed; SIGUSR1 logs the counters.
  */
 #include "edge/edge_int.h"
+#include "lib/key.h"
 #include "lib/link.h"
 #include "lib/log.h"
 #include "lib/sig.h"
@@ -153,6 +154,7 @@ main(int argc, char **argv)
 	const struct cfg_edge *me;
 	struct cfg_args a;
 	char who[32];
+	unsigned char lk[KEY_LEN];
 	uv_loop_t loop;
 	int rc, status = 1;
 
@@ -185,7 +187,11 @@ main(int argc, char **argv)
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;
 	}
-	rc = link_new(&e->link, &loop, me->ipc, edge_fwd_from_core, e);
+	rc = key_load(&cfg, KEY_USE_LINK, lk);
+	if (rc == 0)
+		rc = link_new(&e->link, &loop, me->ipc, lk, edge_fwd_from_core,
+			      e);
+	explicit_bzero(lk, sizeof(lk));
 	if (rc < 0) {
 		log_err(LOG_SYS_NET, "edge %d: bind %s: %s", a.id, me->ipc,
 			strerror(-rc));

@@ -644,6 +644,10 @@ edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 		    edge_put(out, cap, &o, tmp, (size_t)n))
 			return -ENOSPC;
 	}
+	/* The edge's 503 says no core took the request right now: when to
+	 * try again (RFC 3261 21.5.4), as the cores' own 503s do. */
+	if (code == 503 && edge_put(out, cap, &o, "Retry-After: 5\r\n", 16))
+		return -ENOSPC;
 	if (edge_put(out, cap, &o, "Content-Length: 0\r\n\r\n", 21))
 		return -ENOSPC;
 	return (int)o;

@@ -52,6 +52,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	  "notice", 0, 0 },
 	S("redis", "address", redis, ""),
 	S("redis", "prefix", redis_prefix, "sm"),
+	S("redis", "user", redis_user, ""),
+	S("redis", "password", redis_password, ""),
 	I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000),
 	I("redis", "backoff_max_ms", redis_backoff_max_ms, "2000", 100, 300000),
 	I("redis", "max_pending", redis_max_pending, "4096", 16, 1000000),
@@ -59,6 +61,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("location", "shm_name", shm_name, "/sipmesh-loc"),
 	I("location", "shm_size_mb", shm_size_mb, "192", 1, 65536),
 	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
+	I("location", "init_wait_ms", init_wait_ms, "120000", 100, 3600000),
 	I("registrar", "min_expires", min_expires, "60", 0, 86400),
 	I("registrar", "max_expires", max_expires, "86400", 1, 31536000),
 	I("registrar", "default_expires", default_expires, "3600", 1, 31536000),
@@ -70,6 +73,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("proxy", "t4_ms", t4_ms, "5000", 10, 60000),
 	I("proxy", "timer_c_s", timer_c_s, "180", 1, 3600),
 	I("proxy", "max_forwards", max_forwards, "70", 1, 255),
+	I("proxy", "max_transactions", max_transactions, "300000", 1,
+	  10000000),
 	B("proxy", "record_route", record_route, "yes"),
 	B("proxy", "media", media, "no"),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
@@ -346,6 +351,51 @@ cfg_split_domains(struct cfg *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether a nanomsg endpoint stays on this host (ipc files in the 0700
+ * run_dir, or inproc). */
+static int
+cfg_endpoint_local(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;
+}
+
+/*
+ * Envelopes between hosts are authenticated with a key derived from
+ * [cluster] secret (lib/link.h); without a secret every host has its
+ * own random key and nothing would verify, so an endpoint off the host
+ * needs one.  rtpctl's commands are not authenticated: it serves the
+ * cores of its own host only.
+ */
+static int
+cfg_check_endpoints(const struct cfg *c, char *err, size_t errlen)
+{
+	const char *off = NULL;
+
+	for (int i = 0; i < c->n_edges && !off; i++)
+		if (!cfg_endpoint_local(c->edges[i].ipc))
+			off = c->edges[i].ipc;
+	for (int i = 0; i < c->n_cores && !off; i++)
+		if (!cfg_endpoint_local(c->cores[i].ipc))
+			off = c->cores[i].ipc;
+	if (off && c->secret[0] == '\0') {
+		snprintf(err, errlen, "%s: ipc %s reaches other hosts: set "
+			 "[cluster] secret (the same on every host)", c->path,
+			 off);
+		return -EINVAL;
+	}
+	for (const char *u = c->rtpctl_ipc; *u; ) {
+		u += strspn(u, " \t");
+		if (*u && !cfg_endpoint_local(u)) {
+			snprintf(err, errlen, "%s [rtpctl] ipc: rtpctl serves "
+				 "the cores of its own host (ipc://) only",
+				 c->path);
+			return -EINVAL;
+		}
+		u += strcspn(u, " \t");
+	}
+	return 0;
+}
+
 int
 cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 {
@@ -460,7 +510,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			}
 		}
 	}
-	if (cfg_split_domains(c, err, errlen) != 0)
+	if (cfg_split_domains(c, err, errlen) != 0 ||
+	    cfg_check_endpoints(c, err, errlen) != 0)
 		goto fail;
 	rc = 0;
 fail:

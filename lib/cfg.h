@@ -72,6 +72,9 @@ struct cfg {
 	/* [redis] */
 	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */
 	char redis_prefix[64];		/* key prefix, so clusters can share */
+	char redis_user[64];		/* ACL user; empty: password only */
+	char redis_password[256];	/* AUTH on every connection; empty:
+					   none */
 	int redis_timeout_ms;		/* connect and command timeout */
 	int redis_backoff_max_ms;	/* reconnect back-off cap */
 	int redis_max_pending;		/* commands in flight per process */
@@ -81,6 +84,7 @@ struct cfg {
 	char shm_name[64];		/* POSIX shm name, "/sipmesh-loc" */
 	int shm_size_mb;
 	int max_bindings;		/* slots in the shared store */
+	int init_wait_ms;		/* wait for a live process loading it */
 
 	/* [registrar] */
 	int min_expires, max_expires, default_expires, max_contacts;
@@ -92,6 +96,8 @@ struct cfg {
 	int t1_ms, t2_ms, t4_ms;
 	int timer_c_s;
 	int max_forwards;
+	int max_transactions;	/* live server transactions per core;
+				   beyond: 503 with Retry-After */
 	int record_route;
 	int media;		/* anchor SDP on rtpengine via rtpctl */
 

@@ -15,6 +15,11 @@
  * flood costs the loop at most one batch per iteration.  The poller is
  * heap memory of its own, freed in uv_close's callback, so its owner
  * may free itself from a callback.
+ *
+ * Envelopes to and from other hosts carry a trailer (link.h).  The MAC
+ * context is fetched once per link and re-keyed per message (EVP_MAC),
+ * so a message costs one HMAC and, when sent, one copy into a nanomsg
+ * chunk; local (ipc) traffic costs neither.
  */
 #include "lib/link.h"
 #include "lib/log.h"
@@ -22,9 +27,15 @@
 #include <errno.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define LINK_MAX_PEERS 256
 /* Room for a burst of large SIP messages before senders see -EAGAIN. */
@@ -42,12 +53,33 @@ struct link_poll {
 	const char *what;
 };
 
+#define LINK_MAC_LEN	16
+#define LINK_PROBES	8	/* stream table slots looked at per stream */
+
+/* A sending socket heard from: the highest sequence number it used. */
+struct link_stream {
+	uint64_t id;		/* 0: free slot */
+	uint64_t seq;
+	uint64_t heard_ms;
+};
+
 struct link {
 	struct link_poll *rx;
 	int pull;
 	int push[LINK_MAX_PEERS];	/* -1: no such peer */
 	link_recv_cb cb;
 	void *arg;
+	/* Authentication of envelopes between hosts. */
+	int has_key;
+	int auth_rx;			/* our endpoint is not local */
+	unsigned char key[LINK_KEY_LEN];
+	EVP_MAC_CTX *mac;
+	uint8_t remote[LINK_MAX_PEERS];	/* that peer's endpoint is not local */
+	uint64_t stream[LINK_MAX_PEERS];	/* our stream id towards it */
+	uint64_t seq[LINK_MAX_PEERS];
+	struct link_stream heard[LINK_STREAMS];
+	struct link_stats st;
+	uint64_t logged_ms;		/* last drop logged */
 };
 
 /* nanomsg reports errors through its own errno; never return 0 from it. */
@@ -182,13 +214,146 @@ link_poll_free(struct link_poll *p)
 	uv_close((uv_handle_t *)&p->poll, link_poll_on_close);
 }
 
+/* Whether url stays on this host: ipc (a file) or inproc (memory). */
+static int
+link_url_local(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;
+}
+
+static uint64_t
+link_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+link_put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t
+link_get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The MAC of body and the trailer's first LINK_TRAILER_LEN -
+ * LINK_MAC_LEN bytes (tr) into out. */
+static int
+link_mac(struct link *l, const void *body, size_t len,
+	 const unsigned char *tr, unsigned char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	size_t mdlen = 0;
+
+	if (EVP_MAC_init(l->mac, l->key, sizeof(l->key), NULL) != 1 ||
+	    EVP_MAC_update(l->mac, body, len) != 1 ||
+	    EVP_MAC_update(l->mac, tr, LINK_TRAILER_LEN - LINK_MAC_LEN) != 1 ||
+	    EVP_MAC_final(l->mac, md, &mdlen, sizeof(md)) != 1 ||
+	    mdlen < LINK_MAC_LEN)
+		return -EIO;
+	memcpy(out, md, LINK_MAC_LEN);
+	return 0;
+}
+
+/*
+ * Records seq for stream: 0 when it is new for that stream, -EALREADY
+ * for a replay.  An unknown stream takes a free slot among its probes,
+ * else the one heard from longest ago.
+ */
+static int
+link_stream_accept(struct link *l, uint64_t id, uint64_t seq, uint64_t now)
+{
+	struct link_stream *victim = NULL;
+
+	for (unsigned i = 0; i < LINK_PROBES; i++) {
+		struct link_stream *s = &l->heard[(id + i) % LINK_STREAMS];
+
+		if (s->id == id) {
+			if (seq <= s->seq)
+				return -EALREADY;
+			s->seq = seq;
+			s->heard_ms = now;
+			return 0;
+		}
+		if (victim == NULL || s->id == 0 ||
+		    (victim->id != 0 && s->heard_ms < victim->heard_ms))
+			victim = s;
+	}
+	*victim = (struct link_stream){ .id = id, .seq = seq, .heard_ms = now };
+	return 0;
+}
+
+/* Drops are logged at most once a second: a flood must not become a
+ * flood of log lines.  The counters say how many. */
+static void
+link_drop(struct link *l, unsigned long long *counter, const char *why,
+	  uint64_t now)
+{
+	(*counter)++;
+	if (now - l->logged_ms < 1000)
+		return;
+	l->logged_ms = now;
+	log_warn(LOG_SYS_NET, "link: envelope dropped: %s (forged %llu, stale "
+		 "%llu, replayed %llu so far)", why, l->st.rx_forged,
+		 l->st.rx_stale, l->st.rx_replayed);
+}
+
+/* Checks and strips the trailer; the body's length, or -1 to drop. */
+static long
+link_verify(struct link *l, const unsigned char *m, size_t len)
+{
+	const unsigned char *tr;
+	unsigned char mac[LINK_MAC_LEN];
+	uint64_t now = link_wall_ms(), sent;
+	size_t body;
+
+	if (len < LINK_TRAILER_LEN) {
+		link_drop(l, &l->st.rx_forged, "no trailer", now);
+		return -1;
+	}
+	body = len - LINK_TRAILER_LEN;
+	tr = m + body;
+	if (link_mac(l, m, body, tr, mac) != 0 ||
+	    CRYPTO_memcmp(mac, tr + LINK_TRAILER_LEN - LINK_MAC_LEN,
+			  LINK_MAC_LEN) != 0) {
+		link_drop(l, &l->st.rx_forged, "bad MAC", now);
+		return -1;
+	}
+	sent = link_get64(tr + 16);
+	if (sent + LINK_WINDOW_MS < now || sent > now + LINK_WINDOW_MS) {
+		link_drop(l, &l->st.rx_stale, "outside the time window", now);
+		return -1;
+	}
+	if (link_stream_accept(l, link_get64(tr), link_get64(tr + 8),
+			       now) != 0) {
+		link_drop(l, &l->st.rx_replayed, "replayed", now);
+		return -1;
+	}
+	return (long)body;
+}
+
 /* The PULL socket's messages, to the link's callback. */
 static void
 link_on_msg(void *arg, struct link_msg *m)
 {
 	struct link *l = arg;
+	long len = (long)m->len;
 
-	l->cb(l->arg, m->body, m->len);
+	if (l->auth_rx)
+		len = link_verify(l, m->body, m->len);
+	if (len >= 0)
+		l->cb(l->arg, m->body, (size_t)len);
 }
 
 static void
@@ -202,9 +367,32 @@ link_bufs(int s, int opt)
 			 nn_strerror(nn_errno()));
 }
 
+/* The MAC context, fetched once: HMAC with SHA-256. */
+static int
+link_mac_init(struct link *l, const unsigned char *key)
+{
+	OSSL_PARAM p[2];
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+	if (mac == NULL)
+		return -EIO;
+	l->mac = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	if (l->mac == NULL)
+		return -ENOMEM;
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						(char *)"SHA256", 0);
+	p[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(l->mac, p) != 1)
+		return -EIO;
+	memcpy(l->key, key, sizeof(l->key));
+	l->has_key = 1;
+	return 0;
+}
+
 int
 link_new(struct link **out, uv_loop_t *loop, const char *self_url,
-	 link_recv_cb cb, void *arg)
+	 const unsigned char *key, link_recv_cb cb, void *arg)
 {
 	struct link *l;
 	int rc, maxsz = LINK_MAX_MSG;
@@ -212,10 +400,20 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -ENOMEM;
+	l->pull = -1;
 	for (int i = 0; i < LINK_MAX_PEERS; i++)
 		l->push[i] = -1;
 	l->cb = cb;
 	l->arg = arg;
+	l->auth_rx = !link_url_local(self_url);
+	if (key) {
+		rc = link_mac_init(l, key);
+		if (rc < 0)
+			goto fail;
+	} else if (l->auth_rx) {
+		rc = -EINVAL;
+		goto fail;
+	}
 	l->pull = nn_socket(AF_SP, NN_PULL);
 	if (l->pull < 0) {
 		rc = link_errno();
@@ -242,8 +440,16 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 fail:
 	if (l->pull >= 0)
 		nn_close(l->pull);
+	EVP_MAC_CTX_free(l->mac);
+	OPENSSL_cleanse(l->key, sizeof(l->key));
 	free(l);
 	return rc;
+}
+
+void
+link_stats_get(const struct link *l, struct link_stats *st)
+{
+	*st = l->st;
 }
 
 int
@@ -255,6 +461,8 @@ link_peer_add(struct link *l, int peer_id, const char *url)
 		return -EINVAL;
 	if (l->push[peer_id] >= 0)
 		return -EEXIST;
+	if (!link_url_local(url) && !l->has_key)
+		return -EINVAL;
 	s = nn_socket(AF_SP, NN_PUSH);
 	if (s < 0)
 		return link_errno();
@@ -265,6 +473,42 @@ link_peer_add(struct link *l, int peer_id, const char *url)
 		return rc;
 	}
 	l->push[peer_id] = s;
+	l->remote[peer_id] = !link_url_local(url);
+	if (l->remote[peer_id]) {
+		/* A fresh random stream per socket: a receiver that saw an
+		 * earlier process's stream cannot confuse the two. */
+		do {
+			if (getrandom(&l->stream[peer_id],
+				      sizeof(l->stream[peer_id]), 0) !=
+			    (ssize_t)sizeof(l->stream[peer_id]))
+				return -EIO;
+		} while (l->stream[peer_id] == 0);
+	}
+	return 0;
+}
+
+/* Sends buf with its trailer, in a nanomsg chunk (zero-copy send). */
+static int
+link_send_signed(struct link *l, int peer_id, const void *buf, size_t len)
+{
+	unsigned char *m = nn_allocmsg(len + LINK_TRAILER_LEN, 0);
+	unsigned char *tr;
+
+	if (m == NULL)
+		return -ENOMEM;
+	memcpy(m, buf, len);
+	tr = m + len;
+	link_put64(tr, l->stream[peer_id]);
+	link_put64(tr + 8, ++l->seq[peer_id]);
+	link_put64(tr + 16, link_wall_ms());
+	if (link_mac(l, m, len, tr, tr + LINK_TRAILER_LEN - LINK_MAC_LEN) != 0) {
+		nn_freemsg(m);
+		return -EIO;
+	}
+	if (nn_send(l->push[peer_id], &m, NN_MSG, NN_DONTWAIT) < 0) {
+		nn_freemsg(m);
+		return link_errno();
+	}
 	return 0;
 }
 
@@ -273,6 +517,8 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 {
 	if (peer_id < 1 || peer_id >= LINK_MAX_PEERS || l->push[peer_id] < 0)
 		return -ENOENT;
+	if (l->remote[peer_id])
+		return link_send_signed(l, peer_id, buf, len);
 	if (nn_send(l->push[peer_id], buf, len, NN_DONTWAIT) < 0)
 		return link_errno();
 	return 0;
@@ -288,5 +534,7 @@ link_free(struct link *l)
 		if (l->push[i] >= 0)
 			nn_close(l->push[i]);
 	nn_close(l->pull);
+	EVP_MAC_CTX_free(l->mac);
+	OPENSSL_cleanse(l->key, sizeof(l->key));
 	free(l);
 }

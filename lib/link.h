@@ -72,21 +72,54 @@ typedef void (*link_recv_cb)(void *arg, const char *buf, size_t len);
 struct link;
 
 /*
- * Binds self_url (e.g. "ipc:///tmp/sipmesh/core-1") and starts
- * receiving on loop (a struct link_poll).  Writes *out on success only.
- * Returns 0 or a negative errno (-EADDRINUSE, -ENOMEM, ...).
+ * Envelopes between hosts are authenticated.  A message to a peer whose
+ * endpoint is not local (anything but ipc:// and inproc://: those are
+ * files in the 0700 run_dir, or memory) carries a trailer of
+ * LINK_TRAILER_LEN bytes: the sending socket's random stream id, its
+ * sequence number and send time (ms), and an HMAC-SHA256 (128 bits)
+ * under the link key over all three and the body.  A link bound at a
+ * non-local endpoint drops, counts and logs every message whose MAC
+ * fails, whose time is more than LINK_WINDOW_MS away from ours, or
+ * whose sequence number its stream already used (a replay); it keeps
+ * the last LINK_STREAMS streams it heard, so a replay older than that
+ * must also be within the time window to pass.
  */
+#define LINK_TRAILER_LEN	40
+#define LINK_WINDOW_MS		30000
+#define LINK_STREAMS		1024
+
+struct link_stats {
+	unsigned long long rx_forged;	/* MAC failed or no trailer */
+	unsigned long long rx_stale;	/* outside the time window */
+	unsigned long long rx_replayed;	/* sequence number used before */
+};
+
+/*
+ * Binds self_url (e.g. "ipc:///tmp/sipmesh/core-1") and starts
+ * receiving on loop (a struct link_poll).  key (LINK_KEY_LEN bytes,
+ * copied: key_load(cfg, KEY_USE_LINK) of lib/key.h) authenticates
+ * envelopes to and from other hosts; NULL only when neither this link
+ * nor its peers have non-local endpoints (link_peer_add then refuses
+ * one).  Writes *out on success only.  Returns 0 or a negative errno
+ * (-EADDRINUSE, -ENOMEM, -EINVAL for a non-local self_url without a
+ * key, ...).
+ */
+#define LINK_KEY_LEN 32
 int link_new(struct link **out, uv_loop_t *loop, const char *self_url,
-	     link_recv_cb cb, void *arg);
+	     const unsigned char *key, link_recv_cb cb, void *arg);
+
+/* What the link dropped so far. */
+void link_stats_get(const struct link *l, struct link_stats *st);
 
 /* Connects a PUSH socket to a peer (nanomsg reconnects by itself).
- * peer_id 1..255.  Returns 0 or a negative errno. */
+ * peer_id 1..255.  Returns 0 or a negative errno (-EINVAL for a
+ * non-local url on a link without a key). */
 int link_peer_add(struct link *l, int peer_id, const char *url);
 
 /*
- * Queues buf for peer_id without blocking.  Returns 0, -EAGAIN when the
- * peer is not connected or its queue is full, -ENOENT for an unknown
- * peer.
+ * Queues buf for peer_id without blocking (a copy with the trailer for
+ * a non-local peer).  Returns 0, -EAGAIN when the peer is not connected
+ * or its queue is full, -ENOENT for an unknown peer, -ENOMEM.
  */
 int link_send(struct link *l, int peer_id, const void *buf, size_t len);
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/rconn.h"
 #include "location/loc_int.h"
 
 struct loc {
@@ -51,6 +52,12 @@ loc_sink(struct loc *l)
 	return l->mode == LOC_MODE_REDIS ? &l->sink : NULL;
 }
 
+static void
+loc_free_now(void *arg)
+{
+	free(arg);
+}
+
 int
 loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
 {
@@ -78,7 +85,18 @@ loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
 		loc_redis_sink(&l->redis, &l->sink);
 		if (l->shm.created)
 			loc_redis_load(&l->redis, time(NULL));
-		loc_redis_start(&l->redis);
+		else if (l->shm.orphan)
+			/* bindings may have changed elsewhere since */
+			l->redis.need_full = 1;
+		rc = loc_redis_start(&l->redis);
+		if (rc < 0) {
+			/* the segment is sound: the host's others may use it */
+			if (l->shm.created)
+				loc_shm_init_done(&l->shm);
+			loc_shm_close(&l->shm);
+			loc_redis_close(&l->redis, loc_free_now, l);
+			return rc;
+		}
 	}
 	if (l->shm.created)
 		loc_shm_init_done(&l->shm);
@@ -88,12 +106,6 @@ fail:
 	loc_shm_close(&l->shm);
 	free(l);
 	return rc;
-}
-
-static void
-loc_free_now(void *arg)
-{
-	free(arg);
 }
 
 void
@@ -228,7 +240,7 @@ loc_stats_get(struct loc *l, struct loc_stats *st)
 	if (l->mode == LOC_MODE_REDIS) {
 		st->redis_errors = l->redis.errors;
 		st->redis_connected = l->redis.link == LOC_LINK_UP;
-		st->redis_pending = (uint64_t)l->redis.pending;
+		st->redis_pending = (uint64_t)rconn_pending(l->redis.rc);
 		st->redis_dirty = l->redis.dirty.n + l->redis.replay.n;
 		st->redis_syncs = l->redis.syncs;
 	}

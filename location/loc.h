@@ -70,6 +70,8 @@ struct loc_config {
 	int max_bindings;
 	const char *redis_host;	/* NULL or "": LOC_MODE_SHM */
 	int redis_port;
+	const char *redis_user;	/* ACL user, NULL or "": none */
+	const char *redis_password;	/* AUTH, NULL or "": none */
 	const char *prefix;	/* Redis key prefix, e.g. "sm" */
 	int aor_ttl;		/* seconds an AOR stays known after its
 				   last binding is gone (404 vs 480) */
@@ -80,6 +82,9 @@ struct loc_config {
 				   left to the dirty set [4096] */
 	int redis_dirty_max;	/* AORs remembered as unsent; past it the
 				   whole store is reconciled [10000] */
+	int init_wait_ms;	/* how long a process waits for the live
+				   process loading the shared store [120000];
+				   a loader that dies is taken over at once */
 };
 
 struct loc;

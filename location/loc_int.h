@@ -2,8 +2,9 @@
  * loc_int.h - private declarations of the location library, shared by
  * loc.c (the public API), loc_shm.c (the host's shared store),
  * loc_shm_conn.c (its index by connection), loc_redis.c (the Redis
- * replica and its schema), loc_codec.c (a binding's value in Redis) and
- * loc_sync.c (the decisions that repair a Redis outage).  The unit
+ * replica and its schema), loc_recon.c (reconciling the two),
+ * loc_codec.c (a binding's value in Redis) and loc_sync.c (the
+ * decisions that repair a Redis outage).  The unit
  * tests include it too, to look inside the store.
  */
 #ifndef SM_LOC_INT_H
@@ -17,7 +18,7 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 4	/* 4: 64-bit conn_id (edge incarnations) */
+#define LOC_SHM_VERSION 5	/* 5: 64-bit conn_id (edge incarnations) */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 enum loc_slot_kind {
@@ -83,6 +84,10 @@ struct loc_shm_hdr {
 	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
 	pthread_mutex_t free_lock;	/* guards free_head */
 	uint32_t free_head;
+	int32_t creator_pid;	/* who formats and loads it, then keeps it
+				   (atomic; 0: not recorded yet) */
+	uint64_t creator_start;	/* that process's start time: a reused pid
+				   is another process */
 };
 
 /* A process's view of the segment. */
@@ -97,6 +102,8 @@ struct loc_shm {
 	uint64_t rc_buckets;	/* debug: AOR buckets remove_conn locked */
 	int aor_ttl;
 	int created;		/* this process created (and must load) it */
+	int orphan;		/* attached to a finished segment whose
+				   creator is gone: reconcile with Redis */
 };
 
 /*
@@ -178,11 +185,6 @@ int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint64_t conn_id,
 
 /* loc_sync.c: the pure decisions of the Redis fault handling. */
 
-/* The reconnect delay after cur_ms: doubled, capped at max_ms, at least
- * LOC_BACKOFF_MIN_MS. */
-#define LOC_BACKOFF_MIN_MS 100
-int loc_backoff_next(int cur_ms, int max_ms);
-
 /*
  * The AORs this process changed while Redis did not take the change
  * (down, stalled, or too many commands in flight), to replay: an
@@ -254,12 +256,12 @@ int loc_sync_merge(const struct loc_binding *ls, int nl,
 
 /* loc_redis.c: the per-process Redis side of a struct loc */
 enum loc_link {
-	LOC_LINK_DOWN = 0,	/* waiting for the next attempt */
-	LOC_LINK_CONNECTING,	/* dialled, handshake not answered yet */
-	LOC_LINK_UP,		/* both connections answer */
+	LOC_LINK_DOWN = 0,	/* rconn down: waiting for it */
+	LOC_LINK_CONNECTING,	/* rconn up, INFO (run id) not answered */
+	LOC_LINK_UP,		/* writes and reconciles may go */
 };
 
-/* A reconcile pass over every AOR (see loc_redis.c). */
+/* A reconcile pass over every AOR (see loc_recon.c). */
 struct loc_pass {
 	int on;
 	int all;		/* push and pull everything (push_all) */
@@ -279,28 +281,23 @@ struct loc_pass {
 	int64_t start_ms;
 };
 
+struct rconn;
+
 struct loc_redis {
 	uv_loop_t *loop;
 	char host[256];
 	int port;
+	char user[64], password[256];	/* AUTH of the start-up load */
 	char prefix[64];
 	uint64_t seg_id;
 	struct loc_shm *shm;
-	redisAsyncContext *cmd;	/* commands; NULL while down */
-	redisAsyncContext *sub;	/* SUBSCRIBE <prefix>:inval */
+	struct rconn *rc;	/* commands and SUBSCRIBE <prefix>:inval */
 	enum loc_link link;
-	int cmd_ok, sub_ok;	/* handshake answered, while CONNECTING */
 	int was_up;		/* has been UP once */
 	int64_t state_ms;	/* when link took its state */
-	int64_t retry_ms;	/* next attempt, while DOWN */
-	int64_t progress_ms;	/* last reply, or first command sent */
 	uint64_t run;		/* hash of the run_id this process saw */
-	uint64_t new_run;	/* the one the handshake found */
-	int down_logged;	/* the failure was logged, not yet the return */
 	int64_t down_ms;	/* when the link failed */
-	int pending;		/* commands in flight on cmd */
-	uv_timer_t tick;	/* timeouts and retries */
-	int backoff_ms;
+	uv_timer_t tick;	/* reconcile passes */
 	int timeout_ms, backoff_max_ms, max_pending;
 	int64_t op_ms;		/* time of the change the sink reports */
 	int batch_bad;		/* a command of this change was not sent */
@@ -325,8 +322,53 @@ int loc_binding_field(const struct loc_binding *b, char *buf, size_t cap);
 int loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 		   uv_loop_t *loop, struct loc_shm *shm);
 void loc_redis_load(struct loc_redis *r, int64_t now);
-void loc_redis_start(struct loc_redis *r);
+int loc_redis_start(struct loc_redis *r);
 void loc_redis_close(struct loc_redis *r, void (*cb)(void *), void *arg);
 void loc_redis_sink(struct loc_redis *r, struct loc_sink *k);
+
+/* loc_redis.c, for loc_recon.c: the schema and the writes. */
+#define LOC_SYNC_MAX     32	/* bindings of one AOR a reconcile reads
+				   locally (max_contacts is at most 16) */
+#define LOC_KEY_MAX      (64 + 5 + LOC_AOR_MAX)
+#define LOC_FIELD_MAX    (LOC_URI_MAX + 16)	/* loc_binding_field */
+int64_t loc_now_ms(void);
+/* key: LOC_KEY_MAX bytes, "<prefix>:aor:<aor lower-cased>" */
+void loc_redis_key(const struct loc_redis *r, const char *aor, char *key);
+/* Sends one command while UP; 0, or -EAGAIN (not sent, counted). */
+int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
+		   const char *fmt, ...);
+/* Sends a write of the change being reported, no reply awaited; one
+ * not sent spoils the change (loc_redis_publish marks its AOR). */
+void loc_redis_write(struct loc_redis *r, const char *fmt, ...);
+
+/* Scripts every write to an AOR key goes through, so no host undoes
+ * what another did meanwhile (loc_recon.c): a binding written only
+ * over an older version of it, deleted only at the version this host
+ * holds; a key's expiry only ever moved later. */
+extern const char loc_lua_sync[];
+extern const char loc_lua_expire[];
+/* Ends a change of aor made at ms: PUBLISH on <prefix>:inval; when a
+ * write of it or the PUBLISH fails, aor goes to the dirty set. */
+void loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms);
+/* Remembers aor for the next pass (a fetch of it failed). */
+void loc_redis_refetch(struct loc_redis *r, const char *aor);
+/* Decodes an HGETALL reply of aor: *bs (malloc'ed, the caller frees),
+ * *n live bindings, the time the AOR is *known_until.  0, -ENOMEM or
+ * -EPROTO. */
+int loc_redis_parse(struct loc_redis *r, const char *aor,
+		    const redisReply *rep, int64_t now, struct loc_binding **bs,
+		    int *n, int64_t *known_until);
+
+/* loc_recon.c: reconciling the host's store with Redis. */
+/* Fetches aor (HGETALL) and merges it both ways, for pass gen (0: an
+ * invalidation).  0 or a negative errno (aor is then dirty). */
+int loc_recon_fetch(struct loc_redis *r, const char *aor, uint32_t pass);
+/* Begins a pass: over the dirty AORs, or every AOR after a link
+ * failure, a Redis restart or an overflow of the dirty set. */
+void loc_recon_start(struct loc_redis *r);
+/* The link failed: the pass's AORs wait for the next one. */
+void loc_recon_abort(struct loc_redis *r);
+/* Sends the pass's next commands, up to its window. */
+void loc_recon_step(struct loc_redis *r);
 
 #endif

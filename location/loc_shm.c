@@ -51,8 +51,9 @@
 #include "lib/log.h"
 #include "location/loc_int.h"
 
-#define LOC_INIT_WAIT_MS 30000	/* a later process waits this long for
-				   the creator's start-up load */
+#define LOC_INIT_WAIT_MS 120000 /* a later process waits this long for
+				   a live creator's start-up load, unless
+				   [location] init_wait_ms says otherwise */
 #define LOC_ALIGN(x) (((x) + 63) & ~(size_t)63)
 
 /* Takes a robust lock; repairs the chain when its owner died (bk: the
@@ -174,11 +175,83 @@ loc_pthread_init(pthread_mutex_t *m)
 	pthread_mutexattr_destroy(&a);
 }
 
+/* Where everything lies in a segment for a given configuration. */
+struct loc_layout {
+	uint32_t nbuckets, nslots;
+	size_t bucket_off, cbucket_off, slot_off, need;
+};
+
 static void
-loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
-	       size_t bucket_off, size_t cbucket_off, size_t slot_off)
+loc_layout_get(const struct loc_config *cfg, struct loc_layout *y)
+{
+	y->nbuckets = 16;
+	y->nslots = (uint32_t)cfg->max_bindings;
+	while (y->nbuckets < y->nslots)
+		y->nbuckets <<= 1;
+	y->bucket_off = LOC_ALIGN(sizeof(struct loc_shm_hdr));
+	y->cbucket_off = LOC_ALIGN(y->bucket_off + (size_t)y->nbuckets *
+				   sizeof(struct loc_bucket));
+	y->slot_off = LOC_ALIGN(y->cbucket_off + (size_t)y->nbuckets *
+				sizeof(struct loc_conn_bucket));
+	y->need = y->slot_off + (size_t)y->nslots * sizeof(struct loc_slot);
+}
+
+/* The start time of process pid (clock ticks since boot, field 22 of
+ * /proc/pid/stat): with the pid it names one process, even after the
+ * pid is reused.  0 when there is no such process. */
+static uint64_t
+loc_proc_start(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	/* after ") ": state is field 3, starttime field 22 */
+	for (int f = 3; p && f <= 22; f++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/* Records this process as the one that formats and loads the segment. */
+static void
+loc_shm_claim(struct loc_shm_hdr *h)
+{
+	__atomic_store_n(&h->creator_start, loc_proc_start(getpid()),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&h->creator_pid, (int32_t)getpid(), __ATOMIC_RELEASE);
+}
+
+/* Whether the process recorded as the segment's creator is gone (0 is
+ * nobody yet: not gone). */
+static int
+loc_shm_creator_gone(const struct loc_shm_hdr *h)
+{
+	int32_t pid = __atomic_load_n(&h->creator_pid, __ATOMIC_ACQUIRE);
+	uint64_t start = __atomic_load_n(&h->creator_start, __ATOMIC_RELAXED);
+
+	return pid > 0 && loc_proc_start(pid) != start;
+}
+
+static void
+loc_shm_format(struct loc_shm *s, const struct loc_layout *y)
 {
 	struct loc_shm_hdr *h = s->hdr;
+	uint32_t nbuckets = y->nbuckets, nslots = y->nslots;
+	size_t bucket_off = y->bucket_off, cbucket_off = y->cbucket_off;
+	size_t slot_off = y->slot_off;
 	uint64_t id = 0;
 
 	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
@@ -214,9 +287,45 @@ loc_shm_format(struct loc_shm *s, uint32_t nbuckets, uint32_t nslots,
 	h->free_head = 0;
 }
 
-/* Waits for the creator's ftruncate and init flag, then maps. */
+/*
+ * Takes over a segment whose creator died before it finished: the
+ * first waiter to swap the dead creator's pid for its own formats the
+ * segment again and loads it (s->created), the others go on waiting
+ * for that one.  Returns 1 when this process took it over.
+ */
 static int
-loc_shm_attach(struct loc_shm *s, int fd)
+loc_shm_take_over(struct loc_shm *s, const struct loc_layout *y)
+{
+	int32_t dead = __atomic_load_n(&s->hdr->creator_pid, __ATOMIC_ACQUIRE);
+
+	if (s->size < y->need ||
+	    !__atomic_compare_exchange_n(&s->hdr->creator_pid, &dead,
+					 (int32_t)getpid(), 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	/* Whatever the dead one wrote goes: the load starts afresh. */
+	memset(s->hdr, 0, y->need);
+	loc_shm_claim(s->hdr);
+	s->size = y->need;
+	loc_shm_format(s, y);
+	s->created = 1;
+	log_notice(LOG_SYS_LOC, "%s: its creator (pid %d) died while loading "
+		   "it: formatted again, loading from Redis", s->name, (int)dead);
+	return 1;
+}
+
+/*
+ * Maps an existing segment and waits for its creator's init flag.  A
+ * creator that dies while formatting or loading is noticed at once
+ * (its pid and start time are in the header) and the segment taken
+ * over; a live one is waited for up to init_wait_ms.  A segment whose
+ * creator is gone although it finished (an earlier run's, or its
+ * creator was restarted) is marked orphan: the caller reconciles it
+ * with Redis rather than trust it.
+ */
+static int
+loc_shm_attach(struct loc_shm *s, int fd, const struct loc_layout *y,
+	       int init_wait_ms)
 {
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
 	struct stat st;
@@ -227,8 +336,11 @@ loc_shm_attach(struct loc_shm *s, int fd)
 			return -errno;
 		if ((size_t)st.st_size >= sizeof(struct loc_shm_hdr))
 			break;
-		if ((waited += 10) > LOC_INIT_WAIT_MS)
-			return -ETIMEDOUT;
+		/* The creator sizes the segment right after making it: a
+		 * segment still empty after a second has lost its creator
+		 * before it recorded itself. */
+		if ((waited += 10) > 1000)
+			return -ESTALE;
 		nanosleep(&tick, NULL);
 	}
 	s->size = st.st_size;
@@ -237,8 +349,11 @@ loc_shm_attach(struct loc_shm *s, int fd)
 		s->hdr = NULL;
 		return -errno;
 	}
+	waited = 0;
 	while (!__atomic_load_n(&s->hdr->init_done, __ATOMIC_ACQUIRE)) {
-		if ((waited += 10) > LOC_INIT_WAIT_MS)
+		if (loc_shm_creator_gone(s->hdr) && loc_shm_take_over(s, y))
+			return 0;
+		if ((waited += 10) > init_wait_ms)
 			return -ETIMEDOUT;
 		nanosleep(&tick, NULL);
 	}
@@ -252,63 +367,92 @@ loc_shm_attach(struct loc_shm *s, int fd)
 	s->cbuckets = (struct loc_conn_bucket *)((char *)s->hdr +
 						 s->hdr->cbucket_off);
 	s->slots = (struct loc_slot *)((char *)s->hdr + s->hdr->slot_off);
+	if (loc_shm_creator_gone(s->hdr)) {
+		int32_t pid = __atomic_load_n(&s->hdr->creator_pid,
+					      __ATOMIC_ACQUIRE);
+
+		/* One process becomes its keeper, so the next one to start
+		 * beside it does not reconcile again. */
+		if (__atomic_compare_exchange_n(&s->hdr->creator_pid, &pid,
+						(int32_t)getpid(), 0,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			loc_shm_claim(s->hdr);
+		s->orphan = 1;
+	}
 	return 0;
+}
+
+/* The name still names the segment fd has open (not one made since). */
+static int
+loc_shm_same(const char *name, int fd)
+{
+	char path[300];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
 /*
  * Maps the segment cfg names, creating and formatting it when it does
  * not exist (s->created is then 1, and the caller loads it and calls
- * loc_shm_init_done).  Otherwise waits for the creator to finish.
+ * loc_shm_init_done).  Otherwise waits for the creator to finish, or
+ * takes over from a creator that died.
  */
 int
 loc_shm_open(struct loc_shm *s, const struct loc_config *cfg)
 {
-	uint32_t nbuckets = 16, nslots = (uint32_t)cfg->max_bindings;
-	size_t bucket_off, cbucket_off, slot_off, need;
-	int fd, rc;
+	struct loc_layout y;
+	int fd, rc, tries = 0;
 
 	memset(s, 0, sizeof(*s));
 	if (snprintf(s->name, sizeof(s->name), "%s", cfg->shm_name) >=
 	    (int)sizeof(s->name))
 		return -ENAMETOOLONG;
 	s->aor_ttl = cfg->aor_ttl;
-	while (nbuckets < nslots)
-		nbuckets <<= 1;
-	bucket_off = LOC_ALIGN(sizeof(struct loc_shm_hdr));
-	cbucket_off = LOC_ALIGN(bucket_off +
-				(size_t)nbuckets * sizeof(struct loc_bucket));
-	slot_off = LOC_ALIGN(cbucket_off +
-			     (size_t)nbuckets * sizeof(struct loc_conn_bucket));
-	need = slot_off + (size_t)nslots * sizeof(struct loc_slot);
-	if (need > cfg->shm_size)
+	loc_layout_get(cfg, &y);
+	if (y.need > cfg->shm_size)
 		return -ENOSPC;
-
+again:
 	fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		fd = shm_open(s->name, O_RDWR, 0600);
 		if (fd < 0)
 			return -errno;
-		rc = loc_shm_attach(s, fd);
+		rc = loc_shm_attach(s, fd, &y, cfg->init_wait_ms > 0 ?
+				    cfg->init_wait_ms : LOC_INIT_WAIT_MS);
+		if (rc == -ESTALE && tries++ < 3) {
+			/* Died between shm_open and sizing it: remove that
+			 * one (only if the name still means it) and start
+			 * again. */
+			if (loc_shm_same(s->name, fd))
+				shm_unlink(s->name);
+			close(fd);
+			goto again;
+		}
 		goto out;
 	}
 	if (fd < 0)
 		return -errno;
 	s->created = 1;
-	s->size = need;
+	s->size = y.need;
 	/* posix_fallocate, not ftruncate alone: a full /dev/shm must fail
 	 * here, not raise SIGBUS in the middle of a REGISTER later. */
-	rc = -posix_fallocate(fd, 0, need);
+	rc = -posix_fallocate(fd, 0, y.need);
 	if (rc < 0)
 		goto out;
-	s->hdr = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	s->hdr = mmap(NULL, y.need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (s->hdr == MAP_FAILED) {
 		rc = -errno;
 		s->hdr = NULL;
 		goto out;
 	}
-	loc_shm_format(s, nbuckets, nslots, bucket_off, cbucket_off, slot_off);
+	loc_shm_claim(s->hdr);
+	loc_shm_format(s, &y);
 	log_info(LOG_SYS_LOC, "created %s: %u slots, %u buckets, %zu bytes",
-		 s->name, nslots, nbuckets, need);
+		 s->name, y.nslots, y.nbuckets, y.need);
 out:
 	close(fd);
 	if (rc < 0)

@@ -1,7 +1,7 @@
 /*
  * loc_sync.c - the decisions behind repairing a Redis outage, kept pure
  * (no Redis, no clock, no store) so the unit tests can drive them with a
- * model: the reconnect back-off, the bounded set of AORs whose changes
+ * model: the bounded set of AORs whose changes
  * Redis did not take, and the per-binding reconcile of a host's copy of
  * an AOR with Redis's.
  *
@@ -34,14 +34,6 @@
 
 #include "lib/hash.h"
 #include "location/loc_int.h"
-
-int
-loc_backoff_next(int cur_ms, int max_ms)
-{
-	int next = cur_ms > max_ms / 2 ? max_ms : cur_ms * 2;
-
-	return next < LOC_BACKOFF_MIN_MS ? LOC_BACKOFF_MIN_MS : next;
-}
 
 int
 loc_dirty_init(struct loc_dirty *d, uint32_t cap)

@@ -203,7 +203,7 @@ int rtpc_calls_sweep(struct rtpc_calls *t, uint64_t now);
 /* Its state, here because rtpc_redis.c works on it too. */
 #define RTPC_NODES        8192	/* a query reply of a big call is large */
 
-struct redisAsyncContext;
+struct rconn;
 
 struct rtpc_stats {
 	uint64_t requests;
@@ -213,6 +213,7 @@ struct rtpc_stats {
 	uint64_t retransmits;
 	uint64_t timeouts;
 	uint64_t failovers;
+	uint64_t full;		/* offers an instance had no ports for */
 	uint64_t new_calls;
 	uint64_t redis_errors;
 	uint64_t stray_replies;	/* unknown cookie */
@@ -232,6 +233,7 @@ struct rtpc_req {
 	int ends_call;			/* delete of the whole call */
 	int inst;			/* -1 until known */
 	int fresh;			/* this request placed the call */
+	int full;			/* an instance had no port for it */
 	uint64_t tried;			/* instances tried, bit per index */
 	struct rtpc_ng *ng;
 	int redis_wait;			/* a Redis callback will come */
@@ -245,7 +247,7 @@ struct rtpc_srv {
 	int stopping;
 	int rep;			/* AF_SP_RAW NN_REP */
 	struct link_poll *rx;		/* requests on rep */
-	uv_timer_t ng_timer, ping_timer, redis_timer;
+	uv_timer_t ng_timer, ping_timer;
 	uv_udp_t udp[RTPC_MAX_INST];
 	int timers_init;		/* handles to close in stop */
 	struct rtpc_pool pool;
@@ -253,12 +255,7 @@ struct rtpc_srv {
 	struct rtpc_calls calls;
 	struct list_node reqs;		/* open requests */
 	int n_open;
-	/* Redis */
-	char rhost[CFG_ADDR_LEN];
-	int rport;
-	struct redisAsyncContext *redis;
-	int redis_up;
-	int backoff_ms;
+	struct rconn *redis;		/* NULL: no Redis configured */
 	char rbuf[65536];		/* UDP receive buffer */
 	struct benc_node nodes[RTPC_NODES];	/* decoding scratch */
 	struct rtpc_stats st;
@@ -311,22 +308,24 @@ void rtpc_srv_arm(struct rtpc_srv *s);
 /* ---- rtpc_redis.c: the cluster's sticky table in Redis ---- */
 
 /*
- * Connects to cfg->redis (host:port) on s's loop; a failed connection
- * is retried with backoff, never fatal.  Returns 0, or -EINVAL (logged)
- * for an address that is not host:port.
+ * Connects to cfg->redis (host:port, [redis] user/password) on s's
+ * loop; a failed connection is retried with back-off, never fatal.
+ * Returns 0, -EINVAL (logged) for an address that is not host:port, or
+ * -ENOMEM.
  */
 int rtpc_redis_start(struct rtpc_srv *s);
 
 /* Frees the connection: pending callbacks run with a NULL reply (and
- * free the requests that were done), then the disconnect callback.
- * Call with s->stopping set.  Nothing when not connected. */
+ * free the requests that were done).  Call with s->stopping set.
+ * Nothing without Redis. */
 void rtpc_redis_stop(struct rtpc_srv *s);
 
 /*
  * Looks r's call up (GET).  Returns 0 when the command is queued: r
  * waits (redis_wait), and the reply adopts the instance found or, when
  * none, places the call (rtpc_req_place).  Returns -ENOTCONN (Redis not
- * up) or -EIO (refused) and does nothing else: the caller goes on.
+ * up) or -EAGAIN (too many commands in flight) and does nothing else:
+ * the caller goes on.
  */
 int rtpc_redis_get(struct rtpc_req *r);
 
@@ -334,7 +333,7 @@ int rtpc_redis_get(struct rtpc_req *r);
  * Claims r's new call for r->inst (SET NX PX call_ttl_s).  Returns 0
  * when queued: r waits, and the reply sends r, or when another rtpctl
  * claimed the call first, adopts its instance (GET).  Returns
- * -ENOTCONN or -EIO as rtpc_redis_get().
+ * -ENOTCONN or -EAGAIN as rtpc_redis_get().
  */
 int rtpc_redis_claim(struct rtpc_req *r);
 

@@ -5,9 +5,9 @@
  * rtpctl a core asked.
  *
  * Kept apart from the process (rtpc_srv.c) because it is a component of
- * its own: one hiredis async connection on the process's libuv loop, its
- * connect and reconnect (backoff RTPC_BACKOFF_MIN doubling up to
- * RTPC_BACKOFF_MAX ms), and the commands on keys <prefix>:rtpc:<call-id>:
+ * its own: the process's Redis link (lib/rconn.h: AUTH, timeouts,
+ * reconnect with back-off, named sipmesh-rtpctl-<id>), and the
+ * commands on keys <prefix>:rtpc:<call-id>:
  *   - GET, for a call the local table (rtpc_calls.c) does not know;
  *   - SET NX PX call_ttl_s, to claim a new call for the instance picked
  *     for it, so two rtpctl processes racing on one call agree (the
@@ -24,126 +24,46 @@
 #include "rtpctl/rtpc_int.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "lib/rconn.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#define RTPC_BACKOFF_MIN  100	/* ms, Redis reconnect */
-#define RTPC_BACKOFF_MAX  5000
-
-/* Queues a command; returns 0, or -EIO when hiredis refused it (the
- * callback will then not run). */
-static int
-rtpc_redis_vcmd(struct rtpc_srv *s, redisCallbackFn *cb, void *priv,
-		const char *fmt, va_list ap)
-{
-	if (s->redis == NULL)
-		return -EIO;
-	if (redisvAsyncCommand(s->redis, cb, priv, fmt, ap) != REDIS_OK) {
-		s->st.redis_errors++;
-		return -EIO;
-	}
-	return 0;
-}
-
-static int
-rtpc_redis_cmd(struct rtpc_srv *s, redisCallbackFn *cb, void *priv,
-	       const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = rtpc_redis_vcmd(s, cb, priv, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 void
 rtpc_redis_touch(struct rtpc_srv *s, const char *cid, size_t len, int inst)
 {
 	long long ttl = (long long)s->cfg->rtpctl_call_ttl_s * 1000;
+	int rc;
 
-	if (!s->redis_up)
+	if (!rconn_up(s->redis))
 		return;
 	if (inst >= 0)
-		rtpc_redis_cmd(s, NULL, NULL, "SET %s:rtpc:%b %s PX %lld",
-			       s->cfg->redis_prefix, cid, len,
-			       rtpc_inst_addr(s, inst), ttl);
+		rc = rconn_command(s->redis, NULL, NULL,
+				   "SET %s:rtpc:%b %s PX %lld",
+				   s->cfg->redis_prefix, cid, len,
+				   rtpc_inst_addr(s, inst), ttl);
 	else
-		rtpc_redis_cmd(s, NULL, NULL, "PEXPIRE %s:rtpc:%b %lld",
-			       s->cfg->redis_prefix, cid, len, ttl);
+		rc = rconn_command(s->redis, NULL, NULL,
+				   "PEXPIRE %s:rtpc:%b %lld",
+				   s->cfg->redis_prefix, cid, len, ttl);
+	if (rc < 0)
+		s->st.redis_errors++;	/* too many in flight */
 }
 
-static void rtpc_redis_connect(struct rtpc_srv *s);
-
+/* rconn logs why the link failed; this says what it costs. */
 static void
-rtpc_redis_on_timer(uv_timer_t *t)
+rtpc_redis_on_state(void *arg, int up)
 {
-	rtpc_redis_connect(t->data);
-}
+	struct rtpc_srv *s = arg;
 
-static void
-rtpc_redis_gone(struct rtpc_srv *s, const char *what, const char *errstr)
-{
-	s->redis = NULL;
-	s->redis_up = 0;
-	if (s->stopping)
+	if (up || s->stopping)
 		return;
 	s->st.redis_errors++;
-	log_warn(LOG_SYS_RTP, "redis %s:%d: %s: %s; sticky calls from the "
-		 "local table until it is back", s->rhost, s->rport, what,
-		 errstr && errstr[0] ? errstr : "closed");
-	uv_timer_start(&s->redis_timer, rtpc_redis_on_timer, s->backoff_ms, 0);
-	s->backoff_ms = s->backoff_ms * 2 > RTPC_BACKOFF_MAX ?
-			RTPC_BACKOFF_MAX : s->backoff_ms * 2;
-}
-
-static void
-rtpc_redis_on_connect(const redisAsyncContext *ac, int status)
-{
-	struct rtpc_srv *s = ac->data;
-
-	if (status != REDIS_OK) {
-		rtpc_redis_gone(s, "connect", ac->errstr);
-		return;
-	}
-	s->redis_up = 1;
-	s->backoff_ms = RTPC_BACKOFF_MIN;
-	log_info(LOG_SYS_RTP, "redis %s:%d: connected", s->rhost, s->rport);
-}
-
-static void
-rtpc_redis_on_disconnect(const redisAsyncContext *ac, int status)
-{
-	(void)status;
-	rtpc_redis_gone(ac->data, "disconnected", ac->errstr);
-}
-
-static void
-rtpc_redis_connect(struct rtpc_srv *s)
-{
-	redisAsyncContext *ac;
-
-	if (s->stopping || s->redis)
-		return;
-	ac = redisAsyncConnect(s->rhost, s->rport);
-	if (!ac || ac->err || redisLibuvAttach(ac, s->loop) != REDIS_OK) {
-		const char *why = ac ? ac->errstr : "out of memory";
-
-		if (ac)
-			redisAsyncFree(ac);
-		rtpc_redis_gone(s, "connect", why);
-		return;
-	}
-	ac->data = s;
-	redisAsyncSetConnectCallback(ac, rtpc_redis_on_connect);
-	redisAsyncSetDisconnectCallback(ac, rtpc_redis_on_disconnect);
-	s->redis = ac;
+	log_warn(LOG_SYS_RTP, "redis %s: sticky calls from the local table "
+		 "until it is back", s->cfg->redis);
 }
 
 /*
@@ -224,7 +144,8 @@ rtpc_redis_on_get(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 /* Queues a command about r's call whose reply, to cb, carries r on:
- * 0 (r waits), -ENOTCONN or -EIO. */
+ * 0 (r waits), -ENOTCONN (Redis down or not configured) or -EAGAIN
+ * (too many commands in flight). */
 static int
 rtpc_redis_req_cmd(struct rtpc_req *r, redisCallbackFn *cb, const char *fmt,
 		   ...)
@@ -232,12 +153,14 @@ rtpc_redis_req_cmd(struct rtpc_req *r, redisCallbackFn *cb, const char *fmt,
 	va_list ap;
 	int rc;
 
-	if (!r->s->redis_up)
+	if (!rconn_up(r->s->redis))
 		return -ENOTCONN;
 	va_start(ap, fmt);
-	rc = rtpc_redis_vcmd(r->s, cb, r, fmt, ap);
+	rc = rconn_vcommand(r->s->redis, cb, r, fmt, ap);
 	va_end(ap);
-	if (rc == 0)
+	if (rc < 0)
+		r->s->st.redis_errors++;
+	else
 		r->redis_wait = 1;
 	return rc;
 }
@@ -263,29 +186,28 @@ rtpc_redis_on_claim(redisAsyncContext *ac, void *reply, void *priv)
 int
 rtpc_redis_start(struct rtpc_srv *s)
 {
-	const struct cfg *cfg = s->cfg;
+	struct rconn_config rc;
+	char host[CFG_ADDR_LEN], name[32];
+	int err;
 
-	s->backoff_ms = RTPC_BACKOFF_MIN;
-	if (cfg_addr_split(cfg->redis, s->rhost, sizeof(s->rhost),
-			   &s->rport, 6379) != 0) {
+	snprintf(name, sizeof(name), "sipmesh-rtpctl-%d", s->id);
+	err = rconn_config_cfg(&rc, host, sizeof(host), s->cfg, name,
+			       LOG_SYS_RTP);
+	if (err == 0)
+		err = rconn_new(&s->redis, s->loop, &rc, rtpc_redis_on_state, s);
+	if (err == -EINVAL)
 		log_err(LOG_SYS_CFG, "%s [redis] address: not host:port",
-			cfg->path);
-		return -EINVAL;
-	}
-	rtpc_redis_connect(s);
-	return 0;
+			s->cfg->path);
+	return err;
 }
 
 void
 rtpc_redis_stop(struct rtpc_srv *s)
 {
-	if (s->redis) {
-		/* Runs the pending callbacks (reply NULL), which free the
-		 * requests that waited, then the disconnect callback. */
-		redisAsyncContext *ac = s->redis;
-
-		redisAsyncFree(ac);
-	}
+	/* Runs the pending callbacks (reply NULL), which free the requests
+	 * that waited. */
+	rconn_free(s->redis);
+	s->redis = NULL;
 }
 
 int
@@ -310,7 +232,8 @@ rtpc_redis_claim(struct rtpc_req *r)
 void
 rtpc_redis_del(struct rtpc_srv *s, const char *cid, size_t len)
 {
-	if (s->redis_up)
-		rtpc_redis_cmd(s, NULL, NULL, "DEL %s:rtpc:%b",
-			       s->cfg->redis_prefix, cid, len);
+	if (rconn_up(s->redis) &&
+	    rconn_command(s->redis, NULL, NULL, "DEL %s:rtpc:%b",
+			  s->cfg->redis_prefix, cid, len) < 0)
+		s->st.redis_errors++;
 }

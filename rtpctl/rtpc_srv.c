@@ -151,7 +151,13 @@ rtpc_req_pick(struct rtpc_req *r)
 	int i = rtpc_pool_choose(&s->pool, r->tried);
 
 	if (i < 0) {
-		rtpc_req_fail(r, EHOSTUNREACH, "no rtpengine available");
+		/* EBUSY when some instance is up but full: the core says
+		 * 503 with Retry-After either way. */
+		if (r->full)
+			rtpc_req_fail(r, EBUSY, "no rtpengine has free ports");
+		else
+			rtpc_req_fail(r, EHOSTUNREACH,
+				      "no rtpengine available");
 		return -1;
 	}
 	r->inst = i;
@@ -325,6 +331,20 @@ rtpc_inst_dead(struct rtpc_srv *s, int i, int err, const char *why)
 
 /* ---- ng replies and timers ---- */
 
+/* Whether an ng reply says the instance could not allocate media
+ * ports (rtpengine's "Ran out of ports"), a reason to try another. */
+static int
+rtpc_reply_full(const struct benc_node *reply)
+{
+	const char *why;
+	size_t len = 0;
+
+	if (!benc_str_eq(benc_dict_get(reply, "result"), "error"))
+		return 0;
+	why = benc_dict_str(reply, "error-reason", &len);
+	return why && memmem(why, len, "out of ports", 12) != NULL;
+}
+
 static void
 rtpc_ng_answered(struct rtpc_srv *s, struct rtpc_ng *ng, const char *dict,
 		 size_t dlen)
@@ -347,6 +367,16 @@ rtpc_ng_answered(struct rtpc_srv *s, struct rtpc_ng *ng, const char *dict,
 		snprintf(why, sizeof(why), "malformed reply from rtpengine %s",
 			 s->pool.inst[i].addr);
 		rtpc_req_fail(r, EPROTO, why);
+		return;
+	}
+	if (r->fresh && r->is_offer && rtpc_reply_full(&nd[0])) {
+		/* The instance is alive but has no media port left: the
+		 * call goes to another one, the instance stays in. */
+		s->st.full++;
+		r->full = 1;
+		log_call(LOG_SYS_RTP, LOG_LVL_NOTICE, r->cid, r->cid_len,
+			 "rtpengine %s ran out of ports", s->pool.inst[i].addr);
+		rtpc_req_failover(r);
 		return;
 	}
 	if (r->ends_call) {
@@ -666,9 +696,8 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 
 	uv_timer_init(loop, &s->ng_timer);
 	uv_timer_init(loop, &s->ping_timer);
-	uv_timer_init(loop, &s->redis_timer);
 	s->timers_init = 1;
-	s->ng_timer.data = s->ping_timer.data = s->redis_timer.data = s;
+	s->ng_timer.data = s->ping_timer.data = s;
 	for (int i = 0; i < s->pool.n; i++) {
 		uv_udp_t *u = &s->udp[i];
 
@@ -738,7 +767,6 @@ rtpc_srv_stop(struct rtpc_srv *s)
 	if (s->timers_init) {
 		uv_close((uv_handle_t *)&s->ng_timer, rtpc_srv_on_close);
 		uv_close((uv_handle_t *)&s->ping_timer, rtpc_srv_on_close);
-		uv_close((uv_handle_t *)&s->redis_timer, rtpc_srv_on_close);
 	}
 	for (int i = 0; i < s->pool.n; i++)
 		if (s->pool.inst[i].io)
@@ -763,10 +791,11 @@ rtpc_srv_stats_log(const struct rtpc_srv *s)
 	log_notice(LOG_SYS_MAIN, "rtpctl %d: requests %" PRIu64 " replied %"
 		   PRIu64 " errors %" PRIu64 " bad %" PRIu64 " retransmits %"
 		   PRIu64 " timeouts %" PRIu64 " failovers %" PRIu64
-		   " new_calls %" PRIu64 " redis_errors %" PRIu64 " stray %"
+		   " out_of_ports %" PRIu64 " new_calls %" PRIu64
+		   " redis_errors %" PRIu64 " stray %"
 		   PRIu64 " calls_cached %d", s->id, t->requests, t->replied,
 		   t->errors, t->bad_requests, t->retransmits, t->timeouts,
-		   t->failovers, t->new_calls, t->redis_errors,
+		   t->failovers, t->full, t->new_calls, t->redis_errors,
 		   t->stray_replies, s->calls.count);
 	for (int i = 0; i < s->pool.n; i++) {
 		const struct rtpc_inst *in = &s->pool.inst[i];

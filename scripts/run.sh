@@ -1,8 +1,12 @@
 #!/bin/sh
 # `make run`: starts a whole sipmesh cluster on loopback in the
 # foreground - Redis (when configured and not already listening), the
-# cores and the edges of the configuration - and stops all of it on
-# Ctrl-C.  The configuration is etc/sipmesh.conf, or the sample.
+# rtpengines and rtpctl processes, the cores and the edges of the
+# configuration - and stops all of it on Ctrl-C.  Each process runs
+# under a small supervisor, as systemd runs them in deploy/: one that
+# dies is logged and started again after a back-off (1 s, doubling up
+# to 30 s, back to 1 s once it has run for a minute).  The
+# configuration is etc/sipmesh.conf, or the sample.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${SIPMESH_BIN:-build/bin}
@@ -54,9 +58,45 @@ if [ $need_cert = 1 ]; then
 	CONF=build/run/sipmesh.conf
 fi
 
+# supervise NAME CMD...: runs CMD in the background under a
+# supervisor subshell whose pid joins $pids.  The supervisor restarts
+# CMD when it exits, with back-off; SIGTERM to the supervisor stops CMD
+# and the supervisor.
+supervise() {
+	name=$1
+	shift
+	(
+		child= nap=
+		trap 'trap - TERM; kill -TERM $child $nap 2>/dev/null; wait $child 2>/dev/null; exit 0' TERM
+		# Ctrl-C is for the main shell, which stops everything; the
+		# processes run in sessions of their own (setsid), out of the
+		# terminal's reach, so none dies and restarts meanwhile.
+		trap '' INT
+		delay=1
+		while :; do
+			started=$(date +%s)
+			setsid "$@" &
+			child=$!
+			wait $child
+			rc=$?
+			child=
+			[ $(($(date +%s) - started)) -ge 60 ] && delay=1
+			echo "sipmesh: $name exited ($rc); restarting in $delay s"
+			sleep "$delay" &
+			nap=$!
+			wait $nap
+			nap=
+			delay=$((delay * 2))
+			[ $delay -gt 30 ] && delay=30
+		done
+	) &
+	pids="$pids $!"
+}
+
 stop() {
 	trap - INT TERM
 	echo "sipmesh: stopping"
+	[ -n "${waiter:-}" ] && kill "$waiter" 2>/dev/null
 	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
 	for p in $pids; do wait "$p" 2>/dev/null; done
 	shm=$(echo "$layout" | awk '$1 == "shm" { print $2 }')
@@ -72,9 +112,8 @@ if [ -n "$redis" ]; then
 	if redis-cli -h "$rhost" -p "$rport" ping >/dev/null 2>&1; then
 		echo "sipmesh: using the Redis already on $redis"
 	else
-		redis-server --bind "$rhost" --port "$rport" --save '' \
-			--appendonly no --loglevel warning &
-		pids="$pids $!"
+		supervise redis redis-server --bind "$rhost" --port "$rport" \
+			--save '' --appendonly no --loglevel warning
 		i=0
 		until redis-cli -h "$rhost" -p "$rport" ping >/dev/null 2>&1; do
 			i=$((i + 1))
@@ -86,30 +125,34 @@ if [ -n "$redis" ]; then
 fi
 
 # rtpengine in userspace (no kernel module, no Debian config file),
-# one media port range each, then the rtpctl processes that pool them.
+# then the rtpctl processes that pool them.  The media ports 20000-59999
+# are shared out between the instances (10,000 each at most: about
+# 2,500 calls of two relayed legs), and a deleted call frees its ports
+# after 1 s instead of rtpengine's default 30 s, which at 30 calls/s
+# would hold a thousand calls' ports for nothing.
+engines=$(echo "$layout" | awk '$1 == "rtpengine" { print $2 }')
+n=$(echo "$engines" | grep -c .)
+span=$((40000 / (n > 0 ? n : 1)))
+[ $span -gt 10000 ] && span=10000
 i=0
-for ng in $(echo "$layout" | awk '$1 == "rtpengine" { print $2 }'); do
-	lo=$((30000 + i * 2000))
-	rtpengine --config-file=none --table=-1 --foreground \
-		--listen-ng="$ng" --interface="${ng%:*}" \
-		--port-min=$lo --port-max=$((lo + 1999)) --log-stderr \
-		--log-level=5 &
-	pids="$pids $!"
-	echo "sipmesh: rtpengine ng $ng, media ports $lo-$((lo + 1999))"
+for ng in $engines; do
+	lo=$((20000 + i * span))
+	supervise "rtpengine $ng" rtpengine --config-file=none --table=-1 \
+		--foreground --listen-ng="$ng" --interface="${ng%:*}" \
+		--port-min=$lo --port-max=$((lo + span - 1)) --delete-delay=1 \
+		--log-stderr --log-level=5
+	echo "sipmesh: rtpengine ng $ng, media ports $lo-$((lo + span - 1))"
 	i=$((i + 1))
 done
 for id in $(echo "$layout" | awk '$1 == "rtpctl" { print $2 }'); do
-	"$BIN/sipmesh-rtpctl" -c "$CONF" -i "$id" &
-	pids="$pids $!"
+	supervise "rtpctl $id" "$BIN/sipmesh-rtpctl" -c "$CONF" -i "$id"
 done
 
 for id in $(echo "$layout" | awk '$1 == "core" { print $2 }'); do
-	"$BIN/sipmesh-core" -c "$CONF" -i "$id" &
-	pids="$pids $!"
+	supervise "core $id" "$BIN/sipmesh-core" -c "$CONF" -i "$id"
 done
 for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
-	"$BIN/sipmesh-edge" -c "$CONF" -i "$id" &
-	pids="$pids $!"
+	supervise "edge $id" "$BIN/sipmesh-edge" -c "$CONF" -i "$id"
 done
 
 for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
@@ -138,14 +181,9 @@ for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
 done
 echo "sipmesh: running with $CONF; Ctrl-C stops everything"
 
-# Any process that dies takes the cluster down with it, loudly.
+# The supervisors restart what dies; this shell only waits for Ctrl-C.
 while :; do
-	for p in $pids; do
-		if ! kill -0 "$p" 2>/dev/null; then
-			wait "$p"
-			echo "sipmesh: process $p exited ($?)"
-			stop 1
-		fi
-	done
-	sleep 1
+	sleep 3600 &
+	waiter=$!
+	wait $waiter
 done

@@ -23,6 +23,7 @@
 struct srv {
 	pid_t pid;
 	int port;
+	char password[64];	/* requirepass, "" for none */
 };
 
 static inline int
@@ -49,6 +50,27 @@ srv_client(int port)
 	return redisConnectWithTimeout("127.0.0.1", port, tv);
 }
 
+/* A client that authenticates with password first (NULL: none); NULL
+ * when Redis refused it. */
+static inline redisContext *
+srv_client_auth(int port, const char *password)
+{
+	redisContext *c = srv_client(port);
+	redisReply *r;
+
+	if (!c || c->err || !password || !password[0])
+		return c;
+	r = redisCommand(c, "AUTH %s", password);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		if (r)
+			freeReplyObject(r);
+		redisFree(c);
+		return NULL;
+	}
+	freeReplyObject(r);
+	return c;
+}
+
 /*
  * Starts redis-server on port (0: a free one) and waits for PONG.  The
  * binary is $SIPMESH_REDIS_SERVER, else "redis-server" on PATH; when it
@@ -56,7 +78,7 @@ srv_client(int port)
  * test would hide a broken install).
  */
 static inline void
-srv_start(struct srv *s, int port)
+srv_start_pw(struct srv *s, int port, const char *password)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
 	const char *bin = getenv("SIPMESH_REDIS_SERVER");
@@ -66,6 +88,8 @@ srv_start(struct srv *s, int port)
 	if (bin == NULL || bin[0] == '\0')
 		bin = "redis-server";
 	s->port = port ? port : free_port();
+	snprintf(s->password, sizeof(s->password), "%s",
+		 password ? password : "");
 	snprintf(p, sizeof(p), "%d", s->port);
 	s->pid = fork();
 	assert_true(s->pid >= 0);
@@ -74,11 +98,11 @@ srv_start(struct srv *s, int port)
 			_exit(126);
 		execlp(bin, "redis-server", "--port", p, "--bind", "127.0.0.1",
 		       "--save", "", "--appendonly", "no", "--loglevel",
-		       "warning", (char *)NULL);
+		       "warning", "--requirepass", s->password, (char *)NULL);
 		_exit(127);
 	}
 	for (int waited = 0; waited < DEADLINE_MS; waited += 20) {
-		redisContext *c = srv_client(s->port);
+		redisContext *c = srv_client_auth(s->port, s->password);
 		redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
 		int up = r && r->type == REDIS_REPLY_STATUS;
 
@@ -101,6 +125,12 @@ srv_start(struct srv *s, int port)
 	}
 	fail_msg("%s did not answer on port %d within %d ms", bin, s->port,
 		 DEADLINE_MS);
+}
+
+static inline void
+srv_start(struct srv *s, int port)
+{
+	srv_start_pw(s, port, NULL);
 }
 
 static inline void

@@ -370,7 +370,9 @@ class Cluster {
 	 * and prefix this one uses: a second host), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
-	 * for one edge, over the defaults), media: {rtpengines (2),
+	 * for one edge, over the defaults, clusterKeys: {...} more [cluster]
+	 * keys, tcpLinks: edges and cores bind tcp:// loopback endpoints,
+	 * as on several hosts, instead of ipc files), media: {rtpengines (2),
 	 * rtpctls (1), portsPerEngine (400), logLevel (rtpengine's, 5),
 	 * rtpctl: {...} extra [rtpctl]
 	 * keys over fast test defaults (ping 200 ms, threshold 2, ng
@@ -409,6 +411,12 @@ class Cluster {
 		this.prefix = `smt${process.pid}n${this.n}`;
 		for (let i = 1; i <= this.opts.edges; i++)
 			this.edges.push({ id: i, host: HOST, port: await freePort() });
+		if (this.opts.tcpLinks) {
+			this.linkUrls = [];
+			for (const kind of ['edge', 'core'])
+				for (let i = 1; i <= this.opts[`${kind}s`]; i++)
+					this.linkUrls.push({ kind, id: i, url: `tcp://${HOST}:${await freePort()}` });
+		}
 		/* shareRedis: another host of that cluster (own shared store,
 		 * same Redis and prefix). */
 		if (this.opts.shareRedis) {
@@ -454,7 +462,7 @@ class Cluster {
 	_config() {
 		const o = this.opts;
 		let s = `; written by tests/integ/lib/cluster.js for ${this.name}\n`;
-		s += iniSection('cluster', { run_dir: this.runDir, edges: o.edges, cores: o.cores });
+		s += iniSection('cluster', { run_dir: this.runDir, edges: o.edges, cores: o.cores, ...(o.clusterKeys || {}) });
 		s += iniSection('log', { level: process.env.SIPMESH_INTEG_LOG || o.log || 'info' });
 		s += iniSection('redis', {
 			address: this.redis ? `${HOST}:${this.redis.port}` : '',
@@ -487,6 +495,7 @@ class Cluster {
 				...((o.edgeKeys && o.edgeKeys(e)) || {}),
 			});
 		}
+		for (const k of this.linkUrls || []) s += iniSection(`${k.kind} ${k.id}`, { ipc: k.url });
 		return s;
 	}
 

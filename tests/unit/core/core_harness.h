@@ -179,7 +179,7 @@ h_setup(void **state)
 	uv_loop_init(&h->loop);
 	uv_timer_init(&h->loop, &h->tick);
 	h->tick.data = h;
-	if (link_new(&h->edge, &h->loop, h->cfg.edges[0].ipc, h_on_env, h) != 0 ||
+	if (link_new(&h->edge, &h->loop, h->cfg.edges[0].ipc, NULL, h_on_env, h) != 0 ||
 	    link_peer_add(h->edge, 1, h->cfg.cores[0].ipc) != 0 ||
 	    core_new(&h->c, &h->cfg, 1, &h->loop) != 0)
 		return -1;

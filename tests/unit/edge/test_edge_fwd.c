@@ -96,7 +96,7 @@ setup(void **state)
 		 "ipc://%s/edge-1", f->dir);
 	f->cfg.edges[0].max_msg = 1024;
 	if (edge_init(&f->edge, &f->loop, &f->cfg, &f->cfg.edges[0]) != 0 ||
-	    link_new(&f->edge.link, &f->loop, f->cfg.edges[0].ipc,
+	    link_new(&f->edge.link, &f->loop, f->cfg.edges[0].ipc, NULL,
 		     edge_fwd_from_core, &f->edge) != 0)
 		return -1;
 	f->core[3] = -1;

@@ -424,7 +424,7 @@ test_edge_sip__reply_keeps_an_existing_to_tag(void **state)
 	static const char want[] = "SIP/2.0 503 Service Unavailable\r\n"
 		"Via: SIP/2.0/UDP h\r\nFrom: <sip:b@x>;tag=1\r\n"
 		"To: <sip:a@x> ; TAG = 2\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n"
-		"Content-Length: 0\r\n\r\n";
+		"Retry-After: 5\r\nContent-Length: 0\r\n\r\n";
 	struct edge_sip_scan sc;
 	char out[512];
 

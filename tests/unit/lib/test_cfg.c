@@ -90,6 +90,7 @@ test_cfg__instances_sections_and_defaults(void **state)
 		"; comment\n"
 		"[cluster]\n"
 		"run_dir = /run/sm\n"
+		"secret = s3cret\n"
 		"edges = 2\n"
 		"cores = 1\n"
 		"[log]\n"
@@ -168,6 +169,13 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[edge]\nsctp = 1.2.3.4\n", ":2 sctp: unknown key" },
 	{ "[registrar]\nmin_expires = 600\nmax_expires = 60\n",
 	  " registrar.min_expires: above max_expires" },
+	/* another host's key would differ: envelopes could not verify */
+	{ "[core 2]\nipc = tcp://127.0.0.2:7000\n",
+	  ": ipc tcp://127.0.0.2:7000 reaches other hosts: set [cluster] "
+	  "secret (the same on every host)" },
+	{ "[rtpctl]\nipc = ipc:///tmp/r1 tcp://127.0.0.2:7001\n",
+	  " [rtpctl] ipc: rtpctl serves the cores of its own host (ipc://) "
+	  "only" },
 };
 
 static void

@@ -23,6 +23,11 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
 #include <nanomsg/reqrep.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/hmac.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "lib/link.h"
 
@@ -146,8 +151,8 @@ test_link__burst_arrives_in_order(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, on_recv, f), 0);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	uv_timer_init(&f->loop, &f->deadline);
 	uv_timer_init(&f->loop, &f->retry);
@@ -167,7 +172,7 @@ test_link__errors(void **state)
 	struct link *dup = NULL;
 	char url[128];
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
 	assert_int_equal(link_send(f->a, 7, "x", 1), -ENOENT);
 	assert_int_equal(link_send(f->a, 0, "x", 1), -ENOENT);
 	assert_int_equal(link_send(f->a, 100000, "x", 1), -ENOENT);
@@ -182,9 +187,222 @@ test_link__errors(void **state)
 	 * leaks its ipc listener on that path and LeakSanitizer would fail
 	 * this test: not exercised here. */
 	snprintf(url, sizeof(url), "ipc://%s/b", "/proc/no/such");
-	assert_true(link_new(&dup, &f->loop, url, on_recv, f) < 0);
+	assert_true(link_new(&dup, &f->loop, url, NULL, on_recv, f) < 0);
 	assert_null(dup);
 	link_free(NULL);
+}
+
+/* ---- envelopes between hosts: tcp endpoints on loopback */
+
+static const unsigned char key1[LINK_KEY_LEN] = { 1, 2, 3 };
+static const unsigned char key2[LINK_KEY_LEN] = { 9, 9, 9 };
+
+/* A tcp:// URL on a loopback port nobody holds right now. */
+static void
+tcp_url(char *url, size_t cap)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sl), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(url, cap, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+	close(fd);
+}
+
+struct wait {
+	struct fixture *f;
+	int (*done)(struct fixture *f, void *arg);
+	void *arg;
+	int ticks;
+};
+
+static void
+on_wait_tick(uv_timer_t *t)
+{
+	struct wait *w = t->data;
+
+	if (w->done(w->f, w->arg) || ++w->ticks > 2500)
+		uv_stop(&w->f->loop);
+}
+
+/* Runs the loop until done() or 5 s; returns done(). */
+static int
+run_until(struct fixture *f, int (*done)(struct fixture *, void *), void *arg)
+{
+	struct wait w = { f, done, arg, 0 };
+	uv_timer_t t;
+
+	uv_timer_init(&f->loop, &t);
+	t.data = &w;
+	uv_timer_start(&t, on_wait_tick, 2, 2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	return done(f, arg);
+}
+
+static int
+got(struct fixture *f, void *arg)
+{
+	return f->rx.n >= *(int *)arg;
+}
+
+static int
+dropped(struct fixture *f, void *arg)
+{
+	struct link_stats st;
+
+	link_stats_get(f->b, &st);
+	return st.rx_forged + st.rx_stale + st.rx_replayed >=
+	       *(unsigned long long *)arg;
+}
+
+/* A raw PUSH socket connected to url: what an attacker can open. */
+static int
+raw_push(const char *url)
+{
+	int s = nn_socket(AF_SP, NN_PUSH);
+
+	assert_true(s >= 0);
+	assert_true(nn_connect(s, url) >= 0);
+	return s;
+}
+
+/* Sends until the socket has connected (it refuses, never queues). */
+static void
+raw_send(struct fixture *f, int s, const void *buf, size_t len)
+{
+	for (int i = 0; i < 2500; i++) {
+		if (nn_send(s, buf, len, NN_DONTWAIT) >= 0)
+			return;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(2000);
+	}
+	fail_msg("raw send never connected");
+}
+
+static void
+test_link__tcp_burst_signed(void **state)
+{
+	struct fixture *f = *state;
+	struct link_stats st;
+
+	tcp_url(f->url_b, sizeof(f->url_b));
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, key1, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, key1, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
+	uv_timer_init(&f->loop, &f->deadline);
+	uv_timer_init(&f->loop, &f->retry);
+	f->deadline.data = f->retry.data = f;
+	uv_timer_start(&f->deadline, on_deadline, 10000, 0);
+	uv_timer_start(&f->retry, on_retry, 0, 2);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_false(f->timed_out);
+	assert_int_equal(f->rx.n, BURST + 1);
+	assert_int_equal(f->rx.bad, 0);
+	link_stats_get(f->b, &st);
+	assert_true(st.rx_forged + st.rx_stale + st.rx_replayed == 0);
+}
+
+/* Without a key there is no talking to another host at all. */
+static void
+test_link__tcp_needs_a_key(void **state)
+{
+	struct fixture *f = *state;
+	struct link *l = NULL;
+
+	tcp_url(f->url_b, sizeof(f->url_b));
+	assert_int_equal(link_new(&l, &f->loop, f->url_b, NULL, on_recv, f),
+			 -EINVAL);
+	assert_null(l);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, f->url_b), -EINVAL);
+}
+
+/* The attacks on a tcp endpoint: plain bytes, another cluster's key,
+ * a captured envelope sent again, one with an old time. */
+static void
+test_link__tcp_drops_forged_replayed_stale(void **state)
+{
+	struct fixture *f = *state;
+	char url_c[128];
+	unsigned char cap[64], tr[LINK_TRAILER_LEN], md[EVP_MAX_MD_SIZE];
+	unsigned char old[5 + LINK_TRAILER_LEN];
+	unsigned int mdlen;
+	unsigned long long want;
+	struct link_stats st;
+	struct link *other = NULL;
+	int s, c, n, one = 1;
+	void *m = NULL;
+
+	tcp_url(f->url_b, sizeof(f->url_b));
+	tcp_url(url_c, sizeof(url_c));
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, key1, on_recv, f), 0);
+
+	/* 1. plain bytes */
+	s = raw_push(f->url_b);
+	raw_send(f, s, "msg 0", 5);
+	want = 1;
+	assert_true(run_until(f, dropped, &want));
+
+	/* 2. a link with another key */
+	assert_int_equal(link_new(&other, &f->loop, f->url_a, key2, on_recv, f), 0);
+	assert_int_equal(link_peer_add(other, 2, f->url_b), 0);
+	for (int i = 0; i < 2500 && link_send(other, 2, "msg 0", 5) != 0; i++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(2000);
+	}
+	want = 2;
+	assert_true(run_until(f, dropped, &want));
+	link_free(other);
+	assert_int_equal(f->rx.n, 0);
+
+	/* 3. capture a genuine envelope at url_c, deliver it twice */
+	c = nn_socket(AF_SP, NN_PULL);
+	assert_true(c >= 0 && nn_bind(c, url_c) >= 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, key1, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 3, url_c), 0);
+	for (int i = 0; i < 2500 && link_send(f->a, 3, "msg 0", 5) != 0; i++)
+		usleep(2000);
+	n = nn_recv(c, &m, NN_MSG, 0);
+	assert_int_equal(n, 5 + LINK_TRAILER_LEN);
+	memcpy(cap, m, (size_t)n);
+	nn_freemsg(m);
+	nn_close(c);
+	raw_send(f, s, cap, (size_t)n);
+	assert_true(run_until(f, got, &one));
+	raw_send(f, s, cap, (size_t)n);
+	want = 3;
+	assert_true(run_until(f, dropped, &want));
+	link_stats_get(f->b, &st);
+	assert_int_equal(st.rx_replayed, 1);
+	assert_int_equal(f->rx.n, 1);
+
+	/* 4. right key, new stream, but sent LINK_WINDOW_MS + 1 s ago */
+	memcpy(old, "msg 1", 5);
+	memset(tr, 0, sizeof(tr));
+	tr[7] = 42;			/* stream 42 */
+	tr[15] = 1;			/* seq 1 */
+	{
+		uint64_t t = (uint64_t)time(NULL) * 1000 - LINK_WINDOW_MS - 1000;
+
+		for (int i = 23; i >= 16; i--, t >>= 8)
+			tr[i] = (unsigned char)t;
+	}
+	memcpy(old + 5, tr, LINK_TRAILER_LEN);
+	HMAC(EVP_sha256(), key1, LINK_KEY_LEN, old, 5 + 24, md, &mdlen);
+	memcpy(old + 5 + 24, md, 16);
+	raw_send(f, s, old, sizeof(old));
+	want = 4;
+	assert_true(run_until(f, dropped, &want));
+	link_stats_get(f->b, &st);
+	assert_int_equal(st.rx_forged, 2);
+	assert_int_equal(st.rx_stale, 1);
+	assert_int_equal(f->rx.n, 1);
+	nn_close(s);
 }
 
 /* ---- struct link_poll on inproc sockets */
@@ -361,6 +579,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link__burst_arrives_in_order,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__tcp_burst_signed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__tcp_needs_a_key,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__tcp_drops_forged_replayed_stale,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__poll_batch_bounded_per_wakeup,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__poll_freed_from_callback_stops,

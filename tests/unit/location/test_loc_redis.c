@@ -3,8 +3,9 @@
  * real redis-server started by each test on a free loopback port: the
  * binding codec, writes seen by another host (another shm segment)
  * after its loop handles the invalidation, the start-up load, deletes,
- * and Redis dying under a running store.  No fixed sleeps: the loop
- * runs until a condition holds or a deadline passes.
+ * Redis dying under a running store, and a Redis with requirepass.  No
+ * fixed sleeps: the loop runs until a condition holds or a deadline
+ * passes (loop_test.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/location/loc_test.h"
+#include "tests/unit/loop_test.h"
 #include "tests/unit/redis_test.h"
 
 struct fix {
@@ -79,46 +81,16 @@ fix_teardown(void **state)
 
 /* ---- running the loop until a condition holds */
 
-typedef int (*cond_fn)(struct fix *f, void *arg);
-
-struct wait {
-	struct fix *f;
-	cond_fn cond;
-	void *arg;
-	uint64_t until;
-	int ok;
-};
-
-static void
-wait_tick(uv_timer_t *t)
+static int
+run_until(struct fix *f, loop_cond_fn cond, void *arg)
 {
-	struct wait *w = t->data;
-
-	w->ok = w->cond(w->f, w->arg);
-	if (w->ok || uv_now(t->loop) >= w->until)
-		uv_stop(t->loop);
+	return loop_run_until(&f->loop, cond, f, arg, DEADLINE_MS);
 }
 
 static int
-run_until(struct fix *f, cond_fn cond, void *arg)
+connected(void *ctx, void *arg)
 {
-	struct wait w = { f, cond, arg, 0, 0 };
-	uv_timer_t t;
-
-	uv_update_time(&f->loop);
-	w.until = uv_now(&f->loop) + DEADLINE_MS;
-	uv_timer_init(&f->loop, &t);
-	t.data = &w;
-	uv_timer_start(&t, wait_tick, 0, 5);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&t, NULL);
-	uv_run(&f->loop, UV_RUN_NOWAIT);
-	return w.ok;
-}
-
-static int
-connected(struct fix *f, void *arg)
-{
+	struct fix *f = ctx;
 	struct loc_stats st;
 	int n = (int)(intptr_t)arg;
 
@@ -138,8 +110,9 @@ struct expect {
 };
 
 static int
-lookup_is(struct fix *f, void *arg)
+lookup_is(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
 	struct expect *e = arg;
 	struct loc_binding out[8];
 	int known;
@@ -150,8 +123,9 @@ lookup_is(struct fix *f, void *arg)
 
 /* Host 1's first binding of alice@a.test has this contact. */
 static int
-first_contact_is(struct fix *f, void *arg)
+first_contact_is(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
 	struct loc_binding out[4];
 
 	return loc_lookup(f->l[1], "alice@a.test", time(NULL), out, 4, NULL) > 0 &&
@@ -170,7 +144,7 @@ open_hosts(struct fix *f, int n)
 static int
 hash_exists(struct fix *f, const char *key)
 {
-	redisContext *c = srv_client(f->srv.port);
+	redisContext *c = srv_client_auth(f->srv.port, f->srv.password);
 	redisReply *r = c && !c->err ? redisCommand(c, "EXISTS %s", key) : NULL;
 	int v = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
 
@@ -182,15 +156,17 @@ hash_exists(struct fix *f, const char *key)
 }
 
 static int
-hash_is_there(struct fix *f, void *key)
+hash_is_there(void *ctx, void *key)
 {
-	return hash_exists(f, key) == 1;
+	return hash_exists(ctx, key) == 1;
 }
 
 /* x@a.test's binding has left Redis and only the known marker stays. */
 static int
-x_binding_gone(struct fix *f, void *arg)
+x_binding_gone(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
+
 	(void)arg;
 	return srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:x@a.test",
 		       "c:sip:x@h") == 0 &&
@@ -199,8 +175,9 @@ x_binding_gone(struct fix *f, void *arg)
 }
 
 static int
-disconnected_with_errors(struct fix *f, void *arg)
+disconnected_with_errors(void *ctx, void *arg)
 {
+	struct fix *f = ctx;
 	struct loc_stats st;
 
 	(void)arg;
@@ -382,6 +359,75 @@ test_loc_redis__deletes_propagate(void **state)
 	assert_true(run_until(f, x_binding_gone, NULL));
 }
 
+
+static int
+s_written(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	(void)arg;
+	return srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:s@a.test",
+		       "c:sip:s@h") == 1;
+}
+
+static int
+s_marker_written(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	(void)arg;
+	return srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:s@a.test",
+		       "k") == 1;
+}
+
+/*
+ * Host 2 refreshed a binding in Redis (a newer version, a later
+ * expiry) that host 1 has not heard of yet; host 1's sweep then expires
+ * its own older copy.  The sweep deletes only the version it holds and
+ * never shortens the key's life: host 2's binding stays in Redis.
+ * (A blind HDEL and PEXPIREAT lost it.)
+ */
+static void
+test_loc_redis__sweep_keeps_a_newer_binding_of_another_host(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = lt_binding("s@a.test", "sip:s@h", now + 2);
+	struct loc_binding nb;
+	char val[LOC_REDIS_VAL_MAX];
+	redisContext *c;
+	redisReply *rep;
+	int n;
+
+	open_hosts(f, 1);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, s_written, NULL));
+	/* what host 2 wrote meanwhile, without host 1 hearing of it */
+	nb = b;
+	nb.expires = now + 600;
+	nb.version = (int64_t)now * 1000 + 500000;
+	nb.origin = 0x2222;
+	n = loc_binding_encode(&nb, val, sizeof(val));
+	assert_true(n > 0);
+	c = srv_client(f->srv.port);
+	rep = redisCommand(c, "HSET %s %s %b", "smt:aor:s@a.test",
+			   "c:sip:s@h", val, (size_t)n);
+	assert_non_null(rep);
+	freeReplyObject(rep);
+	rep = redisCommand(c, "PEXPIREAT %s %lld", "smt:aor:s@a.test",
+			   (long long)(now + 700) * 1000);
+	assert_non_null(rep);
+	freeReplyObject(rep);
+	redisFree(c);
+	for (int i = 0; i < 4; i++)	/* 256 buckets, 64 per call */
+		loc_expire(f->l[0], now + 3);
+	assert_true(run_until(f, s_marker_written, NULL));
+	assert_int_equal(srv_int(f->srv.port, "HEXISTS %s %s",
+				 "smt:aor:s@a.test", "c:sip:s@h"), 1);
+	assert_true(srv_int(f->srv.port, "PTTL %s", "smt:aor:s@a.test") >
+		    600 * 1000);
+}
+
 static void
 test_loc_redis__redis_killed_store_keeps_working(void **state)
 {
@@ -421,13 +467,13 @@ test_loc_redis__redis_killed_store_keeps_working(void **state)
 
 /* Every AOR s<i>@a.test, i < n, has its hash in Redis. */
 static int
-stalled_aors_in_redis(struct fix *f, void *n)
+stalled_aors_in_redis(void *ctx, void *n)
 {
 	char key[64];
 
 	for (int i = 0; i < (int)(intptr_t)n; i++) {
 		snprintf(key, sizeof(key), "smt:aor:s%d@a.test", i);
-		if (hash_exists(f, key) != 1)
+		if (hash_exists(ctx, key) != 1)
 			return 0;
 	}
 	return 1;
@@ -487,6 +533,46 @@ test_loc_redis__unreachable_at_start_is_not_an_error(void **state)
 	assert_int_equal(st.redis_connected, 0);
 }
 
+/* [redis] password: with it the replica works across hosts; without
+ * it Redis refuses everything (NOAUTH) and the store stands alone. */
+static void
+test_loc_redis__requirepass_needs_the_password(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = lt_binding("pw@a.test", "sip:pw@h", now + 300);
+	struct expect e = { 1, "pw@a.test", 1, 1 };
+	struct loc_stats st;
+
+	srv_stop(&f->srv, SIGTERM);
+	srv_start_pw(&f->srv, 0, "loc secret");
+	for (int i = 0; i < 3; i++) {
+		f->cfg[i].redis_port = f->srv.port;
+		f->cfg[i].redis_timeout_ms = 200;
+		f->cfg[i].redis_password = i < 2 ? "loc secret" : NULL;
+	}
+	open_hosts(f, 2);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, lookup_is, &e));
+	assert_int_equal(hash_exists(f, "smt:aor:pw@a.test"), 1);
+
+	/* the third host has no password: no load, never connected */
+	assert_int_equal(loc_new(&f->l[2], &f->cfg[2], &f->loop), 0);
+	e.who = 2;
+	assert_false(loop_run_until(&f->loop, lookup_is, f, &e, 1000));
+	loc_stats_get(f->l[2], &st);
+	assert_int_equal(st.redis_connected, 0);
+	assert_true(st.redis_errors > 0);
+	/* and a wrong one is no better */
+	loc_free(f->l[2]);
+	loc_shm_unlink(f->names[2]);
+	f->cfg[2].redis_password = "guess";
+	assert_int_equal(loc_new(&f->l[2], &f->cfg[2], &f->loop), 0);
+	assert_false(loop_run_until(&f->loop, lookup_is, f, &e, 1000));
+	loc_stats_get(f->l[2], &st);
+	assert_int_equal(st.redis_connected, 0);
+}
+
 int
 main(void)
 {
@@ -495,9 +581,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_redis__save_seen_by_other_host, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__sweep_keeps_a_newer_binding_of_another_host, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__redis_killed_store_keeps_working, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__stalled_redis_is_bounded_then_replayed, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__unreachable_at_start_is_not_an_error, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__requirepass_needs_the_password, fix_setup, fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

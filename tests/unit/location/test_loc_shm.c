@@ -14,6 +14,9 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
+#include <time.h>
+
 #include "tests/unit/location/loc_test.h"
 
 static void
@@ -576,6 +579,152 @@ test_loc_shm__differential_random_ops(void **state)
 	loc_shm_close(&v);
 }
 
+
+/* ---- start-up: the process that formats and loads the store */
+
+static void
+start_cfg(struct loc_config *cfg, char *name, size_t cap)
+{
+	static int seq;
+
+	snprintf(name, cap, "/smloc-start-%d-%d", (int)getpid(), seq++);
+	loc_shm_unlink(name);
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->shm_name = name;
+	cfg->shm_size = 64 << 20;
+	cfg->max_bindings = 64;
+	cfg->aor_ttl = 100;
+	cfg->init_wait_ms = 20000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A child makes the segment and dies before it is ready (a core killed
+ * while it loads from Redis): the next process takes it over at once
+ * and serves, instead of waiting for a creator that will never finish
+ * (it waited 30 s, then failed). */
+static void
+test_loc_shm__creator_killed_while_loading_is_taken_over(void **state)
+{
+	struct loc_config cfg;
+	struct loc_binding b;
+	struct loc *l;
+	char name[64];
+	int64_t t;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	start_cfg(&cfg, name, sizeof(name));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm sh;
+
+		if (loc_shm_open(&sh, &cfg) != 0 || !sh.created)
+			_exit(2);
+		kill(getpid(), SIGKILL);	/* no init_done, no close */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	t = mono_ms();
+	assert_int_equal(loc_new(&l, &cfg, NULL), 0);
+	assert_true(mono_ms() - t < 2000);
+	b = lt_binding("late@a.test", "sip:late@h", T0 + 60);
+	assert_int_equal(loc_save(l, &b, T0), 0);
+	assert_int_equal(lt_count(l, "late@a.test", T0, NULL), 1);
+	loc_free(l);
+	assert_int_equal(loc_shm_unlink(name), 0);
+}
+
+/* A live creator that is still loading is waited for, not taken over:
+ * what it loaded is there once it is ready. */
+static void
+test_loc_shm__live_creator_is_waited_for(void **state)
+{
+	struct loc_config cfg;
+	struct loc *l;
+	char name[64];
+	int pfd[2], status;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	start_cfg(&cfg, name, sizeof(name));
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm sh;
+		struct loc_binding b = lt_binding("early@a.test",
+						  "sip:early@h", T0 + 60);
+
+		close(pfd[0]);
+		if (loc_shm_open(&sh, &cfg) != 0 || !sh.created)
+			_exit(2);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(3);
+		usleep(300 * 1000);	/* "loading" */
+		if (loc_shm_save(&sh, &b, T0, NULL) != 0)
+			_exit(4);
+		loc_shm_init_done(&sh);
+		usleep(500 * 1000);	/* alive while the parent looks */
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	assert_int_equal(loc_new(&l, &cfg, NULL), 0);
+	assert_int_equal(lt_count(l, "early@a.test", T0, NULL), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	loc_free(l);
+	assert_int_equal(loc_shm_unlink(name), 0);
+}
+
+/* A finished store whose creator is gone (an earlier run's) is marked
+ * orphan for the one process that then keeps it, which reconciles it
+ * with Redis; the next one to attach beside that keeper is not. */
+static void
+test_loc_shm__store_of_an_earlier_run_is_an_orphan(void **state)
+{
+	struct loc_config cfg;
+	struct loc_shm a, b;
+	char name[64];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	start_cfg(&cfg, name, sizeof(name));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct loc_shm sh;
+
+		if (loc_shm_open(&sh, &cfg) != 0 || !sh.created)
+			_exit(2);
+		loc_shm_init_done(&sh);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(loc_shm_open(&a, &cfg), 0);
+	assert_int_equal(a.created, 0);
+	assert_int_equal(a.orphan, 1);
+	assert_int_equal(loc_shm_open(&b, &cfg), 0);
+	assert_int_equal(b.orphan, 0);
+	loc_shm_close(&b);
+	loc_shm_close(&a);
+	assert_int_equal(loc_shm_unlink(name), 0);
+}
+
 int
 main(void)
 {
@@ -591,6 +740,9 @@ main(void)
 		LT_TEST(test_loc_shm__two_processes_share_one_segment),
 		LT_TEST(test_loc_shm__lock_of_dead_process_recovered),
 		LT_TEST(test_loc_shm__differential_random_ops),
+		cmocka_unit_test(test_loc_shm__creator_killed_while_loading_is_taken_over),
+		cmocka_unit_test(test_loc_shm__live_creator_is_waited_for),
+		cmocka_unit_test(test_loc_shm__store_of_an_earlier_run_is_an_orphan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

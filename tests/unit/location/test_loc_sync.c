@@ -18,27 +18,6 @@
 #include "location/loc_int.h"
 
 static void
-test_loc_sync__backoff_doubles_to_the_cap(void **state)
-{
-	static const struct { int cur, max, next; } rows[] = {
-		{ 0, 2000, LOC_BACKOFF_MIN_MS },
-		{ 100, 2000, 200 },
-		{ 800, 2000, 1600 },
-		{ 1600, 2000, 2000 },
-		{ 2000, 2000, 2000 },
-		{ 1999, 2000, 2000 },
-		{ 100, 150, 150 },
-		{ 1 << 30, 5000, 5000 },	/* no overflow */
-		{ -5, 1000, LOC_BACKOFF_MIN_MS },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(loc_backoff_next(rows[i].cur, rows[i].max),
-				 rows[i].next);
-}
-
-static void
 test_loc_sync__dirty_set_is_bounded(void **state)
 {
 	struct loc_dirty d, e;
@@ -234,7 +213,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_loc_sync__backoff_doubles_to_the_cap),
 		cmocka_unit_test(test_loc_sync__dirty_set_is_bounded),
 		cmocka_unit_test(test_loc_sync__decide_table),
 		cmocka_unit_test(test_loc_sync__merge_matches_the_model),

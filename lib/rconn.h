@@ -1,0 +1,136 @@
+/*
+ * rconn.h - one asynchronous Redis connection on a libuv loop, as every
+ * sipmesh process needs it: connect and command timeouts, reconnect
+ * with back-off, AUTH (password or ACL user) and CLIENT SETNAME in the
+ * handshake, and a bound on commands in flight.  (Later: Sentinel.)
+ *
+ * Subscriptions (rconn_subscribe) ride a second connection of the same
+ * rconn, dialled and failed together with the first: the link is up
+ * only when both answered, so an invalidation channel is never silently
+ * lost while commands still work.  Every reconnect subscribes again.
+ *
+ * Everything runs on the loop's thread; no call blocks except
+ * rconn_connect_sync (for start-up and command-line tools).
+ */
+#ifndef SM_RCONN_H
+#define SM_RCONN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+struct cfg;
+struct rconn;
+
+struct rconn_config {
+	const char *host;	/* borrowed for the call only (copied) */
+	int port;
+	const char *user;	/* ACL user, or NULL/"" (password only) */
+	const char *password;	/* NULL/"": no AUTH */
+	const char *name;	/* CLIENT SETNAME, e.g. "sipmesh-core-3" */
+	int timeout_ms;		/* connect, handshake and per-command */
+	int backoff_max_ms;	/* reconnect back-off cap (starts at 100) */
+	int max_pending;	/* commands in flight; beyond: -EAGAIN */
+	int log_sys;		/* enum log_sys of its log lines (0: MAIN) */
+};
+
+#define RCONN_BACKOFF_MIN_MS 100
+
+/* The reconnect delay after cur_ms: doubled, capped at max_ms, at
+ * least RCONN_BACKOFF_MIN_MS. */
+int rconn_backoff_next(int cur_ms, int max_ms);
+
+/*
+ * Fills *rc from the [redis] section of cfg (address, user, password,
+ * timeout_ms, backoff_max_ms, max_pending), with name and log_sys;
+ * host (hostlen bytes, the caller's) receives the host part and
+ * rc->host points to it; the other strings are borrowed from cfg and
+ * name.  Returns 0, -ENOENT when cfg has no [redis] address, -EINVAL
+ * when it is not host:port.
+ */
+int rconn_config_cfg(struct rconn_config *rc, char *host, size_t hostlen,
+		     const struct cfg *cfg, const char *name, int log_sys);
+
+/* Called when the link becomes usable (up = 1: handshake answered) and
+ * when it goes down (up = 0), only after an up: failed attempts are not
+ * reported.  May call any rconn function, rconn_free included. */
+typedef void (*rconn_state_cb)(void *arg, int up);
+
+/*
+ * Creates the rconn and starts connecting (the handshake completes on
+ * the loop, never inside this call).  Returns 0, -EINVAL (no host or
+ * port), -E2BIG (a string too long) or -ENOMEM.  A Redis that is down
+ * is not an error: it is retried with back-off.  Sets SIGPIPE to
+ * ignored unless the process chose a handler: a Redis that dies must
+ * cost an EPIPE, not the process.
+ */
+int rconn_new(struct rconn **out, uv_loop_t *loop,
+	      const struct rconn_config *cfg, rconn_state_cb cb, void *arg);
+
+/* Whether the link is up (a command may be sent). */
+int rconn_up(const struct rconn *c);
+
+/* Commands in flight (sent, reply not yet delivered). */
+int rconn_pending(const struct rconn *c);
+
+/* Failed attempts and link failures since rconn_new. */
+unsigned long rconn_failures(const struct rconn *c);
+
+/* The arg given to rconn_new, from the ac a command callback got. */
+void *rconn_arg(const redisAsyncContext *ac);
+
+/*
+ * Sends a command (hiredis format).  fn(ac, reply, priv) runs exactly
+ * once: with the reply, or with reply NULL when the link failed or the
+ * command timed out, or when the rconn is freed.  Returns 0, or
+ * -EAGAIN when the link is down or max_pending commands are in flight
+ * (fn will not run).  A command with no reply within timeout_ms (of
+ * the later of its sending and the previous reply) fails the link.
+ */
+int rconn_command(struct rconn *c, redisCallbackFn *fn, void *priv,
+		  const char *fmt, ...);
+int rconn_vcommand(struct rconn *c, redisCallbackFn *fn, void *priv,
+		   const char *fmt, va_list ap);
+
+/*
+ * A message on a subscribed channel: channel and msg (len bytes, also
+ * NUL-terminated) are borrowed for the call.
+ */
+typedef void (*rconn_message_cb)(void *priv, const char *channel,
+				 const char *msg, size_t len);
+
+/*
+ * Subscribes to channel (copied) for the rconn's life: fn(priv, ...)
+ * runs for each message, from every connection to come (re-subscribed
+ * after each reconnect; messages published while the link was down are
+ * lost, the state callback tells when that may have happened).  Best
+ * called before the first up: the link then comes up only once Redis
+ * confirmed the subscription.  Returns 0 or -ENOMEM.
+ */
+int rconn_subscribe(struct rconn *c, const char *channel,
+		    rconn_message_cb fn, void *priv);
+
+/*
+ * Drops the link as a failure the caller found (a reply that makes no
+ * sense, a Redis still loading): pending fns run with NULL, why is
+ * logged like any other failure, and the next attempt follows the
+ * back-off.  Nothing when the link is down.
+ */
+void rconn_fail(struct rconn *c, const char *why);
+
+/* Drops the connection; every pending fn runs with NULL; memory goes
+ * after the loop releases the timer (uv_close).  NULL is fine. */
+void rconn_free(struct rconn *c);
+
+/*
+ * A blocking connection with the same handshake (AUTH, CLIENT SETNAME)
+ * and timeout_ms for the connect and every command: for a process
+ * before its loop runs (start-up load) and for sipmesh-ctl.  Returns
+ * the context, or NULL with the reason in err.  Free with redisFree.
+ */
+redisContext *rconn_connect_sync(const struct rconn_config *cfg, char *err,
+				 size_t errlen);
+
+#endif

@@ -1,0 +1,118 @@
+'use strict';
+/*
+ * 48 link auth: edges and cores bound at tcp:// endpoints, as on
+ * several hosts, with a cluster secret.  Registrations and messages
+ * cross the authenticated links both ways; an envelope injected into a
+ * core's endpoint by anybody who can reach it (here: a hand-written
+ * nanomsg PUSH peer sending a well-formed envelope that carries a
+ * REGISTER) creates no binding and is counted.  Before commit "link:
+ * envelopes between hosts carry a MAC" the core took that envelope as
+ * if the edge had sent it: the binding appeared.
+ */
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const crypto = require('node:crypto');
+const { describe } = require('node:test');
+const { cluster, rand, HOST } = require('./lib/cluster');
+const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { Registration, assertContacts } = require('./lib/flows');
+const { waitUntil } = require('./lib/wait');
+
+/*
+ * A nanomsg PUSH peer over TCP (the SP wire protocol: an 8-byte
+ * greeting "\0SP\0" + protocol 0x0050 + 0x0000, then messages framed by
+ * a 64-bit big-endian length).  Resolves once the peer's greeting came.
+ */
+function spPush(url) {
+	const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(url);
+	return new Promise((resolve, reject) => {
+		const s = net.connect(Number(m[2]), m[1]);
+		let got = Buffer.alloc(0);
+		s.on('error', reject);
+		s.on('connect', () => s.write(Buffer.from([0, 0x53, 0x50, 0, 0, 0x50, 0, 0])));
+		s.on('data', (d) => {
+			got = Buffer.concat([got, d]);
+			if (got.length >= 8) resolve({
+				send(buf) {
+					const h = Buffer.alloc(8);
+					h.writeBigUInt64BE(BigInt(buf.length));
+					s.write(Buffer.concat([h, buf]));
+				},
+				close() { s.destroy(); },
+			});
+		});
+	});
+}
+
+/* lib/env.h, version 1: a SIP message as edge 1 would hand it over,
+ * received over UDP from 127.0.0.1:port. */
+function envelope(sip, port, edgePort) {
+	const h = Buffer.alloc(60);
+	h.write('SM', 0, 'latin1');
+	h[2] = 1;			/* version */
+	h[3] = 1;			/* ENV_SIP */
+	h[4] = 1;			/* ENV_UDP */
+	h.writeUInt16BE(1, 6);		/* edge 1 */
+	h[12] = 4;			/* src: IPv4 127.0.0.1:port */
+	h.writeUInt16BE(port, 14);
+	Buffer.from([127, 0, 0, 1]).copy(h, 16);
+	h[32] = 4;			/* local: the edge's UDP listener */
+	h.writeUInt16BE(edgePort, 34);
+	Buffer.from([127, 0, 0, 1]).copy(h, 36);
+	const body = Buffer.from(sip, 'latin1');
+	h.writeUInt32BE(body.length, 56);
+	return Buffer.concat([h, body]);
+}
+
+describe('48 link auth', () => {
+	const secret = crypto.randomBytes(24).toString('hex');
+	const c = cluster({
+		name: '48-link-auth', edges: 1, cores: 2, tcpLinks: true, clusterKeys: { secret },
+	});
+
+	c.test('over tcp:// links with the secret, REGISTER, query and MESSAGE work', async () => {
+		const u = `lnk-${rand(3)}`;
+		const reg = new Registration(await c.ua('lnk'), c.edge(), u);
+		await reg.register(600);
+		const q = await new Registration(await c.ua('lnk-q'), c.edge(), u).send({ contacts: [] });
+		assert.equal(q.status, 200);
+		assertContacts(q, [reg.contact], 'query over tcp links');
+		const v = `lnkm-${rand(3)}`;
+		const uas = await startUas(c, { user: v, scenario: 'uas_message.xml', calls: 1 });
+		const uac = await runSipp(c, {
+			scenario: 'uac_message.xml', dest: c.edge(), service: v, keys: { sm_domain: 'a.test' },
+		});
+		assertOk(uac, 'sender over tcp links');
+		assertOk(await uas.wait(10000), 'callee over tcp links');
+		assert.equal(await c.coreStat('envelopes-forged'), 0);
+	});
+
+	c.test('an envelope injected into each core\'s endpoint registers nobody and is counted', async () => {
+		const u = `forged-${rand(3)}`;
+		const callId = `forged-${rand(8)}`;
+		const sip = [
+			`REGISTER sip:a.test SIP/2.0`,
+			`Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK${rand(8)};rport`,
+			`Max-Forwards: 70`,
+			`From: <sip:${u}@a.test>;tag=${rand(4)}`,
+			`To: <sip:${u}@a.test>`,
+			`Call-ID: ${callId}`,
+			`CSeq: 1 REGISTER`,
+			`Contact: <sip:${u}@127.0.0.1:5999>`,
+			`Expires: 600`,
+			`Content-Length: 0`, '', ''].join('\r\n');
+		const before = await c.coreStat('envelopes-forged');
+		const cores = c.linkUrls.filter((k) => k.kind === 'core');
+		for (const k of cores) {
+			const p = await spPush(k.url);
+			p.send(envelope(sip, 5999, c.edge().port));
+			c.addEvidence(`forged envelope sent to core ${k.id} at ${k.url}`, sip);
+			await waitUntil(async () => (await c.coreStat('envelopes-forged')) > before + k.id - 1,
+				5000, `core ${k.id} to count the forged envelope`);
+			p.close();
+		}
+		const q = await new Registration(await c.ua('forged-q'), c.edge(), u).send({ contacts: [] });
+		assert.equal(q.status, 200);
+		assertContacts(q, [], 'the AOR the forged envelopes named');
+	});
+});

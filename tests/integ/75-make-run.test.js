@@ -1,0 +1,112 @@
+'use strict';
+/*
+ * 75 make run: scripts/run.sh (what `make run` starts after building)
+ * with a configuration on free loopback ports.  Its processes run under
+ * supervisors: a core killed with SIGKILL is logged and started again
+ * within seconds, the bindings survive (Redis and the shared store),
+ * and REGISTER works again; Ctrl-C (SIGINT) stops every process it
+ * started, supervisors included.  Before commit "run: supervise every
+ * process" the first process to die took the whole cluster down.
+ */
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { describe, it, after } = require('node:test');
+const { Proc, freePort, waitUntil, rand, HOST } = require('./lib/cluster');
+const { SipUA } = require('./lib/sip');
+const { Registration, assertContacts } = require('./lib/flows');
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/* Every live descendant of pid: [{pid, cmd}], from /proc. */
+function descendants(pid) {
+	const kids = new Map();
+	for (const d of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
+			const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+			const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0').join(' ').trim();
+			if (!kids.has(ppid)) kids.set(ppid, []);
+			kids.get(ppid).push({ pid: Number(d), cmd });
+		} catch { /* gone meanwhile */ }
+	}
+	const out = [];
+	const walk = (p) => { for (const k of kids.get(p) || []) { out.push(k); walk(k.pid); } };
+	walk(pid);
+	return out;
+}
+
+describe('75 make run', () => {
+	let run = null;
+	let dir = null;
+	let seen = [];
+	after(async () => {
+		if (run && run.alive) {
+			process.kill(run.pid, 'SIGINT');
+			await Promise.race([run.exited, new Promise((r) => setTimeout(r, 5000))]);
+		}
+		for (const p of seen) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+		if (dir) fs.rmSync(dir, { recursive: true, force: true });
+	});
+
+	it('restarts a killed core, keeps the bindings, and Ctrl-C stops everything', { timeout: 90000 }, async (t) => {
+		dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smr-'));
+		const sip = await freePort();
+		const redis = await freePort();
+		const conf = path.join(dir, 'sipmesh.conf');
+		fs.writeFileSync(conf, [
+			'[cluster]', `run_dir = ${dir}/run`, 'edges = 1', 'cores = 2',
+			'[log]', 'level = notice',
+			'[redis]', `address = ${HOST}:${redis}`, `prefix = smr${process.pid}`,
+			'[location]', `shm_name = /sm-run-${process.pid}`, 'shm_size_mb = 16', 'max_bindings = 1000',
+			'[proxy]', 'media = no',
+			'[edge 1]', `udp = ${HOST}:${sip}`, `tcp = ${HOST}:${sip}`, 'tls =', 'ws =', 'wss =',
+			'',
+		].join('\n'));
+		run = new Proc('make-run', 'sh', ['scripts/run.sh'], {
+			cwd: ROOT, env: { SIPMESH_CONF: conf, SIPMESH_BIN: path.join(ROOT, 'build/bin') },
+		});
+		await waitUntil(() => {
+			if (!run.alive) throw new Error(`run.sh exited:\n${run.lines.map((l) => l.s).join('\n')}`);
+			return run.lines.some((l) => /running with/.test(l.s));
+		}, 30000, 'run.sh to say it is running');
+		const edge = { host: HOST, port: sip };
+		const ua = await SipUA.open({ label: 'runner' });
+		try {
+			const u = `run-${rand(3)}`;
+			const reg = new Registration(ua, edge, u);
+			await waitUntil(async () => (await reg.send({ expires: 600 }).catch(() => ({}))).status === 200,
+				10000, 'a first REGISTER through the edge', 200);
+			seen = descendants(run.pid);
+			const core = seen.find((p) => /sipmesh-core .*-i 1$/.test(p.cmd));
+			assert.ok(core, `no core 1 among run.sh's processes:\n${seen.map((p) => `${p.pid} ${p.cmd}`).join('\n')}`);
+			const since = Date.now();
+			process.kill(core.pid, 'SIGKILL');
+			await waitUntil(() => run.lines.some((l) => l.t >= since && /core 1 exited \(137\); restarting in 1 s/.test(l.s)),
+				5000, 'the supervisor to log the dead core');
+			await waitUntil(() => descendants(run.pid).some((p) => p.pid !== core.pid && /sipmesh-core .*-i 1$/.test(p.cmd)),
+				10000, 'core 1 to be started again');
+			assert.ok(run.alive, 'run.sh stopped with the core');
+			/* Every Call-ID works again and the binding is still there. */
+			for (let i = 0; i < 8; i++) {
+				const q = new Registration(ua, edge, u);
+				const r = await q.send({ contacts: [] });
+				assert.equal(r.status, 200, `query ${i} after the restart: ${r.status} ${r.reason}`);
+				assertContacts(r, [reg.contact], `query ${i} after the restart`);
+			}
+			t.diagnostic(`core 1 back and serving ${Date.now() - since} ms after SIGKILL`);
+		} finally {
+			ua.close();
+		}
+		const all = descendants(run.pid);
+		seen = all;
+		process.kill(run.pid, 'SIGINT');
+		await Promise.race([run.exited, new Promise((r) => setTimeout(r, 10000))]);
+		assert.ok(!run.alive, 'run.sh did not exit on SIGINT');
+		await waitUntil(() => all.every((p) => !fs.existsSync(`/proc/${p.pid}`) ||
+			/State:\s+Z/.test(fs.readFileSync(`/proc/${p.pid}/status`, 'latin1'))),
+			5000, 'every process run.sh started to exit');
+	});
+});

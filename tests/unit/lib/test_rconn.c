@@ -1,0 +1,513 @@
+/*
+ * test_rconn.c - the shared async Redis link (lib/rconn.c) against a
+ * real redis-server on a free loopback port: up and down callbacks, a
+ * command's reply, a SIGSTOPped Redis failing a command within about
+ * timeout_ms, reconnect after a restart, AUTH (requirepass and ACL
+ * user: right credentials up, wrong ones stay down and the log says
+ * why), the max_pending bound, subscriptions renewed after a restart,
+ * and rconn_free running every pending callback.  No fixed sleeps: the
+ * loop runs until a condition holds or a deadline passes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/log.h"
+#include "lib/rconn.h"
+#include "tests/unit/loop_test.h"
+#include "tests/unit/redis_test.h"
+
+struct fix {
+	struct srv srv;
+	uv_loop_t loop;
+	struct rconn *c;
+	int ups, downs;
+	int replies, nulls;	/* command callbacks */
+	char last[64];		/* last string reply */
+	uint64_t null_ms;	/* loop time of the last NULL reply */
+	int msgs;
+	char msg[64];
+	int saved_err, rd;	/* stderr captured */
+	char log[16384];
+	size_t loglen;
+};
+
+static int
+fix_setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	f->saved_err = -1;
+	log_init("test", LOG_LVL_WARN);
+	*state = f;
+	return 0;
+}
+
+static int
+fix_teardown(void **state)
+{
+	struct fix *f = *state;
+
+	rconn_free(f->c);
+	uv_run(&f->loop, UV_RUN_DEFAULT);	/* the close callbacks */
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	srv_stop(&f->srv, SIGKILL);
+	if (f->saved_err >= 0) {
+		dup2(f->saved_err, STDERR_FILENO);
+		close(f->saved_err);
+		close(f->rd);
+	}
+	free(f);
+	return 0;
+}
+
+/* stderr into a pipe read by log_read(), so a test sees what a
+ * operator would. */
+static void
+log_capture(struct fix *f)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	f->saved_err = dup(STDERR_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	close(p[1]);
+	f->rd = p[0];
+}
+
+static const char *
+log_read(struct fix *f)
+{
+	ssize_t n;
+
+	while (f->saved_err >= 0 && f->loglen < sizeof(f->log) - 1 &&
+	       (n = read(f->rd, f->log + f->loglen,
+			 sizeof(f->log) - 1 - f->loglen)) > 0)
+		f->loglen += (size_t)n;
+	f->log[f->loglen] = '\0';
+	return f->log;
+}
+
+static int
+run_until(struct fix *f, loop_cond_fn cond, void *arg)
+{
+	return loop_run_until(&f->loop, cond, f, arg, DEADLINE_MS);
+}
+
+static int
+ups_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	return f->ups >= (int)(intptr_t)arg;
+}
+
+static int
+downs_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	return f->downs >= (int)(intptr_t)arg;
+}
+
+static int
+replies_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	return f->replies + f->nulls >= (int)(intptr_t)arg;
+}
+
+static int
+msgs_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	return f->msgs >= (int)(intptr_t)arg;
+}
+
+static int
+never(void *ctx, void *arg)
+{
+	(void)ctx;
+	(void)arg;
+	return 0;
+}
+
+static void
+on_state(void *arg, int up)
+{
+	struct fix *f = arg;
+
+	if (up)
+		f->ups++;
+	else
+		f->downs++;
+}
+
+static void
+on_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct fix *f = priv;
+	redisReply *r = reply;
+
+	(void)ac;
+	if (!r) {
+		f->nulls++;
+		f->null_ms = uv_now(&f->loop);
+		return;
+	}
+	f->replies++;
+	snprintf(f->last, sizeof(f->last), "%s",
+		 r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+		 r->type == REDIS_REPLY_ERROR ? r->str : "?");
+}
+
+static void
+on_message(void *priv, const char *channel, const char *msg, size_t len)
+{
+	struct fix *f = priv;
+
+	f->msgs++;
+	snprintf(f->msg, sizeof(f->msg), "%s %.*s", channel, (int)len, msg);
+}
+
+static void
+open_conn(struct fix *f, const char *user, const char *pw, int timeout_ms,
+	  int max_pending)
+{
+	struct rconn_config rc = {
+		.host = "127.0.0.1",
+		.port = f->srv.port,
+		.user = user,
+		.password = pw,
+		.name = "sipmesh-test-1",
+		.timeout_ms = timeout_ms,
+		.backoff_max_ms = 200,
+		.max_pending = max_pending,
+		.log_sys = LOG_SYS_LOC,
+	};
+
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_false(rconn_up(f->c));	/* the handshake needs the loop */
+}
+
+/* A reply from the test's own client, as a string (or the error). */
+static void
+srv_str(struct fix *f, char *out, size_t cap, const char *cmd)
+{
+	redisContext *c = srv_client_auth(f->srv.port, f->srv.password);
+	redisReply *r;
+
+	assert_non_null(c);
+	r = redisCommand(c, cmd);
+	assert_non_null(r);
+	snprintf(out, cap, "%s", r->str ? r->str : "");
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/* ---- the tests */
+
+static void
+test_rconn__up_reply_down_and_back_after_restart(void **state)
+{
+	struct fix *f = *state;
+	char list[4096];
+
+	srv_start(&f->srv, 0);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	assert_true(rconn_up(f->c));
+	/* CLIENT SETNAME came with the handshake: an operator sees whose
+	 * connection it is. */
+	srv_str(f, list, sizeof(list), "CLIENT LIST");
+	assert_non_null(strstr(list, "name=sipmesh-test-1"));
+
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET %s %s", "k",
+				       "v1"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "GET %s", "k"), 0);
+	assert_int_equal(rconn_pending(f->c), 2);
+	assert_true(run_until(f, replies_are, (void *)2));
+	assert_int_equal(f->nulls, 0);
+	assert_string_equal(f->last, "v1");
+	assert_int_equal(rconn_pending(f->c), 0);
+
+	/* Commands written to a Redis that just died: EPIPE at worst, the
+	 * process lives (SIGPIPE ignored) and each callback gets NULL. */
+	signal(SIGPIPE, SIG_DFL);
+	rconn_free(f->c);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_int_equal(f->ups, 1);
+	assert_ptr_equal(signal(SIGPIPE, SIG_IGN), SIG_IGN);
+	assert_true(run_until(f, ups_are, (void *)2));
+	srv_stop(&f->srv, SIGKILL);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rconn_command(f->c, on_reply, f, "SET k %d",
+					       i), 0);
+	assert_true(run_until(f, downs_are, (void *)1));
+	assert_int_equal(f->nulls, 50);
+	assert_false(rconn_up(f->c));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), -EAGAIN);
+
+	srv_start(&f->srv, f->srv.port);
+	assert_true(run_until(f, ups_are, (void *)3));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k v2"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "GET k"), 0);
+	assert_true(run_until(f, replies_are, (void *)54));
+	assert_string_equal(f->last, "v2");
+	assert_int_equal(f->downs, 1);
+}
+
+static void
+test_rconn__stalled_redis_fails_command_within_timeout(void **state)
+{
+	struct fix *f = *state;
+	uint64_t sent;
+
+	srv_start(&f->srv, 0);
+	open_conn(f, NULL, NULL, 200, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	kill(f->srv.pid, SIGSTOP);
+	uv_update_time(&f->loop);
+	sent = uv_now(&f->loop);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	assert_true(run_until(f, replies_are, (void *)2));
+	assert_int_equal(f->nulls, 2);
+	assert_int_equal(f->replies, 0);
+	/* no sooner than the timeout, and not much later (tick: 50 ms) */
+	assert_true(f->null_ms - sent >= 200);
+	assert_true(f->null_ms - sent < 200 + 150);
+	assert_int_equal(f->downs, 1);
+	assert_false(rconn_up(f->c));
+	/* still stopped: the handshake of each attempt times out too */
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)2, 600));
+	kill(f->srv.pid, SIGCONT);
+	assert_true(run_until(f, ups_are, (void *)2));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	assert_true(run_until(f, replies_are, (void *)3));
+	assert_string_equal(f->last, "PONG");
+}
+
+static void
+test_rconn__requirepass_right_password_up(void **state)
+{
+	struct fix *f = *state;
+
+	srv_start_pw(&f->srv, 0, "s3cret pass");
+	open_conn(f, NULL, "s3cret pass", 500, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k v"), 0);
+	assert_true(run_until(f, replies_are, (void *)1));
+	assert_string_equal(f->last, "OK");
+}
+
+static void
+test_rconn__requirepass_wrong_or_no_password_stays_down(void **state)
+{
+	struct fix *f = *state;
+
+	srv_start_pw(&f->srv, 0, "s3cret");
+	log_capture(f);
+	open_conn(f, NULL, "guess", 200, 64);
+	/* several attempts (back-off 100, 200 ms), never up */
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 1000));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), -EAGAIN);
+	assert_non_null(strstr(log_read(f), "AUTH refused: WRONGPASS"));
+	/* logged once, not at every attempt */
+	assert_null(strstr(strstr(f->log, "WRONGPASS") + 1, "WRONGPASS"));
+	rconn_free(f->c);
+
+	f->loglen = 0;
+	open_conn(f, NULL, NULL, 200, 64);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 500));
+	assert_non_null(strstr(log_read(f), "CLIENT SETNAME refused: NOAUTH"));
+}
+
+static void
+test_rconn__acl_user(void **state)
+{
+	struct fix *f = *state;
+	char ok[64];
+
+	srv_start_pw(&f->srv, 0, "adminpw");
+	srv_str(f, ok, sizeof(ok),
+		"ACL SETUSER sipmesh on >userpw ~sm:* +@all");
+	assert_string_equal(ok, "OK");
+	log_capture(f);
+	open_conn(f, "sipmesh", "adminpw", 200, 64);	/* not its password */
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 500));
+	assert_non_null(strstr(log_read(f), "WRONGPASS"));
+	rconn_free(f->c);
+
+	open_conn(f, "sipmesh", "userpw", 200, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	/* the ACL applies: its keys only */
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET sm:x 1"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET other 1"), 0);
+	assert_true(run_until(f, replies_are, (void *)2));
+	assert_non_null(strstr(f->last, "NOPERM"));
+}
+
+static void
+test_rconn__max_pending_is_eagain(void **state)
+{
+	struct fix *f = *state;
+
+	srv_start(&f->srv, 0);
+	open_conn(f, NULL, NULL, 500, 16);
+	assert_true(run_until(f, ups_are, (void *)1));
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), -EAGAIN);
+	assert_true(run_until(f, replies_are, (void *)16));
+	assert_int_equal(f->replies, 16);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	assert_true(run_until(f, replies_are, (void *)17));
+	assert_true(rconn_up(f->c));
+}
+
+/* Redis counts a subscriber of channel arg (PUBSUB NUMSUB). */
+static int
+subscribers_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = redisCommand(c, "PUBSUB NUMSUB %s", (char *)arg);
+	int n = r && r->elements == 2 ? (int)r->element[1]->integer : -1;
+
+	freeReplyObject(r);
+	redisFree(c);
+	return n == 1;
+}
+
+static void
+publish(struct fix *f, const char *chan, const char *msg)
+{
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = redisCommand(c, "PUBLISH %s %s", chan, msg);
+
+	assert_non_null(r);
+	assert_int_equal(r->integer, 1);	/* one subscriber: ours */
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+static void
+test_rconn__subscription_renewed_after_restart(void **state)
+{
+	struct fix *f = *state;
+
+	srv_start(&f->srv, 0);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_int_equal(rconn_subscribe(f->c, "rc-test", on_message, f), 0);
+	/* up means subscribed: a publish right away is seen */
+	assert_true(run_until(f, ups_are, (void *)1));
+	publish(f, "rc-test", "one two");
+	assert_true(run_until(f, msgs_are, (void *)1));
+	assert_string_equal(f->msg, "rc-test one two");
+	/* one more channel, while up */
+	assert_int_equal(rconn_subscribe(f->c, "rc-more", on_message, f), 0);
+	assert_true(run_until(f, subscribers_are, "rc-more"));
+	publish(f, "rc-more", "x");
+	assert_true(run_until(f, msgs_are, (void *)2));
+	assert_string_equal(f->msg, "rc-more x");
+	/* commands still work beside the subscription */
+	assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	assert_true(run_until(f, replies_are, (void *)1));
+
+	srv_stop(&f->srv, SIGKILL);
+	assert_true(run_until(f, downs_are, (void *)1));
+	srv_start(&f->srv, f->srv.port);
+	assert_true(run_until(f, ups_are, (void *)2));
+	publish(f, "rc-test", "three");
+	assert_true(run_until(f, msgs_are, (void *)3));
+	assert_string_equal(f->msg, "rc-test three");
+	publish(f, "rc-more", "four");
+	assert_true(run_until(f, msgs_are, (void *)4));
+	assert_string_equal(f->msg, "rc-more four");
+}
+
+static void
+test_rconn__free_runs_pending_callbacks(void **state)
+{
+	struct fix *f = *state;
+
+	srv_start(&f->srv, 0);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(rconn_command(f->c, on_reply, f, "PING"), 0);
+	rconn_free(f->c);
+	f->c = NULL;
+	assert_int_equal(f->nulls, 5);
+	assert_int_equal(f->downs, 0);	/* freeing is no failure */
+	assert_false(loop_run_until(&f->loop, never, f, NULL, 100));
+	assert_int_equal(f->replies, 0);
+}
+
+/* A Redis that is not there at all: not an error, retried. */
+static void
+test_rconn__redis_absent_then_started(void **state)
+{
+	struct fix *f = *state;
+
+	f->srv.port = free_port();
+	open_conn(f, NULL, NULL, 200, 64);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 300));
+	assert_int_equal(f->downs, 0);	/* never up: no down either */
+	srv_start(&f->srv, f->srv.port);
+	assert_true(run_until(f, ups_are, (void *)1));
+}
+
+static void
+test_rconn__backoff_doubles_to_the_cap(void **state)
+{
+	static const struct { int cur, max, next; } rows[] = {
+		{ 0, 2000, RCONN_BACKOFF_MIN_MS },
+		{ 100, 2000, 200 },
+		{ 800, 2000, 1600 },
+		{ 1600, 2000, 2000 },
+		{ 2000, 2000, 2000 },
+		{ 1999, 2000, 2000 },
+		{ 100, 150, 150 },
+		{ 1 << 30, 5000, 5000 },	/* no overflow */
+		{ -5, 1000, RCONN_BACKOFF_MIN_MS },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(rconn_backoff_next(rows[i].cur, rows[i].max),
+				 rows[i].next);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
+		cmocka_unit_test(test_rconn__backoff_doubles_to_the_cap),
+		T(test_rconn__up_reply_down_and_back_after_restart),
+		T(test_rconn__stalled_redis_fails_command_within_timeout),
+		T(test_rconn__requirepass_right_password_up),
+		T(test_rconn__requirepass_wrong_or_no_password_stays_down),
+		T(test_rconn__acl_user),
+		T(test_rconn__max_pending_is_eagain),
+		T(test_rconn__subscription_renewed_after_restart),
+		T(test_rconn__free_runs_pending_callbacks),
+		T(test_rconn__redis_absent_then_started),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
