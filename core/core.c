@@ -234,7 +234,8 @@ core_stats_log(struct core *c)
 	link_stats_get(c->link, &ls);
 	log_notice(LOG_SYS_MAIN, "stats: requests %llu responses %llu bad %llu "
 		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
-		   "registers %llu (ok %llu, failed %llu) retrans %llu "
+		   "registers %llu (ok %llu, failed %llu, decided-again %llu) "
+		   "retrans %llu "
 		   "stateless %llu timeouts %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
 		   "not-sent-to-self %llu overloaded %llu envelopes-forged %llu "
@@ -248,6 +249,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->registers,
 		   (unsigned long long)s->reg_ok,
 		   (unsigned long long)s->reg_fail,
+		   (unsigned long long)s->reg_retries,
 		   (unsigned long long)s->retrans_absorbed,
 		   (unsigned long long)s->stateless_fwd,
 		   (unsigned long long)s->timeouts,

@@ -40,6 +40,7 @@ struct core_stats {
 	uint64_t rx_requests, rx_responses, rx_bad;
 	uint64_t tx, tx_fail;
 	uint64_t registers, reg_ok, reg_fail;
+	uint64_t reg_retries;	/* decided again: another core wrote the AOR */
 	uint64_t forwarded, replies_local, retrans_absorbed;
 	uint64_t stx_live, ctx_live;
 	uint64_t stateless_fwd, timeouts;

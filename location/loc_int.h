@@ -133,6 +133,14 @@ int loc_binding_same_key(const struct loc_binding *a,
 			 const struct loc_binding *b);
 int loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 		   struct loc_binding *out, int max, int *known);
+/* loc_shm_lookup, and the AOR's bucket write sequence read with it
+ * (seq may be NULL), for loc_shm_apply. */
+int loc_shm_lookup_seq(struct loc_shm *s, const char *aor, int64_t now,
+		       struct loc_binding *out, int max, int *known,
+		       uint32_t *seq);
+int loc_shm_apply(struct loc_shm *s, const char *aor, uint32_t seq,
+		  const struct loc_change *ch, int n, int64_t now,
+		  const struct loc_sink *k);
 int loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 		 const struct loc_sink *k);
 int loc_shm_remove(struct loc_shm *s, const char *aor, const char *contact,

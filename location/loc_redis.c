@@ -156,7 +156,7 @@ loc_redis_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 
 /* The last command of a change of an AOR: its answer confirms the
  * whole change (replies come in order). */
-struct loc_change {
+struct loc_published {
 	int64_t ms;
 	char aor[LOC_AOR_MAX];
 };
@@ -164,7 +164,7 @@ struct loc_change {
 static void
 loc_redis_on_published(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct loc_change *c = priv;
+	struct loc_published *c = priv;
 	redisReply *rep = reply;
 
 	struct loc_redis *r = rconn_arg(ac);
@@ -189,7 +189,7 @@ loc_redis_write(struct loc_redis *r, const char *fmt, ...)
 void
 loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms)
 {
-	struct loc_change *c = malloc(sizeof(*c));
+	struct loc_published *c = malloc(sizeof(*c));
 	char key[LOC_KEY_MAX], msg[32 + LOC_AOR_MAX];
 
 	loc_redis_key(r, aor, key);

@@ -639,12 +639,21 @@ int
 loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 	       struct loc_binding *out, int max, int *known)
 {
+	return loc_shm_lookup_seq(s, aor, now, out, max, known, NULL);
+}
+
+int
+loc_shm_lookup_seq(struct loc_shm *s, const char *aor, int64_t now,
+		   struct loc_binding *out, int max, int *known, uint32_t *seq)
+{
 	struct loc_bucket *bk = loc_bucket_of(s, aor);
 	int n = 0, kn = 0, rc;
 
 	rc = loc_lock(s, &bk->lock, bk);
 	if (rc < 0)
 		return rc;
+	if (seq)
+		*seq = bk->wseq;
 	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
 		struct loc_slot *sl = &s->slots[i];
 
@@ -667,42 +676,31 @@ loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 static void loc_shm_reclaim(struct loc_shm *s, int64_t now,
 			    const struct loc_sink *k);
 
-int
-loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
-	     const struct loc_sink *k)
+/* The slot b goes into in its locked bucket: the first binding b
+ * replaces, else the AOR's marker; LOC_NIL when it needs a free one. */
+static uint32_t
+loc_save_target_locked(struct loc_shm *s, struct loc_bucket *bk,
+		       const struct loc_binding *b)
 {
-	struct loc_bucket *bk = loc_bucket_of(s, b->aor);
-	uint32_t target, *link;
-	int64_t latest;
-	int rc;
+	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+		struct loc_slot *sl = &s->slots[i];
 
-	for (int attempt = 0;; attempt++) {
-		rc = loc_lock(s, &bk->lock, bk);
-		if (rc < 0)
-			return rc;
-		/* The first matching binding is overwritten in place, else
-		 * the AOR's marker is reused, else a free slot is taken;
-		 * nothing changes until the slot is secured. */
-		target = LOC_NIL;
-		for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
-			struct loc_slot *sl = &s->slots[i];
-
-			if (sl->kind == LOC_SLOT_BINDING ?
-			    loc_binding_same(&sl->b, b) :
-			    !strcasecmp(sl->b.aor, b->aor)) {
-				target = i;
-				break;
-			}
-		}
-		if (target == LOC_NIL)
-			target = loc_slot_alloc(s);
-		if (target != LOC_NIL)
-			break;
-		loc_unlock(&bk->lock);
-		if (attempt > 0)
-			return -ENOSPC;
-		loc_shm_reclaim(s, now, k);
+		if (sl->kind == LOC_SLOT_BINDING ? loc_binding_same(&sl->b, b) :
+		    !strcasecmp(sl->b.aor, b->aor))
+			return i;
 	}
+	return LOC_NIL;
+}
+
+/* Writes b into target (from loc_save_target_locked, or a free slot)
+ * in its locked bucket; what b replaces goes. */
+static void
+loc_save_into_locked(struct loc_shm *s, struct loc_bucket *bk,
+		     const struct loc_binding *b, uint32_t target,
+		     const struct loc_sink *k)
+{
+	uint32_t *link;
+	int64_t latest;
 
 	/* Other stored bindings that are the same as b (one matched by
 	 * instance, another by contact) and a marker go: b replaces all. */
@@ -744,6 +742,110 @@ loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 		k->set(k->arg, b);
 		loc_aor_latest_locked(s, bk, b->aor, &latest);
 		k->aor_done(k->arg, b->aor, latest + s->aor_ttl, 0);
+	}
+}
+
+int
+loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
+	     const struct loc_sink *k)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, b->aor);
+	uint32_t target;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		rc = loc_lock(s, &bk->lock, bk);
+		if (rc < 0)
+			return rc;
+		/* Nothing changes until the slot is secured. */
+		target = loc_save_target_locked(s, bk, b);
+		if (target == LOC_NIL)
+			target = loc_slot_alloc(s);
+		if (target != LOC_NIL)
+			break;
+		loc_unlock(&bk->lock);
+		if (attempt > 0)
+			return -ENOSPC;
+		loc_shm_reclaim(s, now, k);
+	}
+	loc_save_into_locked(s, bk, b, target, k);
+	loc_unlock(&bk->lock);
+	return 0;
+}
+
+/*
+ * Applies ch[0..n) to aor at once, under its bucket's lock, if no write
+ * touched the bucket since its wseq was seq; -EAGAIN otherwise.  The
+ * free slots the saves need are taken first, so either every change
+ * happens or none (-ENOSPC, after one reclaim).
+ */
+int
+loc_shm_apply(struct loc_shm *s, const char *aor, uint32_t seq,
+	      const struct loc_change *ch, int n, int64_t now,
+	      const struct loc_sink *k)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	uint32_t pool = LOC_NIL, i;
+	int need, have, rc;
+
+	for (int attempt = 0;; attempt++) {
+		rc = loc_lock(s, &bk->lock, bk);
+		if (rc < 0)
+			return rc;
+		if (bk->wseq != seq) {
+			loc_unlock(&bk->lock);
+			return -EAGAIN;
+		}
+		need = have = 0;
+		for (int j = 0; j < n; j++)
+			need += ch[j].op == LOC_CHANGE_SAVE &&
+				loc_save_target_locked(s, bk, &ch[j].b) == LOC_NIL;
+		while (have < need && (i = loc_slot_alloc(s)) != LOC_NIL) {
+			s->slots[i].next = pool;
+			pool = i;
+			have++;
+		}
+		if (have == need)
+			break;
+		while (pool != LOC_NIL) {
+			i = pool;
+			pool = s->slots[i].next;
+			loc_slot_free(s, i);
+		}
+		loc_unlock(&bk->lock);
+		if (attempt > 0)
+			return -ENOSPC;
+		loc_shm_reclaim(s, now, k);
+		/* the reclaim may have changed the bucket: then -EAGAIN */
+	}
+	for (int j = 0; j < n; j++) {
+		const struct loc_change *c = &ch[j];
+		uint32_t target;
+
+		switch (c->op) {
+		case LOC_CHANGE_SAVE:
+			target = loc_save_target_locked(s, bk, &c->b);
+			if (target == LOC_NIL) {
+				target = pool;
+				pool = s->slots[target].next;
+			}
+			loc_save_into_locked(s, bk, &c->b, target, k);
+			break;
+		case LOC_CHANGE_REMOVE:
+			loc_aor_remove_locked(s, bk, aor, loc_match_contact,
+					      c->b.contact, now, k);
+			break;
+		case LOC_CHANGE_REMOVE_ALL:
+			loc_aor_remove_locked(s, bk, aor, loc_match_all, NULL,
+					      now, k);
+			break;
+		}
+	}
+	/* Two saves of one key in a request need one slot, not two. */
+	while (pool != LOC_NIL) {
+		i = pool;
+		pool = s->slots[i].next;
+		loc_slot_free(s, i);
 	}
 	loc_unlock(&bk->lock);
 	return 0;

@@ -580,6 +580,87 @@ test_loc_shm__differential_random_ops(void **state)
 }
 
 
+/* A write to the AOR between the read and the update makes the update
+ * refuse, with nothing changed: the registrar decides again on what the
+ * other core stored. */
+static void
+test_loc_shm__update_refused_after_another_write(void **state)
+{
+	struct lt_fix *f = *state;
+	struct loc_binding out[4];
+	struct loc_change ch[2];
+	uint32_t seq;
+
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 0);
+	memset(ch, 0, sizeof(ch));
+	ch[0].op = LOC_CHANGE_SAVE;
+	ch[0].b = lt_binding("u@a.test", "sip:u1@h", T0 + 60);
+	ch[1].op = LOC_CHANGE_SAVE;
+	ch[1].b = lt_binding("u@a.test", "sip:u2@h", T0 + 60);
+	/* another core's REGISTER lands first */
+	out[0] = lt_binding("u@a.test", "sip:other@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &out[0], T0), 0);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 2, T0), -EAGAIN);
+	assert_int_equal(lt_count(f->l, "u@a.test", T0, NULL), 1);
+	/* read again: now it goes through, both at once */
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 1);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 2, T0), 0);
+	assert_int_equal(lt_count(f->l, "u@a.test", T0, NULL), 3);
+	/* a removal and a save at once; then all of them */
+	memset(ch, 0, sizeof(ch));
+	ch[0].op = LOC_CHANGE_REMOVE;
+	ch[0].b = lt_binding("u@a.test", "sip:other@h", 0);
+	ch[1].op = LOC_CHANGE_SAVE;
+	ch[1].b = lt_binding("u@a.test", "sip:u3@h", T0 + 60);
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 3);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 2, T0), 0);
+	assert_int_equal(loc_lookup(f->l, "u@a.test", T0, out, 4, NULL), 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_not_equal(out[i].contact, "sip:other@h");
+	ch[0].op = LOC_CHANGE_REMOVE_ALL;
+	assert_int_equal(loc_lookup_seq(f->l, "u@a.test", T0, out, 4, NULL,
+					&seq), 3);
+	assert_int_equal(loc_update(f->l, "u@a.test", seq, ch, 1, T0), 0);
+	assert_int_equal(lt_count(f->l, "u@a.test", T0, NULL), 0);
+}
+
+/* Either every change happens or none: three new bindings into a store
+ * with room for two change nothing. */
+static void
+test_loc_shm__update_all_or_nothing_when_full(void **state)
+{
+	struct lt_fix *f = *state;
+	struct loc_binding b, out[4];
+	struct loc_change ch[3];
+	char aor[32];
+	uint32_t seq;
+
+	for (int i = 0; i < 14; i++) {
+		snprintf(aor, sizeof(aor), "fill%d@a.test", i);
+		b = lt_binding(aor, "sip:f@h", T0 + 600);
+		assert_int_equal(loc_save(f->l, &b, T0), 0);
+	}
+	memset(ch, 0, sizeof(ch));
+	for (int i = 0; i < 3; i++) {
+		char c[32];
+
+		snprintf(c, sizeof(c), "sip:n%d@h", i);
+		ch[i].op = LOC_CHANGE_SAVE;
+		ch[i].b = lt_binding("n@a.test", c, T0 + 60);
+	}
+	assert_int_equal(loc_lookup_seq(f->l, "n@a.test", T0, out, 4, NULL,
+					&seq), 0);
+	assert_int_equal(loc_update(f->l, "n@a.test", seq, ch, 3, T0), -ENOSPC);
+	assert_int_equal(lt_count(f->l, "n@a.test", T0, NULL), 0);
+	assert_int_equal(loc_lookup_seq(f->l, "n@a.test", T0, out, 4, NULL,
+					&seq), 0);
+	assert_int_equal(loc_update(f->l, "n@a.test", seq, ch, 2, T0), 0);
+	assert_int_equal(lt_count(f->l, "n@a.test", T0, NULL), 2);
+}
+
 /* ---- start-up: the process that formats and loads the store */
 
 static void
@@ -740,6 +821,8 @@ main(void)
 		LT_TEST(test_loc_shm__two_processes_share_one_segment),
 		LT_TEST(test_loc_shm__lock_of_dead_process_recovered),
 		LT_TEST(test_loc_shm__differential_random_ops),
+		LT_TEST(test_loc_shm__update_refused_after_another_write),
+		LT_TEST_N(test_loc_shm__update_all_or_nothing_when_full, 16),
 		cmocka_unit_test(test_loc_shm__creator_killed_while_loading_is_taken_over),
 		cmocka_unit_test(test_loc_shm__live_creator_is_waited_for),
 		cmocka_unit_test(test_loc_shm__store_of_an_earlier_run_is_an_orphan),
