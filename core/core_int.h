@@ -137,7 +137,7 @@ struct core_leg {
 	uint16_t edge_id;
 	uint8_t transport;	/* enum env_transport */
 	uint8_t flags;		/* ENV_F_WS */
-	uint32_t conn_id;
+	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa dst;
 };
 
@@ -239,7 +239,8 @@ int core_rr_param(const struct core *c, const osip_message_t *m,
 		  const char *user, char *out, size_t cap);
 int core_rr_verify(const struct core *c, const osip_message_t *m,
 		   const osip_uri_t *u);
-/* The flow token of leg l into out ("sm-f<edge>-<conn>-<transport>");
+/* The flow token of leg l into out
+ * ("sm-f<edge>-<incarnation hex>.<serial>-<transport>");
  * core_flow_parse reads one back into l (0), or gives -EINVAL.  Only a
  * signed Record-Route makes a token trusted. */
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);

@@ -60,6 +60,7 @@ core_reason(int code)
 		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
 		{ 408, "Request Timeout" }, { 416, "Unsupported URI Scheme" },
 		{ 420, "Bad Extension" }, { 423, "Interval Too Brief" },
+		{ 430, "Flow Failed" },
 		{ 480, "Temporarily Unavailable" },
 		{ 481, "Call/Transaction Does Not Exist" },
 		{ 482, "Loop Detected" }, { 483, "Too Many Hops" },

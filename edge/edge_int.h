@@ -179,7 +179,7 @@ struct edge_tp;
  * negative errno.  Never blocks.
  */
 typedef int (*edge_tp_send_cb)(struct edge_tp *tp, const union env_sa *dst,
-			       uint32_t conn_id, const char *buf, size_t len);
+			       uint64_t conn_id, const char *buf, size_t len);
 /* Starts closing the transport; memory goes in a close callback. */
 typedef void (*edge_tp_free_cb)(struct edge_tp *tp);
 
@@ -358,7 +358,9 @@ struct edge_conn_ops {
 struct edge_conn_ip;
 
 struct edge_conn {
-	uint32_t id;		/* unique for the process lifetime, never 0 */
+	uint64_t id;		/* ENV_CONN_ID(table's incarnation, serial):
+				   never 0, never reused by this process nor
+				   by a later start of this edge */
 	uint8_t transport;	/* enum env_transport */
 	uint8_t state;		/* enum edge_conn_state */
 	uint8_t outbound;	/* we connected; exempt from the per-IP cap */
@@ -384,19 +386,32 @@ struct edge_conn_table {
 	struct htab by_id;	/* by_id.n: connections in the table */
 	struct htab by_dst, by_ip;
 	struct list_node list[2];	/* by enum edge_conn_state */
-	uint32_t next_id;
+	uint32_t incarnation;	/* the high half of every id; 0 after
+				   init, edge_init() draws one */
+	uint32_t next_serial;
 	int max_per_ip;		/* 0: no cap */
 };
 
 /* An empty table; its hash tables grow as connections come. */
 void edge_conn_table_init(struct edge_conn_table *t, int max_per_ip);
+
+/*
+ * A fresh incarnation into *out: 32 random bits (getrandom), never 0.
+ * Random rather than a counter kept on disk: nothing to lose with a
+ * wiped run_dir or a moved host, while Redis keeps the bindings of
+ * every earlier start.  Two starts of one edge share a value with odds
+ * 2^-32, and even then a stale binding reaches a connection only if
+ * its serial is taken too.  Returns 0 or a negative errno.
+ */
+int edge_incarnation_new(uint32_t *out);
 /* Frees the buckets and the per-IP counters; the connections are the
  * transports' to free. */
 void edge_conn_table_fini(struct edge_conn_table *t);
 
 /*
  * Adds c (transport, peer, local, outbound and ops filled) as PENDING
- * at now_ms and gives it a fresh id.  Returns 0, -EMFILE when c's
+ * at now_ms and gives it a fresh id: the table's incarnation and the
+ * next serial not in use.  Returns 0, -EMFILE when c's
  * source IP already holds max_per_ip inbound connections, -ENOMEM.
  */
 int edge_conn_add(struct edge_conn_table *t, struct edge_conn *c,
@@ -410,8 +425,10 @@ void edge_conn_touch(struct edge_conn_table *t, struct edge_conn *c,
 		     uint64_t now_ms);
 /* Removes c; a no-op when it is not in the table. */
 void edge_conn_del(struct edge_conn_table *t, struct edge_conn *c);
+/* The connection with that id, or NULL: an id of another incarnation
+ * (a dead process's) finds nothing. */
 struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
-				 uint32_t id);
+				 uint64_t id);
 /* An open or pending connection of that transport to exactly dst. */
 struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
 				     int transport, const union env_sa *dst);
@@ -512,8 +529,9 @@ struct edge {
 };
 
 /*
- * Sets up e for cfg's edge me (buffers, core list; no sockets).
- * Returns 0 or -ENOMEM; edge_fini() undoes it.
+ * Sets up e for cfg's edge me (buffers, core list, a fresh incarnation
+ * for its connection ids; no sockets).  Returns 0, -ENOMEM or the
+ * error of edge_incarnation_new(); edge_fini() undoes it.
  */
 int edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	      const struct cfg_edge *me);
@@ -525,7 +543,7 @@ void edge_fini(struct edge *e);
  * Via of a request and sends it to its core, or sends a response to
  * the core named in its branch.  buf is borrowed for the call only.
  */
-void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		    const union env_sa *src, const char *buf, size_t len);
 
 /* link_recv_cb for envelopes from cores; arg is the struct edge. */
@@ -551,12 +569,20 @@ void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
  * timing out; anything else is dropped.  buf and peer are borrowed for
  * the call only.
  */
-void edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+void edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			  const union env_sa *peer, const char *buf,
 			  size_t len);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);
+
+/*
+ * Closes every connection through its transport (why: for the log), so
+ * that a core hears of each one that carried SIP (edge_conn_closed)
+ * and drops its bindings at once.  For a stopping edge: call it while
+ * e->link is still up.
+ */
+void edge_conns_close_all(struct edge *e, const char *why);
 /* Stops it (close callback on the loop).  Accepts a never-started e. */
 void edge_conns_stop(struct edge *e);
 

@@ -499,8 +499,9 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 					      "subprotocol is not sip");
 		edge_conn_open(&v->w->edge->conns, &wc->c,
 			       uv_now(v->w->edge->loop));
-		log_debug(LOG_SYS_NET, "%s connection %u established",
-			  env_transport_name(wc->c.transport), wc->c.id);
+		log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " established",
+			  env_transport_name(wc->c.transport),
+			  ENV_CONN_ARGS(wc->c.id));
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		if (wc == NULL)
@@ -540,7 +541,7 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* ---- the transport ---- */
 
 static int
-edge_ws_tp_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+edge_ws_tp_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 		const char *buf, size_t len)
 {
 	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;

@@ -265,7 +265,7 @@ loc_remove_aor(struct loc *l, const char *aor, int64_t now)
 }
 
 int
-loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
+loc_remove_conn(struct loc *l, uint16_t edge_id, uint64_t conn_id,
 		int64_t now)
 {
 	if (!l)

@@ -50,7 +50,8 @@ struct loc_binding {
 	uint8_t transport;	/* enum env_transport */
 	uint8_t flags;		/* LOC_F_* */
 	uint16_t edge_id;	/* edge that holds the flow */
-	uint32_t conn_id;	/* its connection, 0 for UDP */
+	uint64_t conn_id;	/* its connection (ENV_CONN_ID: incarnation
+				   and serial), 0 for UDP */
 	union env_sa received;	/* source address of the REGISTER */
 	char instance[LOC_INSTANCE_MAX];
 	uint32_t reg_id;
@@ -166,7 +167,7 @@ int loc_remove_aor(struct loc *l, const char *aor, int64_t now);
  * Returns how many were removed (0 for conn_id 0: UDP has no flow).
  * Costs that connection's bindings (the shared store indexes bindings
  * by connection), not the size of the table. */
-int loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
+int loc_remove_conn(struct loc *l, uint16_t edge_id, uint64_t conn_id,
 		    int64_t now);
 
 /* Drops bindings that expired by now, from the shared store and Redis.

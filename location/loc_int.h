@@ -18,7 +18,8 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 5
+#define LOC_SHM_VERSION 6	/* 5: 64-bit conn_id (edge incarnations);
+				   6: slot owner, crash-safe writes */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -195,7 +196,7 @@ int loc_shm_remove_match(struct loc_shm *s, loc_match_fn match,
 
 /* loc_shm_conn.c: the index by (edge, connection). */
 struct loc_conn_bucket *loc_cbucket_of(struct loc_shm *s, uint16_t edge_id,
-				       uint32_t conn_id);
+				       uint64_t conn_id);
 /* Takes a conn bucket's robust lock, rebuilding its chain when a dead
  * owner left it.  Only while holding no other conn lock. */
 int loc_conn_lock(struct loc_shm *s, struct loc_conn_bucket *cb);
@@ -206,7 +207,7 @@ void loc_conn_link(struct loc_shm *s, uint32_t i);
  * called with its AOR bucket lock held. */
 void loc_conn_unlink(struct loc_shm *s, uint32_t i);
 /* Removes every binding of (edge_id, conn_id); see loc_remove_conn. */
-int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
+int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint64_t conn_id,
 			int64_t now, const struct loc_sink *k);
 
 /* loc_sync.c: the pure decisions of the Redis fault handling. */

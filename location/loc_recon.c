@@ -40,9 +40,11 @@
 #define LOC_PASS_WINDOW  128	/* a pass's commands in flight */
 
 /* Writes b to Redis unless Redis holds a newer version of its key; with
- * ARGV[2] "", deletes the key if it still holds version ARGV[3]. */
+ * ARGV[2] "", deletes the key if it still holds version ARGV[3].  The
+ * version is where loc_codec.c's V2 and V3 put it. */
 const char loc_lua_sync[] =
-	"local function v(s) if string.byte(s, 2) ~= 2 then return 0 end "
+	"local function v(s) local k = string.byte(s, 2) "
+	"if k ~= 2 and k ~= 3 then return 0 end "
 	"local h, l = struct.unpack('>I4I4', s, 3) "
 	"return h * 4294967296 + l end "
 	"local c = redis.call('HGET', KEYS[1], ARGV[1]) "
