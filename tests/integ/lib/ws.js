@@ -259,13 +259,15 @@ class SipJsUA {
 	}
 }
 
-/* A JsSIP UA (register: true): records MESSAGE bodies. */
-async function jssipUA({ user, domain = 'ws.test', server }) {
+/* A JsSIP UA (register: true): records MESSAGE bodies.  password:
+ * digest credentials for user (JsSIP answers 401/407 with MD5 only). */
+async function jssipUA({ user, domain = 'ws.test', server, password }) {
 	JsSIP.debug.disable('JsSIP:*');
 	const socket = new JsSIP.WebSocketInterface(server);
 	const ua = new JsSIP.UA({
 		sockets: [socket], uri: `sip:${user}@${domain}`, register: true,
 		register_expires: 300, session_timers: false, user_agent: 'jssip-integ',
+		...(password ? { password, authorization_user: user } : {}),
 	});
 	const u = { ua, user, messages: [] };
 	ua.on('newMessage', (e) => {
@@ -276,7 +278,12 @@ async function jssipUA({ user, domain = 'ws.test', server }) {
 		ua.on('registrationFailed', (e) => rej(new Error(`JsSIP REGISTER failed: ${e.cause}`)));
 	});
 	ua.start();
-	await within(reg, 5000, `JsSIP ${user}: REGISTER`);
+	try {
+		await within(reg, 5000, `JsSIP ${user}: REGISTER`);
+	} catch (e) {
+		ua.stop();
+		throw e;
+	}
 	u.message = (target, body) => within(new Promise((res) => {
 		ua.sendMessage(target, body, {
 			eventHandlers: {
