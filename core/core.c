@@ -121,7 +121,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			strerror(-rc));
 		goto fail;
 	}
-	rc = core_infra_init(c);
+	rc = infra_init(&c->infra, cfg);
 	if (rc != 0)
 		goto fail;
 	rc = core_auth_new(c);
