@@ -107,6 +107,13 @@
  *     request timed out) ends the session.
  * Then the session is ended (BYE, best effort) and its tile removed.
  *
+ * Losing the server: when a WebSocket closes (the edge restarted, the
+ * network blinked) the page reconnects every 3 s until it can,
+ * registers both agents again, ends its sessions with the other pages
+ * (their dialogs ran through the old connections' flows, which no
+ * longer reach anyone) and sends its join again: the room forms again
+ * as it did the first time, without a reload.
+ *
  * Media: SIP.js's default session description handler with one local
  * camera/microphone stream, cloned per session (a session's close
  * stops its own tracks).  bundlePolicy "balanced" (rtpengine 10.5 has
@@ -821,6 +828,14 @@ function lostServer(label) {
 			}
 			for (const a of [priv, conf])
 				for (const r of a.registerers) await r.register();
+			/* The sessions' dialogs ran through the connections of
+			 * the server process that went away (their Route sets
+			 * name its flows): no BYE or keepalive can cross them any
+			 * more, so they end here and the join below forms the
+			 * room again (the older of each pair calls).  A phone's
+			 * call stays while its media does. */
+			for (const p of [...peers.values()])
+				if (!p.phone) endPeer(p, 'server connection lost');
 			await sendJoin();
 			status(`Reconnected to ${cfg.server}.`);
 		} catch (e) {

@@ -843,6 +843,43 @@ class Cluster {
 		await this._waitEdgeReady(e);
 	}
 
+	/*
+	 * Crash and systemd-style restart of one process: kill(kind, id)
+	 * SIGKILLs core or rtpctl `id` (kind 'core' or 'rtpctl') and waits
+	 * for its exit; startAgain(kind, id) starts a new one on the same
+	 * configuration and waits until it is ready (a core: its "ready"
+	 * notice and the edges answering through it; rtpctl: its start
+	 * notice).
+	 */
+	async kill(kind, id) {
+		const x = (kind === 'core' ? this.cores : this.rtpctls).find((k) => k.id === id);
+		if (!x) throw new Error(`no ${kind} ${id}`);
+		const p = x.proc;
+		process.kill(p.pid, 'SIGKILL');
+		await p.exited;
+		this.retired.push(p);
+		this.procs = this.procs.filter((q) => q !== p);
+		x.proc = null;
+	}
+
+	async startAgain(kind, id) {
+		const x = (kind === 'core' ? this.cores : this.rtpctls).find((k) => k.id === id);
+		if (!x) throw new Error(`no ${kind} ${id}`);
+		x.starts = (x.starts || 1) + 1;
+		x.proc = new Proc(`${kind}-${id}#${x.starts}`, binPath(`sipmesh-${kind}`),
+			['-c', this.confPath, '-i', String(id)]);
+		this.procs.push(x.proc);
+		if (kind === 'core') {
+			await this._waitCoreNotice(x.proc);
+			await Promise.all(this.edges.map((e) => this._waitEdgeReady(e)));
+			return;
+		}
+		await waitUntil(() => {
+			if (!x.proc.alive) throw new Error(`${x.proc.name} ${x.proc.status}:\n${x.proc.tail()}`);
+			return x.proc.lines.some((l) => l.s.includes(`rtpctl ${id} on `));
+		}, READY_DEADLINE_MS, `${x.proc.name} to start`, 20);
+	}
+
 	/* Throws if any process has exited. */
 	assertAlive() {
 		const d = this.procs.filter((p) => !p.alive);
