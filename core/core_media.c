@@ -26,7 +26,8 @@
 #include "lib/log.h"
 #include "rtpctl/rtpc.h"
 
-#define CORE_MEDIA_TIMEOUT_MS 2000	/* above rtpctl's 3 x 500 ms */
+#define CORE_MEDIA_SLACK_MS 500	/* rtpctl's Redis claim and the hops */
+#define CORE_MEDIA_MAX_MS 30000	/* below INVITE's timer B */
 #define CORE_MEDIA_NODES 256
 
 /* The flag table: [sender_ws][receiver_ws][answer]. */
@@ -268,6 +269,30 @@ core_media_done(void *arg, const struct rtpc_result *r)
 	log_ctx_clear();
 }
 
+/*
+ * How long the core waits for rtpctl's answer: rtpctl retransmits a
+ * command ng_tries times ng_timeout_ms apart, and a first offer may
+ * move on to each other instance in turn, so the core waits for all of
+ * that (and a little more) before it gives up on its own.
+ */
+static int
+core_media_timeout_ms(const struct cfg *cfg)
+{
+	const char *p = cfg->rtpctl_instances;
+	long ms;
+	int n = 0;
+
+	while (*p) {
+		p += strspn(p, " \t,");
+		if (*p)
+			n++;
+		p += strcspn(p, " \t,");
+	}
+	ms = (long)cfg->rtpctl_ng_timeout_ms * cfg->rtpctl_ng_tries *
+	     (n > 0 ? n : 1) + CORE_MEDIA_SLACK_MS;
+	return ms > CORE_MEDIA_MAX_MS ? CORE_MEDIA_MAX_MS : (int)ms;
+}
+
 /* Sends an encoded ng dictionary for op; op belongs to the call until
  * core_media_done.  Returns 0 or a negative errno (op not taken). */
 static int
@@ -275,7 +300,7 @@ core_media_submit(struct core *c, struct core_media_op *op, const char *buf,
 		  size_t n)
 {
 	op->core = c;
-	op->id = rtpc_call(c->rtpc, buf, n, CORE_MEDIA_TIMEOUT_MS,
+	op->id = rtpc_call(c->rtpc, buf, n, core_media_timeout_ms(c->cfg),
 			   core_media_done, op);
 	if (op->id < 0)
 		return op->id;

@@ -89,8 +89,9 @@ void rtpc_client_free(struct rtpc_client *cl);
  * (copied, so the caller may reuse it at once).  cb(arg, result) runs
  * exactly once, later, from the loop: with rtpctl's answer, or with
  * -ETIMEDOUT when none came within timeout_ms (choose it above
- * rtpctl's own ng_timeout_ms x ng_tries, 1500 ms by default, so that
- * rtpctl's clearer error arrives first; 2000 is a good value).
+ * rtpctl's own ng_timeout_ms x ng_tries per instance a first offer may
+ * try, so that rtpctl's clearer error arrives first: the core derives
+ * it from the configuration).
  * Returns a call id > 0 for rtpc_cancel(), or a negative errno and cb
  * never runs: -EINVAL (empty dict, timeout_ms <= 0), -EAGAIN (no
  * rtpctl connected or its queue is full), -ENOMEM.  May be called from
