@@ -137,6 +137,9 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.redis_backoff_max_ms = cfg->redis_backoff_max_ms;
 	lc.redis_max_pending = cfg->redis_max_pending;
 	lc.redis_dirty_max = cfg->redis_dirty_max;
+	lc.redis_sentinels = cfg->redis_sentinels;
+	lc.redis_master = cfg->redis_master;
+	lc.redis_sentinel_password = cfg->redis_sentinel_password;
 	if (cfg->redis[0]) {
 		if (cfg_addr_split(cfg->redis, host, sizeof(host), &port,
 				   6379) != 0) {
