@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "lib/cfg.h"
 #include "lib/log.h"
 #include "lib/rconn.h"
 #include "tests/unit/loop_test.h"
@@ -286,8 +287,8 @@ proc_start(struct srv *s, char *const argv[])
 	}
 	for (int waited = 0; waited < DEADLINE_MS; waited += 20) {
 		port_str(s->port, pong, sizeof(pong), "PING");
-		if (strcmp(pong, "PONG") == 0)
-			return;
+		if (strcmp(pong, "PONG") == 0 || strncmp(pong, "NOAUTH", 6) == 0)
+			return;		/* it answers (maybe: AUTH first) */
 		assert_int_equal(waitpid(s->pid, NULL, WNOHANG), 0);
 		nanosleep(&tick, NULL);	/* polling for the server, bounded */
 	}
@@ -308,6 +309,31 @@ port_wait(int port, const char *want, int ms, const char *fmt, const char *arg)
 		nanosleep(&tick, NULL);	/* polling a server, bounded */
 	}
 	return 0;
+}
+
+/* Sentinel i of the master f->srv, with quorum and more config lines. */
+static void
+sentinel_start(struct fix *f, int i, int quorum, const char *more)
+{
+	char conf[128];
+	FILE *fp;
+
+	if (!f->dir[0]) {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/sm-rconn-XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+	}
+	f->sen[i].port = free_port();
+	snprintf(conf, sizeof(conf), "%s/s%d.conf", f->dir, i);
+	fp = fopen(conf, "w");	/* a sentinel rewrites its file */
+	assert_non_null(fp);
+	fprintf(fp, "port %d\nbind 127.0.0.1\nloglevel warning\ndir %s\n"
+		"sentinel monitor sipmesh 127.0.0.1 %d %d\n"
+		"sentinel down-after-milliseconds sipmesh 1000\n"
+		"sentinel failover-timeout sipmesh 3000\n%s",
+		f->sen[i].port, f->dir, f->srv.port, quorum, more);
+	fclose(fp);
+	proc_start(&f->sen[i], (char *[]){ "redis-server", conf, "--sentinel",
+		   NULL });
 }
 
 /*
@@ -332,27 +358,8 @@ sentinels_start(struct fix *f)
 	 * the replica must be there for the first one */
 	assert_true(port_wait(f->repl.port, "master_link_status:up",
 			      DEADLINE_MS, "INFO %s", "replication"));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sm-rconn-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	for (int i = 0; i < NSEN; i++) {
-		char conf[128], port[16];
-		FILE *fp;
-
-		f->sen[i].port = free_port();
-		snprintf(port, sizeof(port), "%d", f->sen[i].port);
-		snprintf(conf, sizeof(conf), "%s/s%d.conf", f->dir, i);
-		fp = fopen(conf, "w");
-		assert_non_null(fp);
-		fprintf(fp, "port %d\nbind 127.0.0.1\nloglevel warning\n"
-			"dir %s\n"
-			"sentinel monitor sipmesh 127.0.0.1 %d 2\n"
-			"sentinel down-after-milliseconds sipmesh 1000\n"
-			"sentinel failover-timeout sipmesh 3000\n",
-			f->sen[i].port, f->dir, f->srv.port);
-		fclose(fp);
-		proc_start(&f->sen[i], (char *[]){ "redis-server", conf,
-			   "--sentinel", NULL });
-	}
+	for (int i = 0; i < NSEN; i++)
+		sentinel_start(f, i, 2, "");
 	for (int i = 0; i < NSEN; i++) {
 		assert_true(port_wait(f->sen[i].port, "1", 12000,
 				      "SENTINEL replicas %s", "sipmesh"));
@@ -791,6 +798,46 @@ test_rconn__sentinel_unknown_master_stays_down(void **state)
 	assert_non_null(strstr(err, "127.0.0.1:"));
 }
 
+/* A sentinel with requirepass: sentinel_password opens it; without it
+ * or with a wrong one the link stays down and the log says why. */
+static void
+test_rconn__sentinel_password(void **state)
+{
+	struct fix *f = *state;
+	struct rconn_config rc = {
+		.timeout_ms = 500, .backoff_max_ms = 200, .name = "t",
+		.log_sys = LOG_SYS_LOC,
+	};
+	char list[64], err[256];
+	redisContext *r;
+
+	srv_start(&f->srv, 0);
+	sentinel_start(f, 0, 1, "requirepass \"sen pw\"\n");
+	snprintf(list, sizeof(list), "127.0.0.1:%d", f->sen[0].port);
+	rc.sentinels = list;
+	log_capture(f);
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 700));
+	assert_non_null(strstr(log_read(f), "refused: NOAUTH"));
+	assert_null(rconn_connect_sync(&rc, err, sizeof(err)));
+	assert_non_null(strstr(err, "NOAUTH"));
+	rconn_free(f->c);
+
+	rc.sentinel_password = "guess";
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 700));
+	assert_non_null(strstr(log_read(f), "WRONGPASS"));
+	assert_null(rconn_connect_sync(&rc, err, sizeof(err)));
+	rconn_free(f->c);
+
+	rc.sentinel_password = "sen pw";
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_true(run_until(f, ups_are, (void *)1));
+	r = rconn_connect_sync(&rc, err, sizeof(err));
+	assert_non_null(r);
+	redisFree(r);
+}
+
 static void
 test_rconn__sentinel_list_parsed(void **state)
 {
@@ -820,6 +867,30 @@ test_rconn__sentinel_list_parsed(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* [redis] sentinels alone is a Redis; address is then not needed. */
+static void
+test_rconn__config_from_cfg_sentinels(void **state)
+{
+	static struct cfg cfg;
+	struct rconn_config rc;
+	char host[CFG_ADDR_LEN], err[128];
+
+	(void)state;
+	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rconn_config_cfg(&rc, host, sizeof(host), &cfg, "n",
+					  0), -ENOENT);
+	snprintf(cfg.redis_sentinels, sizeof(cfg.redis_sentinels),
+		 "127.0.0.1:1,127.0.0.1:2");
+	assert_int_equal(rconn_config_cfg(&rc, host, sizeof(host), &cfg, "n",
+					  0), 0);
+	assert_string_equal(rc.sentinels, "127.0.0.1:1,127.0.0.1:2");
+	assert_string_equal(rc.master, "sipmesh");
+	assert_string_equal(rc.host, "");
+	snprintf(cfg.redis_sentinels, sizeof(cfg.redis_sentinels), "x:0");
+	assert_int_equal(rconn_config_cfg(&rc, host, sizeof(host), &cfg, "n",
+					  0), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -836,9 +907,11 @@ main(void)
 		T(test_rconn__free_runs_pending_callbacks),
 		T(test_rconn__redis_absent_then_started),
 		cmocka_unit_test(test_rconn__sentinel_list_parsed),
+		cmocka_unit_test(test_rconn__config_from_cfg_sentinels),
 		T(test_rconn__sentinel_finds_master_and_follows_failover),
 		T(test_rconn__sentinel_demoted_master_not_used),
 		T(test_rconn__sentinel_unknown_master_stays_down),
+		T(test_rconn__sentinel_password),
 #undef T
 	};
 
