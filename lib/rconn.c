@@ -789,8 +789,8 @@ rconn_subscribe(struct rconn *c, const char *channel, rconn_message_cb fn,
 	s->next = c->subs;
 	c->subs = s;
 	c->nsubs++;
-	if (c->state == RCONN_DOWN)
-		return 0;	/* the next attempt subscribes */
+	if (c->state == RCONN_DOWN || c->state == RCONN_DISCOVERING)
+		return 0;	/* the (next) dial of the master subscribes */
 	if (c->sub) {
 		if (rconn_sub_send(c, s) < 0)
 			rconn_drop(c, NULL, "cannot queue SUBSCRIBE");

@@ -596,15 +596,21 @@ subscribers_are(void *ctx, void *arg)
 }
 
 static void
-publish(struct fix *f, const char *chan, const char *msg)
+publish_at(int port, const char *chan, const char *msg)
 {
-	redisContext *c = srv_client(f->srv.port);
+	redisContext *c = srv_client(port);
 	redisReply *r = redisCommand(c, "PUBLISH %s %s", chan, msg);
 
 	assert_non_null(r);
 	assert_int_equal(r->integer, 1);	/* one subscriber: ours */
 	freeReplyObject(r);
 	redisFree(c);
+}
+
+static void
+publish(struct fix *f, const char *chan, const char *msg)
+{
+	publish_at(f->srv.port, chan, msg);
 }
 
 static void
@@ -711,7 +717,12 @@ test_rconn__sentinel_finds_master_and_follows_failover(void **state)
 	log_capture(f);
 	open_sentinel(f, list, NULL);	/* the default name: "sipmesh" */
 	assert_false(rconn_up(f->c));
+	assert_int_equal(rconn_subscribe(f->c, "rc-sen", on_message, f), 0);
 	assert_true(run_until(f, ups_are, (void *)1));
+	/* a dead sentinel is skipped, not a failure of the link */
+	assert_int_equal(rconn_failures(f->c), 0);
+	publish_at(f->srv.port, "rc-sen", "one");
+	assert_true(run_until(f, msgs_are, (void *)1));
 	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k before"), 0);
 	assert_true(run_until(f, replies_are, (void *)1));
 	assert_string_equal(f->last, "OK");
@@ -737,6 +748,10 @@ test_rconn__sentinel_finds_master_and_follows_failover(void **state)
 	assert_string_equal(f->last, "OK");
 	port_str(f->repl.port, val, sizeof(val), "GET k");
 	assert_string_equal(val, "after");
+	/* the subscription followed the master */
+	publish_at(f->repl.port, "rc-sen", "two");
+	assert_true(run_until(f, msgs_are, (void *)2));
+	assert_string_equal(f->msg, "rc-sen two");
 	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), f->repl.port);
 	assert_non_null(strstr(log_read(f), "master sipmesh at 127.0.0.1:"));
 }
