@@ -14,6 +14,7 @@
 #include "lib/key.h"
 #include "lib/link.h"
 #include "lib/log.h"
+#include "lib/rconn.h"
 #include "rtpctl/rtpc.h"
 
 size_t
@@ -221,6 +222,7 @@ core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	rconn_server_hook(NULL, NULL);	/* it points at c */
 	htab_fini(&c->stx_tab);
 	htab_fini(&c->ctx_tab);
 	free(c->bindings);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/rconn.h"
 
 void
 core_sa_normalise(union env_sa *sa)
@@ -162,6 +163,34 @@ core_infra_bad(int rc, const char *what, const char *addr)
 	return 1;
 }
 
+/*
+ * rconn's server hook: a sentinel, or a Redis master or replica they
+ * led to, joins the table (once) before any reply goes out through the
+ * loop: with Sentinel the Redis servers are not all in the file.
+ */
+static void
+core_infra_on_server(void *arg, const char *host, int port)
+{
+	struct core *c = arg;
+	char addr[CFG_ADDR_LEN + 16];
+	int n = c->n_infra;
+
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+		 host, port);
+	if (core_infra_add(c, addr, 0, 1) != 0) {
+		log_warn(LOG_SYS_MAIN, "Redis server %s cannot be kept from "
+			 "being a next hop: %s", addr, c->n_infra ==
+			 (int)(sizeof(c->infra) / sizeof(*c->infra)) ?
+			 "table full" : "not an IP address");
+		return;
+	}
+	c->n_infra = n;
+	if (core_dest_is_infra(c, ENV_TCP, &c->infra[n].sa))
+		return;		/* covered already */
+	c->n_infra = n + 1;
+	log_info(LOG_SYS_MAIN, "Redis server %s: never a next hop", addr);
+}
+
 int
 core_infra_init(struct core *c)
 {
@@ -173,6 +202,7 @@ core_infra_init(struct core *c)
 	c->n_infra = 0;
 	bad += core_infra_bad(core_infra_add(c, cfg->redis, 6379, 1), "Redis",
 			      cfg->redis);
+	rconn_server_hook(core_infra_on_server, c);
 	snprintf(inst, sizeof(inst), "%s", cfg->rtpctl_instances);
 	for (tok = strtok_r(inst, " ,\t", &save); tok;
 	     tok = strtok_r(NULL, " ,\t", &save)) {

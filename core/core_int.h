@@ -51,6 +51,10 @@ struct core_stats {
 	uint64_t overload;	/* requests refused: max_transactions reached */
 };
 
+/* Redis servers and sentinels learnt at run time (Sentinel), beyond
+ * the configured addresses. */
+#define CORE_INFRA_LEARNT 32
+
 /* One of the cluster's own addresses (core_infra.c). */
 struct core_infra {
 	union env_sa sa;	/* normalised */
@@ -91,7 +95,8 @@ struct core {
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
 	struct core_infra infra[8 + 64 + 1 + CFG_MAX_CORES +
-				(ENV_TP_END + 1) * CFG_MAX_EDGES];
+				(ENV_TP_END + 1) * CFG_MAX_EDGES +
+				CORE_INFRA_LEARNT];
 	int n_infra;		/* never a destination */
 	union env_sa local[64];	/* this host's interface addresses */
 	int n_local;

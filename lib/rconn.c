@@ -126,6 +126,24 @@ struct rconn {
 static void rconn_connect(struct rconn *c);
 static void rconn_dial_master(struct rconn *c);
 
+/* rconn_server_hook: one per process, like the SIGPIPE disposition. */
+static rconn_server_cb rconn_server_fn;
+static void *rconn_server_arg;
+
+void
+rconn_server_hook(rconn_server_cb fn, void *arg)
+{
+	rconn_server_fn = fn;
+	rconn_server_arg = arg;
+}
+
+static void
+rconn_server_seen(const char *host, int port)
+{
+	if (rconn_server_fn)
+		rconn_server_fn(rconn_server_arg, host, port);
+}
+
 static int
 rconn_copy(char *dst, size_t cap, const char *src)
 {
@@ -273,18 +291,33 @@ rconn_maybe_up(struct rconn *c)
 		c->cb(c->arg, 1);
 }
 
-/* Whether a ROLE reply says master; why says what it is otherwise. */
+/* Whether a ROLE reply says master; why says what it is otherwise.
+ * A master's replicas (its third element: [ip, port, offset] each)
+ * go to the server hook. */
 static int
 rconn_role_master(const redisReply *rep, char *why, size_t whylen)
 {
 	const char *role = rep->type == REDIS_REPLY_ARRAY && rep->elements &&
 			   rep->element[0]->type == REDIS_REPLY_STRING ?
 			   rep->element[0]->str : "?";
+	const redisReply *rs;
 
-	if (strcmp(role, "master") == 0)
-		return 1;
-	snprintf(why, whylen, "ROLE is %s, not master", role);
-	return 0;
+	if (strcmp(role, "master") != 0) {
+		snprintf(why, whylen, "ROLE is %s, not master", role);
+		return 0;
+	}
+	rs = rep->elements == 3 ? rep->element[2] : NULL;
+	for (size_t i = 0; rs && rs->type == REDIS_REPLY_ARRAY &&
+	     i < rs->elements; i++) {
+		const redisReply *r = rs->element[i];
+
+		if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING)
+			rconn_server_seen(r->element[0]->str,
+					  atoi(r->element[1]->str));
+	}
+	return 1;
 }
 
 static void
@@ -514,6 +547,7 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	c->sen = NULL;
 	redisAsyncFree(ac);	/* deferred by hiredis past this callback */
+	rconn_server_seen(c->host, c->port);
 	rconn_where_set(c);
 	rconn_dial_master(c);
 }
@@ -655,6 +689,8 @@ rconn_new(struct rconn **out, uv_loop_t *loop, const struct rconn_config *cfg,
 			     cfg->name && cfg->name[0] ? cfg->name :
 			     "sipmesh")) < 0)
 		goto fail;
+	for (int i = 0; i < c->nsentinels; i++)
+		rconn_server_seen(c->sentinels[i].host, c->sentinels[i].port);
 	c->loop = loop;
 	c->port = c->nsentinels ? 0 : cfg->port;
 	rconn_where_set(c);
@@ -988,6 +1024,7 @@ rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_sentinel *s,
 			 r->errstr[0] ? r->errstr : "no reply");
 		goto out;
 	}
+	rconn_server_seen(host, *port);
 	rc = 0;
 out:
 	if (rep)
@@ -1017,6 +1054,8 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 	n = rconn_sentinels_parse(cfg->sentinels, sen, RCONN_SENTINELS_MAX);
 	if (n <= 0)
 		snprintf(err, errlen, "sentinels: not host:port,...");
+	for (int i = 0; i < n; i++)
+		rconn_server_seen(sen[i].host, sen[i].port);
 	/* a sentinel with a stale view, or a master just demoted: the
 	 * next sentinel may know better */
 	for (int i = 0; i < n && !r; i++)

@@ -56,6 +56,18 @@ struct rconn_config {
 
 #define RCONN_BACKOFF_MIN_MS 100
 
+/*
+ * Tells fn(arg, host, port) each Redis server and sentinel the
+ * process's rconns learn at run time with Sentinel: the sentinels at
+ * rconn_new, each master a sentinel names, the replicas a master's ROLE
+ * lists (also from rconn_connect_sync).  For a proxy that must never
+ * send to them (a SIP body is a valid Redis command).  host is
+ * borrowed for the call; the same address may come again.
+ * Process-wide; fn NULL: none.  Set it before the first rconn.
+ */
+typedef void (*rconn_server_cb)(void *arg, const char *host, int port);
+void rconn_server_hook(rconn_server_cb fn, void *arg);
+
 /* The reconnect delay after cur_ms: doubled, capped at max_ms, at
  * least RCONN_BACKOFF_MIN_MS. */
 int rconn_backoff_next(int cur_ms, int max_ms);

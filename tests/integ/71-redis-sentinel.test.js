@@ -4,6 +4,10 @@
  * sentinels ([redis] sentinels, no address) and follow a failover
  * under REGISTER + MESSAGE load (lib/rconn.c, "Sentinel").
  *
+ * A Contact at the master, the replica or a sentinel (addresses the
+ * cores learn from the sentinels, not from the file) is never a next
+ * hop: a SIP body is a valid Redis command.
+ *
  * kill -9 of the master: the sentinels promote the replica (down after
  * 1 s); SIP never stops (the cores serve from shared memory), every
  * binding made before and during the failover is in the new master
@@ -17,7 +21,7 @@
  */
 const assert = require('node:assert/strict');
 const { describe, afterEach } = require('node:test');
-const { cluster, rand, waitUntil } = require('./lib/cluster');
+const { cluster, rand, waitUntil, redisCommand, HOST } = require('./lib/cluster');
 const { Registration } = require('./lib/flows');
 const {
 	hold, startLoad, stopLoads, field, key, inRedis, registerMany, unreachable, report,
@@ -29,8 +33,53 @@ describe('71 redis sentinel', () => {
 	const c = cluster({
 		name: '71-sentinel', edges: 1, cores: 2,
 		redis: { sentinel: true, timeout_ms: 500, backoff_max_ms: 1000 },
+		/* a branch never sent times out after 64 T1: 6.4 s */
+		proxy: { t1_ms: 100 },
 	});
 	afterEach(stopLoads);
+
+	/* Runs first: the failover test kills the master. */
+	c.test('a Contact at the master, the replica or a sentinel is never a next hop', async (t) => {
+		const canary = `${c.prefix}canary-${rand(3)}`;
+		await c.redisCmd('SET', canary, 'alive');
+		const targets = [
+			{ what: 'master', port: c.redis.port },
+			{ what: 'replica', port: c.redisReplica.port },
+			{ what: 'sentinel', port: c.sentinels[0].port },
+		];
+		/* every line a command to a Redis or a sentinel that read it */
+		const body = `FLUSHALL\r\nSENTINEL REMOVE sipmesh\r\nREPLICAOF NO ONE\r\n`;
+		const accepted = async (port) =>
+			Number(/total_connections_received:(\d+)/.exec(await redisCommand(port, 'INFO', 'stats'))[1]);
+		const sender = await c.ua('infra-sender');
+		for (const x of targets) {
+			const reg = await c.ua(`infra-${x.what}`);
+			x.user = `infra-${x.what}-${rand(3)}`;
+			const r = await new Registration(reg, c.edge(1), x.user).send({
+				contacts: [`<sip:${x.user}@${HOST}:${x.port};transport=tcp>`], expires: 300,
+			});
+			assert.equal(r.status, 200);
+			reg.close();	/* whoever registered it is gone */
+			x.conns0 = await accepted(x.port);
+		}
+		/* at once: each waits for its branch to time out (64 T1) */
+		await Promise.all(targets.map(async (x) => {
+			x.m = await sender.send(c.edge(1), {
+				method: 'MESSAGE', ruri: `sip:${x.user}@a.test`, from: 'sip:infra-sender@a.test',
+				to: `sip:${x.user}@a.test`, body, contentType: 'text/plain',
+			}, 10000);
+		}));
+		for (const x of targets) {
+			t.diagnostic(`MESSAGE to a Contact at the ${x.what}: ${x.m.status} ${x.m.reason}`);
+			assert.ok(x.m.status >= 300, `the sender gets an error, got ${x.m.status} ${x.m.reason}`);
+			/* Redis accepts in order: the count includes ours only */
+			assert.equal(await accepted(x.port) - x.conns0, 1,
+				`the ${x.what} accepted a connection from the proxy`);
+		}
+		assert.equal(await c.redisCmd('GET', canary), 'alive', 'the canary key survived');
+		assert.match(String(await redisCommand(c.redisReplica.port, 'ROLE')), /^slave/, 'the replica is one still');
+		assert.equal(await c.sentinelMaster(), c.redis.port, 'the sentinels still watch the master');
+	});
 
 	c.test('kill -9 of the master: the replica takes over, no binding lost, SIP goes on', async (t) => {
 		const ua = await c.ua('sen-ua');
