@@ -521,7 +521,6 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *rep = reply;
 	char why[160];
 
-	(void)priv;
 	if (!rconn_live(c, ac) || ac != c->sen)
 		return;
 	if (!rep) {
@@ -932,8 +931,7 @@ rconn_sync_connect(const char *host, int port, int ms, char *err,
 	redisContext *r = redisConnectWithTimeout(host, port, tv);
 
 	if (!r || r->err) {
-		snprintf(err, errlen, "%s:%d: %s", host, port,
-			 r ? r->errstr : "out of memory");
+		snprintf(err, errlen, "%s", r ? r->errstr : "out of memory");
 		goto fail;
 	}
 	if (redisSetTimeout(r, tv) != REDIS_OK) {
@@ -977,8 +975,8 @@ rconn_sync_dial(const struct rconn_config *cfg, const char *host, int port,
 
 		rep = redisCommand(r, "ROLE");
 		if (!rep || rep->type == REDIS_REPLY_ERROR)
-			snprintf(err, errlen, "%s:%d: ROLE refused: %s", host,
-				 port, rep ? rep->str : r->errstr);
+			snprintf(err, errlen, "ROLE refused: %s",
+				 rep ? rep->str : r->errstr);
 		else
 			master = rconn_role_master(rep, err, errlen);
 		if (rep)
@@ -1003,10 +1001,15 @@ rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_sentinel *s,
 	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
 	redisContext *r = rconn_sync_connect(s->host, s->port, ms, err, errlen);
 	redisReply *rep = NULL;
+	char why[160];
 	int rc = -EIO;
 
-	if (!r)
+	if (!r) {
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
+			 why);
 		return -EIO;
+	}
 	if (cfg->sentinel_password && cfg->sentinel_password[0] &&
 	    rconn_sync_step(r, err, errlen, "sentinel AUTH",
 			    redisCommand(r, "AUTH %s",
@@ -1040,7 +1043,7 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 	const char *master = cfg->master && cfg->master[0] ? cfg->master :
 			     RCONN_MASTER_DEFAULT;
 	redisContext *r = NULL;
-	char host[256];
+	char host[256], why[200];
 	int n, port;
 
 	if (!cfg->sentinels || !cfg->sentinels[0])
@@ -1058,10 +1061,15 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 		rconn_server_seen(sen[i].host, sen[i].port);
 	/* a sentinel with a stale view, or a master just demoted: the
 	 * next sentinel may know better */
-	for (int i = 0; i < n && !r; i++)
+	for (int i = 0; i < n && !r; i++) {
 		if (rconn_sync_ask(cfg, &sen[i], master, host, sizeof(host),
-				   &port, err, errlen) == 0)
-			r = rconn_sync_dial(cfg, host, port, 1, err, errlen);
+				   &port, err, errlen) != 0)
+			continue;
+		r = rconn_sync_dial(cfg, host, port, 1, why, sizeof(why));
+		if (!r)
+			snprintf(err, errlen, "master %s at %s:%d: %s", master,
+				 host, port, why);
+	}
 	free(sen);
 	return r;
 }
