@@ -38,6 +38,7 @@ DOMAIN = "sipmesh.test"
 NUSERS = 10000      # distinct REGISTER users
 NTARGETS = 100      # users registered by the UAS (MESSAGE / call targets)
 MAX_BINDINGS = 100000   # [location] max_bindings default (etc/sipmesh.conf.sample)
+AUTH_USERS = 200    # accounts (sipmesh-ctl) of the auth scenario
 
 
 def env(name, default):
@@ -51,7 +52,7 @@ BISECT = int(env("BENCH_BISECT", "1" if QUICK else "2"))
 SETTLE = float(env("BENCH_SETTLE", "1" if QUICK else "2"))
 HOLD_MS = int(env("BENCH_CALL_HOLD_MS", "1000"))
 SERVERS = env("BENCH_SERVERS", "sipmesh,kamailio").split(",")
-SCENARIOS = [x.strip() for x in env("BENCH_SCENARIOS", "register,message,call,media,ws").split(",")
+SCENARIOS = [x.strip() for x in env("BENCH_SCENARIOS", "register,message,call,media,ws,auth").split(",")
              if x.strip()]
 SIPP_SCENARIOS = ("register", "message", "call", "media")
 # media: as many userspace rtpengine daemons for either server, each with
@@ -62,6 +63,8 @@ RTP_PORTS = int(env("BENCH_RTP_PORTS", "8000"))
 WS_STAGES = [int(x) for x in env("BENCH_WS_STAGES", "1000,5000,10000,19000").split(",") if x]
 WS_SOURCES = int(env("BENCH_WS_SOURCES", "4"))      # 127.0.0.2 .. 127.0.0.(1+N)
 WS_WINDOW = int(env("BENCH_WS_WINDOW", "100"))      # connections in progress at once
+# auth: registrations/s of the auth on / off comparison (fixed, no search)
+AUTH_RATE = int(env("BENCH_AUTH_RATE", "1000"))
 NODE = env("BENCH_NODE", "node")
 KAM_SHM = int(env("BENCH_KAM_SHM_MB", "2048"))
 KAM_PKG = int(env("BENCH_KAM_PKG_MB", "64"))
@@ -422,6 +425,7 @@ class Server:
         self.procs = {}          # label -> Popen
         self.media = False       # anchor media on rtpengine (scenario media)
         self.ws = False          # listen on WebSocket (scenario ws)
+        self.auth = False        # [registrar] auth = yes (scenario auth)
         self.ws_port = None
         self.rtp = Rtpengines(workdir)
 
@@ -555,6 +559,14 @@ shm_name = %s
 [edge 1]
 udp = 127.0.0.1:%d
 """ % (run_dir, rport, self.shm, self.port))
+            if self.auth:
+                # sipp answers only the first challenge, and only MD5
+                f.write("""
+[registrar]
+auth = yes
+domains = %s
+auth_algorithms = MD5 SHA-256
+""" % DOMAIN)
             if self.ws:
                 self.ws_port = free_port()
                 f.write("""ws = 127.0.0.1:%d
@@ -749,6 +761,20 @@ class Bench:
                   ["callee%03d;%s;" % (i, DOMAIN) for i in range(NTARGETS)])
         write_csv(self.targets_csv, "RANDOM",
                   ["callee%03d;%s;" % (i, DOMAIN) for i in range(NTARGETS)])
+        self.auth_csv = os.path.join(tmp, "auth-users.csv")
+        # field2 is the whole keyword: sipp expands a field holding one, but
+        # not a field inside [authentication ...]
+        write_csv(self.auth_csv, "SEQUENTIAL",
+                  ["a%04d;%s;[authentication username=a%04d password=pw-a%04d];"
+                   % (i, DOMAIN, i, i) for i in range(AUTH_USERS)])
+
+    def add_accounts(self):
+        """The auth scenario's accounts, with sipmesh-ctl as an operator would."""
+        ctl = os.path.join(SIPMESH_BIN, "sipmesh-ctl")
+        for i in range(AUTH_USERS):
+            subprocess.run([ctl, "-c", self.srv.conf, "user", "add", "a%04d@%s" % (i, DOMAIN)],
+                           input="pw-a%04d\n" % i, text=True, check=True,
+                           stdout=subprocess.DEVNULL, timeout=10)
 
     def trialdir(self, tag):
         self.n += 1
@@ -810,6 +836,11 @@ class Bench:
         if scn == "register":
             args += ["-sf", os.path.join(SCN, "register.xml"), "-inf", self.users_csv,
                      "-key", "contact", "127.0.0.1:%d" % self.uac_port]
+        elif scn in ("register_open", "register_auth"):
+            # the auth scenario's users, without and with digest authentication
+            args += ["-sf", os.path.join(SCN, "register_auth.xml" if scn == "register_auth"
+                                         else "register.xml"),
+                     "-inf", self.auth_csv, "-key", "contact", "127.0.0.1:%d" % self.uac_port]
         elif scn == "message":
             args += ["-sf", os.path.join(SCN, "message_uac.xml"), "-inf", self.targets_csv]
         else:   # call, media (media_uac.xml: call_uac.xml + the SDP checked anchored)
@@ -1013,6 +1044,56 @@ class Bench:
                     best = final
             out["best"][scn] = best
         return out
+
+
+# ---------------------------------------------------------------- auth
+
+def auth_bench(wd):
+    """CPU per registration with digest authentication off, then on (sipmesh
+    only): the same AUTH_USERS users at AUTH_RATE/s on a fresh server each."""
+    out = {}
+    for auth in (False, True):
+        d = os.path.join(wd, "auth-%s" % ("on" if auth else "off"))
+        os.makedirs(d)
+        srv = Sipmesh(d)
+        srv.auth = auth
+        try:
+            desc = srv.start()
+            b = Bench(srv, d)
+            if auth:
+                t0 = time.time()
+                b.add_accounts()
+                log("sipmesh auth: %d accounts made with sipmesh-ctl in %.1f s"
+                    % (AUTH_USERS, time.time() - t0))
+            log("sipmesh: registrations with auth %s (%s)" % ("on" if auth else "off", desc))
+            out["on" if auth else "off"] = b.trial("register_auth" if auth else "register_open",
+                                                   AUTH_RATE)
+        finally:
+            srv.stop()
+    return out
+
+
+def report_auth(w, r):
+    off, on = r.get("off"), r.get("on")
+    w("REGISTER with digest authentication (sipmesh only; %d users, %d registrations/s for "
+      "%g s on a fresh server each; auth on: REGISTER, 401, REGISTER with MD5 credentials, "
+      "200, accounts from Redis through each core's cache)" % (AUTH_USERS, AUTH_RATE, DURATION))
+    w("  %-26s %14s %14s %18s" % ("", "auth off", "auth on", "on/off"))
+
+    def g(t, k, f="%.1f"):
+        return f % t[k] if t and t.get(k) is not None else "-"
+    w("  %-26s %14s %14s %18s" % ("server CPU (us/registration)", g(off, "cpu_us_op"),
+                                   g(on, "cpu_us_op"),
+                                   ratio(on and on.get("cpu_us_op"), off and off.get("cpu_us_op"))))
+    w("  %-26s %14s %14s %18s" % ("achieved (registrations/s)", g(off, "achieved", "%.0f"),
+                                   g(on, "achieved", "%.0f"), ""))
+    w("  %-26s %14s %14s %18s" % ("failures %", g(off, "fail_pct", "%.2f"),
+                                   g(on, "fail_pct", "%.2f"), ""))
+    w("  %-26s %14s %14s %18s" % ("p50/p99 response (ms)",
+                                   "%s/%s" % (fmt_ms(off and off.get("p50")), fmt_ms(off and off.get("p99"))),
+                                   "%s/%s" % (fmt_ms(on and on.get("p50")), fmt_ms(on and on.get("p99"))),
+                                   ""))
+    w("")
 
 
 # ---------------------------------------------------------------- ws
@@ -1298,6 +1379,8 @@ def report(results, info):
     mk = results.get("Kamailio", {}).get("membind")
     if ma or mk:
         report_membind(w, ma, mk)
+    if results.get("sipmesh", {}).get("auth"):
+        report_auth(w, results["sipmesh"]["auth"])
     wa = results.get("sipmesh", {}).get("ws")
     wk = results.get("Kamailio", {}).get("ws")
     if wa or wk:
@@ -1418,7 +1501,8 @@ def main():
             os.unlink(os.path.join(OUT, fn))
     shutil.rmtree(os.path.join(OUT, "work"), ignore_errors=True)
     LOG = open(os.path.join(OUT, "bench.log"), "w")
-    for tool in ("sipp", "kamailio", "redis-server") + (
+    kam = ("kamailio",) if "kamailio" in [x.strip().lower() for x in SERVERS] else ()
+    for tool in ("sipp", "redis-server") + kam + (
             ("rtpengine",) if "media" in SCENARIOS else ()) + (
             (NODE,) if "ws" in SCENARIOS else ()):
         if not shutil.which(tool):
@@ -1496,6 +1580,12 @@ def main():
                     info["skipped"][cls.name + " WebSocket"] = "error: %s" % e
                 finally:
                     srv.stop()
+        if "auth" in SCENARIOS and "sipmesh" in [x.strip().lower() for x in SERVERS]:
+            try:
+                results.setdefault("sipmesh", {})["auth"] = auth_bench(tmp)
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+                log("sipmesh auth: ERROR: %s" % e)
+                info["skipped"]["sipmesh auth"] = "error: %s" % e
     except KeyboardInterrupt:
         log("bench: interrupted")
     finally:

@@ -125,6 +125,9 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	rc = core_infra_init(c);
 	if (rc != 0)
 		goto fail;
+	rc = core_auth_new(c);
+	if (rc != 0)
+		goto fail;
 
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
@@ -191,6 +194,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	return 0;
 fail:
 	rtpc_client_free(c->rtpc);
+	core_auth_free(c->auth);
 	link_free(c->link);
 	loc_free(c->loc);
 	htab_fini(&c->stx_tab);
@@ -208,6 +212,8 @@ core_stop(struct core *c)
 		return;
 	c->stopping = 1;
 	core_txn_shutdown(c);
+	core_auth_free(c->auth);
+	c->auth = NULL;
 	rtpc_client_free(c->rtpc);
 	c->rtpc = NULL;
 	uv_close((uv_handle_t *)&c->expire_timer, NULL);
@@ -239,11 +245,14 @@ core_stats_log(struct core *c)
 	link_stats_get(c->link, &ls);
 	log_notice(LOG_SYS_MAIN, "stats: requests %llu responses %llu bad %llu "
 		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
-		   "registers %llu (ok %llu, failed %llu) retrans %llu "
+		   "registers %llu (ok %llu, failed %llu, decided-again %llu) "
+		   "retrans %llu "
 		   "stateless %llu timeouts %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
 		   "not-sent-to-self %llu overloaded %llu envelopes-forged %llu "
-		   "envelopes-stale %llu envelopes-replayed %llu",
+		   "envelopes-stale %llu envelopes-replayed %llu auth-ok %llu "
+		   "auth-challenges %llu auth-stale %llu auth-failures %llu "
+		   "auth-replays %llu auth-forbidden %llu auth-unavailable %llu",
 		   (unsigned long long)s->rx_requests,
 		   (unsigned long long)s->rx_responses,
 		   (unsigned long long)s->rx_bad, (unsigned long long)s->tx,
@@ -253,6 +262,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->registers,
 		   (unsigned long long)s->reg_ok,
 		   (unsigned long long)s->reg_fail,
+		   (unsigned long long)s->reg_retries,
 		   (unsigned long long)s->retrans_absorbed,
 		   (unsigned long long)s->stateless_fwd,
 		   (unsigned long long)s->timeouts,
@@ -263,5 +273,12 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->ack_stray,
 		   (unsigned long long)s->tx_infra,
 		   (unsigned long long)s->overload, ls.rx_forged, ls.rx_stale,
-		   ls.rx_replayed);
+		   ls.rx_replayed,
+		   (unsigned long long)s->auth_ok,
+		   (unsigned long long)s->auth_challenges,
+		   (unsigned long long)s->auth_stale,
+		   (unsigned long long)s->auth_failures,
+		   (unsigned long long)s->auth_replays,
+		   (unsigned long long)s->auth_forbidden,
+		   (unsigned long long)s->auth_unavailable);
 }

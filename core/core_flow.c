@@ -2,8 +2,12 @@
  * core_flow.c - what the core does when an edge reports a connection
  * (an RFC 5626 flow) gone: the location store forgets the bindings
  * reached through it, and a branch that was sent down it fails at once
- * instead of waiting out its timers.  Cost: one location clean-up per
- * closed connection, one parse when the edge hands a request back.
+ * instead of waiting out its timers.  "Gone" includes a connection of
+ * an earlier start of that edge (another incarnation in its id, see
+ * lib/env.h): the edge holds no such connection, hands the request
+ * back, and the binding that named it goes like any closed flow's.
+ * Cost: one location clean-up per closed connection, one parse when
+ * the edge hands a request back.
  */
 #include "core/core_int.h"
 
@@ -22,8 +26,13 @@ core_flow_failed(struct core *c, const struct env *in)
 	osip_message_t *m = NULL;
 	struct core_ctx *x;
 	const char *br;
+	int n;
 
-	loc_remove_conn(c->loc, in->edge_id, in->conn_id, core_wall_s(c));
+	n = loc_remove_conn(c->loc, in->edge_id, in->conn_id, core_wall_s(c));
+	if (n > 0)
+		log_info(LOG_SYS_LOC, "edge %u connection " ENV_CONN_FMT
+			 " gone: %d binding%s dropped", in->edge_id,
+			 ENV_CONN_ARGS(in->conn_id), n, n == 1 ? "" : "s");
 	if (in->len == 0 || osip_message_init(&m) != 0)
 		return;
 	if (osip_message_parse(m, in->msg, in->len) != 0 || !MSG_IS_REQUEST(m) ||

@@ -40,6 +40,7 @@ struct core_stats {
 	uint64_t rx_requests, rx_responses, rx_bad;
 	uint64_t tx, tx_fail;
 	uint64_t registers, reg_ok, reg_fail;
+	uint64_t reg_retries;	/* decided again: another core wrote the AOR */
 	uint64_t forwarded, replies_local, retrans_absorbed;
 	uint64_t stx_live, ctx_live;
 	uint64_t stateless_fwd, timeouts;
@@ -49,6 +50,13 @@ struct core_stats {
 	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
 	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
 	uint64_t overload;	/* requests refused: max_transactions reached */
+	/* digest authentication (core_auth.c) */
+	uint64_t auth_ok, auth_challenges;
+	uint64_t auth_stale;	/* right response, expired or foreign nonce */
+	uint64_t auth_failures;	/* wrong response, forged nonce, no account */
+	uint64_t auth_replays;	/* nonce-count seen before */
+	uint64_t auth_forbidden;	/* 403: not the user's own address */
+	uint64_t auth_unavailable;	/* 503: no account store answer */
 };
 
 /* Redis servers and sentinels learnt at run time (Sentinel), beyond
@@ -64,6 +72,7 @@ struct core_infra {
 
 struct rtpc_client;
 struct core_media_op;
+struct core_auth;
 
 /*
  * The core's one clock.  Logic never reads time itself: it asks here
@@ -93,6 +102,7 @@ struct core {
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
+	struct core_auth *auth;		/* NULL: open mode */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
 	struct core_infra infra[8 + 64 + 1 + CFG_MAX_CORES +
 				(ENV_TP_END + 1) * CFG_MAX_EDGES +
@@ -132,7 +142,7 @@ struct core_leg {
 	uint16_t edge_id;
 	uint8_t transport;	/* enum env_transport */
 	uint8_t flags;		/* ENV_F_WS */
-	uint32_t conn_id;
+	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa dst;
 };
 
@@ -203,6 +213,9 @@ int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
 const char *core_reason(int code);
 int core_has_to_tag(const osip_message_t *m);
+/* Whether m's To tag is the one core_resp_build gives a response it
+ * makes up for m's transaction: the ACK of such a final response. */
+int core_to_tag_is_local(const osip_message_t *m);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
 int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
@@ -231,7 +244,8 @@ int core_rr_param(const struct core *c, const osip_message_t *m,
 		  const char *user, char *out, size_t cap);
 int core_rr_verify(const struct core *c, const osip_message_t *m,
 		   const osip_uri_t *u);
-/* The flow token of leg l into out ("sm-f<edge>-<conn>-<transport>");
+/* The flow token of leg l into out
+ * ("sm-f<edge>-<incarnation hex>.<serial>-<transport>");
  * core_flow_parse reads one back into l (0), or gives -EINVAL.  Only a
  * signed Record-Route makes a token trusted. */
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);
@@ -321,6 +335,10 @@ void core_flow_failed(struct core *c, const struct env *in);
 /* core_proxy.c: routing. */
 void core_proxy_request(struct core *c, const struct env *in,
 			osip_message_t *req);
+/* An initial request past authentication: registrar or lookup; takes
+ * req. */
+void core_proxy_initial(struct core *c, const struct env *in,
+			osip_message_t *req);
 
 /* core_media.c: rtpengine through rtpctl.  The functions returning int
  * give 1 when they took the message (it goes on once rewritten), 0 when
@@ -335,6 +353,23 @@ int core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
 void core_media_delete(struct core *c, const osip_message_t *m);
 void core_media_call_failed(struct core_stx *s);
 void core_media_stx_gone(struct core_stx *s);
+
+/* core_auth.c: digest authentication ([registrar] auth). */
+/* Sets up c->auth when auth is on (else logs open mode): 0 or a
+ * negative errno, logged. */
+int core_auth_new(struct core *c);
+/* Drops the requests still waiting for an account; accepts NULL. */
+void core_auth_free(struct core_auth *a);
+enum core_auth_verdict {
+	CORE_AUTH_PASS,		/* go on; our realm's credentials removed */
+	CORE_AUTH_ANSWERED,	/* answered (401, 407, 403, 503) or a
+				   retransmission absorbed: caller frees req */
+	CORE_AUTH_HELD,		/* took req; core_proxy_initial gets it once
+				   its account is known */
+};
+/* Authenticates and authorizes an initial request (not ACK or CANCEL). */
+enum core_auth_verdict core_auth_request(struct core *c, const struct env *in,
+					 osip_message_t *req);
 
 /* core_registrar.c */
 void core_registrar(struct core *c, const struct env *in, osip_message_t *req);

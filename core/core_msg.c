@@ -60,6 +60,7 @@ core_reason(int code)
 		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
 		{ 408, "Request Timeout" }, { 416, "Unsupported URI Scheme" },
 		{ 420, "Bad Extension" }, { 423, "Interval Too Brief" },
+		{ 430, "Flow Failed" },
 		{ 480, "Temporarily Unavailable" },
 		{ 481, "Call/Transaction Does Not Exist" },
 		{ 482, "Loop Detected" }, { 483, "Too Many Hops" },
@@ -190,6 +191,19 @@ core_local_tag(const osip_message_t *req, char *out, size_t cap)
 	    br->gvalue)
 		h ^= hash_fnv1a64(br->gvalue, strlen(br->gvalue)) * 17;
 	snprintf(out, cap, "sm%016llx", (unsigned long long)h);
+}
+
+int
+core_to_tag_is_local(const osip_message_t *m)
+{
+	osip_generic_param_t *t = NULL;
+	char tag[32];
+
+	if (m->to == NULL || osip_to_get_tag(m->to, &t) != 0 || t == NULL ||
+	    t->gvalue == NULL)
+		return 0;
+	core_local_tag(m, tag, sizeof(tag));
+	return strcmp(tag, t->gvalue) == 0;
 }
 
 osip_message_t *

@@ -9,9 +9,11 @@
  *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
  *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
  *      -> strip it and relay to the next hop; anything else -> 403
- *   5. REGISTER -> registrar; OPTIONS to us -> 200
- *   6. local domain -> lookup: 404 unknown, 480 nobody now, else fork
- *   7. other domain -> 404 (federation by DNS comes later)
+ *   5. REGISTER, or a request from a local domain, with auth on:
+ *      digest authentication and authorization (core_auth.c)
+ *   6. REGISTER -> registrar; OPTIONS to us -> 200
+ *   7. local domain -> lookup: 404 unknown, 480 nobody now, else fork
+ *   8. other domain -> 404 (federation by DNS comes later)
  */
 #include "core/core_int.h"
 
@@ -263,9 +265,13 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
 	if (core_strip_routes(c, req, &out, 1) <= 0) {
-		/* Not for us to route: no transaction, no signed Route. */
-		c->st.ack_stray++;
-		log_info(LOG_SYS_SIP, "stray ACK dropped");
+		/* Not for us to route: no transaction, no signed Route.  The
+		 * ACK of a final response we made up without a transaction
+		 * (a 407 challenge, a 404) is expected, and ends here too. */
+		if (!core_to_tag_is_local(req)) {
+			c->st.ack_stray++;
+			log_info(LOG_SYS_SIP, "stray ACK dropped");
+		}
 		return 0;
 	}
 	mf = core_max_forwards(c, req, &mfh);
@@ -444,7 +450,7 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	osip_header_t *mfh = NULL;
 	struct core_stx *s;
 	struct core_leg out;
-	int code, mf, eid;
+	int code, mf;
 
 	c->st.rx_requests++;
 	code = core_sanity(req, &why);
@@ -515,6 +521,24 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	core_strip_routes(c, req, &out, 0);
 	osip_list_special_free(&req->routes,
 			       (void (*)(void *))osip_route_free);
+	switch (core_auth_request(c, in, req)) {
+	case CORE_AUTH_PASS:
+		core_proxy_initial(c, in, req);
+		return;
+	case CORE_AUTH_HELD:
+		return;
+	case CORE_AUTH_ANSWERED:
+		break;
+	}
+done:
+	osip_message_free(req);
+}
+
+void
+core_proxy_initial(struct core *c, const struct env *in, osip_message_t *req)
+{
+	int eid;
+
 	if (core_method_is(req, "REGISTER")) {
 		core_registrar(c, in, req);
 		goto done;

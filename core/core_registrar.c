@@ -4,9 +4,10 @@
  * as in the reference OpenSIPS WebRTC configuration.
  *
  * The request is checked whole before anything changes (423, stale
- * CSeq, too many contacts), then applied binding by binding to the
- * location store, and the 200 lists every live contact with its
- * remaining time.  REGISTER is answered statelessly: a retransmission
+ * CSeq, too many contacts), then applied to the location store at once
+ * (loc_update: a core that changed the AOR in between makes it decide
+ * again), and the 200 lists every live contact with its remaining
+ * time.  REGISTER is answered statelessly: a retransmission
  * carries the same Call-ID and CSeq and gets the same answer, so no
  * transaction needs to be kept for it.
  */
@@ -21,6 +22,8 @@
 #include "lib/log.h"
 
 #define CORE_REG_MAX_CONTACTS 64	/* in one REGISTER */
+#define CORE_REG_TRIES 8	/* decisions of one REGISTER whose AOR other
+				   cores keep changing meanwhile */
 
 _Static_assert(LOC_URI_MAX == sizeof(((struct loc_binding *)0)->contact),
 	       "a decoded contact must fit a binding's");
@@ -210,19 +213,130 @@ core_reg_fail(struct core *c, const struct env *in, const osip_message_t *req,
 	core_reply(c, in, req, code, why);
 }
 
+/*
+ * Reads aor, checks the whole request against what is stored (stale
+ * CSeq, too many contacts) and turns it into changes of the store, in
+ * ch.  Returns how many changes, 0 for a retransmission that changes
+ * nothing, or a negative SIP status with *why.
+ */
+static int
+core_reg_decide(struct core *c, const struct env *in, osip_message_t *req,
+		const char *aor, const char *callid, uint32_t cseq,
+		long hdr_expires, struct core_reg_contact *k, int n_ct,
+		struct loc_change *ch, uint32_t *seq, int64_t now,
+		const char **why)
+{
+	struct loc_binding *cur = c->bindings;
+	osip_header_t *ua = NULL;
+	osip_contact_t *ct;
+	int n_cur, known, live, code, star = 0, n = 0;
+
+	n_cur = loc_lookup_seq(c->loc, aor, now, cur, c->cfg->max_contacts,
+			       &known, seq);
+	if (n_cur < 0) {
+		*why = "Location Store Error";
+		return -500;
+	}
+	for (int i = 0; i < n_ct; i++) {
+		ct = osip_list_get(&req->contacts, i);
+		if (ct->displayname && strcmp(ct->displayname, "*") == 0) {
+			star = 1;
+			continue;
+		}
+		code = core_reg_contact_read(c, ct, hdr_expires, &k[i], why);
+		if (code)
+			return -code;
+		k[i].old = core_reg_match(cur, n_cur, &k[i]);
+	}
+	if (star) {
+		/* RFC 3261 10.3 step 6: "*" alone, with Expires: 0. */
+		if (n_ct != 1 || hdr_expires != 0) {
+			*why = "Bad Wildcard Contact";
+			return -400;
+		}
+		for (int i = 0; i < n_cur; i++)
+			if (core_reg_cseq_check(cur[i].callid, cur[i].cseq,
+						callid, cseq) == CORE_REG_STALE) {
+				*why = "Stale CSeq";
+				return -500;
+			}
+		ch[0].op = LOC_CHANGE_REMOVE_ALL;
+		return 1;
+	}
+	live = n_cur;
+	for (int i = 0; i < n_ct; i++) {
+		if (k[i].old) {
+			switch (core_reg_cseq_check(k[i].old->callid,
+						    k[i].old->cseq, callid, cseq)) {
+			case CORE_REG_STALE:
+				*why = "Stale CSeq";
+				return -500;
+			case CORE_REG_RETRANS:
+				k[i].granted = -1;	/* leave it as it is */
+				break;
+			case CORE_REG_APPLY:
+				if (k[i].granted == 0)
+					live--;
+				break;
+			}
+		} else if (k[i].granted > 0) {
+			live++;
+		}
+	}
+	if (live > c->cfg->max_contacts) {
+		*why = "Too Many Registered Contacts";
+		return -503;
+	}
+
+	osip_message_get_user_agent(req, 0, &ua);
+	for (int i = 0; i < n_ct; i++) {
+		struct loc_binding *nb = &ch[n].b;
+
+		if (k[i].granted < 0 || (k[i].granted == 0 && !k[i].old))
+			continue;
+		memset(&ch[n], 0, sizeof(ch[n]));
+		snprintf(nb->aor, sizeof(nb->aor), "%s", aor);
+		if (k[i].granted == 0) {
+			ch[n].op = LOC_CHANGE_REMOVE;
+			memcpy(nb->contact, k[i].old->contact,
+			       sizeof(nb->contact));
+			n++;
+			continue;
+		}
+		ch[n].op = LOC_CHANGE_SAVE;
+		memcpy(nb->contact, k[i].uri, sizeof(nb->contact));
+		snprintf(nb->callid, sizeof(nb->callid), "%s", callid);
+		snprintf(nb->instance, sizeof(nb->instance), "%s",
+			 k[i].instance);
+		if (ua && ua->hvalue)
+			snprintf(nb->user_agent, sizeof(nb->user_agent), "%s",
+				 ua->hvalue);
+		nb->cseq = cseq;
+		nb->expires = now + k[i].granted;
+		nb->q = k[i].q;
+		nb->reg_id = k[i].reg_id;
+		nb->transport = in->transport;
+		nb->flags = (in->flags & ENV_F_WS) ? LOC_F_WS : 0;
+		nb->edge_id = in->edge_id;
+		nb->conn_id = in->conn_id;
+		nb->received = in->src;
+		n++;
+	}
+	return n;
+}
+
 void
 core_registrar(struct core *c, const struct env *in, osip_message_t *req)
 {
 	struct core_reg_contact kbuf[8], *k = kbuf;
-	struct loc_binding *cur = c->bindings, nb;
-	osip_header_t *eh = NULL, *ua = NULL;
-	osip_contact_t *ct;
+	struct loc_change chbuf[8], *ch = chbuf;
+	osip_header_t *eh = NULL;
 	const char *why = NULL;
 	char aor[LOC_AOR_MAX], *callid = NULL;
 	int64_t now = core_wall_s(c);
 	long hdr_expires = -1;
-	int n_ct, n_cur, known, code = 0, live, star = 0;
-	uint32_t cseq;
+	int n_ct, n, rc, code = 0;
+	uint32_t cseq, seq = 0;
 
 	c->st.registers++;
 	if (core_aor_from_uri(req->to->url, aor, sizeof(aor)) != 0) {
@@ -262,112 +376,38 @@ core_registrar(struct core *c, const struct env *in, osip_message_t *req)
 	 * current contacts until core_reg_answer reuses it at the end. */
 	if (n_ct > (int)(sizeof(kbuf) / sizeof(*kbuf))) {
 		k = calloc((size_t)n_ct, sizeof(*k));
-		if (k == NULL) {
+		ch = calloc((size_t)n_ct, sizeof(*ch));
+		if (k == NULL || ch == NULL) {
 			code = 500;
 			goto out;
 		}
 	}
-	n_cur = loc_lookup(c->loc, aor, now, cur, c->cfg->max_contacts, &known);
-	if (n_cur < 0) {
+	/* Read, decide, write at once: another core changing the AOR in
+	 * between makes the write refuse (-EAGAIN), and the request is
+	 * decided again on what that core stored. */
+	for (int tries = 0;; tries++) {
+		n = core_reg_decide(c, in, req, aor, callid, cseq, hdr_expires,
+				    k, n_ct, ch, &seq, now, &why);
+		if (n < 0) {
+			code = -n;
+			goto out;
+		}
+		rc = loc_update(c->loc, aor, seq, ch, n, now);
+		if (rc != -EAGAIN)
+			break;
+		c->st.reg_retries++;
+		if (tries == CORE_REG_TRIES) {
+			code = 500;
+			why = "Location Store Busy";
+			goto out;
+		}
+	}
+	if (rc != 0) {
+		log_warn(LOG_SYS_REG, "save %s: %s", aor, strerror(-rc));
 		code = 500;
-		why = "Location Store Error";
+		why = rc == -ENOSPC ? "Location Store Full" :
+				      "Location Store Error";
 		goto out;
-	}
-
-	/* Check the whole request before changing anything. */
-	for (int i = 0; i < n_ct; i++) {
-		ct = osip_list_get(&req->contacts, i);
-		if (ct->displayname && strcmp(ct->displayname, "*") == 0) {
-			star = 1;
-			continue;
-		}
-		code = core_reg_contact_read(c, ct, hdr_expires, &k[i], &why);
-		if (code)
-			goto out;
-		k[i].old = core_reg_match(cur, n_cur, &k[i]);
-	}
-	if (star) {
-		/* RFC 3261 10.3 step 6: "*" alone, with Expires: 0. */
-		if (n_ct != 1 || hdr_expires != 0) {
-			code = 400;
-			why = "Bad Wildcard Contact";
-			goto out;
-		}
-		for (int i = 0; i < n_cur; i++)
-			if (core_reg_cseq_check(cur[i].callid, cur[i].cseq,
-						callid, cseq) == CORE_REG_STALE) {
-				code = 500;
-				why = "Stale CSeq";
-				goto out;
-			}
-		loc_remove_aor(c->loc, aor, now);
-		core_reg_answer(c, in, req, aor, now);
-		goto out;
-	}
-	live = n_cur;
-	for (int i = 0; i < n_ct; i++) {
-		if (k[i].old) {
-			switch (core_reg_cseq_check(k[i].old->callid,
-						    k[i].old->cseq, callid, cseq)) {
-			case CORE_REG_STALE:
-				code = 500;
-				why = "Stale CSeq";
-				goto out;
-			case CORE_REG_RETRANS:
-				k[i].granted = -1;	/* leave it as it is */
-				break;
-			case CORE_REG_APPLY:
-				if (k[i].granted == 0)
-					live--;
-				break;
-			}
-		} else if (k[i].granted > 0) {
-			live++;
-		}
-	}
-	if (live > c->cfg->max_contacts) {
-		code = 503;
-		why = "Too Many Registered Contacts";
-		goto out;
-	}
-
-	osip_message_get_user_agent(req, 0, &ua);
-	for (int i = 0; i < n_ct; i++) {
-		int rc;
-
-		if (k[i].granted < 0)
-			continue;
-		if (k[i].granted == 0) {
-			if (k[i].old)
-				loc_remove(c->loc, aor, k[i].old->contact, now);
-			continue;
-		}
-		memset(&nb, 0, sizeof(nb));
-		snprintf(nb.aor, sizeof(nb.aor), "%s", aor);
-		memcpy(nb.contact, k[i].uri, sizeof(nb.contact));
-		snprintf(nb.callid, sizeof(nb.callid), "%s", callid);
-		snprintf(nb.instance, sizeof(nb.instance), "%s", k[i].instance);
-		if (ua && ua->hvalue)
-			snprintf(nb.user_agent, sizeof(nb.user_agent), "%s",
-				 ua->hvalue);
-		nb.cseq = cseq;
-		nb.expires = now + k[i].granted;
-		nb.q = k[i].q;
-		nb.reg_id = k[i].reg_id;
-		nb.transport = in->transport;
-		nb.flags = (in->flags & ENV_F_WS) ? LOC_F_WS : 0;
-		nb.edge_id = in->edge_id;
-		nb.conn_id = in->conn_id;
-		nb.received = in->src;
-		rc = loc_save(c->loc, &nb, now);
-		if (rc != 0) {
-			log_warn(LOG_SYS_REG, "save %s %s: %s", aor, nb.contact,
-				 strerror(-rc));
-			code = 500;
-			why = rc == -ENOSPC ? "Location Store Full" :
-					      "Location Store Error";
-			goto out;
-		}
 	}
 	core_reg_answer(c, in, req, aor, now);
 out:
@@ -376,4 +416,6 @@ out:
 	osip_free(callid);
 	if (k != kbuf)
 		free(k);
+	if (ch != chbuf)
+		free(ch);
 }

@@ -121,16 +121,21 @@ core_rr_verify(const struct core *c, const osip_message_t *m,
 /*
  * Flow tokens (RFC 5626 5.2): the user part of a Record-Route entry we
  * write facing a party that is reachable only over its own connection,
- * "sm-f<edge>-<conn>-<transport>".  An in-dialog request that pops that
+ * "sm-f<edge>-<incarnation hex>.<serial>-<transport>", the connection
+ * id as ENV_CONN_FMT writes it.  An in-dialog request that pops that
  * entry goes back down the same connection, whatever its Request-URI
- * says (SIP.js writes "*.invalid" hosts).  The token carries no MAC of
- * its own: the Record-Route's signature covers it with the Call-ID.
+ * says (SIP.js writes "*.invalid" hosts); when the edge restarted
+ * meanwhile, the incarnation names no connection and the request fails
+ * with 430.  The token carries no MAC of its own: the Record-Route's
+ * signature covers it with the Call-ID.  Tokens of the form before
+ * incarnations ("sm-f<edge>-<conn>-<transport>") no longer parse: the
+ * edges that minted them are gone.
  */
 int
 core_flow_token(const struct core_leg *l, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "sm-f%u-%u-%u", l->edge_id, l->conn_id,
-			 l->transport);
+	int n = snprintf(out, cap, "sm-f%u-" ENV_CONN_FMT "-%u", l->edge_id,
+			 ENV_CONN_ARGS(l->conn_id), l->transport);
 
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }
@@ -138,16 +143,19 @@ core_flow_token(const struct core_leg *l, char *out, size_t cap)
 int
 core_flow_parse(const char *user, struct core_leg *l)
 {
-	unsigned e, cn, t;
+	unsigned e, t;
+	uint32_t inc, serial;
 	int used = 0;
 
-	if (user == NULL || sscanf(user, "sm-f%u-%u-%u%n", &e, &cn, &t,
-				   &used) != 3 || user[used] != '\0' ||
-	    e == 0 || e > 65535 || cn == 0 || !env_transport_valid((int)t))
+	if (user == NULL ||
+	    sscanf(user, "sm-f%u-%8" SCNx32 ".%" SCNu32 "-%u%n", &e, &inc,
+		   &serial, &t, &used) != 4 || user[used] != '\0' ||
+	    e == 0 || e > 65535 || serial == 0 ||
+	    !env_transport_valid((int)t))
 		return -EINVAL;
 	memset(l, 0, sizeof(*l));
 	l->edge_id = (uint16_t)e;
-	l->conn_id = cn;
+	l->conn_id = ENV_CONN_ID(inc, serial);
 	l->transport = (uint8_t)t;
 	l->flags = env_transport_is((int)t, ENV_TP_WS) ? ENV_F_WS : 0;
 	return 0;

@@ -10,10 +10,12 @@
  * are kept in order of last activity: the 1 s sweep pops expired
  * connections from their heads, so it costs O(expired), not O(open).
  *
- * Ids count up from 1 and are never reused while the process lives
- * (a u32 wraps after four billion connections; the wrap skips ids
- * still open), so a core holding a stale id can never reach a newer
- * client.
+ * An id is the process's incarnation (random, drawn at start) and a
+ * serial that counts up from 1 and is never reused while the process
+ * lives (a u32 wraps after four billion connections; the wrap skips
+ * serials still open).  Serials start again at 1 when the edge does,
+ * incarnations do not: a core holding the id of a closed connection,
+ * this process's or a dead one's, can never reach a newer client.
  *
  * Cost: the three indexes are lib/htab.h tables over FNV-1a of the key
  * (id; transport, IP and port; IP), so find, find_dst, the per-IP count,
@@ -31,6 +33,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 struct edge_conn_ip {
 	struct htab_node h;
@@ -50,8 +53,20 @@ edge_conn_table_init(struct edge_conn_table *t, int max_per_ip)
 	memset(t, 0, sizeof(*t));
 	list_init(&t->list[EDGE_CONN_PENDING]);
 	list_init(&t->list[EDGE_CONN_OPEN]);
-	t->next_id = 1;
+	t->next_serial = 1;
 	t->max_per_ip = max_per_ip;
+}
+
+int
+edge_incarnation_new(uint32_t *out)
+{
+	uint32_t v = 0;
+
+	while (v == 0)
+		if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+			return errno ? -errno : -EIO;
+	*out = v;
+	return 0;
 }
 
 void
@@ -114,7 +129,7 @@ edge_sa_hash(int transport, const union env_sa *sa, int with_port)
 }
 
 static uint64_t
-edge_id_hash(uint32_t id)
+edge_id_hash(uint64_t id)
 {
 	return hash_fnv1a64(&id, sizeof(id));
 }
@@ -123,7 +138,7 @@ static int
 edge_id_eq(const struct htab_node *n, const void *key)
 {
 	return htab_entry(n, struct edge_conn, by_id)->id ==
-	       *(const uint32_t *)key;
+	       *(const uint64_t *)key;
 }
 
 static int
@@ -159,15 +174,16 @@ edge_conn_ip_count(const struct edge_conn_table *t, const union env_sa *sa)
 	return p ? p->n : 0;
 }
 
-static uint32_t
+static uint64_t
 edge_conn_new_id(struct edge_conn_table *t)
 {
 	for (;;) {
-		uint32_t id = t->next_id++;
+		uint32_t serial = t->next_serial++;
+		uint64_t id = ENV_CONN_ID(t->incarnation, serial);
 
-		if (t->next_id == 0)
-			t->next_id = 1;
-		if (id != 0 && edge_conn_find(t, id) == NULL)
+		if (t->next_serial == 0)
+			t->next_serial = 1;
+		if (serial != 0 && edge_conn_find(t, id) == NULL)
 			return id;
 	}
 }
@@ -260,7 +276,7 @@ edge_conn_del(struct edge_conn_table *t, struct edge_conn *c)
 }
 
 struct edge_conn *
-edge_conn_find(const struct edge_conn_table *t, uint32_t id)
+edge_conn_find(const struct edge_conn_table *t, uint64_t id)
 {
 	struct htab_node *n = htab_find(&t->by_id, edge_id_hash(id),
 					edge_id_eq, &id);
@@ -346,6 +362,20 @@ edge_conns_sweep(uv_timer_t *h)
 		if (c->in_table)
 			break;
 	}
+}
+
+void
+edge_conns_close_all(struct edge *e, const char *why)
+{
+	struct edge_conn *c;
+
+	for (int state = EDGE_CONN_PENDING; state <= EDGE_CONN_OPEN; state++)
+		while ((c = edge_conn_oldest(&e->conns, state)) != NULL) {
+			c->ops->close(c, why);
+			/* A no-op after a close that kept its contract; else
+			 * this still reports it and ends the loop. */
+			edge_conn_closed(e, c, why);
+		}
 }
 
 int

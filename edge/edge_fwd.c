@@ -11,9 +11,10 @@
  * Core -> client: unwrap the envelope and hand the message to the
  * connection it names (conn_id), or to the transport it names, which
  * for TCP/TLS reuses or opens a connection to the destination.  A
- * message for a connection that is gone goes back to its core as
- * ENV_CONN_CLOSED, so the core fails the branch at once (430) and
- * stops using the bindings of that flow.
+ * message for a connection that is gone (closed, or held by an earlier
+ * start of this edge: another incarnation in its id) goes back to its
+ * core as ENV_CONN_CLOSED, so the core fails the branch at once (430)
+ * and stops using the bindings of that flow.
  *
  * Every outcome is a counter in struct edge_stats.  Buffers are
  * allocated once at start, sized from max_msg: nothing on this path
@@ -38,8 +39,15 @@ int
 edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	  const struct cfg_edge *me)
 {
+	int rc;
+
 	memset(e, 0, sizeof(*e));
 	edge_conn_table_init(&e->conns, me->max_conns_per_ip);
+	rc = edge_incarnation_new(&e->conns.incarnation);
+	if (rc < 0) {
+		edge_fini(e);
+		return rc;
+	}
 	e->loop = loop;
 	e->cfg = cfg;
 	e->me = me;
@@ -109,7 +117,7 @@ edge_core_known(const struct edge *e, int id)
 /* Sends a stateless reply to the request msg (already Via-fixed when
  * that was possible).  Returns 0 or a negative errno. */
 static int
-edge_reply(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	   const union env_sa *src, const struct edge_sip_scan *sc,
 	   const char *msg, size_t len, int code, const char *reason,
 	   const char *warning)
@@ -126,7 +134,7 @@ edge_reply(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 }
 
 static void
-edge_reject(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+edge_reject(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	    const union env_sa *src, const struct edge_sip_scan *sc,
 	    const char *buf, size_t len, const char *why)
 {
@@ -165,7 +173,7 @@ edge_reject(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 
 static void
 edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
-	      uint32_t conn_id, const union env_sa *src, const char *msg,
+	      uint64_t conn_id, const union env_sa *src, const char *msg,
 	      size_t len)
 {
 	memset(env, 0, sizeof(*env));
@@ -182,7 +190,7 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 }
 
 static void
-edge_fwd_request(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		 const union env_sa *src, const struct edge_sip_scan *sc,
 		 const char *buf, size_t len)
 {
@@ -245,7 +253,7 @@ edge_branch_core(const struct edge *e, const struct edge_sip_scan *sc)
 }
 
 static void
-edge_fwd_response(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		  const union env_sa *src, const struct edge_sip_scan *sc,
 		  const char *buf, size_t len)
 {
@@ -273,7 +281,7 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
 }
 
 void
-edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	       const union env_sa *src, const char *buf, size_t len)
 {
 	struct edge_sip_scan sc;
@@ -318,16 +326,16 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
  */
 static void
 edge_conn_closed_send(struct edge *e, int core_id, int transport,
-		      uint32_t conn_id, const union env_sa *peer,
+		      uint64_t conn_id, const union env_sa *peer,
 		      const union env_sa *local, const char *msg, size_t len,
 		      unsigned flags)
 {
 	int order[CFG_MAX_CORES], k, rc = -EAGAIN;
-	unsigned char key[4] = {
-		(unsigned char)(conn_id >> 24), (unsigned char)(conn_id >> 16),
-		(unsigned char)(conn_id >> 8), (unsigned char)conn_id,
-	};
+	unsigned char key[8];
 	struct env env;
+
+	for (int i = 0; i < 8; i++)
+		key[i] = (unsigned char)(conn_id >> (56 - 8 * i));
 
 	memset(&env, 0, sizeof(env));
 	env.type = ENV_CONN_CLOSED;
@@ -357,8 +365,8 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	if (rc == 0)
 		e->st.conn_closed_sent++;
 	else
-		log_info(LOG_SYS_NET, "connection %u closed: no core told (%s)",
-			 conn_id, strerror(-rc));
+		log_info(LOG_SYS_NET, "connection " ENV_CONN_FMT " closed: no core "
+			 "told (%s)", ENV_CONN_ARGS(conn_id), strerror(-rc));
 }
 
 void
@@ -371,8 +379,8 @@ edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
 	edge_conn_del(&e->conns, c);
 	e->st.conns_closed++;
 	log_at(LOG_SYS_NET, c->used ? LOG_LVL_INFO : LOG_LVL_DEBUG,
-	       "%s connection %u %s %s closed: %s",
-	       env_transport_name(c->transport), c->id,
+	       "%s connection " ENV_CONN_FMT " %s %s closed: %s",
+	       env_transport_name(c->transport), ENV_CONN_ARGS(c->id),
 	       c->outbound ? "to" : "from",
 	       env_sa_str(&c->peer, peer, sizeof(peer)), why);
 	if (c->used && e->link)
@@ -381,7 +389,7 @@ edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
 }
 
 void
-edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 		     const union env_sa *peer, const char *buf, size_t len)
 {
 	struct edge_sip_scan sc;
@@ -409,8 +417,9 @@ edge_fwd_to_conn(struct edge *e, const struct env *env)
 	if (c == NULL) {
 		e->st.drop_conn_gone++;
 		log_debug(LOG_SYS_NET, "core %d's message for closed %s "
-			  "connection %u dropped", env->core_id,
-			  env_transport_name(env->transport), env->conn_id);
+			  "connection " ENV_CONN_FMT " dropped", env->core_id,
+			  env_transport_name(env->transport),
+			  ENV_CONN_ARGS(env->conn_id));
 		edge_conn_closed_send(e, env->core_id, env->transport,
 				      env->conn_id, &env->src, NULL, env->msg,
 				      env->len, 0);
@@ -453,8 +462,9 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		if (rc < 0 && rc != -ENOBUFS) {
 			e->st.drop_send_err++;
 			if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
-				log_warn(LOG_SYS_NET, "send on connection %u: %s",
-					 env.conn_id, strerror(-rc));
+				log_warn(LOG_SYS_NET, "send on connection " ENV_CONN_FMT
+					 ": %s", ENV_CONN_ARGS(env.conn_id),
+					 strerror(-rc));
 		}
 		return;
 	}

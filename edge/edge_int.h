@@ -22,6 +22,7 @@
 #include "lib/cfg.h"
 #include "lib/env.h"
 #include "lib/htab.h"
+#include "lib/key.h"
 #include "lib/list.h"
 
 struct link;
@@ -178,7 +179,7 @@ struct edge_tp;
  * negative errno.  Never blocks.
  */
 typedef int (*edge_tp_send_cb)(struct edge_tp *tp, const union env_sa *dst,
-			       uint32_t conn_id, const char *buf, size_t len);
+			       uint64_t conn_id, const char *buf, size_t len);
 /* Starts closing the transport; memory goes in a close callback. */
 typedef void (*edge_tp_free_cb)(struct edge_tp *tp);
 
@@ -229,6 +230,58 @@ int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
  * both ways (RFC 6455 8.1).  O(len), no allocation; len 0 is valid.
  */
 int edge_utf8_valid(const unsigned char *s, size_t len);
+
+/* ---- edge_guest.c: KwikyKonf guest credentials over HTTP ---- */
+
+#define EDGE_GUEST_PATH		"/kk/guest"
+#define EDGE_GUEST_BURST	20	/* answers at once per source */
+#define EDGE_GUEST_EVERY_MS	2000	/* then one per this */
+#define EDGE_GUEST_WAYS		4
+#define EDGE_GUEST_SETS		1024
+
+/* One source (IPv4 address or IPv6 /64) and its GCRA arrival time. */
+struct edge_guest_slot {
+	unsigned char net[16];
+	uint64_t tat_ms;	/* allowed again in full once now reaches it */
+	int used;
+};
+
+/* The process's minting state: the guest key and the per-source
+ * limit, a fixed table (no allocation per request). */
+struct edge_guest {
+	unsigned char key[KEY_LEN];	/* key_load(KEY_USE_GUEST) */
+	uint64_t seed;			/* keys the source hash */
+	int ttl_s;
+	struct edge_guest_slot slot[EDGE_GUEST_SETS][EDGE_GUEST_WAYS];
+};
+
+/*
+ * Loads the guest key of cfg's cluster (lib/key.h) and a random hash
+ * seed into g; credentials last ttl_s.  Returns 0, or a negative errno
+ * (logged).  edge_guest_fini() wipes the key.
+ */
+int edge_guest_init(struct edge_guest *g, const struct cfg *cfg, int ttl_s);
+void edge_guest_fini(struct edge_guest *g);
+
+/*
+ * Counts one answer for src at now_ms.  Returns 0 when it may be given,
+ * else the milliseconds until one may (the source is over its burst).
+ */
+int64_t edge_guest_allow(struct edge_guest *g, const union env_sa *src,
+			 uint64_t now_ms);
+
+/*
+ * The answer to a request from src for room (the "room" argument,
+ * NUL-terminated; NULL when absent): writes a JSON body into body
+ * (cap bytes) and returns the HTTP status: 200 with {user, username,
+ * password, expires, ttl} (a fresh guest of room, valid ttl_s from
+ * now_s), 400 for a bad room, 429 over the source's limit (*retry_ms
+ * set), 500 when minting failed; -ENOSPC when cap is too small (256
+ * bytes suffice).  A 400 does not count against the limit.
+ */
+int edge_guest_answer(struct edge_guest *g, const union env_sa *src,
+		      const char *room, int64_t now_s, uint64_t now_ms,
+		      char *body, size_t cap, int64_t *retry_ms);
 
 /*
  * edge_udp.c, for every transport: the address e listens on for
@@ -305,7 +358,9 @@ struct edge_conn_ops {
 struct edge_conn_ip;
 
 struct edge_conn {
-	uint32_t id;		/* unique for the process lifetime, never 0 */
+	uint64_t id;		/* ENV_CONN_ID(table's incarnation, serial):
+				   never 0, never reused by this process nor
+				   by a later start of this edge */
 	uint8_t transport;	/* enum env_transport */
 	uint8_t state;		/* enum edge_conn_state */
 	uint8_t outbound;	/* we connected; exempt from the per-IP cap */
@@ -331,19 +386,32 @@ struct edge_conn_table {
 	struct htab by_id;	/* by_id.n: connections in the table */
 	struct htab by_dst, by_ip;
 	struct list_node list[2];	/* by enum edge_conn_state */
-	uint32_t next_id;
+	uint32_t incarnation;	/* the high half of every id; 0 after
+				   init, edge_init() draws one */
+	uint32_t next_serial;
 	int max_per_ip;		/* 0: no cap */
 };
 
 /* An empty table; its hash tables grow as connections come. */
 void edge_conn_table_init(struct edge_conn_table *t, int max_per_ip);
+
+/*
+ * A fresh incarnation into *out: 32 random bits (getrandom), never 0.
+ * Random rather than a counter kept on disk: nothing to lose with a
+ * wiped run_dir or a moved host, while Redis keeps the bindings of
+ * every earlier start.  Two starts of one edge share a value with odds
+ * 2^-32, and even then a stale binding reaches a connection only if
+ * its serial is taken too.  Returns 0 or a negative errno.
+ */
+int edge_incarnation_new(uint32_t *out);
 /* Frees the buckets and the per-IP counters; the connections are the
  * transports' to free. */
 void edge_conn_table_fini(struct edge_conn_table *t);
 
 /*
  * Adds c (transport, peer, local, outbound and ops filled) as PENDING
- * at now_ms and gives it a fresh id.  Returns 0, -EMFILE when c's
+ * at now_ms and gives it a fresh id: the table's incarnation and the
+ * next serial not in use.  Returns 0, -EMFILE when c's
  * source IP already holds max_per_ip inbound connections, -ENOMEM.
  */
 int edge_conn_add(struct edge_conn_table *t, struct edge_conn *c,
@@ -357,8 +425,10 @@ void edge_conn_touch(struct edge_conn_table *t, struct edge_conn *c,
 		     uint64_t now_ms);
 /* Removes c; a no-op when it is not in the table. */
 void edge_conn_del(struct edge_conn_table *t, struct edge_conn *c);
+/* The connection with that id, or NULL: an id of another incarnation
+ * (a dead process's) finds nothing. */
 struct edge_conn *edge_conn_find(const struct edge_conn_table *t,
-				 uint32_t id);
+				 uint64_t id);
 /* An open or pending connection of that transport to exactly dst. */
 struct edge_conn *edge_conn_find_dst(const struct edge_conn_table *t,
 				     int transport, const union env_sa *dst);
@@ -417,6 +487,9 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 	X(drop_conn_gone)	/* core message for a closed conn */ \
 	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
 	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
+	X(guest_minted)		/* KwikyKonf guest credentials given */ \
+	X(guest_limited)	/* refused 429: over the per-source rate */ \
+	X(guest_bad)		/* refused 400/405: bad room or method */ \
 	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */ \
 	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
 				   not for the URI's host */ \
@@ -456,8 +529,9 @@ struct edge {
 };
 
 /*
- * Sets up e for cfg's edge me (buffers, core list; no sockets).
- * Returns 0 or -ENOMEM; edge_fini() undoes it.
+ * Sets up e for cfg's edge me (buffers, core list, a fresh incarnation
+ * for its connection ids; no sockets).  Returns 0, -ENOMEM or the
+ * error of edge_incarnation_new(); edge_fini() undoes it.
  */
 int edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	      const struct cfg_edge *me);
@@ -469,7 +543,7 @@ void edge_fini(struct edge *e);
  * Via of a request and sends it to its core, or sends a response to
  * the core named in its branch.  buf is borrowed for the call only.
  */
-void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint32_t conn_id,
+void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		    const union env_sa *src, const char *buf, size_t len);
 
 /* link_recv_cb for envelopes from cores; arg is the struct edge. */
@@ -495,12 +569,20 @@ void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
  * timing out; anything else is dropped.  buf and peer are borrowed for
  * the call only.
  */
-void edge_fwd_undelivered(struct edge *e, int transport, uint32_t conn_id,
+void edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			  const union env_sa *peer, const char *buf,
 			  size_t len);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);
+
+/*
+ * Closes every connection through its transport (why: for the log), so
+ * that a core hears of each one that carried SIP (edge_conn_closed)
+ * and drops its bindings at once.  For a stopping edge: call it while
+ * e->link is still up.
+ */
+void edge_conns_close_all(struct edge *e, const char *why);
 /* Stops it (close callback on the loop).  Accepts a never-started e. */
 void edge_conns_stop(struct edge *e);
 

@@ -6,8 +6,9 @@
  * of ENV_TRANSPORTS in lib/env.h that is configured) and runs one
  * libuv loop.
  * With -L it only prints the listen addresses (for scripts/run.sh).
- * SIGINT/SIGTERM close every handle so the loop ends by itself and
- * everything is freed; SIGUSR1 logs the counters.
+ * SIGINT/SIGTERM close every connection (the cores hear of each one
+ * and drop its bindings), then every handle, so the loop ends by itself
+ * and everything is freed; SIGUSR1 logs the counters.
  */
 #include "edge/edge_int.h"
 #include "lib/key.h"
@@ -15,13 +16,16 @@
 #include "lib/log.h"
 #include "lib/sig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct edge_proc {
 	struct edge edge;
 	struct sig_set sigs;
+	uv_timer_t linger;	/* keeps the link while notices drain */
 	int stopping;
 };
 
@@ -29,25 +33,62 @@ static const char edge_usage[] =
 	"usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
 	"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n";
 
-/* Closes every handle; the loop then runs out of work and returns. */
+/*
+ * How long a stopping edge keeps its link after the connection-closed
+ * notices: nanomsg implements no NN_LINGER, and its nn_close(3) page
+ * says to wait before closing when messages must arrive.  Enough for a
+ * few thousand small envelopes to reach cores on a loaded host.
+ */
+#define EDGE_STOP_LINGER_MS 200
+
+/* The last step of edge_stop: the link, then the signal handles. */
+static void
+edge_stop_finish(struct edge_proc *p)
+{
+	link_free(p->edge.link);
+	p->edge.link = NULL;
+	sig_set_close(&p->sigs);
+}
+
+static void
+edge_on_linger(uv_timer_t *t)
+{
+	edge_stop_finish(t->data);
+	uv_close((uv_handle_t *)t, NULL);
+}
+
+/*
+ * Closes every handle; the loop then runs out of work and returns.
+ * The connections go first, while the link is up: each one's
+ * ENV_CONN_CLOSED reaches a core, which drops its bindings, so a caller
+ * gets 480 at once instead of a request sent into a dead process.  The
+ * link stays EDGE_STOP_LINGER_MS longer when notices went out; a core's
+ * message for a connection meanwhile goes back to it (430).
+ */
 static void
 edge_stop(void *arg)
 {
 	struct edge_proc *p = arg;
 	struct edge *e = &p->edge;
+	uint64_t told = e->st.conn_closed_sent;
 
 	if (p->stopping)
 		return;
 	p->stopping = 1;
-	link_free(e->link);
-	e->link = NULL;
 	edge_conns_stop(e);
+	edge_conns_close_all(e, "edge stopping");
 	for (size_t i = 0; i < sizeof(e->tp) / sizeof(*e->tp); i++) {
 		if (e->tp[i])
 			e->tp[i]->free(e->tp[i]);
 		e->tp[i] = NULL;
 	}
-	sig_set_close(&p->sigs);
+	if (e->st.conn_closed_sent == told ||
+	    uv_timer_init(e->loop, &p->linger) != 0) {
+		edge_stop_finish(p);
+		return;
+	}
+	p->linger.data = p;
+	uv_timer_start(&p->linger, edge_on_linger, EDGE_STOP_LINGER_MS, 0);
 }
 
 static void
@@ -106,6 +147,47 @@ edge_transports_start(struct edge *e)
 	return rc;
 }
 
+/* Whether host (a listen address) can only be reached from this
+ * machine: 127.0.0.0/8, ::1 or "localhost". */
+static int
+edge_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 &&
+	       IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/*
+ * Open mode ([registrar] auth = no) lets anyone register any address
+ * and send as any local user: fine for a demo on loopback, a takeover
+ * anywhere else, so say so loudly at start.
+ */
+static void
+edge_open_mode_warn(const struct cfg *cfg, const struct cfg_edge *me)
+{
+	char host[CFG_ADDR_LEN];
+	int port;
+
+	if (cfg->auth)
+		return;
+	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+		if (cfg_edge_listen(me, t, host, sizeof(host), &port) != 0 ||
+		    edge_host_is_loopback(host))
+			continue;
+		log_warn(LOG_SYS_MAIN, "edge %d listens on %s (%s) in open "
+			 "mode: anyone who reaches it may register any address "
+			 "of a local domain; set [registrar] auth = yes",
+			 me->id, me->listen[t], env_transport_key(t));
+		return;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -132,11 +214,16 @@ main(int argc, char **argv)
 		return 0;
 	}
 	edge_sip_init();
+	edge_open_mode_warn(&cfg, me);
 
 	if (uv_loop_init(&loop) != 0)
 		return 1;
 	if (edge_init(e, &loop, &cfg, me) != 0)
 		goto done;
+	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: incarnation %08" PRIx32
+		   " (connection ids " ENV_CONN_FMT "..)", a.id,
+		   e->conns.incarnation,
+		   ENV_CONN_ARGS(ENV_CONN_ID(e->conns.incarnation, 1)));
 	snprintf(who, sizeof(who), "edge %d", a.id);
 	rc = sig_set_start(&proc.sigs, &loop, who, edge_stop, edge_on_stats,
 			   &proc);

@@ -567,8 +567,9 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 						SSL_get_verify_result(s->ssl)));
 				if (edge_ratelimit_allow(&st->edge->rl,
 							 uv_now(st->edge->loop)))
-					log_notice(LOG_SYS_NET, "TLS connection %u "
-						   "to %s: %s", s->c.id,
+					log_notice(LOG_SYS_NET, "TLS connection "
+						   ENV_CONN_FMT " to %s: %s",
+						   ENV_CONN_ARGS(s->c.id),
 						   env_sa_str(&s->c.peer, why,
 							      sizeof(why)), err);
 			} else {
@@ -704,8 +705,8 @@ edge_stream_on_conn(uv_stream_t *server, int status)
 	}
 	e->st.conns_opened++;
 	uv_tcp_nodelay(&s->h, 1);
-	log_debug(LOG_SYS_NET, "%s connection %u from %s",
-		  env_transport_name(st->tp.transport), s->c.id,
+	log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " from %s",
+		  env_transport_name(st->tp.transport), ENV_CONN_ARGS(s->c.id),
 		  env_sa_str(&s->c.peer, peer, sizeof(peer)));
 	if (s->ssl == NULL)
 		edge_sconn_ready(s);
@@ -805,7 +806,7 @@ edge_stream_reuse(struct edge *e, int transport, const union env_sa *dst,
 /* conn_id 0: reuse a connection to dst or open one; the message waits
  * in it until it is ready. */
 static int
-edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 		 const char *buf, size_t len)
 {
 	struct edge_stream *st = (struct edge_stream *)tp;
@@ -853,8 +854,8 @@ edge_stream_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
 		return rc;
 	}
 	e->st.conns_opened++;
-	log_debug(LOG_SYS_NET, "%s connection %u to %s%s%s opening",
-		  env_transport_name(tp->transport), s->c.id,
+	log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " to %s%s%s opening",
+		  env_transport_name(tp->transport), ENV_CONN_ARGS(s->c.id),
 		  env_sa_str(dst, to, sizeof(to)), secure ? " for " : "",
 		  secure ? name : "");
 	return edge_sconn_send(&s->c, buf, len);

@@ -73,7 +73,7 @@ edge_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 }
 
 static int
-edge_udp_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+edge_udp_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 	      const char *buf, size_t len)
 {
 	struct edge_udp *u = (struct edge_udp *)tp;

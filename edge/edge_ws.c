@@ -6,14 +6,15 @@
  * One lws context holds a vhost per WebSocket transport of the table
  * in lib/env.h: WS and WSS (OpenSSL, me->tls_cert/tls_key), each on
  * its me->listen address; the first edge_ws_new() makes the context,
- * the last tp->free destroys it.  Each listener speaks
- * HTTP/1.1 too: it serves the files under me->http_root and answers
- * 404 to anything else; an Upgrade with subprotocol "sip" becomes a
- * SIP connection.  Every accepted socket is entered in the edge's
- * connection table at once (so max_conns_per_ip and the 10 s
- * handshake deadline cover TLS handshakes and slow upgrades), becomes
- * OPEN when the WebSocket is established, and leaves the table when
- * lws closes it.
+ * the last tp->free destroys it.  Each listener speaks HTTP/1.1 too:
+ * it serves the files under me->http_root, KwikyKonf guest credentials
+ * on GET /kk/guest (edge_guest.c; a callback mount, answered in one go
+ * with Cache-Control: no-store) and 404 to anything else; an Upgrade
+ * with subprotocol "sip" becomes a SIP connection.  Every accepted
+ * socket is entered in the edge's connection table at once (so
+ * max_conns_per_ip and the 10 s handshake deadline cover TLS
+ * handshakes, slow upgrades and HTTP requests), becomes OPEN when the
+ * WebSocket is established, and leaves the table when lws closes it.
  *
  * One text (or binary) message carries one SIP message.  Frames of a
  * message are gathered up to max_msg; larger closes with 1009.  A
@@ -51,6 +52,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct edge_ws;
 
@@ -67,7 +69,9 @@ struct edge_ws {
 	struct edge_ws_vh v[ENV_TP_END];	/* by transport: WS, WSS */
 	int refs;		/* vhosts whose tp->free has not run */
 	struct lws_protocols protocols[2];
-	struct lws_http_mount mount;
+	struct lws_http_mount mount;	/* http_root */
+	struct lws_http_mount guest_mount;	/* EDGE_GUEST_PATH */
+	struct edge_guest guest;
 	lws_retry_bo_t retry;
 	char root[PATH_MAX];
 	void *loops[1];
@@ -402,6 +406,73 @@ edge_ws_writeable(struct lws *wsi, struct edge_wsconn *wc)
 	return 0;
 }
 
+/* A plain status with lws's own little page, then the next request. */
+static int
+edge_ws_http_status(struct lws *wsi, unsigned int code)
+{
+	if (lws_return_http_status(wsi, code, NULL))
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/*
+ * An HTTP request that is not for a static file: GET EDGE_GUEST_PATH
+ * (the callback mount) gets guest credentials, another method there
+ * 405 and the connection closed (a body we do not read), anything
+ * else 404.  The answer is a few hundred bytes written at once, as
+ * lws_return_http_status() does: lws keeps whatever the socket does
+ * not take and sends it first.
+ */
+static int
+edge_ws_http(struct edge_ws *w, struct lws *wsi, struct edge_wsconn *wc)
+{
+	struct edge *e = w->edge;
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start;
+	unsigned char *end = buf + sizeof(buf);
+	char *uri, arg[64], body[256], retry[24];
+	const char *room;
+	int64_t retry_ms;
+	int meth, ulen, code, n;
+
+	meth = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+	if (meth < 0 || wc == NULL || (size_t)ulen != strlen(EDGE_GUEST_PATH) ||
+	    memcmp(uri, EDGE_GUEST_PATH, (size_t)ulen) != 0)
+		return edge_ws_http_status(wsi, HTTP_STATUS_NOT_FOUND);
+	if (meth != LWSHUMETH_GET) {
+		e->st.guest_bad++;
+		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
+		return -1;
+	}
+	room = lws_get_urlarg_by_name(wsi, "room=", arg, sizeof(arg));
+	code = edge_guest_answer(&w->guest, &wc->c.peer, room, (int64_t)time(NULL),
+				 uv_now(e->loop), body, sizeof(body), &retry_ms);
+	if (code < 0)
+		return -1;
+	if (code == 200)
+		e->st.guest_minted++;
+	else if (code == 429)
+		e->st.guest_limited++;
+	else if (code == 400)
+		e->st.guest_bad++;
+	n = (int)strlen(body);
+	if (lws_add_http_common_headers(wsi, (unsigned)code, "application/json",
+					(lws_filepos_t)n, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end))
+		return -1;
+	if (retry_ms > 0) {
+		snprintf(retry, sizeof(retry), "%lld", (long long)(retry_ms + 999) / 1000);
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+						(const unsigned char *)retry,
+						(int)strlen(retry), &p, end))
+			return -1;
+	}
+	if (lws_finalize_write_http_header(wsi, start, &p, end) ||
+	    lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static int
 edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	   void *in, size_t len)
@@ -428,8 +499,9 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 					      "subprotocol is not sip");
 		edge_conn_open(&v->w->edge->conns, &wc->c,
 			       uv_now(v->w->edge->loop));
-		log_debug(LOG_SYS_NET, "%s connection %u established",
-			  env_transport_name(wc->c.transport), wc->c.id);
+		log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " established",
+			  env_transport_name(wc->c.transport),
+			  ENV_CONN_ARGS(wc->c.id));
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		if (wc == NULL)
@@ -459,10 +531,7 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		edge_wsconn_gone(wsi, "closed");
 		return 0;
 	case LWS_CALLBACK_HTTP:
-		/* Not under the static mount (or none): a plain 404. */
-		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		return v ? edge_ws_http(v->w, wsi, wc) : -1;
 	default:
 		break;
 	}
@@ -472,7 +541,7 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* ---- the transport ---- */
 
 static int
-edge_ws_tp_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+edge_ws_tp_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 		const char *buf, size_t len)
 {
 	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;
@@ -498,6 +567,7 @@ edge_ws_tp_free(struct edge_tp *tp)
 	 * are closed. */
 	lws_context_destroy(w->ctx);
 	w->ctx = NULL;
+	edge_guest_fini(&w->guest);
 }
 
 static void
@@ -527,7 +597,7 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	info.iface = host;
 	info.port = port;
 	info.protocols = w->protocols;
-	info.mounts = w->root[0] ? &w->mount : NULL;
+	info.mounts = &w->guest_mount;
 	info.user = v;
 	info.keepalive_timeout = 10;
 	info.timeout_secs = 10;
@@ -572,9 +642,13 @@ edge_ws_start(struct edge_ws *w, struct edge *e)
 	const struct cfg_edge *me = e->me;
 	struct lws_context_creation_info info;
 	struct stat sb;
+	int rc;
 
 	memset(w, 0, sizeof(*w));
 	w->edge = e;
+	rc = edge_guest_init(&w->guest, e->cfg, me->guest_ttl_s);
+	if (rc < 0)
+		return rc;
 	w->protocols[0].name = "sip";
 	w->protocols[0].callback = edge_ws_cb;
 	w->protocols[0].rx_buffer_size = 16384;
@@ -591,6 +665,11 @@ edge_ws_start(struct edge_ws *w, struct edge *e)
 			log_info(LOG_SYS_NET, "http_root %s: not a folder, HTTP "
 				 "answers 404", me->http_root);
 	}
+	w->guest_mount.mountpoint = EDGE_GUEST_PATH;
+	w->guest_mount.mountpoint_len = (unsigned char)strlen(EDGE_GUEST_PATH);
+	w->guest_mount.origin = "sip";	/* the protocol whose callback answers */
+	w->guest_mount.origin_protocol = LWSMPRO_CALLBACK;
+	w->guest_mount.mount_next = w->root[0] ? &w->mount : NULL;
 	if (me->ws_ping_s > 0) {
 		w->retry.secs_since_valid_ping = (uint16_t)me->ws_ping_s;
 		w->retry.secs_since_valid_hangup = (uint16_t)(me->ws_ping_s * 2 + 5);
@@ -615,6 +694,7 @@ edge_ws_start(struct edge_ws *w, struct edge *e)
 	if (w->ctx == NULL) {
 		log_err(LOG_SYS_NET, "libwebsockets context failed (is "
 			"libwebsockets-evlib-uv installed?)");
+		edge_guest_fini(&w->guest);
 		return -ENOMEM;
 	}
 	return 0;
@@ -641,6 +721,7 @@ edge_ws_new(struct edge_tp **out, struct edge *e, int transport)
 		if (w->refs == 0) {
 			lws_context_destroy(w->ctx);
 			w->ctx = NULL;
+			edge_guest_fini(&w->guest);
 		}
 		return rc;
 	}

@@ -71,6 +71,14 @@ static const struct cfg_key cfg_global_keys[] = {
 	/* At most 16: a fork keeps a CANCEL slot per branch (core). */
 	I("registrar", "max_contacts", max_contacts, "10", 1, 16),
 	S("registrar", "domains", domains_raw, ""),
+	B("registrar", "auth", auth, "no"),
+	I("registrar", "nonce_lifetime_s", nonce_lifetime_s, "300", 1, 86400),
+	B("registrar", "guests", guests, "yes"),
+	S("registrar", "auth_algorithms", auth_algorithms, "SHA-256 MD5"),
+	I("registrar", "auth_cache_max", auth_cache_max, "10000", 0, 10000000),
+	I("registrar", "auth_cache_ttl_s", auth_cache_ttl_s, "60", 0, 86400),
+	I("registrar", "auth_nonces_max", auth_nonces_max, "100000", 16,
+	  100000000),
 	I("proxy", "t1_ms", t1_ms, "500", 10, 10000),
 	I("proxy", "t2_ms", t2_ms, "4000", 10, 60000),
 	I("proxy", "t4_ms", t4_ms, "5000", 10, 60000),
@@ -114,6 +122,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("idle_timeout_s", idle_timeout_s, "3600", 5, 604800),
 	EI("max_conns_per_ip", max_conns_per_ip, "1000", 0, 1000000),
 	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
+	EI("guest_ttl_s", guest_ttl_s, "43200", 60, 604800),
 };
 
 static const struct cfg_key cfg_core_keys[] = {

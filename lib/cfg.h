@@ -49,6 +49,7 @@ struct cfg_edge {
 	int idle_timeout_s;	/* close a silent stream/WS connection */
 	int max_conns_per_ip;	/* inbound connections per source IP */
 	int ws_ping_s;		/* WebSocket ping after this much silence */
+	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
 };
 
 struct cfg_core {
@@ -95,6 +96,14 @@ struct cfg {
 	char domains_raw[1024];
 	int n_domains;			/* 0: every domain is local */
 	char domains[CFG_MAX_DOMAINS][128];
+	int auth;			/* digest authentication (core_auth.c);
+					   0: open mode, for loopback demos */
+	int nonce_lifetime_s;		/* a nonce older than this is stale */
+	int guests;			/* accept KwikyKonf guest credentials */
+	char auth_algorithms[64];	/* challenge order: "SHA-256 MD5" */
+	int auth_cache_max;		/* accounts cached per core */
+	int auth_cache_ttl_s;		/* how long a cached account is used */
+	int auth_nonces_max;		/* live nonces whose nc each core tracks */
 
 	/* [proxy] */
 	int t1_ms, t2_ms, t4_ms;

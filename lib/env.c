@@ -102,12 +102,13 @@ env_encode(const struct env *e, char *buf, size_t cap)
 	buf[4] = (char)e->transport;
 	buf[5] = (char)e->flags;
 	put16(buf + 6, e->edge_id);
-	put32(buf + 8, e->conn_id);
-	if (sa_put(buf + 12, &e->src) || sa_put(buf + 32, &e->local))
+	put32(buf + 8, ENV_CONN_INC(e->conn_id));
+	put32(buf + 12, ENV_CONN_SERIAL(e->conn_id));
+	if (sa_put(buf + 16, &e->src) || sa_put(buf + 36, &e->local))
 		return -EINVAL;
-	put16(buf + 52, e->core_id);
-	put16(buf + 54, 0);
-	put32(buf + 56, (uint32_t)e->len);
+	put16(buf + 56, e->core_id);
+	put16(buf + 58, 0);
+	put32(buf + 60, (uint32_t)e->len);
 	if (e->len)
 		memcpy(buf + ENV_HDR_LEN, e->msg, e->len);
 	return (int)(ENV_HDR_LEN + e->len);
@@ -129,16 +130,19 @@ env_decode(struct env *e, const char *buf, size_t len)
 	e->transport = (uint8_t)buf[4];
 	e->flags = (uint8_t)buf[5];
 	e->edge_id = get16(buf + 6);
-	e->conn_id = get32(buf + 8);
-	if (sa_get(buf + 12, &e->src) || sa_get(buf + 32, &e->local))
+	e->conn_id = ENV_CONN_ID(get32(buf + 8), get32(buf + 12));
+	if (sa_get(buf + 16, &e->src) || sa_get(buf + 36, &e->local))
 		return -EINVAL;
-	e->core_id = get16(buf + 52);
-	mlen = get32(buf + 56);
+	e->core_id = get16(buf + 56);
+	mlen = get32(buf + 60);
 	if (mlen != len - ENV_HDR_LEN)
 		return -EINVAL;
 	if (e->type != ENV_SIP && e->type != ENV_CONN_CLOSED)
 		return -EINVAL;
 	if (!env_transport_valid(e->transport))
+		return -EINVAL;
+	/* Serials count from 1: an incarnation alone names nothing. */
+	if (e->conn_id != 0 && ENV_CONN_SERIAL(e->conn_id) == 0)
 		return -EINVAL;
 	e->msg = buf + ENV_HDR_LEN;
 	e->len = mlen;

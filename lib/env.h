@@ -15,23 +15,47 @@
  *   4  transport enum env_transport
  *   5  flags     ENV_F_*
  *   6  edge id   u16
- *   8  conn id   u32 (0: connectionless)
- *  12  src       family u8, 0 u8, port u16, addr 16 bytes
- *  32  local     same layout
- *  52  core id   u16: the sender when a core sends, else 0
- *  54  0 u16     reserved
- *  56  length    u32 of the message that follows
+ *   8  conn id   u64 (0: connectionless): the edge process's
+ *                incarnation u32, then the connection's serial u32
+ *  16  src       family u8, 0 u8, port u16, addr 16 bytes
+ *  36  local     same layout
+ *  56  core id   u16: the sender when a core sends, else 0
+ *  58  0 u16     reserved
+ *  60  length    u32 of the message that follows
+ *
+ * Version 1 had a u32 conn id and no incarnation (60-byte header): an
+ * edge and a core of different versions refuse each other's envelopes
+ * (counted, never misread), so a cluster upgrades all its processes
+ * together.
  */
 #ifndef SM_ENV_H
 #define SM_ENV_H
 
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define ENV_VERSION 1
-#define ENV_HDR_LEN 60
+#define ENV_VERSION 2
+#define ENV_HDR_LEN 64
+
+/*
+ * A connection's identity, the same in envelopes, stored bindings and
+ * flow tokens: the incarnation of the edge process that holds it (a
+ * random u32, never 0, drawn at start: see edge_incarnation_new) in
+ * the high half, the connection's serial in that process (from 1) in
+ * the low half.  Serials start again at 1 when an edge restarts, the
+ * incarnation does not repeat, so an identity held by a dead process
+ * names no connection of a live one.  Identities with incarnation 0
+ * come from bindings stored before incarnations existed: no edge holds
+ * them.  Logged as ENV_CONN_FMT, "<incarnation hex>.<serial>".
+ */
+#define ENV_CONN_ID(inc, serial) ((uint64_t)(inc) << 32 | (uint32_t)(serial))
+#define ENV_CONN_INC(id) ((uint32_t)((uint64_t)(id) >> 32))
+#define ENV_CONN_SERIAL(id) ((uint32_t)(id))
+#define ENV_CONN_FMT "%08" PRIx32 ".%" PRIu32
+#define ENV_CONN_ARGS(id) ENV_CONN_INC(id), ENV_CONN_SERIAL(id)
 
 enum env_type {
 	ENV_SIP = 1,		/* a SIP message, in either direction */
@@ -98,7 +122,7 @@ struct env {
 	uint8_t flags;
 	uint16_t edge_id;
 	uint16_t core_id;
-	uint32_t conn_id;
+	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa src;	/* in: the sender; out: the destination */
 	union env_sa local;	/* in: where it arrived; out: unused */
 	const char *msg;	/* borrowed; not NUL-terminated */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -159,15 +160,12 @@ loc_lookup(struct loc *l, const char *aor, int64_t now,
 	return loc_shm_lookup(&l->shm, aor, now, out, max, known);
 }
 
-int
-loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
+/* Whether b may be stored: 0, -EINVAL or -E2BIG. */
+static int
+loc_check_binding(const struct loc_binding *b)
 {
-	struct loc_binding nb;
-	int rc;
+	int rc = loc_check_aor(b->aor);
 
-	if (!l || !b)
-		return -EINVAL;
-	rc = loc_check_aor(b->aor);
 	if (rc == 0 && !b->contact[0])
 		rc = -EINVAL;
 	if (rc == 0 && !(loc_fits(b->contact, LOC_URI_MAX) &&
@@ -176,12 +174,69 @@ loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
 			 loc_fits(b->user_agent, LOC_UA_MAX) &&
 			 loc_fits(b->path, LOC_PATH_MAX)))
 		rc = -E2BIG;
+	return rc;
+}
+
+int
+loc_save(struct loc *l, const struct loc_binding *b, int64_t now)
+{
+	struct loc_binding nb;
+	int rc;
+
+	if (!l || !b)
+		return -EINVAL;
+	rc = loc_check_binding(b);
 	if (rc < 0)
 		return rc;
 	nb = *b;
 	nb.version = loc_stamp(l);
 	nb.origin = l->shm.hdr->seg_id;
 	return loc_shm_save(&l->shm, &nb, now, loc_sink(l));
+}
+
+int
+loc_lookup_seq(struct loc *l, const char *aor, int64_t now,
+	       struct loc_binding *out, int max, int *known, uint32_t *seq)
+{
+	int rc = loc_check_aor(aor);
+
+	if (known)
+		*known = 0;
+	if (!l || !seq || max < 0 || (max > 0 && !out))
+		return -EINVAL;
+	if (rc < 0)
+		return rc;
+	return loc_shm_lookup_seq(&l->shm, aor, now, out, max, known, seq);
+}
+
+int
+loc_update(struct loc *l, const char *aor, uint32_t seq,
+	   struct loc_change *ch, int n, int64_t now)
+{
+	int rc = loc_check_aor(aor);
+
+	if (!l || n < 0 || (n > 0 && !ch))
+		return -EINVAL;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (ch[i].op == LOC_CHANGE_REMOVE_ALL)
+			continue;
+		if (strcasecmp(ch[i].b.aor, aor) != 0)
+			rc = -EINVAL;
+		else if (ch[i].op == LOC_CHANGE_SAVE)
+			rc = loc_check_binding(&ch[i].b);
+		else if (ch[i].op != LOC_CHANGE_REMOVE ||
+			 !loc_fits(ch[i].b.contact, LOC_URI_MAX))
+			rc = -EINVAL;
+	}
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		ch[i].b.version = loc_stamp(l);
+		ch[i].b.origin = l->shm.hdr->seg_id;
+	}
+	if (n == 0)
+		loc_stamp(l);
+	return loc_shm_apply(&l->shm, aor, seq, ch, n, now, loc_sink(l));
 }
 
 int
@@ -211,7 +266,7 @@ loc_remove_aor(struct loc *l, const char *aor, int64_t now)
 }
 
 int
-loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
+loc_remove_conn(struct loc *l, uint16_t edge_id, uint64_t conn_id,
 		int64_t now)
 {
 	if (!l)

@@ -50,7 +50,8 @@ struct loc_binding {
 	uint8_t transport;	/* enum env_transport */
 	uint8_t flags;		/* LOC_F_* */
 	uint16_t edge_id;	/* edge that holds the flow */
-	uint32_t conn_id;	/* its connection, 0 for UDP */
+	uint64_t conn_id;	/* its connection (ENV_CONN_ID: incarnation
+				   and serial), 0 for UDP */
 	union env_sa received;	/* source address of the REGISTER */
 	char instance[LOC_INSTANCE_MAX];
 	uint32_t reg_id;
@@ -135,6 +136,32 @@ int loc_lookup(struct loc *l, const char *aor, int64_t now,
  */
 int loc_save(struct loc *l, const struct loc_binding *b, int64_t now);
 
+/*
+ * A registrar's read-decide-write of one AOR, atomic on the host (two
+ * REGISTERs of one AOR through two cores cannot both pass a CSeq or
+ * max_contacts check): loc_lookup_seq reads the AOR and a sequence
+ * number; loc_update applies every change at once if nothing wrote the
+ * AOR's bucket since, else returns -EAGAIN and the caller reads and
+ * decides again.  Either every change happens or none (-ENOSPC).
+ * Versions and origin of saved bindings are stamped as loc_save does.
+ */
+enum loc_change_op {
+	LOC_CHANGE_SAVE = 1,		/* b saved (replacing what it matches) */
+	LOC_CHANGE_REMOVE,		/* the binding of b.contact removed */
+	LOC_CHANGE_REMOVE_ALL,		/* every binding of the AOR removed */
+};
+
+struct loc_change {
+	enum loc_change_op op;
+	struct loc_binding b;		/* b.aor is the AOR of loc_update */
+};
+
+int loc_lookup_seq(struct loc *l, const char *aor, int64_t now,
+		   struct loc_binding *out, int max, int *known,
+		   uint32_t *seq);
+int loc_update(struct loc *l, const char *aor, uint32_t seq,
+	       struct loc_change *ch, int n, int64_t now);
+
 /* Removes aor's binding with this contact URI.  0 or -ENOENT. */
 int loc_remove(struct loc *l, const char *aor, const char *contact,
 	       int64_t now);
@@ -146,7 +173,7 @@ int loc_remove_aor(struct loc *l, const char *aor, int64_t now);
  * Returns how many were removed (0 for conn_id 0: UDP has no flow).
  * Costs that connection's bindings (the shared store indexes bindings
  * by connection), not the size of the table. */
-int loc_remove_conn(struct loc *l, uint16_t edge_id, uint32_t conn_id,
+int loc_remove_conn(struct loc *l, uint16_t edge_id, uint64_t conn_id,
 		    int64_t now);
 
 /* Drops bindings that expired by now, from the shared store and Redis.

@@ -5,10 +5,15 @@
  * every host must agree on, and it takes hostile input: a value read
  * from Redis is checked field by field before it reaches the store.
  *
- * Format: 'L', codec version, then (V2) the binding's version and
+ * Format: 'L', codec version, then (V2, V3) the binding's version and
  * origin, the fixed fields in network order, then each string as a u16
- * length and its bytes.  V1 values (no version, no origin) still
- * decode, as version 0.  Cost: one pass over ~200-1200 bytes.
+ * length and its bytes.  V3 widens conn_id to the u64 of lib/env.h
+ * (edge incarnation, serial).  Older values still decode: V1 as version
+ * 0; V1 and V2 with their u32 conn id as a serial of incarnation 0,
+ * which no edge process holds, so a flow stored before incarnations
+ * existed fails at first use (430, the binding goes) instead of
+ * reaching whoever holds that serial now; their UDP bindings (conn id
+ * 0) stay as they were.  Cost: one pass over ~200-1200 bytes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +26,7 @@
 #define LOC_CODEC_V1     1
 #define LOC_CODEC_V2     2	/* V1 with version and origin after the
 				   header */
+#define LOC_CODEC_V3     3	/* V2 with a u64 conn_id */
 
 struct loc_wr {
 	char *p, *end;
@@ -65,7 +71,7 @@ int
 loc_binding_encode(const struct loc_binding *b, char *buf, size_t cap)
 {
 	struct loc_wr w = { buf, buf + cap };
-	uint8_t hdr[2] = { 'L', LOC_CODEC_V2 };
+	uint8_t hdr[2] = { 'L', LOC_CODEC_V3 };
 	uint8_t addr[16] = { 0 }, fam = 0;
 	uint16_t port = 0;
 
@@ -90,7 +96,8 @@ loc_binding_encode(const struct loc_binding *b, char *buf, size_t cap)
 	loc_put(&w, &b->transport, 1);
 	loc_put(&w, &b->flags, 1);
 	loc_put_u16(&w, b->edge_id);
-	loc_put_u32(&w, b->conn_id);
+	loc_put_u32(&w, ENV_CONN_INC(b->conn_id));
+	loc_put_u32(&w, ENV_CONN_SERIAL(b->conn_id));
 	loc_put_u32(&w, b->reg_id);
 	loc_put(&w, &fam, 1);
 	loc_put_u16(&w, port);
@@ -160,10 +167,9 @@ loc_binding_decode(struct loc_binding *b, const char *buf, size_t len)
 	uint32_t hi, fam, port;
 
 	memset(b, 0, sizeof(*b));
-	if (!h || h[0] != 'L' ||
-	    (h[1] != LOC_CODEC_V1 && h[1] != LOC_CODEC_V2))
+	if (!h || h[0] != 'L' || h[1] < LOC_CODEC_V1 || h[1] > LOC_CODEC_V3)
 		return -EPROTO;
-	if (h[1] == LOC_CODEC_V2) {
+	if (h[1] >= LOC_CODEC_V2) {
 		hi = loc_get_u(&r, 4);
 		b->version = (int64_t)((uint64_t)hi << 32 | loc_get_u(&r, 4));
 		hi = loc_get_u(&r, 4);
@@ -176,7 +182,10 @@ loc_binding_decode(struct loc_binding *b, const char *buf, size_t len)
 	b->transport = (uint8_t)loc_get_u(&r, 1);
 	b->flags = (uint8_t)loc_get_u(&r, 1);
 	b->edge_id = (uint16_t)loc_get_u(&r, 2);
-	b->conn_id = loc_get_u(&r, 4);
+	hi = h[1] >= LOC_CODEC_V3 ? loc_get_u(&r, 4) : 0;
+	b->conn_id = ENV_CONN_ID(hi, loc_get_u(&r, 4));
+	if (b->conn_id != 0 && ENV_CONN_SERIAL(b->conn_id) == 0)
+		r.bad = 1;
 	b->reg_id = loc_get_u(&r, 4);
 	fam = loc_get_u(&r, 1);
 	port = loc_get_u(&r, 2);

@@ -18,21 +18,35 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 4
+#define LOC_SHM_VERSION 6	/* 5: 64-bit conn_id (edge incarnations);
+				   6: slot owner, crash-safe writes */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
+/*
+ * A slot's life, so that a process killed at any instant leaves nothing
+ * torn in a chain and no slot lost for good: a slot joins a chain only
+ * once written whole, and is marked LOC_SLOT_TAKEN (by its owner's
+ * pid) before it leaves one or the free list.  The next holder of a
+ * dead process's lock drops from the chain whatever is not BINDING or
+ * KNOWN (loc_lock); a TAKEN slot whose owner died goes back to the free
+ * list (loc_shm_expire's slot sweep).
+ */
 enum loc_slot_kind {
-	LOC_SLOT_FREE = 0,
+	LOC_SLOT_FREE = 0,	/* in the free list */
 	LOC_SLOT_BINDING,	/* a contact of b.aor */
 	LOC_SLOT_KNOWN,		/* b.aor has no binding but is known until
 				   known_until; reuses the last binding's slot */
+	LOC_SLOT_TAKEN,		/* in no list: owned by process `owner` */
+	LOC_SLOT_WRITING,	/* in its chain, being rewritten in place by
+				   the bucket lock's holder */
 };
 
 /* One fixed-size slot; slots link by index, never by pointer. */
 struct loc_slot {
 	uint32_t next;		/* next slot in the bucket or free list */
 	uint32_t cnext;		/* next slot in the conn bucket's chain */
-	uint8_t kind;		/* enum loc_slot_kind */
+	uint8_t kind;		/* enum loc_slot_kind (atomic) */
+	int32_t owner;		/* LOC_SLOT_TAKEN: the pid holding it */
 	uint8_t conn_linked;	/* set (atomic, under the conn bucket lock)
 				   before the slot joins its conn chain,
 				   cleared after it leaves; b's edge_id and
@@ -73,6 +87,11 @@ struct loc_shm_hdr {
 	uint64_t slot_off;
 	uint64_t nbindings;	/* LOC_SLOT_BINDING slots (atomic) */
 	uint64_t lock_recoveries;	/* EOWNERDEAD seen (atomic) */
+	uint64_t lock_timeouts;	/* locks given up on (atomic): a holder
+				   stopped, not dead */
+	uint64_t slots_recovered;	/* TAKEN slots of dead processes
+					   freed (atomic) */
+	uint32_t slot_cursor;	/* next slot the slot sweep looks at */
 	uint64_t redis_run;	/* hash of the run_id of the Redis this
 				   store was last loaded from or pushed
 				   to (atomic); a new one means a Redis
@@ -133,6 +152,14 @@ int loc_binding_same_key(const struct loc_binding *a,
 			 const struct loc_binding *b);
 int loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 		   struct loc_binding *out, int max, int *known);
+/* loc_shm_lookup, and the AOR's bucket write sequence read with it
+ * (seq may be NULL), for loc_shm_apply. */
+int loc_shm_lookup_seq(struct loc_shm *s, const char *aor, int64_t now,
+		       struct loc_binding *out, int max, int *known,
+		       uint32_t *seq);
+int loc_shm_apply(struct loc_shm *s, const char *aor, uint32_t seq,
+		  const struct loc_change *ch, int n, int64_t now,
+		  const struct loc_sink *k);
 int loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 		 const struct loc_sink *k);
 int loc_shm_remove(struct loc_shm *s, const char *aor, const char *contact,
@@ -169,7 +196,7 @@ int loc_shm_remove_match(struct loc_shm *s, loc_match_fn match,
 
 /* loc_shm_conn.c: the index by (edge, connection). */
 struct loc_conn_bucket *loc_cbucket_of(struct loc_shm *s, uint16_t edge_id,
-				       uint32_t conn_id);
+				       uint64_t conn_id);
 /* Takes a conn bucket's robust lock, rebuilding its chain when a dead
  * owner left it.  Only while holding no other conn lock. */
 int loc_conn_lock(struct loc_shm *s, struct loc_conn_bucket *cb);
@@ -180,7 +207,7 @@ void loc_conn_link(struct loc_shm *s, uint32_t i);
  * called with its AOR bucket lock held. */
 void loc_conn_unlink(struct loc_shm *s, uint32_t i);
 /* Removes every binding of (edge_id, conn_id); see loc_remove_conn. */
-int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
+int loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint64_t conn_id,
 			int64_t now, const struct loc_sink *k);
 
 /* loc_sync.c: the pure decisions of the Redis fault handling. */
@@ -343,6 +370,13 @@ int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 /* Sends a write of the change being reported, no reply awaited; one
  * not sent spoils the change (loc_redis_publish marks its AOR). */
 void loc_redis_write(struct loc_redis *r, const char *fmt, ...);
+
+/* Scripts every write to an AOR key goes through, so no host undoes
+ * what another did meanwhile (loc_recon.c): a binding written only
+ * over an older version of it, deleted only at the version this host
+ * holds; a key's expiry only ever moved later. */
+extern const char loc_lua_sync[];
+extern const char loc_lua_expire[];
 /* Ends a change of aor made at ms: PUBLISH on <prefix>:inval; when a
  * write of it or the PUBLISH fails, aor goes to the dirty set. */
 void loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms);

@@ -40,9 +40,11 @@
 #define LOC_PASS_WINDOW  128	/* a pass's commands in flight */
 
 /* Writes b to Redis unless Redis holds a newer version of its key; with
- * ARGV[2] "", deletes the key if it still holds version ARGV[3]. */
-static const char loc_lua_sync[] =
-	"local function v(s) if string.byte(s, 2) ~= 2 then return 0 end "
+ * ARGV[2] "", deletes the key if it still holds version ARGV[3].  The
+ * version is where loc_codec.c's V2 and V3 put it. */
+const char loc_lua_sync[] =
+	"local function v(s) local k = string.byte(s, 2) "
+	"if k ~= 2 and k ~= 3 then return 0 end "
 	"local h, l = struct.unpack('>I4I4', s, 3) "
 	"return h * 4294967296 + l end "
 	"local c = redis.call('HGET', KEYS[1], ARGV[1]) "
@@ -51,6 +53,13 @@ static const char loc_lua_sync[] =
 	"return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0 end "
 	"if c and v(c) >= v(ARGV[2]) then return 0 end "
 	"return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])";
+
+/* PEXPIREAT KEYS[1] ARGV[1] unless the key lives longer already: the
+ * latest expiry this host knows is not the latest of every host. */
+const char loc_lua_expire[] =
+	"local t = redis.call('PEXPIRETIME', KEYS[1]) "
+	"if t == -2 or (t >= 0 and t >= tonumber(ARGV[1])) then return 0 end "
+	"return redis.call('PEXPIREAT', KEYS[1], ARGV[1])";
 
 /*
  * Reconciles aor between the store and an HGETALL reply of it
@@ -117,7 +126,7 @@ loc_recon_merge(struct loc_redis *r, const char *aor,
 		if (out[i].expires > latest)
 			latest = out[i].expires;
 	if (m.npush)
-		loc_redis_write(r, "PEXPIREAT %s %lld", key,
+		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
 				(long long)(latest + r->shm->aor_ttl) * 1000);
 	/* Not confirmed, the pushes stay unsent writes as of their version */
 	latest = loc_now_ms();

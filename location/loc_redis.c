@@ -11,7 +11,10 @@
  *     plus, when the AOR has no binding left but is still known
  *     (404 vs 480): field "k" = the unix second it is known until.
  *     PEXPIREAT: the latest binding expiry + aor_ttl, or the "k" time,
- *     so Redis drops what no host swept.
+ *     so Redis drops what no host swept; only ever moved later, and a
+ *     binding is deleted only at the version the deleting host holds
+ *     (scripts in loc_recon.c), so a host's sweep or removal never
+ *     undoes another host's newer write.
  *   <prefix>:inval       channel; message "<segment id hex> <aor>"
  *     after every change of an AOR.
  *
@@ -153,7 +156,7 @@ loc_redis_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 
 /* The last command of a change of an AOR: its answer confirms the
  * whole change (replies come in order). */
-struct loc_change {
+struct loc_published {
 	int64_t ms;
 	char aor[LOC_AOR_MAX];
 };
@@ -161,7 +164,7 @@ struct loc_change {
 static void
 loc_redis_on_published(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct loc_change *c = priv;
+	struct loc_published *c = priv;
 	redisReply *rep = reply;
 
 	struct loc_redis *r = rconn_arg(ac);
@@ -186,7 +189,7 @@ loc_redis_write(struct loc_redis *r, const char *fmt, ...)
 void
 loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms)
 {
-	struct loc_change *c = malloc(sizeof(*c));
+	struct loc_published *c = malloc(sizeof(*c));
 	char key[LOC_KEY_MAX], msg[32 + LOC_AOR_MAX];
 
 	loc_redis_key(r, aor, key);
@@ -213,7 +216,11 @@ loc_redis_sink_del(void *arg, const struct loc_binding *b)
 
 	loc_redis_key(r, b->aor, key);
 	loc_binding_field(b, field, sizeof(field));
-	loc_redis_write(r, "HDEL %s %s", key, field);
+	/* Only the version this host holds: another host may have
+	 * refreshed the binding since (its invalidation not handled yet),
+	 * and its refresh must survive this host's sweep. */
+	loc_redis_write(r, "EVAL %s 1 %s %s %s %" PRId64, loc_lua_sync, key,
+			field, "", b->version);
 }
 
 static void
@@ -240,16 +247,18 @@ loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
 	char key[LOC_KEY_MAX];
 
 	loc_redis_key(r, aor, key);
+	/* Never DEL the key nor shorten its life: other hosts' bindings
+	 * may live in it; the scripted HDELs removed this host's own. */
 	if (expire_at) {
-		loc_redis_write(r, "PEXPIREAT %s %lld", key,
+		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
 				(long long)expire_at * 1000);
 	} else if (known_until) {
 		loc_redis_write(r, "HSET %s k %lld", key,
 				(long long)known_until);
-		loc_redis_write(r, "PEXPIREAT %s %lld", key,
+		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
 				(long long)known_until * 1000);
 	} else {
-		loc_redis_write(r, "DEL %s", key);
+		loc_redis_write(r, "HDEL %s k", key);
 	}
 	loc_redis_publish(r, aor, r->op_ms);
 }

@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -55,35 +56,77 @@
 				   a live creator's start-up load, unless
 				   [location] init_wait_ms says otherwise */
 #define LOC_ALIGN(x) (((x) + 63) & ~(size_t)63)
+#define LOC_LOCK_WAIT_MS 500	/* longest wait for a store lock */
+#define LOC_SWEEP_SLOTS 1024	/* slots loc_shm_expire checks per call */
 
-/* Takes a robust lock; repairs the chain when its owner died (bk: the
- * AOR bucket m guards, NULL for the free list). */
+static int loc_pid_gone(int32_t pid);
+
+/*
+ * After its holder died: drops from the chain m guards (bk's, or the
+ * free list when bk is NULL) every slot that is not whole there - one
+ * being written, taken, or of the wrong kind - and keeps walking, so
+ * no other binding is lost; a link out of range (never written so)
+ * cuts the chain.  Dropped slots become TAKEN by nobody: the slot sweep
+ * frees them.
+ */
+static void
+loc_lock_repair(struct loc_shm *s, struct loc_bucket *bk)
+{
+	uint32_t *link = bk ? &bk->head : &s->hdr->free_head, n = 0;
+
+	while (*link != LOC_NIL) {
+		struct loc_slot *sl;
+		uint8_t kind;
+
+		if (*link >= s->hdr->nslots || n++ > s->hdr->nslots) {
+			*link = LOC_NIL;
+			break;
+		}
+		sl = &s->slots[*link];
+		kind = __atomic_load_n(&sl->kind, __ATOMIC_ACQUIRE);
+		if (bk ? kind == LOC_SLOT_BINDING || kind == LOC_SLOT_KNOWN :
+			 kind == LOC_SLOT_FREE) {
+			link = &sl->next;
+			continue;
+		}
+		/* A live owner (a sweeper freeing it) keeps it. */
+		if (kind != LOC_SLOT_TAKEN || loc_pid_gone(sl->owner))
+			sl->owner = 0;
+		__atomic_store_n(&sl->kind, LOC_SLOT_TAKEN, __ATOMIC_RELEASE);
+		*link = sl->next;
+	}
+}
+
+/*
+ * Takes a robust lock; repairs the chain when its owner died (bk: the
+ * AOR bucket m guards, NULL for the free list).  A holder that is
+ * stopped, not dead, is waited for LOC_LOCK_WAIT_MS only: the caller
+ * gets -ETIMEDOUT (a SIP error for this one request) instead of every
+ * core freezing behind it.
+ */
 int
 loc_lock(struct loc_shm *s, pthread_mutex_t *m, struct loc_bucket *bk)
 {
-	int rc = pthread_mutex_lock(m);
+	struct timespec until;
+	int rc = pthread_mutex_trylock(m);
 
+	if (rc == EBUSY) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += LOC_LOCK_WAIT_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		rc = pthread_mutex_timedlock(m, &until);
+	}
+	if (rc == ETIMEDOUT) {
+		if (__atomic_fetch_add(&s->hdr->lock_timeouts, 1,
+				       __ATOMIC_RELAXED) % 1000 == 0)
+			log_warn(LOG_SYS_LOC, "a store lock held over %d ms "
+				 "(a stopped process?): request refused",
+				 LOC_LOCK_WAIT_MS);
+		return -ETIMEDOUT;
+	}
 	if (rc == EOWNERDEAD) {
-		uint32_t *link = bk ? &bk->head : &s->hdr->free_head;
-		uint32_t n = 0;
-
-		/* The dead process may have left the chain half-changed:
-		 * cut it at the first link that is out of range or to a
-		 * slot of the wrong kind (the slots past it leak until the
-		 * segment is recreated). */
-		while (*link != LOC_NIL) {
-			struct loc_slot *sl;
-
-			if (*link >= s->hdr->nslots || n++ > s->hdr->nslots)
-				break;
-			sl = &s->slots[*link];
-			if (bk ? sl->kind != LOC_SLOT_BINDING &&
-				 sl->kind != LOC_SLOT_KNOWN :
-				 sl->kind != LOC_SLOT_FREE)
-				break;
-			link = &sl->next;
-		}
-		*link = LOC_NIL;
+		loc_lock_repair(s, bk);
 		__atomic_fetch_add(&s->hdr->lock_recoveries, 1,
 				   __ATOMIC_RELAXED);
 		log_warn(LOG_SYS_LOC, "recovered a lock left by a dead process");
@@ -106,7 +149,16 @@ loc_bucket_of(struct loc_shm *s, const char *aor)
 	return &s->buckets[h & (s->hdr->nbuckets - 1)];
 }
 
-/* Pops a free slot, or LOC_NIL.  Called with a bucket lock held. */
+/* Marks slot i TAKEN by this process, before it leaves a chain. */
+static void
+loc_slot_take(struct loc_shm *s, uint32_t i)
+{
+	s->slots[i].owner = (int32_t)getpid();
+	__atomic_store_n(&s->slots[i].kind, LOC_SLOT_TAKEN, __ATOMIC_RELEASE);
+}
+
+/* Pops a free slot, TAKEN by this process, or LOC_NIL.  Called with a
+ * bucket lock held. */
 static uint32_t
 loc_slot_alloc(struct loc_shm *s)
 {
@@ -115,25 +167,119 @@ loc_slot_alloc(struct loc_shm *s)
 	if (loc_lock(s, &s->hdr->free_lock, NULL) < 0)
 		return LOC_NIL;
 	i = s->hdr->free_head;
-	if (i != LOC_NIL)
+	if (i != LOC_NIL) {
+		loc_slot_take(s, i);
 		s->hdr->free_head = s->slots[i].next;
+	}
 	loc_unlock(&s->hdr->free_lock);
 	return i;
 }
 
+/* Returns a slot in no chain to the free list. */
 static void
 loc_slot_free(struct loc_shm *s, uint32_t i)
 {
 	struct loc_slot *sl = &s->slots[i];
 
+	if (__atomic_load_n(&sl->kind, __ATOMIC_ACQUIRE) != LOC_SLOT_TAKEN)
+		loc_slot_take(s, i);
 	loc_conn_unlink(s, i);
-	sl->kind = LOC_SLOT_FREE;
 	sl->b.aor[0] = '\0';
 	if (loc_lock(s, &s->hdr->free_lock, NULL) < 0)
-		return;		/* leaks the slot; the lock is gone anyway */
+		return;		/* TAKEN by a live process: a leak */
 	sl->next = s->hdr->free_head;
 	s->hdr->free_head = i;
+	__atomic_store_n(&sl->kind, LOC_SLOT_FREE, __ATOMIC_RELEASE);
 	loc_unlock(&s->hdr->free_lock);
+}
+
+/* Whether process pid is gone (0: nobody, gone). */
+static int
+loc_pid_gone(int32_t pid)
+{
+	return pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/* Whether slot i is in bk's chain (bk locked). */
+static int
+loc_chain_has_locked(struct loc_shm *s, struct loc_bucket *bk, uint32_t i)
+{
+	uint32_t n = 0;
+
+	for (uint32_t j = bk->head; j != LOC_NIL && n++ <= s->hdr->nslots;
+	     j = s->slots[j].next)
+		if (j == i)
+			return 1;
+	return 0;
+}
+
+/* A BINDING or KNOWN slot must be in its AOR's chain: one that is not
+ * was being linked or unlinked by a process that died holding the
+ * bucket lock.  Checked under that lock, so never a live writer's. */
+static int
+loc_slot_sweep_lost(struct loc_shm *s, uint32_t i)
+{
+	struct loc_slot *sl = &s->slots[i];
+	struct loc_bucket *bk;
+	char aor[LOC_AOR_MAX];
+	int lost = 0;
+
+	memcpy(aor, sl->b.aor, sizeof(aor));
+	aor[sizeof(aor) - 1] = '\0';
+	bk = loc_bucket_of(s, aor);
+	if (loc_lock(s, &bk->lock, bk) < 0)
+		return 0;
+	if ((sl->kind == LOC_SLOT_BINDING || sl->kind == LOC_SLOT_KNOWN) &&
+	    loc_bucket_of(s, sl->b.aor) == bk &&
+	    !loc_chain_has_locked(s, bk, i)) {
+		loc_slot_take(s, i);
+		loc_slot_free(s, i);
+		lost = 1;
+	}
+	loc_unlock(&bk->lock);
+	return lost;
+}
+
+/*
+ * Among the next `count` slots, frees those a dead process left: TAKEN
+ * by a process that is gone (a compare-and-swap of the owner makes one
+ * sweeper, of all processes, free each), and BINDING or KNOWN ones in
+ * no chain.  Returns how many.
+ */
+static int
+loc_slot_sweep(struct loc_shm *s, uint32_t count)
+{
+	uint32_t ns = s->hdr->nslots, start;
+	int n = 0;
+
+	start = __atomic_fetch_add(&s->hdr->slot_cursor, count,
+				   __ATOMIC_RELAXED);
+	for (uint32_t j = 0; j < count && j < ns; j++) {
+		uint32_t i = (start + j) % ns;
+		struct loc_slot *sl = &s->slots[i];
+		uint8_t kind = __atomic_load_n(&sl->kind, __ATOMIC_ACQUIRE);
+		int32_t owner;
+
+		if (kind == LOC_SLOT_BINDING || kind == LOC_SLOT_KNOWN) {
+			n += loc_slot_sweep_lost(s, i);
+			continue;
+		}
+		if (kind != LOC_SLOT_TAKEN)
+			continue;
+		owner = __atomic_load_n(&sl->owner, __ATOMIC_ACQUIRE);
+		if (!loc_pid_gone(owner) ||
+		    !__atomic_compare_exchange_n(&sl->owner, &owner,
+						 (int32_t)getpid(), 0,
+						 __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			continue;
+		loc_slot_free(s, i);
+		n++;
+	}
+	if (n)
+		__atomic_fetch_add(&s->hdr->slots_recovered, (uint64_t)n,
+				   __ATOMIC_RELAXED);
+	return n;
 }
 
 static void
@@ -527,10 +673,10 @@ loc_aor_finish_locked(struct loc_shm *s, struct loc_bucket *bk,
 		loc_conn_unlink(s, spare);
 		memset(&sl->b, 0, sizeof(sl->b));
 		strcpy(sl->b.aor, aor);
-		sl->kind = LOC_SLOT_KNOWN;
 		sl->known_until = known_until;
+		__atomic_store_n(&sl->kind, LOC_SLOT_KNOWN, __ATOMIC_RELEASE);
 		sl->next = bk->head;
-		bk->head = spare;
+		__atomic_store_n(&bk->head, spare, __ATOMIC_RELEASE);
 	} else {
 		if (spare != LOC_NIL)
 			loc_slot_free(s, spare);
@@ -583,6 +729,7 @@ loc_aor_remove_locked(struct loc_shm *s, struct loc_bucket *bk,
 			link = &sl->next;
 			continue;
 		}
+		loc_slot_take(s, i);
 		*link = sl->next;
 		loc_conn_unlink(s, i);
 		if (k)
@@ -639,12 +786,21 @@ int
 loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 	       struct loc_binding *out, int max, int *known)
 {
+	return loc_shm_lookup_seq(s, aor, now, out, max, known, NULL);
+}
+
+int
+loc_shm_lookup_seq(struct loc_shm *s, const char *aor, int64_t now,
+		   struct loc_binding *out, int max, int *known, uint32_t *seq)
+{
 	struct loc_bucket *bk = loc_bucket_of(s, aor);
 	int n = 0, kn = 0, rc;
 
 	rc = loc_lock(s, &bk->lock, bk);
 	if (rc < 0)
 		return rc;
+	if (seq)
+		*seq = bk->wseq;
 	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
 		struct loc_slot *sl = &s->slots[i];
 
@@ -654,6 +810,8 @@ loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 			kn |= sl->known_until > now;
 			continue;
 		}
+		if (sl->kind != LOC_SLOT_BINDING)
+			continue;	/* cannot be under the lock: belt */
 		kn |= sl->b.expires + s->aor_ttl > now;
 		if (sl->b.expires > now)
 			loc_top_insert(out, max, &n, &sl->b);
@@ -667,33 +825,132 @@ loc_shm_lookup(struct loc_shm *s, const char *aor, int64_t now,
 static void loc_shm_reclaim(struct loc_shm *s, int64_t now,
 			    const struct loc_sink *k);
 
+/* The slot b goes into in its locked bucket: the first binding b
+ * replaces, else the AOR's marker; LOC_NIL when it needs a free one. */
+static uint32_t
+loc_save_target_locked(struct loc_shm *s, struct loc_bucket *bk,
+		       const struct loc_binding *b)
+{
+	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+		struct loc_slot *sl = &s->slots[i];
+
+		if (sl->kind == LOC_SLOT_BINDING ? loc_binding_same(&sl->b, b) :
+		    !strcasecmp(sl->b.aor, b->aor))
+			return i;
+	}
+	return LOC_NIL;
+}
+
+/*
+ * Replaces target, in bk's locked chain, with b.  Copy-on-write: b is
+ * written whole into a fresh slot that takes target's place in one
+ * store, so a process killed at any instant leaves the old binding or
+ * the new one, never a torn one and never neither.  With no free slot
+ * the copy is made in place, the slot WRITING meanwhile (a crash then
+ * loses only this binding, never serves it torn).
+ */
+static void
+loc_save_over_locked(struct loc_shm *s, struct loc_bucket *bk,
+		     const struct loc_binding *b, uint32_t target)
+{
+	struct loc_slot *old = &s->slots[target], *sl;
+	uint32_t fresh = loc_slot_alloc(s), *link;
+
+	if (fresh == LOC_NIL) {
+		__atomic_store_n(&old->kind, LOC_SLOT_WRITING,
+				 __ATOMIC_RELEASE);
+		loc_conn_unlink(s, target);	/* b changes only out of the
+						   index */
+		old->b = *b;
+		__atomic_store_n(&old->kind, LOC_SLOT_BINDING,
+				 __ATOMIC_RELEASE);
+		loc_conn_link(s, target);
+		return;
+	}
+	sl = &s->slots[fresh];
+	sl->b = *b;
+	__atomic_store_n(&sl->kind, LOC_SLOT_BINDING, __ATOMIC_RELEASE);
+	loc_conn_link(s, fresh);
+	for (link = &bk->head; *link != target; link = &s->slots[*link].next)
+		;
+	sl->next = old->next;
+	__atomic_store_n(link, fresh, __ATOMIC_RELEASE);
+	loc_slot_free(s, target);
+}
+
+/* Writes b into target (from loc_save_target_locked, or a free slot)
+ * in its locked bucket; what b replaces goes. */
+static void
+loc_save_into_locked(struct loc_shm *s, struct loc_bucket *bk,
+		     const struct loc_binding *b, uint32_t target,
+		     const struct loc_sink *k)
+{
+	struct loc_slot *sl;
+	uint32_t *link;
+	int64_t latest;
+
+	/* Other stored bindings that are the same as b (one matched by
+	 * instance, another by contact) and a marker go: b replaces all. */
+	link = &bk->head;
+	while (*link != LOC_NIL) {
+		uint32_t i = *link;
+
+		sl = &s->slots[i];
+		if (i == target || strcasecmp(sl->b.aor, b->aor) ||
+		    (sl->kind == LOC_SLOT_BINDING && !loc_binding_same(&sl->b, b))) {
+			link = &sl->next;
+			continue;
+		}
+		if (sl->kind == LOC_SLOT_BINDING) {
+			if (k)
+				k->del(k->arg, &sl->b);
+			loc_count(s, -1);
+		}
+		loc_slot_take(s, i);
+		*link = sl->next;
+		loc_slot_free(s, i);
+	}
+
+	sl = &s->slots[target];
+	if (sl->kind == LOC_SLOT_TAKEN) {
+		/* A new slot joins the chain only once written whole. */
+		sl->b = *b;
+		__atomic_store_n(&sl->kind, LOC_SLOT_BINDING, __ATOMIC_RELEASE);
+		loc_conn_link(s, target);
+		sl->next = bk->head;
+		__atomic_store_n(&bk->head, target, __ATOMIC_RELEASE);
+		loc_count(s, 1);
+	} else {
+		if (sl->kind == LOC_SLOT_BINDING) {
+			if (k && !loc_binding_same_key(&sl->b, b))
+				k->del(k->arg, &sl->b);
+		} else {
+			loc_count(s, 1);	/* the AOR's marker */
+		}
+		loc_save_over_locked(s, bk, b, target);
+	}
+	bk->wseq++;
+	if (k) {
+		k->set(k->arg, b);
+		loc_aor_latest_locked(s, bk, b->aor, &latest);
+		k->aor_done(k->arg, b->aor, latest + s->aor_ttl, 0);
+	}
+}
+
 int
 loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 	     const struct loc_sink *k)
 {
 	struct loc_bucket *bk = loc_bucket_of(s, b->aor);
-	uint32_t target, *link;
-	int64_t latest;
+	uint32_t target;
 	int rc;
 
 	for (int attempt = 0;; attempt++) {
 		rc = loc_lock(s, &bk->lock, bk);
 		if (rc < 0)
 			return rc;
-		/* The first matching binding is overwritten in place, else
-		 * the AOR's marker is reused, else a free slot is taken;
-		 * nothing changes until the slot is secured. */
-		target = LOC_NIL;
-		for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
-			struct loc_slot *sl = &s->slots[i];
-
-			if (sl->kind == LOC_SLOT_BINDING ?
-			    loc_binding_same(&sl->b, b) :
-			    !strcasecmp(sl->b.aor, b->aor)) {
-				target = i;
-				break;
-			}
-		}
+		/* Nothing changes until the slot is secured. */
+		target = loc_save_target_locked(s, bk, b);
 		if (target == LOC_NIL)
 			target = loc_slot_alloc(s);
 		if (target != LOC_NIL)
@@ -703,47 +960,84 @@ loc_shm_save(struct loc_shm *s, const struct loc_binding *b, int64_t now,
 			return -ENOSPC;
 		loc_shm_reclaim(s, now, k);
 	}
+	loc_save_into_locked(s, bk, b, target, k);
+	loc_unlock(&bk->lock);
+	return 0;
+}
 
-	/* Other stored bindings that are the same as b (one matched by
-	 * instance, another by contact) and a marker go: b replaces all. */
-	link = &bk->head;
-	while (*link != LOC_NIL) {
-		uint32_t i = *link;
-		struct loc_slot *sl = &s->slots[i];
+/*
+ * Applies ch[0..n) to aor at once, under its bucket's lock, if no write
+ * touched the bucket since its wseq was seq; -EAGAIN otherwise.  The
+ * free slots the saves need are taken first, so either every change
+ * happens or none (-ENOSPC, after one reclaim).
+ */
+int
+loc_shm_apply(struct loc_shm *s, const char *aor, uint32_t seq,
+	      const struct loc_change *ch, int n, int64_t now,
+	      const struct loc_sink *k)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+	uint32_t pool = LOC_NIL, i;
+	int need, have, rc;
 
-		if (i == target || strcasecmp(sl->b.aor, b->aor) ||
-		    (sl->kind == LOC_SLOT_BINDING && !loc_binding_same(&sl->b, b))) {
-			link = &sl->next;
-			continue;
+	for (int attempt = 0;; attempt++) {
+		rc = loc_lock(s, &bk->lock, bk);
+		if (rc < 0)
+			return rc;
+		if (bk->wseq != seq) {
+			loc_unlock(&bk->lock);
+			return -EAGAIN;
 		}
-		*link = sl->next;
-		if (sl->kind == LOC_SLOT_BINDING) {
-			if (k)
-				k->del(k->arg, &sl->b);
-			loc_count(s, -1);
+		need = have = 0;
+		for (int j = 0; j < n; j++)
+			need += ch[j].op == LOC_CHANGE_SAVE &&
+				loc_save_target_locked(s, bk, &ch[j].b) == LOC_NIL;
+		while (have < need && (i = loc_slot_alloc(s)) != LOC_NIL) {
+			s->slots[i].next = pool;
+			pool = i;
+			have++;
 		}
+		if (have == need)
+			break;
+		while (pool != LOC_NIL) {
+			i = pool;
+			pool = s->slots[i].next;
+			loc_slot_free(s, i);
+		}
+		loc_unlock(&bk->lock);
+		if (attempt > 0)
+			return -ENOSPC;
+		loc_shm_reclaim(s, now, k);
+		/* the reclaim may have changed the bucket: then -EAGAIN */
+	}
+	for (int j = 0; j < n; j++) {
+		const struct loc_change *c = &ch[j];
+		uint32_t target;
+
+		switch (c->op) {
+		case LOC_CHANGE_SAVE:
+			target = loc_save_target_locked(s, bk, &c->b);
+			if (target == LOC_NIL) {
+				target = pool;
+				pool = s->slots[target].next;
+			}
+			loc_save_into_locked(s, bk, &c->b, target, k);
+			break;
+		case LOC_CHANGE_REMOVE:
+			loc_aor_remove_locked(s, bk, aor, loc_match_contact,
+					      c->b.contact, now, k);
+			break;
+		case LOC_CHANGE_REMOVE_ALL:
+			loc_aor_remove_locked(s, bk, aor, loc_match_all, NULL,
+					      now, k);
+			break;
+		}
+	}
+	/* Two saves of one key in a request need one slot, not two. */
+	while (pool != LOC_NIL) {
+		i = pool;
+		pool = s->slots[i].next;
 		loc_slot_free(s, i);
-	}
-
-	if (s->slots[target].kind == LOC_SLOT_BINDING) {
-		if (k && !loc_binding_same_key(&s->slots[target].b, b))
-			k->del(k->arg, &s->slots[target].b);
-	} else {
-		if (s->slots[target].kind == LOC_SLOT_FREE) {
-			s->slots[target].next = bk->head;
-			bk->head = target;
-		}
-		s->slots[target].kind = LOC_SLOT_BINDING;
-		loc_count(s, 1);
-	}
-	loc_conn_unlink(s, target);	/* b changes only out of the index */
-	s->slots[target].b = *b;
-	loc_conn_link(s, target);
-	bk->wseq++;
-	if (k) {
-		k->set(k->arg, b);
-		loc_aor_latest_locked(s, bk, b->aor, &latest);
-		k->aor_done(k->arg, b->aor, latest + s->aor_ttl, 0);
 	}
 	loc_unlock(&bk->lock);
 	return 0;
@@ -797,6 +1091,7 @@ loc_bucket_sweep_locked(struct loc_shm *s, struct loc_bucket *bk,
 
 		if (sl->kind == LOC_SLOT_KNOWN && drop_known &&
 		    sl->known_until <= now) {
+			loc_slot_take(s, i);
 			*link = sl->next;
 			loc_slot_free(s, i);
 		} else if (sl->kind == LOC_SLOT_BINDING &&
@@ -849,6 +1144,7 @@ loc_shm_expire(struct loc_shm *s, int64_t now, const struct loc_sink *k)
 					k);
 		loc_unlock(&bk->lock);
 	}
+	loc_slot_sweep(s, LOC_SWEEP_SLOTS);
 }
 
 /*
@@ -892,6 +1188,7 @@ loc_shm_reclaim(struct loc_shm *s, int64_t now, const struct loc_sink *k)
 	for (uint32_t *link = &bk->head; *link != LOC_NIL;
 	     link = &s->slots[*link].next) {
 		if (*link == best_i && s->slots[best_i].kind == LOC_SLOT_KNOWN) {
+			loc_slot_take(s, best_i);
 			*link = s->slots[best_i].next;
 			loc_slot_free(s, best_i);
 			break;
@@ -925,8 +1222,24 @@ loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 		rc = -EAGAIN;
 		goto out;
 	}
-	/* Unlink the AOR's slots into a private pool, topped up from the
-	 * free list; put them back if the pool cannot be filled. */
+	/* The AOR's own slots are reused; the rest comes from the free
+	 * list first, so a full store changes nothing. */
+	for (i = bk->head; i != LOC_NIL; i = s->slots[i].next)
+		have += !strcasecmp(s->slots[i].b.aor, aor);
+	while (have < need && (i = loc_slot_alloc(s)) != LOC_NIL) {
+		s->slots[i].next = pool;
+		pool = i;
+		have++;
+	}
+	if (have < need) {
+		while (pool != LOC_NIL) {
+			i = pool;
+			pool = s->slots[i].next;
+			loc_slot_free(s, i);
+		}
+		rc = -ENOSPC;
+		goto out;
+	}
 	link = &bk->head;
 	while (*link != LOC_NIL) {
 		i = *link;
@@ -935,44 +1248,37 @@ loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 			continue;
 		}
 		old += s->slots[i].kind == LOC_SLOT_BINDING;
+		loc_slot_take(s, i);
 		*link = s->slots[i].next;
 		s->slots[i].next = pool;
 		pool = i;
-		have++;
 	}
-	while (have < need && (i = loc_slot_alloc(s)) != LOC_NIL) {
-		s->slots[i].next = pool;
-		s->slots[i].kind = LOC_SLOT_FREE;
-		pool = i;
-		have++;
-	}
-	if (have < need)
-		rc = -ENOSPC;
+	/* Each slot joins the chain again only once written whole. */
 	for (int j = 0; pool != LOC_NIL; j++) {
 		struct loc_slot *sl = &s->slots[pool];
 
 		i = pool;
 		pool = sl->next;
-		if (rc == 0 && j < n) {
-			loc_conn_unlink(s, i);
-			sl->kind = LOC_SLOT_BINDING;
+		loc_conn_unlink(s, i);
+		if (j < n) {
 			sl->b = bs[j];
+			__atomic_store_n(&sl->kind, LOC_SLOT_BINDING,
+					 __ATOMIC_RELEASE);
 			loc_conn_link(s, i);
-		} else if (rc == 0 && j == 0 && known_until > now) {
-			loc_conn_unlink(s, i);
+		} else if (j == 0 && known_until > now) {
 			memset(&sl->b, 0, sizeof(sl->b));
 			strcpy(sl->b.aor, aor);
-			sl->kind = LOC_SLOT_KNOWN;
 			sl->known_until = known_until;
-		} else if (rc == 0 || sl->kind == LOC_SLOT_FREE) {
+			__atomic_store_n(&sl->kind, LOC_SLOT_KNOWN,
+					 __ATOMIC_RELEASE);
+		} else {
 			loc_slot_free(s, i);
 			continue;
-		}	/* else rc < 0: an old slot goes back unchanged */
+		}
 		sl->next = bk->head;
-		bk->head = i;
+		__atomic_store_n(&bk->head, i, __ATOMIC_RELEASE);
 	}
-	if (rc == 0)
-		loc_count(s, n - old);
+	loc_count(s, n - old);
 out:
 	loc_unlock(&bk->lock);
 	return rc;

@@ -38,12 +38,14 @@
 
 #define LOC_CONN_AORS 8		/* AORs of a conn kept on the stack */
 
-/* (edge_id, conn_id) mixed by the splitmix64 finalizer: conn ids are
- * sequential per edge, the low bits must spread. */
+/* (edge_id, conn_id) mixed by the splitmix64 finalizer: serials are
+ * sequential per edge process, the low bits must spread.  The edge id
+ * goes over the top of the incarnation: 80 bits cannot fold into 64
+ * without collisions, and a collision only shares a chain. */
 struct loc_conn_bucket *
-loc_cbucket_of(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id)
+loc_cbucket_of(struct loc_shm *s, uint16_t edge_id, uint64_t conn_id)
 {
-	uint64_t h = (uint64_t)edge_id << 32 | conn_id;
+	uint64_t h = conn_id ^ (uint64_t)edge_id << 48;
 
 	h ^= h >> 30;
 	h *= 0xbf58476d1ce4e5b9ULL;
@@ -130,7 +132,7 @@ loc_conn_unlink(struct loc_shm *s, uint32_t i)
 
 struct loc_conn {
 	uint16_t edge_id;
-	uint32_t conn_id;
+	uint64_t conn_id;
 };
 
 static int
@@ -151,7 +153,7 @@ loc_match_conn(const struct loc_binding *b, const void *arg, int64_t now)
  * Out of memory for the copy, it falls back to a sweep of every bucket.
  */
 int
-loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint32_t conn_id,
+loc_shm_remove_conn(struct loc_shm *s, uint16_t edge_id, uint64_t conn_id,
 		    int64_t now, const struct loc_sink *k)
 {
 	char stack[LOC_CONN_AORS][LOC_AOR_MAX];

@@ -31,8 +31,8 @@ const path = require('node:path');
 const { describe } = require('node:test');
 const { chromium } = require('playwright-core');
 const {
-	kkCluster, chromiumPool, state, lastStatus, waitPeers, waitJoined, assertMediaFlows, check,
-	launchArgs, ROOT, waitUntil, waitInvitesDone,
+	kkCluster, chromiumPool, state, waitPeers, waitJoined, assertMediaFlows, check,
+	launchArgs, ROOT, waitUntil, waitInvitesDone, waitMesh, protectedRoom,
 } = require('./lib/browser');
 const { startSipp, startUas, assertOk } = require('../integ/lib/sipp');
 
@@ -45,25 +45,7 @@ describe('10 kwikykonf', () => {
 	/* One cluster (fresh Redis) per run: each test's room name is its own. */
 	const newRoom = (p) => p;
 
-	/* c.test with every page closed afterwards. */
-	function bt(name, fn, ms = 90000) {
-		c.test(name, { timeout: ms }, async (t) => {
-			try {
-				await fn(t);
-			} finally {
-				await b.closeAll();
-			}
-		});
-	}
-
-	const idOf = async (w) => (await state(w)).id;
-
-	/* Every page connected to every other; returns their ids. */
-	async function waitMesh(ws, ms = 40000) {
-		const ids = await Promise.all(ws.map(idOf));
-		await Promise.all(ws.map((w, i) => waitPeers(w, ids.filter((_, j) => j !== i), ms)));
-		return ids;
-	}
+	const bt = b.test;
 
 	/* Waits until w has no tile and no session for key. */
 	async function waitGone(w, key, ms) {
@@ -198,31 +180,9 @@ describe('10 kwikykonf', () => {
 	});
 
 	bt('a protected room: no phrase and a wrong phrase are refused, the right one joins', async () => {
-		const room = newRoom('locked');
-		const owner = await b.open({ name: 'Owner', room, phrase: 'open sesame' });
-		check((await state(owner)).locked, 'the room is not protected');
-
-		const guest = await b.open({ name: 'Guest', room, join: false });
-		const refused = async (phrase, re) => {
-			await guest.page.fill('#phrase', phrase);
-			await guest.join();
-			await waitUntil(async () => {
-				const s = await state(guest);
-				const st = await lastStatus(guest);
-				return s.phase === 'idle' && st.length && re.test(st[st.length - 1]);
-			}, 15000, `Guest refused with ${re}`, 100);
-			const text = await guest.page.textContent('#status');
-			check(re.test(text), `the page shows "${text}"`);
-			check((await state(owner)).peers.length === 0, 'the owner got a session anyway');
-		};
-		await refused('', /protected: enter its pass phrase/);
-		await refused('open sesame!', /Wrong pass phrase/);
-		await guest.page.fill('#phrase', 'open sesame');
-		await guest.join();
-		await waitJoined(guest);
-		await waitMesh([owner, guest]);
-		await assertMediaFlows(guest);
+		await protectedRoom(b, newRoom('locked'));
 	});
+
 
 	bt('a sipp UDP phone calls a browser user: the browser receives its audio', async () => {
 		const room = newRoom('phone');

@@ -12,12 +12,12 @@ const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { rand } = require('./lib/cluster');
 const { runSipp, startUas, assertOk } = require('./lib/sipp');
-const { streamCluster, SipJsUA, jssipUA } = require('./lib/ws');
+const { sipjsTests, streamCluster, SipJsUA, jssipUA } = require('./lib/ws');
 const { Registration, waitBindings, normUri } = require('./lib/flows');
 
 describe('30 ws sipjs', () => {
 	const c = streamCluster({ name: '30-ws-sipjs', edges: 1, cores: 2, proxy: { t1_ms: 100, t2_ms: 400 } });
-	const open = [];
+	const { open, test: wsTest } = sipjsTests(c);
 
 	/* A registered SIP.js user, stopped at the end of the test. */
 	async function user(name, o = {}) {
@@ -31,16 +31,6 @@ describe('30 ws sipjs', () => {
 	}
 
 	/* c.test with the SIP.js users stopped afterwards. */
-	function wsTest(name, fn) {
-		c.test(name, async (t) => {
-			try {
-				await fn(t);
-			} finally {
-				for (const u of open.splice(0)) await u.stop();
-			}
-		});
-	}
-
 	wsTest('SIP.js registers over WS and over WSS', async () => {
 		const a = await user('wsreg');
 		const b = await user('wssreg', { secure: true });

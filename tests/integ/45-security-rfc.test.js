@@ -4,9 +4,11 @@
  * signed flow tokens, no relay on preloaded foreign Routes ...").  Each
  * test fails against the code before that commit:
  *   - flow tokens in our Record-Route are signed: an attacker on UDP
- *     who guesses "sm-f<edge>-<conn>-<transport>" (with or without a
- *     made-up or another connection's mac) reaches no TCP or WebSocket
- *     client, while real in-dialog requests still go down the flow;
+ *     who guesses "sm-f<edge>-<incarnation>.<serial>-<transport>" (the
+ *     edge's real incarnation, every serial; with or without a made-up
+ *     or another connection's mac; the form of before incarnations)
+ *     reaches no TCP or WebSocket client, while real in-dialog requests
+ *     still go down the flow;
  *   - a preloaded Route that is not ours on an initial request is
  *     dropped (no UDP datagram to it, no TCP connection to it), the
  *     request is routed as if it had none;
@@ -32,11 +34,15 @@ const { Registration, barrier } = require('./lib/flows');
 const { closingListener, acceptBarrier } = require('./lib/wait');
 const { streamCluster, StreamUA, SipJsUA, SDP } = require('./lib/ws');
 
-/* The flow token in a list of Record-Route values: {user, edge, conn, transport, mac}. */
+/* The flow token in a list of Record-Route values: {user, edge, inc
+ * (the edge process's incarnation, hex), conn (the serial), transport, mac}. */
 function flowToken(rrs) {
 	for (const rr of rrs) {
-		const m = /sip:(sm-f(\d+)-(\d+)-(\d+)(?:-([0-9a-f]+))?)@/i.exec(rr);
-		if (m) return { user: m[1], edge: Number(m[2]), conn: Number(m[3]), transport: Number(m[4]), mac: m[5], rr };
+		const m = /sip:(sm-f(\d+)-([0-9a-f]{8})\.(\d+)-(\d+)(?:-([0-9a-f]+))?)@/i.exec(rr);
+		if (m) {
+			return { user: m[1], edge: Number(m[2]), inc: m[3], conn: Number(m[4]), transport: Number(m[5]),
+				mac: m[6], rr };
+		}
 	}
 	return null;
 }
@@ -171,13 +177,15 @@ describe('45 security rfc', () => {
 			return !!tok.mac && u === tok.user;
 		}
 
-		/* Every flow-token user an attacker might try for conn 1..n:
-		 * bare, with a made-up mac, with the mac of another flow. */
-		function guesses(n, t, realMac) {
+		/* Every flow-token user an attacker might try for serials 1..n
+		 * of incarnation inc (the edge's own: anyone in a dialog with a
+		 * flow sees it): bare, with a made-up mac, with the mac of
+		 * another flow, and the form of before incarnations. */
+		function guesses(n, t, inc, realMac) {
 			const out = [];
 			for (let k = 1; k <= n; k++) {
-				out.push(`sm-f1-${k}-${t}`, `sm-f1-${k}-${t}-${rand(8)}`);
-				if (realMac) out.push(`sm-f1-${k}-${t}-${realMac}`);
+				out.push(`sm-f1-${inc}.${k}-${t}`, `sm-f1-${inc}.${k}-${t}-${rand(8)}`, `sm-f1-${k}-${t}`);
+				if (realMac) out.push(`sm-f1-${inc}.${k}-${t}-${realMac}`);
 			}
 			return out;
 		}
@@ -210,9 +218,9 @@ describe('45 security rfc', () => {
 
 			const hostport = `${HOST}:${c.edge().port}`;
 			const n = Math.max(40, vtok.conn + 5);
-			const marker = await forge(guesses(n, 2, vtok.mac).filter((u) => !isReal(u, vtok)), hostport, 'tcp');
+			const marker = await forge(guesses(n, 2, vtok.inc, vtok.mac).filter((u) => !isReal(u, vtok)), hostport, 'tcp');
 			/* The same guesses without ;transport (t7.py's form). */
-			const marker2 = await forge(guesses(n, 2).filter((u) => !isReal(u, vtok)), hostport, null);
+			const marker2 = await forge(guesses(n, 2, vtok.inc).filter((u) => !isReal(u, vtok)), hostport, null);
 
 			/* The real route set still works: BYE reaches the victim, then a barrier MESSAGE. */
 			const byeTx = caller.request(c.edge(), {
@@ -258,8 +266,8 @@ describe('45 security rfc', () => {
 
 			const wsport = c.ports[1].ws;
 			const n = Math.max(40, tok.conn + 5);
-			const marker = await forge(guesses(n, 4, tok.mac).filter((u) => !isReal(u, tok)), `${HOST}:${wsport}`, 'ws');
-			const marker2 = await forge(guesses(n, 4).filter((u) => !isReal(u, tok)), c.edge().addr, null);
+			const marker = await forge(guesses(n, 4, tok.inc, tok.mac).filter((u) => !isReal(u, tok)), `${HOST}:${wsport}`, 'ws');
+			const marker2 = await forge(guesses(n, 4, tok.inc).filter((u) => !isReal(u, tok)), c.edge().addr, null);
 
 			/* The callee's BYE along the real Record-Route reaches SIP.js. */
 			const bye = await callee.ua.send(c.edge(), {

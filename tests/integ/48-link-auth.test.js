@@ -44,23 +44,23 @@ function spPush(url) {
 	});
 }
 
-/* lib/env.h, version 1: a SIP message as edge 1 would hand it over,
+/* lib/env.h, version 2: a SIP message as edge 1 would hand it over,
  * received over UDP from 127.0.0.1:port. */
 function envelope(sip, port, edgePort) {
-	const h = Buffer.alloc(60);
+	const h = Buffer.alloc(64);
 	h.write('SM', 0, 'latin1');
-	h[2] = 1;			/* version */
+	h[2] = 2;			/* version */
 	h[3] = 1;			/* ENV_SIP */
 	h[4] = 1;			/* ENV_UDP */
-	h.writeUInt16BE(1, 6);		/* edge 1 */
-	h[12] = 4;			/* src: IPv4 127.0.0.1:port */
-	h.writeUInt16BE(port, 14);
-	Buffer.from([127, 0, 0, 1]).copy(h, 16);
-	h[32] = 4;			/* local: the edge's UDP listener */
-	h.writeUInt16BE(edgePort, 34);
-	Buffer.from([127, 0, 0, 1]).copy(h, 36);
+	h.writeUInt16BE(1, 6);		/* edge 1; conn id 0 at 8 */
+	h[16] = 4;			/* src: IPv4 127.0.0.1:port */
+	h.writeUInt16BE(port, 18);
+	Buffer.from([127, 0, 0, 1]).copy(h, 20);
+	h[36] = 4;			/* local: the edge's UDP listener */
+	h.writeUInt16BE(edgePort, 38);
+	Buffer.from([127, 0, 0, 1]).copy(h, 40);
 	const body = Buffer.from(sip, 'latin1');
-	h.writeUInt32BE(body.length, 56);
+	h.writeUInt32BE(body.length, 60);
 	return Buffer.concat([h, body]);
 }
 

@@ -7,10 +7,10 @@
  * ---- The protocol between pages ----------------------------------
  *
  * Addresses (D = the SIP domain: <meta name="sip-domain">, ?domain=,
- * else the page's host name; R = the room name, [a-z0-9_-]):
+ * else the page's host name; R = the room name, [a-z0-9_-], 1 to 32):
  *   private   sip:guest.R.<id>@D   one per tab; <id> is 10 random
- *                                  base-36 characters, also the
- *                                  participant's id
+ *                                  [a-z0-9] characters the edge picks
+ *                                  (below), also the participant's id
  *   lobby     sip:conf.R@D         every participant of room R
  *   room      sip:conf.R@D         (open room: the lobby itself)
  *             sip:conf.R.<tag>@D   (room with a pass phrase)
@@ -23,6 +23,26 @@
  * agents is what keeps a newcomer from tripping over its own MESSAGE
  * (the 2015 original answered itself 482); the conference agent
  * simply recognises its own id and ignores it.
+ *
+ * Credentials: pages have no accounts.  Before it connects, a tab asks
+ * the edge it is about to use (the http(s) form of its WebSocket
+ * address) for a guest of its room:
+ *   GET /kk/guest?room=R  ->  200 {user, username, password, expires, ttl}
+ * (Cache-Control: no-store; 400 for a bad room, 429 with Retry-After
+ * when too many guests came from one address).  user is the private
+ * address's user part, "guest.R.<id>"; username ("<expires>:<user>")
+ * and password are the digest credentials of both agents (SIP.js
+ * authorizationUsername/authorizationPassword), valid until expires
+ * (seconds since the epoch; [edge] guest_ttl_s later, 12 h by default)
+ * for the private address and the room's addresses conf.R and
+ * conf.R.<tag> only: a guest can neither register another guest's
+ * address nor another room's.  The password is a MAC of the username
+ * under the cluster's key, so any core checks it and nothing is stored.
+ * With [registrar] auth = no the cores never challenge and the
+ * credentials go unused; the page fetches them all the same.  A tab
+ * that stays longer than the ttl is refused when it next refreshes its
+ * registrations: the others can no longer reach it, it has to join
+ * again (which fetches new credentials).
  *
  * Messages are MESSAGE requests with a JSON body (application/json),
  * {kk: 1, t: <type>, ...}:
@@ -67,8 +87,9 @@
  * without a valid proof is ignored (MESSAGE) or refused with 403
  * (INVITE).  Without the phrase one can neither find the room address
  * (so never learns the participants' random private addresses) nor
- * forge a join; the lobby only tells that the room is locked.  The
- * registrar is open, so this protects against people without the
+ * forge a join; the lobby only tells that the room is locked.  Any
+ * guest of the room may register the room address (the core cannot
+ * know the phrase), so this protects against people without the
  * phrase, not against the server's operator.
  *
  * Leaving: BYE on every session, un-REGISTER both agents, close the
@@ -133,12 +154,6 @@ const cfg = {
 };
 
 /* ---- small helpers ---- */
-
-function randomId(n = 10) {
-	const a = new Uint8Array(n);
-	crypto.getRandomValues(a);
-	return Array.from(a, (b) => (b % 36).toString(36)).join('');
-}
 
 const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
 
@@ -221,6 +236,10 @@ function makeUA(aor, label, delegate) {
 	const ua = new UserAgent({
 		uri: UserAgent.makeURI(aor),
 		displayName: me.name,
+		/* Both agents are the same guest (the private address and the
+		 * room's addresses, see the protocol). */
+		authorizationUsername: me.cred.username,
+		authorizationPassword: me.cred.password,
 		transportOptions: { server: cfg.server, connectionTimeout: 5, traceSip: cfg.debug },
 		sessionDescriptionHandlerFactory: Web.defaultSessionDescriptionHandlerFactory(mediaStreamFactory),
 		sessionDescriptionHandlerFactoryOptions: {
@@ -238,6 +257,28 @@ function makeUA(aor, label, delegate) {
 		},
 	});
 	return { ua, label, registerers: [] };
+}
+
+/*
+ * Guest credentials for room from the edge behind cfg.server (see the
+ * protocol above): {user, username, password, expires, ttl}.
+ */
+async function guestCredentials(room) {
+	const url = new URL(`/kk/guest?room=${encodeURIComponent(room)}`, cfg.server.replace(/^ws/, 'http'));
+	let r;
+	try {
+		r = await within(fetch(url, { cache: 'no-store', credentials: 'omit' }), 7000, url.href);
+	} catch (e) {
+		throw new Error(`Cannot reach the sipmesh server at ${cfg.server} (${e.message || e}). Is it running?`);
+	}
+	const body = await r.json().catch(() => null);
+	if (r.status === 429)
+		throw new Error(`Too many people joined from your address; try again in ${r.headers.get('Retry-After') || 'a few'} s.`);
+	if (!r.ok || !body || typeof body.user !== 'string' || !body.user.startsWith(`guest.${room}.`) ||
+	    !/^[a-z0-9]{4,32}$/.test(body.user.slice(room.length + 7)) ||
+	    typeof body.username !== 'string' || typeof body.password !== 'string')
+		throw new Error(`The sipmesh server refused guest credentials for room ${room} (${r.status}${body && body.error ? `: ${body.error}` : ''}).`);
+	return body;
 }
 
 async function startUA(agent) {
@@ -647,10 +688,8 @@ async function join(ev) {
 	$('join-form').classList.remove('needs-phrase');
 	phase = 'joining';
 	setForm(false);
-	const id = randomId();
 	me = {
-		name, room, id, ts: Date.now(), locked: false, key: null,
-		uri: `sip:guest.${room}.${id}@${cfg.domain}`,
+		name, room, id: null, uri: null, cred: null, ts: Date.now(), locked: false, key: null,
 		lobbyAor: `sip:conf.${room}@${cfg.domain}`,
 	};
 	me.roomAor = me.lobbyAor;
@@ -666,6 +705,9 @@ async function join(ev) {
 			me.key = k.key;
 		}
 		status(`Connecting to ${cfg.server}...`);
+		me.cred = await guestCredentials(room);
+		me.uri = `sip:${me.cred.user}@${cfg.domain}`;
+		me.id = me.cred.user.slice(me.cred.user.lastIndexOf('.') + 1);
 		priv = makeUA(me.uri, 'private', {
 			onMessage: onPrivateMessage,
 			onInvite: (inv) => onInvite(inv, false),

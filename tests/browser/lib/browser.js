@@ -164,6 +164,17 @@ function chromiumPool(c) {
 			await w.ctx.close().catch(() => {});
 		}
 	};
+
+	/* c.test with every page closed afterwards. */
+	pool.test = (name, fn, ms = 90000) => {
+		c.test(name, { timeout: ms }, async (t) => {
+			try {
+				await fn(t);
+			} finally {
+				await pool.closeAll();
+			}
+		});
+	};
 	return pool;
 }
 
@@ -243,6 +254,51 @@ async function waitPeers(w, ids, ms = 30000) {
 	}
 }
 
+/* Every page connected to every other; resolves with their ids. */
+async function waitMesh(ws, ms = 40000) {
+	const ids = await Promise.all(ws.map(async (w) => (await state(w)).id));
+	await Promise.all(ws.map((w, i) => waitPeers(w, ids.filter((_, j) => j !== i), ms)));
+	return ids;
+}
+
+/*
+ * Has guest (a page at the form) try to join with phrase and waits
+ * until it is back at the form showing a status that matches re, with
+ * owner (in the room) still alone.
+ */
+async function assertJoinRefused(guest, owner, phrase, re) {
+	await guest.page.fill('#phrase', phrase);
+	await guest.join();
+	await waitUntil(async () => {
+		const s = await state(guest);
+		const st = await lastStatus(guest);
+		return s.phase === 'idle' && st.length && re.test(st[st.length - 1]);
+	}, 15000, `${guest.name} refused with ${re}`, 100);
+	const text = await guest.page.textContent('#status');
+	check(re.test(text), `the page shows "${text}"`);
+	check((await state(owner)).peers.length === 0, `${owner.name} got a session anyway`);
+}
+
+/*
+ * The protected-room story on pool: Owner opens room with a pass
+ * phrase, Guest is refused without it and with a wrong one, then joins
+ * with it; both connected, media reaching Guest.  Resolves with
+ * {owner, guest}.
+ */
+async function protectedRoom(pool, room) {
+	const owner = await pool.open({ name: 'Owner', room, phrase: 'open sesame' });
+	check((await state(owner)).locked, 'the room is not protected');
+	const guest = await pool.open({ name: 'Guest', room, join: false });
+	await assertJoinRefused(guest, owner, '', /protected: enter its pass phrase/);
+	await assertJoinRefused(guest, owner, 'open sesame!', /Wrong pass phrase/);
+	await guest.page.fill('#phrase', 'open sesame');
+	await guest.join();
+	await waitJoined(guest);
+	await waitMesh([owner, guest]);
+	await assertMediaFlows(guest);
+	return { owner, guest };
+}
+
 /*
  * Takes two getStats() samples gapMs apart and asserts that, on every
  * session of w (or those in keys), inbound audio bytes, video bytes and
@@ -269,6 +325,6 @@ async function assertMediaFlows(w, { keys = null, gapMs = 2000, video = true } =
 
 module.exports = {
 	kkCluster, chromiumPool, launchArgs, check, state, lastStatus, waitJoined, waitPeers, assertMediaFlows, inNetns,
-	waitInvitesDone,
+	waitInvitesDone, waitMesh, protectedRoom,
 	ROOT, WEB_DIST, waitUntil, HOST,
 };

@@ -38,6 +38,10 @@
  * SIGTERM at teardown.  Helpers: c.rtpengines, c.ng(), c.ngQuery(),
  * c.ngList(), c.engineHolding(), c.engineHolder(), c.assertEngineGone(),
  * c.killRtpengine(), c.restartRtpengine(), c.waitRtpctlLog().
+ *
+ * Restarts: c.restartCores() (optionally on an empty shared store),
+ * c.stopEdge(id, signal) then c.startEdge(id) (a SIGKILLed edge is no
+ * teardown problem: the stopped process is retired).
  */
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
@@ -870,10 +874,11 @@ class Cluster {
 	/*
 	 * Stops every core (each must exit cleanly), optionally removes the
 	 * host's shared-memory store so that only Redis remembers the
-	 * bindings, starts the cores again and waits until the edges answer
+	 * bindings, runs whileStopped() (say, to change Redis behind their
+	 * back), starts the cores again and waits until the edges answer
 	 * through them.
 	 */
-	async restartCores({ wipeShm = false } = {}) {
+	async restartCores({ wipeShm = false, whileStopped } = {}) {
 		const problems = [];
 		for (const k of this.cores) {
 			const pr = await k.proc.stop();
@@ -881,6 +886,7 @@ class Cluster {
 		}
 		if (problems.length) throw new Error(`cores did not stop cleanly: ${problems.join('; ')}`);
 		if (wipeShm) fs.rmSync(path.join('/dev/shm', this.shmName.replace(/^\//, '')), { force: true });
+		if (whileStopped) await whileStopped();
 		const coreBin = binPath('sipmesh-core');
 		for (const k of this.cores) {
 			this.retired.push(k.proc);
@@ -890,6 +896,40 @@ class Cluster {
 		}
 		await Promise.all(this.cores.map((k) => this._waitCoreNotice(k.proc)));
 		await Promise.all(this.edges.map((e) => this._waitEdgeReady(e)));
+	}
+
+	/*
+	 * Ends edge `id`'s process: SIGTERM waits for a clean exit (code 0,
+	 * within the stop deadline) and throws otherwise; any other signal
+	 * is sent to its PID as is (SIGKILL: no goodbye to anyone).  The
+	 * process is retired (its log stays in reports, teardown skips it)
+	 * until startEdge(id) runs a new one.
+	 */
+	async stopEdge(id = 1, signal = 'SIGTERM') {
+		const e = this.edges.find((x) => x.id === id);
+		if (!e) throw new Error(`no edge ${id}`);
+		const p = e.proc;
+		if (signal === 'SIGTERM') {
+			const pr = await p.stop();
+			if (pr) throw new Error(`edge ${id} did not stop cleanly: ${pr}`);
+		} else {
+			process.kill(p.pid, signal);
+			await p.exited;
+		}
+		this.retired.push(p);
+		this.procs = this.procs.filter((x) => x !== p);
+		e.proc = null;
+	}
+
+	/* Starts edge `id` again (after stopEdge) and waits until it answers. */
+	async startEdge(id = 1) {
+		const e = this.edges.find((x) => x.id === id);
+		if (!e) throw new Error(`no edge ${id}`);
+		e.starts = (e.starts || 1) + 1;
+		e.proc = new Proc(`edge-${id}#${e.starts}`, binPath('sipmesh-edge'),
+			['-c', this.confPath, '-i', String(id)]);
+		this.procs.push(e.proc);
+		await this._waitEdgeReady(e);
 	}
 
 	/* Throws if any process has exited. */

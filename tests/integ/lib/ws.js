@@ -133,6 +133,8 @@ class SipJsUA {
 				if (this.log.length < 2000) this.log.push(`${level} ${category}: ${content}`);
 			},
 			sessionDescriptionHandlerFactory: stubSdhFactory(this.user),
+			/* o.uaOptions: more SIP.UserAgent options (credentials). */
+			...(o.uaOptions || {}),
 			delegate: {
 				onMessage: (m) => {
 					this.messages.push({ from: m.request.from.uri.toString(), body: m.request.body });
@@ -257,13 +259,15 @@ class SipJsUA {
 	}
 }
 
-/* A JsSIP UA (register: true): records MESSAGE bodies. */
-async function jssipUA({ user, domain = 'ws.test', server }) {
+/* A JsSIP UA (register: true): records MESSAGE bodies.  password:
+ * digest credentials for user (JsSIP answers 401/407 with MD5 only). */
+async function jssipUA({ user, domain = 'ws.test', server, password }) {
 	JsSIP.debug.disable('JsSIP:*');
 	const socket = new JsSIP.WebSocketInterface(server);
 	const ua = new JsSIP.UA({
 		sockets: [socket], uri: `sip:${user}@${domain}`, register: true,
 		register_expires: 300, session_timers: false, user_agent: 'jssip-integ',
+		...(password ? { password, authorization_user: user } : {}),
 	});
 	const u = { ua, user, messages: [] };
 	ua.on('newMessage', (e) => {
@@ -274,7 +278,12 @@ async function jssipUA({ user, domain = 'ws.test', server }) {
 		ua.on('registrationFailed', (e) => rej(new Error(`JsSIP REGISTER failed: ${e.cause}`)));
 	});
 	ua.start();
-	await within(reg, 5000, `JsSIP ${user}: REGISTER`);
+	try {
+		await within(reg, 5000, `JsSIP ${user}: REGISTER`);
+	} catch (e) {
+		ua.stop();
+		throw e;
+	}
 	u.message = (target, body) => within(new Promise((res) => {
 		ua.sendMessage(target, body, {
 			eventHandlers: {
@@ -435,7 +444,24 @@ function wsClosed(s, ms = 5000) {
 		ms, 'WebSocket close');
 }
 
+/*
+ * c.test for tests that open SIP.js users: the users pushed on the
+ * returned `open` list are stopped after each test, passed or failed.
+ * Returns {open, test}.
+ */
+function sipjsTests(c) {
+	const open = [];
+	const test = (name, fn) => c.test(name, async (t) => {
+		try {
+			await fn(t);
+		} finally {
+			for (const u of open.splice(0)) await u.stop();
+		}
+	});
+	return { open, test };
+}
+
 module.exports = {
-	streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
+	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
 	NodeWebSocket, assert,
 };

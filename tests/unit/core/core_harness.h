@@ -49,6 +49,10 @@ struct harness {
 	int ticked;
 };
 
+/* More configuration, appended to the harness's (a later key wins):
+ * set before h_setup runs. */
+static const char *h_conf_extra = "";
+
 static uint64_t
 h_mono_ms(void *arg)
 {
@@ -168,8 +172,8 @@ h_setup(void **state)
 		"[proxy]\nt1_ms = 500\nt2_ms = 4000\nt4_ms = 5000\n"
 		"timer_c_s = 180\nmedia = no\n"
 		"[rtpctl]\ninstances =\n"
-		"[edge]\nudp = 127.0.0.1:5060\ntcp =\ntls =\nws =\nwss =\n",
-		h->dir, (int)getpid());
+		"[edge]\nudp = 127.0.0.1:5060\ntcp =\ntls =\nws =\nwss =\n%s",
+		h->dir, (int)getpid(), h_conf_extra);
 	fclose(f);
 	if (cfg_load(&h->cfg, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "cfg: %s\n", err);

@@ -110,26 +110,52 @@ test_core_msg__uri_is_self_on_every_transport(void **state)
 	}
 }
 
-/* A flow token round-trips every transport of the table and marks the
+/* A flow token round-trips every transport of the table, the whole
+ * connection id (the edge's incarnation too) included, and marks the
  * WebSocket ones. */
 static void
 test_core_msg__flow_token_every_transport(void **state)
 {
-	char tok[128];
+	char tok[128], want[64];
 
 	(void)state;
 	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
-		struct core_leg in = { .edge_id = 3, .conn_id = 77,
+		struct core_leg in = { .edge_id = 3,
+				       .conn_id = ENV_CONN_ID(0xfeedf00d, 77),
 				       .transport = (uint8_t)t }, out;
 
 		assert_int_equal(core_flow_token(&in, tok, sizeof(tok)), 0);
+		snprintf(want, sizeof(want), "sm-f3-feedf00d.77-%d", t);
+		assert_string_equal(tok, want);
 		assert_int_equal(core_flow_parse(tok, &out), 0);
 		assert_int_equal(out.edge_id, 3);
-		assert_int_equal(out.conn_id, 77);
+		assert_true(out.conn_id == in.conn_id);
 		assert_int_equal(out.transport, t);
 		assert_int_equal(out.flags, env_transport_is(t, ENV_TP_WS) ?
 				 ENV_F_WS : 0);
 	}
+}
+
+/* What is not a token of ours: the form of before incarnations (its
+ * edges are gone), no serial, no edge, an unknown transport, junk
+ * after it; the longest token fits the caller's buffer. */
+static void
+test_core_msg__flow_token_refusals(void **state)
+{
+	static const char *const bad[] = {
+		"sm-f1-5-4", "sm-f1-0000abcd.0-4", "sm-f0-0000abcd.5-4",
+		"sm-f1-0000abcd.5-0", "sm-f1-0000abcd.5-99",
+		"sm-f1-0000abcd.5-4x", "sm-f70000-0000abcd.5-4", "sm-f1-.5-4",
+	};
+	struct core_leg l = { .edge_id = 65535, .conn_id = UINT64_MAX,
+			      .transport = ENV_TP_END - 1 };
+	char tok[48];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (core_flow_parse(bad[i], &l) != -EINVAL)
+			fail_msg("%s parsed", bad[i]);
+	assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
 }
 
 static osip_message_t *
@@ -194,15 +220,22 @@ test_core_msg__record_route_signed_for_call_and_flow(void **state)
 
 	(void)state;
 	memset(c.key, 9, sizeof(c.key));
-	assert_int_equal(core_rr_param(&c, m, "sm-f1-5-4", sig, sizeof(sig)), 0);
-	snprintf(text, sizeof(text), "sip:sm-f1-5-4@127.0.0.1:8080;"
+	assert_int_equal(core_rr_param(&c, m, "sm-f1-0000abcd.5-4", sig,
+				       sizeof(sig)), 0);
+	snprintf(text, sizeof(text), "sip:sm-f1-0000abcd.5-4@127.0.0.1:8080;"
 		 "transport=ws;lr%s", sig);
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), 0);
 	assert_int_equal(core_rr_verify(&c, m2, u), -EACCES);
 	osip_uri_free(u);
-	/* The same signature on another connection's token. */
-	snprintf(text, sizeof(text), "sip:sm-f1-6-4@127.0.0.1:8080;"
+	/* The same signature on another connection's token, or on the
+	 * same serial of another start of the edge. */
+	snprintf(text, sizeof(text), "sip:sm-f1-0000abcd.6-4@127.0.0.1:8080;"
+		 "transport=ws;lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
+	osip_uri_free(u);
+	snprintf(text, sizeof(text), "sip:sm-f1-0000abce.5-4@127.0.0.1:8080;"
 		 "transport=ws;lr%s", sig);
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
@@ -333,6 +366,7 @@ main(void)
 		cmocka_unit_test(test_core_msg__uri_leg_by_transport),
 		cmocka_unit_test(test_core_msg__uri_is_self_on_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_every_transport),
+		cmocka_unit_test(test_core_msg__flow_token_refusals),
 		cmocka_unit_test(test_core_msg__branch_signed_for_core_serial_and_call),
 		cmocka_unit_test(test_core_msg__record_route_signed_for_call_and_flow),
 		cmocka_unit_test(test_core_msg__infra_normalised_with_transport),

@@ -78,6 +78,57 @@ test_edge_conn__ids_are_unique_and_found(void **state)
 	free(c);
 }
 
+/*
+ * The attack of issue 9: a core still holds the id of a connection of
+ * an edge process that died; the edge starts again and its first
+ * connections take the same serials.  Under the new incarnation those
+ * serials make other ids: the old ones find nothing.
+ */
+static void
+test_edge_conn__a_restart_never_reuses_an_id(void **state)
+{
+	struct edge_conn_table before, after;
+	struct edge_conn *old[3], *fresh[3];
+	uint32_t inc[8];
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(edge_incarnation_new(&inc[i]), 0);
+		assert_int_not_equal(inc[i], 0);
+	}
+	/* 32 random bits: eight equal draws would be a broken source. */
+	assert_true(inc[0] != inc[1] || inc[0] != inc[2] || inc[0] != inc[3]);
+	edge_conn_table_init(&before, 0);
+	edge_conn_table_init(&after, 0);
+	before.incarnation = inc[0];
+	after.incarnation = inc[0] != inc[1] ? inc[1] : inc[2];
+	for (int i = 0; i < 3; i++) {
+		old[i] = conn(ENV_WS, "127.0.0.1", 2000 + i, 0);
+		fresh[i] = conn(ENV_WS, "127.0.0.1", 3000 + i, 0);
+		assert_int_equal(edge_conn_add(&before, old[i], 1), 0);
+		assert_int_equal(edge_conn_add(&after, fresh[i], 2), 0);
+		/* Same serial, from 1, in both processes... */
+		assert_int_equal(ENV_CONN_SERIAL(old[i]->id), i + 1);
+		assert_int_equal(ENV_CONN_SERIAL(fresh[i]->id), i + 1);
+		assert_int_equal(ENV_CONN_INC(old[i]->id), before.incarnation);
+		assert_int_equal(ENV_CONN_INC(fresh[i]->id), after.incarnation);
+	}
+	for (int i = 0; i < 3; i++) {
+		/* ...but the dead process's ids reach nobody now. */
+		assert_null(edge_conn_find(&after, old[i]->id));
+		assert_ptr_equal(edge_conn_find(&after, fresh[i]->id), fresh[i]);
+		/* Nor does a bare serial (a binding stored before
+		 * incarnations: incarnation 0). */
+		assert_null(edge_conn_find(&after, ENV_CONN_SERIAL(fresh[i]->id)));
+		edge_conn_del(&before, old[i]);
+		edge_conn_del(&after, fresh[i]);
+		free(old[i]);
+		free(fresh[i]);
+	}
+	edge_conn_table_fini(&before);
+	edge_conn_table_fini(&after);
+}
+
 /* Several connections to one address (TLS to one host serving two
  * names): the iteration visits each once, and only those. */
 static void
@@ -265,7 +316,7 @@ model_add(struct edge_conn_table *t, struct model *m, unsigned *seed,
 static void
 model_del(struct edge_conn_table *t, struct model *m, int k)
 {
-	uint32_t id = m->live[k].c->id;
+	uint64_t id = m->live[k].c->id;
 
 	edge_conn_del(t, m->live[k].c);
 	assert_null(edge_conn_find(t, id));
@@ -317,7 +368,12 @@ model_check(const struct edge_conn_table *t, struct model *m, unsigned *seed,
 	for (int i = 0; i < m->n; i++)
 		assert_ptr_equal(edge_conn_find(t, m->live[i].c->id),
 				 m->live[i].c);
-	assert_null(edge_conn_find(t, t->next_id));
+	assert_null(edge_conn_find(t, ENV_CONN_ID(t->incarnation,
+						  t->next_serial)));
+	/* The same serials under another incarnation: a dead process's. */
+	for (int i = 0; i < m->n; i++)
+		assert_null(edge_conn_find(t, m->live[i].c->id ^
+					   ENV_CONN_ID(1, 0)));
 	assert_null(edge_conn_find(t, 0));
 	for (int i = 0; i < 4; i++)
 		model_check_dst(t, m, (int)(model_rand(seed) % MODEL_TPS),
@@ -347,6 +403,7 @@ test_edge_conn__matches_a_trivial_model(void **state)
 
 	(void)state;
 	edge_conn_table_init(&t, MODEL_CAP);
+	t.incarnation = 0x5eed0001;
 	for (uint64_t now = 1; now <= 20000; now++) {
 		unsigned op = model_rand(&seed) % 8;
 		int k = m.n ? (int)(model_rand(&seed) % (unsigned)m.n) : 0;
@@ -385,6 +442,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edge_conn__ids_are_unique_and_found),
+		cmocka_unit_test(test_edge_conn__a_restart_never_reuses_an_id),
 		cmocka_unit_test(test_edge_conn__find_dst_after_visits_every_match),
 		cmocka_unit_test(test_edge_conn__per_ip_cap_counts_inbound_only),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),

@@ -41,7 +41,7 @@ struct fixture {
 };
 
 static int
-fake_send(struct edge_tp *tp, const union env_sa *dst, uint32_t conn_id,
+fake_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 	  const char *buf, size_t len)
 {
 	struct fake_tp *f = (struct fake_tp *)tp;
@@ -420,13 +420,14 @@ static const struct edge_conn_ops fake_conn_ops = {
 
 /* The first live core (1 or 2; 3 never listens) for a conn id. */
 static int
-closed_core_for(const struct edge *e, uint32_t id)
+closed_core_for(const struct edge *e, uint64_t id)
 {
-	unsigned char key[4] = { (unsigned char)(id >> 24), (unsigned char)(id >> 16),
-				 (unsigned char)(id >> 8), (unsigned char)id };
+	unsigned char key[8];
 	int order[CFG_MAX_CORES];
 
-	hash_rendezvous_order(key, 4, e->core_ids, e->n_cores, order);
+	for (int i = 0; i < 8; i++)
+		key[i] = (unsigned char)(id >> (56 - 8 * i));
+	hash_rendezvous_order(key, 8, e->core_ids, e->n_cores, order);
 	return order[0] != 3 ? order[0] : order[1];
 }
 
@@ -517,6 +518,102 @@ test_edge_fwd__connections_carry_flags_and_report_closing(void **state)
 	f->edge.tp[ENV_WS] = NULL;
 }
 
+/* A WS connection of f's edge, open, as if it had carried SIP. */
+static void
+ws_conn_open(struct fixture *f, struct fake_conn *fc, int port)
+{
+	memset(fc, 0, sizeof(*fc));
+	fc->e = &f->edge;
+	fc->c.transport = ENV_WS;
+	fc->c.ops = &fake_conn_ops;
+	fc->c.used = 1;
+	env_sa_from(&fc->c.peer, "127.0.0.1", port);
+	assert_int_equal(edge_conn_add(&f->edge.conns, &fc->c, 0), 0);
+	edge_conn_open(&f->edge.conns, &fc->c, 0);
+}
+
+/*
+ * Issue 9: a binding still names a connection of this edge's previous
+ * process (another incarnation, the same serial as a live connection
+ * now).  The message is not written to the live connection: the core
+ * that sent it gets it back in ENV_CONN_CLOSED under the stale id, so
+ * it answers 430 and drops that binding.
+ */
+static void
+test_edge_fwd__a_dead_incarnation_reaches_no_connection(void **state)
+{
+	struct fixture *f = *state;
+	static const char sip[] = "MESSAGE sip:a@b.invalid SIP/2.0\r\n\r\n";
+	struct fake_conn fc;
+	uint64_t stale;
+	char buf[1024], *m;
+	struct env e;
+	int n;
+
+	assert_int_not_equal(f->edge.conns.incarnation, 0);
+	ws_conn_open(f, &fc, 40001);
+	assert_int_equal(ENV_CONN_INC(fc.c.id), f->edge.conns.incarnation);
+	stale = ENV_CONN_ID(f->edge.conns.incarnation ^ 0x80000000u,
+			    ENV_CONN_SERIAL(fc.c.id));
+	for (int pre = 0; pre < 2; pre++) {
+		memset(&e, 0, sizeof(e));
+		e.type = ENV_SIP;
+		e.transport = ENV_WS;
+		e.flags = ENV_F_WS;
+		e.core_id = 1;
+		/* pre: a binding stored before incarnations (incarnation 0). */
+		e.conn_id = pre ? ENV_CONN_SERIAL(fc.c.id) : stale;
+		env_sa_from(&e.src, "127.0.0.1", 40001);
+		e.msg = sip;
+		e.len = sizeof(sip) - 1;
+		n = env_encode(&e, buf, sizeof(buf));
+		edge_fwd_from_core(&f->edge, buf, (size_t)n);
+		assert_int_equal(fc.sends, 0);
+		assert_int_equal(f->edge.st.drop_conn_gone, pre + 1);
+		assert_int_equal(core_recv(f, 1, &e, &m), 0);
+		assert_int_equal(e.type, ENV_CONN_CLOSED);
+		assert_true(e.conn_id == (pre ? ENV_CONN_SERIAL(fc.c.id) : stale));
+		assert_int_equal(e.len, sizeof(sip) - 1);
+		assert_int_equal(e.flags & ENV_F_DIAL_FAILED, 0);
+		nn_freemsg(m);
+	}
+	assert_ptr_equal(edge_conn_find(&f->edge.conns, fc.c.id), &fc.c);
+	edge_conn_del(&f->edge.conns, &fc.c);
+}
+
+/* A stopping edge: every open connection is reported closed, each to
+ * one core, and the table is empty afterwards. */
+static void
+test_edge_fwd__close_all_reports_every_connection(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_conn fc[4];
+	int seen[4] = { 0 };
+	struct env e;
+	char *m;
+
+	for (int i = 0; i < 4; i++)
+		ws_conn_open(f, &fc[i], 41000 + i);
+	fc[3].c.used = 0;	/* never carried SIP: no core knows it */
+	edge_conns_close_all(&f->edge, "edge stopping");
+	assert_int_equal(f->edge.conns.by_id.n, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(fc[i].closes, 1);
+	assert_int_equal(f->edge.st.conn_closed_sent, 3);
+	for (int i = 0; i < 3; i++) {
+		int core = closed_core_for(&f->edge, fc[i].c.id);
+
+		assert_int_equal(core_recv(f, core, &e, &m), 0);
+		assert_int_equal(e.type, ENV_CONN_CLOSED);
+		for (int j = 0; j < 3; j++)
+			if (e.conn_id == fc[j].c.id)
+				seen[j]++;
+		nn_freemsg(m);
+	}
+	assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+	assert_true(core_idle(f, 1) && core_idle(f, 2));
+}
+
 int
 main(void)
 {
@@ -529,6 +626,8 @@ main(void)
 		T(test_edge_fwd__response_follows_its_branch),
 		T(test_edge_fwd__core_envelopes_go_out_or_are_counted),
 		T(test_edge_fwd__connections_carry_flags_and_report_closing),
+		T(test_edge_fwd__a_dead_incarnation_reaches_no_connection),
+		T(test_edge_fwd__close_all_reports_every_connection),
 #undef T
 	};
 

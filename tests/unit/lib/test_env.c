@@ -2,8 +2,9 @@
  * test_env.c - the envelope codec: round trips for both address
  * families, and refusal of every hostile header (bad magic or version,
  * lengths that lie, unknown type, transport or family, truncation at
- * every byte), and the transport table: its rows, its names parsed
- * case-insensitively, values outside it.
+ * every byte), the connection identity (edge incarnation and serial,
+ * issue 9) at its place on the wire, and the transport table: its rows,
+ * its names parsed case-insensitively, values outside it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -29,7 +31,7 @@ env_sample(const char *src_ip, const char *local_ip)
 	e.flags = ENV_F_WS;
 	e.edge_id = 513;
 	e.core_id = 65535;
-	e.conn_id = 0xdeadbeef;
+	e.conn_id = ENV_CONN_ID(0xfeedf00d, 0xdeadbeef);
 	assert_int_equal(env_sa_from(&e.src, src_ip, 40000), 0);
 	assert_int_equal(env_sa_from(&e.local, local_ip, 5060), 0);
 	e.msg = sipmsg;
@@ -58,7 +60,7 @@ test_env__round_trip_v4_and_v6(void **state)
 		assert_int_equal(d.flags, ENV_F_WS);
 		assert_int_equal(d.edge_id, 513);
 		assert_int_equal(d.core_id, 65535);
-		assert_int_equal(d.conn_id, 0xdeadbeef);
+		assert_true(d.conn_id == ENV_CONN_ID(0xfeedf00d, 0xdeadbeef));
 		assert_string_equal(env_sa_str(&d.src, a, sizeof(a)),
 				    env_sa_str(&e.src, b, sizeof(b)));
 		assert_string_equal(env_sa_str(&d.local, a, sizeof(a)),
@@ -140,7 +142,7 @@ test_env__decode_refuses_every_truncation(void **state)
 	}
 }
 
-/* The u32 length at offset 56 against the bytes really present. */
+/* The u32 length at offset 60 against the bytes really present. */
 static void
 test_env__decode_refuses_lying_lengths(void **state)
 {
@@ -156,11 +158,11 @@ test_env__decode_refuses_lying_lengths(void **state)
 	(void)state;
 	assert_int_equal((int)e.len, 27);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(*lens); i++) {
-		memcpy(buf + 56, lens[i], 4);
+		memcpy(buf + 60, lens[i], 4);
 		assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
 	}
 	/* Trailing bytes past the message are a lie too. */
-	memcpy(buf + 56, "\0\0\0\x1b", 4);
+	memcpy(buf + 60, "\0\0\0\x1b", 4);
 	assert_int_equal(env_decode(&d, buf, (size_t)n + 1), -EINVAL);
 	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
 }
@@ -171,7 +173,7 @@ test_env__decode_refuses_unknown_type_transport_family(void **state)
 	static const struct { int off; unsigned char v; } bad[] = {
 		{ 3, 0 }, { 3, 3 }, { 3, 255 },		/* type */
 		{ 4, 0 }, { 4, ENV_TP_END }, { 4, 255 },	/* transport */
-		{ 12, 5 }, { 12, 255 }, { 32, 2 },	/* address family */
+		{ 16, 5 }, { 16, 255 }, { 36, 2 },	/* address family */
 	};
 	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
 	char buf[256], orig[256];
@@ -183,6 +185,64 @@ test_env__decode_refuses_unknown_type_transport_family(void **state)
 		buf[bad[i].off] = (char)bad[i].v;
 		assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
 	}
+}
+
+/*
+ * The connection identity: incarnation then serial, each big-endian,
+ * at offset 8; the halves come back apart; a serial of 0 under an
+ * incarnation names no connection and is refused; 0 is connectionless.
+ */
+static void
+test_env__connection_identity_on_the_wire(void **state)
+{
+	static const unsigned char want[8] = {
+		0xfe, 0xed, 0xf0, 0x0d, 0xde, 0xad, 0xbe, 0xef,
+	};
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[256], s[32];
+	int n = env_encode(&e, buf, sizeof(buf));
+
+	(void)state;
+	assert_memory_equal(buf + 8, want, 8);
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+	assert_int_equal(ENV_CONN_INC(d.conn_id), 0xfeedf00d);
+	assert_int_equal(ENV_CONN_SERIAL(d.conn_id), 0xdeadbeef);
+	snprintf(s, sizeof(s), ENV_CONN_FMT, ENV_CONN_ARGS(d.conn_id));
+	assert_string_equal(s, "feedf00d.3735928559");
+
+	/* Incarnation 0 (a binding stored before incarnations) decodes:
+	 * the edge must see it to hand the message back. */
+	e.conn_id = ENV_CONN_ID(0, 7);
+	n = env_encode(&e, buf, sizeof(buf));
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+	assert_true(d.conn_id == 7);
+	/* No connection has serial 0. */
+	e.conn_id = ENV_CONN_ID(0xfeedf00d, 0);
+	n = env_encode(&e, buf, sizeof(buf));
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	e.conn_id = 0;
+	n = env_encode(&e, buf, sizeof(buf));
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+	assert_true(d.conn_id == 0);
+}
+
+/* A version 1 envelope (u32 conn id, 60-byte header, from a process of
+ * before incarnations) is refused as such, never read with the new
+ * offsets. */
+static void
+test_env__version_1_is_refused(void **state)
+{
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[256];
+	int n = env_encode(&e, buf, sizeof(buf));
+
+	(void)state;
+	assert_int_equal(ENV_VERSION, 2);
+	assert_int_equal(ENV_HDR_LEN, 64);
+	/* The same bytes with a v1 header length that would fit. */
+	buf[2] = 1;
+	memcpy(buf + 56, "\0\0\0\x1f", 4);
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EPROTO);
 }
 
 static void
@@ -305,6 +365,8 @@ main(void)
 		cmocka_unit_test(test_env__decode_refuses_every_truncation),
 		cmocka_unit_test(test_env__decode_refuses_lying_lengths),
 		cmocka_unit_test(test_env__decode_refuses_unknown_type_transport_family),
+		cmocka_unit_test(test_env__connection_identity_on_the_wire),
+		cmocka_unit_test(test_env__version_1_is_refused),
 		cmocka_unit_test(test_env__addresses_format_and_parse),
 		cmocka_unit_test(test_env__transport_rows),
 		cmocka_unit_test(test_env__transport_unknown_values),

@@ -359,6 +359,75 @@ test_loc_redis__deletes_propagate(void **state)
 	assert_true(run_until(f, x_binding_gone, NULL));
 }
 
+
+static int
+s_written(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	(void)arg;
+	return srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:s@a.test",
+		       "c:sip:s@h") == 1;
+}
+
+static int
+s_marker_written(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	(void)arg;
+	return srv_int(f->srv.port, "HEXISTS %s %s", "smt:aor:s@a.test",
+		       "k") == 1;
+}
+
+/*
+ * Host 2 refreshed a binding in Redis (a newer version, a later
+ * expiry) that host 1 has not heard of yet; host 1's sweep then expires
+ * its own older copy.  The sweep deletes only the version it holds and
+ * never shortens the key's life: host 2's binding stays in Redis.
+ * (A blind HDEL and PEXPIREAT lost it.)
+ */
+static void
+test_loc_redis__sweep_keeps_a_newer_binding_of_another_host(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = lt_binding("s@a.test", "sip:s@h", now + 2);
+	struct loc_binding nb;
+	char val[LOC_REDIS_VAL_MAX];
+	redisContext *c;
+	redisReply *rep;
+	int n;
+
+	open_hosts(f, 1);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, s_written, NULL));
+	/* what host 2 wrote meanwhile, without host 1 hearing of it */
+	nb = b;
+	nb.expires = now + 600;
+	nb.version = (int64_t)now * 1000 + 500000;
+	nb.origin = 0x2222;
+	n = loc_binding_encode(&nb, val, sizeof(val));
+	assert_true(n > 0);
+	c = srv_client(f->srv.port);
+	rep = redisCommand(c, "HSET %s %s %b", "smt:aor:s@a.test",
+			   "c:sip:s@h", val, (size_t)n);
+	assert_non_null(rep);
+	freeReplyObject(rep);
+	rep = redisCommand(c, "PEXPIREAT %s %lld", "smt:aor:s@a.test",
+			   (long long)(now + 700) * 1000);
+	assert_non_null(rep);
+	freeReplyObject(rep);
+	redisFree(c);
+	for (int i = 0; i < 4; i++)	/* 256 buckets, 64 per call */
+		loc_expire(f->l[0], now + 3);
+	assert_true(run_until(f, s_marker_written, NULL));
+	assert_int_equal(srv_int(f->srv.port, "HEXISTS %s %s",
+				 "smt:aor:s@a.test", "c:sip:s@h"), 1);
+	assert_true(srv_int(f->srv.port, "PTTL %s", "smt:aor:s@a.test") >
+		    600 * 1000);
+}
+
 static void
 test_loc_redis__redis_killed_store_keeps_working(void **state)
 {
@@ -512,6 +581,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_redis__save_seen_by_other_host, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__sweep_keeps_a_newer_binding_of_another_host, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__redis_killed_store_keeps_working, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__stalled_redis_is_bounded_then_replayed, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__unreachable_at_start_is_not_an_error, fix_setup, fix_teardown),
