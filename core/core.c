@@ -122,9 +122,11 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			strerror(-rc));
 		goto fail;
 	}
-	rc = core_infra_init(c);
+	rc = infra_init(&c->infra, cfg);
 	if (rc != 0)
 		goto fail;
+	/* before any rconn: the Redis servers Sentinel names */
+	rconn_server_hook(infra_learn, &c->infra);
 	rc = core_auth_new(c);
 	if (rc != 0)
 		goto fail;

@@ -20,6 +20,7 @@
 #include "lib/cfg.h"
 #include "lib/env.h"
 #include "lib/htab.h"
+#include "lib/infra.h"
 #include "lib/list.h"
 #include "lib/log.h"
 #include "lib/sip.h"
@@ -59,16 +60,6 @@ struct core_stats {
 	uint64_t auth_unavailable;	/* 503: no account store answer */
 };
 
-/* Redis servers and sentinels learnt at run time (Sentinel), beyond
- * the configured addresses. */
-#define CORE_INFRA_LEARNT 32
-
-/* One of the cluster's own addresses (core_infra.c). */
-struct core_infra {
-	union env_sa sa;	/* normalised */
-	uint8_t stream;		/* a TCP service, else UDP */
-	uint8_t local;		/* on this host: any local address matches */
-};
 
 struct rtpc_client;
 struct core_media_op;
@@ -104,12 +95,7 @@ struct core {
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
 	struct core_auth *auth;		/* NULL: open mode */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
-	struct core_infra infra[8 + 64 + 1 + CFG_MAX_CORES +
-				(ENV_TP_END + 1) * CFG_MAX_EDGES +
-				CORE_INFRA_LEARNT];
-	int n_infra;		/* never a destination */
-	union env_sa local[64];	/* this host's interface addresses */
-	int n_local;
+	struct infra infra;	/* never a destination (lib/infra.h) */
 	struct core_stats st;
 	int stopping;
 };
@@ -251,25 +237,6 @@ int core_rr_verify(const struct core *c, const osip_message_t *m,
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);
 int core_flow_parse(const char *user, struct core_leg *l);
 
-/* core_infra.c: the cluster's own addresses, never a destination. */
-/* Fills the infra table from the configuration and this host's
- * interfaces; -EINVAL (logged) when an address cannot be compared. */
-int core_infra_init(struct core *c);
-/* Reads this host's interface addresses into c->local. */
-void core_infra_local_load(struct core *c);
-/* Adds "host:port" (port defport when it names none) as a stream
- * (TCP) or datagram (UDP) service: 0, -EINVAL or -ENOSPC. */
-int core_infra_add(struct core *c, const char *addr, int defport,
-		   int stream);
-/* A v4-mapped IPv6 address becomes its IPv4 address, in place. */
-void core_sa_normalise(union env_sa *sa);
-/* Whether normalised sa is this host: a wildcard, loopback or one of
- * c->local. */
-int core_sa_is_local(const struct core *c, const union env_sa *sa);
-/* Whether sending over transport to sa would reach one of the
- * cluster's own services. */
-int core_dest_is_infra(const struct core *c, int transport,
-		       const union env_sa *sa);
 
 /* core_txn.c: transactions. */
 struct core_stx *core_stx_find(struct core *c, const osip_message_t *req,

@@ -122,7 +122,7 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 	/* The one door out: whatever chose the address (a Contact, a
 	 * Route, a Via, a spoofed source), the cluster's own services are
 	 * never a destination.  An open connection goes to its peer. */
-	if (to->conn_id == 0 && core_dest_is_infra(c, transport, &to->dst)) {
+	if (to->conn_id == 0 && infra_has(&c->infra, transport, &to->dst)) {
 		c->st.tx_infra++;
 		log_notice(LOG_SYS_NET, "not sent to %s over %s: one of the "
 			   "cluster's own addresses",

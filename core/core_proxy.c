@@ -175,7 +175,7 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 	if (leg->conn_id)
 		return 0;
 	rc = core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
-	if (rc == 0 && core_dest_is_infra(c, leg->transport, &leg->dst))
+	if (rc == 0 && infra_has(&c->infra, leg->transport, &leg->dst))
 		return -EACCES;
 	return rc;
 }
@@ -360,7 +360,7 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 
 	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
 		return -ENOENT;
-	if (!b->conn_id && core_dest_is_infra(c, b->transport ? b->transport :
+	if (!b->conn_id && infra_has(&c->infra, b->transport ? b->transport :
 					       ENV_UDP, &b->received))
 		return -EACCES;
 	leg->edge_id = b->edge_id;
@@ -372,7 +372,7 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 		return 0;
 	}
 	if (core_uri_leg(u, leg) == 0 &&
-	    !core_dest_is_infra(c, leg->transport, &leg->dst) &&
+	    !infra_has(&c->infra, leg->transport, &leg->dst) &&
 	    (!have_src || strcmp(env_sa_ip(&leg->dst, a, sizeof(a)),
 				 env_sa_ip(&b->received, r, sizeof(r))) == 0))
 		return 0;

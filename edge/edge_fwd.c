@@ -53,6 +53,11 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	e->me = me;
 	for (int i = 0; i < cfg->n_cores; i++)
 		e->core_ids[e->n_cores++] = cfg->cores[i].id;
+	rc = infra_init(&e->infra, cfg);
+	if (rc < 0) {
+		edge_fini(e);
+		return rc;
+	}
 	e->buf_cap = (size_t)me->max_msg + EDGE_BUF_SLACK;
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
@@ -130,6 +135,13 @@ edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	if (n < 0)
 		return n;
 	edge_sip_reply_dest(sc, src, &dst);
+	/* A datagram "from" the cluster's own Redis, listener or core
+	 * port (spoofed source or Via) gets no answer: the edge would
+	 * aim at its own services or answer itself in a loop. */
+	if (conn_id == 0 && infra_has(&e->infra, tp->transport, &dst)) {
+		e->st.drop_reply_self++;
+		return -EPERM;
+	}
 	return tp->send(tp, &dst, conn_id, e->reply_buf, (size_t)n);
 }
 

@@ -21,6 +21,7 @@
 
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/infra.h"
 #include "lib/htab.h"
 #include "lib/key.h"
 #include "lib/list.h"
@@ -478,6 +479,8 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 	X(drop_send_full)	/* socket EAGAIN */ \
 	X(drop_send_err) \
 	X(drop_reply)		/* a 400/503 we could not send */ \
+	X(drop_reply_self)	/* a 400/503 aimed at the cluster's own
+				   address (a spoofed source or Via) */ \
 	X(conns_opened)		/* accepted or connected stream/WS */ \
 	X(conns_closed) \
 	X(conns_refused)	/* over max_conns_per_ip */ \
@@ -526,6 +529,7 @@ struct edge {
 	char *env_buf;		/* the envelope around it */
 	char *reply_buf;	/* a 400/503 */
 	size_t buf_cap;		/* of each of the three */
+	struct infra infra;	/* never the destination of a reply */
 };
 
 /*

@@ -375,7 +375,9 @@ class Cluster {
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
 	 * for one edge, over the defaults, clusterKeys: {...} more [cluster]
 	 * keys, tcpLinks: edges and cores bind tcp:// loopback endpoints,
-	 * as on several hosts, instead of ipc files), media: {rtpengines (2),
+	 * as on several hosts, instead of ipc files, sections: () =>
+	 * {name: {...}} more sections, read when the config is written),
+	 * media: {rtpengines (2),
 	 * rtpctls (1), portsPerEngine (400), logLevel (rtpengine's, 5),
 	 * rtpctl: {...} extra [rtpctl]
 	 * keys over fast test defaults (ping 200 ms, threshold 2, ng
@@ -505,6 +507,7 @@ class Cluster {
 			});
 		}
 		for (const k of this.linkUrls || []) s += iniSection(`${k.kind} ${k.id}`, { ipc: k.url });
+		for (const [name, kv] of Object.entries((o.sections && o.sections()) || {})) s += iniSection(name, kv);
 		return s;
 	}
 

@@ -3,8 +3,7 @@
  * transport table (lib/env.h): the transport and default port it
  * dials, whether a URI names one of the cluster's own edges on any
  * transport, flow tokens carrying every transport; what it signs (Via
- * branches, Record-Route values) and what it refuses as its own
- * address once normalised (core_sign.c, core_infra.c).
+ * branches, Record-Route values) (core_sign.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -256,109 +255,6 @@ test_core_msg__record_route_signed_for_call_and_flow(void **state)
 	osip_message_free(m2);
 }
 
-/*
- * The cluster's own addresses after normalisation: wildcards, 127/8,
- * ::1, v4-mapped IPv6 and the host's interface addresses are one host;
- * a remote service matches only itself; datagram and stream ports are
- * apart (a UDP client on the TLS listener's port is a client).
- */
-static void
-test_core_msg__infra_normalised_with_transport(void **state)
-{
-	static struct core c;
-	static const struct {
-		int tp;
-		const char *ip;
-		int port, infra;
-	} cases[] = {
-		{ ENV_UDP, "127.0.0.1", 5060, 1 },
-		{ ENV_UDP, "127.0.0.5", 5060, 1 },
-		{ ENV_UDP, "0.0.0.0", 5060, 1 },
-		{ ENV_UDP, "::1", 5060, 1 },
-		{ ENV_UDP, "::", 5060, 1 },
-		{ ENV_UDP, "::ffff:127.0.0.1", 5060, 1 },
-		{ ENV_UDP, "192.0.2.7", 5060, 1 },	/* an interface */
-		{ ENV_UDP, "::ffff:192.0.2.7", 5060, 1 },
-		{ ENV_UDP, "2001:db8::7", 5060, 1 },	/* an interface */
-		{ ENV_UDP, "192.0.2.8", 5060, 0 },
-		{ ENV_UDP, "127.0.0.1", 5062, 0 },
-		{ ENV_TCP, "127.0.0.1", 5060, 0 },	/* no TCP listener */
-		{ ENV_UDP, "127.0.0.1", 5061, 0 },	/* UDP on the TLS port */
-		{ ENV_UDP, "::ffff:127.0.0.1", 5061, 0 },
-		{ ENV_TCP, "127.0.0.1", 5061, 1 },
-		{ ENV_TLS, "0.0.0.0", 5061, 1 },
-		{ ENV_TLS, "192.0.2.7", 5061, 1 },
-		{ ENV_TCP, "::", 6379, 1 },		/* Redis */
-		{ ENV_TCP, "::ffff:127.0.0.2", 6379, 1 },
-		{ ENV_UDP, "127.0.0.1", 6379, 0 },
-		{ ENV_TCP, "::ffff:127.0.0.1", 8080, 1 },	/* WS, mapped */
-		{ ENV_TLS, "127.0.0.1", 8080, 1 },
-		{ ENV_UDP, "10.9.8.7", 2223, 1 },	/* remote rtpengine */
-		{ ENV_UDP, "::ffff:10.9.8.7", 2223, 1 },
-		{ ENV_UDP, "10.9.8.6", 2223, 0 },
-		{ ENV_UDP, "127.0.0.1", 2223, 0 },
-		{ ENV_TCP, "10.9.8.7", 2223, 0 },
-		{ ENV_TCP, "127.0.0.1", 7001, 1 },	/* nanomsg "*:7001" */
-		{ ENV_TCP, "10.1.1.1", 7002, 1 },	/* "eth0;10.1.1.1:7002" */
-		{ ENV_TCP, "127.0.0.1", 7002, 0 },
-	};
-
-	(void)state;
-	env_sa_from(&c.local[0], "192.0.2.7", 0);
-	env_sa_from(&c.local[1], "2001:db8::7", 0);
-	c.n_local = 2;
-	assert_int_equal(core_infra_add(&c, "0.0.0.0:5060", 5060, 0), 0);
-	assert_int_equal(core_infra_add(&c, "[::]", 5061, 1), 0);
-	assert_int_equal(core_infra_add(&c, "127.0.0.1:6379", 6379, 1), 0);
-	assert_int_equal(core_infra_add(&c, "10.9.8.7", 2223, 0), 0);
-	assert_int_equal(core_infra_add(&c, "[::ffff:127.0.0.1]:8080", 0, 1), 0);
-	assert_int_equal(core_infra_add(&c, "*:7001", 0, 1), 0);
-	assert_int_equal(core_infra_add(&c, "10.1.1.1:7002", 0, 1), 0);
-	assert_int_equal(core_infra_add(&c, "", 0, 1), 0);
-	assert_int_equal(core_infra_add(&c, "redis.example:6379", 0, 1), -EINVAL);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		union env_sa sa;
-		int got;
-
-		assert_int_equal(env_sa_from(&sa, cases[i].ip, cases[i].port), 0);
-		got = core_dest_is_infra(&c, cases[i].tp, &sa);
-		if (got != cases[i].infra)
-			fail_msg("%s [%s]:%d: got %d, want %d",
-				 env_transport_name(cases[i].tp), cases[i].ip,
-				 cases[i].port, got, cases[i].infra);
-	}
-}
-
-/* core_infra_init takes the nanomsg tcp:// endpoints of the
- * configuration, and the interface addresses getifaddrs lists. */
-static void
-test_core_msg__infra_init_reads_config_and_interfaces(void **state)
-{
-	static struct cfg cfg;
-	static struct core c;
-	union env_sa sa;
-	char err[256];
-
-	(void)state;
-	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
-	snprintf(cfg.cores[0].ipc, sizeof(cfg.cores[0].ipc), "tcp://*:7101");
-	snprintf(cfg.rtpctl_ipc, sizeof(cfg.rtpctl_ipc),
-		 "ipc:///tmp/x tcp://lo;10.1.1.2:7102");
-	c.cfg = &cfg;
-	assert_int_equal(core_infra_init(&c), 0);
-	env_sa_from(&sa, "127.0.0.1", 7101);
-	assert_int_equal(core_dest_is_infra(&c, ENV_TCP, &sa), 1);
-	assert_int_equal(core_dest_is_infra(&c, ENV_UDP, &sa), 0);
-	env_sa_from(&sa, "10.1.1.2", 7102);
-	assert_int_equal(core_dest_is_infra(&c, ENV_TCP, &sa), 1);
-	/* Loopback is an interface too. */
-	env_sa_from(&sa, "127.0.0.1", 0);
-	assert_true(c.n_local > 0);
-	assert_int_equal(core_sa_is_local(&c, &sa), 1);
-	snprintf(cfg.redis, sizeof(cfg.redis), "redis.example:6379");
-	assert_int_equal(core_infra_init(&c), -EINVAL);
-}
-
 int
 main(void)
 {
@@ -369,8 +265,6 @@ main(void)
 		cmocka_unit_test(test_core_msg__flow_token_refusals),
 		cmocka_unit_test(test_core_msg__branch_signed_for_core_serial_and_call),
 		cmocka_unit_test(test_core_msg__record_route_signed_for_call_and_flow),
-		cmocka_unit_test(test_core_msg__infra_normalised_with_transport),
-		cmocka_unit_test(test_core_msg__infra_init_reads_config_and_interfaces),
 	};
 
 	parser_init();

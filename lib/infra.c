@@ -1,9 +1,5 @@
 /*
- * core_infra.c - the cluster's own addresses, which are never a next
- * hop: no reply, request or response goes to an edge's listener, Redis,
- * an rtpengine control port or a nanomsg tcp:// endpoint, so nothing a
- * sender writes (Contact, Route, Via, its own source address) turns the
- * proxy against its own services or into a loop.
+ * infra.c - the cluster's own addresses (see infra.h).
  *
  * An address is compared after normalising it: a v4-mapped IPv6
  * address is its IPv4 address, and every local address (0.0.0.0, ::,
@@ -15,7 +11,7 @@
  * listener's port number is a client like any other.  Cost: a linear
  * scan of a few dozen entries per message sent.
  */
-#include "core/core_int.h"
+#include "lib/infra.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,10 +20,9 @@
 #include <string.h>
 
 #include "lib/log.h"
-#include "lib/rconn.h"
 
 void
-core_sa_normalise(union env_sa *sa)
+infra_sa_normalise(union env_sa *sa)
 {
 	if (sa->sa.sa_family == AF_INET6 &&
 	    IN6_IS_ADDR_V4MAPPED(&sa->in6.sin6_addr)) {
@@ -44,7 +39,7 @@ core_sa_normalise(union env_sa *sa)
 
 /* Whether normalised a and b are the same address (ports aside). */
 static int
-core_sa_addr_eq(const union env_sa *a, const union env_sa *b)
+infra_sa_addr_eq(const union env_sa *a, const union env_sa *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family)
 		return 0;
@@ -55,7 +50,7 @@ core_sa_addr_eq(const union env_sa *a, const union env_sa *b)
 }
 
 int
-core_sa_is_local(const struct core *c, const union env_sa *sa)
+infra_is_local(const struct infra *c, const union env_sa *sa)
 {
 	if (sa->sa.sa_family == AF_INET) {
 		uint32_t a = ntohl(sa->in.sin_addr.s_addr);
@@ -70,13 +65,13 @@ core_sa_is_local(const struct core *c, const union env_sa *sa)
 		return 0;
 	}
 	for (int i = 0; i < c->n_local; i++)
-		if (core_sa_addr_eq(&c->local[i], sa))
+		if (infra_sa_addr_eq(&c->local[i], sa))
 			return 1;
 	return 0;
 }
 
 void
-core_infra_local_load(struct core *c)
+infra_local_load(struct infra *c)
 {
 	struct ifaddrs *ifs = NULL;
 
@@ -102,39 +97,39 @@ core_infra_local_load(struct core *c)
 		memset(sa, 0, sizeof(*sa));
 		memcpy(sa, i->ifa_addr, i->ifa_addr->sa_family == AF_INET ?
 		       sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-		core_sa_normalise(sa);
+		infra_sa_normalise(sa);
 	}
 	freeifaddrs(ifs);
 }
 
 int
-core_infra_add(struct core *c, const char *addr, int defport, int stream)
+infra_add(struct infra *c, const char *addr, int defport, int stream)
 {
-	struct core_infra *x;
+	struct infra_addr *x;
 	char host[CFG_ADDR_LEN];
 	int port;
 
 	if (addr[0] == '\0')
 		return 0;
-	if (c->n_infra == (int)(sizeof(c->infra) / sizeof(*c->infra)))
+	if (c->n == (int)(sizeof(c->a) / sizeof(*c->a)))
 		return -ENOSPC;
-	x = &c->infra[c->n_infra];
+	x = &c->a[c->n];
 	if (cfg_addr_split(addr, host, sizeof(host), &port, defport) != 0)
 		return -EINVAL;
 	/* nanomsg writes "*" for every interface. */
 	if (env_sa_from(&x->sa, strcmp(host, "*") == 0 ? "0.0.0.0" : host,
 			port) != 0)
 		return -EINVAL;
-	core_sa_normalise(&x->sa);
+	infra_sa_normalise(&x->sa);
 	x->stream = (uint8_t)(stream != 0);
-	x->local = (uint8_t)core_sa_is_local(c, &x->sa);
-	c->n_infra++;
+	x->local = (uint8_t)infra_is_local(c, &x->sa);
+	c->n++;
 	return 0;
 }
 
 /* Adds the tcp:// endpoints among a list of nanomsg addresses. */
 static int
-core_infra_add_nn(struct core *c, const char *list)
+infra_add_nn(struct infra *c, const char *list)
 {
 	char buf[1024], *save = NULL, *tok, *semi;
 	int rc = 0;
@@ -147,14 +142,14 @@ core_infra_add_nn(struct core *c, const char *list)
 		tok += 6;
 		/* "tcp://iface;host:port" binds host through iface. */
 		semi = strchr(tok, ';');
-		rc = core_infra_add(c, semi ? semi + 1 : tok, 0, 1);
+		rc = infra_add(c, semi ? semi + 1 : tok, 0, 1);
 	}
 	return rc;
 }
 
 /* Logs an address that could not be added; returns 1 then, else 0. */
 static int
-core_infra_bad(int rc, const char *what, const char *addr)
+infra_bad(int rc, const char *what, const char *addr)
 {
 	if (rc == 0)
 		return 0;
@@ -163,65 +158,67 @@ core_infra_bad(int rc, const char *what, const char *addr)
 	return 1;
 }
 
-/*
- * rconn's server hook: a sentinel, or a Redis master or replica they
- * led to, joins the table (once) before any reply goes out through the
- * loop: with Sentinel the Redis servers are not all in the file.
- */
-static void
-core_infra_on_server(void *arg, const char *host, int port)
+void
+infra_learn(void *arg, const char *host, int port)
 {
-	struct core *c = arg;
+	struct infra *x = arg;
 	char addr[CFG_ADDR_LEN + 16];
-	int n = c->n_infra;
+	int n = x->n, rc;
 
 	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
 		 host, port);
-	if (core_infra_add(c, addr, 0, 1) != 0) {
+	rc = infra_add(x, addr, 0, 1);
+	if (rc != 0) {
 		log_warn(LOG_SYS_MAIN, "Redis server %s cannot be kept from "
-			 "being a next hop: %s", addr, c->n_infra ==
-			 (int)(sizeof(c->infra) / sizeof(*c->infra)) ?
+			 "being a next hop: %s", addr, rc == -ENOSPC ?
 			 "table full" : "not an IP address");
 		return;
 	}
-	c->n_infra = n;
-	if (core_dest_is_infra(c, ENV_TCP, &c->infra[n].sa))
+	x->n = n;
+	if (infra_has(x, ENV_TCP, &x->a[n].sa))
 		return;		/* covered already */
-	c->n_infra = n + 1;
+	x->n = n + 1;
 	log_info(LOG_SYS_MAIN, "Redis server %s: never a next hop", addr);
 }
 
 int
-core_infra_init(struct core *c)
+infra_init(struct infra *c, const struct cfg *cfg)
 {
-	const struct cfg *cfg = c->cfg;
 	char inst[sizeof(cfg->rtpctl_instances)], *save = NULL, *tok;
 	int bad = 0;
 
-	core_infra_local_load(c);
-	c->n_infra = 0;
-	bad += core_infra_bad(core_infra_add(c, cfg->redis, 6379, 1), "Redis",
+	infra_local_load(c);
+	c->n = 0;
+	bad += infra_bad(infra_add(c, cfg->redis, 6379, 1), "Redis",
 			      cfg->redis);
-	rconn_server_hook(core_infra_on_server, c);
+	/* the sentinels; the Redis servers they name come by infra_learn */
+	snprintf(inst, sizeof(inst), "%s", cfg->redis_sentinels);
+	for (tok = strtok_r(inst, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		bad += infra_bad(infra_add(c, tok, 26379, 1), "sentinel", tok);
+	}
+	save = NULL;
 	snprintf(inst, sizeof(inst), "%s", cfg->rtpctl_instances);
 	for (tok = strtok_r(inst, " ,\t", &save); tok;
 	     tok = strtok_r(NULL, " ,\t", &save)) {
 		tok[strcspn(tok, "/")] = '\0';
-		bad += core_infra_bad(core_infra_add(c, tok, 2223, 0),
+		bad += infra_bad(infra_add(c, tok, 2223, 0),
 				      "rtpengine", tok);
 	}
-	bad += core_infra_bad(core_infra_add_nn(c, cfg->rtpctl_ipc), "rtpctl",
+	bad += infra_bad(infra_add_nn(c, cfg->rtpctl_ipc), "rtpctl",
 			      cfg->rtpctl_ipc);
 	for (int i = 0; i < cfg->n_cores; i++)
-		bad += core_infra_bad(core_infra_add_nn(c, cfg->cores[i].ipc),
+		bad += infra_bad(infra_add_nn(c, cfg->cores[i].ipc),
 				      "core", cfg->cores[i].ipc);
 	for (int i = 0; i < cfg->n_edges; i++) {
 		const struct cfg_edge *e = &cfg->edges[i];
 
-		bad += core_infra_bad(core_infra_add_nn(c, e->ipc), "edge",
+		bad += infra_bad(infra_add_nn(c, e->ipc), "edge",
 				      e->ipc);
 		for (int t = ENV_UDP; t < ENV_TP_END; t++)
-			bad += core_infra_bad(core_infra_add(c, e->listen[t],
+			bad += infra_bad(infra_add(c, e->listen[t],
 				env_transport_port(t),
 				env_transport_is(t, ENV_TP_STREAM)),
 				"listener", e->listen[t]);
@@ -230,24 +227,23 @@ core_infra_init(struct core *c)
 }
 
 int
-core_dest_is_infra(const struct core *c, int transport,
-		   const union env_sa *sa)
+infra_has(const struct infra *c, int transport, const union env_sa *sa)
 {
 	union env_sa d = *sa;
 	int stream = env_transport_is(transport, ENV_TP_STREAM), local = -1;
 
-	core_sa_normalise(&d);
-	for (int i = 0; i < c->n_infra; i++) {
-		const struct core_infra *x = &c->infra[i];
+	infra_sa_normalise(&d);
+	for (int i = 0; i < c->n; i++) {
+		const struct infra_addr *x = &c->a[i];
 
 		if (x->stream != stream || env_sa_port(&x->sa) != env_sa_port(&d))
 			continue;
-		if (core_sa_addr_eq(&x->sa, &d))
+		if (infra_sa_addr_eq(&x->sa, &d))
 			return 1;
 		/* The walk over this host's addresses only when a port
 		 * matched: most sends match none. */
 		if (x->local && local < 0)
-			local = core_sa_is_local(c, &d);
+			local = infra_is_local(c, &d);
 		if (x->local && local)
 			return 1;
 	}
