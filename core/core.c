@@ -14,6 +14,7 @@
 #include "lib/key.h"
 #include "lib/link.h"
 #include "lib/log.h"
+#include "lib/rconn.h"
 #include "rtpctl/rtpc.h"
 
 size_t
@@ -124,6 +125,8 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	rc = infra_init(&c->infra, cfg);
 	if (rc != 0)
 		goto fail;
+	/* before any rconn: the Redis servers Sentinel names */
+	rconn_server_hook(infra_learn, &c->infra);
 	rc = core_auth_new(c);
 	if (rc != 0)
 		goto fail;
@@ -140,6 +143,9 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.redis_backoff_max_ms = cfg->redis_backoff_max_ms;
 	lc.redis_max_pending = cfg->redis_max_pending;
 	lc.redis_dirty_max = cfg->redis_dirty_max;
+	lc.redis_sentinels = cfg->redis_sentinels;
+	lc.redis_master = cfg->redis_master;
+	lc.redis_sentinel_password = cfg->redis_sentinel_password;
 	if (cfg->redis[0]) {
 		if (cfg_addr_split(cfg->redis, host, sizeof(host), &port,
 				   6379) != 0) {
@@ -224,6 +230,7 @@ core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	rconn_server_hook(NULL, NULL);	/* it points at c */
 	htab_fini(&c->stx_tab);
 	htab_fini(&c->ctx_tab);
 	free(c->bindings);

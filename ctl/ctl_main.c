@@ -126,8 +126,8 @@ ctl_connect(const struct cfg *c)
 				 LOG_SYS_MAIN);
 
 	if (e == -ENOENT) {
-		fprintf(stderr, "sipmesh-ctl: %s has no [redis] address: "
-			"accounts live in Redis\n", c->path);
+		fprintf(stderr, "sipmesh-ctl: %s has no [redis] address or "
+			"sentinels: accounts live in Redis\n", c->path);
 		return NULL;
 	}
 	if (e < 0) {
@@ -139,7 +139,8 @@ ctl_connect(const struct cfg *c)
 		rc.timeout_ms = 2000;
 	r = rconn_connect_sync(&rc, err, sizeof(err));
 	if (!r)
-		fprintf(stderr, "sipmesh-ctl: Redis %s: %s\n", c->redis, err);
+		fprintf(stderr, "sipmesh-ctl: Redis %s: %s\n", c->redis[0] ?
+			c->redis : c->redis_master, err);
 	return r;
 }
 

@@ -58,6 +58,9 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("redis", "backoff_max_ms", redis_backoff_max_ms, "2000", 100, 300000),
 	I("redis", "max_pending", redis_max_pending, "4096", 16, 1000000),
 	I("redis", "dirty_max", redis_dirty_max, "10000", 16, 10000000),
+	S("redis", "sentinels", redis_sentinels, ""),
+	S("redis", "master", redis_master, "sipmesh"),
+	S("redis", "sentinel_password", redis_sentinel_password, ""),
 	S("location", "shm_name", shm_name, "/sipmesh-loc"),
 	I("location", "shm_size_mb", shm_size_mb, "192", 1, 65536),
 	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
@@ -362,6 +365,33 @@ cfg_split_domains(struct cfg *c, char *err, size_t errlen)
 
 /* Whether a nanomsg endpoint stays on this host (ipc files in the 0700
  * run_dir, or inproc). */
+/* Whether list is "host[:port],..." (empty is fine); 0 or -EINVAL. */
+static int
+cfg_check_list(const char *list)
+{
+	char tok[CFG_ADDR_LEN], host[CFG_ADDR_LEN];
+	int port;
+
+	while (*list) {
+		size_t n = strcspn(list, ","), b = 0;
+
+		while (b < n && isspace((unsigned char)list[b]))
+			b++;
+		while (n > b && isspace((unsigned char)list[n - 1]))
+			n--;
+		if (n - b >= sizeof(tok))
+			return -EINVAL;
+		memcpy(tok, list + b, n - b);
+		tok[n - b] = '\0';
+		if (cfg_addr_split(tok, host, sizeof(host), &port, 1) != 0)
+			return -EINVAL;
+		list += strcspn(list, ",");
+		if (*list == ',' && !*++list)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 cfg_endpoint_local(const char *url)
 {
@@ -492,6 +522,11 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 				 c->run_dir, id);
 	}
 
+	if (cfg_check_list(c->redis_sentinels) != 0) {
+		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",
+			 c->path);
+		goto fail;
+	}
 	if (c->min_expires > c->max_expires) {
 		snprintf(err, errlen, "%s registrar.min_expires: above "
 			 "max_expires", c->path);

@@ -80,6 +80,10 @@ struct cfg {
 	int redis_backoff_max_ms;	/* reconnect back-off cap */
 	int redis_max_pending;		/* commands in flight per process */
 	int redis_dirty_max;		/* unsent AORs remembered */
+	char redis_sentinels[512];	/* "host:port,..."; empty: address
+					   is the master */
+	char redis_master[128];		/* the sentinels' name for it */
+	char redis_sentinel_password[256];	/* AUTH to the sentinels */
 
 	/* [location] */
 	char shm_name[64];		/* POSIX shm name, "/sipmesh-loc" */

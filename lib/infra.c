@@ -158,6 +158,29 @@ infra_bad(int rc, const char *what, const char *addr)
 	return 1;
 }
 
+void
+infra_learn(void *arg, const char *host, int port)
+{
+	struct infra *x = arg;
+	char addr[CFG_ADDR_LEN + 16];
+	int n = x->n, rc;
+
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+		 host, port);
+	rc = infra_add(x, addr, 0, 1);
+	if (rc != 0) {
+		log_warn(LOG_SYS_MAIN, "Redis server %s cannot be kept from "
+			 "being a next hop: %s", addr, rc == -ENOSPC ?
+			 "table full" : "not an IP address");
+		return;
+	}
+	x->n = n;
+	if (infra_has(x, ENV_TCP, &x->a[n].sa))
+		return;		/* covered already */
+	x->n = n + 1;
+	log_info(LOG_SYS_MAIN, "Redis server %s: never a next hop", addr);
+}
+
 int
 infra_init(struct infra *c, const struct cfg *cfg)
 {
@@ -168,6 +191,15 @@ infra_init(struct infra *c, const struct cfg *cfg)
 	c->n = 0;
 	bad += infra_bad(infra_add(c, cfg->redis, 6379, 1), "Redis",
 			      cfg->redis);
+	/* the sentinels; the Redis servers they name come by infra_learn */
+	snprintf(inst, sizeof(inst), "%s", cfg->redis_sentinels);
+	for (tok = strtok_r(inst, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		bad += infra_bad(infra_add(c, tok, 26379, 1), "sentinel", tok);
+	}
+	save = NULL;
 	snprintf(inst, sizeof(inst), "%s", cfg->rtpctl_instances);
 	for (tok = strtok_r(inst, " ,\t", &save); tok;
 	     tok = strtok_r(NULL, " ,\t", &save)) {

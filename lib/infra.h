@@ -1,6 +1,7 @@
 /*
- * infra.h - the cluster's own addresses: its edges' listeners, Redis,
- * the rtpengine control ports and the nanomsg tcp:// endpoints of the
+ * infra.h - the cluster's own addresses: its edges' listeners, Redis
+ * (and with Sentinel the sentinels and the servers they name), the
+ * rtpengine control ports and the nanomsg tcp:// endpoints of the
  * configuration.  No request, response or reply ever goes to one, so
  * nothing a sender writes (Contact, Route, Via, a spoofed source
  * address) turns the cluster against its own services or into a loop.
@@ -25,7 +26,12 @@ struct infra_addr {
 	uint8_t local;		/* on this host: any local address matches */
 };
 
-#define INFRA_MAX (8 + 64 + 1 + CFG_MAX_CORES + (ENV_TP_END + 1) * CFG_MAX_EDGES)
+/* Redis servers and sentinels beyond the configured addresses: with
+ * Sentinel the masters and replicas are learnt at run time. */
+#define INFRA_LEARNT (8 + 32)
+
+#define INFRA_MAX (8 + 64 + 1 + CFG_MAX_CORES + \
+		   (ENV_TP_END + 1) * CFG_MAX_EDGES + INFRA_LEARNT)
 
 /* The table; caller's storage (infra_init fills it). */
 struct infra {
@@ -38,6 +44,14 @@ struct infra {
 /* Fills x from cfg and this host's interfaces; -EINVAL (logged) when
  * an address of cfg cannot be compared (a host name). */
 int infra_init(struct infra *x, const struct cfg *cfg);
+
+/*
+ * Adds a Redis server (TCP) found at run time, once: arg is the struct
+ * infra.  Of the type of rconn_server_cb (lib/rconn.h), so a process
+ * that runs rconns hands it to rconn_server_hook.  A full table or a
+ * host name is logged.
+ */
+void infra_learn(void *arg, const char *host, int port);
 
 /* Reads this host's interface addresses into x->local. */
 void infra_local_load(struct infra *x);

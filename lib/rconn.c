@@ -3,13 +3,23 @@
  * context on the process's libuv loop for commands, and a second one
  * for subscriptions when there are any.
  *
- * States: DOWN (waiting for the next attempt), CONNECTING (dialled,
- * handshake not answered), UP.  The handshake is pipelined on each
- * connection: [AUTH [user] password], CLIENT SETNAME name, and on the
- * subscription connection SUBSCRIBE of every channel; the link is UP
- * when the command connection's SETNAME and every SUBSCRIBE answered.
- * An error reply in the handshake (WRONGPASS, NOAUTH) fails the
- * attempt like a refused connect: the link stays down and says why.
+ * States: DOWN (waiting for the next attempt), DISCOVERING (asking a
+ * sentinel where the master is; with sentinels only), CONNECTING
+ * (dialled, handshake not answered), UP.  The handshake is pipelined on
+ * each connection: [AUTH [user] password], CLIENT SETNAME name, with
+ * sentinels ROLE on the command connection, and on the subscription
+ * connection SUBSCRIBE of every channel; the link is UP when the
+ * command connection's SETNAME (or ROLE: "master") and every SUBSCRIBE
+ * answered.  An error reply in the handshake (WRONGPASS, NOAUTH), or a
+ * ROLE other than master, fails the attempt like a refused connect: the
+ * link stays down and says why.
+ *
+ * Discovery asks one sentinel at a time (its own connection, the same
+ * timeout_ms): a refused connect, an error, a null answer (the master
+ * name unknown) or silence moves on to the next one at once; only when
+ * every sentinel failed does the attempt fail (and back off).  The
+ * sentinel that answered is asked first next time; one whose master
+ * turned out not to be a master is not.
  *
  * One tick (a quarter of timeout_ms, at most 100 ms, not keeping the
  * loop alive) turns an attempt older than timeout_ms, or commands in
@@ -43,10 +53,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum rconn_state { RCONN_DOWN = 0, RCONN_CONNECTING, RCONN_UP };
+enum rconn_state { RCONN_DOWN = 0, RCONN_DISCOVERING, RCONN_CONNECTING,
+		   RCONN_UP };
 
 /* Which handshake reply a callback gets. */
-enum rconn_step { RCONN_STEP_AUTH = 1, RCONN_STEP_NAME };
+enum rconn_step { RCONN_STEP_AUTH = 1, RCONN_STEP_NAME, RCONN_STEP_ROLE };
+
+#define RCONN_SENTINEL_PORT 26379
+
+struct rconn_sentinel {
+	char host[256];
+	int port;
+};
 
 struct rconn_sub {
 	struct rconn_sub *next;
@@ -74,6 +92,17 @@ struct rconn {
 	rconn_state_cb cb;
 	void *arg;
 
+	/* Sentinel; nsentinels 0: host:port is Redis. */
+	struct rconn_sentinel sentinels[RCONN_SENTINELS_MAX];
+	int nsentinels;
+	int sentinel_i;			/* the one asked now, or first next */
+	int asked;			/* sentinels tried, this attempt */
+	char master[128];
+	char sentinel_password[256];
+	redisAsyncContext *sen;		/* the sentinel asked; DISCOVERING */
+	char where[420];		/* what the log names: host:port, or
+					   master <name> [at host:port] */
+
 	enum rconn_state state;
 	redisAsyncContext *ac;		/* commands; NULL while DOWN */
 	redisAsyncContext *sub;		/* subscriptions; NULL when none */
@@ -95,11 +124,87 @@ struct rconn {
 };
 
 static void rconn_connect(struct rconn *c);
+static void rconn_dial_master(struct rconn *c);
+
+/* rconn_server_hook: one per process, like the SIGPIPE disposition. */
+static rconn_server_cb rconn_server_fn;
+static void *rconn_server_arg;
+
+void
+rconn_server_hook(rconn_server_cb fn, void *arg)
+{
+	rconn_server_fn = fn;
+	rconn_server_arg = arg;
+}
+
+static void
+rconn_server_seen(const char *host, int port)
+{
+	if (rconn_server_fn)
+		rconn_server_fn(rconn_server_arg, host, port);
+}
 
 static int
 rconn_copy(char *dst, size_t cap, const char *src)
 {
 	return snprintf(dst, cap, "%s", src ? src : "") >= (int)cap ? -E2BIG : 0;
+}
+
+/* Fills out[] from "host:port,..." (spaces around entries allowed);
+ * the count, or -EINVAL. */
+static int
+rconn_sentinels_parse(const char *list, struct rconn_sentinel *out, int max)
+{
+	char tok[300];
+	int n = 0;
+
+	while (list && *list) {
+		size_t len = strcspn(list, ",");
+		const char *b = list, *e = list + len;
+
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (n == max || e == b || (size_t)(e - b) >= sizeof(tok))
+			return -EINVAL;
+		memcpy(tok, b, (size_t)(e - b));
+		tok[e - b] = '\0';
+		if (cfg_addr_split(tok, out[n].host, sizeof(out[n].host),
+				   &out[n].port, RCONN_SENTINEL_PORT) != 0)
+			return -EINVAL;
+		n++;
+		list += len;
+		if (*list == ',' && !*++list)
+			return -EINVAL;		/* a trailing comma */
+	}
+	return n;
+}
+
+int
+rconn_sentinels_check(const char *list)
+{
+	struct rconn_sentinel *tmp = malloc(sizeof(*tmp) * RCONN_SENTINELS_MAX);
+	int n;
+
+	if (!tmp)
+		return -ENOMEM;
+	n = rconn_sentinels_parse(list, tmp, RCONN_SENTINELS_MAX);
+	free(tmp);
+	return n < 0 ? n : 0;
+}
+
+/* What log lines name: the address, or the master and where it is. */
+static void
+rconn_where_set(struct rconn *c)
+{
+	if (!c->nsentinels)
+		snprintf(c->where, sizeof(c->where), "%s:%d", c->host, c->port);
+	else if (c->host[0])
+		snprintf(c->where, sizeof(c->where), "master %s at %s:%d",
+			 c->master, c->host, c->port);
+	else
+		snprintf(c->where, sizeof(c->where), "master %s", c->master);
 }
 
 int
@@ -119,13 +224,13 @@ rconn_backoff_next(int cur_ms, int max_ms)
 static void
 rconn_drop(struct rconn *c, const redisAsyncContext *gone, const char *why)
 {
-	redisAsyncContext *ac = c->ac, *sub = c->sub;
+	redisAsyncContext *ac = c->ac, *sub = c->sub, *sen = c->sen;
 	uint64_t now = uv_now(c->loop);
 	int was_up = c->state == RCONN_UP;
 
 	if (c->closing || c->state == RCONN_DOWN)
 		return;
-	c->ac = c->sub = NULL;
+	c->ac = c->sub = c->sen = NULL;
 	c->state = RCONN_DOWN;
 	c->failures++;
 	c->state_ms = now;
@@ -133,19 +238,21 @@ rconn_drop(struct rconn *c, const redisAsyncContext *gone, const char *why)
 	c->retry_ms = now + (uint64_t)c->backoff_ms;
 	c->backoff_ms = rconn_backoff_next(c->backoff_ms, c->backoff_max_ms);
 	if (was_up || !c->down_logged || strcmp(c->why, why) != 0) {
-		log_warn(c->log_sys, "redis %s:%d (%s): %s; retrying (back-off "
-			 "up to %d ms)", c->host, c->port, c->name, why,
+		log_warn(c->log_sys, "redis %s (%s): %s; retrying (back-off "
+			 "up to %d ms)", c->where, c->name, why,
 			 c->backoff_max_ms);
 		c->down_logged = 1;
 		snprintf(c->why, sizeof(c->why), "%s", why);
 	} else {
-		log_debug(c->log_sys, "redis %s:%d (%s): %s", c->host, c->port,
+		log_debug(c->log_sys, "redis %s (%s): %s", c->where,
 			  c->name, why);
 	}
 	if (ac && ac != gone)
 		redisAsyncFree(ac);
 	if (sub && sub != gone)
 		redisAsyncFree(sub);
+	if (sen && sen != gone)
+		redisAsyncFree(sen);
 	if (was_up && c->cb && !c->closing)
 		c->cb(c->arg, 0);
 }
@@ -160,7 +267,8 @@ rconn_errstr(const redisAsyncContext *ac, const char *dflt)
 static int
 rconn_live(const struct rconn *c, const redisAsyncContext *ac)
 {
-	return !c->closing && ac && (ac == c->ac || ac == c->sub);
+	return !c->closing && ac && (ac == c->ac || ac == c->sub ||
+				      ac == c->sen);
 }
 
 static void
@@ -173,15 +281,43 @@ rconn_maybe_up(struct rconn *c)
 	c->state_ms = uv_now(c->loop);
 	c->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	if (c->down_logged)
-		log_notice(c->log_sys, "redis %s:%d (%s): up", c->host,
-			   c->port, c->name);
+		log_notice(c->log_sys, "redis %s (%s): up", c->where, c->name);
 	else
-		log_info(c->log_sys, "redis %s:%d (%s): connected", c->host,
-			 c->port, c->name);
+		log_info(c->log_sys, "redis %s (%s): connected", c->where,
+			 c->name);
 	c->down_logged = 0;
 	c->why[0] = '\0';
 	if (c->cb)
 		c->cb(c->arg, 1);
+}
+
+/* Whether a ROLE reply says master; why says what it is otherwise.
+ * A master's replicas (its third element: [ip, port, offset] each)
+ * go to the server hook. */
+static int
+rconn_role_master(const redisReply *rep, char *why, size_t whylen)
+{
+	const char *role = rep->type == REDIS_REPLY_ARRAY && rep->elements &&
+			   rep->element[0]->type == REDIS_REPLY_STRING ?
+			   rep->element[0]->str : "?";
+	const redisReply *rs;
+
+	if (strcmp(role, "master") != 0) {
+		snprintf(why, whylen, "ROLE is %s, not master", role);
+		return 0;
+	}
+	rs = rep->elements == 3 ? rep->element[2] : NULL;
+	for (size_t i = 0; rs && rs->type == REDIS_REPLY_ARRAY &&
+	     i < rs->elements; i++) {
+		const redisReply *r = rs->element[i];
+
+		if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING)
+			rconn_server_seen(r->element[0]->str,
+					  atoi(r->element[1]->str));
+	}
+	return 1;
 }
 
 static void
@@ -200,12 +336,21 @@ rconn_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(why, sizeof(why), "%s refused: %s",
-			 step == RCONN_STEP_AUTH ? "AUTH" : "CLIENT SETNAME",
+			 step == RCONN_STEP_AUTH ? "AUTH" :
+			 step == RCONN_STEP_NAME ? "CLIENT SETNAME" : "ROLE",
 			 rep->str);
 		rconn_drop(c, NULL, why);
 		return;
 	}
-	if (step == RCONN_STEP_NAME && ac == c->ac) {
+	if (step == RCONN_STEP_ROLE && !rconn_role_master(rep, why,
+							  sizeof(why))) {
+		/* the sentinel asked has a stale view: ask another */
+		c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
+		rconn_drop(c, NULL, why);
+		return;
+	}
+	if (ac == c->ac &&
+	    step == (c->nsentinels ? RCONN_STEP_ROLE : RCONN_STEP_NAME)) {
 		c->cmd_ok = 1;
 		rconn_maybe_up(c);
 	}
@@ -231,10 +376,11 @@ rconn_on_disconnect(const redisAsyncContext *ac, int status)
 		rconn_drop(c, ac, rconn_errstr(ac, "connection closed"));
 }
 
-/* Dials one connection and queues its AUTH and SETNAME; NULL on
+/* Dials one connection and queues its AUTH, SETNAME and, for the
+ * command connection of a master found by sentinels, ROLE; NULL on
  * failure (why says it). */
 static redisAsyncContext *
-rconn_dial(struct rconn *c, char *why, size_t whylen)
+rconn_dial(struct rconn *c, int role, char *why, size_t whylen)
 {
 	redisAsyncContext *ac = redisAsyncConnect(c->host, c->port);
 	int rc = REDIS_OK;
@@ -258,7 +404,10 @@ rconn_dial(struct rconn *c, char *why, size_t whylen)
 	if (rc != REDIS_OK ||
 	    redisAsyncCommand(ac, rconn_on_hello,
 			      (void *)(uintptr_t)RCONN_STEP_NAME,
-			      "CLIENT SETNAME %s", c->name) != REDIS_OK) {
+			      "CLIENT SETNAME %s", c->name) != REDIS_OK ||
+	    (role && redisAsyncCommand(ac, rconn_on_hello,
+				       (void *)(uintptr_t)RCONN_STEP_ROLE,
+				       "ROLE") != REDIS_OK)) {
 		snprintf(why, whylen, "cannot queue the handshake");
 		goto fail;
 	}
@@ -309,7 +458,7 @@ static int
 rconn_sub_dial(struct rconn *c, char *why, size_t whylen)
 {
 	c->sub_ok = 0;
-	c->sub = rconn_dial(c, why, whylen);
+	c->sub = rconn_dial(c, 0, why, whylen);
 	if (!c->sub)
 		return -EIO;
 	for (struct rconn_sub *s = c->subs; s; s = s->next) {
@@ -322,16 +471,144 @@ rconn_sub_dial(struct rconn *c, char *why, size_t whylen)
 }
 
 static void
-rconn_connect(struct rconn *c)
+rconn_dial_master(struct rconn *c)
 {
 	char why[160];
 
 	c->state = RCONN_CONNECTING;
 	c->state_ms = uv_now(c->loop);
 	c->cmd_ok = 0;
-	c->ac = rconn_dial(c, why, sizeof(why));
+	c->ac = rconn_dial(c, c->nsentinels > 0, why, sizeof(why));
 	if (!c->ac || (c->subs && rconn_sub_dial(c, why, sizeof(why)) < 0))
 		rconn_drop(c, NULL, why);
+}
+
+/* ---- discovery through the sentinels */
+
+static void rconn_ask(struct rconn *c);
+
+/*
+ * The sentinel asked failed (why): the next one is asked, or, when
+ * every one was, the attempt fails.  gone: as for rconn_drop.
+ */
+static void
+rconn_sentinel_next(struct rconn *c, const redisAsyncContext *gone,
+		    const char *why)
+{
+	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
+	redisAsyncContext *sen = c->sen;
+	char all[200];
+
+	c->sen = NULL;
+	if (sen && sen != gone)
+		redisAsyncFree(sen);
+	log_debug(c->log_sys, "redis %s (%s): sentinel %s:%d: %s", c->where,
+		  c->name, s->host, s->port, why);
+	c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
+	if (++c->asked < c->nsentinels) {
+		rconn_ask(c);
+		return;
+	}
+	snprintf(all, sizeof(all), "no sentinel knows the master (last, "
+		 "%s:%d: %s)", s->host, s->port, why);
+	rconn_drop(c, NULL, all);
+}
+
+static void
+rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rconn *c = ac->data;
+	redisReply *rep = reply;
+	char why[160];
+
+	if (!rconn_live(c, ac) || ac != c->sen)
+		return;
+	if (!rep) {
+		rconn_sentinel_next(c, ac, rconn_errstr(ac, "connection closed"));
+		return;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		snprintf(why, sizeof(why), "refused: %s", rep->str);
+		rconn_sentinel_next(c, NULL, why);
+		return;
+	}
+	if ((int)(uintptr_t)priv == RCONN_STEP_AUTH)
+		return;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_STRING ||
+	    rconn_copy(c->host, sizeof(c->host), rep->element[0]->str) < 0 ||
+	    (c->port = atoi(rep->element[1]->str)) <= 0 || c->port > 65535) {
+		snprintf(why, sizeof(why), "no address for master %s",
+			 c->master);
+		rconn_sentinel_next(c, NULL, why);
+		return;
+	}
+	c->sen = NULL;
+	redisAsyncFree(ac);	/* deferred by hiredis past this callback */
+	rconn_server_seen(c->host, c->port);
+	rconn_where_set(c);
+	rconn_dial_master(c);
+}
+
+static void
+rconn_on_sentinel_connect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *c = ac->data;
+
+	if (status != REDIS_OK && rconn_live(c, ac))
+		rconn_sentinel_next(c, ac, rconn_errstr(ac, "connect failed"));
+}
+
+static void
+rconn_on_sentinel_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *c = ac->data;
+
+	(void)status;
+	if (rconn_live(c, ac))
+		rconn_sentinel_next(c, ac, rconn_errstr(ac,
+							"connection closed"));
+}
+
+/* Dials sentinel sentinel_i and queues [AUTH] and the question. */
+static void
+rconn_ask(struct rconn *c)
+{
+	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
+	redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+
+	c->state_ms = uv_now(c->loop);	/* timeout_ms for each sentinel */
+	if (!ac || ac->err || redisLibuvAttach(ac, c->loop) != REDIS_OK) {
+		if (ac)
+			redisAsyncFree(ac);	/* not c->sen: ignored */
+		rconn_sentinel_next(c, NULL, "cannot dial");
+		return;
+	}
+	ac->data = c;
+	c->sen = ac;
+	redisAsyncSetConnectCallback(ac, rconn_on_sentinel_connect);
+	redisAsyncSetDisconnectCallback(ac, rconn_on_sentinel_disconnect);
+	if ((c->sentinel_password[0] &&
+	     redisAsyncCommand(ac, rconn_on_sentinel,
+			       (void *)(uintptr_t)RCONN_STEP_AUTH, "AUTH %s",
+			       c->sentinel_password) != REDIS_OK) ||
+	    redisAsyncCommand(ac, rconn_on_sentinel, NULL,
+			      "SENTINEL get-master-addr-by-name %s",
+			      c->master) != REDIS_OK)
+		rconn_sentinel_next(c, NULL, "cannot queue the question");
+}
+
+static void
+rconn_connect(struct rconn *c)
+{
+	if (!c->nsentinels) {
+		rconn_dial_master(c);
+		return;
+	}
+	c->state = RCONN_DISCOVERING;
+	c->asked = 0;
+	rconn_ask(c);
 }
 
 static void
@@ -345,6 +622,13 @@ rconn_on_tick(uv_timer_t *t)
 	case RCONN_DOWN:
 		if (now >= c->retry_ms)
 			rconn_connect(c);
+		break;
+	case RCONN_DISCOVERING:
+		if (now - c->state_ms >= (uint64_t)c->timeout_ms) {
+			snprintf(why, sizeof(why), "no answer within %d ms",
+				 c->timeout_ms);
+			rconn_sentinel_next(c, NULL, why);
+		}
 		break;
 	case RCONN_CONNECTING:
 		if (now - c->state_ms >= (uint64_t)c->timeout_ms) {
@@ -378,12 +662,25 @@ rconn_new(struct rconn **out, uv_loop_t *loop, const struct rconn_config *cfg,
 	struct sigaction sa;
 	int rc, tick;
 
-	if (!cfg->host || !cfg->host[0] || cfg->port <= 0 || cfg->port > 65535)
-		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	if ((rc = rconn_copy(c->host, sizeof(c->host), cfg->host)) < 0 ||
+	rc = c->nsentinels = rconn_sentinels_parse(cfg->sentinels, c->sentinels,
+						   RCONN_SENTINELS_MAX);
+	if (rc < 0 || (!c->nsentinels &&
+		       (!cfg->host || !cfg->host[0] || cfg->port <= 0 ||
+			cfg->port > 65535))) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((!c->nsentinels &&
+	     (rc = rconn_copy(c->host, sizeof(c->host), cfg->host)) < 0) ||
+	    (rc = rconn_copy(c->master, sizeof(c->master),
+			     cfg->master && cfg->master[0] ? cfg->master :
+			     RCONN_MASTER_DEFAULT)) < 0 ||
+	    (rc = rconn_copy(c->sentinel_password,
+			     sizeof(c->sentinel_password),
+			     cfg->sentinel_password)) < 0 ||
 	    (rc = rconn_copy(c->user, sizeof(c->user), cfg->user)) < 0 ||
 	    (rc = rconn_copy(c->password, sizeof(c->password),
 			     cfg->password)) < 0 ||
@@ -391,8 +688,11 @@ rconn_new(struct rconn **out, uv_loop_t *loop, const struct rconn_config *cfg,
 			     cfg->name && cfg->name[0] ? cfg->name :
 			     "sipmesh")) < 0)
 		goto fail;
+	for (int i = 0; i < c->nsentinels; i++)
+		rconn_server_seen(c->sentinels[i].host, c->sentinels[i].port);
 	c->loop = loop;
-	c->port = cfg->port;
+	c->port = c->nsentinels ? 0 : cfg->port;
+	rconn_where_set(c);
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
 	c->backoff_max_ms = cfg->backoff_max_ms >= RCONN_BACKOFF_MIN_MS ?
 			    cfg->backoff_max_ms : RCONN_BACKOFF_MIN_MS;
@@ -449,11 +749,18 @@ rconn_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rconn_cmd *k = priv;
 	struct rconn *c = k->c;
+	redisReply *rep = reply;
 
 	if (ac == c->ac && !c->closing) {
 		if (!reply) {
 			/* hiredis is failing ac: DOWN before any NULL. */
 			rconn_drop(c, ac, rconn_errstr(ac, "connection closed"));
+		} else if (c->nsentinels && rep->type == REDIS_REPLY_ERROR &&
+			   strncmp(rep->str, "READONLY", 8) == 0) {
+			/* demoted under an open link: find the master; the
+			 * caller still gets its refusal */
+			rconn_drop(c, NULL, "a write refused (READONLY): "
+				   "no longer the master");
 		} else {
 			c->pending--;
 			c->progress_ms = uv_now(c->loop);
@@ -517,8 +824,8 @@ rconn_subscribe(struct rconn *c, const char *channel, rconn_message_cb fn,
 	s->next = c->subs;
 	c->subs = s;
 	c->nsubs++;
-	if (c->state == RCONN_DOWN)
-		return 0;	/* the next attempt subscribes */
+	if (c->state == RCONN_DOWN || c->state == RCONN_DISCOVERING)
+		return 0;	/* the (next) dial of the master subscribes */
 	if (c->sub) {
 		if (rconn_sub_send(c, s) < 0)
 			rconn_drop(c, NULL, "cannot queue SUBSCRIBE");
@@ -551,19 +858,22 @@ rconn_on_closed(uv_handle_t *h)
 void
 rconn_free(struct rconn *c)
 {
-	redisAsyncContext *ac, *sub;
+	redisAsyncContext *ac, *sub, *sen;
 
 	if (!c || c->closing)
 		return;
 	ac = c->ac;
 	sub = c->sub;
-	c->ac = c->sub = NULL;
+	sen = c->sen;
+	c->ac = c->sub = c->sen = NULL;
 	c->closing = 1;
 	c->pending = 0;
 	if (ac)
 		redisAsyncFree(ac);
 	if (sub)
 		redisAsyncFree(sub);
+	if (sen)
+		redisAsyncFree(sen);
 	uv_close((uv_handle_t *)&c->tick, rconn_on_closed);
 }
 
@@ -572,11 +882,19 @@ rconn_config_cfg(struct rconn_config *rc, char *host, size_t hostlen,
 		 const struct cfg *cfg, const char *name, int log_sys)
 {
 	memset(rc, 0, sizeof(*rc));
-	if (!cfg->redis[0])
+	if (!cfg->redis[0] && !cfg->redis_sentinels[0])
 		return -ENOENT;
-	if (cfg_addr_split(cfg->redis, host, hostlen, &rc->port, 6379) != 0)
+	if (cfg->redis_sentinels[0] &&
+	    rconn_sentinels_check(cfg->redis_sentinels) != 0)
+		return -EINVAL;
+	host[0] = '\0';
+	if (cfg->redis[0] &&
+	    cfg_addr_split(cfg->redis, host, hostlen, &rc->port, 6379) != 0)
 		return -EINVAL;
 	rc->host = host;
+	rc->sentinels = cfg->redis_sentinels;
+	rc->master = cfg->redis_master;
+	rc->sentinel_password = cfg->redis_sentinel_password;
 	rc->user = cfg->redis_user;
 	rc->password = cfg->redis_password;
 	rc->name = name;
@@ -603,13 +921,14 @@ rconn_sync_step(redisContext *r, char *err, size_t errlen, const char *what,
 	return ok ? 0 : -EIO;
 }
 
-redisContext *
-rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
+/* A blocking connect with timeout_ms on the connect and every command;
+ * NULL with the reason in err. */
+static redisContext *
+rconn_sync_connect(const char *host, int port, int ms, char *err,
+		   size_t errlen)
 {
-	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
 	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
-	redisContext *r = redisConnectWithTimeout(cfg->host, cfg->port, tv);
-	const char *pw = cfg->password ? cfg->password : "";
+	redisContext *r = redisConnectWithTimeout(host, port, tv);
 
 	if (!r || r->err) {
 		snprintf(err, errlen, "%s", r ? r->errstr : "out of memory");
@@ -619,6 +938,25 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set the timeout");
 		goto fail;
 	}
+	return r;
+fail:
+	if (r)
+		redisFree(r);
+	return NULL;
+}
+
+/* The handshake of rconn_dial, blocking; role: check ROLE too. */
+static redisContext *
+rconn_sync_dial(const struct rconn_config *cfg, const char *host, int port,
+		int role, char *err, size_t errlen)
+{
+	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
+	redisContext *r = rconn_sync_connect(host, port, ms, err, errlen);
+	const char *pw = cfg->password ? cfg->password : "";
+	redisReply *rep;
+
+	if (!r)
+		goto fail;
 	if (pw[0] && cfg->user && cfg->user[0] &&
 	    rconn_sync_step(r, err, errlen, "AUTH",
 			    redisCommand(r, "AUTH %s %s", cfg->user, pw)) < 0)
@@ -632,9 +970,106 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 					 cfg->name && cfg->name[0] ?
 					 cfg->name : "sipmesh")) < 0)
 		goto fail;
+	if (role) {
+		int master = 0;
+
+		rep = redisCommand(r, "ROLE");
+		if (!rep || rep->type == REDIS_REPLY_ERROR)
+			snprintf(err, errlen, "ROLE refused: %s",
+				 rep ? rep->str : r->errstr);
+		else
+			master = rconn_role_master(rep, err, errlen);
+		if (rep)
+			freeReplyObject(rep);
+		if (!master)
+			goto fail;
+	}
 	return r;
 fail:
 	if (r)
 		redisFree(r);
 	return NULL;
+}
+
+/* Asks sentinel s for the master's address (into host, port); 0 or
+ * -EIO with the reason in err. */
+static int
+rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_sentinel *s,
+	       const char *master, char *host, size_t hostlen, int *port,
+	       char *err, size_t errlen)
+{
+	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
+	redisContext *r = rconn_sync_connect(s->host, s->port, ms, err, errlen);
+	redisReply *rep = NULL;
+	char why[160];
+	int rc = -EIO;
+
+	if (!r) {
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
+			 why);
+		return -EIO;
+	}
+	if (cfg->sentinel_password && cfg->sentinel_password[0] &&
+	    rconn_sync_step(r, err, errlen, "sentinel AUTH",
+			    redisCommand(r, "AUTH %s",
+					 cfg->sentinel_password)) < 0)
+		goto out;
+	rep = redisCommand(r, "SENTINEL get-master-addr-by-name %s", master);
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_STRING ||
+	    rconn_copy(host, hostlen, rep->element[0]->str) < 0 ||
+	    (*port = atoi(rep->element[1]->str)) <= 0 || *port > 65535) {
+		snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
+			 rep && rep->type == REDIS_REPLY_ERROR ? rep->str :
+			 rep ? "no address for the master" :
+			 r->errstr[0] ? r->errstr : "no reply");
+		goto out;
+	}
+	rconn_server_seen(host, *port);
+	rc = 0;
+out:
+	if (rep)
+		freeReplyObject(rep);
+	redisFree(r);
+	return rc;
+}
+
+redisContext *
+rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
+{
+	struct rconn_sentinel *sen;
+	const char *master = cfg->master && cfg->master[0] ? cfg->master :
+			     RCONN_MASTER_DEFAULT;
+	redisContext *r = NULL;
+	char host[256], why[200];
+	int n, port;
+
+	if (!cfg->sentinels || !cfg->sentinels[0])
+		return rconn_sync_dial(cfg, cfg->host, cfg->port, 0, err,
+				       errlen);
+	sen = malloc(sizeof(*sen) * RCONN_SENTINELS_MAX);
+	if (!sen) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = rconn_sentinels_parse(cfg->sentinels, sen, RCONN_SENTINELS_MAX);
+	if (n <= 0)
+		snprintf(err, errlen, "sentinels: not host:port,...");
+	for (int i = 0; i < n; i++)
+		rconn_server_seen(sen[i].host, sen[i].port);
+	/* a sentinel with a stale view, or a master just demoted: the
+	 * next sentinel may know better */
+	for (int i = 0; i < n && !r; i++) {
+		if (rconn_sync_ask(cfg, &sen[i], master, host, sizeof(host),
+				   &port, err, errlen) != 0)
+			continue;
+		r = rconn_sync_dial(cfg, host, port, 1, why, sizeof(why));
+		if (!r)
+			snprintf(err, errlen, "master %s at %s:%d: %s", master,
+				 host, port, why);
+	}
+	free(sen);
+	return r;
 }

@@ -2,12 +2,21 @@
  * rconn.h - one asynchronous Redis connection on a libuv loop, as every
  * sipmesh process needs it: connect and command timeouts, reconnect
  * with back-off, AUTH (password or ACL user) and CLIENT SETNAME in the
- * handshake, and a bound on commands in flight.  (Later: Sentinel.)
+ * handshake, a bound on commands in flight, and Redis Sentinel.
  *
  * Subscriptions (rconn_subscribe) ride a second connection of the same
  * rconn, dialled and failed together with the first: the link is up
  * only when both answered, so an invalidation channel is never silently
  * lost while commands still work.  Every reconnect subscribes again.
+ *
+ * Sentinel (cfg->sentinels set): every attempt first asks the sentinels
+ * in turn, from the one that answered last, SENTINEL
+ * get-master-addr-by-name <master>, then dials that address and checks
+ * with ROLE in the handshake that it is a master (a demoted master that
+ * came back is a replica and is not used).  A failover is followed by
+ * the link failing (the master died, or the sentinels' CLIENT KILL when
+ * they demote it) and the next attempt asking again; a write refused
+ * with READONLY (the link outlived a demotion) fails the link too.
  *
  * Everything runs on the loop's thread; no call blocks except
  * rconn_connect_sync (for start-up and command-line tools).
@@ -25,8 +34,8 @@ struct cfg;
 struct rconn;
 
 struct rconn_config {
-	const char *host;	/* borrowed for the call only (copied) */
-	int port;
+	const char *host;	/* borrowed for the call only (copied); */
+	int port;		/* ignored when sentinels are set */
 	const char *user;	/* ACL user, or NULL/"" (password only) */
 	const char *password;	/* NULL/"": no AUTH */
 	const char *name;	/* CLIENT SETNAME, e.g. "sipmesh-core-3" */
@@ -34,21 +43,50 @@ struct rconn_config {
 	int backoff_max_ms;	/* reconnect back-off cap (starts at 100) */
 	int max_pending;	/* commands in flight; beyond: -EAGAIN */
 	int log_sys;		/* enum log_sys of its log lines (0: MAIN) */
+	const char *sentinels;	/* "host:port,host:port,..." (default port
+				   26379); NULL/"": host:port is Redis */
+	const char *master;	/* the sentinels' name of the master;
+				   NULL/"": RCONN_MASTER_DEFAULT */
+	const char *sentinel_password;	/* AUTH to the sentinels; NULL/"":
+					   none */
 };
 
+#define RCONN_MASTER_DEFAULT "sipmesh"
+#define RCONN_SENTINELS_MAX 8
+
 #define RCONN_BACKOFF_MIN_MS 100
+
+/*
+ * Tells fn(arg, host, port) each Redis server and sentinel the
+ * process's rconns learn at run time with Sentinel: the sentinels at
+ * rconn_new, each master a sentinel names, the replicas a master's ROLE
+ * lists (also from rconn_connect_sync).  For a proxy that must never
+ * send to them (a SIP body is a valid Redis command).  host is
+ * borrowed for the call; the same address may come again.
+ * Process-wide; fn NULL: none.  Set it before the first rconn.
+ */
+typedef void (*rconn_server_cb)(void *arg, const char *host, int port);
+void rconn_server_hook(rconn_server_cb fn, void *arg);
 
 /* The reconnect delay after cur_ms: doubled, capped at max_ms, at
  * least RCONN_BACKOFF_MIN_MS. */
 int rconn_backoff_next(int cur_ms, int max_ms);
 
 /*
+ * Checks a sentinels list ("host:port,...", at most RCONN_SENTINELS_MAX
+ * entries, the port 26379 when left out): 0, or -EINVAL.
+ */
+int rconn_sentinels_check(const char *list);
+
+/*
  * Fills *rc from the [redis] section of cfg (address, user, password,
- * timeout_ms, backoff_max_ms, max_pending), with name and log_sys;
- * host (hostlen bytes, the caller's) receives the host part and
- * rc->host points to it; the other strings are borrowed from cfg and
- * name.  Returns 0, -ENOENT when cfg has no [redis] address, -EINVAL
- * when it is not host:port.
+ * timeout_ms, backoff_max_ms, max_pending, sentinels, master,
+ * sentinel_password), with name and log_sys; host (hostlen bytes, the
+ * caller's) receives the host part of address and rc->host points to
+ * it; the other strings are borrowed from cfg and name.  Returns 0,
+ * -ENOENT when cfg has neither a [redis] address nor sentinels,
+ * -EINVAL when the address is not host:port or the sentinels list is
+ * malformed.
  */
 int rconn_config_cfg(struct rconn_config *rc, char *host, size_t hostlen,
 		     const struct cfg *cfg, const char *name, int log_sys);
@@ -61,7 +99,8 @@ typedef void (*rconn_state_cb)(void *arg, int up);
 /*
  * Creates the rconn and starts connecting (the handshake completes on
  * the loop, never inside this call).  Returns 0, -EINVAL (no host or
- * port), -E2BIG (a string too long) or -ENOMEM.  A Redis that is down
+ * port and no sentinels, or a malformed sentinels list), -E2BIG (a
+ * string too long) or -ENOMEM.  A Redis that is down
  * is not an error: it is retried with back-off.  Sets SIGPIPE to
  * ignored unless the process chose a handler: a Redis that dies must
  * cost an EPIPE, not the process.
@@ -127,8 +166,10 @@ void rconn_free(struct rconn *c);
 /*
  * A blocking connection with the same handshake (AUTH, CLIENT SETNAME)
  * and timeout_ms for the connect and every command: for a process
- * before its loop runs (start-up load) and for sipmesh-ctl.  Returns
- * the context, or NULL with the reason in err.  Free with redisFree.
+ * before its loop runs (start-up load) and for sipmesh-ctl.  With
+ * sentinels it asks them in turn for the master and checks its ROLE,
+ * as rconn_new does.  Returns the context, or NULL with the reason in
+ * err.  Free with redisFree.
  */
 redisContext *rconn_connect_sync(const struct rconn_config *cfg, char *err,
 				 size_t errlen);

@@ -71,7 +71,8 @@ loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	l->mode = cfg->redis_host && cfg->redis_host[0] ?
+	l->mode = (cfg->redis_host && cfg->redis_host[0]) ||
+		  (cfg->redis_sentinels && cfg->redis_sentinels[0]) ?
 		LOC_MODE_REDIS : LOC_MODE_SHM;
 	rc = -EINVAL;
 	if (l->mode == LOC_MODE_REDIS && !loop)

@@ -68,10 +68,16 @@ struct loc_config {
 	const char *shm_name;	/* POSIX shm name, e.g. "/sipmesh-loc" */
 	size_t shm_size;	/* bytes of the mapping */
 	int max_bindings;
-	const char *redis_host;	/* NULL or "": LOC_MODE_SHM */
+	const char *redis_host;	/* NULL or "" (and no sentinels):
+				   LOC_MODE_SHM */
 	int redis_port;
 	const char *redis_user;	/* ACL user, NULL or "": none */
 	const char *redis_password;	/* AUTH, NULL or "": none */
+	const char *redis_sentinels;	/* "host:port,...": the master is
+					   found through Sentinel (rconn.h),
+					   redis_host is not used */
+	const char *redis_master;	/* its name there, NULL: "sipmesh" */
+	const char *redis_sentinel_password;	/* NULL or "": none */
 	const char *prefix;	/* Redis key prefix, e.g. "sm" */
 	int aor_ttl;		/* seconds an AOR stays known after its
 				   last binding is gone (404 vs 480) */

@@ -315,6 +315,9 @@ struct loc_redis {
 	char host[256];
 	int port;
 	char user[64], password[256];	/* AUTH of the start-up load */
+	char sentinels[512], master[128], sentinel_password[256];
+	char where[300];	/* what log lines name: host:port, or the
+				   master's name at the sentinels */
 	char prefix[64];
 	uint64_t seg_id;
 	struct loc_shm *shm;

@@ -290,9 +290,9 @@ loc_recon_end(struct loc_redis *r)
 				 __ATOMIC_RELEASE);
 	if (p->full)
 		r->need_full = r->push_all = 0;
-	log_notice(LOG_SYS_LOC, "redis %s:%d: reconciled %" PRIu64 " AORs in "
+	log_notice(LOG_SYS_LOC, "redis %s: reconciled %" PRIu64 " AORs in "
 		   "%" PRId64 " ms: %" PRIu64 " bindings pushed, %" PRIu64
-		   " deleted, %" PRIu64 " AORs updated here", r->host, r->port,
+		   " deleted, %" PRIu64 " AORs updated here", r->where,
 		   p->aors, loc_now_ms() - p->start_ms, p->pushed, p->dropped,
 		   p->pulled);
 }

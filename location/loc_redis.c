@@ -366,7 +366,9 @@ loc_redis_load(struct loc_redis *r, int64_t now)
 	struct rconn_config rc = {
 		.host = r->host, .port = r->port, .user = r->user,
 		.password = r->password, .name = name,
-		.timeout_ms = r->timeout_ms,
+		.timeout_ms = r->timeout_ms, .sentinels = r->sentinels,
+		.master = r->master,
+		.sentinel_password = r->sentinel_password,
 	};
 	redisContext *c;
 	redisReply *scan = NULL, *rep;
@@ -379,8 +381,8 @@ loc_redis_load(struct loc_redis *r, int64_t now)
 	if (!c) {
 		r->errors++;
 		r->need_full = 1;	/* the store lacks what Redis holds */
-		log_warn(LOG_SYS_LOC, "redis %s:%d: %s; starting empty",
-			 r->host, r->port, why);
+		log_warn(LOG_SYS_LOC, "redis %s: %s; starting empty",
+			 r->where, why);
 		goto out;
 	}
 	/* a large store takes a while: not the per-command timeout */
@@ -418,13 +420,13 @@ loc_redis_load(struct loc_redis *r, int64_t now)
 		scan = NULL;
 	} while (strcmp(cursor, "0") != 0);
 	loc_redis_set_run(r, run);
-	log_info(LOG_SYS_LOC, "loaded %ld AORs from redis %s:%d", aors,
-		 r->host, r->port);
+	log_info(LOG_SYS_LOC, "loaded %ld AORs from redis %s", aors,
+		 r->where);
 	goto out;
 bad:
 	r->errors++;
 	r->need_full = 1;
-	log_warn(LOG_SYS_LOC, "redis %s:%d: load failed: %s", r->host, r->port,
+	log_warn(LOG_SYS_LOC, "redis %s: load failed: %s", r->where,
 		 c->err ? c->errstr : "unexpected reply");
 out:
 	if (scan)
@@ -472,8 +474,8 @@ loc_redis_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 		loc_redis_set_run(r, run);
 	}
 	if (r->was_up)
-		log_notice(LOG_SYS_LOC, "redis %s:%d: up again after %" PRId64
-			   " ms%s", r->host, r->port, now - r->down_ms,
+		log_notice(LOG_SYS_LOC, "redis %s: up again after %" PRId64
+			   " ms%s", r->where, now - r->down_ms,
 			   r->push_all ? " (restarted: pushing the "
 			   "host's bindings)" : "");
 	r->was_up = 1;
@@ -501,8 +503,8 @@ loc_redis_on_state(void *arg, int up)
 		return;
 	}
 	r->down_ms = r->state_ms;
-	log_warn(LOG_SYS_LOC, "redis %s:%d: down; serving from shared memory "
-		 "until it answers", r->host, r->port);
+	log_warn(LOG_SYS_LOC, "redis %s: down; serving from shared memory "
+		 "until it answers", r->where);
 	r->link = LOC_LINK_DOWN;
 	r->errors++;
 	r->need_full = 1;
@@ -564,9 +566,24 @@ loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 		     cfg->redis_user : "") >= (int)sizeof(r->user) ||
 	    snprintf(r->password, sizeof(r->password), "%s",
 		     cfg->redis_password ? cfg->redis_password : "") >=
-	    (int)sizeof(r->password))
+	    (int)sizeof(r->password) ||
+	    snprintf(r->sentinels, sizeof(r->sentinels), "%s",
+		     cfg->redis_sentinels ? cfg->redis_sentinels : "") >=
+	    (int)sizeof(r->sentinels) ||
+	    snprintf(r->master, sizeof(r->master), "%s",
+		     cfg->redis_master && cfg->redis_master[0] ?
+		     cfg->redis_master : RCONN_MASTER_DEFAULT) >=
+	    (int)sizeof(r->master) ||
+	    snprintf(r->sentinel_password, sizeof(r->sentinel_password), "%s",
+		     cfg->redis_sentinel_password ?
+		     cfg->redis_sentinel_password : "") >=
+	    (int)sizeof(r->sentinel_password))
 		return -E2BIG;
 	r->port = cfg->redis_port ? cfg->redis_port : 6379;
+	if (r->sentinels[0])
+		snprintf(r->where, sizeof(r->where), "master %s", r->master);
+	else
+		snprintf(r->where, sizeof(r->where), "%s:%d", r->host, r->port);
 	r->timeout_ms = cfg->redis_timeout_ms > 0 ? cfg->redis_timeout_ms : 1000;
 	r->backoff_max_ms = cfg->redis_backoff_max_ms > 0 ?
 		cfg->redis_backoff_max_ms : 2000;
@@ -605,6 +622,8 @@ loc_redis_start(struct loc_redis *r)
 		.password = r->password, .timeout_ms = r->timeout_ms,
 		.backoff_max_ms = r->backoff_max_ms,
 		.max_pending = r->max_pending, .log_sys = LOG_SYS_LOC,
+		.sentinels = r->sentinels, .master = r->master,
+		.sentinel_password = r->sentinel_password,
 	};
 	char name[32], chan[80];
 	int err;

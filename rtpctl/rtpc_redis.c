@@ -63,7 +63,8 @@ rtpc_redis_on_state(void *arg, int up)
 		return;
 	s->st.redis_errors++;
 	log_warn(LOG_SYS_RTP, "redis %s: sticky calls from the local table "
-		 "until it is back", s->cfg->redis);
+		 "until it is back", s->cfg->redis[0] ? s->cfg->redis :
+		 s->cfg->redis_master);
 }
 
 /*

@@ -720,7 +720,7 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 			strerror(-rc));
 		return rc;
 	}
-	if (cfg->redis[0]) {
+	if (cfg->redis[0] || cfg->redis_sentinels[0]) {
 		rc = rtpc_redis_start(s);
 		if (rc < 0)
 			return rc;
@@ -730,7 +730,8 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 		       (uint64_t)cfg->rtpctl_ping_ms);
 	log_notice(LOG_SYS_MAIN, "rtpctl %d on %s: %d rtpengine instance(s), "
 		   "sticky calls in %s", id, url, s->pool.n,
-		   cfg->redis[0] ? "Redis + local cache" : "the local table");
+		   cfg->redis[0] || cfg->redis_sentinels[0] ?
+		   "Redis + local cache" : "the local table");
 	return 0;
 }
 

@@ -22,7 +22,9 @@ const assert = require('node:assert/strict');
 const { describe, afterEach } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
-const { hold, startLoad, stopLoads, inRedis, registerMany, unreachable, report, key, field } = require('./lib/faults');
+const {
+	hold, startLoad, stopLoads, field, key, inRedis, registerMany, unreachable, report,
+} = require('./lib/load');
 
 const REDIS_KEYS = { timeout_ms: 500, backoff_max_ms: 1000 };
 const AORS = 60;
@@ -36,9 +38,7 @@ function rssKiB(pid) {
 describe('70 redis faults', () => {
 	const a = cluster({ name: '70-host-a', edges: 1, cores: 2, redis: REDIS_KEYS });
 	const b = cluster({ name: '70-host-b', edges: 1, cores: 1, shareRedis: a, redis: REDIS_KEYS });
-	afterEach(async () => {
-		await stopLoads();
-	});
+	afterEach(stopLoads);
 
 	a.test('kill -9 of Redis, restarted empty: every binding is back within seconds', async (t) => {
 		const ua = await a.ua('kill-ua');

@@ -17,7 +17,7 @@ const { describe, afterEach } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { message } = require('./lib/flows');
 const { startSipp, startUas, countMessages } = require('./lib/sipp');
-const { hold, startLoad, stopLoads, inRedis, registerMany, unreachable, report } = require('./lib/faults');
+const { hold, startLoad, stopLoads, inRedis, registerMany, unreachable, report } = require('./lib/load');
 
 const AORS = 40;
 const CALL_RATE = 3;	/* calls per second during a test */

@@ -58,6 +58,7 @@ const { freePort, freePortRanges, udpPortBusy } = require('./ports');
 const HOST = '127.0.0.1';
 const STOP_DEADLINE_MS = 5000;
 const READY_DEADLINE_MS = Number(process.env.SIPMESH_INTEG_READY_MS || 15000);
+const SENTINEL_MASTER = 'sipmesh';	/* [redis] master, redis.sentinel */
 const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
 
 const live = new Set();		/* child processes to kill if node exits */
@@ -366,7 +367,9 @@ function iniSection(name, kv) {
 class Cluster {
 	/*
 	 * opts: {name, edges (1), cores (2), redis (false, true, or an
-	 * object of [redis] keys), shareRedis (a started cluster whose Redis
+	 * object of [redis] keys; sentinel: true in it starts a master, a
+	 * replica and three sentinels, and the processes find the master
+	 * through [redis] sentinels), shareRedis (a started cluster whose Redis
 	 * and prefix this one uses: a second host), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
@@ -466,10 +469,16 @@ class Cluster {
 		let s = `; written by tests/integ/lib/cluster.js for ${this.name}\n`;
 		s += iniSection('cluster', { run_dir: this.runDir, edges: o.edges, cores: o.cores, ...(o.clusterKeys || {}) });
 		s += iniSection('log', { level: process.env.SIPMESH_INTEG_LOG || o.log || 'info' });
+		const { sentinel, ...redisKeys } = typeof o.redis === 'object' ? o.redis : {};
 		s += iniSection('redis', {
-			address: this.redis ? `${HOST}:${this.redis.port}` : '',
+			/* with sentinels no address: they alone say where */
+			address: this.redis && !sentinel ? `${HOST}:${this.redis.port}` : '',
+			...(sentinel ? {
+				sentinels: this.sentinels.map((x) => `${HOST}:${x.port}`).join(','),
+				master: SENTINEL_MASTER,
+			} : {}),
 			prefix: this.prefix,
-			...(typeof o.redis === 'object' ? o.redis : {}),
+			...redisKeys,
 		});
 		s += iniSection('location', {
 			shm_name: this.shmName, shm_size_mb: 16, max_bindings: 10000,
@@ -675,21 +684,100 @@ class Cluster {
 		return Math.max(...times);
 	}
 
-	/* port: a restart on the same port; default a free one. */
+	/* port: a restart on the same port; default a free one.  With
+	 * redis.sentinel: the master, its replica and three sentinels. */
 	async _startRedis(port) {
 		port = port || await freePort();
-		const dir = path.join(this.dir, 'redis');
+		this.redis = { port, proc: await this._redisProc('redis', port) };
+		if (typeof this.opts.redis === 'object' && this.opts.redis.sentinel)
+			await this._startSentinels();
+	}
+
+	/* A redis-server (more args: a replica's) on port, once it answers. */
+	async _redisProc(name, port, args = []) {
+		const dir = path.join(this.dir, name);
 		fs.mkdirSync(dir, { recursive: true });
-		const p = new Proc('redis', 'redis-server', [
+		const p = new Proc(name, 'redis-server', [
 			'--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
-			'--dir', dir, '--logfile', '', '--daemonize', 'no',
+			'--dir', dir, '--logfile', '', '--daemonize', 'no', ...args,
 		]);
-		this.redis = { port, proc: p };
 		this.procs.push(p);
+		await this._waitRedisUp(p, port);
+		return p;
+	}
+
+	async _waitRedisUp(p, port) {
 		await waitUntil(async () => {
-			if (!p.alive) throw new Error(`redis-server ${p.status}:\n${p.tail()}`);
+			if (!p.alive) throw new Error(`${p.name} ${p.status}:\n${p.tail()}`);
 			try { return (await redisCommand(port, 'PING')) === 'PONG'; } catch { return false; }
-		}, READY_DEADLINE_MS, `redis-server on ${HOST}:${port}`);
+		}, READY_DEADLINE_MS, `${p.name} on ${HOST}:${port}`);
+	}
+
+	/*
+	 * A replica of this.redis and three sentinels (quorum 2, down after
+	 * 1 s, failover timeout 3 s), each knowing the replica and the other
+	 * two before this returns, so that a failover can start at once.
+	 * A sentinel learns replicas from the master's INFO every 10 s: the
+	 * replica is linked before the sentinels start.
+	 */
+	async _startSentinels() {
+		const rport = await freePort();
+		this.redisReplica = {
+			port: rport,
+			proc: await this._redisProc('redis-replica', rport,
+				['--replicaof', HOST, String(this.redis.port)]),
+		};
+		await waitUntil(async () => /master_link_status:up/.test(
+			await redisCommand(rport, 'INFO', 'replication').catch(() => '')),
+		READY_DEADLINE_MS, 'the replica to link to the master');
+		this.sentinels = [];
+		for (let i = 1; i <= 3; i++) {
+			const port = await freePort();
+			const dir = path.join(this.dir, `sentinel-${i}`);
+			fs.mkdirSync(dir, { recursive: true });
+			const conf = path.join(dir, 'sentinel.conf');	/* it rewrites it */
+			fs.writeFileSync(conf, [`port ${port}`, `bind ${HOST}`, `dir ${dir}`,
+				`sentinel monitor ${SENTINEL_MASTER} ${HOST} ${this.redis.port} 2`,
+				`sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
+				`sentinel failover-timeout ${SENTINEL_MASTER} 3000`, ''].join('\n'));
+			const p = new Proc(`sentinel-${i}`, 'redis-server', [conf, '--sentinel']);
+			this.procs.push(p);
+			this.sentinels.push({ port, proc: p });
+			await this._waitRedisUp(p, port);
+		}
+		for (const x of this.sentinels) {
+			await waitUntil(async () => {
+				const r = await redisCommand(x.port, 'SENTINEL', 'REPLICAS', SENTINEL_MASTER).catch(() => []);
+				const s = await redisCommand(x.port, 'SENTINEL', 'SENTINELS', SENTINEL_MASTER).catch(() => []);
+				return r.length === 1 && s.length === 2;
+			}, 15000, `sentinel on ${x.port} to know the replica and the other sentinels`);
+		}
+	}
+
+	/* The master's port as the first live sentinel says (sentinel mode). */
+	async sentinelMaster() {
+		for (const x of this.sentinels) {
+			if (!x.proc.alive) continue;
+			const r = await redisCommand(x.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME',
+				SENTINEL_MASTER).catch(() => null);
+			if (Array.isArray(r)) return Number(r[1]);
+		}
+		throw new Error('no sentinel answered');
+	}
+
+	/*
+	 * Kills the current master (sentinel mode) by PID; the sentinels are
+	 * left to promote the replica.  Resolves with the killed port once
+	 * the process is gone.
+	 */
+	async killRedisMaster(signal = 'SIGKILL') {
+		const port = await this.sentinelMaster();
+		const old = [this.redis, this.redisReplica].find((x) => x.port === port);
+		try { process.kill(old.proc.pid, signal); } catch { /* gone */ }
+		await old.proc.exited;
+		this.procs = this.procs.filter((p) => p !== old.proc);
+		this.retired.push(old.proc);
+		return port;
 	}
 
 	/*
@@ -699,6 +787,7 @@ class Cluster {
 	async restartRedis(signal = 'SIGKILL') {
 		const old = this.redis.proc;
 		if (!old) throw new Error(`${this.name} shares another cluster's Redis`);
+		if (this.sentinels) throw new Error(`${this.name} has sentinels: killRedisMaster`);
 		try { process.kill(old.pid, signal); } catch { /* gone */ }
 		await old.exited;
 		this.procs = this.procs.filter((p) => p !== old);
@@ -706,9 +795,12 @@ class Cluster {
 		await this._startRedis(this.redis.port);
 	}
 
-	/* Sends one command to this cluster's Redis; resolves with its reply. */
+	/* Sends one command to this cluster's Redis (with sentinels: to
+	 * the master they name now); resolves with its reply. */
 	redisCmd(...args) {
 		if (!this.redis) throw new Error('this cluster has no Redis');
+		if (this.sentinels)
+			return this.sentinelMaster().then((port) => redisCommand(port, ...args));
 		return redisCommand(this.redis.port, ...args);
 	}
 
@@ -895,7 +987,8 @@ class Cluster {
 		const order = [...this.procs.filter((p) => p.name.startsWith('edge')),
 			...this.procs.filter((p) => p.name.startsWith('core')),
 			...this.procs.filter((p) => p.name.startsWith('rtpctl')),
-			...this.procs.filter((p) => p.name === 'redis')];
+			...this.procs.filter((p) => p.name.startsWith('sentinel')),
+			...this.procs.filter((p) => p.name.startsWith('redis'))];
 		for (const p of order) {
 			const pr = await p.stop();
 			if (pr) problems.push(pr);

@@ -80,6 +80,8 @@ test_cfg__defaults(void **state)
 	assert_true(cfg_domain_is_local(&c, "anything.org", 12));
 	assert_null(cfg_edge_find(&c, 2));
 	assert_non_null(cfg_core_find(&c, 2));
+	assert_string_equal(c.redis_sentinels, "");
+	assert_string_equal(c.redis_master, "sipmesh");
 }
 
 static void
@@ -169,6 +171,9 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[edge]\nsctp = 1.2.3.4\n", ":2 sctp: unknown key" },
 	{ "[registrar]\nmin_expires = 600\nmax_expires = 60\n",
 	  " registrar.min_expires: above max_expires" },
+	{ "[redis]\nsentinels = 127.0.0.1:26379,\n",
+	  " redis.sentinels: not host:port,..." },
+	{ "[redis]\nsentinels = a:1,b:x\n", " redis.sentinels: not host:port,..." },
 	/* another host's key would differ: envelopes could not verify */
 	{ "[core 2]\nipc = tcp://127.0.0.2:7000\n",
 	  ": ipc tcp://127.0.0.2:7000 reaches other hosts: set [cluster] "

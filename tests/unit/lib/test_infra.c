@@ -1,7 +1,8 @@
 /*
  * test_infra.c - the cluster's own addresses (lib/infra.h): what is
- * refused as one once normalised and by transport, and what
- * infra_init reads from the configuration and the host.
+ * refused as one once normalised and by transport, what infra_init
+ * reads from the configuration and the host, and the Redis servers
+ * learnt at run time (Sentinel).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,12 +118,57 @@ test_infra__init_reads_config_and_interfaces(void **state)
 	assert_int_equal(infra_init(&c, &cfg), -EINVAL);
 }
 
+/* With Sentinel: the sentinels of the file (default port 26379), and
+ * each Redis server they name as it is learnt, once. */
+static void
+test_infra__sentinels_and_learnt_servers(void **state)
+{
+	static struct cfg cfg;
+	static struct infra c;
+	union env_sa sa;
+	char err[256];
+	int n;
+
+	(void)state;
+	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	snprintf(cfg.redis_sentinels, sizeof(cfg.redis_sentinels),
+		 "10.0.0.5:26390, 10.0.0.6");
+	assert_int_equal(infra_init(&c, &cfg), 0);
+	env_sa_from(&sa, "10.0.0.5", 26390);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 1);
+	env_sa_from(&sa, "10.0.0.6", 26379);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 1);
+
+	env_sa_from(&sa, "10.0.0.7", 6390);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 0);
+	n = c.n;
+	infra_learn(&c, "10.0.0.7", 6390);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 1);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 0);
+	infra_learn(&c, "10.0.0.7", 6390);	/* again after a failover */
+	infra_learn(&c, "10.0.0.5", 26390);	/* a sentinel, known */
+	assert_int_equal(c.n, n + 1);
+	infra_learn(&c, "::ffff:10.0.0.8", 6391);
+	env_sa_from(&sa, "10.0.0.8", 6391);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 1);
+	infra_learn(&c, "redis.example", 6379);	/* logged, not added */
+	assert_int_equal(c.n, n + 2);
+	for (int i = 0; i < INFRA_MAX + 2; i++)	/* never past the table */
+		infra_learn(&c, "10.9.0.1", 1000 + i);
+	assert_int_equal(c.n, INFRA_MAX);
+
+	snprintf(cfg.redis_sentinels, sizeof(cfg.redis_sentinels),
+		 "sentinel.example:26379");
+	assert_int_equal(infra_init(&c, &cfg), -EINVAL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_infra__normalised_with_transport),
 		cmocka_unit_test(test_infra__init_reads_config_and_interfaces),
+		cmocka_unit_test(test_infra__sentinels_and_learnt_servers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,11 +5,16 @@
  * timeout_ms, reconnect after a restart, AUTH (requirepass and ACL
  * user: right credentials up, wrong ones stay down and the log says
  * why), the max_pending bound, subscriptions renewed after a restart,
- * and rconn_free running every pending callback.  No fixed sleeps: the
- * loop runs until a condition holds or a deadline passes.
+ * and rconn_free running every pending callback.  Sentinel: a real
+ * master, a replica and three sentinels (redis-server --sentinel) on
+ * free ports; rconn finds the master through them (past a dead one),
+ * follows a failover after SIGKILL of the master, and neither writes to
+ * nor comes up on a master demoted under it.  No fixed sleeps: the loop
+ * runs until a condition holds or a deadline passes.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,13 +23,19 @@
 
 #include <cmocka.h>
 
+#include "lib/cfg.h"
 #include "lib/log.h"
 #include "lib/rconn.h"
 #include "tests/unit/loop_test.h"
 #include "tests/unit/redis_test.h"
 
+#define NSEN 3
+
 struct fix {
 	struct srv srv;
+	struct srv repl;		/* the replica, with sentinels */
+	struct srv sen[NSEN];
+	char dir[64];			/* the sentinels' config files */
 	uv_loop_t loop;
 	struct rconn *c;
 	int ups, downs;
@@ -60,6 +71,15 @@ fix_teardown(void **state)
 	uv_run(&f->loop, UV_RUN_DEFAULT);	/* the close callbacks */
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	srv_stop(&f->srv, SIGKILL);
+	srv_stop(&f->repl, SIGKILL);
+	for (int i = 0; i < NSEN; i++)
+		srv_stop(&f->sen[i], SIGKILL);
+	if (f->dir[0]) {
+		char cmd[96];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	if (f->saved_err >= 0) {
 		dup2(f->saved_err, STDERR_FILENO);
 		close(f->saved_err);
@@ -214,6 +234,190 @@ srv_str(struct fix *f, char *out, size_t cap, const char *cmd)
 	snprintf(out, cap, "%s", r->str ? r->str : "");
 	freeReplyObject(r);
 	redisFree(c);
+}
+
+/* ---- Sentinel: a master, a replica and NSEN sentinels */
+
+/* A reply's string from a client of port, or "" (for polling). */
+static void
+port_str(int port, char *out, size_t cap, const char *fmt, ...)
+{
+	redisContext *c = srv_client(port);
+	redisReply *r = NULL;
+	va_list ap;
+
+	out[0] = '\0';
+	if (c && !c->err) {
+		va_start(ap, fmt);
+		r = redisvCommand(c, fmt, ap);
+		va_end(ap);
+	}
+	if (r && (r->type == REDIS_REPLY_STRING ||
+		  r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR))
+		snprintf(out, cap, "%s", r->str);
+	else if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		 r->element[0]->type == REDIS_REPLY_STRING &&
+		 r->element[1]->type == REDIS_REPLY_STRING)	/* host, port */
+		snprintf(out, cap, "%s", r->element[1]->str);
+	else if (r && r->type == REDIS_REPLY_ARRAY)	/* how many */
+		snprintf(out, cap, "%zu", r->elements);
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		redisFree(c);
+}
+
+/* Starts bin with args (NULL-terminated) and waits for its PONG. */
+static void
+proc_start(struct srv *s, char *const argv[])
+{
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	const char *bin = getenv("SIPMESH_REDIS_SERVER");
+	char pong[16];
+
+	if (bin == NULL || bin[0] == '\0')
+		bin = "redis-server";
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execvp(bin, argv);
+		_exit(127);
+	}
+	for (int waited = 0; waited < DEADLINE_MS; waited += 20) {
+		port_str(s->port, pong, sizeof(pong), "PING");
+		if (strcmp(pong, "PONG") == 0 || strncmp(pong, "NOAUTH", 6) == 0)
+			return;		/* it answers (maybe: AUTH first) */
+		assert_int_equal(waitpid(s->pid, NULL, WNOHANG), 0);
+		nanosleep(&tick, NULL);	/* polling for the server, bounded */
+	}
+	fail_msg("%s did not answer on port %d", bin, s->port);
+}
+
+/* Polls until port answers fmt with want, for up to ms; 1 if it did. */
+static int
+port_wait(int port, const char *want, int ms, const char *fmt, const char *arg)
+{
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	char got[256];
+
+	for (int waited = 0; waited <= ms; waited += 50) {
+		port_str(port, got, sizeof(got), fmt, arg);
+		if (strstr(got, want))
+			return 1;
+		nanosleep(&tick, NULL);	/* polling a server, bounded */
+	}
+	return 0;
+}
+
+/* Sentinel i of the master f->srv, with quorum and more config lines. */
+static void
+sentinel_start(struct fix *f, int i, int quorum, const char *more)
+{
+	char conf[128];
+	FILE *fp;
+
+	if (!f->dir[0]) {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/sm-rconn-XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+	}
+	f->sen[i].port = free_port();
+	snprintf(conf, sizeof(conf), "%s/s%d.conf", f->dir, i);
+	fp = fopen(conf, "w");	/* a sentinel rewrites its file */
+	assert_non_null(fp);
+	fprintf(fp, "port %d\nbind 127.0.0.1\nloglevel warning\ndir %s\n"
+		"sentinel monitor sipmesh 127.0.0.1 %d %d\n"
+		"sentinel down-after-milliseconds sipmesh 1000\n"
+		"sentinel failover-timeout sipmesh 3000\n%s",
+		f->sen[i].port, f->dir, f->srv.port, quorum, more);
+	fclose(fp);
+	proc_start(&f->sen[i], (char *[]){ "redis-server", conf, "--sentinel",
+		   NULL });
+}
+
+/*
+ * Master (f->srv), replica (f->repl) and NSEN sentinels quorum 2 with
+ * short timeouts, each sentinel knowing the replica and the others
+ * before this returns: a failover can happen at once.
+ */
+static void
+sentinels_start(struct fix *f)
+{
+	char mport[16], rport[16];
+
+	srv_start(&f->srv, 0);
+	f->repl.port = free_port();
+	snprintf(mport, sizeof(mport), "%d", f->srv.port);
+	snprintf(rport, sizeof(rport), "%d", f->repl.port);
+	proc_start(&f->repl, (char *[]){ "redis-server", "--port", rport,
+		   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		   "--loglevel", "warning", "--replicaof", "127.0.0.1", mport,
+		   NULL });
+	/* a sentinel learns replicas from the master's INFO, every 10 s:
+	 * the replica must be there for the first one */
+	assert_true(port_wait(f->repl.port, "master_link_status:up",
+			      DEADLINE_MS, "INFO %s", "replication"));
+	for (int i = 0; i < NSEN; i++)
+		sentinel_start(f, i, 2, "");
+	for (int i = 0; i < NSEN; i++) {
+		assert_true(port_wait(f->sen[i].port, "1", 12000,
+				      "SENTINEL replicas %s", "sipmesh"));
+		assert_true(port_wait(f->sen[i].port, "2", 12000,
+				      "SENTINEL sentinels %s", "sipmesh"));
+	}
+}
+
+/* "dead,s1,s2,s3": the first sentinel listed does not run. */
+static void
+sentinel_list(struct fix *f, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "127.0.0.1:%d", free_port());
+
+	for (int i = 0; i < NSEN; i++)
+		n += snprintf(out + n, cap - (size_t)n, ", 127.0.0.1:%d",
+			      f->sen[i].port);
+}
+
+static void
+open_sentinel(struct fix *f, const char *list, const char *master)
+{
+	struct rconn_config rc = {
+		.port = 1,	/* ignored: the sentinels say where */
+		.host = "127.0.0.1",
+		.name = "sipmesh-test-s",
+		.timeout_ms = 500,
+		.backoff_max_ms = 200,
+		.max_pending = 64,
+		.log_sys = LOG_SYS_LOC,
+		.sentinels = list,
+		.master = master,
+	};
+
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+}
+
+/* The port a blocking rconn_connect_sync through list lands on, or -1
+ * with err. */
+static int
+sync_port(const char *list, const char *master, char *err, size_t errlen)
+{
+	struct rconn_config rc = { .timeout_ms = 500, .sentinels = list,
+				   .master = master };
+	redisContext *r = rconn_connect_sync(&rc, err, errlen);
+	redisReply *rep;
+	int port;
+
+	if (!r)
+		return -1;
+	/* the handshake named it: the master's own view of its port */
+	rep = redisCommand(r, "CONFIG GET port");
+	assert_non_null(rep);
+	assert_int_equal(rep->elements, 2);
+	port = atoi(rep->element[1]->str);
+	freeReplyObject(rep);
+	redisFree(r);
+	return port;
 }
 
 /* ---- the tests */
@@ -392,15 +596,21 @@ subscribers_are(void *ctx, void *arg)
 }
 
 static void
-publish(struct fix *f, const char *chan, const char *msg)
+publish_at(int port, const char *chan, const char *msg)
 {
-	redisContext *c = srv_client(f->srv.port);
+	redisContext *c = srv_client(port);
 	redisReply *r = redisCommand(c, "PUBLISH %s %s", chan, msg);
 
 	assert_non_null(r);
 	assert_int_equal(r->integer, 1);	/* one subscriber: ours */
 	freeReplyObject(r);
 	redisFree(c);
+}
+
+static void
+publish(struct fix *f, const char *chan, const char *msg)
+{
+	publish_at(f->srv.port, chan, msg);
 }
 
 static void
@@ -491,6 +701,211 @@ test_rconn__backoff_doubles_to_the_cap(void **state)
 				 rows[i].next);
 }
 
+
+/* The master found through the sentinels, past a dead one; after
+ * SIGKILL of the master the sentinels promote the replica and the link
+ * comes back there, where a write is accepted. */
+static void
+test_rconn__sentinel_finds_master_and_follows_failover(void **state)
+{
+	struct fix *f = *state;
+	char list[256], err[256], port[16], val[64];
+	uint64_t killed, back;
+
+	sentinels_start(f);
+	sentinel_list(f, list, sizeof(list));
+	log_capture(f);
+	open_sentinel(f, list, NULL);	/* the default name: "sipmesh" */
+	assert_false(rconn_up(f->c));
+	assert_int_equal(rconn_subscribe(f->c, "rc-sen", on_message, f), 0);
+	assert_true(run_until(f, ups_are, (void *)1));
+	/* a dead sentinel is skipped, not a failure of the link */
+	assert_int_equal(rconn_failures(f->c), 0);
+	publish_at(f->srv.port, "rc-sen", "one");
+	assert_true(run_until(f, msgs_are, (void *)1));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k before"), 0);
+	assert_true(run_until(f, replies_are, (void *)1));
+	assert_string_equal(f->last, "OK");
+	srv_str(f, val, sizeof(val), "GET k");	/* it is the master */
+	assert_string_equal(val, "before");
+	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), f->srv.port);
+
+	srv_stop(&f->srv, SIGKILL);
+	uv_update_time(&f->loop);
+	killed = uv_now(&f->loop);
+	assert_true(run_until(f, downs_are, (void *)1));
+	/* down-after 1 s, then the election and the promotion */
+	assert_true(loop_run_until(&f->loop, ups_are, f, (void *)2, 15000));
+	back = uv_now(&f->loop);
+	print_message("sentinel failover: link back on the replica %" PRIu64
+		      " ms after SIGKILL of the master\n", back - killed);
+	assert_true(back - killed < 10000);
+	snprintf(port, sizeof(port), "%d", f->repl.port);
+	assert_true(port_wait(f->sen[0].port, port, 0,
+			      "SENTINEL get-master-addr-by-name %s", "sipmesh"));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k after"), 0);
+	assert_true(run_until(f, replies_are, (void *)2));
+	assert_string_equal(f->last, "OK");
+	port_str(f->repl.port, val, sizeof(val), "GET k");
+	assert_string_equal(val, "after");
+	/* the subscription followed the master */
+	publish_at(f->repl.port, "rc-sen", "two");
+	assert_true(run_until(f, msgs_are, (void *)2));
+	assert_string_equal(f->msg, "rc-sen two");
+	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), f->repl.port);
+	assert_non_null(strstr(log_read(f), "master sipmesh at 127.0.0.1:"));
+}
+
+/* A master demoted behind the link's back (REPLICAOF with no
+ * CLIENT KILL): the first write refused READONLY fails the link, and
+ * the sentinels' stale answer is not used: ROLE says slave. */
+static void
+test_rconn__sentinel_demoted_master_not_used(void **state)
+{
+	struct fix *f = *state;
+	char list[256], err[256], ok[64];
+
+	sentinels_start(f);
+	sentinel_list(f, list, sizeof(list));
+	log_capture(f);
+	open_sentinel(f, list, "sipmesh");
+	assert_true(run_until(f, ups_are, (void *)1));
+	port_str(f->repl.port, ok, sizeof(ok), "REPLICAOF NO ONE");
+	assert_string_equal(ok, "OK");
+	port_str(f->srv.port, ok, sizeof(ok), "REPLICAOF 127.0.0.1 %d",
+		 f->repl.port);
+	assert_string_equal(ok, "OK");
+	assert_true(rconn_up(f->c));	/* REPLICAOF keeps the clients */
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k v"), 0);
+	assert_true(run_until(f, downs_are, (void *)1));
+	assert_non_null(strstr(f->last, "READONLY"));	/* the caller's */
+	/* the sentinels still name the old master: never up on it */
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)2, 1000));
+	assert_non_null(strstr(log_read(f), "READONLY"));
+	assert_non_null(strstr(f->log, "ROLE is slave, not master"));
+	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "ROLE is slave"));
+}
+
+/* Sentinels that do not know the name, or none running: down, and the
+ * log says why; no address is guessed. */
+static void
+test_rconn__sentinel_unknown_master_stays_down(void **state)
+{
+	struct fix *f = *state;
+	char list[256], err[256];
+
+	sentinels_start(f);
+	sentinel_list(f, list, sizeof(list));
+	log_capture(f);
+	open_sentinel(f, list, "other");
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 1000));
+	assert_non_null(strstr(log_read(f), "no sentinel knows the master"));
+	assert_int_equal(sync_port(list, "other", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no address for the master"));
+	rconn_free(f->c);
+	f->c = NULL;
+
+	snprintf(list, sizeof(list), "127.0.0.1:%d", free_port());
+	open_sentinel(f, list, NULL);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 500));
+	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "127.0.0.1:"));
+}
+
+/* A sentinel with requirepass: sentinel_password opens it; without it
+ * or with a wrong one the link stays down and the log says why. */
+static void
+test_rconn__sentinel_password(void **state)
+{
+	struct fix *f = *state;
+	struct rconn_config rc = {
+		.timeout_ms = 500, .backoff_max_ms = 200, .name = "t",
+		.log_sys = LOG_SYS_LOC,
+	};
+	char list[64], err[256];
+	redisContext *r;
+
+	srv_start(&f->srv, 0);
+	sentinel_start(f, 0, 1, "requirepass \"sen pw\"\n");
+	snprintf(list, sizeof(list), "127.0.0.1:%d", f->sen[0].port);
+	rc.sentinels = list;
+	log_capture(f);
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 700));
+	assert_non_null(strstr(log_read(f), "refused: NOAUTH"));
+	assert_null(rconn_connect_sync(&rc, err, sizeof(err)));
+	assert_non_null(strstr(err, "NOAUTH"));
+	rconn_free(f->c);
+
+	rc.sentinel_password = "guess";
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 700));
+	assert_non_null(strstr(log_read(f), "WRONGPASS"));
+	assert_null(rconn_connect_sync(&rc, err, sizeof(err)));
+	rconn_free(f->c);
+
+	rc.sentinel_password = "sen pw";
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_true(run_until(f, ups_are, (void *)1));
+	r = rconn_connect_sync(&rc, err, sizeof(err));
+	assert_non_null(r);
+	redisFree(r);
+}
+
+static void
+test_rconn__sentinel_list_parsed(void **state)
+{
+	static const struct { const char *list; int ok; } rows[] = {
+		{ "127.0.0.1:26379", 0 },
+		{ "a:1, b:2 ,c", 0 },		/* c: port 26379 */
+		{ "[::1]:26379,127.0.0.1:5", 0 },
+		{ "a:1,", -EINVAL },
+		{ ",a:1", -EINVAL },
+		{ "a:1,,b:2", -EINVAL },
+		{ "a:0", -EINVAL },
+		{ "a:65536", -EINVAL },
+		{ "a:1x", -EINVAL },
+		{ "1:1,2:1,3:1,4:1,5:1,6:1,7:1,8:1,9:1", -EINVAL },
+	};
+	struct rconn_config rc = { .sentinels = "a:1," };
+	uv_loop_t loop;
+	struct rconn *c = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(rconn_sentinels_check(rows[i].list),
+				 rows[i].ok);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rconn_new(&c, &loop, &rc, NULL, NULL), -EINVAL);
+	assert_null(c);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* [redis] sentinels alone is a Redis; address is then not needed. */
+static void
+test_rconn__config_from_cfg_sentinels(void **state)
+{
+	static struct cfg cfg;
+	struct rconn_config rc;
+	char host[CFG_ADDR_LEN], err[128];
+
+	(void)state;
+	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_int_equal(rconn_config_cfg(&rc, host, sizeof(host), &cfg, "n",
+					  0), -ENOENT);
+	snprintf(cfg.redis_sentinels, sizeof(cfg.redis_sentinels),
+		 "127.0.0.1:1,127.0.0.1:2");
+	assert_int_equal(rconn_config_cfg(&rc, host, sizeof(host), &cfg, "n",
+					  0), 0);
+	assert_string_equal(rc.sentinels, "127.0.0.1:1,127.0.0.1:2");
+	assert_string_equal(rc.master, "sipmesh");
+	assert_string_equal(rc.host, "");
+	snprintf(cfg.redis_sentinels, sizeof(cfg.redis_sentinels), "x:0");
+	assert_int_equal(rconn_config_cfg(&rc, host, sizeof(host), &cfg, "n",
+					  0), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -506,6 +921,12 @@ main(void)
 		T(test_rconn__subscription_renewed_after_restart),
 		T(test_rconn__free_runs_pending_callbacks),
 		T(test_rconn__redis_absent_then_started),
+		cmocka_unit_test(test_rconn__sentinel_list_parsed),
+		cmocka_unit_test(test_rconn__config_from_cfg_sentinels),
+		T(test_rconn__sentinel_finds_master_and_follows_failover),
+		T(test_rconn__sentinel_demoted_master_not_used),
+		T(test_rconn__sentinel_unknown_master_stays_down),
+		T(test_rconn__sentinel_password),
 #undef T
 	};
 

@@ -1,9 +1,9 @@
 'use strict';
 /*
- * Load and figures shared by the fault suites (70 Redis faults, 72
- * process faults): a steady REGISTER + MESSAGE load from Node UAs, the
- * checks that no binding was lost (in Redis, reachable), and the one
- * "fault: ..." line each test reports.
+ * load.js - what the fault tests (70, 71, 72) share: a steady REGISTER +
+ * MESSAGE load through an edge, registering many AORs, checking that
+ * each is reachable and has its binding in the cluster's Redis, and
+ * the "fault: ..." diagnostic line with the figures.
  */
 const { rand, waitUntil } = require('./cluster');
 const { Registration, message } = require('./flows');
@@ -64,8 +64,10 @@ function startLoad(sender, edge, regs) {
 	return load;
 }
 
-/* Loads still running when a test ends (it failed): stopped after it. */
+/* Loads still running when a test ends (it failed): stopLoads() in
+ * its afterEach stops them. */
 const loads = [];
+
 async function stopLoads() {
 	for (const l of loads.splice(0)) await l.stop().catch(() => {});
 }
@@ -109,4 +111,6 @@ function report(t, fault, fig) {
 		(fig.extra ? ` | ${fig.extra}` : ''));
 }
 
-module.exports = { hold, startLoad, stopLoads, inRedis, registerMany, unreachable, report, key, field };
+module.exports = {
+	hold, startLoad, stopLoads, field, key, inRedis, registerMany, unreachable, report,
+};
