@@ -125,8 +125,8 @@ auth_guest_check(const unsigned char *key, const char *username, size_t len,
 	int64_t expiry = 0;
 	size_t i;
 
-	/* "<expiry>:" with at most 19 digits: no overflow. */
-	for (i = 0; i < len && i < 19 && username[i] >= '0' &&
+	/* "<expiry>:" with at most 18 digits: no int64 overflow. */
+	for (i = 0; i < len && i < 18 && username[i] >= '0' &&
 	     username[i] <= '9'; i++)
 		expiry = expiry * 10 + (username[i] - '0');
 	if (i == 0 || i >= len || username[i] != ':' || len > AUTH_GUEST_NAME_MAX)
