@@ -6,8 +6,8 @@
  * call ares_process_fd, so nothing ever blocks.
  *
  * The cache holds one entry per (name, type): a query in flight, or
- * the parsed answer (records, or "none": NXDOMAIN and NODATA alike,
- * RFC 2308) until its TTL ends.  Entries sit in a hash table and an LRU
+ * the answer as lib/dns_msg.c read it (records, or "none": NXDOMAIN
+ * and NODATA alike, RFC 2308) until its TTL ends.  Entries sit in a hash table and an LRU
  * list bounded by cache_size; a second locate asking for a name in
  * flight waits on the same query.  Failures (timeout, SERVFAIL,
  * garbage) are never cached.
@@ -35,28 +35,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "lib/dns.h"
+#include "lib/dns_msg.h"
 #include "lib/hash.h"
 #include "lib/htab.h"
 #include "lib/list.h"
 #include "lib/log.h"
 
-#define DNS_NAME_MAX 253	/* RFC 1035 2.3.4, in text form */
-#define DNS_RR_MAX 32		/* records kept from one answer */
 #define DNS_NAPTR_MAX 4		/* NAPTR records followed per locate */
 #define DNS_PINS_MAX 96		/* (name, type) one locate may use */
-
-enum dns_type {
-	DNS_T_A = 1,
-	DNS_T_CNAME = 5,
-	DNS_T_SOA = 6,
-	DNS_T_AAAA = 28,
-	DNS_T_SRV = 33,
-	DNS_T_NAPTR = 35,
-};
 
 /* Where a locate is in RFC 3263's fallback: each stage that finds
  * nothing (and no failure) hands over to the next. */
@@ -65,15 +54,6 @@ enum dns_stage {
 	DNS_STAGE_SRV,
 	DNS_STAGE_HOST,
 	DNS_STAGE_DONE,
-};
-
-struct dns_rr {
-	uint16_t prio;		/* SRV priority, NAPTR order */
-	uint16_t weight;	/* SRV weight, NAPTR preference */
-	uint16_t port;		/* SRV */
-	uint8_t transport;	/* NAPTR: from its service; 0: not SIP */
-	char *target;		/* SRV target, NAPTR replacement */
-	union env_sa addr;	/* A, AAAA; port 0 */
 };
 
 struct dns_entry {
@@ -87,8 +67,7 @@ struct dns_entry {
 	unsigned pending:1;	/* no answer yet */
 	unsigned in_hash:1;
 	unsigned in_flight:1;	/* c-ares holds a pointer to it */
-	int n;
-	struct dns_rr *rr;
+	struct dns_answer a;	/* once !pending and err == 0 */
 	char name[];		/* lower case, no trailing dot */
 };
 
@@ -200,21 +179,13 @@ dns_key_eq(const struct htab_node *n, const void *key)
 	return e->type == k->type && strcmp(e->name, k->name) == 0;
 }
 
-static void
-dns_rr_free(struct dns_rr *rr, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(rr[i].target);
-	free(rr);
-}
-
 /* Frees e once nothing refers to it: the table, c-ares, a locate. */
 static void
 dns_entry_release(struct dns_entry *e)
 {
 	if (e->in_hash || e->in_flight || !list_empty(&e->pins))
 		return;
-	dns_rr_free(e->rr, e->n);
+	dns_msg_fini(&e->a);
 	free(e);
 }
 
@@ -277,236 +248,6 @@ dns_entry_new(struct dns *d, const char *name, int type)
 	return e;
 }
 
-/* ---- parsing an answer ---- */
-
-static int
-dns_u16(const unsigned char *p)
-{
-	return p[0] << 8 | p[1];
-}
-
-static uint32_t
-dns_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Moves *off past the name there; -1 if it runs off the message. */
-static int
-dns_skip_name(const unsigned char *m, int len, int *off)
-{
-	int o = *off;
-
-	while (o < len) {
-		unsigned c = m[o];
-
-		if (c == 0) {
-			*off = o + 1;
-			return 0;
-		}
-		if ((c & 0xc0) == 0xc0) {
-			if (o + 2 > len)
-				return -1;
-			*off = o + 2;
-			return 0;
-		}
-		if (c & 0xc0)
-			return -1;
-		o += 1 + (int)c;
-	}
-	return -1;
-}
-
-/* A copy of the (compressed) name at m[off], lower case, without the
- * root's dot ("" for the root); NULL for a bad or over-long name.
- * c-ares expands it, loops and overruns included. */
-static char *
-dns_read_name(const unsigned char *m, int len, int off)
-{
-	char *s, *out;
-	long enclen;
-	size_t n;
-
-	if (off >= len || ares_expand_name(m + off, m, len, &s, &enclen) !=
-	    ARES_SUCCESS)
-		return NULL;
-	n = strlen(s);
-	if (n > 0 && s[n - 1] == '.')
-		n--;
-	out = n <= DNS_NAME_MAX ? malloc(n + 1) : NULL;
-	for (size_t i = 0; out && i < n; i++)
-		out[i] = (char)tolower((unsigned char)s[i]);
-	if (out)
-		out[n] = '\0';
-	ares_free_string(s);
-	return out;
-}
-
-/* A <character-string> at m[*off] (RFC 1035 3.3) within end. */
-static int
-dns_read_str(const unsigned char *m, int end, int *off, const char **s,
-	     int *slen)
-{
-	if (*off >= end || *off + 1 + m[*off] > end)
-		return -1;
-	*slen = m[*off];
-	*s = (const char *)m + *off + 1;
-	*off += 1 + *slen;
-	return 0;
-}
-
-/* The transport a SIP NAPTR stands for (RFC 3263 4.1), 0 for one we
- * cannot dial (D2W is a browser's) or that is no SIP at all. */
-static int
-dns_naptr_transport(const char *flags, int flen, const char *svc, int slen,
-		    int rlen)
-{
-	static const struct {
-		const char *svc;
-		int transport;
-	} map[] = {
-		{ "SIP+D2U", ENV_UDP },
-		{ "SIP+D2T", ENV_TCP },
-		{ "SIPS+D2T", ENV_TLS },
-	};
-
-	if (flen != 1 || (flags[0] != 's' && flags[0] != 'S') || rlen != 0)
-		return 0;
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if ((size_t)slen == strlen(map[i].svc) &&
-		    strncasecmp(svc, map[i].svc, (size_t)slen) == 0)
-			return map[i].transport;
-	return 0;
-}
-
-/* One record of e's type from rdata m[off..off+rdlen) into rr; 1 if
- * taken, 0 if skipped (not for us), -1 malformed. */
-static int
-dns_parse_rr(struct dns_entry *e, const unsigned char *m, int len, int off,
-	     int rdlen, struct dns_rr *rr)
-{
-	int start = off, end = off + rdlen, flen, slen, rlen;
-	const char *flags, *svc, *re;
-
-	memset(rr, 0, sizeof(*rr));
-	switch (e->type) {
-	case DNS_T_A:
-		if (rdlen != 4)
-			return -1;
-		rr->addr.in.sin_family = AF_INET;
-		memcpy(&rr->addr.in.sin_addr, m + off, 4);
-		return 1;
-	case DNS_T_AAAA:
-		if (rdlen != 16)
-			return -1;
-		rr->addr.in6.sin6_family = AF_INET6;
-		memcpy(&rr->addr.in6.sin6_addr, m + off, 16);
-		return 1;
-	case DNS_T_SRV:
-		if (rdlen < 7)
-			return -1;
-		rr->prio = (uint16_t)dns_u16(m + off);
-		rr->weight = (uint16_t)dns_u16(m + off + 2);
-		rr->port = (uint16_t)dns_u16(m + off + 4);
-		if ((rr->target = dns_read_name(m, len, off + 6)) == NULL)
-			return -1;
-		/* "." says the service is not offered there (RFC 2782). */
-		return rr->target[0] != '\0' && rr->port != 0;
-	case DNS_T_NAPTR:
-		off += 4;
-		if (rdlen < 4 || dns_read_str(m, end, &off, &flags, &flen) < 0 ||
-		    dns_read_str(m, end, &off, &svc, &slen) < 0 ||
-		    dns_read_str(m, end, &off, &re, &rlen) < 0 || off >= end)
-			return -1;
-		rr->prio = (uint16_t)dns_u16(m + start);
-		rr->weight = (uint16_t)dns_u16(m + start + 2);
-		rr->transport = (uint8_t)dns_naptr_transport(flags, flen, svc,
-							     slen, rlen);
-		if ((rr->target = dns_read_name(m, len, off)) == NULL)
-			return -1;
-		return rr->transport != 0 && rr->target[0] != '\0';
-	}
-	return 0;
-}
-
-/*
- * Fills e from the answer m[0..len): its records of e->type and the
- * TTL to keep them (the smallest of the records and CNAMEs that led to
- * them), or none and the negative TTL (the SOA's, RFC 2308 5; -1 when
- * there is no SOA).  Returns 0 or -EIO (malformed), -ENOMEM.
- */
-static int
-dns_parse(struct dns_entry *e, const unsigned char *m, int len,
-	  int64_t *ttl, int64_t *neg_ttl)
-{
-	int qd, an, ns, off = 12;
-	uint32_t min = UINT32_MAX;
-
-	*ttl = *neg_ttl = -1;
-	if (len < 12)
-		return -EIO;
-	qd = dns_u16(m + 4);
-	an = dns_u16(m + 6);
-	ns = dns_u16(m + 8);
-	e->rr = calloc(DNS_RR_MAX, sizeof(*e->rr));
-	if (e->rr == NULL)
-		return -ENOMEM;
-	for (int i = 0; i < qd; i++)
-		if (dns_skip_name(m, len, &off) < 0 || (off += 4) > len)
-			goto fail;
-	for (int i = 0; i < an + ns; i++) {
-		int type, rdlen, r;
-		uint32_t rttl;
-
-		if (dns_skip_name(m, len, &off) < 0 || off + 10 > len)
-			goto fail;
-		type = dns_u16(m + off);
-		rttl = dns_u32(m + off + 4);
-		rdlen = dns_u16(m + off + 8);
-		off += 10;
-		if (off + rdlen > len)
-			goto fail;
-		if (dns_u16(m + off - 8) != 1) {	/* class IN only */
-			off += rdlen;
-			continue;
-		}
-		if (i >= an && type == DNS_T_SOA) {
-			int o = off;
-
-			if (dns_skip_name(m, off + rdlen, &o) < 0 ||
-			    dns_skip_name(m, off + rdlen, &o) < 0 ||
-			    o + 20 > off + rdlen)
-				goto fail;
-			*neg_ttl = dns_u32(m + o + 16) < rttl ?
-				   dns_u32(m + o + 16) : rttl;
-		} else if (i < an && type == DNS_T_CNAME) {
-			min = rttl < min ? rttl : min;
-		} else if (i < an && type == e->type && e->n < DNS_RR_MAX) {
-			r = dns_parse_rr(e, m, len, off, rdlen, &e->rr[e->n]);
-			if (r < 0) {
-				free(e->rr[e->n].target);
-				goto fail;
-			}
-			if (r > 0) {
-				e->n++;
-				min = rttl < min ? rttl : min;
-			} else {
-				free(e->rr[e->n].target);
-			}
-		}
-		off += rdlen;
-	}
-	if (e->n > 0)
-		*ttl = min;
-	return 0;
-fail:
-	dns_rr_free(e->rr, e->n);
-	e->rr = NULL;
-	e->n = 0;
-	return -EIO;
-}
-
 /* ---- c-ares ---- */
 
 static void
@@ -539,7 +280,7 @@ dns_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	struct dns_entry *e = arg;
 	struct dns *d = e->d;
 	struct list_node *n;
-	int64_t ttl = -1, neg = -1;
+	int64_t ttl, neg = -1;
 	int err;
 
 	(void)timeouts;
@@ -549,14 +290,17 @@ dns_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		return;
 	}
 	err = dns_status_err(status);
-	if ((status == ARES_SUCCESS || err == -ENOENT) && abuf != NULL)
-		err = dns_parse(e, abuf, alen, &ttl, &neg) < 0 ? -EIO :
-		      e->n > 0 ? 0 : -ENOENT;
-	else if (status == ARES_SUCCESS)
+	if ((status == ARES_SUCCESS || err == -ENOENT) && abuf != NULL) {
+		err = dns_msg_parse(&e->a, abuf, alen, e->type) < 0 ? -EIO :
+		      e->a.n > 0 ? 0 : -ENOENT;
+		neg = e->a.neg_ttl;
+	} else if (status == ARES_SUCCESS) {
 		err = -EIO;
+	}
 	e->err = err;
 	e->pending = 0;
 	if (err == 0) {
+		ttl = e->a.ttl;
 		if (ttl > d->cfg.ttl_max)
 			ttl = d->cfg.ttl_max;
 		e->expires = uv_now(d->loop) + (uint64_t)ttl * 1000;
@@ -775,8 +519,8 @@ dns_walk_addr(struct dns_query *q, const char *name, int port, int transport)
 		if ((e = dns_need(q, name, types[i])) == NULL || e->pending)
 			continue;
 		dns_walk_fail(q, e->err);
-		for (int j = 0; j < e->n; j++)
-			dns_add_target(q, &e->rr[j].addr, port, transport);
+		for (int j = 0; j < e->a.n; j++)
+			dns_add_target(q, &e->a.rr[j].addr, port, transport);
 	}
 }
 
@@ -789,15 +533,15 @@ static void
 dns_srv_order(struct dns_query *q, const struct dns_entry *e, int *idx)
 {
 	uint64_t seed = q->seed ^ hash_fnv1a64(e->name, strlen(e->name));
-	int n = e->n;
+	int n = e->a.n;
 
 	for (int i = 0; i < n; i++)
 		idx[i] = i;
 	/* Insertion sort by priority, weight 0 ahead within one. */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0; j--) {
-			const struct dns_rr *a = &e->rr[idx[j - 1]];
-			const struct dns_rr *b = &e->rr[idx[j]];
+			const struct dns_rr *a = &e->a.rr[idx[j - 1]];
+			const struct dns_rr *b = &e->a.rr[idx[j]];
 			int t;
 
 			if (a->prio < b->prio || (a->prio == b->prio &&
@@ -811,11 +555,11 @@ dns_srv_order(struct dns_query *q, const struct dns_entry *e, int *idx)
 		uint32_t sum = 0, pick, run = 0;
 		int end = i, k;
 
-		while (end < n && e->rr[idx[end]].prio == e->rr[idx[i]].prio)
-			sum += e->rr[idx[end++]].weight;
+		while (end < n && e->a.rr[idx[end]].prio == e->a.rr[idx[i]].prio)
+			sum += e->a.rr[idx[end++]].weight;
 		pick = (uint32_t)(dns_rand(&seed) % ((uint64_t)sum + 1));
 		for (k = i; k < end - 1; k++) {
-			run += e->rr[idx[k]].weight;
+			run += e->a.rr[idx[k]].weight;
 			if (run >= pick)
 				break;
 		}
@@ -837,8 +581,8 @@ dns_walk_srv_name(struct dns_query *q, const char *name, int transport)
 		return;
 	dns_walk_fail(q, e->err);
 	dns_srv_order(q, e, idx);
-	for (int i = 0; i < e->n && q->n < DNS_TARGETS_MAX; i++)
-		dns_walk_addr(q, e->rr[idx[i]].target, e->rr[idx[i]].port,
+	for (int i = 0; i < e->a.n && q->n < DNS_TARGETS_MAX; i++)
+		dns_walk_addr(q, e->a.rr[idx[i]].target, e->a.rr[idx[i]].port,
 			      transport);
 }
 
@@ -860,14 +604,14 @@ dns_walk_naptr(struct dns_query *q)
 	if (e == NULL || e->pending)
 		return;
 	dns_walk_fail(q, e->err);
-	for (int i = 0; i < e->n; i++) {
-		const struct dns_rr *r = &e->rr[i], *p;
+	for (int i = 0; i < e->a.n; i++) {
+		const struct dns_rr *r = &e->a.rr[i], *p;
 		int j;
 
 		if (q->sips && r->transport != ENV_TLS)
 			continue;
 		for (j = n++; j > 0; j--) {
-			p = &e->rr[idx[j - 1]];
+			p = &e->a.rr[idx[j - 1]];
 			if (p->prio < r->prio ||
 			    (p->prio == r->prio && p->weight <= r->weight))
 				break;
@@ -876,8 +620,8 @@ dns_walk_naptr(struct dns_query *q)
 		idx[j] = i;
 	}
 	for (int i = 0; i < n && i < DNS_NAPTR_MAX; i++)
-		dns_walk_srv_name(q, e->rr[idx[i]].target,
-				  e->rr[idx[i]].transport);
+		dns_walk_srv_name(q, e->a.rr[idx[i]].target,
+				  e->a.rr[idx[i]].transport);
 }
 
 /* RFC 3263 4.1 without NAPTR (or 4.2 with a transport): SRV of each
