@@ -22,6 +22,9 @@
  * callbacks run from one zero-delay timer, never from inside c-ares or
  * dns_locate, so a callback may call anything here.
  *
+ * Dead targets (dns_block) sit in a second table, bounded, oldest out
+ * first; a locate's list puts them last when it is handed over.
+ *
  * Cost: a locate answered from the cache is a few hash lookups and a
  * sort of at most DNS_RR_MAX records per set; one that misses is at
  * most 1 NAPTR + DNS_NAPTR_MAX SRV + 2 per target address queries,
@@ -94,6 +97,14 @@ struct dns_query {
 	char host[DNS_NAME_MAX + 1];
 };
 
+/* A dead target; key is (transport, family, port, address). */
+struct dns_block {
+	struct htab_node hnode;	/* in d->blocks */
+	struct list_node node;	/* d->block_age, oldest first */
+	uint64_t until;		/* loop ms */
+	unsigned char key[20];
+};
+
 struct dns_sock {
 	uv_poll_t poll;
 	struct list_node node;	/* d->socks while c-ares uses the fd */
@@ -111,6 +122,8 @@ struct dns {
 	struct list_node wait;	/* locates waiting for answers */
 	struct htab cache;
 	struct list_node lru;
+	struct htab blocks;
+	struct list_node block_age;
 	struct dns_config cfg;
 	uint64_t rand;
 	unsigned long sent;
@@ -664,6 +677,104 @@ dns_query_detach(struct dns_query *q)
 	q->npin = 0;
 }
 
+/* ---- dead targets ---- */
+
+static void
+dns_block_key(unsigned char key[20], const union env_sa *sa, int transport)
+{
+	memset(key, 0, 20);
+	key[0] = (unsigned char)transport;
+	key[1] = (unsigned char)sa->sa.sa_family;
+	if (sa->sa.sa_family == AF_INET) {
+		memcpy(key + 2, &sa->in.sin_port, 2);
+		memcpy(key + 4, &sa->in.sin_addr, 4);
+	} else {
+		memcpy(key + 2, &sa->in6.sin6_port, 2);
+		memcpy(key + 4, &sa->in6.sin6_addr, 16);
+	}
+}
+
+static int
+dns_block_eq(const struct htab_node *n, const void *key)
+{
+	return memcmp(htab_entry(n, struct dns_block, hnode)->key, key,
+		      20) == 0;
+}
+
+static void
+dns_block_del(struct dns *d, struct dns_block *b)
+{
+	htab_del(&d->blocks, &b->hnode);
+	list_remove(&b->node);
+	free(b);
+}
+
+static struct dns_block *
+dns_block_find(struct dns *d, const unsigned char key[20])
+{
+	struct htab_node *n = htab_find(&d->blocks, hash_fnv1a64(key, 20),
+					dns_block_eq, key);
+
+	return n ? htab_entry(n, struct dns_block, hnode) : NULL;
+}
+
+int
+dns_block(struct dns *d, const union env_sa *sa, int transport, int seconds)
+{
+	unsigned char key[20];
+	struct dns_block *b;
+	struct list_node *old;
+
+	if (sa->sa.sa_family != AF_INET && sa->sa.sa_family != AF_INET6)
+		return -EINVAL;
+	dns_block_key(key, sa, transport);
+	if ((b = dns_block_find(d, key)) != NULL)
+		dns_block_del(d, b);
+	if (seconds <= 0)
+		return 0;
+	if (d->blocks.n >= (size_t)d->cfg.block_max &&
+	    (old = list_first(&d->block_age)) != NULL)
+		dns_block_del(d, list_entry(old, struct dns_block, node));
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return -ENOMEM;
+	memcpy(b->key, key, sizeof(key));
+	b->until = uv_now(d->loop) + (uint64_t)seconds * 1000;
+	if (htab_add(&d->blocks, &b->hnode, hash_fnv1a64(key, 20)) < 0) {
+		free(b);
+		return -ENOMEM;
+	}
+	list_insert_tail(&d->block_age, &b->node);
+	return 0;
+}
+
+/* Moves q's dead targets behind the live ones, each side in order. */
+static void
+dns_block_last(struct dns_query *q)
+{
+	struct dns *d = q->d;
+	struct dns_target dead[DNS_TARGETS_MAX];
+	unsigned char key[20];
+	int live = 0, ndead = 0;
+
+	if (d->blocks.n == 0)
+		return;
+	for (int i = 0; i < q->n; i++) {
+		struct dns_block *b;
+
+		dns_block_key(key, &q->t[i].addr, q->t[i].transport);
+		if ((b = dns_block_find(d, key)) != NULL &&
+		    uv_now(d->loop) >= b->until) {
+			dns_block_del(d, b);
+			b = NULL;
+		}
+		if (b != NULL)
+			dead[ndead++] = q->t[i];
+		else
+			q->t[live++] = q->t[i];
+	}
+	memcpy(&q->t[live], dead, (size_t)ndead * sizeof(*dead));
+}
+
 static void
 dns_walk(struct dns_query *q)
 {
@@ -695,6 +806,7 @@ dns_walk(struct dns_query *q)
 		q->stage++;
 	}
 	err = q->n > 0 ? 0 : q->err ? q->err : -ENOENT;
+	dns_block_last(q);
 	dns_query_detach(q);
 	q->cb(q->arg, err, err ? NULL : q->t, err ? 0 : q->n);
 	free(q);
@@ -823,6 +935,7 @@ dns_new(struct dns **out, uv_loop_t *loop, const struct dns_config *cfg)
 	DNS_DEFAULT(neg_ttl_max, 300);
 	DNS_DEFAULT(timeout_ms, 2000);
 	DNS_DEFAULT(tries, 2);
+	DNS_DEFAULT(block_max, 256);
 #undef DNS_DEFAULT
 	if (d->cfg.neg_ttl_max < d->cfg.neg_ttl_min)
 		d->cfg.neg_ttl_max = d->cfg.neg_ttl_min;
@@ -832,6 +945,7 @@ dns_new(struct dns **out, uv_loop_t *loop, const struct dns_config *cfg)
 	list_init(&d->run);
 	list_init(&d->wait);
 	list_init(&d->lru);
+	list_init(&d->block_age);
 	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
 		goto fail;
 	memset(&o, 0, sizeof(o));
@@ -887,6 +1001,9 @@ dns_free(struct dns *d)
 	while ((h = htab_any(&d->cache, &pos)) != NULL)
 		dns_entry_unhash(htab_entry(h, struct dns_entry, hnode));
 	htab_fini(&d->cache);
+	while ((n = list_first(&d->block_age)) != NULL)
+		dns_block_del(d, list_entry(n, struct dns_block, node));
+	htab_fini(&d->blocks);
 	/* Frees the entries in flight (dns_answer_cb) and closes the
 	 * sockets (dns_sock_state_cb closes their polls). */
 	ares_destroy(d->ch);

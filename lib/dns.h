@@ -37,6 +37,7 @@ struct dns_config {
 	int tries;		/* per server; 0: 2 */
 	int family;		/* AF_INET: A only; AF_INET6: AAAA only;
 				   AF_UNSPEC (0): both, A first */
+	int block_max;		/* dead targets remembered; 0: 256 */
 };
 
 struct dns_target {
@@ -95,6 +96,16 @@ int dns_locate(struct dns *d, const char *host, size_t len, int transport,
 /* Stops a locate whose callback has not run yet: it never will.  Its
  * queries still fill the cache.  Accepts NULL. */
 void dns_cancel(struct dns_query *q);
+
+/*
+ * Remembers the target (transport, sa) as dead for seconds (0: alive
+ * again): locates answered after this put it behind every live target,
+ * still in the list, as the last resort (Kamailio's dst_blocklist).
+ * At most block_max are kept; a new one beyond pushes out the oldest.
+ * Returns 0, -EINVAL (not IPv4/IPv6), -ENOMEM.
+ */
+int dns_block(struct dns *d, const union env_sa *sa, int transport,
+	      int seconds);
 
 /* DNS queries sent so far (not those answered from the cache). */
 unsigned long dns_queries_sent(const struct dns *d);

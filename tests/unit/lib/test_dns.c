@@ -5,8 +5,9 @@
  * explicit port or transport skipping steps, numeric hosts, sips
  * keeping TLS, SRV priority and weights, NXDOMAIN, a DNS server that
  * never answers, the cache (a stopped dnsmasq still answers what is
- * cached; negative answers too; the size bound evicts), cancel, and
- * dns_free with locates pending.  A hostile DNS server (a UDP socket
+ * cached; negative answers too; the size bound evicts), cancel,
+ * dns_free with locates pending, and dead targets put last (for their
+ * time, in a bounded table).  A hostile DNS server (a UDP socket
  * on the test's loop answering crafted bytes) shows that compression
  * loops, lying counts and lengths are errors, not crashes, that a flood
  * of records stays bounded, and that the SOA's minimum sets the
@@ -581,6 +582,77 @@ test_dns__free_from_a_callback(void **state)
 	assert_int_equal(c.calls, 1);
 }
 
+/* A dead target goes behind the live ones until its time is up, or
+ * until it is declared alive again. */
+static void
+test_dns__blocked_target_goes_last(void **state)
+{
+	struct fix *f = *state;
+	union env_sa dead, tls;
+	struct res r;
+
+	fix_dns(f);
+	assert_int_equal(env_sa_from(&dead, "127.0.0.11", 5070), 0);
+	assert_int_equal(env_sa_from(&tls, "127.0.0.13", 5072), 0);
+	assert_int_equal(dns_block(f->d, &dead, ENV_UDP, 1), 0);
+	/* Same address, other transport: not that target. */
+	assert_int_equal(dns_block(f->d, &tls, ENV_UDP, 60), 0);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_int_equal(r.n, 4);
+	assert_target(&r.t[0], ENV_UDP, "::11", 5070);
+	assert_target(&r.t[1], ENV_TCP, "127.0.0.12", 5071);
+	assert_target(&r.t[2], ENV_TLS, "127.0.0.13", 5072);
+	assert_target(&r.t[3], ENV_UDP, "127.0.0.11", 5070);
+	/* After its second it is first again. */
+	loop_run_until(&f->loop, never, f, NULL, 1100);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.11", 5070);
+	/* Declared alive at once. */
+	assert_int_equal(dns_block(f->d, &tls, ENV_TLS, 60), 0);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_target(&r.t[3], ENV_TLS, "127.0.0.13", 5072);
+	assert_int_equal(dns_block(f->d, &tls, ENV_TLS, 0), 0);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_target(&r.t[3], ENV_TLS, "127.0.0.13", 5072);
+	assert_target(&r.t[2], ENV_TCP, "127.0.0.12", 5071);
+}
+
+/* block_max bounds the table: the oldest dead target is forgotten. */
+static void
+test_dns__block_table_bounded(void **state)
+{
+	struct fix *f = *state;
+	union env_sa sa;
+	struct res r;
+
+	f->cfg.block_max = 2;
+	f->cfg.family = AF_INET;
+	fix_dns(f);
+	assert_int_equal(env_sa_from(&sa, "127.0.0.11", 5070), 0);
+	assert_int_equal(dns_block(f->d, &sa, ENV_UDP, 60), 0);
+	assert_int_equal(env_sa_from(&sa, "127.0.0.13", 5072), 0);
+	assert_int_equal(dns_block(f->d, &sa, ENV_TLS, 60), 0);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_int_equal(r.n, 3);
+	assert_target(&r.t[0], ENV_TCP, "127.0.0.12", 5071);
+	assert_target(&r.t[1], ENV_UDP, "127.0.0.11", 5070);
+	assert_target(&r.t[2], ENV_TLS, "127.0.0.13", 5072);
+	/* A third pushes out the oldest, UDP, which is live again. */
+	assert_int_equal(env_sa_from(&sa, "127.0.0.99", 1), 0);
+	assert_int_equal(dns_block(f->d, &sa, ENV_UDP, 60), 0);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.11", 5070);
+	assert_target(&r.t[1], ENV_TCP, "127.0.0.12", 5071);
+	assert_target(&r.t[2], ENV_TLS, "127.0.0.13", 5072);
+	/* And blocking UDP again pushes out TLS. */
+	assert_int_equal(env_sa_from(&sa, "127.0.0.11", 5070), 0);
+	assert_int_equal(dns_block(f->d, &sa, ENV_UDP, 60), 0);
+	locate(f, "a.test", ENV_TP_NONE, 0, 0, &r);
+	assert_target(&r.t[0], ENV_TCP, "127.0.0.12", 5071);
+	assert_target(&r.t[1], ENV_TLS, "127.0.0.13", 5072);
+	assert_target(&r.t[2], ENV_UDP, "127.0.0.11", 5070);
+}
+
 /* ---- a hostile DNS server ---- */
 
 struct evil {
@@ -824,6 +896,8 @@ main(void)
 		T(test_dns__cancel_means_no_callback),
 		T(test_dns__free_with_locates_pending),
 		T(test_dns__free_from_a_callback),
+		T(test_dns__blocked_target_goes_last),
+		T(test_dns__block_table_bounded),
 		T(test_dns__hostile_answers_are_errors),
 		T(test_dns__negative_ttl_from_soa_within_bounds),
 	};
