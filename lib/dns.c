@@ -7,9 +7,9 @@
  *
  * The cache holds one entry per (name, type): a query in flight, or
  * the answer as lib/dns_msg.c read it (records, or "none": NXDOMAIN
- * and NODATA alike, RFC 2308) until its TTL ends.  Entries sit in a hash table and an LRU
- * list bounded by cache_size; a second locate asking for a name in
- * flight waits on the same query.  Failures (timeout, SERVFAIL,
+ * and NODATA alike, RFC 2308) until its TTL ends.  Entries sit in a
+ * hash table and an LRU list bounded by cache_size; a second locate
+ * asking for a name in flight waits on the same query.  Failures (timeout, SERVFAIL,
  * garbage) are never cached.
  *
  * A locate is a walk over the cache: NAPTR of the host, SRV of each
@@ -130,10 +130,8 @@ struct dns {
 	int handles;		/* uv handles not yet closed */
 	unsigned in_kick:1;
 	unsigned freeing:1;
-	unsigned have_ares:1;
 };
 
-static void dns_walk(struct dns_query *q);
 static void dns_kick_cb(uv_timer_t *t);
 static void dns_timer_cb(uv_timer_t *t);
 
@@ -304,8 +302,11 @@ dns_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	}
 	err = dns_status_err(status);
 	if ((status == ARES_SUCCESS || err == -ENOENT) && abuf != NULL) {
-		err = dns_msg_parse(&e->a, abuf, alen, e->type) < 0 ? -EIO :
-		      e->a.n > 0 ? 0 : -ENOENT;
+		/* A "no" whose SOA cannot be read is still a no. */
+		if (dns_msg_parse(&e->a, abuf, alen, e->type) < 0)
+			err = status == ARES_SUCCESS ? -EIO : -ENOENT;
+		else
+			err = e->a.n > 0 ? 0 : -ENOENT;
 		neg = e->a.neg_ttl;
 	} else if (status == ARES_SUCCESS) {
 		err = -EIO;
@@ -959,11 +960,11 @@ dns_new(struct dns **out, uv_loop_t *loop, const struct dns_config *cfg)
 			       ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
 			       ARES_OPT_SOCK_STATE_CB);
 	if (rc != ARES_SUCCESS) {
+		d->ch = NULL;
 		ares_library_cleanup();
 		rc = rc == ARES_ENOMEM ? -ENOMEM : -EIO;
 		goto fail;
 	}
-	d->have_ares = 1;
 	if (cfg != NULL && cfg->servers != NULL && cfg->servers[0] != '\0' &&
 	    ares_set_servers_ports_csv(d->ch, cfg->servers) != ARES_SUCCESS) {
 		rc = -EINVAL;
@@ -976,7 +977,7 @@ dns_new(struct dns **out, uv_loop_t *loop, const struct dns_config *cfg)
 	*out = d;
 	return 0;
 fail:
-	if (d->have_ares) {
+	if (d->ch != NULL) {
 		ares_destroy(d->ch);
 		ares_library_cleanup();
 	}
