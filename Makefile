@@ -16,7 +16,7 @@
 
 CC      ?= cc
 SANITIZE ?=
-PKGS    := libosip2 hiredis nanomsg libuv inih libcrypto
+PKGS    := libosip2 hiredis nanomsg libuv inih libcrypto libcares
 
 ifneq ($(SANITIZE),)
 BUILD   ?= build/san
