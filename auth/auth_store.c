@@ -83,7 +83,7 @@ auth_entry_eq(const struct htab_node *n, const void *key)
 static struct auth_entry *
 auth_cache_find(struct auth_store *s, const char *name, size_t len)
 {
-	struct htab_node *n = htab_find(&s->tab, hash_fnv1a64(name, len),
+	struct htab_node *n = htab_find(&s->tab, hash_sip(hash_process_key(), name, len),
 					auth_entry_eq, name);
 
 	return n ? htab_entry(n, struct auth_entry, h) : NULL;
@@ -118,7 +118,7 @@ auth_cache_put(struct auth_store *s, const char *name, size_t len, int rc,
 			return;	/* uncached: the next get asks Redis */
 		memcpy(e->name, name, len + 1);
 		e->len = len;
-		if (htab_add(&s->tab, &e->h, hash_fnv1a64(name, len)) < 0) {
+		if (htab_add(&s->tab, &e->h, hash_sip(hash_process_key(), name, len)) < 0) {
 			free(e);
 			return;
 		}

@@ -552,7 +552,7 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 		return CORE_AUTH_ANSWERED;
 	}
 	core_auth_wait_key(req, key, sizeof(key));
-	hash = hash_fnv1a64(key, strlen(key));
+	hash = hash_sip(hash_process_key(), key, strlen(key));
 	if (htab_find(&a->wait, hash, core_auth_wait_eq, key)) {
 		c->st.retrans_absorbed++;	/* its lookup is under way */
 		return CORE_AUTH_ANSWERED;
@@ -583,7 +583,9 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 	w->in.len = 0;
 	w->req = req;
 	w->txn_hash = hash;
-	w->msg_hash = in->msg ? hash_fnv1a64(in->msg, in->len) : 0;
+	/* Keyed: a sender cannot make another message pass for a resend. */
+	w->msg_hash = in->msg ? hash_sip(hash_process_key(), in->msg,
+					 in->len) : 0;
 	snprintf(w->realm, sizeof(w->realm), "%s", realm);
 	snprintf(w->h.key, sizeof(w->h.key), "%s", key);
 	if (osip_authorization_to_str(h, &w->text) != 0 ||

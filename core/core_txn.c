@@ -41,14 +41,15 @@ core_key_eq(const struct htab_node *n, const void *key)
 static struct core_hnode *
 core_key_find(const struct htab *t, const char *key)
 {
-	return (struct core_hnode *)htab_find(t, hash_fnv1a64(key, strlen(key)),
+	return (struct core_hnode *)htab_find(t, hash_sip(hash_process_key(), key, strlen(key)),
 					      core_key_eq, key);
 }
 
 static int
 core_key_add(struct htab *t, struct core_hnode *n)
 {
-	return htab_add(t, &n->h, hash_fnv1a64(n->key, strlen(n->key)));
+	return htab_add(t, &n->h, hash_sip(hash_process_key(), n->key,
+					   strlen(n->key)));
 }
 
 /* ---- helpers ------------------------------------------------------- */

@@ -125,13 +125,13 @@ edge_sa_hash(int transport, const union env_sa *sa, int with_port)
 	size_t n = edge_sa_key(sa, with_port, k);
 
 	k[n++] = (unsigned char)transport;
-	return hash_fnv1a64(k, n);
+	return hash_sip(hash_process_key(), k, n);
 }
 
 static uint64_t
 edge_id_hash(uint64_t id)
 {
-	return hash_fnv1a64(&id, sizeof(id));
+	return hash_sip(hash_process_key(), &id, sizeof(id));
 }
 
 static int

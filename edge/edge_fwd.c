@@ -39,6 +39,7 @@ int
 edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	  const struct cfg_edge *me)
 {
+	unsigned char route[KEY_LEN];
 	int rc;
 
 	memset(e, 0, sizeof(*e));
@@ -54,10 +55,13 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	for (int i = 0; i < cfg->n_cores; i++)
 		e->core_ids[e->n_cores++] = cfg->cores[i].id;
 	rc = infra_init(&e->infra, cfg);
+	if (rc == 0)
+		rc = key_load(cfg, KEY_USE_ROUTE, route);
 	if (rc < 0) {
 		edge_fini(e);
 		return rc;
 	}
+	hash_key_from(&e->route, route);
 	e->buf_cap = (size_t)me->max_msg + EDGE_BUF_SLACK;
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
@@ -223,7 +227,8 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		edge_reject(e, tp, conn_id, src, sc, buf, len, "Message too large");
 		return;
 	}
-	hash_rendezvous_order(cid.s, cid.len, e->core_ids, e->n_cores, order);
+	hash_rendezvous_order(&e->route, cid.s, cid.len, e->core_ids,
+			      e->n_cores, order);
 	for (int i = 0; i < e->n_cores; i++) {
 		int rc = link_send(e->link, order[i], e->env_buf, (size_t)k);
 
@@ -369,8 +374,8 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	if (core_id) {
 		rc = link_send(e->link, core_id, e->env_buf, (size_t)k);
 	} else {
-		hash_rendezvous_order(key, sizeof(key), e->core_ids, e->n_cores,
-				      order);
+		hash_rendezvous_order(&e->route, key, sizeof(key),
+				      e->core_ids, e->n_cores, order);
 		for (int i = 0; i < e->n_cores && rc < 0; i++)
 			rc = link_send(e->link, order[i], e->env_buf, (size_t)k);
 	}

@@ -89,7 +89,7 @@ edge_guest_allow(struct edge_guest *g, const union env_sa *src,
 
 	memcpy(key, &g->seed, 8);
 	edge_guest_source(src, key + 8);
-	set = g->slot[hash_fnv1a64(key, sizeof(key)) % EDGE_GUEST_SETS];
+	set = g->slot[hash_sip(hash_process_key(), key, sizeof(key)) % EDGE_GUEST_SETS];
 	for (int i = 0; i < EDGE_GUEST_WAYS && s == NULL; i++)
 		if (set[i].used && memcmp(set[i].net, key + 8, 16) == 0)
 			s = &set[i];

@@ -21,6 +21,7 @@
 
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/hash.h"
 #include "lib/infra.h"
 #include "lib/htab.h"
 #include "lib/key.h"
@@ -530,6 +531,9 @@ struct edge {
 	char *reply_buf;	/* a 400/503 */
 	size_t buf_cap;		/* of each of the three */
 	struct infra infra;	/* never the destination of a reply */
+	struct hash_key route;	/* rendezvous Call-ID -> core: the same in
+				   every edge of the cluster, unknown to
+				   senders, so none steers its calls */
 };
 
 /*

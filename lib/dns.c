@@ -173,7 +173,8 @@ dns_sock_closed(uv_handle_t *h)
 static uint64_t
 dns_key_hash(const char *name, int type)
 {
-	return hash_fnv1a64(name, strlen(name)) ^ (uint64_t)type * 0x100000001b3ULL;
+	return hash_sip(hash_process_key(), name, strlen(name)) ^
+	       (uint64_t)type * 0x100000001b3ULL;
 }
 
 struct dns_key {
@@ -713,7 +714,7 @@ dns_block_del(struct dns *d, struct dns_block *b)
 static struct dns_block *
 dns_block_find(struct dns *d, const unsigned char key[20])
 {
-	struct htab_node *n = htab_find(&d->blocks, hash_fnv1a64(key, 20),
+	struct htab_node *n = htab_find(&d->blocks, hash_sip(hash_process_key(), key, 20),
 					dns_block_eq, key);
 
 	return n ? htab_entry(n, struct dns_block, hnode) : NULL;
@@ -740,7 +741,7 @@ dns_block(struct dns *d, const union env_sa *sa, int transport, int seconds)
 		return -ENOMEM;
 	memcpy(b->key, key, sizeof(key));
 	b->until = uv_now(d->loop) + (uint64_t)seconds * 1000;
-	if (htab_add(&d->blocks, &b->hnode, hash_fnv1a64(key, 20)) < 0) {
+	if (htab_add(&d->blocks, &b->hnode, hash_sip(hash_process_key(), key, 20)) < 0) {
 		free(b);
 		return -ENOMEM;
 	}

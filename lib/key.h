@@ -25,6 +25,7 @@
 #define KEY_USE_NONCE	"sipmesh nonce"	/* digest nonces */
 #define KEY_USE_GUEST	"sipmesh guest"	/* KwikyKonf guest passwords */
 #define KEY_USE_LINK	"sipmesh link"	/* envelopes between hosts */
+#define KEY_USE_ROUTE	"sipmesh route"	/* the Call-ID -> core rendezvous */
 
 /*
  * Loads the master key of the cluster c describes into master

@@ -18,8 +18,9 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 6	/* 5: 64-bit conn_id (edge incarnations);
-				   6: slot owner, crash-safe writes */
+#define LOC_SHM_VERSION 7	/* 5: 64-bit conn_id (edge incarnations);
+				   6: slot owner, crash-safe writes;
+				   7: keyed bucket hash */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -77,6 +78,9 @@ struct loc_shm_hdr {
 	uint32_t version;
 	uint32_t init_done;	/* set (release) once the creator is done */
 	uint64_t seg_id;	/* random: names this host in invalidations */
+	uint64_t hash_k0, hash_k1;	/* random SipHash key of the AOR
+					   buckets: nobody can aim AORs at
+					   one bucket */
 	uint64_t size;		/* bytes of the segment */
 	uint32_t slot_size;	/* sizeof(struct loc_slot) of the creator */
 	uint32_t nbuckets;	/* a power of two */

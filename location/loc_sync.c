@@ -63,7 +63,7 @@ loc_dirty_fini(struct loc_dirty *d)
 static uint32_t
 loc_dirty_slot(const struct loc_dirty *d, const char *aor)
 {
-	uint32_t i = (uint32_t)hash_fnv1a64_nocase(aor, strlen(aor)) &
+	uint32_t i = (uint32_t)hash_sip_nocase(hash_process_key(), aor, strlen(aor)) &
 		(d->size - 1);
 
 	while (d->tab[i][0] && strcasecmp(d->tab[i], aor) != 0)

@@ -56,7 +56,7 @@ rtpc_calls_find(struct rtpc_calls *t, const char *cid, size_t len)
 {
 	struct rtpc_calls_key k = { cid, len };
 
-	return (struct rtpc_call *)htab_find(&t->tab, hash_fnv1a64(cid, len),
+	return (struct rtpc_call *)htab_find(&t->tab, hash_sip(hash_process_key(), cid, len),
 					     rtpc_calls_eq, &k);
 }
 
@@ -104,7 +104,7 @@ rtpc_calls_put(struct rtpc_calls *t, const char *cid, size_t len, int inst,
 			return -ENOMEM;
 		memcpy(c->cid, cid, len);
 		c->len = len;
-		if (htab_add(&t->tab, &c->h, hash_fnv1a64(cid, len)) != 0) {
+		if (htab_add(&t->tab, &c->h, hash_sip(hash_process_key(), cid, len)) != 0) {
 			free(c);
 			return -ENOMEM;
 		}

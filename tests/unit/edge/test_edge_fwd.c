@@ -178,8 +178,8 @@ callid_for(char *out, size_t cap, int first, const struct edge *e)
 		int order[CFG_MAX_CORES];
 		int n = snprintf(out, cap, "cid-%d@h", k);
 
-		hash_rendezvous_order(out, (size_t)n, e->core_ids, e->n_cores,
-				      order);
+		hash_rendezvous_order(&e->route, out, (size_t)n, e->core_ids,
+				      e->n_cores, order);
 		if (order[0] == first)
 			return;
 	}
@@ -243,7 +243,8 @@ test_edge_fwd__dead_core_falls_over_then_503(void **state)
 
 	/* Core 3 first: the request goes to the next in the order. */
 	callid_for(cid, sizeof(cid), 3, &f->edge);
-	hash_rendezvous_order(cid, strlen(cid), f->edge.core_ids,
+	hash_rendezvous_order(&f->edge.route, cid, strlen(cid),
+			      f->edge.core_ids,
 			      f->edge.n_cores, order);
 	n = request(msg, sizeof(msg), cid, "");
 	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
@@ -427,7 +428,8 @@ closed_core_for(const struct edge *e, uint64_t id)
 
 	for (int i = 0; i < 8; i++)
 		key[i] = (unsigned char)(id >> (56 - 8 * i));
-	hash_rendezvous_order(key, 8, e->core_ids, e->n_cores, order);
+	hash_rendezvous_order(&e->route, key, 8, e->core_ids, e->n_cores,
+			      order);
 	return order[0] != 3 ? order[0] : order[1];
 }
 
