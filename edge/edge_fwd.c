@@ -123,30 +123,34 @@ edge_core_known(const struct edge *e, int id)
 	return 0;
 }
 
-/* Sends a stateless reply to the request msg (already Via-fixed when
- * that was possible).  Returns 0 or a negative errno. */
+/*
+ * Sends a stateless reply to the request msg (already Via-fixed when
+ * that was possible).  It goes where the request came from, on its
+ * connection or to its source address and port, never to a port its
+ * Via names (RFC 3261 18.2.2 would, without rport): an unauthenticated
+ * datagram must not aim the edge's answer, at most the size of the
+ * request, anywhere but back.  Returns 0 or a negative errno.
+ */
 static int
 edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	   const union env_sa *src, const struct edge_sip_scan *sc,
 	   const char *msg, size_t len, int code, const char *reason,
 	   const char *warning)
 {
-	union env_sa dst;
 	int n;
 
 	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc, code,
 				 reason, warning);
 	if (n < 0)
 		return n;
-	edge_sip_reply_dest(sc, src, &dst);
 	/* A datagram "from" the cluster's own Redis, listener or core
-	 * port (spoofed source or Via) gets no answer: the edge would
-	 * aim at its own services or answer itself in a loop. */
-	if (conn_id == 0 && infra_has(&e->infra, tp->transport, &dst)) {
+	 * port (a spoofed source) gets no answer: the edge would aim at
+	 * its own services or answer itself in a loop. */
+	if (conn_id == 0 && infra_has(&e->infra, tp->transport, src)) {
 		e->st.drop_reply_self++;
 		return -EPERM;
 	}
-	return tp->send(tp, &dst, conn_id, e->reply_buf, (size_t)n);
+	return tp->send(tp, src, conn_id, e->reply_buf, (size_t)n);
 }
 
 static void

@@ -152,14 +152,6 @@ int edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 			 const char *reason, const char *warning);
 
 /*
- * Where a response to a request from src goes (RFC 3261 18.2.2 with
- * RFC 3581): to src when the top Via of the request has rport or no
- * parsable sent-by port, else to src's address at the sent-by port.
- */
-void edge_sip_reply_dest(const struct edge_sip_scan *sc,
-			 const union env_sa *src, union env_sa *dst);
-
-/*
  * The name a TLS connection opened for the message in buf must prove
  * (RFC 5922 4, 7): for a request the host of the URI the next hop was
  * found from (RFC 3263: the top Route, else the Request-URI; the host,

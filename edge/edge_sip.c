@@ -653,29 +653,6 @@ edge_sip_reply_build(char *out, size_t cap, const char *buf, size_t len,
 	return (int)o;
 }
 
-void
-edge_sip_reply_dest(const struct edge_sip_scan *sc, const union env_sa *src,
-		    union env_sa *dst)
-{
-	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
-	struct edge_via v;
-	uint16_t port;
-	int tp;
-
-	*dst = *src;
-	if (vh->line.s == NULL ||
-	    edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
-	    v.has_rport)
-		return;
-	/* No port: the default of the Via's transport (RFC 3261 18.2.2). */
-	tp = env_transport_parse(v.transport.s, v.transport.len);
-	port = htons((uint16_t)(v.port ? v.port : env_transport_sip_port(tp)));
-	if (dst->sa.sa_family == AF_INET6)
-		dst->in6.sin6_port = port;
-	else
-		dst->in.sin_port = port;
-}
-
 /* ---- the name a TLS next hop must prove (RFC 5922) ---- */
 
 /* The host of the SIP or SIPS URI at u[0..len) (a name-addr's <...>

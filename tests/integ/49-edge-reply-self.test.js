@@ -1,14 +1,16 @@
 'use strict';
 /*
  * 49 edge reply self: the edge's own stateless answers (400 for a
- * broken request, 503 with no core) follow the Via (RFC 3261 18.2.2),
- * so a request whose Via names one of the cluster's own addresses
- * would make the edge fire at its own services.  Here the "service" is
- * a UDP socket the test owns, configured as an rtpengine control port
- * of the cluster: a broken request whose Via names it gets no answer
- * there (counted as drop_reply_self), while the same request naming an
- * ordinary port gets its 400.  Before commit "edge: no stateless reply
- * to the cluster's own addresses" the 400 reached the control port.
+ * broken request, 503 with no core) go back where the request came
+ * from - its source address and port - never to a port its Via names
+ * (RFC 3261 18.2.2 would, without rport): an unauthenticated datagram
+ * cannot aim the edge at a third port.  And a datagram whose source is
+ * one of the cluster's own addresses (a spoofed source; here a UDP
+ * socket the test owns, configured as an rtpengine control port of the
+ * cluster) gets no answer at all, counted as drop_reply_self.  Before
+ * commits "edge: no stateless reply to the cluster's own addresses"
+ * and "edge: stateless replies go to the source only" the 400 reached
+ * the port the Via named, the cluster's own included.
  */
 const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
@@ -56,19 +58,25 @@ describe('49 edge reply self', () => {
 		sections: () => ({ rtpctl: { instances: `${HOST}:${trap.address().port}/1` } }),
 	});
 
-	c.test('a broken request whose Via names a cluster address is not answered there', async () => {
+	c.test('a broken request is answered at its source only, and never when that is a cluster address', async () => {
 		const e = c.edge();
-		att.send(broken(ctl.address().port), e.port, e.host);
-		await waitUntil(() => ctl.got.some((m) => /^SIP\/2\.0 400 /.test(m)), 5000, 'the control 400');
+		/* Via names the trap (a cluster address) and ctl: the 400 goes
+		 * back to the sender's own port, to neither. */
 		att.send(broken(trap.address().port), e.port, e.host);
-		/* The control again, after: the edge handled the trap's one. */
 		att.send(broken(ctl.address().port), e.port, e.host);
-		await waitUntil(() => ctl.got.filter((m) => /^SIP\/2\.0 400 /.test(m)).length >= 2, 5000, 'the second control 400');
-		assert.deepEqual(trap.got, [], 'the cluster\'s own port received the edge\'s answer');
+		await waitUntil(() => att.got.filter((m) => /^SIP\/2\.0 400 /.test(m)).length >= 2, 5000,
+			'both 400s back at the sender');
+		/* Sent from the cluster's own address: no answer anywhere. */
+		trap.send(broken(ctl.address().port), e.port, e.host);
 		const k = c.edges[0].proc;
-		const since = Date.now();
-		process.kill(k.pid, 'SIGUSR1');
-		await waitUntil(() => k.lines.some((l) => l.t >= since && /drop_reply_self=1\b/.test(l.s)), 3000,
-			'the edge to count drop_reply_self=1');
+		await waitUntil(() => {
+			process.kill(k.pid, 'SIGUSR1');
+			return k.lines.some((l) => /drop_reply_self=1\b/.test(l.s));
+		}, 5000, 'the edge to count drop_reply_self=1', 200);
+		/* Then a request that is answered, to know the moment passed. */
+		att.send(broken(ctl.address().port), e.port, e.host);
+		await waitUntil(() => att.got.filter((m) => /^SIP\/2\.0 400 /.test(m)).length >= 3, 5000, 'the third 400');
+		assert.deepEqual(ctl.got, [], 'a 400 went to the port a Via named');
+		assert.deepEqual(trap.got, [], 'the cluster\'s own port received an answer');
 	});
 });

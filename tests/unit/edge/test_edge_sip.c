@@ -491,31 +491,6 @@ test_edge_sip__reply_needs_only_a_via(void **state)
 	assert_true(edge_sip_can_reply(&sc));
 }
 
-static void
-test_edge_sip__reply_dest_follows_rport_and_sent_by(void **state)
-{
-	static const struct { const char *via; int port; } t[] = {
-		{ "Via: SIP/2.0/UDP 10.0.0.1:5062;rport=4000;received=192.0.2.7", 4000 },
-		{ "Via: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK1", 5062 },
-		{ "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1", 5060 },
-		{ "Via: SIP/2.0/UDP [bad", 4000 },
-	};
-	union env_sa src = sa("192.0.2.7", 4000), dst;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
-		char m[512], ip[64];
-		struct edge_sip_scan sc;
-		int n = snprintf(m, sizeof(m), "OPTIONS sip:a SIP/2.0\r\n%s\r\n"
-				 REST, t[i].via);
-
-		assert_int_equal(edge_sip_scan(&sc, m, (size_t)n), 0);
-		edge_sip_reply_dest(&sc, &src, &dst);
-		assert_int_equal(env_sa_port(&dst), t[i].port);
-		assert_string_equal(env_sa_ip(&dst, ip, sizeof(ip)), "192.0.2.7");
-	}
-}
-
 /* ---- the name a TLS next hop must prove ---- */
 
 struct hop_case {
@@ -604,7 +579,6 @@ main(void)
 		cmocka_unit_test(test_edge_sip__reply_copies_the_right_headers),
 		cmocka_unit_test(test_edge_sip__reply_keeps_an_existing_to_tag),
 		cmocka_unit_test(test_edge_sip__reply_needs_only_a_via),
-		cmocka_unit_test(test_edge_sip__reply_dest_follows_rport_and_sent_by),
 		cmocka_unit_test(test_edge_sip__next_hop_host_table),
 	};
 
