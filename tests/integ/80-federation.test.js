@@ -26,14 +26,17 @@ describe('80 federation', () => {
 	const fed = () => ({ federation: { dns_servers: dns.addr, failover_ms: FAILOVER_MS, blocklist_s: 60 } });
 	let deadPort = 0;
 	let relayTarget = null;	/* a UDP listener the test owns, e.test's SRV target */
+	let busy = null;	/* f.test's first target: answers 503 */
 
 	before(async () => {
 		dns.port = await freePort();
 		deadPort = await freePort();
 		relayTarget = await SipUA.open({ label: 'e-test-target' });
+		busy = await SipUA.open({ label: 'f-test-503' });
+		busy.handler = () => 503;
 	});
 	const A = cluster({ name: '80-federation-a', cores: 1, registrar: { domains: 'a.test' }, sections: fed });
-	const B = cluster({ name: '80-federation-b', cores: 1, registrar: { domains: 'b.test c.test' }, sections: fed });
+	const B = cluster({ name: '80-federation-b', cores: 1, registrar: { domains: 'b.test c.test t.test f.test' }, sections: fed });
 	before(async () => {
 		const a = A.edge().port;
 		const b = B.edge().port;
@@ -47,7 +50,13 @@ describe('80 federation', () => {
 			/* c.test: the dead port first, then B. */
 			`srv-host=_sip._udp.c.test,dead.c.test,${deadPort},10,10`,
 			`srv-host=_sip._udp.c.test,edge.b.test,${b},20,10`,
+			/* t.test: TCP only, the dead port (refused) first. */
+			`srv-host=_sip._tcp.t.test,dead.c.test,${deadPort},10,10`,
+			`srv-host=_sip._tcp.t.test,edge.b.test,${b},20,10`,
 			`srv-host=_sip._udp.e.test,target.e.test,${relayTarget.port},10,10`,
+			/* f.test: a server answering 503 first, then B. */
+			`srv-host=_sip._udp.f.test,target.e.test,${busy.port},10,10`,
+			`srv-host=_sip._udp.f.test,edge.b.test,${b},20,10`,
 			/* self.test names A's own edge. */
 			`srv-host=_sip._udp.self.test,edge.a.test,${a},10,10`,
 		]);
@@ -55,6 +64,7 @@ describe('80 federation', () => {
 	after(async () => {
 		await dns.stop();
 		if (relayTarget) relayTarget.close();
+		if (busy) busy.close();
 	});
 
 	/* A UA registered as user@domain on cluster c. */
@@ -143,6 +153,32 @@ describe('80 federation', () => {
 		console.log(`# dead first target: 200 in ${first.ms} ms (failover_ms ${FAILOVER_MS}), next in ${second.ms} ms`);
 	});
 
+	A.test('first SRV target refuses TCP: the MESSAGE goes to the next at once', async () => {
+		const alice = await user(A, 'alice6', 'a.test');
+		const bob = await user(B, 'bob6', 't.test');
+		const { r, ms } = await timed(message(alice.ua, A.edge(), bob.user, 't.test', { from: alice.aor, timeout: 15000 }));
+		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
+		assert.ok(ms < 1000, `MESSAGE over TCP answered in ${ms} ms: the refused connection was not failed over at once`);
+		const got = bob.ua.requests.filter((q) => q.method === 'MESSAGE');
+		assert.equal(got.length, 1, 'bob received it once');
+		assert.match(got[0].all('via').join('\n'), /SIP\/2\.0\/TCP /i, 'it crossed between the clusters over TCP');
+		/* It was tried, and refused: not merely ordered last. */
+		const failed = new RegExp(`target ${HOST}:${deadPort}/tcp failed \\(503\\)`);
+		assert.ok(A.procs.some((p) => p.lines.some((l) => failed.test(l.s))), `no core logged ${failed}`);
+		console.log(`# refused TCP first target: 200 in ${ms} ms`);
+	});
+
+	A.test('first SRV target answers 503: the MESSAGE goes to the next at once', async () => {
+		const alice = await user(A, 'alice7', 'a.test');
+		const bob = await user(B, 'bob7', 'f.test');
+		const { r, ms } = await timed(message(alice.ua, A.edge(), bob.user, 'f.test', { from: alice.aor, timeout: 15000 }));
+		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
+		assert.ok(ms < 1000, `answered in ${ms} ms`);
+		assert.equal(busy.distinctRequests((q) => q.method === 'MESSAGE').length, 1, 'the 503 server was tried first');
+		assert.equal(bob.ua.distinctRequests((q) => q.method === 'MESSAGE').length, 1, 'bob got it');
+		console.log(`# 503 first target: 200 in ${ms} ms`);
+	});
+
 	A.test('an unknown domain (NXDOMAIN) gets 404 quickly', async () => {
 		const alice = await user(A, 'alice3', 'a.test');
 		const { r, ms } = await timed(message(alice.ua, A.edge(), 'nobody', `nx-${rand(4)}.test`, { from: alice.aor, timeout: 8000 }));
@@ -177,5 +213,30 @@ describe('80 federation', () => {
 		const seen = relayTarget.requests.map((q) => `${q.method} from ${q.get('from')}`);
 		assert.equal(seen.length, 1, `the target received ${JSON.stringify(seen)}`);
 		assert.match(seen[0], /^MESSAGE from .*alice5/, 'the target received only the local user\'s MESSAGE');
+	});
+});
+
+describe('80 federation, DNS server silent', () => {
+	/* A UDP socket that swallows every query: a DNS server that never
+	 * answers. */
+	let sink = null;
+	const fed = () => ({ federation: { dns_servers: `${HOST}:${sink.port}`, dns_timeout_ms: 300, dns_tries: 1 } });
+	before(async () => {
+		sink = await SipUA.open({ label: 'dns-sink' });
+		sink.handler = () => null;
+	});
+	after(() => { if (sink) sink.close(); });
+	const C = cluster({ name: '80-federation-silent-dns', cores: 1, registrar: { domains: 'a.test' }, sections: fed });
+
+	C.test('no DNS answer: 503 with Retry-After, in about dns_timeout_ms', async () => {
+		const alice = await C.ua('alice');
+		await new Registration(alice, C.edge(), 'alice', 'a.test').register(600);
+		const t0 = Date.now();
+		const r = await message(alice, C.edge(), 'bob', 'b.test', { from: 'sip:alice@a.test', timeout: 10000 });
+		const ms = Date.now() - t0;
+		assert.equal(r.status, 503, `MESSAGE with DNS silent got ${r.status} ${r.reason}`);
+		assert.ok(r.has('retry-after'), '503 carries Retry-After');
+		assert.ok(ms < 5000, `503 took ${ms} ms`);
+		console.log(`# DNS silent: 503 in ${ms} ms`);
 	});
 });
