@@ -18,6 +18,7 @@ const { SipUA } = require('./lib/sip');
 const { Registration, message } = require('./lib/flows');
 const { runSipp, startUas, assertOk } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
+const { withAuth, addUser } = require('./lib/digest');
 
 const FAILOVER_MS = 2000;
 
@@ -238,5 +239,47 @@ describe('80 federation, DNS server silent', () => {
 		assert.ok(r.has('retry-after'), '503 carries Retry-After');
 		assert.ok(ms < 5000, `503 took ${ms} ms`);
 		console.log(`# DNS silent: 503 in ${ms} ms`);
+	});
+});
+
+describe('80 federation, digest auth', () => {
+	/* With auth on, "local" means authenticated: a From naming a.test
+	 * without credentials is challenged, and nothing leaves for b.test
+	 * until the user proves who it is. */
+	const dns = new Dnsmasq();
+	let target = null;	/* b.test's server: a UDP listener the test owns */
+	const PASS = 'federated secret';
+	before(async () => {
+		dns.port = await freePort();
+		target = await SipUA.open({ label: 'b-test-server' });
+	});
+	const D = cluster({
+		name: '80-federation-auth', cores: 1, redis: true, registrar: { auth: 'yes', domains: 'a.test' },
+		sections: () => ({ federation: { dns_servers: dns.addr } }),
+	});
+	before(async () => {
+		await dns.start([`host-record=sip.b.test,${HOST}`, `srv-host=_sip._udp.b.test,sip.b.test,${target.port},10,10`]);
+	});
+	after(async () => {
+		await dns.stop();
+		if (target) target.close();
+	});
+
+	D.test('a MESSAGE from a.test to b.test without credentials gets 407 and does not leave; with them it arrives', async () => {
+		const u = `alice-${rand(3)}`;
+		await addUser(D, u, 'a.test', PASS);
+		const ua = await D.ua('alice');
+		const callId = `${rand(10)}@integ`;
+		const ruri = `sip:bob@b.test`;
+		const send = (hdrs, bump) => ua.send(D.edge(), {
+			method: 'MESSAGE', ruri, from: `sip:${u}@a.test`, to: ruri, callId, fromTag: 'f1', cseq: 1 + bump,
+			body: `hi ${bump}`, contentType: 'text/plain', headers: hdrs,
+		});
+		const r = await withAuth(send, 'MESSAGE', ruri, u, PASS);
+		assert.equal(r.first.status, 407, `MESSAGE without credentials got ${r.first.status} ${r.first.reason}`);
+		assert.equal(r.res.status, 200, `MESSAGE with credentials got ${r.res.status} ${r.res.reason}`);
+		const got = target.requests.filter((q) => q.method === 'MESSAGE').map((q) => q.body.toString('latin1'));
+		assert.deepEqual([...new Set(got)], ['hi 1'], 'b.test received the authenticated MESSAGE only');
+		assert.ok(!target.requests.some((q) => q.has('proxy-authorization')), 'our credentials did not leave the cluster');
 	});
 });
