@@ -202,8 +202,8 @@ core_fed_branch_done(struct core_stx *s)
 		return 0;
 	dns_block(c->dns, &x->down.dst, x->down.transport,
 		  c->cfg->blocklist_s);
-	log_info(LOG_SYS_SIP, "target %s/%s failed (%d): next of %d", env_sa_str(
-		 &x->down.dst, a, sizeof(a)), env_transport_key(x->down.transport),
-		 x->code, f->n - f->next);
+	env_sa_str(&x->down.dst, a, sizeof(a));
+	log_info(LOG_SYS_SIP, "target %s/%s failed (%d): next of %d", a,
+		 env_transport_key(x->down.transport), x->code, f->n - f->next);
 	return core_fed_try(s);
 }
