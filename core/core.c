@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "lib/dns.h"
 #include "lib/key.h"
 #include "lib/link.h"
 #include "lib/log.h"
@@ -130,6 +131,13 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	rc = core_auth_new(c);
 	if (rc != 0)
 		goto fail;
+	rc = core_fed_new(c);
+	if (rc != 0) {
+		log_err(LOG_SYS_MAIN, "DNS resolver (%s): %s",
+			cfg->dns_servers[0] ? cfg->dns_servers :
+			"/etc/resolv.conf", strerror(-rc));
+		goto fail;
+	}
 
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
@@ -197,6 +205,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 fail:
 	rtpc_client_free(c->rtpc);
 	core_auth_free(c->auth);
+	dns_free(c->dns);
 	link_free(c->link);
 	loc_free(c->loc);
 	htab_fini(&c->stx_tab);
@@ -213,7 +222,9 @@ core_stop(struct core *c)
 	if (c == NULL || c->stopping)
 		return;
 	c->stopping = 1;
-	core_txn_shutdown(c);
+	core_txn_shutdown(c);	/* cancels the locates first */
+	dns_free(c->dns);
+	c->dns = NULL;
 	core_auth_free(c->auth);
 	c->auth = NULL;
 	rtpc_client_free(c->rtpc);
@@ -251,7 +262,8 @@ core_stats_log(struct core *c)
 		   "retrans %llu "
 		   "stateless %llu timeouts %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
-		   "not-sent-to-self %llu overloaded %llu envelopes-forged %llu "
+		   "not-sent-to-self %llu overloaded %llu relay-refused %llu "
+		   "envelopes-forged %llu "
 		   "envelopes-stale %llu envelopes-replayed %llu auth-ok %llu "
 		   "auth-challenges %llu auth-stale %llu auth-failures %llu "
 		   "auth-replays %llu auth-forbidden %llu auth-unavailable %llu",
@@ -274,7 +286,9 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->route_refused,
 		   (unsigned long long)s->ack_stray,
 		   (unsigned long long)s->tx_infra,
-		   (unsigned long long)s->overload, ls.rx_forged, ls.rx_stale,
+		   (unsigned long long)s->overload,
+		   (unsigned long long)s->relay_refused, ls.rx_forged,
+		   ls.rx_stale,
 		   ls.rx_replayed,
 		   (unsigned long long)s->auth_ok,
 		   (unsigned long long)s->auth_challenges,

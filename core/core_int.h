@@ -51,6 +51,7 @@ struct core_stats {
 	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
 	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
 	uint64_t overload;	/* requests refused: max_transactions reached */
+	uint64_t relay_refused;	/* foreign to foreign: 403 */
 	/* digest authentication (core_auth.c) */
 	uint64_t auth_ok, auth_challenges;
 	uint64_t auth_stale;	/* right response, expired or foreign nonce */
@@ -64,6 +65,8 @@ struct core_stats {
 struct rtpc_client;
 struct core_media_op;
 struct core_auth;
+struct core_fed;
+struct dns;
 
 /*
  * The core's one clock.  Logic never reads time itself: it asks here
@@ -94,6 +97,7 @@ struct core {
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
 	struct core_auth *auth;		/* NULL: open mode */
+	struct dns *dns;	/* locates foreign domains (core_fed.c) */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
 	struct infra infra;	/* never a destination (lib/infra.h) */
 	struct core_stats st;
@@ -146,6 +150,8 @@ struct core_ctx {
 	char *req;		/* serialised request, for retransmission */
 	size_t req_len;
 	uint64_t retx_at, timeout_at;	/* loop ms; 0: not armed */
+	uint64_t failover_at;	/* a foreign target silent till then is
+				   given up (core_fed.c); 0: not armed */
 	int retx_ms;
 	int code;		/* final status, 0 while pending */
 	osip_message_t *final;	/* final non-2xx kept for best response */
@@ -179,6 +185,7 @@ struct core_stx {
 	struct list_node media_ops;	/* rtpctl commands out */
 	int media_used;		/* a command went to rtpctl for this call */
 	char *media_cid;	/* Call-ID to delete once media_ops drain */
+	struct core_fed *fed;	/* owned; a foreign domain's targets */
 };
 
 /* core.c: m's Call-ID into out[cap] (cut to fit, NUL-terminated);
@@ -306,6 +313,24 @@ void core_proxy_request(struct core *c, const struct env *in,
  * req. */
 void core_proxy_initial(struct core *c, const struct env *in,
 			osip_message_t *req);
+/* Whether m may create a dialog (it gets Record-Route). */
+int core_method_dialog(const osip_message_t *m);
+/* Record-Route for a request from leg in to leg out: 0 or -EINVAL. */
+int core_record_route(struct core *c, osip_message_t *m,
+		      const struct core_leg *in, const struct core_leg *out);
+
+/* core_fed.c: foreign domains, located by DNS (RFC 3263). */
+/* Sets up c->dns from [federation]: 0 or a negative errno. */
+int core_fed_new(struct core *c);
+/* Accepts NULL; cancels a locate under way. */
+void core_fed_free(struct core_fed *f);
+int core_fed_from_local(struct core *c, const osip_message_t *m);
+/* Locates s's Request-URI host and proxies s's request to the targets
+ * in turn; answers s when it cannot. */
+void core_fed_route(struct core_stx *s);
+/* From core_stx_branch_done, no branch pending: 1 when s still waits
+ * (a locate, or a branch to the next target), else 0. */
+int core_fed_branch_done(struct core_stx *s);
 
 /* core_media.c: rtpengine through rtpctl.  The functions returning int
  * give 1 when they took the message (it goes on once rewritten), 0 when

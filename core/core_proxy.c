@@ -13,7 +13,8 @@
  *      digest authentication and authorization (core_auth.c)
  *   6. REGISTER -> registrar; OPTIONS to us -> 200
  *   7. local domain -> lookup: 404 unknown, 480 nobody now, else fork
- *   8. other domain -> 404 (federation by DNS comes later)
+ *   8. other domain: from a local user -> located by DNS and proxied
+ *      (core_fed.c); from anyone else -> 403, we relay for nobody
  */
 #include "core/core_int.h"
 
@@ -36,7 +37,7 @@ core_method_is(const osip_message_t *m, const char *method)
 }
 
 /* Requests that may create a dialog get Record-Route. */
-static int
+int
 core_method_dialog(const osip_message_t *m)
 {
 	return core_method_is(m, "INVITE") || core_method_is(m, "SUBSCRIBE") ||
@@ -218,7 +219,7 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
  * two (RFC 5658 double Record-Route), the top one facing the callee
  * and the second the caller, each with its side's flow token.
  */
-static int
+int
 core_record_route(struct core *c, osip_message_t *m,
 		  const struct core_leg *in, const struct core_leg *out)
 {
@@ -534,6 +535,27 @@ done:
 	osip_message_free(req);
 }
 
+/* Step 8: a request for a domain we do not serve. */
+static void
+core_proxy_foreign(struct core *c, const struct env *in, osip_message_t *req)
+{
+	struct core_stx *s;
+
+	if (!core_fed_from_local(c, req)) {
+		/* Whatever the From says, a foreign one has no business
+		 * sending through us: no open relay. */
+		c->st.relay_refused++;
+		log_info(LOG_SYS_SIP, "%s from a foreign domain to a foreign "
+			 "domain: 403", req->sip_method);
+		core_reply(c, in, req, 403, "Relaying Denied");
+		osip_message_free(req);
+		return;
+	}
+	s = core_proxy_stx_new(c, in, req);
+	if (s)
+		core_fed_route(s);
+}
+
 void
 core_proxy_initial(struct core *c, const struct env *in, osip_message_t *req)
 {
@@ -550,8 +572,8 @@ core_proxy_initial(struct core *c, const struct env *in, osip_message_t *req)
 	if (!core_uri_is_self(c, req->req_uri, &eid) &&
 	    !cfg_domain_is_local(c->cfg, req->req_uri->host,
 				 strlen(req->req_uri->host))) {
-		core_reply(c, in, req, 404, "Domain Not Served Here");
-		goto done;
+		core_proxy_foreign(c, in, req);
+		return;
 	}
 	if (req->req_uri->username == NULL) {
 		if (core_method_is(req, "OPTIONS"))

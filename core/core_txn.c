@@ -224,6 +224,8 @@ core_stx_destroy(struct core_stx *s)
 
 	htab_del(&c->stx_tab, &s->h.h);
 	core_media_stx_gone(s);
+	core_fed_free(s->fed);
+	s->fed = NULL;
 	for (int i = 0; i < s->n_br; i++) {
 		struct core_ctx *x = s->br[i];
 
@@ -412,7 +414,11 @@ core_stx_ack(struct core_stx *s)
 static void
 core_ctx_arm(struct core_ctx *x)
 {
-	core_arm(&x->timer, core_now_ms(x->core), x->retx_at, x->timeout_at,
+	uint64_t a = x->retx_at;
+
+	if (x->failover_at && (!a || x->failover_at < a))
+		a = x->failover_at;
+	core_arm(&x->timer, core_now_ms(x->core), a, x->timeout_at,
 		 core_ctx_timer_cb);
 }
 
@@ -424,6 +430,7 @@ core_ctx_finish(struct core_ctx *x, int state, int code)
 	x->code = code;
 	x->retx_at = 0;
 	x->timeout_at = 0;
+	x->failover_at = 0;
 	x->timer_c = 0;
 	core_ctx_arm(x);
 }
@@ -484,6 +491,12 @@ core_ctx_start(struct core_ctx *x, osip_message_t *m)
 	x->retx_at = !env_transport_is(x->down.transport, ENV_TP_STREAM) ?
 		     now + (uint64_t)x->retx_ms : 0;
 	x->timeout_at = now + 64 * (uint64_t)core_t1(c);
+	/* A foreign domain's target that drops datagrams is given up long
+	 * before timer B/F (core_fed.c); over a stream the edge reports a
+	 * refused connection itself. */
+	if (x->stx->fed && !x->is_cancel &&
+	    !env_transport_is(x->down.transport, ENV_TP_STREAM))
+		x->failover_at = now + (uint64_t)c->cfg->failover_ms;
 	core_ctx_arm(x);
 	return 0;
 }
@@ -650,6 +663,21 @@ core_ctx_timer_run(struct core_ctx *x, uint64_t now)
 			x->retx_ms = c->cfg->t2_ms;
 		x->retx_at = now + (uint64_t)x->retx_ms;
 	}
+	if (x->failover_at && now >= x->failover_at) {
+		char dst[64];
+
+		c->st.timeouts++;
+		log_notice(LOG_SYS_TXN, "no response from %s to %s in %d ms: "
+			   "next target", env_sa_str(&x->down.dst, dst,
+						     sizeof(dst)),
+			   x->branch, c->cfg->failover_ms);
+		/* A late 1xx of an INVITE still gets its CANCEL. */
+		x->cancel_wanted = x->invite;
+		snprintf(x->why, sizeof(x->why), "no response from %s", dst);
+		core_ctx_finish(x, CTX_COMPLETED, 408);
+		core_stx_branch_done(x->stx);
+		return;
+	}
 	if (x->timeout_at && now >= x->timeout_at) {
 		if (x->timer_c) {
 			/* Timer C (RFC 3261 16.8): ringing too long. */
@@ -733,6 +761,8 @@ core_stx_branch_done(struct core_stx *s)
 		if (best == NULL || core_resp_rank(x) < core_resp_rank(best))
 			best = x;
 	}
+	if (s->fed && core_fed_branch_done(s))
+		return;
 	if (best == NULL) {
 		core_stx_respond_code(s, 500, "No Branch Forwarded");
 		return;
@@ -822,6 +852,7 @@ core_txn_on_response(struct core *c, const struct env *in,
 		goto drop;
 	}
 	s = x->stx;
+	x->failover_at = 0;	/* it answers */
 	if (x->is_cancel) {
 		/* The answer to our CANCEL only stops its retransmissions. */
 		if (code >= 200)

@@ -88,6 +88,13 @@ static const struct cfg_key cfg_global_keys[] = {
 	  10000000),
 	B("proxy", "record_route", record_route, "yes"),
 	B("proxy", "media", media, "no"),
+	S("federation", "dns_servers", dns_servers, ""),
+	I("federation", "dns_timeout_ms", dns_timeout_ms, "2000", 100, 30000),
+	I("federation", "dns_tries", dns_tries, "2", 1, 10),
+	I("federation", "dns_cache_size", dns_cache_size, "1024", 16, 1000000),
+	/* below timer F (64*T1, 32 s), or fail-over would never come first */
+	I("federation", "failover_ms", failover_ms, "4000", 100, 30000),
+	I("federation", "blocklist_s", blocklist_s, "60", 0, 86400),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),

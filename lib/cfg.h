@@ -114,6 +114,14 @@ struct cfg {
 	int record_route;
 	int media;		/* anchor SDP on rtpengine via rtpctl */
 
+	/* [federation]: foreign domains located by DNS (lib/dns.h) */
+	char dns_servers[512];	/* "ip:port,..."; empty: /etc/resolv.conf */
+	int dns_timeout_ms;	/* per DNS try */
+	int dns_tries;		/* tries per DNS server */
+	int dns_cache_size;	/* DNS answers cached per core */
+	int failover_ms;	/* UDP: no response in this, next target */
+	int blocklist_s;	/* a dead target stays behind the others */
+
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the
 					   rtpengine ng sockets */

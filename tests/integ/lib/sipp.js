@@ -81,7 +81,11 @@ class SippRun {
 		if (o.service) args.push('-s', o.service);
 		if (o.rate) args.push('-r', String(o.rate));
 		if (o.limit) args.push('-l', String(o.limit));
-		for (const [k, v] of Object.entries(o.keys || {})) args.push('-key', k, String(v));
+		/* The caller's domain is the callee's unless a test crosses
+		 * domains (80-federation). */
+		const keys = { ...(o.keys || {}) };
+		if (keys.sm_domain !== undefined && keys.sm_from_domain === undefined) keys.sm_from_domain = keys.sm_domain;
+		for (const [k, v] of Object.entries(keys)) args.push('-key', k, String(v));
 		if (o.inf) {
 			/* Injection file: one call per row, fields [field0], [field1]... */
 			const inf = path.join(this.dir, 'inject.csv');

@@ -1,0 +1,209 @@
+/*
+ * core_fed.c - requests to foreign domains (issue #11): the server
+ * transaction locates the Request-URI's host by DNS (RFC 3263, lib/dns.h)
+ * and sends the request to one target at a time, failing over to the
+ * next when a target is silent (UDP, [federation] failover_ms), refuses
+ * the connection or answers 503; each dead target is remembered
+ * (dns_block) for blocklist_s so the next locate puts it last.
+ *
+ * The locate belongs to the stx (s->fed): it is cancelled when the stx
+ * goes, so its callback never sees a freed transaction.  Branches are
+ * ordinary client transactions; core_stx_branch_done asks here, once
+ * none is pending, whether another target is due before it picks the
+ * best response.
+ */
+#include "core/core_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/dns.h"
+#include "lib/log.h"
+
+struct core_fed {
+	struct dns_query *q;	/* the locate under way, else NULL */
+	struct dns_target t[DNS_TARGETS_MAX];
+	int n, next;		/* targets, and the next one to try */
+};
+
+int
+core_fed_new(struct core *c)
+{
+	struct dns_config dc = {
+		.servers = c->cfg->dns_servers,
+		.cache_size = c->cfg->dns_cache_size,
+		.timeout_ms = c->cfg->dns_timeout_ms,
+		.tries = c->cfg->dns_tries,
+	};
+
+	return dns_new(&c->dns, c->loop, &dc);
+}
+
+void
+core_fed_free(struct core_fed *f)
+{
+	if (f == NULL)
+		return;
+	dns_cancel(f->q);
+	free(f);
+}
+
+/* Whether m's From names a user of ours: its domain is local or is one
+ * of our own addresses. */
+int
+core_fed_from_local(struct core *c, const osip_message_t *m)
+{
+	const osip_uri_t *u = m->from ? m->from->url : NULL;
+	int eid;
+
+	if (u == NULL || u->host == NULL)
+		return 0;
+	return core_uri_is_self(c, u, &eid) ||
+	       cfg_domain_is_local(c->cfg, u->host, strlen(u->host));
+}
+
+/* Sends s's request to its next target; 1 when a branch went out
+ * (it may have failed already, and s been answered). */
+static int
+core_fed_try(struct core_stx *s)
+{
+	struct core *c = s->core;
+	struct core_fed *f = s->fed;
+
+	while (f->next < f->n) {
+		const struct dns_target *t = &f->t[f->next++];
+		struct core_leg out = {
+			.edge_id = s->up.edge_id,
+			.transport = (uint8_t)t->transport,
+			.dst = t->addr,
+		};
+		osip_message_t *fwd = NULL;
+
+		if (osip_message_clone(s->req, &fwd) != 0)
+			return 0;
+		if (core_method_dialog(fwd) && c->cfg->record_route)
+			core_record_route(c, fwd, &s->up, &out);
+		if (core_ctx_new(s, &out, fwd) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+core_fed_located(void *arg, int err, const struct dns_target *t, int n)
+{
+	struct core_stx *s = arg;
+	struct core *c = s->core;
+	struct core_fed *f = s->fed;
+	char a[64];
+
+	f->q = NULL;
+	log_ctx_set(s->call_id, strlen(s->call_id));
+	if (err == -ENOENT) {
+		/* 404, not 604: a name missing from DNS is our view of it
+		 * now, no reason to stop the caller's other forks. */
+		core_stx_respond_warn(s, 404, "domain not found in DNS");
+		goto done;
+	}
+	if (err != 0) {
+		core_stx_respond_warn(s, 503, err == -ETIMEDOUT ?
+				      "no DNS server answered" :
+				      "DNS lookup failed");
+		goto done;
+	}
+	for (int i = 0; i < n; i++) {
+		/* A record naming one of our own services would have us
+		 * send to ourselves, or to our Redis. */
+		if (infra_has(&c->infra, t[i].transport, &t[i].addr)) {
+			log_notice(LOG_SYS_SIP, "DNS target %s is this cluster: "
+				   "skipped", env_sa_str(&t[i].addr, a,
+							  sizeof(a)));
+			continue;
+		}
+		f->t[f->n++] = t[i];
+	}
+	if (f->n == 0) {
+		/* The domain points at us, and we do not serve it. */
+		core_stx_respond_warn(s, 404, "domain resolves to this cluster");
+		goto done;
+	}
+	if (!core_fed_try(s))
+		core_stx_branch_done(s);
+done:
+	log_ctx_clear();
+}
+
+/*
+ * Starts the locate of s's Request-URI host: its port, transport
+ * parameter and scheme narrow the search as RFC 3263 4.1 says.  s is
+ * answered here when no locate can start.
+ */
+void
+core_fed_route(struct core_stx *s)
+{
+	struct core *c = s->core;
+	const osip_uri_t *u = s->req->req_uri;
+	osip_uri_param_t *p = NULL;
+	struct core_fed *f;
+	int tp = ENV_TP_NONE, port = 0, rc;
+
+	osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p);
+	if (p && p->gvalue)
+		tp = env_transport_parse(p->gvalue, strlen(p->gvalue));
+	if (u->port)
+		port = atoi(u->port);
+	if (tp < 0 || port < 0 || port > 65535) {
+		core_stx_respond_code(s, 416, NULL);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		core_stx_respond_code(s, 500, NULL);
+		return;
+	}
+	s->fed = f;
+	rc = dns_locate(c->dns, u->host, strlen(u->host), tp, port,
+			strcasecmp(u->scheme, "sips") == 0, core_fed_located, s,
+			&f->q);
+	if (rc == -EINVAL)
+		core_stx_respond_warn(s, 404, "no such host");
+	else if (rc != 0)
+		core_stx_respond_code(s, 500, NULL);
+}
+
+/*
+ * Called by core_stx_branch_done when no branch of s is pending.
+ * Returns 1 when s still waits (its locate, or a new branch to the next
+ * target), 0 when the best response is due.
+ */
+int
+core_fed_branch_done(struct core_stx *s)
+{
+	struct core *c = s->core;
+	struct core_fed *f = s->fed;
+	struct core_ctx *x = NULL;
+	char a[64];
+
+	if (f->q) {
+		if (!s->cancelled)
+			return 1;
+		dns_cancel(f->q);
+		f->q = NULL;
+		core_stx_respond_code(s, 487, NULL);
+		return 1;
+	}
+	for (int i = s->n_br - 1; i >= 0 && x == NULL; i--)
+		if (!s->br[i]->is_cancel)
+			x = s->br[i];
+	if (s->cancelled || x == NULL ||
+	    !(x->code == 503 || (x->code == 408 && x->final == NULL)))
+		return 0;
+	dns_block(c->dns, &x->down.dst, x->down.transport,
+		  c->cfg->blocklist_s);
+	env_sa_str(&x->down.dst, a, sizeof(a));
+	log_info(LOG_SYS_SIP, "target %s/%s failed (%d): next of %d", a,
+		 env_transport_key(x->down.transport), x->code, f->n - f->next);
+	return core_fed_try(s);
+}

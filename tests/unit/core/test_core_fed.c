@@ -1,0 +1,147 @@
+/*
+ * test_core_fed.c - a request for a foreign domain on a real core (see
+ * core_harness.h) while its DNS locate is still out: the DNS server is
+ * a UDP socket of the test that reads queries and never answers.  A
+ * CANCEL then ends the INVITE with 487 at once, a core stopping drops
+ * the locate with its transaction (nothing left for the callback to
+ * touch: run under `make test-san`), and a foreign From gets 403
+ * without any query.
+ */
+#include "tests/unit/core/core_harness.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+static int sink = -1;		/* the silent DNS server */
+static char conf[256];
+
+static int
+fed_setup(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sink = socket(AF_INET, SOCK_DGRAM, 0);
+	if (sink < 0 || bind(sink, (struct sockaddr *)&sa, len) != 0 ||
+	    getsockname(sink, (struct sockaddr *)&sa, &len) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "[registrar]\ndomains = example.com\n"
+		 "[federation]\ndns_servers = 127.0.0.1:%d\n"
+		 "dns_timeout_ms = 30000\ndns_tries = 1\n", ntohs(sa.sin_port));
+	h_conf_extra = conf;
+	return h_setup(state);
+}
+
+static int
+fed_teardown(void **state)
+{
+	int rc = h_teardown(state);
+
+	close(sink);
+	return rc;
+}
+
+/* DNS queries that reached the sink within ms. */
+static int
+queries(int ms)
+{
+	struct pollfd p = { .fd = sink, .events = POLLIN };
+	char buf[512];
+	int n = 0;
+
+	while (poll(&p, 1, ms) == 1 && recv(sink, buf, sizeof(buf), 0) > 0) {
+		n++;
+		ms = 0;
+	}
+	return n;
+}
+
+#define INVITE_B \
+	"INVITE sip:bob@b.test SIP/2.0\n" \
+	"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-fed-1\n" \
+	"From: <sip:alice@example.com>;tag=a1\n" \
+	"To: <sip:bob@b.test>\n" \
+	"Call-ID: fed-1@test\n" \
+	"CSeq: 1 INVITE\n" \
+	"Max-Forwards: 70\n" \
+	"Content-Length: 0\n\n"
+
+static void
+invite_waiting_for_dns(struct harness *h)
+{
+	h_deliver(h, INVITE_B, 5070);
+	h_wait_sent(h, 1);
+	h_flush(h);
+	assert_int_equal(h->n, 1);
+	h_assert_sent(h, 0, "SIP/2.0 100");
+	assert_true(queries(2000) > 0);
+	h_clear(h);
+}
+
+static void
+test_core_fed__cancel_while_locating_is_487(void **state)
+{
+	struct harness *h = *state;
+
+	invite_waiting_for_dns(h);
+	h_deliver(h, "CANCEL sip:bob@b.test SIP/2.0\n"
+		  "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-fed-1\n"
+		  "From: <sip:alice@example.com>;tag=a1\n"
+		  "To: <sip:bob@b.test>\n"
+		  "Call-ID: fed-1@test\n"
+		  "CSeq: 1 CANCEL\n"
+		  "Max-Forwards: 70\n"
+		  "Content-Length: 0\n\n", 5070);
+	h_wait_sent(h, 2);
+	h_flush(h);
+	assert_int_equal(h->n, 2);
+	h_assert_sent(h, 0, "SIP/2.0 200");
+	h_assert_sent(h, 1, "SIP/2.0 487");
+}
+
+static void
+test_core_fed__stop_while_locating(void **state)
+{
+	/* The teardown stops the core with the locate out. */
+	invite_waiting_for_dns(*state);
+}
+
+static void
+test_core_fed__foreign_to_foreign_is_403_without_dns(void **state)
+{
+	struct harness *h = *state;
+
+	h_deliver(h, "MESSAGE sip:bob@b.test SIP/2.0\n"
+		  "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-fed-2\n"
+		  "From: <sip:mallory@c.test>;tag=m1\n"
+		  "To: <sip:bob@b.test>\n"
+		  "Call-ID: fed-2@test\n"
+		  "CSeq: 1 MESSAGE\n"
+		  "Max-Forwards: 70\n"
+		  "Content-Length: 0\n\n", 5070);
+	h_wait_sent(h, 1);
+	h_flush(h);
+	assert_int_equal(h->n, 1);
+	h_assert_sent(h, 0, "SIP/2.0 403");
+	assert_int_equal(queries(100), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__cancel_while_locating_is_487,
+			fed_setup, fed_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__stop_while_locating,
+			fed_setup, fed_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__foreign_to_foreign_is_403_without_dns,
+			fed_setup, fed_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
