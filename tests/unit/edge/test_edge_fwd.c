@@ -86,6 +86,8 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0 ||
 	    cfg_load(&f->cfg, NULL, err, sizeof(err)) != 0)
 		return -1;
+	/* the edge's keys (lib/key.h) live in run_dir */
+	snprintf(f->cfg.run_dir, sizeof(f->cfg.run_dir), "%s", f->dir);
 	f->cfg.n_cores = 3;
 	for (int i = 0; i < 3; i++) {
 		f->cfg.cores[i].id = i + 1;
@@ -152,6 +154,8 @@ teardown(void **state)
 		unlink(path);
 	}
 	snprintf(path, sizeof(path), "%s/edge-1", f->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/cluster.key", f->dir);
 	unlink(path);
 	rmdir(f->dir);
 	if (uv_loop_close(&f->loop) != 0)
