@@ -18,9 +18,8 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 7	/* 5: 64-bit conn_id (edge incarnations);
-				   6: slot owner, crash-safe writes;
-				   7: keyed bucket hash */
+#define LOC_SHM_VERSION 6	/* 5: 64-bit conn_id (edge incarnations);
+				   6: slot owner, crash-safe writes */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -78,9 +77,6 @@ struct loc_shm_hdr {
 	uint32_t version;
 	uint32_t init_done;	/* set (release) once the creator is done */
 	uint64_t seg_id;	/* random: names this host in invalidations */
-	uint64_t hash_k0, hash_k1;	/* random SipHash key of the AOR
-					   buckets: nobody can aim AORs at
-					   one bucket */
 	uint64_t size;		/* bytes of the segment */
 	uint32_t slot_size;	/* sizeof(struct loc_slot) of the creator */
 	uint32_t nbuckets;	/* a power of two */
@@ -300,6 +296,7 @@ struct loc_pass {
 	uint32_t unsync_gen;	/* the store's unsync_gen when it began */
 	uint32_t bucket;	/* next local bucket to walk; UINT32_MAX:
 				   the dirty AORs only */
+	int in_bucket;		/* AORs of that bucket already fetched */
 	uint32_t slot;		/* next replay slot, dirty AORs only */
 	int scanning;		/* local walk done, SCAN of Redis running */
 	int scan_sent;		/* a SCAN is in flight */

@@ -369,13 +369,21 @@ loc_recon_step(struct loc_redis *r)
 			p->aors++;
 		} else if (!p->scanning) {
 			int n = loc_shm_bucket_aors(r->shm, p->bucket, aors, 8);
+			int i;
 
-			for (int i = 0; i < n; i++) {
+			/* A fetch refused (the link full) resumes here on the
+			 * next step: the bucket's other AORs are not skipped. */
+			for (i = p->in_bucket; i < n; i++) {
 				if (loc_recon_fetch(r, aors[i], p->gen) < 0)
 					break;
 				p->inflight++;
 				p->aors++;
 			}
+			if (i < n) {
+				p->in_bucket = i;
+				break;
+			}
+			p->in_bucket = 0;
 			if (++p->bucket >= r->shm->hdr->nbuckets)
 				p->scanning = 1;
 		} else if (p->scanning == 1 && !p->scan_sent) {

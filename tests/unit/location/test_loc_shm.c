@@ -996,43 +996,6 @@ test_loc_shm__stopped_lock_holder_freezes_nobody(void **state)
 	close(pfd[1]);
 }
 
-/* Each segment draws its own bucket key: a sender who knows the code
- * still cannot know which AORs share a bucket on a host. */
-static void
-test_loc_shm__bucket_key_is_per_segment(void **state)
-{
-	struct loc_config cfg;
-	struct loc_shm a, b;
-	char name[64];
-	int moved = 0;
-
-	(void)state;
-	start_cfg(&cfg, name, sizeof(name));
-	assert_int_equal(loc_shm_open(&a, &cfg), 0);
-	loc_shm_init_done(&a);
-	loc_shm_close(&a);
-	assert_int_equal(loc_shm_unlink(name), 0);
-	assert_int_equal(loc_shm_open(&a, &cfg), 0);
-	loc_shm_init_done(&a);
-	start_cfg(&cfg, name, sizeof(name));
-	assert_int_equal(loc_shm_open(&b, &cfg), 0);
-	loc_shm_init_done(&b);
-	assert_true(a.hdr->hash_k0 != b.hdr->hash_k0 ||
-		    a.hdr->hash_k1 != b.hdr->hash_k1);
-	for (int i = 0; i < 64; i++) {
-		char aor[32];
-
-		snprintf(aor, sizeof(aor), "u%d@a.test", i);
-		moved += loc_bucket_of(&a, aor) - a.buckets !=
-			 loc_bucket_of(&b, aor) - b.buckets;
-	}
-	assert_true(moved > 32);
-	loc_shm_close(&a);
-	loc_shm_close(&b);
-	loc_shm_unlink(a.name);
-	loc_shm_unlink(name);
-}
-
 int
 main(void)
 {
@@ -1055,7 +1018,6 @@ main(void)
 		cmocka_unit_test(test_loc_shm__live_creator_is_waited_for),
 		cmocka_unit_test(test_loc_shm__store_of_an_earlier_run_is_an_orphan),
 		LT_TEST(test_loc_shm__stopped_lock_holder_freezes_nobody),
-		cmocka_unit_test(test_loc_shm__bucket_key_is_per_segment),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
