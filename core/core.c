@@ -192,6 +192,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		rc = rtpc_ipc_url(cfg, 0, url, sizeof(url));
 		if (rc == 0)
 			rc = rtpc_client_new(&c->rtpc, loop, url);
+		c->media_timeout_ms = core_media_timeout_ms(cfg);
 		if (rc != 0) {
 			log_err(LOG_SYS_MAIN, "rtpctl client: %s", strerror(-rc));
 			goto fail;

@@ -96,6 +96,7 @@ struct core {
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
+	int media_timeout_ms;	/* core_media_timeout_ms(cfg), once */
 	struct core_auth *auth;		/* NULL: open mode */
 	struct dns *dns;	/* locates foreign domains (core_fed.c) */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
@@ -335,6 +336,7 @@ int core_fed_branch_done(struct core_stx *s);
 /* core_media.c: rtpengine through rtpctl.  The functions returning int
  * give 1 when they took the message (it goes on once rewritten), 0 when
  * no media handling applies, or a negative errno. */
+int core_media_timeout_ms(const struct cfg *cfg);
 int core_media_has_sdp(const osip_message_t *m, const char **sdp,
 		       size_t *len);
 int core_media_branch(struct core_ctx *x, osip_message_t *fwd);

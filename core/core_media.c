@@ -275,7 +275,7 @@ core_media_done(void *arg, const struct rtpc_result *r)
  * move on to each other instance in turn, so the core waits for all of
  * that (and a little more) before it gives up on its own.
  */
-static int
+int
 core_media_timeout_ms(const struct cfg *cfg)
 {
 	const char *p = cfg->rtpctl_instances;
@@ -300,7 +300,7 @@ core_media_submit(struct core *c, struct core_media_op *op, const char *buf,
 		  size_t n)
 {
 	op->core = c;
-	op->id = rtpc_call(c->rtpc, buf, n, core_media_timeout_ms(c->cfg),
+	op->id = rtpc_call(c->rtpc, buf, n, c->media_timeout_ms,
 			   core_media_done, op);
 	if (op->id < 0)
 		return op->id;
