@@ -7,6 +7,7 @@
  * before anything is applied, so a bad file changes nothing.
  */
 #include "lib/cfg.h"
+#include "lib/link.h"
 #include "lib/env.h"
 #include "lib/log.h"
 
@@ -370,8 +371,6 @@ cfg_split_domains(struct cfg *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* Whether a nanomsg endpoint stays on this host (ipc files in the 0700
- * run_dir, or inproc). */
 /* Whether list is "host[:port],..." (empty is fine); 0 or -EINVAL. */
 static int
 cfg_check_list(const char *list)
@@ -399,12 +398,6 @@ cfg_check_list(const char *list)
 	return 0;
 }
 
-static int
-cfg_endpoint_local(const char *url)
-{
-	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;
-}
-
 /*
  * Envelopes between hosts are authenticated with a key derived from
  * [cluster] secret (lib/link.h); without a secret every host has its
@@ -418,10 +411,10 @@ cfg_check_endpoints(const struct cfg *c, char *err, size_t errlen)
 	const char *off = NULL;
 
 	for (int i = 0; i < c->n_edges && !off; i++)
-		if (!cfg_endpoint_local(c->edges[i].ipc))
+		if (!link_url_local(c->edges[i].ipc))
 			off = c->edges[i].ipc;
 	for (int i = 0; i < c->n_cores && !off; i++)
-		if (!cfg_endpoint_local(c->cores[i].ipc))
+		if (!link_url_local(c->cores[i].ipc))
 			off = c->cores[i].ipc;
 	if (off && c->secret[0] == '\0') {
 		snprintf(err, errlen, "%s: ipc %s reaches other hosts: set "
@@ -431,7 +424,7 @@ cfg_check_endpoints(const struct cfg *c, char *err, size_t errlen)
 	}
 	for (const char *u = c->rtpctl_ipc; *u; ) {
 		u += strspn(u, " \t");
-		if (*u && !cfg_endpoint_local(u)) {
+		if (*u && !link_url_local(u)) {
 			snprintf(err, errlen, "%s [rtpctl] ipc: rtpctl serves "
 				 "the cores of its own host (ipc://) only",
 				 c->path);

@@ -214,8 +214,7 @@ link_poll_free(struct link_poll *p)
 	uv_close((uv_handle_t *)&p->poll, link_poll_on_close);
 }
 
-/* Whether url stays on this host: ipc (a file) or inproc (memory). */
-static int
+int
 link_url_local(const char *url)
 {
 	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;

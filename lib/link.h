@@ -85,6 +85,11 @@ struct link;
  * must also be within the time window to pass.
  */
 #define LINK_TRAILER_LEN	40
+
+/* Whether url stays on this host: ipc:// (a file in the 0700 run_dir)
+ * or inproc:// (memory); every other endpoint reaches other hosts. */
+int link_url_local(const char *url);
+
 #define LINK_WINDOW_MS		30000
 #define LINK_STREAMS		1024
 
