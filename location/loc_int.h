@@ -15,11 +15,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "lib/hash.h"
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 6	/* 5: 64-bit conn_id (edge incarnations);
-				   6: slot owner, crash-safe writes */
+#define LOC_SHM_VERSION 7	/* 5: 64-bit conn_id (edge incarnations);
+				   6: slot owner, crash-safe writes;
+				   7: keyed AOR buckets */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -77,6 +79,8 @@ struct loc_shm_hdr {
 	uint32_t version;
 	uint32_t init_done;	/* set (release) once the creator is done */
 	uint64_t seg_id;	/* random: names this host in invalidations */
+	struct hash_key bucket_key;	/* random: AORs are chosen by
+					   senders, their buckets must not be */
 	uint64_t size;		/* bytes of the segment */
 	uint32_t slot_size;	/* sizeof(struct loc_slot) of the creator */
 	uint32_t nbuckets;	/* a power of two */
@@ -269,12 +273,15 @@ enum loc_sync_act loc_sync_decide(const struct loc_binding *l,
  * bindings to write to Redis to push[] and those to delete from it to
  * drop[] (pointers into ls/rs; room for nl and nr), with their counts.
  * Returns how many went to out; changed is set when the host's copy
- * differs from out.
+ * differs from out.  unsure counts the host's own writes since `since`
+ * that Redis already holds (KEEP): Redis took them, but whether their
+ * invalidation went out is not known (its PUBLISH may have been the
+ * command that did not fit, or whose reply was lost).
  */
 struct loc_merge {
 	struct loc_binding *out;
 	const struct loc_binding **push, **drop;
-	int npush, ndrop, changed;
+	int npush, ndrop, changed, unsure;
 };
 
 int loc_sync_merge(const struct loc_binding *ls, int nl,

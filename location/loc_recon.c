@@ -63,12 +63,14 @@ const char loc_lua_expire[] =
 
 /*
  * Reconciles aor between the store and an HGETALL reply of it
- * (loc_sync_merge), on both sides.  Returns 0, -EAGAIN when a local
- * write happened since wseq (fetch again), or another negative errno.
+ * (loc_sync_merge), on both sides; for a pass (pass nonzero) it also
+ * announces the host's writes Redis holds without a known invalidation.
+ * Returns 0, -EAGAIN when a local write happened since wseq (fetch
+ * again), or another negative errno.
  */
 static int
 loc_recon_merge(struct loc_redis *r, const char *aor,
-		    const redisReply *rep, uint32_t wseq)
+		const redisReply *rep, uint32_t wseq, uint32_t pass)
 {
 	struct loc_binding *rs, ls[LOC_SYNC_MAX], *out = NULL;
 	const struct loc_binding **ptrs = NULL;
@@ -129,11 +131,14 @@ loc_recon_merge(struct loc_redis *r, const char *aor,
 		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
 				(long long)(latest + r->shm->aor_ttl) * 1000);
 	/* Not confirmed, the pushes stay unsent writes as of their version */
-	latest = loc_now_ms();
+	latest = m.unsure ? ctx.since : loc_now_ms();
 	for (int i = 0; i < m.npush; i++)
 		if (m.push[i]->version < latest)
 			latest = m.push[i]->version;
-	if (m.npush + m.ndrop)
+	/* A write whose PUBLISH did not go (the link full or failed) is
+	 * found again by the pass with nothing left to push: the other
+	 * hosts must still hear of it, or they never fetch it. */
+	if (m.npush + m.ndrop || (pass && m.unsure))
 		loc_redis_publish(r, aor, latest);
 	r->pass.pushed += m.npush;
 	r->pass.dropped += m.ndrop;
@@ -186,7 +191,7 @@ loc_recon_on_fetch(redisAsyncContext *ac, void *reply, void *priv)
 		loc_recon_fetch_end(r, pass, 0);
 		return;
 	}
-	rc = loc_recon_merge(r, f->aor, reply, f->wseq);
+	rc = loc_recon_merge(r, f->aor, reply, f->wseq, pass);
 	if (rc == -EAGAIN && ++f->tries < LOC_FETCH_TRIES) {
 		if (loc_recon_fetch_send(f) < 0)
 			loc_recon_fetch_end(r, pass, 1);

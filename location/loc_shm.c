@@ -7,12 +7,13 @@
  * so a miss here is a real miss.
  *
  * Layout: a header, a bucket array, a conn bucket array of the same
- * size and max_bindings fixed-size slots.  An AOR hashes (FNV-1a, case
- * folded) to one bucket; the bucket's chain links the AOR's slots by
- * index through next (no pointers in shared memory).  Each bucket has
- * its own robust process-shared mutex, so one core that dies holding
- * it costs a chain check, not a frozen host; free slots form a list
- * under its own lock, always taken after a bucket lock.
+ * size and max_bindings fixed-size slots.  An AOR hashes (SipHash under
+ * the segment's random key, case folded) to one bucket; the bucket's
+ * chain links the AOR's slots by index through next (no pointers in
+ * shared memory).  Each bucket has its own robust process-shared
+ * mutex, so one core that dies holding it costs a chain check, not a
+ * frozen host; free slots form a list under its own lock, always taken
+ * after a bucket lock.
  *
  * Every BINDING slot with a conn_id is also indexed by (edge, connection)
  * so that a closed flow costs its own bindings: loc_shm_conn.c, which
@@ -144,11 +145,7 @@ loc_unlock(pthread_mutex_t *m)
 struct loc_bucket *
 loc_bucket_of(struct loc_shm *s, const char *aor)
 {
-	/* Unkeyed for now: a keyed hash here changes which AORs share a
-	 * bucket, and the reconcile after a Redis stall then misses some
-	 * on another host (test_loc_redis, stalled_redis): that has to be
-	 * found first. */
-	uint64_t h = hash_fnv1a64_nocase(aor, strlen(aor));
+	uint64_t h = hash_sip_nocase(&s->hdr->bucket_key, aor, strlen(aor));
 
 	return &s->buckets[h & (s->hdr->nbuckets - 1)];
 }
@@ -410,6 +407,7 @@ loc_shm_format(struct loc_shm *s, const struct loc_layout *y)
 	h->magic = LOC_SHM_MAGIC;
 	h->version = LOC_SHM_VERSION;
 	h->seg_id = id;
+	h->bucket_key = *hash_process_key();	/* getrandom(2)'s */
 	h->size = s->size;
 	h->slot_size = sizeof(struct loc_slot);
 	h->nbuckets = nbuckets;

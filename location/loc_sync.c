@@ -141,7 +141,7 @@ loc_sync_merge(const struct loc_binding *ls, int nl,
 {
 	int n = 0;
 
-	m->npush = m->ndrop = m->changed = 0;
+	m->npush = m->ndrop = m->changed = m->unsure = 0;
 	for (int i = 0; i < nl; i++) {
 		const struct loc_binding *r = NULL;
 
@@ -151,8 +151,11 @@ loc_sync_merge(const struct loc_binding *ls, int nl,
 		switch (loc_sync_decide(&ls[i], r, c)) {
 		case LOC_SYNC_PUSH:
 			m->push[m->npush++] = &ls[i];
-			/* fall through */
+			m->out[n++] = ls[i];
+			break;
 		case LOC_SYNC_KEEP:
+			if (ls[i].origin == c->self && ls[i].version >= c->since)
+				m->unsure++;
 			m->out[n++] = ls[i];
 			break;
 		case LOC_SYNC_PULL:

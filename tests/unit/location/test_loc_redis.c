@@ -516,6 +516,42 @@ test_loc_redis__stalled_redis_is_bounded_then_replayed(void **state)
 	assert_true(st.redis_syncs > 0);
 }
 
+/* Runs a command that answers OK from the test's own client. */
+static void
+srv_ok(struct fix *f, const char *cmd)
+{
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = c && !c->err ? redisCommand(c, cmd) : NULL;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/* A write Redis took but whose invalidation did not go out (here an
+ * ACL refuses PUBLISH; in production the link was full when the
+ * PUBLISH came, or its reply was lost) is announced by the next pass,
+ * which finds nothing left to push: the other host learns of it. */
+static void
+test_loc_redis__unannounced_write_is_announced_later(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = lt_binding("np@a.test", "sip:np@h", now + 300);
+	struct expect e = { 1, "np@a.test", 1, 1 };
+
+	srv_ok(f, "ACL SETUSER host1 on >pw1 ~* &* +@all -publish");
+	f->cfg[0].redis_user = "host1";
+	f->cfg[0].redis_password = "pw1";
+	open_hosts(f, 2);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, hash_is_there, "smt:aor:np@a.test"));
+	assert_false(loop_run_until(&f->loop, lookup_is, f, &e, 500));
+	srv_ok(f, "ACL SETUSER host1 +publish");
+	assert_true(run_until(f, lookup_is, &e));
+}
+
 static void
 test_loc_redis__unreachable_at_start_is_not_an_error(void **state)
 {
@@ -584,6 +620,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_redis__sweep_keeps_a_newer_binding_of_another_host, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__redis_killed_store_keeps_working, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__stalled_redis_is_bounded_then_replayed, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__unannounced_write_is_announced_later, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__unreachable_at_start_is_not_an_error, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__requirepass_needs_the_password, fix_setup, fix_teardown),
 	};

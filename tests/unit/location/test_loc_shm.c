@@ -325,6 +325,41 @@ test_loc_shm__lock_of_dead_process_recovered(void **state)
 	loc_shm_close(&v);
 }
 
+/* AORs are chosen by whoever registers: names picked to share one
+ * bucket under an unkeyed hash (FNV-1a here) spread over the buckets of
+ * the segment's key, and another segment has another key. */
+static void
+test_loc_shm__chosen_aors_do_not_share_a_bucket(void **state)
+{
+	struct lt_fix *f = *state;
+	struct loc_shm v;
+	char aors[32][32];
+	struct loc_bucket *seen[32];
+	uint32_t mask;
+	int n = 0, distinct = 0;
+
+	lt_view_open(f, &v);
+	mask = v.hdr->nbuckets - 1;
+	assert_true(mask >= 1023);
+	for (int i = 0; n < 32; i++) {
+		snprintf(aors[n], sizeof(aors[n]), "u%d@a.test", i);
+		if ((hash_fnv1a64_nocase(aors[n], strlen(aors[n])) & mask) == 0)
+			n++;
+	}
+	for (int i = 0; i < n; i++) {
+		int dup = 0;
+
+		seen[i] = loc_bucket_of(&v, aors[i]);
+		for (int j = 0; j < i; j++)
+			dup |= seen[j] == seen[i];
+		distinct += !dup;
+	}
+	/* 32 names in 1024 buckets: a collision or two at most */
+	assert_true(distinct >= 28);
+	assert_true(v.hdr->bucket_key.k0 != 0 || v.hdr->bucket_key.k1 != 0);
+	loc_shm_close(&v);
+}
+
 /* ---- differential test: the store against a list and a marker
  * table, with the same identity, order and known rules. */
 
@@ -1014,6 +1049,7 @@ main(void)
 		LT_TEST(test_loc_shm__update_refused_after_another_write),
 		LT_TEST_N(test_loc_shm__update_all_or_nothing_when_full, 16),
 		LT_TEST_N(test_loc_shm__writer_killed_anywhere_loses_nothing, 128),
+		LT_TEST_N(test_loc_shm__chosen_aors_do_not_share_a_bucket, 1024),
 		cmocka_unit_test(test_loc_shm__creator_killed_while_loading_is_taken_over),
 		cmocka_unit_test(test_loc_shm__live_creator_is_waited_for),
 		cmocka_unit_test(test_loc_shm__store_of_an_earlier_run_is_an_orphan),

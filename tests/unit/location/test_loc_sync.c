@@ -115,10 +115,11 @@ test_loc_sync__decide_table(void **state)
  * The model: NKEYS binding keys of one AOR.  Before `since` both sides
  * hold the same random state (each binding written by this host or
  * another); then each key is changed by at most one side, after
- * `since`: this host writes any key or removes one it wrote, another
- * host writes or removes any key.  The truth is the state after every
- * change; the merge, from the two sides' views, must reach it, and
- * write Redis exactly where Redis differs.
+ * `since`: this host writes any key (Redis took the write, or not) or
+ * removes one it wrote, another host writes or removes any key.  The
+ * truth is the state after every change; the merge, from the two
+ * sides' views, must reach it, write Redis exactly where Redis differs,
+ * and count as unsure the host's writes Redis took.
  */
 #define NKEYS 6
 
@@ -160,8 +161,8 @@ test_loc_sync__merge_matches_the_model(void **state)
 			truth = { .n = 0 };
 		struct loc_binding out[2 * NKEYS];
 		const struct loc_binding *push[NKEYS], *drop[NKEYS];
-		struct loc_merge m = { out, push, drop, 0, 0, 0 };
-		int differs, n;
+		struct loc_merge m = { out, push, drop, 0, 0, 0, 0 };
+		int differs, n, took = 0;
 
 		for (int k = 0; k < NKEYS; k++) {
 			int before = rand() % 2;	/* present before */
@@ -170,15 +171,20 @@ test_loc_sync__merge_matches_the_model(void **state)
 			int who = rand() % 3;	/* 0 none, HOST, OTHER */
 			int write = rand() % 2;	/* else remove */
 			int64_t v1 = ctx.since + rand() % 1000;
+			int in_redis;	/* this host's write reached Redis */
 
 			if (who == HOST && !write && o0 != HOST)
 				who = 0;	/* the ambiguity left (loc_sync.c) */
+			in_redis = who == HOST && write && rand() % 2;
+			took += in_redis;
 			if (who ? write : before)
 				side_put(&truth, k, who ? v1 : v0, who ? (uint64_t)who : o0);
 			if (who == HOST ? write : before)
 				side_put(&host, k, who == HOST ? v1 : v0,
 					 who == HOST ? HOST : o0);
-			if (who == OTHER ? write : before)
+			if (in_redis)
+				side_put(&redis, k, v1, HOST);
+			else if (who == OTHER ? write : before)
 				side_put(&redis, k, who == OTHER ? v1 : v0,
 					 who == OTHER ? OTHER : o0);
 		}
@@ -206,6 +212,8 @@ test_loc_sync__merge_matches_the_model(void **state)
 			differs |= !t != !h || (t && t->version != h->version);
 		}
 		assert_int_equal(m.changed, differs);
+		/* whether their invalidations went out is not known */
+		assert_int_equal(m.unsure, took);
 	}
 }
 
