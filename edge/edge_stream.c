@@ -83,6 +83,10 @@ struct edge_sconn {
 	size_t pend_len;
 	char *name;		/* outbound TLS: the host its certificate
 				   proves (RFC 5922); owned */
+	char *names;		/* c.tls_names: what the peer proved (the
+				   client certificate of an inbound one,
+				   name for an outbound one); owned */
+	int refused;		/* the TLS peer did not prove name */
 	size_t wq;		/* bytes in libuv write requests */
 	int ready;		/* connected and, for TLS, handshake done */
 	int closing;
@@ -347,7 +351,8 @@ edge_sconn_undelivered(struct edge_sconn *s)
 	       f.kind != EDGE_FRAME_MORE) {
 		if (f.kind == EDGE_FRAME_MSG)
 			edge_fwd_undelivered(e, s->c.transport, s->c.id,
-					     &s->c.peer, s->pend + off, f.len);
+					     &s->c.peer, s->pend + off, f.len,
+					     s->refused ? ENV_F_PEER_REFUSED : 0);
 		off += f.len;
 		scan = 0;
 	}
@@ -384,6 +389,7 @@ edge_sconn_on_close(uv_handle_t *h)
 	free(s->buf);
 	free(s->pend);
 	free(s->name);
+	free(s->names);
 	free(s);
 	edge_stream_unref(st);
 }
@@ -535,6 +541,106 @@ edge_tls_err(char *buf, size_t len)
 	return buf;
 }
 
+/* Appends name[0..len), lower-cased, to the peer names in buf (env.h:
+ * DNS names, one space apart) unless it is no DNS name, is there
+ * already or does not fit. */
+static void
+edge_names_add(char *buf, size_t *used, const char *name, size_t len)
+{
+	char low[256];
+	struct env e = { .names = buf, .names_len = *used };
+
+	if (len == 0 || len >= sizeof(low) ||
+	    *used + (*used ? 1 : 0) + len > ENV_NAMES_MAX)
+		return;
+	for (size_t i = 0; i < len; i++)
+		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ?
+				name[i] - 'A' + 'a' : name[i]);
+	if (!env_names_valid(low, len) || memchr(low, ' ', len) ||
+	    env_names_has(&e, low, len))
+		return;
+	if (*used)
+		buf[(*used)++] = ' ';
+	memcpy(buf + *used, low, len);
+	*used += len;
+	buf[*used] = '\0';
+}
+
+/*
+ * The SIP domain identities a verified certificate proves (RFC 5922
+ * 7.1): the host of each "sip:" URI SAN without a user part; only when
+ * there is none, each dNSName SAN.  Never the subject CN; a wildcard
+ * is no DNS name and is left out (7.2: no wildcard matching).  Returns
+ * them as peer names (env.h) in buf, "" for none.
+ */
+static void
+edge_cert_names(X509 *cert, char *buf)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name,
+					       NULL, NULL);
+	size_t used = 0;
+	int uris = 0;
+
+	buf[0] = '\0';
+	for (int pass = 0; gens && pass < 2 && !(pass == 1 && uris); pass++) {
+		for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+			const char *v;
+			size_t len, n;
+
+			if (pass == 1 && g->type == GEN_DNS) {
+				edge_names_add(buf, &used, (const char *)
+					       ASN1_STRING_get0_data(g->d.dNSName),
+					       (size_t)ASN1_STRING_length(g->d.dNSName));
+				continue;
+			}
+			if (pass == 1 || g->type != GEN_URI)
+				continue;
+			v = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+			len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+			if (len < 4 || strncasecmp(v, "sip:", 4) != 0)
+				continue;
+			uris = 1;
+			v += 4;
+			len -= 4;
+			n = strcspn(v, ";:?@>");
+			if (n > len || memchr(v, '@', len))
+				continue;	/* a user's identity, no domain's */
+			edge_names_add(buf, &used, v, n);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+/*
+ * A TLS connection just finished its handshake: record what its peer
+ * proved, for the cores (edge_fwd_request puts it in the envelope).
+ * Inbound: the names of a client certificate that chains to tls_ca,
+ * none without one; outbound: the name the server proved (its check
+ * failing would have closed the connection).
+ */
+static void
+edge_sconn_proven(struct edge_sconn *s)
+{
+	char buf[ENV_NAMES_MAX + 1];
+	X509 *cert;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (s->c.outbound) {
+		if (s->name)
+			edge_names_add(buf, &used, s->name, strlen(s->name));
+	} else if (SSL_get_verify_result(s->ssl) == X509_V_OK &&
+		   (cert = SSL_get_peer_certificate(s->ssl)) != NULL) {
+		edge_cert_names(cert, buf);
+		X509_free(cert);
+	}
+	if (buf[0] == '\0')
+		return;
+	s->names = strdup(buf);
+	s->c.tls_names = s->names;
+}
+
 static void
 edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 {
@@ -560,6 +666,7 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 			st->edge->st.conns_bad++;
 			if (s->name && SSL_get_verify_result(s->ssl) != X509_V_OK) {
 				st->edge->st.tls_peer_refused++;
+				s->refused = 1;
 				ERR_clear_error();
 				snprintf(err, sizeof(err), "TLS peer refused for "
 					 "%s: %s", s->name,
@@ -579,6 +686,7 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 			edge_sconn_close(&s->c, err);
 			return;
 		}
+		edge_sconn_proven(s);
 		edge_sconn_ready(s);
 	}
 	while (!s->closing) {
@@ -881,6 +989,16 @@ edge_stream_free(struct edge_tp *tp)
 	uv_close((uv_handle_t *)&st->listener, edge_stream_on_listener_close);
 }
 
+/* The verdict on a client certificate waits for edge_sconn_proven:
+ * the handshake goes on whatever it is. */
+static int
+edge_tls_client_any(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
 static int
 edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 {
@@ -899,7 +1017,14 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 	SSL_CTX_set_mode(st->cli_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(st->cli_ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1) {
+	/* Ask every client for a certificate, require none: a phone
+	 * sends none and is served; a peer domain's certificate is
+	 * verified against tls_ca, and only a verified one proves names
+	 * (edge_sconn_proven); a bad one proves nothing. */
+	SSL_CTX_set_verify(st->srv_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+			   edge_tls_client_any);
+	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1 ||
+	    SSL_CTX_load_verify_locations(st->srv_ctx, me->tls_ca, NULL) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_ca %s: %s", me->id,
 			me->tls_ca[0] ? me->tls_ca : "(empty)",
 			edge_tls_err(err, sizeof(err)));
@@ -912,6 +1037,15 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 		log_err(LOG_SYS_NET, "edge %d tls_cert %s / tls_key %s: %s",
 			me->id, me->tls_cert, me->tls_key,
 			edge_tls_err(err, sizeof(err)));
+		return -EINVAL;
+	}
+	/* The same pair is our client certificate when we dial: a peer
+	 * domain that wants mutual TLS gets it (RFC 5922 7.3-7.5). */
+	if (SSL_CTX_use_certificate_chain_file(st->cli_ctx, me->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(st->cli_ctx, me->tls_key,
+					SSL_FILETYPE_PEM) != 1) {
+		log_err(LOG_SYS_NET, "edge %d tls_cert %s as a client: %s",
+			me->id, me->tls_cert, edge_tls_err(err, sizeof(err)));
 		return -EINVAL;
 	}
 	return 0;
