@@ -577,6 +577,18 @@ void edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			  const union env_sa *peer, const char *buf,
 			  size_t len, unsigned flags);
 
+/*
+ * The SIP domain identities a certificate holds (RFC 5922 7.1): the
+ * host of each "sip:" URI SAN without a user part; only when there is
+ * none, each dNSName SAN.  Never the subject CN; a wildcard is no DNS
+ * name and is left out (7.2: no wildcard matching).  Writes them into
+ * buf (ENV_NAMES_MAX + 1 bytes) as env.h peer names, lower case, each
+ * once, "" for none; names past ENV_NAMES_MAX are left out.  cert is
+ * borrowed; whether it is to be trusted is the caller's question.
+ */
+struct x509_st;
+void edge_stream_cert_names(struct x509_st *cert, char *buf);
+
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);
 

@@ -34,7 +34,18 @@
  * address reuses it only for the same name.  An outbound connection
  * that closes before it opened (refused connect, refused certificate,
  * stuck handshake) hands its queued requests back to their cores
- * (edge_fwd_undelivered()): the caller hears 500 at once (RFC 3261 16.9, 16.7).
+ * (edge_fwd_undelivered()): the caller hears 500 at once (RFC 3261 16.9, 16.7);
+ * a refused certificate says so (ENV_F_PEER_REFUSED), and a foreign
+ * domain's request then goes to its next TLS target (core_fed.c).
+ *
+ * Mutual TLS (RFC 5922 7.4): the listener asks every client for a
+ * certificate and requires none, so phones without one are served.  A
+ * client certificate that chains to tls_ca proves the SIP domain
+ * identities in it (edge_stream_cert_names); an outbound connection
+ * proves the name its server was checked for.  What a connection
+ * proved (edge_conn.tls_names) goes with each request it carries in
+ * the envelope's peer names, and the core decides (core_fed.c).  When
+ * dialling, the edge presents tls_cert as its client certificate.
  */
 #include "edge/edge_int.h"
 #include "lib/log.h"
@@ -566,15 +577,8 @@ edge_names_add(char *buf, size_t *used, const char *name, size_t len)
 	buf[*used] = '\0';
 }
 
-/*
- * The SIP domain identities a verified certificate proves (RFC 5922
- * 7.1): the host of each "sip:" URI SAN without a user part; only when
- * there is none, each dNSName SAN.  Never the subject CN; a wildcard
- * is no DNS name and is left out (7.2: no wildcard matching).  Returns
- * them as peer names (env.h) in buf, "" for none.
- */
-static void
-edge_cert_names(X509 *cert, char *buf)
+void
+edge_stream_cert_names(X509 *cert, char *buf)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name,
 					       NULL, NULL);
@@ -598,14 +602,15 @@ edge_cert_names(X509 *cert, char *buf)
 				continue;
 			v = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
 			len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
-			if (len < 4 || strncasecmp(v, "sip:", 4) != 0)
-				continue;
-			uris = 1;
+			if (len < 4 || strncasecmp(v, "sip:", 4) != 0 ||
+			    memchr(v, '@', len))
+				continue;	/* no SIP domain identity */
 			v += 4;
 			len -= 4;
-			n = strcspn(v, ";:?@>");
-			if (n > len || memchr(v, '@', len))
-				continue;	/* a user's identity, no domain's */
+			for (n = 0; n < len && v[n] != ';' && v[n] != ':' &&
+			     v[n] != '?'; n++)
+				;
+			uris = 1;
 			edge_names_add(buf, &used, v, n);
 		}
 	}
@@ -632,7 +637,7 @@ edge_sconn_proven(struct edge_sconn *s)
 			edge_names_add(buf, &used, s->name, strlen(s->name));
 	} else if (SSL_get_verify_result(s->ssl) == X509_V_OK &&
 		   (cert = SSL_get_peer_certificate(s->ssl)) != NULL) {
-		edge_cert_names(cert, buf);
+		edge_stream_cert_names(cert, buf);
 		X509_free(cert);
 	}
 	if (buf[0] == '\0')
