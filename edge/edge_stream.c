@@ -1028,6 +1028,10 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 	 * (edge_sconn_proven); a bad one proves nothing. */
 	SSL_CTX_set_verify(st->srv_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
 			   edge_tls_client_any);
+	/* With a client certificate asked for, OpenSSL refuses to resume
+	 * a session (a fatal alert) unless sessions carry a context. */
+	SSL_CTX_set_session_id_context(st->srv_ctx,
+				       (const unsigned char *)"sipmesh-edge", 12);
 	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1 ||
 	    SSL_CTX_load_verify_locations(st->srv_ctx, me->tls_ca, NULL) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_ca %s: %s", me->id,

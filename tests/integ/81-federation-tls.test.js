@@ -239,24 +239,31 @@ describe('81 federation over TLS', () => {
 	});
 
 	/* A MESSAGE From b.test straight to A's TLS edge, with cred as the
-	 * client certificate (null: none). */
-	async function fromPeerOverTls(cred, to, body) {
+	 * client certificate (null: none), resuming session if given.
+	 * Resolves with the final response, plus the connection's
+	 * session ticket and whether it resumed one. */
+	async function fromPeerOverTls(cred, to, body, session) {
 		const ua = new StreamUA(true);
-		await new Promise((res, rej) => {
-			const s = tls.connect({
+		let ticket = null;
+		const s = await new Promise((res, rej) => {
+			const sock = tls.connect({
 				host: HOST, port: tlsPort.A, rejectUnauthorized: false,
-				...(cred ? { key: cred.key, cert: cred.cert } : {}),
-			}, () => res());
-			s.once('error', rej);
-			ua.attach(s);
+				...(cred ? { key: cred.key, cert: cred.cert } : {}), ...(session ? { session } : {}),
+			}, () => res(sock));
+			sock.on('session', (t) => { ticket = t; });
+			sock.once('error', rej);
+			ua.attach(sock);
 		});
 		try {
-			return await ua.send({
+			const r = await ua.send({
 				method: 'MESSAGE', ruri: `sip:${to.user}@a.test`, from: `sip:mallory-${rand(3)}@b.test`,
 				to: `sip:${to.user}@a.test`, body, contentType: 'text/plain',
 			}, 5000);
+			r.ticket = ticket;
+			r.resumed = s.isSessionReused();
+			return r;
 		} finally {
-			ua.sock.destroy();
+			s.destroy();
 		}
 	}
 
@@ -275,12 +282,20 @@ describe('81 federation over TLS', () => {
 		});
 		/* The barrier: a good certificate gets through, as a dNSName
 		 * and as a sip: URI SAN. */
+		let ticket = null;
 		for (const cred of [pki.b, pki.bUri]) {
 			const ok = await fromPeerOverTls(cred, dave, 'proven');
 			assert.equal(ok.status, 200, `with ${cred === pki.b ? 'B\'s' : 'a sip: URI'} certificate: ${ok.status} ${ok.reason}`);
+			ticket = ticket || ok.ticket;
 		}
+		/* A resumed session still proves what its certificate did. */
+		assert.ok(ticket, 'the edge gave a session ticket');
+		const again = await fromPeerOverTls(pki.b, dave, 'proven');
+		const resumed = await fromPeerOverTls(pki.b, dave, 'proven', again.ticket);
+		assert.equal(resumed.status, 200, `resumed: ${resumed.status} ${resumed.reason}`);
+		assert.ok(resumed.resumed, 'the session was resumed');
 		const got = dave.ua.requests.filter((q) => q.method === 'MESSAGE').map((q) => q.body.toString('latin1'));
-		assert.deepEqual(got, ['proven', 'proven'], 'dave received only the proven ones');
+		assert.deepEqual(got, ['proven', 'proven', 'proven', 'proven'], 'dave received only the proven ones');
 		assert.match(coreLog(A), /MESSAGE from b\.test over UDP without a client certificate proving it: 403/);
 	});
 
