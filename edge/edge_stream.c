@@ -1032,8 +1032,7 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 	 * a session (a fatal alert) unless sessions carry a context. */
 	SSL_CTX_set_session_id_context(st->srv_ctx,
 				       (const unsigned char *)"sipmesh-edge", 12);
-	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1 ||
-	    SSL_CTX_load_verify_locations(st->srv_ctx, me->tls_ca, NULL) != 1) {
+	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_ca %s: %s", me->id,
 			me->tls_ca[0] ? me->tls_ca : "(empty)",
 			edge_tls_err(err, sizeof(err)));
@@ -1048,6 +1047,9 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 			edge_tls_err(err, sizeof(err)));
 		return -EINVAL;
 	}
+	/* One store of tls_ca for both directions: the bundle is loaded
+	 * once. */
+	SSL_CTX_set1_cert_store(st->srv_ctx, SSL_CTX_get_cert_store(st->cli_ctx));
 	/* The same pair is our client certificate when we dial: a peer
 	 * domain that wants mutual TLS gets it (RFC 5922 7.3-7.5). */
 	if (SSL_CTX_use_certificate_chain_file(st->cli_ctx, me->tls_cert) != 1 ||
