@@ -264,7 +264,7 @@ core_stats_log(struct core *c)
 		   "stateless %llu timeouts %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
 		   "not-sent-to-self %llu overloaded %llu relay-refused %llu "
-		   "envelopes-forged %llu "
+		   "peer-unproven %llu envelopes-forged %llu "
 		   "envelopes-stale %llu envelopes-replayed %llu auth-ok %llu "
 		   "auth-challenges %llu auth-stale %llu auth-failures %llu "
 		   "auth-replays %llu auth-forbidden %llu auth-unavailable %llu",
@@ -288,7 +288,8 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->ack_stray,
 		   (unsigned long long)s->tx_infra,
 		   (unsigned long long)s->overload,
-		   (unsigned long long)s->relay_refused, ls.rx_forged,
+		   (unsigned long long)s->relay_refused,
+		   (unsigned long long)s->peer_unproven, ls.rx_forged,
 		   ls.rx_stale,
 		   ls.rx_replayed,
 		   (unsigned long long)s->auth_ok,

@@ -6,6 +6,15 @@
  * the connection or answers 503; each dead target is remembered
  * (dns_block) for blocklist_s so the next locate puts it last.
  *
+ * TLS targets prove the domain of the Request-URI, never the SRV
+ * target's name (RFC 5922 4, 7.3): the edge checks the URI host it
+ * routes by, which for these requests is that domain.  A target whose
+ * certificate does not prove it is failed over like a dead one, but
+ * only to other TLS targets; when none is left the caller gets 502.
+ * Inbound, a request whose From domain is in tls_client_cert_domains
+ * must arrive on a TLS connection whose certificate the edge verified
+ * for that domain (core_fed_peer_proven, RFC 5922 7.4).
+ *
  * The locate belongs to the stx (s->fed): it is cancelled when the stx
  * goes, so its callback never sees a freed transaction.  Branches are
  * ordinary client transactions; core_stx_branch_done asks here, once
@@ -26,6 +35,8 @@ struct core_fed {
 	struct dns_query *q;	/* the locate under way, else NULL */
 	struct dns_target t[DNS_TARGETS_MAX];
 	int n, next;		/* targets, and the next one to try */
+	int tls_refused;	/* a TLS target did not prove the domain:
+				   no plain target after it (no downgrade) */
 };
 
 int
@@ -64,6 +75,25 @@ core_fed_from_local(struct core *c, const osip_message_t *m)
 	       cfg_domain_is_local(c->cfg, u->host, strlen(u->host));
 }
 
+int
+core_fed_peer_proven(const struct core *c, const struct env *in,
+		     const osip_message_t *m)
+{
+	const osip_uri_t *u = m->from ? m->from->url : NULL;
+	size_t len;
+
+	if (c->cfg->n_tls_client_cert_domains == 0 || u == NULL ||
+	    u->host == NULL)
+		return 1;
+	len = strlen(u->host);
+	if (!cfg_domain_needs_client_cert(c->cfg, u->host, len))
+		return 1;
+	/* Names come only from the edge's own verification of this
+	 * connection's certificate (env.h), never from the message. */
+	return env_transport_is(in->transport, ENV_TP_SECURE) &&
+	       env_names_has(in, u->host, len);
+}
+
 /* Sends s's request to its next target; 1 when a branch went out
  * (it may have failed already, and s been answered). */
 static int
@@ -74,13 +104,20 @@ core_fed_try(struct core_stx *s)
 
 	while (f->next < f->n) {
 		const struct dns_target *t = &f->t[f->next++];
-		struct core_leg out = {
+		struct core_leg out;
+		osip_message_t *fwd = NULL;
+
+		/* After a certificate that did not prove the domain, a
+		 * plain target would hand the request to whoever can
+		 * make us fall back: TLS targets only. */
+		if (f->tls_refused &&
+		    !env_transport_is(t->transport, ENV_TP_SECURE))
+			continue;
+		out = (struct core_leg){
 			.edge_id = s->up.edge_id,
 			.transport = (uint8_t)t->transport,
 			.dst = t->addr,
 		};
-		osip_message_t *fwd = NULL;
-
 		if (osip_message_clone(s->req, &fwd) != 0)
 			return 0;
 		if (core_method_dialog(fwd) && c->cfg->record_route)
@@ -184,7 +221,7 @@ core_fed_branch_done(struct core_stx *s)
 	struct core *c = s->core;
 	struct core_fed *f = s->fed;
 	struct core_ctx *x = NULL;
-	char a[64];
+	char a[64], w[300];
 
 	if (f->q) {
 		if (!s->cancelled)
@@ -200,10 +237,23 @@ core_fed_branch_done(struct core_stx *s)
 	if (s->cancelled || x == NULL ||
 	    !(x->code == 503 || (x->code == 408 && x->final == NULL)))
 		return 0;
+	if (x->downstream == CORE_DOWN_TLS)
+		f->tls_refused = 1;
 	dns_block(c->dns, &x->down.dst, x->down.transport,
 		  c->cfg->blocklist_s);
 	env_sa_str(&x->down.dst, a, sizeof(a));
-	log_info(LOG_SYS_SIP, "target %s/%s failed (%d): next of %d", a,
-		 env_transport_key(x->down.transport), x->code, f->n - f->next);
-	return core_fed_try(s);
+	log_info(LOG_SYS_SIP, "target %s/%s failed (%d%s): next of %d", a,
+		 env_transport_key(x->down.transport), x->code,
+		 x->downstream == CORE_DOWN_TLS ? ", TLS peer refused" : "",
+		 f->n - f->next);
+	if (core_fed_try(s))
+		return 1;
+	if (!f->tls_refused)
+		return 0;
+	/* RFC 5922 7.3: no server proved the domain; 502 says the
+	 * fault is past us, the Warning says which. */
+	snprintf(w, sizeof(w), "no TLS server of %s proved that name "
+		 "(RFC 5922)", s->req->req_uri->host);
+	core_stx_respond_warn(s, 502, w);
+	return 1;
 }

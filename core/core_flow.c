@@ -17,8 +17,9 @@
  * flow, the branch fails at once with 430 Flow Failed (RFC 5626 5.3),
  * or as a transport error (RFC 3261 16.9: a 503 for the branch, 500 for
  * the caller) when the edge could not carry it (ENV_F_DIAL_FAILED: a
- * connection that never opened, a datagram too big to send), instead
- * of waiting for timer B or F.
+ * connection that never opened, a datagram too big to send; with
+ * ENV_F_PEER_REFUSED a TLS peer whose certificate did not prove the
+ * name), instead of waiting for timer B or F.
  */
 void
 core_flow_failed(struct core *c, const struct env *in)
@@ -43,7 +44,13 @@ core_flow_failed(struct core *c, const struct env *in)
 		core_log_ctx(m);
 		/* RFC 3261 16.9: a transport error, not a flow that a
 		 * binding named. */
-		if (in->flags & ENV_F_DIAL_FAILED)
+		if (in->flags & ENV_F_PEER_REFUSED) {
+			/* Set before the failure: core_fed reads it to fail
+			 * over to a TLS target only, and to say why. */
+			x->downstream = CORE_DOWN_TLS;
+			core_ctx_fail(x, 503, "TLS peer did not prove the next "
+				      "hop's name (RFC 5922)");
+		} else if (in->flags & ENV_F_DIAL_FAILED)
 			core_ctx_transport_error(x, "next hop unreachable");
 		else
 			core_ctx_fail(x, 430, NULL);

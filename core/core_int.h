@@ -52,6 +52,8 @@ struct core_stats {
 	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
 	uint64_t overload;	/* requests refused: max_transactions reached */
 	uint64_t relay_refused;	/* foreign to foreign: 403 */
+	uint64_t peer_unproven;	/* 403: From domain needs a TLS client
+				   certificate that proves it */
 	/* digest authentication (core_auth.c) */
 	uint64_t auth_ok, auth_challenges;
 	uint64_t auth_stale;	/* right response, expired or foreign nonce */
@@ -61,6 +63,8 @@ struct core_stats {
 	uint64_t auth_unavailable;	/* 503: no account store answer */
 };
 
+
+#define CORE_DOWN_TLS 2		/* core_ctx.downstream */
 
 struct rtpc_client;
 struct core_media_op;
@@ -158,7 +162,9 @@ struct core_ctx {
 	osip_message_t *final;	/* final non-2xx kept for best response */
 	int offered;		/* the request carried SDP */
 	char why[128];		/* Warning text for a code we made up */
-	int downstream;		/* code is a transport error's 503 (16.9) */
+	int downstream;		/* code is a transport error's 503 (16.9);
+				   CORE_DOWN_TLS: the TLS peer did not
+				   prove the next hop's name (RFC 5922) */
 	int cancel_wanted;	/* CANCEL once a provisional arrives */
 	int cancel_sent;
 	int timer_c;		/* timeout_at is timer C, not B */
@@ -326,6 +332,11 @@ int core_fed_new(struct core *c);
 /* Accepts NULL; cancels a locate under way. */
 void core_fed_free(struct core_fed *f);
 int core_fed_from_local(struct core *c, const osip_message_t *m);
+/* Whether m, which came in as `in`, may claim its From domain: 0 when
+ * [federation] tls_client_cert_domains lists it and no TLS client
+ * certificate verified by the edge proved it (RFC 5922 7.4), else 1. */
+int core_fed_peer_proven(const struct core *c, const struct env *in,
+			 const osip_message_t *m);
 /* Locates s's Request-URI host and proxies s's request to the targets
  * in turn; answers s when it cannot. */
 void core_fed_route(struct core_stx *s);

@@ -4,7 +4,9 @@
  * location lookup and parallel forking.
  *
  * Order of decisions, as in the reference Kamailio/OpenSIPS script:
- *   1. broken request -> 400; bad URI scheme -> 416
+ *   1. broken request -> 400; bad URI scheme -> 416; a From domain
+ *      that must prove itself by TLS client certificate and did not
+ *      -> 403 (core_fed_peer_proven)
  *   2. ACK / CANCEL / retransmission -> their transaction
  *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
  *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
@@ -458,6 +460,18 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	if (code) {
 		if (!core_method_is(req, "ACK"))
 			core_reply(c, in, req, code, why);
+		goto done;
+	}
+	if (!core_fed_peer_proven(c, in, req)) {
+		/* A peer domain we require mutual TLS of: nothing it
+		 * claims counts until its certificate proves it. */
+		c->st.peer_unproven++;
+		log_info(LOG_SYS_SIP, "%s from %s over %s without a client "
+			 "certificate proving it: 403", req->sip_method,
+			 req->from->url->host, env_transport_name(in->transport));
+		if (!core_method_is(req, "ACK"))
+			core_reply(c, in, req, 403,
+				   "Client Certificate Required");
 		goto done;
 	}
 

@@ -65,7 +65,7 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	e->buf_cap = (size_t)me->max_msg + EDGE_BUF_SLACK;
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
-	e->env_buf = malloc(e->buf_cap + ENV_HDR_LEN);
+	e->env_buf = malloc(e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
 	if (e->msg_buf == NULL || e->reply_buf == NULL || e->env_buf == NULL) {
 		edge_fini(e);
 		return -ENOMEM;
@@ -226,7 +226,18 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		return;
 	}
 	edge_env_fill(&env, e, tp, conn_id, src, e->msg_buf, (size_t)n);
-	k = env_encode(&env, e->env_buf, e->buf_cap + ENV_HDR_LEN);
+	if (conn_id && env_transport_is(tp->transport, ENV_TP_SECURE)) {
+		/* What this connection's certificate proved: the core
+		 * decides with it whether the From domain is proven. */
+		const struct edge_conn *c = edge_conn_find(&e->conns, conn_id);
+
+		if (c && c->tls_names) {
+			env.names = c->tls_names;
+			env.names_len = strlen(c->tls_names);
+		}
+	}
+	k = env_encode(&env, e->env_buf,
+		       e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
 	if (k < 0) {
 		edge_reject(e, tp, conn_id, src, sc, buf, len, "Message too large");
 		return;
@@ -289,7 +300,8 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		return;
 	}
 	edge_env_fill(&env, e, tp, conn_id, src, buf, len);
-	k = env_encode(&env, e->env_buf, e->buf_cap + ENV_HDR_LEN);
+	k = env_encode(&env, e->env_buf,
+		       e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
 	rc = k < 0 ? k : link_send(e->link, core, e->env_buf, (size_t)k);
 	if (rc < 0) {
 		e->st.drop_resp_core++;
@@ -372,7 +384,8 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 		env.local.sa.sa_family = peer->sa.sa_family;
 	env.msg = msg ? msg : "";
 	env.len = msg ? len : 0;
-	k = env_encode(&env, e->env_buf, e->buf_cap + ENV_HDR_LEN);
+	k = env_encode(&env, e->env_buf,
+		       e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
 	if (k < 0)
 		return;
 	if (core_id) {
@@ -411,7 +424,8 @@ edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why)
 
 void
 edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
-		     const union env_sa *peer, const char *buf, size_t len)
+		     const union env_sa *peer, const char *buf, size_t len,
+		     unsigned flags)
 {
 	struct edge_sip_scan sc;
 	int core;
@@ -424,7 +438,7 @@ edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 		return;
 	e->st.undelivered++;
 	edge_conn_closed_send(e, core, transport, conn_id, peer, NULL, buf,
-			      len, ENV_F_DIAL_FAILED);
+			      len, ENV_F_DIAL_FAILED | flags);
 }
 
 /* A core's message for a connection: write it, or tell the core the
@@ -517,7 +531,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 				 env_sa_str(&env.src, to, sizeof(to)),
 				 strerror(-rc));
 		edge_fwd_undelivered(e, env.transport, 0, &env.src, env.msg,
-				     env.len);
+				     env.len, 0);
 	}
 }
 

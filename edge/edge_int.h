@@ -363,6 +363,9 @@ struct edge_conn {
 	union env_sa peer;
 	union env_sa local;
 	uint64_t last_ms;	/* PENDING: created; OPEN: last activity */
+	const char *tls_names;	/* TLS: the names the peer's certificate
+				   proved (env.h peer names); NULL: none.
+				   Owned by the transport */
 	const struct edge_conn_ops *ops;
 	/* table links */
 	struct htab_node by_id, by_dst;
@@ -566,12 +569,25 @@ void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
  * want TCP, which the peer may not have).  A request goes back to the
  * core named in its branch as ENV_CONN_CLOSED with ENV_F_DIAL_FAILED,
  * so that branch fails at once with 503 (RFC 3261 16.9) instead of
- * timing out; anything else is dropped.  buf and peer are borrowed for
- * the call only.
+ * timing out; anything else is dropped.  flags: 0, or
+ * ENV_F_PEER_REFUSED when a TLS peer did not prove its name.  buf and
+ * peer are borrowed for the call only.
  */
 void edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			  const union env_sa *peer, const char *buf,
-			  size_t len);
+			  size_t len, unsigned flags);
+
+/*
+ * The SIP domain identities a certificate holds (RFC 5922 7.1): the
+ * host of each "sip:" URI SAN without a user part; only when there is
+ * none, each dNSName SAN.  Never the subject CN; a wildcard is no DNS
+ * name and is left out (7.2: no wildcard matching).  Writes them into
+ * buf (ENV_NAMES_MAX + 1 bytes) as env.h peer names, lower case, each
+ * once, "" for none; names past ENV_NAMES_MAX are left out.  cert is
+ * borrowed; whether it is to be trusted is the caller's question.
+ */
+struct x509_st;
+void edge_stream_cert_names(struct x509_st *cert, char *buf);
 
 /* Starts the 1 s sweep that closes idle and stuck connections. */
 int edge_conns_start(struct edge *e);

@@ -34,7 +34,18 @@
  * address reuses it only for the same name.  An outbound connection
  * that closes before it opened (refused connect, refused certificate,
  * stuck handshake) hands its queued requests back to their cores
- * (edge_fwd_undelivered()): the caller hears 500 at once (RFC 3261 16.9, 16.7).
+ * (edge_fwd_undelivered()): the caller hears 500 at once (RFC 3261 16.9, 16.7);
+ * a refused certificate says so (ENV_F_PEER_REFUSED), and a foreign
+ * domain's request then goes to its next TLS target (core_fed.c).
+ *
+ * Mutual TLS (RFC 5922 7.4): the listener asks every client for a
+ * certificate and requires none, so phones without one are served.  A
+ * client certificate that chains to tls_ca proves the SIP domain
+ * identities in it (edge_stream_cert_names); an outbound connection
+ * proves the name its server was checked for.  What a connection
+ * proved (edge_conn.tls_names) goes with each request it carries in
+ * the envelope's peer names, and the core decides (core_fed.c).  When
+ * dialling, the edge presents tls_cert as its client certificate.
  */
 #include "edge/edge_int.h"
 #include "lib/log.h"
@@ -83,6 +94,10 @@ struct edge_sconn {
 	size_t pend_len;
 	char *name;		/* outbound TLS: the host its certificate
 				   proves (RFC 5922); owned */
+	char *names;		/* c.tls_names: what the peer proved (the
+				   client certificate of an inbound one,
+				   name for an outbound one); owned */
+	int refused;		/* the TLS peer did not prove name */
 	size_t wq;		/* bytes in libuv write requests */
 	int ready;		/* connected and, for TLS, handshake done */
 	int closing;
@@ -347,7 +362,8 @@ edge_sconn_undelivered(struct edge_sconn *s)
 	       f.kind != EDGE_FRAME_MORE) {
 		if (f.kind == EDGE_FRAME_MSG)
 			edge_fwd_undelivered(e, s->c.transport, s->c.id,
-					     &s->c.peer, s->pend + off, f.len);
+					     &s->c.peer, s->pend + off, f.len,
+					     s->refused ? ENV_F_PEER_REFUSED : 0);
 		off += f.len;
 		scan = 0;
 	}
@@ -384,6 +400,7 @@ edge_sconn_on_close(uv_handle_t *h)
 	free(s->buf);
 	free(s->pend);
 	free(s->name);
+	free(s->names);
 	free(s);
 	edge_stream_unref(st);
 }
@@ -535,6 +552,100 @@ edge_tls_err(char *buf, size_t len)
 	return buf;
 }
 
+/* Appends name[0..len), lower-cased, to the peer names in buf (env.h:
+ * DNS names, one space apart) unless it is no DNS name, is there
+ * already or does not fit. */
+static void
+edge_names_add(char *buf, size_t *used, const char *name, size_t len)
+{
+	char low[256];
+	struct env e = { .names = buf, .names_len = *used };
+
+	if (len == 0 || len >= sizeof(low) ||
+	    *used + (*used ? 1 : 0) + len > ENV_NAMES_MAX)
+		return;
+	for (size_t i = 0; i < len; i++)
+		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ?
+				name[i] - 'A' + 'a' : name[i]);
+	if (!env_names_valid(low, len) || memchr(low, ' ', len) ||
+	    env_names_has(&e, low, len))
+		return;
+	if (*used)
+		buf[(*used)++] = ' ';
+	memcpy(buf + *used, low, len);
+	*used += len;
+	buf[*used] = '\0';
+}
+
+void
+edge_stream_cert_names(X509 *cert, char *buf)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name,
+					       NULL, NULL);
+	size_t used = 0;
+	int uris = 0;
+
+	buf[0] = '\0';
+	for (int pass = 0; gens && pass < 2 && !(pass == 1 && uris); pass++) {
+		for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+			const char *v;
+			size_t len, n;
+
+			if (pass == 1 && g->type == GEN_DNS) {
+				edge_names_add(buf, &used, (const char *)
+					       ASN1_STRING_get0_data(g->d.dNSName),
+					       (size_t)ASN1_STRING_length(g->d.dNSName));
+				continue;
+			}
+			if (pass == 1 || g->type != GEN_URI)
+				continue;
+			v = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+			len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+			if (len < 4 || strncasecmp(v, "sip:", 4) != 0 ||
+			    memchr(v, '@', len))
+				continue;	/* no SIP domain identity */
+			v += 4;
+			len -= 4;
+			for (n = 0; n < len && v[n] != ';' && v[n] != ':' &&
+			     v[n] != '?'; n++)
+				;
+			uris = 1;
+			edge_names_add(buf, &used, v, n);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+/*
+ * A TLS connection just finished its handshake: record what its peer
+ * proved, for the cores (edge_fwd_request puts it in the envelope).
+ * Inbound: the names of a client certificate that chains to tls_ca,
+ * none without one; outbound: the name the server proved (its check
+ * failing would have closed the connection).
+ */
+static void
+edge_sconn_proven(struct edge_sconn *s)
+{
+	char buf[ENV_NAMES_MAX + 1];
+	X509 *cert;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (s->c.outbound) {
+		if (s->name)
+			edge_names_add(buf, &used, s->name, strlen(s->name));
+	} else if (SSL_get_verify_result(s->ssl) == X509_V_OK &&
+		   (cert = SSL_get_peer_certificate(s->ssl)) != NULL) {
+		edge_stream_cert_names(cert, buf);
+		X509_free(cert);
+	}
+	if (buf[0] == '\0')
+		return;
+	s->names = strdup(buf);
+	s->c.tls_names = s->names;
+}
+
 static void
 edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 {
@@ -560,6 +671,7 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 			st->edge->st.conns_bad++;
 			if (s->name && SSL_get_verify_result(s->ssl) != X509_V_OK) {
 				st->edge->st.tls_peer_refused++;
+				s->refused = 1;
 				ERR_clear_error();
 				snprintf(err, sizeof(err), "TLS peer refused for "
 					 "%s: %s", s->name,
@@ -579,6 +691,7 @@ edge_sconn_tls_in(struct edge_sconn *s, const char *data, size_t len)
 			edge_sconn_close(&s->c, err);
 			return;
 		}
+		edge_sconn_proven(s);
 		edge_sconn_ready(s);
 	}
 	while (!s->closing) {
@@ -881,6 +994,16 @@ edge_stream_free(struct edge_tp *tp)
 	uv_close((uv_handle_t *)&st->listener, edge_stream_on_listener_close);
 }
 
+/* The verdict on a client certificate waits for edge_sconn_proven:
+ * the handshake goes on whatever it is. */
+static int
+edge_tls_client_any(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
 static int
 edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 {
@@ -899,6 +1022,16 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 	SSL_CTX_set_mode(st->cli_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(st->cli_ctx, SSL_VERIFY_PEER, NULL);
+	/* Ask every client for a certificate, require none: a phone
+	 * sends none and is served; a peer domain's certificate is
+	 * verified against tls_ca, and only a verified one proves names
+	 * (edge_sconn_proven); a bad one proves nothing. */
+	SSL_CTX_set_verify(st->srv_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+			   edge_tls_client_any);
+	/* With a client certificate asked for, OpenSSL refuses to resume
+	 * a session (a fatal alert) unless sessions carry a context. */
+	SSL_CTX_set_session_id_context(st->srv_ctx,
+				       (const unsigned char *)"sipmesh-edge", 12);
 	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_ca %s: %s", me->id,
 			me->tls_ca[0] ? me->tls_ca : "(empty)",
@@ -912,6 +1045,18 @@ edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
 		log_err(LOG_SYS_NET, "edge %d tls_cert %s / tls_key %s: %s",
 			me->id, me->tls_cert, me->tls_key,
 			edge_tls_err(err, sizeof(err)));
+		return -EINVAL;
+	}
+	/* One store of tls_ca for both directions: the bundle is loaded
+	 * once. */
+	SSL_CTX_set1_cert_store(st->srv_ctx, SSL_CTX_get_cert_store(st->cli_ctx));
+	/* The same pair is our client certificate when we dial: a peer
+	 * domain that wants mutual TLS gets it (RFC 5922 7.3-7.5). */
+	if (SSL_CTX_use_certificate_chain_file(st->cli_ctx, me->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(st->cli_ctx, me->tls_key,
+					SSL_FILETYPE_PEM) != 1) {
+		log_err(LOG_SYS_NET, "edge %d tls_cert %s as a client: %s",
+			me->id, me->tls_cert, edge_tls_err(err, sizeof(err)));
 		return -EINVAL;
 	}
 	return 0;

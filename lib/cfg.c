@@ -96,6 +96,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	/* below timer F (64*T1, 32 s), or fail-over would never come first */
 	I("federation", "failover_ms", failover_ms, "4000", 100, 30000),
 	I("federation", "blocklist_s", blocklist_s, "60", 0, 86400),
+	S("federation", "tls_client_cert_domains",
+	  tls_client_cert_domains_raw, ""),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
@@ -349,24 +351,26 @@ cfg_apply(const struct cfg_parse *p, int scope, int id,
 	return 0;
 }
 
+/* Splits raw ("a.example b.example", commas or blanks) into at most
+ * CFG_MAX_DOMAINS lower-case names; key names it in the error. */
 static int
-cfg_split_domains(struct cfg *c, char *err, size_t errlen)
+cfg_split_domains(const struct cfg *c, const char *raw, const char *key,
+		  char (*out)[128], int *n, char *err, size_t errlen)
 {
-	char buf[sizeof(c->domains_raw)], *save = NULL, *tok;
+	char buf[1024], *save = NULL, *tok;
 
-	strcpy(buf, c->domains_raw);
-	c->n_domains = 0;
+	snprintf(buf, sizeof(buf), "%s", raw);
+	*n = 0;
 	for (tok = strtok_r(buf, " ,\t", &save); tok;
 	     tok = strtok_r(NULL, " ,\t", &save)) {
-		if (c->n_domains == CFG_MAX_DOMAINS ||
-		    strlen(tok) >= sizeof(c->domains[0])) {
-			snprintf(err, errlen, "%s registrar.domains: too many "
-				 "or too long", c->path);
+		if (*n == CFG_MAX_DOMAINS || strlen(tok) >= sizeof(out[0])) {
+			snprintf(err, errlen, "%s %s: too many or too long",
+				 c->path, key);
 			return -EINVAL;
 		}
 		for (char *s = tok; *s; s++)
 			*s = (char)tolower((unsigned char)*s);
-		strcpy(c->domains[c->n_domains++], tok);
+		strcpy(out[(*n)++], tok);
 	}
 	return 0;
 }
@@ -554,7 +558,12 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			}
 		}
 	}
-	if (cfg_split_domains(c, err, errlen) != 0 ||
+	if (cfg_split_domains(c, c->domains_raw, "registrar.domains",
+			      c->domains, &c->n_domains, err, errlen) != 0 ||
+	    cfg_split_domains(c, c->tls_client_cert_domains_raw,
+			      "federation.tls_client_cert_domains",
+			      c->tls_client_cert_domains,
+			      &c->n_tls_client_cert_domains, err, errlen) != 0 ||
 	    cfg_check_endpoints(c, err, errlen) != 0)
 		goto fail;
 	rc = 0;
@@ -704,6 +713,17 @@ cfg_domain_is_local(const struct cfg *c, const char *host, size_t len)
 	for (int i = 0; i < c->n_domains; i++)
 		if (strlen(c->domains[i]) == len &&
 		    strncasecmp(c->domains[i], host, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+cfg_domain_needs_client_cert(const struct cfg *c, const char *host,
+			     size_t len)
+{
+	for (int i = 0; i < c->n_tls_client_cert_domains; i++)
+		if (strlen(c->tls_client_cert_domains[i]) == len &&
+		    strncasecmp(c->tls_client_cert_domains[i], host, len) == 0)
 			return 1;
 	return 0;
 }

@@ -121,6 +121,12 @@ struct cfg {
 	int dns_cache_size;	/* DNS answers cached per core */
 	int failover_ms;	/* UDP: no response in this, next target */
 	int blocklist_s;	/* a dead target stays behind the others */
+	char tls_client_cert_domains_raw[1024];
+	int n_tls_client_cert_domains;	/* peer domains whose requests
+					   must come over TLS with a client
+					   certificate proving the From
+					   domain (RFC 5922 7.4); lower case */
+	char tls_client_cert_domains[CFG_MAX_DOMAINS][128];
 
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the
@@ -205,6 +211,13 @@ int cfg_edge_listen(const struct cfg_edge *e, int transport, char *host,
 
 /* Whether the domain (case-insensitive) is served here. */
 int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);
+
+/*
+ * Whether requests from the domain (case-insensitive) must prove it
+ * with a TLS client certificate ([federation] tls_client_cert_domains).
+ */
+int cfg_domain_needs_client_cert(const struct cfg *c, const char *host,
+				 size_t len);
 
 /*
  * Splits "host:port", "[v6]:port" or "host" (port = defport) into

@@ -1,6 +1,7 @@
 /*
  * env.c - envelope codec, see env.h for the wire format.  Fixed
- * offsets, no allocation: encoding is a few stores and one memcpy.
+ * offsets, no allocation: encoding is a few stores and a memcpy or
+ * two (the peer names, when a TLS client proved some, then the message).
  * Also the transport table of env.h as data: properties are one
  * array index, parsing a name is a scan of its five rows.
  */
@@ -89,11 +90,56 @@ sa_get(const char *p, union env_sa *sa)
 }
 
 int
+env_names_valid(const char *s, size_t len)
+{
+	size_t run = 0;
+
+	if (len > ENV_NAMES_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (ch == ' ') {
+			/* no empty name: not first, not last, never two */
+			if (run == 0 || i + 1 == len)
+				return 0;
+			run = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '.') || ++run > 253)
+			return 0;
+	}
+	return 1;
+}
+
+int
+env_names_has(const struct env *e, const char *name, size_t len)
+{
+	const char *p = e->names, *end = e->names + e->names_len;
+
+	if (e->names == NULL || len == 0)
+		return 0;
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		size_t n = sp ? (size_t)(sp - p) : (size_t)(end - p);
+
+		if (n == len && strncasecmp(p, name, len) == 0)
+			return 1;
+		p += n + 1;
+	}
+	return 0;
+}
+
+int
 env_encode(const struct env *e, char *buf, size_t cap)
 {
-	if (cap < ENV_HDR_LEN || e->len > cap - ENV_HDR_LEN)
+	size_t nl = e->names ? e->names_len : 0;
+
+	if (cap < ENV_HDR_LEN || nl > cap - ENV_HDR_LEN ||
+	    e->len > cap - ENV_HDR_LEN - nl)
 		return -ENOSPC;
-	if (e->len > UINT32_MAX)
+	if (e->len > UINT32_MAX || !env_names_valid(e->names, nl))
 		return -EINVAL;
 	buf[0] = 'S';
 	buf[1] = 'M';
@@ -107,17 +153,20 @@ env_encode(const struct env *e, char *buf, size_t cap)
 	if (sa_put(buf + 16, &e->src) || sa_put(buf + 36, &e->local))
 		return -EINVAL;
 	put16(buf + 56, e->core_id);
-	put16(buf + 58, 0);
+	put16(buf + 58, (uint16_t)nl);
 	put32(buf + 60, (uint32_t)e->len);
+	if (nl)
+		memcpy(buf + ENV_HDR_LEN, e->names, nl);
 	if (e->len)
-		memcpy(buf + ENV_HDR_LEN, e->msg, e->len);
-	return (int)(ENV_HDR_LEN + e->len);
+		memcpy(buf + ENV_HDR_LEN + nl, e->msg, e->len);
+	return (int)(ENV_HDR_LEN + nl + e->len);
 }
 
 int
 env_decode(struct env *e, const char *buf, size_t len)
 {
 	uint32_t mlen;
+	uint16_t nl;
 
 	if (len < 3 || buf[0] != 'S' || buf[1] != 'M')
 		return -EPROTO;
@@ -134,17 +183,25 @@ env_decode(struct env *e, const char *buf, size_t len)
 	if (sa_get(buf + 16, &e->src) || sa_get(buf + 36, &e->local))
 		return -EINVAL;
 	e->core_id = get16(buf + 56);
+	nl = get16(buf + 58);
 	mlen = get32(buf + 60);
-	if (mlen != len - ENV_HDR_LEN)
+	if (nl > len - ENV_HDR_LEN || mlen != len - ENV_HDR_LEN - nl)
 		return -EINVAL;
 	if (e->type != ENV_SIP && e->type != ENV_CONN_CLOSED)
+		return -EINVAL;
+	if (nl && (e->type != ENV_SIP ||
+		   !env_names_valid(buf + ENV_HDR_LEN, nl)))
 		return -EINVAL;
 	if (!env_transport_valid(e->transport))
 		return -EINVAL;
 	/* Serials count from 1: an incarnation alone names nothing. */
 	if (e->conn_id != 0 && ENV_CONN_SERIAL(e->conn_id) == 0)
 		return -EINVAL;
-	e->msg = buf + ENV_HDR_LEN;
+	if (nl) {
+		e->names = buf + ENV_HDR_LEN;
+		e->names_len = nl;
+	}
+	e->msg = buf + ENV_HDR_LEN + nl;
 	e->len = mlen;
 	return 0;
 }

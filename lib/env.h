@@ -8,7 +8,8 @@
  * message follows the fixed header unchanged, so the edge never
  * re-serialises what it received.
  *
- * Wire format (network byte order), ENV_HDR_LEN bytes then the message:
+ * Wire format (network byte order): ENV_HDR_LEN bytes, the peer names
+ * (below), then the message:
  *   0  'S' 'M'   magic
  *   2  version   ENV_VERSION; anything else is refused
  *   3  type      enum env_type
@@ -20,8 +21,16 @@
  *  16  src       family u8, 0 u8, port u16, addr 16 bytes
  *  36  local     same layout
  *  56  core id   u16: the sender when a core sends, else 0
- *  58  0 u16     reserved
- *  60  length    u32 of the message that follows
+ *  58  names     u16: length of the peer names that follow the header
+ *                (ENV_SIP only, at most ENV_NAMES_MAX; 0: none)
+ *  60  length    u32 of the message that follows the names
+ *
+ * Peer names: what the client certificate of a TLS connection proved
+ * (RFC 5922 7.1, verified by the edge that holds it), lower-case DNS
+ * names separated by one space.  Only an edge writes them, only from
+ * its own verification; a core trusts no name from anywhere else.
+ * The u16 was a reserved 0 before: an older core refuses an envelope
+ * that carries names (its length check fails), never misreads it.
  *
  * Version 1 had a u32 conn id and no incarnation (60-byte header): an
  * edge and a core of different versions refuse each other's envelopes
@@ -39,6 +48,7 @@
 
 #define ENV_VERSION 2
 #define ENV_HDR_LEN 64
+#define ENV_NAMES_MAX 512	/* bytes of peer names an envelope carries */
 
 /*
  * A connection's identity, the same in envelopes, stored bindings and
@@ -109,6 +119,9 @@ enum env_transport {
 				   carried it (connect refused, TLS peer
 				   refused): a transport error (RFC 3261
 				   16.9), not a failed flow */
+#define ENV_F_PEER_REFUSED 0x04	/* with ENV_F_DIAL_FAILED: the TLS peer
+				   dialled did not prove the name it was
+				   dialled for (RFC 5922 7.3) */
 
 union env_sa {
 	struct sockaddr sa;
@@ -125,22 +138,41 @@ struct env {
 	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa src;	/* in: the sender; out: the destination */
 	union env_sa local;	/* in: where it arrived; out: unused */
+	const char *names;	/* peer names (see above), borrowed, not
+				   NUL-terminated; NULL/0: none */
+	size_t names_len;
 	const char *msg;	/* borrowed; not NUL-terminated */
 	size_t len;
 };
 
 /*
- * Writes the header and the message into buf.  Returns the bytes used,
- * or -ENOSPC if cap is too small, -EINVAL for an unknown family.
+ * Writes the header, the peer names and the message into buf.  Returns
+ * the bytes used, or -ENOSPC if cap is too small, -EINVAL for an
+ * unknown family or names that env_names_valid() refuses.
  */
 int env_encode(const struct env *e, char *buf, size_t cap);
 
 /*
- * Reads buf into *e; e->msg points into buf (borrowed).  Returns 0,
- * -EPROTO for a bad magic or version, -EINVAL for a truncated or
- * inconsistent envelope.
+ * Reads buf into *e; e->msg and e->names point into buf (borrowed).
+ * Returns 0, -EPROTO for a bad magic or version, -EINVAL for a
+ * truncated or inconsistent envelope (names on anything but ENV_SIP,
+ * longer than ENV_NAMES_MAX, or not env_names_valid()).
  */
 int env_decode(struct env *e, const char *buf, size_t len);
+
+/*
+ * Whether s[0..len) is a list of peer names: at most ENV_NAMES_MAX
+ * bytes of lower-case DNS names (a-z 0-9 '-' '.', each 1..253 bytes)
+ * separated by single spaces.  The empty list is valid.
+ */
+int env_names_valid(const char *s, size_t len);
+
+/*
+ * Whether the peer names of e include name[0..len), compared without
+ * regard to case (RFC 4343), whole names only: no suffix, no wildcard
+ * (RFC 5922 7.2).
+ */
+int env_names_has(const struct env *e, const char *name, size_t len);
 
 /* Formats "ip:port" (IPv6 in brackets) into out; returns out. */
 char *env_sa_str(const union env_sa *sa, char *out, size_t len);

@@ -14,43 +14,19 @@
  * refused TCP connect is answered 500 at once too.
  */
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
 const tls = require('node:tls');
 const { describe } = require('node:test');
 const { rand, waitUntil, HOST, freePort } = require('./lib/cluster');
 const { parse, buildResponse } = require('./lib/sip');
 const { streamCluster } = require('./lib/ws');
+const { testCa } = require('./lib/pki');
 
 /* The test's CA and leaf certificates, made once with openssl. */
 function makePki() {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smi-pki-'));
-	process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-	const f = (n) => path.join(dir, n);
-	const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-	const run = (args) => execFileSync('openssl', args, { stdio: 'ignore' });
-	run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
-		'-subj', '/CN=sipmesh test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
-		'-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-	const leaf = (name, cn, san, selfSigned = false) => {
-		const key = f(`${name}.key`);
-		const cert = f(`${name}.pem`);
-		if (selfSigned) {
-			run(['req', '-x509', ...ec, '-keyout', key, '-out', cert, '-days', '2',
-				'-subj', `/CN=${cn}`, ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
-		} else {
-			run(['req', ...ec, '-keyout', key, '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`]);
-			fs.writeFileSync(f(`${name}.ext`), san ? `subjectAltName=${san}\n` : '\n');
-			run(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-				'-CAcreateserial', '-out', cert, '-days', '2', '-extfile', f(`${name}.ext`)]);
-		}
-		return { key: fs.readFileSync(key), cert: fs.readFileSync(cert) };
-	};
+	const { ca, leaf } = testCa();
 	return {
-		ca: f('ca.pem'),
+		ca,
 		right: leaf('right', 'peer.test', 'DNS:peer.test'),
 		ip: leaf('ip', '127.0.0.1', 'IP:127.0.0.1'),
 		/* The right name in the CN does not count next to a SAN. */

@@ -259,6 +259,19 @@ h_env(struct env *e, int port)
 	env_sa_from(&e->src, "127.0.0.1", port);
 }
 
+/* Sends an encoded envelope as edge 1, turning the loop until the
+ * link (which connects on it) takes it. */
+static inline void
+h_link_send(struct harness *h, const char *env, size_t len)
+{
+	for (int i = 0; i < 1000 && link_send(h->edge, 1, env, len) != 0; i++) {
+		h->ticked = 0;
+		uv_timer_start(&h->tick, h_tick_cb, 5, 0);
+		while (!h->ticked)
+			uv_run(&h->loop, UV_RUN_ONCE);
+	}
+}
+
 /*
  * Sends text as edge 1 would, over the real link into the core's
  * endpoint (the whole receive path: envelope, parse, dispatch).  The
@@ -276,13 +289,7 @@ h_deliver(struct harness *h, const char *text, int port)
 	e.len = h_crlf(text, buf, sizeof(buf));
 	len = env_encode(&e, env, sizeof(env));
 	assert_true(len > 0);
-	for (int i = 0; i < 1000 && link_send(h->edge, 1, env, (size_t)len) != 0;
-	     i++) {
-		h->ticked = 0;
-		uv_timer_start(&h->tick, h_tick_cb, 5, 0);
-		while (!h->ticked)
-			uv_run(&h->loop, UV_RUN_ONCE);
-	}
+	h_link_send(h, env, (size_t)len);
 }
 
 /*

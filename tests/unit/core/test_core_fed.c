@@ -5,7 +5,9 @@
  * CANCEL then ends the INVITE with 487 at once, a core stopping drops
  * the locate with its transaction (nothing left for the callback to
  * touch: run under `make test-san`), and a foreign From gets 403
- * without any query.
+ * without any query.  With [federation] tls_client_cert_domains, a
+ * request From a listed domain passes only with the peer names the
+ * edge wrote for a TLS connection (env.h) including that domain.
  */
 #include "tests/unit/core/core_harness.h"
 
@@ -16,8 +18,9 @@
 static int sink = -1;		/* the silent DNS server */
 static char conf[256];
 
+/* A core whose DNS server is the sink, [federation] more added. */
 static int
-fed_setup(void **state)
+setup_with(void **state, const char *more)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sa);
@@ -28,10 +31,23 @@ fed_setup(void **state)
 	    getsockname(sink, (struct sockaddr *)&sa, &len) != 0)
 		return -1;
 	snprintf(conf, sizeof(conf), "[registrar]\ndomains = example.com\n"
-		 "[federation]\ndns_servers = 127.0.0.1:%d\n"
-		 "dns_timeout_ms = 30000\ndns_tries = 1\n", ntohs(sa.sin_port));
+		 "[federation]\ndns_servers = 127.0.0.1:%d\n%s",
+		 ntohs(sa.sin_port), more);
 	h_conf_extra = conf;
 	return h_setup(state);
+}
+
+static int
+fed_setup(void **state)
+{
+	return setup_with(state, "dns_timeout_ms = 30000\ndns_tries = 1\n");
+}
+
+/* b.test is a peer that must prove itself (mutual TLS). */
+static int
+mtls_setup(void **state)
+{
+	return setup_with(state, "tls_client_cert_domains = b.test\n");
 }
 
 static int
@@ -128,6 +144,98 @@ test_core_fed__foreign_to_foreign_is_403_without_dns(void **state)
 	assert_int_equal(queries(100), 0);
 }
 
+/* text as edge 1 hands it from connection 7 over transport, with the
+ * peer names `names` (NULL: none). */
+static void
+deliver_from(struct harness *h, const char *text, int transport,
+	     const char *names)
+{
+	char buf[4096], env[4096 + ENV_HDR_LEN + ENV_NAMES_MAX];
+	struct env e;
+	int len;
+
+	h_env(&e, 5070);
+	e.transport = (uint8_t)transport;
+	if (transport != ENV_UDP)
+		e.conn_id = ENV_CONN_ID(0x1234, 7);
+	e.names = names;
+	e.names_len = names ? strlen(names) : 0;
+	e.msg = buf;
+	e.len = h_crlf(text, buf, sizeof(buf));
+	len = env_encode(&e, env, sizeof(env));
+	assert_true(len > 0);
+	h_link_send(h, env, (size_t)len);
+}
+
+#define FROM_B(method) \
+	method " sip:nobody@example.com SIP/2.0\n" \
+	"Via: SIP/2.0/TLS 127.0.0.1:5070;branch=z9hG4bK-mtls\n" \
+	"From: <sip:carol@B.test>;tag=c1\n" \
+	"To: <sip:nobody@example.com>\n" \
+	"Call-ID: mtls@test\n" \
+	"CSeq: 1 " method "\n" \
+	"Max-Forwards: 70\n" \
+	"Content-Length: 0\n\n"
+
+/*
+ * RFC 5922 7.4: From b.test, only a TLS connection whose certificate
+ * the edge verified for b.test counts; a proven request goes on to the
+ * lookup (404: nobody there), anything else is 403 before it.
+ */
+static void
+test_core_fed__peer_domain_needs_its_certificate(void **state)
+{
+	static const struct {
+		int transport;
+		const char *names;
+		const char *want;
+	} cases[] = {
+		{ ENV_UDP, NULL, "SIP/2.0 403" },
+		/* Names on UDP come from no certificate. */
+		{ ENV_UDP, "b.test", "SIP/2.0 403" },
+		{ ENV_TCP, "b.test", "SIP/2.0 403" },
+		{ ENV_TLS, NULL, "SIP/2.0 403" },
+		{ ENV_TLS, "c.test", "SIP/2.0 403" },
+		/* Whole names only: no suffix, no part. */
+		{ ENV_TLS, "x.b.test b.test.evil test", "SIP/2.0 403" },
+		{ ENV_TLS, "c.test b.test", "SIP/2.0 404" },
+	};
+	struct harness *h = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		h_clear(h);
+		deliver_from(h, FROM_B("MESSAGE"), cases[i].transport,
+			     cases[i].names);
+		h_wait_sent(h, 1);
+		h_flush(h);
+		assert_int_equal(h->n, 1);
+		h_assert_sent(h, 0, cases[i].want);
+	}
+	/* An ACK is never answered: an unproven one is dropped, which
+	 * the OPTIONS after it (answered) shows. */
+	h_clear(h);
+	deliver_from(h, FROM_B("ACK"), ENV_UDP, NULL);
+	deliver_from(h, FROM_B("OPTIONS"), ENV_UDP, NULL);
+	h_wait_sent(h, 1);
+	h_flush(h);
+	assert_int_equal(h->n, 1);
+	h_assert_sent(h, 0, "SIP/2.0 403");
+	assert_non_null(strstr(h->sent[0], "CSeq: 1 OPTIONS"));
+	/* Another domain needs nothing: the lookup answers. */
+	h_clear(h);
+	h_deliver(h, "MESSAGE sip:nobody@example.com SIP/2.0\n"
+		  "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-mtls-2\n"
+		  "From: <sip:dan@d.test>;tag=d1\n"
+		  "To: <sip:nobody@example.com>\n"
+		  "Call-ID: mtls-2@test\n"
+		  "CSeq: 1 MESSAGE\n"
+		  "Max-Forwards: 70\n"
+		  "Content-Length: 0\n\n", 5070);
+	h_wait_sent(h, 1);
+	h_flush(h);
+	h_assert_sent(h, 0, "SIP/2.0 404");
+}
+
 int
 main(void)
 {
@@ -141,6 +249,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_core_fed__foreign_to_foreign_is_403_without_dns,
 			fed_setup, fed_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__peer_domain_needs_its_certificate,
+			mtls_setup, fed_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * tables: every message fed whole, one byte at a time and in random
  * splits must come out as the same frames; Content-Length missing,
  * garbage, conflicting or too large closes the stream; CRLF keepalives
- * between messages are pings or skipped padding.
+ * between messages are pings or skipped padding.  And the SIP domain
+ * identities of a certificate (RFC 5922 7.1), a table of SAN sets.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/x509v3.h>
 
 #include "edge/edge_int.h"
 
@@ -211,6 +214,119 @@ test_edge_stream__split_reads_resume_the_scan(void **state)
 	assert_int_equal(f.len, n);
 }
 
+/* A certificate with these SANs ("DNS:x", "URI:sip:y", "IP:1.2.3.4",
+ * NULL-terminated; NULL: no SAN at all) and subject CN cn. */
+static X509 *
+cert_with(const char *cn, const char *const *sans)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+
+	assert_non_null(x);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+		(const unsigned char *)cn, -1, -1, 0), 1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	X509_NAME_free(name);
+	for (; sans && *sans; sans++) {
+		const char *v = strchr(*sans, ':') + 1;
+		int type = strncmp(*sans, "DNS:", 4) == 0 ? GEN_DNS :
+			   strncmp(*sans, "URI:", 4) == 0 ? GEN_URI : GEN_IPADD;
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *str;
+
+		if (type == GEN_IPADD) {
+			ASN1_OCTET_STRING *ip = a2i_IPADDRESS(v);
+
+			assert_non_null(ip);
+			GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+		} else {
+			str = ASN1_IA5STRING_new();
+			assert_int_equal(ASN1_STRING_set(str, v, -1), 1);
+			GENERAL_NAME_set0_value(g, type, str);
+		}
+		assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+	}
+	if (sans)
+		assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens,
+						   0, 0), 1);
+	GENERAL_NAMES_free(gens);
+	return x;
+}
+
+/* RFC 5922 7.1: sip: URIs first, dNSNames only without one, never the
+ * CN, never a wildcard, a user's URI is no domain's; names come out
+ * lower case, once each, within ENV_NAMES_MAX. */
+static void
+test_edge_stream__cert_names_rfc5922(void **state)
+{
+	static const struct {
+		const char *cn;
+		const char *sans[6];
+		int no_san;
+		const char *want;
+	} cases[] = {
+		{ "b.test", { "DNS:b.test" }, 0, "b.test" },
+		{ "b.test", { "DNS:B.Test", "DNS:w.test", "DNS:b.test" }, 0,
+		  "b.test w.test" },
+		/* A sip: URI identity hides the dNSNames. */
+		{ "b.test", { "DNS:c.test", "URI:sip:b.test" }, 0, "b.test" },
+		{ "x", { "URI:sip:b.test;transport=tls", "URI:SIP:c.test:5061" },
+		  0, "b.test c.test" },
+		/* A user's URI, another scheme: no identity; dNSNames count. */
+		{ "x", { "URI:sip:alice@b.test", "URI:sips:c.test",
+			 "URI:https://d.test/", "DNS:e.test" }, 0, "e.test" },
+		/* Wildcards and addresses are no SIP domain identities. */
+		{ "x", { "DNS:*.b.test", "IP:127.0.0.1", "DNS:b.test" }, 0,
+		  "b.test" },
+		{ "x", { "DNS:b_test", "DNS:b.test\r\nVia:" }, 0, "" },
+		/* No SAN: the CN does not count (7.1 makes it a MAY). */
+		{ "b.test", { NULL }, 1, "" },
+		{ "b.test", { "IP:127.0.0.1" }, 0, "" },
+	};
+	char buf[ENV_NAMES_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		X509 *x = cert_with(cases[i].cn,
+				    cases[i].no_san ? NULL : cases[i].sans);
+
+		memset(buf, 'z', sizeof(buf));
+		edge_stream_cert_names(x, buf);
+		assert_string_equal(buf, cases[i].want);
+		X509_free(x);
+	}
+}
+
+/* More names than an envelope carries: whole names up to the bound. */
+static void
+test_edge_stream__cert_names_bounded(void **state)
+{
+	static char names[40][64];
+	const char *sans[41];
+	char buf[ENV_NAMES_MAX + 1];
+	X509 *x;
+	size_t n;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "DNS:host-%02d.%s", i,
+			 "a-rather-long-domain-name.example");
+		sans[i] = names[i];
+	}
+	sans[40] = NULL;
+	x = cert_with("x", sans);
+	edge_stream_cert_names(x, buf);
+	X509_free(x);
+	n = strlen(buf);
+	assert_true(n <= ENV_NAMES_MAX);
+	assert_true(n > ENV_NAMES_MAX - 45);
+	assert_true(env_names_valid(buf, n));
+	assert_memory_equal(buf, "host-00.a-rather-long-domain-name.example "
+			    "host-01.", 49);
+	assert_true(buf[n - 1] == 'e');	/* the last one whole */
+}
+
 int
 main(void)
 {
@@ -219,6 +335,8 @@ main(void)
 		cmocka_unit_test(test_edge_stream__hostile_lengths_close_the_stream),
 		cmocka_unit_test(test_edge_stream__oversized_is_refused_from_the_headers),
 		cmocka_unit_test(test_edge_stream__split_reads_resume_the_scan),
+		cmocka_unit_test(test_edge_stream__cert_names_rfc5922),
+		cmocka_unit_test(test_edge_stream__cert_names_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

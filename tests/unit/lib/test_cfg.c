@@ -82,6 +82,49 @@ test_cfg__defaults(void **state)
 	assert_non_null(cfg_core_find(&c, 2));
 	assert_string_equal(c.redis_sentinels, "");
 	assert_string_equal(c.redis_master, "sipmesh");
+	/* No peer domain needs a client certificate unless listed. */
+	assert_int_equal(c.n_tls_client_cert_domains, 0);
+	assert_false(cfg_domain_needs_client_cert(&c, "b.test", 6));
+}
+
+/* [federation] tls_client_cert_domains: a list like the registrar's,
+ * lower-cased, whole names only; too many is an error naming it. */
+static void
+test_cfg__tls_client_cert_domains(void **state)
+{
+	static struct cfg c;
+	static const char text[] =
+		"[registrar]\n"
+		"domains = a.test\n"
+		"[federation]\n"
+		"tls_client_cert_domains = B.Test,c.test\td.test\n";
+	char err[256], path[128], many[40 * 8 + 64];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(load_text(&c, text, err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_int_equal(c.n_tls_client_cert_domains, 3);
+	assert_string_equal(c.tls_client_cert_domains[0], "b.test");
+	assert_true(cfg_domain_needs_client_cert(&c, "b.test", 6));
+	assert_true(cfg_domain_needs_client_cert(&c, "B.TEST", 6));
+	assert_true(cfg_domain_needs_client_cert(&c, "d.test", 6));
+	assert_false(cfg_domain_needs_client_cert(&c, "a.test", 6));
+	assert_false(cfg_domain_needs_client_cert(&c, "x.b.test", 8));
+	assert_false(cfg_domain_needs_client_cert(&c, "b.tes", 5));
+	/* The registrar's list is apart. */
+	assert_int_equal(c.n_domains, 1);
+	assert_false(cfg_domain_is_local(&c, "b.test", 6));
+
+	n = (size_t)snprintf(many, sizeof(many), "[federation]\n"
+			     "tls_client_cert_domains =");
+	for (int i = 0; i <= CFG_MAX_DOMAINS; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, " d%d", i);
+	snprintf(many + n, sizeof(many) - n, "\n");
+	assert_int_equal(load_text(&c, many, err, sizeof(err), path,
+				   sizeof(path)), -EINVAL);
+	assert_non_null(strstr(err, "federation.tls_client_cert_domains: "
+			       "too many or too long"));
 }
 
 static void
@@ -401,6 +444,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cfg__defaults),
 		cmocka_unit_test(test_cfg__instances_sections_and_defaults),
+		cmocka_unit_test(test_cfg__tls_client_cert_domains),
 		cmocka_unit_test(test_cfg__errors_name_file_line_and_key),
 		cmocka_unit_test(test_cfg__listen_key_per_transport),
 		cmocka_unit_test(test_cfg__long_value_is_an_error_not_a_truncation),

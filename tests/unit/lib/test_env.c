@@ -245,6 +245,127 @@ test_env__version_1_is_refused(void **state)
 	assert_int_equal(env_decode(&d, buf, (size_t)n), -EPROTO);
 }
 
+/*
+ * Peer names (what a TLS client certificate proved, issue 11): they
+ * travel between the header and the message, with their length in the
+ * u16 at offset 58; whole names only are found, without regard to case.
+ */
+static void
+test_env__peer_names_round_trip(void **state)
+{
+	static const char names[] = "b.test sip-1.b.test";
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[256];
+	int n;
+
+	(void)state;
+	e.transport = ENV_TLS;
+	e.flags = 0;
+	e.names = names;
+	e.names_len = sizeof(names) - 1;
+	n = env_encode(&e, buf, sizeof(buf));
+	assert_int_equal(n, ENV_HDR_LEN + (int)e.names_len + (int)e.len);
+	assert_int_equal((unsigned char)buf[58], 0);
+	assert_int_equal((unsigned char)buf[59], sizeof(names) - 1);
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+	assert_int_equal(d.names_len, e.names_len);
+	assert_memory_equal(d.names, names, e.names_len);
+	assert_int_equal(d.len, e.len);
+	assert_memory_equal(d.msg, sipmsg, e.len);
+	assert_true(env_names_has(&d, "b.test", 6));
+	assert_true(env_names_has(&d, "B.Test", 6));
+	assert_true(env_names_has(&d, "sip-1.b.test", 12));
+	/* No suffix, no prefix, no part of a name. */
+	assert_false(env_names_has(&d, "test", 4));
+	assert_false(env_names_has(&d, "1.b.test", 8));
+	assert_false(env_names_has(&d, "b.tes", 5));
+	assert_false(env_names_has(&d, "b.test sip-1.b.test", 19));
+	assert_false(env_names_has(&d, "", 0));
+	/* Without names, nothing is proved. */
+	e.names = NULL;
+	n = env_encode(&e, buf, sizeof(buf));
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+	assert_null(d.names);
+	assert_false(env_names_has(&d, "b.test", 6));
+	/* Too small a buffer for names and message. */
+	e.names = names;
+	for (size_t cap = 0; cap < ENV_HDR_LEN + e.names_len + e.len; cap++)
+		assert_int_equal(env_encode(&e, buf, cap), -ENOSPC);
+}
+
+/* Names are bounded, lower-case DNS names, on SIP envelopes only. */
+static void
+test_env__peer_names_refused(void **state)
+{
+#define BAD(lit) { lit, sizeof(lit) - 1 }
+	static const struct { const char *s; size_t len; } bad[] = {
+		BAD(" b.test"), BAD("b.test "), BAD("b.test  c.test"),
+		BAD("B.test"), BAD("b_test"), BAD("b.test\r\nVia: x"),
+		BAD("*.b.test"), BAD("b.test\0"), BAD("b:5061"), BAD(" "),
+	};
+#undef BAD
+	struct env e = env_sample("192.0.2.1", "127.0.0.1"), d;
+	char buf[2048], big[ENV_NAMES_MAX + 2], label[260];
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		assert_false(env_names_valid(bad[i].s, bad[i].len));
+		e.names = bad[i].s;
+		e.names_len = bad[i].len;
+		assert_int_equal(env_encode(&e, buf, sizeof(buf)), -EINVAL);
+	}
+	assert_true(env_names_valid("", 0));
+	assert_true(env_names_valid("a", 1));
+	/* A name of 254 bytes is none; 253 is. */
+	memset(label, 'a', sizeof(label));
+	assert_true(env_names_valid(label, 253));
+	assert_false(env_names_valid(label, 254));
+	/* ENV_NAMES_MAX bytes at most. */
+	memset(big, 'a', sizeof(big));
+	for (size_t i = 100; i < sizeof(big); i += 101)
+		big[i] = ' ';
+	big[ENV_NAMES_MAX - 1] = 'a';
+	big[ENV_NAMES_MAX] = 'a';
+	assert_true(env_names_valid(big, ENV_NAMES_MAX));
+	assert_false(env_names_valid(big, ENV_NAMES_MAX + 1));
+
+	/* On the wire: a valid encoding, then each field made to lie. */
+	e.names = "b.test";
+	e.names_len = 6;
+	n = env_encode(&e, buf, sizeof(buf));
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+	buf[ENV_HDR_LEN] = 'B';			/* upper case */
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	buf[ENV_HDR_LEN] = '\n';
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	buf[ENV_HDR_LEN] = 'b';
+	buf[59] = 7;				/* one byte of the message */
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	buf[58] = (char)0xff;			/* past the end */
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	buf[58] = 0;
+	buf[59] = 6;
+	buf[3] = ENV_CONN_CLOSED;		/* names on a closed conn */
+	assert_int_equal(env_decode(&d, buf, (size_t)n), -EINVAL);
+	buf[3] = ENV_SIP;
+	assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+
+	/* The longest list fits and comes back. */
+	{
+		struct env big_e = env_sample("192.0.2.1", "127.0.0.1");
+
+		big_e.names = big;
+		big_e.names_len = ENV_NAMES_MAX;
+		n = env_encode(&big_e, buf, sizeof(buf));
+		assert_int_equal(n, ENV_HDR_LEN + ENV_NAMES_MAX + (int)big_e.len);
+		assert_int_equal(env_decode(&d, buf, (size_t)n), 0);
+		assert_int_equal(d.names_len, ENV_NAMES_MAX);
+		big_e.names_len = ENV_NAMES_MAX + 1;
+		assert_int_equal(env_encode(&big_e, buf, sizeof(buf)), -EINVAL);
+	}
+}
+
 static void
 test_env__addresses_format_and_parse(void **state)
 {
@@ -367,6 +488,8 @@ main(void)
 		cmocka_unit_test(test_env__decode_refuses_unknown_type_transport_family),
 		cmocka_unit_test(test_env__connection_identity_on_the_wire),
 		cmocka_unit_test(test_env__version_1_is_refused),
+		cmocka_unit_test(test_env__peer_names_round_trip),
+		cmocka_unit_test(test_env__peer_names_refused),
 		cmocka_unit_test(test_env__addresses_format_and_parse),
 		cmocka_unit_test(test_env__transport_rows),
 		cmocka_unit_test(test_env__transport_unknown_values),
