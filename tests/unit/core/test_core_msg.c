@@ -2,8 +2,8 @@
  * test_core_msg.c - what the core reads from a URI through the
  * transport table (lib/env.h): the transport and default port it
  * dials, whether a URI names one of the cluster's own edges on any
- * transport, flow tokens carrying every transport; what it signs (Via
- * branches, Record-Route values) (core_sign.c).
+ * transport, flow tokens carrying every transport or a NAT address;
+ * what it signs (Via branches, Record-Route values) (core_sign.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +157,79 @@ test_core_msg__flow_token_refusals(void **state)
 	assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
 }
 
+/* A NAT token (a UDP party's address) round-trips IPv4 and IPv6, is
+ * UDP without a connection, and the longest fits 64 bytes. */
+static void
+test_core_msg__nat_token_round_trips(void **state)
+{
+	static const struct { const char *ip; int port; const char *tok; } cases[] = {
+		{ "127.0.0.1", 5070, "sm-n7-7f000001-5070" },
+		{ "192.0.2.200", 1, "sm-n7-c00002c8-1" },
+		{ "2001:db8::1", 65535,
+		  "sm-n7-20010db8000000000000000000000001-65535" },
+	};
+	char tok[64], a[64], b[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct core_leg in = { .edge_id = 7, .transport = ENV_UDP,
+				       .nat = 1 }, out;
+
+		assert_int_equal(env_sa_from(&in.dst, cases[i].ip,
+					     cases[i].port), 0);
+		assert_int_equal(core_flow_token(&in, tok, sizeof(tok)), 0);
+		assert_string_equal(tok, cases[i].tok);
+		memset(&out, 0xa5, sizeof(out));
+		assert_int_equal(core_flow_parse(tok, &out), 0);
+		assert_int_equal(out.edge_id, 7);
+		assert_int_equal(out.transport, ENV_UDP);
+		assert_int_equal(out.nat, 1);
+		assert_true(out.conn_id == 0);
+		assert_int_equal(out.flags, 0);
+		assert_string_equal(env_sa_str(&out.dst, a, sizeof(a)),
+				    env_sa_str(&in.dst, b, sizeof(b)));
+	}
+	{
+		struct core_leg l = { .edge_id = 65535, .transport = ENV_UDP,
+				      .nat = 1 };
+
+		env_sa_from(&l.dst, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+			    65535);
+		assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
+		assert_int_equal(core_flow_token(&l, tok, strlen(tok)), -ENOSPC);
+		/* A connection wins: the flow, not its address. */
+		l.conn_id = ENV_CONN_ID(1, 2);
+		assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
+		assert_int_equal(strncmp(tok, "sm-f", 4), 0);
+	}
+}
+
+/* What is not a NAT token: no edge or edge 0 or too big, an address of
+ * another length or with a non-hex digit, port 0, above 65535, with a
+ * leading zero or a sign, missing, or junk after it. */
+static void
+test_core_msg__nat_token_refusals(void **state)
+{
+	static const char *const bad[] = {
+		"sm-n-7f000001-5070", "sm-n0-7f000001-5070",
+		"sm-n65536-7f000001-5070", "sm-n01-7f000001-5070",
+		"sm-n1-7f00001-5070", "sm-n1-7f0000011-5070",
+		"sm-n1-20010db800000000000000000000001-5070",
+		"sm-n1-20010db80000000000000000000000011-5070",
+		"sm-n1-7f0000g1-5070", "sm-n1--5070", "sm-n1-7f000001-0",
+		"sm-n1-7f000001-65536", "sm-n1-7f000001-05070",
+		"sm-n1-7f000001-+5070", "sm-n1-7f000001-", "sm-n1-7f000001",
+		"sm-n1-7f000001-5070x", "sm-n1-7f000001-5070-1", "sm-n",
+		"sm-n99999999999999999999-7f000001-5070",
+	};
+	struct core_leg l;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (core_flow_parse(bad[i], &l) != -EINVAL)
+			fail_msg("%s parsed", bad[i]);
+}
+
 static osip_message_t *
 with_call_id(const char *cid)
 {
@@ -239,6 +312,24 @@ test_core_msg__record_route_signed_for_call_and_flow(void **state)
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
 	osip_uri_free(u);
+	/* A NAT token's address or port changed under its signature. */
+	assert_int_equal(core_rr_param(&c, m, "sm-n1-7f000001-5070", sig,
+				       sizeof(sig)), 0);
+	snprintf(text, sizeof(text), "sip:sm-n1-7f000001-5070@127.0.0.1:5060;"
+		 "lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), 0);
+	osip_uri_free(u);
+	snprintf(text, sizeof(text), "sip:sm-n1-7f000002-5070@127.0.0.1:5060;"
+		 "lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
+	osip_uri_free(u);
+	snprintf(text, sizeof(text), "sip:sm-n1-7f000001-5071@127.0.0.1:5060;"
+		 "lr%s", sig);
+	u = uri(text);
+	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
+	osip_uri_free(u);
 	/* No user part, no signature, a made-up one. */
 	assert_int_equal(core_rr_param(&c, m, NULL, sig, sizeof(sig)), 0);
 	snprintf(text, sizeof(text), "sip:127.0.0.1:5060;lr%s", sig);
@@ -263,6 +354,8 @@ main(void)
 		cmocka_unit_test(test_core_msg__uri_is_self_on_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_refusals),
+		cmocka_unit_test(test_core_msg__nat_token_round_trips),
+		cmocka_unit_test(test_core_msg__nat_token_refusals),
 		cmocka_unit_test(test_core_msg__branch_signed_for_core_serial_and_call),
 		cmocka_unit_test(test_core_msg__record_route_signed_for_call_and_flow),
 	};
