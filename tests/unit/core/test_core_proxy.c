@@ -287,6 +287,41 @@ test_core_proxy__natted_caller_reached_in_dialog(void **state)
 	assert_rr_user(h, 1, 0, "");
 }
 
+/*
+ * A token the cluster signed that names one of its own addresses (the
+ * edge's UDP listener here; a REGISTER "from" it is refused already,
+ * but a key that leaked, or a spoofed source, must not aim the core at
+ * itself): the request is refused, nothing goes to that address.
+ */
+static void
+test_core_proxy__nat_token_never_names_the_cluster(void **state)
+{
+	struct harness *h = *state;
+	osip_message_t *m = NULL;
+	char s1[48], s2[48], text[1024];
+
+	assert_int_equal(osip_message_init(&m), 0);
+	assert_int_equal(osip_message_set_call_id(m, "nat-5@test"), 0);
+	assert_int_equal(core_rr_param(h->c, m, NULL, s1, sizeof(s1)), 0);
+	assert_int_equal(core_rr_param(h->c, m, "sm-n1-7f000001-5060", s2,
+				       sizeof(s2)), 0);
+	osip_message_free(m);
+	snprintf(text, sizeof(text),
+		 "BYE sip:bob@10.0.0.1:5060 SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-nat-5\n"
+		 "Route: <sip:127.0.0.1:5060;lr%s>\n"
+		 "Route: <sip:sm-n1-7f000001-5060@127.0.0.1:5060;lr%s>\n"
+		 "From: <sip:alice@example.com>;tag=a5\n"
+		 "To: <sip:bob@example.com>;tag=b5\n"
+		 "Call-ID: nat-5@test\n"
+		 "CSeq: 1 BYE\n"
+		 "Max-Forwards: 70\n"
+		 "Content-Length: 0\n\n", s1, s2);
+	request(h, text, 1);
+	h_assert_sent(h, 0, "SIP/2.0 503");
+	assert_dst(h, 0, "127.0.0.1:5070");
+}
+
 int
 main(void)
 {
@@ -302,6 +337,9 @@ main(void)
 			h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_core_proxy__natted_caller_reached_in_dialog,
+			h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_proxy__nat_token_never_names_the_cluster,
 			h_setup, h_teardown),
 	};
 
