@@ -244,7 +244,7 @@ int core_rr_verify(const struct core *c, const osip_message_t *m,
 		   const osip_uri_t *u);
 /* The flow token of leg l into out: its connection
  * ("sm-f<edge>-<incarnation hex>.<serial>-<transport>"), or for a UDP
- * leg with nat set its address ("sm-n<edge>-<address hex>-<port>");
+ * leg with nat set its address ("sm-n<edge>-<address>-<port>");
  * core_flow_parse reads either back into l (0), or gives -EINVAL.  Only
  * a signed Record-Route makes a token trusted. */
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);

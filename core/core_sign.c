@@ -22,7 +22,6 @@
 #include "lib/key.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -134,10 +133,11 @@ core_rr_verify(const struct core *c, const osip_message_t *m,
  *     the request fails with 430.  Tokens of the form before
  *     incarnations ("sm-f<edge>-<conn>-<transport>") no longer parse:
  *     the edges that minted them are gone.
- *   - "sm-n<edge>-<address hex>-<port>", a UDP party behind NAT (its
+ *   - "sm-n<edge>-<address>-<port>", a UDP party behind NAT (its
  *     Contact a private address or a name, core_proxy.c): the address
  *     its request or REGISTER came from, where its NAT binding points,
- *     as 8 hex digits (IPv4) or 32 (IPv6), network order.  An in-dialog
+ *     as inet_ntop writes it with ':' as '_' (a user part cannot hold
+ *     ':' unescaped), "sm-n1-192.0.2.7-5060".  An in-dialog
  *     request that pops it is sent there by that edge, not to the
  *     private Contact in its Request-URI; Kamailio's add_contact_alias /
  *     handle_ruri_alias do the same with a Contact parameter, which
@@ -147,32 +147,20 @@ core_rr_verify(const struct core *c, const osip_message_t *m,
  * signed entry of the dialog it was minted for, by any core, with no
  * state kept.
  */
-static void
-core_hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* The UDP NAT token of l ("sm-n..."): 0 or -ENOSPC / -EINVAL. */
+/* The UDP NAT token of l ("sm-n..."): 0, -ENOSPC or -EINVAL. */
 static int
 core_nat_token(const struct core_leg *l, char *out, size_t cap)
 {
-	char a[33];
+	char ip[INET6_ADDRSTRLEN];
 	int n;
 
-	if (l->dst.sa.sa_family == AF_INET)
-		core_hex((const unsigned char *)&l->dst.in.sin_addr, 4, a);
-	else if (l->dst.sa.sa_family == AF_INET6)
-		core_hex(l->dst.in6.sin6_addr.s6_addr, 16, a);
-	else
+	if (l->dst.sa.sa_family != AF_INET && l->dst.sa.sa_family != AF_INET6)
 		return -EINVAL;
-	n = snprintf(out, cap, "sm-n%u-%s-%d", l->edge_id, a,
+	env_sa_ip(&l->dst, ip, sizeof(ip));
+	for (char *p = ip; *p; p++)
+		if (*p == ':')	/* not in a URI's user part unescaped */
+			*p = '_';
+	n = snprintf(out, cap, "sm-n%u-%s-%d", l->edge_id, ip,
 		     env_sa_port(&l->dst));
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }
@@ -208,40 +196,32 @@ core_parse_num(const char **p, unsigned long max, unsigned long *v)
 	return 0;
 }
 
-/* Reads "sm-n<edge>-<address hex>-<port>" (user points past "sm-n"). */
+/* Reads "sm-n<edge>-<address>-<port>" (user points past "sm-n"). */
 static int
 core_nat_parse(const char *user, struct core_leg *l)
 {
-	unsigned char b[16];
+	char ip[INET6_ADDRSTRLEN];
 	unsigned long e, port;
-	size_t nd = 0;
+	const char *dash;
+	size_t n;
 
-	if (core_parse_num(&user, 65535, &e) != 0 || *user++ != '-')
+	if (core_parse_num(&user, 65535, &e) != 0 || *user++ != '-' ||
+	    (dash = strrchr(user, '-')) == NULL ||
+	    (n = (size_t)(dash - user)) == 0 || n >= sizeof(ip) ||
+	    strspn(user, "0123456789abcdefABCDEF._") < n)
 		return -EINVAL;
-	for (; nd < 32 && isxdigit((unsigned char)user[nd]); nd++) {
-		int d = isdigit((unsigned char)user[nd]) ? user[nd] - '0' :
-			tolower((unsigned char)user[nd]) - 'a' + 10;
-
-		b[nd / 2] = (unsigned char)(nd % 2 ? b[nd / 2] | d : d << 4);
-	}
-	if ((nd != 8 && nd != 32) || user[nd] != '-')
-		return -EINVAL;
-	user += nd + 1;
-	if (core_parse_num(&user, 65535, &port) != 0 || *user != '\0')
+	for (size_t i = 0; i < n; i++)
+		ip[i] = user[i] == '_' ? ':' : user[i];
+	ip[n] = '\0';
+	dash++;
+	if (core_parse_num(&dash, 65535, &port) != 0 || *dash != '\0')
 		return -EINVAL;
 	memset(l, 0, sizeof(*l));
+	if (env_sa_from(&l->dst, ip, (int)port) != 0)
+		return -EINVAL;
 	l->edge_id = (uint16_t)e;
 	l->transport = ENV_UDP;
 	l->nat = 1;
-	if (nd == 8) {
-		l->dst.in.sin_family = AF_INET;
-		memcpy(&l->dst.in.sin_addr, b, 4);
-		l->dst.in.sin_port = htons((uint16_t)port);
-	} else {
-		l->dst.in6.sin6_family = AF_INET6;
-		memcpy(l->dst.in6.sin6_addr.s6_addr, b, 16);
-		l->dst.in6.sin6_port = htons((uint16_t)port);
-	}
 	return 0;
 }
 

@@ -157,16 +157,17 @@ test_core_msg__flow_token_refusals(void **state)
 	assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
 }
 
-/* A NAT token (a UDP party's address) round-trips IPv4 and IPv6, is
- * UDP without a connection, and the longest fits 64 bytes. */
+/* A NAT token (a UDP party's address) round-trips IPv4, IPv6 and
+ * v4-mapped IPv6, is UDP without a connection, and the longest fits 64
+ * bytes. */
 static void
 test_core_msg__nat_token_round_trips(void **state)
 {
 	static const struct { const char *ip; int port; const char *tok; } cases[] = {
-		{ "127.0.0.1", 5070, "sm-n7-7f000001-5070" },
-		{ "192.0.2.200", 1, "sm-n7-c00002c8-1" },
-		{ "2001:db8::1", 65535,
-		  "sm-n7-20010db8000000000000000000000001-65535" },
+		{ "127.0.0.1", 5070, "sm-n7-127.0.0.1-5070" },
+		{ "192.0.2.200", 1, "sm-n7-192.0.2.200-1" },
+		{ "2001:db8::1", 65535, "sm-n7-2001_db8__1-65535" },
+		{ "::ffff:192.0.2.1", 5060, "sm-n7-__ffff_192.0.2.1-5060" },
 	};
 	char tok[64], a[64], b[64];
 
@@ -204,23 +205,27 @@ test_core_msg__nat_token_round_trips(void **state)
 	}
 }
 
-/* What is not a NAT token: no edge or edge 0 or too big, an address of
- * another length or with a non-hex digit, port 0, above 65535, with a
- * leading zero or a sign, missing, or junk after it. */
+/* What is not a NAT token: no edge or edge 0 or too big, no address,
+ * one inet_pton refuses, characters a user part or an address has not,
+ * port 0, above 65535, with a leading zero or a sign, missing, or junk
+ * after it. */
 static void
 test_core_msg__nat_token_refusals(void **state)
 {
 	static const char *const bad[] = {
-		"sm-n-7f000001-5070", "sm-n0-7f000001-5070",
-		"sm-n65536-7f000001-5070", "sm-n01-7f000001-5070",
-		"sm-n1-7f00001-5070", "sm-n1-7f0000011-5070",
-		"sm-n1-20010db800000000000000000000001-5070",
-		"sm-n1-20010db80000000000000000000000011-5070",
-		"sm-n1-7f0000g1-5070", "sm-n1--5070", "sm-n1-7f000001-0",
-		"sm-n1-7f000001-65536", "sm-n1-7f000001-05070",
-		"sm-n1-7f000001-+5070", "sm-n1-7f000001-", "sm-n1-7f000001",
-		"sm-n1-7f000001-5070x", "sm-n1-7f000001-5070-1", "sm-n",
-		"sm-n99999999999999999999-7f000001-5070",
+		"sm-n-127.0.0.1-5070", "sm-n0-127.0.0.1-5070",
+		"sm-n65536-127.0.0.1-5070", "sm-n01-127.0.0.1-5070",
+		"sm-n99999999999999999999-127.0.0.1-5070",
+		"sm-n1--5070", "sm-n1-7f000001-5070", "sm-n1-127.0.0.256-5070",
+		"sm-n1-127.1-5070", "sm-n1-127.0.0.1.-5070", "sm-n1-1_2_3-5070",
+		"sm-n1-127.0.0.1:5070-5070", "sm-n1-2001:db8::1-5070",
+		"sm-n1-127.0.0.1%lo-5070", "sm-n1- 127.0.0.1-5070",
+		"sm-n1-fe80__1_0-5070x", "sm-n1-127.0.0.1-0",
+		"sm-n1-127.0.0.1-65536", "sm-n1-127.0.0.1-05070",
+		"sm-n1-127.0.0.1-+5070", "sm-n1-127.0.0.1-",
+		"sm-n1-127.0.0.1", "sm-n1-127.0.0.1-5070x",
+		"sm-n1-127.0.0.1-5070-1", "sm-n",
+		"sm-n1-ffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff-5070",
 	};
 	struct core_leg l;
 
@@ -313,19 +318,19 @@ test_core_msg__record_route_signed_for_call_and_flow(void **state)
 	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
 	osip_uri_free(u);
 	/* A NAT token's address or port changed under its signature. */
-	assert_int_equal(core_rr_param(&c, m, "sm-n1-7f000001-5070", sig,
+	assert_int_equal(core_rr_param(&c, m, "sm-n1-127.0.0.1-5070", sig,
 				       sizeof(sig)), 0);
-	snprintf(text, sizeof(text), "sip:sm-n1-7f000001-5070@127.0.0.1:5060;"
+	snprintf(text, sizeof(text), "sip:sm-n1-127.0.0.1-5070@127.0.0.1:5060;"
 		 "lr%s", sig);
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), 0);
 	osip_uri_free(u);
-	snprintf(text, sizeof(text), "sip:sm-n1-7f000002-5070@127.0.0.1:5060;"
+	snprintf(text, sizeof(text), "sip:sm-n1-127.0.0.2-5070@127.0.0.1:5060;"
 		 "lr%s", sig);
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
 	osip_uri_free(u);
-	snprintf(text, sizeof(text), "sip:sm-n1-7f000001-5071@127.0.0.1:5060;"
+	snprintf(text, sizeof(text), "sip:sm-n1-127.0.0.1-5071@127.0.0.1:5060;"
 		 "lr%s", sig);
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);

@@ -179,7 +179,7 @@ test_core_proxy__natted_callee_reached_in_dialog(void **state)
 	h_assert_sent(h, 1, "INVITE sip:bob@10.0.0.1:5060 ");
 	assert_dst(h, 1, "127.0.0.1:5081");
 	assert_int_equal(route_set(h, 1, 1, routes, sizeof(routes)), 2);
-	assert_rr_user(h, 1, 0, "sm-n1-7f000001-5081");
+	assert_rr_user(h, 1, 0, "sm-n1-127.0.0.1-5081");
 	assert_rr_user(h, 1, 1, "");
 	h_clear(h);
 	for (int k = 0; k < 3; k++) {
@@ -244,7 +244,7 @@ test_core_proxy__natted_caller_reached_in_dialog(void **state)
 	assert_dst(h, 1, "127.0.0.1:5082");
 	assert_int_equal(route_set(h, 1, 0, routes, sizeof(routes)), 2);
 	assert_rr_user(h, 1, 0, "");
-	assert_rr_user(h, 1, 1, "sm-n1-7f000001-5070");
+	assert_rr_user(h, 1, 1, "sm-n1-127.0.0.1-5070");
 	h_clear(h);
 	snprintf(text, sizeof(text),
 		 "BYE sip:alice@192.168.1.20:5060 SIP/2.0\n"
@@ -303,14 +303,14 @@ test_core_proxy__nat_token_never_names_the_cluster(void **state)
 	assert_int_equal(osip_message_init(&m), 0);
 	assert_int_equal(osip_message_set_call_id(m, "nat-5@test"), 0);
 	assert_int_equal(core_rr_param(h->c, m, NULL, s1, sizeof(s1)), 0);
-	assert_int_equal(core_rr_param(h->c, m, "sm-n1-7f000001-5060", s2,
+	assert_int_equal(core_rr_param(h->c, m, "sm-n1-127.0.0.1-5060", s2,
 				       sizeof(s2)), 0);
 	osip_message_free(m);
 	snprintf(text, sizeof(text),
 		 "BYE sip:bob@10.0.0.1:5060 SIP/2.0\n"
 		 "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-nat-5\n"
 		 "Route: <sip:127.0.0.1:5060;lr%s>\n"
-		 "Route: <sip:sm-n1-7f000001-5060@127.0.0.1:5060;lr%s>\n"
+		 "Route: <sip:sm-n1-127.0.0.1-5060@127.0.0.1:5060;lr%s>\n"
 		 "From: <sip:alice@example.com>;tag=a5\n"
 		 "To: <sip:bob@example.com>;tag=b5\n"
 		 "Call-ID: nat-5@test\n"
