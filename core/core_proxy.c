@@ -8,7 +8,9 @@
  *   2. ACK / CANCEL / retransmission -> their transaction
  *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
  *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
- *      -> strip it and relay to the next hop; anything else -> 403
+ *      -> strip it and relay to the next hop (the connection, or the
+ *      NAT address of a UDP phone, that its flow token names; else the
+ *      next Route or the Request-URI); anything else -> 403
  *   5. REGISTER, or a request from a local domain, with auth on:
  *      digest authentication and authorization (core_auth.c)
  *   6. REGISTER -> registrar; OPTIONS to us -> 200
