@@ -22,7 +22,8 @@
  * the callee; the caller's own requests follow its route set and
  * worked before); the same with a SIP.js (WebSocket) user on the other
  * side; MESSAGE to a
- * registered NATed phone; a tampered token (its address or port
+ * registered NATed phone; a BYE after every core restarted mid-call
+ * (the token is all the state there is); a tampered token (its address or port
  * changed, aimed at the private address or at the edge itself, no or a
  * made-up signature, a real one replayed in another dialog) gets 403
  * or, for an ACK, is dropped and counted, and reaches no one.
@@ -181,6 +182,35 @@ describe('35 nat udp', () => {
 		await sipjsReinvite(b.invites[0]);
 		await b.bye(b.invites[0]);
 		assertOk(await done, 'NATed caller (got re-INVITE and BYE from the WebSocket side)');
+		assertUntouched(t);
+	});
+
+	wsTest('every core restarted mid-call: the caller\'s BYE still reaches the NATed phone (no per-dialog state)', async () => {
+		const t = await trap();
+		const phone = await c.ua('nat-phone');
+		phone.contactUri = (u) => `sip:${u}@${t.addr}`;	/* its private address */
+		const user = `natphone-${rand(3)}`;
+		await new Registration(phone, c.edge(), user).register(300);
+		phone.handler = (req) => (req.method === 'INVITE' ? [180, 200] : 200);
+		const alice = await c.ua('alice');
+		const edge = c.edge();
+		const tx = alice.request(edge, {
+			method: 'INVITE', ruri: `sip:${user}@a.test`, from: 'sip:alice@a.test', to: `sip:${user}@a.test`,
+			contact: [`<${alice.contactUri('alice')}>`],
+		});
+		const ok = await tx.waitFor((r) => r.status === 200, 5000, 'the NATed phone\'s 200');
+		const o = tx.opts;
+		const dialog = {
+			ruri: parseNameAddr(ok.get('contact')).uri, from: o.from, fromTag: o.fromTag, to: o.to,
+			toTag: tagOf(ok.get('to')), callId: o.callId,
+			headers: [...ok.list('record-route')].reverse().map((r) => ['Route', r]),
+		};
+		alice.request(edge, { ...dialog, method: 'ACK', cseq: 1, retransmit: false });
+		await phone.waitRequest((m) => m.method === 'ACK', 5000, 'the caller\'s ACK');
+		await c.restartCores();
+		const bye = await alice.send(edge, { ...dialog, method: 'BYE', cseq: 2 });
+		assert.equal(bye.status, 200, `BYE after the cores restarted got ${bye.status} ${bye.reason}`);
+		assert.equal(phone.distinctRequests((m) => m.method === 'BYE').length, 1, 'the phone got the BYE');
 		assertUntouched(t);
 	});
 
