@@ -181,9 +181,16 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 
 	if (leg->conn_id)
 		return 0;
-	if (leg->nat)
-		return infra_has(&c->infra, leg->transport, &leg->dst) ?
-		       -EACCES : 0;
+	if (leg->nat) {
+		char a[64];
+
+		if (infra_has(&c->infra, leg->transport, &leg->dst))
+			return -EACCES;
+		log_debug(LOG_SYS_SIP, "%s to %s, where the phone's NAT maps, "
+			  "not to its Contact", m->sip_method,
+			  env_sa_str(&leg->dst, a, sizeof(a)));
+		return 0;
+	}
 	rc = core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
 	if (rc == 0 && infra_has(&c->infra, leg->transport, &leg->dst))
 		return -EACCES;
