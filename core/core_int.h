@@ -137,6 +137,10 @@ struct core_leg {
 	uint16_t edge_id;
 	uint8_t transport;	/* enum env_transport */
 	uint8_t flags;		/* ENV_F_WS */
+	uint8_t nat;		/* UDP, no connection: dst is where the
+				   party's NAT maps, not its Contact; our
+				   Record-Route facing it says so (a flow
+				   token, core_sign.c) */
 	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa dst;
 };
@@ -244,10 +248,11 @@ int core_rr_param(const struct core *c, const osip_message_t *m,
 		  const char *user, char *out, size_t cap);
 int core_rr_verify(const struct core *c, const osip_message_t *m,
 		   const osip_uri_t *u);
-/* The flow token of leg l into out
- * ("sm-f<edge>-<incarnation hex>.<serial>-<transport>");
- * core_flow_parse reads one back into l (0), or gives -EINVAL.  Only a
- * signed Record-Route makes a token trusted. */
+/* The flow token of leg l into out: its connection
+ * ("sm-f<edge>-<incarnation hex>.<serial>-<transport>"), or for a UDP
+ * leg with nat set its address ("sm-n<edge>-<address>-<port>");
+ * core_flow_parse reads either back into l (0), or gives -EINVAL.  Only
+ * a signed Record-Route makes a token trusted. */
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);
 int core_flow_parse(const char *user, struct core_leg *l);
 
@@ -322,7 +327,9 @@ void core_proxy_initial(struct core *c, const struct env *in,
 			osip_message_t *req);
 /* Whether m may create a dialog (it gets Record-Route). */
 int core_method_dialog(const osip_message_t *m);
-/* Record-Route for a request from leg in to leg out: 0 or -EINVAL. */
+/* Record-Route for a request from leg in to leg out: 0 or -EINVAL.
+ * m is the request as it arrived, before our Via: whether its sender
+ * is a UDP phone behind NAT is read from its Vias and Contact. */
 int core_record_route(struct core *c, osip_message_t *m,
 		      const struct core_leg *in, const struct core_leg *out);
 

@@ -98,6 +98,7 @@ core_leg_from_env(struct core_leg *l, const struct env *in)
 	l->edge_id = in->edge_id;
 	l->transport = in->transport;
 	l->flags = in->flags;
+	l->nat = 0;
 	l->conn_id = in->conn_id;
 	l->dst = in->src;
 }
@@ -382,6 +383,7 @@ core_uri_leg(const osip_uri_t *u, struct core_leg *leg)
 	leg->transport = (uint8_t)tp;
 	leg->conn_id = 0;
 	leg->flags = 0;
+	leg->nat = 0;
 	return 0;
 }
 

@@ -10,7 +10,9 @@
  *   2. ACK / CANCEL / retransmission -> their transaction
  *   3. Max-Forwards 0 -> 483 (OPTIONS to us -> 200)
  *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
- *      -> strip it and relay to the next hop; anything else -> 403
+ *      -> strip it and relay to the next hop (the connection, or the
+ *      NAT address of a UDP phone, that its flow token names; else the
+ *      next Route or the Request-URI); anything else -> 403
  *   5. REGISTER, or a request from a local domain, with auth on:
  *      digest authentication and authorization (core_auth.c)
  *   6. REGISTER -> registrar; OPTIONS to us -> 200
@@ -146,6 +148,7 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 		osip_route_free(r);
 		out->edge_id = (uint16_t)eid;
 		out->conn_id = 0;
+		out->nat = 0;
 		n++;
 	}
 	while (n < 3 && (r = osip_list_get(&m->routes, 0)) != NULL &&
@@ -156,6 +159,7 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 		if (!ok || core_flow_parse(r->url->username, out) != 0) {
 			out->edge_id = (uint16_t)eid;
 			out->conn_id = 0;
+			out->nat = 0;
 		}
 		osip_list_remove(&m->routes, 0);
 		osip_route_free(r);
@@ -166,8 +170,10 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 
 /*
  * Completes the leg of a routed request: a flow found in our Route is
- * used as it is; otherwise the top Route, else the Request-URI, names
- * the address and transport.
+ * used as it is, a connection or the NAT address of a UDP phone (whose
+ * Request-URI is its private Contact); otherwise the top Route, else
+ * the Request-URI, names the address and transport.  Never one of the
+ * cluster's own addresses, whatever named it.
  */
 static int
 core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
@@ -177,6 +183,16 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 
 	if (leg->conn_id)
 		return 0;
+	if (leg->nat) {
+		char a[64];
+
+		if (infra_has(&c->infra, leg->transport, &leg->dst))
+			return -EACCES;
+		log_debug(LOG_SYS_SIP, "%s to %s, where the phone's NAT maps, "
+			  "not to its Contact", m->sip_method,
+			  env_sa_str(&leg->dst, a, sizeof(a)));
+		return 0;
+	}
 	rc = core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
 	if (rc == 0 && infra_has(&c->infra, leg->transport, &leg->dst))
 		return -EACCES;
@@ -184,21 +200,21 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 }
 
 /* One Record-Route entry naming the edge of `l` on its transport, with
- * the flow token of the party behind `l` when it has a connection,
- * signed for m's Call-ID. */
+ * the flow token of the party behind `l` when it has a connection or is
+ * behind NAT, signed for m's Call-ID. */
 static int
 core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 {
 	const struct cfg_edge *e = core_edge_or_first(c, l->edge_id);
 	osip_record_route_t *rr = NULL;
-	char v[CFG_ADDR_LEN + 128], sb[CFG_ADDR_LEN + 8], tok[48] = "";
+	char v[CFG_ADDR_LEN + 128], sb[CFG_ADDR_LEN + 8], tok[64] = "";
 	char tp[24] = "", sig[40];
 
 	if (cfg_edge_sent_by(e, l->transport, sb, sizeof(sb)) != 0)
 		snprintf(sb, sizeof(sb), "%s", e->advertise);
-	if (l->conn_id && core_flow_token(l, tok, sizeof(tok)) != 0)
+	if ((l->conn_id || l->nat) && core_flow_token(l, tok, sizeof(tok)) != 0)
 		return -ENOSPC;
-	if (core_rr_param(c, m, l->conn_id ? tok : NULL, sig, sizeof(sig)) != 0)
+	if (core_rr_param(c, m, tok[0] ? tok : NULL, sig, sizeof(sig)) != 0)
 		return -ENOSPC;
 	if (l->transport != ENV_UDP)	/* UDP is a URI's default */
 		snprintf(tp, sizeof(tp), ";transport=%s",
@@ -216,17 +232,68 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 }
 
 /*
+ * Whether the Contact URI u of a UDP party whose messages come from
+ * src cannot be used to reach it (Kamailio's nat_uac_test): a host that
+ * is not an IP address, an address we would not send to, or an IP
+ * other than src's, most often a private one behind NAT.  Then src is
+ * where its NAT binding points.  The Contact's address and transport
+ * are left in *l (core_uri_leg).
+ */
+static int
+core_contact_natted(struct core *c, const osip_uri_t *u,
+		    const union env_sa *src, struct core_leg *l)
+{
+	char a[64], r[64];
+
+	return core_uri_leg(u, l) != 0 ||
+	       infra_has(&c->infra, l->transport, &l->dst) ||
+	       strcmp(env_sa_ip(&l->dst, a, sizeof(a)),
+		      env_sa_ip(src, r, sizeof(r))) != 0;
+}
+
+/*
+ * Whether request m, which arrived on leg `in`, comes from a UDP phone
+ * behind NAT: it has one Via (the phone sent it to us itself: behind
+ * another proxy, the source says nothing of the phone) and a Contact
+ * that core_contact_natted rejects.  A source that is one of the
+ * cluster's own addresses (spoofed) is not pinned.
+ */
+static int
+core_sender_natted(struct core *c, const osip_message_t *m,
+		   const struct core_leg *in)
+{
+	osip_contact_t *ct = NULL;
+	struct core_leg l;
+
+	if (in->conn_id || in->transport != ENV_UDP ||
+	    osip_list_size(&m->vias) != 1 ||
+	    osip_message_get_contact(m, 0, &ct) < 0 || ct == NULL ||
+	    ct->url == NULL || infra_has(&c->infra, ENV_UDP, &in->dst))
+		return 0;
+	return core_contact_natted(c, ct->url, &in->dst, &l);
+}
+
+/*
  * Record-Route for a request arriving on `in` and leaving on `out`:
  * one entry when both sides are plain datagrams through one edge, else
  * two (RFC 5658 double Record-Route), the top one facing the callee
- * and the second the caller, each with its side's flow token.
+ * and the second the caller, each with its side's flow token.  A UDP
+ * side behind NAT (the callee's binding, core_binding_leg; the caller
+ * by core_sender_natted) has a token too: its address, so that the
+ * in-dialog requests towards it, which pop both entries and name its
+ * private Contact, go where its NAT maps (core_next_leg).  One entry
+ * cannot do that: the requests of both directions pop it.
  */
 int
 core_record_route(struct core *c, osip_message_t *m,
 		  const struct core_leg *in, const struct core_leg *out)
 {
-	if ((in->edge_id != out->edge_id || in->transport != out->transport ||
-	     in->conn_id || out->conn_id) && core_add_rr(c, m, in) != 0)
+	struct core_leg up = *in;
+
+	up.nat = core_sender_natted(c, m, in);
+	if ((up.edge_id != out->edge_id || up.transport != out->transport ||
+	     up.conn_id || out->conn_id || up.nat || out->nat) &&
+	    core_add_rr(c, m, &up) != 0)
 		return -EINVAL;
 	return core_add_rr(c, m, out);
 }
@@ -349,17 +416,16 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 /*
  * The leg towards a binding.  Over a connection (TCP, TLS, WebSocket):
  * that flow, through the edge that holds it.  Otherwise the Contact,
- * unless it looks NATed or unreachable (Kamailio nat_uac_test): a host
- * that is not an IP address, or an IP other than the one the REGISTER
- * came from; then the REGISTER's source address, where the UA's NAT
- * binding points.
+ * unless it looks NATed or unreachable (core_contact_natted); then the
+ * REGISTER's source address, where the UA's NAT binding points, marked
+ * nat so that the dialog's Record-Route keeps it for the in-dialog
+ * requests too.
  */
 static int
 core_binding_leg(struct core *c, const struct loc_binding *b,
 		 const osip_uri_t *u, struct core_leg *leg)
 {
 	int have_src = b->received.sa.sa_family != AF_UNSPEC;
-	char a[64], r[64];
 
 	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
 		return -ENOENT;
@@ -370,20 +436,21 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 	if (b->conn_id) {
 		leg->transport = b->transport;
 		leg->flags = (b->flags & LOC_F_WS) ? ENV_F_WS : 0;
+		leg->nat = 0;
 		leg->conn_id = b->conn_id;
 		leg->dst = b->received;
 		return 0;
 	}
-	if (core_uri_leg(u, leg) == 0 &&
-	    !infra_has(&c->infra, leg->transport, &leg->dst) &&
-	    (!have_src || strcmp(env_sa_ip(&leg->dst, a, sizeof(a)),
-				 env_sa_ip(&b->received, r, sizeof(r))) == 0))
-		return 0;
 	if (!have_src)
-		return -EHOSTUNREACH;
+		return core_uri_leg(u, leg) == 0 &&
+		       !infra_has(&c->infra, leg->transport, &leg->dst) ?
+		       0 : -EHOSTUNREACH;
+	if (!core_contact_natted(c, u, &b->received, leg))
+		return 0;
 	leg->transport = b->transport ? b->transport : ENV_UDP;
 	leg->conn_id = 0;
 	leg->flags = 0;
+	leg->nat = leg->transport == ENV_UDP;
 	leg->dst = b->received;
 	return 0;
 }

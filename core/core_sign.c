@@ -8,7 +8,8 @@
  *   - Record-Route values: a "smsig" URI parameter, the MAC over the
  *     dialog's Call-ID and the URI's user part (the flow token, when
  *     there is one), so only a Route set this cluster gave a dialog
- *     routes through it, and a flow token works only for its dialog.
+ *     routes through it, and a flow token (a connection, or the NAT
+ *     address of a UDP party) works only for its dialog.
  * Every MAC input starts with a letter naming its use, so one key
  * serves all of them.  64 bits: a forger gets one try per packet and
  * the values live as long as a dialog.  Cost: one HMAC per Via pushed,
@@ -20,6 +21,7 @@
 #include "core/core_int.h"
 #include "lib/key.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -120,24 +122,107 @@ core_rr_verify(const struct core *c, const osip_message_t *m,
 
 /*
  * Flow tokens (RFC 5626 5.2): the user part of a Record-Route entry we
- * write facing a party that is reachable only over its own connection,
- * "sm-f<edge>-<incarnation hex>.<serial>-<transport>", the connection
- * id as ENV_CONN_FMT writes it.  An in-dialog request that pops that
- * entry goes back down the same connection, whatever its Request-URI
- * says (SIP.js writes "*.invalid" hosts); when the edge restarted
- * meanwhile, the incarnation names no connection and the request fails
- * with 430.  The token carries no MAC of its own: the Record-Route's
- * signature covers it with the Call-ID.  Tokens of the form before
- * incarnations ("sm-f<edge>-<conn>-<transport>") no longer parse: the
- * edges that minted them are gone.
+ * write facing a party that the Request-URI of an in-dialog request
+ * towards it would not reach.  Two kinds:
+ *   - "sm-f<edge>-<incarnation hex>.<serial>-<transport>", a party
+ *     reachable only over its own connection (WebSocket, TCP, TLS), the
+ *     connection id as ENV_CONN_FMT writes it.  An in-dialog request
+ *     that pops that entry goes back down the same connection, whatever
+ *     its Request-URI says (SIP.js writes "*.invalid" hosts); when the
+ *     edge restarted meanwhile, the incarnation names no connection and
+ *     the request fails with 430.  Tokens of the form before
+ *     incarnations ("sm-f<edge>-<conn>-<transport>") no longer parse:
+ *     the edges that minted them are gone.
+ *   - "sm-n<edge>-<address>-<port>", a UDP party behind NAT (its
+ *     Contact a private address or a name, core_proxy.c): the address
+ *     its request or REGISTER came from, where its NAT binding points,
+ *     as inet_ntop writes it with ':' as '_' (a user part cannot hold
+ *     ':' unescaped), "sm-n1-192.0.2.7-5060".  An in-dialog
+ *     request that pops it is sent there by that edge, not to the
+ *     private Contact in its Request-URI; Kamailio's add_contact_alias /
+ *     handle_ruri_alias do the same with a Contact parameter, which
+ *     would need the Contact rewritten and the alias signed apart.
+ * Neither carries a MAC of its own: the Record-Route's signature covers
+ * the user part with the Call-ID, so a token is trusted only on the
+ * signed entry of the dialog it was minted for, by any core, with no
+ * state kept.
  */
+/* The UDP NAT token of l ("sm-n..."): 0, -ENOSPC or -EINVAL. */
+static int
+core_nat_token(const struct core_leg *l, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int n;
+
+	if (l->dst.sa.sa_family != AF_INET && l->dst.sa.sa_family != AF_INET6)
+		return -EINVAL;
+	env_sa_ip(&l->dst, ip, sizeof(ip));
+	for (char *p = ip; *p; p++)
+		if (*p == ':')	/* not in a URI's user part unescaped */
+			*p = '_';
+	n = snprintf(out, cap, "sm-n%u-%s-%d", l->edge_id, ip,
+		     env_sa_port(&l->dst));
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
 int
 core_flow_token(const struct core_leg *l, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "sm-f%u-" ENV_CONN_FMT "-%u", l->edge_id,
-			 ENV_CONN_ARGS(l->conn_id), l->transport);
+	int n;
 
+	if (l->conn_id == 0 && l->nat)
+		return core_nat_token(l, out, cap);
+	n = snprintf(out, cap, "sm-f%u-" ENV_CONN_FMT "-%u", l->edge_id,
+		     ENV_CONN_ARGS(l->conn_id), l->transport);
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+/* A decimal in [1, max] at *p, no sign, no leading zero; advances *p. */
+static int
+core_parse_num(const char **p, unsigned long max, unsigned long *v)
+{
+	const char *s = *p;
+	unsigned long n = 0;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		n = n * 10 + (unsigned long)(*s - '0');
+		if (n > max)
+			return -EINVAL;
+	}
+	*p = s;
+	*v = n;
+	return 0;
+}
+
+/* Reads "sm-n<edge>-<address>-<port>" (user points past "sm-n"). */
+static int
+core_nat_parse(const char *user, struct core_leg *l)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned long e, port;
+	const char *dash;
+	size_t n;
+
+	if (core_parse_num(&user, 65535, &e) != 0 || *user++ != '-' ||
+	    (dash = strrchr(user, '-')) == NULL ||
+	    (n = (size_t)(dash - user)) == 0 || n >= sizeof(ip) ||
+	    strspn(user, "0123456789abcdefABCDEF._") < n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		ip[i] = user[i] == '_' ? ':' : user[i];
+	ip[n] = '\0';
+	dash++;
+	if (core_parse_num(&dash, 65535, &port) != 0 || *dash != '\0')
+		return -EINVAL;
+	memset(l, 0, sizeof(*l));
+	if (env_sa_from(&l->dst, ip, (int)port) != 0)
+		return -EINVAL;
+	l->edge_id = (uint16_t)e;
+	l->transport = ENV_UDP;
+	l->nat = 1;
+	return 0;
 }
 
 int
@@ -147,6 +232,8 @@ core_flow_parse(const char *user, struct core_leg *l)
 	uint32_t inc, serial;
 	int used = 0;
 
+	if (user != NULL && strncmp(user, "sm-n", 4) == 0)
+		return core_nat_parse(user + 4, l);
 	if (user == NULL ||
 	    sscanf(user, "sm-f%u-%8" SCNx32 ".%" SCNu32 "-%u%n", &e, &inc,
 		   &serial, &t, &used) != 4 || user[used] != '\0' ||

@@ -2,8 +2,8 @@
  * test_core_msg.c - what the core reads from a URI through the
  * transport table (lib/env.h): the transport and default port it
  * dials, whether a URI names one of the cluster's own edges on any
- * transport, flow tokens carrying every transport; what it signs (Via
- * branches, Record-Route values) (core_sign.c).
+ * transport, flow tokens carrying every transport or a NAT address;
+ * what it signs (Via branches, Record-Route values) (core_sign.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +157,84 @@ test_core_msg__flow_token_refusals(void **state)
 	assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
 }
 
+/* A NAT token (a UDP party's address) round-trips IPv4, IPv6 and
+ * v4-mapped IPv6, is UDP without a connection, and the longest fits 64
+ * bytes. */
+static void
+test_core_msg__nat_token_round_trips(void **state)
+{
+	static const struct { const char *ip; int port; const char *tok; } cases[] = {
+		{ "127.0.0.1", 5070, "sm-n7-127.0.0.1-5070" },
+		{ "192.0.2.200", 1, "sm-n7-192.0.2.200-1" },
+		{ "2001:db8::1", 65535, "sm-n7-2001_db8__1-65535" },
+		{ "::ffff:192.0.2.1", 5060, "sm-n7-__ffff_192.0.2.1-5060" },
+	};
+	char tok[64], a[64], b[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct core_leg in = { .edge_id = 7, .transport = ENV_UDP,
+				       .nat = 1 }, out;
+
+		assert_int_equal(env_sa_from(&in.dst, cases[i].ip,
+					     cases[i].port), 0);
+		assert_int_equal(core_flow_token(&in, tok, sizeof(tok)), 0);
+		assert_string_equal(tok, cases[i].tok);
+		memset(&out, 0xa5, sizeof(out));
+		assert_int_equal(core_flow_parse(tok, &out), 0);
+		assert_int_equal(out.edge_id, 7);
+		assert_int_equal(out.transport, ENV_UDP);
+		assert_int_equal(out.nat, 1);
+		assert_true(out.conn_id == 0);
+		assert_int_equal(out.flags, 0);
+		assert_string_equal(env_sa_str(&out.dst, a, sizeof(a)),
+				    env_sa_str(&in.dst, b, sizeof(b)));
+	}
+	{
+		struct core_leg l = { .edge_id = 65535, .transport = ENV_UDP,
+				      .nat = 1 };
+
+		env_sa_from(&l.dst, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+			    65535);
+		assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
+		assert_int_equal(core_flow_token(&l, tok, strlen(tok)), -ENOSPC);
+		/* A connection wins: the flow, not its address. */
+		l.conn_id = ENV_CONN_ID(1, 2);
+		assert_int_equal(core_flow_token(&l, tok, sizeof(tok)), 0);
+		assert_int_equal(strncmp(tok, "sm-f", 4), 0);
+	}
+}
+
+/* What is not a NAT token: no edge or edge 0 or too big, no address,
+ * one inet_pton refuses, characters a user part or an address has not,
+ * port 0, above 65535, with a leading zero or a sign, missing, or junk
+ * after it. */
+static void
+test_core_msg__nat_token_refusals(void **state)
+{
+	static const char *const bad[] = {
+		"sm-n-127.0.0.1-5070", "sm-n0-127.0.0.1-5070",
+		"sm-n65536-127.0.0.1-5070", "sm-n01-127.0.0.1-5070",
+		"sm-n99999999999999999999-127.0.0.1-5070",
+		"sm-n1--5070", "sm-n1-7f000001-5070", "sm-n1-127.0.0.256-5070",
+		"sm-n1-127.1-5070", "sm-n1-127.0.0.1.-5070", "sm-n1-1_2_3-5070",
+		"sm-n1-127.0.0.1:5070-5070", "sm-n1-2001:db8::1-5070",
+		"sm-n1-127.0.0.1%lo-5070", "sm-n1- 127.0.0.1-5070",
+		"sm-n1-fe80__1_0-5070x", "sm-n1-127.0.0.1-0",
+		"sm-n1-127.0.0.1-65536", "sm-n1-127.0.0.1-05070",
+		"sm-n1-127.0.0.1-+5070", "sm-n1-127.0.0.1-",
+		"sm-n1-127.0.0.1", "sm-n1-127.0.0.1-5070x",
+		"sm-n1-127.0.0.1-5070-1", "sm-n",
+		"sm-n1-ffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff-5070",
+	};
+	struct core_leg l;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (core_flow_parse(bad[i], &l) != -EINVAL)
+			fail_msg("%s parsed", bad[i]);
+}
+
 static osip_message_t *
 with_call_id(const char *cid)
 {
@@ -207,6 +285,22 @@ test_core_msg__branch_signed_for_core_serial_and_call(void **state)
 	osip_message_free(m2);
 }
 
+/* core_rr_verify for m of "sip:<user>@127.0.0.1:5060;lr<sig>". */
+static int
+rr_verify_user(const struct core *c, const osip_message_t *m,
+	       const char *user, const char *sig)
+{
+	char text[256];
+	osip_uri_t *u;
+	int rc;
+
+	snprintf(text, sizeof(text), "sip:%s@127.0.0.1:5060;lr%s", user, sig);
+	u = uri(text);
+	rc = core_rr_verify(c, m, u);
+	osip_uri_free(u);
+	return rc;
+}
+
 /* A Record-Route URI verifies for its dialog's Call-ID with its own
  * user part (flow token) only. */
 static void
@@ -239,6 +333,14 @@ test_core_msg__record_route_signed_for_call_and_flow(void **state)
 	u = uri(text);
 	assert_int_equal(core_rr_verify(&c, m, u), -EACCES);
 	osip_uri_free(u);
+	/* A NAT token's address or port changed under its signature. */
+	assert_int_equal(core_rr_param(&c, m, "sm-n1-127.0.0.1-5070", sig,
+				       sizeof(sig)), 0);
+	assert_int_equal(rr_verify_user(&c, m, "sm-n1-127.0.0.1-5070", sig), 0);
+	assert_int_equal(rr_verify_user(&c, m, "sm-n1-127.0.0.2-5070", sig),
+			 -EACCES);
+	assert_int_equal(rr_verify_user(&c, m, "sm-n1-127.0.0.1-5071", sig),
+			 -EACCES);
 	/* No user part, no signature, a made-up one. */
 	assert_int_equal(core_rr_param(&c, m, NULL, sig, sizeof(sig)), 0);
 	snprintf(text, sizeof(text), "sip:127.0.0.1:5060;lr%s", sig);
@@ -263,6 +365,8 @@ main(void)
 		cmocka_unit_test(test_core_msg__uri_is_self_on_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_refusals),
+		cmocka_unit_test(test_core_msg__nat_token_round_trips),
+		cmocka_unit_test(test_core_msg__nat_token_refusals),
 		cmocka_unit_test(test_core_msg__branch_signed_for_core_serial_and_call),
 		cmocka_unit_test(test_core_msg__record_route_signed_for_call_and_flow),
 	};
