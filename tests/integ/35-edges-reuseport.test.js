@@ -1,0 +1,282 @@
+'use strict';
+/*
+ * 35 edges reuseport: three edges of one host share every SIP port
+ * ([cluster] edges = 3, [edge] reuseport = yes): UDP, TCP, TLS, WS and
+ * WSS.  Before commit "edge: WS/WSS listen on the edge's own
+ * SO_REUSEPORT socket" the second edge failed with "ws listen ...
+ * (address in use)": libwebsockets 4.1.6 does not set SO_REUSEPORT.
+ *   - every edge holds a listening socket on every shared port, and
+ *     each has its own incarnation;
+ *   - 30 WebSocket clients from six 127.0.0.x sources: the kernel
+ *     spreads them, every edge holds some (the server end of each
+ *     connection is found in /proc), every client registers, and a
+ *     MESSAGE sent over UDP reaches every client, so through every edge;
+ *   - the KwikyKonf page is served on the shared WS port by each edge,
+ *     and /kk/guest answers there;
+ *   - WSS, TLS and TCP clients register through the shared ports;
+ *   - one edge SIGKILLed: its clients, and only they, lose their
+ *     connection; the others still get messages; started again it
+ *     listens on the shared ports and takes new connections.
+ */
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const { describe, before, after } = require('node:test');
+const { cluster, freePort, rand, HOST } = require('./lib/cluster');
+const { tlsPair, WsUA, StreamUA } = require('./lib/ws');
+
+const EDGES = 3;
+const SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7'];
+const DOMAIN = 'ws.test';
+
+/* "0100007F:1F90" (/proc/net/{tcp,udp}) -> "127.0.0.1:8080" */
+function hexAddr(s) {
+	const [a, p] = s.split(':');
+	const n = parseInt(a, 16);
+	return `${n & 255}.${(n >>> 8) & 255}.${(n >>> 16) & 255}.${n >>> 24}:${parseInt(p, 16)}`;
+}
+
+/* The host's IPv4 sockets of one protocol: [{local, remote, listen, inode}]. */
+function sockets(proto) {
+	return fs.readFileSync(`/proc/net/${proto}`, 'latin1').split('\n').slice(1)
+		.map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 10)
+		.map((f) => ({ local: hexAddr(f[1]), remote: hexAddr(f[2]), listen: f[3] === '0A', inode: f[9] }));
+}
+
+/* The socket inodes a process holds open. */
+function inodesOf(pid) {
+	const out = new Set();
+	for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+		try {
+			const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+			if (m) out.add(m[1]);
+		} catch { /* closed meanwhile */ }
+	}
+	return out;
+}
+
+describe('35 edges reuseport', () => {
+	const ports = {};
+	let root = null;
+	const edge = { reuseport: 'yes' };
+	before(async () => {
+		ports.tls = await freePort();
+		ports.ws = await freePort();
+		ports.wss = await freePort();
+		const p = tlsPair();
+		Object.assign(edge, { tls_cert: p.cert, tls_key: p.key, tls_ca: p.cert });
+		root = fs.mkdtempSync(path.join(os.tmpdir(), 'smi-kk-'));
+		fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>kk</title>hello kwikykonf\n');
+		edge.http_root = root;
+	});
+	after(() => { if (root) fs.rmSync(root, { recursive: true, force: true }); });
+	const c = cluster({
+		name: '35-edges-reuseport', edges: EDGES, cores: 2, sharePorts: true, edge,
+		edgeKeys: () => ({
+			tls: `${HOST}:${ports.tls}`, ws: `${HOST}:${ports.ws}`, wss: `${HOST}:${ports.wss}`,
+		}),
+	});
+	const open = [];
+	const wsUrl = (secure = false) => (secure ? `wss://${HOST}:${ports.wss}` : `ws://${HOST}:${ports.ws}`);
+
+	/* Which edge (id) holds the server end of a connection from `from`
+	 * ("ip:port") to 127.0.0.1:port; null when none does. */
+	function holder(port, from) {
+		const byInode = new Map();
+		for (const e of c.edges) {
+			if (!e.proc || !e.proc.alive) continue;
+			for (const i of inodesOf(e.proc.pid)) byInode.set(i, e.id);
+		}
+		const s = sockets('tcp').find((x) => x.local === `${HOST}:${port}` && x.remote === from && !x.listen);
+		return s ? byInode.get(s.inode) || null : null;
+	}
+
+	/* The shared ports edge e listens on: ["udp 5060", "tcp 5060", ...]. */
+	function listening(e) {
+		const mine = inodesOf(e.proc.pid);
+		const out = [];
+		for (const proto of ['udp', 'tcp']) {
+			for (const s of sockets(proto)) {
+				if (!mine.has(s.inode) || (proto === 'tcp' && !s.listen)) continue;
+				out.push(`${proto} ${s.local.split(':')[1]}`);
+			}
+		}
+		return out.sort();
+	}
+
+	function expectedListeners() {
+		const p = c.edge(1).port;
+		return [`tcp ${p}`, `tcp ${ports.tls}`, `tcp ${ports.ws}`, `tcp ${ports.wss}`, `udp ${p}`].sort();
+	}
+
+	/* A WebSocket client from src that registers user; pushed on open. */
+	async function wsClient(user, src, secure = false) {
+		const u = await WsUA.open({ url: wsUrl(secure), localAddress: src });
+		open.push(u);
+		u.user = user;
+		u.edge = holder(secure ? ports.wss : ports.ws, `${u.local.host}:${u.local.port}`);
+		const r = await u.send({
+			method: 'REGISTER', ruri: `sip:${DOMAIN}`, from: `sip:${user}@${DOMAIN}`,
+			to: `sip:${user}@${DOMAIN}`, user, expires: 300,
+			contact: `<sip:${user}@${rand(6)}.invalid;transport=ws>`,
+		});
+		assert.equal(r.status, 200, `${user} (edge ${u.edge}): REGISTER got ${r.status}`);
+		return u;
+	}
+
+	/* A MESSAGE over UDP (to the shared port: any edge) to each of
+	 * users; each answers 200 when it arrives.  Resolves with
+	 * [{u, status}]. */
+	async function messageAll(users, tag) {
+		const ua = await c.ua(`sender-${tag}`);
+		return Promise.all(users.map(async (u) => {
+			const body = `${tag} for ${u.user}`;
+			const got = u.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString() === body, 8000,
+				`MESSAGE "${body}"`).then((m) => { u.reply(m, 200, 'OK'); return m; });
+			const res = await ua.send(c.edge(1), {
+				method: 'MESSAGE', ruri: `sip:${u.user}@${DOMAIN}`, from: `sip:sender@${DOMAIN}`,
+				to: `sip:${u.user}@${DOMAIN}`, body, contentType: 'text/plain',
+			}, 8000);
+			if (res.status === 200) await got;
+			else got.catch(() => {});
+			return { u, status: res.status };
+		}));
+	}
+
+	function spread(users) {
+		const n = {};
+		for (const e of c.edges) n[e.id] = 0;
+		for (const u of users) n[u.edge] = (n[u.edge] || 0) + 1;
+		return n;
+	}
+
+	async function closeAll() {
+		for (const u of open.splice(0)) u.close();
+	}
+
+	c.test('every edge listens on every shared port, each its own incarnation', async () => {
+		const inc = new Set();
+		for (const e of c.edges) {
+			assert.deepEqual(listening(e), expectedListeners(), `edge ${e.id}'s listening sockets`);
+			const l = e.proc.lines.find((x) => /incarnation [0-9a-f]{8}/.test(x.s));
+			assert.ok(l, `edge ${e.id} logged no incarnation`);
+			inc.add(/incarnation ([0-9a-f]{8})/.exec(l.s)[1]);
+			assert.ok(!e.proc.lines.some((x) => /address in use|failed/i.test(x.s)),
+				`edge ${e.id}: ${e.proc.tail()}`);
+		}
+		assert.equal(inc.size, EDGES, 'incarnations are not distinct');
+	});
+
+	c.test('30 WebSocket clients spread over the edges, register, and each gets a MESSAGE', async (t) => {
+		try {
+			const users = [];
+			for (let i = 0; i < 30; i++)
+				users.push(await wsClient(`ws${i}-${rand(3)}`, SOURCES[i % SOURCES.length]));
+			const n = spread(users);
+			t.diagnostic(`connections per edge: ${JSON.stringify(n)}`);
+			for (const e of c.edges) assert.ok(n[e.id] > 0, `edge ${e.id} holds none of 30: ${JSON.stringify(n)}`);
+			assert.ok(!('null' in n), `connections held by no edge: ${JSON.stringify(n)}`);
+			const rs = await messageAll(users, `m-${rand(4)}`);
+			const bad = rs.filter((x) => x.status !== 200);
+			assert.deepEqual(bad.map((x) => `${x.u.user} on edge ${x.u.edge}: ${x.status}`), []);
+		} finally {
+			await closeAll();
+		}
+	});
+
+	c.test('the KwikyKonf page and /kk/guest come from every edge on the shared WS port', async () => {
+		const seen = new Set();
+		for (let i = 0; i < 60 && seen.size < EDGES; i++) {
+			const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+			try {
+				const { status, body, from } = await new Promise((res, rej) => {
+					const q = http.get({ host: HOST, port: ports.ws, path: '/', agent,
+						localAddress: SOURCES[i % SOURCES.length] }, (r) => {
+						const from = `${r.socket.localAddress}:${r.socket.localPort}`;
+						let b = '';
+						r.setEncoding('utf8');
+						r.on('data', (d) => { b += d; });
+						r.on('end', () => res({ status: r.statusCode, body: b, from }));
+					});
+					q.on('error', rej);
+				});
+				assert.equal(status, 200);
+				assert.match(body, /hello kwikykonf/);
+				/* keep-alive: the edge still holds the connection */
+				const id = holder(ports.ws, from);
+				if (id) seen.add(id);
+			} finally {
+				agent.destroy();
+			}
+		}
+		assert.equal(seen.size, EDGES, `the page came from edges ${[...seen]} only`);
+		const r = await fetch(`http://${HOST}:${ports.ws}/kk/guest?room=r${rand(4)}`);
+		assert.equal(r.status, 200);
+		assert.ok((await r.json()).username, 'no guest username');
+	});
+
+	c.test('WSS, TLS and TCP clients register through the shared ports', async (t) => {
+		try {
+			const users = [];
+			for (let i = 0; i < 12; i++)
+				users.push(await wsClient(`wss${i}-${rand(3)}`, SOURCES[i % SOURCES.length], true));
+			t.diagnostic(`WSS connections per edge: ${JSON.stringify(spread(users))}`);
+			for (const secure of [true, false]) {
+				for (let i = 0; i < 6; i++) {
+					const s = await StreamUA.open({ port: secure ? ports.tls : c.edge(1).port, secure });
+					open.push(s);
+					const user = `${secure ? 'tls' : 'tcp'}${i}-${rand(3)}`;
+					const r = await s.send({ method: 'REGISTER', ruri: `sip:${DOMAIN}`, from: `sip:${user}@${DOMAIN}`,
+						to: `sip:${user}@${DOMAIN}`, user, expires: 300 });
+					assert.equal(r.status, 200, `${user}: REGISTER got ${r.status}`);
+				}
+			}
+			const rs = await messageAll(users, `s-${rand(4)}`);
+			assert.deepEqual(rs.filter((x) => x.status !== 200).map((x) => `${x.u.user}: ${x.status}`), []);
+		} finally {
+			await closeAll();
+		}
+	});
+
+	c.test('an edge killed: only its clients drop, the others still get messages; restarted it shares the ports again', { timeout: 90000 }, async (t) => {
+		try {
+			const users = [];
+			for (let i = 0; i < 30; i++)
+				users.push(await wsClient(`k${i}-${rand(3)}`, SOURCES[i % SOURCES.length]));
+			const n = spread(users);
+			t.diagnostic(`connections per edge: ${JSON.stringify(n)}`);
+			for (const e of c.edges) assert.ok(n[e.id] > 0, `edge ${e.id} holds none: ${JSON.stringify(n)}`);
+			const victim = 2;
+			const oldPid = c.edges.find((e) => e.id === victim).proc.pid;
+			await c.stopEdge(victim, 'SIGKILL');
+			const lost = users.filter((u) => u.edge === victim);
+			const kept = users.filter((u) => u.edge !== victim);
+			await Promise.all(lost.map((u) => u.waitFor(() => u.closed, 5000, 'its connection to drop')));
+			/* A MESSAGE round trip after the kill: had a survivor's
+			 * connection dropped, it would show by now. */
+			const rs = await messageAll(kept, `after-${rand(4)}`);
+			assert.deepEqual(rs.filter((x) => x.status !== 200).map((x) => `${x.u.user} on edge ${x.u.edge}: ${x.status}`), []);
+			assert.deepEqual(kept.filter((u) => u.closed).map((u) => `${u.user} on edge ${u.edge}`), [],
+				'clients of other edges lost their connection');
+
+			await c.startEdge(victim);
+			const e = c.edges.find((x) => x.id === victim);
+			assert.notEqual(e.proc.pid, oldPid);
+			assert.deepEqual(listening(e), expectedListeners(), `edge ${victim}'s listening sockets after the restart`);
+			/* New connections reach it again (the kernel picks by
+			 * address and port: try until one lands there). */
+			let landed = null;
+			for (let i = 0; i < 60 && !landed; i++) {
+				const u = await wsClient(`n${i}-${rand(3)}`, SOURCES[i % SOURCES.length]);
+				if (u.edge === victim) landed = u;
+			}
+			assert.ok(landed, `no new connection reached the restarted edge ${victim}`);
+			const [r] = await messageAll([landed], `back-${rand(4)}`);
+			assert.equal(r.status, 200, `MESSAGE to ${landed.user} on the restarted edge: ${r.status}`);
+		} finally {
+			await closeAll();
+		}
+	});
+});
