@@ -26,36 +26,11 @@ const path = require('node:path');
 const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, HOST } = require('./lib/cluster');
 const { tlsPair, WsUA, StreamUA } = require('./lib/ws');
+const procnet = require('./lib/procnet');
 
 const EDGES = 3;
 const SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7'];
 const DOMAIN = 'ws.test';
-
-/* "0100007F:1F90" (/proc/net/{tcp,udp}) -> "127.0.0.1:8080" */
-function hexAddr(s) {
-	const [a, p] = s.split(':');
-	const n = parseInt(a, 16);
-	return `${n & 255}.${(n >>> 8) & 255}.${(n >>> 16) & 255}.${n >>> 24}:${parseInt(p, 16)}`;
-}
-
-/* The host's IPv4 sockets of one protocol: [{local, remote, listen, inode}]. */
-function sockets(proto) {
-	return fs.readFileSync(`/proc/net/${proto}`, 'latin1').split('\n').slice(1)
-		.map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 10)
-		.map((f) => ({ local: hexAddr(f[1]), remote: hexAddr(f[2]), listen: f[3] === '0A', inode: f[9] }));
-}
-
-/* The socket inodes a process holds open. */
-function inodesOf(pid) {
-	const out = new Set();
-	for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-		try {
-			const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-			if (m) out.add(m[1]);
-		} catch { /* closed meanwhile */ }
-	}
-	return out;
-}
 
 describe('35 edges reuseport', () => {
 	const ports = {};
@@ -84,27 +59,13 @@ describe('35 edges reuseport', () => {
 	/* Which edge (id) holds the server end of a connection from `from`
 	 * ("ip:port") to 127.0.0.1:port; null when none does. */
 	function holder(port, from) {
-		const byInode = new Map();
-		for (const e of c.edges) {
-			if (!e.proc || !e.proc.alive) continue;
-			for (const i of inodesOf(e.proc.pid)) byInode.set(i, e.id);
-		}
-		const s = sockets('tcp').find((x) => x.local === `${HOST}:${port}` && x.remote === from && !x.listen);
-		return s ? byInode.get(s.inode) || null : null;
+		const pids = Object.fromEntries(c.edges.filter((e) => e.proc && e.proc.alive).map((e) => [e.id, e.proc.pid]));
+		const id = procnet.holder(pids, `${HOST}:${port}`, from);
+		return id === null ? null : Number(id);
 	}
 
-	/* The shared ports edge e listens on: ["udp 5060", "tcp 5060", ...]. */
-	function listening(e) {
-		const mine = inodesOf(e.proc.pid);
-		const out = [];
-		for (const proto of ['udp', 'tcp']) {
-			for (const s of sockets(proto)) {
-				if (!mine.has(s.inode) || (proto === 'tcp' && !s.listen)) continue;
-				out.push(`${proto} ${s.local.split(':')[1]}`);
-			}
-		}
-		return out.sort();
-	}
+	/* The shared ports edge e listens on: ["tcp 5060", "udp 5060", ...]. */
+	const listening = (e) => procnet.listening(e.proc.pid);
 
 	function expectedListeners() {
 		const p = c.edge(1).port;
