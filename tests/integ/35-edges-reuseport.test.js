@@ -16,16 +16,20 @@
  *   - WSS, TLS and TCP clients register through the shared ports;
  *   - one edge SIGKILLed: its clients, and only they, lose their
  *     connection; the others still get messages; started again it
- *     listens on the shared ports and takes new connections.
+ *     listens on the shared ports and takes new connections;
+ *   - an edge out of file descriptors (a flood of connections under a
+ *     low RLIMIT_NOFILE) rests its listener instead of spinning on the
+ *     connection it cannot accept, and accepts again once fds free up.
  */
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { describe, before, after } = require('node:test');
-const { cluster, freePort, rand, HOST } = require('./lib/cluster');
-const { tlsPair, WsUA, StreamUA } = require('./lib/ws');
+const { cluster, freePort, rand, waitUntil, HOST } = require('./lib/cluster');
+const { tlsPair, WsUA, StreamUA, rawWs } = require('./lib/ws');
 const procnet = require('./lib/procnet');
 
 const EDGES = 3;
@@ -236,6 +240,55 @@ describe('35 edges reuseport', () => {
 			assert.ok(landed, `no new connection reached the restarted edge ${victim}`);
 			const [r] = await messageAll([landed], `back-${rand(4)}`);
 			assert.equal(r.status, 200, `MESSAGE to ${landed.user} on the restarted edge: ${r.status}`);
+		} finally {
+			await closeAll();
+		}
+	});
+	/* utime + stime of pid in clock ticks (/proc/<pid>/stat). */
+	function cpuTicks(pid) {
+		const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+		const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+		return Number(f[11]) + Number(f[12]);
+	}
+
+	c.test('an edge out of file descriptors rests its listener, then accepts again', async (t) => {
+		const e = c.edges.find((x) => x.id === 3);
+		const pid = e.proc.pid;
+		const lim = (s) => execFileSync('prlimit', ['--pid', String(pid), `--nofile=${s}`]);
+		const before = fs.readdirSync(`/proc/${pid}/fd`).length;
+		const soft = fs.readFileSync(`/proc/${pid}/limits`, 'latin1').match(/Max open files\s+(\d+)\s+(\d+)/);
+		const flood = [];
+		try {
+			/* room for a few connections only */
+			lim(`${before + 4}:${soft[2]}`);
+			const pending = [];
+			for (let i = 0; i < 60; i++) {
+				pending.push(rawWs(wsUrl(), { localAddress: SOURCES[i % SOURCES.length], handshakeTimeout: 4000 })
+					.then((s) => { flood.push(s); }, () => {}));
+			}
+			/* Connections queue on edge 3's full listener: it must
+			 * not burn CPU retrying them (a spin is ~100 ticks/s). */
+			await waitUntil(() => e.proc.lines.some((l) => /WS accept: Too many open files/.test(l.s)), 5000,
+				'edge 3 to run out of file descriptors');
+			const t0 = cpuTicks(pid);
+			await new Promise((r) => setTimeout(r, 1500));
+			const used = cpuTicks(pid) - t0;
+			t.diagnostic(`edge 3 used ${used} ticks in 1.5 s with its fd table full`);
+			assert.ok(used < 40, `edge 3 spun: ${used} clock ticks in 1.5 s`);
+			for (const s of flood) s.terminate();
+			await Promise.all(pending);
+			for (const s of flood) s.terminate();
+		} finally {
+			lim(`${soft[1]}:${soft[2]}`);
+		}
+		/* fds free again: a new client reaches edge 3 and registers. */
+		let landed = null;
+		try {
+			for (let i = 0; i < 60 && !landed; i++) {
+				const u = await wsClient(`f${i}-${rand(3)}`, SOURCES[i % SOURCES.length]);
+				if (u.edge === 3) landed = u;
+			}
+			assert.ok(landed, 'edge 3 accepts nothing after its fds came back');
 		} finally {
 			await closeAll();
 		}
