@@ -117,6 +117,19 @@ describe('35 edges reuseport', () => {
 		return n;
 	}
 
+	/* 30 registered WebSocket clients (names prefix<i>) over the six
+	 * sources; asserts that every edge holds some. */
+	async function spreadClients(t, prefix) {
+		const users = [];
+		for (let i = 0; i < 30; i++)
+			users.push(await wsClient(`${prefix}${i}-${rand(3)}`, SOURCES[i % SOURCES.length]));
+		const n = spread(users);
+		t.diagnostic(`connections per edge: ${JSON.stringify(n)}`);
+		for (const e of c.edges) assert.ok(n[e.id] > 0, `edge ${e.id} holds none of 30: ${JSON.stringify(n)}`);
+		assert.ok(!('null' in n), `connections held by no edge: ${JSON.stringify(n)}`);
+		return users;
+	}
+
 	async function closeAll() {
 		for (const u of open.splice(0)) u.close();
 	}
@@ -136,13 +149,7 @@ describe('35 edges reuseport', () => {
 
 	c.test('30 WebSocket clients spread over the edges, register, and each gets a MESSAGE', async (t) => {
 		try {
-			const users = [];
-			for (let i = 0; i < 30; i++)
-				users.push(await wsClient(`ws${i}-${rand(3)}`, SOURCES[i % SOURCES.length]));
-			const n = spread(users);
-			t.diagnostic(`connections per edge: ${JSON.stringify(n)}`);
-			for (const e of c.edges) assert.ok(n[e.id] > 0, `edge ${e.id} holds none of 30: ${JSON.stringify(n)}`);
-			assert.ok(!('null' in n), `connections held by no edge: ${JSON.stringify(n)}`);
+			const users = await spreadClients(t, 'ws');
 			const rs = await messageAll(users, `m-${rand(4)}`);
 			const bad = rs.filter((x) => x.status !== 200);
 			assert.deepEqual(bad.map((x) => `${x.u.user} on edge ${x.u.edge}: ${x.status}`), []);
@@ -207,12 +214,7 @@ describe('35 edges reuseport', () => {
 
 	c.test('an edge killed: only its clients drop, the others still get messages; restarted it shares the ports again', { timeout: 90000 }, async (t) => {
 		try {
-			const users = [];
-			for (let i = 0; i < 30; i++)
-				users.push(await wsClient(`k${i}-${rand(3)}`, SOURCES[i % SOURCES.length]));
-			const n = spread(users);
-			t.diagnostic(`connections per edge: ${JSON.stringify(n)}`);
-			for (const e of c.edges) assert.ok(n[e.id] > 0, `edge ${e.id} holds none: ${JSON.stringify(n)}`);
+			const users = await spreadClients(t, 'k');
 			const victim = 2;
 			const oldPid = c.edges.find((e) => e.id === victim).proc.pid;
 			await c.stopEdge(victim, 'SIGKILL');

@@ -59,20 +59,14 @@ describe('75 make run', () => {
 		if (dir) fs.rmSync(dir, { recursive: true, force: true });
 	});
 
-	it('restarts a killed core, keeps the bindings, and Ctrl-C stops everything', { timeout: 90000 }, async (t) => {
+	/* Writes a configuration of these lines into a fresh dir (the
+	 * previous one goes) and runs scripts/run.sh on it until it says
+	 * it is running. */
+	async function startRun(lines) {
+		if (dir) fs.rmSync(dir, { recursive: true, force: true });
 		dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smr-'));
-		const sip = await freePort();
-		const redis = await freePort();
 		const conf = path.join(dir, 'sipmesh.conf');
-		fs.writeFileSync(conf, [
-			'[cluster]', `run_dir = ${dir}/run`, 'edges = 1', 'cores = 2',
-			'[log]', 'level = notice',
-			'[redis]', `address = ${HOST}:${redis}`, `prefix = smr${process.pid}`,
-			'[location]', `shm_name = /sm-run-${process.pid}`, 'shm_size_mb = 16', 'max_bindings = 1000',
-			'[proxy]', 'media = no',
-			'[edge 1]', `udp = ${HOST}:${sip}`, `tcp = ${HOST}:${sip}`, 'tls =', 'ws =', 'wss =',
-			'',
-		].join('\n'));
+		fs.writeFileSync(conf, [...lines(dir), ''].join('\n'));
 		run = new Proc('make-run', 'sh', ['scripts/run.sh'], {
 			cwd: ROOT, env: { SIPMESH_CONF: conf, SIPMESH_BIN: path.join(ROOT, 'build/bin') },
 		});
@@ -80,6 +74,31 @@ describe('75 make run', () => {
 			if (!run.alive) throw new Error(`run.sh exited:\n${run.lines.map((l) => l.s).join('\n')}`);
 			return run.lines.some((l) => /running with/.test(l.s));
 		}, 30000, 'run.sh to say it is running');
+	}
+
+	/* Ctrl-C: run.sh and every process it started must exit. */
+	async function stopRun() {
+		const all = descendants(run.pid);
+		seen = all;
+		process.kill(run.pid, 'SIGINT');
+		await Promise.race([run.exited, new Promise((r) => setTimeout(r, 10000))]);
+		assert.ok(!run.alive, 'run.sh did not exit on SIGINT');
+		await waitUntil(() => all.every((p) => !fs.existsSync(`/proc/${p.pid}`) ||
+			/State:\s+Z/.test(fs.readFileSync(`/proc/${p.pid}/status`, 'latin1'))),
+			5000, 'every process run.sh started to exit');
+	}
+
+	it('restarts a killed core, keeps the bindings, and Ctrl-C stops everything', { timeout: 90000 }, async (t) => {
+		const sip = await freePort();
+		const redis = await freePort();
+		await startRun((d) => [
+			'[cluster]', `run_dir = ${d}/run`, 'edges = 1', 'cores = 2',
+			'[log]', 'level = notice',
+			'[redis]', `address = ${HOST}:${redis}`, `prefix = smr${process.pid}`,
+			'[location]', `shm_name = /sm-run-${process.pid}`, 'shm_size_mb = 16', 'max_bindings = 1000',
+			'[proxy]', 'media = no',
+			'[edge 1]', `udp = ${HOST}:${sip}`, `tcp = ${HOST}:${sip}`, 'tls =', 'ws =', 'wss =',
+		]);
 		const edge = { host: HOST, port: sip };
 		const ua = await SipUA.open({ label: 'runner' });
 		try {
@@ -108,39 +127,21 @@ describe('75 make run', () => {
 		} finally {
 			ua.close();
 		}
-		const all = descendants(run.pid);
-		seen = all;
-		process.kill(run.pid, 'SIGINT');
-		await Promise.race([run.exited, new Promise((r) => setTimeout(r, 10000))]);
-		assert.ok(!run.alive, 'run.sh did not exit on SIGINT');
-		await waitUntil(() => all.every((p) => !fs.existsSync(`/proc/${p.pid}`) ||
-			/State:\s+Z/.test(fs.readFileSync(`/proc/${p.pid}/status`, 'latin1'))),
-			5000, 'every process run.sh started to exit');
+		await stopRun();
 	});
 	it('runs edges = 3 on shared ports and restarts a killed edge', { timeout: 120000 }, async (t) => {
-		if (dir) fs.rmSync(dir, { recursive: true, force: true });
-		dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smr-'));
 		const sip = await freePort();
 		const ws = await freePort();
 		const redis = await freePort();
-		const conf = path.join(dir, 'sipmesh.conf');
-		fs.writeFileSync(conf, [
-			'[cluster]', `run_dir = ${dir}/run`, 'edges = 3', 'cores = 2',
+		await startRun((d) => [
+			'[cluster]', `run_dir = ${d}/run`, 'edges = 3', 'cores = 2',
 			'[log]', 'level = notice',
 			'[redis]', `address = ${HOST}:${redis}`, `prefix = smr${process.pid}e`,
 			'[location]', `shm_name = /sm-run3-${process.pid}`, 'shm_size_mb = 16', 'max_bindings = 1000',
 			'[proxy]', 'media = no',
 			'[edge]', 'reuseport = yes', `udp = ${HOST}:${sip}`, `tcp = ${HOST}:${sip}`, 'tls =',
 			`ws = ${HOST}:${ws}`, 'wss =',
-			'',
-		].join('\n'));
-		run = new Proc('make-run', 'sh', ['scripts/run.sh'], {
-			cwd: ROOT, env: { SIPMESH_CONF: conf, SIPMESH_BIN: path.join(ROOT, 'build/bin') },
-		});
-		await waitUntil(() => {
-			if (!run.alive) throw new Error(`run.sh exited:\n${run.lines.map((l) => l.s).join('\n')}`);
-			return run.lines.some((l) => /running with/.test(l.s));
-		}, 30000, 'run.sh to say it is running');
+		]);
 		/* The three edges, by id: {id: pid}, once each listens on both ports. */
 		const want = [`tcp ${sip}`, `tcp ${ws}`, `udp ${sip}`];
 		const edges = async (what) => {
@@ -199,13 +200,6 @@ describe('75 make run', () => {
 		} finally {
 			for (const u of open) u.close();
 		}
-		const all = descendants(run.pid);
-		seen = all;
-		process.kill(run.pid, 'SIGINT');
-		await Promise.race([run.exited, new Promise((r) => setTimeout(r, 10000))]);
-		assert.ok(!run.alive, 'run.sh did not exit on SIGINT');
-		await waitUntil(() => all.every((p) => !fs.existsSync(`/proc/${p.pid}`) ||
-			/State:\s+Z/.test(fs.readFileSync(`/proc/${p.pid}/status`, 'latin1'))),
-			5000, 'every process run.sh started to exit');
+		await stopRun();
 	});
 });
