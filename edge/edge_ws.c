@@ -602,7 +602,7 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 	struct edge *e = v->w->edge;
 	struct lws_filter_network_conn_args a;
 	lws_sock_file_fd_type fd;
-	int one = 1;
+	int one = 1, err;
 
 	(void)events;
 	if (status < 0) {
@@ -616,15 +616,16 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 		a.accept_fd = accept4(v->fd, (struct sockaddr *)&a.cli_addr,
 				      &a.clilen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (a.accept_fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			err = errno;
+			if (err == EINTR || err == ECONNABORTED)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (err == EAGAIN || err == EWOULDBLOCK)
 				return;
 			if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
 				log_warn(LOG_SYS_NET, "%s accept: %s",
 					 env_transport_name(v->tp.transport),
-					 strerror(errno));
-			if (errno == EMFILE || errno == ENFILE) {
+					 strerror(err));
+			if (err == EMFILE || err == ENFILE) {
 				/* The connection stays queued: try again
 				 * later rather than spin on it. */
 				uv_poll_stop(&v->poll);
