@@ -19,7 +19,9 @@
  *     listens on the shared ports and takes new connections;
  *   - an edge out of file descriptors (a flood of connections under a
  *     low RLIMIT_NOFILE) rests its listener instead of spinning on the
- *     connection it cannot accept, and accepts again once fds free up.
+ *     connection it cannot accept, and accepts again once fds free up;
+ *   - an edge started on those ports without reuseport = yes cannot
+ *     bind, and its error says which key fixes it.
  */
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
@@ -28,7 +30,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { describe, before, after } = require('node:test');
-const { cluster, freePort, rand, waitUntil, HOST } = require('./lib/cluster');
+const { cluster, freePort, rand, waitUntil, Proc, HOST } = require('./lib/cluster');
 const { tlsPair, WsUA, StreamUA, rawWs } = require('./lib/ws');
 const procnet = require('./lib/procnet');
 
@@ -293,6 +295,25 @@ describe('35 edges reuseport', () => {
 			assert.ok(landed, 'edge 3 accepts nothing after its fds came back');
 		} finally {
 			await closeAll();
+		}
+	});
+	c.test('an edge without reuseport cannot share the ports, and says which key fixes it', async () => {
+		/* The same configuration with reuseport = no and its own
+		 * run_dir (so its link endpoint is free): only the SIP ports
+		 * collide. */
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smi-nrp-'));
+		try {
+			const conf = path.join(dir, 'sipmesh.conf');
+			fs.writeFileSync(conf, fs.readFileSync(c.confPath, 'utf8')
+				.replace(/^reuseport = yes$/m, 'reuseport = no')
+				.replace(/^run_dir = .*$/m, `run_dir = ${dir}`));
+			const p = new Proc('edge-noreuse', process.env.SIPMESH_BIN + '/sipmesh-edge', ['-c', conf, '-i', '1']);
+			await p.exited;
+			assert.notEqual(p.code, 0, `it started:\n${p.tail()}`);
+			assert.ok(p.lines.some((l) => /UDP bind 127\.0\.0\.1:\d+: Address already in use \(edges of one host share a port only with \[edge\] reuseport = yes\)/.test(l.s)),
+				p.tail());
+		} finally {
+			fs.rmSync(dir, { recursive: true, force: true });
 		}
 	});
 });
