@@ -9,7 +9,10 @@ highest rate sipp sustains with under 1% failed calls, and report
 response-time percentiles, server CPU per operation and server memory,
 side by side with the ratio sipmesh/Kamailio.  Scenario "ws": WebSocket
 clients (bench/wsload.js) registered and kept open on one edge, memory
-per connection.
+per connection.  Scenario "wsedges" (sipmesh only): the same through
+BENCH_WS_EDGES edges of one host sharing the WS port (reuseport), up to
+50,000 clients, with CPU per new connection and a MESSAGE to a client
+of every edge.
 
 Only loopback, free ports, processes stopped by PID.  Python 3 standard
 library only.  See bench/run.sh for the environment variables.
@@ -52,7 +55,7 @@ BISECT = int(env("BENCH_BISECT", "1" if QUICK else "2"))
 SETTLE = float(env("BENCH_SETTLE", "1" if QUICK else "2"))
 HOLD_MS = int(env("BENCH_CALL_HOLD_MS", "1000"))
 SERVERS = env("BENCH_SERVERS", "sipmesh,kamailio").split(",")
-SCENARIOS = [x.strip() for x in env("BENCH_SCENARIOS", "register,message,call,media,ws,auth").split(",")
+SCENARIOS = [x.strip() for x in env("BENCH_SCENARIOS", "register,message,call,media,ws,wsedges,auth").split(",")
              if x.strip()]
 SIPP_SCENARIOS = ("register", "message", "call", "media")
 # media: as many userspace rtpengine daemons for either server, each with
@@ -62,6 +65,11 @@ RTP_PORTS = int(env("BENCH_RTP_PORTS", "8000"))
 # ws: cumulative numbers of WebSocket connections held open on one edge
 WS_STAGES = [int(x) for x in env("BENCH_WS_STAGES", "1000,5000,10000,19000").split(",") if x]
 WS_SOURCES = int(env("BENCH_WS_SOURCES", "4"))      # 127.0.0.2 .. 127.0.0.(1+N)
+# wsedges: edges sharing the WS port, cumulative connections after each stage
+WS_EDGES = int(env("BENCH_WS_EDGES", "3"))
+WSE_STAGES = [int(x) for x in env("BENCH_WSE_STAGES", "10000,25000,50000").split(",") if x]
+# connections per wsload.js process: it too may hold only 20,000 files
+WS_LOADER_MAX = int(env("BENCH_WS_LOADER_MAX", "15000"))
 WS_WINDOW = int(env("BENCH_WS_WINDOW", "100"))      # connections in progress at once
 # auth: registrations/s of the auth on / off comparison (fixed, no search)
 AUTH_RATE = int(env("BENCH_AUTH_RATE", "1000"))
@@ -427,6 +435,7 @@ class Server:
         self.ws = False          # listen on WebSocket (scenario ws)
         self.auth = False        # [registrar] auth = yes (scenario auth)
         self.ws_port = None
+        self.ws_edges = 1        # edges sharing the ports (scenario wsedges)
         self.rtp = Rtpengines(workdir)
 
     def label_pids(self, labels):
@@ -543,11 +552,11 @@ class Sipmesh(Server):
             f.write("""; written by bench/bench.py
 [cluster]
 run_dir = %s
-edges = 1
+edges = %d
 cores = 2
 
 [log]
-level = warn
+level = %s
 
 [redis]
 address = 127.0.0.1:%d
@@ -556,9 +565,23 @@ prefix = smbench
 [location]
 shm_name = %s
 
-[edge 1]
+[edge]
 udp = 127.0.0.1:%d
-""" % (run_dir, rport, self.shm, self.port))
+tcp = 127.0.0.1:%d
+reuseport = %s
+""" % (run_dir, self.ws_edges,
+       # notice: the edges' SIGUSR1 stats lines (wsedges reads them)
+       "notice" if self.ws_edges > 1 else "warn", rport, self.shm, self.port, self.port,
+       "yes" if self.ws_edges > 1 else "no"))
+            if self.ws:
+                self.ws_port = free_port()
+                f.write("""ws = 127.0.0.1:%d
+max_conns_per_ip = 100000
+idle_timeout_s = 86400
+ws_ping_s = 0
+""" % self.ws_port)
+            else:
+                f.write("ws =\n")
             if self.auth:
                 # sipp answers only the first challenge, and only MD5
                 f.write("""
@@ -567,13 +590,6 @@ auth = yes
 domains = %s
 auth_algorithms = MD5 SHA-256
 """ % DOMAIN)
-            if self.ws:
-                self.ws_port = free_port()
-                f.write("""ws = 127.0.0.1:%d
-max_conns_per_ip = 100000
-idle_timeout_s = 86400
-ws_ping_s = 0
-""" % self.ws_port)
             if self.media:
                 # sipmesh-rtpctl -i 1 on ipc://<run_dir>/rtpctl-1 (the default)
                 f.write("""
@@ -609,8 +625,8 @@ instances = %s
                     raise RuntimeError("sipmesh-rtpctl did not start: see %s/sipmesh-rtpctl1.log"
                                        % OUT)
                 time.sleep(0.1)
-        for label, binary, inst in (("core1", "sipmesh-core", 1), ("core2", "sipmesh-core", 2),
-                                    ("edge1", "sipmesh-edge", 1)):
+        for label, binary, inst in [("core1", "sipmesh-core", 1), ("core2", "sipmesh-core", 2)] + [
+                ("edge%d" % i, "sipmesh-edge", i) for i in range(1, self.ws_edges + 1)]:
             lf = open(os.path.join(OUT, "sipmesh-%s.log" % label), "a")
             self.procs[label] = subprocess.Popen(
                 [os.path.join(SIPMESH_BIN, binary), "-c", self.conf, "-i", str(inst)],
@@ -619,14 +635,20 @@ instances = %s
         time.sleep(0.5)   # let both cores join
         if self.media:
             time.sleep(1.0)   # rtpctl's first health pings (ping_interval_ms 1000)
-        return "redis + 1 edge + 2 cores%s, %s (%d processes)%s" % (
+        return "redis + %d edge%s + 2 cores%s, %s (%d processes)%s" % (
+            self.ws_edges, "s sharing every port" if self.ws_edges > 1 else "",
             " + 1 rtpctl" if self.media else "", SIPMESH_BIN, len(self.all_pids()),
             ("; [proxy] media = yes, " + self.rtp.describe()) if self.media else
             ("; ws://127.0.0.1:%d" % self.ws_port) if self.ws else "")
 
     def ws_pids(self):
-        """The process that holds WebSocket connections: the edge."""
-        return self.label_pids(["edge1"])
+        """The processes that hold WebSocket connections: the edges."""
+        return self.label_pids(["edge%d" % i for i in range(1, self.ws_edges + 1)])
+
+    def edge_pids(self):
+        """edge id -> pid of each running edge."""
+        return {i: self.procs["edge%d" % i].pid for i in range(1, self.ws_edges + 1)
+                if self.procs.get("edge%d" % i) and self.procs["edge%d" % i].poll() is None}
 
     def shm_path(self):
         return "/dev/shm" + self.shm
@@ -1109,6 +1131,71 @@ def options_ms(port, n=10):
     return sorted(out, key=lambda v: float("inf") if v is None else v)
 
 
+def udp_messages(port, users, timeout=5.0):
+    """A MESSAGE over UDP to each of users (sip:<u>@ws.test, wsload's
+    domain), all sent at once, retransmitted every 500 ms; returns
+    {user: final status or None}."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    lp = s.getsockname()[1]
+    msgs, got = {}, {}
+    for u in users:
+        br = "z9hG4bK-bm-%s-%d" % (u, lp)
+        body = "bench message for %s" % u
+        msgs[br] = (u, ("MESSAGE sip:%s@ws.test SIP/2.0\r\n"
+                        "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport\r\n"
+                        "Max-Forwards: 70\r\n"
+                        "From: <sip:bench@ws.test>;tag=b%d\r\n"
+                        "To: <sip:%s@ws.test>\r\n"
+                        "Call-ID: bench-msg-%s-%d\r\n"
+                        "CSeq: 1 MESSAGE\r\n"
+                        "Content-Type: text/plain\r\n"
+                        "Content-Length: %d\r\n\r\n%s") % (u, lp, br, lp, u, u, lp, len(body), body))
+    end = time.time() + timeout
+    try:
+        while len(got) < len(msgs) and time.time() < end:
+            for br, (u, m) in msgs.items():
+                if u not in got:
+                    s.sendto(m.encode(), ("127.0.0.1", port))
+            t_resend = time.time() + 0.5
+            while time.time() < min(t_resend, end):
+                s.settimeout(max(0.01, min(t_resend, end) - time.time()))
+                try:
+                    data = s.recv(65535).decode("latin-1")
+                except socket.timeout:
+                    break
+                first = data.split("\r\n", 1)[0]
+                m = re.search(r"branch=(z9hG4bK-bm-[^;\r\n]+)", data)
+                if m and m.group(1) in msgs and not first.startswith("SIP/2.0 1"):
+                    got[msgs[m.group(1)][0]] = int(first.split(" ")[1])
+    finally:
+        s.close()
+    return {u: got.get(u) for u, _ in msgs.values()}
+
+
+def edge_stat(srv, edge_id, name, timeout=3.0):
+    """Counter `name` of one edge, from the stats line SIGUSR1 makes it log."""
+    path = os.path.join(OUT, "sipmesh-edge%d.log" % edge_id)
+    size = os.path.getsize(path)
+    os.kill(srv.edge_pids()[edge_id], signal.SIGUSR1)
+    end = time.time() + timeout
+    while time.time() < end:
+        with open(path, "rb") as f:
+            f.seek(size)
+            m = re.search(r"stats: .*\b%s=(\d+)" % name, f.read().decode("latin-1"))
+        if m:
+            return int(m.group(1))
+        time.sleep(0.1)
+    return None
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
 class WsLoader:
     """One bench/wsload.js process: count connections registered and held."""
 
@@ -1243,6 +1330,153 @@ def ws_bench(srv):
         srv.stop()
         srv.ws = False
     return res
+
+
+def wsedges_bench(srv):
+    """WebSocket clients registered and kept open through WS_EDGES edges
+    of one host sharing the WS port (SO_REUSEPORT), in stages up to
+    50,000: where the connections land, memory per connection, server
+    CPU per new connection, and a MESSAGE delivered through every edge."""
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "ws")):
+        raise FileNotFoundError("bench/node_modules/ws missing (bench/run.sh runs npm install "
+                                "in bench/)")
+    srv.media, srv.ws, srv.ws_edges = False, True, WS_EDGES
+    desc = srv.start()
+    log("%s started: %s" % (srv.name, desc))
+    url = "ws://127.0.0.1:%d" % srv.ws_port
+    res = {"server": desc, "stages": [], "url": url, "edges": WS_EDGES}
+    time.sleep(max(SETTLE, 2.0))
+    pids = srv.edge_pids()
+    base = {"ws_rss": sum(rss_bytes(x) for x in srv.ws_pids()),
+            "ws_pss": sum(pss_bytes(x) for x in srv.ws_pids()), "pss": srv.memory(),
+            "fds": {i: open_fds(p) for i, p in pids.items()}}
+    res["base"] = base
+    loaders, have, registered = [], 0, 0
+    try:
+        for target in WSE_STAGES:
+            n = target - have
+            if n <= 0:
+                continue
+            c0, t0 = srv.cpu(), time.time()
+            # one loader per WS_LOADER_MAX connections, side by side
+            new = []
+            for first in range(have, target, WS_LOADER_MAX):
+                cnt = min(WS_LOADER_MAX, target - first)
+                new.append(WsLoader(url, cnt, first, "%s-e%d-%d" % (srv.name, WS_EDGES, first)))
+            loaders += new
+            rs = [ld.line(60 + n / 50.0) for ld in new]
+            wall = time.time() - t0
+            if any(r is None for r in rs):
+                log("  %s wsedges: a loader for %d..%d gave no result (see %s/wsload-*.log)"
+                    % (srv.name, have, target, OUT))
+                break
+            time.sleep(SETTLE)
+            c1 = srv.cpu()
+            have = target
+            new_reg = sum(r["registered"] for r in rs)
+            registered += new_reg
+            errors = {}
+            for r in rs:
+                for k, v in r["errors"].items():
+                    errors[k] = errors.get(k, 0) + v
+            worst = lambda k: [max((r[k][i] for r in rs if r[k][i] is not None), default=None)
+                               for i in range(4)]
+            pids = srv.edge_pids()
+            per_edge = {i: open_fds(p) - base["fds"].get(i, 0) for i, p in pids.items()}
+            cpu = {k: (c1.get(k, 0) - c0.get(k, 0)) / float(HZ) for k in c1}
+            st = {"target": target, "registered": registered, "new_registered": new_reg,
+                  "failed": sum(r["failed"] for r in rs), "errors": errors,
+                  "connect_ms": worst("connect_ms"), "register_ms": worst("register_ms"),
+                  "elapsed_s": wall, "rate": new_reg / wall if wall else None,
+                  "per_edge": per_edge,
+                  "ws_rss": sum(rss_bytes(x) for x in srv.ws_pids()),
+                  "ws_pss": sum(pss_bytes(x) for x in srv.ws_pids()), "pss": srv.memory(),
+                  "cpu_s": sum(cpu.values()), "cpu_by": cpu, "alive": srv.alive()}
+            st["cpu_ms_per_conn"] = 1000.0 * st["cpu_s"] / new_reg if new_reg else None
+            st["edge_cpu_ms_per_conn"] = (1000.0 * sum(v for k, v in cpu.items() if k.startswith("edge"))
+                                          / new_reg if new_reg else None)
+            for k in ("ws_rss", "ws_pss", "pss"):
+                st[k + "_per_conn"] = ((st[k] - base[k]) / float(registered)
+                                       if registered else None)
+            st["options_ms"] = options_ms(srv.port)
+            res["stages"].append(st)
+            log("  %-8s wsedges %6d connections: %6d registered (%d failed%s) in %.1f s; "
+                "per edge %s; connect p50/p99 %s/%s ms, REGISTER->200 p50/p99 %s/%s ms "
+                "(worst loader); edges RSS %s (+%.0f bytes per connection), all PSS %s "
+                "(+%.0f per connection); server CPU %.2f ms per new connection (edges %.2f)" % (
+                    srv.name, target, registered, st["failed"],
+                    (" " + json.dumps(errors)) if errors else "", wall,
+                    json.dumps(per_edge), st["connect_ms"][0], st["connect_ms"][2],
+                    st["register_ms"][0], st["register_ms"][2], mb(st["ws_rss"]),
+                    st["ws_rss_per_conn"] or 0, mb(st["pss"]), st["pss_per_conn"] or 0,
+                    st["cpu_ms_per_conn"] or 0, st["edge_cpu_ms_per_conn"] or 0))
+            if not st["alive"]:
+                log("  %s died with %d WebSocket connections" % (srv.name, registered))
+                break
+            if st["failed"] > 0.05 * n:
+                log("  %s wsedges: over 5%% failed, no further stage" % srv.name)
+                break
+        # A MESSAGE to a sample of the users, spread over every edge:
+        # each must be answered 200 by its client, and every edge's
+        # count of messages sent to clients must have grown.
+        sample = ["ws%d" % i for i in range(0, have, max(1, have // 300))]
+        sent0 = {i: edge_stat(srv, i, "sent") for i in srv.edge_pids()}
+        got = udp_messages(srv.port, sample)
+        sent1 = {i: edge_stat(srv, i, "sent") for i in srv.edge_pids()}
+        ok = sum(1 for v in got.values() if v == 200)
+        res["message"] = {"sent_to": len(sample), "answered_200": ok,
+                          "others": sorted(set(str(v) for v in got.values() if v != 200)),
+                          "per_edge_sent": {i: (sent1[i] - sent0[i]) if None not in (
+                              sent0.get(i), sent1.get(i)) else None for i in sent1}}
+        log("  %s wsedges: MESSAGE to %d of the users: %d answered 200 by their client%s; "
+            "messages sent to clients per edge %s" % (
+                srv.name, len(sample), ok, (" (others: %s)" % ", ".join(res["message"]["others"]))
+                if res["message"]["others"] else "", json.dumps(res["message"]["per_edge_sent"])))
+        time.sleep(1)
+        res["open_at_end"] = sum((ld.status() or {}).get("open", 0) for ld in loaders)
+        log("  %s wsedges: %d connections still open at the end" % (srv.name, res["open_at_end"]))
+    finally:
+        for ld in loaders:
+            ld.stop()
+        srv.stop()
+        srv.ws, srv.ws_edges = False, 1
+    return res
+
+
+def report_wsedges(w, r):
+    w("")
+    w("WebSocket clients through %d edges of one host sharing the WS port ([edge] "
+      "reuseport = yes; the kernel spreads connections over the edges' listening "
+      "sockets): the 'ws' scenario's clients and REGISTERs (bench/wsload.js, one process "
+      "per %d connections, %d in progress each, from %d loopback source addresses), "
+      "in stages, every connection kept open." % (r["edges"], WS_LOADER_MAX, WS_WINDOW,
+                                                 WS_SOURCES))
+    w("  %s" % r["server"])
+    w("  Memory: growth since before the first connection over the connections registered "
+      "('edges': the sipmesh-edge processes; 'all': edges + cores + redis, PSS). CPU: "
+      "every server process during the stage (connect, TLS-free WS upgrade, REGISTER, "
+      "binding in Redis and the shared store) over the stage's new connections.")
+    for st in r["stages"]:
+        w("  %d connections: %d registered, %d failed%s in %.1f s (%.0f/s); per edge %s" % (
+            st["target"], st["registered"], st["failed"],
+            (" " + json.dumps(st["errors"])) if st["errors"] else "", st["elapsed_s"],
+            st["rate"] or 0, json.dumps(st["per_edge"])))
+        w("    connect p50/p90/p99 %s ms, REGISTER->200 p50/p90/p99 %s ms (worst loader)" % (
+            "/".join("-" if x is None else "%d" % x for x in st["connect_ms"][:3]),
+            "/".join("-" if x is None else "%d" % x for x in st["register_ms"][:3])))
+        w("    edges RSS %s: +%.0f bytes per connection (PSS +%.0f); all PSS %s: +%.0f per "
+          "connection" % (mb(st["ws_rss"]), st["ws_rss_per_conn"] or 0,
+                          st["ws_pss_per_conn"] or 0, mb(st["pss"]), st["pss_per_conn"] or 0))
+        w("    server CPU %.2f ms per new connection (edges %.2f ms); %s" % (
+            st["cpu_ms_per_conn"] or 0, st["edge_cpu_ms_per_conn"] or 0,
+            ", ".join("%s %.1f s" % (k, v) for k, v in sorted(st["cpu_by"].items()))))
+    m = r.get("message")
+    if m:
+        w("  MESSAGE over UDP to %d of the users: %d answered 200 by their WebSocket client; "
+          "messages each edge sent to clients meanwhile (the MESSAGEs, plus the 200s back "
+          "to the UDP sender on the edge its datagrams hash to): %s" % (
+              m["sent_to"], m["answered_200"], json.dumps(m["per_edge_sent"])))
+    w("  connections still open at the end: %d" % r.get("open_at_end", 0))
 
 
 # ---------------------------------------------------------------- report
@@ -1385,6 +1619,8 @@ def report(results, info):
     wk = results.get("Kamailio", {}).get("ws")
     if wa or wk:
         report_ws(w, wa, wk)
+    if results.get("sipmesh", {}).get("wsedges"):
+        report_wsedges(w, results["sipmesh"]["wsedges"])
     for name, why in info.get("skipped", {}).items():
         w("")
         w("%s not measured: %s" % (name, why))
@@ -1504,7 +1740,7 @@ def main():
     kam = ("kamailio",) if "kamailio" in [x.strip().lower() for x in SERVERS] else ()
     for tool in ("sipp", "redis-server") + kam + (
             ("rtpengine",) if "media" in SCENARIOS else ()) + (
-            (NODE,) if "ws" in SCENARIOS else ()):
+            (NODE,) if "ws" in SCENARIOS or "wsedges" in SCENARIOS else ()):
         if not shutil.which(tool):
             log("bench: %s not found (make bench installs it)" % tool)
             return 2
@@ -1578,6 +1814,18 @@ def main():
                 except (RuntimeError, OSError) as e:
                     log("%s ws: ERROR: %s" % (cls.name, e))
                     info["skipped"][cls.name + " WebSocket"] = "error: %s" % e
+                finally:
+                    srv.stop()
+            if "wsedges" in SCENARIOS and srv.name == "sipmesh":
+                try:
+                    res["wsedges"] = wsedges_bench(srv)
+                    results[srv.name] = res
+                except FileNotFoundError as e:
+                    log("%s wsedges: left out: %s" % (cls.name, e))
+                    info["skipped"]["sipmesh WebSocket through edges"] = str(e)
+                except (RuntimeError, OSError) as e:
+                    log("%s wsedges: ERROR: %s" % (cls.name, e))
+                    info["skipped"]["sipmesh WebSocket through edges"] = "error: %s" % e
                 finally:
                     srv.stop()
         if "auth" in SCENARIOS and "sipmesh" in [x.strip().lower() for x in SERVERS]:

@@ -14,13 +14,14 @@
 #   BENCH_CALL_HOLD_MS=1000  pause between ACK and BYE
 #   BENCH_RTPENGINES=2 BENCH_RTP_PORTS=5000   media: daemons, ports each
 #   BENCH_WS_STAGES=1000,5000,10000,19000     ws: connections held
+#   BENCH_WS_EDGES=3 BENCH_WSE_STAGES=10000,25000,50000   wsedges
 #   BENCH_OUT=bench/out    results.txt, results.json, logs
 # See bench/README.md.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 # The WebSocket load generator (scenario ws) needs the `ws` package.
 case ",${BENCH_SCENARIOS:-ws}," in
-*,ws,*)
+*,ws,*|*,wsedges,*)
 	if [ ! -d "$here/node_modules/ws" ]; then
 		(cd "$here" && npm install --no-audit --no-fund --loglevel=error) ||
 			echo "bench: npm install in bench/ failed: scenario ws will be left out" >&2

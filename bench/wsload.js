@@ -15,8 +15,10 @@
  *    "elapsed_s":S,...}
  * (connect: TCP connect + WebSocket upgrade; register: REGISTER sent
  * -> 200 received)
- * then waits.  A line "status" on stdin prints {"open":N,"closed":N};
- * end of stdin (or SIGTERM) closes every connection and exits.
+ * then waits, answering a MESSAGE with 200 as SIP.js does (other
+ * requests are ignored).  A line "status" on stdin prints
+ * {"open":N,"closed":N,"messages":N} (MESSAGEs answered); end of stdin
+ * (or SIGTERM) closes every connection and exits.
  *
  * Loopback only: the URL and the source addresses must be 127.0.0.0/8.
  * Needs the `ws` package (bench/package.json; bench/run.sh installs it).
@@ -50,7 +52,7 @@ const socks = [];
 const connectMs = [];
 const registerMs = [];
 const errors = {};
-let registered = 0, failed = 0, done = 0, next = 0, inflight = 0, closed = 0;
+let registered = 0, failed = 0, done = 0, next = 0, inflight = 0, closed = 0, messages = 0;
 const t0 = Date.now();
 
 function err(what) {
@@ -76,6 +78,18 @@ function register(i, host) {
 		'Content-Length: 0',
 		'', '',
 	].join('\r\n');
+}
+
+/* 200 to a MESSAGE: its Via, From, To (tagged), Call-ID and CSeq. */
+function answer(s, text) {
+	const head = text.slice(0, text.indexOf('\r\n\r\n'));
+	const lines = head.split('\r\n').slice(1);
+	const keep = (re) => lines.filter((l) => re.test(l));
+	const to = keep(/^(to|t)\s*:/i).map((l) => (/;\s*tag=/i.test(l) ? l : `${l};tag=${rnd(8)}`));
+	const out = ['SIP/2.0 200 OK', ...keep(/^(via|v)\s*:/i), ...keep(/^(from|f)\s*:/i), ...to,
+		...keep(/^(call-id|i)\s*:/i), ...keep(/^cseq\s*:/i), 'Content-Length: 0', '', ''];
+	s.send(out.join('\r\n'));
+	messages++;
 }
 
 function finish(ok, what) {
@@ -107,7 +121,10 @@ function open(i) {
 	s.on('message', (data) => {
 		const text = data.toString('latin1');
 		const m = /^SIP\/2\.0 (\d{3})/.exec(text);
-		if (!m) return;				/* a request: ignored */
+		if (!m) {
+			if (text.startsWith('MESSAGE ')) answer(s, text);
+			return;				/* another request: ignored */
+		}
 		const code = Number(m[1]);
 		if (code < 200 || settled) return;
 		settled = true;
@@ -167,7 +184,7 @@ const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', (l) => {
 	if (l.trim() === 'status') {
 		const open = socks.filter((s) => s.readyState === WebSocket.OPEN).length;
-		process.stdout.write(JSON.stringify({ open, closed }) + '\n');
+		process.stdout.write(JSON.stringify({ open, closed, messages }) + '\n');
 	}
 });
 rl.on('close', shutdown);

@@ -164,8 +164,12 @@ edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 	}
 	return fd;
 fail:
-	log_err(LOG_SYS_NET, "%s bind %s: %s", env_transport_name(transport),
-		e->me->listen[transport], strerror(-rc));
+	/* The usual cause with edges = N on one host: say what fixes it. */
+	log_err(LOG_SYS_NET, "%s bind %s: %s%s", env_transport_name(transport),
+		e->me->listen[transport], strerror(-rc),
+		rc == -EADDRINUSE && !e->me->reuseport && e->cfg->n_edges > 1 ?
+		" (edges of one host share a port only with [edge] reuseport = yes)" :
+		"");
 	return rc;
 }
 

@@ -4,9 +4,20 @@
  * LWS_SERVER_OPTION_LIBUV; Debian loads it from libwebsockets-evlib-uv).
  *
  * One lws context holds a vhost per WebSocket transport of the table
- * in lib/env.h: WS and WSS (OpenSSL, me->tls_cert/tls_key), each on
- * its me->listen address; the first edge_ws_new() makes the context,
- * the last tp->free destroys it.  Each listener speaks HTTP/1.1 too:
+ * in lib/env.h: WS and WSS (OpenSSL, me->tls_cert/tls_key); the first
+ * edge_ws_new() makes the context, the last tp->free destroys it.
+ *
+ * The listening sockets are the edge's, not lws's: lws 4.1.6 ignores
+ * LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE (no SO_REUSEPORT, warmcat/
+ * libwebsockets#2470), so a second edge on the host could not bind.
+ * Each transport's socket comes from edge_tp_socket() like UDP's and
+ * TCP's (SO_REUSEPORT when configured: the kernel spreads connections
+ * over the edges), is polled on the edge's loop, and each accepted fd
+ * goes to lws with lws_adopt_descriptor_vhost() on a vhost that does
+ * not listen (for WSS it keeps the certificate: lws does the TLS
+ * handshake of the adopted socket).  A full fd table pauses accepting
+ * for EDGE_WS_ACCEPT_PAUSE_MS rather than spin (nginx does the same).
+ * Each listener speaks HTTP/1.1 too:
  * it serves the files under me->http_root, KwikyKonf guest credentials
  * on GET /kk/guest (edge_guest.c; a callback mount, answered in one go
  * with Cache-Control: no-store) and 404 to anything else; an Upgrade
@@ -48,11 +59,19 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Accepted per readable event before the loop turns to other work. */
+#define EDGE_WS_ACCEPT_BATCH	64
+/* Out of file descriptors: how long the listener rests. */
+#define EDGE_WS_ACCEPT_PAUSE_MS	500
 
 struct edge_ws;
 
@@ -61,6 +80,10 @@ struct edge_ws_vh {
 	struct edge_tp tp;	/* first */
 	struct edge_ws *w;
 	struct lws_vhost *vh;
+	int fd;			/* the listening socket, -1 when none */
+	uv_poll_t poll;		/* readable: connections to accept */
+	uv_timer_t pause;	/* restarts poll after EMFILE/ENFILE */
+	int handles;		/* poll and pause not yet closed */
 };
 
 struct edge_ws {
@@ -484,8 +507,6 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	char why[64];
 
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		return v ? edge_ws_filter(v->w->edge, user) : 0;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		if (v)
 			edge_ws_new_conn(v, wsi);
@@ -554,12 +575,157 @@ edge_ws_tp_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 	return c ? c->ops->send(c, buf, len) : -ENOTCONN;
 }
 
+/* ---- the listener ---- */
+
+static void edge_ws_on_accept(uv_poll_t *h, int status, int events);
+
+static void
+edge_ws_on_pause_end(uv_timer_t *t)
+{
+	struct edge_ws_vh *v = t->data;
+
+	uv_poll_start(&v->poll, UV_READABLE, edge_ws_on_accept);
+}
+
+/*
+ * Accepts what the kernel queued on v's socket, a batch at most (the
+ * poll is level-triggered: the rest comes on the next turn), and hands
+ * each connection to lws, which runs its TLS handshake (WSS), its HTTP
+ * requests and its WebSocket upgrade; SERVER_NEW_CLIENT_INSTANTIATED
+ * enters it in the connection table.  A source at max_conns_per_ip is
+ * closed first, by the filter lws's own listener would have called.
+ */
+static void
+edge_ws_on_accept(uv_poll_t *h, int status, int events)
+{
+	struct edge_ws_vh *v = h->data;
+	struct edge *e = v->w->edge;
+	struct lws_filter_network_conn_args a;
+	lws_sock_file_fd_type fd;
+	int one = 1, err;
+
+	(void)events;
+	if (status < 0) {
+		log_warn(LOG_SYS_NET, "%s listener: %s",
+			 env_transport_name(v->tp.transport), uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < EDGE_WS_ACCEPT_BATCH; i++) {
+		memset(&a, 0, sizeof(a));
+		a.clilen = sizeof(a.cli_addr);
+		a.accept_fd = accept4(v->fd, (struct sockaddr *)&a.cli_addr,
+				      &a.clilen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (a.accept_fd < 0) {
+			err = errno;
+			if (err == EINTR || err == ECONNABORTED)
+				continue;
+			if (err == EAGAIN || err == EWOULDBLOCK)
+				return;
+			if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+				log_warn(LOG_SYS_NET, "%s accept: %s",
+					 env_transport_name(v->tp.transport),
+					 strerror(err));
+			if (err == EMFILE || err == ENFILE) {
+				/* The connection stays queued: try again
+				 * later rather than spin on it. */
+				uv_poll_stop(&v->poll);
+				uv_timer_start(&v->pause, edge_ws_on_pause_end,
+					       EDGE_WS_ACCEPT_PAUSE_MS, 0);
+			}
+			return;
+		}
+		if (edge_ws_filter(e, &a)) {
+			close(a.accept_fd);
+			continue;
+		}
+		/* As lws's listener does: SIP goes out at once, not
+		 * held for a full segment. */
+		setsockopt(a.accept_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
+		fd.sockfd = a.accept_fd;
+		/* On failure lws has closed the socket and freed its wsi
+		 * (WSI_DESTROY took it out of the table). */
+		if (lws_adopt_descriptor_vhost(v->vh, LWS_ADOPT_SOCKET |
+					       LWS_ADOPT_HTTP |
+					       LWS_ADOPT_ALLOW_SSL, fd, NULL,
+					       NULL) == NULL &&
+		    edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+			log_notice(LOG_SYS_NET, "%s: libwebsockets refused a "
+				   "connection", env_transport_name(v->tp.transport));
+	}
+}
+
+static void
+edge_ws_on_listener_close(uv_handle_t *h)
+{
+	struct edge_ws_vh *v = h->data;
+
+	if (--v->handles == 0) {
+		close(v->fd);
+		v->fd = -1;
+	}
+}
+
+/*
+ * Opens v's listening socket on sa (edge_tp_socket: SO_REUSEPORT when
+ * configured) and polls it on the edge's loop; v->tp.local gets the
+ * bound address.  Returns 0 or a negative errno (logged).
+ */
+static int
+edge_ws_listen(struct edge_ws_vh *v, int transport)
+{
+	struct edge *e = v->w->edge;
+	socklen_t sl = sizeof(v->tp.local);
+	int rc;
+
+	v->fd = edge_tp_socket(e, transport, SOCK_STREAM, 1);
+	if (v->fd < 0)
+		return v->fd;
+	if (listen(v->fd, SOMAXCONN) < 0 ||
+	    getsockname(v->fd, &v->tp.local.sa, &sl) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	v->poll.data = v;
+	v->pause.data = v;
+	rc = uv_poll_init_socket(e->loop, &v->poll, v->fd);
+	if (rc < 0)
+		goto fail;
+	uv_timer_init(e->loop, &v->pause);	/* cannot fail */
+	v->handles = 2;
+	rc = uv_poll_start(&v->poll, UV_READABLE, edge_ws_on_accept);
+	if (rc < 0) {
+		log_err(LOG_SYS_NET, "%s listen %s: %s",
+			env_transport_name(transport), e->me->listen[transport],
+			uv_strerror(rc));
+		uv_close((uv_handle_t *)&v->poll, edge_ws_on_listener_close);
+		uv_close((uv_handle_t *)&v->pause, edge_ws_on_listener_close);
+		return rc;
+	}
+	return 0;
+fail:
+	log_err(LOG_SYS_NET, "%s listen %s: %s", env_transport_name(transport),
+		e->me->listen[transport], strerror(-rc));
+	close(v->fd);
+	v->fd = -1;
+	return rc;
+}
+
+/* Stops accepting on v; the socket closes with the handles. */
+static void
+edge_ws_unlisten(struct edge_ws_vh *v)
+{
+	uv_close((uv_handle_t *)&v->poll, edge_ws_on_listener_close);
+	uv_close((uv_handle_t *)&v->pause, edge_ws_on_listener_close);
+}
+
 static void
 edge_ws_tp_free(struct edge_tp *tp)
 {
 	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;
 	struct edge_ws *w = v->w;
 
+	edge_ws_unlisten(v);
 	if (--w->refs > 0 || w->ctx == NULL)
 		return;
 	/* lws closes every connection (WSI_DESTROY takes them out of the
@@ -581,21 +747,34 @@ edge_ws_log(int level, const char *line)
 	       LOG_LVL_DEBUG, "lws: %.*s", (int)n, line);
 }
 
-/* Opens the listener of transport (WS or WSS) on sa in w's context. */
+/*
+ * Opens the listener of transport (WS or WSS) on sa and its vhost in
+ * w's context.  The vhost does not listen: CONTEXT_PORT_NO_LISTEN_SERVER
+ * for WSS (CONTEXT_PORT_NO_LISTEN would not set up its TLS), NO_LISTEN
+ * for WS.  They must differ: lws rebinds a request to the first vhost
+ * whose port matches its own (by Host, and by SNI for TLS, where a
+ * vhost without a certificate would be handed the handshake).
+ */
 static int
 edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 {
 	const struct cfg_edge *me = w->edge->me;
 	struct lws_context_creation_info info;
 	struct edge_ws_vh *v = &w->v[transport];
-	char host[CFG_ADDR_LEN], name[64];
-	int port = env_sa_port(sa);
+	char name[64];
+	int rc, secure = env_transport_is(transport, ENV_TP_SECURE);
 
-	env_sa_ip(sa, host, sizeof(host));
+	v->w = w;
+	v->tp.transport = transport;
+	v->tp.send = edge_ws_tp_send;
+	v->tp.free = edge_ws_tp_free;
+	rc = edge_ws_listen(v, transport);
+	if (rc < 0)
+		return rc;
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = env_transport_key(transport);
-	info.iface = host;
-	info.port = port;
+	info.port = secure ? CONTEXT_PORT_NO_LISTEN_SERVER :
+		CONTEXT_PORT_NO_LISTEN;
 	info.protocols = w->protocols;
 	info.mounts = &w->guest_mount;
 	info.user = v;
@@ -604,9 +783,8 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	if (w->retry.secs_since_valid_ping)
 		info.retry_and_idle_policy = &w->retry;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		(me->reuseport ? LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE : 0) |
 		(sa->sa.sa_family == AF_INET6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
-	if (env_transport_is(transport, ENV_TP_SECURE)) {
+	if (secure) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = me->tls_cert;
 		info.ssl_private_key_filepath = me->tls_key;
@@ -615,20 +793,14 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 		 * adds a connection to the edge's table. */
 		info.alpn = "http/1.1";
 	}
-	v->w = w;
-	v->tp.transport = transport;
-	v->tp.local = *sa;
-	v->tp.send = edge_ws_tp_send;
-	v->tp.free = edge_ws_tp_free;
 	v->vh = lws_create_vhost(w->ctx, &info);
 	if (v->vh == NULL) {
-		log_err(LOG_SYS_NET, "%s listen %s failed (address in use, or "
-			"a bad certificate?)", env_transport_key(transport),
+		log_err(LOG_SYS_NET, "%s %s: libwebsockets vhost failed (a bad "
+			"certificate?)", env_transport_key(transport),
 			me->listen[transport]);
-		return -EADDRINUSE;
+		edge_ws_unlisten(v);
+		return -EINVAL;
 	}
-	if (port == 0)
-		env_sa_from(&v->tp.local, host, lws_get_vhost_listen_port(v->vh));
 	log_notice(LOG_SYS_MAIN, "sipmesh-edge %d: SIP %s on %s", me->id,
 		   env_transport_name(transport),
 		   env_sa_str(&v->tp.local, name, sizeof(name)));

@@ -373,7 +373,9 @@ class Cluster {
 	 * and prefix this one uses: a second host), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
-	 * for one edge, over the defaults, clusterKeys: {...} more [cluster]
+	 * for one edge, over the defaults, sharePorts: every edge gets the
+	 * same UDP/TCP port (several edges of one host with [edge]
+	 * reuseport = yes), clusterKeys: {...} more [cluster]
 	 * keys, tcpLinks: edges and cores bind tcp:// loopback endpoints,
 	 * as on several hosts, instead of ipc files, sections: () =>
 	 * {name: {...}} more sections, read when the config is written),
@@ -414,8 +416,9 @@ class Cluster {
 		fs.mkdirSync(this.runDir, { mode: 0o700 });
 		this.shmName = `/sm-test-${process.pid}-${this.n}`;
 		this.prefix = `smt${process.pid}n${this.n}`;
+		const shared = this.opts.sharePorts ? await freePort() : 0;
 		for (let i = 1; i <= this.opts.edges; i++)
-			this.edges.push({ id: i, host: HOST, port: await freePort() });
+			this.edges.push({ id: i, host: HOST, port: shared || await freePort() });
 		if (this.opts.tcpLinks) {
 			this.linkUrls = [];
 			for (const kind of ['edge', 'core'])
@@ -496,19 +499,23 @@ class Cluster {
 			});
 		}
 		if (o.edge) s += iniSection('edge', o.edge);
-		for (const e of this.edges) {
-			/* TCP shares the UDP port (freePort checked both); TLS, WS
-			 * and WSS are off unless edgeKeys(e) turns them on on free
-			 * ports (tests/integ/lib/ws.js): never the default ports. */
-			s += iniSection(`edge ${e.id}`, {
-				udp: `${e.host}:${e.port}`, tcp: `${e.host}:${e.port}`,
-				tls: '', ws: '', wss: '',
-				...((o.edgeKeys && o.edgeKeys(e)) || {}),
-			});
-		}
+		for (const e of this.edges) s += iniSection(`edge ${e.id}`, this._edgeKeys(e));
 		for (const k of this.linkUrls || []) s += iniSection(`${k.kind} ${k.id}`, { ipc: k.url });
 		for (const [name, kv] of Object.entries((o.sections && o.sections()) || {})) s += iniSection(name, kv);
 		return s;
+	}
+
+	/* The [edge N] keys of edge e.  TCP shares the UDP port (freePort
+	 * checked both); TLS, WS and WSS are off unless edgeKeys(e) turns
+	 * them on on free ports (tests/integ/lib/ws.js): never the default
+	 * ports. */
+	_edgeKeys(e) {
+		const o = this.opts;
+		return {
+			udp: `${e.host}:${e.port}`, tcp: `${e.host}:${e.port}`,
+			tls: '', ws: '', wss: '',
+			...((o.edgeKeys && o.edgeKeys(e)) || {}),
+		};
 	}
 
 	/* Ports and endpoints of the media processes (before the config). */
@@ -835,7 +842,30 @@ class Cluster {
 		return out.join('\n');
 	}
 
+	/*
+	 * With sharePorts an OPTIONS to the shared port reaches whichever
+	 * edge the kernel picks, so first this edge's own notices, one per
+	 * transport configured ("sipmesh-edge N: SIP WS on ..."): it is
+	 * listening on all of them.  Skipped when the log level hides
+	 * notices.
+	 */
+	async _waitEdgeListening(e) {
+		const lvl = process.env.SIPMESH_INTEG_LOG || this.opts.log || 'info';
+		if (['err', 'warn'].includes(lvl)) return;
+		const keys = this._edgeKeys(e);
+		const want = ['udp', 'tcp', 'tls', 'ws', 'wss'].filter((k) => keys[k]).map((k) => k.toUpperCase());
+		const p = e.proc;
+		await waitUntil(() => {
+			if (!p.alive) throw new Error(`${p.name} ${p.status} during start-up:\n${p.tail()}`);
+			return want.every((t) => p.lines.some((l) => l.s.includes(`sipmesh-edge ${e.id}: SIP ${t} on `)));
+		}, READY_DEADLINE_MS, `edge ${e.id} to listen on ${want.join(', ')}`, 20).catch((err) => {
+			err.message = `cluster ${this.name} did not start: ${err.message}\n\n${this.processReport(0)}`;
+			throw err;
+		});
+	}
+
 	async _waitEdgeReady(e) {
+		if (this.opts.sharePorts) await this._waitEdgeListening(e);
 		const ua = await SipUA.open({ label: `ready-edge-${e.id}` });
 		const dest = { host: e.host, port: e.port };
 		const deadline = Date.now() + READY_DEADLINE_MS;

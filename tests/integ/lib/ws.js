@@ -429,6 +429,61 @@ class StreamUA {
 	}
 }
 
+/*
+ * StreamUA over a WebSocket (subprotocol sip), one SIP message per
+ * WebSocket message, from a chosen local address (localAddress, any
+ * 127.0.0.x): the kernel spreads connections over edges that share a
+ * port by their addresses and ports.  .local is kept from the open
+ * socket, .closed turns true when the connection drops.
+ */
+class WsUA extends StreamUA {
+	static open({ url, localAddress }) {
+		const u = new WsUA(url.startsWith('wss:'));
+		return new Promise((res, rej) => {
+			const s = new WS(url, 'sip', { rejectUnauthorized: false, localAddress, perMessageDeflate: false });
+			s.once('open', () => {
+				u.addr = { host: s._socket.localAddress, port: s._socket.localPort };
+				res(u);
+			});
+			s.once('error', rej);
+			u.attach(s);
+		});
+	}
+
+	constructor(secure) {
+		super(secure);
+		this.transport = secure ? 'WSS' : 'WS';
+	}
+
+	attach(s) {
+		this.sock = s;
+		s.on('message', (d) => {
+			const raw = Buffer.from(d);
+			this.transcript.push(`<< ${raw.toString('latin1')}`);
+			const msg = parse(raw);
+			if (msg && msg.isResponse) this.responses.push(msg);
+			else if (msg) this.requests.push(msg);
+			this._wake();
+		});
+		s.on('close', () => { this.closed = true; this._wake(); });
+		s.on('error', () => {});
+	}
+
+	get local() {
+		return this.addr;
+	}
+
+	write(raw) {
+		const text = Buffer.isBuffer(raw) ? raw.toString('latin1') : raw;
+		this.transcript.push(`>> ${text}`);
+		this.sock.send(text);
+	}
+
+	close() {
+		this.sock.terminate();
+	}
+}
+
 /* Opens a raw WebSocket with subprotocol sip; resolves when open. */
 function rawWs(url, opts = {}) {
 	return new Promise((res, rej) => {
@@ -462,6 +517,6 @@ function sipjsTests(c) {
 }
 
 module.exports = {
-	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, rawWs, wsClosed, within, SDP,
+	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, WsUA, rawWs, wsClosed, within, SDP,
 	NodeWebSocket, assert,
 };
