@@ -215,17 +215,17 @@ test_edge_conn__sweep_takes_the_oldest_first(void **state)
 	edge_conn_open(&t, c, 200);
 	/* Activity on a pending connection does not extend its deadline. */
 	edge_conn_touch(&t, a, 5000);
-	assert_null(edge_conn_expired(&t, 9999, 10000, 1000000));
-	assert_ptr_equal(edge_conn_expired(&t, 10000, 10000, 1000000), a);
+	assert_null(edge_conn_expired(&t, 9999, 10000, 1000000, 0, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 10000, 10000, 1000000, 0, NULL), a);
 	edge_conn_del(&t, a);
 	/* Open ones: by last activity; touching b makes c the oldest. */
 	edge_conn_touch(&t, b, 300);
-	assert_null(edge_conn_expired(&t, 1199, 10000, 1000));
-	assert_ptr_equal(edge_conn_expired(&t, 1200, 10000, 1000), c);
+	assert_null(edge_conn_expired(&t, 1199, 10000, 1000, 0, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 1200, 10000, 1000, 0, NULL), c);
 	edge_conn_del(&t, c);
-	assert_ptr_equal(edge_conn_expired(&t, 1300, 10000, 1000), b);
+	assert_ptr_equal(edge_conn_expired(&t, 1300, 10000, 1000, 0, NULL), b);
 	/* idle 0: never idle. */
-	assert_null(edge_conn_expired(&t, 1000000, 10000, 0));
+	assert_null(edge_conn_expired(&t, 1000000, 10000, 0, 0, NULL));
 	edge_conn_del(&t, b);
 	edge_conn_table_fini(&t);
 	free(a);
@@ -389,7 +389,7 @@ model_check(const struct edge_conn_table *t, struct model *m, unsigned *seed,
 		want = p->c;
 	else if (o && idle_ms && now - o->last_ms >= idle_ms)
 		want = o->c;
-	assert_ptr_equal(edge_conn_expired(t, now, pending_ms, idle_ms), want);
+	assert_ptr_equal(edge_conn_expired(t, now, pending_ms, idle_ms, 0, NULL), want);
 }
 
 /* Random adds, opens, touches and deletes, each followed by lookups
