@@ -479,10 +479,12 @@ edge_conn_accept(struct edge *e, struct edge_conn *c)
 	if (rc == EDGE_LIMIT_DROP || rc == EDGE_LIMIT_DROP_FIRST) {
 		e->st.conns_limited++;
 		if (rc == EDGE_LIMIT_DROP_FIRST)
-			log_notice(LOG_SYS_NET, "%s connections from %s over "
+			log_notice(LOG_SYS_NET, "%s connections from %s%s over "
 				   "conn_rate %d/s (burst %d): refused until it "
 				   "slows down", env_transport_name(c->transport),
-				   env_sa_str(&c->peer, peer, sizeof(peer)),
+				   env_sa_ip(&c->peer, peer, sizeof(peer)),
+				   c->peer.sa.sa_family == AF_INET6 ?
+				   " (its /64)" : "",
 				   e->me->conn_rate, e->me->conn_burst);
 		return -EAGAIN;
 	}

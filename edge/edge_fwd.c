@@ -388,10 +388,11 @@ edge_limited(struct edge *e, struct edge_tp *tp, const union env_sa *src,
 		return 0;
 	e->st.limited++;
 	if (v == EDGE_LIMIT_DROP_FIRST)
-		log_notice(LOG_SYS_SIP, "requests from %s over req_rate %d/s "
+		log_notice(LOG_SYS_SIP, "requests from %s%s over req_rate %d/s "
 			   "(burst %d): dropped until it slows down",
-			   env_sa_str(src, from, sizeof(from)), e->me->req_rate,
-			   e->me->req_burst);
+			   env_sa_ip(src, from, sizeof(from)),
+			   src->sa.sa_family == AF_INET6 ? " (its /64)" : "",
+			   e->me->req_rate, e->me->req_burst);
 	edge_limit_reply(e, tp, src, buf, len, now_us);
 	return 1;
 }

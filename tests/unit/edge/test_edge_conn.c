@@ -199,6 +199,80 @@ test_edge_conn__per_ip_cap_counts_inbound_only(void **state)
 }
 
 static void
+test_edge_conn__per_64_and_total_caps(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *c[6];
+	char ip[64];
+
+	(void)state;
+	edge_conn_table_init(&t, 0);
+	t.max_per_net = 2;
+	t.max_in = 4;
+	/* Two addresses of one /64 are one source for the cap. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:0:1::%x", i + 1);
+		c[i] = conn(ENV_TCP, ip, 2000, 0);
+	}
+	assert_int_equal(edge_conn_add(&t, c[0], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[1], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[2], 0), -EMFILE);
+	/* The next /64 has its own; then the edge is full. */
+	c[3] = conn(ENV_TCP, "2001:db8:0:2::1", 2000, 0);
+	c[4] = conn(ENV_WS, "192.0.2.1", 2000, 0);
+	c[5] = conn(ENV_TCP, "192.0.2.2", 2000, 0);
+	assert_int_equal(edge_conn_add(&t, c[3], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[4], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[5], 0), -ENFILE);
+	edge_conn_del(&t, c[0]);
+	assert_int_equal(edge_conn_add(&t, c[2], 0), 0);
+	assert_int_equal(t.n_in, 4);
+	for (int i = 1; i < 5; i++)
+		edge_conn_del(&t, c[i]);
+	assert_int_equal(t.n_in, 0);
+	assert_int_equal(t.by_ip.n, 0);
+	edge_conn_table_fini(&t);
+	for (int i = 0; i < 6; i++)
+		free(c[i]);
+}
+
+static void
+test_edge_conn__keepalives_do_not_hold_off_the_message_deadline(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *a = conn(ENV_TCP, "127.0.0.1", 1, 0);
+	struct edge_conn *b = conn(ENV_TCP, "127.0.0.1", 2, 0);
+	const char *why;
+
+	(void)state;
+	edge_conn_table_init(&t, 0);
+	assert_int_equal(edge_conn_add(&t, a, 0), 0);
+	assert_int_equal(edge_conn_add(&t, b, 0), 0);
+	/* A keepalive does not open a stream; its first message does. */
+	edge_conn_touch(&t, a, 50);
+	assert_int_equal(a->state, EDGE_CONN_PENDING);
+	edge_conn_msg(&t, a, 100);
+	edge_conn_msg(&t, b, 200);
+	assert_int_equal(a->state, EDGE_CONN_OPEN);
+	/* a pings on (idle 1000 never reached), b sends SIP. */
+	for (uint64_t now = 300; now <= 3000; now += 300) {
+		edge_conn_touch(&t, a, now);
+		edge_conn_msg(&t, b, now);
+		assert_null(edge_conn_expired(&t, now, 10000, 1000, 5000, NULL));
+	}
+	assert_null(edge_conn_expired(&t, 5099, 10000, 0, 5000, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 5100, 10000, 0, 5000, &why), a);
+	assert_non_null(strstr(why, "SIP message"));
+	edge_conn_del(&t, a);
+	assert_null(edge_conn_expired(&t, 7999, 10000, 0, 5000, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 8000, 10000, 0, 5000, NULL), b);
+	edge_conn_del(&t, b);
+	edge_conn_table_fini(&t);
+	free(a);
+	free(b);
+}
+
+static void
 test_edge_conn__sweep_takes_the_oldest_first(void **state)
 {
 	struct edge_conn_table t;
@@ -445,6 +519,8 @@ main(void)
 		cmocka_unit_test(test_edge_conn__a_restart_never_reuses_an_id),
 		cmocka_unit_test(test_edge_conn__find_dst_after_visits_every_match),
 		cmocka_unit_test(test_edge_conn__per_ip_cap_counts_inbound_only),
+		cmocka_unit_test(test_edge_conn__per_64_and_total_caps),
+		cmocka_unit_test(test_edge_conn__keepalives_do_not_hold_off_the_message_deadline),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),
 		cmocka_unit_test(test_edge_conn__matches_a_trivial_model),
 	};
