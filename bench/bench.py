@@ -558,6 +558,9 @@ shm_name = %s
 
 [edge 1]
 udp = 127.0.0.1:%d
+; sipp's load from one address is the measurement, not a flood
+req_rate = 0
+conn_rate = 0
 """ % (run_dir, rport, self.shm, self.port))
             if self.auth:
                 # sipp answers only the first challenge, and only MD5

@@ -14,7 +14,8 @@
  * SSL's read BIO, SSL_read/SSL_do_handshake run, and whatever OpenSSL
  * put in the write BIO is queued on the socket, so a handshake that
  * stalls half-way stalls only its connection (the sweep in edge_conn.c
- * closes it after 10 s).
+ * closes it after handshake_timeout_s: for an inbound connection that
+ * runs until its first SIP message, TCP or TLS).
  *
  * Memory: an idle connection holds no buffer.  Reads land in one
  * 64 KiB buffer of the transport; only the tail of a message that is

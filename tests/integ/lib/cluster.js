@@ -495,7 +495,9 @@ class Cluster {
 				...(o.media.rtpctl || {}),
 			});
 		}
-		if (o.edge) s += iniSection('edge', o.edge);
+		/* Every test client sends from 127.0.0.1: the per-source rate
+		 * limits are off unless a test turns them on. */
+		s += iniSection('edge', { req_rate: 0, conn_rate: 0, ...(o.edge || {}) });
 		for (const e of this.edges) {
 			/* TCP shares the UDP port (freePort checked both); TLS, WS
 			 * and WSS are off unless edgeKeys(e) turns them on on free
@@ -1001,7 +1003,8 @@ class Cluster {
 			if (pr && !/exited with code 0|killed by SIGTERM/.test(pr)) problems.push(pr);
 		}
 		if (this.shmName) {
-			try { fs.rmSync(path.join('/dev/shm', this.shmName.replace(/^\//, '')), { force: true }); } catch { /* ignore */ }
+			for (const n of [this.shmName, `${this.shmName}-edge-limit`])
+				try { fs.rmSync(path.join('/dev/shm', n.replace(/^\//, '')), { force: true }); } catch { /* ignore */ }
 		}
 		if (problems.length) {
 			throw new Error(`cluster ${this.name} did not stop cleanly:\n  ${problems.join('\n  ')}\n\n` +
