@@ -204,9 +204,14 @@ edge_wsconn_close(struct edge_conn *c, const char *why)
 		return;
 	wc->killing = 1;
 	edge_conn_closed(wc->v->w->edge, c, why);
-	if (wc->wsi)
-		lws_set_timeout(wc->wsi, PENDING_TIMEOUT_USER_OK,
-				LWS_TO_KILL_ASYNC);
+	if (wc->wsi == NULL)
+		return;
+	lws_set_timeout(wc->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	/* lws's libuv glue arms its timers only after its own events:
+	 * from our sweep or a core's message, a connection with no
+	 * traffic (a stalled upgrade) would wait for someone else's.
+	 * Waking the service runs the timeout now. */
+	lws_cancel_service(lws_get_context(wc->wsi));
 }
 
 static const struct edge_conn_ops edge_wsconn_ops = {
