@@ -45,10 +45,13 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* A counter's key: a kind byte, then family and IP, or a source key. */
+#define EDGE_IP_KEY 18
+
 /* Inbound connections of one source address, or of one /64. */
 struct edge_conn_ip {
 	struct htab_node h;
-	unsigned char key[17];	/* edge_ip_key() */
+	unsigned char key[EDGE_IP_KEY];	/* edge_ip_key() */
 	int n;
 };
 
@@ -165,29 +168,27 @@ edge_dst_eq(const struct htab_node *n, const void *key)
 /* The counter key of sa: its address (net 0) or its edge_source_key()
  * (net 1), after a byte that keeps the two apart. */
 static void
-edge_ip_key(const union env_sa *sa, int net, unsigned char key[17])
+edge_ip_key(const union env_sa *sa, int net, unsigned char key[EDGE_IP_KEY])
 {
-	memset(key, 0, 17);
+	memset(key, 0, EDGE_IP_KEY);
 	key[0] = (unsigned char)(net ? 2 : 1);
 	if (net)
 		edge_source_key(sa, key + 1);
-	else if (sa->sa.sa_family == AF_INET6)
-		memcpy(key + 1, &sa->in6.sin6_addr, 16);
 	else
-		memcpy(key + 1, &sa->in.sin_addr, 4);
+		edge_sa_key(sa, 0, key + 1);
 }
 
 static int
 edge_ip_eq(const struct htab_node *n, const void *key)
 {
-	return memcmp(htab_entry(n, struct edge_conn_ip, h)->key, key, 17) == 0;
+	return memcmp(htab_entry(n, struct edge_conn_ip, h)->key, key, EDGE_IP_KEY) == 0;
 }
 
 static struct edge_conn_ip *
-edge_ip_find(const struct edge_conn_table *t, const unsigned char key[17])
+edge_ip_find(const struct edge_conn_table *t, const unsigned char key[EDGE_IP_KEY])
 {
 	struct htab_node *n = htab_find(&t->by_ip,
-					hash_sip(hash_process_key(), key, 17),
+					hash_sip(hash_process_key(), key, EDGE_IP_KEY),
 					edge_ip_eq, key);
 
 	return n ? htab_entry(n, struct edge_conn_ip, h) : NULL;
@@ -196,7 +197,7 @@ edge_ip_find(const struct edge_conn_table *t, const unsigned char key[17])
 int
 edge_conn_ip_count(const struct edge_conn_table *t, const union env_sa *sa)
 {
-	unsigned char key[17];
+	unsigned char key[EDGE_IP_KEY];
 	struct edge_conn_ip *p;
 
 	edge_ip_key(sa, 0, key);
@@ -206,7 +207,7 @@ edge_conn_ip_count(const struct edge_conn_table *t, const union env_sa *sa)
 
 /* The counter of key, made (at 0) when missing; NULL: no memory. */
 static struct edge_conn_ip *
-edge_ip_get(struct edge_conn_table *t, const unsigned char key[17])
+edge_ip_get(struct edge_conn_table *t, const unsigned char key[EDGE_IP_KEY])
 {
 	struct edge_conn_ip *p = edge_ip_find(t, key);
 
@@ -215,8 +216,8 @@ edge_ip_get(struct edge_conn_table *t, const unsigned char key[17])
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
-	memcpy(p->key, key, 17);
-	if (htab_add(&t->by_ip, &p->h, hash_sip(hash_process_key(), key, 17))
+	memcpy(p->key, key, EDGE_IP_KEY);
+	if (htab_add(&t->by_ip, &p->h, hash_sip(hash_process_key(), key, EDGE_IP_KEY))
 	    < 0) {
 		free(p);
 		return NULL;
@@ -252,7 +253,7 @@ int
 edge_conn_add(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 {
 	struct edge_conn_ip *ip = NULL, *net = NULL;
-	unsigned char key[17];
+	unsigned char key[EDGE_IP_KEY];
 	int rc = -ENOMEM;
 
 	if (!c->outbound) {

@@ -11,6 +11,8 @@
  * edges of one host gets one burst through, not two.  Before commit
  * "edge: per-source rate limits..." every flood REGISTER reached a
  * core and no counter or log line existed.
+ *
+ * integ: serial (it times deadlines and rates)
  */
 const assert = require('node:assert/strict');
 const dgram = require('node:dgram');

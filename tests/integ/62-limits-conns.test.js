@@ -13,6 +13,8 @@
  * limits...", a plain TCP connection was open at accept and stayed 60 s
  * here (idle_timeout_s) on anything, pings included, and a 1-byte
  * fragment took max_msg of memory.
+ *
+ * integ: serial (it times deadlines and rates)
  */
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -20,7 +22,7 @@ const net = require('node:net');
 const { describe } = require('node:test');
 const WS = require('ws');
 const { rand, waitUntil, HOST } = require('./lib/cluster');
-const { streamCluster, wsClosed, within } = require('./lib/ws');
+const { streamCluster, StreamUA, wsClosed, within } = require('./lib/ws');
 
 const PER_IP = 5;
 const MAX = 24;
@@ -77,9 +79,9 @@ function closedWithin(s, ms) {
 	return Promise.race([s.closedAt.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
 }
 
-/* VmSize of pid, in bytes. */
-function vmSize(pid) {
-	const m = /VmSize:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+/* VmSize or VmRSS of pid, in bytes. */
+function vm(pid, what = 'VmSize') {
+	const m = new RegExp(`${what}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
 	return Number(m[1]) * 1024;
 }
 
@@ -190,7 +192,7 @@ describe('62 limits conns', () => {
 
 	c.test('a WebSocket message in 1-byte fragments: memory follows the bytes, closed at the fragment limit', async () => {
 		const pid = c.edges[0].proc.pid;
-		const before = vmSize(pid);
+		const before = vm(pid);
 		const wss = [];
 		try {
 			for (let i = 0; i < 20; i++) {
@@ -204,7 +206,7 @@ describe('62 limits conns', () => {
 				ws.ping();
 				await pong;
 			}
-			const grown = vmSize(pid) - before;
+			const grown = vm(pid) - before;
 			c.addEvidence('memory', `VmSize grew by ${grown} bytes for 20 one-byte fragments`);
 			/* max_msg is 1 MiB: one buffer of that per fragment would be 20 MiB. */
 			assert.ok(grown < 8 * 1024 * 1024, `VmSize grew by ${grown} bytes`);
@@ -218,6 +220,41 @@ describe('62 limits conns', () => {
 			assert.equal(r.code, 1008, `close code ${r.code} ${r.reason}`);
 		} finally {
 			for (const ws of wss) ws.terminate();
+		}
+		await closeAll();
+	});
+
+	c.test('a reader that stops reading is closed when its write queue fills, not buffered without end', async () => {
+		const u = await StreamUA.open({ ...c.tcpDest(), secure: false });
+		const user = `slow-${rand(4)}`;
+		try {
+			const r = await u.send({ method: 'REGISTER', ruri: 'sip:a.test', from: `sip:${user}@a.test`,
+				to: `sip:${user}@a.test`, user, expires: 300 });
+			assert.equal(r.status, 200);
+			u.sock.pause();
+			const pid = c.edges[0].proc.pid;
+			const before = vm(pid, 'VmRSS');
+			const sender = await c.ua('sender', { host: '127.0.0.82' });
+			const body = 'x'.repeat(8000);
+			let sent = 0;
+			/* The write queue holds 8 max_msg (8 MiB here); the kernel
+			 * some more.  Batches until the edge gives up on it. */
+			while (sent < 4000 && (await edgeStat(c, 'conns_slow')) === 0) {
+				for (let k = 0; k < 200; k++, sent++) {
+					sender.request(c.edge(), {
+						method: 'MESSAGE', ruri: `sip:${user}@a.test`, to: `sip:${user}@a.test`,
+						from: 'sip:sender@a.test', body, retransmit: false,
+					});
+				}
+				await waitUntil(async () => (await edgeStat(c, 'received')) >= sent, 5000,
+					'the edge to take the batch', 50);
+			}
+			const grown = vm(pid, 'VmRSS') - before;
+			c.addEvidence('slow reader', `${sent} MESSAGEs of 8 kB; edge RSS grew by ${grown} bytes`);
+			assert.ok(await edgeStat(c, 'conns_slow') >= 1, `still queued after ${sent} MESSAGEs`);
+			assert.ok(grown < 24 * 1024 * 1024, `edge RSS grew by ${grown} bytes`);
+		} finally {
+			u.close();
 		}
 		await closeAll();
 	});
