@@ -27,14 +27,15 @@
  * incarnations do not: a core holding the id of a closed connection,
  * this process's or a dead one's, can never reach a newer client.
  *
- * Cost: the three indexes are lib/htab.h tables over FNV-1a of the key
- * (id; transport, IP and port; IP), so find, find_dst, the per-IP count,
- * add and del are each a hash and a bucket walk, expected O(1); the
- * buckets double with the number of connections (amortised O(1) per
- * add), so nothing is sized at start.  Connections to one destination
- * share a chain, and find_dst_after goes on along it.  Memory: two
- * hash nodes and a list node inside each connection, plus one small
- * counter per source IP that holds inbound connections.
+ * Cost: the three indexes are lib/htab.h tables over a keyed SipHash
+ * of the key (id; transport, IP and port; IP or /64), so find,
+ * find_dst, the per-IP count, add and del are each a hash or three and
+ * a bucket walk, expected O(1); the buckets double with the number of
+ * connections (amortised O(1) per add), so nothing is sized at start.
+ * Connections to one destination share a chain, and find_dst_after
+ * goes on along it.  Memory: two hash nodes and two list nodes inside
+ * each connection, plus two small counters (its IP, its /64) per
+ * source that holds inbound connections.
  */
 #include "edge/edge_int.h"
 #include "lib/hash.h"
@@ -178,17 +179,24 @@ edge_ip_key(const union env_sa *sa, int net, unsigned char key[EDGE_IP_KEY])
 		edge_sa_key(sa, 0, key + 1);
 }
 
+static uint64_t
+edge_ip_hash(const unsigned char key[EDGE_IP_KEY])
+{
+	return hash_sip(hash_process_key(), key, EDGE_IP_KEY);
+}
+
 static int
 edge_ip_eq(const struct htab_node *n, const void *key)
 {
-	return memcmp(htab_entry(n, struct edge_conn_ip, h)->key, key, EDGE_IP_KEY) == 0;
+	return memcmp(htab_entry(n, struct edge_conn_ip, h)->key, key,
+		      EDGE_IP_KEY) == 0;
 }
 
 static struct edge_conn_ip *
-edge_ip_find(const struct edge_conn_table *t, const unsigned char key[EDGE_IP_KEY])
+edge_ip_find(const struct edge_conn_table *t,
+	     const unsigned char key[EDGE_IP_KEY])
 {
-	struct htab_node *n = htab_find(&t->by_ip,
-					hash_sip(hash_process_key(), key, EDGE_IP_KEY),
+	struct htab_node *n = htab_find(&t->by_ip, edge_ip_hash(key),
 					edge_ip_eq, key);
 
 	return n ? htab_entry(n, struct edge_conn_ip, h) : NULL;
@@ -217,8 +225,7 @@ edge_ip_get(struct edge_conn_table *t, const unsigned char key[EDGE_IP_KEY])
 	if (p == NULL)
 		return NULL;
 	memcpy(p->key, key, EDGE_IP_KEY);
-	if (htab_add(&t->by_ip, &p->h, hash_sip(hash_process_key(), key, EDGE_IP_KEY))
-	    < 0) {
+	if (htab_add(&t->by_ip, &p->h, edge_ip_hash(key)) < 0) {
 		free(p);
 		return NULL;
 	}

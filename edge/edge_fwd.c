@@ -332,7 +332,7 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
  * A 503 with Retry-After for a request over its source's rate: a UDP
  * REGISTER or INVITE is retransmitted up to ten times over 32 s (RFC
  * 3261 17.1.1.2, 17.1.2.2) unless answered, so one small answer saves
- * those.  Only within EDGE_LIMIT_REPLY per source, and only when the
+ * those.  Only within EDGE_LIMIT_REPLY_RATE per source, and only when the
  * answer is no larger than the request: the edge never amplifies for a
  * spoofed source.
  */
