@@ -569,6 +569,9 @@ shm_name = %s
 udp = 127.0.0.1:%d
 tcp = 127.0.0.1:%d
 reuseport = %s
+; sipp's load from one address is the measurement, not a flood
+req_rate = 0
+conn_rate = 0
 """ % (run_dir, self.ws_edges,
        # notice: the edges' SIGUSR1 stats lines (wsedges reads them)
        "notice" if self.ws_edges > 1 else "warn", rport, self.shm, self.port, self.port,
@@ -576,7 +579,9 @@ reuseport = %s
             if self.ws:
                 self.ws_port = free_port()
                 f.write("""ws = 127.0.0.1:%d
+max_conns = 100000
 max_conns_per_ip = 100000
+max_conns_per_net = 100000
 idle_timeout_s = 86400
 ws_ping_s = 0
 """ % self.ws_port)

@@ -6,9 +6,19 @@
  * connection by id (a core names it in an envelope), by transport and
  * peer address (a request to a TCP/TLS destination reuses an open
  * connection, RFC 3261 18.1.1), and counts inbound connections per
- * source IP for the max_conns_per_ip cap.  Two lists, one per state,
- * are kept in order of last activity: the 1 s sweep pops expired
+ * source IP and per source /64 for the max_conns_per_ip and _per_net
+ * caps, and in all for max_conns.  Two lists, one per state, are kept
+ * in order of last activity, and a third holds open connections in the
+ * order of their last SIP message: the 1 s sweep pops expired
  * connections from their heads, so it costs O(expired), not O(open).
+ *
+ * The deadlines: a connection is PENDING from accept until its first
+ * SIP message (TCP, TLS: so a slowloris that sends nothing, or half a
+ * request, or only keepalives, is closed at handshake_timeout_s) or
+ * until its WebSocket upgrade; OPEN, it is closed after idle_timeout_s
+ * of silence, and after msg_idle_timeout_s without a SIP message even
+ * when it keeps answering pings (past the longest registration nothing
+ * reaches it any more).
  *
  * An id is the process's incarnation (random, drawn at start) and a
  * serial that counts up from 1 and is never reused while the process
@@ -17,14 +27,15 @@
  * incarnations do not: a core holding the id of a closed connection,
  * this process's or a dead one's, can never reach a newer client.
  *
- * Cost: the three indexes are lib/htab.h tables over FNV-1a of the key
- * (id; transport, IP and port; IP), so find, find_dst, the per-IP count,
- * add and del are each a hash and a bucket walk, expected O(1); the
- * buckets double with the number of connections (amortised O(1) per
- * add), so nothing is sized at start.  Connections to one destination
- * share a chain, and find_dst_after goes on along it.  Memory: two
- * hash nodes and a list node inside each connection, plus one small
- * counter per source IP that holds inbound connections.
+ * Cost: the three indexes are lib/htab.h tables over a keyed SipHash
+ * of the key (id; transport, IP and port; IP or /64), so find,
+ * find_dst, the per-IP count, add and del are each a hash or three and
+ * a bucket walk, expected O(1); the buckets double with the number of
+ * connections (amortised O(1) per add), so nothing is sized at start.
+ * Connections to one destination share a chain, and find_dst_after
+ * goes on along it.  Memory: two hash nodes and two list nodes inside
+ * each connection, plus two small counters (its IP, its /64) per
+ * source that holds inbound connections.
  */
 #include "edge/edge_int.h"
 #include "lib/hash.h"
@@ -35,9 +46,13 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* A counter's key: a kind byte, then family and IP, or a source key. */
+#define EDGE_IP_KEY 18
+
+/* Inbound connections of one source address, or of one /64. */
 struct edge_conn_ip {
 	struct htab_node h;
-	union env_sa addr;	/* the first connection's; its port is no key */
+	unsigned char key[EDGE_IP_KEY];	/* edge_ip_key() */
 	int n;
 };
 
@@ -53,6 +68,7 @@ edge_conn_table_init(struct edge_conn_table *t, int max_per_ip)
 	memset(t, 0, sizeof(*t));
 	list_init(&t->list[EDGE_CONN_PENDING]);
 	list_init(&t->list[EDGE_CONN_OPEN]);
+	list_init(&t->by_msg);
 	t->next_serial = 1;
 	t->max_per_ip = max_per_ip;
 }
@@ -150,18 +166,38 @@ edge_dst_eq(const struct htab_node *n, const void *key)
 	return c->transport == k->transport && edge_sa_same(&c->peer, k->sa, 1);
 }
 
+/* The counter key of sa: its address (net 0) or its edge_source_key()
+ * (net 1), after a byte that keeps the two apart. */
+static void
+edge_ip_key(const union env_sa *sa, int net, unsigned char key[EDGE_IP_KEY])
+{
+	memset(key, 0, EDGE_IP_KEY);
+	key[0] = (unsigned char)(net ? 2 : 1);
+	if (net)
+		edge_source_key(sa, key + 1);
+	else
+		edge_sa_key(sa, 0, key + 1);
+}
+
+static uint64_t
+edge_ip_hash(const unsigned char key[EDGE_IP_KEY])
+{
+	return hash_sip(hash_process_key(), key, EDGE_IP_KEY);
+}
+
 static int
 edge_ip_eq(const struct htab_node *n, const void *key)
 {
-	return edge_sa_same(&htab_entry(n, struct edge_conn_ip, h)->addr, key,
-			    0);
+	return memcmp(htab_entry(n, struct edge_conn_ip, h)->key, key,
+		      EDGE_IP_KEY) == 0;
 }
 
 static struct edge_conn_ip *
-edge_ip_find(const struct edge_conn_table *t, const union env_sa *sa)
+edge_ip_find(const struct edge_conn_table *t,
+	     const unsigned char key[EDGE_IP_KEY])
 {
-	struct htab_node *n = htab_find(&t->by_ip, edge_sa_hash(0, sa, 0),
-					edge_ip_eq, sa);
+	struct htab_node *n = htab_find(&t->by_ip, edge_ip_hash(key),
+					edge_ip_eq, key);
 
 	return n ? htab_entry(n, struct edge_conn_ip, h) : NULL;
 }
@@ -169,9 +205,41 @@ edge_ip_find(const struct edge_conn_table *t, const union env_sa *sa)
 int
 edge_conn_ip_count(const struct edge_conn_table *t, const union env_sa *sa)
 {
-	struct edge_conn_ip *p = edge_ip_find(t, sa);
+	unsigned char key[EDGE_IP_KEY];
+	struct edge_conn_ip *p;
 
+	edge_ip_key(sa, 0, key);
+	p = edge_ip_find(t, key);
 	return p ? p->n : 0;
+}
+
+/* The counter of key, made (at 0) when missing; NULL: no memory. */
+static struct edge_conn_ip *
+edge_ip_get(struct edge_conn_table *t, const unsigned char key[EDGE_IP_KEY])
+{
+	struct edge_conn_ip *p = edge_ip_find(t, key);
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	memcpy(p->key, key, EDGE_IP_KEY);
+	if (htab_add(&t->by_ip, &p->h, edge_ip_hash(key)) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Drops a counter that no connection holds. */
+static void
+edge_ip_put(struct edge_conn_table *t, struct edge_conn_ip *p)
+{
+	if (p && p->n == 0) {
+		htab_del(&t->by_ip, &p->h);
+		free(p);
+	}
 }
 
 static uint64_t
@@ -191,25 +259,25 @@ edge_conn_new_id(struct edge_conn_table *t)
 int
 edge_conn_add(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 {
-	struct edge_conn_ip *ip = NULL;
-	int rc;
+	struct edge_conn_ip *ip = NULL, *net = NULL;
+	unsigned char key[EDGE_IP_KEY];
+	int rc = -ENOMEM;
 
 	if (!c->outbound) {
-		ip = edge_ip_find(t, &c->peer);
-		if (t->max_per_ip > 0 && ip && ip->n >= t->max_per_ip)
-			return -EMFILE;
-		if (ip == NULL) {
-			ip = calloc(1, sizeof(*ip));
-			if (ip == NULL)
-				return -ENOMEM;
-			ip->addr = c->peer;
-			rc = htab_add(&t->by_ip, &ip->h,
-				      edge_sa_hash(0, &c->peer, 0));
-			if (rc < 0) {
-				free(ip);
-				return rc;
-			}
-		}
+		if (t->max_in > 0 && t->n_in >= t->max_in)
+			return -ENFILE;
+		edge_ip_key(&c->peer, 0, key);
+		ip = edge_ip_get(t, key);
+		if (ip == NULL)
+			return -ENOMEM;
+		edge_ip_key(&c->peer, 1, key);
+		net = edge_ip_get(t, key);
+		if (net == NULL)
+			goto fail;
+		rc = -EMFILE;
+		if ((t->max_per_ip > 0 && ip->n >= t->max_per_ip) ||
+		    (t->max_per_net > 0 && net->n >= t->max_per_net))
+			goto fail;
 	}
 	c->id = edge_conn_new_id(t);
 	rc = htab_add(&t->by_id, &c->by_id, edge_id_hash(c->id));
@@ -221,9 +289,13 @@ edge_conn_add(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 		htab_del(&t->by_id, &c->by_id);
 		goto fail;
 	}
-	if (ip)
+	if (ip) {
 		ip->n++;
+		net->n++;
+		t->n_in++;
+	}
 	c->ip = ip;
+	c->net = net;
 	c->state = EDGE_CONN_PENDING;
 	c->last_ms = now_ms;
 	list_insert_tail(&t->list[EDGE_CONN_PENDING], &c->link);
@@ -231,10 +303,8 @@ edge_conn_add(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 	return 0;
 fail:
 	/* A counter made for c alone goes with it. */
-	if (ip && ip->n == 0) {
-		htab_del(&t->by_ip, &ip->h);
-		free(ip);
-	}
+	edge_ip_put(t, ip);
+	edge_ip_put(t, net);
 	return rc;
 }
 
@@ -245,8 +315,24 @@ edge_conn_open(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 		return;
 	list_remove(&c->link);
 	c->state = EDGE_CONN_OPEN;
-	c->last_ms = now_ms;
+	c->last_ms = c->msg_ms = now_ms;
 	list_insert_tail(&t->list[EDGE_CONN_OPEN], &c->link);
+	list_insert_tail(&t->by_msg, &c->msg_link);
+}
+
+void
+edge_conn_msg(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
+{
+	if (!c->in_table)
+		return;
+	if (c->state == EDGE_CONN_PENDING) {
+		edge_conn_open(t, c, now_ms);
+		return;
+	}
+	edge_conn_touch(t, c, now_ms);
+	c->msg_ms = now_ms;
+	list_remove(&c->msg_link);
+	list_insert_tail(&t->by_msg, &c->msg_link);
 }
 
 void
@@ -267,11 +353,16 @@ edge_conn_del(struct edge_conn_table *t, struct edge_conn *c)
 	htab_del(&t->by_id, &c->by_id);
 	htab_del(&t->by_dst, &c->by_dst);
 	list_remove(&c->link);
-	if (c->ip && --c->ip->n == 0) {
-		htab_del(&t->by_ip, &c->ip->h);
-		free(c->ip);
+	if (c->state == EDGE_CONN_OPEN)
+		list_remove(&c->msg_link);
+	if (c->ip) {
+		c->ip->n--;
+		c->net->n--;
+		t->n_in--;
+		edge_ip_put(t, c->ip);
+		edge_ip_put(t, c->net);
 	}
-	c->ip = NULL;
+	c->ip = c->net = NULL;
 	c->in_table = 0;
 }
 
@@ -315,22 +406,32 @@ edge_conn_oldest(const struct edge_conn_table *t, int state)
 
 struct edge_conn *
 edge_conn_expired(const struct edge_conn_table *t, uint64_t now_ms,
-		  uint64_t pending_ms, uint64_t idle_ms)
+		  uint64_t pending_ms, uint64_t idle_ms, uint64_t msg_idle_ms,
+		  const char **why)
 {
 	struct edge_conn *c = edge_conn_oldest(t, EDGE_CONN_PENDING);
+	struct list_node *n;
+	const char *w = NULL;
 
-	if (c && now_ms - c->last_ms >= pending_ms)
-		return c;
-	c = edge_conn_oldest(t, EDGE_CONN_OPEN);
-	if (c && idle_ms && now_ms - c->last_ms >= idle_ms)
-		return c;
-	return NULL;
+	if (c && now_ms - c->last_ms >= pending_ms) {
+		w = "connect or handshake timeout";
+	} else if ((c = edge_conn_oldest(t, EDGE_CONN_OPEN)) != NULL &&
+		   idle_ms && now_ms - c->last_ms >= idle_ms) {
+		w = "idle timeout";
+	} else if ((n = list_first(&t->by_msg)) != NULL && msg_idle_ms &&
+		   now_ms - (c = list_entry(n, struct edge_conn,
+					    msg_link))->msg_ms >= msg_idle_ms) {
+		w = "no SIP message within msg_idle_timeout_s";
+	} else {
+		c = NULL;
+	}
+	if (why)
+		*why = w;
+	return c;
 }
 
 /* ---- the sweep, on the edge's loop ---- */
 
-/* A TCP connect or TLS handshake must finish within this. */
-#define EDGE_CONN_PENDING_MS 10000
 /* Closes per sweep, so a mass expiry cannot stall the loop. */
 #define EDGE_CONN_SWEEP_MAX 2000
 
@@ -348,20 +449,72 @@ static void
 edge_conns_sweep(uv_timer_t *h)
 {
 	struct edge *e = h->data;
-	uint64_t now = uv_now(e->loop), idle = (uint64_t)e->me->idle_timeout_s * 1000;
+	const struct cfg_edge *me = e->me;
+	uint64_t now = uv_now(e->loop);
+	uint64_t pending = (uint64_t)me->handshake_timeout_s * 1000;
+	uint64_t idle = (uint64_t)me->idle_timeout_s * 1000;
+	uint64_t msg_idle = (uint64_t)me->msg_idle_timeout_s * 1000;
 	struct edge_conn *c;
+	const char *why;
 
+	/* Past the longest registration nothing is routed to it. */
+	if (msg_idle == 0)
+		msg_idle = ((uint64_t)e->cfg->max_expires + 60) * 1000;
 	for (int i = 0; i < EDGE_CONN_SWEEP_MAX &&
-	     (c = edge_conn_expired(&e->conns, now, EDGE_CONN_PENDING_MS,
-				    idle)) != NULL; i++) {
+	     (c = edge_conn_expired(&e->conns, now, pending, idle, msg_idle,
+				    &why)) != NULL; i++) {
 		e->st.conns_idle++;
-		c->ops->close(c, c->state == EDGE_CONN_PENDING ?
-			      "connect or handshake timeout" : "idle timeout");
+		c->ops->close(c, why);
 		/* A transport that could not drop it from the table would
 		 * be swept again at once: stop this round instead. */
 		if (c->in_table)
 			break;
 	}
+}
+
+int
+edge_conn_accept(struct edge *e, struct edge_conn *c)
+{
+	uint64_t now = uv_now(e->loop);
+	const char *why;
+	char peer[64];
+	int rc;
+
+	rc = edge_limit_check(&e->limit, EDGE_LIMIT_CONN, &c->peer,
+			      uv_hrtime() / 1000, NULL);
+	if (rc == EDGE_LIMIT_FULL)
+		e->st.limit_full++;
+	if (rc == EDGE_LIMIT_DROP || rc == EDGE_LIMIT_DROP_FIRST) {
+		e->st.conns_limited++;
+		if (rc == EDGE_LIMIT_DROP_FIRST)
+			log_notice(LOG_SYS_NET, "%s connections from %s%s over "
+				   "conn_rate %d/s (burst %d): refused until it "
+				   "slows down", env_transport_name(c->transport),
+				   env_sa_ip(&c->peer, peer, sizeof(peer)),
+				   c->peer.sa.sa_family == AF_INET6 ?
+				   " (its /64)" : "",
+				   e->me->conn_rate, e->me->conn_burst);
+		return -EAGAIN;
+	}
+	rc = edge_conn_add(&e->conns, c, now);
+	if (rc == 0) {
+		e->st.conns_opened++;
+		return 0;
+	}
+	if (rc == -EMFILE) {
+		e->st.conns_refused++;
+		why = "max_conns_per_ip or max_conns_per_net reached";
+	} else if (rc == -ENFILE) {
+		e->st.conns_full++;
+		why = "max_conns reached";
+	} else {
+		why = strerror(-rc);
+	}
+	if (edge_ratelimit_allow(&e->rl, now))
+		log_notice(LOG_SYS_NET, "%s connection from %s refused: %s",
+			   env_transport_name(c->transport),
+			   env_sa_str(&c->peer, peer, sizeof(peer)), why);
+	return rc;
 }
 
 void

@@ -31,6 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 503s per second (and burst) a source over req_rate may get. */
+#define EDGE_LIMIT_REPLY_RATE 2
+
 /* Room the Via fix-up and a reply's own headers may add to a message. */
 #define EDGE_BUF_SLACK 1024
 #define EDGE_LOG_BURST 10
@@ -39,11 +42,15 @@ int
 edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	  const struct cfg_edge *me)
 {
-	unsigned char route[KEY_LEN];
+	unsigned char route[KEY_LEN], lim[KEY_LEN];
+	char shm[CFG_PATH_LEN];
+	struct hash_key lk;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	edge_conn_table_init(&e->conns, me->max_conns_per_ip);
+	e->conns.max_per_net = me->max_conns_per_net;
+	e->conns.max_in = me->max_conns;
 	rc = edge_incarnation_new(&e->conns.incarnation);
 	if (rc < 0) {
 		edge_fini(e);
@@ -57,11 +64,26 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	rc = infra_init(&e->infra, cfg);
 	if (rc == 0)
 		rc = key_load(cfg, KEY_USE_ROUTE, route);
+	if (rc == 0)
+		rc = key_load(cfg, KEY_USE_LIMIT, lim);
+	if (rc == 0) {
+		/* Named after the host's location store: one per cluster
+		 * and host, shared by its edges. */
+		snprintf(shm, sizeof(shm), "%s-edge-limit", cfg->shm_name);
+		hash_key_from(&lk, lim);
+		rc = edge_limit_open(&e->limit, shm, &lk);
+	}
+	explicit_bzero(lim, sizeof(lim));
 	if (rc < 0) {
 		edge_fini(e);
 		return rc;
 	}
 	hash_key_from(&e->route, route);
+	edge_limit_set(&e->limit, EDGE_LIMIT_REQ, me->req_rate, me->req_burst);
+	edge_limit_set(&e->limit, EDGE_LIMIT_CONN, me->conn_rate,
+		       me->conn_burst);
+	edge_limit_set(&e->limit, EDGE_LIMIT_REPLY, EDGE_LIMIT_REPLY_RATE,
+		       EDGE_LIMIT_REPLY_RATE);
 	e->buf_cap = (size_t)me->max_msg + EDGE_BUF_SLACK;
 	e->msg_buf = malloc(e->buf_cap);
 	e->reply_buf = malloc(e->buf_cap);
@@ -81,6 +103,7 @@ edge_fini(struct edge *e)
 	free(e->env_buf);
 	e->msg_buf = e->reply_buf = e->env_buf = NULL;
 	edge_conn_table_fini(&e->conns);
+	edge_limit_close(&e->limit);
 }
 
 int
@@ -313,6 +336,79 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	e->st.fwd_responses++;
 }
 
+/* Whether buf starts with the method m (a literal, with its space). */
+#define EDGE_IS_METHOD(buf, len, m) \
+	((len) >= sizeof(m) - 1 && memcmp((buf), (m), sizeof(m) - 1) == 0)
+
+/*
+ * A 503 with Retry-After for a request over its source's rate: a UDP
+ * REGISTER or INVITE is retransmitted up to ten times over 32 s (RFC
+ * 3261 17.1.1.2, 17.1.2.2) unless answered, so one small answer saves
+ * those.  Only within EDGE_LIMIT_REPLY_RATE per source, and only when the
+ * answer is no larger than the request: the edge never amplifies for a
+ * spoofed source.
+ */
+static void
+edge_limit_reply(struct edge *e, struct edge_tp *tp, const union env_sa *src,
+		 const char *buf, size_t len, uint64_t now_us)
+{
+	struct edge_sip_scan sc;
+	int n;
+
+	if (tp->transport != ENV_UDP ||
+	    !(EDGE_IS_METHOD(buf, len, "REGISTER ") ||
+	      EDGE_IS_METHOD(buf, len, "INVITE ")) ||
+	    edge_limit_check(&e->limit, EDGE_LIMIT_REPLY, src, now_us, NULL) !=
+	    EDGE_LIMIT_PASS)
+		return;
+	if (edge_sip_scan(&sc, buf, len) != 0 || !edge_sip_can_reply(&sc))
+		return;
+	/* The reply carries Retry-After (edge_sip_reply_build()). */
+	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, buf, len, &sc, 503,
+				 "Service Unavailable", NULL);
+	if (n < 0 || (size_t)n > len) {
+		e->st.drop_reply++;
+		return;
+	}
+	if (infra_has(&e->infra, tp->transport, src) ||
+	    tp->send(tp, src, 0, e->reply_buf, (size_t)n) != 0)
+		e->st.drop_reply++;
+	else
+		e->st.limited_503++;
+}
+
+/*
+ * Whether the request in buf from src is over its source's req_rate
+ * (counted, logged once per blocking period, maybe answered 503): then
+ * it goes no further, before any parsing.  Responses are not limited:
+ * they answer the cores' own requests.
+ */
+static int
+edge_limited(struct edge *e, struct edge_tp *tp, const union env_sa *src,
+	     const char *buf, size_t len)
+{
+	uint64_t now_us = uv_hrtime() / 1000;
+	char from[64];
+	int v;
+
+	if (EDGE_IS_METHOD(buf, len, "SIP/"))
+		return 0;
+	v = edge_limit_check(&e->limit, EDGE_LIMIT_REQ, src, now_us, NULL);
+	if (v == EDGE_LIMIT_FULL)
+		e->st.limit_full++;
+	if (v == EDGE_LIMIT_PASS || v == EDGE_LIMIT_FULL)
+		return 0;
+	e->st.limited++;
+	if (v == EDGE_LIMIT_DROP_FIRST)
+		log_notice(LOG_SYS_SIP, "requests from %s%s over req_rate %d/s "
+			   "(burst %d): dropped until it slows down",
+			   env_sa_ip(src, from, sizeof(from)),
+			   src->sa.sa_family == AF_INET6 ? " (its /64)" : "",
+			   e->me->req_rate, e->me->req_burst);
+	edge_limit_reply(e, tp, src, buf, len, now_us);
+	return 1;
+}
+
 void
 edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	       const union env_sa *src, const char *buf, size_t len)
@@ -327,6 +423,8 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		e->st.keepalives++;
 		return;
 	}
+	if (edge_limited(e, tp, src, buf, len))
+		return;
 	if (len > (size_t)e->me->max_msg) {
 		e->st.oversized++;
 		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))

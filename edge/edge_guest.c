@@ -56,10 +56,8 @@ edge_guest_fini(struct edge_guest *g)
 	OPENSSL_cleanse(g->key, sizeof(g->key));
 }
 
-/* What one host holds: an IPv4 address (also when v4-mapped), or the
- * /64 of an IPv6 one (a host gets a /64 and picks from it freely). */
-static void
-edge_guest_source(const union env_sa *sa, unsigned char net[16])
+void
+edge_source_key(const union env_sa *sa, unsigned char net[16])
 {
 	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
 	const unsigned char *a6 = sa->in6.sin6_addr.s6_addr;
@@ -88,7 +86,7 @@ edge_guest_allow(struct edge_guest *g, const union env_sa *src,
 	uint64_t tat;
 
 	memcpy(key, &g->seed, 8);
-	edge_guest_source(src, key + 8);
+	edge_source_key(src, key + 8);
 	set = g->slot[hash_sip(hash_process_key(), key, sizeof(key)) % EDGE_GUEST_SETS];
 	for (int i = 0; i < EDGE_GUEST_WAYS && s == NULL; i++)
 		if (set[i].used && memcmp(set[i].net, key + 8, 16) == 0)

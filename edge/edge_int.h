@@ -225,6 +225,91 @@ int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
  */
 int edge_utf8_valid(const unsigned char *s, size_t len);
 
+/* ---- edge_limit.c: per-source rate limits shared by a host's edges ---- */
+
+/*
+ * What one host holds, as 16 bytes: an IPv4 address (also when
+ * v4-mapped), or the /64 of an IPv6 one (a host gets a /64 and picks
+ * from it freely; the last byte then says so, so the two never meet).
+ * The key of the per-source rate limits, guest limits and the per-/64
+ * connection cap.
+ */
+void edge_source_key(const union env_sa *sa, unsigned char net[16]);
+
+enum edge_limit_kind {
+	EDGE_LIMIT_REQ = 0,	/* requests, any transport */
+	EDGE_LIMIT_CONN,	/* new inbound connections */
+	EDGE_LIMIT_REPLY,	/* 503s to requests over EDGE_LIMIT_REQ */
+	EDGE_LIMIT__COUNT
+};
+
+/* The kinds whose refusals start a blocking period that is logged. */
+#define EDGE_LIMIT_LOGGED 2
+
+enum edge_limit_verdict {
+	EDGE_LIMIT_PASS = 0,
+	EDGE_LIMIT_DROP,	/* over the rate */
+	EDGE_LIMIT_DROP_FIRST,	/* over the rate, first refusal of a
+				   blocking period on this host: log it */
+	EDGE_LIMIT_FULL,	/* no slot free: passed, unlimited */
+};
+
+#define EDGE_LIMIT_SLOTS	65536	/* a power of two */
+#define EDGE_LIMIT_PROBE	8	/* slots a source may live in */
+/* A refusal this long after the source's previous one starts a new
+ * blocking period (and a new log line). */
+#define EDGE_LIMIT_QUIET_MS	10000
+
+/* One source in the shared table.  Every field is read and written
+ * with atomics only: no lock, so a killed edge leaves nothing held. */
+struct edge_limit_slot {
+	uint64_t tag;		/* SipHash of the source key; 0: free */
+	uint64_t tat_us[EDGE_LIMIT__COUNT];	/* GCRA theoretical arrival
+						   time, CLOCK_MONOTONIC */
+	uint64_t refused_ms[EDGE_LIMIT_LOGGED];	/* last refusal; 0: none */
+};
+
+struct edge_limit_rate {
+	uint64_t every_us;	/* 0: this kind is not limited */
+	uint64_t slack_us;	/* (burst - 1) * every_us */
+};
+
+/* The per-process handle on the table. */
+struct edge_limit {
+	struct edge_limit_slot *slot;	/* EDGE_LIMIT_SLOTS of them */
+	size_t size;
+	int shared;		/* a POSIX shm mapping, else private */
+	struct hash_key key;	/* the host's: every edge finds a source in
+				   the same slot, no sender can aim at one */
+	struct edge_limit_rate rate[EDGE_LIMIT__COUNT];
+};
+
+/*
+ * Maps the table named name (a POSIX shm name; created zeroed when
+ * missing, never removed: it holds only soft state), or, when name is
+ * NULL or the segment cannot be had (logged), a private table that
+ * limits this edge alone.  key: the host's hashing key.  All kinds
+ * start unlimited.  Returns 0 or -ENOMEM.
+ */
+int edge_limit_open(struct edge_limit *l, const char *name,
+		    const struct hash_key *key);
+/* Unmaps or frees; accepts a zeroed l. */
+void edge_limit_close(struct edge_limit *l);
+/* rate per second (0: kind off) with bursts of burst (at least 1). */
+void edge_limit_set(struct edge_limit *l, int kind, int rate, int burst);
+
+/*
+ * Counts one event of kind from src at now_us (CLOCK_MONOTONIC, the
+ * same clock in every process: uv_hrtime() / 1000).  Returns an enum
+ * edge_limit_verdict; *wait_us (may be NULL) gets the time until src
+ * may send again when refused.  Lock-free: a few atomic loads and one
+ * compare-and-swap; two edges racing on one new source may give it two
+ * slots for a moment, which only makes its limit looser, never
+ * another source's tighter.
+ */
+int edge_limit_check(struct edge_limit *l, int kind, const union env_sa *src,
+		     uint64_t now_us, uint64_t *wait_us);
+
 /* ---- edge_guest.c: KwikyKonf guest credentials over HTTP ---- */
 
 #define EDGE_GUEST_PATH		"/kk/guest"
@@ -366,30 +451,41 @@ struct edge_conn {
 	const char *tls_names;	/* TLS: the names the peer's certificate
 				   proved (env.h peer names); NULL: none.
 				   Owned by the transport */
+	uint64_t msg_ms;	/* OPEN: last SIP message (keepalives,
+				   pongs not counted) */
 	const struct edge_conn_ops *ops;
 	/* table links */
 	struct htab_node by_id, by_dst;
 	struct list_node link;	/* in the list of its state */
-	struct edge_conn_ip *ip;
+	struct list_node msg_link;	/* OPEN: in the list by msg_ms */
+	struct edge_conn_ip *ip, *net;	/* inbound: its address's and its
+					   /64's counters */
 };
 
 /*
  * Connections by id, by peer address (to reuse one for an outbound
- * request) and counted per source IP, plus one list per state in the
- * order of last activity so the idle sweep looks only at the oldest.
- * Every operation is O(1) on average.
+ * request) and counted per source IP and per source /64, plus one list
+ * per state in the order of last activity and one of open connections
+ * in the order of their last SIP message, so the sweep looks only at
+ * the oldest.  Every operation is O(1) on average.
  */
 struct edge_conn_table {
 	struct htab by_id;	/* by_id.n: connections in the table */
-	struct htab by_dst, by_ip;
+	struct htab by_dst, by_ip;	/* by_ip: addresses and /64s */
 	struct list_node list[2];	/* by enum edge_conn_state */
+	struct list_node by_msg;	/* OPEN, by msg_ms */
 	uint32_t incarnation;	/* the high half of every id; 0 after
 				   init, edge_init() draws one */
 	uint32_t next_serial;
 	int max_per_ip;		/* 0: no cap */
+	int max_per_net;	/* per edge_source_key(); 0: no cap */
+	int max_in;		/* inbound connections; 0: no cap */
+	int n_in;
 };
 
-/* An empty table; its hash tables grow as connections come. */
+/* An empty table; its hash tables grow as connections come.  The
+ * per-/64 and total caps (max_per_net, max_in) start off; set them
+ * after. */
 void edge_conn_table_init(struct edge_conn_table *t, int max_per_ip);
 
 /*
@@ -408,14 +504,20 @@ void edge_conn_table_fini(struct edge_conn_table *t);
 /*
  * Adds c (transport, peer, local, outbound and ops filled) as PENDING
  * at now_ms and gives it a fresh id: the table's incarnation and the
- * next serial not in use.  Returns 0, -EMFILE when c's
- * source IP already holds max_per_ip inbound connections, -ENOMEM.
+ * next serial not in use.  Returns 0, -EMFILE when c's source IP
+ * already holds max_per_ip inbound connections or its /64 max_per_net,
+ * -ENFILE when the table holds max_in inbound ones, -ENOMEM.
  */
 int edge_conn_add(struct edge_conn_table *t, struct edge_conn *c,
 		  uint64_t now_ms);
-/* PENDING -> OPEN at now_ms. */
+/* PENDING -> OPEN at now_ms (which counts as its last message). */
 void edge_conn_open(struct edge_conn_table *t, struct edge_conn *c,
 		    uint64_t now_ms);
+/* A SIP message on c: opens it when PENDING (an inbound stream's
+ * handshake ends with its first message), then records activity and
+ * the message. */
+void edge_conn_msg(struct edge_conn_table *t, struct edge_conn *c,
+		   uint64_t now_ms);
 /* Records activity on an OPEN connection (no-op for PENDING: its
  * deadline runs from its creation). */
 void edge_conn_touch(struct edge_conn_table *t, struct edge_conn *c,
@@ -442,12 +544,24 @@ struct edge_conn *edge_conn_find_dst_after(const struct edge_conn_table *t,
 int edge_conn_ip_count(const struct edge_conn_table *t,
 		       const union env_sa *sa);
 /*
- * The oldest connection past its deadline (PENDING: pending_ms since
- * creation; OPEN: idle_ms without activity, 0 = never), or NULL.
+ * The oldest connection past a deadline (PENDING: pending_ms since
+ * creation; OPEN: idle_ms without activity or msg_idle_ms without a
+ * SIP message, 0 = never), or NULL.  *why (may be NULL) names the
+ * deadline.
  */
 struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 				    uint64_t now_ms, uint64_t pending_ms,
-				    uint64_t idle_ms);
+				    uint64_t idle_ms, uint64_t msg_idle_ms,
+				    const char **why);
+
+/*
+ * An inbound connection c (transport, peer, local, ops filled) asks in:
+ * checks the source's connection rate (EDGE_LIMIT_CONN) and adds c to
+ * e's table; counts and logs a refusal (once per blocking period for a
+ * rate, rate-limited for caps).  Returns 0 (c is in the table, PENDING)
+ * or a negative errno: the transport closes the socket.
+ */
+int edge_conn_accept(struct edge *e, struct edge_conn *c);
 
 /* ---- edge_fwd.c: transports <-> cores ---- */
 
@@ -479,7 +593,12 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 				   address (a spoofed source or Via) */ \
 	X(conns_opened)		/* accepted or connected stream/WS */ \
 	X(conns_closed) \
-	X(conns_refused)	/* over max_conns_per_ip */ \
+	X(conns_refused)	/* over max_conns_per_ip or _per_net */ \
+	X(conns_full)		/* over max_conns */ \
+	X(conns_limited)	/* over conn_rate: refused at accept */ \
+	X(limited)		/* requests dropped over req_rate */ \
+	X(limited_503)		/* ... of which answered 503 (UDP) */ \
+	X(limit_full)		/* passed unlimited: no slot free */ \
 	X(conns_bad)		/* closed for a bad frame, size, content */ \
 	X(conns_slow)		/* closed: write queue full */ \
 	X(conns_idle)		/* closed: idle or handshake timeout */ \
@@ -521,6 +640,7 @@ struct edge {
 	int sweeping;		/* sweep timer initialised */
 	struct edge_stats st;
 	struct edge_ratelimit rl;
+	struct edge_limit limit;	/* per-source rates, host-wide */
 	char *msg_buf;		/* the Via-fixed message */
 	char *env_buf;		/* the envelope around it */
 	char *reply_buf;	/* a 400/503 */

@@ -14,7 +14,8 @@
  * SSL's read BIO, SSL_read/SSL_do_handshake run, and whatever OpenSSL
  * put in the write BIO is queued on the socket, so a handshake that
  * stalls half-way stalls only its connection (the sweep in edge_conn.c
- * closes it after 10 s).
+ * closes it after handshake_timeout_s: for an inbound connection that
+ * runs until its first SIP message, TCP or TLS).
  *
  * Memory: an idle connection holds no buffer.  Reads land in one
  * 64 KiB buffer of the transport; only the tail of a message that is
@@ -332,7 +333,10 @@ edge_sconn_ready(struct edge_sconn *s)
 	int rc = 0;
 
 	s->ready = 1;
-	edge_conn_open(&e->conns, &s->c, uv_now(e->loop));
+	/* An inbound one stays PENDING until its first SIP message: the
+	 * handshake deadline covers a slowloris on TCP too. */
+	if (s->c.outbound)
+		edge_conn_open(&e->conns, &s->c, uv_now(e->loop));
 	if (s->pend_len)
 		rc = edge_sconn_write(s, s->pend, s->pend_len);
 	free(s->pend);
@@ -464,7 +468,7 @@ edge_sconn_frames(struct edge_sconn *s, const char *data, size_t len)
 			break;
 		s->scan = 0;
 		if (f.kind == EDGE_FRAME_MSG) {
-			edge_conn_touch(&e->conns, &s->c, uv_now(e->loop));
+			edge_conn_msg(&e->conns, &s->c, uv_now(e->loop));
 			s->c.used = 1;
 			edge_fwd_input(e, &s->st->tp, s->c.id, &s->c.peer,
 				       data + off, f.len);
@@ -802,21 +806,11 @@ edge_stream_on_conn(uv_stream_t *server, int status)
 	}
 	len = sizeof(union env_sa);
 	uv_tcp_getsockname(&s->h, &s->c.local.sa, &len);
-	rc = edge_conn_add(&e->conns, &s->c, uv_now(e->loop));
-	if (rc < 0) {
-		if (rc == -EMFILE)
-			e->st.conns_refused++;
-		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
-			log_notice(LOG_SYS_NET, "%s connection from %s refused: %s",
-				   env_transport_name(st->tp.transport),
-				   env_sa_str(&s->c.peer, peer, sizeof(peer)),
-				   rc == -EMFILE ? "max_conns_per_ip reached" :
-				   strerror(-rc));
+	if (edge_conn_accept(e, &s->c) < 0) {
 		s->closing = 1;
 		uv_close((uv_handle_t *)&s->h, edge_sconn_on_close);
 		return;
 	}
-	e->st.conns_opened++;
 	uv_tcp_nodelay(&s->h, 1);
 	log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " from %s",
 		  env_transport_name(st->tp.transport), ENV_CONN_ARGS(s->c.id),

@@ -22,13 +22,16 @@
  * on GET /kk/guest (edge_guest.c; a callback mount, answered in one go
  * with Cache-Control: no-store) and 404 to anything else; an Upgrade
  * with subprotocol "sip" becomes a SIP connection.  Every accepted
- * socket is entered in the edge's connection table at once (so
- * max_conns_per_ip and the 10 s handshake deadline cover TLS
- * handshakes, slow upgrades and HTTP requests), becomes OPEN when the
- * WebSocket is established, and leaves the table when lws closes it.
+ * socket is entered in the edge's connection table at once
+ * (edge_conn_accept(): so the connection rate, the caps and the
+ * handshake_timeout_s deadline cover TLS handshakes, slow upgrades and
+ * HTTP requests), becomes OPEN when the WebSocket is established, and
+ * leaves the table when lws closes it.
  *
  * One text (or binary) message carries one SIP message.  Frames of a
- * message are gathered up to max_msg; larger closes with 1009.  A
+ * message are gathered up to max_msg, in memory that grows with the
+ * bytes received; larger closes with 1009, more than EDGE_WS_MAX_FRAGS
+ * fragments with 1008.  A
  * binary message that is not SIP closes with 1003, a text message that
  * is not UTF-8 with 1007; bad frames (reserved opcodes and bits, a
  * continuation first, long control frames) are lws's to refuse: it
@@ -107,12 +110,18 @@ struct edge_wsmsg {
 	unsigned char buf[];	/* LWS_PRE bytes of room, then the message */
 };
 
+/* A fragmented message starts in this much memory and doubles. */
+#define EDGE_WS_RX_MIN		1024
+/* Fragments one message may come in; browsers send one. */
+#define EDGE_WS_MAX_FRAGS	64
+
 struct edge_wsconn {
 	struct edge_conn c;	/* first */
 	struct edge_ws_vh *v;
 	struct lws *wsi;
 	char *rx;		/* message being gathered */
-	size_t rx_len;
+	size_t rx_len, rx_cap;
+	int rx_frames;		/* fragments of it so far */
 	struct edge_wsmsg *q_head, *q_tail;
 	size_t q_bytes;
 	int peer_code;		/* close code the peer sent */
@@ -218,9 +227,14 @@ edge_wsconn_close(struct edge_conn *c, const char *why)
 		return;
 	wc->killing = 1;
 	edge_conn_closed(wc->v->w->edge, c, why);
-	if (wc->wsi)
-		lws_set_timeout(wc->wsi, PENDING_TIMEOUT_USER_OK,
-				LWS_TO_KILL_ASYNC);
+	if (wc->wsi == NULL)
+		return;
+	lws_set_timeout(wc->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	/* lws's libuv glue arms its timers only after its own events:
+	 * from our sweep or a core's message, a connection with no
+	 * traffic (a stalled upgrade) would wait for someone else's.
+	 * Waking the service runs the timeout now. */
+	lws_cancel_service(lws_get_context(wc->wsi));
 }
 
 static const struct edge_conn_ops edge_wsconn_ops = {
@@ -262,36 +276,28 @@ edge_ws_new_conn(struct edge_ws_vh *v, struct lws *wsi)
 	struct edge *e = v->w->edge;
 	struct edge_wsconn *wc = calloc(1, sizeof(*wc));
 	socklen_t sl = sizeof(union env_sa);
-	int fd = (int)lws_get_socket_fd(wsi), rc = -ENOMEM;
-	char peer[64];
+	int fd = (int)lws_get_socket_fd(wsi);
 
-	if (wc) {
-		wc->v = v;
-		wc->wsi = wsi;
-		wc->c.transport = (uint8_t)v->tp.transport;
-		wc->c.ops = &edge_wsconn_ops;
-		rc = -ENOTCONN;
-		if (getpeername(fd, &wc->c.peer.sa, &sl) == 0) {
-			sl = sizeof(union env_sa);
-			getsockname(fd, &wc->c.local.sa, &sl);
-			rc = edge_conn_add(&e->conns, &wc->c, uv_now(e->loop));
-		}
-	}
-	if (rc < 0) {
-		if (rc == -EMFILE)
-			e->st.conns_refused++;
+	if (wc == NULL || getpeername(fd, &wc->c.peer.sa, &sl) != 0) {
 		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
-			log_notice(LOG_SYS_NET, "%s connection from %s refused: %s",
+			log_notice(LOG_SYS_NET, "%s connection dropped: %s",
 				   env_transport_name(v->tp.transport),
-				   wc ? env_sa_str(&wc->c.peer, peer, sizeof(peer)) : "?",
-				   rc == -EMFILE ? "max_conns_per_ip reached" :
-				   strerror(-rc));
-		free(wc);
-		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-		return;
+				   wc ? strerror(errno) : "out of memory");
+		goto fail;
 	}
-	e->st.conns_opened++;
+	wc->v = v;
+	wc->wsi = wsi;
+	wc->c.transport = (uint8_t)v->tp.transport;
+	wc->c.ops = &edge_wsconn_ops;
+	sl = sizeof(union env_sa);
+	getsockname(fd, &wc->c.local.sa, &sl);
+	if (edge_conn_accept(e, &wc->c) < 0)
+		goto fail;
 	lws_set_opaque_user_data(wsi, wc);
+	return;
+fail:
+	free(wc);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 /* Whether the network filter lets this peer in (max_conns_per_ip). */
@@ -334,9 +340,14 @@ edge_ws_message(struct lws *wsi, struct edge_wsconn *wc, const char *buf,
 	struct edge_sip_scan sc;
 	size_t i;
 
-	edge_conn_touch(&e->conns, &wc->c, uv_now(e->loop));
 	for (i = 0; i < len && (buf[i] == '\r' || buf[i] == '\n'); i++)
 		;
+	/* Keepalives keep it from the idle timeout, only SIP from the
+	 * message one. */
+	if (i == len)
+		edge_conn_touch(&e->conns, &wc->c, uv_now(e->loop));
+	else
+		edge_conn_msg(&e->conns, &wc->c, uv_now(e->loop));
 	if (i == len) {
 		/* CRLF keepalive; a CRLFCRLF ping gets its CRLF pong. */
 		e->st.received++;
@@ -364,14 +375,47 @@ edge_ws_message(struct lws *wsi, struct edge_wsconn *wc, const char *buf,
 	return 0;
 }
 
+/* Makes room for need bytes of a message being gathered: doubling
+ * from EDGE_WS_RX_MIN up to max, so memory follows the bytes that came,
+ * not the size a fragment header promises nothing about. */
+static int
+edge_ws_rx_grow(struct edge_wsconn *wc, size_t need, size_t max)
+{
+	size_t cap = wc->rx_cap ? wc->rx_cap : EDGE_WS_RX_MIN;
+	char *p;
+
+	if (need <= wc->rx_cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	p = realloc(wc->rx, cap);
+	if (p == NULL)
+		return -ENOMEM;
+	wc->rx = p;
+	wc->rx_cap = cap;
+	return 0;
+}
+
+static void
+edge_ws_rx_reset(struct edge_wsconn *wc)
+{
+	free(wc->rx);
+	wc->rx = NULL;
+	wc->rx_len = wc->rx_cap = 0;
+	wc->rx_frames = 0;
+}
+
 static int
 edge_ws_receive(struct lws *wsi, struct edge_wsconn *wc, const char *in,
 		size_t len)
 {
 	struct edge *e = wc->v->w->edge;
 	size_t max = (size_t)e->me->max_msg;
-	int first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi) &&
-		lws_remaining_packet_payload(wsi) == 0;
+	int frame_end = lws_remaining_packet_payload(wsi) == 0;
+	int first = lws_is_first_fragment(wsi),
+	    last = lws_is_final_fragment(wsi) && frame_end;
 	int binary = lws_frame_is_binary(wsi), rc;
 
 	if (wc->killing)
@@ -381,22 +425,30 @@ edge_ws_receive(struct lws *wsi, struct edge_wsconn *wc, const char *in,
 			goto too_big;
 		return edge_ws_message(wsi, wc, in, len, binary);
 	}
-	if (first && wc->rx == NULL) {
-		wc->rx = malloc(max);
-		if (wc->rx == NULL)
-			return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
-					      "out of memory");
-	}
+	if (first && wc->rx == NULL &&
+	    edge_ws_rx_grow(wc, len ? len : 1, max) < 0)
+		return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+				      "out of memory");
 	if (wc->rx == NULL || wc->rx_len + len > max)
 		goto too_big;
+	if (edge_ws_rx_grow(wc, wc->rx_len + len, max) < 0)
+		return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+				      "out of memory");
 	memcpy(wc->rx + wc->rx_len, in, len);
 	wc->rx_len += len;
+	/* Each fragment costs a callback and a header for maybe one byte:
+	 * a message in more pieces than any client cuts one into is a
+	 * game, not SIP. */
+	if (frame_end && ++wc->rx_frames > EDGE_WS_MAX_FRAGS && !last) {
+		e->st.received++;
+		e->st.malformed++;
+		return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				      "message in too many fragments");
+	}
 	if (!last)
 		return 0;
 	rc = edge_ws_message(wsi, wc, wc->rx, wc->rx_len, binary);
-	free(wc->rx);
-	wc->rx = NULL;
-	wc->rx_len = 0;
+	edge_ws_rx_reset(wc);
 	return rc;
 too_big:
 	e->st.received++;

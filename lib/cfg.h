@@ -48,6 +48,15 @@ struct cfg_edge {
 					   empty or missing: 404 */
 	int idle_timeout_s;	/* close a silent stream/WS connection */
 	int max_conns_per_ip;	/* inbound connections per source IP */
+	int max_conns_per_net;	/* ... per IPv6 /64 (IPv4: per address) */
+	int max_conns;		/* inbound connections per edge */
+	int handshake_timeout_s;	/* accept to first SIP message (TCP,
+					   TLS) or WebSocket upgrade */
+	int msg_idle_timeout_s;	/* no SIP message: closed however many
+				   keepalives; 0: max_expires + 60 */
+	int req_rate, req_burst;	/* requests per source (IPv4 address,
+					   IPv6 /64) per second; 0: off */
+	int conn_rate, conn_burst;	/* new connections, the same way */
 	int ws_ping_s;		/* WebSocket ping after this much silence */
 	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
 };

@@ -26,6 +26,7 @@
 #define KEY_USE_GUEST	"sipmesh guest"	/* KwikyKonf guest passwords */
 #define KEY_USE_LINK	"sipmesh link"	/* envelopes between hosts */
 #define KEY_USE_ROUTE	"sipmesh route"	/* the Call-ID -> core rendezvous */
+#define KEY_USE_LIMIT	"sipmesh limit"	/* the edges' per-source rate table */
 
 /*
  * Loads the master key of the cluster c describes into master

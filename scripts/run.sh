@@ -100,7 +100,8 @@ stop() {
 	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
 	for p in $pids; do wait "$p" 2>/dev/null; done
 	shm=$(echo "$layout" | awk '$1 == "shm" { print $2 }')
-	rm -f "/dev/shm${shm}"
+	# and the edges' per-source rate table, named after it
+	rm -f "/dev/shm${shm}" "/dev/shm${shm}-edge-limit"
 	exit "${1:-0}"
 }
 trap 'stop 0' INT TERM

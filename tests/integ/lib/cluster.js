@@ -498,7 +498,9 @@ class Cluster {
 				...(o.media.rtpctl || {}),
 			});
 		}
-		if (o.edge) s += iniSection('edge', o.edge);
+		/* Every test client sends from 127.0.0.1: the per-source rate
+		 * limits are off unless a test turns them on. */
+		s += iniSection('edge', { req_rate: 0, conn_rate: 0, ...(o.edge || {}) });
 		for (const e of this.edges) s += iniSection(`edge ${e.id}`, this._edgeKeys(e));
 		for (const k of this.linkUrls || []) s += iniSection(`${k.kind} ${k.id}`, { ipc: k.url });
 		for (const [name, kv] of Object.entries((o.sections && o.sections()) || {})) s += iniSection(name, kv);
@@ -1031,7 +1033,8 @@ class Cluster {
 			if (pr && !/exited with code 0|killed by SIGTERM/.test(pr)) problems.push(pr);
 		}
 		if (this.shmName) {
-			try { fs.rmSync(path.join('/dev/shm', this.shmName.replace(/^\//, '')), { force: true }); } catch { /* ignore */ }
+			for (const n of [this.shmName, `${this.shmName}-edge-limit`])
+				try { fs.rmSync(path.join('/dev/shm', n.replace(/^\//, '')), { force: true }); } catch { /* ignore */ }
 		}
 		if (problems.length) {
 			throw new Error(`cluster ${this.name} did not stop cleanly:\n  ${problems.join('\n  ')}\n\n` +

@@ -199,6 +199,80 @@ test_edge_conn__per_ip_cap_counts_inbound_only(void **state)
 }
 
 static void
+test_edge_conn__per_64_and_total_caps(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *c[6];
+	char ip[64];
+
+	(void)state;
+	edge_conn_table_init(&t, 0);
+	t.max_per_net = 2;
+	t.max_in = 4;
+	/* Two addresses of one /64 are one source for the cap. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:0:1::%x", i + 1);
+		c[i] = conn(ENV_TCP, ip, 2000, 0);
+	}
+	assert_int_equal(edge_conn_add(&t, c[0], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[1], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[2], 0), -EMFILE);
+	/* The next /64 has its own; then the edge is full. */
+	c[3] = conn(ENV_TCP, "2001:db8:0:2::1", 2000, 0);
+	c[4] = conn(ENV_WS, "192.0.2.1", 2000, 0);
+	c[5] = conn(ENV_TCP, "192.0.2.2", 2000, 0);
+	assert_int_equal(edge_conn_add(&t, c[3], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[4], 0), 0);
+	assert_int_equal(edge_conn_add(&t, c[5], 0), -ENFILE);
+	edge_conn_del(&t, c[0]);
+	assert_int_equal(edge_conn_add(&t, c[2], 0), 0);
+	assert_int_equal(t.n_in, 4);
+	for (int i = 1; i < 5; i++)
+		edge_conn_del(&t, c[i]);
+	assert_int_equal(t.n_in, 0);
+	assert_int_equal(t.by_ip.n, 0);
+	edge_conn_table_fini(&t);
+	for (int i = 0; i < 6; i++)
+		free(c[i]);
+}
+
+static void
+test_edge_conn__keepalives_do_not_hold_off_the_message_deadline(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *a = conn(ENV_TCP, "127.0.0.1", 1, 0);
+	struct edge_conn *b = conn(ENV_TCP, "127.0.0.1", 2, 0);
+	const char *why;
+
+	(void)state;
+	edge_conn_table_init(&t, 0);
+	assert_int_equal(edge_conn_add(&t, a, 0), 0);
+	assert_int_equal(edge_conn_add(&t, b, 0), 0);
+	/* A keepalive does not open a stream; its first message does. */
+	edge_conn_touch(&t, a, 50);
+	assert_int_equal(a->state, EDGE_CONN_PENDING);
+	edge_conn_msg(&t, a, 100);
+	edge_conn_msg(&t, b, 200);
+	assert_int_equal(a->state, EDGE_CONN_OPEN);
+	/* a pings on (idle 1000 never reached), b sends SIP. */
+	for (uint64_t now = 300; now <= 3000; now += 300) {
+		edge_conn_touch(&t, a, now);
+		edge_conn_msg(&t, b, now);
+		assert_null(edge_conn_expired(&t, now, 10000, 1000, 5000, NULL));
+	}
+	assert_null(edge_conn_expired(&t, 5099, 10000, 0, 5000, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 5100, 10000, 0, 5000, &why), a);
+	assert_non_null(strstr(why, "SIP message"));
+	edge_conn_del(&t, a);
+	assert_null(edge_conn_expired(&t, 7999, 10000, 0, 5000, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 8000, 10000, 0, 5000, NULL), b);
+	edge_conn_del(&t, b);
+	edge_conn_table_fini(&t);
+	free(a);
+	free(b);
+}
+
+static void
 test_edge_conn__sweep_takes_the_oldest_first(void **state)
 {
 	struct edge_conn_table t;
@@ -215,17 +289,17 @@ test_edge_conn__sweep_takes_the_oldest_first(void **state)
 	edge_conn_open(&t, c, 200);
 	/* Activity on a pending connection does not extend its deadline. */
 	edge_conn_touch(&t, a, 5000);
-	assert_null(edge_conn_expired(&t, 9999, 10000, 1000000));
-	assert_ptr_equal(edge_conn_expired(&t, 10000, 10000, 1000000), a);
+	assert_null(edge_conn_expired(&t, 9999, 10000, 1000000, 0, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 10000, 10000, 1000000, 0, NULL), a);
 	edge_conn_del(&t, a);
 	/* Open ones: by last activity; touching b makes c the oldest. */
 	edge_conn_touch(&t, b, 300);
-	assert_null(edge_conn_expired(&t, 1199, 10000, 1000));
-	assert_ptr_equal(edge_conn_expired(&t, 1200, 10000, 1000), c);
+	assert_null(edge_conn_expired(&t, 1199, 10000, 1000, 0, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 1200, 10000, 1000, 0, NULL), c);
 	edge_conn_del(&t, c);
-	assert_ptr_equal(edge_conn_expired(&t, 1300, 10000, 1000), b);
+	assert_ptr_equal(edge_conn_expired(&t, 1300, 10000, 1000, 0, NULL), b);
 	/* idle 0: never idle. */
-	assert_null(edge_conn_expired(&t, 1000000, 10000, 0));
+	assert_null(edge_conn_expired(&t, 1000000, 10000, 0, 0, NULL));
 	edge_conn_del(&t, b);
 	edge_conn_table_fini(&t);
 	free(a);
@@ -389,7 +463,7 @@ model_check(const struct edge_conn_table *t, struct model *m, unsigned *seed,
 		want = p->c;
 	else if (o && idle_ms && now - o->last_ms >= idle_ms)
 		want = o->c;
-	assert_ptr_equal(edge_conn_expired(t, now, pending_ms, idle_ms), want);
+	assert_ptr_equal(edge_conn_expired(t, now, pending_ms, idle_ms, 0, NULL), want);
 }
 
 /* Random adds, opens, touches and deletes, each followed by lookups
@@ -445,6 +519,8 @@ main(void)
 		cmocka_unit_test(test_edge_conn__a_restart_never_reuses_an_id),
 		cmocka_unit_test(test_edge_conn__find_dst_after_visits_every_match),
 		cmocka_unit_test(test_edge_conn__per_ip_cap_counts_inbound_only),
+		cmocka_unit_test(test_edge_conn__per_64_and_total_caps),
+		cmocka_unit_test(test_edge_conn__keepalives_do_not_hold_off_the_message_deadline),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),
 		cmocka_unit_test(test_edge_conn__matches_a_trivial_model),
 	};

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "edge/edge_int.h"
@@ -88,6 +89,9 @@ setup(void **state)
 		return -1;
 	/* the edge's keys (lib/key.h) live in run_dir */
 	snprintf(f->cfg.run_dir, sizeof(f->cfg.run_dir), "%s", f->dir);
+	/* The rate table is named after it: one per test run. */
+	snprintf(f->cfg.shm_name, sizeof(f->cfg.shm_name), "/sm-test-fwd-%d",
+		 (int)getpid());
 	f->cfg.n_cores = 3;
 	for (int i = 0; i < 3; i++) {
 		f->cfg.cores[i].id = i + 1;
@@ -157,6 +161,8 @@ teardown(void **state)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/cluster.key", f->dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s-edge-limit", f->cfg.shm_name);
+	shm_unlink(path);
 	rmdir(f->dir);
 	if (uv_loop_close(&f->loop) != 0)
 		return -1;
@@ -205,6 +211,69 @@ test_edge_fwd__keepalive_and_oversized_are_counted(void **state)
 	assert_int_equal(f->edge.st.oversized, 1);
 	assert_int_equal(f->tp.calls, 0);
 	assert_true(core_idle(f, 1) && core_idle(f, 2));
+}
+
+static int
+register_req(char *out, size_t cap, int n)
+{
+	return snprintf(out, cap, "REGISTER sip:x SIP/2.0\r\n"
+			"Via: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKr%d;rport\r\n"
+			"Max-Forwards: 70\r\n"
+			"From: <sip:b@x>;tag=1\r\nTo: <sip:b@x>\r\n"
+			"Call-ID: flood-%d@h\r\nCSeq: %d REGISTER\r\n"
+			"Contact: <sip:b@10.0.0.1:5062>\r\nExpires: 600\r\n"
+			"Content-Length: 0\r\n\r\n", n, n, n + 1);
+}
+
+static void
+test_edge_fwd__requests_over_the_source_rate_are_dropped(void **state)
+{
+	struct fixture *f = *state;
+	union env_sa other;
+	char msg[1024], *m;
+	struct env e;
+	int n, fwd = 0;
+
+	edge_limit_set(&f->edge.limit, EDGE_LIMIT_REQ, 1, 3);
+	for (int i = 0; i < 10; i++) {
+		int before = f->tp.calls;
+
+		n = register_req(msg, sizeof(msg), i);
+		edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+		/* Every 503 is smaller than its request, to its source. */
+		if (f->tp.calls > before) {
+			assert_true(i >= 3);
+			assert_true(f->tp.len <= (size_t)n);
+			assert_memory_equal(f->tp.buf, "SIP/2.0 503 ", 12);
+			assert_non_null(memmem(f->tp.buf, f->tp.len,
+					       "\r\nRetry-After: ", 15));
+			assert_int_equal(env_sa_port(&f->tp.dst), 4000);
+		}
+	}
+	for (int core = 1; core <= 2; core++)
+		while (!core_idle(f, core) && core_recv(f, core, &e, &m) >= 0) {
+			fwd++;
+			nn_freemsg(m);
+		}
+	assert_int_equal(fwd, 3);
+	assert_int_equal(f->edge.st.fwd_requests, 3);
+	assert_int_equal(f->edge.st.limited, 7);
+	/* At most EDGE_LIMIT_REPLY_RATE (2) 503s at once per source. */
+	assert_int_equal(f->edge.st.limited_503, 2);
+	assert_int_equal(f->tp.calls, 2);
+	/* An OPTIONS over the rate is dropped without a word. */
+	n = request(msg, sizeof(msg), "opt-1@h", "");
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+	assert_int_equal(f->edge.st.limited, 8);
+	assert_int_equal(f->tp.calls, 2);
+	/* Another source is not held back. */
+	env_sa_from(&other, "192.0.2.8", 4000);
+	n = register_req(msg, sizeof(msg), 99);
+	edge_fwd_input(&f->edge, &f->tp.tp, 0, &other, msg, (size_t)n);
+	assert_int_equal(f->edge.st.fwd_requests, 4);
+	for (int core = 1; core <= 2; core++)
+		while (!core_idle(f, core) && core_recv(f, core, &e, &m) >= 0)
+			nn_freemsg(m);
 }
 
 static void
@@ -626,6 +695,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_edge_fwd__keepalive_and_oversized_are_counted),
+		T(test_edge_fwd__requests_over_the_source_rate_are_dropped),
 		T(test_edge_fwd__request_goes_to_its_core_with_via_fixed),
 		T(test_edge_fwd__dead_core_falls_over_then_503),
 		T(test_edge_fwd__malformed_gets_400_or_is_dropped),
