@@ -69,6 +69,7 @@ edge_conn_table_init(struct edge_conn_table *t, int max_per_ip)
 	list_init(&t->list[EDGE_CONN_PENDING]);
 	list_init(&t->list[EDGE_CONN_OPEN]);
 	list_init(&t->by_msg);
+	list_init(&t->by_ping);
 	t->next_serial = 1;
 	t->max_per_ip = max_per_ip;
 }
@@ -315,9 +316,23 @@ edge_conn_open(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 		return;
 	list_remove(&c->link);
 	c->state = EDGE_CONN_OPEN;
-	c->last_ms = c->msg_ms = now_ms;
+	c->last_ms = c->msg_ms = c->ping_ms = now_ms;
+	c->pinged = 0;
 	list_insert_tail(&t->list[EDGE_CONN_OPEN], &c->link);
 	list_insert_tail(&t->by_msg, &c->msg_link);
+	if (c->ops->ping)
+		list_insert_tail(&t->by_ping, &c->ping_link);
+}
+
+/* c was heard from, or was just pinged: to the back of the ping order. */
+static void
+edge_conn_ping_later(struct edge_conn_table *t, struct edge_conn *c,
+		     uint64_t now_ms, int pinged)
+{
+	c->ping_ms = now_ms;
+	c->pinged = (uint8_t)pinged;
+	list_remove(&c->ping_link);
+	list_insert_tail(&t->by_ping, &c->ping_link);
 }
 
 void
@@ -343,6 +358,8 @@ edge_conn_touch(struct edge_conn_table *t, struct edge_conn *c, uint64_t now_ms)
 	c->last_ms = now_ms;
 	list_remove(&c->link);
 	list_insert_tail(&t->list[EDGE_CONN_OPEN], &c->link);
+	if (c->ops->ping)
+		edge_conn_ping_later(t, c, now_ms, 0);
 }
 
 void
@@ -353,8 +370,11 @@ edge_conn_del(struct edge_conn_table *t, struct edge_conn *c)
 	htab_del(&t->by_id, &c->by_id);
 	htab_del(&t->by_dst, &c->by_dst);
 	list_remove(&c->link);
-	if (c->state == EDGE_CONN_OPEN)
+	if (c->state == EDGE_CONN_OPEN) {
 		list_remove(&c->msg_link);
+		if (c->ops->ping)
+			list_remove(&c->ping_link);
+	}
 	if (c->ip) {
 		c->ip->n--;
 		c->net->n--;
@@ -430,6 +450,29 @@ edge_conn_expired(const struct edge_conn_table *t, uint64_t now_ms,
 	return c;
 }
 
+struct edge_conn *
+edge_conn_ping_round(struct edge_conn_table *t, uint64_t now_ms,
+		     uint64_t every_ms, int max)
+{
+	struct list_node *n;
+	struct edge_conn *c;
+
+	while ((n = list_first(&t->by_ping)) != NULL) {
+		c = list_entry(n, struct edge_conn, ping_link);
+		if (now_ms - c->ping_ms < every_ms)
+			return NULL;
+		if (c->pinged)
+			return c;
+		if (max-- <= 0)
+			return NULL;
+		/* To the back first: the next in line is looked at next,
+		 * whatever ping() does to c. */
+		edge_conn_ping_later(t, c, now_ms, 1);
+		c->ops->ping(c);
+	}
+	return NULL;
+}
+
 /* ---- the sweep, on the edge's loop ---- */
 
 /* Closes per sweep, so a mass expiry cannot stall the loop. */
@@ -467,6 +510,16 @@ edge_conns_sweep(uv_timer_t *h)
 		c->ops->close(c, why);
 		/* A transport that could not drop it from the table would
 		 * be swept again at once: stop this round instead. */
+		if (c->in_table)
+			break;
+	}
+	if (me->ws_ping_s <= 0)
+		return;
+	while ((c = edge_conn_ping_round(&e->conns, now,
+					 (uint64_t)me->ws_ping_s * 1000,
+					 EDGE_CONN_SWEEP_MAX)) != NULL) {
+		e->st.conns_idle++;
+		c->ops->close(c, "no answer to a ping");
 		if (c->in_table)
 			break;
 	}

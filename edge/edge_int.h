@@ -432,6 +432,12 @@ struct edge_conn_ops {
 	 * the caller returns to the loop.  Idempotent.
 	 */
 	void (*close)(struct edge_conn *c, const char *why);
+	/*
+	 * Asks the peer for a sign of life (a WebSocket ping: its pong
+	 * comes back as activity); NULL when the transport has none
+	 * (TCP and TLS clients send CRLF keepalives themselves).
+	 */
+	void (*ping)(struct edge_conn *c);
 };
 
 struct edge_conn_ip;
@@ -453,11 +459,15 @@ struct edge_conn {
 				   Owned by the transport */
 	uint64_t msg_ms;	/* OPEN: last SIP message (keepalives,
 				   pongs not counted) */
+	uint64_t ping_ms;	/* OPEN, ops->ping: last activity, or the
+				   ping sent since */
+	uint8_t pinged;		/* a ping is out, unanswered */
 	const struct edge_conn_ops *ops;
 	/* table links */
 	struct htab_node by_id, by_dst;
 	struct list_node link;	/* in the list of its state */
 	struct list_node msg_link;	/* OPEN: in the list by msg_ms */
+	struct list_node ping_link;	/* OPEN, ops->ping: by ping_ms */
 	struct edge_conn_ip *ip, *net;	/* inbound: its address's and its
 					   /64's counters */
 };
@@ -474,6 +484,7 @@ struct edge_conn_table {
 	struct htab by_dst, by_ip;	/* by_ip: addresses and /64s */
 	struct list_node list[2];	/* by enum edge_conn_state */
 	struct list_node by_msg;	/* OPEN, by msg_ms */
+	struct list_node by_ping;	/* OPEN with ops->ping, by ping_ms */
 	uint32_t incarnation;	/* the high half of every id; 0 after
 				   init, edge_init() draws one */
 	uint32_t next_serial;
@@ -553,6 +564,19 @@ struct edge_conn *edge_conn_expired(const struct edge_conn_table *t,
 				    uint64_t now_ms, uint64_t pending_ms,
 				    uint64_t idle_ms, uint64_t msg_idle_ms,
 				    const char **why);
+/*
+ * Pings: the open connections that can be pinged are kept in the order
+ * of their last activity, so a round looks only at those silent for
+ * every_ms.  Each of them not yet pinged gets ops->ping and goes to the
+ * back (at most max per round); the first one already pinged and silent
+ * every_ms since is returned, for the caller to close (then call again).
+ * NULL when none is.  O(pings sent), not O(open connections): the
+ * timer list of libwebsockets' own keepalive policy walked every
+ * connection on each message.
+ */
+struct edge_conn *edge_conn_ping_round(struct edge_conn_table *t,
+				       uint64_t now_ms, uint64_t every_ms,
+				       int max);
 
 /*
  * An inbound connection c (transport, peer, local, ops filled) asks in:

@@ -39,8 +39,11 @@
  * lws 4.1.6 does not refuse unmasked client frames; their payload is
  * judged like any other.  A
  * CRLFCRLF message is a keepalive answered with CRLF (SIP.js sends
- * those); WebSocket pings go out after ws_ping_s of silence (lws's
- * validity policy) and a peer that does not answer is dropped.
+ * those); WebSocket pings go out after ws_ping_s of silence and a peer
+ * still silent ws_ping_s later is dropped.  The connection table's
+ * sweep sends them (edge_conn_ping_round): lws's own validity policy
+ * kept one timer per connection in a sorted list that every message
+ * re-sorted, a walk over all connections each time.
  *
  * Writes only happen in LWS_CALLBACK_SERVER_WRITEABLE: a message from
  * a core is queued (bounded by edge_conn_wq_max(); a full queue is a
@@ -98,7 +101,6 @@ struct edge_ws {
 	struct lws_http_mount mount;	/* http_root */
 	struct lws_http_mount guest_mount;	/* EDGE_GUEST_PATH */
 	struct edge_guest guest;
-	lws_retry_bo_t retry;
 	char root[PATH_MAX];
 	void *loops[1];
 };
@@ -125,6 +127,7 @@ struct edge_wsconn {
 	struct edge_wsmsg *q_head, *q_tail;
 	size_t q_bytes;
 	int peer_code;		/* close code the peer sent */
+	int ping_due;		/* send a ping at the next writable */
 	int killing;
 };
 
@@ -237,9 +240,23 @@ edge_wsconn_close(struct edge_conn *c, const char *why)
 	lws_cancel_service(lws_get_context(wc->wsi));
 }
 
+static void
+edge_wsconn_ping(struct edge_conn *c)
+{
+	struct edge_wsconn *wc = (struct edge_wsconn *)c;
+
+	if (wc->killing || wc->wsi == NULL)
+		return;
+	wc->ping_due = 1;
+	lws_callback_on_writable(wc->wsi);
+	/* As for a close: lws's libuv glue waits for its own events. */
+	lws_cancel_service(lws_get_context(wc->wsi));
+}
+
 static const struct edge_conn_ops edge_wsconn_ops = {
 	.send = edge_wsconn_send,
 	.close = edge_wsconn_close,
+	.ping = edge_wsconn_ping,
 };
 
 static void
@@ -465,6 +482,18 @@ edge_ws_writeable(struct lws *wsi, struct edge_wsconn *wc)
 
 	if (wc->killing)
 		return -1;
+	if (wc->ping_due) {
+		/* Not empty: lws 4.1.6 skips RECEIVE_PONG for an empty pong,
+		 * and the pong is what counts as the peer's answer. */
+		unsigned char ping[LWS_PRE + 4] = { [LWS_PRE] = 's', 'm', 'p', 'g' };
+
+		wc->ping_due = 0;
+		if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+			return -1;
+		if (m)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
 	if (m == NULL)
 		return 0;
 	wc->q_head = m->next;
@@ -832,8 +861,6 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	info.user = v;
 	info.keepalive_timeout = 10;
 	info.timeout_secs = 10;
-	if (w->retry.secs_since_valid_ping)
-		info.retry_and_idle_policy = &w->retry;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		(sa->sa.sa_family == AF_INET6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	if (secure) {
@@ -894,10 +921,6 @@ edge_ws_start(struct edge_ws *w, struct edge *e)
 	w->guest_mount.origin = "sip";	/* the protocol whose callback answers */
 	w->guest_mount.origin_protocol = LWSMPRO_CALLBACK;
 	w->guest_mount.mount_next = w->root[0] ? &w->mount : NULL;
-	if (me->ws_ping_s > 0) {
-		w->retry.secs_since_valid_ping = (uint16_t)me->ws_ping_s;
-		w->retry.secs_since_valid_hangup = (uint16_t)(me->ws_ping_s * 2 + 5);
-	}
 	lws_set_log_level(LLL_ERR | LLL_WARN |
 			  (log_levels[LOG_SYS_NET] >= LOG_LVL_DEBUG ? LLL_NOTICE : 0),
 			  edge_ws_log);

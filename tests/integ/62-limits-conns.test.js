@@ -170,10 +170,9 @@ describe('62 limits conns', () => {
 		let pings = 0;
 		ws.on('ping', () => { pings++; });
 		const wsClose = wsClosed(ws, (MSG_IDLE_S + 4) * 1000);
-		const keep = setInterval(() => {
-			s.write('\r\n\r\n');
-			if (ws.readyState === WS.OPEN) ws.send('\r\n\r\n');
-		}, 400);
+		/* TCP sends CRLF keepalives; the WebSocket only answers the
+		 * edge's pings (ws does, at once). */
+		const keep = setInterval(() => { s.write('\r\n\r\n'); }, 400);
 		try {
 			assert.ok(await closedWithin(s, (MSG_IDLE_S + 2.5) * 1000), 'TCP: pings kept it open');
 			const at = (await s.closedAt) - t0;
@@ -186,6 +185,32 @@ describe('62 limits conns', () => {
 		} finally {
 			clearInterval(keep);
 			ws.terminate();
+		}
+		await closeAll();
+	});
+
+	c.test('a WebSocket that answers no ping is closed after two ping intervals; one that answers stays', async () => {
+		const mute = new WS(c.wsUrl(), 'sip', { localAddress: '127.0.0.53', autoPong: false });
+		const live = new WS(c.wsUrl(), 'sip', { localAddress: '127.0.0.54' });
+		for (const w of [mute, live])
+			await within(new Promise((r, j) => { w.once('open', r); w.once('error', j); }), 3000, 'ws open');
+		let mutePings = 0, livePings = 0;
+		mute.on('ping', () => { mutePings++; });
+		live.on('ping', () => { livePings++; });
+		const t0 = Date.now();
+		try {
+			await wsClosed(mute, 6000);
+			const at = Date.now() - t0;
+			/* pinged after 1 s of silence, given up 1 s later; the
+			 * sweep runs every second */
+			assert.ok(at >= 1500 && at <= 4500, `the mute WebSocket closed after ${at} ms`);
+			assert.ok(mutePings >= 1, 'the mute WebSocket was never pinged');
+			await new Promise((r) => setTimeout(r, 1500));
+			assert.equal(live.readyState, WS.OPEN, 'the WebSocket that answers pings was closed');
+			assert.ok(livePings >= 2, `the live WebSocket got ${livePings} ping(s)`);
+		} finally {
+			mute.terminate();
+			live.terminate();
 		}
 		await closeAll();
 	});

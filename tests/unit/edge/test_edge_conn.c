@@ -25,12 +25,28 @@ sa(const char *ip, int port)
 	return s;
 }
 
+/* A transport without pings (TCP, TLS) and one with (WebSocket); the
+ * table calls nothing else. */
+static const struct edge_conn_ops plain_ops;
+
+static int pings;
+
+static void
+count_ping(struct edge_conn *c)
+{
+	(void)c;
+	pings++;
+}
+
+static const struct edge_conn_ops ping_ops = { .ping = count_ping };
+
 static struct edge_conn *
 conn(int transport, const char *ip, int port, int outbound)
 {
 	struct edge_conn *c = calloc(1, sizeof(*c));
 
 	assert_non_null(c);
+	c->ops = transport == ENV_WS ? &ping_ops : &plain_ops;
 	c->transport = (uint8_t)transport;
 	c->peer = sa(ip, port);
 	c->outbound = (uint8_t)outbound;
@@ -270,6 +286,51 @@ test_edge_conn__keepalives_do_not_hold_off_the_message_deadline(void **state)
 	edge_conn_table_fini(&t);
 	free(a);
 	free(b);
+}
+
+/* Pings go to WebSocket connections silent for the interval, once; one
+ * silent for another interval after its ping is handed back to close. */
+static void
+test_edge_conn__pings_go_to_the_silent_and_the_mute_are_given_up(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *a = conn(ENV_WS, "127.0.0.1", 1, 0);
+	struct edge_conn *b = conn(ENV_WS, "127.0.0.1", 2, 0);
+	struct edge_conn *c = conn(ENV_WS, "127.0.0.1", 3, 0);
+	struct edge_conn *d = conn(ENV_TCP, "127.0.0.1", 4, 0);
+	struct edge_conn *all[] = { a, b, c, d };
+
+	(void)state;
+	pings = 0;
+	edge_conn_table_init(&t, 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(edge_conn_add(&t, all[i], 0), 0);
+		edge_conn_open(&t, all[i], 0);
+	}
+	assert_null(edge_conn_ping_round(&t, 500, 1000, 100));
+	edge_conn_touch(&t, b, 800);		/* b is heard from */
+	assert_null(edge_conn_ping_round(&t, 1000, 1000, 0));
+	assert_int_equal(pings, 0);		/* max 0: none this round */
+	assert_null(edge_conn_ping_round(&t, 1000, 1000, 100));
+	assert_int_equal(pings, 2);		/* a and c; d has no pings */
+	assert_true(a->pinged && c->pinged && !b->pinged && !d->pinged);
+	assert_null(edge_conn_ping_round(&t, 1500, 1000, 100));
+	assert_null(edge_conn_ping_round(&t, 1800, 1000, 100));
+	assert_int_equal(pings, 3);		/* b, a second after its news */
+	edge_conn_touch(&t, a, 1900);		/* a's pong */
+	assert_false(a->pinged);
+	/* c never answered: given up, once the interval is over again */
+	assert_null(edge_conn_ping_round(&t, 1999, 1000, 100));
+	assert_ptr_equal(edge_conn_ping_round(&t, 2000, 1000, 100), c);
+	edge_conn_del(&t, c);
+	assert_null(edge_conn_ping_round(&t, 2000, 1000, 100));
+	assert_int_equal(pings, 3);
+	assert_ptr_equal(edge_conn_ping_round(&t, 2800, 1000, 100), b);
+	for (int i = 0; i < 4; i++) {
+		edge_conn_del(&t, all[i]);
+		free(all[i]);
+	}
+	edge_conn_table_fini(&t);
 }
 
 static void
@@ -521,6 +582,7 @@ main(void)
 		cmocka_unit_test(test_edge_conn__per_ip_cap_counts_inbound_only),
 		cmocka_unit_test(test_edge_conn__per_64_and_total_caps),
 		cmocka_unit_test(test_edge_conn__keepalives_do_not_hold_off_the_message_deadline),
+		cmocka_unit_test(test_edge_conn__pings_go_to_the_silent_and_the_mute_are_given_up),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),
 		cmocka_unit_test(test_edge_conn__matches_a_trivial_model),
 	};
