@@ -237,9 +237,16 @@ edge_udp_errq_start(struct edge_udp *u, int fd)
 	}
 	u->open_handles++;
 	rc = uv_poll_start(&u->errp, UV_PRIORITIZED, edge_udp_on_err);
-	if (rc < 0)
+	if (rc < 0) {
+		/* A queue nobody empties would keep the socket polling
+		 * EPOLLERR: no queue.  The handle closes with u. */
+		one = 0;
+		(void)(u->tp.local.sa.sa_family == AF_INET6 ?
+		       setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one)) :
+		       setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one)));
 		log_warn(LOG_SYS_NET, "udp: no ICMP error queue: %s",
 			 uv_strerror(rc));
+	}
 }
 
 /*
