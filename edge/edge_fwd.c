@@ -539,6 +539,24 @@ edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			      len, ENV_F_DIAL_FAILED | flags);
 }
 
+void
+edge_fwd_unreachable(struct edge *e, int transport, const union env_sa *dst,
+		     const char *quote, size_t len)
+{
+	char head[EDGE_ICMP_QUOTE_MAX], to[64];
+	int n;
+
+	e->st.icmp_unreachable++;
+	/* A response to a party gone, or a quote too short to name the
+	 * branch: no transaction of ours to fail early. */
+	n = edge_sip_quote_head(quote, len, head, sizeof(head));
+	if (n < 0)
+		return;
+	log_debug(LOG_SYS_NET, "%s to %s: ICMP unreachable",
+		  env_transport_name(transport), env_sa_str(dst, to, sizeof(to)));
+	edge_fwd_undelivered(e, transport, 0, dst, head, (size_t)n, 0);
+}
+
 /* A core's message for a connection: write it, or tell the core the
  * connection is gone.  Returns what the send returned. */
 static int

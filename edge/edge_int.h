@@ -94,6 +94,16 @@ int edge_sip_scan(struct edge_sip_scan *sc, const char *buf, size_t len);
 int edge_sip_hdr_next(const char *buf, size_t len, size_t *pos,
 		      struct edge_hdr *h);
 
+/*
+ * The head of a request an ICMP error quotes (RFC 1812 4.3.2.3: as much
+ * of the datagram as fits in 576 bytes, so cut anywhere): writes its
+ * request line and its top Via, both whole, then the empty line, into
+ * out: a request that names the client transaction (its branch) and
+ * that libosip2 parses.  Returns the length written, -EINVAL when buf
+ * is no request or its top Via is cut, -ENOSPC when out is too small.
+ */
+int edge_sip_quote_head(const char *buf, size_t len, char *out, size_t cap);
+
 /* The first via-parm of a Via header value, see edge_sip_via_parse(). */
 struct edge_via {
 	struct edge_slice transport;	/* "UDP" */
@@ -636,7 +646,9 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
 				   not for the URI's host */ \
 	X(undelivered)		/* requests handed back: their outbound
-				   connection never opened */
+				   connection never opened */ \
+	X(icmp_unreachable)	/* ICMP port/host unreachable for a
+				   datagram sent */
 
 struct edge_stats {
 #define EDGE_STAT_FIELD(f) uint64_t f;
@@ -720,6 +732,30 @@ void edge_conn_closed(struct edge *e, struct edge_conn *c, const char *why);
 void edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			  const union env_sa *peer, const char *buf,
 			  size_t len, unsigned flags);
+
+/* Bytes of a datagram an ICMP error quotes that the edge reads. */
+#define EDGE_ICMP_QUOTE_MAX 1280
+
+/*
+ * Whether a message read from a socket's error queue (MSG_ERRQUEUE) is
+ * an ICMP error saying its destination is unreachable: an IP_RECVERR
+ * or IPV6_RECVERR control message from ICMP or ICMPv6 with errno
+ * ECONNREFUSED (port unreachable), EHOSTUNREACH or ENETUNREACH.
+ * Anything else (a local error, "fragmentation needed") is not.
+ */
+struct msghdr;
+int edge_udp_err_unreachable(const struct msghdr *mh);
+
+/*
+ * An ICMP error said dst (transport: a datagram one) is unreachable for
+ * the datagram whose start is quote (cut where the ICMP message ended):
+ * when that was a request of ours, its head goes to the core named in
+ * its branch as edge_fwd_undelivered() does, so the branch fails over
+ * at once instead of after the fail-over timer.  quote and dst are
+ * borrowed for the call only.
+ */
+void edge_fwd_unreachable(struct edge *e, int transport, const union env_sa *dst,
+			  const char *quote, size_t len);
 
 /*
  * The SIP domain identities a certificate holds (RFC 5922 7.1): the

@@ -225,6 +225,39 @@ edge_sip_scan(struct edge_sip_scan *sc, const char *buf, size_t len)
 	return 0;
 }
 
+int
+edge_sip_quote_head(const char *buf, size_t len, char *out, size_t cap)
+{
+	struct edge_sip_scan sc;
+	const struct edge_slice *via;
+	size_t pos = 0, end, next, vend, n;
+
+	if (edge_sip_scan(&sc, buf, len) != 0 || !sc.is_request)
+		return -EINVAL;
+	via = &sc.first[EDGE_H_VIA].line;
+	if (via->s == NULL)
+		return -EINVAL;
+	/* The Via is whole only when a line that is no continuation of
+	 * it follows: the quote may end inside it, or inside a fold. */
+	vend = (size_t)(via->s + via->len - buf);
+	if (vend < len && buf[vend] == '\r')
+		vend++;
+	if (vend >= len || buf[vend] != '\n' || vend + 1 >= len ||
+	    edge_is_lws(buf[vend + 1]))
+		return -EINVAL;
+	while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
+		pos++;
+	end = edge_line_end(buf, len, pos, &next);
+	n = (end - pos) + 2 + via->len + 4;
+	if (n > cap)
+		return -ENOSPC;
+	memcpy(out, buf + pos, end - pos);
+	memcpy(out + (end - pos), "\r\n", 2);
+	memcpy(out + (end - pos) + 2, via->s, via->len);
+	memcpy(out + n - 4, "\r\n\r\n", 4);
+	return (int)n;
+}
+
 /* ---- Via ---- */
 
 static size_t

@@ -8,11 +8,26 @@
  * and each datagram goes straight to edge_fwd_input() from that buffer.
  * Sends use uv_udp_try_send() and never queue: a full socket buffer is
  * a counted drop, as it would be on the wire.
+ *
+ * ICMP errors: with IP_RECVERR (IPV6_RECVERR) the kernel queues an ICMP
+ * error for a datagram we sent on the socket's error queue, with the
+ * datagram's destination and its start as the ICMP message quoted it.
+ * A port (or host, net) unreachable goes to edge_fwd_unreachable(), so
+ * a core fails a request's branch over at once rather than after its
+ * fail-over timer (issue 11; RFC 3261 18.4 counts it a transport
+ * error).  libuv reads the socket but never its error queue, and a
+ * socket with a queued error polls EPOLLERR until the queue is empty:
+ * a uv_poll on a dup of the socket, asking only for UV_PRIORITIZED
+ * (which UDP never raises), wakes on exactly that and empties it.  The
+ * same socket error may also surface once from a receive or a send of
+ * ours (sk_err): a receive ignores it, a send is tried once more.
  */
 #include "edge/edge_int.h"
 #include "lib/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +42,28 @@
 /* Kernel socket buffers: bursts of thousands of messages per second.
  * Linux caps the request at net.core.{r,w}mem_max. */
 #define EDGE_UDP_SOCKBUF (8 * 1024 * 1024)
+/* Error-queue entries read per wake-up: the poll is level-triggered,
+ * so more wait for the next turn of the loop, not for ever. */
+#define EDGE_UDP_ERR_BATCH 64
 
 struct edge_udp {
 	struct edge_tp tp;	/* first, so an edge_tp * is an edge_udp * */
 	struct edge *edge;
 	uv_udp_t h;
+	uv_poll_t errp;		/* the error queue, on errfd */
+	int errfd;		/* dup of the socket; -1: no error queue */
+	int open_handles;	/* freed when the last one has closed */
 	char *rbuf;
 };
+
+/* Whether rc (a libuv error) is an ICMP error the socket reported as
+ * its sk_err: the error queue holds the details. */
+static int
+edge_udp_icmp_errno(int rc)
+{
+	return rc == UV_ECONNREFUSED || rc == UV_EHOSTUNREACH ||
+	       rc == UV_ENETUNREACH;
+}
 
 static void
 edge_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -58,7 +88,9 @@ edge_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	if ((flags & UV_UDP_MMSG_FREE) || (nread == 0 && addr == NULL))
 		return;
 	if (nread < 0) {
-		log_warn(LOG_SYS_NET, "udp receive: %s", uv_strerror((int)nread));
+		if (u->errfd < 0 || !edge_udp_icmp_errno((int)nread))
+			log_warn(LOG_SYS_NET, "udp receive: %s",
+				 uv_strerror((int)nread));
 		return;
 	}
 	if (flags & UV_UDP_PARTIAL) {
@@ -84,7 +116,77 @@ edge_udp_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 	if (dst->sa.sa_family != tp->local.sa.sa_family)
 		return -EAFNOSUPPORT;
 	rc = uv_udp_try_send(&u->h, &b, 1, &dst->sa);
+	/* An earlier datagram's ICMP error, reported by this send and
+	 * cleared by it: this one has not gone yet. */
+	if (u->errfd >= 0 && edge_udp_icmp_errno(rc))
+		rc = uv_udp_try_send(&u->h, &b, 1, &dst->sa);
 	return rc < 0 ? rc : 0;
+}
+
+int
+edge_udp_err_unreachable(const struct msghdr *mh)
+{
+	const struct sock_extended_err *ee;
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
+		if (!((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR) ||
+		      (cm->cmsg_level == SOL_IPV6 &&
+		       cm->cmsg_type == IPV6_RECVERR)) ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(*ee)))
+			continue;
+		ee = (const struct sock_extended_err *)CMSG_DATA(cm);
+		/* Only what a router or the peer's host said about the
+		 * destination; a local error (EMSGSIZE) or a "fragmentation
+		 * needed" says nothing of the target's life. */
+		if (ee->ee_origin != SO_EE_ORIGIN_ICMP &&
+		    ee->ee_origin != SO_EE_ORIGIN_ICMP6)
+			continue;
+		return ee->ee_errno == ECONNREFUSED ||
+		       ee->ee_errno == EHOSTUNREACH ||
+		       ee->ee_errno == ENETUNREACH;
+	}
+	return 0;
+}
+
+/* Reads one error-queue entry.  Returns 0, or a negative errno
+ * (-EAGAIN: the queue is empty). */
+static int
+edge_udp_err_read(struct edge_udp *u)
+{
+	char quote[EDGE_ICMP_QUOTE_MAX], ctl[512];
+	union env_sa dst;
+	struct iovec iov = { .iov_base = quote, .iov_len = sizeof(quote) };
+	struct msghdr mh = {
+		.msg_name = &dst, .msg_namelen = sizeof(dst),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl, .msg_controllen = sizeof(ctl),
+	};
+	ssize_t n;
+
+	memset(&dst, 0, sizeof(dst));
+	n = recvmsg(u->errfd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+	if (n < 0)
+		return -errno;
+	if (edge_udp_err_unreachable(&mh) &&
+	    dst.sa.sa_family == u->tp.local.sa.sa_family)
+		edge_fwd_unreachable(u->edge, u->tp.transport, &dst, quote,
+				     (size_t)n);
+	return 0;
+}
+
+static void
+edge_udp_on_err(uv_poll_t *p, int status, int events)
+{
+	struct edge_udp *u = p->data;
+	int rc = 0;
+
+	(void)status;
+	(void)events;
+	for (int i = 0; i < EDGE_UDP_ERR_BATCH && rc == 0; i++)
+		rc = edge_udp_err_read(u);
+	if (rc < 0 && rc != -EAGAIN)
+		log_warn(LOG_SYS_NET, "udp error queue: %s", strerror(-rc));
 }
 
 static void
@@ -92,6 +194,10 @@ edge_udp_on_close(uv_handle_t *h)
 {
 	struct edge_udp *u = h->data;
 
+	if (--u->open_handles > 0)
+		return;
+	if (u->errfd >= 0)
+		close(u->errfd);
 	free(u->rbuf);
 	free(u);
 }
@@ -101,7 +207,46 @@ edge_udp_free(struct edge_tp *tp)
 {
 	struct edge_udp *u = (struct edge_udp *)tp;
 
+	if (u->errfd >= 0)
+		uv_close((uv_handle_t *)&u->errp, edge_udp_on_close);
 	uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
+}
+
+/* Turns on the error queue of u's socket fd and its poll; without it
+ * (errors are logged) ICMP errors only go unseen, as before. */
+static void
+edge_udp_errq_start(struct edge_udp *u, int fd)
+{
+	int one = 1, rc;
+
+	rc = u->tp.local.sa.sa_family == AF_INET6 ?
+		setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one)) :
+		setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one));
+	if (rc < 0 || (u->errfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		log_warn(LOG_SYS_NET, "udp: no ICMP error queue: %s",
+			 strerror(errno));
+		return;
+	}
+	u->errp.data = u;
+	if ((rc = uv_poll_init(u->edge->loop, &u->errp, u->errfd)) < 0) {
+		log_warn(LOG_SYS_NET, "udp: no ICMP error queue: %s",
+			 uv_strerror(rc));
+		close(u->errfd);
+		u->errfd = -1;
+		return;
+	}
+	u->open_handles++;
+	rc = uv_poll_start(&u->errp, UV_PRIORITIZED, edge_udp_on_err);
+	if (rc < 0) {
+		/* A queue nobody empties would keep the socket polling
+		 * EPOLLERR: no queue.  The handle closes with u. */
+		one = 0;
+		(void)(u->tp.local.sa.sa_family == AF_INET6 ?
+		       setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one)) :
+		       setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one)));
+		log_warn(LOG_SYS_NET, "udp: no ICMP error queue: %s",
+			 uv_strerror(rc));
+	}
 }
 
 /*
@@ -202,19 +347,23 @@ edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
 	u->tp.free = edge_udp_free;
 	u->edge = e;
 	u->h.data = u;
+	u->errfd = -1;
 	rc = uv_udp_init_ex(e->loop, &u->h, AF_UNSPEC | UV_UDP_RECVMMSG);
 	if (rc < 0)
 		goto fail;
-	/* From here the handle owns u: errors close it, its callback frees. */
+	/* From here the handles own u: errors close them, the last close
+	 * callback frees. */
+	u->open_handles = 1;
 	rc = uv_udp_open(&u->h, fd);
 	if (rc < 0) {
 		close(fd);
 		uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
 		return rc;
 	}
+	edge_udp_errq_start(u, fd);
 	rc = uv_udp_recv_start(&u->h, edge_udp_alloc, edge_udp_on_recv);
 	if (rc < 0) {
-		uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
+		edge_udp_free(&u->tp);
 		return rc;
 	}
 	log_info(LOG_SYS_NET, "udp: %s", uv_udp_using_recvmmsg(&u->h) ?

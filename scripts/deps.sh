@@ -21,9 +21,12 @@ NODE_PREFIX=/usr/local/lib/sipmesh-node
 PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
-redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium"
+redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium
+kamailio"
 
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio kamailio-extra-modules kamailio-websocket-modules"
+# kamailio (core modules): the foreign domain of tests/integ/82-federation-kamailio;
+# the bench also needs its rtpengine and WebSocket modules.
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio-extra-modules kamailio-websocket-modules"
 
 node_major() {
 	command -v node >/dev/null 2>&1 || { echo 0; return; }
@@ -57,12 +60,16 @@ if [ -n "$missing" ]; then
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends $missing
-	# rtpengine's package enables its own service; sipmesh starts its
-	# rtpengine instances itself (make run, tests), so keep it off at boot.
-	if command -v deb-systemd-helper >/dev/null 2>&1; then
-		deb-systemd-helper disable rtpengine-daemon.service >/dev/null 2>&1 || true
-	fi
-	update-rc.d rtpengine-daemon disable >/dev/null 2>&1 || true
+	# rtpengine's and kamailio's packages enable their own services
+	# (kamailio on 5060, which `make run` uses); sipmesh starts its
+	# rtpengine instances and the tests their Kamailio themselves, so
+	# keep both off at boot.
+	for svc in rtpengine-daemon kamailio; do
+		if command -v deb-systemd-helper >/dev/null 2>&1; then
+			deb-systemd-helper disable $svc.service >/dev/null 2>&1 || true
+		fi
+		update-rc.d $svc disable >/dev/null 2>&1 || true
+	done
 fi
 
 if [ "$(node_major)" -lt 20 ]; then

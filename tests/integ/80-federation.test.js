@@ -7,8 +7,9 @@
  * foreign domain is located by DNS and proxied there; from a foreign
  * domain to a local user it is delivered; foreign to foreign is
  * refused with 403 and nothing leaves.  c.test's first SRV target is a
- * port nothing listens on: the request fails over to B after
- * failover_ms, and the dead target is remembered.  Each cluster has one
+ * UDP socket that never answers: the request fails over to B after
+ * failover_ms, and the dead target is remembered (a port nothing
+ * listens on is left at once, on the ICMP error: 83-federation-icmp).  Each cluster has one
  * core, as the blocklist is per core.
  */
 const assert = require('node:assert/strict');
@@ -26,12 +27,15 @@ describe('80 federation', () => {
 	const dns = new Dnsmasq();
 	const fed = () => ({ federation: { dns_servers: dns.addr, failover_ms: FAILOVER_MS, blocklist_s: 60 } });
 	let deadPort = 0;
+	let silent = null;	/* c.test's first target: never answers */
 	let relayTarget = null;	/* a UDP listener the test owns, e.test's SRV target */
 	let busy = null;	/* f.test's first target: answers 503 */
 
 	before(async () => {
 		dns.port = await freePort();
 		deadPort = await freePort();
+		silent = await SipUA.open({ label: 'c-test-silent' });
+		silent.handler = () => null;
 		relayTarget = await SipUA.open({ label: 'e-test-target' });
 		busy = await SipUA.open({ label: 'f-test-503' });
 		busy.handler = () => 503;
@@ -48,8 +52,8 @@ describe('80 federation', () => {
 			`host-record=target.e.test,${HOST}`,
 			`srv-host=_sip._udp.a.test,edge.a.test,${a},10,10`,
 			`srv-host=_sip._udp.b.test,edge.b.test,${b},10,10`,
-			/* c.test: the dead port first, then B. */
-			`srv-host=_sip._udp.c.test,dead.c.test,${deadPort},10,10`,
+			/* c.test: the silent target first, then B. */
+			`srv-host=_sip._udp.c.test,dead.c.test,${silent.port},10,10`,
 			`srv-host=_sip._udp.c.test,edge.b.test,${b},20,10`,
 			/* t.test: TCP only, the dead port (refused) first. */
 			`srv-host=_sip._tcp.t.test,dead.c.test,${deadPort},10,10`,
@@ -66,6 +70,7 @@ describe('80 federation', () => {
 		await dns.stop();
 		if (relayTarget) relayTarget.close();
 		if (busy) busy.close();
+		if (silent) silent.close();
 	});
 
 	/* A UA registered as user@domain on cluster c. */
@@ -139,7 +144,7 @@ describe('80 federation', () => {
 		await call(B, A, 'b.test', 'a.test', 'uas_call_bye.xml', 'uac_call_bye.xml');
 	});
 
-	A.test('first SRV target dead: the MESSAGE fails over to the next within failover_ms, then the dead one is skipped', async () => {
+	A.test('first SRV target silent: the MESSAGE fails over to the next within failover_ms, then the dead one is skipped', async () => {
 		const alice = await user(A, 'alice2', 'a.test');
 		const bob = await user(B, 'bob2', 'c.test');
 		const first = await timed(message(alice.ua, A.edge(), bob.user, 'c.test', { from: alice.aor, timeout: 15000 }));
@@ -150,6 +155,8 @@ describe('80 federation', () => {
 		assert.equal(second.r.status, 200, `second MESSAGE got ${second.r.status} ${second.r.reason}`);
 		assert.ok(second.ms < 1000, `second MESSAGE took ${second.ms} ms: the dead target was not remembered`);
 		assert.equal(bob.ua.distinctRequests((q) => q.method === 'MESSAGE').length, 2, 'bob got both');
+		assert.equal(silent.distinctRequests((q) => q.method === 'MESSAGE').length, 1,
+			'the silent target was tried for the first MESSAGE only');
 		A.addEvidence('timing', `fail-over ${first.ms} ms, then ${second.ms} ms`);
 		console.log(`# dead first target: 200 in ${first.ms} ms (failover_ms ${FAILOVER_MS}), next in ${second.ms} ms`);
 	});

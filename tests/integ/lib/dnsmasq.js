@@ -16,14 +16,17 @@ const BIN = process.env.SIPMESH_DNSMASQ ||
 
 class Dnsmasq {
 	/* port: given beforehand (the clusters' [federation] dns_servers
-	 * name it before the records are known), else a free one. */
-	constructor(port) {
+	 * name it before the records are known), else a free one.  host:
+	 * the listening address (default HOST); a resolver that takes no
+	 * port (glibc's, Kamailio's) needs port 53 on an address of its own. */
+	constructor(port, host = HOST) {
 		this.port = port;
+		this.host = host;
 		this.proc = null;
 	}
 
 	get addr() {
-		return `${HOST}:${this.port}`;
+		return `${this.host}:${this.port}`;
 	}
 
 	/* Starts dnsmasq with lines ("srv-host=...", "host-record=...") and
@@ -33,7 +36,7 @@ class Dnsmasq {
 		this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smdns-'));
 		const conf = path.join(this.dir, 'dnsmasq.conf');
 		fs.writeFileSync(conf, [
-			`port=${this.port}`, `listen-address=${HOST}`, 'bind-interfaces',
+			`port=${this.port}`, `listen-address=${this.host}`, 'bind-interfaces',
 			'no-resolv', 'no-hosts', 'local=/test/', 'local-ttl=60',
 			'log-queries', 'log-facility=-', ...lines, '',
 		].join('\n'));
