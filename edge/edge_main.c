@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct edge_proc {
 	struct edge edge;
@@ -132,6 +133,34 @@ static const edge_tp_new_cb edge_tp_new[ENV_TP_END] = {
 	ENV_TRANSPORTS(EDGE_TP_NEW)
 #undef EDGE_TP_NEW
 };
+
+/*
+ * A core answers a request from a connection through this edge only,
+ * and nanomsg drops what a core sends before its socket has reconnected
+ * to a restarted edge (link_send: -EAGAIN); over a connection nothing
+ * is retransmitted, so a client that sent at once lost its answer.  The
+ * edge opens its transports once every core is connected to it, or
+ * after EDGE_CORES_WAIT_MS (a core that is down holds back no one).
+ * Before the loop runs: nothing is served yet that a wait could stall.
+ */
+#define EDGE_CORES_WAIT_MS 2000
+
+static void
+edge_wait_for_cores(struct edge *e)
+{
+	struct timespec tick = { 0, 5 * 1000 * 1000 };
+	int n = 0;
+
+	for (int waited = 0; waited < EDGE_CORES_WAIT_MS; waited += 5) {
+		n = link_peers_in(e->link);
+		if (n >= e->n_cores)
+			return;
+		nanosleep(&tick, NULL);
+	}
+	log_notice(LOG_SYS_NET, "edge %d: %d of %d cores connected after "
+		   "%d ms; opening the transports anyway", e->me->id, n,
+		   e->n_cores, EDGE_CORES_WAIT_MS);
+}
 
 /* Opens every configured transport; stops at an error. */
 static int
@@ -249,6 +278,7 @@ main(int argc, char **argv)
 			goto stop;
 		}
 	}
+	edge_wait_for_cores(e);
 	rc = edge_transports_start(e);
 	if (rc < 0)
 		goto stop;

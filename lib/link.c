@@ -523,6 +523,14 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 	return 0;
 }
 
+int
+link_peers_in(const struct link *l)
+{
+	uint64_t n = nn_get_statistic(l->pull, NN_STAT_CURRENT_CONNECTIONS);
+
+	return n == (uint64_t)-1 ? link_errno() : (int)n;
+}
+
 void
 link_free(struct link *l)
 {

@@ -121,6 +121,10 @@ void link_stats_get(const struct link *l, struct link_stats *st);
  * non-local url on a link without a key). */
 int link_peer_add(struct link *l, int peer_id, const char *url);
 
+/* How many peers are connected to our endpoint now (nanomsg's
+ * NN_STAT_CURRENT_CONNECTIONS of the PULL socket). */
+int link_peers_in(const struct link *l);
+
 /*
  * Queues buf for peer_id without blocking (a copy with the trailer for
  * a non-local peer).  Returns 0, -EAGAIN when the peer is not connected

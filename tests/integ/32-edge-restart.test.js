@@ -30,7 +30,7 @@ const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { rand, waitUntil } = require('./lib/cluster');
 const { message, Registration } = require('./lib/flows');
-const { streamCluster, SipJsUA } = require('./lib/ws');
+const { streamCluster, SipJsUA, WsUA } = require('./lib/ws');
 
 describe('32 edge restart', () => {
 	const c = streamCluster({ name: '32-edge-restart', edges: 2, cores: 2, redis: true,
@@ -186,6 +186,28 @@ describe('32 edge restart', () => {
 		await ws.register(300);
 		assert.equal((await send(caller, ws, 'registered again')).status, 200);
 		await ws.waitMessage('registered again');
+	});
+
+	/* Over a connection nothing is retransmitted: a core's answer that
+	 * cannot reach the restarted edge yet is an answer lost for good. */
+	wsTest('a WebSocket user who registers the moment a restarted edge listens gets its 200', async () => {
+		for (let round = 0; round < 5; round++) {
+			await c.stopEdge(1, 'SIGKILL');
+			await c.startEdge(1, { wait: false });
+			const u = await WsUA.open({ url: c.wsUrl(1) });
+			try {
+				const name = `quick-${round}-${rand(3)}`;
+				const r = await u.send({
+					method: 'REGISTER', ruri: 'sip:a.test', from: `sip:${name}@a.test`,
+					to: `sip:${name}@a.test`, user: name, expires: 300,
+					contact: `<sip:${name}@${rand(6)}.invalid;transport=ws>`,
+				}, 3000).catch((err) => ({ status: 0, reason: err.message }));
+				assert.equal(r.status, 200, `round ${round}: REGISTER right after the restart got ` +
+					`${r.status} ${r.reason}\n${u.transcript.join('\n')}`);
+			} finally {
+				u.close();
+			}
+		}
 	});
 
 	wsTest('SIGTERM: the edge reports its connections closed, their bindings go at once', async () => {

@@ -956,15 +956,17 @@ class Cluster {
 		e.proc = null;
 	}
 
-	/* Starts edge `id` again (after stopEdge) and waits until it answers. */
-	async startEdge(id = 1) {
+	/* Starts edge `id` again (after stopEdge) and waits until it answers
+	 * ({wait: false}: only until it logs that it listens). */
+	async startEdge(id = 1, { wait = true } = {}) {
 		const e = this.edges.find((x) => x.id === id);
 		if (!e) throw new Error(`no edge ${id}`);
 		e.starts = (e.starts || 1) + 1;
 		e.proc = new Proc(`edge-${id}#${e.starts}`, binPath('sipmesh-edge'),
 			['-c', this.confPath, '-i', String(id)]);
 		this.procs.push(e.proc);
-		await this._waitEdgeReady(e);
+		if (wait) await this._waitEdgeReady(e);
+		else await this._waitEdgeListening(e);
 	}
 
 	/*
