@@ -1,0 +1,192 @@
+'use strict';
+/*
+ * 84 federation in a network namespace (issue 11): two sipmesh
+ * clusters as two deployments would run them, each on the standard
+ * port 5060 of an address of its own (A on 127.0.1.1 for a.test, B on
+ * 127.0.2.1 for b.test), and one dnsmasq on port 53 as the resolver,
+ * all inside a network namespace that holds only loopback, where
+ * /etc/resolv.conf names that dnsmasq (lib/netns.js).  The DNS has
+ * what a small deployment publishes: a.test only an A record (no
+ * NAPTR, no SRV: RFC 3263's last resort, the default port 5060), b.test
+ * a `_sip._udp` SRV record naming port 5060.  A reads the resolver from
+ * /etc/resolv.conf (nothing about DNS in its config), B from
+ * [federation] dns_servers.  Neither config names the other domain.
+ * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
+ * WebSocket on A: MESSAGE both ways, calls with BYE from either side
+ * (both clusters' Record-Route in the 200, the default port omitted),
+ * and MESSAGE and calls between the WebSocket user and a UDP user.
+ */
+const DNS_ADDR = '127.0.53.53';
+if (!require('./lib/netns').reexecInNetns(__filename,
+	`nameserver ${DNS_ADDR}\noptions timeout:1 attempts:2\n`))
+	return;
+
+const assert = require('node:assert/strict');
+const { describe, before, after } = require('node:test');
+const { cluster, rand } = require('./lib/cluster');
+const { Registration, message } = require('./lib/flows');
+const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { Dnsmasq } = require('./lib/dnsmasq');
+const { SipJsUA } = require('./lib/ws');
+
+const A_ADDR = '127.0.1.1';
+const B_ADDR = '127.0.2.1';
+const WS_PORT = 5066;
+
+describe('84 federation in a network namespace, port 5060', () => {
+	const dns = new Dnsmasq(53, DNS_ADDR);
+	const A = cluster({
+		name: '84-netns-a', cores: 1, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
+		edgeKeys: () => ({ ws: `${A_ADDR}:${WS_PORT}` }),
+		sections: () => ({ federation: { failover_ms: 2000 } }),
+	});
+	const B = cluster({
+		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test' },
+		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: 2000 } }),
+	});
+	before(async () => {
+		await dns.start([
+			/* a.test: an A record and nothing else. */
+			`host-record=a.test,${A_ADDR}`,
+			/* b.test: SRV with the default port, the server's A record. */
+			`srv-host=_sip._udp.b.test,sip.b.test,5060,10,10`,
+			`host-record=sip.b.test,${B_ADDR}`,
+		]);
+	});
+	after(() => dns.stop());
+
+	/* A.test() with B's and dnsmasq's logs in the failure report too:
+	 * every test crosses both clusters. */
+	function test(name, fn) {
+		A.test(name, async (t) => {
+			const since = Date.now();
+			A.evidence.push({ label: `cluster ${B.name}`, get text() { return B.processReport(since); } });
+			A.evidence.push({ label: 'dnsmasq', get text() { return dns.proc.tail(since); } });
+			await fn(t);
+			B.assertAlive();
+		});
+	}
+
+	/* A Node UA registered as user@domain on cluster c. */
+	async function user(c, label, domain) {
+		const ua = await c.ua(label);
+		const u = `${label}-${rand(3)}`;
+		await new Registration(ua, c.edge(), u, domain).register(600);
+		return { ua, user: u, aor: `sip:${u}@${domain}` };
+	}
+
+	/* The Record-Route lines of a message's text. */
+	function recordRoutes(text) {
+		return text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
+	}
+
+	/* Both clusters' Record-Route, each naming its address with the
+	 * port left out (5060, the default) or 5060. */
+	function assertBothRecordRoutes(rr, what) {
+		for (const addr of [A_ADDR, B_ADDR])
+			assert.match(rr, new RegExp(`sip:${addr.replace(/\./g, '\\.')}(:5060)?[;>]`),
+				`${what}: Record-Route of the cluster on ${addr} (${rr || 'none'})`);
+	}
+
+	test('the DNS is as published: a.test has only an A record, b.test an SRV naming 5060', async () => {
+		const alice = await user(A, 'alice', 'a.test');
+		const bob = await user(B, 'bob', 'b.test');
+		/* B -> A: B asks NAPTR, SRV, then falls back to a.test's A record. */
+		const r = await message(bob.ua, B.edge(), alice.user, 'a.test', { from: bob.aor, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${alice.aor} got ${r.status} ${r.reason}`);
+		assert.ok(dns.queries('A', 'a.test') >= 1, 'B looked up a.test\'s A record');
+		assert.ok(dns.queries('SRV', '_sip._udp.a.test') >= 1, 'B asked for SRV first');
+		const r2 = await message(alice.ua, A.edge(), bob.user, 'b.test', { from: alice.aor, timeout: 8000 });
+		assert.equal(r2.status, 200, `MESSAGE to ${bob.aor} got ${r2.status} ${r2.reason}`);
+		assert.ok(dns.queries('SRV', '_sip._udp.b.test') >= 1, 'A (through /etc/resolv.conf) asked for b.test\'s SRV');
+	});
+
+	test('MESSAGE from a.test to b.test and back, each crossing both clusters on port 5060', async () => {
+		const alice = await user(A, 'alice2', 'a.test');
+		const bob = await user(B, 'bob2', 'b.test');
+		for (const [from, to, edge] of [[alice, bob, A.edge()], [bob, alice, B.edge()]]) {
+			const body = `hello ${to.user} ${rand(6)}`;
+			const r = await message(from.ua, edge, to.user, to.aor.split('@')[1], { from: from.aor, body, timeout: 8000 });
+			assert.equal(r.status, 200, `MESSAGE ${from.aor} -> ${to.aor} got ${r.status} ${r.reason}`);
+			const got = to.ua.requests.filter((q) => q.method === 'MESSAGE');
+			assert.equal(got.length, 1, `${to.aor} received the MESSAGE once`);
+			assert.equal(got[0].body.toString('latin1'), body);
+			const vias = got[0].all('via').join('\n');
+			for (const addr of [A_ADDR, B_ADDR])
+				assert.match(vias, new RegExp(addr.replace(/\./g, '\\.')), `a Via of the cluster on ${addr}`);
+		}
+	});
+
+	/* A sipp call from caller@from through src to a sipp callee
+	 * registered on dst as user@to; asserts both Record-Routes. */
+	async function sippCall(src, dst, from, to, uas, uac) {
+		const u = `callee-${rand(3)}`;
+		const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
+		const caller = await runSipp(src, {
+			scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
+		});
+		const calleeRes = await callee.wait(25000);
+		assertOk(caller, `caller ${from} (${uac})`);
+		assertOk(calleeRes, `callee ${to} (${uas})`);
+		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
+		assert.ok(ok, 'the caller received a 200 for its INVITE');
+		const rr = recordRoutes(ok.text);
+		assertBothRecordRoutes(rr, 'the 200 to the INVITE');
+		console.log(`# ${from} -> ${to}: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
+	}
+
+	test('a call from a.test to b.test, BYE from the caller through both clusters', async () => {
+		await sippCall(A, B, 'a.test', 'b.test', 'uas_call.xml', 'uac_call.xml');
+	});
+
+	test('a call from b.test to a.test, BYE from the callee through both clusters', async () => {
+		await sippCall(B, A, 'b.test', 'a.test', 'uas_call_bye.xml', 'uac_call_bye.xml');
+	});
+
+	/* A SIP.js user over WebSocket on A, stopped at the end of the test. */
+	async function wsUser(label) {
+		const u = await SipJsUA.open({ user: `${label}-${rand(3)}`, domain: 'a.test', server: `ws://${A_ADDR}:${WS_PORT}` });
+		A.own(u);
+		A.evidence.push({ label: `SIP.js ${u.aor} log`, get text() { return u.log.join('\n'); } });
+		return u;
+	}
+
+	test('WebSocket user on a.test and UDP user on b.test: MESSAGE both ways', async () => {
+		const ws = await wsUser('wsmsg');
+		const bob = await user(B, 'bob3', 'b.test');
+		const there = `to udp ${rand(6)}`;
+		assert.equal(await ws.message(bob.aor, there), 200, `SIP.js MESSAGE to ${bob.aor}`);
+		const got = bob.ua.requests.filter((q) => q.method === 'MESSAGE');
+		assert.equal(got.length, 1, 'the UDP user received it once');
+		assert.equal(got[0].body.toString('latin1'), there);
+		const back = `to ws ${rand(6)}`;
+		const r = await message(bob.ua, B.edge(), ws.user, 'a.test', { from: bob.aor, body: back, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${ws.aor} got ${r.status} ${r.reason}`);
+		await ws.waitMessage(back);
+	});
+
+	test('WebSocket user on a.test calls a UDP user on b.test, and hangs up', async () => {
+		const ws = await wsUser('wscall');
+		const u = `udpcallee-${rand(3)}`;
+		const callee = await startUas(B, { user: u, domain: 'b.test', scenario: 'uas_call.xml', timeout: 20 });
+		const inv = await ws.invite(`sip:${u}@b.test`);
+		assertBothRecordRoutes(inv.dialog ? inv.dialog.routeSet.map((x) => `Record-Route: ${x}`).join('\n') : '',
+			'the SIP.js caller\'s route set');
+		await ws.bye(inv);
+		const res = await callee.wait(10000);
+		assertOk(res, 'the UDP callee (INVITE, ACK, BYE)');
+	});
+
+	test('a UDP user on b.test calls the WebSocket user on a.test, who is hung up on', async () => {
+		const ws = await wsUser('wsans');
+		const caller = await runSipp(B, {
+			scenario: 'uac_call.xml', dest: B.edge(), service: ws.user,
+			keys: { sm_domain: 'a.test', sm_from_domain: 'b.test' }, timeout: 20,
+		});
+		assertOk(caller, 'the UDP caller (INVITE, ACK, BYE)');
+		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
+		assert.ok(ok, 'the caller received a 200 for its INVITE');
+		assertBothRecordRoutes(recordRoutes(ok.text), 'the 200 from the WebSocket user');
+		await ws.waitFor(() => ws.byes.length === 1, 5000, 'the BYE');
+	});
+});
