@@ -13,8 +13,11 @@
  * [federation] dns_servers.  Neither config names the other domain.
  * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
  * WebSocket on A: MESSAGE both ways, calls with BYE from either side
- * (both clusters' Record-Route in the 200, the default port omitted),
- * and MESSAGE and calls between the WebSocket user and a UDP user.
+ * (both clusters' Record-Route in the 200), ACK and BYE along Route
+ * values that leave the default port out (as Kamailio writes them on
+ * 5060), and MESSAGE and calls between the WebSocket user and a UDP
+ * user.  Two clusters on one port of one host used to refuse each
+ * other as "this cluster" (lib/infra.c): this file is the test.
  */
 const DNS_ADDR = '127.0.53.53';
 if (!require('./lib/netns').reexecInNetns(__filename,
@@ -141,6 +144,44 @@ describe('84 federation in a network namespace, port 5060', () => {
 
 	test('a call from b.test to a.test, BYE from the callee through both clusters', async () => {
 		await sippCall(B, A, 'b.test', 'a.test', 'uas_call_bye.xml', 'uac_call_bye.xml');
+	});
+
+	/* A Route value as a peer that leaves out the default port (Kamailio
+	 * does on 5060) would have written it. */
+	const portless = (r) => r.replace(/(sip:[0-9.]+):5060([;>])/, '$1$2');
+
+	test('in-dialog requests along Route values without the port (5060 by default) cross both clusters', async () => {
+		const alice = await user(A, 'alice3', 'a.test');
+		const bob = await user(B, 'bob3', 'b.test');
+		const callId = `${rand(10)}@integ`;
+		const ok = await alice.ua.send(A.edge(), {
+			method: 'INVITE', ruri: bob.aor, from: alice.aor, fromTag: 'caller', to: bob.aor, callId,
+			contact: [`<${alice.ua.contactUri(alice.user)}>`],
+			body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n',
+			contentType: 'application/sdp',
+		}, 8000);
+		assert.equal(ok.status, 200, `INVITE to ${bob.aor} got ${ok.status} ${ok.reason}`);
+		const rrs = ok.list('record-route');
+		assertBothRecordRoutes(rrs.map((r) => `Record-Route: ${r}`).join('\n'), 'the 200');
+		const bare = rrs.map(portless);
+		assert.ok(bare.every((r, i) => r !== rrs[i]), `every Record-Route named port 5060: ${rrs}`);
+		const toTag = /;\s*tag=([^;>\s]+)/i.exec(ok.get('to'))[1];
+		const bobContact = /<([^>]+)>/.exec(ok.get('contact'))[1];
+		const dlg = { from: alice.aor, fromTag: 'caller', to: bob.aor, toTag, callId };
+		alice.ua.request(A.edge(), {
+			...dlg, method: 'ACK', ruri: bobContact, cseq: 1, retransmit: false,
+			headers: [...bare].reverse().map((r) => ['Route', r]),
+		});
+		const inv = await bob.ua.waitRequest((m) => m.method === 'INVITE', 1000, 'the INVITE');
+		await bob.ua.waitRequest((m) => m.method === 'ACK', 5000, 'the ACK along port-less Routes');
+		/* The callee hangs up, along its own route set without ports. */
+		const aliceContact = /<([^>]+)>/.exec(inv.get('contact'))[1];
+		const bye = await bob.ua.send(B.edge(), {
+			method: 'BYE', ruri: aliceContact, from: bob.aor, fromTag: toTag, to: alice.aor, toTag: 'caller',
+			callId, cseq: 1, headers: inv.list('record-route').map(portless).map((r) => ['Route', r]),
+		}, 8000);
+		assert.equal(bye.status, 200, `the callee's BYE along port-less Routes got ${bye.status} ${bye.reason}`);
+		assert.equal(alice.ua.distinctRequests((q) => q.method === 'BYE').length, 1, 'the caller got the BYE');
 	});
 
 	/* A SIP.js user over WebSocket on A, stopped at the end of the test. */
