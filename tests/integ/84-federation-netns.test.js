@@ -15,8 +15,10 @@
  * WebSocket on A: MESSAGE both ways, calls with BYE from either side
  * (both clusters' Record-Route in the 200), ACK and BYE along Route
  * values that leave the default port out (as Kamailio writes them on
- * 5060), and MESSAGE and calls between the WebSocket user and a UDP
- * user.  Two clusters on one port of one host used to refuse each
+ * 5060), MESSAGE and calls between the WebSocket user and a UDP user;
+ * c.test's first SRV target an address where nothing listens (left at
+ * once, on the ICMP error), an unknown domain, and relay attempts at
+ * either edge.  Two clusters on one port of one host used to refuse each
  * other as "this cluster" (lib/infra.c): this file is the test.
  */
 const DNS_ADDR = '127.0.53.53';
@@ -26,7 +28,7 @@ if (!require('./lib/netns').reexecInNetns(__filename,
 
 const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
-const { cluster, rand } = require('./lib/cluster');
+const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
 const { runSipp, startUas, assertOk } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
@@ -34,18 +36,20 @@ const { SipJsUA } = require('./lib/ws');
 
 const A_ADDR = '127.0.1.1';
 const B_ADDR = '127.0.2.1';
+const DEAD_ADDR = '127.0.3.1';	/* nothing listens there */
 const WS_PORT = 5066;
+const FAILOVER_MS = 2000;
 
 describe('84 federation in a network namespace, port 5060', () => {
 	const dns = new Dnsmasq(53, DNS_ADDR);
 	const A = cluster({
 		name: '84-netns-a', cores: 1, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
 		edgeKeys: () => ({ ws: `${A_ADDR}:${WS_PORT}` }),
-		sections: () => ({ federation: { failover_ms: 2000 } }),
+		sections: () => ({ federation: { failover_ms: FAILOVER_MS } }),
 	});
 	const B = cluster({
-		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test' },
-		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: 2000 } }),
+		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test c.test' },
+		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: FAILOVER_MS } }),
 	});
 	before(async () => {
 		await dns.start([
@@ -54,6 +58,11 @@ describe('84 federation in a network namespace, port 5060', () => {
 			/* b.test: SRV with the default port, the server's A record. */
 			`srv-host=_sip._udp.b.test,sip.b.test,5060,10,10`,
 			`host-record=sip.b.test,${B_ADDR}`,
+			/* c.test (served by B): first an address where nothing
+			 * listens on 5060, then B. */
+			`srv-host=_sip._udp.c.test,dead.c.test,5060,10,10`,
+			`host-record=dead.c.test,${DEAD_ADDR}`,
+			`srv-host=_sip._udp.c.test,sip.b.test,5060,20,10`,
 		]);
 	});
 	after(() => dns.stop());
@@ -68,6 +77,12 @@ describe('84 federation in a network namespace, port 5060', () => {
 			await fn(t);
 			B.assertAlive();
 		});
+	}
+
+	/* Waits for dnsmasq to log a query (its line may come after the
+	 * answer). */
+	function asked(type, name) {
+		return waitUntil(() => dns.queries(type, name) >= 1, 2000, `dnsmasq to log query[${type}] ${name}`);
 	}
 
 	/* A Node UA registered as user@domain on cluster c. */
@@ -97,11 +112,12 @@ describe('84 federation in a network namespace, port 5060', () => {
 		/* B -> A: B asks NAPTR, SRV, then falls back to a.test's A record. */
 		const r = await message(bob.ua, B.edge(), alice.user, 'a.test', { from: bob.aor, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${alice.aor} got ${r.status} ${r.reason}`);
-		assert.ok(dns.queries('A', 'a.test') >= 1, 'B looked up a.test\'s A record');
-		assert.ok(dns.queries('SRV', '_sip._udp.a.test') >= 1, 'B asked for SRV first');
+		await asked('SRV', '_sip._udp.a.test');
+		await asked('A', 'a.test');
 		const r2 = await message(alice.ua, A.edge(), bob.user, 'b.test', { from: alice.aor, timeout: 8000 });
 		assert.equal(r2.status, 200, `MESSAGE to ${bob.aor} got ${r2.status} ${r2.reason}`);
-		assert.ok(dns.queries('SRV', '_sip._udp.b.test') >= 1, 'A (through /etc/resolv.conf) asked for b.test\'s SRV');
+		/* A asked through /etc/resolv.conf: nothing in its config. */
+		await asked('SRV', '_sip._udp.b.test');
 	});
 
 	test('MESSAGE from a.test to b.test and back, each crossing both clusters on port 5060', async () => {
@@ -182,6 +198,49 @@ describe('84 federation in a network namespace, port 5060', () => {
 		}, 8000);
 		assert.equal(bye.status, 200, `the callee's BYE along port-less Routes got ${bye.status} ${bye.reason}`);
 		assert.equal(alice.ua.distinctRequests((q) => q.method === 'BYE').length, 1, 'the caller got the BYE');
+	});
+
+	test('first SRV target an address where nothing listens on 5060: the MESSAGE goes to the next at once', async () => {
+		const alice = await user(A, 'alice5', 'a.test');
+		const bob = await user(B, 'bob5', 'c.test');
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), bob.user, 'c.test', { from: alice.aor, timeout: 10000 });
+		const ms = Date.now() - t0;
+		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
+		assert.ok(ms < FAILOVER_MS, `answered in ${ms} ms: not at once on the ICMP error, failover_ms is ${FAILOVER_MS}`);
+		assert.equal(bob.ua.distinctRequests((q) => q.method === 'MESSAGE').length, 1, 'bob got it');
+		const tried = new RegExp(`target ${DEAD_ADDR.replace(/\./g, '\\.')}:5060/udp failed`);
+		assert.ok(A.procs.some((p) => p.lines.some((l) => l.t >= t0 && tried.test(l.s))), `no core logged ${tried}`);
+		console.log(`# dead first target ${DEAD_ADDR}:5060: 200 in ${ms} ms`);
+	});
+
+	test('an unknown domain gets 404 at once, through /etc/resolv.conf', async () => {
+		const alice = await user(A, 'alice6', 'a.test');
+		const nx = `nx-${rand(4)}.test`;
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), 'nobody', nx, { from: alice.aor, timeout: 8000 });
+		assert.equal(r.status, 404, `MESSAGE to ${nx} got ${r.status} ${r.reason}`);
+		assert.ok(Date.now() - t0 < 1000, `404 took ${Date.now() - t0} ms`);
+		/* dnsmasq's log line may come after the answer. */
+		await waitUntil(() => dns.proc.lines.some((l) => l.s.includes(`] ${nx} from`) || l.s.includes(`.${nx} from`)),
+			2000, `dnsmasq to log a query about ${nx}`);
+	});
+
+	test('foreign to foreign straight to either edge: 403, nothing leaves', async () => {
+		for (const c of [A, B]) {
+			const ua = await c.ua(`relayer-${c.name}`);
+			const before = dns.proc.lines.length;
+			const victim = `sip:victim@${c === A ? 'b.test' : 'a.test'}`;
+			for (const from of ['sip:spam@d.test', victim.replace('victim', 'spoof')]) {
+				const r = await ua.send(c.edge(), {
+					method: 'MESSAGE', ruri: 'sip:victim@e.test', from, to: 'sip:victim@e.test',
+					body: 'relay?', contentType: 'text/plain',
+				}, 8000);
+				assert.equal(r.status, 403, `${c.name}: MESSAGE ${from} -> e.test got ${r.status} ${r.reason}`);
+			}
+			assert.ok(!dns.proc.lines.slice(before).some((l) => /e\.test/.test(l.s)),
+				`${c.name} looked e.test up: a relay was attempted`);
+		}
 	});
 
 	/* A SIP.js user over WebSocket on A, stopped at the end of the test. */
