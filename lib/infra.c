@@ -5,11 +5,16 @@
  * address is its IPv4 address, and every local address (0.0.0.0, ::,
  * 127/8, ::1 and each interface address getifaddrs lists at start) is
  * one and the same "this host", so a service bound to a wildcard or to
- * any local address covers them all.  The comparison includes the
- * transport: datagrams (UDP) and streams (TCP, TLS, WS, WSS, Redis,
- * nanomsg) are different port spaces, and a UDP client on the TLS
- * listener's port number is a client like any other.  Cost: a linear
- * scan of a few dozen entries per message sent.
+ * any local address covers them all: Redis, rtpengine and nanomsg may
+ * bind more than the address the cluster dials.  The edges' listeners
+ * are sockets of our own, bound to what the configuration says: one on
+ * a given address is reached at that address only (and at a wildcard,
+ * which the kernel sends to this host), never at another local address
+ * where another server may listen on the same port.  The comparison
+ * includes the transport: datagrams (UDP) and streams (TCP, TLS, WS,
+ * WSS, Redis, nanomsg) are different port spaces, and a UDP client on
+ * the TLS listener's port number is a client like any other.  Cost: a
+ * linear scan of a few dozen entries per message sent.
  */
 #include "lib/infra.h"
 
@@ -35,6 +40,16 @@ infra_sa_normalise(union env_sa *sa)
 		sa->in.sin_port = port;
 		sa->in.sin_addr = a;
 	}
+}
+
+/* Whether normalised sa is a wildcard (0.0.0.0, ::). */
+static int
+infra_sa_is_any(const union env_sa *sa)
+{
+	if (sa->sa.sa_family == AF_INET)
+		return sa->in.sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa.sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
 }
 
 /* Whether normalised a and b are the same address (ports aside). */
@@ -123,6 +138,7 @@ infra_add(struct infra *c, const char *addr, int defport, int stream)
 	infra_sa_normalise(&x->sa);
 	x->stream = (uint8_t)(stream != 0);
 	x->local = (uint8_t)infra_is_local(c, &x->sa);
+	x->bound = 0;
 	c->n++;
 	return 0;
 }
@@ -217,11 +233,15 @@ infra_init(struct infra *c, const struct cfg *cfg)
 
 		bad += infra_bad(infra_add_nn(c, e->ipc), "edge",
 				      e->ipc);
-		for (int t = ENV_UDP; t < ENV_TP_END; t++)
-			bad += infra_bad(infra_add(c, e->listen[t],
-				env_transport_port(t),
-				env_transport_is(t, ENV_TP_STREAM)),
-				"listener", e->listen[t]);
+		for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+			int n = c->n, rc;
+
+			rc = infra_add(c, e->listen[t], env_transport_port(t),
+				       env_transport_is(t, ENV_TP_STREAM));
+			bad += infra_bad(rc, "listener", e->listen[t]);
+			if (rc == 0 && c->n > n)
+				c->a[n].bound = !infra_sa_is_any(&c->a[n].sa);
+		}
 	}
 	return bad ? -EINVAL : 0;
 }
@@ -240,6 +260,8 @@ infra_has(const struct infra *c, int transport, const union env_sa *sa)
 			continue;
 		if (infra_sa_addr_eq(&x->sa, &d))
 			return 1;
+		if (x->bound && !infra_sa_is_any(&d))
+			continue;
 		/* The walk over this host's addresses only when a port
 		 * matched: most sends match none. */
 		if (x->local && local < 0)

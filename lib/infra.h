@@ -10,7 +10,10 @@
  * Addresses compare normalised (a v4-mapped IPv6 address is its IPv4
  * address; 0.0.0.0, ::, 127/8, ::1 and every interface address are one
  * "this host") and by transport: datagrams (UDP) and streams (TCP, TLS,
- * WS, WSS, Redis, nanomsg) are different port spaces.
+ * WS, WSS, Redis, nanomsg) are different port spaces.  An edge listener
+ * bound to one address is the exception: it is reached there only, so
+ * another cluster on the same host and port at another address (two
+ * deployments on 127.0.1.1:5060 and 127.0.2.1:5060) is a peer.
  */
 #ifndef SM_INFRA_H
 #define SM_INFRA_H
@@ -24,6 +27,8 @@ struct infra_addr {
 	union env_sa sa;	/* normalised */
 	uint8_t stream;		/* a TCP service, else UDP */
 	uint8_t local;		/* on this host: any local address matches */
+	uint8_t bound;		/* an edge's own socket on this very
+				   address: only it (or a wildcard) matches */
 };
 
 /* Redis servers and sentinels beyond the configured addresses: with

@@ -375,7 +375,10 @@ class Cluster {
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
 	 * for one edge, over the defaults, sharePorts: every edge gets the
 	 * same UDP/TCP port (several edges of one host with [edge]
-	 * reuseport = yes), clusterKeys: {...} more [cluster]
+	 * reuseport = yes), host: the edges' address (127.0.0.1; another
+	 * in 127/8 gives a cluster an address of its own), port: the
+	 * edges' UDP/TCP port (a free one; a fixed one such as 5060 only
+	 * inside a network namespace of the test's own), clusterKeys: {...} more [cluster]
 	 * keys, tcpLinks: edges and cores bind tcp:// loopback endpoints,
 	 * as on several hosts, instead of ipc files, sections: () =>
 	 * {name: {...}} more sections, read when the config is written),
@@ -416,9 +419,9 @@ class Cluster {
 		fs.mkdirSync(this.runDir, { mode: 0o700 });
 		this.shmName = `/sm-test-${process.pid}-${this.n}`;
 		this.prefix = `smt${process.pid}n${this.n}`;
-		const shared = this.opts.sharePorts ? await freePort() : 0;
+		const shared = this.opts.port || (this.opts.sharePorts ? await freePort() : 0);
 		for (let i = 1; i <= this.opts.edges; i++)
-			this.edges.push({ id: i, host: HOST, port: shared || await freePort() });
+			this.edges.push({ id: i, host: this.opts.host || HOST, port: shared || await freePort() });
 		if (this.opts.tcpLinks) {
 			this.linkUrls = [];
 			for (const kind of ['edge', 'core'])

@@ -118,6 +118,52 @@ test_infra__init_reads_config_and_interfaces(void **state)
 	assert_int_equal(infra_init(&c, &cfg), -EINVAL);
 }
 
+/*
+ * An edge listener bound to one address is reached there only: a
+ * second cluster on the same host and port at another loopback
+ * address (127.0.1.1:5060 and 127.0.2.1:5060, each its own domain)
+ * is a peer to send to, not this cluster.  A wildcard destination,
+ * which the kernel sends to this host, and a wildcard listener still
+ * match every local address.
+ */
+static void
+test_infra__bound_listener_is_its_address_only(void **state)
+{
+	static struct cfg cfg;
+	static struct infra c;
+	union env_sa sa;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	assert_true(cfg.n_edges >= 1);
+	snprintf(cfg.edges[0].listen[ENV_UDP], CFG_ADDR_LEN, "127.0.1.1:5060");
+	snprintf(cfg.edges[0].listen[ENV_TCP], CFG_ADDR_LEN, "0.0.0.0:5070");
+	snprintf(cfg.redis, sizeof(cfg.redis), "127.0.0.1:6379");
+	assert_int_equal(infra_init(&c, &cfg), 0);
+	env_sa_from(&sa, "127.0.1.1", 5060);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 1);
+	env_sa_from(&sa, "::ffff:127.0.1.1", 5060);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 1);
+	env_sa_from(&sa, "0.0.0.0", 5060);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 1);
+	env_sa_from(&sa, "127.0.2.1", 5060);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 0);
+	env_sa_from(&sa, "127.0.0.1", 5060);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 0);
+	/* The wildcard listener: every local address. */
+	env_sa_from(&sa, "127.0.2.1", 5070);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 1);
+	/* Redis may bind more than the address we dial: all of them. */
+	env_sa_from(&sa, "127.0.2.1", 6379);
+	assert_int_equal(infra_has(&c, ENV_TCP, &sa), 1);
+	/* A second init over the same table forgets the old listener. */
+	snprintf(cfg.edges[0].listen[ENV_UDP], CFG_ADDR_LEN, "0.0.0.0:5060");
+	assert_int_equal(infra_init(&c, &cfg), 0);
+	env_sa_from(&sa, "127.0.2.1", 5060);
+	assert_int_equal(infra_has(&c, ENV_UDP, &sa), 1);
+}
+
 /* With Sentinel: the sentinels of the file (default port 26379), and
  * each Redis server they name as it is learnt, once. */
 static void
@@ -168,6 +214,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_infra__normalised_with_transport),
 		cmocka_unit_test(test_infra__init_reads_config_and_interfaces),
+		cmocka_unit_test(test_infra__bound_listener_is_its_address_only),
 		cmocka_unit_test(test_infra__sentinels_and_learnt_servers),
 	};
 

@@ -1,0 +1,292 @@
+'use strict';
+/*
+ * 84 federation in a network namespace (issue 11): two sipmesh
+ * clusters as two deployments would run them, each on the standard
+ * port 5060 of an address of its own (A on 127.0.1.1 for a.test, B on
+ * 127.0.2.1 for b.test), and one dnsmasq on port 53 as the resolver,
+ * all inside a network namespace that holds only loopback, where
+ * /etc/resolv.conf names that dnsmasq (lib/netns.js).  The DNS has
+ * what a small deployment publishes: a.test only an A record (no
+ * NAPTR, no SRV: RFC 3263's last resort, the default port 5060), b.test
+ * a `_sip._udp` SRV record naming port 5060.  A reads the resolver from
+ * /etc/resolv.conf (nothing about DNS in its config), B from
+ * [federation] dns_servers.  Neither config names the other domain.
+ * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
+ * WebSocket on A: MESSAGE both ways, calls with BYE from either side
+ * (both clusters' Record-Route in the 200), ACK and BYE along Route
+ * values that leave the default port out (as Kamailio writes them on
+ * 5060), MESSAGE and calls between the WebSocket user and a UDP user;
+ * c.test's first SRV target an address where nothing listens (left at
+ * once, on the ICMP error), an unknown domain, and relay attempts at
+ * either edge.  Two clusters on one port of one host used to refuse each
+ * other as "this cluster" (lib/infra.c): this file is the test.
+ */
+const DNS_ADDR = '127.0.53.53';
+if (!require('./lib/netns').reexecInNetns(__filename,
+	`nameserver ${DNS_ADDR}\noptions timeout:1 attempts:2\n`))
+	return;
+
+const assert = require('node:assert/strict');
+const { describe, before, after } = require('node:test');
+const { cluster, rand, waitUntil } = require('./lib/cluster');
+const { Registration, message } = require('./lib/flows');
+const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { Dnsmasq } = require('./lib/dnsmasq');
+const { SipJsUA } = require('./lib/ws');
+
+const A_ADDR = '127.0.1.1';
+const B_ADDR = '127.0.2.1';
+const DEAD_ADDR = '127.0.3.1';	/* nothing listens there */
+const WS_PORT = 5066;
+const FAILOVER_MS = 2000;
+
+describe('84 federation in a network namespace, port 5060', () => {
+	const dns = new Dnsmasq(53, DNS_ADDR);
+	const A = cluster({
+		name: '84-netns-a', cores: 1, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
+		edgeKeys: () => ({ ws: `${A_ADDR}:${WS_PORT}` }),
+		sections: () => ({ federation: { failover_ms: FAILOVER_MS } }),
+	});
+	const B = cluster({
+		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test c.test' },
+		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: FAILOVER_MS } }),
+	});
+	before(async () => {
+		await dns.start([
+			/* a.test: an A record and nothing else. */
+			`host-record=a.test,${A_ADDR}`,
+			/* b.test: SRV with the default port, the server's A record. */
+			`srv-host=_sip._udp.b.test,sip.b.test,5060,10,10`,
+			`host-record=sip.b.test,${B_ADDR}`,
+			/* c.test (served by B): first an address where nothing
+			 * listens on 5060, then B. */
+			`srv-host=_sip._udp.c.test,dead.c.test,5060,10,10`,
+			`host-record=dead.c.test,${DEAD_ADDR}`,
+			`srv-host=_sip._udp.c.test,sip.b.test,5060,20,10`,
+		]);
+	});
+	after(() => dns.stop());
+
+	/* A.test() with B's and dnsmasq's logs in the failure report too:
+	 * every test crosses both clusters. */
+	function test(name, fn) {
+		A.test(name, async (t) => {
+			const since = Date.now();
+			A.evidence.push({ label: `cluster ${B.name}`, get text() { return B.processReport(since); } });
+			A.evidence.push({ label: 'dnsmasq', get text() { return dns.proc.tail(since); } });
+			await fn(t);
+			B.assertAlive();
+		});
+	}
+
+	/* Waits for dnsmasq to log a query (its line may come after the
+	 * answer). */
+	function asked(type, name) {
+		return waitUntil(() => dns.queries(type, name) >= 1, 2000, `dnsmasq to log query[${type}] ${name}`);
+	}
+
+	/* A Node UA registered as user@domain on cluster c. */
+	async function user(c, label, domain) {
+		const ua = await c.ua(label);
+		const u = `${label}-${rand(3)}`;
+		await new Registration(ua, c.edge(), u, domain).register(600);
+		return { ua, user: u, aor: `sip:${u}@${domain}` };
+	}
+
+	/* The Record-Route lines of a message's text. */
+	function recordRoutes(text) {
+		return text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
+	}
+
+	/* Both clusters' Record-Route, each naming its address with the
+	 * port left out (5060, the default) or 5060. */
+	function assertBothRecordRoutes(rr, what) {
+		for (const addr of [A_ADDR, B_ADDR])
+			assert.match(rr, new RegExp(`sip:${addr.replace(/\./g, '\\.')}(:5060)?[;>]`),
+				`${what}: Record-Route of the cluster on ${addr} (${rr || 'none'})`);
+	}
+
+	test('the DNS is as published: a.test has only an A record, b.test an SRV naming 5060', async () => {
+		const alice = await user(A, 'alice', 'a.test');
+		const bob = await user(B, 'bob', 'b.test');
+		/* B -> A: B asks NAPTR, SRV, then falls back to a.test's A record. */
+		const r = await message(bob.ua, B.edge(), alice.user, 'a.test', { from: bob.aor, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${alice.aor} got ${r.status} ${r.reason}`);
+		await asked('SRV', '_sip._udp.a.test');
+		await asked('A', 'a.test');
+		const r2 = await message(alice.ua, A.edge(), bob.user, 'b.test', { from: alice.aor, timeout: 8000 });
+		assert.equal(r2.status, 200, `MESSAGE to ${bob.aor} got ${r2.status} ${r2.reason}`);
+		/* A asked through /etc/resolv.conf: nothing in its config. */
+		await asked('SRV', '_sip._udp.b.test');
+	});
+
+	test('MESSAGE from a.test to b.test and back, each crossing both clusters on port 5060', async () => {
+		const alice = await user(A, 'alice2', 'a.test');
+		const bob = await user(B, 'bob2', 'b.test');
+		for (const [from, to, edge] of [[alice, bob, A.edge()], [bob, alice, B.edge()]]) {
+			const body = `hello ${to.user} ${rand(6)}`;
+			const r = await message(from.ua, edge, to.user, to.aor.split('@')[1], { from: from.aor, body, timeout: 8000 });
+			assert.equal(r.status, 200, `MESSAGE ${from.aor} -> ${to.aor} got ${r.status} ${r.reason}`);
+			const got = to.ua.requests.filter((q) => q.method === 'MESSAGE');
+			assert.equal(got.length, 1, `${to.aor} received the MESSAGE once`);
+			assert.equal(got[0].body.toString('latin1'), body);
+			const vias = got[0].all('via').join('\n');
+			for (const addr of [A_ADDR, B_ADDR])
+				assert.match(vias, new RegExp(addr.replace(/\./g, '\\.')), `a Via of the cluster on ${addr}`);
+		}
+	});
+
+	/* A sipp call from caller@from through src to a sipp callee
+	 * registered on dst as user@to; asserts both Record-Routes. */
+	async function sippCall(src, dst, from, to, uas, uac) {
+		const u = `callee-${rand(3)}`;
+		const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
+		const caller = await runSipp(src, {
+			scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
+		});
+		const calleeRes = await callee.wait(25000);
+		assertOk(caller, `caller ${from} (${uac})`);
+		assertOk(calleeRes, `callee ${to} (${uas})`);
+		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
+		assert.ok(ok, 'the caller received a 200 for its INVITE');
+		const rr = recordRoutes(ok.text);
+		assertBothRecordRoutes(rr, 'the 200 to the INVITE');
+		console.log(`# ${from} -> ${to}: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
+	}
+
+	test('a call from a.test to b.test, BYE from the caller through both clusters', async () => {
+		await sippCall(A, B, 'a.test', 'b.test', 'uas_call.xml', 'uac_call.xml');
+	});
+
+	test('a call from b.test to a.test, BYE from the callee through both clusters', async () => {
+		await sippCall(B, A, 'b.test', 'a.test', 'uas_call_bye.xml', 'uac_call_bye.xml');
+	});
+
+	/* A Route value as a peer that leaves out the default port (Kamailio
+	 * does on 5060) would have written it. */
+	const portless = (r) => r.replace(/(sip:[0-9.]+):5060([;>])/, '$1$2');
+
+	test('in-dialog requests along Route values without the port (5060 by default) cross both clusters', async () => {
+		const alice = await user(A, 'alice3', 'a.test');
+		const bob = await user(B, 'bob3', 'b.test');
+		const callId = `${rand(10)}@integ`;
+		const ok = await alice.ua.send(A.edge(), {
+			method: 'INVITE', ruri: bob.aor, from: alice.aor, fromTag: 'caller', to: bob.aor, callId,
+			contact: [`<${alice.ua.contactUri(alice.user)}>`],
+			body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n',
+			contentType: 'application/sdp',
+		}, 8000);
+		assert.equal(ok.status, 200, `INVITE to ${bob.aor} got ${ok.status} ${ok.reason}`);
+		const rrs = ok.list('record-route');
+		assertBothRecordRoutes(rrs.map((r) => `Record-Route: ${r}`).join('\n'), 'the 200');
+		const bare = rrs.map(portless);
+		assert.ok(bare.every((r, i) => r !== rrs[i]), `every Record-Route named port 5060: ${rrs}`);
+		const toTag = /;\s*tag=([^;>\s]+)/i.exec(ok.get('to'))[1];
+		const bobContact = /<([^>]+)>/.exec(ok.get('contact'))[1];
+		const dlg = { from: alice.aor, fromTag: 'caller', to: bob.aor, toTag, callId };
+		alice.ua.request(A.edge(), {
+			...dlg, method: 'ACK', ruri: bobContact, cseq: 1, retransmit: false,
+			headers: [...bare].reverse().map((r) => ['Route', r]),
+		});
+		const inv = await bob.ua.waitRequest((m) => m.method === 'INVITE', 1000, 'the INVITE');
+		await bob.ua.waitRequest((m) => m.method === 'ACK', 5000, 'the ACK along port-less Routes');
+		/* The callee hangs up, along its own route set without ports. */
+		const aliceContact = /<([^>]+)>/.exec(inv.get('contact'))[1];
+		const bye = await bob.ua.send(B.edge(), {
+			method: 'BYE', ruri: aliceContact, from: bob.aor, fromTag: toTag, to: alice.aor, toTag: 'caller',
+			callId, cseq: 1, headers: inv.list('record-route').map(portless).map((r) => ['Route', r]),
+		}, 8000);
+		assert.equal(bye.status, 200, `the callee's BYE along port-less Routes got ${bye.status} ${bye.reason}`);
+		assert.equal(alice.ua.distinctRequests((q) => q.method === 'BYE').length, 1, 'the caller got the BYE');
+	});
+
+	test('first SRV target an address where nothing listens on 5060: the MESSAGE goes to the next at once', async () => {
+		const alice = await user(A, 'alice5', 'a.test');
+		const bob = await user(B, 'bob5', 'c.test');
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), bob.user, 'c.test', { from: alice.aor, timeout: 10000 });
+		const ms = Date.now() - t0;
+		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
+		assert.ok(ms < FAILOVER_MS, `answered in ${ms} ms: not at once on the ICMP error, failover_ms is ${FAILOVER_MS}`);
+		assert.equal(bob.ua.distinctRequests((q) => q.method === 'MESSAGE').length, 1, 'bob got it');
+		const tried = new RegExp(`target ${DEAD_ADDR.replace(/\./g, '\\.')}:5060/udp failed`);
+		assert.ok(A.procs.some((p) => p.lines.some((l) => l.t >= t0 && tried.test(l.s))), `no core logged ${tried}`);
+		console.log(`# dead first target ${DEAD_ADDR}:5060: 200 in ${ms} ms`);
+	});
+
+	test('an unknown domain gets 404 at once, through /etc/resolv.conf', async () => {
+		const alice = await user(A, 'alice6', 'a.test');
+		const nx = `nx-${rand(4)}.test`;
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), 'nobody', nx, { from: alice.aor, timeout: 8000 });
+		assert.equal(r.status, 404, `MESSAGE to ${nx} got ${r.status} ${r.reason}`);
+		assert.ok(Date.now() - t0 < 1000, `404 took ${Date.now() - t0} ms`);
+		/* dnsmasq's log line may come after the answer. */
+		await waitUntil(() => dns.proc.lines.some((l) => l.s.includes(`] ${nx} from`) || l.s.includes(`.${nx} from`)),
+			2000, `dnsmasq to log a query about ${nx}`);
+	});
+
+	test('foreign to foreign straight to either edge: 403, nothing leaves', async () => {
+		for (const c of [A, B]) {
+			const ua = await c.ua(`relayer-${c.name}`);
+			const before = dns.proc.lines.length;
+			const victim = `sip:victim@${c === A ? 'b.test' : 'a.test'}`;
+			for (const from of ['sip:spam@d.test', victim.replace('victim', 'spoof')]) {
+				const r = await ua.send(c.edge(), {
+					method: 'MESSAGE', ruri: 'sip:victim@e.test', from, to: 'sip:victim@e.test',
+					body: 'relay?', contentType: 'text/plain',
+				}, 8000);
+				assert.equal(r.status, 403, `${c.name}: MESSAGE ${from} -> e.test got ${r.status} ${r.reason}`);
+			}
+			assert.ok(!dns.proc.lines.slice(before).some((l) => /e\.test/.test(l.s)),
+				`${c.name} looked e.test up: a relay was attempted`);
+		}
+	});
+
+	/* A SIP.js user over WebSocket on A, stopped at the end of the test. */
+	async function wsUser(label) {
+		const u = await SipJsUA.open({ user: `${label}-${rand(3)}`, domain: 'a.test', server: `ws://${A_ADDR}:${WS_PORT}` });
+		A.own(u);
+		A.evidence.push({ label: `SIP.js ${u.aor} log`, get text() { return u.log.join('\n'); } });
+		return u;
+	}
+
+	test('WebSocket user on a.test and UDP user on b.test: MESSAGE both ways', async () => {
+		const ws = await wsUser('wsmsg');
+		const bob = await user(B, 'bob3', 'b.test');
+		const there = `to udp ${rand(6)}`;
+		assert.equal(await ws.message(bob.aor, there), 200, `SIP.js MESSAGE to ${bob.aor}`);
+		const got = bob.ua.requests.filter((q) => q.method === 'MESSAGE');
+		assert.equal(got.length, 1, 'the UDP user received it once');
+		assert.equal(got[0].body.toString('latin1'), there);
+		const back = `to ws ${rand(6)}`;
+		const r = await message(bob.ua, B.edge(), ws.user, 'a.test', { from: bob.aor, body: back, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${ws.aor} got ${r.status} ${r.reason}`);
+		await ws.waitMessage(back);
+	});
+
+	test('WebSocket user on a.test calls a UDP user on b.test, and hangs up', async () => {
+		const ws = await wsUser('wscall');
+		const u = `udpcallee-${rand(3)}`;
+		const callee = await startUas(B, { user: u, domain: 'b.test', scenario: 'uas_call.xml', timeout: 20 });
+		const inv = await ws.invite(`sip:${u}@b.test`);
+		assertBothRecordRoutes(inv.dialog ? inv.dialog.routeSet.map((x) => `Record-Route: ${x}`).join('\n') : '',
+			'the SIP.js caller\'s route set');
+		await ws.bye(inv);
+		const res = await callee.wait(10000);
+		assertOk(res, 'the UDP callee (INVITE, ACK, BYE)');
+	});
+
+	test('a UDP user on b.test calls the WebSocket user on a.test, who is hung up on', async () => {
+		const ws = await wsUser('wsans');
+		const caller = await runSipp(B, {
+			scenario: 'uac_call.xml', dest: B.edge(), service: ws.user,
+			keys: { sm_domain: 'a.test', sm_from_domain: 'b.test' }, timeout: 20,
+		});
+		assertOk(caller, 'the UDP caller (INVITE, ACK, BYE)');
+		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
+		assert.ok(ok, 'the caller received a 200 for its INVITE');
+		assertBothRecordRoutes(recordRoutes(ok.text), 'the 200 from the WebSocket user');
+		await ws.waitFor(() => ws.byes.length === 1, 5000, 'the BYE');
+	});
+});
