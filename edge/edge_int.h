@@ -582,7 +582,9 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(from_cores)		/* envelopes received */ \
 	X(sent)			/* messages from cores sent to clients */ \
 	X(drop_no_core)		/* requests no core would take */ \
-	X(drop_resp_foreign)	/* response branch not ours */ \
+	X(drop_resp_foreign)	/* response whose top Via branch no core
+				   of this cluster minted for its Call-ID:
+				   dropped before the full parse */ \
 	X(drop_resp_core)	/* its core unreachable */ \
 	X(drop_bad_env)		/* undecodable envelope from a core */ \
 	X(drop_no_tp)		/* envelope for a transport we lack */ \
@@ -649,6 +651,8 @@ struct edge {
 	struct hash_key route;	/* rendezvous Call-ID -> core: the same in
 				   every edge of the cluster, unknown to
 				   senders, so none steers its calls */
+	struct hash_key branch;	/* checks the Via branches cores mint
+				   (lib/sip.h) */
 };
 
 /*
@@ -664,7 +668,8 @@ void edge_fini(struct edge *e);
  * One message from a client on tp: counts it, drops keepalives and
  * oversized or malformed ones (answering 400 where it can), fixes the
  * Via of a request and sends it to its core, or sends a response to
- * the core named in its branch.  buf is borrowed for the call only.
+ * the core named in its branch when that branch's MAC holds (checked
+ * before libosip2 parses it).  buf is borrowed for the call only.
  */
 void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		    const union env_sa *src, const char *buf, size_t len);
