@@ -64,6 +64,7 @@ struct edge_sip_scan {
 	struct edge_hdr first[EDGE_H__COUNT];	/* first of each; .line.s
 						   NULL when absent */
 	int bad_line;		/* a header line without a colon */
+	int cl_conflict;	/* a later Content-Length says otherwise */
 	int has_end;		/* the blank line ending the headers */
 	size_t hdr_off;		/* first header line */
 	size_t body_off;	/* first body byte (len when no blank line) */
@@ -127,8 +128,8 @@ int edge_sip_via_fix(const char *buf, size_t len,
 /*
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
- * Content-Length against the body present, CSeq method, then a full
- * libosip2 parse (parser_init() must have run).  Returns NULL when the
+ * Content-Length (one value, at most the body present), CSeq method,
+ * then a full libosip2 parse (parser_init() must have run).  Returns NULL when the
  * message may be forwarded, with *use_len set to the bytes to forward
  * (a datagram's bytes past Content-Length are dropped, RFC 3261 18.3);
  * otherwise the problem as a short phrase for a Warning header.
