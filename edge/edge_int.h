@@ -129,10 +129,11 @@ int edge_sip_via_fix(const char *buf, size_t len,
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
  * Content-Length (one value, at most the body present), CSeq method,
- * then a full libosip2 parse (parser_init() must have run).  Returns NULL when the
- * message may be forwarded, with *use_len set to the bytes to forward
- * (a datagram's bytes past Content-Length are dropped, RFC 3261 18.3);
- * otherwise the problem as a short phrase for a Warning header.
+ * then a full libosip2 parse (parser_init() must have run).  Returns
+ * NULL when the message may be forwarded, with *use_len set to the
+ * bytes to forward (a datagram's bytes past Content-Length are
+ * dropped, RFC 3261 18.3); otherwise the problem as a short phrase for
+ * a Warning header.
  */
 const char *edge_sip_check(const struct edge_sip_scan *sc, const char *buf,
 			   size_t len, size_t *use_len);
@@ -225,6 +226,21 @@ int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
  * both ways (RFC 6455 8.1).  O(len), no allocation; len 0 is valid.
  */
 int edge_utf8_valid(const unsigned char *s, size_t len);
+
+/*
+ * edge_ws.c: whether a WebSocket upgrade whose Origin header is origin
+ * (NUL-terminated; a browser's) may go on under allow, the [edge]
+ * ws_origins value: origin is one of its entries (spaces or commas
+ * between them, no case), or allow holds "*", or, allow empty, origin
+ * is "http://" or "https://" followed by host (the upgrade's Host
+ * header; NULL: none): a page from the edge itself.
+ */
+int edge_ws_origin_ok(const char *allow, const char *origin,
+		      const char *host);
+
+/* edge_ws.c: whether the Sec-WebSocket-Protocol value list (comma
+ * separated tokens, NULL: no header) offers "sip" (RFC 7118 4.1). */
+int edge_ws_offers_sip(const char *list);
 
 /* ---- edge_limit.c: per-source rate limits shared by a host's edges ---- */
 
@@ -603,6 +619,8 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(limited_503)		/* ... of which answered 503 (UDP) */ \
 	X(limit_full)		/* passed unlimited: no slot free */ \
 	X(conns_bad)		/* closed for a bad frame, size, content */ \
+	X(ws_refused)		/* WebSocket upgrades refused: foreign
+				   Origin (403), no subprotocol sip (400) */ \
 	X(conns_slow)		/* closed: write queue full */ \
 	X(conns_idle)		/* closed: idle or handshake timeout */ \
 	X(drop_conn_gone)	/* core message for a closed conn */ \
