@@ -29,11 +29,21 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* 503s per second (and burst) a source over req_rate may get. */
 #define EDGE_LIMIT_REPLY_RATE 2
+
+/*
+ * A stateless reply to a datagram is at most this many times its size:
+ * the limit QUIC keeps to before a peer's address is proven (RFC 9000
+ * 8.1).  A 400 copies the request's Via, From, To, Call-ID and CSeq
+ * and adds a status line, a Warning and a To tag, so only a request
+ * of a few dozen bytes comes near it.
+ */
+#define EDGE_REPLY_AMP 3
 
 /* Room the Via fix-up and a reply's own headers may add to a message. */
 #define EDGE_BUF_SLACK 1024
@@ -157,21 +167,30 @@ edge_core_known(const struct edge *e, int id)
  * that was possible).  It goes where the request came from, on its
  * connection or to its source address and port, never to a port its
  * Via names (RFC 3261 18.2.2 would, without rport): an unauthenticated
- * datagram must not aim the edge's answer, at most the size of the
- * request, anywhere but back.  Returns 0 or a negative errno.
+ * datagram must not aim the edge's answer anywhere but back.  And over
+ * UDP (anyone can write any source address) the answer is at most
+ * EDGE_REPLY_AMP times the req_len bytes of the datagram that asked:
+ * past that it goes without its Warning, and when still larger not at
+ * all.  Returns 0 or a negative errno (-EMSGSIZE: too large to answer).
  */
 static int
 edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	   const union env_sa *src, const struct edge_sip_scan *sc,
-	   const char *msg, size_t len, int code, const char *reason,
-	   const char *warning)
+	   const char *msg, size_t len, size_t req_len, int code,
+	   const char *reason, const char *warning)
 {
+	size_t most = conn_id ? SIZE_MAX : EDGE_REPLY_AMP * req_len;
 	int n;
 
 	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc, code,
 				 reason, warning);
+	if (n >= 0 && (size_t)n > most && warning)
+		n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc,
+					 code, reason, NULL);
 	if (n < 0)
 		return n;
+	if ((size_t)n > most)
+		return -EMSGSIZE;
 	/* A datagram "from" the cluster's own Redis, listener or core
 	 * port (a spoofed source) gets no answer: the edge would aim at
 	 * its own services or answer itself in a loop. */
@@ -191,6 +210,7 @@ edge_reject(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	const struct edge_sip_scan *rsc = sc;
 	struct edge_sip_scan fixed;
 	const char *msg = buf;
+	size_t req_len = len;
 	char from[64];
 	int n, rc = -EINVAL;
 
@@ -204,8 +224,8 @@ edge_reject(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 			len = (size_t)n;
 			rsc = &fixed;
 		}
-		rc = edge_reply(e, tp, conn_id, src, rsc, msg, len, 400,
-				"Bad Request", why);
+		rc = edge_reply(e, tp, conn_id, src, rsc, msg, len, req_len,
+				400, "Bad Request", why);
 		if (rc == 0)
 			e->st.sent_400++;
 		else
@@ -291,8 +311,8 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	if (!edge_sip_can_reply(sc) ||
 	    edge_sip_scan(&fixed, e->msg_buf, (size_t)n) != 0)
 		return;
-	if (edge_reply(e, tp, conn_id, src, &fixed, e->msg_buf, (size_t)n, 503,
-		       "Service Unavailable", "No core reachable") == 0)
+	if (edge_reply(e, tp, conn_id, src, &fixed, e->msg_buf, (size_t)n, len,
+		       503, "Service Unavailable", "No core reachable") == 0)
 		e->st.sent_503++;
 	else
 		e->st.drop_reply++;

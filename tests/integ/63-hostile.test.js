@@ -137,6 +137,33 @@ describe('63 hostile', () => {
 		s.close();
 	});
 
+	/* The smallest datagrams the edge can still answer: the 400 copies
+	 * their Via and adds a status line, received=, a Warning. */
+	c.test('the 400 to a tiny UDP request is at most 3 times its size (its Warning left out), never more', async () => {
+		const s = await udp();
+		const tiny = [
+			'OPTIONS sip:a SIP/2.0\nv:SIP/2.0/UDP h\n\n',
+			'OPTIONS sip:a SIP/2.0\nv:SIP/2.0/UDP h;rport\n\n',
+			'A sip:a SIP/2.0\nv:SIP/2.0/UDP h\nf:<sip:a@b>\nt:<sip:a@b>\ni:x\nCSeq:1 B\n\n',
+			`X sip:a SIP/2.0\nv:SIP/2.0/UDP ${'h'.repeat(40)};rport;branch=${'z'.repeat(40)}\n\n`,
+		];
+		let worst = 0;
+		for (const t of tiny) {
+			const n = s.got.length;
+			s.send(Buffer.from(t, 'latin1'), c.edge().port, HOST);
+			/* The answer to a good OPTIONS says the moment passed. */
+			s.send(Buffer.from(head(s, { method: 'OPTIONS' }) + 'Content-Length: 0\r\n\r\n', 'latin1'), c.edge().port, HOST);
+			await waitUntil(() => s.got.slice(n).some((g) => /CSeq: 1 OPTIONS/.test(g.s) && /^SIP\/2\.0 [2-6]/.test(g.s)),
+				3000, 'the probe\'s answer');
+			for (const g of s.got.slice(n).filter((x) => /^SIP\/2\.0 400/.test(x.s))) {
+				worst = Math.max(worst, g.b.length / t.length);
+				assert.ok(g.b.length <= 3 * t.length,
+					`a ${t.length}-byte request got a ${g.b.length}-byte 400:\n${g.s}`);
+			}
+		}
+		console.log(`# tiny UDP requests: largest 400 is ${worst.toFixed(2)} times the request`);
+	});
+
 	c.test('TCP: a Content-Length conflict or a huge one closes the connection; nothing smuggled gets through', async () => {
 		const user = `smug-${rand(4)}`;
 		/* A REGISTER hidden in a body that the first Content-Length
