@@ -7,6 +7,8 @@
  *   - Content-Length games: two that disagree (the edge would frame by
  *     one, a core might read the other: a message smuggled in a body),
  *     negative, larger than the body, past 2^64, on UDP and on TCP;
+ *   - the 400 to a tiny UDP request: at most 3 times its size (a
+ *     spoofed source must not be an amplifier);
  *   - a WebSocket frame that claims 2^63 bytes;
  *   - path traversal on the static file server, every encoding;
  *   - WebSocket upgrades from a foreign web page (Origin) or without
@@ -17,10 +19,13 @@
  *     full parse, none reaching a core;
  *   - the number of responses one unanswered INVITE gets: RFC 3261
  *     17.2.1 retransmissions, whatever the number of forks.
- * Before the commits "edge: drop responses on branches no core minted",
- * "log: escape control bytes", "edge: refuse conflicting
- * Content-Length" and "edge: WebSocket upgrades need subprotocol sip
- * and an allowed Origin" the matching tests here failed.
+ * Against the binaries before the commits "edge: drop responses on
+ * branches no core minted", "log: escape control bytes", "edge: refuse
+ * a message whose Content-Length headers disagree", "edge: WebSocket
+ * upgrades need subprotocol sip and an allowed Origin" and "edge: a
+ * stateless reply to a datagram is at most 3 times its size" the
+ * matching tests here fail.  The INVITE counts, traversal, 2^63 frame
+ * and TCP tests held before: they guard what was already right.
  */
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
