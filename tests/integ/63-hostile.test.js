@@ -35,7 +35,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { describe, after } = require('node:test');
-const { rand, waitUntil, HOST } = require('./lib/cluster');
+const { cluster, rand, waitUntil, HOST } = require('./lib/cluster');
 const { Registration } = require('./lib/flows');
 const { newBranch } = require('./lib/sip');
 const { streamCluster, SipJsUA, within } = require('./lib/ws');
@@ -400,6 +400,47 @@ describe('63 hostile', () => {
 		assert.ok(got.every((x) => /^SIP\/2\.0 100 /.test(x.s)), 'only 100 Trying while it rings');
 		const invites = ua.distinctRequests((r) => r.method === 'INVITE');
 		assert.equal(invites.length, 1, 'the callee got one INVITE transaction, not one per copy');
+		s.close();
+	});
+});
+
+/*
+ * The digest challenge is the one answer to an unauthenticated UDP
+ * request that may be larger than it: two WWW-Authenticate headers
+ * (SHA-256 and MD5, RFC 8760) of a fixed size, as Kamailio's is one.
+ * Measured here for the smallest REGISTER a client can send (a query:
+ * no Contact, compact headers) and for one of ordinary size; the
+ * per-source req_rate, keyed by the (spoofed) source, caps what one
+ * victim can be sent.
+ */
+describe('63 hostile: the challenge to an unauthenticated REGISTER', () => {
+	const c = cluster({
+		name: '63-hostile-auth', edges: 1, cores: 1, redis: true,
+		registrar: { auth: 'yes', domains: 'a.test' },
+	});
+
+	c.test('a 401 is at most 3.5 times the smallest REGISTER, about its size for an ordinary one', async () => {
+		const s = await udp();
+		const small = `REGISTER sip:a.test SIP/2.0\r\nv: SIP/2.0/UDP ${HOST}:${s.port};branch=z9hG4bK${rand(4)}\r\n` +
+			`f: <sip:a@a.test>;tag=1\r\nt: <sip:a@a.test>\r\ni: ${rand(4)}\r\nCSeq: 1 REGISTER\r\n\r\n`;
+		const ordinary = `REGISTER sip:a.test SIP/2.0\r\nVia: SIP/2.0/UDP ${HOST}:${s.port};branch=z9hG4bK${rand(16)};rport\r\n` +
+			`Max-Forwards: 70\r\nFrom: "Alice" <sip:alice@a.test>;tag=${rand(8)}\r\nTo: <sip:alice@a.test>\r\n` +
+			`Call-ID: ${rand(24)}@${HOST}\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@${HOST}:${s.port};transport=udp>;+sip.instance="<urn:uuid:${crypto.randomUUID()}>"\r\n` +
+			'Expires: 3600\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, NOTIFY, REFER, UPDATE\r\n' +
+			'Supported: path, outbound, gruu\r\nUser-Agent: Example Phone 1.2.3\r\nContent-Length: 0\r\n\r\n';
+		const ratios = [];
+		for (const [what, req, most] of [['smallest', small, 3.5], ['ordinary', ordinary, 1.5]]) {
+			const n = s.got.length;
+			s.send(Buffer.from(req, 'latin1'), c.edge().port, HOST);
+			await waitUntil(() => s.got.length > n, 5000, `the 401 to the ${what} REGISTER`);
+			const r = s.got[n];
+			assert.match(r.s, /^SIP\/2\.0 401 Unauthorized\r\n/);
+			assert.equal(r.s.match(/^WWW-Authenticate: /gim).length, 2, 'one challenge per algorithm');
+			const k = r.b.length / req.length;
+			ratios.push(`${what} ${req.length} B -> ${r.b.length} B (${k.toFixed(2)}x)`);
+			assert.ok(k <= most, `the ${what} REGISTER (${req.length} B) got a ${r.b.length}-byte 401`);
+		}
+		console.log(`# digest challenge: ${ratios.join(', ')}`);
 		s.close();
 	});
 });
