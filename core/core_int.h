@@ -19,6 +19,7 @@
 #include "core/core.h"
 #include "lib/cfg.h"
 #include "lib/env.h"
+#include "lib/hash.h"
 #include "lib/htab.h"
 #include "lib/infra.h"
 #include "lib/list.h"
@@ -104,6 +105,7 @@ struct core {
 	struct core_auth *auth;		/* NULL: open mode */
 	struct dns *dns;	/* locates foreign domains (core_fed.c) */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
+	struct hash_key branch_key;	/* Via branch MACs (lib/sip.h) */
 	struct infra infra;	/* never a destination (lib/infra.h) */
 	struct core_stats st;
 	int stopping;

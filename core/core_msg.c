@@ -56,8 +56,10 @@ core_reason(int code)
 {
 	static const struct { int code; const char *text; } reasons[] = {
 		{ 100, "Trying" }, { 180, "Ringing" }, { 183, "Session Progress" },
-		{ 200, "OK" }, { 400, "Bad Request" }, { 403, "Forbidden" },
-		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
+		{ 200, "OK" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
+		{ 403, "Forbidden" }, { 404, "Not Found" },
+		{ 405, "Method Not Allowed" },
+		{ 407, "Proxy Authentication Required" },
 		{ 408, "Request Timeout" }, { 416, "Unsupported URI Scheme" },
 		{ 420, "Bad Extension" }, { 423, "Interval Too Brief" },
 		{ 430, "Flow Failed" },

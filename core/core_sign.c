@@ -1,11 +1,13 @@
 /*
- * core_sign.c - everything the core mints and later trusts, signed with
- * the cluster key (HMAC-SHA256, truncated to 64 bits):
+ * core_sign.c - everything the core mints and later trusts:
  *   - Via branches "z9hG4bKsm<core>.<serial>.<mac>" (lib/sip.h), the MAC
- *     over the core id, the serial and the Call-ID: a response is
- *     accepted only for a branch this core minted for that call, so
- *     nobody can end another caller's transaction by guessing branches;
- *   - Record-Route values: a "smsig" URI parameter, the MAC over the
+ *     (SipHash under the branch key, which the edges hold too, so they
+ *     drop forged responses before parsing them) over the core id, the
+ *     serial and the Call-ID: a response is accepted only for a branch
+ *     this core minted for that call, so nobody can end another
+ *     caller's transaction by guessing branches;
+ *   - signed with the cluster key (HMAC-SHA256, truncated to 64 bits),
+ *     Record-Route values: a "smsig" URI parameter, the MAC over the
  *     dialog's Call-ID and the URI's user part (the flow token, when
  *     there is one), so only a Route set this cluster gave a dialog
  *     routes through it, and a flow token (a connection, or the NAT
@@ -19,6 +21,7 @@
  * host that shares [cluster] secret.
  */
 #include "core/core_int.h"
+#include "lib/hash.h"
 #include "lib/key.h"
 
 #include <arpa/inet.h>
@@ -65,11 +68,10 @@ static uint64_t
 core_branch_mac(const struct core *c, const osip_message_t *m, int core_id,
 		uint64_t serial)
 {
-	char s[40];
+	char cid[SIP_BRANCH_CID_MAX + 1];
+	size_t n = core_call_id(m, cid, sizeof(cid));
 
-	snprintf(s, sizeof(s), "%d.%016llx", core_id,
-		 (unsigned long long)serial);
-	return core_sign_call(c, 'b', m, s);
+	return sip_branch_mac(&c->branch_key, core_id, serial, cid, n);
 }
 
 int
@@ -251,5 +253,13 @@ core_flow_parse(const char *user, struct core_leg *l)
 int
 core_key_load(struct core *c)
 {
-	return key_load(c->cfg, KEY_USE_SIGN, c->key);
+	unsigned char bk[KEY_LEN];
+	int rc = key_load(c->cfg, KEY_USE_SIGN, c->key);
+
+	if (rc == 0)
+		rc = key_load(c->cfg, KEY_USE_BRANCH, bk);
+	if (rc == 0)
+		hash_key_from(&c->branch_key, bk);
+	explicit_bzero(bk, sizeof(bk));
+	return rc;
 }

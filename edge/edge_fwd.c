@@ -7,8 +7,9 @@
  * fix the top Via of a request and send it to the first core of the
  * rendezvous order of its Call-ID that takes it (the order is the same
  * on every edge, so retransmissions and in-dialog requests meet their
- * transaction), or send a response to the core named in its branch.
- * Core -> client: unwrap the envelope and hand the message to the
+ * transaction), or send a response to the core named in its branch
+ * once the branch's MAC holds (before any full parse: see
+ * edge_response_ours()).  Core -> client: unwrap the envelope and hand the message to the
  * connection it names (conn_id), or to the transport it names, which
  * for TCP/TLS reuses or opens a connection to the destination.  A
  * message for a connection that is gone (closed, or held by an earlier
@@ -28,11 +29,21 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* 503s per second (and burst) a source over req_rate may get. */
 #define EDGE_LIMIT_REPLY_RATE 2
+
+/*
+ * A stateless reply to a datagram is at most this many times its size:
+ * the limit QUIC keeps to before a peer's address is proven (RFC 9000
+ * 8.1).  A 400 copies the request's Via, From, To, Call-ID and CSeq
+ * and adds a status line, a Warning and a To tag, so only a request
+ * of a few dozen bytes comes near it.
+ */
+#define EDGE_REPLY_AMP 3
 
 /* Room the Via fix-up and a reply's own headers may add to a message. */
 #define EDGE_BUF_SLACK 1024
@@ -42,7 +53,7 @@ int
 edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	  const struct cfg_edge *me)
 {
-	unsigned char route[KEY_LEN], lim[KEY_LEN];
+	unsigned char route[KEY_LEN], lim[KEY_LEN], branch[KEY_LEN];
 	char shm[CFG_PATH_LEN];
 	struct hash_key lk;
 	int rc;
@@ -66,6 +77,11 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 		rc = key_load(cfg, KEY_USE_ROUTE, route);
 	if (rc == 0)
 		rc = key_load(cfg, KEY_USE_LIMIT, lim);
+	if (rc == 0)
+		rc = key_load(cfg, KEY_USE_BRANCH, branch);
+	if (rc == 0)
+		hash_key_from(&e->branch, branch);
+	explicit_bzero(branch, sizeof(branch));
 	if (rc == 0) {
 		/* Named after the host's location store: one per cluster
 		 * and host, shared by its edges. */
@@ -151,21 +167,30 @@ edge_core_known(const struct edge *e, int id)
  * that was possible).  It goes where the request came from, on its
  * connection or to its source address and port, never to a port its
  * Via names (RFC 3261 18.2.2 would, without rport): an unauthenticated
- * datagram must not aim the edge's answer, at most the size of the
- * request, anywhere but back.  Returns 0 or a negative errno.
+ * datagram must not aim the edge's answer anywhere but back.  And over
+ * UDP (anyone can write any source address) the answer is at most
+ * EDGE_REPLY_AMP times the req_len bytes of the datagram that asked:
+ * past that it goes without its Warning, and when still larger not at
+ * all.  Returns 0 or a negative errno (-EMSGSIZE: too large to answer).
  */
 static int
 edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	   const union env_sa *src, const struct edge_sip_scan *sc,
-	   const char *msg, size_t len, int code, const char *reason,
-	   const char *warning)
+	   const char *msg, size_t len, size_t req_len, int code,
+	   const char *reason, const char *warning)
 {
+	size_t most = conn_id ? SIZE_MAX : EDGE_REPLY_AMP * req_len;
 	int n;
 
 	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc, code,
 				 reason, warning);
+	if (n >= 0 && (size_t)n > most && warning)
+		n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc,
+					 code, reason, NULL);
 	if (n < 0)
 		return n;
+	if ((size_t)n > most)
+		return -EMSGSIZE;
 	/* A datagram "from" the cluster's own Redis, listener or core
 	 * port (a spoofed source) gets no answer: the edge would aim at
 	 * its own services or answer itself in a loop. */
@@ -185,6 +210,7 @@ edge_reject(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	const struct edge_sip_scan *rsc = sc;
 	struct edge_sip_scan fixed;
 	const char *msg = buf;
+	size_t req_len = len;
 	char from[64];
 	int n, rc = -EINVAL;
 
@@ -198,8 +224,8 @@ edge_reject(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 			len = (size_t)n;
 			rsc = &fixed;
 		}
-		rc = edge_reply(e, tp, conn_id, src, rsc, msg, len, 400,
-				"Bad Request", why);
+		rc = edge_reply(e, tp, conn_id, src, rsc, msg, len, req_len,
+				400, "Bad Request", why);
 		if (rc == 0)
 			e->st.sent_400++;
 		else
@@ -285,43 +311,70 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	if (!edge_sip_can_reply(sc) ||
 	    edge_sip_scan(&fixed, e->msg_buf, (size_t)n) != 0)
 		return;
-	if (edge_reply(e, tp, conn_id, src, &fixed, e->msg_buf, (size_t)n, 503,
-		       "Service Unavailable", "No core reachable") == 0)
+	if (edge_reply(e, tp, conn_id, src, &fixed, e->msg_buf, (size_t)n, len,
+		       503, "Service Unavailable", "No core reachable") == 0)
 		e->st.sent_503++;
 	else
 		e->st.drop_reply++;
 }
 
-/* The known core named in the top Via branch of sc's message, or -1. */
+/*
+ * The known core named in the top Via branch of sc's message, or -1.
+ * With verify, only when the branch's MAC holds for the message's
+ * Call-ID: a response is trusted no further than that.
+ */
 static int
-edge_branch_core(const struct edge *e, const struct edge_sip_scan *sc)
+edge_branch_core(const struct edge *e, const struct edge_sip_scan *sc,
+		 int verify)
 {
 	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
+	const struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
 	struct edge_via v;
 	int core;
 
-	if (edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
+	if (vh->line.s == NULL ||
+	    edge_sip_via_parse(&v, vh->value.s, vh->value.len) != 0 ||
 	    v.branch.len == 0)
 		return -1;
-	core = sip_branch_core(v.branch.s, v.branch.len);
+	if (verify)
+		core = cid.s == NULL ? -1 :
+		       sip_branch_verify(&e->branch, v.branch.s, v.branch.len,
+					 cid.s, cid.len);
+	else
+		core = sip_branch_core(v.branch.s, v.branch.len);
 	return core >= 0 && edge_core_known(e, core) ? core : -1;
+}
+
+/*
+ * Whether the response scanned in sc may go on: its top Via branch is
+ * one a core of this cluster minted for its Call-ID.  Anything else
+ * (a stray, another proxy's, a forgery) is counted and dropped here,
+ * before libosip2 parses it: responses are not rate-limited (they
+ * answer the cores' requests), so a flood of made-up ones must cost
+ * no more than a scan and a SipHash.  *core gets the branch's core.
+ */
+static int
+edge_response_ours(struct edge *e, const struct edge_sip_scan *sc, int *core)
+{
+	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
+
+	*core = edge_branch_core(e, sc, 1);
+	if (*core >= 0)
+		return 1;
+	e->st.drop_resp_foreign++;
+	log_call(LOG_SYS_SIP, LOG_LVL_DEBUG, cid.s ? cid.s : "", cid.len,
+		 "%d response on a branch not minted here dropped", sc->status);
+	return 0;
 }
 
 static void
 edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
-		  const union env_sa *src, const struct edge_sip_scan *sc,
-		  const char *buf, size_t len)
+		  const union env_sa *src, int core, const char *buf,
+		  size_t len, int status, struct edge_slice cid)
 {
-	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
 	struct env env;
-	int core = edge_branch_core(e, sc), k, rc;
+	int k, rc;
 
-	if (core < 0) {
-		e->st.drop_resp_foreign++;
-		log_call(LOG_SYS_SIP, LOG_LVL_DEBUG, cid.s, cid.len,
-			 "%d response with a foreign branch dropped", sc->status);
-		return;
-	}
 	edge_env_fill(&env, e, tp, conn_id, src, buf, len);
 	k = env_encode(&env, e->env_buf,
 		       e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
@@ -329,7 +382,7 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	if (rc < 0) {
 		e->st.drop_resp_core++;
 		log_call(LOG_SYS_NET, LOG_LVL_DEBUG, cid.s, cid.len,
-			 "%d response for core %d dropped: %s", sc->status,
+			 "%d response for core %d dropped: %s", status,
 			 core, strerror(-rc));
 		return;
 	}
@@ -417,6 +470,7 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	const char *why;
 	size_t use = len;
 	char from[64];
+	int core = -1;
 
 	e->st.received++;
 	if (edge_is_keepalive(buf, len)) {
@@ -434,10 +488,13 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 				   e->me->max_msg);
 		return;
 	}
-	if (edge_sip_scan(&sc, buf, len) != 0)
+	if (edge_sip_scan(&sc, buf, len) != 0) {
 		why = "Bad start line";
-	else
+	} else {
+		if (!sc.is_request && !edge_response_ours(e, &sc, &core))
+			return;
 		why = edge_sip_check(&sc, buf, len, &use);
+	}
 	if (why) {
 		edge_reject(e, tp, conn_id, src, &sc, buf, len, why);
 		return;
@@ -445,7 +502,8 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	if (sc.is_request)
 		edge_fwd_request(e, tp, conn_id, src, &sc, buf, use);
 	else
-		edge_fwd_response(e, tp, conn_id, src, &sc, buf, use);
+		edge_fwd_response(e, tp, conn_id, src, core, buf, use,
+				  sc.status, sc.first[EDGE_H_CALL_ID].value);
 }
 
 /*
@@ -532,7 +590,7 @@ edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 	 * ours to fail: the sender retransmits or times out. */
 	if (edge_sip_scan(&sc, buf, len) != 0 || !sc.is_request ||
 	    (sc.method.len == 3 && memcmp(sc.method.s, "ACK", 3) == 0) ||
-	    (core = edge_branch_core(e, &sc)) < 0)
+	    (core = edge_branch_core(e, &sc, 0)) < 0)
 		return;
 	e->st.undelivered++;
 	edge_conn_closed_send(e, core, transport, conn_id, peer, NULL, buf,

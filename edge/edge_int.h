@@ -64,6 +64,7 @@ struct edge_sip_scan {
 	struct edge_hdr first[EDGE_H__COUNT];	/* first of each; .line.s
 						   NULL when absent */
 	int bad_line;		/* a header line without a colon */
+	int cl_conflict;	/* a later Content-Length says otherwise */
 	int has_end;		/* the blank line ending the headers */
 	size_t hdr_off;		/* first header line */
 	size_t body_off;	/* first body byte (len when no blank line) */
@@ -137,11 +138,12 @@ int edge_sip_via_fix(const char *buf, size_t len,
 /*
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
- * Content-Length against the body present, CSeq method, then a full
- * libosip2 parse (parser_init() must have run).  Returns NULL when the
- * message may be forwarded, with *use_len set to the bytes to forward
- * (a datagram's bytes past Content-Length are dropped, RFC 3261 18.3);
- * otherwise the problem as a short phrase for a Warning header.
+ * Content-Length (one value, at most the body present), CSeq method,
+ * then a full libosip2 parse (parser_init() must have run).  Returns
+ * NULL when the message may be forwarded, with *use_len set to the
+ * bytes to forward (a datagram's bytes past Content-Length are
+ * dropped, RFC 3261 18.3); otherwise the problem as a short phrase for
+ * a Warning header.
  */
 const char *edge_sip_check(const struct edge_sip_scan *sc, const char *buf,
 			   size_t len, size_t *use_len);
@@ -234,6 +236,21 @@ int edge_ws_new(struct edge_tp **out, struct edge *e, int transport);
  * both ways (RFC 6455 8.1).  O(len), no allocation; len 0 is valid.
  */
 int edge_utf8_valid(const unsigned char *s, size_t len);
+
+/*
+ * edge_ws.c: whether a WebSocket upgrade whose Origin header is origin
+ * (NUL-terminated; a browser's) may go on under allow, the [edge]
+ * ws_origins value: origin is one of its entries (spaces or commas
+ * between them, no case), or allow holds "*", or, allow empty, origin
+ * is "http://" or "https://" followed by host (the upgrade's Host
+ * header; NULL: none): a page from the edge itself.
+ */
+int edge_ws_origin_ok(const char *allow, const char *origin,
+		      const char *host);
+
+/* edge_ws.c: whether the Sec-WebSocket-Protocol value list (comma
+ * separated tokens, NULL: no header) offers "sip" (RFC 7118 4.1). */
+int edge_ws_offers_sip(const char *list);
 
 /* ---- edge_limit.c: per-source rate limits shared by a host's edges ---- */
 
@@ -616,7 +633,9 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(from_cores)		/* envelopes received */ \
 	X(sent)			/* messages from cores sent to clients */ \
 	X(drop_no_core)		/* requests no core would take */ \
-	X(drop_resp_foreign)	/* response branch not ours */ \
+	X(drop_resp_foreign)	/* response whose top Via branch no core
+				   of this cluster minted for its Call-ID:
+				   dropped before the full parse */ \
 	X(drop_resp_core)	/* its core unreachable */ \
 	X(drop_bad_env)		/* undecodable envelope from a core */ \
 	X(drop_no_tp)		/* envelope for a transport we lack */ \
@@ -634,6 +653,8 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(limited_503)		/* ... of which answered 503 (UDP) */ \
 	X(limit_full)		/* passed unlimited: no slot free */ \
 	X(conns_bad)		/* closed for a bad frame, size, content */ \
+	X(ws_refused)		/* WebSocket upgrades refused: foreign
+				   Origin (403), no subprotocol sip (400) */ \
 	X(conns_slow)		/* closed: write queue full */ \
 	X(conns_idle)		/* closed: idle or handshake timeout */ \
 	X(drop_conn_gone)	/* core message for a closed conn */ \
@@ -685,6 +706,8 @@ struct edge {
 	struct hash_key route;	/* rendezvous Call-ID -> core: the same in
 				   every edge of the cluster, unknown to
 				   senders, so none steers its calls */
+	struct hash_key branch;	/* checks the Via branches cores mint
+				   (lib/sip.h) */
 };
 
 /*
@@ -700,7 +723,8 @@ void edge_fini(struct edge *e);
  * One message from a client on tp: counts it, drops keepalives and
  * oversized or malformed ones (answering 400 where it can), fixes the
  * Via of a request and sends it to its core, or sends a response to
- * the core named in its branch.  buf is borrowed for the call only.
+ * the core named in its branch when that branch's MAC holds (checked
+ * before libosip2 parses it).  buf is borrowed for the call only.
  */
 void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		    const union env_sa *src, const char *buf, size_t len);

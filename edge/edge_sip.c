@@ -217,6 +217,11 @@ edge_sip_scan(struct edge_sip_scan *sc, const char *buf, size_t len)
 			sc->bad_line = 1;
 		else if (h.id != EDGE_H_OTHER && sc->first[h.id].line.s == NULL)
 			sc->first[h.id] = h;
+		else if (h.id == EDGE_H_CONTENT_LENGTH &&
+			 (h.value.len != sc->first[h.id].value.len ||
+			  memcmp(h.value.s, sc->first[h.id].value.s,
+				 h.value.len) != 0))
+			sc->cl_conflict = 1;
 	}
 	if (r == 0) {
 		sc->has_end = 1;
@@ -556,6 +561,10 @@ edge_sip_check(const struct edge_sip_scan *sc, const char *buf, size_t len,
 	if (edge_sip_via_parse(&v, sc->first[EDGE_H_VIA].value.s,
 			       sc->first[EDGE_H_VIA].value.len) != 0)
 		return "Bad Via header";
+	/* The edge would forward by the first and a core might read the
+	 * last: one message seen as two (RFC 3261 20.14 allows one). */
+	if (sc->cl_conflict)
+		return "Conflicting Content-Length headers";
 	if (cl->line.s) {
 		long n = edge_digits(cl->value, 1L << 30);
 

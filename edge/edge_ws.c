@@ -21,7 +21,9 @@
  * it serves the files under me->http_root, KwikyKonf guest credentials
  * on GET /kk/guest (edge_guest.c; a callback mount, answered in one go
  * with Cache-Control: no-store) and 404 to anything else; an Upgrade
- * with subprotocol "sip" becomes a SIP connection.  Every accepted
+ * that offers subprotocol "sip" (else 400: lws would bind one without
+ * any to its first protocol) from an allowed Origin (else 403: see
+ * edge_ws_upgrade_ok()) becomes a SIP connection.  Every accepted
  * socket is entered in the edge's connection table at once
  * (edge_conn_accept(): so the connection rate, the caps and the
  * handshake_timeout_s deadline cover TLS handshakes, slow upgrades and
@@ -69,6 +71,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -510,6 +513,95 @@ edge_ws_writeable(struct lws *wsi, struct edge_wsconn *wc)
 	return 0;
 }
 
+/* Whether the list (tokens separated by commas and/or spaces) holds
+ * tok, without case. */
+static int
+edge_ws_list_has(const char *list, const char *tok)
+{
+	size_t tl = strlen(tok);
+
+	while (list && *list) {
+		size_t n;
+
+		list += strspn(list, ", \t");
+		n = strcspn(list, ", \t");
+		if (n == tl && n && strncasecmp(list, tok, n) == 0)
+			return 1;
+		list += n;
+	}
+	return 0;
+}
+
+int
+edge_ws_offers_sip(const char *list)
+{
+	return edge_ws_list_has(list, "sip");
+}
+
+int
+edge_ws_origin_ok(const char *allow, const char *origin, const char *host)
+{
+	const char *rest;
+
+	if (allow[0])
+		return edge_ws_list_has(allow, "*") ||
+		       edge_ws_list_has(allow, origin);
+	if (host == NULL || host[0] == '\0')
+		return 0;
+	if (strncasecmp(origin, "http://", 7) == 0)
+		rest = origin + 7;
+	else if (strncasecmp(origin, "https://", 8) == 0)
+		rest = origin + 8;
+	else
+		return 0;
+	return strcasecmp(rest, host) == 0;
+}
+
+/*
+ * LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: the upgrade must offer
+ * subprotocol "sip" (RFC 7118 4.1; Kamailio answers 400 too) and, when
+ * it comes from a browser (an Origin header), from a page ws_origins
+ * allows, else 403.  A browser sends Origin on every WebSocket it
+ * opens and a page cannot change it: without this check any web page
+ * could make its visitors' browsers register and call through this
+ * cluster, from their addresses.  Returns 0 to go on, else -1 after
+ * the HTTP answer (lws then closes the connection).
+ */
+static int
+edge_ws_upgrade_ok(struct edge_ws_vh *v, struct lws *wsi,
+		   struct edge_wsconn *wc)
+{
+	struct edge *e = v->w->edge;
+	char proto[256], origin[256], host[256], from[64];
+	unsigned int code = 0;
+	const char *why = NULL;
+
+	if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) < 0)
+		proto[0] = '\0';
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) < 0)
+		host[0] = '\0';
+	if (!edge_ws_offers_sip(proto)) {
+		why = "no subprotocol sip";
+		code = HTTP_STATUS_BAD_REQUEST;
+	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0 &&
+		   (lws_hdr_copy(wsi, origin, sizeof(origin),
+				 WSI_TOKEN_ORIGIN) < 0 ||
+		    !edge_ws_origin_ok(e->me->ws_origins, origin, host))) {
+		why = "Origin not in ws_origins";
+		code = HTTP_STATUS_FORBIDDEN;
+	}
+	if (why == NULL)
+		return 0;
+	e->st.ws_refused++;
+	if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+		log_info(LOG_SYS_NET, "%s upgrade from %s refused: %s",
+			 env_transport_name(v->tp.transport),
+			 wc ? env_sa_str(&wc->c.peer, from, sizeof(from)) : "?",
+			 why);
+	lws_return_http_status(wsi, code, NULL);
+	return -1;
+}
+
 /* A plain status with lws's own little page, then the next request. */
 static int
 edge_ws_http_status(struct lws *wsi, unsigned int code)
@@ -592,6 +684,8 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (v)
 			edge_ws_new_conn(v, wsi);
 		return 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return v ? edge_ws_upgrade_ok(v, wsi, wc) : -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		pr = lws_get_protocol(wsi);
 		if (wc == NULL || wc->killing)

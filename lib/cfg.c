@@ -140,6 +140,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("conn_rate", conn_rate, "20", 0, 1000000),
 	EI("conn_burst", conn_burst, "40", 1, 10000000),
 	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
+	ES("ws_origins", ws_origins, ""),
 	EI("guest_ttl_s", guest_ttl_s, "43200", 60, 604800),
 };
 

@@ -58,6 +58,11 @@ struct cfg_edge {
 					   IPv6 /64) per second; 0: off */
 	int conn_rate, conn_burst;	/* new connections, the same way */
 	int ws_ping_s;		/* WebSocket ping after this much silence */
+	char ws_origins[1024];	/* Origins a WebSocket upgrade may carry:
+				   "scheme://host[:port]" separated by
+				   spaces or commas, "*" any; empty: the
+				   request's own Host only.  An upgrade
+				   without Origin (not a browser) passes */
 	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
 };
 

@@ -21,7 +21,9 @@
 #define KEY_LEN 32
 
 /* The uses; each string is the HKDF info of its key. */
-#define KEY_USE_SIGN	"sipmesh sign"	/* Via branches, Record-Route */
+#define KEY_USE_SIGN	"sipmesh sign"	/* Record-Route values */
+#define KEY_USE_BRANCH	"sipmesh branch"	/* Via branches (lib/sip.h):
+						   cores and edges */
 #define KEY_USE_NONCE	"sipmesh nonce"	/* digest nonces */
 #define KEY_USE_GUEST	"sipmesh guest"	/* KwikyKonf guest passwords */
 #define KEY_USE_LINK	"sipmesh link"	/* envelopes between hosts */

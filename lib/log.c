@@ -2,6 +2,11 @@
  * log.c - formatting and output for log.h.  One buffer on the stack,
  * one write(2) per line so lines from several processes sharing a
  * terminal do not interleave mid-line.
+ *
+ * Lines carry what senders wrote (Call-IDs, methods, URIs), which may
+ * hold CR, LF (a folded header keeps its line break inside the value)
+ * or other control bytes: each becomes \xNN, so one call to the log is
+ * one line and nobody can forge a line of their own in it.
  */
 #include "lib/log.h"
 
@@ -73,10 +78,38 @@ log_level_parse(const char *name)
 	return -1;
 }
 
+/* Copies src[0..n) to out (cap bytes) with control bytes escaped;
+ * returns the bytes written.  A byte whose escape does not fit is cut
+ * with the rest. */
+static size_t
+log_escape(char *out, size_t cap, const char *src, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		if (ch >= 0x20 && ch != 0x7f) {
+			if (o + 1 > cap)
+				break;
+			out[o++] = (char)ch;
+			continue;
+		}
+		if (o + 4 > cap)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[ch >> 4];
+		out[o++] = hex[ch & 15];
+	}
+	return o;
+}
+
 void
 log_write(int sys, int level, const char *fmt, ...)
 {
-	char buf[2048];
+	char buf[2048], raw[2048];
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
@@ -87,17 +120,22 @@ log_write(int sys, int level, const char *fmt, ...)
 	n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03d %s %s %s: ",
 		     tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
 		     log_proc, log_lvl_names[level], log_sys_names[sys]);
-	if (log_ctx_len)
-		n += snprintf(buf + n, sizeof(buf) - n, "[%.*s] ",
-			      (int)log_ctx_len, log_ctx);
+	if (log_ctx_len) {
+		buf[n++] = '[';
+		n += (int)log_escape(buf + n, sizeof(buf) - (size_t)n - 4,
+				     log_ctx, log_ctx_len);
+		buf[n++] = ']';
+		buf[n++] = ' ';
+	}
 	va_start(ap, fmt);
-	m = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	m = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += m;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
+	if (m > (int)sizeof(raw) - 1)
+		m = sizeof(raw) - 1;
+	n += (int)log_escape(buf + n, sizeof(buf) - (size_t)n - 1, raw,
+			     (size_t)m);
 	buf[n++] = '\n';
 	if (write(STDERR_FILENO, buf, n) < 0) {
 		/* Nowhere left to report a failed log write. */

@@ -7,9 +7,17 @@
  * serial and a keyed MAC, both 16 hex digits).  Any edge that receives
  * a response reads the core id back from the top Via and hands the
  * response to that core, so responses find their transaction through
- * whichever edge they arrive on.  The edge cannot check the MAC (it
- * holds no key and needs none): the core that minted the branch does,
- * before it looks for a transaction (core/core_sign.c).
+ * whichever edge they arrive on.
+ *
+ * The MAC is SipHash-2-4 under the cluster's branch key (lib/key.h
+ * KEY_USE_BRANCH) over the core id, the serial and the Call-ID, so
+ * both ends check it: the edge before it spends a full parse on a
+ * response (a flood of made-up responses costs one SipHash each), the
+ * core again before it looks for a transaction (core/core_sign.c).
+ * The key is its own, not the one that signs Record-Routes: an edge
+ * that holds it can vouch for branches and nothing else.  SipHash is
+ * a PRF made for short inputs; 64 bits give a forger one chance in
+ * 2^64 per packet.
  */
 #ifndef SM_SIP_H
 #define SM_SIP_H
@@ -18,6 +26,11 @@
 #include <stdint.h>
 
 #define SIP_BRANCH_MAX 64
+/* Bytes of the Call-ID the MAC covers: longer ones are cut, the same
+ * way at both ends. */
+#define SIP_BRANCH_CID_MAX 511
+
+struct hash_key;
 
 /* Writes the branch for (core_id, serial, mac) into out; returns its
  * length, or -ENOSPC. */
@@ -32,5 +45,15 @@ int sip_branch_parse(const char *branch, size_t len, int *core_id,
 
 /* Returns the core id named by a branch of this form, or -1. */
 int sip_branch_core(const char *branch, size_t len);
+
+/* The MAC of (core_id, serial) for the Call-ID cid[0..cid_len) (its
+ * first SIP_BRANCH_CID_MAX bytes) under k. */
+uint64_t sip_branch_mac(const struct hash_key *k, int core_id,
+			uint64_t serial, const char *cid, size_t cid_len);
+
+/* The core id of branch[len] when it is of this form and its MAC is
+ * the one k gives for the Call-ID cid[0..cid_len); else -1. */
+int sip_branch_verify(const struct hash_key *k, const char *branch,
+		      size_t len, const char *cid, size_t cid_len);
 
 #endif

@@ -20,14 +20,14 @@
  *   - a sipp UAS registered from the UDP port whose number is the TLS
  *     listener's receives its calls (it got 500 No Branch Forwarded).
  * "Nothing arrived" is read after an event that proves the moment
- * passed: the cores' counters of what they dropped, then a real
- * message through the same path.
+ * passed: the edge's and the cores' counters of what they dropped,
+ * then a real message through the same path.
  */
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
 const { describe } = require('node:test');
-const { rand, HOST } = require('./lib/cluster');
+const { rand, waitUntil, HOST } = require('./lib/cluster');
 const { buildResponse, parseNameAddr } = require('./lib/sip');
 const { Registration } = require('./lib/flows');
 const { streamCluster } = require('./lib/ws');
@@ -63,6 +63,22 @@ describe('46 security relay', () => {
 		return l;
 	}
 
+	/* Forged responses dropped so far: by the edge, which checks the
+	 * branch MAC before parsing (drop_resp_foreign), and by the cores,
+	 * which check it again (forged-responses). */
+	async function forgedDropped() {
+		const p = c.edges[0].proc;
+		const since = Date.now();
+		process.kill(p.pid, 'SIGUSR1');
+		let edge = null;
+		await waitUntil(() => {
+			const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
+			const m = l && /\bdrop_resp_foreign=(\d+)/.exec(l.s);
+			if (m) edge = Number(m[1]);
+			return edge !== null;
+		}, 3000, 'the edge\'s stats line');
+		return edge + await c.coreStat('forged-responses');
+	}
 	/* Waits until the cores' counter `name` reached want (5 s). */
 	async function statReaches(name, want) {
 		let n = 0;
@@ -72,7 +88,15 @@ describe('46 security relay', () => {
 		}
 		assert.fail(`the cores counted ${n} ${name}, expected ${want}`);
 	}
-
+	/* Waits until forgedDropped() reached want (5 s). */
+	async function droppedReaches(want) {
+		let n = 0;
+		for (const end = Date.now() + 5000; Date.now() < end;) {
+			n = await forgedDropped();
+			if (n >= want) return n;
+		}
+		assert.fail(`the edge and cores dropped ${n} forged responses, expected ${want}`);
+	}
 	/*
 	 * A live call: a UDP callee that rings and holds, a UDP caller.
 	 * Returns {callee, caller, tx, inv} once the callee has the INVITE.
@@ -113,7 +137,7 @@ describe('46 security relay', () => {
 	c.test('a forged 200 OK with its second Via at our UDP or TCP listener reaches neither', async () => {
 		const udp = await c.ua('udp-listener');
 		const tcp = await tcpListener();
-		const base = await c.coreStat('forged-responses');
+		const base = await forgedDropped();
 		const call = await ringing('fwd');
 		const real = call.inv.branch;
 		const [, core, serial, mac] = BRANCH.exec(real);
@@ -140,8 +164,9 @@ describe('46 security relay', () => {
 				].join('\r\n'));
 				if (!unsigned.includes(b)) sent++;
 			}
-		/* The cores dropped every signed-looking one (the edge the rest). */
-		await statReaches('forged-responses', base + sent);
+		/* Every one dropped (the edge all of them, now that it
+		 * checks MACs; before, the cores the signed-looking ones). */
+		await droppedReaches(base + sent + unsigned.length * 2);
 		/* The real transaction is untouched and the path still works. */
 		await answer(call);
 		assert.deepEqual([...udp.requests, ...udp.stray].map((m) => m.method || m.status), [],
@@ -152,7 +177,7 @@ describe('46 security relay', () => {
 	});
 
 	c.test('486s sprayed on branches next to the attacker\'s own end nobody\'s call: the callee\'s 200 reaches the caller', async () => {
-		const base = await c.coreStat('forged-responses');
+		const base = await forgedDropped();
 		const call = await ringing('victim');
 		const vcore = BRANCH.exec(call.inv.branch)[1];
 		/* The attacker calls itself until a call lands on the victim's
@@ -179,7 +204,7 @@ describe('46 security relay', () => {
 		const busy = buildResponse(call.inv, 486, 'Busy Here', { toTag: rand(4) }).toString('latin1');
 		const att = await c.ua('sprayer');
 		for (const g of guesses) await att.sendRaw(c.edge(), busy.replace(real, g));
-		await statReaches('forged-responses', base + guesses.length);
+		await droppedReaches(base + guesses.length);
 		assert.deepEqual(call.tx.responses.filter((r) => r.status >= 300).map((r) => r.status), [],
 			'the caller got a final failure from a forged response');
 		const ok = await answer(call);

@@ -21,6 +21,7 @@
 #include "edge/edge_int.h"
 #include "lib/hash.h"
 #include "lib/link.h"
+#include "lib/sip.h"
 
 struct fake_tp {
 	struct edge_tp tp;
@@ -383,22 +384,31 @@ static void
 test_edge_fwd__response_follows_its_branch(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const branches[] = {
-		"z9hG4bKsm2.00000000000000ff.0123456789abcdef",
-		"z9hG4bKsm1.0000000000000001.0123456789abcdef",
-		"z9hG4bKsm1.1",		/* the old, unsigned form */
-		"z9hG4bKsm3.0000000000000001.0123456789abcdef",
-		"z9hG4bKsm9.0000000000000001.0123456789abcdef",
+	/* core, serial, MAC: 0 signs it right for the Call-ID "r". */
+	static const struct { int core; uint64_t serial, mac; } b[] = {
+		{ 2, 0xff, 0 },
+		{ 1, 1, 0 },
+		{ 1, 1, 0x0123456789abcdef },	/* a MAC nobody minted */
+		{ 3, 1, 0 },			/* core 3 is not listening */
+		{ 9, 1, 0 },			/* no core 9 */
 	};
-	char msg[1024], *m;
+	char msg[1024], br[SIP_BRANCH_MAX], *m;
 	struct env e;
 
-	for (size_t i = 0; i < sizeof(branches) / sizeof(*branches); i++) {
-		int n = snprintf(msg, sizeof(msg), "SIP/2.0 200 OK\r\n"
-				 "Via: SIP/2.0/UDP 10.0.0.9;branch=%s;rport\r\n"
-				 "From: <sip:b@x>;tag=1\r\nTo: <sip:a@x>;tag=2\r\n"
-				 "Call-ID: r\r\nCSeq: 1 OPTIONS\r\n\r\n", branches[i]);
+	for (size_t i = 0; i < sizeof(b) / sizeof(*b) + 1; i++) {
+		int n;
 
+		if (i < sizeof(b) / sizeof(*b))
+			sip_branch_make(br, sizeof(br), b[i].core, b[i].serial,
+					b[i].mac ? b[i].mac :
+					sip_branch_mac(&f->edge.branch, b[i].core,
+						       b[i].serial, "r", 1));
+		else
+			snprintf(br, sizeof(br), "z9hG4bKsm1.1");	/* old form */
+		n = snprintf(msg, sizeof(msg), "SIP/2.0 200 OK\r\n"
+			     "Via: SIP/2.0/UDP 10.0.0.9;branch=%s;rport\r\n"
+			     "From: <sip:b@x>;tag=1\r\nTo: <sip:a@x>;tag=2\r\n"
+			     "Call-ID: r\r\nCSeq: 1 OPTIONS\r\n\r\n", br);
 		edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
 		if (i < 2) {
 			assert_int_equal(core_recv(f, 2 - (int)i, &e, &m), 0);
@@ -408,10 +418,22 @@ test_edge_fwd__response_follows_its_branch(void **state)
 			nn_freemsg(m);
 		}
 	}
+	/* The same branch for another Call-ID is no longer ours. */
+	sip_branch_make(br, sizeof(br), 1, 1,
+			sip_branch_mac(&f->edge.branch, 1, 1, "r", 1));
+	{
+		int n = snprintf(msg, sizeof(msg), "SIP/2.0 200 OK\r\n"
+				 "Via: SIP/2.0/UDP 10.0.0.9;branch=%s\r\n"
+				 "From: <sip:b@x>;tag=1\r\nTo: <sip:a@x>;tag=2\r\n"
+				 "Call-ID: other\r\nCSeq: 1 OPTIONS\r\n\r\n", br);
+
+		edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
+	}
 	assert_int_equal(f->edge.st.fwd_responses, 2);
-	assert_int_equal(f->edge.st.drop_resp_foreign, 2);
+	assert_int_equal(f->edge.st.drop_resp_foreign, 4);
 	assert_int_equal(f->edge.st.drop_resp_core, 1);
 	assert_int_equal(f->tp.calls, 0);
+	assert_true(core_idle(f, 1) && core_idle(f, 2));
 }
 
 static void

@@ -301,6 +301,13 @@ static const struct check_case check_cases[] = {
 	  "Bad Content-Length", 0 },
 	{ "Content-Length two numbers", MSG(CS1 "Content-Length: 1 1\r\n", "a"),
 	  "Bad Content-Length", 0 },
+	{ "Content-Length twice, different",
+	  MSG(CS1 "Content-Length: 0\r\nl: 4\r\n", "abcd"),
+	  "Conflicting Content-Length headers", 0 },
+	/* libosip2 refuses a repeated one too, agreeing or not. */
+	{ "Content-Length twice, the same",
+	  MSG(CS1 "Content-Length: 4\r\nContent-Length: 4\r\n", "abcd"),
+	  "Unparsable message", 0 },
 	{ "CSeq not a number", MSG("CSeq: x OPTIONS\r\n", ""), "Bad CSeq number", 0 },
 	{ "CSeq 2^31", MSG("CSeq: 2147483648 OPTIONS\r\n", ""), "Bad CSeq number", 0 },
 	{ "CSeq 2^31-1", MSG("CSeq: 2147483647 OPTIONS\r\n", ""), NULL, 0 },

@@ -4,6 +4,8 @@
  * hostile byte strings: overlong forms of every length, surrogates,
  * code points past U+10FFFF, bytes that never occur in UTF-8, and
  * every sequence cut short.  Each boundary is tested on both sides.
+ * Also the upgrade checks: which Origin may open a WebSocket under
+ * ws_origins, and whether the subprotocol list offers "sip".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,6 +116,47 @@ test_edge_ws__utf8_single_bytes(void **state)
 	}
 }
 
+static void
+test_edge_ws__origin_allow_list(void **state)
+{
+	const char *h = "sip.example.com:8443";
+
+	(void)state;
+	/* Empty list: the page's own host only, http or https. */
+	assert_true(edge_ws_origin_ok("", "https://sip.example.com:8443", h));
+	assert_true(edge_ws_origin_ok("", "HTTP://SIP.example.com:8443", h));
+	assert_false(edge_ws_origin_ok("", "https://sip.example.com", h));
+	assert_false(edge_ws_origin_ok("", "https://sip.example.com:8443.evil", h));
+	assert_false(edge_ws_origin_ok("", "https://evil.example", h));
+	assert_false(edge_ws_origin_ok("", "null", h));
+	assert_false(edge_ws_origin_ok("", "ftp://sip.example.com:8443", h));
+	assert_false(edge_ws_origin_ok("", "https://sip.example.com:8443", NULL));
+	assert_false(edge_ws_origin_ok("", "https://", ""));
+	/* A list: exactly its entries, no case, spaces or commas. */
+	assert_true(edge_ws_origin_ok("https://a.example, https://b.example:8443",
+				      "https://B.example:8443", h));
+	assert_true(edge_ws_origin_ok("https://a.example https://b.example",
+				      "https://a.example", h));
+	assert_false(edge_ws_origin_ok("https://a.example", "https://a.example.evil", h));
+	assert_false(edge_ws_origin_ok("https://a.example", "https://sip.example.com:8443", h));
+	assert_false(edge_ws_origin_ok("https://a.example", "https://a.exampl", h));
+	assert_true(edge_ws_origin_ok("https://a.example *", "https://evil.example", h));
+	assert_true(edge_ws_origin_ok("null", "null", h));
+}
+
+static void
+test_edge_ws__subprotocol_sip(void **state)
+{
+	(void)state;
+	assert_true(edge_ws_offers_sip("sip"));
+	assert_true(edge_ws_offers_sip("chat, sip"));
+	assert_true(edge_ws_offers_sip("SIP,chat"));
+	assert_false(edge_ws_offers_sip(NULL));
+	assert_false(edge_ws_offers_sip(""));
+	assert_false(edge_ws_offers_sip("sips"));
+	assert_false(edge_ws_offers_sip("xsip, sipx"));
+}
+
 int
 main(void)
 {
@@ -121,6 +164,8 @@ main(void)
 		cmocka_unit_test(test_edge_ws__utf8_table),
 		cmocka_unit_test(test_edge_ws__utf8_every_prefix),
 		cmocka_unit_test(test_edge_ws__utf8_single_bytes),
+		cmocka_unit_test(test_edge_ws__origin_allow_list),
+		cmocka_unit_test(test_edge_ws__subprotocol_sip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

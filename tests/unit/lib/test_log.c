@@ -97,6 +97,24 @@ test_log__long_call_id_is_cut(void **state)
 	assert_null(strchr(logged(), '['));
 }
 
+/* A folded Call-ID (CRLF inside) or any control byte in a line, in
+ * the context or in the arguments, is escaped: one call, one line. */
+static void
+test_log__control_bytes_are_escaped(void **state)
+{
+	static const char cid[] = "a\r\n 12:00:00.000 forged err main: x";
+	const char *out;
+
+	(void)state;
+	log_ctx_set(cid, sizeof(cid) - 1);
+	log_notice(LOG_SYS_SIP, "method %s\x01 end", "GET\nFAKE\x7f");
+	out = logged();
+	assert_non_null(strstr(out, "[a\\x0d\\x0a 12:00:00.000 forged err main: x] "
+			       "method GET\\x0aFAKE\\x7f\\x01 end\n"));
+	assert_int_equal(strchr(out, '\n') - out, (long)strlen(out) - 1);
+	log_ctx_clear();
+}
+
 int
 main(void)
 {
@@ -105,6 +123,8 @@ main(void)
 			test_log__context_prefixes_every_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_log__long_call_id_is_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_log__control_bytes_are_escaped, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

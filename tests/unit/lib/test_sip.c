@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/hash.h"
 #include "lib/sip.h"
 
 static void
@@ -89,6 +90,32 @@ test_sip__branch_core_respects_the_slice_length(void **state)
 	assert_int_equal(sip_branch_core(b, 3), -1);
 }
 
+/* The MAC binds core, serial and Call-ID under the key; a Call-ID
+ * past SIP_BRANCH_CID_MAX counts up to there. */
+static void
+test_sip__branch_mac_binds_call_id_and_key(void **state)
+{
+	struct hash_key k = { 1, 2 }, k2 = { 1, 3 };
+	char b[SIP_BRANCH_MAX], cid[SIP_BRANCH_CID_MAX + 10];
+	int n;
+
+	(void)state;
+	n = sip_branch_make(b, sizeof(b), 7, 42,
+			    sip_branch_mac(&k, 7, 42, "abc@h", 5));
+	assert_int_equal(sip_branch_verify(&k, b, (size_t)n, "abc@h", 5), 7);
+	assert_int_equal(sip_branch_verify(&k, b, (size_t)n, "abc@g", 5), -1);
+	assert_int_equal(sip_branch_verify(&k, b, (size_t)n, "abc@", 4), -1);
+	assert_int_equal(sip_branch_verify(&k2, b, (size_t)n, "abc@h", 5), -1);
+	assert_int_equal(sip_branch_verify(&k, b, (size_t)n - 1, "abc@h", 5), -1);
+	assert_true(sip_branch_mac(&k, 7, 42, "x", 1) !=
+		    sip_branch_mac(&k, 7, 43, "x", 1));
+	assert_true(sip_branch_mac(&k, 7, 42, "x", 1) !=
+		    sip_branch_mac(&k, 8, 42, "x", 1));
+	memset(cid, 'c', sizeof(cid));
+	assert_true(sip_branch_mac(&k, 1, 1, cid, SIP_BRANCH_CID_MAX) ==
+		    sip_branch_mac(&k, 1, 1, cid, sizeof(cid)));
+}
+
 int
 main(void)
 {
@@ -97,6 +124,7 @@ main(void)
 		cmocka_unit_test(test_sip__branch_make_reports_short_buffer),
 		cmocka_unit_test(test_sip__branch_core_rejects_foreign_branches),
 		cmocka_unit_test(test_sip__branch_core_respects_the_slice_length),
+		cmocka_unit_test(test_sip__branch_mac_binds_call_id_and_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
