@@ -265,7 +265,9 @@ core_stats_log(struct core *c)
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
 		   "not-sent-to-self %llu overloaded %llu relay-refused %llu "
 		   "peer-unproven %llu envelopes-forged %llu "
-		   "envelopes-stale %llu envelopes-replayed %llu auth-ok %llu "
+		   "envelopes-stale %llu envelopes-replayed %llu "
+		   "envelopes-out %llu link-messages-out %llu "
+		   "envelopes-not-sent %llu auth-ok %llu "
 		   "auth-challenges %llu auth-stale %llu auth-failures %llu "
 		   "auth-replays %llu auth-forbidden %llu auth-unavailable %llu",
 		   (unsigned long long)s->rx_requests,
@@ -291,7 +293,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->relay_refused,
 		   (unsigned long long)s->peer_unproven, ls.rx_forged,
 		   ls.rx_stale,
-		   ls.rx_replayed,
+		   ls.rx_replayed, ls.tx_frames, ls.tx_msgs, ls.tx_dropped,
 		   (unsigned long long)s->auth_ok,
 		   (unsigned long long)s->auth_challenges,
 		   (unsigned long long)s->auth_stale,

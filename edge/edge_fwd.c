@@ -722,5 +722,14 @@ edge_stats_log(const struct edge *e)
 				      (unsigned long long)e->st.f);
 	EDGE_STATS(EDGE_STAT_PRINT)
 #undef EDGE_STAT_PRINT
+	if (e->link) {
+		struct link_stats ls;
+
+		link_stats_get(e->link, &ls);
+		if (o < sizeof(line))
+			snprintf(line + o, sizeof(line) - o, " envelopes_out=%llu "
+				 "link_messages_out=%llu envelopes_not_sent=%llu",
+				 ls.tx_frames, ls.tx_msgs, ls.tx_dropped);
+	}
 	log_notice(LOG_SYS_MAIN, "edge %d stats: %s", e->me->id, line);
 }

@@ -94,9 +94,15 @@ int link_url_local(const char *url);
 #define LINK_STREAMS		1024
 
 struct link_stats {
-	unsigned long long rx_forged;	/* MAC failed or no trailer */
+	unsigned long long rx_forged;	/* MAC failed, no trailer, or a
+					   frame cut short */
 	unsigned long long rx_stale;	/* outside the time window */
 	unsigned long long rx_replayed;	/* sequence number used before */
+	unsigned long long rx_frames;	/* envelopes received */
+	unsigned long long tx_frames;	/* envelopes sent */
+	unsigned long long tx_msgs;	/* nanomsg messages they took */
+	unsigned long long tx_dropped;	/* gathered, then refused by
+					   nanomsg at the end of the turn */
 };
 
 /*
@@ -126,16 +132,21 @@ int link_peer_add(struct link *l, int peer_id, const char *url);
 int link_peers_in(const struct link *l);
 
 /*
- * Queues buf for peer_id without blocking (a copy with the trailer for
- * a non-local peer).  Returns 0, -EAGAIN when the peer is not connected
- * or its queue is full, -ENOENT for an unknown peer, -ENOMEM.
+ * Queues buf for peer_id without blocking.  The first envelope for a
+ * peer in a turn of the loop is handed to nanomsg at once; later ones
+ * in the same turn are gathered into one nanomsg message sent at the
+ * end of the turn (a uv_check handle), in order.  Returns 0, -EAGAIN
+ * when the peer is not connected or its queue is full (for a gathered
+ * envelope that shows only at the end of the turn: it is then counted
+ * in tx_dropped), -ENOENT for an unknown peer, -EMSGSIZE, -ENOMEM.
  */
 int link_send(struct link *l, int peer_id, const void *buf, size_t len);
 
-/* Stops receiving and closes every socket; cb is not called after it,
- * even from the batch being drained.  Accepts NULL.  Must be called
- * before the loop is closed, and the loop run once more (it closes a
- * uv_poll handle). */
+/* Sends what this turn gathered, stops receiving and closes every
+ * socket; cb is not called after it, even from the batch being
+ * drained.  Accepts NULL.  Must be called before the loop is closed,
+ * and the loop run once more (it closes libuv handles; the link's
+ * memory goes then). */
 void link_free(struct link *l);
 
 #endif

@@ -325,7 +325,7 @@ test_link__tcp_drops_forged_replayed_stale(void **state)
 	struct fixture *f = *state;
 	char url_c[128];
 	unsigned char cap[64], tr[LINK_TRAILER_LEN], md[EVP_MAX_MD_SIZE];
-	unsigned char old[5 + LINK_TRAILER_LEN];
+	unsigned char old[4 + 5 + LINK_TRAILER_LEN];
 	unsigned int mdlen;
 	unsigned long long want;
 	struct link_stats st;
@@ -363,7 +363,7 @@ test_link__tcp_drops_forged_replayed_stale(void **state)
 	for (int i = 0; i < 2500 && link_send(f->a, 3, "msg 0", 5) != 0; i++)
 		usleep(2000);
 	n = nn_recv(c, &m, NN_MSG, 0);
-	assert_int_equal(n, 5 + LINK_TRAILER_LEN);
+	assert_int_equal(n, 4 + 5 + LINK_TRAILER_LEN);	/* one frame */
 	memcpy(cap, m, (size_t)n);
 	nn_freemsg(m);
 	nn_close(c);
@@ -377,7 +377,7 @@ test_link__tcp_drops_forged_replayed_stale(void **state)
 	assert_int_equal(f->rx.n, 1);
 
 	/* 4. right key, new stream, but sent LINK_WINDOW_MS + 1 s ago */
-	memcpy(old, "msg 1", 5);
+	memcpy(old, "\0\0\0\5msg 1", 9);
 	memset(tr, 0, sizeof(tr));
 	tr[7] = 42;			/* stream 42 */
 	tr[15] = 1;			/* seq 1 */
@@ -387,9 +387,9 @@ test_link__tcp_drops_forged_replayed_stale(void **state)
 		for (int i = 23; i >= 16; i--, t >>= 8)
 			tr[i] = (unsigned char)t;
 	}
-	memcpy(old + 5, tr, LINK_TRAILER_LEN);
-	HMAC(EVP_sha256(), key1, LINK_KEY_LEN, old, 5 + 24, md, &mdlen);
-	memcpy(old + 5 + 24, md, 16);
+	memcpy(old + 9, tr, LINK_TRAILER_LEN);
+	HMAC(EVP_sha256(), key1, LINK_KEY_LEN, old, 9 + 24, md, &mdlen);
+	memcpy(old + 9 + 24, md, 16);
 	raw_send(f, s, old, sizeof(old));
 	want = 4;
 	assert_true(run_until(f, dropped, &want));
@@ -397,6 +397,64 @@ test_link__tcp_drops_forged_replayed_stale(void **state)
 	assert_int_equal(st.rx_forged, 2);
 	assert_int_equal(st.rx_stale, 1);
 	assert_int_equal(f->rx.n, 1);
+	nn_close(s);
+}
+
+/* Under load a turn's envelopes for one peer share a nanomsg message
+ * (the burst: one timer callback sends hundreds); sent one per turn,
+ * each goes alone, at once. */
+static void
+test_link__a_turn_is_one_message_idle_is_one_each(void **state)
+{
+	struct fixture *f = *state;
+	struct link_stats st;
+	int want = 3;
+
+	burst(f, NULL);
+	link_stats_get(f->a, &st);
+	assert_int_equal(st.tx_frames, BURST + 1);
+	assert_true(st.tx_msgs * 20 < st.tx_frames);
+	assert_int_equal(st.tx_dropped, 0);
+	link_stats_get(f->b, &st);
+	assert_int_equal(st.rx_frames, BURST + 1);
+
+	/* three turns, one envelope each */
+	f->rx.n = 0;
+	link_stats_get(f->a, &st);
+	for (int i = 0; i < 3; i++) {
+		char m[32];
+		int n = snprintf(m, sizeof(m), "msg %d", i);
+		struct link_stats now;
+
+		assert_int_equal(link_send(f->a, 2, m, (size_t)n), 0);
+		link_stats_get(f->a, &now);
+		assert_int_equal(now.tx_msgs, st.tx_msgs + (unsigned)i + 1);
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	}
+	assert_true(run_until(f, got, &want));
+	assert_int_equal(f->rx.bad, 0);
+}
+
+/* A frame whose length runs past the message: the frames before it
+ * arrive, the rest is dropped and counted. */
+static void
+test_link__a_cut_frame_is_dropped_and_counted(void **state)
+{
+	struct fixture *f = *state;
+	static const unsigned char cut[] = "\0\0\0\5msg 0\0\0\0\x50msg 1";
+	struct link_stats st;
+	unsigned long long want = 1;
+	int one = 1, s;
+
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	s = raw_push(f->url_b);
+	raw_send(f, s, cut, sizeof(cut) - 1);
+	assert_true(run_until(f, dropped, &want));
+	assert_true(run_until(f, got, &one));
+	assert_int_equal(f->rx.n, 1);
+	assert_int_equal(f->rx.bad, 0);
+	link_stats_get(f->b, &st);
+	assert_int_equal(st.rx_frames, 1);
 	nn_close(s);
 }
 
@@ -574,6 +632,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link__burst_arrives_in_order,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__a_turn_is_one_message_idle_is_one_each, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__a_cut_frame_is_dropped_and_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__tcp_burst_signed,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__tcp_needs_a_key,
