@@ -17,7 +17,7 @@ ROOT=${1:?usage: mkroot.sh ROOT}
 # roles install with apt on a real host.
 PKGS="systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,iproute2,procps,
 libosip2-15,libhiredis0.14,libnanomsg5,libuv1,libinih1,libc-ares2,
-libwebsockets17,libssl3,libcap2,ca-certificates,
+libwebsockets17,libwebsockets-evlib-uv,libssl3,libcap2,ca-certificates,
 redis-server,redis-sentinel,rtpengine-daemon"
 PKGS=$(echo "$PKGS" | tr -d ' \n')
 STAMP="bookworm minbase $PKGS v1"
