@@ -24,6 +24,9 @@ libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
 redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium"
 
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio kamailio-extra-modules kamailio-websocket-modules"
+# make test-cluster: containers with a real systemd, their Debian root,
+# and ansible's SSH client.
+[ "${1:-}" = "--cluster" ] && PKGS="$PKGS systemd-container debootstrap openssh-client"
 
 node_major() {
 	command -v node >/dev/null 2>&1 || { echo 0; return; }

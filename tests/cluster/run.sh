@@ -69,8 +69,51 @@ teardown() {	# dir
 	rm -rf "$d"
 }
 
+boot() {	# i
+	h=$W/h$1
+	ID=$(cat "$W/id")
+	systemd-nspawn -b -D "$h/root" --register=no --keep-unit \
+		--network-namespace-path="/run/netns/$ID-h$1" \
+		--machine="$ID-h$1" --hostname="h$1" --console=passive \
+		--link-journal=no >>"$h/console.log" 2>&1 &
+	echo $! >"$h/nspawn.pid"
+}
+
+ssh_opts() {
+	echo "-i $W/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=3 -o BatchMode=yes"
+}
+hssh() {	# i cmd...
+	i=$1; shift
+	ip netns exec "$ID-lab" ssh $(ssh_opts) "root@$NET.1$i" "$@"
+}
+
+wait_ssh() {	# i
+	n=0
+	until hssh "$1" true 2>/dev/null; do
+		n=$((n + 1))
+		if [ $n -gt 90 ] || ! kill -0 "$(cat "$W/h$1/nspawn.pid")" 2>/dev/null; then
+			tail -30 "$W/h$1/console.log"
+			fail "h$1: no SSH on $NET.1$1:22 after boot"
+		fi
+		sleep 1
+	done
+	# Until every unit of the boot has started (or failed).
+	hssh "$1" systemctl is-system-running --wait >/dev/null || true
+}
+
 if [ "${1:-}" = "--clean" ]; then
 	teardown "${2:?--clean DIR}"
+	exit 0
+fi
+# --host DIR stop|boot N: what sip.js does to a host of a running test.
+if [ "${1:-}" = "--host" ]; then
+	W=${2:?--host DIR stop|boot N}
+	ID=$(cat "$W/id")
+	case ${3:-} in
+	stop) stop_host "$W" "$4" ;;
+	boot) boot "$4"; wait_ssh "$4" ;;
+	*) fail "--host DIR stop|boot N" ;;
+	esac
 	exit 0
 fi
 
@@ -86,12 +129,19 @@ done
 	npm ci --prefix "$top/tests/integ" --no-audit --no-fund --loglevel=error
 
 T0=$(date +%s)
-sh "$here/mkroot.sh" "$ROOT"
-
-W=$(mktemp -d /var/tmp/sipmesh-cluster.XXXXXX)
-ID=smc$(basename "$W" | tr -dc 'a-zA-Z0-9' | tail -c 6)
-echo "$ID" >"$W/id"
-if [ "${SIPMESH_CLUSTER_KEEP:-0}" = 1 ]; then
+# --resume DIR: steps 3-7 again on the hosts a kept run left running.
+RESUME=
+if [ "${1:-}" = "--resume" ]; then
+	RESUME=1
+	W=${2:?--resume DIR}
+	ID=$(cat "$W/id")
+else
+	sh "$here/mkroot.sh" "$ROOT"
+	W=$(mktemp -d /var/tmp/sipmesh-cluster.XXXXXX)
+	ID=smc$(basename "$W" | tr -dc 'a-zA-Z0-9' | tail -c 6)
+	echo "$ID" >"$W/id"
+fi
+if [ "${SIPMESH_CLUSTER_KEEP:-0}" = 1 ] || [ -n "$RESUME" ]; then
 	trap 'echo "cluster: kept $W (sh tests/cluster/run.sh --clean $W)"' EXIT
 else
 	trap 'teardown "$W"' EXIT
@@ -100,6 +150,7 @@ trap 'exit 130' INT TERM
 LAB="ip netns exec $ID-lab"
 
 # ---- step 1: network and hosts ----------------------------------------------
+if [ -z "$RESUME" ]; then
 step "1: three Debian 12 hosts (systemd-nspawn -b), bridge $NET.0/24 in namespace $ID-lab"
 ip netns add "$ID-lab"
 ip -n "$ID-lab" link set lo up
@@ -132,39 +183,13 @@ for i in $HOSTS; do
 	ln -sf /dev/null "$h/root/etc/systemd/system/console-getty.service"
 done
 
-boot() {	# i
-	h=$W/h$1
-	systemd-nspawn -b -D "$h/root" --register=no --keep-unit \
-		--network-namespace-path="/run/netns/$ID-h$1" \
-		--machine="$ID-h$1" --hostname="h$1" --console=passive \
-		--link-journal=no >>"$h/console.log" 2>&1 &
-	echo $! >"$h/nspawn.pid"
-}
-
-SSH_OPTS="-i $W/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=3 -o BatchMode=yes"
-hssh() {	# i cmd...
-	i=$1; shift
-	$LAB ssh $SSH_OPTS "root@$NET.1$i" "$@"
-}
-
-wait_ssh() {	# i
-	n=0
-	until hssh "$1" true 2>/dev/null; do
-		n=$((n + 1))
-		if [ $n -gt 90 ] || ! kill -0 "$(cat "$W/h$1/nspawn.pid")" 2>/dev/null; then
-			tail -30 "$W/h$1/console.log"
-			fail "h$1: no SSH on $NET.1$1:22 after boot"
-		fi
-		sleep 1
-	done
-}
-
 for i in $HOSTS; do boot "$i"; done
 for i in $HOSTS; do
 	wait_ssh "$i"
 	echo "cluster: h$i up: $(hssh "$i" 'systemctl is-system-running; uname -n' | tr '\n' ' ')"
 done
 echo "cluster: step 1 done in $(( $(date +%s) - T0 )) s"
+fi
 
 # ---- step 2: the playbook ----------------------------------------------------
 # The cluster inventory as an operator would use it, plus what only the
@@ -193,6 +218,7 @@ playbook() {	# log-name
 	return $prc
 }
 
+if [ -z "$RESUME" ]; then
 T2=$(date +%s)
 step "2: ansible-playbook -i deploy/inventories/cluster/hosts.yml site.yml (over SSH)"
 playbook playbook-1 || { tail -40 "$W/playbook-1.log"; fail "the playbook failed (log: $W/playbook-1.log)"; }
@@ -200,3 +226,36 @@ echo "cluster: step 2 done in $(( $(date +%s) - T2 )) s"
 for i in $HOSTS; do
 	echo "cluster: h$i runs: $(hssh "$i" "systemctl list-units --state=running --no-legend 'sipmesh*' 'redis*' | awk '{print \$1}' | tr '\n' ' '")"
 done
+fi
+
+# ---- steps 3-6: SIP ------------------------------------------------------------
+# Accounts, made as an operator does: sipmesh-ctl on a host (it finds
+# the Redis master through the sentinels).
+PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+users="alice bob carol dave eve"
+n=1
+while [ $n -le 20 ]; do users="$users $(printf 'u%03d' $n)"; n=$((n + 1)); done
+for u in $users; do echo "$u@example.com"; done | hssh 1 "
+	while read -r a; do
+		echo '$PASS' | sipmesh-ctl -c /etc/sipmesh/sipmesh.conf user add \"\$a\" >/dev/null || exit 1
+	done" || fail "sipmesh-ctl user add on h1"
+echo "cluster: $(echo $users | wc -w) accounts added with sipmesh-ctl on h1"
+
+SIPMESH_CLUSTER_PASS=$PASS SIPMESH_CLUSTER_USERS=20 \
+	$LAB node "$here/sip.js" "$W" || {
+	for i in $HOSTS; do
+		echo "--- h$i: journal of the sipmesh units (last 40 lines)"
+		hssh "$i" "journalctl --no-pager -n 40 -u 'sipmesh*' -u 'redis*'" 2>/dev/null || true
+	done
+	fail "SIP steps"
+}
+
+# ---- step 7: the playbook again ------------------------------------------------
+step "7: the playbook again: nothing to change"
+playbook playbook-2 || { tail -40 "$W/playbook-2.log"; fail "the second playbook run failed"; }
+if grep -E '^h[0-9]+ +:' "$W/playbook-2.log" | grep -vq 'changed=0 '; then
+	grep -B4 '^changed:' "$W/playbook-2.log" | grep -E '^TASK|^changed' || true
+	fail "the second run changed something (log: $W/playbook-2.log)"
+fi
+echo "cluster: second run: changed=0 on every host"
+echo "cluster: PASS in $(( $(date +%s) - T0 )) s"
