@@ -84,7 +84,7 @@ ssh_opts() {
 }
 hssh() {	# i cmd...
 	i=$1; shift
-	ip netns exec "$ID-lab" ssh $(ssh_opts) "root@$NET.1$i" "$@"
+	nsenter --net="/run/netns/$ID-lab" ssh $(ssh_opts) "root@$NET.1$i" "$@"
 }
 
 wait_ssh() {	# i
@@ -147,7 +147,9 @@ else
 	trap 'teardown "$W"' EXIT
 fi
 trap 'exit 130' INT TERM
-LAB="ip netns exec $ID-lab"
+# Only the network namespace: `ip netns exec` would also remount /sys,
+# hiding the cgroup tree from the systemd-nspawn that sip.js starts.
+LAB="nsenter --net=/run/netns/$ID-lab"
 
 # ---- step 1: network and hosts ----------------------------------------------
 if [ -z "$RESUME" ]; then

@@ -50,6 +50,26 @@ function host(cmd, i) {
 	if (cmd === 'stop') up.delete(i); else up.add(i);
 }
 
+/*
+ * fn() -> response, again while it is 503 (what a client does with
+ * Retry-After): while a Redis master is lost, until the sentinels have
+ * promoted a replica (down-after 3 s + the election), account lookups
+ * fail with 503.  Logs how long such a window lasted.
+ */
+async function retry503(fn, what, ms = 30000) {
+	const t0 = Date.now();
+	let n = 0;
+	for (;;) {
+		const r = await fn();
+		if (r.status !== 503 || Date.now() - t0 > ms) {
+			if (n) say(`${what}: ${n} x 503 (${r.status === 503 ? 'still' : 'then'} ${r.status}) over ${Date.now() - t0} ms`);
+			return r;
+		}
+		n++;
+		await new Promise((res) => setTimeout(res, 500));
+	}
+}
+
 /* One authenticated request: the first send draws the challenge. */
 async function authed(send, method, uri, user) {
 	const r = await withAuth(send, method, uri, user, PASS, 'SHA-256');
@@ -81,7 +101,7 @@ class Reg {
 	}
 
 	async register(i, expires = 3600) {
-		const r = await this.send(i, [`<${this.contact}>`], expires);
+		const r = await retry503(() => this.send(i, [`<${this.contact}>`], expires), `REGISTER ${this.aor} via h${i}`);
 		assert.equal(r.status, 200, `REGISTER ${this.aor} through h${i}: ${r.status} ${r.reason}`);
 	}
 
@@ -135,7 +155,7 @@ class WsUser {
 	}
 
 	async register() {
-		const r = await this.send({ expires: 3600 });
+		const r = await retry503(() => this.send({ expires: 3600 }), `REGISTER ${this.aor} over WebSocket to h${this.host}`);
 		assert.equal(r.status, 200, `REGISTER ${this.aor} over WebSocket to h${this.host}: ${r.status} ${r.reason}`);
 	}
 
@@ -303,10 +323,10 @@ async function main() {
 		}
 		for (const j of others) {
 			const body = `while h${i} is down, via h${j}`;
-			r = await message(carol, 'carol', j, 'alice', body);
+			r = await retry503(() => message(carol, 'carol', j, 'alice', body), `MESSAGE to alice via h${j}`);
 			assert.equal(r.status, 200, `MESSAGE to alice via h${j} while h${i} is down: ${r.status} ${r.reason}`);
 			await alice.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString() === body, 5000, body);
-			r = await message(carol, 'carol', j, 'bob', body);
+			r = await retry503(() => message(carol, 'carol', j, 'bob', body), `MESSAGE to bob via h${j}`);
 			assert.equal(r.status, 200, `MESSAGE to bob via h${j} while h${i} is down: ${r.status} ${r.reason}`);
 			await waitUntil(() => bob.got.includes(body), 5000, `bob gets "${body}"`);
 		}
