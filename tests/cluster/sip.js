@@ -37,6 +37,7 @@ const PASS = process.env.SIPMESH_CLUSTER_PASS;
 const USERS = Number(process.env.SIPMESH_CLUSTER_USERS || 20);
 const HOSTS = [1, 2, 3];
 const up = new Set(HOSTS);
+let querier;	/* the UA that asks the registrar, never registered */
 
 const edge = (i) => ({ host: `${NET}.1${i}`, port: 5060 });
 const wsUrl = (i) => `ws://${NET}.1${i}:8080`;
@@ -89,12 +90,16 @@ class Reg {
 
 	get contact() { return `sip:${this.user}@${this.ua.addr}`; }
 
-	send(i, contacts, expires) {
+	/* A REGISTER from ua (default: the AOR's own UA) through host i. */
+	send(i, contacts, expires, ua = this.ua) {
+		const own = ua === this.ua;
+		if (!own && !this.q) this.q = { callId: `q-${rand(8)}@cluster`, cseq: 0, tag: rand(4) };
+		const d = own ? this : this.q;
 		return authed((hdrs) => {
-			this.cseq += 1;
-			return this.ua.send(edge(i), {
+			d.cseq += 1;
+			return ua.send(edge(i), {
 				method: 'REGISTER', ruri: `sip:${DOMAIN}`, from: this.aor, to: this.aor,
-				fromTag: this.tag, callId: this.callId, cseq: this.cseq,
+				fromTag: d.tag, callId: d.callId, cseq: d.cseq,
 				contact: contacts, expires, headers: hdrs,
 			});
 		}, 'REGISTER', `sip:${DOMAIN}`, this.user);
@@ -105,9 +110,14 @@ class Reg {
 		assert.equal(r.status, 200, `REGISTER ${this.aor} through h${i}: ${r.status} ${r.reason}`);
 	}
 
-	/* The contact URIs the registrar lists for the AOR, asked through host i. */
+	/*
+	 * The contact URIs the registrar lists for the AOR, asked through
+	 * host i by another UA (as the user's other device or an admin
+	 * would): a request from the AOR's own UA through another edge
+	 * would make that edge the way back to it (NAT handling).
+	 */
 	async query(i) {
-		const r = await this.send(i, [], undefined);
+		const r = await this.send(i, [], undefined, querier);
 		assert.equal(r.status, 200, `query of ${this.aor} through h${i}: ${r.status} ${r.reason}`);
 		return bindings(r).map((b) => b.uri);
 	}
@@ -236,6 +246,7 @@ async function main() {
 	const alice = await SipUA.open({ label: 'alice', host: LAB });
 	const carol = await SipUA.open({ label: 'carol', host: LAB });
 	const batch = await SipUA.open({ label: 'batch', host: LAB });
+	querier = await SipUA.open({ label: 'querier', host: LAB });
 	/* alice answers an INVITE with her SDP (the UA's default 200 has no body). */
 	alice.handler = (req) => {
 		if (req.method !== 'INVITE') return 200;
@@ -303,7 +314,13 @@ async function main() {
 		engine = await call(carol, 'carol', 2, 'alice', `call ${n + 1} with h3 down`);
 		assert.notEqual(engine, edge(3).host, 'a call anchored on the stopped host\'s rtpengine');
 	}
-	say('with h3 down: REGISTER via h1 seen on h2, MESSAGE delivered, 3 calls anchored on h1/h2 engines');
+	const missing = [];
+	for (const i of [1, 2])
+		for (const reg of [ra, ...regs])
+			if (!(await reg.query(i)).includes(reg.contact)) missing.push(`${reg.aor} on h${i}`);
+	assert.deepEqual(missing, [], 'bindings missing while h3 is down');
+	say(`with h3 down: h1 and h2 list all ${regs.length + 1} bindings, REGISTER via h1 seen on h2, ` +
+		'MESSAGE delivered, 3 calls anchored on h1/h2 engines');
 	host('boot', 3);
 
 	step('6: rolling restart of h1, h2, h3, one at a time; no binding lost');
@@ -356,7 +373,7 @@ async function main() {
 	say(`SIP steps done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 	bob.close();
 	dave.close();
-	for (const u of [alice, carol, batch, eve.ua]) u.close();
+	for (const u of [alice, carol, batch, querier, eve.ua]) u.close();
 }
 
 main().then(() => process.exit(0), (err) => {
