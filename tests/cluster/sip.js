@@ -21,6 +21,7 @@
  */
 const assert = require('node:assert/strict');
 const path = require('node:path');
+const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const lib = path.join(__dirname, '..', 'integ', 'lib');
 const { SipUA, rand, buildResponse } = require(path.join(lib, 'sip'));
@@ -123,21 +124,29 @@ class Reg {
 	}
 }
 
-/* A WebSocket user: connection, registration, answers MESSAGE and INVITE. */
+/*
+ * A WebSocket user: connection, registration, answers MESSAGE and
+ * INVITE.  Registers as SIP.js does (RFC 5626): one Call-ID for its
+ * life and a Contact with +sip.instance and reg-id, so that after a
+ * reconnect (its host died) the new binding replaces the old one,
+ * whose connection is gone with the host and would never be reported
+ * closed.
+ */
 class WsUser {
 	constructor(user) {
 		this.user = user;
 		this.aor = `sip:${user}@${DOMAIN}`;
 		this.got = [];
+		this.instance = `urn:uuid:${crypto.randomUUID()}`;
+		this.callId = `wsreg-${rand(8)}@cluster`;
+		this.cseq = 0;
+		this.tag = rand(4);
 	}
 
 	async connect(i) {
 		if (this.ws) this.ws.close();
 		this.host = i;
 		this.ws = await WsUA.open({ url: wsUrl(i) });
-		this.callId = `wsreg-${rand(8)}@cluster`;
-		this.cseq = 0;
-		this.tag = rand(4);
 		this.seen = 0;
 		this.answering = setInterval(() => this.answer(), 20);
 	}
@@ -159,7 +168,8 @@ class WsUser {
 			return this.ws.send({
 				method: 'REGISTER', ruri: `sip:${DOMAIN}`, from: this.aor, to: this.aor,
 				fromTag: this.tag, callId: this.callId, cseq: this.cseq,
-				contact: `<sip:${this.user}@${h}:${port};transport=ws>`, headers: hdrs, ...o,
+				contact: `<sip:${this.user}@${h}:${port};transport=ws>;+sip.instance="<${this.instance}>";reg-id=1`,
+				headers: hdrs, ...o,
 			});
 		}, 'REGISTER', `sip:${DOMAIN}`, this.user);
 	}
