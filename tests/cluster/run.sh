@@ -15,18 +15,25 @@
 #
 # Steps, each logged as "cluster: step N ...":
 #   1. build the root (once), boot the three hosts, wait for sshd;
-#   2. ansible-playbook -i deploy/inventories/cluster site.yml, with
-#      tests/cluster/vars.yml (the binaries of this checkout, no apt
-#      mirror, this run's SSH key);
-#   3-7. SIP steps (tests/cluster/sip.js): register through h1, MESSAGE
-#      and call from h2 over UDP and WebSocket, stop h3, rolling
-#      restart of every host, bindings kept;
-#   8. the playbook again: changed=0 on every host.
+#   2. ansible-playbook -i deploy/inventories/cluster/hosts.yml site.yml,
+#      plus the run's extra variables (WORKDIR/vars.yml: the binaries of
+#      this checkout, no apt mirror, this run's SSH key and secrets);
+#   then sipmesh-ctl adds the accounts on h1, and
+#   3-6. the SIP steps (sip.js): register through h1, MESSAGE and call
+#      from h2 over UDP and WebSocket, stop h3, rolling restart of every
+#      host, no binding lost;
+#   7. the playbook again: changed=0 on every host.
+# The last line is "cluster: PASS in N s" or "cluster: FAIL: ...".
+#
+#   run.sh                  the whole test
+#   run.sh --resume DIR     steps 3-7 again on the hosts of a kept run
+#   run.sh --host DIR stop|boot N   power host N off or boot it (sip.js)
+#   run.sh --clean DIR      stop a kept run's hosts, remove its namespaces
 #
 # Environment: SIPMESH_BIN (binaries, default build/bin),
 # SIPMESH_CLUSTER_ROOT (cached root), SIPMESH_CLUSTER_KEEP=1 (leave the
-# hosts running and the work dir in place; stop them with
-# `sh tests/cluster/run.sh --clean DIR`).
+# hosts running and the work dir in place).  Log in to a kept host with
+#   nsenter --net=/run/netns/<DIR/id>-lab ssh -i DIR/id_ed25519 root@10.213.0.11
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -62,10 +69,10 @@ teardown() {	# dir
 	id=$(cat "$d/id" 2>/dev/null || true)
 	for i in $HOSTS; do
 		stop_host "$d" "$i"
-		mountpoint -q "$d/h$i/root" 2>/dev/null && umount -l "$d/h$i/root"
-		[ -n "$id" ] && ip netns del "$id-h$i" 2>/dev/null
+		if mountpoint -q "$d/h$i/root" 2>/dev/null; then umount -l "$d/h$i/root" || true; fi
+		if [ -n "$id" ]; then ip netns del "$id-h$i" 2>/dev/null || true; fi
 	done
-	[ -n "$id" ] && ip netns del "$id-lab" 2>/dev/null
+	if [ -n "$id" ]; then ip netns del "$id-lab" 2>/dev/null || true; fi
 	rm -rf "$d"
 }
 
