@@ -11,6 +11,8 @@
 #   make test-browser T=10 N='3-party'      the same for the browser tests
 #   make web             build the KwikyKonf bundle (web/dist/)
 #   make test-san        the same tests under ASan + UBSan
+#   make test-cluster    three Debian 12 hosts in systemd-nspawn, deployed by
+#                        ansible over SSH, then SIP through them (root; ~10 min)
 #   make bench           load tests against sipmesh and Kamailio
 #   make build/core/core_txn.o   one object
 
@@ -74,7 +76,7 @@ $(BUILD)/%.o: %.c
 
 build-all: $(BINS)
 
-.PHONY: all build-all deps run test test-unit test-integ test-deploy test-browser test-san bench clean
+.PHONY: all build-all deps run test test-unit test-integ test-deploy test-cluster test-browser test-san bench clean
 
 deps:
 	@sh scripts/deps.sh
@@ -104,6 +106,12 @@ test-browser: $(BINS)
 
 test-deploy: $(BINS)
 	@SIPMESH_CORE=$(abspath $(BIN))/sipmesh-core sh deploy/check.sh
+
+# Not part of `make test`: the first run builds a Debian root (about 8
+# minutes, cached in /var/tmp), every run deploys three hosts twice.
+test-cluster: $(BINS)
+	@sh scripts/deps.sh --cluster
+	@SIPMESH_BIN=$(abspath $(BIN)) sh tests/cluster/run.sh
 
 # Sanitized processes run 2-3x slower: half as many integration files
 # at once, so their SIP timers (T1 = 100 ms in the tests) are not

@@ -128,12 +128,14 @@ for inv in single cluster; do
 		# verify wants ExecStart= to exist: point it at this build.
 		mkdir -p "$out/units"
 		for u in "$out"/*.service "$out"/*.target; do
-			sed "s#^ExecStart=[^ ]*/#ExecStart=$(dirname "$CORE")/#" "$u" \
+			sed "s#^ExecStart=[^ ]*/sipmesh-#ExecStart=$(dirname "$CORE")/sipmesh-#" "$u" \
 				>"$out/units/$(basename "$u")"
 		done
 		if (cd "$out/units" && systemd-analyze verify --man=no \
 			"$out/units/sipmesh-core@1.service" \
 			"$out/units/sipmesh-edge@1.service" \
+			"$out/units/sipmesh-rtpctl.service" \
+			"$out/units/sipmesh-rtpengine.service" \
 			"$out/units/sipmesh.target") >"$TMP/out" 2>&1 &&
 		    [ ! -s "$TMP/out" ]; then
 			ok "systemd-analyze verify of the units ($inv)"

@@ -27,6 +27,9 @@ kamailio"
 # kamailio (core modules): the foreign domain of tests/integ/82-federation-kamailio;
 # the bench also needs its rtpengine and WebSocket modules.
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio-extra-modules kamailio-websocket-modules"
+# make test-cluster: containers with a real systemd, their Debian root,
+# and ansible's SSH client.
+[ "${1:-}" = "--cluster" ] && PKGS="$PKGS systemd-container debootstrap openssh-client"
 
 node_major() {
 	command -v node >/dev/null 2>&1 || { echo 0; return; }
