@@ -261,7 +261,7 @@ core_stats_log(struct core *c)
 		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
 		   "registers %llu (ok %llu, failed %llu, decided-again %llu) "
 		   "retrans %llu "
-		   "stateless %llu timeouts %llu stx %llu ctx %llu "
+		   "stateless %llu timeouts %llu flows-lost %llu stx %llu ctx %llu "
 		   "forged-responses %llu refused-routes %llu stray-acks %llu "
 		   "not-sent-to-self %llu overloaded %llu relay-refused %llu "
 		   "peer-unproven %llu envelopes-forged %llu "
@@ -283,6 +283,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->retrans_absorbed,
 		   (unsigned long long)s->stateless_fwd,
 		   (unsigned long long)s->timeouts,
+		   (unsigned long long)s->flows_lost,
 		   (unsigned long long)s->stx_live,
 		   (unsigned long long)s->ctx_live,
 		   (unsigned long long)s->resp_forged,

@@ -46,6 +46,7 @@ struct core_stats {
 	uint64_t forwarded, replies_local, retrans_absorbed;
 	uint64_t stx_live, ctx_live;
 	uint64_t stateless_fwd, timeouts;
+	uint64_t flows_lost;	/* branches no edge took (430 at once) */
 	uint64_t media_cmds, media_errors;
 	uint64_t resp_forged;	/* responses on a branch we did not mint */
 	uint64_t route_refused;	/* in-dialog requests without our signed Route */
@@ -174,6 +175,8 @@ struct core_ctx {
 	int cancel_wanted;	/* CANCEL once a provisional arrives */
 	int cancel_sent;
 	int timer_c;		/* timeout_at is timer C, not B */
+	int flow_lost;		/* no edge took it down its connection:
+				   timeout_at (now) fails it with 430 */
 };
 
 /* A server transaction and its proxy context. */

@@ -485,12 +485,18 @@ core_ctx_start(struct core_ctx *x, osip_message_t *m)
 	memcpy(x->req, buf, len);
 	x->req_len = len;
 	osip_free(buf);
-	core_send(c, &x->down, x->req, x->req_len);
+	/* Down a connection only its edge can reach: if that edge is gone
+	 * (killed, its host down) nothing will ever answer, and a binding
+	 * it held must not keep the caller waiting for timer B/F.  Failed
+	 * from the timer, not here: the caller may still be forking. */
+	if (core_send(c, &x->down, x->req, x->req_len) < 0 &&
+	    x->down.conn_id != 0)
+		x->flow_lost = 1;
 	x->retx_ms = core_t1(c);
 	/* Timers A and E only where the transport may lose messages. */
 	x->retx_at = !env_transport_is(x->down.transport, ENV_TP_STREAM) ?
 		     now + (uint64_t)x->retx_ms : 0;
-	x->timeout_at = now + 64 * (uint64_t)core_t1(c);
+	x->timeout_at = x->flow_lost ? now : now + 64 * (uint64_t)core_t1(c);
 	/* A foreign domain's target that drops datagrams is given up long
 	 * before timer B/F (core_fed.c); over a stream the edge reports a
 	 * refused connection itself. */
@@ -676,6 +682,12 @@ core_ctx_timer_run(struct core_ctx *x, uint64_t now)
 		snprintf(x->why, sizeof(x->why), "no response from %s", dst);
 		core_ctx_finish(x, CTX_COMPLETED, 408);
 		core_stx_branch_done(x->stx);
+		return;
+	}
+	if (x->flow_lost) {
+		x->flow_lost = 0;
+		c->st.flows_lost++;
+		core_ctx_fail(x, 430, "no edge took it down its connection");
 		return;
 	}
 	if (x->timeout_at && now >= x->timeout_at) {

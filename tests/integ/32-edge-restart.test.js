@@ -210,6 +210,27 @@ describe('32 edge restart', () => {
 		}
 	});
 
+	/* Killed, not restarted: nobody reports its connections closed, and
+	 * the bindings still name them.  No edge can carry a request down
+	 * such a flow, so the caller gets 430 at once (RFC 5626), not 408
+	 * after timer F (64*T1 = 6.4 s here). */
+	wsTest('edge killed and not back: a MESSAGE to its user fails with 430 at once', async () => {
+		const caller = await c.ua('caller');
+		const fred = await user(`fred-${rand(3)}`);
+		assert.equal((await send(caller, fred, 'before')).status, 200);
+		await fred.waitMessage('before');
+		await c.stopEdge(1, 'SIGKILL');
+		try {
+			const t0 = Date.now();
+			const r = await send(caller, fred, 'anyone?');
+			const ms = Date.now() - t0;
+			assert.equal(r.status, 430, `MESSAGE to ${fred.aor} after its edge died got ${r.status} ${r.reason} in ${ms} ms`);
+			assert.ok(ms < 2000, `430 took ${ms} ms`);
+		} finally {
+			await c.startEdge(1);
+		}
+	});
+
 	wsTest('SIGTERM: the edge reports its connections closed, their bindings go at once', async () => {
 		const caller = await c.ua('caller');
 		const dave = await user(`dave-${rand(3)}`);
