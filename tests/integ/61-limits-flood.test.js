@@ -8,7 +8,10 @@
  * by at most a few 503s with Retry-After that are each smaller than
  * the request, and the edge logs the blocked source once.  Then the
  * limit is one for the host: a source spreading its requests over two
- * edges of one host gets one burst through, not two.  Before commit
+ * edges of one host gets one burst through, not two.  And one source
+ * as fast as it can send (about 100,000 REGISTERs in a second and a
+ * half here): the users still register, the edge spends a few
+ * microseconds per dropped packet and the cores nothing.  Before commit
  * "edge: per-source rate limits..." every flood REGISTER reached a
  * core and no counter or log line existed.
  *
@@ -147,6 +150,59 @@ describe('61 limits flood', () => {
 		/* One log line for the whole blocking period. */
 		const lines = c.edges[0].proc.lines.filter((l) => /requests from 127\.0\.0\.66 over req_rate/.test(l.s));
 		assert.equal(lines.length, 1, `block logged ${lines.length} times`);
+		src.close();
+	});
+
+	/* The issue's own attack: one source as fast as one process can
+	 * send.  The edge drops it before parsing, so its CPU per flood
+	 * packet stays a few microseconds and the cores hardly see it. */
+	c.test(`a source flooding as fast as it can: ${USERS} users still register, the edge spends little per packet`, async (t) => {
+		const edge = c.edge(1);
+		const ticks = (pid) => {
+			const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+			return Number(f[11]) + Number(f[12]);	/* utime + stime */
+		};
+		const uas = [];
+		for (let i = 0; i < USERS; i++)
+			uas.push(await c.ua(`fast${i}`, { host: `127.0.1.${10 + i}` }));
+		const src = await rawSource('127.0.0.88');
+		const pkt = floodRegister(src, 0);
+		const limited0 = await edgeStat(c, 'limited');
+		const e0 = ticks(c.edges[0].proc.pid);
+		const k0 = c.cores.reduce((a, k) => a + ticks(k.proc.pid), 0);
+		let sent = 0;
+		let flooding = true;
+		const pump = () => {
+			if (!flooding) return;
+			for (let k = 0; k < 200; k++) { src.send(pkt, edge.port, edge.host); sent++; }
+			setImmediate(pump);
+		};
+		pump();
+		let ok = 0;
+		try {
+			await new Promise((r) => setTimeout(r, 300));
+			const oks = await Promise.all(uas.map(async (u) => {
+				const x = await new Registration(u, edge, u.label).send({ expires: 600 }).catch(() => null);
+				return x && x.status === 200;
+			}));
+			ok = oks.filter(Boolean).length;
+			await new Promise((r) => setTimeout(r, 1000));
+		} finally {
+			flooding = false;
+		}
+		await new Promise((r) => setTimeout(r, 300));
+		const edgeS = (ticks(c.edges[0].proc.pid) - e0) / 100;
+		const coreS = (c.cores.reduce((a, k) => a + ticks(k.proc.pid), 0) - k0) / 100;
+		const limited = (await edgeStat(c, 'limited')) - limited0;
+		const fig = `${sent} REGISTERs queued by the sender, ${limited} counted as limited by ` +
+			`the edge; edge CPU ${edgeS} s (${(edgeS * 1e6 / Math.max(1, limited)).toFixed(1)} us per drop), ` +
+			`cores ${coreS} s; users ${ok}/${USERS}`;
+		c.addEvidence('fast flood', fig);
+		t.diagnostic(`fast flood: ${fig}`);
+		assert.ok(ok >= 0.99 * USERS, `users registered during the flood: ${ok} of ${USERS}`);
+		assert.ok(limited >= 10000, `only ${limited} flood packets reached the edge: no flood`);
+		assert.ok(edgeS * 1e6 / limited < 30, `the edge spent ${edgeS} s on ${limited} dropped packets`);
+		assert.ok(coreS < 1, `the cores spent ${coreS} s during the flood`);
 		src.close();
 	});
 
