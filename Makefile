@@ -57,6 +57,7 @@ include edge/module.mk
 include rtpctl/module.mk
 include ctl/module.mk
 include tests/unit/module.mk
+include tests/fuzz/module.mk
 include web/module.mk
 
 # One static archive per component: tests link the real objects from it.
