@@ -21,7 +21,8 @@ NODE_PREFIX=/usr/local/lib/sipmesh-node
 PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
-redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium"
+redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium
+clang libfuzzer-14-dev libclang-rt-14-dev"
 
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio kamailio-extra-modules kamailio-websocket-modules"
 

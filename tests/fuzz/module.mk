@@ -11,7 +11,7 @@ FUZZ_SAN   := fuzzer-no-link,address,undefined
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst %.c,$(BUILD)/%,$(FUZZ_SRCS))
 
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(ARCHIVES)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(ARCHIVES) \
 		$(LDLIBS) $(EDGE_LIBS)
