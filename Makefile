@@ -11,6 +11,8 @@
 #   make test-browser T=10 N='3-party'      the same for the browser tests
 #   make web             build the KwikyKonf bundle (web/dist/)
 #   make test-san        the same tests under ASan + UBSan
+#   make fuzz            libFuzzer on every parser, FUZZ_TIME s each
+#                        (FUZZ=edge_sip: one), tests/fuzz/
 #   make bench           load tests against sipmesh and Kamailio
 #   make build/core/core_txn.o   one object
 
