@@ -14,11 +14,23 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static inline void
-fuzz_quiet(void)
+/* A harness that readies something once defines FUZZ_SETUP as the
+ * name of that function before including this file. */
+#ifdef FUZZ_SETUP
+static void FUZZ_SETUP(void);
+#endif
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	(void)argc;
+	(void)argv;
 	log_init("fuzz", LOG_LVL_ERR);
 	log_set_level(-1, -1);
+#ifdef FUZZ_SETUP
+	FUZZ_SETUP();
+#endif
+	return 0;
 }
 
 #endif

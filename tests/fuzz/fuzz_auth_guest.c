@@ -12,15 +12,6 @@
 #include "tests/fuzz/fuzz.h"
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
-	return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned char key[32] = "fuzz key fuzz key fuzz key fuzz";

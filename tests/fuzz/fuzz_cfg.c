@@ -9,22 +9,19 @@
 #include <unistd.h>
 
 #include "lib/cfg.h"
+#define FUZZ_SETUP fuzz_setup
 #include "tests/fuzz/fuzz.h"
 
 static int fuzz_fd = -1;
 static char fuzz_path[64];
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
 	fuzz_fd = memfd_create("fuzz-cfg", 0);
 	if (fuzz_fd < 0)
 		__builtin_trap();
 	snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
-	return 0;
 }
 
 int

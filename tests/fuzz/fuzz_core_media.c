@@ -11,16 +11,13 @@
 
 #include "core/core_int.h"
 #include "rtpctl/rtpc.h"
+#define FUZZ_SETUP fuzz_setup
 #include "tests/fuzz/fuzz.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
 	parser_init();
-	return 0;
 }
 
 int

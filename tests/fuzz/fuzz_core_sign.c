@@ -11,23 +11,20 @@
 #include <string.h>
 
 #include "core/core_int.h"
+#define FUZZ_SETUP fuzz_setup
 #include "tests/fuzz/fuzz.h"
 
 static struct core *fuzz_core;
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
 	parser_init();
 	fuzz_core = calloc(1, sizeof(*fuzz_core));
 	if (fuzz_core == NULL)
 		__builtin_trap();
 	fuzz_core->id = 3;
 	memset(fuzz_core->key, 0x5a, sizeof(fuzz_core->key));
-	return 0;
 }
 
 static void

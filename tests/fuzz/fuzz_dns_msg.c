@@ -7,15 +7,6 @@
 #include "tests/fuzz/fuzz.h"
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
-	return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int types[4] = { DNS_T_A, DNS_T_AAAA, DNS_T_SRV,

@@ -10,16 +10,13 @@
 #include <string.h>
 
 #include "edge/edge_int.h"
+#define FUZZ_SETUP fuzz_setup
 #include "tests/fuzz/fuzz.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
 	edge_sip_init();
-	return 0;
 }
 
 int

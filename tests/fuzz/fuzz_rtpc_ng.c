@@ -8,20 +8,17 @@
 
 #include "lib/benc.h"
 #include "rtpctl/rtpc_int.h"
+#define FUZZ_SETUP fuzz_setup
 #include "tests/fuzz/fuzz.h"
 
 static struct rtpc_ng_tab fuzz_tab;
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+static void
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
 	rtpc_ng_init(&fuzz_tab, 0x0123456789abcdefULL, 1000);
 	if (rtpc_ng_new(&fuzz_tab, 0, "d7:command4:pinge", 17, 1, NULL) == NULL)
 		__builtin_trap();
-	return 0;
 }
 
 int

@@ -8,15 +8,6 @@
 #include "edge/edge_int.h"
 #include "tests/fuzz/fuzz.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet();
-	return 0;
-}
-
 /* RFC 3629 4, one code point at a time: the reference. */
 static int
 ref_utf8(const uint8_t *s, size_t len)
