@@ -13,6 +13,8 @@
 #   make test-san        the same tests under ASan + UBSan
 #   make test-cluster    three Debian 12 hosts in systemd-nspawn, deployed by
 #                        ansible over SSH, then SIP through them (root; ~10 min)
+#   make fuzz            libFuzzer on every parser, FUZZ_TIME s each
+#                        (FUZZ=edge_sip: one), tests/fuzz/
 #   make bench           load tests against sipmesh and Kamailio
 #   make build/core/core_txn.o   one object
 
@@ -59,6 +61,7 @@ include edge/module.mk
 include rtpctl/module.mk
 include ctl/module.mk
 include tests/unit/module.mk
+include tests/fuzz/module.mk
 include web/module.mk
 
 # One static archive per component: tests link the real objects from it.

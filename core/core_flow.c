@@ -9,6 +9,8 @@
  * Cost: one location clean-up per closed connection, one parse when
  * the edge hands a request back.
  */
+#include <string.h>
+
 #include "core/core_int.h"
 
 /*

@@ -370,6 +370,10 @@ int core_media_ack(struct core *c, const struct env *in, osip_message_t *ack,
 void core_media_delete(struct core *c, const osip_message_t *m);
 void core_media_call_failed(struct core_stx *s);
 void core_media_stx_gone(struct core_stx *s);
+/* Puts the SDP of rtpengine's reply r into m: 0 or -EPROTO.  Not
+ * static: tests/fuzz/fuzz_core_media.c feeds it hostile replies. */
+struct rtpc_result;
+int core_media_apply(osip_message_t *m, const struct rtpc_result *r);
 
 /* core_auth.c: digest authentication ([registrar] auth). */
 /* Sets up c->auth when auth is on (else logs open mode): 0 or a

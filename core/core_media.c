@@ -185,8 +185,7 @@ core_media_error_code(const struct rtpc_result *r)
 				   core_stx_respond_warn adds Retry-After */
 }
 
-/* Puts rtpengine's rewritten SDP into m.  Returns 0 or -EPROTO. */
-static int
+int
 core_media_apply(osip_message_t *m, const struct rtpc_result *r)
 {
 	struct benc_node nodes[CORE_MEDIA_NODES];

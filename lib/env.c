@@ -116,10 +116,12 @@ env_names_valid(const char *s, size_t len)
 int
 env_names_has(const struct env *e, const char *name, size_t len)
 {
-	const char *p = e->names, *end = e->names + e->names_len;
+	const char *p = e->names, *end;
 
+	/* end only after the NULL test: NULL + 0 is undefined behaviour. */
 	if (e->names == NULL || len == 0)
 		return 0;
+	end = e->names + e->names_len;
 	while (p < end) {
 		const char *sp = memchr(p, ' ', (size_t)(end - p));
 		size_t n = sp ? (size_t)(sp - p) : (size_t)(end - p);

@@ -22,7 +22,7 @@ PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
 redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium
-kamailio"
+kamailio clang libfuzzer-14-dev libclang-rt-14-dev"
 
 # kamailio (core modules): the foreign domain of tests/integ/82-federation-kamailio;
 # the bench also needs its rtpengine and WebSocket modules.
