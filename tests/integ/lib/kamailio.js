@@ -5,7 +5,7 @@
  * loopback UDP port with a config from tests/integ/kamailio/, stopped by
  * its pid.  Kamailio resolves through glibc's resolver, which reads
  * nameservers from /etc/resolv.conf and takes no port: it runs in a
- * mount namespace of its own (unshare -m, private propagation) where
+ * mount namespace of its own (unshare -m, made private) where
  * /etc/resolv.conf is a bind mount naming the test's dnsmasq, which
  * listens on port 53 of an address of its own under 127/8
  * (dnsAddress()).  Nothing outside that namespace sees the mount.
@@ -16,6 +16,7 @@ const path = require('node:path');
 const { Proc, freePort, HOST } = require('./cluster');
 const { udpBound } = require('./sipp');
 const { waitUntil } = require('./wait');
+const { PRIVATE_MOUNTS } = require('./netns');
 
 const BIN = process.env.SIPMESH_KAMAILIO ||
 	(fs.existsSync('/usr/sbin/kamailio') ? '/usr/sbin/kamailio' : 'kamailio');
@@ -49,7 +50,8 @@ class Kamailio {
 		const cmd = [BIN, '-f', this.conf, '-DD', '-E', '-m', '64', '-M', '8', '-n', '1',
 			'-Y', this.dir, '-l', `udp:${HOST}:${this.port}`].join(' ');
 		this.proc = new Proc(`kamailio ${path.basename(this.conf)} on ${HOST}:${this.port}`, 'unshare',
-			['-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${resolv} /etc/resolv.conf && exec ${cmd}`]);
+			['-m', '--propagation', 'unchanged', 'sh', '-c',
+				`${PRIVATE_MOUNTS}mount --bind ${resolv} /etc/resolv.conf && exec ${cmd}`]);
 		await waitUntil(() => udpBound(this.port) || !this.proc.alive, 10000, `${this.proc.name} to listen`);
 		if (!this.proc.alive) throw new Error(`${this.proc.name} exited: ${this.proc.status}\n${this.proc.tail(0, 40)}`);
 		return this;

@@ -27,6 +27,17 @@ const path = require('node:path');
 const MARK = 'SIPMESH_NETNS_FILE';
 
 /*
+ * The start of a sh -c script run under `unshare --mount --propagation
+ * unchanged`: it makes the new mount namespace private before any
+ * mount, so nothing mounted in it shows outside.  `unshare --propagation
+ * private` does that itself, but fails where / is not a mount point (a
+ * chroot, as in ../shared/tools/fresh-check.sh); there the first
+ * private mount is /etc, bound onto itself.
+ */
+const PRIVATE_MOUNTS = '{ mount --make-rprivate / 2>/dev/null || ' +
+	'{ mount --bind /etc /etc && mount --make-private /etc; }; } && ';
+
+/*
  * file: the test file (__filename); resolv: the text of
  * /etc/resolv.conf inside.  Returns true inside the namespace; outside
  * it returns false after starting the inner run, and the caller must
@@ -34,7 +45,8 @@ const MARK = 'SIPMESH_NETNS_FILE';
  */
 function reexecInNetns(file, resolv) {
 	if (process.env[MARK] === file) return true;
-	const probe = spawnSync('unshare', ['--net', '--mount', 'true'], { encoding: 'utf8' });
+	const probe = spawnSync('unshare', ['--net', '--mount', '--propagation', 'unchanged', 'sh', '-c',
+		`${PRIVATE_MOUNTS}true`], { encoding: 'utf8' });
 	if (probe.status !== 0) {
 		/* Fail loudly: a skipped file would pass with nothing shown. */
 		console.error(`${path.basename(file)}: cannot make a network namespace ` +
@@ -47,9 +59,9 @@ function reexecInNetns(file, resolv) {
 	fs.writeFileSync(conf, resolv);
 	/* setpriv --pdeathsig: should this process die without a word
 	 * (SIGKILL), the inner one gets SIGTERM and stops its own. */
-	const child = spawn('unshare', ['--net', '--mount', '--propagation', 'private',
+	const child = spawn('unshare', ['--net', '--mount', '--propagation', 'unchanged',
 		'setpriv', '--pdeathsig', 'SIGTERM', 'sh', '-c',
-		'ip link set lo up && mount --bind "$0" /etc/resolv.conf && exec "$@"',
+		`${PRIVATE_MOUNTS}ip link set lo up && mount --bind "$0" /etc/resolv.conf && exec "$@"`,
 		conf, process.execPath, ...process.execArgv, file], {
 		stdio: 'inherit',
 		env: { ...process.env, [MARK]: file },
@@ -65,4 +77,4 @@ function reexecInNetns(file, resolv) {
 	return false;
 }
 
-module.exports = { reexecInNetns };
+module.exports = { PRIVATE_MOUNTS, reexecInNetns };
