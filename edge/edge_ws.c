@@ -77,6 +77,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A hangup of 0 schedules no validity timer (lws 4.1.6 wsi-timeout.c). */
+static const lws_retry_bo_t edge_ws_no_validity;
+
 /* Accepted per readable event before the loop turns to other work. */
 #define EDGE_WS_ACCEPT_BATCH	64
 /* Out of file descriptors: how long the listener rests. */
@@ -955,6 +958,11 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	info.user = v;
 	info.keepalive_timeout = 10;
 	info.timeout_secs = 10;
+	/* No lws validity timers: without a policy of its own a vhost takes
+	 * the context's (ping at 300 s), and lws 4.1.6 inserts each new
+	 * connection's timer into one sorted list by a walk from its head,
+	 * past every connection already held.  The edge pings itself. */
+	info.retry_and_idle_policy = &edge_ws_no_validity;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		(sa->sa.sa_family == AF_INET6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	if (secure) {
