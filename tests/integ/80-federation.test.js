@@ -17,7 +17,7 @@ const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, HOST } = require('./lib/cluster');
 const { SipUA } = require('./lib/sip');
 const { Registration, message } = require('./lib/flows');
-const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { withAuth, addUser } = require('./lib/digest');
 
@@ -119,21 +119,10 @@ describe('80 federation', () => {
 	/* A sipp call from caller@from (sent to edge of cluster src) to a
 	 * sipp callee registered on cluster dst as user@to. */
 	async function call(src, dst, from, to, uas, uac) {
-		const u = `callee-${rand(3)}`;
-		const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
-		const caller = await runSipp(src, {
-			scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
-		});
-		const calleeRes = await callee.wait(25000);
-		assertOk(caller, `caller ${from} (${uac})`);
-		assertOk(calleeRes, `callee ${to} (${uas})`);
 		/* The 200 the caller got: Record-Route of both clusters. */
-		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
-		assert.ok(ok, 'the caller received a 200 for its INVITE');
-		const rr = ok.text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
+		const { rr } = await crossDomainCall(src, dst, from, to, uas, uac);
 		for (const c of [A, B])
 			assert.match(rr, new RegExp(`${HOST}:${c.edge().port}[;>]`), `Record-Route of ${c.name} in the 200 (${rr})`);
-		return { caller, callee: calleeRes };
 	}
 
 	A.test('a call from a.test to b.test, BYE from the caller through both clusters', async () => {

@@ -27,7 +27,7 @@ const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, waitUntil, HOST } = require('./lib/cluster');
 const { SipUA } = require('./lib/sip');
 const { Registration, message } = require('./lib/flows');
-const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { StreamUA } = require('./lib/ws');
 const { testCa } = require('./lib/pki');
@@ -172,17 +172,7 @@ describe('81 federation over TLS', () => {
 	 * registered on dst as user@to; the 200 carries both clusters'
 	 * Record-Route for their TLS side. */
 	async function call(src, dst, from, to, uas, uac) {
-		const u = `callee-${rand(3)}`;
-		const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
-		const caller = await runSipp(src, {
-			scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
-		});
-		const calleeRes = await callee.wait(25000);
-		assertOk(caller, `caller ${from} (${uac})`);
-		assertOk(calleeRes, `callee ${to} (${uas})`);
-		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
-		assert.ok(ok, 'the caller received a 200 for its INVITE');
-		const rr = ok.text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
+		const { rr } = await crossDomainCall(src, dst, from, to, uas, uac);
 		for (const id of ['A', 'B'])
 			assert.match(rr, new RegExp(`${HOST}:${tlsPort[id]};transport=tls`), `TLS Record-Route of ${id} (${rr})`);
 	}

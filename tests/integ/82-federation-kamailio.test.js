@@ -17,7 +17,7 @@ const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, HOST } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
-const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { Kamailio, dnsAddress } = require('./lib/kamailio');
 
@@ -119,17 +119,7 @@ describe('82 federation with Kamailio', () => {
 	 * registered as callee-xxx@to on dst; asserts both proxies'
 	 * Record-Route in the caller's 200. */
 	async function call(src, dst, from, to, uas, uac) {
-		const u = `callee-${rand(3)}`;
-		const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
-		const caller = await runSipp(src, {
-			scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
-		});
-		const calleeRes = await callee.wait(25000);
-		assertOk(caller, `caller ${from} (${uac})`);
-		assertOk(calleeRes, `callee ${to} (${uas})`);
-		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
-		assert.ok(ok, 'the caller received a 200 for its INVITE');
-		const rr = ok.text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
+		const { caller, callee: calleeRes, rr } = await crossDomainCall(src, dst, from, to, uas, uac);
 		for (const [name, port] of [['sipmesh', A.edge().port], ['Kamailio', kam.port]])
 			assert.match(rr, new RegExp(`${HOST}:${port}[;>]`), `Record-Route of ${name} in the 200 (${rr})`);
 		/* The BYE crossed both: the callee (or caller) got it through

@@ -30,7 +30,7 @@ const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
-const { runSipp, startUas, assertOk } = require('./lib/sipp');
+const { runSipp, startUas, assertOk, crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { SipJsUA } = require('./lib/ws');
 
@@ -139,17 +139,7 @@ describe('84 federation in a network namespace, port 5060', () => {
 	/* A sipp call from caller@from through src to a sipp callee
 	 * registered on dst as user@to; asserts both Record-Routes. */
 	async function sippCall(src, dst, from, to, uas, uac) {
-		const u = `callee-${rand(3)}`;
-		const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
-		const caller = await runSipp(src, {
-			scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
-		});
-		const calleeRes = await callee.wait(25000);
-		assertOk(caller, `caller ${from} (${uac})`);
-		assertOk(calleeRes, `callee ${to} (${uas})`);
-		const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
-		assert.ok(ok, 'the caller received a 200 for its INVITE');
-		const rr = recordRoutes(ok.text);
+		const { rr } = await crossDomainCall(src, dst, from, to, uas, uac);
 		assertBothRecordRoutes(rr, 'the 200 to the INVITE');
 		console.log(`# ${from} -> ${to}: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
 	}

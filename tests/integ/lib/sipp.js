@@ -17,7 +17,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { Proc, freePort, waitUntil, HOST } = require('./cluster');
+const { Proc, freePort, waitUntil, rand, HOST } = require('./cluster');
 
 const SCENARIOS = path.join(__dirname, '..', 'scenarios');
 let seq = 0;
@@ -201,4 +201,29 @@ function countMessages(r, dir, re) {
 	return r.parsed.filter((m) => m.dir === dir && re.test(m.text)).length;
 }
 
-module.exports = { startSipp, runSipp, startUas, assertOk, countMessages, parseMessageLog, udpBound, describe };
+/*
+ * A sipp call across domains: a sipp callee registered on dst (a
+ * cluster, or anything with ua-facing edge()) as callee-xxx@to running
+ * scenario uas, and a sipp caller from@from sent to src's edge running
+ * uac.  Asserts that both ran clean and that the caller got a 200 for
+ * its INVITE; returns {caller, callee, rr}, rr the Record-Route lines of
+ * that 200 (each test asserts whose they are).
+ */
+async function crossDomainCall(src, dst, from, to, uas, uac) {
+	const u = `callee-${rand(3)}`;
+	const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
+	const caller = await runSipp(src, {
+		scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
+	});
+	const calleeRes = await callee.wait(25000);
+	assertOk(caller, `caller ${from} (${uac})`);
+	assertOk(calleeRes, `callee ${to} (${uas})`);
+	const ok = caller.parsed.find((m) => m.dir === 'received' && /^SIP\/2\.0 200/.test(m.text) && /INVITE/.test(m.text));
+	if (!ok) throw new Error(`${from} -> ${to}: the caller received no 200 for its INVITE`);
+	const rr = ok.text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
+	return { caller, callee: calleeRes, rr };
+}
+
+module.exports = {
+	startSipp, runSipp, startUas, assertOk, crossDomainCall, countMessages, parseMessageLog, udpBound, describe,
+};
