@@ -66,21 +66,6 @@ function guestKey(c) {
 
 const macOf = (key, username) => crypto.createHmac('sha256', key).update(username).digest('base64url');
 
-/* The edge's counter from the stats line it logs on SIGUSR1. */
-async function edgeStat(c, name) {
-	const p = c.edges[0].proc;
-	const since = Date.now();
-	process.kill(p.pid, 'SIGUSR1');
-	let v = null;
-	await waitUntil(() => {
-		const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
-		const m = l && new RegExp(`\\b${name}=(\\d+)`).exec(l.s);
-		if (m) v = Number(m[1]);
-		return v !== null;
-	}, 3000, `the edge's ${name} counter`);
-	return v;
-}
-
 describe('33 ws guest', () => {
 	const c = streamCluster({ name: '33-ws-guest', edges: 1, cores: 1, edge: { guest_ttl_s: TTL } });
 
@@ -132,11 +117,11 @@ describe('33 ws guest', () => {
 		assert.equal(post.status, 405);
 		assert.equal((await get(c, '/kk/guestx?room=r', { from: '127.0.0.5' })).status, 404);
 		assert.equal((await get(c, '/kk/guest/x?room=r', { from: '127.0.0.5' })).status, 404);
-		assert.ok(await edgeStat(c, 'guest_bad') >= bad.length + 1);
+		assert.ok(await c.edgeStat('guest_bad') >= bad.length + 1);
 	});
 
 	c.test('a source over its burst gets 429 with Retry-After, counted; another source is served', async () => {
-		const before = await edgeStat(c, 'guest_limited');
+		const before = await c.edgeStat('guest_limited');
 		const codes = [];
 		for (let i = 0; i < BURST + 5; i++)
 			codes.push((await get(c, '/kk/guest?room=flood', { from: '127.0.0.2' })).status);
@@ -147,7 +132,7 @@ describe('33 ws guest', () => {
 		assert.ok(!r.json.password);
 		assert.ok(Number(r.headers['retry-after']) >= 1, `Retry-After: ${r.headers['retry-after']}`);
 		assert.equal(r.headers['cache-control'], 'no-store');
-		assert.equal(await edgeStat(c, 'guest_limited') - before, 6);
+		assert.equal(await c.edgeStat('guest_limited') - before, 6);
 		/* Another host is not held back by the first one's flood. */
 		assert.equal((await get(c, '/kk/guest?room=flood', { from: '127.0.0.3' })).status, 200);
 		/* The flooder gets one more once an interval (2 s) has passed

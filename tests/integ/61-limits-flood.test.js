@@ -29,21 +29,6 @@ const BURST = 40;
 const USERS = 100;
 const FLOOD_S = 5;
 
-/* The edge's counter from the stats line it logs on SIGUSR1. */
-async function edgeStat(c, name, id = 1) {
-	const p = c.edges.find((e) => e.id === id).proc;
-	const since = Date.now();
-	process.kill(p.pid, 'SIGUSR1');
-	let v = null;
-	await waitUntil(() => {
-		const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
-		const m = l && new RegExp(`\\b${name}=(\\d+)`).exec(l.s);
-		if (m) v = Number(m[1]);
-		return v !== null;
-	}, 3000, `edge ${id}'s ${name} counter`);
-	return v;
-}
-
 /* A UDP socket on host that sends raw requests and keeps what comes back. */
 async function rawSource(host) {
 	const s = dgram.createSocket('udp4');
@@ -133,7 +118,7 @@ describe('61 limits flood', () => {
 		assert.ok(ok >= 0.99 * tried, `legitimate requests served: ${ok} of ${tried}`);
 		/* At most a burst and the rate's worth reached a core. */
 		const passed = Math.ceil(BURST + RATE * (elapsed + 1));
-		await waitUntil(async () => (await edgeStat(c, 'limited')) >= sent - passed,
+		await waitUntil(async () => (await c.edgeStat('limited')) >= sent - passed,
 			3000, `the edge to count the flood's drops (${sent} sent, at most ${passed} passed)`, 200);
 		const oks = src.replies.map(parse).filter((m) => m && m.status === 200);
 		assert.ok(oks.length <= passed, `${oks.length} flood REGISTERs answered 200, more than ${passed}`);
@@ -146,7 +131,7 @@ describe('61 limits flood', () => {
 			assert.ok(b.length <= minReq, `a ${b.length}-byte 503 to ${minReq}-byte requests`);
 			assert.match(b.toString('latin1'), /\r\nRetry-After: \d+\r\n/);
 		}
-		assert.equal(await edgeStat(c, 'limited_503'), r503.length);
+		assert.equal(await c.edgeStat('limited_503'), r503.length);
 		/* One log line for the whole blocking period. */
 		const lines = c.edges[0].proc.lines.filter((l) => /requests from 127\.0\.0\.66 over req_rate/.test(l.s));
 		assert.equal(lines.length, 1, `block logged ${lines.length} times`);
@@ -167,7 +152,7 @@ describe('61 limits flood', () => {
 			uas.push(await c.ua(`fast${i}`, { host: `127.0.1.${10 + i}` }));
 		const src = await rawSource('127.0.0.88');
 		const pkt = floodRegister(src, 0);
-		const limited0 = await edgeStat(c, 'limited');
+		const limited0 = await c.edgeStat('limited');
 		const e0 = ticks(c.edges[0].proc.pid);
 		const k0 = c.cores.reduce((a, k) => a + ticks(k.proc.pid), 0);
 		let sent = 0;
@@ -193,7 +178,7 @@ describe('61 limits flood', () => {
 		await new Promise((r) => setTimeout(r, 300));
 		const edgeS = (ticks(c.edges[0].proc.pid) - e0) / 100;
 		const coreS = (c.cores.reduce((a, k) => a + ticks(k.proc.pid), 0) - k0) / 100;
-		const limited = (await edgeStat(c, 'limited')) - limited0;
+		const limited = (await c.edgeStat('limited')) - limited0;
 		const fig = `${sent} REGISTERs queued by the sender, ${limited} counted as limited by ` +
 			`the edge; edge CPU ${edgeS} s (${(edgeS * 1e6 / Math.max(1, limited)).toFixed(1)} us per drop), ` +
 			`cores ${coreS} s; users ${ok}/${USERS}`;
@@ -209,7 +194,7 @@ describe('61 limits flood', () => {
 	c.test('two edges of one host share the limit: one burst in all', async () => {
 		const src = await rawSource('127.0.0.77');
 		const N = 4 * BURST;
-		const base = (await edgeStat(c, 'limited', 1)) + (await edgeStat(c, 'limited', 2));
+		const base = (await c.edgeStat('limited', 1)) + (await c.edgeStat('limited', 2));
 		for (let n = 0; n < N; n++) {
 			const e = c.edge(1 + (n % 2));
 			src.send(floodRegister(src, 100000 + n), e.port, e.host);
@@ -219,7 +204,7 @@ describe('61 limits flood', () => {
 		const okCount = () => src.replies.map(parse).filter((m) => m && m.status === 200).length;
 		let limited = 0;
 		await waitUntil(async () => {
-			limited = (await edgeStat(c, 'limited', 1)) + (await edgeStat(c, 'limited', 2)) - base;
+			limited = (await c.edgeStat('limited', 1)) + (await c.edgeStat('limited', 2)) - base;
 			return okCount() + limited >= N;
 		}, 5000, 'every request to be answered or counted', 200);
 		const passed = okCount();

@@ -29,24 +29,9 @@ const MAX = 24;
 const HANDSHAKE_S = 2;
 const MSG_IDLE_S = 4;
 
-/* The edge's counter from the stats line it logs on SIGUSR1. */
-async function edgeStat(c, name) {
-	const p = c.edges[0].proc;
-	const since = Date.now();
-	process.kill(p.pid, 'SIGUSR1');
-	let v = null;
-	await waitUntil(() => {
-		const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
-		const m = l && new RegExp(`\\b${name}=(\\d+)`).exec(l.s);
-		if (m) v = Number(m[1]);
-		return v !== null;
-	}, 3000, `the edge's ${name} counter`);
-	return v;
-}
-
 /* Inbound connections the edge holds now. */
 async function held(c) {
-	return (await edgeStat(c, 'conns_opened')) - (await edgeStat(c, 'conns_closed'));
+	return (await c.edgeStat('conns_opened')) - (await c.edgeStat('conns_closed'));
 }
 
 /* A TCP connection from localAddress; .buf gathers what comes back,
@@ -106,7 +91,7 @@ describe('62 limits conns', () => {
 		const over = await open(d, '127.0.0.21');
 		assert.ok(await closedWithin(over, 1000), `connection ${PER_IP + 1} from one address not closed at once`);
 		await options(await open(d, '127.0.0.22'), d);
-		assert.ok(await edgeStat(c, 'conns_refused') >= 1);
+		assert.ok(await c.edgeStat('conns_refused') >= 1);
 		await closeAll();
 	});
 
@@ -120,7 +105,7 @@ describe('62 limits conns', () => {
 		}
 		const over = await open(d, '127.0.0.39');
 		assert.ok(await closedWithin(over, 1000), `connection ${MAX + 1} not closed at once`);
-		assert.ok(await edgeStat(c, 'conns_full') >= 1);
+		assert.ok(await c.edgeStat('conns_full') >= 1);
 		/* One goes: there is room again. */
 		mine[0].destroy();
 		await waitUntil(async () => (await held(c)) < MAX, 5000, 'the edge to see one close', 100);
@@ -156,7 +141,7 @@ describe('62 limits conns', () => {
 		} finally {
 			clearInterval(drip);
 		}
-		assert.ok(await edgeStat(c, 'conns_idle') >= 5);
+		assert.ok(await c.edgeStat('conns_idle') >= 5);
 		await closeAll();
 	});
 
@@ -264,20 +249,20 @@ describe('62 limits conns', () => {
 			let sent = 0;
 			/* The write queue holds 8 max_msg (8 MiB here); the kernel
 			 * some more.  Batches until the edge gives up on it. */
-			while (sent < 4000 && (await edgeStat(c, 'conns_slow')) === 0) {
+			while (sent < 4000 && (await c.edgeStat('conns_slow')) === 0) {
 				for (let k = 0; k < 200; k++, sent++) {
 					sender.request(c.edge(), {
 						method: 'MESSAGE', ruri: `sip:${user}@a.test`, to: `sip:${user}@a.test`,
 						from: 'sip:sender@a.test', body, retransmit: false,
 					});
 				}
-				await waitUntil(async () => (await edgeStat(c, 'received')) >= sent, 5000,
+				await waitUntil(async () => (await c.edgeStat('received')) >= sent, 5000,
 					'the edge to take the batch', 50);
 			}
 			/* Only reported: an ASan build keeps freed memory. */
 			const grown = vm(pid, 'VmRSS') - before;
 			c.addEvidence('slow reader', `${sent} MESSAGEs of 8 kB; edge RSS grew by ${grown} bytes`);
-			assert.ok(await edgeStat(c, 'conns_slow') >= 1, `still queued after ${sent} MESSAGEs`);
+			assert.ok(await c.edgeStat('conns_slow') >= 1, `still queued after ${sent} MESSAGEs`);
 		} finally {
 			u.close();
 		}
@@ -300,7 +285,7 @@ describe('62 limits conns: rate', () => {
 		const elapsed = (Date.now() - t0) / 1000;
 		assert.ok(30 - refused <= RATE + Math.ceil(RATE * elapsed), `${30 - refused} accepted in ${elapsed} s`);
 		assert.ok(refused >= 30 - RATE - Math.ceil(RATE * elapsed), `only ${refused} refused`);
-		assert.equal(await edgeStat(c, 'conns_limited'), refused);
+		assert.equal(await c.edgeStat('conns_limited'), refused);
 		const lines = c.edges[0].proc.lines.filter((l) => /connections from 127\.0\.0\.71 over conn_rate/.test(l.s));
 		assert.equal(lines.length, 1, `logged ${lines.length} times`);
 		/* Another source is not held back. */

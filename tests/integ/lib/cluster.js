@@ -1068,6 +1068,22 @@ class Cluster {
 		return sum;
 	}
 
+	/* Edge id's counter `name` from the stats line ("name=N ...") it
+	 * logs on SIGUSR1 now. */
+	async edgeStat(name, id = 1) {
+		const p = this.edges.find((e) => e.id === id).proc;
+		const since = Date.now();
+		process.kill(p.pid, 'SIGUSR1');
+		let v = null;
+		await waitUntil(() => {
+			const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
+			const m = l && new RegExp(`\\b${name}=(\\d+)`).exec(l.s);
+			if (m) v = Number(m[1]);
+			return v !== null;
+		}, 3000, `edge ${id}'s ${name} counter`);
+		return v;
+	}
+
 	edge(id = 1) {
 		const e = this.edges.find((x) => x.id === id);
 		if (!e) throw new Error(`no edge ${id}`);
