@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 #include <uv.h>
 
 #include "lib/cfg.h"
@@ -188,12 +189,20 @@ typedef int (*edge_tp_send_cb)(struct edge_tp *tp, const union env_sa *dst,
 			       uint64_t conn_id, const char *buf, size_t len);
 /* Starts closing the transport; memory goes in a close callback. */
 typedef void (*edge_tp_free_cb)(struct edge_tp *tp);
+/*
+ * Re-reads tls_cert, tls_key (and tls_ca where the transport dials) for
+ * the handshakes that follow; open connections keep what they
+ * negotiated.  Returns 0, or a negative errno (logged) with the
+ * certificate in use kept: a half-copied file never replaces it.
+ */
+typedef int (*edge_tp_reload_cb)(struct edge_tp *tp);
 
 struct edge_tp {
 	int transport;		/* enum env_transport */
 	union env_sa local;	/* the bound address */
 	edge_tp_send_cb send;
 	edge_tp_free_cb free;
+	edge_tp_reload_cb reload;	/* secure transports only, else NULL */
 };
 
 struct edge;
@@ -221,6 +230,15 @@ int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
  * Fails (logged) when a certificate, key or tls_ca does not load.
  */
 int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_stream.c: new server and client TLS contexts from me's tls_cert,
+ * tls_key and tls_ca, checked to load and to match (the caller owns
+ * both), or a negative errno, logged, with *srv and *cli untouched.
+ * The WSS listener checks a reload with it before libwebsockets reads
+ * the same files.
+ */
+int edge_tls_ctx_new(SSL_CTX **srv, SSL_CTX **cli, const struct cfg_edge *me);
 
 /*
  * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the

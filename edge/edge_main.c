@@ -101,6 +101,32 @@ edge_on_stats(void *arg)
 }
 
 /*
+ * SIGHUP: every secure transport re-reads its certificate and key (a
+ * renewed certificate without a restart).  One that fails keeps the
+ * pair it has; the others still take theirs.
+ */
+static void
+edge_on_reload(void *arg)
+{
+	struct edge_proc *p = arg;
+	struct edge *e = &p->edge;
+	int n = 0, failed = 0;
+
+	for (int t = 0; t < ENV_TP_END; t++) {
+		if (e->tp[t] == NULL || e->tp[t]->reload == NULL)
+			continue;
+		n++;
+		if (e->tp[t]->reload(e->tp[t]) < 0) {
+			failed++;
+			log_err(LOG_SYS_MAIN, "edge %d: %s keeps its certificate",
+				e->me->id, env_transport_name(t));
+		}
+	}
+	log_notice(LOG_SYS_MAIN, "edge %d: certificates reloaded on %d of %d "
+		   "secure transports", e->me->id, n - failed, n);
+}
+
+/*
  * What scripts/run.sh needs, one "key value..." line each: a line
  * "listen <key> <address> <flag>..." per configured transport, its
  * flags named from the table (stream, ws, secure, dial), so the script
@@ -260,6 +286,7 @@ main(int argc, char **argv)
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;
 	}
+	proc.sigs.reload = edge_on_reload;
 	rc = key_load(&cfg, KEY_USE_LINK, lk);
 	if (rc == 0)
 		rc = link_new(&e->link, &loop, me->ipc, lk, edge_fwd_from_core,

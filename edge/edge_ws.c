@@ -914,6 +914,30 @@ edge_ws_tp_free(struct edge_tp *tp)
 	edge_guest_fini(&w->guest);
 }
 
+/*
+ * lws re-reads the files into the vhost's own context in two steps
+ * (certificate, then key): checked first, so that a half-copied or
+ * mismatched pair never leaves the vhost without a usable key.  Both
+ * steps run on this loop, so no handshake falls between them.
+ */
+static int
+edge_ws_tp_reload(struct edge_tp *tp)
+{
+	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;
+	const struct cfg_edge *me = v->w->edge->me;
+	SSL_CTX *srv, *cli;
+	int rc;
+
+	rc = edge_tls_ctx_new(&srv, &cli, me);
+	if (rc < 0)
+		return rc;
+	SSL_CTX_free(srv);
+	SSL_CTX_free(cli);
+	lws_tls_cert_updated(v->w->ctx, me->tls_cert, me->tls_key, NULL, 0,
+			     NULL, 0);
+	return 0;
+}
+
 static void
 edge_ws_log(int level, const char *line)
 {
@@ -966,6 +990,7 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		(sa->sa.sa_family == AF_INET6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	if (secure) {
+		v->tp.reload = edge_ws_tp_reload;
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = me->tls_cert;
 		info.ssl_private_key_filepath = me->tls_key;
