@@ -687,13 +687,64 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(undelivered)		/* requests handed back: their outbound
 				   connection never opened */ \
 	X(icmp_unreachable)	/* ICMP port/host unreachable for a
-				   datagram sent */
+				   datagram sent */ \
+	X(hep_sent)		/* HEP packets to the collector */ \
+	X(hep_dropped)		/* ... not sent: socket full, too big */
 
 struct edge_stats {
 #define EDGE_STAT_FIELD(f) uint64_t f;
 	EDGE_STATS(EDGE_STAT_FIELD)
 #undef EDGE_STAT_FIELD
 };
+
+/* ---- edge_hep.c: HEP v3 capture to a Homer collector ---- */
+
+/* The largest HEP packet: its length field is 16 bits. */
+#define EDGE_HEP_MAX 65535
+
+/* One captured message, as edge_hep_encode() writes it. */
+struct edge_hep_pkt {
+	const union env_sa *src, *dst;	/* the same family */
+	unsigned ip_proto;		/* 17 UDP, 6 the stream transports */
+	uint64_t sec;
+	uint32_t usec;
+	uint32_t agent_id;
+	const char *auth;		/* auth key chunk; auth_len 0: none */
+	size_t auth_len;
+	const char *corr;		/* correlation id (Call-ID); 0: none */
+	size_t corr_len;
+	const char *msg;
+	size_t len;
+};
+
+struct edge_hep {
+	int fd;			/* UDP socket to dst; -1: capture off */
+	union env_sa dst;
+	uint32_t agent_id;
+	const char *auth;	/* the config's hep_password */
+	unsigned char *buf;	/* EDGE_HEP_MAX bytes, owned */
+};
+
+/*
+ * Writes p as one HEP v3 packet into out.  Returns its length,
+ * -EMSGSIZE when it would pass cap or 65535 bytes, -EINVAL when src
+ * and dst differ in family.
+ */
+int edge_hep_encode(unsigned char *out, size_t cap,
+		    const struct edge_hep_pkt *p);
+
+/* Opens the socket to me->hep, or leaves capture off when it is empty.
+ * Returns 0, -EINVAL (not a numeric ip:port; logged) or -errno. */
+int edge_hep_open(struct edge_hep *h, const struct cfg_edge *me);
+void edge_hep_close(struct edge_hep *h);
+
+/*
+ * Sends one message to the collector, if capture is on: msg went from
+ * src to dst on transport (after TLS, as WebSocket payload).  Never
+ * blocks: what the socket refuses is counted (hep_dropped).
+ */
+void edge_hep_capture(struct edge *e, int transport, const union env_sa *src,
+		      const union env_sa *dst, const char *msg, size_t len);
 
 /* Allows a burst of log lines per second, then stays quiet. */
 struct edge_ratelimit {
@@ -726,6 +777,7 @@ struct edge {
 				   senders, so none steers its calls */
 	struct hash_key branch;	/* checks the Via branches cores mint
 				   (lib/sip.h) */
+	struct edge_hep hep;	/* capture; fd -1 when off */
 };
 
 /*

@@ -142,6 +142,9 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
 	ES("ws_origins", ws_origins, ""),
 	EI("guest_ttl_s", guest_ttl_s, "43200", 60, 604800),
+	ES("hep", hep, ""),
+	EI("hep_id", hep_id, "0", 0, 2147483647),
+	ES("hep_password", hep_password, ""),
 };
 
 static const struct cfg_key cfg_core_keys[] = {

@@ -64,6 +64,10 @@ struct cfg_edge {
 				   request's own Host only.  An upgrade
 				   without Origin (not a browser) passes */
 	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
+	char hep[CFG_ADDR_LEN];	/* HEP v3 collector "ip:port"; empty: no
+				   capture */
+	int hep_id;		/* HEP capture agent id; 0: the edge id */
+	char hep_password[64];	/* HEP auth key chunk; empty: none */
 };
 
 struct cfg_core {
