@@ -189,6 +189,9 @@ typedef int (*edge_tp_send_cb)(struct edge_tp *tp, const union env_sa *dst,
 			       uint64_t conn_id, const char *buf, size_t len);
 /* Starts closing the transport; memory goes in a close callback. */
 typedef void (*edge_tp_free_cb)(struct edge_tp *tp);
+/* Stops accepting connections (a draining edge); what is open stays.
+ * Idempotent; free still runs after. */
+typedef void (*edge_tp_unlisten_cb)(struct edge_tp *tp);
 /*
  * Re-reads tls_cert, tls_key (and tls_ca where the transport dials) for
  * the handshakes that follow; open connections keep what they
@@ -203,6 +206,7 @@ struct edge_tp {
 	edge_tp_send_cb send;
 	edge_tp_free_cb free;
 	edge_tp_reload_cb reload;	/* secure transports only, else NULL */
+	edge_tp_unlisten_cb unlisten;	/* listening ones only, else NULL */
 };
 
 struct edge;
@@ -688,6 +692,7 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 				   connection never opened */ \
 	X(icmp_unreachable)	/* ICMP port/host unreachable for a
 				   datagram sent */ \
+	X(conns_drained)	/* closed by a drain: asked to move */ \
 	X(hep_sent)		/* HEP packets to the collector */ \
 	X(hep_dropped)		/* ... not sent: socket full, too big */
 
@@ -763,7 +768,9 @@ struct edge {
 	struct edge_tp *tp[ENV_TP_END];	/* by enum env_transport */
 	struct edge_conn_table conns;
 	uv_timer_t sweep;	/* idle and handshake timeouts */
-	int sweeping;		/* sweep timer initialised */
+	int sweeping;		/* sweep and drain timers initialised */
+	uv_timer_t drain;	/* a drain's closing rounds */
+	int drain_per_round;	/* 0: not draining */
 	struct edge_stats st;
 	struct edge_ratelimit rl;
 	struct edge_limit limit;	/* per-source rates, host-wide */
@@ -875,6 +882,18 @@ int edge_conns_start(struct edge *e);
 void edge_conns_close_all(struct edge *e, const char *why);
 /* Stops it (close callback on the loop).  Accepts a never-started e. */
 void edge_conns_stop(struct edge *e);
+
+/*
+ * Drains the edge so it can be restarted without its clients all coming
+ * back at once: stream and WebSocket listeners stop accepting (the
+ * host's other edges sharing the ports take the new clients), and the
+ * open connections are closed a share at a time over drain_s seconds,
+ * least active first: SIP.js and KwikyKonf reconnect on a close they
+ * did not ask for (a phone on TCP/TLS re-registers), and land on
+ * another edge.  UDP stays: its clients are no one edge's.  Logs start
+ * and end.  Idempotent.
+ */
+void edge_drain(struct edge *e, int drain_s);
 
 /* The write-queue bound of one connection, from max_msg. */
 size_t edge_conn_wq_max(const struct edge *e);

@@ -26,6 +26,7 @@
 struct edge_proc {
 	struct edge edge;
 	struct sig_set sigs;
+	uv_signal_t drain;	/* SIGUSR2 */
 	uv_timer_t linger;	/* keeps the link while notices drain */
 	int stopping;
 };
@@ -49,6 +50,7 @@ edge_stop_finish(struct edge_proc *p)
 	link_free(p->edge.link);
 	p->edge.link = NULL;
 	sig_set_close(&p->sigs);
+	uv_close((uv_handle_t *)&p->drain, NULL);
 }
 
 static void
@@ -98,6 +100,17 @@ edge_on_stats(void *arg)
 	struct edge_proc *p = arg;
 
 	edge_stats_log(&p->edge);
+}
+
+/* SIGUSR2: drain (edge_drain), before a restart. */
+static void
+edge_on_drain(uv_signal_t *h, int signum)
+{
+	struct edge_proc *p = h->data;
+
+	(void)signum;
+	if (!p->stopping)
+		edge_drain(&p->edge, p->edge.me->drain_s);
 }
 
 /*
@@ -287,6 +300,13 @@ main(int argc, char **argv)
 		goto stop;
 	}
 	proc.sigs.reload = edge_on_reload;
+	uv_signal_init(&loop, &proc.drain);
+	proc.drain.data = &proc;
+	rc = uv_signal_start(&proc.drain, edge_on_drain, SIGUSR2);
+	if (rc < 0) {
+		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
+		goto stop;
+	}
 	rc = key_load(&cfg, KEY_USE_LINK, lk);
 	if (rc == 0)
 		rc = link_new(&e->link, &loop, me->ipc, lk, edge_fwd_from_core,

@@ -79,6 +79,7 @@ struct edge_stream {
 	char *pbuf;		/* plaintext out of SSL_read */
 	struct edge_sconn *all;	/* every connection, closing ones too */
 	int closing;
+	int unlistened;		/* drained: the listener is closed */
 	int handles;		/* listener + connections not yet closed */
 };
 
@@ -976,6 +977,24 @@ edge_stream_on_listener_close(uv_handle_t *h)
 	edge_stream_unref(h->data);
 }
 
+/* The listener's reference stays until free: st outlives a drain. */
+static void
+edge_stream_on_unlisten(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void
+edge_stream_unlisten(struct edge_tp *tp)
+{
+	struct edge_stream *st = (struct edge_stream *)tp;
+
+	if (st->unlistened)
+		return;
+	st->unlistened = 1;
+	uv_close((uv_handle_t *)&st->listener, edge_stream_on_unlisten);
+}
+
 static void
 edge_stream_free(struct edge_tp *tp)
 {
@@ -985,7 +1004,11 @@ edge_stream_free(struct edge_tp *tp)
 	for (struct edge_sconn *s = st->all; s; s = s->next_all)
 		if (!s->closing)
 			edge_sconn_close(&s->c, "edge stopping");
-	uv_close((uv_handle_t *)&st->listener, edge_stream_on_listener_close);
+	if (st->unlistened)
+		edge_stream_unref(st);
+	else
+		uv_close((uv_handle_t *)&st->listener,
+			 edge_stream_on_listener_close);
 }
 
 /* The verdict on a client certificate waits for edge_sconn_proven:
@@ -1111,6 +1134,7 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 	st->tp.transport = transport;
 	st->tp.send = edge_stream_send;
 	st->tp.free = edge_stream_free;
+	st->tp.unlisten = edge_stream_unlisten;
 	st->edge = e;
 	st->listener.data = st;
 	rc = uv_tcp_init(e->loop, &st->listener);

@@ -96,6 +96,7 @@ struct edge_ws_vh {
 	uv_poll_t poll;		/* readable: connections to accept */
 	uv_timer_t pause;	/* restarts poll after EMFILE/ENFILE */
 	int handles;		/* poll and pause not yet closed */
+	int unlistened;		/* poll and pause closing or closed */
 };
 
 struct edge_ws {
@@ -890,11 +891,21 @@ fail:
 }
 
 /* Stops accepting on v; the socket closes with the handles. */
+/* Idempotent: a drained listener is closed again by free. */
 static void
 edge_ws_unlisten(struct edge_ws_vh *v)
 {
+	if (v->unlistened)
+		return;
+	v->unlistened = 1;
 	uv_close((uv_handle_t *)&v->poll, edge_ws_on_listener_close);
 	uv_close((uv_handle_t *)&v->pause, edge_ws_on_listener_close);
+}
+
+static void
+edge_ws_tp_unlisten(struct edge_tp *tp)
+{
+	edge_ws_unlisten((struct edge_ws_vh *)tp);
 }
 
 static void
@@ -970,6 +981,7 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	v->tp.transport = transport;
 	v->tp.send = edge_ws_tp_send;
 	v->tp.free = edge_ws_tp_free;
+	v->tp.unlisten = edge_ws_tp_unlisten;
 	rc = edge_ws_listen(v, transport);
 	if (rc < 0)
 		return rc;

@@ -145,6 +145,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	ES("hep", hep, ""),
 	EI("hep_id", hep_id, "0", 0, 2147483647),
 	ES("hep_password", hep_password, ""),
+	EI("drain_s", drain_s, "30", 0, 3600),
 };
 
 static const struct cfg_key cfg_core_keys[] = {

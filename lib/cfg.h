@@ -68,6 +68,7 @@ struct cfg_edge {
 				   capture */
 	int hep_id;		/* HEP capture agent id; 0: the edge id */
 	char hep_password[64];	/* HEP auth key chunk; empty: none */
+	int drain_s;		/* a drain closes connections over this */
 };
 
 struct cfg_core {

@@ -467,7 +467,11 @@ class WsUA extends StreamUA {
 			else if (msg) this.requests.push(msg);
 			this._wake();
 		});
-		s.on('close', () => { this.closed = true; this._wake(); });
+		s.on('close', () => {
+			this.closed = true;
+			this.closedAt = Date.now();
+			this._wake();
+		});
 		s.on('error', () => {});
 	}
 
