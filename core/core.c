@@ -72,6 +72,12 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	}
 	/* Every line logged while this message is handled names its call. */
 	core_log_ctx(m);
+	log_debug(LOG_SYS_SIP, "%s %d %s from edge %d",
+		  MSG_IS_RESPONSE(m) ? "response" : "request",
+		  MSG_IS_RESPONSE(m) ? m->status_code : 0,
+		  m->sip_method ? m->sip_method :
+		  m->cseq && m->cseq->method ? m->cseq->method : "-",
+		  e.edge_id);
 	if (MSG_IS_RESPONSE(m)) {
 		c->st.rx_responses++;
 		core_txn_on_response(c, &e, m);

@@ -51,6 +51,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("cluster", "cores", n_cores_wanted, "2", 1, CFG_MAX_CORES),
 	{ "log", "level", CFG_LOGLEVEL, offsetof(struct cfg, log_level), 0,
 	  "notice", 0, 0 },
+	S("log", "levels", log_levels, ""),
+	S("log", "format", log_format, "plain"),
 	S("redis", "address", redis, ""),
 	S("redis", "prefix", redis_prefix, "sm"),
 	S("redis", "user", redis_user, ""),
@@ -653,7 +655,7 @@ cfg_start(struct cfg *c, const char *procname, const char *path,
 	  const char *level)
 {
 	char err[512];
-	int lvl;
+	int lvl, fmt;
 
 	log_init(procname, LOG_LVL_NOTICE);
 	if (cfg_load(c, path, err, sizeof(err)) != 0) {
@@ -666,6 +668,20 @@ cfg_start(struct cfg *c, const char *procname, const char *path,
 		return -EINVAL;
 	}
 	log_set_level(-1, lvl);
+	/* -l on the command line is every subsystem's level: the file's
+	 * refinements give way to it. */
+	if (level == NULL && log_levels_set(c->log_levels) != 0) {
+		log_err(LOG_SYS_CFG, "[log] levels = %s: not \"sys:level ...\"",
+			c->log_levels);
+		return -EINVAL;
+	}
+	fmt = log_format_parse(c->log_format);
+	if (fmt < 0) {
+		log_err(LOG_SYS_CFG, "[log] format = %s: plain or json",
+			c->log_format);
+		return -EINVAL;
+	}
+	log_set_format(fmt);
 	if (cfg_run_dir_make(c->run_dir) != 0)
 		return -EINVAL;
 	signal(SIGPIPE, SIG_IGN);

@@ -88,6 +88,8 @@ struct cfg {
 
 	/* [log] */
 	int log_level;
+	char log_levels[256];	/* "sys:level ..." refining log_level */
+	char log_format[16];	/* "plain" or "json" */
 
 	/* [redis] */
 	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */

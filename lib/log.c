@@ -10,6 +10,7 @@
  */
 #include "lib/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@ int log_levels[LOG_SYS__COUNT] = {
 };
 
 static const char *log_proc = "sipmesh";
+static int log_format = LOG_FMT_PLAIN;
 
 /* The per-call context of log.h; len 0: none. */
 static char log_ctx[LOG_CTX_MAX];
@@ -69,12 +71,93 @@ log_ctx_clear(void)
 	log_ctx_len = 0;
 }
 
+/* The index of name[0..len) in names (n of them), or -1. */
+static int
+log_name_find(const char *const *names, int n, const char *name, size_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (strlen(names[i]) == len && memcmp(name, names[i], len) == 0)
+			return i;
+	return -1;
+}
+
 int
 log_level_parse(const char *name)
 {
-	for (size_t i = 0; i < sizeof(log_lvl_names) / sizeof(*log_lvl_names); i++)
-		if (strcmp(name, log_lvl_names[i]) == 0)
-			return (int)i;
+	return log_name_find(log_lvl_names, LOG_LVL_DEBUG + 1, name,
+			     strlen(name));
+}
+
+int
+log_levels_set(const char *spec)
+{
+	int want[LOG_SYS__COUNT];
+	const char *p = spec;
+
+	memcpy(want, log_levels, sizeof(want));
+	for (;;) {
+		const char *item, *colon;
+		size_t n;
+		int sys, lvl;
+
+		p += strspn(p, " ,\t");
+		if (*p == '\0')
+			break;
+		item = p;
+		n = strcspn(p, " ,\t");
+		p += n;
+		colon = memchr(item, ':', n);
+		if (colon == NULL)
+			return -EINVAL;
+		lvl = log_name_find(log_lvl_names, LOG_LVL_DEBUG + 1, colon + 1,
+				    (size_t)(item + n - colon - 1));
+		if (lvl < 0)
+			return -EINVAL;
+		if ((size_t)(colon - item) == 3 && memcmp(item, "all", 3) == 0) {
+			for (int i = 0; i < LOG_SYS__COUNT; i++)
+				want[i] = lvl;
+			continue;
+		}
+		sys = log_name_find(log_sys_names, LOG_SYS__COUNT, item,
+				    (size_t)(colon - item));
+		if (sys < 0)
+			return -EINVAL;
+		want[sys] = lvl;
+	}
+	memcpy(log_levels, want, sizeof(want));
+	return 0;
+}
+
+int
+log_levels_str(char *out, size_t cap)
+{
+	int n = 0, m;
+
+	for (int i = 0; i < LOG_SYS__COUNT; i++) {
+		m = snprintf(out + (cap ? (size_t)n : 0),
+			     (size_t)n < cap ? cap - (size_t)n : 0, "%s%s:%s",
+			     i ? " " : "", log_sys_names[i],
+			     log_lvl_names[log_levels[i]]);
+		if (m < 0)
+			return m;
+		n += m;
+	}
+	return n;
+}
+
+void
+log_set_format(int format)
+{
+	log_format = format;
+}
+
+int
+log_format_parse(const char *name)
+{
+	if (strcmp(name, "plain") == 0)
+		return LOG_FMT_PLAIN;
+	if (strcmp(name, "json") == 0)
+		return LOG_FMT_JSON;
 	return -1;
 }
 
@@ -106,27 +189,82 @@ log_escape(char *out, size_t cap, const char *src, size_t n)
 	return o;
 }
 
+/* As log_escape(), for a JSON string: quote, backslash, control bytes
+ * and bytes past ASCII (which may not be UTF-8) become escapes. */
+static size_t
+log_escape_json(char *out, size_t cap, const char *src, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			if (o + 1 > cap)
+				break;
+			out[o++] = (char)ch;
+		} else if (ch == '"' || ch == '\\') {
+			if (o + 2 > cap)
+				break;
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else {
+			if (o + 6 > cap)
+				break;
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[ch >> 4];
+			out[o + 5] = hex[ch & 15];
+			o += 6;
+		}
+	}
+	return o;
+}
+
+/* One JSON object: the head fields, then msg (raw, m bytes). */
+static int
+log_json_line(char *buf, size_t cap, const struct timeval *tv, int sys,
+	      int level, const char *raw, size_t m)
+{
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&tv->tv_sec, &tm);
+	n = (size_t)snprintf(buf, cap, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d."
+			     "%03dZ\",\"proc\":\"", tm.tm_year + 1900,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec, (int)(tv->tv_usec / 1000));
+	n += log_escape_json(buf + n, cap - n - 64, log_proc, strlen(log_proc));
+	n += (size_t)snprintf(buf + n, cap - n, "\",\"level\":\"%s\",\"sys\":\"%s\"",
+			      log_lvl_names[level], log_sys_names[sys]);
+	if (log_ctx_len) {
+		memcpy(buf + n, ",\"call_id\":\"", 12);
+		n += 12;
+		n += log_escape_json(buf + n, cap - n - 32, log_ctx,
+				     log_ctx_len);
+		buf[n++] = '"';
+	}
+	memcpy(buf + n, ",\"msg\":\"", 8);
+	n += 8;
+	n += log_escape_json(buf + n, cap - n - 3, raw, m);
+	buf[n++] = '"';
+	buf[n++] = '}';
+	buf[n++] = '\n';
+	return (int)n;
+}
+
 void
 log_write(int sys, int level, const char *fmt, ...)
 {
-	char buf[2048], raw[2048];
+	/* JSON: room for every byte of raw and of the context as a
+	 * 6-byte escape. */
+	char buf[2048 * 6 + LOG_CTX_MAX * 6 + 256], raw[2048];
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
 	int n, m;
 
 	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03d %s %s %s: ",
-		     tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
-		     log_proc, log_lvl_names[level], log_sys_names[sys]);
-	if (log_ctx_len) {
-		buf[n++] = '[';
-		n += (int)log_escape(buf + n, sizeof(buf) - (size_t)n - 4,
-				     log_ctx, log_ctx_len);
-		buf[n++] = ']';
-		buf[n++] = ' ';
-	}
 	va_start(ap, fmt);
 	m = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
@@ -134,9 +272,26 @@ log_write(int sys, int level, const char *fmt, ...)
 		m = 0;
 	if (m > (int)sizeof(raw) - 1)
 		m = sizeof(raw) - 1;
-	n += (int)log_escape(buf + n, sizeof(buf) - (size_t)n - 1, raw,
-			     (size_t)m);
-	buf[n++] = '\n';
+	if (log_format == LOG_FMT_JSON) {
+		n = log_json_line(buf, sizeof(buf), &tv, sys, level, raw,
+				  (size_t)m);
+	} else {
+		localtime_r(&tv.tv_sec, &tm);
+		n = snprintf(buf, 2048, "%02d:%02d:%02d.%03d %s %s %s: ",
+			     tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     (int)(tv.tv_usec / 1000), log_proc,
+			     log_lvl_names[level], log_sys_names[sys]);
+		if (log_ctx_len) {
+			buf[n++] = '[';
+			n += (int)log_escape(buf + n, 2048 - (size_t)n - 4,
+					     log_ctx, log_ctx_len);
+			buf[n++] = ']';
+			buf[n++] = ' ';
+		}
+		n += (int)log_escape(buf + n, 2048 - (size_t)n - 1, raw,
+				     (size_t)m);
+		buf[n++] = '\n';
+	}
 	if (write(STDERR_FILENO, buf, n) < 0) {
 		/* Nowhere left to report a failed log write. */
 	}

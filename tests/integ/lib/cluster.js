@@ -474,7 +474,7 @@ class Cluster {
 		const o = this.opts;
 		let s = `; written by tests/integ/lib/cluster.js for ${this.name}\n`;
 		s += iniSection('cluster', { run_dir: this.runDir, edges: o.edges, cores: o.cores, ...(o.clusterKeys || {}) });
-		s += iniSection('log', { level: process.env.SIPMESH_INTEG_LOG || o.log || 'info' });
+		s += iniSection('log', { level: process.env.SIPMESH_INTEG_LOG || o.log || 'info', ...(o.logKeys || {}) });
 		const { sentinel, ...redisKeys } = typeof o.redis === 'object' ? o.redis : {};
 		s += iniSection('redis', {
 			/* with sentinels no address: they alone say where */
