@@ -161,62 +161,38 @@ log_format_parse(const char *name)
 	return -1;
 }
 
-/* Copies src[0..n) to out (cap bytes) with control bytes escaped;
- * returns the bytes written.  A byte whose escape does not fit is cut
- * with the rest. */
+/*
+ * Copies src[0..n) to out (cap bytes) with what could break the line
+ * escaped: control bytes as \xNN; for a JSON string (json) also quote
+ * and backslash, and control and non-ASCII bytes (which may not be
+ * UTF-8) as \u00NN.  Returns the bytes written; a byte whose escape
+ * does not fit is cut with the rest.
+ */
 static size_t
-log_escape(char *out, size_t cap, const char *src, size_t n)
+log_escape(char *out, size_t cap, const char *src, size_t n, int json)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t o = 0, w;
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)src[i];
+		int ctl = ch < 0x20 || ch == 0x7f || (json && ch > 0x7f);
+		int quote = json && (ch == '"' || ch == '\\');
 
-		if (ch >= 0x20 && ch != 0x7f) {
-			if (o + 1 > cap)
-				break;
-			out[o++] = (char)ch;
-			continue;
-		}
-		if (o + 4 > cap)
+		w = ctl ? (json ? 6 : 4) : quote ? 2 : 1;
+		if (o + w > cap)
 			break;
-		out[o++] = '\\';
-		out[o++] = 'x';
-		out[o++] = hex[ch >> 4];
-		out[o++] = hex[ch & 15];
-	}
-	return o;
-}
-
-/* As log_escape(), for a JSON string: quote, backslash, control bytes
- * and bytes past ASCII (which may not be UTF-8) become escapes. */
-static size_t
-log_escape_json(char *out, size_t cap, const char *src, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)src[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
-			if (o + 1 > cap)
-				break;
-			out[o++] = (char)ch;
-		} else if (ch == '"' || ch == '\\') {
-			if (o + 2 > cap)
-				break;
-			out[o++] = '\\';
-			out[o++] = (char)ch;
+		if (ctl) {
+			memcpy(out + o, json ? "\\u00" : "\\x", w - 2);
+			out[o + w - 2] = hex[ch >> 4];
+			out[o + w - 1] = hex[ch & 15];
+		} else if (quote) {
+			out[o] = '\\';
+			out[o + 1] = (char)ch;
 		} else {
-			if (o + 6 > cap)
-				break;
-			memcpy(out + o, "\\u00", 4);
-			out[o + 4] = hex[ch >> 4];
-			out[o + 5] = hex[ch & 15];
-			o += 6;
+			out[o] = (char)ch;
 		}
+		o += w;
 	}
 	return o;
 }
@@ -234,19 +210,19 @@ log_json_line(char *buf, size_t cap, const struct timeval *tv, int sys,
 			     "%03dZ\",\"proc\":\"", tm.tm_year + 1900,
 			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			     tm.tm_sec, (int)(tv->tv_usec / 1000));
-	n += log_escape_json(buf + n, cap - n - 64, log_proc, strlen(log_proc));
+	n += log_escape(buf + n, cap - n - 64, log_proc, strlen(log_proc), 1);
 	n += (size_t)snprintf(buf + n, cap - n, "\",\"level\":\"%s\",\"sys\":\"%s\"",
 			      log_lvl_names[level], log_sys_names[sys]);
 	if (log_ctx_len) {
 		memcpy(buf + n, ",\"call_id\":\"", 12);
 		n += 12;
-		n += log_escape_json(buf + n, cap - n - 32, log_ctx,
-				     log_ctx_len);
+		n += log_escape(buf + n, cap - n - 32, log_ctx, log_ctx_len,
+				1);
 		buf[n++] = '"';
 	}
 	memcpy(buf + n, ",\"msg\":\"", 8);
 	n += 8;
-	n += log_escape_json(buf + n, cap - n - 3, raw, m);
+	n += log_escape(buf + n, cap - n - 3, raw, m, 1);
 	buf[n++] = '"';
 	buf[n++] = '}';
 	buf[n++] = '\n';
@@ -284,12 +260,12 @@ log_write(int sys, int level, const char *fmt, ...)
 		if (log_ctx_len) {
 			buf[n++] = '[';
 			n += (int)log_escape(buf + n, 2048 - (size_t)n - 4,
-					     log_ctx, log_ctx_len);
+					     log_ctx, log_ctx_len, 0);
 			buf[n++] = ']';
 			buf[n++] = ' ';
 		}
 		n += (int)log_escape(buf + n, 2048 - (size_t)n - 1, raw,
-				     (size_t)m);
+				     (size_t)m, 0);
 		buf[n++] = '\n';
 	}
 	if (write(STDERR_FILENO, buf, n) < 0) {
