@@ -19,6 +19,12 @@
  * pulls everything and drops nothing (the "k" markers of AORs with no
  * binding are not pushed: they come back as 404, not 480).  A full
  * pass with no failure meanwhile puts the host back in step.
+ * With several shards (loc_shard.c) each shard has its own passes, over
+ * the AORs it owns.  A key found on a shard that does not own its AOR
+ * is a stray of a change of the shard list: it merges into the store
+ * as a union (never proving a removal) and is copied to its owner; a
+ * full pass reads strays only when the list changed (r->move), an
+ * invalidation on that shard (a host still on the old list) always.
  * Cost: a full pass is a SCAN of Redis's AOR keys and one HGETALL per
  * AOR, in every core of the host (each reconciles its own view of the
  * link); a dirty pass, one HGETALL per dirty AOR.  An AOR reconciles at

@@ -17,6 +17,9 @@
  *     undoes another host's newer write.
  *   <prefix>:inval       channel; message "<segment id hex> <aor>"
  *     after every change of an AOR.
+ * With [redis] shards, one struct loc_redis per shard, each with this
+ * schema for the AORs it owns (loc_shard.c picks the shard), its own
+ * link, channel, dirty set and standing in the segment (sync[]).
  *
  * Writes: the shared store first (the caller's answer never waits for
  * Redis), then HSET/HDEL, PEXPIREAT and PUBLISH on the process's Redis
