@@ -373,7 +373,8 @@ class Cluster {
 	 * named b, c, ..., written to [redis] shards: the bindings spread
 	 * over them and the first by AOR), shareRedis (a started cluster
 	 * whose Redis, shards and prefix this one uses: a second host),
-	 * log ('info'),
+	 * listShards (how many of those shards its config lists: a host
+	 * still on an older, shorter list; default all), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
 	 * for one edge, over the defaults, sharePorts: every edge gets the
@@ -497,7 +498,8 @@ class Cluster {
 			} : {}),
 			prefix: this.prefix,
 			...(this.redisShards && this.redisShards.length ? {
-				shards: this.redisShards.map((x) => `${x.name}=${HOST}:${x.port}`).join(' '),
+				shards: this.redisShards.slice(0, o.listShards ?? this.redisShards.length)
+					.map((x) => `${x.name}=${HOST}:${x.port}`).join(' '),
 			} : {}),
 			...redisKeys,
 		});
@@ -828,6 +830,13 @@ class Cluster {
 	 */
 	shards() {
 		return [{ name: 'main', port: this.redis.port }, ...(this.redisShards || [])];
+	}
+
+	/* Merges o into the options and writes the config file again: the
+	 * processes started from now on read it (restartCores). */
+	reconfigure(o) {
+		Object.assign(this.opts, o);
+		fs.writeFileSync(this.confPath, this._config());
 	}
 
 	/* Kills shard `name`'s redis-server (not "main") by PID and waits
