@@ -67,12 +67,36 @@ const char loc_lua_expire[] =
 	"if t == -2 or (t >= 0 and t >= tonumber(ARGV[1])) then return 0 end "
 	"return redis.call('PEXPIREAT', KEYS[1], ARGV[1])";
 
+/* A copy of a stray to its owner (loc_recon_forward), confirmed by the
+ * owner's answer to its PUBLISH. */
+struct loc_forwarded {
+	struct loc_redis *r;	/* the shard the stray is on */
+	char aor[LOC_AOR_MAX];
+};
+
+static void
+loc_recon_on_forwarded(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct loc_redis *o = rconn_arg(ac);
+	struct loc_forwarded *c = priv;
+	redisReply *rep = reply;
+
+	if (!o->closing && (!rep || rep->type == REDIS_REPLY_ERROR)) {
+		o->errors++;
+		loc_redis_refetch(c->r, c->aor);
+	}
+	free(c);
+}
+
 /*
  * An AOR found on a shard that does not own it (the shard list changed,
  * or a host still on the old list wrote it there): its bindings rs[0..n)
  * are copied to the owner, each only over an older version, and the
  * owner's hosts are told.  The stray key is left to expire at its own
- * time: a host on the old list still reads it.
+ * time: a host on the old list still reads it.  A copy the owner does
+ * not confirm is not the owner's unsent write (its reconcile would then
+ * drop from the store what only the stray holds) but the stray's: this
+ * shard fetches it again on its next pass, until the owner takes it.
  */
 static void
 loc_recon_forward(struct loc_redis *r, const char *aor,
@@ -80,6 +104,7 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 {
 	struct loc_redis *o = &r->shards[loc_shard_pick(r->map, aor)];
 	char key[LOC_KEY_MAX], field[LOC_FIELD_MAX], val[LOC_REDIS_VAL_MAX];
+	struct loc_forwarded *c;
 	int64_t latest = 0;
 
 	if (n == 0)
@@ -98,7 +123,19 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 	}
 	loc_redis_write(o, "EVAL %s 1 %s %lld", loc_lua_expire, key,
 			(long long)(latest + o->shm->aor_ttl) * 1000);
-	loc_redis_publish(o, aor, loc_now_ms());
+	c = malloc(sizeof(*c));
+	if (c) {
+		c->r = r;
+		snprintf(c->aor, sizeof(c->aor), "%s", key + strlen(o->prefix) + 5);
+	}
+	if (!c || o->batch_bad ||
+	    loc_redis_send(o, loc_recon_on_forwarded, c, "PUBLISH %s:inval "
+			   "%016" PRIx64 " %s", o->prefix, o->seg_id,
+			   key + strlen(o->prefix) + 5) < 0) {
+		free(c);
+		loc_redis_refetch(r, aor);
+	}
+	o->batch_bad = 0;
 	log_info(LOG_SYS_LOC, "redis %s: %d bindings of %s copied to their "
 		 "shard %s", r->where, n, aor, o->where);
 }

@@ -453,6 +453,49 @@ test_loc_shard__adding_a_shard_loses_no_lookup(void **state)
 	}
 }
 
+/*
+ * The new shard stalls (SIGSTOP: down for the links, but nothing lost
+ * in it) while a host on the old list writes AORs it now owns: the host
+ * on the new list keeps them (its copy to the owner is retried, not
+ * given up) and they reach the shard once it answers.
+ */
+static void
+test_loc_shard__owner_stalled_during_a_move_loses_nothing(void **state)
+{
+	struct fix *f = *state;
+	struct loc_shard_map two;
+	struct range seen = { 2, 300, 400, 2 };
+	struct placed on_new = { 300, 400, 2, 0, NULL };
+	struct placed old = { 300, 400, -1, 0, NULL };
+
+	f->cfg[0].n_shards = 1;	/* host 0 on the old list: main and b */
+	assert_int_equal(loc_new(&f->l[0], &f->cfg[0], &f->loop), 0);
+	assert_int_equal(loc_new(&f->l[2], &f->cfg[2], &f->loop), 0);
+	wait_up(f, 0, 2);
+	wait_up(f, 2, NSRV);
+	assert_int_equal(loc_shard_map_init(&two, names4, 2), 0);
+	kill(f->srv[2].pid, SIGSTOP);
+	save_range(f, 0, 300, 400);
+	old.map = &two;
+	assert_true(loop_run_until(&f->loop, keys_placed, f, &old, DEADLINE_MS));
+	assert_true(loop_run_until(&f->loop, host_has_all, f, &seen,
+				   DEADLINE_MS));
+	/* the copies to c time out: its link fails; more AORs of c are
+	 * written on the old shards while it is down, the link is not */
+	wait_up(f, 2, NSRV - 1);
+	save_range(f, 0, 400, 500);
+	old.to = seen.to = on_new.to = 500;
+	assert_true(loop_run_until(&f->loop, keys_placed, f, &old, DEADLINE_MS));
+	assert_true(loop_run_until(&f->loop, host_has_all, f, &seen,
+				   DEADLINE_MS));
+	kill(f->srv[2].pid, SIGCONT);
+	wait_up(f, 2, NSRV);
+	assert_true(loop_run_until(&f->loop, keys_placed, f, &on_new,
+				   3 * DEADLINE_MS));
+	assert_true(loop_run_until(&f->loop, host_has_all, f, &seen,
+				   DEADLINE_MS));
+}
+
 int
 main(void)
 {
@@ -468,6 +511,9 @@ main(void)
 			fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_loc_shard__adding_a_shard_loses_no_lookup,
+			fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_loc_shard__owner_stalled_during_a_move_loses_nothing,
 			fix_setup, fix_teardown),
 	};
 
