@@ -360,6 +360,8 @@ struct loc_redis {
 	int move;		/* the next full pass copies the AORs found
 				   on this shard but owned by another to
 				   their owner (the shard list changed) */
+	int strays_wait;	/* copies of strays to this shard failed:
+				   when it is up, the others move again */
 	char host[256];
 	int port;
 	char user[64], password[256];	/* AUTH of the start-up load */

@@ -81,7 +81,14 @@ loc_recon_on_forwarded(redisAsyncContext *ac, void *reply, void *priv)
 	struct loc_forwarded *c = priv;
 	redisReply *rep = reply;
 
-	if (!o->closing && (!rep || rep->type == REDIS_REPLY_ERROR)) {
+	if (o->closing) {
+		free(c);
+		return;
+	}
+	if (!rep) {		/* the link failed: copied again when back */
+		o->errors++;
+		o->strays_wait = 1;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
 		o->errors++;
 		loc_redis_refetch(c->r, c->aor);
 	}
@@ -95,8 +102,9 @@ loc_recon_on_forwarded(redisAsyncContext *ac, void *reply, void *priv)
  * owner's hosts are told.  The stray key is left to expire at its own
  * time: a host on the old list still reads it.  A copy the owner does
  * not confirm is not the owner's unsent write (its reconcile would then
- * drop from the store what only the stray holds) but the stray's: this
- * shard fetches it again on its next pass, until the owner takes it.
+ * drop from the store what only the stray holds): an owner that is or
+ * goes down has every other shard move its strays again once it is
+ * back (o->strays_wait); otherwise this shard fetches the stray again.
  */
 static void
 loc_recon_forward(struct loc_redis *r, const char *aor,
@@ -109,6 +117,10 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 
 	if (n == 0)
 		return;
+	if (o->link != LOC_LINK_UP) {
+		o->strays_wait = 1;
+		return;
+	}
 	loc_redis_key(o, aor, key);
 	for (int i = 0; i < n; i++) {
 		int len = loc_binding_encode(&rs[i], val, sizeof(val));

@@ -527,6 +527,12 @@ loc_redis_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 	r->state_ms = now;
 	if (r->push_all || r->need_full || r->dirty.n || r->dirty.overflow)
 		loc_recon_start(r);
+	/* copies of strays it missed while down: the other shards copy
+	 * again (their tick starts the move pass) */
+	for (int i = 0; r->strays_wait && i < r->map->n; i++)
+		if (i != r->shard)
+			r->shards[i].move = 1;
+	r->strays_wait = 0;
 }
 
 /* rconn's link came up (ask for the run id) or went down: invalidations
@@ -584,7 +590,7 @@ loc_redis_on_tick(uv_timer_t *t)
 		loc_recon_step(r);
 	else if (rconn_pending(r->rc) >= r->max_pending / 2)
 		return;
-	else if (r->dirty.n || r->dirty.overflow)
+	else if (r->dirty.n || r->dirty.overflow || r->move)
 		loc_recon_start(r);
 	else if (__atomic_load_n(&r->sync->unsync_ms,
 				 __ATOMIC_RELAXED) != INT64_MAX) {
