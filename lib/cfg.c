@@ -64,6 +64,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("redis", "sentinels", redis_sentinels, ""),
 	S("redis", "master", redis_master, "sipmesh"),
 	S("redis", "sentinel_password", redis_sentinel_password, ""),
+	S("redis", "shards", redis_shards_raw, ""),
 	S("location", "shm_name", shm_name, "/sipmesh-loc"),
 	I("location", "shm_size_mb", shm_size_mb, "192", 1, 65536),
 	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
@@ -418,6 +419,78 @@ cfg_check_list(const char *list)
 }
 
 /*
+ * Splits [redis] shards: blank-separated "name=host:port" or
+ * "name=master@sentinel[:port],...".  Names are [a-z0-9_-], unique, not
+ * "main" ([redis]'s own); only [redis] itself may be the first shard,
+ * so a shards list without address or sentinels is refused.
+ */
+static int
+cfg_split_shards(struct cfg *c, char *err, size_t errlen)
+{
+	char buf[sizeof(c->redis_shards_raw)], *save = NULL, *tok;
+	const char *why = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", c->redis_shards_raw);
+	c->n_redis_shards = 0;
+	for (tok = strtok_r(buf, " \t", &save); tok && !why;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		struct cfg_shard *sh = &c->redis_shards[c->n_redis_shards];
+		char *eq = strchr(tok, '='), *at, host[CFG_ADDR_LEN];
+		int port;
+
+		if (c->n_redis_shards == CFG_MAX_SHARDS - 1) {
+			why = "too many shards";
+			break;
+		}
+		memset(sh, 0, sizeof(*sh));
+		if (!eq || eq == tok || (size_t)(eq - tok) >= sizeof(sh->name)) {
+			why = "not name=address";
+			break;
+		}
+		*eq++ = '\0';
+		for (char *s = tok; *s && !why; s++) {
+			*s = (char)tolower((unsigned char)*s);
+			if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+				why = "a name is [a-z0-9_-]";
+		}
+		if (!why && strcmp(tok, "main") == 0)
+			why = "\"main\" is [redis] address/sentinels";
+		for (int i = 0; !why && i < c->n_redis_shards; i++)
+			if (strcmp(c->redis_shards[i].name, tok) == 0)
+				why = "a name given twice";
+		if (why)
+			break;
+		strcpy(sh->name, tok);
+		at = strchr(eq, '@');
+		if (at) {
+			*at++ = '\0';
+			if (!*eq || strlen(eq) >= sizeof(sh->master) ||
+			    strlen(at) >= sizeof(sh->sentinels) ||
+			    cfg_check_list(at) != 0 || !*at)
+				why = "not name=master@host:port,...";
+			else {
+				strcpy(sh->master, eq);
+				strcpy(sh->sentinels, at);
+			}
+		} else if (strlen(eq) >= sizeof(sh->addr) ||
+			   cfg_addr_split(eq, host, sizeof(host), &port,
+					  6379) != 0) {
+			why = "not name=host:port";
+		} else {
+			strcpy(sh->addr, eq);
+		}
+		c->n_redis_shards++;
+	}
+	if (!why && c->n_redis_shards && !c->redis[0] && !c->redis_sentinels[0])
+		why = "set [redis] address or sentinels first (shard \"main\")";
+	if (why) {
+		snprintf(err, errlen, "%s redis.shards: %s", c->path, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
  * Envelopes between hosts are authenticated with a key derived from
  * [cluster] secret (lib/link.h); without a secret every host has its
  * own random key and nothing would verify, so an endpoint off the host
@@ -546,6 +619,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			 c->path);
 		goto fail;
 	}
+	if (cfg_split_shards(c, err, errlen) != 0)
+		goto fail;
 	if (c->min_expires > c->max_expires) {
 		snprintf(err, errlen, "%s registrar.min_expires: above "
 			 "max_expires", c->path);
