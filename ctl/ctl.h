@@ -17,6 +17,10 @@ extern const char ctl_usage[];
 int ctl_rtp(const struct cfg *c, redisContext *r, int argc, char **argv,
 	    int json);
 
+/* sipmesh-ctl aor list [DOMAIN]|show AOR|rm AOR [CONTACT]. */
+int ctl_aor(const struct cfg *c, redisContext *r, int argc, char **argv,
+	    int json);
+
 /* Prints s as a JSON string (quotes included). */
 void ctl_json_str(const char *s);
 

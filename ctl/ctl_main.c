@@ -5,6 +5,9 @@
  *   sipmesh-ctl -c FILE user passwd USER@DOMAIN  the same, must exist
  *   sipmesh-ctl -c FILE user del USER@DOMAIN
  *   sipmesh-ctl -c FILE user list [DOMAIN]
+ *   sipmesh-ctl -c FILE [-j] aor list [DOMAIN]   (ctl_aor.c)
+ *   sipmesh-ctl -c FILE [-j] aor show AOR
+ *   sipmesh-ctl -c FILE aor rm AOR [CONTACT]
  *   sipmesh-ctl -c FILE [-j] rtp list            (ctl_rtp.c)
  *   sipmesh-ctl -c FILE rtp drain|enable ADDR
  *   sipmesh-ctl -c FILE check                    the file, without Redis
@@ -37,6 +40,9 @@ const char ctl_usage[] =
 	"usage: sipmesh-ctl -c FILE user add|passwd USER@DOMAIN   (password on stdin)\n"
 	"       sipmesh-ctl -c FILE user del USER@DOMAIN\n"
 	"       sipmesh-ctl -c FILE user list [DOMAIN]\n"
+	"       sipmesh-ctl -c FILE [-j] aor list [DOMAIN]  registered AORs\n"
+	"       sipmesh-ctl -c FILE [-j] aor show AOR      its bindings\n"
+	"       sipmesh-ctl -c FILE aor rm AOR [CONTACT]   remove one, or all\n"
 	"       sipmesh-ctl -c FILE [-j] rtp list          the rtpengine pool per rtpctl\n"
 	"       sipmesh-ctl -c FILE rtp drain|enable ADDR  out of rotation, or back\n"
 	"       sipmesh-ctl -c FILE check                  check the file\n"
@@ -286,6 +292,7 @@ main(int argc, char **argv)
 	argv += optind;
 	if (!path || argc < 1 || (strcmp(argv[0], "user") &&
 				  strcmp(argv[0], "rtp") &&
+				  strcmp(argv[0], "aor") &&
 				  strcmp(argv[0], "check")) ||
 	    (strcmp(argv[0], "check") ? argc < 2 : argc != 1)) {
 		fputs(ctl_usage, stderr);
@@ -302,6 +309,8 @@ main(int argc, char **argv)
 		return 1;
 	if (!strcmp(argv[0], "rtp"))
 		rc = ctl_rtp(&cfg, r, argc - 1, argv + 1, json);
+	else if (!strcmp(argv[0], "aor"))
+		rc = ctl_aor(&cfg, r, argc - 1, argv + 1, json);
 	else
 		rc = ctl_user(&cfg, r, argc - 1, argv + 1);
 	redisFree(r);

@@ -210,4 +210,33 @@ struct loc_stats {
 
 void loc_stats_get(struct loc *l, struct loc_stats *st);
 
+/*
+ * For tools (sipmesh-ctl): blocking, on a hiredis connection to the
+ * right shard, with the schema of loc_redis.c (loc_tool.c).  Every
+ * host's store follows what they change: a removal deletes each
+ * binding at the version it read (the script the hosts use) and is
+ * announced on <prefix>:inval like a host's own change, so every core
+ * fetches the AOR and drops it from its host's store.
+ */
+struct redisContext;
+
+/* Which of the n shard names (names[0] "main", the [redis] Redis) holds
+ * aor; 0 for n 1.  -EINVAL when two names collide. */
+int loc_shard_of(const char *const *names, int n, const char *aor);
+
+/* aor's live bindings on r: *bs malloc'ed (the caller frees), *n of
+ * them.  0, -EIO (Redis failed; the reason is in r->errstr), -ENOMEM. */
+int loc_aor_read(struct redisContext *r, const char *prefix, const char *aor,
+		 int64_t now, struct loc_binding **bs, int *n);
+
+/* Removes aor's binding of contact, or every one (contact NULL).
+ * Returns how many, or -EIO. */
+int loc_aor_remove(struct redisContext *r, const char *prefix,
+		   const char *aor, const char *contact);
+
+/* Calls fn(arg, aor) for each AOR with a key on r (SCAN): AORs of
+ * another shard's leftovers included.  0 or -EIO. */
+int loc_aor_scan(struct redisContext *r, const char *prefix,
+		 void (*fn)(void *arg, const char *aor), void *arg);
+
 #endif

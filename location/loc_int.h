@@ -416,6 +416,7 @@ void loc_redis_sink(struct loc_redis *r, struct loc_sink *k);
 #define LOC_FIELD_MAX    (LOC_URI_MAX + 16)	/* loc_binding_field */
 int64_t loc_now_ms(void);
 /* key: LOC_KEY_MAX bytes, "<prefix>:aor:<aor lower-cased>" */
+void loc_key_of(const char *prefix, const char *aor, char *key);
 void loc_redis_key(const struct loc_redis *r, const char *aor, char *key);
 /* Sends one command while UP; 0, or -EAGAIN (not sent, counted). */
 int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,

@@ -61,13 +61,19 @@
 #define LOC_TICK_MS      100
 
 void
-loc_redis_key(const struct loc_redis *r, const char *aor, char *key)
+loc_key_of(const char *prefix, const char *aor, char *key)
 {
-	int n = snprintf(key, LOC_KEY_MAX, "%s:aor:", r->prefix);
+	int n = snprintf(key, LOC_KEY_MAX, "%s:aor:", prefix);
 
 	for (; *aor && n < LOC_KEY_MAX - 1; aor++)
 		key[n++] = (*aor >= 'A' && *aor <= 'Z') ? *aor + 32 : *aor;
 	key[n] = '\0';
+}
+
+void
+loc_redis_key(const struct loc_redis *r, const char *aor, char *key)
+{
+	loc_key_of(r->prefix, aor, key);
 }
 
 int64_t
