@@ -106,6 +106,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("rtpctl", "ng_tries", rtpctl_ng_tries, "3", 1, 10),
 	I("rtpctl", "call_ttl_s", rtpctl_call_ttl_s, "86400", 10, 2592000),
 	I("rtpctl", "max_calls", rtpctl_max_calls, "100000", 16, 10000000),
+	S("rtpctl", "metrics", rtpctl_metrics, ""),
 };
 
 #define ES(name, field, def) \
@@ -142,11 +143,14 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
 	ES("ws_origins", ws_origins, ""),
 	EI("guest_ttl_s", guest_ttl_s, "43200", 60, 604800),
+	ES("metrics", metrics, ""),
 };
 
 static const struct cfg_key cfg_core_keys[] = {
 	{ "core", "ipc", CFG_STR, offsetof(struct cfg_core, ipc),
 	  sizeof(((struct cfg_core *)0)->ipc), "", 0, 0 },
+	{ "core", "metrics", CFG_STR, offsetof(struct cfg_core, metrics),
+	  sizeof(((struct cfg_core *)0)->metrics), "", 0, 0 },
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof(*(t)))
@@ -411,6 +415,64 @@ cfg_check_list(const char *list)
 	return 0;
 }
 
+/* A metrics address is empty (off) or "host:port" with a port. */
+static int
+cfg_metrics_ok(const char *addr)
+{
+	char host[CFG_ADDR_LEN];
+	int port = 0;
+
+	return addr[0] == '\0' ||
+	       (cfg_addr_split(addr, host, sizeof(host), &port, 0) == 0 &&
+		port > 0);
+}
+
+static int
+cfg_check_metrics(const struct cfg *c, char *err, size_t errlen)
+{
+	char a[CFG_ADDR_LEN];
+
+	for (int i = 0; i < c->n_edges; i++)
+		if (!cfg_metrics_ok(c->edges[i].metrics)) {
+			snprintf(err, errlen, "%s [edge %d] metrics: not "
+				 "host:port", c->path, c->edges[i].id);
+			return -EINVAL;
+		}
+	for (int i = 0; i < c->n_cores; i++)
+		if (!cfg_metrics_ok(c->cores[i].metrics)) {
+			snprintf(err, errlen, "%s [core %d] metrics: not "
+				 "host:port", c->path, c->cores[i].id);
+			return -EINVAL;
+		}
+	for (int id = 1; cfg_rtpctl_metrics(c, id, a, sizeof(a)) == 0; id++)
+		if (!cfg_metrics_ok(a)) {
+			snprintf(err, errlen, "%s rtpctl.metrics: \"%s\" is not "
+				 "host:port", c->path, a);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int
+cfg_rtpctl_metrics(const struct cfg *c, int id, char *out, size_t cap)
+{
+	const char *p = c->rtpctl_metrics;
+
+	for (int i = 1; *(p += strspn(p, " \t,")); i++) {
+		size_t n = strcspn(p, " \t,");
+
+		if (i == id) {
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, p, n);
+			out[n] = '\0';
+			return 0;
+		}
+		p += n;
+	}
+	return -ENOENT;
+}
+
 /*
  * Envelopes between hosts are authenticated with a key derived from
  * [cluster] secret (lib/link.h); without a secret every host has its
@@ -535,6 +597,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 				 c->run_dir, id);
 	}
 
+	if (cfg_check_metrics(c, err, errlen) != 0)
+		goto fail;
 	if (cfg_check_list(c->redis_sentinels) != 0) {
 		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",
 			 c->path);
