@@ -1,0 +1,138 @@
+/*
+ * core_metrics.c - the core's counters: the SIGUSR1 stats line and the
+ * Prometheus metrics of [core N] metrics (lib/prom.h, lib/hsrv.h).
+ *
+ * Both come from the rows of CORE_STATS and LINK_STATS; the location
+ * store's figures (struct loc_stats, location/ owns them) and the
+ * latency histograms are added on scrape.  The bindings gauge is the
+ * host's shared store: every core of a host reports the same value,
+ * labelled with the host name, so a dashboard takes max by host.
+ */
+#include "core/core_int.h"
+#include "lib/link.h"
+#include "rtpctl/rtpc.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CORE_PROM "sipmesh_core_"
+
+#define CORE_STAT_ROW(f, log, metric, help) \
+	PROM_ROW(core_stats, f, log, metric, help)
+static const struct prom_row core_stat_rows[] = { CORE_STATS(CORE_STAT_ROW) };
+#undef CORE_STAT_ROW
+
+#define CORE_N_ROWS (sizeof(core_stat_rows) / sizeof(*core_stat_rows))
+
+void
+core_stats_log(struct core *c)
+{
+	char line[3072] = "";
+	struct link_stats ls;
+
+	link_stats_get(c->link, &ls);
+	prom_rows_line(line, sizeof(line), core_stat_rows, CORE_N_ROWS, &c->st,
+		       " ");
+	prom_rows_line(line, sizeof(line), prom_link_rows, prom_link_n_rows,
+		       &ls, " ");
+	log_notice(LOG_SYS_MAIN, "stats: %s", line);
+}
+
+/* The location store and its Redis link. */
+static void
+core_metrics_loc(struct core *c, struct hsrv_buf *b)
+{
+	struct loc_stats st;
+	char host[64] = "";
+
+	loc_stats_get(c->loc, &st);
+	if (gethostname(host, sizeof(host) - 1) != 0 || strpbrk(host, "\"\\"))
+		strcpy(host, "unknown");
+	prom_family(b, CORE_PROM, "location_bindings", "gauge",
+		    "Registered bindings in this host's shared store");
+	hsrv_printf(b, CORE_PROM "location_bindings{host=\"%s\"} %llu\n", host,
+		    (unsigned long long)st.bindings);
+	prom_family(b, CORE_PROM, "location_capacity", "gauge",
+		    "Binding slots of this host's shared store");
+	hsrv_printf(b, CORE_PROM "location_capacity{host=\"%s\"} %llu\n", host,
+		    (unsigned long long)st.capacity);
+	prom_family(b, CORE_PROM, "redis_up", "gauge",
+		    "1 while this core's Redis link is up (0 also without Redis)");
+	hsrv_printf(b, CORE_PROM "redis_up %llu\n",
+		    (unsigned long long)st.redis_connected);
+	prom_family(b, CORE_PROM, "redis_pending", "gauge",
+		    "Redis commands in flight");
+	hsrv_printf(b, CORE_PROM "redis_pending %llu\n",
+		    (unsigned long long)st.redis_pending);
+	prom_family(b, CORE_PROM, "redis_dirty_aors", "gauge",
+		    "AORs waiting to be written to Redis again");
+	hsrv_printf(b, CORE_PROM "redis_dirty_aors %llu\n",
+		    (unsigned long long)st.redis_dirty);
+	prom_family(b, CORE_PROM, "redis_errors_total", "counter",
+		    "Redis commands that failed or were dropped");
+	hsrv_printf(b, CORE_PROM "redis_errors_total %llu\n",
+		    (unsigned long long)st.redis_errors);
+	prom_family(b, CORE_PROM, "redis_syncs_total", "counter",
+		    "Reconcile passes of the shared store with Redis");
+	hsrv_printf(b, CORE_PROM "redis_syncs_total %llu\n",
+		    (unsigned long long)st.redis_syncs);
+}
+
+static void
+core_metrics_latency(struct core *c, struct hsrv_buf *b)
+{
+	prom_family(b, CORE_PROM, "request_duration_seconds", "histogram",
+		    "Proxied requests: from the transaction's start to the "
+		    "first response other than 100 sent back, by method");
+	for (int m = 0; m < PROM_SIP_N_METHODS; m++) {
+		char labels[32];
+
+		/* never a transaction of their own */
+		if (m == PROM_SIP_ACK || m == PROM_SIP_CANCEL)
+			continue;
+		snprintf(labels, sizeof(labels), "method=\"%s\"",
+			 prom_sip_method_name(m));
+		prom_hist_render(b, CORE_PROM, "request_duration_seconds",
+				 labels, &c->latency[m]);
+	}
+}
+
+static const char *
+core_metrics_render(void *arg, struct hsrv_buf *b)
+{
+	struct core *c = arg;
+	struct link_stats ls;
+
+	prom_rows(b, CORE_PROM, core_stat_rows, CORE_N_ROWS, &c->st);
+	prom_sip_render(b, CORE_PROM, &c->sip);
+	core_metrics_latency(c, b);
+	core_metrics_loc(c, b);
+	link_stats_get(c->link, &ls);
+	prom_rows(b, CORE_PROM, prom_link_rows, prom_link_n_rows, &ls);
+	prom_family(b, CORE_PROM, "edges_connected", "gauge",
+		    "Edges connected to this core's endpoint");
+	hsrv_printf(b, CORE_PROM "edges_connected %d\n",
+		    link_peers_in(c->link));
+	if (c->rtpc) {
+		prom_family(b, CORE_PROM, "media_pending", "gauge",
+			    "rtpctl commands waiting for an answer");
+		hsrv_printf(b, CORE_PROM "media_pending %d\n",
+			    rtpc_client_pending(c->rtpc));
+	}
+	prom_hsrv_render(b, CORE_PROM, c->metrics);
+	return PROM_CONTENT_TYPE;
+}
+
+int
+core_metrics_start(struct core *c)
+{
+	const struct cfg_core *me = cfg_core_find(c->cfg, c->id);
+	char who[32];
+
+	if (me == NULL || me->metrics[0] == '\0')
+		return 0;
+	snprintf(who, sizeof(who), "core %d", c->id);
+	return prom_listen(&c->metrics, c->loop, me->metrics,
+			   core_metrics_render, c, who);
+}
