@@ -5,16 +5,15 @@
  * Both come from the rows of CORE_STATS and LINK_STATS; the location
  * store's figures (struct loc_stats, location/ owns them) and the
  * latency histograms are added on scrape.  The bindings gauge is the
- * host's shared store: every core of a host reports the same value,
- * labelled with the host name, so a dashboard takes max by host.
+ * host's shared store: every core of a host reports the same value, so
+ * a dashboard takes max by the host label the scrape configuration
+ * gives each target (deploy/roles/config).
  */
 #include "core/core_int.h"
 #include "lib/link.h"
 #include "rtpctl/rtpc.h"
 
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #define CORE_PROM "sipmesh_core_"
 
@@ -44,18 +43,15 @@ static void
 core_metrics_loc(struct core *c, struct hsrv_buf *b)
 {
 	struct loc_stats st;
-	char host[64] = "";
 
 	loc_stats_get(c->loc, &st);
-	if (gethostname(host, sizeof(host) - 1) != 0 || strpbrk(host, "\"\\"))
-		strcpy(host, "unknown");
 	prom_family(b, CORE_PROM, "location_bindings", "gauge",
 		    "Registered bindings in this host's shared store");
-	hsrv_printf(b, CORE_PROM "location_bindings{host=\"%s\"} %llu\n", host,
+	hsrv_printf(b, CORE_PROM "location_bindings %llu\n",
 		    (unsigned long long)st.bindings);
 	prom_family(b, CORE_PROM, "location_capacity", "gauge",
 		    "Binding slots of this host's shared store");
-	hsrv_printf(b, CORE_PROM "location_capacity{host=\"%s\"} %llu\n", host,
+	hsrv_printf(b, CORE_PROM "location_capacity %llu\n",
 		    (unsigned long long)st.capacity);
 	prom_family(b, CORE_PROM, "redis_up", "gauge",
 		    "1 while this core's Redis link is up (0 also without Redis)");
