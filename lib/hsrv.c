@@ -217,7 +217,7 @@ hsrv_dispatch(struct hsrv_conn *c, const char *end)
 	size_t plen;
 	int head_only;
 
-	line_end = memchr(p, '\r', (size_t)(end - p));
+	line_end = memchr(p, '\r', (size_t)(end - p) + 1);	/* end is a CR */
 	sp1 = line_end ? memchr(p, ' ', (size_t)(line_end - p)) : NULL;
 	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(line_end - sp1 - 1)) : NULL;
 	if (sp2 == NULL || sp1[1] != '/' ||
