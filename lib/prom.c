@@ -238,8 +238,8 @@ prom_sip_count(struct prom_sip *t, enum prom_dir dir, const char *buf,
 {
 	const char *sp;
 
-	if (len > 9 && memcmp(buf, "SIP/2.0 ", 8) == 0) {
-		if (buf[8] >= '1' && buf[8] <= '6')
+	if (len >= 8 && memcmp(buf, "SIP/2.0 ", 8) == 0) {
+		if (len > 8 && buf[8] >= '1' && buf[8] <= '6')
 			t->resp[dir][buf[8] - '1']++;
 		return;
 	}
