@@ -11,6 +11,7 @@
  */
 #include "core/core_int.h"
 #include "lib/link.h"
+#include "lib/rconn.h"
 #include "rtpctl/rtpc.h"
 
 #include <stdio.h>
@@ -73,6 +74,11 @@ core_metrics_loc(struct core *c, struct hsrv_buf *b)
 		    "Reconcile passes of the shared store with Redis");
 	hsrv_printf(b, CORE_PROM "redis_syncs_total %llu\n",
 		    (unsigned long long)st.redis_syncs);
+	prom_family(b, CORE_PROM, "redis_command_duration_seconds",
+		    "histogram", "Redis commands of this process (location, "
+		    "accounts): sending to reply");
+	prom_hist_render(b, CORE_PROM, "redis_command_duration_seconds", "",
+			 rconn_latency());
 }
 
 static void

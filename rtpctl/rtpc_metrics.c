@@ -7,6 +7,7 @@
  */
 #include "rtpctl/rtpc_int.h"
 #include "lib/log.h"
+#include "lib/rconn.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,6 +79,16 @@ rtpc_metrics_render(void *arg, struct hsrv_buf *b)
 	prom_family(b, RTPC_PROM, "requests_open", "gauge",
 		    "Requests from cores not answered yet");
 	hsrv_printf(b, RTPC_PROM "requests_open %d\n", s->n_open);
+	if (s->redis) {
+		prom_family(b, RTPC_PROM, "redis_up", "gauge",
+			    "1 while the sticky table's Redis link is up");
+		hsrv_printf(b, RTPC_PROM "redis_up %d\n", rconn_up(s->redis));
+		prom_family(b, RTPC_PROM, "redis_command_duration_seconds",
+			    "histogram", "Redis commands of this process: "
+			    "sending to reply");
+		prom_hist_render(b, RTPC_PROM, "redis_command_duration_seconds",
+				 "", rconn_latency());
+	}
 	prom_hsrv_render(b, RTPC_PROM, s->metrics);
 	return PROM_CONTENT_TYPE;
 }

@@ -9,7 +9,8 @@
  *     (promtool check metrics);
  *   - counters move with traffic, read back through Prometheus' query
  *     API: REGISTERs by method at the edge and the cores, the bindings
- *     gauge equals the users registered, MESSAGEs through the proxy
+ *     gauge equals the users registered, the Redis link is up and its
+ *     latency histogram grows with the writes, MESSAGEs through the proxy
  *     grow the latency histogram by as many, a call with media moves
  *     rtpctl's requests and the INVITE histogram, the pool shows both
  *     rtpengines up;
@@ -152,7 +153,7 @@ class Prometheus {
 
 describe('90 metrics', () => {
 	const c = cluster({
-		name: '90-metrics', edges: 1, cores: 2, metrics: true,
+		name: '90-metrics', edges: 1, cores: 2, metrics: true, redis: true,
 		media: { rtpengines: 2, rtpctls: 1 },
 	});
 	let prom = null;
@@ -192,8 +193,11 @@ describe('90 metrics', () => {
 			ok: 'sum(sipmesh_core_register_results_total{result="ok"})',
 			edgeOut2xx: 'sum(sipmesh_edge_sip_responses_total{direction="out",class="2xx"})',
 		};
+		const redisCmds = 'sum(sipmesh_core_redis_command_duration_seconds_count)';
+		await prom.until('min(sipmesh_core_redis_up)', (v) => v === 1, 'every core\'s Redis link up');
 		const base = {};
 		for (const [k, v] of Object.entries(q)) base[k] = await prom.value(v);
+		base.redis = await prom.value(redisCmds);
 		assert.equal(await prom.value('max(sipmesh_core_location_bindings)'), 0, 'a fresh cluster holds no binding');
 		for (let i = 0; i < N; i++) {
 			const ua = await c.ua(`reg-${i}`);
@@ -207,6 +211,8 @@ describe('90 metrics', () => {
 		/* every core of the host reports the host's shared store */
 		await prom.until('min(sipmesh_core_location_bindings)', (v) => v === N, `bindings = ${N} on every core`);
 		await prom.until('max(sipmesh_core_location_bindings)', (v) => v === N, `bindings = ${N}`);
+		/* each binding was written to Redis: its latency was measured */
+		await prom.until(redisCmds, (v) => v >= base.redis + N, `Redis commands measured + ${N}`);
 	});
 
 	c.test('MESSAGEs through the proxy grow the latency histogram by as many', async () => {
