@@ -39,41 +39,34 @@ core_stats_log(struct core *c)
 	log_notice(LOG_SYS_MAIN, "stats: %s", line);
 }
 
-/* The location store and its Redis link. */
+/* The location store and its Redis link (struct loc_stats: location/
+ * owns its fields, this table names them). */
+#define LOC_ROW(f, metric, help) PROM_ROW(loc_stats, f, #f, metric, help)
+static const struct prom_row core_loc_rows[] = {
+	LOC_ROW(bindings, "location_bindings",
+		"Registered bindings in this host's shared store")
+	LOC_ROW(capacity, "location_capacity",
+		"Binding slots of this host's shared store")
+	LOC_ROW(redis_connected, "redis_up",
+		"1 while this core's Redis link is up (0 also without Redis)")
+	LOC_ROW(redis_pending, "redis_pending", "Redis commands in flight")
+	LOC_ROW(redis_dirty, "redis_dirty_aors",
+		"AORs waiting to be written to Redis again")
+	LOC_ROW(redis_errors, "redis_errors_total",
+		"Redis commands that failed or were dropped")
+	LOC_ROW(redis_syncs, "redis_syncs_total",
+		"Reconcile passes of the shared store with Redis")
+};
+#undef LOC_ROW
+
 static void
 core_metrics_loc(struct core *c, struct hsrv_buf *b)
 {
 	struct loc_stats st;
 
 	loc_stats_get(c->loc, &st);
-	prom_family(b, CORE_PROM, "location_bindings", "gauge",
-		    "Registered bindings in this host's shared store");
-	hsrv_printf(b, CORE_PROM "location_bindings %llu\n",
-		    (unsigned long long)st.bindings);
-	prom_family(b, CORE_PROM, "location_capacity", "gauge",
-		    "Binding slots of this host's shared store");
-	hsrv_printf(b, CORE_PROM "location_capacity %llu\n",
-		    (unsigned long long)st.capacity);
-	prom_family(b, CORE_PROM, "redis_up", "gauge",
-		    "1 while this core's Redis link is up (0 also without Redis)");
-	hsrv_printf(b, CORE_PROM "redis_up %llu\n",
-		    (unsigned long long)st.redis_connected);
-	prom_family(b, CORE_PROM, "redis_pending", "gauge",
-		    "Redis commands in flight");
-	hsrv_printf(b, CORE_PROM "redis_pending %llu\n",
-		    (unsigned long long)st.redis_pending);
-	prom_family(b, CORE_PROM, "redis_dirty_aors", "gauge",
-		    "AORs waiting to be written to Redis again");
-	hsrv_printf(b, CORE_PROM "redis_dirty_aors %llu\n",
-		    (unsigned long long)st.redis_dirty);
-	prom_family(b, CORE_PROM, "redis_errors_total", "counter",
-		    "Redis commands that failed or were dropped");
-	hsrv_printf(b, CORE_PROM "redis_errors_total %llu\n",
-		    (unsigned long long)st.redis_errors);
-	prom_family(b, CORE_PROM, "redis_syncs_total", "counter",
-		    "Reconcile passes of the shared store with Redis");
-	hsrv_printf(b, CORE_PROM "redis_syncs_total %llu\n",
-		    (unsigned long long)st.redis_syncs);
+	prom_rows(b, CORE_PROM, core_loc_rows,
+		  sizeof(core_loc_rows) / sizeof(*core_loc_rows), &st);
 	prom_family(b, CORE_PROM, "redis_command_duration_seconds",
 		    "histogram", "Redis commands of this process (location, "
 		    "accounts): sending to reply");
@@ -104,18 +97,13 @@ static const char *
 core_metrics_render(void *arg, struct hsrv_buf *b)
 {
 	struct core *c = arg;
-	struct link_stats ls;
 
 	prom_rows(b, CORE_PROM, core_stat_rows, CORE_N_ROWS, &c->st);
 	prom_sip_render(b, CORE_PROM, &c->sip);
 	core_metrics_latency(c, b);
 	core_metrics_loc(c, b);
-	link_stats_get(c->link, &ls);
-	prom_rows(b, CORE_PROM, prom_link_rows, prom_link_n_rows, &ls);
-	prom_family(b, CORE_PROM, "edges_connected", "gauge",
-		    "Edges connected to this core's endpoint");
-	hsrv_printf(b, CORE_PROM "edges_connected %d\n",
-		    link_peers_in(c->link));
+	prom_link_render(b, CORE_PROM, c->link, "edges_connected",
+			 "Edges connected to this core's endpoint");
 	if (c->rtpc) {
 		prom_family(b, CORE_PROM, "media_pending", "gauge",
 			    "rtpctl commands waiting for an answer");

@@ -76,16 +76,9 @@ edge_metrics_render(void *arg, struct hsrv_buf *b)
 	prom_rows(b, EDGE_PROM, edge_stat_rows, EDGE_N_ROWS, &e->st);
 	prom_sip_render(b, EDGE_PROM, &e->sip);
 	edge_metrics_conns(e, b);
-	if (e->link) {
-		struct link_stats ls;
-
-		link_stats_get(e->link, &ls);
-		prom_rows(b, EDGE_PROM, prom_link_rows, prom_link_n_rows, &ls);
-		prom_family(b, EDGE_PROM, "cores_connected", "gauge",
-			    "Cores connected to this edge's endpoint");
-		hsrv_printf(b, EDGE_PROM "cores_connected %d\n",
-			    link_peers_in(e->link));
-	}
+	if (e->link)
+		prom_link_render(b, EDGE_PROM, e->link, "cores_connected",
+				 "Cores connected to this edge's endpoint");
 	prom_hsrv_render(b, EDGE_PROM, e->metrics);
 	return PROM_CONTENT_TYPE;
 }

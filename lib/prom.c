@@ -300,3 +300,15 @@ prom_hsrv_render(struct hsrv_buf *b, const char *prefix, const struct hsrv *s)
 		  sizeof(prom_hsrv_rows) / sizeof(*prom_hsrv_rows),
 		  hsrv_stats(s));
 }
+
+void
+prom_link_render(struct hsrv_buf *b, const char *prefix, const struct link *l,
+		 const char *peers, const char *help)
+{
+	struct link_stats ls;
+
+	link_stats_get(l, &ls);
+	prom_rows(b, prefix, prom_link_rows, prom_link_n_rows, &ls);
+	prom_family(b, prefix, peers, "gauge", help);
+	hsrv_printf(b, "%s%s %d\n", prefix, peers, link_peers_in(l));
+}

@@ -53,6 +53,15 @@ int prom_listen(struct hsrv **out, uv_loop_t *loop, const char *addr,
 void prom_hsrv_render(struct hsrv_buf *b, const char *prefix,
 		      const struct hsrv *s);
 
+/*
+ * A link's counters (LINK_STATS) and, as the gauge prefix + peers
+ * (with HELP help), how many peers are connected to its endpoint.
+ */
+struct link;
+void prom_link_render(struct hsrv_buf *b, const char *prefix,
+		      const struct link *l, const char *peers,
+		      const char *help);
+
 /* The rows of struct link_stats (lib/link.h LINK_STATS). */
 extern const struct prom_row prom_link_rows[];
 extern const size_t prom_link_n_rows;
