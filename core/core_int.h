@@ -70,6 +70,8 @@ struct core_hnode {
 	  "Branches that timed out (timers B, F, C)") \
 	X(flows_lost, "flows-lost", "flows_lost_total", \
 	  "Branches no edge took (430 at once)") \
+	X(fed_failovers, "federation-failovers", "federation_failovers_total", \
+	  "Requests to a foreign domain moved on to its next target") \
 	X(stx_live, "stx", "server_transactions", \
 	  "Server transactions (proxied requests) in progress") \
 	X(ctx_live, "ctx", "client_transactions", \

@@ -216,11 +216,18 @@ static const char *const prom_sip_names[PROM_SIP_N_METHODS] = {
 	"other",
 };
 
+/* Their lengths, compared first: most names fail on length alone. */
+static const unsigned char prom_sip_lens[PROM_SIP_OTHER] = {
+#define PROM_SIP_M_LEN(m) sizeof(#m) - 1,
+	PROM_SIP_METHODS(PROM_SIP_M_LEN)
+#undef PROM_SIP_M_LEN
+};
+
 enum prom_sip_method
 prom_sip_method(const char *m, size_t len)
 {
 	for (int i = 0; i < PROM_SIP_OTHER; i++)
-		if (strlen(prom_sip_names[i]) == len &&
+		if (prom_sip_lens[i] == len &&
 		    memcmp(prom_sip_names[i], m, len) == 0)
 			return (enum prom_sip_method)i;
 	return PROM_SIP_OTHER;
