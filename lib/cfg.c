@@ -11,6 +11,7 @@
 #include "lib/env.h"
 #include "lib/log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -415,16 +416,19 @@ cfg_check_list(const char *list)
 	return 0;
 }
 
-/* A metrics address is empty (off) or "host:port" with a port. */
+/* A metrics address is empty (off) or "ip:port" with a port: an IP
+ * address, as a name would be resolved at start, on the loop. */
 static int
 cfg_metrics_ok(const char *addr)
 {
 	char host[CFG_ADDR_LEN];
+	unsigned char a[sizeof(struct in6_addr)];
 	int port = 0;
 
 	return addr[0] == '\0' ||
 	       (cfg_addr_split(addr, host, sizeof(host), &port, 0) == 0 &&
-		port > 0);
+		port > 0 && (inet_pton(AF_INET, host, a) == 1 ||
+			     inet_pton(AF_INET6, host, a) == 1));
 }
 
 static int
@@ -435,19 +439,19 @@ cfg_check_metrics(const struct cfg *c, char *err, size_t errlen)
 	for (int i = 0; i < c->n_edges; i++)
 		if (!cfg_metrics_ok(c->edges[i].metrics)) {
 			snprintf(err, errlen, "%s [edge %d] metrics: not "
-				 "host:port", c->path, c->edges[i].id);
+				 "ip:port", c->path, c->edges[i].id);
 			return -EINVAL;
 		}
 	for (int i = 0; i < c->n_cores; i++)
 		if (!cfg_metrics_ok(c->cores[i].metrics)) {
 			snprintf(err, errlen, "%s [core %d] metrics: not "
-				 "host:port", c->path, c->cores[i].id);
+				 "ip:port", c->path, c->cores[i].id);
 			return -EINVAL;
 		}
 	for (int id = 1; cfg_rtpctl_metrics(c, id, a, sizeof(a)) == 0; id++)
 		if (!cfg_metrics_ok(a)) {
 			snprintf(err, errlen, "%s rtpctl.metrics: \"%s\" is not "
-				 "host:port", c->path, a);
+				 "ip:port", c->path, a);
 			return -EINVAL;
 		}
 	return 0;

@@ -64,7 +64,7 @@ struct cfg_edge {
 				   request's own Host only.  An upgrade
 				   without Origin (not a browser) passes */
 	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
-	char metrics[CFG_ADDR_LEN];	/* "host:port" of its Prometheus
+	char metrics[CFG_ADDR_LEN];	/* "ip:port" of its Prometheus
 					   metrics (lib/hsrv.h); empty: off */
 };
 
@@ -157,7 +157,7 @@ struct cfg {
 	int rtpctl_ng_tries;		/* sends of one ng command */
 	int rtpctl_call_ttl_s;		/* sticky Call-ID entry lifetime */
 	int rtpctl_max_calls;		/* local sticky table size */
-	char rtpctl_metrics[1024];	/* "host:port" of rtpctl 1..N's
+	char rtpctl_metrics[1024];	/* "ip:port" of rtpctl 1..N's
 					   metrics, space separated; empty
 					   (or short): off */
 
