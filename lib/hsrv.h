@@ -69,8 +69,8 @@ struct hsrv_stats {
 struct hsrv;
 
 /*
- * Listens on addr ("host:port", "[v6]:port") on loop with the limits
- * lim (copied).  Writes *out on success only.  Returns 0, -EINVAL for
+ * Listens on addr ("ip:port", "[v6]:port": numeric, nothing is
+ * resolved) on loop with the limits lim (copied).  Writes *out on success only.  Returns 0, -EINVAL for
  * a bad address, -ENOMEM, or libuv's negative errno of bind/listen
  * (-EADDRINUSE ...).
  */
