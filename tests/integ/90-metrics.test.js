@@ -13,7 +13,7 @@
  *     latency histogram grows with the writes, MESSAGEs through the proxy
  *     grow the latency histogram by as many, a call with media moves
  *     rtpctl's requests and the INVITE histogram, the pool shows both
- *     rtpengines up;
+ *     rtpengines up, a TCP client shows in the connections gauge;
  *   - the metrics server is a socket on a hostile network: an oversized
  *     request head gets 431 and is closed, a slow one is closed at the
  *     deadline, connections past the cap are closed at once, and the
@@ -255,6 +255,23 @@ describe('90 metrics', () => {
 		await prom.until(inv, (v) => v === i0 + 1, 'INVITE latency count + 1');
 		await prom.until(placed, (v) => v === p0 + 1, 'one call placed on an rtpengine');
 		await prom.until('sum(sipmesh_core_sip_requests_total{direction="in",method="BYE"})', (v) => v >= 1, 'the BYE counted');
+	});
+
+	c.test('connections per transport follow a TCP client in and out', async () => {
+		const q = 'sum(sipmesh_edge_connections{transport="tcp"})';
+		const opened = 'sum(sipmesh_edge_connections_opened_total)';
+		const [n0, o0] = [await prom.value(q), await prom.value(opened)];
+		const s = net.connect({ host: c.edge().host, port: c.edge().port });
+		await new Promise((resolve, reject) => { s.on('connect', resolve); s.on('error', reject); });
+		try {
+			/* a keepalive makes it a SIP connection without a request */
+			s.write('\r\n\r\n');
+			await prom.until(q, (v) => v === n0 + 1, 'one more TCP connection');
+			await prom.until(opened, (v) => v === o0 + 1, 'connections opened + 1');
+		} finally {
+			s.destroy();
+		}
+		await prom.until(q, (v) => v === n0, 'the TCP connection gone');
 	});
 
 	c.test('hostile clients of the metrics port: 431, deadline, connection cap; the edge serves on', async () => {
