@@ -70,6 +70,7 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 		osip_message_free(m);
 		return;
 	}
+	prom_sip_count(&c->sip, PROM_IN, e.msg, e.len);
 	/* Every line logged while this message is handled names its call. */
 	core_log_ctx(m);
 	log_debug(LOG_SYS_SIP, "%s %d %s from edge %d",
@@ -231,6 +232,9 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			goto fail;
 		}
 	}
+	rc = core_metrics_start(c);
+	if (rc != 0)
+		goto fail;
 	uv_timer_init(loop, &c->expire_timer);
 	c->expire_timer.data = c;
 	uv_timer_start(&c->expire_timer, core_expire_cb, 1000, 1000);
@@ -256,6 +260,8 @@ core_stop(struct core *c)
 	if (c == NULL || c->stopping)
 		return;
 	c->stopping = 1;
+	hsrv_free(c->metrics);
+	c->metrics = NULL;
 	core_txn_shutdown(c);	/* cancels the locates first */
 	dns_free(c->dns);
 	c->dns = NULL;
@@ -281,58 +287,4 @@ core_free(struct core *c)
 	free(c->bindings);
 	free(c->sendbuf);
 	free(c);
-}
-
-void
-core_stats_log(struct core *c)
-{
-	const struct core_stats *s = &c->st;
-	struct link_stats ls;
-
-	link_stats_get(c->link, &ls);
-	log_notice(LOG_SYS_MAIN, "stats: requests %llu responses %llu bad %llu "
-		   "sent %llu send-failed %llu forwarded %llu local-replies %llu "
-		   "registers %llu (ok %llu, failed %llu, decided-again %llu) "
-		   "retrans %llu "
-		   "stateless %llu timeouts %llu flows-lost %llu stx %llu ctx %llu "
-		   "forged-responses %llu refused-routes %llu stray-acks %llu "
-		   "not-sent-to-self %llu overloaded %llu relay-refused %llu "
-		   "peer-unproven %llu envelopes-forged %llu "
-		   "envelopes-stale %llu envelopes-replayed %llu "
-		   "envelopes-out %llu link-messages-out %llu "
-		   "envelopes-not-sent %llu auth-ok %llu "
-		   "auth-challenges %llu auth-stale %llu auth-failures %llu "
-		   "auth-replays %llu auth-forbidden %llu auth-unavailable %llu",
-		   (unsigned long long)s->rx_requests,
-		   (unsigned long long)s->rx_responses,
-		   (unsigned long long)s->rx_bad, (unsigned long long)s->tx,
-		   (unsigned long long)s->tx_fail,
-		   (unsigned long long)s->forwarded,
-		   (unsigned long long)s->replies_local,
-		   (unsigned long long)s->registers,
-		   (unsigned long long)s->reg_ok,
-		   (unsigned long long)s->reg_fail,
-		   (unsigned long long)s->reg_retries,
-		   (unsigned long long)s->retrans_absorbed,
-		   (unsigned long long)s->stateless_fwd,
-		   (unsigned long long)s->timeouts,
-		   (unsigned long long)s->flows_lost,
-		   (unsigned long long)s->stx_live,
-		   (unsigned long long)s->ctx_live,
-		   (unsigned long long)s->resp_forged,
-		   (unsigned long long)s->route_refused,
-		   (unsigned long long)s->ack_stray,
-		   (unsigned long long)s->tx_infra,
-		   (unsigned long long)s->overload,
-		   (unsigned long long)s->relay_refused,
-		   (unsigned long long)s->peer_unproven, ls.rx_forged,
-		   ls.rx_stale,
-		   ls.rx_replayed, ls.tx_frames, ls.tx_msgs, ls.tx_dropped,
-		   (unsigned long long)s->auth_ok,
-		   (unsigned long long)s->auth_challenges,
-		   (unsigned long long)s->auth_stale,
-		   (unsigned long long)s->auth_failures,
-		   (unsigned long long)s->auth_replays,
-		   (unsigned long long)s->auth_forbidden,
-		   (unsigned long long)s->auth_unavailable);
 }

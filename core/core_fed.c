@@ -102,6 +102,8 @@ core_fed_try(struct core_stx *s)
 	struct core *c = s->core;
 	struct core_fed *f = s->fed;
 
+	if (f->next > 0)
+		c->st.fed_failovers++;
 	while (f->next < f->n) {
 		const struct dns_target *t = &f->t[f->next++];
 		struct core_leg out;

@@ -24,6 +24,7 @@
 #include "lib/infra.h"
 #include "lib/list.h"
 #include "lib/log.h"
+#include "lib/prom.h"
 #include "lib/sip.h"
 #include "location/loc.h"
 
@@ -38,31 +39,93 @@ struct core_hnode {
 	char key[CORE_KEY_MAX];
 };
 
+/*
+ * The core's counters, one row each (X-macro): field, name in the
+ * SIGUSR1 stats line, metric (after "sipmesh_core_", lib/prom.h) and
+ * its HELP (a family's first row carries it; its rows stay together).
+ * A metric not ending in _total is a gauge.
+ */
+#define CORE_STATS(X) \
+	X(rx_requests, "requests", "requests_received_total", \
+	  "SIP requests received from edges") \
+	X(rx_responses, "responses", "responses_received_total", \
+	  "SIP responses received from edges") \
+	X(tx, "sent", "messages_sent_total", "SIP messages sent to edges") \
+	X(forwarded, "forwarded", "branches_total", \
+	  "Requests sent down a branch of a proxy transaction") \
+	X(replies_local, "local-replies", "local_replies_total", \
+	  "Responses the core made up itself") \
+	X(registers, "registers", "registers_total", "REGISTER requests") \
+	X(reg_ok, "registers-ok", "register_results_total{result=\"ok\"}", \
+	  "REGISTER requests answered, by result") \
+	X(reg_fail, "registers-failed", \
+	  "register_results_total{result=\"failed\"}", "") \
+	X(reg_retries, "decided-again", "register_retries_total", \
+	  "REGISTERs decided again: another core wrote the AOR") \
+	X(retrans_absorbed, "retrans", "retransmissions_absorbed_total", \
+	  "Request retransmissions answered from transaction state") \
+	X(stateless_fwd, "stateless", "stateless_forwarded_total", \
+	  "Messages forwarded without a transaction") \
+	X(timeouts, "timeouts", "branch_timeouts_total", \
+	  "Branches that timed out (timers B, F, C)") \
+	X(flows_lost, "flows-lost", "flows_lost_total", \
+	  "Branches no edge took (430 at once)") \
+	X(fed_failovers, "federation-failovers", "federation_failovers_total", \
+	  "Requests to a foreign domain moved on to its next target") \
+	X(stx_live, "stx", "server_transactions", \
+	  "Server transactions (proxied requests) in progress") \
+	X(ctx_live, "ctx", "client_transactions", \
+	  "Client transactions (branches) in progress") \
+	X(media_cmds, "media-commands", "media_commands_total", \
+	  "Commands sent to rtpctl") \
+	X(media_errors, "media-errors", "media_errors_total", \
+	  "rtpctl commands that failed") \
+	X(rx_bad, "bad", "drops_total{reason=\"bad_message\"}", \
+	  "Messages dropped, by reason") \
+		/* undecodable envelope or unparsable SIP */ \
+	X(tx_fail, "send-failed", "drops_total{reason=\"send_failed\"}", "") \
+	X(tx_infra, "not-sent-to-self", \
+	  "drops_total{reason=\"to_cluster_address\"}", "") \
+		/* messages not sent: the cluster's own address */ \
+	X(resp_forged, "forged-responses", \
+	  "drops_total{reason=\"forged_response\"}", "") \
+		/* responses on a branch we did not mint */ \
+	X(ack_stray, "stray-acks", "drops_total{reason=\"stray_ack\"}", "") \
+		/* ACKs with no transaction and no signed Route */ \
+	X(overload, "overloaded", "overload_total", \
+	  "Requests refused 503: max_transactions reached") \
+	X(route_refused, "refused-routes", \
+	  "refused_total{reason=\"route_not_ours\"}", \
+	  "Requests refused 403, by reason") \
+		/* in-dialog requests without our signed Route */ \
+	X(relay_refused, "relay-refused", \
+	  "refused_total{reason=\"relay\"}", "") \
+		/* foreign to foreign */ \
+	X(peer_unproven, "peer-unproven", \
+	  "refused_total{reason=\"peer_unproven\"}", "") \
+		/* From domain needs a TLS client certificate that \
+		   proves it */ \
+	X(auth_ok, "auth-ok", "auth_total{result=\"ok\"}", \
+	  "Digest authentication outcomes (core_auth.c)") \
+	X(auth_challenges, "auth-challenges", \
+	  "auth_total{result=\"challenge\"}", "") \
+	X(auth_stale, "auth-stale", "auth_total{result=\"stale\"}", "") \
+		/* right response, expired or foreign nonce */ \
+	X(auth_failures, "auth-failures", "auth_total{result=\"failure\"}", \
+	  "") /* wrong response, forged nonce, no account */ \
+	X(auth_replays, "auth-replays", "auth_total{result=\"replay\"}", "") \
+		/* nonce-count seen before */ \
+	X(auth_forbidden, "auth-forbidden", \
+	  "auth_total{result=\"forbidden\"}", "") \
+		/* 403: not the user's own address */ \
+	X(auth_unavailable, "auth-unavailable", \
+	  "auth_total{result=\"unavailable\"}", "") \
+		/* 503: no account store answer */
+
 struct core_stats {
-	uint64_t rx_requests, rx_responses, rx_bad;
-	uint64_t tx, tx_fail;
-	uint64_t registers, reg_ok, reg_fail;
-	uint64_t reg_retries;	/* decided again: another core wrote the AOR */
-	uint64_t forwarded, replies_local, retrans_absorbed;
-	uint64_t stx_live, ctx_live;
-	uint64_t stateless_fwd, timeouts;
-	uint64_t flows_lost;	/* branches no edge took (430 at once) */
-	uint64_t media_cmds, media_errors;
-	uint64_t resp_forged;	/* responses on a branch we did not mint */
-	uint64_t route_refused;	/* in-dialog requests without our signed Route */
-	uint64_t ack_stray;	/* ACKs with no transaction and no signed Route */
-	uint64_t tx_infra;	/* messages not sent: the cluster's own address */
-	uint64_t overload;	/* requests refused: max_transactions reached */
-	uint64_t relay_refused;	/* foreign to foreign: 403 */
-	uint64_t peer_unproven;	/* 403: From domain needs a TLS client
-				   certificate that proves it */
-	/* digest authentication (core_auth.c) */
-	uint64_t auth_ok, auth_challenges;
-	uint64_t auth_stale;	/* right response, expired or foreign nonce */
-	uint64_t auth_failures;	/* wrong response, forged nonce, no account */
-	uint64_t auth_replays;	/* nonce-count seen before */
-	uint64_t auth_forbidden;	/* 403: not the user's own address */
-	uint64_t auth_unavailable;	/* 503: no account store answer */
+#define CORE_STAT_FIELD(f, log, metric, help) uint64_t f;
+	CORE_STATS(CORE_STAT_FIELD)
+#undef CORE_STAT_FIELD
 };
 
 
@@ -109,6 +172,9 @@ struct core {
 	struct hash_key branch_key;	/* Via branch MACs (lib/sip.h) */
 	struct infra infra;	/* never a destination (lib/infra.h) */
 	struct core_stats st;
+	struct prom_sip sip;	/* requests by method, responses by class */
+	struct prom_hist latency[PROM_SIP_N_METHODS];	/* core_stx_respond */
+	struct hsrv *metrics;	/* GET /metrics (core_metrics.c); NULL: off */
 	int stopping;
 };
 
@@ -202,6 +268,9 @@ struct core_stx {
 	int media_used;		/* a command went to rtpctl for this call */
 	char *media_cid;	/* Call-ID to delete once media_ops drain */
 	struct core_fed *fed;	/* owned; a foreign domain's targets */
+	uint64_t born_ns;	/* uv_hrtime() at arrival: the latency
+				   histogram of its first answer */
+	uint8_t method;		/* enum prom_sip_method */
 };
 
 /* core.c: m's Call-ID into out[cap] (cut to fit, NUL-terminated);
@@ -209,6 +278,10 @@ struct core_stx {
  * log context (lib/log.h) until log_ctx_clear(). */
 size_t core_call_id(const osip_message_t *m, char *out, size_t cap);
 void core_log_ctx(const osip_message_t *m);
+
+/* core_metrics.c: serves the counters on [core N] metrics when set;
+ * 0 or a negative errno (logged).  core_stop() frees the server. */
+int core_metrics_start(struct core *c);
 
 /* core_msg.c: building and sending messages. */
 void core_leg_from_env(struct core_leg *l, const struct env *in);

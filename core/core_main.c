@@ -59,14 +59,25 @@ print_layout(const struct cfg *cfg)
 		       cfg->edges[i].listen[ENV_UDP]);
 	for (int i = 0; i < cfg->n_cores; i++)
 		printf("core %d %s\n", cfg->cores[i].id, cfg->cores[i].ipc);
+	/* "metrics <kind> <id> <host:port>" of each process that has one */
+	for (int i = 0; i < cfg->n_edges; i++)
+		if (cfg->edges[i].metrics[0])
+			printf("metrics edge %d %s\n", cfg->edges[i].id,
+			       cfg->edges[i].metrics);
+	for (int i = 0; i < cfg->n_cores; i++)
+		if (cfg->cores[i].metrics[0])
+			printf("metrics core %d %s\n", cfg->cores[i].id,
+			       cfg->cores[i].metrics);
 	if (!cfg->media)
 		return;
 	for (int i = 1;; i++) {
-		char url[CFG_PATH_LEN];
+		char url[CFG_PATH_LEN], m[CFG_ADDR_LEN];
 
 		if (rtpc_ipc_url(cfg, i, url, sizeof(url)) != 0)
 			break;
 		printf("rtpctl %d %s\n", i, url);
+		if (cfg_rtpctl_metrics(cfg, i, m, sizeof(m)) == 0)
+			printf("metrics rtpctl %d %s\n", i, m);
 	}
 	for (const char *p = cfg->rtpctl_instances; *p;) {
 		size_t n = strcspn(p, " ,\t");

@@ -155,6 +155,7 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 		return rc;
 	}
 	c->st.tx++;
+	prom_sip_count(&c->sip, PROM_OUT, buf, len);
 	return 0;
 }
 

@@ -185,6 +185,11 @@ core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 	s->invite = MSG_IS_INVITE(req);
 	core_leg_from_env(&s->up, in);
 	s->req = req;
+	/* Measured, not decided on: the latency histogram wants finer
+	 * than the loop's milliseconds. */
+	s->born_ns = uv_hrtime();
+	s->method = (uint8_t)prom_sip_method(req->sip_method,
+					     strlen(req->sip_method));
 	uv_timer_init(c->loop, &s->timer);
 	s->timer.data = s;
 	c->st.stx_live++;
@@ -309,6 +314,10 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 		s->resp_len = 0;
 	}
 	osip_free(buf);
+	/* The first answer other than 100 ends the proxy's part of it. */
+	if (code > 100 && s->resp_code <= 100)
+		prom_hist_observe(&c->latency[s->method],
+				  uv_hrtime() - s->born_ns);
 	s->resp_code = code;
 	if (code < 200)
 		return;

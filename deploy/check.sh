@@ -10,7 +10,9 @@
 #      (sipmesh-core -c FILE -L) and compares the layout it prints with
 #      the inventory: instance ids per host, addresses, every key of
 #      etc/sipmesh.conf.sample present;
-#   5. systemd-analyze verify of the rendered units, when available.
+#   5. promtool check config of the rendered Prometheus scrape
+#      configuration, and systemd-analyze verify of the rendered units,
+#      when available.
 # Ends with one line: "deploy check: PASS" or "deploy check: FAIL (...)".
 # SIPMESH_CORE overrides the loader binary (default ../build/bin/sipmesh-core).
 set -u
@@ -69,7 +71,7 @@ for inv in single cluster; do
 	[ -s "$conf" ] || { bad "rendered sipmesh.conf missing ($inv)"; continue; }
 
 	if grep -n '{{\|{%' "$conf" "$out"/*.service "$out"/*.target \
-		"$out"/redis-sipmesh.conf; then
+		"$out"/redis-sipmesh.conf "$out"/prometheus-sipmesh.yml; then
 		bad "unrendered Jinja left in the output ($inv)"
 	fi
 
@@ -122,6 +124,14 @@ for inv in single cluster; do
 		[ -n "$missing" ] && echo "  missing: $missing"
 		[ -n "$extra" ] && echo "  not in the sample: $extra"
 		bad "keys differ from etc/sipmesh.conf.sample ($inv)"
+	fi
+
+	# The scrape configuration: what Prometheus itself accepts.
+	if command -v promtool >/dev/null 2>&1; then
+		run "promtool check config prometheus-sipmesh.yml ($inv)" \
+			promtool check config "$out/prometheus-sipmesh.yml"
+	else
+		echo "skip promtool (not installed)"
 	fi
 
 	if command -v systemd-analyze >/dev/null 2>&1; then

@@ -510,6 +510,7 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		e->st.keepalives++;
 		return;
 	}
+	prom_sip_count(&e->sip, PROM_IN, buf, len);
 	if (edge_limited(e, tp, src, buf, len))
 		return;
 	if (len > (size_t)e->me->max_msg) {
@@ -672,6 +673,7 @@ edge_fwd_to_conn(struct edge *e, const struct env *env)
 	if (rc == 0) {
 		c->used = 1;
 		e->st.sent++;
+		prom_sip_count(&e->sip, PROM_OUT, env->msg, env->len);
 		if (e->hep.fd >= 0)
 			edge_hep_capture(e, c->transport, &c->local, &c->peer,
 					 env->msg, env->len);
@@ -733,6 +735,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 	rc = tp->send(tp, &env.src, env.conn_id, env.msg, env.len);
 	if (rc == 0) {
 		e->st.sent++;
+		prom_sip_count(&e->sip, PROM_OUT, env.msg, env.len);
 		edge_fwd_capture(e, tp, 0, &env.src, 0, env.msg, env.len);
 	} else if (rc == -EAGAIN || rc == -ENOBUFS) {
 		e->st.drop_send_full++;
@@ -745,29 +748,4 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		edge_fwd_undelivered(e, env.transport, 0, &env.src, env.msg,
 				     env.len, 0);
 	}
-}
-
-void
-edge_stats_log(const struct edge *e)
-{
-	char line[2048];
-	size_t o = 0;
-
-#define EDGE_STAT_PRINT(f) \
-	if (o < sizeof(line)) \
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s=%llu", \
-				      o ? " " : "", #f, \
-				      (unsigned long long)e->st.f);
-	EDGE_STATS(EDGE_STAT_PRINT)
-#undef EDGE_STAT_PRINT
-	if (e->link) {
-		struct link_stats ls;
-
-		link_stats_get(e->link, &ls);
-		if (o < sizeof(line))
-			snprintf(line + o, sizeof(line) - o, " envelopes_out=%llu "
-				 "link_messages_out=%llu envelopes_not_sent=%llu",
-				 ls.tx_frames, ls.tx_msgs, ls.tx_dropped);
-	}
-	log_notice(LOG_SYS_MAIN, "edge %d stats: %s", e->me->id, line);
 }

@@ -27,6 +27,7 @@
 #include "lib/htab.h"
 #include "lib/key.h"
 #include "lib/list.h"
+#include "lib/prom.h"
 
 struct link;
 
@@ -639,65 +640,103 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 /* ---- edge_fwd.c: transports <-> cores ---- */
 
 /*
- * The edge's counters, one row each (X-macro): the rows make both the
- * fields of struct edge_stats and the names edge_stats_log() prints,
- * so a counter cannot be added to one and forgotten in the other.
+ * The edge's counters, one row each (X-macro): field, metric (after
+ * "sipmesh_edge_", lib/prom.h) and its HELP.  The rows make the fields
+ * of struct edge_stats, the names edge_stats_log() prints (the field's)
+ * and the metrics, so a counter cannot be added to one and forgotten
+ * in another.  Rows of one metric family stay together; the first
+ * carries its HELP.
  */
 #define EDGE_STATS(X) \
-	X(received)		/* messages from clients */ \
-	X(keepalives) \
-	X(oversized) \
-	X(malformed)		/* dropped: could not even answer 400 */ \
-	X(sent_400) \
-	X(sent_503) \
-	X(fwd_requests) \
-	X(fwd_responses) \
-	X(from_cores)		/* envelopes received */ \
-	X(sent)			/* messages from cores sent to clients */ \
-	X(drop_no_core)		/* requests no core would take */ \
-	X(drop_resp_foreign)	/* response whose top Via branch no core
-				   of this cluster minted for its Call-ID:
-				   dropped before the full parse */ \
-	X(drop_resp_core)	/* its core unreachable */ \
-	X(drop_bad_env)		/* undecodable envelope from a core */ \
-	X(drop_no_tp)		/* envelope for a transport we lack */ \
-	X(drop_send_full)	/* socket EAGAIN */ \
-	X(drop_send_err) \
-	X(drop_reply)		/* a 400/503 we could not send */ \
-	X(drop_reply_self)	/* a 400/503 aimed at the cluster's own
-				   address (a spoofed source or Via) */ \
-	X(conns_opened)		/* accepted or connected stream/WS */ \
-	X(conns_closed) \
-	X(conns_refused)	/* over max_conns_per_ip or _per_net */ \
-	X(conns_full)		/* over max_conns */ \
-	X(conns_limited)	/* over conn_rate: refused at accept */ \
-	X(limited)		/* requests dropped over req_rate */ \
-	X(limited_503)		/* ... of which answered 503 (UDP) */ \
-	X(limit_full)		/* passed unlimited: no slot free */ \
-	X(conns_bad)		/* closed for a bad frame, size, content */ \
-	X(ws_refused)		/* WebSocket upgrades refused: foreign
-				   Origin (403), no subprotocol sip (400) */ \
-	X(conns_slow)		/* closed: write queue full */ \
-	X(conns_idle)		/* closed: idle or handshake timeout */ \
-	X(drop_conn_gone)	/* core message for a closed conn */ \
-	X(drop_ws_no_conn)	/* WS message without a conn_id */ \
-	X(ws_binary_out)	/* sent as a binary frame: not UTF-8 */ \
-	X(guest_minted)		/* KwikyKonf guest credentials given */ \
-	X(guest_limited)	/* refused 429: over the per-source rate */ \
-	X(guest_bad)		/* refused 400/405: bad room or method */ \
-	X(conn_closed_sent)	/* ENV_CONN_CLOSED to a core */ \
-	X(tls_peer_refused)	/* outbound TLS: certificate not trusted or
-				   not for the URI's host */ \
-	X(undelivered)		/* requests handed back: their outbound
-				   connection never opened */ \
-	X(icmp_unreachable)	/* ICMP port/host unreachable for a
-				   datagram sent */ \
-	X(conns_drained)	/* closed by a drain: asked to move */ \
-	X(hep_sent)		/* HEP packets to the collector */ \
-	X(hep_dropped)		/* ... not sent: socket full, too big */
+	X(received, "messages_received_total", \
+	  "SIP messages read from clients, keepalives included") \
+	X(keepalives, "keepalives_total", "Keepalives (CRLF, empty frames)") \
+	X(fwd_requests, "forwarded_total{kind=\"request\"}", \
+	  "Messages forwarded to cores, by kind") \
+	X(fwd_responses, "forwarded_total{kind=\"response\"}", "") \
+	X(from_cores, "envelopes_from_cores_total", "Envelopes from cores") \
+	X(sent, "messages_sent_total", "Messages from cores sent to clients") \
+	X(sent_400, "replies_total{code=\"400\"}", \
+	  "Responses the edge makes up itself, by code") \
+	X(sent_503, "replies_total{code=\"503\"}", "") \
+	X(oversized, "drops_total{reason=\"oversized\"}", \
+	  "Messages dropped, by reason") \
+	X(malformed, "drops_total{reason=\"malformed\"}", "") \
+		/* could not even answer 400 */ \
+	X(drop_no_core, "drops_total{reason=\"no_core\"}", "") \
+		/* requests no core would take */ \
+	X(drop_resp_foreign, "drops_total{reason=\"response_foreign\"}", "") \
+		/* response whose top Via branch no core of this cluster \
+		   minted for its Call-ID: dropped before the full parse */ \
+	X(drop_resp_core, "drops_total{reason=\"response_core_gone\"}", "") \
+		/* its core unreachable */ \
+	X(drop_bad_env, "drops_total{reason=\"bad_envelope\"}", "") \
+		/* undecodable envelope from a core */ \
+	X(drop_no_tp, "drops_total{reason=\"no_transport\"}", "") \
+		/* envelope for a transport we lack */ \
+	X(drop_send_full, "drops_total{reason=\"send_full\"}", "") \
+		/* socket EAGAIN */ \
+	X(drop_send_err, "drops_total{reason=\"send_error\"}", "") \
+	X(drop_reply, "drops_total{reason=\"reply_unsent\"}", "") \
+		/* a 400/503 we could not send */ \
+	X(drop_reply_self, "drops_total{reason=\"reply_to_self\"}", "") \
+		/* a 400/503 aimed at the cluster's own address (a \
+		   spoofed source or Via) */ \
+	X(drop_conn_gone, "drops_total{reason=\"connection_gone\"}", "") \
+		/* core message for a closed conn */ \
+	X(drop_ws_no_conn, "drops_total{reason=\"ws_no_connection\"}", "") \
+		/* WS message without a conn_id */ \
+	X(limited, "rate_limited_total{what=\"requests\"}", \
+	  "Refused over a per-source rate, by what") \
+		/* requests dropped over req_rate */ \
+	X(conns_limited, "rate_limited_total{what=\"connections\"}", "") \
+		/* over conn_rate: refused at accept */ \
+	X(guest_limited, "rate_limited_total{what=\"guest_credentials\"}", \
+	  "") /* refused 429: over the per-source rate */ \
+	X(limited_503, "rate_limited_503_total", \
+	  "Rate-limited UDP requests answered 503") \
+	X(limit_full, "rate_limit_table_full_total", \
+	  "Requests passed unlimited: no slot free in the rate table") \
+	X(conns_opened, "connections_opened_total", \
+	  "Stream and WebSocket connections accepted or dialled") \
+	X(conns_closed, "connections_closed_total", \
+	  "Stream and WebSocket connections closed") \
+	X(conns_refused, "connections_refused_total{reason=\"per_source\"}", \
+	  "Inbound connections closed at accept, by reason") \
+		/* over max_conns_per_ip or _per_net */ \
+	X(conns_full, "connections_refused_total{reason=\"max_conns\"}", "") \
+	X(conns_bad, "connections_dropped_total{reason=\"bad_input\"}", \
+	  "Connections the edge closed, by reason") \
+		/* a bad frame, size, content */ \
+	X(conns_slow, "connections_dropped_total{reason=\"slow_reader\"}", "") \
+		/* write queue full */ \
+	X(conns_idle, "connections_dropped_total{reason=\"idle\"}", "") \
+		/* idle or handshake timeout */ \
+	X(conns_drained, "connections_dropped_total{reason=\"drained\"}", "") \
+		/* closed by a drain: asked to move */ \
+	X(ws_refused, "ws_upgrades_refused_total", \
+	  "WebSocket upgrades refused: foreign Origin, no subprotocol sip") \
+	X(ws_binary_out, "ws_binary_frames_sent_total", \
+	  "Messages sent as binary WebSocket frames: not UTF-8") \
+	X(guest_minted, "guest_credentials_total{result=\"minted\"}", \
+	  "KwikyKonf guest credential requests, by result") \
+	X(guest_bad, "guest_credentials_total{result=\"bad_request\"}", "") \
+		/* refused 400/405: bad room or method */ \
+	X(conn_closed_sent, "connection_closed_notices_total", \
+	  "Connection-closed notices sent to cores") \
+	X(tls_peer_refused, "tls_peers_refused_total", \
+	  "Outbound TLS: certificate not trusted or not for the host") \
+	X(undelivered, "undelivered_total", \
+	  "Requests handed back: their outbound connection never opened") \
+	X(icmp_unreachable, "icmp_unreachable_total", \
+	  "ICMP port/host unreachable for a datagram sent") \
+	X(hep_sent, "hep_packets_total{result=\"sent\"}", \
+	  "HEP v3 packets to the capture collector, by result") \
+	X(hep_dropped, "hep_packets_total{result=\"dropped\"}", "") \
+		/* not sent: socket full, too big */
 
 struct edge_stats {
-#define EDGE_STAT_FIELD(f) uint64_t f;
+#define EDGE_STAT_FIELD(f, metric, help) uint64_t f;
 	EDGE_STATS(EDGE_STAT_FIELD)
 #undef EDGE_STAT_FIELD
 };
@@ -772,6 +811,8 @@ struct edge {
 	uv_timer_t drain;	/* a drain's closing rounds */
 	int drain_per_round;	/* 0: not draining */
 	struct edge_stats st;
+	struct prom_sip sip;	/* requests by method, responses by class */
+	struct hsrv *metrics;	/* GET /metrics (edge_metrics.c); NULL: off */
 	struct edge_ratelimit rl;
 	struct edge_limit limit;	/* per-source rates, host-wide */
 	char *msg_buf;		/* the Via-fixed message */
@@ -898,8 +939,18 @@ void edge_drain(struct edge *e, int drain_s);
 /* The write-queue bound of one connection, from max_msg. */
 size_t edge_conn_wq_max(const struct edge *e);
 
+/* ---- edge_metrics.c: the counters, logged and scraped ---- */
+
 /* Logs every counter at notice level. */
 void edge_stats_log(const struct edge *e);
+
+/*
+ * Serves the edge's Prometheus metrics on [edge N] metrics, when set.
+ * Returns 0 or a negative errno (logged); edge_metrics_stop() undoes
+ * it and accepts an edge that never started.
+ */
+int edge_metrics_start(struct edge *e);
+void edge_metrics_stop(struct edge *e);
 
 /* Whether a line may be logged now (now in ms); counts the others. */
 int edge_ratelimit_allow(struct edge_ratelimit *rl, uint64_t now_ms);

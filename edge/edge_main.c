@@ -78,6 +78,7 @@ edge_stop(void *arg)
 	if (p->stopping)
 		return;
 	p->stopping = 1;
+	edge_metrics_stop(e);
 	edge_conns_stop(e);
 	edge_conns_close_all(e, "edge stopping");
 	for (size_t i = 0; i < sizeof(e->tp) / sizeof(*e->tp); i++) {
@@ -143,7 +144,8 @@ edge_on_reload(void *arg)
  * What scripts/run.sh needs, one "key value..." line each: a line
  * "listen <key> <address> <flag>..." per configured transport, its
  * flags named from the table (stream, ws, secure, dial), so the script
- * knows no transport by name; then the certificate and the web root.
+ * knows no transport by name; then the certificate, the web root and
+ * the metrics address (empty: off).
  */
 static void
 edge_print_listeners(const struct cfg_edge *me)
@@ -162,8 +164,8 @@ edge_print_listeners(const struct cfg_edge *me)
 				printf(" %s", flags[i].name);
 		printf("\n");
 	}
-	printf("tls_cert %s\ntls_key %s\nhttp_root %s\n", me->tls_cert,
-	       me->tls_key, me->http_root);
+	printf("tls_cert %s\ntls_key %s\nhttp_root %s\nmetrics %s\n",
+	       me->tls_cert, me->tls_key, me->http_root, me->metrics);
 }
 
 /* The opener of each transport, from the impl column of the table. */
@@ -327,6 +329,9 @@ main(int argc, char **argv)
 	}
 	edge_wait_for_cores(e);
 	rc = edge_transports_start(e);
+	if (rc < 0)
+		goto stop;
+	rc = edge_metrics_start(e);
 	if (rc < 0)
 		goto stop;
 	status = 0;

@@ -11,6 +11,7 @@
 #include "lib/env.h"
 #include "lib/log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -109,6 +110,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("rtpctl", "ng_tries", rtpctl_ng_tries, "3", 1, 10),
 	I("rtpctl", "call_ttl_s", rtpctl_call_ttl_s, "86400", 10, 2592000),
 	I("rtpctl", "max_calls", rtpctl_max_calls, "100000", 16, 10000000),
+	S("rtpctl", "metrics", rtpctl_metrics, ""),
 };
 
 #define ES(name, field, def) \
@@ -149,11 +151,14 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("hep_id", hep_id, "0", 0, 2147483647),
 	ES("hep_password", hep_password, ""),
 	EI("drain_s", drain_s, "30", 0, 3600),
+	ES("metrics", metrics, ""),
 };
 
 static const struct cfg_key cfg_core_keys[] = {
 	{ "core", "ipc", CFG_STR, offsetof(struct cfg_core, ipc),
 	  sizeof(((struct cfg_core *)0)->ipc), "", 0, 0 },
+	{ "core", "metrics", CFG_STR, offsetof(struct cfg_core, metrics),
+	  sizeof(((struct cfg_core *)0)->metrics), "", 0, 0 },
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof(*(t)))
@@ -418,6 +423,67 @@ cfg_check_list(const char *list)
 	return 0;
 }
 
+/* A metrics address is empty (off) or "ip:port" with a port: an IP
+ * address, as a name would be resolved at start, on the loop. */
+static int
+cfg_metrics_ok(const char *addr)
+{
+	char host[CFG_ADDR_LEN];
+	unsigned char a[sizeof(struct in6_addr)];
+	int port = 0;
+
+	return addr[0] == '\0' ||
+	       (cfg_addr_split(addr, host, sizeof(host), &port, 0) == 0 &&
+		port > 0 && (inet_pton(AF_INET, host, a) == 1 ||
+			     inet_pton(AF_INET6, host, a) == 1));
+}
+
+static int
+cfg_check_metrics(const struct cfg *c, char *err, size_t errlen)
+{
+	char a[CFG_ADDR_LEN];
+
+	for (int i = 0; i < c->n_edges; i++)
+		if (!cfg_metrics_ok(c->edges[i].metrics)) {
+			snprintf(err, errlen, "%s [edge %d] metrics: not "
+				 "ip:port", c->path, c->edges[i].id);
+			return -EINVAL;
+		}
+	for (int i = 0; i < c->n_cores; i++)
+		if (!cfg_metrics_ok(c->cores[i].metrics)) {
+			snprintf(err, errlen, "%s [core %d] metrics: not "
+				 "ip:port", c->path, c->cores[i].id);
+			return -EINVAL;
+		}
+	for (int id = 1; cfg_rtpctl_metrics(c, id, a, sizeof(a)) == 0; id++)
+		if (!cfg_metrics_ok(a)) {
+			snprintf(err, errlen, "%s rtpctl.metrics: \"%s\" is not "
+				 "ip:port", c->path, a);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int
+cfg_rtpctl_metrics(const struct cfg *c, int id, char *out, size_t cap)
+{
+	const char *p = c->rtpctl_metrics;
+
+	for (int i = 1; *(p += strspn(p, " \t,")); i++) {
+		size_t n = strcspn(p, " \t,");
+
+		if (i == id) {
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, p, n);
+			out[n] = '\0';
+			return 0;
+		}
+		p += n;
+	}
+	return -ENOENT;
+}
+
 /*
  * Splits [redis] shards: blank-separated "name=host:port" or
  * "name=master@sentinel[:port],...".  Names are [a-z0-9_-], unique, not
@@ -614,6 +680,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 				 c->run_dir, id);
 	}
 
+	if (cfg_check_metrics(c, err, errlen) != 0)
+		goto fail;
 	if (cfg_check_list(c->redis_sentinels) != 0) {
 		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",
 			 c->path);

@@ -70,6 +70,8 @@ struct cfg_edge {
 	int hep_id;		/* HEP capture agent id; 0: the edge id */
 	char hep_password[64];	/* HEP auth key chunk; empty: none */
 	int drain_s;		/* a drain closes connections over this */
+	char metrics[CFG_ADDR_LEN];	/* "ip:port" of its Prometheus
+					   metrics (lib/hsrv.h); empty: off */
 };
 
 /* One more Redis master of [redis] shards: an address, or a master
@@ -85,6 +87,7 @@ struct cfg_shard {
 struct cfg_core {
 	int id;
 	char ipc[CFG_PATH_LEN];
+	char metrics[CFG_ADDR_LEN];	/* as cfg_edge.metrics */
 };
 
 struct cfg {
@@ -175,6 +178,9 @@ struct cfg {
 	int rtpctl_ng_tries;		/* sends of one ng command */
 	int rtpctl_call_ttl_s;		/* sticky Call-ID entry lifetime */
 	int rtpctl_max_calls;		/* local sticky table size */
+	char rtpctl_metrics[1024];	/* "ip:port" of rtpctl 1..N's
+					   metrics, space separated; empty
+					   (or short): off */
 
 	struct cfg_edge edges[CFG_MAX_EDGES];
 	int n_edges;
@@ -243,6 +249,13 @@ int cfg_edge_sent_by(const struct cfg_edge *e, int transport, char *out,
  */
 int cfg_edge_listen(const struct cfg_edge *e, int transport, char *host,
 		    size_t hostlen, int *port);
+
+/*
+ * The metrics address of rtpctl process id (1..N): the id-th of
+ * [rtpctl] metrics, into out.  Returns 0, or -ENOENT when the list is
+ * shorter (metrics off for that process).
+ */
+int cfg_rtpctl_metrics(const struct cfg *c, int id, char *out, size_t cap);
 
 /* Whether the domain (case-insensitive) is served here. */
 int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);

@@ -93,16 +93,36 @@ int link_url_local(const char *url);
 #define LINK_WINDOW_MS		30000
 #define LINK_STREAMS		1024
 
+/*
+ * What a link counted, one row each (X-macro): field, name in the
+ * stats log lines, metric (after the process's prefix, lib/prom.h)
+ * and its HELP (the first row of a family carries it).
+ */
+#define LINK_STATS(X) \
+	X(rx_forged, "envelopes-forged", \
+	  "link_envelopes_dropped_total{reason=\"forged\"}", \
+	  "Envelopes between processes dropped, by reason") \
+		/* MAC failed, no trailer, or a frame cut short */ \
+	X(rx_stale, "envelopes-stale", \
+	  "link_envelopes_dropped_total{reason=\"stale\"}", "") \
+		/* outside the time window */ \
+	X(rx_replayed, "envelopes-replayed", \
+	  "link_envelopes_dropped_total{reason=\"replayed\"}", "") \
+		/* sequence number used before */ \
+	X(tx_dropped, "envelopes-not-sent", \
+	  "link_envelopes_dropped_total{reason=\"not_sent\"}", "") \
+		/* gathered, then refused by nanomsg at the end of the turn */ \
+	X(rx_frames, "envelopes-in", "link_envelopes_received_total", \
+	  "Envelopes received from other processes") \
+	X(tx_frames, "envelopes-out", "link_envelopes_sent_total", \
+	  "Envelopes sent to other processes") \
+	X(tx_msgs, "link-messages-out", "link_messages_sent_total", \
+	  "nanomsg messages the envelopes sent took")
+
 struct link_stats {
-	unsigned long long rx_forged;	/* MAC failed, no trailer, or a
-					   frame cut short */
-	unsigned long long rx_stale;	/* outside the time window */
-	unsigned long long rx_replayed;	/* sequence number used before */
-	unsigned long long rx_frames;	/* envelopes received */
-	unsigned long long tx_frames;	/* envelopes sent */
-	unsigned long long tx_msgs;	/* nanomsg messages they took */
-	unsigned long long tx_dropped;	/* gathered, then refused by
-					   nanomsg at the end of the turn */
+#define LINK_STAT_FIELD(f, log, metric, help) unsigned long long f;
+	LINK_STATS(LINK_STAT_FIELD)
+#undef LINK_STAT_FIELD
 };
 
 /*

@@ -79,7 +79,11 @@ struct rconn_cmd {
 	struct rconn *c;
 	redisCallbackFn *fn;
 	void *priv;
+	uint64_t sent_ns;	/* uv_hrtime(): the latency histogram */
 };
+
+/* Process-wide, as the processes have one loop each (rconn_latency). */
+static struct prom_hist rconn_lat;
 
 struct rconn {
 	uv_loop_t *loop;
@@ -726,6 +730,12 @@ rconn_up(const struct rconn *c)
 	return c && c->state == RCONN_UP;
 }
 
+const struct prom_hist *
+rconn_latency(void)
+{
+	return &rconn_lat;
+}
+
 int
 rconn_pending(const struct rconn *c)
 {
@@ -764,6 +774,7 @@ rconn_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		} else {
 			c->pending--;
 			c->progress_ms = uv_now(c->loop);
+			prom_hist_observe(&rconn_lat, uv_hrtime() - k->sent_ns);
 		}
 	}
 	if (k->fn)
@@ -785,6 +796,7 @@ rconn_vcommand(struct rconn *c, redisCallbackFn *fn, void *priv,
 	k->c = c;
 	k->fn = fn;
 	k->priv = priv;
+	k->sent_ns = uv_hrtime();
 	if (redisvAsyncCommand(c->ac, rconn_on_reply, k, fmt, ap) != REDIS_OK) {
 		free(k);
 		return -EAGAIN;

@@ -30,6 +30,8 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "lib/prom.h"
+
 struct cfg;
 struct rconn;
 
@@ -113,6 +115,13 @@ int rconn_up(const struct rconn *c);
 
 /* Commands in flight (sent, reply not yet delivered). */
 int rconn_pending(const struct rconn *c);
+
+/*
+ * Latency of the commands of every rconn of the process, from sending
+ * to the reply (failed commands are not counted): one histogram for
+ * the metrics, kept on the loop's thread.
+ */
+const struct prom_hist *rconn_latency(void);
 
 /* Failed attempts and link failures since rconn_new. */
 unsigned long rconn_failures(const struct rconn *c);

@@ -3,7 +3,8 @@
 # the archive so unit tests link the real objects), the sipmesh-rtpctl
 # process, and rtpc-probe, the test driver of tests/integ/40-media-rtpctl.
 RTPC_SRCS += rtpctl/rtpc_client.c rtpctl/rtpc_pool.c rtpctl/rtpc_ng.c \
-	     rtpctl/rtpc_calls.c rtpctl/rtpc_srv.c rtpctl/rtpc_redis.c
+	     rtpctl/rtpc_calls.c rtpctl/rtpc_srv.c rtpctl/rtpc_redis.c \
+	     rtpctl/rtpc_metrics.c
 $(BUILD)/librtpc.a: $(call objs,$(RTPC_SRCS))
 BINS += $(BIN)/sipmesh-rtpctl $(BIN)/rtpc-probe
 $(BIN)/sipmesh-rtpctl: $(call objs,rtpctl/rtpc_main.c) $(BUILD)/librtpc.a $(BUILD)/libsm.a

@@ -25,6 +25,7 @@
 #include "lib/htab.h"
 #include "lib/link.h"
 #include "lib/list.h"
+#include "lib/prom.h"
 
 #define RTPC_MAX_INST   64	/* a request's tried set is a uint64_t */
 #define RTPC_ADDR_LEN   64
@@ -215,20 +216,40 @@ int rtpc_calls_sweep(struct rtpc_calls *t, uint64_t now);
 
 struct rconn;
 
-struct rtpc_stats {
-	uint64_t requests;
-	uint64_t replied;	/* rtpengine's reply relayed */
-	uint64_t errors;	/* rtpctl's own error replies */
-	uint64_t bad_requests;
-	uint64_t retransmits;
-	uint64_t timeouts;
-	uint64_t failovers;
-	uint64_t full;		/* offers an instance had no ports for */
-	uint64_t new_calls;
-	uint64_t redis_errors;
-	uint64_t stray_replies;	/* unknown cookie */
-};
+/*
+ * rtpctl's counters, one row each (X-macro): field, name in the stats
+ * line, metric (after "sipmesh_rtpctl_", lib/prom.h) and its HELP (a
+ * family's first row carries it).
+ */
+#define RTPC_STATS(X) \
+	X(requests, "requests", "requests_total", "ng requests from cores") \
+	X(replied, "replied", "replies_total{from=\"rtpengine\"}", \
+	  "Replies to cores, by who made them") \
+		/* rtpengine's reply relayed */ \
+	X(errors, "errors", "replies_total{from=\"rtpctl\"}", "") \
+		/* rtpctl's own error replies */ \
+	X(bad_requests, "bad", "bad_requests_total", \
+	  "Requests from cores that could not be decoded") \
+	X(retransmits, "retransmits", "ng_retransmits_total", \
+	  "ng commands sent again (same cookie)") \
+	X(timeouts, "timeouts", "ng_timeouts_total", \
+	  "ng commands no instance answered") \
+	X(failovers, "failovers", "failovers_total", \
+	  "Commands moved to another rtpengine instance") \
+	X(full, "out_of_ports", "out_of_ports_total", \
+	  "Offers an instance had no ports for") \
+	X(new_calls, "new_calls", "calls_placed_total", \
+	  "Calls placed on an instance") \
+	X(redis_errors, "redis_errors", "redis_errors_total", \
+	  "Sticky-table commands to Redis that failed") \
+	X(stray_replies, "stray", "stray_replies_total", \
+	  "rtpengine replies with an unknown cookie")
 
+struct rtpc_stats {
+#define RTPC_STAT_FIELD(f, log, metric, help) uint64_t f;
+	RTPC_STATS(RTPC_STAT_FIELD)
+#undef RTPC_STAT_FIELD
+};
 struct rtpc_srv;
 
 struct rtpc_req {
@@ -269,6 +290,7 @@ struct rtpc_srv {
 	char rbuf[65536];		/* UDP receive buffer */
 	struct benc_node nodes[RTPC_NODES];	/* decoding scratch */
 	struct rtpc_stats st;
+	struct hsrv *metrics;		/* GET /metrics; NULL: off */
 };
 
 /*
@@ -284,8 +306,14 @@ int rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop,
 void rtpc_srv_stop(struct rtpc_srv *s);
 void rtpc_srv_free(struct rtpc_srv *s);
 
+/* ---- rtpc_metrics.c ---- */
+
 /* Logs the counters. */
 void rtpc_srv_stats_log(const struct rtpc_srv *s);
+
+/* Serves the metrics on the id-th [rtpctl] metrics address, when there
+ * is one.  0 or a negative errno (logged); rtpc_srv_stop() frees it. */
+int rtpc_metrics_start(struct rtpc_srv *s);
 
 /*
  * Shared with rtpc_redis.c, whose callbacks carry requests on.  All run

@@ -729,6 +729,9 @@ rtpc_srv_new(struct rtpc_srv **out, uv_loop_t *loop, const struct cfg *cfg,
 	/* First pings at once: a dead instance is out before traffic. */
 	uv_timer_start(&s->ping_timer, rtpc_on_ping_timer, 0,
 		       (uint64_t)cfg->rtpctl_ping_ms);
+	rc = rtpc_metrics_start(s);
+	if (rc < 0)
+		return rc;
 	log_notice(LOG_SYS_MAIN, "rtpctl %d on %s: %d rtpengine instance(s), "
 		   "sticky calls in %s", id, url, s->pool.n,
 		   cfg->redis[0] || cfg->redis_sentinels[0] ?
@@ -751,6 +754,8 @@ rtpc_srv_stop(struct rtpc_srv *s)
 	if (s == NULL || s->stopping)
 		return;
 	s->stopping = 1;
+	hsrv_free(s->metrics);
+	s->metrics = NULL;
 	/* Open requests get no reply: their cores time out. */
 	while ((ng = rtpc_ng_first(&s->ng)) != NULL)
 		rtpc_ng_close(s, ng);
@@ -783,28 +788,4 @@ rtpc_srv_free(struct rtpc_srv *s)
 	rtpc_calls_fini(&s->calls);
 	rtpc_ng_fini(&s->ng);
 	free(s);
-}
-
-void
-rtpc_srv_stats_log(const struct rtpc_srv *s)
-{
-	const struct rtpc_stats *t = &s->st;
-
-	log_notice(LOG_SYS_MAIN, "rtpctl %d: requests %" PRIu64 " replied %"
-		   PRIu64 " errors %" PRIu64 " bad %" PRIu64 " retransmits %"
-		   PRIu64 " timeouts %" PRIu64 " failovers %" PRIu64
-		   " out_of_ports %" PRIu64 " new_calls %" PRIu64
-		   " redis_errors %" PRIu64 " stray %"
-		   PRIu64 " calls_cached %d", s->id, t->requests, t->replied,
-		   t->errors, t->bad_requests, t->retransmits, t->timeouts,
-		   t->failovers, t->full, t->new_calls, t->redis_errors,
-		   t->stray_replies, s->calls.count);
-	for (int i = 0; i < s->pool.n; i++) {
-		const struct rtpc_inst *in = &s->pool.inst[i];
-
-		log_notice(LOG_SYS_MAIN, "rtpengine %s: %s%s weight %d calls %"
-			   PRIu64 " inflight %d", in->addr,
-			   in->up ? "up" : "down", in->drained ? " drained" : "",
-			   in->weight, in->chosen, in->inflight);
-	}
 }

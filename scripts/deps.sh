@@ -22,8 +22,10 @@ PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
 redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium
+prometheus
 kamailio clang libfuzzer-14-dev libclang-rt-14-dev"
 
+# prometheus: tests/integ/90-metrics scrapes every process with it.
 # kamailio (core modules): the foreign domain of tests/integ/82-federation-kamailio;
 # the bench also needs its rtpengine and WebSocket modules.
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio-extra-modules kamailio-websocket-modules"
@@ -63,11 +65,12 @@ if [ -n "$missing" ]; then
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends $missing
-	# rtpengine's and kamailio's packages enable their own services
-	# (kamailio on 5060, which `make run` uses); sipmesh starts its
-	# rtpengine instances and the tests their Kamailio themselves, so
-	# keep both off at boot.
-	for svc in rtpengine-daemon kamailio; do
+	# rtpengine's, kamailio's and prometheus' packages enable their
+	# own services (kamailio on 5060, which `make run` uses); sipmesh
+	# starts its rtpengine instances and the tests their Kamailio and
+	# Prometheus (tests/integ/90-metrics) themselves, so keep them off
+	# at boot.
+	for svc in rtpengine-daemon kamailio prometheus; do
 		if command -v deb-systemd-helper >/dev/null 2>&1; then
 			deb-systemd-helper disable $svc.service >/dev/null 2>&1 || true
 		fi

@@ -180,6 +180,10 @@ for id in $(echo "$layout" | awk '$1 == "edge" { print $2 }'); do
 		if (root == "" || web == "") exit
 		printf "sipmesh: KwikyKonf on %s (edge %s; open it in two tabs)\n", web, id }'
 done
+# Prometheus metrics ([edge N]/[core N] metrics, [rtpctl] metrics):
+# where each process serves them; deploy/prometheus/ scrapes them.
+echo "$layout" | awk '$1 == "metrics" {
+	printf "sipmesh: metrics of %s %s on http://%s/metrics\n", $2, $3, $4 }'
 echo "sipmesh: running with $CONF; Ctrl-C stops everything"
 
 # The supervisors restart what dies; this shell only waits for Ctrl-C.

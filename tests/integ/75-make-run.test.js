@@ -5,7 +5,8 @@
  * supervisors: a core killed with SIGKILL is logged and started again
  * within seconds, the bindings survive (Redis and the shared store),
  * and REGISTER works again; Ctrl-C (SIGINT) stops every process it
- * started, supervisors included.  Before commit "run: supervise every
+ * started, supervisors included.  It prints where each process serves
+ * its Prometheus metrics, and they answer there.  Before commit "run: supervise every
  * process" the first process to die took the whole cluster down.
  * With [cluster] edges = 3 and [edge] reuseport = yes it runs three
  * edges that share every port (before commit "edge: WS/WSS listen on
@@ -91,6 +92,7 @@ describe('75 make run', () => {
 	it('restarts a killed core, keeps the bindings, and Ctrl-C stops everything', { timeout: 90000 }, async (t) => {
 		const sip = await freePort();
 		const redis = await freePort();
+		const metrics = { 'edge 1': `${HOST}:${await freePort()}`, 'core 2': `${HOST}:${await freePort()}` };
 		await startRun((d) => [
 			'[cluster]', `run_dir = ${d}/run`, 'edges = 1', 'cores = 2',
 			'[log]', 'level = notice',
@@ -98,7 +100,21 @@ describe('75 make run', () => {
 			'[location]', `shm_name = /sm-run-${process.pid}`, 'shm_size_mb = 16', 'max_bindings = 1000',
 			'[proxy]', 'media = no',
 			'[edge 1]', `udp = ${HOST}:${sip}`, `tcp = ${HOST}:${sip}`, 'tls =', 'ws =', 'wss =',
+			`metrics = ${metrics['edge 1']}`,
+			'[core 2]', `metrics = ${metrics['core 2']}`,
 		]);
+		/* It says where each process serves its metrics, and they do. */
+		for (const [who, addr] of Object.entries(metrics)) {
+			const url = `http://${addr}/metrics`;
+			assert.ok(run.lines.some((l) => l.s === `sipmesh: metrics of ${who} on ${url}`),
+				`run.sh did not print the metrics of ${who}:\n${run.lines.map((l) => l.s).join('\n')}`);
+			let body = '';
+			await waitUntil(async () => {
+				body = await fetch(url).then((r) => (r.ok ? r.text() : '')).catch(() => '');
+				return body.length > 0;
+			}, 10000, `${url} to answer`, 200);
+			assert.match(body, new RegExp(`^# TYPE sipmesh_${who.split(' ')[0]}_\\w+ counter$`, 'm'));
+		}
 		const edge = { host: HOST, port: sip };
 		const ua = await SipUA.open({ label: 'runner' });
 		try {

@@ -136,6 +136,7 @@ describe('80 federation', () => {
 	A.test('first SRV target silent: the MESSAGE fails over to the next within failover_ms, then the dead one is skipped', async () => {
 		const alice = await user(A, 'alice2', 'a.test');
 		const bob = await user(B, 'bob2', 'c.test');
+		const failovers = await A.coreStat('federation-failovers');
 		const first = await timed(message(alice.ua, A.edge(), bob.user, 'c.test', { from: alice.aor, timeout: 15000 }));
 		assert.equal(first.r.status, 200, `first MESSAGE to ${bob.aor} got ${first.r.status} ${first.r.reason}`);
 		assert.ok(first.ms >= FAILOVER_MS - 100 && first.ms < FAILOVER_MS + 3000,
@@ -146,6 +147,8 @@ describe('80 federation', () => {
 		assert.equal(bob.ua.distinctRequests((q) => q.method === 'MESSAGE').length, 2, 'bob got both');
 		assert.equal(silent.distinctRequests((q) => q.method === 'MESSAGE').length, 1,
 			'the silent target was tried for the first MESSAGE only');
+		assert.equal(await A.coreStat('federation-failovers'), failovers + 1,
+			'one fail-over counted (federation_failovers_total in the metrics)');
 		A.addEvidence('timing', `fail-over ${first.ms} ms, then ${second.ms} ms`);
 		console.log(`# dead first target: 200 in ${first.ms} ms (failover_ms ${FAILOVER_MS}), next in ${second.ms} ms`);
 	});

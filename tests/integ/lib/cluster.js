@@ -39,6 +39,10 @@
  * c.ngList(), c.engineHolding(), c.engineHolder(), c.assertEngineGone(),
  * c.killRtpengine(), c.restartRtpengine(), c.waitRtpctlLog().
  *
+ * Metrics: cluster({ metrics: true }) gives every edge, core and rtpctl
+ * a metrics address on a free loopback port ([edge N]/[core N] metrics,
+ * [rtpctl] metrics); c.metrics lists them as {job, kind, id, addr}.
+ *
  * Restarts: c.restartCores() (optionally on an empty shared store),
  * c.stopEdge(id, signal) then c.startEdge(id) (a SIGKILLed edge is no
  * teardown problem: the stopped process is retired).
@@ -448,6 +452,7 @@ class Cluster {
 			}
 		}
 		if (this.opts.media) await this._prepareMedia();
+		if (this.opts.metrics) await this._prepareMetrics();
 		this.confPath = path.join(this.dir, 'sipmesh.conf');
 		fs.writeFileSync(this.confPath, this._config());
 		this.started = true;
@@ -515,6 +520,9 @@ class Cluster {
 				ipc: this.rtpctls.map((r) => r.url).join(' '),
 				ping_interval_ms: 200, fail_threshold: 2, ng_timeout_ms: 200, ng_tries: 3,
 				call_ttl_s: 600,
+				...(this.metrics ? {
+					metrics: this.metrics.filter((m) => m.kind === 'rtpctl').map((m) => m.addr).join(' '),
+				} : {}),
 				...(o.media.rtpctl || {}),
 			});
 		}
@@ -523,6 +531,8 @@ class Cluster {
 		s += iniSection('edge', { req_rate: 0, conn_rate: 0, ...(o.edge || {}) });
 		for (const e of this.edges) s += iniSection(`edge ${e.id}`, this._edgeKeys(e));
 		for (const k of this.linkUrls || []) s += iniSection(`${k.kind} ${k.id}`, { ipc: k.url });
+		for (const m of (this.metrics || []).filter((x) => x.kind === 'core'))
+			s += iniSection(`core ${m.id}`, { metrics: m.addr });
 		for (const [name, kv] of Object.entries((o.sections && o.sections()) || {})) s += iniSection(name, kv);
 		return s;
 	}
@@ -536,8 +546,22 @@ class Cluster {
 		return {
 			udp: `${e.host}:${e.port}`, tcp: `${e.host}:${e.port}`,
 			tls: '', ws: '', wss: '',
+			...(e.metrics ? { metrics: e.metrics } : {}),
 			...((o.edgeKeys && o.edgeKeys(e)) || {}),
 		};
+	}
+
+	/* A metrics address per process (before the config). */
+	async _prepareMetrics() {
+		this.metrics = [];
+		const add = async (kind, id) => {
+			const m = { job: `sipmesh-${kind}`, kind, id, addr: `${HOST}:${await freePort()}` };
+			this.metrics.push(m);
+			return m.addr;
+		};
+		for (const e of this.edges) e.metrics = await add('edge', e.id);
+		for (let i = 1; i <= this.opts.cores; i++) await add('core', i);
+		for (let i = 1; i <= ((this.opts.media && this.opts.media.rtpctls) || 0); i++) await add('rtpctl', i);
 	}
 
 	/* Ports and endpoints of the media processes (before the config). */

@@ -241,6 +241,13 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[core 2]\nipc = tcp://127.0.0.2:7000\n",
 	  ": ipc tcp://127.0.0.2:7000 reaches other hosts: set [cluster] "
 	  "secret (the same on every host)" },
+	/* metrics: an IP address and a port, or nothing */
+	{ "[edge 1]\nmetrics = localhost:9401\n", " [edge 1] metrics: not ip:port" },
+	{ "[edge 1]\nmetrics = 127.0.0.1\n", " [edge 1] metrics: not ip:port" },
+	{ "[core 2]\nmetrics = 127.0.0.1:0\n", " [core 2] metrics: not ip:port" },
+	{ "[core]\nmetrics = [::1]:70000\n", " [core 1] metrics: not ip:port" },
+	{ "[rtpctl]\nmetrics = 127.0.0.1:9601 x:1\n",
+	  " rtpctl.metrics: \"x:1\" is not ip:port" },
 	{ "[rtpctl]\nipc = ipc:///tmp/r1 tcp://127.0.0.2:7001\n",
 	  " [rtpctl] ipc: rtpctl serves the cores of its own host (ipc://) "
 	  "only" },
@@ -292,6 +299,33 @@ test_cfg__redis_shards(void **state)
 /* Every transport of the table is an [edge] key (any case), on
  * loopback at its default port; an address without a port gets that
  * port, and Via/Record-Route use the advertised host with it. */
+/* Metrics addresses per instance; rtpctl N takes the N-th of a list. */
+static void
+test_cfg__metrics_addresses(void **state)
+{
+	static struct cfg c;
+	char err[256], path[128], a[CFG_ADDR_LEN];
+
+	(void)state;
+	assert_int_equal(load_text(&c, "[edge 1]\nmetrics = 127.0.0.1:9401\n"
+				   "[core 2]\nmetrics = [::1]:9502\n"
+				   "[rtpctl]\nmetrics = 127.0.0.1:9601, "
+				   "127.0.0.1:9602\n", err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_string_equal(cfg_edge_find(&c, 1)->metrics, "127.0.0.1:9401");
+	assert_string_equal(cfg_core_find(&c, 1)->metrics, "");
+	assert_string_equal(cfg_core_find(&c, 2)->metrics, "[::1]:9502");
+	assert_int_equal(cfg_rtpctl_metrics(&c, 1, a, sizeof(a)), 0);
+	assert_string_equal(a, "127.0.0.1:9601");
+	assert_int_equal(cfg_rtpctl_metrics(&c, 2, a, sizeof(a)), 0);
+	assert_string_equal(a, "127.0.0.1:9602");
+	assert_int_equal(cfg_rtpctl_metrics(&c, 3, a, sizeof(a)), -ENOENT);
+	/* off by default */
+	assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+	assert_string_equal(cfg_edge_find(&c, 1)->metrics, "");
+	assert_int_equal(cfg_rtpctl_metrics(&c, 1, a, sizeof(a)), -ENOENT);
+}
+
 static void
 test_cfg__listen_key_per_transport(void **state)
 {
@@ -494,6 +528,7 @@ main(void)
 		cmocka_unit_test(test_cfg__errors_name_file_line_and_key),
 		cmocka_unit_test(test_cfg__redis_shards),
 		cmocka_unit_test(test_cfg__listen_key_per_transport),
+		cmocka_unit_test(test_cfg__metrics_addresses),
 		cmocka_unit_test(test_cfg__long_value_is_an_error_not_a_truncation),
 		cmocka_unit_test(test_cfg__line_numbers_survive_long_lines),
 		cmocka_unit_test(test_cfg__missing_file),
