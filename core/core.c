@@ -81,6 +81,22 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	log_ctx_clear();
 }
 
+/* link_peer_cb: an edge went silent (its host or process lost without
+ * closing its sockets) or is heard again. */
+static void
+core_on_edge_live(void *arg, int edge_id, int alive)
+{
+	struct core *c = arg;
+
+	if (alive) {
+		log_notice(LOG_SYS_NET, "edge %d heard again", edge_id);
+		return;
+	}
+	log_warn(LOG_SYS_NET, "edge %d silent for %d ms: taken as lost until "
+		 "heard again", edge_id, c->cfg->link_dead_ms);
+	core_txn_edge_lost(c, edge_id);
+}
+
 static void
 core_expire_cb(uv_timer_t *t)
 {
@@ -186,6 +202,12 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			goto fail;
 		}
 	}
+	if (cfg->link_heartbeat_ms) {
+		rc = link_live_start(c->link, id, cfg->link_heartbeat_ms,
+				     cfg->link_dead_ms, core_on_edge_live, c);
+		if (rc != 0)
+			goto fail;
+	}
 	if (cfg->media) {
 		char url[2048];
 
@@ -267,7 +289,8 @@ core_stats_log(struct core *c)
 		   "peer-unproven %llu envelopes-forged %llu "
 		   "envelopes-stale %llu envelopes-replayed %llu "
 		   "envelopes-out %llu link-messages-out %llu "
-		   "envelopes-not-sent %llu auth-ok %llu "
+		   "envelopes-not-sent %llu envelopes-to-dead-peers %llu "
+		   "heartbeats-out %llu peers-died %llu auth-ok %llu "
 		   "auth-challenges %llu auth-stale %llu auth-failures %llu "
 		   "auth-replays %llu auth-forbidden %llu auth-unavailable %llu",
 		   (unsigned long long)s->rx_requests,
@@ -295,6 +318,7 @@ core_stats_log(struct core *c)
 		   (unsigned long long)s->peer_unproven, ls.rx_forged,
 		   ls.rx_stale,
 		   ls.rx_replayed, ls.tx_frames, ls.tx_msgs, ls.tx_dropped,
+		   ls.tx_peer_dead, ls.tx_heartbeats, ls.peers_died,
 		   (unsigned long long)s->auth_ok,
 		   (unsigned long long)s->auth_challenges,
 		   (unsigned long long)s->auth_stale,

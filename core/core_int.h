@@ -298,6 +298,11 @@ int core_via_port(const osip_via_t *via);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
 void core_txn_shutdown(struct core *c);
+/* Edge edge_id is dead (lib/link.h liveness): every pending branch down
+ * one of its connections fails with 430 on the next turn of the loop,
+ * as one no edge took does.  Its bindings stay: a hung edge that comes
+ * back still holds those connections. */
+void core_txn_edge_lost(struct core *c, int edge_id);
 
 /* core_dialog.c: requests the proxy writes itself. */
 /* Pushes our Via (branch signed for token and m's Call-ID, naming this

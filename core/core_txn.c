@@ -941,6 +941,37 @@ drop:
 }
 
 void
+core_txn_edge_lost(struct core *c, int edge_id)
+{
+	uint64_t now = core_now_ms(c);
+	int n = 0;
+
+	if (c->ctx_tab.b == NULL)
+		return;
+	for (size_t i = 0; i <= c->ctx_tab.mask; i++) {
+		for (struct htab_node *h = c->ctx_tab.b[i]; h; h = h->next) {
+			struct core_ctx *x = (struct core_ctx *)h;
+
+			if (x->down.edge_id != edge_id || x->down.conn_id == 0 ||
+			    x->is_cancel || (x->state != CTX_CALLING &&
+					     x->state != CTX_PROCEEDING))
+				continue;
+			/* Failed from its timer, as core_ctx_start does:
+			 * failing here could end a transaction and change
+			 * the table under this walk. */
+			x->flow_lost = 1;
+			x->timeout_at = now;
+			core_ctx_arm(x);
+			n++;
+		}
+	}
+	if (n)
+		log_notice(LOG_SYS_TXN, "edge %d lost: %d branch%s down its "
+			   "connections fail with 430", edge_id, n,
+			   n == 1 ? "" : "es");
+}
+
+void
 core_txn_shutdown(struct core *c)
 {
 	struct htab_node *n;

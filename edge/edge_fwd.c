@@ -15,7 +15,11 @@
  * message for a connection that is gone (closed, or held by an earlier
  * start of this edge: another incarnation in its id) goes back to its
  * core as ENV_CONN_CLOSED, so the core fails the branch at once (430)
- * and stops using the bindings of that flow.
+ * and stops using the bindings of that flow.  A core the link finds
+ * silent (lib/link.h liveness: its host or process lost without closing
+ * its sockets) refuses sends as a stopped one does, so its Call-IDs go
+ * to the next core of their order; responses on its branches are
+ * dropped (counted): the transactions they answer died with it.
  *
  * Every outcome is a counter in struct edge_stats.  Buffers are
  * allocated once at start, sized from max_msg: nothing on this path
@@ -710,6 +714,20 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 }
 
 void
+edge_fwd_core_live(void *arg, int core_id, int alive)
+{
+	struct edge *e = arg;
+
+	if (alive)
+		log_notice(LOG_SYS_NET, "core %d heard again: its Call-IDs come "
+			   "back to it", core_id);
+	else
+		log_warn(LOG_SYS_NET, "core %d silent for %d ms: taken as lost; "
+			 "its Call-IDs go to the next core of their order until "
+			 "it is heard again", core_id, e->cfg->link_dead_ms);
+}
+
+void
 edge_stats_log(const struct edge *e)
 {
 	char line[2048];
@@ -728,8 +746,11 @@ edge_stats_log(const struct edge *e)
 		link_stats_get(e->link, &ls);
 		if (o < sizeof(line))
 			snprintf(line + o, sizeof(line) - o, " envelopes_out=%llu "
-				 "link_messages_out=%llu envelopes_not_sent=%llu",
-				 ls.tx_frames, ls.tx_msgs, ls.tx_dropped);
+				 "link_messages_out=%llu envelopes_not_sent=%llu "
+				 "envelopes_to_dead_peers=%llu heartbeats_out=%llu "
+				 "peers_died=%llu", ls.tx_frames, ls.tx_msgs,
+				 ls.tx_dropped, ls.tx_peer_dead, ls.tx_heartbeats,
+				 ls.peers_died);
 	}
 	log_notice(LOG_SYS_MAIN, "edge %d stats: %s", e->me->id, line);
 }

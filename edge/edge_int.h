@@ -732,6 +732,11 @@ void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 /* link_recv_cb for envelopes from cores; arg is the struct edge. */
 void edge_fwd_from_core(void *arg, const char *buf, size_t len);
 
+/* link_peer_cb: a core went silent or is heard again (lib/link.h); arg
+ * is the struct edge.  Only logs: link_send refuses a dead core, so
+ * each Call-ID of its goes to the next core of its order. */
+void edge_fwd_core_live(void *arg, int core_id, int alive);
+
 /*
  * A transport says c is closing (why: for the log; counted by the
  * caller): removes it from the table and, when it carried SIP, sends
