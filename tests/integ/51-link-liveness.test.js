@@ -15,15 +15,35 @@
  *     waited for timer F (64*T1 = 32 s) and got 408; now it gets 430
  *     (RFC 5626 flow failed) within the dead time, a later one at once
  *     without being queued to the stopped edge (counted), and the
- *     binding stays: once the edge runs again the user gets messages.
- * The links are tcp://, as between hosts.
+ *     binding stays: once the edge runs again the user gets messages;
+ *   - a core cut off the network: core 2 runs in a network namespace of
+ *     its own, joined to the test's by a veth pair (its tcp:// link
+ *     endpoints on 10.77.0.2, everyone else's on 10.77.0.1); `ip link
+ *     set va down` loses every packet both ways and closes nothing: as
+ *     for the stopped core, and core 2 takes the edges for lost too.
+ * The links are tcp://, as between hosts.  The file runs in a network
+ * namespace of its own (lib/netns.js: root).
  */
+if (!require('./lib/netns').reexecInNetns(__filename, 'nameserver 127.0.0.1\n'))
+	return;
+
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { describe } = require('node:test');
+const fs = require('node:fs');
+const { spawn, spawnSync } = require('node:child_process');
+const { describe, before, after } = require('node:test');
 const { cluster, rand } = require('./lib/cluster');
 const { StreamUA } = require('./lib/ws');
 const { waitUntil } = require('./lib/wait');
+
+/* Core 2's own network namespace, and the veth pair to it. */
+const NET_A = '10.77.0.1';
+const NET_B = '10.77.0.2';
+
+function sh(cmd) {
+	const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+	if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+}
 
 const HEARTBEAT_MS = 500;
 const DEAD_MS = 2000;
@@ -31,8 +51,22 @@ const DEAD_MS = 2000;
 const BOUND_MS = 3000;
 
 describe('51 link liveness', () => {
+	let holder;	/* sleeps in core 2's namespace, holding it */
+	before(async () => {
+		holder = spawn('unshare', ['--net', 'sleep', '3600'], { stdio: 'ignore' });
+		const ours = fs.readlinkSync('/proc/self/ns/net');
+		await waitUntil(() => {
+			try { return fs.readlinkSync(`/proc/${holder.pid}/ns/net`) !== ours; } catch { return false; }
+		}, 2000, 'a network namespace for core 2');
+		sh(`ip link add va type veth peer name vb && ip link set vb netns ${holder.pid} && ` +
+			`ip addr add ${NET_A}/24 dev va && ip link set va up`);
+		sh(`nsenter --net=/proc/${holder.pid}/ns/net sh -c 'ip link set lo up && ` +
+			`ip addr add ${NET_B}/24 dev vb && ip link set vb up'`);
+	});
 	const c = cluster({
 		name: '51-link-liveness', edges: 2, cores: 2, tcpLinks: true,
+		linkHost: (kind, id) => (kind === 'core' && id === 2 ? NET_B : NET_A),
+		wrap: (name) => (name === 'core-2' ? ['nsenter', `--net=/proc/${holder.pid}/ns/net`] : null),
 		clusterKeys: {
 			secret: crypto.randomBytes(24).toString('hex'),
 			link_heartbeat_ms: HEARTBEAT_MS, link_dead_ms: DEAD_MS,
@@ -68,7 +102,13 @@ describe('51 link liveness', () => {
 		return tx.finalResponse(ms).then((r) => r.status, () => 0);
 	}
 
-	c.test('a stopped core\'s Call-IDs are served by the other core within the dead time, and come back', async (t) => {
+	/*
+	 * Core 2 lost by how.stop() (what: for messages) and back by
+	 * how.resume(): its Call-IDs are served by core 1 within BOUND_MS,
+	 * every method, and are its own again once the edges hear it,
+	 * within how.backMs.
+	 */
+	async function coreLost(t, how) {
 		const core2 = c.cores.find((k) => k.id === 2).proc;
 		const callee = await c.ua('callee');
 		callee.handler = (req) => (req.method === 'INVITE' ? 486 : 200);
@@ -80,13 +120,13 @@ describe('51 link liveness', () => {
 
 		const stopped = Date.now();
 		let mine = [];
-		process.kill(core2.pid, 'SIGSTOP');
+		how.stop();
 		try {
-			/* Right after the stop, the Call-IDs of core 2 go unanswered:
+			/* Right after the loss, the Call-IDs of core 2 go unanswered:
 			 * that is how the test knows them. */
 			const first = await Promise.all(ids.map((id) => register(ua, c.edge(1), `p-${rand(4)}`, id, 1, 800)));
 			mine = ids.filter((id, i) => first[i] === 0);
-			c.addEvidence('first REGISTER per Call-ID after SIGSTOP of core 2',
+			c.addEvidence(`first REGISTER per Call-ID after ${how.what}`,
 				ids.map((id, i) => `${id}: ${first[i] || 'no answer'}`).join('\n'));
 			assert.ok(mine.length > 0 && mine.length < ids.length,
 				`of 16 Call-IDs, some must hash to each core; unanswered: ${mine.length}`);
@@ -102,14 +142,14 @@ describe('51 link liveness', () => {
 					break;
 				}
 			}
-			t.diagnostic(`Call-ID of the stopped core served again ${served} ms after SIGSTOP`);
-			c.addEvidence('time from SIGSTOP of core 2 to its Call-ID answered', `${served} ms`);
-			assert.ok(served > 0, `a Call-ID of the stopped core never got an answer in ${BOUND_MS + 5000} ms`);
-			assert.ok(served < BOUND_MS, `answered only ${served} ms after the stop (bound ${BOUND_MS} ms)`);
+			t.diagnostic(`Call-ID of core 2 served again ${served} ms after ${how.what}`);
+			c.addEvidence(`time from ${how.what} to a Call-ID of core 2 answered`, `${served} ms`);
+			assert.ok(served > 0, `a Call-ID of core 2 never got an answer in ${BOUND_MS + 5000} ms`);
+			assert.ok(served < BOUND_MS, `answered only ${served} ms after ${how.what} (bound ${BOUND_MS} ms)`);
 			for (const e of c.edges)
 				await logged(e.proc, /core 2 silent for 2000 ms/, stopped, 1000, `edge ${e.id} to log core 2 lost`);
 
-			/* Every method, on every Call-ID of the stopped core, at once. */
+			/* Every method, on every Call-ID of the lost core, at once. */
 			for (const id of mine) {
 				const t0 = Date.now();
 				assert.equal(await register(ua, c.edge(1), `p-${rand(4)}`, id, cseq++, 1000), 200, `REGISTER on ${id}`);
@@ -127,22 +167,49 @@ describe('51 link liveness', () => {
 				assert.ok(Date.now() - t0 < 1000, `three transactions on ${id} took ${Date.now() - t0} ms`);
 			}
 		} finally {
-			process.kill(core2.pid, 'SIGCONT');
+			how.resume();
 		}
 
 		/* Back: its Call-IDs go to it again (its REGISTER counter moves,
 		 * core 1's does not). */
 		const resumed = Date.now();
-		await logged(c.edges[0].proc, /core 2 heard again/, resumed, 2000, 'edge 1 to hear core 2 again');
-		await logged(c.edges[1].proc, /core 2 heard again/, resumed, 2000, 'edge 2 to hear core 2 again');
+		for (const e of c.edges)
+			await logged(e.proc, /core 2 heard again/, resumed, how.backMs, `edge ${e.id} to hear core 2 again`);
+		t.diagnostic(`edges heard core 2 again ${Date.now() - resumed} ms after it came back`);
 		const core1 = c.cores.find((k) => k.id === 1).proc;
 		const before2 = await stat(core2, /\bregisters (\d+)/);
 		const before1 = await stat(core1, /\bregisters (\d+)/);
 		let cseq = 100;
 		for (const id of mine)
-			assert.equal(await register(ua, c.edge(1), `p-${rand(4)}`, id, cseq++, 2000), 200, `REGISTER on ${id} after SIGCONT`);
-		assert.equal(await stat(core2, /\bregisters (\d+)/) - before2, mine.length, 'core 2 serves its Call-IDs again');
+			assert.equal(await register(ua, c.edge(1), `p-${rand(4)}`, id, cseq++, 2000), 200, `REGISTER on ${id} once back`);
+		/* At least: what reached it late (queued while it was lost)
+		 * counts too. */
+		const more = await stat(core2, /\bregisters (\d+)/) - before2;
+		assert.ok(more >= mine.length, `core 2 serves its Call-IDs again: ${more} REGISTERs, want ${mine.length}`);
 		assert.equal(await stat(core1, /\bregisters (\d+)/) - before1, 0, 'core 1 no longer serves them');
+	}
+
+	c.test('a stopped core\'s Call-IDs are served by the other core within the dead time, and come back', async (t) => {
+		const core2 = c.cores.find((k) => k.id === 2).proc;
+		await coreLost(t, {
+			what: 'SIGSTOP of core 2', backMs: 2000,
+			stop: () => process.kill(core2.pid, 'SIGSTOP'),
+			resume: () => process.kill(core2.pid, 'SIGCONT'),
+		});
+	});
+
+	/* The link down: packets to and from core 2's namespace are lost,
+	 * nobody's socket closes.  Back up, TCP's retransmission back-off
+	 * (a few seconds after a cut this long) decides when it is heard. */
+	c.test('a core cut off the network: its Call-IDs are served by the other core within the dead time, and come back', async (t) => {
+		await coreLost(t, {
+			what: 'the link to core 2 cut', backMs: 20000,
+			stop: () => sh('ip link set va down'),
+			resume: () => sh('ip link set va up'),
+		});
+		const core2 = c.cores.find((k) => k.id === 2).proc;
+		assert.ok(core2.lines.some((l) => /edge 1 silent for 2000 ms/.test(l.s)),
+			'core 2, cut off, took the edges for lost too');
 	});
 
 	c.test('a stopped edge: a MESSAGE to a user on it fails with 430 within the dead time, and is not queued to it', async (t) => {
@@ -201,5 +268,9 @@ describe('51 link liveness', () => {
 		} finally {
 			callee.close();
 		}
+	});
+
+	after(() => {
+		if (holder) holder.kill('SIGKILL');
 	});
 });
