@@ -109,7 +109,7 @@ struct link_live {
 	uint8_t sent;		/* something went to it: no heartbeat */
 	uint8_t heard;		/* something came from it */
 	uint8_t dead;
-	uint16_t silent;	/* ticks in a row without hearing it */
+	unsigned silent;	/* ticks in a row without hearing it */
 };
 
 /* A chunk of frames for one peer (a nanomsg message in the making). */
