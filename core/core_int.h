@@ -239,8 +239,9 @@ void core_clock_loop(struct core_clock *k, uv_loop_t *loop);
 /* Loads the key: 0 or a negative errno. */
 int core_key_load(struct core *c);
 /* A Via branch naming this core for m's Call-ID and serial; returns
- * its length or -ENOSPC.  core_branch_verify: 0 when branch is one this
- * core minted for m's Call-ID, else -EINVAL. */
+ * its length or -ENOSPC.  core_branch_verify: 0 when branch is one a
+ * core of the cluster minted for m's Call-ID (another core's reaches
+ * this one only when the edges take that core for lost), else -EINVAL. */
 int core_branch_make(const struct core *c, const osip_message_t *m,
 		     uint64_t serial, char *out, size_t cap);
 int core_branch_verify(const struct core *c, const osip_message_t *m,

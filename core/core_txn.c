@@ -838,8 +838,10 @@ core_txn_on_response(struct core *c, const struct env *in,
 	struct core_stx *s;
 	osip_via_t *top;
 
-	/* Before any lookup: a branch this core did not mint for this call
-	 * is a forgery (or another cluster's), never matched nor forwarded. */
+	/* Before any lookup: a branch no core minted for this call is a
+	 * forgery (or another cluster's), never matched nor forwarded.  One
+	 * of another core matches nothing here: the edges send it here when
+	 * they take that core for lost. */
 	if (br == NULL || core_branch_verify(c, resp, br) != 0) {
 		c->st.resp_forged++;
 		log_info(LOG_SYS_TXN, "%d response on a branch we did not "

@@ -16,6 +16,9 @@
  *     (RFC 5626 flow failed) within the dead time, a later one at once
  *     without being queued to the stopped edge (counted), and the
  *     binding stays: once the edge runs again the user gets messages;
+ *   - an INVITE forwarded by a core that is then stopped: the callee's
+ *     200 reached nobody (its core was lost with the transaction); now
+ *     the other core forwards it along its Via and the caller gets it;
  *   - a core cut off the network: core 2 runs in a network namespace of
  *     its own, joined to the test's by a veth pair (its tcp:// link
  *     endpoints on 10.77.0.2, everyone else's on 10.77.0.1); `ip link
@@ -33,6 +36,7 @@ const fs = require('node:fs');
 const { spawn, spawnSync } = require('node:child_process');
 const { describe, before, after } = require('node:test');
 const { cluster, rand } = require('./lib/cluster');
+const { buildResponse } = require('./lib/sip');
 const { StreamUA } = require('./lib/ws');
 const { waitUntil } = require('./lib/wait');
 
@@ -196,6 +200,47 @@ describe('51 link liveness', () => {
 			stop: () => process.kill(core2.pid, 'SIGSTOP'),
 			resume: () => process.kill(core2.pid, 'SIGCONT'),
 		});
+	});
+
+	/* The callee answers after the core that forwarded the INVITE is
+	 * lost: the transaction died with it, but the 2xx is not dropped,
+	 * the other core forwards it along its Via (RFC 3261 16.7 step 5,
+	 * as a proxy that lost the transaction does), and the call is up. */
+	c.test('an INVITE answered after its core is lost: the 2xx reaches the caller through the other core', async () => {
+		const core2 = c.cores.find((k) => k.id === 2).proc;
+		const callee = await c.ua('callee');
+		callee.handler = (req) => (req.method === 'INVITE' ? null : 200);
+		const user = `ans-${rand(4)}`;
+		assert.equal(await register(callee, c.edge(1), user, `callee-${rand(6)}@integ`, 1, 5000), 200);
+		const ua = await c.ua('caller');
+		const txs = Array.from({ length: 8 }, () => ua.request(c.edge(1), {
+			method: 'INVITE', ruri: `sip:${user}@a.test`, from: 'sip:caller@a.test',
+			to: `sip:${user}@a.test`, contact: [`<${ua.contactUri('caller')}>`],
+		}));
+		await waitUntil(() => new Set(callee.requests.filter((r) => r.method === 'INVITE').map((r) => r.callId)).size === 8,
+			5000, 'the callee to get the 8 INVITEs', 20);
+		const invites = callee.requests.filter((r) => r.method === 'INVITE');
+		const held = invites.find((r) => /^z9hG4bKsm2\./.test(r.branch));
+		assert.ok(held, `an INVITE through core 2 among branches ${invites.map((r) => r.branch)}`);
+		const tx = txs.find((x) => x.req.callId === held.callId);
+		const answer = (req, status, reason, headers = []) =>
+			callee.sendRaw(req.source, buildResponse(req, status, reason, { toTag: rand(4), headers }));
+		const stopped = Date.now();
+		process.kill(core2.pid, 'SIGSTOP');
+		try {
+			for (const e of c.edges)
+				await logged(e.proc, /core 2 silent for 2000 ms/, stopped, BOUND_MS, `edge ${e.id} to log core 2 lost`);
+			await answer(held, 200, 'OK', [['Contact', `<${callee.contactUri(user)}>`]]);
+			const r = await tx.finalResponse(1000);
+			assert.equal(r.status, 200, 'the caller gets the 2xx of its INVITE');
+			assert.ok(!/z9hG4bKsm/.test(r.get('via')), 'with the cores\' Via gone');
+		} finally {
+			process.kill(core2.pid, 'SIGCONT');
+			for (const inv of invites.filter((x) => x !== held)) await answer(inv, 486, 'Busy Here');
+		}
+		const resumed = Date.now();
+		for (const e of c.edges)
+			await logged(e.proc, /core 2 heard again/, resumed, 2000, `edge ${e.id} to hear core 2 again`);
 	});
 
 	/* The link down: packets to and from core 2's namespace are lost,
