@@ -18,9 +18,9 @@
  * and stops using the bindings of that flow.  A core the link finds
  * silent (lib/link.h liveness: its host or process lost without closing
  * its sockets) refuses sends as a stopped one does, so its Call-IDs go
- * to the next core of their order, responses on its branches too (that
- * core forwards a 2xx of an INVITE without the transaction, drops the
- * rest).
+ * to the next core of their order, and so do responses on the branches
+ * of a core that is lost or stopped (that core forwards a 2xx of an
+ * INVITE without the transaction, drops the rest).
  *
  * Every outcome is a counter in struct edge_stats.  Buffers are
  * allocated once at start, sized from max_msg: nothing on this path
@@ -400,11 +400,12 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	k = env_encode(&env, e->env_buf,
 		       e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
 	rc = k < 0 ? k : link_send(e->link, core, e->env_buf, (size_t)k);
-	/* Its core is lost with the transaction: a live one forwards what
-	 * may go on without it (a 2xx of an INVITE, RFC 3261 16.7 step 5),
-	 * as a proxy without that transaction does, instead of the caller
-	 * never hearing that the call was answered. */
-	if (rc == -EHOSTDOWN)
+	/* Its core is lost (or stopped, or too busy to take it) with the
+	 * transaction: another forwards what may go on without it (a 2xx
+	 * of an INVITE, RFC 3261 16.7 step 5), as a proxy without that
+	 * transaction does, instead of the caller never hearing that the
+	 * call was answered. */
+	if (rc == -EHOSTDOWN || rc == -EAGAIN)
 		rc = edge_send_in_order(e, cid, (size_t)k);
 	if (rc < 0) {
 		e->st.drop_resp_core++;

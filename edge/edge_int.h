@@ -636,7 +636,7 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(drop_resp_foreign)	/* response whose top Via branch no core
 				   of this cluster minted for its Call-ID:
 				   dropped before the full parse */ \
-	X(drop_resp_core)	/* its core unreachable */ \
+	X(drop_resp_core)	/* no core took it */ \
 	X(drop_bad_env)		/* undecodable envelope from a core */ \
 	X(drop_no_tp)		/* envelope for a transport we lack */ \
 	X(drop_send_full)	/* socket EAGAIN */ \
