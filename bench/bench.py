@@ -67,6 +67,9 @@ WS_STAGES = [int(x) for x in env("BENCH_WS_STAGES", "1000,5000,10000,19000").spl
 WS_SOURCES = int(env("BENCH_WS_SOURCES", "4"))      # 127.0.0.2 .. 127.0.0.(1+N)
 # wsedges: edges sharing the WS port, cumulative connections after each stage
 WS_EDGES = int(env("BENCH_WS_EDGES", "3"))
+# Redis masters the bindings are sharded over ([redis] shards): one
+# redis-server each, all counted in the server's CPU and memory.
+REDIS_SHARDS = max(1, int(env("BENCH_REDIS_SHARDS", "1")))
 WSE_STAGES = [int(x) for x in env("BENCH_WSE_STAGES", "10000,25000,50000").split(",") if x]
 # connections per wsload.js process: it too may hold only 20,000 files
 WS_LOADER_MAX = int(env("BENCH_WS_LOADER_MAX", "15000"))
@@ -543,7 +546,8 @@ class Sipmesh(Server):
         if self.media:
             self.rtp.start(self.procs)
         self.port = free_port()
-        rport = free_port()
+        rports = [free_port() for _ in range(REDIS_SHARDS)]
+        rport = rports[0]
         self.shm = "/sm-bench-%d" % os.getpid()
         run_dir = os.path.join(self.dir, "run")
         os.makedirs(run_dir, mode=0o700, exist_ok=True)
@@ -561,6 +565,7 @@ level = %s
 [redis]
 address = 127.0.0.1:%d
 prefix = smbench
+shards = %s
 
 [location]
 shm_name = %s
@@ -574,7 +579,9 @@ req_rate = 0
 conn_rate = 0
 """ % (run_dir, self.ws_edges,
        # notice: the edges' SIGUSR1 stats lines (wsedges reads them)
-       "notice" if self.ws_edges > 1 else "warn", rport, self.shm, self.port, self.port,
+       "notice" if self.ws_edges > 1 else "warn", rport,
+       " ".join("s%d=127.0.0.1:%d" % (i, p) for i, p in enumerate(rports[1:], 2)),
+       self.shm, self.port, self.port,
        "yes" if self.ws_edges > 1 else "no"))
             if self.ws:
                 self.ws_port = free_port()
@@ -605,19 +612,22 @@ media = yes
 instances = %s
 """ % " ".join("%s/1" % a for a in self.rtp.addrs()))
         rlog = open(os.path.join(OUT, "sipmesh-redis.log"), "a")
-        self.procs["redis"] = subprocess.Popen(
-            ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir],
-            stdout=rlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        end = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", rport), 0.2).close()
-                break
-            except OSError:
-                if time.time() > end or self.procs["redis"].poll() is not None:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.1)
+        for i, rp in enumerate(rports):
+            label = "redis" if i == 0 else "redis%d" % (i + 1)
+            self.procs[label] = subprocess.Popen(
+                ["redis-server", "--port", str(rp), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--dir", self.dir,
+                 "--dbfilename", "dump%d.rdb" % i],
+                stdout=rlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            end = time.time() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", rp), 0.2).close()
+                    break
+                except OSError:
+                    if time.time() > end or self.procs[label].poll() is not None:
+                        raise RuntimeError("redis-server did not start")
+                    time.sleep(0.1)
         if self.media:
             lf = open(os.path.join(OUT, "sipmesh-rtpctl1.log"), "a")
             self.procs["rtpctl1"] = subprocess.Popen(
@@ -640,7 +650,8 @@ instances = %s
         time.sleep(0.5)   # let both cores join
         if self.media:
             time.sleep(1.0)   # rtpctl's first health pings (ping_interval_ms 1000)
-        return "redis + %d edge%s + 2 cores%s, %s (%d processes)%s" % (
+        return "%s + %d edge%s + 2 cores%s, %s (%d processes)%s" % (
+            "redis" if REDIS_SHARDS == 1 else "%d redis shards" % REDIS_SHARDS,
             self.ws_edges, "s sharing every port" if self.ws_edges > 1 else "",
             " + 1 rtpctl" if self.media else "", SIPMESH_BIN, len(self.all_pids()),
             ("; [proxy] media = yes, " + self.rtp.describe()) if self.media else

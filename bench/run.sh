@@ -15,6 +15,7 @@
 #   BENCH_RTPENGINES=2 BENCH_RTP_PORTS=5000   media: daemons, ports each
 #   BENCH_WS_STAGES=1000,5000,10000,19000     ws: connections held
 #   BENCH_WS_EDGES=3 BENCH_WSE_STAGES=10000,25000,50000   wsedges
+#   BENCH_REDIS_SHARDS=1   redis-servers the bindings are sharded over
 #   BENCH_OUT=bench/out    results.txt, results.json, logs
 # See bench/README.md.
 set -eu

@@ -72,6 +72,12 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	}
 	/* Every line logged while this message is handled names its call. */
 	core_log_ctx(m);
+	log_debug(LOG_SYS_SIP, "%s %d %s from edge %d",
+		  MSG_IS_RESPONSE(m) ? "response" : "request",
+		  MSG_IS_RESPONSE(m) ? m->status_code : 0,
+		  m->sip_method ? m->sip_method :
+		  m->cseq && m->cseq->method ? m->cseq->method : "-",
+		  e.edge_id);
 	if (MSG_IS_RESPONSE(m)) {
 		c->st.rx_responses++;
 		core_txn_on_response(c, &e, m);
@@ -105,9 +111,31 @@ core_expire_cb(uv_timer_t *t)
 	loc_expire(c->loc, core_wall_s(c));
 }
 
+/* [redis] shards as the location library takes them; host[i] (the
+ * caller's) holds the host part of each address.  0 or -EINVAL. */
+static int
+core_loc_shards(const struct cfg *cfg, struct loc_shard_config *sh,
+		char (*host)[CFG_ADDR_LEN])
+{
+	for (int i = 0; i < cfg->n_redis_shards; i++) {
+		const struct cfg_shard *cs = &cfg->redis_shards[i];
+
+		sh[i] = (struct loc_shard_config){ cs->name, host[i], 0,
+						   cs->sentinels, cs->master };
+		host[i][0] = '\0';
+		if (cs->addr[0] && cfg_addr_split(cs->addr, host[i],
+						  CFG_ADDR_LEN, &sh[i].port,
+						  6379) != 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int
 core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 {
+	struct loc_shard_config shards[CFG_MAX_SHARDS];
+	char shard_hosts[CFG_MAX_SHARDS][CFG_ADDR_LEN];
 	const struct cfg_core *me = cfg_core_find(cfg, id);
 	struct loc_config lc = { 0 };
 	char host[CFG_ADDR_LEN];
@@ -179,6 +207,11 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		lc.redis_host = host;
 		lc.redis_port = port;
 	}
+	rc = core_loc_shards(cfg, shards, shard_hosts);
+	if (rc != 0)
+		goto fail;
+	lc.shards = shards;
+	lc.n_shards = cfg->n_redis_shards;
 	rc = loc_new(&c->loc, &lc, loop);
 	if (rc != 0) {
 		log_err(LOG_SYS_MAIN, "location store %s: %s", cfg->shm_name,

@@ -44,6 +44,15 @@ print_layout(const struct cfg *cfg)
 {
 	if (cfg->redis[0])
 		printf("redis %s\n", cfg->redis);
+	for (int i = 0; i < cfg->n_redis_shards; i++) {
+		const struct cfg_shard *sh = &cfg->redis_shards[i];
+
+		if (sh->addr[0])
+			printf("redis-shard %s %s\n", sh->name, sh->addr);
+		else
+			printf("redis-shard %s %s@%s\n", sh->name, sh->master,
+			       sh->sentinels);
+	}
 	printf("shm %s\n", cfg->shm_name);
 	for (int i = 0; i < cfg->n_edges; i++)
 		printf("edge %d %s\n", cfg->edges[i].id,

@@ -5,6 +5,9 @@
  *   sipmesh-ctl -c FILE user passwd USER@DOMAIN  the same, must exist
  *   sipmesh-ctl -c FILE user del USER@DOMAIN
  *   sipmesh-ctl -c FILE user list [DOMAIN]
+ *   sipmesh-ctl -c FILE [-j] rtp list            (ctl_rtp.c)
+ *   sipmesh-ctl -c FILE rtp drain|enable ADDR
+ *   sipmesh-ctl -c FILE check                    the file, without Redis
  *
  * Talks to the Redis of the configuration's [redis] section with a
  * blocking connection (it is a command, not a daemon), with its AUTH.
@@ -22,16 +25,39 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "ctl/ctl.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
 #include "lib/rconn.h"
+#include "rtpctl/rtpc_int.h"
 
 #define CTL_PASS_MAX 256
 
-static const char usage[] =
+const char ctl_usage[] =
 	"usage: sipmesh-ctl -c FILE user add|passwd USER@DOMAIN   (password on stdin)\n"
 	"       sipmesh-ctl -c FILE user del USER@DOMAIN\n"
-	"       sipmesh-ctl -c FILE user list [DOMAIN]\n";
+	"       sipmesh-ctl -c FILE user list [DOMAIN]\n"
+	"       sipmesh-ctl -c FILE [-j] rtp list          the rtpengine pool per rtpctl\n"
+	"       sipmesh-ctl -c FILE rtp drain|enable ADDR  out of rotation, or back\n"
+	"       sipmesh-ctl -c FILE check                  check the file\n"
+	"  -j: JSON output\n";
+
+void
+ctl_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
 
 /* Reads one line of at most CTL_PASS_MAX - 1 bytes, without echo on a
  * terminal.  Returns 0, or -EINVAL (empty, too long, or end of input). */
@@ -162,7 +188,7 @@ ctl_user(const struct cfg *c, redisContext *r, int argc, char **argv)
 	}
 	if (argc != 2 || (strcmp(verb, "add") && strcmp(verb, "passwd") &&
 			  strcmp(verb, "del"))) {
-		fputs(usage, stderr);
+		fputs(ctl_usage, stderr);
 		return 2;
 	}
 	if (ctl_split_aor(argv[1], user, realm) < 0)
@@ -204,6 +230,37 @@ done:
 	return rc < 0 ? 1 : 0;
 }
 
+/*
+ * Loads the file as every process does and checks what the processes
+ * would refuse at start: the Redis address or sentinels, the rtpengine
+ * pool.  Nothing is contacted.
+ */
+static int
+ctl_check(const struct cfg *c)
+{
+	struct rconn_config rc;
+	struct rtpc_pool p;
+	char host[CFG_ADDR_LEN], err[256];
+	int e;
+
+	e = rconn_config_cfg(&rc, host, sizeof(host), c, "sipmesh-ctl",
+			     LOG_SYS_MAIN);
+	if (e == -EINVAL) {
+		fprintf(stderr, "sipmesh-ctl: %s: [redis] address or sentinels "
+			"malformed\n", c->path);
+		return 1;
+	}
+	if (rtpc_pool_parse(&p, c->rtpctl_instances, 1, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sipmesh-ctl: %s: [rtpctl] instances: %s\n",
+			c->path, err);
+		return 1;
+	}
+	printf("%s: OK (%d edges, %d cores, %d rtpengines, Redis %s)\n",
+	       c->path, c->n_edges, c->n_cores, p.n, e == -ENOENT ? "none" :
+	       c->redis[0] ? c->redis : c->redis_master);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -211,30 +268,42 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	char err[512];
 	redisContext *r;
-	int opt, rc;
+	int opt, rc, json = 0;
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:jh")) != -1) {
 		if (opt == 'c') {
 			path = optarg;
 			continue;
 		}
-		fputs(usage, opt == 'h' ? stdout : stderr);
+		if (opt == 'j') {
+			json = 1;
+			continue;
+		}
+		fputs(ctl_usage, opt == 'h' ? stdout : stderr);
 		return opt == 'h' ? 0 : 2;
 	}
 	argc -= optind;
 	argv += optind;
-	if (!path || argc < 2 || strcmp(argv[0], "user")) {
-		fputs(usage, stderr);
+	if (!path || argc < 1 || (strcmp(argv[0], "user") &&
+				  strcmp(argv[0], "rtp") &&
+				  strcmp(argv[0], "check")) ||
+	    (strcmp(argv[0], "check") ? argc < 2 : argc != 1)) {
+		fputs(ctl_usage, stderr);
 		return 2;
 	}
 	if (cfg_load(&cfg, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sipmesh-ctl: %s\n", err);
 		return 1;
 	}
+	if (!strcmp(argv[0], "check"))
+		return ctl_check(&cfg);
 	r = ctl_connect(&cfg);
 	if (!r)
 		return 1;
-	rc = ctl_user(&cfg, r, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "rtp"))
+		rc = ctl_rtp(&cfg, r, argc - 1, argv + 1, json);
+	else
+		rc = ctl_user(&cfg, r, argc - 1, argv + 1);
 	redisFree(r);
 	return rc;
 }

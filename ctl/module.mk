@@ -1,5 +1,7 @@
-# sipmesh-ctl: the operator's command-line tool (accounts).
+# sipmesh-ctl: the operator's command-line tool (accounts, the
+# rtpengine pool, checking a configuration).
 BINS += $(BIN)/sipmesh-ctl
-$(BIN)/sipmesh-ctl: $(call objs,ctl/ctl_main.c) $(BUILD)/libauth.a $(BUILD)/libsm.a
+$(BIN)/sipmesh-ctl: $(call objs,ctl/ctl_main.c ctl/ctl_rtp.c) $(BUILD)/libauth.a \
+		    $(BUILD)/librtpc.a $(BUILD)/libsm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

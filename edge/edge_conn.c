@@ -42,6 +42,7 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -591,7 +592,9 @@ edge_conns_start(struct edge *e)
 
 	if (rc < 0)
 		return rc;
+	uv_timer_init(e->loop, &e->drain);	/* cannot fail */
 	e->sweep.data = e;
+	e->drain.data = e;
 	e->sweeping = 1;
 	rc = uv_timer_start(&e->sweep, edge_conns_sweep, 1000, 1000);
 	if (rc == 0)
@@ -606,4 +609,58 @@ edge_conns_stop(struct edge *e)
 		return;
 	e->sweeping = 0;
 	uv_close((uv_handle_t *)&e->sweep, NULL);
+	uv_close((uv_handle_t *)&e->drain, NULL);
+}
+
+/* ---- drain ---- */
+
+#define EDGE_DRAIN_ROUND_MS 100
+
+static void
+edge_drain_round(uv_timer_t *h)
+{
+	struct edge *e = h->data;
+	struct edge_conn_table *t = &e->conns;
+	struct list_node *n;
+	struct edge_conn *c;
+
+	for (int i = 0; i < e->drain_per_round; i++) {
+		n = list_first(&t->list[EDGE_CONN_PENDING]);
+		if (n == NULL)
+			n = list_first(&t->list[EDGE_CONN_OPEN]);
+		if (n == NULL)
+			break;
+		c = list_entry(n, struct edge_conn, link);
+		e->st.conns_drained++;
+		/* Out of the table at once: the next list_first() is
+		 * another connection. */
+		c->ops->close(c, "edge draining");
+	}
+	if (t->by_id.n == 0) {
+		uv_timer_stop(h);
+		log_notice(LOG_SYS_MAIN, "edge %d: drained (%" PRIu64
+			   " connections asked to move)", e->me->id,
+			   e->st.conns_drained);
+	}
+}
+
+void
+edge_drain(struct edge *e, int drain_s)
+{
+	size_t n = e->conns.by_id.n;
+	size_t rounds = (size_t)drain_s * 1000 / EDGE_DRAIN_ROUND_MS;
+
+	if (e->drain_per_round || !e->sweeping)
+		return;
+	for (int t = 0; t < ENV_TP_END; t++)
+		if (e->tp[t] && e->tp[t]->unlisten)
+			e->tp[t]->unlisten(e->tp[t]);
+	if (rounds == 0)
+		rounds = 1;
+	e->drain_per_round = (int)((n + rounds - 1) / rounds);
+	if (e->drain_per_round == 0)
+		e->drain_per_round = 1;
+	log_notice(LOG_SYS_MAIN, "edge %d: draining: no new connections; %zu "
+		   "open ones asked to move over %d s", e->me->id, n, drain_s);
+	uv_timer_start(&e->drain, edge_drain_round, 0, EDGE_DRAIN_ROUND_MS);
 }

@@ -64,6 +64,7 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	int rc;
 
 	memset(e, 0, sizeof(*e));
+	e->hep.fd = -1;
 	edge_conn_table_init(&e->conns, me->max_conns_per_ip);
 	e->conns.max_per_net = me->max_conns_per_net;
 	e->conns.max_in = me->max_conns;
@@ -113,7 +114,10 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 		edge_fini(e);
 		return -ENOMEM;
 	}
-	return 0;
+	rc = edge_hep_open(&e->hep, me);
+	if (rc < 0)
+		edge_fini(e);
+	return rc;
 }
 
 void
@@ -125,6 +129,7 @@ edge_fini(struct edge *e)
 	e->msg_buf = e->reply_buf = e->env_buf = NULL;
 	edge_conn_table_fini(&e->conns);
 	edge_limit_close(&e->limit);
+	edge_hep_close(&e->hep);
 }
 
 int
@@ -167,6 +172,28 @@ edge_core_known(const struct edge *e, int id)
 	return 0;
 }
 
+
+/*
+ * HEP capture of a message between a client at peer and tp (its
+ * connection conn_id's local address when it has one, else the
+ * transport's): from peer when in, to it when not.
+ */
+static void
+edge_fwd_capture(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
+		 const union env_sa *peer, int in, const char *buf, size_t len)
+{
+	const struct edge_conn *c;
+	const union env_sa *local;
+
+	if (e->hep.fd < 0)
+		return;
+	c = conn_id ? edge_conn_find(&e->conns, conn_id) : NULL;
+	local = c ? &c->local : &tp->local;
+	if (in)
+		edge_hep_capture(e, tp->transport, peer, local, buf, len);
+	else
+		edge_hep_capture(e, tp->transport, local, peer, buf, len);
+}
 /*
  * Sends a stateless reply to the request msg (already Via-fixed when
  * that was possible).  It goes where the request came from, on its
@@ -185,7 +212,7 @@ edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	   const char *reason, const char *warning)
 {
 	size_t most = conn_id ? SIZE_MAX : EDGE_REPLY_AMP * req_len;
-	int n;
+	int n, rc;
 
 	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc, code,
 				 reason, warning);
@@ -203,7 +230,11 @@ edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		e->st.drop_reply_self++;
 		return -EPERM;
 	}
-	return tp->send(tp, src, conn_id, e->reply_buf, (size_t)n);
+	rc = tp->send(tp, src, conn_id, e->reply_buf, (size_t)n);
+	if (rc == 0)
+		edge_fwd_capture(e, tp, conn_id, src, 0, e->reply_buf,
+				 (size_t)n);
+	return rc;
 }
 
 static void
@@ -452,10 +483,12 @@ edge_limit_reply(struct edge *e, struct edge_tp *tp, const union env_sa *src,
 		return;
 	}
 	if (infra_has(&e->infra, tp->transport, src) ||
-	    tp->send(tp, src, 0, e->reply_buf, (size_t)n) != 0)
+	    tp->send(tp, src, 0, e->reply_buf, (size_t)n) != 0) {
 		e->st.drop_reply++;
-	else
-		e->st.limited_503++;
+		return;
+	}
+	e->st.limited_503++;
+	edge_fwd_capture(e, tp, 0, src, 0, e->reply_buf, (size_t)n);
 }
 
 /*
@@ -516,6 +549,7 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 				   e->me->max_msg);
 		return;
 	}
+	edge_fwd_capture(e, tp, conn_id, src, 1, buf, len);
 	if (edge_sip_scan(&sc, buf, len) != 0) {
 		why = "Bad start line";
 	} else {
@@ -666,6 +700,9 @@ edge_fwd_to_conn(struct edge *e, const struct env *env)
 	if (rc == 0) {
 		c->used = 1;
 		e->st.sent++;
+		if (e->hep.fd >= 0)
+			edge_hep_capture(e, c->transport, &c->local, &c->peer,
+					 env->msg, env->len);
 	} else if (rc == -ENOBUFS) {
 		e->st.drop_send_full++;
 		e->st.conns_slow++;
@@ -724,6 +761,7 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 	rc = tp->send(tp, &env.src, env.conn_id, env.msg, env.len);
 	if (rc == 0) {
 		e->st.sent++;
+		edge_fwd_capture(e, tp, 0, &env.src, 0, env.msg, env.len);
 	} else if (rc == -EAGAIN || rc == -ENOBUFS) {
 		e->st.drop_send_full++;
 	} else {

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 #include <uv.h>
 
 #include "lib/cfg.h"
@@ -188,12 +189,24 @@ typedef int (*edge_tp_send_cb)(struct edge_tp *tp, const union env_sa *dst,
 			       uint64_t conn_id, const char *buf, size_t len);
 /* Starts closing the transport; memory goes in a close callback. */
 typedef void (*edge_tp_free_cb)(struct edge_tp *tp);
+/* Stops accepting connections (a draining edge); what is open stays.
+ * Idempotent; free still runs after. */
+typedef void (*edge_tp_unlisten_cb)(struct edge_tp *tp);
+/*
+ * Re-reads tls_cert, tls_key (and tls_ca where the transport dials) for
+ * the handshakes that follow; open connections keep what they
+ * negotiated.  Returns 0, or a negative errno (logged) with the
+ * certificate in use kept: a half-copied file never replaces it.
+ */
+typedef int (*edge_tp_reload_cb)(struct edge_tp *tp);
 
 struct edge_tp {
 	int transport;		/* enum env_transport */
 	union env_sa local;	/* the bound address */
 	edge_tp_send_cb send;
 	edge_tp_free_cb free;
+	edge_tp_reload_cb reload;	/* secure transports only, else NULL */
+	edge_tp_unlisten_cb unlisten;	/* listening ones only, else NULL */
 };
 
 struct edge;
@@ -221,6 +234,15 @@ int edge_udp_new(struct edge_tp **out, struct edge *e, int transport);
  * Fails (logged) when a certificate, key or tls_ca does not load.
  */
 int edge_stream_new(struct edge_tp **out, struct edge *e, int transport);
+
+/*
+ * edge_stream.c: new server and client TLS contexts from me's tls_cert,
+ * tls_key and tls_ca, checked to load and to match (the caller owns
+ * both), or a negative errno, logged, with *srv and *cli untouched.
+ * The WSS listener checks a reload with it before libwebsockets reads
+ * the same files.
+ */
+int edge_tls_ctx_new(SSL_CTX **srv, SSL_CTX **cli, const struct cfg_edge *me);
 
 /*
  * edge_ws.c: SIP over WebSocket (RFC 7118) with libwebsockets on the
@@ -669,13 +691,65 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	X(undelivered)		/* requests handed back: their outbound
 				   connection never opened */ \
 	X(icmp_unreachable)	/* ICMP port/host unreachable for a
-				   datagram sent */
+				   datagram sent */ \
+	X(conns_drained)	/* closed by a drain: asked to move */ \
+	X(hep_sent)		/* HEP packets to the collector */ \
+	X(hep_dropped)		/* ... not sent: socket full, too big */
 
 struct edge_stats {
 #define EDGE_STAT_FIELD(f) uint64_t f;
 	EDGE_STATS(EDGE_STAT_FIELD)
 #undef EDGE_STAT_FIELD
 };
+
+/* ---- edge_hep.c: HEP v3 capture to a Homer collector ---- */
+
+/* The largest HEP packet: its length field is 16 bits. */
+#define EDGE_HEP_MAX 65535
+
+/* One captured message, as edge_hep_encode() writes it. */
+struct edge_hep_pkt {
+	const union env_sa *src, *dst;	/* the same family */
+	unsigned ip_proto;		/* 17 UDP, 6 the stream transports */
+	uint64_t sec;
+	uint32_t usec;
+	uint32_t agent_id;
+	const char *auth;		/* auth key chunk; auth_len 0: none */
+	size_t auth_len;
+	const char *corr;		/* correlation id (Call-ID); 0: none */
+	size_t corr_len;
+	const char *msg;
+	size_t len;
+};
+
+struct edge_hep {
+	int fd;			/* UDP socket to dst; -1: capture off */
+	union env_sa dst;
+	uint32_t agent_id;
+	const char *auth;	/* the config's hep_password */
+	unsigned char *buf;	/* EDGE_HEP_MAX bytes, owned */
+};
+
+/*
+ * Writes p as one HEP v3 packet into out.  Returns its length,
+ * -EMSGSIZE when it would pass cap or 65535 bytes, -EINVAL when src
+ * and dst differ in family.
+ */
+int edge_hep_encode(unsigned char *out, size_t cap,
+		    const struct edge_hep_pkt *p);
+
+/* Opens the socket to me->hep, or leaves capture off when it is empty.
+ * Returns 0, -EINVAL (not a numeric ip:port; logged) or -errno. */
+int edge_hep_open(struct edge_hep *h, const struct cfg_edge *me);
+void edge_hep_close(struct edge_hep *h);
+
+/*
+ * Sends one message to the collector, if capture is on: msg went from
+ * src to dst on transport (after TLS, as WebSocket payload).  Never
+ * blocks: what the socket refuses is counted (hep_dropped).
+ */
+void edge_hep_capture(struct edge *e, int transport, const union env_sa *src,
+		      const union env_sa *dst, const char *msg, size_t len);
 
 /* Allows a burst of log lines per second, then stays quiet. */
 struct edge_ratelimit {
@@ -694,7 +768,9 @@ struct edge {
 	struct edge_tp *tp[ENV_TP_END];	/* by enum env_transport */
 	struct edge_conn_table conns;
 	uv_timer_t sweep;	/* idle and handshake timeouts */
-	int sweeping;		/* sweep timer initialised */
+	int sweeping;		/* sweep and drain timers initialised */
+	uv_timer_t drain;	/* a drain's closing rounds */
+	int drain_per_round;	/* 0: not draining */
 	struct edge_stats st;
 	struct edge_ratelimit rl;
 	struct edge_limit limit;	/* per-source rates, host-wide */
@@ -708,6 +784,7 @@ struct edge {
 				   senders, so none steers its calls */
 	struct hash_key branch;	/* checks the Via branches cores mint
 				   (lib/sip.h) */
+	struct edge_hep hep;	/* capture; fd -1 when off */
 };
 
 /*
@@ -810,6 +887,18 @@ int edge_conns_start(struct edge *e);
 void edge_conns_close_all(struct edge *e, const char *why);
 /* Stops it (close callback on the loop).  Accepts a never-started e. */
 void edge_conns_stop(struct edge *e);
+
+/*
+ * Drains the edge so it can be restarted without its clients all coming
+ * back at once: stream and WebSocket listeners stop accepting (the
+ * host's other edges sharing the ports take the new clients), and the
+ * open connections are closed a share at a time over drain_s seconds,
+ * least active first: SIP.js and KwikyKonf reconnect on a close they
+ * did not ask for (a phone on TCP/TLS re-registers), and land on
+ * another edge.  UDP stays: its clients are no one edge's.  Logs start
+ * and end.  Idempotent.
+ */
+void edge_drain(struct edge *e, int drain_s);
 
 /* The write-queue bound of one connection, from max_msg. */
 size_t edge_conn_wq_max(const struct edge *e);

@@ -26,6 +26,7 @@
 struct edge_proc {
 	struct edge edge;
 	struct sig_set sigs;
+	uv_signal_t drain;	/* SIGUSR2 */
 	uv_timer_t linger;	/* keeps the link while notices drain */
 	int stopping;
 };
@@ -49,6 +50,7 @@ edge_stop_finish(struct edge_proc *p)
 	link_free(p->edge.link);
 	p->edge.link = NULL;
 	sig_set_close(&p->sigs);
+	uv_close((uv_handle_t *)&p->drain, NULL);
 }
 
 static void
@@ -98,6 +100,43 @@ edge_on_stats(void *arg)
 	struct edge_proc *p = arg;
 
 	edge_stats_log(&p->edge);
+}
+
+/* SIGUSR2: drain (edge_drain), before a restart. */
+static void
+edge_on_drain(uv_signal_t *h, int signum)
+{
+	struct edge_proc *p = h->data;
+
+	(void)signum;
+	if (!p->stopping)
+		edge_drain(&p->edge, p->edge.me->drain_s);
+}
+
+/*
+ * SIGHUP: every secure transport re-reads its certificate and key (a
+ * renewed certificate without a restart).  One that fails keeps the
+ * pair it has; the others still take theirs.
+ */
+static void
+edge_on_reload(void *arg)
+{
+	struct edge_proc *p = arg;
+	struct edge *e = &p->edge;
+	int n = 0, failed = 0;
+
+	for (int t = 0; t < ENV_TP_END; t++) {
+		if (e->tp[t] == NULL || e->tp[t]->reload == NULL)
+			continue;
+		n++;
+		if (e->tp[t]->reload(e->tp[t]) < 0) {
+			failed++;
+			log_err(LOG_SYS_MAIN, "edge %d: %s keeps its certificate",
+				e->me->id, env_transport_name(t));
+		}
+	}
+	log_notice(LOG_SYS_MAIN, "edge %d: certificates reloaded on %d of %d "
+		   "secure transports", e->me->id, n - failed, n);
 }
 
 /*
@@ -256,6 +295,14 @@ main(int argc, char **argv)
 	snprintf(who, sizeof(who), "edge %d", a.id);
 	rc = sig_set_start(&proc.sigs, &loop, who, edge_stop, edge_on_stats,
 			   &proc);
+	if (rc < 0) {
+		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
+		goto stop;
+	}
+	proc.sigs.reload = edge_on_reload;
+	uv_signal_init(&loop, &proc.drain);
+	proc.drain.data = &proc;
+	rc = uv_signal_start(&proc.drain, edge_on_drain, SIGUSR2);
 	if (rc < 0) {
 		log_err(LOG_SYS_MAIN, "signals: %s", uv_strerror(rc));
 		goto stop;

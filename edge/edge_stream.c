@@ -79,6 +79,7 @@ struct edge_stream {
 	char *pbuf;		/* plaintext out of SSL_read */
 	struct edge_sconn *all;	/* every connection, closing ones too */
 	int closing;
+	int unlistened;		/* drained: the listener is closed */
 	int handles;		/* listener + connections not yet closed */
 };
 
@@ -976,6 +977,24 @@ edge_stream_on_listener_close(uv_handle_t *h)
 	edge_stream_unref(h->data);
 }
 
+/* The listener's reference stays until free: st outlives a drain. */
+static void
+edge_stream_on_unlisten(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void
+edge_stream_unlisten(struct edge_tp *tp)
+{
+	struct edge_stream *st = (struct edge_stream *)tp;
+
+	if (st->unlistened)
+		return;
+	st->unlistened = 1;
+	uv_close((uv_handle_t *)&st->listener, edge_stream_on_unlisten);
+}
+
 static void
 edge_stream_free(struct edge_tp *tp)
 {
@@ -985,7 +1004,11 @@ edge_stream_free(struct edge_tp *tp)
 	for (struct edge_sconn *s = st->all; s; s = s->next_all)
 		if (!s->closing)
 			edge_sconn_close(&s->c, "edge stopping");
-	uv_close((uv_handle_t *)&st->listener, edge_stream_on_listener_close);
+	if (st->unlistened)
+		edge_stream_unref(st);
+	else
+		uv_close((uv_handle_t *)&st->listener,
+			 edge_stream_on_listener_close);
 }
 
 /* The verdict on a client certificate waits for edge_sconn_proven:
@@ -998,61 +1021,89 @@ edge_tls_client_any(int ok, X509_STORE_CTX *x)
 	return 1;
 }
 
-static int
-edge_stream_tls_ctx(struct edge_stream *st, const struct cfg_edge *me)
+int
+edge_tls_ctx_new(SSL_CTX **srv, SSL_CTX **cli, const struct cfg_edge *me)
 {
+	SSL_CTX *s_ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *c_ctx = SSL_CTX_new(TLS_client_method());
 	char err[160];
+	int rc = -EINVAL;
 
-	st->srv_ctx = SSL_CTX_new(TLS_server_method());
-	st->cli_ctx = SSL_CTX_new(TLS_client_method());
-	if (st->srv_ctx == NULL || st->cli_ctx == NULL)
-		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(st->srv_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_min_proto_version(st->cli_ctx, TLS1_2_VERSION);
+	if (s_ctx == NULL || c_ctx == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(s_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(c_ctx, TLS1_2_VERSION);
 	/* Memory BIOs: a partial SSL_write must never be retried with a
 	 * moved buffer. */
-	SSL_CTX_set_mode(st->srv_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	SSL_CTX_set_mode(s_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_mode(st->cli_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	SSL_CTX_set_mode(c_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_verify(st->cli_ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify(c_ctx, SSL_VERIFY_PEER, NULL);
 	/* Ask every client for a certificate, require none: a phone
 	 * sends none and is served; a peer domain's certificate is
 	 * verified against tls_ca, and only a verified one proves names
 	 * (edge_sconn_proven); a bad one proves nothing. */
-	SSL_CTX_set_verify(st->srv_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+	SSL_CTX_set_verify(s_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
 			   edge_tls_client_any);
 	/* With a client certificate asked for, OpenSSL refuses to resume
 	 * a session (a fatal alert) unless sessions carry a context. */
-	SSL_CTX_set_session_id_context(st->srv_ctx,
+	SSL_CTX_set_session_id_context(s_ctx,
 				       (const unsigned char *)"sipmesh-edge", 12);
-	if (SSL_CTX_load_verify_locations(st->cli_ctx, me->tls_ca, NULL) != 1) {
+	if (SSL_CTX_load_verify_locations(c_ctx, me->tls_ca, NULL) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_ca %s: %s", me->id,
 			me->tls_ca[0] ? me->tls_ca : "(empty)",
 			edge_tls_err(err, sizeof(err)));
-		return -EINVAL;
+		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(st->srv_ctx, me->tls_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(st->srv_ctx, me->tls_key,
+	if (SSL_CTX_use_certificate_chain_file(s_ctx, me->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(s_ctx, me->tls_key,
 					SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(st->srv_ctx) != 1) {
+	    SSL_CTX_check_private_key(s_ctx) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_cert %s / tls_key %s: %s",
 			me->id, me->tls_cert, me->tls_key,
 			edge_tls_err(err, sizeof(err)));
-		return -EINVAL;
+		goto fail;
 	}
 	/* One store of tls_ca for both directions: the bundle is loaded
 	 * once. */
-	SSL_CTX_set1_cert_store(st->srv_ctx, SSL_CTX_get_cert_store(st->cli_ctx));
+	SSL_CTX_set1_cert_store(s_ctx, SSL_CTX_get_cert_store(c_ctx));
 	/* The same pair is our client certificate when we dial: a peer
 	 * domain that wants mutual TLS gets it (RFC 5922 7.3-7.5). */
-	if (SSL_CTX_use_certificate_chain_file(st->cli_ctx, me->tls_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(st->cli_ctx, me->tls_key,
+	if (SSL_CTX_use_certificate_chain_file(c_ctx, me->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(c_ctx, me->tls_key,
 					SSL_FILETYPE_PEM) != 1) {
 		log_err(LOG_SYS_NET, "edge %d tls_cert %s as a client: %s",
 			me->id, me->tls_cert, edge_tls_err(err, sizeof(err)));
-		return -EINVAL;
+		goto fail;
 	}
+	*srv = s_ctx;
+	*cli = c_ctx;
+	return 0;
+fail:
+	SSL_CTX_free(s_ctx);
+	SSL_CTX_free(c_ctx);
+	return rc;
+}
+
+/* Each open connection's SSL holds a reference to the context it was
+ * made from: freeing ours leaves them be. */
+static int
+edge_stream_reload(struct edge_tp *tp)
+{
+	struct edge_stream *st = (struct edge_stream *)tp;
+	SSL_CTX *srv, *cli;
+	int rc;
+
+	rc = edge_tls_ctx_new(&srv, &cli, st->edge->me);
+	if (rc < 0)
+		return rc;
+	SSL_CTX_free(st->srv_ctx);
+	SSL_CTX_free(st->cli_ctx);
+	st->srv_ctx = srv;
+	st->cli_ctx = cli;
 	return 0;
 }
 
@@ -1074,12 +1125,16 @@ edge_stream_new(struct edge_tp **out, struct edge *e, int transport)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (env_transport_is(transport, ENV_TP_SECURE) &&
-	    (rc = edge_stream_tls_ctx(st, me)) < 0)
-		goto fail;
+	if (env_transport_is(transport, ENV_TP_SECURE)) {
+		rc = edge_tls_ctx_new(&st->srv_ctx, &st->cli_ctx, me);
+		if (rc < 0)
+			goto fail;
+		st->tp.reload = edge_stream_reload;
+	}
 	st->tp.transport = transport;
 	st->tp.send = edge_stream_send;
 	st->tp.free = edge_stream_free;
+	st->tp.unlisten = edge_stream_unlisten;
 	st->edge = e;
 	st->listener.data = st;
 	rc = uv_tcp_init(e->loop, &st->listener);

@@ -96,6 +96,7 @@ struct edge_ws_vh {
 	uv_poll_t poll;		/* readable: connections to accept */
 	uv_timer_t pause;	/* restarts poll after EMFILE/ENFILE */
 	int handles;		/* poll and pause not yet closed */
+	int unlistened;		/* poll and pause closing or closed */
 };
 
 struct edge_ws {
@@ -890,11 +891,21 @@ fail:
 }
 
 /* Stops accepting on v; the socket closes with the handles. */
+/* Idempotent: a drained listener is closed again by free. */
 static void
 edge_ws_unlisten(struct edge_ws_vh *v)
 {
+	if (v->unlistened)
+		return;
+	v->unlistened = 1;
 	uv_close((uv_handle_t *)&v->poll, edge_ws_on_listener_close);
 	uv_close((uv_handle_t *)&v->pause, edge_ws_on_listener_close);
+}
+
+static void
+edge_ws_tp_unlisten(struct edge_tp *tp)
+{
+	edge_ws_unlisten((struct edge_ws_vh *)tp);
 }
 
 static void
@@ -912,6 +923,30 @@ edge_ws_tp_free(struct edge_tp *tp)
 	lws_context_destroy(w->ctx);
 	w->ctx = NULL;
 	edge_guest_fini(&w->guest);
+}
+
+/*
+ * lws re-reads the files into the vhost's own context in two steps
+ * (certificate, then key): checked first, so that a half-copied or
+ * mismatched pair never leaves the vhost without a usable key.  Both
+ * steps run on this loop, so no handshake falls between them.
+ */
+static int
+edge_ws_tp_reload(struct edge_tp *tp)
+{
+	struct edge_ws_vh *v = (struct edge_ws_vh *)tp;
+	const struct cfg_edge *me = v->w->edge->me;
+	SSL_CTX *srv, *cli;
+	int rc;
+
+	rc = edge_tls_ctx_new(&srv, &cli, me);
+	if (rc < 0)
+		return rc;
+	SSL_CTX_free(srv);
+	SSL_CTX_free(cli);
+	lws_tls_cert_updated(v->w->ctx, me->tls_cert, me->tls_key, NULL, 0,
+			     NULL, 0);
+	return 0;
 }
 
 static void
@@ -946,6 +981,7 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	v->tp.transport = transport;
 	v->tp.send = edge_ws_tp_send;
 	v->tp.free = edge_ws_tp_free;
+	v->tp.unlisten = edge_ws_tp_unlisten;
 	rc = edge_ws_listen(v, transport);
 	if (rc < 0)
 		return rc;
@@ -966,6 +1002,7 @@ edge_ws_vhost(struct edge_ws *w, int transport, const union env_sa *sa)
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		(sa->sa.sa_family == AF_INET6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	if (secure) {
+		v->tp.reload = edge_ws_tp_reload;
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = me->tls_cert;
 		info.ssl_private_key_filepath = me->tls_key;

@@ -1,6 +1,6 @@
 EDGE_SRCS += edge/edge_sip.c edge/edge_fwd.c edge/edge_udp.c edge/edge_conn.c \
 	     edge/edge_stream.c edge/edge_ws.c edge/edge_guest.c \
-	     edge/edge_limit.c
+	     edge/edge_limit.c edge/edge_hep.c
 # WebSocket (libwebsockets, whose libuv glue Debian ships as the plugin
 # libwebsockets-evlib-uv) and TLS (OpenSSL): only the edge links them.
 EDGE_LIBS := $(shell pkg-config --libs libwebsockets openssl 2>/dev/null)

@@ -53,6 +53,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("cluster", "link_dead_ms", link_dead_ms, "2000", 30, 600000),
 	{ "log", "level", CFG_LOGLEVEL, offsetof(struct cfg, log_level), 0,
 	  "notice", 0, 0 },
+	S("log", "levels", log_levels, ""),
+	S("log", "format", log_format, "plain"),
 	S("redis", "address", redis, ""),
 	S("redis", "prefix", redis_prefix, "sm"),
 	S("redis", "user", redis_user, ""),
@@ -64,6 +66,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("redis", "sentinels", redis_sentinels, ""),
 	S("redis", "master", redis_master, "sipmesh"),
 	S("redis", "sentinel_password", redis_sentinel_password, ""),
+	S("redis", "shards", redis_shards_raw, ""),
 	S("location", "shm_name", shm_name, "/sipmesh-loc"),
 	I("location", "shm_size_mb", shm_size_mb, "192", 1, 65536),
 	I("location", "max_bindings", max_bindings, "100000", 16, 100000000),
@@ -144,6 +147,10 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("ws_ping_s", ws_ping_s, "30", 0, 3600),
 	ES("ws_origins", ws_origins, ""),
 	EI("guest_ttl_s", guest_ttl_s, "43200", 60, 604800),
+	ES("hep", hep, ""),
+	EI("hep_id", hep_id, "0", 0, 2147483647),
+	ES("hep_password", hep_password, ""),
+	EI("drain_s", drain_s, "30", 0, 3600),
 };
 
 static const struct cfg_key cfg_core_keys[] = {
@@ -414,6 +421,78 @@ cfg_check_list(const char *list)
 }
 
 /*
+ * Splits [redis] shards: blank-separated "name=host:port" or
+ * "name=master@sentinel[:port],...".  Names are [a-z0-9_-], unique, not
+ * "main" ([redis]'s own); only [redis] itself may be the first shard,
+ * so a shards list without address or sentinels is refused.
+ */
+static int
+cfg_split_shards(struct cfg *c, char *err, size_t errlen)
+{
+	char buf[sizeof(c->redis_shards_raw)], *save = NULL, *tok;
+	const char *why = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", c->redis_shards_raw);
+	c->n_redis_shards = 0;
+	for (tok = strtok_r(buf, " \t", &save); tok && !why;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		struct cfg_shard *sh = &c->redis_shards[c->n_redis_shards];
+		char *eq = strchr(tok, '='), *at, host[CFG_ADDR_LEN];
+		int port;
+
+		if (c->n_redis_shards == CFG_MAX_SHARDS - 1) {
+			why = "too many shards";
+			break;
+		}
+		memset(sh, 0, sizeof(*sh));
+		if (!eq || eq == tok || (size_t)(eq - tok) >= sizeof(sh->name)) {
+			why = "not name=address";
+			break;
+		}
+		*eq++ = '\0';
+		for (char *s = tok; *s && !why; s++) {
+			*s = (char)tolower((unsigned char)*s);
+			if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+				why = "a name is [a-z0-9_-]";
+		}
+		if (!why && strcmp(tok, "main") == 0)
+			why = "\"main\" is [redis] address/sentinels";
+		for (int i = 0; !why && i < c->n_redis_shards; i++)
+			if (strcmp(c->redis_shards[i].name, tok) == 0)
+				why = "a name given twice";
+		if (why)
+			break;
+		strcpy(sh->name, tok);
+		at = strchr(eq, '@');
+		if (at) {
+			*at++ = '\0';
+			if (!*eq || strlen(eq) >= sizeof(sh->master) ||
+			    strlen(at) >= sizeof(sh->sentinels) ||
+			    cfg_check_list(at) != 0 || !*at)
+				why = "not name=master@host:port,...";
+			else {
+				strcpy(sh->master, eq);
+				strcpy(sh->sentinels, at);
+			}
+		} else if (strlen(eq) >= sizeof(sh->addr) ||
+			   cfg_addr_split(eq, host, sizeof(host), &port,
+					  6379) != 0) {
+			why = "not name=host:port";
+		} else {
+			strcpy(sh->addr, eq);
+		}
+		c->n_redis_shards++;
+	}
+	if (!why && c->n_redis_shards && !c->redis[0] && !c->redis_sentinels[0])
+		why = "set [redis] address or sentinels first (shard \"main\")";
+	if (why) {
+		snprintf(err, errlen, "%s redis.shards: %s", c->path, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
  * Envelopes between hosts are authenticated with a key derived from
  * [cluster] secret (lib/link.h); without a secret every host has its
  * own random key and nothing would verify, so an endpoint off the host
@@ -549,6 +628,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			 c->path, LINK_LIVE_MIN_TICKS);
 		goto fail;
 	}
+	if (cfg_split_shards(c, err, errlen) != 0)
+		goto fail;
 	if (c->min_expires > c->max_expires) {
 		snprintf(err, errlen, "%s registrar.min_expires: above "
 			 "max_expires", c->path);
@@ -658,7 +739,7 @@ cfg_start(struct cfg *c, const char *procname, const char *path,
 	  const char *level)
 {
 	char err[512];
-	int lvl;
+	int lvl, fmt;
 
 	log_init(procname, LOG_LVL_NOTICE);
 	if (cfg_load(c, path, err, sizeof(err)) != 0) {
@@ -671,6 +752,20 @@ cfg_start(struct cfg *c, const char *procname, const char *path,
 		return -EINVAL;
 	}
 	log_set_level(-1, lvl);
+	/* -l on the command line is every subsystem's level: the file's
+	 * refinements give way to it. */
+	if (level == NULL && log_levels_set(c->log_levels) != 0) {
+		log_err(LOG_SYS_CFG, "[log] levels = %s: not \"sys:level ...\"",
+			c->log_levels);
+		return -EINVAL;
+	}
+	fmt = log_format_parse(c->log_format);
+	if (fmt < 0) {
+		log_err(LOG_SYS_CFG, "[log] format = %s: plain or json",
+			c->log_format);
+		return -EINVAL;
+	}
+	log_set_format(fmt);
 	if (cfg_run_dir_make(c->run_dir) != 0)
 		return -EINVAL;
 	signal(SIGPIPE, SIG_IGN);

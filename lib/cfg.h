@@ -24,6 +24,7 @@
 #define CFG_MAX_CORES   32
 #define CFG_MAX_DOMAINS 32
 #define CFG_ADDR_LEN    128
+#define CFG_MAX_SHARDS  16	/* Redis masters the bindings spread over */
 #define CFG_PATH_LEN    256
 
 struct cfg_edge {
@@ -64,6 +65,21 @@ struct cfg_edge {
 				   request's own Host only.  An upgrade
 				   without Origin (not a browser) passes */
 	int guest_ttl_s;	/* life of KwikyKonf guest credentials */
+	char hep[CFG_ADDR_LEN];	/* HEP v3 collector "ip:port"; empty: no
+				   capture */
+	int hep_id;		/* HEP capture agent id; 0: the edge id */
+	char hep_password[64];	/* HEP auth key chunk; empty: none */
+	int drain_s;		/* a drain closes connections over this */
+};
+
+/* One more Redis master of [redis] shards: an address, or a master
+ * name at sentinels (user, passwords and timeouts are [redis]'s). */
+struct cfg_shard {
+	char name[32];			/* hashed with each AOR: renaming a
+					   shard moves its AORs */
+	char addr[CFG_ADDR_LEN];	/* "host:port"; "" with sentinels */
+	char master[128];
+	char sentinels[512];
 };
 
 struct cfg_core {
@@ -85,6 +101,8 @@ struct cfg {
 
 	/* [log] */
 	int log_level;
+	char log_levels[256];	/* "sys:level ..." refining log_level */
+	char log_format[16];	/* "plain" or "json" */
 
 	/* [redis] */
 	char redis[CFG_ADDR_LEN];	/* "host:port"; empty: no Redis */
@@ -100,6 +118,9 @@ struct cfg {
 					   is the master */
 	char redis_master[128];		/* the sentinels' name for it */
 	char redis_sentinel_password[256];	/* AUTH to the sentinels */
+	char redis_shards_raw[1024];	/* "name=host:port name=master@s:p,..." */
+	int n_redis_shards;		/* masters besides [redis]'s ("main") */
+	struct cfg_shard redis_shards[CFG_MAX_SHARDS - 1];
 
 	/* [location] */
 	char shm_name[64];		/* POSIX shm name, "/sipmesh-loc" */

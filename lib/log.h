@@ -44,6 +44,29 @@ void log_set_level(int sys, int level);
 /* Parses "err", "warn", "notice", "info", "debug"; returns -1 if unknown. */
 int log_level_parse(const char *name);
 
+/*
+ * Sets levels per subsystem from spec: "sys:level" items separated by
+ * spaces or commas ("txn:debug loc:info"), sys one of main, cfg, net,
+ * sip, txn, reg, loc, rtp, or "all".  All or nothing: an unknown name
+ * changes no level.  Returns 0 or -EINVAL.
+ */
+int log_levels_set(const char *spec);
+
+/* Writes the levels as log_levels_set() reads them; returns the length
+ * snprintf would (cap 0: just that). */
+int log_levels_str(char *out, size_t cap);
+
+/*
+ * Line format: plain (the default, for a terminal) or JSON lines, one
+ * object per line with ts (UTC, ISO 8601), proc, level, sys, call_id
+ * (when a context is set) and msg, for a log shipper reading the
+ * journal.  Control bytes and bytes past ASCII are \u escapes there.
+ */
+enum log_format { LOG_FMT_PLAIN = 0, LOG_FMT_JSON };
+void log_set_format(int format);
+/* "plain" or "json" to enum log_format; -1 if unknown. */
+int log_format_parse(const char *name);
+
 void log_write(int sys, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

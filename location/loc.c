@@ -2,7 +2,10 @@
  * loc.c - the location service's public API (loc.h): checks arguments,
  * then runs each operation on the host's shared store (loc_shm.c) and,
  * in LOC_MODE_REDIS, writes the same change to Redis (loc_redis.c)
- * through the store's change sink.
+ * through the store's change sink.  With several Redis shards the sink
+ * sends each AOR's change to its own shard (loc_shard.c); each shard
+ * has its own link, subscription, dirty set and reconcile passes, so a
+ * shard that fails holds back only its own AORs.
  *
  * Why a separate file: the store and the Redis replica are each tested
  * on their own; this is the only place that knows the store policy.
@@ -22,7 +25,10 @@ struct loc {
 	enum loc_mode mode;
 	struct loc_shm shm;
 	struct loc_sink sink;	/* LOC_MODE_REDIS: writes to Redis */
-	struct loc_redis redis;
+	struct loc_shard_map map;
+	struct loc_redis *redis;	/* map.n shards, "main" first */
+	struct loc_sink *sinks;	/* each shard's own sink */
+	int open;		/* shards initialised and not yet closed */
 	int64_t last_ms;	/* the last version stamped */
 };
 
@@ -42,7 +48,8 @@ loc_stamp(struct loc *l)
 	if (ms <= l->last_ms)
 		ms = l->last_ms + 1;
 	l->last_ms = ms;
-	l->redis.op_ms = ms;
+	for (int i = 0; i < l->open; i++)
+		l->redis[i].op_ms = ms;
 	return ms;
 }
 
@@ -53,10 +60,126 @@ loc_sink(struct loc *l)
 	return l->mode == LOC_MODE_REDIS ? &l->sink : NULL;
 }
 
+/* The sink of several shards: each change to its AOR's shard. */
+static const struct loc_sink *
+loc_sink_of(struct loc *l, const char *aor)
+{
+	return &l->sinks[loc_shard_pick(&l->map, aor)];
+}
+
+static void
+loc_sink_del(void *arg, const struct loc_binding *b)
+{
+	const struct loc_sink *k = loc_sink_of(arg, b->aor);
+
+	k->del(k->arg, b);
+}
+
+static void
+loc_sink_set(void *arg, const struct loc_binding *b)
+{
+	const struct loc_sink *k = loc_sink_of(arg, b->aor);
+
+	k->set(k->arg, b);
+}
+
+static void
+loc_sink_done(void *arg, const char *aor, int64_t expire_at,
+	      int64_t known_until)
+{
+	const struct loc_sink *k = loc_sink_of(arg, aor);
+
+	k->aor_done(k->arg, aor, expire_at, known_until);
+}
+
 static void
 loc_free_now(void *arg)
 {
-	free(arg);
+	struct loc *l = arg;
+
+	if (l->open-- > 1)	/* a shard's link is still closing */
+		return;
+	free(l->redis);
+	free(l->sinks);
+	free(l);
+}
+
+/* Closes every shard initialised, then frees l (on the loop's next
+ * turn when a shard was open). */
+static void
+loc_release(struct loc *l)
+{
+	int n = l->open;
+
+	if (n == 0) {
+		l->open = 1;
+		loc_free_now(l);
+	}
+	for (int i = 0; i < n; i++)
+		loc_redis_close(&l->redis[i], loc_free_now, l);
+}
+
+/*
+ * The Redis side: one loc_redis per shard, each loaded (by the process
+ * that created the segment) and started.  A list of shards unlike the
+ * one the store last worked with means AORs moved: every shard's next
+ * pass copies those it holds for another to their owner.
+ */
+static int
+loc_shards_open(struct loc *l, const struct loc_config *cfg, uv_loop_t *loop)
+{
+	const char *names[LOC_SHARDS_MAX] = { "main" };
+	int n = 1 + cfg->n_shards, rc;
+	uint64_t set;
+
+	if (cfg->n_shards < 0 || n > LOC_SHARDS_MAX || (n > 1 && !cfg->shards))
+		return -EINVAL;
+	for (int i = 1; i < n; i++)
+		names[i] = cfg->shards[i - 1].name;
+	rc = loc_shard_map_init(&l->map, names, n);
+	if (rc < 0)
+		return rc;
+	l->redis = calloc((size_t)n, sizeof(*l->redis));
+	l->sinks = calloc((size_t)n, sizeof(*l->sinks));
+	if (!l->redis || !l->sinks)
+		return -ENOMEM;
+	for (; l->open < n; l->open++) {
+		struct loc_redis *r = &l->redis[l->open];
+
+		rc = loc_redis_init(r, cfg, l->open, loop, &l->shm);
+		if (rc < 0)
+			return rc;
+		r->map = &l->map;
+		r->shards = l->redis;
+		loc_redis_sink(r, &l->sinks[l->open]);
+	}
+	if (n == 1)
+		l->sink = l->sinks[0];
+	else
+		l->sink = (struct loc_sink){ loc_sink_del, loc_sink_set,
+					     loc_sink_done, l };
+	set = loc_shard_set(&l->map);
+	for (int i = 0; i < n; i++) {
+		if (l->shm.created)
+			loc_redis_load(&l->redis[i], time(NULL));
+		else if (l->shm.orphan)
+			/* bindings may have changed elsewhere since */
+			l->redis[i].need_full = 1;
+		if (!l->shm.created && __atomic_load_n(&l->shm.hdr->shard_set,
+						       __ATOMIC_ACQUIRE) != set)
+			l->redis[i].move = l->redis[i].need_full = 1;
+	}
+	__atomic_store_n(&l->shm.hdr->shard_set, set, __ATOMIC_RELEASE);
+	/* loaded: the segment is sound even if a link fails to start, and
+	 * the host's other processes may use it */
+	if (l->shm.created)
+		loc_shm_init_done(&l->shm);
+	for (int i = 0; i < n; i++) {
+		rc = loc_redis_start(&l->redis[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int
@@ -81,22 +204,10 @@ loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
 	if (rc < 0)
 		goto fail;
 	if (l->mode == LOC_MODE_REDIS) {
-		rc = loc_redis_init(&l->redis, cfg, loop, &l->shm);
-		if (rc < 0)
-			goto fail;
-		loc_redis_sink(&l->redis, &l->sink);
-		if (l->shm.created)
-			loc_redis_load(&l->redis, time(NULL));
-		else if (l->shm.orphan)
-			/* bindings may have changed elsewhere since */
-			l->redis.need_full = 1;
-		rc = loc_redis_start(&l->redis);
+		rc = loc_shards_open(l, cfg, loop);
 		if (rc < 0) {
-			/* the segment is sound: the host's others may use it */
-			if (l->shm.created)
-				loc_shm_init_done(&l->shm);
 			loc_shm_close(&l->shm);
-			loc_redis_close(&l->redis, loc_free_now, l);
+			loc_release(l);
 			return rc;
 		}
 	}
@@ -116,10 +227,7 @@ loc_free(struct loc *l)
 	if (!l)
 		return;
 	loc_shm_close(&l->shm);
-	if (l->mode == LOC_MODE_REDIS)
-		loc_redis_close(&l->redis, loc_free_now, l);
-	else
-		loc_free_now(l);
+	loc_release(l);
 }
 
 int
@@ -293,11 +401,13 @@ loc_stats_get(struct loc *l, struct loc_stats *st)
 	st->bindings = __atomic_load_n(&l->shm.hdr->nbindings,
 				       __ATOMIC_RELAXED);
 	st->capacity = l->shm.hdr->nslots;
-	if (l->mode == LOC_MODE_REDIS) {
-		st->redis_errors = l->redis.errors;
-		st->redis_connected = l->redis.link == LOC_LINK_UP;
-		st->redis_pending = (uint64_t)rconn_pending(l->redis.rc);
-		st->redis_dirty = l->redis.dirty.n + l->redis.replay.n;
-		st->redis_syncs = l->redis.syncs;
+	for (int i = 0; i < l->open; i++) {
+		const struct loc_redis *r = &l->redis[i];
+
+		st->redis_errors += r->errors;
+		st->redis_connected += r->link == LOC_LINK_UP;
+		st->redis_pending += (uint64_t)rconn_pending(r->rc);
+		st->redis_dirty += r->dirty.n + r->replay.n;
+		st->redis_syncs += r->syncs;
 	}
 }

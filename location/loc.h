@@ -64,6 +64,16 @@ struct loc_binding {
 				   set by loc_save */
 };
 
+/* One more Redis master the AORs are spread over (loc_shard.c). */
+struct loc_shard_config {
+	const char *name;	/* hashed with each AOR: the same on every
+				   host; renaming a shard moves its AORs */
+	const char *host;	/* unused with sentinels */
+	int port;
+	const char *sentinels;	/* NULL or "": host:port is the master */
+	const char *master;	/* its name at the sentinels */
+};
+
 struct loc_config {
 	const char *shm_name;	/* POSIX shm name, e.g. "/sipmesh-loc" */
 	size_t shm_size;	/* bytes of the mapping */
@@ -78,6 +88,12 @@ struct loc_config {
 					   redis_host is not used */
 	const char *redis_master;	/* its name there, NULL: "sipmesh" */
 	const char *redis_sentinel_password;	/* NULL or "": none */
+	const struct loc_shard_config *shards;	/* n_shards more masters:
+					   each AOR lives on one of them or on
+					   the one above (named "main"), chosen
+					   by rendezvous hash; user, passwords
+					   and timeouts are the same */
+	int n_shards;
 	const char *prefix;	/* Redis key prefix, e.g. "sm" */
 	int aor_ttl;		/* seconds an AOR stays known after its
 				   last binding is gone (404 vs 480) */
@@ -186,7 +202,7 @@ struct loc_stats {
 	uint64_t bindings;	/* live slots in the shared store */
 	uint64_t capacity;
 	uint64_t redis_errors;	/* commands that failed or were dropped */
-	uint64_t redis_connected;
+	uint64_t redis_connected;	/* shards whose link is up */
 	uint64_t redis_pending;	/* commands in flight */
 	uint64_t redis_dirty;	/* AORs waiting for a reconcile */
 	uint64_t redis_syncs;	/* reconcile passes completed */

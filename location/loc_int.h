@@ -19,9 +19,10 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 7	/* 5: 64-bit conn_id (edge incarnations);
+#define LOC_SHM_VERSION 8	/* 5: 64-bit conn_id (edge incarnations);
 				   6: slot owner, crash-safe writes;
-				   7: keyed AOR buckets */
+				   7: keyed AOR buckets;
+				   8: Redis shards */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -73,6 +74,21 @@ struct loc_conn_bucket {
 	uint32_t head;		/* first slot of the chain, LOC_NIL if none */
 };
 
+#define LOC_SHARDS_MAX  16	/* Redis masters: "main" and 15 more */
+
+/* The host's standing with one Redis shard. */
+struct loc_shm_sync {
+	uint64_t redis_run;	/* hash of the run_id of the Redis this
+				   store was last loaded from or pushed
+				   to (atomic); a new one means a Redis
+				   that restarted, maybe empty */
+	int64_t unsync_ms;	/* INT64_MAX while Redis has confirmed every
+				   write of this host; else the earliest
+				   unix ms since which one may be missing
+				   (atomic min, loc_redis.c) */
+	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
+};
+
 /* The start of the segment.  Offsets are from the segment's base. */
 struct loc_shm_hdr {
 	uint64_t magic;
@@ -96,15 +112,10 @@ struct loc_shm_hdr {
 	uint64_t slots_recovered;	/* TAKEN slots of dead processes
 					   freed (atomic) */
 	uint32_t slot_cursor;	/* next slot the slot sweep looks at */
-	uint64_t redis_run;	/* hash of the run_id of the Redis this
-				   store was last loaded from or pushed
-				   to (atomic); a new one means a Redis
-				   that restarted, maybe empty */
-	int64_t unsync_ms;	/* INT64_MAX while Redis has confirmed every
-				   write of this host; else the earliest
-				   unix ms since which one may be missing
-				   (atomic min, loc_redis.c) */
-	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
+	struct loc_shm_sync sync[LOC_SHARDS_MAX];	/* per Redis shard */
+	uint64_t shard_set;	/* loc_shard_set of the shards the store was
+				   last reconciled with (atomic): another
+				   list moves AORs (loc_recon.c) */
 	pthread_mutex_t free_lock;	/* guards free_head */
 	uint32_t free_head;
 	int32_t creator_pid;	/* who formats and loads it, then keeps it
@@ -300,6 +311,7 @@ struct loc_pass {
 	int on;
 	int all;		/* push and pull everything (push_all) */
 	int full;		/* every AOR, not only the dirty ones */
+	int move;		/* also copy AORs not owned here (r->move) */
 	uint32_t unsync_gen;	/* the store's unsync_gen when it began */
 	uint32_t bucket;	/* next local bucket to walk; UINT32_MAX:
 				   the dirty AORs only */
@@ -318,8 +330,38 @@ struct loc_pass {
 
 struct rconn;
 
+/*
+ * loc_shard.c: which Redis shard holds an AOR.  Rendezvous hashing of
+ * the lower-cased AOR with each shard's name under a fixed public key,
+ * so every host and process agrees with no shared state, and adding a
+ * shard moves only the AORs it wins (1/(n+1) of them).
+ */
+struct loc_shard_map {
+	int n;				/* 1: no hashing at all */
+	int ids[LOC_SHARDS_MAX];	/* hashes of the shard names */
+};
+
+/* 0, or -EINVAL (n out of 1..LOC_SHARDS_MAX, two names that hash
+ * alike). */
+int loc_shard_map_init(struct loc_shard_map *m, const char *const *names,
+		       int n);
+/* The index (0..n-1) of aor's shard. */
+int loc_shard_pick(const struct loc_shard_map *m, const char *aor);
+/* A hash of the set of shards (order-free), never 0. */
+uint64_t loc_shard_set(const struct loc_shard_map *m);
+
 struct loc_redis {
 	uv_loop_t *loop;
+	const struct loc_shard_map *map;	/* borrowed from struct loc */
+	struct loc_redis *shards;	/* every shard, this one at [shard] */
+	int shard;
+	struct loc_shm_sync *sync;	/* the host's standing with it, in
+					   the segment */
+	int move;		/* the next full pass copies the AORs found
+				   on this shard but owned by another to
+				   their owner (the shard list changed) */
+	int strays_wait;	/* copies of strays to this shard failed:
+				   when it is up, the others move again */
 	char host[256];
 	int port;
 	char user[64], password[256];	/* AUTH of the start-up load */
@@ -357,8 +399,11 @@ int loc_binding_encode(const struct loc_binding *b, char *buf, size_t cap);
 int loc_binding_decode(struct loc_binding *b, const char *buf, size_t len);
 int loc_binding_field(const struct loc_binding *b, char *buf, size_t cap);
 
+/* Shard `shard` of cfg (0: cfg's own Redis, "main"; i: cfg->shards[i-1]). */
 int loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
-		   uv_loop_t *loop, struct loc_shm *shm);
+		   int shard, uv_loop_t *loop, struct loc_shm *shm);
+/* Whether aor lives on r's shard. */
+int loc_redis_owns(const struct loc_redis *r, const char *aor);
 void loc_redis_load(struct loc_redis *r, int64_t now);
 int loc_redis_start(struct loc_redis *r);
 void loc_redis_close(struct loc_redis *r, void (*cb)(void *), void *arg);

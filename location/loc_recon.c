@@ -19,6 +19,12 @@
  * pulls everything and drops nothing (the "k" markers of AORs with no
  * binding are not pushed: they come back as 404, not 480).  A full
  * pass with no failure meanwhile puts the host back in step.
+ * With several shards (loc_shard.c) each shard has its own passes, over
+ * the AORs it owns.  A key found on a shard that does not own its AOR
+ * is a stray of a change of the shard list: it merges into the store
+ * as a union (never proving a removal) and is copied to its owner; a
+ * full pass reads strays only when the list changed (r->move), an
+ * invalidation on that shard (a host still on the old list) always.
  * Cost: a full pass is a SCAN of Redis's AOR keys and one HGETALL per
  * AOR, in every core of the host (each reconciles its own view of the
  * link); a dirty pass, one HGETALL per dirty AOR.  An AOR reconciles at
@@ -61,6 +67,91 @@ const char loc_lua_expire[] =
 	"if t == -2 or (t >= 0 and t >= tonumber(ARGV[1])) then return 0 end "
 	"return redis.call('PEXPIREAT', KEYS[1], ARGV[1])";
 
+/* A copy of a stray to its owner (loc_recon_forward), confirmed by the
+ * owner's answer to its PUBLISH. */
+struct loc_forwarded {
+	struct loc_redis *r;	/* the shard the stray is on */
+	char aor[LOC_AOR_MAX];
+};
+
+static void
+loc_recon_on_forwarded(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct loc_redis *o = rconn_arg(ac);
+	struct loc_forwarded *c = priv;
+	redisReply *rep = reply;
+
+	if (o->closing) {
+		free(c);
+		return;
+	}
+	if (!rep) {		/* the link failed: copied again when back */
+		o->errors++;
+		o->strays_wait = 1;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		o->errors++;
+		loc_redis_refetch(c->r, c->aor);
+	}
+	free(c);
+}
+
+/*
+ * An AOR found on a shard that does not own it (the shard list changed,
+ * or a host still on the old list wrote it there): its bindings rs[0..n)
+ * are copied to the owner, each only over an older version, and the
+ * owner's hosts are told.  The stray key is left to expire at its own
+ * time: a host on the old list still reads it.  A copy the owner does
+ * not confirm is not the owner's unsent write (its reconcile would then
+ * drop from the store what only the stray holds): an owner that is or
+ * goes down has every other shard move its strays again once it is
+ * back (o->strays_wait); otherwise this shard fetches the stray again.
+ */
+static void
+loc_recon_forward(struct loc_redis *r, const char *aor,
+		  const struct loc_binding *rs, int n)
+{
+	struct loc_redis *o = &r->shards[loc_shard_pick(r->map, aor)];
+	char key[LOC_KEY_MAX], field[LOC_FIELD_MAX], val[LOC_REDIS_VAL_MAX];
+	struct loc_forwarded *c;
+	int64_t latest = 0;
+
+	if (n == 0)
+		return;
+	if (o->link != LOC_LINK_UP) {
+		o->strays_wait = 1;
+		return;
+	}
+	loc_redis_key(o, aor, key);
+	for (int i = 0; i < n; i++) {
+		int len = loc_binding_encode(&rs[i], val, sizeof(val));
+
+		if (len < 0)
+			continue;
+		loc_binding_field(&rs[i], field, sizeof(field));
+		loc_redis_write(o, "EVAL %s 1 %s %s %b %s", loc_lua_sync, key,
+				field, val, (size_t)len, "");
+		if (rs[i].expires > latest)
+			latest = rs[i].expires;
+	}
+	loc_redis_write(o, "EVAL %s 1 %s %lld", loc_lua_expire, key,
+			(long long)(latest + o->shm->aor_ttl) * 1000);
+	c = malloc(sizeof(*c));
+	if (c) {
+		c->r = r;
+		snprintf(c->aor, sizeof(c->aor), "%s", key + strlen(o->prefix) + 5);
+	}
+	if (!c || o->batch_bad ||
+	    loc_redis_send(o, loc_recon_on_forwarded, c, "PUBLISH %s:inval "
+			   "%016" PRIx64 " %s", o->prefix, o->seg_id,
+			   key + strlen(o->prefix) + 5) < 0) {
+		free(c);
+		loc_redis_refetch(r, aor);
+	}
+	o->batch_bad = 0;
+	log_info(LOG_SYS_LOC, "redis %s: %d bindings of %s copied to their "
+		 "shard %s", r->where, n, aor, o->where);
+}
+
 /*
  * Reconciles aor between the store and an HGETALL reply of it
  * (loc_sync_merge), on both sides; for a pass (pass nonzero) it also
@@ -75,10 +166,13 @@ loc_recon_merge(struct loc_redis *r, const char *aor,
 	struct loc_binding *rs, ls[LOC_SYNC_MAX], *out = NULL;
 	const struct loc_binding **ptrs = NULL;
 	struct loc_merge m = { 0 };
+	int stray = !loc_redis_owns(r, aor);
+	/* A stray copy merges as a union: it neither proves a removal nor
+	 * is written to (its owner is) */
 	struct loc_sync_ctx ctx = {
 		r->seg_id,
-		__atomic_load_n(&r->shm->hdr->unsync_ms, __ATOMIC_ACQUIRE),
-		r->push_all,
+		__atomic_load_n(&r->sync->unsync_ms, __ATOMIC_ACQUIRE),
+		r->push_all || stray,
 	};
 	char key[LOC_KEY_MAX], field[LOC_FIELD_MAX], val[LOC_REDIS_VAL_MAX];
 	int64_t now = time(NULL), known_until, latest = 0;
@@ -109,6 +203,11 @@ loc_recon_merge(struct loc_redis *r, const char *aor,
 			goto out;
 	}
 	rc = 0;
+	if (stray) {
+		loc_recon_forward(r, aor, rs, nr);
+		r->pass.pulled += m.changed;
+		goto out;
+	}
 	loc_redis_key(r, aor, key);
 	for (int i = 0; i < m.npush + m.ndrop; i++) {
 		const struct loc_binding *b = i < m.npush ? m.push[i] :
@@ -256,15 +355,17 @@ loc_recon_start(struct loc_redis *r)
 	p->gen = gen;
 	p->on = 1;
 	p->all = r->push_all;
-	p->full = r->need_full || r->push_all || r->replay.overflow;
-	p->unsync_gen = __atomic_load_n(&r->shm->hdr->unsync_gen,
+	p->full = r->need_full || r->push_all || r->replay.overflow || r->move;
+	p->move = r->move;
+	p->unsync_gen = __atomic_load_n(&r->sync->unsync_gen,
 					__ATOMIC_ACQUIRE);
 	if (!p->full)
 		p->bucket = UINT32_MAX;
 	p->start_ms = loc_now_ms();
-	log_info(LOG_SYS_LOC, "redis: reconciling %s, %u AORs dirty",
-		 p->all ? "every AOR (Redis restarted)" : p->full ?
-		 "every AOR" : "the dirty AORs", r->replay.n);
+	log_info(LOG_SYS_LOC, "redis %s: reconciling %s%s, %u AORs dirty",
+		 r->where, p->all ? "every AOR (Redis restarted)" : p->full ?
+		 "every AOR" : "the dirty AORs", p->move ? ", moving the AORs "
+		 "another shard owns" : "", r->replay.n);
 	loc_recon_step(r);
 }
 
@@ -289,12 +390,14 @@ loc_recon_end(struct loc_redis *r)
 	loc_dirty_clear(&r->replay);
 	/* A full pass without a new failure meanwhile put the whole host
 	 * back in step, writes of its other processes included. */
-	if (p->full && __atomic_load_n(&r->shm->hdr->unsync_gen,
+	if (p->full && __atomic_load_n(&r->sync->unsync_gen,
 				       __ATOMIC_ACQUIRE) == p->unsync_gen)
-		__atomic_store_n(&r->shm->hdr->unsync_ms, INT64_MAX,
+		__atomic_store_n(&r->sync->unsync_ms, INT64_MAX,
 				 __ATOMIC_RELEASE);
 	if (p->full)
 		r->need_full = r->push_all = 0;
+	if (p->move)
+		r->move = 0;
 	log_notice(LOG_SYS_LOC, "redis %s: reconciled %" PRIu64 " AORs in "
 		   "%" PRId64 " ms: %" PRIu64 " bindings pushed, %" PRIu64
 		   " deleted, %" PRIu64 " AORs updated here", r->where,
@@ -325,7 +428,8 @@ loc_recon_on_scan(redisAsyncContext *ac, void *reply, void *priv)
 	snprintf(r->pass.cursor, sizeof(r->pass.cursor), "%s",
 		 rep->element[0]->str);
 	keys = rep->element[1];
-	/* An AOR the host holds was reconciled by the walk of the store. */
+	/* An AOR the host holds was reconciled by the walk of the store;
+	 * one another shard owns is a stray copy, only read by a move. */
 	for (size_t i = 0; i < keys->elements; i++) {
 		const char *aor = keys->element[i]->str + plen;
 
@@ -333,7 +437,10 @@ loc_recon_on_scan(redisAsyncContext *ac, void *reply, void *priv)
 		    keys->element[i]->len <= plen ||
 		    strlen(aor) >= LOC_AOR_MAX)
 			continue;
-		loc_shm_lookup(r->shm, aor, time(NULL), NULL, 0, &known);
+		if (loc_redis_owns(r, aor))
+			loc_shm_lookup(r->shm, aor, time(NULL), NULL, 0, &known);
+		else
+			known = !r->pass.move;
 		if (!known && loc_recon_fetch(r, aor, r->pass.gen) == 0) {
 			r->pass.inflight++;
 			r->pass.aors++;
@@ -379,6 +486,8 @@ loc_recon_step(struct loc_redis *r)
 			/* A fetch refused (the link full) resumes here on the
 			 * next step: the bucket's other AORs are not skipped. */
 			for (i = p->in_bucket; i < n; i++) {
+				if (!loc_redis_owns(r, aors[i]))
+					continue;	/* its shard's pass */
 				if (loc_recon_fetch(r, aors[i], p->gen) < 0)
 					break;
 				p->inflight++;

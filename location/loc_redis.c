@@ -17,6 +17,9 @@
  *     undoes another host's newer write.
  *   <prefix>:inval       channel; message "<segment id hex> <aor>"
  *     after every change of an AOR.
+ * With [redis] shards, one struct loc_redis per shard, each with this
+ * schema for the AORs it owns (loc_shard.c picks the shard), its own
+ * link, channel, dirty set and standing in the segment (sync[]).
  *
  * Writes: the shared store first (the caller's answer never waits for
  * Redis), then HSET/HDEL, PEXPIREAT and PUBLISH on the process's Redis
@@ -107,7 +110,7 @@ loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 static void
 loc_redis_unsync(struct loc_redis *r, int64_t t)
 {
-	struct loc_shm_hdr *h = r->shm->hdr;
+	struct loc_shm_sync *h = r->sync;
 	int64_t cur = __atomic_load_n(&h->unsync_ms, __ATOMIC_RELAXED);
 
 	while (t < cur && !__atomic_compare_exchange_n(&h->unsync_ms, &cur, t,
@@ -318,8 +321,44 @@ loc_redis_parse(struct loc_redis *r, const char *aor, const redisReply *rep,
 	return 0;
 }
 
-/* Replaces aor in the store with an HGETALL reply (the start-up load,
- * into a store that is still empty). */
+/*
+ * The union of aor's bindings already loaded from another shard with
+ * those of this one, the newer of each binding: while the shard list
+ * changes an AOR may be on two shards.  Takes ownership of *bs and may
+ * replace it.  0 or -ENOMEM.
+ */
+static int
+loc_redis_union(struct loc_redis *r, const char *aor, int64_t now,
+		struct loc_binding **bs, int *n)
+{
+	const struct loc_sync_ctx ctx = { r->seg_id, INT64_MAX, 1 };
+	struct loc_binding ls[LOC_SYNC_MAX], *out;
+	const struct loc_binding **ptrs;
+	struct loc_merge m = { 0 };
+	int known, nl = loc_shm_lookup(r->shm, aor, now, ls, LOC_SYNC_MAX,
+				       &known);
+
+	if (nl <= 0)
+		return 0;
+	out = malloc((size_t)(nl + *n) * sizeof(*out));
+	ptrs = malloc((size_t)(nl + *n) * sizeof(*ptrs));
+	if (!out || !ptrs) {
+		free(out);
+		free(ptrs);
+		return -ENOMEM;
+	}
+	m.out = out;
+	m.push = ptrs;
+	m.drop = ptrs + nl;
+	*n = loc_sync_merge(ls, nl, *bs, *n, &ctx, &m);
+	free(ptrs);
+	free(*bs);
+	*bs = out;
+	return 0;
+}
+
+/* Puts aor in the store from an HGETALL reply (the start-up load, into
+ * a store that holds only what other shards had). */
 static int
 loc_redis_apply(struct loc_redis *r, const char *aor, const redisReply *rep,
 		int64_t now)
@@ -328,6 +367,8 @@ loc_redis_apply(struct loc_redis *r, const char *aor, const redisReply *rep,
 	int64_t known_until;
 	int n, rc = loc_redis_parse(r, aor, rep, now, &bs, &n, &known_until);
 
+	if (rc == 0 && r->map->n > 1)
+		rc = loc_redis_union(r, aor, now, &bs, &n);
 	if (rc == 0)
 		rc = loc_shm_replace_aor(r->shm, aor, bs, n, known_until, now,
 					 NULL);
@@ -355,7 +396,7 @@ static void
 loc_redis_set_run(struct loc_redis *r, uint64_t run)
 {
 	r->run = run;
-	__atomic_store_n(&r->shm->hdr->redis_run, run, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->sync->redis_run, run, __ATOMIC_RELEASE);
 }
 
 void
@@ -410,10 +451,14 @@ loc_redis_load(struct loc_redis *r, int64_t now)
 			if (redisGetReply(c, (void **)&rep) != REDIS_OK)
 				goto bad;
 			if (strlen(key) > plen && strlen(key + plen) < LOC_AOR_MAX &&
-			    loc_redis_apply(r, key + plen, rep, now) == 0)
+			    loc_redis_apply(r, key + plen, rep, now) == 0) {
 				aors++;
-			else
+				/* its owner must hold it: a move pass */
+				if (!loc_redis_owns(r, key + plen))
+					r->move = r->need_full = 1;
+			} else {
 				r->errors++;
+			}
 			freeReplyObject(rep);
 		}
 		freeReplyObject(scan);
@@ -482,6 +527,12 @@ loc_redis_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 	r->state_ms = now;
 	if (r->push_all || r->need_full || r->dirty.n || r->dirty.overflow)
 		loc_recon_start(r);
+	/* copies of strays it missed while down: the other shards copy
+	 * again (their tick starts the move pass) */
+	for (int i = 0; r->strays_wait && i < r->map->n; i++)
+		if (i != r->shard)
+			r->shards[i].move = 1;
+	r->strays_wait = 0;
 }
 
 /* rconn's link came up (ask for the run id) or went down: invalidations
@@ -539,9 +590,9 @@ loc_redis_on_tick(uv_timer_t *t)
 		loc_recon_step(r);
 	else if (rconn_pending(r->rc) >= r->max_pending / 2)
 		return;
-	else if (r->dirty.n || r->dirty.overflow)
+	else if (r->dirty.n || r->dirty.overflow || r->move)
 		loc_recon_start(r);
-	else if (__atomic_load_n(&r->shm->hdr->unsync_ms,
+	else if (__atomic_load_n(&r->sync->unsync_ms,
 				 __ATOMIC_RELAXED) != INT64_MAX) {
 		/* a failure during the last pass: until a full pass runs
 		 * clean, the host is out of step */
@@ -551,14 +602,26 @@ loc_redis_on_tick(uv_timer_t *t)
 }
 
 int
-loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
+loc_redis_owns(const struct loc_redis *r, const char *aor)
+{
+	return r->map->n <= 1 || loc_shard_pick(r->map, aor) == r->shard;
+}
+
+int
+loc_redis_init(struct loc_redis *r, const struct loc_config *cfg, int shard,
 	       uv_loop_t *loop, struct loc_shm *shm)
 {
 	const char *prefix = cfg->prefix && cfg->prefix[0] ? cfg->prefix : "sm";
+	const struct loc_shard_config *sh = shard ? &cfg->shards[shard - 1] :
+		&(struct loc_shard_config){ "main", cfg->redis_host,
+					    cfg->redis_port,
+					    cfg->redis_sentinels,
+					    cfg->redis_master };
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (snprintf(r->host, sizeof(r->host), "%s", cfg->redis_host) >=
+	if (snprintf(r->host, sizeof(r->host), "%s", sh->host ? sh->host :
+		     "") >=
 	    (int)sizeof(r->host) ||
 	    snprintf(r->prefix, sizeof(r->prefix), "%s", prefix) >=
 	    (int)sizeof(r->prefix) ||
@@ -568,22 +631,30 @@ loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 		     cfg->redis_password ? cfg->redis_password : "") >=
 	    (int)sizeof(r->password) ||
 	    snprintf(r->sentinels, sizeof(r->sentinels), "%s",
-		     cfg->redis_sentinels ? cfg->redis_sentinels : "") >=
+		     sh->sentinels ? sh->sentinels : "") >=
 	    (int)sizeof(r->sentinels) ||
 	    snprintf(r->master, sizeof(r->master), "%s",
-		     cfg->redis_master && cfg->redis_master[0] ?
-		     cfg->redis_master : RCONN_MASTER_DEFAULT) >=
+		     sh->master && sh->master[0] ?
+		     sh->master : RCONN_MASTER_DEFAULT) >=
 	    (int)sizeof(r->master) ||
 	    snprintf(r->sentinel_password, sizeof(r->sentinel_password), "%s",
 		     cfg->redis_sentinel_password ?
 		     cfg->redis_sentinel_password : "") >=
 	    (int)sizeof(r->sentinel_password))
 		return -E2BIG;
-	r->port = cfg->redis_port ? cfg->redis_port : 6379;
+	r->port = sh->port ? sh->port : 6379;
+	r->shard = shard;
+	r->sync = &shm->hdr->sync[shard];
 	if (r->sentinels[0])
-		snprintf(r->where, sizeof(r->where), "master %s", r->master);
+		snprintf(r->where, sizeof(r->where), "%s%.32s%smaster %.128s",
+			 cfg->n_shards ? "shard " : "",
+			 cfg->n_shards ? sh->name : "",
+			 cfg->n_shards ? ", " : "", r->master);
 	else
-		snprintf(r->where, sizeof(r->where), "%s:%d", r->host, r->port);
+		snprintf(r->where, sizeof(r->where), "%s%.32s%s%.256s:%d",
+			 cfg->n_shards ? "shard " : "",
+			 cfg->n_shards ? sh->name : "",
+			 cfg->n_shards ? ", " : "", r->host, r->port);
 	r->timeout_ms = cfg->redis_timeout_ms > 0 ? cfg->redis_timeout_ms : 1000;
 	r->backoff_max_ms = cfg->redis_backoff_max_ms > 0 ?
 		cfg->redis_backoff_max_ms : 2000;
@@ -592,7 +663,7 @@ loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 	r->loop = loop;
 	r->shm = shm;
 	r->seg_id = shm->hdr->seg_id;
-	r->run = __atomic_load_n(&shm->hdr->redis_run, __ATOMIC_ACQUIRE);
+	r->run = __atomic_load_n(&r->sync->redis_run, __ATOMIC_ACQUIRE);
 	rc = loc_dirty_init(&r->dirty, cfg->redis_dirty_max > 0 ?
 			    (uint32_t)cfg->redis_dirty_max : 10000);
 	if (rc == 0)

@@ -415,7 +415,9 @@ loc_shm_format(struct loc_shm *s, const struct loc_layout *y)
 	h->bucket_off = bucket_off;
 	h->cbucket_off = cbucket_off;
 	h->slot_off = slot_off;
-	h->unsync_ms = INT64_MAX;	/* in step: nothing written yet */
+	/* in step with every shard: nothing written yet */
+	for (int i = 0; i < LOC_SHARDS_MAX; i++)
+		h->sync[i].unsync_ms = INT64_MAX;
 	loc_pthread_init(&h->free_lock);
 	s->buckets = (struct loc_bucket *)((char *)h + bucket_off);
 	s->cbuckets = (struct loc_conn_bucket *)((char *)h + cbucket_off);

@@ -36,6 +36,9 @@ struct rtpc_inst {
 	union env_sa sa;
 	int weight;			/* 1..1000 */
 	int up;				/* takes new calls */
+	int drained;			/* out of rotation by an operator
+					   (sipmesh-ctl rtp drain): no new
+					   calls, its calls go on */
 	int fails;			/* consecutive failures */
 	int inflight;			/* commands sent, not finished */
 	int64_t cur;			/* smooth weighted round robin */
@@ -61,7 +64,7 @@ int rtpc_pool_parse(struct rtpc_pool *p, const char *spec,
 		    int fail_threshold, char *err, size_t errlen);
 
 /*
- * Picks an instance for a new call among those up and not in the
+ * Picks an instance for a new call among those up, not drained and not in the
  * tried mask (bit i = instance i): those with the fewest in-flight
  * commands per unit of weight, and among them smooth weighted round
  * robin (nginx ngx_http_upstream_get_peer).  With no load the picks
@@ -85,6 +88,13 @@ int rtpc_pool_find(const struct rtpc_pool *p, const char *a, size_t len);
 int rtpc_pool_ok(struct rtpc_pool *p, int i, uint64_t now);
 int rtpc_pool_fail(struct rtpc_pool *p, int i, uint64_t now);
 int rtpc_pool_down(struct rtpc_pool *p, int i, uint64_t now);
+
+/*
+ * Sets which instances are drained from the addresses in set (n of
+ * them, as rtpc_inst.addr; unknown ones ignored): each named one is,
+ * every other is not.  Logs each change.  Returns how many changed.
+ */
+int rtpc_pool_drain_set(struct rtpc_pool *p, const char *const *set, int n);
 
 /* ---- rtpc_ng.c: ng commands in flight ---- */
 
@@ -345,5 +355,20 @@ int rtpc_redis_claim(struct rtpc_req *r);
 void rtpc_redis_touch(struct rtpc_srv *s, const char *cid, size_t len,
 		      int inst);
 void rtpc_redis_del(struct rtpc_srv *s, const char *cid, size_t len);
+
+/*
+ * The operators' side, kept in Redis so it holds for every rtpctl of
+ * the cluster and across restarts (keys apart from the calls', whose
+ * Call-IDs senders choose):
+ *   <prefix>:rtpadm:drained      SET of drained instance addresses,
+ *                                read at each link up and on each
+ *                                message on channel <prefix>:rtpadm;
+ *   <prefix>:rtpadm:pool:<id>    HASH addr -> "state weight calls
+ *                                inflight", this rtpctl's view, written
+ *                                by rtpc_redis_report() each ping
+ *                                round, expiring when it stops.
+ * sipmesh-ctl rtp list|drain|enable reads and writes them.
+ */
+void rtpc_redis_report(struct rtpc_srv *s);
 
 #endif

@@ -106,7 +106,7 @@ rtpc_pool_lighter(const struct rtpc_inst *a, const struct rtpc_inst *b)
 static int
 rtpc_pool_usable(const struct rtpc_pool *p, int i, uint64_t tried)
 {
-	return p->inst[i].up && !(tried & (1ULL << i));
+	return p->inst[i].up && !p->inst[i].drained && !(tried & (1ULL << i));
 }
 
 int
@@ -192,4 +192,26 @@ rtpc_pool_down(struct rtpc_pool *p, int i, uint64_t now)
 {
 	p->inst[i].fails = p->fail_threshold;
 	return rtpc_pool_set(p, i, 0, now);
+}
+
+int
+rtpc_pool_drain_set(struct rtpc_pool *p, const char *const *set, int n)
+{
+	int changed = 0;
+
+	for (int i = 0; i < p->n; i++) {
+		struct rtpc_inst *in = &p->inst[i];
+		int want = 0;
+
+		for (int k = 0; k < n && !want; k++)
+			want = strcmp(set[k], in->addr) == 0;
+		if (in->drained == want)
+			continue;
+		in->drained = want;
+		changed++;
+		log_notice(LOG_SYS_RTP, "rtpengine %s: %s", in->addr, want ?
+			   "drained by an operator: no new calls, its calls go on" :
+			   "back in rotation");
+	}
+	return changed;
 }

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -53,13 +54,87 @@ rtpc_redis_touch(struct rtpc_srv *s, const char *cid, size_t len, int inst)
 		s->st.redis_errors++;	/* too many in flight */
 }
 
+/* ---- the operators' side ---- */
+
+static void
+rtpc_redis_on_drained(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rtpc_srv *s = priv;
+	const char *set[RTPC_MAX_INST];
+	redisReply *rep = reply;
+	int n = 0;
+
+	(void)ac;
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || s->stopping)
+		return;
+	for (size_t i = 0; i < rep->elements && n < RTPC_MAX_INST; i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			set[n++] = rep->element[i]->str;
+	rtpc_pool_drain_set(&s->pool, set, n);
+}
+
+/* Reads the drained set; what it says replaces what this process had.
+ * While Redis is down the last set read holds. */
+static void
+rtpc_redis_admin_load(struct rtpc_srv *s)
+{
+	if (rconn_command(s->redis, rtpc_redis_on_drained, s,
+			  "SMEMBERS %s:rtpadm:drained",
+			  s->cfg->redis_prefix) < 0)
+		s->st.redis_errors++;
+}
+
+/* Any message on the channel: the set changed. */
+static void
+rtpc_redis_on_admin(void *priv, const char *channel, const char *msg,
+		    size_t len)
+{
+	(void)channel;
+	(void)msg;
+	(void)len;
+	rtpc_redis_admin_load(priv);
+}
+
+void
+rtpc_redis_report(struct rtpc_srv *s)
+{
+	/* Outlives a missed round or two, not a stopped rtpctl. */
+	long long ttl = 3LL * s->cfg->rtpctl_ping_ms;
+	char v[96];
+
+	if (s->redis == NULL || !rconn_up(s->redis))
+		return;
+	if (ttl < 3000)
+		ttl = 3000;
+	for (int i = 0; i < s->pool.n; i++) {
+		const struct rtpc_inst *in = &s->pool.inst[i];
+
+		snprintf(v, sizeof(v), "%s %d %" PRIu64 " %d",
+			 !in->up ? "down" : in->drained ? "drained" : "up",
+			 in->weight, in->chosen, in->inflight);
+		if (rconn_command(s->redis, NULL, NULL,
+				  "HSET %s:rtpadm:pool:%d %s %s",
+				  s->cfg->redis_prefix, s->id, in->addr, v) < 0) {
+			s->st.redis_errors++;
+			return;
+		}
+	}
+	if (rconn_command(s->redis, NULL, NULL, "PEXPIRE %s:rtpadm:pool:%d %lld",
+			  s->cfg->redis_prefix, s->id, ttl) < 0)
+		s->st.redis_errors++;
+}
+
 /* rconn logs why the link failed; this says what it costs. */
 static void
 rtpc_redis_on_state(void *arg, int up)
 {
 	struct rtpc_srv *s = arg;
 
-	if (up || s->stopping)
+	if (up && !s->stopping) {
+		rtpc_redis_admin_load(s);
+		return;
+	}
+	if (s->stopping)
 		return;
 	s->st.redis_errors++;
 	log_warn(LOG_SYS_RTP, "redis %s: sticky calls from the local table "
@@ -188,7 +263,7 @@ int
 rtpc_redis_start(struct rtpc_srv *s)
 {
 	struct rconn_config rc;
-	char host[CFG_ADDR_LEN], name[32];
+	char host[CFG_ADDR_LEN], name[32], chan[96];
 	int err;
 
 	snprintf(name, sizeof(name), "sipmesh-rtpctl-%d", s->id);
@@ -196,6 +271,10 @@ rtpc_redis_start(struct rtpc_srv *s)
 			       LOG_SYS_RTP);
 	if (err == 0)
 		err = rconn_new(&s->redis, s->loop, &rc, rtpc_redis_on_state, s);
+	if (err == 0) {
+		snprintf(chan, sizeof(chan), "%s:rtpadm", s->cfg->redis_prefix);
+		err = rconn_subscribe(s->redis, chan, rtpc_redis_on_admin, s);
+	}
 	if (err == -EINVAL)
 		log_err(LOG_SYS_CFG, "%s [redis] address: not host:port",
 			s->cfg->path);

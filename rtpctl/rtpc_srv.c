@@ -532,6 +532,7 @@ rtpc_on_ping_timer(uv_timer_t *t)
 		rtpc_ng_send(s, ng);
 	}
 	rtpc_calls_sweep(&s->calls, rtpc_now(s));
+	rtpc_redis_report(s);
 	rtpc_srv_arm(s);
 }
 
@@ -801,9 +802,9 @@ rtpc_srv_stats_log(const struct rtpc_srv *s)
 	for (int i = 0; i < s->pool.n; i++) {
 		const struct rtpc_inst *in = &s->pool.inst[i];
 
-		log_notice(LOG_SYS_MAIN, "rtpengine %s: %s weight %d calls %"
+		log_notice(LOG_SYS_MAIN, "rtpengine %s: %s%s weight %d calls %"
 			   PRIu64 " inflight %d", in->addr,
-			   in->up ? "up" : "down", in->weight, in->chosen,
-			   in->inflight);
+			   in->up ? "up" : "down", in->drained ? " drained" : "",
+			   in->weight, in->chosen, in->inflight);
 	}
 }

@@ -12,14 +12,17 @@
  * to it) and the sticky entry; one rtpengine killed under a stream of
  * new calls: every call after the detection succeeds on the other,
  * calls it held get a clear error; both dead: clear errors, rtpctl
- * stays up; a restarted rtpengine is taken back.
+ * stays up; a restarted rtpengine is taken back.  sipmesh-ctl rtp
+ * drain takes an instance out of rotation on both rtpctl through Redis
+ * (its calls go on), rtp list shows each rtpctl's view, enable brings
+ * it back; sipmesh-ctl check names a bad pool.
  *
  * rtpengine runs with --delete-delay=0 so that a deleted call is gone
  * at once (its default keeps it 30 s).  Ports: ng sockets and Redis on
  * free loopback ports, media ranges from a per-process base.
  */
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -326,6 +329,78 @@ describe('40 media rtpctl', () => {
 	 * everything else (pings included): that offer times out and moves
 	 * to B, and A stays in the pool, because A kept answering.
 	 */
+	/* sipmesh-ctl against this file's config and Redis. */
+	function ctl(...args) {
+		const bin = path.join(process.env.SIPMESH_BIN || '', 'sipmesh-ctl');
+		const r = spawnSync(bin, ['-c', env.conf, ...args], { encoding: 'utf8', timeout: 10000 });
+		return { code: r.status, out: r.stdout, err: r.stderr };
+	}
+
+	test('sipmesh-ctl rtp drain: no new calls on that instance from any rtpctl, its calls go on; enable brings it back', async () => {
+		const [A, B] = env.eng;
+		/* A call on A before the drain. */
+		let onA = null;
+		for (let i = 0; i < 6 && !onA; i++) {
+			const cid = callId('pre-drain');
+			const o = await env.probe[0].send(offer(cid));
+			assert.equal(o.status, 0, o.reason);
+			if (o.instance === A.addr) onA = cid;
+		}
+		assert.ok(onA, 'a call placed on A');
+		const since = Date.now();
+		const d = ctl('rtp', 'drain', A.addr);
+		assert.equal(d.code, 0, d.err);
+		assert.match(d.out, /drained: no new calls/);
+		await waitUntil(() => env.rtpctl.every((p) => p.lines.some((l) => l.t >= since &&
+			l.s.includes(`rtpengine ${A.addr}: drained by an operator`))), 3000, 'every rtpctl to drain A');
+		for (let i = 0; i < 8; i++) {
+			const o = await env.probe[i % 2].send(offer(callId('drained')));
+			assert.equal(o.status, 0, o.reason);
+			assert.equal(o.instance, B.addr, 'new calls avoid the drained instance');
+		}
+		/* The call it holds goes on: answer and query reach A. */
+		const a = await env.probe[1].send(answer(onA));
+		assert.equal(a.status, 0, a.reason);
+		assert.equal(a.instance, A.addr);
+		/* rtp list: each rtpctl's view and the drained flag. */
+		let view = null;
+		await waitUntil(() => {
+			const l = ctl('-j', 'rtp', 'list');
+			assert.equal(l.code, 0, l.err);
+			view = JSON.parse(l.out);
+			return view.rtpctl.length === 2 && view.rtpctl.every((x) =>
+				x.instances.find((y) => y.addr === A.addr).state === 'drained');
+		}, 3000, 'rtp list to show A drained on both rtpctl');
+		assert.deepEqual(view.configured.map((x) => [x.addr, x.drained]), [[A.addr, true], [B.addr, false]]);
+		for (const x of view.rtpctl)
+			assert.equal(x.instances.find((y) => y.addr === B.addr).state, 'up');
+		const human = ctl('rtp', 'list');
+		assert.match(human.out, new RegExp(`${A.addr.replace(/\./g, '\\.')} +weight 1  drained`));
+		/* Not one of the pool: refused, nothing changes. */
+		const bad = ctl('rtp', 'drain', '127.0.0.1:1');
+		assert.equal(bad.code, 1);
+		assert.match(bad.err, /not one of \[rtpctl\] instances/);
+		/* Back. */
+		const e = ctl('rtp', 'enable', A.addr);
+		assert.equal(e.code, 0, e.err);
+		await waitUntil(() => env.rtpctl.every((p) => p.lines.some((l) => l.t >= since &&
+			l.s.includes(`rtpengine ${A.addr}: back in rotation`))), 3000, 'every rtpctl to take A back');
+		const used = new Set();
+		for (let i = 0; i < 6; i++) used.add((await env.probe[i % 2].send(offer(callId('enabled')))).instance);
+		assert.ok(used.has(A.addr), `A takes new calls again (${[...used]})`);
+	});
+
+	test('sipmesh-ctl check: a good file passes, a bad pool is named', async () => {
+		const ok = ctl('check');
+		assert.equal(ok.code, 0, ok.err);
+		assert.match(ok.out, /OK \(.*2 rtpengines/);
+		const bad = path.join(env.dir, 'bad.conf');
+		fs.writeFileSync(bad, fs.readFileSync(env.conf, 'utf8').replace(/^instances = .*$/m, 'instances = 127.0.0.1:2223/0'));
+		const b = spawnSync(path.join(process.env.SIPMESH_BIN || '', 'sipmesh-ctl'), ['-c', bad, 'check'], { encoding: 'utf8' });
+		assert.equal(b.status, 1);
+		assert.match(b.stderr, /\[rtpctl\] instances: 127\.0\.0\.1:2223\/0: weight not in 1\.\.1000/);
+	});
+
 	test('one lost command does not take a live rtpengine out: the offer moves on, new calls still reach it', async (t) => {
 		const [A, B] = env.eng;
 		const relay = dgram.createSocket('udp4');

@@ -97,7 +97,11 @@ srv_start_pw(struct srv *s, int port, const char *password)
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(126);
 		execlp(bin, "redis-server", "--port", p, "--bind", "127.0.0.1",
-		       "--save", "", "--appendonly", "no", "--loglevel",
+		       "--save", "", "--appendonly", "no",
+		       /* made a replica (test_rconn's failovers), it loads
+			* the sync in memory: no dump.rdb left in the
+			* directory the tests run from */
+		       "--repl-diskless-load", "swapdb", "--loglevel",
 		       "warning", "--requirepass", s->password, (char *)NULL);
 		_exit(127);
 	}

@@ -369,8 +369,12 @@ class Cluster {
 	 * opts: {name, edges (1), cores (2), redis (false, true, or an
 	 * object of [redis] keys; sentinel: true in it starts a master, a
 	 * replica and three sentinels, and the processes find the master
-	 * through [redis] sentinels), shareRedis (a started cluster whose Redis
-	 * and prefix this one uses: a second host), log ('info'),
+	 * through [redis] sentinels), redisShards (0: more redis-servers,
+	 * named b, c, ..., written to [redis] shards: the bindings spread
+	 * over them and the first by AOR), shareRedis (a started cluster
+	 * whose Redis, shards and prefix this one uses: a second host),
+	 * listShards (how many of those shards its config lists: a host
+	 * still on an older, shorter list; default all), log ('info'),
 	 * registrar: {min_expires,...}, proxy: {...}, location: {...},
 	 * edge: {...} keys for every edge, edgeKeys: (edge) => {...} keys
 	 * for one edge, over the defaults, sharePorts: every edge gets the
@@ -437,7 +441,16 @@ class Cluster {
 		if (this.opts.shareRedis) {
 			this.redis = { port: this.opts.shareRedis.redis.port };
 			this.prefix = this.opts.shareRedis.prefix;
-		} else if (this.opts.redis) await this._startRedis();
+			this.redisShards = this.opts.shareRedis.redisShards;
+		} else if (this.opts.redis) {
+			await this._startRedis();
+			this.redisShards = [];
+			for (let i = 0; i < (this.opts.redisShards || 0); i++) {
+				const name = String.fromCharCode(98 + i);	/* b, c, ... */
+				const port = await freePort();
+				this.redisShards.push({ name, port, proc: await this._redisProc(`redis-shard-${name}`, port) });
+			}
+		}
 		if (this.opts.media) await this._prepareMedia();
 		this.confPath = path.join(this.dir, 'sipmesh.conf');
 		fs.writeFileSync(this.confPath, this._config());
@@ -484,7 +497,7 @@ class Cluster {
 		const o = this.opts;
 		let s = `; written by tests/integ/lib/cluster.js for ${this.name}\n`;
 		s += iniSection('cluster', { run_dir: this.runDir, edges: o.edges, cores: o.cores, ...(o.clusterKeys || {}) });
-		s += iniSection('log', { level: process.env.SIPMESH_INTEG_LOG || o.log || 'info' });
+		s += iniSection('log', { level: process.env.SIPMESH_INTEG_LOG || o.log || 'info', ...(o.logKeys || {}) });
 		const { sentinel, ...redisKeys } = typeof o.redis === 'object' ? o.redis : {};
 		s += iniSection('redis', {
 			/* with sentinels no address: they alone say where */
@@ -494,6 +507,10 @@ class Cluster {
 				master: SENTINEL_MASTER,
 			} : {}),
 			prefix: this.prefix,
+			...(this.redisShards && this.redisShards.length ? {
+				shards: this.redisShards.slice(0, o.listShards ?? this.redisShards.length)
+					.map((x) => `${x.name}=${HOST}:${x.port}`).join(' '),
+			} : {}),
 			...redisKeys,
 		});
 		s += iniSection('location', {
@@ -815,6 +832,39 @@ class Cluster {
 		this.procs = this.procs.filter((p) => p !== old);
 		this.retired.push(old);
 		await this._startRedis(this.redis.port);
+	}
+
+	/*
+	 * Every shard of the bindings, [redis] itself first: {name, port}
+	 * ("main" for [redis], which has no sentinels here).
+	 */
+	shards() {
+		return [{ name: 'main', port: this.redis.port }, ...(this.redisShards || [])];
+	}
+
+	/* Merges o into the options and writes the config file again: the
+	 * processes started from now on read it (restartCores). */
+	reconfigure(o) {
+		Object.assign(this.opts, o);
+		fs.writeFileSync(this.confPath, this._config());
+	}
+
+	/* Kills shard `name`'s redis-server (not "main") by PID and waits
+	 * for its exit; startShard(name) starts an empty one on its port. */
+	async stopShard(name, signal = 'SIGKILL') {
+		const x = (this.redisShards || []).find((y) => y.name === name);
+		if (!x || !x.proc) throw new Error(`${this.name}: no running shard ${name} of its own`);
+		try { process.kill(x.proc.pid, signal); } catch { /* gone */ }
+		await x.proc.exited;
+		this.procs = this.procs.filter((p) => p !== x.proc);
+		this.retired.push(x.proc);
+		x.proc = null;
+	}
+
+	async startShard(name) {
+		const x = (this.redisShards || []).find((y) => y.name === name);
+		if (!x || x.proc) throw new Error(`${this.name}: shard ${name} is not stopped`);
+		x.proc = await this._redisProc(`redis-shard-${name}`, x.port);
 	}
 
 	/* Sends one command to this cluster's Redis (with sentinels: to

@@ -63,8 +63,10 @@ function streamCluster(opts = {}) {
 		for (let i = 1; i <= (opts.edges || 1); i++)
 			ports[i] = { tls: await freePort(), ws: await freePort(), wss: await freePort() };
 		const p = tlsPair();
-		edge.tls_cert = p.cert;
-		edge.tls_key = p.key;
+		if (!edge.tls_cert) {
+			edge.tls_cert = p.cert;
+			edge.tls_key = p.key;
+		}
 		/* Outbound TLS trusts the test's own certificates, not
 		 * whatever CA bundle the machine has. */
 		if (!edge.tls_ca) edge.tls_ca = p.cert;
@@ -465,7 +467,11 @@ class WsUA extends StreamUA {
 			else if (msg) this.requests.push(msg);
 			this._wake();
 		});
-		s.on('close', () => { this.closed = true; this._wake(); });
+		s.on('close', () => {
+			this.closed = true;
+			this.closedAt = Date.now();
+			this._wake();
+		});
 		s.on('error', () => {});
 	}
 

@@ -223,6 +223,26 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[cluster]\nlink_heartbeat_ms = 500\nlink_dead_ms = 1499\n",
 	  " cluster.link_dead_ms: below 3 times link_heartbeat_ms (a live "
 	  "peer may be silent for two)" },
+	{ "[redis]\nshards = b=127.0.0.1:6380\n",
+	  " redis.shards: set [redis] address or sentinels first (shard "
+	  "\"main\")" },
+	{ "[redis]\naddress = a:1\nshards = b=a:2 B=a:3\n",
+	  " redis.shards: a name given twice" },
+	{ "[redis]\naddress = a:1\nshards = main=a:2\n",
+	  " redis.shards: \"main\" is [redis] address/sentinels" },
+	{ "[redis]\naddress = a:1\nshards = a:2\n",
+	  " redis.shards: not name=address" },
+	{ "[redis]\naddress = a:1\nshards = b.c=a:2\n",
+	  " redis.shards: a name is [a-z0-9_-]" },
+	{ "[redis]\naddress = a:1\nshards = b=a:x\n",
+	  " redis.shards: not name=host:port" },
+	{ "[redis]\naddress = a:1\nshards = b=m@\n",
+	  " redis.shards: not name=master@host:port,..." },
+	{ "[redis]\naddress = a:1\nshards = b=m@s:1,\n",
+	  " redis.shards: not name=master@host:port,..." },
+	{ "[redis]\naddress = a:1\nshards = a=h:1 b=h:2 c=h:3 d=h:4 e=h:5 "
+	  "f=h:6 g=h:7 h=h:8 i=h:9 j=h:10 k=h:11 l=h:12 m=h:13 n=h:14 o=h:15 "
+	  "p=h:16\n", " redis.shards: too many shards" },
 	/* another host's key would differ: envelopes could not verify */
 	{ "[core 2]\nipc = tcp://127.0.0.2:7000\n",
 	  ": ipc tcp://127.0.0.2:7000 reaches other hosts: set [cluster] "
@@ -247,6 +267,32 @@ test_cfg__errors_name_file_line_and_key(void **state)
 		if (strcmp(err, want) != 0)
 			fail_msg("case %zu: got \"%s\", want \"%s\"", i, err, want);
 	}
+}
+
+/* [redis] shards: addresses and master names at sentinels, in order;
+ * none by default (one Redis, as before). */
+static void
+test_cfg__redis_shards(void **state)
+{
+	static struct cfg c;
+	char err[256], path[128];
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.n_redis_shards, 0);
+	assert_int_equal(load_text(&c, "[redis]\naddress = 10.0.0.1:6379\n"
+				   "shards = B=10.0.0.2:6380  c-2=sm-c@10.0.0.5,"
+				   "10.0.0.6:26380\n", err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_int_equal(c.n_redis_shards, 2);
+	assert_string_equal(c.redis_shards[0].name, "b");
+	assert_string_equal(c.redis_shards[0].addr, "10.0.0.2:6380");
+	assert_string_equal(c.redis_shards[0].sentinels, "");
+	assert_string_equal(c.redis_shards[1].name, "c-2");
+	assert_string_equal(c.redis_shards[1].addr, "");
+	assert_string_equal(c.redis_shards[1].master, "sm-c");
+	assert_string_equal(c.redis_shards[1].sentinels,
+			    "10.0.0.5,10.0.0.6:26380");
 }
 
 /* Every transport of the table is an [edge] key (any case), on
@@ -452,6 +498,7 @@ main(void)
 		cmocka_unit_test(test_cfg__instances_sections_and_defaults),
 		cmocka_unit_test(test_cfg__tls_client_cert_domains),
 		cmocka_unit_test(test_cfg__errors_name_file_line_and_key),
+		cmocka_unit_test(test_cfg__redis_shards),
 		cmocka_unit_test(test_cfg__listen_key_per_transport),
 		cmocka_unit_test(test_cfg__long_value_is_an_error_not_a_truncation),
 		cmocka_unit_test(test_cfg__line_numbers_survive_long_lines),

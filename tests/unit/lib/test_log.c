@@ -1,14 +1,16 @@
 /*
  * test_log.c - the per-call log context: set, every line carries
  * "[<Call-ID>] " after the subsystem whoever writes it; cleared, none
- * does; a long Call-ID is cut, and the context is a copy.  stderr is a
- * pipe for the test so the lines can be read back.
+ * does; a long Call-ID is cut, and the context is a copy.  JSON lines
+ * with their fields and escapes; levels per subsystem, all or nothing.
+ * stderr is a pipe for the test so the lines can be read back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +44,7 @@ teardown(void **state)
 	close(saved_err);
 	close(rd);
 	log_ctx_clear();
+	log_set_format(LOG_FMT_PLAIN);
 	return 0;
 }
 
@@ -115,6 +118,63 @@ test_log__control_bytes_are_escaped(void **state)
 	log_ctx_clear();
 }
 
+/* JSON lines: the fields, the Call-ID when a context is set, and
+ * quotes, backslashes, control bytes and non-ASCII bytes escaped, so a
+ * sender cannot end the string or the object. */
+static void
+test_log__json_lines(void **state)
+{
+	static const char cid[] = "c\"1@x";
+	const char *out;
+
+	(void)state;
+	log_set_format(LOG_FMT_JSON);
+	log_notice(LOG_SYS_TXN, "no context");
+	out = logged();
+	assert_non_null(strstr(out, "\",\"proc\":\"test\",\"level\":\"notice\","
+			       "\"sys\":\"txn\",\"msg\":\"no context\"}\n"));
+	assert_memory_equal(out, "{\"ts\":\"20", 9);
+	assert_int_equal(out[30], 'Z');
+	log_ctx_set(cid, sizeof(cid) - 1);
+	log_info(LOG_SYS_SIP, "From \"%s\" \\ \x01\xe9\n}", "a\"},{\"level\":\"err");
+	out = logged();
+	assert_non_null(strstr(out, "\"sys\":\"sip\",\"call_id\":\"c\\\"1@x\","
+			       "\"msg\":\"From \\\"a\\\"},{\\\"level\\\":\\\"err\\\" "
+			       "\\\\ \\u0001\\u00e9\\u000a}\"}\n"));
+	assert_int_equal(strchr(out, '\n') - out, (long)strlen(out) - 1);
+}
+
+static void
+test_log__levels_per_subsystem(void **state)
+{
+	char buf[256];
+
+	(void)state;
+	log_set_level(-1, LOG_LVL_NOTICE);
+	assert_int_equal(log_levels_set("txn:debug, loc:info"), 0);
+	assert_int_equal(log_levels[LOG_SYS_TXN], LOG_LVL_DEBUG);
+	assert_int_equal(log_levels[LOG_SYS_LOC], LOG_LVL_INFO);
+	assert_int_equal(log_levels[LOG_SYS_NET], LOG_LVL_NOTICE);
+	log_debug(LOG_SYS_TXN, "shown");
+	log_info(LOG_SYS_NET, "hidden");
+	assert_non_null(strstr(logged(), "shown"));
+	assert_null(strstr(logged(), "hidden"));
+	/* One bad item: nothing changes. */
+	assert_int_equal(log_levels_set("net:debug txn:loud"), -EINVAL);
+	assert_int_equal(log_levels_set("nope:debug"), -EINVAL);
+	assert_int_equal(log_levels_set("net"), -EINVAL);
+	assert_int_equal(log_levels[LOG_SYS_NET], LOG_LVL_NOTICE);
+	assert_int_equal(log_levels_set("all:warn rtp:debug"), 0);
+	assert_int_equal(log_levels_str(buf, sizeof(buf)),
+			 (int)strlen("main:warn cfg:warn net:warn sip:warn "
+				     "txn:warn reg:warn loc:warn rtp:debug"));
+	assert_string_equal(buf, "main:warn cfg:warn net:warn sip:warn "
+			    "txn:warn reg:warn loc:warn rtp:debug");
+	assert_int_equal(log_levels_set(""), 0);
+	assert_int_equal(log_levels[LOG_SYS_RTP], LOG_LVL_DEBUG);
+	log_set_level(-1, LOG_LVL_INFO);
+}
+
 int
 main(void)
 {
@@ -125,6 +185,10 @@ main(void)
 			test_log__long_call_id_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_log__control_bytes_are_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_log__json_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_log__levels_per_subsystem, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -352,6 +352,7 @@ sentinels_start(struct fix *f)
 	snprintf(rport, sizeof(rport), "%d", f->repl.port);
 	proc_start(&f->repl, (char *[]){ "redis-server", "--port", rport,
 		   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		   "--repl-diskless-load", "swapdb",
 		   "--loglevel", "warning", "--replicaof", "127.0.0.1", mport,
 		   NULL });
 	/* a sentinel learns replicas from the master's INFO, every 10 s:

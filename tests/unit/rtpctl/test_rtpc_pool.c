@@ -2,8 +2,9 @@
  * test_rtpc_pool.c - the rtpengine pool (rtpctl/rtpc_pool.c): parsing
  * "ip:port/weight" lists (and refusing bad ones), new calls spread by
  * weight, load pushing calls away from a busy instance, the tried mask
- * of a failover, and the up/down state machine with explicit times,
- * checked against a trivial model.
+ * of a failover, the up/down state machine with explicit times,
+ * checked against a trivial model, and instances drained by an operator
+ * (no new calls, whatever their health).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -143,6 +144,31 @@ test_rtpc_pool__tried_and_down(void **state)
 	assert_int_equal(rtpc_pool_choose(&p, 0), 0);
 }
 
+static void
+test_rtpc_pool__drained(void **state)
+{
+	static struct rtpc_pool p;
+	const char *one[] = { "127.0.0.1:2", "10.0.0.9:5" };
+	const char *none[] = { "127.0.0.1:9" };
+
+	(void)state;
+	parse_ok(&p, "127.0.0.1:1/5 127.0.0.1:2/1", 2);
+	/* An unknown address in the set is ignored. */
+	assert_int_equal(rtpc_pool_drain_set(&p, one, 2), 1);
+	assert_int_equal(rtpc_pool_drain_set(&p, one, 2), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(rtpc_pool_choose(&p, 0), 0);
+	/* Drained and down are apart: back up, still drained. */
+	rtpc_pool_down(&p, 1, 1000);
+	rtpc_pool_ok(&p, 1, 2000);
+	assert_int_equal(rtpc_pool_choose(&p, 0), 0);
+	assert_int_equal(rtpc_pool_choose(&p, 1), -1);
+	/* The set replaces: what it does not name is back. */
+	assert_int_equal(rtpc_pool_drain_set(&p, none, 1), 1);
+	assert_int_equal(rtpc_pool_choose(&p, 1), 1);
+	assert_int_equal(rtpc_pool_drain_set(&p, NULL, 0), 0);
+}
+
 /*
  * The health state machine against a model: down after `thr`
  * consecutive failures, up on any success, down at once on certain
@@ -215,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_rtpc_pool__weights),
 		cmocka_unit_test(test_rtpc_pool__load),
 		cmocka_unit_test(test_rtpc_pool__tried_and_down),
+		cmocka_unit_test(test_rtpc_pool__drained),
 		cmocka_unit_test(test_rtpc_pool__health_model),
 		cmocka_unit_test(test_rtpc_pool__threshold),
 	};
