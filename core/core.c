@@ -88,6 +88,22 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	log_ctx_clear();
 }
 
+/* link_peer_cb: an edge went silent (its host or process lost without
+ * closing its sockets) or is heard again. */
+static void
+core_on_edge_live(void *arg, int edge_id, int alive)
+{
+	struct core *c = arg;
+
+	if (alive) {
+		log_notice(LOG_SYS_NET, "edge %d heard again", edge_id);
+		return;
+	}
+	log_warn(LOG_SYS_NET, "edge %d silent for %d ms: taken as lost until "
+		 "heard again", edge_id, c->cfg->link_dead_ms);
+	core_txn_edge_lost(c, edge_id);
+}
+
 static void
 core_expire_cb(uv_timer_t *t)
 {
@@ -219,6 +235,12 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 				strerror(-rc));
 			goto fail;
 		}
+	}
+	if (cfg->link_heartbeat_ms) {
+		rc = link_live_start(c->link, id, cfg->link_heartbeat_ms,
+				     cfg->link_dead_ms, core_on_edge_live, c);
+		if (rc != 0)
+			goto fail;
 	}
 	if (cfg->media) {
 		char url[2048];

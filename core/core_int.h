@@ -312,8 +312,9 @@ void core_clock_loop(struct core_clock *k, uv_loop_t *loop);
 /* Loads the key: 0 or a negative errno. */
 int core_key_load(struct core *c);
 /* A Via branch naming this core for m's Call-ID and serial; returns
- * its length or -ENOSPC.  core_branch_verify: 0 when branch is one this
- * core minted for m's Call-ID, else -EINVAL. */
+ * its length or -ENOSPC.  core_branch_verify: 0 when branch is one a
+ * core of the cluster minted for m's Call-ID (another core's reaches
+ * this one only when the edges take that core for lost), else -EINVAL. */
 int core_branch_make(const struct core *c, const osip_message_t *m,
 		     uint64_t serial, char *out, size_t cap);
 int core_branch_verify(const struct core *c, const osip_message_t *m,
@@ -371,6 +372,11 @@ int core_via_port(const osip_via_t *via);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
 void core_txn_shutdown(struct core *c);
+/* Edge edge_id is dead (lib/link.h liveness): every pending branch down
+ * one of its connections fails with 430 on the next turn of the loop,
+ * as one no edge took does.  Its bindings stay: a hung edge that comes
+ * back still holds those connections. */
+void core_txn_edge_lost(struct core *c, int edge_id);
 
 /* core_dialog.c: requests the proxy writes itself. */
 /* Pushes our Via (branch signed for token and m's Call-ID, naming this

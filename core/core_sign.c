@@ -4,8 +4,10 @@
  *     (SipHash under the branch key, which the edges hold too, so they
  *     drop forged responses before parsing them) over the core id, the
  *     serial and the Call-ID: a response is accepted only for a branch
- *     this core minted for that call, so nobody can end another
- *     caller's transaction by guessing branches;
+ *     a core minted for that call, so nobody can end another caller's
+ *     transaction by guessing branches (another core's branch has no
+ *     transaction here: it arrives when its core is lost, and only a
+ *     2xx of an INVITE goes on, statelessly);
  *   - signed with the cluster key (HMAC-SHA256, truncated to 64 bits),
  *     Record-Route values: a "smsig" URI parameter, the MAC over the
  *     dialog's Call-ID and the URI's user part (the flow token, when
@@ -91,7 +93,7 @@ core_branch_verify(const struct core *c, const osip_message_t *m,
 
 	if (branch == NULL ||
 	    sip_branch_parse(branch, strlen(branch), &id, &serial, &mac) != 0 ||
-	    id != c->id || mac != core_branch_mac(c, m, id, serial))
+	    mac != core_branch_mac(c, m, id, serial))
 		return -EINVAL;
 	return 0;
 }

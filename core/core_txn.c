@@ -847,8 +847,10 @@ core_txn_on_response(struct core *c, const struct env *in,
 	struct core_stx *s;
 	osip_via_t *top;
 
-	/* Before any lookup: a branch this core did not mint for this call
-	 * is a forgery (or another cluster's), never matched nor forwarded. */
+	/* Before any lookup: a branch no core minted for this call is a
+	 * forgery (or another cluster's), never matched nor forwarded.  One
+	 * of another core matches nothing here: the edges send it here when
+	 * they take that core for lost. */
 	if (br == NULL || core_branch_verify(c, resp, br) != 0) {
 		c->st.resp_forged++;
 		log_info(LOG_SYS_TXN, "%d response on a branch we did not "
@@ -947,6 +949,37 @@ core_txn_on_response(struct core *c, const struct env *in,
 	return;
 drop:
 	osip_message_free(resp);
+}
+
+void
+core_txn_edge_lost(struct core *c, int edge_id)
+{
+	uint64_t now = core_now_ms(c);
+	int n = 0;
+
+	if (c->ctx_tab.b == NULL)
+		return;
+	for (size_t i = 0; i <= c->ctx_tab.mask; i++) {
+		for (struct htab_node *h = c->ctx_tab.b[i]; h; h = h->next) {
+			struct core_ctx *x = (struct core_ctx *)h;
+
+			if (x->down.edge_id != edge_id || x->down.conn_id == 0 ||
+			    x->is_cancel || (x->state != CTX_CALLING &&
+					     x->state != CTX_PROCEEDING))
+				continue;
+			/* Failed from its timer, as core_ctx_start does:
+			 * failing here could end a transaction and change
+			 * the table under this walk. */
+			x->flow_lost = 1;
+			x->timeout_at = now;
+			core_ctx_arm(x);
+			n++;
+		}
+	}
+	if (n)
+		log_notice(LOG_SYS_TXN, "edge %d lost: %d branch%s down its "
+			   "connections fail with 430", edge_id, n,
+			   n == 1 ? "" : "es");
 }
 
 void

@@ -15,7 +15,12 @@
  * message for a connection that is gone (closed, or held by an earlier
  * start of this edge: another incarnation in its id) goes back to its
  * core as ENV_CONN_CLOSED, so the core fails the branch at once (430)
- * and stops using the bindings of that flow.
+ * and stops using the bindings of that flow.  A core the link finds
+ * silent (lib/link.h liveness: its host or process lost without closing
+ * its sockets) refuses sends as a stopped one does, so its Call-IDs go
+ * to the next core of their order, and so do responses on the branches
+ * of a core that is lost or stopped (that core forwards a 2xx of an
+ * INVITE without the transaction, drops the rest).
  *
  * Every outcome is a counter in struct edge_stats.  Buffers are
  * allocated once at start, sized from max_msg: nothing on this path
@@ -289,14 +294,38 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 	env->len = len;
 }
 
+/*
+ * Sends the envelope in env_buf (k bytes) to the first core of the
+ * rendezvous order of the Call-ID cid that takes it: a stopped or lost
+ * core refuses, and the next one serves its Call-IDs.  0, or the last
+ * core's error.
+ */
+static int
+edge_send_in_order(struct edge *e, struct edge_slice cid, size_t k)
+{
+	int order[CFG_MAX_CORES], rc = -ENOENT;
+
+	hash_rendezvous_order(&e->route, cid.s, cid.len, e->core_ids,
+			      e->n_cores, order);
+	for (int i = 0; i < e->n_cores; i++) {
+		rc = link_send(e->link, order[i], e->env_buf, k);
+		if (rc == 0)
+			return 0;
+		log_call(LOG_SYS_NET, LOG_LVL_DEBUG, cid.s, cid.len,
+			 "core %d refused the message: %s", order[i],
+			 strerror(-rc));
+	}
+	return rc;
+}
+
 static void
 edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		 const union env_sa *src, const struct edge_sip_scan *sc,
 		 const char *buf, size_t len)
 {
 	struct edge_slice cid = sc->first[EDGE_H_CALL_ID].value;
-	int order[CFG_MAX_CORES], n, k;
 	struct edge_sip_scan fixed;
+	int n, k;
 	struct env env;
 	char from[64];
 
@@ -322,17 +351,9 @@ edge_fwd_request(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 		edge_reject(e, tp, conn_id, src, sc, buf, len, "Message too large");
 		return;
 	}
-	hash_rendezvous_order(&e->route, cid.s, cid.len, e->core_ids,
-			      e->n_cores, order);
-	for (int i = 0; i < e->n_cores; i++) {
-		int rc = link_send(e->link, order[i], e->env_buf, (size_t)k);
-
-		if (rc == 0) {
-			e->st.fwd_requests++;
-			return;
-		}
-		log_call(LOG_SYS_NET, LOG_LVL_DEBUG, cid.s, cid.len,
-			 "core %d refused request: %s", order[i], strerror(-rc));
+	if (edge_send_in_order(e, cid, (size_t)k) == 0) {
+		e->st.fwd_requests++;
+		return;
 	}
 	e->st.drop_no_core++;
 	if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
@@ -410,6 +431,13 @@ edge_fwd_response(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	k = env_encode(&env, e->env_buf,
 		       e->buf_cap + ENV_HDR_LEN + ENV_NAMES_MAX);
 	rc = k < 0 ? k : link_send(e->link, core, e->env_buf, (size_t)k);
+	/* Its core is lost (or stopped, or too busy to take it) with the
+	 * transaction: another forwards what may go on without it (a 2xx
+	 * of an INVITE, RFC 3261 16.7 step 5), as a proxy without that
+	 * transaction does, instead of the caller never hearing that the
+	 * call was answered. */
+	if (rc == -EHOSTDOWN || rc == -EAGAIN)
+		rc = edge_send_in_order(e, cid, (size_t)k);
 	if (rc < 0) {
 		e->st.drop_resp_core++;
 		log_call(LOG_SYS_NET, LOG_LVL_DEBUG, cid.s, cid.len,
@@ -748,4 +776,18 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		edge_fwd_undelivered(e, env.transport, 0, &env.src, env.msg,
 				     env.len, 0);
 	}
+}
+
+void
+edge_fwd_core_live(void *arg, int core_id, int alive)
+{
+	struct edge *e = arg;
+
+	if (alive)
+		log_notice(LOG_SYS_NET, "core %d heard again: its Call-IDs come "
+			   "back to it", core_id);
+	else
+		log_warn(LOG_SYS_NET, "core %d silent for %d ms: taken as lost; "
+			 "its Call-IDs go to the next core of their order until "
+			 "it is heard again", core_id, e->cfg->link_dead_ms);
 }

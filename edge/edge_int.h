@@ -669,7 +669,7 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 		/* response whose top Via branch no core of this cluster \
 		   minted for its Call-ID: dropped before the full parse */ \
 	X(drop_resp_core, "drops_total{reason=\"response_core_gone\"}", "") \
-		/* its core unreachable */ \
+		/* no core took it */ \
 	X(drop_bad_env, "drops_total{reason=\"bad_envelope\"}", "") \
 		/* undecodable envelope from a core */ \
 	X(drop_no_tp, "drops_total{reason=\"no_transport\"}", "") \
@@ -849,6 +849,11 @@ void edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 
 /* link_recv_cb for envelopes from cores; arg is the struct edge. */
 void edge_fwd_from_core(void *arg, const char *buf, size_t len);
+
+/* link_peer_cb: a core went silent or is heard again (lib/link.h); arg
+ * is the struct edge.  Only logs: link_send refuses a dead core, so
+ * each Call-ID of its goes to the next core of its order. */
+void edge_fwd_core_live(void *arg, int core_id, int alive);
 
 /*
  * A transport says c is closing (why: for the log; counted by the

@@ -327,6 +327,12 @@ main(int argc, char **argv)
 			goto stop;
 		}
 	}
+	if (cfg.link_heartbeat_ms) {
+		rc = link_live_start(e->link, me->id, cfg.link_heartbeat_ms,
+				     cfg.link_dead_ms, edge_fwd_core_live, e);
+		if (rc < 0)
+			goto stop;
+	}
 	edge_wait_for_cores(e);
 	rc = edge_transports_start(e);
 	if (rc < 0)

@@ -50,6 +50,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("cluster", "secret", secret, ""),
 	I("cluster", "edges", n_edges_wanted, "1", 1, CFG_MAX_EDGES),
 	I("cluster", "cores", n_cores_wanted, "2", 1, CFG_MAX_CORES),
+	I("cluster", "link_heartbeat_ms", link_heartbeat_ms, "500", 0, 60000),
+	I("cluster", "link_dead_ms", link_dead_ms, "2000", 30, 600000),
 	{ "log", "level", CFG_LOGLEVEL, offsetof(struct cfg, log_level), 0,
 	  "notice", 0, 0 },
 	S("log", "levels", log_levels, ""),
@@ -685,6 +687,13 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 	if (cfg_check_list(c->redis_sentinels) != 0) {
 		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",
 			 c->path);
+		goto fail;
+	}
+	if (c->link_heartbeat_ms &&
+	    c->link_dead_ms < LINK_LIVE_MIN_TICKS * c->link_heartbeat_ms) {
+		snprintf(err, errlen, "%s cluster.link_dead_ms: below %d times "
+			 "link_heartbeat_ms (a live peer may be silent for two)",
+			 c->path, LINK_LIVE_MIN_TICKS);
 		goto fail;
 	}
 	if (cfg_split_shards(c, err, errlen) != 0)

@@ -99,6 +99,8 @@ struct cfg {
 					   key kept in run_dir/cluster.key
 					   (lib/key.h) */
 	int n_edges_wanted, n_cores_wanted;
+	int link_heartbeat_ms;		/* idle links: a heartbeat; 0: off */
+	int link_dead_ms;		/* a peer silent this long is dead */
 
 	/* [log] */
 	int log_level;

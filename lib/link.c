@@ -32,6 +32,21 @@
  * frame and nothing waits; under load a turn's envelopes for one peer
  * cost one message.  Order per peer is kept: frames are appended and
  * sent in order, and a peer's chunk is sent before any later one.
+ *
+ * Liveness (link_live_start): nanomsg's tcp and ipc transports notice a
+ * peer only when its socket closes, so a peer whose host lost power or
+ * its network, or whose process hangs, stays "connected" for ever.
+ * Once started, every message begins with a "from" word (the top bit,
+ * which no frame length has, and our id) and one uv_timer per link
+ * ticks every heartbeat_ms.  A tick sends a message of the from word
+ * alone (a heartbeat) to each peer that got nothing since the last
+ * tick, so a busy link carries no heartbeat at all, and counts, per
+ * peer, the ticks in a row in which nothing came from it: after
+ * dead_ticks of them the peer is dead, link_send refuses it at once,
+ * and anything heard from it makes it alive again.  Counting ticks and
+ * not time keeps our own stall (a stopped or blocked loop) from
+ * killing peers whose messages wait unread: the one late tick adds one.
+ * Cost per message: one flag stored on each side.
  */
 #include "lib/link.h"
 #include "lib/log.h"
@@ -58,6 +73,10 @@
 #define LINK_BUF_BYTES (4 * 1024 * 1024)
 /* Envelope header + the largest max_msg cfg accepts, with margin. */
 #define LINK_MAX_MSG   (2 * 1024 * 1024)
+/* The first word of a message from a link with liveness on: the top
+ * bit (a frame length never has it) and the sender's id. */
+#define LINK_FROM_BIT  0x80000000u
+#define LINK_FROM_LEN  4
 
 struct link_poll {
 	uv_poll_t poll;
@@ -83,6 +102,14 @@ struct link_stream {
 enum link_turn {
 	LINK_IDLE = 0,		/* nothing yet: the next frame goes at once */
 	LINK_SENT,		/* one went: the next ones gather */
+};
+
+/* What liveness knows of one peer, between two ticks. */
+struct link_live {
+	uint8_t sent;		/* something went to it: no heartbeat */
+	uint8_t heard;		/* something came from it */
+	uint8_t dead;
+	unsigned silent;	/* ticks in a row without hearing it */
 };
 
 /* A chunk of frames for one peer (a nanomsg message in the making). */
@@ -115,6 +142,14 @@ struct link {
 	struct link_stream heard[LINK_STREAMS];
 	struct link_stats st;
 	uint64_t logged_ms;		/* last drop logged */
+	/* Liveness; self_id 0: off, no from word, every peer alive. */
+	int self_id;
+	unsigned dead_ticks;
+	uv_timer_t tick;
+	int handles;			/* open libuv handles: freed at 0 */
+	link_peer_cb peer_cb;
+	void *peer_arg;
+	struct link_live live[LINK_MAX_PEERS];
 };
 
 /* nanomsg reports errors through its own errno; never return 0 from it. */
@@ -384,6 +419,23 @@ link_get32(const unsigned char *p)
 		(uint32_t)p[2] << 8 | p[3];
 }
 
+/* A message came from peer id (its from word): it is alive. */
+static void
+link_heard(struct link *l, int id)
+{
+	struct link_live *p;
+
+	if (id < 1 || id >= LINK_MAX_PEERS || l->push[id] < 0 || !l->self_id)
+		return;
+	p = &l->live[id];
+	p->heard = 1;
+	if (!p->dead)
+		return;
+	p->dead = 0;
+	if (l->peer_cb)
+		l->peer_cb(l->peer_arg, id, 1);
+}
+
 /* The PULL socket's messages, split into their frames, to the link's
  * callback. */
 static void
@@ -398,6 +450,10 @@ link_on_msg(void *arg, struct link_msg *m)
 		len = link_verify(l, m->body, m->len);
 	if (len < 0)
 		return;
+	if ((size_t)len >= LINK_FROM_LEN && (link_get32(p) & LINK_FROM_BIT)) {
+		link_heard(l, (int)(link_get32(p) & ~LINK_FROM_BIT));
+		off = LINK_FROM_LEN;
+	}
 	while ((size_t)len - off >= LINK_FRAME_HDR) {
 		n = link_get32(p + off);
 		off += LINK_FRAME_HDR;
@@ -491,9 +547,13 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	rc = link_poll_new(&l->rx, loop, l->pull, 0, link_on_msg, l, "link");
 	if (rc < 0)
 		goto fail;
-	/* Cannot fail: libuv's check handles only join a queue. */
+	/* Cannot fail: libuv's check and timer handles only join a
+	 * queue. */
 	uv_check_init(loop, &l->flush);
 	l->flush.data = l;
+	uv_timer_init(loop, &l->tick);
+	l->tick.data = l;
+	l->handles = 2;
 	*out = l;
 	return 0;
 fail:
@@ -555,16 +615,21 @@ link_put32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-/* A chunk of cap bytes of frames (and room for a trailer). */
+/* A chunk of cap bytes of frames (and room for the from word and a
+ * trailer), the from word in it when liveness is on. */
 static int
-link_out_open(struct link_out *o, size_t cap)
+link_out_open(struct link *l, struct link_out *o, size_t cap)
 {
-	o->buf = nn_allocmsg(cap + LINK_TRAILER_LEN, 0);
+	size_t from = l->self_id ? LINK_FROM_LEN : 0;
+
+	o->buf = nn_allocmsg(from + cap + LINK_TRAILER_LEN, 0);
 	if (o->buf == NULL)
 		return -ENOMEM;
-	o->cap = cap;
-	o->len = 0;
+	o->cap = from + cap;
+	o->len = from;
 	o->frames = 0;
+	if (from)
+		link_put32(o->buf, LINK_FROM_BIT | (uint32_t)l->self_id);
 	return 0;
 }
 
@@ -611,6 +676,7 @@ link_out_send(struct link *l, int peer_id)
 		goto out;
 	}
 	l->st.tx_msgs++;
+	l->live[peer_id].sent = 1;
 	m = NULL;
 out:
 	if (m)
@@ -662,7 +728,7 @@ link_out_add(struct link *l, int peer_id, const void *buf, size_t len,
 		}
 	}
 	if (o->buf == NULL) {
-		rc = link_out_open(o, batch && need < LINK_OUT_BYTES ?
+		rc = link_out_open(l, o, batch && need < LINK_OUT_BYTES ?
 				   LINK_OUT_BYTES : need);
 		if (rc < 0)
 			return rc;
@@ -682,8 +748,14 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 
 	if (peer_id < 1 || peer_id >= LINK_MAX_PEERS || l->push[peer_id] < 0)
 		return -ENOENT;
-	if (len > LINK_MAX_MSG - LINK_FRAME_HDR - LINK_TRAILER_LEN)
+	if (len > LINK_MAX_MSG - LINK_FROM_LEN - LINK_FRAME_HDR -
+	    LINK_TRAILER_LEN)
 		return -EMSGSIZE;
+	if (l->live[peer_id].dead) {
+		/* Nothing queues for a peer that may never read it. */
+		l->st.tx_peer_dead++;
+		return -EHOSTDOWN;
+	}
 	rc = link_out_add(l, peer_id, buf, len, l->turn[peer_id] == LINK_SENT);
 	if (rc < 0)
 		return rc;
@@ -703,6 +775,63 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 	return 0;
 }
 
+/* A message of the from word alone to peer_id, unless a chunk for it
+ * is being gathered this turn (that goes anyway). */
+static void
+link_heartbeat(struct link *l, int peer_id)
+{
+	if (l->out[peer_id].buf != NULL ||
+	    link_out_open(l, &l->out[peer_id], 0) < 0)
+		return;
+	/* Refused when not connected, or the queue is full of what a
+	 * hung peer does not read: nothing to do about either. */
+	if (link_out_send(l, peer_id) == 0)
+		l->st.tx_heartbeats++;
+}
+
+static void
+link_on_tick(uv_timer_t *h)
+{
+	struct link *l = h->data;
+
+	for (int id = 1; id < LINK_MAX_PEERS; id++) {
+		struct link_live *p = &l->live[id];
+
+		if (l->push[id] < 0)
+			continue;
+		if (!p->sent)
+			link_heartbeat(l, id);
+		p->sent = 0;
+		if (p->heard) {
+			p->heard = 0;
+			p->silent = 0;
+			continue;
+		}
+		if (p->dead || ++p->silent < l->dead_ticks)
+			continue;
+		p->dead = 1;
+		l->st.peers_died++;
+		if (l->peer_cb)
+			l->peer_cb(l->peer_arg, id, 0);
+	}
+}
+
+int
+link_live_start(struct link *l, int self_id, int heartbeat_ms, int dead_ms,
+		link_peer_cb cb, void *arg)
+{
+	if (self_id < 1 || self_id >= LINK_MAX_PEERS || heartbeat_ms < 1 ||
+	    dead_ms < LINK_LIVE_MIN_TICKS * heartbeat_ms)
+		return -EINVAL;
+	l->self_id = self_id;
+	/* Rounded up: dead_ms of silence at least. */
+	l->dead_ticks = (unsigned)((dead_ms + heartbeat_ms - 1) / heartbeat_ms);
+	l->peer_cb = cb;
+	l->peer_arg = arg;
+	return uv_timer_start(&l->tick, link_on_tick, (uint64_t)heartbeat_ms,
+			      (uint64_t)heartbeat_ms);
+}
+
 int
 link_peers_in(const struct link *l)
 {
@@ -714,7 +843,10 @@ link_peers_in(const struct link *l)
 static void
 link_on_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct link *l = h->data;
+
+	if (--l->handles == 0)
+		free(l);
 }
 
 void
@@ -732,4 +864,5 @@ link_free(struct link *l)
 	EVP_MAC_CTX_free(l->mac);
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	uv_close((uv_handle_t *)&l->flush, link_on_close);
+	uv_close((uv_handle_t *)&l->tick, link_on_close);
 }

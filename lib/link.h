@@ -117,7 +117,14 @@ int link_url_local(const char *url);
 	X(tx_frames, "envelopes-out", "link_envelopes_sent_total", \
 	  "Envelopes sent to other processes") \
 	X(tx_msgs, "link-messages-out", "link_messages_sent_total", \
-	  "nanomsg messages the envelopes sent took")
+	  "nanomsg messages the envelopes sent took") \
+	X(tx_peer_dead, "envelopes-to-dead-peers", \
+	  "link_envelopes_refused_total{reason=\"peer_dead\"}", \
+	  "Envelopes refused at once: their peer is silent (link liveness)") \
+	X(tx_heartbeats, "heartbeats-out", "link_heartbeats_sent_total", \
+	  "Heartbeats sent on idle links") \
+	X(peers_died, "peers-died", "link_peers_died_total", \
+	  "Peers found silent for link_dead_ms")
 
 struct link_stats {
 #define LINK_STAT_FIELD(f, log, metric, help) unsigned long long f;
@@ -152,13 +159,35 @@ int link_peer_add(struct link *l, int peer_id, const char *url);
 int link_peers_in(const struct link *l);
 
 /*
+ * Liveness of peers: nanomsg sees a peer go only when its socket
+ * closes, never when its host loses power or network or its process
+ * hangs.  From this call on, a heartbeat goes every heartbeat_ms to each
+ * peer that got nothing else in that time, and a peer heard from (any
+ * message) in none of the ticks of the last dead_ms is dead: link_send
+ * refuses it (-EHOSTDOWN) until it is heard again.  A dead peer is known
+ * between dead_ms and dead_ms + heartbeat_ms after its last message.
+ * Every peer starts alive.  Peers must run it too (a peer that never
+ * sends looks dead), with dead_ms >= LINK_LIVE_MIN_TICKS *
+ * heartbeat_ms: a live peer that sends nothing may be silent for up to
+ * two ticks.  self_id (1..255) is our id in the peers' own numbering.
+ * cb (or NULL) runs from the loop when a peer dies (alive 0) or is heard
+ * again (alive 1); it may send but not free the link.  Returns 0 or
+ * -EINVAL.
+ */
+#define LINK_LIVE_MIN_TICKS 3
+typedef void (*link_peer_cb)(void *arg, int peer_id, int alive);
+int link_live_start(struct link *l, int self_id, int heartbeat_ms,
+		    int dead_ms, link_peer_cb cb, void *arg);
+
+/*
  * Queues buf for peer_id without blocking.  The first envelope for a
  * peer in a turn of the loop is handed to nanomsg at once; later ones
  * in the same turn are gathered into one nanomsg message sent at the
  * end of the turn (a uv_check handle), in order.  Returns 0, -EAGAIN
  * when the peer is not connected or its queue is full (for a gathered
  * envelope that shows only at the end of the turn: it is then counted
- * in tx_dropped), -ENOENT for an unknown peer, -EMSGSIZE, -ENOMEM.
+ * in tx_dropped), -EHOSTDOWN for a dead peer (link_live_start), -ENOENT
+ * for an unknown peer, -EMSGSIZE, -ENOMEM.
  */
 int link_send(struct link *l, int peer_id, const void *buf, size_t len);
 

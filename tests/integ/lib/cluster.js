@@ -388,7 +388,11 @@ class Cluster {
 	 * edges' UDP/TCP port (a free one; a fixed one such as 5060 only
 	 * inside a network namespace of the test's own), clusterKeys: {...} more [cluster]
 	 * keys, tcpLinks: edges and cores bind tcp:// loopback endpoints,
-	 * as on several hosts, instead of ipc files, sections: () =>
+	 * as on several hosts, instead of ipc files, linkHost: (kind, id)
+	 * => the address of that process's tcp:// endpoint (127.0.0.1),
+	 * wrap: (name) => a command and its arguments to run a cluster
+	 * process's binary under (e.g. nsenter into a namespace), or null,
+	 * sections: () =>
 	 * {name: {...}} more sections, read when the config is written),
 	 * media: {rtpengines (2),
 	 * rtpctls (1), portsPerEngine (400), logLevel (rtpengine's, 5),
@@ -434,7 +438,7 @@ class Cluster {
 			this.linkUrls = [];
 			for (const kind of ['edge', 'core'])
 				for (let i = 1; i <= this.opts[`${kind}s`]; i++)
-					this.linkUrls.push({ kind, id: i, url: `tcp://${HOST}:${await freePort()}` });
+					this.linkUrls.push({ kind, id: i, url: `tcp://${(this.opts.linkHost && this.opts.linkHost(kind, i)) || HOST}:${await freePort()}` });
 		}
 		/* shareRedis: another host of that cluster (own shared store,
 		 * same Redis and prefix). */
@@ -458,16 +462,22 @@ class Cluster {
 		this.started = true;
 		if (this.opts.media) await this._startMedia();
 		for (let i = 1; i <= this.opts.cores; i++) {
-			const p = new Proc(`core-${i}`, coreBin, ['-c', this.confPath, '-i', String(i)]);
+			const p = this._proc(`core-${i}`, coreBin, ['-c', this.confPath, '-i', String(i)]);
 			this.procs.push(p);
 			this.cores.push({ id: i, proc: p });
 		}
 		for (const e of this.edges) {
-			e.proc = new Proc(`edge-${e.id}`, edgeBin, ['-c', this.confPath, '-i', String(e.id)]);
+			e.proc = this._proc(`edge-${e.id}`, edgeBin, ['-c', this.confPath, '-i', String(e.id)]);
 			this.procs.push(e.proc);
 		}
 		await Promise.all(this.cores.map((k) => this._waitCoreNotice(k.proc)));
 		await Promise.all(this.edges.map((e) => this._waitEdgeReady(e)));
+	}
+
+	/* A cluster process, under opts.wrap(name) when that gives one. */
+	_proc(name, bin, args) {
+		const w = this.opts.wrap && this.opts.wrap(name);
+		return w ? new Proc(name, w[0], [...w.slice(1), bin, ...args]) : new Proc(name, bin, args);
 	}
 
 	/*

@@ -75,6 +75,8 @@ test_cfg__defaults(void **state)
 	assert_string_equal(c.cores[1].ipc, "ipc:///tmp/sipmesh/core-2");
 	assert_int_equal(c.log_level, LOG_LVL_NOTICE);
 	assert_int_equal(c.t1_ms, 500);
+	assert_int_equal(c.link_heartbeat_ms, 500);
+	assert_int_equal(c.link_dead_ms, 2000);
 	assert_true(c.record_route);
 	assert_int_equal(c.n_domains, 0);
 	assert_true(cfg_domain_is_local(&c, "anything.org", 12));
@@ -217,6 +219,10 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[redis]\nsentinels = 127.0.0.1:26379,\n",
 	  " redis.sentinels: not host:port,..." },
 	{ "[redis]\nsentinels = a:1,b:x\n", " redis.sentinels: not host:port,..." },
+	/* a live idle peer may be silent for two heartbeats */
+	{ "[cluster]\nlink_heartbeat_ms = 500\nlink_dead_ms = 1499\n",
+	  " cluster.link_dead_ms: below 3 times link_heartbeat_ms (a live "
+	  "peer may be silent for two)" },
 	{ "[redis]\nshards = b=127.0.0.1:6380\n",
 	  " redis.shards: set [redis] address or sentinels first (shard "
 	  "\"main\")" },

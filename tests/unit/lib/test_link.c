@@ -6,8 +6,10 @@
  * LINK_BATCH messages per wake-up, a callback that frees its poller
  * stops the batch, and with LINK_POLL_CTRL the SP header comes along
  * and a callback may keep it (here to answer a REQ through a raw REP,
- * as rtpctl does).  Waiting is on the loop with a deadline timer, never
- * a sleep.
+ * as rtpctl does).  Liveness: a silent peer dies after dead_ms and
+ * comes back when heard, a busy link carries no heartbeat, and our own
+ * stalled loop kills no peer.  Waiting is on the loop with a deadline
+ * timer, never a sleep (but the one that makes the stall).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,6 +49,10 @@ struct fixture {
 	struct rx rx;
 	uv_timer_t deadline, retry;
 	int sent, timed_out;
+	/* liveness: what link_peer_cb reported */
+	int deaths, revivals, peer;
+	uint64_t died_ms;
+	int counted;		/* envelopes on_count saw */
 };
 
 static void
@@ -458,6 +464,180 @@ test_link__a_cut_frame_is_dropped_and_counted(void **state)
 	nn_close(s);
 }
 
+/* ---- liveness: heartbeats on idle links, silent peers dead */
+
+static void
+on_peer(void *arg, int id, int alive)
+{
+	struct fixture *f = arg;
+
+	f->peer = id;
+	if (alive) {
+		f->revivals++;
+		return;
+	}
+	f->deaths++;
+	f->died_ms = uv_now(&f->loop);
+}
+
+static void
+on_count(void *arg, const char *buf, size_t len)
+{
+	struct fixture *f = arg;
+
+	(void)buf;
+	(void)len;
+	f->counted++;
+}
+
+static int
+died(struct fixture *f, void *arg)
+{
+	return f->deaths >= *(int *)arg;
+}
+
+static int
+revived(struct fixture *f, void *arg)
+{
+	return f->revivals >= *(int *)arg;
+}
+
+/* True once the loop's clock passed *(uint64_t *)arg. */
+static int
+passed(struct fixture *f, void *arg)
+{
+	return uv_now(&f->loop) >= *(uint64_t *)arg;
+}
+
+/* Runs the loop for ms (its own clock). */
+static void
+run_for(struct fixture *f, uint64_t ms)
+{
+	uint64_t until;
+
+	uv_update_time(&f->loop);
+	until = uv_now(&f->loop) + ms;
+	assert_true(run_until(f, passed, &until));
+}
+
+/* A peer that never sends is dead after dead_ms (not before), refused
+ * at once from then on, and alive again when it is heard. */
+static void
+test_link__live_silent_peer_dies_and_comes_back(void **state)
+{
+	struct fixture *f = *state;
+	struct link_stats st;
+	uint64_t start;
+	int one = 1, rc;
+
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
+	assert_int_equal(link_live_start(f->a, 1, 20, 59, on_peer, f), -EINVAL);
+	assert_int_equal(link_live_start(f->a, 0, 20, 60, on_peer, f), -EINVAL);
+	assert_int_equal(link_live_start(f->a, 1, 0, 60, on_peer, f), -EINVAL);
+	uv_update_time(&f->loop);
+	start = uv_now(&f->loop);
+	assert_int_equal(link_live_start(f->a, 1, 20, 60, on_peer, f), 0);
+	assert_true(run_until(f, died, &one));
+	assert_int_equal(f->peer, 2);
+	assert_true(f->died_ms - start >= 60);
+	assert_int_equal(link_send(f->a, 2, "msg 0", 5), -EHOSTDOWN);
+	link_stats_get(f->a, &st);
+	assert_int_equal(st.tx_peer_dead, 1);
+	assert_int_equal(st.peers_died, 1);
+
+	/* The peer starts, with liveness on: its heartbeats revive it. */
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->b, 1, f->url_a), 0);
+	assert_int_equal(link_live_start(f->b, 2, 20, 60, NULL, NULL), 0);
+	assert_true(run_until(f, revived, &one));
+	assert_int_equal(f->peer, 2);
+	/* Heard means b reaches a; a's own socket to b may still be
+	 * reconnecting (nanomsg retries every 100 ms): -EAGAIN, as ever. */
+	for (int i = 0; i < 100 && (rc = link_send(f->a, 2, "msg 0", 5)) != 0; i++) {
+		assert_int_equal(rc, -EAGAIN);
+		run_for(f, 5);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(run_until(f, got, &one));
+	assert_int_equal(f->rx.bad, 0);
+	assert_int_equal(f->deaths, 1);
+}
+
+static void
+on_traffic(uv_timer_t *t)
+{
+	struct fixture *f = t->data;
+
+	link_send(f->a, 2, "x", 1);
+	link_send(f->b, 1, "y", 1);
+}
+
+/* Two linked peers, liveness on both (heartbeat 20 ms, dead 60 ms),
+ * each having heard the other. */
+static void
+live_pair(struct fixture *f)
+{
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_count, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_count, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
+	assert_int_equal(link_peer_add(f->b, 1, f->url_a), 0);
+	assert_int_equal(link_live_start(f->a, 1, 20, 60, on_peer, f), 0);
+	assert_int_equal(link_live_start(f->b, 2, 20, 60, on_peer, f), 0);
+	run_for(f, 100);
+	assert_int_equal(link_send(f->a, 2, "x", 1), 0);
+	assert_int_equal(link_send(f->b, 1, "y", 1), 0);
+}
+
+/* A link that carries traffic carries no heartbeat; idle, it does, and
+ * a live peer never dies either way. */
+static void
+test_link__live_heartbeats_only_when_idle(void **state)
+{
+	struct fixture *f = *state;
+	struct link_stats a0, b0, a1, b1;
+	uv_timer_t traffic;
+
+	live_pair(f);
+	uv_timer_init(&f->loop, &traffic);
+	traffic.data = f;
+	uv_timer_start(&traffic, on_traffic, 3, 3);
+	run_for(f, 40);
+	link_stats_get(f->a, &a0);
+	link_stats_get(f->b, &b0);
+	run_for(f, 300);
+	link_stats_get(f->a, &a1);
+	link_stats_get(f->b, &b1);
+	assert_int_equal(a1.tx_heartbeats, a0.tx_heartbeats);
+	assert_int_equal(b1.tx_heartbeats, b0.tx_heartbeats);
+	assert_true(a1.tx_frames - a0.tx_frames >= 20);
+
+	uv_close((uv_handle_t *)&traffic, NULL);
+	run_for(f, 300);
+	link_stats_get(f->a, &a0);
+	link_stats_get(f->b, &b0);
+	assert_true(a0.tx_heartbeats - a1.tx_heartbeats >= 5);
+	assert_true(b0.tx_heartbeats - b1.tx_heartbeats >= 5);
+	assert_int_equal(a0.tx_frames, a1.tx_frames);
+	assert_int_equal(f->deaths, 0);
+	assert_int_equal(a0.peers_died + b0.peers_died, 0);
+}
+
+/* Our own loop stalled five times dead_ms (a stopped process, a
+ * blocked loop): the peers' messages wait unread, and they must not be
+ * taken for dead for it. */
+static void
+test_link__live_own_stall_kills_nobody(void **state)
+{
+	struct fixture *f = *state;
+
+	live_pair(f);
+	usleep(300 * 1000);
+	run_for(f, 100);
+	assert_int_equal(f->deaths, 0);
+	assert_int_equal(link_send(f->a, 2, "x", 1), 0);
+}
+
 /* ---- struct link_poll on inproc sockets */
 
 struct drain {
@@ -639,6 +819,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link__tcp_needs_a_key,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__tcp_drops_forged_replayed_stale,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__live_silent_peer_dies_and_comes_back,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__live_heartbeats_only_when_idle,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__live_own_stall_kills_nobody,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__poll_batch_bounded_per_wakeup,
 						setup, teardown),
