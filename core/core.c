@@ -284,6 +284,8 @@ core_stop(struct core *c)
 	c->stopping = 1;
 	hsrv_free(c->metrics);
 	c->metrics = NULL;
+	hsrv_free(c->ctl);
+	c->ctl = NULL;
 	core_txn_shutdown(c);	/* cancels the locates first */
 	dns_free(c->dns);
 	c->dns = NULL;

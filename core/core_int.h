@@ -175,6 +175,7 @@ struct core {
 	struct prom_sip sip;	/* requests by method, responses by class */
 	struct prom_hist latency[PROM_SIP_N_METHODS];	/* core_stx_respond */
 	struct hsrv *metrics;	/* GET /metrics (core_metrics.c); NULL: off */
+	struct hsrv *ctl;	/* the control socket (lib/ops.h) */
 	int stopping;
 };
 

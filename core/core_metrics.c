@@ -11,6 +11,7 @@
  */
 #include "core/core_int.h"
 #include "lib/link.h"
+#include "lib/ops.h"
 #include "lib/rconn.h"
 #include "rtpctl/rtpc.h"
 
@@ -94,10 +95,11 @@ core_metrics_latency(struct core *c, struct hsrv_buf *b)
 }
 
 static const char *
-core_metrics_render(void *arg, struct hsrv_buf *b)
+core_metrics_render(void *arg, const char *query, struct hsrv_buf *b)
 {
 	struct core *c = arg;
 
+	(void)query;
 	prom_rows(b, CORE_PROM, core_stat_rows, CORE_N_ROWS, &c->st);
 	prom_sip_render(b, CORE_PROM, &c->sip);
 	core_metrics_latency(c, b);
@@ -120,8 +122,12 @@ core_metrics_start(struct core *c)
 	const struct cfg_core *me = cfg_core_find(c->cfg, c->id);
 	char who[32];
 
-	if (me == NULL || me->metrics[0] == '\0')
-		return 0;
+	int rc;
+
+	rc = ops_start(&c->ctl, c->loop, c->cfg, "core", c->id,
+		       core_metrics_render, c);
+	if (rc != 0 || me == NULL || me->metrics[0] == '\0')
+		return rc;
 	snprintf(who, sizeof(who), "core %d", c->id);
 	return prom_listen(&c->metrics, c->loop, me->metrics,
 			   core_metrics_render, c, who);

@@ -21,6 +21,11 @@ int ctl_rtp(const struct cfg *c, redisContext *r, int argc, char **argv,
 int ctl_aor(const struct cfg *c, redisContext *r, int argc, char **argv,
 	    int json);
 
+/* sipmesh-ctl ps|stats KIND ID|log KIND ID SPEC|log all SPEC|drain
+ * edge ID: the processes of this host, through their control sockets;
+ * no Redis. */
+int ctl_proc(const struct cfg *c, int argc, char **argv, int json);
+
 /* Prints s as a JSON string (quotes included). */
 void ctl_json_str(const char *s);
 

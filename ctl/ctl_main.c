@@ -11,6 +11,10 @@
  *   sipmesh-ctl -c FILE [-j] rtp list            (ctl_rtp.c)
  *   sipmesh-ctl -c FILE rtp drain|enable ADDR
  *   sipmesh-ctl -c FILE check                    the file, without Redis
+ *   sipmesh-ctl -c FILE [-j] ps                  this host's processes
+ *   sipmesh-ctl -c FILE stats KIND ID            (ctl_proc.c)
+ *   sipmesh-ctl -c FILE log KIND ID|all SPEC
+ *   sipmesh-ctl -c FILE drain edge ID
  *
  * Talks to the Redis of the configuration's [redis] section with a
  * blocking connection (it is a command, not a daemon), with its AUTH.
@@ -46,6 +50,11 @@ const char ctl_usage[] =
 	"       sipmesh-ctl -c FILE [-j] rtp list          the rtpengine pool per rtpctl\n"
 	"       sipmesh-ctl -c FILE rtp drain|enable ADDR  out of rotation, or back\n"
 	"       sipmesh-ctl -c FILE check                  check the file\n"
+	"       sipmesh-ctl -c FILE [-j] ps                this host's processes\n"
+	"       sipmesh-ctl -c FILE stats edge|core|rtpctl ID  its counters\n"
+	"       sipmesh-ctl -c FILE log edge|core|rtpctl ID SPEC  log levels now,\n"
+	"       sipmesh-ctl -c FILE log all SPEC           e.g. txn:debug,loc:info\n"
+	"       sipmesh-ctl -c FILE drain edge ID          move its clients away\n"
 	"  -j: JSON output\n";
 
 void
@@ -274,7 +283,7 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	char err[512];
 	redisContext *r;
-	int opt, rc, json = 0;
+	int opt, rc, json = 0, local;
 
 	while ((opt = getopt(argc, argv, "c:jh")) != -1) {
 		if (opt == 'c') {
@@ -290,11 +299,15 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (!path || argc < 1 || (strcmp(argv[0], "user") &&
-				  strcmp(argv[0], "rtp") &&
-				  strcmp(argv[0], "aor") &&
-				  strcmp(argv[0], "check")) ||
-	    (strcmp(argv[0], "check") ? argc < 2 : argc != 1)) {
+	if (!path || argc < 1) {
+		fputs(ctl_usage, stderr);
+		return 2;
+	}
+	local = !strcmp(argv[0], "ps") || !strcmp(argv[0], "stats") ||
+		!strcmp(argv[0], "log") || !strcmp(argv[0], "drain");
+	if (!local && ((strcmp(argv[0], "user") && strcmp(argv[0], "rtp") &&
+			strcmp(argv[0], "aor") && strcmp(argv[0], "check")) ||
+		       (strcmp(argv[0], "check") ? argc < 2 : argc != 1))) {
 		fputs(ctl_usage, stderr);
 		return 2;
 	}
@@ -304,6 +317,8 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[0], "check"))
 		return ctl_check(&cfg);
+	if (local)
+		return ctl_proc(&cfg, argc, argv, json);
 	r = ctl_connect(&cfg);
 	if (!r)
 		return 1;

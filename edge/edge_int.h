@@ -813,6 +813,7 @@ struct edge {
 	struct edge_stats st;
 	struct prom_sip sip;	/* requests by method, responses by class */
 	struct hsrv *metrics;	/* GET /metrics (edge_metrics.c); NULL: off */
+	struct hsrv *ctl;	/* the control socket (lib/ops.h) */
 	struct edge_ratelimit rl;
 	struct edge_limit limit;	/* per-source rates, host-wide */
 	char *msg_buf;		/* the Via-fixed message */

@@ -9,6 +9,7 @@
  */
 #include "edge/edge_int.h"
 #include "lib/link.h"
+#include "lib/ops.h"
 #include "lib/log.h"
 
 #include <stdio.h>
@@ -69,10 +70,11 @@ edge_metrics_conns(const struct edge *e, struct hsrv_buf *b)
 }
 
 static const char *
-edge_metrics_render(void *arg, struct hsrv_buf *b)
+edge_metrics_render(void *arg, const char *query, struct hsrv_buf *b)
 {
 	struct edge *e = arg;
 
+	(void)query;
 	prom_rows(b, EDGE_PROM, edge_stat_rows, EDGE_N_ROWS, &e->st);
 	prom_sip_render(b, EDGE_PROM, &e->sip);
 	edge_metrics_conns(e, b);
@@ -83,13 +85,32 @@ edge_metrics_render(void *arg, struct hsrv_buf *b)
 	return PROM_CONTENT_TYPE;
 }
 
+/* sipmesh-ctl drain edge N: as SIGUSR2. */
+static const char *
+edge_metrics_drain(void *arg, const char *query, struct hsrv_buf *b)
+{
+	struct edge *e = arg;
+
+	(void)query;
+	edge_drain(e, e->me->drain_s);
+	hsrv_printf(b, "edge %d draining over %d s: %zu connections to move\n",
+		    e->me->id, e->me->drain_s, (size_t)e->conns.by_id.n);
+	return "text/plain; charset=utf-8";
+}
+
 int
 edge_metrics_start(struct edge *e)
 {
 	char who[32];
+	int rc;
 
-	if (e->me->metrics[0] == '\0')
-		return 0;
+	rc = ops_start(&e->ctl, e->loop, e->cfg, "edge", e->me->id,
+		       edge_metrics_render, e);
+	if (rc == 0 && (rc = hsrv_route(e->ctl, "/drain", edge_metrics_drain,
+					e)) != 0)
+		return rc;
+	if (rc != 0 || e->me->metrics[0] == '\0')
+		return rc;
 	snprintf(who, sizeof(who), "edge %d", e->me->id);
 	return prom_listen(&e->metrics, e->loop, e->me->metrics,
 			   edge_metrics_render, e, who);
@@ -100,4 +121,6 @@ edge_metrics_stop(struct edge *e)
 {
 	hsrv_free(e->metrics);
 	e->metrics = NULL;
+	hsrv_free(e->ctl);
+	e->ctl = NULL;
 }

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define HSRV_BACKLOG 64
 
@@ -34,9 +36,20 @@ struct hsrv_route {
 	void *arg;
 };
 
+/* A TCP or a unix socket: either is a stream to libuv. */
+union hsrv_sock {
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+	uv_stream_t st;
+	uv_handle_t h;
+};
+
+const char HSRV_BAD[] = "bad";
+
 struct hsrv {
 	uv_loop_t *loop;
-	uv_tcp_t listener;
+	union hsrv_sock listener;
+	int is_unix;
 	struct hsrv_limits lim;
 	struct hsrv_route routes[HSRV_MAX_ROUTES];
 	int n_routes;
@@ -50,7 +63,7 @@ struct hsrv {
 struct hsrv_conn {
 	struct hsrv *s;
 	struct list_node node;
-	uv_tcp_t tcp;
+	union hsrv_sock sock;
 	uv_timer_t timer;
 	uv_write_t wr;
 	int handles;		/* of tcp and timer, still open */
@@ -131,7 +144,7 @@ hsrv_conn_close(struct hsrv_conn *c)
 		c->s->n_conns--;
 	}
 	uv_close((uv_handle_t *)&c->timer, hsrv_conn_closed_cb);
-	uv_close((uv_handle_t *)&c->tcp, hsrv_conn_closed_cb);
+	uv_close(&c->sock.h, hsrv_conn_closed_cb);
 }
 
 static void
@@ -176,7 +189,7 @@ hsrv_answer(struct hsrv_conn *c, int code, const char *type,
 	uv_buf_t b;
 
 	c->answered = 1;
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_read_stop(&c->sock.st);
 	if (code == 200)
 		c->s->st.requests++;
 	else
@@ -202,7 +215,7 @@ hsrv_answer(struct hsrv_conn *c, int code, const char *type,
 	c->out = out.s;
 	c->wr.data = c;
 	b = uv_buf_init(out.s, (unsigned)out.len);
-	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1,
+	if (uv_write(&c->wr, &c->sock.st, &b, 1,
 		     hsrv_written_cb) != 0)
 		hsrv_conn_close(c);
 }
@@ -213,7 +226,7 @@ hsrv_dispatch(struct hsrv_conn *c, const char *end)
 {
 	struct hsrv *s = c->s;
 	struct hsrv_buf body = { 0 };
-	const char *p = c->head, *line_end, *sp1, *sp2;
+	const char *p = c->head, *line_end, *sp1, *sp2, *query;
 	size_t plen;
 	int head_only;
 
@@ -232,14 +245,20 @@ hsrv_dispatch(struct hsrv_conn *c, const char *end)
 		return;
 	}
 	plen = strcspn(sp1 + 1, "? ");
+	/* The head is ours: the target ends where the version starts. */
+	*(char *)sp2 = '\0';
+	query = sp1[1 + plen] == '?' ? sp1 + 2 + plen : "";
 	for (int i = 0; i < s->n_routes; i++) {
 		const struct hsrv_route *r = &s->routes[i];
 		const char *type;
 
 		if (r->len != plen || memcmp(r->path, sp1 + 1, plen) != 0)
 			continue;
-		type = r->cb(r->arg, &body);
-		if (type == NULL || body.oom)
+		type = r->cb(r->arg, query, &body);
+		if (type == HSRV_BAD)
+			hsrv_answer(c, 400, body.len ? "text/plain; charset=utf-8" :
+				    NULL, &body, head_only);
+		else if (type == NULL || body.oom)
 			hsrv_answer(c, 500, NULL, &body, head_only);
 		else
 			hsrv_answer(c, 200, type, &body, head_only);
@@ -297,12 +316,15 @@ hsrv_accept_cb(uv_stream_t *ls, int status)
 	if (c == NULL)
 		return;
 	c->s = s;
-	uv_tcp_init(s->loop, &c->tcp);
+	if (s->is_unix)
+		uv_pipe_init(s->loop, &c->sock.pipe, 0);
+	else
+		uv_tcp_init(s->loop, &c->sock.tcp);
 	uv_timer_init(s->loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
+	c->sock.h.data = c->timer.data = c;
 	c->handles = 2;
 	s->handles++;
-	if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+	if (uv_accept(ls, &c->sock.st) != 0) {
 		hsrv_conn_close(c);
 		return;
 	}
@@ -314,9 +336,28 @@ hsrv_accept_cb(uv_stream_t *ls, int status)
 	list_insert_tail(&s->conns, &c->node);
 	s->n_conns++;
 	uv_timer_start(&c->timer, hsrv_timeout_cb, s->lim.timeout_ms, 0);
-	if (uv_read_start((uv_stream_t *)&c->tcp, hsrv_alloc_cb,
+	if (uv_read_start(&c->sock.st, hsrv_alloc_cb,
 			  hsrv_read_cb) != 0)
 		hsrv_conn_close(c);
+}
+
+/* A unix socket at path, only for its owner (a control socket gives
+ * orders).  A socket left by a process that died is removed first;
+ * anything else at path is not. */
+static int
+hsrv_bind_unix(struct hsrv *s, const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	uv_pipe_init(s->loop, &s->listener.pipe, 0);
+	s->is_unix = 1;
+	rc = uv_pipe_bind(&s->listener.pipe, path);
+	if (rc == 0 && chmod(path, 0600) != 0)
+		rc = -errno;
+	return rc;
 }
 
 int
@@ -326,14 +367,15 @@ hsrv_new(struct hsrv **out, uv_loop_t *loop, const char *addr,
 	struct sockaddr_storage sa;
 	char host[CFG_ADDR_LEN];
 	struct hsrv *s;
-	int port, rc;
+	int port, rc, is_unix = addr[0] == '/';
 
-	if (cfg_addr_split(addr, host, sizeof(host), &port, -1) != 0 ||
-	    port <= 0 || port > 65535 || lim->max_conns < 1 ||
-	    lim->max_head < 16 || lim->timeout_ms == 0)
+	if (lim->max_conns < 1 || lim->max_head < 16 || lim->timeout_ms == 0)
 		return -EINVAL;
-	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
-	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)
+	if (!is_unix &&
+	    (cfg_addr_split(addr, host, sizeof(host), &port, -1) != 0 ||
+	     port <= 0 || port > 65535 ||
+	     (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
+	      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -341,13 +383,16 @@ hsrv_new(struct hsrv **out, uv_loop_t *loop, const char *addr,
 	s->loop = loop;
 	s->lim = *lim;
 	list_init(&s->conns);
-	uv_tcp_init(loop, &s->listener);
-	s->listener.data = s;
 	s->handles = 1;
-	rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0);
+	if (is_unix) {
+		rc = hsrv_bind_unix(s, addr);
+	} else {
+		uv_tcp_init(loop, &s->listener.tcp);
+		rc = uv_tcp_bind(&s->listener.tcp, (struct sockaddr *)&sa, 0);
+	}
+	s->listener.h.data = s;
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&s->listener, HSRV_BACKLOG,
-			       hsrv_accept_cb);
+		rc = uv_listen(&s->listener.st, HSRV_BACKLOG, hsrv_accept_cb);
 	if (rc != 0) {
 		hsrv_free(s);
 		return rc;
@@ -391,5 +436,5 @@ hsrv_free(struct hsrv *s)
 	s->closing = 1;
 	while ((n = list_first(&s->conns)) != NULL)
 		hsrv_conn_close(list_entry(n, struct hsrv_conn, node));
-	uv_close((uv_handle_t *)&s->listener, hsrv_listener_closed_cb);
+	uv_close(&s->listener.h, hsrv_listener_closed_cb);
 }

@@ -33,10 +33,14 @@ void hsrv_printf(struct hsrv_buf *b, const char *fmt, ...)
 
 /*
  * A path's handler: writes the body of a 200 into body and returns its
- * Content-Type (a static string), or NULL for a 500.  Runs on the loop
- * while the connection waits; it must not block.
+ * Content-Type (a static string), or NULL for a 500, or HSRV_BAD for a
+ * 400 (a query it refuses; body, if any, says why).  query is what
+ * followed '?' in the request line, undecoded ("" when none).  Runs on
+ * the loop while the connection waits; it must not block.
  */
-typedef const char *(*hsrv_handler_cb)(void *arg, struct hsrv_buf *body);
+typedef const char *(*hsrv_handler_cb)(void *arg, const char *query,
+				       struct hsrv_buf *body);
+extern const char HSRV_BAD[];
 
 struct hsrv_limits {
 	int max_conns;		/* connections at once */
@@ -70,9 +74,10 @@ struct hsrv;
 
 /*
  * Listens on addr ("ip:port", "[v6]:port": numeric, nothing is
- * resolved) on loop with the limits lim (copied).  Writes *out on success only.  Returns 0, -EINVAL for
- * a bad address, -ENOMEM, or libuv's negative errno of bind/listen
- * (-EADDRINUSE ...).
+ * resolved; or an absolute path: a unix socket, made mode 0600 after
+ * removing a stale one) on loop with the limits lim (copied).  Writes
+ * *out on success only.  Returns 0, -EINVAL for a bad address,
+ * -ENOMEM, or libuv's negative errno of bind/listen (-EADDRINUSE ...).
  */
 int hsrv_new(struct hsrv **out, uv_loop_t *loop, const char *addr,
 	     const struct hsrv_limits *lim);

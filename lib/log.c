@@ -152,6 +152,12 @@ log_set_format(int format)
 }
 
 int
+log_format_get(void)
+{
+	return log_format;
+}
+
+int
 log_format_parse(const char *name)
 {
 	if (strcmp(name, "plain") == 0)

@@ -64,6 +64,7 @@ int log_levels_str(char *out, size_t cap);
  */
 enum log_format { LOG_FMT_PLAIN = 0, LOG_FMT_JSON };
 void log_set_format(int format);
+int log_format_get(void);
 /* "plain" or "json" to enum log_format; -1 if unknown. */
 int log_format_parse(const char *name);
 

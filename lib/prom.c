@@ -303,6 +303,8 @@ prom_listen(struct hsrv **out, uv_loop_t *loop, const char *addr,
 void
 prom_hsrv_render(struct hsrv_buf *b, const char *prefix, const struct hsrv *s)
 {
+	if (s == NULL)	/* rendered for the control socket, no metrics port */
+		return;
 	prom_rows(b, prefix, prom_hsrv_rows,
 		  sizeof(prom_hsrv_rows) / sizeof(*prom_hsrv_rows),
 		  hsrv_stats(s));

@@ -291,6 +291,7 @@ struct rtpc_srv {
 	struct benc_node nodes[RTPC_NODES];	/* decoding scratch */
 	struct rtpc_stats st;
 	struct hsrv *metrics;		/* GET /metrics; NULL: off */
+	struct hsrv *ctl;	/* the control socket (lib/ops.h) */
 };
 
 /*

@@ -7,6 +7,7 @@
  */
 #include "rtpctl/rtpc_int.h"
 #include "lib/log.h"
+#include "lib/ops.h"
 #include "lib/rconn.h"
 
 #include <inttypes.h>
@@ -51,11 +52,12 @@ rtpc_srv_stats_log(const struct rtpc_srv *s)
 	} while (0)
 
 static const char *
-rtpc_metrics_render(void *arg, struct hsrv_buf *b)
+rtpc_metrics_render(void *arg, const char *query, struct hsrv_buf *b)
 {
 	struct rtpc_srv *s = arg;
 	int up = 0, drained = 0;
 
+	(void)query;
 	prom_rows(b, RTPC_PROM, rtpc_stat_rows, RTPC_N_ROWS, &s->st);
 	for (int i = 0; i < s->pool.n; i++) {
 		drained += s->pool.inst[i].up && s->pool.inst[i].drained;
@@ -104,10 +106,14 @@ int
 rtpc_metrics_start(struct rtpc_srv *s)
 {
 	char addr[CFG_ADDR_LEN], who[32];
+	int rc;
 
-	if (cfg_rtpctl_metrics(s->cfg, s->id, addr, sizeof(addr)) != 0 ||
+	rc = ops_start(&s->ctl, s->loop, s->cfg, "rtpctl", s->id,
+		       rtpc_metrics_render, s);
+	if (rc != 0 || cfg_rtpctl_metrics(s->cfg, s->id, addr,
+					  sizeof(addr)) != 0 ||
 	    addr[0] == '\0')
-		return 0;
+		return rc;
 	snprintf(who, sizeof(who), "rtpctl %d", s->id);
 	return prom_listen(&s->metrics, s->loop, addr, rtpc_metrics_render, s,
 			   who);

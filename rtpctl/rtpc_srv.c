@@ -756,6 +756,8 @@ rtpc_srv_stop(struct rtpc_srv *s)
 	s->stopping = 1;
 	hsrv_free(s->metrics);
 	s->metrics = NULL;
+	hsrv_free(s->ctl);
+	s->ctl = NULL;
 	/* Open requests get no reply: their cores time out. */
 	while ((ng = rtpc_ng_first(&s->ng)) != NULL)
 		rtpc_ng_close(s, ng);

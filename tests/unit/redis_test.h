@@ -100,8 +100,10 @@ srv_start_pw(struct srv *s, int port, const char *password)
 		       "--save", "", "--appendonly", "no",
 		       /* made a replica (test_rconn's failovers), it loads
 			* the sync in memory: no dump.rdb left in the
-			* directory the tests run from */
-		       "--repl-diskless-load", "swapdb", "--loglevel",
+			* directory the tests run from; as a master it
+			* starts a replica's sync at once, not after 5 s */
+		       "--repl-diskless-load", "swapdb",
+		       "--repl-diskless-sync-delay", "0", "--loglevel",
 		       "warning", "--requirepass", s->password, (char *)NULL);
 		_exit(127);
 	}

@@ -39,10 +39,11 @@ struct fixture {
 };
 
 static const char *
-handler(void *arg, struct hsrv_buf *b)
+handler(void *arg, const char *query, struct hsrv_buf *b)
 {
 	struct fixture *f = arg;
 
+	(void)query;
 	f->calls++;
 	hsrv_printf(b, "hello %d\n", 42);
 	return "text/plain";
