@@ -705,6 +705,8 @@ int edge_conn_accept(struct edge *e, struct edge_conn *c);
 	  "Inbound connections closed at accept, by reason") \
 		/* over max_conns_per_ip or _per_net */ \
 	X(conns_full, "connections_refused_total{reason=\"max_conns\"}", "") \
+	X(conns_no_fd, "connections_refused_total{reason=\"no_fd\"}", "") \
+		/* accept failed: out of file descriptors, listener rests */ \
 	X(conns_bad, "connections_dropped_total{reason=\"bad_input\"}", \
 	  "Connections the edge closed, by reason") \
 		/* a bad frame, size, content */ \

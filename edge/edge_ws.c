@@ -800,13 +800,17 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 				continue;
 			if (err == EAGAIN || err == EWOULDBLOCK)
 				return;
-			if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+			/* Out of fds, the listener rests: at most one
+			 * line per pause, no need of the limiter. */
+			if (err == EMFILE || err == ENFILE ||
+			    edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
 				log_warn(LOG_SYS_NET, "%s accept: %s",
 					 env_transport_name(v->tp.transport),
 					 strerror(err));
 			if (err == EMFILE || err == ENFILE) {
 				/* The connection stays queued: try again
 				 * later rather than spin on it. */
+				e->st.conns_no_fd++;
 				uv_poll_stop(&v->poll);
 				uv_timer_start(&v->pause, edge_ws_on_pause_end,
 					       EDGE_WS_ACCEPT_PAUSE_MS, 0);
