@@ -87,6 +87,23 @@ struct core_clock {
 	void *arg;
 };
 
+/*
+ * The message being handled (core_on_envelope), as received and as
+ * parsed, and what the proxy changed in it since: enough to write a
+ * forwarded copy by splicing the received text (core_splice.h) instead
+ * of libosip2's to_str.  raw is NULL outside the envelope callback, so
+ * whatever is sent later (a timer, an rtpctl answer) is serialised.
+ */
+struct core_rx {
+	const char *raw;	/* borrowed from the envelope */
+	size_t len;
+	const osip_message_t *msg;
+	int n_via, n_rr, n_route;	/* as parsed */
+	int route_pop;		/* leading Route values removed since */
+	int mf;			/* Max-Forwards written since; -1: none */
+	int dirty;		/* changed in any other way */
+};
+
 struct core {
 	uv_loop_t *loop;
 	struct core_clock clock;	/* core_clock_loop unless a test's */
@@ -99,6 +116,8 @@ struct core {
 	uint64_t token;		/* branch/tag source, seeded at start */
 	char *sendbuf;		/* envelope scratch, ENV_HDR_LEN + max msg */
 	size_t sendcap;
+	char *splicebuf;	/* a spliced copy, sendcap bytes */
+	struct core_rx rx;
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
@@ -216,6 +235,13 @@ int core_send(struct core *c, const struct core_leg *to, const char *buf,
 	      size_t len);
 int core_send_msg(struct core *c, const struct core_leg *to,
 		  osip_message_t *m);
+/* The text of m to send: spliced from c->rx (core_splice.h) when m is
+ * the message being handled or, with `derived`, a copy of it made to
+ * forward; else libosip2's to_str.  0 or a negative errno; release
+ * *buf with core_msg_text_free. */
+int core_msg_text(struct core *c, const osip_message_t *m, int derived,
+		  char **buf, size_t *len);
+void core_msg_text_free(struct core *c, char *buf);
 osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
 				int code, const char *reason);
 int core_reply(struct core *c, const struct env *in, const osip_message_t *req,

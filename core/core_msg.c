@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/core_splice.h"
 #include "lib/hash.h"
 #include "lib/link.h"
 #include "lib/log.h"
@@ -158,6 +159,123 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 	return 0;
 }
 
+/* Appends "<name>: <to_str of the first n entries of l>\r\n" lines. */
+static int
+core_top_lines(char *out, size_t cap, size_t *len, const char *name,
+	       const osip_list_t *l, int n,
+	       int (*to_str)(const void *, char **))
+{
+	for (int i = 0; i < n; i++) {
+		char *v = NULL;
+		int w;
+
+		if (to_str(osip_list_get(l, i), &v) != 0)
+			return -EINVAL;
+		w = snprintf(out + *len, cap - *len, "%s: %s\r\n", name, v);
+		osip_free(v);
+		if (w < 0 || (size_t)w >= cap - *len)
+			return -ENOSPC;
+		*len += (size_t)w;
+	}
+	return 0;
+}
+
+static int
+core_via_str(const void *v, char **out)
+{
+	return osip_via_to_str(v, out);
+}
+
+static int
+core_rr_str(const void *v, char **out)
+{
+	return osip_record_route_to_str(v, out);
+}
+
+/*
+ * What c->rx tracks is all the proxy changes in a message it relays:
+ * Vias and Record-Routes added on top, Route values removed from the
+ * top, Max-Forwards, and for a request the Request-URI.  The list sizes
+ * must agree with that, or the message changed in a way the splice
+ * would lose and libosip2 serialises it.
+ */
+static int
+core_msg_splice(struct core *c, const osip_message_t *m, size_t *len)
+{
+	const struct core_rx *r = &c->rx;
+	struct core_splice sp = { .max_forwards = -1 };
+	int nv = osip_list_size(&m->vias);
+	int nrr = osip_list_size(&m->record_routes);
+	int nro = osip_list_size(&m->routes);
+	char start[1024], top[2048];
+	size_t top_len = 0;
+	char *u = NULL;
+	int n, rc;
+
+	if (MSG_IS_RESPONSE(m)) {
+		if (!MSG_IS_RESPONSE(r->msg) || nv != r->n_via - 1 ||
+		    nrr != r->n_rr || nro != r->n_route)
+			return -EAGAIN;
+		sp.via_pop = 1;
+	} else {
+		int popped = r->route_pop == CORE_SPLICE_ROUTES_ALL ?
+			     r->n_route : r->route_pop;
+
+		if (MSG_IS_RESPONSE(r->msg) || nv < r->n_via ||
+		    nrr < r->n_rr || nro != r->n_route - popped ||
+		    m->req_uri == NULL || osip_uri_to_str(m->req_uri, &u) != 0)
+			return -EAGAIN;
+		n = snprintf(start, sizeof(start), "%s %s SIP/2.0\r\n",
+			     m->sip_method, u);
+		osip_free(u);
+		if (n < 0 || (size_t)n >= sizeof(start))
+			return -ENOSPC;
+		rc = core_top_lines(top, sizeof(top), &top_len, "Via",
+				    &m->vias, nv - r->n_via, core_via_str);
+		if (rc == 0)
+			rc = core_top_lines(top, sizeof(top), &top_len,
+					    "Record-Route", &m->record_routes,
+					    nrr - r->n_rr, core_rr_str);
+		if (rc != 0)
+			return rc;
+		sp.start = start;
+		sp.start_len = (size_t)n;
+		sp.top = top;
+		sp.top_len = top_len;
+		sp.route_pop = r->route_pop;
+		sp.max_forwards = r->mf;
+	}
+	n = core_splice(c->splicebuf, c->sendcap, r->raw, r->len, &sp);
+	if (n < 0)
+		return n;
+	if (sp.n_via != r->n_via || sp.n_route != r->n_route)
+		return -EAGAIN;
+	*len = (size_t)n;
+	return 0;
+}
+
+int
+core_msg_text(struct core *c, const osip_message_t *m, int derived,
+	      char **buf, size_t *len)
+{
+	if (c->rx.raw && !c->rx.dirty && c->splicebuf &&
+	    (m == c->rx.msg || derived) &&
+	    core_msg_splice(c, m, len) == 0) {
+		*buf = c->splicebuf;
+		return 0;
+	}
+	*buf = NULL;
+	return osip_message_to_str((osip_message_t *)m, buf, len) == 0 ?
+	       0 : -EINVAL;
+}
+
+void
+core_msg_text_free(struct core *c, char *buf)
+{
+	if (buf != c->splicebuf)
+		osip_free(buf);
+}
+
 int
 core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
 {
@@ -165,12 +283,12 @@ core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
 	size_t len = 0;
 	int rc;
 
-	if (osip_message_to_str(m, &buf, &len) != 0) {
+	if (core_msg_text(c, m, 0, &buf, &len) != 0) {
 		c->st.tx_fail++;
 		return -EINVAL;
 	}
 	rc = core_send(c, to, buf, len);
-	osip_free(buf);
+	core_msg_text_free(c, buf);
 	return rc;
 }
 

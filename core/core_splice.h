@@ -1,0 +1,43 @@
+/*
+ * core_splice.h - the forwarded copy of a SIP message written by
+ * editing the bytes that came in, not by libosip2's to_str.
+ *
+ * A proxy changes a handful of things in what it relays (RFC 3261
+ * 16.6): a new start line (the Request-URI), its own Via and
+ * Record-Route on top, Max-Forwards one less, the Route entries that
+ * named it gone; a response loses the proxy's Via (16.7 step 9).
+ * Everything else is the sender's text, byte for byte: compact header
+ * names, folding and the body stay as they came.
+ */
+#ifndef SM_CORE_SPLICE_H
+#define SM_CORE_SPLICE_H
+
+#include <stddef.h>
+
+/* route_pop: every Route header goes. */
+#define CORE_SPLICE_ROUTES_ALL 0x7fffffff
+
+struct core_splice {
+	const char *start;	/* start line with its CRLF; NULL: keep */
+	size_t start_len;
+	const char *top;	/* CRLF-ended header lines put first */
+	size_t top_len;
+	int via_pop;		/* 1: the first Via value goes */
+	int route_pop;		/* leading Route values that go */
+	int max_forwards;	/* < 0: keep; else written (added if absent) */
+	/* Out: the Via and Route values raw holds.  Where libosip2 counts
+	 * otherwise (it skips a value it cannot parse), the values popped
+	 * may not be the ones the caller meant: it must not use the copy. */
+	int n_via, n_route;
+};
+
+/*
+ * Writes raw[0..len) edited by sp into out[0..cap).  Returns the
+ * length written; -EINVAL when raw has no end of headers, or fewer Via
+ * or Route values than sp removes (short of CORE_SPLICE_ROUTES_ALL);
+ * -ENOSPC when out is too small.  Borrows everything; no allocation.
+ */
+int core_splice(char *out, size_t cap, const char *raw, size_t len,
+		struct core_splice *sp);
+
+#endif
