@@ -104,6 +104,14 @@ struct core_rx {
 	int dirty;		/* changed in any other way */
 };
 
+/* Where one edge listens and what it advertises, per transport, split
+ * once: the core compares URIs against them on every request. */
+struct core_edge_addr {
+	char sent_by[ENV_TP_END][CFG_ADDR_LEN + 8];	/* "": none */
+	char host[2][ENV_TP_END][CFG_ADDR_LEN];	/* [0] listen, [1] sent-by */
+	int port[2][ENV_TP_END];		/* 0: no such address */
+};
+
 struct core {
 	uv_loop_t *loop;
 	struct core_clock clock;	/* core_clock_loop unless a test's */
@@ -118,6 +126,8 @@ struct core {
 	size_t sendcap;
 	char *splicebuf;	/* a spliced copy, sendcap bytes */
 	struct core_rx rx;
+	const struct cfg *addr_cfg;	/* what edge_addr was split from */
+	struct core_edge_addr edge_addr[CFG_MAX_EDGES];
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
@@ -256,6 +266,10 @@ int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
+/* What e (one of c->cfg's edges) writes as sent-by on transport t, or
+ * its advertised address when it does not listen on t. */
+const char *core_edge_sent_by(struct core *c, const struct cfg_edge *e,
+			      int t);
 uint64_t core_now_ms(const struct core *c);
 int64_t core_wall_s(const struct core *c);
 /* The production clock: libuv's loop time and time(2); arg is the loop. */

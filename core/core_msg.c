@@ -390,17 +390,6 @@ core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	return rc;
 }
 
-static int
-core_hostport_eq(const char *host, int port, const char *addr, int defport)
-{
-	char h[CFG_ADDR_LEN];
-	int p;
-
-	if (cfg_addr_split(addr, h, sizeof(h), &p, defport) != 0)
-		return 0;
-	return p == port && strcasecmp(h, host) == 0;
-}
-
 static int core_uri_transport(const osip_uri_t *u);
 
 /* The port of a URI that names none: its transport's (RFC 3261
@@ -434,21 +423,62 @@ core_uri_host(const osip_uri_t *u, char *out, size_t cap)
 	return out;
 }
 
-/* Whether host:port is where edge e listens or what it advertises, on
+/* Splits every edge's addresses once per configuration (cfg_edge_sent_by
+ * formats and splits them again on each call: a tenth of a relayed
+ * MESSAGE's instructions when done per URI). */
+static void
+core_edge_addrs(struct core *c)
+{
+	if (c->addr_cfg == c->cfg)
+		return;
+	for (int i = 0; i < c->cfg->n_edges; i++) {
+		const struct cfg_edge *e = &c->cfg->edges[i];
+		struct core_edge_addr *a = &c->edge_addr[i];
+
+		for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+			int dp = env_transport_port(t);
+
+			if (cfg_edge_sent_by(e, t, a->sent_by[t],
+					     sizeof(a->sent_by[t])) != 0)
+				a->sent_by[t][0] = '\0';
+			if (cfg_addr_split(e->listen[t], a->host[0][t],
+					   sizeof(a->host[0][t]),
+					   &a->port[0][t], dp) != 0)
+				a->port[0][t] = 0;
+			if (!a->sent_by[t][0] ||
+			    cfg_addr_split(a->sent_by[t], a->host[1][t],
+					   sizeof(a->host[1][t]),
+					   &a->port[1][t], dp) != 0)
+				a->port[1][t] = 0;
+		}
+	}
+	c->addr_cfg = c->cfg;
+}
+
+const char *
+core_edge_sent_by(struct core *c, const struct cfg_edge *e, int t)
+{
+	const char *sb;
+
+	core_edge_addrs(c);
+	if (!env_transport_valid(t))
+		return e->advertise;
+	sb = c->edge_addr[e - c->cfg->edges].sent_by[t];
+	return sb[0] ? sb : e->advertise;
+}
+
+/* Whether host:port is where edge i listens or what it advertises, on
  * any transport. */
 static int
-core_edge_is(const struct cfg_edge *e, const char *host, int port)
+core_edge_is(const struct core *c, int i, const char *host, int port)
 {
-	char sb[CFG_ADDR_LEN + 8];
+	const struct core_edge_addr *a = &c->edge_addr[i];
 
-	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
-		if (core_hostport_eq(host, port, e->listen[t],
-				     env_transport_port(t)))
-			return 1;
-		if (cfg_edge_sent_by(e, t, sb, sizeof(sb)) == 0 &&
-		    core_hostport_eq(host, port, sb, env_transport_port(t)))
-			return 1;
-	}
+	for (int t = ENV_UDP; t < ENV_TP_END; t++)
+		for (int k = 0; k < 2; k++)
+			if (a->port[k][t] && a->port[k][t] == port &&
+			    strcasecmp(a->host[k][t], host) == 0)
+				return 1;
 	return 0;
 }
 
@@ -460,8 +490,9 @@ core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 
 	if (core_uri_host(u, host, sizeof(host)) == NULL)
 		return 0;
+	core_edge_addrs(c);
 	for (int i = 0; i < c->cfg->n_edges; i++) {
-		if (core_edge_is(&c->cfg->edges[i], host, port)) {
+		if (core_edge_is(c, i, host, port)) {
 			if (edge_id)
 				*edge_id = c->cfg->edges[i].id;
 			return 1;

@@ -216,11 +216,10 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 {
 	const struct cfg_edge *e = core_edge_or_first(c, l->edge_id);
 	osip_record_route_t *rr = NULL;
-	char v[CFG_ADDR_LEN + 128], sb[CFG_ADDR_LEN + 8], tok[64] = "";
+	const char *sb = core_edge_sent_by(c, e, l->transport);
+	char v[CFG_ADDR_LEN + 128], tok[64] = "";
 	char tp[24] = "", sig[40];
 
-	if (cfg_edge_sent_by(e, l->transport, sb, sizeof(sb)) != 0)
-		snprintf(sb, sizeof(sb), "%s", e->advertise);
 	if ((l->conn_id || l->nat) && core_flow_token(l, tok, sizeof(tok)) != 0)
 		return -ENOSPC;
 	if (core_rr_param(c, m, tok[0] ? tok : NULL, sig, sizeof(sig)) != 0)
