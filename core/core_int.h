@@ -256,6 +256,13 @@ osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
 				int code, const char *reason);
 int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
+/* core_resp_build's response (plus extra[0..extra_len), CRLF-ended
+ * header lines) written from the text of req, the message being
+ * handled, into c->splicebuf: 0 and *len, or a negative errno (then
+ * build it with core_resp_build). */
+int core_reply_text(struct core *c, const osip_message_t *req, int code,
+		    const char *reason, const char *extra, size_t extra_len,
+		    size_t *len);
 const char *core_reason(int code);
 int core_has_to_tag(const osip_message_t *m);
 /* Whether m's To tag is the one core_resp_build gives a response it

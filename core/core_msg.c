@@ -373,17 +373,67 @@ fail:
 	return NULL;
 }
 
+/*
+ * What core_resp_build makes, written from the request's text instead
+ * (core_splice_reply): its Via, From, To (with our tag), Call-ID and
+ * CSeq lines, Server, Retry-After for a 503, extra.  Only for the
+ * request being handled, with its Vias as they came.
+ */
+int
+core_reply_text(struct core *c, const osip_message_t *req, int code,
+		const char *reason, const char *extra, size_t extra_len,
+		size_t *len)
+{
+	struct core_splice_reply rp = { .n_via = c->rx.n_via };
+	char start[128], tag[32], tail[8192];
+	int n;
+
+	if (c->rx.raw == NULL || req != c->rx.msg || MSG_IS_RESPONSE(req) ||
+	    osip_list_size(&req->vias) != c->rx.n_via || req->from == NULL ||
+	    req->to == NULL || req->call_id == NULL || req->cseq == NULL)
+		return -EAGAIN;
+	n = snprintf(start, sizeof(start), "SIP/2.0 %d %s\r\n", code,
+		     reason ? reason : core_reason(code));
+	if (n < 0 || (size_t)n >= sizeof(start))
+		return -ENOSPC;
+	if (code > 100 && !core_has_to_tag(req)) {
+		core_local_tag(req, tag, sizeof(tag));
+		rp.to_tag = tag;
+	}
+	n = snprintf(tail, sizeof(tail), "Server: sipmesh\r\n%s%.*s"
+		     "Content-Length: 0\r\n\r\n", code == 503 ?
+		     "Retry-After: " CORE_RETRY_AFTER "\r\n" : "",
+		     (int)extra_len, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(tail))
+		return -ENOSPC;
+	rp.start = start;
+	rp.tail = tail;
+	rp.tail_len = (size_t)n;
+	n = core_splice_reply(c->splicebuf, c->sendcap, c->rx.raw, c->rx.len,
+			      &rp);
+	if (n < 0)
+		return n;
+	*len = (size_t)n;
+	return 0;
+}
+
 int
 core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	   int code, const char *reason)
 {
-	osip_message_t *r = core_resp_build(c, req, code, reason);
+	osip_message_t *r;
 	struct core_leg up;
+	size_t len;
 	int rc;
 
+	core_leg_from_env(&up, in);
+	if (core_reply_text(c, req, code, reason, NULL, 0, &len) == 0) {
+		c->st.replies_local++;
+		return core_send(c, &up, c->splicebuf, len);
+	}
+	r = core_resp_build(c, req, code, reason);
 	if (r == NULL)
 		return -EINVAL;
-	core_leg_from_env(&up, in);
 	c->st.replies_local++;
 	rc = core_send_msg(c, &up, r);
 	osip_message_free(r);

@@ -33,11 +33,35 @@ struct core_splice {
 
 /*
  * Writes raw[0..len) edited by sp into out[0..cap).  Returns the
- * length written; -EINVAL when raw has no end of headers, or fewer Via
+ * length written; -EINVAL when raw has no end of headers, an empty
+ * start line, a header line without a colon, a CR not
+ * followed by LF in its headers, lines that do not all end as the
+ * start line does (CRLF, or LF alone), no header left after the edits,
+ * or
+ * fewer Via
  * or Route values than sp removes (short of CORE_SPLICE_ROUTES_ALL);
  * -ENOSPC when out is too small.  Borrows everything; no allocation.
  */
 int core_splice(char *out, size_t cap, const char *raw, size_t len,
 		struct core_splice *sp);
+
+/* A response made up for a request (RFC 3261 8.2.6): its Via, From,
+ * To, Call-ID and CSeq copied from the request's text. */
+struct core_splice_reply {
+	const char *start;	/* status line with its CRLF */
+	const char *to_tag;	/* appended to To as ";tag=" when set */
+	int n_via;		/* Via values the request must hold */
+	const char *tail;	/* the rest: CRLF-ended lines, blank line */
+	size_t tail_len;
+};
+
+/*
+ * Writes the response rp describes for the request raw[0..len) into
+ * out[0..cap).  Returns its length; -EINVAL when raw has no end of
+ * headers, not exactly one From, To, Call-ID and CSeq, or not n_via Via
+ * values (libosip2 read it otherwise); -ENOSPC.  No allocation.
+ */
+int core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
+		      const struct core_splice_reply *rp);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * test_core_splice.c - the forwarded copy written by editing the
- * received bytes (core_splice.c): every form RFC 3261 allows for the
+ * received bytes, and the responses written from a request's bytes
+ * (core_splice.c): every form RFC 3261 allows for the
  * headers it edits (compact names, several values in one line, folding,
  * commas inside quotes and <...>, LF-only lines), the headers it must
  * leave alone, and input it must refuse.  Each result is also parsed by
@@ -257,6 +258,104 @@ test_core_splice__counts_values(void **state)
 	osip_message_free(m);
 }
 
+static int
+reply(const char *in, const char *tag, int n_via)
+{
+	static const char tail[] = "Server: sipmesh\r\nContent-Length: 0\r\n\r\n";
+	struct core_splice_reply rp = {
+		.start = "SIP/2.0 200 OK\r\n", .to_tag = tag, .n_via = n_via,
+		.tail = tail, .tail_len = sizeof(tail) - 1,
+	};
+	int n = core_splice_reply(out, sizeof(out) - 1, in, strlen(in), &rp);
+
+	if (n >= 0)
+		out[n] = '\0';
+	return n;
+}
+
+/* A response made up for a request copies its Via lines (all, in
+ * order, compact or folded), From, To (our tag appended, inside a fold
+ * too, or none when it has one), Call-ID and CSeq, and nothing else. */
+static void
+test_core_splice__reply(void **state)
+{
+	osip_message_t *m = NULL;
+	osip_generic_param_t *t = NULL;
+	int n;
+
+	(void)state;
+	n = reply("REGISTER sip:example.com SIP/2.0\r\n"
+			       "v: SIP/2.0/UDP u1;branch=z9hG4bK1;rport=5060;"
+			       "received=192.0.2.1, SIP/2.0/UDP u0;branch=z9hG4bK0\r\n"
+			       "Max-Forwards: 70\r\nf: <sip:a@example.com>;tag=1\r\n"
+			       "t: \"A, B\"\r\n <sip:a@example.com>\r\n"
+			       "i: c1\r\nCSeq: 7 REGISTER\r\n"
+			       "Contact: <sip:a@192.0.2.1>\r\nl: 0\r\n\r\n",
+			       "sm1", 2);
+	assert_int_equal(n, (int)strlen(out));
+	assert_string_equal(out, "SIP/2.0 200 OK\r\n"
+			    "v: SIP/2.0/UDP u1;branch=z9hG4bK1;rport=5060;"
+			    "received=192.0.2.1, SIP/2.0/UDP u0;branch=z9hG4bK0\r\n"
+			    "f: <sip:a@example.com>;tag=1\r\n"
+			    "t: \"A, B\"\r\n <sip:a@example.com>;tag=sm1\r\n"
+			    "i: c1\r\nCSeq: 7 REGISTER\r\n"
+			    "Server: sipmesh\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(osip_message_init(&m), 0);
+	assert_int_equal(osip_message_parse(m, out, strlen(out)), 0);
+	assert_int_equal(m->status_code, 200);
+	assert_int_equal(osip_list_size(&m->vias), 2);
+	assert_int_equal(osip_to_get_tag(m->to, &t), 0);
+	assert_string_equal(t->gvalue, "sm1");
+	assert_string_equal(m->call_id->number, "c1");
+	assert_null(m->contacts.node);
+	osip_message_free(m);
+
+	/* a To with a tag keeps it; an addr-spec To takes the tag too */
+	assert_true(reply("BYE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+			  "From: sip:a@x;tag=1\r\nTo: sip:b@x;tag=2\r\n"
+			  "Call-ID: c\r\nCSeq: 2 BYE\r\n\r\n", NULL, 1) > 0);
+	assert_non_null(strstr(out, "\r\nTo: sip:b@x;tag=2\r\n"));
+	assert_true(reply("OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+			  "From: sip:a@x;tag=1\r\nTo: sip:b@x \r\n"
+			  "Call-ID: c\r\nCSeq: 2 OPTIONS\r\n\r\n", "sm2", 1) > 0);
+	assert_non_null(strstr(out, "\r\nTo: sip:b@x;tag=sm2 \r\n"));
+	/* an empty To gets its tag before the line end, not after it */
+	assert_true(reply("OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+			  "From: sip:a@x;tag=1\r\nto:\r\nCall-ID: c\r\n"
+			  "CSeq: 2 OPTIONS\r\n\r\n", "sm3", 1) > 0);
+	assert_non_null(strstr(out, "\r\nto:;tag=sm3\r\nCall-ID: c\r\n"));
+}
+
+/* Where the text does not hold what libosip2 read (two To headers,
+ * another count of Vias, no CSeq) it refuses: the core then builds the
+ * response from the parse. */
+static void
+test_core_splice__reply_refuses(void **state)
+{
+	static const struct {
+		const char *in;
+		int n_via;
+	} bad[] = {
+		{ "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+		  "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nt: <sip:c@x>\r\n"
+		  "Call-ID: c\r\nCSeq: 2 OPTIONS\r\n\r\n", 1 },
+		{ "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+		  "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n"
+		  "Call-ID: c\r\nCSeq: 2 OPTIONS\r\n\r\n", 2 },
+		{ "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+		  "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n"
+		  "Call-ID: c\r\n\r\n", 1 },
+		{ "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP u1\r\n"
+		  "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n"
+		  "Call-ID: c\r\nCSeq: 2 OPTIONS\r\n", 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (reply(bad[i].in, "sm1", bad[i].n_via) != -EINVAL)
+			fail_msg("accepted case %zu", i);
+}
+
 /* What it cannot edit it refuses, and it never writes past out. */
 static void
 test_core_splice__refuses(void **state)
@@ -269,6 +368,16 @@ test_core_splice__refuses(void **state)
 		RESP_HEAD "Via: SIP/2.0/UDP p1\r\n x",		/* cut fold */
 		RESP_HEAD COMMON "\r\n",			/* no Via */
 		RESP_HEAD "Via-X: SIP/2.0/UDP p1\r\n\r\n",	/* not a Via */
+		/* a CR alone ends a line for libosip2, not here */
+		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nFrom:\r\roR\r\n\r\n",
+		"\r\nVia: SIP/2.0/UDP p1\r\nCall-ID: x\r\n\r\n",	/* no start */
+		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nGarbage\r\n\r\n",	/* no colon */
+		/* line ends mixed: libosip2 may end the headers elsewhere */
+		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nCall-ID: x\n\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nCall-ID: x\r\n\n",
+		"SIP/2.0 200 OK\nVia: SIP/2.0/UDP p1\nCall-ID: x\r\n\n",
+		/* nothing but the Via popped: no header would be left */
+		RESP_HEAD "Via: SIP/2.0/UDP p1\r\n\r\nVia: x\r\n",
 	};
 	struct core_splice sp = { .via_pop = 1, .max_forwards = -1 };
 	const char *ok = RESP_HEAD "Via: SIP/2.0/UDP p1\r\nVia: SIP/2.0/UDP u1\r\n"
@@ -305,6 +414,8 @@ main(void)
 		cmocka_unit_test(test_core_splice__request_edits),
 		cmocka_unit_test(test_core_splice__counts_values),
 		cmocka_unit_test(test_core_splice__refuses),
+		cmocka_unit_test(test_core_splice__reply),
+		cmocka_unit_test(test_core_splice__reply_refuses),
 	};
 
 	parser_init();
