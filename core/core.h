@@ -40,10 +40,6 @@ void core_free(struct core *c);
 /* Logs the counters at notice level. */
 void core_stats_log(struct core *c);
 
-/* Makes libosip2 allocate from free lists by size (core_alloc.c).  Call
- * once, before any libosip2 allocation; does nothing under ASan. */
-void core_alloc_install(void);
-
 /*
  * Registrar rule (RFC 3261 10.3 step 6): the expiry granted to one
  * contact from its "expires" parameter (param, -1 when absent) and the

@@ -71,8 +71,9 @@ struct edge_sip_scan {
 };
 
 /*
- * Readies libosip2 (parser_init) and sends its error traces to the log
- * at debug level instead of stdout.  Call once before edge_sip_check().
+ * Readies libosip2 (its allocator, lib/sip_alloc.h; parser_init) and
+ * sends its error traces to the log at debug level instead of stdout.
+ * Call once before edge_sip_check().
  */
 void edge_sip_init(void);
 

@@ -18,6 +18,7 @@
 #include "edge/edge_int.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/sip_alloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +51,7 @@ edge_osip_trace(const char *file, int line, osip_trace_level_t level,
 void
 edge_sip_init(void)
 {
+	sip_alloc_install();
 	parser_init();
 	osip_trace_initialize_func(OSIP_WARNING, edge_osip_trace);
 }

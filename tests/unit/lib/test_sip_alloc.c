@@ -1,5 +1,5 @@
 /*
- * test_core_alloc.c - libosip2's allocator in the core (core_alloc.c):
+ * test_sip_alloc.c - libosip2's allocator (lib/sip_alloc.c):
  * a freed block is reused for the next request of its size class, a
  * realloc within the class keeps the block and a larger one keeps the
  * bytes, large blocks are libc's, and libosip2 parses, clones and prints
@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core_int.h"
+#include <osipparser2/osip_message.h>
+#include <osipparser2/osip_parser.h>
+
+#include "lib/sip_alloc.h"
 
 static const char msg[] =
 	"MESSAGE sip:bob@example.com SIP/2.0\r\n"
@@ -29,14 +32,14 @@ setup(void **state)
 {
 	(void)state;
 #if defined(__SANITIZE_ADDRESS__)
-	skip();		/* core_alloc_install leaves libc's under ASan */
+	skip();		/* sip_alloc_install leaves libc's under ASan */
 #endif
-	core_alloc_install();
+	sip_alloc_install();
 	return 0;
 }
 
 static void
-test_core_alloc__reuse_and_realloc(void **state)
+test_sip_alloc__reuse_and_realloc(void **state)
 {
 	char *a, *b, *big;
 
@@ -62,7 +65,7 @@ test_core_alloc__reuse_and_realloc(void **state)
 }
 
 static void
-test_core_alloc__osip_through_it(void **state)
+test_sip_alloc__osip_through_it(void **state)
 {
 	char *first = NULL;
 
@@ -92,8 +95,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_core_alloc__reuse_and_realloc, setup),
-		cmocka_unit_test_setup(test_core_alloc__osip_through_it, setup),
+		cmocka_unit_test_setup(test_sip_alloc__reuse_and_realloc, setup),
+		cmocka_unit_test_setup(test_sip_alloc__osip_through_it, setup),
 	};
 
 	parser_init();
