@@ -16,6 +16,7 @@
 #   make fuzz            libFuzzer on every parser, FUZZ_TIME s each
 #                        (FUZZ=edge_sip: one), tests/fuzz/
 #   make bench           load tests against sipmesh and Kamailio
+#   make profile         instructions per message in edge and cores (callgrind)
 #   make build/core/core_txn.o   one object
 
 CC      ?= cc
@@ -79,7 +80,7 @@ $(BUILD)/%.o: %.c
 
 build-all: $(BINS)
 
-.PHONY: all build-all deps run test test-unit test-integ test-deploy test-cluster test-browser test-san bench clean
+.PHONY: all build-all deps run test test-unit test-integ test-deploy test-cluster test-browser test-san bench profile clean
 
 deps:
 	@sh scripts/deps.sh
@@ -127,6 +128,12 @@ bench: deps
 	@sh scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory build-all
 	@SIPMESH_BIN=$(abspath $(BIN)) sh bench/run.sh
+
+# Instructions per message in the edge and the cores, under callgrind.
+profile: deps
+	@sh scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory build-all
+	@SIPMESH_BIN=$(abspath $(BIN)) python3 bench/profile.py
 
 clean:
 	rm -rf build

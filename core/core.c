@@ -79,12 +79,20 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 		  m->sip_method ? m->sip_method :
 		  m->cseq && m->cseq->method ? m->cseq->method : "-",
 		  e.edge_id);
+	c->rx = (struct core_rx){
+		.raw = e.msg, .len = e.len, .msg = m, .mf = -1,
+		.n_via = osip_list_size(&m->vias),
+		.n_rr = osip_list_size(&m->record_routes),
+		.n_route = osip_list_size(&m->routes),
+	};
 	if (MSG_IS_RESPONSE(m)) {
 		c->st.rx_responses++;
 		core_txn_on_response(c, &e, m);
 	} else {
 		core_proxy_request(c, &e, m);
 	}
+	/* m may be freed: nothing may match it from here on. */
+	c->rx = (struct core_rx){ .mf = -1 };
 	log_ctx_clear();
 }
 
@@ -157,8 +165,10 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		c->token = (uint64_t)time(NULL) << 20;
 	c->sendcap = ENV_HDR_LEN + 65536 + 4096;
 	c->sendbuf = malloc(c->sendcap);
+	c->splicebuf = malloc(c->sendcap);
 	c->bindings = calloc((size_t)cfg->max_contacts, sizeof(*c->bindings));
-	if (c->sendbuf == NULL || c->bindings == NULL) {
+	if (c->sendbuf == NULL || c->splicebuf == NULL ||
+	    c->bindings == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -272,6 +282,7 @@ fail:
 	htab_fini(&c->ctx_tab);
 	free(c->bindings);
 	free(c->sendbuf);
+	free(c->splicebuf);
 	free(c);
 	return rc;
 }
@@ -310,5 +321,6 @@ core_free(struct core *c)
 	htab_fini(&c->ctx_tab);
 	free(c->bindings);
 	free(c->sendbuf);
+	free(c->splicebuf);
 	free(c);
 }

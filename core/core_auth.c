@@ -407,6 +407,9 @@ core_auth_authorize(struct core_auth_wait *w, const struct digest_str *guest)
 		osip_authorization_t *h = osip_list_get(l, i);
 
 		if (core_auth_realm_is(h, w->realm)) {
+			/* not a change the forwarded copy could splice */
+			if (req == w->c->rx.msg)
+				w->c->rx.dirty = 1;
 			osip_list_remove(l, i);
 			osip_authorization_free(h);
 		} else {

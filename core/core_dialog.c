@@ -21,13 +21,12 @@ core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
 	      uint64_t token, char *branch, size_t cap)
 {
 	const struct cfg_edge *e = core_edge_or_first(c, leg->edge_id);
-	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64], sb[CFG_ADDR_LEN + 8];
+	const char *sb = core_edge_sent_by(c, e, leg->transport);
+	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64];
 	osip_via_t *via = NULL;
 
 	if (core_branch_make(c, m, token, branch, cap) < 0)
 		return -ENOSPC;
-	if (cfg_edge_sent_by(e, leg->transport, sb, sizeof(sb)) != 0)
-		snprintf(sb, sizeof(sb), "%s", e->advertise);
 	snprintf(v, sizeof(v), "SIP/2.0/%s %s;branch=%s;rport",
 		 env_transport_name(leg->transport), sb, branch);
 	if (osip_via_init(&via) != 0)

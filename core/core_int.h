@@ -150,6 +150,31 @@ struct core_clock {
 	void *arg;
 };
 
+/*
+ * The message being handled (core_on_envelope), as received and as
+ * parsed, and what the proxy changed in it since: enough to write a
+ * forwarded copy by splicing the received text (core_splice.h) instead
+ * of libosip2's to_str.  raw is NULL outside the envelope callback, so
+ * whatever is sent later (a timer, an rtpctl answer) is serialised.
+ */
+struct core_rx {
+	const char *raw;	/* borrowed from the envelope */
+	size_t len;
+	const osip_message_t *msg;
+	int n_via, n_rr, n_route;	/* as parsed */
+	int route_pop;		/* leading Route values removed since */
+	int mf;			/* Max-Forwards written since; -1: none */
+	int dirty;		/* changed in any other way */
+};
+
+/* Where one edge listens and what it advertises, per transport, split
+ * once: the core compares URIs against them on every request. */
+struct core_edge_addr {
+	char sent_by[ENV_TP_END][CFG_ADDR_LEN + 8];	/* "": none */
+	char host[2][ENV_TP_END][CFG_ADDR_LEN];	/* [0] listen, [1] sent-by */
+	int port[2][ENV_TP_END];		/* 0: no such address */
+};
+
 struct core {
 	uv_loop_t *loop;
 	struct core_clock clock;	/* core_clock_loop unless a test's */
@@ -162,6 +187,10 @@ struct core {
 	uint64_t token;		/* branch/tag source, seeded at start */
 	char *sendbuf;		/* envelope scratch, ENV_HDR_LEN + max msg */
 	size_t sendcap;
+	char *splicebuf;	/* a spliced copy, sendcap bytes */
+	struct core_rx rx;
+	const struct cfg *addr_cfg;	/* what edge_addr was split from */
+	struct core_edge_addr edge_addr[CFG_MAX_EDGES];
 	uv_timer_t expire_timer;
 	struct loc_binding *bindings;	/* lookup scratch, max_contacts */
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
@@ -290,10 +319,24 @@ int core_send(struct core *c, const struct core_leg *to, const char *buf,
 	      size_t len);
 int core_send_msg(struct core *c, const struct core_leg *to,
 		  osip_message_t *m);
+/* The text of m to send: spliced from c->rx (core_splice.h) when m is
+ * the message being handled or, with `derived`, a copy of it made to
+ * forward; else libosip2's to_str.  0 or a negative errno; release
+ * *buf with core_msg_text_free. */
+int core_msg_text(struct core *c, const osip_message_t *m, int derived,
+		  char **buf, size_t *len);
+void core_msg_text_free(struct core *c, char *buf);
 osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
 				int code, const char *reason);
 int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
+/* core_resp_build's response (plus extra[0..extra_len), CRLF-ended
+ * header lines) written from the text of req, the message being
+ * handled, into c->splicebuf: 0 and *len, or a negative errno (then
+ * build it with core_resp_build). */
+int core_reply_text(struct core *c, const osip_message_t *req, int code,
+		    const char *reason, const char *extra, size_t extra_len,
+		    size_t *len);
 const char *core_reason(int code);
 int core_has_to_tag(const osip_message_t *m);
 /* Whether m's To tag is the one core_resp_build gives a response it
@@ -304,6 +347,10 @@ int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
+/* What e (one of c->cfg's edges) writes as sent-by on transport t, or
+ * its advertised address when it does not listen on t. */
+const char *core_edge_sent_by(struct core *c, const struct cfg_edge *e,
+			      int t);
 uint64_t core_now_ms(const struct core *c);
 int64_t core_wall_s(const struct core *c);
 /* The production clock: libuv's loop time and time(2); arg is the loop. */

@@ -11,6 +11,7 @@
 
 #include "core/core.h"
 #include "lib/log.h"
+#include "lib/sip_alloc.h"
 #include "lib/sig.h"
 #include "rtpctl/rtpc.h"
 
@@ -116,6 +117,7 @@ main(int argc, char **argv)
 	snprintf(name, sizeof(name), "core-%d", a.id);
 	if (cfg_start(&cfg, name, a.path, a.level) != 0)
 		return 1;
+	sip_alloc_install();
 	parser_init();
 
 	rc = core_new(&proc.core, &cfg, a.id, loop);

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/core_splice.h"
 #include "lib/hash.h"
 #include "lib/link.h"
 #include "lib/log.h"
@@ -159,6 +160,123 @@ core_send(struct core *c, const struct core_leg *to, const char *buf,
 	return 0;
 }
 
+/* Appends "<name>: <to_str of the first n entries of l>\r\n" lines. */
+static int
+core_top_lines(char *out, size_t cap, size_t *len, const char *name,
+	       const osip_list_t *l, int n,
+	       int (*to_str)(const void *, char **))
+{
+	for (int i = 0; i < n; i++) {
+		char *v = NULL;
+		int w;
+
+		if (to_str(osip_list_get(l, i), &v) != 0)
+			return -EINVAL;
+		w = snprintf(out + *len, cap - *len, "%s: %s\r\n", name, v);
+		osip_free(v);
+		if (w < 0 || (size_t)w >= cap - *len)
+			return -ENOSPC;
+		*len += (size_t)w;
+	}
+	return 0;
+}
+
+static int
+core_via_str(const void *v, char **out)
+{
+	return osip_via_to_str(v, out);
+}
+
+static int
+core_rr_str(const void *v, char **out)
+{
+	return osip_record_route_to_str(v, out);
+}
+
+/*
+ * What c->rx tracks is all the proxy changes in a message it relays:
+ * Vias and Record-Routes added on top, Route values removed from the
+ * top, Max-Forwards, and for a request the Request-URI.  The list sizes
+ * must agree with that, or the message changed in a way the splice
+ * would lose and libosip2 serialises it.
+ */
+static int
+core_msg_splice(struct core *c, const osip_message_t *m, size_t *len)
+{
+	const struct core_rx *r = &c->rx;
+	struct core_splice sp = { .max_forwards = -1 };
+	int nv = osip_list_size(&m->vias);
+	int nrr = osip_list_size(&m->record_routes);
+	int nro = osip_list_size(&m->routes);
+	char start[1024], top[2048];
+	size_t top_len = 0;
+	char *u = NULL;
+	int n, rc;
+
+	if (MSG_IS_RESPONSE(m)) {
+		if (!MSG_IS_RESPONSE(r->msg) || nv != r->n_via - 1 ||
+		    nrr != r->n_rr || nro != r->n_route)
+			return -EAGAIN;
+		sp.via_pop = 1;
+	} else {
+		int popped = r->route_pop == CORE_SPLICE_ROUTES_ALL ?
+			     r->n_route : r->route_pop;
+
+		if (MSG_IS_RESPONSE(r->msg) || nv < r->n_via ||
+		    nrr < r->n_rr || nro != r->n_route - popped ||
+		    m->req_uri == NULL || osip_uri_to_str(m->req_uri, &u) != 0)
+			return -EAGAIN;
+		n = snprintf(start, sizeof(start), "%s %s SIP/2.0\r\n",
+			     m->sip_method, u);
+		osip_free(u);
+		if (n < 0 || (size_t)n >= sizeof(start))
+			return -ENOSPC;
+		rc = core_top_lines(top, sizeof(top), &top_len, "Via",
+				    &m->vias, nv - r->n_via, core_via_str);
+		if (rc == 0)
+			rc = core_top_lines(top, sizeof(top), &top_len,
+					    "Record-Route", &m->record_routes,
+					    nrr - r->n_rr, core_rr_str);
+		if (rc != 0)
+			return rc;
+		sp.start = start;
+		sp.start_len = (size_t)n;
+		sp.top = top;
+		sp.top_len = top_len;
+		sp.route_pop = r->route_pop;
+		sp.max_forwards = r->mf;
+	}
+	n = core_splice(c->splicebuf, c->sendcap, r->raw, r->len, &sp);
+	if (n < 0)
+		return n;
+	if (sp.n_via != r->n_via || sp.n_route != r->n_route)
+		return -EAGAIN;
+	*len = (size_t)n;
+	return 0;
+}
+
+int
+core_msg_text(struct core *c, const osip_message_t *m, int derived,
+	      char **buf, size_t *len)
+{
+	if (c->rx.raw && !c->rx.dirty && c->splicebuf &&
+	    (m == c->rx.msg || derived) &&
+	    core_msg_splice(c, m, len) == 0) {
+		*buf = c->splicebuf;
+		return 0;
+	}
+	*buf = NULL;
+	return osip_message_to_str((osip_message_t *)m, buf, len) == 0 ?
+	       0 : -EINVAL;
+}
+
+void
+core_msg_text_free(struct core *c, char *buf)
+{
+	if (buf != c->splicebuf)
+		osip_free(buf);
+}
+
 int
 core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
 {
@@ -166,12 +284,12 @@ core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
 	size_t len = 0;
 	int rc;
 
-	if (osip_message_to_str(m, &buf, &len) != 0) {
+	if (core_msg_text(c, m, 0, &buf, &len) != 0) {
 		c->st.tx_fail++;
 		return -EINVAL;
 	}
 	rc = core_send(c, to, buf, len);
-	osip_free(buf);
+	core_msg_text_free(c, buf);
 	return rc;
 }
 
@@ -256,32 +374,71 @@ fail:
 	return NULL;
 }
 
+/*
+ * What core_resp_build makes, written from the request's text instead
+ * (core_splice_reply): its Via, From, To (with our tag), Call-ID and
+ * CSeq lines, Server, Retry-After for a 503, extra.  Only for the
+ * request being handled, with its Vias as they came.
+ */
+int
+core_reply_text(struct core *c, const osip_message_t *req, int code,
+		const char *reason, const char *extra, size_t extra_len,
+		size_t *len)
+{
+	struct core_splice_reply rp = { .n_via = c->rx.n_via };
+	char start[128], tag[32], tail[8192];
+	int n;
+
+	if (c->rx.raw == NULL || req != c->rx.msg || MSG_IS_RESPONSE(req) ||
+	    osip_list_size(&req->vias) != c->rx.n_via || req->from == NULL ||
+	    req->to == NULL || req->call_id == NULL || req->cseq == NULL)
+		return -EAGAIN;
+	n = snprintf(start, sizeof(start), "SIP/2.0 %d %s\r\n", code,
+		     reason ? reason : core_reason(code));
+	if (n < 0 || (size_t)n >= sizeof(start))
+		return -ENOSPC;
+	if (code > 100 && !core_has_to_tag(req)) {
+		core_local_tag(req, tag, sizeof(tag));
+		rp.to_tag = tag;
+	}
+	n = snprintf(tail, sizeof(tail), "Server: sipmesh\r\n%s%.*s"
+		     "Content-Length: 0\r\n\r\n", code == 503 ?
+		     "Retry-After: " CORE_RETRY_AFTER "\r\n" : "",
+		     (int)extra_len, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(tail))
+		return -ENOSPC;
+	rp.start = start;
+	rp.tail = tail;
+	rp.tail_len = (size_t)n;
+	n = core_splice_reply(c->splicebuf, c->sendcap, c->rx.raw, c->rx.len,
+			      &rp);
+	if (n < 0)
+		return n;
+	*len = (size_t)n;
+	return 0;
+}
+
 int
 core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	   int code, const char *reason)
 {
-	osip_message_t *r = core_resp_build(c, req, code, reason);
+	osip_message_t *r;
 	struct core_leg up;
+	size_t len;
 	int rc;
 
+	core_leg_from_env(&up, in);
+	if (core_reply_text(c, req, code, reason, NULL, 0, &len) == 0) {
+		c->st.replies_local++;
+		return core_send(c, &up, c->splicebuf, len);
+	}
+	r = core_resp_build(c, req, code, reason);
 	if (r == NULL)
 		return -EINVAL;
-	core_leg_from_env(&up, in);
 	c->st.replies_local++;
 	rc = core_send_msg(c, &up, r);
 	osip_message_free(r);
 	return rc;
-}
-
-static int
-core_hostport_eq(const char *host, int port, const char *addr, int defport)
-{
-	char h[CFG_ADDR_LEN];
-	int p;
-
-	if (cfg_addr_split(addr, h, sizeof(h), &p, defport) != 0)
-		return 0;
-	return p == port && strcasecmp(h, host) == 0;
 }
 
 static int core_uri_transport(const osip_uri_t *u);
@@ -317,21 +474,62 @@ core_uri_host(const osip_uri_t *u, char *out, size_t cap)
 	return out;
 }
 
-/* Whether host:port is where edge e listens or what it advertises, on
+/* Splits every edge's addresses once per configuration (cfg_edge_sent_by
+ * formats and splits them again on each call: a tenth of a relayed
+ * MESSAGE's instructions when done per URI). */
+static void
+core_edge_addrs(struct core *c)
+{
+	if (c->addr_cfg == c->cfg)
+		return;
+	for (int i = 0; i < c->cfg->n_edges; i++) {
+		const struct cfg_edge *e = &c->cfg->edges[i];
+		struct core_edge_addr *a = &c->edge_addr[i];
+
+		for (int t = ENV_UDP; t < ENV_TP_END; t++) {
+			int dp = env_transport_port(t);
+
+			if (cfg_edge_sent_by(e, t, a->sent_by[t],
+					     sizeof(a->sent_by[t])) != 0)
+				a->sent_by[t][0] = '\0';
+			if (cfg_addr_split(e->listen[t], a->host[0][t],
+					   sizeof(a->host[0][t]),
+					   &a->port[0][t], dp) != 0)
+				a->port[0][t] = 0;
+			if (!a->sent_by[t][0] ||
+			    cfg_addr_split(a->sent_by[t], a->host[1][t],
+					   sizeof(a->host[1][t]),
+					   &a->port[1][t], dp) != 0)
+				a->port[1][t] = 0;
+		}
+	}
+	c->addr_cfg = c->cfg;
+}
+
+const char *
+core_edge_sent_by(struct core *c, const struct cfg_edge *e, int t)
+{
+	const char *sb;
+
+	core_edge_addrs(c);
+	if (!env_transport_valid(t))
+		return e->advertise;
+	sb = c->edge_addr[e - c->cfg->edges].sent_by[t];
+	return sb[0] ? sb : e->advertise;
+}
+
+/* Whether host:port is where edge i listens or what it advertises, on
  * any transport. */
 static int
-core_edge_is(const struct cfg_edge *e, const char *host, int port)
+core_edge_is(const struct core *c, int i, const char *host, int port)
 {
-	char sb[CFG_ADDR_LEN + 8];
+	const struct core_edge_addr *a = &c->edge_addr[i];
 
-	for (int t = ENV_UDP; t < ENV_TP_END; t++) {
-		if (core_hostport_eq(host, port, e->listen[t],
-				     env_transport_port(t)))
-			return 1;
-		if (cfg_edge_sent_by(e, t, sb, sizeof(sb)) == 0 &&
-		    core_hostport_eq(host, port, sb, env_transport_port(t)))
-			return 1;
-	}
+	for (int t = ENV_UDP; t < ENV_TP_END; t++)
+		for (int k = 0; k < 2; k++)
+			if (a->port[k][t] && a->port[k][t] == port &&
+			    strcasecmp(a->host[k][t], host) == 0)
+				return 1;
 	return 0;
 }
 
@@ -343,8 +541,9 @@ core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 
 	if (core_uri_host(u, host, sizeof(host)) == NULL)
 		return 0;
+	core_edge_addrs(c);
 	for (int i = 0; i < c->cfg->n_edges; i++) {
-		if (core_edge_is(&c->cfg->edges[i], host, port)) {
+		if (core_edge_is(c, i, host, port)) {
 			if (edge_id)
 				*edge_id = c->cfg->edges[i].id;
 			return 1;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/core_splice.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 
@@ -108,9 +109,13 @@ core_max_forwards(struct core *c, osip_message_t *m, osip_header_t **hdr)
 }
 
 static void
-core_set_max_forwards(osip_header_t *h, int v)
+core_set_max_forwards(struct core *c, const osip_message_t *m,
+		      osip_header_t *h, int v)
 {
 	char buf[16];
+
+	if (m == c->rx.msg)
+		c->rx.mf = v;
 
 	snprintf(buf, sizeof(buf), "%d", v);
 	osip_free(h->hvalue);
@@ -140,6 +145,8 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 
 		if (dialog && core_rr_verify(c, m, m->req_uri) != 0)
 			return -EACCES;
+		if (m == c->rx.msg)
+			c->rx.dirty = 1;	/* a Route became the R-URI */
 		r = osip_list_get(&m->routes, last);
 		osip_list_remove(&m->routes, last);
 		osip_uri_free(m->req_uri);
@@ -163,6 +170,8 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 		}
 		osip_list_remove(&m->routes, 0);
 		osip_route_free(r);
+		if (m == c->rx.msg)
+			c->rx.route_pop++;
 		n++;
 	}
 	return n;
@@ -207,11 +216,10 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 {
 	const struct cfg_edge *e = core_edge_or_first(c, l->edge_id);
 	osip_record_route_t *rr = NULL;
-	char v[CFG_ADDR_LEN + 128], sb[CFG_ADDR_LEN + 8], tok[64] = "";
+	const char *sb = core_edge_sent_by(c, e, l->transport);
+	char v[CFG_ADDR_LEN + 128], tok[64] = "";
 	char tp[24] = "", sig[40];
 
-	if (cfg_edge_sent_by(e, l->transport, sb, sizeof(sb)) != 0)
-		snprintf(sb, sizeof(sb), "%s", e->advertise);
 	if ((l->conn_id || l->nat) && core_flow_token(l, tok, sizeof(tok)) != 0)
 		return -ENOSPC;
 	if (core_rr_param(c, m, tok[0] ? tok : NULL, sig, sizeof(sig)) != 0)
@@ -347,7 +355,7 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	mf = core_max_forwards(c, req, &mfh);
 	if (mf <= 0 || core_next_leg(c, req, &out) != 0)
 		return 0;
-	core_set_max_forwards(mfh, mf - 1);
+	core_set_max_forwards(c, req, mfh, mf - 1);
 	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
 	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
 	    br->gvalue)
@@ -576,7 +584,7 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 			core_reply(c, in, req, 483, NULL);
 		goto done;
 	}
-	core_set_max_forwards(mfh, mf - 1);
+	core_set_max_forwards(c, req, mfh, mf - 1);
 
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
@@ -603,6 +611,8 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	core_strip_routes(c, req, &out, 0);
 	osip_list_special_free(&req->routes,
 			       (void (*)(void *))osip_route_free);
+	if (req == c->rx.msg)
+		c->rx.route_pop = CORE_SPLICE_ROUTES_ALL;
 	switch (core_auth_request(c, in, req)) {
 	case CORE_AUTH_PASS:
 		core_proxy_initial(c, in, req);

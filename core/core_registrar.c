@@ -162,11 +162,33 @@ core_reg_answer(struct core *c, const struct env *in,
 		const osip_message_t *req, const char *aor, int64_t now)
 {
 	struct loc_binding *b = c->bindings;
+	char ct[4096];
 	struct core_leg up;
 	osip_message_t *r;
-	int n, known;
+	size_t ct_len = 0, len;
+	int n, known, w;
 
 	n = loc_lookup(c->loc, aor, now, b, c->cfg->max_contacts, &known);
+	core_leg_from_env(&up, in);
+	for (int i = 0; i < n && ct_len < sizeof(ct); i++) {
+		int left = (int)(b[i].expires - now);
+
+		w = b[i].q != 1000 ?
+		    snprintf(ct + ct_len, sizeof(ct) - ct_len,
+			     "Contact: <%s>;expires=%d;q=%d.%03d\r\n",
+			     b[i].contact, left, b[i].q / 1000, b[i].q % 1000) :
+		    snprintf(ct + ct_len, sizeof(ct) - ct_len,
+			     "Contact: <%s>;expires=%d\r\n", b[i].contact,
+			     left);
+		ct_len = w < 0 ? sizeof(ct) : ct_len + (size_t)w;
+	}
+	if (ct_len < sizeof(ct) &&
+	    core_reply_text(c, req, 200, NULL, ct, ct_len, &len) == 0) {
+		c->st.reg_ok++;
+		c->st.replies_local++;
+		core_send(c, &up, c->splicebuf, len);
+		return;
+	}
 	r = core_resp_build(c, req, 200, NULL);
 	if (r == NULL)
 		return;
@@ -185,7 +207,6 @@ core_reg_answer(struct core *c, const struct env *in,
 	}
 	c->st.reg_ok++;
 	c->st.replies_local++;
-	core_leg_from_env(&up, in);
 	core_send_msg(c, &up, r);
 	osip_message_free(r);
 }

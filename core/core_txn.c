@@ -299,11 +299,10 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 		osip_message_free(resp);
 		return;
 	}
-	if (osip_message_to_str(resp, &buf, &len) != 0) {
+	if (core_msg_text(c, resp, 0, &buf, &len) != 0) {
 		osip_message_free(resp);
 		return;
 	}
-	osip_message_free(resp);
 	core_send(c, &s->up, buf, len);
 	free(s->resp);
 	s->resp = malloc(len);
@@ -313,7 +312,8 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	} else {
 		s->resp_len = 0;
 	}
-	osip_free(buf);
+	core_msg_text_free(c, buf);
+	osip_message_free(resp);
 	/* The first answer other than 100 ends the proxy's part of it. */
 	if (code > 100 && s->resp_code <= 100)
 		prom_hist_observe(&c->latency[s->method],
@@ -475,25 +475,27 @@ core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	return x;
 }
 
-/* Serialises m into x->req and sends it, starting timers A/E and B/F. */
+/* Serialises m into x->req and sends it, starting timers A/E and B/F.
+ * derived: m is a copy of the request being handled, made to forward
+ * it (core_msg_text). */
 static int
-core_ctx_start(struct core_ctx *x, osip_message_t *m)
+core_ctx_start(struct core_ctx *x, osip_message_t *m, int derived)
 {
 	struct core *c = x->core;
 	uint64_t now = core_now_ms(c);
 	char *buf = NULL;
 	size_t len = 0;
 
-	if (osip_message_to_str(m, &buf, &len) != 0)
+	if (core_msg_text(c, m, derived, &buf, &len) != 0)
 		return -EINVAL;
 	x->req = malloc(len);
 	if (x->req == NULL) {
-		osip_free(buf);
+		core_msg_text_free(c, buf);
 		return -ENOMEM;
 	}
 	memcpy(x->req, buf, len);
 	x->req_len = len;
-	osip_free(buf);
+	core_msg_text_free(c, buf);
 	/* Down a connection only its edge can reach: if that edge is gone
 	 * (killed, its host down) nothing will ever answer, and a binding
 	 * it held must not keep the caller waiting for timer B/F.  Failed
@@ -558,7 +560,8 @@ core_ctx_send_first(struct core_ctx *x, osip_message_t *m)
 	if (x->state != CTX_MEDIA_WAIT)
 		return;		/* cancelled meanwhile */
 	x->state = CTX_CALLING;
-	if (core_ctx_start(x, m) != 0) {
+	/* A branch sent from an rtpctl answer is past its envelope. */
+	if (core_ctx_start(x, m, x->stx->req == x->core->rx.msg) != 0) {
 		core_ctx_fail(x, 500, "cannot send the request");
 		return;
 	}
@@ -613,7 +616,7 @@ core_ctx_send_cancel(struct core_ctx *x)
 	if (m == NULL)
 		return;
 	cx = core_ctx_alloc(s, &x->down, x->branch, 1);
-	if (cx && core_ctx_start(cx, m) != 0)
+	if (cx && core_ctx_start(cx, m, 0) != 0)
 		cx->state = CTX_COMPLETED;
 	osip_message_free(m);
 }

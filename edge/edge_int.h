@@ -73,8 +73,9 @@ struct edge_sip_scan {
 };
 
 /*
- * Readies libosip2 (parser_init) and sends its error traces to the log
- * at debug level instead of stdout.  Call once before edge_sip_check().
+ * Readies libosip2 (its allocator, lib/sip_alloc.h; parser_init) and
+ * sends its error traces to the log at debug level instead of stdout.
+ * Call once before edge_sip_check().
  */
 void edge_sip_init(void);
 
@@ -141,7 +142,8 @@ int edge_sip_via_fix(const char *buf, size_t len,
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
  * Content-Length (one value, at most the body present), CSeq method,
- * then a full libosip2 parse (parser_init() must have run).  Returns
+ * then, for a request, a full libosip2 parse (parser_init() must have
+ * run).  Returns
  * NULL when the message may be forwarded, with *use_len set to the
  * bytes to forward (a datagram's bytes past Content-Length are
  * dropped, RFC 3261 18.3); otherwise the problem as a short phrase for

@@ -27,8 +27,9 @@ kamailio clang libfuzzer-14-dev libclang-rt-14-dev"
 
 # prometheus: tests/integ/90-metrics scrapes every process with it.
 # kamailio (core modules): the foreign domain of tests/integ/82-federation-kamailio;
-# the bench also needs its rtpengine and WebSocket modules.
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio-extra-modules kamailio-websocket-modules"
+# the bench also needs its rtpengine and WebSocket modules, and `make
+# profile` valgrind.
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS kamailio-extra-modules kamailio-websocket-modules valgrind"
 # make test-cluster: containers with a real systemd, their Debian root,
 # and ansible's SSH client.
 [ "${1:-}" = "--cluster" ] && PKGS="$PKGS systemd-container debootstrap openssh-client"

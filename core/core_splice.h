@@ -1,0 +1,67 @@
+/*
+ * core_splice.h - the forwarded copy of a SIP message written by
+ * editing the bytes that came in, not by libosip2's to_str.
+ *
+ * A proxy changes a handful of things in what it relays (RFC 3261
+ * 16.6): a new start line (the Request-URI), its own Via and
+ * Record-Route on top, Max-Forwards one less, the Route entries that
+ * named it gone; a response loses the proxy's Via (16.7 step 9).
+ * Everything else is the sender's text, byte for byte: compact header
+ * names, folding and the body stay as they came.
+ */
+#ifndef SM_CORE_SPLICE_H
+#define SM_CORE_SPLICE_H
+
+#include <stddef.h>
+
+/* route_pop: every Route header goes. */
+#define CORE_SPLICE_ROUTES_ALL 0x7fffffff
+
+struct core_splice {
+	const char *start;	/* start line with its CRLF; NULL: keep */
+	size_t start_len;
+	const char *top;	/* CRLF-ended header lines put first */
+	size_t top_len;
+	int via_pop;		/* 1: the first Via value goes */
+	int route_pop;		/* leading Route values that go */
+	int max_forwards;	/* < 0: keep; else written (added if absent) */
+	/* Out: the Via and Route values raw holds.  Where libosip2 counts
+	 * otherwise (it skips a value it cannot parse), the values popped
+	 * may not be the ones the caller meant: it must not use the copy. */
+	int n_via, n_route;
+};
+
+/*
+ * Writes raw[0..len) edited by sp into out[0..cap).  Returns the
+ * length written; -EINVAL when raw has no end of headers, an empty
+ * start line, a header line without a colon, a CR not
+ * followed by LF in its headers, lines that do not all end as the
+ * start line does (CRLF, or LF alone), no header left after the edits,
+ * or
+ * fewer Via
+ * or Route values than sp removes (short of CORE_SPLICE_ROUTES_ALL);
+ * -ENOSPC when out is too small.  Borrows everything; no allocation.
+ */
+int core_splice(char *out, size_t cap, const char *raw, size_t len,
+		struct core_splice *sp);
+
+/* A response made up for a request (RFC 3261 8.2.6): its Via, From,
+ * To, Call-ID and CSeq copied from the request's text. */
+struct core_splice_reply {
+	const char *start;	/* status line with its CRLF */
+	const char *to_tag;	/* appended to To as ";tag=" when set */
+	int n_via;		/* Via values the request must hold */
+	const char *tail;	/* the rest: CRLF-ended lines, blank line */
+	size_t tail_len;
+};
+
+/*
+ * Writes the response rp describes for the request raw[0..len) into
+ * out[0..cap).  Returns its length; -EINVAL when raw has no end of
+ * headers, not exactly one From, To, Call-ID and CSeq, or not n_via Via
+ * values (libosip2 read it otherwise); -ENOSPC.  No allocation.
+ */
+int core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
+		      const struct core_splice_reply *rp);
+
+#endif
