@@ -46,6 +46,9 @@ core_stats_log(struct core *c)
 static const struct prom_row core_loc_rows[] = {
 	LOC_ROW(bindings, "location_bindings",
 		"Registered bindings in this host's shared store")
+	LOC_ROW(aors, "location_aors",
+		"AORs with a live binding in this host's shared store "
+		"(counted by the expiry sweep, every ~32 s)")
 	LOC_ROW(capacity, "location_capacity",
 		"Binding slots of this host's shared store")
 	LOC_ROW(redis_connected, "redis_up",

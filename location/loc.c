@@ -400,6 +400,7 @@ loc_stats_get(struct loc *l, struct loc_stats *st)
 		return;
 	st->bindings = __atomic_load_n(&l->shm.hdr->nbindings,
 				       __ATOMIC_RELAXED);
+	st->aors = __atomic_load_n(&l->shm.hdr->naors, __ATOMIC_RELAXED);
 	st->capacity = l->shm.hdr->nslots;
 	for (int i = 0; i < l->open; i++) {
 		const struct loc_redis *r = &l->redis[i];

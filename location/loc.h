@@ -200,6 +200,9 @@ void loc_expire(struct loc *l, int64_t now);
 
 struct loc_stats {
 	uint64_t bindings;	/* live slots in the shared store */
+	uint64_t aors;		/* AORs with a live binding, as of the
+				   expiry sweep's last round over the store
+				   (loc_expire: ~32 calls) */
 	uint64_t capacity;
 	uint64_t redis_errors;	/* commands that failed or were dropped */
 	uint64_t redis_connected;	/* shards whose link is up */

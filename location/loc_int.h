@@ -19,10 +19,11 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 8	/* 5: 64-bit conn_id (edge incarnations);
+#define LOC_SHM_VERSION 9	/* 5: 64-bit conn_id (edge incarnations);
 				   6: slot owner, crash-safe writes;
 				   7: keyed AOR buckets;
-				   8: Redis shards */
+				   8: Redis shards;
+				   9: AOR count */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -106,6 +107,14 @@ struct loc_shm_hdr {
 	uint64_t cbucket_off;	/* nbuckets struct loc_conn_bucket */
 	uint64_t slot_off;
 	uint64_t nbindings;	/* LOC_SLOT_BINDING slots (atomic) */
+	/* AORs with a live binding, counted by the expiry sweep (which
+	 * passes every bucket in 32 slices, whichever process takes
+	 * them): aor_acc gathers the current round, naors is the last
+	 * whole one, aor_swept the buckets counted since (all atomic).
+	 * A gauge, not an exact figure: a round sees buckets at
+	 * different moments. */
+	uint64_t aor_acc, naors;
+	uint32_t aor_swept;
 	uint64_t lock_recoveries;	/* EOWNERDEAD seen (atomic) */
 	uint64_t lock_timeouts;	/* locks given up on (atomic): a holder
 				   stopped, not dead */

@@ -1129,11 +1129,50 @@ loc_shm_remove_match(struct loc_shm *s, loc_match_fn match, const void *arg,
 	return n;
 }
 
+/* The distinct AORs of bk's bindings (bk locked).  A bucket holds a
+ * few AORs (its key is random): the quadratic scan is short. */
+static uint64_t
+loc_bucket_aors_locked(const struct loc_shm *s, const struct loc_bucket *bk)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = bk->head; i != LOC_NIL; i = s->slots[i].next) {
+		uint32_t j;
+
+		if (s->slots[i].kind != LOC_SLOT_BINDING)
+			continue;
+		for (j = bk->head; j != i; j = s->slots[j].next)
+			if (s->slots[j].kind == LOC_SLOT_BINDING &&
+			    strcasecmp(s->slots[j].b.aor, s->slots[i].b.aor) == 0)
+				break;
+		n += j == i;
+	}
+	return n;
+}
+
+/* Adds a slice's count; the process that completes a round of every
+ * bucket publishes it. */
+static void
+loc_shm_count_aors(struct loc_shm_hdr *h, uint64_t aors, uint32_t buckets)
+{
+	uint32_t swept;
+
+	__atomic_fetch_add(&h->aor_acc, aors, __ATOMIC_RELAXED);
+	swept = __atomic_add_fetch(&h->aor_swept, buckets, __ATOMIC_RELAXED);
+	if (swept < h->nbuckets)
+		return;
+	__atomic_store_n(&h->naors, __atomic_exchange_n(&h->aor_acc, 0,
+							 __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&h->aor_swept, h->nbuckets, __ATOMIC_RELAXED);
+}
+
 void
 loc_shm_expire(struct loc_shm *s, int64_t now, const struct loc_sink *k)
 {
 	uint32_t nb = s->hdr->nbuckets, slice = nb / 32 > 64 ? nb / 32 : 64;
 	uint32_t start;
+	uint64_t aors = 0;
 
 	if (slice > nb)
 		slice = nb;
@@ -1146,8 +1185,10 @@ loc_shm_expire(struct loc_shm *s, int64_t now, const struct loc_sink *k)
 			continue;
 		loc_bucket_sweep_locked(s, bk, loc_match_expired, NULL, 1, now,
 					k);
+		aors += loc_bucket_aors_locked(s, bk);
 		loc_unlock(&bk->lock);
 	}
+	loc_shm_count_aors(s->hdr, aors, slice);
 	loc_slot_sweep(s, LOC_SWEEP_SLOTS);
 }
 

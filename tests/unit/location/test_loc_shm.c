@@ -121,6 +121,33 @@ test_loc_shm__aor_domain_matters_case_does_not(void **state)
 	assert_int_equal(known, 1);
 }
 
+/* The AOR gauge: distinct AORs with a live binding, counted by the
+ * expiry sweep, whatever the case of the AOR; expired ones drop out. */
+static void
+test_loc_shm__aors_counted_by_the_sweep(void **state)
+{
+	struct lt_fix *f = *state;
+	struct loc_binding a1 = lt_binding("erin@a.test", "sip:erin@h1", T0 + 60);
+	struct loc_binding a2 = lt_binding("ERIN@a.test", "sip:erin@h2", T0 + 60);
+	struct loc_binding b1 = lt_binding("fred@a.test", "sip:fred@h", T0 + 600);
+	struct loc_stats st;
+
+	assert_int_equal(loc_save(f->l, &a1, T0), 0);
+	assert_int_equal(loc_save(f->l, &a2, T0), 0);
+	assert_int_equal(loc_save(f->l, &b1, T0), 0);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 3);
+	for (int i = 0; i < 40; i++)
+		loc_expire(f->l, T0 + 1);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.aors, 2);
+	for (int i = 0; i < 40; i++)
+		loc_expire(f->l, T0 + 61);
+	loc_stats_get(f->l, &st);
+	assert_int_equal(st.bindings, 1);
+	assert_int_equal(st.aors, 1);
+}
+
 static void
 test_loc_shm__expires_on_time(void **state)
 {
@@ -1039,6 +1066,7 @@ main(void)
 		LT_TEST(test_loc_shm__replace_by_instance_reg_id),
 		LT_TEST(test_loc_shm__several_contacts_ordered_by_q),
 		LT_TEST(test_loc_shm__aor_domain_matters_case_does_not),
+		LT_TEST(test_loc_shm__aors_counted_by_the_sweep),
 		LT_TEST(test_loc_shm__expires_on_time),
 		LT_TEST(test_loc_shm__known_after_last_binding_then_forgotten),
 		LT_TEST(test_loc_shm__remove_remove_aor_remove_conn),
