@@ -31,9 +31,9 @@ static int
 setup(void **state)
 {
 	(void)state;
-#if defined(__SANITIZE_ADDRESS__)
-	skip();		/* sip_alloc_install leaves libc's under ASan */
-#endif
+	/* Under ASan it leaves libc's in place: libosip2 still goes
+	 * through it in the second test, block reuse is not there to
+	 * see in the first. */
 	sip_alloc_install();
 	return 0;
 }
@@ -44,6 +44,9 @@ test_sip_alloc__reuse_and_realloc(void **state)
 	char *a, *b, *big;
 
 	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();
+#endif
 	a = osip_malloc(100);
 	memset(a, 'x', 100);
 	osip_free(a);
