@@ -21,8 +21,8 @@
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { cluster, rand, waitUntil, redisCommand } = require('./lib/cluster');
-const { Registration, message, invite } = require('./lib/flows');
-const { key, field } = require('./lib/load');
+const { Registration, deliver, invite } = require('./lib/flows');
+const { key, field, holders: holdersOf } = require('./lib/load');
 
 const REDIS_KEYS = { timeout_ms: 500, backoff_max_ms: 500 };
 const USERS = 45;
@@ -31,27 +31,7 @@ describe('73 redis shards', () => {
 	const a = cluster({ name: '73-host-a', edges: 1, cores: 2, redis: REDIS_KEYS, redisShards: 2 });
 	const b = cluster({ name: '73-host-b', edges: 1, cores: 1, shareRedis: a, redis: REDIS_KEYS });
 
-	/* The names of the running shards whose Redis holds reg's binding. */
-	async function holders(reg) {
-		const names = [];
-		for (const s of a.shards()) {
-			if (s.proc === null) continue;	/* stopped by the test */
-			const v = await redisCommand(s.port, 'HEXISTS', key(a, reg), field(reg));
-			if (Number(v) === 1) names.push(s.name);
-		}
-		return names;
-	}
-
-	/* Sends a MESSAGE from ua through edge to reg's AOR; resolves with
-	 * its final status once reg's UA got it (or the status if not 200). */
-	async function deliver(ua, edge, reg) {
-		const body = `to ${reg.user} ${rand(6)}`;
-		const r = await message(ua, edge, reg.user, 'a.test', { body });
-		if (r.status === 200)
-			await reg.ua.waitRequest((m) => m.method === 'MESSAGE' &&
-				m.body.toString('latin1') === body, 5000, `MESSAGE "${body}"`);
-		return r.status;
-	}
+	const holders = (reg) => holdersOf(a, reg);
 
 	/* Registers USERS users through host A and waits until each binding
 	 * is on one shard: a Map of shard name -> [Registration]. */

@@ -19,8 +19,8 @@
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
 const { cluster, rand, waitUntil, redisCommand } = require('./lib/cluster');
-const { Registration, message } = require('./lib/flows');
-const { key, field } = require('./lib/load');
+const { Registration, deliver } = require('./lib/flows');
+const { holders: holdersOf } = require('./lib/load');
 
 const REDIS_KEYS = { timeout_ms: 500, backoff_max_ms: 500 };
 const USERS = 45;
@@ -29,22 +29,7 @@ describe('74 redis shard add', () => {
 	const a = cluster({ name: '74-host-a', edges: 1, cores: 2, redis: REDIS_KEYS, redisShards: 2, listShards: 1 });
 	const b = cluster({ name: '74-host-b', edges: 1, cores: 1, shareRedis: a, redis: REDIS_KEYS });
 
-	async function holders(reg) {
-		const names = [];
-		for (const s of a.shards())
-			if (Number(await redisCommand(s.port, 'HEXISTS', key(a, reg), field(reg))) === 1)
-				names.push(s.name);
-		return names;
-	}
-
-	async function deliver(ua, edge, reg) {
-		const body = `to ${reg.user} ${rand(6)}`;
-		const r = await message(ua, edge, reg.user, 'a.test', { body });
-		if (r.status === 200)
-			await reg.ua.waitRequest((m) => m.method === 'MESSAGE' &&
-				m.body.toString('latin1') === body, 5000, `MESSAGE "${body}"`);
-		return r.status;
-	}
+	const holders = (reg) => holdersOf(a, reg);
 
 	/* Every user of regs is reached through edge (waiting for each). */
 	async function allReached(ua, edge, regs, what) {

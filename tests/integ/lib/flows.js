@@ -119,6 +119,18 @@ function message(ua, edge, user, domain = 'a.test', o = {}) {
 	}, o.timeout || 5000);
 }
 
+/* Sends a MESSAGE from ua through edge to reg's AOR (domain a.test);
+ * resolves with its final status once reg's UA got it (or the status
+ * if not 200). */
+async function deliver(ua, edge, reg) {
+	const body = `to ${reg.user} ${rand(6)}`;
+	const r = await message(ua, edge, reg.user, 'a.test', { body });
+	if (r.status === 200)
+		await reg.ua.waitRequest((m) => m.method === 'MESSAGE' &&
+			m.body.toString('latin1') === body, 5000, `MESSAGE "${body}"`);
+	return r.status;
+}
+
 /*
  * Sends an INVITE from ua to sip:user@domain; resolves with the final
  * response (a non-2xx is ACKed by the UA).
@@ -173,6 +185,6 @@ async function barrier(from, to, edge, user, callId, body, domain = 'a.test', ms
 }
 
 module.exports = {
-	Registration, bindings, binding, assertContacts, assertExpires, normUri, message, invite,
+	Registration, bindings, binding, assertContacts, assertExpires, normUri, message, deliver, invite,
 	waitBindings, barrier,
 };

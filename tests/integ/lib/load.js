@@ -5,7 +5,7 @@
  * each is reachable and has its binding in the cluster's Redis, and
  * the "fault: ..." diagnostic line with the figures.
  */
-const { rand, waitUntil } = require('./cluster');
+const { rand, waitUntil, redisCommand } = require('./cluster');
 const { Registration, message } = require('./flows');
 
 /* Resolves after ms: the length of a fault, not a wait for an event. */
@@ -76,6 +76,18 @@ async function stopLoads() {
 const field = (reg) => `c:${reg.contact}`;
 const key = (c, reg) => `${c.prefix}:aor:${reg.user}@${reg.domain}`;
 
+/* The names of c's running Redis shards whose Redis holds reg's binding
+ * (asked directly, each one). */
+async function holders(c, reg) {
+	const names = [];
+	for (const s of c.shards()) {
+		if (s.proc === null) continue;	/* stopped by the test */
+		if (Number(await redisCommand(s.port, 'HEXISTS', key(c, reg), field(reg))) === 1)
+			names.push(s.name);
+	}
+	return names;
+}
+
 /* How many of regs have their binding in Redis. */
 async function inRedis(c, regs) {
 	let n = 0;
@@ -112,5 +124,5 @@ function report(t, fault, fig) {
 }
 
 module.exports = {
-	hold, startLoad, stopLoads, field, key, inRedis, registerMany, unreachable, report,
+	hold, startLoad, stopLoads, field, key, holders, inRedis, registerMany, unreachable, report,
 };
