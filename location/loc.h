@@ -227,8 +227,9 @@ struct redisContext;
  * aor; 0 for n 1.  -EINVAL when two names collide. */
 int loc_shard_of(const char *const *names, int n, const char *aor);
 
-/* aor's live bindings on r: *bs malloc'ed (the caller frees), *n of
- * them.  0, -EIO (Redis failed; the reason is in r->errstr), -ENOMEM. */
+/* aor's bindings on r that expire after now (now 0: every one): *bs
+ * malloc'ed (the caller frees), *n of them.  0, -EIO (Redis failed;
+ * the reason is in r->errstr), -ENOMEM. */
 int loc_aor_read(struct redisContext *r, const char *prefix, const char *aor,
 		 int64_t now, struct loc_binding **bs, int *n);
 

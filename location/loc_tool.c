@@ -23,9 +23,8 @@ loc_shard_of(const char *const *names, int n, const char *aor)
 	return loc_shard_pick(&m, aor);
 }
 
-/* Every binding of aor's key, live or not (now 0) or only live ones. */
-static int
-loc_tool_get(redisContext *r, const char *prefix, const char *aor,
+int
+loc_aor_read(redisContext *r, const char *prefix, const char *aor,
 	     int64_t now, struct loc_binding **bs, int *n)
 {
 	char key[LOC_KEY_MAX];
@@ -60,13 +59,6 @@ loc_tool_get(redisContext *r, const char *prefix, const char *aor,
 }
 
 int
-loc_aor_read(redisContext *r, const char *prefix, const char *aor,
-	     int64_t now, struct loc_binding **bs, int *n)
-{
-	return loc_tool_get(r, prefix, aor, now, bs, n);
-}
-
-int
 loc_aor_remove(redisContext *r, const char *prefix, const char *aor,
 	       const char *contact)
 {
@@ -75,7 +67,7 @@ loc_aor_remove(redisContext *r, const char *prefix, const char *aor,
 	redisReply *rep;
 	int n, rc, removed = 0;
 
-	rc = loc_tool_get(r, prefix, aor, 0, &bs, &n);
+	rc = loc_aor_read(r, prefix, aor, 0, &bs, &n);
 	if (rc < 0)
 		return rc;
 	loc_key_of(prefix, aor, key);
