@@ -434,12 +434,15 @@ int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
  * not sent spoils the change (loc_redis_publish marks its AOR). */
 void loc_redis_write(struct loc_redis *r, const char *fmt, ...);
 
-/* Scripts every write to an AOR key goes through, so no host undoes
+/* The script every write of a binding goes through, so no host undoes
  * what another did meanwhile (loc_recon.c): a binding written only
  * over an older version of it, deleted only at the version this host
- * holds; a key's expiry only ever moved later. */
+ * holds. */
 extern const char loc_lua_sync[];
-extern const char loc_lua_expire[];
+/* Moves the expiry of key to ms (unix ms) unless it lives longer
+ * already: the latest expiry this host knows is not the latest of
+ * every host.  Two writes (loc_redis_write). */
+void loc_redis_expire(struct loc_redis *r, const char *key, long long ms);
 /* Ends a change of aor made at ms: PUBLISH on <prefix>:inval; when a
  * write of it or the PUBLISH fails, aor goes to the dirty set. */
 void loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms);

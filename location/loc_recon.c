@@ -60,13 +60,6 @@ const char loc_lua_sync[] =
 	"if c and v(c) >= v(ARGV[2]) then return 0 end "
 	"return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])";
 
-/* PEXPIREAT KEYS[1] ARGV[1] unless the key lives longer already: the
- * latest expiry this host knows is not the latest of every host. */
-const char loc_lua_expire[] =
-	"local t = redis.call('PEXPIRETIME', KEYS[1]) "
-	"if t == -2 or (t >= 0 and t >= tonumber(ARGV[1])) then return 0 end "
-	"return redis.call('PEXPIREAT', KEYS[1], ARGV[1])";
-
 /* A copy of a stray to its owner (loc_recon_forward), confirmed by the
  * owner's answer to its PUBLISH. */
 struct loc_forwarded {
@@ -133,8 +126,7 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 		if (rs[i].expires > latest)
 			latest = rs[i].expires;
 	}
-	loc_redis_write(o, "EVAL %s 1 %s %lld", loc_lua_expire, key,
-			(long long)(latest + o->shm->aor_ttl) * 1000);
+	loc_redis_expire(o, key, (long long)(latest + o->shm->aor_ttl) * 1000);
 	c = malloc(sizeof(*c));
 	if (c) {
 		c->r = r;
@@ -227,8 +219,8 @@ loc_recon_merge(struct loc_redis *r, const char *aor,
 		if (out[i].expires > latest)
 			latest = out[i].expires;
 	if (m.npush)
-		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
-				(long long)(latest + r->shm->aor_ttl) * 1000);
+		loc_redis_expire(r, key,
+				 (long long)(latest + r->shm->aor_ttl) * 1000);
 	/* Not confirmed, the pushes stay unsent writes as of their version */
 	latest = m.unsure ? ctx.since : loc_now_ms();
 	for (int i = 0; i < m.npush; i++)

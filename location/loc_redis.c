@@ -195,6 +195,16 @@ loc_redis_write(struct loc_redis *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* NX sets an expiry on a key that has none, GT moves one only later
+ * (Redis 7): together the native form of "never shorten", about a
+ * tenth of what a Lua script doing the same costs Redis. */
+void
+loc_redis_expire(struct loc_redis *r, const char *key, long long ms)
+{
+	loc_redis_write(r, "PEXPIREAT %s %lld NX", key, ms);
+	loc_redis_write(r, "PEXPIREAT %s %lld GT", key, ms);
+}
+
 void
 loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms)
 {
@@ -259,13 +269,11 @@ loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
 	/* Never DEL the key nor shorten its life: other hosts' bindings
 	 * may live in it; the scripted HDELs removed this host's own. */
 	if (expire_at) {
-		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
-				(long long)expire_at * 1000);
+		loc_redis_expire(r, key, (long long)expire_at * 1000);
 	} else if (known_until) {
 		loc_redis_write(r, "HSET %s k %lld", key,
 				(long long)known_until);
-		loc_redis_write(r, "EVAL %s 1 %s %lld", loc_lua_expire, key,
-				(long long)known_until * 1000);
+		loc_redis_expire(r, key, (long long)known_until * 1000);
 	} else {
 		loc_redis_write(r, "HDEL %s k", key);
 	}

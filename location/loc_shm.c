@@ -62,6 +62,34 @@
 
 static int loc_pid_gone(int32_t pid);
 
+/* Our pid, as slot owners and the creator record it: getpid(2) is a
+ * system call each time (glibc no longer caches it) and a REGISTER
+ * takes slots twice.  A fork clears the cache, so a child that goes on
+ * with its parent's mapping (the crash tests' writers do) records its
+ * own pid. */
+static int32_t loc_pid;
+static pthread_once_t loc_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+loc_pid_forget(void)
+{
+	loc_pid = 0;
+}
+
+static void
+loc_pid_init(void)
+{
+	pthread_atfork(NULL, NULL, loc_pid_forget);
+}
+
+static int32_t
+loc_self(void)
+{
+	if (loc_pid == 0)
+		loc_pid = loc_self();
+	return loc_pid;
+}
+
 /*
  * After its holder died: drops from the chain m guards (bk's, or the
  * free list when bk is NULL) every slot that is not whole there - one
@@ -154,7 +182,7 @@ loc_bucket_of(struct loc_shm *s, const char *aor)
 static void
 loc_slot_take(struct loc_shm *s, uint32_t i)
 {
-	s->slots[i].owner = (int32_t)getpid();
+	s->slots[i].owner = loc_self();
 	__atomic_store_n(&s->slots[i].kind, LOC_SLOT_TAKEN, __ATOMIC_RELEASE);
 }
 
@@ -270,7 +298,7 @@ loc_slot_sweep(struct loc_shm *s, uint32_t count)
 		owner = __atomic_load_n(&sl->owner, __ATOMIC_ACQUIRE);
 		if (!loc_pid_gone(owner) ||
 		    !__atomic_compare_exchange_n(&sl->owner, &owner,
-						 (int32_t)getpid(), 0,
+						 loc_self(), 0,
 						 __ATOMIC_ACQ_REL,
 						 __ATOMIC_ACQUIRE))
 			continue;
@@ -376,9 +404,9 @@ loc_proc_start(pid_t pid)
 static void
 loc_shm_claim(struct loc_shm_hdr *h)
 {
-	__atomic_store_n(&h->creator_start, loc_proc_start(getpid()),
+	__atomic_store_n(&h->creator_start, loc_proc_start(loc_self()),
 			 __ATOMIC_RELAXED);
-	__atomic_store_n(&h->creator_pid, (int32_t)getpid(), __ATOMIC_RELEASE);
+	__atomic_store_n(&h->creator_pid, loc_self(), __ATOMIC_RELEASE);
 }
 
 /* Whether the process recorded as the segment's creator is gone (0 is
@@ -402,7 +430,7 @@ loc_shm_format(struct loc_shm *s, const struct loc_layout *y)
 	uint64_t id = 0;
 
 	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-		id = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
+		id = (uint64_t)time(NULL) << 20 ^ (uint64_t)loc_self();
 	id |= 1;	/* never 0 */
 	h->magic = LOC_SHM_MAGIC;
 	h->version = LOC_SHM_VERSION;
@@ -450,7 +478,7 @@ loc_shm_take_over(struct loc_shm *s, const struct loc_layout *y)
 
 	if (s->size < y->need ||
 	    !__atomic_compare_exchange_n(&s->hdr->creator_pid, &dead,
-					 (int32_t)getpid(), 0,
+					 loc_self(), 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return 0;
 	/* Whatever the dead one wrote goes: the load starts afresh. */
@@ -524,7 +552,7 @@ loc_shm_attach(struct loc_shm *s, int fd, const struct loc_layout *y,
 		/* One process becomes its keeper, so the next one to start
 		 * beside it does not reconcile again. */
 		if (__atomic_compare_exchange_n(&s->hdr->creator_pid, &pid,
-						(int32_t)getpid(), 0,
+						loc_self(), 0,
 						__ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE))
 			loc_shm_claim(s->hdr);
@@ -558,6 +586,7 @@ loc_shm_open(struct loc_shm *s, const struct loc_config *cfg)
 	int fd, rc, tries = 0;
 
 	memset(s, 0, sizeof(*s));
+	pthread_once(&loc_pid_once, loc_pid_init);
 	if (snprintf(s->name, sizeof(s->name), "%s", cfg->shm_name) >=
 	    (int)sizeof(s->name))
 		return -ENAMETOOLONG;
