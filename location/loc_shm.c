@@ -86,7 +86,7 @@ static int32_t
 loc_self(void)
 {
 	if (loc_pid == 0)
-		loc_pid = loc_self();
+		loc_pid = (int32_t)getpid();
 	return loc_pid;
 }
 
