@@ -720,7 +720,6 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 	struct edge *e = arg;
 	struct edge_tp *tp;
 	struct env env;
-	char to[64];
 	int rc;
 
 	e->st.from_cores++;
@@ -765,17 +764,27 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 		e->st.sent++;
 		prom_sip_count(&e->sip, PROM_OUT, env.msg, env.len);
 		edge_fwd_capture(e, tp, 0, &env.src, 0, env.msg, env.len);
-	} else if (rc == -EAGAIN || rc == -ENOBUFS) {
-		e->st.drop_send_full++;
 	} else {
-		e->st.drop_send_err++;
-		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
-			log_warn(LOG_SYS_NET, "send to %s: %s",
-				 env_sa_str(&env.src, to, sizeof(to)),
-				 strerror(-rc));
-		edge_fwd_undelivered(e, env.transport, 0, &env.src, env.msg,
-				     env.len, 0);
+		edge_fwd_send_failed(e, tp, &env.src, env.msg, env.len, rc);
 	}
+}
+
+void
+edge_fwd_send_failed(struct edge *e, struct edge_tp *tp,
+		     const union env_sa *dst, const char *buf, size_t len,
+		     int rc)
+{
+	char to[64];
+
+	if (rc == -EAGAIN || rc == -ENOBUFS) {
+		e->st.drop_send_full++;
+		return;
+	}
+	e->st.drop_send_err++;
+	if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
+		log_warn(LOG_SYS_NET, "send to %s: %s",
+			 env_sa_str(dst, to, sizeof(to)), strerror(-rc));
+	edge_fwd_undelivered(e, tp->transport, 0, dst, buf, len, 0);
 }
 
 void

@@ -885,6 +885,17 @@ void edge_fwd_undelivered(struct edge *e, int transport, uint64_t conn_id,
 			  const union env_sa *peer, const char *buf,
 			  size_t len, unsigned flags);
 
+/*
+ * A send to dst over tp failed with rc (a negative errno), now or when
+ * a gathered datagram went (edge_udp.c): a full buffer is counted, any
+ * other error logged (rate-limited) and, for a core's request, told to
+ * its core as edge_fwd_undelivered() does.  buf and dst are borrowed
+ * for the call only.
+ */
+void edge_fwd_send_failed(struct edge *e, struct edge_tp *tp,
+			  const union env_sa *dst, const char *buf, size_t len,
+			  int rc);
+
 /* Bytes of a datagram an ICMP error quotes that the edge reads. */
 #define EDGE_ICMP_QUOTE_MAX 1280
 

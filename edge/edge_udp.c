@@ -6,8 +6,14 @@
  * it with recvmmsg(2): one system call fetches up to
  * EDGE_UDP_BATCH datagrams into one receive buffer allocated at start,
  * and each datagram goes straight to edge_fwd_input() from that buffer.
- * Sends use uv_udp_try_send() and never queue: a full socket buffer is
- * a counted drop, as it would be on the wire.
+ * Sends gather: a datagram is copied into the socket's out batch and
+ * every datagram of a turn of the loop goes in one sendmmsg(2) from a
+ * prepare handle, before the loop next blocks (so nothing waits longer
+ * than the turn that made it).  A relaying edge answers in bursts (a
+ * core's link message carries a turn's worth of responses), and one
+ * system call per datagram was the largest single cost of its loop.
+ * They never queue beyond the batch: a full socket buffer is a counted
+ * drop, as it would be on the wire.
  *
  * ICMP errors: with IP_RECVERR (IPV6_RECVERR) the kernel queues an ICMP
  * error for a datagram we sent on the socket's error queue, with the
@@ -45,6 +51,18 @@
 /* Error-queue entries read per wake-up: the poll is level-triggered,
  * so more wait for the next turn of the loop, not for ever. */
 #define EDGE_UDP_ERR_BATCH 64
+/* The out batch: a fuller one is sent at once, and a new one begun. */
+#define EDGE_UDP_OUT       64
+#define EDGE_UDP_OUT_BYTES (4 * EDGE_UDP_DGRAM)
+
+struct edge_udp_out {
+	int n;
+	size_t used;			/* bytes of buf */
+	struct mmsghdr mm[EDGE_UDP_OUT];
+	struct iovec iov[EDGE_UDP_OUT];
+	union env_sa dst[EDGE_UDP_OUT];
+	char buf[EDGE_UDP_OUT_BYTES];
+};
 
 struct edge_udp {
 	struct edge_tp tp;	/* first, so an edge_tp * is an edge_udp * */
@@ -52,8 +70,11 @@ struct edge_udp {
 	uv_udp_t h;
 	uv_poll_t errp;		/* the error queue, on errfd */
 	int errfd;		/* dup of the socket; -1: no error queue */
+	uv_prepare_t flush;	/* sends out before the loop blocks */
+	int fd;			/* the socket, h's */
 	int open_handles;	/* freed when the last one has closed */
 	char *rbuf;
+	struct edge_udp_out *out;
 };
 
 /* Whether rc (a libuv error) is an ICMP error the socket reported as
@@ -104,23 +125,80 @@ edge_udp_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	edge_fwd_input(u->edge, &u->tp, 0, &src, buf->base, (size_t)nread);
 }
 
+/* Sends the out batch.  A datagram the kernel refuses is dropped and
+ * told to edge_fwd_send_failed(); the others still go. */
+static void
+edge_udp_out_send(struct edge_udp *u)
+{
+	struct edge_udp_out *o = u->out;
+	int i = 0, again = 0, rc;
+
+	while (i < o->n) {
+		rc = sendmmsg(u->fd, o->mm + i, (unsigned)(o->n - i), MSG_DONTWAIT);
+		if (rc > 0) {
+			i += rc;
+			again = 0;
+			continue;
+		}
+		rc = -errno;
+		if (rc == -EINTR)
+			continue;
+		/* An earlier datagram's ICMP error, reported by this send
+		 * and cleared by it: datagram i has not gone yet. */
+		if (u->errfd >= 0 && !again &&
+		    edge_udp_icmp_errno(uv_translate_sys_error(-rc))) {
+			again = 1;
+			continue;
+		}
+		edge_fwd_send_failed(u->edge, &u->tp, &o->dst[i],
+				     o->iov[i].iov_base, o->iov[i].iov_len, rc);
+		i++;
+		again = 0;
+	}
+	o->n = 0;
+	o->used = 0;
+}
+
+static void
+edge_udp_on_flush(uv_prepare_t *h)
+{
+	struct edge_udp *u = h->data;
+
+	uv_prepare_stop(h);
+	edge_udp_out_send(u);
+}
+
 static int
 edge_udp_send(struct edge_tp *tp, const union env_sa *dst, uint64_t conn_id,
 	      const char *buf, size_t len)
 {
 	struct edge_udp *u = (struct edge_udp *)tp;
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	int rc;
+	struct edge_udp_out *o = u->out;
+	int i;
 
 	(void)conn_id;
 	if (dst->sa.sa_family != tp->local.sa.sa_family)
 		return -EAFNOSUPPORT;
-	rc = uv_udp_try_send(&u->h, &b, 1, &dst->sa);
-	/* An earlier datagram's ICMP error, reported by this send and
-	 * cleared by it: this one has not gone yet. */
-	if (u->errfd >= 0 && edge_udp_icmp_errno(rc))
-		rc = uv_udp_try_send(&u->h, &b, 1, &dst->sa);
-	return rc < 0 ? rc : 0;
+	if (len > EDGE_UDP_DGRAM)
+		return -EMSGSIZE;
+	if (o->n == EDGE_UDP_OUT || o->used + len > EDGE_UDP_OUT_BYTES)
+		edge_udp_out_send(u);
+	i = o->n++;
+	memcpy(o->buf + o->used, buf, len);
+	o->dst[i] = *dst;
+	o->iov[i].iov_base = o->buf + o->used;
+	o->iov[i].iov_len = len;
+	o->mm[i].msg_hdr = (struct msghdr){
+		.msg_name = &o->dst[i],
+		.msg_namelen = dst->sa.sa_family == AF_INET6 ?
+			       sizeof(struct sockaddr_in6) :
+			       sizeof(struct sockaddr_in),
+		.msg_iov = &o->iov[i],
+		.msg_iovlen = 1,
+	};
+	o->used += len;
+	uv_prepare_start(&u->flush, edge_udp_on_flush);
+	return 0;
 }
 
 int
@@ -199,6 +277,7 @@ edge_udp_on_close(uv_handle_t *h)
 	if (u->errfd >= 0)
 		close(u->errfd);
 	free(u->rbuf);
+	free(u->out);
 	free(u);
 }
 
@@ -207,8 +286,12 @@ edge_udp_free(struct edge_tp *tp)
 {
 	struct edge_udp *u = (struct edge_udp *)tp;
 
+	/* What this turn gathered still goes (a stopping edge's last
+	 * answers). */
+	edge_udp_out_send(u);
 	if (u->errfd >= 0)
 		uv_close((uv_handle_t *)&u->errp, edge_udp_on_close);
+	uv_close((uv_handle_t *)&u->flush, edge_udp_on_close);
 	uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
 }
 
@@ -334,7 +417,8 @@ edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
 		log_info(LOG_SYS_NET, "udp: socket buffers: %s", strerror(errno));
 	u = calloc(1, sizeof(*u));
-	if (u == NULL || (u->rbuf = malloc(EDGE_UDP_RBUF)) == NULL) {
+	if (u == NULL || (u->rbuf = malloc(EDGE_UDP_RBUF)) == NULL ||
+	    (u->out = calloc(1, sizeof(*u->out))) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -348,15 +432,19 @@ edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
 	u->edge = e;
 	u->h.data = u;
 	u->errfd = -1;
+	u->fd = fd;
 	rc = uv_udp_init_ex(e->loop, &u->h, AF_UNSPEC | UV_UDP_RECVMMSG);
 	if (rc < 0)
 		goto fail;
+	uv_prepare_init(e->loop, &u->flush);
+	u->flush.data = u;
 	/* From here the handles own u: errors close them, the last close
 	 * callback frees. */
-	u->open_handles = 1;
+	u->open_handles = 2;
 	rc = uv_udp_open(&u->h, fd);
 	if (rc < 0) {
 		close(fd);
+		uv_close((uv_handle_t *)&u->flush, edge_udp_on_close);
 		uv_close((uv_handle_t *)&u->h, edge_udp_on_close);
 		return rc;
 	}
@@ -375,8 +463,10 @@ edge_udp_new(struct edge_tp **out, struct edge *e, int transport)
 	return 0;
 fail:
 	close(fd);
-	if (u)
+	if (u) {
 		free(u->rbuf);
+		free(u->out);
+	}
 	free(u);
 	return rc;
 }
