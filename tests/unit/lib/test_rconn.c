@@ -473,6 +473,55 @@ test_rconn__up_reply_down_and_back_after_restart(void **state)
 	assert_int_equal(f->downs, 1);
 }
 
+/* rconn formats commands itself (hiredis formats what it does not
+ * know): Redis stores what the format says, byte for byte, arguments
+ * split at spaces as hiredis splits them. */
+static void
+hget_is(struct fix *f, const char *field, const char *want, size_t len)
+{
+	redisContext *c = srv_client_auth(f->srv.port, f->srv.password);
+	redisReply *r;
+
+	assert_non_null(c);
+	r = redisCommand(c, "HGET sm:h %s", field);
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	assert_int_equal(r->len, len);
+	assert_memory_equal(r->str, want, len);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+static void
+test_rconn__formats_arguments_as_hiredis_does(void **state)
+{
+	static const char bin[] = "a b\r\n\0c%s";
+	static const char nums[] = "-9223372036854775808|-5|4000000000|7|-1|"
+				   "18446744073709551615|0|100%";
+	struct fix *f = *state;
+
+	srv_start(&f->srv, 0);
+	open_conn(f, NULL, NULL, 500, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "HSET %s:h  f1 %b",
+				       "sm", bin, sizeof(bin) - 1), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "HSET sm:h f2 %s",
+				       ""), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f,
+				       "HSET sm:h f3 %lld|%d|%u|%zu|%ld|%lu|%llu|100%%",
+				       -9223372036854775807LL - 1, -5,
+				       4000000000u, (size_t)7, -1L,
+				       18446744073709551615UL, 0ULL), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "HSET sm:h f4 %x%s",
+				       255, "!"), 0);
+	assert_true(run_until(f, replies_are, (void *)4));
+	assert_int_equal(f->nulls, 0);
+	hget_is(f, "f1", bin, sizeof(bin) - 1);
+	hget_is(f, "f2", "", 0);
+	hget_is(f, "f3", nums, strlen(nums));
+	hget_is(f, "f4", "ff!", 3);
+}
+
 static void
 test_rconn__stalled_redis_fails_command_within_timeout(void **state)
 {
@@ -914,6 +963,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
 		cmocka_unit_test(test_rconn__backoff_doubles_to_the_cap),
 		T(test_rconn__up_reply_down_and_back_after_restart),
+		T(test_rconn__formats_arguments_as_hiredis_does),
 		T(test_rconn__stalled_redis_fails_command_within_timeout),
 		T(test_rconn__requirepass_right_password_up),
 		T(test_rconn__requirepass_wrong_or_no_password_stays_down),
