@@ -41,6 +41,37 @@ core_log_ctx(const osip_message_t *m)
 	log_ctx_set(cid, core_call_id(m, cid, sizeof(cid)));
 }
 
+/*
+ * A message libosip2 cannot parse.  The edge checked its framing and
+ * the headers every reply needs but leaves the full parse to the core
+ * (once per request, not twice): a request goes back to its edge to be
+ * answered 400 statelessly, with the edge's bounds on replies; nobody
+ * answers a response (RFC 3261 17.1.3).
+ */
+static void
+core_reject(struct core *c, const struct env *in)
+{
+	struct env e = *in;
+	int n;
+
+	if (e.len >= 4 && memcmp(e.msg, "SIP/", 4) == 0) {
+		log_info(LOG_SYS_SIP, "unparsable response from edge %d "
+			 "dropped", e.edge_id);
+		return;
+	}
+	e.type = ENV_REJECT;
+	e.core_id = (uint16_t)c->id;
+	e.names = NULL;
+	e.names_len = 0;
+	n = env_encode(&e, c->sendbuf, c->sendcap);
+	if (n < 0 || link_send(c->link, e.edge_id, c->sendbuf, (size_t)n) < 0) {
+		c->st.tx_fail++;
+		return;
+	}
+	log_info(LOG_SYS_SIP, "unparsable request from edge %d: back to it "
+		 "for a 400", e.edge_id);
+}
+
 static void
 core_on_envelope(void *arg, const char *buf, size_t len)
 {
@@ -63,11 +94,9 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	if (osip_message_init(&m) != 0)
 		return;
 	if (osip_message_parse(m, e.msg, e.len) != 0 || m->sip_version == NULL) {
-		/* The edge validated it; a failure here is a bug to count. */
 		c->st.rx_bad++;
-		log_info(LOG_SYS_SIP, "unparsable message from edge %d dropped",
-			 e.edge_id);
 		osip_message_free(m);
+		core_reject(c, &e);
 		return;
 	}
 	prom_sip_count(&c->sip, PROM_IN, e.msg, e.len);

@@ -24,7 +24,7 @@
  *
  * Every outcome is a counter in struct edge_stats.  Buffers are
  * allocated once at start, sized from max_msg: nothing on this path
- * allocates except libosip2's check.
+ * allocates.
  */
 #include "edge/edge_int.h"
 #include "lib/hash.h"
@@ -401,7 +401,7 @@ edge_branch_core(const struct edge *e, const struct edge_sip_scan *sc,
  * Whether the response scanned in sc may go on: its top Via branch is
  * one a core of this cluster minted for its Call-ID.  Anything else
  * (a stray, another proxy's, a forgery) is counted and dropped here,
- * before libosip2 parses it: responses are not rate-limited (they
+ * before a core parses it: responses are not rate-limited (they
  * answer the cores' requests), so a flood of made-up ones must cost
  * no more than a scan and a SipHash.  *core gets the branch's core.
  */
@@ -556,7 +556,7 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	} else {
 		if (!sc.is_request && !edge_response_ours(e, &sc, &core))
 			return;
-		why = edge_sip_check(&sc, buf, len, &use);
+		why = edge_sip_check(&sc, len, &use);
 	}
 	if (why) {
 		edge_reject(e, tp, conn_id, src, &sc, buf, len, why);
@@ -714,6 +714,23 @@ edge_fwd_to_conn(struct edge *e, const struct env *env)
 	return rc;
 }
 
+/* A core could not parse a request this edge forwarded (its Via
+ * already fixed; fixing it again changes nothing): the 400 the edge
+ * would have sent had it parsed the request itself. */
+static void
+edge_fwd_reject(struct edge *e, const struct env *env)
+{
+	struct edge_tp *tp = e->tp[env->transport];
+	struct edge_sip_scan sc;
+
+	if (tp == NULL || edge_sip_scan(&sc, env->msg, env->len) != 0) {
+		e->st.drop_bad_env++;
+		return;
+	}
+	edge_reject(e, tp, env->conn_id, &env->src, &sc, env->msg, env->len,
+		    "Unparsable message");
+}
+
 void
 edge_fwd_from_core(void *arg, const char *buf, size_t len)
 {
@@ -724,6 +741,10 @@ edge_fwd_from_core(void *arg, const char *buf, size_t len)
 
 	e->st.from_cores++;
 	rc = env_decode(&env, buf, len);
+	if (rc == 0 && env.type == ENV_REJECT) {
+		edge_fwd_reject(e, &env);
+		return;
+	}
 	if (rc < 0 || env.type != ENV_SIP) {
 		e->st.drop_bad_env++;
 		if (edge_ratelimit_allow(&e->rl, uv_now(e->loop)))

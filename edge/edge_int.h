@@ -73,13 +73,6 @@ struct edge_sip_scan {
 };
 
 /*
- * Readies libosip2 (its allocator, lib/sip_alloc.h; parser_init) and
- * sends its error traces to the log at debug level instead of stdout.
- * Call once before edge_sip_check().
- */
-void edge_sip_init(void);
-
-/*
  * Scans buf's start line and headers by hand, without libosip2, so that
  * even a message the parser refuses yields the headers a 400 needs.
  * Accepts CRLF or bare LF, folded lines and compact names.  Returns 0,
@@ -142,15 +135,15 @@ int edge_sip_via_fix(const char *buf, size_t len,
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
  * Content-Length (one value, at most the body present), CSeq method,
- * then, for a request, a full libosip2 parse (parser_init() must have
- * run).  Returns
+ * the top Via.  What libosip2 would refuse beyond that is the core's to
+ * find (ENV_REJECT).  Returns
  * NULL when the message may be forwarded, with *use_len set to the
  * bytes to forward (a datagram's bytes past Content-Length are
  * dropped, RFC 3261 18.3); otherwise the problem as a short phrase for
  * a Warning header.
  */
-const char *edge_sip_check(const struct edge_sip_scan *sc, const char *buf,
-			   size_t len, size_t *use_len);
+const char *edge_sip_check(const struct edge_sip_scan *sc, size_t len,
+			   size_t *use_len);
 
 /* Whether the request scanned in sc carries what a reply must copy. */
 int edge_sip_can_reply(const struct edge_sip_scan *sc);

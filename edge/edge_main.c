@@ -283,7 +283,6 @@ main(int argc, char **argv)
 		edge_print_listeners(me);
 		return 0;
 	}
-	edge_sip_init();
 	edge_open_mode_warn(&cfg, me);
 
 	if (uv_loop_init(&loop) != 0)

@@ -189,7 +189,8 @@ env_decode(struct env *e, const char *buf, size_t len)
 	mlen = get32(buf + 60);
 	if (nl > len - ENV_HDR_LEN || mlen != len - ENV_HDR_LEN - nl)
 		return -EINVAL;
-	if (e->type != ENV_SIP && e->type != ENV_CONN_CLOSED)
+	if (e->type != ENV_SIP && e->type != ENV_CONN_CLOSED &&
+	    e->type != ENV_REJECT)
 		return -EINVAL;
 	if (nl && (e->type != ENV_SIP ||
 		   !env_names_valid(buf + ENV_HDR_LEN, nl)))

@@ -70,6 +70,10 @@
 enum env_type {
 	ENV_SIP = 1,		/* a SIP message, in either direction */
 	ENV_CONN_CLOSED = 2,	/* edge -> core: conn_id has closed */
+	ENV_REJECT = 3,		/* core -> edge: msg, a request that edge
+				   forwarded, is one libosip2 cannot parse:
+				   answer it 400 as the edge answers its own
+				   malformed requests */
 };
 
 /*

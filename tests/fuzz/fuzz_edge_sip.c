@@ -1,8 +1,8 @@
 /*
  * fuzz_edge_sip.c - what an edge does with every datagram, stream
  * message and WebSocket message before a core sees it (edge_fwd.c):
- * the hand scan, the header walk, the Via parse, the checks with the
- * libosip2 parse, the Via fix-up (whose output is scanned again, as
+ * the hand scan, the header walk, the Via parse, the checks, the Via
+ * fix-up (whose output is scanned again, as
  * edge_fwd.c does), the stateless reply and the next-hop host for TLS.
  * The source address is an IPv4 or an IPv6 one by the input's length,
  * so both received= forms are written.
@@ -10,14 +10,7 @@
 #include <string.h>
 
 #include "edge/edge_int.h"
-#define FUZZ_SETUP fuzz_setup
 #include "tests/fuzz/fuzz.h"
-
-static void
-fuzz_setup(void)
-{
-	edge_sip_init();
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -38,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (edge_sip_hdr_next(buf, size, &pos, &h) == 1)
 		if (h.id == EDGE_H_VIA)
 			edge_sip_via_parse(&v, h.value.s, h.value.len);
-	why = edge_sip_check(&sc, buf, size, &use);
+	why = edge_sip_check(&sc, size, &use);
 	if (size & 1)
 		env_sa_from(&src, "2001:db8::7", 5062);
 	else

@@ -114,6 +114,21 @@ describe('60 bad input', () => {
 		assert.equal(r.status, 400, `Content-Length 99999999 with a 5-byte body got ${r.status} ${r.reason}`);
 	});
 
+	c.test('a request only a full parse refuses gets 400 "Unparsable message" from its core, not silence', async () => {
+		/* The edge's scan passes it (every header is there); libosip2,
+		 * which runs in the cores only, refuses the unclosed From and
+		 * the core hands it back to the edge for the 400. */
+		const ua = await c.ua('osip400');
+		for (const from of ['<sip:osip400@a.test;tag=1', '"unclosed <sip:osip400@a.test>;tag=1']) {
+			const r = await ua.send(c.edge(), {
+				method: 'MESSAGE', ruri: 'sip:victim@a.test', to: 'sip:victim@a.test', from: 'sip:osip400@a.test',
+				body: 'x', replace: { from },
+			}, 3000);
+			assert.equal(r.status, 400, `From: ${from} got ${r.status} ${r.reason}`);
+			assert.match(r.get('warning') || '', /Unparsable message/);
+		}
+	});
+
 	c.test('NUL bytes in the start line, in header names and values, and in the body', async () => {
 		const ua = await c.ua('nul-src');
 		const h = head(ua);

@@ -774,6 +774,5 @@ main(void)
 #undef T
 	};
 
-	edge_sip_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,10 +304,11 @@ static const struct check_case check_cases[] = {
 	{ "Content-Length twice, different",
 	  MSG(CS1 "Content-Length: 0\r\nl: 4\r\n", "abcd"),
 	  "Conflicting Content-Length headers", 0 },
-	/* libosip2 refuses a repeated one too, agreeing or not. */
+	/* libosip2 refuses a repeated one too, agreeing or not; that 400
+	 * comes from the core's parse (ENV_REJECT): the edge forwards. */
 	{ "Content-Length twice, the same",
 	  MSG(CS1 "Content-Length: 4\r\nContent-Length: 4\r\n", "abcd"),
-	  "Unparsable message", 0 },
+	  NULL, 0 },
 	{ "CSeq not a number", MSG("CSeq: x OPTIONS\r\n", ""), "Bad CSeq number", 0 },
 	{ "CSeq 2^31", MSG("CSeq: 2147483648 OPTIONS\r\n", ""), "Bad CSeq number", 0 },
 	{ "CSeq 2^31-1", MSG("CSeq: 2147483647 OPTIONS\r\n", ""), NULL, 0 },
@@ -339,12 +340,12 @@ static const struct check_case check_cases[] = {
 	  "No empty line after the headers", 0 },
 	{ "libosip2 refuses the From", "OPTIONS sip:a@x SIP/2.0\r\nv: SIP/2.0/UDP h\r\n"
 	  "f: <sip:a@x\r\nt: <sip:a@x>\r\ni: c\r\n" CS1 "\r\n",
-	  "Unparsable message", 0 },
+	  NULL, 0 },
 	{ "response ok", "SIP/2.0 200 OK\r\nv: SIP/2.0/UDP h;branch=z9hG4bKsm1.1\r\n"
 	  "f: <sip:a@x>;tag=1\r\nt: <sip:a@x>;tag=2\r\ni: c\r\nCSeq: 1 INVITE\r\n\r\n",
 	  NULL, 0 },
 	/* No 400 answers a response: libosip2's verdict is its core's to
-	 * take (it drops it), not worth a second parse at the edge. */
+	 * take (it drops it). */
 	{ "response libosip2 refuses", "SIP/2.0 200 OK\r\n"
 	  "v: SIP/2.0/UDP h;branch=z9hG4bKsm1.1\r\nf: <sip:a@x\r\n"
 	  "t: <sip:a@x>;tag=2\r\ni: c\r\nCSeq: 1 INVITE\r\n\r\n", NULL, 0 },
@@ -361,7 +362,7 @@ test_edge_sip__check_table(void **state)
 		const char *why;
 
 		assert_int_equal(edge_sip_scan(&sc, c->msg, len), 0);
-		why = edge_sip_check(&sc, c->msg, len, &use);
+		why = edge_sip_check(&sc, len, &use);
 		if ((why == NULL) != (c->why == NULL) ||
 		    (why && strcmp(why, c->why) != 0))
 			fail_msg("%s: got \"%s\", want \"%s\"", c->name,
@@ -594,6 +595,5 @@ main(void)
 		cmocka_unit_test(test_edge_sip__next_hop_host_table),
 	};
 
-	edge_sip_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

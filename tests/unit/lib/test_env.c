@@ -171,7 +171,7 @@ static void
 test_env__decode_refuses_unknown_type_transport_family(void **state)
 {
 	static const struct { int off; unsigned char v; } bad[] = {
-		{ 3, 0 }, { 3, 3 }, { 3, 255 },		/* type */
+		{ 3, 0 }, { 3, 4 }, { 3, 255 },		/* type */
 		{ 4, 0 }, { 4, ENV_TP_END }, { 4, 255 },	/* transport */
 		{ 16, 5 }, { 16, 255 }, { 36, 2 },	/* address family */
 	};
