@@ -176,6 +176,14 @@ def cpu_ticks(pid):
     return int(rest[11]) + int(rest[12])      # utime + stime
 
 
+def machine_busy_ticks():
+    """Jiffies every CPU of the machine spent busy (not idle or iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is in user)
+    return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+
+
 def pss_bytes(pid):
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
@@ -678,10 +686,12 @@ instances = %s
 
     def stop(self):
         Server.stop(self)
-        try:
-            os.unlink(self.shm_path())
-        except (OSError, AttributeError):
-            pass
+        # the binding store and the edges' rate table named after it
+        for path in (self.shm_path(), self.shm_path() + "-edge-limit"):
+            try:
+                os.unlink(path)
+            except (OSError, AttributeError):
+                pass
 
 
 # ---------------------------------------------------------------- sipp
@@ -896,12 +906,14 @@ class Bench:
         th = threading.Thread(target=sampler, daemon=True)
         ng0 = self.srv.rtp.counts() if scn == "media" else None
         cpu0 = self.srv.cpu()
+        busy0 = machine_busy_ticks()
         t0 = time.time()
         th.start()
         uac = Sipp(args, d, "uac")
         uac.wait(guard + 3)
         time.sleep(SETTLE)      # deferred work (timers, writes) counts too
         cpu1 = self.srv.cpu()
+        busy1 = machine_busy_ticks()
         wall = time.time() - t0
         stop_sampling.set()
         th.join()
@@ -939,6 +951,11 @@ class Bench:
             "sipp_uas_cores": (uas.cpu / load_s) if uas and load_s else None,
             "dir": d, "server_alive": alive,
         }
+        # What else kept the machine busy meanwhile (other jobs, the
+        # kernel's softirqs not charged to a process): a step with much
+        # of it is a noisy one, whatever its figures say.
+        sipp_s = (uac.cpu or 0) + ((uas.cpu or 0) if uas else 0)
+        r["other_cores"] = max(0.0, (busy1 - busy0) / float(HZ) - cpu_s - sipp_s) / wall
         if scn == "media":
             # ng commands per successful call (the statistics and list
             # commands of the bench itself are not in these counts)
@@ -1605,6 +1622,10 @@ def report(results, info):
         if scn != "register":
             row("sipp UAS CPU (cores)", "%.2f" % (ga("sipp_uas_cores") or 0) if a else "-",
                 "%.2f" % (gb("sipp_uas_cores") or 0) if b else "-", "")
+        row("other CPU on the machine (cores)",
+            "%.2f" % ga("other_cores") if a and a.get("other_cores") is not None else "-",
+            "%.2f" % gb("other_cores") if b and b.get("other_cores") is not None else "-",
+            "(noise: not server, not sipp)")
         if (a and a.get("unconfirmed")) or (b and b.get("unconfirmed")):
             w("  ?: failed its confirmation trial on a fresh server; figures from the search")
         if scn == "media":
@@ -1641,13 +1662,15 @@ def report(results, info):
         w("")
         w("%s not measured: %s" % (name, why))
     w("")
-    w("Trials (target/s, achieved/s, failures %, p50/p90/p99 ms, server CPU us/op):")
+    w("Trials (target/s, achieved/s, failures %, p50/p90/p99 ms, server CPU us/op, "
+      "other CPU on the machine in cores):")
     for name in ("sipmesh", "Kamailio"):
         for t in results.get(name, {}).get("trials", []):
-            w("  %-8s %-8s %7d %8.0f %6.2f%% %s/%s/%s %8s  %s" % (
+            w("  %-8s %-8s %7d %8.0f %6.2f%% %s/%s/%s %8s %5s  %s" % (
                 name, t["scenario"], t["target"], t["achieved"], t["fail_pct"],
                 fmt_ms(t["p50"]), fmt_ms(t["p90"]), fmt_ms(t["p99"]),
                 "%.1f" % t["cpu_us_op"] if t["cpu_us_op"] else "-",
+                "%.2f" % t["other_cores"] if t.get("other_cores") is not None else "-",
                 ("pass" if t["pass"] else "FAIL (%s)" % t["why"]) +
                 (" [confirmation, fresh server]" if t.get("confirm") else "")))
     return "\n".join(lines) + "\n"
