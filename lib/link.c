@@ -49,6 +49,7 @@
  * Cost per message: one flag stored on each side.
  */
 #include "lib/link.h"
+#include "lib/link_int.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -69,10 +70,6 @@
  * several messages. */
 #define LINK_OUT_BYTES (64 * 1024)
 #define LINK_FRAME_HDR 4
-/* Room for a burst of large SIP messages before senders see -EAGAIN. */
-#define LINK_BUF_BYTES (4 * 1024 * 1024)
-/* Envelope header + the largest max_msg cfg accepts, with margin. */
-#define LINK_MAX_MSG   (2 * 1024 * 1024)
 /* The first word of a message from a link with liveness on: the top
  * bit (a frame length never has it) and the sender's id. */
 #define LINK_FROM_BIT  0x80000000u
@@ -112,17 +109,26 @@ struct link_live {
 	unsigned silent;	/* ticks in a row without hearing it */
 };
 
-/* A chunk of frames for one peer (a nanomsg message in the making). */
+/* A chunk of frames for one peer (a nanomsg message in the making, or
+ * a chunk for its unix stream). */
 struct link_out {
-	unsigned char *buf;	/* nn_allocmsg'd, LINK_TRAILER_LEN spare */
-	size_t len, cap;
+	unsigned char *buf;	/* nanomsg: nn_allocmsg'd per chunk,
+				   LINK_TRAILER_LEN spare; ipc: size bytes,
+				   kept, LINK_UX_HDR first */
+	size_t len, cap;	/* cap: where the chunk is full */
+	size_t size;
 	int frames;
+	int open;		/* frames gather in it */
 };
 
 struct link {
+	uv_loop_t *loop;
 	struct link_poll *rx;
-	int pull;
-	int push[LINK_MAX_PEERS];	/* -1: no such peer */
+	int pull;			/* -1 at an ipc endpoint */
+	struct link_ux_srv *ux_rx;	/* our ipc endpoint, else NULL */
+	int push[LINK_MAX_PEERS];	/* -1: no such peer, or ipc */
+	struct link_ux_out *ux[LINK_MAX_PEERS];	/* ipc peers, else NULL */
+	int closing;			/* link_free ran: no callback */
 	uint8_t turn[LINK_MAX_PEERS];	/* enum link_turn */
 	struct link_out out[LINK_MAX_PEERS];
 	uint8_t touched[LINK_MAX_PEERS];	/* peer ids with turn != IDLE */
@@ -290,6 +296,13 @@ link_url_local(const char *url)
 	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;
 }
 
+/* The socket file of an ipc:// url (our unix streams), else NULL. */
+static const char *
+link_url_ipc(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
+}
+
 static uint64_t
 link_wall_ms(void)
 {
@@ -419,13 +432,20 @@ link_get32(const unsigned char *p)
 		(uint32_t)p[2] << 8 | p[3];
 }
 
+static int
+link_peer_known(const struct link *l, int id)
+{
+	return id >= 1 && id < LINK_MAX_PEERS &&
+	       (l->push[id] >= 0 || l->ux[id] != NULL);
+}
+
 /* A message came from peer id (its from word): it is alive. */
 static void
 link_heard(struct link *l, int id)
 {
 	struct link_live *p;
 
-	if (id < 1 || id >= LINK_MAX_PEERS || l->push[id] < 0 || !l->self_id)
+	if (!link_peer_known(l, id) || !l->self_id)
 		return;
 	p = &l->live[id];
 	p->heard = 1;
@@ -436,25 +456,26 @@ link_heard(struct link *l, int id)
 		l->peer_cb(l->peer_arg, id, 1);
 }
 
-/* The PULL socket's messages, split into their frames, to the link's
- * callback. */
-static void
-link_on_msg(void *arg, struct link_msg *m)
+/*
+ * A chunk received by either transport (a nanomsg message, or one off a
+ * unix stream), split into its frames, to the link's callback.  Returns
+ * 0, or -EBADMSG when it was dropped (its frames before the fault went).
+ */
+static int
+link_on_chunk(struct link *l, const unsigned char *p, size_t size)
 {
-	struct link *l = arg;
-	const unsigned char *p = m->body;
-	long len = (long)m->len;
+	long len = (long)size;
 	size_t off = 0, n;
 
 	if (l->auth_rx)
-		len = link_verify(l, m->body, m->len);
+		len = link_verify(l, p, size);
 	if (len < 0)
-		return;
+		return -EBADMSG;
 	if ((size_t)len >= LINK_FROM_LEN && (link_get32(p) & LINK_FROM_BIT)) {
 		link_heard(l, (int)(link_get32(p) & ~LINK_FROM_BIT));
 		off = LINK_FROM_LEN;
 	}
-	while ((size_t)len - off >= LINK_FRAME_HDR) {
+	while ((size_t)len - off >= LINK_FRAME_HDR && !l->closing) {
 		n = link_get32(p + off);
 		off += LINK_FRAME_HDR;
 		if (n > (size_t)len - off)
@@ -463,9 +484,30 @@ link_on_msg(void *arg, struct link_msg *m)
 		l->cb(l->arg, (const char *)p + off, n);
 		off += n;
 	}
-	if (off != (size_t)len)
-		link_drop(l, &l->st.rx_forged, "a frame cut short",
-			  link_wall_ms());
+	if (off == (size_t)len || l->closing)
+		return 0;
+	link_drop(l, &l->st.rx_forged, "a frame cut short", link_wall_ms());
+	return -EBADMSG;
+}
+
+/* The PULL socket's messages. */
+static void
+link_on_msg(void *arg, struct link_msg *m)
+{
+	link_on_chunk(arg, m->body, m->len);
+}
+
+/* The ipc endpoint's chunks; an error closes their connection. */
+static int
+link_on_ux_chunk(void *arg, const unsigned char *buf, size_t len)
+{
+	struct link *l = arg;
+
+	if (buf)
+		return link_on_chunk(l, buf, len);
+	link_drop(l, &l->st.rx_forged, "a chunk over LINK_MAX_MSG, "
+		  "connection closed", link_wall_ms());
+	return -EMSGSIZE;
 }
 
 static void
@@ -512,6 +554,7 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -ENOMEM;
+	l->loop = loop;
 	l->pull = -1;
 	for (int i = 0; i < LINK_MAX_PEERS; i++)
 		l->push[i] = -1;
@@ -526,6 +569,16 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 		rc = -EINVAL;
 		goto fail;
 	}
+	if (link_url_ipc(self_url)) {
+		rc = link_ipc_dir(self_url);
+		if (rc == 0)
+			rc = link_ux_srv_new(&l->ux_rx, loop,
+					     link_url_ipc(self_url),
+					     link_on_ux_chunk, l);
+		if (rc < 0)
+			goto fail;
+		goto handles;
+	}
 	l->pull = nn_socket(AF_SP, NN_PULL);
 	if (l->pull < 0) {
 		rc = link_errno();
@@ -537,9 +590,6 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 		rc = link_errno();
 		goto fail;
 	}
-	rc = link_ipc_dir(self_url);
-	if (rc < 0)
-		goto fail;
 	if (nn_bind(l->pull, self_url) < 0) {
 		rc = link_errno();
 		goto fail;
@@ -547,6 +597,7 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	rc = link_poll_new(&l->rx, loop, l->pull, 0, link_on_msg, l, "link");
 	if (rc < 0)
 		goto fail;
+handles:
 	/* Cannot fail: libuv's check and timer handles only join a
 	 * queue. */
 	uv_check_init(loop, &l->flush);
@@ -578,10 +629,13 @@ link_peer_add(struct link *l, int peer_id, const char *url)
 
 	if (peer_id < 1 || peer_id >= LINK_MAX_PEERS)
 		return -EINVAL;
-	if (l->push[peer_id] >= 0)
+	if (link_peer_known(l, peer_id))
 		return -EEXIST;
 	if (!link_url_local(url) && !l->has_key)
 		return -EINVAL;
+	if (link_url_ipc(url))
+		return link_ux_out_new(&l->ux[peer_id], l->loop,
+				       link_url_ipc(url));
 	s = nn_socket(AF_SP, NN_PUSH);
 	if (s < 0)
 		return link_errno();
@@ -615,21 +669,35 @@ link_put32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-/* A chunk of cap bytes of frames (and room for the from word and a
- * trailer), the from word in it when liveness is on. */
+/* A chunk of cap bytes of frames for peer_id (and room for the from
+ * word and a trailer or a length word), the from word in it when
+ * liveness is on.  An ipc peer's buffer is reused: it grows only for a
+ * frame larger than any before. */
 static int
-link_out_open(struct link *l, struct link_out *o, size_t cap)
+link_out_open(struct link *l, int peer_id, size_t cap)
 {
+	struct link_out *o = &l->out[peer_id];
 	size_t from = l->self_id ? LINK_FROM_LEN : 0;
+	size_t head = l->ux[peer_id] ? LINK_UX_HDR : 0;
 
-	o->buf = nn_allocmsg(from + cap + LINK_TRAILER_LEN, 0);
-	if (o->buf == NULL)
-		return -ENOMEM;
-	o->cap = from + cap;
-	o->len = from;
+	if (head == 0) {
+		o->buf = nn_allocmsg(from + cap + LINK_TRAILER_LEN, 0);
+		if (o->buf == NULL)
+			return -ENOMEM;
+	} else if (o->size < head + from + cap) {
+		unsigned char *b = realloc(o->buf, head + from + cap);
+
+		if (b == NULL)
+			return -ENOMEM;
+		o->buf = b;
+		o->size = head + from + cap;
+	}
+	o->cap = head + from + cap;
+	o->len = head + from;
 	o->frames = 0;
+	o->open = 1;
 	if (from)
-		link_put32(o->buf, LINK_FROM_BIT | (uint32_t)l->self_id);
+		link_put32(o->buf + head, LINK_FROM_BIT | (uint32_t)l->self_id);
 	return 0;
 }
 
@@ -646,6 +714,16 @@ link_out_send(struct link *l, int peer_id)
 	size_t len = o->len;
 	int rc = 0;
 
+	o->open = 0;
+	if (l->ux[peer_id]) {
+		link_put32(m, (uint32_t)(len - LINK_UX_HDR));
+		rc = link_ux_out_write(l->ux[peer_id], m, len);
+		if (rc < 0)
+			return rc;
+		l->st.tx_msgs++;
+		l->live[peer_id].sent = 1;
+		return 0;
+	}
 	o->buf = NULL;
 	if (m == NULL || len == 0)
 		goto out;
@@ -695,7 +773,7 @@ link_on_flush(uv_check_t *h)
 		int id = l->touched[i];
 		int frames = l->out[id].frames;
 
-		if (l->out[id].buf && link_out_send(l, id) < 0) {
+		if (l->out[id].open && link_out_send(l, id) < 0) {
 			l->st.tx_dropped += (unsigned long long)frames;
 			if (log_levels[LOG_SYS_NET] >= LOG_LVL_INFO)
 				log_info(LOG_SYS_NET, "link: %d envelope(s) for "
@@ -718,7 +796,7 @@ link_out_add(struct link *l, int peer_id, const void *buf, size_t len,
 	size_t need = LINK_FRAME_HDR + len;
 	int rc;
 
-	if (o->buf && o->cap - o->len < LINK_FRAME_HDR + len) {
+	if (o->open && o->cap - o->len < LINK_FRAME_HDR + len) {
 		int frames = o->frames;
 
 		rc = link_out_send(l, peer_id);
@@ -727,8 +805,8 @@ link_out_add(struct link *l, int peer_id, const void *buf, size_t len,
 			return rc;
 		}
 	}
-	if (o->buf == NULL) {
-		rc = link_out_open(l, o, batch && need < LINK_OUT_BYTES ?
+	if (!o->open) {
+		rc = link_out_open(l, peer_id, batch && need < LINK_OUT_BYTES ?
 				   LINK_OUT_BYTES : need);
 		if (rc < 0)
 			return rc;
@@ -746,7 +824,7 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 {
 	int rc;
 
-	if (peer_id < 1 || peer_id >= LINK_MAX_PEERS || l->push[peer_id] < 0)
+	if (!link_peer_known(l, peer_id))
 		return -ENOENT;
 	if (len > LINK_MAX_MSG - LINK_FROM_LEN - LINK_FRAME_HDR -
 	    LINK_TRAILER_LEN)
@@ -756,6 +834,8 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 		l->st.tx_peer_dead++;
 		return -EHOSTDOWN;
 	}
+	if (l->ux[peer_id] && !link_ux_out_up(l->ux[peer_id]))
+		return -EAGAIN;
 	rc = link_out_add(l, peer_id, buf, len, l->turn[peer_id] == LINK_SENT);
 	if (rc < 0)
 		return rc;
@@ -780,8 +860,7 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 static void
 link_heartbeat(struct link *l, int peer_id)
 {
-	if (l->out[peer_id].buf != NULL ||
-	    link_out_open(l, &l->out[peer_id], 0) < 0)
+	if (l->out[peer_id].open || link_out_open(l, peer_id, 0) < 0)
 		return;
 	/* Refused when not connected, or the queue is full of what a
 	 * hung peer does not read: nothing to do about either. */
@@ -797,7 +876,7 @@ link_on_tick(uv_timer_t *h)
 	for (int id = 1; id < LINK_MAX_PEERS; id++) {
 		struct link_live *p = &l->live[id];
 
-		if (l->push[id] < 0)
+		if (!link_peer_known(l, id))
 			continue;
 		if (!p->sent)
 			link_heartbeat(l, id);
@@ -835,7 +914,13 @@ link_live_start(struct link *l, int self_id, int heartbeat_ms, int dead_ms,
 int
 link_peers_in(const struct link *l)
 {
-	uint64_t n = nn_get_statistic(l->pull, NN_STAT_CURRENT_CONNECTIONS);
+	uint64_t n;
+
+	/* Accepts first (the server is not part of *l): nanomsg accepted
+	 * on its own thread, and an edge asks before its loop runs. */
+	if (l->ux_rx)
+		return link_ux_srv_conns(l->ux_rx);
+	n = nn_get_statistic(l->pull, NN_STAT_CURRENT_CONNECTIONS);
 
 	return n == (uint64_t)-1 ? link_errno() : (int)n;
 }
@@ -852,15 +937,27 @@ link_on_close(uv_handle_t *h)
 void
 link_free(struct link *l)
 {
+	uint64_t until = uv_hrtime() / 1000000 + LINK_UX_LINGER_MS;
+
 	if (l == NULL)
 		return;
+	l->closing = 1;
 	link_poll_free(l->rx);
-	/* What this turn gathered still goes (a stopping edge's notices). */
+	link_ux_srv_free(l->ux_rx);
+	/* What this turn gathered still goes (a stopping edge's notices),
+	 * and on a unix stream what is pending: nothing else would write
+	 * it. */
 	link_on_flush(&l->flush);
-	for (int i = 0; i < LINK_MAX_PEERS; i++)
+	for (int i = 0; i < LINK_MAX_PEERS; i++) {
 		if (l->push[i] >= 0)
 			nn_close(l->push[i]);
-	nn_close(l->pull);
+		if (l->ux[i]) {
+			link_ux_out_free(l->ux[i], until);
+			free(l->out[i].buf);
+		}
+	}
+	if (l->pull >= 0)
+		nn_close(l->pull);
 	EVP_MAC_CTX_free(l->mac);
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	uv_close((uv_handle_t *)&l->flush, link_on_close);
