@@ -1,7 +1,12 @@
 /*
- * test_link.c - nanomsg links on a real loop: ipc directories are
- * created, messages arrive whole and in order, a burst larger than one
- * drain batch all arrives, and the error codes of link.h hold.  The
+ * test_link.c - links on a real loop: ipc directories are created,
+ * messages arrive whole and in order, a burst larger than one drain
+ * batch all arrives, and the error codes of link.h hold.  The ipc unix
+ * streams: a peer reached when it starts late or restarts, 10,000
+ * envelopes of every size to a slow reader in another thread, hostile
+ * local connectors closed, a full queue refused and counted, binding
+ * over live, stale and foreign files, link_free writing what its turn
+ * gathered.  The
  * drain loop (struct link_poll) on its own, over inproc sockets: at most
  * LINK_BATCH messages per wake-up, a callback that frees its poller
  * stops the batch, and with LINK_POLL_CTRL the SP header comes along
@@ -619,30 +624,22 @@ test_link__live_own_stall_kills_nobody(void **state)
 
 /* ---- ipc: unix streams driven by the loop */
 
-/* A unix stream connected to an ipc:// url's file, non-blocking: what
- * any local process can open. */
+/* A unix stream at an ipc:// url's file, non-blocking: connected to
+ * it (what any local process can open), or listening there and never
+ * accepting or reading (a peer that is up but hung). */
 static int
-raw_unix(const char *url)
+raw_unix(const char *url, int listening)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
 	assert_true(fd >= 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url + 6);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-/* A listening socket at an ipc:// url's file that never accepts or
- * reads: a peer that is up but hung. */
-static int
-raw_listen(const char *url)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-
-	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url + 6);
+	if (!listening) {
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa,
+					 sizeof(sa)), 0);
+		return fd;
+	}
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 8), 0);
 	return fd;
@@ -695,7 +692,7 @@ test_link__a_cut_frame_is_dropped_and_counted(void **state)
 	int one = 1, fd, s;
 
 	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
-	fd = raw_unix(f->url_b);
+	fd = raw_unix(f->url_b, 0);
 	assert_int_equal(send(fd, cut, sizeof(cut) - 1, 0), sizeof(cut) - 1);
 	assert_true(run_until(f, dropped, &want));
 	assert_true(run_until(f, got, &one));
@@ -950,13 +947,13 @@ test_link__ipc_hostile_connector_closed_others_unaffected(void **state)
 	want = 1;
 	assert_true(run_until(f, got, &want));
 
-	stall = raw_unix(f->url_b);
+	stall = raw_unix(f->url_b, 0);
 	assert_int_equal(send(stall, "\0\0", 2, 0), 2);
 	for (int i = 0; i < 3; i++) {
 		char m[32];
 		int n = snprintf(m, sizeof(m), "msg %d", i + 1);
 
-		fd = raw_unix(f->url_b);
+		fd = raw_unix(f->url_b, 0);
 		assert_int_equal(send(fd, attacks[i], lens[i], 0),
 				 (ssize_t)lens[i]);
 		assert_true(run_until(f, closed_by_peer, &fd));
@@ -1056,7 +1053,7 @@ test_link__ipc_queue_full_refuses_and_counts(void **state)
 	long ok = 0;
 	int lfd, rc = 0;
 
-	lfd = raw_listen(f->url_b);
+	lfd = raw_unix(f->url_b, 1);
 	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	/* One turn: the first goes at once, the rest gather in chunks
