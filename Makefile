@@ -64,6 +64,7 @@ include ctl/module.mk
 include tests/unit/module.mk
 include tests/fuzz/module.mk
 include web/module.mk
+include bench/module.mk
 
 # One static archive per component: tests link the real objects from it.
 $(BUILD)/libsm.a: $(call objs,$(LIB_SRCS))

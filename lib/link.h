@@ -1,11 +1,18 @@
 /*
- * link.h - the nanomsg links between edges and cores.
+ * link.h - the links between edges and cores.
  *
- * Each process binds one NN_PULL socket at its own endpoint and keeps
- * one NN_PUSH socket per peer, so it can address a given peer (the
- * core named in a Via branch, the edge that holds a connection).  The
- * PULL socket is drained by a struct link_poll (below), which rtpctl's
- * request/reply sockets use too.
+ * Each process binds one endpoint of its own and keeps one outgoing
+ * connection per peer, so it can address a given peer (the core named
+ * in a Via branch, the edge that holds a connection).  Two transports,
+ * chosen by the URL (the receiver's endpoint, so both ends of a pair
+ * agree):
+ *   - ipc:// (processes of one host): unix stream sockets that the
+ *     loop thread writes and reads itself, no thread of its own;
+ *   - tcp:// (other hosts) and inproc://: nanomsg, an NN_PULL socket at
+ *     our endpoint drained by a struct link_poll (below, which rtpctl's
+ *     request/reply sockets use too), an NN_PUSH socket per peer.
+ * ipc left nanomsg because its worker threads cost more than the rest
+ * of a message's hop (lib/link.c has the numbers).
  *
  * Sends never block: a peer that is not connected or whose queue is
  * full gives -EAGAIN and the caller decides (try the next core, or
@@ -102,7 +109,8 @@ int link_url_local(const char *url);
 	X(rx_forged, "envelopes-forged", \
 	  "link_envelopes_dropped_total{reason=\"forged\"}", \
 	  "Envelopes between processes dropped, by reason") \
-		/* MAC failed, no trailer, or a frame cut short */ \
+		/* MAC failed, no trailer, a frame cut short, or an \
+		   ipc chunk over the size limit */ \
 	X(rx_stale, "envelopes-stale", \
 	  "link_envelopes_dropped_total{reason=\"stale\"}", "") \
 		/* outside the time window */ \
@@ -111,13 +119,13 @@ int link_url_local(const char *url);
 		/* sequence number used before */ \
 	X(tx_dropped, "envelopes-not-sent", \
 	  "link_envelopes_dropped_total{reason=\"not_sent\"}", "") \
-		/* gathered, then refused by nanomsg at the end of the turn */ \
+		/* gathered, then refused at the end of the turn */ \
 	X(rx_frames, "envelopes-in", "link_envelopes_received_total", \
 	  "Envelopes received from other processes") \
 	X(tx_frames, "envelopes-out", "link_envelopes_sent_total", \
 	  "Envelopes sent to other processes") \
 	X(tx_msgs, "link-messages-out", "link_messages_sent_total", \
-	  "nanomsg messages the envelopes sent took") \
+	  "Messages (nanomsg) or chunks (ipc) the envelopes sent took") \
 	X(tx_peer_dead, "envelopes-to-dead-peers", \
 	  "link_envelopes_refused_total{reason=\"peer_dead\"}", \
 	  "Envelopes refused at once: their peer is silent (link liveness)") \
@@ -134,7 +142,9 @@ struct link_stats {
 
 /*
  * Binds self_url (e.g. "ipc:///tmp/sipmesh/core-1") and starts
- * receiving on loop (a struct link_poll).  key (LINK_KEY_LEN bytes,
+ * receiving on loop.  An ipc file that exists is taken over when
+ * nobody answers there (left by a process that died), else -EADDRINUSE;
+ * its directories are created (0700).  key (LINK_KEY_LEN bytes,
  * copied: key_load(cfg, KEY_USE_LINK) of lib/key.h) authenticates
  * envelopes to and from other hosts; NULL only when neither this link
  * nor its peers have non-local endpoints (link_peer_add then refuses
@@ -149,17 +159,20 @@ int link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 /* What the link dropped so far. */
 void link_stats_get(const struct link *l, struct link_stats *st);
 
-/* Connects a PUSH socket to a peer (nanomsg reconnects by itself).
- * peer_id 1..255.  Returns 0 or a negative errno (-EINVAL for a
- * non-local url on a link without a key). */
+/* Connects to a peer, at once if it is up, else in the background,
+ * retried every 100 ms, and again whenever the connection closes (a
+ * restarted peer).  peer_id 1..255.  Returns 0 or a negative errno
+ * (-EINVAL for a non-local url on a link without a key). */
 int link_peer_add(struct link *l, int peer_id, const char *url);
 
-/* How many peers are connected to our endpoint now (nanomsg's
+/* How many peers are connected to our endpoint now (at an ipc
+ * endpoint, the connections accepted, accepting what waits first, so
+ * it counts before the loop runs; else nanomsg's
  * NN_STAT_CURRENT_CONNECTIONS of the PULL socket). */
 int link_peers_in(const struct link *l);
 
 /*
- * Liveness of peers: nanomsg sees a peer go only when its socket
+ * Liveness of peers: a link sees a peer go only when its socket
  * closes, never when its host loses power or network or its process
  * hangs.  From this call on, a heartbeat goes every heartbeat_ms to each
  * peer that got nothing else in that time, and a peer heard from (any
@@ -181,9 +194,9 @@ int link_live_start(struct link *l, int self_id, int heartbeat_ms,
 
 /*
  * Queues buf for peer_id without blocking.  The first envelope for a
- * peer in a turn of the loop is handed to nanomsg at once; later ones
- * in the same turn are gathered into one nanomsg message sent at the
- * end of the turn (a uv_check handle), in order.  Returns 0, -EAGAIN
+ * peer in a turn of the loop is sent at once; later ones in the same
+ * turn are gathered into one message sent at the end of the turn (a
+ * uv_check handle), in order.  Returns 0, -EAGAIN
  * when the peer is not connected or its queue is full (for a gathered
  * envelope that shows only at the end of the turn: it is then counted
  * in tx_dropped), -EHOSTDOWN for a dead peer (link_live_start), -ENOENT
@@ -193,7 +206,8 @@ int link_send(struct link *l, int peer_id, const void *buf, size_t len);
 
 /* Sends what this turn gathered, stops receiving and closes every
  * socket; cb is not called after it, even from the batch being
- * drained.  Accepts NULL.  Must be called before the loop is closed,
+ * drained.  What ipc peers have not taken yet is written first,
+ * blocking up to a second in all.  Accepts NULL.  Must be called before the loop is closed,
  * and the loop run once more (it closes libuv handles; the link's
  * memory goes then). */
 void link_free(struct link *l);

@@ -128,10 +128,12 @@ setup(void **state)
 	snprintf(f->cfg.shm_name, sizeof(f->cfg.shm_name), "/sm-test-fwd-%d",
 		 (int)getpid());
 	f->cfg.n_cores = 3;
+	/* The fake cores are nanomsg PULL sockets: inproc:// links stay on
+	 * nanomsg (ipc:// ones are unix streams, lib/link_ux.c). */
 	for (int i = 0; i < 3; i++) {
 		f->cfg.cores[i].id = i + 1;
 		snprintf(f->cfg.cores[i].ipc, sizeof(f->cfg.cores[i].ipc),
-			 "ipc://%s/core-%d", f->dir, i + 1);
+			 "inproc://%s/core-%d", f->dir, i + 1);
 	}
 	snprintf(f->cfg.edges[0].ipc, sizeof(f->cfg.edges[0].ipc),
 		 "ipc://%s/edge-1", f->dir);

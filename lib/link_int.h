@@ -1,0 +1,87 @@
+/*
+ * link_int.h - between link.c and its unix stream transport, link_ux.c.
+ *
+ * ipc:// links do not go through nanomsg (link.c says why): a link
+ * bound at an ipc endpoint listens on that socket file itself (struct
+ * link_ux_srv) and reaches each ipc peer through one unix stream of its
+ * own (struct link_ux_out), both driven by the loop thread.  On a
+ * stream every chunk (what a nanomsg message would carry: the from word
+ * and frames) follows its length, 4 bytes big-endian.
+ */
+#ifndef SM_LINK_INT_H
+#define SM_LINK_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Room for a burst of large SIP messages before senders see -EAGAIN:
+ * nanomsg's send buffer, and a stream's pending bytes. */
+#define LINK_BUF_BYTES (4 * 1024 * 1024)
+/* Envelope header + the largest max_msg cfg accepts, with margin: the
+ * largest chunk a receiver takes. */
+#define LINK_MAX_MSG   (2 * 1024 * 1024)
+#define LINK_UX_HDR    4		/* a chunk's length word */
+/* A peer that is down is tried again this often: nanomsg's
+ * NN_RECONNECT_IVL default, what the ipc links ran on before. */
+#define LINK_UX_RETRY_MS 100
+/* How long link_free may block writing what is pending. */
+#define LINK_UX_LINGER_MS 1000
+
+struct link_ux_srv;
+struct link_ux_out;
+
+/*
+ * Called for each chunk received, its length word stripped; buf is
+ * valid during the call only.  A length over LINK_MAX_MSG comes as buf
+ * NULL (len: that length) and its connection closes.  Returns 0, or a
+ * negative errno to close that connection (what it sent was no link's:
+ * nothing after it can be trusted to be framed).  It may call
+ * link_ux_srv_free.
+ */
+typedef int (*link_ux_chunk_cb)(void *arg, const unsigned char *buf,
+				size_t len);
+
+/*
+ * Listens at path as nanomsg's ipc does: a file there that nobody
+ * answers at is stale and replaced, one somebody answers at gives
+ * -EADDRINUSE.  Writes *out on success only.  Returns 0, -ENOMEM,
+ * -ENAMETOOLONG, or a negative errno from the socket calls or libuv.
+ */
+int link_ux_srv_new(struct link_ux_srv **out, uv_loop_t *loop,
+		    const char *path, link_ux_chunk_cb cb, void *arg);
+
+/* Accepts what waits and returns the number of connections open.
+ * Works before the loop runs (an edge waits for its cores so). */
+int link_ux_srv_conns(struct link_ux_srv *s);
+
+/* Closes the socket and every connection at once; cb is not called
+ * after it.  Memory goes on a later turn of the loop.  Accepts NULL. */
+void link_ux_srv_free(struct link_ux_srv *s);
+
+/*
+ * A stream to the listener at path, connected now if it answers, else
+ * tried every LINK_UX_RETRY_MS, and again so when it closes.  Writes
+ * *out on success only.  Returns 0, -ENOMEM or -ENAMETOOLONG.
+ */
+int link_ux_out_new(struct link_ux_out **out, uv_loop_t *loop,
+		    const char *path);
+
+/* Whether the stream is connected now. */
+int link_ux_out_up(const struct link_ux_out *o);
+
+/*
+ * Writes buf (one whole chunk, length word included) without blocking:
+ * what the socket does not take now is kept and written, in order,
+ * when it is writable.  Returns 0, or -EAGAIN when not connected or
+ * LINK_BUF_BYTES are pending already (nothing of buf is then sent),
+ * -ENOMEM.
+ */
+int link_ux_out_write(struct link_ux_out *o, const void *buf, size_t len);
+
+/* Writes what is pending, blocking until then or until until_ms
+ * (uv_hrtime in ms), and closes.  Memory goes on a later turn of the
+ * loop.  Accepts NULL. */
+void link_ux_out_free(struct link_ux_out *o, uint64_t until_ms);
+
+#endif
