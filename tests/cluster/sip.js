@@ -118,7 +118,12 @@ class Reg {
 	 * would make that edge the way back to it (NAT handling).
 	 */
 	async query(i) {
-		const r = await this.send(i, [], undefined, querier);
+		/* A host that just came back may send the query to a core of
+		 * another host whose link to the restarted Redis master is in
+		 * its back-off (up to backoff_max_ms): 503 + Retry-After, which
+		 * a client retries, as register() does. */
+		const r = await retry503(() => this.send(i, [], undefined, querier),
+			`query of ${this.aor} via h${i}`);
 		assert.equal(r.status, 200, `query of ${this.aor} through h${i}: ${r.status} ${r.reason}`);
 		return bindings(r).map((b) => b.uri);
 	}
