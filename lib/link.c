@@ -44,7 +44,8 @@
  * The first envelope for a peer in a turn of the loop goes out at once,
  * alone (so link_send still reports a peer that is not connected);
  * later ones in the same turn gather in one chunk per peer
- * (LINK_OUT_BYTES), sent by a uv_check handle at the end of the turn.
+ * (LINK_OUT_BYTES), sent by a uv_check handle at the end of the turn
+ * (a uv_idle handle keeps the turn's poll from blocking meanwhile).
  * Idle, every message is one frame and nothing waits; under load a
  * turn's envelopes for one peer cost one message.  Order per peer is
  * kept: frames are appended and sent in order, and a peer's chunk is
@@ -155,6 +156,8 @@ struct link {
 	int ntouched;
 	uv_check_t flush;		/* end of a turn: send the chunks */
 	int flush_on;
+	uv_idle_t wake;			/* while frames wait: no blocking */
+	int wake_on;
 	link_recv_cb cb;
 	void *arg;
 	/* Authentication of envelopes between hosts. */
@@ -622,9 +625,11 @@ handles:
 	 * queue. */
 	uv_check_init(loop, &l->flush);
 	l->flush.data = l;
+	uv_idle_init(loop, &l->wake);
+	l->wake.data = l;
 	uv_timer_init(loop, &l->tick);
 	l->tick.data = l;
-	l->handles = 2;
+	l->handles = 3;
 	*out = l;
 	return 0;
 fail:
@@ -804,6 +809,16 @@ link_on_flush(uv_check_t *h)
 	l->ntouched = 0;
 	uv_check_stop(h);
 	l->flush_on = 0;
+	if (l->wake_on) {
+		uv_idle_stop(&l->wake);
+		l->wake_on = 0;
+	}
+}
+
+static void
+link_on_wake(uv_idle_t *h)
+{
+	(void)h;
 }
 
 /* Appends one frame to peer_id's chunk; a new chunk is batch bytes
@@ -859,8 +874,17 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 	rc = link_out_add(l, peer_id, buf, len, l->turn[peer_id] == LINK_SENT);
 	if (rc < 0)
 		return rc;
-	if (l->turn[peer_id] == LINK_SENT)
-		return 0;	/* link_on_flush sends it */
+	if (l->turn[peer_id] == LINK_SENT) {
+		/* link_on_flush sends it after the poll phase.  Gathered from
+		 * a timer or a prepare callback, it would wait for whatever
+		 * next woke the loop: an active idle handle keeps this turn's
+		 * poll from blocking. */
+		if (!l->wake_on) {
+			uv_idle_start(&l->wake, link_on_wake);
+			l->wake_on = 1;
+		}
+		return 0;
+	}
 	rc = link_out_send(l, peer_id);
 	if (rc < 0) {
 		l->st.tx_frames--;
@@ -981,5 +1005,6 @@ link_free(struct link *l)
 	EVP_MAC_CTX_free(l->mac);
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	uv_close((uv_handle_t *)&l->flush, link_on_close);
+	uv_close((uv_handle_t *)&l->wake, link_on_close);
 	uv_close((uv_handle_t *)&l->tick, link_on_close);
 }

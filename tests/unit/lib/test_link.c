@@ -925,6 +925,115 @@ test_link__ipc_many_sizes_in_order_to_a_slow_reader(void **state)
 	free(m.buf);
 }
 
+/*
+ * Envelopes gathered outside the poll phase (a timer here; a prepare
+ * callback at the edge) go out in the same turn: the loop must not
+ * block in its poll with frames waiting for the end of the turn.  The
+ * reader is another thread's loop, so nothing it does wakes ours.
+ */
+struct quiet {
+	uv_loop_t loop;
+	struct link *l;
+	uv_async_t *done;	/* the sender's: every envelope came */
+	uv_timer_t deadline;
+	int n, want;
+};
+
+static void
+quiet_recv(void *arg, const char *buf, size_t len)
+{
+	struct quiet *q = arg;
+
+	(void)buf;
+	(void)len;
+	if (++q->n == q->want) {
+		uv_async_send(q->done);
+		uv_stop(&q->loop);
+	}
+}
+
+static void
+quiet_deadline(uv_timer_t *t)
+{
+	struct quiet *q = t->data;
+
+	uv_async_send(q->done);
+	uv_stop(&q->loop);
+}
+
+static void *
+quiet_main(void *arg)
+{
+	struct quiet *q = arg;
+
+	uv_timer_init(&q->loop, &q->deadline);
+	q->deadline.data = q;
+	uv_timer_start(&q->deadline, quiet_deadline, 3000, 0);
+	uv_run(&q->loop, UV_RUN_DEFAULT);
+	link_free(q->l);
+	uv_close((uv_handle_t *)&q->deadline, NULL);
+	uv_run(&q->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+struct burst {
+	struct fixture *f;
+	uint64_t sent_ms, done_ms;
+};
+
+static void
+burst_from_timer(uv_timer_t *t)
+{
+	struct burst *b = t->data;
+
+	b->sent_ms = uv_now(t->loop);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(link_send(b->f->a, 2, "burst", 5), 0);
+}
+
+static void
+burst_done(uv_async_t *h)
+{
+	struct burst *b = h->data;
+
+	uv_update_time(h->loop);
+	b->done_ms = uv_now(h->loop);
+	uv_stop(h->loop);
+}
+
+static void
+test_link__ipc_gathered_from_a_timer_goes_in_that_turn(void **state)
+{
+	struct fixture *f = *state;
+	struct quiet q = { .want = 4 };
+	struct burst b = { .f = f };
+	uv_async_t done;
+	uv_timer_t t;
+	pthread_t th;
+
+	assert_int_equal(uv_loop_init(&q.loop), 0);
+	assert_int_equal(link_new(&q.l, &q.loop, f->url_b, NULL, quiet_recv,
+				  &q), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
+	uv_async_init(&f->loop, &done, burst_done);
+	done.data = &b;
+	q.done = &done;
+	assert_int_equal(pthread_create(&th, NULL, quiet_main, &q), 0);
+	send_when_up(f, f->a, "up");
+	uv_timer_init(&f->loop, &t);
+	t.data = &b;
+	uv_timer_start(&t, burst_from_timer, 10, 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	pthread_join(th, NULL);
+	uv_close((uv_handle_t *)&done, NULL);
+	uv_close((uv_handle_t *)&t, NULL);
+	assert_int_equal(uv_loop_close(&q.loop), 0);
+	assert_int_equal(q.n, 4);
+	/* Without the idle handle: about 3,000 ms, the reader's deadline. */
+	assert_true(b.done_ms - b.sent_ms < 1000);
+}
+
 /* A local process that is no link: a length over LINK_MAX_MSG or
  * garbage closes its connection and is counted; a stalled half chunk
  * holds nothing up; the real peer's envelopes keep arriving. */
@@ -1332,6 +1441,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link__ipc_restarted_peer_is_reached_again,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__ipc_many_sizes_in_order_to_a_slow_reader,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__ipc_gathered_from_a_timer_goes_in_that_turn,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__ipc_hostile_connector_closed_others_unaffected,
 						setup, teardown),
