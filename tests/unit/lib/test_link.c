@@ -802,14 +802,65 @@ many_fill(unsigned char *b, int i)
 		b[j] = (unsigned char)(i * 31 + (int)j);
 }
 
-struct slow {
+/*
+ * A reader on a loop of its own, in another thread: nothing it does
+ * wakes the sender's loop.  When want envelopes came, or at its
+ * deadline, it tells the sender (done) and stops.
+ */
+struct reader {
 	uv_loop_t loop;
 	struct link *l;
-	uv_async_t *done;	/* the sender's loop: every envelope came */
+	uv_async_t *done;	/* the sender's loop */
 	uv_timer_t deadline;
-	const char *url;
+	int deadline_ms;
+	int n, want;
+};
+
+static void
+reader_stop(struct reader *r)
+{
+	uv_async_send(r->done);
+	uv_stop(&r->loop);
+}
+
+/* A link_recv_cb that only counts. */
+static void
+reader_count(void *arg, const char *buf, size_t len)
+{
+	struct reader *r = arg;
+
+	(void)buf;
+	(void)len;
+	if (++r->n == r->want)
+		reader_stop(r);
+}
+
+static void
+reader_deadline(uv_timer_t *t)
+{
+	reader_stop(t->data);
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+
+	uv_timer_init(&r->loop, &r->deadline);
+	r->deadline.data = r;
+	uv_timer_start(&r->deadline, reader_deadline,
+		       (uint64_t)r->deadline_ms, 0);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	link_free(r->l);
+	uv_close((uv_handle_t *)&r->deadline, NULL);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+struct slow {
+	struct reader r;	/* first: the callback's arg is either */
 	unsigned char *want;
-	int n, bad;
+	int bad;
 };
 
 static void
@@ -817,41 +868,14 @@ slow_recv(void *arg, const char *buf, size_t len)
 {
 	struct slow *s = arg;
 
-	many_fill(s->want, s->n);
-	if (len != many_size(s->n) || memcmp(buf, s->want, len) != 0)
+	many_fill(s->want, s->r.n);
+	if (len != many_size(s->r.n) || memcmp(buf, s->want, len) != 0)
 		s->bad++;
 	/* Slow on purpose: the sender's pending buffer fills, chunks
 	 * split across reads. */
-	if (++s->n % 64 == 0)
+	if ((s->r.n + 1) % 64 == 0)
 		usleep(1000);
-	if (s->n == MANY) {
-		uv_async_send(s->done);
-		uv_stop(&s->loop);
-	}
-}
-
-static void
-slow_deadline(uv_timer_t *t)
-{
-	struct slow *s = t->data;
-
-	uv_async_send(s->done);
-	uv_stop(&s->loop);
-}
-
-static void *
-slow_main(void *arg)
-{
-	struct slow *s = arg;
-
-	uv_timer_init(&s->loop, &s->deadline);
-	s->deadline.data = s;
-	uv_timer_start(&s->deadline, slow_deadline, 30000, 0);
-	uv_run(&s->loop, UV_RUN_DEFAULT);
-	link_free(s->l);
-	uv_close((uv_handle_t *)&s->deadline, NULL);
-	uv_run(&s->loop, UV_RUN_DEFAULT);
-	return NULL;
+	reader_count(&s->r, buf, len);
 }
 
 struct many {
@@ -888,7 +912,7 @@ static void
 test_link__ipc_many_sizes_in_order_to_a_slow_reader(void **state)
 {
 	struct fixture *f = *state;
-	struct slow s = { .url = f->url_b };
+	struct slow s = { .r = { .deadline_ms = 30000, .want = MANY } };
 	struct many m = { .f = f };
 	struct link_stats st;
 	uv_async_t done;
@@ -899,24 +923,24 @@ test_link__ipc_many_sizes_in_order_to_a_slow_reader(void **state)
 	m.buf = malloc(65536);
 	assert_non_null(s.want);
 	assert_non_null(m.buf);
-	assert_int_equal(uv_loop_init(&s.loop), 0);
-	assert_int_equal(link_new(&s.l, &s.loop, f->url_b, NULL, slow_recv,
+	assert_int_equal(uv_loop_init(&s.r.loop), 0);
+	assert_int_equal(link_new(&s.r.l, &s.r.loop, f->url_b, NULL, slow_recv,
 				  &s), 0);
 	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	uv_async_init(&f->loop, &done, many_done);
-	s.done = &done;
+	s.r.done = &done;
 	uv_idle_init(&f->loop, &idle);
 	idle.data = &m;
 	uv_idle_start(&idle, many_send);
-	assert_int_equal(pthread_create(&t, NULL, slow_main, &s), 0);
+	assert_int_equal(pthread_create(&t, NULL, reader_main, &s.r), 0);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	pthread_join(t, NULL);
 	uv_close((uv_handle_t *)&done, NULL);
 	uv_close((uv_handle_t *)&idle, NULL);
-	assert_int_equal(uv_loop_close(&s.loop), 0);
+	assert_int_equal(uv_loop_close(&s.r.loop), 0);
 	assert_int_equal(m.sent, MANY);
-	assert_int_equal(s.n, MANY);
+	assert_int_equal(s.r.n, MANY);
 	assert_int_equal(s.bad, 0);
 	assert_true(m.refused > 0);	/* the reader was slower */
 	link_stats_get(f->a, &st);
@@ -929,53 +953,9 @@ test_link__ipc_many_sizes_in_order_to_a_slow_reader(void **state)
  * Envelopes gathered outside the poll phase (a timer here; a prepare
  * callback at the edge) go out in the same turn: the loop must not
  * block in its poll with frames waiting for the end of the turn.  The
- * reader is another thread's loop, so nothing it does wakes ours.
+ * reader is another thread's loop (struct reader), so nothing it does
+ * wakes ours.
  */
-struct quiet {
-	uv_loop_t loop;
-	struct link *l;
-	uv_async_t *done;	/* the sender's: every envelope came */
-	uv_timer_t deadline;
-	int n, want;
-};
-
-static void
-quiet_recv(void *arg, const char *buf, size_t len)
-{
-	struct quiet *q = arg;
-
-	(void)buf;
-	(void)len;
-	if (++q->n == q->want) {
-		uv_async_send(q->done);
-		uv_stop(&q->loop);
-	}
-}
-
-static void
-quiet_deadline(uv_timer_t *t)
-{
-	struct quiet *q = t->data;
-
-	uv_async_send(q->done);
-	uv_stop(&q->loop);
-}
-
-static void *
-quiet_main(void *arg)
-{
-	struct quiet *q = arg;
-
-	uv_timer_init(&q->loop, &q->deadline);
-	q->deadline.data = q;
-	uv_timer_start(&q->deadline, quiet_deadline, 3000, 0);
-	uv_run(&q->loop, UV_RUN_DEFAULT);
-	link_free(q->l);
-	uv_close((uv_handle_t *)&q->deadline, NULL);
-	uv_run(&q->loop, UV_RUN_DEFAULT);
-	return NULL;
-}
-
 struct burst {
 	struct fixture *f;
 	uint64_t sent_ms, done_ms;
@@ -1005,21 +985,21 @@ static void
 test_link__ipc_gathered_from_a_timer_goes_in_that_turn(void **state)
 {
 	struct fixture *f = *state;
-	struct quiet q = { .want = 4 };
+	struct reader q = { .deadline_ms = 3000, .want = 4 };
 	struct burst b = { .f = f };
 	uv_async_t done;
 	uv_timer_t t;
 	pthread_t th;
 
 	assert_int_equal(uv_loop_init(&q.loop), 0);
-	assert_int_equal(link_new(&q.l, &q.loop, f->url_b, NULL, quiet_recv,
+	assert_int_equal(link_new(&q.l, &q.loop, f->url_b, NULL, reader_count,
 				  &q), 0);
 	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	uv_async_init(&f->loop, &done, burst_done);
 	done.data = &b;
 	q.done = &done;
-	assert_int_equal(pthread_create(&th, NULL, quiet_main, &q), 0);
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &q), 0);
 	send_when_up(f, f->a, "up");
 	uv_timer_init(&f->loop, &t);
 	t.data = &b;
