@@ -68,6 +68,27 @@ core_line_next(const char *s, size_t len, size_t pos, int crlf)
 	return end + 1;
 }
 
+/*
+ * The index just past the start line, 0 if none.  Both forms (RFC 3261
+ * 7.1, 7.2) hold two SPs: libosip2 finds them with strchr, so in a line
+ * short of them it takes the next line for the rest of it, and the two
+ * would read different headers (found by fuzz_core_splice).
+ */
+static size_t
+core_start_next(const char *raw, size_t len)
+{
+	size_t pos = core_line_next(raw, len, 0, -1);
+	const char *sp1;
+
+	if (pos == 0)
+		return 0;
+	sp1 = memchr(raw, ' ', pos);
+	if (sp1 == NULL ||
+	    memchr(sp1 + 1, ' ', pos - (size_t)(sp1 + 1 - raw)) == NULL)
+		return 0;
+	return pos;
+}
+
 /* Whether the start line raw[0..pos) ends in CRLF. */
 static int
 core_crlf(const char *raw, size_t pos)
@@ -222,7 +243,7 @@ core_splice(char *out, size_t cap, const char *raw, size_t len,
 	int n, rc, crlf;
 
 	sp->n_via = sp->n_route = 0;
-	pos = core_line_next(raw, len, 0, -1);
+	pos = core_start_next(raw, len);
 	if (pos == 0)
 		return -EINVAL;
 	crlf = core_crlf(raw, pos);
@@ -285,7 +306,7 @@ core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 	struct core_field f;
 	size_t pos;
 
-	pos = core_line_next(raw, len, 0, -1);
+	pos = core_start_next(raw, len);
 	if (pos == 0)
 		return -EINVAL;
 	crlf = core_crlf(raw, pos);

@@ -33,8 +33,8 @@ struct core_splice {
 
 /*
  * Writes raw[0..len) edited by sp into out[0..cap).  Returns the
- * length written; -EINVAL when raw has no end of headers, an empty
- * start line, a header line without a colon, a CR not
+ * length written; -EINVAL when raw has no end of headers, a start
+ * line empty or short of its two SPs, a header line without a colon, a CR not
  * followed by LF in its headers, lines that do not all end as the
  * start line does (CRLF, or LF alone), no header left after the edits,
  * or
@@ -58,7 +58,7 @@ struct core_splice_reply {
 /*
  * Writes the response rp describes for the request raw[0..len) into
  * out[0..cap).  Returns its length; -EINVAL when raw has no end of
- * headers, not exactly one From, To, Call-ID and CSeq, or not n_via Via
+ * headers or a start line as core_splice refuses, not exactly one From, To, Call-ID and CSeq, or not n_via Via
  * values (libosip2 read it otherwise); -ENOSPC.  No allocation.
  */
 int core_splice_reply(char *out, size_t cap, const char *raw, size_t len,

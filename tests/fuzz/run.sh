@@ -37,7 +37,7 @@ for bin in "$b"/tests/fuzz/fuzz_*; do
 	printf '%-12s %12s %8s %10s  %s\n' "$name" "${execs:-?}" "${rate:-?}" \
 		"${corp:-?}" "$res"
 	if [ $rc -ne 0 ]; then
-		grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" |
+		grep -E '^==[0-9]+==|SUMMARY|runtime error|Test unit written' "$log" |
 			head -5 | sed 's/^/    /'
 	fi
 done

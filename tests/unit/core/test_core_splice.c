@@ -358,6 +358,11 @@ test_core_splice__refuses(void **state)
 		/* a CR alone ends a line for libosip2, not here */
 		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nFrom:\r\roR\r\n\r\n",
 		"\r\nVia: SIP/2.0/UDP p1\r\nCall-ID: x\r\n\r\n",	/* no start */
+		/* no SP after the code: libosip2 reads the next line as the
+		 * reason phrase, so it would see one Via fewer */
+		"SIP/2.0 200\r\nv: SIP/2.0/UDP p1\r\nVia: SIP/2.0/UDP u1\r\n"
+		COMMON "\r\n",
+		"MESSAGE sip:b@x\r\nVia: SIP/2.0/UDP p1\r\n" COMMON "\r\n",
 		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nGarbage\r\n\r\n",	/* no colon */
 		/* line ends mixed: libosip2 may end the headers elsewhere */
 		RESP_HEAD "Via: SIP/2.0/UDP p1\r\nCall-ID: x\n\r\n",
