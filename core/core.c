@@ -161,9 +161,9 @@ core_loc_shards(const struct cfg *cfg, struct loc_shard_config *sh,
 		sh[i] = (struct loc_shard_config){ cs->name, host[i], 0,
 						   cs->sentinels, cs->master };
 		host[i][0] = '\0';
-		if (cs->addr[0] && cfg_addr_split(cs->addr, host[i],
-						  CFG_ADDR_LEN, &sh[i].port,
-						  6379) != 0)
+		if (cs->addr[0] && cfg_redis_split(cs->addr, host[i],
+						   CFG_ADDR_LEN,
+						   &sh[i].port) != 0)
 			return -EINVAL;
 	}
 	return 0;
@@ -239,8 +239,8 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	lc.redis_master = cfg->redis_master;
 	lc.redis_sentinel_password = cfg->redis_sentinel_password;
 	if (cfg->redis[0]) {
-		if (cfg_addr_split(cfg->redis, host, sizeof(host), &port,
-				   6379) != 0) {
+		if (cfg_redis_split(cfg->redis, host, sizeof(host),
+				    &port) != 0) {
 			rc = -EINVAL;
 			goto fail;
 		}

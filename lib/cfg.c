@@ -441,6 +441,20 @@ cfg_metrics_ok(const char *addr)
 }
 
 static int
+cfg_check_redis(const struct cfg *c, char *err, size_t errlen)
+{
+	char host[CFG_ADDR_LEN];
+	int port;
+
+	if (c->redis[0] == '\0' ||
+	    cfg_redis_split(c->redis, host, sizeof(host), &port) == 0)
+		return 0;
+	snprintf(err, errlen, "%s redis.address: neither host:port nor the "
+		 "absolute path of a unix socket", c->path);
+	return -EINVAL;
+}
+
+static int
 cfg_check_metrics(const struct cfg *c, char *err, size_t errlen)
 {
 	char a[CFG_ADDR_LEN];
@@ -541,9 +555,8 @@ cfg_split_shards(struct cfg *c, char *err, size_t errlen)
 				strcpy(sh->sentinels, at);
 			}
 		} else if (strlen(eq) >= sizeof(sh->addr) ||
-			   cfg_addr_split(eq, host, sizeof(host), &port,
-					  6379) != 0) {
-			why = "not name=host:port";
+			   cfg_redis_split(eq, host, sizeof(host), &port) != 0) {
+			why = "not name=host:port or name=/unix/socket";
 		} else {
 			strcpy(sh->addr, eq);
 		}
@@ -683,6 +696,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 	}
 
 	if (cfg_check_metrics(c, err, errlen) != 0)
+		goto fail;
+	if (cfg_check_redis(c, err, errlen) != 0)
 		goto fail;
 	if (cfg_check_list(c->redis_sentinels) != 0) {
 		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",
@@ -906,6 +921,18 @@ cfg_domain_needs_client_cert(const struct cfg *c, const char *host,
 		if (strlen(c->tls_client_cert_domains[i]) == len &&
 		    strncasecmp(c->tls_client_cert_domains[i], host, len) == 0)
 			return 1;
+	return 0;
+}
+
+int
+cfg_redis_split(const char *addr, char *host, size_t hostlen, int *port)
+{
+	if (addr[0] != '/')
+		return cfg_addr_split(addr, host, hostlen, port, 6379);
+	if (strlen(addr) >= hostlen || strlen(addr) >= CFG_UNIX_PATH_MAX)
+		return -EINVAL;
+	strcpy(host, addr);
+	*port = 0;
 	return 0;
 }
 

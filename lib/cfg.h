@@ -276,4 +276,16 @@ int cfg_domain_needs_client_cert(const struct cfg *c, const char *host,
 int cfg_addr_split(const char *addr, char *host, size_t hostlen,
 		   int *port, int defport);
 
+/* sun_path's size: a unix socket path must be shorter. */
+#define CFG_UNIX_PATH_MAX 108
+
+/*
+ * A Redis address: "host[:port]" as cfg_addr_split with 6379, or the
+ * absolute path of Redis's unix socket (host = the path, *port = 0):
+ * the cheaper way to a Redis on the same host, as loopback TCP costs
+ * both sides the whole IP stack per write.  Returns 0 or -EINVAL.
+ */
+int cfg_redis_split(const char *addr, char *host, size_t hostlen,
+		    int *port);
+
 #endif

@@ -205,8 +205,9 @@ infra_init(struct infra *c, const struct cfg *cfg)
 
 	infra_local_load(c);
 	c->n = 0;
-	bad += infra_bad(infra_add(c, cfg->redis, 6379, 1), "Redis",
-			      cfg->redis);
+	if (cfg->redis[0] != '/')	/* a unix socket is no next hop */
+		bad += infra_bad(infra_add(c, cfg->redis, 6379, 1), "Redis",
+				 cfg->redis);
 	/* the sentinels; the Redis servers they name come by infra_learn */
 	snprintf(inst, sizeof(inst), "%s", cfg->redis_sentinels);
 	for (tok = strtok_r(inst, ",", &save); tok;

@@ -350,7 +350,9 @@ rconn_sentinels_check(const char *list)
 static void
 rconn_where_set(struct rconn *c)
 {
-	if (!c->nsentinels)
+	if (!c->nsentinels && c->host[0] == '/')
+		snprintf(c->where, sizeof(c->where), "%s", c->host);
+	else if (!c->nsentinels)
 		snprintf(c->where, sizeof(c->where), "%s:%d", c->host, c->port);
 	else if (c->host[0])
 		snprintf(c->where, sizeof(c->where), "master %s at %s:%d",
@@ -534,7 +536,9 @@ rconn_on_disconnect(const redisAsyncContext *ac, int status)
 static redisAsyncContext *
 rconn_dial(struct rconn *c, int role, char *why, size_t whylen)
 {
-	redisAsyncContext *ac = redisAsyncConnect(c->host, c->port);
+	redisAsyncContext *ac = c->host[0] == '/' ?
+				redisAsyncConnectUnix(c->host) :
+				redisAsyncConnect(c->host, c->port);
 	int rc = REDIS_OK;
 
 	if (!ac || ac->err || rconn_ev_attach(ac, c->loop) < 0) {
@@ -820,8 +824,9 @@ rconn_new(struct rconn **out, uv_loop_t *loop, const struct rconn_config *cfg,
 	rc = c->nsentinels = rconn_sentinels_parse(cfg->sentinels, c->sentinels,
 						   RCONN_SENTINELS_MAX);
 	if (rc < 0 || (!c->nsentinels &&
-		       (!cfg->host || !cfg->host[0] || cfg->port <= 0 ||
-			cfg->port > 65535))) {
+		       (!cfg->host || !cfg->host[0] ||
+			(cfg->host[0] != '/' &&
+			 (cfg->port <= 0 || cfg->port > 65535))))) {
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -1215,7 +1220,7 @@ rconn_config_cfg(struct rconn_config *rc, char *host, size_t hostlen,
 		return -EINVAL;
 	host[0] = '\0';
 	if (cfg->redis[0] &&
-	    cfg_addr_split(cfg->redis, host, hostlen, &rc->port, 6379) != 0)
+	    cfg_redis_split(cfg->redis, host, hostlen, &rc->port) != 0)
 		return -EINVAL;
 	rc->host = host;
 	rc->sentinels = cfg->redis_sentinels;
@@ -1254,7 +1259,9 @@ rconn_sync_connect(const char *host, int port, int ms, char *err,
 		   size_t errlen)
 {
 	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
-	redisContext *r = redisConnectWithTimeout(host, port, tv);
+	redisContext *r = host[0] == '/' ?
+			  redisConnectUnixWithTimeout(host, tv) :
+			  redisConnectWithTimeout(host, port, tv);
 
 	if (!r || r->err) {
 		snprintf(err, errlen, "%s", r ? r->errstr : "out of memory");

@@ -36,8 +36,10 @@ struct cfg;
 struct rconn;
 
 struct rconn_config {
-	const char *host;	/* borrowed for the call only (copied); */
-	int port;		/* ignored when sentinels are set */
+	const char *host;	/* borrowed for the call only (copied); a
+				   path from '/': Redis's unix socket */
+	int port;		/* ignored when sentinels are set or for a
+				   unix socket */
 	const char *user;	/* ACL user, or NULL/"" (password only) */
 	const char *password;	/* NULL/"": no AUTH */
 	const char *name;	/* CLIENT SETNAME, e.g. "sipmesh-core-3" */

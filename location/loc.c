@@ -104,6 +104,15 @@ loc_free_now(void *arg)
 	free(l);
 }
 
+/* Unmaps the store, which the shards' listeners give up first. */
+static void
+loc_close_shm(struct loc *l)
+{
+	for (int i = 0; i < l->open; i++)
+		loc_redis_unlisten(&l->redis[i]);
+	loc_shm_close(&l->shm);
+}
+
 /* Closes every shard initialised, then frees l (on the loop's next
  * turn when a shard was open). */
 static void
@@ -206,7 +215,7 @@ loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop)
 	if (l->mode == LOC_MODE_REDIS) {
 		rc = loc_shards_open(l, cfg, loop);
 		if (rc < 0) {
-			loc_shm_close(&l->shm);
+			loc_close_shm(l);
 			loc_release(l);
 			return rc;
 		}
@@ -226,7 +235,7 @@ loc_free(struct loc *l)
 {
 	if (!l)
 		return;
-	loc_shm_close(&l->shm);
+	loc_close_shm(l);
 	loc_release(l);
 }
 

@@ -19,11 +19,12 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 9	/* 5: 64-bit conn_id (edge incarnations);
+#define LOC_SHM_VERSION 10	/* 5: 64-bit conn_id (edge incarnations);
 				   6: slot owner, crash-safe writes;
 				   7: keyed AOR buckets;
 				   8: Redis shards;
-				   9: AOR count */
+				   9: AOR count;
+				   10: one invalidation listener */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -88,6 +89,10 @@ struct loc_shm_sync {
 				   unix ms since which one may be missing
 				   (atomic min, loc_redis.c) */
 	uint32_t unsync_gen;	/* bumped with every such write (atomic) */
+	uint64_t listener;	/* the process of the host that SUBSCRIBEs
+				   to the invalidations, for all of them:
+				   pid << 32 | its start time's low bits
+				   (atomic; 0: none) */
 };
 
 /* The start of the segment.  Offsets are from the segment's base. */
@@ -169,6 +174,15 @@ struct loc_sink {
 
 /* loc_shm.c */
 int loc_shm_open(struct loc_shm *s, const struct loc_config *cfg);
+/*
+ * The host needs one process hearing shard's invalidations: what it
+ * fetches goes into the shared store for all, and every further
+ * subscriber would cost Redis and itself a copy of every write of the
+ * cluster.  Returns 1 when this process is (now) that listener, 0 while
+ * a live other process is.  Release gives it up (at close).
+ */
+int loc_shm_listen_claim(struct loc_shm *s, int shard);
+void loc_shm_listen_release(struct loc_shm *s, int shard);
 void loc_shm_init_done(struct loc_shm *s);
 void loc_shm_close(struct loc_shm *s);
 int loc_binding_same(const struct loc_binding *a, const struct loc_binding *b);
@@ -391,6 +405,7 @@ struct loc_redis {
 	int64_t op_ms;		/* time of the change the sink reports */
 	int batch_bad;		/* a command of this change was not sent */
 	int need_full;		/* the link failed: reconcile every AOR */
+	int listening;		/* the host's listener (loc_shm_listen_claim) */
 	int push_all;		/* Redis restarted: push everything */
 	struct loc_dirty dirty;	/* changes Redis did not take */
 	struct loc_dirty replay;	/* the dirty set a pass works on */
@@ -416,6 +431,9 @@ int loc_redis_owns(const struct loc_redis *r, const char *aor);
 void loc_redis_load(struct loc_redis *r, int64_t now);
 int loc_redis_start(struct loc_redis *r);
 void loc_redis_close(struct loc_redis *r, void (*cb)(void *), void *arg);
+/* Gives up being the host's listener (before the store is closed): the
+ * host's next process to tick takes over. */
+void loc_redis_unlisten(struct loc_redis *r);
 void loc_redis_sink(struct loc_redis *r, struct loc_sink *k);
 
 /* loc_redis.c, for loc_recon.c: the schema and the writes. */

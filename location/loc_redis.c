@@ -24,9 +24,12 @@
  * Writes: the shared store first (the caller's answer never waits for
  * Redis), then HSET/HDEL, PEXPIREAT and PUBLISH on the process's Redis
  * link (lib/rconn.h), in that order, so a host that reads the AOR after
- * the PUBLISH sees the write.  The link SUBSCRIBEs to the channel; a
- * message from another segment (another host) fetches the AOR and
- * reconciles the local copy with it (loc_recon.c).
+ * the PUBLISH sees the write.  One process of the host, its listener
+ * (loc_shm_listen_claim), SUBSCRIBEs to the channel for all; a message
+ * from another segment (another host) fetches the AOR and reconciles
+ * the host's copy with it (loc_recon.c).  When the listener is gone,
+ * another process takes over at its next tick and reconciles the whole
+ * store, as after a link failure.
  *
  * Start-up: the process that creates the segment loads every AOR with
  * a blocking SCAN + pipelined HGETALL, before its loop runs.  Later a
@@ -164,24 +167,64 @@ loc_redis_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 /* The last command of a change of an AOR: its answer confirms the
- * whole change (replies come in order). */
+ * whole change (replies come in order).  nx_ms: the expiry an NX must
+ * still set (loc_redis_on_gt); gt: that GT's reply is awaited, so the
+ * struct is freed there if no PUBLISH went (orphan). */
 struct loc_published {
 	int64_t ms;
+	long long nx_ms;
+	uint8_t gt, orphan;
 	char aor[LOC_AOR_MAX];
 };
+
+/* Not zeroed whole: aor is written before use. */
+static struct loc_published *
+loc_published_new(void)
+{
+	struct loc_published *c = malloc(sizeof(*c));
+
+	if (c) {
+		c->nx_ms = 0;
+		c->gt = c->orphan = 0;
+	}
+	return c;
+}
 
 static void
 loc_redis_on_published(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct loc_published *c = priv;
 	redisReply *rep = reply;
+	char key[LOC_KEY_MAX];
 
 	struct loc_redis *r = rconn_arg(ac);
 
 	loc_redis_on_reply(ac, reply, NULL);
-	if (!r->closing && (!rep || rep->type == REDIS_REPLY_ERROR))
+	if (!r->closing && (!rep || rep->type == REDIS_REPLY_ERROR)) {
 		loc_redis_mark(r, c->aor, c->ms);
+	} else if (!r->closing && c->nx_ms) {
+		loc_redis_key(r, c->aor, key);
+		if (loc_redis_send(r, loc_redis_on_reply, NULL,
+				   "PEXPIREAT %s %lld NX", key, c->nx_ms) < 0)
+			loc_redis_mark(r, c->aor, c->ms);
+	}
 	free(c);
+}
+
+/* GT moved nothing: the key has no expiry (it is new) or one later
+ * already; an NX after the PUBLISH settles which. */
+static void
+loc_redis_on_gt(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct loc_published *c = priv;
+	redisReply *rep = reply;
+
+	loc_redis_on_reply(ac, reply, NULL);
+	c->gt = 0;
+	if (c->orphan)
+		free(c);
+	else if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+		c->nx_ms = 0;
 }
 
 void
@@ -205,10 +248,11 @@ loc_redis_expire(struct loc_redis *r, const char *key, long long ms)
 	loc_redis_write(r, "PEXPIREAT %s %lld GT", key, ms);
 }
 
-void
-loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms)
+/* The PUBLISH of loc_redis_publish, c (may be NULL) its reply's. */
+static void
+loc_redis_publish_c(struct loc_redis *r, struct loc_published *c,
+		    const char *aor, int64_t ms)
 {
-	struct loc_published *c = malloc(sizeof(*c));
 	char key[LOC_KEY_MAX], msg[32 + LOC_AOR_MAX];
 
 	loc_redis_key(r, aor, key);
@@ -221,10 +265,21 @@ loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms)
 	if (!c || r->batch_bad ||
 	    loc_redis_send(r, loc_redis_on_published, c, "PUBLISH %s:inval %s",
 			   r->prefix, msg) < 0) {
-		free(c);
+		if (c && c->gt)
+			c->orphan = 1;
+		else
+			free(c);
 		loc_redis_mark(r, aor, ms);
 	}
 	r->batch_bad = 0;
+}
+
+void
+loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms)
+{
+	struct loc_published *c = loc_published_new();
+
+	loc_redis_publish_c(r, c, aor, ms);
 }
 
 static void
@@ -263,12 +318,23 @@ loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
 		    int64_t known_until)
 {
 	struct loc_redis *r = arg;
+	struct loc_published *c = loc_published_new();
 	char key[LOC_KEY_MAX];
 
 	loc_redis_key(r, aor, key);
 	/* Never DEL the key nor shorten its life: other hosts' bindings
-	 * may live in it; the scripted HDELs removed this host's own. */
-	if (expire_at) {
+	 * may live in it; the scripted HDELs removed this host's own.  A
+	 * refresh, nearly every write, needs GT alone (loc_redis_on_gt);
+	 * the change's milliseconds keep a refresh within the same second
+	 * later still, so its GT moves something too. */
+	if (expire_at && c) {
+		c->nx_ms = (long long)expire_at * 1000 + r->op_ms % 1000;
+		if (loc_redis_send(r, loc_redis_on_gt, c, "PEXPIREAT %s %lld GT",
+				   key, c->nx_ms) < 0)
+			r->batch_bad = 1;
+		else
+			c->gt = 1;
+	} else if (expire_at) {
 		loc_redis_expire(r, key, (long long)expire_at * 1000);
 	} else if (known_until) {
 		loc_redis_write(r, "HSET %s k %lld", key,
@@ -277,7 +343,7 @@ loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
 	} else {
 		loc_redis_write(r, "HDEL %s k", key);
 	}
-	loc_redis_publish(r, aor, r->op_ms);
+	loc_redis_publish_c(r, c, aor, r->op_ms);
 }
 
 void
@@ -592,11 +658,46 @@ loc_redis_on_inval(void *priv, const char *channel, const char *msg,
 	loc_recon_fetch(r, sp + 1, 0);
 }
 
-/* The dirty AORs left by an overloaded link, and a pass's pacing. */
+/*
+ * Becomes the host's listener for r's shard if it has none alive
+ * (loc_shm_listen_claim).  takeover: the last one is gone, and what it
+ * would have heard meanwhile is not in the store: a full pass finds it.
+ * Returns 0 or -ENOMEM.
+ */
+static int
+loc_redis_listen(struct loc_redis *r, int takeover)
+{
+	char chan[80];
+	int err;
+
+	if (r->listening || !loc_shm_listen_claim(r->shm, r->shard))
+		return 0;
+	snprintf(chan, sizeof(chan), "%s:inval", r->prefix);
+	err = rconn_subscribe(r->rc, chan, loc_redis_on_inval, r);
+	if (err < 0) {
+		loc_shm_listen_release(r->shm, r->shard);
+		return err;
+	}
+	r->listening = 1;
+	if (takeover) {
+		r->need_full = 1;
+		log_notice(LOG_SYS_LOC, "redis %s: this process now hears the "
+			   "host's invalidations (the last listener is gone); "
+			   "reconciling the store", r->where);
+	}
+	return 0;
+}
+
+/* The dirty AORs left by an overloaded link, the host's listener, and a
+ * pass's pacing. */
 static void
 loc_redis_on_tick(uv_timer_t *t)
 {
 	struct loc_redis *r = t->data;
+
+	if (loc_redis_listen(r, 1) < 0)
+		log_warn(LOG_SYS_LOC, "redis %s: cannot listen for "
+			 "invalidations: out of memory", r->where);
 
 	if (r->link != LOC_LINK_UP)
 		return;
@@ -604,7 +705,7 @@ loc_redis_on_tick(uv_timer_t *t)
 		loc_recon_step(r);
 	else if (rconn_pending(r->rc) >= r->max_pending / 2)
 		return;
-	else if (r->dirty.n || r->dirty.overflow || r->move)
+	else if (r->dirty.n || r->dirty.overflow || r->move || r->need_full)
 		loc_recon_start(r);
 	else if (__atomic_load_n(&r->sync->unsync_ms,
 				 __ATOMIC_RELAXED) != INT64_MAX) {
@@ -665,10 +766,12 @@ loc_redis_init(struct loc_redis *r, const struct loc_config *cfg, int shard,
 			 cfg->n_shards ? sh->name : "",
 			 cfg->n_shards ? ", " : "", r->master);
 	else
-		snprintf(r->where, sizeof(r->where), "%s%.32s%s%.256s:%d",
+		snprintf(r->where, sizeof(r->where), "%s%.32s%s%.256s%s%.0d",
 			 cfg->n_shards ? "shard " : "",
 			 cfg->n_shards ? sh->name : "",
-			 cfg->n_shards ? ", " : "", r->host, r->port);
+			 cfg->n_shards ? ", " : "", r->host,
+			 r->host[0] == '/' ? "" : ":",
+			 r->host[0] == '/' ? 0 : r->port);
 	r->timeout_ms = cfg->redis_timeout_ms > 0 ? cfg->redis_timeout_ms : 1000;
 	r->backoff_max_ms = cfg->redis_backoff_max_ms > 0 ?
 		cfg->redis_backoff_max_ms : 2000;
@@ -694,9 +797,10 @@ loc_redis_init(struct loc_redis *r, const struct loc_config *cfg, int shard,
 }
 
 /*
- * Starts the link (after loc_redis_load): both connections are named
- * sipmesh-loc-<pid> (CLIENT LIST tells an operator, or a test, whose
- * they are).  The tick does not keep the loop alive on its own.
+ * Starts the link (after loc_redis_load): its connections (two for the
+ * host's listener) are named sipmesh-loc-<pid> (CLIENT LIST tells an
+ * operator, or a test, whose they are).  The tick does not keep the
+ * loop alive on its own.
  * Returns 0 or -ENOMEM.
  */
 int
@@ -710,20 +814,29 @@ loc_redis_start(struct loc_redis *r)
 		.sentinels = r->sentinels, .master = r->master,
 		.sentinel_password = r->sentinel_password,
 	};
-	char name[32], chan[80];
+	char name[32];
 	int err;
 
 	snprintf(name, sizeof(name), "sipmesh-loc-%d", (int)getpid());
-	snprintf(chan, sizeof(chan), "%s:inval", r->prefix);
 	rc.name = name;
 	err = rconn_new(&r->rc, r->loop, &rc, loc_redis_on_state, r);
+	/* A process that attached to a live store need not reconcile it:
+	 * its listener has heard everything until now. */
 	if (err == 0)
-		err = rconn_subscribe(r->rc, chan, loc_redis_on_inval, r);
+		err = loc_redis_listen(r, 0);
 	if (err < 0)
 		return err;
 	uv_timer_start(&r->tick, loc_redis_on_tick, LOC_TICK_MS, LOC_TICK_MS);
 	uv_unref((uv_handle_t *)&r->tick);
 	return 0;
+}
+
+void
+loc_redis_unlisten(struct loc_redis *r)
+{
+	if (r->listening)
+		loc_shm_listen_release(r->shm, r->shard);
+	r->listening = 0;
 }
 
 static void

@@ -409,6 +409,38 @@ loc_shm_claim(struct loc_shm_hdr *h)
 	__atomic_store_n(&h->creator_pid, loc_self(), __ATOMIC_RELEASE);
 }
 
+/* A process as the listener field names it: its pid and start time. */
+static uint64_t
+loc_listener_of(pid_t pid)
+{
+	return (uint64_t)(uint32_t)pid << 32 | (uint32_t)loc_proc_start(pid);
+}
+
+int
+loc_shm_listen_claim(struct loc_shm *s, int shard)
+{
+	uint64_t *w = &s->hdr->sync[shard].listener, me;
+	uint64_t cur = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	pid_t pid = (pid_t)(cur >> 32);
+
+	if (cur != 0 && pid != loc_self() && !loc_pid_gone(pid) &&
+	    loc_listener_of(pid) == cur)
+		return 0;	/* alive, and not a reused pid */
+	me = loc_listener_of(loc_self());
+	return cur == me ||
+	       __atomic_compare_exchange_n(w, &cur, me, 0, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
+
+void
+loc_shm_listen_release(struct loc_shm *s, int shard)
+{
+	uint64_t me = loc_listener_of(loc_self());
+
+	__atomic_compare_exchange_n(&s->hdr->sync[shard].listener, &me, 0, 0,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
 /* Whether the process recorded as the segment's creator is gone (0 is
  * nobody yet: not gone). */
 static int

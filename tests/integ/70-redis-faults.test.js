@@ -12,6 +12,9 @@
  *   holds the bindings added and removed during the stall.
  * - a binding removed on host B while host A's subscription is down is
  *   not resurrected by A's reconcile when it comes back.
+ * - one process per host listens for the invalidations; when host A's
+ *   listener is killed, its other core takes over, and a binding host B
+ *   made while nobody on A listened is served by A.
  *
  * Each test reports its figures (requests, failures, bindings lost,
  * recovery time) as a diagnostic line "fault: ...".  It times recovery
@@ -152,5 +155,45 @@ describe('70 redis faults', () => {
 		assert.deepEqual(q, [], 'host A still lists the removed binding');
 		assert.equal(back, 0, 'the removed binding came back in Redis');
 		assert.notEqual(msg.status, 200, 'a MESSAGE through host A still reached the removed contact');
+	});
+
+	a.test('one listener per host; when A\'s is killed, its other core takes over and catches up', async (t) => {
+		const chan = `${a.prefix}:inval`;
+		const numsub = async () => Number((await a.redisCmd('PUBSUB', 'NUMSUB', chan))[1]);
+		/* host A: two cores, one subscription; host B: one */
+		await waitUntil(async () => await numsub() === 2, 5000, 'one subscriber per host');
+		const clients = String(await a.redisCmd('CLIENT', 'LIST')).split('\n');
+		const listening = a.cores.filter((k) => clients.some((l) =>
+			l.includes(`name=sipmesh-loc-${k.proc.pid} `) && / sub=1 /.test(l)));
+		assert.equal(listening.length, 1, `host A's cores subscribed: ${listening.map((k) => k.id)}`);
+		const dead = listening[0];
+		const other = a.cores.find((k) => k !== dead);
+		/* Nobody on A listens while B registers: the other core is
+		 * stopped until the listener is gone and B's write is in Redis. */
+		process.kill(other.proc.pid, 'SIGSTOP');
+		let resumed;
+		const reg = new Registration(await b.ua('listen-ua'), b.edge(1), `listen-${rand(4)}`);
+		try {
+			await a.kill('core', dead.id);
+			await reg.register(600);
+			await waitUntil(async () => Number(await a.redisCmd('HEXISTS', key(a, reg), field(reg))) === 1,
+				2000, 'the binding of host B in Redis');
+		} finally {
+			process.kill(other.proc.pid, 'SIGCONT');
+			resumed = Date.now();
+		}
+		await waitUntil(() => /now hears the host's invalidations/.test(other.proc.text(resumed)),
+			2000, `${other.proc.name} to take over listening`);
+		const q = new Registration(await a.ua('listen-q'), a.edge(1), reg.user);
+		await waitUntil(async () => {
+			try { return (await q.query()).length === 1; } catch { return false; }
+		}, 10000, 'host A to serve the binding host B made');
+		const recovery = (Date.now() - resumed) / 1000;
+		report(t, 'listener killed, binding made meanwhile on another host', {
+			sent: 1, failed: 0, lost: 0, recovery,
+		});
+		assert.equal(await numsub(), 2, 'subscribers after the take-over');
+		await a.startAgain('core', dead.id);
+		assert.equal(await numsub(), 2, 'subscribers after the restart (it does not listen too)');
 	});
 });

@@ -191,6 +191,10 @@ struct cfg_err_case {
 	const char *want;	/* expected after "<path>" in the error */
 };
 
+/* 110 characters: longer than a unix socket path may be */
+#define LONG_PATH "0123456789012345678901234567890123456789012345678901234" \
+		  "5678901234567890123456789012345678901234567890123456789"
+
 static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[proxy]\nt1_ms = abc\n", ":2 t1_ms: not an integer" },
 	{ "[proxy]\n\nt1_ms = 5\n", ":3 t1_ms: out of range" },
@@ -235,7 +239,10 @@ static const struct cfg_err_case cfg_err_cases[] = {
 	{ "[redis]\naddress = a:1\nshards = b.c=a:2\n",
 	  " redis.shards: a name is [a-z0-9_-]" },
 	{ "[redis]\naddress = a:1\nshards = b=a:x\n",
-	  " redis.shards: not name=host:port" },
+	  " redis.shards: not name=host:port or name=/unix/socket" },
+	{ "[redis]\naddress = /run/" LONG_PATH "/redis.sock\n",
+	  " redis.address: neither host:port nor the absolute path of a "
+	  "unix socket" },
 	{ "[redis]\naddress = a:1\nshards = b=m@\n",
 	  " redis.shards: not name=master@host:port,..." },
 	{ "[redis]\naddress = a:1\nshards = b=m@s:1,\n",
@@ -300,6 +307,12 @@ test_cfg__redis_shards(void **state)
 	assert_string_equal(c.redis_shards[1].master, "sm-c");
 	assert_string_equal(c.redis_shards[1].sentinels,
 			    "10.0.0.5,10.0.0.6:26380");
+	/* a Redis on the same host by its unix socket */
+	assert_int_equal(load_text(&c, "[redis]\naddress = /run/r/a.sock\n"
+				   "shards = b=/run/r/b.sock\n", err,
+				   sizeof(err), path, sizeof(path)), 0);
+	assert_string_equal(c.redis, "/run/r/a.sock");
+	assert_string_equal(c.redis_shards[0].addr, "/run/r/b.sock");
 }
 
 /* Every transport of the table is an [edge] key (any case), on

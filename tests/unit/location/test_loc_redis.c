@@ -132,6 +132,17 @@ first_contact_is(void *ctx, void *arg)
 		strcmp(out[0].contact, arg) == 0;
 }
 
+/* The key of AOR arg lives longer than a minute (its expiry set). */
+static int
+key_expires_later(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+	char key[LOC_KEY_MAX];
+
+	snprintf(key, sizeof(key), "smt:aor:%s", (const char *)arg);
+	return srv_int(f->srv.port, "PTTL %s", key) > 60 * 1000;
+}
+
 static void
 open_hosts(struct fix *f, int n)
 {
@@ -263,7 +274,8 @@ test_loc_redis__save_seen_by_other_host(void **state)
 	b.origin = out[0].origin;
 	assert_memory_equal(&out[0], &b, sizeof(b));
 	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:alice@a.test"), 1);
-	assert_true(srv_int(f->srv.port, "PTTL %s", "smt:aor:alice@a.test") > 0);
+	/* set by the NX that follows the PUBLISH's reply */
+	assert_true(run_until(f, key_expires_later, "alice@a.test"));
 
 	/* a reload replaces the binding on the other host too */
 	snprintf(b.contact, sizeof(b.contact), "sip:new@10.0.0.2");
@@ -275,6 +287,59 @@ test_loc_redis__save_seen_by_other_host(void **state)
 	assert_int_equal(st.redis_errors, 0);
 	loc_stats_get(f->l[1], &st);
 	assert_int_equal(st.redis_errors, 0);
+}
+
+static long long
+key_pttl(struct fix *f, const char *key)
+{
+	return srv_int(f->srv.port, "PTTL %s", key);
+}
+
+/*
+ * A refresh moves the key's expiry with one GT; a new key, or one whose
+ * expiry was lost, gets it from the NX sent after the PUBLISH; a
+ * binding saved with a shorter life never shortens the key's.
+ */
+static void
+test_loc_redis__key_expiry_only_moves_later(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = lt_binding("e@a.test", "sip:e@h", now + 300);
+	struct loc_binding z = lt_binding("z@a.test", "sip:z@h", now + 300);
+	long long t1, t2;
+	redisContext *c;
+
+	open_hosts(f, 1);
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, key_expires_later, "e@a.test"));
+	t1 = key_pttl(f, "smt:aor:e@a.test");
+
+	b.expires = now + 900;
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	/* the NX of z follows everything sent for e */
+	assert_int_equal(loc_save(f->l[0], &z, now), 0);
+	assert_true(run_until(f, key_expires_later, "z@a.test"));
+	t2 = key_pttl(f, "smt:aor:e@a.test");
+	assert_true(t2 > t1 + 500 * 1000);
+
+	b.expires = now + 100;
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	z.expires = now + 200;
+	snprintf(z.aor, sizeof(z.aor), "z2@a.test");
+	assert_int_equal(loc_save(f->l[0], &z, now), 0);
+	assert_true(run_until(f, key_expires_later, "z2@a.test"));
+	assert_true(key_pttl(f, "smt:aor:e@a.test") > t2 - 60 * 1000);
+
+	/* an expiry lost in Redis comes back with the next refresh */
+	c = srv_client(f->srv.port);
+	freeReplyObject(redisCommand(c, "PERSIST %s", "smt:aor:e@a.test"));
+	redisFree(c);
+	assert_int_equal(key_pttl(f, "smt:aor:e@a.test"), -1);
+	b.expires = now + 1000;
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, key_expires_later, "e@a.test"));
+	assert_true(key_pttl(f, "smt:aor:e@a.test") > t2);
 }
 
 static void
@@ -615,6 +680,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loc_redis__codec_roundtrip_and_hostile_input),
 		cmocka_unit_test_setup_teardown(test_loc_redis__save_seen_by_other_host, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__key_expiry_only_moves_later, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__sweep_keeps_a_newer_binding_of_another_host, fix_setup, fix_teardown),
