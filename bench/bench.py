@@ -555,7 +555,9 @@ class Sipmesh(Server):
             self.rtp.start(self.procs)
         self.port = free_port()
         rports = [free_port() for _ in range(REDIS_SHARDS)]
-        rport = rports[0]
+        # the cores reach a Redis on their host by its unix socket (the
+        # README's advice; TCP is for Redis on another host)
+        rsocks = [os.path.join(self.dir, "redis%d.sock" % i) for i in range(REDIS_SHARDS)]
         self.shm = "/sm-bench-%d" % os.getpid()
         run_dir = os.path.join(self.dir, "run")
         os.makedirs(run_dir, mode=0o700, exist_ok=True)
@@ -571,7 +573,7 @@ cores = 2
 level = %s
 
 [redis]
-address = 127.0.0.1:%d
+address = %s
 prefix = smbench
 shards = %s
 
@@ -587,8 +589,8 @@ req_rate = 0
 conn_rate = 0
 """ % (run_dir, self.ws_edges,
        # notice: the edges' SIGUSR1 stats lines (wsedges reads them)
-       "notice" if self.ws_edges > 1 else "warn", rport,
-       " ".join("s%d=127.0.0.1:%d" % (i, p) for i, p in enumerate(rports[1:], 2)),
+       "notice" if self.ws_edges > 1 else "warn", rsocks[0],
+       " ".join("s%d=%s" % (i, p) for i, p in enumerate(rsocks[1:], 2)),
        self.shm, self.port, self.port,
        "yes" if self.ws_edges > 1 else "no"))
             if self.ws:
@@ -624,6 +626,7 @@ instances = %s
             label = "redis" if i == 0 else "redis%d" % (i + 1)
             self.procs[label] = subprocess.Popen(
                 ["redis-server", "--port", str(rp), "--bind", "127.0.0.1",
+                 "--unixsocket", rsocks[i], "--unixsocketperm", "700",
                  "--save", "", "--appendonly", "no", "--dir", self.dir,
                  "--dbfilename", "dump%d.rdb" % i],
                 stdout=rlog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
