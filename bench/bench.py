@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sipmesh bench: sipp against the sipmesh cluster and against Kamailio.
 
-For each server (sipmesh: redis + 1 edge + 2 cores; Kamailio from
+For each server (sipmesh: redis + 1 edge + 2 cores (BENCH_CORES); Kamailio from
 Debian with bench/kamailio.cfg) and each scenario (REGISTER with 10,000
 distinct users, MESSAGE to registered users, record-routed calls
 INVITE..BYE, the same calls with media anchored on rtpengine), find the
@@ -70,6 +70,9 @@ WS_EDGES = int(env("BENCH_WS_EDGES", "3"))
 # Redis masters the bindings are sharded over ([redis] shards): one
 # redis-server each, all counted in the server's CPU and memory.
 REDIS_SHARDS = max(1, int(env("BENCH_REDIS_SHARDS", "1")))
+# sipmesh-core processes: 2 as `make run` starts; 1 shows what fewer,
+# fuller batches save on a 2-CPU machine
+CORES = max(1, int(env("BENCH_CORES", "2")))
 WSE_STAGES = [int(x) for x in env("BENCH_WSE_STAGES", "10000,25000,50000").split(",") if x]
 # connections per wsload.js process: it too may hold only 20,000 files
 WS_LOADER_MAX = int(env("BENCH_WS_LOADER_MAX", "15000"))
@@ -567,7 +570,7 @@ class Sipmesh(Server):
 [cluster]
 run_dir = %s
 edges = %d
-cores = 2
+cores = %d
 
 [log]
 level = %s
@@ -587,7 +590,7 @@ reuseport = %s
 ; sipp's load from one address is the measurement, not a flood
 req_rate = 0
 conn_rate = 0
-""" % (run_dir, self.ws_edges,
+""" % (run_dir, self.ws_edges, CORES,
        # notice: the edges' SIGUSR1 stats lines (wsedges reads them)
        "notice" if self.ws_edges > 1 else "warn", rsocks[0],
        " ".join("s%d=%s" % (i, p) for i, p in enumerate(rsocks[1:], 2)),
@@ -651,7 +654,8 @@ instances = %s
                     raise RuntimeError("sipmesh-rtpctl did not start: see %s/sipmesh-rtpctl1.log"
                                        % OUT)
                 time.sleep(0.1)
-        for label, binary, inst in [("core1", "sipmesh-core", 1), ("core2", "sipmesh-core", 2)] + [
+        for label, binary, inst in [("core%d" % i, "sipmesh-core", i)
+                                    for i in range(1, CORES + 1)] + [
                 ("edge%d" % i, "sipmesh-edge", i) for i in range(1, self.ws_edges + 1)]:
             lf = open(os.path.join(OUT, "sipmesh-%s.log" % label), "a")
             self.procs[label] = subprocess.Popen(
@@ -661,9 +665,10 @@ instances = %s
         time.sleep(0.5)   # let both cores join
         if self.media:
             time.sleep(1.0)   # rtpctl's first health pings (ping_interval_ms 1000)
-        return "%s + %d edge%s + 2 cores%s, %s (%d processes)%s" % (
+        return "%s + %d edge%s + %d core%s%s, %s (%d processes)%s" % (
             "redis" if REDIS_SHARDS == 1 else "%d redis shards" % REDIS_SHARDS,
             self.ws_edges, "s sharing every port" if self.ws_edges > 1 else "",
+            CORES, "s" if CORES > 1 else "",
             " + 1 rtpctl" if self.media else "", SIPMESH_BIN, len(self.all_pids()),
             ("; [proxy] media = yes, " + self.rtp.describe()) if self.media else
             ("; ws://127.0.0.1:%d" % self.ws_port) if self.ws else "")
@@ -1557,7 +1562,7 @@ def report(results, info):
     w("Response time: sipp rtd (REGISTER->200, MESSAGE->200, INVITE->200) at that rate; "
       "sipp measures whole milliseconds, '<1' means under 1 ms.")
     w("Server CPU: utime+stime from /proc/<pid>/stat summed over every server process "
-      "(sipmesh: edge, 2 cores and redis; media: + rtpctl and the rtpengine daemons; "
+      "(sipmesh: edge, the cores and redis; media: + rtpctl and the rtpengine daemons; "
       "Kamailio: its processes; media: + the rtpengine daemons), during the trial plus "
       "%g s, divided by successful operations." % SETTLE)
     w("Server memory: sum of PSS over the server processes (shared memory, /dev/shm and "
@@ -1717,7 +1722,7 @@ def report_ws(w, wa, wk):
       % (WS_WINDOW, WS_SOURCES))
     w("Memory: growth from before the first connection, divided by the connections "
       "registered. sipmesh: 'edge' is the sipmesh-edge process (which holds the "
-      "connections), 'all' edge + 2 cores + redis (the bindings too). Kamailio: every "
+      "connections), 'all' edge + cores + redis (the bindings too). Kamailio: every "
       "process (its TCP main process holds the connections; shm counted once in PSS).")
     w("UDP OPTIONS: 10 pings to the server's UDP port with all the connections open "
       "(median / max ms).")
