@@ -956,40 +956,60 @@ struct rconn_buf {
 
 static struct rconn_buf rconn_args, rconn_cmd_buf;
 
+/* Room for n more bytes in b: 0 or -ENOMEM. */
+static int
+rconn_buf_reserve(struct rconn_buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 1024;
+	char *p;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	while (cap < b->len + n)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (p == NULL)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
 static int
 rconn_buf_put(struct rconn_buf *b, const void *src, size_t n)
 {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (rconn_buf_reserve(b, n) < 0)
+		return -ENOMEM;
 	memcpy(b->p + b->len, src, n);
 	b->len += n;
 	return 0;
 }
 
-/* Appends v in decimal, with a leading '-' when neg. */
-static int
-rconn_buf_num(struct rconn_buf *b, unsigned long long v, int neg)
+/* Writes v in decimal at d (room for 21), with a leading '-' when neg;
+ * returns the length. */
+static size_t
+rconn_num_str(char *d, unsigned long long v, int neg)
 {
-	char d[24];
-	int i = (int)sizeof(d);
+	char t[24];
+	int i = (int)sizeof(t);
 
 	do {
-		d[--i] = (char)('0' + v % 10);
+		t[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
 	if (neg)
-		d[--i] = '-';
-	return rconn_buf_put(b, d + i, sizeof(d) - (size_t)i);
+		t[--i] = '-';
+	memcpy(d, t + i, sizeof(t) - (size_t)i);
+	return sizeof(t) - (size_t)i;
+}
+
+static int
+rconn_buf_num(struct rconn_buf *b, unsigned long long v, int neg)
+{
+	if (rconn_buf_reserve(b, 24) < 0)
+		return -ENOMEM;
+	b->len += rconn_num_str(b->p + b->len, v, neg);
+	return 0;
 }
 
 static int
@@ -1008,6 +1028,7 @@ rconn_format(const char *fmt, va_list ap)
 	size_t start[RCONN_FMT_ARGS], len[RCONN_FMT_ARGS];
 	int argc = 0, in_arg = 0, rc = 0;
 	const char *s;
+	char *d;
 
 	a->len = o->len = 0;
 	for (const char *p = fmt; *p && rc == 0; p++) {
@@ -1023,8 +1044,11 @@ rconn_format(const char *fmt, va_list ap)
 			start[argc++] = a->len;
 			in_arg = 1;
 		}
-		if (*p != '%') {
-			rc = rconn_buf_put(a, p, 1);
+		if (*p != '%') {	/* the literal run up to the next one */
+			size_t n = strcspn(p, " %");
+
+			rc = rconn_buf_put(a, p, n);
+			p += n - 1;
 			continue;
 		}
 		switch (*++p) {
@@ -1079,17 +1103,27 @@ rconn_format(const char *fmt, va_list ap)
 		len[argc - 1] = a->len - start[argc - 1];
 	if (argc == 0)
 		return -EINVAL;
-	rc = rconn_buf_put(o, "*", 1);
-	rc = rc ? rc : rconn_buf_num(o, (unsigned)argc, 0);
-	rc = rc ? rc : rconn_buf_put(o, "\r\n", 2);
-	for (int i = 0; i < argc && rc == 0; i++) {
-		rc = rconn_buf_put(o, "$", 1);
-		rc = rc ? rc : rconn_buf_num(o, len[i], 0);
-		rc = rc ? rc : rconn_buf_put(o, "\r\n", 2);
-		rc = rc ? rc : rconn_buf_put(o, a->p + start[i], len[i]);
-		rc = rc ? rc : rconn_buf_put(o, "\r\n", 2);
+	/* "*argc\r\n", then "$len\r\n<arg>\r\n" each: room for all at
+	 * once, numbers at their longest */
+	if (rconn_buf_reserve(o, a->len + (size_t)(argc + 1) * 26) < 0)
+		return -ENOMEM;
+	d = o->p;
+	*d++ = '*';
+	d += rconn_num_str(d, (unsigned)argc, 0);
+	*d++ = '\r';
+	*d++ = '\n';
+	for (int i = 0; i < argc; i++) {
+		*d++ = '$';
+		d += rconn_num_str(d, len[i], 0);
+		*d++ = '\r';
+		*d++ = '\n';
+		memcpy(d, a->p + start[i], len[i]);
+		d += len[i];
+		*d++ = '\r';
+		*d++ = '\n';
 	}
-	return rc;
+	o->len = (size_t)(d - o->p);
+	return 0;
 }
 
 int
