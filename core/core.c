@@ -5,6 +5,7 @@
 #include "core/core_int.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,7 @@ core_free(struct core *c)
 	if (c == NULL)
 		return;
 	rconn_server_hook(NULL, NULL);	/* it points at c */
+	EVP_MAC_CTX_free(c->sign);
 	htab_fini(&c->stx_tab);
 	htab_fini(&c->ctx_tab);
 	free(c->bindings);

@@ -11,6 +11,7 @@
 #ifndef SM_CORE_INT_H
 #define SM_CORE_INT_H
 
+#include <openssl/types.h>
 #include <osipparser2/osip_message.h>
 #include <osipparser2/osip_parser.h>
 #include <stdint.h>
@@ -198,6 +199,7 @@ struct core {
 	struct core_auth *auth;		/* NULL: open mode */
 	struct dns *dns;	/* locates foreign domains (core_fed.c) */
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
+	EVP_MAC_CTX *sign;	/* HMAC-SHA256 keyed with key, once */
 	struct hash_key branch_key;	/* Via branch MACs (lib/sip.h) */
 	struct infra infra;	/* never a destination (lib/infra.h) */
 	struct core_stats st;
@@ -359,6 +361,8 @@ void core_clock_loop(struct core_clock *k, uv_loop_t *loop);
 /* core_sign.c: what the core mints and later trusts, under its key. */
 /* Loads the key: 0 or a negative errno. */
 int core_key_load(struct core *c);
+/* Keys c->sign with c->key (core_key_load does): 0 or -EIO. */
+int core_sign_init(struct core *c);
 /* A Via branch naming this core for m's Call-ID and serial; returns
  * its length or -ENOSPC.  core_branch_verify: 0 when branch is one a
  * core of the cluster minted for m's Call-ID (another core's reaches

@@ -28,6 +28,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
 #include <strings.h>
@@ -35,16 +37,25 @@
 #define CORE_RR_PARAM "smsig"
 
 /* HMAC-SHA256 under the cluster key of the `len` bytes at data,
- * truncated to its first 64 bits. */
+ * truncated to its first 64 bits.  The context keyed once is re-armed
+ * with the same key: OpenSSL 3's one-shot HMAC() fetches the digest and
+ * keys a new context each call, several times the hash itself. */
 static uint64_t
 core_sign_mac(const struct core *c, const char *data, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned int n = 0;
+	size_t mdlen = 0;
 	uint64_t v = 0;
 
-	HMAC(EVP_sha256(), c->key, sizeof(c->key), (const unsigned char *)data,
-	     len, md, &mdlen);
+	if (EVP_MAC_init(c->sign, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(c->sign, (const unsigned char *)data, len) != 1 ||
+	    EVP_MAC_final(c->sign, md, &mdlen, sizeof(md)) != 1) {
+		/* out of memory in OpenSSL: the slow way, never no MAC */
+		HMAC(EVP_sha256(), c->key, sizeof(c->key),
+		     (const unsigned char *)data, len, md, &n);
+		mdlen = n;
+	}
 	for (int i = 0; i < 8 && i < (int)mdlen; i++)
 		v = v << 8 | md[i];
 	return v;
@@ -253,6 +264,25 @@ core_flow_parse(const char *user, struct core_leg *l)
 }
 
 int
+core_sign_init(struct core *c)
+{
+	OSSL_PARAM p[2] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						 (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+	EVP_MAC_CTX_free(c->sign);
+	c->sign = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac);
+	if (c->sign == NULL ||
+	    EVP_MAC_init(c->sign, c->key, sizeof(c->key), p) != 1)
+		return -EIO;
+	return 0;
+}
+
+int
 core_key_load(struct core *c)
 {
 	unsigned char bk[KEY_LEN];
@@ -263,5 +293,5 @@ core_key_load(struct core *c)
 	if (rc == 0)
 		hash_key_from(&c->branch_key, bk);
 	explicit_bzero(bk, sizeof(bk));
-	return rc;
+	return rc == 0 ? core_sign_init(c) : rc;
 }

@@ -25,6 +25,8 @@ fuzz_setup(void)
 		__builtin_trap();
 	fuzz_core->id = 3;
 	memset(fuzz_core->key, 0x5a, sizeof(fuzz_core->key));
+	if (core_sign_init(fuzz_core) != 0)
+		__builtin_trap();
 }
 
 static void

@@ -317,6 +317,7 @@ test_core_msg__record_route_signed_for_call_and_flow(void **state)
 
 	(void)state;
 	memset(c.key, 9, sizeof(c.key));
+	assert_int_equal(core_sign_init(&c), 0);
 	assert_int_equal(core_rr_param(&c, m, "sm-f1-0000abcd.5-4", sig,
 				       sizeof(sig)), 0);
 	snprintf(text, sizeof(text), "sip:sm-f1-0000abcd.5-4@127.0.0.1:8080;"
