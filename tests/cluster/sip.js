@@ -150,8 +150,18 @@ class WsUser {
 
 	async connect(i) {
 		if (this.ws) this.ws.close();
+		clearInterval(this.answering);
 		this.host = i;
-		this.ws = await WsUA.open({ url: wsUrl(i) });
+		const ws = this.ws = await WsUA.open({ url: wsUrl(i) });
+		/* What the client saw when a connection ends (a known flake: a
+		 * connection to a host that stays up lost when another host
+		 * powers off or boots); terminate() by the test itself is 1006
+		 * too, so only while it is the user's current connection. */
+		ws.sock.on('error', (e) => say(`${this.user}'s WebSocket to h${i}: error ${e.code || e.message}`));
+		ws.sock.on('close', (code) => {
+			if (this.ws === ws && up.has(i) && !this.closing)
+				say(`${this.user}'s WebSocket to h${i} (up) closed: code ${code}`);
+		});
 		this.seen = 0;
 		this.answering = setInterval(() => this.answer(), 20);
 	}
@@ -185,6 +195,7 @@ class WsUser {
 	}
 
 	close() {
+		this.closing = true;
 		clearInterval(this.answering);
 		if (this.ws) this.ws.close();
 	}
