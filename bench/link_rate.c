@@ -3,6 +3,7 @@
  * processes, at a fixed rate.
  *
  *   build/bench/link_rate URL_A URL_B RATE SECONDS [SIZE]
+ * (ipc:// or tcp:// URLs; tcp ones sign with a fixed key)
  *
  * The parent binds URL_A and sends RATE envelopes a second (SIZE bytes,
  * default 500: a REGISTER's envelope) to a child bound at URL_B, which
@@ -24,6 +25,9 @@
 #include <unistd.h>
 
 #define LR_MAX_RTT 1000000
+
+/* tcp:// endpoints sign what they send: a fixed key, both processes. */
+static const unsigned char lr_key[LINK_KEY_LEN] = "link_rate: a bench key";
 
 struct lr {
 	uv_loop_t loop;
@@ -63,7 +67,7 @@ lr_child(const char *url_a, const char *url_b)
 	struct lr r = { .peer = 1 };
 
 	uv_loop_init(&r.loop);
-	if (link_new(&r.l, &r.loop, url_b, NULL, lr_echo, &r) != 0 ||
+	if (link_new(&r.l, &r.loop, url_b, lr_key, lr_echo, &r) != 0 ||
 	    link_peer_add(r.l, 1, url_a) != 0)
 		return 1;
 	uv_signal_init(&r.loop, &r.term);
@@ -167,7 +171,7 @@ main(int argc, char **argv)
 	r.rtt_us = calloc(LR_MAX_RTT, sizeof(*r.rtt_us));
 	uv_loop_init(&r.loop);
 	if (r.msg == NULL || r.rtt_us == NULL ||
-	    link_new(&r.l, &r.loop, argv[1], NULL, lr_reply, &r) != 0 ||
+	    link_new(&r.l, &r.loop, argv[1], lr_key, lr_reply, &r) != 0 ||
 	    link_peer_add(r.l, 2, argv[2]) != 0) {
 		fprintf(stderr, "link_rate: no link\n");
 		kill(pid, SIGTERM);

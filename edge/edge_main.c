@@ -1,7 +1,7 @@
 /*
  * edge_main.c - sipmesh-edge: sipmesh-edge -c FILE -i ID [-l LEVEL].
  *
- * Loads the cluster configuration, binds this edge's nanomsg endpoint
+ * Loads the cluster configuration, binds this edge's link endpoint
  * and adds every core as a peer, opens the SIP transports (each row
  * of ENV_TRANSPORTS in lib/env.h that is configured) and runs one
  * libuv loop.
@@ -27,21 +27,12 @@ struct edge_proc {
 	struct edge edge;
 	struct sig_set sigs;
 	uv_signal_t drain;	/* SIGUSR2 */
-	uv_timer_t linger;	/* keeps the link while notices drain */
 	int stopping;
 };
 
 static const char edge_usage[] =
 	"usage: sipmesh-edge -c FILE -i ID [-l LEVEL]\n"
 	"       sipmesh-edge -c FILE -i ID -L   (print the listeners)\n";
-
-/*
- * How long a stopping edge keeps its link after the connection-closed
- * notices: nanomsg implements no NN_LINGER, and its nn_close(3) page
- * says to wait before closing when messages must arrive.  Enough for a
- * few thousand small envelopes to reach cores on a loaded host.
- */
-#define EDGE_STOP_LINGER_MS 200
 
 /* The last step of edge_stop: the link, then the signal handles. */
 static void
@@ -53,27 +44,19 @@ edge_stop_finish(struct edge_proc *p)
 	uv_close((uv_handle_t *)&p->drain, NULL);
 }
 
-static void
-edge_on_linger(uv_timer_t *t)
-{
-	edge_stop_finish(t->data);
-	uv_close((uv_handle_t *)t, NULL);
-}
-
 /*
  * Closes every handle; the loop then runs out of work and returns.
  * The connections go first, while the link is up: each one's
  * ENV_CONN_CLOSED reaches a core, which drops its bindings, so a caller
- * gets 480 at once instead of a request sent into a dead process.  The
- * link stays EDGE_STOP_LINGER_MS longer when notices went out; a core's
- * message for a connection meanwhile goes back to it (430).
+ * gets 480 at once instead of a request sent into a dead process:
+ * link_free writes them (what the turn gathered and what the streams
+ * hold) before it closes.
  */
 static void
 edge_stop(void *arg)
 {
 	struct edge_proc *p = arg;
 	struct edge *e = &p->edge;
-	uint64_t told = e->st.conn_closed_sent;
 
 	if (p->stopping)
 		return;
@@ -86,13 +69,7 @@ edge_stop(void *arg)
 			e->tp[i]->free(e->tp[i]);
 		e->tp[i] = NULL;
 	}
-	if (e->st.conn_closed_sent == told ||
-	    uv_timer_init(e->loop, &p->linger) != 0) {
-		edge_stop_finish(p);
-		return;
-	}
-	p->linger.data = p;
-	uv_timer_start(&p->linger, edge_on_linger, EDGE_STOP_LINGER_MS, 0);
+	edge_stop_finish(p);
 }
 
 static void
@@ -177,8 +154,8 @@ static const edge_tp_new_cb edge_tp_new[ENV_TP_END] = {
 
 /*
  * A core answers a request from a connection through this edge only,
- * and nanomsg drops what a core sends before its socket has reconnected
- * to a restarted edge (link_send: -EAGAIN); over a connection nothing
+ * and a core's link drops what it sends before its stream has
+ * reconnected to a restarted edge (link_send: -EAGAIN); over a connection nothing
  * is retransmitted, so a client that sent at once lost its answer.  The
  * edge opens its transports once every core is connected to it, or
  * after EDGE_CORES_WAIT_MS (a core that is down holds back no one).

@@ -583,6 +583,17 @@ cfg_check_endpoints(const struct cfg *c, char *err, size_t errlen)
 {
 	const char *off = NULL;
 
+	for (int i = 0; i < c->n_edges + c->n_cores; i++) {
+		const char *u = i < c->n_edges ? c->edges[i].ipc :
+			c->cores[i - c->n_edges].ipc;
+
+		if (link_url_ok(u) < 0) {
+			snprintf(err, errlen, "%s: ipc %s: not a link endpoint "
+				 "(ipc://<path>, tcp://<IPv4 address>:<port> "
+				 "or tcp://[<IPv6 address>]:<port>)", c->path, u);
+			return -EINVAL;
+		}
+	}
 	for (int i = 0; i < c->n_edges && !off; i++)
 		if (!link_url_local(c->edges[i].ipc))
 			off = c->edges[i].ipc;

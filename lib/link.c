@@ -2,28 +2,29 @@
  * link.c - links between edges and cores, see link.h.
  *
  * Our own endpoint receives from every peer; one connection per peer
- * sends, so a message can be aimed at one process.  Two transports
- * carry the same chunks (a from word, then frames), chosen by URL:
+ * sends, so a message can be aimed at one process.  Chunks (a from
+ * word, then frames; between hosts a trailer) go on streams the loop
+ * thread drives itself (link_ux.c): a unix stream for ipc://, TCP for
+ * tcp://, one send(2) per chunk, read(2) by the peer's loop, a 4-byte
+ * length before each chunk.
  *
- * ipc:// is a unix stream the loop thread drives itself (link_ux.c):
- * one send(2) per chunk, read(2) by the peer's loop, a 4-byte length
- * before each chunk.  It was nanomsg too until measurement showed what
- * nanomsg's threads cost on one host: every message went user thread ->
- * nanomsg worker (eventfd) -> socket -> the peer's worker -> eventfd ->
- * the peer's loop.  bench/link_rate (two processes, 500-byte envelopes,
- * echoed, 10 s) measured the CPU of both processes per round trip: at
- * 5,000/s 53-64 us on nanomsg, 16 us on unix streams; at 20,000/s
- * 14-16 us against 4-5 us; the round trip's median fell from 260-330
- * us to 55 us.  A cluster (one edge, two cores, Redis) at 4,000
- * REGISTER/s spent 96-102 us of CPU per REGISTER, 64-75 us after.
- *
- * tcp:// (other hosts: authenticated, below) and inproc:// stay on
- * nanomsg: one NN_PULL socket bound at our endpoint, one NN_PUSH per
- * peer; nanomsg's reconnection and queues over a network are worth
- * their thread there.
+ * Both were nanomsg (NN_PUSH per peer, NN_PULL at our endpoint) until
+ * measurement showed what nanomsg's threads cost: every message went
+ * user thread -> nanomsg worker (eventfd) -> socket -> the peer's
+ * worker -> eventfd -> the peer's loop.  bench/link_rate (two
+ * processes, 500-byte envelopes, echoed, 10 s) measured the CPU of both
+ * processes per round trip: at 5,000/s 53-64 us on nanomsg, 16 us on
+ * unix streams; at 20,000/s 14-16 us against 4-5 us; the round trip's
+ * median fell from 260-330 us to 55 us.  A cluster (one edge, two
+ * cores, Redis) at 4,000 REGISTER/s spent 96-102 us of CPU per
+ * REGISTER, 64-75 us after.  tcp:// followed: every hop between hosts
+ * paid the same threads, and a worker thread that closes sockets in
+ * the process of a WebSocket server is one more thing that can close
+ * the wrong one.  Reconnection is link_ux.c's; liveness (below) is
+ * what finds a peer that is gone without closing anything.
  *
  * struct link_poll is the one receive loop of every nanomsg socket in
- * sipmesh (this PULL socket, rtpctl's REP and the cores' REQ).  nanomsg
+ * sipmesh (rtpctl's REP and the cores' REQ).  nanomsg
  * does its I/O on its own worker thread and signals a readable message
  * through NN_RCVFD, an fd that stays readable while messages are
  * queued; uv_poll watches it on the process's loop.  Each readable
@@ -35,11 +36,12 @@
  *
  * Envelopes to and from other hosts carry a trailer (link.h).  The MAC
  * context is fetched once per link and re-keyed per message (EVP_MAC),
- * so a message costs one HMAC and, when sent, one copy into a nanomsg
- * chunk; local traffic costs neither.
+ * so a chunk costs one HMAC; local traffic costs none.  Every new
+ * connection begins with a heartbeat (a chunk of the from word alone,
+ * or empty), so the receiver trusts it before any large chunk comes
+ * (link_ux.c bounds what an untrusted connection may send).
  *
- * Batching: every message costs a system call (and on nanomsg a
- * wake-up of its worker thread) on each side.  A message therefore
+ * Batching: every message costs a system call on each side.  A message therefore
  * carries frames, each a 4-byte big-endian length and one envelope.
  * The first envelope for a peer in a turn of the loop goes out at once,
  * alone (so link_send still reports a peer that is not connected);
@@ -49,13 +51,11 @@
  * Idle, every message is one frame and nothing waits; under load a
  * turn's envelopes for one peer cost one message.  Order per peer is
  * kept: frames are appended and sent in order, and a peer's chunk is
- * sent before any later one.  An ipc peer's chunk buffer is its own,
- * reused: no allocation per message (nanomsg's is nn_allocmsg'd, as
- * nanomsg takes it).  Both transports hand what they receive to one
- * link_on_chunk.
+ * sent before any later one.  A peer's chunk buffer is its own,
+ * reused: no allocation per message.
  *
- * Liveness (link_live_start): both transports notice a peer only when
- * its socket closes, so a peer whose host lost power or
+ * Liveness (link_live_start): a stream notices a peer only when its
+ * socket closes, so a peer whose host lost power or
  * its network, or whose process hangs, stays "connected" for ever.
  * Once started, every message begins with a "from" word (the top bit,
  * which no frame length has, and our id) and one uv_timer per link
@@ -75,7 +75,6 @@
 
 #include <errno.h>
 #include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -130,12 +129,10 @@ struct link_live {
 	unsigned silent;	/* ticks in a row without hearing it */
 };
 
-/* A chunk of frames for one peer (a nanomsg message in the making, or
- * a chunk for its unix stream). */
+/* A chunk of frames for one peer, for its stream. */
 struct link_out {
-	unsigned char *buf;	/* nanomsg: nn_allocmsg'd per chunk,
-				   LINK_TRAILER_LEN spare; ipc: size bytes,
-				   kept, LINK_UX_HDR first */
+	unsigned char *buf;	/* size bytes, kept: LINK_UX_HDR first, and
+				   LINK_TRAILER_LEN spare after cap */
 	size_t len, cap;	/* cap: where the chunk is full */
 	size_t size;
 	int frames;
@@ -144,11 +141,8 @@ struct link_out {
 
 struct link {
 	uv_loop_t *loop;
-	struct link_poll *rx;
-	int pull;			/* -1 at an ipc endpoint */
-	struct link_ux_srv *ux_rx;	/* our ipc endpoint, else NULL */
-	int push[LINK_MAX_PEERS];	/* -1: no such peer, or ipc */
-	struct link_ux_out *ux[LINK_MAX_PEERS];	/* ipc peers, else NULL */
+	struct link_ux_srv *ux_rx;	/* our endpoint */
+	struct link_ux_out *ux[LINK_MAX_PEERS];	/* NULL: no such peer */
 	int closing;			/* link_free ran: no callback */
 	uint8_t turn[LINK_MAX_PEERS];	/* enum link_turn */
 	struct link_out out[LINK_MAX_PEERS];
@@ -192,7 +186,7 @@ link_errno(void)
 
 /*
  * An ipc endpoint is a Unix socket file: its directory must exist
- * before nn_bind, or the bind fails with a bare ENOENT.  Creates each
+ * before the bind, or the bind fails with a bare ENOENT.  Creates each
  * missing component (mkdir -p); existing directories are fine.
  */
 static int
@@ -316,14 +310,13 @@ link_poll_free(struct link_poll *p)
 int
 link_url_local(const char *url)
 {
-	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0;
+	return strncmp(url, "ipc://", 6) == 0;
 }
 
-/* The socket file of an ipc:// url (our unix streams), else NULL. */
-static const char *
-link_url_ipc(const char *url)
+int
+link_url_ok(const char *url)
 {
-	return strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
+	return link_ux_url_ok(url);
 }
 
 static uint64_t
@@ -458,8 +451,7 @@ link_get32(const unsigned char *p)
 static int
 link_peer_known(const struct link *l, int id)
 {
-	return id >= 1 && id < LINK_MAX_PEERS &&
-	       (l->push[id] >= 0 || l->ux[id] != NULL);
+	return id >= 1 && id < LINK_MAX_PEERS && l->ux[id] != NULL;
 }
 
 /* A message came from peer id (its from word): it is alive. */
@@ -480,9 +472,9 @@ link_heard(struct link *l, int id)
 }
 
 /*
- * A chunk received by either transport (a nanomsg message, or one off a
- * unix stream), split into its frames, to the link's callback.  Returns
- * 0, or -EBADMSG when it was dropped (its frames before the fault went).
+ * A chunk received off a stream, split into its frames, to the link's
+ * callback.  Returns 0, or -EBADMSG when it was dropped (its frames
+ * before the fault went).
  */
 static int
 link_on_chunk(struct link *l, const unsigned char *p, size_t size)
@@ -513,14 +505,8 @@ link_on_chunk(struct link *l, const unsigned char *p, size_t size)
 	return -EBADMSG;
 }
 
-/* The PULL socket's messages. */
-static void
-link_on_msg(void *arg, struct link_msg *m)
-{
-	link_on_chunk(arg, m->body, m->len);
-}
-
-/* The ipc endpoint's chunks; an error closes their connection. */
+/* Our endpoint's chunks; an error closes their connection (a forged
+ * chunk on a stream: nothing after it can be trusted either). */
 static int
 link_on_ux_chunk(void *arg, const unsigned char *buf, size_t len)
 {
@@ -528,20 +514,9 @@ link_on_ux_chunk(void *arg, const unsigned char *buf, size_t len)
 
 	if (buf)
 		return link_on_chunk(l, buf, len);
-	link_drop(l, &l->st.rx_forged, "a chunk over LINK_MAX_MSG, "
+	link_drop(l, &l->st.rx_forged, "a chunk over the size limit, "
 		  "connection closed", link_wall_ms());
 	return -EMSGSIZE;
-}
-
-static void
-link_bufs(int s, int opt)
-{
-	int v = LINK_BUF_BYTES;
-
-	/* A smaller buffer still works, only with earlier -EAGAIN. */
-	if (nn_setsockopt(s, NN_SOL_SOCKET, opt, &v, sizeof(v)) < 0)
-		log_info(LOG_SYS_NET, "link: buffer size %d refused: %s", v,
-			 nn_strerror(nn_errno()));
 }
 
 /* The MAC context, fetched once: HMAC with SHA-256. */
@@ -572,15 +547,15 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 	 const unsigned char *key, link_recv_cb cb, void *arg)
 {
 	struct link *l;
-	int rc, maxsz = LINK_MAX_MSG;
+	int rc;
 
+	rc = link_url_ok(self_url);
+	if (rc < 0)
+		return rc;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return -ENOMEM;
 	l->loop = loop;
-	l->pull = -1;
-	for (int i = 0; i < LINK_MAX_PEERS; i++)
-		l->push[i] = -1;
 	l->cb = cb;
 	l->arg = arg;
 	l->auth_rx = !link_url_local(self_url);
@@ -592,35 +567,12 @@ link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (link_url_ipc(self_url)) {
-		rc = link_ipc_dir(self_url);
-		if (rc == 0)
-			rc = link_ux_srv_new(&l->ux_rx, loop,
-					     link_url_ipc(self_url),
-					     link_on_ux_chunk, l);
-		if (rc < 0)
-			goto fail;
-		goto handles;
-	}
-	l->pull = nn_socket(AF_SP, NN_PULL);
-	if (l->pull < 0) {
-		rc = link_errno();
-		goto fail;
-	}
-	link_bufs(l->pull, NN_RCVBUF);
-	if (nn_setsockopt(l->pull, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
-			  sizeof(maxsz)) < 0) {
-		rc = link_errno();
-		goto fail;
-	}
-	if (nn_bind(l->pull, self_url) < 0) {
-		rc = link_errno();
-		goto fail;
-	}
-	rc = link_poll_new(&l->rx, loop, l->pull, 0, link_on_msg, l, "link");
+	rc = link_ipc_dir(self_url);
+	if (rc == 0)
+		rc = link_ux_srv_new(&l->ux_rx, loop, self_url,
+				     link_on_ux_chunk, l);
 	if (rc < 0)
 		goto fail;
-handles:
 	/* Cannot fail: libuv's check and timer handles only join a
 	 * queue. */
 	uv_check_init(loop, &l->flush);
@@ -633,8 +585,6 @@ handles:
 	*out = l;
 	return 0;
 fail:
-	if (l->pull >= 0)
-		nn_close(l->pull);
 	EVP_MAC_CTX_free(l->mac);
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	free(l);
@@ -647,34 +597,34 @@ link_stats_get(const struct link *l, struct link_stats *st)
 	*st = l->st;
 }
 
+static void link_heartbeat(struct link *l, int peer_id);
+
+/* A stream to peer_id connected: a heartbeat first, so the receiver
+ * trusts the connection before anything large comes. */
+static void
+link_on_up(void *arg, int peer_id)
+{
+	link_heartbeat(arg, peer_id);
+}
+
 int
 link_peer_add(struct link *l, int peer_id, const char *url)
 {
-	int s, rc;
+	int rc;
 
 	if (peer_id < 1 || peer_id >= LINK_MAX_PEERS)
 		return -EINVAL;
 	if (link_peer_known(l, peer_id))
 		return -EEXIST;
+	rc = link_url_ok(url);
+	if (rc < 0)
+		return rc;
 	if (!link_url_local(url) && !l->has_key)
 		return -EINVAL;
-	if (link_url_ipc(url))
-		return link_ux_out_new(&l->ux[peer_id], l->loop,
-				       link_url_ipc(url));
-	s = nn_socket(AF_SP, NN_PUSH);
-	if (s < 0)
-		return link_errno();
-	link_bufs(s, NN_SNDBUF);
-	if (nn_connect(s, url) < 0) {
-		rc = link_errno();
-		nn_close(s);
-		return rc;
-	}
-	l->push[peer_id] = s;
 	l->remote[peer_id] = !link_url_local(url);
 	if (l->remote[peer_id]) {
-		/* A fresh random stream per socket: a receiver that saw an
-		 * earlier process's stream cannot confuse the two. */
+		/* A fresh random stream per process: a receiver that saw
+		 * an earlier process's stream cannot confuse the two. */
 		do {
 			if (getrandom(&l->stream[peer_id],
 				      sizeof(l->stream[peer_id]), 0) !=
@@ -682,7 +632,9 @@ link_peer_add(struct link *l, int peer_id, const char *url)
 				return -EIO;
 		} while (l->stream[peer_id] == 0);
 	}
-	return 0;
+	/* Before the connect: link_on_up may run from it. */
+	return link_ux_out_new(&l->ux[peer_id], l->loop, url, link_on_up, l,
+			       peer_id);
 }
 
 static void
@@ -694,28 +646,26 @@ link_put32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-/* A chunk of cap bytes of frames for peer_id (and room for the from
- * word and a trailer or a length word), the from word in it when
- * liveness is on.  An ipc peer's buffer is reused: it grows only for a
- * frame larger than any before. */
+/* A chunk of cap bytes of frames for peer_id (and room for the length
+ * word, the from word and a trailer), the from word in it when liveness
+ * is on.  A peer's buffer is reused: it grows only for a frame larger
+ * than any before. */
 static int
 link_out_open(struct link *l, int peer_id, size_t cap)
 {
 	struct link_out *o = &l->out[peer_id];
 	size_t from = l->self_id ? LINK_FROM_LEN : 0;
-	size_t head = l->ux[peer_id] ? LINK_UX_HDR : 0;
+	size_t head = LINK_UX_HDR;
+	size_t size = head + from + cap +
+		      (l->remote[peer_id] ? LINK_TRAILER_LEN : 0);
 
-	if (head == 0) {
-		o->buf = nn_allocmsg(from + cap + LINK_TRAILER_LEN, 0);
-		if (o->buf == NULL)
-			return -ENOMEM;
-	} else if (o->size < head + from + cap) {
-		unsigned char *b = realloc(o->buf, head + from + cap);
+	if (o->size < size) {
+		unsigned char *b = realloc(o->buf, size);
 
 		if (b == NULL)
 			return -ENOMEM;
 		o->buf = b;
-		o->size = head + from + cap;
+		o->size = size;
 	}
 	o->cap = head + from + cap;
 	o->len = head + from;
@@ -727,9 +677,9 @@ link_out_open(struct link *l, int peer_id, size_t cap)
 }
 
 /*
- * Sends peer_id's chunk (signed for a remote peer) and forgets it: the
- * chunk is nanomsg's from here, sent or not.  0, or a negative errno
- * (-EAGAIN: the peer's queue is full or it went away).
+ * Sends peer_id's chunk (signed for a remote peer: the trailer follows
+ * the frames) and closes it.  0, or a negative errno (-EAGAIN: the
+ * peer is not connected or its queue is full).
  */
 static int
 link_out_send(struct link *l, int peer_id)
@@ -737,54 +687,26 @@ link_out_send(struct link *l, int peer_id)
 	struct link_out *o = &l->out[peer_id];
 	unsigned char *m = o->buf, *tr;
 	size_t len = o->len;
-	int rc = 0;
+	int rc;
 
 	o->open = 0;
-	if (l->ux[peer_id]) {
-		link_put32(m, (uint32_t)(len - LINK_UX_HDR));
-		rc = link_ux_out_write(l->ux[peer_id], m, len);
-		if (rc < 0)
-			return rc;
-		l->st.tx_msgs++;
-		l->live[peer_id].sent = 1;
-		return 0;
-	}
-	o->buf = NULL;
-	if (m == NULL || len == 0)
-		goto out;
 	if (l->remote[peer_id]) {
 		tr = m + len;
 		link_put64(tr, l->stream[peer_id]);
 		link_put64(tr + 8, ++l->seq[peer_id]);
 		link_put64(tr + 16, link_wall_ms());
-		if (link_mac(l, m, len, tr,
-			     tr + LINK_TRAILER_LEN - LINK_MAC_LEN) != 0) {
-			rc = -EIO;
-			goto out;
-		}
+		if (link_mac(l, m + LINK_UX_HDR, len - LINK_UX_HDR, tr,
+			     tr + LINK_TRAILER_LEN - LINK_MAC_LEN) != 0)
+			return -EIO;
 		len += LINK_TRAILER_LEN;
 	}
-	/* nanomsg sends the chunk's full size otherwise. */
-	if (len < o->cap + LINK_TRAILER_LEN) {
-		unsigned char *fit = nn_reallocmsg(m, len);
-
-		if (fit == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		m = fit;
-	}
-	if (nn_send(l->push[peer_id], &m, NN_MSG, NN_DONTWAIT) < 0) {
-		rc = link_errno();
-		goto out;
-	}
+	link_put32(m, (uint32_t)(len - LINK_UX_HDR));
+	rc = link_ux_out_write(l->ux[peer_id], m, len);
+	if (rc < 0)
+		return rc;
 	l->st.tx_msgs++;
 	l->live[peer_id].sent = 1;
-	m = NULL;
-out:
-	if (m)
-		nn_freemsg(m);
-	return rc;
+	return 0;
 }
 
 /* End of a turn of the loop: every gathered chunk goes, and every peer
@@ -869,7 +791,7 @@ link_send(struct link *l, int peer_id, const void *buf, size_t len)
 		l->st.tx_peer_dead++;
 		return -EHOSTDOWN;
 	}
-	if (l->ux[peer_id] && !link_ux_out_up(l->ux[peer_id]))
+	if (!link_ux_out_up(l->ux[peer_id]))
 		return -EAGAIN;
 	rc = link_out_add(l, peer_id, buf, len, l->turn[peer_id] == LINK_SENT);
 	if (rc < 0)
@@ -958,15 +880,9 @@ link_live_start(struct link *l, int self_id, int heartbeat_ms, int dead_ms,
 int
 link_peers_in(const struct link *l)
 {
-	uint64_t n;
-
-	/* Accepts first (the server is not part of *l): nanomsg accepted
-	 * on its own thread, and an edge asks before its loop runs. */
-	if (l->ux_rx)
-		return link_ux_srv_conns(l->ux_rx);
-	n = nn_get_statistic(l->pull, NN_STAT_CURRENT_CONNECTIONS);
-
-	return n == (uint64_t)-1 ? link_errno() : (int)n;
+	/* Accepts first (the server is not part of *l): an edge asks
+	 * before its loop runs. */
+	return link_ux_srv_conns(l->ux_rx);
 }
 
 static void
@@ -986,22 +902,16 @@ link_free(struct link *l)
 	if (l == NULL)
 		return;
 	l->closing = 1;
-	link_poll_free(l->rx);
 	link_ux_srv_free(l->ux_rx);
 	/* What this turn gathered still goes (a stopping edge's notices),
-	 * and on a unix stream what is pending: nothing else would write
-	 * it. */
+	 * and what a stream holds pending: nothing else would write it. */
 	link_on_flush(&l->flush);
 	for (int i = 0; i < LINK_MAX_PEERS; i++) {
-		if (l->push[i] >= 0)
-			nn_close(l->push[i]);
 		if (l->ux[i]) {
 			link_ux_out_free(l->ux[i], until);
 			free(l->out[i].buf);
 		}
 	}
-	if (l->pull >= 0)
-		nn_close(l->pull);
 	EVP_MAC_CTX_free(l->mac);
 	OPENSSL_cleanse(l->key, sizeof(l->key));
 	uv_close((uv_handle_t *)&l->flush, link_on_close);

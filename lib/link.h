@@ -3,16 +3,14 @@
  *
  * Each process binds one endpoint of its own and keeps one outgoing
  * connection per peer, so it can address a given peer (the core named
- * in a Via branch, the edge that holds a connection).  Two transports,
- * chosen by the URL (the receiver's endpoint, so both ends of a pair
- * agree):
- *   - ipc:// (processes of one host): unix stream sockets that the
- *     loop thread writes and reads itself, no thread of its own;
- *   - tcp:// (other hosts) and inproc://: nanomsg, an NN_PULL socket at
- *     our endpoint drained by a struct link_poll (below, which rtpctl's
- *     request/reply sockets use too), an NN_PUSH socket per peer.
- * ipc left nanomsg because its worker threads cost more than the rest
- * of a message's hop (lib/link.c has the numbers).
+ * in a Via branch, the edge that holds a connection).  The URL (the
+ * receiver's endpoint, so both ends of a pair agree) names a stream
+ * that the loop thread writes and reads itself, no thread of its own:
+ *   - ipc://<path> (processes of one host): a unix stream socket;
+ *   - tcp://<address>:<port> (other hosts): TCP, authenticated (below).
+ * Both left nanomsg because its worker threads cost more than the rest
+ * of a message's hop (lib/link.c has the numbers); nanomsg stays for
+ * rtpctl's request/reply sockets, drained by a struct link_poll.
  *
  * Sends never block: a peer that is not connected or whose queue is
  * full gives -EAGAIN and the caller decides (try the next core, or
@@ -80,8 +78,8 @@ struct link;
 
 /*
  * Envelopes between hosts are authenticated.  A message to a peer whose
- * endpoint is not local (anything but ipc:// and inproc://: those are
- * files in the 0700 run_dir, or memory) carries a trailer of
+ * endpoint is not local (anything but ipc://: a file in the 0700
+ * run_dir) carries a trailer of
  * LINK_TRAILER_LEN bytes: the sending socket's random stream id, its
  * sequence number and send time (ms), and an HMAC-SHA256 (128 bits)
  * under the link key over all three and the body.  A link bound at a
@@ -89,13 +87,20 @@ struct link;
  * fails, whose time is more than LINK_WINDOW_MS away from ours, or
  * whose sequence number its stream already used (a replay); it keeps
  * the last LINK_STREAMS streams it heard, so a replay older than that
- * must also be within the time window to pass.
+ * must also be within the time window to pass.  A connection that sent
+ * a forged, stale or replayed message is closed.
  */
 #define LINK_TRAILER_LEN	40
 
-/* Whether url stays on this host: ipc:// (a file in the 0700 run_dir)
- * or inproc:// (memory); every other endpoint reaches other hosts. */
+/* Whether url stays on this host: ipc:// (a file in the 0700 run_dir);
+ * every other endpoint reaches other hosts. */
 int link_url_local(const char *url);
+
+/* 0 when url is a link endpoint: ipc://<path>, tcp://<IPv4>:<port> or
+ * tcp://[<IPv6>]:<port> (an address: a name would need a DNS lookup
+ * for each reconnect); else -EINVAL, or -ENAMETOOLONG for a path that
+ * does not fit a unix socket address. */
+int link_url_ok(const char *url);
 
 #define LINK_WINDOW_MS		30000
 #define LINK_STREAMS		1024
@@ -109,8 +114,8 @@ int link_url_local(const char *url);
 	X(rx_forged, "envelopes-forged", \
 	  "link_envelopes_dropped_total{reason=\"forged\"}", \
 	  "Envelopes between processes dropped, by reason") \
-		/* MAC failed, no trailer, a frame cut short, or an \
-		   ipc chunk over the size limit */ \
+		/* MAC failed, no trailer, a frame cut short, or a \
+		   chunk over the size limit */ \
 	X(rx_stale, "envelopes-stale", \
 	  "link_envelopes_dropped_total{reason=\"stale\"}", "") \
 		/* outside the time window */ \
@@ -125,7 +130,7 @@ int link_url_local(const char *url);
 	X(tx_frames, "envelopes-out", "link_envelopes_sent_total", \
 	  "Envelopes sent to other processes") \
 	X(tx_msgs, "link-messages-out", "link_messages_sent_total", \
-	  "Messages (nanomsg) or chunks (ipc) the envelopes sent took") \
+	  "Chunks the envelopes sent took (one write each)") \
 	X(tx_peer_dead, "envelopes-to-dead-peers", \
 	  "link_envelopes_refused_total{reason=\"peer_dead\"}", \
 	  "Envelopes refused at once: their peer is silent (link liveness)") \
@@ -149,8 +154,8 @@ struct link_stats {
  * envelopes to and from other hosts; NULL only when neither this link
  * nor its peers have non-local endpoints (link_peer_add then refuses
  * one).  Writes *out on success only.  Returns 0 or a negative errno
- * (-EADDRINUSE, -ENOMEM, -EINVAL for a non-local self_url without a
- * key, ...).
+ * (-EADDRINUSE, -ENOMEM, -EINVAL for a URL that is no endpoint
+ * (link_url_ok) or a non-local self_url without a key, ...).
  */
 #define LINK_KEY_LEN 32
 int link_new(struct link **out, uv_loop_t *loop, const char *self_url,
@@ -159,16 +164,15 @@ int link_new(struct link **out, uv_loop_t *loop, const char *self_url,
 /* What the link dropped so far. */
 void link_stats_get(const struct link *l, struct link_stats *st);
 
-/* Connects to a peer, at once if it is up, else in the background,
- * retried every 100 ms, and again whenever the connection closes (a
- * restarted peer).  peer_id 1..255.  Returns 0 or a negative errno
- * (-EINVAL for a non-local url on a link without a key). */
+/* Connects to a peer: an ipc peer at once if it is up, a tcp one in the
+ * background; retried every 100 ms, and again whenever the connection
+ * closes (a restarted peer).  peer_id 1..255.  Returns 0 or a negative
+ * errno (-EINVAL for a URL that is no endpoint, or a non-local url on a
+ * link without a key). */
 int link_peer_add(struct link *l, int peer_id, const char *url);
 
-/* How many peers are connected to our endpoint now (at an ipc
- * endpoint, the connections accepted, accepting what waits first, so
- * it counts before the loop runs; else nanomsg's
- * NN_STAT_CURRENT_CONNECTIONS of the PULL socket). */
+/* How many connections to our endpoint are open now, accepting what
+ * waits first, so it counts before the loop runs. */
 int link_peers_in(const struct link *l);
 
 /*
@@ -206,7 +210,7 @@ int link_send(struct link *l, int peer_id, const void *buf, size_t len);
 
 /* Sends what this turn gathered, stops receiving and closes every
  * socket; cb is not called after it, even from the batch being
- * drained.  What ipc peers have not taken yet is written first,
+ * drained.  What peers have not taken yet is written first,
  * blocking up to a second in all.  Accepts NULL.  Must be called before the loop is closed,
  * and the loop run once more (it closes libuv handles; the link's
  * memory goes then). */

@@ -3,11 +3,13 @@
  * 48 link auth: edges and cores bound at tcp:// endpoints, as on
  * several hosts, with a cluster secret.  Registrations and messages
  * cross the authenticated links both ways; an envelope injected into a
- * core's endpoint by anybody who can reach it (here: a hand-written
- * nanomsg PUSH peer sending a well-formed envelope that carries a
- * REGISTER) creates no binding and is counted.  Before commit "link:
- * envelopes between hosts carry a MAC" the core took that envelope as
- * if the edge had sent it: the binding appeared.
+ * core's endpoint by anybody who can reach it (here: a TCP connection
+ * sending a well-formed chunk, as a link frames it, whose envelope
+ * carries a REGISTER) creates no binding, is counted, and the core
+ * closes that connection.  Before commit "link: envelopes between hosts
+ * carry a MAC" the core took that envelope as if the edge had sent it:
+ * the binding appeared.  A peer that speaks nanomsg's SP protocol (a
+ * host of before the links left nanomsg) is refused the same way.
  */
 const assert = require('node:assert/strict');
 const net = require('node:net');
@@ -16,31 +18,33 @@ const { describe } = require('node:test');
 const { cluster, rand, HOST } = require('./lib/cluster');
 const { runSipp, startUas, assertOk } = require('./lib/sipp');
 const { Registration, assertContacts } = require('./lib/flows');
-const { waitUntil } = require('./lib/wait');
+const { waitUntil, within } = require('./lib/wait');
 
 /*
- * A nanomsg PUSH peer over TCP (the SP wire protocol: an 8-byte
- * greeting "\0SP\0" + protocol 0x0050 + 0x0000, then messages framed by
- * a 64-bit big-endian length).  Resolves once the peer's greeting came.
+ * A TCP connection to a link endpoint (tcp://host:port), as anybody on
+ * the network can open.  send(buf) writes buf as one chunk (a 4-byte
+ * big-endian length, then one frame: its length and the envelope), or
+ * raw bytes with {raw: true}; closed resolves when the other side
+ * closes.
  */
-function spPush(url) {
+function linkConn(url) {
 	const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(url);
 	return new Promise((resolve, reject) => {
 		const s = net.connect(Number(m[2]), m[1]);
-		let got = Buffer.alloc(0);
-		s.on('error', reject);
-		s.on('connect', () => s.write(Buffer.from([0, 0x53, 0x50, 0, 0, 0x50, 0, 0])));
-		s.on('data', (d) => {
-			got = Buffer.concat([got, d]);
-			if (got.length >= 8) resolve({
-				send(buf) {
-					const h = Buffer.alloc(8);
-					h.writeBigUInt64BE(BigInt(buf.length));
-					s.write(Buffer.concat([h, buf]));
-				},
-				close() { s.destroy(); },
-			});
-		});
+		const closed = new Promise((res) => s.on('close', res));
+		s.on('error', () => {});
+		s.once('error', reject);
+		s.on('connect', () => resolve({
+			send(buf, { raw = false } = {}) {
+				if (raw) return s.write(buf);
+				const h = Buffer.alloc(8);
+				h.writeUInt32BE(buf.length + 4, 0);
+				h.writeUInt32BE(buf.length, 4);
+				return s.write(Buffer.concat([h, buf]));
+			},
+			closed,
+			close() { s.destroy(); },
+		}));
 	});
 }
 
@@ -104,15 +108,30 @@ describe('48 link auth', () => {
 		const before = await c.coreStat('envelopes-forged');
 		const cores = c.linkUrls.filter((k) => k.kind === 'core');
 		for (const k of cores) {
-			const p = await spPush(k.url);
+			const p = await linkConn(k.url);
 			p.send(envelope(sip, 5999, c.edge().port));
 			c.addEvidence(`forged envelope sent to core ${k.id} at ${k.url}`, sip);
 			await waitUntil(async () => (await c.coreStat('envelopes-forged')) > before + k.id - 1,
 				5000, `core ${k.id} to count the forged envelope`);
-			p.close();
+			await within(p.closed, 5000, `core ${k.id} to close the forger's connection`);
 		}
 		const q = await new Registration(await c.ua('forged-q'), c.edge(), u).send({ contacts: [] });
 		assert.equal(q.status, 200);
 		assertContacts(q, [], 'the AOR the forged envelopes named');
+	});
+
+	c.test('a peer speaking nanomsg\'s SP protocol (a host of an older version) is refused and counted', async () => {
+		const before = await c.coreStat('envelopes-forged');
+		const k = c.linkUrls.find((x) => x.kind === 'core');
+		const p = await linkConn(k.url);
+		/* The SP greeting: "\0SP\0", protocol 0x0050 (PUSH), 0. */
+		p.send(Buffer.from([0, 0x53, 0x50, 0, 0, 0x50, 0, 0]), { raw: true });
+		await within(p.closed, 5000, 'the core to close the SP peer\'s connection');
+		await waitUntil(async () => (await c.coreStat('envelopes-forged')) > before, 5000,
+			'the core to count the SP greeting');
+		/* The cluster's own links were not disturbed. */
+		const u = `lnk2-${rand(3)}`;
+		const reg = new Registration(await c.ua('lnk2'), c.edge(), u);
+		await reg.register(600);
 	});
 });

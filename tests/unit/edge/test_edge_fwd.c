@@ -1,8 +1,9 @@
 /*
- * test_edge_fwd.c - the edge's routing with real nanomsg: a fake
- * transport records what the edge sends to clients, and two nanomsg
- * PULL sockets stand in for cores 1 and 2 (core 3 is configured but
- * never listens).  Waits use nn_poll/NN_RCVTIMEO deadlines, no sleeps.
+ * test_edge_fwd.c - the edge's routing over real links: a fake
+ * transport records what the edge sends to clients, and two unix
+ * stream listeners at the cores' ipc endpoints stand in for cores 1 and
+ * 2, reading the link's chunks themselves (core 3 is configured but
+ * never listens).  Waits use poll(2) deadlines, no sleeps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,12 +11,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "edge/edge_int.h"
@@ -32,16 +34,22 @@ struct fake_tp {
 	size_t len;
 };
 
+/* A fake core: its listener, the edge's connection once accepted, and
+ * the stream's bytes not read yet; the chunk being read has cleft
+ * bytes left at off. */
+struct core_rx {
+	int lfd, fd;
+	unsigned char buf[256 * 1024];
+	size_t len, off, cleft;
+};
+
 struct fixture {
 	uv_loop_t loop;
 	struct cfg cfg;
 	struct edge edge;
 	struct fake_tp tp;
 	char dir[64];
-	int core[4];		/* PULL sockets of cores 1, 2; -1 for 3 */
-	/* A core's link message being read: its frames one by one. */
-	char *batch[4];
-	size_t blen[4], boff[4];
+	struct core_rx core[4];	/* cores 1, 2; 3 never listens */
 	union env_sa src;
 };
 
@@ -66,47 +74,103 @@ flush(struct fixture *f)
 	uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
-/* Receives one envelope at core id within the deadline: the next frame
- * of the link message being read, else of the next one.  *msg is a
- * nanomsg chunk of its own. */
+static size_t
+get32(const unsigned char *p)
+{
+	return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
+/* Waits up to ms for more of core id's stream (accepting the edge's
+ * connection first). */
+static int
+core_fill(struct core_rx *r, int ms)
+{
+	struct pollfd p = { .fd = r->fd >= 0 ? r->fd : r->lfd, .events = POLLIN };
+	ssize_t got;
+
+	if (r->lfd < 0)
+		return -ENOTCONN;
+	if (poll(&p, 1, ms) != 1)
+		return -ETIMEDOUT;
+	if (r->fd < 0) {
+		r->fd = accept(r->lfd, NULL, NULL);
+		return r->fd < 0 ? -errno : 0;
+	}
+	if (r->len == sizeof(r->buf))
+		return -ENOBUFS;
+	got = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+	if (got <= 0)
+		return -EPIPE;
+	r->len += (size_t)got;
+	return 0;
+}
+
+/* Core id's next envelope within ms: 0 with *p and *n, taken off the
+ * stream when take; -ETIMEDOUT, or -EBADMSG for a stream that is no
+ * link's.  Chunks without frames (the link's first) are skipped. */
+static int
+core_frame(struct fixture *f, int id, int ms, int take,
+	   const unsigned char **p, size_t *n)
+{
+	struct core_rx *r = &f->core[id];
+	size_t fl;
+
+	for (;;) {
+		if (r->cleft >= 4) {
+			fl = get32(r->buf + r->off);
+			if (fl > r->cleft - 4)
+				return -EBADMSG;
+			*p = r->buf + r->off + 4;
+			*n = fl;
+			if (take) {
+				r->off += 4 + fl;
+				r->cleft -= 4 + fl;
+			}
+			return 0;
+		}
+		if (r->cleft)
+			return -EBADMSG;
+		if (r->len - r->off >= 4 &&
+		    r->len - r->off - 4 >= get32(r->buf + r->off)) {
+			r->cleft = get32(r->buf + r->off);
+			r->off += 4;
+			continue;
+		}
+		memmove(r->buf, r->buf + r->off, r->len - r->off);
+		r->len -= r->off;
+		r->off = 0;
+		if (core_fill(r, ms) < 0)
+			return -ETIMEDOUT;
+	}
+}
+
+/* Receives one envelope at core id within 5 s.  *msg is the caller's
+ * to free. */
 static int
 core_recv(struct fixture *f, int id, struct env *e, char **msg)
 {
 	const unsigned char *p;
 	size_t n;
+	int rc;
 
 	flush(f);
-	if (f->batch[id] == NULL) {
-		int got = nn_recv(f->core[id], &f->batch[id], NN_MSG, 0);
-
-		if (got < 0)
-			return -nn_errno();
-		f->blen[id] = (size_t)got;
-		f->boff[id] = 0;
-	}
-	p = (const unsigned char *)f->batch[id] + f->boff[id];
-	if (f->blen[id] - f->boff[id] < 4)
-		return -EBADMSG;
-	n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-	if (n > f->blen[id] - f->boff[id] - 4)
-		return -EBADMSG;
-	*msg = nn_allocmsg(n ? n : 1, 0);
-	memcpy(*msg, p + 4, n);
-	f->boff[id] += 4 + n;
-	if (f->boff[id] == f->blen[id]) {
-		nn_freemsg(f->batch[id]);
-		f->batch[id] = NULL;
-	}
+	rc = core_frame(f, id, 5000, 1, &p, &n);
+	if (rc < 0)
+		return rc;
+	*msg = malloc(n ? n : 1);
+	assert_non_null(*msg);
+	memcpy(*msg, p, n);
 	return env_decode(e, *msg, n);
 }
 
 static int
 core_idle(struct fixture *f, int id)
 {
-	struct nn_pollfd p = { .fd = f->core[id], .events = NN_POLLIN };
+	const unsigned char *p;
+	size_t n;
 
 	flush(f);
-	return f->batch[id] == NULL && nn_poll(&p, 1, 50) == 0;
+	return core_frame(f, id, 50, 0, &p, &n) == -ETIMEDOUT;
 }
 
 static int
@@ -114,7 +178,6 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	char err[256];
-	int timeout = 5000;
 
 	if (f == NULL)
 		return -1;
@@ -128,12 +191,10 @@ setup(void **state)
 	snprintf(f->cfg.shm_name, sizeof(f->cfg.shm_name), "/sm-test-fwd-%d",
 		 (int)getpid());
 	f->cfg.n_cores = 3;
-	/* The fake cores are nanomsg PULL sockets: inproc:// links stay on
-	 * nanomsg (ipc:// ones are unix streams, lib/link_ux.c). */
 	for (int i = 0; i < 3; i++) {
 		f->cfg.cores[i].id = i + 1;
 		snprintf(f->cfg.cores[i].ipc, sizeof(f->cfg.cores[i].ipc),
-			 "inproc://%s/core-%d", f->dir, i + 1);
+			 "ipc://%s/core-%d", f->dir, i + 1);
 	}
 	snprintf(f->cfg.edges[0].ipc, sizeof(f->cfg.edges[0].ipc),
 		 "ipc://%s/edge-1", f->dir);
@@ -142,33 +203,34 @@ setup(void **state)
 	    link_new(&f->edge.link, &f->loop, f->cfg.edges[0].ipc, NULL,
 		     edge_fwd_from_core, &f->edge) != 0)
 		return -1;
-	f->core[3] = -1;
-	for (int i = 1; i <= 2; i++) {
-		f->core[i] = nn_socket(AF_SP, NN_PULL);
-		if (f->core[i] < 0 ||
-		    nn_bind(f->core[i], f->cfg.cores[i - 1].ipc) < 0 ||
-		    nn_setsockopt(f->core[i], NN_SOL_SOCKET, NN_RCVTIMEO,
-				  &timeout, sizeof(timeout)) < 0)
+	for (int i = 1; i <= 3; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct core_rx *r = &f->core[i];
+
+		r->lfd = r->fd = -1;
+		if (i == 3)
+			break;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+			 f->cfg.cores[i - 1].ipc + 6);
+		r->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (r->lfd < 0 ||
+		    bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+		    listen(r->lfd, 4) != 0)
 			return -1;
 	}
+	/* A listening unix socket takes the connect at once. */
 	for (int i = 1; i <= 3; i++)
 		if (link_peer_add(f->edge.link, i, f->cfg.cores[i - 1].ipc) != 0)
 			return -1;
-	/* nanomsg connects in the background: probe each live core until
-	 * a send is taken, then take the probe off the core's queue. */
 	for (int i = 1; i <= 2; i++) {
-		struct nn_pollfd p = { .fd = f->core[i], .events = NN_POLLIN };
-		int tries = 0;
-		char *m;
+		const unsigned char *p;
+		size_t n;
 
-		while (link_send(f->edge.link, i, "probe", 5) != 0) {
-			if (++tries > 5000)
-				return -1;
-			nn_poll(&p, 1, 1);	/* 1 ms deadline per try */
-		}
-		if (nn_recv(f->core[i], &m, NN_MSG, 0) != 4 + 5)	/* a frame */
+		if (link_send(f->edge.link, i, "probe", 5) != 0)
 			return -1;
-		nn_freemsg(m);
+		flush(f);
+		if (core_frame(f, i, 5000, 1, &p, &n) != 0 || n != 5)
+			return -1;
 	}
 	f->tp.tp.transport = ENV_UDP;
 	f->tp.tp.send = fake_send;
@@ -189,9 +251,9 @@ teardown(void **state)
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	edge_fini(&f->edge);
 	for (int i = 1; i <= 2; i++) {
-		if (f->batch[i])
-			nn_freemsg(f->batch[i]);
-		nn_close(f->core[i]);
+		if (f->core[i].fd >= 0)
+			close(f->core[i].fd);
+		close(f->core[i].lfd);
 	}
 	for (int i = 1; i <= 3; i++) {
 		snprintf(path, sizeof(path), "%s/core-%d", f->dir, i);
@@ -293,7 +355,7 @@ test_edge_fwd__requests_over_the_source_rate_are_dropped(void **state)
 	for (int core = 1; core <= 2; core++)
 		while (!core_idle(f, core) && core_recv(f, core, &e, &m) >= 0) {
 			fwd++;
-			nn_freemsg(m);
+			free(m);
 		}
 	assert_int_equal(fwd, 3);
 	assert_int_equal(f->edge.st.fwd_requests, 3);
@@ -313,7 +375,7 @@ test_edge_fwd__requests_over_the_source_rate_are_dropped(void **state)
 	assert_int_equal(f->edge.st.fwd_requests, 4);
 	for (int core = 1; core <= 2; core++)
 		while (!core_idle(f, core) && core_recv(f, core, &e, &m) >= 0)
-			nn_freemsg(m);
+			free(m);
 }
 
 static void
@@ -339,7 +401,7 @@ test_edge_fwd__request_goes_to_its_core_with_via_fixed(void **state)
 		assert_non_null(memmem(e.msg, e.len, ";branch=z9hG4bK1;rport=4000;"
 				       "received=192.0.2.7\r\n", 45));
 		assert_int_equal(e.len, (size_t)n + strlen("=4000;received=192.0.2.7"));
-		nn_freemsg(m);
+		free(m);
 	}
 	assert_int_equal(f->edge.st.fwd_requests, 2);
 	assert_int_equal(f->tp.calls, 0);
@@ -362,7 +424,7 @@ test_edge_fwd__dead_core_falls_over_then_503(void **state)
 	n = request(msg, sizeof(msg), cid, "");
 	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
 	assert_int_equal(core_recv(f, order[1], &e, &m), 0);
-	nn_freemsg(m);
+	free(m);
 	assert_int_equal(f->tp.calls, 0);
 
 	/* Only core 3 left: a 503 from the edge, to the rport address. */
@@ -455,14 +517,14 @@ test_edge_fwd__response_follows_its_branch(void **state)
 			/* Responses are forwarded untouched. */
 			assert_int_equal(e.len, (size_t)n);
 			assert_memory_equal(e.msg, msg, (size_t)n);
-			nn_freemsg(m);
+			free(m);
 		}
 		if (i == 3) {
 			int to = core_idle(f, 1) ? 2 : 1;
 
 			assert_int_equal(core_recv(f, to, &e, &m), 0);
 			assert_memory_equal(e.msg, msg, (size_t)n);
-			nn_freemsg(m);
+			free(m);
 		}
 	}
 	/* The same branch for another Call-ID is no longer ours. */
@@ -606,7 +668,7 @@ test_edge_fwd__connections_carry_flags_and_report_closing(void **state)
 	assert_int_equal(env_sa_port(&e.src), 40000);
 	assert_int_equal(env_sa_port(&e.local), 8080);
 	assert_non_null(memmem(e.msg, e.len, ";received=127.0.0.1", 19));
-	nn_freemsg(m);
+	free(m);
 
 	/* Out on the connection it names. */
 	memset(&e, 0, sizeof(e));
@@ -634,7 +696,7 @@ test_edge_fwd__connections_carry_flags_and_report_closing(void **state)
 	assert_int_equal(e.conn_id, fc.c.id + 1000);
 	assert_int_equal(e.transport, ENV_WS);
 	assert_int_equal(e.len, sizeof(sip) - 1);
-	nn_freemsg(m);
+	free(m);
 
 	/* A full write queue closes it (slow reader); one core hears. */
 	fc.rc = -ENOBUFS;
@@ -654,7 +716,7 @@ test_edge_fwd__connections_carry_flags_and_report_closing(void **state)
 	assert_int_equal(e.edge_id, f->edge.me->id);
 	assert_int_equal(e.flags, ENV_F_WS);
 	assert_int_equal(e.len, 0);
-	nn_freemsg(m);
+	free(m);
 	assert_int_equal(f->edge.st.conn_closed_sent, 2);
 	/* Closing again tells nobody twice. */
 	edge_conn_closed(&f->edge, &fc.c, "again");
@@ -719,7 +781,7 @@ test_edge_fwd__a_dead_incarnation_reaches_no_connection(void **state)
 		assert_true(e.conn_id == (pre ? ENV_CONN_SERIAL(fc.c.id) : stale));
 		assert_int_equal(e.len, sizeof(sip) - 1);
 		assert_int_equal(e.flags & ENV_F_DIAL_FAILED, 0);
-		nn_freemsg(m);
+		free(m);
 	}
 	assert_ptr_equal(edge_conn_find(&f->edge.conns, fc.c.id), &fc.c);
 	edge_conn_del(&f->edge.conns, &fc.c);
@@ -752,7 +814,7 @@ test_edge_fwd__close_all_reports_every_connection(void **state)
 		for (int j = 0; j < 3; j++)
 			if (e.conn_id == fc[j].c.id)
 				seen[j]++;
-		nn_freemsg(m);
+		free(m);
 	}
 	assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
 	assert_true(core_idle(f, 1) && core_idle(f, 2));

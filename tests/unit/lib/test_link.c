@@ -1,12 +1,15 @@
 /*
  * test_link.c - links on a real loop: ipc directories are created,
  * messages arrive whole and in order, a burst larger than one drain
- * batch all arrives, and the error codes of link.h hold.  The ipc unix
- * streams: a peer reached when it starts late or restarts, 10,000
- * envelopes of every size to a slow reader in another thread, hostile
- * local connectors closed, a full queue refused and counted, binding
- * over live, stale and foreign files, link_free writing what its turn
- * gathered.  The
+ * batch all arrives, and the error codes of link.h hold.  The streams
+ * (the "_tcp" runs repeat a test over TCP on loopback, signed): a peer
+ * reached when it starts late or restarts, 10,000 envelopes of every
+ * size to a slow reader in another thread, hostile local connectors
+ * closed, a full queue refused and counted, binding over live, stale
+ * and foreign files, link_free writing what its turn gathered.  What
+ * anyone on the network can send a tcp endpoint: forged, replayed and
+ * stale chunks (dropped, counted, their connection closed), oversized
+ * announcements and idle connections (bounded).  The
  * drain loop (struct link_poll) on its own, over inproc sockets: at most
  * LINK_BATCH messages per wake-up, a callback that frees its poller
  * stops the batch, and with LINK_POLL_CTRL the SP header comes along
@@ -53,6 +56,7 @@ struct fixture {
 	uv_loop_t loop;
 	char dir[64];
 	char url_a[128], url_b[128];
+	const unsigned char *key;	/* the tcp runs' */
 	struct link *a, *b;
 	struct rx rx;
 	uv_timer_t deadline, retry;
@@ -192,7 +196,7 @@ test_link__errors(void **state)
 	struct link *dup = NULL;
 	char url[128];
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_send(f->a, 7, "x", 1), -ENOENT);
 	assert_int_equal(link_send(f->a, 0, "x", 1), -ENOENT);
 	assert_int_equal(link_send(f->a, 100000, "x", 1), -ENOENT);
@@ -206,7 +210,7 @@ test_link__errors(void **state)
 	/* A second bind of an ipc endpoint:
 	 * test_link__ipc_bind_live_stale_and_foreign. */
 	snprintf(url, sizeof(url), "ipc://%s/b", "/proc/no/such");
-	assert_true(link_new(&dup, &f->loop, url, NULL, on_recv, f) < 0);
+	assert_true(link_new(&dup, &f->loop, url, f->key, on_recv, f) < 0);
 	assert_null(dup);
 	link_free(NULL);
 }
@@ -229,6 +233,73 @@ tcp_url(char *url, size_t cap)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	snprintf(url, cap, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
 	close(fd);
+}
+
+/* The fixture of the "_tcp" runs: both endpoints tcp, signed. */
+static int
+setup_tcp(void **state)
+{
+	struct fixture *f;
+
+	if (setup(state) != 0)
+		return -1;
+	f = *state;
+	tcp_url(f->url_a, sizeof(f->url_a));
+	tcp_url(f->url_b, sizeof(f->url_b));
+	f->key = key1;
+	return 0;
+}
+
+/* The loopback address of a tcp:// url. */
+static struct sockaddr_in
+tcp_sa(const char *url)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)atoi(strrchr(url, ':') + 1));
+	return sa;
+}
+
+/* A connection to a tcp endpoint: what anyone on the network can open
+ * (the kernel completes it before the link accepts). */
+static int
+raw_tcp(const char *url)
+{
+	struct sockaddr_in sa = tcp_sa(url);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* A listener at a tcp:// url that a test reads itself. */
+static int
+raw_tcp_listen(const char *url)
+{
+	struct sockaddr_in sa = tcp_sa(url);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+/* Writes one chunk, its length word first. */
+static void
+raw_chunk(int fd, const void *buf, size_t len)
+{
+	unsigned char hdr[4] = { (unsigned char)(len >> 24),
+				 (unsigned char)(len >> 16),
+				 (unsigned char)(len >> 8),
+				 (unsigned char)len };
+
+	assert_int_equal(send(fd, hdr, 4, 0), 4);
+	if (len)
+		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
 }
 
 struct wait {
@@ -279,28 +350,29 @@ dropped(struct fixture *f, void *arg)
 	       *(unsigned long long *)arg;
 }
 
-/* A raw PUSH socket connected to url: what an attacker can open. */
+static int closed_by_peer(struct fixture *f, void *arg);
+static int counted(struct fixture *f, void *arg);
+static void run_for(struct fixture *f, uint64_t ms);
+static void on_count(void *arg, const char *buf, size_t len);
+
+/* Bytes a raw stream received, until want. */
+struct grab {
+	int fd;
+	unsigned char buf[512];
+	size_t len, want;
+};
+
 static int
-raw_push(const char *url)
+grabbed(struct fixture *f, void *arg)
 {
-	int s = nn_socket(AF_SP, NN_PUSH);
+	struct grab *g = arg;
+	ssize_t n;
 
-	assert_true(s >= 0);
-	assert_true(nn_connect(s, url) >= 0);
-	return s;
-}
-
-/* Sends until the socket has connected (it refuses, never queues). */
-static void
-raw_send(struct fixture *f, int s, const void *buf, size_t len)
-{
-	for (int i = 0; i < 2500; i++) {
-		if (nn_send(s, buf, len, NN_DONTWAIT) >= 0)
-			return;
-		uv_run(&f->loop, UV_RUN_NOWAIT);
-		usleep(2000);
-	}
-	fail_msg("raw send never connected");
+	(void)f;
+	n = recv(g->fd, g->buf + g->len, sizeof(g->buf) - g->len, MSG_DONTWAIT);
+	if (n > 0)
+		g->len += (size_t)n;
+	return g->len >= g->want;
 }
 
 static void
@@ -323,68 +395,75 @@ test_link__tcp_needs_a_key(void **state)
 	struct link *l = NULL;
 
 	tcp_url(f->url_b, sizeof(f->url_b));
-	assert_int_equal(link_new(&l, &f->loop, f->url_b, NULL, on_recv, f),
+	assert_int_equal(link_new(&l, &f->loop, f->url_b, f->key, on_recv, f),
 			 -EINVAL);
 	assert_null(l);
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), -EINVAL);
 }
 
 /* The attacks on a tcp endpoint: plain bytes, another cluster's key,
- * a captured envelope sent again, one with an old time. */
+ * a captured chunk sent again, one with an old time.  Each is dropped
+ * and counted, and the connection that carried it closed. */
 static void
 test_link__tcp_drops_forged_replayed_stale(void **state)
 {
 	struct fixture *f = *state;
 	char url_c[128];
-	unsigned char cap[64], tr[LINK_TRAILER_LEN], md[EVP_MAX_MD_SIZE];
+	unsigned char tr[LINK_TRAILER_LEN], md[EVP_MAX_MD_SIZE];
 	unsigned char old[4 + 5 + LINK_TRAILER_LEN];
+	/* The captured stream: the hello (an empty chunk), then "msg 0". */
+	struct grab g = { .want = 4 + LINK_TRAILER_LEN + 4 + 9 + LINK_TRAILER_LEN };
+	const unsigned char *cap = g.buf + 4 + LINK_TRAILER_LEN;
+	size_t caplen = 4 + 9 + LINK_TRAILER_LEN;
 	unsigned int mdlen;
 	unsigned long long want;
 	struct link_stats st;
 	struct link *other = NULL;
-	int s, c, n, one = 1;
-	void *m = NULL;
+	int s, lfd, one = 1;
 
 	tcp_url(f->url_b, sizeof(f->url_b));
 	tcp_url(url_c, sizeof(url_c));
 	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, key1, on_recv, f), 0);
 
 	/* 1. plain bytes */
-	s = raw_push(f->url_b);
-	raw_send(f, s, "msg 0", 5);
+	s = raw_tcp(f->url_b);
+	raw_chunk(s, "\0\0\0\5msg 0", 9);
 	want = 1;
 	assert_true(run_until(f, dropped, &want));
+	assert_true(run_until(f, closed_by_peer, &s));
+	close(s);
 
-	/* 2. a link with another key */
+	/* 2. a link with another key: its very first chunk fails */
 	assert_int_equal(link_new(&other, &f->loop, f->url_a, key2, on_recv, f), 0);
 	assert_int_equal(link_peer_add(other, 2, f->url_b), 0);
-	for (int i = 0; i < 2500 && link_send(other, 2, "msg 0", 5) != 0; i++) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
-		usleep(2000);
-	}
 	want = 2;
 	assert_true(run_until(f, dropped, &want));
 	link_free(other);
 	assert_int_equal(f->rx.n, 0);
 
-	/* 3. capture a genuine envelope at url_c, deliver it twice */
-	c = nn_socket(AF_SP, NN_PULL);
-	assert_true(c >= 0 && nn_bind(c, url_c) >= 0);
+	/* 3. capture a genuine chunk at url_c, deliver it twice */
+	lfd = raw_tcp_listen(url_c);
 	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, key1, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 3, url_c), 0);
 	for (int i = 0; i < 2500 && link_send(f->a, 3, "msg 0", 5) != 0; i++)
-		usleep(2000);
-	n = nn_recv(c, &m, NN_MSG, 0);
-	assert_int_equal(n, 4 + 5 + LINK_TRAILER_LEN);	/* one frame */
-	memcpy(cap, m, (size_t)n);
-	nn_freemsg(m);
-	nn_close(c);
-	raw_send(f, s, cap, (size_t)n);
+		run_for(f, 2);
+	g.fd = accept(lfd, NULL, NULL);
+	assert_true(g.fd >= 0);
+	assert_true(run_until(f, grabbed, &g));
+	assert_int_equal(g.len, g.want);
+	assert_memory_equal(g.buf, "\0\0\0\x28", 4);	/* the empty hello */
+	assert_memory_equal(cap, "\0\0\0\x31\0\0\0\5msg 0", 13);
+	s = raw_tcp(f->url_b);
+	assert_int_equal(send(s, cap, caplen, 0), (ssize_t)caplen);
 	assert_true(run_until(f, got, &one));
-	raw_send(f, s, cap, (size_t)n);
+	assert_int_equal(send(s, cap, caplen, 0), (ssize_t)caplen);
 	want = 3;
 	assert_true(run_until(f, dropped, &want));
+	assert_true(run_until(f, closed_by_peer, &s));
+	close(s);
+	close(g.fd);
+	close(lfd);
 	link_stats_get(f->b, &st);
 	assert_int_equal(st.rx_replayed, 1);
 	assert_int_equal(f->rx.n, 1);
@@ -403,14 +482,98 @@ test_link__tcp_drops_forged_replayed_stale(void **state)
 	memcpy(old + 9, tr, LINK_TRAILER_LEN);
 	HMAC(EVP_sha256(), key1, LINK_KEY_LEN, old, 9 + 24, md, &mdlen);
 	memcpy(old + 9 + 24, md, 16);
-	raw_send(f, s, old, sizeof(old));
-	want = 4;
-	assert_true(run_until(f, dropped, &want));
+	s = raw_tcp(f->url_b);
+	raw_chunk(s, old, sizeof(old));
 	link_stats_get(f->b, &st);
-	assert_int_equal(st.rx_forged, 2);
+	want = st.rx_forged + st.rx_stale + st.rx_replayed + 1;
+	assert_true(run_until(f, dropped, &want));
+	assert_true(run_until(f, closed_by_peer, &s));
+	close(s);
+	link_stats_get(f->b, &st);
+	assert_true(st.rx_forged >= 2);	/* key2's link may have tried again */
 	assert_int_equal(st.rx_stale, 1);
 	assert_int_equal(f->rx.n, 1);
-	nn_close(s);
+}
+
+/*
+ * What anyone who reaches a tcp endpoint can do before sending anything
+ * genuine: announce a chunk larger than an untrusted connection may
+ * send (closed, counted), and hold connections open without sending
+ * (beyond LINK_UX_UNTRUSTED the oldest close).  A genuine peer still
+ * gets in, and then sends an envelope larger than that bound.
+ */
+static void
+test_link__tcp_untrusted_connections_bounded(void **state)
+{
+	struct fixture *f = *state;
+	enum { IDLE = LINK_UX_UNTRUSTED + 8 };
+	static unsigned char big[200 * 1024];
+	unsigned char hdr[4] = { 0, 3, 0, 0 };	/* 192 KiB */
+	unsigned long long want = 1;
+	int fds[IDLE], s, one = 1, rc = -EAGAIN;
+	struct link_stats st;
+	char b[4];
+
+	tcp_url(f->url_a, sizeof(f->url_a));
+	tcp_url(f->url_b, sizeof(f->url_b));
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, key1, on_count, f), 0);
+	s = raw_tcp(f->url_b);
+	assert_int_equal(send(s, hdr, 4, 0), 4);
+	assert_true(run_until(f, dropped, &want));
+	assert_true(run_until(f, closed_by_peer, &s));
+	close(s);
+
+	for (int i = 0; i < IDLE; i++) {
+		fds[i] = raw_tcp(f->url_b);
+		if (i % 8 == 7)
+			run_for(f, 5);	/* accepted in order */
+	}
+	run_for(f, 20);
+	for (int i = 0; i < IDLE - LINK_UX_UNTRUSTED; i++)
+		assert_true(run_until(f, closed_by_peer, &fds[i]));
+	for (int i = IDLE - LINK_UX_UNTRUSTED; i < IDLE; i++)
+		assert_true(recv(fds[i], b, sizeof(b), MSG_DONTWAIT) < 0 &&
+			    errno == EAGAIN);
+	assert_int_equal(link_peers_in(f->b), LINK_UX_UNTRUSTED);
+
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, key1, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
+	for (int i = 0; i < 2500 && (rc = link_send(f->a, 2, big,
+						      sizeof(big))) != 0; i++)
+		run_for(f, 2);
+	assert_int_equal(rc, 0);
+	assert_true(run_until(f, counted, &one));
+	link_stats_get(f->b, &st);
+	assert_int_equal(st.rx_forged, 1);
+	/* The genuine one took the place of the oldest idle one. */
+	assert_true(run_until(f, closed_by_peer, &fds[IDLE - LINK_UX_UNTRUSTED]));
+	for (int i = 0; i < IDLE; i++)
+		close(fds[i]);
+}
+
+/* A tcp endpoint takes an address, never a name; a bad URL is refused
+ * before any socket. */
+static void
+test_link__tcp_url_checked(void **state)
+{
+	struct fixture *f = *state;
+	static const char *bad[] = {
+		"tcp://localhost:7000", "tcp://127.0.0.1", "tcp://127.0.0.1:",
+		"tcp://127.0.0.1:0", "tcp://127.0.0.1:65536", "tcp://:7000",
+		"tcp://[::1:7000", "tcp://127.0.0.1:70x", "inproc://x", "udp://1.2.3.4:5",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(link_url_ok(bad[i]), -EINVAL);
+		assert_int_equal(link_new(&f->a, &f->loop, bad[i], key1, on_recv,
+					  f), -EINVAL);
+	}
+	assert_int_equal(link_url_ok("tcp://10.0.0.1:7201"), 0);
+	assert_int_equal(link_url_ok("tcp://[::1]:7201"), 0);
+	assert_int_equal(link_url_ok("ipc:///run/sipmesh/core-1"), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_peer_add(f->a, 2, "tcp://localhost:7000"), -EINVAL);
+	assert_int_equal(link_peer_add(f->a, 2, "tcp://[::1]:7000"), -EINVAL);	/* no key */
 }
 
 /* Under load a turn's envelopes for one peer share a nanomsg message
@@ -423,7 +586,7 @@ test_link__a_turn_is_one_message_idle_is_one_each(void **state)
 	struct link_stats st;
 	int want = 3;
 
-	burst(f, NULL);
+	burst(f, f->key);
 	link_stats_get(f->a, &st);
 	assert_int_equal(st.tx_frames, BURST + 1);
 	assert_true(st.tx_msgs * 20 < st.tx_frames);
@@ -514,7 +677,7 @@ test_link__live_silent_peer_dies_and_comes_back(void **state)
 	uint64_t start;
 	int one = 1, rc;
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	assert_int_equal(link_live_start(f->a, 1, 20, 59, on_peer, f), -EINVAL);
 	assert_int_equal(link_live_start(f->a, 0, 20, 60, on_peer, f), -EINVAL);
@@ -531,13 +694,13 @@ test_link__live_silent_peer_dies_and_comes_back(void **state)
 	assert_int_equal(st.peers_died, 1);
 
 	/* The peer starts, with liveness on: its heartbeats revive it. */
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->b, 1, f->url_a), 0);
 	assert_int_equal(link_live_start(f->b, 2, 20, 60, NULL, NULL), 0);
 	assert_true(run_until(f, revived, &one));
 	assert_int_equal(f->peer, 2);
-	/* Heard means b reaches a; a's own socket to b may still be
-	 * reconnecting (nanomsg retries every 100 ms): -EAGAIN, as ever. */
+	/* Heard means b reaches a; a's own stream to b may still be
+	 * reconnecting (tried every 100 ms): -EAGAIN, as ever. */
 	for (int i = 0; i < 100 && (rc = link_send(f->a, 2, "msg 0", 5)) != 0; i++) {
 		assert_int_equal(rc, -EAGAIN);
 		run_for(f, 5);
@@ -562,8 +725,8 @@ on_traffic(uv_timer_t *t)
 static void
 live_pair(struct fixture *f)
 {
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_count, f), 0);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_count, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_count, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_count, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	assert_int_equal(link_peer_add(f->b, 1, f->url_a), 0);
 	assert_int_equal(link_live_start(f->a, 1, 20, 60, on_peer, f), 0);
@@ -678,9 +841,8 @@ send_when_up(struct fixture *f, struct link *l, const char *buf)
 }
 
 /* A frame whose length runs past its chunk: the frames before it
- * arrive, the rest is dropped and counted; on a unix stream the
- * connection that sent it is closed (no link sends that).  The same
- * over nanomsg (inproc): one function parses both. */
+ * arrive, the rest is dropped and counted, and the connection that
+ * sent it is closed (no link sends that). */
 static void
 test_link__a_cut_frame_is_dropped_and_counted(void **state)
 {
@@ -689,9 +851,9 @@ test_link__a_cut_frame_is_dropped_and_counted(void **state)
 		"\0\0\0\x12\0\0\0\5msg 0\0\0\0\x50" "msg 1";
 	struct link_stats st;
 	unsigned long long want = 1;
-	int one = 1, fd, s;
+	int one = 1, fd;
 
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
 	fd = raw_unix(f->url_b, 0);
 	assert_int_equal(send(fd, cut, sizeof(cut) - 1, 0), sizeof(cut) - 1);
 	assert_true(run_until(f, dropped, &want));
@@ -702,17 +864,6 @@ test_link__a_cut_frame_is_dropped_and_counted(void **state)
 	assert_int_equal(f->rx.bad, 0);
 	link_stats_get(f->b, &st);
 	assert_int_equal(st.rx_frames, 1);
-
-	f->rx.n = 0;
-	assert_int_equal(link_new(&f->a, &f->loop, "inproc://cut", NULL,
-				  on_recv, f), 0);
-	s = raw_push("inproc://cut");
-	raw_send(f, s, cut + 4, sizeof(cut) - 5);
-	assert_true(run_until(f, got, &one));
-	link_stats_get(f->a, &st);
-	assert_int_equal(st.rx_forged, 1);
-	assert_int_equal(st.rx_frames, 1);
-	nn_close(s);
 }
 
 /* link_peer_add before the peer is up: -EAGAIN meanwhile, reached once
@@ -723,12 +874,12 @@ test_link__ipc_peer_started_later_is_reached(void **state)
 	struct fixture *f = *state;
 	int one = 1;
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	assert_int_equal(link_send(f->a, 2, "msg 0", 5), -EAGAIN);
 	run_for(f, 150);
 	assert_int_equal(link_send(f->a, 2, "msg 0", 5), -EAGAIN);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
 	send_when_up(f, f->a, "msg 0");
 	assert_true(run_until(f, got, &one));
 	assert_int_equal(f->rx.bad, 0);
@@ -745,15 +896,15 @@ test_link__ipc_restarted_peer_is_reached_again(void **state)
 	int one = 1, sent = 0, refused = 0;
 	char m[32];
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_count, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_count, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	send_when_up(f, f->a, "old");
 	assert_true(run_until(f, counted, &one));
 
 	/* a has not run since: it does not know yet. */
 	link_free(f->b);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
 	while (sent < 100) {
 		int n = snprintf(m, sizeof(m), "msg %d", sent);
 		int rc = link_send(f->a, 2, m, (size_t)n);
@@ -924,9 +1075,9 @@ test_link__ipc_many_sizes_in_order_to_a_slow_reader(void **state)
 	assert_non_null(s.want);
 	assert_non_null(m.buf);
 	assert_int_equal(uv_loop_init(&s.r.loop), 0);
-	assert_int_equal(link_new(&s.r.l, &s.r.loop, f->url_b, NULL, slow_recv,
+	assert_int_equal(link_new(&s.r.l, &s.r.loop, f->url_b, f->key, slow_recv,
 				  &s), 0);
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	uv_async_init(&f->loop, &done, many_done);
 	s.r.done = &done;
@@ -992,9 +1143,9 @@ test_link__ipc_gathered_from_a_timer_goes_in_that_turn(void **state)
 	pthread_t th;
 
 	assert_int_equal(uv_loop_init(&q.loop), 0);
-	assert_int_equal(link_new(&q.l, &q.loop, f->url_b, NULL, reader_count,
+	assert_int_equal(link_new(&q.l, &q.loop, f->url_b, f->key, reader_count,
 				  &q), 0);
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	uv_async_init(&f->loop, &done, burst_done);
 	done.data = &b;
@@ -1029,8 +1180,8 @@ test_link__ipc_hostile_connector_closed_others_unaffected(void **state)
 	struct link_stats st;
 	int want, stall, fd;
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	send_when_up(f, f->a, "msg 0");
 	want = 1;
@@ -1143,7 +1294,7 @@ test_link__ipc_queue_full_refuses_and_counts(void **state)
 	int lfd, rc = 0;
 
 	lfd = raw_unix(f->url_b, 1);
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	/* One turn: the first goes at once, the rest gather in chunks
 	 * written as they fill, until the bound refuses one. */
@@ -1186,8 +1337,8 @@ test_link__ipc_bind_live_stale_and_foreign(void **state)
 	int one = 1;
 	FILE *fp;
 
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
-	assert_int_equal(link_new(&dup, &f->loop, f->url_b, NULL, on_recv, f),
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
+	assert_int_equal(link_new(&dup, &f->loop, f->url_b, f->key, on_recv, f),
 			 -EADDRINUSE);
 	assert_null(dup);
 	run_for(f, 20);
@@ -1196,8 +1347,8 @@ test_link__ipc_bind_live_stale_and_foreign(void **state)
 	link_free(f->b);
 	f->b = NULL;
 	assert_int_equal(access(f->url_b + 6, F_OK), 0);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	send_when_up(f, f->a, "msg 0");
 	assert_true(run_until(f, got, &one));
@@ -1207,7 +1358,7 @@ test_link__ipc_bind_live_stale_and_foreign(void **state)
 	assert_non_null(fp);
 	fclose(fp);
 	snprintf(path, sizeof(path), "ipc://%s/c", f->dir);
-	assert_int_equal(link_new(&dup, &f->loop, path, NULL, on_recv, f),
+	assert_int_equal(link_new(&dup, &f->loop, path, f->key, on_recv, f),
 			 -EADDRINUSE);
 	snprintf(path, sizeof(path), "%s/c", f->dir);
 	assert_int_equal(access(path, F_OK), 0);
@@ -1223,8 +1374,8 @@ test_link__ipc_free_sends_what_the_turn_gathered(void **state)
 	int want = 100;
 	char m[32];
 
-	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, NULL, on_recv, f), 0);
-	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, NULL, on_recv, f), 0);
+	assert_int_equal(link_new(&f->a, &f->loop, f->url_a, f->key, on_recv, f), 0);
+	assert_int_equal(link_new(&f->b, &f->loop, f->url_b, f->key, on_recv, f), 0);
 	assert_int_equal(link_peer_add(f->a, 2, f->url_b), 0);
 	for (int i = 0; i < want; i++) {
 		int n = snprintf(m, sizeof(m), "msg %d", i);
@@ -1407,6 +1558,9 @@ test_link__poll_ctrl_kept_for_the_reply(void **state)
 	nn_close(d.rep);
 }
 
+/* A stream test again over TCP, signed. */
+#define TCP_RUN(fn) { #fn "_tcp", fn, setup_tcp, teardown, NULL }
+
 int
 main(void)
 {
@@ -1438,6 +1592,17 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__tcp_drops_forged_replayed_stale,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__tcp_untrusted_connections_bounded,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link__tcp_url_checked,
+						setup, teardown),
+		TCP_RUN(test_link__ipc_peer_started_later_is_reached),
+		TCP_RUN(test_link__ipc_many_sizes_in_order_to_a_slow_reader),
+		TCP_RUN(test_link__ipc_gathered_from_a_timer_goes_in_that_turn),
+		TCP_RUN(test_link__ipc_free_sends_what_the_turn_gathered),
+		TCP_RUN(test_link__a_turn_is_one_message_idle_is_one_each),
+		TCP_RUN(test_link__live_silent_peer_dies_and_comes_back),
+		TCP_RUN(test_link__live_heartbeats_only_when_idle),
 		cmocka_unit_test_setup_teardown(test_link__live_silent_peer_dies_and_comes_back,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__live_heartbeats_only_when_idle,
