@@ -274,7 +274,8 @@ struct core_ctx {
 	int cancel_sent;
 	int timer_c;		/* timeout_at is timer C, not B */
 	int flow_lost;		/* no edge took it down its connection:
-				   timeout_at (now) fails it with 430 */
+				   timeout_at (now) fails it with 430
+				   (503 while loc_synced is 0) */
 };
 
 /* A server transaction and its proxy context. */

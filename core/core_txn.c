@@ -699,7 +699,17 @@ core_ctx_timer_run(struct core_ctx *x, uint64_t now)
 	if (x->flow_lost) {
 		x->flow_lost = 0;
 		c->st.flows_lost++;
-		core_ctx_fail(x, 430, "no edge took it down its connection");
+		/* While the location store catches up with Redis (a failover),
+		 * the binding may be one another host replaced meanwhile: the
+		 * flow is not known to have failed, and 503 + Retry-After has
+		 * the caller try again once the store is reconciled. */
+		if (!loc_synced(c->loc))
+			core_ctx_fail(x, 503, "no edge took it down its "
+				      "connection; location store not in "
+				      "step with Redis yet");
+		else
+			core_ctx_fail(x, 430, "no edge took it down its "
+				      "connection");
 		return;
 	}
 	if (x->timeout_at && now >= x->timeout_at) {

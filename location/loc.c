@@ -401,6 +401,21 @@ loc_expire(struct loc *l, int64_t now)
 	loc_shm_expire(&l->shm, now, loc_sink(l));
 }
 
+int
+loc_synced(const struct loc *l)
+{
+	if (l == NULL)
+		return 1;
+	for (int i = 0; i < l->open; i++) {
+		const struct loc_redis *r = &l->redis[i];
+
+		if (r->link != LOC_LINK_UP || r->need_full ||
+		    (r->pass.on && r->pass.full))
+			return 0;
+	}
+	return 1;
+}
+
 void
 loc_stats_get(struct loc *l, struct loc_stats *st)
 {

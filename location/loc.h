@@ -214,6 +214,17 @@ struct loc_stats {
 void loc_stats_get(struct loc *l, struct loc_stats *st);
 
 /*
+ * Whether this process's copy of the host's store is known to agree
+ * with Redis: every shard's link is up and no full reconcile is due or
+ * running.  After a link failure (a Redis restart, a failover) the
+ * store may hold bindings another host replaced meanwhile, until the
+ * reconcile pass has run: a lookup may then name a flow that is gone,
+ * and a failure to reach it is the store's staleness, not the
+ * client's.  Always 1 without Redis.
+ */
+int loc_synced(const struct loc *l);
+
+/*
  * For tools (sipmesh-ctl): blocking, on a hiredis connection to the
  * right shard, with the schema of loc_redis.c (loc_tool.c).  Every
  * host's store follows what they change: a removal deletes each

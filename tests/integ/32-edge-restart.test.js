@@ -20,7 +20,13 @@
  *   - the edge is stopped (SIGTERM): it tells the cores about every
  *     open connection before it goes, so their bindings are dropped at
  *     once and a caller gets 480 at once, not a timeout (64*T1 = 6.4 s
- *     here) after a request sent to a dead process.
+ *     here) after a request sent to a dead process;
+ *   - the edge dies while Redis is down: the cores' store may then be
+ *     stale (another host may have replaced the binding, as in a
+ *     failover when the user reconnected elsewhere), so a MESSAGE to
+ *     the dead flow gets 503 with Retry-After, not 430 (the flow is
+ *     not known to have failed); once Redis is back and the store
+ *     reconciled, 430 or 480.
  * The attacks start on a freshly started edge 1, so that the victims
  * hold its first connections and the newcomers after the crash take
  * the same numbers whatever ran before.  Callers are on edge 2, which
@@ -75,6 +81,28 @@ describe('32 edge restart', () => {
 	function send(caller, u, body, timeout = 8000) {
 		return message(caller, c.edge(2), u.user, u.domain, { body, timeout });
 	}
+
+	wsTest('an edge that dies while Redis is down: 503 + Retry-After until the store is in step, then 430/480', async () => {
+		await freshEdge();
+		const u = await user(`stale-${rand(3)}`);
+		const caller = await c.ua('stale-caller');
+		assert.equal((await send(caller, u, 'before')).status, 200);
+		const t0 = Date.now();
+		await c.stopRedis();
+		await waitUntil(() => c.cores.every((k) => k.proc.text(t0).includes('serving from shared memory')),
+			5000, 'both cores to take Redis for down');
+		await c.stopEdge(1, 'SIGKILL');
+		const r = await send(caller, u, 'while Redis is down');
+		assert.equal(r.status, 503, `MESSAGE to the dead flow while Redis is down: ${r.status} ${r.reason}`);
+		assert.ok(r.get('retry-after'), '503 without Retry-After');
+		const t1 = Date.now();
+		await c.startRedis();
+		await waitUntil(() => c.cores.every((k) => /redis \S+: reconciled/.test(k.proc.text(t1))),
+			10000, 'both cores to reconcile with the new Redis');
+		const r2 = await send(caller, u, 'after the reconcile');
+		assert.ok([430, 480].includes(r2.status), `MESSAGE to the dead flow once in step: ${r2.status} ${r2.reason}`);
+		await c.startEdge(1);
+	});
 
 	wsTest('after SIGKILL and restart, a MESSAGE for a user of the dead edge reaches nobody else', async () => {
 		await freshEdge();

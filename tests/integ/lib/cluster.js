@@ -848,6 +848,12 @@ class Cluster {
 	 * exit and starts a new, empty one on the same port (no persistence).
 	 */
 	async restartRedis(signal = 'SIGKILL') {
+		await this.stopRedis(signal);
+		await this.startRedis();
+	}
+
+	/* restartRedis in two steps: the cluster runs without Redis between. */
+	async stopRedis(signal = 'SIGKILL') {
 		const old = this.redis.proc;
 		if (!old) throw new Error(`${this.name} shares another cluster's Redis`);
 		if (this.sentinels) throw new Error(`${this.name} has sentinels: killRedisMaster`);
@@ -855,6 +861,9 @@ class Cluster {
 		await old.exited;
 		this.procs = this.procs.filter((p) => p !== old);
 		this.retired.push(old);
+	}
+
+	async startRedis() {
 		await this._startRedis(this.redis.port);
 	}
 
