@@ -23,15 +23,17 @@ size_t
 core_call_id(const osip_message_t *m, char *out, size_t cap)
 {
 	const osip_call_id_t *ci = m->call_id;
-	int n;
+	struct sip_cat b;
 
-	if (ci == NULL || ci->number == NULL) {
-		out[0] = '\0';
+	sip_cat_init(&b, out, cap);
+	if (ci == NULL || ci->number == NULL)
 		return 0;
+	sip_cat_str(&b, ci->number);
+	if (ci->host) {
+		sip_cat_ch(&b, '@');
+		sip_cat_str(&b, ci->host);
 	}
-	n = snprintf(out, cap, "%s%s%s", ci->number, ci->host ? "@" : "",
-		     ci->host ? ci->host : "");
-	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+	return b.len;
 }
 
 void

@@ -23,12 +23,19 @@ core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
 	const struct cfg_edge *e = core_edge_or_first(c, leg->edge_id);
 	const char *sb = core_edge_sent_by(c, e, leg->transport);
 	char v[CFG_ADDR_LEN + SIP_BRANCH_MAX + 64];
+	struct sip_cat b;
 	osip_via_t *via = NULL;
 
 	if (core_branch_make(c, m, token, branch, cap) < 0)
 		return -ENOSPC;
-	snprintf(v, sizeof(v), "SIP/2.0/%s %s;branch=%s;rport",
-		 env_transport_name(leg->transport), sb, branch);
+	sip_cat_init(&b, v, sizeof(v));
+	sip_cat_mem(&b, "SIP/2.0/", 8);
+	sip_cat_str(&b, env_transport_name(leg->transport));
+	sip_cat_ch(&b, ' ');
+	sip_cat_str(&b, sb);
+	sip_cat_mem(&b, ";branch=", 8);
+	sip_cat_str(&b, branch);
+	sip_cat_mem(&b, ";rport", 6);
 	if (osip_via_init(&via) != 0)
 		return -ENOMEM;
 	if (osip_via_parse(via, v) != 0 ||

@@ -168,15 +168,19 @@ core_top_lines(char *out, size_t cap, size_t *len, const char *name,
 {
 	for (int i = 0; i < n; i++) {
 		char *v = NULL;
-		int w;
+		struct sip_cat b;
 
 		if (to_str(osip_list_get(l, i), &v) != 0)
 			return -EINVAL;
-		w = snprintf(out + *len, cap - *len, "%s: %s\r\n", name, v);
+		sip_cat_init(&b, out + *len, cap - *len);
+		sip_cat_str(&b, name);
+		sip_cat_mem(&b, ": ", 2);
+		sip_cat_str(&b, v);
+		sip_cat_mem(&b, "\r\n", 2);
 		osip_free(v);
-		if (w < 0 || (size_t)w >= cap - *len)
+		if (b.over)
 			return -ENOSPC;
-		*len += (size_t)w;
+		*len += b.len;
 	}
 	return 0;
 }

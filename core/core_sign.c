@@ -66,15 +66,19 @@ static uint64_t
 core_sign_call(const struct core *c, char use, const osip_message_t *m,
 	       const char *s)
 {
-	char cid[512], data[600];
-	int n;
+	char data[600];
+	struct sip_cat b;
 
-	core_call_id(m, cid, sizeof(cid));
-	n = snprintf(data, sizeof(data), "%c|%s|%s", use, cid, s);
-	if (n < 0)
-		n = 0;
-	return core_sign_mac(c, data, (size_t)n < sizeof(data) ?
-			     (size_t)n : sizeof(data) - 1);
+	/* As "%c|%s|%s" printed (cut the same way): tokens signed before
+	 * stay valid. */
+	sip_cat_init(&b, data, sizeof(data));
+	sip_cat_ch(&b, use);
+	sip_cat_ch(&b, '|');
+	b.len += core_call_id(m, data + b.len, sizeof(data) - b.len < 512 ?
+			      sizeof(data) - b.len : 512);
+	sip_cat_ch(&b, '|');
+	sip_cat_str(&b, s);
+	return core_sign_mac(c, data, b.len);
 }
 
 static uint64_t
@@ -113,11 +117,12 @@ int
 core_rr_param(const struct core *c, const osip_message_t *m,
 	      const char *user, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, ";" CORE_RR_PARAM "=%016llx",
-			 (unsigned long long)core_sign_call(c, 'r', m,
-							    user ? user : ""));
+	struct sip_cat b;
 
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+	sip_cat_init(&b, out, cap);
+	sip_cat_str(&b, ";" CORE_RR_PARAM "=");
+	sip_cat_hex16(&b, core_sign_call(c, 'r', m, user ? user : ""));
+	return b.over ? -ENOSPC : 0;
 }
 
 int

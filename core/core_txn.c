@@ -69,6 +69,18 @@ core_top_branch(const osip_message_t *m, osip_via_t **via_out)
 	return br->gvalue;
 }
 
+/* A branch context's table key: its branch, and "|C" for a CANCEL's. */
+static void
+core_ctx_key(char *out, size_t cap, const char *branch, int is_cancel)
+{
+	struct sip_cat b;
+
+	sip_cat_init(&b, out, cap);
+	sip_cat_str(&b, branch);
+	if (is_cancel)
+		sip_cat_mem(&b, "|C", 2);
+}
+
 int
 core_via_port(const osip_via_t *via)
 {
@@ -90,26 +102,37 @@ core_stx_key(const osip_message_t *req, int as_invite, char *out, size_t cap)
 	osip_via_t *via = NULL;
 	const char *br = core_top_branch(req, &via);
 	const char *method = req->sip_method;
-	int n;
+	struct sip_cat b;
 
 	if (as_invite || strcmp(method, "ACK") == 0)
 		method = "INVITE";
 	if (via == NULL || req->cseq == NULL || req->call_id == NULL)
 		return -EINVAL;
+	sip_cat_init(&b, out, cap);
 	if (br && strncmp(br, "z9hG4bK", 7) == 0) {
 		/* The implied port, so an explicit default matches none. */
-		n = snprintf(out, cap, "%s|%s:%d|%s", br,
-			     via->host ? via->host : "", core_via_port(via),
-			     method);
+		long long port = core_via_port(via);
+
+		sip_cat_str(&b, br);
+		sip_cat_ch(&b, '|');
+		sip_cat_str(&b, via->host);
+		sip_cat_ch(&b, ':');
+		if (port < 0)
+			sip_cat_ch(&b, '-');
+		sip_cat_uint(&b, (unsigned long long)(port < 0 ? -port : port));
 	} else {
 		osip_generic_param_t *ft = NULL;
 
 		osip_from_get_tag(req->from, &ft);
-		n = snprintf(out, cap, "%s|%s|%s|%s", req->call_id->number,
-			     req->cseq->number ? req->cseq->number : "",
-			     ft && ft->gvalue ? ft->gvalue : "", method);
+		sip_cat_str(&b, req->call_id->number);
+		sip_cat_ch(&b, '|');
+		sip_cat_str(&b, req->cseq->number);
+		sip_cat_ch(&b, '|');
+		sip_cat_str(&b, ft ? ft->gvalue : NULL);
 	}
-	return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
+	sip_cat_ch(&b, '|');
+	sip_cat_str(&b, method);
+	return b.over ? -E2BIG : 0;
 }
 
 static int
@@ -456,9 +479,8 @@ core_ctx_alloc(struct core_stx *s, const struct core_leg *down,
 	x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		return NULL;
-	snprintf(x->branch, sizeof(x->branch), "%s", branch);
-	snprintf(x->h.key, sizeof(x->h.key), "%s%s", branch,
-		 is_cancel ? "|C" : "");
+	core_ctx_key(x->branch, sizeof(x->branch), branch, 0);
+	core_ctx_key(x->h.key, sizeof(x->h.key), branch, is_cancel);
 	if (core_key_add(&c->ctx_tab, &x->h) != 0) {
 		free(x);
 		return NULL;
@@ -593,7 +615,7 @@ core_ctx_find(struct core *c, const char *branch, int is_cancel)
 {
 	char key[CORE_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s%s", branch, is_cancel ? "|C" : "");
+	core_ctx_key(key, sizeof(key), branch, is_cancel);
 	return (struct core_ctx *)core_key_find(&c->ctx_tab, key);
 }
 

@@ -6,24 +6,98 @@
 #include "lib/hash.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #define SIP_BRANCH_PREFIX "z9hG4bKsm"
 #define SIP_BRANCH_PREFIX_LEN (sizeof(SIP_BRANCH_PREFIX) - 1)
 #define SIP_BRANCH_HEX 16
 
+void
+sip_cat_init(struct sip_cat *b, char *out, size_t cap)
+{
+	b->p = out;
+	b->len = 0;
+	b->cap = cap;
+	b->over = 0;
+	if (cap)
+		out[0] = '\0';
+}
+
+void
+sip_cat_mem(struct sip_cat *b, const char *s, size_t n)
+{
+	size_t room = b->cap ? b->cap - 1 - b->len : 0;
+
+	if (n > room) {
+		n = room;
+		b->over = 1;
+	}
+	if (b->cap == 0)
+		return;		/* no room even for the NUL */
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+sip_cat_str(struct sip_cat *b, const char *s)
+{
+	if (s)
+		sip_cat_mem(b, s, strlen(s));
+}
+
+void
+sip_cat_ch(struct sip_cat *b, char ch)
+{
+	sip_cat_mem(b, &ch, 1);
+}
+
+void
+sip_cat_uint(struct sip_cat *b, unsigned long long v)
+{
+	char d[20];
+	int i = (int)sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sip_cat_mem(b, d + i, sizeof(d) - (size_t)i);
+}
+
+void
+sip_cat_hex16(struct sip_cat *b, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	char d[SIP_BRANCH_HEX];
+
+	for (int i = SIP_BRANCH_HEX - 1; i >= 0; i--, v >>= 4)
+		d[i] = hex[v & 0xf];
+	sip_cat_mem(b, d, sizeof(d));
+}
+
+int
+sip_cat_len(const struct sip_cat *b)
+{
+	return b->over ? -E2BIG : (int)b->len;
+}
+
 int
 sip_branch_make(char *out, size_t cap, int core_id, uint64_t serial,
 		uint64_t mac)
 {
-	int n = snprintf(out, cap, SIP_BRANCH_PREFIX "%d.%016llx.%016llx",
-			 core_id, (unsigned long long)serial,
-			 (unsigned long long)mac);
+	struct sip_cat b;
 
-	if (n < 0 || (size_t)n >= cap)
-		return -ENOSPC;
-	return n;
+	if (core_id < 0)
+		return -EINVAL;
+	sip_cat_init(&b, out, cap);
+	sip_cat_mem(&b, SIP_BRANCH_PREFIX, SIP_BRANCH_PREFIX_LEN);
+	sip_cat_uint(&b, (unsigned long long)core_id);
+	sip_cat_ch(&b, '.');
+	sip_cat_hex16(&b, serial);
+	sip_cat_ch(&b, '.');
+	sip_cat_hex16(&b, mac);
+	return b.over ? -ENOSPC : (int)b.len;
 }
 
 /* Reads exactly SIP_BRANCH_HEX lower-case hex digits at s. */

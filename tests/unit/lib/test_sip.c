@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -48,6 +49,41 @@ test_sip__branch_make_reports_short_buffer(void **state)
 	(void)state;
 	for (size_t cap = 0; cap <= (size_t)n; cap++)
 		assert_int_equal(sip_branch_make(b, cap, 12, 42, 43), -ENOSPC);
+}
+
+/* The builder writes what snprintf would, and cuts where it would. */
+static void
+test_sip__cat_as_snprintf(void **state)
+{
+	char out[64], ref[64];
+	struct sip_cat b;
+
+	(void)state;
+	sip_cat_init(&b, out, sizeof(out));
+	sip_cat_str(&b, "abc");
+	sip_cat_ch(&b, '|');
+	sip_cat_str(&b, NULL);
+	sip_cat_uint(&b, 0);
+	sip_cat_ch(&b, ':');
+	sip_cat_uint(&b, 18446744073709551615ull);
+	sip_cat_ch(&b, '.');
+	sip_cat_hex16(&b, 0xabcdef0123ull);
+	snprintf(ref, sizeof(ref), "abc|%u:%llu.%016llx", 0u,
+		 18446744073709551615ull, 0xabcdef0123ull);
+	assert_string_equal(out, ref);
+	assert_int_equal(sip_cat_len(&b), (int)strlen(ref));
+	for (size_t cap = 1; cap <= 12; cap++) {
+		sip_cat_init(&b, out, cap);
+		sip_cat_str(&b, "abcdef");
+		sip_cat_uint(&b, 12345);
+		memcpy(ref, "abcdef12345", cap - 1);	/* snprintf's cut */
+		ref[cap - 1] = '\0';
+		assert_string_equal(out, ref);
+		assert_int_equal(sip_cat_len(&b), cap == 12 ? 11 : -E2BIG);
+	}
+	sip_cat_init(&b, out, 0);	/* no room: nothing written */
+	sip_cat_str(&b, "x");
+	assert_int_equal(sip_cat_len(&b), -E2BIG);
 }
 
 static void
@@ -122,6 +158,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sip__branch_round_trip),
 		cmocka_unit_test(test_sip__branch_make_reports_short_buffer),
+		cmocka_unit_test(test_sip__cat_as_snprintf),
 		cmocka_unit_test(test_sip__branch_core_rejects_foreign_branches),
 		cmocka_unit_test(test_sip__branch_core_respects_the_slice_length),
 		cmocka_unit_test(test_sip__branch_mac_binds_call_id_and_key),
