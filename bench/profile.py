@@ -16,8 +16,8 @@ one sipp trial per scenario at a low fixed rate (callgrind runs code
     <out>/profile-<scenario>-<process>.txt (callgrind_annotate), with
     the raw callgrind files beside them.
 
-What this cannot see: the kernel (system calls, thread wake-ups, UDP and
-the nanomsg sockets), about half of the CPU per operation here; use
+What this cannot see: the kernel (system calls, wake-ups, UDP and the
+links' sockets), about half of the CPU per operation here; use
 `perf record -g -p <pid>` during `make bench` for that.
 
 Environment: PROFILE_SCENARIOS (register,message,call), PROFILE_RATES
