@@ -70,7 +70,9 @@ struct core_hnode {
 	X(timeouts, "timeouts", "branch_timeouts_total", \
 	  "Branches that timed out (timers B, F, C)") \
 	X(flows_lost, "flows-lost", "flows_lost_total", \
-	  "Branches no edge took (430 at once)") \
+	  "Branches no edge took (430 at once, 503 while the location store catches up)") \
+	X(lookups_unsynced, "lookups-unsynced", "lookups_unsynced_total", \
+	  "Requests for an AOR without bindings answered 503 while the location store catches up with Redis") \
 	X(fed_failovers, "federation-failovers", "federation_failovers_total", \
 	  "Requests to a foreign domain moved on to its next target") \
 	X(stx_live, "stx", "server_transactions", \

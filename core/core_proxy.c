@@ -508,6 +508,15 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 	b = c->bindings;
 	n = loc_lookup(c->loc, aor, core_wall_s(c), b,
 		       c->cfg->max_contacts, &known);
+	if (n == 0 && !loc_synced(c->loc, aor)) {
+		/* The store may lack a registration another host took
+		 * while it was out of step with Redis (a failover): not
+		 * "unavailable" but "ask again shortly". */
+		c->st.lookups_unsynced++;
+		core_reply(c, in, req, 503, "Location Store Catching Up");
+		osip_message_free(req);
+		return;
+	}
 	if (n <= 0) {
 		core_reply(c, in, req, n < 0 ? 500 : known ? 480 : 404, NULL);
 		osip_message_free(req);

@@ -725,7 +725,7 @@ core_ctx_timer_run(struct core_ctx *x, uint64_t now)
 		 * the binding may be one another host replaced meanwhile: the
 		 * flow is not known to have failed, and 503 + Retry-After has
 		 * the caller try again once the store is reconciled. */
-		if (!loc_synced(c->loc))
+		if (!loc_synced(c->loc, NULL))
 			core_ctx_fail(x, 503, "no edge took it down its "
 				      "connection; location store not in "
 				      "step with Redis yet");

@@ -402,15 +402,18 @@ loc_expire(struct loc *l, int64_t now)
 }
 
 int
-loc_synced(const struct loc *l)
+loc_synced(const struct loc *l, const char *aor)
 {
 	if (l == NULL)
 		return 1;
 	for (int i = 0; i < l->open; i++) {
 		const struct loc_redis *r = &l->redis[i];
 
+		if (aor && !loc_redis_owns(r, aor))
+			continue;
 		if (r->link != LOC_LINK_UP || r->need_full ||
-		    (r->pass.on && r->pass.full))
+		    (r->pass.on && r->pass.full) ||
+		    !__atomic_load_n(&r->sync->heard_ok, __ATOMIC_ACQUIRE))
 			return 0;
 	}
 	return 1;

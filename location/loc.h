@@ -215,14 +215,16 @@ void loc_stats_get(struct loc *l, struct loc_stats *st);
 
 /*
  * Whether this process's copy of the host's store is known to agree
- * with Redis: every shard's link is up and no full reconcile is due or
- * running.  After a link failure (a Redis restart, a failover) the
+ * with Redis: every shard's link is up, no full reconcile is due or
+ * running, and the host's invalidation listener is up and caught up
+ * (else writes of other hosts may be missing from the store).  After a link failure (a Redis restart, a failover) the
  * store may hold bindings another host replaced meanwhile, until the
  * reconcile pass has run: a lookup may then name a flow that is gone,
- * and a failure to reach it is the store's staleness, not the
- * client's.  Always 1 without Redis.
+ * or miss a registration, and either is the store's staleness, not
+ * the client's.  aor: only the shard that holds it; NULL: every shard.
+ * Always 1 without Redis.
  */
-int loc_synced(const struct loc *l);
+int loc_synced(const struct loc *l, const char *aor);
 
 /*
  * For tools (sipmesh-ctl): blocking, on a hiredis connection to the

@@ -19,12 +19,13 @@
 #include "location/loc.h"
 
 #define LOC_SHM_MAGIC   0x636f6c6d73706973ULL	/* "sipsmloc" */
-#define LOC_SHM_VERSION 10	/* 5: 64-bit conn_id (edge incarnations);
+#define LOC_SHM_VERSION 11	/* 5: 64-bit conn_id (edge incarnations);
 				   6: slot owner, crash-safe writes;
 				   7: keyed AOR buckets;
 				   8: Redis shards;
 				   9: AOR count;
-				   10: one invalidation listener */
+				   10: one invalidation listener;
+				   11: its health (heard_ok) */
 #define LOC_NIL         UINT32_MAX	/* "no slot" in an offset link */
 
 /*
@@ -93,6 +94,10 @@ struct loc_shm_sync {
 				   to the invalidations, for all of them:
 				   pid << 32 | its start time's low bits
 				   (atomic; 0: none) */
+	uint32_t heard_ok;	/* 1 while the listener's link is up and
+				   what it may have missed is reconciled;
+				   0: the store may lack another host's
+				   writes (atomic; loc_synced) */
 };
 
 /* The start of the segment.  Offsets are from the segment's base. */
@@ -426,6 +431,12 @@ int loc_binding_field(const struct loc_binding *b, char *buf, size_t cap);
 /* Shard `shard` of cfg (0: cfg's own Redis, "main"; i: cfg->shards[i-1]). */
 int loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 		   int shard, uv_loop_t *loop, struct loc_shm *shm);
+/* The host's listener says whether the store has heard every write of
+ * the other hosts (heard_ok): _heard sets it, _heard_check sets it when
+ * r is the listener, up, and owes no full pass. */
+void loc_redis_heard(struct loc_redis *r, uint32_t ok);
+void loc_redis_heard_check(struct loc_redis *r);
+
 /* Whether aor lives on r's shard. */
 int loc_redis_owns(const struct loc_redis *r, const char *aor);
 void loc_redis_load(struct loc_redis *r, int64_t now);

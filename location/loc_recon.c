@@ -386,8 +386,10 @@ loc_recon_end(struct loc_redis *r)
 				       __ATOMIC_ACQUIRE) == p->unsync_gen)
 		__atomic_store_n(&r->sync->unsync_ms, INT64_MAX,
 				 __ATOMIC_RELEASE);
-	if (p->full)
+	if (p->full) {
 		r->need_full = r->push_all = 0;
+		loc_redis_heard_check(r);
+	}
 	if (p->move)
 		r->move = 0;
 	log_notice(LOG_SYS_LOC, "redis %s: reconciled %" PRIu64 " AORs in "

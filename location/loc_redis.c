@@ -607,6 +607,7 @@ loc_redis_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 	r->state_ms = now;
 	if (r->push_all || r->need_full || r->dirty.n || r->dirty.overflow)
 		loc_recon_start(r);
+	loc_redis_heard_check(r);
 	/* copies of strays it missed while down: the other shards copy
 	 * again (their tick starts the move pass) */
 	for (int i = 0; r->strays_wait && i < r->map->n; i++)
@@ -639,6 +640,8 @@ loc_redis_on_state(void *arg, int up)
 	r->link = LOC_LINK_DOWN;
 	r->errors++;
 	r->need_full = 1;
+	if (r->listening)
+		loc_redis_heard(r, 0);
 	loc_recon_abort(r);
 }
 
@@ -658,6 +661,20 @@ loc_redis_on_inval(void *priv, const char *channel, const char *msg,
 	loc_recon_fetch(r, sp + 1, 0);
 }
 
+void
+loc_redis_heard(struct loc_redis *r, uint32_t ok)
+{
+	__atomic_store_n(&r->sync->heard_ok, ok, __ATOMIC_RELEASE);
+}
+
+void
+loc_redis_heard_check(struct loc_redis *r)
+{
+	if (r->listening && r->link == LOC_LINK_UP && !r->need_full &&
+	    !r->push_all && !(r->pass.on && r->pass.full))
+		loc_redis_heard(r, 1);
+}
+
 /*
  * Becomes the host's listener for r's shard if it has none alive
  * (loc_shm_listen_claim).  takeover: the last one is gone, and what it
@@ -672,6 +689,8 @@ loc_redis_listen(struct loc_redis *r, int takeover)
 
 	if (r->listening || !loc_shm_listen_claim(r->shm, r->shard))
 		return 0;
+	/* Until this process has heard (and caught up): not in step. */
+	loc_redis_heard(r, 0);
 	snprintf(chan, sizeof(chan), "%s:inval", r->prefix);
 	err = rconn_subscribe(r->rc, chan, loc_redis_on_inval, r);
 	if (err < 0) {
@@ -685,6 +704,7 @@ loc_redis_listen(struct loc_redis *r, int takeover)
 			   "host's invalidations (the last listener is gone); "
 			   "reconciling the store", r->where);
 	}
+	loc_redis_heard_check(r);
 	return 0;
 }
 
@@ -834,8 +854,11 @@ loc_redis_start(struct loc_redis *r)
 void
 loc_redis_unlisten(struct loc_redis *r)
 {
-	if (r->listening)
+	if (r->listening) {
+		/* Nobody hears until the next listener has caught up. */
+		loc_redis_heard(r, 0);
 		loc_shm_listen_release(r->shm, r->shard);
+	}
 	r->listening = 0;
 }
 

@@ -12,8 +12,9 @@
  * - Shard b killed: users of the other shards still register through
  *   either host and receive MESSAGE sent through the other; users of b
  *   get what a Redis outage gives today: REGISTER answered from the
- *   host's shared store, reached through the host they registered on,
- *   unknown on the other host until b is back.  b restarted empty gets
+ *   host's shared store, reached through the host they registered on;
+ *   the other host, whose store is out of step with b, answers 503
+ *   (ask again) for the new ones until b is back.  b restarted empty gets
  *   every binding of its users back, and host B reaches them all.
  *
  * It kills a Redis and times recovery: integ: serial
@@ -139,10 +140,12 @@ describe('73 redis shards', () => {
 		/* b's old users: host B serves them from its own store */
 		for (const reg of mine.slice(0, 5))
 			assert.equal(await deliver(sender, b.edge(1), reg), 200, `${reg.user} (shard b, known) through host B`);
-		/* b's new users: host B never heard of them */
+		/* b's new users: host B never heard of them, and knows its
+		 * store is out of step with shard b: 503 (ask again), not
+		 * 404 (no such user) */
 		for (const reg of onVictim) {
 			const st = await deliver(sender, b.edge(1), reg);
-			assert.equal(st, 404, `${reg.user} (new on shard b) through host B during the outage`);
+			assert.equal(st, 503, `${reg.user} (new on shard b) through host B during the outage`);
 		}
 		/* back, empty: host A pushes every binding of b's users to it */
 		await a.startShard(victim);
