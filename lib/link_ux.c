@@ -685,12 +685,16 @@ link_ux_conn_on_event(uv_poll_t *h, int status, int events)
 	char b[64];
 	ssize_t n;
 
+	/* libuv reports POLLERR as UV_EBADF: the socket's own error says
+	 * what happened (a refused connect, a reset). */
+	if ((c->connecting || status < 0) &&
+	    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0)
+		err = errno;
+	if (status < 0 && err == 0)
+		err = -status;
 	if (c->connecting) {
-		if (status == 0 &&
-		    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0)
-			err = errno;
-		if (status < 0 || err) {
-			link_ux_out_failed(o, status < 0 ? -status : err);
+		if (err) {
+			link_ux_out_failed(o, err);
 			link_ux_out_close(o);
 			link_ux_out_retry(o);
 			return;
@@ -699,7 +703,7 @@ link_ux_conn_on_event(uv_poll_t *h, int status, int events)
 		return;
 	}
 	if (status < 0) {
-		link_ux_out_lost(o, -status);
+		link_ux_out_lost(o, err);
 		return;
 	}
 	if (events & UV_READABLE) {
