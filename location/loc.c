@@ -411,8 +411,7 @@ loc_synced(const struct loc *l, const char *aor)
 
 		if (aor && !loc_redis_owns(r, aor))
 			continue;
-		if (r->link != LOC_LINK_UP || r->need_full ||
-		    (r->pass.on && r->pass.full) ||
+		if (!loc_redis_in_step(r) ||
 		    !__atomic_load_n(&r->sync->heard_ok, __ATOMIC_ACQUIRE))
 			return 0;
 	}

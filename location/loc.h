@@ -217,12 +217,13 @@ void loc_stats_get(struct loc *l, struct loc_stats *st);
  * Whether this process's copy of the host's store is known to agree
  * with Redis: every shard's link is up, no full reconcile is due or
  * running, and the host's invalidation listener is up and caught up
- * (else writes of other hosts may be missing from the store).  After a link failure (a Redis restart, a failover) the
- * store may hold bindings another host replaced meanwhile, until the
- * reconcile pass has run: a lookup may then name a flow that is gone,
- * or miss a registration, and either is the store's staleness, not
- * the client's.  aor: only the shard that holds it; NULL: every shard.
- * Always 1 without Redis.
+ * (else writes of other hosts may be missing from the store).  After a
+ * link failure (a Redis restart, a failover) the store may hold
+ * bindings another host replaced meanwhile, until the reconcile pass
+ * has run: a lookup may then name a flow that is gone, or miss a
+ * registration, and either is the store's staleness, not the client's.
+ * aor: only the shard that holds it; NULL: every shard.  Always 1
+ * without Redis.
  */
 int loc_synced(const struct loc *l, const char *aor);
 

@@ -431,9 +431,12 @@ int loc_binding_field(const struct loc_binding *b, char *buf, size_t cap);
 /* Shard `shard` of cfg (0: cfg's own Redis, "main"; i: cfg->shards[i-1]). */
 int loc_redis_init(struct loc_redis *r, const struct loc_config *cfg,
 		   int shard, uv_loop_t *loop, struct loc_shm *shm);
+/* Whether this process's link to r's shard is up and owes no full
+ * reconcile pass (none due, none running). */
+int loc_redis_in_step(const struct loc_redis *r);
 /* The host's listener says whether the store has heard every write of
  * the other hosts (heard_ok): _heard sets it, _heard_check sets it when
- * r is the listener, up, and owes no full pass. */
+ * r is the listener and in step. */
 void loc_redis_heard(struct loc_redis *r, uint32_t ok);
 void loc_redis_heard_check(struct loc_redis *r);
 

@@ -667,11 +667,17 @@ loc_redis_heard(struct loc_redis *r, uint32_t ok)
 	__atomic_store_n(&r->sync->heard_ok, ok, __ATOMIC_RELEASE);
 }
 
+int
+loc_redis_in_step(const struct loc_redis *r)
+{
+	return r->link == LOC_LINK_UP && !r->need_full && !r->push_all &&
+	       !(r->pass.on && r->pass.full);
+}
+
 void
 loc_redis_heard_check(struct loc_redis *r)
 {
-	if (r->listening && r->link == LOC_LINK_UP && !r->need_full &&
-	    !r->push_all && !(r->pass.on && r->pass.full))
+	if (r->listening && loc_redis_in_step(r))
 		loc_redis_heard(r, 1);
 }
 
