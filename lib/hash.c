@@ -5,9 +5,11 @@
  */
 #include "lib/hash.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #define HASH_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
 
@@ -89,14 +91,17 @@ hash_process_key(void)
 
 	if (!ready) {
 		unsigned char buf[16];
+		ssize_t n;
 
-		/* getrandom blocks only before the kernel's pool is up, at
-		 * boot; a clock-and-pid key is still unknown to a sender. */
-		if (getrandom(buf, sizeof(buf), GRND_NONBLOCK) != sizeof(buf)) {
-			uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-
-			for (int j = 0; j < 16; j++)
-				buf[j] = (unsigned char)(t >> (j % 8 * 8) ^ (uint64_t)j * 151);
+		/* Blocking: before the kernel's pool is up (early boot) a
+		 * key from the clock and pid could be guessed by a sender
+		 * who then fills one bucket; waiting a moment is better. */
+		do
+			n = getrandom(buf, sizeof(buf), 0);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(buf)) {
+			fprintf(stderr, "hash: getrandom: %s\n", strerror(errno));
+			abort();
 		}
 		hash_key_from(&key, buf);
 		ready = 1;
