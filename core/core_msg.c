@@ -305,6 +305,7 @@ core_local_tag(const osip_message_t *req, char *out, size_t cap)
 	osip_via_t *via = NULL;
 	osip_generic_param_t *br = NULL;
 	osip_generic_param_t *ft = NULL;
+	struct sip_cat b;
 	uint64_t h = 0;
 
 	if (req->call_id && req->call_id->number)
@@ -316,7 +317,9 @@ core_local_tag(const osip_message_t *req, char *out, size_t cap)
 	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
 	    br->gvalue)
 		h ^= hash_fnv1a64(br->gvalue, strlen(br->gvalue)) * 17;
-	snprintf(out, cap, "sm%016llx", (unsigned long long)h);
+	sip_cat_init(&b, out, cap);
+	sip_cat_mem(&b, "sm", 2);
+	sip_cat_hex16(&b, h);
 }
 
 int

@@ -92,8 +92,10 @@ core_max_forwards(struct core *c, osip_message_t *m, osip_header_t **hdr)
 
 	if (osip_message_get_max_forwards(m, 0, &h) < 0 || h == NULL) {
 		char buf[16];
+		struct sip_cat b;
 
-		snprintf(buf, sizeof(buf), "%d", c->cfg->max_forwards);
+		sip_cat_init(&b, buf, sizeof(buf));
+		sip_cat_uint(&b, (unsigned)c->cfg->max_forwards);
 		osip_message_set_max_forwards(m, buf);
 		osip_message_get_max_forwards(m, 0, &h);
 		*hdr = h;
@@ -113,11 +115,13 @@ core_set_max_forwards(struct core *c, const osip_message_t *m,
 		      osip_header_t *h, int v)
 {
 	char buf[16];
+	struct sip_cat b;
 
 	if (m == c->rx.msg)
 		c->rx.mf = v;
 
-	snprintf(buf, sizeof(buf), "%d", v);
+	sip_cat_init(&b, buf, sizeof(buf));
+	sip_cat_uint(&b, (unsigned)v);
 	osip_free(h->hvalue);
 	h->hvalue = osip_strdup(buf);
 }

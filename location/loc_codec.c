@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/sip.h"
 #include "location/loc_int.h"
 
 #define LOC_CODEC_V1     1
@@ -212,12 +213,22 @@ loc_binding_decode(struct loc_binding *b, const char *buf, size_t len)
 	return 0;
 }
 
-/* The hash field of b (see the schema).  Returns its length. */
+/* The hash field of b (see the schema).  Returns its length, or -E2BIG
+ * when cap is short (LOC_FIELD_MAX never is). */
 int
 loc_binding_field(const struct loc_binding *b, char *buf, size_t cap)
 {
-	if (b->instance[0])
-		return snprintf(buf, cap, "i:%s:%" PRIu32, b->instance,
-				b->reg_id);
-	return snprintf(buf, cap, "c:%s", b->contact);
+	struct sip_cat f;
+
+	sip_cat_init(&f, buf, cap);
+	if (b->instance[0]) {
+		sip_cat_mem(&f, "i:", 2);
+		sip_cat_str(&f, b->instance);
+		sip_cat_ch(&f, ':');
+		sip_cat_uint(&f, b->reg_id);
+	} else {
+		sip_cat_mem(&f, "c:", 2);
+		sip_cat_str(&f, b->contact);
+	}
+	return sip_cat_len(&f);
 }

@@ -59,6 +59,7 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/rconn.h"
+#include "lib/sip.h"
 #include "location/loc_int.h"
 
 #define LOC_TICK_MS      100
@@ -66,11 +67,13 @@
 void
 loc_key_of(const char *prefix, const char *aor, char *key)
 {
-	int n = snprintf(key, LOC_KEY_MAX, "%s:aor:", prefix);
+	struct sip_cat b;
 
-	for (; *aor && n < LOC_KEY_MAX - 1; aor++)
-		key[n++] = (*aor >= 'A' && *aor <= 'Z') ? *aor + 32 : *aor;
-	key[n] = '\0';
+	sip_cat_init(&b, key, LOC_KEY_MAX);
+	sip_cat_str(&b, prefix);
+	sip_cat_mem(&b, ":aor:", 5);
+	for (; *aor; aor++)
+		sip_cat_ch(&b, (*aor >= 'A' && *aor <= 'Z') ? *aor + 32 : *aor);
 }
 
 void
@@ -254,10 +257,13 @@ loc_redis_publish_c(struct loc_redis *r, struct loc_published *c,
 		    const char *aor, int64_t ms)
 {
 	char key[LOC_KEY_MAX], msg[32 + LOC_AOR_MAX];
+	struct sip_cat m;
 
 	loc_redis_key(r, aor, key);
-	snprintf(msg, sizeof(msg), "%016" PRIx64 " %s", r->seg_id,
-		 key + strlen(r->prefix) + 5);
+	sip_cat_init(&m, msg, sizeof(msg));
+	sip_cat_hex16(&m, r->seg_id);
+	sip_cat_ch(&m, ' ');
+	sip_cat_str(&m, key + strlen(r->prefix) + 5);
 	if (c) {
 		c->ms = ms;
 		strcpy(c->aor, key + strlen(r->prefix) + 5);
