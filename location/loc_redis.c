@@ -68,12 +68,16 @@ void
 loc_key_of(const char *prefix, const char *aor, char *key)
 {
 	struct sip_cat b;
+	size_t n;
 
 	sip_cat_init(&b, key, LOC_KEY_MAX);
 	sip_cat_str(&b, prefix);
 	sip_cat_mem(&b, ":aor:", 5);
-	for (; *aor; aor++)
-		sip_cat_ch(&b, (*aor >= 'A' && *aor <= 'Z') ? *aor + 32 : *aor);
+	n = b.len;
+	sip_cat_str(&b, aor);
+	for (; n < b.len; n++)
+		if (key[n] >= 'A' && key[n] <= 'Z')
+			key[n] += 32;
 }
 
 void
