@@ -30,17 +30,22 @@
  *   - a call between the domains is anchored per side: the SDP A's
  *     phone receives names A's rtpengine (c=127.0.1.1, a port of its
  *     range), the SDP B's phone receives names B's (127.0.2.1), and
- *     after the BYE neither rtpengine holds a session (ng list).
+ *     after the BYE neither rtpengine holds a session (ng list); RTP
+ *     from A's phone (0.5 s of a pcap) goes phone -> A's rtpengine ->
+ *     B's rtpengine -> B's phone, which echoes it back the same way:
+ *     each rtpengine counts packets from its own phone and from the
+ *     other rtpengine's address.
  */
 const { reexecWithResolver, RESOLVER_ADDR } = require('./lib/netns');
 if (!reexecWithResolver(__filename)) return;
 
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
 const { describe, before, after } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { message, registeredUser } = require('./lib/flows');
-const { crossDomainCall } = require('./lib/sipp');
+const { crossDomainCall, startSipp, startUas, assertOk } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { testCa } = require('./lib/pki');
 
@@ -48,6 +53,8 @@ const A_ADDR = '127.0.1.1';
 const B_ADDR = '127.0.2.1';
 const C_ADDR = '127.0.3.1';
 const TLS_PORT = 5061;
+const PCAP = '/usr/share/sip-tester/g711a.pcap';	/* played by media_uac_rtp.xml */
+const MIN_PACKETS = 25;	/* 0.5 s of 20 ms packets: media flows, not a stray packet */
 const re = (s) => new RegExp(s.replace(/\./g, '\\.'));
 
 /*
@@ -230,6 +237,54 @@ describe('85 federation over TLS in a network namespace, media per side', () => 
 		}
 		t.diagnostic(`B's phone ${sent.offer.addr}:${sent.offer.port} <-> ${toCaller.addr}:${toCaller.port} (B's rtpengine) ... ` +
 			`${toCallee.addr}:${toCallee.port} (A's rtpengine) <-> A's phone ${sent.answer.addr}:${sent.answer.port}; no session left`);
+	});
+
+	/* [{from: 'addr:port', packets}] of the RTP streams of an ng query
+	 * reply: what the rtpengine received from each endpoint. */
+	function rtpIn(q) {
+		return Object.values(q.tags || {}).flatMap((tag) => (tag.medias || []).flatMap((m) => m.streams || []))
+			.filter((st) => (st.flags || []).includes('RTP') && st.endpoint)
+			.map((st) => ({ from: `${st.endpoint.address}:${st.endpoint.port}`, packets: st.stats ? st.stats.packets : 0 }));
+	}
+
+	test('RTP from a.test\'s phone to b.test\'s and back crosses both rtpengines, 127.0.1.1 <-> 127.0.2.1', async (t) => {
+		assert.ok(fs.existsSync(PCAP), `${PCAP} is missing (package sip-tester)`);
+		const user = `echo-${rand(3)}`;
+		const callee = await startUas(B, {
+			user, domain: 'b.test', scenario: 'media_uas_answer.xml', keys: { sm_name: 'callee' }, args: ['-rtp_echo'],
+		});
+		const cidPrefix = `rtp85-${rand(4)}`;
+		const cid = `${cidPrefix}-1@127.0.0.1`;
+		/* The caller talks for 3 s, the callee echoes: each rtpengine
+		 * must count packets from its phone and from the other side's
+		 * rtpengine by then. */
+		const want = { [A.name]: [`127.0.0.1:`, `${B_ADDR}:`], [B.name]: [`${A_ADDR}:`, `127.0.0.1:`] };
+		const seen = {};
+		const mediaFlows = () => waitUntil(async () => {
+			for (const side of [A, B]) {
+				const q = await side.ngQuery(1, cid);
+				seen[side.name] = q.result === 'ok' ? rtpIn(q) : q.result;
+			}
+			return [A, B].every((side) => Array.isArray(seen[side.name]) && want[side.name].every((from) =>
+				seen[side.name].some((st) => st.from.startsWith(from) && st.packets >= MIN_PACKETS)));
+		}, 2800, `${MIN_PACKETS} RTP packets into each rtpengine from its phone and from the other rtpengine`).catch((err) => {
+			err.message += `\nlast seen: ${JSON.stringify(seen)}`;
+			throw err;
+		});
+		const tls = await overTlsOnly('the call with RTP', async () => {
+			const caller = await startSipp(A, {
+				scenario: 'media_uac_rtp.xml', dest: A.edge(), service: user,
+				keys: { sm_domain: 'b.test', sm_from_domain: 'a.test' }, args: ['-cid_str', `${cidPrefix}-%u@%s`],
+			});
+			await mediaFlows();
+			const [rc, re2] = [await caller.wait(30000), await callee.wait(30000)];
+			assertOk(rc, 'caller on a.test (media_uac_rtp.xml)');
+			assertOk(re2, 'callee on b.test (media_uas_answer.xml -rtp_echo)');
+		});
+		for (const side of [A, B])
+			await waitUntil(async () => (await side.ngList(1)).length === 0, 3000, `${side.name}'s rtpengine to hold no session after the BYE`);
+		t.diagnostic(Object.entries(seen).map(([n, st]) => `${n}'s rtpengine received ${st.map((x) => `${x.packets} from ${x.from}`).join(', ')}`).join('; ') +
+			`; signalling ${tls.pkts} TLS packets, ${tls.bytes} bytes, 0 UDP on 5060`);
 	});
 
 	test('a MESSAGE to c.test, whose server proves only b.test: refused before any SIP byte, 502 naming c.test', async (t) => {
