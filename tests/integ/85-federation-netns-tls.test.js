@@ -23,7 +23,8 @@
  *     ways with BYE through both clusters' TLS Record-Route; the
  *     namespace's packet counters (iptables rules that only count) see
  *     TLS on 5061 between the clusters and not one UDP packet between
- *     127.0.1.1 and 127.0.2.1 on 5060;
+ *     127.0.1.1 and 127.0.2.1 on 5060; From b.test over UDP, A answers
+ *     403;
  *   - a MESSAGE from a.test to c.test is refused in the handshake: 502
  *     with a Warning naming c.test, tls_peer_refused on A's edge, and
  *     C's edge receives no SIP message;
@@ -180,6 +181,12 @@ describe('85 federation over TLS in a network namespace, media per side', () => 
 		assert.ok(dns.queries('SRV', '_sips._tcp.b.test') >= 1, 'then its SIPS+D2T SRV');
 		assert.ok(dns.queries('SRV', '_sips._tcp.a.test') >= 1, 'a.test located through _sips._tcp');
 		t.diagnostic(`between the clusters: ${tls.pkts} TCP packets (${tls.bytes} bytes) on ${TLS_PORT}, 0 UDP on 5060`);
+		/* Mutual: the same request From b.test over UDP, without B's
+		 * certificate, is refused and not delivered. */
+		const eve = await A.ua('eve');
+		const r = await message(eve, A.edge(), alice.user, 'a.test', { from: 'sip:eve@b.test', timeout: 5000 });
+		assert.equal(r.status, 403, `From b.test over UDP got ${r.status} ${r.reason}`);
+		assert.equal(alice.ua.requests.filter((q) => q.method === 'MESSAGE').length, 1, 'alice got only the one over TLS');
 	});
 
 	/* A sipp call from caller@from via src's edge to a callee on dst,
