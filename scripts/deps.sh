@@ -21,11 +21,12 @@ NODE_PREFIX=/usr/local/lib/sipmesh-node
 PKGS="build-essential pkg-config
 libosip2-dev libhiredis-dev libnanomsg-dev libuv1-dev libc-ares-dev
 libinih-dev libcmocka-dev libwebsockets-dev libssl-dev
-redis-server redis-sentinel dnsmasq-base sip-tester iproute2 procps rtpengine-daemon ansible-core openssl ca-certificates chromium
+redis-server redis-sentinel dnsmasq-base sip-tester iproute2 iptables procps rtpengine-daemon ansible-core openssl ca-certificates chromium
 prometheus
 kamailio clang libfuzzer-14-dev libclang-rt-14-dev"
 
 # prometheus: tests/integ/90-metrics scrapes every process with it.
+# iptables: tests/integ/85-federation-netns-tls counts packets in its namespace.
 # kamailio (core modules): the foreign domain of tests/integ/82-federation-kamailio;
 # the bench also needs its rtpengine and WebSocket modules, and `make
 # profile` valgrind.

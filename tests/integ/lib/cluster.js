@@ -295,11 +295,11 @@ function unbenc(buf) {
 }
 
 /*
- * One ng command straight to the rtpengine at 127.0.0.1:port; resolves
- * with its reply dictionary.  Resent with the same cookie every 300 ms
- * (as an ng client does) until ms pass.
+ * One ng command straight to the rtpengine at host (127.0.0.1):port;
+ * resolves with its reply dictionary.  Resent with the same cookie every
+ * 300 ms (as an ng client does) until ms pass.
  */
-function ngCommand(port, dict, ms = 2000) {
+function ngCommand(port, dict, ms = 2000, host = HOST) {
 	return new Promise((resolve, reject) => {
 		const s = dgram.createSocket('udp4');
 		const cookie = `i${process.pid}_${rand(6)}`;
@@ -311,28 +311,28 @@ function ngCommand(port, dict, ms = 2000) {
 			try { s.close(); } catch { /* closed */ }
 			f(v);
 		};
-		const resend = setInterval(() => s.send(msg, port, HOST, () => {}), 300);
-		timer = setTimeout(() => done(reject, new Error(`ng ${dict.command} to ${HOST}:${port}: no answer in ${ms} ms`)), ms);
+		const resend = setInterval(() => s.send(msg, port, host, () => {}), 300);
+		timer = setTimeout(() => done(reject, new Error(`ng ${dict.command} to ${host}:${port}: no answer in ${ms} ms`)), ms);
 		s.on('error', () => { /* ICMP refused: keep trying until ms */ });
 		s.on('message', (m) => {
 			const sp = m.indexOf(' ');
 			if (m.toString('latin1', 0, sp) !== cookie) return;
 			try { done(resolve, unbenc(m.subarray(sp + 1))); } catch (e) { done(reject, e); }
 		});
-		s.send(msg, port, HOST, () => {});
+		s.send(msg, port, host, () => {});
 	});
 }
 
 /*
- * A userspace rtpengine for e = {addr, min, max}: ng on e.addr, media
- * on 127.0.0.1 ports e.min..e.max, one thread each, and deleted calls
+ * A userspace rtpengine for e = {addr, min, max, host}: ng on e.addr,
+ * media on e.host (127.0.0.1) ports e.min..e.max, one thread each, and deleted calls
  * gone at once (--delete-delay=0; its default keeps them 30 s).  Also
  * used by tests that run rtpengines without a cluster.
  */
 function rtpengineProc(name, pidfile, e, logLevel = 5) {
 	return new Proc(name, 'rtpengine', [
 		'--config-file=none', '--table=-1', '--foreground', '--log-stderr',
-		`--listen-ng=${e.addr}`, `--interface=${HOST}`,
+		`--listen-ng=${e.addr}`, `--interface=${e.host || HOST}`,
 		`--port-min=${e.min}`, `--port-max=${e.max}`,
 		`--pidfile=${pidfile}`,
 		'--delete-delay=0', '--num-threads=1', '--media-num-threads=1',
@@ -344,7 +344,7 @@ function rtpengineProc(name, pidfile, e, logLevel = 5) {
 async function rtpengineReady(e, ms) {
 	await waitUntil(async () => {
 		if (!e.proc.alive) throw new Error(`${e.proc.name} ${e.proc.status}:\n${e.proc.tail()}`);
-		try { return (await ngCommand(e.ng, { command: 'ping' }, 300)).result === 'pong'; } catch { return false; }
+		try { return (await ngCommand(e.ng, { command: 'ping' }, 300, e.host)).result === 'pong'; } catch { return false; }
 	}, ms, `${e.name} answering ng ping on ${e.addr}`);
 }
 
@@ -396,7 +396,8 @@ class Cluster {
 	 * {name: {...}} more sections, read when the config is written),
 	 * media: {rtpengines (2),
 	 * rtpctls (1), portsPerEngine (400), logLevel (rtpengine's, 5),
-	 * rtpctl: {...} extra [rtpctl]
+	 * host: the rtpengines' ng and media address (127.0.0.1; another in
+ * 127/8 for a cluster with an address of its own), rtpctl: {...} extra [rtpctl]
 	 * keys over fast test defaults (ping 200 ms, threshold 2, ng
 	 * timeout 200 ms x 3)}}.
 	 */
@@ -578,10 +579,11 @@ class Cluster {
 	async _prepareMedia() {
 		const m = this.opts.media;
 		const ranges = freePortRanges(m.rtpengines, m.portsPerEngine || 400);
+		const host = m.host || HOST;
 		for (let i = 1; i <= m.rtpengines; i++) {
 			const ng = await freePort();
 			this.rtpengines.push({
-				id: i, name: `rtpengine-${i}`, ng, addr: `${HOST}:${ng}`,
+				id: i, name: `rtpengine-${i}`, ng, host, addr: `${host}:${ng}`,
 				min: ranges[i - 1].min, max: ranges[i - 1].max, proc: null, starts: 0,
 			});
 		}
@@ -642,7 +644,8 @@ class Cluster {
 
 	/* One ng command straight to rtpengine `which` (id, addr or object). */
 	ng(which, dict, ms = 2000) {
-		return ngCommand(this._engine(which).ng, dict, ms);
+		const e = this._engine(which);
+		return ngCommand(e.ng, dict, ms, e.host);
 	}
 
 	/* ng query for callId on one rtpengine: its reply ({result: 'error'} when unknown). */

@@ -119,6 +119,15 @@ function message(ua, edge, user, domain = 'a.test', o = {}) {
 	}, o.timeout || 5000);
 }
 
+/* A fresh UA of cluster c registered as label-xxx@domain for 600 s:
+ * {ua, user, aor}. */
+async function registeredUser(c, label, domain = 'a.test') {
+	const ua = await c.ua(label);
+	const user = `${label}-${rand(3)}`;
+	await new Registration(ua, c.edge(), user, domain).register(600);
+	return { ua, user, aor: `sip:${user}@${domain}` };
+}
+
 /* Sends a MESSAGE from ua through edge to reg's AOR (domain a.test);
  * resolves with its final status once reg's UA got it (or the status
  * if not 200). */
@@ -186,5 +195,5 @@ async function barrier(from, to, edge, user, callId, body, domain = 'a.test', ms
 
 module.exports = {
 	Registration, bindings, binding, assertContacts, assertExpires, normUri, message, deliver, invite,
-	waitBindings, barrier,
+	waitBindings, barrier, registeredUser,
 };

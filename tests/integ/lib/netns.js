@@ -77,4 +77,14 @@ function reexecInNetns(file, resolv) {
 	return false;
 }
 
-module.exports = { PRIVATE_MOUNTS, reexecInNetns };
+/* The address of the resolver (a lib/dnsmasq.js on port 53) that
+ * /etc/resolv.conf names in reexecWithResolver()'s namespace. */
+const RESOLVER_ADDR = '127.0.53.53';
+
+/* reexecInNetns() with /etc/resolv.conf naming RESOLVER_ADDR, one
+ * second per try and two tries (a missing answer fails fast). */
+function reexecWithResolver(file) {
+	return reexecInNetns(file, `nameserver ${RESOLVER_ADDR}\noptions timeout:1 attempts:2\n`);
+}
+
+module.exports = { PRIVATE_MOUNTS, reexecInNetns, RESOLVER_ADDR, reexecWithResolver };
