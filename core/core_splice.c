@@ -15,9 +15,10 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "lib/sip.h"
 
 struct core_out {
 	char *buf;
@@ -137,14 +138,6 @@ core_count_values(const char *s, size_t from, size_t to, int angle)
 	return n;
 }
 
-static int
-core_name_is(const char *s, size_t n, const char *name, const char *compact)
-{
-	return (n == strlen(name) && strncasecmp(s, name, n) == 0) ||
-	       (compact && n == strlen(compact) &&
-		strncasecmp(s, compact, n) == 0);
-}
-
 /* Drops up to *pending values from the front of the field
  * raw[fs..fe), whose value is raw[vs..ve); what is left of it (if
  * anything) goes to o.  Returns whether anything did. */
@@ -223,11 +216,57 @@ core_field_next(const char *raw, size_t len, size_t *pos, int crlf,
 	return 1;
 }
 
-static int
-core_field_is(const char *raw, const struct core_field *f, const char *name,
-	      const char *compact)
+/* The fields the splices act on; CORE_F_OTHER for the rest. */
+enum core_f {
+	CORE_F_OTHER, CORE_F_FROM, CORE_F_TO, CORE_F_CALL_ID, CORE_F_CSEQ,
+	CORE_F_VIA, CORE_F_ROUTE, CORE_F_MAX_FORWARDS
+};
+
+/* What the field's name says, without case and in compact form too.
+ * Decided by its length first: one comparison per field, not one per
+ * name looked for. */
+static enum core_f
+core_field_kind(const char *raw, const struct core_field *f)
 {
-	return core_name_is(raw + f->fs, f->ne - f->fs, name, compact);
+	const char *s = raw + f->fs;
+
+	switch (f->ne - f->fs) {
+	case 1:
+		switch (s[0]) {
+		case 'f': case 'F': return CORE_F_FROM;
+		case 't': case 'T': return CORE_F_TO;
+		case 'i': case 'I': return CORE_F_CALL_ID;
+		case 'v': case 'V': return CORE_F_VIA;
+		}
+		break;
+	case 2:
+		if (strncasecmp(s, "to", 2) == 0)
+			return CORE_F_TO;
+		break;
+	case 3:
+		if (strncasecmp(s, "via", 3) == 0)
+			return CORE_F_VIA;
+		break;
+	case 4:
+		if (strncasecmp(s, "from", 4) == 0)
+			return CORE_F_FROM;
+		if (strncasecmp(s, "cseq", 4) == 0)
+			return CORE_F_CSEQ;
+		break;
+	case 5:
+		if (strncasecmp(s, "route", 5) == 0)
+			return CORE_F_ROUTE;
+		break;
+	case 7:
+		if (strncasecmp(s, "call-id", 7) == 0)
+			return CORE_F_CALL_ID;
+		break;
+	case 12:
+		if (strncasecmp(s, "max-forwards", 12) == 0)
+			return CORE_F_MAX_FORWARDS;
+		break;
+	}
+	return CORE_F_OTHER;
 }
 
 int
@@ -239,8 +278,9 @@ core_splice(char *out, size_t cap, const char *raw, size_t len,
 	int mf_done = sp->max_forwards < 0;
 	struct core_field f;
 	size_t pos, kept = sp->top_len;
+	struct sip_cat b;
 	char mf[32];
-	int n, rc, crlf;
+	int rc, crlf;
 
 	sp->n_via = sp->n_route = 0;
 	pos = core_start_next(raw, len);
@@ -255,22 +295,24 @@ core_splice(char *out, size_t cap, const char *raw, size_t len,
 		core_out_put(&o, sp->top, sp->top_len);
 
 	while ((rc = core_field_next(raw, len, &pos, crlf, &f)) > 0) {
-		if (core_field_is(raw, &f, "via", "v")) {
+		enum core_f kind = core_field_kind(raw, &f);
+
+		if (kind == CORE_F_VIA) {
 			sp->n_via += core_count_values(raw, f.vs, f.ve, 0);
 			kept += core_pop_values(&o, raw, f.fs, f.vs, f.ve, f.fe,
 						&via, 0);
 			continue;
 		}
 		kept++;
-		if (core_field_is(raw, &f, "route", NULL)) {
+		if (kind == CORE_F_ROUTE) {
 			sp->n_route += core_count_values(raw, f.vs, f.ve, 1);
 			kept -= !core_pop_values(&o, raw, f.fs, f.vs, f.ve,
 						 f.fe, &routes, 1);
-		} else if (!mf_done &&
-			   core_field_is(raw, &f, "max-forwards", NULL)) {
-			n = snprintf(mf, sizeof(mf), "%d", sp->max_forwards);
+		} else if (!mf_done && kind == CORE_F_MAX_FORWARDS) {
+			sip_cat_init(&b, mf, sizeof(mf));
+			sip_cat_uint(&b, (unsigned)sp->max_forwards);
 			core_out_put(&o, raw + f.fs, f.vs - f.fs);
-			core_out_put(&o, mf, (size_t)n);
+			core_out_put(&o, mf, b.len);
 			core_out_put(&o, raw + f.ve, f.fe - f.ve);
 			mf_done = 1;
 		} else {
@@ -285,9 +327,11 @@ core_splice(char *out, size_t cap, const char *raw, size_t len,
 	if (kept == 0 && mf_done)
 		return -EINVAL;
 	if (!mf_done) {
-		n = snprintf(mf, sizeof(mf), "Max-Forwards: %d\r\n",
-			     sp->max_forwards);
-		core_out_put(&o, mf, (size_t)n);
+		sip_cat_init(&b, mf, sizeof(mf));
+		sip_cat_mem(&b, "Max-Forwards: ", 14);
+		sip_cat_uint(&b, (unsigned)sp->max_forwards);
+		sip_cat_mem(&b, "\r\n", 2);
+		core_out_put(&o, mf, b.len);
 	}
 	core_out_put(&o, raw + pos, len - pos);
 	return o.err ? o.err : (int)o.len;
@@ -297,12 +341,8 @@ int
 core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 		  const struct core_splice_reply *rp)
 {
-	static const char *const names[][2] = {
-		{ "from", "f" }, { "to", "t" }, { "call-id", "i" },
-		{ "cseq", NULL },
-	};
 	struct core_out o = { .buf = out, .cap = cap };
-	int seen[4] = { 0 }, vias = 0, rc, crlf;
+	int seen[CORE_F_CSEQ + 1] = { 0 }, vias = 0, rc, crlf;
 	struct core_field f;
 	size_t pos;
 
@@ -312,20 +352,17 @@ core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 	crlf = core_crlf(raw, pos);
 	core_out_put(&o, rp->start, strlen(rp->start));
 	while ((rc = core_field_next(raw, len, &pos, crlf, &f)) > 0) {
-		int k;
+		enum core_f kind = core_field_kind(raw, &f);
 
-		if (core_field_is(raw, &f, "via", "v")) {
+		if (kind == CORE_F_VIA) {
 			vias += core_count_values(raw, f.vs, f.ve, 0);
 			core_out_put(&o, raw + f.fs, f.fe - f.fs);
 			continue;
 		}
-		for (k = 0; k < 4; k++)
-			if (core_field_is(raw, &f, names[k][0], names[k][1]))
-				break;
-		if (k == 4)
+		if (kind == CORE_F_OTHER || kind > CORE_F_CSEQ)
 			continue;
-		seen[k]++;
-		if (k == 1 && rp->to_tag) {
+		seen[kind]++;
+		if (kind == CORE_F_TO && rp->to_tag) {
 			core_out_put(&o, raw + f.fs, f.ve - f.fs);
 			core_out_put(&o, ";tag=", 5);
 			core_out_put(&o, rp->to_tag, strlen(rp->to_tag));
@@ -337,8 +374,9 @@ core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 	if (rc < 0)
 		return rc;
 	/* One of each, as libosip2 read them, or the copy could differ. */
-	if (vias != rp->n_via || seen[0] != 1 || seen[1] != 1 ||
-	    seen[2] != 1 || seen[3] != 1)
+	if (vias != rp->n_via || seen[CORE_F_FROM] != 1 ||
+	    seen[CORE_F_TO] != 1 || seen[CORE_F_CALL_ID] != 1 ||
+	    seen[CORE_F_CSEQ] != 1)
 		return -EINVAL;
 	core_out_put(&o, rp->tail, rp->tail_len);
 	return o.err ? o.err : (int)o.len;
