@@ -330,6 +330,7 @@ core_stop(struct core *c)
 	hsrv_free(c->ctl);
 	c->ctl = NULL;
 	core_txn_shutdown(c);	/* cancels the locates first */
+	core_fed_stop(c);
 	dns_free(c->dns);
 	c->dns = NULL;
 	core_auth_free(c->auth);

@@ -15,6 +15,13 @@
  * must arrive on a TLS connection whose certificate the edge verified
  * for that domain (core_fed_peer_proven, RFC 5922 7.4).
  *
+ * The same locate serves the next hop of a routed request whose host is
+ * a name (a peer's Record-Route or Contact, RFC 5922 makes TLS peers
+ * write names): an in-dialog request fails over like an initial one; a
+ * stateless ACK for a 2xx goes to the first target, as a UA would send
+ * it, from a bounded list of ACKs waiting for their locate
+ * (core_fed_ack), dropped and counted beyond it.
+ *
  * The locate belongs to the stx (s->fed): it is cancelled when the stx
  * goes, so its callback never sees a freed transaction.  Branches are
  * ordinary client transactions; core_stx_branch_done asks here, once
@@ -31,12 +38,29 @@
 #include "lib/dns.h"
 #include "lib/log.h"
 
+/* ACKs waiting for their next hop's locate at most: each holds a
+ * parsed message, and a 2xx's ACK is retransmitted with the 2xx. */
+#define CORE_FED_ACKS_MAX 64
+
 struct core_fed {
 	struct dns_query *q;	/* the locate under way, else NULL */
 	struct dns_target t[DNS_TARGETS_MAX];
 	int n, next;		/* targets, and the next one to try */
 	int tls_refused;	/* a TLS target did not prove the domain:
 				   no plain target after it (no downgrade) */
+	uint16_t edge_id;	/* the edge that sends to the targets */
+	char host[CFG_ADDR_LEN];	/* the name located: what a TLS
+					   target must prove */
+};
+
+/* A stateless ACK whose next hop is being located. */
+struct core_fed_ack {
+	struct list_node link;	/* in c->fed_acks */
+	struct core *core;
+	struct dns_query *q;
+	osip_message_t *ack;	/* owned */
+	struct core_leg out;	/* its edge; the rest comes from DNS */
+	struct env in;		/* as it arrived, without its text */
 };
 
 int
@@ -49,7 +73,28 @@ core_fed_new(struct core *c)
 		.tries = c->cfg->dns_tries,
 	};
 
+	list_init(&c->fed_acks);
 	return dns_new(&c->dns, c->loop, &dc);
+}
+
+static void
+core_fed_ack_free(struct core_fed_ack *a)
+{
+	list_remove(&a->link);
+	a->core->n_fed_acks--;
+	dns_cancel(a->q);
+	if (a->ack)
+		osip_message_free(a->ack);
+	free(a);
+}
+
+void
+core_fed_stop(struct core *c)
+{
+	struct list_node *n;
+
+	while ((n = list_first(&c->fed_acks)) != NULL)
+		core_fed_ack_free(list_entry(n, struct core_fed_ack, link));
 }
 
 void
@@ -116,13 +161,14 @@ core_fed_try(struct core_stx *s)
 		    !env_transport_is(t->transport, ENV_TP_SECURE))
 			continue;
 		out = (struct core_leg){
-			.edge_id = s->up.edge_id,
+			.edge_id = f->edge_id,
 			.transport = (uint8_t)t->transport,
 			.dst = t->addr,
 		};
 		if (osip_message_clone(s->req, &fwd) != 0)
 			return 0;
-		if (core_method_dialog(fwd) && c->cfg->record_route)
+		if (core_method_dialog(fwd) && !core_has_to_tag(fwd) &&
+		    c->cfg->record_route)
 			core_record_route(c, fwd, &s->up, &out);
 		if (core_ctx_new(s, &out, fwd) != NULL)
 			return 1;
@@ -130,13 +176,33 @@ core_fed_try(struct core_stx *s)
 	return 0;
 }
 
+/* Copies into out the targets of t[0..n) that are not this cluster (a
+ * record naming one of our own services would have us send to
+ * ourselves, or to our Redis); returns how many. */
+static int
+core_fed_usable(struct core *c, const struct dns_target *t, int n,
+		struct dns_target *out)
+{
+	char a[64];
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (infra_has(&c->infra, t[i].transport, &t[i].addr)) {
+			log_notice(LOG_SYS_SIP, "DNS target %s is this cluster: "
+				   "skipped", env_sa_str(&t[i].addr, a,
+							  sizeof(a)));
+			continue;
+		}
+		out[k++] = t[i];
+	}
+	return k;
+}
+
 static void
 core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 {
 	struct core_stx *s = arg;
-	struct core *c = s->core;
 	struct core_fed *f = s->fed;
-	char a[64];
 
 	f->q = NULL;
 	log_ctx_set(s->call_id, strlen(s->call_id));
@@ -152,17 +218,7 @@ core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 				      "DNS lookup failed");
 		goto done;
 	}
-	for (int i = 0; i < n; i++) {
-		/* A record naming one of our own services would have us
-		 * send to ourselves, or to our Redis. */
-		if (infra_has(&c->infra, t[i].transport, &t[i].addr)) {
-			log_notice(LOG_SYS_SIP, "DNS target %s is this cluster: "
-				   "skipped", env_sa_str(&t[i].addr, a,
-							  sizeof(a)));
-			continue;
-		}
-		f->t[f->n++] = t[i];
-	}
+	f->n = core_fed_usable(s->core, t, n, f->t);
 	if (f->n == 0) {
 		/* The domain points at us, and we do not serve it. */
 		core_stx_respond_warn(s, 404, "domain resolves to this cluster");
@@ -175,41 +231,123 @@ done:
 }
 
 /*
- * Starts the locate of s's Request-URI host: its port, transport
- * parameter and scheme narrow the search as RFC 3263 4.1 says.  s is
- * answered here when no locate can start.
+ * Starts the locate of URI u's host (its maddr when it has one): its
+ * port, transport parameter and scheme narrow the search as RFC 3263
+ * 4.1 says.  Returns 0 (cb comes later), -ERANGE (a port or transport
+ * no URI may carry), -EINVAL (no DNS name) or -ENOMEM.
  */
-void
-core_fed_route(struct core_stx *s)
+static int
+core_fed_locate(struct core *c, const osip_uri_t *u, char *host, size_t cap,
+		dns_locate_cb cb, void *arg, struct dns_query **qp)
 {
-	struct core *c = s->core;
-	const osip_uri_t *u = s->req->req_uri;
 	osip_uri_param_t *p = NULL;
-	struct core_fed *f;
-	int tp = ENV_TP_NONE, port = 0, rc;
+	int tp = ENV_TP_NONE, port = 0;
+	size_t len;
 
 	osip_uri_uparam_get_byname((osip_uri_t *)u, "transport", &p);
 	if (p && p->gvalue)
 		tp = env_transport_parse(p->gvalue, strlen(p->gvalue));
 	if (u->port)
 		port = atoi(u->port);
-	if (tp < 0 || port < 0 || port > 65535) {
-		core_stx_respond_code(s, 416, NULL);
-		return;
-	}
-	f = calloc(1, sizeof(*f));
+	if (tp < 0 || port < 0 || port > 65535)
+		return -ERANGE;
+	p = NULL;
+	osip_uri_uparam_get_byname((osip_uri_t *)u, "maddr", &p);
+	snprintf(host, cap, "%s", p && p->gvalue ? p->gvalue :
+		 u->host ? u->host : "");
+	len = strlen(host);
+	if (len == 0 || len + 1 >= cap)
+		return -EINVAL;
+	return dns_locate(c->dns, host, len, tp, port,
+			  u->scheme && strcasecmp(u->scheme, "sips") == 0, cb,
+			  arg, qp);
+}
+
+void
+core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id)
+{
+	struct core_fed *f = calloc(1, sizeof(*f));
+	int rc;
+
 	if (f == NULL) {
 		core_stx_respond_code(s, 500, NULL);
 		return;
 	}
+	f->edge_id = (uint16_t)edge_id;
 	s->fed = f;
-	rc = dns_locate(c->dns, u->host, strlen(u->host), tp, port,
-			strcasecmp(u->scheme, "sips") == 0, core_fed_located, s,
-			&f->q);
-	if (rc == -EINVAL)
+	rc = core_fed_locate(s->core, u, f->host, sizeof(f->host),
+			     core_fed_located, s, &f->q);
+	if (rc == -ERANGE)
+		core_stx_respond_code(s, 416, NULL);
+	else if (rc == -EINVAL)
 		core_stx_respond_warn(s, 404, "no such host");
 	else if (rc != 0)
 		core_stx_respond_code(s, 500, NULL);
+}
+
+static void
+core_fed_ack_located(void *arg, int err, const struct dns_target *t, int n)
+{
+	struct core_fed_ack *a = arg;
+	struct core *c = a->core;
+	struct dns_target u[DNS_TARGETS_MAX];
+
+	a->q = NULL;
+	core_log_ctx(a->ack);
+	n = err == 0 ? core_fed_usable(c, t, n, u) : 0;
+	if (n == 0) {
+		c->st.ack_unlocated++;
+		log_info(LOG_SYS_SIP, "ACK dropped: its next hop has no "
+			 "target (%s)", err ? strerror(-err) : "this cluster");
+		goto done;
+	}
+	/* No response tells whether it arrived: the first target, as
+	 * the UA itself would send it (RFC 3263 4.3). */
+	a->out.transport = (uint8_t)u[0].transport;
+	a->out.dst = u[0].addr;
+	if (core_proxy_ack_send(c, &a->in, a->ack, &a->out) > 0)
+		a->ack = NULL;		/* rtpctl has it */
+done:
+	core_fed_ack_free(a);
+	log_ctx_clear();
+}
+
+int
+core_fed_ack(struct core *c, const struct env *in, osip_message_t *ack,
+	     const osip_uri_t *u, const struct core_leg *out)
+{
+	struct core_fed_ack *a = NULL;
+	char host[CFG_ADDR_LEN];
+	int rc = -ENOBUFS;
+
+	if (c->n_fed_acks >= CORE_FED_ACKS_MAX)
+		goto fail;
+	rc = -ENOMEM;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		goto fail;
+	a->core = c;
+	a->out = *out;
+	/* The text is the receive buffer's, gone once this returns. */
+	a->in = *in;
+	a->in.msg = NULL;
+	a->in.len = 0;
+	a->in.names = NULL;
+	a->in.names_len = 0;
+	rc = core_fed_locate(c, u, host, sizeof(host), core_fed_ack_located,
+			     a, &a->q);
+	if (rc != 0)
+		goto fail;
+	a->ack = ack;
+	list_insert_tail(&c->fed_acks, &a->link);
+	c->n_fed_acks++;
+	return 1;
+fail:
+	free(a);
+	c->st.ack_unlocated++;
+	log_info(LOG_SYS_SIP, "ACK dropped: its next hop %s not located: %s",
+		 u->host ? u->host : "-", strerror(-rc));
+	return 0;
 }
 
 /*
@@ -255,7 +393,7 @@ core_fed_branch_done(struct core_stx *s)
 	/* RFC 5922 7.3: no server proved the domain; 502 says the
 	 * fault is past us, the Warning says which. */
 	snprintf(w, sizeof(w), "no TLS server of %s proved that name "
-		 "(RFC 5922)", s->req->req_uri->host);
+		 "(RFC 5922)", f->host);
 	core_stx_respond_warn(s, 502, w);
 	return 1;
 }

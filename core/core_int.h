@@ -95,6 +95,10 @@ struct core_hnode {
 		/* responses on a branch we did not mint */ \
 	X(ack_stray, "stray-acks", "drops_total{reason=\"stray_ack\"}", "") \
 		/* ACKs with no transaction and no signed Route */ \
+	X(ack_unlocated, "unlocated-acks", \
+	  "drops_total{reason=\"ack_not_located\"}", "") \
+		/* ACKs whose next hop's name found no target, or \
+		   too many waiting for their locate */ \
 	X(overload, "overloaded", "overload_total", \
 	  "Requests refused 503: max_transactions reached") \
 	X(route_refused, "refused-routes", \
@@ -199,7 +203,10 @@ struct core {
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
 	int media_timeout_ms;	/* core_media_timeout_ms(cfg), once */
 	struct core_auth *auth;		/* NULL: open mode */
-	struct dns *dns;	/* locates foreign domains (core_fed.c) */
+	struct dns *dns;	/* locates foreign domains and next hops
+				   named by a host name (core_fed.c) */
+	struct list_node fed_acks;	/* ACKs waiting for a locate */
+	int n_fed_acks;
 	unsigned char key[32];	/* HMAC key of what we sign (core_sign.c) */
 	EVP_MAC_CTX *sign;	/* HMAC-SHA256 keyed with key, once */
 	struct hash_key branch_key;	/* Via branch MACs (lib/sip.h) */
@@ -464,6 +471,11 @@ void core_proxy_request(struct core *c, const struct env *in,
  * req. */
 void core_proxy_initial(struct core *c, const struct env *in,
 			osip_message_t *req);
+/* Sends the ACK for a 2xx req, whose Max-Forwards and Route are done,
+ * down out with our Via: 1 when rtpctl took it (it goes on rewritten),
+ * else 0 (the caller frees req). */
+int core_proxy_ack_send(struct core *c, const struct env *in,
+			osip_message_t *req, const struct core_leg *out);
 /* Whether m may create a dialog (it gets Record-Route). */
 int core_method_dialog(const osip_message_t *m);
 /* Record-Route for a request from leg in to leg out: 0 or -EINVAL.
@@ -483,9 +495,19 @@ int core_fed_from_local(struct core *c, const osip_message_t *m);
  * certificate verified by the edge proved it (RFC 5922 7.4), else 1. */
 int core_fed_peer_proven(const struct core *c, const struct env *in,
 			 const osip_message_t *m);
-/* Locates s's Request-URI host and proxies s's request to the targets
- * in turn; answers s when it cannot. */
-void core_fed_route(struct core_stx *s);
+/* Locates the host of u, s's next hop (its Request-URI for a foreign
+ * domain; the top Route or Request-URI of a request we relay), and
+ * proxies s's request to the targets in turn through edge edge_id;
+ * answers s when it cannot.  u is read during the call only. */
+void core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id);
+/* The stateless ACK for a 2xx whose next hop u (borrowed for the
+ * call) is a name: 1 when it took ack (sent through core_proxy_ack_send
+ * to u's first target once located, dropped and counted when none),
+ * else 0 (dropped, counted; the caller frees ack).  out: its edge. */
+int core_fed_ack(struct core *c, const struct env *in, osip_message_t *ack,
+		 const osip_uri_t *u, const struct core_leg *out);
+/* Drops the ACKs still waiting for a locate (core_stop). */
+void core_fed_stop(struct core *c);
 /* From core_stx_branch_done, no branch pending: 1 when s still waits
  * (a locate, or a branch to the next target), else 0. */
 int core_fed_branch_done(struct core_stx *s);

@@ -577,7 +577,8 @@ core_uri_transport(const osip_uri_t *u)
 /*
  * Fills leg->transport and leg->dst for sending to a URI with no
  * connection of our own (conn_id 0: the edge opens or reuses one for
- * TCP/TLS).  WebSocket URIs cannot be dialled: -EHOSTUNREACH.
+ * TCP/TLS).  WebSocket URIs cannot be dialled: -EHOSTUNREACH.  A host
+ * name: -EDESTADDRREQ, leg untouched (core_fed_route locates it).
  */
 int
 core_uri_leg(const osip_uri_t *u, struct core_leg *leg)
@@ -610,12 +611,12 @@ core_uri_dest(const osip_uri_t *u, union env_sa *dst)
 	}
 	osip_uri_uparam_get_byname((osip_uri_t *)u, "maddr", &maddr);
 	if (maddr && maddr->gvalue)
-		return env_sa_from(dst, maddr->gvalue, port);
-	if (core_uri_host(u, host, sizeof(host)) == NULL)
+		snprintf(host, sizeof(host), "%s", maddr->gvalue);
+	else if (core_uri_host(u, host, sizeof(host)) == NULL)
 		return -EINVAL;
-	/* Names need RFC 3263 resolution (c-ares), which comes with
-	 * federation; until then only numeric hosts are reachable. */
-	return env_sa_from(dst, host, port) == 0 ? 0 : -EHOSTUNREACH;
+	/* A name needs RFC 3263 resolution, asynchronous (core_fed.c):
+	 * not something to do here. */
+	return env_sa_from(dst, host, port) == 0 ? 0 : -EDESTADDRREQ;
 }
 
 int

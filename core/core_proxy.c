@@ -12,7 +12,8 @@
  *   4. in dialog (To tag): a Route naming us, signed for this Call-ID
  *      -> strip it and relay to the next hop (the connection, or the
  *      NAT address of a UDP phone, that its flow token names; else the
- *      next Route or the Request-URI); anything else -> 403
+ *      next Route or the Request-URI, located by DNS when it names a
+ *      host, core_fed.c); anything else -> 403
  *   5. REGISTER, or a request from a local domain, with auth on:
  *      digest authentication and authorization (core_auth.c)
  *   6. REGISTER -> registrar; OPTIONS to us -> 200
@@ -186,14 +187,19 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
  * used as it is, a connection or the NAT address of a UDP phone (whose
  * Request-URI is its private Contact); otherwise the top Route, else
  * the Request-URI, names the address and transport.  Never one of the
- * cluster's own addresses, whatever named it.
+ * cluster's own addresses, whatever named it.  Returns 0, or 1 when
+ * that URI's host is a name: *hop is the URI, to locate by DNS
+ * (core_fed.c); or a negative errno.
  */
 static int
-core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
+core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg,
+	      const osip_uri_t **hop)
 {
 	osip_route_t *r = osip_list_get(&m->routes, 0);
+	const osip_uri_t *u = r && r->url ? r->url : m->req_uri;
 	int rc;
 
+	*hop = NULL;
 	if (leg->conn_id)
 		return 0;
 	if (leg->nat) {
@@ -206,7 +212,11 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg)
 			  env_sa_str(&leg->dst, a, sizeof(a)));
 		return 0;
 	}
-	rc = core_uri_leg(r && r->url ? r->url : m->req_uri, leg);
+	rc = core_uri_leg(u, leg);
+	if (rc == -EDESTADDRREQ) {
+		*hop = u;
+		return 1;
+	}
 	if (rc == 0 && infra_has(&c->infra, leg->transport, &leg->dst))
 		return -EACCES;
 	return rc;
@@ -337,12 +347,9 @@ static int
 core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 {
 	osip_header_t *mfh = NULL;
-	osip_via_t *via = NULL;
-	osip_generic_param_t *br = NULL;
-	char branch[SIP_BRANCH_MAX];
-	uint64_t token = 0;
+	const osip_uri_t *hop;
 	struct core_leg out;
-	int mf;
+	int mf, rc;
 
 	core_leg_from_env(&out, in);
 	out.conn_id = 0;
@@ -357,19 +364,36 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 		return 0;
 	}
 	mf = core_max_forwards(c, req, &mfh);
-	if (mf <= 0 || core_next_leg(c, req, &out) != 0)
+	if (mf <= 0)
+		return 0;
+	rc = core_next_leg(c, req, &out, &hop);
+	if (rc < 0)
 		return 0;
 	core_set_max_forwards(c, req, mfh, mf - 1);
+	if (rc == 1)
+		return core_fed_ack(c, in, req, hop, &out);
+	return core_proxy_ack_send(c, in, req, &out);
+}
+
+int
+core_proxy_ack_send(struct core *c, const struct env *in, osip_message_t *req,
+		    const struct core_leg *out)
+{
+	osip_via_t *via = NULL;
+	osip_generic_param_t *br = NULL;
+	char branch[SIP_BRANCH_MAX];
+	uint64_t token = 0;
+
 	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
 	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
 	    br->gvalue)
 		token = hash_fnv1a64(br->gvalue, strlen(br->gvalue));
-	if (core_via_push(c, req, &out, token, branch, sizeof(branch)) != 0)
+	if (core_via_push(c, req, out, token, branch, sizeof(branch)) != 0)
 		return 0;
 	c->st.stateless_fwd++;
-	if (core_media_ack(c, in, req, &out) > 0)
+	if (core_media_ack(c, in, req, out) > 0)
 		return 1;
-	core_send_msg(c, &out, req);
+	core_send_msg(c, out, req);
 	return 0;
 }
 
@@ -402,10 +426,13 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 		 struct core_leg *out)
 {
 	osip_message_t *fwd = NULL;
+	const osip_uri_t *hop;
 	struct core_leg up;
 	struct core_stx *s;
+	int rc;
 
-	if (core_next_leg(c, req, out) != 0) {
+	rc = core_next_leg(c, req, out, &hop);
+	if (rc < 0) {
 		core_reply(c, in, req, 503, "Next Hop Unreachable");
 		osip_message_free(req);
 		return;
@@ -413,6 +440,11 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 	s = core_proxy_stx_new(c, in, req);
 	if (s == NULL)
 		return;
+	if (rc == 1) {
+		/* hop is in req, which s holds. */
+		core_fed_route(s, hop, out->edge_id);
+		return;
+	}
 	if (osip_message_clone(req, &fwd) != 0) {
 		core_stx_respond_code(s, 500, NULL);
 		return;
@@ -657,7 +689,7 @@ core_proxy_foreign(struct core *c, const struct env *in, osip_message_t *req)
 	}
 	s = core_proxy_stx_new(c, in, req);
 	if (s)
-		core_fed_route(s);
+		core_fed_route(s, s->req->req_uri, s->up.edge_id);
 }
 
 void

@@ -8,9 +8,14 @@
  * /etc/resolv.conf names that dnsmasq (lib/netns.js).  The DNS has
  * what a small deployment publishes: a.test only an A record (no
  * NAPTR, no SRV: RFC 3263's last resort, the default port 5060), b.test
- * a `_sip._udp` SRV record naming port 5060.  A reads the resolver from
- * /etc/resolv.conf (nothing about DNS in its config), B from
- * [federation] dns_servers.  Neither config names the other domain.
+ * a `_sip._udp` SRV record naming port 5060, n.test (also B's) a NAPTR
+ * record leading to an SRV name only the NAPTR gives.  A reads the
+ * resolver from /etc/resolv.conf (nothing about DNS in its config), B
+ * from [federation] dns_servers.  Neither config names the other
+ * domain.  B advertises a name, sip.b.test (as a TLS peer must, RFC
+ * 5922), so its Via, Record-Route and the next hop of every in-dialog
+ * request towards it are that name: A locates it (an A record, the
+ * Route names the port) for BYE, ACK and re-INVITE, either way.
  * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
  * WebSocket on A: MESSAGE both ways, calls with BYE from either side
  * (both clusters' Record-Route in the 200), ACK and BYE along Route
@@ -36,6 +41,7 @@ const { SipJsUA } = require('./lib/ws');
 
 const A_ADDR = '127.0.1.1';
 const B_ADDR = '127.0.2.1';
+const B_NAME = 'sip.b.test';	/* what B advertises; its A record is B_ADDR */
 const DEAD_ADDR = '127.0.3.1';	/* nothing listens there */
 const WS_PORT = 5066;
 const FAILOVER_MS = 2000;
@@ -48,7 +54,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 		sections: () => ({ federation: { failover_ms: FAILOVER_MS } }),
 	});
 	const B = cluster({
-		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test c.test' },
+		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test c.test n.test' },
+		edgeKeys: () => ({ advertise: `${B_NAME}:5060` }),
 		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: FAILOVER_MS } }),
 	});
 	before(async () => {
@@ -56,8 +63,12 @@ describe('84 federation in a network namespace, port 5060', () => {
 			/* a.test: an A record and nothing else. */
 			`host-record=a.test,${A_ADDR}`,
 			/* b.test: SRV with the default port, the server's A record. */
-			`srv-host=_sip._udp.b.test,sip.b.test,5060,10,10`,
-			`host-record=sip.b.test,${B_ADDR}`,
+			`srv-host=_sip._udp.b.test,${B_NAME},5060,10,10`,
+			`host-record=${B_NAME},${B_ADDR}`,
+			/* n.test (served by B): NAPTR to an SRV name nothing
+			 * else leads to. */
+			`naptr-record=n.test,10,10,s,SIP+D2U,,_sip._udp.naptr.n.test`,
+			`srv-host=_sip._udp.naptr.n.test,${B_NAME},5060,10,10`,
 			/* c.test (served by B): first an address where nothing
 			 * listens on 5060, then B. */
 			`srv-host=_sip._udp.c.test,dead.c.test,5060,10,10`,
@@ -98,12 +109,13 @@ describe('84 federation in a network namespace, port 5060', () => {
 		return text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
 	}
 
-	/* Both clusters' Record-Route, each naming its address with the
-	 * port left out (5060, the default) or 5060. */
+	/* Both clusters' Record-Route, each naming what it advertises (A
+	 * its address, B its name) with the port left out (5060, the
+	 * default) or 5060. */
 	function assertBothRecordRoutes(rr, what) {
-		for (const addr of [A_ADDR, B_ADDR])
-			assert.match(rr, new RegExp(`sip:${addr.replace(/\./g, '\\.')}(:5060)?[;>]`),
-				`${what}: Record-Route of the cluster on ${addr} (${rr || 'none'})`);
+		for (const host of [A_ADDR, B_NAME])
+			assert.match(rr, new RegExp(`sip:${host.replace(/\./g, '\\.')}(:5060)?[;>]`),
+				`${what}: Record-Route of the cluster ${host} (${rr || 'none'})`);
 	}
 
 	test('the DNS is as published: a.test has only an A record, b.test an SRV naming 5060', async () => {
@@ -131,30 +143,63 @@ describe('84 federation in a network namespace, port 5060', () => {
 			assert.equal(got.length, 1, `${to.aor} received the MESSAGE once`);
 			assert.equal(got[0].body.toString('latin1'), body);
 			const vias = got[0].all('via').join('\n');
-			for (const addr of [A_ADDR, B_ADDR])
-				assert.match(vias, new RegExp(addr.replace(/\./g, '\\.')), `a Via of the cluster on ${addr}`);
+			for (const host of [A_ADDR, B_NAME])
+				assert.match(vias, new RegExp(host.replace(/\./g, '\\.')), `a Via of the cluster ${host}`);
 		}
 	});
 
 	/* A sipp call from caller@from through src to a sipp callee
 	 * registered on dst as user@to; asserts both Record-Routes. */
-	async function sippCall(src, dst, from, to, uas, uac) {
-		const { rr } = await crossDomainCall(src, dst, from, to, uas, uac);
+	async function sippCall(src, dst, from, to, uas, uac, o) {
+		const t0 = Date.now();
+		const { rr } = await crossDomainCall(src, dst, from, to, uas, uac, o);
 		assertBothRecordRoutes(rr, 'the 200 to the INVITE');
-		console.log(`# ${from} -> ${to}: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
+		console.log(`# ${from} -> ${to} (${uac} / ${uas}) in ${Date.now() - t0} ms: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
 	}
 
+	/* A's requests towards B in these dialogs follow a Route naming
+	 * sip.b.test: A locates it. */
 	test('a call from a.test to b.test, BYE from the caller through both clusters', async () => {
 		await sippCall(A, B, 'a.test', 'b.test', 'uas_call.xml', 'uac_call.xml');
+	});
+
+	test('a call from a.test to b.test, BYE from the callee through both clusters', async () => {
+		await sippCall(A, B, 'a.test', 'b.test', 'uas_call_bye.xml', 'uac_call_bye.xml');
+	});
+
+	test('a call from b.test to a.test, BYE from the caller through both clusters', async () => {
+		await sippCall(B, A, 'b.test', 'a.test', 'uas_call.xml', 'uac_call.xml');
 	});
 
 	test('a call from b.test to a.test, BYE from the callee through both clusters', async () => {
 		await sippCall(B, A, 'b.test', 'a.test', 'uas_call_bye.xml', 'uac_call_bye.xml');
 	});
 
+	test('re-INVITE across domains, either way, from caller and callee: ACK, re-INVITE and BYE along the named Route', async () => {
+		for (const [src, dst, from, to] of [[A, B, 'a.test', 'b.test'], [B, A, 'b.test', 'a.test']]) {
+			await sippCall(src, dst, from, to, 'nat_uas_answer.xml', 'nat_uac_reinvite_bye.xml', { contact: true });
+			await sippCall(src, dst, from, to, 'nat_uas_reinvite_bye.xml', 'nat_uac_answer.xml', { contact: true });
+		}
+		await asked('A', B_NAME);
+	});
+
+	test('n.test published by NAPTR: the MESSAGE follows it to its SRV name, then to B', async () => {
+		const alice = await user(A, 'alice7', 'a.test');
+		const nina = await user(B, 'nina', 'n.test');
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), nina.user, 'n.test', { from: alice.aor, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${nina.aor} got ${r.status} ${r.reason}`);
+		assert.equal(nina.ua.distinctRequests((q) => q.method === 'MESSAGE').length, 1, 'nina got it');
+		/* Only the NAPTR's answer names this SRV. */
+		await asked('NAPTR', 'n.test');
+		await asked('SRV', '_sip._udp.naptr.n.test');
+		assert.equal(dns.queries('SRV', '_sip._udp.n.test'), 0, 'A fell back to SRV: the NAPTR was not followed');
+		console.log(`# MESSAGE to n.test through NAPTR -> SRV -> A: 200 in ${Date.now() - t0} ms`);
+	});
+
 	/* A Route value as a peer that leaves out the default port (Kamailio
 	 * does on 5060) would have written it. */
-	const portless = (r) => r.replace(/(sip:[0-9.]+):5060([;>])/, '$1$2');
+	const portless = (r) => r.replace(/(sip:(?:[^@;>]+@)?[^:;>@]+):5060([;>])/, '$1$2');
 
 	test('in-dialog requests along Route values without the port (5060 by default) cross both clusters', async () => {
 		const alice = await user(A, 'alice3', 'a.test');

@@ -207,13 +207,21 @@ function countMessages(r, dir, re) {
  * scenario uas, and a sipp caller from@from sent to src's edge running
  * uac.  Asserts that both ran clean and that the caller got a 200 for
  * its INVITE; returns {caller, callee, rr}, rr the Record-Route lines of
- * that 200 (each test asserts whose they are).
+ * that 200 (each test asserts whose they are).  o.contact: the
+ * scenarios write their own Contact (sm_contact, the re-INVITE ones):
+ * each gets its sipp socket's address.
  */
-async function crossDomainCall(src, dst, from, to, uas, uac) {
+async function crossDomainCall(src, dst, from, to, uas, uac, o = {}) {
 	const u = `callee-${rand(3)}`;
-	const callee = await startUas(dst, { user: u, domain: to, scenario: uas, timeout: 20 });
+	const uasPort = o.contact ? await freePort() : undefined;
+	const uacPort = o.contact ? await freePort() : undefined;
+	const contact = (port) => (port ? { sm_contact: `${HOST}:${port}` } : {});
+	const callee = await startUas(dst, {
+		user: u, domain: to, scenario: uas, timeout: 20, port: uasPort, keys: contact(uasPort),
+	});
 	const caller = await runSipp(src, {
-		scenario: uac, dest: src.edge(), service: u, keys: { sm_domain: to, sm_from_domain: from }, timeout: 20,
+		scenario: uac, dest: src.edge(), service: u, port: uacPort,
+		keys: { sm_domain: to, sm_from_domain: from, ...contact(uacPort) }, timeout: 20,
 	});
 	const calleeRes = await callee.wait(25000);
 	assertOk(caller, `caller ${from} (${uac})`);

@@ -8,12 +8,20 @@
  * without any query.  With [federation] tls_client_cert_domains, a
  * request From a listed domain passes only with the peer names the
  * edge wrote for a TLS connection (env.h) including that domain.
+ *
+ * In dialog, against a real dnsmasq (tests/unit/dns_test.h): a Route
+ * after ours that names a host (a peer's Record-Route) is located,
+ * A only with a port, SRV without; the BYE and the ACK reach the
+ * target, NXDOMAIN is 404, and a silent DNS server 503 with
+ * Retry-After.
  */
 #include "tests/unit/core/core_harness.h"
 
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
+
+#include "tests/unit/dns_test.h"
 
 static int sink = -1;		/* the silent DNS server */
 static char conf[256];
@@ -236,6 +244,194 @@ test_core_fed__peer_domain_needs_its_certificate(void **state)
 	h_assert_sent(h, 0, "SIP/2.0 404");
 }
 
+static struct dnsm dnsm;
+
+static const char *const records[] = {
+	"host-record=sip.b.test,127.0.0.1",
+	/* b.test without a port: SRV, then its target's A record. */
+	"srv-host=_sip._udp.b.test,sip.b.test,5091,10,10",
+	NULL
+};
+
+static int
+dlg_setup(void **state)
+{
+	char srv[64];
+
+	dnsm_start(&dnsm, records);
+	snprintf(conf, sizeof(conf), "[registrar]\ndomains = example.com\n"
+		 "[federation]\ndns_servers = %s\n",
+		 dnsm_servers(&dnsm, srv, sizeof(srv)));
+	h_conf_extra = conf;
+	return h_setup(state);
+}
+
+static int
+dlg_teardown(void **state)
+{
+	int rc = h_teardown(state);
+
+	dnsm_stop(&dnsm);
+	return rc;
+}
+
+/* A silent DNS server that the core gives up on after 200 ms. */
+static int
+silent_setup(void **state)
+{
+	return setup_with(state, "dns_timeout_ms = 200\ndns_tries = 1\n");
+}
+
+/*
+ * Delivers an in-dialog `method` whose route set is our own signed
+ * Record-Route then <next> (a peer's), as the caller's UA would send
+ * it, and pumps the loop until the core took it and `want` messages
+ * were sent.
+ */
+static void
+deliver_in_dialog(struct harness *h, const char *method, const char *next,
+		  const char *cid, int want)
+{
+	char text[2048], sig[64];
+	osip_message_t *m;
+	uint64_t rx;
+
+	snprintf(text, sizeof(text), "%s sip:bob@127.0.0.9:5999 SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-%s-%s\n"
+		 "From: <sip:alice@example.com>;tag=a1\n"
+		 "To: <sip:bob@b.test>;tag=b1\n"
+		 "Call-ID: %s\n"
+		 "CSeq: 2 %s\n"
+		 "Max-Forwards: 70\n"
+		 "Content-Length: 0\n\n", method, method, cid, cid, method);
+	m = h_parse(text);
+	assert_int_equal(core_rr_param(h->c, m, NULL, sig, sizeof(sig)), 0);
+	osip_message_free(m);
+	snprintf(text, sizeof(text), "%s sip:bob@127.0.0.9:5999 SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-%s-%s\n"
+		 "Route: <sip:127.0.0.1:5060;lr%s>, %s\n"
+		 "From: <sip:alice@example.com>;tag=a1\n"
+		 "To: <sip:bob@b.test>;tag=b1\n"
+		 "Call-ID: %s\n"
+		 "CSeq: 2 %s\n"
+		 "Max-Forwards: 70\n"
+		 "Content-Length: 0\n\n", method, method, cid, sig, next, cid,
+		 method);
+	rx = h->c->st.rx_requests;
+	h_deliver(h, text, 5070);
+	/* The marker h_flush waits for is no barrier for what the core
+	 * has yet to receive. */
+	for (int i = 0; i < 500 && h->c->st.rx_requests == rx; i++)
+		h_flush(h);
+	assert_true(h->c->st.rx_requests > rx);
+	h_wait_sent(h, want);
+	h_flush(h);
+}
+
+/* Exactly one message was sent, starting with prefix, to dst (NULL:
+ * to anywhere). */
+static void
+assert_one_sent(struct harness *h, const char *prefix, const char *dst)
+{
+	char a[64];
+
+	assert_int_equal(h->n, 1);
+	h_assert_sent(h, 0, prefix);
+	if (dst)
+		assert_string_equal(env_sa_str(&h->leg[0].dst, a, sizeof(a)),
+				    dst);
+}
+
+/* The peer's Route names a host with a port: A record only, and the
+ * BYE goes there with the peer's Route still on it; its 200 comes
+ * back.  The ACK of a 2xx (no transaction) gets there too. */
+static void
+test_core_fed__in_dialog_route_by_name_is_located(void **state)
+{
+	struct harness *h = *state;
+
+	deliver_in_dialog(h, "BYE", "<sip:sip.b.test:5090;lr>", "dlg-1@test",
+			  1);
+	assert_one_sent(h, "BYE sip:bob@127.0.0.9:5999", "127.0.0.1:5090");
+	assert_non_null(strstr(h->sent[0], "Route: <sip:sip.b.test:5090;lr>"));
+	assert_int_equal(dnsm_queries(&dnsm, "A", "sip.b.test"), 1);
+	assert_int_equal(dnsm_queries(&dnsm, "SRV", "_sip._udp.sip.b.test"),
+			 0);
+	h_answer(h, 0, 200);
+	h_clear(h);
+	h_wait_sent(h, 1);
+	h_flush(h);
+	assert_one_sent(h, "SIP/2.0 200", NULL);
+
+	/* The ACK, from the cache this time. */
+	h_clear(h);
+	deliver_in_dialog(h, "ACK", "<sip:sip.b.test:5090;lr>", "dlg-1@test",
+			  1);
+	assert_one_sent(h, "ACK sip:bob@127.0.0.9:5999", "127.0.0.1:5090");
+	assert_int_equal(dnsm_queries(&dnsm, "A", "sip.b.test"), 1);
+	assert_int_equal(h->c->st.ack_unlocated, 0);
+}
+
+/* A name without a port is a domain: RFC 3263 SRV, then A. */
+static void
+test_core_fed__in_dialog_route_by_domain_uses_srv(void **state)
+{
+	struct harness *h = *state;
+
+	deliver_in_dialog(h, "BYE", "<sip:b.test;lr>", "dlg-2@test", 1);
+	assert_one_sent(h, "BYE sip:bob@127.0.0.9:5999", "127.0.0.1:5091");
+	assert_true(dnsm_queries(&dnsm, "SRV", "_sip._udp.b.test") >= 1);
+}
+
+/* NXDOMAIN: 404, as for an initial request; an ACK is dropped and
+ * counted. */
+static void
+test_core_fed__in_dialog_unknown_name_is_404(void **state)
+{
+	struct harness *h = *state;
+
+	deliver_in_dialog(h, "BYE", "<sip:nx.b.test:5090;lr>", "dlg-3@test",
+			  1);
+	assert_one_sent(h, "SIP/2.0 404", NULL);
+	h_clear(h);
+	deliver_in_dialog(h, "ACK", "<sip:nx.b.test:5090;lr>", "dlg-3@test",
+			  0);
+	for (int i = 0; i < 200 && h->c->st.ack_unlocated == 0; i++)
+		h_flush(h);
+	assert_int_equal(h->n, 0);
+	assert_int_equal(h->c->st.ack_unlocated, 1);
+	assert_int_equal(h->c->n_fed_acks, 0);
+}
+
+/* No DNS server answers: the BYE waits for the locate, then 503 with
+ * Retry-After, never the old "Next Hop Unreachable" at once. */
+static void
+test_core_fed__in_dialog_dns_silent_is_503(void **state)
+{
+	struct harness *h = *state;
+
+	deliver_in_dialog(h, "BYE", "<sip:sip.b.test:5090;lr>", "dlg-4@test",
+			  0);
+	assert_int_equal(h->n, 0);
+	assert_true(queries(2000) > 0);
+	h_wait_sent(h, 1);
+	h_flush(h);
+	assert_one_sent(h, "SIP/2.0 503", NULL);
+	assert_non_null(strstr(h->sent[0], "Retry-After: "));
+}
+
+/* An ACK waiting for its locate when the core stops is freed with it
+ * (run under `make test-san`). */
+static void
+test_core_fed__stop_with_ack_waiting(void **state)
+{
+	struct harness *h = *state;
+
+	deliver_in_dialog(h, "ACK", "<sip:sip.b.test:5090;lr>", "dlg-5@test",
+			  0);
+	assert_int_equal(h->c->n_fed_acks, 1);
+}
+
 int
 main(void)
 {
@@ -252,6 +448,21 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_core_fed__peer_domain_needs_its_certificate,
 			mtls_setup, fed_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__in_dialog_route_by_name_is_located,
+			dlg_setup, dlg_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__in_dialog_route_by_domain_uses_srv,
+			dlg_setup, dlg_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__in_dialog_unknown_name_is_404,
+			dlg_setup, dlg_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__in_dialog_dns_silent_is_503,
+			silent_setup, fed_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_fed__stop_with_ack_waiting,
+			fed_setup, fed_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

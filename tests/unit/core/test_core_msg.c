@@ -47,6 +47,9 @@ test_core_msg__uri_leg_by_transport(void **state)
 		{ "sip:a@df7jal23ls0d.invalid;transport=ws", -EHOSTUNREACH, 0, 0 },
 		{ "sip:192.0.2.1;transport=WSS", -EHOSTUNREACH, 0, 0 },
 		{ "sip:192.0.2.1;transport=sctp", -EHOSTUNREACH, 0, 0 },
+		/* Names are located by DNS (core_fed.c), not here. */
+		{ "sip:sip.b.test;lr", -EDESTADDRREQ, 0, 0 },
+		{ "sip:192.0.2.1;maddr=sip.b.test", -EDESTADDRREQ, 0, 0 },
 	};
 
 	(void)state;
