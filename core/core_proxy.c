@@ -265,12 +265,9 @@ static int
 core_contact_natted(struct core *c, const osip_uri_t *u,
 		    const union env_sa *src, struct core_leg *l)
 {
-	char a[64], r[64];
-
 	return core_uri_leg(u, l) != 0 ||
 	       infra_has(&c->infra, l->transport, &l->dst) ||
-	       strcmp(env_sa_ip(&l->dst, a, sizeof(a)),
-		      env_sa_ip(src, r, sizeof(r))) != 0;
+	       !env_sa_addr_eq(&l->dst, src);
 }
 
 /*

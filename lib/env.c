@@ -225,6 +225,17 @@ env_sa_ip(const union env_sa *sa, char *out, size_t len)
 }
 
 int
+env_sa_addr_eq(const union env_sa *a, const union env_sa *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return 0;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	return a->sa.sa_family == AF_INET6 &&
+	       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+}
+
+int
 env_sa_port(const union env_sa *sa)
 {
 	if (sa->sa.sa_family == AF_INET6)

@@ -184,6 +184,10 @@ char *env_sa_str(const union env_sa *sa, char *out, size_t len);
 /* Fills sa from a numeric ip and port; returns 0 or -EINVAL. */
 int env_sa_from(union env_sa *sa, const char *ip, int port);
 
+/* Whether a and b hold the same IP address, ports aside (an IPv4
+ * address and its IPv4-mapped IPv6 form differ). */
+int env_sa_addr_eq(const union env_sa *a, const union env_sa *b);
+
 /* Port of sa in host order. */
 int env_sa_port(const union env_sa *sa);
 

@@ -52,18 +52,6 @@ infra_sa_is_any(const union env_sa *sa)
 	       IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
 }
 
-/* Whether normalised a and b are the same address (ports aside). */
-static int
-infra_sa_addr_eq(const union env_sa *a, const union env_sa *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return 0;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return a->sa.sa_family == AF_INET6 &&
-	       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
-}
-
 int
 infra_is_local(const struct infra *c, const union env_sa *sa)
 {
@@ -80,7 +68,7 @@ infra_is_local(const struct infra *c, const union env_sa *sa)
 		return 0;
 	}
 	for (int i = 0; i < c->n_local; i++)
-		if (infra_sa_addr_eq(&c->local[i], sa))
+		if (env_sa_addr_eq(&c->local[i], sa))
 			return 1;
 	return 0;
 }
@@ -259,7 +247,7 @@ infra_has(const struct infra *c, int transport, const union env_sa *sa)
 
 		if (x->stream != stream || env_sa_port(&x->sa) != env_sa_port(&d))
 			continue;
-		if (infra_sa_addr_eq(&x->sa, &d))
+		if (env_sa_addr_eq(&x->sa, &d))
 			return 1;
 		if (x->bound && !infra_sa_is_any(&d))
 			continue;
