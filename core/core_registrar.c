@@ -8,9 +8,9 @@
  * (loc_update: a core that changed the AOR in between makes it decide
  * again), and the 200 lists every live contact with its remaining
  * time, or over UDP as many as fit SIP_REPLY_AMP times the request,
- * its own first (core_reg_fit).  REGISTER is answered statelessly: a retransmission
- * carries the same Call-ID and CSeq and gets the same answer, so no
- * transaction needs to be kept for it.
+ * its own first (core_reg_fit).  REGISTER is answered statelessly: a
+ * retransmission carries the same Call-ID and CSeq and gets the same
+ * answer, so no transaction needs to be kept for it.
  */
 #include "core/core_int.h"
 
