@@ -56,6 +56,8 @@ struct core_hnode {
 	  "Requests sent down a branch of a proxy transaction") \
 	X(replies_local, "local-replies", "local_replies_total", \
 	  "Responses the core made up itself") \
+	X(replies_trimmed, "replies-trimmed", "replies_trimmed_total", \
+	  "200s to a REGISTER over UDP listing fewer bindings than its AOR has, to stay within 3 times the request's size") \
 	X(registers, "registers", "registers_total", "REGISTER requests") \
 	X(reg_ok, "registers-ok", "register_results_total{result=\"ok\"}", \
 	  "REGISTER requests answered, by result") \
@@ -99,6 +101,9 @@ struct core_hnode {
 	  "drops_total{reason=\"ack_not_located\"}", "") \
 		/* ACKs whose next hop's name found no target, or \
 		   too many waiting for their locate */ \
+	X(replies_amp, "replies-too-large", \
+	  "drops_total{reason=\"reply_too_large\"}", "") \
+		/* replies we made up, over 3 times the datagram */ \
 	X(overload, "overloaded", "overload_total", \
 	  "Requests refused 503: max_transactions reached") \
 	X(route_refused, "refused-routes", \
@@ -313,6 +318,9 @@ struct core_stx {
 	uint64_t born_ns;	/* uv_hrtime() at arrival: the latency
 				   histogram of its first answer */
 	uint8_t method;		/* enum prom_sip_method */
+	size_t reply_max;	/* core_reply_max() of its request: bounds
+				   the responses we make up, not those we
+				   forward */
 };
 
 /* core.c: m's Call-ID into out[cap] (cut to fit, NUL-terminated);
@@ -340,6 +348,22 @@ int core_msg_text(struct core *c, const osip_message_t *m, int derived,
 void core_msg_text_free(struct core *c, char *buf);
 osip_message_t *core_resp_build(struct core *c, const osip_message_t *req,
 				int code, const char *reason);
+/*
+ * Replies the core makes up itself go back where the request came
+ * from, and over UDP (anyone can write any source address) are at
+ * most core_reply_max(in) bytes: SIP_REPLY_AMP (lib/sip.h) times the
+ * datagram, unless digest authentication proved it (in->proven);
+ * SIZE_MAX when not bounded.  core_reply_fits: whether len is within
+ * most, else counts the reply dropped.  core_reply_send (text) and
+ * core_reply_send_msg (r, borrowed) send or drop (-EMSGSIZE) a reply
+ * to in; core_reply makes and sends code's.
+ */
+size_t core_reply_max(const struct env *in);
+int core_reply_fits(struct core *c, size_t most, size_t len);
+int core_reply_send(struct core *c, const struct env *in, const char *buf,
+		    size_t len);
+int core_reply_send_msg(struct core *c, const struct env *in,
+			osip_message_t *r);
 int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	       int code, const char *reason);
 /* core_resp_build's response (plus extra[0..extra_len), CRLF-ended
@@ -403,6 +427,8 @@ struct core_stx *core_stx_find(struct core *c, const osip_message_t *req,
 			       int as_invite);
 struct core_stx *core_stx_new(struct core *c, const struct env *in,
 			      osip_message_t *req);
+/* Sends resp (taken) upstream: a response forwarded, or made up by
+ * _code and _warn, which are also bounded by s->reply_max. */
 void core_stx_respond(struct core_stx *s, osip_message_t *resp);
 void core_stx_respond_code(struct core_stx *s, int code, const char *reason);
 void core_stx_respond_warn(struct core_stx *s, int code, const char *warning);
@@ -538,7 +564,9 @@ int core_auth_new(struct core *c);
 /* Drops the requests still waiting for an account; accepts NULL. */
 void core_auth_free(struct core_auth *a);
 enum core_auth_verdict {
-	CORE_AUTH_PASS,		/* go on; our realm's credentials removed */
+	CORE_AUTH_PASS,		/* go on: needs no credentials */
+	CORE_AUTH_PROVEN,	/* go on with in->proven set: its credentials
+				   held (our realm's are removed) */
 	CORE_AUTH_ANSWERED,	/* answered (401, 407, 403, 503) or a
 				   retransmission absorbed: caller frees req */
 	CORE_AUTH_HELD,		/* took req; core_proxy_initial gets it once

@@ -281,8 +281,11 @@ core_msg_text_free(struct core *c, char *buf)
 		osip_free(buf);
 }
 
-int
-core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
+/* core_send_msg, unless m's text is over most bytes (core_reply_fits:
+ * dropped, -EMSGSIZE). */
+static int
+core_send_msg_within(struct core *c, const struct core_leg *to,
+		     osip_message_t *m, size_t most)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -292,9 +295,16 @@ core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
 		c->st.tx_fail++;
 		return -EINVAL;
 	}
-	rc = core_send(c, to, buf, len);
+	rc = core_reply_fits(c, most, len) ? core_send(c, to, buf, len) :
+	     -EMSGSIZE;
 	core_msg_text_free(c, buf);
 	return rc;
+}
+
+int
+core_send_msg(struct core *c, const struct core_leg *to, osip_message_t *m)
+{
+	return core_send_msg_within(c, to, m, SIZE_MAX);
 }
 
 /* A To tag that is the same for every retransmission of a request, so
@@ -425,25 +435,71 @@ core_reply_text(struct core *c, const osip_message_t *req, int code,
 	return 0;
 }
 
+size_t
+core_reply_max(const struct env *in)
+{
+	char ip[INET6_ADDRSTRLEN];
+	size_t stamp;
+
+	if (env_transport_is(in->transport, ENV_TP_STREAM) || in->proven)
+		return SIZE_MAX;
+	/* in->len counts the top Via as the edge stamped it, received=
+	 * and an rport value added (edge_sip_via_fix), so the datagram
+	 * that came was at least that much shorter. */
+	stamp = sizeof(";received=") - 1 +
+		strlen(env_sa_ip(&in->src, ip, sizeof(ip))) +
+		sizeof("=65535") - 1;
+	return in->len > stamp ? SIP_REPLY_AMP * (in->len - stamp) : 0;
+}
+
+int
+core_reply_fits(struct core *c, size_t most, size_t len)
+{
+	if (len <= most)
+		return 1;
+	c->st.replies_amp++;
+	log_info(LOG_SYS_SIP, "a %zu-byte reply not sent: over %zu bytes, %d "
+		 "times the datagram it answers", len, most, SIP_REPLY_AMP);
+	return 0;
+}
+
+int
+core_reply_send(struct core *c, const struct env *in, const char *buf,
+		size_t len)
+{
+	struct core_leg up;
+
+	c->st.replies_local++;
+	if (!core_reply_fits(c, core_reply_max(in), len))
+		return -EMSGSIZE;
+	core_leg_from_env(&up, in);
+	return core_send(c, &up, buf, len);
+}
+
+int
+core_reply_send_msg(struct core *c, const struct env *in, osip_message_t *r)
+{
+	struct core_leg up;
+
+	core_leg_from_env(&up, in);
+	c->st.replies_local++;
+	return core_send_msg_within(c, &up, r, core_reply_max(in));
+}
+
 int
 core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 	   int code, const char *reason)
 {
 	osip_message_t *r;
-	struct core_leg up;
 	size_t len;
 	int rc;
 
-	core_leg_from_env(&up, in);
-	if (core_reply_text(c, req, code, reason, NULL, 0, &len) == 0) {
-		c->st.replies_local++;
-		return core_send(c, &up, c->splicebuf, len);
-	}
+	if (core_reply_text(c, req, code, reason, NULL, 0, &len) == 0)
+		return core_reply_send(c, in, c->splicebuf, len);
 	r = core_resp_build(c, req, code, reason);
 	if (r == NULL)
 		return -EINVAL;
-	c->st.replies_local++;
-	rc = core_send_msg(c, &up, r);
+	rc = core_reply_send_msg(c, in, r);
 	osip_message_free(r);
 	return rc;
 }

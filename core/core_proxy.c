@@ -321,17 +321,15 @@ static int
 core_ok_options(struct core *c, const struct env *in, const osip_message_t *req)
 {
 	osip_message_t *r = core_resp_build(c, req, 200, NULL);
-	struct core_leg up;
+	int rc;
 
 	if (r == NULL)
 		return -EINVAL;
 	osip_message_set_allow(r, CORE_ALLOW);
 	osip_message_set_accept(r, "application/sdp");
-	core_leg_from_env(&up, in);
-	c->st.replies_local++;
-	core_send_msg(c, &up, r);
+	rc = core_reply_send_msg(c, in, r);
 	osip_message_free(r);
-	return 0;
+	return rc;
 }
 
 /*
@@ -570,6 +568,7 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	osip_header_t *mfh = NULL;
 	struct core_stx *s;
 	struct core_leg out;
+	struct env proven;
 	int code, mf;
 
 	c->st.rx_requests++;
@@ -658,6 +657,11 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	switch (core_auth_request(c, in, req)) {
 	case CORE_AUTH_PASS:
 		core_proxy_initial(c, in, req);
+		return;
+	case CORE_AUTH_PROVEN:
+		proven = *in;
+		proven.proven = 1;
+		core_proxy_initial(c, &proven, req);
 		return;
 	case CORE_AUTH_HELD:
 		return;

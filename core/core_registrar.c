@@ -7,9 +7,10 @@
  * CSeq, too many contacts), then applied to the location store at once
  * (loc_update: a core that changed the AOR in between makes it decide
  * again), and the 200 lists every live contact with its remaining
- * time.  REGISTER is answered statelessly: a retransmission
- * carries the same Call-ID and CSeq and gets the same answer, so no
- * transaction needs to be kept for it.
+ * time, or over UDP as many as fit SIP_REPLY_AMP times the request,
+ * its own first (core_reg_fit).  REGISTER is answered statelessly: a
+ * retransmission carries the same Call-ID and CSeq and gets the same
+ * answer, so no transaction needs to be kept for it.
  */
 #include "core/core_int.h"
 
@@ -157,57 +158,105 @@ core_reg_match(const struct loc_binding *b, int n,
 	return NULL;
 }
 
+/* A binding as a Contact value of our 200: "<uri>;expires=N[;q=..]". */
+static int
+core_reg_contact_value(char *out, size_t cap, const struct loc_binding *b,
+		       int64_t now)
+{
+	int left = (int)(b->expires - now);
+
+	if (b->q != 1000)
+		return snprintf(out, cap, "<%s>;expires=%d;q=%d.%03d",
+				b->contact, left, b->q / 1000, b->q % 1000);
+	return snprintf(out, cap, "<%s>;expires=%d", b->contact, left);
+}
+
+/* Whether b is one the request's Contacts k[0..n_k) name. */
+static int
+core_reg_named(const struct loc_binding *b, const struct core_reg_contact *k,
+	       int n_k)
+{
+	for (int i = 0; i < n_k; i++)
+		if (core_reg_match(b, 1, &k[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Keeps of b[0..n) what a 200 of base bytes may list within most bytes
+ * (core_reply_max), the bindings the request names first: RFC 3261
+ * 10.3 step 8 wants them all, but a phone refreshing needs its own
+ * expiry, and over UDP an AOR's many long bindings must not answer a
+ * spoofed query many times its size.  Each other that fits follows, in
+ * the store's order.  Returns how many are kept, in order, at b.
+ */
+static int
+core_reg_fit(struct core *c, struct loc_binding *b, int n, size_t base,
+	     size_t most, const struct core_reg_contact *k, int n_k,
+	     int64_t now)
+{
+	size_t used = base;
+	int kept = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = kept; i < n; i++) {
+			int w = core_reg_contact_value(NULL, 0, &b[i], now);
+			size_t line = sizeof("Contact: \r\n") - 1 + (size_t)w;
+			struct loc_binding t;
+
+			if (core_reg_named(&b[i], k, n_k) == pass || w < 0 ||
+			    used + line > most)
+				continue;
+			used += line;
+			t = b[kept];
+			b[kept] = b[i];
+			b[i] = t;
+			kept++;
+		}
+	if (kept < n)
+		c->st.replies_trimmed++;
+	return kept;
+}
+
+/* The 200 to a REGISTER (k[0..n_k): its Contacts), listing the live
+ * bindings of aor within core_reply_max(in). */
 static void
 core_reg_answer(struct core *c, const struct env *in,
-		const osip_message_t *req, const char *aor, int64_t now)
+		const osip_message_t *req, const char *aor,
+		const struct core_reg_contact *k, int n_k, int64_t now)
 {
 	struct loc_binding *b = c->bindings;
-	char ct[4096];
-	struct core_leg up;
+	size_t most = core_reply_max(in), ct_len = 0, len = 0;
+	char ct[4096], v[LOC_URI_MAX + 64];
 	osip_message_t *r;
-	size_t ct_len = 0, len;
 	int n, known, w;
 
 	n = loc_lookup(c->loc, aor, now, b, c->cfg->max_contacts, &known);
-	core_leg_from_env(&up, in);
+	c->st.reg_ok++;
+	/* Measured without Contacts first; when it cannot be spliced,
+	 * core_reply_send_msg still checks what libosip2 makes. */
+	if (most != SIZE_MAX && n > 0 &&
+	    core_reply_text(c, req, 200, NULL, NULL, 0, &len) == 0)
+		n = core_reg_fit(c, b, n, len, most, k, n_k, now);
 	for (int i = 0; i < n && ct_len < sizeof(ct); i++) {
-		int left = (int)(b[i].expires - now);
-
-		w = b[i].q != 1000 ?
-		    snprintf(ct + ct_len, sizeof(ct) - ct_len,
-			     "Contact: <%s>;expires=%d;q=%d.%03d\r\n",
-			     b[i].contact, left, b[i].q / 1000, b[i].q % 1000) :
-		    snprintf(ct + ct_len, sizeof(ct) - ct_len,
-			     "Contact: <%s>;expires=%d\r\n", b[i].contact,
-			     left);
+		w = core_reg_contact_value(v, sizeof(v), &b[i], now);
+		w = snprintf(ct + ct_len, sizeof(ct) - ct_len,
+			     "Contact: %.*s\r\n", w, v);
 		ct_len = w < 0 ? sizeof(ct) : ct_len + (size_t)w;
 	}
 	if (ct_len < sizeof(ct) &&
 	    core_reply_text(c, req, 200, NULL, ct, ct_len, &len) == 0) {
-		c->st.reg_ok++;
-		c->st.replies_local++;
-		core_send(c, &up, c->splicebuf, len);
+		core_reply_send(c, in, c->splicebuf, len);
 		return;
 	}
 	r = core_resp_build(c, req, 200, NULL);
 	if (r == NULL)
 		return;
 	for (int i = 0; i < n; i++) {
-		char v[LOC_URI_MAX + 64];
-		int left = (int)(b[i].expires - now);
-
-		if (b[i].q != 1000)
-			snprintf(v, sizeof(v), "<%s>;expires=%d;q=%d.%03d",
-				 b[i].contact, left, b[i].q / 1000,
-				 b[i].q % 1000);
-		else
-			snprintf(v, sizeof(v), "<%s>;expires=%d", b[i].contact,
-				 left);
+		core_reg_contact_value(v, sizeof(v), &b[i], now);
 		osip_message_set_contact(r, v);
 	}
-	c->st.reg_ok++;
-	c->st.replies_local++;
-	core_send_msg(c, &up, r);
+	core_reply_send_msg(c, in, r);
 	osip_message_free(r);
 }
 
@@ -218,16 +267,13 @@ core_reg_fail(struct core *c, const struct env *in, const osip_message_t *req,
 	c->st.reg_fail++;
 	if (code == 423) {
 		osip_message_t *r = core_resp_build(c, req, 423, NULL);
-		struct core_leg up;
 		char v[16];
 
 		if (r == NULL)
 			return;
 		snprintf(v, sizeof(v), "%d", c->cfg->min_expires);
 		osip_message_set_header(r, "Min-Expires", v);
-		core_leg_from_env(&up, in);
-		c->st.replies_local++;
-		core_send_msg(c, &up, r);
+		core_reply_send_msg(c, in, r);
 		osip_message_free(r);
 		return;
 	}
@@ -261,6 +307,7 @@ core_reg_decide(struct core *c, const struct env *in, osip_message_t *req,
 	for (int i = 0; i < n_ct; i++) {
 		ct = osip_list_get(&req->contacts, i);
 		if (ct->displayname && strcmp(ct->displayname, "*") == 0) {
+			memset(&k[i], 0, sizeof(k[i]));	/* names no binding */
 			star = 1;
 			continue;
 		}
@@ -379,7 +426,7 @@ core_registrar(struct core *c, const struct env *in, osip_message_t *req)
 	}
 	n_ct = osip_list_size(&req->contacts);
 	if (n_ct == 0) {
-		core_reg_answer(c, in, req, aor, now);	/* a query */
+		core_reg_answer(c, in, req, aor, NULL, 0, now);	/* a query */
 		return;
 	}
 	if (n_ct > CORE_REG_MAX_CONTACTS) {
@@ -430,7 +477,7 @@ core_registrar(struct core *c, const struct env *in, osip_message_t *req)
 				      "Location Store Error";
 		goto out;
 	}
-	core_reg_answer(c, in, req, aor, now);
+	core_reg_answer(c, in, req, aor, k, n_ct, now);
 out:
 	if (code)
 		core_reg_fail(c, in, req, code, why);

@@ -207,6 +207,7 @@ core_stx_new(struct core *c, const struct env *in, osip_message_t *req)
 	s->state = STX_PROCEEDING;
 	s->invite = MSG_IS_INVITE(req);
 	core_leg_from_env(&s->up, in);
+	s->reply_max = core_reply_max(in);
 	s->req = req;
 	/* Measured, not decided on: the latency histogram wants finer
 	 * than the loop's milliseconds. */
@@ -298,8 +299,10 @@ core_stx_timer_run(struct core_stx *s, uint64_t now)
 	core_stx_arm(s);
 }
 
-void
-core_stx_respond(struct core_stx *s, osip_message_t *resp)
+/* Sends resp (taken) upstream unless it is over most bytes, then
+ * moves s on as if it had gone (and was lost). */
+static void
+core_stx_send(struct core_stx *s, osip_message_t *resp, size_t most)
 {
 	struct core *c = s->core;
 	uint64_t now = core_now_ms(c);
@@ -326,14 +329,16 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 		osip_message_free(resp);
 		return;
 	}
-	core_send(c, &s->up, buf, len);
 	free(s->resp);
-	s->resp = malloc(len);
-	if (s->resp) {
-		memcpy(s->resp, buf, len);
-		s->resp_len = len;
-	} else {
-		s->resp_len = 0;
+	s->resp = NULL;
+	s->resp_len = 0;
+	if (core_reply_fits(c, most, len)) {
+		core_send(c, &s->up, buf, len);
+		s->resp = malloc(len);
+		if (s->resp) {
+			memcpy(s->resp, buf, len);
+			s->resp_len = len;
+		}
 	}
 	core_msg_text_free(c, buf);
 	osip_message_free(resp);
@@ -371,6 +376,12 @@ core_stx_respond(struct core_stx *s, osip_message_t *resp)
 	core_stx_arm(s);
 }
 
+void
+core_stx_respond(struct core_stx *s, osip_message_t *resp)
+{
+	core_stx_send(s, resp, SIZE_MAX);
+}
+
 /* Logs a final response the proxy makes up rather than forwards:
  * failures of ours (5xx) and timeouts at notice, the rest at info. */
 static void
@@ -393,7 +404,7 @@ core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 	core_stx_log_made_up(s, code, reason);
 	r = core_resp_build(s->core, s->req, code, reason);
 	if (r)
-		core_stx_respond(s, r);
+		core_stx_send(s, r, s->reply_max);
 	else if (code >= 200)
 		core_stx_kill(s);
 }
@@ -417,7 +428,7 @@ core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
 		snprintf(w, sizeof(w), "399 sipmesh \"%.250s\"", warning);
 		osip_message_set_header(r, "Warning", w);
 	}
-	core_stx_respond(s, r);
+	core_stx_send(s, r, s->reply_max);
 }
 
 void

@@ -12,10 +12,11 @@
  * order of their last SIP message: the 1 s sweep pops expired
  * connections from their heads, so it costs O(expired), not O(open).
  *
- * The deadlines: a connection is PENDING from accept until its first
- * SIP message (TCP, TLS: so a slowloris that sends nothing, or half a
- * request, or only keepalives, is closed at handshake_timeout_s) or
- * until its WebSocket upgrade; OPEN, it is closed after idle_timeout_s
+ * The deadlines: an inbound connection is PENDING from accept until its
+ * first SIP message (TCP, TLS, WebSocket alike: so a slowloris that
+ * sends nothing, or half a request, or only keepalives, or a WebSocket
+ * that upgrades and then only answers pings, is closed at
+ * handshake_timeout_s); OPEN, it is closed after idle_timeout_s
  * of silence, and after msg_idle_timeout_s without a SIP message even
  * when it keeps answering pings (past the longest registration nothing
  * reaches it any more).

@@ -41,15 +41,6 @@
 /* 503s per second (and burst) a source over req_rate may get. */
 #define EDGE_LIMIT_REPLY_RATE 2
 
-/*
- * A stateless reply to a datagram is at most this many times its size:
- * the limit QUIC keeps to before a peer's address is proven (RFC 9000
- * 8.1).  A 400 copies the request's Via, From, To, Call-ID and CSeq
- * and adds a status line, a Warning and a To tag, so only a request
- * of a few dozen bytes comes near it.
- */
-#define EDGE_REPLY_AMP 3
-
 /* Room the Via fix-up and a reply's own headers may add to a message. */
 #define EDGE_BUF_SLACK 1024
 #define EDGE_LOG_BURST 10
@@ -201,9 +192,11 @@ edge_fwd_capture(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
  * Via names (RFC 3261 18.2.2 would, without rport): an unauthenticated
  * datagram must not aim the edge's answer anywhere but back.  And over
  * UDP (anyone can write any source address) the answer is at most
- * EDGE_REPLY_AMP times the req_len bytes of the datagram that asked:
- * past that it goes without its Warning, and when still larger not at
- * all.  Returns 0 or a negative errno (-EMSGSIZE: too large to answer).
+ * SIP_REPLY_AMP times the req_len bytes of the datagram that asked (a
+ * 400 copies the request's Via, From, To, Call-ID and CSeq and adds a
+ * status line, a Warning and a To tag, so only a request of a few
+ * dozen bytes comes near it): past that it goes without its Warning,
+ * and when still larger not at all.  Returns 0 or a negative errno (-EMSGSIZE: too large to answer).
  */
 static int
 edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
@@ -211,7 +204,7 @@ edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 	   const char *msg, size_t len, size_t req_len, int code,
 	   const char *reason, const char *warning)
 {
-	size_t most = conn_id ? SIZE_MAX : EDGE_REPLY_AMP * req_len;
+	size_t most = conn_id ? SIZE_MAX : SIP_REPLY_AMP * req_len;
 	int n, rc;
 
 	n = edge_sip_reply_build(e->reply_buf, e->buf_cap, msg, len, sc, code,

@@ -457,7 +457,8 @@ int edge_stream_frame(const char *buf, size_t len, size_t max, size_t *scan,
 /* ---- edge_conn.c: the table of open connections ---- */
 
 enum edge_conn_state {
-	EDGE_CONN_PENDING = 0,	/* TCP connect or TLS handshake running */
+	EDGE_CONN_PENDING = 0,	/* connect, TLS handshake or WebSocket
+				   upgrade running, or no SIP message yet */
 	EDGE_CONN_OPEN,		/* carries SIP */
 };
 

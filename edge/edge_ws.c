@@ -26,8 +26,9 @@
  * edge_ws_upgrade_ok()) becomes a SIP connection.  Every accepted
  * socket is entered in the edge's connection table at once
  * (edge_conn_accept(): so the connection rate, the caps and the
- * handshake_timeout_s deadline cover TLS handshakes, slow upgrades and
- * HTTP requests), becomes OPEN when the WebSocket is established, and
+ * handshake_timeout_s deadline cover TLS handshakes, slow upgrades,
+ * HTTP requests and upgrades that never carry SIP), becomes OPEN with
+ * its first SIP message (keepalives and pongs do not count), and
  * leaves the table when lws closes it.
  *
  * One text (or binary) message carries one SIP message.  Frames of a
@@ -136,6 +137,9 @@ struct edge_wsconn {
 	int peer_code;		/* close code the peer sent */
 	int ping_due;		/* send a ping at the next writable */
 	int killing;
+	int upgraded;		/* the WebSocket is established: frames may
+				   go out, though it stays PENDING until its
+				   first SIP message */
 };
 
 static struct edge_ws edge_ws_g;
@@ -220,7 +224,7 @@ edge_wsconn_send(struct edge_conn *c, const char *buf, size_t len)
 {
 	struct edge_wsconn *wc = (struct edge_wsconn *)c;
 
-	if (c->state != EDGE_CONN_OPEN)
+	if (!wc->upgraded)
 		return -ENOTCONN;
 	return edge_wsconn_queue(wc, buf, len);
 }
@@ -697,8 +701,12 @@ edge_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (pr == NULL || pr->name == NULL || strcmp(pr->name, "sip") != 0)
 			return edge_ws_refuse(wsi, wc, LWS_CLOSE_STATUS_PROTOCOL_ERR,
 					      "subprotocol is not sip");
-		edge_conn_open(&v->w->edge->conns, &wc->c,
-			       uv_now(v->w->edge->loop));
+		/* Still PENDING: an upgrade that never carries SIP, only
+		 * answers pings, would hold its place for
+		 * msg_idle_timeout_s; its first SIP message opens it
+		 * (edge_ws_message), within handshake_timeout_s as a TCP
+		 * connection's must. */
+		wc->upgraded = 1;
 		log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " established",
 			  env_transport_name(wc->c.transport),
 			  ENV_CONN_ARGS(wc->c.id));

@@ -147,6 +147,10 @@ struct env {
 	size_t names_len;
 	const char *msg;	/* borrowed; not NUL-terminated */
 	size_t len;
+	uint8_t proven;		/* never on the wire: a core sets it on its
+				   own copy once digest authentication
+				   proved the request, which frees its
+				   replies from SIP_REPLY_AMP (lib/sip.h) */
 };
 
 /*

@@ -1,6 +1,7 @@
 /*
  * sip.h - small SIP helpers shared by edge and core: the Via branch
- * that names the core owning a client transaction.
+ * that names the core owning a client transaction, and the bound on
+ * replies to datagrams (SIP_REPLY_AMP).
  *
  * A core writes branch "z9hG4bKsm<core>.<serial>.<mac>" (RFC 3261
  * magic cookie, then "sm", the core id in decimal, a per-transaction
@@ -31,6 +32,16 @@
 #include <stdint.h>
 
 #define SIP_BRANCH_MAX 64
+
+/*
+ * A reply to an unauthenticated datagram is at most this many times
+ * its size, whether the edge or a core makes it up: anyone can write
+ * any source address on a datagram, so an answer larger than the
+ * question would make the cluster an amplifier aimed at that address.
+ * The limit QUIC keeps to before a peer's address is proven (RFC 9000
+ * 8.1).
+ */
+#define SIP_REPLY_AMP 3
 /* Bytes of the Call-ID the MAC covers: longer ones are cut, the same
  * way at both ends. */
 #define SIP_BRANCH_CID_MAX 511

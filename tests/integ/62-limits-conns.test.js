@@ -4,7 +4,8 @@
  * Caps per source address (max_conns_per_ip) and in all (max_conns);
  * a handshake deadline (handshake_timeout_s) for a TCP connection that
  * sends nothing, half a request or only keepalives (slowloris), a TLS
- * handshake that never starts and a WebSocket upgrade that never ends;
+ * handshake that never starts, a WebSocket upgrade that never ends and
+ * one that ends but carries no SIP (pongs, keepalives);
  * a message deadline (msg_idle_timeout_s) that CRLF pings and WebSocket
  * pongs do not hold off; a WebSocket message cut in 1-byte fragments
  * (closed at the fragment limit; memory follows the bytes, not
@@ -12,7 +13,9 @@
  * accept and logged once.  Before commit "edge: per-source rate
  * limits...", a plain TCP connection was open at accept and stayed 60 s
  * here (idle_timeout_s) on anything, pings included, and a 1-byte
- * fragment took max_msg of memory.
+ * fragment took max_msg of memory.  Before commit "edge: a WebSocket
+ * is pending until its first SIP message", one that upgraded and then
+ * sent nothing was open until msg_idle_timeout_s.
  *
  * integ: serial (it times deadlines and rates)
  */
@@ -57,6 +60,30 @@ async function options(s, dest) {
 		`Call-ID: ${cid}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
 	await waitUntil(() => new RegExp(`^SIP/2\\.0 200[^]*?Call-ID: ${cid}`, 'm').test(s.buf), 5000,
 		`200 to the OPTIONS over TCP from ${a.address}`);
+}
+
+/* A WebSocket to the edge from localAddress, once open. */
+async function ws(c, localAddress, o = {}) {
+	const w = new WS(c.wsUrl(), 'sip', { localAddress, ...o });
+	await within(new Promise((r, j) => { w.once('open', r); w.once('error', j); }), 3000, 'ws open');
+	return w;
+}
+
+/* Sends an OPTIONS to the proxy down WebSocket w; resolves when its
+ * 200 is back. */
+function wsOptions(w) {
+	const cid = `lim-${rand(8)}`;
+	return within(new Promise((res) => {
+		const on = (d) => {
+			if (!/^SIP\/2\.0 200[^]*Call-ID: /.test(d.toString()) || !d.toString().includes(cid)) return;
+			w.off('message', on);
+			res();
+		};
+		w.on('message', on);
+		w.send(`OPTIONS sip:a.test SIP/2.0\r\nVia: SIP/2.0/WS ${rand(6)}.invalid;branch=z9hG4bK-${rand(8)}\r\n` +
+			'Max-Forwards: 70\r\nFrom: <sip:lim@a.test>;tag=1\r\nTo: <sip:a.test>\r\n' +
+			`Call-ID: ${cid}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
+	}), 5000, '200 to the OPTIONS over WebSocket');
 }
 
 /* Whether s is closed within ms (resolves true) or not (false). */
@@ -150,11 +177,11 @@ describe('62 limits conns', () => {
 		const s = await open(d, '127.0.0.51');
 		await options(s, d);
 		const t0 = Date.now();
-		const ws = new WS(c.wsUrl(), 'sip', { localAddress: '127.0.0.52' });
-		await within(new Promise((r, j) => { ws.once('open', r); ws.once('error', j); }), 3000, 'ws open');
+		const w = await ws(c, '127.0.0.52');
+		await wsOptions(w);	/* open: past the handshake deadline */
 		let pings = 0;
-		ws.on('ping', () => { pings++; });
-		const wsClose = wsClosed(ws, (MSG_IDLE_S + 4) * 1000);
+		w.on('ping', () => { pings++; });
+		const wsClose = wsClosed(w, (MSG_IDLE_S + 4) * 1000);
 		/* TCP sends CRLF keepalives; the WebSocket only answers the
 		 * edge's pings (ws does, at once). */
 		const keep = setInterval(() => { s.write('\r\n\r\n'); }, 400);
@@ -169,16 +196,15 @@ describe('62 limits conns', () => {
 			assert.ok(pings >= 2, `the edge pinged the WebSocket ${pings} time(s)`);
 		} finally {
 			clearInterval(keep);
-			ws.terminate();
+			w.terminate();
 		}
 		await closeAll();
 	});
 
 	c.test('a WebSocket that answers no ping is closed after two ping intervals; one that answers stays', async () => {
-		const mute = new WS(c.wsUrl(), 'sip', { localAddress: '127.0.0.53', autoPong: false });
-		const live = new WS(c.wsUrl(), 'sip', { localAddress: '127.0.0.54' });
-		for (const w of [mute, live])
-			await within(new Promise((r, j) => { w.once('open', r); w.once('error', j); }), 3000, 'ws open');
+		const mute = await ws(c, '127.0.0.53', { autoPong: false });
+		const live = await ws(c, '127.0.0.54');
+		for (const w of [mute, live]) await wsOptions(w);
 		let mutePings = 0, livePings = 0;
 		mute.on('ping', () => { mutePings++; });
 		live.on('ping', () => { livePings++; });
@@ -200,20 +226,51 @@ describe('62 limits conns', () => {
 		await closeAll();
 	});
 
+	/* Open at the upgrade, one that answered pings lived for
+	 * msg_idle_timeout_s (about an hour by default): 20 addresses of
+	 * 1000 such WebSockets filled an edge for that long. */
+	c.test(`a WebSocket that upgrades but sends no SIP is closed in ${HANDSHAKE_S} s, pongs and keepalives or not; one that sent SIP stays`, async () => {
+		const t0 = Date.now();
+		const mute = await ws(c, '127.0.0.55');
+		const keeper = await ws(c, '127.0.0.56');
+		const sip = await ws(c, '127.0.0.57');
+		await wsOptions(sip);
+		const keep = setInterval(() => keeper.send('\r\n\r\n'), 300);
+		try {
+			for (const [w, what] of [[mute, 'silent'], [keeper, 'keepalives only']]) {
+				/* The sweep runs every second; msg_idle_timeout_s
+				 * (4 s here) is well after. */
+				const by = (HANDSHAKE_S + 1.5) * 1000;
+				await wsClosed(w, Math.max(by - (Date.now() - t0), 1)).catch(() => {});
+				const at = Date.now() - t0;
+				assert.equal(w.readyState, WS.CLOSED, `${what}: still open after ${at} ms`);
+				assert.ok(at >= HANDSHAKE_S * 1000 - 300, `${what}: closed after ${at} ms, before the deadline`);
+			}
+			console.log(`# WebSocket without SIP closed after ${Date.now() - t0} ms (handshake_timeout_s ${HANDSHAKE_S})`);
+			await new Promise((r) => setTimeout(r, 1000));
+			assert.equal(sip.readyState, WS.OPEN, 'the WebSocket that sent SIP was closed');
+			await wsOptions(sip);
+		} finally {
+			clearInterval(keep);
+			for (const w of [mute, keeper, sip]) w.terminate();
+		}
+		await closeAll();
+	});
+
 	c.test('a WebSocket message in 1-byte fragments: memory follows the bytes, closed at the fragment limit', async () => {
 		const pid = c.edges[0].proc.pid;
 		const before = vm(pid);
 		const wss = [];
 		try {
 			for (let i = 0; i < 20; i++) {
-				const ws = new WS(c.wsUrl(), 'sip', { localAddress: `127.0.0.${61 + Math.floor(i / PER_IP)}` });
-				wss.push(ws);
-				await within(new Promise((r, j) => { ws.once('open', r); ws.once('error', j); }), 3000, 'ws open');
-				ws.send('O', { fin: false });
+				const w = await ws(c, `127.0.0.${61 + Math.floor(i / PER_IP)}`);
+				wss.push(w);
+				await wsOptions(w);	/* past the handshake deadline */
+				w.send('O', { fin: false });
 				/* A barrier: the pong to a ping sent after the
 				 * fragment means the edge has read the fragment. */
-				const pong = within(new Promise((r) => ws.once('pong', r)), 3000, 'pong');
-				ws.ping();
+				const pong = within(new Promise((r) => w.once('pong', r)), 3000, 'pong');
+				w.ping();
 				await pong;
 			}
 			const grown = vm(pid) - before;
@@ -229,7 +286,7 @@ describe('62 limits conns', () => {
 			const r = await closed;
 			assert.equal(r.code, 1008, `close code ${r.code} ${r.reason}`);
 		} finally {
-			for (const ws of wss) ws.terminate();
+			for (const w of wss) w.terminate();
 		}
 		await closeAll();
 	});

@@ -8,7 +8,9 @@
  *     one, a core might read the other: a message smuggled in a body),
  *     negative, larger than the body, past 2^64, on UDP and on TCP;
  *   - the 400 to a tiny UDP request: at most 3 times its size (a
- *     spoofed source must not be an amplifier);
+ *     spoofed source must not be an amplifier), and so the core's own
+ *     answers: 100, 404, 483, 200 to OPTIONS, and a REGISTER's 200 for
+ *     an AOR of many long bindings (trimmed, the request's own first);
  *   - a WebSocket frame that claims 2^63 bytes;
  *   - path traversal on the static file server, every encoding;
  *   - WebSocket upgrades from a foreign web page (Origin) or without
@@ -22,9 +24,10 @@
  * Against the binaries before the commits "edge: drop responses on
  * branches no core minted", "log: escape control bytes", "edge: refuse
  * a message whose Content-Length headers disagree", "edge: WebSocket
- * upgrades need subprotocol sip and an allowed Origin" and "edge: a
- * stateless reply to a datagram is at most 3 times its size" the
- * matching tests here fail.  The INVITE counts, traversal, 2^63 frame
+ * upgrades need subprotocol sip and an allowed Origin", "edge: a
+ * stateless reply to a datagram is at most 3 times its size" and
+ * "core: replies to a datagram at most 3 times its size" the matching
+ * tests here fail.  The INVITE counts, traversal, 2^63 frame
  * and TCP tests held before: they guard what was already right.
  */
 const assert = require('node:assert/strict');
@@ -167,6 +170,64 @@ describe('63 hostile', () => {
 			}
 		}
 		console.log(`# tiny UDP requests: largest 400 is ${worst.toFixed(2)} times the request`);
+	});
+
+	/* The core's own answers to a datagram are bounded like the
+	 * edge's: an AOR with many long bindings must not turn a spoofed
+	 * query of a hundred bytes into a 200 of kilobytes. */
+	c.test('the core\'s replies to tiny UDP requests: at most 3 times their size; a REGISTER\'s 200 lists its own binding first', async () => {
+		const user = `amp-${rand(4)}`;
+		const ua = await c.ua('amp-phone');
+		const filler = await c.ua('amp-filler');
+		const long = (i) => `<sip:${user}-${i}-${'x'.repeat(180)}@${HOST}:${filler.port};transport=udp>`;
+		const many = Array.from({ length: 9 }, (_, i) => long(i));
+		const fill = new Registration(filler, c.edge(), user);
+		const r0 = await fill.register(600, { contacts: many });
+		assert.equal(r0.contacts().length, 9, 'the 9 long bindings registered and listed to their own large REGISTER');
+		const phone = new Registration(ua, c.edge(), user);
+		const mine = await phone.register(600);
+		const figures = [];
+		const ratio = (what, req, res) => {
+			const k = res.length / req.length;
+			figures.push(`${what} ${req.length} B -> ${res.length} B (${k.toFixed(2)}x)`);
+			assert.ok(res.length <= 3 * req.length, `${what}: a ${req.length}-byte request got a ${res.length}-byte reply`);
+		};
+		ratio('phone REGISTER 200', mine.tx.raw, mine.raw);
+		assert.ok(mine.contacts().length < 10, 'the phone\'s 200 was trimmed');
+		const own = mine.contacts().find((x) => x.uri.includes(`:${ua.port}`));
+		assert.ok(own && own.expires > 500 && own.expires <= 600,
+			`the phone's own binding and its expires in its 200: ${JSON.stringify(mine.all('contact'))}`);
+
+		/* From a raw socket: the smallest requests a client can send. */
+		const s = await udp();
+		const tiny = (method, ruri, extra = '') =>
+			`${method} ${ruri} SIP/2.0\r\nv: SIP/2.0/UDP ${HOST}:${s.port};branch=z9hG4bK${rand(6)}\r\n` +
+			`f: <sip:q@a.test>;tag=1\r\nt: <${ruri.startsWith('sip:a.test') ? `sip:${user}@a.test` : ruri}>\r\n` +
+			`i: ${rand(6)}\r\nCSeq: 1 ${method}\r\n${extra}\r\n`;
+		const cases = [
+			['REGISTER query (10 bindings)', tiny('REGISTER', 'sip:a.test'), /^SIP\/2\.0 200 /],
+			['INVITE: 100 Trying', tiny('INVITE', `sip:${user}@a.test`), /^SIP\/2\.0 100 /],
+			['OPTIONS to nobody: 404', tiny('OPTIONS', `sip:nobody-${rand(4)}@a.test`), /^SIP\/2\.0 404 /],
+			['MESSAGE, Max-Forwards 0: 483', tiny('MESSAGE', `sip:${user}@a.test`, 'Max-Forwards: 0\r\n'), /^SIP\/2\.0 483 /],
+			['OPTIONS keepalive: 200', tiny('OPTIONS', 'sip:a.test'), /^SIP\/2\.0 200 /],
+		];
+		for (const [what, req, want] of cases) {
+			const n = s.got.length;
+			const cseq = /CSeq: 1 (\w+)/.exec(req)[1];
+			const cid = /\r\ni: (\w+)/.exec(req)[1];
+			s.send(Buffer.from(req, 'latin1'), c.edge().port, HOST);
+			await waitUntil(() => s.got.slice(n).some((g) => g.s.includes(`i: ${cid}`) || g.s.includes(`Call-ID: ${cid}`)),
+				3000, `an answer to the ${what}`);
+			const g = s.got.slice(n).find((x) => x.s.includes(cid));
+			assert.match(g.s, want, `${what}: ${g.s.split('\r\n')[0]}`);
+			ratio(what, Buffer.from(req, 'latin1'), g.b);
+			assert.equal(cseq, /CSeq: 1 (\w+)/.exec(g.s)[1]);
+		}
+		let trimmed = 0;
+		for (const k of c.cores) trimmed += await stat(k.proc, /\breplies-trimmed (\d+)/);
+		assert.ok(trimmed >= 2, `replies-trimmed counts the trimmed 200s (${trimmed})`);
+		console.log(`# core replies to UDP: ${figures.join('; ')}; ${trimmed} trimmed`);
+		s.close();
 	});
 
 	c.test('TCP: a Content-Length conflict or a huge one closes the connection; nothing smuggled gets through', async () => {

@@ -5,7 +5,8 @@
  * it forked to both (RFC 3261 16.6), 100 Trying at once, and the
  * caller's final response only once both branches have finished; a
  * UDP phone behind NAT, callee or caller, reached in dialog at the
- * address it sends from, not at its private Contact.
+ * address it sends from, not at its private Contact; a REGISTER's 200
+ * over UDP bounded by the request's size.
  */
 #include "tests/unit/core/core_harness.h"
 
@@ -321,6 +322,58 @@ test_core_proxy__nat_token_never_names_the_cluster(void **state)
 	assert_dst(h, 0, "127.0.0.1:5070");
 }
 
+/*
+ * A REGISTER's 200 over UDP is at most SIP_REPLY_AMP times the request:
+ * with nine long bindings of bob's, a phone's own REGISTER gets a 200
+ * that lists its binding first, with its expiry, and leaves out what
+ * does not fit (counted).
+ */
+static void
+test_core_proxy__register_200_trimmed_own_binding_first(void **state)
+{
+	struct harness *h = *state;
+	char text[1024], crlf[1024], x[181];
+	uint64_t trimmed;
+	size_t len;
+
+	memset(x, 'x', sizeof(x) - 1);
+	x[sizeof(x) - 1] = '\0';
+	for (int port = 5081; port <= 5089; port++) {
+		snprintf(text, sizeof(text),
+			 "REGISTER sip:example.com SIP/2.0\n"
+			 "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-long-%d\n"
+			 "From: <sip:bob@example.com>;tag=l%d\n"
+			 "To: <sip:bob@example.com>\n"
+			 "Call-ID: long-%d@test\n"
+			 "CSeq: 1 REGISTER\n"
+			 "Contact: <sip:bob-%s@127.0.0.1:%d>\n"
+			 "Expires: 600\n"
+			 "Content-Length: 0\n\n", port, port, port, port, x, port);
+		request_from(h, port, text, 1);
+		h_assert_sent(h, 0, "SIP/2.0 200");
+		h_clear(h);
+	}
+	trimmed = h->c->st.replies_trimmed;
+	snprintf(text, sizeof(text),
+		 "REGISTER sip:example.com SIP/2.0\n"
+		 "Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK-phone\n"
+		 "From: <sip:bob@example.com>;tag=p\n"
+		 "To: <sip:bob@example.com>\n"
+		 "Call-ID: phone@test\n"
+		 "CSeq: 1 REGISTER\n"
+		 "Contact: <sip:bob@127.0.0.1:5090>\n"
+		 "Expires: 300\n"
+		 "Content-Length: 0\n\n");
+	len = h_crlf(text, crlf, sizeof(crlf));
+	request_from(h, 5090, text, 1);
+	h_assert_sent(h, 0, "SIP/2.0 200");
+	assert_true(strlen(h->sent[0]) <= SIP_REPLY_AMP * len);
+	assert_non_null(strstr(h->sent[0], "\r\nContact: "
+			       "<sip:bob@127.0.0.1:5090>;expires=300\r\n"));
+	assert_true(strstr(h->sent[0], "5090>") < strstr(h->sent[0], "bob-x"));
+	assert_int_equal(h->c->st.replies_trimmed, trimmed + 1);
+}
+
 int
 main(void)
 {
@@ -339,6 +392,9 @@ main(void)
 			h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_core_proxy__nat_token_never_names_the_cluster,
+			h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_core_proxy__register_200_trimmed_own_binding_first,
 			h_setup, h_teardown),
 	};
 

@@ -37,6 +37,8 @@ start(struct harness *h, const char *method, int n)
 	seq++;
 	snprintf(text, sizeof(text), invite, method, seq, seq, method);
 	h_env(&e, 5070);
+	e.msg = text;	/* its length bounds the answers we make up */
+	e.len = strlen(text);
 	s = core_stx_new(h->c, &e, h_parse(text));
 	assert_non_null(s);
 	for (int i = 0; i < n; i++) {
@@ -426,6 +428,43 @@ test_core_txn__transport_error_goes_upstream_as_500(void **state)
 	assert_int_equal(count(h, "SIP/2.0 500"), 1);
 }
 
+/*
+ * What the core makes up for a datagram is at most SIP_REPLY_AMP times
+ * its size, the top Via's received= and rport value taken off: here a
+ * request claimed to be 60 bytes, so its 100 Trying and its final (no
+ * branch: 500) go nowhere (counted), and nothing is kept to
+ * retransmit.  The same
+ * request over TCP is answered.
+ */
+static void
+test_core_txn__made_up_replies_bounded_over_udp(void **state)
+{
+	struct harness *h = *state;
+	char text[1024];
+	struct core_stx *s;
+	struct env e;
+
+	snprintf(text, sizeof(text), invite, "INVITE", 900, 900, "INVITE");
+	h_env(&e, 5070);
+	e.msg = text;
+	e.len = 60;
+	s = core_stx_new(h->c, &e, h_parse(text));
+	assert_non_null(s);
+	core_stx_cancel(s);
+	assert_int_equal(h_flush(h), 0);
+	assert_int_equal(h->c->st.replies_amp, 2);
+	assert_null(s->resp);
+
+	snprintf(text, sizeof(text), invite, "INVITE", 901, 901, "INVITE");
+	e.transport = ENV_TCP;
+	e.conn_id = ENV_CONN_ID(0x1234, 7);
+	s = core_stx_new(h->c, &e, h_parse(text));
+	assert_non_null(s);
+	h_flush(h);
+	h_assert_sent(h, 0, "SIP/2.0 100");
+	assert_int_equal(h->c->st.replies_amp, 2);
+}
+
 int
 main(void)
 {
@@ -446,6 +485,7 @@ main(void)
 		T(test_core_txn__stray_2xx_only_on_our_branch),
 		T(test_core_txn__failed_flow_answers_430),
 		T(test_core_txn__transport_error_goes_upstream_as_500),
+		T(test_core_txn__made_up_replies_bounded_over_udp),
 #undef T
 	};
 

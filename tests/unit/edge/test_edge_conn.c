@@ -333,6 +333,43 @@ test_edge_conn__pings_go_to_the_silent_and_the_mute_are_given_up(void **state)
 	edge_conn_table_fini(&t);
 }
 
+/*
+ * A WebSocket stays PENDING after its upgrade until its first SIP
+ * message: its pongs and CRLF keepalives (edge_conn_touch) neither
+ * open it nor hold off the handshake deadline, and it is never pinged,
+ * while one that sent a REGISTER is OPEN and lives on.
+ */
+static void
+test_edge_conn__a_websocket_without_sip_meets_the_handshake_deadline(void **state)
+{
+	struct edge_conn_table t;
+	struct edge_conn *mute = conn(ENV_WS, "127.0.0.1", 1, 0);
+	struct edge_conn *sip = conn(ENV_WS, "127.0.0.1", 2, 0);
+	const char *why = NULL;
+
+	(void)state;
+	pings = 0;
+	edge_conn_table_init(&t, 0);
+	assert_int_equal(edge_conn_add(&t, mute, 0), 0);
+	assert_int_equal(edge_conn_add(&t, sip, 0), 0);
+	edge_conn_msg(&t, sip, 300);		/* its REGISTER */
+	for (uint64_t now = 100; now < 2000; now += 100)
+		edge_conn_touch(&t, mute, now);	/* pongs, keepalives */
+	assert_int_equal(mute->state, EDGE_CONN_PENDING);
+	assert_int_equal(sip->state, EDGE_CONN_OPEN);
+	assert_null(edge_conn_ping_round(&t, 1500, 1000, 100));
+	assert_int_equal(pings, 1);		/* sip only */
+	assert_null(edge_conn_expired(&t, 1999, 2000, 0, 0, NULL));
+	assert_ptr_equal(edge_conn_expired(&t, 2000, 2000, 0, 0, &why), mute);
+	assert_string_equal(why, "connect or handshake timeout");
+	edge_conn_del(&t, mute);
+	assert_null(edge_conn_expired(&t, 100000, 2000, 0, 0, NULL));
+	edge_conn_del(&t, sip);
+	free(mute);
+	free(sip);
+	edge_conn_table_fini(&t);
+}
+
 static void
 test_edge_conn__sweep_takes_the_oldest_first(void **state)
 {
@@ -583,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_edge_conn__per_64_and_total_caps),
 		cmocka_unit_test(test_edge_conn__keepalives_do_not_hold_off_the_message_deadline),
 		cmocka_unit_test(test_edge_conn__pings_go_to_the_silent_and_the_mute_are_given_up),
+		cmocka_unit_test(test_edge_conn__a_websocket_without_sip_meets_the_handshake_deadline),
 		cmocka_unit_test(test_edge_conn__sweep_takes_the_oldest_first),
 		cmocka_unit_test(test_edge_conn__matches_a_trivial_model),
 	};
