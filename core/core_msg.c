@@ -438,7 +438,6 @@ core_reply_text(struct core *c, const osip_message_t *req, int code,
 size_t
 core_reply_max(const struct env *in)
 {
-	char ip[INET6_ADDRSTRLEN];
 	size_t stamp;
 
 	if (env_transport_is(in->transport, ENV_TP_STREAM) || in->proven)
@@ -446,8 +445,7 @@ core_reply_max(const struct env *in)
 	/* in->len counts the top Via as the edge stamped it, received=
 	 * and an rport value added (edge_sip_via_fix), so the datagram
 	 * that came was at least that much shorter. */
-	stamp = sizeof(";received=") - 1 +
-		strlen(env_sa_ip(&in->src, ip, sizeof(ip))) +
+	stamp = sizeof(";received=") - 1 + env_sa_ip_len(&in->src) +
 		sizeof("=65535") - 1;
 	return in->len > stamp ? SIP_REPLY_AMP * (in->len - stamp) : 0;
 }

@@ -224,6 +224,22 @@ env_sa_ip(const union env_sa *sa, char *out, size_t len)
 	return out;
 }
 
+size_t
+env_sa_ip_len(const union env_sa *sa)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa.sa_family == AF_INET) {
+		const unsigned char *b = (const unsigned char *)&sa->in.sin_addr;
+		size_t n = 3;	/* the dots */
+
+		for (int i = 0; i < 4; i++)
+			n += 1 + (b[i] >= 10) + (b[i] >= 100);
+		return n;
+	}
+	return strlen(env_sa_ip(sa, ip, sizeof(ip)));
+}
+
 int
 env_sa_addr_eq(const union env_sa *a, const union env_sa *b)
 {

@@ -188,6 +188,10 @@ char *env_sa_str(const union env_sa *sa, char *out, size_t len);
 /* Fills sa from a numeric ip and port; returns 0 or -EINVAL. */
 int env_sa_from(union env_sa *sa, const char *ip, int port);
 
+/* strlen of what env_sa_ip writes, without inet_ntop for IPv4 (it is
+ * asked on the path of every reply). */
+size_t env_sa_ip_len(const union env_sa *sa);
+
 /* Whether a and b hold the same IP address, ports aside (an IPv4
  * address and its IPv4-mapped IPv6 form differ). */
 int env_sa_addr_eq(const union env_sa *a, const union env_sa *b);

@@ -387,6 +387,33 @@ test_env__addresses_format_and_parse(void **state)
 	assert_string_equal(env_sa_ip(&sa, s, sizeof(s)), "-");
 }
 
+/* env_sa_ip_len counts what env_sa_ip writes, digits of every width. */
+static void
+test_env__ip_length_as_written(void **state)
+{
+	static const char *const ips[] = {
+		"0.0.0.0", "9.10.99.100", "255.255.255.255", "127.0.1.1",
+		"::1", "2001:db8::ff00:42:8329", "::ffff:10.0.0.1",
+	};
+	union env_sa sa, other;
+	char s[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+		assert_int_equal(env_sa_from(&sa, ips[i], 5060), 0);
+		assert_int_equal(env_sa_ip_len(&sa),
+				 strlen(env_sa_ip(&sa, s, sizeof(s))));
+	}
+	/* Same address, ports aside; families apart. */
+	assert_int_equal(env_sa_from(&sa, "10.0.0.1", 5060), 0);
+	assert_int_equal(env_sa_from(&other, "10.0.0.1", 5070), 0);
+	assert_true(env_sa_addr_eq(&sa, &other));
+	assert_int_equal(env_sa_from(&other, "::ffff:10.0.0.1", 5060), 0);
+	assert_false(env_sa_addr_eq(&sa, &other));
+	assert_int_equal(env_sa_from(&other, "10.0.0.2", 5060), 0);
+	assert_false(env_sa_addr_eq(&sa, &other));
+}
+
 /* Each row of the table, as every process sees it. */
 static void
 test_env__transport_rows(void **state)
@@ -491,6 +518,7 @@ main(void)
 		cmocka_unit_test(test_env__peer_names_round_trip),
 		cmocka_unit_test(test_env__peer_names_refused),
 		cmocka_unit_test(test_env__addresses_format_and_parse),
+		cmocka_unit_test(test_env__ip_length_as_written),
 		cmocka_unit_test(test_env__transport_rows),
 		cmocka_unit_test(test_env__transport_unknown_values),
 		cmocka_unit_test(test_env__transport_parse),
