@@ -16,6 +16,12 @@
  * 5922), so its Via, Record-Route and the next hop of every in-dialog
  * request towards it are that name: A locates it (an A record, the
  * Route names the port) for BYE, ACK and re-INVITE, either way.
+ * Each cluster has a second edge on an IPv6 address of its own
+ * (fd00::a1, fd00::b1, added to lo), and v6.test (B's) has only an
+ * AAAA record: a MESSAGE from a.test and calls with BYE from either
+ * side reach it over IPv6 (A's core sends from its IPv6 edge whichever
+ * edge the request came in on; each cluster double Record-Routes, its
+ * IPv4 edge facing its user, its IPv6 edge the other cluster).
  * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
  * WebSocket on A: MESSAGE both ways, calls with BYE from either side
  * (both clusters' Record-Route in the 200), ACK and BYE along Route
@@ -32,6 +38,7 @@ if (!require('./lib/netns').reexecInNetns(__filename,
 	return;
 
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const { describe, before, after } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
@@ -43,19 +50,29 @@ const A_ADDR = '127.0.1.1';
 const B_ADDR = '127.0.2.1';
 const B_NAME = 'sip.b.test';	/* what B advertises; its A record is B_ADDR */
 const DEAD_ADDR = '127.0.3.1';	/* nothing listens there */
+/* The second edge of each cluster listens on an IPv6 address of its
+ * own, added to lo in the namespace (before()); v6.test, served by B,
+ * has only an AAAA record, B's. */
+const A_ADDR6 = 'fd00::a1';
+const B_ADDR6 = 'fd00::b1';
+/* Before the clusters start (their before() binds them). */
+for (const a of [A_ADDR6, B_ADDR6]) execFileSync('ip', ['-6', 'addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad']);
 const WS_PORT = 5066;
 const FAILOVER_MS = 2000;
 
 describe('84 federation in a network namespace, port 5060', () => {
 	const dns = new Dnsmasq(53, DNS_ADDR);
+	/* Edge 2 of a cluster: UDP and TCP on its IPv6 address, port 5060. */
+	const v6Edge = (addr) => ({ udp: `[${addr}]:5060`, tcp: `[${addr}]:5060` });
 	const A = cluster({
-		name: '84-netns-a', cores: 1, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
-		edgeKeys: () => ({ ws: `${A_ADDR}:${WS_PORT}` }),
+		name: '84-netns-a', cores: 1, edges: 2, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
+		edgeKeys: (e) => (e.id === 2 ? v6Edge(A_ADDR6) : { ws: `${A_ADDR}:${WS_PORT}` }),
 		sections: () => ({ federation: { failover_ms: FAILOVER_MS } }),
 	});
 	const B = cluster({
-		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test c.test n.test' },
-		edgeKeys: () => ({ advertise: `${B_NAME}:5060` }),
+		name: '84-netns-b', cores: 1, edges: 2, host: B_ADDR, port: 5060,
+		registrar: { domains: 'b.test c.test n.test v6.test' },
+		edgeKeys: (e) => (e.id === 2 ? v6Edge(B_ADDR6) : { advertise: `${B_NAME}:5060` }),
 		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: FAILOVER_MS } }),
 	});
 	before(async () => {
@@ -74,6 +91,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 			`srv-host=_sip._udp.c.test,dead.c.test,5060,10,10`,
 			`host-record=dead.c.test,${DEAD_ADDR}`,
 			`srv-host=_sip._udp.c.test,sip.b.test,5060,20,10`,
+			/* v6.test (served by B): an AAAA record, nothing else. */
+			`host-record=v6.test,${B_ADDR6}`,
 		]);
 	});
 	after(() => dns.stop());
@@ -195,6 +214,40 @@ describe('84 federation in a network namespace, port 5060', () => {
 		await asked('SRV', '_sip._udp.naptr.n.test');
 		assert.equal(dns.queries('SRV', '_sip._udp.n.test'), 0, 'A fell back to SRV: the NAPTR was not followed');
 		console.log(`# MESSAGE to n.test through NAPTR -> SRV -> A: 200 in ${Date.now() - t0} ms`);
+	});
+
+	/* A host in a regular expression; an IPv6 address in brackets. */
+	const hostRe = (h) => (h.includes(':') ? `\\[${h}\\]` : h.replace(/\./g, '\\.'));
+
+	test('v6.test has only an AAAA record: a MESSAGE from a.test reaches its user over IPv6', async () => {
+		const alice = await user(A, 'alice8', 'a.test');
+		const vic = await user(B, 'vic', 'v6.test');
+		const body = `over v6 ${rand(6)}`;
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), vic.user, 'v6.test', { from: alice.aor, body, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${vic.aor} got ${r.status} ${r.reason}`);
+		const got = vic.ua.requests.filter((q) => q.method === 'MESSAGE');
+		assert.equal(got.length, 1, `${vic.aor} received the MESSAGE once`);
+		assert.equal(got[0].body.toString('latin1'), body);
+		/* A's IPv6 edge sent it (its Via), B's IPv6 edge received it
+		 * from that address. */
+		const vias = got[0].all('via');
+		const v6via = vias.find((v) => new RegExp(`^SIP/2\\.0/UDP ${hostRe(A_ADDR6)}:5060;`).test(v));
+		assert.ok(v6via, `a Via of A's IPv6 edge: ${vias.join(' | ')}`);
+		await asked('AAAA', 'v6.test');
+		console.log(`# MESSAGE to v6.test (AAAA ${B_ADDR6}): 200 in ${Date.now() - t0} ms; Via ${v6via}`);
+	});
+
+	test('a call from a.test to v6.test over IPv6, BYE from the caller, then from the callee', async () => {
+		for (const [uas, uac] of [['uas_call.xml', 'uac_call.xml'], ['uas_call_bye.xml', 'uac_call_bye.xml']]) {
+			const t0 = Date.now();
+			const { rr } = await crossDomainCall(A, B, 'a.test', 'v6.test', uas, uac);
+			/* Each cluster double Record-Routes: its IPv4 edge facing
+			 * its user, its IPv6 edge facing the other cluster. */
+			for (const host of [A_ADDR6, B_ADDR6, A_ADDR, B_NAME])
+				assert.match(rr, new RegExp(`sip:${hostRe(host)}(:5060)?[;>]`), `Record-Route of ${host} (${rr})`);
+			console.log(`# a.test -> v6.test (${uac} / ${uas}) in ${Date.now() - t0} ms: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
+		}
 	});
 
 	/* A Route value as a peer that leaves out the default port (Kamailio
