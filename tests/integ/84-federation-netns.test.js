@@ -22,6 +22,10 @@
  * side reach it over IPv6 (A's core sends from its IPv6 edge whichever
  * edge the request came in on; each cluster double Record-Routes, its
  * IPv4 edge facing its user, its IPv6 edge the other cluster).
+ * B's own name and addresses (sip.b.test, 127.0.2.1, [fd00::b1], with
+ * the port or without) are local at B, never looked up there: a
+ * MESSAGE from either side to a user registered with one of them as
+ * the domain is delivered; they are not b.test (404 for bob@b.test).
  * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
  * WebSocket on A: MESSAGE both ways, calls with BYE from either side
  * (both clusters' Record-Route in the 200), ACK and BYE along Route
@@ -248,6 +252,51 @@ describe('84 federation in a network namespace, port 5060', () => {
 				assert.match(rr, new RegExp(`sip:${hostRe(host)}(:5060)?[;>]`), `Record-Route of ${host} (${rr})`);
 			console.log(`# a.test -> v6.test (${uac} / ${uas}) in ${Date.now() - t0} ms: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
 		}
+	});
+
+	/* dnsmasq's log lines so far about name (any type, SRV names too). */
+	const dnsAbout = (name) => dns.proc.lines.filter((l) => l.s.includes(`${name} from`)).length;
+
+	/* B's own name (what it advertises) and addresses (IPv4 with and
+	 * without the port, IPv6) are local at B: never located by DNS, no
+	 * loop, delivered from B's location store, each as a domain of its
+	 * own.  A locates them as it does any other host. */
+	test('B\'s own name and addresses are local at B, each a domain of its own: delivered from a.test and from b.test', async () => {
+		const alice = await user(A, 'alice9', 'a.test');
+		const bob = await user(B, 'bob9', 'b.test');
+		/* Phones that register with the server's name or address as
+		 * their domain. */
+		const own = [
+			{ ...(await user(B, 'carol', B_NAME)), hosts: [B_NAME, `${B_NAME}:5060`] },
+			{ ...(await user(B, 'dave', B_ADDR)), hosts: [B_ADDR, `${B_ADDR}:5060`] },
+			{ ...(await user(B, 'erin', `[${B_ADDR6}]`)), hosts: [`[${B_ADDR6}]`, `[${B_ADDR6}]:5060`] },
+		];
+		const dnsBefore = dnsAbout(B_NAME);
+		let n = 0;
+		/* B's user first: nothing from A meanwhile, so B asked the DNS
+		 * nothing about its name if dnsmasq logged nothing about it. */
+		for (const [from, edge] of [[bob, B.edge()], [alice, A.edge()]]) {
+			for (const to of own)
+				for (const host of to.hosts) {
+					const body = `to ${to.user}@${host} ${rand(6)}`;
+					const r = await message(from.ua, edge, to.user, host, { from: from.aor, body, timeout: 8000 });
+					assert.equal(r.status, 200, `MESSAGE ${from.aor} -> sip:${to.user}@${host} got ${r.status} ${r.reason}`);
+					await to.ua.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString('latin1') === body, 2000, body);
+					n++;
+				}
+			if (from === bob)
+				assert.equal(dnsAbout(B_NAME), dnsBefore, `B looked its own name ${B_NAME} up`);
+		}
+		/* The own name is not another name for b.test: bob9 is
+		 * bob9@b.test only, and the answer is B's 404, not a loop (483)
+		 * or a relay refusal (403). */
+		for (const [from, edge] of [[bob, B.edge()], [alice, A.edge()]])
+			for (const host of [B_NAME, B_ADDR]) {
+				const r = await message(from.ua, edge, bob.user, host, { from: from.aor, timeout: 8000 });
+				assert.equal(r.status, 404, `MESSAGE ${from.aor} -> sip:${bob.user}@${host} got ${r.status} ${r.reason}`);
+			}
+		assert.equal(bob.ua.requests.filter((q) => q.method === 'MESSAGE').length, 0, 'bob9@b.test got nothing');
+		console.log(`# ${n} MESSAGEs to B's own name and addresses delivered (200); to bob9 at them 404`);
 	});
 
 	/* A Route value as a peer that leaves out the default port (Kamailio
