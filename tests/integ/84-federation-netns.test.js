@@ -26,9 +26,10 @@
  * the port or without) are local at B, never looked up there: a
  * MESSAGE from either side to a user registered with one of them as
  * the domain is delivered; they are not b.test (404 for bob@b.test).
- * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
- * WebSocket on A: MESSAGE both ways, calls with BYE from either side
- * (both clusters' Record-Route in the 200), ACK and BYE along Route
+ * Users: Node UAs and sipp over UDP on both sides, SIP.js users over
+ * WebSocket on both (B's to and from sipp on A): MESSAGE both ways,
+ * calls with BYE from either side (both clusters' Record-Route in the
+ * 200), ACK and BYE along Route
  * values that leave the default port out (as Kamailio writes them on
  * 5060), MESSAGE and calls between the WebSocket user and a UDP user;
  * c.test's first SRV target an address where nothing listens (left at
@@ -76,7 +77,7 @@ describe('84 federation in a network namespace, port 5060', () => {
 	const B = cluster({
 		name: '84-netns-b', cores: 1, edges: 2, host: B_ADDR, port: 5060,
 		registrar: { domains: 'b.test c.test n.test v6.test' },
-		edgeKeys: (e) => (e.id === 2 ? v6Edge(B_ADDR6) : { advertise: `${B_NAME}:5060` }),
+		edgeKeys: (e) => (e.id === 2 ? v6Edge(B_ADDR6) : { advertise: `${B_NAME}:5060`, ws: `${B_ADDR}:${WS_PORT}` }),
 		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: FAILOVER_MS } }),
 	});
 	before(async () => {
@@ -380,9 +381,11 @@ describe('84 federation in a network namespace, port 5060', () => {
 		}
 	});
 
-	/* A SIP.js user over WebSocket on A, stopped at the end of the test. */
-	async function wsUser(label) {
-		const u = await SipJsUA.open({ user: `${label}-${rand(3)}`, domain: 'a.test', server: `ws://${A_ADDR}:${WS_PORT}` });
+	/* A SIP.js user over WebSocket on A (a.test), or on B (b.test),
+	 * stopped at the end of the test. */
+	async function wsUser(label, onB = false) {
+		const [domain, addr] = onB ? ['b.test', B_ADDR] : ['a.test', A_ADDR];
+		const u = await SipJsUA.open({ user: `${label}-${rand(3)}`, domain, server: `ws://${addr}:${WS_PORT}` });
 		A.own(u);
 		A.evidence.push({ label: `SIP.js ${u.aor} log`, get text() { return u.log.join('\n'); } });
 		return u;
@@ -400,6 +403,21 @@ describe('84 federation in a network namespace, port 5060', () => {
 		const r = await message(bob.ua, B.edge(), ws.user, 'a.test', { from: bob.aor, body: back, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${ws.aor} got ${r.status} ${r.reason}`);
 		await ws.waitMessage(back);
+	});
+
+	test('WebSocket user on b.test and sipp UDP users on a.test: MESSAGE both ways', async () => {
+		const ws = await wsUser('wsb', true);
+		const u = `sippmsg-${rand(3)}`;
+		const uas = await startUas(A, { user: u, domain: 'a.test', scenario: 'uas_message.xml', calls: 1 });
+		assert.equal(await ws.message(`sip:${u}@a.test`, `hello sipmesh from ${ws.aor}`), 200,
+			`SIP.js MESSAGE to sip:${u}@a.test`);
+		assertOk(await uas.wait(10000), 'the sipp UDP user on a.test got the MESSAGE');
+		const uac = await runSipp(A, {
+			scenario: 'uac_message.xml', dest: A.edge(), service: ws.user,
+			keys: { sm_domain: 'b.test', sm_from_domain: 'a.test' },
+		});
+		assertOk(uac, 'the sipp UDP sender on a.test');
+		await ws.waitFor(() => ws.messages.some((m) => /^hello sipmesh/.test(m.body)), 3000, 'MESSAGE from sipp');
 	});
 
 	test('WebSocket user on a.test calls a UDP user on b.test, and hangs up', async () => {
