@@ -165,6 +165,7 @@ core_fed_try(struct core_stx *s)
 			.transport = (uint8_t)t->transport,
 			.dst = t->addr,
 		};
+		core_leg_edge_for_dst(c, &out);
 		if (osip_message_clone(s->req, &fwd) != 0)
 			return 0;
 		if (core_method_dialog(fwd) && !core_has_to_tag(fwd) &&
@@ -305,6 +306,7 @@ core_fed_ack_located(void *arg, int err, const struct dns_target *t, int n)
 	 * the UA itself would send it (RFC 3263 4.3). */
 	a->out.transport = (uint8_t)u[0].transport;
 	a->out.dst = u[0].addr;
+	core_leg_edge_for_dst(c, &a->out);
 	if (core_proxy_ack_send(c, &a->in, a->ack, &a->out) > 0)
 		a->ack = NULL;		/* rtpctl has it */
 done:

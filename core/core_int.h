@@ -380,6 +380,11 @@ int core_has_to_tag(const osip_message_t *m);
 int core_to_tag_is_local(const osip_message_t *m);
 int core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id);
 int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
+/* Moves a leg with no connection to an edge that listens on its
+ * transport in its destination's family (an IPv6 target found by DNS
+ * or named by a Route leaves from an IPv6 edge) when its own does not;
+ * unchanged when no edge does. */
+void core_leg_edge_for_dst(struct core *c, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);

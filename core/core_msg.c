@@ -613,6 +613,36 @@ core_uri_is_self(struct core *c, const osip_uri_t *u, int *edge_id)
 	return 0;
 }
 
+/* Whether edge i listens on transport t in family af (an IPv6 listen
+ * address, split without its brackets, has a colon). */
+static int
+core_edge_listens(const struct core *c, int i, int t, int af)
+{
+	const struct core_edge_addr *a = &c->edge_addr[i];
+
+	return a->port[0][t] &&
+	       (strchr(a->host[0][t], ':') ? AF_INET6 : AF_INET) == af;
+}
+
+void
+core_leg_edge_for_dst(struct core *c, struct core_leg *leg)
+{
+	const struct cfg_edge *e = core_edge_or_first(c, leg->edge_id);
+	int af = leg->dst.sa.sa_family, t = leg->transport;
+
+	if (leg->conn_id || !env_transport_valid(t) ||
+	    (af != AF_INET && af != AF_INET6))
+		return;
+	core_edge_addrs(c);
+	if (core_edge_listens(c, (int)(e - c->cfg->edges), t, af))
+		return;
+	for (int i = 0; i < c->cfg->n_edges; i++)
+		if (core_edge_listens(c, i, t, af)) {
+			leg->edge_id = (uint16_t)c->cfg->edges[i].id;
+			return;
+		}
+}
+
 /* The transport a URI asks for: its transport parameter (-EINVAL for
  * one we do not know), else TLS for sips, else UDP. */
 static int

@@ -219,6 +219,8 @@ core_next_leg(struct core *c, const osip_message_t *m, struct core_leg *leg,
 	}
 	if (rc == 0 && infra_has(&c->infra, leg->transport, &leg->dst))
 		return -EACCES;
+	if (rc == 0)
+		core_leg_edge_for_dst(c, leg);
 	return rc;
 }
 

@@ -16,9 +16,20 @@
  * 5922), so its Via, Record-Route and the next hop of every in-dialog
  * request towards it are that name: A locates it (an A record, the
  * Route names the port) for BYE, ACK and re-INVITE, either way.
- * Users: Node UAs and sipp over UDP on both sides, a SIP.js user over
- * WebSocket on A: MESSAGE both ways, calls with BYE from either side
- * (both clusters' Record-Route in the 200), ACK and BYE along Route
+ * Each cluster has a second edge on an IPv6 address of its own
+ * (fd00::a1, fd00::b1, added to lo), and v6.test (B's) has only an
+ * AAAA record: a MESSAGE from a.test and calls with BYE from either
+ * side reach it over IPv6 (A's core sends from its IPv6 edge whichever
+ * edge the request came in on; each cluster double Record-Routes, its
+ * IPv4 edge facing its user, its IPv6 edge the other cluster).
+ * B's own name and addresses (sip.b.test, 127.0.2.1, [fd00::b1], with
+ * the port or without) are local at B, never looked up there: a
+ * MESSAGE from either side to a user registered with one of them as
+ * the domain is delivered; they are not b.test (404 for bob@b.test).
+ * Users: Node UAs and sipp over UDP on both sides, SIP.js users over
+ * WebSocket on both (B's to and from sipp on A): MESSAGE both ways,
+ * calls with BYE from either side (both clusters' Record-Route in the
+ * 200), ACK and BYE along Route
  * values that leave the default port out (as Kamailio writes them on
  * 5060), MESSAGE and calls between the WebSocket user and a UDP user;
  * c.test's first SRV target an address where nothing listens (left at
@@ -32,6 +43,7 @@ if (!require('./lib/netns').reexecInNetns(__filename,
 	return;
 
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const { describe, before, after } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration, message } = require('./lib/flows');
@@ -43,19 +55,29 @@ const A_ADDR = '127.0.1.1';
 const B_ADDR = '127.0.2.1';
 const B_NAME = 'sip.b.test';	/* what B advertises; its A record is B_ADDR */
 const DEAD_ADDR = '127.0.3.1';	/* nothing listens there */
+/* The second edge of each cluster listens on an IPv6 address of its
+ * own, added to lo in the namespace (before()); v6.test, served by B,
+ * has only an AAAA record, B's. */
+const A_ADDR6 = 'fd00::a1';
+const B_ADDR6 = 'fd00::b1';
+/* Before the clusters start (their before() binds them). */
+for (const a of [A_ADDR6, B_ADDR6]) execFileSync('ip', ['-6', 'addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad']);
 const WS_PORT = 5066;
 const FAILOVER_MS = 2000;
 
 describe('84 federation in a network namespace, port 5060', () => {
 	const dns = new Dnsmasq(53, DNS_ADDR);
+	/* Edge 2 of a cluster: UDP and TCP on its IPv6 address, port 5060. */
+	const v6Edge = (addr) => ({ udp: `[${addr}]:5060`, tcp: `[${addr}]:5060` });
 	const A = cluster({
-		name: '84-netns-a', cores: 1, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
-		edgeKeys: () => ({ ws: `${A_ADDR}:${WS_PORT}` }),
+		name: '84-netns-a', cores: 1, edges: 2, host: A_ADDR, port: 5060, registrar: { domains: 'a.test' },
+		edgeKeys: (e) => (e.id === 2 ? v6Edge(A_ADDR6) : { ws: `${A_ADDR}:${WS_PORT}` }),
 		sections: () => ({ federation: { failover_ms: FAILOVER_MS } }),
 	});
 	const B = cluster({
-		name: '84-netns-b', cores: 1, host: B_ADDR, port: 5060, registrar: { domains: 'b.test c.test n.test' },
-		edgeKeys: () => ({ advertise: `${B_NAME}:5060` }),
+		name: '84-netns-b', cores: 1, edges: 2, host: B_ADDR, port: 5060,
+		registrar: { domains: 'b.test c.test n.test v6.test' },
+		edgeKeys: (e) => (e.id === 2 ? v6Edge(B_ADDR6) : { advertise: `${B_NAME}:5060`, ws: `${B_ADDR}:${WS_PORT}` }),
 		sections: () => ({ federation: { dns_servers: `${DNS_ADDR}:53`, failover_ms: FAILOVER_MS } }),
 	});
 	before(async () => {
@@ -74,6 +96,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 			`srv-host=_sip._udp.c.test,dead.c.test,5060,10,10`,
 			`host-record=dead.c.test,${DEAD_ADDR}`,
 			`srv-host=_sip._udp.c.test,sip.b.test,5060,20,10`,
+			/* v6.test (served by B): an AAAA record, nothing else. */
+			`host-record=v6.test,${B_ADDR6}`,
 		]);
 	});
 	after(() => dns.stop());
@@ -197,6 +221,85 @@ describe('84 federation in a network namespace, port 5060', () => {
 		console.log(`# MESSAGE to n.test through NAPTR -> SRV -> A: 200 in ${Date.now() - t0} ms`);
 	});
 
+	/* A host in a regular expression; an IPv6 address in brackets. */
+	const hostRe = (h) => (h.includes(':') ? `\\[${h}\\]` : h.replace(/\./g, '\\.'));
+
+	test('v6.test has only an AAAA record: a MESSAGE from a.test reaches its user over IPv6', async () => {
+		const alice = await user(A, 'alice8', 'a.test');
+		const vic = await user(B, 'vic', 'v6.test');
+		const body = `over v6 ${rand(6)}`;
+		const t0 = Date.now();
+		const r = await message(alice.ua, A.edge(), vic.user, 'v6.test', { from: alice.aor, body, timeout: 8000 });
+		assert.equal(r.status, 200, `MESSAGE to ${vic.aor} got ${r.status} ${r.reason}`);
+		const got = vic.ua.requests.filter((q) => q.method === 'MESSAGE');
+		assert.equal(got.length, 1, `${vic.aor} received the MESSAGE once`);
+		assert.equal(got[0].body.toString('latin1'), body);
+		/* A's IPv6 edge sent it (its Via), B's IPv6 edge received it
+		 * from that address. */
+		const vias = got[0].all('via');
+		const v6via = vias.find((v) => new RegExp(`^SIP/2\\.0/UDP ${hostRe(A_ADDR6)}:5060;`).test(v));
+		assert.ok(v6via, `a Via of A's IPv6 edge: ${vias.join(' | ')}`);
+		await asked('AAAA', 'v6.test');
+		console.log(`# MESSAGE to v6.test (AAAA ${B_ADDR6}): 200 in ${Date.now() - t0} ms; Via ${v6via}`);
+	});
+
+	test('a call from a.test to v6.test over IPv6, BYE from the caller, then from the callee', async () => {
+		for (const [uas, uac] of [['uas_call.xml', 'uac_call.xml'], ['uas_call_bye.xml', 'uac_call_bye.xml']]) {
+			const t0 = Date.now();
+			const { rr } = await crossDomainCall(A, B, 'a.test', 'v6.test', uas, uac);
+			/* Each cluster double Record-Routes: its IPv4 edge facing
+			 * its user, its IPv6 edge facing the other cluster. */
+			for (const host of [A_ADDR6, B_ADDR6, A_ADDR, B_NAME])
+				assert.match(rr, new RegExp(`sip:${hostRe(host)}(:5060)?[;>]`), `Record-Route of ${host} (${rr})`);
+			console.log(`# a.test -> v6.test (${uac} / ${uas}) in ${Date.now() - t0} ms: ${rr.replace(/\s*\n\s*/g, ' | ')}`);
+		}
+	});
+
+	/* dnsmasq's log lines so far about name (any type, SRV names too). */
+	const dnsAbout = (name) => dns.proc.lines.filter((l) => l.s.includes(`${name} from`)).length;
+
+	/* B's own name (what it advertises) and addresses (IPv4 with and
+	 * without the port, IPv6) are local at B: never located by DNS, no
+	 * loop, delivered from B's location store, each as a domain of its
+	 * own.  A locates them as it does any other host. */
+	test('B\'s own name and addresses are local at B, each a domain of its own: delivered from a.test and from b.test', async () => {
+		const alice = await user(A, 'alice9', 'a.test');
+		const bob = await user(B, 'bob9', 'b.test');
+		/* Phones that register with the server's name or address as
+		 * their domain. */
+		const own = [
+			{ ...(await user(B, 'carol', B_NAME)), hosts: [B_NAME, `${B_NAME}:5060`] },
+			{ ...(await user(B, 'dave', B_ADDR)), hosts: [B_ADDR, `${B_ADDR}:5060`] },
+			{ ...(await user(B, 'erin', `[${B_ADDR6}]`)), hosts: [`[${B_ADDR6}]`, `[${B_ADDR6}]:5060`] },
+		];
+		const dnsBefore = dnsAbout(B_NAME);
+		let n = 0;
+		/* B's user first: nothing from A meanwhile, so B asked the DNS
+		 * nothing about its name if dnsmasq logged nothing about it. */
+		for (const [from, edge] of [[bob, B.edge()], [alice, A.edge()]]) {
+			for (const to of own)
+				for (const host of to.hosts) {
+					const body = `to ${to.user}@${host} ${rand(6)}`;
+					const r = await message(from.ua, edge, to.user, host, { from: from.aor, body, timeout: 8000 });
+					assert.equal(r.status, 200, `MESSAGE ${from.aor} -> sip:${to.user}@${host} got ${r.status} ${r.reason}`);
+					await to.ua.waitRequest((m) => m.method === 'MESSAGE' && m.body.toString('latin1') === body, 2000, body);
+					n++;
+				}
+			if (from === bob)
+				assert.equal(dnsAbout(B_NAME), dnsBefore, `B looked its own name ${B_NAME} up`);
+		}
+		/* The own name is not another name for b.test: bob9 is
+		 * bob9@b.test only, and the answer is B's 404, not a loop (483)
+		 * or a relay refusal (403). */
+		for (const [from, edge] of [[bob, B.edge()], [alice, A.edge()]])
+			for (const host of [B_NAME, B_ADDR]) {
+				const r = await message(from.ua, edge, bob.user, host, { from: from.aor, timeout: 8000 });
+				assert.equal(r.status, 404, `MESSAGE ${from.aor} -> sip:${bob.user}@${host} got ${r.status} ${r.reason}`);
+			}
+		assert.equal(bob.ua.requests.filter((q) => q.method === 'MESSAGE').length, 0, 'bob9@b.test got nothing');
+		console.log(`# ${n} MESSAGEs to B's own name and addresses delivered (200); to bob9 at them 404`);
+	});
+
 	/* A Route value as a peer that leaves out the default port (Kamailio
 	 * does on 5060) would have written it. */
 	const portless = (r) => r.replace(/(sip:(?:[^@;>]+@)?[^:;>@]+):5060([;>])/, '$1$2');
@@ -278,9 +381,11 @@ describe('84 federation in a network namespace, port 5060', () => {
 		}
 	});
 
-	/* A SIP.js user over WebSocket on A, stopped at the end of the test. */
-	async function wsUser(label) {
-		const u = await SipJsUA.open({ user: `${label}-${rand(3)}`, domain: 'a.test', server: `ws://${A_ADDR}:${WS_PORT}` });
+	/* A SIP.js user over WebSocket on A (a.test), or on B (b.test),
+	 * stopped at the end of the test. */
+	async function wsUser(label, onB = false) {
+		const [domain, addr] = onB ? ['b.test', B_ADDR] : ['a.test', A_ADDR];
+		const u = await SipJsUA.open({ user: `${label}-${rand(3)}`, domain, server: `ws://${addr}:${WS_PORT}` });
 		A.own(u);
 		A.evidence.push({ label: `SIP.js ${u.aor} log`, get text() { return u.log.join('\n'); } });
 		return u;
@@ -298,6 +403,21 @@ describe('84 federation in a network namespace, port 5060', () => {
 		const r = await message(bob.ua, B.edge(), ws.user, 'a.test', { from: bob.aor, body: back, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${ws.aor} got ${r.status} ${r.reason}`);
 		await ws.waitMessage(back);
+	});
+
+	test('WebSocket user on b.test and sipp UDP users on a.test: MESSAGE both ways', async () => {
+		const ws = await wsUser('wsb', true);
+		const u = `sippmsg-${rand(3)}`;
+		const uas = await startUas(A, { user: u, domain: 'a.test', scenario: 'uas_message.xml', calls: 1 });
+		assert.equal(await ws.message(`sip:${u}@a.test`, `hello sipmesh from ${ws.aor}`), 200,
+			`SIP.js MESSAGE to sip:${u}@a.test`);
+		assertOk(await uas.wait(10000), 'the sipp UDP user on a.test got the MESSAGE');
+		const uac = await runSipp(A, {
+			scenario: 'uac_message.xml', dest: A.edge(), service: ws.user,
+			keys: { sm_domain: 'b.test', sm_from_domain: 'a.test' },
+		});
+		assertOk(uac, 'the sipp UDP sender on a.test');
+		await ws.waitFor(() => ws.messages.some((m) => /^hello sipmesh/.test(m.body)), 3000, 'MESSAGE from sipp');
 	});
 
 	test('WebSocket user on a.test calls a UDP user on b.test, and hangs up', async () => {

@@ -2,7 +2,7 @@
  * test_core_msg.c - what the core reads from a URI through the
  * transport table (lib/env.h): the transport and default port it
  * dials, whether a URI names one of the cluster's own edges on any
- * transport, flow tokens carrying every transport or a NAT address;
+ * transport, which edge a leg leaves from (its target's family), flow tokens carrying every transport or a NAT address;
  * what it signs (Via branches, Record-Route values) (core_sign.c).
  */
 #include <setjmp.h>
@@ -109,6 +109,55 @@ test_core_msg__uri_is_self_on_every_transport(void **state)
 		if (self)
 			assert_int_equal(id, cfg.edges[0].id);
 		osip_uri_free(u);
+	}
+}
+
+/* A leg with no connection leaves from an edge that listens on its
+ * transport in its destination's family: an IPv6 target found by DNS
+ * from the IPv6 edge, whichever edge the request came in on; when no
+ * edge has that family on that transport the leg stays as it was. */
+static void
+test_core_msg__leg_edge_for_dst_family(void **state)
+{
+	static struct cfg cfg;
+	static struct core c;
+	static const struct {
+		int edge, tp;
+		const char *ip;
+		uint64_t conn;
+		int want;
+	} cases[] = {
+		{ 1, ENV_UDP, "fd00::b1", 0, 2 },
+		{ 1, ENV_UDP, "127.0.2.1", 0, 1 },
+		{ 2, ENV_UDP, "127.0.2.1", 0, 1 },
+		{ 2, ENV_UDP, "fd00::b1", 0, 2 },
+		{ 1, ENV_TCP, "fd00::b1", 0, 1 },	/* no IPv6 TCP edge */
+		{ 1, ENV_UDP, "fd00::b1", 7, 1 },	/* its connection's */
+	};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	cfg.edges[1] = cfg.edges[0];
+	cfg.edges[1].id = 2;
+	cfg.n_edges = 2;
+	strcpy(cfg.edges[0].listen[ENV_UDP], "127.0.1.1:5060");
+	strcpy(cfg.edges[1].listen[ENV_UDP], "[fd00::a1]:5060");
+	strcpy(cfg.edges[1].listen[ENV_TCP], "");
+	c.cfg = &cfg;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct core_leg leg = {
+			.edge_id = (uint16_t)cases[i].edge,
+			.transport = (uint8_t)cases[i].tp,
+			.conn_id = cases[i].conn,
+		};
+
+		assert_int_equal(env_sa_from(&leg.dst, cases[i].ip, 5060), 0);
+		core_leg_edge_for_dst(&c, &leg);
+		if (leg.edge_id != cases[i].want)
+			fail_msg("case %zu (%s from edge %d): edge %d, want %d",
+				 i, cases[i].ip, cases[i].edge, leg.edge_id,
+				 cases[i].want);
 	}
 }
 
@@ -376,6 +425,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_core_msg__uri_leg_by_transport),
 		cmocka_unit_test(test_core_msg__uri_is_self_on_every_transport),
+		cmocka_unit_test(test_core_msg__leg_edge_for_dst_family),
 		cmocka_unit_test(test_core_msg__flow_token_every_transport),
 		cmocka_unit_test(test_core_msg__flow_token_refusals),
 		cmocka_unit_test(test_core_msg__nat_token_round_trips),
