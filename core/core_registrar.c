@@ -158,17 +158,47 @@ core_reg_match(const struct loc_binding *b, int n,
 	return NULL;
 }
 
-/* A binding as a Contact value of our 200: "<uri>;expires=N[;q=..]". */
-static int
-core_reg_contact_value(char *out, size_t cap, const struct loc_binding *b,
+/* Appends b as a Contact value of our 200: "<uri>;expires=N[;q=..]". */
+static void
+core_reg_contact_value(struct sip_cat *v, const struct loc_binding *b,
 		       int64_t now)
 {
-	int left = (int)(b->expires - now);
+	int64_t left = b->expires - now;
+	int r = b->q % 1000;
 
-	if (b->q != 1000)
-		return snprintf(out, cap, "<%s>;expires=%d;q=%d.%03d",
-				b->contact, left, b->q / 1000, b->q % 1000);
-	return snprintf(out, cap, "<%s>;expires=%d", b->contact, left);
+	sip_cat_ch(v, '<');
+	sip_cat_str(v, b->contact);
+	sip_cat_mem(v, ">;expires=", 10);
+	if (left < 0) {
+		sip_cat_ch(v, '-');
+		left = -left;
+	}
+	sip_cat_uint(v, (unsigned long long)left);
+	if (b->q != 1000) {
+		sip_cat_mem(v, ";q=", 3);
+		sip_cat_uint(v, (unsigned)(b->q / 1000));
+		sip_cat_ch(v, '.');
+		sip_cat_ch(v, (char)('0' + r / 100));
+		sip_cat_ch(v, (char)('0' + r / 10 % 10));
+		sip_cat_ch(v, (char)('0' + r % 10));
+	}
+}
+
+/* The Contact lines of b[0..n) into ct (cap bytes).  Returns their
+ * length, or -E2BIG when they do not fit. */
+static int
+core_reg_contacts(char *ct, size_t cap, const struct loc_binding *b, int n,
+		  int64_t now)
+{
+	struct sip_cat v;
+
+	sip_cat_init(&v, ct, cap);
+	for (int i = 0; i < n; i++) {
+		sip_cat_mem(&v, "Contact: ", 9);
+		core_reg_contact_value(&v, &b[i], now);
+		sip_cat_mem(&v, "\r\n", 2);
+	}
+	return sip_cat_len(&v);
 }
 
 /* Whether b is one the request's Contacts k[0..n_k) name. */
@@ -195,19 +225,20 @@ core_reg_fit(struct core *c, struct loc_binding *b, int n, size_t base,
 	     size_t most, const struct core_reg_contact *k, int n_k,
 	     int64_t now)
 {
+	char line[LOC_URI_MAX + 64];
 	size_t used = base;
 	int kept = 0;
 
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = kept; i < n; i++) {
-			int w = core_reg_contact_value(NULL, 0, &b[i], now);
-			size_t line = sizeof("Contact: \r\n") - 1 + (size_t)w;
+			int w = core_reg_contacts(line, sizeof(line), &b[i], 1,
+						  now);
 			struct loc_binding t;
 
 			if (core_reg_named(&b[i], k, n_k) == pass || w < 0 ||
-			    used + line > most)
+			    used + (size_t)w > most)
 				continue;
-			used += line;
+			used += (size_t)w;
 			t = b[kept];
 			b[kept] = b[i];
 			b[i] = t;
@@ -226,34 +257,36 @@ core_reg_answer(struct core *c, const struct env *in,
 		const struct core_reg_contact *k, int n_k, int64_t now)
 {
 	struct loc_binding *b = c->bindings;
-	size_t most = core_reply_max(in), ct_len = 0, len = 0;
+	size_t most = core_reply_max(in), len = 0;
 	char ct[4096], v[LOC_URI_MAX + 64];
+	struct sip_cat vc;
 	osip_message_t *r;
-	int n, known, w;
+	int n, known, ct_len;
 
 	n = loc_lookup(c->loc, aor, now, b, c->cfg->max_contacts, &known);
 	c->st.reg_ok++;
-	/* Measured without Contacts first; when it cannot be spliced,
-	 * core_reply_send_msg still checks what libosip2 makes. */
-	if (most != SIZE_MAX && n > 0 &&
-	    core_reply_text(c, req, 200, NULL, NULL, 0, &len) == 0)
-		n = core_reg_fit(c, b, n, len, most, k, n_k, now);
-	for (int i = 0; i < n && ct_len < sizeof(ct); i++) {
-		w = core_reg_contact_value(v, sizeof(v), &b[i], now);
-		w = snprintf(ct + ct_len, sizeof(ct) - ct_len,
-			     "Contact: %.*s\r\n", w, v);
-		ct_len = w < 0 ? sizeof(ct) : ct_len + (size_t)w;
-	}
-	if (ct_len < sizeof(ct) &&
-	    core_reply_text(c, req, 200, NULL, ct, ct_len, &len) == 0) {
+	ct_len = core_reg_contacts(ct, sizeof(ct), b, n, now);
+	if (ct_len >= 0 &&
+	    core_reply_text(c, req, 200, NULL, ct, (size_t)ct_len, &len) == 0) {
+		if (len > most) {
+			n = core_reg_fit(c, b, n, len - (size_t)ct_len, most,
+					 k, n_k, now);
+			ct_len = core_reg_contacts(ct, sizeof(ct), b, n, now);
+			if (ct_len < 0 ||
+			    core_reply_text(c, req, 200, NULL, ct,
+					    (size_t)ct_len, &len) != 0)
+				return;
+		}
 		core_reply_send(c, in, c->splicebuf, len);
 		return;
 	}
+	/* Not spliced: core_reply_send_msg checks what libosip2 makes. */
 	r = core_resp_build(c, req, 200, NULL);
 	if (r == NULL)
 		return;
 	for (int i = 0; i < n; i++) {
-		core_reg_contact_value(v, sizeof(v), &b[i], now);
+		sip_cat_init(&vc, v, sizeof(v));
+		core_reg_contact_value(&vc, &b[i], now);
 		osip_message_set_contact(r, v);
 	}
 	core_reply_send_msg(c, in, r);
@@ -363,7 +396,7 @@ core_reg_decide(struct core *c, const struct env *in, osip_message_t *req,
 		if (k[i].granted < 0 || (k[i].granted == 0 && !k[i].old))
 			continue;
 		memset(&ch[n], 0, sizeof(ch[n]));
-		snprintf(nb->aor, sizeof(nb->aor), "%s", aor);
+		sip_copy(nb->aor, sizeof(nb->aor), aor);
 		if (k[i].granted == 0) {
 			ch[n].op = LOC_CHANGE_REMOVE;
 			memcpy(nb->contact, k[i].old->contact,
@@ -373,11 +406,10 @@ core_reg_decide(struct core *c, const struct env *in, osip_message_t *req,
 		}
 		ch[n].op = LOC_CHANGE_SAVE;
 		memcpy(nb->contact, k[i].uri, sizeof(nb->contact));
-		snprintf(nb->callid, sizeof(nb->callid), "%s", callid);
-		snprintf(nb->instance, sizeof(nb->instance), "%s",
-			 k[i].instance);
+		sip_copy(nb->callid, sizeof(nb->callid), callid);
+		sip_copy(nb->instance, sizeof(nb->instance), k[i].instance);
 		if (ua && ua->hvalue)
-			snprintf(nb->user_agent, sizeof(nb->user_agent), "%s",
+			sip_copy(nb->user_agent, sizeof(nb->user_agent),
 				 ua->hvalue);
 		nb->cseq = cseq;
 		nb->expires = now + k[i].granted;

@@ -83,6 +83,16 @@ sip_cat_len(const struct sip_cat *b)
 }
 
 int
+sip_copy(char *out, size_t cap, const char *s)
+{
+	struct sip_cat b;
+
+	sip_cat_init(&b, out, cap);
+	sip_cat_str(&b, s);
+	return sip_cat_len(&b);
+}
+
+int
 sip_branch_make(char *out, size_t cap, int core_id, uint64_t serial,
 		uint64_t mac)
 {

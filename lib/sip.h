@@ -92,4 +92,8 @@ void sip_cat_hex16(struct sip_cat *b, uint64_t v);	/* 16 lower-case digits */
 /* The length written, or -E2BIG when something was cut. */
 int sip_cat_len(const struct sip_cat *b);
 
+/* s (NULL: "") into out, cut to cap - 1 bytes: snprintf(out, cap, "%s",
+ * s) without the formatter.  Returns sip_cat_len's answer. */
+int sip_copy(char *out, size_t cap, const char *s);
+
 #endif

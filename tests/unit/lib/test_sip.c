@@ -84,6 +84,13 @@ test_sip__cat_as_snprintf(void **state)
 	sip_cat_init(&b, out, 0);	/* no room: nothing written */
 	sip_cat_str(&b, "x");
 	assert_int_equal(sip_cat_len(&b), -E2BIG);
+	/* sip_copy cuts as snprintf "%s" does; NULL copies nothing. */
+	assert_int_equal(sip_copy(out, 4, "abcdef"), -E2BIG);
+	assert_string_equal(out, "abc");
+	assert_int_equal(sip_copy(out, sizeof(out), "abcdef"), 6);
+	assert_string_equal(out, "abcdef");
+	assert_int_equal(sip_copy(out, sizeof(out), NULL), 0);
+	assert_string_equal(out, "");
 }
 
 static void
