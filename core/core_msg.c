@@ -404,25 +404,34 @@ core_reply_text(struct core *c, const osip_message_t *req, int code,
 {
 	struct core_splice_reply rp = { .n_via = c->rx.n_via };
 	char start[128], tag[32], tail[8192];
+	struct sip_cat b;
 	int n;
 
 	if (c->rx.raw == NULL || req != c->rx.msg || MSG_IS_RESPONSE(req) ||
 	    osip_list_size(&req->vias) != c->rx.n_via || req->from == NULL ||
 	    req->to == NULL || req->call_id == NULL || req->cseq == NULL)
 		return -EAGAIN;
-	n = snprintf(start, sizeof(start), "SIP/2.0 %d %s\r\n", code,
-		     reason ? reason : core_reason(code));
-	if (n < 0 || (size_t)n >= sizeof(start))
+	sip_cat_init(&b, start, sizeof(start));
+	sip_cat_mem(&b, "SIP/2.0 ", 8);
+	sip_cat_uint(&b, (unsigned)code);
+	sip_cat_ch(&b, ' ');
+	sip_cat_str(&b, reason ? reason : core_reason(code));
+	sip_cat_mem(&b, "\r\n", 2);
+	if (sip_cat_len(&b) < 0)
 		return -ENOSPC;
 	if (code > 100 && !core_has_to_tag(req)) {
 		core_local_tag(req, tag, sizeof(tag));
 		rp.to_tag = tag;
 	}
-	n = snprintf(tail, sizeof(tail), "Server: sipmesh\r\n%s%.*s"
-		     "Content-Length: 0\r\n\r\n", code == 503 ?
-		     "Retry-After: " CORE_RETRY_AFTER "\r\n" : "",
-		     (int)extra_len, extra ? extra : "");
-	if (n < 0 || (size_t)n >= sizeof(tail))
+	sip_cat_init(&b, tail, sizeof(tail));
+	sip_cat_str(&b, "Server: sipmesh\r\n");
+	if (code == 503)
+		sip_cat_str(&b, "Retry-After: " CORE_RETRY_AFTER "\r\n");
+	if (extra)
+		sip_cat_mem(&b, extra, extra_len);
+	sip_cat_str(&b, "Content-Length: 0\r\n\r\n");
+	n = sip_cat_len(&b);
+	if (n < 0)
 		return -ENOSPC;
 	rp.start = start;
 	rp.tail = tail;
