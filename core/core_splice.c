@@ -104,6 +104,9 @@ core_next_comma(const char *s, size_t from, size_t to, int angle)
 {
 	int quoted = 0, depth = 0;
 
+	/* Most fields hold one value: no comma, no walk. */
+	if (from >= to || memchr(s + from, ',', to - from) == NULL)
+		return to;
 	for (size_t i = from; i < to; i++) {
 		char c = s[i];
 
