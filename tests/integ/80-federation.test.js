@@ -16,7 +16,7 @@ const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, HOST } = require('./lib/cluster');
 const { SipUA } = require('./lib/sip');
-const { Registration, message } = require('./lib/flows');
+const { Registration, message, registeredUser } = require('./lib/flows');
 const { crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { withAuth, addUser } = require('./lib/digest');
@@ -74,13 +74,6 @@ describe('80 federation', () => {
 	});
 
 	/* A UA registered as user@domain on cluster c. */
-	async function user(c, label, domain) {
-		const ua = await c.ua(label);
-		const u = `${label}-${rand(3)}`;
-		await new Registration(ua, c.edge(), u, domain).register(600);
-		return { ua, user: u, aor: `sip:${u}@${domain}` };
-	}
-
 	async function timed(p) {
 		const t0 = Date.now();
 		const r = await p;
@@ -88,8 +81,8 @@ describe('80 federation', () => {
 	}
 
 	A.test('a MESSAGE from alice@a.test to bob@b.test crosses both clusters and gets 200', async () => {
-		const alice = await user(A, 'alice', 'a.test');
-		const bob = await user(B, 'bob', 'b.test');
+		const alice = await registeredUser(A, 'alice', 'a.test');
+		const bob = await registeredUser(B, 'bob', 'b.test');
 		const body = `hello bob ${rand(6)}`;
 		const { r, ms } = await timed(message(alice.ua, A.edge(), bob.user, 'b.test',
 			{ from: alice.aor, body, timeout: 8000 }));
@@ -106,8 +99,8 @@ describe('80 federation', () => {
 	});
 
 	A.test('a MESSAGE from carol@b.test to dave@a.test crosses back and gets 200', async () => {
-		const dave = await user(A, 'dave', 'a.test');
-		const carol = await user(B, 'carol', 'b.test');
+		const dave = await registeredUser(A, 'dave', 'a.test');
+		const carol = await registeredUser(B, 'carol', 'b.test');
 		const body = `hello dave ${rand(6)}`;
 		const r = await message(carol.ua, B.edge(), dave.user, 'a.test', { from: carol.aor, body, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${dave.aor} got ${r.status} ${r.reason}`);
@@ -134,8 +127,8 @@ describe('80 federation', () => {
 	});
 
 	A.test('first SRV target silent: the MESSAGE fails over to the next within failover_ms, then the dead one is skipped', async () => {
-		const alice = await user(A, 'alice2', 'a.test');
-		const bob = await user(B, 'bob2', 'c.test');
+		const alice = await registeredUser(A, 'alice2', 'a.test');
+		const bob = await registeredUser(B, 'bob2', 'c.test');
 		const failovers = await A.coreStat('federation-failovers');
 		const first = await timed(message(alice.ua, A.edge(), bob.user, 'c.test', { from: alice.aor, timeout: 15000 }));
 		assert.equal(first.r.status, 200, `first MESSAGE to ${bob.aor} got ${first.r.status} ${first.r.reason}`);
@@ -154,8 +147,8 @@ describe('80 federation', () => {
 	});
 
 	A.test('first SRV target refuses TCP: the MESSAGE goes to the next at once', async () => {
-		const alice = await user(A, 'alice6', 'a.test');
-		const bob = await user(B, 'bob6', 't.test');
+		const alice = await registeredUser(A, 'alice6', 'a.test');
+		const bob = await registeredUser(B, 'bob6', 't.test');
 		const { r, ms } = await timed(message(alice.ua, A.edge(), bob.user, 't.test', { from: alice.aor, timeout: 15000 }));
 		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
 		assert.ok(ms < 1000, `MESSAGE over TCP answered in ${ms} ms: the refused connection was not failed over at once`);
@@ -169,8 +162,8 @@ describe('80 federation', () => {
 	});
 
 	A.test('first SRV target answers 503: the MESSAGE goes to the next at once', async () => {
-		const alice = await user(A, 'alice7', 'a.test');
-		const bob = await user(B, 'bob7', 'f.test');
+		const alice = await registeredUser(A, 'alice7', 'a.test');
+		const bob = await registeredUser(B, 'bob7', 'f.test');
 		const { r, ms } = await timed(message(alice.ua, A.edge(), bob.user, 'f.test', { from: alice.aor, timeout: 15000 }));
 		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
 		assert.ok(ms < 1000, `answered in ${ms} ms`);
@@ -180,7 +173,7 @@ describe('80 federation', () => {
 	});
 
 	A.test('an unknown domain (NXDOMAIN) gets 404 quickly', async () => {
-		const alice = await user(A, 'alice3', 'a.test');
+		const alice = await registeredUser(A, 'alice3', 'a.test');
 		const { r, ms } = await timed(message(alice.ua, A.edge(), 'nobody', `nx-${rand(4)}.test`, { from: alice.aor, timeout: 8000 }));
 		assert.equal(r.status, 404, `MESSAGE to an NXDOMAIN got ${r.status} ${r.reason}`);
 		assert.ok(ms < 1000, `404 took ${ms} ms`);
@@ -188,7 +181,7 @@ describe('80 federation', () => {
 	});
 
 	A.test('a domain whose SRV names our own edge is refused: 404, no loop', async () => {
-		const alice = await user(A, 'alice4', 'a.test');
+		const alice = await registeredUser(A, 'alice4', 'a.test');
 		const r = await message(alice.ua, A.edge(), 'x', 'self.test', { from: alice.aor, timeout: 8000 });
 		assert.equal(r.status, 404, `MESSAGE to self.test got ${r.status} ${r.reason}`);
 	});
@@ -206,7 +199,7 @@ describe('80 federation', () => {
 		assert.equal(i.status, 403, `INVITE d.test -> e.test got ${i.status} ${i.reason}`);
 		/* The barrier: a local user's MESSAGE to e.test does reach the
 		 * listener through DNS, so anything relayed would be there. */
-		const alice = await user(A, 'alice5', 'a.test');
+		const alice = await registeredUser(A, 'alice5', 'a.test');
 		relayTarget.handler = () => 200;
 		const ok = await message(alice.ua, A.edge(), victim, 'e.test', { from: alice.aor, body: 'barrier', timeout: 8000 });
 		assert.equal(ok.status, 200, `the local user's MESSAGE to e.test got ${ok.status} ${ok.reason}`);

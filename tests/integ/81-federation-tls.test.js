@@ -26,7 +26,7 @@ const tls = require('node:tls');
 const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, waitUntil, HOST } = require('./lib/cluster');
 const { SipUA } = require('./lib/sip');
-const { Registration, message } = require('./lib/flows');
+const { message, registeredUser } = require('./lib/flows');
 const { crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { StreamUA } = require('./lib/ws');
@@ -123,20 +123,13 @@ describe('81 federation over TLS', () => {
 	});
 
 	/* A UA registered over UDP as user@domain on cluster c. */
-	async function user(c, label, domain) {
-		const ua = await c.ua(label);
-		const u = `${label}-${rand(3)}`;
-		await new Registration(ua, c.edge(), u, domain).register(600);
-		return { ua, user: u, aor: `sip:${u}@${domain}` };
-	}
-
 	const viaTls = (c) => new RegExp(`SIP/2\\.0/TLS ${HOST}:${tlsPort[c]};`, 'i');
 	const edgeLog = (c) => c.edges[0].proc.text(c.testStart);
 	const coreLog = (c) => c.cores[0].proc.text(c.testStart);
 
 	A.test('a MESSAGE from alice@a.test to bob@b.test crosses over TLS (SRV _sips._tcp only) and gets 200', async () => {
-		const alice = await user(A, 'alice', 'a.test');
-		const bob = await user(B, 'bob', 'b.test');
+		const alice = await registeredUser(A, 'alice', 'a.test');
+		const bob = await registeredUser(B, 'bob', 'b.test');
 		const body = `over tls ${rand(6)}`;
 		const r = await message(alice.ua, A.edge(), bob.user, 'b.test', { from: alice.aor, body, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${bob.aor} got ${r.status} ${r.reason}`);
@@ -148,8 +141,8 @@ describe('81 federation over TLS', () => {
 	});
 
 	A.test('a MESSAGE from carol@b.test to dave@a.test crosses back over TLS with B\'s client certificate', async () => {
-		const dave = await user(A, 'dave', 'a.test');
-		const carol = await user(B, 'carol', 'b.test');
+		const dave = await registeredUser(A, 'dave', 'a.test');
+		const carol = await registeredUser(B, 'carol', 'b.test');
 		const r = await message(carol.ua, B.edge(), dave.user, 'a.test', { from: carol.aor, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${dave.aor} got ${r.status} ${r.reason}`);
 		const got = dave.ua.requests.filter((q) => q.method === 'MESSAGE');
@@ -158,8 +151,8 @@ describe('81 federation over TLS', () => {
 	});
 
 	A.test('a sips: Request-URI to b.test is delivered over TLS', async () => {
-		const alice = await user(A, 'alice-s', 'a.test');
-		const bob = await user(B, 'bob-s', 'b.test');
+		const alice = await registeredUser(A, 'alice-s', 'a.test');
+		const bob = await registeredUser(B, 'bob-s', 'b.test');
 		const r = await message(alice.ua, A.edge(), bob.user, 'b.test',
 			{ from: alice.aor, ruri: `sips:${bob.user}@b.test`, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to sips:${bob.user}@b.test got ${r.status} ${r.reason}`);
@@ -186,8 +179,8 @@ describe('81 federation over TLS', () => {
 	});
 
 	A.test('first target\'s certificate names another domain: refused in the handshake, the next target gets it', async () => {
-		const alice = await user(A, 'alice-w', 'a.test');
-		const bob = await user(B, 'bob-w', 'w.test');
+		const alice = await registeredUser(A, 'alice-w', 'a.test');
+		const bob = await registeredUser(B, 'bob-w', 'w.test');
 		const t0 = Date.now();
 		const r = await message(alice.ua, A.edge(), bob.user, 'w.test', { from: alice.aor, timeout: 8000 });
 		const ms = Date.now() - t0;
@@ -204,7 +197,7 @@ describe('81 federation over TLS', () => {
 	});
 
 	A.test('the only target\'s certificate comes from an untrusted CA: 502 with a Warning, nothing sent', async () => {
-		const alice = await user(A, 'alice-u', 'a.test');
+		const alice = await registeredUser(A, 'alice-u', 'a.test');
 		const r = await message(alice.ua, A.edge(), 'nobody', 'u.test', { from: alice.aor, timeout: 8000 });
 		assert.equal(r.status, 502, `MESSAGE to u.test got ${r.status} ${r.reason}`);
 		assert.match(r.get('warning') || '', /u\.test/, 'the Warning names the domain');
@@ -216,7 +209,7 @@ describe('81 federation over TLS', () => {
 	});
 
 	A.test('a refused TLS target is not followed by a plain one (no downgrade): 502, the UDP target sees nothing', async () => {
-		const alice = await user(A, 'alice-d', 'a.test');
+		const alice = await registeredUser(A, 'alice-d', 'a.test');
 		const r = await message(alice.ua, A.edge(), 'victim', 'd.test', { from: alice.aor, timeout: 8000 });
 		assert.equal(r.status, 502, `MESSAGE to d.test got ${r.status} ${r.reason}`);
 		assert.ok(dns.queries('NAPTR', 'd.test') >= 1, 'd.test was located through NAPTR');
@@ -258,7 +251,7 @@ describe('81 federation over TLS', () => {
 	}
 
 	A.test('mutual TLS: From b.test without a certificate proving b.test gets 403 and is not delivered', async () => {
-		const dave = await user(A, 'dave-m', 'a.test');
+		const dave = await registeredUser(A, 'dave-m', 'a.test');
 		const outcomes = {};
 		/* Over UDP, claiming b.test. */
 		const eve = await A.ua('eve');
@@ -290,7 +283,7 @@ describe('81 federation over TLS', () => {
 	});
 
 	A.test('a domain not listed still federates without a client certificate', async () => {
-		const dave = await user(A, 'dave-n', 'a.test');
+		const dave = await registeredUser(A, 'dave-n', 'a.test');
 		const ua = await A.ua('zed');
 		const r = await message(ua, A.edge(), dave.user, 'a.test', { from: 'sip:zed@z.test', timeout: 5000 });
 		assert.equal(r.status, 200, `MESSAGE from z.test got ${r.status} ${r.reason}`);

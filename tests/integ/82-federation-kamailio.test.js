@@ -16,7 +16,7 @@
 const assert = require('node:assert/strict');
 const { describe, before, after } = require('node:test');
 const { cluster, freePort, rand, HOST } = require('./lib/cluster');
-const { Registration, message } = require('./lib/flows');
+const { message, registeredUser } = require('./lib/flows');
 const { crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { Kamailio, dnsAddress } = require('./lib/kamailio');
@@ -64,17 +64,9 @@ describe('82 federation with Kamailio', () => {
 		});
 	}
 
-	/* A Node UA registered as label-xxx@domain through server. */
-	async function user(server, label, domain) {
-		const ua = await A.ua(label);
-		const u = `${label}-${rand(3)}`;
-		await new Registration(ua, server, u, domain).register(600);
-		return { ua, user: u, aor: `sip:${u}@${domain}` };
-	}
-
 	test('MESSAGE from alice@a.test (sipmesh) to bob@b.test (Kamailio): 200, delivered once', async () => {
-		const alice = await user(A.edge(), 'alice', 'a.test');
-		const bob = await user(kam.edge(), 'bob', 'b.test');
+		const alice = await registeredUser(A, 'alice', 'a.test');
+		const bob = await registeredUser(A, 'bob', 'b.test', kam.edge());
 		const body = `hello bob ${rand(6)}`;
 		const t0 = Date.now();
 		const r = await message(alice.ua, A.edge(), bob.user, 'b.test', { from: alice.aor, body, timeout: 8000 });
@@ -91,8 +83,8 @@ describe('82 federation with Kamailio', () => {
 	});
 
 	test('MESSAGE from carol@b.test (Kamailio) to dave@a.test (sipmesh): Kamailio finds a.test by DNS, 200', async () => {
-		const dave = await user(A.edge(), 'dave', 'a.test');
-		const carol = await user(kam.edge(), 'carol', 'b.test');
+		const dave = await registeredUser(A, 'dave', 'a.test');
+		const carol = await registeredUser(A, 'carol', 'b.test', kam.edge());
 		const body = `hello dave ${rand(6)}`;
 		const t0 = Date.now();
 		const r = await message(carol.ua, kam.edge(), dave.user, 'a.test', { from: carol.aor, body, timeout: 8000 });

@@ -37,16 +37,15 @@
  * either edge.  Two clusters on one port of one host used to refuse each
  * other as "this cluster" (lib/infra.c): this file is the test.
  */
-const DNS_ADDR = '127.0.53.53';
-if (!require('./lib/netns').reexecInNetns(__filename,
-	`nameserver ${DNS_ADDR}\noptions timeout:1 attempts:2\n`))
+const { reexecWithResolver, RESOLVER_ADDR: DNS_ADDR } = require('./lib/netns');
+if (!reexecWithResolver(__filename))
 	return;
 
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const { describe, before, after } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
-const { Registration, message } = require('./lib/flows');
+const { message, registeredUser } = require('./lib/flows');
 const { runSipp, startUas, assertOk, crossDomainCall } = require('./lib/sipp');
 const { Dnsmasq } = require('./lib/dnsmasq');
 const { SipJsUA } = require('./lib/ws');
@@ -121,13 +120,6 @@ describe('84 federation in a network namespace, port 5060', () => {
 	}
 
 	/* A Node UA registered as user@domain on cluster c. */
-	async function user(c, label, domain) {
-		const ua = await c.ua(label);
-		const u = `${label}-${rand(3)}`;
-		await new Registration(ua, c.edge(), u, domain).register(600);
-		return { ua, user: u, aor: `sip:${u}@${domain}` };
-	}
-
 	/* The Record-Route lines of a message's text. */
 	function recordRoutes(text) {
 		return text.split(/\r?\n/).filter((l) => /^Record-Route:/i.test(l)).join('\n');
@@ -143,8 +135,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 	}
 
 	test('the DNS is as published: a.test has only an A record, b.test an SRV naming 5060', async () => {
-		const alice = await user(A, 'alice', 'a.test');
-		const bob = await user(B, 'bob', 'b.test');
+		const alice = await registeredUser(A, 'alice', 'a.test');
+		const bob = await registeredUser(B, 'bob', 'b.test');
 		/* B -> A: B asks NAPTR, SRV, then falls back to a.test's A record. */
 		const r = await message(bob.ua, B.edge(), alice.user, 'a.test', { from: bob.aor, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${alice.aor} got ${r.status} ${r.reason}`);
@@ -157,8 +149,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 	});
 
 	test('MESSAGE from a.test to b.test and back, each crossing both clusters on port 5060', async () => {
-		const alice = await user(A, 'alice2', 'a.test');
-		const bob = await user(B, 'bob2', 'b.test');
+		const alice = await registeredUser(A, 'alice2', 'a.test');
+		const bob = await registeredUser(B, 'bob2', 'b.test');
 		for (const [from, to, edge] of [[alice, bob, A.edge()], [bob, alice, B.edge()]]) {
 			const body = `hello ${to.user} ${rand(6)}`;
 			const r = await message(from.ua, edge, to.user, to.aor.split('@')[1], { from: from.aor, body, timeout: 8000 });
@@ -208,8 +200,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 	});
 
 	test('n.test published by NAPTR: the MESSAGE follows it to its SRV name, then to B', async () => {
-		const alice = await user(A, 'alice7', 'a.test');
-		const nina = await user(B, 'nina', 'n.test');
+		const alice = await registeredUser(A, 'alice7', 'a.test');
+		const nina = await registeredUser(B, 'nina', 'n.test');
 		const t0 = Date.now();
 		const r = await message(alice.ua, A.edge(), nina.user, 'n.test', { from: alice.aor, timeout: 8000 });
 		assert.equal(r.status, 200, `MESSAGE to ${nina.aor} got ${r.status} ${r.reason}`);
@@ -225,8 +217,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 	const hostRe = (h) => (h.includes(':') ? `\\[${h}\\]` : h.replace(/\./g, '\\.'));
 
 	test('v6.test has only an AAAA record: a MESSAGE from a.test reaches its user over IPv6', async () => {
-		const alice = await user(A, 'alice8', 'a.test');
-		const vic = await user(B, 'vic', 'v6.test');
+		const alice = await registeredUser(A, 'alice8', 'a.test');
+		const vic = await registeredUser(B, 'vic', 'v6.test');
 		const body = `over v6 ${rand(6)}`;
 		const t0 = Date.now();
 		const r = await message(alice.ua, A.edge(), vic.user, 'v6.test', { from: alice.aor, body, timeout: 8000 });
@@ -263,14 +255,14 @@ describe('84 federation in a network namespace, port 5060', () => {
 	 * loop, delivered from B's location store, each as a domain of its
 	 * own.  A locates them as it does any other host. */
 	test('B\'s own name and addresses are local at B, each a domain of its own: delivered from a.test and from b.test', async () => {
-		const alice = await user(A, 'alice9', 'a.test');
-		const bob = await user(B, 'bob9', 'b.test');
+		const alice = await registeredUser(A, 'alice9', 'a.test');
+		const bob = await registeredUser(B, 'bob9', 'b.test');
 		/* Phones that register with the server's name or address as
 		 * their domain. */
 		const own = [
-			{ ...(await user(B, 'carol', B_NAME)), hosts: [B_NAME, `${B_NAME}:5060`] },
-			{ ...(await user(B, 'dave', B_ADDR)), hosts: [B_ADDR, `${B_ADDR}:5060`] },
-			{ ...(await user(B, 'erin', `[${B_ADDR6}]`)), hosts: [`[${B_ADDR6}]`, `[${B_ADDR6}]:5060`] },
+			{ ...(await registeredUser(B, 'carol', B_NAME)), hosts: [B_NAME, `${B_NAME}:5060`] },
+			{ ...(await registeredUser(B, 'dave', B_ADDR)), hosts: [B_ADDR, `${B_ADDR}:5060`] },
+			{ ...(await registeredUser(B, 'erin', `[${B_ADDR6}]`)), hosts: [`[${B_ADDR6}]`, `[${B_ADDR6}]:5060`] },
 		];
 		const dnsBefore = dnsAbout(B_NAME);
 		let n = 0;
@@ -305,8 +297,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 	const portless = (r) => r.replace(/(sip:(?:[^@;>]+@)?[^:;>@]+):5060([;>])/, '$1$2');
 
 	test('in-dialog requests along Route values without the port (5060 by default) cross both clusters', async () => {
-		const alice = await user(A, 'alice3', 'a.test');
-		const bob = await user(B, 'bob3', 'b.test');
+		const alice = await registeredUser(A, 'alice3', 'a.test');
+		const bob = await registeredUser(B, 'bob3', 'b.test');
 		const callId = `${rand(10)}@integ`;
 		const ok = await alice.ua.send(A.edge(), {
 			method: 'INVITE', ruri: bob.aor, from: alice.aor, fromTag: 'caller', to: bob.aor, callId,
@@ -339,8 +331,8 @@ describe('84 federation in a network namespace, port 5060', () => {
 	});
 
 	test('first SRV target an address where nothing listens on 5060: the MESSAGE goes to the next at once', async () => {
-		const alice = await user(A, 'alice5', 'a.test');
-		const bob = await user(B, 'bob5', 'c.test');
+		const alice = await registeredUser(A, 'alice5', 'a.test');
+		const bob = await registeredUser(B, 'bob5', 'c.test');
 		const t0 = Date.now();
 		const r = await message(alice.ua, A.edge(), bob.user, 'c.test', { from: alice.aor, timeout: 10000 });
 		const ms = Date.now() - t0;
@@ -353,7 +345,7 @@ describe('84 federation in a network namespace, port 5060', () => {
 	});
 
 	test('an unknown domain gets 404 at once, through /etc/resolv.conf', async () => {
-		const alice = await user(A, 'alice6', 'a.test');
+		const alice = await registeredUser(A, 'alice6', 'a.test');
 		const nx = `nx-${rand(4)}.test`;
 		const t0 = Date.now();
 		const r = await message(alice.ua, A.edge(), 'nobody', nx, { from: alice.aor, timeout: 8000 });
@@ -393,7 +385,7 @@ describe('84 federation in a network namespace, port 5060', () => {
 
 	test('WebSocket user on a.test and UDP user on b.test: MESSAGE both ways', async () => {
 		const ws = await wsUser('wsmsg');
-		const bob = await user(B, 'bob3', 'b.test');
+		const bob = await registeredUser(B, 'bob3', 'b.test');
 		const there = `to udp ${rand(6)}`;
 		assert.equal(await ws.message(bob.aor, there), 200, `SIP.js MESSAGE to ${bob.aor}`);
 		const got = bob.ua.requests.filter((q) => q.method === 'MESSAGE');

@@ -119,12 +119,13 @@ function message(ua, edge, user, domain = 'a.test', o = {}) {
 	}, o.timeout || 5000);
 }
 
-/* A fresh UA of cluster c registered as label-xxx@domain for 600 s:
- * {ua, user, aor}. */
-async function registeredUser(c, label, domain = 'a.test') {
+/* A fresh UA of cluster c registered as label-xxx@domain for 600 s
+ * through server (c's edge unless given: another registrar, e.g.
+ * Kamailio): {ua, user, aor}. */
+async function registeredUser(c, label, domain = 'a.test', server = c.edge()) {
 	const ua = await c.ua(label);
 	const user = `${label}-${rand(3)}`;
-	await new Registration(ua, c.edge(), user, domain).register(600);
+	await new Registration(ua, server, user, domain).register(600);
 	return { ua, user, aor: `sip:${user}@${domain}` };
 }
 
