@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/core_splice.h"
 #include "lib/dns.h"
 #include "lib/key.h"
 #include "lib/link.h"
@@ -75,6 +76,45 @@ core_reject(struct core *c, const struct env *in)
 		 "for a 400", e.edge_id);
 }
 
+/*
+ * libosip2's parse is about half of what an envelope costs, and half
+ * the envelopes are responses.  Of the common ones (a 1xx or 2xx on a
+ * branch of ours, forwarded with our Via cut out of the text) the
+ * transactions need only the status code, top branch, Call-ID and CSeq
+ * method, which core_splice_scan reads from the text.
+ */
+int
+core_resp_scanned(struct core *c, const struct env *e)
+{
+	char branch[SIP_BRANCH_MAX];
+	struct core_scan sc;
+	struct core_resp r;
+
+	if (core_splice_scan(e->msg, e->len, &sc) != 0 ||
+	    sc.branch_len >= sizeof(branch))
+		return 0;
+	memcpy(branch, sc.branch, sc.branch_len);
+	branch[sc.branch_len] = '\0';
+	r = (struct core_resp){
+		.code = sc.code, .branch = branch,
+		.cid = sc.call_id, .cid_len = sc.call_id_len,
+		.method = sc.method, .method_len = sc.method_len,
+		.scan = &sc, .raw = e->msg, .len = e->len,
+	};
+	if (core_txn_scan_match(c, &r) != 0)
+		return 0;
+	prom_sip_count(&c->sip, PROM_IN, e->msg, e->len);
+	/* As core_log_ctx cuts it. */
+	log_ctx_set(sc.call_id, sc.call_id_len < LOG_CTX_MAX ?
+		    sc.call_id_len : LOG_CTX_MAX - 1);
+	log_debug(LOG_SYS_SIP, "response %d %.*s from edge %d", sc.code,
+		  (int)sc.method_len, sc.method, e->edge_id);
+	c->st.rx_responses++;
+	core_txn_respond(c, e, &r);
+	log_ctx_clear();
+	return 1;
+}
+
 static void
 core_on_envelope(void *arg, const char *buf, size_t len)
 {
@@ -94,6 +134,9 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 			 strerror(-rc));
 		return;
 	}
+	if (e.len >= 4 && memcmp(e.msg, "SIP/", 4) == 0 &&
+	    core_resp_scanned(c, &e))
+		return;
 	if (osip_message_init(&m) != 0)
 		return;
 	if (osip_message_parse(m, e.msg, e.len) != 0 || m->sip_version == NULL) {

@@ -328,6 +328,10 @@ struct core_stx {
  * log context (lib/log.h) until log_ctx_clear(). */
 size_t core_call_id(const osip_message_t *m, char *out, size_t cap);
 void core_log_ctx(const osip_message_t *m);
+/* core.c: the response e->msg handled from its text alone
+ * (core_splice_scan, core_txn_scan_match): 1; 0 when it needs
+ * libosip2's parse (core_txn_on_response), nothing done yet. */
+int core_resp_scanned(struct core *c, const struct env *e);
 
 /* core_metrics.c: serves the counters on [core N] metrics when set;
  * 0 or a negative errno (logged).  core_stop() frees the server. */
@@ -410,6 +414,9 @@ int core_branch_make(const struct core *c, const osip_message_t *m,
 		     uint64_t serial, char *out, size_t cap);
 int core_branch_verify(const struct core *c, const osip_message_t *m,
 		       const char *branch);
+/* The same for a Call-ID cid[0..len) as core_call_id would write it. */
+int core_branch_verify_cid(const struct core *c, const char *cid, size_t len,
+			   const char *branch);
 /* The signature parameter (";smsig=...") of a Record-Route URI with
  * user part user (NULL: none) for m's dialog, into out; 0 or -ENOSPC.
  * core_rr_verify: 0 when URI u carries the signature for m's Call-ID,
@@ -464,6 +471,42 @@ const char *core_top_branch(const osip_message_t *m, osip_via_t **via_out);
 int core_via_port(const osip_via_t *via);
 void core_txn_on_response(struct core *c, const struct env *in,
 			  osip_message_t *resp);
+
+struct core_scan;
+
+/*
+ * A response as the transaction layer reads it: parsed by libosip2
+ * (msg), or only scanned (core_splice_scan; msg NULL), when it is
+ * forwarded by splicing its text raw[0..len) without our Via.
+ */
+struct core_resp {
+	int code;
+	const char *branch;	/* the top Via's, NUL-terminated */
+	const char *cid;	/* Call-ID as core_call_id writes it */
+	size_t cid_len;
+	const char *method;	/* CSeq's; NULL: none */
+	size_t method_len;
+	osip_message_t *msg;	/* owned; NULL: scanned */
+	const struct core_scan *scan;	/* scanned: what of raw was read */
+	const char *raw;	/* scanned: the text, borrowed */
+	size_t len;
+	int match;		/* core_txn_match: 0, -EACCES (forged),
+				   -EBADMSG (no CSeq method) */
+	struct core_ctx *x;	/* the branch it answers; NULL: none */
+};
+
+/*
+ * The transactions' part of a scanned response r (msg NULL) without
+ * side effects: 0 when core_txn_respond can take it as it is (r->match
+ * and r->x set), -EAGAIN when some step needs libosip2's message (a
+ * stray 2xx forwarded statelessly, a final 3xx-6xx kept for the best
+ * response or ACKed, SDP for rtpctl): then parse it and call
+ * core_txn_on_response.  core_txn_respond acts on it; r->raw must stay
+ * valid during the call.
+ */
+int core_txn_scan_match(struct core *c, struct core_resp *r);
+void core_txn_respond(struct core *c, const struct env *in,
+		      struct core_resp *r);
 void core_txn_shutdown(struct core *c);
 /* Edge edge_id is dead (lib/link.h liveness): every pending branch down
  * one of its connections fails with 430 on the next turn of the loop,

@@ -103,12 +103,25 @@ int
 core_branch_verify(const struct core *c, const osip_message_t *m,
 		   const char *branch)
 {
+	char cid[SIP_BRANCH_CID_MAX + 1];
+
+	return core_branch_verify_cid(c, cid, core_call_id(m, cid, sizeof(cid)),
+				      branch);
+}
+
+int
+core_branch_verify_cid(const struct core *c, const char *cid, size_t len,
+		       const char *branch)
+{
 	uint64_t serial, mac;
 	int id;
 
+	/* core_branch_mac cuts the Call-ID as core_call_id does. */
+	if (len > SIP_BRANCH_CID_MAX)
+		len = SIP_BRANCH_CID_MAX;
 	if (branch == NULL ||
 	    sip_branch_parse(branch, strlen(branch), &id, &serial, &mac) != 0 ||
-	    mac != core_branch_mac(c, m, id, serial))
+	    mac != sip_branch_mac(&c->branch_key, id, serial, cid, len))
 		return -EINVAL;
 	return 0;
 }

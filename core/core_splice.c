@@ -222,7 +222,8 @@ core_field_next(const char *raw, size_t len, size_t *pos, int crlf,
 /* The fields the splices act on; CORE_F_OTHER for the rest. */
 enum core_f {
 	CORE_F_OTHER, CORE_F_FROM, CORE_F_TO, CORE_F_CALL_ID, CORE_F_CSEQ,
-	CORE_F_VIA, CORE_F_ROUTE, CORE_F_MAX_FORWARDS
+	CORE_F_VIA, CORE_F_ROUTE, CORE_F_MAX_FORWARDS, CORE_F_CONTENT_LENGTH,
+	CORE_F_CONTACT, CORE_F_CONTENT_TYPE
 };
 
 /* What the field's name says, without case and in compact form too.
@@ -240,6 +241,9 @@ core_field_kind(const char *raw, const struct core_field *f)
 		case 't': case 'T': return CORE_F_TO;
 		case 'i': case 'I': return CORE_F_CALL_ID;
 		case 'v': case 'V': return CORE_F_VIA;
+		case 'l': case 'L': return CORE_F_CONTENT_LENGTH;
+		case 'm': case 'M': return CORE_F_CONTACT;
+		case 'c': case 'C': return CORE_F_CONTENT_TYPE;
 		}
 		break;
 	case 2:
@@ -263,10 +267,18 @@ core_field_kind(const char *raw, const struct core_field *f)
 	case 7:
 		if (strncasecmp(s, "call-id", 7) == 0)
 			return CORE_F_CALL_ID;
+		if (strncasecmp(s, "contact", 7) == 0)
+			return CORE_F_CONTACT;
 		break;
 	case 12:
 		if (strncasecmp(s, "max-forwards", 12) == 0)
 			return CORE_F_MAX_FORWARDS;
+		if (strncasecmp(s, "content-type", 12) == 0)
+			return CORE_F_CONTENT_TYPE;
+		break;
+	case 14:
+		if (strncasecmp(s, "content-length", 14) == 0)
+			return CORE_F_CONTENT_LENGTH;
 		break;
 	}
 	return CORE_F_OTHER;
@@ -383,4 +395,429 @@ core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 		return -EINVAL;
 	core_out_put(&o, rp->tail, rp->tail_len);
 	return o.err ? o.err : (int)o.len;
+}
+
+/*
+ * The response scan.  It reads only what the core matches a response
+ * by, and only in forms libosip2 cannot read otherwise; anything else
+ * is refused and the caller parses with libosip2.  Where libosip2
+ * would differ: it fails the whole message on a Via, From, To, Contact
+ * or Content-Type it cannot read, and on a second From, To, Call-ID,
+ * CSeq or Content-Type; it trims blanks inside a Call-ID, reads a
+ * folded value joined and stops at a NUL.  So those fields must have
+ * the plain forms below, one line each, and the values read hold no
+ * blank.  Checked against libosip2 by tests/fuzz/fuzz_core_resp.c.
+ * Cost: one walk of the header fields, the Via, From, To and Contact
+ * values read once through a table of character classes.
+ */
+
+/* Character classes of the plain forms. */
+enum {
+	CORE_C_DIGIT = 1,
+	CORE_C_ALNUM = 2,
+	CORE_C_TOKEN = 4,	/* RFC 3261 25.1 token */
+	CORE_C_HOST = 8,	/* a host name or IPv4 address */
+	CORE_C_V6 = 16,		/* inside [...] */
+	CORE_C_PVALUE = 32,	/* a parameter value: token or address */
+	CORE_C_USER = 64,	/* a SIP URI's user part, no ',' ';' '?' */
+};
+
+#define CORE_C_NAME (CORE_C_ALNUM | CORE_C_TOKEN | CORE_C_HOST | \
+		     CORE_C_PVALUE | CORE_C_USER)
+#define CORE_C_MARK (CORE_C_TOKEN | CORE_C_PVALUE | CORE_C_USER)
+
+static const unsigned char core_cls[256] = {
+	['0' ... '9'] = CORE_C_NAME | CORE_C_DIGIT | CORE_C_V6,
+	['a' ... 'f'] = CORE_C_NAME | CORE_C_V6,
+	['A' ... 'F'] = CORE_C_NAME | CORE_C_V6,
+	['g' ... 'z'] = CORE_C_NAME,
+	['G' ... 'Z'] = CORE_C_NAME,
+	['.'] = CORE_C_MARK | CORE_C_HOST | CORE_C_V6,
+	['-'] = CORE_C_MARK | CORE_C_HOST,
+	['!'] = CORE_C_MARK, ['%'] = CORE_C_MARK, ['*'] = CORE_C_MARK,
+	['_'] = CORE_C_MARK, ['+'] = CORE_C_MARK, ['`'] = CORE_C_MARK,
+	['\''] = CORE_C_MARK, ['~'] = CORE_C_MARK,
+	[':'] = CORE_C_V6 | CORE_C_PVALUE,
+	['['] = CORE_C_PVALUE, [']'] = CORE_C_PVALUE,
+	['&'] = CORE_C_USER, ['='] = CORE_C_USER, ['$'] = CORE_C_USER,
+	['/'] = CORE_C_USER, ['('] = CORE_C_USER, [')'] = CORE_C_USER,
+};
+
+/* Past the run of characters of class cls at s[i..to). */
+static size_t
+core_span(const char *s, size_t i, size_t to, unsigned cls)
+{
+	while (i < to && core_cls[(unsigned char)s[i]] & cls)
+		i++;
+	return i;
+}
+
+static size_t
+core_span_blank(const char *s, size_t i, size_t to)
+{
+	while (i < to && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	return i;
+}
+
+/* The host and optional port at s[i..to): a name, IPv4 or [IPv6]; the
+ * index past them, 0 when there is none. */
+static size_t
+core_host_port(const char *s, size_t i, size_t to)
+{
+	size_t j;
+
+	if (i < to && s[i] == '[') {
+		j = core_span(s, i + 1, to, CORE_C_V6);
+		if (j == i + 1 || j >= to || s[j] != ']')
+			return 0;
+		i = j + 1;
+	} else {
+		j = core_span(s, i, to, CORE_C_HOST);
+		if (j == i)
+			return 0;
+		i = j;
+	}
+	if (i < to && s[i] == ':') {
+		j = core_span(s, i + 1, to, CORE_C_DIGIT);
+		if (j == i + 1 || j - i - 1 > 5)
+			return 0;
+		i = j;
+	}
+	return i;
+}
+
+/* One ";<name>[=<value>]" at s[i..to) (s[i] is ';'): the index past
+ * it, 0 when malformed.  *ne: the end of the name; *v: the start of the
+ * value (*ne when none). */
+static size_t
+core_param(const char *s, size_t i, size_t to, size_t *ne, size_t *v)
+{
+	*ne = core_span(s, i + 1, to, CORE_C_TOKEN);
+	if (*ne == i + 1)
+		return 0;
+	*v = *ne;
+	if (*ne >= to || s[*ne] != '=')
+		return *ne;
+	*v = *ne + 1;
+	i = core_span(s, *v, to, CORE_C_PVALUE);
+	return i == *v ? 0 : i;
+}
+
+/* Past the parameters at s[i..to) (maybe none); 0 on a malformed one
+ * (or when i is 0). */
+static size_t
+core_params(const char *s, size_t i, size_t to)
+{
+	size_t ne, v;
+
+	while (i != 0 && i < to && s[i] == ';')
+		i = core_param(s, i, to, &ne, &v);
+	return i;
+}
+
+/*
+ * A plain Via value at s[i..to), "SIP/2.0/<transport> SP <host>
+ * [:<port>] *(;<name>[=<value>])", no blank but the one SP: the index
+ * past it, 0 when not one.  The branch parameter's value goes to *br
+ * (NULL when none); a second one, or "branch" in other case, is
+ * refused.
+ */
+static size_t
+core_via_plain(const char *s, size_t i, size_t to, const char **br,
+	       size_t *br_len)
+{
+	size_t j, ne, v;
+
+	*br = NULL;
+	if (to - i < 8 || memcmp(s + i, "SIP/2.0/", 8) != 0)
+		return 0;
+	j = core_span(s, i + 8, to, CORE_C_ALNUM);
+	if (j == i + 8 || j >= to || s[j] != ' ')
+		return 0;
+	i = core_host_port(s, j + 1, to);
+	while (i != 0 && i < to && s[i] == ';') {
+		size_t name = i + 1;
+
+		i = core_param(s, i, to, &ne, &v);
+		if (i == 0 || ne - name != 6 ||
+		    strncasecmp(s + name, "branch", 6) != 0)
+			continue;
+		/* libosip2 may match the name with or without case and
+		 * takes the first: one, as we write it, with a value. */
+		if (*br || v == ne || memcmp(s + name, "branch", 6) != 0)
+			return 0;
+		*br = s + v;
+		*br_len = i - v;
+	}
+	return i;
+}
+
+/*
+ * A plain name-addr at s[i..to), "[<display>] <sip:[<user>@]<host>
+ * [:<port>]*(;<param>)> *(;<param>)", the display name quoted (no
+ * escape, no comma) or tokens and SPs: the index past it, 0 when not
+ * one.
+ */
+static size_t
+core_addr_plain(const char *s, size_t i, size_t to)
+{
+	size_t j, uri;
+
+	if (i < to && s[i] == '"') {
+		for (j = i + 1; j < to && s[j] != '"'; j++)
+			if (s[j] == '\\' || s[j] == ',' || s[j] == '\r' ||
+			    s[j] == '\n')
+				return 0;
+		if (j >= to)
+			return 0;
+		i = j + 1;
+	} else {
+		while (i < to && (core_cls[(unsigned char)s[i]] & CORE_C_TOKEN ||
+				  s[i] == ' '))
+			i++;
+	}
+	while (i < to && s[i] == ' ')
+		i++;
+	if (i >= to || s[i] != '<')
+		return 0;
+	uri = ++i;
+	if (to - i >= 4 && strncasecmp(s + i, "sip:", 4) == 0)
+		i += 4;
+	else if (to - i >= 5 && strncasecmp(s + i, "sips:", 5) == 0)
+		i += 5;
+	else
+		return 0;
+	j = core_span(s, i, to, CORE_C_USER);
+	if (j < to && s[j] == '@') {
+		if (j == i)
+			return 0;
+		i = j + 1;
+	}
+	i = core_params(s, core_host_port(s, i, to), to);
+	/* libosip2 fails on "<sip:x>": nothing that short. */
+	if (i == 0 || i >= to || s[i] != '>' || i - uri < 6)
+		return 0;
+	return core_params(s, i + 1, to);
+}
+
+/*
+ * The values of the field f, each read by one (core_via_plain with the
+ * branch to *br, or core_addr_plain when br is NULL), separated by a
+ * comma and blanks: how many, 0 when one is not plain.  *second: where
+ * the second value starts (f->fe when there is none).
+ */
+static int
+core_scan_values(const char *raw, const struct core_field *f,
+		 const char **br, size_t *br_len, size_t *second)
+{
+	size_t v = f->vs;
+	int n = 0;
+
+	*second = f->fe;
+	for (;;) {
+		const char *b = NULL;
+		size_t bl = 0, e;
+
+		e = br ? core_via_plain(raw, v, f->ve, &b, &bl) :
+			 core_addr_plain(raw, v, f->ve);
+		if (e == 0)
+			return 0;
+		if (br && n == 0) {
+			*br = b;
+			*br_len = bl;
+		}
+		n++;
+		e = core_span_blank(raw, e, f->ve);
+		if (e == f->ve)
+			return n;
+		if (raw[e] != ',')
+			return 0;
+		v = core_span_blank(raw, e + 1, f->ve);
+		if (n == 1)
+			*second = v;
+	}
+}
+
+/* The Via field f: its values counted into sc; the top one's branch
+ * and where it lies (the whole field when alone) from the first. */
+static int
+core_scan_vias(const char *raw, const struct core_field *f,
+	       struct core_scan *sc)
+{
+	const char *br = NULL;
+	size_t br_len = 0, second;
+	int n = core_scan_values(raw, f, &br, &br_len, &second);
+
+	if (n == 0)
+		return 0;
+	if (sc->n_via == 0) {
+		if (br == NULL)
+			return 0;
+		sc->branch = br;
+		sc->branch_len = br_len;
+		sc->cut = n == 1 ? f->fs : f->vs;
+		sc->cut_len = (n == 1 ? f->fe : second) - sc->cut;
+	}
+	sc->n_via += n;
+	return 1;
+}
+
+/* "<type>/<subtype>*(;<param>)". */
+static int
+core_scan_ctype(const char *raw, const struct core_field *f)
+{
+	size_t i = core_span(raw, f->vs, f->ve, CORE_C_TOKEN), j;
+
+	if (i == f->vs || i >= f->ve || raw[i] != '/')
+		return 0;
+	j = core_span(raw, i + 1, f->ve, CORE_C_TOKEN);
+	return j > i + 1 && core_params(raw, j, f->ve) == f->ve;
+}
+
+/* "<digits> SP <method>" as one token each. */
+static int
+core_scan_cseq(const char *raw, const struct core_field *f,
+	       struct core_scan *sc)
+{
+	size_t i = core_span(raw, f->vs, f->ve, CORE_C_DIGIT);
+
+	if (i == f->vs || i - f->vs > 10 || i >= f->ve || raw[i] != ' ')
+		return 0;
+	sc->method = raw + i + 1;
+	sc->method_len = f->ve - i - 1;
+	return sc->method_len > 0 &&
+	       core_span(raw, i + 1, f->ve, CORE_C_TOKEN) == f->ve;
+}
+
+/* A Call-ID without blanks, not starting with '@' (libosip2 needs a
+ * part before it), and so read by libosip2 as the same bytes. */
+static int
+core_scan_call_id(const char *raw, const struct core_field *f,
+		  struct core_scan *sc)
+{
+	sc->call_id = raw + f->vs;
+	sc->call_id_len = f->ve - f->vs;
+	if (sc->call_id_len == 0 || raw[f->vs] == '@')
+		return 0;
+	for (size_t i = f->vs; i < f->ve; i++)
+		if (core_is_lws(raw[i]))
+			return 0;
+	return 1;
+}
+
+/* Whether a line folded into a field, from the LF at lf to end, is
+ * blank (SP and HT only). */
+static int
+core_fold_blank(const char *lf, const char *end)
+{
+	while (lf != NULL && lf + 1 < end) {
+		const char *p = lf + 1;
+
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p < end && (*p == '\r' || *p == '\n'))
+			return 1;
+		lf = memchr(p, '\n', (size_t)(end - p));
+	}
+	return 0;
+}
+
+/* One field of a response: 0 when read (or not to be read), -EINVAL
+ * when libosip2 might read it otherwise. */
+static int
+core_scan_field(const char *raw, const struct core_field *f,
+		enum core_f kind, struct core_scan *sc, size_t *cl)
+{
+	const char *lf = memchr(raw + f->fs, '\n', f->fe - f->fs - 1);
+	int read = kind != CORE_F_OTHER && kind != CORE_F_ROUTE &&
+		   kind != CORE_F_MAX_FORWARDS;
+	size_t i;
+
+	if (f->ne == f->fs)
+		return -EINVAL;	/* libosip2 fails on no name */
+	/* Folded: libosip2 reads the lines joined (a name folded too may
+	 * be one it reads), and fails on a blank line folded in before
+	 * another one. */
+	if (lf && (read || lf < raw + f->ne ||
+		   core_fold_blank(lf, raw + f->fe)))
+		return -EINVAL;
+	if (!read || (f->ve == f->vs && kind != CORE_F_VIA &&
+		      kind != CORE_F_CALL_ID && kind != CORE_F_CSEQ &&
+		      kind != CORE_F_CONTENT_LENGTH))
+		return 0;	/* not read, or empty: libosip2 skips it */
+	switch (kind) {
+	case CORE_F_VIA:
+		return core_scan_vias(raw, f, sc) ? 0 : -EINVAL;
+	case CORE_F_CALL_ID:
+		return core_scan_call_id(raw, f, sc) ? 0 : -EINVAL;
+	case CORE_F_CSEQ:
+		return core_scan_cseq(raw, f, sc) ? 0 : -EINVAL;
+	case CORE_F_CONTENT_TYPE:
+		return core_scan_ctype(raw, f) ? 0 : -EINVAL;
+	case CORE_F_CONTENT_LENGTH:
+		i = core_span(raw, f->vs, f->ve, CORE_C_DIGIT);
+		if (i == f->vs || i != f->ve || f->ve - f->vs > 9)
+			return -EINVAL;
+		for (*cl = 0, i = f->vs; i < f->ve; i++)
+			*cl = *cl * 10 + (size_t)(raw[i] - '0');
+		return 0;
+	default:	/* From, To, Contact */
+		return core_scan_values(raw, f, NULL, NULL, &i) ? 0 : -EINVAL;
+	}
+}
+
+int
+core_splice_scan(const char *raw, size_t len, struct core_scan *sc)
+{
+	int seen[CORE_F_CONTENT_TYPE + 1] = { 0 };
+	size_t pos = core_start_next(raw, len), cl = 0;
+	struct core_field f;
+	int rc, crlf;
+
+	memset(sc, 0, sizeof(*sc));
+	if (pos < 14 || memcmp(raw, "SIP/2.0 ", 8) != 0 ||
+	    raw[8] < '1' || raw[8] > '6' ||
+	    core_span(raw, 9, 11, CORE_C_DIGIT) != 11 || raw[11] != ' ')
+		return -EINVAL;
+	sc->code = (raw[8] - '0') * 100 + (raw[9] - '0') * 10 + raw[10] - '0';
+	crlf = core_crlf(raw, pos);
+	while ((rc = core_field_next(raw, len, &pos, crlf, &f)) > 0) {
+		enum core_f kind = core_field_kind(raw, &f);
+
+		if (core_scan_field(raw, &f, kind, sc, &cl) != 0)
+			return -EINVAL;
+		seen[kind]++;
+	}
+	/* libosip2 fails the message on a second From, To, Call-ID, CSeq
+	 * or Content-Type. */
+	if (rc < 0 || sc->n_via == 0 || seen[CORE_F_CALL_ID] != 1 ||
+	    seen[CORE_F_CSEQ] != 1 || seen[CORE_F_CONTENT_LENGTH] > 1 ||
+	    seen[CORE_F_FROM] > 1 || seen[CORE_F_TO] > 1 ||
+	    seen[CORE_F_CONTENT_TYPE] > 1)
+		return -EINVAL;
+	/* libosip2 stops at a NUL in the headers. */
+	if (memchr(raw, '\0', pos) != NULL)
+		return -EINVAL;
+	pos += crlf ? 2 : 1;
+	sc->body_len = len - pos;
+	/* A body other than Content-Length says is framed otherwise by
+	 * libosip2 (or not at all, without the header). */
+	if (seen[CORE_F_CONTENT_LENGTH] ? cl != sc->body_len : sc->body_len)
+		return -EINVAL;
+	return 0;
+}
+
+int
+core_splice_scanned(char *out, size_t cap, const char *raw, size_t len,
+		    const struct core_scan *sc)
+{
+	size_t n = len - sc->cut_len;
+
+	if (n > cap)
+		return -ENOSPC;
+	memcpy(out, raw, sc->cut);
+	memcpy(out + sc->cut, raw + sc->cut + sc->cut_len,
+	       len - sc->cut - sc->cut_len);
+	return (int)n;
 }

@@ -64,4 +64,37 @@ struct core_splice_reply {
 int core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 		      const struct core_splice_reply *rp);
 
+/* What the core matches a response by, read from its text without
+ * libosip2 (core_splice_scan).  The slices borrow from raw. */
+struct core_scan {
+	int code;		/* status code, 100-699 */
+	const char *branch;	/* the top Via's branch parameter */
+	size_t branch_len;
+	const char *call_id;
+	size_t call_id_len;
+	const char *method;	/* CSeq's */
+	size_t method_len;
+	int n_via;		/* Via values */
+	size_t body_len;	/* bytes after the headers */
+	size_t cut, cut_len;	/* raw[cut..cut+cut_len): the top Via value
+				   (its whole field when alone) */
+};
+
+/*
+ * Reads the response raw[0..len) into *sc: 0, or -EINVAL for anything
+ * libosip2 might read otherwise (then parse it): a start line not
+ * "SIP/2.0 <3 digits> <reason>", a Via value not of the plain form
+ * "SIP/2.0/<transport> <host>[:<port>][;params]" or a top one without
+ * one branch, a Call-ID or CSeq absent, repeated, folded or with blanks
+ * inside, a body Content-Length does not frame exactly, a NUL in the
+ * headers, or what core_splice refuses.  No allocation.
+ */
+int core_splice_scan(const char *raw, size_t len, struct core_scan *sc);
+
+/* Writes the response raw[0..len) that core_splice_scan read into sc
+ * without its top Via value into out[0..cap), as core_splice with
+ * via_pop does: its length, or -ENOSPC. */
+int core_splice_scanned(char *out, size_t cap, const char *raw, size_t len,
+			const struct core_scan *sc);
+
 #endif

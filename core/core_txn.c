@@ -19,6 +19,11 @@
  * core_stx_timer_run/core_ctx_timer_run(now), which the unit tests
  * call with a time of their own.  Timeouts and every final response
  * made up here are logged, under the call's log context.
+ *
+ * A response comes parsed by libosip2 or, when nothing done with it
+ * needs the parsed message (core_txn_scan_match: a 1xx or 2xx on a
+ * branch of ours without SDP for rtpctl), only scanned from its text;
+ * both take the same steps (struct core_resp, core_txn_respond).
  */
 #include "core/core_int.h"
 
@@ -27,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core_splice.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 
@@ -299,34 +305,56 @@ core_stx_timer_run(struct core_stx *s, uint64_t now)
 	core_stx_arm(s);
 }
 
-/* Sends resp (taken) upstream unless it is over most bytes, then
- * moves s on as if it had gone (and was lost). */
+/* The text of r to send upstream: libosip2's message as core_msg_text
+ * writes it, or the scanned text without our Via.  Release it with
+ * core_msg_text_free. */
+static int
+core_resp_text(struct core *c, const struct core_resp *r, char **buf,
+	       size_t *len)
+{
+	int n;
+
+	if (r->msg)
+		return core_msg_text(c, r->msg, 0, buf, len);
+	n = core_splice_scanned(c->splicebuf, c->sendcap, r->raw, r->len,
+				r->scan);
+	if (n < 0)
+		return n;
+	*buf = c->splicebuf;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* core_stx_respond for either form of response; borrows r.  Unless it
+ * is over most bytes: then s moves on as if it had gone (and was lost). */
 static void
-core_stx_send(struct core_stx *s, osip_message_t *resp, size_t most)
+core_stx_send(struct core_stx *s, const struct core_resp *r, size_t most)
 {
 	struct core *c = s->core;
 	uint64_t now = core_now_ms(c);
-	int code = resp->status_code;
+	int code = r->code;
+	/* A callee's 2xx racing our final answer (a CANCEL, a 6xx, a
+	 * timeout): RFC 3261 16.7 step 5 forwards every 2xx, so the
+	 * caller can ACK and BYE the call it did not want. */
+	int late_2xx = s->invite && code >= 200 && code < 300 &&
+		       (s->state == STX_COMPLETED || s->state == STX_CONFIRMED);
 	char *buf = NULL;
 	size_t len = 0;
 
-	if (s->invite && code >= 200 && code < 300 &&
-	    (s->state == STX_COMPLETED || s->state == STX_CONFIRMED)) {
-		/* A callee's 2xx racing our final answer (a CANCEL, a 6xx,
-		 * a timeout): RFC 3261 16.7 step 5 forwards every 2xx, so the
-		 * caller can ACK and BYE the call it did not want. */
-		core_send_msg(c, &s->up, resp);
-		osip_message_free(resp);
+	if (!late_2xx && (s->state == STX_TERMINATED ||
+			  s->state == STX_CONFIRMED ||
+			  s->state == STX_COMPLETED ||
+			  (s->state == STX_ACCEPTED &&
+			   (code < 200 || code >= 300))))
+		return;
+	if (core_resp_text(c, r, &buf, &len) != 0) {
+		if (late_2xx)
+			c->st.tx_fail++;
 		return;
 	}
-	if (s->state == STX_TERMINATED || s->state == STX_CONFIRMED ||
-	    s->state == STX_COMPLETED || (s->state == STX_ACCEPTED &&
-					  (code < 200 || code >= 300))) {
-		osip_message_free(resp);
-		return;
-	}
-	if (core_msg_text(c, resp, 0, &buf, &len) != 0) {
-		osip_message_free(resp);
+	if (late_2xx) {
+		core_send(c, &s->up, buf, len);
+		core_msg_text_free(c, buf);
 		return;
 	}
 	free(s->resp);
@@ -341,7 +369,6 @@ core_stx_send(struct core_stx *s, osip_message_t *resp, size_t most)
 		}
 	}
 	core_msg_text_free(c, buf);
-	osip_message_free(resp);
 	/* The first answer other than 100 ends the proxy's part of it. */
 	if (code > 100 && s->resp_code <= 100)
 		prom_hist_observe(&c->latency[s->method],
@@ -376,10 +403,20 @@ core_stx_send(struct core_stx *s, osip_message_t *resp, size_t most)
 	core_stx_arm(s);
 }
 
+/* core_stx_send of libosip2's resp, which it takes. */
+static void
+core_stx_send_msg(struct core_stx *s, osip_message_t *resp, size_t most)
+{
+	struct core_resp r = { .code = resp->status_code, .msg = resp };
+
+	core_stx_send(s, &r, most);
+	osip_message_free(resp);
+}
+
 void
 core_stx_respond(struct core_stx *s, osip_message_t *resp)
 {
-	core_stx_send(s, resp, SIZE_MAX);
+	core_stx_send_msg(s, resp, SIZE_MAX);
 }
 
 /* Logs a final response the proxy makes up rather than forwards:
@@ -404,7 +441,7 @@ core_stx_respond_code(struct core_stx *s, int code, const char *reason)
 	core_stx_log_made_up(s, code, reason);
 	r = core_resp_build(s->core, s->req, code, reason);
 	if (r)
-		core_stx_send(s, r, s->reply_max);
+		core_stx_send_msg(s, r, s->reply_max);
 	else if (code >= 200)
 		core_stx_kill(s);
 }
@@ -428,7 +465,7 @@ core_stx_respond_warn(struct core_stx *s, int code, const char *warning)
 		snprintf(w, sizeof(w), "399 sipmesh \"%.250s\"", warning);
 		osip_message_set_header(r, "Warning", w);
 	}
-	core_stx_send(s, r, s->reply_max);
+	core_stx_send_msg(s, r, s->reply_max);
 }
 
 void
@@ -865,57 +902,122 @@ core_stx_cancel_others(struct core_stx *s, struct core_ctx *except)
 }
 
 /* Sends a branch's response upstream, through rtpengine when it
- * carries SDP. */
+ * carries SDP (then r->msg goes with it: NULL after). */
 static void
-core_forward_up(struct core_stx *s, struct core_ctx *x, osip_message_t *resp)
+core_forward_up(struct core_stx *s, struct core_ctx *x, struct core_resp *r)
 {
-	int rc = core_media_response(s, x, resp);
+	/* core_txn_scan_match leaves a response for rtpctl to libosip2. */
+	int rc = r->msg ? core_media_response(s, x, r->msg) : 0;
 
-	if (rc > 0)
-		return;
-	if (rc < 0) {
-		s->core->st.media_errors++;
-		if (resp->status_code >= 200)
-			core_stx_respond_warn(s, 503, "no rtpctl reachable");
-		osip_message_free(resp);
+	if (rc > 0) {
+		r->msg = NULL;
 		return;
 	}
-	core_stx_respond(s, resp);
+	if (rc < 0) {
+		s->core->st.media_errors++;
+		if (r->code >= 200)
+			core_stx_respond_warn(s, 503, "no rtpctl reachable");
+		return;
+	}
+	core_stx_send(s, r, SIZE_MAX);
+}
+
+static int
+core_resp_method_is(const struct core_resp *r, const char *method)
+{
+	return r->method_len == strlen(method) &&
+	       memcmp(r->method, method, r->method_len) == 0;
+}
+
+/* Checks r's branch and finds its client transaction: r->match and
+ * r->x.  Before any lookup: a branch no core minted for this call is
+ * a forgery (or another cluster's), never matched nor forwarded.  One
+ * of another core matches nothing here: the edges send it here when
+ * they take that core for lost. */
+static void
+core_txn_match(struct core *c, struct core_resp *r)
+{
+	r->x = NULL;
+	if (r->branch == NULL ||
+	    core_branch_verify_cid(c, r->cid, r->cid_len, r->branch) != 0)
+		r->match = -EACCES;
+	else if (r->method == NULL)
+		r->match = -EBADMSG;
+	else
+		r->match = 0;
+	if (r->match == 0)
+		r->x = core_ctx_find(c, r->branch,
+				     core_resp_method_is(r, "CANCEL"));
+}
+
+int
+core_txn_scan_match(struct core *c, struct core_resp *r)
+{
+	const struct core_ctx *x;
+
+	core_txn_match(c, r);
+	x = r->x;
+	if (r->match != 0)
+		return 0;
+	if (x == NULL)
+		return r->code >= 200 && r->code < 300 &&
+		       core_resp_method_is(r, "INVITE") ? -EAGAIN : 0;
+	if (x->is_cancel)
+		return 0;
+	if (r->code >= 300)
+		return -EAGAIN;
+	/* core_media_has_sdp: no SDP without a body. */
+	if (c->rtpc && r->scan->body_len > 0 && (core_resp_method_is(r, "INVITE") ||
+					   core_resp_method_is(r, "UPDATE")))
+		return -EAGAIN;
+	return 0;
 }
 
 void
 core_txn_on_response(struct core *c, const struct env *in,
 		     osip_message_t *resp)
 {
-	const char *br = core_top_branch(resp, NULL);
-	int is_cancel, code = resp->status_code;
-	struct core_ctx *x;
+	char cid[SIP_BRANCH_CID_MAX + 1];
+	struct core_resp r = {
+		.code = resp->status_code,
+		.branch = core_top_branch(resp, NULL),
+		.cid = cid, .cid_len = core_call_id(resp, cid, sizeof(cid)),
+		.msg = resp,
+	};
+
+	if (resp->cseq && resp->cseq->method) {
+		r.method = resp->cseq->method;
+		r.method_len = strlen(r.method);
+	}
+	core_txn_match(c, &r);
+	core_txn_respond(c, in, &r);
+}
+
+void
+core_txn_respond(struct core *c, const struct env *in, struct core_resp *r)
+{
+	struct core_ctx *x = r->x;
+	int code = r->code;
 	struct core_stx *s;
 	osip_via_t *top;
 
-	/* Before any lookup: a branch no core minted for this call is a
-	 * forgery (or another cluster's), never matched nor forwarded.  One
-	 * of another core matches nothing here: the edges send it here when
-	 * they take that core for lost. */
-	if (br == NULL || core_branch_verify(c, resp, br) != 0) {
+	if (r->match == -EACCES) {
 		c->st.resp_forged++;
 		log_info(LOG_SYS_TXN, "%d response on a branch we did not "
 			 "mint dropped", code);
 		goto drop;
 	}
-	if (resp->cseq == NULL || resp->cseq->method == NULL) {
+	if (r->match != 0) {
 		c->st.rx_bad++;
 		goto drop;
 	}
-	is_cancel = strcmp(resp->cseq->method, "CANCEL") == 0;
-	x = core_ctx_find(c, br, is_cancel);
 	if (x == NULL) {
 		/* RFC 3261 16.7 step 5 needs only a stray 2xx of an INVITE
 		 * upstream (its ACK is end to end); nothing else leaves. */
-		top = osip_list_get(&resp->vias, 0);
 		if (code >= 200 && code < 300 &&
-		    strcmp(resp->cseq->method, "INVITE") == 0) {
-			core_resp_stateless(c, in, resp);
+		    core_resp_method_is(r, "INVITE")) {
+			top = osip_list_get(&r->msg->vias, 0);
+			core_resp_stateless(c, in, r->msg);
 			osip_via_free(top);
 		}
 		goto drop;
@@ -931,10 +1033,12 @@ core_txn_on_response(struct core *c, const struct env *in,
 		goto drop;
 	}
 
-	/* What goes upstream loses our Via. */
-	top = osip_list_get(&resp->vias, 0);
-	osip_list_remove(&resp->vias, 0);
-	osip_via_free(top);
+	/* What goes upstream loses our Via (a scanned one: spliced out). */
+	if (r->msg) {
+		top = osip_list_get(&r->msg->vias, 0);
+		osip_list_remove(&r->msg->vias, 0);
+		osip_via_free(top);
+	}
 
 	if (code < 200) {
 		if (x->state == CTX_CALLING) {
@@ -955,10 +1059,8 @@ core_txn_on_response(struct core *c, const struct env *in,
 		core_ctx_arm(x);
 		if (x->cancel_wanted && !x->cancel_sent)
 			core_ctx_send_cancel(x);
-		if (code > 100 && s->state == STX_PROCEEDING) {
-			core_forward_up(s, x, resp);
-			return;
-		}
+		if (code > 100 && s->state == STX_PROCEEDING)
+			core_forward_up(s, x, r);
 		goto drop;
 	}
 
@@ -973,28 +1075,27 @@ core_txn_on_response(struct core *c, const struct env *in,
 			 * too: the UACs' ACK is end to end (RFC 3261 16.7.4). */
 			s->answered_2xx = 1;
 			core_stx_cancel_others(s, x);
-			core_forward_up(s, x, resp);
-			return;
-		}
-		if (s->state == STX_PROCEEDING) {
-			core_forward_up(s, x, resp);
-			return;
+			core_forward_up(s, x, r);
+		} else if (s->state == STX_PROCEEDING) {
+			core_forward_up(s, x, r);
 		}
 		goto drop;
 	}
 
+	/* 3xx-6xx: never scanned only (core_txn_scan_match). */
 	if (x->invite)
-		core_dialog_ack(x, resp);	/* hop by hop, each time */
+		core_dialog_ack(x, r->msg);	/* hop by hop, each time */
 	if (x->state == CTX_COMPLETED || x->state == CTX_ACCEPTED)
 		goto drop;
 	core_ctx_finish(x, CTX_COMPLETED, code);
-	x->final = resp;
+	x->final = r->msg;
+	r->msg = NULL;
 	if (code >= 600)
 		core_stx_cancel_others(s, x);
 	core_stx_branch_done(s);
-	return;
 drop:
-	osip_message_free(resp);
+	osip_message_free(r->msg);
+	r->msg = NULL;
 }
 
 void

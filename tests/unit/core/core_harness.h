@@ -293,6 +293,25 @@ h_deliver(struct harness *h, const char *text, int port)
 }
 
 /*
+ * The response text from a callee at port, taken as core_on_envelope
+ * takes it: from its text alone when it can be (core_resp_scanned:
+ * returns 1), else parsed (0).
+ */
+static inline int
+h_response(struct harness *h, const char *text, int port)
+{
+	struct env e;
+
+	h_env(&e, port);
+	e.msg = text;
+	e.len = strlen(text);
+	if (core_resp_scanned(h->c, &e))
+		return 1;
+	core_txn_on_response(h->c, &e, h_parse(text));
+	return 0;
+}
+
+/*
  * The response `code` to the request sent[i] (as a UAS would write
  * it: the request's Vias, From, To with a tag, Call-ID, CSeq), fed to
  * the core as it arrives from the callee.  h_answer_with adds one
@@ -305,7 +324,6 @@ h_answer_with(struct harness *h, int i, int code, const char *hname,
 	osip_message_t *req = h_parse(h->sent[i]), *r = NULL;
 	char *buf = NULL;
 	size_t len;
-	struct env e;
 
 	assert_int_equal(osip_message_init(&r), 0);
 	osip_message_set_version(r, osip_strdup("SIP/2.0"));
@@ -325,8 +343,7 @@ h_answer_with(struct harness *h, int i, int code, const char *hname,
 	osip_message_to_str(r, &buf, &len);
 	osip_message_free(r);
 	osip_message_free(req);
-	h_env(&e, 5090);
-	core_txn_on_response(h->c, &e, h_parse(buf));
+	h_response(h, buf, 5090);
 	osip_free(buf);
 }
 

@@ -397,6 +397,151 @@ test_core_splice__refuses(void **state)
 			 (int)want);
 }
 
+#define SCAN_VIA "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKsm1.2.3\r\n"
+#define SCAN_REST "To: <sip:b@x>;tag=1\r\nFrom: \"A\" <sip:a@x>;tag=2\r\n" \
+		  "Call-ID: c1@h\r\nCSeq: 7 INVITE\r\n"
+
+/* What the scan reads, and libosip2 reads the same. */
+static void
+test_core_splice__scan_reads(void **state)
+{
+	static const struct {
+		const char *in;
+		int code, n_via;
+		const char *branch, *call_id, *method;
+		size_t body_len;
+	} ok[] = {
+		{ RESP_HEAD SCAN_VIA SCAN_REST "\r\n", 200, 1,
+		  "z9hG4bKsm1.2.3", "c1@h", "INVITE", 0 },
+		/* compact names, two values in a line, IPv6, LF only */
+		{ "SIP/2.0 180 Ringing\nv: SIP/2.0/TCP [2001:db8::1]:5061;"
+		  "rport;branch=z9hG4bKa, SIP/2.0/UDP h.example;branch=b\n"
+		  "t: <sip:b@x>\nf: B <sips:a@x;transport=tls>;tag=2\n"
+		  "i: id\nCSeq: 1 MESSAGE\nm: <sip:b@[2001:db8::2]>\n"
+		  "l: 0\n\n", 180, 2, "z9hG4bKa", "id", "MESSAGE", 0 },
+		/* Vias over two lines, other headers folded, a body */
+		{ RESP_HEAD SCAN_VIA "Via: SIP/2.0/UDP u1;received=10.0.0.1;"
+		  "branch=x\r\nSubject: a\r\n b\r\n" SCAN_REST
+		  "Content-Type: application/sdp\r\nContent-Length: 5\r\n"
+		  "\r\nv=0\r\n", 200, 2, "z9hG4bKsm1.2.3", "c1@h", "INVITE", 5 },
+		/* empty From: libosip2 skips it */
+		{ "SIP/2.0 603 No\r\n" SCAN_VIA "From:\r\nCall-ID: c\r\n"
+		  "CSeq: 2 BYE\r\n\r\n", 603, 1, "z9hG4bKsm1.2.3", "c", "BYE",
+		  0 },
+	};
+	struct core_scan sc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		osip_message_t *m = NULL;
+		osip_generic_param_t *br = NULL;
+		osip_via_t *via;
+
+		if (core_splice_scan(ok[i].in, strlen(ok[i].in), &sc) != 0)
+			fail_msg("refused case %zu", i);
+		assert_int_equal(sc.code, ok[i].code);
+		assert_int_equal(sc.n_via, ok[i].n_via);
+		assert_int_equal(sc.branch_len, strlen(ok[i].branch));
+		assert_memory_equal(sc.branch, ok[i].branch, sc.branch_len);
+		assert_int_equal(sc.call_id_len, strlen(ok[i].call_id));
+		assert_memory_equal(sc.call_id, ok[i].call_id, sc.call_id_len);
+		assert_int_equal(sc.method_len, strlen(ok[i].method));
+		assert_memory_equal(sc.method, ok[i].method, sc.method_len);
+		assert_int_equal(sc.body_len, ok[i].body_len);
+
+		assert_int_equal(osip_message_init(&m), 0);
+		assert_int_equal(osip_message_parse(m, ok[i].in,
+						    strlen(ok[i].in)), 0);
+		assert_int_equal(m->status_code, ok[i].code);
+		assert_int_equal(osip_list_size(&m->vias), ok[i].n_via);
+		via = osip_list_get(&m->vias, 0);
+		osip_via_param_get_byname(via, "branch", &br);
+		assert_non_null(br);
+		assert_string_equal(br->gvalue, ok[i].branch);
+		assert_string_equal(m->cseq->method, ok[i].method);
+		osip_message_free(m);
+	}
+}
+
+/* Anything libosip2 might read otherwise is refused. */
+static void
+test_core_splice__scan_refuses(void **state)
+{
+	static const char *bad[] = {
+		"",
+		RESP_HEAD SCAN_VIA SCAN_REST,			/* no blank line */
+		"SIP/2.0 200\r\n" SCAN_VIA SCAN_REST "\r\n",	/* no reason SP */
+		"SIP/2.0 20 OK\r\n" SCAN_VIA SCAN_REST "\r\n",
+		"SIP/2.0 700 OK\r\n" SCAN_VIA SCAN_REST "\r\n",
+		"SIP/3.0 200 OK\r\n" SCAN_VIA SCAN_REST "\r\n",
+		"MESSAGE sip:b@x SIP/2.0\r\n" SCAN_VIA SCAN_REST "\r\n",
+		RESP_HEAD SCAN_REST "\r\n",			/* no Via */
+		RESP_HEAD "Via: SIP/2.0/UDP h\r\n" SCAN_REST "\r\n", /* no branch */
+		RESP_HEAD "Via: SIP/2.0/UDP h;Branch=z\r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h;branch=a;branch=b\r\n"
+		SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h;branch=\r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP / 2.0 / UDP h;branch=z\r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h ;branch=z\r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h:x;branch=z\r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h(c);branch=z\r\n" SCAN_REST "\r\n",
+		RESP_HEAD SCAN_VIA "Via: junk\r\n" SCAN_REST "\r\n",
+		RESP_HEAD SCAN_VIA "Via: \r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h;branch=z,\r\n" SCAN_REST "\r\n",
+		RESP_HEAD "Via: SIP/2.0/UDP h;branch=z,,SIP/2.0/UDP u\r\n"
+		SCAN_REST "\r\n",
+		/* folded where it is read */
+		RESP_HEAD "Via: SIP/2.0/UDP h;\r\n branch=z\r\n" SCAN_REST "\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID:\r\n c1\r\nCSeq: 1 A\r\n\r\n",
+		/* libosip2 fails on a blank line folded in */
+		RESP_HEAD SCAN_VIA "S:\r\n \r\n b\r\n" SCAN_REST "\r\n",
+		/* a name folded: libosip2 may read "V" as a Via */
+		RESP_HEAD SCAN_VIA "V\r\n\t: x\r\n" SCAN_REST "\r\n",
+		/* Call-ID and CSeq: missing, repeated, blanks, odd */
+		RESP_HEAD SCAN_VIA "CSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: c\r\n\r\n",
+		RESP_HEAD SCAN_VIA SCAN_REST "i: c2\r\n\r\n",
+		RESP_HEAD SCAN_VIA SCAN_REST "CSeq: 8 INVITE\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: a b\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: @h\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: c\r\nCSeq: 1\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: c\r\nCSeq: x A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: c\r\nCSeq: 1 A B\r\n\r\n",
+		RESP_HEAD SCAN_VIA "Call-ID: c\r\nCSeq: 1  A\r\n\r\n",
+		/* From, To, Contact, Content-Type libosip2 may not read */
+		RESP_HEAD SCAN_VIA "To: x\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "To: <junk>\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "t: <sip:a@b>\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n"
+		"CSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "f: \"a\\\"\" <sip:a@b>\r\nCall-ID: c\r\n"
+		"CSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "m: <sip:a@b>,\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "m: *\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "m: <sip:x>\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		RESP_HEAD SCAN_VIA "c: sdp\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		/* a body Content-Length does not frame exactly */
+		RESP_HEAD SCAN_VIA SCAN_REST "\r\nv=0\r\n",
+		RESP_HEAD SCAN_VIA SCAN_REST "l: 4\r\n\r\nv=0\r\n",
+		RESP_HEAD SCAN_VIA SCAN_REST "l: 5\r\nl: 5\r\n\r\nv=0\r\n",
+		RESP_HEAD SCAN_VIA SCAN_REST "l: x\r\n\r\n",
+		RESP_HEAD SCAN_VIA ":x\r\n" SCAN_REST "\r\n",	/* no name */
+		/* a NUL libosip2 stops at */
+		RESP_HEAD SCAN_VIA "Subject: a\0b\r\n" SCAN_REST "\r\n",
+	};
+	static const size_t nul_case = sizeof(bad) / sizeof(*bad) - 1;
+	struct core_scan sc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		size_t len = strlen(bad[i]);
+
+		if (i == nul_case)
+			len += 1 + strlen(bad[i] + len + 1);
+		if (core_splice_scan(bad[i], len, &sc) != -EINVAL)
+			fail_msg("accepted case %zu", i);
+	}
+}
+
 int
 main(void)
 {
@@ -408,6 +553,8 @@ main(void)
 		cmocka_unit_test(test_core_splice__refuses),
 		cmocka_unit_test(test_core_splice__reply),
 		cmocka_unit_test(test_core_splice__reply_refuses),
+		cmocka_unit_test(test_core_splice__scan_reads),
+		cmocka_unit_test(test_core_splice__scan_refuses),
 	};
 
 	parser_init();

@@ -3,8 +3,10 @@
  * core_harness.h): best-response selection (RFC 3261 16.7 step 6),
  * CANCEL held until a provisional response (9.1), the retransmission
  * timers and their T2 cap (17.1.1.2, 17.1.2.2), timers B/F and C
- * (16.8), the final response sent once every branch is done, and
- * responses matching no transaction (forged, or stray 2xx).
+ * (16.8), the final response sent once every branch is done,
+ * responses matching no transaction (forged, or stray 2xx), and which
+ * responses are taken from their text alone (core_resp_scanned, as
+ * every response here is first offered).
  */
 #include "tests/unit/core/core_harness.h"
 
@@ -337,7 +339,6 @@ stray(struct harness *h, const char *minted_for, const char *cid,
 {
 	osip_message_t *m = NULL;
 	char branch[SIP_BRANCH_MAX], text[1024];
-	struct env e;
 
 	assert_int_equal(osip_message_init(&m), 0);
 	osip_message_set_call_id(m, minted_for);
@@ -351,8 +352,7 @@ stray(struct harness *h, const char *minted_for, const char *cid,
 		 "Call-ID: %s\nCSeq: 1 %s\nContent-Length: 0\n\n",
 		 branch, via2, cid, method);
 	h_clear(h);
-	h_env(&e, 5090);
-	core_txn_on_response(h->c, &e, h_parse(text));
+	h_response(h, text, 5090);
 	return h_flush(h);
 }
 
@@ -385,6 +385,67 @@ test_core_txn__stray_2xx_only_on_our_branch(void **state)
 	assert_int_equal(h->leg[0].transport, ENV_TCP);
 	assert_int_equal(h->c->st.resp_forged, before.resp_forged + 1);
 	h_clear(h);
+}
+
+/*
+ * The response code to branch b's request, as the callee writes it
+ * (its Vias, To with a tag, the rest as in the request; a body when
+ * sdp): core_resp_scanned's verdict, and the text sent upstream (NULL
+ * when none) in *out, to free.
+ */
+static int
+scan_answer(struct harness *h, struct core_stx *s, int b, int code, int sdp,
+	    char **out)
+{
+	struct core_ctx *x = s->br[b];
+	const char *hdr = strstr(x->req, "\nVia:") + 1;
+	const char *to = strstr(x->req, "\nTo: <sip:bob@example.com>") + 26;
+	const char *end = strstr(x->req, "Content-Length:");
+	char text[2048];
+	int rc;
+
+	snprintf(text, sizeof(text), "SIP/2.0 %d %s\r\n%.*s;tag=b%.*s"
+		 "Contact: <sip:bob@127.0.0.1:%d>\r\n%s", code,
+		 core_reason(code), (int)(to - hdr), hdr, (int)(end - to), to,
+		 5081 + b, sdp ? "Content-Type: application/sdp\r\n"
+		 "Content-Length: 5\r\n\r\nv=0\r\n" :
+		 "Content-Length: 0\r\n\r\n");
+	h_clear(h);
+	rc = h_response(h, text, 5081 + b);
+	h_flush(h);
+	*out = h->n ? strdup(h->sent[0]) : NULL;
+	h_clear(h);
+	return rc;
+}
+
+/* A 1xx or 2xx on a branch of ours is taken from its text and goes on
+ * as the parsed one would: the same bytes, our Via cut out; a final
+ * 3xx-6xx (kept for the best response, ACKed) is parsed. */
+static void
+test_core_txn__scanned_response_as_parsed(void **state)
+{
+	struct harness *h = *state;
+	struct core_stx *s = start(h, "INVITE", 2);
+	char *out = NULL;
+
+	assert_int_equal(scan_answer(h, s, 0, 180, 0, &out), 1);
+	assert_non_null(out);
+	assert_true(strncmp(out, "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP "
+			    "127.0.0.1:5070;branch=z9hG4bK-caller-", 56) == 0);
+	assert_null(strstr(out, "z9hG4bKsm"));
+	assert_non_null(strstr(out, ";tag=b\r\n"));
+	free(out);
+	assert_int_equal(scan_answer(h, s, 1, 486, 0, &out), 0);
+	free(out);
+	assert_int_equal(s->br[1]->code, 486);
+	assert_int_equal(scan_answer(h, s, 0, 200, 1, &out), 1);
+	assert_non_null(out);
+	assert_true(strncmp(out, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP "
+			    "127.0.0.1:5070;", 47) == 0);
+	assert_non_null(strstr(out, "\r\n\r\nv=0\r\n"));
+	free(out);
+	assert_int_equal(s->state, STX_ACCEPTED);
+	assert_int_equal(s->br[0]->state, CTX_ACCEPTED);
 }
 
 /* The edge hands back branch b's request: its flow (connection 7) is
@@ -482,6 +543,7 @@ main(void)
 		T(test_core_txn__timer_b_times_out_with_408),
 		T(test_core_txn__timer_c_cancels_then_408),
 		T(test_core_txn__made_up_487_logged_with_call_id),
+		T(test_core_txn__scanned_response_as_parsed),
 		T(test_core_txn__stray_2xx_only_on_our_branch),
 		T(test_core_txn__failed_flow_answers_430),
 		T(test_core_txn__transport_error_goes_upstream_as_500),
