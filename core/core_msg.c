@@ -214,6 +214,7 @@ core_msg_splice(struct core *c, const osip_message_t *m, size_t *len)
 	int nro = osip_list_size(&m->routes);
 	char start[1024], top[2048];
 	size_t top_len = 0;
+	struct sip_cat b;
 	char *u = NULL;
 	int n, rc;
 
@@ -230,10 +231,13 @@ core_msg_splice(struct core *c, const osip_message_t *m, size_t *len)
 		    nrr < r->n_rr || nro != r->n_route - popped ||
 		    m->req_uri == NULL || osip_uri_to_str(m->req_uri, &u) != 0)
 			return -EAGAIN;
-		n = snprintf(start, sizeof(start), "%s %s SIP/2.0\r\n",
-			     m->sip_method, u);
+		sip_cat_init(&b, start, sizeof(start));
+		sip_cat_str(&b, m->sip_method);
+		sip_cat_ch(&b, ' ');
+		sip_cat_str(&b, u);
+		sip_cat_mem(&b, " SIP/2.0\r\n", 10);
 		osip_free(u);
-		if (n < 0 || (size_t)n >= sizeof(start))
+		if (sip_cat_len(&b) < 0)
 			return -ENOSPC;
 		rc = core_top_lines(top, sizeof(top), &top_len, "Via",
 				    &m->vias, nv - r->n_via, core_via_str);
@@ -244,7 +248,7 @@ core_msg_splice(struct core *c, const osip_message_t *m, size_t *len)
 		if (rc != 0)
 			return rc;
 		sp.start = start;
-		sp.start_len = (size_t)n;
+		sp.start_len = b.len;
 		sp.top = top;
 		sp.top_len = top_len;
 		sp.route_pop = r->route_pop;
