@@ -9,8 +9,9 @@
  * rest is the stream as it came.  Signed mode: the rest is payloads,
  * each a 2-byte length and its bytes, that the harness frames and
  * signs as a peer with the link key would (a fresh stream id per
- * input, so no replay), so the fuzzer gets past the MAC to the
- * envelopes.  Each chunk must lie inside the bytes read, read in
+ * input), so the fuzzer gets past the MAC to the envelopes; two more
+ * bits make the second chunk reuse the first one's sequence number (a
+ * replay) or date every chunk outside the time window.  Each chunk must lie inside the bytes read, read in
  * pieces it must be the same as read at once, and after each read
  * there is room for the next.
  */
@@ -88,16 +89,20 @@ fuzz_put(unsigned char *p, uint64_t v, int n)
 /* The payloads of in (2-byte length, bytes) as signed chunks into out:
  * its length. */
 static size_t
-fuzz_sign(const uint8_t *in, size_t len, unsigned char *out, size_t cap)
+fuzz_sign(const uint8_t *in, size_t len, int replay, int stale,
+	  unsigned char *out, size_t cap)
 {
 	struct timespec ts;
 	uint64_t seq = 0, now;
 	size_t o = 0, n;
 	unsigned int mdlen;
+	int k = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (stale)
+		now -= LINK_WINDOW_MS + 1000;
 	fuzz_stream_id++;
 	while (len >= 2) {
 		n = (size_t)in[0] << 8 | in[1];
@@ -111,7 +116,10 @@ fuzz_sign(const uint8_t *in, size_t len, unsigned char *out, size_t cap)
 		o += LINK_UX_HDR;
 		memcpy(out + o, in, n);
 		fuzz_put(out + o + n, fuzz_stream_id, 8);
-		fuzz_put(out + o + n + 8, ++seq, 8);
+		/* A replay: the second chunk takes the first one's number. */
+		if (!replay || k++ != 1)
+			seq++;
+		fuzz_put(out + o + n + 8, seq, 8);
 		fuzz_put(out + o + n + 16, now, 8);
 		HMAC(EVP_sha256(), fuzz_key, LINK_KEY_LEN, out + o, n + 24, md,
 		     &mdlen);
@@ -218,10 +226,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > FUZZ_STREAM_MAX / 2)
 		return 0;
-	step = (size_t)(data[0] >> 1) * 97 + 1;
+	step = (size_t)(data[0] >> 3) * 389 + 1;
 	if (data[0] & 1) {
-		len = fuzz_sign(data + 1, size - 1, signed_buf,
-				sizeof(signed_buf));
+		len = fuzz_sign(data + 1, size - 1, data[0] & 2, data[0] & 4,
+				signed_buf, sizeof(signed_buf));
 		s = signed_buf;
 	}
 	fuzz_read(s, len, step);
