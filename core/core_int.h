@@ -626,5 +626,24 @@ enum core_auth_verdict core_auth_request(struct core *c, const struct env *in,
 
 /* core_registrar.c */
 void core_registrar(struct core *c, const struct env *in, osip_message_t *req);
+/* One Contact of a REGISTER, decoded. */
+struct core_reg_contact {
+	char uri[LOC_URI_MAX];		/* same size as loc_binding.contact */
+	char instance[LOC_INSTANCE_MAX];
+	uint32_t reg_id;
+	uint16_t q;			/* 0..1000 */
+	int granted;			/* seconds: 0, or min..max_expires */
+	const struct loc_binding *old;	/* the binding it updates, if any */
+};
+/* An Expires value (header or parameter): a number >= 0, or -2 for
+ * anything else (NULL included). */
+long core_reg_number(const char *s);
+/* Decodes ct (its URI, expires, q, +sip.instance, reg-id) into *out
+ * under cfg's expiry bounds, hdr_expires the Expires header's value
+ * (-1: none).  Returns 0, or the status to answer: 400 with *why, or
+ * 423.  Not static: tests/fuzz/fuzz_core_contact.c feeds it. */
+int core_reg_contact_read(const struct cfg *cfg, osip_contact_t *ct,
+			  long hdr_expires, struct core_reg_contact *out,
+			  const char **why);
 
 #endif

@@ -51,17 +51,7 @@ core_reg_cseq_check(const char *old_callid, uint32_t old_cseq,
 	return cseq == old_cseq ? CORE_REG_RETRANS : CORE_REG_STALE;
 }
 
-/* One Contact of the request, decoded. */
-struct core_reg_contact {
-	char uri[LOC_URI_MAX];		/* same size as loc_binding.contact */
-	char instance[LOC_INSTANCE_MAX];
-	uint32_t reg_id;
-	uint16_t q;
-	int granted;
-	const struct loc_binding *old;	/* the binding it updates, if any */
-};
-
-static long
+long
 core_reg_number(const char *s)
 {
 	char *end;
@@ -90,10 +80,10 @@ core_reg_unquote(const char *in, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* Decodes one Contact; returns 0, or a status code to answer with. */
-static int
-core_reg_contact_read(struct core *c, osip_contact_t *ct, long hdr_expires,
-		      struct core_reg_contact *out, const char **why)
+int
+core_reg_contact_read(const struct cfg *cfg, osip_contact_t *ct,
+		      long hdr_expires, struct core_reg_contact *out,
+		      const char **why)
 {
 	osip_generic_param_t *p = NULL;
 	char *uri = NULL;
@@ -118,7 +108,7 @@ core_reg_contact_read(struct core *c, osip_contact_t *ct, long hdr_expires,
 			return 400;
 		}
 	}
-	if (core_reg_expires(c->cfg, param, hdr_expires, &out->granted) != 0)
+	if (core_reg_expires(cfg, param, hdr_expires, &out->granted) != 0)
 		return 423;
 	out->q = 1000;
 	p = NULL;
@@ -344,7 +334,8 @@ core_reg_decide(struct core *c, const struct env *in, osip_message_t *req,
 			star = 1;
 			continue;
 		}
-		code = core_reg_contact_read(c, ct, hdr_expires, &k[i], why);
+		code = core_reg_contact_read(c->cfg, ct, hdr_expires, &k[i],
+					     why);
 		if (code)
 			return -code;
 		k[i].old = core_reg_match(cur, n_cur, &k[i]);

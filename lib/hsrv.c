@@ -220,51 +220,61 @@ hsrv_answer(struct hsrv_conn *c, int code, const char *type,
 		hsrv_conn_close(c);
 }
 
-/* The head is complete (it ends at end): answer it. */
-static void
-hsrv_dispatch(struct hsrv_conn *c, const char *end)
+int
+hsrv_head_parse(char *head, size_t len, size_t seen, size_t max_head,
+		struct hsrv_req *req)
 {
-	struct hsrv *s = c->s;
-	struct hsrv_buf body = { 0 };
-	const char *p = c->head, *line_end, *sp1, *sp2, *query;
-	size_t plen;
-	int head_only;
+	const char *end, *line_end, *sp1, *sp2;
+	size_t from = seen > 3 ? seen - 3 : 0;
 
-	line_end = memchr(p, '\r', (size_t)(end - p) + 1);	/* end is a CR */
-	sp1 = line_end ? memchr(p, ' ', (size_t)(line_end - p)) : NULL;
+	/* The blank line may straddle two reads: look from 3 back. */
+	end = memmem(head + from, len - from, "\r\n\r\n", 4);
+	if (end == NULL || (size_t)(end - head) + 4 > max_head)
+		return len > max_head ? 431 : -EAGAIN;
+	line_end = memchr(head, '\r', (size_t)(end - head) + 1);
+	sp1 = memchr(head, ' ', (size_t)(line_end - head));
 	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(line_end - sp1 - 1)) : NULL;
 	if (sp2 == NULL || sp1[1] != '/' ||
 	    (size_t)(line_end - sp2 - 1) != 8 ||
-	    memcmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-		hsrv_answer(c, 400, NULL, &body, 0);
-		return;
-	}
-	head_only = sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0;
-	if (!head_only && !(sp1 - p == 3 && memcmp(p, "GET", 3) == 0)) {
-		hsrv_answer(c, 405, NULL, &body, 0);
-		return;
-	}
-	plen = strcspn(sp1 + 1, "? ");
+	    memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return 400;
+	req->head_only = sp1 - head == 4 && memcmp(head, "HEAD", 4) == 0;
+	if (!req->head_only && !(sp1 - head == 3 && memcmp(head, "GET", 3) == 0))
+		return 405;
 	/* The head is ours: the target ends where the version starts. */
-	*(char *)sp2 = '\0';
-	query = sp1[1 + plen] == '?' ? sp1 + 2 + plen : "";
+	head[sp2 - head] = '\0';
+	req->path = sp1 + 1;
+	req->path_len = strcspn(req->path, "?");
+	req->query = req->path[req->path_len] == '?' ?
+		     req->path + req->path_len + 1 : "";
+	return 0;
+}
+
+/* The head is read (req): answer it. */
+static void
+hsrv_dispatch(struct hsrv_conn *c, const struct hsrv_req *req)
+{
+	struct hsrv *s = c->s;
+	struct hsrv_buf body = { 0 };
+
 	for (int i = 0; i < s->n_routes; i++) {
 		const struct hsrv_route *r = &s->routes[i];
 		const char *type;
 
-		if (r->len != plen || memcmp(r->path, sp1 + 1, plen) != 0)
+		if (r->len != req->path_len ||
+		    memcmp(r->path, req->path, req->path_len) != 0)
 			continue;
-		type = r->cb(r->arg, query, &body);
+		type = r->cb(r->arg, req->query, &body);
 		if (type == HSRV_BAD)
 			hsrv_answer(c, 400, body.len ? "text/plain; charset=utf-8" :
-				    NULL, &body, head_only);
+				    NULL, &body, req->head_only);
 		else if (type == NULL || body.oom)
-			hsrv_answer(c, 500, NULL, &body, head_only);
+			hsrv_answer(c, 500, NULL, &body, req->head_only);
 		else
-			hsrv_answer(c, 200, type, &body, head_only);
+			hsrv_answer(c, 200, type, &body, req->head_only);
 		return;
 	}
-	hsrv_answer(c, 404, NULL, &body, head_only);
+	hsrv_answer(c, 404, NULL, &body, req->head_only);
 }
 
 static void
@@ -282,8 +292,9 @@ hsrv_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct hsrv_conn *c = st->data;
 	struct hsrv_buf none = { 0 };
-	const char *end;
-	size_t from;
+	struct hsrv_req req;
+	size_t seen = c->len;
+	int rc;
 
 	(void)buf;
 	if (n == 0 || c->answered)
@@ -292,16 +303,12 @@ hsrv_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		hsrv_conn_close(c);
 		return;
 	}
-	/* The blank line may straddle two reads: look from 3 back. */
-	from = c->len > 3 ? c->len - 3 : 0;
 	c->len += (size_t)n;
-	end = memmem(c->head + from, c->len - from, "\r\n\r\n", 4);
-	if (end && (size_t)(end - c->head) + 4 <= c->s->lim.max_head) {
-		hsrv_dispatch(c, end);
-		return;
-	}
-	if (c->len > c->s->lim.max_head)
-		hsrv_answer(c, 431, NULL, &none, 0);
+	rc = hsrv_head_parse(c->head, c->len, seen, c->s->lim.max_head, &req);
+	if (rc == 0)
+		hsrv_dispatch(c, &req);
+	else if (rc > 0)
+		hsrv_answer(c, rc, NULL, &none, 0);
 }
 
 static void

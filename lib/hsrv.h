@@ -90,6 +90,26 @@ int hsrv_new(struct hsrv **out, uv_loop_t *loop, const char *addr,
 int hsrv_route(struct hsrv *s, const char *path, hsrv_handler_cb cb,
 	       void *arg);
 
+/* A request head as hsrv_head_parse reads it. */
+struct hsrv_req {
+	const char *path;	/* the target up to '?': path_len bytes */
+	size_t path_len;
+	const char *query;	/* what followed '?', NUL-terminated; "" */
+	int head_only;		/* HEAD: no body in the answer */
+};
+
+/*
+ * The request head in head[0 .. len), of which an earlier call saw
+ * head[0 .. seen) (the blank line may straddle two reads); head has
+ * room for max_head + 1 bytes, one more than a head may take.  Returns
+ * 0 with *req, slices of head (the target is NUL-terminated in
+ * place), -EAGAIN while the head is incomplete, or the status to
+ * answer: 400, 405, or 431 past max_head.  Pure: the server's reads
+ * and tests/fuzz/fuzz_hsrv_head.c call it.
+ */
+int hsrv_head_parse(char *head, size_t len, size_t seen, size_t max_head,
+		    struct hsrv_req *req);
+
 /* Its counters (they also belong in the process's metrics). */
 const struct hsrv_stats *hsrv_stats(const struct hsrv *s);
 

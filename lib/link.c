@@ -507,7 +507,7 @@ link_on_chunk(struct link *l, const unsigned char *p, size_t size)
 
 /* Our endpoint's chunks; an error closes their connection (a forged
  * chunk on a stream: nothing after it can be trusted either). */
-static int
+int
 link_on_ux_chunk(void *arg, const unsigned char *buf, size_t len)
 {
 	struct link *l = arg;

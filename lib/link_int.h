@@ -50,6 +50,44 @@ struct link_ux_out;
 typedef int (*link_ux_chunk_cb)(void *arg, const unsigned char *buf,
 				size_t len);
 
+/*
+ * struct link_ux_rd: the chunks of one received stream, apart from its
+ * socket (tests/fuzz/fuzz_link_stream.c feeds it bytes).  Whatever a
+ * read(2) got goes at buf + len (at most cap - len bytes: never 0
+ * after init, nor after keep once next gave 0) and len grows by it; link_ux_rd_next then hands
+ * out each complete chunk, and link_ux_rd_keep moves what is left to
+ * the front.
+ */
+struct link_ux_rd {
+	unsigned char *buf;	/* buf[off .. len): read, not yet handed out */
+	size_t off, len, cap;
+};
+
+/* LINK_UX_IN_BYTES of buffer: 0 or -ENOMEM. */
+int link_ux_rd_init(struct link_ux_rd *r);
+/* Accepts a reader whose init failed (or was zeroed). */
+void link_ux_rd_fini(struct link_ux_rd *r);
+
+/*
+ * The next complete chunk (its length word stripped): 1 with *chunk
+ * and *len, valid until link_ux_rd_keep; 0 when none is complete yet;
+ * -EMSGSIZE when the next one announces more than max bytes (*len:
+ * what it announced; nothing after it can be read).
+ */
+int link_ux_rd_next(struct link_ux_rd *r, size_t max,
+		    const unsigned char **chunk, size_t *len);
+
+/* After the chunks of a read: moves the bytes not handed out to the
+ * front and makes room for the whole chunk they begin (announced at
+ * most max of link_ux_rd_next).  0 or -ENOMEM. */
+int link_ux_rd_keep(struct link_ux_rd *r);
+
+/* link.c's callback for the chunks of its endpoint (arg: the struct
+ * link): verifies a chunk from another host, then hands its envelopes
+ * to the link's callback.  Not static: tests/fuzz/fuzz_link_stream.c
+ * feeds it. */
+int link_on_ux_chunk(void *arg, const unsigned char *buf, size_t len);
+
 /* 0 when url is an endpoint of this transport: ipc://<path>, or
  * tcp://<IPv4 address>:<port> or tcp://[<IPv6 address>]:<port> (an
  * address, never a name); else -EINVAL or -ENAMETOOLONG. */

@@ -90,8 +90,7 @@ struct link_ux_in {
 	int trusted;		/* the callback took a chunk */
 	struct link_ux_srv *srv;
 	struct link_ux_in *prev, *next;
-	unsigned char *buf;
-	size_t len, cap;
+	struct link_ux_rd rd;
 };
 
 struct link_ux_srv {
@@ -239,7 +238,7 @@ link_ux_in_on_close(uv_handle_t *h)
 {
 	struct link_ux_in *c = h->data;
 
-	free(c->buf);
+	link_ux_rd_fini(&c->rd);
 	free(c);
 }
 
@@ -263,28 +262,66 @@ link_ux_in_close(struct link_ux_in *c)
 	close(c->fd);
 }
 
-/* Moves the unread bytes from off to the front and makes room for the
- * whole chunk they begin. */
-static int
-link_ux_in_shift(struct link_ux_in *c, size_t off)
+int
+link_ux_rd_init(struct link_ux_rd *r)
+{
+	*r = (struct link_ux_rd){ .buf = malloc(LINK_UX_IN_BYTES) };
+	if (r->buf == NULL)
+		return -ENOMEM;
+	r->cap = LINK_UX_IN_BYTES;
+	return 0;
+}
+
+void
+link_ux_rd_fini(struct link_ux_rd *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+int
+link_ux_rd_next(struct link_ux_rd *r, size_t max, const unsigned char **chunk,
+		size_t *len)
+{
+	size_t n;
+
+	if (r->len - r->off < LINK_UX_HDR)
+		return 0;
+	n = link_ux_get32(r->buf + r->off);
+	if (n > max) {
+		*len = n;
+		return -EMSGSIZE;
+	}
+	if (r->len - r->off - LINK_UX_HDR < n)
+		return 0;
+	*chunk = r->buf + r->off + LINK_UX_HDR;
+	*len = n;
+	r->off += LINK_UX_HDR + n;
+	return 1;
+}
+
+int
+link_ux_rd_keep(struct link_ux_rd *r)
 {
 	size_t want;
 	unsigned char *b;
 
-	if (off) {
-		memmove(c->buf, c->buf + off, c->len - off);
-		c->len -= off;
+	if (r->off) {
+		memmove(r->buf, r->buf + r->off, r->len - r->off);
+		r->len -= r->off;
+		r->off = 0;
 	}
-	if (c->len < LINK_UX_HDR)
+	if (r->len < LINK_UX_HDR)
 		return 0;
-	want = LINK_UX_HDR + link_ux_get32(c->buf);
-	if (want <= c->cap)
+	/* link_ux_rd_next saw this length: at most its max. */
+	want = LINK_UX_HDR + link_ux_get32(r->buf);
+	if (want <= r->cap)
 		return 0;
-	b = realloc(c->buf, want);
+	b = realloc(r->buf, want);
 	if (b == NULL)
 		return -ENOMEM;
-	c->buf = b;
-	c->cap = want;
+	r->buf = b;
+	r->cap = want;
 	return 0;
 }
 
@@ -301,17 +338,20 @@ link_ux_in_on_readable(uv_poll_t *h, int status, int events)
 {
 	struct link_ux_in *c = h->data;
 	struct link_ux_srv *s = c->srv;
+	struct link_ux_rd *r = &c->rd;
 	link_ux_chunk_cb cb = s->cb;
 	void *arg = s->arg;
-	size_t off = 0, n;
+	const unsigned char *chunk;
+	size_t n;
 	ssize_t got;
+	int rc;
 
 	(void)events;
 	if (status < 0) {
 		link_ux_in_close(c);
 		return;
 	}
-	got = read(c->fd, c->buf + c->len, c->cap - c->len);
+	got = read(c->fd, r->buf + r->len, r->cap - r->len);
 	if (got <= 0) {
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -319,18 +359,9 @@ link_ux_in_on_readable(uv_poll_t *h, int status, int events)
 		link_ux_in_close(c);
 		return;
 	}
-	c->len += (size_t)got;
-	while (c->len - off >= LINK_UX_HDR) {
-		n = link_ux_get32(c->buf + off);
-		if (n > link_ux_in_max(c)) {
-			cb(arg, NULL, n);
-			if (!c->closing)
-				link_ux_in_close(c);
-			return;
-		}
-		if (c->len - off - LINK_UX_HDR < n)
-			break;
-		if (cb(arg, c->buf + off + LINK_UX_HDR, n) < 0) {
+	r->len += (size_t)got;
+	while ((rc = link_ux_rd_next(r, link_ux_in_max(c), &chunk, &n)) > 0) {
+		if (cb(arg, chunk, n) < 0) {
 			if (!c->closing)
 				link_ux_in_close(c);
 			return;
@@ -341,12 +372,17 @@ link_ux_in_on_readable(uv_poll_t *h, int status, int events)
 			c->trusted = 1;
 			s->nuntrusted--;
 		}
-		off += LINK_UX_HDR + n;
 	}
-	if (link_ux_in_shift(c, off) < 0) {
+	if (rc < 0) {
+		cb(arg, NULL, n);
+		if (!c->closing)
+			link_ux_in_close(c);
+		return;
+	}
+	if (link_ux_rd_keep(r) < 0) {
 		log_warn(LOG_SYS_NET, "link: %s: no memory for a chunk of "
 			 "%u bytes: connection closed", s->addr.name,
-			 (unsigned)link_ux_get32(c->buf));
+			 (unsigned)link_ux_get32(r->buf));
 		link_ux_in_close(c);
 	}
 }
@@ -397,12 +433,12 @@ link_ux_srv_accept(struct link_ux_srv *s)
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
-		if (c == NULL || (c->buf = malloc(LINK_UX_IN_BYTES)) == NULL ||
+		if (c == NULL || link_ux_rd_init(&c->rd) < 0 ||
 		    uv_poll_init(s->poll.loop, &c->poll, fd) < 0) {
 			log_warn(LOG_SYS_NET, "link: %s: no memory for a "
 				 "connection", s->addr.name);
 			if (c)
-				free(c->buf);
+				link_ux_rd_fini(&c->rd);
 			free(c);
 			close(fd);
 			return;
@@ -418,7 +454,6 @@ link_ux_srv_accept(struct link_ux_srv *s)
 		}
 		c->fd = fd;
 		c->srv = s;
-		c->cap = LINK_UX_IN_BYTES;
 		c->poll.data = c;
 		/* Cannot fail: the fd is a socket libuv took at init. */
 		uv_poll_start(&c->poll, UV_READABLE, link_ux_in_on_readable);

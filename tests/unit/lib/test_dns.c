@@ -10,9 +10,10 @@
  * time, in a bounded table).  A hostile DNS server (a UDP socket
  * on the test's loop answering crafted bytes) shows that compression
  * loops, lying counts and lengths are errors, not crashes, that a flood
- * of records stays bounded, and that the SOA's minimum sets the
- * negative TTL within its bounds.  No fixed sleeps: the loop runs
- * until a condition holds or a deadline passes.
+ * of records stays bounded, that the SOA's minimum sets the negative
+ * TTL within its bounds, and that a positive answer is kept for its
+ * TTL, at most ttl_max, and asked again after it.  No fixed sleeps:
+ * the loop runs until a condition holds or a deadline passes.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -713,6 +714,8 @@ put_rr(unsigned char *p, int type, uint32_t ttl, int rdlen)
  *   many   40 A records (AAAA: none)
  *   soa2   NXDOMAIN, SOA minimum 2 s (record TTL 3600)
  *   soabig NXDOMAIN, SOA minimum 3600 s
+ *   ttl1   an A record (127.0.0.61) of TTL 1 s
+ *   ttlbig an A record (127.0.0.62) of TTL 2^31 - 1 s, the most there is
  * anything else NXDOMAIN without SOA.
  */
 static void
@@ -766,6 +769,12 @@ evil_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 			n += put_rr(o + n, 1, 60, 4);
 			n += put32(o + n, 0x0a000001 + (uint32_t)i);
 		}
+	} else if (strncmp(label, "ttl", 3) == 0 && qtype == 1) {
+		int big = strcmp(label, "ttlbig") == 0;
+
+		n += put_rr(o + n, 1, big ? 0x7fffffff : 1, 4);
+		n += put32(o + n, big ? 0x7f00003e : 0x7f00003d);
+		an = 1;
 	} else if (strncmp(label, "soa", 3) == 0) {
 		n += put_rr(o + n, 6, 3600, 22);
 		o[n++] = 0;
@@ -877,6 +886,63 @@ test_dns__negative_ttl_from_soa_within_bounds(void **state)
 	evil_stop(f, &e);
 }
 
+/* A positive answer comes from the cache for its TTL, no query, and
+ * is asked again once the TTL is over. */
+static void
+test_dns__positive_answer_asked_again_after_its_ttl(void **state)
+{
+	struct fix *f = *state;
+	struct evil e;
+	struct res r;
+
+	evil_start(f, &e);
+	f->cfg.family = AF_INET;
+	fix_dns(f);
+	locate(f, "ttl1.evil.test", ENV_TP_NONE, 5060, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.61", 5060);
+	assert_int_equal(e.queries, 1);
+	/* Within its second: the cache answers. */
+	loop_run_until(&f->loop, never, f, NULL, 500);
+	locate(f, "ttl1.evil.test", ENV_TP_NONE, 5060, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.61", 5060);
+	assert_int_equal(e.queries, 1);
+	/* Past it: a new query. */
+	loop_run_until(&f->loop, never, f, NULL, 600);
+	locate(f, "ttl1.evil.test", ENV_TP_NONE, 5060, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.61", 5060);
+	assert_int_equal(e.queries, 2);
+	evil_stop(f, &e);
+}
+
+/* An answer's TTL, however large, is cut to ttl_max. */
+static void
+test_dns__positive_ttl_capped_at_ttl_max(void **state)
+{
+	struct fix *f = *state;
+	struct evil e;
+	struct res r;
+
+	evil_start(f, &e);
+	f->cfg.family = AF_INET;
+	f->cfg.ttl_max = 1;
+	fix_dns(f);
+	locate(f, "ttlbig.evil.test", ENV_TP_NONE, 5060, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.62", 5060);
+	locate(f, "ttlbig.evil.test", ENV_TP_NONE, 5060, 0, &r);
+	assert_int_equal(e.queries, 1);
+	/* 2^31 - 1 s asked, 1 s kept. */
+	loop_run_until(&f->loop, never, f, NULL, 1100);
+	locate(f, "ttlbig.evil.test", ENV_TP_NONE, 5060, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_target(&r.t[0], ENV_UDP, "127.0.0.62", 5060);
+	assert_int_equal(e.queries, 2);
+	evil_stop(f, &e);
+}
+
 int
 main(void)
 {
@@ -903,6 +969,8 @@ main(void)
 		T(test_dns__block_table_bounded),
 		T(test_dns__hostile_answers_are_errors),
 		T(test_dns__negative_ttl_from_soa_within_bounds),
+		T(test_dns__positive_answer_asked_again_after_its_ttl),
+		T(test_dns__positive_ttl_capped_at_ttl_max),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,12 +222,61 @@ test_hsrv__bad_addresses(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The head parser alone on hostile heads: each row's status, and for a
+ * request taken, its path and query. */
+static void
+test_hsrv__head_parse_table(void **state)
+{
+	static const struct {
+		const char *head;
+		size_t max_head;
+		int rc;
+		const char *path, *query;
+	} rows[] = {
+		{ "GET /metrics HTTP/1.1\r\n\r\n", 64, 0, "/metrics", "" },
+		{ "HEAD /m?a=1?b HTTP/1.0\r\nX: y\r\n\r\n", 64, 0, "/m", "a=1?b" },
+		{ "GET / HTTP/1.1\r\n\r", 64, -EAGAIN, NULL, NULL },
+		{ "GET / HTTP/1.1\n\n", 64, -EAGAIN, NULL, NULL },
+		{ "POST / HTTP/1.1\r\n\r\n", 64, 405, NULL, NULL },
+		{ "GET / HTTP/1.1 \r\n\r\n", 64, 400, NULL, NULL },
+		{ "GET  / HTTP/1.1\r\n\r\n", 64, 400, NULL, NULL },
+		{ "GET x HTTP/1.1\r\n\r\n", 64, 400, NULL, NULL },
+		{ "GET / HTTP/2.0\r\n\r\n", 64, 400, NULL, NULL },
+		{ "\r\n\r\n", 64, 400, NULL, NULL },
+		{ "GET /\r HTTP/1.1\r\n\r\n", 64, 400, NULL, NULL },
+		/* 18 bytes and 19: a max_head of 17 is one short */
+		{ "GET / HTTP/1.1\r\n\r\n", 17, 431, NULL, NULL },
+		{ "GET /x HTTP/1.1\r\n\r\n", 19, 0, "/x", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char head[128] = "";
+		size_t len = strlen(rows[i].head);
+		struct hsrv_req req;
+		int rc;
+
+		if (len > rows[i].max_head + 1)
+			len = rows[i].max_head + 1;
+		memcpy(head, rows[i].head, len);
+		rc = hsrv_head_parse(head, len, 0, rows[i].max_head, &req);
+		if (rc != rows[i].rc)
+			fail_msg("row %zu: %d, not %d", i, rc, rows[i].rc);
+		if (rc != 0)
+			continue;
+		assert_int_equal(req.path_len, strlen(rows[i].path));
+		assert_memory_equal(req.path, rows[i].path, req.path_len);
+		assert_string_equal(req.query, rows[i].query);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hsrv__exchanges_on_a_real_loop),
 		cmocka_unit_test(test_hsrv__bad_addresses),
+		cmocka_unit_test(test_hsrv__head_parse_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

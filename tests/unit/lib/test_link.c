@@ -9,8 +9,8 @@
  * and foreign files, link_free writing what its turn gathered.  What
  * anyone on the network can send a tcp endpoint: forged, replayed and
  * stale chunks (dropped, counted, their connection closed), oversized
- * announcements and idle connections (bounded).  The
- * drain loop (struct link_poll) on its own, over inproc sockets: at most
+ * announcements and idle connections (bounded), and the stream reader
+ * alone on hostile length words.  The drain loop (struct link_poll) on its own, over inproc sockets: at most
  * LINK_BATCH messages per wake-up, a callback that frees its poller
  * stops the batch, and with LINK_POLL_CTRL the SP header comes along
  * and a callback may keep it (here to answer a REQ through a raw REP,
@@ -1561,6 +1561,51 @@ test_link__poll_ctrl_kept_for_the_reply(void **state)
 /* A stream test again over TCP, signed. */
 #define TCP_RUN(fn) { #fn "_tcp", fn, setup_tcp, teardown, NULL }
 
+/* The stream reader alone on hostile length words: what each row's
+ * bytes give at a max of 16, and what is kept for the next read. */
+static void
+test_link__reader_hostile_lengths(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		int rc;		/* of the first link_ux_rd_next */
+		size_t n;	/* its chunk's length, or the announced one */
+		size_t kept;	/* after the chunks and link_ux_rd_keep */
+	} rows[] = {
+		{ "", 0, 0, 0, 0 },
+		{ "\0\0\0", 3, 0, 0, 3 },			/* half a word */
+		{ "\0\0\0\0", 4, 1, 0, 0 },			/* empty chunk */
+		{ "\0\0\0\x10", 4, 0, 0, 4 },			/* the max, to come */
+		{ "\0\0\0\x11", 4, -EMSGSIZE, 17, 4 },		/* one over */
+		{ "\xff\xff\xff\xff", 4, -EMSGSIZE, 0xffffffffu, 4 },
+		{ "\0\0\0\2ab\0\0", 8, 1, 2, 2 },		/* one and a half */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct link_ux_rd r;
+		const unsigned char *chunk;
+		size_t n = 0;
+		int rc;
+
+		assert_int_equal(link_ux_rd_init(&r), 0);
+		memcpy(r.buf, rows[i].in, rows[i].len);
+		r.len = rows[i].len;
+		rc = link_ux_rd_next(&r, 16, &chunk, &n);
+		if (rc != rows[i].rc || n != rows[i].n)
+			fail_msg("row %zu: %d, %zu", i, rc, n);
+		while (rc > 0)
+			rc = link_ux_rd_next(&r, 16, &chunk, &n);
+		if (rc == 0) {
+			assert_int_equal(link_ux_rd_keep(&r), 0);
+			assert_int_equal(r.len, rows[i].kept);
+			assert_true(r.cap > r.len);	/* room to read */
+		}
+		link_ux_rd_fini(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -1615,6 +1660,7 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link__poll_ctrl_kept_for_the_reply,
 						setup, teardown),
+		cmocka_unit_test(test_link__reader_hostile_lengths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
