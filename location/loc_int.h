@@ -459,6 +459,13 @@ int64_t loc_now_ms(void);
 /* key: LOC_KEY_MAX bytes, "<prefix>:aor:<aor lower-cased>" */
 void loc_key_of(const char *prefix, const char *aor, char *key);
 void loc_redis_key(const struct loc_redis *r, const char *aor, char *key);
+/* What r publishes on <prefix>:inval for the AOR whose key (from
+ * loc_redis_key) is key: "<seg_id, 16 hex digits> <aor>", into msg of
+ * LOC_INVAL_MAX bytes.  Built here, not by rconn's formatter, which
+ * takes no width or hex conversion. */
+#define LOC_INVAL_MAX (32 + LOC_AOR_MAX)
+void loc_redis_inval_msg(const struct loc_redis *r, const char *key,
+			 char *msg);
 /* Sends one command while UP; 0, or -EAGAIN (not sent, counted). */
 int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 		   const char *fmt, ...);

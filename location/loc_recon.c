@@ -105,6 +105,7 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 {
 	struct loc_redis *o = &r->shards[loc_shard_pick(r->map, aor)];
 	char key[LOC_KEY_MAX], field[LOC_FIELD_MAX], val[LOC_REDIS_VAL_MAX];
+	char msg[LOC_INVAL_MAX];
 	struct loc_forwarded *c;
 	int64_t latest = 0;
 
@@ -132,10 +133,10 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 		c->r = r;
 		snprintf(c->aor, sizeof(c->aor), "%s", key + strlen(o->prefix) + 5);
 	}
+	loc_redis_inval_msg(o, key, msg);
 	if (!c || o->batch_bad ||
-	    loc_redis_send(o, loc_recon_on_forwarded, c, "PUBLISH %s:inval "
-			   "%016" PRIx64 " %s", o->prefix, o->seg_id,
-			   key + strlen(o->prefix) + 5) < 0) {
+	    loc_redis_send(o, loc_recon_on_forwarded, c, "PUBLISH %s:inval %s",
+			   o->prefix, msg) < 0) {
 		free(c);
 		loc_redis_refetch(r, aor);
 	}

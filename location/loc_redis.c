@@ -255,19 +255,26 @@ loc_redis_expire(struct loc_redis *r, const char *key, long long ms)
 	loc_redis_write(r, "PEXPIREAT %s %lld GT", key, ms);
 }
 
+void
+loc_redis_inval_msg(const struct loc_redis *r, const char *key, char *msg)
+{
+	struct sip_cat m;
+
+	sip_cat_init(&m, msg, LOC_INVAL_MAX);
+	sip_cat_hex16(&m, r->seg_id);
+	sip_cat_ch(&m, ' ');
+	sip_cat_str(&m, key + strlen(r->prefix) + 5);
+}
+
 /* The PUBLISH of loc_redis_publish, c (may be NULL) its reply's. */
 static void
 loc_redis_publish_c(struct loc_redis *r, struct loc_published *c,
 		    const char *aor, int64_t ms)
 {
-	char key[LOC_KEY_MAX], msg[32 + LOC_AOR_MAX];
-	struct sip_cat m;
+	char key[LOC_KEY_MAX], msg[LOC_INVAL_MAX];
 
 	loc_redis_key(r, aor, key);
-	sip_cat_init(&m, msg, sizeof(msg));
-	sip_cat_hex16(&m, r->seg_id);
-	sip_cat_ch(&m, ' ');
-	sip_cat_str(&m, key + strlen(r->prefix) + 5);
+	loc_redis_inval_msg(r, key, msg);
 	if (c) {
 		c->ms = ms;
 		strcpy(c->aor, key + strlen(r->prefix) + 5);
