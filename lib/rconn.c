@@ -92,7 +92,7 @@ struct rconn {
 	char user[128];
 	char password[256];
 	char name[128];
-	int timeout_ms, backoff_max_ms, max_pending, log_sys;
+	int timeout_ms, backoff_max_ms, max_pending, log_sys, flush_ms;
 	rconn_state_cb cb;
 	void *arg;
 
@@ -136,12 +136,18 @@ struct rconn {
  * command only starts a prepare handle: before the loop next blocks,
  * one write(2) takes what every callback of the turn queued (Redis
  * pipelining for free).  Only a write the socket could not take whole
- * arms UV_WRITABLE; the connect itself still waits for it.
+ * arms UV_WRITABLE; the connect itself still waits for it.  With
+ * flush_ms (a write-behind link, rconn_config) a timer takes the
+ * prepare's place: the commands of that many milliseconds share one
+ * write, one wake-up of Redis and one read of its replies, unless
+ * RCONN_FLUSH_BYTES are waiting.
  */
 struct rconn_ev {
 	redisAsyncContext *ac;	/* NULL once hiredis let go of it */
 	uv_poll_t poll;
 	uv_prepare_t flush;
+	uv_timer_t linger;	/* flush_ms > 0: armed by the first command */
+	int flush_ms;
 	int events;		/* what poll is armed for */
 	int flushing;		/* in rconn_ev_on_flush: a short write arms
 				   UV_WRITABLE instead of another flush */
@@ -196,6 +202,14 @@ rconn_ev_on_flush(uv_prepare_t *h)
 }
 
 static void
+rconn_ev_on_linger(uv_timer_t *t)
+{
+	struct rconn_ev *e = t->data;
+
+	rconn_ev_on_flush(&e->flush);
+}
+
+static void
 rconn_ev_add_read(void *priv)
 {
 	struct rconn_ev *e = priv;
@@ -218,8 +232,12 @@ rconn_ev_add_write(void *priv)
 
 	if (e->flushing || !(e->ac->c.flags & REDIS_CONNECTED))
 		rconn_ev_arm(e, e->events | UV_WRITABLE);
-	else
+	else if (e->flush_ms == 0 ||
+		 sdslen(e->ac->c.obuf) >= RCONN_FLUSH_BYTES)
 		uv_prepare_start(&e->flush, rconn_ev_on_flush);
+	else if (!uv_is_active((uv_handle_t *)&e->linger))
+		uv_timer_start(&e->linger, rconn_ev_on_linger,
+			       (uint64_t)e->flush_ms, 0);
 }
 
 static void
@@ -247,12 +265,13 @@ rconn_ev_cleanup(void *priv)
 	e->ac = NULL;
 	uv_close((uv_handle_t *)&e->poll, rconn_ev_on_close);
 	uv_close((uv_handle_t *)&e->flush, rconn_ev_on_close);
+	uv_close((uv_handle_t *)&e->linger, rconn_ev_on_close);
 }
 
 /* Puts ac on loop; 0 or -ENOMEM/-EINVAL.  On failure ac is as it was
  * (its owner frees it). */
 static int
-rconn_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+rconn_ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int flush_ms)
 {
 	struct rconn_ev *e = calloc(1, sizeof(*e));
 
@@ -263,9 +282,11 @@ rconn_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 		return -EINVAL;
 	}
 	uv_prepare_init(loop, &e->flush);
-	e->poll.data = e->flush.data = e;
+	uv_timer_init(loop, &e->linger);
+	e->poll.data = e->flush.data = e->linger.data = e;
+	e->flush_ms = flush_ms;
 	e->ac = ac;
-	e->open = 2;
+	e->open = 3;
 	ac->ev.data = e;
 	ac->ev.addRead = rconn_ev_add_read;
 	ac->ev.delRead = rconn_ev_del_read;
@@ -541,7 +562,7 @@ rconn_dial(struct rconn *c, int role, char *why, size_t whylen)
 				redisAsyncConnect(c->host, c->port);
 	int rc = REDIS_OK;
 
-	if (!ac || ac->err || rconn_ev_attach(ac, c->loop) < 0) {
+	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, c->flush_ms) < 0) {
 		snprintf(why, whylen, "cannot dial: %s",
 			 ac ? rconn_errstr(ac, "libuv") : "out of memory");
 		goto fail;
@@ -735,7 +756,7 @@ rconn_ask(struct rconn *c)
 	redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
 
 	c->state_ms = uv_now(c->loop);	/* timeout_ms for each sentinel */
-	if (!ac || ac->err || rconn_ev_attach(ac, c->loop) < 0) {
+	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, 0) < 0) {
 		if (ac)
 			redisAsyncFree(ac);	/* not c->sen: ignored */
 		rconn_sentinel_next(c, NULL, "cannot dial");
@@ -854,6 +875,7 @@ rconn_new(struct rconn **out, uv_loop_t *loop, const struct rconn_config *cfg,
 	c->backoff_max_ms = cfg->backoff_max_ms >= RCONN_BACKOFF_MIN_MS ?
 			    cfg->backoff_max_ms : RCONN_BACKOFF_MIN_MS;
 	c->max_pending = cfg->max_pending > 0 ? cfg->max_pending : 4096;
+	c->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 0;
 	c->log_sys = cfg->log_sys >= 0 && cfg->log_sys < LOG_SYS__COUNT ?
 		     cfg->log_sys : LOG_SYS_MAIN;
 	c->backoff_ms = RCONN_BACKOFF_MIN_MS;

@@ -46,6 +46,10 @@ struct rconn_config {
 	int timeout_ms;		/* connect, handshake and per-command */
 	int backoff_max_ms;	/* reconnect back-off cap (starts at 100) */
 	int max_pending;	/* commands in flight; beyond: -EAGAIN */
+	int flush_ms;		/* 0: a turn's commands leave before the loop
+				   next blocks; else up to this many ms
+				   later, together (a write-behind link
+				   that no caller waits on) */
 	int log_sys;		/* enum log_sys of its log lines (0: MAIN) */
 	const char *sentinels;	/* "host:port,host:port,..." (default port
 				   26379); NULL/"": host:port is Redis */
@@ -59,6 +63,7 @@ struct rconn_config {
 #define RCONN_SENTINELS_MAX 8
 
 #define RCONN_BACKOFF_MIN_MS 100
+#define RCONN_FLUSH_BYTES (64 * 1024)	/* flush_ms or not: written now */
 
 /*
  * Tells fn(arg, host, port) each Redis server and sentinel the

@@ -5,7 +5,8 @@
  * timeout_ms, reconnect after a restart, AUTH (requirepass and ACL
  * user: right credentials up, wrong ones stay down and the log says
  * why), the max_pending bound, subscriptions renewed after a restart,
- * and rconn_free running every pending callback.  Sentinel: a real
+ * rconn_free running every pending callback, and flush_ms holding a
+ * turn's commands back and writing them together.  Sentinel: a real
  * master, a replica and three sentinels (redis-server --sentinel) on
  * free ports; rconn finds the master through them (past a dead one),
  * follows a failover after SIGKILL of the master, and neither writes to
@@ -44,6 +45,7 @@ struct fix {
 	uint64_t null_ms;	/* loop time of the last NULL reply */
 	int msgs;
 	char msg[64];
+	int flush_ms;		/* open_conn's rconn_config.flush_ms */
 	int saved_err, rd;	/* stderr captured */
 	char log[16384];
 	size_t loglen;
@@ -215,6 +217,7 @@ open_conn(struct fix *f, const char *user, const char *pw, int timeout_ms,
 		.backoff_max_ms = 200,
 		.max_pending = max_pending,
 		.log_sys = LOG_SYS_LOC,
+		.flush_ms = f->flush_ms,
 	};
 
 	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
@@ -631,6 +634,44 @@ test_rconn__max_pending_is_eagain(void **state)
 	assert_true(rconn_up(f->c));
 }
 
+/*
+ * flush_ms: the commands of a turn reach Redis together, that late
+ * (nothing written before), unless RCONN_FLUSH_BYTES wait: those go at
+ * once.
+ */
+static void
+test_rconn__flush_ms_writes_late_and_together(void **state)
+{
+	static char big[RCONN_FLUSH_BYTES + 1];
+	struct fix *f = *state;
+	char got[64];
+	uint64_t t0;
+
+	srv_start(&f->srv, 0);
+	f->flush_ms = 150;
+	open_conn(f, NULL, NULL, 1000, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+	t0 = uv_now(&f->loop);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rconn_command(f->c, on_reply, f,
+					       "INCR wb"), 0);
+	loop_run_until(&f->loop, never, f, NULL, 50);
+	srv_str(f, got, sizeof(got), "GET wb");
+	assert_string_equal(got, "");	/* not written yet */
+	assert_true(run_until(f, replies_are, (void *)3));
+	assert_true(uv_now(&f->loop) - t0 >= 140);
+	srv_str(f, got, sizeof(got), "GET wb");
+	assert_string_equal(got, "3");
+
+	memset(big, 'x', sizeof(big) - 1);
+	t0 = uv_now(&f->loop);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET big %b", big,
+				       sizeof(big) - 1), 0);
+	assert_true(run_until(f, replies_are, (void *)4));
+	assert_true(uv_now(&f->loop) - t0 < 140);
+	assert_string_equal(f->last, "OK");
+}
+
 /* Redis counts a subscriber of channel arg (PUBSUB NUMSUB). */
 static int
 subscribers_are(void *ctx, void *arg)
@@ -969,6 +1010,7 @@ main(void)
 		T(test_rconn__requirepass_wrong_or_no_password_stays_down),
 		T(test_rconn__acl_user),
 		T(test_rconn__max_pending_is_eagain),
+	T(test_rconn__flush_ms_writes_late_and_together),
 		T(test_rconn__subscription_renewed_after_restart),
 		T(test_rconn__free_runs_pending_callbacks),
 		T(test_rconn__redis_absent_then_started),
