@@ -236,6 +236,10 @@ describe('62 limits conns', () => {
 		const sip = await ws(c, '127.0.0.57');
 		await wsOptions(sip);
 		const keep = setInterval(() => keeper.send('\r\n\r\n'), 300);
+		/* The one that speaks SIP goes on speaking it: msg_idle_timeout_s
+		 * (MSG_IDLE_S) would otherwise close it too, on a slow machine
+		 * before the last check below. */
+		const talk = setInterval(() => wsOptions(sip).catch(() => {}), 1000);
 		try {
 			for (const [w, what] of [[mute, 'silent'], [keeper, 'keepalives only']]) {
 				/* The sweep runs every second; msg_idle_timeout_s
@@ -252,6 +256,7 @@ describe('62 limits conns', () => {
 			await wsOptions(sip);
 		} finally {
 			clearInterval(keep);
+			clearInterval(talk);
 			for (const w of [mute, keeper, sip]) w.terminate();
 		}
 		await closeAll();
