@@ -229,9 +229,11 @@ core_reg_fit(struct core *c, struct loc_binding *b, int n, size_t base,
 			    used + (size_t)w > most)
 				continue;
 			used += (size_t)w;
-			t = b[kept];
-			b[kept] = b[i];
-			b[i] = t;
+			/* b[i] moves up to b[kept]; the rest keep their order */
+			t = b[i];
+			memmove(&b[kept + 1], &b[kept],
+				(size_t)(i - kept) * sizeof(*b));
+			b[kept] = t;
 			kept++;
 		}
 	if (kept < n)
@@ -248,7 +250,8 @@ core_reg_answer(struct core *c, const struct env *in,
 {
 	struct loc_binding *b = c->bindings;
 	size_t most = core_reply_max(in), len = 0;
-	char ct[4096], v[LOC_URI_MAX + 64];
+	/* Every Contact line an AOR can have: "Contact: <uri>;expires=N;q=x.xxx\r\n" */
+	char ct[CFG_CONTACTS_MOST * (LOC_URI_MAX + 64)], v[LOC_URI_MAX + 64];
 	struct sip_cat vc;
 	osip_message_t *r;
 	int n, known, ct_len;

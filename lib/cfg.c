@@ -76,7 +76,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("registrar", "max_expires", max_expires, "86400", 1, 31536000),
 	I("registrar", "default_expires", default_expires, "3600", 1, 31536000),
 	/* At most 16: a fork keeps a CANCEL slot per branch (core). */
-	I("registrar", "max_contacts", max_contacts, "10", 1, 16),
+	I("registrar", "max_contacts", max_contacts, "10", 1, CFG_CONTACTS_MOST),
 	S("registrar", "domains", domains_raw, ""),
 	B("registrar", "auth", auth, "no"),
 	I("registrar", "nonce_lifetime_s", nonce_lifetime_s, "300", 1, 86400),

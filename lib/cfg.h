@@ -90,6 +90,8 @@ struct cfg_core {
 	char metrics[CFG_ADDR_LEN];	/* as cfg_edge.metrics */
 };
 
+#define CFG_CONTACTS_MOST 16	/* [registrar] max_contacts at most */
+
 struct cfg {
 	char path[CFG_PATH_LEN];	/* the file this came from */
 
@@ -132,7 +134,7 @@ struct cfg {
 	int init_wait_ms;		/* wait for a live process loading it */
 
 	/* [registrar] */
-	int min_expires, max_expires, default_expires, max_contacts;
+	int min_expires, max_expires, default_expires, max_contacts;	/* <= CFG_CONTACTS_MOST */
 	char domains_raw[1024];
 	int n_domains;			/* 0: every domain is local */
 	char domains[CFG_MAX_DOMAINS][128];

@@ -1255,6 +1255,14 @@ rconn_free(struct rconn *c)
 	c->ac = c->sub = c->sen = NULL;
 	c->closing = 1;
 	c->pending = 0;
+	/* What flush_ms held back goes now, as far as the socket takes
+	 * it without blocking (the context's own writer: no callback, no
+	 * free on an error); the callbacks still see NULL replies. */
+	if (ac && (ac->c.flags & REDIS_CONNECTED)) {
+		int done;
+
+		(void)redisBufferWrite(&ac->c, &done);
+	}
 	if (ac)
 		redisAsyncFree(ac);
 	if (sub)

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -637,7 +638,7 @@ test_rconn__max_pending_is_eagain(void **state)
 /*
  * flush_ms: the commands of a turn reach Redis together, that late
  * (nothing written before), unless RCONN_FLUSH_BYTES wait: those go at
- * once.
+ * once; rconn_free writes what is still held.
  */
 static void
 test_rconn__flush_ms_writes_late_and_together(void **state)
@@ -670,6 +671,19 @@ test_rconn__flush_ms_writes_late_and_together(void **state)
 	assert_true(run_until(f, replies_are, (void *)4));
 	assert_true(uv_now(&f->loop) - t0 < 140);
 	assert_string_equal(f->last, "OK");
+
+	/* rconn_free writes what flush_ms still holds. */
+	assert_int_equal(rconn_command(f->c, on_reply, f, "INCR wb"), 0);
+	loop_run_until(&f->loop, never, f, NULL, 20);
+	rconn_free(f->c);
+	f->c = NULL;
+	for (int i = 0; i < 100; i++) {
+		srv_str(f, got, sizeof(got), "GET wb");
+		if (strcmp(got, "4") == 0)
+			break;
+		usleep(10000);
+	}
+	assert_string_equal(got, "4");
 }
 
 /* Redis counts a subscriber of channel arg (PUBSUB NUMSUB). */
