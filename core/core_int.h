@@ -408,15 +408,14 @@ int core_key_load(struct core *c);
 int core_sign_init(struct core *c);
 /* A Via branch naming this core for m's Call-ID and serial; returns
  * its length or -ENOSPC.  core_branch_verify: 0 when branch is one a
- * core of the cluster minted for m's Call-ID (another core's reaches
- * this one only when the edges take that core for lost), else -EINVAL. */
+ * core of the cluster minted for the Call-ID cid[0..len), as
+ * core_call_id writes it or as a response's text holds it (another
+ * core's reaches this one only when the edges take that core for
+ * lost), else -EINVAL. */
 int core_branch_make(const struct core *c, const osip_message_t *m,
 		     uint64_t serial, char *out, size_t cap);
-int core_branch_verify(const struct core *c, const osip_message_t *m,
+int core_branch_verify(const struct core *c, const char *cid, size_t len,
 		       const char *branch);
-/* The same for a Call-ID cid[0..len) as core_call_id would write it. */
-int core_branch_verify_cid(const struct core *c, const char *cid, size_t len,
-			   const char *branch);
 /* The signature parameter (";smsig=...") of a Record-Route URI with
  * user part user (NULL: none) for m's dialog, into out; 0 or -ENOSPC.
  * core_rr_verify: 0 when URI u carries the signature for m's Call-ID,

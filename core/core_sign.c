@@ -100,18 +100,8 @@ core_branch_make(const struct core *c, const osip_message_t *m,
 }
 
 int
-core_branch_verify(const struct core *c, const osip_message_t *m,
+core_branch_verify(const struct core *c, const char *cid, size_t len,
 		   const char *branch)
-{
-	char cid[SIP_BRANCH_CID_MAX + 1];
-
-	return core_branch_verify_cid(c, cid, core_call_id(m, cid, sizeof(cid)),
-				      branch);
-}
-
-int
-core_branch_verify_cid(const struct core *c, const char *cid, size_t len,
-		       const char *branch)
 {
 	uint64_t serial, mac;
 	int id;

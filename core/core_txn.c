@@ -939,7 +939,7 @@ core_txn_match(struct core *c, struct core_resp *r)
 {
 	r->x = NULL;
 	if (r->branch == NULL ||
-	    core_branch_verify_cid(c, r->cid, r->cid_len, r->branch) != 0)
+	    core_branch_verify(c, r->cid, r->cid_len, r->branch) != 0)
 		r->match = -EACCES;
 	else if (r->method == NULL)
 		r->match = -EBADMSG;

@@ -62,21 +62,23 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	osip_message_t *m = NULL;
-	char branch[SIP_BRANCH_MAX];
+	char branch[SIP_BRANCH_MAX], cid[SIP_BRANCH_CID_MAX + 1];
 	const char *top;
+	size_t cid_len;
 	osip_via_t *via = NULL;
 
 	if (size > 16384 || osip_message_init(&m) != 0)
 		return 0;
 	if (osip_message_parse(m, (const char *)data, size) != 0)
 		goto cleanup;
+	cid_len = core_call_id(m, cid, sizeof(cid));
 	top = core_top_branch(m, &via);
 	if (top) {
-		core_branch_verify(fuzz_core, m, top);
+		core_branch_verify(fuzz_core, cid, cid_len, top);
 		sip_branch_core(top, strlen(top));
 	}
 	if (core_branch_make(fuzz_core, m, 42, branch, sizeof(branch)) < 0 ||
-	    core_branch_verify(fuzz_core, m, branch) != 0)
+	    core_branch_verify(fuzz_core, cid, cid_len, branch) != 0)
 		__builtin_trap();
 	fuzz_routes(m, &m->routes);
 	fuzz_routes(m, &m->record_routes);
