@@ -250,7 +250,8 @@ core_reg_answer(struct core *c, const struct env *in,
 {
 	struct loc_binding *b = c->bindings;
 	size_t most = core_reply_max(in), len = 0;
-	/* Every Contact line an AOR can have: "Contact: <uri>;expires=N;q=x.xxx\r\n" */
+	/* Every Contact line an AOR can have:
+	 * "Contact: <uri>;expires=N;q=x.xxx\r\n" */
 	char ct[CFG_CONTACTS_MOST * (LOC_URI_MAX + 64)], v[LOC_URI_MAX + 64];
 	struct sip_cat vc;
 	osip_message_t *r;

@@ -967,8 +967,9 @@ core_txn_scan_match(struct core *c, struct core_resp *r)
 	if (r->code >= 300)
 		return -EAGAIN;
 	/* core_media_has_sdp: no SDP without a body. */
-	if (c->rtpc && r->scan->body_len > 0 && (core_resp_method_is(r, "INVITE") ||
-					   core_resp_method_is(r, "UPDATE")))
+	if (c->rtpc && r->scan->body_len > 0 &&
+	    (core_resp_method_is(r, "INVITE") ||
+	     core_resp_method_is(r, "UPDATE")))
 		return -EAGAIN;
 	return 0;
 }

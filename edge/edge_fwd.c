@@ -196,7 +196,8 @@ edge_fwd_capture(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
  * 400 copies the request's Via, From, To, Call-ID and CSeq and adds a
  * status line, a Warning and a To tag, so only a request of a few
  * dozen bytes comes near it): past that it goes without its Warning,
- * and when still larger not at all.  Returns 0 or a negative errno (-EMSGSIZE: too large to answer).
+ * and when still larger not at all.  Returns 0 or a negative errno
+ * (-EMSGSIZE: too large to answer).
  */
 static int
 edge_reply(struct edge *e, struct edge_tp *tp, uint64_t conn_id,

@@ -134,7 +134,8 @@ struct cfg {
 	int init_wait_ms;		/* wait for a live process loading it */
 
 	/* [registrar] */
-	int min_expires, max_expires, default_expires, max_contacts;	/* <= CFG_CONTACTS_MOST */
+	int min_expires, max_expires, default_expires;
+	int max_contacts;	/* <= CFG_CONTACTS_MOST */
 	char domains_raw[1024];
 	int n_domains;			/* 0: every domain is local */
 	char domains[CFG_MAX_DOMAINS][128];

@@ -54,9 +54,9 @@ typedef int (*link_ux_chunk_cb)(void *arg, const unsigned char *buf,
  * struct link_ux_rd: the chunks of one received stream, apart from its
  * socket (tests/fuzz/fuzz_link_stream.c feeds it bytes).  Whatever a
  * read(2) got goes at buf + len (at most cap - len bytes: never 0
- * after init, nor after keep once next gave 0) and len grows by it; link_ux_rd_next then hands
- * out each complete chunk, and link_ux_rd_keep moves what is left to
- * the front.
+ * after init, nor after keep once next gave 0) and len grows by it;
+ * link_ux_rd_next then hands out each complete chunk, and
+ * link_ux_rd_keep moves what is left to the front.
  */
 struct link_ux_rd {
 	unsigned char *buf;	/* buf[off .. len): read, not yet handed out */
