@@ -15,10 +15,19 @@
  * link stays down and says why.
  *
  * Discovery asks one sentinel at a time (its own connection, the same
- * timeout_ms): a refused connect, an error, a null answer (the master
- * name unknown) or silence moves on to the next one at once; only when
- * every sentinel failed does the attempt fail (and back off).  The
- * sentinel that answered is asked first next time; one whose master
+ * timeout_ms) SENTINEL MASTER, until a majority of the configured
+ * sentinels answered, and takes the master of the highest config-epoch
+ * among them.  One answer is not enough: a former master that comes
+ * back after a failover is a master again (its redis.conf has no
+ * replicaof) and its own sentinel, back with it, names it at the old
+ * epoch until it hears the others (seconds); a core that believed it
+ * would load stale bindings and write to a server about to be demoted.
+ * A failover is authorised by a majority, so every majority holds a
+ * sentinel that knows it.  A refused connect, an error, a null answer
+ * (the master name unknown) or silence moves on to the next one at
+ * once; when every sentinel was asked, the answers there are decide,
+ * and with none the attempt fails (and backs off).  The sentinel that
+ * gave the chosen answer is asked first next time; one whose master
  * turned out not to be a master is not.
  *
  * One tick (a quarter of timeout_ms, at most 100 ms, not keeping the
@@ -101,6 +110,9 @@ struct rconn {
 	int nsentinels;
 	int sentinel_i;			/* the one asked now, or first next */
 	int asked;			/* sentinels tried, this attempt */
+	int answered;			/* of them, those that named one */
+	int best_i;			/* the one naming host:port */
+	long long best_epoch;		/* its config-epoch; -1: none yet */
 	char master[128];
 	char sentinel_password[256];
 	redisAsyncContext *sen;		/* the sentinel asked; DISCOVERING */
@@ -321,6 +333,51 @@ static int
 rconn_copy(char *dst, size_t cap, const char *src)
 {
 	return snprintf(dst, cap, "%s", src ? src : "") >= (int)cap ? -E2BIG : 0;
+}
+
+/*
+ * The master a SENTINEL MASTER reply names (field, value, field, ...):
+ * its address into host and port, the sentinel's config-epoch for it
+ * into epoch; 0, or -EINVAL when a field is missing or malformed.
+ */
+static int
+rconn_master_parse(const redisReply *rep, char *host, size_t hostlen,
+		   int *port, long long *epoch)
+{
+	const char *ip = NULL, *pt = NULL, *ep = NULL;
+	char *end;
+
+	if (rep->type != REDIS_REPLY_ARRAY)
+		return -EINVAL;
+	for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+		const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+
+		if (k->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k->str, "ip") == 0)
+			ip = v->str;
+		else if (strcmp(k->str, "port") == 0)
+			pt = v->str;
+		else if (strcmp(k->str, "config-epoch") == 0)
+			ep = v->str;
+	}
+	if (!ip || !pt || !ep || rconn_copy(host, hostlen, ip) < 0)
+		return -EINVAL;
+	*port = atoi(pt);
+	errno = 0;
+	*epoch = strtoll(ep, &end, 10);
+	if (*port <= 0 || *port > 65535 || errno || end == ep || *end ||
+	    *epoch < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* How many answers decide: a majority of the configured sentinels. */
+static int
+rconn_sentinels_enough(int n)
+{
+	return n / 2 + 1;
 }
 
 /* Fills out[] from "host:port,..." (spaces around entries allowed);
@@ -665,30 +722,48 @@ rconn_dial_master(struct rconn *c)
 static void rconn_ask(struct rconn *c);
 
 /*
- * The sentinel asked failed (why): the next one is asked, or, when
- * every one was, the attempt fails.  gone: as for rconn_drop.
+ * The sentinel asked has answered or failed: the next one is asked
+ * while fewer than enough answered; then the best answer is dialled,
+ * or with none the attempt fails (why: the last failure).
  */
+static void
+rconn_sentinel_more(struct rconn *c, const char *why)
+{
+	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
+	char all[200];
+
+	c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
+	if (c->answered < rconn_sentinels_enough(c->nsentinels) &&
+	    ++c->asked < c->nsentinels) {
+		rconn_ask(c);
+		return;
+	}
+	if (c->answered) {
+		c->sentinel_i = c->best_i;
+		rconn_server_seen(c->host, c->port);
+		rconn_where_set(c);
+		rconn_dial_master(c);
+		return;
+	}
+	snprintf(all, sizeof(all), "no sentinel knows the master (last, "
+		 "%s:%d: %s)", s->host, s->port, why ? why : "?");
+	rconn_drop(c, NULL, all);
+}
+
+/* The sentinel asked failed (why).  gone: as for rconn_drop. */
 static void
 rconn_sentinel_next(struct rconn *c, const redisAsyncContext *gone,
 		    const char *why)
 {
 	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
 	redisAsyncContext *sen = c->sen;
-	char all[200];
 
 	c->sen = NULL;
 	if (sen && sen != gone)
 		redisAsyncFree(sen);
 	log_debug(c->log_sys, "redis %s (%s): sentinel %s:%d: %s", c->where,
 		  c->name, s->host, s->port, why);
-	c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
-	if (++c->asked < c->nsentinels) {
-		rconn_ask(c);
-		return;
-	}
-	snprintf(all, sizeof(all), "no sentinel knows the master (last, "
-		 "%s:%d: %s)", s->host, s->port, why);
-	rconn_drop(c, NULL, all);
+	rconn_sentinel_more(c, why);
 }
 
 static void
@@ -696,7 +771,9 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rconn *c = ac->data;
 	redisReply *rep = reply;
-	char why[160];
+	char why[160], host[sizeof(c->host)];
+	long long epoch;
+	int port;
 
 	if (!rconn_live(c, ac) || ac != c->sen)
 		return;
@@ -711,11 +788,7 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	if ((int)(uintptr_t)priv == RCONN_STEP_AUTH)
 		return;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING ||
-	    rep->element[1]->type != REDIS_REPLY_STRING ||
-	    rconn_copy(c->host, sizeof(c->host), rep->element[0]->str) < 0 ||
-	    (c->port = atoi(rep->element[1]->str)) <= 0 || c->port > 65535) {
+	if (rconn_master_parse(rep, host, sizeof(host), &port, &epoch) < 0) {
 		snprintf(why, sizeof(why), "no address for master %s",
 			 c->master);
 		rconn_sentinel_next(c, NULL, why);
@@ -723,9 +796,14 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	c->sen = NULL;
 	redisAsyncFree(ac);	/* deferred by hiredis past this callback */
-	rconn_server_seen(c->host, c->port);
-	rconn_where_set(c);
-	rconn_dial_master(c);
+	c->answered++;
+	if (epoch > c->best_epoch) {
+		memcpy(c->host, host, sizeof(c->host));
+		c->port = port;
+		c->best_epoch = epoch;
+		c->best_i = c->sentinel_i;
+	}
+	rconn_sentinel_more(c, NULL);
 }
 
 static void
@@ -771,8 +849,7 @@ rconn_ask(struct rconn *c)
 			       (void *)(uintptr_t)RCONN_STEP_AUTH, "AUTH %s",
 			       c->sentinel_password) != REDIS_OK) ||
 	    redisAsyncCommand(ac, rconn_on_sentinel, NULL,
-			      "SENTINEL get-master-addr-by-name %s",
-			      c->master) != REDIS_OK)
+			      "SENTINEL MASTER %s", c->master) != REDIS_OK)
 		rconn_sentinel_next(c, NULL, "cannot queue the question");
 }
 
@@ -785,6 +862,8 @@ rconn_connect(struct rconn *c)
 	}
 	c->state = RCONN_DISCOVERING;
 	c->asked = 0;
+	c->answered = 0;
+	c->best_epoch = -1;
 	rconn_ask(c);
 }
 
@@ -1388,12 +1467,12 @@ fail:
 	return NULL;
 }
 
-/* Asks sentinel s for the master's address (into host, port); 0 or
- * -EIO with the reason in err. */
+/* Asks sentinel s for the master's address (into host, port) and its
+ * config-epoch; 0 or -EIO with the reason in err. */
 static int
 rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_sentinel *s,
 	       const char *master, char *host, size_t hostlen, int *port,
-	       char *err, size_t errlen)
+	       long long *epoch, char *err, size_t errlen)
 {
 	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
 	redisContext *r = rconn_sync_connect(s->host, s->port, ms, err, errlen);
@@ -1412,19 +1491,14 @@ rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_sentinel *s,
 			    redisCommand(r, "AUTH %s",
 					 cfg->sentinel_password)) < 0)
 		goto out;
-	rep = redisCommand(r, "SENTINEL get-master-addr-by-name %s", master);
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-	    rep->element[0]->type != REDIS_REPLY_STRING ||
-	    rep->element[1]->type != REDIS_REPLY_STRING ||
-	    rconn_copy(host, hostlen, rep->element[0]->str) < 0 ||
-	    (*port = atoi(rep->element[1]->str)) <= 0 || *port > 65535) {
+	rep = redisCommand(r, "SENTINEL MASTER %s", master);
+	if (!rep || rconn_master_parse(rep, host, hostlen, port, epoch) < 0) {
 		snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
 			 rep && rep->type == REDIS_REPLY_ERROR ? rep->str :
 			 rep ? "no address for the master" :
 			 r->errstr[0] ? r->errstr : "no reply");
 		goto out;
 	}
-	rconn_server_seen(host, *port);
 	rc = 0;
 out:
 	if (rep)
@@ -1440,8 +1514,9 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 	const char *master = cfg->master && cfg->master[0] ? cfg->master :
 			     RCONN_MASTER_DEFAULT;
 	redisContext *r = NULL;
-	char host[256], why[200];
-	int n, port;
+	char host[256], best[256], why[200];
+	long long epoch, best_epoch = -1;
+	int n, port, best_port = 0, answered = 0;
 
 	if (!cfg->sentinels || !cfg->sentinels[0])
 		return rconn_sync_dial(cfg, cfg->host, cfg->port, 0, err,
@@ -1456,16 +1531,24 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "sentinels: not host:port,...");
 	for (int i = 0; i < n; i++)
 		rconn_server_seen(sen[i].host, sen[i].port);
-	/* a sentinel with a stale view, or a master just demoted: the
-	 * next sentinel may know better */
-	for (int i = 0; i < n && !r; i++) {
+	/* as rconn_sentinel_more: the highest epoch of a majority */
+	for (int i = 0; i < n && answered < rconn_sentinels_enough(n); i++) {
 		if (rconn_sync_ask(cfg, &sen[i], master, host, sizeof(host),
-				   &port, err, errlen) != 0)
+				   &port, &epoch, err, errlen) != 0)
 			continue;
-		r = rconn_sync_dial(cfg, host, port, 1, why, sizeof(why));
+		answered++;
+		if (epoch > best_epoch) {
+			memcpy(best, host, sizeof(best));
+			best_port = port;
+			best_epoch = epoch;
+		}
+	}
+	if (answered) {
+		rconn_server_seen(best, best_port);
+		r = rconn_sync_dial(cfg, best, best_port, 1, why, sizeof(why));
 		if (!r)
 			snprintf(err, errlen, "master %s at %s:%d: %s", master,
-				 host, port, why);
+				 best, best_port, why);
 	}
 	free(sen);
 	return r;

@@ -10,10 +10,12 @@
  * lost while commands still work.  Every reconnect subscribes again.
  *
  * Sentinel (cfg->sentinels set): every attempt first asks the sentinels
- * in turn, from the one that answered last, SENTINEL
- * get-master-addr-by-name <master>, then dials that address and checks
- * with ROLE in the handshake that it is a master (a demoted master that
- * came back is a replica and is not used).  A failover is followed by
+ * in turn, from the one that answered last, SENTINEL MASTER <master>
+ * until a majority of them answered, takes the address of the highest
+ * config-epoch (a former master back after a failover, and its own
+ * sentinel, still name it at the old epoch for a while), then dials it
+ * and checks with ROLE in the handshake that it is a master (a demoted
+ * master that came back is a replica and is not used).  A failover is followed by
  * the link failing (the master died, or the sentinels' CLIENT KILL when
  * they demote it) and the next attempt asking again; a write refused
  * with READONLY (the link outlived a demotion) fails the link too.
@@ -183,8 +185,8 @@ void rconn_free(struct rconn *c);
  * A blocking connection with the same handshake (AUTH, CLIENT SETNAME)
  * and timeout_ms for the connect and every command: for a process
  * before its loop runs (start-up load) and for sipmesh-ctl.  With
- * sentinels it asks them in turn for the master and checks its ROLE,
- * as rconn_new does.  Returns the context, or NULL with the reason in
+ * sentinels it asks a majority of them for the master (the highest
+ * config-epoch) and checks its ROLE, as rconn_new does.  Returns the context, or NULL with the reason in
  * err.  Free with redisFree.
  */
 redisContext *rconn_connect_sync(const struct rconn_config *cfg, char *err,

@@ -9,8 +9,9 @@
  * turn's commands back and writing them together.  Sentinel: a real
  * master, a replica and three sentinels (redis-server --sentinel) on
  * free ports; rconn finds the master through them (past a dead one),
- * follows a failover after SIGKILL of the master, and neither writes to
- * nor comes up on a master demoted under it.  No fixed sleeps: the loop
+ * follows a failover after SIGKILL of the master, neither writes to
+ * nor comes up on a master demoted under it, and is not misled by a
+ * minority of sentinels with a stale view.  No fixed sleeps: the loop
  * runs until a condition holds or a deadline passes.
  */
 #include <errno.h>
@@ -36,7 +37,8 @@
 struct fix {
 	struct srv srv;
 	struct srv repl;		/* the replica, with sentinels */
-	struct srv sen[NSEN];
+	struct srv sen[NSEN + 1];	/* [NSEN]: a stale one, own master */
+	struct srv stale;		/* that one's master */
 	char dir[64];			/* the sentinels' config files */
 	uv_loop_t loop;
 	struct rconn *c;
@@ -75,7 +77,8 @@ fix_teardown(void **state)
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	srv_stop(&f->srv, SIGKILL);
 	srv_stop(&f->repl, SIGKILL);
-	for (int i = 0; i < NSEN; i++)
+	srv_stop(&f->stale, SIGKILL);
+	for (int i = 0; i <= NSEN; i++)
 		srv_stop(&f->sen[i], SIGKILL);
 	if (f->dir[0]) {
 		char cmd[96];
@@ -271,6 +274,21 @@ port_str(int port, char *out, size_t cap, const char *fmt, ...)
 		redisFree(c);
 }
 
+/* An integer reply of a client of port to cmd, or -1. */
+static long long
+port_int(int port, const char *cmd)
+{
+	redisContext *c = srv_client(port);
+	redisReply *r = c && !c->err ? redisCommand(c, cmd) : NULL;
+	long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		redisFree(c);
+	return v;
+}
+
 /* Starts bin with args (NULL-terminated) and waits for its PONG. */
 static void
 proc_start(struct srv *s, char *const argv[])
@@ -315,9 +333,10 @@ port_wait(int port, const char *want, int ms, const char *fmt, const char *arg)
 	return 0;
 }
 
-/* Sentinel i of the master f->srv, with quorum and more config lines. */
+/* Sentinel i of the master on mport, with quorum and more config
+ * lines. */
 static void
-sentinel_start(struct fix *f, int i, int quorum, const char *more)
+sentinel_start(struct fix *f, int i, int mport, int quorum, const char *more)
 {
 	char conf[128];
 	FILE *fp;
@@ -334,7 +353,7 @@ sentinel_start(struct fix *f, int i, int quorum, const char *more)
 		"sentinel monitor sipmesh 127.0.0.1 %d %d\n"
 		"sentinel down-after-milliseconds sipmesh 1000\n"
 		"sentinel failover-timeout sipmesh 3000\n%s",
-		f->sen[i].port, f->dir, f->srv.port, quorum, more);
+		f->sen[i].port, f->dir, mport, quorum, more);
 	fclose(fp);
 	proc_start(&f->sen[i], (char *[]){ "redis-server", conf, "--sentinel",
 		   NULL });
@@ -342,11 +361,12 @@ sentinel_start(struct fix *f, int i, int quorum, const char *more)
 
 /*
  * Master (f->srv), replica (f->repl) and NSEN sentinels quorum 2 with
- * short timeouts, each sentinel knowing the replica and the others
- * before this returns: a failover can happen at once.
+ * short timeouts and more config lines, each sentinel knowing the
+ * replica and the others before this returns: a failover can happen at
+ * once.
  */
 static void
-sentinels_start(struct fix *f)
+sentinels_start(struct fix *f, const char *more)
 {
 	char mport[16], rport[16];
 
@@ -364,7 +384,7 @@ sentinels_start(struct fix *f)
 	assert_true(port_wait(f->repl.port, "master_link_status:up",
 			      DEADLINE_MS, "INFO %s", "replication"));
 	for (int i = 0; i < NSEN; i++)
-		sentinel_start(f, i, 2, "");
+		sentinel_start(f, i, f->srv.port, 2, more);
 	for (int i = 0; i < NSEN; i++) {
 		assert_true(port_wait(f->sen[i].port, "1", 12000,
 				      "SENTINEL replicas %s", "sipmesh"));
@@ -817,7 +837,7 @@ test_rconn__sentinel_finds_master_and_follows_failover(void **state)
 	char list[256], err[256], port[16], val[64];
 	uint64_t killed, back;
 
-	sentinels_start(f);
+	sentinels_start(f, "");
 	sentinel_list(f, list, sizeof(list));
 	log_capture(f);
 	open_sentinel(f, list, NULL);	/* the default name: "sipmesh" */
@@ -870,7 +890,7 @@ test_rconn__sentinel_demoted_master_not_used(void **state)
 	struct fix *f = *state;
 	char list[256], err[256], ok[64];
 
-	sentinels_start(f);
+	sentinels_start(f, "");
 	sentinel_list(f, list, sizeof(list));
 	log_capture(f);
 	open_sentinel(f, list, "sipmesh");
@@ -892,6 +912,46 @@ test_rconn__sentinel_demoted_master_not_used(void **state)
 	assert_non_null(strstr(err, "ROLE is slave"));
 }
 
+/*
+ * A former master back after a failover, with its own sentinel, before
+ * they hear of the failover: a server that says it is the master and a
+ * sentinel that names it, at an older config-epoch than the others'.
+ * Here they are kept apart for good (the stale sentinel monitors a
+ * Redis of its own, and the others have been through a failover:
+ * config-epoch 1), and listed first.  The link and the blocking
+ * connect ask a majority and land on the real master; a write goes
+ * there and nothing reaches the stale one.
+ */
+static void
+test_rconn__sentinel_stale_view_outvoted(void **state)
+{
+	struct fix *f = *state;
+	char list[256], err[256], val[64];
+
+	sentinels_start(f, "sentinel config-epoch sipmesh 1\n");
+	srv_start(&f->stale, 0);
+	sentinel_start(f, NSEN, f->stale.port, 1, "");
+	snprintf(val, sizeof(val), "%d", f->stale.port);
+	assert_true(port_wait(f->sen[NSEN].port, val, DEADLINE_MS,
+			      "SENTINEL get-master-addr-by-name %s", "sipmesh"));
+	snprintf(list, sizeof(list), "127.0.0.1:%d, 127.0.0.1:%d, "
+		 "127.0.0.1:%d, 127.0.0.1:%d", f->sen[NSEN].port,
+		 f->sen[0].port, f->sen[1].port, f->sen[2].port);
+	open_sentinel(f, list, NULL);
+	assert_true(run_until(f, ups_are, (void *)1));
+	assert_int_equal(rconn_command(f->c, on_reply, f, "SET k real"), 0);
+	assert_true(run_until(f, replies_are, (void *)1));
+	assert_string_equal(f->last, "OK");
+	srv_str(f, val, sizeof(val), "GET k");
+	assert_string_equal(val, "real");
+	assert_int_equal(port_int(f->stale.port, "DBSIZE"), 0);
+	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), f->srv.port);
+	/* one sentinel alone, stale or not, is all there is: it decides */
+	snprintf(list, sizeof(list), "127.0.0.1:%d", f->sen[NSEN].port);
+	assert_int_equal(sync_port(list, NULL, err, sizeof(err)),
+			 f->stale.port);
+}
+
 /* Sentinels that do not know the name, or none running: down, and the
  * log says why; no address is guessed. */
 static void
@@ -900,14 +960,14 @@ test_rconn__sentinel_unknown_master_stays_down(void **state)
 	struct fix *f = *state;
 	char list[256], err[256];
 
-	sentinels_start(f);
+	sentinels_start(f, "");
 	sentinel_list(f, list, sizeof(list));
 	log_capture(f);
 	open_sentinel(f, list, "other");
 	assert_false(loop_run_until(&f->loop, ups_are, f, (void *)1, 1000));
 	assert_non_null(strstr(log_read(f), "no sentinel knows the master"));
 	assert_int_equal(sync_port(list, "other", err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "no address for the master"));
+	assert_non_null(strstr(err, "No such master with that name"));
 	rconn_free(f->c);
 	f->c = NULL;
 
@@ -932,7 +992,7 @@ test_rconn__sentinel_password(void **state)
 	redisContext *r;
 
 	srv_start(&f->srv, 0);
-	sentinel_start(f, 0, 1, "requirepass \"sen pw\"\n");
+	sentinel_start(f, 0, f->srv.port, 1, "requirepass \"sen pw\"\n");
 	snprintf(list, sizeof(list), "127.0.0.1:%d", f->sen[0].port);
 	rc.sentinels = list;
 	log_capture(f);
@@ -1032,6 +1092,7 @@ main(void)
 		cmocka_unit_test(test_rconn__config_from_cfg_sentinels),
 		T(test_rconn__sentinel_finds_master_and_follows_failover),
 		T(test_rconn__sentinel_demoted_master_not_used),
+		T(test_rconn__sentinel_stale_view_outvoted),
 		T(test_rconn__sentinel_unknown_master_stays_down),
 		T(test_rconn__sentinel_password),
 #undef T
