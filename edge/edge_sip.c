@@ -15,6 +15,7 @@
 #include "edge/edge_int.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/sip.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -412,6 +413,7 @@ edge_sip_via_fix(const char *buf, size_t len, const struct edge_sip_scan *sc,
 	const struct edge_hdr *vh = &sc->first[EDGE_H_VIA];
 	struct edge_edit ed[8];
 	struct edge_via v;
+	struct sip_cat t;
 	const char *cur = buf;
 	char ip[INET6_ADDRSTRLEN];
 	size_t n = 0, o = 0;
@@ -426,16 +428,20 @@ edge_sip_via_fix(const char *buf, size_t len, const struct edge_sip_scan *sc,
 		ed[n].end = v.received[i].s + v.received[i].len;
 		ed[n++].text[0] = '\0';
 	}
+	/* Every request passes here: sip_cat, not the formatter. */
 	if (v.has_rport) {
 		ed[n].start = v.rport.s;
 		ed[n].end = v.rport.s + v.rport.len;
-		snprintf(ed[n++].text, sizeof(ed[0].text), "rport=%d",
-			 env_sa_port(src));
+		sip_cat_init(&t, ed[n++].text, sizeof(ed[0].text));
+		sip_cat_str(&t, "rport=");
+		sip_cat_uint(&t, (unsigned)env_sa_port(src));
 	}
 	/* RFC 3581 4: with rport, received is added even when equal. */
 	if (v.has_rport || !edge_host_is(v.host, src)) {
 		ed[n].start = ed[n].end = v.end;
-		snprintf(ed[n++].text, sizeof(ed[0].text), ";received=%s", ip);
+		sip_cat_init(&t, ed[n++].text, sizeof(ed[0].text));
+		sip_cat_str(&t, ";received=");
+		sip_cat_str(&t, ip);
 	}
 	qsort(ed, n, sizeof(*ed), edge_edit_cmp);
 	for (size_t i = 0; i < n; i++) {

@@ -6,6 +6,7 @@
  * array index, parsing a name is a scan of its five rows.
  */
 #include "lib/env.h"
+#include "lib/sip.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -215,8 +216,22 @@ env_sa_ip(const union env_sa *sa, char *out, size_t len)
 	const void *a = sa->sa.sa_family == AF_INET6 ?
 		(const void *)&sa->in6.sin6_addr : (const void *)&sa->in.sin_addr;
 
-	if (sa->sa.sa_family != AF_INET && sa->sa.sa_family != AF_INET6) {
-		snprintf(out, len, "-");
+	if (sa->sa.sa_family == AF_INET) {
+		/* every UDP request's received=: glibc's inet_ntop formats
+		 * an IPv4 address with sprintf */
+		const unsigned char *b = (const unsigned char *)&sa->in.sin_addr;
+		struct sip_cat c;
+
+		sip_cat_init(&c, out, len);
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				sip_cat_ch(&c, '.');
+			sip_cat_uint(&c, b[i]);
+		}
+		return out;
+	}
+	if (sa->sa.sa_family != AF_INET6) {
+		sip_copy(out, len, "-");
 		return out;
 	}
 	if (inet_ntop(sa->sa.sa_family, a, out, (socklen_t)len) == NULL)

@@ -71,6 +71,37 @@ test_env__round_trip_v4_and_v6(void **state)
 	}
 }
 
+/* The text of an address, as received= and the logs print it: every
+ * IPv4 byte value in place, IPv6 compressed, a short buffer cut. */
+static void
+test_env__address_text(void **state)
+{
+	static const char *const ips[] = {
+		"0.0.0.0", "255.255.255.255", "10.0.9.99", "192.168.100.1",
+		"127.0.0.1", "2001:db8::1", "::1",
+	};
+	union env_sa sa;
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ips) / sizeof(*ips); i++) {
+		assert_int_equal(env_sa_from(&sa, ips[i], 5060), 0);
+		assert_string_equal(env_sa_ip(&sa, out, sizeof(out)), ips[i]);
+		assert_int_equal(env_sa_ip_len(&sa), strlen(ips[i]));
+	}
+	for (unsigned v = 0; v < 256; v++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "%u.%u.1.%u", v, 255 - v, v / 3);
+		assert_int_equal(env_sa_from(&sa, want, 1), 0);
+		assert_string_equal(env_sa_ip(&sa, out, sizeof(out)), want);
+	}
+	assert_int_equal(env_sa_from(&sa, "192.168.100.1", 1), 0);
+	assert_string_equal(env_sa_ip(&sa, out, 8), "192.168");
+	memset(&sa, 0, sizeof(sa));
+	assert_string_equal(env_sa_ip(&sa, out, sizeof(out)), "-");
+}
+
 static void
 test_env__empty_message_and_unset_local(void **state)
 {
@@ -519,6 +550,7 @@ main(void)
 		cmocka_unit_test(test_env__peer_names_refused),
 		cmocka_unit_test(test_env__addresses_format_and_parse),
 		cmocka_unit_test(test_env__ip_length_as_written),
+		cmocka_unit_test(test_env__address_text),
 		cmocka_unit_test(test_env__transport_rows),
 		cmocka_unit_test(test_env__transport_unknown_values),
 		cmocka_unit_test(test_env__transport_parse),
