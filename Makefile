@@ -127,7 +127,7 @@ test-san:
 
 bench: deps
 	@sh scripts/deps.sh --bench
-	@$(MAKE) --no-print-directory build-all
+	@$(MAKE) --no-print-directory build-all $(BUILD)/bench/latprobe
 	@SIPMESH_BIN=$(abspath $(BIN)) sh bench/run.sh
 
 # Instructions per message in the edge and the cores, under callgrind.

@@ -90,6 +90,10 @@ KAM_MEDIA_CHILDREN = int(env("BENCH_KAM_MEDIA_CHILDREN", "8"))
 OUT = os.path.abspath(env("BENCH_OUT", os.path.join(HERE, "out")))
 SIPMESH_BIN = env("SIPMESH_BIN", os.path.join(os.path.dirname(HERE), "build", "bin"))
 CONFIRM = env("BENCH_CONFIRM", "1") not in ("0", "no")
+# bench/latprobe.c: its own REGISTERs or MESSAGEs beside sipp's, timed in
+# microseconds (sipp's response times come in 4 ms steps here)
+PROBE_RATE = int(env("BENCH_PROBE_RATE", "200"))
+LATPROBE = env("BENCH_LATPROBE", os.path.join(os.path.dirname(SIPMESH_BIN), "bench", "latprobe"))
 KAM_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 FAIL_LIMIT = 1.0      # percent
 KEEPUP = 0.95         # achieved / target rate
@@ -921,7 +925,21 @@ class Bench:
         t0 = time.time()
         th.start()
         uac = Sipp(args, d, "uac")
+        probe = None
+        if PROBE_RATE > 0 and scn in ("register", "message") and os.access(LATPROBE, os.X_OK):
+            probe = subprocess.Popen([LATPROBE, "-s", self.remote(), "-m", scn, "-r", str(PROBE_RATE),
+                                      "-d", str(DURATION), "-D", DOMAIN, "-u", "probe%d" % self.n],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         uac.wait(guard + 3)
+        pr = None
+        if probe:
+            try:
+                out, err = probe.communicate(timeout=DURATION + 10)
+                pr = json.loads(out) if probe.returncode == 0 else {"error": err.strip()[-200:]}
+            except (subprocess.TimeoutExpired, ValueError) as e:
+                probe.kill()
+                probe.wait()
+                pr = {"error": str(e)}
         time.sleep(SETTLE)      # deferred work (timers, writes) counts too
         cpu1 = self.srv.cpu()
         busy1 = machine_busy_ticks()
@@ -949,12 +967,14 @@ class Bench:
         load_s = (span + (HOLD_MS / 1000.0 if scn in ("call", "media") else 0)) or wall
         ticks = sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1)
         cpu_s = ticks / float(HZ)
+        # the server did the probe's operations too
+        ops = ok + ((pr or {}).get("ok") or 0)
         r = {
             "scenario": scn, "target": rate, "achieved": achieved, "created": created,
             "ok": ok, "failed": failed, "fail_pct": fail_pct,
             "retrans": g("Retransmissions(C)"),
             "p50": percentile(rtts, 50), "p90": percentile(rtts, 90), "p99": percentile(rtts, 99),
-            "cpu_s": cpu_s, "cpu_us_op": cpu_s * 1e6 / ok if ok else None,
+            "cpu_s": cpu_s, "cpu_us_op": cpu_s * 1e6 / ops if ok else None, "probe": pr,
             "cpu_by_proc": {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) / float(HZ) for k in cpu1},
             "server_cores": cpu_s / load_s if load_s else 0,
             "mem_peak": peak[0], "sipp_rc": uac.rc,
@@ -992,6 +1012,8 @@ class Bench:
         r["why"] = ", ".join(why)
         sipp_note = " sipp uac %.2f%s cores" % (
             r["sipp_uac_cores"], "" if uas is None else " uas %.2f" % (r["sipp_uas_cores"] or 0))
+        if pr:
+            sipp_note += " probe %s" % fmt_probe(pr)
         if scn == "media":
             sipp_note += " rtpengine sessions left %s" % r["rtp_sessions_left"]
             if r.get("ng"):
@@ -1529,6 +1551,17 @@ def fmt_rate(r):
     return "%.0f" % r if r is not None else "-"
 
 
+def fmt_probe(p):
+    """latprobe's result: p50/p99/p99.9 in us, or why there is none."""
+    if not p:
+        return "-"
+    if p.get("error") or not p.get("ok"):
+        return "none (%s)" % (p.get("error") or "no 200")[:60]
+    bad = p.get("sent", 0) - p.get("ok", 0)
+    return "%.0f/%.0f/%.0f us%s" % (p["p50_us"], p["p99_us"], p["p999_us"],
+                                     " (%d not 200)" % bad if bad else "")
+
+
 def fmt_ms(v):
     if v is None:
         return "-"
@@ -1563,7 +1596,11 @@ def report(results, info):
       "bindings, so failed trials of the search do not inflate its memory.%s" % (
           "" if CONFIRM else " (BENCH_CONFIRM=0: confirmation off, search figures)"))
     w("Response time: sipp rtd (REGISTER->200, MESSAGE->200, INVITE->200) at that rate; "
-      "sipp measures whole milliseconds, '<1' means under 1 ms.")
+      "sipp measures whole milliseconds, '<1' means under 1 ms (its traces come in 4 ms "
+      "steps here). Probe: bench/latprobe.c sends %d/s REGISTERs or MESSAGEs (to itself, "
+      "through the server) beside sipp's load and times each final response in "
+      "microseconds (CLOCK_MONOTONIC, send to receive); its operations are counted in "
+      "the CPU per operation." % PROBE_RATE)
     w("Server CPU: utime+stime from /proc/<pid>/stat summed over every server process "
       "(sipmesh: edge, the cores and redis; media: + rtpctl and the rtpengine daemons; "
       "Kamailio: its processes; media: + the rtpengine daemons), during the trial plus "
@@ -1609,6 +1646,8 @@ def report(results, info):
             "%.2f" % gb("fail_pct") if b else "-", "")
         for p in ("p50", "p90", "p99"):
             row("%s response (ms)" % p, fmt_ms(ga(p)), fmt_ms(gb(p)), "")
+        if ga("probe") or gb("probe"):
+            row("probe p50/p99/p99.9 (us)", fmt_probe(ga("probe")), fmt_probe(gb("probe")), "")
         row("server CPU (us/op)", "%.1f" % ga("cpu_us_op") if a and ga("cpu_us_op") else "-",
             "%.1f" % gb("cpu_us_op") if b and gb("cpu_us_op") else "-",
             ratio(ga("cpu_us_op"), gb("cpu_us_op")) + " (lower=better)")
@@ -1683,7 +1722,8 @@ def report(results, info):
                 "%.1f" % t["cpu_us_op"] if t["cpu_us_op"] else "-",
                 "%.2f" % t["other_cores"] if t.get("other_cores") is not None else "-",
                 ("pass" if t["pass"] else "FAIL (%s)" % t["why"]) +
-                (" [confirmation, fresh server]" if t.get("confirm") else "")))
+                (" [confirmation, fresh server]" if t.get("confirm") else "") +
+                (" probe %s" % fmt_probe(t["probe"]) if t.get("probe") else "")))
     return "\n".join(lines) + "\n"
 
 
@@ -1905,7 +1945,10 @@ def main():
     if env("BENCH_KEEP", "0") != "0":
         dst = os.path.join(OUT, "work")
         shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(tmp, dst)
+        # the processes' ipc sockets are not files: copytree fails on them
+        shutil.copytree(tmp, dst, ignore=lambda d, names: [
+            n for n in names if not os.path.isdir(os.path.join(d, n))
+            and not os.path.isfile(os.path.join(d, n))])
     shutil.rmtree(tmp, ignore_errors=True)
     return 130 if interrupted else 0
 
