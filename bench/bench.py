@@ -93,6 +93,7 @@ CONFIRM = env("BENCH_CONFIRM", "1") not in ("0", "no")
 # bench/latprobe.c: its own REGISTERs or MESSAGEs beside sipp's, timed in
 # microseconds (sipp's response times come in 4 ms steps here)
 PROBE_RATE = int(env("BENCH_PROBE_RATE", "200"))
+PROBE_MODE = {"register": "register", "message": "message", "call": "call", "media": "call"}
 LATPROBE = env("BENCH_LATPROBE", os.path.join(os.path.dirname(SIPMESH_BIN), "bench", "latprobe"))
 KAM_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 FAIL_LIMIT = 1.0      # percent
@@ -926,8 +927,10 @@ class Bench:
         th.start()
         uac = Sipp(args, d, "uac")
         probe = None
-        if PROBE_RATE > 0 and scn in ("register", "message") and os.access(LATPROBE, os.X_OK):
-            probe = subprocess.Popen([LATPROBE, "-s", self.remote(), "-m", scn, "-r", str(PROBE_RATE),
+        if PROBE_RATE > 0 and scn in PROBE_MODE and os.access(LATPROBE, os.X_OK):
+            probe = subprocess.Popen([LATPROBE, "-s", self.remote(), "-m", PROBE_MODE[scn],
+                                      "-r", str(PROBE_RATE if scn in ("register", "message")
+                                                else max(1, PROBE_RATE // 4)),
                                       "-d", str(DURATION), "-D", DOMAIN, "-u", "probe%d" % self.n],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         uac.wait(guard + 3)
@@ -1558,8 +1561,10 @@ def fmt_probe(p):
     if p.get("error") or not p.get("ok"):
         return "none (%s)" % (p.get("error") or "no 200")[:60]
     bad = p.get("sent", 0) - p.get("ok", 0)
-    return "%.0f/%.0f/%.0f us%s" % (p["p50_us"], p["p99_us"], p["p999_us"],
-                                     " (%d not 200)" % bad if bad else "")
+    nobye = p["ok"] - p.get("byes_ok", 0) if p.get("mode") == "call" else 0
+    return "%.0f/%.0f/%.0f us%s%s" % (p["p50_us"], p["p99_us"], p["p999_us"],
+                                       " (%d not 200)" % bad if bad else "",
+                                       " (%d BYEs not 200)" % nobye if nobye else "")
 
 
 def fmt_ms(v):
@@ -1599,8 +1604,9 @@ def report(results, info):
       "sipp measures whole milliseconds, '<1' means under 1 ms (its traces come in 4 ms "
       "steps here). Probe: bench/latprobe.c sends %d/s REGISTERs or MESSAGEs (to itself, "
       "through the server) beside sipp's load and times each final response in "
-      "microseconds (CLOCK_MONOTONIC, send to receive); its operations are counted in "
-      "the CPU per operation." % PROBE_RATE)
+      "microseconds (CLOCK_MONOTONIC, send to receive); in call and media trials %d/s "
+      "INVITEs to itself (INVITE -> 200, then ACK and BYE); its operations are counted "
+      "in the CPU per operation." % (PROBE_RATE, max(1, PROBE_RATE // 4)))
     w("Server CPU: utime+stime from /proc/<pid>/stat summed over every server process "
       "(sipmesh: edge, the cores and redis; media: + rtpctl and the rtpengine daemons; "
       "Kamailio: its processes; media: + the rtpengine daemons), during the trial plus "
