@@ -931,7 +931,8 @@ class Bench:
             probe = subprocess.Popen([LATPROBE, "-s", self.remote(), "-m", PROBE_MODE[scn],
                                       "-r", str(PROBE_RATE if scn in ("register", "message")
                                                 else max(1, PROBE_RATE // 4)),
-                                      "-d", str(DURATION), "-D", DOMAIN, "-u", "probe%d" % self.n],
+                                      "-d", str(DURATION), "-D", DOMAIN, "-u", "probe%d" % self.n,
+                                      "-o", os.path.join(d, "probe.txt")],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         uac.wait(guard + 3)
         pr = None

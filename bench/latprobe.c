@@ -25,7 +25,8 @@
  * as they would for any client on a loaded machine.
  *
  *   latprobe -s 127.0.0.1:5060 -m register|message|call -r 100 -d 10
- *            [-D domain] [-u user-prefix]
+ *            [-D domain] [-u user-prefix] [-o trace: "sent_us rtt_us"
+ *            per 200, sent counted from the first request]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,6 +62,8 @@ static struct lp_slot slots[LP_SLOTS];
 static int64_t *rtts;			/* ns, one per 200 */
 static size_t nrtt, rtt_cap;
 static unsigned long sent, ok, failed, lost, byes;	/* byes: BYE 200s */
+static FILE *lp_trace;			/* -o: "sent_us rtt_us" per 200 */
+static int64_t lp_t0;
 
 static int64_t
 now_ns(void)
@@ -243,6 +246,10 @@ lp_response(const char *msg, int64_t t)
 				exit(1);
 		}
 		rtts[nrtt++] = t - s->sent_ns;
+		if (lp_trace)
+			fprintf(lp_trace, "%lld %lld\n",
+				(long long)(s->sent_ns - lp_t0) / 1000,
+				(long long)(t - s->sent_ns) / 1000);
 		ok++;
 	} else {
 		failed++;
@@ -393,7 +400,7 @@ main(int argc, char **argv)
 
 	snprintf(user, sizeof(user), "lp%d", (int)getpid());
 	lp_domain = "bench.test";
-	while ((opt = getopt(argc, argv, "s:m:r:d:D:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:m:r:d:D:u:o:")) != -1) {
 		switch (opt) {
 		case 's': server = optarg; break;
 		case 'm': mode = optarg; break;
@@ -401,6 +408,13 @@ main(int argc, char **argv)
 		case 'd': dur = atof(optarg); break;
 		case 'D': lp_domain = optarg; break;
 		case 'u': snprintf(user, sizeof(user), "%s", optarg); break;
+		case 'o':
+			lp_trace = fopen(optarg, "w");
+			if (!lp_trace) {
+				perror(optarg);
+				return 1;
+			}
+			break;
 		default: goto usage;
 		}
 	}
@@ -435,7 +449,7 @@ main(int argc, char **argv)
 		nrtt = 0;
 	}
 	step = (int64_t)(1e9 / rate);
-	t0 = next = now_ns();
+	lp_t0 = t0 = next = now_ns();
 	end = t0 + (int64_t)(dur * 1e9);
 	while (next < end) {
 		lp_send(mode, seq++, 0);
@@ -453,10 +467,12 @@ main(int argc, char **argv)
 	       failed, lost, pct(50), pct(90), pct(99), pct(99.9), pct(100),
 	       byes);
 	free(rtts);
+	if (lp_trace)
+		fclose(lp_trace);
 	close(lp_fd);
 	return 0;
 usage:
 	fprintf(stderr, "usage: latprobe -s ip:port [-m register|message|call] "
-		"[-r rate] [-d seconds] [-D domain] [-u user]\n");
+		"[-r rate] [-d seconds] [-D domain] [-u user] [-o trace]\n");
 	return 2;
 }
