@@ -453,12 +453,15 @@ void loc_redis_sink(struct loc_redis *r, struct loc_sink *k);
 /* loc_redis.c, for loc_recon.c: the schema and the writes. */
 #define LOC_SYNC_MAX     32	/* bindings of one AOR a reconcile reads
 				   locally (max_contacts is at most 16) */
-#define LOC_KEY_MAX      (64 + 5 + LOC_AOR_MAX)
+#define LOC_KEY_AOR      ":aor:"	/* between the prefix and the AOR */
+#define LOC_KEY_MAX      (64 + sizeof(LOC_KEY_AOR) - 1 + LOC_AOR_MAX)
 #define LOC_FIELD_MAX    (LOC_URI_MAX + 16)	/* loc_binding_field */
 int64_t loc_now_ms(void);
 /* key: LOC_KEY_MAX bytes, "<prefix>:aor:<aor lower-cased>" */
 void loc_key_of(const char *prefix, const char *aor, char *key);
 void loc_redis_key(const struct loc_redis *r, const char *aor, char *key);
+/* Where the AOR starts in a key of r's (past "<prefix>:aor:"). */
+size_t loc_key_aor_at(const struct loc_redis *r);
 /* What r publishes on <prefix>:inval for the AOR whose key (from
  * loc_redis_key) is key: "<seg_id, 16 hex digits> <aor>", into msg of
  * LOC_INVAL_MAX bytes.  Built here, not by rconn's formatter, which

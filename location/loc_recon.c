@@ -40,6 +40,7 @@
 
 #include "lib/log.h"
 #include "lib/rconn.h"
+#include "lib/sip.h"
 #include "location/loc_int.h"
 
 #define LOC_FETCH_TRIES  3
@@ -131,7 +132,7 @@ loc_recon_forward(struct loc_redis *r, const char *aor,
 	c = malloc(sizeof(*c));
 	if (c) {
 		c->r = r;
-		snprintf(c->aor, sizeof(c->aor), "%s", key + strlen(o->prefix) + 5);
+		sip_copy(c->aor, sizeof(c->aor), key + loc_key_aor_at(o));
 	}
 	loc_redis_inval_msg(o, key, msg);
 	if (!c || o->batch_bad ||
@@ -405,7 +406,7 @@ loc_recon_on_scan(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct loc_redis *r = rconn_arg(ac);
 	redisReply *rep = reply, *keys;
-	size_t plen = strlen(r->prefix) + 5;
+	size_t plen = loc_key_aor_at(r);
 	int known;
 
 	if (r->closing)

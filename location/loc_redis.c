@@ -76,7 +76,7 @@ loc_key_of(const char *prefix, const char *aor, char *key)
 
 	sip_cat_init(&b, key, LOC_KEY_MAX);
 	sip_cat_str(&b, prefix);
-	sip_cat_mem(&b, ":aor:", 5);
+	sip_cat_mem(&b, LOC_KEY_AOR, sizeof(LOC_KEY_AOR) - 1);
 	n = b.len;
 	sip_cat_str(&b, aor);
 	for (; n < b.len; n++)
@@ -88,6 +88,12 @@ void
 loc_redis_key(const struct loc_redis *r, const char *aor, char *key)
 {
 	loc_key_of(r->prefix, aor, key);
+}
+
+size_t
+loc_key_aor_at(const struct loc_redis *r)
+{
+	return strlen(r->prefix) + sizeof(LOC_KEY_AOR) - 1;
 }
 
 int64_t
@@ -267,7 +273,7 @@ loc_redis_inval_msg(const struct loc_redis *r, const char *key, char *msg)
 	sip_cat_init(&m, msg, LOC_INVAL_MAX);
 	sip_cat_hex16(&m, r->seg_id);
 	sip_cat_ch(&m, ' ');
-	sip_cat_str(&m, key + strlen(r->prefix) + 5);
+	sip_cat_str(&m, key + loc_key_aor_at(r));
 }
 
 /* The PUBLISH of loc_redis_publish, c (may be NULL) its reply's. */
@@ -281,7 +287,7 @@ loc_redis_publish_c(struct loc_redis *r, struct loc_published *c,
 	loc_redis_inval_msg(r, key, msg);
 	if (c) {
 		c->ms = ms;
-		strcpy(c->aor, key + strlen(r->prefix) + 5);
+		strcpy(c->aor, key + loc_key_aor_at(r));
 	}
 	if (!c || r->batch_bad ||
 	    loc_redis_send(r, loc_redis_on_published, c, "PUBLISH %s:inval %s",
@@ -514,7 +520,7 @@ loc_redis_load(struct loc_redis *r, int64_t now)
 	};
 	redisContext *c;
 	redisReply *scan = NULL, *rep;
-	size_t plen = strlen(r->prefix) + 5;
+	size_t plen = loc_key_aor_at(r);
 	uint64_t run;
 	long aors = 0;
 

@@ -105,7 +105,7 @@ loc_aor_scan(redisContext *r, const char *prefix,
 	     void (*fn)(void *arg, const char *aor), void *arg)
 {
 	char cursor[32] = "0";
-	size_t skip = strlen(prefix) + strlen(":aor:");
+	size_t skip = strlen(prefix) + sizeof(LOC_KEY_AOR) - 1;
 	redisReply *rep;
 
 	do {
