@@ -23,6 +23,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
+const http = require('node:http');
 const lib = path.join(__dirname, '..', 'integ', 'lib');
 const { SipUA, rand, buildResponse } = require(path.join(lib, 'sip'));
 const { WsUA } = require(path.join(lib, 'ws'));
@@ -50,6 +51,51 @@ function host(cmd, i) {
 	execFileSync('sh', [path.join(__dirname, 'run.sh'), '--host', W, cmd, String(i)], { stdio: 'inherit' });
 	say(`h${i} ${cmd} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 	if (cmd === 'stop') up.delete(i); else up.add(i);
+}
+
+/* One core's Prometheus text (cores 2i-1 and 2i run on host i). */
+function coreMetrics(id) {
+	const i = Math.ceil(id / 2);
+	return new Promise((resolve, reject) => {
+		const req = http.get({ host: `${NET}.1${i}`, port: 9500 + id, path: '/metrics', timeout: 2000 },
+			(res) => {
+				let body = '';
+				res.on('data', (d) => { body += d; });
+				res.on('end', () => resolve(body));
+			});
+		req.on('timeout', () => req.destroy(new Error('timeout')));
+		req.on('error', reject);
+	});
+}
+
+/*
+ * Until every core of the hosts that are up has its Redis link up and
+ * nothing waiting to be written there (sipmesh_core_redis_up 1,
+ * redis_dirty_aors 0), as an operator's rolling restart waits before
+ * the next host: a binding registered while the Redis master was away
+ * lives only in the store of the host that took it until that host's
+ * cores are linked again, and a host stopped before then takes it
+ * along.  Logs how long it took.
+ */
+async function waitInStep(what) {
+	const t0 = Date.now();
+	const cores = [...up].flatMap((i) => [2 * i - 1, 2 * i]);
+	let last = '';
+	await waitUntil(async () => {
+		const bad = [];
+		for (const id of cores) {
+			const m = await coreMetrics(id).catch((e) => `error ${e.message}`);
+			const v = (name) => (new RegExp(`^sipmesh_core_${name} (\\S+)`, 'm').exec(m) || [])[1];
+			if (v('redis_up') !== '1' || v('redis_dirty_aors') !== '0')
+				bad.push(`core ${id}: redis_up ${v('redis_up')}, dirty ${v('redis_dirty_aors')}`);
+		}
+		last = bad.join('; ');
+		return bad.length === 0;
+	}, 30000, `every core in step with Redis ${what}`, 200).catch((err) => {
+		err.message += ` (last seen: ${last})`;
+		throw err;
+	});
+	say(`every core of h${[...up].join(', h')} linked to Redis with nothing unwritten ${what}, after ${Date.now() - t0} ms`);
 }
 
 /*
@@ -353,6 +399,7 @@ async function main() {
 	say(`with h3 down: h1 and h2 list all ${regs.length + 1} bindings, REGISTER via h1 seen on h2, ` +
 		'MESSAGE delivered, 3 calls anchored on h1/h2 engines');
 	host('boot', 3);
+	await waitInStep('after h3 came back');
 
 	step('6: rolling restart of h1, h2, h3, one at a time; no binding lost');
 	const bobq = new Reg(querier, 'bob');
@@ -393,6 +440,7 @@ async function main() {
 		}
 		assert.deepEqual(lost, [], `after h${i} restarted, h${i} lost the bindings of ${lost.join(', ')}`);
 		say(`h${i} back: it lists all ${regs.length + 1} bindings made through h1`);
+		await waitInStep(`before the next host stops`);
 	}
 	const lost = [];
 	for (const i of HOSTS)
