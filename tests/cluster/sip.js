@@ -24,6 +24,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const http = require('node:http');
+const fs = require('node:fs');
 const lib = path.join(__dirname, '..', 'integ', 'lib');
 const { SipUA, rand, buildResponse } = require(path.join(lib, 'sip'));
 const { WsUA } = require(path.join(lib, 'ws'));
@@ -46,8 +47,14 @@ const wsUrl = (i) => `ws://${NET}.1${i}:8080`;
 const say = (s) => console.log(`cluster: ${s}`);
 const step = (s) => say(`step ${s}`);
 
+/* run.sh's sipmesh_sentinel_down_after_ms: a Redis unanswered this long
+ * is down for its sentinels, who may then fail it over. */
+const DOWN_AFTER_MS = 3000;
+let stoppedAt = 0;
+
 function host(cmd, i) {
 	const t0 = Date.now();
+	if (cmd === 'stop') stoppedAt = t0;
 	execFileSync('sh', [path.join(__dirname, 'run.sh'), '--host', W, cmd, String(i)], { stdio: 'inherit' });
 	say(`h${i} ${cmd} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 	if (cmd === 'stop') up.delete(i); else up.add(i);
@@ -69,20 +76,77 @@ function coreMetrics(id) {
 }
 
 /*
- * Until every core of the hosts that are up has its Redis link up and
- * nothing waiting to be written there (sipmesh_core_redis_up 1,
- * redis_dirty_aors 0), as an operator's rolling restart waits before
- * the next host: a binding registered while the Redis master was away
- * lives only in the store of the host that took it until that host's
- * cores are linked again, and a host stopped before then takes it
- * along.  Logs how long it took.
+ * What the sentinel of host i says of the master: {ip, port, epoch,
+ * flags, replicas: [{ip, flags, link}]}, or null.  Every host of the
+ * inventory runs one (port 26379, the run's sentinel password).
+ */
+function sentinelView(i) {
+	const pw = fs.readFileSync(path.join(W, 'credentials', 'sentinel_password'), 'utf8').trim().split(/\s+/)[0];
+	const ask = (...args) => execFileSync('redis-cli', ['-h', `${NET}.1${i}`, '-p', '26379', '--no-auth-warning',
+		'-a', pw, ...args], { encoding: 'utf8', timeout: 2000 }).trim().split('\n');
+	const dict = (lines) => {
+		const d = {};
+		for (let k = 0; k + 1 < lines.length; k += 2) d[lines[k]] = lines[k + 1];
+		return d;
+	};
+	try {
+		const m = dict(ask('SENTINEL', 'MASTER', 'sipmesh'));
+		const flat = ask('SENTINEL', 'REPLICAS', 'sipmesh');
+		/* redis-cli prints the replicas' dictionaries one after
+		 * another, each starting with its "name" */
+		const replicas = [];
+		for (let k = 0; k + 1 < flat.length; k += 2) {
+			if (flat[k] === 'name') replicas.push({});
+			if (replicas.length) replicas[replicas.length - 1][flat[k]] = flat[k + 1];
+		}
+		return { ip: m.ip, port: m.port, epoch: m['config-epoch'], flags: m.flags,
+			replicas: replicas.map((r) => ({ ip: r.ip, flags: r.flags, link: r['master-link-status'] })) };
+	} catch {
+		return null;
+	}
+}
+
+/*
+ * Until the cluster has settled after a host came back, as an
+ * operator's rolling restart waits before the next host:
+ *   - every sentinel of the hosts up names the same master at the same
+ *     config-epoch, with no failover in progress and no flag but
+ *     "master", and every other Redis of the hosts up is its replica
+ *     with its link up (a host's absence can start a failover that
+ *     ends after the host is back: the next host must not go before);
+ *   - every core of the hosts up has its Redis link up and nothing
+ *     waiting to be written there (sipmesh_core_redis_up 1,
+ *     redis_dirty_aors 0): a binding registered while the Redis master
+ *     was away lives only in the store of the host that took it until
+ *     that host's cores are linked again, and a host stopped before
+ *     then takes it along.
+ * Not before down-after (plus a ping) has passed since the last stop.
+ * Logs how long it took.
  */
 async function waitInStep(what) {
 	const t0 = Date.now();
+	/* A failover the absence may have started is decided once
+	 * down-after has passed since the stop (and the sentinels' next
+	 * ping): only then does a settled view mean settled. */
+	const decided = stoppedAt + DOWN_AFTER_MS + 1000 - Date.now();
+	if (decided > 0) await new Promise((res) => setTimeout(res, decided));
 	const cores = [...up].flatMap((i) => [2 * i - 1, 2 * i]);
 	let last = '';
 	await waitUntil(async () => {
 		const bad = [];
+		const views = [...up].map((i) => [i, sentinelView(i)]);
+		const first = views[0][1];
+		for (const [i, v] of views) {
+			if (!v || !first || v.ip !== first.ip || v.port !== first.port || v.epoch !== first.epoch ||
+			    v.flags !== 'master')
+				bad.push(`sentinel of h${i}: ${v ? `${v.ip}:${v.port} epoch ${v.epoch} ${v.flags}` : 'no answer'}`);
+		}
+		/* the Redis servers: h1 and h2 (the inventory's sipmesh_redis) */
+		for (const i of [1, 2].filter((j) => up.has(j) && first && `${NET}.1${j}` !== first.ip)) {
+			const r = first && first.replicas.find((x) => x.ip === `${NET}.1${i}`);
+			if (!r || r.flags !== 'slave' || r.link !== 'ok')
+				bad.push(`Redis of h${i}: ${r ? `${r.flags}, link ${r.link}` : 'not a replica'}`);
+		}
 		for (const id of cores) {
 			const m = await coreMetrics(id).catch((e) => `error ${e.message}`);
 			const v = (name) => (new RegExp(`^sipmesh_core_${name} (\\S+)`, 'm').exec(m) || [])[1];
@@ -95,7 +159,8 @@ async function waitInStep(what) {
 		err.message += ` (last seen: ${last})`;
 		throw err;
 	});
-	say(`every core of h${[...up].join(', h')} linked to Redis with nothing unwritten ${what}, after ${Date.now() - t0} ms`);
+	say(`Redis settled (one master, its replicas linked) and every core of h${[...up].sort().join(', h')} ` +
+		`linked to it with nothing unwritten ${what}, after ${Date.now() - t0} ms`);
 }
 
 /*
