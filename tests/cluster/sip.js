@@ -155,7 +155,9 @@ async function waitInStep(what) {
 		}
 		last = bad.join('; ');
 		return bad.length === 0;
-	}, 30000, `every core in step with Redis ${what}`, 200).catch((err) => {
+	/* a failover and the replicas' reconfiguration: up to ~20 s here
+	 * (failover-timeout 10 s) */
+	}, 60000, `Redis settled and every core in step with it ${what}`, 200).catch((err) => {
 		err.message += ` (last seen: ${last})`;
 		throw err;
 	});
