@@ -383,7 +383,9 @@ core_stop(struct core *c)
 	uv_close((uv_handle_t *)&c->expire_timer, NULL);
 	link_free(c->link);
 	c->link = NULL;
-	loc_free(c->loc);
+	/* Bindings this core took while Redis was away go there first,
+	 * or leave with the host if it is stopping too. */
+	loc_drain(c->loc, LOC_DRAIN_MS);
 	c->loc = NULL;
 }
 

@@ -1260,6 +1260,13 @@ rconn_vcommand(struct rconn *c, redisCallbackFn *fn, void *priv,
 	return 0;
 }
 
+void
+rconn_retry_now(struct rconn *c)
+{
+	if (c && !c->closing && c->state == RCONN_DOWN)
+		rconn_connect(c);
+}
+
 int
 rconn_command(struct rconn *c, redisCallbackFn *fn, void *priv,
 	      const char *fmt, ...)

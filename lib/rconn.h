@@ -124,6 +124,9 @@ int rconn_up(const struct rconn *c);
 
 /* Commands in flight (sent, reply not yet delivered). */
 int rconn_pending(const struct rconn *c);
+/* A link that is down tries again now, not after its back-off (a
+ * process about to stop with writes owed). */
+void rconn_retry_now(struct rconn *c);
 
 /*
  * Latency of the commands of every rconn of the process, from sending

@@ -30,6 +30,9 @@ struct loc {
 	struct loc_sink *sinks;	/* each shard's own sink */
 	int open;		/* shards initialised and not yet closed */
 	int64_t last_ms;	/* the last version stamped */
+	uv_timer_t drain;	/* loc_drain: holds the loop until done */
+	uint64_t drain_end;	/* loop ms it gives up at */
+	uint32_t owed;		/* dirty AORs when it began */
 };
 
 /*
@@ -237,6 +240,71 @@ loc_free(struct loc *l)
 		return;
 	loc_close_shm(l);
 	loc_release(l);
+}
+
+#define LOC_DRAIN_TICK_MS 50
+
+/* The shards' dirty AORs, and whether any still owes Redis a write. */
+static int
+loc_owes(const struct loc *l, uint32_t *dirty)
+{
+	int owes = 0;
+
+	*dirty = 0;
+	for (int i = 0; i < l->open; i++) {
+		*dirty += l->redis[i].dirty.n + l->redis[i].replay.n;
+		owes |= loc_redis_owes(&l->redis[i]);
+	}
+	return owes;
+}
+
+static void
+loc_drain_closed(uv_handle_t *h)
+{
+	loc_free(h->data);
+}
+
+static void
+loc_drain_check(uv_timer_t *t)
+{
+	struct loc *l = t->data;
+	uint32_t dirty;
+	int owes = loc_owes(l, &dirty);
+
+	if (owes && uv_now(t->loop) < l->drain_end) {
+		for (int i = 0; i < l->open; i++)
+			rconn_retry_now(l->redis[i].rc);
+		return;
+	}
+	if (owes)
+		log_warn(LOG_SYS_LOC, "stopping with %u AOR(s) not written to "
+			 "Redis: they stay in this host's store, and leave "
+			 "with it if the host stops too", dirty);
+	else
+		log_notice(LOG_SYS_LOC, "wrote the %u AOR(s) owed to Redis "
+			   "before stopping", l->owed);
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, loc_drain_closed);
+}
+
+void
+loc_drain(struct loc *l, int ms)
+{
+	uint32_t dirty;
+
+	if (!l)
+		return;
+	if (l->mode != LOC_MODE_REDIS || !loc_owes(l, &dirty) ||
+	    uv_timer_init(l->redis[0].loop, &l->drain) < 0) {
+		loc_free(l);
+		return;
+	}
+	l->owed = dirty;
+	l->drain.data = l;
+	l->drain_end = uv_now(l->redis[0].loop) + (uint64_t)ms;
+	log_notice(LOG_SYS_LOC, "stopping: writing %u AOR(s) owed to Redis "
+		   "first (at most %d ms)", dirty, ms);
+	uv_timer_start(&l->drain, loc_drain_check, 0, LOC_DRAIN_TICK_MS);
 }
 
 int

@@ -131,6 +131,19 @@ int loc_new(struct loc **out, const struct loc_config *cfg, uv_loop_t *loop);
  * next turn (uv_close): run the loop once more before uv_loop_close. */
 void loc_free(struct loc *l);
 
+/*
+ * loc_free once what this process owes Redis is written, or after ms:
+ * the AORs it changed while Redis was away, a pass a failed link left
+ * to run, commands in flight.  Bindings taken while the Redis master
+ * was away live only in the host's store until then, and a host that
+ * stops takes them along.  A link that is down is tried at once.  The
+ * loop must keep running: a timer holds it until l is freed.  Logs what
+ * was written, or what was not.  Accepts NULL; in LOC_MODE_SHM, or with
+ * nothing owed, loc_free at once.
+ */
+#define LOC_DRAIN_MS 2000
+void loc_drain(struct loc *l, int ms);
+
 /* Removes the host's shared store (for tests and `make run` cleanup). */
 int loc_shm_unlink(const char *shm_name);
 

@@ -460,6 +460,8 @@ int64_t loc_now_ms(void);
 /* key: LOC_KEY_MAX bytes, "<prefix>:aor:<aor lower-cased>" */
 void loc_key_of(const char *prefix, const char *aor, char *key);
 void loc_redis_key(const struct loc_redis *r, const char *aor, char *key);
+/* Whether this process still owes r's Redis a write (loc_drain). */
+int loc_redis_owes(const struct loc_redis *r);
 /* Where the AOR starts in a key of r's (past "<prefix>:aor:"). */
 size_t loc_key_aor_at(const struct loc_redis *r);
 /* What r publishes on <prefix>:inval for the AOR whose key (from

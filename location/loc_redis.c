@@ -885,6 +885,13 @@ loc_redis_start(struct loc_redis *r)
 	return 0;
 }
 
+int
+loc_redis_owes(const struct loc_redis *r)
+{
+	return r->dirty.n || r->replay.n || r->dirty.overflow ||
+	       r->push_all || r->pass.on || (r->rc && rconn_pending(r->rc));
+}
+
 void
 loc_redis_unlisten(struct loc_redis *r)
 {
