@@ -213,9 +213,6 @@ env_decode(struct env *e, const char *buf, size_t len)
 char *
 env_sa_ip(const union env_sa *sa, char *out, size_t len)
 {
-	const void *a = sa->sa.sa_family == AF_INET6 ?
-		(const void *)&sa->in6.sin6_addr : (const void *)&sa->in.sin_addr;
-
 	if (sa->sa.sa_family == AF_INET) {
 		/* every UDP request's received=: glibc's inet_ntop formats
 		 * an IPv4 address with sprintf */
@@ -234,7 +231,7 @@ env_sa_ip(const union env_sa *sa, char *out, size_t len)
 		sip_copy(out, len, "-");
 		return out;
 	}
-	if (inet_ntop(sa->sa.sa_family, a, out, (socklen_t)len) == NULL)
+	if (inet_ntop(AF_INET6, &sa->in6.sin6_addr, out, (socklen_t)len) == NULL)
 		snprintf(out, len, "?");
 	return out;
 }

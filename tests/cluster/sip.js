@@ -23,14 +23,13 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
-const http = require('node:http');
 const fs = require('node:fs');
 const lib = path.join(__dirname, '..', 'integ', 'lib');
 const { SipUA, rand, buildResponse } = require(path.join(lib, 'sip'));
 const { WsUA } = require(path.join(lib, 'ws'));
 const { withAuth } = require(path.join(lib, 'digest'));
 const { bindings } = require(path.join(lib, 'flows'));
-const { waitUntil } = require(path.join(lib, 'wait'));
+const { waitUntil, httpGet } = require(path.join(lib, 'wait'));
 
 const W = process.argv[2];
 const NET = '10.213.0';
@@ -61,18 +60,8 @@ function host(cmd, i) {
 }
 
 /* One core's Prometheus text (cores 2i-1 and 2i run on host i). */
-function coreMetrics(id) {
-	const i = Math.ceil(id / 2);
-	return new Promise((resolve, reject) => {
-		const req = http.get({ host: `${NET}.1${i}`, port: 9500 + id, path: '/metrics', timeout: 2000 },
-			(res) => {
-				let body = '';
-				res.on('data', (d) => { body += d; });
-				res.on('end', () => resolve(body));
-			});
-		req.on('timeout', () => req.destroy(new Error('timeout')));
-		req.on('error', reject);
-	});
+async function coreMetrics(id) {
+	return (await httpGet(`${NET}.1${Math.ceil(id / 2)}:${9500 + id}`, '/metrics', 2000)).body;
 }
 
 /*

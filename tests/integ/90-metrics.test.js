@@ -24,30 +24,15 @@
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const { describe, before, after } = require('node:test');
 const { cluster, rand, Proc, freePort, waitUntil, HOST } = require('./lib/cluster');
+const { httpGet } = require('./lib/wait');
 const { Registration, message } = require('./lib/flows');
 const { startUas, runSipp, assertOk } = require('./lib/sipp');
 
 const DASHBOARD = path.resolve(__dirname, '../../deploy/grafana/sipmesh.json');
-
-/* GET http://addr/path: {status, headers, body}. */
-function httpGet(addr, p, ms = 3000) {
-	return new Promise((resolve, reject) => {
-		const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
-		const req = http.get({ host, port, path: p, timeout: ms, agent: false }, (res) => {
-			let body = '';
-			res.setEncoding('utf8');
-			res.on('data', (d) => { body += d; });
-			res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-		});
-		req.on('timeout', () => req.destroy(new Error(`GET ${addr}${p}: no answer in ${ms} ms`)));
-		req.on('error', reject);
-	});
-}
 
 /*
  * A raw connection to addr that sends `send` (string or Buffer; null:

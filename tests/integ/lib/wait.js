@@ -17,9 +17,10 @@
  *     kernel's accept queue is FIFO, so every connection made to that
  *     listener before ours has been accepted by then);
  *   - a counter of the process (Redis' total_connections_received).
- * The helpers below are the generic pieces; SIP barriers live in
- * flows.js, which knows the SIP.
+ * The helpers below are the generic pieces (and httpGet, a GET with a
+ * deadline); SIP barriers live in flows.js, which knows the SIP.
  */
+const http = require('node:http');
 const net = require('node:net');
 
 const HOST = '127.0.0.1';
@@ -81,4 +82,19 @@ async function acceptBarrier(l, ms = 3000) {
 	}
 }
 
-module.exports = { waitUntil, within, closingListener, acceptBarrier };
+/* GET http://addr/path: {status, headers, body}. */
+function httpGet(addr, p, ms = 3000) {
+	return new Promise((resolve, reject) => {
+		const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
+		const req = http.get({ host, port, path: p, timeout: ms, agent: false }, (res) => {
+			let body = '';
+			res.setEncoding('utf8');
+			res.on('data', (d) => { body += d; });
+			res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+		});
+		req.on('timeout', () => req.destroy(new Error(`GET ${addr}${p}: no answer in ${ms} ms`)));
+		req.on('error', reject);
+	});
+}
+
+module.exports = { waitUntil, within, closingListener, acceptBarrier, httpGet };
