@@ -115,6 +115,21 @@ core_resp_scanned(struct core *c, const struct env *e)
 	return 1;
 }
 
+osip_message_t *
+core_rx_parse(struct core *c)
+{
+	osip_message_t *m = NULL;
+
+	if (osip_message_init(&m) != 0)
+		return NULL;
+	if (osip_message_parse(m, c->rx.raw, c->rx.len) != 0) {
+		osip_message_free(m);
+		return NULL;
+	}
+	c->rx.msg = m;
+	return m;
+}
+
 static void
 core_on_envelope(void *arg, const char *buf, size_t len)
 {
@@ -136,6 +151,9 @@ core_on_envelope(void *arg, const char *buf, size_t len)
 	}
 	if (e.len >= 4 && memcmp(e.msg, "SIP/", 4) == 0 &&
 	    core_resp_scanned(c, &e))
+		return;
+	if (e.len >= 9 && memcmp(e.msg, "REGISTER ", 9) == 0 &&
+	    core_reg_scanned(c, &e))
 		return;
 	if (osip_message_init(&m) != 0)
 		return;

@@ -65,6 +65,8 @@ struct core_hnode {
 	  "register_results_total{result=\"failed\"}", "") \
 	X(reg_retries, "decided-again", "register_retries_total", \
 	  "REGISTERs decided again: another core wrote the AOR") \
+	X(reg_scanned, "registers-scanned", "registers_scanned_total", \
+	  "REGISTERs handled from their text, without a full parse") \
 	X(retrans_absorbed, "retrans", "retransmissions_absorbed_total", \
 	  "Request retransmissions answered from transaction state") \
 	X(stateless_fwd, "stateless", "stateless_forwarded_total", \
@@ -332,6 +334,10 @@ void core_log_ctx(const osip_message_t *m);
  * (core_splice_scan, core_txn_scan_match): 1; 0 when it needs
  * libosip2's parse (core_txn_on_response), nothing done yet. */
 int core_resp_scanned(struct core *c, const struct env *e);
+/* The message being handled (c->rx), parsed by libosip2 for a path that
+ * read it from its text and needs it after all; c->rx.msg is set to it
+ * and the caller frees it.  NULL when it cannot be. */
+osip_message_t *core_rx_parse(struct core *c);
 
 /* core_metrics.c: serves the counters on [core N] metrics when set;
  * 0 or a negative errno (logged).  core_stop() frees the server. */
@@ -377,6 +383,18 @@ int core_reply(struct core *c, const struct env *in, const osip_message_t *req,
 int core_reply_text(struct core *c, const osip_message_t *req, int code,
 		    const char *reason, const char *extra, size_t extra_len,
 		    size_t *len);
+/* The same for the request in c->rx read without libosip2 (c->rx.msg
+ * NULL): to_tag, when set, is added to its To. */
+int core_reply_text_tag(struct core *c, int code, const char *reason,
+			const char *to_tag, const char *extra,
+			size_t extra_len, size_t *len);
+/* The To tag core_resp_build gives a response it makes up, from the
+ * request's Call-ID up to its '@', From tag and top Via branch (each
+ * NULL when absent): "sm" and 16 hex digits into out. */
+void core_local_tag_of(const char *cid_number, size_t cid_len,
+		       const char *from_tag, size_t tag_len,
+		       const char *branch, size_t branch_len, char *out,
+		       size_t cap);
 const char *core_reason(int code);
 int core_has_to_tag(const osip_message_t *m);
 /* Whether m's To tag is the one core_resp_build gives a response it
@@ -625,6 +643,10 @@ enum core_auth_verdict core_auth_request(struct core *c, const struct env *in,
 
 /* core_registrar.c */
 void core_registrar(struct core *c, const struct env *in, osip_message_t *req);
+/* Handles the REGISTER in e read from its text when it can be (1: done,
+ * whatever the outcome), else 0 with nothing changed or answered: the
+ * caller parses it. */
+int core_reg_scanned(struct core *c, const struct env *in);
 /* One Contact of a REGISTER, decoded. */
 struct core_reg_contact {
 	char uri[LOC_URI_MAX];		/* same size as loc_binding.contact */

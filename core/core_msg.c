@@ -319,18 +319,35 @@ core_local_tag(const osip_message_t *req, char *out, size_t cap)
 	osip_via_t *via = NULL;
 	osip_generic_param_t *br = NULL;
 	osip_generic_param_t *ft = NULL;
-	struct sip_cat b;
-	uint64_t h = 0;
+	const char *num = NULL, *tag = NULL, *branch = NULL;
 
 	if (req->call_id && req->call_id->number)
-		h = hash_fnv1a64(req->call_id->number,
-				 strlen(req->call_id->number));
+		num = req->call_id->number;
 	if (req->from && osip_from_get_tag(req->from, &ft) == 0 && ft->gvalue)
-		h ^= hash_fnv1a64(ft->gvalue, strlen(ft->gvalue)) * 31;
+		tag = ft->gvalue;
 	if (osip_message_get_via(req, 0, &via) >= 0 && via &&
 	    osip_via_param_get_byname(via, "branch", &br) == 0 && br &&
 	    br->gvalue)
-		h ^= hash_fnv1a64(br->gvalue, strlen(br->gvalue)) * 17;
+		branch = br->gvalue;
+	core_local_tag_of(num, num ? strlen(num) : 0, tag,
+			  tag ? strlen(tag) : 0, branch,
+			  branch ? strlen(branch) : 0, out, cap);
+}
+
+void
+core_local_tag_of(const char *cid_number, size_t cid_len,
+		  const char *from_tag, size_t tag_len, const char *branch,
+		  size_t branch_len, char *out, size_t cap)
+{
+	struct sip_cat b;
+	uint64_t h = 0;
+
+	if (cid_number)
+		h = hash_fnv1a64(cid_number, cid_len);
+	if (from_tag)
+		h ^= hash_fnv1a64(from_tag, tag_len) * 31;
+	if (branch)
+		h ^= hash_fnv1a64(branch, branch_len) * 17;
 	sip_cat_init(&b, out, cap);
 	sip_cat_mem(&b, "sm", 2);
 	sip_cat_hex16(&b, h);
@@ -406,15 +423,31 @@ core_reply_text(struct core *c, const osip_message_t *req, int code,
 		const char *reason, const char *extra, size_t extra_len,
 		size_t *len)
 {
-	struct core_splice_reply rp = { .n_via = c->rx.n_via };
-	char start[128], tag[32], tail[8192];
-	struct sip_cat b;
-	int n;
+	char tag[32];
 
 	if (c->rx.raw == NULL || req != c->rx.msg || MSG_IS_RESPONSE(req) ||
 	    osip_list_size(&req->vias) != c->rx.n_via || req->from == NULL ||
 	    req->to == NULL || req->call_id == NULL || req->cseq == NULL)
 		return -EAGAIN;
+	if (code > 100 && !core_has_to_tag(req))
+		core_local_tag(req, tag, sizeof(tag));
+	return core_reply_text_tag(c, code, reason,
+				   code > 100 && !core_has_to_tag(req) ? tag :
+									  NULL,
+				   extra, extra_len, len);
+}
+
+int
+core_reply_text_tag(struct core *c, int code, const char *reason,
+		    const char *to_tag, const char *extra, size_t extra_len,
+		    size_t *len)
+{
+	struct core_splice_reply rp = { .n_via = c->rx.n_via,
+					.to_tag = to_tag };
+	char start[128], tail[8192];
+	struct sip_cat b;
+	int n;
+
 	sip_cat_init(&b, start, sizeof(start));
 	sip_cat_mem(&b, "SIP/2.0 ", 8);
 	sip_cat_uint(&b, (unsigned)code);
@@ -423,10 +456,6 @@ core_reply_text(struct core *c, const osip_message_t *req, int code,
 	sip_cat_mem(&b, "\r\n", 2);
 	if (sip_cat_len(&b) < 0)
 		return -ENOSPC;
-	if (code > 100 && !core_has_to_tag(req)) {
-		core_local_tag(req, tag, sizeof(tag));
-		rp.to_tag = tag;
-	}
 	sip_cat_init(&b, tail, sizeof(tail));
 	sip_cat_str(&b, "Server: sipmesh\r\n");
 	if (code == 503)

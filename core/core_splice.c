@@ -553,16 +553,23 @@ core_via_plain(const char *s, size_t i, size_t to, const char **br,
 	return i;
 }
 
+/* The parts of a plain name-addr (core_addr_uri): offsets in s. */
+struct core_addr {
+	size_t uri, uri_end;	/* the URI, between '<' and '>' */
+	size_t user, user_end;	/* user == user_end: none */
+	size_t host, host_end;	/* without the port */
+};
+
 /*
- * A plain name-addr at s[i..to), "[<display>] <sip:[<user>@]<host>
- * [:<port>]*(;<param>)> *(;<param>)", the display name quoted (no
- * escape, no comma) or tokens and SPs: the index past it, 0 when not
- * one.
+ * A plain name-addr up to its '>' at s[i..to), "[<display>] <sip:
+ * [<user>@]<host>[:<port>]*(;<param>)>", the display name quoted (no
+ * escape, no comma) or tokens and SPs: the index past the '>', its
+ * parts in *a; 0 when not one.
  */
 static size_t
-core_addr_plain(const char *s, size_t i, size_t to)
+core_addr_uri(const char *s, size_t i, size_t to, struct core_addr *a)
 {
-	size_t j, uri;
+	size_t j;
 
 	if (i < to && s[i] == '"') {
 		for (j = i + 1; j < to && s[j] != '"'; j++)
@@ -581,24 +588,41 @@ core_addr_plain(const char *s, size_t i, size_t to)
 		i++;
 	if (i >= to || s[i] != '<')
 		return 0;
-	uri = ++i;
+	a->uri = ++i;
 	if (to - i >= 4 && strncasecmp(s + i, "sip:", 4) == 0)
 		i += 4;
 	else if (to - i >= 5 && strncasecmp(s + i, "sips:", 5) == 0)
 		i += 5;
 	else
 		return 0;
+	a->user = a->user_end = i;
 	j = core_span(s, i, to, CORE_C_USER);
 	if (j < to && s[j] == '@') {
 		if (j == i)
 			return 0;
+		a->user_end = j;
 		i = j + 1;
 	}
+	a->host = i;
+	a->host_end = i < to && s[i] == '[' ? core_span(s, i + 1, to, CORE_C_V6) + 1 :
+		      core_span(s, i, to, CORE_C_HOST);
 	i = core_params(s, core_host_port(s, i, to), to);
 	/* libosip2 fails on "<sip:x>": nothing that short. */
-	if (i == 0 || i >= to || s[i] != '>' || i - uri < 6)
+	if (i == 0 || i >= to || s[i] != '>' || i - a->uri < 6)
 		return 0;
-	return core_params(s, i + 1, to);
+	a->uri_end = i;
+	return i + 1;
+}
+
+/* A plain name-addr with its parameters at s[i..to) (core_addr_uri,
+ * then token or address values): the index past it, 0 when not one. */
+static size_t
+core_addr_plain(const char *s, size_t i, size_t to)
+{
+	struct core_addr a;
+
+	i = core_addr_uri(s, i, to, &a);
+	return i ? core_params(s, i, to) : 0;
 }
 
 /*
@@ -820,4 +844,376 @@ core_splice_scanned(char *out, size_t cap, const char *raw, size_t len,
 	memcpy(out + sc->cut, raw + sc->cut + sc->cut_len,
 	       len - sc->cut - sc->cut_len);
 	return (int)n;
+}
+
+/*
+ * The REGISTER scan.  A REGISTER is the most common request and the
+ * registrar reads little of it: the To, Call-ID, CSeq, Expires,
+ * User-Agent and each Contact's URI and four parameters.  As with the
+ * response scan, only forms libosip2 cannot read otherwise are taken,
+ * and whatever the registrar would refuse is left to the parsed path
+ * to answer.  Checked against libosip2 by tests/fuzz/fuzz_core_reg.c.
+ */
+
+/* Headers libosip2 parses into structures of their own (and so may
+ * fail the message on), other than those the scan reads. */
+static const char *const core_osip_parsed[] = {
+	"accept", "accept-encoding", "accept-language", "alert-info",
+	"authentication-info", "authorization", "call-info",
+	"content-encoding", "e", "error-info", "mime-version",
+	"proxy-authenticate", "proxy-authentication-info",
+	"proxy-authorization", "record-route", "www-authenticate",
+};
+
+enum core_rf {
+	CORE_RF_OTHER, CORE_RF_EXPIRES, CORE_RF_USER_AGENT, CORE_RF_ALLOW,
+	CORE_RF_PARSED
+};
+
+/* What the name of a field core_field_kind does not know says. */
+static enum core_rf
+core_reg_field_kind(const char *raw, const struct core_field *f)
+{
+	const char *s = raw + f->fs;
+	size_t n = f->ne - f->fs;
+
+	if (n == 7 && strncasecmp(s, "expires", 7) == 0)
+		return CORE_RF_EXPIRES;
+	if (n == 10 && strncasecmp(s, "user-agent", 10) == 0)
+		return CORE_RF_USER_AGENT;
+	if (n == 5 && strncasecmp(s, "allow", 5) == 0)
+		return CORE_RF_ALLOW;
+	for (size_t i = 0; i < sizeof(core_osip_parsed) /
+			       sizeof(*core_osip_parsed); i++)
+		if (strlen(core_osip_parsed[i]) == n &&
+		    strncasecmp(s, core_osip_parsed[i], n) == 0)
+			return CORE_RF_PARSED;
+	return CORE_RF_OTHER;
+}
+
+/* A number of at most digits digits filling s[i..to): its value, or
+ * -1. */
+static long
+core_number(const char *s, size_t i, size_t to, size_t digits)
+{
+	long v = 0;
+
+	if (i == to || to - i > digits ||
+	    core_span(s, i, to, CORE_C_DIGIT) != to)
+		return -1;
+	for (; i < to; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/*
+ * One header parameter ";<name>[=<value>]" at s[i..to) (s[i] is ';'),
+ * the value a token, an address or a quoted string without escapes,
+ * ';' or ',': the index past it, 0 when malformed.  *ne: the end of
+ * the name; *v: the start of the value (*ne when none).
+ */
+static size_t
+core_hparam(const char *s, size_t i, size_t to, size_t *ne, size_t *v)
+{
+	size_t j;
+
+	if (*ne = core_span(s, i + 1, to, CORE_C_TOKEN), *ne == i + 1)
+		return 0;
+	*v = *ne;
+	if (*ne >= to || s[*ne] != '=')
+		return *ne;
+	*v = *ne + 1;
+	if (*v < to && s[*v] == '"') {
+		for (j = *v + 1; j < to && s[j] != '"'; j++)
+			if (s[j] == '\\' || s[j] == ';' || s[j] == ',')
+				return 0;
+		return j < to ? j + 1 : 0;
+	}
+	j = core_span(s, *v, to, CORE_C_PVALUE);
+	return j == *v ? 0 : j;
+}
+
+/* Sets *val to the parameter's value (*len 0: none) when its name
+ * s[n..ne) is want (without case) and none was found before: libosip2
+ * takes the first, with a value or not. */
+static void
+core_hparam_take(const char *s, size_t n, size_t ne, size_t v, size_t e,
+		 const char *want, const char **val, size_t *len)
+{
+	size_t wl = strlen(want);
+
+	if (*val == NULL && ne - n == wl && strncasecmp(s + n, want, wl) == 0) {
+		*val = s + v;
+		*len = e - v;
+	}
+}
+
+/* Whether a URI s[a..b) holds what libosip2 would unescape or escape
+ * when it reads it and writes it back. */
+static int
+core_uri_rewritten(const char *s, size_t a, size_t b)
+{
+	return memchr(s + a, '%', b - a) != NULL ||
+	       memchr(s + a, '`', b - a) != NULL;
+}
+
+/* The From or To field f: its one value, its tag to *tag (first
+ * "tag", any case; none: NULL), its parts to *a. */
+static int
+core_reg_addr(const char *raw, const struct core_field *f,
+	      struct core_addr *a, const char **tag, size_t *tag_len)
+{
+	size_t i = core_addr_uri(raw, f->vs, f->ve, a), n, ne, v;
+
+	*tag = NULL;
+	while (i != 0 && i < f->ve && raw[i] == ';') {
+		n = i + 1;
+		i = core_hparam(raw, i, f->ve, &ne, &v);
+		if (i != 0)
+			core_hparam_take(raw, n, ne, v, i, "tag", tag, tag_len);
+	}
+	if (i != f->ve || core_uri_rewritten(raw, a->uri, a->uri_end))
+		return -EINVAL;
+	/* a quoted tag: libosip2 keeps the quotes, the edge's cannot */
+	if (*tag && *tag_len && **tag == '"')
+		return -EINVAL;
+	return 0;
+}
+
+/* The Contact field f: each value into r->ct. */
+static int
+core_reg_contacts(const char *raw, const struct core_field *f,
+		  struct core_scan_reg *r)
+{
+	size_t i = f->vs, n, ne, v;
+
+	for (;;) {
+		struct core_scan_contact *ct;
+		struct core_addr a;
+
+		if (r->n_contact == CORE_SCAN_CONTACTS)
+			return -EINVAL;
+		ct = &r->ct[r->n_contact++];
+		memset(ct, 0, sizeof(*ct));
+		i = core_addr_uri(raw, i, f->ve, &a);
+		if (i == 0 || core_uri_rewritten(raw, a.uri, a.uri_end))
+			return -EINVAL;
+		ct->uri = raw + a.uri;
+		ct->uri_len = a.uri_end - a.uri;
+		while (i < f->ve && raw[i] == ';') {
+			n = i + 1;
+			i = core_hparam(raw, i, f->ve, &ne, &v);
+			if (i == 0)
+				return -EINVAL;
+			core_hparam_take(raw, n, ne, v, i, "expires",
+					 &ct->expires, &ct->expires_len);
+			core_hparam_take(raw, n, ne, v, i, "q", &ct->q,
+					 &ct->q_len);
+			core_hparam_take(raw, n, ne, v, i, "+sip.instance",
+					 &ct->instance, &ct->instance_len);
+			core_hparam_take(raw, n, ne, v, i, "reg-id",
+					 &ct->reg_id, &ct->reg_id_len);
+		}
+		/* what the registrar reads as numbers, as plain numbers: a
+		 * quoted, odd or missing one is the parsed path's to refuse */
+		if ((ct->expires && core_number(ct->expires, 0,
+						ct->expires_len, 9) < 0) ||
+		    (ct->reg_id && core_number(ct->reg_id, 0,
+					       ct->reg_id_len, 9) < 0) ||
+		    (ct->q && (ct->q_len == 0 || *ct->q == '"')) ||
+		    (ct->instance && ct->instance_len == 0))
+			return -EINVAL;
+		i = core_span_blank(raw, i, f->ve);
+		if (i == f->ve)
+			return 0;
+		if (raw[i] != ',')
+			return -EINVAL;
+		i = core_span_blank(raw, i + 1, f->ve);
+	}
+}
+
+/* "REGISTER <plain SIP URI> SIP/2.0" and its line end: 0 or -EINVAL. */
+static int
+core_reg_start(const char *raw, size_t pos)
+{
+	struct core_addr a;
+	size_t e = pos - 1 - (raw[pos - 2] == '\r'), i;
+	char uri[256 + 2];
+
+	if (pos < 20 || memcmp(raw, "REGISTER ", 9) != 0 || e < 17 ||
+	    memcmp(raw + e - 8, " SIP/2.0", 8) != 0 || e - 8 - 9 > 256)
+		return -EINVAL;
+	/* read as the To's URI is, between brackets */
+	uri[0] = '<';
+	memcpy(uri + 1, raw + 9, e - 8 - 9);
+	uri[e - 8 - 9 + 1] = '>';
+	i = core_addr_uri(uri, 0, e - 8 - 9 + 2, &a);
+	if (i != e - 8 - 9 + 2 || core_uri_rewritten(uri, a.uri, a.uri_end))
+		return -EINVAL;
+	return 0;
+}
+
+/* "<value>, <value>" of tokens, as libosip2 splits and reads Allow. */
+static int
+core_reg_allow(const char *raw, const struct core_field *f)
+{
+	size_t i = f->vs, j;
+
+	for (;;) {
+		j = core_span(raw, i, f->ve, CORE_C_TOKEN);
+		if (j == i)
+			return -EINVAL;
+		i = core_span_blank(raw, j, f->ve);
+		if (i == f->ve)
+			return 0;
+		if (raw[i] != ',')
+			return -EINVAL;
+		i = core_span_blank(raw, i + 1, f->ve);
+	}
+}
+
+/* One field of a REGISTER: 0 when read (or not to be read), -EINVAL
+ * when libosip2 might read it otherwise or the registrar refuse it. */
+static int
+core_reg_field(const char *raw, const struct core_field *f,
+	       enum core_f kind, struct core_scan_reg *r, int *seen,
+	       size_t *cl)
+{
+	struct core_scan sc = { 0 };
+	struct core_addr a;
+	const char *tag;
+	size_t tag_len;
+	long v;
+	int rc;
+
+	if (kind == CORE_F_OTHER) {
+		enum core_rf rk = core_reg_field_kind(raw, f);
+
+		if (rk == CORE_RF_OTHER)
+			return core_scan_field(raw, f, kind, &sc, cl);
+		/* empty: libosip2 keeps or skips it, the registrar reads it */
+		if (rk == CORE_RF_PARSED || f->ve == f->vs ||
+		    memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
+			return -EINVAL;
+		if (rk == CORE_RF_ALLOW)
+			return core_reg_allow(raw, f);
+		seen[CORE_F_CONTENT_TYPE + rk]++;
+		if (rk == CORE_RF_USER_AGENT) {
+			if (r->ua == NULL) {
+				r->ua = raw + f->vs;
+				r->ua_len = f->ve - f->vs;
+			}
+			return 0;
+		}
+		if (r->expires < 0 && seen[CORE_F_CONTENT_TYPE + rk] == 1) {
+			r->expires = core_number(raw, f->vs, f->ve, 9);
+			if (r->expires < 0)
+				return -EINVAL;
+		}
+		return 0;
+	}
+	if (kind == CORE_F_MAX_FORWARDS) {
+		if (memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
+			return -EINVAL;
+		v = core_number(raw, f->vs, f->ve, 3);
+		if (seen[kind] == 0 && (v < 1 || v > 255))
+			return -EINVAL;
+		if (seen[kind] == 0)
+			r->max_forwards = (int)v;
+		return 0;
+	}
+	if (kind == CORE_F_ROUTE) {
+		if (memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
+			return -EINVAL;
+		return core_scan_values(raw, f, NULL, NULL, &tag_len) ? 0 :
+								      -EINVAL;
+	}
+	/* Via, Call-ID, CSeq, Content-*: as in a response */
+	if (kind != CORE_F_FROM && kind != CORE_F_TO &&
+	    kind != CORE_F_CONTACT) {
+		rc = core_scan_field(raw, f, kind, &sc, cl);
+		if (rc != 0)
+			return rc;
+		if (sc.n_via) {
+			if (r->n_via == 0) {
+				r->branch = sc.branch;
+				r->branch_len = sc.branch_len;
+			}
+			r->n_via += sc.n_via;
+		} else if (sc.call_id) {
+			r->call_id = sc.call_id;
+			r->call_id_len = sc.call_id_len;
+			/* libosip2 cuts it at its '@' into two parts */
+			if (sc.call_id[sc.call_id_len - 1] == '@')
+				return -EINVAL;
+		} else if (sc.method) {
+			if (sc.method_len != 8 ||
+			    memcmp(sc.method, "REGISTER", 8) != 0)
+				return -EINVAL;
+			v = core_number(raw, f->vs,
+					(size_t)(sc.method - 1 - raw), 10);
+			if (v < 0 || v >= 1L << 31)
+				return -EINVAL;
+			r->cseq = (uint32_t)v;
+		}
+		return 0;
+	}
+	if (memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
+		return -EINVAL;
+	if (f->ve == f->vs)
+		return -EINVAL;
+	if (kind == CORE_F_CONTACT)
+		return core_reg_contacts(raw, f, r);
+	if (core_reg_addr(raw, f, &a, &tag, &tag_len) != 0)
+		return -EINVAL;
+	if (kind == CORE_F_FROM) {
+		r->from_tag = tag && tag_len ? tag : NULL;
+		r->from_tag_len = tag_len;
+		return 0;
+	}
+	/* a To with a tag is in a dialog: the parsed path refuses it */
+	if (tag || a.user == a.user_end || raw[a.host] == '[')
+		return -EINVAL;
+	r->to_user = raw + a.user;
+	r->to_user_len = a.user_end - a.user;
+	r->to_host = raw + a.host;
+	r->to_host_len = a.host_end - a.host;
+	return 0;
+}
+
+int
+core_splice_scan_register(const char *raw, size_t len,
+			  struct core_scan_reg *r)
+{
+	int seen[CORE_F_CONTENT_TYPE + CORE_RF_PARSED + 1] = { 0 };
+	size_t pos = core_start_next(raw, len), cl = 0;
+	struct core_field f;
+	int rc, crlf;
+
+	memset(r, 0, sizeof(*r));
+	r->max_forwards = -1;
+	r->expires = -1;
+	if (pos == 0 || core_reg_start(raw, pos) != 0)
+		return -EINVAL;
+	crlf = core_crlf(raw, pos);
+	while ((rc = core_field_next(raw, len, &pos, crlf, &f)) > 0) {
+		enum core_f kind = core_field_kind(raw, &f);
+
+		if (f.ne == f.fs || core_reg_field(raw, &f, kind, r, seen,
+						   &cl) != 0)
+			return -EINVAL;
+		seen[kind]++;
+	}
+	if (rc < 0 || r->n_via == 0 || seen[CORE_F_CALL_ID] != 1 ||
+	    seen[CORE_F_CSEQ] != 1 || seen[CORE_F_CONTENT_LENGTH] > 1 ||
+	    seen[CORE_F_FROM] != 1 || seen[CORE_F_TO] != 1 ||
+	    seen[CORE_F_CONTENT_TYPE] > 1 || r->call_id == NULL ||
+	    r->to_user == NULL)
+		return -EINVAL;
+	if (memchr(raw, '\0', pos) != NULL)
+		return -EINVAL;
+	pos += crlf ? 2 : 1;
+	if (seen[CORE_F_CONTENT_LENGTH] ? cl != len - pos : len != pos)
+		return -EINVAL;
+	return 0;
 }

@@ -13,6 +13,7 @@
 #define SM_CORE_SPLICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* route_pop: every Route header goes. */
 #define CORE_SPLICE_ROUTES_ALL 0x7fffffff
@@ -96,5 +97,53 @@ int core_splice_scan(const char *raw, size_t len, struct core_scan *sc);
  * via_pop does: its length, or -ENOSPC. */
 int core_splice_scanned(char *out, size_t cap, const char *raw, size_t len,
 			const struct core_scan *sc);
+
+/* Contact values a REGISTER read from its text may hold; one with more
+ * goes through libosip2. */
+#define CORE_SCAN_CONTACTS 8
+
+/* A Contact value of a REGISTER (core_splice_scan_register): its URI,
+ * between '<' and '>', and the values of the parameters the registrar
+ * reads, the first of each name without case as libosip2 finds them
+ * (NULL when absent; +sip.instance with its quotes).  Slices of raw. */
+struct core_scan_contact {
+	const char *uri, *expires, *q, *instance, *reg_id;
+	size_t uri_len, expires_len, q_len, instance_len, reg_id_len;
+};
+
+/* What the registrar and its 200 need of a REGISTER, read from its text
+ * without libosip2.  Slices borrow from raw. */
+struct core_scan_reg {
+	int n_via;
+	const char *branch;	/* the top Via's */
+	size_t branch_len;
+	const char *call_id;
+	size_t call_id_len;
+	const char *from_tag;	/* NULL: none */
+	size_t from_tag_len;
+	const char *to_user, *to_host;	/* the To URI's */
+	size_t to_user_len, to_host_len;
+	uint32_t cseq;
+	int max_forwards;	/* 1-255; -1: absent */
+	long expires;		/* the Expires header; -1: absent */
+	const char *ua;		/* the first User-Agent; NULL: none */
+	size_t ua_len;
+	int n_contact;
+	struct core_scan_contact ct[CORE_SCAN_CONTACTS];
+};
+
+/*
+ * Reads the REGISTER raw[0..len) into *r: 0, or -EINVAL for anything
+ * libosip2 might read otherwise or the registrar must answer with an
+ * error (then parse it): what core_splice_scan refuses in its fields,
+ * a Request-URI, To, From, Contact or Route not in a plain form, a
+ * '%' or '`' in a URI (libosip2 rewrites them), a To tag, a CSeq not
+ * "<n> REGISTER" below 2^31, Max-Forwards 0 or not a number up to 255,
+ * an Expires not a number, a wildcard or more than CORE_SCAN_CONTACTS
+ * contacts, a header libosip2 parses that is not one of these (Allow
+ * aside: tokens), a folded value read.  No allocation.
+ */
+int core_splice_scan_register(const char *raw, size_t len,
+			      struct core_scan_reg *r);
 
 #endif
