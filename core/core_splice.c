@@ -995,6 +995,10 @@ core_reg_contacts(const char *raw, const struct core_field *f,
 			return -EINVAL;
 		ct = &r->ct[r->n_contact++];
 		memset(ct, 0, sizeof(*ct));
+		/* a display name of tokens may be the "*" wildcard, which
+		 * libosip2 reads as one */
+		if (raw[i] != '<' && raw[i] != '"')
+			return -EINVAL;
 		i = core_addr_uri(raw, i, f->ve, &a);
 		if (i == 0 || core_uri_rewritten(raw, a.uri, a.uri_end))
 			return -EINVAL;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lib/log.h"
 
@@ -19,6 +20,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #ifdef FUZZ_SETUP
 static void FUZZ_SETUP(void);
 #endif
+
+/* Whether the slice s[0..len) and the string z (NULL: none) are the
+ * same bytes: what a scan read against what libosip2 parsed. */
+static inline int
+fuzz_same(const char *s, size_t len, const char *z)
+{
+	return z != NULL && strlen(z) == len && memcmp(s, z, len) == 0;
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -25,12 +25,6 @@ fuzz_setup(void)
 	parser_init();
 }
 
-static int
-fuzz_same(const char *s, size_t len, const char *z)
-{
-	return z != NULL && strlen(z) == len && memcmp(s, z, len) == 0;
-}
-
 /* The Call-ID as the core prints it: number, '@' and host if any. */
 static int
 fuzz_call_id_same(const struct core_scan *sc, const osip_call_id_t *ci)

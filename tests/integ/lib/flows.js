@@ -32,7 +32,8 @@ class Registration {
 	/*
 	 * Sends one REGISTER.  o: {contacts: raw Contact values (default
 	 * [<own contact>]; [] for none, i.e. a query), expires (Expires
-	 * header; undefined: none), headers, cseq, callId}.
+	 * header; undefined: none), headers, cseq, callId, branch (a
+	 * retransmission's: that of the request it repeats)}.
 	 * Resolves with the final response.
 	 */
 	send(o = {}) {
@@ -42,7 +43,7 @@ class Registration {
 			from: this.aor, to: this.aor, fromTag: this.fromTag,
 			callId: o.callId || this.callId, cseq: this.cseq,
 			contact: o.contacts !== undefined ? o.contacts : [`<${this.contact}>`],
-			expires: o.expires, headers: o.headers,
+			expires: o.expires, headers: o.headers, branch: o.branch,
 		}, o.timeout || 5000);
 	}
 

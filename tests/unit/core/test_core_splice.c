@@ -542,6 +542,173 @@ test_core_splice__scan_refuses(void **state)
 	}
 }
 
+#define REG_HEAD "REGISTER sip:a.test SIP/2.0\r\n" \
+		 "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr1\r\n"
+#define REG_IDS "From: <sip:al@a.test>;tag=f1\r\nTo: <sip:al@a.test>\r\n" \
+		"Call-ID: r1@h\r\nCSeq: 5 REGISTER\r\n"
+
+static int
+slice_is(const char *s, size_t len, const char *want)
+{
+	return want == NULL ? s == NULL :
+	       s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+/* What phones (sipp's form) and SIP.js send, read as libosip2 does. */
+static void
+test_core_splice__scan_register_reads(void **state)
+{
+	const char *sipjs =
+		"REGISTER sip:a.test SIP/2.0\r\n"
+		"Via: SIP/2.0/WSS x.invalid;branch=z9hG4bKj;rport=1;"
+		"received=127.0.0.1\r\n"
+		"Max-Forwards: 70\r\nTo: <sip:Al.ice+1@A.Test>\r\n"
+		"From: \"Al\" <sip:Al.ice+1@A.Test>;tag=t9\r\n"
+		"Call-ID: k3@x\r\nCSeq: 2 REGISTER\r\n"
+		"Contact: <sip:x1@x.invalid;transport=ws>;+sip.ice;reg-id=1;"
+		"+sip.instance=\"<urn:uuid:0c6c0e1e-5a46>\";expires=600\r\n"
+		"Expires: 600\r\nAllow: ACK,CANCEL, INVITE\r\n"
+		"Supported: path, outbound\r\nUser-Agent: SIP.js/0.21 (x, y)\r\n"
+		"Content-Length: 0\r\n\r\n";
+	const char *two =
+		REG_HEAD "v: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb\r\n"
+		"f: <sip:al@a.test>\r\nt: <sip:al@a.test>\r\ni: c\r\n"
+		"CSeq: 2147483647 REGISTER\r\n"
+		"m: <sip:al@127.0.0.2:5060;transport=tcp>;Q=0.5;EXPIRES=30,"
+		" \"Desk\" <sip:al@[::1]:5062>;expires=0;expires=9\r\n"
+		"Route: <sip:127.0.0.1;lr>\r\nUser-Agent: one\r\n"
+		"User-Agent: two\r\nExpires: 60\r\nExpires: x\r\n\r\n";
+	struct core_scan_reg r;
+
+	(void)state;
+	assert_int_equal(core_splice_scan_register(sipjs, strlen(sipjs), &r), 0);
+	assert_int_equal(r.n_via, 1);
+	assert_true(slice_is(r.branch, r.branch_len, "z9hG4bKj"));
+	assert_true(slice_is(r.call_id, r.call_id_len, "k3@x"));
+	assert_true(slice_is(r.from_tag, r.from_tag_len, "t9"));
+	assert_true(slice_is(r.to_user, r.to_user_len, "Al.ice+1"));
+	assert_true(slice_is(r.to_host, r.to_host_len, "A.Test"));
+	assert_int_equal(r.cseq, 2);
+	assert_int_equal(r.max_forwards, 70);
+	assert_int_equal(r.expires, 600);
+	assert_true(slice_is(r.ua, r.ua_len, "SIP.js/0.21 (x, y)"));
+	assert_int_equal(r.n_contact, 1);
+	assert_true(slice_is(r.ct[0].uri, r.ct[0].uri_len,
+			     "sip:x1@x.invalid;transport=ws"));
+	assert_true(slice_is(r.ct[0].expires, r.ct[0].expires_len, "600"));
+	assert_true(slice_is(r.ct[0].reg_id, r.ct[0].reg_id_len, "1"));
+	assert_true(slice_is(r.ct[0].instance, r.ct[0].instance_len,
+			     "\"<urn:uuid:0c6c0e1e-5a46>\""));
+	assert_null(r.ct[0].q);
+
+	/* compact names, two Vias and Contacts, the first of repeated
+	 * names and parameters (any case), no From tag, no Max-Forwards */
+	assert_int_equal(core_splice_scan_register(two, strlen(two), &r), 0);
+	assert_int_equal(r.n_via, 2);
+	assert_true(slice_is(r.branch, r.branch_len, "z9hG4bKr1"));
+	assert_null(r.from_tag);
+	assert_int_equal(r.cseq, 2147483647u);
+	assert_int_equal(r.max_forwards, -1);
+	assert_int_equal(r.expires, 60);
+	assert_true(slice_is(r.ua, r.ua_len, "one"));
+	assert_int_equal(r.n_contact, 2);
+	assert_true(slice_is(r.ct[0].q, r.ct[0].q_len, "0.5"));
+	assert_true(slice_is(r.ct[0].expires, r.ct[0].expires_len, "30"));
+	assert_true(slice_is(r.ct[1].uri, r.ct[1].uri_len,
+			     "sip:al@[::1]:5062"));
+	assert_true(slice_is(r.ct[1].expires, r.ct[1].expires_len, "0"));
+
+	/* a query: no Contact */
+	assert_int_equal(core_splice_scan_register(REG_HEAD REG_IDS "\r\n",
+						   strlen(REG_HEAD REG_IDS) + 2,
+						   &r), 0);
+	assert_int_equal(r.n_contact, 0);
+	assert_int_equal(r.expires, -1);
+	assert_null(r.ua);
+}
+
+/* What the registrar refuses or libosip2 may read otherwise goes to the
+ * parsed path. */
+static void
+test_core_splice__scan_register_refuses(void **state)
+{
+	static const char *bad[] = {
+		/* not a REGISTER, or its start line not plain */
+		"MESSAGE sip:a.test SIP/2.0\r\n" REG_IDS "\r\n",
+		"REGISTER tel:+1 SIP/2.0\r\n" REG_IDS "\r\n",
+		"REGISTER sip:a.test SIP/2.1\r\n" REG_IDS "\r\n",
+		"REGISTER sip:%61.test SIP/2.0\r\n" REG_IDS "\r\n",
+		/* a To tag (in a dialog), escapes libosip2 rewrites */
+		REG_HEAD "From: <sip:al@a.test>\r\nTo: <sip:al@a.test>;tag=x\r\n"
+		"Call-ID: c\r\nCSeq: 1 REGISTER\r\n\r\n",
+		REG_HEAD "From: <sip:al@a.test>\r\nTo: <sip:%61l@a.test>\r\n"
+		"Call-ID: c\r\nCSeq: 1 REGISTER\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:a`b@h>\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h;p=%41>\r\n\r\n",
+		/* no user in To, To on an IPv6 host, To without brackets */
+		REG_HEAD "From: <sip:a.test>\r\nTo: <sip:a.test>\r\n"
+		"Call-ID: c\r\nCSeq: 1 REGISTER\r\n\r\n",
+		REG_HEAD "From: <sip:al@[::1]>\r\nTo: <sip:al@[::1]>\r\n"
+		"Call-ID: c\r\nCSeq: 1 REGISTER\r\n\r\n",
+		REG_HEAD "From: <sip:al@a.test>\r\nTo: sip:al@a.test\r\n"
+		"Call-ID: c\r\nCSeq: 1 REGISTER\r\n\r\n",
+		/* CSeq: another method, 2^31, Max-Forwards 0 or odd */
+		REG_HEAD "From: <sip:al@a.test>\r\nTo: <sip:al@a.test>\r\n"
+		"Call-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
+		REG_HEAD "From: <sip:al@a.test>\r\nTo: <sip:al@a.test>\r\n"
+		"Call-ID: c\r\nCSeq: 2147483648 REGISTER\r\n\r\n",
+		REG_HEAD REG_IDS "Max-Forwards: 0\r\n\r\n",
+		REG_HEAD REG_IDS "Max-Forwards: 256\r\n\r\n",
+		REG_HEAD REG_IDS "Max-Forwards: 7x\r\n\r\n",
+		/* Expires not a number, empty, or first empty */
+		REG_HEAD REG_IDS "Expires: -1\r\n\r\n",
+		REG_HEAD REG_IDS "Expires:\r\nExpires: 60\r\n\r\n",
+		REG_HEAD REG_IDS "User-Agent:\r\n\r\n",
+		/* Contacts: a wildcard, a token display name (may be "*"),
+		 * no brackets, a parameter's value quoted or missing where a
+		 * number is read, blanks, more than CORE_SCAN_CONTACTS */
+		REG_HEAD REG_IDS "Contact: *\r\nExpires: 0\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: * <sip:al@h>\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: sip:al@h;expires=5\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;expires=\"5\"\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;expires\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;expires=5x\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;reg-id=x\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;q\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h> ;q=1\r\n\r\n",
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;+sip.instance=\"a;b\"\r\n"
+		"\r\n",
+		REG_HEAD REG_IDS "Contact:\r\n\r\n",
+		REG_HEAD REG_IDS "m: <sip:a@h>,<sip:b@h>,<sip:c@h>,<sip:d@h>,"
+		"<sip:e@h>,<sip:f@h>,<sip:g@h>,<sip:h@h>,<sip:i@h>\r\n\r\n",
+		/* folded where it is read */
+		REG_HEAD REG_IDS "Contact: <sip:al@h>;\r\n expires=5\r\n\r\n",
+		REG_HEAD REG_IDS "Expires:\r\n 5\r\n\r\n",
+		/* headers libosip2 parses and may fail on */
+		REG_HEAD REG_IDS "Authorization: Digest x\r\n\r\n",
+		REG_HEAD REG_IDS "Record-Route: <sip:h;lr>\r\n\r\n",
+		REG_HEAD REG_IDS "Accept: application/sdp\r\n\r\n",
+		REG_HEAD REG_IDS "Allow: INVITE,,ACK\r\n\r\n",
+		REG_HEAD REG_IDS "Route: junk\r\n\r\n",
+		/* From, To, Call-ID or CSeq missing or twice */
+		REG_HEAD "To: <sip:al@a.test>\r\nCall-ID: c\r\n"
+		"CSeq: 1 REGISTER\r\n\r\n",
+		REG_HEAD REG_IDS "t: <sip:al@a.test>\r\n\r\n",
+		REG_HEAD REG_IDS "Call-ID: d\r\n\r\n",
+		REG_HEAD "From: <sip:al@a.test>\r\nTo: <sip:al@a.test>\r\n"
+		"Call-ID: c@\r\nCSeq: 1 REGISTER\r\n\r\n",
+		/* a body not framed by Content-Length */
+		REG_HEAD REG_IDS "\r\nx",
+	};
+	struct core_scan_reg r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (core_splice_scan_register(bad[i], strlen(bad[i]), &r) !=
+		    -EINVAL)
+			fail_msg("accepted case %zu", i);
+}
+
 int
 main(void)
 {
@@ -555,6 +722,8 @@ main(void)
 		cmocka_unit_test(test_core_splice__reply_refuses),
 		cmocka_unit_test(test_core_splice__scan_reads),
 		cmocka_unit_test(test_core_splice__scan_refuses),
+		cmocka_unit_test(test_core_splice__scan_register_reads),
+		cmocka_unit_test(test_core_splice__scan_register_refuses),
 	};
 
 	parser_init();
