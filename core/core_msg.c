@@ -755,6 +755,12 @@ core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap)
 		return -EINVAL;
 	ul = strlen(u->username);
 	hl = strlen(u->host);
+	/* An escaped control character (%0A) would reach logs, Redis keys
+	 * and the invalidations, which separate AORs by LF. */
+	for (size_t i = 0; i < ul; i++)
+		if ((unsigned char)u->username[i] < 0x20 ||
+		    u->username[i] == 0x7f)
+			return -EINVAL;
 	if (ul + 1 + hl + 1 > cap)
 		return -E2BIG;
 	memcpy(out, u->username, ul);

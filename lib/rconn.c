@@ -104,6 +104,7 @@ struct rconn {
 	int timeout_ms, backoff_max_ms, max_pending, log_sys, flush_ms;
 	rconn_state_cb cb;
 	void *arg;
+	void (*on_flush)(void *arg);
 
 	/* Sentinel; nsentinels 0: host:port is Redis. */
 	struct rconn_sentinel sentinels[RCONN_SENTINELS_MAX];
@@ -152,7 +153,8 @@ struct rconn {
  * flush_ms (a write-behind link, rconn_config) a timer takes the
  * prepare's place: the commands of that many milliseconds share one
  * write, one wake-up of Redis and one read of its replies, unless
- * RCONN_FLUSH_BYTES are waiting.
+ * RCONN_FLUSH_BYTES are waiting.  Just before that write the owner's
+ * on_flush may add to it (what it batches per write).
  */
 struct rconn_ev {
 	redisAsyncContext *ac;	/* NULL once hiredis let go of it */
@@ -163,6 +165,9 @@ struct rconn_ev {
 	int events;		/* what poll is armed for */
 	int flushing;		/* in rconn_ev_on_flush: a short write arms
 				   UV_WRITABLE instead of another flush */
+	int topping;		/* in the owner's on_flush: the write
+				   follows, nothing to arm */
+	struct rconn *owner;	/* a command link's; NULL: a sentinel's */
 	int open;		/* handles not closed yet; the last frees */
 };
 
@@ -208,6 +213,11 @@ rconn_ev_on_flush(uv_prepare_t *h)
 	uv_prepare_stop(h);
 	if (!e->ac)
 		return;
+	if (e->owner && e->owner->on_flush && e->ac == e->owner->ac) {
+		e->topping = 1;
+		e->owner->on_flush(e->owner->arg);
+		e->topping = 0;
+	}
 	e->flushing = 1;
 	redisAsyncHandleWrite(e->ac);
 	e->flushing = 0;
@@ -242,6 +252,8 @@ rconn_ev_add_write(void *priv)
 {
 	struct rconn_ev *e = priv;
 
+	if (e->topping)
+		return;
 	if (e->flushing || !(e->ac->c.flags & REDIS_CONNECTED))
 		rconn_ev_arm(e, e->events | UV_WRITABLE);
 	else if (e->flush_ms == 0 ||
@@ -280,10 +292,12 @@ rconn_ev_cleanup(void *priv)
 	uv_close((uv_handle_t *)&e->linger, rconn_ev_on_close);
 }
 
-/* Puts ac on loop; 0 or -ENOMEM/-EINVAL.  On failure ac is as it was
- * (its owner frees it). */
+/* Puts ac on loop (owner: the rconn whose on_flush tops up its
+ * command link's writes, NULL for a sentinel's); 0 or -ENOMEM/-EINVAL.
+ * On failure ac is as it was (its owner frees it). */
 static int
-rconn_ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int flush_ms)
+rconn_ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int flush_ms,
+		struct rconn *owner)
 {
 	struct rconn_ev *e = calloc(1, sizeof(*e));
 
@@ -297,6 +311,7 @@ rconn_ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int flush_ms)
 	uv_timer_init(loop, &e->linger);
 	e->poll.data = e->flush.data = e->linger.data = e;
 	e->flush_ms = flush_ms;
+	e->owner = owner;
 	e->ac = ac;
 	e->open = 3;
 	ac->ev.data = e;
@@ -619,7 +634,7 @@ rconn_dial(struct rconn *c, int role, char *why, size_t whylen)
 				redisAsyncConnect(c->host, c->port);
 	int rc = REDIS_OK;
 
-	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, c->flush_ms) < 0) {
+	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, c->flush_ms, c) < 0) {
 		snprintf(why, whylen, "cannot dial: %s",
 			 ac ? rconn_errstr(ac, "libuv") : "out of memory");
 		goto fail;
@@ -834,7 +849,7 @@ rconn_ask(struct rconn *c)
 	redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
 
 	c->state_ms = uv_now(c->loop);	/* timeout_ms for each sentinel */
-	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, 0) < 0) {
+	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, 0, NULL) < 0) {
 		if (ac)
 			redisAsyncFree(ac);	/* not c->sen: ignored */
 		rconn_sentinel_next(c, NULL, "cannot dial");
@@ -960,6 +975,7 @@ rconn_new(struct rconn **out, uv_loop_t *loop, const struct rconn_config *cfg,
 	c->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	c->cb = cb;
 	c->arg = arg;
+	c->on_flush = cfg->on_flush;
 	rc = uv_timer_init(loop, &c->tick);
 	if (rc < 0)
 		goto fail;

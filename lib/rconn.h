@@ -59,6 +59,10 @@ struct rconn_config {
 				   NULL/"": RCONN_MASTER_DEFAULT */
 	const char *sentinel_password;	/* AUTH to the sentinels; NULL/"":
 					   none */
+	/* Called with rconn_new's arg just before the commands queued on
+	 * the link are written (a turn's, or flush_ms's): what it sends
+	 * joins that write.  NULL: none. */
+	void (*on_flush)(void *arg);
 };
 
 #define RCONN_MASTER_DEFAULT "sipmesh"

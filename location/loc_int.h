@@ -409,6 +409,8 @@ struct loc_redis {
 	int timeout_ms, backoff_max_ms, max_pending;
 	int64_t op_ms;		/* time of the change the sink reports */
 	int batch_bad;		/* a command of this change was not sent */
+	struct loc_pub_batch *pub;	/* the changes a PUBLISH not sent yet
+					   announces (loc_redis.c) */
 	int need_full;		/* the link failed: reconcile every AOR */
 	int listening;		/* the host's listener (loc_shm_listen_claim) */
 	int push_all;		/* Redis restarted: push everything */
@@ -467,10 +469,14 @@ size_t loc_key_aor_at(const struct loc_redis *r);
 /* What r publishes on <prefix>:inval for the AOR whose key (from
  * loc_redis_key) is key: "<seg_id, 16 hex digits> <aor>", into msg of
  * LOC_INVAL_MAX bytes.  Built here, not by rconn's formatter, which
- * takes no width or hex conversion. */
+ * takes no width or hex conversion.  The changes of one write to Redis
+ * are announced together: "<seg_id> <aor>\n<aor>..." (an AOR holds no
+ * control character: the registrar refuses them). */
 #define LOC_INVAL_MAX (32 + LOC_AOR_MAX)
 void loc_redis_inval_msg(const struct loc_redis *r, const char *key,
 			 char *msg);
+/* Commands in flight on r's link, the PUBLISH being batched counted. */
+int loc_redis_pending(const struct loc_redis *r);
 /* Sends one command while UP; 0, or -EAGAIN (not sent, counted). */
 int loc_redis_send(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 		   const char *fmt, ...);
@@ -487,8 +493,10 @@ extern const char loc_lua_sync[];
  * already: the latest expiry this host knows is not the latest of
  * every host.  Two writes (loc_redis_write). */
 void loc_redis_expire(struct loc_redis *r, const char *key, long long ms);
-/* Ends a change of aor made at ms: PUBLISH on <prefix>:inval; when a
- * write of it or the PUBLISH fails, aor goes to the dirty set. */
+/* Ends a change of aor made at ms: announced on <prefix>:inval by the
+ * PUBLISH of the link's next write, with the other changes of that
+ * write; when a write of it or the PUBLISH fails, aor goes to the
+ * dirty set. */
 void loc_redis_publish(struct loc_redis *r, const char *aor, int64_t ms);
 /* Remembers aor for the next pass (a fetch of it failed). */
 void loc_redis_refetch(struct loc_redis *r, const char *aor);

@@ -459,8 +459,8 @@ loc_recon_step(struct loc_redis *r)
 	char aors[8][LOC_AOR_MAX];
 
 	while (p->on && r->link == LOC_LINK_UP &&
-	       rconn_pending(r->rc) < LOC_PASS_WINDOW &&
-	       rconn_pending(r->rc) < r->max_pending) {
+	       loc_redis_pending(r) < LOC_PASS_WINDOW &&
+	       loc_redis_pending(r) < r->max_pending) {
 		if (p->bucket == UINT32_MAX) {
 			/* the dirty AORs: drained from the replay table */
 			while (p->slot < r->replay.size &&

@@ -24,7 +24,10 @@
  * Writes: the shared store first (the caller's answer never waits for
  * Redis), then HSET/HDEL, PEXPIREAT and PUBLISH on the process's Redis
  * link (lib/rconn.h), in that order, so a host that reads the AOR after
- * the PUBLISH sees the write.  One process of the host, its listener
+ * the PUBLISH sees the write.  The link writes what a millisecond
+ * queued at once; one PUBLISH at the end of that write announces every
+ * AOR it changed (loc_redis_pub_flush): a PUBLISH per change was a
+ * tenth of a REGISTER's CPU, in Redis and in every host's listener.  One process of the host, its listener
  * (loc_shm_listen_claim), SUBSCRIBEs to the channel for all; a message
  * from another segment (another host) fetches the AOR and reconciles
  * the host's copy with it (loc_recon.c).  When the listener is gone,
@@ -107,12 +110,21 @@ loc_now_ms(void)
 
 /* ---- commands, sent only while UP */
 
+/* Commands in flight, counting the PUBLISH of the batch being made:
+ * its place is kept (loc_redis_vtry), or it could find the link full
+ * when it goes and leave its changes unannounced. */
+int
+loc_redis_pending(const struct loc_redis *r)
+{
+	return rconn_pending(r->rc) + (r->pub != NULL);
+}
+
 static int
 loc_redis_vtry(struct loc_redis *r, redisCallbackFn *fn, void *priv,
 	       const char *fmt, va_list ap)
 {
-	if (r->link != LOC_LINK_UP || rconn_vcommand(r->rc, fn, priv, fmt,
-						     ap) < 0) {
+	if (r->link != LOC_LINK_UP || loc_redis_pending(r) >= r->max_pending ||
+	    rconn_vcommand(r->rc, fn, priv, fmt, ap) < 0) {
 		r->errors++;
 		return -EAGAIN;
 	}
@@ -207,27 +219,6 @@ loc_published_new(void)
 	return c;
 }
 
-static void
-loc_redis_on_published(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct loc_published *c = priv;
-	redisReply *rep = reply;
-	char key[LOC_KEY_MAX];
-
-	struct loc_redis *r = rconn_arg(ac);
-
-	loc_redis_on_reply(ac, reply, NULL);
-	if (!r->closing && (!rep || rep->type == REDIS_REPLY_ERROR)) {
-		loc_redis_mark(r, c->aor, c->ms);
-	} else if (!r->closing && c->nx_ms) {
-		loc_redis_key(r, c->aor, key);
-		if (loc_redis_send(r, loc_redis_on_reply, NULL,
-				   "PEXPIREAT %s %lld NX", key, c->nx_ms) < 0)
-			loc_redis_mark(r, c->aor, c->ms);
-	}
-	free(c);
-}
-
 /* GT moved nothing: the key has no expiry (it is new) or one later
  * already; an NX after the PUBLISH settles which. */
 static void
@@ -276,22 +267,130 @@ loc_redis_inval_msg(const struct loc_redis *r, const char *key, char *msg)
 	sip_cat_str(&m, key + loc_key_aor_at(r));
 }
 
-/* The PUBLISH of loc_redis_publish, c (may be NULL) its reply's. */
+/* The changes one PUBLISH announces, in the order they were made. */
+#define LOC_PUB_AORS 64
+#define LOC_PUB_MSG_MAX 8192
+
+struct loc_pub_batch {
+	int n;
+	size_t len;
+	struct loc_published *c[LOC_PUB_AORS];
+	char msg[LOC_PUB_MSG_MAX];
+};
+
+/* b's changes were not announced (fail) or their link is gone: the
+ * AORs go to the dirty set (fail), each c is freed, or left to its GT
+ * reply still awaited. */
+static void
+loc_redis_pub_drop(struct loc_redis *r, struct loc_pub_batch *b, int fail)
+{
+	for (int i = 0; i < b->n; i++) {
+		struct loc_published *c = b->c[i];
+
+		if (fail)
+			loc_redis_mark(r, c->aor, c->ms);
+		if (c->gt)
+			c->orphan = 1;
+		else
+			free(c);
+	}
+	free(b);
+}
+
+static void
+loc_redis_on_published(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct loc_pub_batch *b = priv;
+	struct loc_redis *r = rconn_arg(ac);
+	redisReply *rep = reply;
+	char key[LOC_KEY_MAX];
+
+	loc_redis_on_reply(ac, reply, NULL);
+	for (int i = 0; i < b->n; i++) {
+		struct loc_published *c = b->c[i];
+
+		/* replies come in order: c's GT was answered before */
+		if (!r->closing && (!rep || rep->type == REDIS_REPLY_ERROR)) {
+			loc_redis_mark(r, c->aor, c->ms);
+		} else if (!r->closing && c->nx_ms) {
+			loc_redis_key(r, c->aor, key);
+			if (loc_redis_send(r, loc_redis_on_reply, NULL,
+					   "PEXPIREAT %s %lld NX", key,
+					   c->nx_ms) < 0)
+				loc_redis_mark(r, c->aor, c->ms);
+		}
+		free(c);
+	}
+	free(b);
+}
+
+/* Sends the PUBLISH of the changes batched so far (rconn's on_flush:
+ * it joins the write that carries their commands). */
+static void
+loc_redis_pub_flush(void *arg)
+{
+	struct loc_redis *r = arg;
+	struct loc_pub_batch *b = r->pub;
+
+	if (b == NULL)
+		return;
+	r->pub = NULL;
+	if (loc_redis_send(r, loc_redis_on_published, b, "PUBLISH %s:inval %b",
+			   r->prefix, b->msg, b->len) < 0)
+		loc_redis_pub_drop(r, b, 1);
+}
+
+/* Adds c's AOR to the next PUBLISH: 0, or -EAGAIN/-ENOMEM (not added).
+ * The change's own commands are queued on the link, so its write, and
+ * with it the PUBLISH, is on its way. */
+static int
+loc_redis_pub_add(struct loc_redis *r, struct loc_published *c)
+{
+	struct loc_pub_batch *b = r->pub;
+	size_t n = strlen(c->aor);
+	struct sip_cat m;
+
+	if (r->link != LOC_LINK_UP)
+		return -EAGAIN;
+	if (b && (b->n == LOC_PUB_AORS || b->len + 1 + n > sizeof(b->msg))) {
+		loc_redis_pub_flush(r);
+		b = NULL;
+	}
+	if (b == NULL) {
+		/* the PUBLISH needs a place of its own */
+		if (rconn_pending(r->rc) >= r->max_pending)
+			return -EAGAIN;
+		b = malloc(sizeof(*b));
+		if (b == NULL)
+			return -ENOMEM;
+		sip_cat_init(&m, b->msg, sizeof(b->msg));
+		sip_cat_hex16(&m, r->seg_id);
+		sip_cat_ch(&m, ' ');
+		b->len = (size_t)sip_cat_len(&m);
+		b->n = 0;
+		r->pub = b;
+	} else {
+		b->msg[b->len++] = '\n';
+	}
+	memcpy(b->msg + b->len, c->aor, n);
+	b->len += n;
+	b->c[b->n++] = c;
+	return 0;
+}
+
+/* The announcement of a change, c (may be NULL) its reply's. */
 static void
 loc_redis_publish_c(struct loc_redis *r, struct loc_published *c,
 		    const char *aor, int64_t ms)
 {
-	char key[LOC_KEY_MAX], msg[LOC_INVAL_MAX];
+	char key[LOC_KEY_MAX];
 
 	loc_redis_key(r, aor, key);
-	loc_redis_inval_msg(r, key, msg);
 	if (c) {
 		c->ms = ms;
 		strcpy(c->aor, key + loc_key_aor_at(r));
 	}
-	if (!c || r->batch_bad ||
-	    loc_redis_send(r, loc_redis_on_published, c, "PUBLISH %s:inval %s",
-			   r->prefix, msg) < 0) {
+	if (!c || r->batch_bad || loc_redis_pub_add(r, c) < 0) {
 		if (c && c->gt)
 			c->orphan = 1;
 		else
@@ -662,6 +761,10 @@ loc_redis_on_state(void *arg, int up)
 		return;
 	}
 	r->down_ms = r->state_ms;
+	if (r->pub) {
+		loc_redis_pub_drop(r, r->pub, 1);
+		r->pub = NULL;
+	}
 	log_warn(LOG_SYS_LOC, "redis %s: down; serving from shared memory "
 		 "until it answers", r->where);
 	r->link = LOC_LINK_DOWN;
@@ -672,20 +775,28 @@ loc_redis_on_state(void *arg, int up)
 	loc_recon_abort(r);
 }
 
-/* A message on <prefix>:inval: "<segment id> <aor>". */
+/* A message on <prefix>:inval: "<segment id> <aor>[\n<aor>...]". */
 static void
 loc_redis_on_inval(void *priv, const char *channel, const char *msg,
 		   size_t len)
 {
 	struct loc_redis *r = priv;
-	char *sp;
+	char aor[LOC_AOR_MAX], *sp;
+	const char *p, *end = msg + len, *nl;
 
 	(void)channel;
-	(void)len;
-	if (r->closing || strtoull(msg, &sp, 16) == r->seg_id || *sp != ' ' ||
-	    strlen(sp + 1) >= LOC_AOR_MAX || !sp[1])
+	if (r->closing || strtoull(msg, &sp, 16) == r->seg_id || *sp != ' ')
 		return;		/* our own host's write, or garbage */
-	loc_recon_fetch(r, sp + 1, 0);
+	for (p = sp + 1; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		if (nl > p && (size_t)(nl - p) < sizeof(aor)) {
+			memcpy(aor, p, (size_t)(nl - p));
+			aor[nl - p] = '\0';
+			loc_recon_fetch(r, aor, 0);
+		}
+	}
 }
 
 void
@@ -756,7 +867,7 @@ loc_redis_on_tick(uv_timer_t *t)
 		return;
 	if (r->pass.on)
 		loc_recon_step(r);
-	else if (rconn_pending(r->rc) >= r->max_pending / 2)
+	else if (loc_redis_pending(r) >= r->max_pending / 2)
 		return;
 	else if (r->dirty.n || r->dirty.overflow || r->move || r->need_full)
 		loc_recon_start(r);
@@ -867,6 +978,7 @@ loc_redis_start(struct loc_redis *r)
 		.sentinels = r->sentinels, .master = r->master,
 		.sentinel_password = r->sentinel_password,
 		.flush_ms = LOC_REDIS_FLUSH_MS,
+		.on_flush = loc_redis_pub_flush,
 	};
 	char name[32];
 	int err;
@@ -889,7 +1001,8 @@ int
 loc_redis_owes(const struct loc_redis *r)
 {
 	return r->dirty.n || r->replay.n || r->dirty.overflow ||
-	       r->push_all || r->pass.on || (r->rc && rconn_pending(r->rc));
+	       r->push_all || r->pass.on || r->pub ||
+	       (r->rc && rconn_pending(r->rc));
 }
 
 void
@@ -922,6 +1035,10 @@ loc_redis_close(struct loc_redis *r, void (*cb)(void *), void *arg)
 	r->closing = 1;
 	r->closed_cb = cb;
 	r->closed_arg = arg;
+	if (r->pub) {
+		loc_redis_pub_drop(r, r->pub, 0);
+		r->pub = NULL;
+	}
 	rconn_free(r->rc);
 	r->rc = NULL;
 	uv_close((uv_handle_t *)&r->tick, loc_redis_on_closed);

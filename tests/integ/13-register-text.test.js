@@ -103,6 +103,16 @@ describe('13 register text', () => {
 		assert.deepEqual(show.bindings.map((x) => x.contact), [reg.contact], 'nothing refused changed the store');
 	});
 
+	c.test('a To user holding an escaped control character is refused 400 and stored nowhere', async () => {
+		const u = `ctl-${rand(3)}`;
+		const reg = new Registration(await c.ua('ctlchar'), c.edge(), `${u}%0Aevil`);
+		const r = await reg.send({ expires: 600 });
+		assert.equal(r.status, 400);
+		assert.equal(r.reason, 'Bad To AOR');
+		const l = ctl('aor', 'list', 'a.test');
+		assert.ok(!l.includes(u), l);
+	});
+
 	c.test('an escaped user in the To is registered as libosip2 reads it (the parsed path)', async () => {
 		const before = await scanned();
 		const u = `esc-${rand(3)}`;

@@ -594,6 +594,53 @@ srv_ok(struct fix *f, const char *cmd)
 	redisFree(c);
 }
 
+/* PUBLISH commands Redis ran so far (INFO commandstats). */
+static long
+publish_calls(struct fix *f)
+{
+	redisContext *c = srv_client(f->srv.port);
+	redisReply *r = c && !c->err ? redisCommand(c, "INFO commandstats") :
+				       NULL;
+	const char *p;
+	long n = 0;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	p = strstr(r->str, "cmdstat_publish:calls=");
+	if (p)
+		n = strtol(p + strlen("cmdstat_publish:calls="), NULL, 10);
+	freeReplyObject(r);
+	redisFree(c);
+	return n;
+}
+
+/* The changes that leave in one write to Redis are announced by one
+ * PUBLISH naming them all, and the other host fetches every one. */
+static void
+test_loc_redis__one_publish_announces_a_write(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b;
+	char aor[32];
+	long before;
+
+	open_hosts(f, 2);
+	before = publish_calls(f);
+	for (int i = 0; i < 30; i++) {
+		snprintf(aor, sizeof(aor), "batch%d@a.test", i);
+		b = lt_binding(aor, "sip:b@h", now + 300);
+		assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	}
+	for (int i = 0; i < 30; i++) {
+		struct expect e = { 1, aor, 1, 1 };
+
+		snprintf(aor, sizeof(aor), "batch%d@a.test", i);
+		assert_true(run_until(f, lookup_is, &e));
+	}
+	assert_int_equal(publish_calls(f) - before, 1);
+}
+
 /* A write Redis took but whose invalidation did not go out (here an
  * ACL refuses PUBLISH; in production the link was full when the
  * PUBLISH came, or its reply was lost) is announced by the next pass,
@@ -680,6 +727,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loc_redis__codec_roundtrip_and_hostile_input),
 		cmocka_unit_test_setup_teardown(test_loc_redis__save_seen_by_other_host, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__one_publish_announces_a_write, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__key_expiry_only_moves_later, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
