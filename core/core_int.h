@@ -408,6 +408,10 @@ int core_uri_leg(const osip_uri_t *u, struct core_leg *leg);
  * unchanged when no edge does. */
 void core_leg_edge_for_dst(struct core *c, struct core_leg *leg);
 int core_uri_dest(const osip_uri_t *u, union env_sa *dst);
+/* "<user>@<host lower-cased>" into out[0..cap): 0, -EINVAL (no user,
+ * or a control character in it) or -E2BIG. */
+int core_aor_make(const char *user, size_t ul, const char *host, size_t hl,
+		  char *out, size_t cap);
 int core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap);
 const struct cfg_edge *core_edge_or_first(struct core *c, int edge_id);
 /* What e (one of c->cfg's edges) writes as sent-by on transport t, or

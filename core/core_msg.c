@@ -423,18 +423,18 @@ core_reply_text(struct core *c, const osip_message_t *req, int code,
 		const char *reason, const char *extra, size_t extra_len,
 		size_t *len)
 {
-	char tag[32];
+	char tag[32], *to_tag = NULL;
 
 	if (c->rx.raw == NULL || req != c->rx.msg || MSG_IS_RESPONSE(req) ||
 	    osip_list_size(&req->vias) != c->rx.n_via || req->from == NULL ||
 	    req->to == NULL || req->call_id == NULL || req->cseq == NULL)
 		return -EAGAIN;
-	if (code > 100 && !core_has_to_tag(req))
+	if (code > 100 && !core_has_to_tag(req)) {
 		core_local_tag(req, tag, sizeof(tag));
-	return core_reply_text_tag(c, code, reason,
-				   code > 100 && !core_has_to_tag(req) ? tag :
-									  NULL,
-				   extra, extra_len, len);
+		to_tag = tag;
+	}
+	return core_reply_text_tag(c, code, reason, to_tag, extra, extra_len,
+				   len);
 }
 
 int
@@ -746,30 +746,34 @@ core_uri_dest(const osip_uri_t *u, union env_sa *dst)
 }
 
 int
-core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap)
+core_aor_make(const char *user, size_t ul, const char *host, size_t hl,
+	      char *out, size_t cap)
 {
-	size_t ul, hl;
-
-	if (u == NULL || u->username == NULL || u->host == NULL ||
-	    u->username[0] == '\0')
+	if (ul == 0)
 		return -EINVAL;
-	ul = strlen(u->username);
-	hl = strlen(u->host);
 	/* An escaped control character (%0A) would reach logs, Redis keys
 	 * and the invalidations, which separate AORs by LF. */
 	for (size_t i = 0; i < ul; i++)
-		if ((unsigned char)u->username[i] < 0x20 ||
-		    u->username[i] == 0x7f)
+		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f)
 			return -EINVAL;
 	if (ul + 1 + hl + 1 > cap)
 		return -E2BIG;
-	memcpy(out, u->username, ul);
+	memcpy(out, user, ul);
 	out[ul] = '@';
 	for (size_t i = 0; i < hl; i++) {
-		char ch = u->host[i];
+		char ch = host[i];
 
 		out[ul + 1 + i] = (ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
 	}
 	out[ul + 1 + hl] = '\0';
 	return 0;
+}
+
+int
+core_aor_from_uri(const osip_uri_t *u, char *out, size_t cap)
+{
+	if (u == NULL || u->username == NULL || u->host == NULL)
+		return -EINVAL;
+	return core_aor_make(u->username, strlen(u->username), u->host,
+			     strlen(u->host), out, cap);
 }

@@ -630,19 +630,11 @@ core_reg_from_scan(struct core *c, const struct core_scan_reg *sc,
 {
 	const char *why;
 
-	if (sc->to_user_len + 1 + sc->to_host_len >= sizeof(rq->aor) ||
-	    sc->call_id_len >= LOC_CALLID_MAX ||
-	    !cfg_domain_is_local(c->cfg, sc->to_host, sc->to_host_len))
+	if (sc->call_id_len >= LOC_CALLID_MAX ||
+	    !cfg_domain_is_local(c->cfg, sc->to_host, sc->to_host_len) ||
+	    core_aor_make(sc->to_user, sc->to_user_len, sc->to_host,
+			  sc->to_host_len, rq->aor, sizeof(rq->aor)) != 0)
 		return -EINVAL;
-	memcpy(rq->aor, sc->to_user, sc->to_user_len);
-	rq->aor[sc->to_user_len] = '@';
-	for (size_t i = 0; i < sc->to_host_len; i++) {
-		char ch = sc->to_host[i];
-
-		rq->aor[sc->to_user_len + 1 + i] =
-			(ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
-	}
-	rq->aor[sc->to_user_len + 1 + sc->to_host_len] = '\0';
 	memcpy(callid, sc->call_id, sc->call_id_len);
 	callid[sc->call_id_len] = '\0';
 	rq->callid = callid;

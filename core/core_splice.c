@@ -626,6 +626,25 @@ core_addr_plain(const char *s, size_t i, size_t to)
 }
 
 /*
+ * After a value of a comma-separated list ending at s[*i], the list's
+ * end at to: 1 and *i at the next value (past the comma and blanks;
+ * the value's reader refuses an empty one), 0 at the end of the list,
+ * -1 when anything else follows the value.
+ */
+static int
+core_list_next(const char *s, size_t *i, size_t to)
+{
+	size_t j = core_span_blank(s, *i, to);
+
+	if (j == to)
+		return 0;
+	if (s[j] != ',')
+		return -1;
+	*i = core_span_blank(s, j + 1, to);
+	return 1;
+}
+
+/*
  * The values of the field f, each read by one (core_via_plain with the
  * branch to *br, or core_addr_plain when br is NULL), separated by a
  * comma and blanks: how many, 0 when one is not plain.  *second: where
@@ -636,7 +655,7 @@ core_scan_values(const char *raw, const struct core_field *f,
 		 const char **br, size_t *br_len, size_t *second)
 {
 	size_t v = f->vs;
-	int n = 0;
+	int n = 0, rc;
 
 	*second = f->fe;
 	for (;;) {
@@ -652,12 +671,10 @@ core_scan_values(const char *raw, const struct core_field *f,
 			*br_len = bl;
 		}
 		n++;
-		e = core_span_blank(raw, e, f->ve);
-		if (e == f->ve)
-			return n;
-		if (raw[e] != ',')
-			return 0;
-		v = core_span_blank(raw, e + 1, f->ve);
+		v = e;
+		rc = core_list_next(raw, &v, f->ve);
+		if (rc <= 0)
+			return rc == 0 ? n : 0;
 		if (n == 1)
 			*second = v;
 	}
@@ -986,6 +1003,7 @@ core_reg_contacts(const char *raw, const struct core_field *f,
 		  struct core_scan_reg *r)
 {
 	size_t i = f->vs, n, ne, v;
+	int rc;
 
 	for (;;) {
 		struct core_scan_contact *ct;
@@ -1027,12 +1045,9 @@ core_reg_contacts(const char *raw, const struct core_field *f,
 		    (ct->q && (ct->q_len == 0 || *ct->q == '"')) ||
 		    (ct->instance && ct->instance_len == 0))
 			return -EINVAL;
-		i = core_span_blank(raw, i, f->ve);
-		if (i == f->ve)
-			return 0;
-		if (raw[i] != ',')
-			return -EINVAL;
-		i = core_span_blank(raw, i + 1, f->ve);
+		rc = core_list_next(raw, &i, f->ve);
+		if (rc <= 0)
+			return rc == 0 ? 0 : -EINVAL;
 	}
 }
 
@@ -1041,18 +1056,21 @@ static int
 core_reg_start(const char *raw, size_t pos)
 {
 	struct core_addr a;
-	size_t e = pos - 1 - (raw[pos - 2] == '\r'), i;
+	size_t e = pos - 1 - (raw[pos - 2] == '\r'), n;
 	char uri[256 + 2];
 
 	if (pos < 20 || memcmp(raw, "REGISTER ", 9) != 0 || e < 17 ||
-	    memcmp(raw + e - 8, " SIP/2.0", 8) != 0 || e - 8 - 9 > 256)
+	    memcmp(raw + e - 8, " SIP/2.0", 8) != 0)
+		return -EINVAL;
+	n = e - 8 - 9;		/* the Request-URI, past "REGISTER " */
+	if (n > 256)
 		return -EINVAL;
 	/* read as the To's URI is, between brackets */
 	uri[0] = '<';
-	memcpy(uri + 1, raw + 9, e - 8 - 9);
-	uri[e - 8 - 9 + 1] = '>';
-	i = core_addr_uri(uri, 0, e - 8 - 9 + 2, &a);
-	if (i != e - 8 - 9 + 2 || core_uri_rewritten(uri, a.uri, a.uri_end))
+	memcpy(uri + 1, raw + 9, n);
+	uri[n + 1] = '>';
+	if (core_addr_uri(uri, 0, n + 2, &a) != n + 2 ||
+	    core_uri_rewritten(uri, a.uri, a.uri_end))
 		return -EINVAL;
 	return 0;
 }
@@ -1062,17 +1080,16 @@ static int
 core_reg_allow(const char *raw, const struct core_field *f)
 {
 	size_t i = f->vs, j;
+	int rc;
 
 	for (;;) {
 		j = core_span(raw, i, f->ve, CORE_C_TOKEN);
 		if (j == i)
 			return -EINVAL;
-		i = core_span_blank(raw, j, f->ve);
-		if (i == f->ve)
-			return 0;
-		if (raw[i] != ',')
-			return -EINVAL;
-		i = core_span_blank(raw, i + 1, f->ve);
+		i = j;
+		rc = core_list_next(raw, &i, f->ve);
+		if (rc <= 0)
+			return rc == 0 ? 0 : -EINVAL;
 	}
 }
 
@@ -1083,6 +1100,8 @@ core_reg_field(const char *raw, const struct core_field *f,
 	       enum core_f kind, struct core_scan_reg *r, int *seen,
 	       size_t *cl)
 {
+	enum core_rf rk = kind == CORE_F_OTHER ? core_reg_field_kind(raw, f) :
+						 CORE_RF_OTHER;
 	struct core_scan sc = { 0 };
 	struct core_addr a;
 	const char *tag;
@@ -1090,51 +1109,11 @@ core_reg_field(const char *raw, const struct core_field *f,
 	long v;
 	int rc;
 
-	if (kind == CORE_F_OTHER) {
-		enum core_rf rk = core_reg_field_kind(raw, f);
-
-		if (rk == CORE_RF_OTHER)
-			return core_scan_field(raw, f, kind, &sc, cl);
-		/* empty: libosip2 keeps or skips it, the registrar reads it */
-		if (rk == CORE_RF_PARSED || f->ve == f->vs ||
-		    memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
-			return -EINVAL;
-		if (rk == CORE_RF_ALLOW)
-			return core_reg_allow(raw, f);
-		seen[CORE_F_CONTENT_TYPE + rk]++;
-		if (rk == CORE_RF_USER_AGENT) {
-			if (r->ua == NULL) {
-				r->ua = raw + f->vs;
-				r->ua_len = f->ve - f->vs;
-			}
-			return 0;
-		}
-		if (r->expires < 0 && seen[CORE_F_CONTENT_TYPE + rk] == 1) {
-			r->expires = core_number(raw, f->vs, f->ve, 9);
-			if (r->expires < 0)
-				return -EINVAL;
-		}
-		return 0;
-	}
-	if (kind == CORE_F_MAX_FORWARDS) {
-		if (memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
-			return -EINVAL;
-		v = core_number(raw, f->vs, f->ve, 3);
-		if (seen[kind] == 0 && (v < 1 || v > 255))
-			return -EINVAL;
-		if (seen[kind] == 0)
-			r->max_forwards = (int)v;
-		return 0;
-	}
-	if (kind == CORE_F_ROUTE) {
-		if (memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
-			return -EINVAL;
-		return core_scan_values(raw, f, NULL, NULL, &tag_len) ? 0 :
-								      -EINVAL;
-	}
-	/* Via, Call-ID, CSeq, Content-*: as in a response */
-	if (kind != CORE_F_FROM && kind != CORE_F_TO &&
-	    kind != CORE_F_CONTACT) {
+	/* Via, Call-ID, CSeq, Content-* and the fields not read: as in a
+	 * response */
+	if (rk == CORE_RF_OTHER && kind != CORE_F_FROM && kind != CORE_F_TO &&
+	    kind != CORE_F_CONTACT && kind != CORE_F_MAX_FORWARDS &&
+	    kind != CORE_F_ROUTE) {
 		rc = core_scan_field(raw, f, kind, &sc, cl);
 		if (rc != 0)
 			return rc;
@@ -1162,10 +1141,43 @@ core_reg_field(const char *raw, const struct core_field *f,
 		}
 		return 0;
 	}
+	/* The rest is read here, from one line: libosip2 reads a folded
+	 * value joined. */
 	if (memchr(raw + f->fs, '\n', f->fe - f->fs - 1) != NULL)
 		return -EINVAL;
-	if (f->ve == f->vs)
+	if (kind == CORE_F_MAX_FORWARDS) {
+		v = core_number(raw, f->vs, f->ve, 3);
+		if (seen[kind] == 0 && (v < 1 || v > 255))
+			return -EINVAL;
+		if (seen[kind] == 0)
+			r->max_forwards = (int)v;
+		return 0;
+	}
+	if (kind == CORE_F_ROUTE)
+		return core_scan_values(raw, f, NULL, NULL, &tag_len) ? 0 :
+								      -EINVAL;
+	/* empty: libosip2 keeps or skips it, the registrar reads it */
+	if (rk == CORE_RF_PARSED || f->ve == f->vs)
 		return -EINVAL;
+	switch (rk) {
+	case CORE_RF_ALLOW:
+		return core_reg_allow(raw, f);
+	case CORE_RF_USER_AGENT:
+		if (r->ua == NULL) {
+			r->ua = raw + f->vs;
+			r->ua_len = f->ve - f->vs;
+		}
+		return 0;
+	case CORE_RF_EXPIRES:
+		if (seen[CORE_F_CONTENT_TYPE + rk]++ == 0) {
+			r->expires = core_number(raw, f->vs, f->ve, 9);
+			if (r->expires < 0)
+				return -EINVAL;
+		}
+		return 0;
+	default:
+		break;
+	}
 	if (kind == CORE_F_CONTACT)
 		return core_reg_contacts(raw, f, r);
 	if (core_reg_addr(raw, f, &a, &tag, &tag_len) != 0)
@@ -1189,7 +1201,8 @@ int
 core_splice_scan_register(const char *raw, size_t len,
 			  struct core_scan_reg *r)
 {
-	int seen[CORE_F_CONTENT_TYPE + CORE_RF_PARSED + 1] = { 0 };
+	/* by core_f, then the first Expires at CONTENT_TYPE + EXPIRES */
+	int seen[CORE_F_CONTENT_TYPE + CORE_RF_EXPIRES + 1] = { 0 };
 	size_t pos = core_start_next(raw, len), cl = 0;
 	struct core_field f;
 	int rc, crlf;

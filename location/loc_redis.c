@@ -385,8 +385,8 @@ loc_redis_publish_c(struct loc_redis *r, struct loc_published *c,
 {
 	char key[LOC_KEY_MAX];
 
-	loc_redis_key(r, aor, key);
 	if (c) {
+		loc_redis_key(r, aor, key);
 		c->ms = ms;
 		strcpy(c->aor, key + loc_key_aor_at(r));
 	}
