@@ -966,12 +966,18 @@ core_hparam_take(const char *s, size_t n, size_t ne, size_t v, size_t e,
 }
 
 /* Whether a URI s[a..b) holds what libosip2 would unescape or escape
- * when it reads it and writes it back. */
+ * when it reads it and writes it back, or a parameter it drops there
+ * (x-obp and x-obr, eXosip's; found by fuzz_core_reg). */
 static int
 core_uri_rewritten(const char *s, size_t a, size_t b)
 {
-	return memchr(s + a, '%', b - a) != NULL ||
-	       memchr(s + a, '`', b - a) != NULL;
+	if (memchr(s + a, '%', b - a) != NULL ||
+	    memchr(s + a, '`', b - a) != NULL)
+		return 1;
+	for (size_t i = a; i + 5 <= b; i++)
+		if (s[i] == ';' && strncasecmp(s + i + 1, "x-ob", 4) == 0)
+			return 1;
+	return 0;
 }
 
 /* The From or To field f: its one value, its tag to *tag (first
