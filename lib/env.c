@@ -273,6 +273,15 @@ env_sa_port(const union env_sa *sa)
 	return 0;
 }
 
+int
+env_sa_is_any(const union env_sa *sa)
+{
+	if (sa->sa.sa_family == AF_INET)
+		return sa->in.sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa.sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
+}
+
 char *
 env_sa_str(const union env_sa *sa, char *out, size_t len)
 {

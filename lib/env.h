@@ -199,6 +199,9 @@ int env_sa_addr_eq(const union env_sa *a, const union env_sa *b);
 /* Port of sa in host order. */
 int env_sa_port(const union env_sa *sa);
 
+/* Whether sa is a wildcard address (0.0.0.0, ::). */
+int env_sa_is_any(const union env_sa *sa);
+
 /* Numeric ip of sa (no port, no brackets) into out; returns out. */
 char *env_sa_ip(const union env_sa *sa, char *out, size_t len);
 

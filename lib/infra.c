@@ -42,16 +42,6 @@ infra_sa_normalise(union env_sa *sa)
 	}
 }
 
-/* Whether normalised sa is a wildcard (0.0.0.0, ::). */
-static int
-infra_sa_is_any(const union env_sa *sa)
-{
-	if (sa->sa.sa_family == AF_INET)
-		return sa->in.sin_addr.s_addr == htonl(INADDR_ANY);
-	return sa->sa.sa_family == AF_INET6 &&
-	       IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
-}
-
 int
 infra_is_local(const struct infra *c, const union env_sa *sa)
 {
@@ -229,7 +219,7 @@ infra_init(struct infra *c, const struct cfg *cfg)
 				       env_transport_is(t, ENV_TP_STREAM));
 			bad += infra_bad(rc, "listener", e->listen[t]);
 			if (rc == 0 && c->n > n)
-				c->a[n].bound = !infra_sa_is_any(&c->a[n].sa);
+				c->a[n].bound = !env_sa_is_any(&c->a[n].sa);
 		}
 	}
 	return bad ? -EINVAL : 0;
@@ -249,7 +239,7 @@ infra_has(const struct infra *c, int transport, const union env_sa *sa)
 			continue;
 		if (env_sa_addr_eq(&x->sa, &d))
 			return 1;
-		if (x->bound && !infra_sa_is_any(&d))
+		if (x->bound && !env_sa_is_any(&d))
 			continue;
 		/* The walk over this host's addresses only when a port
 		 * matched: most sends match none. */
