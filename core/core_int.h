@@ -179,6 +179,10 @@ struct core_rx {
 	int route_pop;		/* leading Route values removed since */
 	int mf;			/* Max-Forwards written since; -1: none */
 	int dirty;		/* changed in any other way */
+	/* The lines a reply copies, as a scan found them (borrowed from
+	 * the scan); 0: the reply finds them itself. */
+	const struct core_reply_line *lines;
+	int n_lines;
 };
 
 /* Where one edge listens and what it advertises, per transport, split

@@ -469,8 +469,13 @@ core_reply_text_tag(struct core *c, int code, const char *reason,
 	rp.start = start;
 	rp.tail = tail;
 	rp.tail_len = (size_t)n;
-	n = core_splice_reply(c->splicebuf, c->sendcap, c->rx.raw, c->rx.len,
-			      &rp);
+	if (c->rx.n_lines > 0)
+		n = core_splice_reply_lines(c->splicebuf, c->sendcap,
+					    c->rx.raw, c->rx.lines,
+					    c->rx.n_lines, &rp);
+	else
+		n = core_splice_reply(c->splicebuf, c->sendcap, c->rx.raw,
+				      c->rx.len, &rp);
 	if (n < 0)
 		return n;
 	*len = (size_t)n;

@@ -675,7 +675,9 @@ core_reg_scanned(struct core *c, const struct env *in)
 	log_ctx_set(sc.call_id, sc.call_id_len < LOG_CTX_MAX ?
 		    sc.call_id_len : LOG_CTX_MAX - 1);
 	c->rx = (struct core_rx){ .raw = in->msg, .len = in->len,
-				  .n_via = sc.n_via, .mf = -1 };
+				  .n_via = sc.n_via, .mf = -1,
+				  .lines = sc.lines,
+				  .n_lines = sc.n_lines > 0 ? sc.n_lines : 0 };
 	now = core_wall_s(c);
 	code = 0;
 	if (rq.n_ct)

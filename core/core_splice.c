@@ -190,6 +190,10 @@ core_field_next(const char *raw, size_t len, size_t *pos, int crlf,
 		return p + crlf < len && raw[p + crlf] == '\n' ? 0 : -EINVAL;
 	if (raw[p] == '\n')
 		return -EINVAL;		/* a blank line ending otherwise */
+	/* Only the first field can start so (later folds are their
+	 * field's): libosip2 joins it to the start line. */
+	if (raw[p] == ' ' || raw[p] == '\t')
+		return -EINVAL;
 	f->fs = p;
 	f->fe = core_line_next(raw, len, p, crlf);
 	if (f->fe == 0)
@@ -352,6 +356,37 @@ core_splice(char *out, size_t cap, const char *raw, size_t len,
 	return o.err ? o.err : (int)o.len;
 }
 
+/* Copies the line raw[fs..fe) into a response, with ";tag=" to_tag
+ * after its value (ending at ve) when to_tag is set. */
+static void
+core_reply_copy(struct core_out *o, const char *raw, size_t fs, size_t fe,
+		size_t ve, const char *to_tag)
+{
+	if (to_tag == NULL) {
+		core_out_put(o, raw + fs, fe - fs);
+		return;
+	}
+	core_out_put(o, raw + fs, ve - fs);
+	core_out_put(o, ";tag=", 5);
+	core_out_put(o, to_tag, strlen(to_tag));
+	core_out_put(o, raw + ve, fe - ve);
+}
+
+int
+core_splice_reply_lines(char *out, size_t cap, const char *raw,
+			const struct core_reply_line *ln, int n,
+			const struct core_splice_reply *rp)
+{
+	struct core_out o = { .buf = out, .cap = cap };
+
+	core_out_put(&o, rp->start, strlen(rp->start));
+	for (int i = 0; i < n; i++)
+		core_reply_copy(&o, raw, ln[i].fs, ln[i].fe, ln[i].ve,
+				ln[i].to ? rp->to_tag : NULL);
+	core_out_put(&o, rp->tail, rp->tail_len);
+	return o.err ? o.err : (int)o.len;
+}
+
 int
 core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 		  const struct core_splice_reply *rp)
@@ -369,22 +404,14 @@ core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 	while ((rc = core_field_next(raw, len, &pos, crlf, &f)) > 0) {
 		enum core_f kind = core_field_kind(raw, &f);
 
-		if (kind == CORE_F_VIA) {
+		if (kind == CORE_F_VIA)
 			vias += core_count_values(raw, f.vs, f.ve, 0);
-			core_out_put(&o, raw + f.fs, f.fe - f.fs);
+		else if (kind == CORE_F_OTHER || kind > CORE_F_CSEQ)
 			continue;
-		}
-		if (kind == CORE_F_OTHER || kind > CORE_F_CSEQ)
-			continue;
-		seen[kind]++;
-		if (kind == CORE_F_TO && rp->to_tag) {
-			core_out_put(&o, raw + f.fs, f.ve - f.fs);
-			core_out_put(&o, ";tag=", 5);
-			core_out_put(&o, rp->to_tag, strlen(rp->to_tag));
-			core_out_put(&o, raw + f.ve, f.fe - f.ve);
-		} else {
-			core_out_put(&o, raw + f.fs, f.fe - f.fs);
-		}
+		else
+			seen[kind]++;
+		core_reply_copy(&o, raw, f.fs, f.fe, f.ve,
+				kind == CORE_F_TO ? rp->to_tag : NULL);
 	}
 	if (rc < 0)
 		return rc;
@@ -1226,6 +1253,16 @@ core_splice_scan_register(const char *raw, size_t len,
 						   &cl) != 0)
 			return -EINVAL;
 		seen[kind]++;
+		if (kind < CORE_F_FROM || kind > CORE_F_VIA ||
+		    r->n_lines < 0)
+			continue;
+		if (r->n_lines == CORE_SCAN_LINES || f.fe > UINT32_MAX) {
+			r->n_lines = -1;
+			continue;
+		}
+		r->lines[r->n_lines++] = (struct core_reply_line){
+			.fs = (uint32_t)f.fs, .fe = (uint32_t)f.fe,
+			.ve = (uint32_t)f.ve, .to = kind == CORE_F_TO };
 	}
 	if (rc < 0 || r->n_via == 0 || seen[CORE_F_CALL_ID] != 1 ||
 	    seen[CORE_F_CSEQ] != 1 || seen[CORE_F_CONTENT_LENGTH] > 1 ||

@@ -65,6 +65,28 @@ struct core_splice_reply {
 int core_splice_reply(char *out, size_t cap, const char *raw, size_t len,
 		      const struct core_splice_reply *rp);
 
+/* A line a response copies from its request (Via, From, To, Call-ID,
+ * CSeq), as a scan found it: offsets into the request's text. */
+struct core_reply_line {
+	uint32_t fs, fe;	/* the line, CRLF included */
+	uint32_t ve;		/* the value's end: where a To tag goes */
+	uint8_t to;		/* the To line */
+};
+
+/* Copied lines a REGISTER's scan keeps; more and the reply walks the
+ * request again (core_splice_reply). */
+#define CORE_SCAN_LINES 16
+
+/*
+ * core_splice_reply from the lines a scan kept, in the request's order:
+ * the same text, without a second walk of the request.  The scan
+ * checked what core_splice_reply checks.  Returns its length or
+ * -ENOSPC.
+ */
+int core_splice_reply_lines(char *out, size_t cap, const char *raw,
+			    const struct core_reply_line *ln, int n,
+			    const struct core_splice_reply *rp);
+
 /* What the core matches a response by, read from its text without
  * libosip2 (core_splice_scan).  The slices borrow from raw. */
 struct core_scan {
@@ -130,6 +152,8 @@ struct core_scan_reg {
 	size_t ua_len;
 	int n_contact;
 	struct core_scan_contact ct[CORE_SCAN_CONTACTS];
+	int n_lines;		/* -1: more than CORE_SCAN_LINES */
+	struct core_reply_line lines[CORE_SCAN_LINES];
 };
 
 /*
