@@ -59,6 +59,19 @@ struct edge_hdr {
 	struct edge_slice line;	/* name .. end of value, no final CRLF */
 };
 
+/* The first via-parm of a Via header value, see edge_sip_via_parse(). */
+struct edge_via {
+	struct edge_slice transport;	/* "UDP" */
+	struct edge_slice host;		/* without brackets for IPv6 */
+	int port;			/* 0: none written */
+	int has_rport;
+	struct edge_slice rport;	/* "rport" or "rport=123" */
+	struct edge_slice branch;	/* value; len 0 when absent */
+	int n_received;
+	struct edge_slice received[4];	/* ";received=x" spans, with ';' */
+	const char *end;		/* just after the last param */
+};
+
 struct edge_sip_scan {
 	int is_request;
 	struct edge_slice method;	/* requests only */
@@ -70,6 +83,8 @@ struct edge_sip_scan {
 	int has_end;		/* the blank line ending the headers */
 	size_t hdr_off;		/* first header line */
 	size_t body_off;	/* first body byte (len when no blank line) */
+	int via_ok;		/* via holds the top Via (edge_sip_check) */
+	struct edge_via via;
 };
 
 /*
@@ -101,18 +116,6 @@ int edge_sip_hdr_next(const char *buf, size_t len, size_t *pos,
  */
 int edge_sip_quote_head(const char *buf, size_t len, char *out, size_t cap);
 
-/* The first via-parm of a Via header value, see edge_sip_via_parse(). */
-struct edge_via {
-	struct edge_slice transport;	/* "UDP" */
-	struct edge_slice host;		/* without brackets for IPv6 */
-	int port;			/* 0: none written */
-	int has_rport;
-	struct edge_slice rport;	/* "rport" or "rport=123" */
-	struct edge_slice branch;	/* value; len 0 when absent */
-	int n_received;
-	struct edge_slice received[4];	/* ";received=x" spans, with ';' */
-	const char *end;		/* just after the last param */
-};
 
 /* Parses the first via-parm of a Via value.  Returns 0 or -EINVAL. */
 int edge_sip_via_parse(struct edge_via *v, const char *s, size_t len);
@@ -135,14 +138,14 @@ int edge_sip_via_fix(const char *buf, size_t len,
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
  * Content-Length (one value, at most the body present), CSeq method,
- * the top Via.  What libosip2 would refuse beyond that is the core's to
+ * the top Via (kept in sc->via for edge_sip_via_fix).  What libosip2 would refuse beyond that is the core's to
  * find (ENV_REJECT).  Returns
  * NULL when the message may be forwarded, with *use_len set to the
  * bytes to forward (a datagram's bytes past Content-Length are
  * dropped, RFC 3261 18.3); otherwise the problem as a short phrase for
  * a Warning header.
  */
-const char *edge_sip_check(const struct edge_sip_scan *sc, size_t len,
+const char *edge_sip_check(struct edge_sip_scan *sc, size_t len,
 			   size_t *use_len);
 
 /* Whether the request scanned in sc carries what a reply must copy. */
