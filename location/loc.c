@@ -88,11 +88,11 @@ loc_sink_set(void *arg, const struct loc_binding *b)
 
 static void
 loc_sink_done(void *arg, const char *aor, int64_t expire_at,
-	      int64_t known_until)
+	      int64_t known_until, int fresh)
 {
 	const struct loc_sink *k = loc_sink_of(arg, aor);
 
-	k->aor_done(k->arg, aor, expire_at, known_until);
+	k->aor_done(k->arg, aor, expire_at, known_until, fresh);
 }
 
 static void

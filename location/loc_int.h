@@ -171,9 +171,10 @@ struct loc_sink {
 	void (*set)(void *arg, const struct loc_binding *b);
 	/* aor's change is complete: it keeps bindings until expire_at
 	   (unix s, the latest expiry plus aor_ttl), or has none left and
-	   is known until known_until (0: forgotten) */
+	   is known until known_until (0: forgotten); fresh: the store held
+	   nothing of aor before (its first binding, no marker) */
 	void (*aor_done)(void *arg, const char *aor, int64_t expire_at,
-			 int64_t known_until);
+			 int64_t known_until, int fresh);
 	void *arg;
 };
 

@@ -441,7 +441,7 @@ loc_redis_sink_set(void *arg, const struct loc_binding *b)
 
 static void
 loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
-		    int64_t known_until)
+		    int64_t known_until, int fresh)
 {
 	struct loc_redis *r = arg;
 	struct loc_published *c = loc_published_new();
@@ -452,8 +452,12 @@ loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
 	 * may live in it; the scripted HDELs removed this host's own.  A
 	 * refresh, nearly every write, needs GT alone (loc_redis_on_gt);
 	 * the change's milliseconds keep a refresh within the same second
-	 * later still, so its GT moves something too. */
-	if (expire_at && c) {
+	 * later still, so its GT moves something too.  An AOR new to the
+	 * store is most likely new to Redis too, a key without expiry that
+	 * GT leaves alone: NX and GT go together, rather than an NX after
+	 * GT's answer, one more write and wake-up of Redis and the core
+	 * (every first registration, e.g. a WebSocket client's). */
+	if (expire_at && c && !fresh) {
 		c->nx_ms = (long long)expire_at * 1000 + r->op_ms % 1000;
 		if (loc_redis_send(r, loc_redis_on_gt, c, "PEXPIREAT %s %lld GT",
 				   key, c->nx_ms) < 0)
@@ -461,7 +465,8 @@ loc_redis_sink_done(void *arg, const char *aor, int64_t expire_at,
 		else
 			c->gt = 1;
 	} else if (expire_at) {
-		loc_redis_expire(r, key, (long long)expire_at * 1000);
+		loc_redis_expire(r, key, (long long)expire_at * 1000 +
+				 r->op_ms % 1000);
 	} else if (known_until) {
 		loc_redis_write(r, "HSET %s k %lld", key,
 				(long long)known_until);

@@ -729,7 +729,7 @@ loc_aor_finish_locked(struct loc_shm *s, struct loc_bucket *bk,
 		if (spare != LOC_NIL)
 			loc_slot_free(s, spare);
 		if (k)
-			k->aor_done(k->arg, aor, latest + s->aor_ttl, 0);
+			k->aor_done(k->arg, aor, latest + s->aor_ttl, 0, 0);
 		return;
 	}
 	if (known_until > now && spare != LOC_NIL) {
@@ -748,7 +748,7 @@ loc_aor_finish_locked(struct loc_shm *s, struct loc_bucket *bk,
 		known_until = 0;
 	}
 	if (k)
-		k->aor_done(k->arg, aor, 0, known_until);
+		k->aor_done(k->arg, aor, 0, known_until, 0);
 }
 
 static int
@@ -953,6 +953,7 @@ loc_save_into_locked(struct loc_shm *s, struct loc_bucket *bk,
 	struct loc_slot *sl;
 	uint32_t *link;
 	int64_t latest;
+	int fresh = 1;
 
 	/* Other stored bindings that are the same as b (one matched by
 	 * instance, another by contact) and a marker go: b replaces all. */
@@ -974,6 +975,7 @@ loc_save_into_locked(struct loc_shm *s, struct loc_bucket *bk,
 		loc_slot_take(s, i);
 		*link = sl->next;
 		loc_slot_free(s, i);
+		fresh = 0;
 	}
 
 	sl = &s->slots[target];
@@ -986,6 +988,7 @@ loc_save_into_locked(struct loc_shm *s, struct loc_bucket *bk,
 		__atomic_store_n(&bk->head, target, __ATOMIC_RELEASE);
 		loc_count(s, 1);
 	} else {
+		fresh = 0;
 		if (sl->kind == LOC_SLOT_BINDING) {
 			if (k && !loc_binding_same_key(&sl->b, b))
 				k->del(k->arg, &sl->b);
@@ -997,8 +1000,8 @@ loc_save_into_locked(struct loc_shm *s, struct loc_bucket *bk,
 	bk->wseq++;
 	if (k) {
 		k->set(k->arg, b);
-		loc_aor_latest_locked(s, bk, b->aor, &latest);
-		k->aor_done(k->arg, b->aor, latest + s->aor_ttl, 0);
+		fresh &= loc_aor_latest_locked(s, bk, b->aor, &latest) == 1;
+		k->aor_done(k->arg, b->aor, latest + s->aor_ttl, 0, fresh);
 	}
 }
 

@@ -274,7 +274,7 @@ test_loc_redis__save_seen_by_other_host(void **state)
 	b.origin = out[0].origin;
 	assert_memory_equal(&out[0], &b, sizeof(b));
 	assert_int_equal(srv_int(f->srv.port, "HLEN %s", "smt:aor:alice@a.test"), 1);
-	/* set by the NX that follows the PUBLISH's reply */
+	/* set by the NX sent with the first binding */
 	assert_true(run_until(f, key_expires_later, "alice@a.test"));
 
 	/* a reload replaces the binding on the other host too */
@@ -289,6 +289,81 @@ test_loc_redis__save_seen_by_other_host(void **state)
 	assert_int_equal(st.redis_errors, 0);
 }
 
+/* m@a.test's key expires in more than 10 minutes. */
+static int
+key_m_expires_after_600s(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	(void)arg;
+	return srv_int(f->srv.port, "PTTL %s", "smt:aor:m@a.test") > 600 * 1000;
+}
+
+/* Reads MONITOR lines from c until the PUBLISH naming aor: where the
+ * PEXPIREATs of aor's key (NX, GT) came before it, -1 for none. */
+static void
+monitor_until_publish(redisContext *c, const char *aor, int *nx, int *gt)
+{
+	char key[LOC_KEY_MAX];
+	redisReply *r;
+	int published = 0;
+
+	snprintf(key, sizeof(key), "\"smt:aor:%s\"", aor);
+	*nx = *gt = -1;
+	for (int n = 0; !published; n++) {
+		assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+		if (r->type == REDIS_REPLY_STATUS &&
+		    strstr(r->str, "\"PEXPIREAT\"") && strstr(r->str, key)) {
+			if (strstr(r->str, "\"NX\""))
+				*nx = n;
+			if (strstr(r->str, "\"GT\""))
+				*gt = n;
+		}
+		published = r->type == REDIS_REPLY_STATUS &&
+			    strstr(r->str, "\"PUBLISH\"") && strstr(r->str, aor);
+		freeReplyObject(r);
+	}
+}
+
+/*
+ * An AOR's first binding carries its key's expiry in the write that
+ * announces it (NX and GT before the PUBLISH), so a host reading the
+ * key after the PUBLISH finds it expiring; a refresh sends GT alone.
+ */
+static void
+test_loc_redis__first_binding_expires_before_its_publish(void **state)
+{
+	struct fix *f = *state;
+	int64_t now = time(NULL);
+	struct loc_binding b = lt_binding("m@a.test", "sip:m@h", now + 300);
+	struct timeval tv = { 5, 0 };
+	redisContext *c;
+	redisReply *r;
+	int nx, gt;
+
+	open_hosts(f, 1);
+	c = srv_client_auth(f->srv.port, f->srv.password);
+	assert_non_null(c);
+	redisSetTimeout(c, tv);
+	r = redisCommand(c, "MONITOR");
+	assert_non_null(r);
+	freeReplyObject(r);
+
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, key_expires_later, "m@a.test"));
+	monitor_until_publish(c, "m@a.test", &nx, &gt);
+	assert_true(nx >= 0);
+	assert_true(gt >= 0);
+
+	b.expires = now + 900;
+	assert_int_equal(loc_save(f->l[0], &b, now), 0);
+	assert_true(run_until(f, key_m_expires_after_600s, NULL));
+	monitor_until_publish(c, "m@a.test", &nx, &gt);
+	assert_int_equal(nx, -1);
+	assert_true(gt >= 0);
+	redisFree(c);
+}
+
 static long long
 key_pttl(struct fix *f, const char *key)
 {
@@ -296,9 +371,10 @@ key_pttl(struct fix *f, const char *key)
 }
 
 /*
- * A refresh moves the key's expiry with one GT; a new key, or one whose
- * expiry was lost, gets it from the NX sent after the PUBLISH; a
- * binding saved with a shorter life never shortens the key's.
+ * A refresh moves the key's expiry with one GT; a new key gets it from
+ * the NX sent with its first binding, one whose expiry was lost from
+ * the NX sent after the PUBLISH; a binding saved with a shorter life
+ * never shortens the key's.
  */
 static void
 test_loc_redis__key_expiry_only_moves_later(void **state)
@@ -729,6 +805,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loc_redis__save_seen_by_other_host, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__one_publish_announces_a_write, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__key_expiry_only_moves_later, fix_setup, fix_teardown),
+		cmocka_unit_test_setup_teardown(test_loc_redis__first_binding_expires_before_its_publish, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__fresh_segment_loads_at_start, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__deletes_propagate, fix_setup, fix_teardown),
 		cmocka_unit_test_setup_teardown(test_loc_redis__sweep_keeps_a_newer_binding_of_another_host, fix_setup, fix_teardown),

@@ -78,9 +78,10 @@ rec_set(void *arg, const struct loc_binding *b)
 }
 
 static void
-rec_done(void *arg, const char *aor, int64_t expire_at, int64_t known_until)
+rec_done(void *arg, const char *aor, int64_t expire_at, int64_t known_until,
+	 int fresh)
 {
-	(void)aor, (void)expire_at, (void)known_until;
+	(void)aor, (void)expire_at, (void)known_until, (void)fresh;
 	((struct rec *)arg)->done++;
 }
 
