@@ -1362,6 +1362,7 @@ def ws_bench(srv):
                   "ws_pss": sum(pss_bytes(x) for x in ws_pids),
                   "pss": srv.memory(), "extra": srv.extra_memory(),
                   "cpu_s": sum(c1.get(k, 0) - c0.get(k, 0) for k in c1) / float(HZ),
+                  "cpu_by": {k: (c1.get(k, 0) - c0.get(k, 0)) / float(HZ) for k in c1},
                   "wall_s": wall, "alive": srv.alive()}
             st["options_ms"] = options_ms(srv.port)
             for k in ("ws_rss", "ws_pss", "pss"):
@@ -1815,9 +1816,15 @@ def report_ws(w, wa, wk):
             ratio(a and a.get("pss_per_conn"), b and b.get("pss_per_conn")) + " (lower=better)")
         if b and b.get("shm_per_conn") is not None:
             row("  Kamailio shm used / conn (bytes)", "", g(b, "shm_per_conn"))
+        per = lambda st: (st["cpu_s"] * 1e6 / st["new_registered"]
+                          if st and st["new_registered"] else None)
         row("  server CPU / registration (us)",
-            "%.0f" % (a["cpu_s"] * 1e6 / a["new_registered"]) if a and a["new_registered"] else "-",
-            "%.0f" % (b["cpu_s"] * 1e6 / b["new_registered"]) if b and b["new_registered"] else "-")
+            "%.0f" % per(a) if per(a) else "-", "%.0f" % per(b) if per(b) else "-",
+            ratio(per(a), per(b)) + " (lower=better)")
+        if a and a.get("cpu_by") and a["new_registered"]:
+            w("    sipmesh by process (us/registration): " + ", ".join(
+                "%s %.0f" % (k, v * 1e6 / a["new_registered"])
+                for k, v in sorted(a["cpu_by"].items())))
         row("  UDP OPTIONS median/max (ms)", om(a) if a else "-", om(b) if b else "-")
     row("still open at the end", "%d" % wa["open_at_end"] if wa and "open_at_end" in wa else "-",
         "%d" % wk["open_at_end"] if wk and "open_at_end" in wk else "-")
