@@ -1252,7 +1252,9 @@ def edge_stat(srv, edge_id, name, timeout=3.0):
     while time.time() < end:
         with open(path, "rb") as f:
             f.seek(size)
-            m = re.search(r"stats: .*\b%s=(\d+)" % name, f.read().decode("latin-1"))
+            # the counter itself, not one whose name ends so
+            # ("envelopes-not-sent" after "sent")
+            m = re.search(r"stats: (?:.*? )?%s=(\d+)" % name, f.read().decode("latin-1"))
         if m:
             return int(m.group(1))
         time.sleep(0.1)
