@@ -55,10 +55,10 @@
  * Otherwise it is queued (bounded by edge_conn_wq_max(); a full queue
  * is a slow reader and closes the connection) and sent one frame per
  * writable event.  Waiting for a writable event for every message cost
- * two epoll_ctl() calls and a loop turn each, a tenth of the edge's
- * CPU per WebSocket registration.  A message goes out as text only
- * when it is valid
- * UTF-8, else as binary (RFC 7118 5 allows both): SIP bodies may hold
+ * two restarts of the socket's uv_poll (libuv removes and re-adds the
+ * fd: four epoll_ctl()) and a loop turn, a tenth of the edge's CPU per
+ * WebSocket registration.  A message goes out as text only when it is
+ * valid UTF-8, else as binary (RFC 7118 5 allows both): SIP bodies may hold
  * any bytes, and a browser fails its WebSocket on a text frame that is
  * not UTF-8 (RFC 6455 8.1), so one such MESSAGE forked to a room would
  * cut off every participant.  The check is one pass over the message
