@@ -754,13 +754,11 @@ int
 core_aor_make(const char *user, size_t ul, const char *host, size_t hl,
 	      char *out, size_t cap)
 {
-	if (ul == 0)
-		return -EINVAL;
 	/* An escaped control character (%0A) would reach logs, Redis keys
-	 * and the invalidations, which separate AORs by LF. */
-	for (size_t i = 0; i < ul; i++)
-		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f)
-			return -EINVAL;
+	 * and the invalidations, which separate AORs by LF: the store
+	 * refuses it, and the registrar answers 400 for it first. */
+	if (ul == 0 || !loc_aor_plain(user, ul))
+		return -EINVAL;
 	if (ul + 1 + hl + 1 > cap)
 		return -E2BIG;
 	memcpy(out, user, ul);

@@ -196,14 +196,10 @@ ctl_aor_one(const struct cfg *c, redisContext *r, int rm, const char *aor,
 	int64_t now = time(NULL);
 	struct loc_binding *bs = NULL;
 	redisContext *s;
-	size_t len;
+	size_t len = strnlen(aor, LOC_AOR_MAX);
 
-	/* no AOR the registrar stores holds a control character, and the
-	 * invalidations separate AORs by LF */
-	for (len = 0; aor[len] && (unsigned char)aor[len] >= 0x20 &&
-		      aor[len] != 0x7f; len++)
-		;
-	if (strchr(aor, '@') == NULL || aor[len] || len >= LOC_AOR_MAX) {
+	if (strchr(aor, '@') == NULL || len == LOC_AOR_MAX ||
+	    !loc_aor_plain(aor, len)) {
 		fprintf(stderr, "sipmesh-ctl: '%s' is not USER@DOMAIN\n", aor);
 		return 1;
 	}

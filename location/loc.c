@@ -322,12 +322,26 @@ loc_fits(const char *s, size_t cap)
 	return strnlen(s, cap) < cap;
 }
 
+int
+loc_aor_plain(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 static int
 loc_check_aor(const char *aor)
 {
+	size_t n;
+
 	if (!aor || !aor[0])
 		return -EINVAL;
-	return loc_fits(aor, LOC_AOR_MAX) ? 0 : -E2BIG;
+	n = strnlen(aor, LOC_AOR_MAX);
+	if (n == LOC_AOR_MAX)
+		return -E2BIG;
+	return loc_aor_plain(aor, n) ? 0 : -EINVAL;
 }
 
 int

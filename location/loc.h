@@ -144,6 +144,11 @@ void loc_free(struct loc *l);
 #define LOC_DRAIN_MS 2000
 void loc_drain(struct loc *l, int ms);
 
+/* Whether s[0..len) holds no control character.  An AOR never does:
+ * the invalidations separate AORs by LF, so the store refuses one
+ * that does (-EINVAL). */
+int loc_aor_plain(const char *s, size_t len);
+
 /* Removes the host's shared store (for tests and `make run` cleanup). */
 int loc_shm_unlink(const char *shm_name);
 
@@ -161,7 +166,8 @@ int loc_lookup(struct loc *l, const char *aor, int64_t now,
  * when the AOR matches and either both carry the same instance and
  * reg-id (RFC 5626: a re-registration after a reload replaces the old
  * contact) or the contact URIs are equal.  Returns 0, -ENOSPC when the
- * store is full, -E2BIG when a field does not fit.
+ * store is full, -E2BIG when a field does not fit, -EINVAL for an AOR
+ * that is empty or not plain (loc_aor_plain).
  */
 int loc_save(struct loc *l, const struct loc_binding *b, int64_t now);
 

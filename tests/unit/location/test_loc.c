@@ -26,6 +26,11 @@ test_loc__bad_arguments_refused(void **state)
 	assert_int_equal(loc_save(f->l, &b, T0), -EINVAL);
 	memset(b.aor, 'a', sizeof(b.aor));
 	assert_int_equal(loc_save(f->l, &b, T0), -E2BIG);
+	/* the invalidations separate AORs by LF */
+	b = lt_binding("i\n@a.test", "sip:i@h", T0 + 60);
+	assert_int_equal(loc_save(f->l, &b, T0), -EINVAL);
+	assert_int_equal(loc_lookup(f->l, "i\x7f@a.test", T0, NULL, 0, NULL),
+			 -EINVAL);
 	assert_int_equal(loc_lookup(f->l, NULL, T0, NULL, 0, NULL), -EINVAL);
 	assert_int_equal(loc_lookup(f->l, "i@a.test", T0, NULL, 1, NULL), -EINVAL);
 	assert_int_equal(loc_lookup(f->l, "i@a.test", T0, NULL, 0, NULL), 0);
