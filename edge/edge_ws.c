@@ -353,11 +353,11 @@ edge_ws_new_conn(struct edge_ws_vh *v, struct lws *wsi)
 	socklen_t sl = sizeof(union env_sa);
 	int fd = (int)lws_get_socket_fd(wsi);
 
-	if (wc && fd == w->adopt_fd)
-		wc->c.peer = w->adopt_peer;
-	else if (wc && getpeername(fd, &wc->c.peer.sa, &sl) != 0)
-		goto fail_log;
 	if (wc == NULL)
+		goto fail_log;
+	if (fd == w->adopt_fd)
+		wc->c.peer = w->adopt_peer;
+	else if (getpeername(fd, &wc->c.peer.sa, &sl) != 0)
 		goto fail_log;
 	wc->v = v;
 	wc->wsi = wsi;
@@ -383,18 +383,12 @@ fail:
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-/* Whether the network filter lets this peer in (max_conns_per_ip). */
+/* Whether the network filter keeps peer out (max_conns_per_ip). */
 static int
-edge_ws_filter(struct edge *e, const struct lws_filter_network_conn_args *a)
+edge_ws_filter(struct edge *e, const union env_sa *peer)
 {
-	union env_sa sa;
-
-	if (a == NULL || e->me->max_conns_per_ip <= 0 ||
-	    a->clilen > sizeof(sa))
-		return 0;
-	memset(&sa, 0, sizeof(sa));
-	memcpy(&sa, &a->cli_addr, a->clilen);
-	if (edge_conn_ip_count(&e->conns, &sa) < e->me->max_conns_per_ip)
+	if (e->me->max_conns_per_ip <= 0 ||
+	    edge_conn_ip_count(&e->conns, peer) < e->me->max_conns_per_ip)
 		return 0;
 	e->st.conns_refused++;
 	return 1;
@@ -845,9 +839,11 @@ static void
 edge_ws_on_accept(uv_poll_t *h, int status, int events)
 {
 	struct edge_ws_vh *v = h->data;
-	struct edge *e = v->w->edge;
-	struct lws_filter_network_conn_args a;
+	struct edge_ws *w = v->w;
+	struct edge *e = w->edge;
 	lws_sock_file_fd_type fd;
+	union env_sa peer;
+	socklen_t sl;
 	struct lws *wsi;
 	int one = 1, err;
 
@@ -858,11 +854,11 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 		return;
 	}
 	for (int i = 0; i < EDGE_WS_ACCEPT_BATCH; i++) {
-		memset(&a, 0, sizeof(a));
-		a.clilen = sizeof(a.cli_addr);
-		a.accept_fd = accept4(v->fd, (struct sockaddr *)&a.cli_addr,
-				      &a.clilen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (a.accept_fd < 0) {
+		memset(&peer, 0, sizeof(peer));
+		sl = sizeof(peer);
+		fd.sockfd = accept4(v->fd, &peer.sa, &sl,
+				    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd.sockfd < 0) {
 			err = errno;
 			if (err == EINTR || err == ECONNABORTED)
 				continue;
@@ -885,25 +881,23 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 			}
 			return;
 		}
-		if (edge_ws_filter(e, &a)) {
-			close(a.accept_fd);
+		if (edge_ws_filter(e, &peer)) {
+			close(fd.sockfd);
 			continue;
 		}
 		/* As lws's listener does: SIP goes out at once, not
 		 * held for a full segment. */
-		setsockopt(a.accept_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		setsockopt(fd.sockfd, IPPROTO_TCP, TCP_NODELAY, &one,
 			   sizeof(one));
-		fd.sockfd = a.accept_fd;
-		v->w->adopt_fd = a.accept_fd;
-		memset(&v->w->adopt_peer, 0, sizeof(v->w->adopt_peer));
-		memcpy(&v->w->adopt_peer, &a.cli_addr, a.clilen);
+		w->adopt_fd = fd.sockfd;
+		w->adopt_peer = peer;
 		/* On failure lws has closed the socket and freed its wsi
 		 * (WSI_DESTROY took it out of the table). */
 		wsi = lws_adopt_descriptor_vhost(v->vh, LWS_ADOPT_SOCKET |
 						 LWS_ADOPT_HTTP |
 						 LWS_ADOPT_ALLOW_SSL, fd, NULL,
 						 NULL);
-		v->w->adopt_fd = -1;
+		w->adopt_fd = -1;
 		if (wsi == NULL && edge_ratelimit_allow(&e->rl, uv_now(e->loop)))
 			log_notice(LOG_SYS_NET, "%s: libwebsockets refused a "
 				   "connection", env_transport_name(v->tp.transport));
