@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -170,6 +171,26 @@ srv_int(int port, const char *fmt, ...)
 	freeReplyObject(r);
 	redisFree(c);
 	return v;
+}
+
+/* How many times Redis has run cmd (lower case), from INFO commandstats
+ * asked on c. */
+static inline long
+srv_calls(redisContext *c, const char *cmd)
+{
+	redisReply *r = redisCommand(c, "INFO commandstats");
+	char key[64];
+	const char *p;
+	long n = 0;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	snprintf(key, sizeof(key), "cmdstat_%s:calls=", cmd);
+	p = strstr(r->str, key);
+	if (p)
+		n = strtol(p + strlen(key), NULL, 10);
+	freeReplyObject(r);
+	return n;
 }
 
 #endif

@@ -154,20 +154,11 @@ ha1_is(const struct auth_account *a, const char *user, const char *pw)
 	assert_string_equal(a->ha1[DIGEST_SHA256], want);
 }
 
-/* HMGETs Redis has executed (INFO commandstats). */
+/* HMGETs Redis has executed. */
 static long
 redis_hmgets(struct fix *f)
 {
-	redisReply *r = redisCommand(f->r, "INFO commandstats");
-	const char *p;
-	long n = 0;
-
-	assert_non_null(r);
-	p = strstr(r->str, "cmdstat_hmget:calls=");
-	if (p)
-		n = strtol(p + strlen("cmdstat_hmget:calls="), NULL, 10);
-	freeReplyObject(r);
-	return n;
+	return srv_calls(f->r, "hmget");
 }
 
 static void
