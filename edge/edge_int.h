@@ -138,10 +138,10 @@ int edge_sip_via_fix(const char *buf, size_t len,
  * Checks a scanned message: start line, mandatory headers (Via, From,
  * To, Call-ID, CSeq for requests; Max-Forwards may be absent),
  * Content-Length (one value, at most the body present), CSeq method,
- * the top Via (kept in sc->via for edge_sip_via_fix).  What libosip2 would refuse beyond that is the core's to
- * find (ENV_REJECT).  Returns
- * NULL when the message may be forwarded, with *use_len set to the
- * bytes to forward (a datagram's bytes past Content-Length are
+ * the top Via (kept in sc->via for edge_sip_via_fix).  What libosip2
+ * would refuse beyond that is the core's to find (ENV_REJECT).
+ * Returns NULL when the message may be forwarded, with *use_len set to
+ * the bytes to forward (a datagram's bytes past Content-Length are
  * dropped, RFC 3261 18.3); otherwise the problem as a short phrase for
  * a Warning header.
  */

@@ -27,8 +27,9 @@
  * the PUBLISH sees the write.  The link writes what a millisecond
  * queued at once; one PUBLISH at the end of that write announces every
  * AOR it changed (loc_redis_pub_flush): a PUBLISH per change was a
- * tenth of a REGISTER's CPU, in Redis and in every host's listener.  One process of the host, its listener
- * (loc_shm_listen_claim), SUBSCRIBEs to the channel for all; a message
+ * tenth of a REGISTER's CPU, in Redis and in every host's listener.
+ * One process of the host, its listener (loc_shm_listen_claim),
+ * SUBSCRIBEs to the channel for all; a message
  * from another segment (another host) fetches the AOR and reconciles
  * the host's copy with it (loc_recon.c).  When the listener is gone,
  * another process takes over at its next tick and reconciles the whole
