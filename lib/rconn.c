@@ -211,6 +211,7 @@ rconn_ev_on_flush(uv_prepare_t *h)
 	struct rconn_ev *e = h->data;
 
 	uv_prepare_stop(h);
+	uv_timer_stop(&e->linger);
 	if (!e->ac)
 		return;
 	if (e->owner && e->owner->on_flush && e->ac == e->owner->ac) {
@@ -1004,6 +1005,18 @@ const struct prom_hist *
 rconn_latency(void)
 {
 	return &rconn_lat;
+}
+
+void
+rconn_flush_now(struct rconn *c)
+{
+	struct rconn_ev *e;
+
+	if (c->state != RCONN_UP || !c->ac)
+		return;
+	e = c->ac->ev.data;
+	if (e->flush_ms > 0 && uv_is_active((uv_handle_t *)&e->linger))
+		uv_prepare_start(&e->flush, rconn_ev_on_flush);
 }
 
 int

@@ -158,6 +158,12 @@ int rconn_command(struct rconn *c, redisCallbackFn *fn, void *priv,
 int rconn_vcommand(struct rconn *c, redisCallbackFn *fn, void *priv,
 		   const char *fmt, va_list ap);
 
+/* On a link with flush_ms: the commands queued so far leave before the
+ * loop next blocks instead of up to flush_ms later.  For a command whose
+ * reply someone waits on.  Does nothing on a link without flush_ms or
+ * while it is down. */
+void rconn_flush_now(struct rconn *c);
+
 /*
  * A message on a subscribed channel: channel and msg (len bytes, also
  * NUL-terminated) are borrowed for the call.

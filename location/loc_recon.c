@@ -314,6 +314,8 @@ loc_recon_fetch_send(struct loc_fetch *f)
 		free(f);
 		return -EAGAIN;
 	}
+	/* a reply waited on: not held back with the write-behind ones */
+	rconn_flush_now(r->rc);
 	return 0;
 }
 
@@ -503,6 +505,7 @@ loc_recon_step(struct loc_redis *r)
 					   p->cursor[0] ? p->cursor : "0",
 					   r->prefix) < 0)
 				break;
+			rconn_flush_now(r->rc);
 			p->scan_sent = 1;
 			p->inflight++;
 		} else {

@@ -655,6 +655,16 @@ test_rconn__max_pending_is_eagain(void **state)
 	assert_true(rconn_up(f->c));
 }
 
+/* A link up to a fresh server, its writes held flush_ms. */
+static void
+open_write_behind(struct fix *f, int flush_ms)
+{
+	srv_start(&f->srv, 0);
+	f->flush_ms = flush_ms;
+	open_conn(f, NULL, NULL, 1000, 64);
+	assert_true(run_until(f, ups_are, (void *)1));
+}
+
 /*
  * flush_ms: the commands of a turn reach Redis together, that late
  * (nothing written before), unless RCONN_FLUSH_BYTES wait: those go at
@@ -668,10 +678,7 @@ test_rconn__flush_ms_writes_late_and_together(void **state)
 	char got[64];
 	uint64_t t0;
 
-	srv_start(&f->srv, 0);
-	f->flush_ms = 150;
-	open_conn(f, NULL, NULL, 1000, 64);
-	assert_true(run_until(f, ups_are, (void *)1));
+	open_write_behind(f, 150);
 	t0 = uv_now(&f->loop);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(rconn_command(f->c, on_reply, f,
@@ -704,6 +711,37 @@ test_rconn__flush_ms_writes_late_and_together(void **state)
 		usleep(10000);
 	}
 	assert_string_equal(got, "4");
+}
+
+/*
+ * rconn_flush_now: a command whose reply is waited on leaves before the
+ * loop blocks, with the writes held before it, in order; the next
+ * write-behind command is held again.
+ */
+static void
+test_rconn__flush_now_sends_what_is_held(void **state)
+{
+	struct fix *f = *state;
+	char got[64];
+	uint64_t t0;
+
+	open_write_behind(f, 150);
+	t0 = uv_now(&f->loop);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "INCR wb"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "INCR wb"), 0);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "GET wb"), 0);
+	rconn_flush_now(f->c);
+	assert_true(run_until(f, replies_are, (void *)3));
+	assert_true(uv_now(&f->loop) - t0 < 100);
+	assert_string_equal(f->last, "2");
+
+	t0 = uv_now(&f->loop);
+	assert_int_equal(rconn_command(f->c, on_reply, f, "INCR wb"), 0);
+	loop_run_until(&f->loop, never, f, NULL, 50);
+	srv_str(f, got, sizeof(got), "GET wb");
+	assert_string_equal(got, "2");	/* held again */
+	assert_true(run_until(f, replies_are, (void *)4));
+	assert_true(uv_now(&f->loop) - t0 >= 140);
 }
 
 /* Redis counts a subscriber of channel arg (PUBSUB NUMSUB). */
@@ -1085,6 +1123,7 @@ main(void)
 		T(test_rconn__acl_user),
 		T(test_rconn__max_pending_is_eagain),
 	T(test_rconn__flush_ms_writes_late_and_together),
+	T(test_rconn__flush_now_sends_what_is_held),
 		T(test_rconn__subscription_renewed_after_restart),
 		T(test_rconn__free_runs_pending_callbacks),
 		T(test_rconn__redis_absent_then_started),
