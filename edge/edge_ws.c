@@ -176,7 +176,16 @@ edge_utf8_valid(const unsigned char *s, size_t len)
 		unsigned lo = 0x80, hi = 0xbf;
 
 		if (c < 0x80) {
+			uint64_t w;
+
+			/* SIP is mostly ASCII: eight bytes a step */
 			i++;
+			while (len - i >= 8) {
+				memcpy(&w, s + i, 8);
+				if (w & 0x8080808080808080ull)
+					break;
+				i += 8;
+			}
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf)

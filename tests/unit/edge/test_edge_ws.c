@@ -104,6 +104,28 @@ test_edge_ws__utf8_every_prefix(void **state)
 	}
 }
 
+/* A long ASCII run is read eight bytes a step: a bad byte or a
+ * character at any offset in it is still seen. */
+static void
+test_edge_ws__utf8_at_every_offset(void **state)
+{
+	char buf[48];
+
+	(void)state;
+	for (size_t at = 0; at + 2 <= sizeof(buf); at++) {
+		memset(buf, 'a', sizeof(buf));
+		buf[at] = (char)0xff;
+		assert_int_equal(edge_utf8_valid((unsigned char *)buf,
+						 sizeof(buf)), 0);
+		memcpy(buf + at, "\xc3\xbc", 2);
+		assert_int_equal(edge_utf8_valid((unsigned char *)buf,
+						 sizeof(buf)), 1);
+		buf[at + 1] = 'a';	/* a lead byte cut by ASCII */
+		assert_int_equal(edge_utf8_valid((unsigned char *)buf,
+						 sizeof(buf)), 0);
+	}
+}
+
 /* Every single byte: ASCII alone is valid, nothing else is. */
 static void
 test_edge_ws__utf8_single_bytes(void **state)
@@ -163,6 +185,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edge_ws__utf8_table),
 		cmocka_unit_test(test_edge_ws__utf8_every_prefix),
+		cmocka_unit_test(test_edge_ws__utf8_at_every_offset),
 		cmocka_unit_test(test_edge_ws__utf8_single_bytes),
 		cmocka_unit_test(test_edge_ws__origin_allow_list),
 		cmocka_unit_test(test_edge_ws__subprotocol_sip),
