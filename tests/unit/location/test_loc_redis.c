@@ -132,6 +132,12 @@ first_contact_is(void *ctx, void *arg)
 		strcmp(out[0].contact, arg) == 0;
 }
 
+static long long
+key_pttl(struct fix *f, const char *key)
+{
+	return srv_int(f->srv.port, "PTTL %s", key);
+}
+
 /* The key of AOR arg lives longer than a minute (its expiry set). */
 static int
 key_expires_later(void *ctx, void *arg)
@@ -140,7 +146,7 @@ key_expires_later(void *ctx, void *arg)
 	char key[LOC_KEY_MAX];
 
 	snprintf(key, sizeof(key), "smt:aor:%s", (const char *)arg);
-	return srv_int(f->srv.port, "PTTL %s", key) > 60 * 1000;
+	return key_pttl(f, key) > 60 * 1000;
 }
 
 static void
@@ -296,7 +302,7 @@ key_m_expires_after_600s(void *ctx, void *arg)
 	struct fix *f = ctx;
 
 	(void)arg;
-	return srv_int(f->srv.port, "PTTL %s", "smt:aor:m@a.test") > 600 * 1000;
+	return key_pttl(f, "smt:aor:m@a.test") > 600 * 1000;
 }
 
 /* Reads MONITOR lines from c until the PUBLISH naming aor: where the
@@ -362,12 +368,6 @@ test_loc_redis__first_binding_expires_before_its_publish(void **state)
 	assert_int_equal(nx, -1);
 	assert_true(gt >= 0);
 	redisFree(c);
-}
-
-static long long
-key_pttl(struct fix *f, const char *key)
-{
-	return srv_int(f->srv.port, "PTTL %s", key);
 }
 
 /*
