@@ -731,13 +731,16 @@ core_scan_vias(const char *raw, const struct core_field *f,
 	return 1;
 }
 
-/* "<type>/<subtype>*(;<param>)". */
+/* "<type>/<subtype>*(;<param>)", the type not multipart: libosip2
+ * splits a multipart body into its parts and fails the message on one
+ * it cannot split (found by fuzz_core_resp). */
 static int
 core_scan_ctype(const char *raw, const struct core_field *f)
 {
 	size_t i = core_span(raw, f->vs, f->ve, CORE_C_TOKEN), j;
 
-	if (i == f->vs || i >= f->ve || raw[i] != '/')
+	if (i == f->vs || i >= f->ve || raw[i] != '/' ||
+	    (i - f->vs == 9 && strncasecmp(raw + f->vs, "multipart", 9) == 0))
 		return 0;
 	j = core_span(raw, i + 1, f->ve, CORE_C_TOKEN);
 	return j > i + 1 && core_params(raw, j, f->ve) == f->ve;

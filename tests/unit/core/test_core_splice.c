@@ -519,6 +519,9 @@ test_core_splice__scan_refuses(void **state)
 		RESP_HEAD SCAN_VIA "m: *\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
 		RESP_HEAD SCAN_VIA "m: <sip:x>\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
 		RESP_HEAD SCAN_VIA "c: sdp\r\nCall-ID: c\r\nCSeq: 1 A\r\n\r\n",
+		/* a multipart body, which libosip2 splits (and may fail on) */
+		RESP_HEAD SCAN_VIA SCAN_REST "c: Multipart/mixed;boundary=b\r\n"
+		"l: 3\r\n\r\nxyz",
 		/* a body Content-Length does not frame exactly */
 		RESP_HEAD SCAN_VIA SCAN_REST "\r\nv=0\r\n",
 		RESP_HEAD SCAN_VIA SCAN_REST "l: 4\r\n\r\nv=0\r\n",
