@@ -73,6 +73,10 @@ REDIS_SHARDS = max(1, int(env("BENCH_REDIS_SHARDS", "1")))
 # sipmesh-core processes: 2 as `make run` starts; 1 shows what fewer,
 # fuller batches save on a 2-CPU machine
 CORES = max(1, int(env("BENCH_CORES", "2")))
+# of them, the last BENCH_STANDBY are [core N] standby = yes (a spare,
+# sent to only when the others refuse): 1 as in `make run`'s sample
+# configuration; 0: every core takes its share of the Call-IDs
+STANDBY = min(CORES - 1, max(0, int(env("BENCH_STANDBY", "1"))))
 WSE_STAGES = [int(x) for x in env("BENCH_WSE_STAGES", "10000,25000,50000").split(",") if x]
 # connections per wsload.js process: it too may hold only 20,000 files
 WS_LOADER_MAX = int(env("BENCH_WS_LOADER_MAX", "15000"))
@@ -620,6 +624,8 @@ auth = yes
 domains = %s
 auth_algorithms = MD5 SHA-256
 """ % DOMAIN)
+            for k in range(CORES - STANDBY + 1, CORES + 1):
+                f.write("\n[core %d]\nstandby = yes\n" % k)
             if self.media:
                 # sipmesh-rtpctl -i 1 on ipc://<run_dir>/rtpctl-1 (the default)
                 f.write("""
@@ -670,10 +676,11 @@ instances = %s
         time.sleep(0.5)   # let both cores join
         if self.media:
             time.sleep(1.0)   # rtpctl's first health pings (ping_interval_ms 1000)
-        return "%s + %d edge%s + %d core%s%s, %s (%d processes)%s" % (
+        return "%s + %d edge%s + %d core%s%s%s, %s (%d processes)%s" % (
             "redis" if REDIS_SHARDS == 1 else "%d redis shards" % REDIS_SHARDS,
             self.ws_edges, "s sharing every port" if self.ws_edges > 1 else "",
             CORES, "s" if CORES > 1 else "",
+            (" (%d standby)" % STANDBY) if STANDBY else "",
             " + 1 rtpctl" if self.media else "", SIPMESH_BIN, len(self.all_pids()),
             ("; [proxy] media = yes, " + self.rtp.describe()) if self.media else
             ("; ws://127.0.0.1:%d" % self.ws_port) if self.ws else "")

@@ -68,7 +68,14 @@ edge_init(struct edge *e, uv_loop_t *loop, const struct cfg *cfg,
 	e->cfg = cfg;
 	e->me = me;
 	for (int i = 0; i < cfg->n_cores; i++)
-		e->core_ids[e->n_cores++] = cfg->cores[i].id;
+		if (!cfg->cores[i].standby)
+			e->core_ids[e->n_cores++] = cfg->cores[i].id;
+	e->n_active = e->n_cores;
+	for (int i = 0; i < cfg->n_cores; i++)
+		if (cfg->cores[i].standby)
+			e->core_ids[e->n_cores++] = cfg->cores[i].id;
+	if (e->n_active == 0)
+		e->n_active = e->n_cores;	/* all standby: all alike */
 	rc = infra_init(&e->infra, cfg);
 	if (rc == 0)
 		rc = key_load(cfg, KEY_USE_ROUTE, route);
@@ -289,18 +296,39 @@ edge_env_fill(struct env *env, const struct edge *e, struct edge_tp *tp,
 }
 
 /*
+ * The cores for key, best first: the active cores in the rendezvous
+ * order of key, then the standby ones in theirs.  A standby core is a
+ * spare: it serves a key only while every active core refuses (stopped
+ * or lost), so on a host with few CPUs one core takes whole batches
+ * and the spare costs nothing until it is needed (bench/README.md).
+ * The same on every edge: the order depends on the configuration and
+ * the cluster's route key only.
+ */
+static void
+edge_core_order(const struct edge *e, const void *key, size_t len,
+		int *order)
+{
+	hash_rendezvous_order(&e->route, key, len, e->core_ids, e->n_active,
+			      order);
+	if (e->n_cores > e->n_active)
+		hash_rendezvous_order(&e->route, key, len,
+				      e->core_ids + e->n_active,
+				      e->n_cores - e->n_active,
+				      order + e->n_active);
+}
+
+/*
  * Sends the envelope in env_buf (k bytes) to the first core of the
- * rendezvous order of the Call-ID cid that takes it: a stopped or lost
- * core refuses, and the next one serves its Call-IDs.  0, or the last
- * core's error.
+ * order of the Call-ID cid (edge_core_order) that takes it: a stopped
+ * or lost core refuses, and the next one serves its Call-IDs.  0, or
+ * the last core's error.
  */
 static int
 edge_send_in_order(struct edge *e, struct edge_slice cid, size_t k)
 {
 	int order[CFG_MAX_CORES], rc = -ENOENT;
 
-	hash_rendezvous_order(&e->route, cid.s, cid.len, e->core_ids,
-			      e->n_cores, order);
+	edge_core_order(e, cid.s, cid.len, order);
 	for (int i = 0; i < e->n_cores; i++) {
 		rc = link_send(e->link, order[i], e->env_buf, k);
 		if (rc == 0)
@@ -565,8 +593,8 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 
 /*
  * Sends ENV_CONN_CLOSED for (transport, conn_id) to core_id, or when
- * core_id is 0 to the first core of the rendezvous order of the conn
- * id that takes it.  msg: a request that could not be delivered down
+ * core_id is 0 to the first core of the order of the conn id
+ * (edge_core_order) that takes it.  msg: a request that could not be delivered down
  * that connection (the core answers its branch with 430, or, with
  * ENV_F_DIAL_FAILED in flags, fails it as a transport error), or NULL.
  */
@@ -604,8 +632,7 @@ edge_conn_closed_send(struct edge *e, int core_id, int transport,
 	if (core_id) {
 		rc = link_send(e->link, core_id, e->env_buf, (size_t)k);
 	} else {
-		hash_rendezvous_order(&e->route, key, sizeof(key),
-				      e->core_ids, e->n_cores, order);
+		edge_core_order(e, key, sizeof(key), order);
 		for (int i = 0; i < e->n_cores && rc < 0; i++)
 			rc = link_send(e->link, order[i], e->env_buf, (size_t)k);
 	}

@@ -803,8 +803,9 @@ struct edge {
 	const struct cfg *cfg;
 	const struct cfg_edge *me;
 	struct link *link;
-	int core_ids[CFG_MAX_CORES];
-	int n_cores;
+	int core_ids[CFG_MAX_CORES];	/* the active cores, then the
+					   standby ones ([core N] standby) */
+	int n_cores, n_active;
 	struct edge_tp *tp[ENV_TP_END];	/* by enum env_transport */
 	struct edge_conn_table conns;
 	uv_timer_t sweep;	/* idle and handshake timeouts */

@@ -161,6 +161,8 @@ static const struct cfg_key cfg_core_keys[] = {
 	  sizeof(((struct cfg_core *)0)->ipc), "", 0, 0 },
 	{ "core", "metrics", CFG_STR, offsetof(struct cfg_core, metrics),
 	  sizeof(((struct cfg_core *)0)->metrics), "", 0, 0 },
+	{ "core", "standby", CFG_BOOL, offsetof(struct cfg_core, standby),
+	  0, "no", 0, 1 },
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof(*(t)))

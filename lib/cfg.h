@@ -88,6 +88,7 @@ struct cfg_core {
 	int id;
 	char ipc[CFG_PATH_LEN];
 	char metrics[CFG_ADDR_LEN];	/* as cfg_edge.metrics */
+	int standby;		/* sent to only when no other core takes it */
 };
 
 #define CFG_CONTACTS_MOST 16	/* [registrar] max_contacts at most */

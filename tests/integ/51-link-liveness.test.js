@@ -77,20 +77,6 @@ describe('51 link liveness', () => {
 		},
 	});
 
-	/* Counter `name` of one process's stats line, logged on SIGUSR1. */
-	async function stat(p, re) {
-		const since = Date.now();
-		process.kill(p.pid, 'SIGUSR1');
-		let v = null;
-		await waitUntil(() => {
-			const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
-			const m = l && re.exec(l.s);
-			if (m) v = Number(m[1]);
-			return v !== null;
-		}, 3000, `${p.name}'s ${re} counter`);
-		return v;
-	}
-
 	/* Resolves once p logged a line matching re after `since`. */
 	function logged(p, re, since, ms, what) {
 		return waitUntil(() => p.lines.some((l) => l.t >= since && re.test(l.s)), ms, what, 20);
@@ -180,17 +166,16 @@ describe('51 link liveness', () => {
 		for (const e of c.edges)
 			await logged(e.proc, /core 2 heard again/, resumed, how.backMs, `edge ${e.id} to hear core 2 again`);
 		t.diagnostic(`edges heard core 2 again ${Date.now() - resumed} ms after it came back`);
-		const core1 = c.cores.find((k) => k.id === 1).proc;
-		const before2 = await stat(core2, /\bregisters (\d+)/);
-		const before1 = await stat(core1, /\bregisters (\d+)/);
+		const before2 = await c.coreStatOf(2, 'registers');
+		const before1 = await c.coreStatOf(1, 'registers');
 		let cseq = 100;
 		for (const id of mine)
 			assert.equal(await register(ua, c.edge(1), `p-${rand(4)}`, id, cseq++, 2000), 200, `REGISTER on ${id} once back`);
 		/* At least: what reached it late (queued while it was lost)
 		 * counts too. */
-		const more = await stat(core2, /\bregisters (\d+)/) - before2;
+		const more = await c.coreStatOf(2, 'registers') - before2;
 		assert.ok(more >= mine.length, `core 2 serves its Call-IDs again: ${more} REGISTERs, want ${mine.length}`);
-		assert.equal(await stat(core1, /\bregisters (\d+)/) - before1, 0, 'core 1 no longer serves them');
+		assert.equal(await c.coreStatOf(1, 'registers') - before1, 0, 'core 1 no longer serves them');
 	}
 
 	c.test('a stopped core\'s Call-IDs are served by the other core within the dead time, and come back', async (t) => {

@@ -1164,20 +1164,31 @@ class Cluster {
 		return sum;
 	}
 
-	/* Edge id's counter `name` from the stats line ("name=N ...") it
-	 * logs on SIGUSR1 now. */
-	async edgeStat(name, id = 1) {
-		const p = this.edges.find((e) => e.id === id).proc;
+	/* The number re captures in the stats line process p logs on
+	 * SIGUSR1 now. */
+	async _statOf(p, re, what) {
 		const since = Date.now();
 		process.kill(p.pid, 'SIGUSR1');
 		let v = null;
 		await waitUntil(() => {
 			const l = p.lines.filter((x) => x.t >= since && /stats: /.test(x.s)).pop();
-			const m = l && new RegExp(`\\b${name}=(\\d+)`).exec(l.s);
+			const m = l && re.exec(l.s);
 			if (m) v = Number(m[1]);
 			return v !== null;
-		}, 3000, `edge ${id}'s ${name} counter`);
+		}, 3000, what);
 		return v;
+	}
+
+	/* Core id's counter `name` ("stats: ... name N ..."). */
+	coreStatOf(id, name) {
+		return this._statOf(this.cores.find((k) => k.id === id).proc,
+			new RegExp(`\\b${name} (\\d+)`), `core ${id}'s ${name} counter`);
+	}
+
+	/* Edge id's counter `name` ("stats: ... name=N ..."). */
+	edgeStat(name, id = 1) {
+		return this._statOf(this.edges.find((e) => e.id === id).proc,
+			new RegExp(`\\b${name}=(\\d+)`), `edge ${id}'s ${name} counter`);
 	}
 
 	edge(id = 1) {

@@ -73,6 +73,8 @@ test_cfg__defaults(void **state)
 	assert_int_equal(c.edges[0].max_msg, 65535);
 	assert_false(c.edges[0].reuseport);
 	assert_string_equal(c.cores[1].ipc, "ipc:///tmp/sipmesh/core-2");
+	assert_false(c.cores[0].standby);
+	assert_false(c.cores[1].standby);
 	assert_int_equal(c.log_level, LOG_LVL_NOTICE);
 	assert_int_equal(c.t1_ms, 500);
 	assert_int_equal(c.link_heartbeat_ms, 500);
@@ -87,6 +89,30 @@ test_cfg__defaults(void **state)
 	/* No peer domain needs a client certificate unless listed. */
 	assert_int_equal(c.n_tls_client_cert_domains, 0);
 	assert_false(cfg_domain_needs_client_cert(&c, "b.test", 6));
+}
+
+/* [core N] standby: that core only; [core] standby: every core. */
+static void
+test_cfg__core_standby(void **state)
+{
+	static struct cfg c;
+	char err[256], path[128];
+
+	(void)state;
+	assert_int_equal(load_text(&c, "[cluster]\ncores = 3\n[core 2]\n"
+				   "standby = yes\n", err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_int_equal(c.n_cores, 3);
+	assert_false(c.cores[0].standby);
+	assert_true(c.cores[1].standby);
+	assert_false(c.cores[2].standby);
+	assert_int_equal(load_text(&c, "[core]\nstandby = yes\n[core 1]\n"
+				   "standby = no\n", err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_false(c.cores[0].standby);
+	assert_true(c.cores[1].standby);
+	assert_int_equal(load_text(&c, "[core 1]\nstandby = maybe\n", err,
+				   sizeof(err), path, sizeof(path)), -EINVAL);
 }
 
 /* [federation] tls_client_cert_domains: a list like the registrar's,
@@ -542,6 +568,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cfg__defaults),
+		cmocka_unit_test(test_cfg__core_standby),
 		cmocka_unit_test(test_cfg__instances_sections_and_defaults),
 		cmocka_unit_test(test_cfg__tls_client_cert_domains),
 		cmocka_unit_test(test_cfg__errors_name_file_line_and_key),
