@@ -429,7 +429,7 @@ test_edge_fwd__dead_core_falls_over_then_503(void **state)
 
 	/* Only core 3 left: a 503 from the edge, to the rport address. */
 	f->edge.core_ids[0] = 3;
-	f->edge.n_cores = 1;
+	f->edge.n_cores = f->edge.n_active = 1;
 	edge_fwd_input(&f->edge, &f->tp.tp, 0, &f->src, msg, (size_t)n);
 	assert_int_equal(f->edge.st.drop_no_core, 1);
 	assert_int_equal(f->edge.st.sent_503, 1);
