@@ -308,13 +308,13 @@ static void
 edge_core_order(const struct edge *e, const void *key, size_t len,
 		int *order)
 {
-	hash_rendezvous_order(&e->route, key, len, e->core_ids, e->n_active,
-			      order);
+	uint64_t kh = hash_sip(&e->route, key, len);
+
+	hash_rendezvous_rank(kh, e->core_ids, e->n_active, order);
 	if (e->n_cores > e->n_active)
-		hash_rendezvous_order(&e->route, key, len,
-				      e->core_ids + e->n_active,
-				      e->n_cores - e->n_active,
-				      order + e->n_active);
+		hash_rendezvous_rank(kh, e->core_ids + e->n_active,
+				     e->n_cores - e->n_active,
+				     order + e->n_active);
 }
 
 /*
@@ -594,9 +594,10 @@ edge_fwd_input(struct edge *e, struct edge_tp *tp, uint64_t conn_id,
 /*
  * Sends ENV_CONN_CLOSED for (transport, conn_id) to core_id, or when
  * core_id is 0 to the first core of the order of the conn id
- * (edge_core_order) that takes it.  msg: a request that could not be delivered down
- * that connection (the core answers its branch with 430, or, with
- * ENV_F_DIAL_FAILED in flags, fails it as a transport error), or NULL.
+ * (edge_core_order) that takes it.  msg: a request that could not be
+ * delivered down that connection (the core answers its branch with
+ * 430, or, with ENV_F_DIAL_FAILED in flags, fails it as a transport
+ * error), or NULL.
  */
 static void
 edge_conn_closed_send(struct edge *e, int core_id, int transport,

@@ -156,7 +156,13 @@ void
 hash_rendezvous_order(const struct hash_key *hk, const void *key,
 		      size_t keylen, const int *ids, int n, int *order)
 {
-	uint64_t kh = hash_sip(hk, key, keylen), w[64];
+	hash_rendezvous_rank(hash_sip(hk, key, keylen), ids, n, order);
+}
+
+void
+hash_rendezvous_rank(uint64_t kh, const int *ids, int n, int *order)
+{
+	uint64_t w[64];
 
 	if (n > 64)
 		n = 64;

@@ -49,4 +49,8 @@ uint64_t hash_fnv1a64_nocase(const void *data, size_t len);
 void hash_rendezvous_order(const struct hash_key *hk, const void *key,
 			   size_t keylen, const int *ids, int n, int *order);
 
+/* The same from the key's hash kh = hash_sip(hk, key, keylen): for a
+ * caller that orders several groups of nodes by one key. */
+void hash_rendezvous_rank(uint64_t kh, const int *ids, int n, int *order);
+
 #endif

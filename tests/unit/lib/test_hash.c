@@ -64,7 +64,13 @@ test_hash__rendezvous_order_is_a_permutation(void **state)
 		int order[6], seen[10] = { 0 };
 		int len = snprintf(key, sizeof(key), "call-%d@host", k);
 
+		int ranked[6];
+
 		hash_rendezvous_order(&hk, key, (size_t)len, ids, n, order);
+		/* the same from the key's hash (edge_core_order's use) */
+		hash_rendezvous_rank(hash_sip(&hk, key, (size_t)len), ids, n,
+				     ranked);
+		assert_memory_equal(order, ranked, sizeof(order));
 		for (int i = 0; i < n; i++) {
 			assert_in_range(order[i], 1, 9);
 			seen[order[i]]++;
