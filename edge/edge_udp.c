@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -366,7 +367,7 @@ edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 {
 	union env_sa sa;
 	socklen_t sl;
-	int fd, rc, one = 1;
+	int fd, rc, one = 1, defer = e->me->defer_accept_s;
 
 	rc = edge_tp_addr(e, transport, &sa);
 	if (rc < 0)
@@ -385,6 +386,16 @@ edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 	    /* One family per socket: no v4-mapped sources to special-case. */
 	    (sa.sa.sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    /* Every client here speaks first (SIP, TLS, the upgrade).
+	     * Accepting at its first bytes wakes the edge once per
+	     * connection instead of twice (accept, then data): a fifth
+	     * of the edge's CPU per WebSocket registration.  A silent
+	     * connect waits in the kernel, not in the table, until its
+	     * SYN-ACK is resent (1, 3, 7 s...), then gets the
+	     * handshake deadline as before. */
+	    (type == SOCK_STREAM && defer > 0 &&
+	     setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
+			sizeof(defer)) < 0) ||
 	    bind(fd, &sa.sa, sl) < 0) {
 		rc = -errno;
 		close(fd);

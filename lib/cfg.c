@@ -141,6 +141,7 @@ static const struct cfg_key cfg_edge_keys[] = {
 	EI("max_conns_per_net", max_conns_per_net, "1000", 0, 1000000),
 	EI("max_conns", max_conns, "20000", 0, 10000000),
 	EI("handshake_timeout_s", handshake_timeout_s, "10", 1, 600),
+	EI("defer_accept_s", defer_accept_s, "1", 0, 30),
 	EI("msg_idle_timeout_s", msg_idle_timeout_s, "0", 0, 31536000),
 	EI("req_rate", req_rate, "100", 0, 1000000),
 	EI("req_burst", req_burst, "200", 1, 10000000),

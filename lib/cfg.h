@@ -53,6 +53,10 @@ struct cfg_edge {
 	int max_conns;		/* inbound connections per edge */
 	int handshake_timeout_s;	/* accept to first SIP message (TCP,
 					   TLS) or WebSocket upgrade */
+	int defer_accept_s;	/* TCP_DEFER_ACCEPT on the stream
+				   listeners: a connection is accepted
+				   with its first bytes, or about this
+				   long after a silent connect; 0: off */
 	int msg_idle_timeout_s;	/* no SIP message: closed however many
 				   keepalives; 0: max_expires + 60 */
 	int req_rate, req_burst;	/* requests per source (IPv4 address,

@@ -33,8 +33,10 @@ const PER_NET = 3;
 for (const a of [EDGE, ...NET_A, NET_B])
 	execFileSync('ip', ['-6', 'addr', 'add', `${a}/64`, 'dev', 'lo', 'nodad']);
 
-/* A TCP connection from localAddress; .buf gathers what comes back,
- * .closedAt resolves with the time it closed. */
+/* A TCP connection from localAddress that sends a CRLF keepalive
+ * first: the edge accepts a connection with its first bytes
+ * (defer_accept_s).  .buf gathers what comes back, .closedAt resolves
+ * with the time it closed. */
 function tcp(localAddress, port = TCP_PORT) {
 	return new Promise((res, rej) => {
 		const s = net.connect({ host: EDGE, port, localAddress, family: 6 });
@@ -42,7 +44,12 @@ function tcp(localAddress, port = TCP_PORT) {
 		s.closedAt = new Promise((r) => s.once('close', () => r(Date.now())));
 		s.on('data', (d) => { s.buf += d.toString('latin1'); });
 		s.once('error', rej);
-		s.once('connect', () => { s.removeListener('error', rej); s.on('error', () => {}); res(s); });
+		s.once('connect', () => {
+			s.removeListener('error', rej);
+			s.on('error', () => {});
+			s.write('\r\n\r\n');
+			res(s);
+		});
 	});
 }
 

@@ -10,7 +10,10 @@
  * pongs do not hold off; a WebSocket message cut in 1-byte fragments
  * (closed at the fragment limit; memory follows the bytes, not
  * max_msg); and a per-source connection rate (conn_rate) refused at
- * accept and logged once.  Before commit "edge: per-source rate
+ * accept and logged once.  A silent connect takes no place until it
+ * speaks or the kernel hands it over (defer_accept_s): before commit
+ * "edge: TCP_DEFER_ACCEPT...", 30 of them locked out a client that
+ * spoke until the handshake deadline.  Before commit "edge: per-source rate
  * limits...", a plain TCP connection was open at accept and stayed 60 s
  * here (idle_timeout_s) on anything, pings included, and a 1-byte
  * fragment took max_msg of memory.  Before commit "edge: a WebSocket
@@ -30,6 +33,9 @@ const { streamCluster, StreamUA, wsClosed, within } = require('./lib/ws');
 const PER_IP = 5;
 const MAX = 24;
 const HANDSHAKE_S = 2;
+/* 3 s: the kernel resends the SYN-ACK of a silent connect after 1 and
+ * 3 s, and hands it over at the second. */
+const DEFER_S = 3;
 const MSG_IDLE_S = 4;
 
 /* Inbound connections the edge holds now. */
@@ -37,16 +43,23 @@ async function held(c) {
 	return (await c.edgeStat('conns_opened')) - (await c.edgeStat('conns_closed'));
 }
 
-/* A TCP connection from localAddress; .buf gathers what comes back,
+/* A TCP connection from localAddress that sends hello first (a CRLF
+ * keepalive; '' for a silent one): the edge accepts a connection with
+ * its first bytes (defer_accept_s).  .buf gathers what comes back,
  * .closedAt resolves with the time it closed. */
-function tcp(dest, localAddress) {
+function tcp(dest, localAddress, hello = '\r\n\r\n') {
 	return new Promise((res, rej) => {
 		const s = net.connect({ host: dest.host, port: dest.port, localAddress });
 		s.buf = '';
 		s.closedAt = new Promise((r) => s.once('close', () => r(Date.now())));
 		s.on('data', (d) => { s.buf += d.toString('latin1'); });
 		s.once('error', rej);
-		s.once('connect', () => { s.removeListener('error', rej); s.on('error', () => {}); res(s); });
+		s.once('connect', () => {
+			s.removeListener('error', rej);
+			s.on('error', () => {});
+			if (hello) s.write(hello);
+			res(s);
+		});
 	});
 }
 
@@ -101,12 +114,12 @@ describe('62 limits conns', () => {
 	const c = streamCluster({
 		name: '62-limits-conns', edges: 1, cores: 1,
 		edge: {
-			max_conns_per_ip: PER_IP, max_conns: MAX, handshake_timeout_s: HANDSHAKE_S,
+			max_conns_per_ip: PER_IP, max_conns: MAX, handshake_timeout_s: HANDSHAKE_S, defer_accept_s: DEFER_S,
 			msg_idle_timeout_s: MSG_IDLE_S, idle_timeout_s: 60, ws_ping_s: 1, max_msg: 1048576,
 		},
 	});
 	const socks = [];
-	const open = async (dest, local) => { const s = await tcp(dest, local); socks.push(s); return s; };
+	const open = async (dest, local, hello) => { const s = await tcp(dest, local, hello); socks.push(s); return s; };
 	const closeAll = async () => {
 		for (const s of socks.splice(0)) s.destroy();
 		await waitUntil(async () => (await held(c)) === 0, 5000, 'the edge to hold no connection', 100);
@@ -143,11 +156,11 @@ describe('62 limits conns', () => {
 	c.test(`slowloris: nothing, half a request, only pings, no TLS, half an upgrade: closed in ${HANDSHAKE_S} s`, async () => {
 		const d = c.tcpDest();
 		const t0 = Date.now();
-		const silent = await open(d, '127.0.0.41');
-		const half = await open(d, '127.0.0.41');
+		const silent = await open(d, '127.0.0.41', '');
+		const half = await open(d, '127.0.0.41', '');
 		const pinger = await open(d, '127.0.0.41');
-		const tls = await open(c.tlsDest(), '127.0.0.42');
-		const upg = await open({ host: HOST, port: c.ports[1].ws }, '127.0.0.43');
+		const tls = await open(c.tlsDest(), '127.0.0.42', '');
+		const upg = await open({ host: HOST, port: c.ports[1].ws }, '127.0.0.43', '');
 		const req = `REGISTER sip:a.test SIP/2.0\r\nVia: SIP/2.0/TCP ${HOST}:9;branch=z9hG4bK-sl\r\nMax-Forwards: 70\r\n`;
 		upg.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\n`);
 		let k = 0;
@@ -156,7 +169,8 @@ describe('62 limits conns', () => {
 			pinger.write('\r\n\r\n');
 		}, 200);
 		try {
-			const late = (HANDSHAKE_S + 2.5) * 1000;
+			/* The silent ones reach the edge DEFER_S after the connect. */
+			const late = (DEFER_S + HANDSHAKE_S + 2.5) * 1000;
 			for (const [s, what] of [[silent, 'silent'], [half, 'half a request'], [pinger, 'pings only'],
 				[tls, 'no TLS handshake'], [upg, 'half an upgrade']]) {
 				assert.ok(await closedWithin(s, late - (Date.now() - t0)), `${what}: still open after ${late} ms`);
@@ -169,6 +183,29 @@ describe('62 limits conns', () => {
 			clearInterval(drip);
 		}
 		assert.ok(await c.edgeStat('conns_idle') >= 5);
+		await closeAll();
+	});
+
+	/* Accepted at the connect, 30 silent connects took every place of
+	 * the edge (max_conns) until the handshake deadline. */
+	c.test(`a silent connect takes no place in the edge for ${DEFER_S} s (defer_accept_s); one that speaks gets in`, async () => {
+		const d = c.tcpDest();
+		const full = await c.edgeStat('conns_full');
+		const t0 = Date.now();
+		const silent = [];
+		for (let i = 0; i < MAX + 6; i++) silent.push(await open(d, `127.0.0.${91 + Math.floor(i / PER_IP)}`, ''));
+		await options(await open(d, '127.0.0.98'), d);
+		assert.equal(await held(c), 1, 'the edge holds more than the connection that spoke');
+		const early = Date.now() - t0;
+		assert.ok(early < DEFER_S * 1000, `the checks took ${early} ms, past the deferral`);
+		assert.equal(await c.edgeStat('conns_full'), full, 'a connection was refused for max_conns');
+		/* Then the kernel hands them over, and the handshake deadline
+		 * closes them (those past max_conns at once). */
+		const by = (DEFER_S + HANDSHAKE_S + 3) * 1000;
+		for (const s of silent)
+			assert.ok(await closedWithin(s, Math.max(by - (Date.now() - t0), 1)), `a silent connect still open after ${by} ms`);
+		const at = Math.min(...await Promise.all(silent.map((s) => s.closedAt))) - t0;
+		assert.ok(at >= DEFER_S * 1000 - 300, `the first silent connect closed after ${at} ms, within the deferral`);
 		await closeAll();
 	});
 
@@ -336,7 +373,13 @@ describe('62 limits conns: rate', () => {
 	const RATE = 5;
 	const c = streamCluster({
 		name: '62-limits-conn-rate', edges: 1, cores: 1,
-		edge: { conn_rate: RATE, conn_burst: RATE, max_conns_per_ip: 1000 },
+		edge: { conn_rate: RATE, conn_burst: RATE, max_conns_per_ip: 1000, defer_accept_s: 0 },
+	});
+
+	c.test('with defer_accept_s = 0 a silent connect is accepted at once', async () => {
+		const s = await tcp(c.tcpDest(), '127.0.0.73', '');
+		await waitUntil(async () => (await c.edgeStat('conns_opened')) === 1, 500, 'the edge to accept it', 50);
+		s.destroy();
 	});
 
 	c.test(`a source opening connections past conn_rate (${RATE}/s) is refused at accept, logged once`, async () => {
