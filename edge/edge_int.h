@@ -424,7 +424,8 @@ int edge_tp_addr(const struct edge *e, int transport, union env_sa *sa);
  * socket of type (SOCK_DGRAM, SOCK_STREAM) bound to the address of
  * edge_tp_addr(), IPv6 only for an IPv6 address, with SO_REUSEADDR
  * when asked, SO_REUSEPORT when configured, and a stream socket with
- * TCP_DEFER_ACCEPT of defer_accept_s.  Returns the fd, or
+ * TCP_NODELAY (its accepted sockets inherit it) and TCP_DEFER_ACCEPT
+ * of defer_accept_s.  Returns the fd, or
  * edge_tp_addr()'s error, or another negative errno (logged); nothing
  * is left open on error.
  */

@@ -812,7 +812,6 @@ edge_stream_on_conn(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)&s->h, edge_sconn_on_close);
 		return;
 	}
-	uv_tcp_nodelay(&s->h, 1);
 	log_debug(LOG_SYS_NET, "%s connection " ENV_CONN_FMT " from %s",
 		  env_transport_name(st->tp.transport), ENV_CONN_ARGS(s->c.id),
 		  env_sa_str(&s->c.peer, peer, sizeof(peer)));

@@ -396,6 +396,10 @@ edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 	    (type == SOCK_STREAM && defer > 0 &&
 	     setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
 			sizeof(defer)) < 0) ||
+	    /* SIP goes out at once, not held for a full segment.  The
+	     * accepted sockets inherit it: no system call each. */
+	    (type == SOCK_STREAM &&
+	     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) ||
 	    bind(fd, &sa.sa, sl) < 0) {
 		rc = -errno;
 		close(fd);

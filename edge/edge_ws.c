@@ -75,7 +75,6 @@
 #include <libwebsockets.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -854,7 +853,7 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 	union env_sa peer;
 	socklen_t sl;
 	struct lws *wsi;
-	int one = 1, err;
+	int err;
 
 	(void)events;
 	if (status < 0) {
@@ -894,10 +893,6 @@ edge_ws_on_accept(uv_poll_t *h, int status, int events)
 			close(fd.sockfd);
 			continue;
 		}
-		/* As lws's listener does: SIP goes out at once, not
-		 * held for a full segment. */
-		setsockopt(fd.sockfd, IPPROTO_TCP, TCP_NODELAY, &one,
-			   sizeof(one));
 		w->adopt_fd = fd.sockfd;
 		w->adopt_peer = peer;
 		/* On failure lws has closed the socket and freed its wsi
