@@ -388,10 +388,10 @@ edge_tp_socket(const struct edge *e, int transport, int type, int reuseaddr)
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
 	    /* Every client here speaks first (SIP, TLS, the upgrade).
 	     * Accepting at its first bytes wakes the edge once per
-	     * connection instead of twice (accept, then data): a fifth
-	     * of the edge's CPU per WebSocket registration.  A silent
-	     * connect waits in the kernel, not in the table, until its
-	     * SYN-ACK is resent (1, 3, 7 s...), then gets the
+	     * connection instead of twice (accept, then data): about a
+	     * quarter of the edge's CPU per WebSocket registration.  A
+	     * silent connect waits in the kernel, not in the table,
+	     * until its SYN-ACK is resent (1, 3, 7 s...), then gets the
 	     * handshake deadline as before. */
 	    (type == SOCK_STREAM && defer > 0 &&
 	     setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,

@@ -19,9 +19,9 @@ if (!require('./lib/netns').reexecInNetns(__filename, 'nameserver 127.0.0.53\n')
 
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
-const net = require('node:net');
 const { describe, before } = require('node:test');
 const { cluster, rand, waitUntil } = require('./lib/cluster');
+const { rawTcp, closedWithin } = require('./lib/ws');
 
 const EDGE = '2001:db8:ffff::1';
 const NET_A = ['2001:db8::1', '2001:db8::2', '2001:db8::3'];
@@ -33,24 +33,10 @@ const PER_NET = 3;
 for (const a of [EDGE, ...NET_A, NET_B])
 	execFileSync('ip', ['-6', 'addr', 'add', `${a}/64`, 'dev', 'lo', 'nodad']);
 
-/* A TCP connection from localAddress that sends a CRLF keepalive
- * first: the edge accepts a connection with its first bytes
- * (defer_accept_s).  .buf gathers what comes back, .closedAt resolves
- * with the time it closed. */
+/* A TCP connection to the edge from localAddress (rawTcp: a CRLF
+ * keepalive first). */
 function tcp(localAddress, port = TCP_PORT) {
-	return new Promise((res, rej) => {
-		const s = net.connect({ host: EDGE, port, localAddress, family: 6 });
-		s.buf = '';
-		s.closedAt = new Promise((r) => s.once('close', () => r(Date.now())));
-		s.on('data', (d) => { s.buf += d.toString('latin1'); });
-		s.once('error', rej);
-		s.once('connect', () => {
-			s.removeListener('error', rej);
-			s.on('error', () => {});
-			s.write('\r\n\r\n');
-			res(s);
-		});
-	});
+	return rawTcp({ host: EDGE, port, localAddress, family: 6 });
 }
 
 /* Sends an OPTIONS to the proxy down s; resolves when its 200 is back. */
@@ -63,11 +49,6 @@ async function options(s) {
 		`Call-ID: ${cid}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
 	await waitUntil(() => new RegExp(`^SIP/2\\.0 200[^]*?Call-ID: ${cid}`, 'm').test(s.buf), 5000,
 		`200 to the OPTIONS over TCP from ${a.address}`);
-}
-
-/* Whether s is closed within ms (resolves true) or not (false). */
-function closedWithin(s, ms) {
-	return Promise.race([s.closedAt.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
 }
 
 describe('62 limits conns over IPv6, per /64', () => {

@@ -24,11 +24,10 @@
  */
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const net = require('node:net');
 const { describe } = require('node:test');
 const WS = require('ws');
 const { rand, waitUntil, HOST } = require('./lib/cluster');
-const { streamCluster, StreamUA, wsClosed, within } = require('./lib/ws');
+const { streamCluster, StreamUA, rawTcp, closedWithin, wsClosed, within } = require('./lib/ws');
 
 const PER_IP = 5;
 const MAX = 24;
@@ -43,24 +42,10 @@ async function held(c) {
 	return (await c.edgeStat('conns_opened')) - (await c.edgeStat('conns_closed'));
 }
 
-/* A TCP connection from localAddress that sends hello first (a CRLF
- * keepalive; '' for a silent one): the edge accepts a connection with
- * its first bytes (defer_accept_s).  .buf gathers what comes back,
- * .closedAt resolves with the time it closed. */
-function tcp(dest, localAddress, hello = '\r\n\r\n') {
-	return new Promise((res, rej) => {
-		const s = net.connect({ host: dest.host, port: dest.port, localAddress });
-		s.buf = '';
-		s.closedAt = new Promise((r) => s.once('close', () => r(Date.now())));
-		s.on('data', (d) => { s.buf += d.toString('latin1'); });
-		s.once('error', rej);
-		s.once('connect', () => {
-			s.removeListener('error', rej);
-			s.on('error', () => {});
-			if (hello) s.write(hello);
-			res(s);
-		});
-	});
+/* A TCP connection to dest from localAddress (rawTcp: a CRLF keepalive
+ * first unless hello says otherwise). */
+function tcp(dest, localAddress, hello) {
+	return rawTcp({ host: dest.host, port: dest.port, localAddress }, hello);
 }
 
 /* Sends an OPTIONS down s; resolves when its 200 is back. */
@@ -97,11 +82,6 @@ function wsOptions(w) {
 			'Max-Forwards: 70\r\nFrom: <sip:lim@a.test>;tag=1\r\nTo: <sip:a.test>\r\n' +
 			`Call-ID: ${cid}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
 	}), 5000, '200 to the OPTIONS over WebSocket');
-}
-
-/* Whether s is closed within ms (resolves true) or not (false). */
-function closedWithin(s, ms) {
-	return Promise.race([s.closedAt.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
 }
 
 /* VmSize or VmRSS of pid, in bytes. */

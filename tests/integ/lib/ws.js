@@ -500,6 +500,34 @@ function rawWs(url, opts = {}) {
 }
 
 /* Resolves with {code, reason} when the WebSocket closes. */
+/*
+ * A raw TCP connection (net.connect options: host, port, localAddress,
+ * family) that sends hello first: a CRLF keepalive, or '' for a silent
+ * one (the edge accepts a connection with its first bytes,
+ * defer_accept_s).  .buf gathers what comes back, .closedAt resolves
+ * with the time it closed.
+ */
+function rawTcp(opts, hello = '\r\n\r\n') {
+	return new Promise((res, rej) => {
+		const s = net.connect(opts);
+		s.buf = '';
+		s.closedAt = new Promise((r) => s.once('close', () => r(Date.now())));
+		s.on('data', (d) => { s.buf += d.toString('latin1'); });
+		s.once('error', rej);
+		s.once('connect', () => {
+			s.removeListener('error', rej);
+			s.on('error', () => {});
+			if (hello) s.write(hello);
+			res(s);
+		});
+	});
+}
+
+/* Whether rawTcp connection s is closed within ms (true) or not. */
+function closedWithin(s, ms) {
+	return Promise.race([s.closedAt.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]);
+}
+
 function wsClosed(s, ms = 5000) {
 	return within(new Promise((res) => s.once('close', (code, reason) => res({ code, reason: String(reason) }))),
 		ms, 'WebSocket close');
@@ -523,6 +551,7 @@ function sipjsTests(c) {
 }
 
 module.exports = {
-	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, WsUA, rawWs, wsClosed, within, SDP,
+	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, WsUA, rawWs, rawTcp, closedWithin, wsClosed,
+	within, SDP,
 	NodeWebSocket, assert,
 };

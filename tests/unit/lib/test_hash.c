@@ -61,10 +61,8 @@ test_hash__rendezvous_order_is_a_permutation(void **state)
 	(void)state;
 	for (int k = 0; k < 1000; k++) {
 		char key[32];
-		int order[6], seen[10] = { 0 };
+		int order[6], ranked[6], seen[10] = { 0 };
 		int len = snprintf(key, sizeof(key), "call-%d@host", k);
-
-		int ranked[6];
 
 		hash_rendezvous_order(&hk, key, (size_t)len, ids, n, order);
 		/* the same from the key's hash (edge_core_order's use) */
