@@ -167,7 +167,10 @@ struct auth_store;
  * AUTH_STORE_NEG_TTL_S at most.  Subscribes to "<prefix>:acct"
  * (auth_account_publish) and drops an entry named there, so a changed
  * password takes effect at once; entries cached before a link failure
- * turn stale on its return (invalidations may have been missed).
+ * turn stale on its return (invalidations may have been missed).  With
+ * Sentinel, while the master's link is down, lookups go to one of the
+ * replicas the master listed (a second link, same credentials, named
+ * "<name>-replica"): see auth_store.c.
  * Returns 0, -ENOENT (no [redis] address), -EINVAL or -ENOMEM.
  */
 #define AUTH_STORE_NEG_TTL_S 5
@@ -202,8 +205,10 @@ struct auth_store_stats {
 	uint64_t failures;	/* lookups that failed (-EIO) */
 	uint64_t evictions;	/* entries dropped for room */
 	uint64_t invalidations;	/* entries dropped by a PUBLISH */
+	uint64_t replica;	/* answered by a replica, master away */
 	size_t entries;
 	int redis_up;		/* the link answers */
+	int replica_up;		/* a replica's link answers */
 };
 void auth_store_stats(const struct auth_store *s, struct auth_store_stats *st);
 

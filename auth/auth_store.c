@@ -11,6 +11,18 @@
  * Fresh entries answer at once; a stale one is refreshed when Redis is
  * up and served when it is not.
  *
+ * A Redis master lost (with Sentinel): until the sentinels promote a
+ * replica and the link follows (down-after plus an election: seconds),
+ * a lookup goes to one of the replicas the master's ROLE listed (a
+ * second rconn, rconn_replica), so users no core has cached are not
+ * refused 503 meanwhile.  What a replica says is true as of its last
+ * replication: an account it holds is served and cached stale
+ * (refreshed from the master once back); "no such account" from it
+ * may be an account too new for it, so it counts as no answer (503,
+ * never a 401 a client would take for a wrong password).  Lookups in
+ * flight when the master's link fails, and those made while the
+ * replica's link is being dialled, still fail over to 503.
+ *
  * Coherence: sipmesh-ctl publishes "<realm>:<user>" on "<prefix>:acct"
  * after every change; the store drops that entry.  A reply already in
  * flight when an invalidation arrives may predate the change: a
@@ -55,6 +67,9 @@ struct auth_lookup {
 	auth_store_cb cb;
 	void *arg;
 	uint64_t gen;			/* s->gen when sent */
+	int sends;			/* HMGETs sent for it (a failed
+					   link's may go on the other) */
+	int ro;				/* the last went to the replica */
 	char realm[AUTH_REALM_MAX + 1];
 	char user[AUTH_USER_MAX + 1];
 };
@@ -70,7 +85,16 @@ struct auth_store {
 	struct list_node lru;
 	struct list_node lookups;
 	struct auth_store_stats st;
+	/* Reading from a replica while the master is away (Sentinel only:
+	 * ro_cfg.name NULL without). */
+	struct rconn *ro;
+	int ro_i;			/* which of rconn_replica's */
+	struct rconn_config ro_cfg;	/* rc's, its strings below */
+	char ro_user[128], ro_password[256], ro_name[128], ro_host[256];
 };
+
+static void auth_store_on_reply(redisAsyncContext *ac, void *reply,
+				void *priv);
 
 static int
 auth_entry_eq(const struct htab_node *n, const void *key)
@@ -98,8 +122,9 @@ auth_cache_del(struct auth_store *s, struct auth_entry *e)
 	s->st.entries--;
 }
 
-/* Stores the outcome of a lookup (rc 0 with a, or -ENOENT). */
-static void
+/* Stores the outcome of a lookup (rc 0 with a, or -ENOENT); returns
+ * the entry, NULL when none could be kept. */
+static struct auth_entry *
 auth_cache_put(struct auth_store *s, const char *name, size_t len, int rc,
 	       const struct auth_account *a)
 {
@@ -107,7 +132,7 @@ auth_cache_put(struct auth_store *s, const char *name, size_t len, int rc,
 
 	if (!e) {
 		if (s->cache_max == 0)
-			return;
+			return NULL;
 		if (s->st.entries >= s->cache_max) {
 			auth_cache_del(s, list_entry(list_last(&s->lru),
 						     struct auth_entry, lru));
@@ -115,12 +140,12 @@ auth_cache_put(struct auth_store *s, const char *name, size_t len, int rc,
 		}
 		e = calloc(1, sizeof(*e));
 		if (!e)
-			return;	/* uncached: the next get asks Redis */
+			return NULL;	/* the next get asks Redis */
 		memcpy(e->name, name, len + 1);
 		e->len = len;
 		if (htab_add(&s->tab, &e->h, hash_sip(hash_process_key(), name, len)) < 0) {
 			free(e);
-			return;
+			return NULL;
 		}
 		s->st.entries++;
 	} else {
@@ -131,6 +156,64 @@ auth_cache_put(struct auth_store *s, const char *name, size_t len, int rc,
 	if (e->found)
 		e->a = *a;
 	e->fresh_until = uv_now(s->loop) + (e->found ? s->ttl_ms : s->neg_ttl_ms);
+	return e;
+}
+
+/* The master's link is down: dial a replica it listed, if any. */
+static void
+auth_store_ro_open(struct auth_store *s)
+{
+	int port, n;
+
+	if (s->ro || !s->ro_cfg.name)
+		return;
+	n = rconn_replica(s->rc, s->ro_i, s->ro_host, sizeof(s->ro_host),
+			  &port);
+	if (n == 0)
+		return;
+	if (s->ro_i >= n) {
+		s->ro_i = 0;
+		rconn_replica(s->rc, 0, s->ro_host, sizeof(s->ro_host), &port);
+	}
+	s->ro_cfg.host = s->ro_host;
+	s->ro_cfg.port = port;
+	if (rconn_new(&s->ro, s->loop, &s->ro_cfg, NULL, s) < 0) {
+		s->ro = NULL;	/* tried again by the next lookup */
+		return;
+	}
+	log_info(LOG_SYS_REG, "auth store: the Redis master is away: "
+		 "accounts are read from its replica %s:%d meanwhile",
+		 s->ro_host, port);
+}
+
+/*
+ * Sends l's HMGET: to the master, or while its link is down to a
+ * replica (the next one when the one dialled never answered).  A
+ * lookup goes at most twice (its first link failed under it).
+ * Returns 0 (on_reply will run), or -EAGAIN.
+ */
+static int
+auth_store_send(struct auth_store *s, struct auth_lookup *l)
+{
+	struct rconn *rc = s->rc;
+
+	if (!rconn_up(s->rc)) {
+		if (s->ro && !rconn_up(s->ro) && rconn_failures(s->ro) > 0) {
+			rconn_free(s->ro);
+			s->ro = NULL;
+			s->ro_i++;
+		}
+		auth_store_ro_open(s);
+		rc = s->ro;
+	}
+	if (!rc || l->sends == 2 ||
+	    rconn_command(rc, auth_store_on_reply, l,
+			  "HMGET %s:acct:%s:%s md5 sha256", s->prefix,
+			  l->realm, l->user) < 0)
+		return -EAGAIN;
+	l->sends++;
+	l->ro = rc == s->ro;
+	return 0;
 }
 
 static void
@@ -150,21 +233,34 @@ auth_store_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	list_remove(&l->link);
+	if (!reply && auth_store_send(s, l) == 0) {
+		/* its link failed under it; the other one took it */
+		list_insert_tail(&s->lookups, &l->link);
+		return;
+	}
 	len = (size_t)snprintf(name, sizeof(name), "%s:%s", l->realm, l->user);
 	rc = auth_account_parse(reply, l->realm, l->user, &a);
+	if (rc == -ENOENT && l->ro)
+		rc = -EIO;	/* maybe only too new for the replica */
+	else if (rc == -EIO && reply)
+		log_warn(LOG_SYS_REG, "auth store: unexpected reply for %s",
+			 name);
 	if (rc == -EIO) {
 		s->st.failures++;
-		if (reply)
-			log_warn(LOG_SYS_REG, "auth store: unexpected reply for "
-				 "%s", name);
 		e = auth_cache_find(s, name, len);
 		if (e && e->found) {
 			s->st.stale++;
 			a = e->a;
 			rc = 0;
 		}
-	} else if (l->gen == s->gen) {
-		auth_cache_put(s, name, len, rc, &a);
+	} else {
+		e = l->gen == s->gen ? auth_cache_put(s, name, len, rc, &a) :
+				       NULL;
+		if (l->ro) {
+			s->st.replica++;
+			if (e)	/* asked of the master once it is back */
+				e->fresh_until = 0;
+		}
 	}
 	l->cb(l->arg, rc, rc == 0 ? &a : NULL);
 	free(l);
@@ -191,14 +287,22 @@ auth_store_on_state(void *arg, int up)
 {
 	struct auth_store *s = arg;
 	struct list_node *n;
+	struct rconn *ro = s->ro;
 
-	if (up)
+	if (up) {
+		/* The master (maybe a new one) answers: lookups on the
+		 * replica's link fail over to it as that link goes. */
+		s->ro = NULL;
+		s->ro_i = 0;
+		rconn_free(ro);
 		return;
+	}
 	/* Invalidations published while down are lost: whatever is cached
 	 * is only good enough to serve while Redis cannot answer. */
 	s->gen++;
 	for (n = list_first(&s->lru); n; n = list_next(&s->lru, n))
 		list_entry(n, struct auth_entry, lru)->fresh_until = 0;
+	auth_store_ro_open(s);
 }
 
 int
@@ -225,6 +329,18 @@ auth_store_new(struct auth_store **out, uv_loop_t *loop, const struct cfg *cfg,
 	s->neg_ttl_ms = (uint64_t)(ttl_s < AUTH_STORE_NEG_TTL_S ? ttl_s :
 				   AUTH_STORE_NEG_TTL_S) * 1000;
 	snprintf(s->prefix, sizeof(s->prefix), "%s", cfg->redis_prefix);
+	if (rc.sentinels && rc.sentinels[0]) {
+		s->ro_cfg = rc;
+		s->ro_cfg.sentinels = NULL;
+		snprintf(s->ro_user, sizeof(s->ro_user), "%s",
+			 rc.user ? rc.user : "");
+		snprintf(s->ro_password, sizeof(s->ro_password), "%s",
+			 rc.password ? rc.password : "");
+		snprintf(s->ro_name, sizeof(s->ro_name), "%s-replica", name);
+		s->ro_cfg.user = s->ro_user;
+		s->ro_cfg.password = s->ro_password;
+		s->ro_cfg.name = s->ro_name;
+	}
 	list_init(&s->lru);
 	list_init(&s->lookups);
 	err = rconn_new(&s->rc, loop, &rc, auth_store_on_state, s);
@@ -279,9 +395,7 @@ auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
 	l->cb = cb;
 	l->arg = arg;
 	l->gen = s->gen;
-	if (rconn_command(s->rc, auth_store_on_reply, l,
-			  "HMGET %s:acct:%s:%s md5 sha256", s->prefix,
-			  l->realm, l->user) < 0) {
+	if (auth_store_send(s, l) < 0) {
 		free(l);
 		goto unsent;
 	}
@@ -302,6 +416,7 @@ auth_store_stats(const struct auth_store *s, struct auth_store_stats *st)
 {
 	*st = s->st;
 	st->redis_up = rconn_up(s->rc);
+	st->replica_up = rconn_up(s->ro);
 }
 
 void
@@ -321,6 +436,7 @@ auth_store_free(struct auth_store *s)
 		l->cb(l->arg, -ECANCELED, NULL);
 	}
 	rconn_free(s->rc);
+	rconn_free(s->ro);
 	while ((h = htab_any(&s->tab, &pos))) {
 		struct auth_entry *e = htab_entry(h, struct auth_entry, h);
 

@@ -148,9 +148,9 @@ core_auth_new(struct core *c)
 			   "domain and send as its users");
 		return 0;
 	}
-	if (cfg->redis[0] == '\0') {
+	if (cfg->redis[0] == '\0' && cfg->redis_sentinels[0] == '\0') {
 		log_err(LOG_SYS_REG, "[registrar] auth = yes needs the "
-			"accounts in Redis: set [redis] address");
+			"accounts in Redis: set [redis] address or sentinels");
 		return -EINVAL;
 	}
 	a = calloc(1, sizeof(*a));

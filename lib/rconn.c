@@ -70,7 +70,8 @@ enum rconn_step { RCONN_STEP_AUTH = 1, RCONN_STEP_NAME, RCONN_STEP_ROLE };
 
 #define RCONN_SENTINEL_PORT 26379
 
-struct rconn_sentinel {
+/* A sentinel, or a replica a master's ROLE listed. */
+struct rconn_addr {
 	char host[256];
 	int port;
 };
@@ -107,7 +108,7 @@ struct rconn {
 	void (*on_flush)(void *arg);
 
 	/* Sentinel; nsentinels 0: host:port is Redis. */
-	struct rconn_sentinel sentinels[RCONN_SENTINELS_MAX];
+	struct rconn_addr sentinels[RCONN_SENTINELS_MAX];
 	int nsentinels;
 	int sentinel_i;			/* the one asked now, or first next */
 	int asked;			/* sentinels tried, this attempt */
@@ -117,6 +118,9 @@ struct rconn {
 	char master[128];
 	char sentinel_password[256];
 	redisAsyncContext *sen;		/* the sentinel asked; DISCOVERING */
+	struct rconn_addr replicas[RCONN_REPLICAS_MAX];	/* the master's
+					   last ROLE; kept while down */
+	int nreplicas;
 	char where[420];		/* what the log names: host:port, or
 					   master <name> [at host:port] */
 
@@ -399,7 +403,7 @@ rconn_sentinels_enough(int n)
 /* Fills out[] from "host:port,..." (spaces around entries allowed);
  * the count, or -EINVAL. */
 static int
-rconn_sentinels_parse(const char *list, struct rconn_sentinel *out, int max)
+rconn_sentinels_parse(const char *list, struct rconn_addr *out, int max)
 {
 	char tok[300];
 	int n = 0;
@@ -430,7 +434,7 @@ rconn_sentinels_parse(const char *list, struct rconn_sentinel *out, int max)
 int
 rconn_sentinels_check(const char *list)
 {
-	struct rconn_sentinel *tmp = malloc(sizeof(*tmp) * RCONN_SENTINELS_MAX);
+	struct rconn_addr *tmp = malloc(sizeof(*tmp) * RCONN_SENTINELS_MAX);
 	int n;
 
 	if (!tmp)
@@ -541,9 +545,10 @@ rconn_maybe_up(struct rconn *c)
 
 /* Whether a ROLE reply says master; why says what it is otherwise.
  * A master's replicas (its third element: [ip, port, offset] each)
- * go to the server hook. */
+ * go to the server hook and, with c, to c->replicas. */
 static int
-rconn_role_master(const redisReply *rep, char *why, size_t whylen)
+rconn_role_master(struct rconn *c, const redisReply *rep, char *why,
+		  size_t whylen)
 {
 	const char *role = rep->type == REDIS_REPLY_ARRAY && rep->elements &&
 			   rep->element[0]->type == REDIS_REPLY_STRING ?
@@ -554,16 +559,25 @@ rconn_role_master(const redisReply *rep, char *why, size_t whylen)
 		snprintf(why, whylen, "ROLE is %s, not master", role);
 		return 0;
 	}
+	if (c)
+		c->nreplicas = 0;
 	rs = rep->elements == 3 ? rep->element[2] : NULL;
 	for (size_t i = 0; rs && rs->type == REDIS_REPLY_ARRAY &&
 	     i < rs->elements; i++) {
 		const redisReply *r = rs->element[i];
+		struct rconn_addr *a;
 
-		if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    r->element[1]->type == REDIS_REPLY_STRING)
-			rconn_server_seen(r->element[0]->str,
-					  atoi(r->element[1]->str));
+		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_STRING)
+			continue;
+		rconn_server_seen(r->element[0]->str, atoi(r->element[1]->str));
+		if (!c || c->nreplicas == RCONN_REPLICAS_MAX ||
+		    strlen(r->element[0]->str) >= sizeof(a->host))
+			continue;
+		a = &c->replicas[c->nreplicas++];
+		strcpy(a->host, r->element[0]->str);
+		a->port = atoi(r->element[1]->str);
 	}
 	return 1;
 }
@@ -590,7 +604,7 @@ rconn_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 		rconn_drop(c, NULL, why);
 		return;
 	}
-	if (step == RCONN_STEP_ROLE && !rconn_role_master(rep, why,
+	if (step == RCONN_STEP_ROLE && !rconn_role_master(c, rep, why,
 							  sizeof(why))) {
 		/* the sentinel asked has a stale view: ask another */
 		c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
@@ -745,7 +759,7 @@ static void rconn_ask(struct rconn *c);
 static void
 rconn_sentinel_more(struct rconn *c, const char *why)
 {
-	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
+	const struct rconn_addr *s = &c->sentinels[c->sentinel_i];
 	char all[200];
 
 	c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
@@ -771,7 +785,7 @@ static void
 rconn_sentinel_next(struct rconn *c, const redisAsyncContext *gone,
 		    const char *why)
 {
-	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
+	const struct rconn_addr *s = &c->sentinels[c->sentinel_i];
 	redisAsyncContext *sen = c->sen;
 
 	c->sen = NULL;
@@ -846,7 +860,7 @@ rconn_on_sentinel_disconnect(const redisAsyncContext *ac, int status)
 static void
 rconn_ask(struct rconn *c)
 {
-	const struct rconn_sentinel *s = &c->sentinels[c->sentinel_i];
+	const struct rconn_addr *s = &c->sentinels[c->sentinel_i];
 	redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
 
 	c->state_ms = uv_now(c->loop);	/* timeout_ms for each sentinel */
@@ -1029,6 +1043,17 @@ unsigned long
 rconn_failures(const struct rconn *c)
 {
 	return c ? c->failures : 0;
+}
+
+int
+rconn_replica(const struct rconn *c, int i, char *host, size_t hostlen,
+	      int *port)
+{
+	if (i < 0 || i >= c->nreplicas)
+		return c->nreplicas;
+	snprintf(host, hostlen, "%s", c->replicas[i].host);
+	*port = c->replicas[i].port;
+	return c->nreplicas;
 }
 
 void *
@@ -1490,7 +1515,7 @@ rconn_sync_dial(const struct rconn_config *cfg, const char *host, int port,
 			snprintf(err, errlen, "ROLE refused: %s",
 				 rep ? rep->str : r->errstr);
 		else
-			master = rconn_role_master(rep, err, errlen);
+			master = rconn_role_master(NULL, rep, err, errlen);
 		if (rep)
 			freeReplyObject(rep);
 		if (!master)
@@ -1506,7 +1531,7 @@ fail:
 /* Asks sentinel s for the master's address (into host, port) and its
  * config-epoch; 0 or -EIO with the reason in err. */
 static int
-rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_sentinel *s,
+rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_addr *s,
 	       const char *master, char *host, size_t hostlen, int *port,
 	       long long *epoch, char *err, size_t errlen)
 {
@@ -1546,7 +1571,7 @@ out:
 redisContext *
 rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 {
-	struct rconn_sentinel *sen;
+	struct rconn_addr *sen;
 	const char *master = cfg->master && cfg->master[0] ? cfg->master :
 			     RCONN_MASTER_DEFAULT;
 	redisContext *r = NULL;

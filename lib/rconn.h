@@ -67,6 +67,7 @@ struct rconn_config {
 
 #define RCONN_MASTER_DEFAULT "sipmesh"
 #define RCONN_SENTINELS_MAX 8
+#define RCONN_REPLICAS_MAX 8	/* of a master's ROLE, the first kept */
 
 #define RCONN_BACKOFF_MIN_MS 100
 #define RCONN_FLUSH_BYTES (64 * 1024)	/* flush_ms or not: written now */
@@ -141,6 +142,16 @@ const struct prom_hist *rconn_latency(void);
 
 /* Failed attempts and link failures since rconn_new. */
 unsigned long rconn_failures(const struct rconn *c);
+
+/*
+ * The replicas the master's last ROLE listed (with Sentinel only: the
+ * handshake asks ROLE there), kept while the link is down: where a
+ * reader may turn while a failover runs.  Copies the i-th into host
+ * (hostlen bytes, truncated) and *port when i is in range; returns how
+ * many there are.
+ */
+int rconn_replica(const struct rconn *c, int i, char *host, size_t hostlen,
+		  int *port);
 
 /* The arg given to rconn_new, from the ac a command callback got. */
 void *rconn_arg(const redisAsyncContext *ac);

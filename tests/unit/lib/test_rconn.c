@@ -865,15 +865,17 @@ test_rconn__backoff_doubles_to_the_cap(void **state)
 }
 
 
-/* The master found through the sentinels, past a dead one; after
- * SIGKILL of the master the sentinels promote the replica and the link
- * comes back there, where a write is accepted. */
+/* The master found through the sentinels, past a dead one; it lists
+ * its replica (rconn_replica), still listed while the master is gone;
+ * after SIGKILL of the master the sentinels promote the replica and
+ * the link comes back there, where a write is accepted. */
 static void
 test_rconn__sentinel_finds_master_and_follows_failover(void **state)
 {
 	struct fix *f = *state;
-	char list[256], err[256], port[16], val[64];
+	char list[256], err[256], port[16], val[64], host[64];
 	uint64_t killed, back;
+	int rport = 0;
 
 	sentinels_start(f, "");
 	sentinel_list(f, list, sizeof(list));
@@ -892,11 +894,19 @@ test_rconn__sentinel_finds_master_and_follows_failover(void **state)
 	srv_str(f, val, sizeof(val), "GET k");	/* it is the master */
 	assert_string_equal(val, "before");
 	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), f->srv.port);
+	assert_int_equal(rconn_replica(f->c, 0, host, sizeof(host), &rport), 1);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(rport, f->repl.port);
+	assert_int_equal(rconn_replica(f->c, 1, host, sizeof(host), &rport), 1);
 
 	srv_stop(&f->srv, SIGKILL);
 	uv_update_time(&f->loop);
 	killed = uv_now(&f->loop);
 	assert_true(run_until(f, downs_are, (void *)1));
+	/* where a reader turns while the failover runs */
+	rport = 0;
+	assert_int_equal(rconn_replica(f->c, 0, host, sizeof(host), &rport), 1);
+	assert_int_equal(rport, f->repl.port);
 	/* down-after 1 s, then the election and the promotion */
 	assert_true(loop_run_until(&f->loop, ups_are, f, (void *)2, 15000));
 	back = uv_now(&f->loop);
@@ -917,6 +927,8 @@ test_rconn__sentinel_finds_master_and_follows_failover(void **state)
 	assert_string_equal(f->msg, "rc-sen two");
 	assert_int_equal(sync_port(list, NULL, err, sizeof(err)), f->repl.port);
 	assert_non_null(strstr(log_read(f), "master sipmesh at 127.0.0.1:"));
+	/* the new master has no replica: its ROLE says so */
+	assert_int_equal(rconn_replica(f->c, 0, host, sizeof(host), &rport), 0);
 }
 
 /* A master demoted behind the link's back (REPLICAOF with no
