@@ -156,9 +156,12 @@ async function waitInStep(what) {
 
 /*
  * fn() -> response, again while it is 503 (what a client does with
- * Retry-After): while a Redis master is lost, until the sentinels have
- * promoted a replica (down-after 3 s + the election), account lookups
- * fail with 503.  Logs how long such a window lasted.
+ * Retry-After): a core whose store is out of step with Redis (its link
+ * down, a reconcile not done) answers 503 for an AOR it holds no
+ * binding of, and while a Redis master is lost (down-after 3 s + the
+ * election) an account lookup that was in flight, or that no replica
+ * could take yet, gets 503 too (the cores read accounts from a replica
+ * meanwhile).  Logs how long such a window lasted.
  */
 async function retry503(fn, what, ms = 30000) {
 	const t0 = Date.now();
