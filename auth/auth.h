@@ -170,7 +170,7 @@ struct auth_store;
  * turn stale on its return (invalidations may have been missed).  With
  * Sentinel, while the master's link is down, lookups go to one of the
  * replicas the master listed (a second link, same credentials, named
- * "<name>-replica"): see auth_store.c.
+ * "<name>-replica", kept linked): see auth_store.c.
  * Returns 0, -ENOENT (no [redis] address), -EINVAL or -ENOMEM.
  */
 #define AUTH_STORE_NEG_TTL_S 5

@@ -13,15 +13,17 @@
  *
  * A Redis master lost (with Sentinel): until the sentinels promote a
  * replica and the link follows (down-after plus an election: seconds),
- * a lookup goes to one of the replicas the master's ROLE listed (a
- * second rconn, rconn_replica), so users no core has cached are not
- * refused 503 meanwhile.  What a replica says is true as of its last
- * replication: an account it holds is served and cached stale
- * (refreshed from the master once back); "no such account" from it
- * may be an account too new for it, so it counts as no answer (503,
- * never a 401 a client would take for a wrong password).  Lookups in
- * flight when the master's link fails, and those made while the
- * replica's link is being dialled, still fail over to 503.
+ * a lookup goes to one of the replicas the master's ROLE listed
+ * (rconn_replica): a second rconn, linked while the master answers so
+ * that it is ready when the master goes; a lookup in flight when the
+ * master's link fails is sent there again.  So users no core has
+ * cached are not refused 503 meanwhile.  What a replica says is true
+ * as of its last replication: an account it holds is served and cached
+ * stale (refreshed from the master once back); "no such account" from
+ * it may be an account too new for it, so it counts as no answer (503,
+ * never a 401 a client would take for a wrong password).  A replica
+ * that does not answer when needed is passed over for the next one
+ * (that lookup gets 503).
  *
  * Coherence: sipmesh-ctl publishes "<realm>:<user>" on "<prefix>:acct"
  * after every change; the store drops that entry.  A reply already in
@@ -159,7 +161,9 @@ auth_cache_put(struct auth_store *s, const char *name, size_t len, int rc,
 	return e;
 }
 
-/* The master's link is down: dial a replica it listed, if any. */
+/* Dials a replica the master listed, if any and none is dialled: kept
+ * linked while the master answers, so that it is ready when the
+ * master goes. */
 static void
 auth_store_ro_open(struct auth_store *s)
 {
@@ -181,9 +185,9 @@ auth_store_ro_open(struct auth_store *s)
 		s->ro = NULL;	/* tried again by the next lookup */
 		return;
 	}
-	log_info(LOG_SYS_REG, "auth store: the Redis master is away: "
-		 "accounts are read from its replica %s:%d meanwhile",
-		 s->ro_host, port);
+	log_info(LOG_SYS_REG, "auth store: accounts are read from the "
+		 "replica %s:%d while the Redis master is away", s->ro_host,
+		 port);
 }
 
 /*
@@ -287,16 +291,15 @@ auth_store_on_state(void *arg, int up)
 {
 	struct auth_store *s = arg;
 	struct list_node *n;
-	struct rconn *ro = s->ro;
 
 	if (up) {
-		/* The master (maybe a new one) answers: lookups on the
-		 * replica's link fail over to it as that link goes. */
-		s->ro = NULL;
-		s->ro_i = 0;
-		rconn_free(ro);
+		auth_store_ro_open(s);	/* its handshake listed them */
 		return;
 	}
+	if (rconn_up(s->ro))
+		log_notice(LOG_SYS_REG, "auth store: the Redis master is "
+			   "away: accounts are read from the replica %s:%d",
+			   s->ro_host, s->ro_cfg.port);
 	/* Invalidations published while down are lost: whatever is cached
 	 * is only good enough to serve while Redis cannot answer. */
 	s->gen++;
@@ -395,6 +398,7 @@ auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
 	l->cb = cb;
 	l->arg = arg;
 	l->gen = s->gen;
+	auth_store_ro_open(s);	/* the master listed one since */
 	if (auth_store_send(s, l) < 0) {
 		free(l);
 		goto unsent;

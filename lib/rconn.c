@@ -69,6 +69,11 @@ enum rconn_state { RCONN_DOWN = 0, RCONN_DISCOVERING, RCONN_CONNECTING,
 enum rconn_step { RCONN_STEP_AUTH = 1, RCONN_STEP_NAME, RCONN_STEP_ROLE };
 
 #define RCONN_SENTINEL_PORT 26379
+/* How often a link found by the sentinels asks ROLE again: the master's
+ * replicas change after a failover (the old master returns as one),
+ * and a master demoted behind the link's back shows here, not only at
+ * the next write refused READONLY. */
+#define RCONN_ROLE_MS 5000
 
 /* A sentinel, or a replica a master's ROLE listed. */
 struct rconn_addr {
@@ -135,6 +140,7 @@ struct rconn {
 	uint64_t progress_ms;		/* last reply, or first of pending */
 	uint64_t state_ms;		/* when state was entered */
 	uint64_t sub_ms;		/* last SUBSCRIBE sent */
+	uint64_t role_ms;		/* last ROLE asked (sentinels only) */
 	uint64_t retry_ms;		/* next attempt, while DOWN */
 	int backoff_ms;
 	int down_logged;		/* a failure was logged since UP */
@@ -530,7 +536,7 @@ rconn_maybe_up(struct rconn *c)
 	    (c->sub && c->sub_ok < c->nsubs))
 		return;
 	c->state = RCONN_UP;
-	c->state_ms = uv_now(c->loop);
+	c->state_ms = c->role_ms = uv_now(c->loop);
 	c->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	if (c->down_logged)
 		log_notice(c->log_sys, "redis %s (%s): up", c->where, c->name);
@@ -616,6 +622,22 @@ rconn_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 		c->cmd_ok = 1;
 		rconn_maybe_up(c);
 	}
+}
+
+/* The answer to a later ROLE (rconn_on_tick): the replicas now, or a
+ * master no more. */
+static void
+rconn_on_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rconn *c = ac->data;
+	const redisReply *rep = reply;
+	char why[160];
+
+	(void)priv;
+	if (!rep || !rconn_live(c, ac) || rep->type == REDIS_REPLY_ERROR)
+		return;		/* a failed link is reported on its own */
+	if (!rconn_role_master(c, rep, why, sizeof(why)))
+		rconn_drop(c, NULL, why);
 }
 
 static void
@@ -935,6 +957,10 @@ rconn_on_tick(uv_timer_t *t)
 			snprintf(why, sizeof(why), "no answer to SUBSCRIBE "
 				 "within %d ms", c->timeout_ms);
 			rconn_drop(c, NULL, why);
+		} else if (c->nsentinels && now - c->role_ms >= RCONN_ROLE_MS) {
+			c->role_ms = now;
+			(void)redisAsyncCommand(c->ac, rconn_on_role, NULL,
+						"ROLE");
 		}
 		break;
 	}

@@ -15,7 +15,9 @@
  * config-epoch (a former master back after a failover, and its own
  * sentinel, still name it at the old epoch for a while), then dials it
  * and checks with ROLE in the handshake that it is a master (a demoted
- * master that came back is a replica and is not used).  A failover is followed by
+ * master that came back is a replica and is not used), and asks ROLE
+ * again every 5 s while up (the replicas it lists change; a master
+ * demoted behind the link's back fails the link).  A failover is followed by
  * the link failing (the master died, or the sentinels' CLIENT KILL when
  * they demote it) and the next attempt asking again; a write refused
  * with READONLY (the link outlived a demotion) fails the link too.

@@ -162,6 +162,14 @@ msgs_are(void *ctx, void *arg)
 }
 
 static int
+replicas_are(void *ctx, void *arg)
+{
+	struct fix *f = ctx;
+
+	return rconn_replica(f->c, -1, NULL, 0, NULL) == (int)(intptr_t)arg;
+}
+
+static int
 never(void *ctx, void *arg)
 {
 	(void)ctx;
@@ -962,6 +970,40 @@ test_rconn__sentinel_demoted_master_not_used(void **state)
 	assert_non_null(strstr(err, "ROLE is slave"));
 }
 
+/* ROLE asked again every 5 s while up: a replica that joins is listed,
+ * and a master demoted behind the link's back fails the link with no
+ * write to be refused. */
+static void
+test_rconn__sentinel_role_asked_again(void **state)
+{
+	struct fix *f = *state;
+	char list[256], mport[16], sport[16], ok[64];
+
+	sentinels_start(f, "");
+	sentinel_list(f, list, sizeof(list));
+	log_capture(f);
+	open_sentinel(f, list, "sipmesh");
+	assert_true(run_until(f, ups_are, (void *)1));
+	assert_true(replicas_are(f, (void *)1));
+	f->stale.port = free_port();
+	snprintf(mport, sizeof(mport), "%d", f->srv.port);
+	snprintf(sport, sizeof(sport), "%d", f->stale.port);
+	proc_start(&f->stale, (char *[]){ "redis-server", "--port", sport,
+		   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		   "--loglevel", "warning", "--replicaof", "127.0.0.1", mport,
+		   NULL });
+	assert_true(loop_run_until(&f->loop, replicas_are, f, (void *)2, 8000));
+	assert_int_equal(f->downs, 0);
+
+	port_str(f->repl.port, ok, sizeof(ok), "REPLICAOF NO ONE");
+	assert_string_equal(ok, "OK");
+	port_str(f->srv.port, ok, sizeof(ok), "REPLICAOF 127.0.0.1 %d",
+		 f->repl.port);
+	assert_string_equal(ok, "OK");
+	assert_true(loop_run_until(&f->loop, downs_are, f, (void *)1, 8000));
+	assert_non_null(strstr(log_read(f), "ROLE is slave, not master"));
+}
+
 /*
  * A former master back after a failover, with its own sentinel, before
  * they hear of the failover: a server that says it is the master and a
@@ -1143,6 +1185,7 @@ main(void)
 		cmocka_unit_test(test_rconn__config_from_cfg_sentinels),
 		T(test_rconn__sentinel_finds_master_and_follows_failover),
 		T(test_rconn__sentinel_demoted_master_not_used),
+		T(test_rconn__sentinel_role_asked_again),
 		T(test_rconn__sentinel_stale_view_outvoted),
 		T(test_rconn__sentinel_unknown_master_stays_down),
 		T(test_rconn__sentinel_password),
