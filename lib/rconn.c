@@ -14,21 +14,22 @@
  * ROLE other than master, fails the attempt like a refused connect: the
  * link stays down and says why.
  *
- * Discovery asks one sentinel at a time (its own connection, the same
- * timeout_ms) SENTINEL MASTER, until a majority of the configured
- * sentinels answered, and takes the master of the highest config-epoch
- * among them.  One answer is not enough: a former master that comes
- * back after a failover is a master again (its redis.conf has no
- * replicaof) and its own sentinel, back with it, names it at the old
- * epoch until it hears the others (seconds); a core that believed it
- * would load stale bindings and write to a server about to be demoted.
+ * Discovery asks every sentinel at once (a connection each, one
+ * timeout_ms for all) SENTINEL MASTER, until a majority of the
+ * configured sentinels answered, and takes the master of the highest
+ * config-epoch among them.  A sentinel whose host vanished (no RST)
+ * thus costs nothing while the others make a majority; asked one after
+ * the other, it cost its whole timeout.  One answer is not enough: a
+ * former master that comes back after a failover is a master again
+ * (its redis.conf has no replicaof) and its own sentinel, back with it,
+ * names it at the old epoch until it hears the others (seconds); a core
+ * that believed it would load stale bindings and write to a server
+ * about to be demoted.
  * A failover is authorised by a majority, so every majority holds a
  * sentinel that knows it.  A refused connect, an error, a null answer
- * (the master name unknown) or silence moves on to the next one at
- * once; when every sentinel was asked, the answers there are decide,
- * and with none the attempt fails (and backs off).  The sentinel that
- * gave the chosen answer is asked first next time; one whose master
- * turned out not to be a master is not.
+ * (the master name unknown) or silence within timeout_ms counts as no
+ * answer; once every sentinel answered or failed, the answers there
+ * are decide, and with none the attempt fails (and backs off).
  *
  * One tick (a quarter of timeout_ms, at most 100 ms, not keeping the
  * loop alive) turns an attempt older than timeout_ms, or commands in
@@ -115,14 +116,17 @@ struct rconn {
 	/* Sentinel; nsentinels 0: host:port is Redis. */
 	struct rconn_addr sentinels[RCONN_SENTINELS_MAX];
 	int nsentinels;
-	int sentinel_i;			/* the one asked now, or first next */
-	int asked;			/* sentinels tried, this attempt */
-	int answered;			/* of them, those that named one */
-	int best_i;			/* the one naming host:port */
-	long long best_epoch;		/* its config-epoch; -1: none yet */
+	int answered;			/* this attempt: sentinels that named
+					   a master */
+	int failed;			/* and those that did not */
+	int last_i;			/* the last that failed (its why) */
+	long long best_epoch;		/* the highest config-epoch named;
+					   -1: none yet */
+	char last_why[160];
 	char master[128];
 	char sentinel_password[256];
-	redisAsyncContext *sen;		/* the sentinel asked; DISCOVERING */
+	redisAsyncContext *sen[RCONN_SENTINELS_MAX];	/* each sentinel's
+					   question while DISCOVERING */
 	struct rconn_addr replicas[RCONN_REPLICAS_MAX];	/* the master's
 					   last ROLE; kept while down */
 	int nreplicas;
@@ -473,6 +477,30 @@ rconn_backoff_next(int cur_ms, int max_ms)
 	return next < RCONN_BACKOFF_MIN_MS ? RCONN_BACKOFF_MIN_MS : next;
 }
 
+/* Frees the questions still out to sentinels (gone: one hiredis is
+ * freeing itself); their callbacks, run with NULL, find no question. */
+static void
+rconn_sentinels_close(struct rconn *c, const redisAsyncContext *gone)
+{
+	for (int i = 0; i < c->nsentinels; i++) {
+		redisAsyncContext *sen = c->sen[i];
+
+		c->sen[i] = NULL;
+		if (sen && sen != gone)
+			redisAsyncFree(sen);
+	}
+}
+
+/* Which sentinel's question ac is; -1: none (any more). */
+static int
+rconn_sentinel_of(const struct rconn *c, const redisAsyncContext *ac)
+{
+	for (int i = 0; ac && i < c->nsentinels; i++)
+		if (c->sen[i] == ac)
+			return i;
+	return -1;
+}
+
 /*
  * Forgets both connections and schedules the next attempt.  gone: a
  * context hiredis is freeing itself (not freed again here).  Pending
@@ -482,13 +510,13 @@ rconn_backoff_next(int cur_ms, int max_ms)
 static void
 rconn_drop(struct rconn *c, const redisAsyncContext *gone, const char *why)
 {
-	redisAsyncContext *ac = c->ac, *sub = c->sub, *sen = c->sen;
+	redisAsyncContext *ac = c->ac, *sub = c->sub;
 	uint64_t now = uv_now(c->loop);
 	int was_up = c->state == RCONN_UP;
 
 	if (c->closing || c->state == RCONN_DOWN)
 		return;
-	c->ac = c->sub = c->sen = NULL;
+	c->ac = c->sub = NULL;
 	c->state = RCONN_DOWN;
 	c->failures++;
 	c->state_ms = now;
@@ -509,8 +537,7 @@ rconn_drop(struct rconn *c, const redisAsyncContext *gone, const char *why)
 		redisAsyncFree(ac);
 	if (sub && sub != gone)
 		redisAsyncFree(sub);
-	if (sen && sen != gone)
-		redisAsyncFree(sen);
+	rconn_sentinels_close(c, gone);
 	if (was_up && c->cb && !c->closing)
 		c->cb(c->arg, 0);
 }
@@ -526,7 +553,7 @@ static int
 rconn_live(const struct rconn *c, const redisAsyncContext *ac)
 {
 	return !c->closing && ac && (ac == c->ac || ac == c->sub ||
-				      ac == c->sen);
+				      rconn_sentinel_of(c, ac) >= 0);
 }
 
 static void
@@ -612,8 +639,6 @@ rconn_on_hello(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	if (step == RCONN_STEP_ROLE && !rconn_role_master(c, rep, why,
 							  sizeof(why))) {
-		/* the sentinel asked has a stale view: ask another */
-		c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
 		rconn_drop(c, NULL, why);
 		return;
 	}
@@ -771,51 +796,51 @@ rconn_dial_master(struct rconn *c)
 
 /* ---- discovery through the sentinels */
 
-static void rconn_ask(struct rconn *c);
-
 /*
- * The sentinel asked has answered or failed: the next one is asked
- * while fewer than enough answered; then the best answer is dialled,
- * or with none the attempt fails (why: the last failure).
+ * Decides once enough sentinels answered, or all of them did or
+ * failed: the best answer is dialled (the questions still out are
+ * dropped), or with none the attempt fails.
  */
 static void
-rconn_sentinel_more(struct rconn *c, const char *why)
+rconn_sentinels_settle(struct rconn *c)
 {
-	const struct rconn_addr *s = &c->sentinels[c->sentinel_i];
-	char all[200];
+	const struct rconn_addr *s;
+	char all[320];
 
-	c->sentinel_i = (c->sentinel_i + 1) % c->nsentinels;
-	if (c->answered < rconn_sentinels_enough(c->nsentinels) &&
-	    ++c->asked < c->nsentinels) {
-		rconn_ask(c);
+	if (c->state != RCONN_DISCOVERING ||
+	    (c->answered < rconn_sentinels_enough(c->nsentinels) &&
+	     c->answered + c->failed < c->nsentinels))
 		return;
-	}
+	rconn_sentinels_close(c, NULL);
 	if (c->answered) {
-		c->sentinel_i = c->best_i;
 		rconn_server_seen(c->host, c->port);
 		rconn_where_set(c);
 		rconn_dial_master(c);
 		return;
 	}
+	s = &c->sentinels[c->last_i];
 	snprintf(all, sizeof(all), "no sentinel knows the master (last, "
-		 "%s:%d: %s)", s->host, s->port, why ? why : "?");
+		 "%s:%d: %s)", s->host, s->port, c->last_why);
 	rconn_drop(c, NULL, all);
 }
 
-/* The sentinel asked failed (why).  gone: as for rconn_drop. */
+/* Sentinel i failed (why).  gone: as for rconn_drop. */
 static void
-rconn_sentinel_next(struct rconn *c, const redisAsyncContext *gone,
-		    const char *why)
+rconn_sentinel_failed(struct rconn *c, int i, const redisAsyncContext *gone,
+		      const char *why)
 {
-	const struct rconn_addr *s = &c->sentinels[c->sentinel_i];
-	redisAsyncContext *sen = c->sen;
+	const struct rconn_addr *s = &c->sentinels[i];
+	redisAsyncContext *sen = c->sen[i];
 
-	c->sen = NULL;
+	c->sen[i] = NULL;
 	if (sen && sen != gone)
 		redisAsyncFree(sen);
 	log_debug(c->log_sys, "redis %s (%s): sentinel %s:%d: %s", c->where,
 		  c->name, s->host, s->port, why);
-	rconn_sentinel_more(c, why);
+	c->failed++;
+	c->last_i = i;
+	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	rconn_sentinels_settle(c);
 }
 
 static void
@@ -825,17 +850,18 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *rep = reply;
 	char why[160], host[sizeof(c->host)];
 	long long epoch;
-	int port;
+	int i, port;
 
-	if (!rconn_live(c, ac) || ac != c->sen)
+	if (c->closing || (i = rconn_sentinel_of(c, ac)) < 0)
 		return;
 	if (!rep) {
-		rconn_sentinel_next(c, ac, rconn_errstr(ac, "connection closed"));
+		rconn_sentinel_failed(c, i, ac, rconn_errstr(ac, "connection "
+							    "closed"));
 		return;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		snprintf(why, sizeof(why), "refused: %s", rep->str);
-		rconn_sentinel_next(c, NULL, why);
+		rconn_sentinel_failed(c, i, NULL, why);
 		return;
 	}
 	if ((int)(uintptr_t)priv == RCONN_STEP_AUTH)
@@ -843,57 +869,60 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	if (rconn_master_parse(rep, host, sizeof(host), &port, &epoch) < 0) {
 		snprintf(why, sizeof(why), "no address for master %s",
 			 c->master);
-		rconn_sentinel_next(c, NULL, why);
+		rconn_sentinel_failed(c, i, NULL, why);
 		return;
 	}
-	c->sen = NULL;
+	c->sen[i] = NULL;
 	redisAsyncFree(ac);	/* deferred by hiredis past this callback */
 	c->answered++;
 	if (epoch > c->best_epoch) {
 		memcpy(c->host, host, sizeof(c->host));
 		c->port = port;
 		c->best_epoch = epoch;
-		c->best_i = c->sentinel_i;
 	}
-	rconn_sentinel_more(c, NULL);
+	rconn_sentinels_settle(c);
 }
 
 static void
 rconn_on_sentinel_connect(const redisAsyncContext *ac, int status)
 {
 	struct rconn *c = ac->data;
+	int i = c->closing ? -1 : rconn_sentinel_of(c, ac);
 
-	if (status != REDIS_OK && rconn_live(c, ac))
-		rconn_sentinel_next(c, ac, rconn_errstr(ac, "connect failed"));
+	if (status != REDIS_OK && i >= 0)
+		rconn_sentinel_failed(c, i, ac, rconn_errstr(ac, "connect "
+							     "failed"));
 }
 
 static void
 rconn_on_sentinel_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct rconn *c = ac->data;
+	int i = c->closing ? -1 : rconn_sentinel_of(c, ac);
 
 	(void)status;
-	if (rconn_live(c, ac))
-		rconn_sentinel_next(c, ac, rconn_errstr(ac,
-							"connection closed"));
+	if (i >= 0)
+		rconn_sentinel_failed(c, i, ac, rconn_errstr(ac, "connection "
+							     "closed"));
 }
 
-/* Dials sentinel sentinel_i and queues [AUTH] and the question. */
-static void
-rconn_ask(struct rconn *c)
+/* Dials sentinel i and queues [AUTH] and the question; 0, or -1 when
+ * that failed at once (counted, not yet settled). */
+static int
+rconn_ask(struct rconn *c, int i)
 {
-	const struct rconn_addr *s = &c->sentinels[c->sentinel_i];
+	const struct rconn_addr *s = &c->sentinels[i];
 	redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+	const char *why = "cannot queue the question";
 
-	c->state_ms = uv_now(c->loop);	/* timeout_ms for each sentinel */
 	if (!ac || ac->err || rconn_ev_attach(ac, c->loop, 0, NULL) < 0) {
 		if (ac)
-			redisAsyncFree(ac);	/* not c->sen: ignored */
-		rconn_sentinel_next(c, NULL, "cannot dial");
-		return;
+			redisAsyncFree(ac);
+		why = "cannot dial";
+		goto fail;
 	}
 	ac->data = c;
-	c->sen = ac;
+	c->sen[i] = ac;
 	redisAsyncSetConnectCallback(ac, rconn_on_sentinel_connect);
 	redisAsyncSetDisconnectCallback(ac, rconn_on_sentinel_disconnect);
 	if ((c->sentinel_password[0] &&
@@ -901,22 +930,39 @@ rconn_ask(struct rconn *c)
 			       (void *)(uintptr_t)RCONN_STEP_AUTH, "AUTH %s",
 			       c->sentinel_password) != REDIS_OK) ||
 	    redisAsyncCommand(ac, rconn_on_sentinel, NULL,
-			      "SENTINEL MASTER %s", c->master) != REDIS_OK)
-		rconn_sentinel_next(c, NULL, "cannot queue the question");
+			      "SENTINEL MASTER %s", c->master) != REDIS_OK) {
+		c->sen[i] = NULL;
+		redisAsyncFree(ac);
+		goto fail;
+	}
+	return 0;
+fail:
+	c->failed++;
+	c->last_i = i;
+	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	return -1;
 }
 
 static void
 rconn_connect(struct rconn *c)
 {
+	/* The loop's clock may be stale (rconn_new after a blocking
+	 * start-up step, before the loop first runs): the attempt's
+	 * timeout counts from now. */
+	uv_update_time(c->loop);
 	if (!c->nsentinels) {
 		rconn_dial_master(c);
 		return;
 	}
 	c->state = RCONN_DISCOVERING;
-	c->asked = 0;
-	c->answered = 0;
+	c->state_ms = uv_now(c->loop);
+	c->answered = c->failed = 0;
 	c->best_epoch = -1;
-	rconn_ask(c);
+	/* All at once: a sentinel whose host is gone (no RST) costs its
+	 * timeout only when the others cannot make a majority. */
+	for (int i = 0; i < c->nsentinels; i++)
+		(void)rconn_ask(c, i);
+	rconn_sentinels_settle(c);
 }
 
 static void
@@ -932,11 +978,14 @@ rconn_on_tick(uv_timer_t *t)
 			rconn_connect(c);
 		break;
 	case RCONN_DISCOVERING:
-		if (now - c->state_ms >= (uint64_t)c->timeout_ms) {
-			snprintf(why, sizeof(why), "no answer within %d ms",
-				 c->timeout_ms);
-			rconn_sentinel_next(c, NULL, why);
-		}
+		if (now - c->state_ms < (uint64_t)c->timeout_ms)
+			break;
+		snprintf(why, sizeof(why), "no answer within %d ms",
+			 c->timeout_ms);
+		for (int i = 0; i < c->nsentinels &&
+		     c->state == RCONN_DISCOVERING; i++)
+			if (c->sen[i])
+				rconn_sentinel_failed(c, i, NULL, why);
 		break;
 	case RCONN_CONNECTING:
 		if (now - c->state_ms >= (uint64_t)c->timeout_ms) {
@@ -1411,14 +1460,14 @@ rconn_on_closed(uv_handle_t *h)
 void
 rconn_free(struct rconn *c)
 {
-	redisAsyncContext *ac, *sub, *sen;
+	redisAsyncContext *ac, *sub;
 
 	if (!c || c->closing)
 		return;
 	ac = c->ac;
 	sub = c->sub;
-	sen = c->sen;
-	c->ac = c->sub = c->sen = NULL;
+	c->ac = c->sub = NULL;
+	rconn_sentinels_close(c, NULL);
 	c->closing = 1;
 	c->pending = 0;
 	/* What flush_ms held back goes now, as far as the socket takes
@@ -1433,8 +1482,6 @@ rconn_free(struct rconn *c)
 		redisAsyncFree(ac);
 	if (sub)
 		redisAsyncFree(sub);
-	if (sen)
-		redisAsyncFree(sen);
 	uv_close((uv_handle_t *)&c->tick, rconn_on_closed);
 }
 

@@ -9,18 +9,19 @@
  * only when both answered, so an invalidation channel is never silently
  * lost while commands still work.  Every reconnect subscribes again.
  *
- * Sentinel (cfg->sentinels set): every attempt first asks the sentinels
- * in turn, from the one that answered last, SENTINEL MASTER <master>
- * until a majority of them answered, takes the address of the highest
- * config-epoch (a former master back after a failover, and its own
- * sentinel, still name it at the old epoch for a while), then dials it
- * and checks with ROLE in the handshake that it is a master (a demoted
- * master that came back is a replica and is not used), and asks ROLE
- * again every 5 s while up (the replicas it lists change; a master
- * demoted behind the link's back fails the link).  A failover is followed by
- * the link failing (the master died, or the sentinels' CLIENT KILL when
- * they demote it) and the next attempt asking again; a write refused
- * with READONLY (the link outlived a demotion) fails the link too.
+ * Sentinel (cfg->sentinels set): every attempt first asks all the
+ * sentinels at once SENTINEL MASTER <master>, until a majority of them
+ * answered (a silent one costs no timeout while the others make it),
+ * takes the address of the highest config-epoch (a former master back
+ * after a failover, and its own sentinel, still name it at the old
+ * epoch for a while), then dials it and checks with ROLE in the
+ * handshake that it is a master (a demoted master that came back is a
+ * replica and is not used), and asks ROLE again every 5 s while up (the
+ * replicas it lists change; a master demoted behind the link's back
+ * fails the link).  A failover is followed by the link failing (the
+ * master died, or the sentinels' CLIENT KILL when they demote it) and
+ * the next attempt asking again; a write refused with READONLY (the
+ * link outlived a demotion) fails the link too.
  *
  * Everything runs on the loop's thread; no call blocks except
  * rconn_connect_sync (for start-up and command-line tools).
@@ -211,9 +212,10 @@ void rconn_free(struct rconn *c);
  * A blocking connection with the same handshake (AUTH, CLIENT SETNAME)
  * and timeout_ms for the connect and every command: for a process
  * before its loop runs (start-up load) and for sipmesh-ctl.  With
- * sentinels it asks a majority of them for the master (the highest
- * config-epoch) and checks its ROLE, as rconn_new does.  Returns the context, or NULL with the reason in
- * err.  Free with redisFree.
+ * sentinels it asks them in turn until a majority answered for the
+ * master (the highest config-epoch) and checks its ROLE, as rconn_new
+ * does.  Returns the context, or NULL with the reason in err.  Free
+ * with redisFree.
  */
 redisContext *rconn_connect_sync(const struct rconn_config *cfg, char *err,
 				 size_t errlen);

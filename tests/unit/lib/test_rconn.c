@@ -1044,6 +1044,46 @@ test_rconn__sentinel_stale_view_outvoted(void **state)
 			 f->stale.port);
 }
 
+/* A sentinel whose host hangs (it takes the connection and never
+ * answers), listed first: the others are asked at the same time and
+ * make the majority, so the link is up long before that sentinel's
+ * timeout (asked one after the other, it cost the whole timeout). */
+static void
+test_rconn__sentinel_silent_one_costs_no_timeout(void **state)
+{
+	struct fix *f = *state;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	char list[256];
+	uint64_t t0;
+	int lfd;
+	struct rconn_config rc = {
+		.host = "127.0.0.1", .port = 1, .name = "sipmesh-test-s",
+		.timeout_ms = 3000, .backoff_max_ms = 200, .max_pending = 64,
+		.log_sys = LOG_SYS_LOC, .sentinels = list,
+	};
+
+	sentinels_start(f, "");
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 8), 0);	/* never accepted */
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(list, sizeof(list), "127.0.0.1:%d, 127.0.0.1:%d, "
+		 "127.0.0.1:%d, 127.0.0.1:%d", ntohs(sa.sin_port),
+		 f->sen[0].port, f->sen[1].port, f->sen[2].port);
+	uv_update_time(&f->loop);
+	t0 = uv_now(&f->loop);
+	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
+	assert_true(run_until(f, ups_are, (void *)1));
+	print_message("up through the sentinels in %" PRIu64 " ms, one of "
+		      "them silent (timeout 3000 ms)\n", uv_now(&f->loop) - t0);
+	assert_true(uv_now(&f->loop) - t0 < 1500);
+	assert_int_equal(rconn_failures(f->c), 0);
+	close(lfd);
+}
+
 /* Sentinels that do not know the name, or none running: down, and the
  * log says why; no address is guessed. */
 static void
@@ -1188,6 +1228,7 @@ main(void)
 		T(test_rconn__sentinel_role_asked_again),
 		T(test_rconn__sentinel_stale_view_outvoted),
 		T(test_rconn__sentinel_unknown_master_stays_down),
+		T(test_rconn__sentinel_silent_one_costs_no_timeout),
 		T(test_rconn__sentinel_password),
 #undef T
 	};
