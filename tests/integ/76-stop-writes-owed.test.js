@@ -11,10 +11,14 @@
  *   binding, says so, and exits 0.
  * - Redis still away: the core gives up after LOC_DRAIN_MS (2 s), says
  *   how many AORs it leaves in the host's store, and exits 0.
+ * - A crash instead (SIGKILL, nothing drained) while Redis is away: the
+ *   binding stays in the host's store, which also says since when it is
+ *   out of step with Redis; the restarted core reconciles the whole
+ *   store when Redis is back (empty) and writes the binding there.
  */
 const assert = require('node:assert/strict');
 const { describe } = require('node:test');
-const { cluster, rand } = require('./lib/cluster');
+const { cluster, rand, waitUntil } = require('./lib/cluster');
 const { Registration } = require('./lib/flows');
 const { hold, field, key } = require('./lib/load');
 
@@ -70,5 +74,25 @@ describe('76 stop writes owed, Redis away', () => {
 		assert.match(st.log, /stopping with 1 AOR\(s\) not written to Redis/);
 		assert.ok(st.ms >= 1900 && st.ms < 4500, `the stop took ${st.ms} ms`);
 		await c.startRedis();	/* for the teardown's checks */
+	});
+});
+
+describe('76 stop writes owed, crash', () => {
+	const c = cluster({ name: '76-crash', edges: 1, cores: 1, redis: { timeout_ms: 300, backoff_max_ms: 500 } });
+
+	c.test('a core killed -9 while Redis is away: its restart writes the binding to Redis once back', async (t) => {
+		const ua = await c.ua('crash-ua');
+		const reg = new Registration(ua, c.edge(1), `crash-${rand(4)}`);
+		await c.stopRedis('SIGKILL');
+		await reg.register(600);
+		await c.kill('core', 1);
+		await c.startRedis();	/* empty: no persistence */
+		await c.startAgain('core', 1);
+		const t0 = Date.now();
+		await waitUntil(async () => Number(await c.redisCmd('HEXISTS', key(c, reg), field(reg))) === 1,
+			5000, 'the binding taken before the crash in Redis');
+		t.diagnostic(`binding in Redis ${Date.now() - t0} ms after the core's restart`);
+		const q = (await reg.query()).map((b) => b.uri);
+		assert.ok(q.includes(reg.contact), `the AOR lists ${q.join(' ') || 'nothing'}`);
 	});
 });
