@@ -197,7 +197,7 @@ int auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
 		   const char *user, size_t ulen, struct auth_account *a,
 		   auth_store_cb cb, void *arg);
 
-/* Counters, for tests and the stats log. */
+/* Counters and gauges, all uint64_t (the metrics read them as rows). */
 struct auth_store_stats {
 	uint64_t hits;		/* answered from a fresh entry */
 	uint64_t stale;		/* answered from a stale entry */
@@ -206,9 +206,9 @@ struct auth_store_stats {
 	uint64_t evictions;	/* entries dropped for room */
 	uint64_t invalidations;	/* entries dropped by a PUBLISH */
 	uint64_t replica;	/* answered by a replica, master away */
-	size_t entries;
-	int redis_up;		/* the link answers */
-	int replica_up;		/* a replica's link answers */
+	uint64_t entries;
+	uint64_t redis_up;	/* the link answers */
+	uint64_t replica_up;	/* a replica's link answers */
 };
 void auth_store_stats(const struct auth_store *s, struct auth_store_stats *st);
 

@@ -457,6 +457,15 @@ core_auth_conclude(struct core *c, struct core_auth_wait *w,
 	return 0;
 }
 
+int
+core_auth_stats(const struct core *c, struct auth_store_stats *st)
+{
+	if (!c->auth)
+		return -ENOENT;
+	auth_store_stats(c->auth->store, st);
+	return 0;
+}
+
 /* The account of a held request arrived (auth_store_cb). */
 static void
 core_auth_on_account(void *arg, int rc, const struct auth_account *acct)

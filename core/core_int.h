@@ -648,6 +648,9 @@ enum core_auth_verdict {
 /* Authenticates and authorizes an initial request (not ACK or CANCEL). */
 enum core_auth_verdict core_auth_request(struct core *c, const struct env *in,
 					 osip_message_t *req);
+struct auth_store_stats;
+/* The account store's counters into *st: 0, or -ENOENT with auth off. */
+int core_auth_stats(const struct core *c, struct auth_store_stats *st);
 
 /* core_registrar.c */
 void core_registrar(struct core *c, const struct env *in, osip_message_t *req);

@@ -2,14 +2,17 @@
  * core_metrics.c - the core's counters: the SIGUSR1 stats line and the
  * Prometheus metrics of [core N] metrics (lib/prom.h, lib/hsrv.h).
  *
- * Both come from the rows of CORE_STATS and LINK_STATS; the location
- * store's figures (struct loc_stats, location/ owns them) and the
- * latency histograms are added on scrape.  The bindings gauge is the
+ * Both come from the rows of CORE_STATS and LINK_STATS, and with
+ * digest authentication on, of the account store (struct
+ * auth_store_stats, auth/ owns them); the location store's figures
+ * (struct loc_stats, location/ owns them) and the latency histograms
+ * are added on scrape.  The bindings gauge is the
  * host's shared store: every core of a host reports the same value, so
  * a dashboard takes max by the host label the scrape configuration
  * gives each target (deploy/roles/config).
  */
 #include "core/core_int.h"
+#include "auth/auth.h"
 #include "lib/link.h"
 #include "lib/ops.h"
 #include "lib/rconn.h"
@@ -26,17 +29,56 @@ static const struct prom_row core_stat_rows[] = { CORE_STATS(CORE_STAT_ROW) };
 
 #define CORE_N_ROWS (sizeof(core_stat_rows) / sizeof(*core_stat_rows))
 
+/* The account store of digest authentication (struct auth_store_stats:
+ * auth/ owns its fields, this table names them). */
+#define AUTH_ROW(f, log, metric, help) \
+	PROM_ROW(auth_store_stats, f, log, metric, help)
+static const struct prom_row core_auth_rows[] = {
+	AUTH_ROW(hits, "acct-hits",
+		 "auth_cache_hits_total",
+		 "Accounts answered from a fresh cache entry")
+	AUTH_ROW(stale, "acct-stale",
+		 "auth_cache_stale_total",
+		 "Accounts answered from a stale cache entry while Redis "
+		 "could not answer")
+	AUTH_ROW(lookups, "acct-lookups",
+		 "auth_lookups_total",
+		 "Account lookups sent to Redis (the master, or a replica "
+		 "while the master is away)")
+	AUTH_ROW(replica, "acct-replica",
+		 "auth_replica_answers_total",
+		 "Account lookups a replica answered while the master was away")
+	AUTH_ROW(failures, "acct-failures",
+		 "auth_lookup_failures_total",
+		 "Account lookups that failed (no answer, an error, or a "
+		 "replica without the account)")
+	AUTH_ROW(entries, "acct-entries",
+		 "auth_cache_entries", "Accounts in the cache")
+	AUTH_ROW(redis_up, "acct-redis-up",
+		 "auth_redis_up",
+		 "1 while the account store's link to the Redis master is up")
+	AUTH_ROW(replica_up, "acct-replica-up",
+		 "auth_replica_up",
+		 "1 while its link to a replica is up (Sentinel)")
+};
+#undef AUTH_ROW
+#define CORE_AUTH_N_ROWS (sizeof(core_auth_rows) / sizeof(*core_auth_rows))
+
 void
 core_stats_log(struct core *c)
 {
 	char line[3072] = "";
 	struct link_stats ls;
+	struct auth_store_stats ast;
 
 	link_stats_get(c->link, &ls);
 	prom_rows_line(line, sizeof(line), core_stat_rows, CORE_N_ROWS, &c->st,
 		       " ");
 	prom_rows_line(line, sizeof(line), prom_link_rows, prom_link_n_rows,
 		       &ls, " ");
+	if (core_auth_stats(c, &ast) == 0)
+		prom_rows_line(line, sizeof(line), core_auth_rows,
+			       CORE_AUTH_N_ROWS, &ast, " ");
 	log_notice(LOG_SYS_MAIN, "stats: %s", line);
 }
 
@@ -101,12 +143,15 @@ static const char *
 core_metrics_render(void *arg, const char *query, struct hsrv_buf *b)
 {
 	struct core *c = arg;
+	struct auth_store_stats ast;
 
 	(void)query;
 	prom_rows(b, CORE_PROM, core_stat_rows, CORE_N_ROWS, &c->st);
 	prom_sip_render(b, CORE_PROM, &c->sip);
 	core_metrics_latency(c, b);
 	core_metrics_loc(c, b);
+	if (core_auth_stats(c, &ast) == 0)
+		prom_rows(b, CORE_PROM, core_auth_rows, CORE_AUTH_N_ROWS, &ast);
 	prom_link_render(b, CORE_PROM, c->link, "edges_connected",
 			 "Edges connected to this core's endpoint");
 	if (c->rtpc) {

@@ -57,6 +57,7 @@ describe('71 redis sentinel, accounts', () => {
 		assert.equal(r.status, 200, `REGISTER ${cold} ${answered} ms after the master died: ${r.status} ${r.reason}`);
 		assert.equal(master, first, `the sentinels promoted the replica before the REGISTER was answered ` +
 			`(${answered} ms): the window this test needs was missed`);
+		assert.ok(await c.coreStat('acct-replica') >= 1, 'no account lookup counted as answered by the replica');
 
 		r = await register('nobody', nobody);
 		assert.equal(r.status, 503, `REGISTER of a name the replica lacks during the failover: ${r.status} ${r.reason}`);

@@ -84,7 +84,7 @@ up_is(void *ctx, void *arg)
 	struct auth_store_stats st;
 
 	auth_store_stats(f->s, &st);
-	return st.redis_up == (int)(intptr_t)arg;
+	return st.redis_up == (uint64_t)(intptr_t)arg;
 }
 
 static int
