@@ -494,7 +494,8 @@ loc_synced(const struct loc *l, const char *aor)
 		if (aor && !loc_redis_owns(r, aor))
 			continue;
 		if (!loc_redis_in_step(r) ||
-		    !__atomic_load_n(&r->sync->heard_ok, __ATOMIC_ACQUIRE))
+		    !__atomic_load_n(&r->sync->heard_ok, __ATOMIC_ACQUIRE) ||
+		    loc_now_ms() < r->settle_ms)
 			return 0;
 	}
 	return 1;

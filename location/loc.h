@@ -241,8 +241,11 @@ void loc_stats_get(struct loc *l, struct loc_stats *st);
  * bindings another host replaced meanwhile, until the reconcile pass
  * has run: a lookup may then name a flow that is gone, or miss a
  * registration, and either is the store's staleness, not the client's.
- * aor: only the shard that holds it; NULL: every shard.  Always 1
- * without Redis.
+ * The same holds for a while after that pass: other hosts' cores, cut
+ * off by the same failure, write what they took once their back-off
+ * lets them (backoff_max_ms + timeout_ms, plus a pass as long as this
+ * one's).  aor: only the shard that holds it; NULL: every shard.
+ * Always 1 without Redis.
  */
 int loc_synced(const struct loc *l, const char *aor);
 

@@ -415,6 +415,9 @@ struct loc_redis {
 	int need_full;		/* the link failed: reconcile every AOR */
 	int listening;		/* the host's listener (loc_shm_listen_claim) */
 	int push_all;		/* Redis restarted: push everything */
+	int64_t settle_ms;	/* until then (unix ms) after a full pass,
+				   other hosts may still owe Redis writes
+				   (loc_synced) */
 	struct loc_dirty dirty;	/* changes Redis did not take */
 	struct loc_dirty replay;	/* the dirty set a pass works on */
 	struct loc_pass pass;

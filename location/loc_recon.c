@@ -391,8 +391,17 @@ loc_recon_end(struct loc_redis *r)
 		__atomic_store_n(&r->sync->unsync_ms, INT64_MAX,
 				 __ATOMIC_RELEASE);
 	if (p->full) {
+		int64_t now = loc_now_ms();
+
 		r->need_full = r->push_all = 0;
 		loc_redis_heard_check(r);
+		/* The failure behind this pass may have kept other hosts'
+		 * cores from Redis too: each writes what it took meanwhile
+		 * once its own back-off lets it link again, and its own pass
+		 * takes about as long as this one.  Until then a lookup that
+		 * finds nothing may miss a registration still on its way. */
+		r->settle_ms = now + r->backoff_max_ms + r->timeout_ms +
+			       (now - p->start_ms);
 	}
 	if (p->move)
 		r->move = 0;

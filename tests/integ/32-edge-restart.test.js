@@ -99,7 +99,12 @@ describe('32 edge restart', () => {
 		await c.startRedis();
 		await waitUntil(() => c.cores.every((k) => /redis \S+: reconciled/.test(k.proc.text(t1))),
 			10000, 'both cores to reconcile with the new Redis');
-		const r2 = await send(caller, u, 'after the reconcile');
+		/* in step once other hosts' cores had the time to write what
+		 * they took meanwhile too (their back-off and timeout, 3 s by
+		 * default, plus a pass): 503 until then */
+		let r2;
+		await waitUntil(async () => (r2 = await send(caller, u, 'after the reconcile')).status !== 503,
+			8000, 'the store to be in step (no 503)', 200).catch(() => {});
 		assert.ok([430, 480].includes(r2.status), `MESSAGE to the dead flow once in step: ${r2.status} ${r2.reason}`);
 		await c.startEdge(1);
 	});

@@ -15,6 +15,11 @@
  * - one process per host listens for the invalidations; when host A's
  *   listener is killed, its other core takes over, and a binding host B
  *   made while nobody on A listened is served by A.
+ * - Redis restarted empty while host A holds a registration Redis never
+ *   got, and A's cores are late to link again (stopped): host B, back
+ *   in step first, answers a request for that AOR 503 with Retry-After
+ *   (a registration may still be on its way), not 404; once A pushes it,
+ *   B delivers.
  *
  * Each test reports its figures (requests, failures, bindings lost,
  * recovery time) as a diagnostic line "fault: ...".  It times recovery
@@ -155,6 +160,29 @@ describe('70 redis faults', () => {
 		assert.deepEqual(q, [], 'host A still lists the removed binding');
 		assert.equal(back, 0, 'the removed binding came back in Redis');
 		assert.notEqual(msg.status, 200, 'a MESSAGE through host A still reached the removed contact');
+	});
+
+	a.test('a registration another host still owes a restarted Redis: 503 meanwhile, not 404', async (t) => {
+		const reg = new Registration(await a.ua('owed-ua'), a.edge(1), `owed-${rand(4)}`);
+		await a.stopRedis('SIGKILL');
+		await reg.register(600);	/* only in host A's store */
+		const cores = a.cores.map((k) => k.proc.pid);
+		const since = Date.now();
+		for (const pid of cores) process.kill(pid, 'SIGSTOP');
+		let r;
+		try {
+			await a.startRedis();	/* empty */
+			await waitUntil(() => /reconciled/.test(b.cores[0].proc.text(since)), 5000,
+				'host B\'s core to reconcile with the restarted Redis');
+			r = await message(await b.ua('owed-sender'), b.edge(1), reg.user);
+		} finally {
+			for (const pid of cores) process.kill(pid, 'SIGCONT');
+		}
+		t.diagnostic(`host B, in step first, answered ${r.status} ${r.reason}`);
+		assert.equal(r.status, 503, `a request to an AOR host A still owes Redis, via host B: ${r.status} ${r.reason}`);
+		assert.ok(r.get('retry-after'), 'the 503 carries Retry-After');
+		await waitUntil(async () => (await message(await b.ua('owed-sender2'), b.edge(1), reg.user)).status === 200,
+			10000, 'host B to deliver once host A wrote the registration', 250);
 	});
 
 	a.test('one listener per host; when A\'s is killed, its other core takes over and catches up', async (t) => {
