@@ -57,11 +57,16 @@
 
 #include <errno.h>
 #include <hiredis/async.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 enum rconn_state { RCONN_DOWN = 0, RCONN_DISCOVERING, RCONN_CONNECTING,
 		   RCONN_UP };
@@ -1601,44 +1606,235 @@ fail:
 	return NULL;
 }
 
-/* Asks sentinel s for the master's address (into host, port) and its
- * config-epoch; 0 or -EIO with the reason in err. */
-static int
-rconn_sync_ask(const struct rconn_config *cfg, const struct rconn_addr *s,
-	       const char *master, char *host, size_t hostlen, int *port,
-	       long long *epoch, char *err, size_t errlen)
-{
-	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
-	redisContext *r = rconn_sync_connect(s->host, s->port, ms, err, errlen);
-	redisReply *rep = NULL;
-	char why[160];
-	int rc = -EIO;
+/* One sentinel's question in rconn_sync_discover: a non-blocking
+ * socket, the question in RESP, hiredis's reader for the answers. */
+struct rconn_sync_q {
+	int fd;			/* -1: answered or failed */
+	int connected;
+	char *out;		/* [AUTH] and SENTINEL MASTER */
+	size_t outlen, sent;
+	int replies;		/* still to come */
+	redisReader *rd;
+};
 
-	if (!r) {
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
-			 why);
+static void
+rconn_sync_q_close(struct rconn_sync_q *q)
+{
+	if (q->fd >= 0)
+		close(q->fd);
+	q->fd = -1;
+	free(q->out);
+	q->out = NULL;
+	if (q->rd)
+		redisReaderFree(q->rd);
+	q->rd = NULL;
+}
+
+/* Dials s and formats the question; 0, or -EIO with why. */
+static int
+rconn_sync_q_open(struct rconn_sync_q *q, const struct rconn_config *cfg,
+		  const struct rconn_addr *s, const char *master, char *why,
+		  size_t whylen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	char port[8], *a = NULL, *b = NULL;
+	int la = 0, lb, rc;
+
+	memset(q, 0, sizeof(*q));
+	q->fd = -1;
+	snprintf(port, sizeof(port), "%d", s->port);
+	if ((rc = getaddrinfo(s->host, port, &hints, &ai)) != 0) {
+		snprintf(why, whylen, "%s", gai_strerror(rc));
 		return -EIO;
 	}
-	if (cfg->sentinel_password && cfg->sentinel_password[0] &&
-	    rconn_sync_step(r, err, errlen, "sentinel AUTH",
-			    redisCommand(r, "AUTH %s",
-					 cfg->sentinel_password)) < 0)
-		goto out;
-	rep = redisCommand(r, "SENTINEL MASTER %s", master);
-	if (!rep || rconn_master_parse(rep, host, hostlen, port, epoch) < 0) {
-		snprintf(err, errlen, "sentinel %s:%d: %s", s->host, s->port,
-			 rep && rep->type == REDIS_REPLY_ERROR ? rep->str :
-			 rep ? "no address for the master" :
-			 r->errstr[0] ? r->errstr : "no reply");
-		goto out;
+	q->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
+		       SOCK_CLOEXEC, 0);
+	if (q->fd < 0 || (connect(q->fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+			  errno != EINPROGRESS)) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		goto fail;
 	}
-	rc = 0;
-out:
-	if (rep)
+	if (cfg->sentinel_password && cfg->sentinel_password[0] &&
+	    (la = redisFormatCommand(&a, "AUTH %s",
+				     cfg->sentinel_password)) < 0)
+		goto nomem;
+	lb = redisFormatCommand(&b, "SENTINEL MASTER %s", master);
+	q->rd = redisReaderCreate();
+	q->out = lb < 0 ? NULL : malloc((size_t)la + (size_t)lb);
+	if (!q->rd || !q->out)
+		goto nomem;
+	if (la)
+		memcpy(q->out, a, (size_t)la);
+	memcpy(q->out + la, b, (size_t)lb);
+	q->outlen = (size_t)la + (size_t)lb;
+	q->replies = la ? 2 : 1;
+	redisFreeCommand(a);
+	redisFreeCommand(b);
+	freeaddrinfo(ai);
+	return 0;
+nomem:
+	snprintf(why, whylen, "out of memory");
+fail:
+	redisFreeCommand(a);
+	redisFreeCommand(b);
+	freeaddrinfo(ai);
+	rconn_sync_q_close(q);
+	return -EIO;
+}
+
+/*
+ * q's socket is ready (revents): connects, writes the question, reads
+ * the answers.  Returns 1 with the master's address once answered, 0
+ * while waiting, -EIO with why when that sentinel failed.
+ */
+static int
+rconn_sync_q_step(struct rconn_sync_q *q, short revents, char *host,
+		  size_t hostlen, int *port, long long *epoch, char *why,
+		  size_t whylen)
+{
+	char buf[4096];
+	void *rep;
+	ssize_t n;
+	int e = 0, rc = 0;
+	socklen_t el = sizeof(e);
+
+	if (!q->connected && revents) {
+		if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0)
+			e = errno;
+		if (e) {
+			snprintf(why, whylen, "%s", strerror(e));
+			return -EIO;
+		}
+		q->connected = 1;
+	}
+	if (q->connected && q->sent < q->outlen) {
+		n = send(q->fd, q->out + q->sent, q->outlen - q->sent,
+			 MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			snprintf(why, whylen, "%s", strerror(errno));
+			return -EIO;
+		}
+		q->sent += n > 0 ? (size_t)n : 0;
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	n = recv(q->fd, buf, sizeof(buf), 0);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		snprintf(why, whylen, "%s", n ? strerror(errno) :
+			 "connection closed");
+		return -EIO;
+	}
+	if (redisReaderFeed(q->rd, buf, (size_t)n) != REDIS_OK)
+		goto bad;
+	while (q->replies && rc == 0) {
+		const redisReply *r;
+
+		if (redisReaderGetReply(q->rd, &rep) != REDIS_OK)
+			goto bad;
+		if (!rep)
+			break;
+		r = rep;
+		q->replies--;
+		if (r->type == REDIS_REPLY_ERROR) {
+			snprintf(why, whylen, "refused: %s", r->str);
+			rc = -EIO;
+		} else if (q->replies == 0) {
+			rc = rconn_master_parse(r, host, hostlen, port,
+						epoch) < 0 ? -EIO : 1;
+			if (rc < 0)
+				snprintf(why, whylen, "no address for the "
+					 "master");
+		}
 		freeReplyObject(rep);
-	redisFree(r);
+	}
 	return rc;
+bad:
+	snprintf(why, whylen, "a reply that is not RESP");
+	return -EIO;
+}
+
+/*
+ * The master's address from the sentinels, as rconn_sentinels_settle
+ * takes it: every sentinel asked at once, the highest config-epoch of
+ * the first majority to answer (or of all the answers once the others
+ * failed or timeout_ms passed).  Without a loop: non-blocking sockets
+ * and poll(2).  Returns 0 with best and *best_port, or -EIO with err.
+ */
+static int
+rconn_sync_discover(const struct rconn_config *cfg,
+		    const struct rconn_addr *sen, int n, const char *master,
+		    char *best, size_t bestlen, int *best_port, char *err,
+		    size_t errlen)
+{
+	struct rconn_sync_q q[RCONN_SENTINELS_MAX];
+	struct pollfd pfd[RCONN_SENTINELS_MAX];
+	int idx[RCONN_SENTINELS_MAX];
+	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
+	int answered = 0, left = 0, port, rc;
+	long long epoch, best_epoch = -1;
+	char host[256], why[160];
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < n; i++) {
+		if (rconn_sync_q_open(&q[i], cfg, &sen[i], master, why,
+				      sizeof(why)) < 0)
+			snprintf(err, errlen, "sentinel %s:%d: %s",
+				 sen[i].host, sen[i].port, why);
+		else
+			left++;
+	}
+	while (left && answered < rconn_sentinels_enough(n)) {
+		int m = 0, wait;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		wait = ms - (int)((t.tv_sec - t0.tv_sec) * 1000 +
+				  (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (wait <= 0) {
+			snprintf(err, errlen, "no sentinel answered within %d "
+				 "ms", ms);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (q[i].fd < 0)
+				continue;
+			pfd[m] = (struct pollfd){ .fd = q[i].fd,
+				.events = POLLIN | (q[i].sent < q[i].outlen ?
+						    POLLOUT : 0) };
+			idx[m++] = i;
+		}
+		if (poll(pfd, (nfds_t)m, wait) < 0 && errno != EINTR)
+			break;
+		for (int k = 0; k < m; k++) {
+			int i = idx[k];
+
+			if (!pfd[k].revents)
+				continue;
+			rc = rconn_sync_q_step(&q[i], pfd[k].revents, host,
+					       sizeof(host), &port, &epoch,
+					       why, sizeof(why));
+			if (rc == 0)
+				continue;
+			rconn_sync_q_close(&q[i]);
+			left--;
+			if (rc < 0) {
+				snprintf(err, errlen, "sentinel %s:%d: %s",
+					 sen[i].host, sen[i].port, why);
+				continue;
+			}
+			answered++;
+			if (epoch > best_epoch) {
+				snprintf(best, bestlen, "%s", host);
+				*best_port = port;
+				best_epoch = epoch;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		rconn_sync_q_close(&q[i]);
+	return answered ? 0 : -EIO;
 }
 
 redisContext *
@@ -1648,9 +1844,8 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 	const char *master = cfg->master && cfg->master[0] ? cfg->master :
 			     RCONN_MASTER_DEFAULT;
 	redisContext *r = NULL;
-	char host[256], best[256], why[200];
-	long long epoch, best_epoch = -1;
-	int n, port, best_port = 0, answered = 0;
+	char best[256], why[200];
+	int n, best_port = 0;
 
 	if (!cfg->sentinels || !cfg->sentinels[0])
 		return rconn_sync_dial(cfg, cfg->host, cfg->port, 0, err,
@@ -1665,19 +1860,9 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "sentinels: not host:port,...");
 	for (int i = 0; i < n; i++)
 		rconn_server_seen(sen[i].host, sen[i].port);
-	/* as rconn_sentinel_more: the highest epoch of a majority */
-	for (int i = 0; i < n && answered < rconn_sentinels_enough(n); i++) {
-		if (rconn_sync_ask(cfg, &sen[i], master, host, sizeof(host),
-				   &port, &epoch, err, errlen) != 0)
-			continue;
-		answered++;
-		if (epoch > best_epoch) {
-			memcpy(best, host, sizeof(best));
-			best_port = port;
-			best_epoch = epoch;
-		}
-	}
-	if (answered) {
+	if (n > 0 && rconn_sync_discover(cfg, sen, n, master, best,
+					 sizeof(best), &best_port, err,
+					 errlen) == 0) {
 		rconn_server_seen(best, best_port);
 		r = rconn_sync_dial(cfg, best, best_port, 1, why, sizeof(why));
 		if (!r)

@@ -212,9 +212,9 @@ void rconn_free(struct rconn *c);
  * A blocking connection with the same handshake (AUTH, CLIENT SETNAME)
  * and timeout_ms for the connect and every command: for a process
  * before its loop runs (start-up load) and for sipmesh-ctl.  With
- * sentinels it asks them in turn until a majority answered for the
- * master (the highest config-epoch) and checks its ROLE, as rconn_new
- * does.  Returns the context, or NULL with the reason in err.  Free
+ * sentinels it asks them all at once, as rconn_new does (poll(2) on
+ * its own sockets), takes the highest config-epoch of the first
+ * majority to answer and checks the master's ROLE.  Returns the context, or NULL with the reason in err.  Free
  * with redisFree.
  */
 redisContext *rconn_connect_sync(const struct rconn_config *cfg, char *err,

@@ -1046,15 +1046,17 @@ test_rconn__sentinel_stale_view_outvoted(void **state)
 
 /* A sentinel whose host hangs (it takes the connection and never
  * answers), listed first: the others are asked at the same time and
- * make the majority, so the link is up long before that sentinel's
- * timeout (asked one after the other, it cost the whole timeout). */
+ * make the majority, so the link, and the blocking connect, are up
+ * long before that sentinel's timeout (asked one after the other, it
+ * cost the whole timeout). */
 static void
 test_rconn__sentinel_silent_one_costs_no_timeout(void **state)
 {
 	struct fix *f = *state;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
-	char list[256];
+	char list[256], err[256];
+	redisContext *r;
 	uint64_t t0;
 	int lfd;
 	struct rconn_config rc = {
@@ -1081,6 +1083,16 @@ test_rconn__sentinel_silent_one_costs_no_timeout(void **state)
 		      "them silent (timeout 3000 ms)\n", uv_now(&f->loop) - t0);
 	assert_true(uv_now(&f->loop) - t0 < 1500);
 	assert_int_equal(rconn_failures(f->c), 0);
+	/* the blocking connect (start-up load, sipmesh-ctl) too */
+	uv_update_time(&f->loop);
+	t0 = uv_now(&f->loop);
+	r = rconn_connect_sync(&rc, err, sizeof(err));
+	uv_update_time(&f->loop);
+	print_message("blocking connect through them in %" PRIu64 " ms\n",
+		      uv_now(&f->loop) - t0);
+	assert_non_null(r);
+	assert_true(uv_now(&f->loop) - t0 < 1500);
+	redisFree(r);
 	close(lfd);
 }
 
