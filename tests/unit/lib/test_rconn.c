@@ -367,6 +367,23 @@ sentinel_start(struct fix *f, int i, int mport, int quorum, const char *more)
 		   NULL });
 }
 
+/* A replica of the server on mport, on a free port, loading the
+ * master's data in memory (no RDB file left in the working directory). */
+static void
+replica_start(struct srv *s, int mport)
+{
+	char mp[16], rp[16];
+
+	s->port = free_port();
+	snprintf(mp, sizeof(mp), "%d", mport);
+	snprintf(rp, sizeof(rp), "%d", s->port);
+	proc_start(s, (char *[]){ "redis-server", "--port", rp,
+		   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		   "--repl-diskless-load", "swapdb",
+		   "--loglevel", "warning", "--replicaof", "127.0.0.1", mp,
+		   NULL });
+}
+
 /*
  * Master (f->srv), replica (f->repl) and NSEN sentinels quorum 2 with
  * short timeouts and more config lines, each sentinel knowing the
@@ -376,17 +393,8 @@ sentinel_start(struct fix *f, int i, int mport, int quorum, const char *more)
 static void
 sentinels_start(struct fix *f, const char *more)
 {
-	char mport[16], rport[16];
-
 	srv_start(&f->srv, 0);
-	f->repl.port = free_port();
-	snprintf(mport, sizeof(mport), "%d", f->srv.port);
-	snprintf(rport, sizeof(rport), "%d", f->repl.port);
-	proc_start(&f->repl, (char *[]){ "redis-server", "--port", rport,
-		   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		   "--repl-diskless-load", "swapdb",
-		   "--loglevel", "warning", "--replicaof", "127.0.0.1", mport,
-		   NULL });
+	replica_start(&f->repl, f->srv.port);
 	/* a sentinel learns replicas from the master's INFO, every 10 s:
 	 * the replica must be there for the first one */
 	assert_true(port_wait(f->repl.port, "master_link_status:up",
@@ -412,20 +420,27 @@ sentinel_list(struct fix *f, char *out, size_t cap)
 			      f->sen[i].port);
 }
 
-static void
-open_sentinel(struct fix *f, const char *list, const char *master)
+/* A link's settings through the sentinels of list (borrowed). */
+static struct rconn_config
+sentinel_cfg(const char *list, const char *master, int timeout_ms)
 {
-	struct rconn_config rc = {
+	return (struct rconn_config){
 		.port = 1,	/* ignored: the sentinels say where */
 		.host = "127.0.0.1",
 		.name = "sipmesh-test-s",
-		.timeout_ms = 500,
+		.timeout_ms = timeout_ms,
 		.backoff_max_ms = 200,
 		.max_pending = 64,
 		.log_sys = LOG_SYS_LOC,
 		.sentinels = list,
 		.master = master,
 	};
+}
+
+static void
+open_sentinel(struct fix *f, const char *list, const char *master)
+{
+	struct rconn_config rc = sentinel_cfg(list, master, 500);
 
 	assert_int_equal(rconn_new(&f->c, &f->loop, &rc, on_state, f), 0);
 }
@@ -977,7 +992,7 @@ static void
 test_rconn__sentinel_role_asked_again(void **state)
 {
 	struct fix *f = *state;
-	char list[256], mport[16], sport[16], ok[64];
+	char list[256], ok[64];
 
 	sentinels_start(f, "");
 	sentinel_list(f, list, sizeof(list));
@@ -985,13 +1000,7 @@ test_rconn__sentinel_role_asked_again(void **state)
 	open_sentinel(f, list, "sipmesh");
 	assert_true(run_until(f, ups_are, (void *)1));
 	assert_true(replicas_are(f, (void *)1));
-	f->stale.port = free_port();
-	snprintf(mport, sizeof(mport), "%d", f->srv.port);
-	snprintf(sport, sizeof(sport), "%d", f->stale.port);
-	proc_start(&f->stale, (char *[]){ "redis-server", "--port", sport,
-		   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		   "--loglevel", "warning", "--replicaof", "127.0.0.1", mport,
-		   NULL });
+	replica_start(&f->stale, f->srv.port);
 	assert_true(loop_run_until(&f->loop, replicas_are, f, (void *)2, 8000));
 	assert_int_equal(f->downs, 0);
 
@@ -1059,11 +1068,7 @@ test_rconn__sentinel_silent_one_costs_no_timeout(void **state)
 	redisContext *r;
 	uint64_t t0;
 	int lfd;
-	struct rconn_config rc = {
-		.host = "127.0.0.1", .port = 1, .name = "sipmesh-test-s",
-		.timeout_ms = 3000, .backoff_max_ms = 200, .max_pending = 64,
-		.log_sys = LOG_SYS_LOC, .sentinels = list,
-	};
+	struct rconn_config rc = sentinel_cfg(list, NULL, 3000);
 
 	sentinels_start(f, "");
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
