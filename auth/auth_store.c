@@ -192,24 +192,24 @@ auth_store_ro_open(struct auth_store *s)
 
 /*
  * Sends l's HMGET: to the master, or while its link is down to a
- * replica (the next one when the one dialled never answered).  A
- * lookup goes at most twice (its first link failed under it).
- * Returns 0 (on_reply will run), or -EAGAIN.
+ * replica (the next one when the one dialled never answered; one is
+ * dialled if the master listed one since).  A lookup goes at most
+ * twice (its first link failed under it).  Returns 0 (on_reply will
+ * run), or -EAGAIN.
  */
 static int
 auth_store_send(struct auth_store *s, struct auth_lookup *l)
 {
-	struct rconn *rc = s->rc;
+	struct rconn *rc;
 
-	if (!rconn_up(s->rc)) {
-		if (s->ro && !rconn_up(s->ro) && rconn_failures(s->ro) > 0) {
-			rconn_free(s->ro);
-			s->ro = NULL;
-			s->ro_i++;
-		}
-		auth_store_ro_open(s);
-		rc = s->ro;
+	if (!rconn_up(s->rc) && s->ro && !rconn_up(s->ro) &&
+	    rconn_failures(s->ro) > 0) {
+		rconn_free(s->ro);
+		s->ro = NULL;
+		s->ro_i++;
 	}
+	auth_store_ro_open(s);
+	rc = rconn_up(s->rc) ? s->rc : s->ro;
 	if (!rc || l->sends == 2 ||
 	    rconn_command(rc, auth_store_on_reply, l,
 			  "HMGET %s:acct:%s:%s md5 sha256", s->prefix,
@@ -398,7 +398,6 @@ auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
 	l->cb = cb;
 	l->arg = arg;
 	l->gen = s->gen;
-	auth_store_ro_open(s);	/* the master listed one since */
 	if (auth_store_send(s, l) < 0) {
 		free(l);
 		goto unsent;
