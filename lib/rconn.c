@@ -81,6 +81,22 @@ enum rconn_step { RCONN_STEP_AUTH = 1, RCONN_STEP_NAME, RCONN_STEP_ROLE };
  * the next write refused READONLY. */
 #define RCONN_ROLE_MS 5000
 
+/*
+ * One discovery's answers from n sentinels, counted the same by the
+ * loop's (rconn_sentinels_settle) and the blocking one
+ * (rconn_sync_discover): decided once a majority of the configured
+ * sentinels answered, or every one answered or failed; then the master
+ * is the one the highest config-epoch named.
+ */
+struct rconn_vote {
+	int n, answered, failed;
+	long long best_epoch;		/* -1: no answer yet */
+	char host[256];			/* the master it names */
+	int port;
+	int last_i;			/* the sentinel that failed last */
+	char last_why[160];		/* and why */
+};
+
 /* A sentinel, or a replica a master's ROLE listed. */
 struct rconn_addr {
 	char host[256];
@@ -121,13 +137,7 @@ struct rconn {
 	/* Sentinel; nsentinels 0: host:port is Redis. */
 	struct rconn_addr sentinels[RCONN_SENTINELS_MAX];
 	int nsentinels;
-	int answered;			/* this attempt: sentinels that named
-					   a master */
-	int failed;			/* and those that did not */
-	int last_i;			/* the last that failed (its why) */
-	long long best_epoch;		/* the highest config-epoch named;
-					   -1: none yet */
-	char last_why[160];
+	struct rconn_vote vote;		/* this attempt's answers */
 	char master[128];
 	char sentinel_password[256];
 	redisAsyncContext *sen[RCONN_SENTINELS_MAX];	/* each sentinel's
@@ -408,11 +418,38 @@ rconn_master_parse(const redisReply *rep, char *host, size_t hostlen,
 	return 0;
 }
 
-/* How many answers decide: a majority of the configured sentinels. */
-static int
-rconn_sentinels_enough(int n)
+static void
+rconn_vote_init(struct rconn_vote *v, int n)
 {
-	return n / 2 + 1;
+	memset(v, 0, sizeof(*v));
+	v->n = n;
+	v->best_epoch = -1;
+}
+
+static void
+rconn_vote_answer(struct rconn_vote *v, const char *host, int port,
+		  long long epoch)
+{
+	v->answered++;
+	if (epoch > v->best_epoch) {
+		snprintf(v->host, sizeof(v->host), "%s", host);
+		v->port = port;
+		v->best_epoch = epoch;
+	}
+}
+
+static void
+rconn_vote_fail(struct rconn_vote *v, int i, const char *why)
+{
+	v->failed++;
+	v->last_i = i;
+	snprintf(v->last_why, sizeof(v->last_why), "%s", why);
+}
+
+static int
+rconn_vote_done(const struct rconn_vote *v)
+{
+	return v->answered >= v->n / 2 + 1 || v->answered + v->failed >= v->n;
 }
 
 /* Fills out[] from "host:port,..." (spaces around entries allowed);
@@ -812,20 +849,20 @@ rconn_sentinels_settle(struct rconn *c)
 	const struct rconn_addr *s;
 	char all[320];
 
-	if (c->state != RCONN_DISCOVERING ||
-	    (c->answered < rconn_sentinels_enough(c->nsentinels) &&
-	     c->answered + c->failed < c->nsentinels))
+	if (c->state != RCONN_DISCOVERING || !rconn_vote_done(&c->vote))
 		return;
 	rconn_sentinels_close(c, NULL);
-	if (c->answered) {
+	if (c->vote.answered) {
+		memcpy(c->host, c->vote.host, sizeof(c->host));
+		c->port = c->vote.port;
 		rconn_server_seen(c->host, c->port);
 		rconn_where_set(c);
 		rconn_dial_master(c);
 		return;
 	}
-	s = &c->sentinels[c->last_i];
+	s = &c->sentinels[c->vote.last_i];
 	snprintf(all, sizeof(all), "no sentinel knows the master (last, "
-		 "%s:%d: %s)", s->host, s->port, c->last_why);
+		 "%s:%d: %s)", s->host, s->port, c->vote.last_why);
 	rconn_drop(c, NULL, all);
 }
 
@@ -842,9 +879,7 @@ rconn_sentinel_failed(struct rconn *c, int i, const redisAsyncContext *gone,
 		redisAsyncFree(sen);
 	log_debug(c->log_sys, "redis %s (%s): sentinel %s:%d: %s", c->where,
 		  c->name, s->host, s->port, why);
-	c->failed++;
-	c->last_i = i;
-	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	rconn_vote_fail(&c->vote, i, why);
 	rconn_sentinels_settle(c);
 }
 
@@ -879,12 +914,7 @@ rconn_on_sentinel(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	c->sen[i] = NULL;
 	redisAsyncFree(ac);	/* deferred by hiredis past this callback */
-	c->answered++;
-	if (epoch > c->best_epoch) {
-		memcpy(c->host, host, sizeof(c->host));
-		c->port = port;
-		c->best_epoch = epoch;
-	}
+	rconn_vote_answer(&c->vote, host, port, epoch);
 	rconn_sentinels_settle(c);
 }
 
@@ -942,9 +972,7 @@ rconn_ask(struct rconn *c, int i)
 	}
 	return 0;
 fail:
-	c->failed++;
-	c->last_i = i;
-	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	rconn_vote_fail(&c->vote, i, why);
 	return -1;
 }
 
@@ -961,8 +989,7 @@ rconn_connect(struct rconn *c)
 	}
 	c->state = RCONN_DISCOVERING;
 	c->state_ms = uv_now(c->loop);
-	c->answered = c->failed = 0;
-	c->best_epoch = -1;
+	rconn_vote_init(&c->vote, c->nsentinels);
 	/* All at once: a sentinel whose host is gone (no RST) costs its
 	 * timeout only when the others cannot make a majority. */
 	for (int i = 0; i < c->nsentinels; i++)
@@ -1757,46 +1784,37 @@ bad:
 
 /*
  * The master's address from the sentinels, as rconn_sentinels_settle
- * takes it: every sentinel asked at once, the highest config-epoch of
- * the first majority to answer (or of all the answers once the others
- * failed or timeout_ms passed).  Without a loop: non-blocking sockets
- * and poll(2).  Returns 0 with best and *best_port, or -EIO with err.
+ * takes it (struct rconn_vote): every sentinel asked at once, without
+ * a loop: non-blocking sockets and poll(2); a sentinel silent for
+ * timeout_ms counts as failed.  Returns 0 with v->host and v->port, or
+ * -EIO with err.
  */
 static int
 rconn_sync_discover(const struct rconn_config *cfg,
 		    const struct rconn_addr *sen, int n, const char *master,
-		    char *best, size_t bestlen, int *best_port, char *err,
-		    size_t errlen)
+		    struct rconn_vote *v, char *err, size_t errlen)
 {
 	struct rconn_sync_q q[RCONN_SENTINELS_MAX];
 	struct pollfd pfd[RCONN_SENTINELS_MAX];
 	int idx[RCONN_SENTINELS_MAX];
 	int ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
-	int answered = 0, left = 0, port, rc;
-	long long epoch, best_epoch = -1;
+	int port, rc;
+	long long epoch;
 	char host[256], why[160];
 	struct timespec t0, t;
 
+	rconn_vote_init(v, n);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		if (rconn_sync_q_open(&q[i], cfg, &sen[i], master, why,
 				      sizeof(why)) < 0)
-			snprintf(err, errlen, "sentinel %s:%d: %s",
-				 sen[i].host, sen[i].port, why);
-		else
-			left++;
-	}
-	while (left && answered < rconn_sentinels_enough(n)) {
+			rconn_vote_fail(v, i, why);
+	while (!rconn_vote_done(v)) {
 		int m = 0, wait;
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		wait = ms - (int)((t.tv_sec - t0.tv_sec) * 1000 +
 				  (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (wait <= 0) {
-			snprintf(err, errlen, "no sentinel answered within %d "
-				 "ms", ms);
-			break;
-		}
 		for (int i = 0; i < n; i++) {
 			if (q[i].fd < 0)
 				continue;
@@ -1805,8 +1823,18 @@ rconn_sync_discover(const struct rconn_config *cfg,
 						    POLLOUT : 0) };
 			idx[m++] = i;
 		}
-		if (poll(pfd, (nfds_t)m, wait) < 0 && errno != EINTR)
+		if (wait <= 0 || (poll(pfd, (nfds_t)m, wait) < 0 &&
+				  errno != EINTR)) {
+			if (wait <= 0)
+				snprintf(why, sizeof(why), "no answer within "
+					 "%d ms", ms);
+			else
+				snprintf(why, sizeof(why), "poll: %s",
+					 strerror(errno));
+			for (int k = 0; k < m; k++)
+				rconn_vote_fail(v, idx[k], why);
 			break;
+		}
 		for (int k = 0; k < m; k++) {
 			int i = idx[k];
 
@@ -1818,23 +1846,19 @@ rconn_sync_discover(const struct rconn_config *cfg,
 			if (rc == 0)
 				continue;
 			rconn_sync_q_close(&q[i]);
-			left--;
-			if (rc < 0) {
-				snprintf(err, errlen, "sentinel %s:%d: %s",
-					 sen[i].host, sen[i].port, why);
-				continue;
-			}
-			answered++;
-			if (epoch > best_epoch) {
-				snprintf(best, bestlen, "%s", host);
-				*best_port = port;
-				best_epoch = epoch;
-			}
+			if (rc < 0)
+				rconn_vote_fail(v, i, why);
+			else
+				rconn_vote_answer(v, host, port, epoch);
 		}
 	}
 	for (int i = 0; i < n; i++)
 		rconn_sync_q_close(&q[i]);
-	return answered ? 0 : -EIO;
+	if (v->answered)
+		return 0;
+	snprintf(err, errlen, "sentinel %s:%d: %s", sen[v->last_i].host,
+		 sen[v->last_i].port, v->last_why);
+	return -EIO;
 }
 
 redisContext *
@@ -1844,8 +1868,9 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 	const char *master = cfg->master && cfg->master[0] ? cfg->master :
 			     RCONN_MASTER_DEFAULT;
 	redisContext *r = NULL;
-	char best[256], why[200];
-	int n, best_port = 0;
+	struct rconn_vote v;
+	char why[200];
+	int n;
 
 	if (!cfg->sentinels || !cfg->sentinels[0])
 		return rconn_sync_dial(cfg, cfg->host, cfg->port, 0, err,
@@ -1860,14 +1885,13 @@ rconn_connect_sync(const struct rconn_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "sentinels: not host:port,...");
 	for (int i = 0; i < n; i++)
 		rconn_server_seen(sen[i].host, sen[i].port);
-	if (n > 0 && rconn_sync_discover(cfg, sen, n, master, best,
-					 sizeof(best), &best_port, err,
+	if (n > 0 && rconn_sync_discover(cfg, sen, n, master, &v, err,
 					 errlen) == 0) {
-		rconn_server_seen(best, best_port);
-		r = rconn_sync_dial(cfg, best, best_port, 1, why, sizeof(why));
+		rconn_server_seen(v.host, v.port);
+		r = rconn_sync_dial(cfg, v.host, v.port, 1, why, sizeof(why));
 		if (!r)
 			snprintf(err, errlen, "master %s at %s:%d: %s", master,
-				 best, best_port, why);
+				 v.host, v.port, why);
 	}
 	free(sen);
 	return r;
