@@ -353,6 +353,9 @@ loc_recon_start(struct loc_redis *r)
 	p->all = r->push_all;
 	p->full = r->need_full || r->push_all || r->replay.overflow || r->move;
 	p->move = r->move;
+	/* Taken by this pass: a request made while it runs (a takeover of
+	 * the listener, an owner back that missed strays) starts another. */
+	r->need_full = r->move = 0;
 	p->unsync_gen = __atomic_load_n(&r->sync->unsync_gen,
 					__ATOMIC_ACQUIRE);
 	if (!p->full)
@@ -372,6 +375,10 @@ loc_recon_abort(struct loc_redis *r)
 	if (!r->pass.on)
 		return;
 	r->pass.on = 0;
+	if (r->pass.full)
+		r->need_full = 1;
+	if (r->pass.move)
+		r->move = 1;
 	loc_dirty_merge(&r->dirty, &r->replay);
 	loc_dirty_clear(&r->replay);
 }
@@ -393,7 +400,7 @@ loc_recon_end(struct loc_redis *r)
 	if (p->full) {
 		int64_t now = loc_now_ms();
 
-		r->need_full = r->push_all = 0;
+		r->push_all = 0;
 		loc_redis_heard_check(r);
 		/* The failure behind this pass may have kept other hosts'
 		 * cores from Redis too: each writes what it took meanwhile
@@ -403,8 +410,6 @@ loc_recon_end(struct loc_redis *r)
 		r->settle_ms = now + r->backoff_max_ms + r->timeout_ms +
 			       (now - p->start_ms);
 	}
-	if (p->move)
-		r->move = 0;
 	log_notice(LOG_SYS_LOC, "redis %s: reconciled %" PRIu64 " AORs in "
 		   "%" PRId64 " ms: %" PRIu64 " bindings pushed, %" PRIu64
 		   " deleted, %" PRIu64 " AORs updated here", r->where,
