@@ -279,6 +279,9 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 	rc = core_auth_new(c);
 	if (rc != 0)
 		goto fail;
+	rc = core_pstn_new(c);
+	if (rc != 0)
+		goto fail;
 	rc = core_fed_new(c);
 	if (rc != 0) {
 		log_err(LOG_SYS_MAIN, "DNS resolver (%s): %s",
@@ -368,6 +371,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 fail:
 	rtpc_client_free(c->rtpc);
 	core_auth_free(c->auth);
+	core_pstn_free(c->pstn);
 	dns_free(c->dns);
 	link_free(c->link);
 	loc_free(c->loc);
@@ -396,6 +400,8 @@ core_stop(struct core *c)
 	c->dns = NULL;
 	core_auth_free(c->auth);
 	c->auth = NULL;
+	core_pstn_free(c->pstn);
+	c->pstn = NULL;
 	rtpc_client_free(c->rtpc);
 	c->rtpc = NULL;
 	uv_close((uv_handle_t *)&c->expire_timer, NULL);

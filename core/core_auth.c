@@ -485,7 +485,7 @@ core_auth_on_account(void *arg, int rc, const struct auth_account *acct)
 						acct->ha1[w->creds.alg] : NULL),
 			       NULL)) {
 		w->req = NULL;
-		w->in.proven = 1;
+		w->in.proven = ENV_PROVEN_ACCOUNT;
 		core_proxy_initial(c, &w->in, req);
 	}
 	log_ctx_clear();
@@ -555,6 +555,7 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 	osip_list_t *l;
 	char realm[AUTH_REALM_MAX + 1], user[CORE_AUTH_USER_MAX + 1];
 	char key[CORE_KEY_MAX], cid[1024];
+	enum core_auth_verdict proven = CORE_AUTH_PROVEN;
 	uint64_t hash;
 	int rc;
 
@@ -621,6 +622,7 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 				      &w->creds.nonce, &w->minted);
 	if (c->cfg->guests && strchr(user, ':')) {
 		rc = core_auth_guest(c, w, user);
+		proven = CORE_AUTH_GUEST;
 		goto done;
 	}
 	if (!auth_user_valid(user)) {
@@ -654,5 +656,5 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 done:
 	w->req = NULL;		/* the caller keeps req */
 	core_auth_wait_free(w);
-	return rc ? CORE_AUTH_PROVEN : CORE_AUTH_ANSWERED;
+	return rc ? proven : CORE_AUTH_ANSWERED;
 }

@@ -22,6 +22,13 @@
  * it, from a bounded list of ACKs waiting for their locate
  * (core_fed_ack), dropped and counted beyond it.
  *
+ * A call to the phone network ([pstn], core_pstn.c) goes the same way
+ * to each gateway in turn: its URI is located, its targets tried, and
+ * when none is left the next gateway's URI is located (f->gw).  A
+ * gateway whose targets are all remembered as dead (dns_block) waits
+ * behind the others, once, as dispatcher skips an inactive one: a
+ * silent gateway costs failover_ms to the first call only.
+ *
  * The locate belongs to the stx (s->fed): it is cancelled when the stx
  * goes, so its callback never sees a freed transaction.  Branches are
  * ordinary client transactions; core_stx_branch_done asks here, once
@@ -49,6 +56,12 @@ struct core_fed {
 	int tls_refused;	/* a TLS target did not prove the domain:
 				   no plain target after it (no downgrade) */
 	uint16_t edge_id;	/* the edge that sends to the targets */
+	int trunk;		/* a [pstn] call: gw is the gateway tried, */
+	int gw;			/* order[at] */
+	int order[2 * CFG_PSTN_GW_MAX], n_order, at;
+	unsigned deferred;	/* gateways found dead, moved to the end */
+	osip_uri_t *ruri;	/* owned: a trunk call's Request-URI for
+				   gw; NULL: the request's own */
 	char host[CFG_ADDR_LEN];	/* the name located: what a TLS
 					   target must prove */
 };
@@ -103,6 +116,7 @@ core_fed_free(struct core_fed *f)
 	if (f == NULL)
 		return;
 	dns_cancel(f->q);
+	osip_uri_free(f->ruri);
 	free(f);
 }
 
@@ -168,6 +182,16 @@ core_fed_try(struct core_stx *s)
 		core_leg_edge_for_dst(c, &out);
 		if (osip_message_clone(s->req, &fwd) != 0)
 			return 0;
+		if (f->ruri) {
+			osip_uri_t *u = NULL;
+
+			if (osip_uri_clone(f->ruri, &u) != 0) {
+				osip_message_free(fwd);
+				return 0;
+			}
+			osip_uri_free(fwd->req_uri);
+			fwd->req_uri = u;
+		}
 		if (core_method_dialog(fwd) && !core_has_to_tag(fwd) &&
 		    c->cfg->record_route)
 			core_record_route(c, fwd, &s->up, &out);
@@ -199,6 +223,46 @@ core_fed_usable(struct core *c, const struct dns_target *t, int n,
 	return k;
 }
 
+static void core_fed_located(void *arg, int err, const struct dns_target *t,
+			     int n);
+static int core_fed_locate(struct core *c, const osip_uri_t *u, char *host,
+			   size_t cap, dns_locate_cb cb, void *arg,
+			   struct dns_query **qp);
+
+/* Starts the locate of s's next [pstn] gateway: 1 when one is under way,
+ * 0 when no gateway is left. */
+static int
+core_fed_next_gw(struct core_stx *s)
+{
+	struct core *c = s->core;
+	struct core_fed *f = s->fed;
+
+	while (++f->at < f->n_order) {
+		f->gw = f->order[f->at];
+		osip_uri_free(f->ruri);
+		f->ruri = NULL;
+		f->n = f->next = f->tls_refused = 0;
+		if (core_pstn_ruri(c, f->gw, s->req->req_uri, &f->ruri) == 0 &&
+		    core_fed_locate(c, f->ruri, f->host, sizeof(f->host),
+				    core_fed_located, s, &f->q) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A gateway with no target to try: the next one, or s's best answer
+ * (503 when no gateway was reached at all). */
+static void
+core_fed_trunk_lost(struct core_stx *s)
+{
+	if (core_fed_next_gw(s))
+		return;
+	if (s->n_br > 0)
+		core_stx_branch_done(s);
+	else
+		core_stx_respond_warn(s, 503, "no [pstn] gateway reachable");
+}
+
 static void
 core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 {
@@ -207,6 +271,26 @@ core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 
 	f->q = NULL;
 	log_ctx_set(s->call_id, strlen(s->call_id));
+	if (f->trunk) {
+		f->n = err == 0 ? core_fed_usable(s->core, t, n, f->t) : 0;
+		if (f->n == 0) {
+			log_warn(LOG_SYS_SIP, "[pstn] gateway %s: %s", f->host,
+				 err ? strerror(-err) : "resolves to this "
+				 "cluster");
+			core_fed_trunk_lost(s);
+		} else if (!(f->deferred & (1u << f->gw)) &&
+			   f->at + 1 < f->n_order &&
+			   dns_blocked(s->core->dns, &f->t[0].addr,
+				       f->t[0].transport)) {
+			/* dead targets come last (dns_block_last): all are */
+			f->deferred |= 1u << f->gw;
+			f->order[f->n_order++] = f->gw;
+			core_fed_trunk_lost(s);
+		} else if (!core_fed_try(s)) {
+			core_stx_branch_done(s);
+		}
+		goto done;
+	}
 	if (err == -ENOENT) {
 		/* 404, not 604: a name missing from DNS is our view of it
 		 * now, no reason to stop the caller's other forks. */
@@ -284,6 +368,24 @@ core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id)
 		core_stx_respond_warn(s, 404, "no such host");
 	else if (rc != 0)
 		core_stx_respond_code(s, 500, NULL);
+}
+
+void
+core_fed_route_trunk(struct core_stx *s, int edge_id)
+{
+	struct core_fed *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		core_stx_respond_code(s, 500, NULL);
+		return;
+	}
+	f->edge_id = (uint16_t)edge_id;
+	f->trunk = 1;
+	for (int i = 0; i < core_pstn_count(s->core); i++)
+		f->order[f->n_order++] = i;
+	f->at = -1;
+	s->fed = f;
+	core_fed_trunk_lost(s);
 }
 
 static void
@@ -389,6 +491,8 @@ core_fed_branch_done(struct core_stx *s)
 		 x->downstream == CORE_DOWN_TLS ? ", TLS peer refused" : "",
 		 f->n - f->next);
 	if (core_fed_try(s))
+		return 1;
+	if (f->trunk && core_fed_next_gw(s))
 		return 1;
 	if (!f->tls_refused)
 		return 0;

@@ -119,6 +119,11 @@ struct core_hnode {
 	  "refused_total{reason=\"peer_unproven\"}", "") \
 		/* From domain needs a TLS client certificate that \
 		   proves it */ \
+	X(pstn_guest, "pstn-guests-refused", \
+	  "refused_total{reason=\"pstn_guest\"}", "") \
+		/* a guest asking for a [pstn] number */ \
+	X(pstn_requests, "pstn", "pstn_requests_total", \
+	  "Requests sent to the phone network's gateways ([pstn])") \
 	X(auth_ok, "auth-ok", "auth_total{result=\"ok\"}", \
 	  "Digest authentication outcomes (core_auth.c)") \
 	X(auth_challenges, "auth-challenges", \
@@ -149,6 +154,7 @@ struct rtpc_client;
 struct core_media_op;
 struct core_auth;
 struct core_fed;
+struct core_pstn;
 struct dns;
 
 /*
@@ -214,6 +220,7 @@ struct core {
 	struct rtpc_client *rtpc;	/* NULL: media not anchored */
 	int media_timeout_ms;	/* core_media_timeout_ms(cfg), once */
 	struct core_auth *auth;		/* NULL: open mode */
+	struct core_pstn *pstn;		/* NULL: no [pstn] gateway */
 	struct dns *dns;	/* locates foreign domains and next hops
 				   named by a host name (core_fed.c) */
 	struct list_node fed_acks;	/* ACKs waiting for a locate */
@@ -611,6 +618,34 @@ void core_fed_stop(struct core *c);
  * (a locate, or a branch to the next target), else 0. */
 int core_fed_branch_done(struct core_stx *s);
 
+/* Proxies s's request to the [pstn] gateways in turn (core_pstn_ruri
+ * gives each one's Request-URI), each located like a next hop, through
+ * edge edge_id; answers s when none is left. */
+void core_fed_route_trunk(struct core_stx *s, int edge_id);
+
+/* core_pstn.c: numbers to SIP trunks ([pstn]). */
+/* Sets c->pstn from the configuration (NULL without gateways): 0, or
+ * -EINVAL for a gateway that is not a URI of a host, -ENOMEM. */
+int core_pstn_new(struct core *c);
+/* Accepts NULL. */
+void core_pstn_free(struct core_pstn *p);
+/* How many gateways: 0 without [pstn]. */
+int core_pstn_count(const struct core *c);
+/* For req, to a local domain, whose Request-URI user nobody registered
+ * (came in as `in`): 1 when it goes to the gateways, 0 when it is no
+ * number or its sender no account of ours (an unknown user), -EACCES
+ * for a number a guest asks for. */
+int core_pstn_wants(struct core *c, const struct env *in,
+		    const osip_message_t *req);
+/* The Request-URI for gateway i of a request to ruri: the number, cut
+ * and prefixed, at the gateway.  0 with *out the caller's, -ENOENT past
+ * the last gateway, -ENOMEM. */
+int core_pstn_ruri(struct core *c, int i, const osip_uri_t *ruri,
+		   osip_uri_t **out);
+/* Replaces the identity headers of req with a P-Asserted-Identity of
+ * its (authenticated) From: 0, -EINVAL without a From user, -ENOMEM. */
+int core_pstn_identity(struct core *c, osip_message_t *req);
+
 /* core_media.c: rtpengine through rtpctl.  The functions returning int
  * give 1 when they took the message (it goes on once rewritten), 0 when
  * no media handling applies, or a negative errno. */
@@ -640,6 +675,7 @@ enum core_auth_verdict {
 	CORE_AUTH_PASS,		/* go on: needs no credentials */
 	CORE_AUTH_PROVEN,	/* go on with in->proven set: its credentials
 				   held (our realm's are removed) */
+	CORE_AUTH_GUEST,	/* the same, a KwikyKonf guest's */
 	CORE_AUTH_ANSWERED,	/* answered (401, 407, 403, 503) or a
 				   retransmission absorbed: caller frees req */
 	CORE_AUTH_HELD,		/* took req; core_proxy_initial gets it once

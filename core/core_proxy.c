@@ -525,6 +525,23 @@ fail:
 	osip_uri_free(u);
 }
 
+/* A number nobody registered, asked for by one of our users: to the
+ * phone network's gateways (core_pstn.c), as the user's identity. */
+static void
+core_proxy_trunk(struct core *c, const struct env *in, osip_message_t *req)
+{
+	struct core_stx *s = core_proxy_stx_new(c, in, req);
+
+	if (s == NULL)
+		return;
+	if (core_pstn_identity(c, s->req) != 0) {
+		core_stx_respond_code(s, 500, NULL);
+		return;
+	}
+	c->st.pstn_requests++;
+	core_fed_route_trunk(s, s->up.edge_id);
+}
+
 static void
 core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 {
@@ -550,6 +567,22 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 		osip_message_free(req);
 		return;
 	}
+	if (n == 0 && !known) {
+		switch (core_pstn_wants(c, in, req)) {
+		case 1:
+			core_proxy_trunk(c, in, req);
+			return;
+		case -EACCES:
+			c->st.pstn_guest++;
+			log_info(LOG_SYS_SIP, "%s from a guest to the number "
+				 "%s: 403", req->sip_method,
+				 req->req_uri->username);
+			core_reply(c, in, req, 403, "Guests Cannot Call "
+				   "Numbers");
+			osip_message_free(req);
+			return;
+		}
+	}
 	if (n <= 0) {
 		core_reply(c, in, req, n < 0 ? 500 : known ? 480 : 404, NULL);
 		osip_message_free(req);
@@ -571,6 +604,7 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 	struct core_stx *s;
 	struct core_leg out;
 	struct env proven;
+	enum core_auth_verdict v;
 	int code, mf;
 
 	c->st.rx_requests++;
@@ -656,13 +690,16 @@ core_proxy_request(struct core *c, const struct env *in, osip_message_t *req)
 			       (void (*)(void *))osip_route_free);
 	if (req == c->rx.msg)
 		c->rx.route_pop = CORE_SPLICE_ROUTES_ALL;
-	switch (core_auth_request(c, in, req)) {
+	v = core_auth_request(c, in, req);
+	switch (v) {
 	case CORE_AUTH_PASS:
 		core_proxy_initial(c, in, req);
 		return;
 	case CORE_AUTH_PROVEN:
+	case CORE_AUTH_GUEST:
 		proven = *in;
-		proven.proven = 1;
+		proven.proven = v == CORE_AUTH_GUEST ? ENV_PROVEN_GUEST :
+						      ENV_PROVEN_ACCOUNT;
 		core_proxy_initial(c, &proven, req);
 		return;
 	case CORE_AUTH_HELD:

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,10 @@ static const struct cfg_key cfg_global_keys[] = {
 	I("federation", "blocklist_s", blocklist_s, "60", 0, 86400),
 	S("federation", "tls_client_cert_domains",
 	  tls_client_cert_domains_raw, ""),
+	S("pstn", "gateways", pstn_gateways, ""),
+	S("pstn", "numbers", pstn_numbers, "^\\+?[0-9]{3,15}$"),
+	I("pstn", "strip", pstn_strip, "0", 0, 15),
+	S("pstn", "prefix", pstn_prefix, ""),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
@@ -457,6 +462,55 @@ cfg_check_redis(const struct cfg *c, char *err, size_t errlen)
 	return -EINVAL;
 }
 
+/*
+ * [pstn]: each gateway a sip: or sips: URI without a user (the number
+ * goes there), at most CFG_PSTN_GW_MAX; numbers a regex that compiles;
+ * digits and +*# in prefix.  Trunks need digest authentication: in
+ * open mode anyone could call the phone network in a user's name.
+ */
+static int
+cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
+{
+	const char *p = c->pstn_gateways;
+	regex_t re;
+	int n = 0;
+
+	for (; *(p += strspn(p, " \t")); p += strcspn(p, " \t")) {
+		size_t len = strcspn(p, " \t");
+		size_t at = strcspn(p, "@");
+
+		if (++n > CFG_PSTN_GW_MAX || at < len ||
+		    !((len > 4 && strncasecmp(p, "sip:", 4) == 0) ||
+		      (len > 5 && strncasecmp(p, "sips:", 5) == 0))) {
+			snprintf(err, errlen, "%s pstn.gateways: \"%.*s\" is "
+				 "not a sip: or sips: URI without a user, or "
+				 "one of over %d", c->path, (int)len, p,
+				 CFG_PSTN_GW_MAX);
+			return -EINVAL;
+		}
+	}
+	if (n == 0)
+		return 0;
+	if (!c->auth) {
+		snprintf(err, errlen, "%s pstn.gateways: needs [registrar] "
+			 "auth = yes (in open mode anyone could call the "
+			 "phone network as one of your users)", c->path);
+		return -EINVAL;
+	}
+	if (regcomp(&re, c->pstn_numbers, REG_EXTENDED | REG_NOSUB) != 0) {
+		snprintf(err, errlen, "%s pstn.numbers: not a POSIX extended "
+			 "regular expression", c->path);
+		return -EINVAL;
+	}
+	regfree(&re);
+	if (strspn(c->pstn_prefix, "0123456789+*#") != strlen(c->pstn_prefix)) {
+		snprintf(err, errlen, "%s pstn.prefix: digits, +, * and # "
+			 "only", c->path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 cfg_check_metrics(const struct cfg *c, char *err, size_t errlen)
 {
@@ -711,7 +765,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 
 	if (cfg_check_metrics(c, err, errlen) != 0)
 		goto fail;
-	if (cfg_check_redis(c, err, errlen) != 0)
+	if (cfg_check_redis(c, err, errlen) != 0 ||
+	    cfg_check_pstn(c, err, errlen) != 0)
 		goto fail;
 	if (cfg_check_list(c->redis_sentinels) != 0) {
 		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",

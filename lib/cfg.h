@@ -26,6 +26,7 @@
 #define CFG_ADDR_LEN    128
 #define CFG_MAX_SHARDS  16	/* Redis masters the bindings spread over */
 #define CFG_PATH_LEN    256
+#define CFG_PSTN_GW_MAX 8	/* [pstn] gateways */
 
 struct cfg_edge {
 	int id;			/* 1..CFG_MAX_EDGES, from the section name */
@@ -175,6 +176,15 @@ struct cfg {
 					   certificate proving the From
 					   domain (RFC 5922 7.4); lower case */
 	char tls_client_cert_domains[CFG_MAX_DOMAINS][128];
+
+	/* [pstn]: numbers sent to SIP trunks (core/core_pstn.c) */
+	char pstn_gateways[1024];	/* "sip:host[:port][;transport=x] ..."
+					   in the order they are tried;
+					   empty: no trunk */
+	char pstn_numbers[256];		/* POSIX extended regex a user part
+					   must match to be a number */
+	int pstn_strip;			/* leading characters cut off */
+	char pstn_prefix[32];		/* then put in front */
 
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the

@@ -749,6 +749,19 @@ dns_block(struct dns *d, const union env_sa *sa, int transport, int seconds)
 	return 0;
 }
 
+int
+dns_blocked(struct dns *d, const union env_sa *sa, int transport)
+{
+	unsigned char key[20];
+	struct dns_block *b;
+
+	if (d->blocks.n == 0)
+		return 0;
+	dns_block_key(key, sa, transport);
+	b = dns_block_find(d, key);
+	return b != NULL && uv_now(d->loop) < b->until;
+}
+
 /* Moves q's dead targets behind the live ones, each side in order. */
 static void
 dns_block_last(struct dns_query *q)

@@ -107,6 +107,9 @@ void dns_cancel(struct dns_query *q);
 int dns_block(struct dns *d, const union env_sa *sa, int transport,
 	      int seconds);
 
+/* Whether the target (transport, sa) is remembered as dead: 1 or 0. */
+int dns_blocked(struct dns *d, const union env_sa *sa, int transport);
+
 /* DNS queries sent so far (not those answered from the cache). */
 unsigned long dns_queries_sent(const struct dns *d);
 

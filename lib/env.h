@@ -149,9 +149,13 @@ struct env {
 	size_t len;
 	uint8_t proven;		/* never on the wire: a core sets it on its
 				   own copy once digest authentication
-				   proved the request, which frees its
-				   replies from SIP_REPLY_AMP (lib/sip.h) */
+				   proved the request (ENV_PROVEN_*), which
+				   frees its replies from SIP_REPLY_AMP
+				   (lib/sip.h) */
 };
+
+#define ENV_PROVEN_ACCOUNT 1	/* an account's credentials */
+#define ENV_PROVEN_GUEST   2	/* a KwikyKonf guest's (auth/auth.h) */
 
 /*
  * Writes the header, the peer names and the message into buf.  Returns

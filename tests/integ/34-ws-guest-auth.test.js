@@ -17,11 +17,10 @@
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
 const { describe } = require('node:test');
 const { rand } = require('./lib/cluster');
-const { streamCluster, sipjsTests, SipJsUA, within } = require('./lib/ws');
+const { streamCluster, sipjsTests, SipJsUA, within, guestCreds } = require('./lib/ws');
 const SIP = require('sip.js');
 
 const DOMAIN = 'ws.test';
@@ -29,18 +28,6 @@ const DOMAIN = 'ws.test';
 /* A plain Error: the cluster report gets appended to its message. */
 function expectCode(got, want, what) {
 	if (got !== want) throw new Error(`${what}: got ${got}, want ${want}`);
-}
-
-function guestCreds(c, room, from = '127.0.0.1') {
-	return new Promise((res, rej) => {
-		http.get({ host: '127.0.0.1', port: c.ports[1].ws, path: `/kk/guest?room=${room}`, localAddress: from, agent: false },
-			(r) => {
-				let b = '';
-				r.on('data', (d) => { b += d; });
-				r.on('end', () => (r.statusCode === 200 ? res(JSON.parse(b)) :
-					rej(new Error(`/kk/guest?room=${room}: ${r.statusCode} ${b}`))));
-			}).on('error', rej);
-	});
 }
 
 /* The guest key as edges and cores derive it from the host's key file. */

@@ -360,7 +360,7 @@ class SipUA {
 		this.toTag = rand(4);
 		/*
 		 * handler(req) -> status number, or {status, reason, headers,
-		 * body}, or an array of those (sent in order), or null for no
+		 * body, contentType}, or an array of those (sent in order), or null for no
 		 * answer.  Default: 200 to everything but ACK.
 		 */
 		this.handler = () => 200;
@@ -498,7 +498,7 @@ class SipUA {
 			if (req.method === 'INVITE' && r.status > 100 && r.status < 300)
 				headers.push(['Contact', `<${this.contactUri('callee')}>`]);
 			this.sendRaw(req.source, buildResponse(req, r.status, r.reason || reasons[r.status] || 'Whatever', {
-				toTag: this.toTag, headers, body: r.body,
+				toTag: this.toTag, headers, body: r.body, contentType: r.contentType,
 			})).catch(() => {});
 		}
 	}

@@ -14,6 +14,7 @@
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -538,6 +539,20 @@ function wsClosed(s, ms = 5000) {
  * returned `open` list are stopped after each test, passed or failed.
  * Returns {open, test}.
  */
+/* KwikyKonf guest credentials from edge 1 of c for room, asked from
+ * address `from`: {user, username, password, expires}. */
+function guestCreds(c, room, from = '127.0.0.1') {
+	return new Promise((res, rej) => {
+		http.get({ host: '127.0.0.1', port: c.ports[1].ws, path: `/kk/guest?room=${room}`, localAddress: from, agent: false },
+			(r) => {
+				let b = '';
+				r.on('data', (d) => { b += d; });
+				r.on('end', () => (r.statusCode === 200 ? res(JSON.parse(b)) :
+					rej(new Error(`/kk/guest?room=${room}: ${r.statusCode} ${b}`))));
+			}).on('error', rej);
+	});
+}
+
 function sipjsTests(c) {
 	const open = [];
 	const test = (name, fn) => c.test(name, async (t) => {
@@ -552,6 +567,6 @@ function sipjsTests(c) {
 
 module.exports = {
 	sipjsTests, streamCluster, tlsPair, SipJsUA, jssipUA, StreamUA, WsUA, rawWs, rawTcp, closedWithin, wsClosed,
-	within, SDP,
+	within, SDP, guestCreds,
 	NodeWebSocket, assert,
 };

@@ -462,6 +462,50 @@ test_cfg__line_numbers_survive_long_lines(void **state)
 	}
 }
 
+/* [pstn]: gateways are URIs of hosts and need digest authentication
+ * (else anyone calls the phone network as a user); numbers must be a
+ * regex, the prefix dialable. */
+static void
+test_cfg__pstn(void **state)
+{
+	static struct cfg c;
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "[pstn]\ngateways = sip:gw.example\n", "needs [registrar] auth" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = gw.example\n",
+		  "\"gw.example\" is not a sip: or sips: URI" },
+		{ "[registrar]\nauth = yes\n[pstn]\n"
+		  "gateways = sip:1234@gw.example\n", "without a user" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:a sip:b "
+		  "sip:c sip:d sip:e sip:f sip:g sip:h sip:i\n", "over 8" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "numbers = ^[0-9\n", "pstn.numbers: not a POSIX" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "prefix = 0a\n", "pstn.prefix: digits" },
+	};
+	char err[256], path[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(load_text(&c, bad[i].text, err, sizeof(err),
+					   path, sizeof(path)), -EINVAL);
+		if (strstr(err, bad[i].why) == NULL)
+			fail_msg("%s: got \"%s\"", bad[i].text, err);
+	}
+	assert_int_equal(load_text(&c, "[registrar]\nauth = yes\n[pstn]\n"
+				   "gateways = sip:10.0.0.1:5080 "
+				   "sips:gw.example;transport=tls\nstrip = 1\n"
+				   "prefix = 00\n", err, sizeof(err), path,
+				   sizeof(path)), 0);
+	assert_string_equal(c.pstn_numbers, "^\\+?[0-9]{3,15}$");
+	assert_int_equal(c.pstn_strip, 1);
+	assert_string_equal(c.pstn_prefix, "00");
+	/* no gateway: nothing is checked, open mode is fine */
+	assert_int_equal(load_text(&c, "[pstn]\nnumbers = ^[0-9\n", err,
+				   sizeof(err), path, sizeof(path)), 0);
+}
+
 static void
 test_cfg__missing_file(void **state)
 {
@@ -577,6 +621,7 @@ main(void)
 		cmocka_unit_test(test_cfg__metrics_addresses),
 		cmocka_unit_test(test_cfg__long_value_is_an_error_not_a_truncation),
 		cmocka_unit_test(test_cfg__line_numbers_survive_long_lines),
+		cmocka_unit_test(test_cfg__pstn),
 		cmocka_unit_test(test_cfg__missing_file),
 		cmocka_unit_test(test_cfg__addr_split),
 		cmocka_unit_test(test_cfg__run_dir_is_private_and_a_planted_one_is_refused),

@@ -1,0 +1,172 @@
+'use strict';
+/*
+ * 86 pstn: calls to the phone network through SIP trunks ([pstn]).  Two
+ * gateways, UDP listeners of the test's own: the first answers 503 to
+ * everything, the second takes calls and messages.  Numbers nobody
+ * registered, asked for by a user proven with an account, go to the
+ * gateways in turn, the Request-URI cut by strip and prefixed
+ * (+4930... -> 004930...@gateway), with a P-Asserted-Identity of the
+ * authenticated user in place of whatever identity the caller wrote.
+ * Refused: a KwikyKonf guest (403) and a request from another domain
+ * (404, as an unknown user: a carrier's call for a number nobody holds
+ * must not go back out); a number registered here is delivered here,
+ * and once unregistered gets 480, never the trunk.
+ */
+const assert = require('node:assert/strict');
+const { describe, before, after } = require('node:test');
+const { rand } = require('./lib/cluster');
+const { runSipp, assertOk, countMessages } = require('./lib/sipp');
+const { SipUA } = require('./lib/sip');
+const { sipjsTests, streamCluster, SipJsUA, SDP, guestCreds } = require('./lib/ws');
+const { addUser } = require('./lib/digest');
+
+const DOMAIN = 'a.test';
+const PASS = 'pstn-secret';
+const NUMBER = '+4930123456';
+const DIALLED = '004930123456';		/* strip 1, prefix 00 */
+
+describe('86 pstn', () => {
+	let busy = null;	/* gateway 1: 503 to everything */
+	let gw = null;		/* gateway 2: answers */
+	before(async () => {
+		busy = await SipUA.open({ label: 'gateway-1-busy' });
+		busy.handler = () => 503;
+		gw = await SipUA.open({ label: 'gateway-2' });
+		gw.handler = (req) => (req.method === 'INVITE' ?
+			[180, { status: 200, body: SDP('gw'), contentType: 'application/sdp' }] : 200);
+	});
+	after(() => {
+		if (busy) busy.close();
+		if (gw) gw.close();
+	});
+	const c = streamCluster({
+		/* one core: the gateways it found dead are its own (per core) */
+		name: '86-pstn', edges: 1, cores: 1, redis: true,
+		/* MD5 alone: sipp answers the first challenge, SIP.js the last */
+		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
+		proxy: { t1_ms: 100, t2_ms: 400 },
+		sections: () => ({
+			pstn: {
+				gateways: `sip:127.0.0.1:${busy.port} sip:127.0.0.1:${gw.port}`,
+				strip: 1, prefix: '00',
+			},
+		}),
+	});
+	const { open, test: wsTest } = sipjsTests(c);
+
+	/* A SIP.js user with an account, registered. */
+	async function user(name, o = {}) {
+		const u = o.exact ? name : `${name}-${rand(3)}`;
+		await addUser(c, u, DOMAIN, PASS);
+		const ua = await SipJsUA.open({
+			user: u, domain: DOMAIN, server: c.wsUrl(1), register: false,
+			uaOptions: { authorizationUsername: u, authorizationPassword: PASS },
+		});
+		open.push(ua);
+		c.addEvidence(`SIP.js ${u} log`, { toString: () => ua.log.join('\n') });
+		await ua.register(300);
+		return ua;
+	}
+
+	const seen = (ua, method) => ua.distinctRequests((r) => r.method === method);
+	const gatewaysSaw = () => busy.requests.length + gw.requests.length;
+
+	wsTest('a MESSAGE to a number goes to the first gateway that answers, cut, prefixed and shown as the user', async () => {
+		const a = await user('alice');
+		const pstn = await c.coreStat('pstn');
+		assert.equal(await a.message(`sip:${NUMBER}@${DOMAIN}`, 'sms to the phone network'), 200);
+		const tried = seen(busy, 'MESSAGE');
+		const got = seen(gw, 'MESSAGE');
+		assert.equal(tried.length, 1, 'gateway 1 was tried first');
+		assert.equal(got.length, 1, 'gateway 2 got it after the 503');
+		for (const [r, g] of [[tried[0], busy], [got[0], gw]])
+			assert.equal(r.ruri, `sip:${DIALLED}@127.0.0.1:${g.port}`, 'the number at the gateway');
+		assert.equal(got[0].body.toString(), 'sms to the phone network');
+		assert.deepEqual(got[0].all('p-asserted-identity'), [`<${a.aor}>`]);
+		assert.ok(!got[0].has('proxy-authorization'), 'our credentials stay here');
+		assert.equal(await c.coreStat('pstn'), pstn + 1);
+		/* gateway 1 is remembered dead ([federation] blocklist_s): the
+		 * next message goes straight to gateway 2 */
+		assert.equal(await a.message(`sip:${NUMBER}@${DOMAIN}`, 'and another'), 200);
+		assert.equal(seen(busy, 'MESSAGE').length, 1, 'gateway 1 not asked again');
+		assert.equal(seen(gw, 'MESSAGE').length, 2);
+	});
+
+	c.test('a phone\'s call to a number: the gateway sees only the caller\'s own identity, BYE goes through', async () => {
+		const caller = `caller-${rand(3)}`;
+		await addUser(c, caller, DOMAIN, PASS);
+		const before = seen(gw, 'INVITE').length;
+		/* uac_auth_call.xml writes P-Asserted-Identity and
+		 * Remote-Party-ID of other numbers into its INVITE. */
+		const r = await runSipp(c, {
+			scenario: 'uac_auth_call.xml', dest: c.edge(), service: NUMBER,
+			keys: { sm_user: caller, sm_domain: DOMAIN }, timeout: 20,
+			args: ['-au', caller, '-ap', PASS],
+		});
+		assertOk(r, 'sipp caller to the trunk');
+		assert.ok(countMessages(r, 'sent', /P-Asserted-Identity: <sip:\+19005550100/), 'sipp forged one');
+		const inv = seen(gw, 'INVITE').slice(before);
+		assert.equal(inv.length, 1);
+		assert.equal(inv[0].ruri, `sip:${DIALLED}@127.0.0.1:${gw.port}`);
+		assert.deepEqual(inv[0].all('p-asserted-identity'), [`<sip:${caller}@${DOMAIN}>`]);
+		assert.ok(!inv[0].has('remote-party-id'), 'Remote-Party-ID removed');
+		assert.doesNotMatch(inv[0].raw.toString('latin1'), /\+1900555010/, 'no forged number reaches the trunk');
+		assert.ok(inv[0].all('record-route').length >= 1, 'the cluster stays in the dialog');
+		const bye = await gw.waitRequest((m) => m.method === 'BYE' && m.callId === inv[0].callId, 5000, 'BYE');
+		assert.ok(!bye.has('proxy-authorization'));
+	});
+
+	wsTest('a KwikyKonf guest cannot call a number: 403, no gateway sees it', async () => {
+		const g = await guestCreds(c, `r${rand(4)}`);
+		const ua = await SipJsUA.open({
+			user: g.user, domain: DOMAIN, server: c.wsUrl(1), register: false,
+			uaOptions: { authorizationUsername: g.username, authorizationPassword: g.password },
+		});
+		open.push(ua);
+		const n = gatewaysSaw();
+		const refused = await c.coreStat('pstn-guests-refused');
+		assert.equal(await ua.message(`sip:${NUMBER}@${DOMAIN}`, 'free call?'), 403);
+		assert.equal(gatewaysSaw(), n);
+		assert.equal(await c.coreStat('pstn-guests-refused'), refused + 1);
+	});
+
+	c.test('a request from another domain for a number gets 404 and reaches no gateway', async () => {
+		const ua = await c.ua('carrier');
+		const n = gatewaysSaw();
+		const res = await ua.send(c.edge(), {
+			method: 'MESSAGE', from: 'sip:+15550001@carrier.example', to: `sip:${NUMBER}@${DOMAIN}`,
+			ruri: `sip:${NUMBER}@${DOMAIN}`, body: 'hairpin?',
+		});
+		assert.equal(res.status, 404);
+		assert.equal(gatewaysSaw(), n);
+	});
+
+	wsTest('a number registered here is delivered here; unregistered it gets 480, not the trunk', async () => {
+		const a = await user('alice');
+		const local = `+4930999${100 + Math.floor(Math.random() * 900)}`;
+		const b = await user(local, { exact: true });
+		const n = gatewaysSaw();
+		assert.equal(await a.message(b.aor, 'to a local number'), 200);
+		await b.waitMessage('to a local number');
+		await b.unregister();
+		assert.equal(await a.message(b.aor, 'again'), 480);
+		assert.equal(gatewaysSaw(), n);
+	});
+
+	wsTest('when every gateway fails, the one found dead earlier is tried last, and the caller gets 500', async () => {
+		const a = await user('alice');
+		const tried = seen(busy, 'MESSAGE').length;
+		const got = seen(gw, 'MESSAGE').length;
+		const answers = gw.handler;
+		gw.handler = () => 503;
+		try {
+			assert.equal(await a.message(`sip:${NUMBER}@${DOMAIN}`, 'nobody takes it'), 500);
+		} finally {
+			gw.handler = answers;
+		}
+		assert.equal(seen(gw, 'MESSAGE').length, got + 1, 'gateway 2 first: gateway 1 is dead');
+		assert.equal(seen(busy, 'MESSAGE').length, tried + 1, 'then gateway 1, the last resort');
+		const last = seen(busy, 'MESSAGE').at(-1).at;
+		assert.ok(last >= seen(gw, 'MESSAGE').at(-1).at, 'in that order');
+	});
+});
