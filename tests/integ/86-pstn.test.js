@@ -11,14 +11,21 @@
  * (404, as an unknown user: a carrier's call for a number nobody holds
  * must not go back out); a number registered here is delivered here,
  * and once unregistered gets 480, never the trunk.
+ *
+ * With media anchored (a second cluster, one rtpengine): a browser's
+ * call over WebSocket (UDP/TLS/RTP/SAVPF, ICE, DTLS) reaches the gateway
+ * as plain RTP/AVP on rtpengine, the browser gets rtpengine's DTLS
+ * answer, and the gateway's BYE, along the Record-Route, reaches the
+ * browser and ends the session on rtpengine.
  */
 const assert = require('node:assert/strict');
+const dgram = require('node:dgram');
 const { describe, before, after } = require('node:test');
-const { rand } = require('./lib/cluster');
+const { rand, waitUntil } = require('./lib/cluster');
 const { runSipp, assertOk, countMessages } = require('./lib/sipp');
 const { SipUA } = require('./lib/sip');
-const { sipjsTests, streamCluster, SipJsUA, SDP, guestCreds } = require('./lib/ws');
-const { addUser } = require('./lib/digest');
+const { sipjsTests, streamCluster, SipJsUA, SDP, guestCreds, WsUA } = require('./lib/ws');
+const { addUser, withAuth } = require('./lib/digest');
 
 const DOMAIN = 'a.test';
 const PASS = 'pstn-secret';
@@ -168,5 +175,94 @@ describe('86 pstn', () => {
 		assert.equal(seen(busy, 'MESSAGE').length, tried + 1, 'then gateway 1, the last resort');
 		const last = seen(busy, 'MESSAGE').at(-1).at;
 		assert.ok(last >= seen(gw, 'MESSAGE').at(-1).at, 'in that order');
+	});
+});
+
+/* A Chromium-like audio offer once its candidate is gathered:
+ * DTLS-SRTP, ICE, rtcp-mux, a host candidate on port. */
+function browserOffer(port) {
+	const fp = Array.from({ length: 32 }, (_, i) => (i * 7 + 16).toString(16).toUpperCase().padStart(2, '0')).join(':');
+	return ['v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0',
+		`m=audio ${port} UDP/TLS/RTP/SAVPF 111 0`, 'c=IN IP4 127.0.0.1', `a=rtcp:${port} IN IP4 127.0.0.1`,
+		`a=candidate:1 1 udp 2122260223 127.0.0.1 ${port} typ host generation 0`,
+		'a=ice-ufrag:pstn', 'a=ice-pwd:pstnpstnpstnpstnpstnpstn', `a=fingerprint:sha-256 ${fp}`,
+		'a=setup:actpass', 'a=mid:0', 'a=sendrecv', 'a=rtcp-mux',
+		'a=rtpmap:111 opus/48000/2', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+}
+
+describe('86 pstn media', () => {
+	let gw = null;
+	let media = null;	/* the browser's ICE host candidate */
+	before(async () => {
+		gw = await SipUA.open({ label: 'gateway-media' });
+		gw.handler = (req) => (req.method === 'INVITE' ? [180, {
+			status: 200, contentType: 'application/sdp',
+			body: 'v=0\r\no=gw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n' +
+				'm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n',
+		}] : 200);
+		media = dgram.createSocket('udp4');
+		await new Promise((res) => media.bind(0, '127.0.0.1', res));
+	});
+	after(() => {
+		if (gw) gw.close();
+		if (media) media.close();
+	});
+	const c = streamCluster({
+		name: '86-pstn-media', edges: 1, cores: 1, redis: true,
+		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
+		media: { rtpengines: 1 },
+		sections: () => ({ pstn: { gateways: `sip:127.0.0.1:${gw.port}`, strip: 1, prefix: '00' } }),
+	});
+
+	c.test('a browser\'s call to a number: RTP/AVP to the gateway, DTLS-SRTP to the browser, the gateway\'s BYE ends it', async () => {
+		const u = `browser-${rand(3)}`;
+		await addUser(c, u, DOMAIN, PASS);
+		const ws = await WsUA.open({ url: c.wsUrl(1) });
+		try {
+			const ruri = `sip:${NUMBER}@${DOMAIN}`;
+			const callId = `${rand(10)}@pstn.test`;
+			const fromTag = rand(6);
+			const dialog = { ruri, from: `sip:${u}@${DOMAIN}`, to: ruri, fromTag, callId, user: u };
+			const { res } = await withAuth(async (hdrs, n) => {
+				const r = await ws.send({
+					method: 'INVITE', ...dialog, cseq: 1 + n, headers: hdrs,
+					body: browserOffer(media.address().port), contentType: 'application/sdp',
+				}, 8000);
+				/* the 407's ACK, on the INVITE's branch */
+				if (r.status === 407)
+					ws.write(`ACK ${ruri} SIP/2.0\r\nVia: ${r.get('via')}\r\nMax-Forwards: 70\r\n` +
+						`From: ${r.get('from')}\r\nTo: ${r.get('to')}\r\nCall-ID: ${callId}\r\n` +
+						`CSeq: ${1 + n} ACK\r\nContent-Length: 0\r\n\r\n`);
+				return r;
+			}, 'INVITE', ruri, u, PASS, 'MD5');
+			assert.equal(res.status, 200, 'the browser\'s INVITE answered');
+			const inv = gw.distinctRequests((r) => r.method === 'INVITE' && r.callId === callId);
+			assert.equal(inv.length, 1);
+			const offer = inv[0].body.toString();
+			assert.match(offer, /^m=audio \d+ RTP\/AVP /m, 'the gateway gets plain RTP');
+			assert.match(offer, /^c=IN IP4 127\.0\.0\.1/m, 'on rtpengine');
+			assert.doesNotMatch(offer, /a=(fingerprint|ice-ufrag|candidate|setup)/, 'no WebRTC left for the gateway');
+			const answer = res.body.toString();
+			assert.match(answer, /^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m, 'the browser gets DTLS-SRTP');
+			assert.match(answer, /^a=fingerprint:sha-256 /m);
+			assert.match(answer, /^a=ice-ufrag:/m);
+			assert.match(answer, /^a=rtcp-mux/m);
+			const engine = c.rtpengines[0];
+			assert.equal((await c.ngQuery(engine, callId)).result, 'ok', 'rtpengine holds the call');
+			/* The gateway hangs up along the Record-Route it got. */
+			const bye = gw.request(inv[0].source, {
+				method: 'BYE', ruri: /<([^>]+)>/.exec(inv[0].get('contact'))[1],
+				from: ruri, fromTag: gw.toTag, to: dialog.from, toTag: fromTag, callId, cseq: 1,
+				headers: inv[0].all('record-route').map((v) => ['Route', v]),
+			});
+			const got = await ws.waitRequest((r) => r.method === 'BYE' && r.callId === callId, 5000,
+				'the gateway\'s BYE at the browser');
+			ws.reply(got, 200, 'OK');
+			assert.equal((await bye.finalResponse(5000)).status, 200);
+			await waitUntil(async () => (await c.ngQuery(engine, callId)).result !== 'ok', 3000,
+				'the session gone from rtpengine');
+		} finally {
+			ws.close();
+		}
 	});
 });
