@@ -119,9 +119,10 @@ struct core_hnode {
 	  "refused_total{reason=\"peer_unproven\"}", "") \
 		/* From domain needs a TLS client certificate that \
 		   proves it */ \
-	X(pstn_guest, "pstn-guests-refused", \
-	  "refused_total{reason=\"pstn_guest\"}", "") \
-		/* a guest asking for a [pstn] number */ \
+	X(guest_refused, "guests-refused", \
+	  "refused_total{reason=\"guest\"}", "") \
+		/* a guest asking for a [pstn] number or a \
+		   foreign domain */ \
 	X(pstn_requests, "pstn", "pstn_requests_total", \
 	  "Requests sent to the phone network's gateways ([pstn])") \
 	X(auth_ok, "auth-ok", "auth_total{result=\"ok\"}", \

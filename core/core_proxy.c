@@ -573,7 +573,7 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 			core_proxy_trunk(c, in, req);
 			return;
 		case -EACCES:
-			c->st.pstn_guest++;
+			c->st.guest_refused++;
 			log_info(LOG_SYS_SIP, "%s from a guest to the number "
 				 "%s: 403", req->sip_method,
 				 req->req_uri->username);
@@ -724,6 +724,16 @@ core_proxy_foreign(struct core *c, const struct env *in, osip_message_t *req)
 		log_info(LOG_SYS_SIP, "%s from a foreign domain to a foreign "
 			 "domain: 403", req->sip_method);
 		core_reply(c, in, req, 403, "Relaying Denied");
+		osip_message_free(req);
+		return;
+	}
+	if (in->proven == ENV_PROVEN_GUEST) {
+		/* Guest credentials go to whoever opens the page: they
+		 * reach this cluster's users, never other domains. */
+		c->st.guest_refused++;
+		log_info(LOG_SYS_SIP, "%s from a guest to the foreign domain "
+			 "%s: 403", req->sip_method, req->req_uri->host);
+		core_reply(c, in, req, 403, "Guests Stay Local");
 		osip_message_free(req);
 		return;
 	}

@@ -123,7 +123,7 @@ describe('86 pstn', () => {
 		assert.ok(!bye.has('proxy-authorization'));
 	});
 
-	wsTest('a KwikyKonf guest cannot call a number: 403, no gateway sees it', async () => {
+	wsTest('a KwikyKonf guest cannot call a number nor another domain: 403, nothing leaves', async () => {
 		const g = await guestCreds(c, `r${rand(4)}`);
 		const ua = await SipJsUA.open({
 			user: g.user, domain: DOMAIN, server: c.wsUrl(1), register: false,
@@ -131,10 +131,12 @@ describe('86 pstn', () => {
 		});
 		open.push(ua);
 		const n = gatewaysSaw();
-		const refused = await c.coreStat('pstn-guests-refused');
+		const refused = await c.coreStat('guests-refused');
 		assert.equal(await ua.message(`sip:${NUMBER}@${DOMAIN}`, 'free call?'), 403);
+		/* gateway 2 by its address: a foreign domain, no DNS needed */
+		assert.equal(await ua.message(`sip:${DIALLED}@127.0.0.1:${gw.port}`, 'straight to it?'), 403);
 		assert.equal(gatewaysSaw(), n);
-		assert.equal(await c.coreStat('pstn-guests-refused'), refused + 1);
+		assert.equal(await c.coreStat('guests-refused'), refused + 2);
 	});
 
 	c.test('a request from another domain for a number gets 404 and reaches no gateway', async () => {
