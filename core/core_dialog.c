@@ -128,8 +128,11 @@ core_dialog_hangup(struct core_ctx *x, const osip_message_t *resp)
 			return;
 		osip_message_set_method(m, osip_strdup(methods[k]));
 		osip_message_set_version(m, osip_strdup("SIP/2.0"));
+		/* resp went upstream with the caller's CSeq: the
+		 * callee's runs cseq_delta ahead */
 		snprintf(num, sizeof(num), "%lu",
-			 strtoul(resp->cseq->number, NULL, 10) + (unsigned)k);
+			 strtoul(resp->cseq->number, NULL, 10) +
+			 x->down.cseq_delta + (unsigned)k);
 		/* The Call-ID first: our branch is signed for it. */
 		if (osip_uri_clone(ct->url, &m->req_uri) != 0 ||
 		    osip_call_id_clone(resp->call_id, &m->call_id) != 0 ||

@@ -56,6 +56,7 @@ struct core_fed {
 	int tls_refused;	/* a TLS target did not prove the domain:
 				   no plain target after it (no downgrade) */
 	uint16_t edge_id;	/* the edge that sends to the targets */
+	uint8_t cseq_delta;	/* core_fed_route's */
 	int trunk;		/* a [pstn] call: gw is the gateway tried, */
 	int gw;			/* order[at] */
 	int order[2 * CFG_PSTN_GW_MAX], n_order, at;
@@ -153,6 +154,46 @@ core_fed_peer_proven(const struct core *c, const struct env *in,
 	       env_names_has(in, u->host, len);
 }
 
+static void core_fed_located(void *arg, int err, const struct dns_target *t,
+			     int n);
+static int core_fed_locate(struct core *c, const osip_uri_t *u, char *host,
+			   size_t cap, dns_locate_cb cb, void *arg,
+			   struct dns_query **qp);
+static int core_fed_next_gw(struct core_stx *s);
+
+/* A branch of s's request down leg `out`: the trunk's Request-URI
+ * when there is one, the CSeq moved by out->cseq_delta, and when
+ * challenge is not NULL (a gateway's 401/407) credentials answering
+ * it.  1 when the branch went out. */
+static int
+core_fed_send(struct core_stx *s, const struct core_leg *out,
+	      const osip_message_t *challenge)
+{
+	struct core *c = s->core;
+	struct core_fed *f = s->fed;
+	osip_message_t *fwd = NULL;
+	osip_uri_t *u = NULL;
+
+	if (osip_message_clone(s->req, &fwd) != 0)
+		return 0;
+	if (f->ruri) {
+		if (osip_uri_clone(f->ruri, &u) != 0)
+			goto fail;
+		osip_uri_free(fwd->req_uri);
+		fwd->req_uri = u;
+	}
+	if ((out->cseq_delta && core_cseq_shift(fwd, out->cseq_delta) != 0) ||
+	    (challenge && core_pstn_authorize(c, fwd, challenge) != 0))
+		goto fail;
+	if (core_method_dialog(fwd) && !core_has_to_tag(fwd) &&
+	    c->cfg->record_route)
+		core_record_route(c, fwd, &s->up, out);
+	return core_ctx_new(s, out, fwd) != NULL;
+fail:
+	osip_message_free(fwd);
+	return 0;
+}
+
 /* Sends s's request to its next target; 1 when a branch went out
  * (it may have failed already, and s been answered). */
 static int
@@ -166,7 +207,6 @@ core_fed_try(struct core_stx *s)
 	while (f->next < f->n) {
 		const struct dns_target *t = &f->t[f->next++];
 		struct core_leg out;
-		osip_message_t *fwd = NULL;
 
 		/* After a certificate that did not prove the domain, a
 		 * plain target would hand the request to whoever can
@@ -177,28 +217,48 @@ core_fed_try(struct core_stx *s)
 		out = (struct core_leg){
 			.edge_id = f->edge_id,
 			.transport = (uint8_t)t->transport,
+			.cseq_delta = f->cseq_delta,
 			.dst = t->addr,
 		};
 		core_leg_edge_for_dst(c, &out);
-		if (osip_message_clone(s->req, &fwd) != 0)
-			return 0;
-		if (f->ruri) {
-			osip_uri_t *u = NULL;
-
-			if (osip_uri_clone(f->ruri, &u) != 0) {
-				osip_message_free(fwd);
-				return 0;
-			}
-			osip_uri_free(fwd->req_uri);
-			fwd->req_uri = u;
-		}
-		if (core_method_dialog(fwd) && !core_has_to_tag(fwd) &&
-		    c->cfg->record_route)
-			core_record_route(c, fwd, &s->up, &out);
-		if (core_ctx_new(s, &out, fwd) != NULL)
+		if (core_fed_send(s, &out, NULL))
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * A trunk gateway's last word was a challenge (x: 401/407).  Answered
+ * once down the same leg with [pstn]'s credentials; refused again, or
+ * with no credentials to give, the next gateway, else 502.  The caller
+ * never gets the challenge.  Returns 1: s waits or was answered.
+ */
+static int
+core_fed_trunk_challenged(struct core_stx *s, struct core_ctx *x)
+{
+	struct core *c = s->core;
+	struct core_leg out = x->down;
+	char a[64];
+
+	env_sa_str(&x->down.dst, a, sizeof(a));
+	out.cseq_delta = 1;
+	if (!x->down.cseq_delta && core_pstn_can_auth(c) &&
+	    core_fed_send(s, &out, x->final)) {
+		c->st.pstn_auth++;
+		log_info(LOG_SYS_SIP, "[pstn] gateway %s: %d answered with "
+			 "credentials", a, x->code);
+		return 1;
+	}
+	c->st.pstn_auth_failed++;
+	log_warn(LOG_SYS_SIP, "[pstn] gateway %s: %d %s", a, x->code,
+		 x->down.cseq_delta ? "again: it refuses [pstn] username "
+		 "and password" : core_pstn_can_auth(c) ? "with no challenge "
+		 "we can answer" : "and [pstn] has no username");
+	if (core_fed_next_gw(s))
+		return 1;
+	core_stx_respond_warn(s, 502, "the phone network's gateway refused "
+			      "our credentials");
+	return 1;
 }
 
 /* Copies into out the targets of t[0..n) that are not this cluster (a
@@ -223,11 +283,6 @@ core_fed_usable(struct core *c, const struct dns_target *t, int n,
 	return k;
 }
 
-static void core_fed_located(void *arg, int err, const struct dns_target *t,
-			     int n);
-static int core_fed_locate(struct core *c, const osip_uri_t *u, char *host,
-			   size_t cap, dns_locate_cb cb, void *arg,
-			   struct dns_query **qp);
 
 /* Starts the locate of s's next [pstn] gateway: 1 when one is under way,
  * 0 when no gateway is left. */
@@ -349,7 +404,8 @@ core_fed_locate(struct core *c, const osip_uri_t *u, char *host, size_t cap,
 }
 
 void
-core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id)
+core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
+	       int cseq_delta)
 {
 	struct core_fed *f = calloc(1, sizeof(*f));
 	int rc;
@@ -359,6 +415,7 @@ core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id)
 		return;
 	}
 	f->edge_id = (uint16_t)edge_id;
+	f->cseq_delta = (uint8_t)cseq_delta;
 	s->fed = f;
 	rc = core_fed_locate(s->core, u, f->host, sizeof(f->host),
 			     core_fed_located, s, &f->q);
@@ -478,6 +535,9 @@ core_fed_branch_done(struct core_stx *s)
 	for (int i = s->n_br - 1; i >= 0 && x == NULL; i--)
 		if (!s->br[i]->is_cancel)
 			x = s->br[i];
+	if (!s->cancelled && x && f->trunk && x->final &&
+	    (x->code == 401 || x->code == 407))
+		return core_fed_trunk_challenged(s, x);
 	if (s->cancelled || x == NULL ||
 	    !(x->code == 503 || (x->code == 408 && x->final == NULL)))
 		return 0;

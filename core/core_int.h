@@ -125,6 +125,11 @@ struct core_hnode {
 		   foreign domain */ \
 	X(pstn_requests, "pstn", "pstn_requests_total", \
 	  "Requests sent to the phone network's gateways ([pstn])") \
+	X(pstn_auth, "pstn-auth", "pstn_challenges_total{result=\"answered\"}", \
+	  "Challenges of [pstn] gateways, by what became of them") \
+	X(pstn_auth_failed, "pstn-auth-failed", \
+	  "pstn_challenges_total{result=\"failed\"}", "") \
+		/* refused again, or none we could answer */ \
 	X(auth_ok, "auth-ok", "auth_total{result=\"ok\"}", \
 	  "Digest authentication outcomes (core_auth.c)") \
 	X(auth_challenges, "auth-challenges", \
@@ -270,6 +275,11 @@ struct core_leg {
 				   party's NAT maps, not its Contact; our
 				   Record-Route facing it says so (a flow
 				   token, core_sign.c) */
+	uint8_t cseq_delta;	/* requests to this party carry CSeq numbers
+				   this far above the other party's: a
+				   trunk gateway's challenge was answered
+				   with a request of ours (core_pstn.c); our
+				   Record-Route facing it says so */
 	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa dst;
 };
@@ -465,6 +475,14 @@ int core_rr_verify(const struct core *c, const osip_message_t *m,
  * a signed Record-Route makes a token trusted. */
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);
 int core_flow_parse(const char *user, struct core_leg *l);
+/* The CSeq token "sm-c<delta>" of a Record-Route entry facing a party
+ * whose requests run ahead (core_leg.cseq_delta): writes it (0 or
+ * -ENOSPC), and reads it back (the delta, 1-9; 0 for anything else). */
+int core_cseq_token(const struct core_leg *l, char *out, size_t cap);
+int core_cseq_token_parse(const char *user);
+/* Moves m's CSeq number by delta: 0, or -EINVAL (no number, or out of
+ * range). */
+int core_cseq_shift(osip_message_t *m, int delta);
 
 
 /* core_txn.c: transactions. */
@@ -605,8 +623,11 @@ int core_fed_peer_proven(const struct core *c, const struct env *in,
 /* Locates the host of u, s's next hop (its Request-URI for a foreign
  * domain; the top Route or Request-URI of a request we relay), and
  * proxies s's request to the targets in turn through edge edge_id;
- * answers s when it cannot.  u is read during the call only. */
-void core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id);
+ * answers s when it cannot.  u is read during the call only.  The
+ * copies sent carry CSeq numbers cseq_delta above s's (an in-dialog
+ * request towards a trunk gateway whose challenge we answered). */
+void core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
+		    int cseq_delta);
 /* The stateless ACK for a 2xx whose next hop u (borrowed for the
  * call) is a name: 1 when it took ack (sent through core_proxy_ack_send
  * to u's first target once located, dropped and counted when none),
@@ -646,6 +667,14 @@ int core_pstn_ruri(struct core *c, int i, const osip_uri_t *ruri,
 /* Replaces the identity headers of req with a P-Asserted-Identity of
  * its (authenticated) From: 0, -EINVAL without a From user, -ENOMEM. */
 int core_pstn_identity(struct core *c, osip_message_t *req);
+/* Whether [pstn] has credentials to answer a gateway's challenge. */
+int core_pstn_can_auth(const struct core *c);
+/* Adds to req (the request as sent to the gateway, its CSeq already
+ * moved) the Authorization or Proxy-Authorization answering the first
+ * challenge of resp (a gateway's 401 or 407) we can answer: 0, or
+ * -ENOTSUP (none: an algorithm or qop we do not speak), -ENOMEM. */
+int core_pstn_authorize(struct core *c, osip_message_t *req,
+			const osip_message_t *resp);
 
 /* core_media.c: rtpengine through rtpctl.  The functions returning int
  * give 1 when they took the message (it goes on once rewritten), 0 when

@@ -102,6 +102,7 @@ core_leg_from_env(struct core_leg *l, const struct env *in)
 	l->transport = in->transport;
 	l->flags = in->flags;
 	l->nat = 0;
+	l->cseq_delta = 0;
 	l->conn_id = in->conn_id;
 	l->dst = in->src;
 }
@@ -726,6 +727,26 @@ core_uri_leg(const osip_uri_t *u, struct core_leg *leg)
 	leg->flags = 0;
 	leg->nat = 0;
 	return 0;
+}
+
+int
+core_cseq_shift(osip_message_t *m, int delta)
+{
+	unsigned long n;
+	char *end, num[16];
+
+	if (m->cseq == NULL || m->cseq->number == NULL)
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(m->cseq->number, &end, 10);
+	/* RFC 3261 8.1.1.5: below 2**31 */
+	if (errno || *end || (delta < 0 && n < (unsigned long)-delta) ||
+	    n + (unsigned long)(long)delta >= 0x80000000UL)
+		return -EINVAL;
+	snprintf(num, sizeof(num), "%lu", n + (unsigned long)(long)delta);
+	osip_free(m->cseq->number);
+	m->cseq->number = osip_strdup(num);
+	return m->cseq->number ? 0 : -EINVAL;
 }
 
 int

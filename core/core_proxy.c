@@ -172,6 +172,9 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 			out->edge_id = (uint16_t)eid;
 			out->conn_id = 0;
 			out->nat = 0;
+			/* the entry facing the next hop is popped last */
+			out->cseq_delta = (uint8_t)(ok ? core_cseq_token_parse(
+						    r->url->username) : 0);
 		}
 		osip_list_remove(&m->routes, 0);
 		osip_route_free(r);
@@ -236,7 +239,8 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 	char v[CFG_ADDR_LEN + 128], tok[64] = "";
 	char tp[24] = "", sig[40];
 
-	if ((l->conn_id || l->nat) && core_flow_token(l, tok, sizeof(tok)) != 0)
+	if ((l->conn_id || l->nat) ? core_flow_token(l, tok, sizeof(tok)) != 0 :
+	    l->cseq_delta && core_cseq_token(l, tok, sizeof(tok)) != 0)
 		return -ENOSPC;
 	if (core_rr_param(c, m, tok[0] ? tok : NULL, sig, sizeof(sig)) != 0)
 		return -ENOSPC;
@@ -312,8 +316,11 @@ core_record_route(struct core *c, osip_message_t *m,
 	struct core_leg up = *in;
 
 	up.nat = core_sender_natted(c, m, in);
+	/* A side whose CSeq numbers we moved needs its own entry: only the
+	 * requests towards it move theirs. */
 	if ((up.edge_id != out->edge_id || up.transport != out->transport ||
-	     up.conn_id || out->conn_id || up.nat || out->nat) &&
+	     up.conn_id || out->conn_id || up.nat || out->nat ||
+	     out->cseq_delta) &&
 	    core_add_rr(c, m, &up) != 0)
 		return -EINVAL;
 	return core_add_rr(c, m, out);
@@ -364,8 +371,11 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	if (mf <= 0)
 		return 0;
 	rc = core_next_leg(c, req, &out, &hop);
-	if (rc < 0)
+	if (rc < 0 || (out.cseq_delta &&
+		       core_cseq_shift(req, out.cseq_delta) != 0))
 		return 0;
+	if (out.cseq_delta && req == c->rx.msg)
+		c->rx.dirty = 1;	/* a CSeq the splice would not write */
 	core_set_max_forwards(c, req, mfh, mf - 1);
 	if (rc == 1)
 		return core_fed_ack(c, in, req, hop, &out);
@@ -439,13 +449,18 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 		return;
 	if (rc == 1) {
 		/* hop is in req, which s holds. */
-		core_fed_route(s, hop, out->edge_id);
+		core_fed_route(s, hop, out->edge_id, out->cseq_delta);
 		return;
 	}
-	if (osip_message_clone(req, &fwd) != 0) {
+	if (osip_message_clone(req, &fwd) != 0 ||
+	    (out->cseq_delta && core_cseq_shift(fwd, out->cseq_delta) != 0)) {
+		if (fwd)
+			osip_message_free(fwd);
 		core_stx_respond_code(s, 500, NULL);
 		return;
 	}
+	if (out->cseq_delta && req == c->rx.msg)
+		c->rx.dirty = 1;	/* fwd's CSeq is not the text's */
 	core_leg_from_env(&up, in);
 	if (core_method_dialog(req) && !core_has_to_tag(req) &&
 	    c->cfg->record_route)
@@ -468,6 +483,7 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 {
 	int have_src = b->received.sa.sa_family != AF_UNSPEC;
 
+	leg->cseq_delta = 0;
 	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
 		return -ENOENT;
 	if (!b->conn_id && infra_has(&c->infra, b->transport ? b->transport :
@@ -739,7 +755,7 @@ core_proxy_foreign(struct core *c, const struct env *in, osip_message_t *req)
 	}
 	s = core_proxy_stx_new(c, in, req);
 	if (s)
-		core_fed_route(s, s->req->req_uri, s->up.edge_id);
+		core_fed_route(s, s->req->req_uri, s->up.edge_id, 0);
 }
 
 void

@@ -21,6 +21,17 @@
  * P-Asserted-Identity made from the authenticated From (RFC 3325);
  * whatever identity headers the caller wrote are removed first, since
  * a gateway takes them for the caller's number.
+ *
+ * A gateway that challenges (401/407: carriers that take calls from
+ * their customers' accounts rather than addresses) gets the request
+ * again, once, with credentials for [pstn] username and password, MD5
+ * or SHA-256, with qop=auth or without (RFC 2069, as Asterisk asks).
+ * The retry's CSeq is one above the caller's (RFC 3261 22.2); the
+ * Record-Route entry facing the gateway carries that (core_cseq_token)
+ * so the caller's ACK and in-dialog requests are moved up too, and the
+ * answers moved back down, with no dialog state: Kamailio's uac_auth
+ * with the dialog module's track_cseq_updates.  The caller never sees
+ * the gateway's challenge: its credentials are ours, not the caller's.
  */
 #include "core/core_int.h"
 
@@ -30,6 +41,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/digest.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 
 struct core_pstn {
@@ -177,4 +190,130 @@ core_pstn_identity(struct core *c, osip_message_t *req)
 		return -EINVAL;
 	return osip_message_set_header(req, "P-Asserted-Identity", v) == 0 ?
 	       0 : -ENOMEM;
+}
+
+int
+core_pstn_can_auth(const struct core *c)
+{
+	return c->pstn != NULL && c->cfg->pstn_username[0] != '\0';
+}
+
+/* A challenge's quoted-string (libosip2 keeps the quotes) into out;
+ * -EINVAL when absent, too long, or holding a quote or backslash we
+ * would have to escape again. */
+static int
+core_pstn_unquote(const char *v, char *out, size_t cap)
+{
+	size_t n;
+
+	if (v == NULL)
+		return -EINVAL;
+	n = strlen(v);
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+		v++;
+		n -= 2;
+	}
+	if (n >= cap || memchr(v, '"', n) || memchr(v, '\\', n))
+		return -EINVAL;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Whether a challenge's qop list offers "auth" (1), offers none (0:
+ * RFC 2069), or only others (-1). */
+static int
+core_pstn_qop(const char *qop)
+{
+	char v[64];
+
+	if (qop == NULL)
+		return 0;
+	if (core_pstn_unquote(qop, v, sizeof(v)) != 0)
+		return -1;
+	for (char *t = strtok(v, ", \t"); t; t = strtok(NULL, ", \t"))
+		if (strcasecmp(t, "auth") == 0)
+			return 1;
+	return -1;
+}
+
+int
+core_pstn_authorize(struct core *c, osip_message_t *req,
+		    const osip_message_t *resp)
+{
+	const osip_list_t *l = resp->status_code == 401 ?
+			       &resp->www_authenticates :
+			       &resp->proxy_authenticates;
+	char realm[128], nonce[256], opaque[256], alg[16], ha1[DIGEST_HEX_MAX];
+	char resp_hex[DIGEST_HEX_MAX], cnonce[17], *uri = NULL, v[1024];
+	const char *user = c->cfg->pstn_username;
+	int rc = -ENOTSUP;
+
+	if (osip_uri_to_str(req->req_uri, &uri) != 0)
+		return -ENOMEM;
+	for (int i = 0; i < osip_list_size(l); i++) {
+		const osip_www_authenticate_t *w = osip_list_get(l, i);
+		enum digest_alg a;
+		struct digest_str u, n, nc = { "00000001", 8 }, cn;
+		int qop, len;
+
+		if (w->auth_type == NULL || strcasecmp(w->auth_type, "Digest"))
+			continue;
+		if (w->algorithm == NULL)
+			snprintf(alg, sizeof(alg), "MD5");
+		else if (core_pstn_unquote(w->algorithm, alg, sizeof(alg)))
+			continue;
+		if (strcasecmp(alg, "MD5") == 0)
+			a = DIGEST_MD5;
+		else if (strcasecmp(alg, "SHA-256") == 0)
+			a = DIGEST_SHA256;
+		else
+			continue;
+		qop = core_pstn_qop(w->qop_options);
+		if (qop < 0 || core_pstn_unquote(w->realm, realm, sizeof(realm)) ||
+		    core_pstn_unquote(w->nonce, nonce, sizeof(nonce)))
+			continue;
+		opaque[0] = '\0';
+		if (w->opaque &&
+		    core_pstn_unquote(w->opaque, opaque, sizeof(opaque)))
+			continue;
+		snprintf(cnonce, sizeof(cnonce), "%016llx",
+			 (unsigned long long)hash_fnv1a64((const char *)&c->token,
+							  sizeof(c->token)));
+		c->token++;
+		u = (struct digest_str){ uri, strlen(uri) };
+		n = (struct digest_str){ nonce, strlen(nonce) };
+		cn = (struct digest_str){ cnonce, 16 };
+		if (digest_ha1(a, user, realm, c->cfg->pstn_password, ha1) ||
+		    digest_response(a, ha1, req->sip_method,
+				    strlen(req->sip_method), &u, &n,
+				    qop ? &nc : NULL, qop ? &cn : NULL,
+				    resp_hex)) {
+			rc = -EINVAL;
+			continue;
+		}
+		len = snprintf(v, sizeof(v), "Digest username=\"%s\", "
+			       "realm=\"%s\", nonce=\"%s\", uri=\"%s\", "
+			       "response=\"%s\", algorithm=%s", user, realm,
+			       nonce, uri, resp_hex, digest_alg_name(a));
+		if (len > 0 && (size_t)len < sizeof(v) && qop)
+			len += snprintf(v + len, sizeof(v) - (size_t)len,
+					", qop=auth, nc=00000001, "
+					"cnonce=\"%s\"", cnonce);
+		if (len > 0 && (size_t)len < sizeof(v) && opaque[0])
+			len += snprintf(v + len, sizeof(v) - (size_t)len,
+					", opaque=\"%s\"", opaque);
+		if (len <= 0 || (size_t)len >= sizeof(v)) {
+			rc = -ENOSPC;
+			continue;
+		}
+		rc = resp->status_code == 401 ?
+		     osip_message_set_authorization(req, v) :
+		     osip_message_set_proxy_authorization(req, v);
+		rc = rc == 0 ? 0 : -ENOMEM;
+		break;
+	}
+	osip_free(uri);
+	explicit_bzero(ha1, sizeof(ha1));
+	return rc;
 }

@@ -165,7 +165,11 @@ core_rr_verify(const struct core *c, const osip_message_t *m,
  *     private Contact in its Request-URI; Kamailio's add_contact_alias /
  *     handle_ruri_alias do the same with a Contact parameter, which
  *     would need the Contact rewritten and the alias signed apart.
- * Neither carries a MAC of its own: the Record-Route's signature covers
+ *   - "sm-c<delta>" on the entry facing a trunk gateway whose challenge
+ *     we answered with a request of our own, CSeq one up
+ *     (core_pstn.c): requests popping it last go that way, and their
+ *     CSeq is moved up by delta (core_leg.cseq_delta).
+ * None carries a MAC of its own: the Record-Route's signature covers
  * the user part with the Call-ID, so a token is trusted only on the
  * signed entry of the dialog it was minted for, by any core, with no
  * state kept.
@@ -198,6 +202,23 @@ core_flow_token(const struct core_leg *l, char *out, size_t cap)
 	n = snprintf(out, cap, "sm-f%u-" ENV_CONN_FMT "-%u", l->edge_id,
 		     ENV_CONN_ARGS(l->conn_id), l->transport);
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+int
+core_cseq_token(const struct core_leg *l, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "sm-c%u", l->cseq_delta);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+}
+
+int
+core_cseq_token_parse(const char *user)
+{
+	if (user == NULL || strncmp(user, "sm-c", 4) != 0 ||
+	    user[4] < '1' || user[4] > '9' || user[5] != '\0')
+		return 0;
+	return user[4] - '0';
 }
 
 /* A decimal in [1, max] at *p, no sign, no leading zero; advances *p. */

@@ -901,13 +901,30 @@ core_stx_cancel_others(struct core_stx *s, struct core_ctx *except)
 			core_ctx_cancel(s->br[i]);
 }
 
+/* A response of a branch whose CSeq numbers we moved (a trunk
+ * gateway's challenge answered): the caller's number again.  The scan
+ * left such a response to libosip2 (core_txn_scan_match). */
+static void
+core_resp_cseq_back(struct core *c, const struct core_ctx *x,
+		    osip_message_t *m)
+{
+	if (x->down.cseq_delta == 0 || m == NULL)
+		return;
+	core_cseq_shift(m, -(int)x->down.cseq_delta);
+	if (m == c->rx.msg)
+		c->rx.dirty = 1;	/* not the text as received */
+}
+
 /* Sends a branch's response upstream, through rtpengine when it
  * carries SDP (then r->msg goes with it: NULL after). */
 static void
 core_forward_up(struct core_stx *s, struct core_ctx *x, struct core_resp *r)
 {
+	int rc;
+
+	core_resp_cseq_back(s->core, x, r->msg);
 	/* core_txn_scan_match leaves a response for rtpctl to libosip2. */
-	int rc = r->msg ? core_media_response(s, x, r->msg) : 0;
+	rc = r->msg ? core_media_response(s, x, r->msg) : 0;
 
 	if (rc > 0) {
 		r->msg = NULL;
@@ -964,7 +981,8 @@ core_txn_scan_match(struct core *c, struct core_resp *r)
 		       core_resp_method_is(r, "INVITE") ? -EAGAIN : 0;
 	if (x->is_cancel)
 		return 0;
-	if (r->code >= 300)
+	/* its CSeq goes back to the caller's (core_forward_up) */
+	if (r->code >= 300 || x->down.cseq_delta)
 		return -EAGAIN;
 	/* core_media_has_sdp: no SDP without a body. */
 	if (c->rtpc && r->scan->body_len > 0 &&
@@ -1089,6 +1107,7 @@ core_txn_respond(struct core *c, const struct env *in, struct core_resp *r)
 	if (x->state == CTX_COMPLETED || x->state == CTX_ACCEPTED)
 		goto drop;
 	core_ctx_finish(x, CTX_COMPLETED, code);
+	core_resp_cseq_back(c, x, r->msg);
 	x->final = r->msg;
 	r->msg = NULL;
 	if (code >= 600)

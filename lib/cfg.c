@@ -109,6 +109,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("pstn", "numbers", pstn_numbers, "^\\+?[0-9]{3,15}$"),
 	I("pstn", "strip", pstn_strip, "0", 0, 15),
 	S("pstn", "prefix", pstn_prefix, ""),
+	S("pstn", "username", pstn_username, ""),
+	S("pstn", "password", pstn_password, ""),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
@@ -503,6 +505,17 @@ cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	regfree(&re);
+	if (!c->pstn_username[0] != !c->pstn_password[0]) {
+		snprintf(err, errlen, "%s pstn.username, pstn.password: both "
+			 "or neither", c->path);
+		return -EINVAL;
+	}
+	for (const char *u = c->pstn_username; *u; u++)
+		if (*u == '"' || *u == '\\' || (unsigned char)*u < 0x20) {
+			snprintf(err, errlen, "%s pstn.username: no quote, "
+				 "backslash or control character", c->path);
+			return -EINVAL;
+		}
 	if (strspn(c->pstn_prefix, "0123456789+*#") != strlen(c->pstn_prefix)) {
 		snprintf(err, errlen, "%s pstn.prefix: digits, +, * and # "
 			 "only", c->path);

@@ -185,6 +185,8 @@ struct cfg {
 					   must match to be a number */
 	int pstn_strip;			/* leading characters cut off */
 	char pstn_prefix[32];		/* then put in front */
+	char pstn_username[128];	/* answers a gateway's 401/407 */
+	char pstn_password[128];
 
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the

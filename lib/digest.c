@@ -146,6 +146,10 @@ digest_response(enum digest_alg alg, const char *ha1,
 		return rc;
 	r[0] = dstr(ha1);
 	r[1] = *nonce;
+	if (nc == NULL || cnonce == NULL) {
+		r[2] = dstr(ha2);
+		return digest_hash(alg, r, 3, out);
+	}
 	r[2] = *nc;
 	r[3] = *cnonce;
 	r[4] = dstr("auth");

@@ -96,6 +96,8 @@ int digest_response_check(const struct digest_creds *c, const char *ha1,
 /*
  * Computes the response a client would send (qop=auth) into out
  * (DIGEST_HEX_MAX bytes): for tests and for the cluster's own clients.
+ * nc and cnonce NULL: the response without qop (RFC 2069), which a
+ * challenge that offers no qop asks for.
  */
 int digest_response(enum digest_alg alg, const char *ha1,
 		    const char *method, size_t method_len,

@@ -25,7 +25,7 @@ const { rand, waitUntil } = require('./lib/cluster');
 const { runSipp, assertOk, countMessages } = require('./lib/sipp');
 const { SipUA } = require('./lib/sip');
 const { sipjsTests, streamCluster, SipJsUA, SDP, guestCreds, WsUA } = require('./lib/ws');
-const { addUser, withAuth } = require('./lib/digest');
+const { addUser, withAuth, parseChallenge, h } = require('./lib/digest');
 
 const DOMAIN = 'a.test';
 const PASS = 'pstn-secret';
@@ -265,6 +265,127 @@ describe('86 pstn media', () => {
 				'the session gone from rtpengine');
 		} finally {
 			ws.close();
+		}
+	});
+});
+
+/* The Authorization / Proxy-Authorization of req, checked as the
+ * gateway would: the response for user/pass and the challenge ch
+ * ({realm, nonce, alg, qop}).  Returns its parameters, or throws. */
+function checkCredentials(req, name, ch, user, pass) {
+	const v = req.get(name);
+	assert.ok(v, `${req.method} without ${name}`);
+	const p = parseChallenge(v);
+	assert.equal(p.username, user);
+	assert.equal(p.realm, ch.realm);
+	assert.equal(p.nonce, ch.nonce);
+	assert.equal(p.uri, req.ruri);
+	assert.equal((p.algorithm || 'MD5').toUpperCase(), ch.alg);
+	const ha1 = h(ch.alg, `${user}:${ch.realm}:${pass}`);
+	const ha2 = h(ch.alg, `${req.method}:${p.uri}`);
+	const want = ch.qop ? h(ch.alg, `${ha1}:${ch.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`) :
+		h(ch.alg, `${ha1}:${ch.nonce}:${ha2}`);
+	assert.equal(p.response, want, `${name} response`);
+	if (ch.opaque) assert.equal(p.opaque, ch.opaque);
+	return p;
+}
+
+describe('86 pstn trunk credentials', () => {
+	const TRUNK_USER = 'trunk-7731';
+	const TRUNK_PASS = 'carrier-secret';
+	/* INVITE: 407, MD5 with qop and opaque; MESSAGE: 401, SHA-256
+	 * without qop (RFC 2069, as Asterisk asks) */
+	const inviteCh = { realm: 'carrier.example', nonce: 'n-invite-1', alg: 'MD5', qop: true, opaque: 'op7' };
+	const msgCh = { realm: 'carrier.example', nonce: 'n-message-1', alg: 'SHA-256', qop: false };
+	let gw = null;
+	let refuse = false;	/* challenge every request, credentials or not */
+	before(async () => {
+		gw = await SipUA.open({ label: 'gateway-digest' });
+		gw.handler = (req) => {
+			const invite = req.method === 'INVITE';
+			if (req.method !== 'INVITE' && req.method !== 'MESSAGE') return 200;
+			const ch = invite ? inviteCh : msgCh;
+			const name = invite ? 'proxy-authorization' : 'authorization';
+			let ok = false;
+			if (!refuse && req.has(name)) {
+				try {
+					checkCredentials(req, name, ch, TRUNK_USER, TRUNK_PASS);
+					ok = true;
+				} catch { /* challenged again */ }
+			}
+			if (!ok) {
+				const v = `Digest realm="${ch.realm}", nonce="${ch.nonce}"` +
+					(ch.qop ? ', qop="auth"' : '') + (ch.opaque ? `, opaque="${ch.opaque}"` : '') +
+					`, algorithm=${ch.alg}`;
+				return invite ? { status: 407, reason: 'Proxy Authentication Required', headers: [['Proxy-Authenticate', v]] } :
+					{ status: 401, reason: 'Unauthorized', headers: [['WWW-Authenticate', v]] };
+			}
+			return invite ? [180, { status: 200, body: SDP('gw'), contentType: 'application/sdp' }] : 200;
+		};
+	});
+	after(() => { if (gw) gw.close(); });
+	const c = streamCluster({
+		name: '86-pstn-auth', edges: 1, cores: 1, redis: true,
+		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
+		proxy: { t1_ms: 100, t2_ms: 400 },
+		sections: () => ({
+			pstn: { gateways: `sip:127.0.0.1:${gw.port}`, username: TRUNK_USER, password: TRUNK_PASS },
+		}),
+	});
+	const { open, test: wsTest } = sipjsTests(c);
+
+	c.test('a gateway\'s 407: the call goes again with the trunk\'s credentials, CSeq one up, ACK and BYE moved with it', async () => {
+		const caller = `caller-${rand(3)}`;
+		await addUser(c, caller, DOMAIN, PASS);
+		const r = await runSipp(c, {
+			scenario: 'uac_auth_call.xml', dest: c.edge(), service: NUMBER,
+			keys: { sm_user: caller, sm_domain: DOMAIN }, timeout: 20,
+			args: ['-au', caller, '-ap', PASS],
+		});
+		assertOk(r, 'sipp caller through a trunk that challenges');
+		const inv = gw.distinctRequests((m) => m.method === 'INVITE');
+		assert.equal(inv.length, 2, 'the INVITE, then the INVITE with credentials');
+		const callId = inv[0].callId;
+		assert.ok(!inv[0].has('proxy-authorization'), 'the caller\'s own credentials never reach the gateway');
+		const p = checkCredentials(inv[1], 'proxy-authorization', inviteCh, TRUNK_USER, TRUNK_PASS);
+		assert.equal(p.qop, 'auth');
+		const cseq = (m) => Number(m.get('cseq').split(/\s+/)[0]);
+		assert.equal(cseq(inv[1]), cseq(inv[0]) + 1, 'CSeq one up (RFC 3261 22.2)');
+		assert.notEqual(inv[1].branch, inv[0].branch);
+		const acks = gw.distinctRequests((m) => m.method === 'ACK' && m.callId === callId);
+		assert.deepEqual(acks.map(cseq), [cseq(inv[0]), cseq(inv[1])],
+			'the 407\'s ACK (hop by hop), then the caller\'s ACK for the 200, moved up');
+		const bye = await gw.waitRequest((m) => m.method === 'BYE' && m.callId === callId, 5000, 'BYE');
+		assert.equal(cseq(bye), cseq(inv[1]) + 1, 'the caller\'s BYE, moved up past the INVITE');
+		/* the caller saw its own CSeq numbers, and never the gateway's challenge */
+		assert.equal(countMessages(r, 'received', /^SIP\/2\.0 200[\s\S]*CSeq: 2 INVITE/), 1, 'the 200 for CSeq 2');
+		assert.equal(countMessages(r, 'received', /^SIP\/2\.0 200[\s\S]*CSeq: 3 BYE/), 1, 'the 200 for its BYE, CSeq 3');
+		assert.equal(countMessages(r, 'received', /carrier\.example/), 0);
+		assert.ok(await c.coreStat('pstn-auth') >= 1);
+	});
+
+	wsTest('a gateway\'s 401 without qop (SHA-256): the MESSAGE goes again with the trunk\'s credentials; refused again, the caller gets 502', async () => {
+		await addUser(c, 'alice-a', DOMAIN, PASS);
+		const a = await SipJsUA.open({
+			user: 'alice-a', domain: DOMAIN, server: c.wsUrl(1), register: false,
+			uaOptions: { authorizationUsername: 'alice-a', authorizationPassword: PASS },
+		});
+		open.push(a);
+		const before = gw.distinctRequests((m) => m.method === 'MESSAGE').length;
+		assert.equal(await a.message(`sip:${NUMBER}@${DOMAIN}`, 'sms via a trunk with an account'), 200);
+		const msgs = gw.distinctRequests((m) => m.method === 'MESSAGE').slice(before);
+		assert.equal(msgs.length, 2);
+		const p = checkCredentials(msgs[1], 'authorization', msgCh, TRUNK_USER, TRUNK_PASS);
+		assert.equal(p.qop, undefined, 'no qop: RFC 2069');
+		/* a gateway that will not take them: one retry, then 502 */
+		refuse = true;
+		try {
+			const failed = await c.coreStat('pstn-auth-failed');
+			assert.equal(await a.message(`sip:${NUMBER}@${DOMAIN}`, 'refused'), 502);
+			assert.equal(gw.distinctRequests((m) => m.method === 'MESSAGE').length, before + 4, 'two tries, no loop');
+			assert.equal(await c.coreStat('pstn-auth-failed'), failed + 1);
+		} finally {
+			refuse = false;
 		}
 	});
 });

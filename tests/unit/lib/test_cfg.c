@@ -483,6 +483,10 @@ test_cfg__pstn(void **state)
 		  "numbers = ^[0-9\n", "pstn.numbers: not a POSIX" },
 		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
 		  "prefix = 0a\n", "pstn.prefix: digits" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "username = trunk\n", "both or neither" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "username = a\"b\npassword = x\n", "no quote" },
 	};
 	char err[256], path[128];
 

@@ -241,6 +241,28 @@ test_digest__client_response_round_trips(void **state)
 	assert_int_equal(digest_response_check(&c, ha1, "REGISTER", 8), -EINVAL);
 }
 
+/* The client side, for the cluster's answers to a trunk gateway: RFC
+ * 2617 3.5's example with qop=auth, and the same without qop (RFC
+ * 2069), H(HA1:nonce:HA2), as Asterisk's challenges ask. */
+static void
+test_digest__client_response_with_and_without_qop(void **state)
+{
+	struct digest_str uri = { "/dir/index.html", 15 };
+	struct digest_str nonce = { "dcd98b7102dd2f0e8b11d0f600bfb0c093", 34 };
+	struct digest_str nc = { "00000001", 8 }, cnonce = { "0a4f113b", 8 };
+	char ha1[DIGEST_HEX_MAX], out[DIGEST_HEX_MAX];
+
+	(void)state;
+	assert_int_equal(digest_ha1(DIGEST_MD5, "Mufasa", "testrealm@host.com",
+				    "Circle Of Life", ha1), 0);
+	assert_int_equal(digest_response(DIGEST_MD5, ha1, "GET", 3, &uri,
+					 &nonce, &nc, &cnonce, out), 0);
+	assert_string_equal(out, "6629fae49393a05397450978507c4ef1");
+	assert_int_equal(digest_response(DIGEST_MD5, ha1, "GET", 3, &uri,
+					 &nonce, NULL, NULL, out), 0);
+	assert_string_equal(out, "670fd8c2df070c60b045671b8b24ff02");
+}
+
 static void
 mint(char *n, uint64_t now, uint32_t salt)
 {
@@ -366,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_digest__response_needs_qop_auth_nc_and_cnonce),
 		cmocka_unit_test(test_digest__nonce_is_bound_to_key_realm_callid_and_time),
 		cmocka_unit_test(test_digest__client_response_round_trips),
+		cmocka_unit_test(test_digest__client_response_with_and_without_qop),
 		cmocka_unit_test(test_digest__nc_refuses_replays_and_forgets_expired_nonces),
 		cmocka_unit_test(test_digest__nc_table_full_of_live_nonces_says_enospc),
 		cmocka_unit_test(test_digest__nc_matches_a_model),
