@@ -51,7 +51,6 @@ describe('86 pstn', () => {
 		name: '86-pstn', edges: 1, cores: 1, redis: true,
 		/* MD5 alone: sipp answers the first challenge, SIP.js the last */
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
-		proxy: { t1_ms: 100, t2_ms: 400 },
 		sections: () => ({
 			pstn: {
 				gateways: `sip:127.0.0.1:${busy.port} sip:127.0.0.1:${gw.port}`,
@@ -327,7 +326,6 @@ describe('86 pstn trunk credentials', () => {
 	const c = streamCluster({
 		name: '86-pstn-auth', edges: 1, cores: 1, redis: true,
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
-		proxy: { t1_ms: 100, t2_ms: 400 },
 		sections: () => ({
 			pstn: { gateways: `sip:127.0.0.1:${gw.port}`, username: TRUNK_USER, password: TRUNK_PASS },
 		}),
@@ -352,14 +350,16 @@ describe('86 pstn trunk credentials', () => {
 		const cseq = (m) => Number(m.get('cseq').split(/\s+/)[0]);
 		assert.equal(cseq(inv[1]), cseq(inv[0]) + 1, 'CSeq one up (RFC 3261 22.2)');
 		assert.notEqual(inv[1].branch, inv[0].branch);
+		/* (a 200 or 407 resent on a slow machine brings its ACK again) */
 		const acks = gw.distinctRequests((m) => m.method === 'ACK' && m.callId === callId);
-		assert.deepEqual(acks.map(cseq), [cseq(inv[0]), cseq(inv[1])],
+		assert.deepEqual([...new Set(acks.map(cseq))], [cseq(inv[0]), cseq(inv[1])],
 			'the 407\'s ACK (hop by hop), then the caller\'s ACK for the 200, moved up');
 		const bye = await gw.waitRequest((m) => m.method === 'BYE' && m.callId === callId, 5000, 'BYE');
 		assert.equal(cseq(bye), cseq(inv[1]) + 1, 'the caller\'s BYE, moved up past the INVITE');
 		/* the caller saw its own CSeq numbers, and never the gateway's challenge */
-		assert.equal(countMessages(r, 'received', /^SIP\/2\.0 200[\s\S]*CSeq: 2 INVITE/), 1, 'the 200 for CSeq 2');
-		assert.equal(countMessages(r, 'received', /^SIP\/2\.0 200[\s\S]*CSeq: 3 BYE/), 1, 'the 200 for its BYE, CSeq 3');
+		assert.ok(countMessages(r, 'received', /^SIP\/2\.0 200[\s\S]*CSeq: 2 INVITE/) >= 1, 'the 200 for CSeq 2');
+		assert.ok(countMessages(r, 'received', /^SIP\/2\.0 200[\s\S]*CSeq: 3 BYE/) >= 1, 'the 200 for its BYE, CSeq 3');
+		assert.equal(countMessages(r, 'received', /CSeq: (3 INVITE|4 BYE)/), 0, 'never the gateway\'s numbers');
 		assert.equal(countMessages(r, 'received', /carrier\.example/), 0);
 		assert.ok(await c.coreStat('pstn-auth') >= 1);
 	});
