@@ -289,6 +289,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 			"/etc/resolv.conf", strerror(-rc));
 		goto fail;
 	}
+	core_pstn_start(c);
 
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;

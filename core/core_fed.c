@@ -56,11 +56,13 @@ struct core_fed {
 	int tls_refused;	/* a TLS target did not prove the domain:
 				   no plain target after it (no downgrade) */
 	uint16_t edge_id;	/* the edge that sends to the targets */
-	uint8_t cseq_delta;	/* core_fed_route's */
+	uint8_t leg_trunk;	/* core_fed_route's: an in-dialog request */
+	uint8_t cseq_delta;	/* towards a trunk gateway */
 	int trunk;		/* a [pstn] call: gw is the gateway tried, */
 	int gw;			/* order[at] */
 	int order[2 * CFG_PSTN_GW_MAX], n_order, at;
 	unsigned deferred;	/* gateways found dead, moved to the end */
+	int refused;		/* a gateway refused our credentials */
 	osip_uri_t *ruri;	/* owned: a trunk call's Request-URI for
 				   gw; NULL: the request's own */
 	char host[CFG_ADDR_LEN];	/* the name located: what a TLS
@@ -160,6 +162,7 @@ static int core_fed_locate(struct core *c, const osip_uri_t *u, char *host,
 			   size_t cap, dns_locate_cb cb, void *arg,
 			   struct dns_query **qp);
 static int core_fed_next_gw(struct core_stx *s);
+static void core_fed_trunk_lost(struct core_stx *s);
 
 /* A branch of s's request down leg `out`: the trunk's Request-URI
  * when there is one, the CSeq moved by out->cseq_delta, and when
@@ -185,8 +188,10 @@ core_fed_send(struct core_stx *s, const struct core_leg *out,
 	if ((out->cseq_delta && core_cseq_shift(fwd, out->cseq_delta) != 0) ||
 	    (challenge && core_pstn_authorize(c, fwd, challenge) != 0))
 		goto fail;
+	/* A trunk call always: its Record-Route marks the gateway's side
+	 * (core_trunk_token), without which nothing reaches a gateway. */
 	if (core_method_dialog(fwd) && !core_has_to_tag(fwd) &&
-	    c->cfg->record_route)
+	    (c->cfg->record_route || out->trunk))
 		core_record_route(c, fwd, &s->up, out);
 	return core_ctx_new(s, out, fwd) != NULL;
 fail:
@@ -217,6 +222,7 @@ core_fed_try(struct core_stx *s)
 		out = (struct core_leg){
 			.edge_id = f->edge_id,
 			.transport = (uint8_t)t->transport,
+			.trunk = (uint8_t)(f->trunk || f->leg_trunk),
 			.cseq_delta = f->cseq_delta,
 			.dst = t->addr,
 		};
@@ -240,6 +246,7 @@ core_fed_trunk_challenged(struct core_stx *s, struct core_ctx *x)
 	struct core_leg out = x->down;
 	char a[64];
 
+	x->superseded = 1;
 	env_sa_str(&x->down.dst, a, sizeof(a));
 	out.cseq_delta = 1;
 	if (!x->down.cseq_delta && core_pstn_can_auth(c) &&
@@ -250,32 +257,38 @@ core_fed_trunk_challenged(struct core_stx *s, struct core_ctx *x)
 		return 1;
 	}
 	c->st.pstn_auth_failed++;
+	s->fed->refused = 1;
 	log_warn(LOG_SYS_SIP, "[pstn] gateway %s: %d %s", a, x->code,
 		 x->down.cseq_delta ? "again: it refuses [pstn] username "
 		 "and password" : core_pstn_can_auth(c) ? "with no challenge "
 		 "we can answer" : "and [pstn] has no username");
-	if (core_fed_next_gw(s))
-		return 1;
-	core_stx_respond_warn(s, 502, "the phone network's gateway refused "
-			      "our credentials");
+	core_fed_trunk_lost(s);
 	return 1;
 }
 
 /* Copies into out the targets of t[0..n) that are not this cluster (a
  * record naming one of our own services would have us send to
- * ourselves, or to our Redis); returns how many. */
+ * ourselves, or to our Redis), nor a [pstn] gateway unless trunk (only
+ * a trunk call or its dialog may reach one: the number rules and the
+ * caller's identity are applied there); returns how many, and counts
+ * the gateways left out in *gw. */
 static int
 core_fed_usable(struct core *c, const struct dns_target *t, int n,
-		struct dns_target *out)
+		struct dns_target *out, int trunk, int *gw)
 {
 	char a[64];
 	int k = 0;
 
+	*gw = 0;
 	for (int i = 0; i < n; i++) {
 		if (infra_has(&c->infra, t[i].transport, &t[i].addr)) {
 			log_notice(LOG_SYS_SIP, "DNS target %s is this cluster: "
 				   "skipped", env_sa_str(&t[i].addr, a,
 							  sizeof(a)));
+			continue;
+		}
+		if (!trunk && core_pstn_is_gateway(c, &t[i].addr)) {
+			(*gw)++;
 			continue;
 		}
 		out[k++] = t[i];
@@ -305,15 +318,23 @@ core_fed_next_gw(struct core_stx *s)
 	return 0;
 }
 
-/* A gateway with no target to try: the next one, or s's best answer
- * (503 when no gateway was reached at all). */
+/* A gateway with no target to try: the next one, or s's best answer;
+ * with none to give (no gateway reached, or only challenges), 502 when
+ * a gateway refused our credentials, else 503. */
 static void
 core_fed_trunk_lost(struct core_stx *s)
 {
 	if (core_fed_next_gw(s))
 		return;
-	if (s->n_br > 0)
-		core_stx_branch_done(s);
+	for (int i = 0; i < s->n_br; i++) {
+		if (!s->br[i]->is_cancel && !s->br[i]->superseded) {
+			core_stx_branch_done(s);
+			return;
+		}
+	}
+	if (s->fed->refused)
+		core_stx_respond_warn(s, 502, "the phone network's gateway "
+				      "refused our credentials");
 	else
 		core_stx_respond_warn(s, 503, "no [pstn] gateway reachable");
 }
@@ -323,11 +344,15 @@ core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 {
 	struct core_stx *s = arg;
 	struct core_fed *f = s->fed;
+	int gw = 0;
 
 	f->q = NULL;
 	log_ctx_set(s->call_id, strlen(s->call_id));
 	if (f->trunk) {
-		f->n = err == 0 ? core_fed_usable(s->core, t, n, f->t) : 0;
+		f->n = err == 0 ? core_fed_usable(s->core, t, n, f->t, 1, &gw) :
+			0;
+		for (int i = 0; i < f->n; i++)
+			core_pstn_learn(s->core, &f->t[i].addr);
 		if (f->n == 0) {
 			log_warn(LOG_SYS_SIP, "[pstn] gateway %s: %s", f->host,
 				 err ? strerror(-err) : "resolves to this "
@@ -358,7 +383,16 @@ core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 				      "DNS lookup failed");
 		goto done;
 	}
-	f->n = core_fed_usable(s->core, t, n, f->t);
+	f->n = core_fed_usable(s->core, t, n, f->t, f->leg_trunk, &gw);
+	if (f->n == 0 && gw) {
+		/* Around the trunk's rules: straight to a gateway. */
+		s->core->st.pstn_bypass++;
+		log_info(LOG_SYS_SIP, "%s to a [pstn] gateway outside a trunk "
+			 "call: 403", s->req->sip_method);
+		core_stx_respond_warn(s, 403, "[pstn] gateways take calls to "
+				      "numbers only");
+		goto done;
+	}
 	if (f->n == 0) {
 		/* The domain points at us, and we do not serve it. */
 		core_stx_respond_warn(s, 404, "domain resolves to this cluster");
@@ -405,7 +439,7 @@ core_fed_locate(struct core *c, const osip_uri_t *u, char *host, size_t cap,
 
 void
 core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
-	       int cseq_delta)
+	       int trunk, int cseq_delta)
 {
 	struct core_fed *f = calloc(1, sizeof(*f));
 	int rc;
@@ -415,6 +449,7 @@ core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
 		return;
 	}
 	f->edge_id = (uint16_t)edge_id;
+	f->leg_trunk = (uint8_t)(trunk != 0);
 	f->cseq_delta = (uint8_t)cseq_delta;
 	s->fed = f;
 	rc = core_fed_locate(s->core, u, f->host, sizeof(f->host),
@@ -451,10 +486,13 @@ core_fed_ack_located(void *arg, int err, const struct dns_target *t, int n)
 	struct core_fed_ack *a = arg;
 	struct core *c = a->core;
 	struct dns_target u[DNS_TARGETS_MAX];
+	int gw = 0;
 
 	a->q = NULL;
 	core_log_ctx(a->ack);
-	n = err == 0 ? core_fed_usable(c, t, n, u) : 0;
+	n = err == 0 ? core_fed_usable(c, t, n, u, a->out.trunk, &gw) : 0;
+	if (gw)
+		c->st.pstn_bypass++;
 	if (n == 0) {
 		c->st.ack_unlocated++;
 		log_info(LOG_SYS_SIP, "ACK dropped: its next hop has no "
@@ -535,6 +573,12 @@ core_fed_branch_done(struct core_stx *s)
 	for (int i = s->n_br - 1; i >= 0 && x == NULL; i--)
 		if (!s->br[i]->is_cancel)
 			x = s->br[i];
+	/* Asked again with nothing new (a trunk's next gateway failed
+	 * before any branch): the best answer is due. */
+	if (x && x->fed_seen)
+		return 0;
+	if (x)
+		x->fed_seen = 1;
 	if (!s->cancelled && x && f->trunk && x->final &&
 	    (x->code == 401 || x->code == 407))
 		return core_fed_trunk_challenged(s, x);

@@ -125,6 +125,10 @@ struct core_hnode {
 		   foreign domain */ \
 	X(pstn_requests, "pstn", "pstn_requests_total", \
 	  "Requests sent to the phone network's gateways ([pstn])") \
+	X(pstn_bypass, "pstn-bypass-refused", \
+	  "drops_total{reason=\"pstn_gateway\"}", "") \
+		/* a request for a gateway's address outside a trunk \
+		   call (403, or an ACK dropped, a binding skipped) */ \
 	X(pstn_auth, "pstn-auth", "pstn_challenges_total{result=\"answered\"}", \
 	  "Challenges of [pstn] gateways, by what became of them") \
 	X(pstn_auth_failed, "pstn-auth-failed", \
@@ -275,11 +279,13 @@ struct core_leg {
 				   party's NAT maps, not its Contact; our
 				   Record-Route facing it says so (a flow
 				   token, core_sign.c) */
+	uint8_t trunk;		/* a [pstn] gateway: our Record-Route facing
+				   it says so, and only requests that pop
+				   that entry may go to a gateway */
 	uint8_t cseq_delta;	/* requests to this party carry CSeq numbers
 				   this far above the other party's: a
 				   trunk gateway's challenge was answered
-				   with a request of ours (core_pstn.c); our
-				   Record-Route facing it says so */
+				   with a request of ours (core_pstn.c) */
 	uint64_t conn_id;	/* ENV_CONN_ID(incarnation, serial) */
 	union env_sa dst;
 };
@@ -314,6 +320,9 @@ struct core_ctx {
 	int flow_lost;		/* no edge took it down its connection:
 				   timeout_at (now) fails it with 430
 				   (503 while loc_synced is 0) */
+	int fed_seen;		/* core_fed_branch_done has acted on it */
+	int superseded;		/* a trunk gateway's challenge, answered
+				   or given up: never the caller's answer */
 };
 
 /* A server transaction and its proxy context. */
@@ -475,11 +484,11 @@ int core_rr_verify(const struct core *c, const osip_message_t *m,
  * a signed Record-Route makes a token trusted. */
 int core_flow_token(const struct core_leg *l, char *out, size_t cap);
 int core_flow_parse(const char *user, struct core_leg *l);
-/* The CSeq token "sm-c<delta>" of a Record-Route entry facing a party
- * whose requests run ahead (core_leg.cseq_delta): writes it (0 or
- * -ENOSPC), and reads it back (the delta, 1-9; 0 for anything else). */
-int core_cseq_token(const struct core_leg *l, char *out, size_t cap);
-int core_cseq_token_parse(const char *user);
+/* The trunk token "sm-c<delta>" of a Record-Route entry facing a
+ * [pstn] gateway (core_leg.trunk, .cseq_delta): writes it (0 or
+ * -ENOSPC), and reads it back (the delta, 0-9; -1: not one). */
+int core_trunk_token(const struct core_leg *l, char *out, size_t cap);
+int core_trunk_token_parse(const char *user);
 /* Moves m's CSeq number by delta: 0, or -EINVAL (no number, or out of
  * range). */
 int core_cseq_shift(osip_message_t *m, int delta);
@@ -623,11 +632,12 @@ int core_fed_peer_proven(const struct core *c, const struct env *in,
 /* Locates the host of u, s's next hop (its Request-URI for a foreign
  * domain; the top Route or Request-URI of a request we relay), and
  * proxies s's request to the targets in turn through edge edge_id;
- * answers s when it cannot.  u is read during the call only.  The
- * copies sent carry CSeq numbers cseq_delta above s's (an in-dialog
- * request towards a trunk gateway whose challenge we answered). */
+ * answers s when it cannot.  u is read during the call only.  trunk:
+ * an in-dialog request that popped our entry facing a [pstn] gateway
+ * (only such requests may reach one), its copies' CSeq numbers
+ * cseq_delta above s's. */
 void core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
-		    int cseq_delta);
+		    int trunk, int cseq_delta);
 /* The stateless ACK for a 2xx whose next hop u (borrowed for the
  * call) is a name: 1 when it took ack (sent through core_proxy_ack_send
  * to u's first target once located, dropped and counted when none),
@@ -667,6 +677,14 @@ int core_pstn_ruri(struct core *c, int i, const osip_uri_t *ruri,
 /* Replaces the identity headers of req with a P-Asserted-Identity of
  * its (authenticated) From: 0, -EINVAL without a From user, -ENOMEM. */
 int core_pstn_identity(struct core *c, osip_message_t *req);
+/* Locates the gateways named by a name (dns_free cancels it), so that
+ * their addresses are known before the first trunk call. */
+void core_pstn_start(struct core *c);
+/* Remembers sa as a gateway's address (a trunk call's locate). */
+void core_pstn_learn(struct core *c, const union env_sa *sa);
+/* Whether sa (its address, any port) is a gateway's: only a trunk call
+ * and its dialog may be sent there. */
+int core_pstn_is_gateway(const struct core *c, const union env_sa *sa);
 /* Whether [pstn] has credentials to answer a gateway's challenge. */
 int core_pstn_can_auth(const struct core *c);
 /* Adds to req (the request as sent to the gateway, its CSeq already

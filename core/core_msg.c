@@ -102,7 +102,7 @@ core_leg_from_env(struct core_leg *l, const struct env *in)
 	l->transport = in->transport;
 	l->flags = in->flags;
 	l->nat = 0;
-	l->cseq_delta = 0;
+	l->trunk = l->cseq_delta = 0;
 	l->conn_id = in->conn_id;
 	l->dst = in->src;
 }

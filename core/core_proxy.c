@@ -141,7 +141,7 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 		  int dialog)
 {
 	osip_route_t *r;
-	int n = 0, eid, ok;
+	int n = 0, eid, ok, d;
 
 	if (m->req_uri && m->req_uri->username == NULL &&
 	    core_uri_is_self(c, m->req_uri, &eid) &&
@@ -173,8 +173,9 @@ core_strip_routes(struct core *c, osip_message_t *m, struct core_leg *out,
 			out->conn_id = 0;
 			out->nat = 0;
 			/* the entry facing the next hop is popped last */
-			out->cseq_delta = (uint8_t)(ok ? core_cseq_token_parse(
-						    r->url->username) : 0);
+			d = ok ? core_trunk_token_parse(r->url->username) : -1;
+			out->trunk = d >= 0;
+			out->cseq_delta = (uint8_t)(d > 0 ? d : 0);
 		}
 		osip_list_remove(&m->routes, 0);
 		osip_route_free(r);
@@ -240,7 +241,7 @@ core_add_rr(struct core *c, osip_message_t *m, const struct core_leg *l)
 	char tp[24] = "", sig[40];
 
 	if ((l->conn_id || l->nat) ? core_flow_token(l, tok, sizeof(tok)) != 0 :
-	    l->cseq_delta && core_cseq_token(l, tok, sizeof(tok)) != 0)
+	    l->trunk && core_trunk_token(l, tok, sizeof(tok)) != 0)
 		return -ENOSPC;
 	if (core_rr_param(c, m, tok[0] ? tok : NULL, sig, sizeof(sig)) != 0)
 		return -ENOSPC;
@@ -316,11 +317,15 @@ core_record_route(struct core *c, osip_message_t *m,
 	struct core_leg up = *in;
 
 	up.nat = core_sender_natted(c, m, in);
-	/* A side whose CSeq numbers we moved needs its own entry: only the
-	 * requests towards it move theirs. */
+	/* A call a gateway sends us: its side's entry marks it, so that
+	 * the callee's requests may go back there (core_pstn.c). */
+	if (!up.conn_id && !up.nat && core_pstn_is_gateway(c, &up.dst))
+		up.trunk = 1;
+	/* A trunk gateway needs its own entry: only the requests towards
+	 * it may go to a gateway, and move their CSeq. */
 	if ((up.edge_id != out->edge_id || up.transport != out->transport ||
 	     up.conn_id || out->conn_id || up.nat || out->nat ||
-	     out->cseq_delta) &&
+	     up.trunk || out->trunk) &&
 	    core_add_rr(c, m, &up) != 0)
 		return -EINVAL;
 	return core_add_rr(c, m, out);
@@ -371,6 +376,11 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	if (mf <= 0)
 		return 0;
 	rc = core_next_leg(c, req, &out, &hop);
+	if (rc == 0 && !out.trunk && !out.conn_id &&
+	    core_pstn_is_gateway(c, &out.dst)) {
+		c->st.pstn_bypass++;
+		return 0;
+	}
 	if (rc < 0 || (out.cseq_delta &&
 		       core_cseq_shift(req, out.cseq_delta) != 0))
 		return 0;
@@ -444,12 +454,24 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 		osip_message_free(req);
 		return;
 	}
+	if (rc == 0 && !out->trunk && !out->conn_id &&
+	    core_pstn_is_gateway(c, &out->dst)) {
+		/* Inside someone's call, to a gateway: a call the trunk's
+		 * rules never saw (core_pstn.c). */
+		c->st.pstn_bypass++;
+		log_info(LOG_SYS_SIP, "%s in dialog to a [pstn] gateway "
+			 "outside a trunk call: 403", req->sip_method);
+		core_reply(c, in, req, 403, "Not Routed Here");
+		osip_message_free(req);
+		return;
+	}
 	s = core_proxy_stx_new(c, in, req);
 	if (s == NULL)
 		return;
 	if (rc == 1) {
 		/* hop is in req, which s holds. */
-		core_fed_route(s, hop, out->edge_id, out->cseq_delta);
+		core_fed_route(s, hop, out->edge_id, out->trunk,
+			       out->cseq_delta);
 		return;
 	}
 	if (osip_message_clone(req, &fwd) != 0 ||
@@ -483,7 +505,7 @@ core_binding_leg(struct core *c, const struct loc_binding *b,
 {
 	int have_src = b->received.sa.sa_family != AF_UNSPEC;
 
-	leg->cseq_delta = 0;
+	leg->trunk = leg->cseq_delta = 0;
 	if (cfg_edge_find(c->cfg, b->edge_id) == NULL)
 		return -ENOENT;
 	if (!b->conn_id && infra_has(&c->infra, b->transport ? b->transport :
@@ -526,6 +548,12 @@ core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
 	if (osip_uri_parse(u, b->contact) != 0 ||
 	    core_binding_leg(c, b, u, &out) != 0)
 		goto fail;
+	if (!out.conn_id && core_pstn_is_gateway(c, &out.dst)) {
+		/* a Contact that points at a gateway: a way around the
+		 * trunk's rules for anyone who calls that user */
+		c->st.pstn_bypass++;
+		goto fail;
+	}
 	if (osip_message_clone(s->req, &fwd) != 0)
 		goto fail;
 	osip_uri_free(fwd->req_uri);
@@ -755,7 +783,7 @@ core_proxy_foreign(struct core *c, const struct env *in, osip_message_t *req)
 	}
 	s = core_proxy_stx_new(c, in, req);
 	if (s)
-		core_fed_route(s, s->req->req_uri, s->up.edge_id, 0);
+		core_fed_route(s, s->req->req_uri, s->up.edge_id, 0, 0);
 }
 
 void

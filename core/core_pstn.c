@@ -13,7 +13,16 @@
  * cut by strip and prefixed, at the gateway's host.
  *
  * Only a user proven by digest authentication with an account of ours
- * may call out: [pstn] needs auth = yes (cfg.c), a request from another
+ * may call out, and only this way: nothing else reaches a gateway's
+ * address (core_pstn_is_gateway), neither a foreign domain or a Contact
+ * that resolves there nor a request inside another call, since the
+ * number rules and the caller's identity are applied here.  A trunk
+ * call's Record-Route marks the entry facing the gateway (a signed
+ * "sm-c" token), and only requests that pop it may go to a gateway.
+ * The gateways' addresses are known from their URIs, from a locate of
+ * each name at start, and from every trunk call's locate.
+ *
+ * Who may call: [pstn] needs auth = yes (cfg.c), a request from another
  * domain for a number here gets 404 like any unknown user (so a call a
  * gateway sends us for a number nobody holds never goes back out to
  * it), and a KwikyKonf guest gets 403: guest credentials are given to
@@ -40,21 +49,91 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "lib/digest.h"
+#include "lib/dns.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+
+/* Gateway addresses remembered: what their names resolved to. */
+#define CORE_PSTN_ADDRS_MAX 64
 
 struct core_pstn {
 	regex_t numbers;
 	osip_uri_t *gw[CFG_PSTN_GW_MAX];
 	int n_gw;
+	union env_sa addrs[CORE_PSTN_ADDRS_MAX];	/* of the gateways */
+	int n_addrs, next_addr;
 };
 
 /* What a caller may write to be shown to a gateway as someone else. */
 static const char *const core_pstn_identities[] = {
 	"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID",
 };
+
+static void
+core_pstn_add(struct core_pstn *p, const union env_sa *sa)
+{
+	for (int i = 0; i < p->n_addrs; i++)
+		if (env_sa_addr_eq(&p->addrs[i], sa))
+			return;
+	if (p->n_addrs < CORE_PSTN_ADDRS_MAX) {
+		p->addrs[p->n_addrs++] = *sa;
+		return;
+	}
+	p->addrs[p->next_addr] = *sa;	/* the oldest goes */
+	p->next_addr = (p->next_addr + 1) % CORE_PSTN_ADDRS_MAX;
+}
+
+void
+core_pstn_learn(struct core *c, const union env_sa *sa)
+{
+	if (c->pstn)
+		core_pstn_add(c->pstn, sa);
+}
+
+int
+core_pstn_is_gateway(const struct core *c, const union env_sa *sa)
+{
+	if (c->pstn == NULL)
+		return 0;
+	for (int i = 0; i < c->pstn->n_addrs; i++)
+		if (env_sa_addr_eq(&c->pstn->addrs[i], sa))
+			return 1;
+	return 0;
+}
+
+static void
+core_pstn_located(void *arg, int err, const struct dns_target *t, int n)
+{
+	struct core *c = arg;
+
+	if (err != 0)
+		return;		/* learned from the first trunk call then */
+	for (int i = 0; i < n; i++)
+		core_pstn_learn(c, &t[i].addr);
+}
+
+void
+core_pstn_start(struct core *c)
+{
+	union env_sa sa;
+
+	for (int i = 0; c->pstn && i < c->pstn->n_gw; i++) {
+		const osip_uri_t *u = c->pstn->gw[i];
+		int port = u->port ? atoi(u->port) : 0;
+
+		if (env_sa_from(&sa, u->host, 5060) == 0)
+			continue;	/* an address: known already */
+		if (dns_locate(c->dns, u->host, strlen(u->host), 0,
+			       port > 0 && port < 65536 ? port : 0,
+			       u->scheme && strcasecmp(u->scheme, "sips") == 0,
+			       core_pstn_located, c, NULL) != 0)
+			log_warn(LOG_SYS_MAIN, "[pstn] gateway %s: cannot "
+				 "locate it yet", u->host);
+	}
+}
 
 void
 core_pstn_free(struct core_pstn *p)
@@ -73,6 +152,7 @@ core_pstn_new(struct core *c)
 	const char *s = c->cfg->pstn_gateways;
 	struct core_pstn *p;
 	char uri[sizeof(c->cfg->pstn_gateways)];
+	union env_sa sa;
 	int rc = -ENOMEM;
 
 	c->pstn = NULL;
@@ -103,6 +183,8 @@ core_pstn_new(struct core *c)
 			goto fail;
 		}
 		p->gw[p->n_gw++] = u;
+		if (env_sa_from(&sa, u->host, 5060) == 0)
+			core_pstn_add(p, &sa);
 	}
 	c->pstn = p;
 	log_notice(LOG_SYS_MAIN, "[pstn] %d gateway(s) for numbers matching "
@@ -255,6 +337,7 @@ core_pstn_authorize(struct core *c, osip_message_t *req,
 		const osip_www_authenticate_t *w = osip_list_get(l, i);
 		enum digest_alg a;
 		struct digest_str u, n, nc = { "00000001", 8 }, cn;
+		uint64_t rnd;
 		int qop, len;
 
 		if (w->auth_type == NULL || strcasecmp(w->auth_type, "Digest"))
@@ -277,10 +360,14 @@ core_pstn_authorize(struct core *c, osip_message_t *req,
 		if (w->opaque &&
 		    core_pstn_unquote(w->opaque, opaque, sizeof(opaque)))
 			continue;
+		/* unpredictable: it is our part of what the gateway's
+		 * nonce makes fresh */
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			c->token++;	/* seeded at random at start */
+			rnd = hash_fnv1a64(&c->token, sizeof(c->token));
+		}
 		snprintf(cnonce, sizeof(cnonce), "%016llx",
-			 (unsigned long long)hash_fnv1a64((const char *)&c->token,
-							  sizeof(c->token)));
-		c->token++;
+			 (unsigned long long)rnd);
 		u = (struct digest_str){ uri, strlen(uri) };
 		n = (struct digest_str){ nonce, strlen(nonce) };
 		cn = (struct digest_str){ cnonce, 16 };

@@ -165,10 +165,10 @@ core_rr_verify(const struct core *c, const osip_message_t *m,
  *     private Contact in its Request-URI; Kamailio's add_contact_alias /
  *     handle_ruri_alias do the same with a Contact parameter, which
  *     would need the Contact rewritten and the alias signed apart.
- *   - "sm-c<delta>" on the entry facing a trunk gateway whose challenge
- *     we answered with a request of our own, CSeq one up
- *     (core_pstn.c): requests popping it last go that way, and their
- *     CSeq is moved up by delta (core_leg.cseq_delta).
+ *   - "sm-c<delta>" on the entry facing a [pstn] gateway (core_pstn.c):
+ *     only requests that pop it last may go to a gateway, and their
+ *     CSeq is moved up by delta, 1 once we answered the gateway's
+ *     challenge with a request of our own (core_leg.cseq_delta).
  * None carries a MAC of its own: the Record-Route's signature covers
  * the user part with the Call-ID, so a token is trusted only on the
  * signed entry of the dialog it was minted for, by any core, with no
@@ -205,19 +205,19 @@ core_flow_token(const struct core_leg *l, char *out, size_t cap)
 }
 
 int
-core_cseq_token(const struct core_leg *l, char *out, size_t cap)
+core_trunk_token(const struct core_leg *l, char *out, size_t cap)
 {
 	int n = snprintf(out, cap, "sm-c%u", l->cseq_delta);
 
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+	return n < 0 || (size_t)n >= cap || l->cseq_delta > 9 ? -ENOSPC : 0;
 }
 
 int
-core_cseq_token_parse(const char *user)
+core_trunk_token_parse(const char *user)
 {
 	if (user == NULL || strncmp(user, "sm-c", 4) != 0 ||
-	    user[4] < '1' || user[4] > '9' || user[5] != '\0')
-		return 0;
+	    user[4] < '0' || user[4] > '9' || user[5] != '\0')
+		return -1;
 	return user[4] - '0';
 }
 

@@ -862,7 +862,8 @@ core_stx_branch_done(struct core_stx *s)
 		if (x->state == CTX_MEDIA_WAIT || x->state == CTX_CALLING ||
 		    x->state == CTX_PROCEEDING)
 			return;
-		if (best == NULL || core_resp_rank(x) < core_resp_rank(best))
+		if (!x->superseded &&
+		    (best == NULL || core_resp_rank(x) < core_resp_rank(best)))
 			best = x;
 	}
 	if (s->fed && core_fed_branch_done(s))

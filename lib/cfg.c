@@ -516,9 +516,10 @@ cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 				 "backslash or control character", c->path);
 			return -EINVAL;
 		}
-	if (strspn(c->pstn_prefix, "0123456789+*#") != strlen(c->pstn_prefix)) {
-		snprintf(err, errlen, "%s pstn.prefix: digits, +, * and # "
-			 "only", c->path);
+	/* '#' would need escaping in a URI's user part */
+	if (strspn(c->pstn_prefix, "0123456789+*") != strlen(c->pstn_prefix)) {
+		snprintf(err, errlen, "%s pstn.prefix: digits, + and * only",
+			 c->path);
 		return -EINVAL;
 	}
 	return 0;

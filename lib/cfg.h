@@ -184,7 +184,7 @@ struct cfg {
 	char pstn_numbers[256];		/* POSIX extended regex a user part
 					   must match to be a number */
 	int pstn_strip;			/* leading characters cut off */
-	char pstn_prefix[32];		/* then put in front */
+	char pstn_prefix[32];		/* then put in front: digits, + or * */
 	char pstn_username[128];	/* answers a gateway's 401/407 */
 	char pstn_password[128];
 

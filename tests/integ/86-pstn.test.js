@@ -10,7 +10,17 @@
  * Refused: a KwikyKonf guest (403) and a request from another domain
  * (404, as an unknown user: a carrier's call for a number nobody holds
  * must not go back out); a number registered here is delivered here,
- * and once unregistered gets 480, never the trunk.
+ * and once unregistered gets 480, never the trunk.  Nothing else reaches
+ * a gateway's address: an account holder dialling it as a domain, a
+ * Contact naming it, and the toll fraud of a re-INVITE for a number
+ * inside a call an outsider made to a local phone all get 403; a
+ * gateway's own call to a user lets the user's BYE back to it.
+ *
+ * A gateway that challenges (a third cluster with [pstn] username and
+ * password): the call goes again with valid credentials and CSeq one
+ * up, ACK and BYE moved with it, the answers moved back; a SHA-256
+ * challenge without qop is answered; one refused again ends in 502; a
+ * 486 after the credentials reaches the caller as 486.
  *
  * With media anchored (a second cluster, one rtpengine): a browser's
  * call over WebSocket (UDP/TLS/RTP/SAVPF, ICE, DTLS) reaches the gateway
@@ -26,6 +36,8 @@ const { runSipp, assertOk, countMessages } = require('./lib/sipp');
 const { SipUA } = require('./lib/sip');
 const { sipjsTests, streamCluster, SipJsUA, SDP, guestCreds, WsUA } = require('./lib/ws');
 const { addUser, withAuth, parseChallenge, h } = require('./lib/digest');
+const { Registration } = require('./lib/flows');
+const SIP = require('sip.js');
 
 const DOMAIN = 'a.test';
 const PASS = 'pstn-secret';
@@ -36,9 +48,11 @@ describe('86 pstn', () => {
 	let busy = null;	/* gateway 1: 503 to everything */
 	let gw = null;		/* gateway 2: answers */
 	before(async () => {
-		busy = await SipUA.open({ label: 'gateway-1-busy' });
+		/* gateways on addresses of their own: only trunk calls may
+		 * reach a gateway's address, and the phones are on 127.0.0.1 */
+		busy = await SipUA.open({ label: 'gateway-1-busy', host: '127.0.5.1' });
 		busy.handler = () => 503;
-		gw = await SipUA.open({ label: 'gateway-2' });
+		gw = await SipUA.open({ label: 'gateway-2', host: '127.0.5.2' });
 		gw.handler = (req) => (req.method === 'INVITE' ?
 			[180, { status: 200, body: SDP('gw'), contentType: 'application/sdp' }] : 200);
 	});
@@ -53,7 +67,7 @@ describe('86 pstn', () => {
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
 		sections: () => ({
 			pstn: {
-				gateways: `sip:127.0.0.1:${busy.port} sip:127.0.0.1:${gw.port}`,
+				gateways: `sip:${busy.addr} sip:${gw.addr}`,
 				strip: 1, prefix: '00',
 			},
 		}),
@@ -86,7 +100,7 @@ describe('86 pstn', () => {
 		assert.equal(tried.length, 1, 'gateway 1 was tried first');
 		assert.equal(got.length, 1, 'gateway 2 got it after the 503');
 		for (const [r, g] of [[tried[0], busy], [got[0], gw]])
-			assert.equal(r.ruri, `sip:${DIALLED}@127.0.0.1:${g.port}`, 'the number at the gateway');
+			assert.equal(r.ruri, `sip:${DIALLED}@${g.addr}`, 'the number at the gateway');
 		assert.equal(got[0].body.toString(), 'sms to the phone network');
 		assert.deepEqual(got[0].all('p-asserted-identity'), [`<${a.aor}>`]);
 		assert.ok(!got[0].has('proxy-authorization'), 'our credentials stay here');
@@ -113,7 +127,7 @@ describe('86 pstn', () => {
 		assert.ok(countMessages(r, 'sent', /P-Asserted-Identity: <sip:\+19005550100/), 'sipp forged one');
 		const inv = seen(gw, 'INVITE').slice(before);
 		assert.equal(inv.length, 1);
-		assert.equal(inv[0].ruri, `sip:${DIALLED}@127.0.0.1:${gw.port}`);
+		assert.equal(inv[0].ruri, `sip:${DIALLED}@${gw.addr}`);
 		assert.deepEqual(inv[0].all('p-asserted-identity'), [`<sip:${caller}@${DOMAIN}>`]);
 		assert.ok(!inv[0].has('remote-party-id'), 'Remote-Party-ID removed');
 		assert.doesNotMatch(inv[0].raw.toString('latin1'), /\+1900555010/, 'no forged number reaches the trunk');
@@ -133,7 +147,7 @@ describe('86 pstn', () => {
 		const refused = await c.coreStat('guests-refused');
 		assert.equal(await ua.message(`sip:${NUMBER}@${DOMAIN}`, 'free call?'), 403);
 		/* gateway 2 by its address: a foreign domain, no DNS needed */
-		assert.equal(await ua.message(`sip:${DIALLED}@127.0.0.1:${gw.port}`, 'straight to it?'), 403);
+		assert.equal(await ua.message(`sip:${DIALLED}@${gw.addr}`, 'straight to it?'), 403);
 		assert.equal(gatewaysSaw(), n);
 		assert.equal(await c.coreStat('guests-refused'), refused + 2);
 	});
@@ -161,8 +175,90 @@ describe('86 pstn', () => {
 		assert.equal(gatewaysSaw(), n);
 	});
 
+	wsTest('nothing else reaches a gateway: a user dialling its address, a Contact there, a request inside another call', async () => {
+		const a = await user('alice');
+		const n = gatewaysSaw();
+		const bypass = await c.coreStat('pstn-bypass-refused');
+		/* an account holder straight to the gateway: no number rules,
+		 * its own P-Asserted-Identity */
+		assert.equal(await a.message(`sip:${DIALLED}@${gw.addr}`, 'around the trunk'), 403);
+		/* a binding whose Contact names the gateway: anyone calling
+		 * that user would call out (the Contact is not where the
+		 * REGISTER came from, so it is taken for a NAT's: the
+		 * request goes to the registering address, never to it) */
+		const carol = `carol-${rand(3)}`;
+		await addUser(c, carol, DOMAIN, PASS);
+		const reg = new Registration(await c.ua('reg-at-gateway'), c.edge(), carol, DOMAIN);
+		const r0 = await withAuth((hdrs) => reg.send({
+			contacts: [`<sip:${DIALLED}@${gw.addr}>`], expires: 300, headers: hdrs,
+		}), 'REGISTER', `sip:${DOMAIN}`, carol, PASS, 'MD5');
+		assert.equal(r0.res.status, 200);
+		const out = await c.ua('outsider');
+		await out.send(c.edge(), {
+			method: 'MESSAGE', from: 'sip:mallory@evil.example', to: reg.aor, ruri: reg.aor, body: 'via carol',
+		});
+		/* an outsider who called dave, a UDP phone (one Record-Route
+		 * entry: the Request-URI picks the next hop), sends, inside that
+		 * call, an INVITE for a number at the gateway along the Route
+		 * it got */
+		const dave = `dave-${rand(3)}`;
+		await addUser(c, dave, DOMAIN, PASS);
+		const phone = await c.ua('dave-phone');
+		phone.handler = (req) => (req.method === 'INVITE' ?
+			{ status: 200, body: SDP('dave'), contentType: 'application/sdp' } : 200);
+		const dreg = new Registration(phone, c.edge(), dave, DOMAIN);
+		const r1 = await withAuth((hdrs) => dreg.send({ expires: 300, headers: hdrs }),
+			'REGISTER', `sip:${DOMAIN}`, dave, PASS, 'MD5');
+		assert.equal(r1.res.status, 200);
+		const callId = `${rand(10)}@evil`;
+		const fromTag = rand(6);
+		const res = await out.send(c.edge(), {
+			method: 'INVITE', from: 'sip:mallory@evil.example', fromTag, to: dreg.aor, ruri: dreg.aor,
+			callId, contact: `<${out.contactUri('mallory')}>`, body: SDP('mallory'), contentType: 'application/sdp',
+		}, 8000);
+		assert.equal(res.status, 200, 'dave answers');
+		const toTag = /tag=([^;>\s]+)/.exec(res.get('to'))[1];
+		const route = res.all('record-route').reverse().map((v) => ['Route', v]);
+		out.request(c.edge(), {
+			method: 'ACK', from: 'sip:mallory@evil.example', fromTag, to: dreg.aor, toTag,
+			ruri: /<([^>]+)>/.exec(res.get('contact'))[1], callId, cseq: 1, headers: route, retransmit: false,
+		});
+		const fraud = await out.send(c.edge(), {
+			method: 'INVITE', from: 'sip:mallory@evil.example', fromTag, to: dreg.aor, toTag,
+			ruri: `sip:${DIALLED}@${gw.addr}`, callId, cseq: 2, headers: route,
+			contact: `<${out.contactUri('mallory')}>`, body: SDP('mallory'), contentType: 'application/sdp',
+		});
+		assert.equal(fraud.status, 403);
+		assert.equal(gatewaysSaw(), n, 'no gateway saw any of it');
+		assert.ok(await c.coreStat('pstn-bypass-refused') >= bypass + 3);
+	});
+
+	wsTest('a gateway\'s call to a user: the user\'s BYE goes back to the gateway', async () => {
+		const bob = await user('bob');
+		const callId = `${rand(10)}@carrier`;
+		const fromTag = rand(6);
+		const res = await gw.send(c.edge(), {
+			method: 'INVITE', from: 'sip:+15550001@carrier.example', fromTag, to: bob.aor, ruri: bob.aor,
+			callId, contact: `<${gw.contactUri('carrier')}>`, body: SDP('carrier'), contentType: 'application/sdp',
+		}, 8000);
+		assert.equal(res.status, 200);
+		const toTag = /tag=([^;>\s]+)/.exec(res.get('to'))[1];
+		gw.request(c.edge(), {
+			method: 'ACK', from: 'sip:+15550001@carrier.example', fromTag, to: bob.aor, toTag,
+			ruri: /<([^>]+)>/.exec(res.get('contact'))[1], callId, cseq: 1, retransmit: false,
+			headers: res.all('record-route').reverse().map((v) => ['Route', v]),
+		});
+		await bob.waitFor(() => bob.invites.length > 0 && bob.invites[0].state === SIP.SessionState.Established,
+			5000, 'the call up');
+		await bob.bye(bob.invites[0]);
+		const bye = await gw.waitRequest((m) => m.method === 'BYE' && m.callId === callId, 5000, 'BYE at the gateway');
+		assert.ok(bye);
+	});
+
 	wsTest('when every gateway fails, the one found dead earlier is tried last, and the caller gets 500', async () => {
 		const a = await user('alice');
+		/* gateway 1 found dead first (this test's own) */
+		assert.equal(await a.message(`sip:${NUMBER}@${DOMAIN}`, 'first'), 200);
 		const tried = seen(busy, 'MESSAGE').length;
 		const got = seen(gw, 'MESSAGE').length;
 		const answers = gw.handler;
@@ -195,7 +291,7 @@ describe('86 pstn media', () => {
 	let gw = null;
 	let media = null;	/* the browser's ICE host candidate */
 	before(async () => {
-		gw = await SipUA.open({ label: 'gateway-media' });
+		gw = await SipUA.open({ label: 'gateway-media', host: '127.0.5.3' });
 		gw.handler = (req) => (req.method === 'INVITE' ? [180, {
 			status: 200, contentType: 'application/sdp',
 			body: 'v=0\r\no=gw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n' +
@@ -212,7 +308,7 @@ describe('86 pstn media', () => {
 		name: '86-pstn-media', edges: 1, cores: 1, redis: true,
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
 		media: { rtpengines: 1 },
-		sections: () => ({ pstn: { gateways: `sip:127.0.0.1:${gw.port}`, strip: 1, prefix: '00' } }),
+		sections: () => ({ pstn: { gateways: `sip:${gw.addr}`, strip: 1, prefix: '00' } }),
 	});
 
 	c.test('a browser\'s call to a number: RTP/AVP to the gateway, DTLS-SRTP to the browser, the gateway\'s BYE ends it', async () => {
@@ -298,8 +394,9 @@ describe('86 pstn trunk credentials', () => {
 	const msgCh = { realm: 'carrier.example', nonce: 'n-message-1', alg: 'SHA-256', qop: false };
 	let gw = null;
 	let refuse = false;	/* challenge every request, credentials or not */
+	let busyAfter = false;	/* 486 to an INVITE with good credentials */
 	before(async () => {
-		gw = await SipUA.open({ label: 'gateway-digest' });
+		gw = await SipUA.open({ label: 'gateway-digest', host: '127.0.5.4' });
 		gw.handler = (req) => {
 			const invite = req.method === 'INVITE';
 			if (req.method !== 'INVITE' && req.method !== 'MESSAGE') return 200;
@@ -319,6 +416,7 @@ describe('86 pstn trunk credentials', () => {
 				return invite ? { status: 407, reason: 'Proxy Authentication Required', headers: [['Proxy-Authenticate', v]] } :
 					{ status: 401, reason: 'Unauthorized', headers: [['WWW-Authenticate', v]] };
 			}
+			if (invite && busyAfter) return 486;
 			return invite ? [180, { status: 200, body: SDP('gw'), contentType: 'application/sdp' }] : 200;
 		};
 	});
@@ -327,7 +425,7 @@ describe('86 pstn trunk credentials', () => {
 		name: '86-pstn-auth', edges: 1, cores: 1, redis: true,
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
 		sections: () => ({
-			pstn: { gateways: `sip:127.0.0.1:${gw.port}`, username: TRUNK_USER, password: TRUNK_PASS },
+			pstn: { gateways: `sip:${gw.addr}`, username: TRUNK_USER, password: TRUNK_PASS },
 		}),
 	});
 	const { open, test: wsTest } = sipjsTests(c);
@@ -386,6 +484,21 @@ describe('86 pstn trunk credentials', () => {
 			assert.equal(await c.coreStat('pstn-auth-failed'), failed + 1);
 		} finally {
 			refuse = false;
+		}
+	});
+
+	wsTest('the answer to the credentials is the caller\'s (486), never the gateway\'s challenge', async () => {
+		await addUser(c, 'alice-b', DOMAIN, PASS);
+		const a = await SipJsUA.open({
+			user: 'alice-b', domain: DOMAIN, server: c.wsUrl(1), register: false,
+			uaOptions: { authorizationUsername: 'alice-b', authorizationPassword: PASS },
+		});
+		open.push(a);
+		busyAfter = true;
+		try {
+			await assert.rejects(a.invite(`sip:${NUMBER}@${DOMAIN}`), /failed with 486/);
+		} finally {
+			busyAfter = false;
 		}
 	});
 });

@@ -484,6 +484,8 @@ test_cfg__pstn(void **state)
 		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
 		  "prefix = 0a\n", "pstn.prefix: digits" },
 		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "prefix = #31#\n", "pstn.prefix: digits" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
 		  "username = trunk\n", "both or neither" },
 		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
 		  "username = a\"b\npassword = x\n", "no quote" },
