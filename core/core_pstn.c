@@ -36,7 +36,7 @@
  * again, once, with credentials for [pstn] username and password, MD5
  * or SHA-256, with qop=auth or without (RFC 2069, as Asterisk asks).
  * The retry's CSeq is one above the caller's (RFC 3261 22.2); the
- * Record-Route entry facing the gateway carries that (core_cseq_token)
+ * Record-Route entry facing the gateway carries that (core_trunk_token)
  * so the caller's ACK and in-dialog requests are moved up too, and the
  * answers moved back down, with no dialog state: Kamailio's uac_auth
  * with the dialog module's track_cseq_updates.  The caller never sees
@@ -67,9 +67,12 @@ struct core_pstn {
 	int n_addrs, next_addr;
 };
 
-/* What a caller may write to be shown to a gateway as someone else. */
+/* What a caller may write to be shown to a gateway as someone else,
+ * or to have another number billed (P-Charge-Info, Diversion: we
+ * forward no calls, so a Diversion is the caller's own invention). */
 static const char *const core_pstn_identities[] = {
 	"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID",
+	"P-Charge-Info", "Diversion",
 };
 
 static void
