@@ -735,7 +735,9 @@ core_cseq_shift(osip_message_t *m, int delta)
 	unsigned long n;
 	char *end, num[16];
 
-	if (m->cseq == NULL || m->cseq->number == NULL)
+	if (m->cseq == NULL || m->cseq->number == NULL ||
+	    m->cseq->number[0] == '\0' ||
+	    m->cseq->number[strspn(m->cseq->number, "0123456789")] != '\0')
 		return -EINVAL;
 	errno = 0;
 	n = strtoul(m->cseq->number, &end, 10);

@@ -2,7 +2,9 @@
  * test_core_msg.c - what the core reads from a URI through the
  * transport table (lib/env.h): the transport and default port it
  * dials, whether a URI names one of the cluster's own edges on any
- * transport, which edge a leg leaves from (its target's family), flow tokens carrying every transport or a NAT address;
+ * transport, which edge a leg leaves from (its target's family), flow
+ * tokens carrying every transport or a NAT address, the trunk token and
+ * the CSeq moves it stands for;
  * what it signs (Via branches, Record-Route values) (core_sign.c).
  */
 #include <setjmp.h>
@@ -287,6 +289,72 @@ test_core_msg__nat_token_refusals(void **state)
 			fail_msg("%s parsed", bad[i]);
 }
 
+/* The trunk token of a Record-Route entry facing a [pstn] gateway: its
+ * CSeq move round-trips, anything else is no token (-1), and a flow
+ * parse never takes it for a flow. */
+static void
+test_core_msg__trunk_token(void **state)
+{
+	static const char *const bad[] = {
+		"sm-c", "sm-c10", "sm-c-1", "sm-c+1", "sm-ca", "sm-c1x",
+		"sm-f1-0000000a.1-1", "SM-C1", "sm-c 1", "",
+	};
+	struct core_leg l = { .trunk = 1 }, f;
+	char tok[16];
+
+	(void)state;
+	for (unsigned d = 0; d <= 9; d++) {
+		l.cseq_delta = (uint8_t)d;
+		assert_int_equal(core_trunk_token(&l, tok, sizeof(tok)), 0);
+		assert_int_equal(core_trunk_token_parse(tok), (int)d);
+		assert_int_equal(core_flow_parse(tok, &f), -EINVAL);
+	}
+	l.cseq_delta = 10;
+	assert_int_equal(core_trunk_token(&l, tok, sizeof(tok)), -ENOSPC);
+	l.cseq_delta = 1;
+	assert_int_equal(core_trunk_token(&l, tok, 5), -ENOSPC);
+	assert_int_equal(core_trunk_token_parse(NULL), -1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (core_trunk_token_parse(bad[i]) != -1)
+			fail_msg("%s parsed", bad[i]);
+}
+
+/* A CSeq moved up and back; never below 0 nor to 2**31 (RFC 3261
+ * 8.1.1.5), never from a number that is not one. */
+static void
+test_core_msg__cseq_shift(void **state)
+{
+	static const struct {
+		const char *num;
+		int delta, rc;
+		const char *want;
+	} t[] = {
+		{ "1", 1, 0, "2" }, { "2", -1, 0, "1" }, { "0", 0, 0, "0" },
+		{ "1", -1, 0, "0" }, { "0", -1, -EINVAL, NULL },
+		{ "2147483646", 1, 0, "2147483647" },
+		{ "2147483647", 1, -EINVAL, NULL },
+		{ "12a", 1, -EINVAL, NULL }, { "", 1, -EINVAL, NULL },
+		{ "+5", 1, -EINVAL, NULL }, { " 5", 1, -EINVAL, NULL },
+		{ "-1", 2, -EINVAL, NULL },
+		{ "99999999999999999999999", 1, -EINVAL, NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		osip_message_t *m = NULL;
+
+		assert_int_equal(osip_message_init(&m), 0);
+		assert_int_equal(osip_cseq_init(&m->cseq), 0);
+		osip_cseq_set_number(m->cseq, osip_strdup(t[i].num));
+		osip_cseq_set_method(m->cseq, osip_strdup("INVITE"));
+		if (core_cseq_shift(m, t[i].delta) != t[i].rc)
+			fail_msg("%s %+d: not %d", t[i].num, t[i].delta, t[i].rc);
+		assert_string_equal(m->cseq->number,
+				    t[i].want ? t[i].want : t[i].num);
+		osip_message_free(m);
+	}
+}
+
 static osip_message_t *
 with_call_id(const char *cid)
 {
@@ -439,6 +507,8 @@ main(void)
 		cmocka_unit_test(test_core_msg__flow_token_refusals),
 		cmocka_unit_test(test_core_msg__nat_token_round_trips),
 		cmocka_unit_test(test_core_msg__nat_token_refusals),
+		cmocka_unit_test(test_core_msg__trunk_token),
+		cmocka_unit_test(test_core_msg__cseq_shift),
 		cmocka_unit_test(test_core_msg__branch_signed_for_core_serial_and_call),
 		cmocka_unit_test(test_core_msg__record_route_signed_for_call_and_flow),
 	};
