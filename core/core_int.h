@@ -106,6 +106,10 @@ struct core_hnode {
 	X(replies_amp, "replies-too-large", \
 	  "drops_total{reason=\"reply_too_large\"}", "") \
 		/* replies we made up, over 3 times the datagram */ \
+	X(pstn_bypass, "pstn-bypass-refused", \
+	  "drops_total{reason=\"pstn_gateway\"}", "") \
+		/* a request for a gateway's address outside a trunk \
+		   call (403, or an ACK dropped, a binding skipped) */ \
 	X(overload, "overloaded", "overload_total", \
 	  "Requests refused 503: max_transactions reached") \
 	X(route_refused, "refused-routes", \
@@ -125,10 +129,6 @@ struct core_hnode {
 		   foreign domain */ \
 	X(pstn_requests, "pstn", "pstn_requests_total", \
 	  "Requests sent to the phone network's gateways ([pstn])") \
-	X(pstn_bypass, "pstn-bypass-refused", \
-	  "drops_total{reason=\"pstn_gateway\"}", "") \
-		/* a request for a gateway's address outside a trunk \
-		   call (403, or an ACK dropped, a binding skipped) */ \
 	X(pstn_auth, "pstn-auth", "pstn_challenges_total{result=\"answered\"}", \
 	  "Challenges of [pstn] gateways, by what became of them") \
 	X(pstn_auth_failed, "pstn-auth-failed", \
