@@ -525,6 +525,9 @@ class Kamailio(Server):
             self.ws_port = free_port()
             cmd += ["-A", "WITH_WS", "-l", "tcp:127.0.0.1:%d" % self.ws_port]
             extra += "; -A WITH_WS, ws://127.0.0.1:%d" % self.ws_port
+        if self.auth:
+            cmd += ["-A", "WITH_AUTH"]
+            extra += "; -A WITH_AUTH"
         self.cmd = cmd
         logf = open(os.path.join(OUT, "kamailio.log"), "a")
         self.procs["kamailio"] = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
@@ -1147,24 +1150,27 @@ class Bench:
 
 # ---------------------------------------------------------------- auth
 
-def auth_bench(wd):
-    """CPU per registration with digest authentication off, then on (sipmesh
-    only): the same AUTH_USERS users at AUTH_RATE/s on a fresh server each."""
+def auth_bench(wd, cls):
+    """CPU per registration with digest authentication off, then on: the
+    same AUTH_USERS users at AUTH_RATE/s on a fresh server each.  sipmesh
+    reads its accounts (made with sipmesh-ctl) from Redis through each
+    core's cache; Kamailio computes them from the users' passwords
+    (kamailio.cfg WITH_AUTH)."""
     out = {}
     for auth in (False, True):
-        d = os.path.join(wd, "auth-%s" % ("on" if auth else "off"))
+        d = os.path.join(wd, "auth-%s-%s" % (cls.name.lower(), "on" if auth else "off"))
         os.makedirs(d)
-        srv = Sipmesh(d)
+        srv = cls(d)
         srv.auth = auth
         try:
             desc = srv.start()
             b = Bench(srv, d)
-            if auth:
+            if auth and cls is Sipmesh:
                 t0 = time.time()
                 b.add_accounts()
                 log("sipmesh auth: %d accounts made with sipmesh-ctl in %.1f s"
                     % (AUTH_USERS, time.time() - t0))
-            log("sipmesh: registrations with auth %s (%s)" % ("on" if auth else "off", desc))
+            log("%s: registrations with auth %s (%s)" % (cls.name, "on" if auth else "off", desc))
             out["on" if auth else "off"] = b.trial("register_auth" if auth else "register_open",
                                                    AUTH_RATE)
         finally:
@@ -1172,26 +1178,35 @@ def auth_bench(wd):
     return out
 
 
-def report_auth(w, r):
-    off, on = r.get("off"), r.get("on")
-    w("REGISTER with digest authentication (sipmesh only; %d users, %d registrations/s for "
-      "%g s on a fresh server each; auth on: REGISTER, 401, REGISTER with MD5 credentials, "
-      "200, accounts from Redis through each core's cache)" % (AUTH_USERS, AUTH_RATE, DURATION))
-    w("  %-26s %14s %14s %18s" % ("", "auth off", "auth on", "on/off"))
+def report_auth(w, results):
+    w("REGISTER with digest authentication (%d users, %d registrations/s for %g s on a "
+      "fresh server each; auth on: REGISTER, 401, REGISTER with MD5 credentials (qop=auth), "
+      "200; sipmesh's accounts from Redis through each core's cache, Kamailio's computed "
+      "from the password in the worker)" % (AUTH_USERS, AUTH_RATE, DURATION))
 
     def g(t, k, f="%.1f"):
         return f % t[k] if t and t.get(k) is not None else "-"
-    w("  %-26s %14s %14s %18s" % ("server CPU (us/registration)", g(off, "cpu_us_op"),
-                                   g(on, "cpu_us_op"),
-                                   ratio(on and on.get("cpu_us_op"), off and off.get("cpu_us_op"))))
-    w("  %-26s %14s %14s %18s" % ("achieved (registrations/s)", g(off, "achieved", "%.0f"),
-                                   g(on, "achieved", "%.0f"), ""))
-    w("  %-26s %14s %14s %18s" % ("failures %", g(off, "fail_pct", "%.2f"),
-                                   g(on, "fail_pct", "%.2f"), ""))
-    w("  %-26s %14s %14s %18s" % ("p50/p99 response (ms)",
-                                   "%s/%s" % (fmt_ms(off and off.get("p50")), fmt_ms(off and off.get("p99"))),
-                                   "%s/%s" % (fmt_ms(on and on.get("p50")), fmt_ms(on and on.get("p99"))),
-                                   ""))
+    sm = results.get("sipmesh", {}).get("auth") or {}
+    ka = results.get("Kamailio", {}).get("auth") or {}
+    w("  %-26s %12s %12s %12s %12s %16s" % ("", "sipmesh off", "sipmesh on", "Kamailio off",
+                                            "Kamailio on", "sipmesh/Kamailio"))
+    rows = [("server CPU (us/registration)", "cpu_us_op", "%.1f"),
+            ("achieved (registrations/s)", "achieved", "%.0f"),
+            ("failures %", "fail_pct", "%.2f")]
+    for label, k, f in rows:
+        w("  %-26s %12s %12s %12s %12s %16s" % (
+            label, g(sm.get("off"), k, f), g(sm.get("on"), k, f), g(ka.get("off"), k, f),
+            g(ka.get("on"), k, f),
+            ratio((sm.get("on") or {}).get(k), (ka.get("on") or {}).get(k))
+            if k == "cpu_us_op" else ""))
+    w("  %-26s %12s %12s %12s %12s" % (
+        "p50/p99 response (ms)",
+        *("%s/%s" % (fmt_ms(t and t.get("p50")), fmt_ms(t and t.get("p99")))
+          for t in (sm.get("off"), sm.get("on"), ka.get("off"), ka.get("on")))))
+    for name, t in (("sipmesh", sm), ("Kamailio", ka)):
+        if t.get("on") and t.get("off"):
+            w("  %s on/off CPU: %s" % (name, ratio(t["on"].get("cpu_us_op"),
+                                                   t["off"].get("cpu_us_op"))))
     w("")
 
 
@@ -1717,8 +1732,8 @@ def report(results, info):
     mk = results.get("Kamailio", {}).get("membind")
     if ma or mk:
         report_membind(w, ma, mk)
-    if results.get("sipmesh", {}).get("auth"):
-        report_auth(w, results["sipmesh"]["auth"])
+    if results.get("sipmesh", {}).get("auth") or results.get("Kamailio", {}).get("auth"):
+        report_auth(w, results)
     wa = results.get("sipmesh", {}).get("ws")
     wk = results.get("Kamailio", {}).get("ws")
     if wa or wk:
@@ -1941,12 +1956,15 @@ def main():
                     info["skipped"]["sipmesh WebSocket through edges"] = "error: %s" % e
                 finally:
                     srv.stop()
-        if "auth" in SCENARIOS and "sipmesh" in [x.strip().lower() for x in SERVERS]:
+        for cls in (Sipmesh, Kamailio):
+            if "auth" not in SCENARIOS or \
+                    cls.name.lower() not in [x.strip().lower() for x in SERVERS]:
+                continue
             try:
-                results.setdefault("sipmesh", {})["auth"] = auth_bench(tmp)
+                results.setdefault(cls.name, {})["auth"] = auth_bench(tmp, cls)
             except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
-                log("sipmesh auth: ERROR: %s" % e)
-                info["skipped"]["sipmesh auth"] = "error: %s" % e
+                log("%s auth: ERROR: %s" % (cls.name, e))
+                info["skipped"][cls.name + " auth"] = "error: %s" % e
     except KeyboardInterrupt:
         log("bench: interrupted")
     finally:

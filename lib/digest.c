@@ -44,9 +44,24 @@ digest_alg_hexlen(enum digest_alg alg)
 	return alg < DIGEST_NALGS ? digest_algs[alg].hexlen : 0;
 }
 
+/*
+ * OpenSSL 3 looks an algorithm up again on every EVP_DigestInit_ex of
+ * EVP_md5() and friends, and on every EVP_MAC_fetch and keying: several
+ * times the cost of hashing the few dozen bytes of a digest.  So the
+ * algorithms are fetched once per process, and the nonce MAC's context
+ * is keyed once and re-armed (a process uses one nonce key).  Every
+ * process here runs one thread.
+ */
+static EVP_MD *digest_mds[DIGEST_NALGS];
+
 static const EVP_MD *
 digest_md(enum digest_alg alg)
 {
+	if (digest_mds[alg] == NULL)
+		digest_mds[alg] = EVP_MD_fetch(NULL, alg == DIGEST_SHA256 ?
+					       "SHA256" : "MD5", NULL);
+	if (digest_mds[alg] != NULL)
+		return digest_mds[alg];
 	return alg == DIGEST_SHA256 ? EVP_sha256() : EVP_md5();
 }
 
@@ -341,6 +356,9 @@ nonce_mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
 	  const char *realm, size_t realm_len, const char *callid,
 	  size_t callid_len, unsigned char *mac)
 {
+	static EVP_MAC_CTX *ctx;	/* keyed with ctx_key (see digest_md) */
+	static unsigned char ctx_key[64];
+	static size_t ctx_keylen;
 	unsigned char md[EVP_MAX_MD_SIZE], l1[4], l2[4];
 	size_t mdlen = 0;
 	char sha256[] = "SHA256";
@@ -348,21 +366,29 @@ nonce_mac(const unsigned char *key, size_t keylen, const unsigned char *raw,
 		OSSL_PARAM_construct_utf8_string("digest", sha256, 0),
 		OSSL_PARAM_construct_end()
 	};
-	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
 	int ok;
 
+	if (ctx && keylen == ctx_keylen && memcmp(key, ctx_key, keylen) == 0) {
+		ok = EVP_MAC_init(ctx, NULL, 0, NULL);	/* same key again */
+	} else {
+		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+		EVP_MAC_CTX_free(ctx);
+		ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+		EVP_MAC_free(m);
+		ok = ctx && EVP_MAC_init(ctx, key, keylen, params);
+		/* a key too long to remember is keyed every time */
+		ctx_keylen = ok && keylen <= sizeof(ctx_key) ? keylen : 0;
+		memcpy(ctx_key, key, ctx_keylen);
+	}
 	put_be(l1, realm_len, 4);
 	put_be(l2, callid_len, 4);
-	ok = ctx && EVP_MAC_init(ctx, key, keylen, params) &&
-	     EVP_MAC_update(ctx, raw, 12) &&
+	ok = ok && EVP_MAC_update(ctx, raw, 12) &&
 	     EVP_MAC_update(ctx, l1, 4) &&
 	     EVP_MAC_update(ctx, (const unsigned char *)realm, realm_len) &&
 	     EVP_MAC_update(ctx, l2, 4) &&
 	     EVP_MAC_update(ctx, (const unsigned char *)callid, callid_len) &&
 	     EVP_MAC_final(ctx, md, &mdlen, sizeof(md));
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(m);
 	if (!ok || mdlen < NONCE_MAC_LEN)
 		return -ENOMEM;
 	memcpy(mac, md, NONCE_MAC_LEN);
