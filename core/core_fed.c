@@ -24,7 +24,7 @@
  *
  * A call to the phone network ([pstn], core_pstn.c) goes the same way
  * to each gateway in turn: its URI is located, its targets tried, and
- * when none is left the next gateway's URI is located (f->gw).  A
+ * when none is left the next gateway's URI is located (f->order).  A
  * gateway whose targets are all remembered as dead (dns_block) waits
  * behind the others, once, as dispatcher skips an inactive one: a
  * silent gateway costs failover_ms to the first call only.
@@ -58,9 +58,8 @@ struct core_fed {
 	uint16_t edge_id;	/* the edge that sends to the targets */
 	uint8_t leg_trunk;	/* core_fed_route's: an in-dialog request */
 	uint8_t cseq_delta;	/* towards a trunk gateway */
-	int trunk;		/* a [pstn] call: gw is the gateway tried, */
-	int gw;			/* order[at] */
-	int order[2 * CFG_PSTN_GW_MAX], n_order, at;
+	int trunk;		/* a [pstn] call: order[at] is the gateway */
+	int order[2 * CFG_PSTN_GW_MAX], n_order, at;	/* tried */
 	unsigned deferred;	/* gateways found dead, moved to the end */
 	int refused;		/* a gateway refused our credentials */
 	osip_uri_t *ruri;	/* owned: a trunk call's Request-URI for
@@ -296,7 +295,6 @@ core_fed_usable(struct core *c, const struct dns_target *t, int n,
 	return k;
 }
 
-
 /* Starts the locate of s's next [pstn] gateway: 1 when one is under way,
  * 0 when no gateway is left. */
 static int
@@ -306,11 +304,11 @@ core_fed_next_gw(struct core_stx *s)
 	struct core_fed *f = s->fed;
 
 	while (++f->at < f->n_order) {
-		f->gw = f->order[f->at];
 		osip_uri_free(f->ruri);
 		f->ruri = NULL;
 		f->n = f->next = f->tls_refused = 0;
-		if (core_pstn_ruri(c, f->gw, s->req->req_uri, &f->ruri) == 0 &&
+		if (core_pstn_ruri(c, f->order[f->at], s->req->req_uri,
+				   &f->ruri) == 0 &&
 		    core_fed_locate(c, f->ruri, f->host, sizeof(f->host),
 				    core_fed_located, s, &f->q) == 0)
 			return 1;
@@ -358,13 +356,13 @@ core_fed_located(void *arg, int err, const struct dns_target *t, int n)
 				 err ? strerror(-err) : "resolves to this "
 				 "cluster");
 			core_fed_trunk_lost(s);
-		} else if (!(f->deferred & (1u << f->gw)) &&
+		} else if (!(f->deferred & (1u << f->order[f->at])) &&
 			   f->at + 1 < f->n_order &&
 			   dns_blocked(s->core->dns, &f->t[0].addr,
 				       f->t[0].transport)) {
 			/* dead targets come last (dns_block_last): all are */
-			f->deferred |= 1u << f->gw;
-			f->order[f->n_order++] = f->gw;
+			f->deferred |= 1u << f->order[f->at];
+			f->order[f->n_order++] = f->order[f->at];
 			core_fed_trunk_lost(s);
 		} else if (!core_fed_try(s)) {
 			core_stx_branch_done(s);
@@ -437,21 +435,33 @@ core_fed_locate(struct core *c, const osip_uri_t *u, char *host, size_t cap,
 			  arg, qp);
 }
 
+/* s's new core_fed, sending through edge edge_id; NULL (s answered
+ * 500) without memory. */
+static struct core_fed *
+core_fed_attach(struct core_stx *s, int edge_id)
+{
+	struct core_fed *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		core_stx_respond_code(s, 500, NULL);
+		return NULL;
+	}
+	f->edge_id = (uint16_t)edge_id;
+	s->fed = f;
+	return f;
+}
+
 void
 core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
 	       int trunk, int cseq_delta)
 {
-	struct core_fed *f = calloc(1, sizeof(*f));
+	struct core_fed *f = core_fed_attach(s, edge_id);
 	int rc;
 
-	if (f == NULL) {
-		core_stx_respond_code(s, 500, NULL);
+	if (f == NULL)
 		return;
-	}
-	f->edge_id = (uint16_t)edge_id;
 	f->leg_trunk = (uint8_t)(trunk != 0);
 	f->cseq_delta = (uint8_t)cseq_delta;
-	s->fed = f;
 	rc = core_fed_locate(s->core, u, f->host, sizeof(f->host),
 			     core_fed_located, s, &f->q);
 	if (rc == -ERANGE)
@@ -465,18 +475,14 @@ core_fed_route(struct core_stx *s, const osip_uri_t *u, int edge_id,
 void
 core_fed_route_trunk(struct core_stx *s, int edge_id)
 {
-	struct core_fed *f = calloc(1, sizeof(*f));
+	struct core_fed *f = core_fed_attach(s, edge_id);
 
-	if (f == NULL) {
-		core_stx_respond_code(s, 500, NULL);
+	if (f == NULL)
 		return;
-	}
-	f->edge_id = (uint16_t)edge_id;
 	f->trunk = 1;
 	for (int i = 0; i < core_pstn_count(s->core); i++)
 		f->order[f->n_order++] = i;
 	f->at = -1;
-	s->fed = f;
 	core_fed_trunk_lost(s);
 }
 

@@ -685,6 +685,10 @@ void core_pstn_learn(struct core *c, const union env_sa *sa);
 /* Whether sa (its address, any port) is a gateway's: only a trunk call
  * and its dialog may be sent there. */
 int core_pstn_is_gateway(const struct core *c, const union env_sa *sa);
+/* Whether leg l goes to a gateway's address outside a trunk call (not
+ * our Record-Route entry facing a gateway, nor a connection the party
+ * opened itself): then nothing may be sent down it. */
+int core_pstn_off_trunk(const struct core *c, const struct core_leg *l);
 /* Whether [pstn] has credentials to answer a gateway's challenge. */
 int core_pstn_can_auth(const struct core *c);
 /* Adds to req (the request as sent to the gateway, its CSeq already

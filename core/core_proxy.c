@@ -376,8 +376,7 @@ core_proxy_ack(struct core *c, const struct env *in, osip_message_t *req)
 	if (mf <= 0)
 		return 0;
 	rc = core_next_leg(c, req, &out, &hop);
-	if (rc == 0 && !out.trunk && !out.conn_id &&
-	    core_pstn_is_gateway(c, &out.dst)) {
+	if (rc == 0 && core_pstn_off_trunk(c, &out)) {
 		c->st.pstn_bypass++;
 		return 0;
 	}
@@ -454,8 +453,7 @@ core_proxy_relay(struct core *c, const struct env *in, osip_message_t *req,
 		osip_message_free(req);
 		return;
 	}
-	if (rc == 0 && !out->trunk && !out->conn_id &&
-	    core_pstn_is_gateway(c, &out->dst)) {
+	if (rc == 0 && core_pstn_off_trunk(c, out)) {
 		/* Inside someone's call, to a gateway: a call the trunk's
 		 * rules never saw (core_pstn.c). */
 		c->st.pstn_bypass++;
@@ -548,7 +546,7 @@ core_fork_branch(struct core *c, struct core_stx *s, const struct env *in,
 	if (osip_uri_parse(u, b->contact) != 0 ||
 	    core_binding_leg(c, b, u, &out) != 0)
 		goto fail;
-	if (!out.conn_id && core_pstn_is_gateway(c, &out.dst)) {
+	if (core_pstn_off_trunk(c, &out)) {
 		/* a Contact that points at a gateway: a way around the
 		 * trunk's rules for anyone who calls that user */
 		c->st.pstn_bypass++;

@@ -107,6 +107,12 @@ core_pstn_is_gateway(const struct core *c, const union env_sa *sa)
 	return 0;
 }
 
+int
+core_pstn_off_trunk(const struct core *c, const struct core_leg *l)
+{
+	return !l->trunk && !l->conn_id && core_pstn_is_gateway(c, &l->dst);
+}
+
 static void
 core_pstn_located(void *arg, int err, const struct dns_target *t, int n)
 {

@@ -467,7 +467,8 @@ cfg_check_redis(const struct cfg *c, char *err, size_t errlen)
 /*
  * [pstn]: each gateway a sip: or sips: URI without a user (the number
  * goes there), at most CFG_PSTN_GW_MAX; numbers a regex that compiles;
- * digits and +*# in prefix.  Trunks need digest authentication: in
+ * digits, + and * in prefix; username and password both or neither.
+ * Trunks need digest authentication: in
  * open mode anyone could call the phone network in a user's name.
  */
 static int

@@ -749,17 +749,27 @@ dns_block(struct dns *d, const union env_sa *sa, int transport, int seconds)
 	return 0;
 }
 
-int
-dns_blocked(struct dns *d, const union env_sa *sa, int transport)
+/* Whether (transport, sa) is remembered as dead now; an entry whose
+ * time is up is forgotten on the way. */
+static int
+dns_block_live(struct dns *d, const union env_sa *sa, int transport)
 {
 	unsigned char key[20];
 	struct dns_block *b;
 
-	if (d->blocks.n == 0)
-		return 0;
 	dns_block_key(key, sa, transport);
-	b = dns_block_find(d, key);
-	return b != NULL && uv_now(d->loop) < b->until;
+	if ((b = dns_block_find(d, key)) == NULL)
+		return 0;
+	if (uv_now(d->loop) < b->until)
+		return 1;
+	dns_block_del(d, b);
+	return 0;
+}
+
+int
+dns_blocked(struct dns *d, const union env_sa *sa, int transport)
+{
+	return d->blocks.n > 0 && dns_block_live(d, sa, transport);
 }
 
 /* Moves q's dead targets behind the live ones, each side in order. */
@@ -768,21 +778,12 @@ dns_block_last(struct dns_query *q)
 {
 	struct dns *d = q->d;
 	struct dns_target dead[DNS_TARGETS_MAX];
-	unsigned char key[20];
 	int live = 0, ndead = 0;
 
 	if (d->blocks.n == 0)
 		return;
 	for (int i = 0; i < q->n; i++) {
-		struct dns_block *b;
-
-		dns_block_key(key, &q->t[i].addr, q->t[i].transport);
-		if ((b = dns_block_find(d, key)) != NULL &&
-		    uv_now(d->loop) >= b->until) {
-			dns_block_del(d, b);
-			b = NULL;
-		}
-		if (b != NULL)
+		if (dns_block_live(d, &q->t[i].addr, q->t[i].transport))
 			dead[ndead++] = q->t[i];
 		else
 			q->t[live++] = q->t[i];
