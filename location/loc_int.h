@@ -216,6 +216,9 @@ int loc_shm_replace_aor(struct loc_shm *s, const char *aor,
 			int64_t known_until, int64_t now,
 			const uint32_t *wseq);
 uint32_t loc_shm_wseq(struct loc_shm *s, const char *aor);
+/* Bumps aor's bucket's wseq as a local write does: a reconcile of aor
+ * whose Redis reply is older than the call fetches again. */
+void loc_shm_touch(struct loc_shm *s, const char *aor);
 /* Copies the distinct AORs stored in bucket i (bindings or markers),
  * at most max; returns how many (more are rare: a chain holds ~1 AOR). */
 int loc_shm_bucket_aors(struct loc_shm *s, uint32_t i,

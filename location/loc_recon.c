@@ -85,6 +85,13 @@ loc_recon_on_forwarded(redisAsyncContext *ac, void *reply, void *priv)
 	} else if (rep->type == REDIS_REPLY_ERROR) {
 		o->errors++;
 		loc_redis_refetch(c->r, c->aor);
+	} else {
+		/* The owner's own reconcile may have read it before the copy
+		 * and dropped it from the store, and this host does not hear
+		 * its own PUBLISH: read the owner again, and make a reconcile
+		 * whose reply predates the copy read again too. */
+		loc_shm_touch(o->shm, c->aor);
+		loc_recon_fetch(o, c->aor, 0);
 	}
 	free(c);
 }
@@ -99,6 +106,7 @@ loc_recon_on_forwarded(redisAsyncContext *ac, void *reply, void *priv)
  * drop from the store what only the stray holds): an owner that is or
  * goes down has every other shard move its strays again once it is
  * back (o->strays_wait); otherwise this shard fetches the stray again.
+ * A confirmed copy is read back from the owner (loc_recon_on_forwarded).
  */
 static void
 loc_recon_forward(struct loc_redis *r, const char *aor,

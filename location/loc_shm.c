@@ -1393,6 +1393,17 @@ out:
 	return rc;
 }
 
+void
+loc_shm_touch(struct loc_shm *s, const char *aor)
+{
+	struct loc_bucket *bk = loc_bucket_of(s, aor);
+
+	if (loc_lock(s, &bk->lock, bk) == 0) {
+		bk->wseq++;
+		loc_unlock(&bk->lock);
+	}
+}
+
 /* The write sequence of aor's bucket, for loc_shm_replace_aor. */
 uint32_t
 loc_shm_wseq(struct loc_shm *s, const char *aor)
