@@ -191,7 +191,9 @@ typedef void (*auth_store_cb)(void *arg, int rc, const struct auth_account *a);
  * (cb not called).  While Redis is down, a stale positive entry is
  * served (returns 0), and a lookup that fails (-EIO) hands cb a stale
  * positive entry when there is one: known users keep working through
- * an outage.  May be called from cb.
+ * an outage.  cb NULL: from a fresh entry only, -EAGAIN for anything
+ * else (nothing sent), for a caller that has a slower way to wait.
+ * May be called from cb.
  */
 int auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
 		   const char *user, size_t ulen, struct auth_account *a,

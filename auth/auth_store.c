@@ -384,6 +384,8 @@ auth_store_get(struct auth_store *s, const char *realm, size_t rlen,
 		*a = e->a;
 		return 0;
 	}
+	if (cb == NULL)
+		return -EAGAIN;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		goto unsent;

@@ -46,6 +46,7 @@
 #include <sys/random.h>
 
 #include "auth/auth.h"
+#include "core/core_splice.h"
 #include "lib/digest.h"
 #include "lib/hash.h"
 #include "lib/key.h"
@@ -68,18 +69,24 @@ struct core_auth_seen {
 	uint64_t until_ms;	/* Timer F: no retransmission after that */
 };
 
+/* One request's credentials as the verdict reads them. */
+struct core_auth_try {
+	struct digest_creds creds;	/* slices of the request's text */
+	enum digest_nonce_state nonce;
+	uint64_t minted;
+	uint64_t txn_hash, msg_hash;	/* for core_auth_seen */
+	const char *method;		/* borrowed */
+	char realm[AUTH_REALM_MAX + 1];
+};
+
 /* A request waiting for its account; keyed by its transaction. */
 struct core_auth_wait {
 	struct core_hnode h;	/* Call-ID, CSeq, method, top branch */
 	struct core *c;
 	struct env in;		/* where it came from (msg not kept) */
 	osip_message_t *req;
-	char *text;		/* the credentials; creds are slices of it */
-	struct digest_creds creds;
-	enum digest_nonce_state nonce;
-	uint64_t minted;
-	uint64_t txn_hash, msg_hash;	/* for core_auth_seen */
-	char realm[AUTH_REALM_MAX + 1];
+	char *text;		/* the credentials; t.creds slice it */
+	struct core_auth_try t;
 	struct auth_account acct;	/* filled when the cache answers */
 };
 
@@ -220,31 +227,43 @@ core_auth_wait_eq(const struct htab_node *n, const void *key)
 	return strcmp(htab_entry(n, struct core_hnode, h)->key, key) == 0;
 }
 
-/* The transaction key of req into out: what its retransmissions share
- * (RFC 3261 17.2.3). */
-static void
-core_auth_wait_key(const osip_message_t *req, char *out, size_t cap)
+/* The transaction key into out[CORE_KEY_MAX], what retransmissions
+ * share (RFC 3261 17.2.3), and its hash: the same from libosip2's
+ * fields or a scan's slices of one request. */
+static uint64_t
+core_auth_key(char *out, const char *method, const char *cseq, size_t cseq_len,
+	      const char *branch, size_t branch_len, const char *cid,
+	      size_t cid_len)
+{
+	snprintf(out, CORE_KEY_MAX, "%s %.*s %.*s %.*s", method, (int)cseq_len,
+		 cseq, (int)branch_len, branch, (int)cid_len, cid);
+	return hash_sip(hash_process_key(), out, strlen(out));
+}
+
+static uint64_t
+core_auth_wait_key(const osip_message_t *req, char *out)
 {
 	const char *branch = core_top_branch(req, NULL);
 	char cid[LOG_CTX_MAX];
+	int n = core_call_id(req, cid, sizeof(cid));
 
-	core_call_id(req, cid, sizeof(cid));
-	snprintf(out, cap, "%s %s %s %s", req->sip_method,
-		 req->cseq->number, branch ? branch : "", cid);
+	return core_auth_key(out, req->sip_method, req->cseq->number,
+			     strlen(req->cseq->number), branch ? branch : "",
+			     branch ? strlen(branch) : 0, cid,
+			     n < 0 ? 0 : (size_t)n);
 }
 
-/* The host of u, lower-cased into realm; 0, or -EINVAL when it cannot
- * be a realm (an account's realm is a host name, auth_realm_valid). */
+/* The host host[0..n), lower-cased into realm; 0, or -EINVAL when it
+ * cannot be a realm (an account's realm is a host name,
+ * auth_realm_valid). */
 static int
-core_auth_realm(const osip_uri_t *u, char *realm)
+core_auth_realm(const char *host, size_t n, char *realm)
 {
-	size_t n = u && u->host ? strlen(u->host) : 0;
-
 	if (n == 0 || n > AUTH_REALM_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		realm[i] = (char)(u->host[i] >= 'A' && u->host[i] <= 'Z' ?
-				  u->host[i] + 32 : u->host[i]);
+		realm[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ?
+				  host[i] + 32 : host[i]);
 	realm[n] = '\0';
 	return auth_realm_valid(realm) ? 0 : -EINVAL;
 }
@@ -283,36 +302,87 @@ core_auth_realm_is(const osip_authorization_t *h, const char *realm)
 	return n == rl && strncasecmp(r, realm, n) == 0;
 }
 
-/* Answers req with a challenge for realm (401 or 407).  The one reply
+#define CORE_AUTH_CHALLENGE_MAX 1024	/* the challenge lines */
+
+/*
+ * The challenge header lines for realm into out[CORE_AUTH_CHALLENGE_MAX]:
+ * one per algorithm offered, all with one nonce minted over realm and
+ * the Call-ID cid[0..cid_len).  Returns their length.
+ */
+static int
+core_auth_challenge_lines(struct core *c, int reg, const char *realm,
+			  const char *cid, size_t cid_len, int stale, char *out)
+{
+	char nonce[DIGEST_NONCE_MAX];
+	struct sip_cat b;
+
+	c->st.auth_challenges++;
+	digest_nonce_make(c->auth->nonce_key, KEY_LEN,
+			  (uint64_t)core_wall_s(c), c->auth->salt++, realm,
+			  strlen(realm), cid, cid_len, nonce);
+	sip_cat_init(&b, out, CORE_AUTH_CHALLENGE_MAX);
+	for (int i = 0; i < c->auth->n_algs; i++) {
+		sip_cat_str(&b, reg ? "WWW-Authenticate: Digest realm=\"" :
+				      "Proxy-Authenticate: Digest realm=\"");
+		sip_cat_str(&b, realm);
+		sip_cat_str(&b, "\", nonce=\"");
+		sip_cat_str(&b, nonce);
+		sip_cat_str(&b, "\", algorithm=");
+		sip_cat_str(&b, digest_alg_name(c->auth->algs[i]));
+		sip_cat_str(&b, stale ? ", qop=\"auth\", stale=true\r\n" :
+					", qop=\"auth\"\r\n");
+	}
+	return sip_cat_len(&b);		/* realm and nonce are bounded */
+}
+
+/* Sends the challenge written into c->splicebuf[0..len).  The one reply
  * not bounded by core_reply_max: its challenges, one per algorithm, are
  * a fixed ~300 bytes, 3.5 times the smallest REGISTER (63-hostile
  * measures it), and a phone that knows only the last needs it. */
 static void
+core_auth_challenge_send(struct core *c, const struct env *in, size_t len)
+{
+	struct core_leg up;
+
+	core_leg_from_env(&up, in);
+	c->st.replies_local++;
+	core_send(c, &up, c->splicebuf, len);
+}
+
+/* Answers req with a challenge for realm (401 or 407): written from the
+ * request's text when it is the one being handled, else by libosip2. */
+static void
 core_auth_challenge(struct core *c, const struct env *in,
 		    const osip_message_t *req, const char *realm, int stale)
 {
-	int reg = core_auth_is_register(req);
-	char nonce[DIGEST_NONCE_MAX], cid[1024], v[256];
+	int reg = core_auth_is_register(req), n;
+	char lines[CORE_AUTH_CHALLENGE_MAX], cid[1024], *p, *e, *end;
 	osip_message_t *r;
 	struct core_leg up;
+	size_t len;
 
-	c->st.auth_challenges++;
+	n = core_auth_challenge_lines(c, reg, realm, cid,
+				      (size_t)core_call_id(req, cid, sizeof(cid)),
+				      stale, lines);
+	if (n < 0)
+		return;
+	if (core_reply_text(c, req, reg ? 401 : 407, NULL, lines, (size_t)n,
+			    &len) == 0) {
+		core_auth_challenge_send(c, in, len);
+		return;
+	}
 	r = core_resp_build(c, req, reg ? 401 : 407, NULL);
 	if (r == NULL)
 		return;
-	digest_nonce_make(c->auth->nonce_key, KEY_LEN,
-			  (uint64_t)core_wall_s(c), c->auth->salt++, realm,
-			  strlen(realm), cid, core_call_id(req, cid, sizeof(cid)),
-			  nonce);
-	for (int i = 0; i < c->auth->n_algs; i++) {
-		snprintf(v, sizeof(v), "Digest realm=\"%s\", nonce=\"%s\", "
-			 "algorithm=%s, qop=\"auth\"%s", realm, nonce,
-			 digest_alg_name(c->auth->algs[i]),
-			 stale ? ", stale=true" : "");
+	/* each line "<name>: <value>\r\n" */
+	for (p = lines, end = lines + n; p < end; p = e + 2) {
+		e = memchr(p, '\r', (size_t)(end - p));
+		p = memchr(p, ' ', (size_t)(e - p)) + 1;
+		*e = '\0';
 		if (reg)
-			osip_message_set_www_authenticate(r, v);
+			osip_message_set_www_authenticate(r, p);
 		else
-			osip_message_set_proxy_authenticate(r, v);
+			osip_message_set_proxy_authenticate(r, p);
 	}
 	core_leg_from_env(&up, in);
 	c->st.replies_local++;
@@ -334,47 +404,48 @@ core_auth_unavailable(struct core *c, const struct env *in,
 }
 
 /*
- * The verdict on w's credentials given the account's HA1 (NULL: no
+ * The verdict on t's credentials given the account's HA1 (NULL: no
  * such account).  Only a right response counts against the
  * nonce-count table, so only account holders can fill it.
  */
 static enum core_auth_outcome
-core_auth_verify(struct core *c, struct core_auth_wait *w, const char *ha1)
+core_auth_verify(struct core *c, const struct core_auth_try *t,
+		 const char *ha1)
 {
-	const osip_message_t *req = w->req;
 	struct core_auth_seen *seen;
 	int rc, offered = 0;
 
 	for (int i = 0; i < c->auth->n_algs; i++)
-		offered |= c->auth->algs[i] == w->creds.alg;
+		offered |= c->auth->algs[i] == t->creds.alg;
 	if (!offered || ha1 == NULL || ha1[0] == '\0' ||
-	    digest_response_check(&w->creds, ha1, req->sip_method,
-				  strlen(req->sip_method)) != 0) {
+	    digest_response_check(&t->creds, ha1, t->method,
+				  strlen(t->method)) != 0) {
 		c->st.auth_failures++;
 		log_info(LOG_SYS_REG, "%s: wrong credentials for %.*s@%s",
-			 req->sip_method, (int)w->creds.username.len,
-			 w->creds.username.s, w->realm);
+			 t->method, (int)t->creds.username.len,
+			 t->creds.username.s, t->realm);
 		return AUTH_CHALLENGE;
 	}
-	if (w->nonce != DIGEST_NONCE_OK)
+	if (t->nonce != DIGEST_NONCE_OK)
 		return AUTH_STALE;
-	seen = &c->auth->seen[w->txn_hash % CORE_AUTH_SEEN];
-	rc = digest_nc_accept(c->auth->nc, &w->creds.nonce, w->minted,
-			      w->creds.nc_value, (uint64_t)core_wall_s(c));
+	seen = &c->auth->seen[t->txn_hash % CORE_AUTH_SEEN];
+	rc = digest_nc_accept(c->auth->nc, &t->creds.nonce, t->minted,
+			      t->creds.nc_value, (uint64_t)core_wall_s(c));
 	if (rc == 0) {
-		seen->txn = w->txn_hash;
-		seen->msg = w->msg_hash;
+		seen->txn = t->txn_hash;
+		seen->msg = t->msg_hash;
 		seen->until_ms = core_now_ms(c) + 64 * (uint64_t)c->cfg->t1_ms;
-	} else if (rc == -EALREADY && seen->txn == w->txn_hash &&
-		   seen->msg == w->msg_hash && core_now_ms(c) < seen->until_ms) {
+	} else if (rc == -EALREADY && seen->txn == t->txn_hash &&
+		   seen->msg == t->msg_hash &&
+		   core_now_ms(c) < seen->until_ms) {
 		return AUTH_OK;		/* the same request again */
 	}
 	if (rc == -EALREADY) {
 		c->st.auth_replays++;
 		log_info(LOG_SYS_REG, "%s: nonce-count %08x replayed by "
-			 "%.*s@%s", req->sip_method, w->creds.nc_value,
-			 (int)w->creds.username.len, w->creds.username.s,
-			 w->realm);
+			 "%.*s@%s", t->method, t->creds.nc_value,
+			 (int)t->creds.username.len, t->creds.username.s,
+			 t->realm);
 		return AUTH_REPLAY;
 	}
 	return rc == 0 ? AUTH_OK : AUTH_CHALLENGE;
@@ -402,14 +473,14 @@ core_auth_authorize(struct core_auth_wait *w, const struct digest_str *guest)
 	else if (guest)
 		ok = auth_guest_may_use(guest, who, n);
 	else
-		ok = n == w->creds.username.len &&
-		     memcmp(who, w->creds.username.s, n) == 0;
+		ok = n == w->t.creds.username.len &&
+		     memcmp(who, w->t.creds.username.s, n) == 0;
 	if (!ok)
 		return -EACCES;
 	for (int i = 0; i < osip_list_size(l);) {
 		osip_authorization_t *h = osip_list_get(l, i);
 
-		if (core_auth_realm_is(h, w->realm)) {
+		if (core_auth_realm_is(h, w->t.realm)) {
 			/* not a change the forwarded copy could splice */
 			if (req == w->c->rx.msg)
 				w->c->rx.dirty = 1;
@@ -438,17 +509,17 @@ core_auth_conclude(struct core *c, struct core_auth_wait *w,
 		}
 		c->st.auth_forbidden++;
 		log_info(LOG_SYS_REG, "%s: %.*s may not use that address: 403",
-			 w->req->sip_method, (int)w->creds.username.len,
-			 w->creds.username.s);
+			 w->req->sip_method, (int)w->t.creds.username.len,
+			 w->t.creds.username.s);
 		core_reply(c, &w->in, w->req, 403, "Not Your Address");
 		return 0;
 	case AUTH_STALE:
 		c->st.auth_stale++;
-		core_auth_challenge(c, &w->in, w->req, w->realm, 1);
+		core_auth_challenge(c, &w->in, w->req, w->t.realm, 1);
 		return 0;
 	case AUTH_CHALLENGE:
 	case AUTH_REPLAY:
-		core_auth_challenge(c, &w->in, w->req, w->realm, 0);
+		core_auth_challenge(c, &w->in, w->req, w->t.realm, 0);
 		return 0;
 	case AUTH_DOWN:
 		break;
@@ -481,8 +552,9 @@ core_auth_on_account(void *arg, int rc, const struct auth_account *acct)
 	}
 	core_log_ctx(req);
 	if (core_auth_conclude(c, w, rc == -EIO ? AUTH_DOWN :
-			       core_auth_verify(c, w, rc == 0 ?
-						acct->ha1[w->creds.alg] : NULL),
+			       core_auth_verify(c, &w->t, rc == 0 ?
+						acct->ha1[w->t.creds.alg] :
+						NULL),
 			       NULL)) {
 		w->req = NULL;
 		w->in.proven = ENV_PROVEN_ACCOUNT;
@@ -511,10 +583,10 @@ core_auth_guest(struct core *c, struct core_auth_wait *w, const char *user)
 			 w->req->sip_method, user, strerror(-rc));
 		return core_auth_conclude(c, w, AUTH_CHALLENGE, NULL);
 	}
-	rc = digest_ha1(w->creds.alg, user, w->realm, pass, ha1);
+	rc = digest_ha1(w->t.creds.alg, user, w->t.realm, pass, ha1);
 	return core_auth_conclude(c, w, rc == 0 ?
-				  core_auth_verify(c, w, ha1) : AUTH_CHALLENGE,
-				  &guest);
+				  core_auth_verify(c, &w->t, ha1) :
+				  AUTH_CHALLENGE, &guest);
 }
 
 /*
@@ -543,7 +615,31 @@ core_auth_needed(struct core *c, const osip_message_t *req, char *realm)
 	    (!cfg_domain_is_local(c->cfg, u->host, strlen(u->host)) &&
 	     !core_uri_is_self(c, u, NULL)))
 		return 0;
-	return core_auth_realm(u, realm) == 0 ? 1 : -EINVAL;
+	return core_auth_realm(u->host, strlen(u->host), realm) == 0 ? 1 :
+								      -EINVAL;
+}
+
+/*
+ * Reads the credentials text[0..len) into t (its slices borrow text)
+ * and the user name into user, and checks t's nonce against realm
+ * (t->realm) and the Call-ID cid[0..cid_len).  0, or -EINVAL when they
+ * are unusable.
+ */
+static int
+core_auth_try_read(struct core *c, struct core_auth_try *t, const char *text,
+		   size_t len, const char *cid, size_t cid_len, char *user)
+{
+	if (digest_creds_parse(text, len, &t->creds) != 0 ||
+	    t->creds.username.len > CORE_AUTH_USER_MAX)
+		return -EINVAL;
+	memcpy(user, t->creds.username.s, t->creds.username.len);
+	user[t->creds.username.len] = '\0';
+	t->nonce = digest_nonce_check(c->auth->nonce_key, KEY_LEN,
+				      (uint64_t)core_wall_s(c),
+				      (uint64_t)c->cfg->nonce_lifetime_s,
+				      t->realm, strlen(t->realm), cid, cid_len,
+				      &t->creds.nonce, &t->minted);
+	return 0;
 }
 
 enum core_auth_verdict
@@ -568,8 +664,7 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 		core_reply(c, in, req, 403, "Domain Cannot Authenticate");
 		return CORE_AUTH_ANSWERED;
 	}
-	core_auth_wait_key(req, key, sizeof(key));
-	hash = hash_sip(hash_process_key(), key, strlen(key));
+	hash = core_auth_wait_key(req, key);
 	if (htab_find(&a->wait, hash, core_auth_wait_eq, key)) {
 		c->st.retrans_absorbed++;	/* its lookup is under way */
 		return CORE_AUTH_ANSWERED;
@@ -598,35 +693,30 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 	w->in = *in;
 	w->in.msg = NULL;	/* len stays: it bounds the replies */
 	w->req = req;
-	w->txn_hash = hash;
+	w->t.method = req->sip_method;
+	w->t.txn_hash = hash;
 	/* Keyed: a sender cannot make another message pass for a resend. */
-	w->msg_hash = in->msg ? hash_sip(hash_process_key(), in->msg,
-					 in->len) : 0;
-	snprintf(w->realm, sizeof(w->realm), "%s", realm);
+	w->t.msg_hash = in->msg ? hash_sip(hash_process_key(), in->msg,
+					   in->len) : 0;
+	snprintf(w->t.realm, sizeof(w->t.realm), "%s", realm);
 	snprintf(w->h.key, sizeof(w->h.key), "%s", key);
 	if (osip_authorization_to_str(h, &w->text) != 0 ||
-	    digest_creds_parse(w->text, strlen(w->text), &w->creds) != 0 ||
-	    w->creds.username.len > CORE_AUTH_USER_MAX) {
+	    core_auth_try_read(c, &w->t, w->text, strlen(w->text), cid,
+			       (size_t)core_call_id(req, cid,
+						    sizeof(cid)), user) != 0) {
 		c->st.auth_failures++;
 		log_info(LOG_SYS_REG, "%s: unusable credentials", req->sip_method);
 		rc = core_auth_conclude(c, w, AUTH_CHALLENGE, NULL);
 		goto done;
 	}
-	memcpy(user, w->creds.username.s, w->creds.username.len);
-	user[w->creds.username.len] = '\0';
-	w->nonce = digest_nonce_check(a->nonce_key, KEY_LEN,
-				      (uint64_t)core_wall_s(c),
-				      (uint64_t)c->cfg->nonce_lifetime_s,
-				      realm, strlen(realm), cid,
-				      core_call_id(req, cid, sizeof(cid)),
-				      &w->creds.nonce, &w->minted);
 	if (c->cfg->guests && strchr(user, ':')) {
 		rc = core_auth_guest(c, w, user);
 		proven = CORE_AUTH_GUEST;
 		goto done;
 	}
 	if (!auth_user_valid(user)) {
-		rc = core_auth_conclude(c, w, core_auth_verify(c, w, NULL), NULL);
+		rc = core_auth_conclude(c, w, core_auth_verify(c, &w->t, NULL),
+					NULL);
 		goto done;
 	}
 	/* Linked first: a retransmission arriving before the answer finds
@@ -643,11 +733,12 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 	htab_del(&a->wait, &w->h.h);
 	switch (rc) {
 	case 0:
-		rc = core_auth_conclude(c, w, core_auth_verify(c, w,
-					w->acct.ha1[w->creds.alg]), NULL);
+		rc = core_auth_conclude(c, w, core_auth_verify(c, &w->t,
+					w->acct.ha1[w->t.creds.alg]), NULL);
 		break;
 	case -ENOENT:
-		rc = core_auth_conclude(c, w, core_auth_verify(c, w, NULL), NULL);
+		rc = core_auth_conclude(c, w, core_auth_verify(c, &w->t, NULL),
+					NULL);
 		break;
 	default:
 		rc = core_auth_conclude(c, w, AUTH_DOWN, NULL);
@@ -657,4 +748,66 @@ done:
 	w->req = NULL;		/* the caller keeps req */
 	core_auth_wait_free(w);
 	return rc ? proven : CORE_AUTH_ANSWERED;
+}
+
+int
+core_auth_scanned(struct core *c, const struct env *in,
+		  const struct core_scan_reg *sc, const char *to_tag)
+{
+	struct core_auth *a = c->auth;
+	struct core_auth_try t = { .method = "REGISTER" };
+	struct auth_account acct;
+	char key[CORE_KEY_MAX], user[CORE_AUTH_USER_MAX + 1];
+	char lines[CORE_AUTH_CHALLENGE_MAX];
+	enum core_auth_outcome o = AUTH_CHALLENGE;
+	size_t len;
+	int i, n;
+
+	/* A retransmission of a request held for its account is absorbed
+	 * where it waits, found by its transaction. */
+	if (a->wait.n || core_auth_realm(sc->to_host, sc->to_host_len,
+					 t.realm) != 0)
+		return -EAGAIN;
+	for (i = 0; i < sc->n_auth; i++) {
+		if (digest_creds_parse(sc->auth[i], sc->auth_len[i],
+				       &t.creds) != 0)
+			return -EAGAIN;
+		if (t.creds.realm.len == strlen(t.realm) &&
+		    strncasecmp(t.creds.realm.s, t.realm,
+				t.creds.realm.len) == 0)
+			break;
+	}
+	if (i < sc->n_auth) {
+		if (core_auth_try_read(c, &t, sc->auth[i], sc->auth_len[i],
+				       sc->call_id, sc->call_id_len,
+				       user) != 0 ||
+		    t.nonce != DIGEST_NONCE_OK ||
+		    (c->cfg->guests && strchr(user, ':')) ||
+		    !auth_user_valid(user) ||
+		    auth_store_get(a->store, t.realm, strlen(t.realm), user,
+				   strlen(user), &acct, NULL, NULL) != 0)
+			return -EAGAIN;
+		t.txn_hash = core_auth_key(key, "REGISTER", sc->cseq_num,
+					   sc->cseq_num_len, sc->branch,
+					   sc->branch_len, sc->call_id,
+					   sc->call_id_len);
+		t.msg_hash = hash_sip(hash_process_key(), in->msg, in->len);
+		o = core_auth_verify(c, &t, acct.ha1[t.creds.alg]);
+		if (o == AUTH_OK) {
+			/* another's address: core_auth_authorize's 403 */
+			if (sc->to_user_len != t.creds.username.len ||
+			    memcmp(sc->to_user, t.creds.username.s,
+				   sc->to_user_len) != 0)
+				return -EAGAIN;
+			c->st.auth_ok++;
+			return 1;
+		}
+	}
+	n = core_auth_challenge_lines(c, 1, t.realm, sc->call_id,
+				      sc->call_id_len, 0, lines);
+	if (n < 0 || core_reply_text_tag(c, 401, NULL, to_tag, lines,
+					 (size_t)n, &len) != 0)
+		return -EAGAIN;
+	core_auth_challenge_send(c, in, len);
+	return 0;
 }

@@ -736,6 +736,19 @@ enum core_auth_verdict {
 /* Authenticates and authorizes an initial request (not ACK or CANCEL). */
 enum core_auth_verdict core_auth_request(struct core *c, const struct env *in,
 					 osip_message_t *req);
+struct core_scan_reg;
+/*
+ * A REGISTER read from its text (core_reg_scanned, c->rx set), judged
+ * as core_auth_request judges it when nothing is to be waited for: its
+ * account cached, its nonce fresh, its user the To's.  Returns 1 when
+ * the registration may go on, 0 when it was answered with a 401 (no or
+ * wrong credentials, a replay; to_tag goes in its To), -EAGAIN when
+ * core_auth_request must decide (an account to look up, a guest, a
+ * stale nonce, another's address, credentials only libosip2 reads):
+ * what was accepted here it then takes for a retransmission.
+ */
+int core_auth_scanned(struct core *c, const struct env *in,
+		      const struct core_scan_reg *sc, const char *to_tag);
 struct auth_store_stats;
 /* The account store's counters into *st: 0, or -ENOENT with auth off. */
 int core_auth_stats(const struct core *c, struct auth_store_stats *st);

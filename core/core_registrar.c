@@ -14,8 +14,9 @@
  *
  * A REGISTER in the plain forms phones and SIP.js send is read from its
  * text (core_reg_scanned, core_splice_scan_register) when nothing else
- * of the proxy's steps applies to it (auth off, no domain held to
- * client certificates): libosip2's parse was half of what a REGISTER
+ * of the proxy's steps applies to it (no domain held to client
+ * certificates; its credentials, if asked for, checked without a wait,
+ * core_auth_scanned): libosip2's parse was half of what a REGISTER
  * cost the core.  Anything else, and every REGISTER to be answered with
  * an error, takes the parsed path (core_registrar).
  */
@@ -665,10 +666,10 @@ core_reg_scanned(struct core *c, const struct env *in)
 	char callid[LOC_CALLID_MAX], tag[32];
 	const char *why = NULL, *at;
 	int64_t now;
-	int code;
+	int code, proven;
 
-	/* Authentication and client certificates read the parsed message. */
-	if (c->auth || c->cfg->n_tls_client_cert_domains ||
+	/* Client certificates read the parsed message. */
+	if (c->cfg->n_tls_client_cert_domains ||
 	    core_splice_scan_register(in->msg, in->len, &sc) != 0 ||
 	    core_reg_from_scan(c, &sc, &rq, callid) != 0)
 		return 0;
@@ -678,11 +679,18 @@ core_reg_scanned(struct core *c, const struct env *in)
 				  .n_via = sc.n_via, .mf = -1,
 				  .lines = sc.lines,
 				  .n_lines = sc.n_lines > 0 ? sc.n_lines : 0 };
+	at = memchr(sc.call_id, '@', sc.call_id_len);
+	core_local_tag_of(sc.call_id, at ? (size_t)(at - sc.call_id) :
+					   sc.call_id_len,
+			  sc.from_tag, sc.from_tag_len, sc.branch,
+			  sc.branch_len, tag, sizeof(tag));
+	/* 0: answered with a challenge */
+	proven = c->auth ? core_auth_scanned(c, in, &sc, tag) : 1;
 	now = core_wall_s(c);
 	code = 0;
-	if (rq.n_ct)
+	if (proven > 0 && rq.n_ct)
 		code = core_reg_apply(c, in, &rq, ch, now, &why);
-	if (code < 0) {
+	if (proven < 0 || code < 0) {
 		/* refused: nothing changed, and the parsed path says why */
 		c->rx = (struct core_rx){ .mf = -1 };
 		log_ctx_clear();
@@ -692,13 +700,10 @@ core_reg_scanned(struct core *c, const struct env *in)
 	log_debug(LOG_SYS_SIP, "REGISTER from edge %d, read from its text",
 		  in->edge_id);
 	c->st.rx_requests++;
-	c->st.registers++;
 	c->st.reg_scanned++;
-	at = memchr(sc.call_id, '@', sc.call_id_len);
-	core_local_tag_of(sc.call_id, at ? (size_t)(at - sc.call_id) :
-					   sc.call_id_len,
-			  sc.from_tag, sc.from_tag_len, sc.branch,
-			  sc.branch_len, tag, sizeof(tag));
+	if (proven == 0)
+		goto out;
+	c->st.registers++;
 	if (code == 0) {
 		core_reg_answer(c, in, NULL, tag, rq.aor, rq.k, rq.n_ct, now);
 	} else {
@@ -709,6 +714,7 @@ core_reg_scanned(struct core *c, const struct env *in)
 			core_reg_fail(c, in, m, code, why);
 		osip_message_free(m);
 	}
+out:
 	c->rx = (struct core_rx){ .mf = -1 };
 	log_ctx_clear();
 	return 1;

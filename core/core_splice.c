@@ -906,7 +906,7 @@ core_splice_scanned(char *out, size_t cap, const char *raw, size_t len,
  * fail the message on), other than those the scan reads. */
 static const char *const core_osip_parsed[] = {
 	"accept", "accept-encoding", "accept-language", "alert-info",
-	"authentication-info", "authorization", "call-info",
+	"authentication-info", "call-info",
 	"content-encoding", "e", "error-info", "mime-version",
 	"proxy-authenticate", "proxy-authentication-info",
 	"proxy-authorization", "record-route", "www-authenticate",
@@ -914,7 +914,7 @@ static const char *const core_osip_parsed[] = {
 
 enum core_rf {
 	CORE_RF_OTHER, CORE_RF_EXPIRES, CORE_RF_USER_AGENT, CORE_RF_ALLOW,
-	CORE_RF_PARSED
+	CORE_RF_AUTHORIZATION, CORE_RF_PARSED
 };
 
 /* What the name of a field core_field_kind does not know says. */
@@ -930,6 +930,8 @@ core_reg_field_kind(const char *raw, const struct core_field *f)
 		return CORE_RF_USER_AGENT;
 	if (n == 5 && strncasecmp(s, "allow", 5) == 0)
 		return CORE_RF_ALLOW;
+	if (n == 13 && strncasecmp(s, "authorization", 13) == 0)
+		return CORE_RF_AUTHORIZATION;
 	for (size_t i = 0; i < sizeof(core_osip_parsed) /
 			       sizeof(*core_osip_parsed); i++)
 		if (strlen(core_osip_parsed[i]) == n &&
@@ -1174,6 +1176,8 @@ core_reg_field(const char *raw, const struct core_field *f,
 			if (v < 0 || v >= 1L << 31)
 				return -EINVAL;
 			r->cseq = (uint32_t)v;
+			r->cseq_num = raw + f->vs;
+			r->cseq_num_len = (size_t)(sc.method - 1 - r->cseq_num);
 		}
 		return 0;
 	}
@@ -1198,6 +1202,14 @@ core_reg_field(const char *raw, const struct core_field *f,
 	switch (rk) {
 	case CORE_RF_ALLOW:
 		return core_reg_allow(raw, f);
+	case CORE_RF_AUTHORIZATION:
+		/* libosip2 skips a value it cannot read; the registrar
+		 * reads it with lib/digest.h, or lets the parsed path */
+		if (r->n_auth == CORE_SCAN_AUTHS)
+			return -EINVAL;
+		r->auth[r->n_auth] = raw + f->vs;
+		r->auth_len[r->n_auth++] = f->ve - f->vs;
+		return 0;
 	case CORE_RF_USER_AGENT:
 		if (r->ua == NULL) {
 			r->ua = raw + f->vs;

@@ -133,6 +133,10 @@ struct core_scan_contact {
 	size_t uri_len, expires_len, q_len, instance_len, reg_id_len;
 };
 
+/* Authorization values a REGISTER read from its text may hold; one with
+ * more goes through libosip2. */
+#define CORE_SCAN_AUTHS 2
+
 /* What the registrar and its 200 need of a REGISTER, read from its text
  * without libosip2.  Slices borrow from raw. */
 struct core_scan_reg {
@@ -146,12 +150,17 @@ struct core_scan_reg {
 	const char *to_user, *to_host;	/* the To URI's */
 	size_t to_user_len, to_host_len;
 	uint32_t cseq;
+	const char *cseq_num;	/* its digits as they came */
+	size_t cseq_num_len;
 	int max_forwards;	/* 1-255; -1: absent */
 	long expires;		/* the Expires header; -1: absent */
 	const char *ua;		/* the first User-Agent; NULL: none */
 	size_t ua_len;
 	int n_contact;
 	struct core_scan_contact ct[CORE_SCAN_CONTACTS];
+	int n_auth;		/* Authorization values, not checked */
+	const char *auth[CORE_SCAN_AUTHS];
+	size_t auth_len[CORE_SCAN_AUTHS];
 	int n_lines;		/* -1: more than CORE_SCAN_LINES */
 	struct core_reply_line lines[CORE_SCAN_LINES];
 };
@@ -164,8 +173,10 @@ struct core_scan_reg {
  * '%' or '`' in a URI (libosip2 rewrites them), a To tag, a CSeq not
  * "<n> REGISTER" below 2^31, Max-Forwards 0 or not a number up to 255,
  * an Expires not a number, a wildcard or more than CORE_SCAN_CONTACTS
- * contacts, a header libosip2 parses that is not one of these (Allow
- * aside: tokens), a folded value read.  No allocation.
+ * contacts or CORE_SCAN_AUTHS Authorization values, a header libosip2
+ * parses that is not one of these (Allow aside: tokens; Authorization
+ * aside: libosip2 skips what it cannot read), a folded value read.  No
+ * allocation.
  */
 int core_splice_scan_register(const char *raw, size_t len,
 			      struct core_scan_reg *r);

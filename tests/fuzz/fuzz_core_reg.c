@@ -4,7 +4,9 @@
  * libosip2 must parse it as a REGISTER and read the same Via count and
  * top branch, Call-ID (as the registrar prints it), CSeq number, From
  * tag, To user and host without a tag, first Max-Forwards, Expires and
- * User-Agent values, and the same Contacts: each URI as libosip2 writes
+ * User-Agent values, the CSeq number as written (the transaction key
+ * of core_auth.c), no more Authorization values than the scan kept,
+ * and the same Contacts: each URI as libosip2 writes
  * it back, and the expires, q, +sip.instance and reg-id parameters.
  * The registrar stores what the scan read without libosip2, so any
  * difference is a binding other than the parsed path would store.
@@ -126,7 +128,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	osip_free(s);
 	if (m->cseq == NULL || m->cseq->number == NULL ||
-	    strtoul(m->cseq->number, NULL, 10) != r.cseq)
+	    strtoul(m->cseq->number, NULL, 10) != r.cseq ||
+	    !fuzz_same(r.cseq_num, r.cseq_num_len, m->cseq->number))
+		__builtin_trap();
+	/* each Authorization value libosip2 reads is one the scan kept */
+	if (osip_list_size(&m->authorizations) > r.n_auth)
 		__builtin_trap();
 	p = NULL;
 	if (m->from == NULL || (osip_from_get_tag(m->from, &p) == 0 && p ?

@@ -95,10 +95,10 @@ t_auth_line(const struct t_creds *c, char *out, size_t cap)
 }
 
 /* Delivers a REGISTER of aor from port 5070 on call-id cid, CSeq cseq,
- * branch br, with creds (nonce NULL: none). */
+ * branch br, with creds (nonce NULL: none), for expires seconds. */
 static void
-t_register(struct harness *h, const char *aor, const char *cid, int cseq,
-	   const char *br, const struct t_creds *creds)
+t_register_for(struct harness *h, const char *aor, const char *cid, int cseq,
+	       const char *br, const struct t_creds *creds, int expires)
 {
 	char msg[2048], auth[1024] = "";
 
@@ -113,10 +113,18 @@ t_register(struct harness *h, const char *aor, const char *cid, int cseq,
 		 "Call-ID: %s\n"
 		 "CSeq: %d REGISTER\n"
 		 "Contact: <sip:%s@127.0.0.1:5070>\n"
-		 "Expires: 300\n"
+		 "Expires: %d\n"
 		 "%s"
-		 "Content-Length: 0\n\n", br, aor, aor, cid, cseq, aor, auth);
+		 "Content-Length: 0\n\n", br, aor, aor, cid, cseq, aor, expires,
+		 auth);
 	h_deliver(h, msg, 5070);
+}
+
+static void
+t_register(struct harness *h, const char *aor, const char *cid, int cseq,
+	   const char *br, const struct t_creds *creds)
+{
+	t_register_for(h, aor, cid, cseq, br, creds, 300);
 }
 
 /* Delivers a MESSAGE from `from` to sip:<to>@a.test. */
@@ -254,6 +262,14 @@ test_core_auth__register_without_credentials_is_challenged(void **state)
 	assert_int_equal(h->c->st.reg_ok, 0);
 }
 
+/*
+ * The right credentials bind, SHA-256 or MD5.  The challenge, and an
+ * authenticated REGISTER once its account is cached, are read from
+ * their text as a REGISTER without auth is; one the registrar refuses
+ * after its credentials held (423) gets that answer from the parsed
+ * path, which takes the nonce-count it finds used for this very
+ * request: no replay, no second challenge.
+ */
 static void
 test_core_auth__register_with_credentials_binds(void **state)
 {
@@ -262,14 +278,39 @@ test_core_auth__register_with_credentials_binds(void **state)
 	struct t_creds cr = t_reg_creds("alice", T_PASS, DIGEST_SHA256, nonce);
 
 	t_challenge(h, "c2@t", nonce);
-	t_register(h, "alice", "c2@t", 2, "a2", &cr);
+	assert_int_equal(h->c->st.reg_scanned, 1);
+	t_register(h, "alice", "c2@t", 2, "a2", &cr);	/* looked up */
 	t_one(h, "SIP/2.0 200 ");
-	assert_non_null(strstr(h->sent[0], "<sip:alice@127.0.0.1:5070>"));
+	assert_int_equal(h->c->st.reg_scanned, 1);
 	cr.alg = DIGEST_MD5;
 	cr.nc = 2;
-	t_register(h, "alice", "c2@t", 3, "a3", &cr);
+	t_register(h, "alice", "c2@t", 3, "a3", &cr);	/* cached */
 	t_one(h, "SIP/2.0 200 ");
+	assert_non_null(strstr(h->sent[0], "<sip:alice@127.0.0.1:5070>"));
 	assert_int_equal(h->c->st.auth_ok, 2);
+	assert_int_equal(h->c->st.reg_scanned, 2);
+	/* a wrong password and a replay: challenged from the text */
+	cr.pass = "wrong";
+	cr.nc = 3;
+	t_register(h, "alice", "c2@t", 4, "a4", &cr);
+	t_one(h, "SIP/2.0 401 ");
+	cr.pass = T_PASS;
+	cr.nc = 2;
+	t_register(h, "alice", "c2@t", 5, "a5", &cr);
+	t_one(h, "SIP/2.0 401 ");
+	assert_int_equal(h->c->st.reg_scanned, 4);
+	assert_int_equal(h->c->st.auth_failures, 1);
+	assert_int_equal(h->c->st.auth_replays, 1);
+	cr.nc = 4;
+	t_register_for(h, "alice", "c2@t", 6, "a6", &cr, 1);
+	t_one(h, "SIP/2.0 423 ");
+	assert_int_equal(h->c->st.auth_replays, 1);
+	/* another's address: the parsed path's 403 */
+	cr.nc = 5;
+	t_register(h, "bob", "c2@t", 7, "a7", &cr);
+	t_one(h, "SIP/2.0 403 ");
+	assert_int_equal(h->c->st.auth_forbidden, 1);
+	assert_int_equal(h->c->st.reg_ok, 2);
 }
 
 /* While the account is looked up, a retransmission is absorbed: one

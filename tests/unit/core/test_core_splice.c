@@ -621,6 +621,25 @@ test_core_splice__scan_register_reads(void **state)
 			     "sip:al@[::1]:5062"));
 	assert_true(slice_is(r.ct[1].expires, r.ct[1].expires_len, "0"));
 
+	/* credentials: each value as it came, for lib/digest.h (libosip2
+	 * skips what it cannot read); the CSeq number as written */
+	{
+		const char *au = REG_HEAD "From: <sip:al@a.test>;tag=1\r\n"
+			"To: <sip:al@a.test>\r\nCall-ID: c\r\n"
+			"CSeq: 007 REGISTER\r\n"
+			"Authorization: Digest username=\"al\", "
+			"realm=\"a.test\"\r\nauthorization: junk\r\n\r\n";
+
+		assert_int_equal(core_splice_scan_register(au, strlen(au), &r),
+				 0);
+		assert_int_equal(r.cseq, 7);
+		assert_true(slice_is(r.cseq_num, r.cseq_num_len, "007"));
+		assert_int_equal(r.n_auth, 2);
+		assert_true(slice_is(r.auth[0], r.auth_len[0], "Digest "
+				     "username=\"al\", realm=\"a.test\""));
+		assert_true(slice_is(r.auth[1], r.auth_len[1], "junk"));
+	}
+
 	/* a query: no Contact */
 	assert_int_equal(core_splice_scan_register(REG_HEAD REG_IDS "\r\n",
 						   strlen(REG_HEAD REG_IDS) + 2,
@@ -753,7 +772,13 @@ test_core_splice__scan_register_refuses(void **state)
 		REG_HEAD REG_IDS "Contact: <sip:al@h>;\r\n expires=5\r\n\r\n",
 		REG_HEAD REG_IDS "Expires:\r\n 5\r\n\r\n",
 		/* headers libosip2 parses and may fail on */
-		REG_HEAD REG_IDS "Authorization: Digest x\r\n\r\n",
+		REG_HEAD REG_IDS "Proxy-Authorization: Digest x\r\n\r\n",
+		/* Authorization: more than kept, folded, empty */
+		REG_HEAD REG_IDS "Authorization: a\r\nAuthorization: b\r\n"
+		"Authorization: c\r\n\r\n",
+		REG_HEAD REG_IDS "Authorization: Digest\r\n username=\"al\"\r\n"
+		"\r\n",
+		REG_HEAD REG_IDS "Authorization:\r\n\r\n",
 		REG_HEAD REG_IDS "Record-Route: <sip:h;lr>\r\n\r\n",
 		REG_HEAD REG_IDS "Accept: application/sdp\r\n\r\n",
 		REG_HEAD REG_IDS "Allow: INVITE,,ACK\r\n\r\n",
