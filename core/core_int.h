@@ -134,6 +134,8 @@ struct core_hnode {
 	X(pstn_auth_failed, "pstn-auth-failed", \
 	  "pstn_challenges_total{result=\"failed\"}", "") \
 		/* refused again, or none we could answer */ \
+	X(pstn_dids, "pstn-dids", "pstn_dids_total", \
+	  "Requests for a [pstn] DID, sent to the user it belongs to") \
 	X(auth_ok, "auth-ok", "auth_total{result=\"ok\"}", \
 	  "Digest authentication outcomes (core_auth.c)") \
 	X(auth_challenges, "auth-challenges", \
@@ -656,8 +658,8 @@ int core_fed_branch_done(struct core_stx *s);
 void core_fed_route_trunk(struct core_stx *s, int edge_id);
 
 /* core_pstn.c: numbers to SIP trunks ([pstn]). */
-/* Sets c->pstn from the configuration (NULL without gateways): 0, or
- * -EINVAL for a gateway that is not a URI of a host, -ENOMEM. */
+/* Sets c->pstn from the configuration (NULL without gateways or DIDs):
+ * 0, or -EINVAL for a gateway that is not a URI of a host, -ENOMEM. */
 int core_pstn_new(struct core *c);
 /* Accepts NULL. */
 void core_pstn_free(struct core_pstn *p);
@@ -674,8 +676,13 @@ int core_pstn_wants(struct core *c, const struct env *in,
  * the last gateway, -ENOMEM. */
 int core_pstn_ruri(struct core *c, int i, const osip_uri_t *ruri,
 		   osip_uri_t **out);
+/* For req, to a local domain or to us: when its Request-URI's user is
+ * one of [pstn] dids, the Request-URI becomes the user it belongs to
+ * (1); else 0, or -ENOMEM. */
+int core_pstn_did_in(struct core *c, osip_message_t *req);
 /* Replaces the identity headers of req with a P-Asserted-Identity of
- * its (authenticated) From: 0, -EINVAL without a From user, -ENOMEM. */
+ * its (authenticated) From, its DID in place of its user when it has
+ * one: 0, -EINVAL without a From user, -ENOMEM. */
 int core_pstn_identity(struct core *c, osip_message_t *req);
 /* Locates the gateways named by a name (dns_free cancels it), so that
  * their addresses are known before the first trunk call. */

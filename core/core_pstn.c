@@ -41,6 +41,13 @@
  * answers moved back down, with no dialog state: Kamailio's uac_auth
  * with the dialog module's track_cseq_updates.  The caller never sees
  * the gateway's challenge: its credentials are ours, not the caller's.
+ *
+ * [pstn] dids are the numbers a carrier routes to us, each a local
+ * user's: a request for one, at a local domain or at our own address,
+ * goes to that user's bindings (Kamailio's alias_db_lookup), never to a
+ * gateway, and the user's calls out show it in P-Asserted-Identity.
+ * Kept sorted by number for a binary search: a table of at most
+ * CFG_PSTN_DIDS_MAX, loaded at start like the rest of the file.
  */
 #include "core/core_int.h"
 
@@ -65,6 +72,8 @@ struct core_pstn {
 	int n_gw;
 	union env_sa addrs[CORE_PSTN_ADDRS_MAX];	/* of the gateways */
 	int n_addrs, next_addr;
+	struct cfg_did *dids;	/* [pstn] dids, by number */
+	int n_dids;
 };
 
 /* What a caller may write to be shown to a gateway as someone else,
@@ -152,7 +161,37 @@ core_pstn_free(struct core_pstn *p)
 	for (int i = 0; i < p->n_gw; i++)
 		osip_uri_free(p->gw[i]);
 	regfree(&p->numbers);
+	free(p->dids);
 	free(p);
+}
+
+static int
+core_pstn_did_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cfg_did *)a)->number,
+		      ((const struct cfg_did *)b)->number);
+}
+
+/* The DIDs of [pstn] dids, sorted for core_pstn_did_in: 0 or -EINVAL
+ * (cfg.c checked them: logged), -ENOMEM. */
+static int
+core_pstn_dids_load(struct core *c, struct core_pstn *p)
+{
+	char err[256];
+	int n;
+
+	p->dids = malloc(CFG_PSTN_DIDS_MAX * sizeof(*p->dids));
+	if (p->dids == NULL)
+		return -ENOMEM;
+	n = cfg_pstn_dids(c->cfg, p->dids, CFG_PSTN_DIDS_MAX, err,
+			  sizeof(err));
+	if (n < 0) {
+		log_err(LOG_SYS_MAIN, "%s", err);
+		return n;
+	}
+	qsort(p->dids, (size_t)n, sizeof(*p->dids), core_pstn_did_cmp);
+	p->n_dids = n;
+	return 0;
 }
 
 int
@@ -165,7 +204,8 @@ core_pstn_new(struct core *c)
 	int rc = -ENOMEM;
 
 	c->pstn = NULL;
-	if (s[strspn(s, " \t")] == '\0')
+	if (s[strspn(s, " \t")] == '\0' &&
+	    c->cfg->pstn_dids[strspn(c->cfg->pstn_dids, " \t")] == '\0')
 		return 0;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -176,6 +216,9 @@ core_pstn_new(struct core *c)
 		free(p);
 		return -ENOMEM;
 	}
+	rc = core_pstn_dids_load(c, p);
+	if (rc < 0)
+		goto fail;
 	for (; *(s += strspn(s, " \t")); s += strcspn(s, " \t")) {
 		size_t len = strcspn(s, " \t");
 		osip_uri_t *u = NULL;
@@ -197,7 +240,7 @@ core_pstn_new(struct core *c)
 	}
 	c->pstn = p;
 	log_notice(LOG_SYS_MAIN, "[pstn] %d gateway(s) for numbers matching "
-		   "%s", p->n_gw, c->cfg->pstn_numbers);
+		   "%s; %d DID(s)", p->n_gw, c->cfg->pstn_numbers, p->n_dids);
 	return 0;
 fail:
 	core_pstn_free(p);
@@ -216,7 +259,7 @@ core_pstn_wants(struct core *c, const struct env *in,
 {
 	const char *user = req->req_uri->username;
 
-	if (c->pstn == NULL || user == NULL ||
+	if (c->pstn == NULL || c->pstn->n_gw == 0 || user == NULL ||
 	    regexec(&c->pstn->numbers, user, 0, NULL, 0) != 0)
 		return 0;
 	if (in->proven == ENV_PROVEN_GUEST)
@@ -255,11 +298,55 @@ core_pstn_ruri(struct core *c, int i, const osip_uri_t *ruri,
 }
 
 int
+core_pstn_did_in(struct core *c, osip_message_t *req)
+{
+	osip_uri_t *u = req->req_uri;
+	const struct cfg_did *d;
+	struct cfg_did key;
+	char *user, *host;
+
+	if (c->pstn == NULL || c->pstn->n_dids == 0 || u->username == NULL ||
+	    strlen(u->username) >= sizeof(key.number))
+		return 0;
+	strcpy(key.number, u->username);
+	d = bsearch(&key, c->pstn->dids, (size_t)c->pstn->n_dids,
+		    sizeof(*d), core_pstn_did_cmp);
+	if (d == NULL)
+		return 0;
+	user = osip_strdup(d->user);
+	host = osip_strdup(d->domain);
+	if (user == NULL || host == NULL) {
+		osip_free(user);
+		osip_free(host);
+		return -ENOMEM;
+	}
+	log_info(LOG_SYS_SIP, "%s for the DID %s: to %s@%s", req->sip_method,
+		 u->username, d->user, d->domain);
+	osip_uri_set_username(u, user);
+	osip_uri_set_host(u, host);
+	c->st.pstn_dids++;
+	return 1;
+}
+
+/* The DID of user@host (the first in [pstn] dids' order by number),
+ * NULL when it has none. */
+static const char *
+core_pstn_did_of(const struct core *c, const char *user, const char *host)
+{
+	for (int i = 0; c->pstn && i < c->pstn->n_dids; i++)
+		if (strcmp(c->pstn->dids[i].user, user) == 0 &&
+		    strcasecmp(c->pstn->dids[i].domain, host) == 0)
+			return c->pstn->dids[i].number;
+	return NULL;
+}
+
+int
 core_pstn_identity(struct core *c, osip_message_t *req)
 {
 	const osip_uri_t *f = req->from ? req->from->url : NULL;
 	osip_header_t *h = NULL;
 	char v[CFG_ADDR_LEN + 160];
+	const char *did;
 	int n;
 
 	if (f == NULL || f->username == NULL || f->host == NULL)
@@ -276,7 +363,11 @@ core_pstn_identity(struct core *c, osip_message_t *req)
 			osip_header_free(h);
 		}
 	}
-	n = snprintf(v, sizeof(v), "<sip:%s@%s>", f->username, f->host);
+	/* the number the carrier gave the user, if any: a carrier refuses
+	 * a caller that is none of its numbers */
+	did = core_pstn_did_of(c, f->username, f->host);
+	n = snprintf(v, sizeof(v), "<sip:%s@%s>", did ? did : f->username,
+		     f->host);
 	if (n < 0 || (size_t)n >= sizeof(v))
 		return -EINVAL;
 	return osip_message_set_header(req, "P-Asserted-Identity", v) == 0 ?

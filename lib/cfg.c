@@ -111,6 +111,7 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("pstn", "prefix", pstn_prefix, ""),
 	S("pstn", "username", pstn_username, ""),
 	S("pstn", "password", pstn_password, ""),
+	S("pstn", "dids", pstn_dids, ""),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
@@ -467,16 +468,29 @@ cfg_check_redis(const struct cfg *c, char *err, size_t errlen)
 /*
  * [pstn]: each gateway a sip: or sips: URI without a user (the number
  * goes there), at most CFG_PSTN_GW_MAX; numbers a regex that compiles;
- * digits, + and * in prefix; username and password both or neither.
+ * digits, + and * in prefix; username and password both or neither;
+ * dids as cfg_pstn_dids reads them (they need no gateway: a carrier's
+ * calls for them may come in on a trunk we send nothing to).
  * Trunks need digest authentication: in
  * open mode anyone could call the phone network in a user's name.
  */
 static int
 cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 {
+	struct cfg_did *dids = malloc(CFG_PSTN_DIDS_MAX * sizeof(*dids));
 	const char *p = c->pstn_gateways;
 	regex_t re;
 	int n = 0;
+
+	if (dids == NULL) {
+		snprintf(err, errlen, "%s: out of memory", c->path);
+		return -ENOMEM;
+	}
+	n = cfg_pstn_dids(c, dids, CFG_PSTN_DIDS_MAX, err, errlen);
+	free(dids);
+	if (n < 0)
+		return n;
+	n = 0;
 
 	for (; *(p += strspn(p, " \t")); p += strcspn(p, " \t")) {
 		size_t len = strcspn(p, " \t");
@@ -780,8 +794,7 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 
 	if (cfg_check_metrics(c, err, errlen) != 0)
 		goto fail;
-	if (cfg_check_redis(c, err, errlen) != 0 ||
-	    cfg_check_pstn(c, err, errlen) != 0)
+	if (cfg_check_redis(c, err, errlen) != 0)
 		goto fail;
 	if (cfg_check_list(c->redis_sentinels) != 0) {
 		snprintf(err, errlen, "%s redis.sentinels: not host:port,...",
@@ -830,7 +843,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 			      "federation.tls_client_cert_domains",
 			      c->tls_client_cert_domains,
 			      &c->n_tls_client_cert_domains, err, errlen) != 0 ||
-	    cfg_check_endpoints(c, err, errlen) != 0)
+	    cfg_check_endpoints(c, err, errlen) != 0 ||
+	    cfg_check_pstn(c, err, errlen) != 0)	/* DIDs: local domains */
 		goto fail;
 	rc = 0;
 fail:
@@ -995,6 +1009,56 @@ cfg_domain_is_local(const struct cfg *c, const char *host, size_t len)
 		    strncasecmp(c->domains[i], host, len) == 0)
 			return 1;
 	return 0;
+}
+
+int
+cfg_pstn_dids(const struct cfg *c, struct cfg_did *out, int max, char *err,
+	      size_t errlen)
+{
+	const char *p = c->pstn_dids;
+	int n = 0;
+
+	for (; *(p += strspn(p, " \t")); p += strcspn(p, " \t")) {
+		size_t len = strcspn(p, " \t"), nl = strspn(p, "0123456789+*");
+		size_t ul = 0, dl = 0;
+		const char *d = p;
+		struct cfg_did *e = &out[n];
+
+		/* number '=' user '@' domain, each part within the entry */
+		if (nl < len && p[nl] == '=') {
+			ul = strspn(p + nl + 1, "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+");
+			d = p + nl + 1 + ul + 1;
+		}
+		if (d > p && (size_t)(d - p) < len && d[-1] == '@')
+			dl = strspn(d, "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+		if (n == max || nl == 0 || nl >= CFG_DID_NUM_MAX || ul == 0 ||
+		    ul >= CFG_DID_USER_MAX || dl == 0 ||
+		    dl != len - (size_t)(d - p) || dl >= CFG_ADDR_LEN ||
+		    !cfg_domain_is_local(c, d, dl)) {
+			snprintf(err, errlen, "%s pstn.dids: \"%.*s\" is not "
+				 "<number>=<user>@<local domain>, or one of "
+				 "over %d", c->path, (int)len, p, max);
+			return -EINVAL;
+		}
+		memcpy(e->number, p, nl);
+		e->number[nl] = '\0';
+		memcpy(e->user, p + nl + 1, ul);
+		e->user[ul] = '\0';
+		for (size_t i = 0; i < dl; i++)
+			e->domain[i] = (char)(d[i] >= 'A' && d[i] <= 'Z' ?
+					      d[i] + 32 : d[i]);
+		e->domain[dl] = '\0';
+		for (int i = 0; i < n; i++)
+			if (strcmp(out[i].number, e->number) == 0) {
+				snprintf(err, errlen, "%s pstn.dids: %s is "
+					 "given twice", c->path, e->number);
+				return -EINVAL;
+			}
+		n++;
+	}
+	return n;
 }
 
 int

@@ -27,6 +27,9 @@
 #define CFG_MAX_SHARDS  16	/* Redis masters the bindings spread over */
 #define CFG_PATH_LEN    256
 #define CFG_PSTN_GW_MAX 8	/* [pstn] gateways */
+#define CFG_PSTN_DIDS_MAX 256	/* [pstn] dids */
+#define CFG_DID_NUM_MAX 33	/* a DID's number, with its NUL */
+#define CFG_DID_USER_MAX 64	/* the user it belongs to, with its NUL */
 
 struct cfg_edge {
 	int id;			/* 1..CFG_MAX_EDGES, from the section name */
@@ -187,6 +190,8 @@ struct cfg {
 	char pstn_prefix[32];		/* then put in front: digits, + or * */
 	char pstn_username[128];	/* answers a gateway's 401/407 */
 	char pstn_password[128];
+	char pstn_dids[8192];		/* "<number>=<user>@<domain> ...":
+					   the phone numbers of local users */
 
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the
@@ -281,6 +286,22 @@ int cfg_rtpctl_metrics(const struct cfg *c, int id, char *out, size_t cap);
 
 /* Whether the domain (case-insensitive) is served here. */
 int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);
+
+/* A phone number of a local user ([pstn] dids). */
+struct cfg_did {
+	char number[CFG_DID_NUM_MAX];	/* digits, '+' and '*' */
+	char user[CFG_DID_USER_MAX];
+	char domain[CFG_ADDR_LEN];	/* a local domain, lower case */
+};
+
+/*
+ * Reads [pstn] dids into out[0..max): each "<number>=<user>@<domain>"
+ * with a number of 1-32 digits, '+' or '*', a user of letters, digits
+ * and "._-+", a local domain, and no number twice.  Returns how many;
+ * -EINVAL with the entry at fault in err, or more than max.
+ */
+int cfg_pstn_dids(const struct cfg *c, struct cfg_did *out, int max,
+		  char *err, size_t errlen);
 
 /*
  * Whether requests from the domain (case-insensitive) must prove it

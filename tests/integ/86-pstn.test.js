@@ -7,6 +7,10 @@
  * gateways in turn, the Request-URI cut by strip and prefixed
  * (+4930... -> 004930...@gateway), with a P-Asserted-Identity of the
  * authenticated user in place of whatever identity the caller wrote.
+ * A DID ([pstn] dids) is a local user's number: a carrier's request for
+ * it, at the domain or at the edge's address, reaches that user, and
+ * her calls out show it as the caller; one whose user never registered
+ * gets 404 and goes to no gateway although it looks like a number.
  * Refused: a KwikyKonf guest (403) and a request from another domain
  * (404, as an unknown user: a carrier's call for a number nobody holds
  * must not go back out); a number registered here is delivered here,
@@ -43,6 +47,8 @@ const DOMAIN = 'a.test';
 const PASS = 'pstn-secret';
 const NUMBER = '+4930123456';
 const DIALLED = '004930123456';		/* strip 1, prefix 00 */
+const DID = '+4930555111';		/* dora's */
+const DID_IDLE = '+4930555112';		/* a user who never registered */
 
 describe('86 pstn', () => {
 	let busy = null;	/* gateway 1: 503 to everything */
@@ -69,6 +75,7 @@ describe('86 pstn', () => {
 			pstn: {
 				gateways: `sip:${busy.addr} sip:${gw.addr}`,
 				strip: 1, prefix: '00',
+				dids: `${DID}=dora@${DOMAIN} ${DID_IDLE}=idle@${DOMAIN}`,
 			},
 		}),
 	});
@@ -161,6 +168,34 @@ describe('86 pstn', () => {
 		});
 		assert.equal(res.status, 404);
 		assert.equal(gatewaysSaw(), n);
+	});
+
+	wsTest('a carrier\'s request for a DID reaches its user; her calls out show it', async () => {
+		const dora = await user('dora', { exact: true });
+		const dids = await c.coreStat('pstn-dids');
+		const n = gatewaysSaw();
+		const carrier = await c.ua('carrier-did');
+		for (const ruri of [`sip:${DID}@${DOMAIN}`, `sip:${DID}@${c.edge().addr}`]) {
+			const res = await carrier.send(c.edge(), {
+				method: 'MESSAGE', from: 'sip:+15550001@carrier.example', to: ruri, ruri,
+				body: `for ${ruri}`,
+			});
+			assert.equal(res.status, 200, ruri);
+			await dora.waitMessage(`for ${ruri}`);
+		}
+		const idle = await carrier.send(c.edge(), {
+			method: 'MESSAGE', from: 'sip:+15550001@carrier.example', to: `sip:${DID_IDLE}@${DOMAIN}`,
+			ruri: `sip:${DID_IDLE}@${DOMAIN}`, body: 'nobody home',
+		});
+		assert.equal(idle.status, 404, 'a DID of a user never registered');
+		assert.equal(gatewaysSaw(), n, 'no DID went out to a gateway');
+		assert.equal(await c.coreStat('pstn-dids'), dids + 3);
+		/* dora calls out: the carrier sees her number, not her name */
+		const before = seen(gw, 'MESSAGE').length;
+		assert.equal(await dora.message(`sip:${NUMBER}@${DOMAIN}`, 'from my number'), 200);
+		const got = seen(gw, 'MESSAGE').slice(before);
+		assert.equal(got.length, 1);
+		assert.deepEqual(got[0].all('p-asserted-identity'), [`<sip:${DID}@${DOMAIN}>`]);
 	});
 
 	wsTest('a number registered here is delivered here; unregistered it gets 480, not the trunk', async () => {

@@ -464,7 +464,7 @@ test_cfg__line_numbers_survive_long_lines(void **state)
 
 /* [pstn]: gateways are URIs of hosts and need digest authentication
  * (else anyone calls the phone network as a user); numbers must be a
- * regex, the prefix dialable. */
+ * regex, the prefix dialable; DIDs numbers of users of local domains. */
 static void
 test_cfg__pstn(void **state)
 {
@@ -489,13 +489,28 @@ test_cfg__pstn(void **state)
 		  "username = trunk\n", "both or neither" },
 		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
 		  "username = a\"b\npassword = x\n", "no quote" },
+		/* DIDs: number=user@local domain, each number once */
+		{ "[registrar]\ndomains = a.test\n[pstn]\n"
+		  "dids = +49301=al@b.test\n", "\"+49301=al@b.test\" is not" },
+		{ "[pstn]\ndids = 49x=al@a.test\n", "\"49x=al@a.test\"" },
+		{ "[pstn]\ndids = +49301=@a.test\n", "is not" },
+		{ "[pstn]\ndids = +49301=al\n", "is not" },
+		{ "[pstn]\ndids = +49301=al@\n", "is not" },
+		{ "[pstn]\ndids = +49301=al@a.test;x\n", "is not" },
+		{ "[pstn]\ndids = =al@a.test\n", "is not" },
+		{ "[pstn]\ndids = 123456789012345678901234567890123=al@a.test\n",
+		  "is not" },
+		{ "[pstn]\ndids = +49301=al@a.test 2=bo@a.test +49301=bo@a.test\n",
+		  "+49301 is given twice" },
 	};
+	struct cfg_did d[4];
 	char err[256], path[128];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(load_text(&c, bad[i].text, err, sizeof(err),
-					   path, sizeof(path)), -EINVAL);
+		if (load_text(&c, bad[i].text, err, sizeof(err), path,
+			      sizeof(path)) != -EINVAL)
+			fail_msg("%s: accepted", bad[i].text);
 		if (strstr(err, bad[i].why) == NULL)
 			fail_msg("%s: got \"%s\"", bad[i].text, err);
 	}
@@ -510,6 +525,19 @@ test_cfg__pstn(void **state)
 	/* no gateway: nothing is checked, open mode is fine */
 	assert_int_equal(load_text(&c, "[pstn]\nnumbers = ^[0-9\n", err,
 				   sizeof(err), path, sizeof(path)), 0);
+	/* DIDs need no gateway: a carrier's calls for them come in */
+	assert_int_equal(load_text(&c, "[registrar]\ndomains = a.test\n"
+				   "[pstn]\ndids = +4930123=al.x@A.Test "
+				   "\t*31=bo_b@a.test\n", err, sizeof(err),
+				   path, sizeof(path)), 0);
+	assert_int_equal(cfg_pstn_dids(&c, d, 4, err, sizeof(err)), 2);
+	assert_string_equal(d[0].number, "+4930123");
+	assert_string_equal(d[0].user, "al.x");
+	assert_string_equal(d[0].domain, "a.test");
+	assert_string_equal(d[1].number, "*31");
+	assert_string_equal(d[1].user, "bo_b");
+	assert_int_equal(cfg_pstn_dids(&c, d, 1, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "over 1"));
 }
 
 static void
