@@ -290,6 +290,9 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 		goto fail;
 	}
 	core_pstn_start(c);
+	rc = core_pstn_reg_new(c);
+	if (rc != 0)
+		goto fail;
 
 	lc.shm_name = cfg->shm_name;
 	lc.shm_size = (size_t)cfg->shm_size_mb << 20;
@@ -372,6 +375,7 @@ core_new(struct core **out, const struct cfg *cfg, int id, uv_loop_t *loop)
 fail:
 	rtpc_client_free(c->rtpc);
 	core_auth_free(c->auth);
+	core_pstn_reg_free(c->preg);
 	core_pstn_free(c->pstn);
 	dns_free(c->dns);
 	link_free(c->link);
@@ -397,6 +401,8 @@ core_stop(struct core *c)
 	c->ctl = NULL;
 	core_txn_shutdown(c);	/* cancels the locates first */
 	core_fed_stop(c);
+	core_pstn_reg_free(c->preg);
+	c->preg = NULL;
 	dns_free(c->dns);
 	c->dns = NULL;
 	core_auth_free(c->auth);

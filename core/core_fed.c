@@ -157,9 +157,6 @@ core_fed_peer_proven(const struct core *c, const struct env *in,
 
 static void core_fed_located(void *arg, int err, const struct dns_target *t,
 			     int n);
-static int core_fed_locate(struct core *c, const osip_uri_t *u, char *host,
-			   size_t cap, dns_locate_cb cb, void *arg,
-			   struct dns_query **qp);
 static int core_fed_next_gw(struct core_stx *s);
 static void core_fed_trunk_lost(struct core_stx *s);
 
@@ -265,13 +262,7 @@ core_fed_trunk_challenged(struct core_stx *s, struct core_ctx *x)
 	return 1;
 }
 
-/* Copies into out the targets of t[0..n) that are not this cluster (a
- * record naming one of our own services would have us send to
- * ourselves, or to our Redis), nor a [pstn] gateway unless trunk (only
- * a trunk call or its dialog may reach one: the number rules and the
- * caller's identity are applied there); returns how many, and counts
- * the gateways left out in *gw. */
-static int
+int
 core_fed_usable(struct core *c, const struct dns_target *t, int n,
 		struct dns_target *out, int trunk, int *gw)
 {
@@ -402,13 +393,7 @@ done:
 	log_ctx_clear();
 }
 
-/*
- * Starts the locate of URI u's host (its maddr when it has one): its
- * port, transport parameter and scheme narrow the search as RFC 3263
- * 4.1 says.  Returns 0 (cb comes later), -ERANGE (a port or transport
- * no URI may carry), -EINVAL (no DNS name) or -ENOMEM.
- */
-static int
+int
 core_fed_locate(struct core *c, const osip_uri_t *u, char *host, size_t cap,
 		dns_locate_cb cb, void *arg, struct dns_query **qp)
 {

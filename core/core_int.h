@@ -19,6 +19,7 @@
 
 #include "core/core.h"
 #include "lib/cfg.h"
+#include "lib/dns.h"
 #include "lib/env.h"
 #include "lib/hash.h"
 #include "lib/htab.h"
@@ -134,6 +135,11 @@ struct core_hnode {
 	X(pstn_auth_failed, "pstn-auth-failed", \
 	  "pstn_challenges_total{result=\"failed\"}", "") \
 		/* refused again, or none we could answer */ \
+	X(pstn_reg_ok, "pstn-reg-ok", "pstn_registrations_total{result=\"ok\"}", \
+	  "REGISTERs to the carrier ([pstn] register), by outcome") \
+	X(pstn_reg_failed, "pstn-reg-failed", \
+	  "pstn_registrations_total{result=\"failed\"}", "") \
+		/* no gateway took it: retried later */ \
 	X(pstn_dids, "pstn-dids", "pstn_dids_total", \
 	  "Requests for a [pstn] DID, sent to the user it belongs to") \
 	X(auth_ok, "auth-ok", "auth_total{result=\"ok\"}", \
@@ -167,6 +173,7 @@ struct core_media_op;
 struct core_auth;
 struct core_fed;
 struct core_pstn;
+struct core_preg;
 struct dns;
 
 /*
@@ -233,6 +240,7 @@ struct core {
 	int media_timeout_ms;	/* core_media_timeout_ms(cfg), once */
 	struct core_auth *auth;		/* NULL: open mode */
 	struct core_pstn *pstn;		/* NULL: no [pstn] gateway */
+	struct core_preg *preg;		/* NULL: no [pstn] register */
 	struct dns *dns;	/* locates foreign domains and next hops
 				   named by a host name (core_fed.c) */
 	struct list_node fed_acks;	/* ACKs waiting for a locate */
@@ -652,6 +660,24 @@ void core_fed_stop(struct core *c);
  * (a locate, or a branch to the next target), else 0. */
 int core_fed_branch_done(struct core_stx *s);
 
+/*
+ * Starts the locate of URI u's host (its maddr when it has one) into
+ * host[cap]: its port, transport parameter and scheme narrow the search
+ * as RFC 3263 4.1 says.  Returns 0 (cb comes later), -ERANGE (a port or
+ * transport no URI may carry), -EINVAL (no DNS name) or -ENOMEM.
+ */
+int core_fed_locate(struct core *c, const osip_uri_t *u, char *host,
+		    size_t cap, dns_locate_cb cb, void *arg,
+		    struct dns_query **qp);
+/* Copies into out the targets of t[0..n) that are not this cluster (a
+ * record naming one of our own services would have us send to
+ * ourselves, or to our Redis), nor a [pstn] gateway unless trunk (only
+ * a trunk call or its dialog may reach one: the number rules and the
+ * caller's identity are applied there); returns how many, and counts
+ * the gateways left out in *gw. */
+int core_fed_usable(struct core *c, const struct dns_target *t, int n,
+		    struct dns_target *out, int trunk, int *gw);
+
 /* Proxies s's request to the [pstn] gateways in turn (core_pstn_ruri
  * gives each one's Request-URI), each located like a next hop, through
  * edge edge_id; answers s when none is left. */
@@ -665,6 +691,8 @@ int core_pstn_new(struct core *c);
 void core_pstn_free(struct core_pstn *p);
 /* How many gateways: 0 without [pstn]. */
 int core_pstn_count(const struct core *c);
+/* Gateway i's URI (i below core_pstn_count). */
+const osip_uri_t *core_pstn_gw(const struct core *c, int i);
 /* For req, to a local domain, whose Request-URI user nobody registered
  * (came in as `in`): 1 when it goes to the gateways, 0 when it is no
  * number or its sender no account of ours (an unknown user), -EACCES
@@ -696,6 +724,21 @@ int core_pstn_is_gateway(const struct core *c, const union env_sa *sa);
  * our Record-Route entry facing a gateway, nor a connection the party
  * opened itself): then nothing may be sent down it. */
 int core_pstn_off_trunk(const struct core *c, const struct core_leg *l);
+/* core_pstn_reg.c: registering [pstn] username at the carrier.  Sets
+ * c->preg when [pstn] register = yes, and its first attempt: 0 or
+ * -ENOMEM. */
+int core_pstn_reg_new(struct core *c);
+/* Stops registering (no Expires 0 goes out); the memory goes once the
+ * loop runs.  Accepts NULL. */
+void core_pstn_reg_free(struct core_preg *p);
+/* r, a response on no transaction of the proxy's: 1 when it answers our
+ * REGISTER to the carrier (taken care of; the caller frees r), else 0. */
+int core_pstn_reg_response(struct core *c, osip_message_t *r);
+/* For req, to a local domain or to us: when we register at the carrier
+ * and its Request-URI is our registered contact (the trunk's user at
+ * our address), the To's user (the number called) takes its user's
+ * place (1); else 0, or -ENOMEM. */
+int core_pstn_trunk_in(struct core *c, osip_message_t *req);
 /* Whether [pstn] has credentials to answer a gateway's challenge. */
 int core_pstn_can_auth(const struct core *c);
 /* Adds to req (the request as sent to the gateway, its CSeq already

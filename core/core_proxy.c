@@ -592,7 +592,9 @@ core_proxy_lookup(struct core *c, const struct env *in, osip_message_t *req)
 	struct core_stx *s;
 	int n, known = 0;
 
-	n = core_pstn_did_in(c, req);
+	n = core_pstn_trunk_in(c, req);
+	if (n >= 0)
+		n = core_pstn_did_in(c, req);
 	if (n < 0 || core_aor_from_uri(req->req_uri, aor, sizeof(aor)) != 0) {
 		core_reply(c, in, req, n < 0 ? 500 : 404, NULL);
 		osip_message_free(req);

@@ -253,6 +253,12 @@ core_pstn_count(const struct core *c)
 	return c->pstn ? c->pstn->n_gw : 0;
 }
 
+const osip_uri_t *
+core_pstn_gw(const struct core *c, int i)
+{
+	return c->pstn->gw[i];
+}
+
 int
 core_pstn_wants(struct core *c, const struct env *in,
 		const osip_message_t *req)

@@ -977,9 +977,12 @@ core_txn_scan_match(struct core *c, struct core_resp *r)
 	x = r->x;
 	if (r->match != 0)
 		return 0;
+	/* a stray 2xx of an INVITE goes up; a REGISTER's is ours to the
+	 * carrier (core_pstn_reg.c): the proxy sends none on */
 	if (x == NULL)
-		return r->code >= 200 && r->code < 300 &&
-		       core_resp_method_is(r, "INVITE") ? -EAGAIN : 0;
+		return (r->code >= 200 && r->code < 300 &&
+			core_resp_method_is(r, "INVITE")) ||
+		       core_resp_method_is(r, "REGISTER") ? -EAGAIN : 0;
 	if (x->is_cancel)
 		return 0;
 	/* its CSeq goes back to the caller's (core_forward_up) */
@@ -1032,6 +1035,8 @@ core_txn_respond(struct core *c, const struct env *in, struct core_resp *r)
 		goto drop;
 	}
 	if (x == NULL) {
+		if (r->msg && core_pstn_reg_response(c, r->msg))
+			goto drop;
 		/* RFC 3261 16.7 step 5 needs only a stray 2xx of an INVITE
 		 * upstream (its ACK is end to end); nothing else leaves. */
 		if (code >= 200 && code < 300 &&

@@ -112,6 +112,8 @@ static const struct cfg_key cfg_global_keys[] = {
 	S("pstn", "username", pstn_username, ""),
 	S("pstn", "password", pstn_password, ""),
 	S("pstn", "dids", pstn_dids, ""),
+	B("pstn", "register", pstn_register, "no"),
+	I("pstn", "register_expires", pstn_register_expires, "600", 60, 86400),
 	S("rtpctl", "instances", rtpctl_instances, "127.0.0.1:2223/1"),
 	S("rtpctl", "ipc", rtpctl_ipc, ""),
 	I("rtpctl", "ping_interval_ms", rtpctl_ping_ms, "1000", 50, 60000),
@@ -506,6 +508,11 @@ cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	if (n == 0 && c->pstn_register) {
+		snprintf(err, errlen, "%s pstn.register: no pstn.gateways to "
+			 "register at", c->path);
+		return -EINVAL;
+	}
 	if (n == 0)
 		return 0;
 	if (!c->auth) {
@@ -523,6 +530,11 @@ cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 	if (!c->pstn_username[0] != !c->pstn_password[0]) {
 		snprintf(err, errlen, "%s pstn.username, pstn.password: both "
 			 "or neither", c->path);
+		return -EINVAL;
+	}
+	if (c->pstn_register && !c->pstn_username[0]) {
+		snprintf(err, errlen, "%s pstn.register: registers username: "
+			 "set pstn.username and pstn.password", c->path);
 		return -EINVAL;
 	}
 	for (const char *u = c->pstn_username; *u; u++)

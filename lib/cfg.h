@@ -192,6 +192,8 @@ struct cfg {
 	char pstn_password[128];
 	char pstn_dids[8192];		/* "<number>=<user>@<domain> ...":
 					   the phone numbers of local users */
+	int pstn_register;		/* register username at the carrier */
+	int pstn_register_expires;	/* asked for, seconds */
 
 	/* [rtpctl] */
 	char rtpctl_instances[1024];	/* "ip:port/weight ..." of the

@@ -541,3 +541,98 @@ describe('86 pstn trunk credentials', () => {
 		}
 	});
 });
+
+/*
+ * A trunk that sends our calls only to a contact registered at it
+ * ([pstn] register = yes): the core registers the trunk's user at the
+ * gateway with its edge's contact, answers the challenge with CSeq one
+ * up, refreshes before what the carrier granted runs out (2 s here), and
+ * a call the carrier sends to that contact for a DID reaches its user.
+ * A carrier that refuses our credentials: counted, and no storm of
+ * REGISTERs (the next try waits 30 s).
+ */
+describe('86 pstn registration', () => {
+	const TRUNK_USER = 'trunk-reg-5521';
+	const TRUNK_PASS = 'reg-secret';
+	const ch = { realm: 'carrier.example', nonce: 'n-reg-1', alg: 'MD5', qop: true };
+	let gw = null;
+	let refuse = false;
+	before(async () => {
+		gw = await SipUA.open({ label: 'gateway-registrar', host: '127.0.5.6' });
+		gw.handler = (req) => {
+			if (req.method !== 'REGISTER') return 200;
+			let ok = false;
+			if (!refuse && req.has('authorization')) {
+				try {
+					checkCredentials(req, 'authorization', ch, TRUNK_USER, TRUNK_PASS);
+					ok = true;
+				} catch { /* challenged again */ }
+			}
+			if (!ok) {
+				return { status: 401, reason: 'Unauthorized', headers: [['WWW-Authenticate',
+					`Digest realm="${ch.realm}", nonce="${ch.nonce}", qop="auth", algorithm=MD5`]] };
+			}
+			return { status: 200, headers: [['Contact', `${req.get('contact')};expires=2`]] };
+		};
+	});
+	after(() => { if (gw) gw.close(); });
+	const c = streamCluster({
+		name: '86-pstn-reg', edges: 1, cores: 1, redis: true,
+		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
+		sections: () => ({
+			pstn: {
+				gateways: `sip:${gw.addr}`, username: TRUNK_USER, password: TRUNK_PASS,
+				register: 'yes', dids: `${DID}=dora@${DOMAIN}`,
+			},
+		}),
+	});
+	const { open, test: wsTest } = sipjsTests(c);
+
+	wsTest('registers at the carrier, answers its challenge, refreshes; the carrier\'s call to that contact reaches the DID\'s user', async () => {
+		const authed = () => gw.distinctRequests((m) => m.method === 'REGISTER' && m.has('authorization'));
+		await waitUntil(() => authed().length >= 2, 10000, 'registered, then refreshed');
+		const regs = gw.distinctRequests((m) => m.method === 'REGISTER');
+		assert.ok(!regs[0].has('authorization'), 'the first without credentials');
+		const cseq = (m) => Number(m.get('cseq').split(/\s+/)[0]);
+		for (let i = 1; i < regs.length; i++) {
+			assert.equal(regs[i].callId, regs[0].callId, 'one Call-ID');
+			assert.equal(cseq(regs[i]), cseq(regs[i - 1]) + 1, 'CSeq one up each time');
+		}
+		const a = authed()[0];
+		assert.equal(a.ruri, `sip:${gw.addr}`);
+		assert.match(a.get('to'), new RegExp(`<sip:${TRUNK_USER}@${gw.addr}>`));
+		const contact = /<([^>]+)>/.exec(a.get('contact'))[1];
+		assert.equal(contact, `sip:${TRUNK_USER}@${c.edge().addr}`, 'the edge\'s contact');
+		assert.equal(a.get('expires'), '600');
+		assert.ok(await c.coreStat('pstn-reg-ok') >= 2);
+		assert.equal(await c.coreStat('pstn-reg-failed'), 0);
+
+		await addUser(c, 'dora', DOMAIN, PASS);
+		const dora = await SipJsUA.open({
+			user: 'dora', domain: DOMAIN, server: c.wsUrl(1), register: false,
+			uaOptions: { authorizationUsername: 'dora', authorizationPassword: PASS },
+		});
+		open.push(dora);
+		await dora.register(300);
+		const res = await gw.send(c.edge(), {
+			method: 'MESSAGE', from: 'sip:+15550001@carrier.example', to: `sip:${DID}@carrier.example`,
+			ruri: contact, body: 'to the registered contact',
+		});
+		assert.equal(res.status, 200);
+		await dora.waitMessage('to the registered contact');
+	});
+
+	c.test('a carrier that refuses our credentials: counted, retried in 30 s, not at once', async () => {
+		refuse = true;
+		try {
+			await waitUntil(async () => await c.coreStat('pstn-reg-failed') >= 1, 10000,
+				'the refresh refused');
+			const n = gw.distinctRequests((m) => m.method === 'REGISTER').length;
+			await new Promise((r) => setTimeout(r, 2000));
+			assert.equal(gw.distinctRequests((m) => m.method === 'REGISTER').length, n,
+				'no REGISTER while it waits');
+		} finally {
+			refuse = false;
+		}
+	});
+});

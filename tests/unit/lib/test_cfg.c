@@ -502,6 +502,14 @@ test_cfg__pstn(void **state)
 		  "is not" },
 		{ "[pstn]\ndids = +49301=al@a.test 2=bo@a.test +49301=bo@a.test\n",
 		  "+49301 is given twice" },
+		/* registering at the carrier: its user, at its gateways */
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "register = yes\n", "pstn.register: registers username" },
+		{ "[pstn]\nusername = t\npassword = p\nregister = yes\n",
+		  "pstn.register: no pstn.gateways" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "username = t\npassword = p\nregister = yes\n"
+		  "register_expires = 30\n", "register_expires" },
 	};
 	struct cfg_did d[4];
 	char err[256], path[128];
