@@ -203,6 +203,7 @@ core_on_edge_live(void *arg, int edge_id, int alive)
 	log_warn(LOG_SYS_NET, "edge %d silent for %d ms: taken as lost until "
 		 "heard again", edge_id, c->cfg->link_dead_ms);
 	core_txn_edge_lost(c, edge_id);
+	core_pstn_reg_edge_lost(c, edge_id);
 }
 
 static void

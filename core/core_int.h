@@ -731,6 +731,9 @@ int core_pstn_reg_new(struct core *c);
 /* Stops registering (no Expires 0 goes out); the memory goes once the
  * loop runs.  Accepts NULL. */
 void core_pstn_reg_free(struct core_preg *p);
+/* Edge edge_id is lost: a registration naming it goes again through
+ * another edge. */
+void core_pstn_reg_edge_lost(struct core *c, int edge_id);
 /* r, a response on no transaction of the proxy's: 1 when it answers our
  * REGISTER to the carrier (taken care of; the caller frees r), else 0. */
 int core_pstn_reg_response(struct core *c, osip_message_t *r);

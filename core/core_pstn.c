@@ -328,22 +328,31 @@ core_pstn_did_in(struct core *c, osip_message_t *req)
 	}
 	log_info(LOG_SYS_SIP, "%s for the DID %s: to %s@%s", req->sip_method,
 		 u->username, d->user, d->domain);
+	/* libosip2's setters take the new value, not free the old */
+	osip_free(u->username);
+	osip_free(u->host);
 	osip_uri_set_username(u, user);
 	osip_uri_set_host(u, host);
 	c->st.pstn_dids++;
 	return 1;
 }
 
-/* The DID of user@host (the first in [pstn] dids' order by number),
- * NULL when it has none. */
+/* The DID of user@host (the first [pstn] dids gives it), NULL when it
+ * has none. */
 static const char *
 core_pstn_did_of(const struct core *c, const char *user, const char *host)
 {
-	for (int i = 0; c->pstn && i < c->pstn->n_dids; i++)
-		if (strcmp(c->pstn->dids[i].user, user) == 0 &&
-		    strcasecmp(c->pstn->dids[i].domain, host) == 0)
-			return c->pstn->dids[i].number;
-	return NULL;
+	const struct cfg_did *best = NULL;
+
+	for (int i = 0; c->pstn && i < c->pstn->n_dids; i++) {
+		const struct cfg_did *d = &c->pstn->dids[i];
+
+		if (strcmp(d->user, user) == 0 &&
+		    strcasecmp(d->domain, host) == 0 &&
+		    (best == NULL || d->index < best->index))
+			best = d;
+	}
+	return best ? best->number : NULL;
 }
 
 int

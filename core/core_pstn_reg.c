@@ -16,12 +16,17 @@
  * doubling to T2 over UDP (T2 once a provisional came), given up at 64 x
  * T1.  Its branch is minted like the proxy's (core_branch_make), so the
  * edge brings the answers to this core.  A 401 or 407 is answered once
- * with [pstn]'s credentials (core_pstn_authorize), a 423 with the
- * Min-Expires asked for; anything else, a silence or a challenge again
- * moves to the next gateway, and after the last one the attempt starts
- * over in CORE_PREG_RETRY_S.  A registration is refreshed at three
- * quarters of what the carrier granted (the 200's Contact expires, else
- * its Expires, else what we asked).
+ * with [pstn]'s credentials (core_pstn_authorize), one 423 with the
+ * Min-Expires asked for (kept for the refreshes).  A target that is
+ * silent is set aside for [federation] blocklist_s and the gateway's
+ * next target tried (an SRV name's backups); anything else, or a
+ * challenge again, moves to the next gateway, and after the last one
+ * the attempt starts over in CORE_PREG_RETRY_S.  A registration is
+ * refreshed at three quarters of what the carrier granted (our
+ * Contact's expires in the 200, else the least of its Contacts', else
+ * its Expires, else what we asked), not sooner than CORE_PREG_MIN_MS
+ * apart.  When the edge it names is lost, the core registers again at
+ * once through another: the carrier would send calls to a dead edge.
  *
  * Calls the carrier sends to that contact name the trunk's user in
  * their Request-URI and the number called in their To: the To's user
@@ -44,6 +49,7 @@
 
 #define CORE_PREG_RETRY_S 30	/* after every gateway failed */
 #define CORE_PREG_FIRST_MS 1000	/* the first attempt: the edges linked */
+#define CORE_PREG_MIN_MS 1000	/* refreshes at least this far apart */
 
 enum core_preg_state {
 	PREG_WAIT,		/* the timer starts the next attempt */
@@ -59,6 +65,8 @@ struct core_preg {
 	int gw;			/* the gateway tried, in [pstn] order */
 	int edge;		/* index in cfg->edges sent through */
 	struct dns_query *q;
+	struct dns_target t[DNS_TARGETS_MAX];	/* the gateway's, usable */
+	int n_t, t_at;
 	struct core_leg leg;
 	char gw_host[CFG_ADDR_LEN];	/* what is located */
 	char gw_name[CFG_ADDR_LEN + 8];	/* host[:port] of its URI: the
@@ -66,8 +74,9 @@ struct core_preg {
 	char call_id[40], tag[20];
 	char branch[SIP_BRANCH_MAX];
 	uint32_t cseq;
-	int expires;		/* asked for */
+	int expires;		/* asked for (a 423 raises it) */
 	int answered;		/* this attempt answered a challenge */
+	int raised;		/* this attempt answered a 423 */
 	int registered;		/* a 200 came since the last failure */
 	char *req;		/* the REGISTER as sent */
 	size_t req_len;
@@ -190,15 +199,25 @@ core_preg_build(struct core_preg *p)
 	return m;
 }
 
-/* The attempt at this gateway is over: the next one, or a retry of
- * them all later. */
+static void core_preg_target(struct core_preg *p);
+
+/* The attempt at this target is over: a silent one is set aside and
+ * the gateway's next target tried; else the next gateway, or a retry
+ * of them all later. */
 static void
-core_preg_next(struct core_preg *p, const char *why)
+core_preg_next(struct core_preg *p, const char *why, int silent)
 {
 	struct core *c = p->c;
 
 	log_warn(LOG_SYS_SIP, "[pstn] registration at %s: %s", p->gw_host, why);
-	p->edge = (p->edge + 1) % c->cfg->n_edges;
+	if (silent && p->state == PREG_SENT) {
+		dns_block(c->dns, &p->leg.dst, p->leg.transport,
+			  c->cfg->blocklist_s);
+		if (++p->t_at < p->n_t) {
+			core_preg_target(p);
+			return;
+		}
+	}
 	if (++p->gw < core_pstn_count(c)) {
 		core_preg_attempt(p);
 		return;
@@ -214,33 +233,43 @@ core_preg_next(struct core_preg *p, const char *why)
 	core_preg_arm(p, 1000 * CORE_PREG_RETRY_S);
 }
 
+/* Registers at target p->t_at of the gateway, through edge p->edge. */
+static void
+core_preg_target(struct core_preg *p)
+{
+	struct core *c = p->c;
+	const struct dns_target *t = &p->t[p->t_at];
+
+	p->leg = (struct core_leg){
+		.edge_id = (uint16_t)c->cfg->edges[p->edge].id,
+		.transport = (uint8_t)t->transport,
+		.trunk = 1,
+		.dst = t->addr,
+	};
+	core_leg_edge_for_dst(c, &p->leg);
+	p->answered = p->raised = 0;
+	if (core_preg_start(p, core_preg_build(p)) != 0)
+		core_preg_next(p, "cannot build the REGISTER", 0);
+}
+
 static void
 core_preg_located(void *arg, int err, const struct dns_target *t, int n)
 {
 	struct core_preg *p = arg;
 	struct core *c = p->c;
-	struct dns_target use[DNS_TARGETS_MAX];
 	int gw;
 
 	p->q = NULL;
-	n = err == 0 ? core_fed_usable(c, t, n, use, 1, &gw) : 0;
-	if (n == 0) {
+	p->n_t = err == 0 ? core_fed_usable(c, t, n, p->t, 1, &gw) : 0;
+	if (p->n_t == 0) {
 		core_preg_next(p, err ? strerror(-err) : "it resolves to this "
-			       "cluster");
+			       "cluster", 0);
 		return;
 	}
-	core_pstn_learn(c, &use[0].addr);
-	p->leg = (struct core_leg){
-		.edge_id = (uint16_t)c->cfg->edges[p->edge].id,
-		.transport = (uint8_t)use[0].transport,
-		.trunk = 1,
-		.dst = use[0].addr,
-	};
-	core_leg_edge_for_dst(c, &p->leg);
-	p->answered = 0;
-	p->expires = c->cfg->pstn_register_expires;
-	if (core_preg_start(p, core_preg_build(p)) != 0)
-		core_preg_next(p, "cannot build the REGISTER");
+	for (int i = 0; i < p->n_t; i++)
+		core_pstn_learn(c, &p->t[i].addr);
+	p->t_at = 0;
+	core_preg_target(p);
 }
 
 /* Locates gateway p->gw. */
@@ -259,7 +288,7 @@ core_preg_attempt(struct core_preg *p)
 	rc = core_fed_locate(c, u, p->gw_host, sizeof(p->gw_host),
 			     core_preg_located, p, &p->q);
 	if (rc != 0)
-		core_preg_next(p, strerror(-rc));
+		core_preg_next(p, strerror(-rc), 0);
 }
 
 static void
@@ -277,7 +306,7 @@ core_preg_timer_cb(uv_timer_t *t)
 		return;
 	case PREG_SENT:
 		if (now >= p->give_up_at) {
-			core_preg_next(p, "no answer");
+			core_preg_next(p, "no answer", 1);
 			return;
 		}
 		if (p->retx_at && now >= p->retx_at) {
@@ -295,35 +324,42 @@ core_preg_timer_cb(uv_timer_t *t)
 }
 
 /* The expiry the 200 r grants our Contact (the trunk's user at our
- * edge's host): its expires parameter, else the Expires header, else
- * what we asked. */
+ * edge's host): its expires parameter, else the least of the Contacts'
+ * (a carrier may rewrite the host it saw), else the Expires header,
+ * else what we asked. */
 static int
 core_preg_granted(struct core_preg *p, const osip_message_t *r)
 {
 	struct core *c = p->c;
 	const char *sb = core_edge_sent_by(c, core_edge_or_first(c,
 					   p->leg.edge_id), p->leg.transport);
-	size_t hl = strcspn(sb, ":");
+	const char *host = sb + (sb[0] == '[');
+	size_t hl = sb[0] == '[' ? strcspn(host, "]") : strcspn(host, ":");
 	osip_header_t *h = NULL;
-	long v = -1;
+	long v = -1, least = -1;
 
-	if (sb[0] == '[')
-		hl = strcspn(sb, "]") + 1;
 	for (int i = 0; v < 0 && i < osip_list_size(&r->contacts); i++) {
 		osip_contact_t *ct = osip_list_get(&r->contacts, i);
 		osip_generic_param_t *e = NULL;
+		long x;
 
-		if (ct == NULL || ct->url == NULL || ct->url->username == NULL ||
-		    ct->url->host == NULL ||
-		    strcmp(ct->url->username, c->cfg->pstn_username) != 0 ||
-		    strlen(ct->url->host) != hl ||
-		    strncasecmp(ct->url->host, sb, hl) != 0)
+		if (ct == NULL || ct->url == NULL ||
+		    osip_contact_param_get_byname(ct, "expires", &e) != 0 ||
+		    e == NULL || e->gvalue == NULL)
 			continue;
-		if (osip_contact_param_get_byname(ct, "expires", &e) == 0 &&
-		    e && e->gvalue)
-			v = strtol(e->gvalue, NULL, 10);
+		x = strtol(e->gvalue, NULL, 10);
+		if (x > 0 && (least < 0 || x < least))
+			least = x;
+		if (ct->url->username && ct->url->host &&
+		    strcmp(ct->url->username, c->cfg->pstn_username) == 0 &&
+		    strlen(ct->url->host) == hl &&
+		    strncasecmp(ct->url->host, host, hl) == 0)
+			v = x;
 	}
-	if (v < 0 && osip_message_get_expires(r, 0, &h) >= 0 && h && h->hvalue)
+	if (v <= 0)
+		v = least;
+	if (v <= 0 && osip_message_get_expires(r, 0, &h) >= 0 && h &&
+	    h->hvalue)
 		v = strtol(h->hvalue, NULL, 10);
 	return v > 0 && v <= 86400 ? (int)v : p->expires;
 }
@@ -355,7 +391,8 @@ core_pstn_reg_response(struct core *c, osip_message_t *r)
 				   granted);
 		p->registered = 1;
 		p->state = PREG_DONE;
-		core_preg_arm(p, 750 * (uint64_t)granted);
+		core_preg_arm(p, granted > 1 ? 750 * (uint64_t)granted :
+			      CORE_PREG_MIN_MS);
 		return 1;
 	}
 	if ((code == 401 || code == 407) && !p->answered) {
@@ -368,20 +405,21 @@ core_pstn_reg_response(struct core *c, osip_message_t *r)
 		}
 		if (m && core_preg_start(p, m) == 0)
 			return 1;
-		core_preg_next(p, "a challenge we cannot answer");
+		core_preg_next(p, "a challenge we cannot answer", 0);
 		return 1;
 	}
 	min = code == 423 && osip_message_header_get_byname(r, "Min-Expires",
 			0, &h) >= 0 && h && h->hvalue ? atoi(h->hvalue) : 0;
-	if (min > p->expires && min <= 86400) {
+	if (min > p->expires && min <= 86400 && !p->raised) {
 		p->expires = min;
+		p->raised = 1;
 		p->answered = 0;	/* its challenge is answered again */
 		if (core_preg_start(p, core_preg_build(p)) == 0)
 			return 1;
 	}
 	snprintf(num, sizeof(num), "%d", code);
 	core_preg_next(p, code == 401 || code == 407 ? "our credentials "
-		       "refused" : num);
+		       "refused" : num, 0);
 	return 1;
 }
 
@@ -401,6 +439,7 @@ core_pstn_reg_new(struct core *c)
 	memcpy(p->call_id + 24, "@sipmesh", 9);
 	core_preg_random(c, p->tag, 8);
 	p->edge = (c->id - 1) % c->cfg->n_edges;
+	p->expires = c->cfg->pstn_register_expires;
 	uv_timer_init(c->loop, &p->timer);
 	p->timer.data = p;
 	c->preg = p;
@@ -427,6 +466,28 @@ core_pstn_reg_free(struct core_preg *p)
 	uv_close((uv_handle_t *)&p->timer, core_preg_closed_cb);
 }
 
+void
+core_pstn_reg_edge_lost(struct core *c, int edge_id)
+{
+	struct core_preg *p = c->preg;
+	int lost = 0;
+
+	if (p == NULL || c->cfg->n_edges < 2)
+		return;
+	if (c->cfg->edges[p->edge].id == edge_id) {
+		p->edge = (p->edge + 1) % c->cfg->n_edges;
+		lost = 1;
+	}
+	if ((p->state == PREG_SENT || p->state == PREG_DONE) &&
+	    (lost || p->leg.edge_id == edge_id)) {
+		log_notice(LOG_SYS_SIP, "[pstn] registration: its edge %d is "
+			   "lost: registering through edge %d", edge_id,
+			   c->cfg->edges[p->edge].id);
+		uv_timer_stop(&p->timer);
+		core_preg_attempt(p);
+	}
+}
+
 int
 core_pstn_trunk_in(struct core *c, osip_message_t *req)
 {
@@ -442,6 +503,7 @@ core_pstn_trunk_in(struct core *c, osip_message_t *req)
 	user = osip_strdup(to->username);
 	if (user == NULL)
 		return -ENOMEM;
+	osip_free(u->username);		/* the setter does not */
 	osip_uri_set_username(u, user);
 	return 1;
 }

@@ -492,6 +492,14 @@ cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 	free(dids);
 	if (n < 0)
 		return n;
+	/* read by the cores as soon as there is a [pstn] (DIDs too) */
+	if (n > 0 && regcomp(&re, c->pstn_numbers, REG_EXTENDED | REG_NOSUB)) {
+		snprintf(err, errlen, "%s pstn.numbers: not a POSIX extended "
+			 "regular expression", c->path);
+		return -EINVAL;
+	}
+	if (n > 0)
+		regfree(&re);
 	n = 0;
 
 	for (; *(p += strspn(p, " \t")); p += strcspn(p, " \t")) {
@@ -535,6 +543,16 @@ cfg_check_pstn(const struct cfg *c, char *err, size_t errlen)
 	if (c->pstn_register && !c->pstn_username[0]) {
 		snprintf(err, errlen, "%s pstn.register: registers username: "
 			 "set pstn.username and pstn.password", c->path);
+		return -EINVAL;
+	}
+	/* registered, it is the user part of our Contact and To */
+	if (c->pstn_register &&
+	    strspn(c->pstn_username, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+		   "KLMNOPQRSTUVWXYZ0123456789-_.!~*'()&=+$,") !=
+	    strlen(c->pstn_username)) {
+		snprintf(err, errlen, "%s pstn.username: with register = yes, "
+			 "what a URI's user part holds unescaped only",
+			 c->path);
 		return -EINVAL;
 	}
 	for (const char *u = c->pstn_username; *u; u++)
@@ -1054,6 +1072,7 @@ cfg_pstn_dids(const struct cfg *c, struct cfg_did *out, int max, char *err,
 				 "over %d", c->path, (int)len, p, max);
 			return -EINVAL;
 		}
+		e->index = n;
 		memcpy(e->number, p, nl);
 		e->number[nl] = '\0';
 		memcpy(e->user, p + nl + 1, ul);

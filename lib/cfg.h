@@ -291,6 +291,7 @@ int cfg_domain_is_local(const struct cfg *c, const char *host, size_t len);
 
 /* A phone number of a local user ([pstn] dids). */
 struct cfg_did {
+	int index;			/* its place in the list, from 0 */
 	char number[CFG_DID_NUM_MAX];	/* digits, '+' and '*' */
 	char user[CFG_DID_USER_MAX];
 	char domain[CFG_ADDR_LEN];	/* a local domain, lower case */

@@ -549,7 +549,8 @@ describe('86 pstn trunk credentials', () => {
  * up, refreshes before what the carrier granted runs out (2 s here), and
  * a call the carrier sends to that contact for a DID reaches its user.
  * A carrier that refuses our credentials: counted, and no storm of
- * REGISTERs (the next try waits 30 s).
+ * REGISTERs (the next try waits 30 s).  The edge the contact names
+ * killed: the core registers again at once through the other edge.
  */
 describe('86 pstn registration', () => {
 	const TRUNK_USER = 'trunk-reg-5521';
@@ -577,7 +578,7 @@ describe('86 pstn registration', () => {
 	});
 	after(() => { if (gw) gw.close(); });
 	const c = streamCluster({
-		name: '86-pstn-reg', edges: 1, cores: 1, redis: true,
+		name: '86-pstn-reg', edges: 2, cores: 1, redis: true,
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
 		sections: () => ({
 			pstn: {
@@ -620,6 +621,16 @@ describe('86 pstn registration', () => {
 		});
 		assert.equal(res.status, 200);
 		await dora.waitMessage('to the registered contact');
+	});
+
+	c.test('the edge its contact names is lost: it registers again through the other edge', async () => {
+		const at = (edge) => gw.distinctRequests((m) => m.method === 'REGISTER' && m.has('authorization') &&
+			m.get('contact').includes(`@${c.edge(edge).addr}`));
+		assert.ok(at(1).length > 0);
+		assert.equal(at(2).length, 0, 'through edge 1 so far');
+		await c.stopEdge(1, 'SIGKILL');
+		await waitUntil(() => at(2).length > 0, 10000, 'registered through edge 2');
+		assert.equal(await c.coreStat('pstn-reg-ok') > 0, true);
 	});
 
 	c.test('a carrier that refuses our credentials: counted, retried in 30 s, not at once', async () => {

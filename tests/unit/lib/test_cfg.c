@@ -510,6 +510,11 @@ test_cfg__pstn(void **state)
 		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
 		  "username = t\npassword = p\nregister = yes\n"
 		  "register_expires = 30\n", "register_expires" },
+		{ "[registrar]\nauth = yes\n[pstn]\ngateways = sip:gw\n"
+		  "username = a b\npassword = p\nregister = yes\n",
+		  "pstn.username: with register = yes" },
+		{ "[pstn]\nnumbers = ^[0-9\ndids = 1=al@a.test\n",
+		  "pstn.numbers: not a POSIX" },
 	};
 	struct cfg_did d[4];
 	char err[256], path[128];
