@@ -35,6 +35,12 @@ core_via_push(struct core *c, osip_message_t *m, const struct core_leg *leg,
 	sip_cat_str(&b, sb);
 	sip_cat_mem(&b, ";branch=", 8);
 	sip_cat_str(&b, branch);
+	/* to a party whose CSeq runs ahead (a trunk that challenged): a
+	 * 2xx resent after our transaction ended says by how much */
+	if (leg->cseq_delta) {
+		sip_cat_mem(&b, ";sm-cs=", 7);
+		sip_cat_uint(&b, leg->cseq_delta);
+	}
 	sip_cat_mem(&b, ";rport", 6);
 	if (osip_via_init(&via) != 0)
 		return -ENOMEM;

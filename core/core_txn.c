@@ -1041,7 +1041,14 @@ core_txn_respond(struct core *c, const struct env *in, struct core_resp *r)
 		 * upstream (its ACK is end to end); nothing else leaves. */
 		if (code >= 200 && code < 300 &&
 		    core_resp_method_is(r, "INVITE")) {
+			osip_generic_param_t *d = NULL;
+
 			top = osip_list_get(&r->msg->vias, 0);
+			/* its CSeq back to the caller's (core_via_push) */
+			if (osip_via_param_get_byname(top, "sm-cs", &d) == 0 &&
+			    d && d->gvalue && d->gvalue[0] >= '1' &&
+			    d->gvalue[0] <= '9' && d->gvalue[1] == '\0')
+				core_cseq_shift(r->msg, -(d->gvalue[0] - '0'));
 			core_resp_stateless(c, in, r->msg);
 			osip_via_free(top);
 		}

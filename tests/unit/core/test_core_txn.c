@@ -329,13 +329,14 @@ test_core_txn__made_up_487_logged_with_call_id(void **state)
 
 /*
  * A response with no transaction: top Via branch minted by the core
- * for Call-ID `minted_for`, the response's own Call-ID `cid`, CSeq
- * method `method` and second Via `via2`.  Returns how many messages
- * the core sent for it (in h->sent, until the next clear).
+ * for Call-ID `minted_for` (then `params`), the response's own Call-ID
+ * `cid`, CSeq `cseq` of method `method` and second Via `via2`.  Returns
+ * how many messages the core sent for it (in h->sent, until the next
+ * clear).
  */
 static int
-stray(struct harness *h, const char *minted_for, const char *cid,
-      const char *method, const char *via2)
+stray_cseq(struct harness *h, const char *minted_for, const char *params,
+	   const char *cid, int cseq, const char *method, const char *via2)
 {
 	osip_message_t *m = NULL;
 	char branch[SIP_BRANCH_MAX], text[1024];
@@ -345,15 +346,22 @@ stray(struct harness *h, const char *minted_for, const char *cid,
 	assert_true(core_branch_make(h->c, m, 77, branch, sizeof(branch)) > 0);
 	osip_message_free(m);
 	snprintf(text, sizeof(text), "SIP/2.0 200 OK\n"
-		 "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=%s\n"
+		 "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=%s%s\n"
 		 "Via: %s\n"
 		 "From: <sip:alice@example.com>;tag=a1\n"
 		 "To: <sip:bob@example.com>;tag=b1\n"
-		 "Call-ID: %s\nCSeq: 1 %s\nContent-Length: 0\n\n",
-		 branch, via2, cid, method);
+		 "Call-ID: %s\nCSeq: %d %s\nContent-Length: 0\n\n",
+		 branch, params, via2, cid, cseq, method);
 	h_clear(h);
 	h_response(h, text, 5090);
 	return h_flush(h);
+}
+
+static int
+stray(struct harness *h, const char *minted_for, const char *cid,
+      const char *method, const char *via2)
+{
+	return stray_cseq(h, minted_for, "", cid, 1, method, via2);
 }
 
 /* Only a 2xx of an INVITE on a branch the core minted for its Call-ID
@@ -384,6 +392,11 @@ test_core_txn__stray_2xx_only_on_our_branch(void **state)
 			       "[::ffff:127.0.0.1]:5060;branch=z9hG4bK-up"), 1);
 	assert_int_equal(h->leg[0].transport, ENV_TCP);
 	assert_int_equal(h->c->st.resp_forged, before.resp_forged + 1);
+	/* A trunk gateway's 2xx resent late, one CSeq ahead of the caller
+	 * (our Via says so): the caller gets its own CSeq back. */
+	assert_int_equal(stray_cseq(h, "s6@t", ";sm-cs=1", "s6@t", 8, "INVITE",
+				    udp), 1);
+	assert_non_null(strstr(h->sent[0], "CSeq: 7 INVITE"));
 	h_clear(h);
 }
 
