@@ -731,6 +731,8 @@ int core_pstn_reg_new(struct core *c);
 /* Stops registering (no Expires 0 goes out); the memory goes once the
  * loop runs.  Accepts NULL. */
 void core_pstn_reg_free(struct core_preg *p);
+/* 1 while c's registration at the carrier holds, else 0. */
+int core_pstn_reg_up(const struct core *c);
 /* Edge edge_id is lost: a registration naming it goes again through
  * another edge. */
 void core_pstn_reg_edge_lost(struct core *c, int edge_id);

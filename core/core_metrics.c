@@ -160,6 +160,13 @@ core_metrics_render(void *arg, const char *query, struct hsrv_buf *b)
 		hsrv_printf(b, CORE_PROM "media_pending %d\n",
 			    rtpc_client_pending(c->rtpc));
 	}
+	if (c->preg) {
+		prom_family(b, CORE_PROM, "pstn_registered", "gauge",
+			    "1 while this core's registration at the carrier "
+			    "holds ([pstn] register)");
+		hsrv_printf(b, CORE_PROM "pstn_registered %d\n",
+			    core_pstn_reg_up(c));
+	}
 	prom_hsrv_render(b, CORE_PROM, c->metrics);
 	return PROM_CONTENT_TYPE;
 }

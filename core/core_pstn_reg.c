@@ -466,6 +466,12 @@ core_pstn_reg_free(struct core_preg *p)
 	uv_close((uv_handle_t *)&p->timer, core_preg_closed_cb);
 }
 
+int
+core_pstn_reg_up(const struct core *c)
+{
+	return c->preg && c->preg->registered;
+}
+
 void
 core_pstn_reg_edge_lost(struct core *c, int edge_id)
 {

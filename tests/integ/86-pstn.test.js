@@ -36,6 +36,7 @@ const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
 const { describe, before, after } = require('node:test');
 const { rand, waitUntil } = require('./lib/cluster');
+const { httpGet } = require('./lib/wait');
 const { runSipp, assertOk, countMessages } = require('./lib/sipp');
 const { SipUA } = require('./lib/sip');
 const { sipjsTests, streamCluster, SipJsUA, SDP, guestCreds, WsUA } = require('./lib/ws');
@@ -578,7 +579,7 @@ describe('86 pstn registration', () => {
 	});
 	after(() => { if (gw) gw.close(); });
 	const c = streamCluster({
-		name: '86-pstn-reg', edges: 2, cores: 1, redis: true,
+		name: '86-pstn-reg', edges: 2, cores: 1, redis: true, metrics: true,
 		registrar: { auth: 'yes', domains: DOMAIN, auth_algorithms: 'MD5' },
 		sections: () => ({
 			pstn: {
@@ -588,6 +589,14 @@ describe('86 pstn registration', () => {
 		}),
 	});
 	const { open, test: wsTest } = sipjsTests(c);
+	/* sipmesh_core_pstn_registered of core 1 */
+	async function registered() {
+		const m = c.metrics.find((x) => x.kind === 'core');
+		const r = await httpGet(m.addr, '/metrics', 3000);
+		const line = r.body.split('\n').find((l) => l.startsWith('sipmesh_core_pstn_registered '));
+		assert.ok(line, 'the core reports sipmesh_core_pstn_registered');
+		return Number(line.split(' ')[1]);
+	}
 
 	wsTest('registers at the carrier, answers its challenge, refreshes; the carrier\'s call to that contact reaches the DID\'s user', async () => {
 		const authed = () => gw.distinctRequests((m) => m.method === 'REGISTER' && m.has('authorization'));
@@ -607,6 +616,7 @@ describe('86 pstn registration', () => {
 		assert.equal(a.get('expires'), '600');
 		assert.ok(await c.coreStat('pstn-reg-ok') >= 2);
 		assert.equal(await c.coreStat('pstn-reg-failed'), 0);
+		assert.equal(await registered(), 1, 'the gauge says registered');
 
 		await addUser(c, 'dora', DOMAIN, PASS);
 		const dora = await SipJsUA.open({
@@ -638,6 +648,7 @@ describe('86 pstn registration', () => {
 		try {
 			await waitUntil(async () => await c.coreStat('pstn-reg-failed') >= 1, 10000,
 				'the refresh refused');
+			assert.equal(await registered(), 0, 'the gauge says not registered');
 			const n = gw.distinctRequests((m) => m.method === 'REGISTER').length;
 			await new Promise((r) => setTimeout(r, 2000));
 			assert.equal(gw.distinctRequests((m) => m.method === 'REGISTER').length, n,
