@@ -620,17 +620,15 @@ core_auth_needed(struct core *c, const osip_message_t *req, char *realm)
 }
 
 /*
- * Reads the credentials text[0..len) into t (its slices borrow text)
- * and the user name into user, and checks t's nonce against realm
- * (t->realm) and the Call-ID cid[0..cid_len).  0, or -EINVAL when they
- * are unusable.
+ * Copies the user name of t's credentials (parsed) into user, and
+ * checks t's nonce against realm (t->realm) and the Call-ID
+ * cid[0..cid_len).  0, or -EINVAL for a user name too long.
  */
 static int
-core_auth_try_read(struct core *c, struct core_auth_try *t, const char *text,
-		   size_t len, const char *cid, size_t cid_len, char *user)
+core_auth_try_check(struct core *c, struct core_auth_try *t, const char *cid,
+		    size_t cid_len, char *user)
 {
-	if (digest_creds_parse(text, len, &t->creds) != 0 ||
-	    t->creds.username.len > CORE_AUTH_USER_MAX)
+	if (t->creds.username.len > CORE_AUTH_USER_MAX)
 		return -EINVAL;
 	memcpy(user, t->creds.username.s, t->creds.username.len);
 	user[t->creds.username.len] = '\0';
@@ -701,9 +699,9 @@ core_auth_request(struct core *c, const struct env *in, osip_message_t *req)
 	snprintf(w->t.realm, sizeof(w->t.realm), "%s", realm);
 	snprintf(w->h.key, sizeof(w->h.key), "%s", key);
 	if (osip_authorization_to_str(h, &w->text) != 0 ||
-	    core_auth_try_read(c, &w->t, w->text, strlen(w->text), cid,
-			       (size_t)core_call_id(req, cid,
-						    sizeof(cid)), user) != 0) {
+	    digest_creds_parse(w->text, strlen(w->text), &w->t.creds) != 0 ||
+	    core_auth_try_check(c, &w->t, cid, (size_t)core_call_id(req, cid,
+				sizeof(cid)), user) != 0) {
 		c->st.auth_failures++;
 		log_info(LOG_SYS_REG, "%s: unusable credentials", req->sip_method);
 		rc = core_auth_conclude(c, w, AUTH_CHALLENGE, NULL);
@@ -778,9 +776,9 @@ core_auth_scanned(struct core *c, const struct env *in,
 			break;
 	}
 	if (i < sc->n_auth) {
-		if (core_auth_try_read(c, &t, sc->auth[i], sc->auth_len[i],
-				       sc->call_id, sc->call_id_len,
-				       user) != 0 ||
+		/* t.creds: that value's, parsed by the loop */
+		if (core_auth_try_check(c, &t, sc->call_id, sc->call_id_len,
+					user) != 0 ||
 		    t.nonce != DIGEST_NONCE_OK ||
 		    (c->cfg->guests && strchr(user, ':')) ||
 		    !auth_user_valid(user) ||
