@@ -38,6 +38,27 @@ core_call_id(const osip_message_t *m, char *out, size_t cap)
 }
 
 void
+core_random_hex(struct core *c, char *out, size_t n)
+{
+	unsigned char r[8];
+
+	for (size_t i = 0; i < n; i += sizeof(r)) {
+		size_t k = n - i < sizeof(r) ? n - i : sizeof(r);
+
+		if (getrandom(r, k, 0) != (ssize_t)k) {
+			uint64_t h;
+
+			c->token++;	/* seeded at random at start */
+			h = hash_fnv1a64(&c->token, sizeof(c->token));
+			memcpy(r, &h, sizeof(r));
+		}
+		for (size_t j = 0; j < k; j++)
+			snprintf(out + 2 * (i + j), 3, "%02x", r[j]);
+	}
+	out[2 * n] = '\0';
+}
+
+void
 core_log_ctx(const osip_message_t *m)
 {
 	char cid[LOG_CTX_MAX];

@@ -370,6 +370,9 @@ struct core_stx {
  * returns its length, 0 when m has none.  core_log_ctx: makes it the
  * log context (lib/log.h) until log_ctx_clear(). */
 size_t core_call_id(const osip_message_t *m, char *out, size_t cap);
+/* n unpredictable bytes as 2n hex digits into out (2n + 1 bytes): a
+ * cnonce, a Call-ID, a tag of requests the core makes itself. */
+void core_random_hex(struct core *c, char *out, size_t n);
 void core_log_ctx(const osip_message_t *m);
 /* core.c: the response e->msg handled from its text alone
  * (core_splice_scan, core_txn_scan_match): 1; 0 when it needs

@@ -56,11 +56,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "lib/digest.h"
 #include "lib/dns.h"
-#include "lib/hash.h"
 #include "lib/log.h"
 
 /* Gateway addresses remembered: what their names resolved to. */
@@ -452,7 +450,6 @@ core_pstn_authorize(struct core *c, osip_message_t *req,
 		const osip_www_authenticate_t *w = osip_list_get(l, i);
 		enum digest_alg a;
 		struct digest_str u, n, nc = { "00000001", 8 }, cn;
-		uint64_t rnd;
 		int qop, len;
 
 		if (w->auth_type == NULL || strcasecmp(w->auth_type, "Digest"))
@@ -477,12 +474,7 @@ core_pstn_authorize(struct core *c, osip_message_t *req,
 			continue;
 		/* unpredictable: it is our part of what the gateway's
 		 * nonce makes fresh */
-		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-			c->token++;	/* seeded at random at start */
-			rnd = hash_fnv1a64(&c->token, sizeof(c->token));
-		}
-		snprintf(cnonce, sizeof(cnonce), "%016llx",
-			 (unsigned long long)rnd);
+		core_random_hex(c, cnonce, 8);
 		u = (struct digest_str){ uri, strlen(uri) };
 		n = (struct digest_str){ nonce, strlen(nonce) };
 		cn = (struct digest_str){ cnonce, 16 };

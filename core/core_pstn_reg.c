@@ -42,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "lib/dns.h"
 #include "lib/log.h"
@@ -91,21 +90,6 @@ static void
 core_preg_arm(struct core_preg *p, uint64_t ms)
 {
 	uv_timer_start(&p->timer, core_preg_timer_cb, ms, 0);
-}
-
-/* Random hex of n bytes into out (2n + 1 bytes). */
-static void
-core_preg_random(struct core *c, char *out, size_t n)
-{
-	unsigned char r[16];
-
-	if (n > sizeof(r))
-		n = sizeof(r);
-	if (getrandom(r, n, 0) != (ssize_t)n)
-		for (size_t i = 0; i < n; i++)
-			r[i] = (unsigned char)(++c->token >> (i % 8));
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
 /* Sends p->req down p->leg and arms timers E and F. */
@@ -435,9 +419,9 @@ core_pstn_reg_new(struct core *c)
 	if (p == NULL)
 		return -ENOMEM;
 	p->c = c;
-	core_preg_random(c, p->call_id, 12);
+	core_random_hex(c, p->call_id, 12);
 	memcpy(p->call_id + 24, "@sipmesh", 9);
-	core_preg_random(c, p->tag, 8);
+	core_random_hex(c, p->tag, 8);
 	p->edge = (c->id - 1) % c->cfg->n_edges;
 	p->expires = c->cfg->pstn_register_expires;
 	uv_timer_init(c->loop, &p->timer);
