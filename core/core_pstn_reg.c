@@ -77,7 +77,7 @@ struct core_preg {
 	int answered;		/* this attempt answered a challenge */
 	int raised;		/* this attempt answered a 423 */
 	int registered;		/* a 200 came since the last failure */
-	char *req;		/* the REGISTER as sent */
+	char *req;		/* the REGISTER as sent (libosip2's) */
 	size_t req_len;
 	int retx_ms;
 	uint64_t retx_at, give_up_at;	/* loop ms; 0: not armed */
@@ -133,15 +133,9 @@ core_preg_start(struct core_preg *p, osip_message_t *m)
 	osip_message_free(m);
 	if (rc != 0)
 		return rc;
-	free(p->req);
-	p->req = malloc(len);
-	if (p->req == NULL) {
-		osip_free(buf);
-		return -ENOMEM;
-	}
-	memcpy(p->req, buf, len);
+	osip_free(p->req);
+	p->req = buf;
 	p->req_len = len;
-	osip_free(buf);
 	core_preg_send(p);
 	return 0;
 }
@@ -437,7 +431,7 @@ core_preg_closed_cb(uv_handle_t *h)
 {
 	struct core_preg *p = h->data;
 
-	free(p->req);
+	osip_free(p->req);
 	free(p);
 }
 
